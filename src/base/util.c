@@ -1,0 +1,258 @@
+/* Small helpers shared by every subsystem. */
+#include "base/util.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+int pc_strlcpy(char *dst, const char *src, size_t size)
+{
+        size_t n = strlen(src);
+
+        if (size == 0)
+                return -ENAMETOOLONG;
+        if (n >= size) {
+                dst[0] = '\0';
+                return -ENAMETOOLONG;
+        }
+        memcpy(dst, src, n + 1);
+        return 0;
+}
+
+static const struct {
+        char suffix;
+        int64_t seconds;
+} duration_units[] = {
+        { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 604800 },
+};
+
+int pc_parse_duration(const char *s, int64_t *ret_seconds)
+{
+        int64_t value = 0, unit = 1;
+        const char *p = s;
+
+        if (s == NULL || !isdigit((unsigned char)*p))
+                return -EINVAL;
+        for (; isdigit((unsigned char)*p); p++) {
+                if (value > (INT64_MAX - 9) / 10)
+                        return -EINVAL;
+                value = value * 10 + (*p - '0');
+        }
+        if (*p != '\0') {
+                size_t i;
+
+                for (i = 0; i < PC_ARRAY_SIZE(duration_units); i++)
+                        if (duration_units[i].suffix == *p)
+                                break;
+                if (i == PC_ARRAY_SIZE(duration_units) || p[1] != '\0')
+                        return -EINVAL;
+                unit = duration_units[i].seconds;
+        }
+        if (value > INT64_MAX / unit)
+                return -EINVAL;
+        *ret_seconds = value * unit;
+        return 0;
+}
+
+void pc_format_duration(int64_t seconds, char *buf, size_t size)
+{
+        for (size_t i = PC_ARRAY_SIZE(duration_units); i-- > 1;) {
+                if (seconds != 0 && seconds % duration_units[i].seconds == 0) {
+                        snprintf(buf, size, "%" PRId64 "%c", seconds / duration_units[i].seconds,
+                                 duration_units[i].suffix);
+                        return;
+                }
+        }
+        snprintf(buf, size, "%" PRId64 "s", seconds);
+}
+
+int64_t pc_now(void)
+{
+        return (int64_t)time(NULL);
+}
+
+int pc_parse_time(const char *s, int64_t now, int64_t *ret_time)
+{
+        struct tm tm = { 0 };
+        const char *end;
+        int64_t d;
+
+        if (s == NULL)
+                return -EINVAL;
+        if (s[0] == '+') {
+                if (pc_parse_duration(s + 1, &d) < 0 || d > INT64_MAX - now)
+                        return -EINVAL;
+                *ret_time = now + d;
+                return 0;
+        }
+        end = strptime(s, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        if (end == NULL || *end != '\0') {
+                memset(&tm, 0, sizeof(tm));
+                end = strptime(s, "%Y-%m-%d", &tm);
+                if (end == NULL || *end != '\0')
+                        return -EINVAL;
+        }
+        *ret_time = (int64_t)timegm(&tm);
+        return 0;
+}
+
+void pc_format_time(int64_t t, char *buf, size_t size)
+{
+        time_t tt = (time_t)t;
+        struct tm tm;
+
+        if (gmtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+                snprintf(buf, size, "@%" PRId64, t);
+}
+
+int pc_parse_prefix(const char *s, bool allow_host_bits, struct pc_prefix *ret)
+{
+        char addr[INET6_ADDRSTRLEN];
+        const char *slash;
+        struct pc_prefix p = { 0 };
+        size_t alen;
+        unsigned maxlen;
+        long len;
+
+        if (s == NULL)
+                return -EINVAL;
+        slash = strchr(s, '/');
+        alen = slash != NULL ? (size_t)(slash - s) : strlen(s);
+        if (alen == 0 || alen >= sizeof(addr))
+                return -EINVAL;
+        memcpy(addr, s, alen);
+        addr[alen] = '\0';
+        if (inet_pton(AF_INET, addr, p.bytes) == 1) {
+                p.family = AF_INET;
+                maxlen = 32;
+        } else if (inet_pton(AF_INET6, addr, p.bytes) == 1) {
+                p.family = AF_INET6;
+                maxlen = 128;
+        } else
+                return -EINVAL;
+        len = maxlen;
+        if (slash != NULL) {
+                char *end;
+
+                if (!isdigit((unsigned char)slash[1]))
+                        return -EINVAL;
+                errno = 0;
+                len = strtol(slash + 1, &end, 10);
+                if (errno != 0 || *end != '\0' || len < 0 || len > (long)maxlen)
+                        return -EINVAL;
+        }
+        p.len = (uint8_t)len;
+        for (unsigned bit = p.len; bit < maxlen; bit++) {
+                if (p.bytes[bit / 8] & (0x80 >> (bit % 8))) {
+                        if (!allow_host_bits)
+                                return -EINVAL;
+                        p.bytes[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
+                }
+        }
+        *ret = p;
+        return 0;
+}
+
+void pc_format_prefix(const struct pc_prefix *p, char *buf, size_t size)
+{
+        char addr[INET6_ADDRSTRLEN];
+
+        if (inet_ntop(p->family, p->bytes, addr, sizeof(addr)) == NULL)
+                snprintf(addr, sizeof(addr), "?");
+        snprintf(buf, size, "%s/%u", addr, p->len);
+}
+
+int pc_parse_mac(const char *s, uint8_t ret[6])
+{
+        unsigned v[6];
+        char tail;
+
+        if (s == NULL || strlen(s) != 17)
+                return -EINVAL;
+        if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3], &v[4], &v[5],
+                   &tail) != 6)
+                return -EINVAL;
+        for (int i = 0; i < 17; i++)
+                if ((i % 3 == 2) ? s[i] != ':' : !isxdigit((unsigned char)s[i]))
+                        return -EINVAL;
+        if (v[0] & 1) /* multicast/broadcast can't be a VPS's own MAC */
+                return -EINVAL;
+        if ((v[0] | v[1] | v[2] | v[3] | v[4] | v[5]) == 0)
+                return -EINVAL;
+        for (int i = 0; i < 6; i++)
+                ret[i] = (uint8_t)v[i];
+        return 0;
+}
+
+void pc_format_mac(const uint8_t mac[6], char *buf, size_t size)
+{
+        snprintf(buf, size, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3],
+                 mac[4], mac[5]);
+}
+
+bool pc_name_valid(const char *s)
+{
+        size_t n;
+
+        if (s == NULL)
+                return false;
+        n = strlen(s);
+        if (n == 0 || n > 63 || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+
+                if (!(islower(c) || isdigit(c) || c == '.' || c == '_' || c == '-'))
+                        return false;
+        }
+        return true;
+}
+
+bool pc_email_valid(const char *s)
+{
+        const char *at;
+        size_t n;
+
+        if (s == NULL)
+                return false;
+        n = strlen(s);
+        if (n < 3 || n > 254)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+
+                if (c <= ' ' || c == 0x7f || c == '<' || c == '>' || c == ',' || c == ';' ||
+                    c == '"' || c == '\\' || c == '(' || c == ')')
+                        return false;
+        }
+        at = strrchr(s, '@');
+        if (at == NULL || at == s || at[1] == '\0' || strchr(s, '@') != at)
+                return false;
+        if (at - s > 64 || strchr(at + 1, '.') == NULL || at[1] == '.' || s[n - 1] == '.')
+                return false;
+        return true;
+}
+
+bool pc_ifname_valid(const char *s)
+{
+        size_t n;
+
+        if (s == NULL)
+                return false;
+        n = strlen(s);
+        if (n == 0 || n > 15 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+                return false;
+        for (size_t i = 0; i < n; i++) {
+                unsigned char c = (unsigned char)s[i];
+
+                if (c <= ' ' || c >= 0x7f || c == '/' || c == ':')
+                        return false;
+        }
+        return true;
+}

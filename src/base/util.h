@@ -1,0 +1,66 @@
+/* Small helpers shared by every subsystem: strings, time, addresses.
+ * Functions return 0 or a negative errno and write ret_ only on success. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#define PC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Frees *<p> (a pointer to a heap pointer); for __attribute__((cleanup)). */
+static inline void pc_freep(void *p) { free(*(void **)p); }
+#define _cleanup_free_ __attribute__((cleanup(pc_freep)))
+
+/* Copies <src> into <dst> of <size> bytes; returns -ENAMETOOLONG (and
+ * leaves <dst> an empty string) if it does not fit. */
+int pc_strlcpy(char *dst, const char *src, size_t size);
+
+/* Parses a duration such as "90s", "5m", "1h", "30d", "2w" or a bare
+ * number of seconds.  Returns -EINVAL on anything else or on overflow. */
+int pc_parse_duration(const char *s, int64_t *ret_seconds);
+
+/* Formats <seconds> as the shortest exact duration ("1h", "90m", "45s"). */
+void pc_format_duration(int64_t seconds, char *buf, size_t size);
+
+/* Parses a point in time: RFC 3339 UTC ("2026-12-01T00:00:00Z"), a date
+ * ("2026-12-01", midnight UTC), or "+DURATION" relative to <now>. */
+int pc_parse_time(const char *s, int64_t now, int64_t *ret_time);
+
+/* Formats unix time <t> as RFC 3339 UTC into <buf> (at least 21 bytes). */
+void pc_format_time(int64_t t, char *buf, size_t size);
+
+/* Current unix time in seconds. */
+int64_t pc_now(void);
+
+/* An IPv4 or IPv6 prefix: bytes in network order, family AF_INET/AF_INET6. */
+struct pc_prefix {
+        int family;
+        uint8_t len;
+        uint8_t bytes[16];
+};
+
+/* Parses "ADDR" (a host prefix) or "ADDR/LEN".  Host bits beyond LEN must
+ * be zero unless <allow_host_bits>.  Returns -EINVAL on bad input. */
+int pc_parse_prefix(const char *s, bool allow_host_bits, struct pc_prefix *ret);
+
+/* Formats <p> as "ADDR/LEN" into <buf> (at least 50 bytes). */
+void pc_format_prefix(const struct pc_prefix *p, char *buf, size_t size);
+
+/* Parses a MAC "aa:bb:cc:dd:ee:ff" (case-insensitive); rejects multicast. */
+int pc_parse_mac(const char *s, uint8_t ret[6]);
+
+/* Formats <mac> as lower-case "aa:bb:cc:dd:ee:ff" (buf >= 18 bytes). */
+void pc_format_mac(const uint8_t mac[6], char *buf, size_t size);
+
+/* True if <s> is a valid object name: 1-63 of [a-z0-9._-], starting with
+ * a letter or digit.  VPS ids, service, site and policy names use it. */
+bool pc_name_valid(const char *s);
+
+/* True if <s> looks like a deliverable address: local@domain, no spaces or
+ * control characters, at most 254 bytes. */
+bool pc_email_valid(const char *s);
+
+/* True if <s> is a Linux interface name (1-15 bytes, no '/', ':' or space). */
+bool pc_ifname_valid(const char *s);

@@ -1,0 +1,63 @@
+/* The `portcullis` command: shared context and helpers for subcommands. */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "policy/config.h"
+#include "policy/model.h"
+#include "store/store.h"
+
+/* Exit codes: 0 success (explain: allowed), 1 the answer is "no" (check
+ * found errors; explain: blocked or redirected), 2 an error. */
+enum { CLI_OK = 0, CLI_NO = 1, CLI_ERROR = 2 };
+
+struct cli {
+        const char *config_path; /* -c, $PORTCULLIS_CONFIG, or the default */
+        const char *db_url;      /* --db, overrides the config's database */
+        bool json;
+        struct pc_config *cfg;   /* loaded by cli_config() */
+        struct pc_store *store;  /* opened by cli_store() */
+        struct pc_model *model;  /* loaded by cli_model() */
+};
+
+struct cli_command {
+        const char *name;
+        int (*run)(struct cli *c, int argc, char **argv); /* argv[0] is the name */
+        const char *usage;   /* arguments, one line */
+        const char *summary; /* one line for the command list */
+        const char *help;    /* paragraphs for `portcullis COMMAND --help` */
+};
+
+/* The dispatch table, terminated by a NULL name (main.c). */
+extern const struct cli_command cli_commands[];
+
+/* Loads the config once; prints the error and returns CLI_ERROR. */
+int cli_config(struct cli *c);
+/* Opens the store (loading the config first). */
+int cli_store(struct cli *c);
+/* Loads the whole model from the store. */
+int cli_model(struct cli *c);
+
+/* Prints "portcullis: " + message to stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Prints <cmd>'s usage line to stderr and returns CLI_ERROR. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* True if argv holds -h or --help; prints <name>'s help to stdout. */
+bool cli_wants_help(const char *name, int argc, char **argv);
+
+/* Prints <j> as indented JSON on stdout with a newline and frees it. */
+int cli_print_json(json_t *j);
+
+/* An aligned text table: add rows of <ncols> cells, print, free. */
+struct cli_table;
+struct cli_table *cli_table_new(size_t ncols, const char *const *headers);
+void cli_table_add(struct cli_table *t, ...); /* ncols const char * cells */
+void cli_table_print(struct cli_table *t);
+struct cli_table *cli_table_free(struct cli_table *t);
+
+/* Parses an actor for a change: --by WHO is required, --reason TEXT
+ * optional.  Prints the error and returns false if --by is missing or bad. */
+bool cli_actor_valid(const char *cmd, const char *by);

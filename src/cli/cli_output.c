@@ -1,0 +1,218 @@
+/* Shared plumbing of the CLI: loading, errors, help, tables, JSON. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cli_config(struct cli *c)
+{
+        char err[1024];
+        int r;
+
+        if (c->cfg != NULL)
+                return CLI_OK;
+        r = pc_config_load(c->config_path, &c->cfg, err, sizeof(err));
+        if (r < 0) {
+                fprintf(stderr, "%s\n", err);
+                return CLI_ERROR;
+        }
+        return CLI_OK;
+}
+
+int cli_store(struct cli *c)
+{
+        char err[1024];
+        int r;
+
+        if (c->store != NULL)
+                return CLI_OK;
+        r = cli_config(c);
+        if (r != CLI_OK)
+                return r;
+        r = pc_store_open(c->db_url != NULL ? c->db_url : c->cfg->database, &c->store, err,
+                          sizeof(err));
+        if (r < 0) {
+                cli_error("%s", err);
+                return CLI_ERROR;
+        }
+        return CLI_OK;
+}
+
+int cli_model(struct cli *c)
+{
+        int r;
+
+        if (c->model != NULL)
+                return CLI_OK;
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        r = pc_model_new(c->cfg, &c->model);
+        if (r < 0) {
+                cli_error("Failed to create the model: %s", strerror(-r));
+                return CLI_ERROR;
+        }
+        r = pc_store_load(c->store, c->model);
+        if (r < 0) {
+                cli_error("Failed to load the database: %s", pc_store_errmsg(c->store));
+                return CLI_ERROR;
+        }
+        return CLI_OK;
+}
+
+void cli_error(const char *fmt, ...)
+{
+        va_list ap;
+
+        fputs("portcullis: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+        va_list ap;
+
+        fputs("portcullis: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fprintf(stderr, "\nSee: portcullis %s --help\n", cmd);
+        return CLI_ERROR;
+}
+
+bool cli_wants_help(const char *name, int argc, char **argv)
+{
+        for (int i = 1; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0)
+                        break;
+                if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+                        for (const struct cli_command *cmd = cli_commands; cmd->name != NULL; cmd++)
+                                if (strcmp(cmd->name, name) == 0)
+                                        printf("Usage: portcullis [-c FILE] [--json] %s %s\n\n%s.\n\n%s",
+                                               cmd->name, cmd->usage, cmd->summary, cmd->help);
+                        return true;
+                }
+        }
+        return false;
+}
+
+int cli_print_json(json_t *j)
+{
+        if (j == NULL) {
+                cli_error("Out of memory building JSON output");
+                return CLI_ERROR;
+        }
+        json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        fputc('\n', stdout);
+        json_decref(j);
+        return CLI_OK;
+}
+
+bool cli_actor_valid(const char *cmd, const char *by)
+{
+        if (by == NULL || by[0] == '\0') {
+                cli_usage_error(cmd, "--by WHO is required: every change is audited with who made it");
+                return false;
+        }
+        if (!pc_name_valid(by)) {
+                cli_usage_error(cmd, "--by '%s' is not a valid name (1-63 of a-z 0-9 . _ -)", by);
+                return false;
+        }
+        return true;
+}
+
+struct cli_table {
+        size_t ncols, nrows, cap;
+        char **cells; /* nrows * ncols, row 0 the headers */
+};
+
+struct cli_table *cli_table_new(size_t ncols, const char *const *headers)
+{
+        struct cli_table *t = calloc(1, sizeof(*t));
+
+        if (t == NULL)
+                abort();
+        t->ncols = ncols;
+        t->cap = 16;
+        t->cells = calloc(t->cap * ncols, sizeof(char *));
+        if (t->cells == NULL)
+                abort();
+        for (size_t i = 0; i < ncols; i++)
+                t->cells[i] = strdup(headers[i]);
+        t->nrows = 1;
+        return t;
+}
+
+void cli_table_add(struct cli_table *t, ...)
+{
+        va_list ap;
+
+        if (t->nrows == t->cap) {
+                t->cap *= 2;
+                t->cells = realloc(t->cells, t->cap * t->ncols * sizeof(char *));
+                if (t->cells == NULL)
+                        abort(); /* a CLI out of memory has nothing better to do */
+        }
+        va_start(ap, t);
+        for (size_t i = 0; i < t->ncols; i++) {
+                const char *s = va_arg(ap, const char *);
+
+                t->cells[t->nrows * t->ncols + i] = strdup(s != NULL ? s : "");
+        }
+        va_end(ap);
+        t->nrows++;
+}
+
+/* Display width of UTF-8 <s>: code points, not bytes. */
+static size_t text_width(const char *s)
+{
+        size_t w = 0;
+
+        for (; *s != '\0'; s++)
+                if (((unsigned char)*s & 0xc0) != 0x80)
+                        w++;
+        return w;
+}
+
+void cli_table_print(struct cli_table *t)
+{
+        size_t width[16] = { 0 };
+
+        for (size_t r = 0; r < t->nrows; r++)
+                for (size_t i = 0; i < t->ncols && i < 16; i++) {
+                        size_t w = text_width(t->cells[r * t->ncols + i]);
+
+                        if (w > width[i])
+                                width[i] = w;
+                }
+        for (size_t r = 0; r < t->nrows; r++) {
+                for (size_t i = 0; i < t->ncols; i++) {
+                        const char *cell = t->cells[r * t->ncols + i];
+
+                        if (i + 1 == t->ncols) {
+                                fputs(cell, stdout);
+                                break;
+                        }
+                        fputs(cell, stdout);
+                        for (size_t pad = text_width(cell); pad < width[i] + 2; pad++)
+                                fputc(' ', stdout);
+                }
+                fputc('\n', stdout);
+        }
+}
+
+struct cli_table *cli_table_free(struct cli_table *t)
+{
+        if (t == NULL)
+                return NULL;
+        for (size_t i = 0; i < t->nrows * t->ncols; i++)
+                free(t->cells[i]);
+        free(t->cells);
+        free(t);
+        return NULL;
+}

@@ -1,0 +1,64 @@
+/* portcullis check | config */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cmd_check(struct cli *c, int argc, char **argv);
+int cmd_config(struct cli *c, int argc, char **argv);
+
+/* Validates the config and the database schema. */
+int cmd_check(struct cli *c, int argc, char **argv)
+{
+        char err[1024];
+        const char *db;
+        int r, version = 0;
+
+        if (argc != 1)
+                return cli_usage_error("check", "check takes no arguments");
+        r = pc_config_load(c->config_path, &c->cfg, err, sizeof(err));
+        if (r < 0) {
+                if (c->json)
+                        cli_print_json(json_pack("{s:s, s:b, s:[s]}", "config", c->config_path,
+                                                 "ok", 0, "errors", err));
+                else
+                        fprintf(stderr, "%s\n", err);
+                return CLI_NO;
+        }
+        db = c->db_url != NULL ? c->db_url : c->cfg->database;
+        r = pc_store_open(db, &c->store, err, sizeof(err));
+        if (r >= 0)
+                r = pc_store_schema_version(c->store, &version);
+        if (r < 0) {
+                if (c->json)
+                        cli_print_json(json_pack("{s:s, s:b, s:[s]}", "config", c->config_path,
+                                                 "ok", 0, "errors", err));
+                else
+                        fprintf(stderr, "%s: %s\n", c->config_path, err);
+                return CLI_NO;
+        }
+        if (c->json)
+                return cli_print_json(json_pack("{s:s, s:b, s:[], s:s, s:i, s:i, s:i, s:i}", "config",
+                                                c->config_path, "ok", 1, "errors", "database", db,
+                                                "schema_version", version, "services",
+                                                (int)c->cfg->n_services, "policies",
+                                                (int)c->cfg->n_policies, "sites",
+                                                (int)c->cfg->n_sites));
+        printf("%s: ok (%zu services, %zu policies, %zu sites; database %s at schema version %d)\n",
+               c->config_path, c->cfg->n_services, c->cfg->n_policies, c->cfg->n_sites, db, version);
+        return CLI_OK;
+}
+
+/* Prints the config in canonical form. */
+int cmd_config(struct cli *c, int argc, char **argv)
+{
+        int r;
+
+        if (argc != 1)
+                return cli_usage_error("config", "config takes no arguments");
+        r = cli_config(c);
+        if (r != CLI_OK)
+                return r;
+        pc_config_print(c->cfg, stdout);
+        return CLI_OK;
+}

@@ -1,0 +1,519 @@
+/* portcullis vps add | remove | list | show */
+#include <getopt.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+int cmd_vps(struct cli *c, int argc, char **argv);
+
+static const char *const languages[] = { "en", "it" };
+
+/* The login name of the user running the command, for the audit log. */
+static const char *default_actor(void)
+{
+        const char *sudo = getenv("SUDO_USER");
+        struct passwd *pw;
+
+        if (sudo != NULL && pc_name_valid(sudo))
+                return sudo;
+        pw = getpwuid(getuid());
+        if (pw != NULL && pc_name_valid(pw->pw_name))
+                return pw->pw_name;
+        return "unknown";
+}
+
+static bool prefixes_overlap(const struct pc_prefix *a, const struct pc_prefix *b)
+{
+        unsigned len = a->len < b->len ? a->len : b->len;
+
+        if (a->family != b->family)
+                return false;
+        for (unsigned bit = 0; bit < len; bit++) {
+                uint8_t m = (uint8_t)(0x80 >> (bit % 8));
+
+                if ((a->bytes[bit / 8] & m) != (b->bytes[bit / 8] & m))
+                        return false;
+        }
+        return true;
+}
+
+static int vps_add(struct cli *c, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "owner", required_argument, NULL, 'o' }, { "iface", required_argument, NULL, 'i' },
+                { "addr", required_argument, NULL, 'a' },  { "mac", required_argument, NULL, 'm' },
+                { "site", required_argument, NULL, 's' },  { "lang", required_argument, NULL, 'l' },
+                { "by", required_argument, NULL, 'b' },    { "reason", required_argument, NULL, 'r' },
+                { NULL, 0, NULL, 0 },
+        };
+        const char *owner = NULL, *iface = NULL, *mac = NULL, *site = NULL, *lang = NULL;
+        const char *by = default_actor(), *reason = NULL;
+        struct pc_vps *vps = NULL;
+        char buf[64];
+        int opt, r = CLI_ERROR;
+
+        if (pc_vps_new(&vps) < 0)
+                return CLI_ERROR;
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                struct pc_prefix p;
+
+                switch (opt) {
+                case 'o': owner = optarg; break;
+                case 'i': iface = optarg; break;
+                case 'm': mac = optarg; break;
+                case 's': site = optarg; break;
+                case 'l': lang = optarg; break;
+                case 'b': by = optarg; break;
+                case 'r': reason = optarg; break;
+                case 'a':
+                        if (pc_parse_prefix(optarg, false, &p) < 0) {
+                                if (pc_parse_prefix(optarg, true, &p) == 0) {
+                                        pc_format_prefix(&p, buf, sizeof(buf));
+                                        cli_usage_error("vps", "--addr %s has host bits set beyond the prefix length (the network is %s)",
+                                                        optarg, buf);
+                                } else
+                                        cli_usage_error("vps", "--addr '%s' is not an IPv4 or IPv6 address or prefix (e.g. 203.0.113.10, 2001:db8:1::/64)",
+                                                        optarg);
+                                goto out;
+                        }
+                        if (pc_vps_add_addr(vps, &p) < 0) {
+                                cli_usage_error("vps", "too many --addr (at most %d)", PC_VPS_ADDRS_MAX);
+                                goto out;
+                        }
+                        break;
+                default:
+                        cli_usage_error("vps", "bad option for vps add");
+                        goto out;
+                }
+        }
+        if (optind + 2 != argc) {
+                cli_usage_error("vps", "vps add takes exactly one ID");
+                goto out;
+        }
+        if (!pc_name_valid(argv[optind + 1])) {
+                cli_usage_error("vps", "'%s' is not a valid VPS id (1-63 of a-z 0-9 . _ -, starting with a letter or digit)",
+                                argv[optind + 1]);
+                goto out;
+        }
+        snprintf(vps->id, sizeof(vps->id), "%s", argv[optind + 1]);
+        if (owner == NULL || !pc_email_valid(owner)) {
+                cli_usage_error("vps", owner == NULL ? "--owner EMAIL is required (notifications go there)%s"
+                                                     : "--owner '%s' is not a valid email address",
+                                owner == NULL ? "" : owner);
+                goto out;
+        }
+        snprintf(vps->owner, sizeof(vps->owner), "%s", owner);
+        if (iface == NULL || !pc_ifname_valid(iface)) {
+                cli_usage_error("vps", iface == NULL ? "--iface IF is required (the VPS's host-side interface)%s"
+                                                     : "--iface '%s' is not a valid interface name",
+                                iface == NULL ? "" : iface);
+                goto out;
+        }
+        snprintf(vps->iface, sizeof(vps->iface), "%s", iface);
+        if (vps->n_addrs == 0) {
+                cli_usage_error("vps", "at least one --addr CIDR is required");
+                goto out;
+        }
+        if (mac != NULL) {
+                if (pc_parse_mac(mac, vps->mac) < 0) {
+                        cli_usage_error("vps", "--mac '%s' is not a unicast MAC address (aa:bb:cc:dd:ee:ff)", mac);
+                        goto out;
+                }
+                vps->has_mac = true;
+        }
+        snprintf(vps->lang, sizeof(vps->lang), "%s", lang != NULL ? lang : "en");
+        {
+                bool known = false;
+
+                for (size_t i = 0; i < PC_ARRAY_SIZE(languages); i++)
+                        known |= strcmp(vps->lang, languages[i]) == 0;
+                if (!known) {
+                        cli_usage_error("vps", "--lang '%s' is not supported (en, it)", vps->lang);
+                        goto out;
+                }
+        }
+        if (!pc_name_valid(by)) {
+                cli_usage_error("vps", "--by '%s' is not a valid name", by);
+                goto out;
+        }
+        if (cli_model(c) != CLI_OK)
+                goto out;
+        if (site == NULL && c->cfg->default_site == NULL) {
+                cli_usage_error("vps", "--site is required: the configuration has no default-site");
+                goto out;
+        }
+        vps->site = site != NULL ? pc_config_site(c->cfg, site) : c->cfg->default_site;
+        if (vps->site == NULL) {
+                cli_usage_error("vps", "site '%s' is not in %s", site, c->config_path);
+                goto out;
+        }
+        /* Overlapping addresses would let one VPS speak as another. */
+        for (size_t i = 0; i < pc_model_count(c->model); i++) {
+                const struct pc_vps *o = pc_model_at(c->model, i);
+
+                for (size_t a = 0; a < vps->n_addrs; a++)
+                        for (size_t b = 0; b < o->n_addrs; b++)
+                                if (prefixes_overlap(&vps->addrs[a], &o->addrs[b])) {
+                                        char pa[64], pb[64];
+
+                                        pc_format_prefix(&vps->addrs[a], pa, sizeof(pa));
+                                        pc_format_prefix(&o->addrs[b], pb, sizeof(pb));
+                                        cli_error("Failed to add %s: address %s overlaps %s of %s",
+                                                  vps->id, pa, pb, o->id);
+                                        goto out;
+                                }
+        }
+        for (size_t a = 0; a < vps->n_addrs; a++)
+                for (size_t b = a + 1; b < vps->n_addrs; b++)
+                        if (prefixes_overlap(&vps->addrs[a], &vps->addrs[b])) {
+                                cli_usage_error("vps", "--addr values overlap each other");
+                                goto out;
+                        }
+        {
+                struct pc_actor who = { .by = by, .reason = reason };
+
+                if (pc_store_vps_add(c->store, vps, &who) < 0) {
+                        cli_error("Failed to add %s: %s", vps->id, pc_store_errmsg(c->store));
+                        goto out;
+                }
+        }
+        if (c->json)
+                cli_print_json(json_pack("{s:s, s:s, s:s}", "added", vps->id, "site", vps->site->name,
+                                         "policy", vps->site->policy->name));
+        else
+                printf("added %s at site %s (policy %s)\n", vps->id, vps->site->name,
+                       vps->site->policy->name);
+        r = CLI_OK;
+out:
+        pc_vps_free(vps);
+        return r;
+}
+
+static int vps_remove(struct cli *c, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "by", required_argument, NULL, 'b' },
+                { "reason", required_argument, NULL, 'r' },
+                { NULL, 0, NULL, 0 },
+        };
+        struct pc_actor who = { .by = default_actor() };
+        int opt, r;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                if (opt == 'b')
+                        who.by = optarg;
+                else if (opt == 'r')
+                        who.reason = optarg;
+                else
+                        return cli_usage_error("vps", "bad option for vps remove");
+        }
+        if (optind + 2 != argc)
+                return cli_usage_error("vps", "vps remove takes exactly one ID");
+        if (!pc_name_valid(who.by))
+                return cli_usage_error("vps", "--by '%s' is not a valid name", who.by);
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        if (pc_store_vps_remove(c->store, argv[optind + 1], &who) < 0) {
+                cli_error("Failed to remove %s: %s", argv[optind + 1], pc_store_errmsg(c->store));
+                return CLI_ERROR;
+        }
+        if (c->json)
+                return cli_print_json(json_pack("{s:s}", "removed", argv[optind + 1]));
+        printf("removed %s\n", argv[optind + 1]);
+        return CLI_OK;
+}
+
+static json_t *addrs_json(const struct pc_vps *v)
+{
+        json_t *a = json_array();
+        char buf[64];
+
+        for (size_t i = 0; i < v->n_addrs; i++) {
+                pc_format_prefix(&v->addrs[i], buf, sizeof(buf));
+                json_array_append_new(a, json_string(buf));
+        }
+        return a;
+}
+
+static void addrs_text(const struct pc_vps *v, char *out, size_t size)
+{
+        size_t len = 0;
+        char buf[64];
+
+        out[0] = '\0';
+        for (size_t i = 0; i < v->n_addrs && len < size; i++) {
+                pc_format_prefix(&v->addrs[i], buf, sizeof(buf));
+                len += snprintf(out + len, size - len, "%s%s", i > 0 ? " " : "", buf);
+        }
+}
+
+static json_t *time_json(int64_t t)
+{
+        char buf[32];
+
+        if (t == 0)
+                return json_null();
+        pc_format_time(t, buf, sizeof(buf));
+        return json_string(buf);
+}
+
+static const char *vps_state(const struct pc_vps *v)
+{
+        return v->suspended ? "suspended" : v->n_filters > 0 ? "filtered" : "active";
+}
+
+static int cmp_vps(const void *a, const void *b)
+{
+        return strcmp((*(const struct pc_vps *const *)a)->id, (*(const struct pc_vps *const *)b)->id);
+}
+
+static int vps_list(struct cli *c, int argc, char **argv)
+{
+        const struct pc_vps **sorted;
+        size_t n;
+        int r;
+
+        if (argc != 2)
+                return cli_usage_error("vps", "vps list takes no arguments");
+        r = cli_model(c);
+        if (r != CLI_OK)
+                return r;
+        n = pc_model_count(c->model);
+        sorted = calloc(n + 1, sizeof(*sorted));
+        if (sorted == NULL)
+                return CLI_ERROR;
+        for (size_t i = 0; i < n; i++)
+                sorted[i] = pc_model_at(c->model, i);
+        qsort(sorted, n, sizeof(*sorted), cmp_vps);
+        if (c->json) {
+                json_t *list = json_array();
+
+                for (size_t i = 0; i < n; i++) {
+                        const struct pc_vps *v = sorted[i];
+
+                        json_array_append_new(
+                                list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:i}", "id", v->id,
+                                                "site", v->site->name, "owner", v->owner, "lang", v->lang,
+                                                "iface", v->iface, "addresses", addrs_json(v), "state",
+                                                vps_state(v), "exceptions", (int)v->n_exceptions,
+                                                "filters", (int)v->n_filters));
+                }
+                free(sorted);
+                return cli_print_json(json_pack("{s:o}", "vps", list));
+        } else {
+                static const char *const headers[] = { "ID", "SITE", "IFACE", "STATE", "EXC", "FILT",
+                                                       "OWNER", "ADDRESSES" };
+                struct cli_table *t = cli_table_new(8, headers);
+
+                for (size_t i = 0; i < n; i++) {
+                        const struct pc_vps *v = sorted[i];
+                        char addrs[1024], ne[16], nf[16];
+
+                        addrs_text(v, addrs, sizeof(addrs));
+                        snprintf(ne, sizeof(ne), "%zu", v->n_exceptions);
+                        snprintf(nf, sizeof(nf), "%zu", v->n_filters);
+                        cli_table_add(t, v->id, v->site->name, v->iface, vps_state(v), ne, nf, v->owner,
+                                      addrs);
+                }
+                cli_table_print(t);
+                cli_table_free(t);
+        }
+        free(sorted);
+        return CLI_OK;
+}
+
+static int ticket_json_cb(const struct pc_ticket *t, void *userdata)
+{
+        json_array_append_new(userdata, json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "id", (json_int_t)t->id,
+                                                  "service", t->service, "state",
+                                                  pc_ticket_state_name(t->state), "opened_by", t->opened_by,
+                                                  "opened", time_json(t->opened), "text", t->text));
+        return 0;
+}
+
+static int vps_show(struct cli *c, int argc, char **argv)
+{
+        const struct pc_policy *pol;
+        const struct pc_vps *v;
+        json_t *rules, *exc, *filt, *tickets, *root;
+        char buf[1024], mac[24] = "";
+        int r;
+
+        if (argc != 3)
+                return cli_usage_error("vps", "vps show takes exactly one ID");
+        r = cli_model(c);
+        if (r != CLI_OK)
+                return r;
+        v = pc_model_find(c->model, argv[2]);
+        if (v == NULL) {
+                cli_error("vps %s does not exist", argv[2]);
+                return CLI_ERROR;
+        }
+        pol = v->site->policy;
+        if (v->has_mac)
+                pc_format_mac(v->mac, mac, sizeof(mac));
+
+        rules = json_array();
+        for (size_t i = 0; i < pol->n_rules; i++) {
+                const struct pc_rule *rule = &pol->rules[i];
+                const struct pc_exception *e = pc_vps_exception_for(v, rule->service->name);
+                json_t *ports = json_array();
+
+                for (size_t k = 0; k < rule->n_ports; k++) {
+                        pc_port_range_format(&rule->ports[k], buf, sizeof(buf));
+                        json_array_append_new(ports, json_string(buf));
+                }
+                json_array_append_new(rules, json_pack("{s:i, s:s, s:s, s:s, s:o, s:b, s:o}", "rule", (int)i + 1,
+                                                       "service", rule->service->name, "action",
+                                                       rule->action == PC_ACTION_BLOCK ? "block" : "redirect",
+                                                       "direction", pc_dir_name(rule->direction), "ports", ports,
+                                                       "exemptable", rule->exemptable, "exception",
+                                                       e != NULL ? json_integer(e->id) : json_null()));
+        }
+        exc = json_array();
+        for (size_t i = 0; i < v->n_exceptions; i++) {
+                const struct pc_exception *e = &v->exceptions[i];
+
+                json_array_append_new(exc, json_pack("{s:I, s:s, s:o, s:s, s:s, s:o, s:o}", "id", (json_int_t)e->id,
+                                                     "service", e->service, "ticket",
+                                                     e->ticket_id != 0 ? json_integer(e->ticket_id) : json_null(),
+                                                     "by", e->by, "reason", e->reason, "created",
+                                                     time_json(e->created), "until", time_json(e->until)));
+        }
+        filt = json_array();
+        for (size_t i = 0; i < v->n_filters; i++) {
+                const struct pc_filter *f = &v->filters[i];
+                char scope[80];
+
+                if (f->scope == PC_SCOPE_ALL)
+                        snprintf(scope, sizeof(scope), "all");
+                else if (f->scope == PC_SCOPE_SERVICE)
+                        snprintf(scope, sizeof(scope), "service:%s", f->service->name);
+                else
+                        pc_port_range_format(&f->ports, scope, sizeof(scope));
+                json_array_append_new(filt, json_pack("{s:I, s:s, s:s, s:o, s:s, s:s, s:o, s:o}", "id",
+                                                      (json_int_t)f->id, "direction", pc_dir_name(f->direction),
+                                                      "scope", scope, "incident",
+                                                      f->incident_id != 0 ? json_integer(f->incident_id) : json_null(),
+                                                      "by", f->by, "reason", f->reason, "created",
+                                                      time_json(f->created), "until", time_json(f->until)));
+        }
+        tickets = json_array();
+        if (pc_store_ticket_list(c->store, v->id, ticket_json_cb, tickets) < 0) {
+                json_decref(rules);
+                json_decref(exc);
+                json_decref(filt);
+                json_decref(tickets);
+                cli_error("Failed to read tickets of %s: %s", v->id, pc_store_errmsg(c->store));
+                return CLI_ERROR;
+        }
+        root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "id", v->id,
+                         "site", v->site->name, "policy", pol->name, "owner", v->owner, "lang", v->lang,
+                         "iface", v->iface, "mac", v->has_mac ? mac : NULL, "addresses", addrs_json(v),
+                         "state", vps_state(v), "suspension",
+                         v->suspended ? json_pack("{s:I, s:s, s:s, s:o, s:o}", "id", (json_int_t)v->suspension.id,
+                                                  "by", v->suspension.by, "reason", v->suspension.reason,
+                                                  "since", time_json(v->suspension.created), "incident",
+                                                  v->suspension.incident_id != 0 ? json_integer(v->suspension.incident_id)
+                                                                                 : json_null())
+                                      : json_null(),
+                         "rules", rules, "exceptions", exc, "filters", filt, "tickets", tickets);
+        if (c->json)
+                return cli_print_json(root);
+
+        addrs_text(v, buf, sizeof(buf));
+        printf("VPS %s\n", v->id);
+        printf("  site        %s (policy %s)\n", v->site->name, pol->name);
+        printf("  owner       %s (language %s)\n", v->owner, v->lang);
+        printf("  interface   %s%s%s\n", v->iface, v->has_mac ? ", MAC " : "", mac);
+        printf("  addresses   %s\n", buf);
+        printf("  state       %s\n", vps_state(v));
+        if (v->suspended) {
+                pc_format_time(v->suspension.created, buf, sizeof(buf));
+                printf("  suspension  #%" PRId64 " since %s by %s: %s\n", v->suspension.id, buf,
+                       v->suspension.by, v->suspension.reason);
+        }
+        printf("\nRestrictions of the site policy:\n");
+        if (pol->n_rules == 0)
+                printf("  none: policy %s blocks nothing\n", pol->name);
+        for (size_t i = 0; i < pol->n_rules; i++) {
+                json_t *jr = json_array_get(rules, i);
+                const struct pc_rule *rule = &pol->rules[i];
+                const struct pc_exception *e = pc_vps_exception_for(v, rule->service->name);
+                size_t len = 0, k;
+                json_t *p;
+
+                buf[0] = '\0';
+                json_array_foreach(json_object_get(jr, "ports"), k, p)
+                        len += snprintf(buf + len, len < sizeof(buf) ? sizeof(buf) - len : 0, "%s%s",
+                                        k > 0 ? "," : "", json_string_value(p));
+                printf("  %-11s %s %s %s%s\n", rule->service->name,
+                       rule->action == PC_ACTION_BLOCK ? "blocked" : "redirected to the SMTP proxy",
+                       pc_dir_name(rule->direction), buf,
+                       e != NULL ? " -- lifted by an exception" : rule->exemptable ? "" : " (not exemptable)");
+        }
+        printf("\nExceptions:\n");
+        if (v->n_exceptions == 0)
+                printf("  none\n");
+        for (size_t i = 0; i < v->n_exceptions; i++) {
+                const struct pc_exception *e = &v->exceptions[i];
+                char when[32], until[32] = "no end";
+
+                pc_format_time(e->created, when, sizeof(when));
+                if (e->until != 0)
+                        pc_format_time(e->until, until, sizeof(until));
+                printf("  #%" PRId64 " %s granted by %s at %s, until %s", e->id, e->service, e->by,
+                       when, until);
+                if (e->ticket_id != 0)
+                        printf(", ticket #%" PRId64, e->ticket_id);
+                printf(": %s\n", e->reason);
+        }
+        printf("\nFilters:\n");
+        if (v->n_filters == 0)
+                printf("  none\n");
+        for (size_t i = 0; i < v->n_filters; i++) {
+                json_t *jf = json_array_get(filt, i);
+
+                printf("  #%" PRId64 " %s %s until %s by %s: %s\n", v->filters[i].id,
+                       json_string_value(json_object_get(jf, "direction")),
+                       json_string_value(json_object_get(jf, "scope")),
+                       v->filters[i].until != 0 ? json_string_value(json_object_get(jf, "until")) : "no end",
+                       v->filters[i].by, v->filters[i].reason);
+        }
+        if (json_array_size(tickets) > 0) {
+                size_t k;
+                json_t *t;
+
+                printf("\nTickets:\n");
+                json_array_foreach(tickets, k, t)
+                        printf("  #%" JSON_INTEGER_FORMAT " %s %s: %s\n",
+                               json_integer_value(json_object_get(t, "id")),
+                               json_string_value(json_object_get(t, "service")),
+                               json_string_value(json_object_get(t, "state")),
+                               json_string_value(json_object_get(t, "text")));
+        }
+        json_decref(root);
+        return CLI_OK;
+}
+
+int cmd_vps(struct cli *c, int argc, char **argv)
+{
+        if (argc < 2)
+                return cli_usage_error("vps", "vps needs a subcommand: add, remove, list or show");
+        if (strcmp(argv[1], "add") == 0)
+                return vps_add(c, argc, argv);
+        if (strcmp(argv[1], "remove") == 0)
+                return vps_remove(c, argc, argv);
+        if (strcmp(argv[1], "list") == 0)
+                return vps_list(c, argc, argv);
+        if (strcmp(argv[1], "show") == 0)
+                return vps_show(c, argc, argv);
+        return cli_usage_error("vps", "unknown vps subcommand '%s' (add, remove, list, show)", argv[1]);
+}

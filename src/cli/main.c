@@ -1,0 +1,177 @@
+/* portcullis: the command-line interface to the policy and the store. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cmd_check(struct cli *c, int argc, char **argv);
+int cmd_config(struct cli *c, int argc, char **argv);
+int cmd_services(struct cli *c, int argc, char **argv);
+int cmd_vps(struct cli *c, int argc, char **argv);
+int cmd_explain(struct cli *c, int argc, char **argv);
+int cmd_exception(struct cli *c, int argc, char **argv);
+int cmd_audit(struct cli *c, int argc, char **argv);
+
+#define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
+
+const struct cli_command cli_commands[] = {
+        { "check", cmd_check, "",
+          "validate the configuration and the database schema",
+          "Loads the configuration and every profile it names, and opens the database\n"
+          "(applying schema migrations).  Prints 'FILE: ok' and exits 0, or prints each\n"
+          "error as FILE:LINE:COL: message and exits 1.\n" },
+        { "config", cmd_config, "",
+          "print the configuration in canonical form",
+          "Prints the loaded configuration with every default made explicit, every\n"
+          "service's ports resolved and a stable order: what Portcullis will enforce.\n" },
+        { "services", cmd_services, "",
+          "the service catalog and what each site does with each service",
+          "Lists every service (built-in and configured) with its ports, and for each\n"
+          "site whether it blocks, redirects or allows it, in which direction, and\n"
+          "whether an exception can be granted.\n" },
+        { "vps", cmd_vps, "add|remove|list|show ...",
+          "register, remove, list and inspect VPSes",
+          "  vps add ID --owner EMAIL --iface IF --addr CIDR [--addr CIDR...]\n"
+          "          [--mac MAC] [--site SITE] [--lang en|it] [--by WHO]\n"
+          "      Registers a VPS: its owner's email and language (for notifications),\n"
+          "      the host-side interface it is behind, its MAC, and every address or\n"
+          "      routed prefix it may use (IPv4 and IPv6).  --site defaults to the\n"
+          "      config's default-site.\n"
+          "  vps remove ID [--by WHO] [--reason TEXT]\n"
+          "      Deletes the VPS and its exceptions and filters; the audit log keeps\n"
+          "      its history.\n"
+          "  vps list\n"
+          "      One line per VPS: site, interface, addresses, state.\n"
+          "  vps show ID\n"
+          "      The VPS and the restrictions in force: site rules, exceptions,\n"
+          "      filters, suspension.\n" },
+        { "explain", cmd_explain, "ID PROTO/PORT [out|in] [PROTO/PORT...]",
+          "the verdict for a flow of a VPS, and why",
+          "Prints the verdict (allow, reject, redirect, drop) for a flow of the VPS ID\n"
+          "and the chain of reasons: suspension, filter, site rule, exception, with\n"
+          "their ids, tickets and incidents.  PROTO/PORT is tcp/465, udp/500, or a\n"
+          "port-less protocol (gre, esp).  The direction is out (egress: the VPS\n"
+          "connects out; the default) or in (ingress: someone connects to the VPS).\n"
+          "Several flows print a table.\n"
+          "Exit status: 0 allowed, 1 blocked or redirected (any flow), 2 error.\n"
+          "Example: portcullis explain vps-101 tcp/465 out\n" },
+        { "exception", cmd_exception, "grant|revoke|list ...",
+          "grant or revoke a VPS's exception to a blocked service",
+          "  exception grant ID SERVICE --by WHO --reason TEXT [--ticket N] [--until TIME]\n"
+          "      Lifts the site's rule for SERVICE on this one VPS.  Refused when the\n"
+          "      site does not restrict SERVICE or its rule is not exemptable.  TIME is\n"
+          "      2026-12-31, 2026-12-31T18:00:00Z or +30d.\n"
+          "  exception revoke ID SERVICE --by WHO --reason TEXT\n"
+          "  exception list [ID]\n"
+          "Both changes are audited and queue an email to the VPS's owner.\n" },
+        { "audit", cmd_audit, "[ID] [--limit N]",
+          "the audit log, of one VPS or of everything",
+          "Prints the append-only audit log, oldest first: when, who, what, the\n"
+          "object, the reason, and the state before and after (with --json).\n"
+          "--limit N shows the newest N entries (default 50; 0 for all).\n" },
+        { NULL, NULL, NULL, NULL, NULL },
+};
+
+static void usage(FILE *out)
+{
+        fprintf(out,
+                "Usage: portcullis [-c FILE] [--db URL] [--json] COMMAND [ARGS...]\n"
+                "\n"
+                "Portcullis enforces a VPS hosting provider's network policy: services\n"
+                "blocked per site with exceptions per VPS, the transparent SMTP proxy,\n"
+                "anti-spoofing, abuse filters and suspensions.  This command manages the\n"
+                "policy and its state, and explains any verdict.\n"
+                "\n"
+                "Commands:\n");
+        for (const struct cli_command *cmd = cli_commands; cmd->name != NULL; cmd++)
+                fprintf(out, "  %-10s %s\n", cmd->name, cmd->summary);
+        fprintf(out,
+                "\n"
+                "Options:\n"
+                "  -c, --config FILE  configuration file (default $PORTCULLIS_CONFIG, then\n"
+                "                     " DEFAULT_CONFIG ")\n"
+                "      --db URL       database to use instead of the config's `database`\n"
+                "                     (sqlite:PATH)\n"
+                "      --json         machine-readable output (see docs/JSON.md)\n"
+                "  -h, --help         this help; `portcullis COMMAND --help` for a command\n"
+                "      --version      print the version\n"
+                "\n"
+                "Exit status: 0 success, 1 a negative answer (check failed; explain: the\n"
+                "flow is blocked or redirected), 2 an error.\n");
+}
+
+static const struct cli_command *command_find(const char *name)
+{
+        for (const struct cli_command *cmd = cli_commands; cmd->name != NULL; cmd++)
+                if (strcmp(cmd->name, name) == 0)
+                        return cmd;
+        return NULL;
+}
+
+/* Removes every "--json" before a "--" from argv, setting c->json. */
+static int strip_json(struct cli *c, int argc, char **argv)
+{
+        int out = 0;
+
+        for (int i = 0; i < argc; i++) {
+                if (strcmp(argv[i], "--") == 0) {
+                        while (i < argc)
+                                argv[out++] = argv[i++];
+                        break;
+                }
+                if (strcmp(argv[i], "--json") == 0)
+                        c->json = true;
+                else
+                        argv[out++] = argv[i];
+        }
+        argv[out] = NULL;
+        return out;
+}
+
+int main(int argc, char **argv)
+{
+        struct cli c = { 0 };
+        const struct cli_command *cmd;
+        int i, r;
+
+        argc = strip_json(&c, argc, argv);
+        c.config_path = getenv("PORTCULLIS_CONFIG");
+        for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+                const char *a = argv[i];
+
+                if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+                        usage(stdout);
+                        return CLI_OK;
+                } else if (strcmp(a, "--version") == 0) {
+                        printf("portcullis 0.1.0\n");
+                        return CLI_OK;
+                } else if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc)
+                        c.config_path = argv[++i];
+                else if (strcmp(a, "--db") == 0 && i + 1 < argc)
+                        c.db_url = argv[++i];
+                else {
+                        cli_error("unknown option '%s' (see portcullis --help)", a);
+                        return CLI_ERROR;
+                }
+        }
+        if (c.config_path == NULL || c.config_path[0] == '\0')
+                c.config_path = DEFAULT_CONFIG;
+        if (i == argc) {
+                usage(stderr);
+                return CLI_ERROR;
+        }
+        cmd = command_find(argv[i]);
+        if (cmd == NULL) {
+                cli_error("unknown command '%s' (see portcullis --help)", argv[i]);
+                return CLI_ERROR;
+        }
+        if (cli_wants_help(cmd->name, argc - i, argv + i))
+                return CLI_OK;
+        r = cmd->run(&c, argc - i, argv + i);
+        c.model = pc_model_free(c.model);
+        c.store = pc_store_close(c.store);
+        c.cfg = pc_config_free(c.cfg);
+        return r;
+}

@@ -1,0 +1,152 @@
+/* The configuration: catalog, policies (profiles), sites, detectors,
+ * escalation, notifications, database.  Loaded whole or not at all. */
+#pragma once
+
+#include "policy/catalog.h"
+
+#define PC_RULES_MAX 64 /* rules in one policy: exceptions are a 64-bit mask */
+
+enum pc_action {
+        PC_ACTION_BLOCK,    /* egress: reject; ingress: drop */
+        PC_ACTION_REDIRECT, /* to the site's SMTP proxy */
+};
+
+/* What a policy does in response to a kind of abuse; a bit set. */
+enum pc_response {
+        PC_RESP_NOTIFY = 1u << 0,
+        PC_RESP_SUSPEND = 1u << 1,
+        PC_RESP_OUTBOUND_FILTER = 1u << 2,
+        PC_RESP_INBOUND_FILTER = 1u << 3,
+};
+
+/* One rule of a policy: a service, restricted in a direction. */
+struct pc_rule {
+        unsigned index;                   /* 0-based position in the policy */
+        const struct pc_service *service; /* points into pc_config.services */
+        enum pc_action action;
+        unsigned direction; /* enum pc_dir bits */
+        struct pc_port_range ports[PC_SERVICE_PORTS_MAX]; /* resolved */
+        size_t n_ports;
+        uint8_t ip_protos[PC_IPPROTO_MAX]; /* selected from the service's */
+        size_t n_ip_protos;
+        bool exemptable;
+        bool tos_event; /* use without approval is a terms-of-service event */
+        char why[256];  /* the provider's reason, shown to support/customers */
+        struct pc_srcpos pos;
+};
+
+/* The compiled lookup of a policy: rule index + 1 per (dir, proto, port),
+ * 0 where no rule applies.  Built by pc_policy_compile(). */
+struct pc_policy_table {
+        uint8_t port[2][2][65536]; /* [egress=0/ingress=1][tcp=0/udp=1][port] */
+        uint8_t ipproto[2][256];   /* [dir][protocol] for port-less protocols */
+};
+
+enum pc_exception_mode {
+        PC_EXCEPTIONS_NONE,   /* nothing can be exempted */
+        PC_EXCEPTIONS_TICKET, /* support grants per VPS after a ticket */
+};
+
+struct pc_policy {
+        char name[PC_NAME_MAX];
+        char description[256];
+        struct pc_rule rules[PC_RULES_MAX];
+        size_t n_rules;
+        enum pc_exception_mode exceptions;
+        bool anti_spoofing;
+        unsigned on_spoofing; /* enum pc_response bits */
+        unsigned on_scanning;
+        unsigned on_spam;
+        bool has_smtp_proxy;
+        char smtp_proxy_listen[64];
+        bool smtp_proxy_tls;
+        struct pc_policy_table *table; /* owned */
+        struct pc_srcpos pos;
+};
+
+struct pc_site {
+        char name[PC_NAME_MAX];
+        char description[256];
+        const struct pc_policy *policy; /* points into pc_config.policies */
+        struct pc_srcpos pos;
+};
+
+struct pc_detectors {
+        bool scan_enabled;
+        double scan_false_positive_rate;
+        double scan_detection_rate;
+        int64_t scan_slow_window; /* seconds */
+        unsigned scan_slow_threshold;
+        bool spam_enabled;
+        unsigned spam_messages_per_hour;
+        unsigned spam_recipients_per_message;
+        double spam_upstream_reject_ratio;
+        bool spoof_enabled;
+        int64_t spoof_episode_gap; /* seconds */
+};
+
+#define PC_ESCALATION_STEPS_MAX 8
+#define PC_ESCALATION_SUSPEND (-1) /* a step that suspends instead of filtering */
+
+struct pc_escalation {
+        int64_t memory; /* seconds an incident counts towards repeats */
+        int64_t steps[PC_ESCALATION_STEPS_MAX]; /* filter seconds, or SUSPEND */
+        size_t n_steps;
+};
+
+struct pc_notify_config {
+        char relay[256];
+        char from[256];
+        char abuse_copy[256];
+        char default_language[8];
+        unsigned max_attempts;
+};
+
+struct pc_config {
+        char *path;     /* the main file as given */
+        char **files;   /* every file read; pc_srcpos.file points here */
+        size_t n_files;
+        char database[512];
+        struct pc_service *services; /* built-ins first, then the config's */
+        size_t n_services;
+        struct pc_policy *policies;
+        size_t n_policies;
+        struct pc_site *sites;
+        size_t n_sites;
+        const struct pc_site *default_site; /* NULL if none configured */
+        struct pc_detectors detectors;
+        struct pc_escalation escalation;
+        struct pc_notify_config notify;
+};
+
+/* Loads the config at <path> and every profile it names.  On success
+ * *<ret> owns a complete, validated, compiled config.  On failure returns
+ * -EINVAL (or -ENOENT, -ENOMEM...) and writes one line into <err> (size
+ * <errsz>) of the form "FILE:LINE:COL: message naming the key"; nothing is
+ * allocated. */
+int pc_config_load(const char *path, struct pc_config **ret, char *err, size_t errsz);
+
+/* Same, from a string in memory named <name> (used by the fuzzer and tests;
+ * `profiles:` are resolved relative to the current directory). */
+int pc_config_load_string(const char *name, const char *text, size_t len,
+                          struct pc_config **ret, char *err, size_t errsz);
+
+/* Frees <cfg> and everything it owns; accepts NULL; returns NULL. */
+struct pc_config *pc_config_free(struct pc_config *cfg);
+
+/* Builds <policy>'s lookup table.  Returns -ENOMEM. */
+int pc_policy_compile(struct pc_policy *policy);
+
+/* Lookups by name; NULL if absent. */
+const struct pc_service *pc_config_service(const struct pc_config *cfg, const char *name);
+const struct pc_policy *pc_config_policy(const struct pc_config *cfg, const char *name);
+const struct pc_site *pc_config_site(const struct pc_config *cfg, const char *name);
+
+/* Returns the rule of <policy> for service <name>, or NULL. */
+const struct pc_rule *pc_policy_rule_for(const struct pc_policy *policy, const char *service);
+
+/* Writes <cfg> in canonical form (the golden tests compare it): every
+ * default made explicit, every service's ports resolved, stable order,
+ * no comments.  <out> is a FILE*. */
+#include <stdio.h>
+void pc_config_print(const struct pc_config *cfg, FILE *out);

@@ -1,0 +1,234 @@
+/* The model: VPSes by id, each with what is in force on it. */
+#include "policy/model.h"
+
+#include <errno.h>
+#include <string.h>
+
+struct pc_model {
+        const struct pc_config *cfg;
+        struct pc_vps **list; /* dense, for iteration */
+        size_t n, cap;
+        struct pc_vps **index; /* open addressing, linear probing */
+        size_t index_cap;      /* power of two, > 2 * n */
+};
+
+/* FNV-1a: short ids, no adversary can choose them faster than the CLI. */
+static size_t hash_id(const char *s)
+{
+        uint64_t h = 1469598103934665603ull;
+
+        for (; *s != '\0'; s++)
+                h = (h ^ (unsigned char)*s) * 1099511628211ull;
+        return (size_t)(h ^ (h >> 32));
+}
+
+static int index_grow(struct pc_model *m)
+{
+        size_t cap = m->index_cap == 0 ? 64 : m->index_cap * 2;
+        struct pc_vps **idx = calloc(cap, sizeof(*idx));
+
+        if (idx == NULL)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->n; i++) {
+                size_t j = hash_id(m->list[i]->id) & (cap - 1);
+
+                while (idx[j] != NULL)
+                        j = (j + 1) & (cap - 1);
+                idx[j] = m->list[i];
+        }
+        free(m->index);
+        m->index = idx;
+        m->index_cap = cap;
+        return 0;
+}
+
+static size_t index_slot(const struct pc_model *m, const char *id)
+{
+        size_t j = hash_id(id) & (m->index_cap - 1);
+
+        while (m->index[j] != NULL && strcmp(m->index[j]->id, id) != 0)
+                j = (j + 1) & (m->index_cap - 1);
+        return j;
+}
+
+int pc_model_new(const struct pc_config *cfg, struct pc_model **ret)
+{
+        struct pc_model *m = calloc(1, sizeof(*m));
+
+        if (m == NULL)
+                return -ENOMEM;
+        m->cfg = cfg;
+        if (index_grow(m) < 0) {
+                free(m);
+                return -ENOMEM;
+        }
+        *ret = m;
+        return 0;
+}
+
+struct pc_model *pc_model_free(struct pc_model *m)
+{
+        if (m == NULL)
+                return NULL;
+        for (size_t i = 0; i < m->n; i++)
+                pc_vps_free(m->list[i]);
+        free(m->list);
+        free(m->index);
+        free(m);
+        return NULL;
+}
+
+int pc_vps_new(struct pc_vps **ret)
+{
+        struct pc_vps *v = calloc(1, sizeof(*v));
+
+        if (v == NULL)
+                return -ENOMEM;
+        *ret = v;
+        return 0;
+}
+
+struct pc_vps *pc_vps_free(struct pc_vps *vps)
+{
+        if (vps == NULL)
+                return NULL;
+        free(vps->addrs);
+        free(vps->exceptions);
+        free(vps->filters);
+        free(vps);
+        return NULL;
+}
+
+int pc_model_add(struct pc_model *m, struct pc_vps *vps)
+{
+        size_t slot;
+
+        if (vps->site == NULL || !pc_name_valid(vps->id))
+                return -EINVAL;
+        if (2 * (m->n + 1) >= m->index_cap && index_grow(m) < 0)
+                return -ENOMEM;
+        slot = index_slot(m, vps->id);
+        if (m->index[slot] != NULL)
+                return -EEXIST;
+        if (m->n == m->cap) {
+                size_t cap = m->cap == 0 ? 64 : m->cap * 2;
+                struct pc_vps **l = realloc(m->list, cap * sizeof(*l));
+
+                if (l == NULL)
+                        return -ENOMEM;
+                m->list = l;
+                m->cap = cap;
+        }
+        pc_vps_reindex(vps);
+        vps->model_slot = m->n;
+        m->list[m->n++] = vps;
+        m->index[slot] = vps;
+        return 0;
+}
+
+int pc_model_remove(struct pc_model *m, const char *id)
+{
+        size_t i = index_slot(m, id), j;
+        struct pc_vps *vps = m->index[i];
+
+        if (vps == NULL)
+                return -ENOENT;
+        /* Backward-shift deletion keeps probe chains intact without tombstones. */
+        m->index[i] = NULL;
+        for (j = (i + 1) & (m->index_cap - 1); m->index[j] != NULL;
+             j = (j + 1) & (m->index_cap - 1)) {
+                size_t home = hash_id(m->index[j]->id) & (m->index_cap - 1);
+                bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
+
+                if (movable) {
+                        m->index[i] = m->index[j];
+                        m->index[j] = NULL;
+                        i = j;
+                }
+        }
+        m->list[vps->model_slot] = m->list[--m->n];
+        m->list[vps->model_slot]->model_slot = vps->model_slot;
+        pc_vps_free(vps);
+        return 0;
+}
+
+struct pc_vps *pc_model_find(const struct pc_model *m, const char *id)
+{
+        return m->index[index_slot(m, id)];
+}
+
+size_t pc_model_count(const struct pc_model *m)
+{
+        return m->n;
+}
+
+struct pc_vps *pc_model_at(const struct pc_model *m, size_t i)
+{
+        return i < m->n ? m->list[i] : NULL;
+}
+
+const struct pc_config *pc_model_config(const struct pc_model *m)
+{
+        return m->cfg;
+}
+
+/* Appends <item> of <size> bytes to the heap array *<arr> holding *<n>. */
+static int array_append(void *arr, size_t *n, size_t max, const void *item, size_t size)
+{
+        void **p = arr;
+        char *grown;
+
+        if (*n >= max)
+                return -ENOSPC;
+        grown = realloc(*p, (*n + 1) * size);
+        if (grown == NULL)
+                return -ENOMEM;
+        memcpy(grown + *n * size, item, size);
+        *p = grown;
+        (*n)++;
+        return 0;
+}
+
+int pc_vps_add_addr(struct pc_vps *vps, const struct pc_prefix *p)
+{
+        return array_append(&vps->addrs, &vps->n_addrs, PC_VPS_ADDRS_MAX, p, sizeof(*p));
+}
+
+int pc_vps_add_exception(struct pc_vps *vps, const struct pc_exception *e)
+{
+        int r;
+
+        if (pc_vps_exception_for(vps, e->service) != NULL)
+                return -EEXIST;
+        r = array_append(&vps->exceptions, &vps->n_exceptions, PC_VPS_EXCEPTIONS_MAX, e,
+                         sizeof(*e));
+        if (r < 0)
+                return r;
+        pc_vps_reindex(vps);
+        return 0;
+}
+
+int pc_vps_add_filter(struct pc_vps *vps, const struct pc_filter *f)
+{
+        return array_append(&vps->filters, &vps->n_filters, PC_VPS_FILTERS_MAX, f, sizeof(*f));
+}
+
+void pc_vps_reindex(struct pc_vps *vps)
+{
+        const struct pc_policy *pol = vps->site != NULL ? vps->site->policy : NULL;
+
+        vps->exempt_mask = 0;
+        if (pol == NULL)
+                return;
+        for (size_t i = 0; i < pol->n_rules; i++)
+                if (pc_vps_exception_for(vps, pol->rules[i].service->name) != NULL)
+                        vps->exempt_mask |= UINT64_C(1) << i;
+}
+
+const struct pc_exception *pc_vps_exception_for(const struct pc_vps *vps, const char *service)
+{
+        for (size_t i = 0; i < vps->n_exceptions; i++)
+                if (strcmp(vps->exceptions[i].service, service) == 0)
+                        return &vps->exceptions[i];
+        return NULL;
+}

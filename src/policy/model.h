@@ -1,0 +1,116 @@
+/* The model: VPSes and what is in force on each (exceptions, filters,
+ * suspension), indexed for constant-time evaluation.  The store fills it;
+ * the evaluator reads it. */
+#pragma once
+
+#include "base/util.h"
+#include "policy/config.h"
+
+#define PC_VPS_ADDRS_MAX 64    /* addresses/prefixes on one VPS */
+#define PC_VPS_EXCEPTIONS_MAX 64
+#define PC_VPS_FILTERS_MAX 64
+
+struct pc_exception {
+        int64_t id;
+        char service[PC_NAME_MAX];
+        int64_t ticket_id; /* 0: granted without a ticket */
+        char by[PC_NAME_MAX];
+        char reason[256];
+        int64_t created;
+        int64_t until; /* 0: no end */
+};
+
+/* What a filter covers within its direction. */
+enum pc_scope_kind {
+        PC_SCOPE_ALL,     /* all traffic */
+        PC_SCOPE_SERVICE, /* one service's ports */
+        PC_SCOPE_PORTS,   /* one protocol/port range */
+};
+
+struct pc_filter {
+        int64_t id;
+        unsigned direction; /* enum pc_dir bits */
+        enum pc_scope_kind scope;
+        const struct pc_service *service; /* PC_SCOPE_SERVICE */
+        struct pc_port_range ports;       /* PC_SCOPE_PORTS */
+        int64_t incident_id;              /* 0: placed by hand */
+        char by[PC_NAME_MAX];
+        char reason[256];
+        int64_t created;
+        int64_t until; /* 0: no end */
+};
+
+struct pc_suspension {
+        int64_t id;
+        int64_t incident_id; /* 0: by hand */
+        char by[PC_NAME_MAX];
+        char reason[256];
+        int64_t created;
+};
+
+struct pc_vps {
+        char id[PC_NAME_MAX];
+        char owner[256]; /* email */
+        char lang[8];    /* "en", "it" */
+        const struct pc_site *site;
+        char iface[16];
+        uint8_t mac[6];
+        bool has_mac;
+        /* Heap arrays owned by the VPS, grown by pc_vps_add_*(). */
+        struct pc_prefix *addrs;
+        size_t n_addrs;
+        struct pc_exception *exceptions;
+        size_t n_exceptions;
+        struct pc_filter *filters;
+        size_t n_filters;
+        bool suspended;
+        struct pc_suspension suspension;
+        /* Derived by pc_vps_reindex(): bit i set if some exception names
+         * the service of rule i of the site's policy. */
+        uint64_t exempt_mask;
+        int64_t created;
+        size_t model_slot; /* private to model.c: position in the model */
+};
+
+struct pc_model; /* opaque: VPSes by id */
+
+/* Creates an empty model over <cfg>, which must outlive it. */
+int pc_model_new(const struct pc_config *cfg, struct pc_model **ret);
+
+/* Frees <m> and its VPSes; accepts NULL; returns NULL. */
+struct pc_model *pc_model_free(struct pc_model *m);
+
+/* Allocates an empty VPS (all fields zero).  -ENOMEM. */
+int pc_vps_new(struct pc_vps **ret);
+
+/* Frees <vps> and its arrays; accepts NULL; returns NULL. */
+struct pc_vps *pc_vps_free(struct pc_vps *vps);
+
+/* Adds <vps> (from pc_vps_new, its site set) to <m>, which takes ownership
+ * on success only.  -EEXIST if the id is taken, -ENOMEM. */
+int pc_model_add(struct pc_model *m, struct pc_vps *vps);
+
+/* Removes the VPS <id>; -ENOENT if absent. */
+int pc_model_remove(struct pc_model *m, const char *id);
+
+/* Returns the VPS <id> or NULL.  Constant time. */
+struct pc_vps *pc_model_find(const struct pc_model *m, const char *id);
+
+/* Number of VPSes, and the <i>-th (i < count; order changes on removal). */
+size_t pc_model_count(const struct pc_model *m);
+struct pc_vps *pc_model_at(const struct pc_model *m, size_t i);
+
+const struct pc_config *pc_model_config(const struct pc_model *m);
+
+/* Append a copy of an address/exception/filter to <vps>.  -ENOSPC past
+ * the PC_VPS_*_MAX limits, -ENOMEM; pc_vps_add_exception gives -EEXIST if
+ * an exception for the same service exists.  Exceptions reindex. */
+int pc_vps_add_addr(struct pc_vps *vps, const struct pc_prefix *p);
+int pc_vps_add_exception(struct pc_vps *vps, const struct pc_exception *e);
+int pc_vps_add_filter(struct pc_vps *vps, const struct pc_filter *f);
+
+/* Recomputes <vps>'s derived fields after its exceptions or site changed. */
+void pc_vps_reindex(struct pc_vps *vps);
+
+/* Returns the exception of <vps> for <service> or NULL. */
+const struct pc_exception *pc_vps_exception_for(const struct pc_vps *vps, const char *service);

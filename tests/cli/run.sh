@@ -1,0 +1,134 @@
+#!/bin/bash
+# CLI tests: the real `portcullis` binary against a temporary database.
+# Usage: run.sh PATH_TO_portcullis SOURCE_ROOT
+set -u
+bin=$1
+root=$2
+tmp=$(mktemp -d /tmp/portcullis-cli.XXXXXX)
+trap 'rm -rf "$tmp"' EXIT
+cd "$root"
+db="sqlite:$tmp/t.db"
+failures=0
+n=0
+
+# t NAME WANT_EXIT CMD... : runs portcullis, keeps stdout/stderr in $out/$err.
+t() {
+        local name=$1 want=$2
+        shift 2
+        n=$((n + 1))
+        "$bin" -c etc/portcullis.yaml --db "$db" "$@" >"$tmp/out" 2>"$tmp/err"
+        got=$?
+        out=$(cat "$tmp/out")
+        err=$(cat "$tmp/err")
+        if [ "$got" != "$want" ]; then
+                echo "FAIL $name: exit $got, want $want"
+                echo "  stdout: $out" | head -20
+                echo "  stderr: $err" | head -5
+                failures=$((failures + 1))
+                return 1
+        fi
+        return 0
+}
+# has NAME TEXT HAYSTACK
+has() {
+        if ! grep -qF -- "$2" <<<"$3"; then
+                echo "FAIL $1: missing '$2' in:"
+                echo "$3" | head -20
+                failures=$((failures + 1))
+        fi
+}
+json() { # NAME PY-EXPR (on the variable j, from $out)
+        if ! python3 -c "import json,sys; j=json.loads(sys.stdin.read()); assert $2, 'assertion: $2'" <<<"$out"; then
+                echo "FAIL $1: JSON check $2 on: $out" | head -20
+                failures=$((failures + 1))
+        fi
+}
+
+# Help comes from the dispatch table.
+t help 0 --help && for c in check config services vps explain exception audit; do has help "  $c " "$out"; done
+t help-vps 0 vps --help && has help-vps "vps add ID --owner EMAIL" "$out"
+t unknown-command 2 frobnicate && has unknown-command "unknown command 'frobnicate'" "$err"
+t unknown-option 2 --frob && has unknown-option "unknown option '--frob'" "$err"
+
+t check 0 check && has check "ok" "$out"
+t check-json 0 --json check && json check-json 'j["ok"] is True and j["schema_version"] >= 1'
+
+t services 0 services && has services "smtp" "$out" && has services "block egress tcp 25,26,465,587,2525" "$out"
+t services-json 0 services --json && json services-json '[s for s in j["services"] if s["name"]=="smtp"][0]["sites"]["lenoir"]["exemptable"] is False'
+
+# Registering VPSes, with every kind of bad input named.
+t add-101 0 vps add vps-101 --site lenoir --owner ada@example.net --iface tap101 --addr 203.0.113.10 --addr 2001:db8:101::/64 --mac 52:54:00:00:01:01 --by orch
+t add-201 0 vps add vps-201 --site milano --owner bruno@example.it --lang it --iface tap201 --addr 198.51.100.10 --by orch
+t add-202 0 vps add vps-202 --owner carla@example.it --iface tap202 --addr 198.51.100.24/29
+t add-dup 2 vps add vps-201 --owner x@example.net --iface tap9 --addr 198.51.100.99 && has add-dup "vps vps-201 already exists" "$err"
+t add-overlap 2 vps add vps-301 --owner x@example.net --iface tap301 --addr 198.51.100.26 && has add-overlap "overlaps 198.51.100.24/29 of vps-202" "$err"
+t add-hostbits 2 vps add vps-301 --owner x@example.net --iface tap301 --addr 198.51.100.33/29 && has add-hostbits "host bits" "$err"
+t add-badaddr 2 vps add vps-301 --owner x@example.net --iface tap301 --addr 300.1.1.1 && has add-badaddr "'300.1.1.1' is not an IPv4 or IPv6 address" "$err"
+t add-noaddr 2 vps add vps-301 --owner x@example.net --iface tap301 && has add-noaddr "at least one --addr" "$err"
+t add-badowner 2 vps add vps-301 --owner nobody --iface tap301 --addr 198.51.100.40 && has add-badowner "--owner 'nobody' is not a valid email" "$err"
+t add-badsite 2 vps add vps-301 --site mars --owner x@example.net --iface tap301 --addr 198.51.100.40 && has add-badsite "site 'mars' is not in" "$err"
+t add-badlang 2 vps add vps-301 --lang fr --owner x@example.net --iface tap301 --addr 198.51.100.40 && has add-badlang "--lang 'fr' is not supported" "$err"
+t add-badid 2 vps add "x'); DROP TABLE vps;--" --owner x@example.net --iface tap301 --addr 198.51.100.40 && has add-badid "is not a valid VPS id" "$err"
+t add-badmac 2 vps add vps-301 --mac ff:ff:ff:ff:ff:ff --owner x@example.net --iface tap301 --addr 198.51.100.40 && has add-badmac "is not a unicast MAC" "$err"
+t list 0 vps list && has list "vps-202" "$out" && has list "milano" "$out"
+t list-json 0 vps list --json && json list-json 'len(j["vps"]) == 3 and j["vps"][0]["id"] == "vps-101" and j["vps"][0]["addresses"] == ["203.0.113.10/32", "2001:db8:101::/64"]'
+
+# Explain: verdict, reasons, exit status.
+t explain-465 1 explain vps-201 tcp/465 out
+has explain-465 "reject: vps-201 tcp/465 egress" "$out"
+has explain-465 "service smtp blocked by site policy blocked-services, rule 1" "$out"
+has explain-465 "no exception for smtp on vps-201" "$out"
+t explain-443 0 explain vps-201 tcp/443 && has explain-443 "allow: vps-201 tcp/443 egress" "$out"
+t explain-25-in 0 explain vps-201 tcp/25 in && has explain-25-in "allowed by default" "$out"
+t explain-6881-in 1 explain vps-201 tcp/6881 in && has explain-6881-in "drop: vps-201 tcp/6881 ingress" "$out"
+t explain-1728 1 explain vps-201 tcp/1728 out && has explain-1728 "service vpn blocked" "$out"
+t explain-lenoir-25 1 explain vps-101 tcp/25 out && has explain-lenoir-25 "redirect: vps-101" "$out" && has explain-lenoir-25 "not exemptable" "$out"
+t explain-lenoir-465 0 explain vps-101 tcp/465 out
+t explain-json 1 explain vps-201 udp/500 out --json && json explain-json 'j["verdict"] == "reject" and j["reasons"][0]["service"] == "vpn" and j["reasons"][0]["decisive"]'
+t explain-multi 1 explain vps-201 tcp/443 tcp/25 out tcp/6881 in && has explain-multi "tcp/25 egress" "$out" && has explain-multi "drop" "$out"
+t explain-badflow 2 explain vps-201 tcp/70000 && has explain-badflow "'tcp/70000' is not a flow" "$err"
+t explain-baddir 2 explain vps-201 tcp/25 sideways && has explain-baddir "'sideways' is not a direction" "$err"
+t explain-novps 2 explain vps-999 tcp/25 && has explain-novps "vps vps-999 does not exist" "$err"
+
+# Exceptions: grant lifts the block for that VPS only; revoke restores it.
+t grant-noby 2 exception grant vps-201 smtp --reason x && has grant-noby "--by WHO is required" "$err"
+t grant-noreason 2 exception grant vps-201 smtp --by alice && has grant-noreason "--reason TEXT is required" "$err"
+t grant-lenoir 2 exception grant vps-101 smtp --by alice --reason x && has grant-lenoir "is not exemptable" "$err"
+t grant-unrestricted 2 exception grant vps-101 vpn --by alice --reason x && has grant-unrestricted "does not restrict vpn" "$err"
+t grant-unknown 2 exception grant vps-201 gopher --by alice --reason x && has grant-unknown "unknown service 'gopher'" "$err"
+t grant-past 2 exception grant vps-201 smtp --by alice --reason x --until 2001-01-01 && has grant-past "is not a future time" "$err"
+t grant 0 exception grant vps-201 smtp --by alice --reason "invoices; SPF+DKIM ok" --ticket 12 --until +30d
+t grant-again 2 exception grant vps-201 smtp --by alice --reason again && has grant-again "smtp" "$err"
+t explain-granted 0 explain vps-201 tcp/465 out && has explain-granted "lifts the block" "$out" && has explain-granted "ticket #12" "$out"
+t explain-other-vps 1 explain vps-202 tcp/465 out
+t show 0 vps show vps-201 && has show "lifted by an exception" "$out" && has show "bruno@example.it" "$out"
+t show-json 0 vps show vps-201 --json && json show-json 'j["exceptions"][0]["service"] == "smtp" and j["exceptions"][0]["ticket"] == 12'
+t exc-list 0 exception list && has exc-list "vps-201" "$out"
+t revoke 0 exception revoke vps-201 smtp --by alice --reason "abuse report"
+t explain-revoked 1 explain vps-201 tcp/465 out
+t revoke-again 2 exception revoke vps-201 smtp --by alice --reason again && has revoke-again "no exception" "$err"
+
+# Audit: every change, who and why, oldest first.
+t audit 0 audit vps-201 && has audit "exception.grant" "$out" && has audit "exception.revoke" "$out" && has audit "alice" "$out"
+t audit-json 0 audit --json && json audit-json '[e["action"] for e in j["audit"]].count("vps.add") == 3'
+t remove 0 vps remove vps-202 --by orch --reason "cancelled"
+t explain-removed 2 explain vps-202 tcp/25
+t audit-removed 0 audit vps-202 && has audit-removed "vps.remove" "$out"
+
+# A database from a newer Portcullis is refused, and not touched.
+sqlite3 "$tmp/t.db" "PRAGMA user_version = 99;"
+t newer-db 1 check && has newer-db "schema version 99" "$err"
+[ "$(sqlite3 "$tmp/t.db" 'PRAGMA user_version;')" = 99 ] || { echo "FAIL newer-db: version changed"; failures=$((failures + 1)); }
+
+# A broken config names file, line and key, and is refused.
+printf 'database: sqlite:%s/x.db\nservicez: {}\n' "$tmp" >"$tmp/bad.yaml"
+n=$((n + 1))
+"$bin" -c "$tmp/bad.yaml" check >/dev/null 2>"$tmp/err"; got=$?
+err=$(cat "$tmp/err")
+[ $got = 1 ] || { echo "FAIL bad-config: exit $got"; failures=$((failures + 1)); }
+has bad-config "$tmp/bad.yaml:2:1:" "$err"
+has bad-config "servicez" "$err"
+PORTCULLIS_CONFIG="$tmp/bad.yaml" "$bin" check >/dev/null 2>&1 && { echo "FAIL env-config: PORTCULLIS_CONFIG ignored"; failures=$((failures + 1)); }
+
+echo "$n commands, $failures failures"
+[ $failures = 0 ]

@@ -1,0 +1,66 @@
+#!/bin/bash
+# Golden tests of the configuration loader, in the style of pfctl's regress:
+#   ok/NAME.yaml    loads, and `portcullis -c ok/NAME.yaml config` prints
+#                   exactly ok/NAME.ok;
+#   fail/NAME.yaml  is refused: `check` exits 1 and the first line of its
+#                   stderr is exactly fail/NAME.err.
+# Usage: run.sh PORTCULLIS_BINARY SOURCE_ROOT
+# UPDATE_GOLDEN=1 rewrites the .ok/.err files from the current output.
+set -u
+
+if [ $# -ne 2 ]; then
+        echo "usage: $0 PORTCULLIS_BINARY SOURCE_ROOT" >&2
+        exit 2
+fi
+bin=$(realpath "$1") || exit 2
+root=$(realpath "$2") || exit 2
+cd "$root" || exit 2   # relative paths keep the messages stable
+
+tmp=$(mktemp -d) || exit 2
+trap 'rm -rf "$tmp"' EXIT
+failed=0
+count=0
+
+for case in tests/golden/ok/*.yaml; do
+        name=ok/$(basename "$case" .yaml)
+        want=${case%.yaml}.ok
+        count=$((count + 1))
+        "$bin" -c "$case" config >"$tmp/out" 2>"$tmp/err"
+        rc=$?
+        if [ "${UPDATE_GOLDEN:-0}" = 1 ] && [ $rc -eq 0 ]; then
+                cp "$tmp/out" "$want"
+        fi
+        if [ $rc -ne 0 ]; then
+                echo "FAIL $name (exit $rc: $(head -n 1 "$tmp/err"))"
+                failed=$((failed + 1))
+        elif ! diff -u "$want" "$tmp/out"; then
+                echo "FAIL $name"
+                failed=$((failed + 1))
+        else
+                echo "ok $name"
+        fi
+done
+
+for case in tests/golden/fail/*.yaml; do
+        name=fail/$(basename "$case" .yaml)
+        want=${case%.yaml}.err
+        count=$((count + 1))
+        "$bin" -c "$case" check >"$tmp/out" 2>"$tmp/err"
+        rc=$?
+        head -n 1 "$tmp/err" >"$tmp/first"
+        if [ "${UPDATE_GOLDEN:-0}" = 1 ] && [ $rc -eq 1 ]; then
+                cp "$tmp/first" "$want"
+        fi
+        if [ $rc -ne 1 ]; then
+                echo "FAIL $name (exit $rc, expected 1)"
+                failed=$((failed + 1))
+        elif ! diff -u "$want" "$tmp/first"; then
+                echo "FAIL $name"
+                failed=$((failed + 1))
+        else
+                echo "ok $name"
+        fi
+done
+
+echo "$((count - failed))/$count golden cases passed"
+[ $failed -eq 0 ]

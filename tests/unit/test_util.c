@@ -1,0 +1,141 @@
+/* Helpers: durations, times, prefixes, MACs, names. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/util.h"
+
+static void test_duration(void **state)
+{
+        int64_t s;
+        char buf[32];
+
+        assert_int_equal(pc_parse_duration("90", &s), 0);
+        assert_int_equal(s, 90);
+        assert_int_equal(pc_parse_duration("5m", &s), 0);
+        assert_int_equal(s, 300);
+        assert_int_equal(pc_parse_duration("24h", &s), 0);
+        assert_int_equal(s, 86400);
+        assert_int_equal(pc_parse_duration("30d", &s), 0);
+        assert_int_equal(s, 30 * 86400);
+        assert_int_equal(pc_parse_duration("2w", &s), 0);
+        assert_int_equal(s, 14 * 86400);
+        assert_int_equal(pc_parse_duration("", &s), -EINVAL);
+        assert_int_equal(pc_parse_duration("h", &s), -EINVAL);
+        assert_int_equal(pc_parse_duration("1hh", &s), -EINVAL);
+        assert_int_equal(pc_parse_duration("-1h", &s), -EINVAL);
+        assert_int_equal(pc_parse_duration("1y", &s), -EINVAL);
+        assert_int_equal(pc_parse_duration("99999999999999999999", &s), -EINVAL);
+        assert_int_equal(pc_parse_duration("9999999999999999w", &s), -EINVAL);
+        pc_format_duration(3600, buf, sizeof(buf));
+        assert_string_equal(buf, "1h");
+        pc_format_duration(5400, buf, sizeof(buf));
+        assert_string_equal(buf, "90m");
+        pc_format_duration(45, buf, sizeof(buf));
+        assert_string_equal(buf, "45s");
+        pc_format_duration(0, buf, sizeof(buf));
+        assert_string_equal(buf, "0s");
+}
+
+static void test_time(void **state)
+{
+        int64_t t;
+        char buf[32];
+
+        assert_int_equal(pc_parse_time("2026-12-01T00:00:00Z", 0, &t), 0);
+        assert_int_equal(t, 1796083200);
+        pc_format_time(t, buf, sizeof(buf));
+        assert_string_equal(buf, "2026-12-01T00:00:00Z");
+        assert_int_equal(pc_parse_time("2026-12-01", 0, &t), 0);
+        assert_int_equal(t, 1796083200);
+        assert_int_equal(pc_parse_time("+1h", 1000, &t), 0);
+        assert_int_equal(t, 4600);
+        assert_int_equal(pc_parse_time("tomorrow", 0, &t), -EINVAL);
+        assert_int_equal(pc_parse_time("2026-12-01T00:00:00", 0, &t), -EINVAL);
+        assert_int_equal(pc_parse_time("+", 0, &t), -EINVAL);
+}
+
+static void test_prefix(void **state)
+{
+        struct pc_prefix p;
+        char buf[64];
+
+        assert_int_equal(pc_parse_prefix("203.0.113.10", false, &p), 0);
+        assert_int_equal(p.family, AF_INET);
+        assert_int_equal(p.len, 32);
+        pc_format_prefix(&p, buf, sizeof(buf));
+        assert_string_equal(buf, "203.0.113.10/32");
+        assert_int_equal(pc_parse_prefix("2001:db8:1::/64", false, &p), 0);
+        assert_int_equal(p.family, AF_INET6);
+        assert_int_equal(p.len, 64);
+        pc_format_prefix(&p, buf, sizeof(buf));
+        assert_string_equal(buf, "2001:db8:1::/64");
+        assert_int_equal(pc_parse_prefix("198.51.100.8/29", false, &p), 0);
+        assert_int_equal(pc_parse_prefix("198.51.100.9/29", false, &p), -EINVAL);
+        assert_int_equal(pc_parse_prefix("198.51.100.9/29", true, &p), 0);
+        pc_format_prefix(&p, buf, sizeof(buf));
+        assert_string_equal(buf, "198.51.100.8/29");
+        assert_int_equal(pc_parse_prefix("198.51.100.8/33", false, &p), -EINVAL);
+        assert_int_equal(pc_parse_prefix("198.51.100.8/", false, &p), -EINVAL);
+        assert_int_equal(pc_parse_prefix("198.51.100.8/-1", false, &p), -EINVAL);
+        assert_int_equal(pc_parse_prefix("2001:db8::/129", false, &p), -EINVAL);
+        assert_int_equal(pc_parse_prefix("example.net", false, &p), -EINVAL);
+        assert_int_equal(pc_parse_prefix("", false, &p), -EINVAL);
+}
+
+static void test_mac(void **state)
+{
+        uint8_t mac[6];
+        char buf[24];
+
+        assert_int_equal(pc_parse_mac("52:54:00:AB:cd:01", mac), 0);
+        pc_format_mac(mac, buf, sizeof(buf));
+        assert_string_equal(buf, "52:54:00:ab:cd:01");
+        assert_int_equal(pc_parse_mac("01:00:5e:00:00:01", mac), -EINVAL); /* multicast */
+        assert_int_equal(pc_parse_mac("ff:ff:ff:ff:ff:ff", mac), -EINVAL);
+        assert_int_equal(pc_parse_mac("00:00:00:00:00:00", mac), -EINVAL);
+        assert_int_equal(pc_parse_mac("52:54:00:ab:cd", mac), -EINVAL);
+        assert_int_equal(pc_parse_mac("52-54-00-ab-cd-01", mac), -EINVAL);
+        assert_int_equal(pc_parse_mac("52:54:00:ab:cd:0g", mac), -EINVAL);
+}
+
+static void test_names(void **state)
+{
+        char buf[4];
+
+        assert_true(pc_name_valid("vps-101"));
+        assert_true(pc_name_valid("a"));
+        assert_false(pc_name_valid(""));
+        assert_false(pc_name_valid("-x"));
+        assert_false(pc_name_valid("VPS"));
+        assert_false(pc_name_valid("a b"));
+        assert_false(pc_name_valid("x'); DROP TABLE vps;--"));
+        assert_true(pc_email_valid("owner@example.net"));
+        assert_false(pc_email_valid("owner"));
+        assert_false(pc_email_valid("a@b@example.net"));
+        assert_false(pc_email_valid("owner@localhost"));
+        assert_false(pc_email_valid("own er@example.net"));
+        assert_false(pc_email_valid("owner@example.net\r\nBcc: x@y.z"));
+        assert_true(pc_ifname_valid("tap101i0"));
+        assert_false(pc_ifname_valid("a-very-long-interface"));
+        assert_false(pc_ifname_valid("eth0:1"));
+        assert_int_equal(pc_strlcpy(buf, "abc", sizeof(buf)), 0);
+        assert_int_equal(pc_strlcpy(buf, "abcd", sizeof(buf)), -ENAMETOOLONG);
+        assert_string_equal(buf, "");
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_duration), cmocka_unit_test(test_time), cmocka_unit_test(test_prefix),
+                cmocka_unit_test(test_mac),      cmocka_unit_test(test_names),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
