@@ -23,8 +23,11 @@ run vps add vps-201 --site milano --owner bruno@example.it --lang it --iface tap
 run vps add vps-202 --site milano --owner carla@example.it --lang it --iface tap202i0 \
         --addr 198.51.100.24/29 --addr 2001:db8:202::/64 --by orchestrator
 
-say "Support approves ticket #12: vps-202 may send mail"
-run exception grant vps-202 smtp --ticket 12 --by alice \
+say "Two customers ask for SMTP through a support ticket"
+run ticket open vps-202 smtp --by carla --text "Invoices from our billing app; SPF and DKIM set up; about 200 mails a day"
+run ticket open vps-201 smtp --by bruno --text "I want to run a mail server"
+say "Support reviews ticket #1 and approves it: vps-202 may send mail"
+run exception grant vps-202 smtp --ticket 1 --by alice \
         --reason "transactional mail for an invoicing app; SPF and DKIM checked" --until +90d
 say "Provider A's proxy cannot be exempted (the seed: 'We cannot exempt your network')"
 run exception grant vps-101 smtp --by alice --reason "customer asked"
@@ -36,7 +39,7 @@ for v in vps-101 vps-201 vps-202; do
         run explain "$v" "${flows[@]}"
 done
 
-say "Why is vps-201 blocked on 465?  (exit status 1 = blocked)"
+say "Why is vps-201 blocked on 465?  (exit status 1 = blocked; its ticket is still pending)"
 run explain vps-201 tcp/465 out
 say "And vps-202?"
 run explain vps-202 tcp/465 out
@@ -45,5 +48,6 @@ run explain vps-101 tcp/25 out
 
 say "vps-202 in full"
 run vps show vps-202
+run ticket list
 say "Everything is in the append-only audit log"
 run audit

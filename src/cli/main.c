@@ -13,6 +13,7 @@ int cmd_vps(struct cli *c, int argc, char **argv);
 int cmd_explain(struct cli *c, int argc, char **argv);
 int cmd_exception(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
+int cmd_ticket(struct cli *c, int argc, char **argv);
 
 #define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
 
@@ -66,6 +67,14 @@ const struct cli_command cli_commands[] = {
           "  exception revoke ID SERVICE --by WHO --reason TEXT\n"
           "  exception list [ID]\n"
           "Both changes are audited and queue an email to the VPS's owner.\n" },
+        { "ticket", cmd_ticket, "open|list ...",
+          "record a customer's request for an exception",
+          "  ticket open ID SERVICE --by WHO --text TEXT\n"
+          "      Records that the VPS's owner asks to use SERVICE, with the use case\n"
+          "      and evidence.  The ticket stays pending until support grants the\n"
+          "      exception with `exception grant ID SERVICE --ticket N`, which marks it\n"
+          "      approved; `explain` shows pending tickets beside a block.\n"
+          "  ticket list [ID]\n" },
         { "audit", cmd_audit, "[ID] [--limit N]",
           "the audit log, of one VPS or of everything",
           "Prints the append-only audit log, oldest first: when, who, what, the\n"

@@ -45,7 +45,7 @@ json() { # NAME PY-EXPR (on the variable j, from $out)
 }
 
 # Help comes from the dispatch table.
-t help 0 --help && for c in check config services vps explain exception audit; do has help "  $c " "$out"; done
+t help 0 --help && for c in check config services vps explain exception ticket audit; do has help "  $c " "$out"; done
 t help-vps 0 vps --help && has help-vps "vps add ID --owner EMAIL" "$out"
 t unknown-command 2 frobnicate && has unknown-command "unknown command 'frobnicate'" "$err"
 t unknown-option 2 --frob && has unknown-option "unknown option '--frob'" "$err"
@@ -97,12 +97,20 @@ t grant-lenoir 2 exception grant vps-101 smtp --by alice --reason x && has grant
 t grant-unrestricted 2 exception grant vps-101 vpn --by alice --reason x && has grant-unrestricted "does not restrict vpn" "$err"
 t grant-unknown 2 exception grant vps-201 gopher --by alice --reason x && has grant-unknown "unknown service 'gopher'" "$err"
 t grant-past 2 exception grant vps-201 smtp --by alice --reason x --until 2001-01-01 && has grant-past "is not a future time" "$err"
-t grant 0 exception grant vps-201 smtp --by alice --reason "invoices; SPF+DKIM ok" --ticket 12 --until +30d
+t ticket-open 0 ticket open vps-201 smtp --by bruno --text "invoices from our billing app" && has ticket-open "ticket #1 opened" "$out"
+t ticket-badsvc 2 ticket open vps-201 gopher --by bruno --text x && has ticket-badsvc "unknown service 'gopher'" "$err"
+t ticket-novps 2 ticket open vps-999 smtp --by bruno --text x
+t ticket-notext 2 ticket open vps-201 smtp --by bruno && has ticket-notext "--text TEXT is required" "$err"
+t explain-pending 1 explain vps-201 tcp/465 out && has explain-pending "ticket #1 pending" "$out"
+t grant-noticket 2 exception grant vps-201 smtp --by alice --reason x --ticket 99 && has grant-noticket "ticket #99 does not exist" "$err"
+t grant-wrongvps 2 exception grant vps-202 smtp --by alice --reason x --ticket 1 && has grant-wrongvps "ticket #1 is for vps-201" "$err"
+t grant 0 exception grant vps-201 smtp --by alice --reason "invoices; SPF+DKIM ok" --ticket 1 --until +30d
+t ticket-approved 0 ticket list vps-201 --json && json ticket-approved 'j["tickets"][0]["state"] == "approved"'
 t grant-again 2 exception grant vps-201 smtp --by alice --reason again && has grant-again "smtp" "$err"
-t explain-granted 0 explain vps-201 tcp/465 out && has explain-granted "lifts the block" "$out" && has explain-granted "ticket #12" "$out"
+t explain-granted 0 explain vps-201 tcp/465 out && has explain-granted "lifts the block" "$out" && has explain-granted "ticket #1" "$out"
 t explain-other-vps 1 explain vps-202 tcp/465 out
 t show 0 vps show vps-201 && has show "lifted by an exception" "$out" && has show "bruno@example.it" "$out"
-t show-json 0 vps show vps-201 --json && json show-json 'j["exceptions"][0]["service"] == "smtp" and j["exceptions"][0]["ticket"] == 12'
+t show-json 0 vps show vps-201 --json && json show-json 'j["exceptions"][0]["service"] == "smtp" and j["exceptions"][0]["ticket"] == 1'
 t exc-list 0 exception list && has exc-list "vps-201" "$out"
 t revoke 0 exception revoke vps-201 smtp --by alice --reason "abuse report"
 t explain-revoked 1 explain vps-201 tcp/465 out

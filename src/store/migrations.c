@@ -1,0 +1,274 @@
+/* The SQLite schema, as an ordered list of migrations.  The version a
+ * database is at lives in PRAGMA user_version; a migration is never
+ * edited once released: a change to the schema is a new entry at the end.
+ *
+ * Conventions: times are INTEGER unix seconds UTC; NULL means "none"
+ * (no end, not revoked, no ticket).  The audit and notification tables
+ * hold vps_id as plain text without a foreign key, so that history
+ * survives the removal of a VPS. */
+#include "store/store-internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+
+#include <sqlite3.h>
+
+static const char schema_v1[] =
+        "CREATE TABLE vps (\n"
+        "        id TEXT PRIMARY KEY NOT NULL,\n"
+        "        owner TEXT NOT NULL,\n"
+        "        lang TEXT NOT NULL,\n"
+        "        site TEXT NOT NULL,\n"
+        "        iface TEXT NOT NULL DEFAULT '',\n"
+        "        mac TEXT,\n" /* "aa:bb:cc:dd:ee:ff" or NULL */
+        "        created INTEGER NOT NULL\n"
+        ");\n"
+        "CREATE TABLE vps_address (\n"
+        "        vps_id TEXT NOT NULL REFERENCES vps(id) ON DELETE CASCADE,\n"
+        "        family INTEGER NOT NULL CHECK (family IN (4, 6)),\n"
+        "        prefix TEXT NOT NULL UNIQUE\n" /* canonical "addr/len" */
+        ");\n"
+        "CREATE INDEX vps_address_vps ON vps_address(vps_id);\n"
+        "\n"
+        "CREATE TABLE ticket (\n"
+        "        id INTEGER PRIMARY KEY,\n"
+        "        vps_id TEXT NOT NULL REFERENCES vps(id) ON DELETE CASCADE,\n"
+        "        service TEXT NOT NULL,\n"
+        "        state TEXT NOT NULL DEFAULT 'pending'\n"
+        "                CHECK (state IN ('pending', 'approved', 'denied', 'closed')),\n"
+        "        opened_by TEXT NOT NULL,\n"
+        "        opened INTEGER NOT NULL,\n"
+        "        text TEXT NOT NULL\n"
+        ");\n"
+        "CREATE INDEX ticket_vps ON ticket(vps_id);\n"
+        "CREATE TABLE ticket_event (\n"
+        "        id INTEGER PRIMARY KEY,\n"
+        "        ticket_id INTEGER NOT NULL REFERENCES ticket(id) ON DELETE CASCADE,\n"
+        "        at INTEGER NOT NULL,\n"
+        "        \"by\" TEXT NOT NULL,\n"
+        "        kind TEXT NOT NULL,\n" /* "opened", "approved", ... */
+        "        text TEXT\n"
+        ");\n"
+        "CREATE INDEX ticket_event_ticket ON ticket_event(ticket_id);\n"
+        "\n"
+        "CREATE TABLE exception (\n"
+        "        id INTEGER PRIMARY KEY,\n"
+        "        vps_id TEXT NOT NULL REFERENCES vps(id) ON DELETE CASCADE,\n"
+        "        service TEXT NOT NULL,\n"
+        "        ticket_id INTEGER REFERENCES ticket(id) ON DELETE SET NULL,\n"
+        "        \"by\" TEXT NOT NULL,\n"
+        "        reason TEXT,\n"
+        "        created INTEGER NOT NULL,\n"
+        "        until INTEGER,\n"
+        "        revoked_at INTEGER,\n"
+        "        revoked_by TEXT\n"
+        ");\n"
+        /* At most one unrevoked exception per VPS and service. */
+        "CREATE UNIQUE INDEX exception_active ON exception(vps_id, service)\n"
+        "        WHERE revoked_at IS NULL;\n"
+        "CREATE INDEX exception_vps ON exception(vps_id);\n"
+        "CREATE INDEX exception_live ON exception(vps_id) WHERE revoked_at IS NULL;\n"
+        "CREATE INDEX exception_ticket ON exception(ticket_id) WHERE ticket_id IS NOT NULL;\n"
+        "\n"
+        "CREATE TABLE incident (\n"
+        "        id INTEGER PRIMARY KEY,\n"
+        "        vps_id TEXT NOT NULL REFERENCES vps(id) ON DELETE CASCADE,\n"
+        "        kind TEXT NOT NULL,\n" /* "scan", "spam", "spoof", ... */
+        "        first_seen INTEGER NOT NULL,\n"
+        "        last_seen INTEGER NOT NULL,\n"
+        "        count INTEGER NOT NULL DEFAULT 0,\n"
+        "        evidence TEXT,\n" /* JSON */
+        "        state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed'))\n"
+        ");\n"
+        "CREATE INDEX incident_vps ON incident(vps_id, first_seen);\n"
+        "\n"
+        /* Filters and suspensions. */
+        "CREATE TABLE action (\n"
+        "        id INTEGER PRIMARY KEY,\n"
+        "        vps_id TEXT NOT NULL REFERENCES vps(id) ON DELETE CASCADE,\n"
+        "        kind TEXT NOT NULL CHECK (kind IN ('filter', 'suspension')),\n"
+        "        direction TEXT NOT NULL CHECK (direction IN ('egress', 'ingress', 'both')),\n"
+        "        scope TEXT NOT NULL,\n" /* 'all', 'service:NAME', 'tcp/25' */
+        "        incident_id INTEGER REFERENCES incident(id) ON DELETE SET NULL,\n"
+        "        \"by\" TEXT NOT NULL,\n"
+        "        reason TEXT,\n"
+        "        created INTEGER NOT NULL,\n"
+        "        until INTEGER,\n"
+        "        lifted_at INTEGER,\n"
+        "        lifted_by TEXT\n"
+        ");\n"
+        "CREATE INDEX action_vps ON action(vps_id);\n"
+        "CREATE INDEX action_live ON action(vps_id) WHERE lifted_at IS NULL;\n"
+        "CREATE INDEX action_incident ON action(incident_id) WHERE incident_id IS NOT NULL;\n"
+        /* At most one suspension in force per VPS. */
+        "CREATE UNIQUE INDEX action_one_suspension ON action(vps_id)\n"
+        "        WHERE kind = 'suspension' AND lifted_at IS NULL;\n"
+        "\n"
+        /* The outbox: what the notifier must send.  Nothing here is sent by
+         * the store. */
+        "CREATE TABLE notification (\n"
+        "        id INTEGER PRIMARY KEY,\n"
+        "        created INTEGER NOT NULL,\n"
+        "        vps_id TEXT NOT NULL,\n"
+        "        kind TEXT NOT NULL,\n" /* "exception.granted", ... */
+        "        recipient TEXT NOT NULL,\n"
+        "        language TEXT NOT NULL,\n"
+        "        payload TEXT NOT NULL,\n" /* JSON */
+        "        state TEXT NOT NULL DEFAULT 'pending'\n"
+        "                CHECK (state IN ('pending', 'sent', 'failed')),\n"
+        "        attempts INTEGER NOT NULL DEFAULT 0,\n"
+        "        next_attempt INTEGER NOT NULL,\n"
+        "        last_error TEXT,\n"
+        "        message_id TEXT\n"
+        ");\n"
+        "CREATE INDEX notification_due ON notification(state, next_attempt);\n"
+        "CREATE INDEX notification_vps ON notification(vps_id);\n"
+        "\n"
+        "CREATE TABLE audit (\n"
+        "        id INTEGER PRIMARY KEY,\n"
+        "        at INTEGER NOT NULL,\n"
+        "        \"by\" TEXT NOT NULL,\n"
+        "        action TEXT NOT NULL,\n"
+        "        object TEXT NOT NULL,\n"
+        "        vps_id TEXT,\n"
+        "        reason TEXT,\n"
+        "        \"before\" TEXT,\n"
+        "        \"after\" TEXT\n"
+        ");\n"
+        "CREATE INDEX audit_vps ON audit(vps_id);\n"
+        "CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit\n"
+        "BEGIN\n"
+        "        SELECT RAISE(ABORT, 'audit log is append-only');\n"
+        "END;\n"
+        "CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit\n"
+        "BEGIN\n"
+        "        SELECT RAISE(ABORT, 'audit log is append-only');\n"
+        "END;\n";
+
+const struct pc_migration pc_sqlite_migrations[] = {
+        { 1, schema_v1 },
+};
+
+const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);
+
+/* Returns the version of the last migration. */
+int pc_sqlite_schema_latest(void)
+{
+        return pc_sqlite_migrations[pc_sqlite_n_migrations - 1].version;
+}
+
+/* Reads PRAGMA user_version of <db>. */
+int pc_sqlite_user_version(sqlite3 *db, int *ret_version)
+{
+        sqlite3_stmt *st = NULL;
+        int rc, r = -EIO;
+
+        rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                goto out;
+        if (sqlite3_step(st) != SQLITE_ROW)
+                goto out;
+        *ret_version = sqlite3_column_int(st, 0);
+        r = 0;
+out:
+        sqlite3_finalize(st);
+        return r;
+}
+
+/* Runs every statement of the constant script <sql> in turn.  The scripts
+ * are part of this build, never user data.  Returns a SQLite result code. */
+static int exec_script(sqlite3 *db, const char *sql)
+{
+        const char *tail = sql;
+
+        while (*tail != '\0') {
+                sqlite3_stmt *st = NULL;
+                int rc;
+
+                rc = sqlite3_prepare_v2(db, tail, -1, &st, &tail);
+                if (rc != SQLITE_OK)
+                        return rc;
+                if (st == NULL) /* only whitespace or comments left */
+                        break;
+                do
+                        rc = sqlite3_step(st);
+                while (rc == SQLITE_ROW);
+                sqlite3_finalize(st);
+                if (rc != SQLITE_DONE)
+                        return rc;
+        }
+        return SQLITE_OK;
+}
+
+/* Applies <mig> to <db> (the file <path>) inside one IMMEDIATE
+ * transaction, unless another process got there first.  *<version> is the
+ * database's version, updated.  Returns 0, -EPROTONOSUPPORT if the database
+ * turned out newer than <latest> (no message), or -EIO with a message in
+ * <err>. */
+static int migrate_step(sqlite3 *db, const char *path, const struct pc_migration *mig,
+                        int latest, int *version, char *err, size_t errsz)
+{
+        char pragma[64];
+        int r = -EIO;
+
+        if (exec_script(db, "BEGIN IMMEDIATE") != SQLITE_OK)
+                goto out;
+        /* Another process may have migrated while we waited for the lock. */
+        if (pc_sqlite_user_version(db, version) < 0)
+                goto out;
+        if (*version > latest) {
+                r = -EPROTONOSUPPORT;
+                goto out;
+        }
+        if (*version >= mig->version) {
+                r = 0;
+                goto out;
+        }
+        if (exec_script(db, mig->sql) != SQLITE_OK)
+                goto out;
+        /* PRAGMA takes no parameters; the version is ours, not input. */
+        snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", mig->version);
+        if (exec_script(db, pragma) != SQLITE_OK)
+                goto out;
+        if (exec_script(db, "COMMIT") != SQLITE_OK)
+                goto out;
+        *version = mig->version;
+        return 0;
+out:
+        if (r == -EIO)
+                snprintf(err, errsz, "database %s: migration to schema version %d failed: %s",
+                         path, mig->version, sqlite3_errmsg(db));
+        if (!sqlite3_get_autocommit(db))
+                exec_script(db, "ROLLBACK");
+        return r;
+}
+
+/* Applies the missing migrations to <db>, one transaction each. */
+int pc_sqlite_migrate(sqlite3 *db, const char *path, char *err, size_t errsz)
+{
+        int latest = pc_sqlite_schema_latest();
+        int version, r;
+
+        r = pc_sqlite_user_version(db, &version);
+        if (r < 0) {
+                snprintf(err, errsz, "database %s: cannot read its schema version: %s", path,
+                         sqlite3_errmsg(db));
+                return r;
+        }
+        for (size_t i = 0; i < pc_sqlite_n_migrations && version <= latest; i++) {
+                if (pc_sqlite_migrations[i].version <= version)
+                        continue;
+                r = migrate_step(db, path, &pc_sqlite_migrations[i], latest, &version, err,
+                                 errsz);
+                if (r == -EIO)
+                        return r;
+        }
+        if (version > latest) {
+                snprintf(err, errsz,
+                         "database %s is at schema version %d but this portcullis knows "
+                         "versions up to %d; upgrade portcullis",
+                         path, version, latest);
+                return -EPROTONOSUPPORT;
+        }
+        return 0;
+}

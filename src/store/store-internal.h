@@ -1,0 +1,49 @@
+/* What the store front (store.c) and its backends share, and nobody else:
+ * the common head of every backend's store object, the backends' open
+ * functions that can explain a failure, and the SQLite schema migrations. */
+#pragma once
+
+#include <stddef.h>
+
+#include "store/store.h"
+
+/* The head of every backend's store object: a backend embeds it as the
+ * first member of its own struct, so that store.c can dispatch through
+ * <ops> without knowing the rest. */
+struct pc_store {
+        const struct pc_store_ops *ops;
+};
+
+/* Opens the SQLite database at the file path <path> (already stripped of
+ * its "sqlite:" scheme), creating it and its parent folder if needed and
+ * migrating its schema.  Like pc_store_sqlite_ops.open, but on failure
+ * writes a message naming the database and the cause into <err> (size
+ * <errsz>, may be 0). */
+int pc_store_sqlite_open(const char *path, struct pc_store **ret, char *err, size_t errsz);
+
+/* One step of the SQLite schema: the script that takes a database from
+ * version <version> - 1 to <version>. */
+struct pc_migration {
+        int version;
+        const char *sql;
+};
+
+/* The SQLite schema's steps, ordered, versions 1..n without gaps. */
+extern const struct pc_migration pc_sqlite_migrations[];
+extern const size_t pc_sqlite_n_migrations;
+
+/* The newest schema version this build knows (the last migration's). */
+int pc_sqlite_schema_latest(void);
+
+struct sqlite3;
+
+/* Brings the open SQLite database <db> (the file <path>, named in
+ * messages) to pc_sqlite_schema_latest(), each step in its own IMMEDIATE
+ * transaction that also sets PRAGMA user_version.  A database at a newer
+ * version than this build knows is refused with -EPROTONOSUPPORT and left
+ * untouched; a failed step is rolled back and gives -EIO.  On failure a
+ * message goes to <err> (size <errsz>). */
+int pc_sqlite_migrate(struct sqlite3 *db, const char *path, char *err, size_t errsz);
+
+/* Reads PRAGMA user_version of <db> into *<ret_version>.  -EIO. */
+int pc_sqlite_user_version(struct sqlite3 *db, int *ret_version);

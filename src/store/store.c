@@ -1,0 +1,242 @@
+/* The store front: parses the database URL, picks the backend that serves
+ * its scheme and dispatches every pc_store_*() call through the backend's
+ * operations.  Nothing here knows SQL. */
+#include "store/store-internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/util.h"
+
+/* A backend and, if it has one, its open function that explains failures. */
+struct backend {
+        const struct pc_store_ops *ops;
+        int (*open)(const char *location, struct pc_store **ret, char *err, size_t errsz);
+};
+
+static const struct backend backends[] = {
+        { &pc_store_sqlite_ops, pc_store_sqlite_open },
+};
+
+/* Returns the part of "<scheme>:<rest>" that names the database for a
+ * file-based backend: "/p" from "/p" or "///p", "rel/p" from "rel/p". */
+static int parse_location(const char *url, const char *rest, const char **ret_location,
+                          char *err, size_t errsz)
+{
+        if (strncmp(rest, "//", 2) == 0) {
+                if (rest[2] != '/') {
+                        snprintf(err, errsz,
+                                 "database URL '%s': a SQLite database is a local file, not a "
+                                 "host (use sqlite:/PATH or sqlite:///PATH)",
+                                 url);
+                        return -EINVAL;
+                }
+                rest += 2;
+        }
+        if (*rest == '\0') {
+                snprintf(err, errsz, "database URL '%s' names no file (use sqlite:PATH)", url);
+                return -EINVAL;
+        }
+        *ret_location = rest;
+        return 0;
+}
+
+/* Opens the store named by <url>: see store.h. */
+int pc_store_open(const char *url, struct pc_store **ret, char *err, size_t errsz)
+{
+        const char *colon, *location;
+        size_t scheme_len;
+        struct pc_store *s = NULL;
+        int r;
+
+        if (errsz > 0)
+                err[0] = '\0';
+        if (url == NULL || ret == NULL) {
+                snprintf(err, errsz, "no database URL given");
+                return -EINVAL;
+        }
+        colon = strchr(url, ':');
+        scheme_len = colon != NULL ? (size_t)(colon - url) : 0;
+        if (colon != NULL && ((scheme_len == 10 && strncmp(url, "postgresql", 10) == 0) ||
+                              (scheme_len == 8 && strncmp(url, "postgres", 8) == 0))) {
+                snprintf(err, errsz,
+                         "database URL '%s': PostgreSQL support is not built yet; use "
+                         "sqlite:PATH",
+                         url);
+                return -EPROTONOSUPPORT;
+        }
+        for (size_t i = 0; colon != NULL && i < PC_ARRAY_SIZE(backends); i++) {
+                const struct backend *b = &backends[i];
+
+                if (strlen(b->ops->scheme) != scheme_len ||
+                    strncmp(url, b->ops->scheme, scheme_len) != 0)
+                        continue;
+                r = parse_location(url, colon + 1, &location, err, errsz);
+                if (r < 0)
+                        return r;
+                if (b->open != NULL) {
+                        r = b->open(location, &s, err, errsz);
+                } else {
+                        r = b->ops->open(location, &s);
+                        if (r < 0)
+                                snprintf(err, errsz, "cannot open database '%s': %s", url,
+                                         strerror(-r));
+                }
+                if (r < 0)
+                        return r;
+                *ret = s;
+                return 0;
+        }
+        snprintf(err, errsz, "unknown database URL scheme in '%s' (expected sqlite:PATH)", url);
+        return -EPROTONOSUPPORT;
+}
+
+/* Closes <s> through its backend; accepts NULL. */
+struct pc_store *pc_store_close(struct pc_store *s)
+{
+        if (s != NULL)
+                s->ops->close(s);
+        return NULL;
+}
+
+/* The backend's last error message. */
+const char *pc_store_errmsg(const struct pc_store *s)
+{
+        if (s == NULL)
+                return "no store";
+        return s->ops->errmsg(s);
+}
+
+/* The schema version this build writes: the SQLite migrations' newest. */
+int pc_store_schema_latest(void)
+{
+        return pc_sqlite_schema_latest();
+}
+
+/* The schema version <s> is at. */
+int pc_store_schema_version(struct pc_store *s, int *ret_version)
+{
+        if (s == NULL || ret_version == NULL)
+                return -EINVAL;
+        return s->ops->schema_version(s, ret_version);
+}
+
+/* Loads <s> into the empty model <m>. */
+int pc_store_load(struct pc_store *s, struct pc_model *m)
+{
+        if (s == NULL || m == NULL)
+                return -EINVAL;
+        return s->ops->load(s, m);
+}
+
+/* Registers <vps>. */
+int pc_store_vps_add(struct pc_store *s, const struct pc_vps *vps, const struct pc_actor *who)
+{
+        if (s == NULL || vps == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->vps_add(s, vps, who);
+}
+
+/* Deletes the VPS <id>. */
+int pc_store_vps_remove(struct pc_store *s, const char *id, const struct pc_actor *who)
+{
+        if (s == NULL || id == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->vps_remove(s, id, who);
+}
+
+/* Grants exception <e> to <vps_id>. */
+int pc_store_exception_grant(struct pc_store *s, const char *vps_id, const struct pc_exception *e,
+                             const struct pc_actor *who, int64_t *ret_id)
+{
+        if (s == NULL || vps_id == NULL || e == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->exception_grant(s, vps_id, e, who, ret_id);
+}
+
+/* Revokes <vps_id>'s exception for <service>. */
+int pc_store_exception_revoke(struct pc_store *s, const char *vps_id, const char *service,
+                              const struct pc_actor *who)
+{
+        if (s == NULL || vps_id == NULL || service == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->exception_revoke(s, vps_id, service, who);
+}
+
+/* Places filter <f> on <vps_id>. */
+int pc_store_filter_place(struct pc_store *s, const char *vps_id, const struct pc_filter *f,
+                          const struct pc_actor *who, int64_t *ret_id)
+{
+        if (s == NULL || vps_id == NULL || f == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->filter_place(s, vps_id, f, who, ret_id);
+}
+
+/* Lifts filter <filter_id> of <vps_id>. */
+int pc_store_filter_lift(struct pc_store *s, const char *vps_id, int64_t filter_id,
+                         const struct pc_actor *who)
+{
+        if (s == NULL || vps_id == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->filter_lift(s, vps_id, filter_id, who);
+}
+
+/* Suspends <vps_id>. */
+int pc_store_suspend(struct pc_store *s, const char *vps_id, int64_t incident_id,
+                     const struct pc_actor *who, int64_t *ret_id)
+{
+        if (s == NULL || vps_id == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->suspend(s, vps_id, incident_id, who, ret_id);
+}
+
+/* Ends the suspension of <vps_id>. */
+int pc_store_unsuspend(struct pc_store *s, const char *vps_id, const struct pc_actor *who)
+{
+        if (s == NULL || vps_id == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->unsuspend(s, vps_id, who);
+}
+
+/* Opens ticket <t>. */
+int pc_store_ticket_open(struct pc_store *s, const struct pc_ticket *t, const struct pc_actor *who,
+                         int64_t *ret_id)
+{
+        if (s == NULL || t == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->ticket_open(s, t, who, ret_id);
+}
+
+/* Lists <vps_id>'s tickets, newest first. */
+int pc_store_ticket_list(struct pc_store *s, const char *vps_id, pc_ticket_cb cb, void *userdata)
+{
+        if (s == NULL || cb == NULL)
+                return -EINVAL;
+        return s->ops->ticket_list(s, vps_id, cb, userdata);
+}
+
+/* Lists the newest <limit> audit entries, oldest first. */
+int pc_store_audit_list(struct pc_store *s, const char *vps_id, size_t limit, pc_audit_cb cb,
+                        void *userdata)
+{
+        if (s == NULL || cb == NULL)
+                return -EINVAL;
+        return s->ops->audit_list(s, vps_id, limit, cb, userdata);
+}
+
+/* "pending", "approved", "denied", "closed"; NULL for other values. */
+const char *pc_ticket_state_name(enum pc_ticket_state st)
+{
+        switch (st) {
+        case PC_TICKET_PENDING:
+                return "pending";
+        case PC_TICKET_APPROVED:
+                return "approved";
+        case PC_TICKET_DENIED:
+                return "denied";
+        case PC_TICKET_CLOSED:
+                return "closed";
+        }
+        return NULL;
+}

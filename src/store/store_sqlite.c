@@ -1,0 +1,1715 @@
+/* The SQLite store backend: one database file in WAL mode, foreign keys
+ * on, every change in one IMMEDIATE transaction together with its audit
+ * row and, where the owner must be told, its notification-outbox row.
+ *
+ * All SQL below is constant text; every value travels as a bound
+ * parameter.  Statements are prepared per call and always finalized (the
+ * _cleanup_stmt_ attribute), so no call leaves one behind. */
+#include "store/store-internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "base/util.h"
+
+#define BUSY_TIMEOUT_MS 5000
+#define DIR_MODE 0750
+#define FILE_MODE 0640
+#define JSON_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
+#define REASON_MAX 256     /* bytes incl. NUL, as in the model's structs */
+#define EXPIRED_BY "(expired)" /* revoked_by of an exception closed by its end */
+
+struct sqlite_store {
+        struct pc_store base; /* first: store.c sees only this */
+        sqlite3 *db;
+        char *path;
+        char errmsg[1024];
+};
+
+/* A statement stepped in step with others while merging (see load). */
+struct cursor {
+        sqlite3_stmt *st;
+        bool row; /* a row is current */
+};
+
+static void stmt_freep(sqlite3_stmt **p)
+{
+        sqlite3_finalize(*p);
+}
+#define _cleanup_stmt_ __attribute__((cleanup(stmt_freep)))
+
+/* jansson.h provides json_decrefp(). */
+#define _cleanup_json_ __attribute__((cleanup(json_decrefp)))
+
+static struct sqlite_store *to_sqlite(struct pc_store *s)
+{
+        return (struct sqlite_store *)s;
+}
+
+/* Sets the store's message from <fmt> and returns <r>. */
+static int set_err(struct sqlite_store *s, int r, const char *fmt, ...)
+{
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+/* Turns SQLite result <rc> of doing <what> into a negative errno with a
+ * message: a duplicate is -EEXIST, a missing referent -ENOENT, memory
+ * -ENOMEM, anything else -EIO. */
+static int db_err(struct sqlite_store *s, int rc, const char *what)
+{
+        int r = -EIO;
+
+        switch (rc) {
+        case SQLITE_CONSTRAINT_UNIQUE:
+        case SQLITE_CONSTRAINT_PRIMARYKEY:
+                r = -EEXIST;
+                break;
+        case SQLITE_CONSTRAINT_FOREIGNKEY:
+                r = -ENOENT;
+                break;
+        case SQLITE_NOMEM:
+                r = -ENOMEM;
+                break;
+        }
+        return set_err(s, r, "database %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+}
+
+/* Prepares <sql> and binds the arguments in <ap> to its parameters 1, 2...
+ * as <fmt> says: 't' a const char * (NULL binds NULL), 'i' an int64_t, 'n'
+ * an int64_t bound as NULL when 0. */
+static int prepare_va(struct sqlite_store *s, sqlite3_stmt **ret, const char *sql,
+                      const char *fmt, va_list ap)
+{
+        sqlite3_stmt *st = NULL;
+        int rc, i = 1;
+
+        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+        if (rc != SQLITE_OK)
+                return db_err(s, rc, "preparing a statement");
+        for (const char *f = fmt; *f != '\0' && rc == SQLITE_OK; f++, i++) {
+                const char *t;
+                int64_t v;
+
+                switch (*f) {
+                case 't':
+                        t = va_arg(ap, const char *);
+                        rc = t == NULL ? sqlite3_bind_null(st, i)
+                                       : sqlite3_bind_text(st, i, t, -1, SQLITE_TRANSIENT);
+                        break;
+                case 'i':
+                        rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+                        break;
+                case 'n':
+                        v = va_arg(ap, int64_t);
+                        rc = v == 0 ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, v);
+                        break;
+                default:
+                        rc = SQLITE_MISUSE;
+                        break;
+                }
+        }
+        if (rc != SQLITE_OK) {
+                int r = db_err(s, rc, "binding a parameter");
+
+                sqlite3_finalize(st);
+                return r;
+        }
+        *ret = st;
+        return 0;
+}
+
+/* Prepares <sql> with parameters bound per <fmt> (see prepare_va). */
+static int query(struct sqlite_store *s, sqlite3_stmt **ret, const char *sql, const char *fmt,
+                 ...)
+{
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = prepare_va(s, ret, sql, fmt, ap);
+        va_end(ap);
+        return r;
+}
+
+/* Steps <st>: 1 for a row, 0 when done, or a negative errno. */
+static int step(struct sqlite_store *s, sqlite3_stmt *st)
+{
+        int rc = sqlite3_step(st);
+
+        if (rc == SQLITE_ROW)
+                return 1;
+        if (rc == SQLITE_DONE)
+                return 0;
+        return db_err(s, rc, "executing a statement");
+}
+
+/* Runs the statement <sql>, which returns no rows, with parameters bound
+ * per <fmt> (see prepare_va). */
+static int exec(struct sqlite_store *s, const char *sql, const char *fmt, ...)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        va_list ap;
+        int r;
+
+        va_start(ap, fmt);
+        r = prepare_va(s, &st, sql, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        return r < 0 ? r : 0;
+}
+
+/* Column <i> of the current row as text; "" for NULL. */
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+        const unsigned char *t = sqlite3_column_text(st, i);
+
+        return t != NULL ? (const char *)t : "";
+}
+
+/* Column <i> as a JSON string or null. */
+static json_t *col_json_text(sqlite3_stmt *st, int i)
+{
+        if (sqlite3_column_type(st, i) == SQLITE_NULL)
+                return json_null();
+        return json_string(col_text(st, i));
+}
+
+/* Column <i> as a JSON integer or null. */
+static json_t *col_json_int(sqlite3_stmt *st, int i)
+{
+        if (sqlite3_column_type(st, i) == SQLITE_NULL)
+                return json_null();
+        return json_integer(sqlite3_column_int64(st, i));
+}
+
+/* Copies <src> into <dst> of <size> bytes, cutting it if longer. */
+static void copy_trunc(char *dst, size_t size, const char *src)
+{
+        size_t n = src != NULL ? strnlen(src, size - 1) : 0;
+
+        if (n > 0)
+                memcpy(dst, src, n);
+        dst[n] = '\0';
+}
+
+static int tx_begin(struct sqlite_store *s)
+{
+        return exec(s, "BEGIN IMMEDIATE", "");
+}
+
+/* Ends the transaction: commits if <r> >= 0, else (or if the commit
+ * fails) rolls back keeping the first error's message.  Returns 0 or the
+ * error. */
+static int tx_end(struct sqlite_store *s, int r)
+{
+        if (r >= 0) {
+                r = exec(s, "COMMIT", "");
+                if (r >= 0)
+                        return 0;
+        }
+        if (!sqlite3_get_autocommit(s->db)) {
+                sqlite3_stmt *st = NULL;
+
+                /* Not exec(): it would overwrite the message that matters. */
+                if (sqlite3_prepare_v2(s->db, "ROLLBACK", -1, &st, NULL) == SQLITE_OK)
+                        sqlite3_step(st);
+                sqlite3_finalize(st);
+        }
+        return r;
+}
+
+/* Checks that free text <text> (may be NULL), called <what> in messages,
+ * is valid UTF-8 shorter than <max> bytes. */
+static int check_text(struct sqlite_store *s, const char *what, const char *text, size_t max)
+{
+        json_t *j;
+
+        if (text == NULL)
+                return 0;
+        if (strnlen(text, max) >= max)
+                return set_err(s, -EINVAL, "%s is longer than %zu bytes", what, max - 1);
+        j = json_string(text);
+        if (j == NULL)
+                return set_err(s, -EINVAL, "%s is not valid UTF-8", what);
+        json_decref(j);
+        return 0;
+}
+
+/* Checks that <who> names someone and gives a reason that fits. */
+static int check_actor(struct sqlite_store *s, const struct pc_actor *who)
+{
+        if (who->by == NULL || who->by[0] == '\0')
+                return set_err(s, -EINVAL, "no actor given: say who makes the change");
+        if (check_text(s, "actor name", who->by, PC_NAME_MAX) < 0)
+                return -EINVAL;
+        return check_text(s, "reason", who->reason, REASON_MAX);
+}
+
+/* Checks that an end time <until> (0: none) of <what> is in the future. */
+static int check_until(struct sqlite_store *s, const char *what, int64_t until, int64_t now)
+{
+        char buf[32];
+
+        if (until == 0 || until > now)
+                return 0;
+        pc_format_time(until, buf, sizeof(buf));
+        return set_err(s, -EINVAL, "%s: end time %s is not in the future", what, buf);
+}
+
+/* Reads the VPS <id> as a JSON object (id, owner, lang, site, iface, mac,
+ * addresses, created) into *<ret>, owned by the caller.  -ENOENT if it does
+ * not exist. */
+static int vps_fetch(struct sqlite_store *s, const char *id, json_t **ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL, *ast = NULL;
+        _cleanup_json_ json_t *addrs = NULL;
+        json_t *v;
+        int r;
+
+        r = query(s, &st, "SELECT id, owner, lang, site, iface, mac, created FROM vps WHERE id = ?",
+                  "t", id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "vps %s does not exist", id);
+        r = query(s, &ast, "SELECT prefix FROM vps_address WHERE vps_id = ? ORDER BY rowid", "t",
+                  id);
+        if (r < 0)
+                return r;
+        addrs = json_array();
+        if (addrs == NULL)
+                return set_err(s, -ENOMEM, "out of memory");
+        while ((r = step(s, ast)) > 0)
+                if (json_array_append_new(addrs, json_string(col_text(ast, 0))) < 0)
+                        return set_err(s, -ENOMEM, "out of memory");
+        if (r < 0)
+                return r;
+        v = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:O, s:I}", "id", col_text(st, 0), "owner",
+                      col_text(st, 1), "lang", col_text(st, 2), "site", col_text(st, 3), "iface",
+                      col_text(st, 4), "mac", col_json_text(st, 5), "addresses", addrs,
+                      "created", (json_int_t)sqlite3_column_int64(st, 6));
+        if (v == NULL)
+                return set_err(s, -ENOMEM, "vps %s: cannot describe it in JSON", id);
+        *ret = v;
+        return 0;
+}
+
+/* Appends the audit row of a change.  <before> and <after> (JSON, either
+ * may be NULL) are borrowed. */
+static int audit(struct sqlite_store *s, int64_t now, const struct pc_actor *who,
+                 const char *action, const char *object, const char *vps_id, json_t *before,
+                 json_t *after)
+{
+        _cleanup_free_ char *b = NULL, *a = NULL;
+
+        if (before != NULL && (b = json_dumps(before, JSON_FLAGS)) == NULL)
+                return set_err(s, -ENOMEM, "%s: cannot write the audit record", object);
+        if (after != NULL && (a = json_dumps(after, JSON_FLAGS)) == NULL)
+                return set_err(s, -ENOMEM, "%s: cannot write the audit record", object);
+        return exec(s,
+                    "INSERT INTO audit (at, \"by\", action, object, vps_id, reason, \"before\", "
+                    "\"after\") VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "ittttttt", now, who->by, action, object, vps_id, who->reason, b, a);
+}
+
+/* Queues the notification <kind> to the owner of <vps> (from vps_fetch).
+ * Its payload is <facts> (borrowed) plus the VPS's id, site and
+ * addresses. */
+static int notify(struct sqlite_store *s, int64_t now, const char *kind, json_t *vps,
+                  json_t *facts)
+{
+        _cleanup_json_ json_t *payload = json_deep_copy(facts);
+        _cleanup_free_ char *text = NULL;
+        const char *id = json_string_value(json_object_get(vps, "id"));
+
+        if (payload == NULL ||
+            json_object_set(payload, "vps", json_object_get(vps, "id")) < 0 ||
+            json_object_set(payload, "site", json_object_get(vps, "site")) < 0 ||
+            json_object_set(payload, "addresses", json_object_get(vps, "addresses")) < 0 ||
+            json_object_set_new(payload, "event", json_string(kind)) < 0 ||
+            (text = json_dumps(payload, JSON_FLAGS)) == NULL)
+                return set_err(s, -ENOMEM, "%s: cannot write the notification", id);
+        return exec(s,
+                    "INSERT INTO notification (created, vps_id, kind, recipient, language, "
+                    "payload, state, attempts, next_attempt) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
+                    "ittttti", now, id, kind, json_string_value(json_object_get(vps, "owner")),
+                    json_string_value(json_object_get(vps, "lang")), text, now);
+}
+
+/* Checks that incident <incident_id> (0: none) exists and is <vps_id>'s. */
+static int incident_check(struct sqlite_store *s, const char *vps_id, int64_t incident_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (incident_id == 0)
+                return 0;
+        r = query(s, &st, "SELECT vps_id FROM incident WHERE id = ?", "i", incident_id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "incident #%lld does not exist",
+                               (long long)incident_id);
+        if (strcmp(col_text(st, 0), vps_id) != 0)
+                return set_err(s, -EINVAL, "incident #%lld is about %s, not %s",
+                               (long long)incident_id, col_text(st, 0), vps_id);
+        return 0;
+}
+
+/* ---- open / close ---------------------------------------------------- */
+
+/* Creates the missing folders above the file <path>, mode DIR_MODE. */
+static int make_parents(const char *path, char *err, size_t errsz)
+{
+        _cleanup_free_ char *p = strdup(path);
+
+        if (p == NULL) {
+                snprintf(err, errsz, "database %s: out of memory", path);
+                return -ENOMEM;
+        }
+        for (char *slash = strchr(p + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
+                struct stat sb;
+
+                *slash = '\0';
+                if (stat(p, &sb) == -1) {
+                        if (errno != ENOENT || (mkdir(p, DIR_MODE) == -1 && errno != EEXIST)) {
+                                int e = errno;
+
+                                snprintf(err, errsz, "database %s: cannot create folder %s: %s",
+                                         path, p, strerror(e));
+                                return -e;
+                        }
+                } else if (!S_ISDIR(sb.st_mode)) {
+                        snprintf(err, errsz, "database %s: %s is not a folder", path, p);
+                        return -ENOTDIR;
+                }
+                *slash = '/';
+        }
+        return 0;
+}
+
+/* Opens (creating if needed) and migrates the database file <path>. */
+int pc_store_sqlite_open(const char *path, struct pc_store **ret, char *err, size_t errsz)
+{
+        struct sqlite_store *s = NULL;
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        int fd, rc, r;
+
+        if (path == NULL || path[0] == '\0') {
+                snprintf(err, errsz, "no database file given");
+                return -EINVAL;
+        }
+        r = make_parents(path, err, errsz);
+        if (r < 0)
+                return r;
+        /* Create the file ourselves so that it gets FILE_MODE, not SQLite's
+         * 0644; SQLite gives its -wal and -shm files the same mode. */
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, FILE_MODE);
+        if (fd >= 0) {
+                if (fchmod(fd, FILE_MODE) == -1) {
+                        r = -errno;
+                        close(fd);
+                        snprintf(err, errsz, "database %s: cannot set its mode: %s", path,
+                                 strerror(-r));
+                        return r;
+                }
+                close(fd);
+        } else if (errno != EEXIST) {
+                r = -errno;
+                snprintf(err, errsz, "database %s: cannot create it: %s", path, strerror(-r));
+                return r;
+        }
+
+        rc = sqlite3_open_v2(path, &db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW |
+                                     SQLITE_OPEN_EXRESCODE,
+                             NULL);
+        if (rc != SQLITE_OK) {
+                snprintf(err, errsz, "database %s: cannot open it: %s", path,
+                         db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+                r = rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
+                goto fail;
+        }
+        sqlite3_extended_result_codes(db, 1);
+        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+
+        /* Per connection; must be outside a transaction.  Check it took:
+         * a SQLite built without foreign keys would silently ignore it. */
+        r = -EIO;
+        if (sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_prepare_v2(db, "PRAGMA foreign_keys", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1) {
+                snprintf(err, errsz, "database %s: cannot enable foreign keys: %s", path,
+                         sqlite3_errmsg(db));
+                goto fail;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+
+        /* Refuses a newer database before anything below can touch it. */
+        r = pc_sqlite_migrate(db, path, err, errsz);
+        if (r < 0)
+                goto fail;
+
+        r = -EIO;
+        if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
+            sqlite3_step(st) != SQLITE_ROW || sqlite3_column_text(st, 0) == NULL ||
+            strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
+                snprintf(err, errsz, "database %s: cannot switch it to WAL mode: %s", path,
+                         sqlite3_errmsg(db));
+                goto fail;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+
+        s = calloc(1, sizeof(*s));
+        if (s == NULL || (s->path = strdup(path)) == NULL) {
+                snprintf(err, errsz, "database %s: out of memory", path);
+                r = -ENOMEM;
+                goto fail;
+        }
+        s->base.ops = &pc_store_sqlite_ops;
+        s->db = db;
+        *ret = &s->base;
+        return 0;
+fail:
+        if (s != NULL)
+                free(s->path);
+        free(s);
+        sqlite3_finalize(st);
+        sqlite3_close_v2(db);
+        return r;
+}
+
+static int sq_open(const char *location, struct pc_store **ret)
+{
+        return pc_store_sqlite_open(location, ret, NULL, 0);
+}
+
+static void sq_close(struct pc_store *ps)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+
+        sqlite3_close_v2(s->db);
+        free(s->path);
+        free(s);
+}
+
+static const char *sq_errmsg(const struct pc_store *ps)
+{
+        return ((const struct sqlite_store *)ps)->errmsg;
+}
+
+static int sq_schema_version(struct pc_store *ps, int *ret_version)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+
+        if (pc_sqlite_user_version(s->db, ret_version) < 0)
+                return db_err(s, sqlite3_errcode(s->db), "reading the schema version");
+        return 0;
+}
+
+/* ---- load ------------------------------------------------------------ */
+
+static int cursor_next(struct sqlite_store *s, struct cursor *c)
+{
+        int r = step(s, c->st);
+
+        if (r < 0)
+                return r;
+        c->row = r > 0;
+        return 0;
+}
+
+/* Moves <c> (ordered by vps_id in column 0) past rows of VPSes before
+ * <id>, which cannot exist with foreign keys on, but cost nothing to skip. */
+static int cursor_seek(struct sqlite_store *s, struct cursor *c, const char *id)
+{
+        int r = 0;
+
+        while (r >= 0 && c->row && strcmp(col_text(c->st, 0), id) < 0)
+                r = cursor_next(s, c);
+        return r;
+}
+
+static bool cursor_at(const struct cursor *c, const char *id)
+{
+        return c->row && strcmp(col_text(c->st, 0), id) == 0;
+}
+
+/* Adds the address rows (vps_id, prefix) of <vps> at <c> to it. */
+static int load_addrs(struct sqlite_store *s, struct cursor *c, struct pc_vps *vps)
+{
+        int r = cursor_seek(s, c, vps->id);
+
+        for (; r >= 0 && cursor_at(c, vps->id); r = cursor_next(s, c)) {
+                struct pc_prefix p;
+
+                if (pc_parse_prefix(col_text(c->st, 1), false, &p) < 0)
+                        return set_err(s, -EINVAL, "%s: bad address '%s' in the database",
+                                       vps->id, col_text(c->st, 1));
+                r = pc_vps_add_addr(vps, &p);
+                if (r < 0)
+                        return set_err(s, r, "%s: cannot add address %s: %s", vps->id,
+                                       col_text(c->st, 1), strerror(-r));
+        }
+        return r;
+}
+
+/* Adds the exception rows (vps_id, id, service, ticket_id, by, reason,
+ * created, until) of <vps> at <c> to it. */
+static int load_exceptions(struct sqlite_store *s, struct cursor *c, struct pc_vps *vps)
+{
+        int r = cursor_seek(s, c, vps->id);
+
+        for (; r >= 0 && cursor_at(c, vps->id); r = cursor_next(s, c)) {
+                struct pc_exception e = { 0 };
+
+                e.id = sqlite3_column_int64(c->st, 1);
+                copy_trunc(e.service, sizeof(e.service), col_text(c->st, 2));
+                e.ticket_id = sqlite3_column_int64(c->st, 3);
+                copy_trunc(e.by, sizeof(e.by), col_text(c->st, 4));
+                copy_trunc(e.reason, sizeof(e.reason), col_text(c->st, 5));
+                e.created = sqlite3_column_int64(c->st, 6);
+                e.until = sqlite3_column_int64(c->st, 7);
+                r = pc_vps_add_exception(vps, &e);
+                if (r < 0)
+                        return set_err(s, r, "%s: cannot add exception #%lld for %s: %s",
+                                       vps->id, (long long)e.id, e.service, strerror(-r));
+        }
+        return r;
+}
+
+/* Parses a filter's stored <scope> into <f>. */
+static int parse_scope(struct sqlite_store *s, const struct pc_config *cfg, const char *vps_id,
+                       const char *scope, struct pc_filter *f)
+{
+        char perr[128];
+
+        if (strcmp(scope, "all") == 0) {
+                f->scope = PC_SCOPE_ALL;
+        } else if (strncmp(scope, "service:", 8) == 0) {
+                f->scope = PC_SCOPE_SERVICE;
+                f->service = pc_config_service(cfg, scope + 8);
+                if (f->service == NULL)
+                        return set_err(s, -ENOENT,
+                                       "%s: filter #%lld: service '%s' is not in the "
+                                       "configuration",
+                                       vps_id, (long long)f->id, scope + 8);
+        } else {
+                f->scope = PC_SCOPE_PORTS;
+                if (pc_port_range_parse(scope, &f->ports, perr, sizeof(perr)) < 0)
+                        return set_err(s, -EINVAL, "%s: filter #%lld: bad scope '%s': %s",
+                                       vps_id, (long long)f->id, scope, perr);
+        }
+        return 0;
+}
+
+/* Adds the action rows (vps_id, id, kind, direction, scope, incident_id,
+ * by, reason, created, until) of <vps> at <c> to it: filters and the
+ * suspension. */
+static int load_actions(struct sqlite_store *s, const struct pc_config *cfg, struct cursor *c,
+                        struct pc_vps *vps)
+{
+        int r = cursor_seek(s, c, vps->id);
+
+        for (; r >= 0 && cursor_at(c, vps->id); r = cursor_next(s, c)) {
+                int64_t id = sqlite3_column_int64(c->st, 1);
+                const char *kind = col_text(c->st, 2);
+
+                if (strcmp(kind, "suspension") == 0) {
+                        struct pc_suspension *su = &vps->suspension;
+
+                        vps->suspended = true;
+                        su->id = id;
+                        su->incident_id = sqlite3_column_int64(c->st, 5);
+                        copy_trunc(su->by, sizeof(su->by), col_text(c->st, 6));
+                        copy_trunc(su->reason, sizeof(su->reason), col_text(c->st, 7));
+                        su->created = sqlite3_column_int64(c->st, 8);
+                } else {
+                        struct pc_filter f = { 0 };
+
+                        f.id = id;
+                        if (pc_dir_parse(col_text(c->st, 3), &f.direction) < 0)
+                                return set_err(s, -EINVAL,
+                                               "%s: filter #%lld: bad direction '%s'", vps->id,
+                                               (long long)id, col_text(c->st, 3));
+                        r = parse_scope(s, cfg, vps->id, col_text(c->st, 4), &f);
+                        if (r < 0)
+                                return r;
+                        f.incident_id = sqlite3_column_int64(c->st, 5);
+                        copy_trunc(f.by, sizeof(f.by), col_text(c->st, 6));
+                        copy_trunc(f.reason, sizeof(f.reason), col_text(c->st, 7));
+                        f.created = sqlite3_column_int64(c->st, 8);
+                        f.until = sqlite3_column_int64(c->st, 9);
+                        r = pc_vps_add_filter(vps, &f);
+                        if (r < 0)
+                                return set_err(s, r, "%s: cannot add filter #%lld: %s",
+                                               vps->id, (long long)id, strerror(-r));
+                }
+        }
+        return r;
+}
+
+/* Builds the VPS of the current row of <v> (id, owner, lang, site, iface,
+ * mac, created) with what the other cursors hold for it, and adds it to
+ * <m>. */
+static int load_one(struct sqlite_store *s, struct pc_model *m, struct cursor *v,
+                    struct cursor *a, struct cursor *e, struct cursor *f)
+{
+        const struct pc_config *cfg = pc_model_config(m);
+        struct pc_vps *vps = NULL;
+        const char *site = col_text(v->st, 3);
+        int r;
+
+        r = pc_vps_new(&vps);
+        if (r < 0)
+                return set_err(s, r, "out of memory");
+        copy_trunc(vps->id, sizeof(vps->id), col_text(v->st, 0));
+        copy_trunc(vps->owner, sizeof(vps->owner), col_text(v->st, 1));
+        copy_trunc(vps->lang, sizeof(vps->lang), col_text(v->st, 2));
+        vps->site = pc_config_site(cfg, site);
+        if (vps->site == NULL) {
+                r = set_err(s, -ENOENT, "%s: site '%s' is not in the configuration", vps->id,
+                            site);
+                goto out;
+        }
+        copy_trunc(vps->iface, sizeof(vps->iface), col_text(v->st, 4));
+        if (sqlite3_column_type(v->st, 5) != SQLITE_NULL) {
+                if (pc_parse_mac(col_text(v->st, 5), vps->mac) < 0) {
+                        r = set_err(s, -EINVAL, "%s: bad MAC '%s' in the database", vps->id,
+                                    col_text(v->st, 5));
+                        goto out;
+                }
+                vps->has_mac = true;
+        }
+        vps->created = sqlite3_column_int64(v->st, 6);
+
+        r = load_addrs(s, a, vps);
+        if (r >= 0)
+                r = load_exceptions(s, e, vps);
+        if (r >= 0)
+                r = load_actions(s, cfg, f, vps);
+        if (r < 0)
+                goto out;
+        pc_vps_reindex(vps);
+        r = pc_model_add(m, vps);
+        if (r < 0) {
+                set_err(s, r, "%s: cannot add it to the model: %s", vps->id, strerror(-r));
+                goto out;
+        }
+        vps = NULL; /* the model owns it */
+out:
+        pc_vps_free(vps);
+        return r;
+}
+
+/* Empties <m> again after a failed load. */
+static void model_clear(struct pc_model *m)
+{
+        while (pc_model_count(m) > 0) {
+                char id[PC_NAME_MAX];
+
+                copy_trunc(id, sizeof(id), pc_model_at(m, 0)->id);
+                if (pc_model_remove(m, id) < 0)
+                        break;
+        }
+}
+
+/* Loads everything in force, in one read transaction: four ordered
+ * SELECTs (VPSes, addresses, exceptions, actions) merged by VPS id in one
+ * pass, so the cost is one scan of each table whatever the fleet's size. */
+static int sq_load(struct pc_store *ps, struct pc_model *m)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *vst = NULL, *ast = NULL, *est = NULL, *fst = NULL;
+        struct cursor v, a, e, f;
+        int64_t now = pc_now();
+        int r;
+
+        if (pc_model_count(m) != 0)
+                return set_err(s, -EINVAL, "cannot load into a model that is not empty");
+        r = exec(s, "BEGIN", "");
+        if (r < 0)
+                return r;
+        r = query(s, &vst,
+                  "SELECT id, owner, lang, site, iface, mac, created FROM vps ORDER BY id", "");
+        if (r >= 0)
+                r = query(s, &ast,
+                          "SELECT vps_id, prefix FROM vps_address ORDER BY vps_id, rowid", "");
+        if (r >= 0)
+                r = query(s, &est,
+                          "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until "
+                          "FROM exception WHERE revoked_at IS NULL AND (until IS NULL OR until > ?) "
+                          "ORDER BY vps_id, id",
+                          "i", now);
+        if (r >= 0)
+                r = query(s, &fst,
+                          "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, "
+                          "created, until FROM action "
+                          "WHERE lifted_at IS NULL AND (until IS NULL OR until > ?) "
+                          "ORDER BY vps_id, id",
+                          "i", now);
+        if (r < 0)
+                goto out;
+        v = (struct cursor){ vst, false };
+        a = (struct cursor){ ast, false };
+        e = (struct cursor){ est, false };
+        f = (struct cursor){ fst, false };
+        r = cursor_next(s, &a);
+        if (r >= 0)
+                r = cursor_next(s, &e);
+        if (r >= 0)
+                r = cursor_next(s, &f);
+        if (r >= 0)
+                r = cursor_next(s, &v);
+        while (r >= 0 && v.row) {
+                r = load_one(s, m, &v, &a, &e, &f);
+                if (r >= 0)
+                        r = cursor_next(s, &v);
+        }
+out:
+        /* Finalize before ending the read transaction, which cannot lose
+         * anything. */
+        sqlite3_finalize(vst);
+        sqlite3_finalize(ast);
+        sqlite3_finalize(est);
+        sqlite3_finalize(fst);
+        vst = ast = est = fst = NULL;
+        tx_end(s, -1);
+        if (r < 0) {
+                model_clear(m);
+                return r;
+        }
+        return 0;
+}
+
+/* ---- VPSes ----------------------------------------------------------- */
+
+/* Checks the fields of <vps> that the store keeps. */
+static int check_vps(struct sqlite_store *s, const struct pc_vps *vps)
+{
+        if (strnlen(vps->id, sizeof(vps->id)) >= sizeof(vps->id) || !pc_name_valid(vps->id))
+                return set_err(s, -EINVAL,
+                               "invalid vps id '%.63s': use 1-63 of a-z 0-9 . _ - starting "
+                               "with a letter or digit",
+                               vps->id);
+        if (vps->site == NULL)
+                return set_err(s, -EINVAL, "vps %s has no site", vps->id);
+        if (strnlen(vps->owner, sizeof(vps->owner)) >= sizeof(vps->owner) ||
+            !pc_email_valid(vps->owner))
+                return set_err(s, -EINVAL, "vps %s: owner '%.255s' is not an email address",
+                               vps->id, vps->owner);
+        if (strnlen(vps->lang, sizeof(vps->lang)) >= sizeof(vps->lang) ||
+            check_text(s, "language", vps->lang, sizeof(vps->lang)) < 0)
+                return set_err(s, -EINVAL, "vps %s: bad language", vps->id);
+        if (strnlen(vps->iface, sizeof(vps->iface)) >= sizeof(vps->iface) ||
+            (vps->iface[0] != '\0' && !pc_ifname_valid(vps->iface)))
+                return set_err(s, -EINVAL, "vps %s: bad interface name '%.15s'", vps->id,
+                               vps->iface);
+        if (vps->n_addrs > PC_VPS_ADDRS_MAX)
+                return set_err(s, -ENOSPC, "vps %s has %zu addresses; the limit is %d", vps->id,
+                               vps->n_addrs, PC_VPS_ADDRS_MAX);
+        for (size_t i = 0; i < vps->n_addrs; i++) {
+                const struct pc_prefix *p = &vps->addrs[i];
+
+                if (!(p->family == AF_INET && p->len <= 32) &&
+                    !(p->family == AF_INET6 && p->len <= 128))
+                        return set_err(s, -EINVAL, "vps %s: address %zu is not IPv4 or IPv6",
+                                       vps->id, i + 1);
+        }
+        return 0;
+}
+
+static int vps_add_tx(struct sqlite_store *s, const struct pc_vps *vps,
+                      const struct pc_actor *who, int64_t now)
+{
+        _cleanup_json_ json_t *after = NULL;
+        char object[128], mac[18];
+        int r;
+
+        if (vps->has_mac)
+                pc_format_mac(vps->mac, mac, sizeof(mac));
+        r = exec(s,
+                 "INSERT INTO vps (id, owner, lang, site, iface, mac, created) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                 "tttttti", vps->id, vps->owner, vps->lang, vps->site->name, vps->iface,
+                 vps->has_mac ? mac : NULL, now);
+        if (r < 0)
+                return r;
+        if (sqlite3_changes(s->db) == 0)
+                return set_err(s, -EEXIST, "vps %s already exists", vps->id);
+        for (size_t i = 0; i < vps->n_addrs; i++) {
+                _cleanup_stmt_ sqlite3_stmt *st = NULL;
+                char prefix[64];
+
+                pc_format_prefix(&vps->addrs[i], prefix, sizeof(prefix));
+                r = query(s, &st, "SELECT vps_id FROM vps_address WHERE prefix = ?", "t", prefix);
+                if (r < 0)
+                        return r;
+                r = step(s, st);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        if (strcmp(col_text(st, 0), vps->id) == 0)
+                                return set_err(s, -EEXIST, "address %s is listed twice for %s",
+                                               prefix, vps->id);
+                        return set_err(s, -EEXIST, "address %s is already assigned to %s",
+                                       prefix, col_text(st, 0));
+                }
+                r = exec(s, "INSERT INTO vps_address (vps_id, family, prefix) VALUES (?, ?, ?)",
+                         "tit", vps->id, (int64_t)(vps->addrs[i].family == AF_INET ? 4 : 6),
+                         prefix);
+                if (r < 0)
+                        return r;
+        }
+        r = vps_fetch(s, vps->id, &after);
+        if (r < 0)
+                return r;
+        snprintf(object, sizeof(object), "vps/%s", vps->id);
+        return audit(s, now, who, "vps.add", object, vps->id, NULL, after);
+}
+
+static int sq_vps_add(struct pc_store *ps, const struct pc_vps *vps, const struct pc_actor *who)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0)
+                r = check_vps(s, vps);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, vps_add_tx(s, vps, who, pc_now()));
+}
+
+static int vps_remove_tx(struct sqlite_store *s, const char *id, const struct pc_actor *who,
+                         int64_t now)
+{
+        _cleanup_json_ json_t *before = NULL;
+        char object[128];
+        int r;
+
+        r = vps_fetch(s, id, &before);
+        if (r < 0)
+                return r;
+        r = exec(s, "DELETE FROM vps WHERE id = ?", "t", id);
+        if (r < 0)
+                return r;
+        snprintf(object, sizeof(object), "vps/%s", id);
+        return audit(s, now, who, "vps.remove", object, id, before, NULL);
+}
+
+static int sq_vps_remove(struct pc_store *ps, const char *id, const struct pc_actor *who)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, vps_remove_tx(s, id, who, pc_now()));
+}
+
+/* ---- exceptions ------------------------------------------------------ */
+
+#define EXCEPTION_COLUMNS "id, vps_id, service, ticket_id, \"by\", reason, created, until"
+
+/* The exception at the current row of <st> (EXCEPTION_COLUMNS) as JSON. */
+static json_t *exception_json(sqlite3_stmt *st)
+{
+        return json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:I, s:o}", "id",
+                         (json_int_t)sqlite3_column_int64(st, 0), "vps", col_text(st, 1),
+                         "service", col_text(st, 2), "ticket", col_json_int(st, 3), "by",
+                         col_text(st, 4), "reason", col_json_text(st, 5), "created",
+                         (json_int_t)sqlite3_column_int64(st, 6), "until", col_json_int(st, 7));
+}
+
+/* Reads exception <id> as JSON into *<ret>. */
+static int exception_fetch(struct sqlite_store *s, int64_t id, json_t **ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        json_t *j;
+        int r;
+
+        r = query(s, &st, "SELECT " EXCEPTION_COLUMNS " FROM exception WHERE id = ?", "i", id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "exception #%lld does not exist", (long long)id);
+        j = exception_json(st);
+        if (j == NULL)
+                return set_err(s, -ENOMEM, "exception #%lld: cannot describe it in JSON",
+                               (long long)id);
+        *ret = j;
+        return 0;
+}
+
+/* Checks ticket <ticket_id> (0: none) for a grant on <vps_id> and marks it
+ * approved if it was pending. */
+static int ticket_approve(struct sqlite_store *s, const char *vps_id, int64_t ticket_id,
+                          const struct pc_actor *who, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (ticket_id == 0)
+                return 0;
+        r = query(s, &st, "SELECT vps_id, state FROM ticket WHERE id = ?", "i", ticket_id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "ticket #%lld does not exist", (long long)ticket_id);
+        if (strcmp(col_text(st, 0), vps_id) != 0)
+                return set_err(s, -EINVAL, "ticket #%lld is for %s, not %s",
+                               (long long)ticket_id, col_text(st, 0), vps_id);
+        if (strcmp(col_text(st, 1), "pending") != 0)
+                return 0;
+        r = exec(s, "UPDATE ticket SET state = 'approved' WHERE id = ?", "i", ticket_id);
+        if (r < 0)
+                return r;
+        return exec(s,
+                    "INSERT INTO ticket_event (ticket_id, at, \"by\", kind, text) "
+                    "VALUES (?, ?, ?, 'approved', ?)",
+                    "iitt", ticket_id, now, who->by, who->reason);
+}
+
+static int exception_grant_tx(struct sqlite_store *s, const char *vps_id,
+                              const struct pc_exception *e, const struct pc_actor *who,
+                              int64_t now, int64_t *ret_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL, *cst = NULL;
+        _cleanup_json_ json_t *vps = NULL, *after = NULL;
+        const char *reason = e->reason[0] != '\0' ? e->reason : who->reason;
+        char object[64];
+        int64_t id;
+        int r;
+
+        r = vps_fetch(s, vps_id, &vps);
+        if (r < 0)
+                return r;
+        r = query(s, &st,
+                  "SELECT id, until FROM exception "
+                  "WHERE vps_id = ? AND service = ? AND revoked_at IS NULL",
+                  "tt", vps_id, e->service);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                int64_t old = sqlite3_column_int64(st, 0);
+
+                if (sqlite3_column_type(st, 1) == SQLITE_NULL || sqlite3_column_int64(st, 1) > now)
+                        return set_err(s, -EEXIST,
+                                       "%s already has an exception for service %s "
+                                       "(exception #%lld)",
+                                       vps_id, e->service, (long long)old);
+                /* Over by its end time: close it so that the new one can be
+                 * the one in force. */
+                r = exec(s,
+                         "UPDATE exception SET revoked_at = until, revoked_by = ? WHERE id = ?",
+                         "ti", EXPIRED_BY, old);
+                if (r < 0)
+                        return r;
+        }
+        r = query(s, &cst,
+                  "SELECT count(*) FROM exception WHERE vps_id = ? AND revoked_at IS NULL "
+                  "AND (until IS NULL OR until > ?)",
+                  "ti", vps_id, now);
+        if (r < 0 || (r = step(s, cst)) < 0)
+                return r;
+        if (sqlite3_column_int64(cst, 0) >= PC_VPS_EXCEPTIONS_MAX)
+                return set_err(s, -ENOSPC, "%s already has %d exceptions, the limit", vps_id,
+                               PC_VPS_EXCEPTIONS_MAX);
+        r = ticket_approve(s, vps_id, e->ticket_id, who, now);
+        if (r < 0)
+                return r;
+        r = exec(s,
+                 "INSERT INTO exception (vps_id, service, ticket_id, \"by\", reason, created, "
+                 "until) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                 "ttnttin", vps_id, e->service, e->ticket_id, who->by, reason, now, e->until);
+        if (r < 0)
+                return r;
+        id = sqlite3_last_insert_rowid(s->db);
+        r = exception_fetch(s, id, &after);
+        if (r < 0)
+                return r;
+        snprintf(object, sizeof(object), "exception/%lld", (long long)id);
+        r = audit(s, now, who, "exception.grant", object, vps_id, NULL, after);
+        if (r < 0)
+                return r;
+        r = notify(s, now, "exception.granted", vps, after);
+        if (r < 0)
+                return r;
+        if (ret_id != NULL)
+                *ret_id = id;
+        return 0;
+}
+
+static int sq_exception_grant(struct pc_store *ps, const char *vps_id,
+                              const struct pc_exception *e, const struct pc_actor *who,
+                              int64_t *ret_id)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int64_t now = pc_now(), id = 0;
+        char what[160];
+        int r;
+
+        r = check_actor(s, who);
+        if (r < 0)
+                return r;
+        if (strnlen(e->service, sizeof(e->service)) >= sizeof(e->service) ||
+            !pc_name_valid(e->service))
+                return set_err(s, -EINVAL, "invalid service name '%.63s'", e->service);
+        if (strnlen(e->reason, sizeof(e->reason)) >= sizeof(e->reason))
+                return set_err(s, -EINVAL, "the exception's reason is not terminated");
+        r = check_text(s, "the exception's reason", e->reason, sizeof(e->reason));
+        if (r < 0)
+                return r;
+        snprintf(what, sizeof(what), "exception for %s on %.63s", e->service, vps_id);
+        r = check_until(s, what, e->until, now);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        r = tx_end(s, exception_grant_tx(s, vps_id, e, who, now, &id));
+        if (r < 0)
+                return r;
+        if (ret_id != NULL)
+                *ret_id = id;
+        return 0;
+}
+
+static int exception_revoke_tx(struct sqlite_store *s, const char *vps_id, const char *service,
+                               const struct pc_actor *who, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *vps = NULL, *before = NULL, *facts = NULL;
+        char object[64];
+        int64_t id;
+        int r;
+
+        r = vps_fetch(s, vps_id, &vps);
+        if (r < 0)
+                return r;
+        r = query(s, &st,
+                  "SELECT " EXCEPTION_COLUMNS " FROM exception "
+                  "WHERE vps_id = ? AND service = ? AND revoked_at IS NULL "
+                  "AND (until IS NULL OR until > ?)",
+                  "tti", vps_id, service, now);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "%s has no exception for service %s", vps_id, service);
+        id = sqlite3_column_int64(st, 0);
+        before = exception_json(st);
+        if (before == NULL)
+                return set_err(s, -ENOMEM, "exception #%lld: cannot describe it in JSON",
+                               (long long)id);
+        r = exec(s, "UPDATE exception SET revoked_at = ?, revoked_by = ? WHERE id = ?", "iti",
+                 now, who->by, id);
+        if (r < 0)
+                return r;
+        snprintf(object, sizeof(object), "exception/%lld", (long long)id);
+        r = audit(s, now, who, "exception.revoke", object, vps_id, before, NULL);
+        if (r < 0)
+                return r;
+        /* The owner is told who revoked it and why, not who granted it. */
+        facts = json_deep_copy(before);
+        if (facts == NULL || json_object_set_new(facts, "by", json_string(who->by)) < 0 ||
+            json_object_set_new(facts, "reason",
+                                who->reason != NULL ? json_string(who->reason) : json_null()) < 0)
+                return set_err(s, -ENOMEM, "exception #%lld: cannot describe it in JSON",
+                               (long long)id);
+        return notify(s, now, "exception.revoked", vps, facts);
+}
+
+static int sq_exception_revoke(struct pc_store *ps, const char *vps_id, const char *service,
+                               const struct pc_actor *who)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, exception_revoke_tx(s, vps_id, service, who, pc_now()));
+}
+
+/* ---- filters and suspensions ----------------------------------------- */
+
+#define ACTION_COLUMNS \
+        "id, vps_id, kind, direction, scope, incident_id, \"by\", reason, created, until"
+
+/* The filter or suspension at the current row of <st> (ACTION_COLUMNS). */
+static json_t *action_json(sqlite3_stmt *st)
+{
+        if (strcmp(col_text(st, 2), "suspension") == 0)
+                return json_pack("{s:I, s:s, s:o, s:s, s:o, s:I}", "id",
+                                 (json_int_t)sqlite3_column_int64(st, 0), "vps", col_text(st, 1),
+                                 "incident", col_json_int(st, 5), "by", col_text(st, 6),
+                                 "reason", col_json_text(st, 7), "created",
+                                 (json_int_t)sqlite3_column_int64(st, 8));
+        return json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:I, s:o}", "id",
+                         (json_int_t)sqlite3_column_int64(st, 0), "vps", col_text(st, 1),
+                         "direction", col_text(st, 3), "scope", col_text(st, 4), "incident",
+                         col_json_int(st, 5), "by", col_text(st, 6), "reason",
+                         col_json_text(st, 7), "created", (json_int_t)sqlite3_column_int64(st, 8),
+                         "until", col_json_int(st, 9));
+}
+
+/* Reads the action (filter or suspension) <id> as JSON into *<ret>. */
+static int action_fetch(struct sqlite_store *s, int64_t id, json_t **ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        json_t *j;
+        int r;
+
+        r = query(s, &st, "SELECT " ACTION_COLUMNS " FROM action WHERE id = ?", "i", id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "action #%lld does not exist", (long long)id);
+        j = action_json(st);
+        if (j == NULL)
+                return set_err(s, -ENOMEM, "action #%lld: cannot describe it in JSON",
+                               (long long)id);
+        *ret = j;
+        return 0;
+}
+
+/* Writes the scope of <f> as stored: "all", "service:NAME", "tcp/25". */
+static int format_scope(struct sqlite_store *s, const struct pc_filter *f, char *buf,
+                        size_t size)
+{
+        switch (f->scope) {
+        case PC_SCOPE_ALL:
+                snprintf(buf, size, "all");
+                return 0;
+        case PC_SCOPE_SERVICE:
+                if (f->service == NULL || !pc_name_valid(f->service->name))
+                        return set_err(s, -EINVAL, "a service filter needs a valid service");
+                snprintf(buf, size, "service:%s", f->service->name);
+                return 0;
+        case PC_SCOPE_PORTS:
+                if ((f->ports.proto != PC_PROTO_TCP && f->ports.proto != PC_PROTO_UDP) ||
+                    f->ports.lo > f->ports.hi)
+                        return set_err(s, -EINVAL,
+                                       "a port filter needs tcp or udp and a range low-high");
+                pc_port_range_format(&f->ports, buf, size);
+                return 0;
+        }
+        return set_err(s, -EINVAL, "unknown filter scope %d", (int)f->scope);
+}
+
+static int filter_place_tx(struct sqlite_store *s, const char *vps_id, const struct pc_filter *f,
+                           const char *scope, const struct pc_actor *who, int64_t now,
+                           int64_t *ret_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *cst = NULL;
+        _cleanup_json_ json_t *vps = NULL, *after = NULL;
+        const char *reason = f->reason[0] != '\0' ? f->reason : who->reason;
+        char object[64];
+        int64_t id;
+        int r;
+
+        r = vps_fetch(s, vps_id, &vps);
+        if (r < 0)
+                return r;
+        r = incident_check(s, vps_id, f->incident_id);
+        if (r < 0)
+                return r;
+        r = query(s, &cst,
+                  "SELECT count(*) FROM action WHERE vps_id = ? AND kind = 'filter' "
+                  "AND lifted_at IS NULL AND (until IS NULL OR until > ?)",
+                  "ti", vps_id, now);
+        if (r < 0 || (r = step(s, cst)) < 0)
+                return r;
+        if (sqlite3_column_int64(cst, 0) >= PC_VPS_FILTERS_MAX)
+                return set_err(s, -ENOSPC, "%s already has %d filters, the limit", vps_id,
+                               PC_VPS_FILTERS_MAX);
+        r = exec(s,
+                 "INSERT INTO action (vps_id, kind, direction, scope, incident_id, \"by\", "
+                 "reason, created, until) VALUES (?, 'filter', ?, ?, ?, ?, ?, ?, ?)",
+                 "tttnttin", vps_id, pc_dir_name(f->direction), scope, f->incident_id, who->by,
+                 reason, now, f->until);
+        if (r < 0)
+                return r;
+        id = sqlite3_last_insert_rowid(s->db);
+        r = action_fetch(s, id, &after);
+        if (r < 0)
+                return r;
+        snprintf(object, sizeof(object), "filter/%lld", (long long)id);
+        r = audit(s, now, who, "filter.place", object, vps_id, NULL, after);
+        if (r < 0)
+                return r;
+        r = notify(s, now, "filter.placed", vps, after);
+        if (r < 0)
+                return r;
+        *ret_id = id;
+        return 0;
+}
+
+static int sq_filter_place(struct pc_store *ps, const char *vps_id, const struct pc_filter *f,
+                           const struct pc_actor *who, int64_t *ret_id)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int64_t now = pc_now(), id = 0;
+        char scope[PC_NAME_MAX + 16], what[128];
+        int r;
+
+        r = check_actor(s, who);
+        if (r < 0)
+                return r;
+        if (f->direction != PC_DIR_EGRESS && f->direction != PC_DIR_INGRESS &&
+            f->direction != PC_DIR_BOTH)
+                return set_err(s, -EINVAL, "a filter needs a direction: egress, ingress or both");
+        r = format_scope(s, f, scope, sizeof(scope));
+        if (r < 0)
+                return r;
+        if (strnlen(f->reason, sizeof(f->reason)) >= sizeof(f->reason))
+                return set_err(s, -EINVAL, "the filter's reason is not terminated");
+        r = check_text(s, "the filter's reason", f->reason, sizeof(f->reason));
+        if (r < 0)
+                return r;
+        snprintf(what, sizeof(what), "filter on %.63s", vps_id);
+        r = check_until(s, what, f->until, now);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        r = tx_end(s, filter_place_tx(s, vps_id, f, scope, who, now, &id));
+        if (r < 0)
+                return r;
+        if (ret_id != NULL)
+                *ret_id = id;
+        return 0;
+}
+
+/* Marks the action at the current row of <st> (ACTION_COLUMNS) lifted,
+ * with its audit row and notification. */
+static int action_lift(struct sqlite_store *s, sqlite3_stmt *st, json_t *vps, const char *action,
+                       const char *object_kind, const char *notification,
+                       const struct pc_actor *who, int64_t now)
+{
+        _cleanup_json_ json_t *before = NULL, *facts = NULL;
+        int64_t id = sqlite3_column_int64(st, 0);
+        const char *vps_id = json_string_value(json_object_get(vps, "id"));
+        char object[64];
+        int r;
+
+        before = action_json(st);
+        if (before == NULL)
+                return set_err(s, -ENOMEM, "%s/%lld: cannot describe it in JSON", object_kind,
+                               (long long)id);
+        r = exec(s, "UPDATE action SET lifted_at = ?, lifted_by = ? WHERE id = ?", "iti", now,
+                 who->by, id);
+        if (r < 0)
+                return r;
+        snprintf(object, sizeof(object), "%s/%lld", object_kind, (long long)id);
+        r = audit(s, now, who, action, object, vps_id, before, NULL);
+        if (r < 0)
+                return r;
+        facts = json_deep_copy(before);
+        if (facts == NULL || json_object_set_new(facts, "by", json_string(who->by)) < 0 ||
+            json_object_set_new(facts, "reason",
+                                who->reason != NULL ? json_string(who->reason) : json_null()) < 0)
+                return set_err(s, -ENOMEM, "%s: cannot describe it in JSON", object);
+        return notify(s, now, notification, vps, facts);
+}
+
+static int filter_lift_tx(struct sqlite_store *s, const char *vps_id, int64_t filter_id,
+                          const struct pc_actor *who, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *vps = NULL;
+        int r;
+
+        r = vps_fetch(s, vps_id, &vps);
+        if (r < 0)
+                return r;
+        r = query(s, &st,
+                  "SELECT " ACTION_COLUMNS " FROM action WHERE id = ? AND vps_id = ? "
+                  "AND kind = 'filter' AND lifted_at IS NULL AND (until IS NULL OR until > ?)",
+                  "iti", filter_id, vps_id, now);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "%s has no filter #%lld in force", vps_id,
+                               (long long)filter_id);
+        return action_lift(s, st, vps, "filter.lift", "filter", "filter.lifted", who, now);
+}
+
+static int sq_filter_lift(struct pc_store *ps, const char *vps_id, int64_t filter_id,
+                          const struct pc_actor *who)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, filter_lift_tx(s, vps_id, filter_id, who, pc_now()));
+}
+
+/* Prepares into *<ret> the query for <vps_id>'s suspension in force. */
+static int suspension_query(struct sqlite_store *s, const char *vps_id, sqlite3_stmt **ret)
+{
+        return query(s, ret,
+                     "SELECT " ACTION_COLUMNS " FROM action "
+                     "WHERE vps_id = ? AND kind = 'suspension' AND lifted_at IS NULL",
+                     "t", vps_id);
+}
+
+static int suspend_tx(struct sqlite_store *s, const char *vps_id, int64_t incident_id,
+                      const struct pc_actor *who, int64_t now, int64_t *ret_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *vps = NULL, *after = NULL;
+        char object[64], since[32];
+        int64_t id;
+        int r;
+
+        r = vps_fetch(s, vps_id, &vps);
+        if (r < 0)
+                return r;
+        r = suspension_query(s, vps_id, &st);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                pc_format_time(sqlite3_column_int64(st, 8), since, sizeof(since));
+                return set_err(s, -EALREADY, "%s is already suspended (suspension #%lld since %s)",
+                               vps_id, (long long)sqlite3_column_int64(st, 0), since);
+        }
+        r = incident_check(s, vps_id, incident_id);
+        if (r < 0)
+                return r;
+        r = exec(s,
+                 "INSERT INTO action (vps_id, kind, direction, scope, incident_id, \"by\", "
+                 "reason, created) VALUES (?, 'suspension', 'both', 'all', ?, ?, ?, ?)",
+                 "tntti", vps_id, incident_id, who->by, who->reason, now);
+        if (r < 0)
+                return r;
+        id = sqlite3_last_insert_rowid(s->db);
+        r = action_fetch(s, id, &after);
+        if (r < 0)
+                return r;
+        snprintf(object, sizeof(object), "suspension/%lld", (long long)id);
+        r = audit(s, now, who, "vps.suspend", object, vps_id, NULL, after);
+        if (r < 0)
+                return r;
+        r = notify(s, now, "vps.suspended", vps, after);
+        if (r < 0)
+                return r;
+        *ret_id = id;
+        return 0;
+}
+
+static int sq_suspend(struct pc_store *ps, const char *vps_id, int64_t incident_id,
+                      const struct pc_actor *who, int64_t *ret_id)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int64_t id = 0;
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        r = tx_end(s, suspend_tx(s, vps_id, incident_id, who, pc_now(), &id));
+        if (r < 0)
+                return r;
+        if (ret_id != NULL)
+                *ret_id = id;
+        return 0;
+}
+
+static int unsuspend_tx(struct sqlite_store *s, const char *vps_id, const struct pc_actor *who,
+                        int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *vps = NULL;
+        int r;
+
+        r = vps_fetch(s, vps_id, &vps);
+        if (r < 0)
+                return r;
+        r = suspension_query(s, vps_id, &st);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -EALREADY, "%s is not suspended", vps_id);
+        return action_lift(s, st, vps, "vps.unsuspend", "suspension", "vps.unsuspended", who,
+                           now);
+}
+
+static int sq_unsuspend(struct pc_store *ps, const char *vps_id, const struct pc_actor *who)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, unsuspend_tx(s, vps_id, who, pc_now()));
+}
+
+/* ---- tickets --------------------------------------------------------- */
+
+static int ticket_open_tx(struct sqlite_store *s, const struct pc_ticket *t,
+                          const struct pc_actor *who, int64_t now, int64_t *ret_id)
+{
+        _cleanup_json_ json_t *vps = NULL, *after = NULL;
+        char object[64];
+        int64_t id;
+        int r;
+
+        r = vps_fetch(s, t->vps_id, &vps);
+        if (r < 0)
+                return r;
+        r = exec(s,
+                 "INSERT INTO ticket (vps_id, service, state, opened_by, opened, text) "
+                 "VALUES (?, ?, 'pending', ?, ?, ?)",
+                 "tttit", t->vps_id, t->service, who->by, now, t->text);
+        if (r < 0)
+                return r;
+        id = sqlite3_last_insert_rowid(s->db);
+        r = exec(s,
+                 "INSERT INTO ticket_event (ticket_id, at, \"by\", kind, text) "
+                 "VALUES (?, ?, ?, 'opened', ?)",
+                 "iitt", id, now, who->by, t->text);
+        if (r < 0)
+                return r;
+        after = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:s}", "id", (json_int_t)id, "vps",
+                          t->vps_id, "service", t->service, "state", "pending", "opened_by",
+                          who->by, "opened", (json_int_t)now, "text", t->text);
+        if (after == NULL)
+                return set_err(s, -ENOMEM, "ticket #%lld: cannot describe it in JSON",
+                               (long long)id);
+        snprintf(object, sizeof(object), "ticket/%lld", (long long)id);
+        r = audit(s, now, who, "ticket.open", object, t->vps_id, NULL, after);
+        if (r < 0)
+                return r;
+        *ret_id = id;
+        return 0;
+}
+
+static int sq_ticket_open(struct pc_store *ps, const struct pc_ticket *t,
+                          const struct pc_actor *who, int64_t *ret_id)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int64_t id = 0;
+        int r;
+
+        r = check_actor(s, who);
+        if (r < 0)
+                return r;
+        if (strnlen(t->vps_id, sizeof(t->vps_id)) >= sizeof(t->vps_id))
+                return set_err(s, -EINVAL, "the ticket's vps id is not terminated");
+        if (strnlen(t->service, sizeof(t->service)) >= sizeof(t->service) ||
+            !pc_name_valid(t->service))
+                return set_err(s, -EINVAL, "invalid service name '%.63s'", t->service);
+        if (strnlen(t->text, sizeof(t->text)) >= sizeof(t->text))
+                return set_err(s, -EINVAL, "the ticket's text is not terminated");
+        r = check_text(s, "the ticket's text", t->text, sizeof(t->text));
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        r = tx_end(s, ticket_open_tx(s, t, who, pc_now(), &id));
+        if (r < 0)
+                return r;
+        if (ret_id != NULL)
+                *ret_id = id;
+        return 0;
+}
+
+static int parse_ticket_state(const char *name, enum pc_ticket_state *ret)
+{
+        static const enum pc_ticket_state states[] = {
+                PC_TICKET_PENDING, PC_TICKET_APPROVED, PC_TICKET_DENIED, PC_TICKET_CLOSED,
+        };
+
+        for (size_t i = 0; i < PC_ARRAY_SIZE(states); i++)
+                if (strcmp(name, pc_ticket_state_name(states[i])) == 0) {
+                        *ret = states[i];
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static int sq_ticket_list(struct pc_store *ps, const char *vps_id, pc_ticket_cb cb,
+                          void *userdata)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct pc_ticket *t = NULL;
+        int r;
+
+        if (vps_id != NULL) {
+                _cleanup_json_ json_t *vps = NULL;
+
+                r = vps_fetch(s, vps_id, &vps);
+                if (r < 0)
+                        return r;
+                r = query(s, &st,
+                          "SELECT id, vps_id, service, state, opened_by, opened, text "
+                          "FROM ticket WHERE vps_id = ? ORDER BY id DESC",
+                          "t", vps_id);
+        } else {
+                r = query(s, &st,
+                          "SELECT id, vps_id, service, state, opened_by, opened, text "
+                          "FROM ticket ORDER BY id DESC",
+                          "");
+        }
+        if (r < 0)
+                return r;
+        t = malloc(sizeof(*t));
+        if (t == NULL)
+                return set_err(s, -ENOMEM, "out of memory");
+        while ((r = step(s, st)) > 0) {
+                memset(t, 0, sizeof(*t));
+                t->id = sqlite3_column_int64(st, 0);
+                copy_trunc(t->vps_id, sizeof(t->vps_id), col_text(st, 1));
+                copy_trunc(t->service, sizeof(t->service), col_text(st, 2));
+                if (parse_ticket_state(col_text(st, 3), &t->state) < 0) {
+                        r = set_err(s, -EINVAL, "ticket #%lld has an unknown state '%s'",
+                                    (long long)t->id, col_text(st, 3));
+                        break;
+                }
+                copy_trunc(t->opened_by, sizeof(t->opened_by), col_text(st, 4));
+                t->opened = sqlite3_column_int64(st, 5);
+                copy_trunc(t->text, sizeof(t->text), col_text(st, 6));
+                r = cb(t, userdata);
+                if (r < 0)
+                        break;
+        }
+        free(t);
+        return r < 0 ? r : 0;
+}
+
+/* ---- audit ----------------------------------------------------------- */
+
+#define AUDIT_COLUMNS "id, at, \"by\", action, object, vps_id, reason, \"before\", \"after\""
+
+static int sq_audit_list(struct pc_store *ps, const char *vps_id, size_t limit, pc_audit_cb cb,
+                         void *userdata)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct pc_audit_entry *e = NULL;
+        /* LIMIT -1: no limit. */
+        int64_t lim = limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit;
+        int r;
+
+        /* The newest <limit>, then turned oldest first. */
+        if (vps_id != NULL)
+                r = query(s, &st,
+                          "SELECT * FROM (SELECT " AUDIT_COLUMNS " FROM audit WHERE vps_id = ? "
+                          "ORDER BY id DESC LIMIT ?) ORDER BY id",
+                          "ti", vps_id, lim);
+        else
+                r = query(s, &st,
+                          "SELECT * FROM (SELECT " AUDIT_COLUMNS " FROM audit "
+                          "ORDER BY id DESC LIMIT ?) ORDER BY id",
+                          "i", lim);
+        if (r < 0)
+                return r;
+        e = malloc(sizeof(*e));
+        if (e == NULL)
+                return set_err(s, -ENOMEM, "out of memory");
+        while ((r = step(s, st)) > 0) {
+                memset(e, 0, sizeof(*e));
+                e->id = sqlite3_column_int64(st, 0);
+                e->at = sqlite3_column_int64(st, 1);
+                copy_trunc(e->by, sizeof(e->by), col_text(st, 2));
+                copy_trunc(e->action, sizeof(e->action), col_text(st, 3));
+                copy_trunc(e->object, sizeof(e->object), col_text(st, 4));
+                copy_trunc(e->vps_id, sizeof(e->vps_id), col_text(st, 5));
+                copy_trunc(e->reason, sizeof(e->reason), col_text(st, 6));
+                e->before = (const char *)sqlite3_column_text(st, 7);
+                e->after = (const char *)sqlite3_column_text(st, 8);
+                r = cb(e, userdata);
+                if (r < 0)
+                        break;
+        }
+        free(e);
+        return r < 0 ? r : 0;
+}
+
+const struct pc_store_ops pc_store_sqlite_ops = {
+        .scheme = "sqlite",
+        .open = sq_open,
+        .close = sq_close,
+        .errmsg = sq_errmsg,
+        .schema_version = sq_schema_version,
+        .load = sq_load,
+        .vps_add = sq_vps_add,
+        .vps_remove = sq_vps_remove,
+        .exception_grant = sq_exception_grant,
+        .exception_revoke = sq_exception_revoke,
+        .filter_place = sq_filter_place,
+        .filter_lift = sq_filter_lift,
+        .suspend = sq_suspend,
+        .unsuspend = sq_unsuspend,
+        .ticket_open = sq_ticket_open,
+        .ticket_list = sq_ticket_list,
+        .audit_list = sq_audit_list,
+};

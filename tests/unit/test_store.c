@@ -1,0 +1,1187 @@
+/* The SQLite store, against a real database file in a temporary folder:
+ * schema and migrations, every change with its audit and outbox rows,
+ * atomicity of failed changes, load into the model, URL parsing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sqlite3.h>
+
+#include "store/store.h"
+
+#define INJECTION "x'); DROP TABLE vps;--"
+
+static struct pc_config *cfg;
+static char dir[64];      /* the temporary folder */
+static char dbpath[128];  /* dir/state/portcullis.db: "state" does not exist yet */
+static char url[160];     /* sqlite:dbpath */
+
+static const struct pc_actor alice = { "alice", "customer ticket" };
+static const struct pc_actor bob = { "bob", NULL };
+
+static int group_setup(void **state)
+{
+        char err[1024];
+
+        if (pc_config_load(PC_SOURCE_ROOT "/etc/portcullis.yaml", &cfg, err, sizeof(err)) < 0) {
+                fprintf(stderr, "%s\n", err);
+                return -1;
+        }
+        return 0;
+}
+
+static int group_teardown(void **state)
+{
+        cfg = pc_config_free(cfg);
+        return 0;
+}
+
+static int setup(void **state)
+{
+        snprintf(dir, sizeof(dir), "/tmp/pc-test-store-XXXXXX");
+        if (mkdtemp(dir) == NULL)
+                return -1;
+        snprintf(dbpath, sizeof(dbpath), "%s/state/portcullis.db", dir);
+        snprintf(url, sizeof(url), "sqlite:%s", dbpath);
+        return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+        return remove(path);
+}
+
+static int teardown(void **state)
+{
+        return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static struct pc_store *open_store(void)
+{
+        struct pc_store *s = NULL;
+        char err[512];
+        int r = pc_store_open(url, &s, err, sizeof(err));
+
+        if (r < 0)
+                fail_msg("pc_store_open(%s): %s", url, err);
+        return s;
+}
+
+/* Runs <sql> on a connection of our own and returns the first column of
+ * the first row as an integer (-1 if no row). */
+static int64_t raw_int(const char *sql)
+{
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        int64_t v = -1;
+
+        assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                v = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return v;
+}
+
+/* Same, the first column as text into <buf> ("" for no row or NULL). */
+static char *raw_text(const char *sql, char *buf, size_t size)
+{
+        sqlite3 *db;
+        sqlite3_stmt *st;
+
+        buf[0] = '\0';
+        assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+                snprintf(buf, size, "%s", (const char *)sqlite3_column_text(st, 0));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return buf;
+}
+
+/* Runs <sql> on our own connection; returns the SQLite result and the
+ * message in <msg>. */
+static int raw_exec(const char *sql, char *msg, size_t size)
+{
+        sqlite3 *db;
+        char *m = NULL;
+        int rc;
+
+        assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+        rc = sqlite3_exec(db, sql, NULL, NULL, &m);
+        if (msg != NULL)
+                snprintf(msg, size, "%s", m != NULL ? m : "");
+        sqlite3_free(m);
+        sqlite3_close(db);
+        return rc;
+}
+
+static int64_t count_rows(const char *table)
+{
+        char sql[128];
+
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+        return raw_int(sql);
+}
+
+/* A VPS on <site> with the given addresses (NULL-terminated). */
+static struct pc_vps *make_vps(const char *id, const char *site, ...)
+{
+        struct pc_vps *v;
+        va_list ap;
+        const char *a;
+
+        assert_int_equal(pc_vps_new(&v), 0);
+        snprintf(v->id, sizeof(v->id), "%s", id);
+        snprintf(v->owner, sizeof(v->owner), "owner-%s@example.net", id);
+        snprintf(v->lang, sizeof(v->lang), "en");
+        v->site = pc_config_site(cfg, site);
+        assert_non_null(v->site);
+        va_start(ap, site);
+        while ((a = va_arg(ap, const char *)) != NULL) {
+                struct pc_prefix p;
+
+                assert_int_equal(pc_parse_prefix(a, false, &p), 0);
+                assert_int_equal(pc_vps_add_addr(v, &p), 0);
+        }
+        va_end(ap);
+        return v;
+}
+
+static void add_vps(struct pc_store *s, const char *id, const char *site, const char *addr)
+{
+        struct pc_vps *v = make_vps(id, site, addr, NULL);
+        int r = pc_store_vps_add(s, v, &alice);
+
+        if (r < 0)
+                fail_msg("vps_add %s: %s", id, pc_store_errmsg(s));
+        pc_vps_free(v);
+}
+
+static struct pc_model *load(struct pc_store *s)
+{
+        struct pc_model *m;
+        int r;
+
+        assert_int_equal(pc_model_new(cfg, &m), 0);
+        r = pc_store_load(s, m);
+        if (r < 0)
+                fail_msg("load: %s", pc_store_errmsg(s));
+        return m;
+}
+
+static struct pc_exception exception_for(const char *service, int64_t until, int64_t ticket)
+{
+        struct pc_exception e = { 0 };
+
+        snprintf(e.service, sizeof(e.service), "%s", service);
+        snprintf(e.reason, sizeof(e.reason), "runs a mail server");
+        e.until = until;
+        e.ticket_id = ticket;
+        return e;
+}
+
+/* Collects audit entries. */
+struct audit_rows {
+        size_t n;
+        struct pc_audit_entry e[64];
+        char before[64][2048];
+        char after[64][2048];
+};
+
+static int collect_audit(const struct pc_audit_entry *e, void *userdata)
+{
+        struct audit_rows *rows = userdata;
+
+        if (rows->n == PC_ARRAY_SIZE(rows->e))
+                return -ENOSPC;
+        rows->e[rows->n] = *e;
+        snprintf(rows->before[rows->n], sizeof(rows->before[0]), "%s",
+                 e->before != NULL ? e->before : "(null)");
+        snprintf(rows->after[rows->n], sizeof(rows->after[0]), "%s",
+                 e->after != NULL ? e->after : "(null)");
+        rows->e[rows->n].before = rows->e[rows->n].after = NULL;
+        rows->n++;
+        return 0;
+}
+
+static struct audit_rows *audit_of(struct pc_store *s, const char *vps_id, size_t limit)
+{
+        struct audit_rows *rows = calloc(1, sizeof(*rows));
+
+        assert_non_null(rows);
+        assert_int_equal(pc_store_audit_list(s, vps_id, limit, collect_audit, rows), 0);
+        return rows;
+}
+
+/* The value of <key> in the JSON object <text>, as text ("null" for null). */
+static const char *json_field(const char *text, const char *key, char *buf, size_t size)
+{
+        json_t *o = json_loads(text, 0, NULL), *v;
+
+        assert_non_null(o);
+        v = json_object_get(o, key);
+        if (v == NULL)
+                snprintf(buf, size, "(missing)");
+        else if (json_is_string(v))
+                snprintf(buf, size, "%s", json_string_value(v));
+        else if (json_is_integer(v))
+                snprintf(buf, size, "%lld", (long long)json_integer_value(v));
+        else {
+                char *d = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+
+                snprintf(buf, size, "%s", d);
+                free(d);
+        }
+        json_decref(o);
+        return buf;
+}
+
+/* ---- schema and opening ------------------------------------------------ */
+
+static void test_open_creates_schema(void **state)
+{
+        struct pc_store *s = open_store();
+        struct stat sb;
+        char buf[64], parent[128];
+        int v = -1;
+
+        assert_int_equal(pc_store_schema_latest(), 1);
+        assert_int_equal(pc_store_schema_version(s, &v), 0);
+        assert_int_equal(v, pc_store_schema_latest());
+        assert_int_equal(raw_int("PRAGMA user_version"), pc_store_schema_latest());
+        assert_string_equal(raw_text("PRAGMA journal_mode", buf, sizeof(buf)), "wal");
+        assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                                 "name IN ('vps', 'vps_address', 'ticket', 'ticket_event', "
+                                 "'exception', 'incident', 'action', 'notification', 'audit')"),
+                         9);
+
+        /* The parent folder was created 0750, the file is 0640. */
+        snprintf(parent, sizeof(parent), "%s/state", dir);
+        assert_int_equal(stat(parent, &sb), 0);
+        assert_int_equal(sb.st_mode & 07777, 0750);
+        assert_int_equal(stat(dbpath, &sb), 0);
+        assert_int_equal(sb.st_mode & 07777, 0640);
+
+        /* Reopening is idempotent and keeps the data. */
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        s = pc_store_close(s);
+        assert_null(s);
+        s = open_store();
+        assert_int_equal(pc_store_schema_version(s, &v), 0);
+        assert_int_equal(v, pc_store_schema_latest());
+        assert_int_equal(count_rows("vps"), 1);
+        pc_store_close(s);
+        assert_null(pc_store_close(NULL));
+}
+
+static void test_newer_schema_refused(void **state)
+{
+        struct pc_store *s = NULL;
+        char err[512], buf[64], parent[128];
+
+        snprintf(parent, sizeof(parent), "%s/state", dir);
+        assert_int_equal(mkdir(parent, 0750), 0);
+        {
+                sqlite3 *db;
+
+                assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+                assert_int_equal(sqlite3_exec(db, "CREATE TABLE future (x); PRAGMA user_version = 99",
+                                              NULL, NULL, NULL),
+                                 SQLITE_OK);
+                sqlite3_close(db);
+        }
+        assert_int_equal(pc_store_open(url, &s, err, sizeof(err)), -EPROTONOSUPPORT);
+        assert_null(s);
+        assert_non_null(strstr(err, "is at schema version 99 but this portcullis knows versions "
+                                    "up to 1; upgrade portcullis"));
+        assert_non_null(strstr(err, dbpath));
+        /* Untouched: same version, no tables of ours, journal mode as it was. */
+        assert_int_equal(raw_int("PRAGMA user_version"), 99);
+        assert_int_equal(raw_int("SELECT count(*) FROM sqlite_master WHERE name = 'vps'"), 0);
+        assert_string_equal(raw_text("PRAGMA journal_mode", buf, sizeof(buf)), "delete");
+}
+
+static void test_urls(void **state)
+{
+        struct pc_store *s = NULL;
+        char err[512], u[256], cwd[4096];
+
+        assert_int_equal(pc_store_open("postgresql://db.example.net/portcullis", &s, err,
+                                       sizeof(err)),
+                         -EPROTONOSUPPORT);
+        assert_string_equal(err, "database URL 'postgresql://db.example.net/portcullis': "
+                                 "PostgreSQL support is not built yet; use sqlite:PATH");
+        assert_int_equal(pc_store_open("postgres://x/y", &s, err, sizeof(err)), -EPROTONOSUPPORT);
+        assert_non_null(strstr(err, "PostgreSQL support is not built yet"));
+        assert_int_equal(pc_store_open("foo://bar", &s, err, sizeof(err)), -EPROTONOSUPPORT);
+        assert_string_equal(err, "unknown database URL scheme in 'foo://bar' (expected sqlite:PATH)");
+        assert_int_equal(pc_store_open("/var/lib/x.db", &s, err, sizeof(err)), -EPROTONOSUPPORT);
+        assert_int_equal(pc_store_open("sqlite:", &s, err, sizeof(err)), -EINVAL);
+        assert_int_equal(pc_store_open("sqlite://host/x.db", &s, err, sizeof(err)), -EINVAL);
+        assert_null(s);
+
+        /* sqlite:///abs */
+        snprintf(u, sizeof(u), "sqlite://%s", dbpath);
+        assert_int_equal(pc_store_open(u, &s, err, sizeof(err)), 0);
+        s = pc_store_close(s);
+        assert_int_equal(access(dbpath, F_OK), 0);
+
+        /* sqlite:relative */
+        assert_non_null(getcwd(cwd, sizeof(cwd)));
+        assert_int_equal(chdir(dir), 0);
+        assert_int_equal(pc_store_open("sqlite:rel/r.db", &s, err, sizeof(err)), 0);
+        s = pc_store_close(s);
+        assert_int_equal(access("rel/r.db", F_OK), 0);
+        assert_int_equal(chdir(cwd), 0);
+}
+
+static void test_fds_cloexec(void **state)
+{
+        struct pc_store *s = open_store();
+        DIR *d = opendir("/proc/self/fd");
+        struct dirent *de;
+        int checked = 0;
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10"); /* opens the -wal and -shm files */
+        assert_non_null(d);
+        while ((de = readdir(d)) != NULL) {
+                int fd = atoi(de->d_name);
+                char link[64], target[512];
+                ssize_t n;
+
+                if (de->d_name[0] == '.' || fd <= 2 || fd == dirfd(d))
+                        continue;
+                snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+                n = readlink(link, target, sizeof(target) - 1);
+                if (n < 0)
+                        continue;
+                target[n] = '\0';
+                if (strncmp(target, dir, strlen(dir)) != 0)
+                        continue;
+                if (!(fcntl(fd, F_GETFD) & FD_CLOEXEC))
+                        fail_msg("fd %d (%s) is not close-on-exec", fd, target);
+                checked++;
+        }
+        closedir(d);
+        assert_true(checked >= 1);
+        pc_store_close(s);
+}
+
+/* ---- VPSes ------------------------------------------------------------- */
+
+static void test_vps_roundtrip(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_vps *v = make_vps("vps-101", "lenoir", "192.0.2.10/32", "2001:db8:0:1::/64",
+                                    "2001:db8::10", NULL);
+        struct pc_model *m;
+        const struct pc_vps *got;
+        char buf[64];
+
+        snprintf(v->lang, sizeof(v->lang), "it");
+        snprintf(v->iface, sizeof(v->iface), "tap101");
+        assert_int_equal(pc_parse_mac("52:54:00:12:34:56", v->mac), 0);
+        v->has_mac = true;
+        assert_int_equal(pc_store_vps_add(s, v, &alice), 0);
+        pc_vps_free(v);
+        add_vps(s, "vps-102", "milano", "198.51.100.7");
+
+        m = load(s);
+        assert_int_equal(pc_model_count(m), 2);
+        got = pc_model_find(m, "vps-101");
+        assert_non_null(got);
+        assert_string_equal(got->owner, "owner-vps-101@example.net");
+        assert_string_equal(got->lang, "it");
+        assert_ptr_equal(got->site, pc_config_site(cfg, "lenoir"));
+        assert_string_equal(got->iface, "tap101");
+        assert_true(got->has_mac);
+        pc_format_mac(got->mac, buf, sizeof(buf));
+        assert_string_equal(buf, "52:54:00:12:34:56");
+        assert_int_equal(got->n_addrs, 3);
+        pc_format_prefix(&got->addrs[0], buf, sizeof(buf));
+        assert_string_equal(buf, "192.0.2.10/32");
+        assert_int_equal(got->addrs[0].family, AF_INET);
+        pc_format_prefix(&got->addrs[1], buf, sizeof(buf));
+        assert_string_equal(buf, "2001:db8:0:1::/64");
+        assert_int_equal(got->addrs[1].family, AF_INET6);
+        pc_format_prefix(&got->addrs[2], buf, sizeof(buf));
+        assert_string_equal(buf, "2001:db8::10/128");
+        assert_true(got->created > 0);
+        assert_false(got->suspended);
+        assert_int_equal(got->n_exceptions, 0);
+        assert_int_equal(got->n_filters, 0);
+        got = pc_model_find(m, "vps-102");
+        assert_non_null(got);
+        assert_false(got->has_mac);
+        assert_int_equal(got->n_addrs, 1);
+        m = pc_model_free(m);
+
+        /* Remove: gone from the load, and its addresses with it. */
+        assert_int_equal(pc_store_vps_remove(s, "vps-101", &bob), 0);
+        assert_int_equal(pc_store_vps_remove(s, "vps-101", &bob), -ENOENT);
+        assert_string_equal(pc_store_errmsg(s), "vps vps-101 does not exist");
+        assert_int_equal(raw_int("SELECT count(*) FROM vps_address WHERE vps_id = 'vps-101'"), 0);
+        m = load(s);
+        assert_int_equal(pc_model_count(m), 1);
+        assert_null(pc_model_find(m, "vps-101"));
+        assert_non_null(pc_model_find(m, "vps-102"));
+
+        /* load() wants an empty model. */
+        assert_int_equal(pc_store_load(s, m), -EINVAL);
+        pc_model_free(m);
+        pc_store_close(s);
+}
+
+static void test_vps_duplicates(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_vps *v;
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        v = make_vps("vps-101", "milano", "192.0.2.99", NULL);
+        assert_int_equal(pc_store_vps_add(s, v, &alice), -EEXIST);
+        assert_string_equal(pc_store_errmsg(s), "vps vps-101 already exists");
+        pc_vps_free(v);
+
+        /* The duplicate is the second address: nothing of vps-102 stays. */
+        v = make_vps("vps-102", "milano", "198.51.100.1", "192.0.2.10/32", NULL);
+        assert_int_equal(pc_store_vps_add(s, v, &alice), -EEXIST);
+        assert_string_equal(pc_store_errmsg(s),
+                            "address 192.0.2.10/32 is already assigned to vps-101");
+        pc_vps_free(v);
+        assert_int_equal(raw_int("SELECT count(*) FROM vps WHERE id = 'vps-102'"), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM vps_address WHERE prefix = "
+                                 "'198.51.100.1/32'"),
+                         0);
+
+        v = make_vps("vps-103", "milano", "203.0.113.5", "203.0.113.5", NULL);
+        assert_int_equal(pc_store_vps_add(s, v, &alice), -EEXIST);
+        assert_string_equal(pc_store_errmsg(s), "address 203.0.113.5/32 is listed twice for vps-103");
+        pc_vps_free(v);
+
+        /* Only the one successful add was audited. */
+        assert_int_equal(count_rows("audit"), 1);
+        assert_int_equal(count_rows("vps"), 1);
+
+        /* Bad input. */
+        v = make_vps("VPS 104", "milano", NULL);
+        assert_int_equal(pc_store_vps_add(s, v, &alice), -EINVAL);
+        pc_vps_free(v);
+        v = make_vps("vps-104", "milano", NULL);
+        snprintf(v->owner, sizeof(v->owner), "not an email");
+        assert_int_equal(pc_store_vps_add(s, v, &alice), -EINVAL);
+        v->site = NULL;
+        assert_int_equal(pc_store_vps_add(s, v, &alice), -EINVAL);
+        pc_vps_free(v);
+        {
+                struct pc_actor nobody = { NULL, NULL };
+
+                v = make_vps("vps-104", "milano", NULL);
+                assert_int_equal(pc_store_vps_add(s, v, &nobody), -EINVAL);
+                pc_vps_free(v);
+        }
+        assert_int_equal(count_rows("vps"), 1);
+        pc_store_close(s);
+}
+
+/* ---- exceptions and tickets ------------------------------------------- */
+
+static void test_exceptions(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_exception e;
+        struct pc_model *m;
+        const struct pc_vps *got;
+        int64_t id = 0, id2 = 0, now = pc_now();
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+
+        e = exception_for("smtp", 0, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, &id), 0);
+        assert_true(id > 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, &id2), -EEXIST);
+        assert_int_equal(id2, 0); /* not written on failure */
+        assert_string_equal(pc_store_errmsg(s),
+                            "vps-101 already has an exception for service smtp (exception #1)");
+
+        e = exception_for("vpn", now + 3600, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, &id2), 0);
+
+        m = load(s);
+        got = pc_model_find(m, "vps-101");
+        assert_int_equal(got->n_exceptions, 2);
+        assert_int_equal(got->exceptions[0].id, id);
+        assert_string_equal(got->exceptions[0].service, "smtp");
+        assert_string_equal(got->exceptions[0].by, "alice");
+        assert_string_equal(got->exceptions[0].reason, "runs a mail server");
+        assert_int_equal(got->exceptions[0].until, 0);
+        assert_int_equal(got->exceptions[0].ticket_id, 0);
+        assert_true(got->exceptions[0].created >= now);
+        assert_string_equal(got->exceptions[1].service, "vpn");
+        assert_int_equal(got->exceptions[1].until, now + 3600);
+        assert_non_null(pc_vps_exception_for(got, "smtp"));
+        m = pc_model_free(m);
+
+        /* Revoked: not loaded; revoking twice says what is missing. */
+        assert_int_equal(pc_store_exception_revoke(s, "vps-101", "smtp", &bob), 0);
+        assert_int_equal(pc_store_exception_revoke(s, "vps-101", "smtp", &bob), -ENOENT);
+        assert_string_equal(pc_store_errmsg(s), "vps-101 has no exception for service smtp");
+        assert_int_equal(pc_store_exception_revoke(s, "vps-999", "smtp", &bob), -ENOENT);
+        assert_string_equal(pc_store_errmsg(s), "vps vps-999 does not exist");
+
+        /* Over by its end time: not loaded, and a new grant may replace it. */
+        assert_int_equal(raw_exec("UPDATE exception SET until = strftime('%s', 'now') - 10 "
+                                  "WHERE service = 'vpn'",
+                                  NULL, 0),
+                         SQLITE_OK);
+        m = load(s);
+        got = pc_model_find(m, "vps-101");
+        assert_int_equal(got->n_exceptions, 0);
+        m = pc_model_free(m);
+        assert_int_equal(pc_store_exception_revoke(s, "vps-101", "vpn", &bob), -ENOENT);
+        e = exception_for("vpn", 0, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), 0);
+        m = load(s);
+        assert_int_equal(pc_model_find(m, "vps-101")->n_exceptions, 1);
+        m = pc_model_free(m);
+
+        /* A grant that ended already, a bad service name, an unknown VPS. */
+        e = exception_for("bittorrent", now - 60, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -EINVAL);
+        e = exception_for("No Such", 0, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -EINVAL);
+        e = exception_for("smtp", 0, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-999", &e, &bob, NULL), -ENOENT);
+        assert_string_equal(pc_store_errmsg(s), "vps vps-999 does not exist");
+
+        /* A tenant cannot grow a VPS past the model's limit. */
+        for (int i = 0; i < PC_VPS_EXCEPTIONS_MAX - 1; i++) {
+                char svc[32];
+
+                snprintf(svc, sizeof(svc), "svc-%d", i);
+                e = exception_for(svc, 0, 0);
+                assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), 0);
+        }
+        e = exception_for("one-too-many", 0, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -ENOSPC);
+        m = load(s);
+        assert_int_equal(pc_model_find(m, "vps-101")->n_exceptions, PC_VPS_EXCEPTIONS_MAX);
+        pc_model_free(m);
+        pc_store_close(s);
+}
+
+/* Two handles on one database (two processes in real life) see each
+ * other's changes; WAL lets one read while the other writes. */
+static void test_two_handles(void **state)
+{
+        struct pc_store *s1 = open_store(), *s2 = open_store();
+        struct pc_exception e = exception_for("smtp", 0, 0);
+        struct pc_model *m;
+
+        add_vps(s1, "vps-101", "milano", "192.0.2.10");
+        assert_int_equal(pc_store_exception_grant(s2, "vps-101", &e, &bob, NULL), 0);
+        assert_int_equal(pc_store_exception_grant(s1, "vps-101", &e, &bob, NULL), -EEXIST);
+        m = load(s1);
+        assert_int_equal(pc_model_find(m, "vps-101")->n_exceptions, 1);
+        pc_model_free(m);
+        pc_store_close(s1);
+        pc_store_close(s2);
+}
+
+struct ticket_rows {
+        size_t n;
+        struct pc_ticket t[8];
+};
+
+static int collect_ticket(const struct pc_ticket *t, void *userdata)
+{
+        struct ticket_rows *rows = userdata;
+
+        if (rows->n == PC_ARRAY_SIZE(rows->t))
+                return -ENOSPC;
+        rows->t[rows->n++] = *t;
+        return 0;
+}
+
+static void test_tickets(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_ticket t = { 0 };
+        struct pc_exception e;
+        struct ticket_rows *rows = calloc(1, sizeof(*rows));
+        int64_t t1 = 0, t2 = 0, t3 = 0;
+
+        assert_non_null(rows);
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        add_vps(s, "vps-102", "milano", "192.0.2.11");
+        snprintf(t.vps_id, sizeof(t.vps_id), "vps-101");
+        snprintf(t.service, sizeof(t.service), "smtp");
+        snprintf(t.text, sizeof(t.text), "I run a mail server for my company");
+        assert_int_equal(pc_store_ticket_open(s, &t, &alice, &t1), 0);
+        snprintf(t.service, sizeof(t.service), "vpn");
+        snprintf(t.text, sizeof(t.text), "%s", INJECTION);
+        assert_int_equal(pc_store_ticket_open(s, &t, &alice, &t2), 0);
+        snprintf(t.vps_id, sizeof(t.vps_id), "vps-102");
+        assert_int_equal(pc_store_ticket_open(s, &t, &alice, &t3), 0);
+        snprintf(t.vps_id, sizeof(t.vps_id), "vps-999");
+        assert_int_equal(pc_store_ticket_open(s, &t, &alice, NULL), -ENOENT);
+        assert_true(t1 < t2 && t2 < t3);
+
+        /* Granting against a ticket approves it; a ticket of another VPS is refused. */
+        e = exception_for("smtp", 0, t1);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), 0);
+        e = exception_for("vpn", 0, t3);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -EINVAL);
+        e = exception_for("vpn", 0, 4242);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -ENOENT);
+        assert_string_equal(pc_store_errmsg(s), "ticket #4242 does not exist");
+
+        assert_int_equal(pc_store_ticket_list(s, "vps-101", collect_ticket, rows), 0);
+        assert_int_equal(rows->n, 2);
+        assert_int_equal(rows->t[0].id, t2); /* newest first */
+        assert_string_equal(rows->t[0].text, INJECTION);
+        assert_int_equal(rows->t[0].state, PC_TICKET_PENDING);
+        assert_int_equal(rows->t[1].id, t1);
+        assert_int_equal(rows->t[1].state, PC_TICKET_APPROVED);
+        assert_string_equal(rows->t[1].service, "smtp");
+        assert_string_equal(rows->t[1].opened_by, "alice");
+        assert_string_equal(rows->t[1].vps_id, "vps-101");
+        assert_true(rows->t[1].opened > 0);
+        rows->n = 0;
+        assert_int_equal(pc_store_ticket_list(s, NULL, collect_ticket, rows), 0);
+        assert_int_equal(rows->n, 3);
+        assert_int_equal(pc_store_ticket_list(s, "vps-999", collect_ticket, rows), -ENOENT);
+        assert_int_equal(raw_int("SELECT count(*) FROM ticket_event"), 4); /* 3 opened, 1 approved */
+
+        assert_string_equal(pc_ticket_state_name(PC_TICKET_DENIED), "denied");
+        assert_string_equal(pc_ticket_state_name(PC_TICKET_CLOSED), "closed");
+        free(rows);
+        pc_store_close(s);
+}
+
+/* ---- suspensions and filters ------------------------------------------ */
+
+static void test_suspend(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_model *m;
+        const struct pc_vps *got;
+        int64_t id = 0, id2 = 0;
+        char want[256], since[32];
+
+        add_vps(s, "vps-101", "lenoir", "192.0.2.10");
+        assert_int_equal(pc_store_suspend(s, "vps-101", 0, &alice, &id), 0);
+        assert_true(id > 0);
+        assert_int_equal(pc_store_suspend(s, "vps-101", 0, &alice, &id2), -EALREADY);
+        assert_int_equal(id2, 0);
+        pc_format_time(raw_int("SELECT created FROM action"), since, sizeof(since));
+        snprintf(want, sizeof(want), "vps-101 is already suspended (suspension #%lld since %s)",
+                 (long long)id, since);
+        assert_string_equal(pc_store_errmsg(s), want);
+        assert_int_equal(pc_store_suspend(s, "vps-101", 77, &alice, &id2), -EALREADY);
+        assert_int_equal(pc_store_suspend(s, "vps-999", 0, &alice, &id2), -ENOENT);
+
+        m = load(s);
+        got = pc_model_find(m, "vps-101");
+        assert_true(got->suspended);
+        assert_int_equal(got->suspension.id, id);
+        assert_string_equal(got->suspension.by, "alice");
+        assert_string_equal(got->suspension.reason, "customer ticket");
+        assert_int_equal(got->suspension.incident_id, 0);
+        assert_int_equal(got->n_filters, 0);
+        m = pc_model_free(m);
+
+        assert_int_equal(pc_store_unsuspend(s, "vps-101", &bob), 0);
+        assert_int_equal(pc_store_unsuspend(s, "vps-101", &bob), -EALREADY);
+        assert_string_equal(pc_store_errmsg(s), "vps-101 is not suspended");
+        m = load(s);
+        assert_false(pc_model_find(m, "vps-101")->suspended);
+        m = pc_model_free(m);
+
+        /* Suspending again after an unsuspend is a new suspension. */
+        assert_int_equal(pc_store_suspend(s, "vps-101", 0, &alice, &id2), 0);
+        assert_true(id2 > id);
+        /* An unknown incident. */
+        assert_int_equal(pc_store_unsuspend(s, "vps-101", &bob), 0);
+        assert_int_equal(pc_store_suspend(s, "vps-101", 31337, &alice, NULL), -ENOENT);
+        assert_string_equal(pc_store_errmsg(s), "incident #31337 does not exist");
+        pc_store_close(s);
+}
+
+static void test_filters(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_filter f = { 0 };
+        struct pc_model *m;
+        const struct pc_vps *got;
+        int64_t f1 = 0, f2 = 0, f3 = 0, now = pc_now();
+        char err[256];
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        f.direction = PC_DIR_EGRESS;
+        f.scope = PC_SCOPE_PORTS;
+        assert_int_equal(pc_port_range_parse("tcp/25", &f.ports, err, sizeof(err)), 0);
+        f.until = now + 3600;
+        assert_int_equal(pc_store_filter_place(s, "vps-101", &f, &alice, &f1), 0);
+        memset(&f, 0, sizeof(f));
+        f.direction = PC_DIR_BOTH;
+        f.scope = PC_SCOPE_SERVICE;
+        f.service = pc_config_service(cfg, "irc");
+        snprintf(f.reason, sizeof(f.reason), "botnet C&C");
+        assert_int_equal(pc_store_filter_place(s, "vps-101", &f, &alice, &f2), 0);
+        memset(&f, 0, sizeof(f));
+        f.direction = PC_DIR_INGRESS;
+        f.scope = PC_SCOPE_ALL;
+        assert_int_equal(pc_store_filter_place(s, "vps-101", &f, &bob, &f3), 0);
+        f.direction = 0;
+        assert_int_equal(pc_store_filter_place(s, "vps-101", &f, &bob, NULL), -EINVAL);
+        f.direction = PC_DIR_EGRESS;
+        f.until = now - 1;
+        assert_int_equal(pc_store_filter_place(s, "vps-101", &f, &bob, NULL), -EINVAL);
+        f.until = 0;
+        assert_int_equal(pc_store_filter_place(s, "vps-999", &f, &bob, NULL), -ENOENT);
+
+        m = load(s);
+        got = pc_model_find(m, "vps-101");
+        assert_int_equal(got->n_filters, 3);
+        assert_int_equal(got->filters[0].id, f1);
+        assert_int_equal(got->filters[0].direction, PC_DIR_EGRESS);
+        assert_int_equal(got->filters[0].scope, PC_SCOPE_PORTS);
+        assert_int_equal(got->filters[0].ports.proto, PC_PROTO_TCP);
+        assert_int_equal(got->filters[0].ports.lo, 25);
+        assert_int_equal(got->filters[0].ports.hi, 25);
+        assert_int_equal(got->filters[0].until, now + 3600);
+        assert_string_equal(got->filters[0].reason, "customer ticket"); /* the actor's */
+        assert_int_equal(got->filters[1].scope, PC_SCOPE_SERVICE);
+        assert_ptr_equal(got->filters[1].service, pc_config_service(cfg, "irc"));
+        assert_int_equal(got->filters[1].direction, PC_DIR_BOTH);
+        assert_string_equal(got->filters[1].reason, "botnet C&C");
+        assert_int_equal(got->filters[2].scope, PC_SCOPE_ALL);
+        assert_string_equal(got->filters[2].by, "bob");
+        m = pc_model_free(m);
+
+        assert_int_equal(pc_store_filter_lift(s, "vps-101", f2, &bob), 0);
+        assert_int_equal(pc_store_filter_lift(s, "vps-101", f2, &bob), -ENOENT);
+        assert_int_equal(pc_store_filter_lift(s, "vps-102", f1, &bob), -ENOENT);
+
+        /* Expired filters are over. */
+        assert_int_equal(raw_exec("UPDATE action SET until = strftime('%s', 'now') - 1 "
+                                  "WHERE scope = 'tcp/25'",
+                                  NULL, 0),
+                         SQLITE_OK);
+        m = load(s);
+        got = pc_model_find(m, "vps-101");
+        assert_int_equal(got->n_filters, 1);
+        assert_int_equal(got->filters[0].id, f3);
+        m = pc_model_free(m);
+
+        /* A filter on a service the configuration no longer has fails the
+         * load, naming it, and leaves the model empty. */
+        assert_int_equal(raw_exec("UPDATE action SET scope = 'service:gopher' WHERE id = 3",
+                                  NULL, 0),
+                         SQLITE_OK);
+        assert_int_equal(pc_model_new(cfg, &m), 0);
+        assert_int_equal(pc_store_load(s, m), -ENOENT);
+        assert_string_equal(pc_store_errmsg(s),
+                            "vps-101: filter #3: service 'gopher' is not in the configuration");
+        assert_int_equal(pc_model_count(m), 0);
+        pc_model_free(m);
+        pc_store_close(s);
+}
+
+static void test_unknown_site(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_model *m;
+
+        add_vps(s, "vps-100", "milano", "192.0.2.9");
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        assert_int_equal(raw_exec("UPDATE vps SET site = 'foo' WHERE id = 'vps-101'", NULL, 0),
+                         SQLITE_OK);
+        assert_int_equal(pc_model_new(cfg, &m), 0);
+        assert_int_equal(pc_store_load(s, m), -ENOENT);
+        assert_string_equal(pc_store_errmsg(s), "vps-101: site 'foo' is not in the configuration");
+        assert_int_equal(pc_model_count(m), 0);
+        pc_model_free(m);
+        pc_store_close(s);
+}
+
+/* ---- audit, outbox, atomicity ------------------------------------------ */
+
+static void test_audit(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_exception e = exception_for("smtp", 0, 0);
+        struct pc_filter f = { .direction = PC_DIR_EGRESS, .scope = PC_SCOPE_ALL };
+        struct audit_rows *rows;
+        struct pc_ticket t = { 0 };
+        int64_t fid = 0, now = pc_now();
+        char buf[512], msg[256];
+        static const char *const actions[] = {
+                "vps.add",     "ticket.open", "exception.grant", "exception.revoke",
+                "filter.place", "filter.lift", "vps.suspend",    "vps.unsuspend",
+                "vps.remove",
+        };
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        add_vps(s, "vps-102", "milano", "192.0.2.11");
+        snprintf(t.vps_id, sizeof(t.vps_id), "vps-101");
+        snprintf(t.service, sizeof(t.service), "smtp");
+        snprintf(t.text, sizeof(t.text), "please");
+        assert_int_equal(pc_store_ticket_open(s, &t, &alice, NULL), 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, NULL), 0);
+        assert_int_equal(pc_store_exception_revoke(s, "vps-101", "smtp", &bob), 0);
+        assert_int_equal(pc_store_filter_place(s, "vps-101", &f, &alice, &fid), 0);
+        assert_int_equal(pc_store_filter_lift(s, "vps-101", fid, &bob), 0);
+        assert_int_equal(pc_store_suspend(s, "vps-101", 0, &alice, NULL), 0);
+        assert_int_equal(pc_store_unsuspend(s, "vps-101", &bob), 0);
+        assert_int_equal(pc_store_vps_remove(s, "vps-101", &bob), 0);
+
+        /* Everything of vps-101, kept after its removal, oldest first. */
+        rows = audit_of(s, "vps-101", 0);
+        assert_int_equal(rows->n, PC_ARRAY_SIZE(actions));
+        for (size_t i = 0; i < rows->n; i++) {
+                assert_string_equal(rows->e[i].action, actions[i]);
+                assert_string_equal(rows->e[i].vps_id, "vps-101");
+                assert_true(rows->e[i].at >= now);
+                if (i > 0)
+                        assert_true(rows->e[i].id > rows->e[i - 1].id);
+        }
+        assert_string_equal(rows->e[0].object, "vps/vps-101");
+        assert_string_equal(rows->e[0].by, "alice");
+        assert_string_equal(rows->e[0].reason, "customer ticket");
+        assert_string_equal(rows->before[0], "(null)");
+        assert_string_equal(json_field(rows->after[0], "owner", buf, sizeof(buf)),
+                            "owner-vps-101@example.net");
+        assert_string_equal(json_field(rows->after[0], "addresses", buf, sizeof(buf)),
+                            "[\"192.0.2.10/32\"]");
+        assert_string_equal(rows->e[1].object, "ticket/1");
+        assert_string_equal(json_field(rows->after[1], "text", buf, sizeof(buf)), "please");
+        assert_string_equal(rows->e[2].object, "exception/1");
+        assert_string_equal(rows->before[2], "(null)");
+        assert_string_equal(json_field(rows->after[2], "service", buf, sizeof(buf)), "smtp");
+        assert_string_equal(json_field(rows->after[2], "until", buf, sizeof(buf)), "null");
+        assert_string_equal(rows->e[3].object, "exception/1");
+        assert_string_equal(rows->e[3].by, "bob");
+        assert_string_equal(rows->e[3].reason, "");
+        assert_string_equal(json_field(rows->before[3], "by", buf, sizeof(buf)), "alice");
+        assert_string_equal(rows->after[3], "(null)");
+        assert_string_equal(rows->e[4].object, "filter/1");
+        assert_string_equal(json_field(rows->after[4], "scope", buf, sizeof(buf)), "all");
+        assert_string_equal(json_field(rows->after[4], "direction", buf, sizeof(buf)), "egress");
+        assert_string_equal(rows->e[5].object, "filter/1");
+        assert_string_equal(json_field(rows->before[5], "id", buf, sizeof(buf)), "1");
+        assert_string_equal(rows->e[6].object, "suspension/2");
+        assert_string_equal(rows->before[6], "(null)");
+        assert_string_equal(rows->e[7].object, "suspension/2");
+        assert_string_equal(rows->after[7], "(null)");
+        assert_string_equal(rows->e[8].object, "vps/vps-101");
+        assert_string_equal(json_field(rows->before[8], "id", buf, sizeof(buf)), "vps-101");
+        assert_string_equal(rows->after[8], "(null)");
+        /* Sorted keys, compact. */
+        assert_int_equal(strncmp(rows->after[0], "{\"addresses\":", 13), 0);
+        free(rows);
+
+        /* The newest 3 of everything, oldest first. */
+        rows = audit_of(s, NULL, 3);
+        assert_int_equal(rows->n, 3);
+        assert_string_equal(rows->e[0].action, "vps.suspend");
+        assert_string_equal(rows->e[2].action, "vps.remove");
+        free(rows);
+        rows = audit_of(s, "vps-102", 0);
+        assert_int_equal(rows->n, 1);
+        free(rows);
+        assert_int_equal(count_rows("audit"), 10);
+
+        /* Append-only. */
+        assert_int_equal(raw_exec("UPDATE audit SET \"by\" = 'mallory'", msg, sizeof(msg)),
+                         SQLITE_CONSTRAINT);
+        assert_string_equal(msg, "audit log is append-only");
+        assert_int_equal(raw_exec("DELETE FROM audit WHERE id = 1", msg, sizeof(msg)),
+                         SQLITE_CONSTRAINT);
+        assert_string_equal(msg, "audit log is append-only");
+        assert_int_equal(count_rows("audit"), 10);
+        assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE \"by\" = 'mallory'"), 0);
+        pc_store_close(s);
+}
+
+static void test_atomicity(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_exception e = exception_for("smtp", 0, 0);
+        struct pc_filter f = { .direction = PC_DIR_EGRESS, .scope = PC_SCOPE_ALL };
+        int64_t audits, notes;
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        audits = count_rows("audit");
+        notes = count_rows("notification");
+
+        assert_int_equal(pc_store_exception_grant(s, "vps-999", &e, &alice, NULL), -ENOENT);
+        assert_string_equal(pc_store_errmsg(s), "vps vps-999 does not exist");
+        assert_int_equal(pc_store_exception_revoke(s, "vps-101", "smtp", &alice), -ENOENT);
+        assert_int_equal(pc_store_suspend(s, "vps-999", 0, &alice, NULL), -ENOENT);
+        assert_int_equal(pc_store_unsuspend(s, "vps-101", &alice), -EALREADY);
+        assert_int_equal(pc_store_filter_place(s, "vps-999", &f, &alice, NULL), -ENOENT);
+        assert_int_equal(pc_store_filter_lift(s, "vps-101", 1, &alice), -ENOENT);
+        assert_int_equal(pc_store_vps_remove(s, "vps-999", &alice), -ENOENT);
+        /* Fails late, after the exception row was checked: nothing stays. */
+        e.ticket_id = 99;
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, NULL), -ENOENT);
+
+        assert_int_equal(count_rows("audit"), audits);
+        assert_int_equal(count_rows("notification"), notes);
+        assert_int_equal(count_rows("exception"), 0);
+        assert_int_equal(count_rows("action"), 0);
+
+        /* And the store is usable afterwards: no transaction was left open. */
+        e.ticket_id = 0;
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, NULL), 0);
+        assert_int_equal(count_rows("audit"), audits + 1);
+        assert_int_equal(count_rows("notification"), notes + 1);
+        pc_store_close(s);
+}
+
+static void test_outbox(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_vps *v = make_vps("vps-101", "lenoir", "192.0.2.10", "2001:db8::10", NULL);
+        struct pc_ticket t = { 0 };
+        struct pc_exception e;
+        struct pc_filter f = { .direction = PC_DIR_EGRESS, .scope = PC_SCOPE_ALL };
+        int64_t tid = 0, fid = 0, until = pc_now() + 86400;
+        char payload[2048], buf[512], sql[256];
+        static const char *const kinds[] = {
+                "exception.granted", "exception.revoked", "filter.placed",
+                "filter.lifted",     "vps.suspended",     "vps.unsuspended",
+        };
+
+        snprintf(v->lang, sizeof(v->lang), "it");
+        assert_int_equal(pc_store_vps_add(s, v, &alice), 0);
+        pc_vps_free(v);
+        snprintf(t.vps_id, sizeof(t.vps_id), "vps-101");
+        snprintf(t.service, sizeof(t.service), "smtp");
+        snprintf(t.text, sizeof(t.text), "please");
+        assert_int_equal(pc_store_ticket_open(s, &t, &alice, &tid), 0);
+        assert_int_equal(count_rows("notification"), 0); /* adds and tickets: none */
+
+        e = exception_for("smtp", until, tid);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, NULL), 0);
+        assert_int_equal(pc_store_exception_revoke(s, "vps-101", "smtp", &bob), 0);
+        assert_int_equal(pc_store_filter_place(s, "vps-101", &f, &alice, &fid), 0);
+        assert_int_equal(pc_store_filter_lift(s, "vps-101", fid, &bob), 0);
+        assert_int_equal(pc_store_suspend(s, "vps-101", 0, &alice, NULL), 0);
+        assert_int_equal(pc_store_unsuspend(s, "vps-101", &bob), 0);
+
+        assert_int_equal(count_rows("notification"), PC_ARRAY_SIZE(kinds));
+        for (size_t i = 0; i < PC_ARRAY_SIZE(kinds); i++) {
+                snprintf(sql, sizeof(sql), "SELECT kind FROM notification WHERE id = %zu", i + 1);
+                assert_string_equal(raw_text(sql, buf, sizeof(buf)), kinds[i]);
+        }
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE "
+                                 "recipient = 'owner-vps-101@example.net' AND language = 'it' AND "
+                                 "vps_id = 'vps-101' AND state = 'pending' AND attempts = 0 AND "
+                                 "next_attempt >= created AND last_error IS NULL AND "
+                                 "message_id IS NULL"),
+                         PC_ARRAY_SIZE(kinds));
+
+        raw_text("SELECT payload FROM notification WHERE kind = 'exception.granted'", payload,
+                 sizeof(payload));
+        assert_string_equal(json_field(payload, "vps", buf, sizeof(buf)), "vps-101");
+        assert_string_equal(json_field(payload, "addresses", buf, sizeof(buf)),
+                            "[\"192.0.2.10/32\",\"2001:db8::10/128\"]");
+        assert_string_equal(json_field(payload, "service", buf, sizeof(buf)), "smtp");
+        assert_string_equal(json_field(payload, "reason", buf, sizeof(buf)), "runs a mail server");
+        assert_string_equal(json_field(payload, "by", buf, sizeof(buf)), "alice");
+        assert_string_equal(json_field(payload, "site", buf, sizeof(buf)), "lenoir");
+        assert_int_equal(atoll(json_field(payload, "until", buf, sizeof(buf))), until);
+        assert_int_equal(atoll(json_field(payload, "ticket", buf, sizeof(buf))), tid);
+        assert_string_equal(json_field(payload, "event", buf, sizeof(buf)), "exception.granted");
+
+        raw_text("SELECT payload FROM notification WHERE kind = 'exception.revoked'", payload,
+                 sizeof(payload));
+        assert_string_equal(json_field(payload, "by", buf, sizeof(buf)), "bob");
+        assert_string_equal(json_field(payload, "reason", buf, sizeof(buf)), "null");
+        assert_string_equal(json_field(payload, "service", buf, sizeof(buf)), "smtp");
+
+        raw_text("SELECT payload FROM notification WHERE kind = 'vps.suspended'", payload,
+                 sizeof(payload));
+        assert_string_equal(json_field(payload, "reason", buf, sizeof(buf)), "customer ticket");
+        assert_string_equal(json_field(payload, "incident", buf, sizeof(buf)), "null");
+        assert_string_equal(json_field(payload, "addresses", buf, sizeof(buf)),
+                            "[\"192.0.2.10/32\",\"2001:db8::10/128\"]");
+
+        raw_text("SELECT payload FROM notification WHERE kind = 'vps.unsuspended'", payload,
+                 sizeof(payload));
+        assert_string_equal(json_field(payload, "by", buf, sizeof(buf)), "bob");
+
+        /* Removal keeps the outbox and the audit trail. */
+        assert_int_equal(pc_store_vps_remove(s, "vps-101", &bob), 0);
+        assert_int_equal(count_rows("notification"), PC_ARRAY_SIZE(kinds));
+        assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE vps_id = 'vps-101'"), 9);
+        assert_int_equal(count_rows("exception"), 0);
+        assert_int_equal(count_rows("action"), 0);
+        assert_int_equal(count_rows("ticket"), 0);
+        pc_store_close(s);
+}
+
+static void test_injection(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_actor evil = { "mallory", INJECTION };
+        struct pc_exception e = exception_for("smtp", 0, 0);
+        struct pc_vps *v;
+        struct audit_rows *rows;
+        struct pc_model *m;
+        char buf[256];
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        snprintf(e.reason, sizeof(e.reason), "%s", INJECTION);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &evil, NULL), 0);
+        assert_int_equal(pc_store_suspend(s, "vps-101", 0, &evil, NULL), 0);
+
+        /* Ids and names are only ever looked up, never run. */
+        v = make_vps(INJECTION, "milano", NULL);
+        assert_int_equal(pc_store_vps_add(s, v, &evil), -EINVAL);
+        pc_vps_free(v);
+        assert_int_equal(pc_store_vps_remove(s, INJECTION, &evil), -ENOENT);
+        assert_string_equal(pc_store_errmsg(s), "vps " INJECTION " does not exist");
+        assert_int_equal(pc_store_exception_revoke(s, "vps-101", INJECTION, &evil), -ENOENT);
+        assert_int_equal(pc_store_unsuspend(s, INJECTION, &evil), -ENOENT);
+
+        assert_int_equal(count_rows("vps"), 1);
+        assert_string_equal(raw_text("SELECT reason FROM exception", buf, sizeof(buf)), INJECTION);
+        assert_string_equal(raw_text("SELECT reason FROM action", buf, sizeof(buf)), INJECTION);
+        rows = audit_of(s, "vps-101", 0);
+        assert_int_equal(rows->n, 3);
+        assert_string_equal(rows->e[1].reason, INJECTION);
+        assert_string_equal(json_field(rows->after[1], "reason", buf, sizeof(buf)), INJECTION);
+        free(rows);
+        m = load(s);
+        assert_string_equal(pc_model_find(m, "vps-101")->exceptions[0].reason, INJECTION);
+        assert_string_equal(pc_model_find(m, "vps-101")->suspension.reason, INJECTION);
+        pc_model_free(m);
+        pc_store_close(s);
+}
+
+/* ---- scale ------------------------------------------------------------ */
+
+static void test_load_many(void **state)
+{
+        struct pc_store *s = open_store();
+        const int n = 2000;
+        struct pc_model *m;
+        sqlite3 *db;
+        sqlite3_stmt *vst, *ast, *est;
+        int64_t now = pc_now();
+
+        /* Fill it the fast way, in one transaction of our own; the store's
+         * own adds are covered above. */
+        assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db, "BEGIN", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "INSERT INTO vps (id, owner, lang, site, created) "
+                                            "VALUES (?, 'o@example.net', 'en', ?, ?)",
+                                            -1, &vst, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "INSERT INTO vps_address (vps_id, family, prefix) "
+                                            "VALUES (?, ?, ?)",
+                                            -1, &ast, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db,
+                                            "INSERT INTO exception (vps_id, service, \"by\", "
+                                            "created) VALUES (?, 'smtp', 'bench', ?)",
+                                            -1, &est, NULL),
+                         SQLITE_OK);
+        for (int i = 0; i < n; i++) {
+                char id[32], a4[32], a6[64];
+
+                snprintf(id, sizeof(id), "vps-%05d", i);
+                snprintf(a4, sizeof(a4), "10.%d.%d.1/32", i / 256, i % 256);
+                snprintf(a6, sizeof(a6), "2001:db8:%x::/64", i);
+                sqlite3_bind_text(vst, 1, id, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(vst, 2, i % 2 ? "lenoir" : "milano", -1, SQLITE_STATIC);
+                sqlite3_bind_int64(vst, 3, now);
+                assert_int_equal(sqlite3_step(vst), SQLITE_DONE);
+                sqlite3_reset(vst);
+                for (int k = 0; k < 2; k++) {
+                        sqlite3_bind_text(ast, 1, id, -1, SQLITE_TRANSIENT);
+                        sqlite3_bind_int(ast, 2, k == 0 ? 4 : 6);
+                        sqlite3_bind_text(ast, 3, k == 0 ? a4 : a6, -1, SQLITE_TRANSIENT);
+                        assert_int_equal(sqlite3_step(ast), SQLITE_DONE);
+                        sqlite3_reset(ast);
+                }
+                if (i % 10 == 0) {
+                        sqlite3_bind_text(est, 1, id, -1, SQLITE_TRANSIENT);
+                        sqlite3_bind_int64(est, 2, now);
+                        assert_int_equal(sqlite3_step(est), SQLITE_DONE);
+                        sqlite3_reset(est);
+                }
+        }
+        sqlite3_finalize(vst);
+        sqlite3_finalize(ast);
+        sqlite3_finalize(est);
+        assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(db);
+
+        m = load(s);
+        assert_int_equal(pc_model_count(m), n);
+        for (int i = 0; i < n; i++) {
+                char id[32];
+                const struct pc_vps *v;
+
+                snprintf(id, sizeof(id), "vps-%05d", i);
+                v = pc_model_find(m, id);
+                assert_non_null(v);
+                assert_int_equal(v->n_addrs, 2);
+                assert_int_equal(v->addrs[0].family, AF_INET);
+                assert_int_equal(v->addrs[1].family, AF_INET6);
+                assert_int_equal(v->n_exceptions, i % 10 == 0 ? 1 : 0);
+                assert_ptr_equal(v->site, pc_config_site(cfg, i % 2 ? "lenoir" : "milano"));
+        }
+        pc_model_free(m);
+        pc_store_close(s);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_urls, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_fds_cloexec, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_vps_roundtrip, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_vps_duplicates, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_exceptions, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_suspend, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unknown_site, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_atomicity, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_injection, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_load_many, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
