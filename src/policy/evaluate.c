@@ -182,6 +182,20 @@ enum pc_verdict_kind pc_evaluate_fast(const struct pc_vps *vps, const struct pc_
         return rule_verdict(rule, flow);
 }
 
+/* How many VPSes ahead pc_evaluate_batch() prefetches: enough to cover a
+ * DRAM miss (~100 ns) at ~5 ns per verdict. */
+#define BATCH_PREFETCH 16
+
+void pc_evaluate_batch(const struct pc_vps *const *vps, const struct pc_flow *flows, size_t n,
+                       int64_t now, enum pc_verdict_kind *out)
+{
+        for (size_t i = 0; i < n; i++) {
+                if (i + BATCH_PREFETCH < n)
+                        __builtin_prefetch(vps[i + BATCH_PREFETCH]);
+                out[i] = pc_evaluate_fast(vps[i], &flows[i], now);
+        }
+}
+
 const char *pc_verdict_name(enum pc_verdict_kind v)
 {
         switch (v) {

@@ -59,6 +59,12 @@ void pc_evaluate(const struct pc_vps *vps, const struct pc_flow *flow, int64_t n
 enum pc_verdict_kind pc_evaluate_fast(const struct pc_vps *vps, const struct pc_flow *flow,
                                       int64_t now);
 
+/* Verdicts for <n> flows at once: <out>[i] for (<vps>[i], <flows>[i]).
+ * Same answers as pc_evaluate_fast; faster on many VPSes because it
+ * fetches the next VPSes from memory while deciding the current one. */
+void pc_evaluate_batch(const struct pc_vps *const *vps, const struct pc_flow *flows, size_t n,
+                       int64_t now, enum pc_verdict_kind *out);
+
 const char *pc_verdict_name(enum pc_verdict_kind v); /* "allow", "reject"... */
 const char *pc_reason_kind_name(enum pc_reason_kind k); /* "site-rule"... */
 

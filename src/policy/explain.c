@@ -75,7 +75,7 @@ void pc_explain_reason(const struct pc_reason *r, const struct pc_vps *vps,
                 rule_where(r->rule, where, sizeof(where));
                 if (r->rule->action == PC_ACTION_REDIRECT)
                         snprintf(buf, size,
-                                 "service %s: %s is redirected to the SMTP proxy by site policy %s, "
+                                 "service %s: %s is redirected to the SMTP proxy (no TLS) by site policy %s, "
                                  "rule %u%s; %s; %s",
                                  r->rule->service->name, fl, pol, r->rule->index + 1, where,
                                  r->rule->exemptable ? "exemptable by ticket" : "not exemptable",

@@ -49,25 +49,26 @@ struct pc_suspension {
 };
 
 struct pc_vps {
-        char id[PC_NAME_MAX];
-        char owner[256]; /* email */
-        char lang[8];    /* "en", "it" */
+        /* What evaluation reads comes first, in one cache line: with 100,000
+         * VPSes a verdict costs one miss on the VPS, not several. */
         const struct pc_site *site;
-        char iface[16];
-        uint8_t mac[6];
-        bool has_mac;
-        /* Heap arrays owned by the VPS, grown by pc_vps_add_*(). */
-        struct pc_prefix *addrs;
-        size_t n_addrs;
-        struct pc_exception *exceptions;
-        size_t n_exceptions;
+        uint64_t exempt_mask; /* derived by pc_vps_reindex(): bit i set if an
+                               * exception names rule i's service */
+        struct pc_exception *exceptions; /* heap arrays owned by the VPS, */
+        size_t n_exceptions;             /* grown by pc_vps_add_*() */
         struct pc_filter *filters;
         size_t n_filters;
         bool suspended;
-        struct pc_suspension suspension;
-        /* Derived by pc_vps_reindex(): bit i set if some exception names
-         * the service of rule i of the site's policy. */
-        uint64_t exempt_mask;
+
+        char id[PC_NAME_MAX];
+        char owner[256]; /* email */
+        char lang[8];    /* "en", "it" */
+        char iface[16];
+        uint8_t mac[6];
+        bool has_mac;
+        struct pc_prefix *addrs;
+        size_t n_addrs;
+        struct pc_suspension suspension; /* valid if suspended */
         int64_t created;
         size_t model_slot; /* private to model.c: position in the model */
 };

@@ -1,0 +1,14 @@
+#!/bin/bash
+# Runs the benchmarks.  Usage: bench/run.sh BUILD_DIR [--smoke]
+# --smoke: tiny sizes, a fraction of a second each (make test runs this);
+# without it, the sizes the issues set goals for (see docs/BENCHMARKS.md).
+set -eu
+build=${1:-build}
+cd "$(dirname "$0")/.."
+if [ "${2:-}" = --smoke ]; then
+        "$build/bench/bench_evaluate" --vps 2000 --exceptions 200 --flows 20000 --seconds 0.1
+        "$build/bench/bench_load" --vps 2000 --exceptions 200 --runs 1
+else
+        "$build/bench/bench_evaluate" --vps 100000 --exceptions 10000 --seconds 2
+        "$build/bench/bench_load" --vps 100000 --exceptions 10000 --runs 3
+fi
