@@ -106,8 +106,8 @@ static double raw_scan(const char *path, size_t *ret_rows)
         static const char *const queries[] = {
                 "SELECT id, owner, lang, site, iface, mac, created FROM vps ORDER BY id",
                 "SELECT vps_id, family, prefix FROM vps_address ORDER BY vps_id",
-                "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until FROM exception "
-                "WHERE revoked_at IS NULL ORDER BY vps_id",
+                ("SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until FROM exception "
+                 "WHERE revoked_at IS NULL ORDER BY vps_id"),
         };
         double t0 = now_s();
         size_t rows = 0, bytes = 0;

@@ -41,7 +41,7 @@ meson_suite build-asan asan
 
 # Fuzzing: each harness for a bounded time from its seed corpus.
 for fz in build-fuzz/tests/fuzz/fuzz_*; do
-        [ -x "$fz" ] || continue
+        [ -f "$fz" ] && [ -x "$fz" ] || continue
         name=$(basename "$fz")
         corpus=tests/fuzz/corpus/${name#fuzz_}
         tests/fuzz/run.sh "$fz" "$corpus" "${FUZZ_SECONDS:-30}" >"build-fuzz/$name.log" 2>&1

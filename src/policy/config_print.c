@@ -1,0 +1,246 @@
+/* The canonical form of a loaded configuration: YAML in the config's own
+ * vocabulary, every default explicit, ports resolved and sorted, stable
+ * order, free text double-quoted.  The golden tests compare it byte for
+ * byte, so any change here is a change of format. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "policy/config.h"
+
+static void print_quoted(FILE *out, const char *s);
+static void print_double(FILE *out, double v);
+static void print_duration(FILE *out, int64_t seconds);
+static void print_ports(FILE *out, const struct pc_port_range *ports, size_t n);
+static void print_ip_protos(FILE *out, const uint8_t *protos, size_t n);
+static void print_responses(FILE *out, unsigned bits);
+static void print_service(FILE *out, const struct pc_service *svc);
+static void print_rule(FILE *out, const struct pc_rule *rule);
+static void print_policy(FILE *out, const struct pc_policy *p);
+
+/* A YAML double-quoted scalar; control bytes escaped, UTF-8 kept. */
+static void print_quoted(FILE *out, const char *s)
+{
+        fputc('"', out);
+        for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+                if (*p == '"' || *p == '\\')
+                        fprintf(out, "\\%c", *p);
+                else if (*p == '\n')
+                        fputs("\\n", out);
+                else if (*p == '\t')
+                        fputs("\\t", out);
+                else if (*p < 0x20 || *p == 0x7f)
+                        fprintf(out, "\\x%02x", *p);
+                else
+                        fputc(*p, out);
+        }
+        fputc('"', out);
+}
+
+/* The shortest decimal that reads back as <v>. */
+static void print_double(FILE *out, double v)
+{
+        char buf[64];
+
+        for (int prec = 1; prec <= 17; prec++) {
+                snprintf(buf, sizeof(buf), "%.*g", prec, v);
+                if (strtod(buf, NULL) == v)
+                        break;
+        }
+        fputs(buf, out);
+}
+
+static void print_duration(FILE *out, int64_t seconds)
+{
+        char buf[32];
+
+        pc_format_duration(seconds, buf, sizeof(buf));
+        fputs(buf, out);
+}
+
+static void print_ports(FILE *out, const struct pc_port_range *ports, size_t n)
+{
+        fputc('[', out);
+        for (size_t i = 0; i < n; i++) {
+                char buf[32];
+
+                pc_port_range_format(&ports[i], buf, sizeof(buf));
+                fprintf(out, "%s%s", i == 0 ? "" : ", ", buf);
+        }
+        fputc(']', out);
+}
+
+static void print_ip_protos(FILE *out, const uint8_t *protos, size_t n)
+{
+        fputc('[', out);
+        for (size_t i = 0; i < n; i++) {
+                const char *name = pc_proto_name(protos[i]);
+
+                if (name != NULL)
+                        fprintf(out, "%s%s", i == 0 ? "" : ", ", name);
+                else
+                        fprintf(out, "%s%u", i == 0 ? "" : ", ", protos[i]);
+        }
+        fputc(']', out);
+}
+
+static void print_responses(FILE *out, unsigned bits)
+{
+        static const char *const names[] = { "notify", "suspend", "outbound-filter",
+                                             "inbound-filter" };
+        bool first = true;
+
+        fputc('[', out);
+        for (size_t i = 0; i < PC_ARRAY_SIZE(names); i++)
+                if (bits & (1u << i)) {
+                        fprintf(out, "%s%s", first ? "" : ", ", names[i]);
+                        first = false;
+                }
+        fputc(']', out);
+}
+
+static void print_service(FILE *out, const struct pc_service *svc)
+{
+        fprintf(out, "  %s:\n", svc->name);
+        fprintf(out, "    builtin: %s\n", svc->builtin ? "true" : "false");
+        fputs("    description: ", out);
+        print_quoted(out, svc->description);
+        fprintf(out, "\n    direction: %s\n", pc_dir_name(svc->direction));
+        fputs("    ports: ", out);
+        print_ports(out, svc->ports, svc->n_ports);
+        fputs("\n    ip-protocols: ", out);
+        print_ip_protos(out, svc->ip_protos, svc->n_ip_protos);
+        fputc('\n', out);
+}
+
+static void print_rule(FILE *out, const struct pc_rule *rule)
+{
+        fprintf(out, "      - service: %s\n", rule->service != NULL ? rule->service->name : "?");
+        fprintf(out, "        action: %s\n",
+                rule->action == PC_ACTION_REDIRECT ? "redirect" : "block");
+        fprintf(out, "        direction: %s\n", pc_dir_name(rule->direction));
+        fputs("        ports: ", out);
+        print_ports(out, rule->ports, rule->n_ports);
+        fputs("\n        ip-protocols: ", out);
+        print_ip_protos(out, rule->ip_protos, rule->n_ip_protos);
+        fprintf(out, "\n        exemptable: %s\n", rule->exemptable ? "true" : "false");
+        fprintf(out, "        tos-event: %s\n", rule->tos_event ? "true" : "false");
+        fputs("        why: ", out);
+        print_quoted(out, rule->why);
+        fputc('\n', out);
+}
+
+static void print_policy(FILE *out, const struct pc_policy *p)
+{
+        fprintf(out, "  %s:\n", p->name);
+        fputs("    description: ", out);
+        print_quoted(out, p->description);
+        fprintf(out, "\n    exceptions: %s\n",
+                p->exceptions == PC_EXCEPTIONS_NONE ? "none" : "ticket");
+        fprintf(out, "    anti-spoofing: %s\n", p->anti_spoofing ? "true" : "false");
+        fputs("    responses:\n      spoofing: ", out);
+        print_responses(out, p->on_spoofing);
+        fputs("\n      scanning: ", out);
+        print_responses(out, p->on_scanning);
+        fputs("\n      spam: ", out);
+        print_responses(out, p->on_spam);
+        fputc('\n', out);
+        if (p->has_smtp_proxy) {
+                fputs("    smtp-proxy:\n      listen: ", out);
+                print_quoted(out, p->smtp_proxy_listen);
+                fprintf(out, "\n      tls: %s\n", p->smtp_proxy_tls ? "true" : "false");
+        }
+        if (p->n_rules == 0) {
+                fputs("    rules: []\n", out);
+                return;
+        }
+        fputs("    rules:\n", out);
+        for (size_t i = 0; i < p->n_rules; i++)
+                print_rule(out, &p->rules[i]);
+}
+
+/* Prints <cfg> in canonical form to <out>; see config.h. */
+void pc_config_print(const struct pc_config *cfg, FILE *out)
+{
+        const struct pc_detectors *d;
+        const struct pc_escalation *e;
+        const struct pc_notify_config *n;
+
+        if (cfg == NULL || out == NULL)
+                return;
+        d = &cfg->detectors;
+        e = &cfg->escalation;
+        n = &cfg->notify;
+
+        fputs("database: ", out);
+        print_quoted(out, cfg->database);
+        fputs("\n\n", out);
+
+        fputs(cfg->n_services == 0 ? "services: {}\n" : "services:\n", out);
+        for (size_t i = 0; i < cfg->n_services; i++)
+                print_service(out, &cfg->services[i]);
+        fputc('\n', out);
+
+        fputs(cfg->n_policies == 0 ? "policies: {}\n" : "policies:\n", out);
+        for (size_t i = 0; i < cfg->n_policies; i++) {
+                if (i > 0)
+                        fputc('\n', out);
+                print_policy(out, &cfg->policies[i]);
+        }
+        fputc('\n', out);
+
+        fputs(cfg->n_sites == 0 ? "sites: {}\n" : "sites:\n", out);
+        for (size_t i = 0; i < cfg->n_sites; i++) {
+                const struct pc_site *s = &cfg->sites[i];
+
+                fprintf(out, "  %s:\n    policy: %s\n    description: ", s->name,
+                        s->policy != NULL ? s->policy->name : "?");
+                print_quoted(out, s->description);
+                fputc('\n', out);
+        }
+        if (cfg->default_site != NULL)
+                fprintf(out, "\ndefault-site: %s\n", cfg->default_site->name);
+        fputc('\n', out);
+
+        fprintf(out, "detectors:\n  scan:\n    enabled: %s\n",
+                d->scan_enabled ? "true" : "false");
+        fputs("    false-positive-rate: ", out);
+        print_double(out, d->scan_false_positive_rate);
+        fputs("\n    detection-rate: ", out);
+        print_double(out, d->scan_detection_rate);
+        fputs("\n    slow-window: ", out);
+        print_duration(out, d->scan_slow_window);
+        fprintf(out, "\n    slow-threshold: %u\n", d->scan_slow_threshold);
+        fprintf(out, "  spam:\n    enabled: %s\n", d->spam_enabled ? "true" : "false");
+        fprintf(out, "    messages-per-hour: %u\n", d->spam_messages_per_hour);
+        fprintf(out, "    recipients-per-message: %u\n", d->spam_recipients_per_message);
+        fputs("    upstream-reject-ratio: ", out);
+        print_double(out, d->spam_upstream_reject_ratio);
+        fprintf(out, "\n  spoof:\n    enabled: %s\n", d->spoof_enabled ? "true" : "false");
+        fputs("    episode-gap: ", out);
+        print_duration(out, d->spoof_episode_gap);
+        fputs("\n\n", out);
+
+        fputs("escalation:\n  memory: ", out);
+        print_duration(out, e->memory);
+        fputs("\n  steps: [", out);
+        for (size_t i = 0; i < e->n_steps && i < PC_ESCALATION_STEPS_MAX; i++) {
+                if (i > 0)
+                        fputs(", ", out);
+                if (e->steps[i] == PC_ESCALATION_SUSPEND)
+                        fputs("suspend", out);
+                else
+                        print_duration(out, e->steps[i]);
+        }
+        fputs("]\n\n", out);
+
+        fputs("notifications:\n  relay: ", out);
+        print_quoted(out, n->relay);
+        fputs("\n  from: ", out);
+        print_quoted(out, n->from);
+        fputs("\n  abuse-copy: ", out);
+        print_quoted(out, n->abuse_copy);
+        fprintf(out, "\n  default-language: %s\n", n->default_language);
+        fprintf(out, "  max-attempts: %u\n", n->max_attempts);
+}
