@@ -66,6 +66,12 @@ static const struct pc_notify_config default_notify = {
         .max_attempts = 8,
 };
 
+static const struct pc_agent_config default_agent = {
+        .control_socket = "/run/portcullis/control.sock",
+        .nft_table = "portcullis",
+        .attempts_interval = 10,
+};
+
 /* ---- The tree ---- */
 
 enum node_kind {
@@ -97,7 +103,7 @@ struct ctx {
 
 static const char *const main_keys[] = {
         "database", "services", "profiles", "sites", "default-site",
-        "detectors", "escalation", "notifications",
+        "detectors", "escalation", "notifications", "agent",
 };
 static const char *const service_keys[] = { "description", "ports", "ip-protocols", "direction" };
 static const char *const profile_keys[] = {
@@ -118,6 +124,7 @@ static const char *const spam_keys[] = {
 };
 static const char *const spoof_keys[] = { "enabled", "episode-gap" };
 static const char *const escalation_keys[] = { "memory", "steps" };
+static const char *const agent_keys[] = { "control-socket", "nft-table", "attempts-interval" };
 static const char *const notify_keys[] = {
         "relay", "from", "abuse-copy", "default-language", "max-attempts",
 };
@@ -180,6 +187,7 @@ static int load_detectors(struct ctx *c, const struct node *n);
 static int load_escalation(struct ctx *c, const struct node *n);
 static int load_notifications(struct ctx *c, const struct node *n);
 static int load_database(struct ctx *c, const struct node *n);
+static int load_agent(struct ctx *c, const struct node *n);
 static int load_main(struct ctx *c, const char *text, size_t len, const char *base_dir);
 static int load(const char *name, const char *text, size_t len, const char *base_dir,
                 struct pc_config **ret, char *err, size_t errsz);
@@ -1723,6 +1731,44 @@ static int load_notifications(struct ctx *c, const struct node *n)
         return 0;
 }
 
+static int load_agent(struct ctx *c, const struct node *n)
+{
+        struct pc_agent_config *ac = &c->cfg->agent;
+        const struct node *x;
+        char buf[64];
+        int r;
+
+        if ((r = want_map(c, n, "agent")) < 0 ||
+            (r = check_keys(c, n, "'agent'", agent_keys, PC_ARRAY_SIZE(agent_keys))) < 0)
+                return r;
+        if ((x = map_get(n, "control-socket")) != NULL) {
+                r = get_string(c, x, "control-socket", ac->control_socket, sizeof(ac->control_socket));
+                if (r < 0)
+                        return r;
+                if (ac->control_socket[0] != '/')
+                        return fail(c, x, "'control-socket' must be an absolute path, not %s",
+                                    show(x, buf, sizeof(buf)));
+        }
+        if ((x = map_get(n, "nft-table")) != NULL) {
+                r = get_string(c, x, "nft-table", ac->nft_table, sizeof(ac->nft_table));
+                if (r < 0)
+                        return r;
+                /* nftables identifiers: a letter, then letters, digits, '_'. */
+                for (const char *p = ac->nft_table; *p != '\0'; p++)
+                        if (!((*p >= 'a' && *p <= 'z') || *p == '_' ||
+                              (p != ac->nft_table && *p >= '0' && *p <= '9')))
+                                return fail(c, x, "'nft-table' must be a lower-case letter then "
+                                                  "letters, digits or '_', not %s",
+                                            show(x, buf, sizeof(buf)));
+                if (ac->nft_table[0] == '\0')
+                        return fail(c, x, "'nft-table' must not be empty");
+        }
+        if ((x = map_get(n, "attempts-interval")) != NULL &&
+            (r = get_duration(c, x, "attempts-interval", &ac->attempts_interval)) < 0)
+                return r;
+        return 0;
+}
+
 static int load_database(struct ctx *c, const struct node *n)
 {
         char *db = c->cfg->database;
@@ -1768,6 +1814,8 @@ static int load_main(struct ctx *c, const char *text, size_t len, const char *ba
                 goto out;
         if ((x = map_get(root, "notifications")) != NULL && (r = load_notifications(c, x)) < 0)
                 goto out;
+        if ((x = map_get(root, "agent")) != NULL && (r = load_agent(c, x)) < 0)
+                goto out;
         r = 0;
 out:
         node_free(root);
@@ -1805,6 +1853,7 @@ static int load(const char *name, const char *text, size_t len, const char *base
         cfg->detectors = default_detectors;
         cfg->escalation = default_escalation;
         cfg->notify = default_notify;
+        cfg->agent = default_agent;
 
         r = load_main(&c, text, len, base_dir);
         if (r < 0)

@@ -102,6 +102,13 @@ struct pc_notify_config {
         unsigned max_attempts;
 };
 
+/* The hypervisor agent, portcullisd. */
+struct pc_agent_config {
+        char control_socket[108]; /* sun_path of the control socket */
+        char nft_table[32];       /* the agent's nftables tables: inet <name> */
+        int64_t attempts_interval; /* seconds between reads of blocked-attempt counters */
+};
+
 struct pc_config {
         char *path;     /* the main file as given */
         char **files;   /* every file read; pc_srcpos.file points here */
@@ -117,6 +124,7 @@ struct pc_config {
         struct pc_detectors detectors;
         struct pc_escalation escalation;
         struct pc_notify_config notify;
+        struct pc_agent_config agent;
 };
 
 /* Loads the config at <path> and every profile it names.  On success

@@ -242,5 +242,11 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
         fputs("\n  abuse-copy: ", out);
         print_quoted(out, n->abuse_copy);
         fprintf(out, "\n  default-language: %s\n", n->default_language);
-        fprintf(out, "  max-attempts: %u\n", n->max_attempts);
+        fprintf(out, "  max-attempts: %u\n\n", n->max_attempts);
+
+        fputs("agent:\n  control-socket: ", out);
+        print_quoted(out, cfg->agent.control_socket);
+        fprintf(out, "\n  nft-table: %s\n  attempts-interval: ", cfg->agent.nft_table);
+        print_duration(out, cfg->agent.attempts_interval);
+        fputs("\n", out);
 }
