@@ -4,7 +4,8 @@
 
 # Debian 12 packages the build, the tests and the demo need.
 DEPS := meson ninja-build gcc clang pkg-config libfyaml-dev libsqlite3-dev \
-        libjansson-dev libcmocka-dev libclang-rt-14-dev sqlite3 python3
+        libjansson-dev libcmocka-dev libclang-rt-14-dev sqlite3 python3 \
+        libnftables-dev nftables
 
 .PHONY: all deps build build-asan build-fuzz demo test clean bench
 

@@ -128,6 +128,17 @@ int pc_model_add(struct pc_model *m, struct pc_vps *vps)
 
 int pc_model_remove(struct pc_model *m, const char *id)
 {
+        struct pc_vps *vps;
+        int r = pc_model_take(m, id, &vps);
+
+        if (r < 0)
+                return r;
+        pc_vps_free(vps);
+        return 0;
+}
+
+int pc_model_take(struct pc_model *m, const char *id, struct pc_vps **ret)
+{
         size_t i = index_slot(m, id), j;
         struct pc_vps *vps = m->index[i];
 
@@ -148,7 +159,7 @@ int pc_model_remove(struct pc_model *m, const char *id)
         }
         m->list[vps->model_slot] = m->list[--m->n];
         m->list[vps->model_slot]->model_slot = vps->model_slot;
-        pc_vps_free(vps);
+        *ret = vps;
         return 0;
 }
 

@@ -91,6 +91,9 @@ struct pc_vps *pc_vps_free(struct pc_vps *vps);
  * on success only.  -EEXIST if the id is taken, -ENOMEM. */
 int pc_model_add(struct pc_model *m, struct pc_vps *vps);
 
+/* Removes the VPS <id> from <m> and hands it to the caller; -ENOENT. */
+int pc_model_take(struct pc_model *m, const char *id, struct pc_vps **ret);
+
 /* Removes the VPS <id>; -ENOENT if absent. */
 int pc_model_remove(struct pc_model *m, const char *id);
 

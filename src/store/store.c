@@ -240,3 +240,9 @@ const char *pc_ticket_state_name(enum pc_ticket_state st)
         }
         return NULL;
 }
+
+int pc_store_vps_fetch(struct pc_store *s, const struct pc_config *cfg, const char *id,
+                       struct pc_vps **ret)
+{
+        return s->ops->vps_fetch(s, cfg, id, ret);
+}

@@ -77,6 +77,8 @@ struct pc_store_ops {
         int (*ticket_list)(struct pc_store *s, const char *vps_id, pc_ticket_cb cb, void *userdata);
         int (*audit_list)(struct pc_store *s, const char *vps_id, size_t limit, pc_audit_cb cb,
                           void *userdata);
+        int (*vps_fetch)(struct pc_store *s, const struct pc_config *cfg, const char *id,
+                         struct pc_vps **ret);
 };
 
 /* Opens the store named by <url> ("sqlite:/path/db", "sqlite:///path/db"),
@@ -100,6 +102,11 @@ int pc_store_schema_version(struct pc_store *s, int *ret_version);
  * suspension into <m> (which must be empty).  A VPS whose site is not in
  * the model's config fails the load with -ENOENT naming VPS and site. */
 int pc_store_load(struct pc_store *s, struct pc_model *m);
+
+/* Loads the one VPS <id> as pc_store_load would, into a new VPS that the
+ * caller owns (free with pc_vps_free).  -ENOENT if it does not exist. */
+int pc_store_vps_fetch(struct pc_store *s, const struct pc_config *cfg, const char *id,
+                       struct pc_vps **ret);
 
 /* Registers <vps> (id, owner, lang, site, iface, mac, addrs).  -EEXIST if
  * the id, or one of its addresses, is already registered. */

@@ -743,9 +743,8 @@ static void model_clear(struct pc_model *m)
 /* Loads everything in force, in one read transaction: four ordered
  * SELECTs (VPSes, addresses, exceptions, actions) merged by VPS id in one
  * pass, so the cost is one scan of each table whatever the fleet's size. */
-static int sq_load(struct pc_store *ps, struct pc_model *m)
+static int load_into(struct sqlite_store *s, struct pc_model *m, const char *only)
 {
-        struct sqlite_store *s = to_sqlite(ps);
         _cleanup_stmt_ sqlite3_stmt *vst = NULL, *ast = NULL, *est = NULL, *fst = NULL;
         struct cursor v, a, e, f;
         int64_t now = pc_now();
@@ -756,24 +755,34 @@ static int sq_load(struct pc_store *ps, struct pc_model *m)
         r = exec(s, "BEGIN", "");
         if (r < 0)
                 return r;
-        r = query(s, &vst,
-                  "SELECT id, owner, lang, site, iface, mac, created FROM vps ORDER BY id", "");
+        /* Every VPS, or just <only>: separate texts so that the single
+         * fetch is an index lookup, not a scan. */
+        static const char *const sql[2][4] = {
+                { "SELECT id, owner, lang, site, iface, mac, created FROM vps WHERE ?1 IS NULL ORDER BY id",
+                  "SELECT vps_id, prefix FROM vps_address WHERE ?1 IS NULL ORDER BY vps_id, rowid",
+                  "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until FROM exception "
+                  "WHERE ?1 IS NULL AND revoked_at IS NULL AND (until IS NULL OR until > ?2) "
+                  "ORDER BY vps_id, id",
+                  "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until "
+                  "FROM action WHERE ?1 IS NULL AND lifted_at IS NULL AND (until IS NULL OR until > ?2) "
+                  "ORDER BY vps_id, id" },
+                { "SELECT id, owner, lang, site, iface, mac, created FROM vps WHERE id = ?1",
+                  "SELECT vps_id, prefix FROM vps_address WHERE vps_id = ?1 ORDER BY rowid",
+                  "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until FROM exception "
+                  "WHERE vps_id = ?1 AND revoked_at IS NULL AND (until IS NULL OR until > ?2) ORDER BY id",
+                  "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until "
+                  "FROM action WHERE vps_id = ?1 AND lifted_at IS NULL AND (until IS NULL OR until > ?2) "
+                  "ORDER BY id" },
+        };
+        const char *const *q = sql[only != NULL];
+
+        r = query(s, &vst, q[0], "t", only);
         if (r >= 0)
-                r = query(s, &ast,
-                          "SELECT vps_id, prefix FROM vps_address ORDER BY vps_id, rowid", "");
+                r = query(s, &ast, q[1], "t", only);
         if (r >= 0)
-                r = query(s, &est,
-                          "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until "
-                          "FROM exception WHERE revoked_at IS NULL AND (until IS NULL OR until > ?) "
-                          "ORDER BY vps_id, id",
-                          "i", now);
+                r = query(s, &est, q[2], "ti", only, now);
         if (r >= 0)
-                r = query(s, &fst,
-                          "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, "
-                          "created, until FROM action "
-                          "WHERE lifted_at IS NULL AND (until IS NULL OR until > ?) "
-                          "ORDER BY vps_id, id",
-                          "i", now);
+                r = query(s, &fst, q[3], "ti", only, now);
         if (r < 0)
                 goto out;
         v = (struct cursor){ vst, false };
@@ -806,6 +815,31 @@ out:
                 return r;
         }
         return 0;
+}
+
+static int sq_load(struct pc_store *ps, struct pc_model *m)
+{
+        return load_into(to_sqlite(ps), m, NULL);
+}
+
+/* Loads the one VPS <id> through the same path as sq_load, into a model
+ * of its own, and hands it over. */
+static int sq_vps_fetch(struct pc_store *ps, const struct pc_config *cfg, const char *id,
+                        struct pc_vps **ret)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        struct pc_model *m = NULL;
+        int r = pc_model_new(cfg, &m);
+
+        if (r < 0)
+                return set_err(s, r, "out of memory");
+        r = load_into(s, m, id);
+        if (r >= 0 && pc_model_count(m) == 0)
+                r = set_err(s, -ENOENT, "vps %s does not exist", id);
+        if (r >= 0)
+                r = pc_model_take(m, id, ret);
+        pc_model_free(m);
+        return r < 0 ? r : 0;
 }
 
 /* ---- VPSes ----------------------------------------------------------- */
@@ -1710,6 +1744,7 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .suspend = sq_suspend,
         .unsuspend = sq_unsuspend,
         .ticket_open = sq_ticket_open,
+        .vps_fetch = sq_vps_fetch,
         .ticket_list = sq_ticket_list,
         .audit_list = sq_audit_list,
 };

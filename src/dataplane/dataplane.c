@@ -1,0 +1,43 @@
+/* The data plane front: dispatch to the backend. */
+#include "dataplane/dataplane.h"
+
+#include "dataplane/dataplane-internal.h"
+
+int pc_dp_open(const struct pc_config *cfg, struct pc_dataplane **ret)
+{
+        return pc_dp_nft_ops.open(cfg, ret);
+}
+
+struct pc_dataplane *pc_dp_close(struct pc_dataplane *dp)
+{
+        if (dp != NULL)
+                dp->ops->close(dp);
+        return NULL;
+}
+
+const char *pc_dp_errmsg(const struct pc_dataplane *dp)
+{
+        return dp->ops->errmsg(dp);
+}
+
+int pc_dp_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64_t now,
+                   struct pc_dp_repair *ret)
+{
+        return dp->ops->sync_all(dp, m, now, ret);
+}
+
+int pc_dp_vps_change(struct pc_dataplane *dp, const struct pc_vps *before,
+                     const struct pc_vps *after, int64_t now, size_t *ret_changes)
+{
+        return dp->ops->vps_change(dp, before, after, now, ret_changes);
+}
+
+int pc_dp_attempts(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata)
+{
+        return dp->ops->attempts(dp, cb, userdata);
+}
+
+int pc_dp_destroy(struct pc_dataplane *dp)
+{
+        return dp->ops->destroy(dp);
+}

@@ -1,0 +1,73 @@
+/* The data plane: where the policy meets packets.  One interface, backends
+ * as operations structs (nftables now; eBPF could be another).  Callers use
+ * pc_dp_*() only.  Functions return 0 or a negative errno; on failure
+ * pc_dp_errmsg() says what the kernel refused and why. */
+#pragma once
+
+#include "policy/model.h"
+
+struct pc_dataplane;
+
+/* Blocked attempts the kernel counted for one interface, protocol, port. */
+struct pc_dp_attempt {
+        char iface[16];
+        uint8_t proto;
+        uint16_t port;
+        uint64_t packets;
+        int64_t last_seen; /* unix time of the latest attempt */
+};
+
+typedef int (*pc_dp_attempt_cb)(const struct pc_dp_attempt *a, void *userdata);
+
+/* What pc_dp_sync_all() found and did. */
+struct pc_dp_repair {
+        bool reprogrammed;   /* the whole table was (re)written atomically */
+        char why[128];       /* ...because: "table missing", "config changed" */
+        size_t missing;      /* elements that should have been there */
+        size_t extra;        /* elements that should not have been */
+        size_t elements;     /* per-VPS elements now in the kernel */
+        char example[160];   /* one repaired element, for the log */
+};
+
+struct pc_dataplane_ops {
+        const char *name;
+        int (*open)(const struct pc_config *cfg, struct pc_dataplane **ret);
+        void (*close)(struct pc_dataplane *dp);
+        const char *(*errmsg)(const struct pc_dataplane *dp);
+        int (*sync_all)(struct pc_dataplane *dp, const struct pc_model *m, int64_t now,
+                        struct pc_dp_repair *ret);
+        int (*vps_change)(struct pc_dataplane *dp, const struct pc_vps *before,
+                          const struct pc_vps *after, int64_t now, size_t *ret_changes);
+        int (*attempts)(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata);
+        int (*destroy)(struct pc_dataplane *dp);
+};
+
+/* Opens the nftables backend for <cfg> (which must outlive it). */
+int pc_dp_open(const struct pc_config *cfg, struct pc_dataplane **ret);
+
+/* Closes <dp>; the kernel keeps enforcing (fail closed).  Accepts NULL. */
+struct pc_dataplane *pc_dp_close(struct pc_dataplane *dp);
+
+const char *pc_dp_errmsg(const struct pc_dataplane *dp);
+
+/* Makes the kernel enforce exactly <m> at <now>.  Reads what the kernel
+ * holds: if the table is missing or was built from another config, writes
+ * the whole table in one atomic transaction; otherwise adds and deletes just
+ * the elements that drifted, in one transaction.  <ret> says what it did. */
+int pc_dp_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64_t now,
+                   struct pc_dp_repair *ret);
+
+/* Applies the change of one VPS from <before> to <after> (NULL: it did not
+ * exist / no longer exists) as element additions and deletions in one
+ * transaction; cost independent of the number of VPSes.  If the kernel
+ * refuses, nothing changes and -EIO is returned with the reason. */
+int pc_dp_vps_change(struct pc_dataplane *dp, const struct pc_vps *before,
+                     const struct pc_vps *after, int64_t now, size_t *ret_changes);
+
+/* Calls <cb> for every (interface, protocol, port) with blocked attempts. */
+int pc_dp_attempts(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata);
+
+/* Deletes the agent's table (uninstall; tests). */
+int pc_dp_destroy(struct pc_dataplane *dp);
+
+extern const struct pc_dataplane_ops pc_dp_nft_ops;

@@ -1,0 +1,468 @@
+/* The nftables backend, through libnftables: one transaction per change. */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <nftables/libnftables.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dataplane/dataplane-internal.h"
+#include "dataplane/nft_ruleset.h"
+
+#define ATTEMPTS_TIMEOUT (7 * 86400) /* the attempts set's element lifetime */
+
+struct nft_dp {
+        struct pc_dataplane base;
+        const struct pc_config *cfg;
+        struct nft_ctx *ctx;
+        char err[1024];
+};
+
+static struct nft_dp *dp_of(struct pc_dataplane *dp)
+{
+        return (struct nft_dp *)dp;
+}
+
+/* Keeps the kernel's complaint on one line: "Error: ...: <the command>". */
+static void set_error(struct nft_dp *d, const char *what, const char *nft_err)
+{
+        char msg[768];
+        size_t n = 0;
+
+        for (const char *p = nft_err; *p != '\0' && n + 1 < sizeof(msg); p++) {
+                if (*p == '^' || (*p == ' ' && n > 0 && msg[n - 1] == ' '))
+                        continue;
+                msg[n++] = (*p == '\n' || *p == '\t') ? ' ' : *p;
+        }
+        while (n > 0 && msg[n - 1] == ' ')
+                n--;
+        msg[n] = '\0';
+        snprintf(d->err, sizeof(d->err), "%s: %s", what, n > 0 ? msg : "the kernel refused it");
+}
+
+/* Runs <cmds> as one transaction.  -EIO with the kernel's reason. */
+static int run(struct nft_dp *d, const char *what, const char *cmds)
+{
+        int rc = nft_run_cmd_from_buffer(d->ctx, cmds);
+        const char *e = nft_ctx_get_error_buffer(d->ctx);
+
+        nft_ctx_get_output_buffer(d->ctx); /* drop any output */
+        if (rc != 0) {
+                set_error(d, what, e != NULL ? e : "");
+                return -EIO;
+        }
+        return 0;
+}
+
+/* Runs a list command and parses its JSON output.  -ENOENT if the object
+ * does not exist. */
+static int list_json(struct nft_dp *d, const char *cmd, json_t **ret)
+{
+        unsigned flags = nft_ctx_output_get_flags(d->ctx);
+        const char *out, *e;
+        json_error_t jerr;
+        json_t *j;
+        int rc;
+
+        nft_ctx_output_set_flags(d->ctx, flags | NFT_CTX_OUTPUT_JSON);
+        rc = nft_run_cmd_from_buffer(d->ctx, cmd);
+        nft_ctx_output_set_flags(d->ctx, flags);
+        out = nft_ctx_get_output_buffer(d->ctx);
+        e = nft_ctx_get_error_buffer(d->ctx);
+        if (rc != 0) {
+                set_error(d, cmd, e != NULL ? e : "");
+                return e != NULL && strstr(e, "No such file or directory") != NULL ? -ENOENT : -EIO;
+        }
+        j = json_loads(out != NULL ? out : "", 0, &jerr);
+        if (j == NULL) {
+                snprintf(d->err, sizeof(d->err), "%s: unreadable JSON from libnftables: %s", cmd, jerr.text);
+                return -EIO;
+        }
+        *ret = j;
+        return 0;
+}
+
+static int nft_open(const struct pc_config *cfg, struct pc_dataplane **ret)
+{
+        struct nft_dp *d = calloc(1, sizeof(*d));
+
+        if (d == NULL)
+                return -ENOMEM;
+        d->ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+        if (d->ctx == NULL) {
+                free(d);
+                return -ENOMEM;
+        }
+        if (nft_ctx_buffer_output(d->ctx) != 0 || nft_ctx_buffer_error(d->ctx) != 0) {
+                nft_ctx_free(d->ctx);
+                free(d);
+                return -ENOMEM;
+        }
+        d->base.ops = &pc_dp_nft_ops;
+        d->cfg = cfg;
+        *ret = &d->base;
+        return 0;
+}
+
+static void nft_close(struct pc_dataplane *dp)
+{
+        struct nft_dp *d = dp_of(dp);
+
+        nft_ctx_free(d->ctx);
+        free(d);
+}
+
+static const char *nft_errmsg(const struct pc_dataplane *dp)
+{
+        return ((const struct nft_dp *)dp)->err;
+}
+
+/* The desired per-VPS elements of every VPS of <m>, normalised. */
+static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t now, struct nft_elems *out)
+{
+        for (size_t i = 0; i < pc_model_count(m); i++) {
+                int r = nft_vps_elements(d->cfg, pc_model_at(m, i), now, out);
+
+                if (r < 0)
+                        return r;
+        }
+        nft_elems_normalise(out);
+        return 0;
+}
+
+/* Writes the whole table, replacing any old one, in one transaction. */
+static int program_all(struct nft_dp *d, const struct nft_elems *want, int64_t now)
+{
+        const char *t = d->cfg->agent.nft_table;
+        struct strbuf b = { 0 };
+        int r;
+
+        /* "add" first so that "delete" cannot fail on a missing table. */
+        strbuf_printf(&b, "add table inet %s\ndelete table inet %s\n", t, t);
+        nft_skeleton(d->cfg, &b);
+        nft_elems_commands(t, want, true, now, &b);
+        r = b.oom ? -ENOMEM : run(d, "programming the ruleset", strbuf_str(&b));
+        strbuf_free(&b);
+        return r;
+}
+
+/* True for the sets that hold per-VPS elements. */
+static bool per_vps_set(const char *name)
+{
+        static const char *const fixed[] = { "vps_out", "vps_in", "vps_nat", "suspended", "filter_out",
+                                             "filter_in", "filter_ports_out", "filter_ports_in" };
+        unsigned a, b;
+        char tail[16];
+
+        for (size_t i = 0; i < PC_ARRAY_SIZE(fixed); i++)
+                if (strcmp(name, fixed[i]) == 0)
+                        return true;
+        return sscanf(name, "p%u_r%u_%15s", &a, &b, tail) == 3 && strcmp(tail, "exempt") == 0;
+}
+
+/* One component of a key as our text form writes it. */
+static void key_part(json_t *v, bool quote, char *buf, size_t size)
+{
+        if (json_is_string(v))
+                snprintf(buf, size, quote ? "\"%s\"" : "%s", json_string_value(v));
+        else if (json_is_integer(v))
+                snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        else if (json_is_object(v) && json_is_array(json_object_get(v, "range")))
+                snprintf(buf, size, "%" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT,
+                         json_integer_value(json_array_get(json_object_get(v, "range"), 0)),
+                         json_integer_value(json_array_get(json_object_get(v, "range"), 1)));
+        else
+                snprintf(buf, size, "?");
+}
+
+/* A JSON key (string, number or concat) in our text form. */
+static void key_text(json_t *v, char *buf, size_t size)
+{
+        json_t *concat = json_is_object(v) ? json_object_get(v, "concat") : NULL;
+        size_t n = 0, i;
+        json_t *part;
+
+        if (concat == NULL) {
+                key_part(v, true, buf, size);
+                return;
+        }
+        buf[0] = '\0';
+        json_array_foreach(concat, i, part) {
+                char p[64];
+
+                key_part(part, i == 0, p, sizeof(p));
+                n += snprintf(buf + n, n < size ? size - n : 0, "%s%s", i > 0 ? " . " : "", p);
+        }
+}
+
+/* Parses one JSON set element into <x> (set name already filled). */
+static void elem_from_json(json_t *e, int64_t now, struct nft_elem *x)
+{
+        json_t *val = e, *data = NULL, *wrap;
+
+        if (json_is_array(e)) { /* map: [key, value] */
+                val = json_array_get(e, 0);
+                data = json_array_get(e, 1);
+        }
+        wrap = json_is_object(val) ? json_object_get(val, "elem") : NULL;
+        x->until = 0;
+        if (wrap != NULL) {
+                json_t *exp = json_object_get(wrap, "expires");
+
+                if (json_is_integer(exp))
+                        x->until = now + json_integer_value(exp);
+                val = json_object_get(wrap, "val");
+        }
+        key_text(val, x->key, sizeof(x->key));
+        x->value[0] = '\0';
+        if (data != NULL) {
+                json_t *jump = json_object_get(data, "jump");
+                json_t *target = jump != NULL ? json_object_get(jump, "target") : NULL;
+
+                if (json_is_string(target))
+                        snprintf(x->value, sizeof(x->value), "jump %s", json_string_value(target));
+        }
+}
+
+/* Reads the kernel's table: its skeleton id and its per-VPS elements. */
+static int read_kernel(struct nft_dp *d, int64_t now, uint32_t *ret_id, struct nft_elems *out)
+{
+        char cmd[96];
+        json_t *root, *items, *item;
+        size_t i;
+        int r;
+
+        snprintf(cmd, sizeof(cmd), "list table inet %s", d->cfg->agent.nft_table);
+        r = list_json(d, cmd, &root);
+        if (r < 0)
+                return r;
+        *ret_id = 0;
+        items = json_object_get(root, "nftables");
+        json_array_foreach(items, i, item) {
+                json_t *set = json_object_get(item, "set");
+                const char *name;
+                json_t *elems, *e;
+                size_t k;
+
+                if (set == NULL)
+                        set = json_object_get(item, "map");
+                if (set == NULL)
+                        continue;
+                name = json_string_value(json_object_get(set, "name"));
+                elems = json_object_get(set, "elem");
+                if (name == NULL)
+                        continue;
+                if (strcmp(name, "skeleton") == 0 && json_is_integer(json_array_get(elems, 0))) {
+                        *ret_id = (uint32_t)json_integer_value(json_array_get(elems, 0));
+                        continue;
+                }
+                if (!per_vps_set(name))
+                        continue;
+                json_array_foreach(elems, k, e) {
+                        struct nft_elem x = { 0 };
+
+                        snprintf(x.set, sizeof(x.set), "%s", name);
+                        elem_from_json(e, now, &x);
+                        r = nft_elems_push(out, &x);
+                        if (r < 0)
+                                goto out;
+                }
+        }
+        nft_elems_normalise(out);
+        r = 0;
+out:
+        json_decref(root);
+        return r;
+}
+
+/* A lifetime the kernel holds is as good as ours within 2 s of counting. */
+static bool same_lifetime(int64_t a, int64_t b)
+{
+        return (a == 0) == (b == 0) && (a == 0 || llabs(a - b) <= 2);
+}
+
+static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64_t now,
+                        struct pc_dp_repair *ret)
+{
+        struct nft_dp *d = dp_of(dp);
+        struct nft_elems want = { 0 }, have = { 0 }, del = { 0 }, add = { 0 };
+        struct pc_dp_repair rep = { 0 };
+        struct strbuf b = { 0 };
+        uint32_t id = 0, want_id = nft_skeleton_id(d->cfg);
+        int r;
+
+        r = desired_elements(d, m, now, &want);
+        if (r < 0)
+                goto out;
+        rep.elements = want.n;
+        r = read_kernel(d, now, &id, &have);
+        if (r == -ENOENT || (r == 0 && id != want_id)) {
+                rep.reprogrammed = true;
+                if (r == -ENOENT)
+                        snprintf(rep.why, sizeof(rep.why), "table inet %s is missing", d->cfg->agent.nft_table);
+                else
+                        snprintf(rep.why, sizeof(rep.why),
+                                 "table inet %s was built from another config (skeleton 0x%08" PRIx32
+                                 ", want 0x%08" PRIx32 ")", d->cfg->agent.nft_table, id, want_id);
+                rep.missing = want.n;
+                r = program_all(d, &want, now);
+                goto out;
+        }
+        if (r < 0)
+                goto out;
+        /* Same skeleton: repair only the elements that drifted. */
+        for (size_t i = 0, j = 0; i < have.n || j < want.n;) {
+                int c = i == have.n   ? 1
+                        : j == want.n ? -1
+                                      : (strcmp(have.v[i].set, want.v[j].set) != 0
+                                                 ? strcmp(have.v[i].set, want.v[j].set)
+                                                 : strcmp(have.v[i].key, want.v[j].key));
+
+                if (c < 0) {
+                        r = nft_elems_push(&del, &have.v[i++]);
+                        rep.extra++;
+                } else if (c > 0) {
+                        r = nft_elems_push(&add, &want.v[j++]);
+                        rep.missing++;
+                } else {
+                        if (!same_lifetime(have.v[i].until, want.v[j].until) ||
+                            strcmp(have.v[i].value, want.v[j].value) != 0) {
+                                r = nft_elems_push(&del, &have.v[i]);
+                                if (r == 0)
+                                        r = nft_elems_push(&add, &want.v[j]);
+                                rep.missing++;
+                                rep.extra++;
+                        }
+                        i++;
+                        j++;
+                }
+                if (r < 0)
+                        goto out;
+        }
+        if (del.n + add.n > 0) {
+                const struct nft_elem *x = add.n > 0 ? &add.v[0] : &del.v[0];
+
+                snprintf(rep.example, sizeof(rep.example), "%s %s in %s%s%s", add.n > 0 ? "missing" : "extra",
+                         x->key, x->set, x->value[0] != '\0' ? " : " : "", x->value);
+                nft_elems_commands(d->cfg->agent.nft_table, &del, false, now, &b);
+                nft_elems_commands(d->cfg->agent.nft_table, &add, true, now, &b);
+                r = b.oom ? -ENOMEM : run(d, "repairing drifted elements", strbuf_str(&b));
+        }
+out:
+        if (r == 0 && ret != NULL)
+                *ret = rep;
+        strbuf_free(&b);
+        nft_elems_free(&want);
+        nft_elems_free(&have);
+        nft_elems_free(&del);
+        nft_elems_free(&add);
+        return r;
+}
+
+static int nft_vps_change(struct pc_dataplane *dp, const struct pc_vps *before, const struct pc_vps *after,
+                          int64_t now, size_t *ret_changes)
+{
+        struct nft_dp *d = dp_of(dp);
+        struct nft_elems old = { 0 }, new = { 0 }, del = { 0 }, add = { 0 };
+        struct strbuf b = { 0 };
+        int r = 0;
+
+        if (before != NULL)
+                r = nft_vps_elements(d->cfg, before, now, &old);
+        if (r == 0 && after != NULL)
+                r = nft_vps_elements(d->cfg, after, now, &new);
+        if (r < 0)
+                goto out;
+        nft_elems_normalise(&old);
+        nft_elems_normalise(&new);
+        r = nft_elems_diff(&old, &new, &del, &add);
+        if (r < 0 || del.n + add.n == 0)
+                goto out;
+        nft_elems_commands(d->cfg->agent.nft_table, &del, false, now, &b);
+        nft_elems_commands(d->cfg->agent.nft_table, &add, true, now, &b);
+        if (b.oom)
+                r = -ENOMEM;
+        else {
+                char what[96];
+
+                snprintf(what, sizeof(what), "changing %s", after != NULL ? after->id : before->id);
+                r = run(d, what, strbuf_str(&b));
+        }
+out:
+        if (r == 0 && ret_changes != NULL)
+                *ret_changes = del.n + add.n;
+        strbuf_free(&b);
+        nft_elems_free(&old);
+        nft_elems_free(&new);
+        nft_elems_free(&del);
+        nft_elems_free(&add);
+        return r;
+}
+
+static int nft_attempts(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata)
+{
+        struct nft_dp *d = dp_of(dp);
+        int64_t now = pc_now();
+        json_t *root, *item, *e;
+        char cmd[96];
+        size_t i, k;
+        int r;
+
+        snprintf(cmd, sizeof(cmd), "list set inet %s attempts", d->cfg->agent.nft_table);
+        r = list_json(d, cmd, &root);
+        if (r < 0)
+                return r;
+        json_array_foreach(json_object_get(root, "nftables"), i, item) {
+                json_t *set = json_object_get(item, "set");
+
+                if (set == NULL)
+                        continue;
+                json_array_foreach(json_object_get(set, "elem"), k, e) {
+                        json_t *w = json_object_get(e, "elem");
+                        json_t *parts = json_object_get(json_object_get(w, "val"), "concat");
+                        json_t *counter = json_object_get(w, "counter");
+                        json_t *exp = json_object_get(w, "expires");
+                        struct pc_dp_attempt a = { 0 };
+
+                        if (!json_is_array(parts) || json_array_size(parts) != 3 ||
+                            pc_proto_parse(json_string_value(json_array_get(parts, 1)) != NULL
+                                                   ? json_string_value(json_array_get(parts, 1))
+                                                   : "",
+                                           &a.proto) < 0)
+                                continue;
+                        snprintf(a.iface, sizeof(a.iface), "%s", json_string_value(json_array_get(parts, 0)));
+                        a.port = (uint16_t)json_integer_value(json_array_get(parts, 2));
+                        a.packets = (uint64_t)json_integer_value(json_object_get(counter, "packets"));
+                        a.last_seen = json_is_integer(exp) ? now - (ATTEMPTS_TIMEOUT - json_integer_value(exp)) : now;
+                        r = cb(&a, userdata);
+                        if (r < 0)
+                                goto out;
+                }
+        }
+        r = 0;
+out:
+        json_decref(root);
+        return r;
+}
+
+static int nft_destroy(struct pc_dataplane *dp)
+{
+        struct nft_dp *d = dp_of(dp);
+        char cmd[96];
+
+        snprintf(cmd, sizeof(cmd), "add table inet %s\ndelete table inet %s\n", d->cfg->agent.nft_table,
+                 d->cfg->agent.nft_table);
+        return run(d, "deleting the table", cmd);
+}
+
+const struct pc_dataplane_ops pc_dp_nft_ops = {
+        .name = "nftables",
+        .open = nft_open,
+        .close = nft_close,
+        .errmsg = nft_errmsg,
+        .sync_all = nft_sync_all,
+        .vps_change = nft_vps_change,
+        .attempts = nft_attempts,
+        .destroy = nft_destroy,
+};

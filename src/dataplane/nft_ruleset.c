@@ -1,0 +1,436 @@
+/* The nftables ruleset as text.  See nft_ruleset.h.
+ *
+ * Shape of table inet <T> (one per agent):
+ *
+ *   forward (hook forward, priority filter):
+ *     iifname/oifname @suspended drop          both directions, whole VPS
+ *     @filter_out/@filter_in, @filter_ports_*   abuse filters, with timeouts
+ *     ct state established,related accept      decided at the first packet
+ *     iifname vmap @vps_out                     jump pN_out: the VPS's policy
+ *     oifname vmap @vps_in                      jump pN_in
+ *   pN_out:  meta l4proto . th dport vmap @pN_out_ports   -> pN_rM_out
+ *   pN_rM_out: iifname @pN_rM_exempt return; count in @attempts; reject
+ *   pN_in / pN_rM_in: the same with oifname, and drop
+ *   prerouting (nat): iifname vmap @vps_nat -> pN_nat: redirect to the proxy
+ *
+ * A VPS is therefore a handful of set elements, never a chain or a rule. */
+#include "dataplane/nft_ruleset.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Which chains policy <p> needs. */
+static bool policy_has(const struct pc_policy *p, enum pc_action action, unsigned dir)
+{
+        for (size_t i = 0; i < p->n_rules; i++)
+                if (p->rules[i].action == action && (p->rules[i].direction & dir))
+                        return true;
+        return false;
+}
+
+/* The port of "host:port" or "[v6]:port". */
+static unsigned listen_port(const char *listen)
+{
+        const char *colon = strrchr(listen, ':');
+
+        return colon != NULL ? (unsigned)strtoul(colon + 1, NULL, 10) : 0;
+}
+
+/* "tcp . 25", "udp . 6881-6889", "gre . 0-65535" */
+static void range_key(uint8_t proto, uint16_t lo, uint16_t hi, char *buf, size_t size)
+{
+        const char *name = pc_proto_name(proto);
+        char p[16];
+
+        if (name == NULL) {
+                snprintf(p, sizeof(p), "%u", proto);
+                name = p;
+        }
+        if (lo == hi)
+                snprintf(buf, size, "%s . %u", name, lo);
+        else
+                snprintf(buf, size, "%s . %u-%u", name, lo, hi);
+}
+
+/* The port map and the per-rule chains of policy <pi> in one direction. */
+static void skeleton_direction(const struct pc_policy *p, size_t pi, unsigned dir, struct strbuf *out)
+{
+        const char *d = dir == PC_DIR_EGRESS ? "out" : "in";
+        const char *ifkey = dir == PC_DIR_EGRESS ? "iifname" : "oifname";
+        bool first = true;
+
+        if (!policy_has(p, PC_ACTION_BLOCK, dir))
+                return;
+        strbuf_printf(out, "\tmap p%zu_%s_ports {\n\t\ttype inet_proto . inet_service : verdict\n"
+                           "\t\tflags interval\n\t\telements = { ", pi, d);
+        for (size_t r = 0; r < p->n_rules; r++) {
+                const struct pc_rule *rule = &p->rules[r];
+                char key[48];
+
+                if (rule->action != PC_ACTION_BLOCK || !(rule->direction & dir))
+                        continue;
+                for (size_t k = 0; k < rule->n_ports; k++) {
+                        range_key(rule->ports[k].proto, rule->ports[k].lo, rule->ports[k].hi, key, sizeof(key));
+                        strbuf_printf(out, "%s%s : jump p%zu_r%zu_%s", first ? "" : ",\n\t\t\t", key, pi, r, d);
+                        first = false;
+                }
+                for (size_t k = 0; k < rule->n_ip_protos; k++) {
+                        range_key(rule->ip_protos[k], 0, 65535, key, sizeof(key));
+                        strbuf_printf(out, "%s%s : jump p%zu_r%zu_%s", first ? "" : ",\n\t\t\t", key, pi, r, d);
+                        first = false;
+                }
+        }
+        strbuf_printf(out, " }\n\t}\n");
+        strbuf_printf(out, "\tchain p%zu_%s {\n\t\tmeta l4proto . th dport vmap @p%zu_%s_ports\n\t}\n", pi, d, pi, d);
+        for (size_t r = 0; r < p->n_rules; r++) {
+                const struct pc_rule *rule = &p->rules[r];
+
+                if (rule->action != PC_ACTION_BLOCK || !(rule->direction & dir))
+                        continue;
+                strbuf_printf(out, "\tchain p%zu_r%zu_%s {\n", pi, r, d);
+                strbuf_printf(out, "\t\tcomment \"policy %s rule %zu: %s %s\"\n", p->name, r + 1,
+                              rule->service->name, pc_dir_name(dir));
+                if (rule->exemptable)
+                        strbuf_printf(out, "\t\t%s @p%zu_r%zu_exempt return\n", ifkey, pi, r);
+                strbuf_printf(out, "\t\tupdate @attempts { %s . meta l4proto . th dport counter }\n", ifkey);
+                if (dir == PC_DIR_EGRESS)
+                        strbuf_printf(out, "\t\tmeta l4proto tcp reject with tcp reset\n"
+                                           "\t\treject with icmpx admin-prohibited\n\t}\n");
+                else
+                        strbuf_printf(out, "\t\tdrop\n\t}\n");
+        }
+}
+
+/* Everything after the table's opening line and comment. */
+static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
+{
+        strbuf_printf(out,
+                      "\tmap vps_out {\n\t\ttype ifname : verdict\n\t}\n"
+                      "\tmap vps_in {\n\t\ttype ifname : verdict\n\t}\n"
+                      "\tmap vps_nat {\n\t\ttype ifname : verdict\n\t}\n"
+                      "\tset suspended {\n\t\ttype ifname\n\t}\n"
+                      "\tset filter_out {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
+                      "\tset filter_in {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
+                      "\tset filter_ports_out {\n\t\ttype ifname . inet_proto . inet_service\n"
+                      "\t\tflags interval,timeout\n\t}\n"
+                      "\tset filter_ports_in {\n\t\ttype ifname . inet_proto . inet_service\n"
+                      "\t\tflags interval,timeout\n\t}\n"
+                      /* blocked attempts per VPS interface, protocol and port */
+                      "\tset attempts {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
+                      "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n");
+        for (size_t pi = 0; pi < cfg->n_policies; pi++) {
+                const struct pc_policy *p = &cfg->policies[pi];
+
+                for (size_t r = 0; r < p->n_rules; r++)
+                        if (p->rules[r].exemptable)
+                                strbuf_printf(out, "\tset p%zu_r%zu_exempt {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n",
+                                              pi, r);
+                skeleton_direction(p, pi, PC_DIR_EGRESS, out);
+                skeleton_direction(p, pi, PC_DIR_INGRESS, out);
+                if (policy_has(p, PC_ACTION_REDIRECT, PC_DIR_EGRESS)) {
+                        strbuf_printf(out, "\tchain p%zu_nat {\n", pi);
+                        for (size_t r = 0; r < p->n_rules; r++) {
+                                const struct pc_rule *rule = &p->rules[r];
+
+                                if (rule->action != PC_ACTION_REDIRECT)
+                                        continue;
+                                for (size_t k = 0; k < rule->n_ports; k++) {
+                                        if (rule->exemptable)
+                                                strbuf_printf(out, "\t\tiifname != @p%zu_r%zu_exempt", pi, r);
+                                        strbuf_printf(out, "\t\tmeta l4proto tcp th dport %u", rule->ports[k].lo);
+                                        if (rule->ports[k].hi != rule->ports[k].lo)
+                                                strbuf_printf(out, "-%u", rule->ports[k].hi);
+                                        strbuf_printf(out, " redirect to :%u\n", listen_port(p->smtp_proxy_listen));
+                                }
+                        }
+                        strbuf_printf(out, "\t}\n");
+                }
+        }
+        strbuf_printf(out,
+                      "\tchain forward {\n"
+                      "\t\ttype filter hook forward priority filter; policy accept;\n"
+                      "\t\tiifname @suspended counter drop\n"
+                      "\t\toifname @suspended counter drop\n"
+                      "\t\tiifname @filter_out counter drop\n"
+                      "\t\toifname @filter_in counter drop\n"
+                      "\t\tiifname . meta l4proto . th dport @filter_ports_out counter drop\n"
+                      "\t\toifname . meta l4proto . th dport @filter_ports_in counter drop\n"
+                      "\t\tct state established,related accept\n"
+                      "\t\tiifname vmap @vps_out\n"
+                      "\t\toifname vmap @vps_in\n"
+                      "\t}\n"
+                      "\tchain prerouting {\n"
+                      "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+                      "\t\tiifname vmap @vps_nat\n"
+                      "\t}\n");
+}
+
+/* FNV-1a 64 over the skeleton body: changes whenever the config changes
+ * anything the kernel holds outside per-VPS elements. */
+static uint64_t body_hash(const struct pc_config *cfg)
+{
+        struct strbuf b = { 0 };
+        uint64_t h = 1469598103934665603ull;
+
+        skeleton_body(cfg, &b);
+        for (const char *s = strbuf_str(&b); *s != '\0'; s++)
+                h = (h ^ (unsigned char)*s) * 1099511628211ull;
+        strbuf_free(&b);
+        return h;
+}
+
+uint32_t nft_skeleton_id(const struct pc_config *cfg)
+{
+        uint64_t h = body_hash(cfg);
+
+        return (uint32_t)(h ^ (h >> 32));
+}
+
+void nft_skeleton(const struct pc_config *cfg, struct strbuf *out)
+{
+        uint32_t id = nft_skeleton_id(cfg);
+
+        strbuf_printf(out, "table inet %s {\n\tcomment \"portcullis skeleton 0x%08" PRIx32 "\"\n",
+                      cfg->agent.nft_table, id);
+        /* The id again where `nft -j` shows it (1.0.6's JSON omits comments). */
+        strbuf_printf(out, "\tset skeleton {\n\t\ttype mark\n\t\telements = { 0x%08" PRIx32 " }\n\t}\n", id);
+        skeleton_body(cfg, out);
+        strbuf_printf(out, "}\n");
+}
+
+int nft_elems_push(struct nft_elems *e, const struct nft_elem *x)
+{
+        if (e->n == e->cap) {
+                size_t cap = e->cap == 0 ? 16 : e->cap * 2;
+                struct nft_elem *v = realloc(e->v, cap * sizeof(*v));
+
+                if (v == NULL)
+                        return -ENOMEM;
+                e->v = v;
+                e->cap = cap;
+        }
+        e->v[e->n++] = *x;
+        return 0;
+}
+
+void nft_elems_free(struct nft_elems *e)
+{
+        free(e->v);
+        e->v = NULL;
+        e->n = e->cap = 0;
+}
+
+static int push(struct nft_elems *out, const char *set, const char *key, const char *value, int64_t until)
+{
+        struct nft_elem x = { .until = until };
+
+        snprintf(x.set, sizeof(x.set), "%s", set);
+        snprintf(x.key, sizeof(x.key), "%s", key);
+        snprintf(x.value, sizeof(x.value), "%s", value);
+        return nft_elems_push(out, &x);
+}
+
+static bool ended(int64_t until, int64_t now)
+{
+        return until != 0 && until <= now;
+}
+
+static int filter_elements(const struct pc_vps *vps, const struct pc_filter *f, struct nft_elems *out)
+{
+        static const unsigned dirs[] = { PC_DIR_EGRESS, PC_DIR_INGRESS };
+        char key[96], rk[48];
+        int r = 0;
+
+        for (size_t d = 0; d < 2 && r == 0; d++) {
+                const char *dn = dirs[d] == PC_DIR_EGRESS ? "out" : "in";
+                char set[40];
+
+                if (!(f->direction & dirs[d]))
+                        continue;
+                if (f->scope == PC_SCOPE_ALL) {
+                        snprintf(set, sizeof(set), "filter_%s", dn);
+                        snprintf(key, sizeof(key), "\"%s\"", vps->iface);
+                        r = push(out, set, key, "", f->until);
+                        continue;
+                }
+                snprintf(set, sizeof(set), "filter_ports_%s", dn);
+                if (f->scope == PC_SCOPE_PORTS) {
+                        range_key(f->ports.proto, f->ports.lo, f->ports.hi, rk, sizeof(rk));
+                        snprintf(key, sizeof(key), "\"%s\" . %s", vps->iface, rk);
+                        r = push(out, set, key, "", f->until);
+                } else if (f->service != NULL) {
+                        for (size_t k = 0; k < f->service->n_ports && r == 0; k++) {
+                                const struct pc_port_range *p = &f->service->ports[k];
+
+                                range_key(p->proto, p->lo, p->hi, rk, sizeof(rk));
+                                snprintf(key, sizeof(key), "\"%s\" . %s", vps->iface, rk);
+                                r = push(out, set, key, "", f->until);
+                        }
+                }
+        }
+        return r;
+}
+
+int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,
+                     struct nft_elems *out)
+{
+        const struct pc_policy *p = vps->site->policy;
+        size_t pi = (size_t)(p - cfg->policies);
+        char key[96], value[40], set[40];
+        int r = 0;
+
+        snprintf(key, sizeof(key), "\"%s\"", vps->iface);
+        if (policy_has(p, PC_ACTION_BLOCK, PC_DIR_EGRESS)) {
+                snprintf(value, sizeof(value), "jump p%zu_out", pi);
+                r = r < 0 ? r : push(out, "vps_out", key, value, 0);
+        }
+        if (policy_has(p, PC_ACTION_BLOCK, PC_DIR_INGRESS)) {
+                snprintf(value, sizeof(value), "jump p%zu_in", pi);
+                r = r < 0 ? r : push(out, "vps_in", key, value, 0);
+        }
+        if (policy_has(p, PC_ACTION_REDIRECT, PC_DIR_EGRESS)) {
+                snprintf(value, sizeof(value), "jump p%zu_nat", pi);
+                r = r < 0 ? r : push(out, "vps_nat", key, value, 0);
+        }
+        if (vps->suspended)
+                r = r < 0 ? r : push(out, "suspended", key, "", 0);
+        for (size_t i = 0; i < vps->n_exceptions && r == 0; i++) {
+                const struct pc_exception *e = &vps->exceptions[i];
+                const struct pc_rule *rule = pc_policy_rule_for(p, e->service);
+
+                if (rule == NULL || !rule->exemptable || ended(e->until, now))
+                        continue;
+                snprintf(set, sizeof(set), "p%zu_r%u_exempt", pi, rule->index);
+                r = push(out, set, key, "", e->until);
+        }
+        for (size_t i = 0; i < vps->n_filters && r == 0; i++)
+                if (!ended(vps->filters[i].until, now))
+                        r = filter_elements(vps, &vps->filters[i], out);
+        return r;
+}
+
+static int elem_cmp(const void *a, const void *b)
+{
+        const struct nft_elem *x = a, *y = b;
+        int c = strcmp(x->set, y->set);
+
+        return c != 0 ? c : strcmp(x->key, y->key);
+}
+
+/* "\"v201\" . tcp . 20-23" -> interface, protocol and range, for overlap
+ * checks in the interval sets. */
+static bool parse_port_key(const char *key, char *ifpart, size_t size, char *proto, unsigned *lo,
+                           unsigned *hi)
+{
+        const char *dot = strstr(key, " . ");
+        size_t n;
+
+        if (dot == NULL)
+                return false;
+        n = (size_t)(dot - key);
+        if (n >= size)
+                return false;
+        memcpy(ifpart, key, n);
+        ifpart[n] = '\0';
+        if (sscanf(dot + 3, "%15s . %u-%u", proto, lo, hi) == 3)
+                return true;
+        if (sscanf(dot + 3, "%15s . %u", proto, lo) == 2) {
+                *hi = *lo;
+                return true;
+        }
+        return false;
+}
+
+/* True if until <a> outlives <b> (0 is forever). */
+static bool outlives(int64_t a, int64_t b)
+{
+        return a == 0 || (b != 0 && a > b);
+}
+
+void nft_elems_normalise(struct nft_elems *e)
+{
+        size_t out = 0;
+
+        if (e->n == 0)
+                return;
+        qsort(e->v, e->n, sizeof(*e->v), elem_cmp);
+        for (size_t i = 0; i < e->n; i++) {
+                struct nft_elem *x = &e->v[i];
+                bool drop = false;
+
+                if (out > 0 && elem_cmp(&e->v[out - 1], x) == 0) {
+                        if (outlives(x->until, e->v[out - 1].until))
+                                e->v[out - 1].until = x->until;
+                        continue;
+                }
+                if (strncmp(x->set, "filter_ports_", 13) == 0) {
+                        char ifx[40], px[16], ify[40], py[16];
+                        unsigned lx, hx, ly, hy;
+
+                        if (parse_port_key(x->key, ifx, sizeof(ifx), px, &lx, &hx))
+                                for (size_t j = 0; j < out && !drop; j++) {
+                                        const struct nft_elem *y = &e->v[j];
+
+                                        drop = strcmp(y->set, x->set) == 0 &&
+                                               parse_port_key(y->key, ify, sizeof(ify), py, &ly, &hy) &&
+                                               strcmp(ifx, ify) == 0 && strcmp(px, py) == 0 && lx <= hy &&
+                                               ly <= hx;
+                                }
+                }
+                if (!drop)
+                        e->v[out++] = *x;
+        }
+        e->n = out;
+}
+
+int nft_elems_diff(const struct nft_elems *before, const struct nft_elems *after,
+                   struct nft_elems *del, struct nft_elems *add)
+{
+        size_t i = 0, j = 0;
+        int r = 0;
+
+        while (r == 0 && (i < before->n || j < after->n)) {
+                int c = i == before->n ? 1 : j == after->n ? -1 : elem_cmp(&before->v[i], &after->v[j]);
+
+                if (c < 0)
+                        r = nft_elems_push(del, &before->v[i++]);
+                else if (c > 0)
+                        r = nft_elems_push(add, &after->v[j++]);
+                else {
+                        if (before->v[i].until != after->v[j].until ||
+                            strcmp(before->v[i].value, after->v[j].value) != 0) {
+                                r = nft_elems_push(del, &before->v[i]);
+                                if (r == 0)
+                                        r = nft_elems_push(add, &after->v[j]);
+                        }
+                        i++;
+                        j++;
+                }
+        }
+        return r;
+}
+
+void nft_elems_commands(const char *table, const struct nft_elems *e, bool add, int64_t now,
+                        struct strbuf *out)
+{
+        for (size_t i = 0; i < e->n; i++) {
+                const struct nft_elem *x = &e->v[i];
+                bool first = i == 0 || strcmp(e->v[i - 1].set, x->set) != 0;
+                bool last = i + 1 == e->n || strcmp(e->v[i + 1].set, x->set) != 0;
+
+                if (first)
+                        strbuf_printf(out, "%s element inet %s %s { ", add ? "add" : "delete", table, x->set);
+                else
+                        strbuf_printf(out, ", ");
+                strbuf_printf(out, "%s", x->key);
+                if (add && x->until != 0)
+                        strbuf_printf(out, " timeout %" PRId64 "s", x->until > now ? x->until - now : 1);
+                if (x->value[0] != '\0')
+                        strbuf_printf(out, " : %s", x->value);
+                if (last)
+                        strbuf_printf(out, " }\n");
+        }
+}

@@ -1,0 +1,57 @@
+/* The nftables ruleset as text: the skeleton (tables, chains, sets and the
+ * policies' port maps, all fixed by the config) and the elements each VPS
+ * adds to the per-VPS sets.  Pure functions: nothing here talks to the
+ * kernel, so all of it is unit-tested.
+ *
+ * Per-packet cost never depends on the number of VPSes or exceptions: every
+ * lookup is a set or verdict map keyed by interface (and protocol/port). */
+#pragma once
+
+#include "base/strbuf.h"
+#include "policy/model.h"
+
+/* One element of a named set or map. */
+struct nft_elem {
+        char set[40];   /* "vps_out", "p1_r0_exempt", "filter_ports_in" */
+        char key[96];   /* nft syntax: "\"v201\"" or "\"v201\" . tcp . 20-23" */
+        char value[40]; /* maps: "jump p1_out"; sets: "" */
+        int64_t until;  /* unix time the kernel drops it; 0: never */
+};
+
+struct nft_elems {
+        struct nft_elem *v;
+        size_t n, cap;
+};
+
+/* Writes the skeleton of table inet <cfg->agent.nft_table> into <out>.
+ * Its set `skeleton` holds nft_skeleton_id(), so that a running table can
+ * be recognised as current. */
+void nft_skeleton(const struct pc_config *cfg, struct strbuf *out);
+
+/* A 32-bit hash of everything in the skeleton: it changes whenever the
+ * config changes anything the kernel holds outside per-VPS elements. */
+uint32_t nft_skeleton_id(const struct pc_config *cfg);
+
+/* Appends the elements <vps> needs at time <now> to <out> (exceptions and
+ * filters that have ended are left out).  -ENOMEM. */
+int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,
+                     struct nft_elems *out);
+
+/* Sorts by (set, key) and drops exact duplicates (keeping the longest
+ * lifetime) and, in interval sets, ranges that overlap an earlier one of the
+ * same interface (the kernel refuses overlaps; the earlier one covers it). */
+void nft_elems_normalise(struct nft_elems *e);
+
+/* Elements in <before> and not in <after> go to <del>; in <after> and not
+ * in <before>, or with another lifetime or value, to <add> (and the old one
+ * to <del>).  Both inputs must be normalised.  -ENOMEM. */
+int nft_elems_diff(const struct nft_elems *before, const struct nft_elems *after,
+                   struct nft_elems *del, struct nft_elems *add);
+
+/* Appends "add element" (or "delete element") commands for <e>, grouped by
+ * set, to <out>; timeouts are computed against <now>. */
+void nft_elems_commands(const char *table, const struct nft_elems *e, bool add, int64_t now,
+                        struct strbuf *out);
+
+int nft_elems_push(struct nft_elems *e, const struct nft_elem *x);
+void nft_elems_free(struct nft_elems *e);
