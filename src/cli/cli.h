@@ -58,6 +58,16 @@ void cli_table_add(struct cli_table *t, ...); /* ncols const char * cells */
 void cli_table_print(struct cli_table *t);
 struct cli_table *cli_table_free(struct cli_table *t);
 
+/* Sends one request line to portcullisd and returns its JSON reply.
+ * -ENOENT/-ECONNREFUSED when the agent is not running. */
+int cli_agent_request(struct cli *c, const char *request, json_t **ret);
+
+/* Tells portcullisd that VPS <id> changed in the store.  With <out>, adds
+ * "agent": {...} to it; else prints how fast it was enforced.  A missing
+ * agent is only a note (the change is stored); a kernel refusal is an
+ * error. */
+int cli_agent_sync(struct cli *c, const char *id, json_t *out);
+
 /* Parses an actor for a change: --by WHO is required, --reason TEXT
  * optional.  Prints the error and returns false if --by is missing or bad. */
 bool cli_actor_valid(const char *cmd, const char *by);

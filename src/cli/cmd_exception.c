@@ -119,12 +119,17 @@ static int exception_grant(struct cli *c, int argc, char **argv)
                 cli_error("Failed to grant %s to %s: %s", service, vps_id, pc_store_errmsg(c->store));
                 return CLI_ERROR;
         }
-        if (c->json)
-                return cli_print_json(json_pack("{s:I, s:s, s:s}", "exception", (json_int_t)id, "vps", vps_id,
-                                                "service", service));
+        if (c->json) {
+                json_t *out = json_pack("{s:I, s:s, s:s}", "exception", (json_int_t)id, "vps", vps_id, "service",
+                                        service);
+
+                r = cli_agent_sync(c, vps_id, out);
+                cli_print_json(out);
+                return r;
+        }
         printf("exception #%" PRId64 ": %s may use %s (rule %u of policy %s lifted)\n", id, vps_id, service,
                rule->index + 1, vps->site->policy->name);
-        return CLI_OK;
+        return cli_agent_sync(c, vps_id, NULL);
 }
 
 static int exception_revoke(struct cli *c, int argc, char **argv)
@@ -145,10 +150,15 @@ static int exception_revoke(struct cli *c, int argc, char **argv)
                           pc_store_errmsg(c->store));
                 return CLI_ERROR;
         }
-        if (c->json)
-                return cli_print_json(json_pack("{s:s, s:s}", "revoked", argv[optind + 2], "vps", vps->id));
+        if (c->json) {
+                json_t *out = json_pack("{s:s, s:s}", "revoked", argv[optind + 2], "vps", vps->id);
+
+                r = cli_agent_sync(c, vps->id, out);
+                cli_print_json(out);
+                return r;
+        }
         printf("revoked: %s may no longer use %s\n", vps->id, argv[optind + 2]);
-        return CLI_OK;
+        return cli_agent_sync(c, vps->id, NULL);
 }
 
 static int exception_list(struct cli *c, int argc, char **argv)

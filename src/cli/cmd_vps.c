@@ -182,13 +182,17 @@ static int vps_add(struct cli *c, int argc, char **argv)
                         goto out;
                 }
         }
-        if (c->json)
-                cli_print_json(json_pack("{s:s, s:s, s:s}", "added", vps->id, "site", vps->site->name,
-                                         "policy", vps->site->policy->name));
-        else
+        if (c->json) {
+                json_t *out = json_pack("{s:s, s:s, s:s}", "added", vps->id, "site", vps->site->name, "policy",
+                                        vps->site->policy->name);
+
+                r = cli_agent_sync(c, vps->id, out);
+                cli_print_json(out);
+        } else {
                 printf("added %s at site %s (policy %s)\n", vps->id, vps->site->name,
                        vps->site->policy->name);
-        r = CLI_OK;
+                r = cli_agent_sync(c, vps->id, NULL);
+        }
 out:
         pc_vps_free(vps);
         return r;
@@ -224,10 +228,15 @@ static int vps_remove(struct cli *c, int argc, char **argv)
                 cli_error("Failed to remove %s: %s", argv[optind + 1], pc_store_errmsg(c->store));
                 return CLI_ERROR;
         }
-        if (c->json)
-                return cli_print_json(json_pack("{s:s}", "removed", argv[optind + 1]));
+        if (c->json) {
+                json_t *out = json_pack("{s:s}", "removed", argv[optind + 1]);
+
+                r = cli_agent_sync(c, argv[optind + 1], out);
+                cli_print_json(out);
+                return r;
+        }
         printf("removed %s\n", argv[optind + 1]);
-        return CLI_OK;
+        return cli_agent_sync(c, argv[optind + 1], NULL);
 }
 
 static json_t *addrs_json(const struct pc_vps *v)

@@ -14,6 +14,7 @@ int cmd_explain(struct cli *c, int argc, char **argv);
 int cmd_exception(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
 int cmd_ticket(struct cli *c, int argc, char **argv);
+int cmd_status(struct cli *c, int argc, char **argv);
 
 #define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
 
@@ -75,6 +76,12 @@ const struct cli_command cli_commands[] = {
           "      exception with `exception grant ID SERVICE --ticket N`, which marks it\n"
           "      approved; `explain` shows pending tickets beside a block.\n"
           "  ticket list [ID]\n" },
+        { "status", cmd_status, "",
+          "the agent's health: ruleset in sync, VPSes, last change and its latency",
+          "Asks portcullisd (through the control socket of the configuration) whether\n"
+          "the kernel enforces what the database says, how many VPSes and elements it\n"
+          "holds, and the last change with how long it took to reach the kernel.\n"
+          "Exit status: 0 in sync, 1 out of sync or the agent is not running.\n" },
         { "audit", cmd_audit, "[ID] [--limit N]",
           "the audit log, of one VPS or of everything",
           "Prints the append-only audit log, oldest first: when, who, what, the\n"

@@ -11,6 +11,7 @@ struct pc_dataplane;
 /* Blocked attempts the kernel counted for one interface, protocol, port. */
 struct pc_dp_attempt {
         char iface[16];
+        unsigned dir; /* PC_DIR_EGRESS or PC_DIR_INGRESS */
         uint8_t proto;
         uint16_t port;
         uint64_t packets;

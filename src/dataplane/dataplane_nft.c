@@ -400,16 +400,16 @@ out:
         return r;
 }
 
-static int nft_attempts(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata)
+/* Reads one attempts set (<dir>'s) and calls <cb> for each element. */
+static int attempts_set(struct nft_dp *d, unsigned dir, int64_t now, pc_dp_attempt_cb cb, void *userdata)
 {
-        struct nft_dp *d = dp_of(dp);
-        int64_t now = pc_now();
         json_t *root, *item, *e;
         char cmd[96];
         size_t i, k;
         int r;
 
-        snprintf(cmd, sizeof(cmd), "list set inet %s attempts", d->cfg->agent.nft_table);
+        snprintf(cmd, sizeof(cmd), "list set inet %s attempts_%s", d->cfg->agent.nft_table,
+                 dir == PC_DIR_EGRESS ? "out" : "in");
         r = list_json(d, cmd, &root);
         if (r < 0)
                 return r;
@@ -421,19 +421,16 @@ static int nft_attempts(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *user
                 json_array_foreach(json_object_get(set, "elem"), k, e) {
                         json_t *w = json_object_get(e, "elem");
                         json_t *parts = json_object_get(json_object_get(w, "val"), "concat");
-                        json_t *counter = json_object_get(w, "counter");
                         json_t *exp = json_object_get(w, "expires");
-                        struct pc_dp_attempt a = { 0 };
+                        const char *proto = json_string_value(json_array_get(parts, 1));
+                        struct pc_dp_attempt a = { .dir = dir };
 
-                        if (!json_is_array(parts) || json_array_size(parts) != 3 ||
-                            pc_proto_parse(json_string_value(json_array_get(parts, 1)) != NULL
-                                                   ? json_string_value(json_array_get(parts, 1))
-                                                   : "",
-                                           &a.proto) < 0)
+                        if (json_array_size(parts) != 3 || proto == NULL || pc_proto_parse(proto, &a.proto) < 0)
                                 continue;
                         snprintf(a.iface, sizeof(a.iface), "%s", json_string_value(json_array_get(parts, 0)));
                         a.port = (uint16_t)json_integer_value(json_array_get(parts, 2));
-                        a.packets = (uint64_t)json_integer_value(json_object_get(counter, "packets"));
+                        a.packets = (uint64_t)json_integer_value(
+                                json_object_get(json_object_get(w, "counter"), "packets"));
                         a.last_seen = json_is_integer(exp) ? now - (ATTEMPTS_TIMEOUT - json_integer_value(exp)) : now;
                         r = cb(&a, userdata);
                         if (r < 0)
@@ -444,6 +441,15 @@ static int nft_attempts(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *user
 out:
         json_decref(root);
         return r;
+}
+
+static int nft_attempts(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata)
+{
+        struct nft_dp *d = dp_of(dp);
+        int64_t now = pc_now();
+        int r = attempts_set(d, PC_DIR_EGRESS, now, cb, userdata);
+
+        return r < 0 ? r : attempts_set(d, PC_DIR_INGRESS, now, cb, userdata);
 }
 
 static int nft_destroy(struct pc_dataplane *dp)

@@ -9,7 +9,7 @@
  *     iifname vmap @vps_out                     jump pN_out: the VPS's policy
  *     oifname vmap @vps_in                      jump pN_in
  *   pN_out:  meta l4proto . th dport vmap @pN_out_ports   -> pN_rM_out
- *   pN_rM_out: iifname @pN_rM_exempt return; count in @attempts; reject
+ *   pN_rM_out: iifname @pN_rM_exempt return; count in @attempts_out; reject
  *   pN_in / pN_rM_in: the same with oifname, and drop
  *   prerouting (nat): iifname vmap @vps_nat -> pN_nat: redirect to the proxy
  *
@@ -95,7 +95,7 @@ static void skeleton_direction(const struct pc_policy *p, size_t pi, unsigned di
                               rule->service->name, pc_dir_name(dir));
                 if (rule->exemptable)
                         strbuf_printf(out, "\t\t%s @p%zu_r%zu_exempt return\n", ifkey, pi, r);
-                strbuf_printf(out, "\t\tupdate @attempts { %s . meta l4proto . th dport counter }\n", ifkey);
+                strbuf_printf(out, "\t\tupdate @attempts_%s { %s . meta l4proto . th dport counter }\n", d, ifkey);
                 if (dir == PC_DIR_EGRESS)
                         strbuf_printf(out, "\t\tmeta l4proto tcp reject with tcp reset\n"
                                            "\t\treject with icmpx admin-prohibited\n\t}\n");
@@ -119,7 +119,9 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tset filter_ports_in {\n\t\ttype ifname . inet_proto . inet_service\n"
                       "\t\tflags interval,timeout\n\t}\n"
                       /* blocked attempts per VPS interface, protocol and port */
-                      "\tset attempts {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
+                      "\tset attempts_out {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
+                      "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
+                      "\tset attempts_in {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
                       "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n");
         for (size_t pi = 0; pi < cfg->n_policies; pi++) {
                 const struct pc_policy *p = &cfg->policies[pi];

@@ -246,3 +246,10 @@ int pc_store_vps_fetch(struct pc_store *s, const struct pc_config *cfg, const ch
 {
         return s->ops->vps_fetch(s, cfg, id, ret);
 }
+
+int pc_store_incident_note(struct pc_store *s, const char *vps_id, const char *kind, uint64_t count,
+                           int64_t at, const char *evidence, int64_t gap, int64_t *ret_id,
+                           bool *ret_opened)
+{
+        return s->ops->incident_note(s, vps_id, kind, count, at, evidence, gap, ret_id, ret_opened);
+}

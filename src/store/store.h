@@ -79,6 +79,9 @@ struct pc_store_ops {
                           void *userdata);
         int (*vps_fetch)(struct pc_store *s, const struct pc_config *cfg, const char *id,
                          struct pc_vps **ret);
+        int (*incident_note)(struct pc_store *s, const char *vps_id, const char *kind, uint64_t count,
+                             int64_t at, const char *evidence, int64_t gap, int64_t *ret_id,
+                             bool *ret_opened);
 };
 
 /* Opens the store named by <url> ("sqlite:/path/db", "sqlite:///path/db"),
@@ -107,6 +110,15 @@ int pc_store_load(struct pc_store *s, struct pc_model *m);
  * caller owns (free with pc_vps_free).  -ENOENT if it does not exist. */
 int pc_store_vps_fetch(struct pc_store *s, const struct pc_config *cfg, const char *id,
                        struct pc_vps **ret);
+
+/* Records <count> more observations of abuse <kind> ("blocked-use",
+ * "spoof", "scan", ...) by <vps_id> at <at>, with <evidence> (JSON text or
+ * NULL).  One incident per episode: observations less than <gap> seconds
+ * after the open incident's last one extend it; otherwise a new incident
+ * is opened (and audited).  Sets *<ret_opened> accordingly. */
+int pc_store_incident_note(struct pc_store *s, const char *vps_id, const char *kind, uint64_t count,
+                           int64_t at, const char *evidence, int64_t gap, int64_t *ret_id,
+                           bool *ret_opened);
 
 /* Registers <vps> (id, owner, lang, site, iface, mac, addrs).  -EEXIST if
  * the id, or one of its addresses, is already registered. */

@@ -1545,6 +1545,82 @@ static int sq_unsuspend(struct pc_store *ps, const char *vps_id, const struct pc
         return tx_end(s, unsuspend_tx(s, vps_id, who, pc_now()));
 }
 
+/* ---- incidents ------------------------------------------------------- */
+
+static int incident_note_tx(struct sqlite_store *s, const char *vps_id, const char *kind,
+                            uint64_t count, int64_t at, const char *evidence, int64_t gap,
+                            int64_t *ret_id, bool *ret_opened)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        char object[48];
+        int64_t id;
+        int r;
+
+        r = query(s, &st,
+                  "SELECT id FROM incident WHERE vps_id = ? AND kind = ? AND state = 'open' "
+                  "AND last_seen >= ? ORDER BY id DESC LIMIT 1",
+                  "tti", vps_id, kind, at - gap);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r > 0) {
+                id = sqlite3_column_int64(st, 0);
+                r = exec(s,
+                         "UPDATE incident SET last_seen = max(last_seen, ?), count = count + ?, "
+                         "evidence = coalesce(?, evidence) WHERE id = ?",
+                         "iiti", at, (int64_t)count, evidence, id);
+                if (r < 0)
+                        return r;
+                *ret_id = id;
+                *ret_opened = false;
+                return 0;
+        }
+        r = exec(s,
+                 "INSERT INTO incident (vps_id, kind, first_seen, last_seen, count, evidence) "
+                 "VALUES (?, ?, ?, ?, ?, ?)",
+                 "ttiiit", vps_id, kind, at, at, (int64_t)count, evidence);
+        if (r < 0)
+                return r;
+        id = sqlite3_last_insert_rowid(s->db);
+        snprintf(object, sizeof(object), "incident/%lld", (long long)id);
+        {
+                _cleanup_json_ json_t *after = json_pack("{s:I, s:s, s:s, s:I, s:s?}", "id", (json_int_t)id,
+                                                         "vps", vps_id, "kind", kind, "count",
+                                                         (json_int_t)count, "evidence", evidence);
+                struct pc_actor who = { .by = "portcullisd", .reason = "detected" };
+
+                r = audit(s, at, &who, "incident.open", object, vps_id, NULL, after);
+        }
+        if (r < 0)
+                return r;
+        *ret_id = id;
+        *ret_opened = true;
+        return 0;
+}
+
+static int sq_incident_note(struct pc_store *ps, const char *vps_id, const char *kind, uint64_t count,
+                            int64_t at, const char *evidence, int64_t gap, int64_t *ret_id,
+                            bool *ret_opened)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int64_t id = 0;
+        bool opened = false;
+        int r = tx_begin(s);
+
+        if (r < 0)
+                return r;
+        r = tx_end(s, incident_note_tx(s, vps_id, kind, count, at, evidence, gap, &id, &opened));
+        if (r < 0)
+                return r;
+        if (ret_id != NULL)
+                *ret_id = id;
+        if (ret_opened != NULL)
+                *ret_opened = opened;
+        return 0;
+}
+
 /* ---- tickets --------------------------------------------------------- */
 
 static int ticket_open_tx(struct sqlite_store *s, const struct pc_ticket *t,
@@ -1745,6 +1821,7 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .unsuspend = sq_unsuspend,
         .ticket_open = sq_ticket_open,
         .vps_fetch = sq_vps_fetch,
+        .incident_note = sq_incident_note,
         .ticket_list = sq_ticket_list,
         .audit_list = sq_audit_list,
 };

@@ -1,0 +1,375 @@
+/* portcullisd's state and the operations the control socket and signals
+ * trigger. */
+#include "agent/agent.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "policy/evaluate.h"
+
+#define TOS_EPISODE_GAP 3600 /* blocked attempts an hour apart are separate episodes */
+
+struct agent_attempt_seen {
+        char iface[16];
+        unsigned dir;
+        uint8_t proto;
+        uint16_t port;
+        uint64_t packets;
+};
+
+void agent_log(const char *fmt, ...)
+{
+        va_list ap;
+
+        fputs("portcullisd: ", stderr);
+        va_start(ap, fmt);
+        vfprintf(stderr, fmt, ap);
+        va_end(ap);
+        fputc('\n', stderr);
+}
+
+static long elapsed_us(const struct timespec *t0)
+{
+        struct timespec t1;
+
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        return (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
+}
+
+/* Loads config, store and model into the out-parameters; nothing is kept
+ * on failure. */
+static int load_all(struct agent *a, struct pc_config **ret_cfg, struct pc_store **ret_store,
+                    struct pc_model **ret_model)
+{
+        struct pc_config *cfg = NULL;
+        struct pc_store *store = NULL;
+        struct pc_model *m = NULL;
+        char err[1024];
+        int r;
+
+        r = pc_config_load(a->config_path, &cfg, err, sizeof(err));
+        if (r < 0) {
+                agent_log("Failed to load the configuration: %s", err);
+                return r;
+        }
+        r = pc_store_open(a->db_url != NULL ? a->db_url : cfg->database, &store, err, sizeof(err));
+        if (r < 0) {
+                agent_log("Failed to open the database: %s", err);
+                goto fail;
+        }
+        r = pc_model_new(cfg, &m);
+        if (r >= 0)
+                r = pc_store_load(store, m);
+        if (r < 0) {
+                agent_log("Failed to load the database: %s", pc_store_errmsg(store));
+                goto fail;
+        }
+        *ret_cfg = cfg;
+        *ret_store = store;
+        *ret_model = m;
+        return 0;
+fail:
+        pc_model_free(m);
+        pc_store_close(store);
+        pc_config_free(cfg);
+        return r;
+}
+
+static void log_repair(const struct pc_dp_repair *rep, long us)
+{
+        if (rep->reprogrammed)
+                agent_log("Programmed the whole ruleset (%zu per-VPS elements) in one transaction in %.1f ms: %s",
+                          rep->elements, us / 1000.0, rep->why);
+        else if (rep->missing + rep->extra > 0)
+                agent_log("Repaired drift in the kernel: %zu elements missing, %zu extra (e.g. %s); now %zu elements",
+                          rep->missing, rep->extra, rep->example, rep->elements);
+        else
+                agent_log("The kernel already enforces the policy (%zu per-VPS elements): nothing to repair",
+                          rep->elements);
+}
+
+int agent_start(struct agent *a)
+{
+        struct pc_dp_repair rep;
+        struct timespec t0;
+        int r;
+
+        a->started = pc_now();
+        r = load_all(a, &a->cfg, &a->store, &a->model);
+        if (r < 0)
+                return r;
+        r = pc_dp_open(a->cfg, &a->dp);
+        if (r < 0) {
+                agent_log("Failed to open nftables: %s", strerror(-r));
+                return r;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        r = pc_dp_sync_all(a->dp, a->model, pc_now(), &rep);
+        if (r < 0) {
+                snprintf(a->last_error, sizeof(a->last_error), "%s", pc_dp_errmsg(a->dp));
+                agent_log("Failed to program the kernel: %s", pc_dp_errmsg(a->dp));
+                return r;
+        }
+        log_repair(&rep, elapsed_us(&t0));
+        a->in_sync = true;
+        a->elements = rep.elements;
+        agent_log("Enforcing %zu VPSes of %zu sites from %s in table inet %s",
+                  pc_model_count(a->model), a->cfg->n_sites, a->config_path, a->cfg->agent.nft_table);
+        return 0;
+}
+
+void agent_stop(struct agent *a)
+{
+        a->dp = pc_dp_close(a->dp);
+        a->model = pc_model_free(a->model);
+        a->store = pc_store_close(a->store);
+        a->cfg = pc_config_free(a->cfg);
+        free(a->seen);
+        a->seen = NULL;
+        a->n_seen = a->cap_seen = 0;
+}
+
+static void record_change(struct agent *a, const char *what, long us)
+{
+        a->changes++;
+        a->last_change_at = pc_now();
+        a->last_change_us = us;
+        snprintf(a->last_change, sizeof(a->last_change), "%s", what);
+}
+
+int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
+{
+        struct pc_vps *fresh = NULL, *old = pc_model_find(a->model, id);
+        struct timespec t0;
+        size_t changes = 0;
+        char what[160];
+        int r;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        r = pc_store_vps_fetch(a->store, a->cfg, id, &fresh);
+        if (r < 0 && r != -ENOENT) {
+                json_object_set_new(reply, "error", json_string(pc_store_errmsg(a->store)));
+                agent_log("Failed to read %s from the database: %s", id, pc_store_errmsg(a->store));
+                return r;
+        }
+        if (old == NULL && fresh == NULL) {
+                json_object_set_new(reply, "error", json_string("no such VPS in the database or the kernel"));
+                return -ENOENT;
+        }
+        r = pc_dp_vps_change(a->dp, old, fresh, pc_now(), &changes);
+        if (r < 0) {
+                /* The kernel kept its previous state: nothing half-applied. */
+                snprintf(a->last_error, sizeof(a->last_error), "%s", pc_dp_errmsg(a->dp));
+                json_object_set_new(reply, "error", json_string(pc_dp_errmsg(a->dp)));
+                agent_log("Failed to apply the change of %s; the kernel keeps its previous state: %s", id,
+                          pc_dp_errmsg(a->dp));
+                pc_vps_free(fresh);
+                return r;
+        }
+        if (old != NULL)
+                pc_model_remove(a->model, id);
+        if (fresh != NULL && pc_model_add(a->model, fresh) < 0) {
+                pc_vps_free(fresh);
+                fresh = NULL;
+        }
+        snprintf(what, sizeof(what), "%s %s", fresh == NULL ? "removed" : old == NULL ? "added" : "changed", id);
+        record_change(a, what, elapsed_us(&t0));
+        json_object_set_new(reply, "vps", json_string(id));
+        json_object_set_new(reply, "state", json_string(fresh == NULL ? "removed" : "enforced"));
+        json_object_set_new(reply, "elements_changed", json_integer((json_int_t)changes));
+        json_object_set_new(reply, "latency_us", json_integer(a->last_change_us));
+        agent_log("%s: %zu kernel elements changed in %.2f ms", what, changes, a->last_change_us / 1000.0);
+        return 0;
+}
+
+int agent_reconcile(struct agent *a, json_t *reply)
+{
+        struct pc_dp_repair rep;
+        struct timespec t0;
+        int r;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        r = pc_dp_sync_all(a->dp, a->model, pc_now(), &rep);
+        if (r < 0) {
+                a->in_sync = false;
+                snprintf(a->last_error, sizeof(a->last_error), "%s", pc_dp_errmsg(a->dp));
+                json_object_set_new(reply, "error", json_string(pc_dp_errmsg(a->dp)));
+                agent_log("Failed to reconcile the kernel: %s", pc_dp_errmsg(a->dp));
+                return r;
+        }
+        log_repair(&rep, elapsed_us(&t0));
+        a->in_sync = true;
+        a->elements = rep.elements;
+        json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
+        json_object_set_new(reply, "missing", json_integer((json_int_t)rep.missing));
+        json_object_set_new(reply, "extra", json_integer((json_int_t)rep.extra));
+        json_object_set_new(reply, "elements", json_integer((json_int_t)rep.elements));
+        return 0;
+}
+
+int agent_reload(struct agent *a, json_t *reply)
+{
+        struct pc_config *cfg = NULL, *old_cfg = a->cfg;
+        struct pc_store *store = NULL;
+        struct pc_model *m = NULL, *old_model = a->model;
+        struct pc_dp_repair rep;
+        struct timespec t0;
+        int r;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        r = load_all(a, &cfg, &store, &m);
+        if (r < 0) {
+                json_object_set_new(reply, "error", json_string("the new configuration or database did not load; "
+                                                                "the old one stays in force (see the log)"));
+                agent_log("Reload refused; keeping the configuration in force");
+                return r;
+        }
+        /* The data plane holds a pointer to the config it was opened with. */
+        {
+                struct pc_dataplane *dp = NULL;
+
+                r = pc_dp_open(cfg, &dp);
+                if (r >= 0)
+                        r = pc_dp_sync_all(dp, m, pc_now(), &rep);
+                if (r < 0) {
+                        const char *why = dp != NULL ? pc_dp_errmsg(dp) : strerror(-r);
+
+                        json_object_set_new(reply, "error", json_string(why));
+                        agent_log("Reload refused: the kernel did not take the new ruleset (%s); keeping the old one",
+                                  why);
+                        pc_dp_close(dp);
+                        pc_model_free(m);
+                        pc_store_close(store);
+                        pc_config_free(cfg);
+                        return r;
+                }
+                pc_dp_close(a->dp);
+                a->dp = dp;
+        }
+        a->cfg = cfg;
+        a->model = m;
+        pc_store_close(a->store);
+        a->store = store;
+        pc_model_free(old_model);
+        pc_config_free(old_cfg);
+        a->elements = rep.elements;
+        a->in_sync = true;
+        log_repair(&rep, elapsed_us(&t0));
+        record_change(a, "reloaded the configuration", elapsed_us(&t0));
+        agent_log("Reloaded %s: %zu VPSes, %zu sites", a->config_path, pc_model_count(m), cfg->n_sites);
+        json_object_set_new(reply, "reloaded", json_true());
+        json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
+        return 0;
+}
+
+/* The VPS behind interface <iface>, or NULL: a scan, once per counter
+ * pass, not per packet. */
+static const struct pc_vps *vps_by_iface(const struct pc_model *m, const char *iface)
+{
+        for (size_t i = 0; i < pc_model_count(m); i++)
+                if (strcmp(pc_model_at(m, i)->iface, iface) == 0)
+                        return pc_model_at(m, i);
+        return NULL;
+}
+
+static struct agent_attempt_seen *seen_find(struct agent *a, const struct pc_dp_attempt *x)
+{
+        for (size_t i = 0; i < a->n_seen; i++) {
+                struct agent_attempt_seen *s = &a->seen[i];
+
+                if (s->dir == x->dir && s->proto == x->proto && s->port == x->port &&
+                    strcmp(s->iface, x->iface) == 0)
+                        return s;
+        }
+        if (a->n_seen == a->cap_seen) {
+                size_t cap = a->cap_seen == 0 ? 64 : a->cap_seen * 2;
+                struct agent_attempt_seen *v = realloc(a->seen, cap * sizeof(*v));
+
+                if (v == NULL)
+                        return NULL;
+                a->seen = v;
+                a->cap_seen = cap;
+        }
+        a->seen[a->n_seen] = (struct agent_attempt_seen){ .dir = x->dir, .proto = x->proto, .port = x->port };
+        snprintf(a->seen[a->n_seen].iface, sizeof(a->seen[a->n_seen].iface), "%s", x->iface);
+        return &a->seen[a->n_seen++];
+}
+
+/* Records new blocked attempts of a terms-of-service rule as an incident. */
+static int attempt_cb(const struct pc_dp_attempt *x, void *userdata)
+{
+        struct agent *a = userdata;
+        struct agent_attempt_seen *s = seen_find(a, x);
+        const struct pc_vps *vps;
+        struct pc_flow flow = { x->proto, x->port, x->dir };
+        struct pc_verdict v;
+        const struct pc_rule *rule = NULL;
+        uint64_t delta;
+
+        if (s == NULL || x->packets <= s->packets) {
+                if (s != NULL)
+                        s->packets = x->packets; /* the element expired and came back */
+                return 0;
+        }
+        delta = x->packets - s->packets;
+        s->packets = x->packets;
+        vps = vps_by_iface(a->model, x->iface);
+        if (vps == NULL)
+                return 0;
+        pc_evaluate(vps, &flow, pc_now(), &v);
+        for (unsigned i = 0; i < v.n_reasons; i++)
+                if (v.reasons[i].kind == PC_REASON_SITE_RULE)
+                        rule = v.reasons[i].rule;
+        if (rule != NULL && rule->tos_event) {
+                char evidence[256];
+                int64_t id;
+                bool opened;
+
+                snprintf(evidence, sizeof(evidence),
+                         "{\"service\":\"%s\",\"proto\":\"%s\",\"port\":%u,\"direction\":\"%s\",\"packets\":%" PRIu64 "}",
+                         rule->service->name, pc_proto_name(x->proto), x->port, pc_dir_name(x->dir), x->packets);
+                if (pc_store_incident_note(a->store, vps->id, "blocked-use", delta, x->last_seen, evidence,
+                                           TOS_EPISODE_GAP, &id, &opened) < 0)
+                        agent_log("Failed to record blocked use by %s: %s", vps->id, pc_store_errmsg(a->store));
+                else
+                        agent_log("%s tried %s/%u %s %" PRIu64 " more times (service %s blocked by policy %s, no "
+                                  "approval): terms-of-service evidence in incident #%" PRId64 "%s",
+                                  vps->id, pc_proto_name(x->proto), x->port, pc_dir_name(x->dir), delta,
+                                  rule->service->name, vps->site->policy->name, id, opened ? " (new)" : "");
+        }
+        return 0;
+}
+
+int agent_attempts_pass(struct agent *a)
+{
+        int r = pc_dp_attempts(a->dp, attempt_cb, a);
+
+        if (r < 0)
+                agent_log("Failed to read the blocked-attempt counters: %s", pc_dp_errmsg(a->dp));
+        return r;
+}
+
+void agent_status(struct agent *a, json_t *reply)
+{
+        char t[32];
+
+        json_object_set_new(reply, "in_sync", json_boolean(a->in_sync));
+        json_object_set_new(reply, "table", json_sprintf("inet %s", a->cfg->agent.nft_table));
+        json_object_set_new(reply, "vps", json_integer((json_int_t)pc_model_count(a->model)));
+        json_object_set_new(reply, "elements", json_integer((json_int_t)a->elements));
+        pc_format_time(a->started, t, sizeof(t));
+        json_object_set_new(reply, "started", json_string(t));
+        json_object_set_new(reply, "changes", json_integer((json_int_t)a->changes));
+        if (a->last_change_at != 0) {
+                pc_format_time(a->last_change_at, t, sizeof(t));
+                json_object_set_new(reply, "last_change",
+                                    json_pack("{s:s, s:s, s:I}", "what", a->last_change, "at", t, "latency_us",
+                                              (json_int_t)a->last_change_us));
+        }
+        json_object_set_new(reply, "last_error", a->last_error[0] != '\0' ? json_string(a->last_error) : json_null());
+}

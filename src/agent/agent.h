@@ -1,0 +1,62 @@
+/* portcullisd: the agent on one hypervisor.  It holds the model, keeps the
+ * kernel enforcing it, and answers the control socket. */
+#pragma once
+
+#include <jansson.h>
+
+#include "dataplane/dataplane.h"
+#include "store/store.h"
+
+struct agent_attempt_seen; /* last counter values per (iface, dir, proto, port) */
+
+struct agent {
+        const char *config_path;
+        const char *db_url;       /* overrides the config's database; may be NULL */
+        struct pc_config *cfg;
+        struct pc_store *store;
+        struct pc_model *model;
+        struct pc_dataplane *dp;
+        int64_t started;
+        bool in_sync;             /* the kernel holds what the model says */
+        char last_error[512];
+        uint64_t changes;
+        int64_t last_change_at;
+        long last_change_us;
+        char last_change[128];
+        size_t elements;
+        struct agent_attempt_seen *seen;
+        size_t n_seen, cap_seen;
+};
+
+/* Loads config, store and model and makes the kernel enforce them
+ * (reconciling with what it already holds).  Logs what it repaired.
+ * Returns 0, or a negative errno after logging why. */
+int agent_start(struct agent *a);
+
+/* Frees everything; the kernel keeps enforcing (fail closed). */
+void agent_stop(struct agent *a);
+
+/* Re-reads VPS <id> from the store and applies its change to the kernel.
+ * Fills <reply> (a JSON object) with what happened. */
+int agent_sync_vps(struct agent *a, const char *id, json_t *reply);
+
+/* Re-reads the config: the new one replaces the old only if it loads and
+ * the kernel takes it; otherwise the old stays and the error is logged. */
+int agent_reload(struct agent *a, json_t *reply);
+
+/* Re-checks the whole kernel state against the model, repairing drift. */
+int agent_reconcile(struct agent *a, json_t *reply);
+
+/* Reads the blocked-attempt counters and records terms-of-service events. */
+int agent_attempts_pass(struct agent *a);
+
+/* Fills <reply> with the agent's health. */
+void agent_status(struct agent *a, json_t *reply);
+
+/* Logs one line to stderr ("portcullisd: ..."); journald keeps it. */
+void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* The control socket: listen on <path>, and serve one client (a request
+ * line, a JSON reply line) within a bounded time. */
+int control_listen(const char *path, int *ret_fd);
+void control_serve(struct agent *a, int listen_fd);

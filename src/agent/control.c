@@ -1,0 +1,197 @@
+/* The control socket: `portcullis` tells the agent what changed.
+ *
+ * A Unix stream socket (mode 0660).  A client sends one request line of at
+ * most CONTROL_LINE_MAX bytes, "VERB [ARG]\n", and gets one line of JSON
+ * back: {"ok": true, ...} or {"ok": false, "error": "..."}.  Verbs:
+ *   sync ID     re-read VPS ID from the store and apply it to the kernel
+ *   status      the agent's health
+ *   reconcile   compare the kernel with the model and repair drift
+ *   reload      re-read the configuration (as SIGHUP)
+ * Only root or the agent's own user may talk to it (SO_PEERCRED).  A client
+ * gets CONTROL_DEADLINE_MS to send its line; it cannot hold the agent. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+
+#define CONTROL_LINE_MAX 256
+#define CONTROL_DEADLINE_MS 1000
+
+/* Creates the socket's folder if needed (0750). */
+static int make_parent(const char *path)
+{
+        char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+        char *slash;
+
+        snprintf(dir, sizeof(dir), "%s", path);
+        slash = strrchr(dir, '/');
+        if (slash == NULL || slash == dir)
+                return 0;
+        *slash = '\0';
+        if (mkdir(dir, 0750) == -1 && errno != EEXIST)
+                return -errno;
+        return 0;
+}
+
+int control_listen(const char *path, int *ret_fd)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        r = make_parent(path);
+        if (r < 0)
+                return r;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd == -1)
+                return -errno;
+        /* A socket left by a killed agent would make bind() fail. */
+        if (unlink(path) == -1 && errno != ENOENT) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || chmod(path, 0660) == -1 ||
+            listen(fd, 64) == -1) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+static long now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
+}
+
+/* Reads one line within the deadline.  -ETIMEDOUT, -EMSGSIZE, -EPROTO. */
+static int read_line(int fd, char *buf, size_t size)
+{
+        long deadline = now_ms() + CONTROL_DEADLINE_MS;
+        size_t n = 0;
+
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                long left = deadline - now_ms();
+                ssize_t got;
+
+                if (left <= 0)
+                        return -ETIMEDOUT;
+                if (poll(&p, 1, (int)left) <= 0)
+                        continue;
+                got = read(fd, buf + n, size - 1 - n);
+                if (got == 0)
+                        return -EPROTO;
+                if (got == -1) {
+                        if (errno == EINTR || errno == EAGAIN)
+                                continue;
+                        return -errno;
+                }
+                n += (size_t)got;
+                buf[n] = '\0';
+                if (memchr(buf, '\n', n) != NULL) {
+                        *strchr(buf, '\n') = '\0';
+                        return 0;
+                }
+                if (n == size - 1)
+                        return -EMSGSIZE;
+        }
+}
+
+static void reply_send(int fd, json_t *reply)
+{
+        char *text = json_dumps(reply, JSON_COMPACT);
+        long deadline = now_ms() + CONTROL_DEADLINE_MS;
+        size_t len, off = 0;
+
+        if (text == NULL)
+                return;
+        len = strlen(text);
+        text[len] = '\0';
+        while (off < len && now_ms() < deadline) {
+                struct pollfd p = { .fd = fd, .events = POLLOUT };
+                ssize_t w;
+
+                if (poll(&p, 1, 100) <= 0)
+                        continue;
+                w = send(fd, text + off, len - off, MSG_NOSIGNAL);
+                if (w == -1 && errno != EAGAIN && errno != EINTR)
+                        break;
+                if (w > 0)
+                        off += (size_t)w;
+        }
+        if (off == len)
+                send(fd, "\n", 1, MSG_NOSIGNAL);
+        free(text);
+}
+
+/* Runs request <line>; fills <reply>. */
+static void dispatch(struct agent *a, char *line, json_t *reply)
+{
+        char *arg = strchr(line, ' ');
+        int r;
+
+        if (arg != NULL)
+                *arg++ = '\0';
+        if (strcmp(line, "sync") == 0 && arg != NULL && pc_name_valid(arg))
+                r = agent_sync_vps(a, arg, reply);
+        else if (strcmp(line, "status") == 0 && arg == NULL) {
+                agent_status(a, reply);
+                r = 0;
+        } else if (strcmp(line, "reconcile") == 0 && arg == NULL)
+                r = agent_reconcile(a, reply);
+        else if (strcmp(line, "reload") == 0 && arg == NULL)
+                r = agent_reload(a, reply);
+        else {
+                json_object_set_new(reply, "error",
+                                    json_string("unknown request (sync ID, status, reconcile, reload)"));
+                r = -EINVAL;
+        }
+        json_object_set_new(reply, "ok", json_boolean(r >= 0));
+}
+
+void control_serve(struct agent *a, int listen_fd)
+{
+        char line[CONTROL_LINE_MAX];
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        json_t *reply;
+        int fd, r;
+
+        fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd == -1)
+                return;
+        reply = json_object();
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
+            (cred.uid != 0 && cred.uid != geteuid())) {
+                agent_log("Refused a control client with uid %d: only root may change the policy",
+                          (int)cred.uid);
+                json_object_set_new(reply, "ok", json_false());
+                json_object_set_new(reply, "error", json_string("permission denied"));
+        } else if ((r = read_line(fd, line, sizeof(line))) < 0) {
+                json_object_set_new(reply, "ok", json_false());
+                json_object_set_new(reply, "error",
+                                    json_string(r == -ETIMEDOUT   ? "no request line within 1 s"
+                                                : r == -EMSGSIZE ? "request line too long"
+                                                                 : "connection closed before a request line"));
+        } else
+                dispatch(a, line, reply);
+        reply_send(fd, reply);
+        json_decref(reply);
+        close(fd);
+}

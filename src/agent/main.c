@@ -1,0 +1,133 @@
+/* portcullisd: the hypervisor agent.  Thin: options, signals, the loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+
+#define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
+
+static void usage(FILE *out)
+{
+        fprintf(out,
+                "Usage: portcullisd [-c FILE] [--db URL] [--once]\n"
+                "\n"
+                "The Portcullis agent: runs on a hypervisor as root and makes the kernel\n"
+                "enforce the policy of every VPS registered in the database, in its own\n"
+                "nftables table (table inet portcullis by default; nothing else is touched).\n"
+                "\n"
+                "At start it reads what the kernel holds and repairs any drift: the whole\n"
+                "table in one atomic transaction if it is missing or was built from another\n"
+                "configuration, otherwise just the elements that are missing or extra.\n"
+                "Changes made with `portcullis` arrive through the control socket and are\n"
+                "applied as element changes, one transaction each.  Stopping or killing the\n"
+                "agent leaves enforcement in place (fail closed); time-limited exceptions and\n"
+                "filters expire in the kernel on time even while it is down.\n"
+                "\n"
+                "  -c, --config FILE  configuration (default $PORTCULLIS_CONFIG, then\n"
+                "                     " DEFAULT_CONFIG ")\n"
+                "      --db URL       database instead of the config's `database`\n"
+                "      --once         reconcile the kernel and exit (0 if in sync)\n"
+                "  -h, --help         this help\n"
+                "\n"
+                "Signals: SIGHUP reloads the configuration (or keeps the old one and logs\n"
+                "why); SIGTERM and SIGINT stop the agent, leaving the rules in force.\n");
+}
+
+int main(int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "config", required_argument, NULL, 'c' }, { "db", required_argument, NULL, 'd' },
+                { "once", no_argument, NULL, 'o' },          { "help", no_argument, NULL, 'h' },
+                { NULL, 0, NULL, 0 },
+        };
+        struct agent a = { 0 };
+        bool once = false;
+        int opt, listen_fd = -1, sig_fd, r;
+        int64_t next_attempts;
+        sigset_t mask;
+
+        a.config_path = getenv("PORTCULLIS_CONFIG");
+        while ((opt = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+                switch (opt) {
+                case 'c': a.config_path = optarg; break;
+                case 'd': a.db_url = optarg; break;
+                case 'o': once = true; break;
+                case 'h': usage(stdout); return 0;
+                default: usage(stderr); return 2;
+                }
+        }
+        if (optind != argc) {
+                usage(stderr);
+                return 2;
+        }
+        if (a.config_path == NULL || a.config_path[0] == '\0')
+                a.config_path = DEFAULT_CONFIG;
+
+        sigemptyset(&mask);
+        sigaddset(&mask, SIGHUP);
+        sigaddset(&mask, SIGTERM);
+        sigaddset(&mask, SIGINT);
+        sigprocmask(SIG_BLOCK, &mask, NULL);
+        sig_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+        if (sig_fd == -1) {
+                agent_log("Failed to set up signals: %s", strerror(errno));
+                return 1;
+        }
+        if (agent_start(&a) < 0) {
+                agent_stop(&a);
+                return 1;
+        }
+        if (once) {
+                agent_stop(&a);
+                return 0;
+        }
+        r = control_listen(a.cfg->agent.control_socket, &listen_fd);
+        if (r < 0) {
+                agent_log("Failed to listen on %s: %s", a.cfg->agent.control_socket, strerror(-r));
+                agent_stop(&a);
+                return 1;
+        }
+        agent_log("Listening on %s", a.cfg->agent.control_socket);
+        next_attempts = pc_now() + a.cfg->agent.attempts_interval;
+        for (;;) {
+                struct pollfd p[2] = { { .fd = listen_fd, .events = POLLIN }, { .fd = sig_fd, .events = POLLIN } };
+                int64_t wait = next_attempts - pc_now();
+
+                if (poll(p, 2, wait > 0 ? (int)(wait * 1000) : 0) == -1 && errno != EINTR)
+                        break;
+                if (p[1].revents & POLLIN) {
+                        struct signalfd_siginfo si;
+
+                        if (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
+                                if (si.ssi_signo == SIGHUP) {
+                                        json_t *reply = json_object();
+
+                                        agent_log("SIGHUP: reloading %s", a.config_path);
+                                        agent_reload(&a, reply);
+                                        json_decref(reply);
+                                } else {
+                                        agent_log("Stopping on signal %u; the rules stay in force", si.ssi_signo);
+                                        break;
+                                }
+                        }
+                }
+                if (p[0].revents & POLLIN)
+                        control_serve(&a, listen_fd);
+                if (pc_now() >= next_attempts) {
+                        agent_attempts_pass(&a);
+                        next_attempts = pc_now() + a.cfg->agent.attempts_interval;
+                }
+        }
+        close(listen_fd);
+        unlink(a.cfg->agent.control_socket);
+        close(sig_fd);
+        agent_stop(&a);
+        return 0;
+}

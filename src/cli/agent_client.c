@@ -1,0 +1,100 @@
+/* The CLI's side of the control socket (see src/agent/control.c). */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+
+#define AGENT_TIMEOUT_MS 10000 /* a full reconcile of a large fleet takes seconds */
+
+int cli_agent_request(struct cli *c, const char *request, json_t **ret)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char buf[65536];
+        size_t n = 0;
+        json_t *j;
+        int fd, r;
+
+        r = cli_config(c);
+        if (r != CLI_OK)
+                return -EINVAL;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->cfg->agent.control_socket);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd == -1)
+                return -errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        if (dprintf(fd, "%s\n", request) < 0) {
+                close(fd);
+                return -EIO;
+        }
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                ssize_t got;
+
+                if (poll(&p, 1, AGENT_TIMEOUT_MS) <= 0) {
+                        close(fd);
+                        return -ETIMEDOUT;
+                }
+                got = read(fd, buf + n, sizeof(buf) - 1 - n);
+                if (got <= 0 || (n += (size_t)got) == sizeof(buf) - 1)
+                        break;
+                buf[n] = '\0';
+                if (memchr(buf, '\n', n) != NULL)
+                        break;
+        }
+        close(fd);
+        buf[n] = '\0';
+        j = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
+        if (!json_is_object(j)) {
+                json_decref(j);
+                return -EPROTO;
+        }
+        *ret = j;
+        return 0;
+}
+
+int cli_agent_sync(struct cli *c, const char *id, json_t *out)
+{
+        char request[128];
+        json_t *reply = NULL;
+        int r;
+
+        snprintf(request, sizeof(request), "sync %s", id);
+        r = cli_agent_request(c, request, &reply);
+        if (r == -ENOENT || r == -ECONNREFUSED) {
+                if (out != NULL)
+                        json_object_set_new(out, "agent", json_pack("{s:s}", "state", "not running"));
+                else
+                        fprintf(stderr,
+                                "portcullis: note: portcullisd is not running (%s): the change is stored and "
+                                "will be enforced when it starts\n",
+                                c->cfg->agent.control_socket);
+                return CLI_OK;
+        }
+        if (r < 0) {
+                cli_error("The change of %s is stored, but telling portcullisd failed: %s", id, strerror(-r));
+                return CLI_ERROR;
+        }
+        if (!json_is_true(json_object_get(reply, "ok"))) {
+                cli_error("The change of %s is stored, but the kernel did not take it: %s", id,
+                          json_string_value(json_object_get(reply, "error")));
+                json_decref(reply);
+                return CLI_ERROR;
+        }
+        if (out != NULL)
+                json_object_set(out, "agent", reply);
+        else
+                printf("enforced by portcullisd in %.2f ms (%" JSON_INTEGER_FORMAT " kernel elements changed)\n",
+                       json_integer_value(json_object_get(reply, "latency_us")) / 1000.0,
+                       json_integer_value(json_object_get(reply, "elements_changed")));
+        json_decref(reply);
+        return CLI_OK;
+}

@@ -1,0 +1,49 @@
+/* portcullis status: the agent's health. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cmd_status(struct cli *c, int argc, char **argv);
+
+int cmd_status(struct cli *c, int argc, char **argv)
+{
+        json_t *reply = NULL, *last;
+        int r;
+
+        if (argc != 1)
+                return cli_usage_error("status", "status takes no arguments");
+        r = cli_agent_request(c, "status", &reply);
+        if (r < 0) {
+                if (c->json)
+                        cli_print_json(json_pack("{s:b, s:s, s:s}", "ok", 0, "agent", "not running", "error",
+                                                 strerror(-r)));
+                else if (c->cfg != NULL)
+                        cli_error("portcullisd is not answering on %s: %s", c->cfg->agent.control_socket,
+                                  strerror(-r));
+                return CLI_NO;
+        }
+        if (c->json) {
+                bool ok = json_is_true(json_object_get(reply, "in_sync"));
+
+                cli_print_json(reply);
+                return ok ? CLI_OK : CLI_NO;
+        }
+        printf("portcullisd   running since %s\n", json_string_value(json_object_get(reply, "started")));
+        printf("ruleset       %s, %s\n", json_string_value(json_object_get(reply, "table")),
+               json_is_true(json_object_get(reply, "in_sync")) ? "in sync with the database" : "OUT OF SYNC");
+        printf("VPSes         %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT " kernel elements at the last full check)\n",
+               json_integer_value(json_object_get(reply, "vps")), json_integer_value(json_object_get(reply, "elements")));
+        printf("changes       %" JSON_INTEGER_FORMAT " since start\n", json_integer_value(json_object_get(reply, "changes")));
+        last = json_object_get(reply, "last_change");
+        if (last != NULL)
+                printf("last change   %s at %s, enforced in %.2f ms\n", json_string_value(json_object_get(last, "what")),
+                       json_string_value(json_object_get(last, "at")),
+                       json_integer_value(json_object_get(last, "latency_us")) / 1000.0);
+        if (json_is_string(json_object_get(reply, "last_error")))
+                printf("last error    %s\n", json_string_value(json_object_get(reply, "last_error")));
+        r = json_is_true(json_object_get(reply, "in_sync")) ? CLI_OK : CLI_NO;
+        json_decref(reply);
+        return r;
+}
