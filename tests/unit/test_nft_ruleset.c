@@ -1,0 +1,201 @@
+/* The nftables ruleset text: skeleton, per-VPS elements, diffs.  (The lab
+ * loads the same text into a real kernel.) */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <string.h>
+
+#include "dataplane/nft_ruleset.h"
+
+#define NOW 1795000000
+
+static struct pc_config *cfg;
+
+static int setup(void **state)
+{
+        char err[1024];
+
+        if (pc_config_load(PC_SOURCE_ROOT "/etc/portcullis.yaml", &cfg, err, sizeof(err)) < 0) {
+                fprintf(stderr, "%s\n", err);
+                return -1;
+        }
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        cfg = pc_config_free(cfg);
+        return 0;
+}
+
+static size_t policy_index(const char *name)
+{
+        return (size_t)(pc_config_policy(cfg, name) - cfg->policies);
+}
+
+static struct pc_vps *make_vps(const char *site, const char *iface)
+{
+        struct pc_vps *v;
+
+        assert_int_equal(pc_vps_new(&v), 0);
+        snprintf(v->id, sizeof(v->id), "vps-%s", iface);
+        snprintf(v->iface, sizeof(v->iface), "%s", iface);
+        v->site = pc_config_site(cfg, site);
+        assert_non_null(v->site);
+        return v;
+}
+
+static bool has_elem(const struct nft_elems *e, const char *set, const char *key, const char *value, int64_t until)
+{
+        for (size_t i = 0; i < e->n; i++)
+                if (strcmp(e->v[i].set, set) == 0 && strcmp(e->v[i].key, key) == 0 &&
+                    strcmp(e->v[i].value, value) == 0 && e->v[i].until == until)
+                        return true;
+        return false;
+}
+
+static void test_skeleton(void **state)
+{
+        struct strbuf b = { 0 };
+        char want[128];
+        size_t b_idx = policy_index("blocked-services"), a_idx = policy_index("lenoir");
+        const char *s;
+
+        nft_skeleton(cfg, &b);
+        s = strbuf_str(&b);
+        assert_false(b.oom);
+        assert_non_null(strstr(s, "table inet portcullis {"));
+        assert_non_null(strstr(s, "type filter hook forward priority filter; policy accept;"));
+        assert_non_null(strstr(s, "ct state established,related accept"));
+        /* Provider B: smtp egress only, vpn and bittorrent both ways, published ports. */
+        snprintf(want, sizeof(want), "tcp . 25 : jump p%zu_r0_out", b_idx);
+        assert_non_null(strstr(s, want));
+        snprintf(want, sizeof(want), "tcp . 1728 : jump p%zu_r1_out", b_idx);
+        assert_non_null(strstr(s, want));
+        snprintf(want, sizeof(want), "udp . 6881-6889 : jump p%zu_r2_in", b_idx);
+        assert_non_null(strstr(s, want));
+        snprintf(want, sizeof(want), "tcp . 25 : jump p%zu_r0_in", b_idx);
+        assert_null(strstr(s, want));
+        assert_non_null(strstr(s, "meta l4proto tcp reject with tcp reset"));
+        /* Provider A: only the port 25 redirect, to the proxy's port, not exemptable. */
+        snprintf(want, sizeof(want), "chain p%zu_nat {\n\t\tmeta l4proto tcp th dport 25 redirect to :10025", a_idx);
+        assert_non_null(strstr(s, want));
+        snprintf(want, sizeof(want), "chain p%zu_out", a_idx);
+        assert_null(strstr(s, want));
+        snprintf(want, sizeof(want), "set p%zu_r0_exempt", a_idx);
+        assert_null(strstr(s, want));
+        /* No rule or chain names a VPS. */
+        assert_null(strstr(s, "vps-"));
+        strbuf_free(&b);
+}
+
+static void test_skeleton_id_tracks_config(void **state)
+{
+        uint32_t id = nft_skeleton_id(cfg);
+        struct pc_policy *p = (struct pc_policy *)pc_config_policy(cfg, "blocked-services");
+
+        assert_int_equal(nft_skeleton_id(cfg), id);
+        p->rules[0].ports[0].lo = p->rules[0].ports[0].hi = 24;
+        assert_int_not_equal(nft_skeleton_id(cfg), id);
+        p->rules[0].ports[0].lo = p->rules[0].ports[0].hi = 25;
+        assert_int_equal(nft_skeleton_id(cfg), id);
+}
+
+static void test_vps_elements(void **state)
+{
+        struct pc_vps *v = make_vps("milano", "v201"), *a = make_vps("lenoir", "v101");
+        struct pc_exception e = { .id = 1, .until = NOW + 3600 }, old = { .id = 2, .until = NOW - 1 };
+        struct pc_filter f = { .id = 3, .direction = PC_DIR_EGRESS, .scope = PC_SCOPE_PORTS,
+                               .ports = { PC_PROTO_TCP, 20, 23 }, .until = NOW + 60 };
+        struct nft_elems out = { 0 };
+        size_t b = policy_index("blocked-services"), l = policy_index("lenoir");
+        char set[40], value[40];
+
+        snprintf(e.service, sizeof(e.service), "smtp");
+        snprintf(old.service, sizeof(old.service), "vpn");
+        assert_int_equal(pc_vps_add_exception(v, &e), 0);
+        assert_int_equal(pc_vps_add_exception(v, &old), 0);
+        assert_int_equal(pc_vps_add_filter(v, &f), 0);
+        assert_int_equal(nft_vps_elements(cfg, v, NOW, &out), 0);
+        snprintf(value, sizeof(value), "jump p%zu_out", b);
+        assert_true(has_elem(&out, "vps_out", "\"v201\"", value, 0));
+        snprintf(value, sizeof(value), "jump p%zu_in", b);
+        assert_true(has_elem(&out, "vps_in", "\"v201\"", value, 0));
+        snprintf(set, sizeof(set), "p%zu_r0_exempt", b);
+        assert_true(has_elem(&out, set, "\"v201\"", "", NOW + 3600));
+        snprintf(set, sizeof(set), "p%zu_r1_exempt", b); /* the ended vpn exception */
+        assert_false(has_elem(&out, set, "\"v201\"", "", NOW - 1));
+        assert_true(has_elem(&out, "filter_ports_out", "\"v201\" . tcp . 20-23", "", NOW + 60));
+        assert_int_equal(out.n, 4);
+        nft_elems_free(&out);
+
+        assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
+        snprintf(value, sizeof(value), "jump p%zu_nat", l);
+        assert_true(has_elem(&out, "vps_nat", "\"v101\"", value, 0));
+        assert_int_equal(out.n, 1);
+        a->suspended = true;
+        assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
+        assert_true(has_elem(&out, "suspended", "\"v101\"", "", 0));
+        nft_elems_free(&out);
+        pc_vps_free(v);
+        pc_vps_free(a);
+}
+
+static void test_normalise_and_diff(void **state)
+{
+        struct nft_elems before = { 0 }, after = { 0 }, del = { 0 }, add = { 0 };
+        struct nft_elem x = { .set = "filter_ports_out", .key = "\"v1\" . tcp . 20-30", .until = 10 };
+        struct strbuf b = { 0 };
+
+        nft_elems_push(&before, &x);
+        snprintf(x.key, sizeof(x.key), "\"v1\" . tcp . 25"); /* inside 20-30: dropped */
+        nft_elems_push(&before, &x);
+        snprintf(x.key, sizeof(x.key), "\"v2\" . tcp . 25"); /* another VPS: kept */
+        nft_elems_push(&before, &x);
+        snprintf(x.set, sizeof(x.set), "suspended");
+        snprintf(x.key, sizeof(x.key), "\"v1\"");
+        x.until = 0;
+        nft_elems_push(&before, &x);
+        nft_elems_push(&before, &x); /* exact duplicate */
+        nft_elems_normalise(&before);
+        assert_int_equal(before.n, 3);
+
+        snprintf(x.set, sizeof(x.set), "filter_ports_out");
+        snprintf(x.key, sizeof(x.key), "\"v1\" . tcp . 20-30");
+        x.until = 20; /* extended: delete and add */
+        nft_elems_push(&after, &x);
+        snprintf(x.key, sizeof(x.key), "\"v2\" . tcp . 25");
+        x.until = 10; /* unchanged */
+        nft_elems_push(&after, &x);
+        nft_elems_normalise(&after);
+        assert_int_equal(nft_elems_diff(&before, &after, &del, &add), 0);
+        assert_int_equal(del.n, 2); /* the old v1 range, the suspension */
+        assert_int_equal(add.n, 1);
+        nft_elems_commands("portcullis", &del, false, 5, &b);
+        nft_elems_commands("portcullis", &add, true, 5, &b);
+        assert_string_equal(strbuf_str(&b),
+                            "delete element inet portcullis filter_ports_out { \"v1\" . tcp . 20-30 }\n"
+                            "delete element inet portcullis suspended { \"v1\" }\n"
+                            "add element inet portcullis filter_ports_out { \"v1\" . tcp . 20-30 timeout 15s }\n");
+        strbuf_free(&b);
+        nft_elems_free(&before);
+        nft_elems_free(&after);
+        nft_elems_free(&del);
+        nft_elems_free(&add);
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_skeleton),
+                cmocka_unit_test(test_skeleton_id_tracks_config),
+                cmocka_unit_test(test_vps_elements),
+                cmocka_unit_test(test_normalise_and_diff),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
