@@ -60,7 +60,7 @@
 #	lab_tcp_hello NS ADDR PORT [TIMEOUT]  lab_udp_send NS ADDR PORT [TEXT]
 #	lab_udp_received PORT [SRC]  lab_mail_count  lab_mail_find TEXT
 #	lab_mail_wait TEXT [TIMEOUT]  lab_now_ms  lab_pids  lab_bg NAME NS CMD...
-#	lab_postfix_check
+#	lab_postfix_check  lab_udp_ask NS ADDR PORT [TEXT]  lab_capture NS IFACE NAME [FILTER]
 #
 # Every function returns promptly: each wait is bounded by a timeout.
 
@@ -371,6 +371,7 @@ lab_wait_port() {
 	ns=$(lab_ns "$1")
 	deadline=$(($(lab_now_ms) + timeout * 1000))
 	while :; do
+		# shellcheck disable=SC2016 # $0 $1 are the inner bash's
 		if ip netns exec "$ns" timeout 1 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$addr" "$port" 2>/dev/null; then
 			return 0
 		fi
@@ -417,6 +418,34 @@ lab_udp_send() {
 	ns=$(lab_ns "$1")
 	case $addr in *:*) addr="[$addr]" ;; esac
 	printf '%s\n' "$text" | timeout 3 ip netns exec "$ns" socat -u STDIN "UDP:$addr:$port"
+}
+
+# lab_udp_ask NS ADDR PORT [TEXT] [TIMEOUT_S=2]: sends one datagram from NS
+# and prints the answer (the inet listeners answer "udp PORT ok").
+lab_udp_ask() {
+	local ns addr=$2 port=$3 text=${4:-portcullis-lab-udp} t=${5:-2}
+	ns=$(lab_ns "$1")
+	case $addr in *:*) addr="[$addr]" ;; esac
+	printf '%s\n' "$text" | timeout $((t + 1)) ip netns exec "$ns" socat -T"$t" STDIO "UDP:$addr:$port"
+}
+
+# lab_capture NS IFACE NAME [FILTER...]: starts tcpdump in NS on IFACE ("any"
+# for all), writing $LAB_DIR/NAME.pcap; waits until it captures, prints the
+# pid (kill it, then read with `tcpdump -nn -r $LAB_DIR/NAME.pcap`).
+lab_capture() {
+	local ns=$1 ifc=$2 name=$3 pid deadline
+	shift 3
+	pid=$(lab_bg "capture-$name" "$ns" tcpdump -i "$ifc" -nn -U --immediate-mode -Z root -w "$LAB_DIR/$name.pcap" "$@")
+	deadline=$(($(lab_now_ms) + 5000))
+	until grep -q 'listening on' "$LAB_DIR/log/capture-$name.log" 2>/dev/null; do
+		if [ "$(lab_now_ms)" -ge "$deadline" ] || ! _lab_alive "$pid"; then
+			echo "lab_capture: tcpdump did not start:" >&2
+			cat "$LAB_DIR/log/capture-$name.log" >&2
+			return 1
+		fi
+		sleep 0.02
+	done
+	echo "$pid"
 }
 
 # lab_udp_received PORT [SRC_ADDR]: prints how many datagrams the inet
@@ -496,7 +525,10 @@ EOF
 
 _lab_postfix_config() { # writes the postfix instance under $LAB_DIR/postfix
 	local pf=$LAB_DIR/postfix uid gid
-	uid=$(id -u postfix) && gid=$(id -g postfix) || { echo "lab: no postfix user (lab_deps)" >&2; return 1; }
+	if ! uid=$(id -u postfix) || ! gid=$(id -g postfix); then
+		echo "lab: no postfix user (lab_deps)" >&2
+		return 1
+	fi
 	mkdir -p "$pf/etc" "$pf/spool" "$pf/data" "$LAB_DIR/tls" "$LAB_MAILDIR"
 	chown "$uid:$gid" "$pf/data" "$LAB_DIR/mail" "$LAB_MAILDIR"
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \

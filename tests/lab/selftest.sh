@@ -6,7 +6,7 @@
 # Usage: tests/lab/selftest.sh   (as root; LAB_KEEP=1 keeps $LAB_DIR)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
-# shellcheck source=tests/lab/lab.sh
+# shellcheck source=lab.sh
 . "$here/lab.sh"
 
 pass=0
