@@ -1,4 +1,5 @@
 /* portcullis vps add | remove | list | show */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <pwd.h>
@@ -7,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "dataplane/dataplane.h"
 
 int cmd_vps(struct cli *c, int argc, char **argv);
 
@@ -347,12 +349,86 @@ static int ticket_json_cb(const struct pc_ticket *t, void *userdata)
         return 0;
 }
 
+struct attempts_ctx {
+        const char *iface;
+        json_t *list;
+};
+
+static int attempts_cb(const struct pc_dp_attempt *a, void *userdata)
+{
+        struct attempts_ctx *ctx = userdata;
+        char t[32];
+
+        if (strcmp(a->iface, ctx->iface) != 0)
+                return 0;
+        pc_format_time(a->last_seen, t, sizeof(t));
+        json_array_append_new(ctx->list, json_pack("{s:s, s:i, s:s, s:I, s:s, s:I}", "proto", pc_proto_name(a->proto),
+                                                   "port", (int)a->port, "direction", pc_dir_name(a->dir), "packets",
+                                                   (json_int_t)a->packets, "last_seen", t, "last_seen_unix",
+                                                   (json_int_t)a->last_seen));
+        return 0;
+}
+
+/* The kernel's blocked-attempt counters of <v>, or NULL (not root, no
+ * agent table yet) with the reason in <why>. */
+static json_t *vps_attempts(struct cli *c, const struct pc_vps *v, char *why, size_t size)
+{
+        struct attempts_ctx ctx = { v->iface, json_array() };
+        struct pc_dataplane *dp = NULL;
+        int r = pc_dp_open(c->cfg, &dp);
+
+        if (r >= 0)
+                r = pc_dp_attempts(dp, attempts_cb, &ctx);
+        if (r < 0) {
+                if (r == -ENOENT)
+                        snprintf(why, size, "no table inet %s on this host (portcullisd has not run here)",
+                                 c->cfg->agent.nft_table);
+                else
+                        snprintf(why, size, "%s", dp != NULL ? pc_dp_errmsg(dp) : strerror(-r));
+                json_decref(ctx.list);
+                ctx.list = NULL;
+        }
+        pc_dp_close(dp);
+        return ctx.list;
+}
+
+/* "3 min ago" */
+static void ago(int64_t t, char *buf, size_t size)
+{
+        int64_t d = pc_now() - t;
+
+        if (d < 60)
+                snprintf(buf, size, "%llds ago", (long long)(d < 0 ? 0 : d));
+        else if (d < 3600)
+                snprintf(buf, size, "%lld min ago", (long long)(d / 60));
+        else if (d < 86400)
+                snprintf(buf, size, "%lld h ago", (long long)(d / 3600));
+        else
+                snprintf(buf, size, "%lld days ago", (long long)(d / 86400));
+}
+
+/* 1204 -> "1,204" */
+static void thousands(uint64_t n, char *buf, size_t size)
+{
+        char raw[32];
+        size_t len, o = 0;
+
+        snprintf(raw, sizeof(raw), "%llu", (unsigned long long)n);
+        len = strlen(raw);
+        for (size_t i = 0; i < len && o + 2 < size; i++) {
+                if (i > 0 && (len - i) % 3 == 0)
+                        buf[o++] = ',';
+                buf[o++] = raw[i];
+        }
+        buf[o] = '\0';
+}
+
 static int vps_show(struct cli *c, int argc, char **argv)
 {
         const struct pc_policy *pol;
         const struct pc_vps *v;
-        json_t *rules, *exc, *filt, *tickets, *root;
-        char buf[1024], mac[24] = "";
+        json_t *rules, *exc, *filt, *tickets, *root, *attempts;
+        char buf[1024], mac[24] = "", why[512] = "";
         int r;
 
         if (argc != 3)
@@ -423,7 +499,8 @@ static int vps_show(struct cli *c, int argc, char **argv)
                 cli_error("Failed to read tickets of %s: %s", v->id, pc_store_errmsg(c->store));
                 return CLI_ERROR;
         }
-        root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "id", v->id,
+        attempts = vps_attempts(c, v, why, sizeof(why));
+        root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:O?}", "id", v->id,
                          "site", v->site->name, "policy", pol->name, "owner", v->owner, "lang", v->lang,
                          "iface", v->iface, "mac", v->has_mac ? mac : NULL, "addresses", addrs_json(v),
                          "state", vps_state(v), "suspension",
@@ -433,9 +510,12 @@ static int vps_show(struct cli *c, int argc, char **argv)
                                                   v->suspension.incident_id != 0 ? json_integer(v->suspension.incident_id)
                                                                                  : json_null())
                                       : json_null(),
-                         "rules", rules, "exceptions", exc, "filters", filt, "tickets", tickets);
-        if (c->json)
+                         "rules", rules, "exceptions", exc, "filters", filt, "tickets", tickets, "attempts",
+                         attempts);
+        if (c->json) {
+                json_decref(attempts);
                 return cli_print_json(root);
+        }
 
         addrs_text(v, buf, sizeof(buf));
         printf("VPS %s\n", v->id);
@@ -496,6 +576,27 @@ static int vps_show(struct cli *c, int argc, char **argv)
                        v->filters[i].until != 0 ? json_string_value(json_object_get(jf, "until")) : "no end",
                        v->filters[i].by, v->filters[i].reason);
         }
+        printf("\nBlocked attempts (kernel counters, last 7 days):\n");
+        if (attempts == NULL)
+                printf("  unavailable: %s\n", why);
+        else if (json_array_size(attempts) == 0)
+                printf("  none\n");
+        else {
+                size_t k;
+                json_t *x;
+
+                json_array_foreach(attempts, k, x) {
+                        char n[32], when[32];
+
+                        thousands((uint64_t)json_integer_value(json_object_get(x, "packets")), n, sizeof(n));
+                        ago(json_integer_value(json_object_get(x, "last_seen_unix")), when, sizeof(when));
+                        printf("  %s/%" JSON_INTEGER_FORMAT " %s: %s blocked attempts, last %s\n",
+                               json_string_value(json_object_get(x, "proto")),
+                               json_integer_value(json_object_get(x, "port")),
+                               json_string_value(json_object_get(x, "direction")), n, when);
+                }
+        }
+        json_decref(attempts);
         if (json_array_size(tickets) > 0) {
                 size_t k;
                 json_t *t;
