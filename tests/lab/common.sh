@@ -1,0 +1,85 @@
+# shellcheck shell=bash
+# Shared by the lab scenarios: assertions, a Portcullis config for the lab,
+# the agent in the hypervisor namespace.  Source after lab.sh.
+
+LAB_PASS=0
+LAB_FAIL=0
+
+ok() { LAB_PASS=$((LAB_PASS + 1)); echo "ok   $*"; }
+fail() { LAB_FAIL=$((LAB_FAIL + 1)); echo "FAIL $*"; }
+check() { # DESCRIPTION CMD...: passes if CMD succeeds
+        local what=$1
+        shift
+        if "$@" >/dev/null 2>&1; then ok "$what"; else fail "$what"; fi
+}
+check_not() { # DESCRIPTION CMD...: passes if CMD fails
+        local what=$1
+        shift
+        if "$@" >/dev/null 2>&1; then fail "$what"; else ok "$what"; fi
+}
+lab_summary() {
+        echo "$LAB_PASS passed, $LAB_FAIL failed"
+        [ "$LAB_FAIL" = 0 ]
+}
+
+# pc_setup BUILD_DIR SOURCE_ROOT: writes $LAB_DIR/portcullis.yaml (the shipped
+# config, with the lab's database, control socket and profile paths).
+pc_setup() {
+        PC_BIN=$(readlink -f "$1/src/cli/portcullis")
+        PC_AGENT=$(readlink -f "$1/src/agent/portcullisd")
+        PC_ROOT=$(readlink -f "$2")
+        PC_CFG=$LAB_DIR/portcullis.yaml
+        sed -e "s|^database:.*|database: sqlite:$LAB_DIR/portcullis.db|" \
+            -e "s|control-socket: .*|control-socket: $LAB_DIR/control.sock|" \
+            -e "s|attempts-interval: .*|attempts-interval: 1s|" \
+            -e "s|  - profiles/|  - $PC_ROOT/etc/profiles/|" \
+            "$PC_ROOT/etc/portcullis.yaml" >"$PC_CFG"
+}
+
+# pc ARGS...: the CLI, in the hypervisor namespace, on the lab's config.
+pc() { ip netns exec "$LAB_HV" "$PC_BIN" -c "$PC_CFG" "$@"; }
+
+# agent_start: starts portcullisd in hv and waits for its control socket.
+agent_start() {
+        AGENT_PID=$(lab_bg portcullisd hv "$PC_AGENT" -c "$PC_CFG")
+        for _ in $(seq 1 50); do
+                [ -S "$LAB_DIR/control.sock" ] && return 0
+                sleep 0.1
+        done
+        echo "portcullisd did not start:"; tail -5 "$LAB_DIR/log/portcullisd.log"
+        return 1
+}
+agent_kill() { kill -9 "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null; rm -f "$LAB_DIR/control.sock"; }
+agent_log() { cat "$LAB_DIR/log/portcullisd.log"; }
+
+# nft_hv ARGS...: nft in the hypervisor namespace.
+nft_hv() { ip netns exec "$LAB_HV" nft "$@"; }
+
+# refused_fast SECONDS CMD...: CMD (a shell function or a program, which
+# bounds its own time) fails with "Connection refused" -- the TCP reset
+# Portcullis sends -- within SECONDS.  Any other failure (a typo, a server
+# that is not there, a timeout) does not count: this must be able to fail.
+refused_fast() {
+        local limit=$1 t0 t1
+        shift
+        t0=$(lab_now_ms)
+        if FAIL_OUT=$("$@" 2>&1); then return 1; fi
+        t1=$(lab_now_ms)
+        FAIL_MS=$((t1 - t0))
+        grep -q "Connection refused" <<<"$FAIL_OUT" && [ "$FAIL_MS" -lt $((limit * 1000)) ]
+}
+
+# swaks_send NS SERVER PORT SUBJECT [swaks options...]: one message.
+swaks_send() {
+        local ns=$1 server=$2 port=$3 subject=$4
+        shift 4
+        lab_exec "$ns" timeout 10 swaks --server "$server" --port "$port" --to customer@example.net \
+                --from owner@example.org --header "Subject: $subject" --timeout 5 "$@"
+}
+
+# tcp_open NS ADDR PORT: a TCP connection from NS succeeds within 2 s.
+tcp_open() {
+        local addr=$2
+        case $addr in *:*) addr="[$addr]" ;; esac
+        timeout 3 ip netns exec "$(lab_ns "$1")" socat -T2 -u "TCP:$addr:$3,connect-timeout=2" /dev/null
+}
