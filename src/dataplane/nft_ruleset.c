@@ -354,18 +354,18 @@ static bool outlives(int64_t a, int64_t b)
 
 void nft_elems_normalise(struct nft_elems *e)
 {
-        size_t out = 0;
+        size_t out = 1; /* the first element always stays */
 
         if (e->n == 0)
                 return;
         qsort(e->v, e->n, sizeof(*e->v), elem_cmp);
-        for (size_t i = 0; i < e->n; i++) {
-                struct nft_elem *x = &e->v[i];
+        for (size_t i = 1; i < e->n; i++) {
+                struct nft_elem *x = &e->v[i], *last = &e->v[out - 1];
                 bool drop = false;
 
-                if (out > 0 && elem_cmp(&e->v[out - 1], x) == 0) {
-                        if (outlives(x->until, e->v[out - 1].until))
-                                e->v[out - 1].until = x->until;
+                if (strcmp(last->set, x->set) == 0 && strcmp(last->key, x->key) == 0) {
+                        if (outlives(x->until, last->until))
+                                last->until = x->until;
                         continue;
                 }
                 if (strncmp(x->set, "filter_ports_", 13) == 0) {

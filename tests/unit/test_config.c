@@ -270,7 +270,7 @@ static void test_main_errors(void **state)
         /* unknown and duplicate keys */
         load_bad("databse: sqlite:x\n",
                  "t.yaml:1:1: unknown key 'databse' in the main file (expected: database, "
-                 "services, profiles, sites, default-site, detectors, escalation, notifications)");
+                 "services, profiles, sites, default-site, detectors, escalation, notifications, agent)");
         load_bad("database: sqlite:a\ndatabase: sqlite:b\n",
                  "t.yaml:2:1: duplicate key 'database' in the main file (first at line 1)");
         load_bad("detectors:\n  scan:\n    enable: true\n",
@@ -358,7 +358,7 @@ static void test_main_errors(void **state)
         load_bad("database: \"sqlite:\\0x\"\n", "t.yaml:1:11: 'database' contains a NUL character");
         load_bad("\"a\\nb\": 1\n",
                  "t.yaml:1:1: unknown key 'a?b' in the main file (expected: database, services, "
-                 "profiles, sites, default-site, detectors, escalation, notifications)");
+                 "profiles, sites, default-site, detectors, escalation, notifications, agent)");
         /* missing files */
         load_bad("profiles: [/nonexistent/p.yaml]\n",
                  "t.yaml:1:12: cannot read profile '/nonexistent/p.yaml': No such file or "
