@@ -7,7 +7,7 @@ DEPS := meson ninja-build gcc clang pkg-config libfyaml-dev libsqlite3-dev \
         libjansson-dev libcmocka-dev libclang-rt-14-dev sqlite3 python3 \
         libnftables-dev nftables
 
-.PHONY: all deps build build-asan build-fuzz demo test clean bench
+.PHONY: all deps build build-asan build-fuzz demo demo-policy test clean bench
 
 all: build
 
@@ -33,7 +33,12 @@ build-fuzz: deps
 	@[ -f build-fuzz/build.ninja ] || CC=clang meson setup build-fuzz -Dfuzz=true -Dtests=false >/dev/null
 	ninja -C build-fuzz
 
+# The lab demo needs root (network namespaces); `make demo-policy` shows the
+# policy tables alone, without a kernel.
 demo: build
+	tests/lab/demo.sh build
+
+demo-policy: build
 	tests/demo.sh build/src/cli/portcullis
 
 test: build build-asan build-fuzz

@@ -337,7 +337,7 @@ static int attempt_cb(const struct pc_dp_attempt *x, void *userdata)
                                            TOS_EPISODE_GAP, &id, &opened) < 0)
                         agent_log("Failed to record blocked use by %s: %s", vps->id, pc_store_errmsg(a->store));
                 else
-                        agent_log("%s tried %s/%u %s %" PRIu64 " more times (service %s blocked by policy %s, no "
+                        agent_log("%s tried %s/%u %s %" PRIu64 " more time(s) (service %s blocked by policy %s, no "
                                   "approval): terms-of-service evidence in incident #%" PRId64 "%s",
                                   vps->id, pc_proto_name(x->proto), x->port, pc_dir_name(x->dir), delta,
                                   rule->service->name, vps->site->policy->name, id, opened ? " (new)" : "");

@@ -590,10 +590,11 @@ static int vps_show(struct cli *c, int argc, char **argv)
 
                         thousands((uint64_t)json_integer_value(json_object_get(x, "packets")), n, sizeof(n));
                         ago(json_integer_value(json_object_get(x, "last_seen_unix")), when, sizeof(when));
-                        printf("  %s/%" JSON_INTEGER_FORMAT " %s: %s blocked attempts, last %s\n",
+                        printf("  %s/%" JSON_INTEGER_FORMAT " %s: %s blocked attempt%s, last %s\n",
                                json_string_value(json_object_get(x, "proto")),
                                json_integer_value(json_object_get(x, "port")),
-                               json_string_value(json_object_get(x, "direction")), n, when);
+                               json_string_value(json_object_get(x, "direction")), n,
+                               json_integer_value(json_object_get(x, "packets")) == 1 ? "" : "s", when);
                 }
         }
         json_decref(attempts);

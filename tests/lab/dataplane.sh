@@ -85,8 +85,8 @@ check "tcp/25 from vps-201 is not redirected (blocked instead)" refused_fast 1 l
 echo "# counters and terms-of-service evidence"
 sleep 1.5
 show=$(pc vps show vps-201 2>&1)
-check "vps show counts blocked attempts on tcp/587" grep -Eq "tcp/587 egress: [0-9,]+ blocked attempts" <<<"$show"
-check "vps show counts blocked attempts on tcp/6881 ingress" grep -Eq "tcp/6881 ingress: [0-9,]+ blocked attempts" <<<"$show"
+check "vps show counts blocked attempts on tcp/587" grep -Eq "tcp/587 egress: [0-9,]+ blocked attempts?" <<<"$show"
+check "vps show counts blocked attempts on tcp/6881 ingress" grep -Eq "tcp/6881 ingress: [0-9,]+ blocked attempts?" <<<"$show"
 check "agent recorded a terms-of-service incident" grep -q "terms-of-service evidence in incident" <(agent_log)
 audit_has() { pc audit "$1" | grep -q "$2"; }
 check "audit shows the incident" audit_has vps-201 incident.open
