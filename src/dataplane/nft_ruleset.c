@@ -3,9 +3,11 @@
  * Shape of table inet <T> (one per agent):
  *
  *   forward (hook forward, priority filter):
- *     iifname/oifname @suspended drop          both directions, whole VPS
- *     @filter_out/@filter_in, @filter_ports_*   abuse filters, with timeouts
+ *     iifname/oifname @suspended drop          both directions, whole VPS,
+ *                                              even established flows
  *     ct state established,related accept      decided at the first packet
+ *     @filter_out/@filter_in, @filter_ports_*   abuse filters (new flows),
+ *                                              with timeouts
  *     iifname vmap @vps_out                     jump pN_out: the VPS's policy
  *     oifname vmap @vps_in                      jump pN_in
  *   pN_out:  meta l4proto . th dport vmap @pN_out_ports   -> pN_rM_out
@@ -156,11 +158,13 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\ttype filter hook forward priority filter; policy accept;\n"
                       "\t\tiifname @suspended counter drop\n"
                       "\t\toifname @suspended counter drop\n"
+                      /* Everything below decides a connection at its first
+                       * packet: the rest of it costs one conntrack lookup. */
+                      "\t\tct state established,related accept\n"
                       "\t\tiifname @filter_out counter drop\n"
                       "\t\toifname @filter_in counter drop\n"
                       "\t\tiifname . meta l4proto . th dport @filter_ports_out counter drop\n"
                       "\t\toifname . meta l4proto . th dport @filter_ports_in counter drop\n"
-                      "\t\tct state established,related accept\n"
                       "\t\tiifname vmap @vps_out\n"
                       "\t\toifname vmap @vps_in\n"
                       "\t}\n"
