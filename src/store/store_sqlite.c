@@ -1010,6 +1010,20 @@ static int exception_fetch(struct sqlite_store *s, int64_t id, json_t **ret)
         return 0;
 }
 
+/* Writes the audit row and queues the owner's notification for the new
+ * <kind>/<id> (exception, filter, suspension) described by <after>. */
+static int record_created(struct sqlite_store *s, int64_t now, const struct pc_actor *who,
+                          const char *vps_id, json_t *vps, const char *kind, int64_t id,
+                          json_t *after, const char *audit_action, const char *notification)
+{
+        char object[48];
+        int r;
+
+        snprintf(object, sizeof(object), "%s/%lld", kind, (long long)id);
+        r = audit(s, now, who, audit_action, object, vps_id, NULL, after);
+        return r < 0 ? r : notify(s, now, notification, vps, after);
+}
+
 /* Checks ticket <ticket_id> (0: none) for a grant on <vps_id> and marks it
  * approved if it was pending. */
 static int ticket_approve(struct sqlite_store *s, const char *vps_id, int64_t ticket_id,
@@ -1049,7 +1063,6 @@ static int exception_grant_tx(struct sqlite_store *s, const char *vps_id,
         _cleanup_stmt_ sqlite3_stmt *st = NULL, *cst = NULL;
         _cleanup_json_ json_t *vps = NULL, *after = NULL;
         const char *reason = e->reason[0] != '\0' ? e->reason : who->reason;
-        char object[64];
         int64_t id;
         int r;
 
@@ -1103,11 +1116,7 @@ static int exception_grant_tx(struct sqlite_store *s, const char *vps_id,
         r = exception_fetch(s, id, &after);
         if (r < 0)
                 return r;
-        snprintf(object, sizeof(object), "exception/%lld", (long long)id);
-        r = audit(s, now, who, "exception.grant", object, vps_id, NULL, after);
-        if (r < 0)
-                return r;
-        r = notify(s, now, "exception.granted", vps, after);
+        r = record_created(s, now, who, vps_id, vps, "exception", id, after, "exception.grant", "exception.granted");
         if (r < 0)
                 return r;
         if (ret_id != NULL)
@@ -1286,7 +1295,6 @@ static int filter_place_tx(struct sqlite_store *s, const char *vps_id, const str
         _cleanup_stmt_ sqlite3_stmt *cst = NULL;
         _cleanup_json_ json_t *vps = NULL, *after = NULL;
         const char *reason = f->reason[0] != '\0' ? f->reason : who->reason;
-        char object[64];
         int64_t id;
         int r;
 
@@ -1316,11 +1324,7 @@ static int filter_place_tx(struct sqlite_store *s, const char *vps_id, const str
         r = action_fetch(s, id, &after);
         if (r < 0)
                 return r;
-        snprintf(object, sizeof(object), "filter/%lld", (long long)id);
-        r = audit(s, now, who, "filter.place", object, vps_id, NULL, after);
-        if (r < 0)
-                return r;
-        r = notify(s, now, "filter.placed", vps, after);
+        r = record_created(s, now, who, vps_id, vps, "filter", id, after, "filter.place", "filter.placed");
         if (r < 0)
                 return r;
         *ret_id = id;
@@ -1448,7 +1452,7 @@ static int suspend_tx(struct sqlite_store *s, const char *vps_id, int64_t incide
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         _cleanup_json_ json_t *vps = NULL, *after = NULL;
-        char object[64], since[32];
+        char since[32];
         int64_t id;
         int r;
 
@@ -1479,11 +1483,7 @@ static int suspend_tx(struct sqlite_store *s, const char *vps_id, int64_t incide
         r = action_fetch(s, id, &after);
         if (r < 0)
                 return r;
-        snprintf(object, sizeof(object), "suspension/%lld", (long long)id);
-        r = audit(s, now, who, "vps.suspend", object, vps_id, NULL, after);
-        if (r < 0)
-                return r;
-        r = notify(s, now, "vps.suspended", vps, after);
+        r = record_created(s, now, who, vps_id, vps, "suspension", id, after, "vps.suspend", "vps.suspended");
         if (r < 0)
                 return r;
         *ret_id = id;

@@ -11,24 +11,7 @@
 
 #include "policy/model.h"
 
-static struct pc_config *cfg;
-
-static int setup(void **state)
-{
-        char err[1024];
-
-        if (pc_config_load(PC_SOURCE_ROOT "/etc/portcullis.yaml", &cfg, err, sizeof(err)) < 0) {
-                fprintf(stderr, "%s\n", err);
-                return -1;
-        }
-        return 0;
-}
-
-static int teardown(void **state)
-{
-        cfg = pc_config_free(cfg);
-        return 0;
-}
+#include "fixture.h"
 
 static struct pc_vps *vps_named(const char *fmt, int i)
 {
