@@ -82,6 +82,9 @@ fail:
 
 static void log_repair(const struct pc_dp_repair *rep, long us)
 {
+        if (rep->skipped > 0)
+                agent_log("NOT enforcing %zu VPSes that cannot be programmed (e.g. %s); fix them in the database",
+                          rep->skipped, rep->skipped_example);
         if (rep->reprogrammed)
                 agent_log("Programmed the whole ruleset (%zu per-VPS elements) in one transaction in %.1f ms: %s",
                           rep->elements, us / 1000.0, rep->why);
@@ -116,7 +119,9 @@ int agent_start(struct agent *a)
                 return r;
         }
         log_repair(&rep, elapsed_us(&t0));
-        a->in_sync = true;
+        a->in_sync = rep.skipped == 0;
+        if (rep.skipped > 0)
+                snprintf(a->last_error, sizeof(a->last_error), "%s", rep.skipped_example);
         a->elements = rep.elements;
         agent_log("Enforcing %zu VPSes of %zu sites from %s in table inet %s",
                   pc_model_count(a->model), a->cfg->n_sites, a->config_path, a->cfg->agent.nft_table);
@@ -203,7 +208,9 @@ int agent_reconcile(struct agent *a, json_t *reply)
                 return r;
         }
         log_repair(&rep, elapsed_us(&t0));
-        a->in_sync = true;
+        a->in_sync = rep.skipped == 0;
+        if (rep.skipped > 0)
+                snprintf(a->last_error, sizeof(a->last_error), "%s", rep.skipped_example);
         a->elements = rep.elements;
         json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
         json_object_set_new(reply, "missing", json_integer((json_int_t)rep.missing));
@@ -258,7 +265,9 @@ int agent_reload(struct agent *a, json_t *reply)
         pc_model_free(old_model);
         pc_config_free(old_cfg);
         a->elements = rep.elements;
-        a->in_sync = true;
+        a->in_sync = rep.skipped == 0;
+        if (rep.skipped > 0)
+                snprintf(a->last_error, sizeof(a->last_error), "%s", rep.skipped_example);
         log_repair(&rep, elapsed_us(&t0));
         record_change(a, "reloaded the configuration", elapsed_us(&t0));
         agent_log("Reloaded %s: %zu VPSes, %zu sites", a->config_path, pc_model_count(m), cfg->n_sites);

@@ -248,10 +248,13 @@ bool pc_ifname_valid(const char *s)
         n = strlen(s);
         if (n == 0 || n > 15 || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
                 return false;
+        /* Linux allows more, but these names are written into nftables
+         * commands: letters, digits, '.', '_' and '-' cannot break out of
+         * the quotes, and every hypervisor's naming fits. */
         for (size_t i = 0; i < n; i++) {
                 unsigned char c = (unsigned char)s[i];
 
-                if (c <= ' ' || c >= 0x7f || c == '/' || c == ':')
+                if (!(isalnum(c) || c == '.' || c == '_' || c == '-'))
                         return false;
         }
         return true;

@@ -62,5 +62,6 @@ bool pc_name_valid(const char *s);
  * control characters, at most 254 bytes. */
 bool pc_email_valid(const char *s);
 
-/* True if <s> is a Linux interface name (1-15 bytes, no '/', ':' or space). */
+/* True if <s> is an interface name Portcullis accepts: 1-15 of letters,
+ * digits, '.', '_', '-' (safe to write into nftables commands). */
 bool pc_ifname_valid(const char *s);

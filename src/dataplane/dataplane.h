@@ -28,6 +28,8 @@ struct pc_dp_repair {
         size_t extra;        /* elements that should not have been */
         size_t elements;     /* per-VPS elements now in the kernel */
         char example[160];   /* one repaired element, for the log */
+        size_t skipped;      /* VPSes that could not be programmed */
+        char skipped_example[160];
 };
 
 struct pc_dataplane_ops {

@@ -118,12 +118,24 @@ static const char *nft_errmsg(const struct pc_dataplane *dp)
         return ((const struct nft_dp *)dp)->err;
 }
 
-/* The desired per-VPS elements of every VPS of <m>, normalised. */
-static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t now, struct nft_elems *out)
+/* The desired per-VPS elements of every VPS of <m>, normalised.  A VPS
+ * that cannot be programmed (an unsafe interface name from the database)
+ * is left out and counted in <rep>, so that it cannot stop the others. */
+static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t now, struct nft_elems *out,
+                            struct pc_dp_repair *rep)
 {
         for (size_t i = 0; i < pc_model_count(m); i++) {
-                int r = nft_vps_elements(d->cfg, pc_model_at(m, i), now, out);
+                const struct pc_vps *v = pc_model_at(m, i);
+                size_t before = out->n;
+                int r = nft_vps_elements(d->cfg, v, now, out);
 
+                if (r == -EINVAL) {
+                        out->n = before;
+                        if (rep->skipped++ == 0)
+                                snprintf(rep->skipped_example, sizeof(rep->skipped_example),
+                                         "%s: interface name '%s' is not safe to program", v->id, v->iface);
+                        continue;
+                }
                 if (r < 0)
                         return r;
         }
@@ -292,7 +304,7 @@ static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64
         uint32_t id = 0, want_id = nft_skeleton_id(d->cfg);
         int r;
 
-        r = desired_elements(d, m, now, &want);
+        r = desired_elements(d, m, now, &want, &rep);
         if (r < 0)
                 goto out;
         rep.elements = want.n;
@@ -372,6 +384,14 @@ static int nft_vps_change(struct pc_dataplane *dp, const struct pc_vps *before, 
                 r = nft_vps_elements(d->cfg, before, now, &old);
         if (r == 0 && after != NULL)
                 r = nft_vps_elements(d->cfg, after, now, &new);
+        if (r == -EINVAL) {
+                const struct pc_vps *v = after != NULL ? after : before;
+
+                snprintf(d->err, sizeof(d->err),
+                         "%s: interface name '%s' is not safe to program (letters, digits, '.', '_', '-')",
+                         v->id, v->iface);
+                goto out;
+        }
         if (r < 0)
                 goto out;
         nft_elems_normalise(&old);

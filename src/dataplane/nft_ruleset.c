@@ -288,6 +288,10 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
         char key[96], value[40], set[40];
         int r = 0;
 
+        /* The name goes into nftables commands: never trust it unchecked. */
+        if (!pc_ifname_valid(vps->iface))
+                return -EINVAL;
+
         snprintf(key, sizeof(key), "\"%s\"", vps->iface);
         if (policy_has(p, PC_ACTION_BLOCK, PC_DIR_EGRESS)) {
                 snprintf(value, sizeof(value), "jump p%zu_out", pi);

@@ -120,4 +120,17 @@ check "a VPS registered before its interface exists is enforced when it appears"
         refused_fast 1 swaks_send vps203 "$LAB_INET_V4" 587 "late-iface"
 check "and its other traffic works" lab_exec vps203 curl -sf --max-time 3 "http://$LAB_INET_V4/"
 
+# Another writer put an interface name into the database that would break
+# out of an nftables command: the agent refuses that one VPS, says why, and
+# the kernel is left exactly as it was.
+before=$(nft_hv list table inet portcullis | grep -v expires)
+sqlite3 "$LAB_DIR/portcullis.db" "INSERT INTO vps (id, owner, lang, site, iface, created)
+        VALUES ('vps-666', 'x@example.net', 'en', 'milano', 'v6\" }; flush ruleset; #', 0);"
+reply=$(echo "sync vps-666" | timeout 3 ip netns exec "$LAB_HV" socat - "UNIX-CONNECT:$LAB_DIR/control.sock")
+refused_unsafe() { grep -q '"ok":false' <<<"$reply" && grep -q 'not safe to program' <<<"$reply"; }
+check "an unsafe interface name from the database is refused with a reason" refused_unsafe
+check "and the kernel is unchanged" test "$(nft_hv list table inet portcullis | grep -v expires)" = "$before"
+check "status reports the error" grep -q "not safe to program" <(pc status)
+check "other VPSes are still enforced" refused_fast 1 swaks_send vps201 "$LAB_INET_V4" 587 "after-unsafe"
+
 lab_summary

@@ -125,6 +125,9 @@ static void test_names(void **state)
         assert_true(pc_ifname_valid("tap101i0"));
         assert_false(pc_ifname_valid("a-very-long-interface"));
         assert_false(pc_ifname_valid("eth0:1"));
+        assert_false(pc_ifname_valid("x\"}; flush"));
+        assert_false(pc_ifname_valid("a b"));
+        assert_true(pc_ifname_valid("vnet12.100"));
         assert_int_equal(pc_strlcpy(buf, "abc", sizeof(buf)), 0);
         assert_int_equal(pc_strlcpy(buf, "abcd", sizeof(buf)), -ENAMETOOLONG);
         assert_string_equal(buf, "");
