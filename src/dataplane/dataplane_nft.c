@@ -162,8 +162,9 @@ static int program_all(struct nft_dp *d, const struct nft_elems *want, int64_t n
 /* True for the sets that hold per-VPS elements. */
 static bool per_vps_set(const char *name)
 {
-        static const char *const fixed[] = { "vps_out", "vps_in", "vps_nat", "suspended", "filter_out",
-                                             "filter_in", "filter_ports_out", "filter_ports_in" };
+        static const char *const fixed[] = { "vps_out",          "vps_in",          "vps_nat",   "suspended",
+                                             "filter_out",       "filter_in",       "filter_ports_out",
+                                             "filter_ports_in",  "antispoof",       "src4",      "src6" };
         unsigned a, b;
         char tail[16];
 
@@ -180,6 +181,10 @@ static void key_part(json_t *v, bool quote, char *buf, size_t size)
                 snprintf(buf, size, quote ? "\"%s\"" : "%s", json_string_value(v));
         else if (json_is_integer(v))
                 snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+        else if (json_is_object(v) && json_is_object(json_object_get(v, "prefix")))
+                snprintf(buf, size, "%s/%" JSON_INTEGER_FORMAT,
+                         json_string_value(json_object_get(json_object_get(v, "prefix"), "addr")),
+                         json_integer_value(json_object_get(json_object_get(v, "prefix"), "len")));
         else if (json_is_object(v) && json_is_array(json_object_get(v, "range")))
                 snprintf(buf, size, "%" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT,
                          json_integer_value(json_array_get(json_object_get(v, "range"), 0)),

@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 /* Which chains policy <p> needs. */
 static bool policy_has(const struct pc_policy *p, enum pc_action action, unsigned dir)
@@ -124,7 +125,14 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tset attempts_out {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
                       "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset attempts_in {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
-                      "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n");
+                      "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
+                      /* anti-spoofing: the interfaces checked, and what each may send from */
+                      "\tset antispoof {\n\t\ttype ifname\n\t}\n"
+                      "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tflags interval,timeout\n\t}\n"
+                      "\tset src6 {\n\t\ttype ifname . ipv6_addr\n\t\tflags interval,timeout\n\t}\n"
+                      /* spoofed packets per interface */
+                      "\tset spoof4 {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
+                      "\tset spoof6 {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n");
         for (size_t pi = 0; pi < cfg->n_policies; pi++) {
                 const struct pc_policy *p = &cfg->policies[pi];
 
@@ -171,6 +179,28 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tchain prerouting {\n"
                       "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
                       "\t\tiifname vmap @vps_nat\n"
+                      "\t}\n"
+                      /* Before conntrack: spoofed packets never create state, and a
+                       * suspended VPS cannot reach the hypervisor either. */
+                      "\tchain raw_prerouting {\n"
+                      "\t\ttype filter hook prerouting priority raw; policy accept;\n"
+                      "\t\tiifname @suspended counter drop\n"
+                      "\t\tiifname @antispoof jump antispoof\n"
+                      "\t}\n"
+                      "\tchain antispoof {\n"
+                      "\t\tmeta nfproto ipv4 iifname . ip saddr @src4 return\n"
+                      /* a DHCP client has no address yet */
+                      "\t\tmeta nfproto ipv4 ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return\n"
+                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6 return\n"
+                      /* duplicate address detection and its MLD report come from :: */
+                      "\t\tmeta nfproto ipv6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } return\n"
+                      "\t\tmeta nfproto ipv4 update @spoof4 { iifname counter }\n"
+                      "\t\tmeta nfproto ipv6 update @spoof6 { iifname counter }\n"
+                      "\t\tmeta nfproto ipv4 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
+                      " prefix \"" PC_SPOOF_PREFIX_V4 "\"\n"
+                      "\t\tmeta nfproto ipv6 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
+                      " prefix \"" PC_SPOOF_PREFIX_V6 "\"\n"
+                      "\t\tcounter drop\n"
                       "\t}\n");
 }
 
@@ -280,6 +310,59 @@ static int filter_elements(const struct pc_vps *vps, const struct pc_filter *f, 
         return r;
 }
 
+/* `"v201" . 198.51.100.10` or `"v201" . 198.51.100.64/29` into src4/src6. */
+static int source_element(const struct pc_vps *vps, const struct pc_prefix *p, int64_t until,
+                          struct nft_elems *out)
+{
+        char addr[64], key[96];
+        char *slash;
+
+        pc_format_prefix(p, addr, sizeof(addr));
+        slash = strchr(addr, '/');
+        /* A whole address is written, and read back, without its length. */
+        if (slash != NULL && p->len == (p->family == AF_INET ? 32 : 128))
+                *slash = '\0';
+        snprintf(key, sizeof(key), "\"%s\" . %s", vps->iface, addr);
+        return push(out, p->family == AF_INET ? "src4" : "src6", key, "", until);
+}
+
+/* What an anti-spoofed VPS may send from: its addresses and prefixes, the
+ * IPv6 link-local address its MAC gives (any link-local if the MAC is not
+ * registered), and prefixes granted as exceptions. */
+static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_elems *out)
+{
+        struct pc_prefix ll = { .family = AF_INET6, .len = 64, .bytes = { 0xfe, 0x80 } };
+        char key[96];
+        int r;
+
+        snprintf(key, sizeof(key), "\"%s\"", vps->iface);
+        r = push(out, "antispoof", key, "", 0);
+        for (size_t i = 0; i < vps->n_addrs && r == 0; i++)
+                r = source_element(vps, &vps->addrs[i], 0, out);
+        if (r == 0 && vps->has_mac) {
+                /* EUI-64: the MAC split by ff:fe, universal/local bit flipped */
+                ll.len = 128;
+                ll.bytes[8] = vps->mac[0] ^ 0x02;
+                ll.bytes[9] = vps->mac[1];
+                ll.bytes[10] = vps->mac[2];
+                ll.bytes[11] = 0xff;
+                ll.bytes[12] = 0xfe;
+                ll.bytes[13] = vps->mac[3];
+                ll.bytes[14] = vps->mac[4];
+                ll.bytes[15] = vps->mac[5];
+        }
+        if (r == 0)
+                r = source_element(vps, &ll, 0, out);
+        for (size_t i = 0; i < vps->n_exceptions && r == 0; i++) {
+                struct pc_prefix p;
+
+                if (pc_exception_source_prefix(vps->exceptions[i].service, &p) &&
+                    !ended(vps->exceptions[i].until, now))
+                        r = source_element(vps, &p, vps->exceptions[i].until, out);
+        }
+        return r;
+}
+
 int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,
                      struct nft_elems *out)
 {
@@ -307,6 +390,8 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
         }
         if (vps->suspended)
                 r = r < 0 ? r : push(out, "suspended", key, "", 0);
+        if (p->anti_spoofing && r == 0)
+                r = antispoof_elements(vps, now, out);
         for (size_t i = 0; i < vps->n_exceptions && r == 0; i++) {
                 const struct pc_exception *e = &vps->exceptions[i];
                 const struct pc_rule *rule = pc_policy_rule_for(p, e->service);

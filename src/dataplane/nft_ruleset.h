@@ -10,6 +10,14 @@
 #include "base/strbuf.h"
 #include "policy/model.h"
 
+/* Spoofed packets go, rate-limited in the kernel, to this NFLOG group with
+ * these prefixes; the agent reads them (src/events/nflog.c). */
+#define PC_NFLOG_GROUP 7
+#define PC_NFLOG_GROUP_STR "7"
+#define PC_SPOOF_PREFIX_V4 "pc-spoof-ipv4"
+#define PC_SPOOF_PREFIX_V6 "pc-spoof-ipv6"
+#define PC_SPOOF_LOG_RATE "20/second"
+
 /* One element of a named set or map. */
 struct nft_elem {
         char set[40];   /* "vps_out", "p1_r0_exempt", "filter_ports_in" */

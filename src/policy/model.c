@@ -243,3 +243,20 @@ const struct pc_exception *pc_vps_exception_for(const struct pc_vps *vps, const 
                         return &vps->exceptions[i];
         return NULL;
 }
+
+bool pc_exception_source_prefix(const char *service, struct pc_prefix *ret)
+{
+        struct pc_prefix p;
+
+        if (strncmp(service, PC_SOURCE_PREFIX, strlen(PC_SOURCE_PREFIX)) != 0 ||
+            pc_parse_prefix(service + strlen(PC_SOURCE_PREFIX), false, &p) < 0)
+                return false;
+        if (ret != NULL)
+                *ret = p;
+        return true;
+}
+
+bool pc_exception_subject_valid(const char *service)
+{
+        return pc_name_valid(service) || pc_exception_source_prefix(service, NULL);
+}

@@ -116,5 +116,15 @@ int pc_vps_add_filter(struct pc_vps *vps, const struct pc_filter *f);
 /* Recomputes <vps>'s derived fields after its exceptions or site changed. */
 void pc_vps_reindex(struct pc_vps *vps);
 
+/* Exceptions to anti-spoofing name an extra prefix the VPS may send from:
+ * "source-prefix:198.51.100.64/29".  True (and the prefix in *<ret>, if
+ * not NULL) if <service> is such a name with a valid prefix. */
+#define PC_SOURCE_PREFIX "source-prefix:"
+bool pc_exception_source_prefix(const char *service, struct pc_prefix *ret);
+
+/* True if <service> can be the subject of an exception: a service name,
+ * or a source prefix as above. */
+bool pc_exception_subject_valid(const char *service);
+
 /* Returns the exception of <vps> for <service> or NULL. */
 const struct pc_exception *pc_vps_exception_for(const struct pc_vps *vps, const char *service);

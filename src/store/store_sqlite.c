@@ -1137,7 +1137,7 @@ static int sq_exception_grant(struct pc_store *ps, const char *vps_id,
         if (r < 0)
                 return r;
         if (strnlen(e->service, sizeof(e->service)) >= sizeof(e->service) ||
-            !pc_name_valid(e->service))
+            !pc_exception_subject_valid(e->service))
                 return set_err(s, -EINVAL, "invalid service name '%.63s'", e->service);
         if (strnlen(e->reason, sizeof(e->reason)) >= sizeof(e->reason))
                 return set_err(s, -EINVAL, "the exception's reason is not terminated");

@@ -119,7 +119,36 @@ static void test_vps_elements(void **state)
         assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
         snprintf(value, sizeof(value), "jump p%zu_nat", l);
         assert_true(has_elem(&out, "vps_nat", "\"v101\"", value, 0));
-        assert_int_equal(out.n, 1);
+        /* lenoir checks sources: no MAC registered, so any link-local */
+        assert_true(has_elem(&out, "antispoof", "\"v101\"", "", 0));
+        assert_true(has_elem(&out, "src6", "\"v101\" . fe80::/64", "", 0));
+        assert_int_equal(out.n, 3);
+        nft_elems_free(&out);
+        {
+                struct pc_prefix p4, p6;
+                struct pc_exception x = { .id = 9, .until = NOW + 60 };
+
+                assert_int_equal(pc_parse_prefix("203.0.113.10", false, &p4), 0);
+                assert_int_equal(pc_parse_prefix("2001:db8:101::/64", false, &p6), 0);
+                assert_int_equal(pc_vps_add_addr(a, &p4), 0);
+                assert_int_equal(pc_vps_add_addr(a, &p6), 0);
+                assert_int_equal(pc_parse_mac("52:54:00:00:01:01", a->mac), 0);
+                a->has_mac = true;
+                snprintf(x.service, sizeof(x.service), "source-prefix:198.51.100.64/29");
+                assert_int_equal(pc_vps_add_exception(a, &x), 0);
+        }
+        assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
+        assert_true(has_elem(&out, "src4", "\"v101\" . 203.0.113.10", "", 0));
+        assert_true(has_elem(&out, "src6", "\"v101\" . 2001:db8:101::/64", "", 0));
+        assert_true(has_elem(&out, "src6", "\"v101\" . fe80::5054:ff:fe00:101", "", 0));
+        assert_true(has_elem(&out, "src4", "\"v101\" . 198.51.100.64/29", "", NOW + 60));
+        assert_false(has_elem(&out, "src6", "\"v101\" . fe80::/64", "", 0));
+        /* provider B does not check sources */
+        nft_elems_free(&out);
+        assert_int_equal(nft_vps_elements(cfg, v, NOW, &out), 0);
+        for (size_t i = 0; i < out.n; i++)
+                assert_true(strncmp(out.v[i].set, "src", 3) != 0 && strcmp(out.v[i].set, "antispoof") != 0);
+        nft_elems_free(&out);
         a->suspended = true;
         assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
         assert_true(has_elem(&out, "suspended", "\"v101\"", "", 0));
