@@ -159,6 +159,21 @@ int pc_parse_prefix(const char *s, bool allow_host_bits, struct pc_prefix *ret)
         return 0;
 }
 
+bool pc_prefix_overlaps(const struct pc_prefix *a, const struct pc_prefix *b)
+{
+        unsigned len = a->len < b->len ? a->len : b->len;
+
+        if (a->family != b->family)
+                return false;
+        for (unsigned bit = 0; bit < len; bit++) {
+                uint8_t m = (uint8_t)(0x80 >> (bit % 8));
+
+                if ((a->bytes[bit / 8] & m) != (b->bytes[bit / 8] & m))
+                        return false;
+        }
+        return true;
+}
+
 void pc_format_prefix(const struct pc_prefix *p, char *buf, size_t size)
 {
         char addr[INET6_ADDRSTRLEN];

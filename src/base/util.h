@@ -45,6 +45,9 @@ struct pc_prefix {
  * be zero unless <allow_host_bits>.  Returns -EINVAL on bad input. */
 int pc_parse_prefix(const char *s, bool allow_host_bits, struct pc_prefix *ret);
 
+/* True if <a> and <b> (same family) share any address. */
+bool pc_prefix_overlaps(const struct pc_prefix *a, const struct pc_prefix *b);
+
 /* Formats <p> as "ADDR/LEN" into <buf> (at least 50 bytes). */
 void pc_format_prefix(const struct pc_prefix *p, char *buf, size_t size);
 

@@ -57,7 +57,13 @@ static int resolve(struct cli *c, const char *id, const char *service, const str
 
         if (r != CLI_OK)
                 return r;
-        if (pc_config_service(c->cfg, service) == NULL) {
+        if (strncmp(service, PC_SOURCE_PREFIX, strlen(PC_SOURCE_PREFIX)) == 0) {
+                if (!pc_exception_source_prefix(service, NULL)) {
+                        cli_error("'%s' is not source-prefix:CIDR with a valid prefix (e.g. source-prefix:198.51.100.64/29)",
+                                  service);
+                        return CLI_ERROR;
+                }
+        } else if (pc_config_service(c->cfg, service) == NULL) {
                 cli_error("unknown service '%s' (see portcullis services)", service);
                 return CLI_ERROR;
         }
@@ -79,6 +85,7 @@ static int exception_grant(struct cli *c, int argc, char **argv)
         const struct pc_vps *vps;
         const struct pc_rule *rule;
         struct pc_exception e = { 0 };
+        struct pc_prefix extra;
         int64_t now = pc_now(), id;
         const char *vps_id, *service;
         int r = parse_change_opts(argc, argv, true, &o);
@@ -100,12 +107,33 @@ static int exception_grant(struct cli *c, int argc, char **argv)
         r = resolve(c, vps_id, service, &vps, &rule);
         if (r != CLI_OK)
                 return r;
-        if (rule == NULL) {
+        if (pc_exception_source_prefix(service, &extra)) {
+                /* Another VPS's addresses can never become this one's. */
+                for (size_t i = 0; i < pc_model_count(c->model); i++) {
+                        const struct pc_vps *other = pc_model_at(c->model, i);
+
+                        for (size_t k = 0; other != vps && k < other->n_addrs; k++)
+                                if (pc_prefix_overlaps(&extra, &other->addrs[k])) {
+                                        char pb[64];
+
+                                        pc_format_prefix(&other->addrs[k], pb, sizeof(pb));
+                                        cli_error("Failed to grant %s to %s: it overlaps %s of %s", service, vps_id,
+                                                  pb, other->id);
+                                        return CLI_ERROR;
+                                }
+                }
+                if (!vps->site->policy->anti_spoofing) {
+                        cli_error("Failed to grant %s to %s: site %s (policy %s) does not check source addresses; "
+                                  "there is nothing to except", service, vps_id, vps->site->name,
+                                  vps->site->policy->name);
+                        return CLI_ERROR;
+                }
+        } else if (rule == NULL) {
                 cli_error("Failed to grant %s to %s: site %s (policy %s) does not restrict %s; there is nothing to except",
                           service, vps_id, vps->site->name, vps->site->policy->name, service);
                 return CLI_ERROR;
         }
-        if (!rule->exemptable || vps->site->policy->exceptions == PC_EXCEPTIONS_NONE) {
+        if (rule != NULL && (!rule->exemptable || vps->site->policy->exceptions == PC_EXCEPTIONS_NONE)) {
                 cli_error("Failed to grant %s to %s: rule %u of policy %s (%s:%d) is not exemptable",
                           service, vps_id, rule->index + 1, vps->site->policy->name,
                           rule->pos.file != NULL ? rule->pos.file : "built-in", rule->pos.line);
@@ -127,8 +155,12 @@ static int exception_grant(struct cli *c, int argc, char **argv)
                 cli_print_json(out);
                 return r;
         }
-        printf("exception #%" PRId64 ": %s may use %s (rule %u of policy %s lifted)\n", id, vps_id, service,
-               rule->index + 1, vps->site->policy->name);
+        if (rule != NULL)
+                printf("exception #%" PRId64 ": %s may use %s (rule %u of policy %s lifted)\n", id, vps_id, service,
+                       rule->index + 1, vps->site->policy->name);
+        else
+                printf("exception #%" PRId64 ": %s may also send from %s\n", id, vps_id,
+                       service + strlen(PC_SOURCE_PREFIX));
         return cli_agent_sync(c, vps_id, NULL);
 }
 

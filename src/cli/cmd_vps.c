@@ -28,21 +28,6 @@ static const char *default_actor(void)
         return "unknown";
 }
 
-static bool prefixes_overlap(const struct pc_prefix *a, const struct pc_prefix *b)
-{
-        unsigned len = a->len < b->len ? a->len : b->len;
-
-        if (a->family != b->family)
-                return false;
-        for (unsigned bit = 0; bit < len; bit++) {
-                uint8_t m = (uint8_t)(0x80 >> (bit % 8));
-
-                if ((a->bytes[bit / 8] & m) != (b->bytes[bit / 8] & m))
-                        return false;
-        }
-        return true;
-}
-
 static int vps_add(struct cli *c, int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -160,7 +145,7 @@ static int vps_add(struct cli *c, int argc, char **argv)
 
                 for (size_t a = 0; a < vps->n_addrs; a++)
                         for (size_t b = 0; b < o->n_addrs; b++)
-                                if (prefixes_overlap(&vps->addrs[a], &o->addrs[b])) {
+                                if (pc_prefix_overlaps(&vps->addrs[a], &o->addrs[b])) {
                                         char pa[64], pb[64];
 
                                         pc_format_prefix(&vps->addrs[a], pa, sizeof(pa));
@@ -172,7 +157,7 @@ static int vps_add(struct cli *c, int argc, char **argv)
         }
         for (size_t a = 0; a < vps->n_addrs; a++)
                 for (size_t b = a + 1; b < vps->n_addrs; b++)
-                        if (prefixes_overlap(&vps->addrs[a], &vps->addrs[b])) {
+                        if (pc_prefix_overlaps(&vps->addrs[a], &vps->addrs[b])) {
                                 cli_usage_error("vps", "--addr values overlap each other");
                                 goto out;
                         }

@@ -15,6 +15,8 @@ int cmd_exception(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
 int cmd_ticket(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_suspend(struct cli *c, int argc, char **argv);
+int cmd_unsuspend(struct cli *c, int argc, char **argv);
 
 #define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
 
@@ -65,9 +67,20 @@ const struct cli_command cli_commands[] = {
           "      Lifts the site's rule for SERVICE on this one VPS.  Refused when the\n"
           "      site does not restrict SERVICE or its rule is not exemptable.  TIME is\n"
           "      2026-12-31, 2026-12-31T18:00:00Z or +30d.\n"
+          "  exception grant ID source-prefix:CIDR --by WHO --reason TEXT [...]\n"
+          "      At a site with anti-spoofing: the VPS may also send from CIDR (an extra\n"
+          "      routed prefix, a VPS acting as a router or VPN gateway).\n"
           "  exception revoke ID SERVICE --by WHO --reason TEXT\n"
           "  exception list [ID]\n"
           "Both changes are audited and queue an email to the VPS's owner.\n" },
+        { "suspend", cmd_suspend, "ID --by WHO --reason TEXT [--incident N]",
+          "suspend a VPS: all its traffic dropped, both ways",
+          "Drops every packet from and to the VPS in the kernel (and its traffic to\n"
+          "the hypervisor), records the suspension with who and why (and the incident\n"
+          "behind it, if any) in the audit log, and queues an email to the owner.\n" },
+        { "unsuspend", cmd_unsuspend, "ID --by WHO --reason TEXT",
+          "lift a VPS's suspension",
+          "Lifts the suspension, audited, and queues an email to the owner.\n" },
         { "ticket", cmd_ticket, "open|list ...",
           "record a customer's request for an exception",
           "  ticket open ID SERVICE --by WHO --text TEXT\n"

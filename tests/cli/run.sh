@@ -116,6 +116,21 @@ t revoke 0 exception revoke vps-201 smtp --by alice --reason "abuse report"
 t explain-revoked 1 explain vps-201 tcp/465 out
 t revoke-again 2 exception revoke vps-201 smtp --by alice --reason again && has revoke-again "no exception" "$err"
 
+# Suspension by hand, and anti-spoofing exceptions.
+t suspend-noreason 2 suspend vps-201 --by alice && has suspend-noreason "--reason TEXT is required" "$err"
+t suspend 0 suspend vps-201 --by alice --reason "abuse report #7" && has suspend "suspended vps-201" "$out"
+t suspend-again 2 suspend vps-201 --by alice --reason again && has suspend-again "already suspended" "$err"
+t explain-suspended 1 explain vps-201 tcp/443 && has explain-suspended "drop: vps-201" "$out" && has explain-suspended "is suspended" "$out"
+t unsuspend 0 unsuspend vps-201 --by alice --reason "customer fixed it"
+t explain-unsuspended 0 explain vps-201 tcp/443
+t outbox 0 check
+[ "$(sqlite3 "$tmp/t.db" "SELECT count(*) FROM notification WHERE vps_id = 'vps-201' AND kind IN ('vps.suspended', 'vps.unsuspended')")" = 2 ] ||
+        { echo "FAIL outbox: suspend/unsuspend did not queue two notifications"; failures=$((failures + 1)); }
+t srcpfx-bad 2 exception grant vps-101 source-prefix:198.51.100.999/29 --by alice --reason x && has srcpfx-bad "is not source-prefix:CIDR" "$err"
+t srcpfx-overlap 2 exception grant vps-101 source-prefix:198.51.100.0/24 --by alice --reason x && has srcpfx-overlap "overlaps 198.51.100.10/32 of vps-201" "$err"
+t srcpfx-nocheck 2 exception grant vps-201 source-prefix:192.0.2.64/29 --by alice --reason x && has srcpfx-nocheck "does not check source addresses" "$err"
+t srcpfx 0 exception grant vps-101 source-prefix:192.0.2.64/29 --by alice --reason "VPN gateway" && has srcpfx "may also send from 192.0.2.64/29" "$out"
+
 # Audit: every change, who and why, oldest first.
 t audit 0 audit vps-201 && has audit "exception.grant" "$out" && has audit "exception.revoke" "$out" && has audit "alice" "$out"
 t audit-json 0 audit --json && json audit-json '[e["action"] for e in j["audit"]].count("vps.add") == 3'

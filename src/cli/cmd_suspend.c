@@ -1,0 +1,78 @@
+/* portcullis suspend | unsuspend: support acts on a VPS by hand. */
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cmd_suspend(struct cli *c, int argc, char **argv);
+int cmd_unsuspend(struct cli *c, int argc, char **argv);
+
+static int suspension_change(struct cli *c, int argc, char **argv, bool suspend)
+{
+        static const struct option opts[] = {
+                { "by", required_argument, NULL, 'b' },
+                { "reason", required_argument, NULL, 'r' },
+                { "incident", required_argument, NULL, 'i' },
+                { NULL, 0, NULL, 0 },
+        };
+        const char *cmd = suspend ? "suspend" : "unsuspend";
+        struct pc_actor who = { 0 };
+        int64_t incident = 0, id = 0;
+        json_t *out;
+        int opt, r;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                char *end;
+
+                switch (opt) {
+                case 'b': who.by = optarg; break;
+                case 'r': who.reason = optarg; break;
+                case 'i':
+                        incident = strtoll(optarg, &end, 10);
+                        if (!suspend || *end != '\0' || incident <= 0)
+                                return cli_usage_error(cmd, "--incident takes an incident number (suspend only)");
+                        break;
+                default: return cli_usage_error(cmd, "bad option for %s", cmd);
+                }
+        }
+        if (optind + 1 != argc)
+                return cli_usage_error(cmd, "%s takes exactly one VPS id", cmd);
+        if (!cli_actor_valid(cmd, who.by))
+                return CLI_ERROR;
+        if (who.reason == NULL || who.reason[0] == '\0')
+                return cli_usage_error(cmd, "--reason TEXT is required: the owner's email and the audit log say why");
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        r = suspend ? pc_store_suspend(c->store, argv[optind], incident, &who, &id)
+                    : pc_store_unsuspend(c->store, argv[optind], &who);
+        if (r < 0) {
+                cli_error("Failed to %s %s: %s", cmd, argv[optind], pc_store_errmsg(c->store));
+                return CLI_ERROR;
+        }
+        if (!c->json) {
+                if (suspend)
+                        printf("suspended %s (suspension #%" PRId64 "); the owner will be emailed\n", argv[optind], id);
+                else
+                        printf("unsuspended %s; the owner will be emailed\n", argv[optind]);
+                return cli_agent_sync(c, argv[optind], NULL);
+        }
+        out = suspend ? json_pack("{s:s, s:I}", "suspended", argv[optind], "suspension", (json_int_t)id)
+                      : json_pack("{s:s}", "unsuspended", argv[optind]);
+        r = cli_agent_sync(c, argv[optind], out);
+        cli_print_json(out);
+        return r;
+}
+
+int cmd_suspend(struct cli *c, int argc, char **argv)
+{
+        return suspension_change(c, argc, argv, true);
+}
+
+int cmd_unsuspend(struct cli *c, int argc, char **argv)
+{
+        return suspension_change(c, argc, argv, false);
+}
