@@ -5,6 +5,7 @@
 #include <jansson.h>
 
 #include "dataplane/dataplane.h"
+#include "events/nflog.h"
 #include "store/store.h"
 
 struct agent_attempt_seen; /* last counter values per (iface, dir, proto, port) */
@@ -24,6 +25,7 @@ struct agent {
         long last_change_us;
         char last_change[128];
         size_t elements;
+        struct pc_nflog *nflog;   /* spoofed packets; NULL if it could not be opened */
         struct agent_attempt_seen *seen;
         size_t n_seen, cap_seen;
 };
@@ -55,6 +57,11 @@ void agent_status(struct agent *a, json_t *reply);
 
 /* Logs one line to stderr ("portcullisd: ..."); journald keeps it. */
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Spoofing events (spoof.c): open the NFLOG group; turn what is ready
+ * into incidents and the policy's response. */
+int agent_events_open(struct agent *a);
+void agent_events_dispatch(struct agent *a);
 
 /* The control socket: listen on <path>, and serve one client (a request
  * line, a JSON reply line) within a bounded time. */

@@ -95,13 +95,18 @@ int main(int argc, char **argv)
                 return 1;
         }
         agent_log("Listening on %s", a.cfg->agent.control_socket);
+        agent_events_open(&a);
         next_attempts = pc_now() + a.cfg->agent.attempts_interval;
         for (;;) {
-                struct pollfd p[2] = { { .fd = listen_fd, .events = POLLIN }, { .fd = sig_fd, .events = POLLIN } };
+                struct pollfd p[3] = { { .fd = listen_fd, .events = POLLIN },
+                                       { .fd = sig_fd, .events = POLLIN },
+                                       { .fd = a.nflog != NULL ? pc_nflog_fd(a.nflog) : -1, .events = POLLIN } };
                 int64_t wait = next_attempts - pc_now();
 
-                if (poll(p, 2, wait > 0 ? (int)(wait * 1000) : 0) == -1 && errno != EINTR)
+                if (poll(p, 3, wait > 0 ? (int)(wait * 1000) : 0) == -1 && errno != EINTR)
                         break;
+                if (p[2].revents & POLLIN)
+                        agent_events_dispatch(&a);
                 if (p[1].revents & POLLIN) {
                         struct signalfd_siginfo si;
 

@@ -1,0 +1,131 @@
+/* Spoofing: packets the kernel dropped for a forged source become one
+ * incident per episode, and the site's policy answers (provider A: suspend
+ * the VPS and email its owner). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "agent/agent.h"
+#include "dataplane/nft_ruleset.h"
+
+int agent_events_open(struct agent *a)
+{
+        int r = pc_nflog_open(PC_NFLOG_GROUP, &a->nflog);
+
+        if (r < 0)
+                agent_log("Failed to read spoofing events (NFLOG group %d): %s; spoofed packets are still "
+                          "dropped, but no incident or response follows", PC_NFLOG_GROUP, strerror(-r));
+        return r;
+}
+
+/* The VPS behind interface <iface>, or NULL.  A scan: events are
+ * rate-limited in the kernel (PC_SPOOF_LOG_RATE). */
+static struct pc_vps *vps_by_iface(const struct pc_model *m, const char *iface)
+{
+        for (size_t i = 0; i < pc_model_count(m); i++)
+                if (strcmp(pc_model_at(m, i)->iface, iface) == 0)
+                        return pc_model_at(m, i);
+        return NULL;
+}
+
+/* Carries out the policy's response to a new spoofing incident. */
+static void respond(struct agent *a, struct pc_vps *vps, int64_t incident, const char *claimed,
+                    int64_t first_ns)
+{
+        unsigned resp = vps->site->policy->on_spoofing;
+        char reason[256], id[PC_NAME_MAX];
+        struct pc_actor who = { .by = "portcullisd", .reason = reason };
+        json_t *reply;
+        int64_t action = 0;
+        int r = 0;
+
+        snprintf(reason, sizeof(reason), "IP spoofing: sent packets with source %s, which is not assigned to it "
+                 "(incident #%" PRId64 ")", claimed, incident);
+        snprintf(id, sizeof(id), "%s", vps->id); /* vps is replaced by the sync below */
+        if ((resp & PC_RESP_SUSPEND) && !vps->suspended)
+                r = pc_store_suspend(a->store, id, incident, &who, &action);
+        else if ((resp & PC_RESP_OUTBOUND_FILTER) || (resp & PC_RESP_INBOUND_FILTER)) {
+                struct pc_filter f = { .scope = PC_SCOPE_ALL, .incident_id = incident };
+
+                f.direction = (resp & PC_RESP_OUTBOUND_FILTER ? PC_DIR_EGRESS : 0) |
+                              (resp & PC_RESP_INBOUND_FILTER ? PC_DIR_INGRESS : 0);
+                f.until = a->cfg->escalation.n_steps > 0 && a->cfg->escalation.steps[0] > 0
+                                  ? pc_now() + a->cfg->escalation.steps[0]
+                                  : 0;
+                r = pc_store_filter_place(a->store, id, &f, &who, &action);
+        } else {
+                agent_log("%s: incident #%" PRId64 " recorded; policy %s answers spoofing with no action", id,
+                          incident, vps->site->policy->name);
+                return;
+        }
+        if (r < 0) {
+                agent_log("Failed to act on %s's spoofing (incident #%" PRId64 "): %s", id, incident,
+                          pc_store_errmsg(a->store));
+                return;
+        }
+        reply = json_object();
+        r = agent_sync_vps(a, id, reply);
+        json_decref(reply);
+        if (r == 0) {
+                struct timespec t;
+
+                clock_gettime(CLOCK_MONOTONIC, &t);
+                agent_log("%s %s for spoofing (incident #%" PRId64 ", %s #%" PRId64 "), %.1f ms after the first "
+                          "spoofed packet reached the agent; the owner's email is queued",
+                          (resp & PC_RESP_SUSPEND) ? "Suspended" : "Filtered", id, incident,
+                          (resp & PC_RESP_SUSPEND) ? "suspension" : "filter", action,
+                          (t.tv_sec * 1e9 + t.tv_nsec - first_ns) / 1e6);
+        }
+}
+
+static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
+{
+        struct agent *a = userdata;
+        bool v4 = strcmp(p->prefix, PC_SPOOF_PREFIX_V4) == 0;
+        char claimed[INET6_ADDRSTRLEN] = "?", dst[INET6_ADDRSTRLEN] = "?", sample[2 * 64 + 1];
+        char evidence[768];
+        struct pc_vps *vps;
+        struct timespec t;
+        int64_t id;
+        bool opened;
+
+        if (!v4 && strcmp(p->prefix, PC_SPOOF_PREFIX_V6) != 0)
+                return;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        vps = vps_by_iface(a->model, p->iface);
+        if (vps == NULL)
+                return;
+        if (p->family == AF_INET || p->family == AF_INET6) {
+                inet_ntop(p->family, p->src, claimed, sizeof(claimed));
+                inet_ntop(p->family, p->dst, dst, sizeof(dst));
+        }
+        for (size_t i = 0; i < p->head_len && i < 64; i++)
+                snprintf(sample + 2 * i, 3, "%02x", p->head[i]);
+        sample[2 * (p->head_len < 64 ? p->head_len : 64)] = '\0';
+        snprintf(evidence, sizeof(evidence),
+                 "{\"kind\":\"%s\",\"claimed_source\":\"%s\",\"destination\":\"%s\",\"interface\":\"%s\","
+                 "\"protocol\":%u,\"length\":%zu,\"headers\":\"%s\"}",
+                 v4 ? "ipv4-source" : "ipv6-source", claimed, dst, p->iface, p->l4proto, p->len, sample);
+        if (pc_store_incident_note(a->store, vps->id, "spoof", 1, pc_now(), evidence,
+                                   a->cfg->detectors.spoof_episode_gap, &id, &opened) < 0) {
+                agent_log("Failed to record spoofing by %s: %s", vps->id, pc_store_errmsg(a->store));
+                return;
+        }
+        if (!opened)
+                return;
+        agent_log("%s sent packets claiming source %s (to %s) on %s, which is not its own: incident #%" PRId64,
+                  vps->id, claimed, dst, p->iface, id);
+        respond(a, vps, id, claimed, t.tv_sec * 1000000000LL + t.tv_nsec);
+}
+
+void agent_events_dispatch(struct agent *a)
+{
+        int r = pc_nflog_dispatch(a->nflog, spoof_cb, a);
+
+        if (r < 0)
+                agent_log("Failed to read spoofing events: %s", strerror(-r));
+}

@@ -1,0 +1,114 @@
+#!/bin/bash
+# Lab scenario (step 3, routed topology): a VPS can only speak as itself.
+# Spoofed packets never reach the internet, are counted, become an
+# incident, and provider A's profile suspends the VPS within a second and
+# queues the owner's email.  Usage: antispoof.sh BUILD_DIR SOURCE_ROOT
+set -u
+here=$(dirname "$(readlink -f "$0")")
+export LAB_PREFIX=${LAB_PREFIX:-pcs} LAB_QUIET=1
+. "$here/lab.sh"
+. "$here/common.sh"
+
+lab_deps || exit 1
+for p in hping3 python3-scapy; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$p" >/dev/null 2>&1 ||
+                { echo "FAIL cannot install $p"; exit 1; }
+done
+PY=/usr/bin/python3 # Debian's, which has scapy
+lab_up --trap || { echo "FAIL lab_up"; exit 1; }
+lab_vps_add vps102 v102 203.0.113.20 2001:db8:102:: >/dev/null 2>&1 || { echo "FAIL lab_vps_add"; exit 1; }
+pc_setup "$1" "$2"
+DB=$LAB_DIR/portcullis.db
+mac101=$(lab_exec vps101 cat /sys/class/net/eth0/address)
+pc vps add vps-101 --site lenoir --owner ada@example.net --iface "$VPS101_IF" --mac "$mac101" \
+        --addr "$VPS101_V4NET" --addr "$VPS101_V6NET" --by lab >/dev/null 2>&1
+pc vps add vps-102 --site lenoir --owner eve@example.net --lang it --iface v102 \
+        --addr 203.0.113.20 --addr 2001:db8:102::/64 --by lab >/dev/null 2>&1
+pc vps add vps-201 --site milano --owner bruno@example.it --iface "$VPS201_IF" \
+        --addr "$VPS201_V4NET" --addr "$VPS201_V6NET" --by lab >/dev/null 2>&1
+check "agent starts" agent_start
+spoof_count() { # IFACE SET -> packets counted for IFACE
+        nft_hv -j list set inet portcullis "$2" | /usr/bin/python3 -c '
+import json, sys
+n = 0
+for item in json.load(sys.stdin)["nftables"]:
+    for e in item.get("set", {}).get("elem", []):
+        e = e.get("elem", e)
+        if e.get("val") == sys.argv[1]:
+            n = e.get("counter", {}).get("packets", 0)
+print(n)' "$1"
+}
+suspended() { nft_hv list set inet portcullis suspended | grep -q "\"$1\""; }
+sql() { sqlite3 "$DB" "$1"; }
+
+echo "# legitimate traffic is never hurt"
+check "vps-101 pings the internet (IPv4)" lab_exec vps101 ping -c1 -W2 "$LAB_INET_V4"
+check "vps-101 pings the internet (IPv6, via its link-local gateway)" lab_exec vps101 ping -c1 -W2 "$LAB_INET_V6"
+check "vps-101 curl IPv4" lab_exec vps101 curl -sf --max-time 3 "http://$LAB_INET_V4/"
+check "vps-101 curl IPv6" lab_exec vps101 curl -sf --max-time 3 "http://[$LAB_INET_V6]/"
+check "vps-102 curl IPv4 (no MAC registered)" lab_exec vps102 curl -sf --max-time 3 "http://$LAB_INET_V4/"
+check "vps-101 reaches vps-102" lab_exec vps101 ping -c1 -W2 203.0.113.20
+check "vps-101 reaches vps-102 over IPv6" lab_exec vps101 ping -c1 -W2 2001:db8:102::10
+check "nothing counted as spoofed so far" test "$(spoof_count "$VPS101_IF" spoof4)$(spoof_count v102 spoof4)" = 00
+
+echo "# vps-102 spoofs vps-101's address with hping3"
+lab_capture inet eth0 spoof "udp port 9999" >/dev/null || exit 1
+t0=$(lab_now_ms)
+lab_exec vps102 hping3 --udp -p 9999 -a "$VPS101_V4" -c 3 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1 &
+hping=$!
+for _ in $(seq 1 80); do suspended v102 && break; sleep 0.0125; done
+t1=$(lab_now_ms)
+wait "$hping"
+grep "Suspended vps-102" "$LAB_DIR/log/portcullisd.log" | sed 's/^/     /' 
+check "vps-102 is suspended in the kernel within 1 s" suspended v102
+echo "     suspended $((t1 - t0)) ms after hping3 started"
+check "within 1 s" test $((t1 - t0)) -lt 1000
+check "the spoof counter of vps-102 rose" test "$(spoof_count v102 spoof4)" -ge 1
+check "an incident was recorded" test "$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-102' AND kind='spoof'")" = 1
+check "its evidence names the forged source" grep -q "\"claimed_source\":\"$VPS101_V4\"" <(sql "SELECT evidence FROM incident WHERE vps_id='vps-102'")
+check "the suspension names the incident" test "$(sql "SELECT count(*) FROM action a JOIN incident i ON a.incident_id = i.id WHERE a.vps_id='vps-102' AND a.kind='suspension' AND a.lifted_at IS NULL")" = 1
+check "the owner's email is queued (in Italian)" test "$(sql "SELECT count(*) FROM notification WHERE vps_id='vps-102' AND kind='vps.suspended' AND recipient='eve@example.net' AND language='it'")" = 1
+check "explain says why" grep -q "is suspended" <(pc explain vps-102 tcp/443 out)
+check_not "suspended vps-102 cannot reach the internet" lab_exec vps102 curl -sf --max-time 2 "http://$LAB_INET_V4/"
+check "vps-101 is not affected" lab_exec vps101 curl -sf --max-time 3 "http://$LAB_INET_V4/"
+pc unsuspend vps-102 --by alice --reason "customer fixed a misconfigured NAT" >/dev/null 2>&1
+check "after unsuspend vps-102 works again" lab_exec vps102 curl -sf --max-time 3 "http://$LAB_INET_V4/"
+check "the unsuspension email is queued" test "$(sql "SELECT count(*) FROM notification WHERE vps_id='vps-102' AND kind='vps.unsuspended'")" = 1
+
+echo "# other forged sources: a random address, the hypervisor's own, IPv6 (scapy)"
+before=$(spoof_count v102 spoof4)
+lab_exec vps102 hping3 --udp -p 9999 -a 198.51.100.250 -c 2 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1
+lab_exec vps102 hping3 --udp -p 9999 -a "$LAB_GW_V4" -c 2 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1
+check "each forged packet is counted" test "$(spoof_count v102 spoof4)" -ge $((before + 4))
+lab_exec vps102 $PY -c "
+from scapy.all import IPv6, UDP, Raw, send
+send(IPv6(src='$VPS101_V6', dst='$LAB_INET_V6')/UDP(sport=4444, dport=9999)/Raw(b'forged'), iface='eth0', count=2, verbose=0)
+" >/dev/null 2>&1
+sleep 0.3
+check "forged IPv6 packets are counted" test "$(spoof_count v102 spoof6)" -ge 2
+check "the episode stays one incident" test "$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-102' AND kind='spoof'")" = 1
+sleep 0.5
+kill "$(cat "$LAB_DIR/pids" | awk '/capture-spoof/ { print $1 }')" 2>/dev/null
+sleep 0.3
+arrived=$(tcpdump -nn -r "$LAB_DIR/spoof.pcap" 2>/dev/null | wc -l)
+check "nothing forged arrived in the internet (capture: $arrived packets)" test "$arrived" = 0
+
+echo "# an extra prefix granted to vps-101 (a VPN gateway), not to vps-102"
+lab_exec hv ip route add 198.51.100.64/29 dev "$VPS101_IF"
+lab_exec vps101 ip addr add 198.51.100.65/32 dev eth0
+check_not "before the grant vps-101 cannot send from 198.51.100.65" \
+        lab_exec vps101 curl -sf --max-time 2 --interface 198.51.100.65 "http://$LAB_INET_V4/"
+for _ in $(seq 1 40); do suspended "$VPS101_IF" && break; sleep 0.025; done
+check "that attempt was spoofing too: vps-101 got suspended" suspended "$VPS101_IF"
+pc unsuspend vps-101 --by alice --reason "lab: the test above tripped it" >/dev/null 2>&1
+check "grant source-prefix:198.51.100.64/29" pc exception grant vps-101 source-prefix:198.51.100.64/29 --by alice --reason "VPN gateway, ticket reviewed"
+check "now vps-101 can send from it" lab_exec vps101 curl -sf --max-time 3 --interface 198.51.100.65 "http://$LAB_INET_V4/"
+before=$(spoof_count v102 spoof4)
+lab_exec vps102 hping3 --udp -p 9999 -a 198.51.100.66 -c 2 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1
+check "vps-102 still cannot" test "$(spoof_count v102 spoof4)" -ge $((before + 2))
+
+echo "# provider B's profile does not check sources (its page says nothing of spoofing)"
+check "vps-201 is not in the anti-spoofing set" sh -c "! ip netns exec $LAB_HV nft list set inet portcullis antispoof | grep -q $VPS201_IF"
+
+lab_summary
