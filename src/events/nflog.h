@@ -52,8 +52,8 @@ int pc_nflog_fd(const struct pc_nflog *n);
 int pc_nflog_dispatch(struct pc_nflog *n, pc_nflog_cb cb, void *userdata);
 
 /* Packets lost to ENOBUFS so far.  Counted exactly from the gaps in the
- * kernel's per-group sequence numbers; an overrun not yet followed by a
- * packet counts as one. */
+ * kernel's per-group sequence numbers, which show only once a later packet
+ * has arrived; until then each overrun counts as one packet. */
 uint64_t pc_nflog_dropped(const struct pc_nflog *n);
 
 /* Unbinds the group and frees; accepts NULL; returns NULL. */
