@@ -5,6 +5,7 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -354,6 +355,21 @@ static int attempts_cb(const struct pc_dp_attempt *a, void *userdata)
         return 0;
 }
 
+static int spoofed_cb(const struct pc_dp_spoofed *x, void *userdata)
+{
+        struct attempts_ctx *ctx = userdata;
+        char t[32];
+
+        if (strcmp(x->iface, ctx->iface) != 0)
+                return 0;
+        pc_format_time(x->last_seen, t, sizeof(t));
+        json_array_append_new(ctx->list, json_pack("{s:s, s:s, s:I, s:s, s:I}", "kind", "spoofing", "family",
+                                                   x->family == AF_INET ? "ipv4" : "ipv6", "packets",
+                                                   (json_int_t)x->packets, "last_seen", t, "last_seen_unix",
+                                                   (json_int_t)x->last_seen));
+        return 0;
+}
+
 /* The kernel's blocked-attempt counters of <v>, or NULL (not root, no
  * agent table yet) with the reason in <why>. */
 static json_t *vps_attempts(struct cli *c, const struct pc_vps *v, char *why, size_t size)
@@ -364,6 +380,8 @@ static json_t *vps_attempts(struct cli *c, const struct pc_vps *v, char *why, si
 
         if (r >= 0)
                 r = pc_dp_attempts(dp, attempts_cb, &ctx);
+        if (r >= 0)
+                r = pc_dp_spoofed(dp, spoofed_cb, &ctx);
         if (r < 0) {
                 if (r == -ENOENT)
                         snprintf(why, size, "no table inet %s on this host (portcullisd has not run here)",
@@ -573,6 +591,13 @@ static int vps_show(struct cli *c, int argc, char **argv)
                 json_array_foreach(attempts, k, x) {
                         char n[32], when[32];
 
+                        if (json_object_get(x, "kind") != NULL) {
+                                thousands((uint64_t)json_integer_value(json_object_get(x, "packets")), n, sizeof(n));
+                                ago(json_integer_value(json_object_get(x, "last_seen_unix")), when, sizeof(when));
+                                printf("  %s source spoofing: %s packets dropped, last %s\n",
+                                       json_string_value(json_object_get(x, "family")), n, when);
+                                continue;
+                        }
                         thousands((uint64_t)json_integer_value(json_object_get(x, "packets")), n, sizeof(n));
                         ago(json_integer_value(json_object_get(x, "last_seen_unix")), when, sizeof(when));
                         printf("  %s/%" JSON_INTEGER_FORMAT " %s: %s blocked attempt%s, last %s\n",

@@ -37,6 +37,11 @@ int pc_dp_attempts(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata)
         return dp->ops->attempts(dp, cb, userdata);
 }
 
+int pc_dp_spoofed(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userdata)
+{
+        return dp->ops->spoofed(dp, cb, userdata);
+}
+
 int pc_dp_destroy(struct pc_dataplane *dp)
 {
         return dp->ops->destroy(dp);

@@ -20,6 +20,16 @@ struct pc_dp_attempt {
 
 typedef int (*pc_dp_attempt_cb)(const struct pc_dp_attempt *a, void *userdata);
 
+/* Spoofed packets the kernel dropped for one interface and family. */
+struct pc_dp_spoofed {
+        char iface[16];
+        int family; /* AF_INET or AF_INET6 */
+        uint64_t packets;
+        int64_t last_seen;
+};
+
+typedef int (*pc_dp_spoofed_cb)(const struct pc_dp_spoofed *s, void *userdata);
+
 /* What pc_dp_sync_all() found and did. */
 struct pc_dp_repair {
         bool reprogrammed;   /* the whole table was (re)written atomically */
@@ -42,6 +52,7 @@ struct pc_dataplane_ops {
         int (*vps_change)(struct pc_dataplane *dp, const struct pc_vps *before,
                           const struct pc_vps *after, int64_t now, size_t *ret_changes);
         int (*attempts)(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata);
+        int (*spoofed)(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userdata);
         int (*destroy)(struct pc_dataplane *dp);
 };
 
@@ -69,6 +80,9 @@ int pc_dp_vps_change(struct pc_dataplane *dp, const struct pc_vps *before,
 
 /* Calls <cb> for every (interface, protocol, port) with blocked attempts. */
 int pc_dp_attempts(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata);
+
+/* Calls <cb> for every interface whose spoofed packets were counted. */
+int pc_dp_spoofed(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userdata);
 
 /* Deletes the agent's table (uninstall; tests). */
 int pc_dp_destroy(struct pc_dataplane *dp);

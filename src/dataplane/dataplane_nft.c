@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "dataplane/dataplane-internal.h"
 #include "dataplane/nft_ruleset.h"
@@ -477,6 +478,44 @@ static int nft_attempts(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *user
         return r < 0 ? r : attempts_set(d, PC_DIR_INGRESS, now, cb, userdata);
 }
 
+static int nft_spoofed(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userdata)
+{
+        struct nft_dp *d = dp_of(dp);
+        int64_t now = pc_now();
+        int r = 0;
+
+        for (int f = 0; f < 2 && r == 0; f++) {
+                json_t *root, *item, *e;
+                char cmd[96];
+                size_t i, k;
+
+                snprintf(cmd, sizeof(cmd), "list set inet %s spoof%d", d->cfg->agent.nft_table, f == 0 ? 4 : 6);
+                r = list_json(d, cmd, &root);
+                if (r < 0)
+                        return r;
+                json_array_foreach(json_object_get(root, "nftables"), i, item) {
+                        json_array_foreach(json_object_get(json_object_get(item, "set"), "elem"), k, e) {
+                                json_t *w = json_object_get(e, "elem");
+                                json_t *exp = json_object_get(w, "expires");
+                                struct pc_dp_spoofed x = { .family = f == 0 ? AF_INET : AF_INET6 };
+
+                                if (!json_is_string(json_object_get(w, "val")))
+                                        continue;
+                                snprintf(x.iface, sizeof(x.iface), "%s", json_string_value(json_object_get(w, "val")));
+                                x.packets = (uint64_t)json_integer_value(
+                                        json_object_get(json_object_get(w, "counter"), "packets"));
+                                x.last_seen = json_is_integer(exp) ? now - (ATTEMPTS_TIMEOUT - json_integer_value(exp))
+                                                                   : now;
+                                r = cb(&x, userdata);
+                                if (r < 0)
+                                        break;
+                        }
+                }
+                json_decref(root);
+        }
+        return r;
+}
+
 static int nft_destroy(struct pc_dataplane *dp)
 {
         struct nft_dp *d = dp_of(dp);
@@ -495,5 +534,6 @@ const struct pc_dataplane_ops pc_dp_nft_ops = {
         .sync_all = nft_sync_all,
         .vps_change = nft_vps_change,
         .attempts = nft_attempts,
+        .spoofed = nft_spoofed,
         .destroy = nft_destroy,
 };

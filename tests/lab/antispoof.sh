@@ -70,6 +70,7 @@ check "its evidence names the forged source" grep -q "\"claimed_source\":\"$VPS1
 check "the suspension names the incident" test "$(sql "SELECT count(*) FROM action a JOIN incident i ON a.incident_id = i.id WHERE a.vps_id='vps-102' AND a.kind='suspension' AND a.lifted_at IS NULL")" = 1
 check "the owner's email is queued (in Italian)" test "$(sql "SELECT count(*) FROM notification WHERE vps_id='vps-102' AND kind='vps.suspended' AND recipient='eve@example.net' AND language='it'")" = 1
 check "explain says why" grep -q "is suspended" <(pc explain vps-102 tcp/443 out)
+check "vps show counts the spoofed packets" grep -Eq "ipv4 source spoofing: [0-9,]+ packets dropped" <(pc vps show vps-102)
 check_not "suspended vps-102 cannot reach the internet" lab_exec vps102 curl -sf --max-time 2 "http://$LAB_INET_V4/"
 check "vps-101 is not affected" lab_exec vps101 curl -sf --max-time 3 "http://$LAB_INET_V4/"
 pc unsuspend vps-102 --by alice --reason "customer fixed a misconfigured NAT" >/dev/null 2>&1
