@@ -10,7 +10,7 @@
  *   - the baseline in the same run: reprogramming everything for one change,
  *     which is what tools that recompile the whole ruleset do.
  * Usage: bench_nft [--config FILE] [--vps N] [--changes K]
- *                  [--here [--extra-iface IF]]
+ *                  [--site NAME] [--here [--extra-iface IF --extra-addr CIDR...]]
  * --here programs the current namespace and leaves the table in place (for
  * the forwarding benchmark), with one more VPS behind IF if given. */
 #include <getopt.h>
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "dataplane/dataplane.h"
@@ -57,9 +58,12 @@ int main(int argc, char **argv)
         static const struct option opts[] = {
                 { "config", required_argument, NULL, 'c' }, { "vps", required_argument, NULL, 'v' },
                 { "changes", required_argument, NULL, 'k' }, { "here", no_argument, NULL, 'H' },
-                { "extra-iface", required_argument, NULL, 'x' }, { NULL, 0, NULL, 0 },
+                { "extra-iface", required_argument, NULL, 'x' }, { "extra-addr", required_argument, NULL, 'a' },
+                { "site", required_argument, NULL, 's' }, { NULL, 0, NULL, 0 },
         };
-        const char *config = "etc/portcullis.yaml", *extra = NULL;
+        const char *config = "etc/portcullis.yaml", *extra = NULL, *site_name = NULL;
+        struct pc_prefix extra_addrs[8];
+        size_t n_extra_addrs = 0;
         bool here = false;
         size_t n_vps = 10000, n_changes = 200;
         struct pc_config *cfg = NULL;
@@ -79,6 +83,13 @@ int main(int argc, char **argv)
                 case 'k': n_changes = strtoul(optarg, NULL, 10); break;
                 case 'H': here = true; break;
                 case 'x': extra = optarg; break;
+                case 's': site_name = optarg; break;
+                case 'a':
+                        if (n_extra_addrs == 8 || pc_parse_prefix(optarg, false, &extra_addrs[n_extra_addrs++]) < 0) {
+                                fprintf(stderr, "bench_nft: bad --extra-addr %s\n", optarg);
+                                return 2;
+                        }
+                        break;
                 default: return 2;
                 }
         }
@@ -91,13 +102,16 @@ int main(int argc, char **argv)
                 return 2;
         }
         for (size_t i = 0; i < cfg->n_sites; i++)
-                if (cfg->sites[i].policy->n_rules > 1)
+                if (site_name != NULL ? strcmp(cfg->sites[i].name, site_name) == 0 : cfg->sites[i].policy->n_rules > 1)
                         site = &cfg->sites[i];
         if (site == NULL || pc_model_new(cfg, &m) < 0 || pc_dp_open(cfg, &dp) < 0)
                 return 2;
         for (size_t i = 0; i < n_vps + (extra != NULL); i++) {
                 struct pc_vps *v;
-                struct pc_prefix p = { .family = 2, .len = 32 };
+                /* Addresses are set elements only: no traffic uses them. */
+                struct pc_prefix p4 = { .family = AF_INET, .len = 32, .bytes = { 192, 0, 2, (uint8_t)i } };
+                struct pc_prefix p6 = { .family = AF_INET6, .len = 64,
+                                        .bytes = { 0x20, 0x01, 0x0d, 0xb8, (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i } };
 
                 pc_vps_new(&v);
                 snprintf(v->id, sizeof(v->id), "vps-%zu", i);
@@ -105,10 +119,12 @@ int main(int argc, char **argv)
                 if (i == n_vps)
                         snprintf(v->iface, sizeof(v->iface), "%s", extra);
                 v->site = site;
-                pc_vps_add_addr(v, &p);
-                p.family = 10;
-                p.len = 64;
-                pc_vps_add_addr(v, &p);
+                if (i < n_vps) {
+                        pc_vps_add_addr(v, &p4);
+                        pc_vps_add_addr(v, &p6);
+                } else
+                        for (size_t k = 0; k < n_extra_addrs; k++)
+                                pc_vps_add_addr(v, &extra_addrs[k]);
                 if (pc_model_add(m, v) < 0)
                         return 2;
         }

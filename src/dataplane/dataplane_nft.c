@@ -165,7 +165,8 @@ static bool per_vps_set(const char *name)
 {
         static const char *const fixed[] = { "vps_out",          "vps_in",          "vps_nat",   "suspended",
                                              "filter_out",       "filter_in",       "filter_ports_out",
-                                             "filter_ports_in",  "antispoof",       "src4",      "src6" };
+                                             "filter_ports_in",  "antispoof",       "src4",      "src6",
+                                             "src4_net",         "src6_net",        "any_link_local" };
         unsigned a, b;
         char tail[16];
 

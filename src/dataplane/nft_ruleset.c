@@ -128,8 +128,14 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       /* anti-spoofing: the interfaces checked, and what each may send from */
                       "\tset antispoof {\n\t\ttype ifname\n\t}\n"
-                      "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tflags interval,timeout\n\t}\n"
-                      "\tset src6 {\n\t\ttype ifname . ipv6_addr\n\t\tflags interval,timeout\n\t}\n"
+                      /* whole addresses in hash sets; only shorter prefixes need the
+                       * (slower to build) interval sets */
+                      "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tflags timeout\n\t}\n"
+                      "\tset src6 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
+                      "\tset src4_net {\n\t\ttype ifname . ipv4_addr\n\t\tflags interval,timeout\n\t}\n"
+                      "\tset src6_net {\n\t\ttype ifname . ipv6_addr\n\t\tflags interval,timeout\n\t}\n"
+                      /* VPSes whose MAC is not registered: any link-local source */
+                      "\tset any_link_local {\n\t\ttype ifname\n\t}\n"
                       /* spoofed packets per interface */
                       "\tset spoof4 {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset spoof6 {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n");
@@ -189,9 +195,12 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t}\n"
                       "\tchain antispoof {\n"
                       "\t\tmeta nfproto ipv4 iifname . ip saddr @src4 return\n"
+                      "\t\tmeta nfproto ipv4 iifname . ip saddr @src4_net return\n"
                       /* a DHCP client has no address yet */
                       "\t\tmeta nfproto ipv4 ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return\n"
                       "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6 return\n"
+                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6_net return\n"
+                      "\t\tmeta nfproto ipv6 ip6 saddr fe80::/64 iifname @any_link_local return\n"
                       /* duplicate address detection and its MLD report come from :: */
                       "\t\tmeta nfproto ipv6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } return\n"
                       "\t\tmeta nfproto ipv4 update @spoof4 { iifname counter }\n"
@@ -314,16 +323,16 @@ static int filter_elements(const struct pc_vps *vps, const struct pc_filter *f, 
 static int source_element(const struct pc_vps *vps, const struct pc_prefix *p, int64_t until,
                           struct nft_elems *out)
 {
-        char addr[64], key[96];
-        char *slash;
+        bool whole = p->len == (p->family == AF_INET ? 32 : 128);
+        char addr[64], key[96], set[16];
 
         pc_format_prefix(p, addr, sizeof(addr));
-        slash = strchr(addr, '/');
-        /* A whole address is written, and read back, without its length. */
-        if (slash != NULL && p->len == (p->family == AF_INET ? 32 : 128))
-                *slash = '\0';
+        /* A whole address goes, without its length, into the hash set. */
+        if (whole)
+                *strchr(addr, '/') = '\0';
         snprintf(key, sizeof(key), "\"%s\" . %s", vps->iface, addr);
-        return push(out, p->family == AF_INET ? "src4" : "src6", key, "", until);
+        snprintf(set, sizeof(set), "src%c%s", p->family == AF_INET ? '4' : '6', whole ? "" : "_net");
+        return push(out, set, key, "", until);
 }
 
 /* What an anti-spoofed VPS may send from: its addresses and prefixes, the
@@ -331,7 +340,7 @@ static int source_element(const struct pc_vps *vps, const struct pc_prefix *p, i
  * registered), and prefixes granted as exceptions. */
 static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_elems *out)
 {
-        struct pc_prefix ll = { .family = AF_INET6, .len = 64, .bytes = { 0xfe, 0x80 } };
+        struct pc_prefix ll = { .family = AF_INET6, .len = 128, .bytes = { 0xfe, 0x80 } };
         char key[96];
         int r;
 
@@ -341,7 +350,6 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
                 r = source_element(vps, &vps->addrs[i], 0, out);
         if (r == 0 && vps->has_mac) {
                 /* EUI-64: the MAC split by ff:fe, universal/local bit flipped */
-                ll.len = 128;
                 ll.bytes[8] = vps->mac[0] ^ 0x02;
                 ll.bytes[9] = vps->mac[1];
                 ll.bytes[10] = vps->mac[2];
@@ -352,7 +360,7 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
                 ll.bytes[15] = vps->mac[5];
         }
         if (r == 0)
-                r = source_element(vps, &ll, 0, out);
+                r = vps->has_mac ? source_element(vps, &ll, 0, out) : push(out, "any_link_local", key, "", 0);
         for (size_t i = 0; i < vps->n_exceptions && r == 0; i++) {
                 struct pc_prefix p;
 

@@ -121,7 +121,7 @@ static void test_vps_elements(void **state)
         assert_true(has_elem(&out, "vps_nat", "\"v101\"", value, 0));
         /* lenoir checks sources: no MAC registered, so any link-local */
         assert_true(has_elem(&out, "antispoof", "\"v101\"", "", 0));
-        assert_true(has_elem(&out, "src6", "\"v101\" . fe80::/64", "", 0));
+        assert_true(has_elem(&out, "any_link_local", "\"v101\"", "", 0));
         assert_int_equal(out.n, 3);
         nft_elems_free(&out);
         {
@@ -139,15 +139,16 @@ static void test_vps_elements(void **state)
         }
         assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
         assert_true(has_elem(&out, "src4", "\"v101\" . 203.0.113.10", "", 0));
-        assert_true(has_elem(&out, "src6", "\"v101\" . 2001:db8:101::/64", "", 0));
+        assert_true(has_elem(&out, "src6_net", "\"v101\" . 2001:db8:101::/64", "", 0));
         assert_true(has_elem(&out, "src6", "\"v101\" . fe80::5054:ff:fe00:101", "", 0));
-        assert_true(has_elem(&out, "src4", "\"v101\" . 198.51.100.64/29", "", NOW + 60));
-        assert_false(has_elem(&out, "src6", "\"v101\" . fe80::/64", "", 0));
+        assert_true(has_elem(&out, "src4_net", "\"v101\" . 198.51.100.64/29", "", NOW + 60));
+        assert_false(has_elem(&out, "any_link_local", "\"v101\"", "", 0));
         /* provider B does not check sources */
         nft_elems_free(&out);
         assert_int_equal(nft_vps_elements(cfg, v, NOW, &out), 0);
         for (size_t i = 0; i < out.n; i++)
-                assert_true(strncmp(out.v[i].set, "src", 3) != 0 && strcmp(out.v[i].set, "antispoof") != 0);
+                assert_true(strncmp(out.v[i].set, "src", 3) != 0 && strcmp(out.v[i].set, "antispoof") != 0 &&
+                            strcmp(out.v[i].set, "any_link_local") != 0);
         nft_elems_free(&out);
         a->suspended = true;
         assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
