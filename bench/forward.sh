@@ -26,12 +26,12 @@ lab_bg iperf3 inet iperf3 -s >/dev/null
 lab_wait_port inet ::1 5201 5 >/dev/null || { echo "iperf3 server did not start"; exit 1; }
 
 # Best of two runs of each: the machine is shared and noisy.
-measure() { # LABEL
-        local tcp=0 udp=0 t u
+measure() { # LABEL [VPS]
+        local tcp=0 udp=0 t u from=${2:-vps201}
         for _ in 1 2; do
-                t=$(lab_exec vps201 iperf3 -c "$LAB_INET_V4" -t "$secs" -J 2>/dev/null |
+                t=$(lab_exec "$from" iperf3 -c "$LAB_INET_V4" -t "$secs" -J 2>/dev/null |
                         python3 -c 'import json,sys; print("%.2f" % (json.load(sys.stdin)["end"]["sum_received"]["bits_per_second"]/1e9))')
-                u=$(lab_exec vps201 iperf3 -c "$LAB_INET_V4" -u -l 64 -b 0 -t "$secs" -J 2>/dev/null |
+                u=$(lab_exec "$from" iperf3 -c "$LAB_INET_V4" -u -l 64 -b 0 -t "$secs" -J 2>/dev/null |
                         python3 -c 'import json,sys; e=json.load(sys.stdin)["end"]["sum"]; print("%.0f" % ((e["packets"]-e["lost_packets"])/e["seconds"]))')
                 tcp=$(python3 -c "print(max($tcp, ${t:-0}))")
                 udp=$(python3 -c "print(max($udp, ${u:-0}))")
@@ -53,6 +53,17 @@ measure pc-10
 table delete table inet portcullis
 (cd "$root" && lab_exec hv "$build/bench/bench_nft" --here --vps 99999 --extra-iface "$VPS201_IF" >/dev/null) || exit 1
 measure pc-100000
+table delete table inet portcullis
+# Anti-spoofing (provider A's profile) measured from vps-101, whose every
+# packet is checked against its allowed sources.
+measure "none(vps101)" vps101
+(cd "$root" && lab_exec hv "$build/bench/bench_nft" --here --site lenoir --vps 9 --extra-iface "$VPS101_IF" \
+        --extra-addr "$VPS101_V4NET" --extra-addr "$VPS101_V6NET" >/dev/null) || exit 1
+measure antispoof-10 vps101
+table delete table inet portcullis
+(cd "$root" && lab_exec hv "$build/bench/bench_nft" --here --site lenoir --vps 99999 --extra-iface "$VPS101_IF" \
+        --extra-addr "$VPS101_V4NET" --extra-addr "$VPS101_V6NET" >/dev/null) || exit 1
+measure antispoof-100000 vps101
 table delete table inet portcullis
 {
         echo "table inet naive { chain forward { type filter hook forward priority filter; policy accept;"
