@@ -23,6 +23,7 @@ static const char schema_v1[] =
         "        mac TEXT,\n" /* "aa:bb:cc:dd:ee:ff" or NULL */
         "        created INTEGER NOT NULL\n"
         ");\n"
+        "CREATE INDEX vps_iface ON vps(iface);\n"
         "CREATE TABLE vps_address (\n"
         "        vps_id TEXT NOT NULL REFERENCES vps(id) ON DELETE CASCADE,\n"
         "        family INTEGER NOT NULL CHECK (family IN (4, 6)),\n"

@@ -888,6 +888,19 @@ static int vps_add_tx(struct sqlite_store *s, const struct pc_vps *vps,
 
         if (vps->has_mac)
                 pc_format_mac(vps->mac, mac, sizeof(mac));
+        /* The kernel knows a VPS by its interface: two VPSes on one would
+         * get each other's policy. */
+        {
+                _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+                r = query(s, &st, "SELECT id FROM vps WHERE iface = ? AND iface != '' AND id != ?", "tt", vps->iface, vps->id);
+                if (r >= 0)
+                        r = step(s, st);
+                if (r < 0)
+                        return r;
+                if (r > 0)
+                        return set_err(s, -EEXIST, "interface %s is already %s's", vps->iface, col_text(st, 0));
+        }
         r = exec(s,
                  "INSERT INTO vps (id, owner, lang, site, iface, mac, created) "
                  "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",

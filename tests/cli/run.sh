@@ -61,6 +61,7 @@ t add-101 0 vps add vps-101 --site lenoir --owner ada@example.net --iface tap101
 t add-201 0 vps add vps-201 --site milano --owner bruno@example.it --lang it --iface tap201 --addr 198.51.100.10 --by orch
 t add-202 0 vps add vps-202 --owner carla@example.it --iface tap202 --addr 198.51.100.24/29
 t add-dup 2 vps add vps-201 --owner x@example.net --iface tap9 --addr 198.51.100.99 && has add-dup "vps vps-201 already exists" "$err"
+t add-sameiface 2 vps add vps-301 --owner x@example.net --iface tap201 --addr 198.51.100.99 && has add-sameiface "interface tap201 is already vps-201's" "$err"
 t add-overlap 2 vps add vps-301 --owner x@example.net --iface tap301 --addr 198.51.100.26 && has add-overlap "overlaps 198.51.100.24/29 of vps-202" "$err"
 t add-hostbits 2 vps add vps-301 --owner x@example.net --iface tap301 --addr 198.51.100.33/29 && has add-hostbits "host bits" "$err"
 t add-badaddr 2 vps add vps-301 --owner x@example.net --iface tap301 --addr 300.1.1.1 && has add-badaddr "'300.1.1.1' is not an IPv4 or IPv6 address" "$err"
