@@ -85,6 +85,16 @@ sleep 1.5
 run vps show vps-201
 grep "terms-of-service" "$LAB_DIR/log/portcullisd.log" | head -3 | sed 's/^/  /'
 
+say "Provider A: vps-101 forges another VPS's address (hping3 -a $VPS201_V4)"
+command -v hping3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q hping3 >/dev/null 2>&1
+lab_exec vps101 hping3 --udp -p 9999 -a "$VPS201_V4" -c 2 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1
+sleep 0.3
+grep -E "claiming source|Suspended" "$LAB_DIR/log/portcullisd.log" | sed 's/^/  /'
+run explain vps-101 tcp/443 out
+echo "  the owner's email, queued in the outbox: $(sqlite3 "$LAB_DIR/portcullis.db" \
+        "SELECT kind || ' to ' || recipient || ' (' || language || ')' FROM notification WHERE vps_id = 'vps-101' AND kind = 'vps.suspended'")"
+run unsuspend vps-101 --by alice --reason "customer explained: a misconfigured VPN"
+
 say "kill -9 the agent: the rules stay (fail closed); someone deletes an element; restart repairs it"
 agent_kill
 see "swaks from vps-202 to 587 with the agent dead" swaks_send vps202 "$LAB_INET_V4" 587 demo
