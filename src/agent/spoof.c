@@ -33,7 +33,7 @@ static struct pc_vps *vps_by_iface(const struct pc_model *m, const char *iface)
 }
 
 /* Carries out the policy's response to a new spoofing incident. */
-static void respond(struct agent *a, struct pc_vps *vps, int64_t incident, const char *claimed,
+static void respond(struct agent *a, struct pc_vps *vps, int64_t incident, const char *what,
                     int64_t first_ns)
 {
         unsigned resp = vps->site->policy->on_spoofing;
@@ -43,8 +43,7 @@ static void respond(struct agent *a, struct pc_vps *vps, int64_t incident, const
         int64_t action = 0;
         int r = 0;
 
-        snprintf(reason, sizeof(reason), "IP spoofing: sent packets with source %s, which is not assigned to it "
-                 "(incident #%" PRId64 ")", claimed, incident);
+        snprintf(reason, sizeof(reason), "%s (incident #%" PRId64 ")", what, incident);
         snprintf(id, sizeof(id), "%s", vps->id); /* vps is replaced by the sync below */
         if ((resp & PC_RESP_SUSPEND) && !vps->suspended)
                 r = pc_store_suspend(a->store, id, incident, &who, &action);
@@ -85,7 +84,7 @@ static void respond(struct agent *a, struct pc_vps *vps, int64_t incident, const
 static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
 {
         struct agent *a = userdata;
-        bool v4 = strcmp(p->prefix, PC_SPOOF_PREFIX_V4) == 0;
+        const char *kind = p->prefix + strlen(PC_SPOOF_PREFIX);
         char claimed[INET6_ADDRSTRLEN] = "?", dst[INET6_ADDRSTRLEN] = "?", sample[2 * 64 + 1];
         char evidence[768];
         struct pc_vps *vps;
@@ -93,7 +92,7 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
         int64_t id;
         bool opened;
 
-        if (!v4 && strcmp(p->prefix, PC_SPOOF_PREFIX_V6) != 0)
+        if (strncmp(p->prefix, PC_SPOOF_PREFIX, strlen(PC_SPOOF_PREFIX)) != 0)
                 return;
         clock_gettime(CLOCK_MONOTONIC, &t);
         vps = vps_by_iface(a->model, p->iface);
@@ -109,7 +108,11 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
         snprintf(evidence, sizeof(evidence),
                  "{\"kind\":\"%s\",\"claimed_source\":\"%s\",\"destination\":\"%s\",\"interface\":\"%s\","
                  "\"protocol\":%u,\"length\":%zu,\"headers\":\"%s\"}",
-                 v4 ? "ipv4-source" : "ipv6-source", claimed, dst, p->iface, p->l4proto, p->len, sample);
+                 strcmp(kind, "ipv4") == 0   ? "ipv4-source"
+                 : strcmp(kind, "ipv6") == 0 ? "ipv6-source"
+                 : strcmp(kind, "ra") == 0   ? "rogue-router-advertisement"
+                                             : "rogue-dhcp-server",
+                 claimed, dst, p->iface, p->l4proto, p->len, sample);
         if (pc_store_incident_note(a->store, vps->id, "spoof", 1, pc_now(), evidence,
                                    a->cfg->detectors.spoof_episode_gap, &id, &opened) < 0) {
                 agent_log("Failed to record spoofing by %s: %s", vps->id, pc_store_errmsg(a->store));
@@ -117,9 +120,25 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
         }
         if (!opened)
                 return;
-        agent_log("%s sent packets claiming source %s (to %s) on %s, which is not its own: incident #%" PRId64,
-                  vps->id, claimed, dst, p->iface, id);
-        respond(a, vps, id, claimed, t.tv_sec * 1000000000LL + t.tv_nsec);
+        if (strcmp(kind, "ipv4") == 0 || strcmp(kind, "ipv6") == 0)
+                agent_log("%s sent packets claiming source %s (to %s) on %s, which is not its own: incident #%" PRId64,
+                          vps->id, claimed, dst, p->iface, id);
+        else
+                agent_log("%s sent a %s from %s on %s: incident #%" PRId64, vps->id,
+                          strcmp(kind, "ra") == 0 ? "router advertisement" : "DHCP server reply", claimed,
+                          p->iface, id);
+        {
+                char what[192];
+
+                if (strcmp(kind, "ipv4") == 0 || strcmp(kind, "ipv6") == 0)
+                        snprintf(what, sizeof(what), "IP spoofing: sent packets with source %s, which is not assigned to it",
+                                 claimed);
+                else
+                        snprintf(what, sizeof(what), "IP spoofing: sent %s from %s, acting as its neighbours' %s",
+                                 strcmp(kind, "ra") == 0 ? "router advertisements" : "DHCP server replies", claimed,
+                                 strcmp(kind, "ra") == 0 ? "router" : "DHCP server");
+                respond(a, vps, id, what, t.tv_sec * 1000000000LL + t.tv_nsec);
+        }
 }
 
 void agent_events_dispatch(struct agent *a)

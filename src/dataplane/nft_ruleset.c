@@ -138,7 +138,9 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tset any_link_local {\n\t\ttype ifname\n\t}\n"
                       /* spoofed packets per interface */
                       "\tset spoof4 {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
-                      "\tset spoof6 {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n");
+                      "\tset spoof6 {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
+                      "\tset spoof_ra {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
+                      "\tset spoof_dhcp {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n");
         for (size_t pi = 0; pi < cfg->n_policies; pi++) {
                 const struct pc_policy *p = &cfg->policies[pi];
 
@@ -194,6 +196,10 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tiifname @antispoof jump antispoof\n"
                       "\t}\n"
                       "\tchain antispoof {\n"
+                      /* A VPS is never a router or a DHCP server for its neighbours,
+                       * whatever source it uses. */
+                      "\t\tmeta nfproto ipv6 icmpv6 type nd-router-advert jump rogue_ra\n"
+                      "\t\tudp sport { 67, 547 } jump rogue_dhcp\n"
                       "\t\tmeta nfproto ipv4 iifname . ip saddr @src4 return\n"
                       "\t\tmeta nfproto ipv4 iifname . ip saddr @src4_net return\n"
                       /* a DHCP client has no address yet */
@@ -210,6 +216,16 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tmeta nfproto ipv6 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
                       " prefix \"" PC_SPOOF_PREFIX_V6 "\"\n"
                       "\t\tcounter drop\n"
+                      "\t}\n"
+                      "\tchain rogue_ra {\n"
+                      "\t\tupdate @spoof_ra { iifname counter }\n"
+                      "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX_RA "\"\n"
+                      "\t\tdrop\n"
+                      "\t}\n"
+                      "\tchain rogue_dhcp {\n"
+                      "\t\tupdate @spoof_dhcp { iifname counter }\n"
+                      "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX_DHCP "\"\n"
+                      "\t\tdrop\n"
                       "\t}\n");
 }
 

@@ -16,6 +16,9 @@
 #define PC_NFLOG_GROUP_STR "7"
 #define PC_SPOOF_PREFIX_V4 "pc-spoof-ipv4"
 #define PC_SPOOF_PREFIX_V6 "pc-spoof-ipv6"
+#define PC_SPOOF_PREFIX_RA "pc-spoof-ra"     /* a router advertisement from a VPS */
+#define PC_SPOOF_PREFIX_DHCP "pc-spoof-dhcp" /* a DHCP/DHCPv6 server reply from a VPS */
+#define PC_SPOOF_PREFIX "pc-spoof-"         /* what every kind starts with */
 #define PC_SPOOF_LOG_RATE "20/second"
 
 /* One element of a named set or map. */

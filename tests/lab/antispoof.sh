@@ -95,6 +95,20 @@ sleep 0.3
 arrived=$(tcpdump -nn -r "$LAB_DIR/spoof.pcap" 2>/dev/null | wc -l)
 check "nothing forged arrived in the internet (capture: $arrived packets)" test "$arrived" = 0
 
+echo "# rogue router advertisements and DHCP server replies (scapy) from its own address"
+pc unsuspend vps-102 --by alice --reason "lab: next test" >/dev/null 2>&1
+lab_exec vps102 $PY -c "
+from scapy.all import Ether, IPv6, ICMPv6ND_RA, ICMPv6NDOptPrefixInfo, IP, UDP, BOOTP, DHCP, sendp, get_if_hwaddr
+m = get_if_hwaddr('eth0')
+sendp(Ether(src=m, dst='33:33:00:00:00:01')/IPv6(src='fe80::1:2', dst='ff02::1')/ICMPv6ND_RA()/ICMPv6NDOptPrefixInfo(prefix='2001:db8:bad::', prefixlen=64), iface='eth0', count=2, verbose=0)
+sendp(Ether(src=m, dst='ff:ff:ff:ff:ff:ff')/IP(src='203.0.113.20', dst='255.255.255.255')/UDP(sport=67, dport=68)/BOOTP(op=2, yiaddr='203.0.113.99')/DHCP(options=[('message-type', 'offer'), 'end']), iface='eth0', count=2, verbose=0)
+" >/dev/null 2>&1
+sleep 0.3
+check "the rogue RA is dropped and counted" test "$(spoof_count v102 spoof_ra)" -ge 2
+check "the DHCP OFFER from a VPS is dropped and counted" test "$(spoof_count v102 spoof_dhcp)" -ge 2
+# The episode's incident keeps the latest sample: the DHCP OFFER, sent last.
+check "the incident's evidence is the latest sample" grep -q '"kind":"rogue-dhcp-server"' <(sql "SELECT evidence FROM incident WHERE vps_id='vps-102'")
+
 echo "# an extra prefix granted to vps-101 (a VPN gateway), not to vps-102"
 lab_exec hv ip route add 198.51.100.64/29 dev "$VPS101_IF"
 lab_exec vps101 ip addr add 198.51.100.65/32 dev eth0
