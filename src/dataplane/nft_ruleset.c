@@ -196,6 +196,13 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tiifname @antispoof jump antispoof\n"
                       "\t}\n"
                       "\tchain antispoof {\n"
+                      /* The kernel loops the hypervisor's own multicast and broadcast
+                       * (its router advertisements, broadcast DHCP offers) back in as
+                       * if received on the VPS's interface.  Those copies already
+                       * carry conntrack state; a packet really received from a VPS
+                       * has none yet at raw priority (veth scrubs it between
+                       * namespaces), so only the copies are let through here. */
+                      "\t\tct state untracked,new,established,related return\n"
                       /* A VPS is never a router or a DHCP server for its neighbours,
                        * whatever source it uses. */
                       "\t\tmeta nfproto ipv6 icmpv6 type nd-router-advert jump rogue_ra\n"
