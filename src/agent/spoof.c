@@ -81,6 +81,27 @@ static void respond(struct agent *a, struct pc_vps *vps, int64_t incident, const
         }
 }
 
+/* The evidence's name for the kind a log prefix names. */
+static const char *kind_name(const char *kind)
+{
+        static const struct {
+                const char *kind, *name;
+        } names[] = {
+                { "ipv4", "ipv4-source" },
+                { "ipv6", "ipv6-source" },
+                { "ra", "rogue-router-advertisement" },
+                { "dhcp", "rogue-dhcp-server" },
+                { "mac", "forged-mac-or-frame" },
+                { "arp", "arp-claims-foreign-address" },
+                { "nd", "neighbour-advertisement-for-foreign-address" },
+        };
+
+        for (size_t i = 0; i < PC_ARRAY_SIZE(names); i++)
+                if (strcmp(kind, names[i].kind) == 0)
+                        return names[i].name;
+        return "unknown";
+}
+
 static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
 {
         struct agent *a = userdata;
@@ -102,16 +123,20 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
                 inet_ntop(p->family, p->src, claimed, sizeof(claimed));
                 inet_ntop(p->family, p->dst, dst, sizeof(dst));
         }
+        if (strcmp(kind, "arp") == 0 && p->head_len >= 28)
+                inet_ntop(AF_INET, p->head + 14, claimed, sizeof(claimed)); /* ARP sender IP */
+        else if (strcmp(kind, "nd") == 0 && p->head_len >= 64)
+                inet_ntop(AF_INET6, p->head + 48, claimed, sizeof(claimed)); /* the NA's target */
+        else if (strcmp(kind, "mac") == 0 && p->has_hwsrc)
+                snprintf(claimed, sizeof(claimed), "%02x:%02x:%02x:%02x:%02x:%02x", p->hwsrc[0], p->hwsrc[1],
+                         p->hwsrc[2], p->hwsrc[3], p->hwsrc[4], p->hwsrc[5]);
         for (size_t i = 0; i < p->head_len && i < 64; i++)
                 snprintf(sample + 2 * i, 3, "%02x", p->head[i]);
         sample[2 * (p->head_len < 64 ? p->head_len : 64)] = '\0';
         snprintf(evidence, sizeof(evidence),
                  "{\"kind\":\"%s\",\"claimed_source\":\"%s\",\"destination\":\"%s\",\"interface\":\"%s\","
                  "\"protocol\":%u,\"length\":%zu,\"headers\":\"%s\"}",
-                 strcmp(kind, "ipv4") == 0   ? "ipv4-source"
-                 : strcmp(kind, "ipv6") == 0 ? "ipv6-source"
-                 : strcmp(kind, "ra") == 0   ? "rogue-router-advertisement"
-                                             : "rogue-dhcp-server",
+                 kind_name(kind),
                  claimed, dst, p->iface, p->l4proto, p->len, sample);
         if (pc_store_incident_note(a->store, vps->id, "spoof", 1, pc_now(), evidence,
                                    a->cfg->detectors.spoof_episode_gap, &id, &opened) < 0) {
@@ -120,23 +145,14 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
         }
         if (!opened)
                 return;
-        if (strcmp(kind, "ipv4") == 0 || strcmp(kind, "ipv6") == 0)
-                agent_log("%s sent packets claiming source %s (to %s) on %s, which is not its own: incident #%" PRId64,
-                          vps->id, claimed, dst, p->iface, id);
-        else
-                agent_log("%s sent a %s from %s on %s: incident #%" PRId64, vps->id,
-                          strcmp(kind, "ra") == 0 ? "router advertisement" : "DHCP server reply", claimed,
-                          p->iface, id);
+        agent_log("%s on %s: %s (%s): incident #%" PRId64, vps->id, p->iface, kind_name(kind), claimed, id);
         {
                 char what[192];
 
+                snprintf(what, sizeof(what), "spoofing (%s): %s", kind_name(kind), claimed);
                 if (strcmp(kind, "ipv4") == 0 || strcmp(kind, "ipv6") == 0)
                         snprintf(what, sizeof(what), "IP spoofing: sent packets with source %s, which is not assigned to it",
                                  claimed);
-                else
-                        snprintf(what, sizeof(what), "IP spoofing: sent %s from %s, acting as its neighbours' %s",
-                                 strcmp(kind, "ra") == 0 ? "router advertisements" : "DHCP server replies", claimed,
-                                 strcmp(kind, "ra") == 0 ? "router" : "DHCP server");
                 respond(a, vps, id, what, t.tv_sec * 1000000000LL + t.tv_nsec);
         }
 }

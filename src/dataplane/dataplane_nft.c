@@ -153,6 +153,7 @@ static int program_all(struct nft_dp *d, const struct nft_elems *want, int64_t n
 
         /* "add" first so that "delete" cannot fail on a missing table. */
         strbuf_printf(&b, "add table inet %s\ndelete table inet %s\n", t, t);
+        strbuf_printf(&b, "add table bridge %s\ndelete table bridge %s\n", t, t);
         nft_skeleton(d->cfg, &b);
         nft_elems_commands(t, want, true, now, &b);
         r = b.oom ? -ENOMEM : run(d, "programming the ruleset", strbuf_str(&b));
@@ -161,8 +162,17 @@ static int program_all(struct nft_dp *d, const struct nft_elems *want, int64_t n
 }
 
 /* True for the sets that hold per-VPS elements. */
-static bool per_vps_set(const char *name)
+static bool per_vps_set(const char *family, const char *name)
 {
+        static const char *const bridge[] = { "suspended", "vps",      "mac",          "src4",     "src6",
+                                              "src4_net",  "src6_net", "any_link_local", "na_target" };
+
+        if (strcmp(family, "bridge") == 0) {
+                for (size_t i = 0; i < PC_ARRAY_SIZE(bridge); i++)
+                        if (strcmp(name, bridge[i]) == 0)
+                                return true;
+                return false;
+        }
         static const char *const fixed[] = { "vps_out",          "vps_in",          "vps_nat",   "suspended",
                                              "filter_out",       "filter_in",       "filter_ports_out",
                                              "filter_ports_in",  "antispoof",       "src4",      "src6",
@@ -187,6 +197,9 @@ static void key_part(json_t *v, bool quote, char *buf, size_t size)
                 snprintf(buf, size, "%s/%" JSON_INTEGER_FORMAT,
                          json_string_value(json_object_get(json_object_get(v, "prefix"), "addr")),
                          json_integer_value(json_object_get(json_object_get(v, "prefix"), "len")));
+        else if (json_is_object(v) && json_is_string(json_array_get(json_object_get(v, "range"), 0)))
+                snprintf(buf, size, "%s-%s", json_string_value(json_array_get(json_object_get(v, "range"), 0)),
+                         json_string_value(json_array_get(json_object_get(v, "range"), 1)));
         else if (json_is_object(v) && json_is_array(json_object_get(v, "range")))
                 snprintf(buf, size, "%" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT,
                          json_integer_value(json_array_get(json_object_get(v, "range"), 0)),
@@ -244,19 +257,20 @@ static void elem_from_json(json_t *e, int64_t now, struct nft_elem *x)
         }
 }
 
-/* Reads the kernel's table: its skeleton id and its per-VPS elements. */
-static int read_kernel(struct nft_dp *d, int64_t now, uint32_t *ret_id, struct nft_elems *out)
+/* Reads one of the agent's tables (<family> inet or bridge): its skeleton
+ * id if it holds one, and its per-VPS elements, appended to <out>. */
+static int read_table(struct nft_dp *d, const char *family, int64_t now, uint32_t *ret_id,
+                      struct nft_elems *out)
 {
         char cmd[96];
         json_t *root, *items, *item;
         size_t i;
         int r;
 
-        snprintf(cmd, sizeof(cmd), "list table inet %s", d->cfg->agent.nft_table);
+        snprintf(cmd, sizeof(cmd), "list table %s %s", family, d->cfg->agent.nft_table);
         r = list_json(d, cmd, &root);
         if (r < 0)
                 return r;
-        *ret_id = 0;
         items = json_object_get(root, "nftables");
         json_array_foreach(items, i, item) {
                 json_t *set = json_object_get(item, "set");
@@ -276,11 +290,12 @@ static int read_kernel(struct nft_dp *d, int64_t now, uint32_t *ret_id, struct n
                         *ret_id = (uint32_t)json_integer_value(json_array_get(elems, 0));
                         continue;
                 }
-                if (!per_vps_set(name))
+                if (!per_vps_set(family, name))
                         continue;
                 json_array_foreach(elems, k, e) {
                         struct nft_elem x = { 0 };
 
+                        snprintf(x.family, sizeof(x.family), "%s", family);
                         snprintf(x.set, sizeof(x.set), "%s", name);
                         elem_from_json(e, now, &x);
                         r = nft_elems_push(out, &x);
@@ -288,10 +303,25 @@ static int read_kernel(struct nft_dp *d, int64_t now, uint32_t *ret_id, struct n
                                 goto out;
                 }
         }
-        nft_elems_normalise(out);
         r = 0;
 out:
         json_decref(root);
+        return r;
+}
+
+/* Reads the kernel's tables: the skeleton id (kept in the inet table) and
+ * the per-VPS elements of both.  -ENOENT if either table is missing. */
+static int read_kernel(struct nft_dp *d, int64_t now, uint32_t *ret_id, struct nft_elems *out)
+{
+        uint32_t unused = 0;
+        int r;
+
+        *ret_id = 0;
+        r = read_table(d, "inet", now, ret_id, out);
+        if (r == 0)
+                r = read_table(d, "bridge", now, &unused, out);
+        if (r == 0)
+                nft_elems_normalise(out);
         return r;
 }
 
@@ -319,7 +349,7 @@ static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64
         if (r == -ENOENT || (r == 0 && id != want_id)) {
                 rep.reprogrammed = true;
                 if (r == -ENOENT)
-                        snprintf(rep.why, sizeof(rep.why), "table inet %s is missing", d->cfg->agent.nft_table);
+                        snprintf(rep.why, sizeof(rep.why), "table inet or bridge %s is missing", d->cfg->agent.nft_table);
                 else
                         snprintf(rep.why, sizeof(rep.why),
                                  "table inet %s was built from another config (skeleton 0x%08" PRIx32
@@ -332,11 +362,7 @@ static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64
                 goto out;
         /* Same skeleton: repair only the elements that drifted. */
         for (size_t i = 0, j = 0; i < have.n || j < want.n;) {
-                int c = i == have.n   ? 1
-                        : j == want.n ? -1
-                                      : (strcmp(have.v[i].set, want.v[j].set) != 0
-                                                 ? strcmp(have.v[i].set, want.v[j].set)
-                                                 : strcmp(have.v[i].key, want.v[j].key));
+                int c = i == have.n ? 1 : j == want.n ? -1 : nft_elem_cmp(&have.v[i], &want.v[j]);
 
                 if (c < 0) {
                         r = nft_elems_push(&del, &have.v[i++]);
@@ -362,8 +388,9 @@ static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64
         if (del.n + add.n > 0) {
                 const struct nft_elem *x = add.n > 0 ? &add.v[0] : &del.v[0];
 
-                snprintf(rep.example, sizeof(rep.example), "%s %s in %s%s%s", add.n > 0 ? "missing" : "extra",
-                         x->key, x->set, x->value[0] != '\0' ? " : " : "", x->value);
+                snprintf(rep.example, sizeof(rep.example), "%s %s in %s%s%s%s", add.n > 0 ? "missing" : "extra",
+                         x->key, strcmp(x->family, "bridge") == 0 ? "bridge " : "", x->set,
+                         x->value[0] != '\0' ? " : " : "", x->value);
                 nft_elems_commands(d->cfg->agent.nft_table, &del, false, now, &b);
                 nft_elems_commands(d->cfg->agent.nft_table, &add, true, now, &b);
                 r = b.oom ? -ENOMEM : run(d, "repairing drifted elements", strbuf_str(&b));
@@ -522,8 +549,8 @@ static int nft_destroy(struct pc_dataplane *dp)
         struct nft_dp *d = dp_of(dp);
         char cmd[96];
 
-        snprintf(cmd, sizeof(cmd), "add table inet %s\ndelete table inet %s\n", d->cfg->agent.nft_table,
-                 d->cfg->agent.nft_table);
+        snprintf(cmd, sizeof(cmd), "add table inet %s\ndelete table inet %s\nadd table bridge %s\ndelete table bridge %s\n",
+                 d->cfg->agent.nft_table, d->cfg->agent.nft_table, d->cfg->agent.nft_table, d->cfg->agent.nft_table);
         return run(d, "deleting the table", cmd);
 }
 

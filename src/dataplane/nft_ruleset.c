@@ -236,6 +236,77 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t}\n");
 }
 
+/* One chain that counts, samples and drops a kind of forged frame. */
+static void bridge_bad_chain(const char *kind, struct strbuf *out)
+{
+        strbuf_printf(out,
+                      "\tset spoof_%s {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
+                      "\tchain bad_%s {\n\t\tupdate @spoof_%s { iifname counter }\n"
+                      "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX
+                      "%s\"\n\t\tdrop\n\t}\n",
+                      kind, kind, kind, kind);
+}
+
+/* The bridge-family table: at bridged sites the VPS's frames enter a bridge
+ * port, so the checks run at bridge prerouting on the port's name. */
+static void bridge_body(struct strbuf *out)
+{
+        static const char *const kinds[] = { "mac", "arp", "nd", "ra", "dhcp", "ipv4", "ipv6" };
+
+        strbuf_printf(out,
+                      "\tset suspended {\n\t\ttype ifname\n\t}\n"
+                      "\tset vps {\n\t\ttype ifname\n\t}\n"
+                      "\tset mac {\n\t\ttype ifname . ether_addr\n\t}\n"
+                      "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tflags timeout\n\t}\n"
+                      "\tset src6 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
+                      "\tset src4_net {\n\t\ttype ifname . ipv4_addr\n\t\tflags interval,timeout\n\t}\n"
+                      "\tset src6_net {\n\t\ttype ifname . ipv6_addr\n\t\tflags interval,timeout\n\t}\n"
+                      "\tset any_link_local {\n\t\ttype ifname\n\t}\n"
+                      /* nft 1.0.6 has no `icmpv6 taddr`: the target of a neighbour
+                       * advertisement is bits 64-191 of the ICMPv6 header */
+                      "\tset na_target {\n\t\ttypeof iifname . @th,64,128\n\t\tflags interval,timeout\n\t}\n");
+        for (size_t i = 0; i < PC_ARRAY_SIZE(kinds); i++)
+                bridge_bad_chain(kinds[i], out);
+        strbuf_printf(out,
+                      "\tchain prerouting {\n"
+                      "\t\ttype filter hook prerouting priority -300; policy accept;\n"
+                      "\t\tiifname @suspended counter drop\n"
+                      "\t\tiifname @vps jump check_vps\n"
+                      "\t}\n"
+                      "\tchain check_vps {\n"
+                      "\t\tiifname . ether saddr != @mac jump bad_mac\n"
+                      "\t\tether type arp jump check_arp\n"
+                      "\t\tether type ip jump check_ipv4\n"
+                      "\t\tether type ip6 jump check_ipv6\n"
+                      /* anything else (VLAN tags, other protocols) */
+                      "\t\tjump bad_mac\n"
+                      "\t}\n"
+                      "\tchain check_arp {\n"
+                      "\t\tiifname . arp saddr ether != @mac jump bad_arp\n"
+                      "\t\tarp saddr ip 0.0.0.0 accept\n"
+                      "\t\tiifname . arp saddr ip @src4 accept\n"
+                      "\t\tiifname . arp saddr ip @src4_net accept\n"
+                      "\t\tjump bad_arp\n"
+                      "\t}\n"
+                      "\tchain check_ipv4 {\n"
+                      "\t\tudp sport 67 jump bad_dhcp\n"
+                      "\t\tip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept\n"
+                      "\t\tiifname . ip saddr @src4 accept\n"
+                      "\t\tiifname . ip saddr @src4_net accept\n"
+                      "\t\tjump bad_ipv4\n"
+                      "\t}\n"
+                      "\tchain check_ipv6 {\n"
+                      "\t\ticmpv6 type nd-router-advert jump bad_ra\n"
+                      "\t\tudp sport 547 jump bad_dhcp\n"
+                      "\t\ticmpv6 type nd-neighbor-advert iifname . @th,64,128 != @na_target jump bad_nd\n"
+                      "\t\tip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } accept\n"
+                      "\t\tiifname . ip6 saddr @src6 accept\n"
+                      "\t\tiifname . ip6 saddr @src6_net accept\n"
+                      "\t\tip6 saddr fe80::/64 iifname @any_link_local accept\n"
+                      "\t\tjump bad_ipv6\n"
+                      "\t}\n");
+}
+
 /* FNV-1a 64 over the skeleton body: changes whenever the config changes
  * anything the kernel holds outside per-VPS elements. */
 static uint64_t body_hash(const struct pc_config *cfg)
@@ -244,6 +315,7 @@ static uint64_t body_hash(const struct pc_config *cfg)
         uint64_t h = 1469598103934665603ull;
 
         skeleton_body(cfg, &b);
+        bridge_body(&b);
         for (const char *s = strbuf_str(&b); *s != '\0'; s++)
                 h = (h ^ (unsigned char)*s) * 1099511628211ull;
         strbuf_free(&b);
@@ -266,6 +338,8 @@ void nft_skeleton(const struct pc_config *cfg, struct strbuf *out)
         /* The id again where `nft -j` shows it (1.0.6's JSON omits comments). */
         strbuf_printf(out, "\tset skeleton {\n\t\ttype mark\n\t\telements = { 0x%08" PRIx32 " }\n\t}\n", id);
         skeleton_body(cfg, out);
+        strbuf_printf(out, "}\ntable bridge %s {\n", cfg->agent.nft_table);
+        bridge_body(out);
         strbuf_printf(out, "}\n");
 }
 
@@ -291,9 +365,21 @@ void nft_elems_free(struct nft_elems *e)
         e->n = e->cap = 0;
 }
 
-static int push(struct nft_elems *out, const char *set, const char *key, const char *value, int64_t until)
+static int push_in(struct nft_elems *out, const char *family, const char *set, const char *key, const char *value,
+                   int64_t until)
 {
         struct nft_elem x = { .until = until };
+
+        snprintf(x.family, sizeof(x.family), "%s", family);
+        snprintf(x.set, sizeof(x.set), "%s", set);
+        snprintf(x.key, sizeof(x.key), "%s", key);
+        snprintf(x.value, sizeof(x.value), "%s", value);
+        return nft_elems_push(out, &x);
+}
+
+static int push(struct nft_elems *out, const char *set, const char *key, const char *value, int64_t until)
+{
+        struct nft_elem x = { .family = "inet", .until = until };
 
         snprintf(x.set, sizeof(x.set), "%s", set);
         snprintf(x.key, sizeof(x.key), "%s", key);
@@ -342,12 +428,35 @@ static int filter_elements(const struct pc_vps *vps, const struct pc_filter *f, 
         return r;
 }
 
+/* `"b301" . 0x2001...0031` or a range: the targets a bridged VPS may
+ * advertise in neighbour advertisements (its IPv6 addresses). */
+static int na_target_element(const struct pc_vps *vps, const struct pc_prefix *p, int64_t until,
+                             struct nft_elems *out)
+{
+        char lo[40], hi[40], key[96];
+        uint8_t last[16];
+
+        memcpy(last, p->bytes, 16);
+        for (unsigned bit = p->len; bit < 128; bit++)
+                last[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
+        for (int i = 0; i < 16; i++) {
+                snprintf(lo + 2 * i, 3, "%02x", p->bytes[i]);
+                snprintf(hi + 2 * i, 3, "%02x", last[i]);
+        }
+        if (p->len == 128)
+                snprintf(key, sizeof(key), "\"%s\" . 0x%s", vps->iface, lo);
+        else
+                snprintf(key, sizeof(key), "\"%s\" . 0x%s-0x%s", vps->iface, lo, hi);
+        return push_in(out, "bridge", "na_target", key, "", until);
+}
+
 /* `"v201" . 198.51.100.10` or `"v201" . 198.51.100.64/29` into src4/src6. */
-static int source_element(const struct pc_vps *vps, const struct pc_prefix *p, int64_t until,
-                          struct nft_elems *out)
+static int source_element(const char *family, const struct pc_vps *vps, const struct pc_prefix *p,
+                          int64_t until, struct nft_elems *out)
 {
         bool whole = p->len == (p->family == AF_INET ? 32 : 128);
         char addr[64], key[96], set[16];
+        int r;
 
         pc_format_prefix(p, addr, sizeof(addr));
         /* A whole address goes, without its length, into the hash set. */
@@ -355,7 +464,10 @@ static int source_element(const struct pc_vps *vps, const struct pc_prefix *p, i
                 *strchr(addr, '/') = '\0';
         snprintf(key, sizeof(key), "\"%s\" . %s", vps->iface, addr);
         snprintf(set, sizeof(set), "src%c%s", p->family == AF_INET ? '4' : '6', whole ? "" : "_net");
-        return push(out, set, key, "", until);
+        r = push_in(out, family, set, key, "", until);
+        if (r == 0 && strcmp(family, "bridge") == 0 && p->family == AF_INET6)
+                r = na_target_element(vps, p, until, out);
+        return r;
 }
 
 /* What an anti-spoofed VPS may send from: its addresses and prefixes, the
@@ -363,14 +475,23 @@ static int source_element(const struct pc_vps *vps, const struct pc_prefix *p, i
  * registered), and prefixes granted as exceptions. */
 static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_elems *out)
 {
+        bool bridged = vps->site->topology == PC_TOPOLOGY_BRIDGED;
+        const char *fam = bridged ? "bridge" : "inet";
         struct pc_prefix ll = { .family = AF_INET6, .len = 128, .bytes = { 0xfe, 0x80 } };
-        char key[96];
+        char key[96], mac[24];
         int r;
 
         snprintf(key, sizeof(key), "\"%s\"", vps->iface);
-        r = push(out, "antispoof", key, "", 0);
+        r = push_in(out, fam, bridged ? "vps" : "antispoof", key, "", 0);
+        if (r == 0 && bridged && vps->has_mac) {
+                char mkey[96];
+
+                pc_format_mac(vps->mac, mac, sizeof(mac));
+                snprintf(mkey, sizeof(mkey), "\"%s\" . %s", vps->iface, mac);
+                r = push_in(out, fam, "mac", mkey, "", 0);
+        }
         for (size_t i = 0; i < vps->n_addrs && r == 0; i++)
-                r = source_element(vps, &vps->addrs[i], 0, out);
+                r = source_element(fam, vps, &vps->addrs[i], 0, out);
         if (r == 0 && vps->has_mac) {
                 /* EUI-64: the MAC split by ff:fe, universal/local bit flipped */
                 ll.bytes[8] = vps->mac[0] ^ 0x02;
@@ -381,15 +502,20 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
                 ll.bytes[13] = vps->mac[3];
                 ll.bytes[14] = vps->mac[4];
                 ll.bytes[15] = vps->mac[5];
+                r = source_element(fam, vps, &ll, 0, out);
+        } else if (r == 0) {
+                r = push_in(out, fam, "any_link_local", key, "", 0);
+                if (r == 0 && bridged) {
+                        ll.len = 64;
+                        r = na_target_element(vps, &ll, 0, out);
+                }
         }
-        if (r == 0)
-                r = vps->has_mac ? source_element(vps, &ll, 0, out) : push(out, "any_link_local", key, "", 0);
         for (size_t i = 0; i < vps->n_exceptions && r == 0; i++) {
                 struct pc_prefix p;
 
                 if (pc_exception_source_prefix(vps->exceptions[i].service, &p) &&
                     !ended(vps->exceptions[i].until, now))
-                        r = source_element(vps, &p, vps->exceptions[i].until, out);
+                        r = source_element(fam, vps, &p, vps->exceptions[i].until, out);
         }
         return r;
 }
@@ -419,8 +545,11 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
                 snprintf(value, sizeof(value), "jump p%zu_nat", pi);
                 r = r < 0 ? r : push(out, "vps_nat", key, value, 0);
         }
-        if (vps->suspended)
+        if (vps->suspended) {
                 r = r < 0 ? r : push(out, "suspended", key, "", 0);
+                if (vps->site->topology == PC_TOPOLOGY_BRIDGED)
+                        r = r < 0 ? r : push_in(out, "bridge", "suspended", key, "", 0);
+        }
         if (p->anti_spoofing && r == 0)
                 r = antispoof_elements(vps, now, out);
         for (size_t i = 0; i < vps->n_exceptions && r == 0; i++) {
@@ -438,12 +567,19 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
         return r;
 }
 
+int nft_elem_cmp(const struct nft_elem *x, const struct nft_elem *y)
+{
+        int c = strcmp(x->family, y->family);
+
+        if (c != 0)
+                return c;
+        c = strcmp(x->set, y->set);
+        return c != 0 ? c : strcmp(x->key, y->key);
+}
+
 static int elem_cmp(const void *a, const void *b)
 {
-        const struct nft_elem *x = a, *y = b;
-        int c = strcmp(x->set, y->set);
-
-        return c != 0 ? c : strcmp(x->key, y->key);
+        return nft_elem_cmp(a, b);
 }
 
 /* "\"v201\" . tcp . 20-23" -> interface, protocol and range, for overlap
@@ -487,7 +623,7 @@ void nft_elems_normalise(struct nft_elems *e)
                 struct nft_elem *x = &e->v[i], *last = &e->v[out - 1];
                 bool drop = false;
 
-                if (strcmp(last->set, x->set) == 0 && strcmp(last->key, x->key) == 0) {
+                if (elem_cmp(last, x) == 0) {
                         if (outlives(x->until, last->until))
                                 last->until = x->until;
                         continue;
@@ -500,7 +636,7 @@ void nft_elems_normalise(struct nft_elems *e)
                                 for (size_t j = 0; j < out && !drop; j++) {
                                         const struct nft_elem *y = &e->v[j];
 
-                                        drop = strcmp(y->set, x->set) == 0 &&
+                                        drop = strcmp(y->family, x->family) == 0 && strcmp(y->set, x->set) == 0 &&
                                                parse_port_key(y->key, ify, sizeof(ify), py, &ly, &hy) &&
                                                strcmp(ifx, ify) == 0 && strcmp(px, py) == 0 && lx <= hy &&
                                                ly <= hx;
@@ -544,11 +680,14 @@ void nft_elems_commands(const char *table, const struct nft_elems *e, bool add, 
 {
         for (size_t i = 0; i < e->n; i++) {
                 const struct nft_elem *x = &e->v[i];
-                bool first = i == 0 || strcmp(e->v[i - 1].set, x->set) != 0;
-                bool last = i + 1 == e->n || strcmp(e->v[i + 1].set, x->set) != 0;
+                const char *fam = x->family[0] != '\0' ? x->family : "inet";
+                bool first = i == 0 || strcmp(e->v[i - 1].set, x->set) != 0 ||
+                             strcmp(e->v[i - 1].family, x->family) != 0;
+                bool last = i + 1 == e->n || strcmp(e->v[i + 1].set, x->set) != 0 ||
+                            strcmp(e->v[i + 1].family, x->family) != 0;
 
                 if (first)
-                        strbuf_printf(out, "%s element inet %s %s { ", add ? "add" : "delete", table, x->set);
+                        strbuf_printf(out, "%s element %s %s %s { ", add ? "add" : "delete", fam, table, x->set);
                 else
                         strbuf_printf(out, ", ");
                 strbuf_printf(out, "%s", x->key);

@@ -23,6 +23,7 @@
 
 /* One element of a named set or map. */
 struct nft_elem {
+        char family[8]; /* the table's family: "inet" (default when empty) or "bridge" */
         char set[40];   /* "vps_out", "p1_r0_exempt", "filter_ports_in" */
         char key[96];   /* nft syntax: "\"v201\"" or "\"v201\" . tcp . 20-23" */
         char value[40]; /* maps: "jump p1_out"; sets: "" */
@@ -34,7 +35,8 @@ struct nft_elems {
         size_t n, cap;
 };
 
-/* Writes the skeleton of table inet <cfg->agent.nft_table> into <out>.
+/* Writes the skeleton of table inet <cfg->agent.nft_table> and of table
+ * bridge <cfg->agent.nft_table> (anti-spoofing at bridged sites) into <out>.
  * Its set `skeleton` holds nft_skeleton_id(), so that a running table can
  * be recognised as current. */
 void nft_skeleton(const struct pc_config *cfg, struct strbuf *out);
@@ -63,6 +65,9 @@ int nft_elems_diff(const struct nft_elems *before, const struct nft_elems *after
  * set, to <out>; timeouts are computed against <now>. */
 void nft_elems_commands(const char *table, const struct nft_elems *e, bool add, int64_t now,
                         struct strbuf *out);
+
+/* Orders elements by family, set and key (the order of normalised lists). */
+int nft_elem_cmp(const struct nft_elem *x, const struct nft_elem *y);
 
 int nft_elems_push(struct nft_elems *e, const struct nft_elem *x);
 void nft_elems_free(struct nft_elems *e);

@@ -114,7 +114,7 @@ static const char *const rule_keys[] = {
 };
 static const char *const responses_keys[] = { "spoofing", "scanning", "spam" };
 static const char *const proxy_keys[] = { "listen", "tls" };
-static const char *const site_keys[] = { "policy", "description" };
+static const char *const site_keys[] = { "policy", "description", "topology" };
 static const char *const detectors_keys[] = { "scan", "spam", "spoof" };
 static const char *const scan_keys[] = {
         "enabled", "false-positive-rate", "detection-rate", "slow-window", "slow-threshold",
@@ -1526,6 +1526,14 @@ static int load_sites(struct ctx *c, const struct node *n)
                     (r = get_string(c, x, "description", site->description,
                                     sizeof(site->description))) < 0)
                         return r;
+                if ((x = map_get(v, "topology")) != NULL) {
+                        if (x->kind != NODE_SCALAR ||
+                            (strcmp(x->text, "routed") != 0 && strcmp(x->text, "bridged") != 0))
+                                return fail(c, x, "'topology' must be routed or bridged, not %s",
+                                            show(x, buf, sizeof(buf)));
+                        site->topology = strcmp(x->text, "bridged") == 0 ? PC_TOPOLOGY_BRIDGED
+                                                                          : PC_TOPOLOGY_ROUTED;
+                }
                 cfg->n_sites++;
         }
         return 0;

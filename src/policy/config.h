@@ -64,10 +64,17 @@ struct pc_policy {
         struct pc_srcpos pos;
 };
 
+/* How VPSes are attached to the hypervisor at a site. */
+enum pc_topology {
+        PC_TOPOLOGY_ROUTED,  /* each VPS behind its own host-side interface */
+        PC_TOPOLOGY_BRIDGED, /* VPS interfaces are ports of a bridge with the uplink */
+};
+
 struct pc_site {
         char name[PC_NAME_MAX];
         char description[256];
         const struct pc_policy *policy; /* points into pc_config.policies */
+        enum pc_topology topology;
         struct pc_srcpos pos;
 };
 

@@ -197,7 +197,7 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
                 fprintf(out, "  %s:\n    policy: %s\n    description: ", s->name,
                         s->policy != NULL ? s->policy->name : "?");
                 print_quoted(out, s->description);
-                fputc('\n', out);
+                fprintf(out, "\n    topology: %s\n", s->topology == PC_TOPOLOGY_BRIDGED ? "bridged" : "routed");
         }
         if (cfg->default_site != NULL)
                 fprintf(out, "\ndefault-site: %s\n", cfg->default_site->name);

@@ -89,7 +89,7 @@ say "Provider A: vps-101 forges another VPS's address (hping3 -a $VPS201_V4)"
 command -v hping3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q hping3 >/dev/null 2>&1
 lab_exec vps101 hping3 --udp -p 9999 -a "$VPS201_V4" -c 2 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1
 sleep 0.3
-grep -E "claiming source|Suspended" "$LAB_DIR/log/portcullisd.log" | sed 's/^/  /'
+grep -E "ipv4-source|Suspended" "$LAB_DIR/log/portcullisd.log" | sed 's/^/  /'
 run explain vps-101 tcp/443 out
 echo "  the owner's email, queued in the outbox: $(sqlite3 "$LAB_DIR/portcullis.db" \
         "SELECT kind || ' to ' || recipient || ' (' || language || ')' FROM notification WHERE vps_id = 'vps-101' AND kind = 'vps.suspended'")"
