@@ -1000,27 +1000,35 @@ static json_t *exception_json(sqlite3_stmt *st)
                          (json_int_t)sqlite3_column_int64(st, 6), "until", col_json_int(st, 7));
 }
 
-/* Reads exception <id> as JSON into *<ret>. */
-static int exception_fetch(struct sqlite_store *s, int64_t id, json_t **ret)
+/* Runs <sql> for the row <id> and turns it into JSON with <to_json>, into
+ * *<ret>; <what> ("exception", "action") names it in messages. */
+static int row_fetch(struct sqlite_store *s, const char *what, const char *sql, json_t *(*to_json)(sqlite3_stmt *),
+                     int64_t id, json_t **ret)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         json_t *j;
         int r;
 
-        r = query(s, &st, "SELECT " EXCEPTION_COLUMNS " FROM exception WHERE id = ?", "i", id);
+        r = query(s, &st, sql, "i", id);
         if (r < 0)
                 return r;
         r = step(s, st);
         if (r < 0)
                 return r;
         if (r == 0)
-                return set_err(s, -ENOENT, "exception #%lld does not exist", (long long)id);
-        j = exception_json(st);
+                return set_err(s, -ENOENT, "%s #%lld does not exist", what, (long long)id);
+        j = to_json(st);
         if (j == NULL)
-                return set_err(s, -ENOMEM, "exception #%lld: cannot describe it in JSON",
-                               (long long)id);
+                return set_err(s, -ENOMEM, "%s #%lld: cannot describe it in JSON", what, (long long)id);
         *ret = j;
         return 0;
+}
+
+/* Reads exception <id> as JSON into *<ret>. */
+static int exception_fetch(struct sqlite_store *s, int64_t id, json_t **ret)
+{
+        return row_fetch(s, "exception", "SELECT " EXCEPTION_COLUMNS " FROM exception WHERE id = ?",
+                         exception_json, id, ret);
 }
 
 /* Writes the audit row and queues the owner's notification for the new
@@ -1257,24 +1265,7 @@ static json_t *action_json(sqlite3_stmt *st)
 /* Reads the action (filter or suspension) <id> as JSON into *<ret>. */
 static int action_fetch(struct sqlite_store *s, int64_t id, json_t **ret)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        json_t *j;
-        int r;
-
-        r = query(s, &st, "SELECT " ACTION_COLUMNS " FROM action WHERE id = ?", "i", id);
-        if (r < 0)
-                return r;
-        r = step(s, st);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return set_err(s, -ENOENT, "action #%lld does not exist", (long long)id);
-        j = action_json(st);
-        if (j == NULL)
-                return set_err(s, -ENOMEM, "action #%lld: cannot describe it in JSON",
-                               (long long)id);
-        *ret = j;
-        return 0;
+        return row_fetch(s, "action", "SELECT " ACTION_COLUMNS " FROM action WHERE id = ?", action_json, id, ret);
 }
 
 /* Writes the scope of <f> as stored: "all", "service:NAME", "tcp/25". */
