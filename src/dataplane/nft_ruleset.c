@@ -207,6 +207,8 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                        * whatever source it uses. */
                       "\t\tmeta nfproto ipv6 icmpv6 type nd-router-advert jump rogue_ra\n"
                       "\t\tudp sport { 67, 547 } jump rogue_dhcp\n"
+                      /* whatever its source port: a reply to a client's port */
+                      "\t\tudp dport { 68, 546 } jump rogue_dhcp\n"
                       "\t\tmeta nfproto ipv4 iifname . ip saddr @src4 return\n"
                       "\t\tmeta nfproto ipv4 iifname . ip saddr @src4_net return\n"
                       /* a DHCP client has no address yet */
@@ -290,6 +292,7 @@ static void bridge_body(struct strbuf *out)
                       "\t}\n"
                       "\tchain check_ipv4 {\n"
                       "\t\tudp sport 67 jump bad_dhcp\n"
+                      "\t\tudp dport 68 jump bad_dhcp\n"
                       "\t\tip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept\n"
                       "\t\tiifname . ip saddr @src4 accept\n"
                       "\t\tiifname . ip saddr @src4_net accept\n"
@@ -298,7 +301,10 @@ static void bridge_body(struct strbuf *out)
                       "\tchain check_ipv6 {\n"
                       "\t\ticmpv6 type nd-router-advert jump bad_ra\n"
                       "\t\tudp sport 547 jump bad_dhcp\n"
+                      "\t\tudp dport 546 jump bad_dhcp\n"
                       "\t\ticmpv6 type nd-neighbor-advert iifname . @th,64,128 != @na_target jump bad_nd\n"
+                      /* duplicate address detection only for its own addresses */
+                      "\t\tip6 saddr :: icmpv6 type nd-neighbor-solicit iifname . @th,64,128 != @na_target jump bad_nd\n"
                       "\t\tip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } accept\n"
                       "\t\tiifname . ip6 saddr @src6 accept\n"
                       "\t\tiifname . ip6 saddr @src6_net accept\n"

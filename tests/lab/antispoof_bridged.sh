@@ -494,6 +494,20 @@ n=$(cap_count p9)
 check "nothing arrived at inet (capture: $n)" test "$n" = 0
 phase_end
 
+echo "# 10. a DHCP server on another source port, and DAD aimed at vps301's address (holes found while writing this test)"
+before_dhcp=$(spoof_count b302 spoof_dhcp)
+before_nd=$(spoof_count b302 spoof_nd)
+scapy_in vps302 "
+s(Ether(src=M302, dst='ff:ff:ff:ff:ff:ff')/IP(src='$V4_302', dst='255.255.255.255')/UDP(sport=6767, dport=68)/
+  BOOTP(op=2, yiaddr='198.51.100.99', chaddr=bytes.fromhex(M301.replace(':', '')), xid=0x302)/
+  DHCP(options=[('message-type', 'offer'), ('server_id', '$V4_302'), ('router', '$V4_302'), 'end']))
+s(Ether(src=M302, dst='33:33:ff:00:00:31')/IPv6(src='::', dst='ff02::1:ff00:31')/ICMPv6ND_NS(tgt='$V6_301'))"
+sleep 0.3
+check "a DHCP OFFER from port 6767 to a client's port 68 is counted" test "$(spoof_count b302 spoof_dhcp)" -gt "$before_dhcp"
+check "DAD for vps301's address sent by vps302 is counted" test "$(spoof_count b302 spoof_nd)" -gt "$before_nd"
+pc unsuspend vps-302 --by lab --reason "lab: phase 10" >/dev/null 2>&1
+sleep 0.2
+
 echo "# afterwards"
 check "vps302 works (ping inet IPv4 and IPv6, curl)" sh -c "ip netns exec $(lab_ns vps302) ping -c1 -W2 $GW4 &&
 	ip netns exec $(lab_ns vps302) ping -c1 -W2 $GW6 && ip netns exec $(lab_ns vps302) curl -sf --max-time 3 http://$GW4/ >/dev/null"
