@@ -140,6 +140,11 @@ static int vps_add(struct cli *c, int argc, char **argv)
                 cli_usage_error("vps", "site '%s' is not in %s", site, c->config_path);
                 goto out;
         }
+        if (vps->site->topology == PC_TOPOLOGY_BRIDGED && vps->site->policy->anti_spoofing && !vps->has_mac) {
+                cli_usage_error("vps", "--mac is required at site %s: it is bridged, and a bridged VPS may only send "
+                                "frames from its own MAC", vps->site->name);
+                goto out;
+        }
         /* Overlapping addresses would let one VPS speak as another. */
         for (size_t i = 0; i < pc_model_count(c->model); i++) {
                 const struct pc_vps *o = pc_model_at(c->model, i);

@@ -165,7 +165,8 @@ static int program_all(struct nft_dp *d, const struct nft_elems *want, int64_t n
 static bool per_vps_set(const char *family, const char *name)
 {
         static const char *const bridge[] = { "suspended", "vps",      "mac",          "src4",     "src6",
-                                              "src4_net",  "src6_net", "any_link_local", "na_target" };
+                                              "src4_net",  "src6_net", "any_link_local", "na_target",
+                                              "nd_lladdr" };
 
         if (strcmp(family, "bridge") == 0) {
                 for (size_t i = 0; i < PC_ARRAY_SIZE(bridge); i++)

@@ -266,7 +266,10 @@ static void bridge_body(struct strbuf *out)
                       "\tset any_link_local {\n\t\ttype ifname\n\t}\n"
                       /* nft 1.0.6 has no `icmpv6 taddr`: the target of a neighbour
                        * advertisement is bits 64-191 of the ICMPv6 header */
-                      "\tset na_target {\n\t\ttypeof iifname . @th,64,128\n\t\tflags interval,timeout\n\t}\n");
+                      "\tset na_target {\n\t\ttypeof iifname . @th,64,128\n\t\tflags interval,timeout\n\t}\n"
+                      /* its MAC as a 48-bit number, for the link-layer address
+                       * options of neighbour discovery */
+                      "\tset nd_lladdr {\n\t\ttypeof iifname . @th,208,48\n\t}\n");
         for (size_t i = 0; i < PC_ARRAY_SIZE(kinds); i++)
                 bridge_bad_chain(kinds[i], out);
         strbuf_printf(out,
@@ -303,6 +306,11 @@ static void bridge_body(struct strbuf *out)
                       "\t\tudp sport 547 jump bad_dhcp\n"
                       "\t\tudp dport 546 jump bad_dhcp\n"
                       "\t\ticmpv6 type nd-neighbor-advert iifname . @th,64,128 != @na_target jump bad_nd\n"
+                      /* a source/target link-layer address option (the first one)
+                       * must name its own MAC, as ARP's sender address must */
+                      "\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } @th,192,8 { 1, 2 } "
+                      "iifname . @th,208,48 != @nd_lladdr jump bad_nd\n"
+                      "\t\ticmpv6 type nd-router-solicit @th,64,8 1 iifname . @th,80,48 != @nd_lladdr jump bad_nd\n"
                       /* duplicate address detection only for its own addresses */
                       "\t\tip6 saddr :: icmpv6 type nd-neighbor-solicit iifname . @th,64,128 != @na_target jump bad_nd\n"
                       "\t\tip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } accept\n"
@@ -495,6 +503,11 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
                 pc_format_mac(vps->mac, mac, sizeof(mac));
                 snprintf(mkey, sizeof(mkey), "\"%s\" . %s", vps->iface, mac);
                 r = push_in(out, fam, "mac", mkey, "", 0);
+                if (r == 0) {
+                        snprintf(mkey, sizeof(mkey), "\"%s\" . 0x%02x%02x%02x%02x%02x%02x", vps->iface, vps->mac[0],
+                                 vps->mac[1], vps->mac[2], vps->mac[3], vps->mac[4], vps->mac[5]);
+                        r = push_in(out, fam, "nd_lladdr", mkey, "", 0);
+                }
         }
         for (size_t i = 0; i < vps->n_addrs && r == 0; i++)
                 r = source_element(fam, vps, &vps->addrs[i], 0, out);

@@ -506,6 +506,13 @@ sleep 0.3
 check "a DHCP OFFER from port 6767 to a client's port 68 is counted" test "$(spoof_count b302 spoof_dhcp)" -gt "$before_dhcp"
 check "DAD for vps301's address sent by vps302 is counted" test "$(spoof_count b302 spoof_nd)" -gt "$before_nd"
 pc unsuspend vps-302 --by lab --reason "lab: phase 10" >/dev/null 2>&1
+before_nd=$(spoof_count b302 spoof_nd)
+scapy_in vps302 "
+s(Ether(src=M302, dst=MI)/IPv6(src=LL302, dst='ff02::1')/ICMPv6ND_NA(tgt=LL302, R=0, S=0, O=1)/ICMPv6NDOptDstLLAddr(lladdr=M301))
+s(Ether(src=M302, dst='33:33:ff:00:00:01')/IPv6(src='$V6_302', dst='ff02::1:ff00:1')/ICMPv6ND_NS(tgt='$GW6')/ICMPv6NDOptSrcLLAddr(lladdr=M301))"
+sleep 0.3
+check "ND naming vps301's MAC in a link-layer option is counted" test "$(spoof_count b302 spoof_nd)" -gt "$before_nd"
+pc unsuspend vps-302 --by lab --reason "lab: phase 10" >/dev/null 2>&1
 sleep 0.2
 
 echo "# afterwards"
