@@ -548,7 +548,7 @@ static int nft_spoofed(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userd
 static int nft_destroy(struct pc_dataplane *dp)
 {
         struct nft_dp *d = dp_of(dp);
-        char cmd[96];
+        char cmd[256];
 
         snprintf(cmd, sizeof(cmd), "add table inet %s\ndelete table inet %s\nadd table bridge %s\ndelete table bridge %s\n",
                  d->cfg->agent.nft_table, d->cfg->agent.nft_table, d->cfg->agent.nft_table, d->cfg->agent.nft_table);
