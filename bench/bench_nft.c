@@ -59,10 +59,13 @@ int main(int argc, char **argv)
                 { "config", required_argument, NULL, 'c' }, { "vps", required_argument, NULL, 'v' },
                 { "changes", required_argument, NULL, 'k' }, { "here", no_argument, NULL, 'H' },
                 { "extra-iface", required_argument, NULL, 'x' }, { "extra-addr", required_argument, NULL, 'a' },
-                { "site", required_argument, NULL, 's' }, { NULL, 0, NULL, 0 },
+                { "site", required_argument, NULL, 's' }, { "extra-mac", required_argument, NULL, 'm' },
+                { NULL, 0, NULL, 0 },
         };
         const char *config = "etc/portcullis.yaml", *extra = NULL, *site_name = NULL;
         struct pc_prefix extra_addrs[8];
+        uint8_t extra_mac[6];
+        bool has_extra_mac = false;
         size_t n_extra_addrs = 0;
         bool here = false;
         size_t n_vps = 10000, n_changes = 200;
@@ -84,6 +87,11 @@ int main(int argc, char **argv)
                 case 'H': here = true; break;
                 case 'x': extra = optarg; break;
                 case 's': site_name = optarg; break;
+                case 'm':
+                        if (pc_parse_mac(optarg, extra_mac) < 0)
+                                return 2;
+                        has_extra_mac = true;
+                        break;
                 case 'a':
                         if (n_extra_addrs == 8 || pc_parse_prefix(optarg, false, &extra_addrs[n_extra_addrs++]) < 0) {
                                 fprintf(stderr, "bench_nft: bad --extra-addr %s\n", optarg);
@@ -122,9 +130,20 @@ int main(int argc, char **argv)
                 if (i < n_vps) {
                         pc_vps_add_addr(v, &p4);
                         pc_vps_add_addr(v, &p6);
-                } else
+                        /* a MAC each, as bridged VPSes need (locally administered) */
+                        v->mac[0] = 0x02;
+                        v->mac[3] = (uint8_t)(i >> 16);
+                        v->mac[4] = (uint8_t)(i >> 8);
+                        v->mac[5] = (uint8_t)i;
+                        v->has_mac = true;
+                } else {
                         for (size_t k = 0; k < n_extra_addrs; k++)
                                 pc_vps_add_addr(v, &extra_addrs[k]);
+                        if (has_extra_mac) {
+                                memcpy(v->mac, extra_mac, 6);
+                                v->has_mac = true;
+                        }
+                }
                 if (pc_model_add(m, v) < 0)
                         return 2;
         }
