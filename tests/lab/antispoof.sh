@@ -28,18 +28,6 @@ pc vps add vps-102 --site lenoir --owner eve@example.net --lang it --iface v102 
 pc vps add vps-201 --site milano --owner bruno@example.it --iface "$VPS201_IF" \
         --addr "$VPS201_V4NET" --addr "$VPS201_V6NET" --by lab >/dev/null 2>&1
 check "agent starts" agent_start
-spoof_count() { # IFACE SET -> packets counted for IFACE
-        nft_hv -j list set inet portcullis "$2" | /usr/bin/python3 -c '
-import json, sys
-n = 0
-for item in json.load(sys.stdin)["nftables"]:
-    for e in item.get("set", {}).get("elem", []):
-        e = e.get("elem", e)
-        if e.get("val") == sys.argv[1]:
-            n = e.get("counter", {}).get("packets", 0)
-print(n)' "$1"
-}
-suspended() { nft_hv list set inet portcullis suspended | grep -q "\"$1\""; }
 sql() { sqlite3 "$DB" "$1"; }
 
 echo "# legitimate traffic is never hurt"

@@ -33,18 +33,6 @@ grep -q '^    episode-gap: 1s$' "$LAB_DIR/portcullis.yaml" || { echo "FAIL no sp
 DB=$LAB_DIR/portcullis.db
 IF=$VPS101_IF
 
-spoof_count() { # IFACE SET -> packets counted for IFACE
-	nft_hv -j list set inet portcullis "$2" | /usr/bin/python3 -c '
-import json, sys
-n = 0
-for item in json.load(sys.stdin)["nftables"]:
-    for e in item.get("set", {}).get("elem", []):
-        e = e.get("elem", e)
-        if e.get("val") == sys.argv[1]:
-            n = e.get("counter", {}).get("packets", 0)
-print(n)' "$1"
-}
-suspended() { nft_hv list set inet portcullis suspended | grep -q "\"$1\""; }
 not_suspended() { ! suspended "$IF"; }
 counters() { # IFACE -> what each anti-spoofing set counted for IFACE
 	local s

@@ -83,3 +83,20 @@ tcp_open() {
         case $addr in *:*) addr="[$addr]" ;; esac
         timeout 3 ip netns exec "$(lab_ns "$1")" socat -T2 -u "TCP:$addr:$3,connect-timeout=2" /dev/null
 }
+
+# spoof_count IFACE SET [FAMILY=inet]: packets the kernel counted for IFACE
+# in the dynamic set SET (spoof4, spoof6, spoof_ra...) of the agent's table.
+spoof_count() {
+        nft_hv -j list set "${3:-inet}" portcullis "$2" | /usr/bin/python3 -c '
+import json, sys
+n = 0
+for item in json.load(sys.stdin)["nftables"]:
+    for e in item.get("set", {}).get("elem", []):
+        e = e.get("elem", e)
+        if e.get("val") == sys.argv[1]:
+            n = e.get("counter", {}).get("packets", 0)
+print(n)' "$1"
+}
+
+# suspended IFACE [FAMILY=inet]: IFACE is in the agent's `suspended` set.
+suspended() { nft_hv list set "${2:-inet}" portcullis suspended | grep -q "\"$1\""; }
