@@ -96,6 +96,17 @@ static void log_repair(const struct pc_dp_repair *rep, long us)
                           rep->elements);
 }
 
+/* Records what a full sync found: logs it and updates the health that
+ * `status` reports. */
+static void synced(struct agent *a, const struct pc_dp_repair *rep, long us)
+{
+        log_repair(rep, us);
+        a->in_sync = rep->skipped == 0;
+        if (rep->skipped > 0)
+                snprintf(a->last_error, sizeof(a->last_error), "%s", rep->skipped_example);
+        a->elements = rep->elements;
+}
+
 int agent_start(struct agent *a)
 {
         struct pc_dp_repair rep;
@@ -118,11 +129,7 @@ int agent_start(struct agent *a)
                 agent_log("Failed to program the kernel: %s", pc_dp_errmsg(a->dp));
                 return r;
         }
-        log_repair(&rep, elapsed_us(&t0));
-        a->in_sync = rep.skipped == 0;
-        if (rep.skipped > 0)
-                snprintf(a->last_error, sizeof(a->last_error), "%s", rep.skipped_example);
-        a->elements = rep.elements;
+        synced(a, &rep, elapsed_us(&t0));
         agent_log("Enforcing %zu VPSes of %zu sites from %s in table inet %s",
                   pc_model_count(a->model), a->cfg->n_sites, a->config_path, a->cfg->agent.nft_table);
         return 0;
@@ -208,11 +215,7 @@ int agent_reconcile(struct agent *a, json_t *reply)
                 agent_log("Failed to reconcile the kernel: %s", pc_dp_errmsg(a->dp));
                 return r;
         }
-        log_repair(&rep, elapsed_us(&t0));
-        a->in_sync = rep.skipped == 0;
-        if (rep.skipped > 0)
-                snprintf(a->last_error, sizeof(a->last_error), "%s", rep.skipped_example);
-        a->elements = rep.elements;
+        synced(a, &rep, elapsed_us(&t0));
         json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
         json_object_set_new(reply, "missing", json_integer((json_int_t)rep.missing));
         json_object_set_new(reply, "extra", json_integer((json_int_t)rep.extra));
@@ -265,11 +268,7 @@ int agent_reload(struct agent *a, json_t *reply)
         a->store = store;
         pc_model_free(old_model);
         pc_config_free(old_cfg);
-        a->elements = rep.elements;
-        a->in_sync = rep.skipped == 0;
-        if (rep.skipped > 0)
-                snprintf(a->last_error, sizeof(a->last_error), "%s", rep.skipped_example);
-        log_repair(&rep, elapsed_us(&t0));
+        synced(a, &rep, elapsed_us(&t0));
         record_change(a, "reloaded the configuration", elapsed_us(&t0));
         agent_log("Reloaded %s: %zu VPSes, %zu sites", a->config_path, pc_model_count(m), cfg->n_sites);
         json_object_set_new(reply, "reloaded", json_true());
