@@ -133,14 +133,6 @@ brnf=$(lab_exec hv cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null 
 echo "# bridged lab up in $(($(lab_now_ms) - T0)) ms (hv's bridge-nf-call-iptables: $brnf)"
 
 # ---- helpers ----------------------------------------------------------
-wait_for() { # TIMEOUT_S CMD...: CMD succeeds within TIMEOUT_S (polled every 50 ms)
-	local deadline=$(($(lab_now_ms) + $1 * 1000))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$(lab_now_ms)" -ge "$deadline" ] && return 1
-		sleep 0.05
-	done
-}
 # scapy in NS: the argument is the body of a script that has every scapy name,
 # M301 M302 MF MI (MACs), LL301 LL302, and s(frame, n=2) = sendp on eth0.
 scapy_in() {

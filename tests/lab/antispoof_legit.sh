@@ -39,14 +39,6 @@ counters() { # IFACE -> what each anti-spoofing set counted for IFACE
 	for s in spoof4 spoof6 spoof_ra spoof_dhcp; do printf '%s=%s ' "$s" "$(spoof_count "$1" "$s")"; done
 }
 incidents() { sqlite3 "$DB" "SELECT count(*) FROM incident WHERE vps_id='vps-101' AND kind='spoof'"; }
-wait_for() { # TIMEOUT_S CMD...: CMD succeeds within TIMEOUT_S (polled every 50 ms)
-	local deadline=$(($(lab_now_ms) + $1 * 1000))
-	shift
-	until "$@" >/dev/null 2>&1; do
-		[ "$(lab_now_ms)" -ge "$deadline" ] && return 1
-		sleep 0.05
-	done
-}
 # phase_begin N ... phase_end WHAT: anti-spoofing counted nothing from $IF in
 # between and did not suspend vps-101.  On failure: which packets were
 # dropped (counters, the incident's evidence, what vps-101 and hv sent on

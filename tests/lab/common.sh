@@ -100,3 +100,13 @@ print(n)' "$1"
 
 # suspended IFACE [FAMILY=inet]: IFACE is in the agent's `suspended` set.
 suspended() { nft_hv list set "${2:-inet}" portcullis suspended | grep -q "\"$1\""; }
+
+# wait_for TIMEOUT_S CMD...: CMD succeeds within TIMEOUT_S (polled every 50 ms).
+wait_for() {
+        local deadline=$(($(lab_now_ms) + $1 * 1000))
+        shift
+        until "$@" >/dev/null 2>&1; do
+                [ "$(lab_now_ms)" -ge "$deadline" ] && return 1
+                sleep 0.05
+        done
+}
