@@ -1,0 +1,724 @@
+/* The SMTP relay state machine (see relay.h for its contract). */
+#include "smtp/relay.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/util.h"
+
+enum { MODE_COMMANDS, MODE_DATA, MODE_BDAT };
+
+/* Refused locally this often in one session, a client is cut off, as an
+ * MTA does (Postfix's smtpd_hard_error_limit is 20). */
+#define LOCAL_ERRORS_MAX 20
+
+static void push(struct smtp_relay *r, enum smtp_stage stage, uint32_t arg);
+static void pop(struct smtp_relay *r);
+static void flush_locals(struct smtp_relay *r);
+static void reply_local(struct smtp_relay *r, const char *line);
+static void protocol_error(struct smtp_relay *r, const char *why);
+static void txn_end(struct smtp_relay *r, struct smtp_txn *t);
+static size_t client_data(struct smtp_relay *r, const char *buf, size_t len);
+static int client_line(struct smtp_relay *r, const char *line, size_t len);
+static void upstream_line(struct smtp_relay *r, const char *line, size_t len);
+
+/* The pending entry awaiting the end of the message owns <fin>. */
+#define ARG_OWNS_FIN 1u
+
+void smtp_relay_init(struct smtp_relay *r, const struct smtp_relay_ops *ops, void *ctx)
+{
+        memset(r, 0, sizeof(*r));
+        r->ops = ops;
+        r->ctx = ctx;
+        push(r, SMTP_STAGE_GREETING, 0);
+}
+
+void smtp_relay_release(struct smtp_relay *r)
+{
+        if (r->fin.active)
+                txn_end(r, &r->fin);
+        if (r->txn.active)
+                txn_end(r, &r->txn);
+        strbuf_free(&r->ehlo);
+        strbuf_free(&r->locals);
+}
+
+bool smtp_relay_waiting(const struct smtp_relay *r)
+{
+        return r->hold || r->qlen >= SMTP_PENDING_MAX - 1;
+}
+
+bool smtp_relay_in_data(const struct smtp_relay *r)
+{
+        return r->mode != MODE_COMMANDS;
+}
+
+uint32_t smtp_domain_hash(const char *domain, size_t len)
+{
+        uint32_t h = 2166136261u;
+
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)domain[i];
+
+                if (c >= 'A' && c <= 'Z')
+                        c += 'a' - 'A';
+                h = (h ^ c) * 16777619u;
+        }
+        return h;
+}
+
+static void to_client(struct smtp_relay *r, const char *buf, size_t len)
+{
+        r->ops->to_client(r->ctx, buf, len);
+}
+
+static void to_upstream(struct smtp_relay *r, const char *buf, size_t len)
+{
+        r->ops->to_upstream(r->ctx, buf, len);
+}
+
+/* Queues a reply to await; the caller made sure there is room. */
+static void push(struct smtp_relay *r, enum smtp_stage stage, uint32_t arg)
+{
+        unsigned i = (r->qhead + r->qlen) % SMTP_PENDING_MAX;
+
+        r->q[i] = (uint8_t)stage;
+        r->qarg[i] = arg;
+        r->qlen++;
+}
+
+static void pop(struct smtp_relay *r)
+{
+        r->qhead = (r->qhead + 1) % SMTP_PENDING_MAX;
+        r->qlen--;
+        if (r->fin_pending > 0)
+                r->fin_pending--;
+}
+
+/* Writes the local replies that have reached the head of the queue. */
+static void flush_locals(struct smtp_relay *r)
+{
+        while (r->qlen > 0 && r->q[r->qhead] == SMTP_STAGE_LOCAL) {
+                const char *s = r->locals.s + r->locals_off;
+                const char *eol = strstr(s, "\r\n");
+                size_t n = (size_t)(eol - s) + 2;
+
+                to_client(r, s, n);
+                r->locals_off += n;
+                pop(r);
+        }
+        if (r->locals.s != NULL && r->locals_off == r->locals.len) {
+                /* Idle sessions keep no buffers. */
+                strbuf_free(&r->locals);
+                r->locals_off = 0;
+        }
+}
+
+/* Answers the current client command locally, in pipeline order. */
+static void reply_local(struct smtp_relay *r, const char *line)
+{
+        strbuf_printf(&r->locals, "%s\r\n", line);
+        if (r->locals.oom) {
+                protocol_error(r, "421 4.3.0 Out of memory");
+                return;
+        }
+        push(r, SMTP_STAGE_LOCAL, 0);
+        flush_locals(r);
+        if (line[0] == '5' && ++r->local_errors >= LOCAL_ERRORS_MAX)
+                smtp_relay_abort(r, "421 4.7.0 Too many errors, closing the connection");
+}
+
+void smtp_relay_abort(struct smtp_relay *r, const char *line)
+{
+        if (r->closing)
+                return;
+        to_client(r, line, strlen(line));
+        to_client(r, "\r\n", 2);
+        r->closing = true;
+}
+
+static void protocol_error(struct smtp_relay *r, const char *line)
+{
+        r->failed = true;
+        smtp_relay_abort(r, line);
+}
+
+void smtp_relay_upstream_gone(struct smtp_relay *r, const char *why)
+{
+        char line[160];
+
+        if (r->closing)
+                return;
+        flush_locals(r);
+        if (r->quit_sent && r->qlen > 0 && r->q[r->qhead] == SMTP_STAGE_QUIT) {
+                /* The server hung up on QUIT without a reply: harmless. */
+                to_client(r, "221 2.0.0 Bye\r\n", 15);
+                r->closing = true;
+                return;
+        }
+        snprintf(line, sizeof(line), "421 4.4.2 The receiving mail server %s; try again later", why);
+        smtp_relay_abort(r, line);
+}
+
+/* Reports the end of transaction <t> and clears it. */
+static void txn_end(struct smtp_relay *r, struct smtp_txn *t)
+{
+        if (t->active && r->ops->message != NULL)
+                r->ops->message(r->ctx, t);
+        t->active = false;
+}
+
+/* A new transaction: keeps the HELO name, clears the rest. */
+static void txn_begin(struct smtp_txn *t)
+{
+        char helo[sizeof(t->helo)];
+
+        memcpy(helo, t->helo, sizeof(helo));
+        memset(t, 0, sizeof(*t));
+        memcpy(t->helo, helo, sizeof(helo));
+        t->active = true;
+}
+
+/* ---- client side ---- */
+
+size_t smtp_relay_client(struct smtp_relay *r, const char *buf, size_t len)
+{
+        size_t used = 0;
+
+        while (used < len && !r->closing) {
+                const char *p = buf + used;
+                size_t left = len - used;
+                const char *nl;
+
+                if (r->quit_sent)
+                        return len; /* nothing after QUIT is read */
+                if (r->mode == MODE_DATA) {
+                        used += client_data(r, p, left);
+                        continue;
+                }
+                if (r->mode == MODE_BDAT) {
+                        size_t n = left < r->bdat_left ? left : (size_t)r->bdat_left;
+
+                        to_upstream(r, p, n);
+                        r->bdat_left -= n;
+                        used += n;
+                        if (r->bdat_left == 0)
+                                r->mode = MODE_COMMANDS;
+                        continue;
+                }
+                if (r->hold || r->qlen >= SMTP_PENDING_MAX - 2)
+                        break;
+                nl = memchr(p, '\n', left);
+                if (r->discarding) {
+                        if (nl == NULL)
+                                return len;
+                        used += (size_t)(nl - p) + 1;
+                        r->discarding = false;
+                        reply_local(r, "500 5.5.2 Line too long");
+                        continue;
+                }
+                if (nl == NULL) {
+                        if (left >= SMTP_LINE_MAX) {
+                                r->discarding = true;
+                                return len;
+                        }
+                        break; /* wait for the rest of the line */
+                }
+                {
+                        size_t n = (size_t)(nl - p);
+                        size_t line_len = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
+
+                        if (n + 1 > SMTP_LINE_MAX) {
+                                used += n + 1;
+                                reply_local(r, "500 5.5.2 Line too long");
+                                continue;
+                        }
+                        if (client_line(r, p, line_len) < 0)
+                                break; /* must wait: the line stays unread */
+                        used += n + 1;
+                }
+        }
+        return used;
+}
+
+static bool verb_is(const char *line, size_t len, const char *verb)
+{
+        size_t n = strlen(verb);
+
+        return len >= n && strncasecmp(line, verb, n) == 0 && (len == n || line[n] == ' ');
+}
+
+/* The argument after "FROM:" or "TO:", inside its angle brackets. */
+static bool path_arg(const char *line, size_t len, const char *prefix, const char **ret, size_t *ret_len)
+{
+        size_t n = strlen(prefix), i = 5, start;
+
+        while (i < len && line[i] == ' ')
+                i++;
+        if (len - i < n || strncasecmp(line + i, prefix, n) != 0)
+                return false;
+        i += n;
+        while (i < len && line[i] == ' ')
+                i++;
+        if (i >= len || line[i] != '<')
+                return false;
+        start = ++i;
+        while (i < len && line[i] != '>')
+                i++;
+        if (i >= len)
+                return false;
+        *ret = line + start;
+        *ret_len = i - start;
+        return true;
+}
+
+static void copy_trunc(char *dst, size_t size, const char *src, size_t len)
+{
+        if (len >= size)
+                len = size - 1;
+        memcpy(dst, src, len);
+        dst[len] = '\0';
+}
+
+/* Parses "BDAT <size> [LAST]" strictly: the relay and the upstream must
+ * agree on the chunk's length, so anything unusual is refused locally. */
+static bool parse_bdat(const char *line, size_t len, uint64_t *ret_size, bool *ret_last)
+{
+        size_t i = 5;
+        uint64_t size = 0;
+        size_t digits = 0;
+
+        while (i < len && line[i] >= '0' && line[i] <= '9') {
+                size = size * 10 + (uint64_t)(line[i] - '0');
+                if (++digits > 10)
+                        return false;
+                i++;
+        }
+        if (digits == 0 || size > UINT32_MAX)
+                return false;
+        *ret_last = false;
+        if (i < len) {
+                if (len - i != 5 || strncasecmp(line + i, " LAST", 5) != 0)
+                        return false;
+                *ret_last = true;
+        }
+        *ret_size = size;
+        return true;
+}
+
+static void forward_line(struct smtp_relay *r, const char *line, size_t len)
+{
+        to_upstream(r, line, len);
+        to_upstream(r, "\r\n", 2);
+}
+
+/* Asks the caller about MAIL/RCPT; true if the command may go upstream. */
+static bool checked(struct smtp_relay *r, enum smtp_stage stage, const char *domain)
+{
+        char reply[256];
+        enum smtp_check c;
+
+        if (r->ops->check == NULL)
+                return true;
+        reply[0] = '\0';
+        c = r->ops->check(r->ctx, stage, &r->txn, domain, reply, sizeof(reply));
+        if (c == SMTP_CHECK_PASS)
+                return true;
+        if (reply[0] < '4' || reply[0] > '5')
+                snprintf(reply, sizeof(reply), "451 4.7.1 Refused by local policy");
+        if (c == SMTP_CHECK_CLOSE) {
+                flush_locals(r);
+                smtp_relay_abort(r, reply);
+        } else {
+                reply_local(r, reply);
+        }
+        return false;
+}
+
+/* Moves the transaction to <fin>, where it awaits the end-of-data reply;
+ * returns the queue argument for that reply. */
+static uint32_t txn_finish(struct smtp_relay *r)
+{
+        if (!r->txn.active)
+                return 0;
+        r->fin = r->txn;
+        r->txn.active = false;
+        r->fin_pending = r->qlen + 1;
+        return ARG_OWNS_FIN;
+}
+
+/* One command line (without its line end).  Returns -1 if it cannot be
+ * taken yet (it stays unread), else 0. */
+static int client_line(struct smtp_relay *r, const char *line, size_t len)
+{
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)line[i];
+
+                /* A NUL or control byte could be read differently upstream. */
+                if ((c < 0x20 && c != '\t') || c == 0x7f) {
+                        reply_local(r, "500 5.5.2 Syntax error: control characters in command");
+                        return 0;
+                }
+        }
+
+        if (verb_is(line, len, "EHLO") || verb_is(line, len, "HELO")) {
+                bool ehlo = verb_is(line, len, "EHLO");
+                size_t i = 4;
+
+                while (i < len && line[i] == ' ')
+                        i++;
+                txn_end(r, &r->txn);
+                copy_trunc(r->txn.helo, sizeof(r->txn.helo), line + i, len - i);
+                forward_line(r, line, len);
+                push(r, ehlo ? SMTP_STAGE_EHLO : SMTP_STAGE_HELO, 0);
+                return 0;
+        }
+        if (verb_is(line, len, "STARTTLS")) {
+                reply_local(r, "502 5.5.1 STARTTLS is not available: outbound port 25 goes through "
+                               "this provider's SMTP proxy, which has no TLS; use port 587 "
+                               "(submission) or a relay service for TLS");
+                return 0;
+        }
+        if (verb_is(line, len, "MAIL")) {
+                const char *a;
+                size_t n;
+
+                if (r->fin.active && r->fin_pending > 0)
+                        return -1; /* the previous message still awaits its reply */
+                if (!checked(r, SMTP_STAGE_MAIL, NULL))
+                        return 0;
+                if (!r->txn.active)
+                        txn_begin(&r->txn);
+                if (path_arg(line, len, "FROM:", &a, &n))
+                        copy_trunc(r->txn.mail_from, sizeof(r->txn.mail_from), a, n);
+                forward_line(r, line, len);
+                push(r, SMTP_STAGE_MAIL, 0);
+                return 0;
+        }
+        if (verb_is(line, len, "RCPT")) {
+                const char *a, *at = NULL;
+                size_t n = 0;
+                char domain[256] = "";
+
+                if (path_arg(line, len, "TO:", &a, &n)) {
+                        at = memrchr(a, '@', n);
+                        if (at != NULL)
+                                copy_trunc(domain, sizeof(domain), at + 1, n - (size_t)(at + 1 - a));
+                }
+                if (!checked(r, SMTP_STAGE_RCPT, domain)) {
+                        r->txn.rcpt_local++;
+                        return 0;
+                }
+                r->txn.rcpt_sent++;
+                forward_line(r, line, len);
+                push(r, SMTP_STAGE_RCPT, smtp_domain_hash(domain, strlen(domain)));
+                return 0;
+        }
+        if (verb_is(line, len, "DATA")) {
+                forward_line(r, line, len);
+                push(r, SMTP_STAGE_DATA, 0);
+                r->hold = true; /* no data before the upstream's 354 */
+                return 0;
+        }
+        if (verb_is(line, len, "BDAT")) {
+                uint64_t size;
+                bool last;
+
+                if (!r->chunking) {
+                        reply_local(r, "502 5.5.1 BDAT is not available: CHUNKING was not offered");
+                        return 0;
+                }
+                if (!parse_bdat(line, len, &size, &last)) {
+                        reply_local(r, "501 5.5.4 Syntax: BDAT <size> [LAST]");
+                        return 0;
+                }
+                if (last && r->fin.active && r->fin_pending > 0)
+                        return -1;
+                forward_line(r, line, len);
+                r->txn.size += size;
+                push(r, last ? SMTP_STAGE_BDAT_LAST : SMTP_STAGE_BDAT, last ? txn_finish(r) : 0);
+                if (size > 0) {
+                        r->mode = MODE_BDAT;
+                        r->bdat_left = size;
+                }
+                return 0;
+        }
+        if (verb_is(line, len, "RSET")) {
+                txn_end(r, &r->txn);
+                forward_line(r, line, len);
+                push(r, SMTP_STAGE_RSET, 0);
+                return 0;
+        }
+        if (verb_is(line, len, "QUIT")) {
+                txn_end(r, &r->txn);
+                forward_line(r, line, len);
+                push(r, SMTP_STAGE_QUIT, 0);
+                r->quit_sent = true;
+                return 0;
+        }
+        /* NOOP, VRFY, HELP, AUTH and its responses, unknown verbs: the
+         * upstream answers each line exactly once, as it would directly. */
+        forward_line(r, line, len);
+        push(r, SMTP_STAGE_OTHER, 0);
+        return 0;
+}
+
+/* The end of a DATA line: "." alone ends the message. */
+static bool data_line_end(struct smtp_relay *r)
+{
+        bool end = r->data_line_dot && r->data_line_len == 1;
+
+        r->data_line_len = 0;
+        r->data_line_dot = false;
+        return end;
+}
+
+static void data_end(struct smtp_relay *r)
+{
+        r->mode = MODE_COMMANDS;
+        push(r, SMTP_STAGE_DOT, txn_finish(r));
+}
+
+/* Message data: relayed with every line ending made CRLF, so that the
+ * upstream sees the end of the data exactly where the relay does. */
+static size_t client_data(struct smtp_relay *r, const char *buf, size_t len)
+{
+        size_t i = 0, run = 0; /* buf[run..i) is relayed as it is */
+
+        if (r->pending_cr) {
+                r->pending_cr = false;
+                to_upstream(r, "\r\n", 2);
+                r->txn.size += 2;
+                if (buf[0] == '\n')
+                        i = run = 1;
+                if (data_line_end(r)) {
+                        data_end(r);
+                        return i;
+                }
+        }
+        while (i < len) {
+                char c = buf[i];
+
+                if (c != '\r' && c != '\n') {
+                        if (r->data_line_len == 0 && c == '.')
+                                r->data_line_dot = true;
+                        if (r->data_line_len < UINT16_MAX)
+                                r->data_line_len++;
+                        i++;
+                        continue;
+                }
+                if (c == '\r' && i + 1 < len && buf[i + 1] == '\n') {
+                        i += 2; /* a proper CRLF stays in the run */
+                } else if (c == '\r' && i + 1 == len) {
+                        /* Is it CRLF?  The next chunk will tell. */
+                        to_upstream(r, buf + run, i - run);
+                        r->txn.size += i - run;
+                        r->pending_cr = true;
+                        return len;
+                } else {
+                        /* A bare CR or LF: relayed as CRLF. */
+                        to_upstream(r, buf + run, i - run);
+                        to_upstream(r, "\r\n", 2);
+                        r->txn.size += i - run + 2;
+                        i++;
+                        run = i;
+                        if (data_line_end(r)) {
+                                data_end(r);
+                                return i;
+                        }
+                        continue;
+                }
+                if (data_line_end(r)) {
+                        to_upstream(r, buf + run, i - run);
+                        r->txn.size += i - run;
+                        data_end(r);
+                        return i;
+                }
+        }
+        to_upstream(r, buf + run, i - run);
+        r->txn.size += i - run;
+        return i;
+}
+
+/* ---- upstream side ---- */
+
+size_t smtp_relay_upstream(struct smtp_relay *r, const char *buf, size_t len)
+{
+        size_t used = 0;
+
+        while (used < len && !r->closing) {
+                const char *p = buf + used;
+                const char *nl = memchr(p, '\n', len - used);
+                size_t n;
+
+                if (nl == NULL) {
+                        if (len - used >= SMTP_LINE_MAX)
+                                protocol_error(r, "421 4.4.2 The receiving mail server sent a "
+                                                  "reply line that is too long");
+                        break;
+                }
+                n = (size_t)(nl - p);
+                used += n + 1;
+                if (n + 1 > SMTP_LINE_MAX) {
+                        protocol_error(r, "421 4.4.2 The receiving mail server sent a reply "
+                                          "line that is too long");
+                        break;
+                }
+                upstream_line(r, p, n > 0 && p[n - 1] == '\r' ? n - 1 : n);
+        }
+        return r->closing ? len : used;
+}
+
+/* The EHLO reply, less STARTTLS; notes whether CHUNKING is offered. */
+static void ehlo_rewrite(struct smtp_relay *r)
+{
+        char *s = r->ehlo.s, *last = NULL;
+        struct strbuf out = { 0 };
+
+        r->chunking = false;
+        /* Keep every line but STARTTLS; the last kept line gets ' '. */
+        while (s != NULL && *s != '\0') {
+                char *eol = strstr(s, "\r\n");
+                size_t n = (size_t)(eol - s);
+                const char *kw = s + 4;
+                size_t kwlen = n > 4 ? n - 4 : 0;
+
+                if (last != NULL && kwlen >= 8 && strncasecmp(kw, "STARTTLS", 8) == 0 &&
+                    (kwlen == 8 || kw[8] == ' ')) {
+                        s = eol + 2;
+                        continue;
+                }
+                if (last != NULL && kwlen >= 8 && strncasecmp(kw, "CHUNKING", 8) == 0 &&
+                    (kwlen == 8 || kw[8] == ' '))
+                        r->chunking = true;
+                strbuf_printf(&out, "%.*s\r\n", (int)n, s);
+                last = out.s + out.len - n - 2;
+                s = eol + 2;
+        }
+        if (out.oom || last == NULL) {
+                strbuf_free(&out);
+                protocol_error(r, "421 4.3.0 Out of memory");
+                return;
+        }
+        if (strlen(last) > 3)
+                last[3] = ' ';
+        to_client(r, out.s, out.len);
+        strbuf_free(&out);
+}
+
+/* Applies the final reply line's <code> to the command it answers. */
+static void reply_done(struct smtp_relay *r, enum smtp_stage stage, uint32_t arg, const char *line,
+                       size_t len)
+{
+        /* Replies to commands sent before the last message ended belong to it. */
+        struct smtp_txn *t = r->fin_pending > 0 ? &r->fin : &r->txn;
+        int code = r->reply_code;
+
+        switch (stage) {
+        case SMTP_STAGE_EHLO:
+                if (r->ehlo.s != NULL)
+                        ehlo_rewrite(r);
+                strbuf_free(&r->ehlo);
+                break;
+        case SMTP_STAGE_MAIL:
+                t->mail_reply = code;
+                if (code / 100 != 2)
+                        txn_end(r, t);
+                break;
+        case SMTP_STAGE_RCPT:
+                if (code / 100 == 2)
+                        t->rcpt_accepted++;
+                else
+                        t->rcpt_refused++;
+                if (r->ops->recipient != NULL)
+                        r->ops->recipient(r->ctx, arg, code);
+                break;
+        case SMTP_STAGE_DATA:
+                r->hold = false;
+                t->data_reply = code;
+                if (code == 354) {
+                        r->mode = MODE_DATA;
+                        r->data_line_len = 0;
+                        r->data_line_dot = false;
+                        r->pending_cr = false;
+                }
+                break;
+        case SMTP_STAGE_DOT:
+        case SMTP_STAGE_BDAT_LAST:
+                if (arg & ARG_OWNS_FIN) {
+                        r->fin.final_reply = code;
+                        copy_trunc(r->fin.final_text, sizeof(r->fin.final_text), line, len);
+                        txn_end(r, &r->fin);
+                }
+                break;
+        case SMTP_STAGE_BDAT:
+                if (code / 100 != 2)
+                        t->final_reply = code;
+                break;
+        case SMTP_STAGE_QUIT:
+                r->closing = true;
+                break;
+        default:
+                break;
+        }
+}
+
+static void upstream_line(struct smtp_relay *r, const char *line, size_t len)
+{
+        enum smtp_stage stage;
+        int code;
+        bool last;
+
+        if (len < 3 || line[0] < '2' || line[0] > '5' || line[1] < '0' || line[1] > '9' ||
+            line[2] < '0' || line[2] > '9' || (len > 3 && line[3] != ' ' && line[3] != '-')) {
+                protocol_error(r, "421 4.4.2 The receiving mail server sent a malformed reply");
+                return;
+        }
+        code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
+        last = len == 3 || line[3] == ' ';
+        if (r->qlen == 0) {
+                /* Only a server closing the session may speak unasked. */
+                if (code == 421) {
+                        to_client(r, line, len);
+                        to_client(r, "\r\n", 2);
+                        if (last)
+                                r->closing = true;
+                        return;
+                }
+                protocol_error(r, "421 4.4.2 The receiving mail server sent a reply nobody asked for");
+                return;
+        }
+        stage = (enum smtp_stage)r->q[r->qhead];
+        if (r->in_reply && code != r->reply_code) {
+                protocol_error(r, "421 4.4.2 The receiving mail server sent a malformed reply");
+                return;
+        }
+        if (code == 354 && stage != SMTP_STAGE_DATA) {
+                protocol_error(r, "421 4.4.2 The receiving mail server and this proxy disagree "
+                                  "on the session's state");
+                return;
+        }
+        r->reply_code = code;
+        r->in_reply = !last;
+        if (stage == SMTP_STAGE_EHLO && code == 250) {
+                strbuf_printf(&r->ehlo, "%.*s\r\n", (int)len, line);
+                if (r->ehlo.oom || r->ehlo.len > SMTP_EHLO_REPLY_MAX) {
+                        protocol_error(r, "421 4.4.2 The receiving mail server's EHLO reply is too long");
+                        return;
+                }
+        } else {
+                to_client(r, line, len);
+                to_client(r, "\r\n", 2);
+        }
+        if (!last)
+                return;
+        {
+                uint32_t arg = r->qarg[r->qhead];
+
+                reply_done(r, stage, arg, line, len);
+                pop(r);
+        }
+        flush_locals(r);
+}

@@ -1,0 +1,458 @@
+/* The SMTP relay state machine, driven from both sides by hand. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtp/relay.h"
+
+struct harness {
+        struct smtp_relay r;
+        struct strbuf client;   /* what the client received */
+        struct strbuf upstream; /* what the upstream received */
+        struct smtp_txn last;   /* the last transaction reported */
+        unsigned messages;
+        unsigned recipients_ok;
+        unsigned rcpt_limit;    /* refuse RCPTs beyond this many (0: none) */
+        char pending[4096];     /* client bytes not yet taken */
+        size_t pending_len;
+};
+
+static void h_client(void *ctx, const char *buf, size_t len)
+{
+        struct harness *h = ctx;
+
+        strbuf_printf(&h->client, "%.*s", (int)len, buf);
+}
+
+static void h_upstream(void *ctx, const char *buf, size_t len)
+{
+        struct harness *h = ctx;
+
+        strbuf_printf(&h->upstream, "%.*s", (int)len, buf);
+}
+
+static enum smtp_check h_check(void *ctx, enum smtp_stage stage, const struct smtp_txn *txn,
+                               const char *domain, char *reply, size_t size)
+{
+        struct harness *h = ctx;
+
+        if (stage == SMTP_STAGE_RCPT && h->rcpt_limit > 0 && txn->rcpt_sent >= h->rcpt_limit) {
+                snprintf(reply, size, "452 4.5.3 Too many recipients (at most %u)", h->rcpt_limit);
+                return SMTP_CHECK_REFUSE;
+        }
+        if (stage == SMTP_STAGE_RCPT && strcmp(domain, "closeme.example") == 0) {
+                snprintf(reply, size, "421 4.7.0 refused");
+                return SMTP_CHECK_CLOSE;
+        }
+        return SMTP_CHECK_PASS;
+}
+
+static void h_recipient(void *ctx, uint32_t domain_hash, int code)
+{
+        struct harness *h = ctx;
+
+        if (code / 100 == 2)
+                h->recipients_ok++;
+}
+
+static void h_message(void *ctx, const struct smtp_txn *txn)
+{
+        struct harness *h = ctx;
+
+        h->last = *txn;
+        h->messages++;
+}
+
+static const struct smtp_relay_ops h_ops = {
+        .to_client = h_client,
+        .to_upstream = h_upstream,
+        .check = h_check,
+        .recipient = h_recipient,
+        .message = h_message,
+};
+
+/* Client sends <s> (appended to what it could not send before). */
+static void c(struct harness *h, const char *s)
+{
+        size_t n = strlen(s), used;
+
+        assert_true(h->pending_len + n <= sizeof(h->pending));
+        memcpy(h->pending + h->pending_len, s, n);
+        h->pending_len += n;
+        used = smtp_relay_client(&h->r, h->pending, h->pending_len);
+        memmove(h->pending, h->pending + used, h->pending_len - used);
+        h->pending_len -= used;
+}
+
+/* Upstream sends <s>; the client's held bytes are offered again. */
+static void u(struct harness *h, const char *s)
+{
+        assert_int_equal(smtp_relay_upstream(&h->r, s, strlen(s)), strlen(s));
+        c(h, "");
+}
+
+static void expect_client(struct harness *h, const char *want)
+{
+        assert_string_equal(strbuf_str(&h->client), want);
+        strbuf_reset(&h->client);
+}
+
+static void expect_upstream(struct harness *h, const char *want)
+{
+        assert_string_equal(strbuf_str(&h->upstream), want);
+        strbuf_reset(&h->upstream);
+}
+
+static int setup(void **state)
+{
+        struct harness *h = calloc(1, sizeof(*h));
+
+        smtp_relay_init(&h->r, &h_ops, h);
+        *state = h;
+        return 0;
+}
+
+static int teardown(void **state)
+{
+        struct harness *h = *state;
+
+        smtp_relay_release(&h->r);
+        strbuf_free(&h->client);
+        strbuf_free(&h->upstream);
+        free(h);
+        return 0;
+}
+
+/* Greets and says EHLO; the upstream offers <ext> (lines without "250-"). */
+static void ehlo(struct harness *h, const char *ext)
+{
+        char reply[1024];
+
+        u(h, "220 mx.example ESMTP\r\n");
+        expect_client(h, "220 mx.example ESMTP\r\n");
+        c(h, "EHLO vps.example\r\n");
+        expect_upstream(h, "EHLO vps.example\r\n");
+        snprintf(reply, sizeof(reply), "250-mx.example\r\n%s", ext);
+        u(h, reply);
+}
+
+static void test_ehlo_loses_starttls(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250-PIPELINING\r\n250-STARTTLS\r\n250-SIZE 10240000\r\n250 CHUNKING\r\n");
+        expect_client(h, "250-mx.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 CHUNKING\r\n");
+        assert_true(h->r.chunking);
+        assert_string_equal(h->r.txn.helo, "vps.example");
+}
+
+static void test_ehlo_starttls_last(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250-8BITMIME\r\n250-SMTPUTF8\r\n250 STARTTLS\r\n");
+        expect_client(h, "250-mx.example\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
+        assert_false(h->r.chunking);
+}
+
+static void test_starttls_refused_in_order(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx\r\n");
+        expect_client(h, "220 mx\r\n");
+        /* Pipelined: the local reply must wait for the EHLO reply. */
+        c(h, "EHLO a\r\nSTARTTLS\r\n");
+        expect_upstream(h, "EHLO a\r\n");
+        expect_client(h, "");
+        u(h, "250-mx\r\n250 STARTTLS\r\n");
+        assert_non_null(strstr(strbuf_str(&h->client), "250 mx\r\n502 5.5.1 STARTTLS is not available"));
+        assert_non_null(strstr(strbuf_str(&h->client), "port 587"));
+}
+
+static void test_pipelined_message(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250 PIPELINING\r\n");
+        strbuf_reset(&h->client);
+        /* A client that does not wait for 354 gets its data held back. */
+        c(h, "MAIL FROM:<a@vps.example>\r\nRCPT TO:<b@one.example>\r\nRCPT TO:<c@Two.Example>\r\n"
+             "DATA\r\nSubject: hi\r\n\r\nbody\r\n.\r\nQUIT\r\n");
+        expect_upstream(h, "MAIL FROM:<a@vps.example>\r\nRCPT TO:<b@one.example>\r\n"
+                           "RCPT TO:<c@Two.Example>\r\nDATA\r\n");
+        assert_true(smtp_relay_waiting(&h->r));
+        u(h, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no such user\r\n");
+        expect_upstream(h, "");
+        expect_client(h, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 no such user\r\n");
+        u(h, "354 End data with <CR><LF>.<CR><LF>\r\n");
+        expect_upstream(h, "Subject: hi\r\n\r\nbody\r\n.\r\nQUIT\r\n");
+        assert_int_equal(h->messages, 0);
+        u(h, "250 2.0.0 Ok: queued as 123\r\n221 2.0.0 Bye\r\n");
+        expect_client(h, "354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as 123\r\n"
+                         "221 2.0.0 Bye\r\n");
+        assert_int_equal(h->messages, 1);
+        assert_int_equal(h->last.final_reply, 250);
+        assert_string_equal(h->last.final_text, "250 2.0.0 Ok: queued as 123");
+        assert_string_equal(h->last.mail_from, "a@vps.example");
+        assert_int_equal(h->last.rcpt_sent, 2);
+        assert_int_equal(h->last.rcpt_accepted, 1);
+        assert_int_equal(h->last.rcpt_refused, 1);
+        assert_int_equal(h->last.size, strlen("Subject: hi\r\n\r\nbody\r\n.\r\n"));
+        assert_int_equal(h->recipients_ok, 1);
+        assert_true(smtp_relay_closing(&h->r));
+}
+
+static void test_data_refused_keeps_commands(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250 PIPELINING\r\n");
+        strbuf_reset(&h->client);
+        c(h, "MAIL FROM:<>\r\nRCPT TO:<x@y>\r\nDATA\r\nRSET\r\n");
+        expect_upstream(h, "MAIL FROM:<>\r\nRCPT TO:<x@y>\r\nDATA\r\n");
+        u(h, "250 ok\r\n550 no\r\n554 5.5.1 Error: no valid recipients\r\n");
+        /* No 354: what followed DATA is a command again. */
+        expect_upstream(h, "RSET\r\n");
+        u(h, "250 2.0.0 Ok\r\n");
+        expect_client(h, "250 ok\r\n550 no\r\n554 5.5.1 Error: no valid recipients\r\n250 2.0.0 Ok\r\n");
+        assert_int_equal(h->messages, 1);
+        assert_int_equal(h->last.final_reply, 0);
+        assert_int_equal(h->last.data_reply, 554);
+}
+
+/* "\n.\n" would end the data for some servers: relayed as CRLF, the
+ * upstream and the relay agree that the message ended there. */
+static void test_bare_lf_normalised(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250 PIPELINING\r\n");
+        c(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+        u(h, "250 ok\r\n250 ok\r\n354 go\r\n");
+        strbuf_reset(&h->client);
+        expect_upstream(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+        c(h, "one\ntwo\rthree\r\n.\nMAIL FROM:<evil@b>\r\n");
+        expect_upstream(h, "one\r\ntwo\r\nthree\r\n.\r\n");
+        /* The next MAIL waits for the message's final reply. */
+        u(h, "250 queued\r\n");
+        expect_upstream(h, "MAIL FROM:<evil@b>\r\n");
+        expect_client(h, "250 queued\r\n");
+        assert_int_equal(h->messages, 1);
+}
+
+static void test_cr_split_across_reads(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250 PIPELINING\r\n");
+        c(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+        u(h, "250 ok\r\n250 ok\r\n354 go\r\n");
+        strbuf_reset(&h->upstream);
+        c(h, "x\r");
+        c(h, "\n.");
+        c(h, "\r");
+        c(h, "\n");
+        expect_upstream(h, "x\r\n.\r\n");
+        assert_false(smtp_relay_in_data(&h->r));
+}
+
+static void test_dot_stuffing_kept(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250 PIPELINING\r\n");
+        c(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+        u(h, "250 ok\r\n250 ok\r\n354 go\r\n");
+        strbuf_reset(&h->upstream);
+        c(h, "..\r\n.x\r\n");
+        assert_true(smtp_relay_in_data(&h->r));
+        c(h, ".\r\n");
+        expect_upstream(h, "..\r\n.x\r\n.\r\n");
+}
+
+static void test_bdat(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250-PIPELINING\r\n250 CHUNKING\r\n");
+        strbuf_reset(&h->client);
+        c(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 5\r\nab\n\rcBDAT 3 LAST\r\nxyz");
+        expect_upstream(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 5\r\nab\n\rcBDAT 3 LAST\r\nxyz");
+        u(h, "250 ok\r\n250 ok\r\n250 2.0.0 5 octets\r\n250 2.0.0 queued\r\n");
+        assert_int_equal(h->messages, 1);
+        assert_int_equal(h->last.size, 8);
+        assert_int_equal(h->last.final_reply, 250);
+        assert_int_equal(h->last.mail_reply, 250);
+        assert_int_equal(h->last.rcpt_accepted, 1);
+}
+
+static void test_bdat_refused_without_chunking(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250 PIPELINING\r\n");
+        strbuf_reset(&h->client);
+        c(h, "BDAT 3 LAST\r\n");
+        expect_upstream(h, "");
+        expect_client(h, "502 5.5.1 BDAT is not available: CHUNKING was not offered\r\n");
+}
+
+static void test_bdat_bad_size(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250 CHUNKING\r\n");
+        strbuf_reset(&h->client);
+        c(h, "BDAT +3\r\nBDAT 3 LAST x\r\nBDAT 99999999999\r\n");
+        expect_upstream(h, "");
+        expect_client(h, "501 5.5.4 Syntax: BDAT <size> [LAST]\r\n501 5.5.4 Syntax: BDAT <size> [LAST]\r\n"
+                         "501 5.5.4 Syntax: BDAT <size> [LAST]\r\n");
+}
+
+static void test_long_line_and_controls(void **state)
+{
+        struct harness *h = *state;
+        char big[3000];
+
+        ehlo(h, "250 PIPELINING\r\n");
+        strbuf_reset(&h->client);
+        memset(big, 'A', sizeof(big) - 1);
+        big[sizeof(big) - 1] = '\0';
+        c(h, big);
+        c(h, "\r\nNOOP\r\n");
+        expect_client(h, "500 5.5.2 Line too long\r\n");
+        expect_upstream(h, "NOOP\r\n");
+        c(h, "DA\001TA\r\n");
+        u(h, "250 ok\r\n");
+        expect_client(h, "250 ok\r\n500 5.5.2 Syntax error: control characters in command\r\n");
+        expect_upstream(h, "");
+}
+
+static void test_recipient_limit(void **state)
+{
+        struct harness *h = *state;
+
+        h->rcpt_limit = 1;
+        ehlo(h, "250 PIPELINING\r\n");
+        strbuf_reset(&h->client);
+        c(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRCPT TO:<e@f>\r\nNOOP\r\n");
+        expect_upstream(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nNOOP\r\n");
+        u(h, "250 ok\r\n250 ok\r\n250 noop\r\n");
+        expect_client(h, "250 ok\r\n250 ok\r\n452 4.5.3 Too many recipients (at most 1)\r\n250 noop\r\n");
+}
+
+static void test_check_close(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250 PIPELINING\r\n");
+        strbuf_reset(&h->client);
+        c(h, "MAIL FROM:<a@b>\r\nRCPT TO:<x@closeme.example>\r\n");
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.7.0 refused\r\n");
+}
+
+static void test_upstream_errors(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx\r\n");
+        u(h, "250 nobody asked\r\n");
+        assert_true(smtp_relay_closing(&h->r));
+        assert_true(h->r.failed);
+        assert_non_null(strstr(strbuf_str(&h->client), "421 4.4.2"));
+}
+
+static void test_upstream_354_out_of_place(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx\r\n");
+        c(h, "NOOP\r\n");
+        u(h, "354 go ahead\r\n");
+        assert_true(smtp_relay_closing(&h->r));
+        assert_null(strstr(strbuf_str(&h->client), "354"));
+}
+
+static void test_upstream_malformed(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "22x hello\r\n");
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent a malformed reply\r\n");
+}
+
+static void test_upstream_gone_mid_data(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250 PIPELINING\r\n");
+        c(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+        u(h, "250 ok\r\n250 ok\r\n354 go\r\n");
+        c(h, "partial\r\n.\r\n");
+        strbuf_reset(&h->client);
+        smtp_relay_upstream_gone(&h->r, "closed the connection");
+        expect_client(h, "421 4.4.2 The receiving mail server closed the connection; try again later\r\n");
+        assert_true(smtp_relay_closing(&h->r));
+}
+
+static void test_unsolicited_421(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx\r\n");
+        strbuf_reset(&h->client);
+        u(h, "421 4.4.2 mx timeout\r\n");
+        expect_client(h, "421 4.4.2 mx timeout\r\n");
+        assert_true(smtp_relay_closing(&h->r));
+        assert_false(h->r.failed);
+}
+
+static void test_multiline_reply_relayed(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220-mx\r\n220-second\r\n220 third\r\n");
+        expect_client(h, "220-mx\r\n220-second\r\n220 third\r\n");
+        c(h, "HELP\r\n");
+        u(h, "214-a\r\n");
+        expect_client(h, "214-a\r\n");
+        u(h, "214 b\n");
+        expect_client(h, "214 b\r\n");
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test_setup_teardown(test_ehlo_loses_starttls, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ehlo_starttls_last, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_starttls_refused_in_order, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pipelined_message, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_data_refused_keeps_commands, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bare_lf_normalised, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_cr_split_across_reads, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_dot_stuffing_kept, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bdat, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bdat_refused_without_chunking, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bdat_bad_size, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_long_line_and_controls, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_recipient_limit, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_check_close, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upstream_errors, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upstream_354_out_of_place, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upstream_malformed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upstream_gone_mid_data, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unsolicited_421, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_multiline_reply_relayed, setup, teardown),
+        };
+
+        return cmocka_run_group_tests(tests, NULL, NULL);
+}
