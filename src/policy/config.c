@@ -26,6 +26,10 @@
 #define SERVICES_MAX 256 /* defined in the main file, beyond the built-ins */
 #define SITES_MAX 1024
 #define KNOWN_LIST_MAX 400 /* bytes of "(known: ...)" in a message */
+#define SMTP_WINDOW_MIN 1        /* seconds; short windows are for tests */
+#define SMTP_WINDOW_MAX 86400
+#define SMTP_TIMEOUT_MIN 1
+#define SMTP_TIMEOUT_MAX 3600
 
 /* ---- Defaults: every optional key's value when it is absent. ---- */
 
@@ -72,6 +76,27 @@ static const struct pc_agent_config default_agent = {
         .attempts_interval = 10,
 };
 
+/* command: RFC 5321's server timeout (4.5.3.2.7); upstream: its longest
+ * client wait, for the reply to the final '.' (4.5.3.2.6). */
+static const struct pc_smtp_proxy_limits default_smtp_limits = {
+        .source = PC_SMTP_SOURCE_VPS,
+        .messages_per_hour = 500,
+        .recipients_per_message = 100,
+        .recipients_per_hour = 2000,
+        .sessions_per_vps = 20,
+        .window = 3600,
+        .command_timeout = 300,
+        .data_timeout = 600,
+        .upstream_timeout = 600,
+        .connect_timeout = 30,
+};
+
+static const struct pc_smtpd_config default_smtpd = {
+        .control_socket = "/run/portcullis/smtpd.sock",
+        .max_sessions = 10000,
+        .user = "nobody",
+};
+
 /* ---- The tree ---- */
 
 enum node_kind {
@@ -103,7 +128,7 @@ struct ctx {
 
 static const char *const main_keys[] = {
         "database", "services", "profiles", "sites", "default-site",
-        "detectors", "escalation", "notifications", "agent",
+        "detectors", "escalation", "notifications", "agent", "smtpd",
 };
 static const char *const service_keys[] = { "description", "ports", "ip-protocols", "direction" };
 static const char *const profile_keys[] = {
@@ -113,7 +138,12 @@ static const char *const rule_keys[] = {
         "service", "action", "direction", "ports", "ip-protocols", "exemptable", "tos-event", "why",
 };
 static const char *const responses_keys[] = { "spoofing", "scanning", "spam" };
-static const char *const proxy_keys[] = { "listen", "tls" };
+static const char *const proxy_keys[] = { "listen", "tls", "source", "limits", "timeouts" };
+static const char *const proxy_limits_keys[] = {
+        "messages-per-hour", "recipients-per-message", "recipients-per-hour", "sessions-per-vps",
+        "window",
+};
+static const char *const proxy_timeouts_keys[] = { "command", "data", "upstream", "connect" };
 static const char *const site_keys[] = { "policy", "description", "topology" };
 static const char *const detectors_keys[] = { "scan", "spam", "spoof" };
 static const char *const scan_keys[] = {
@@ -125,6 +155,7 @@ static const char *const spam_keys[] = {
 static const char *const spoof_keys[] = { "enabled", "episode-gap" };
 static const char *const escalation_keys[] = { "memory", "steps" };
 static const char *const agent_keys[] = { "control-socket", "nft-table", "attempts-interval" };
+static const char *const smtpd_keys[] = { "control-socket", "max-sessions", "user" };
 static const char *const notify_keys[] = {
         "relay", "from", "abuse-copy", "default-language", "max-attempts",
 };
@@ -157,6 +188,8 @@ static int get_uint(struct ctx *c, const struct node *n, const char *key, unsign
 static int get_fraction(struct ctx *c, const struct node *n, const char *key, bool hi_closed,
                         double *ret);
 static int get_duration(struct ctx *c, const struct node *n, const char *key, int64_t *ret);
+static int get_duration_in(struct ctx *c, const struct node *n, const char *key, int64_t lo,
+                           int64_t hi, int64_t *ret);
 static int get_dir(struct ctx *c, const struct node *n, const char *key, unsigned *ret);
 static int get_ports(struct ctx *c, const struct node *n, const char *key,
                      struct pc_port_range *out, size_t *ret_n);
@@ -179,6 +212,7 @@ static int load_services(struct ctx *c, const struct node *n);
 static int load_rule(struct ctx *c, const struct node *n, struct pc_policy *p, size_t index);
 static int check_rule_pair(struct ctx *c, const struct node *n, const struct pc_rule *a,
                            const struct pc_rule *b);
+static int load_smtp_proxy(struct ctx *c, const struct node *n, struct pc_policy *p);
 static int load_policy(struct ctx *c, const struct node *root, struct pc_policy *p);
 static int load_profiles(struct ctx *c, const struct node *n, const char *base_dir);
 static int load_sites(struct ctx *c, const struct node *n);
@@ -188,6 +222,7 @@ static int load_escalation(struct ctx *c, const struct node *n);
 static int load_notifications(struct ctx *c, const struct node *n);
 static int load_database(struct ctx *c, const struct node *n);
 static int load_agent(struct ctx *c, const struct node *n);
+static int load_smtpd(struct ctx *c, const struct node *n);
 static int load_main(struct ctx *c, const char *text, size_t len, const char *base_dir);
 static int load(const char *name, const char *text, size_t len, const char *base_dir,
                 struct pc_config **ret, char *err, size_t errsz);
@@ -822,6 +857,24 @@ static int get_duration(struct ctx *c, const struct node *n, const char *key, in
         return 0;
 }
 
+/* A duration from <lo> to <hi> seconds. */
+static int get_duration_in(struct ctx *c, const struct node *n, const char *key, int64_t lo,
+                           int64_t hi, int64_t *ret)
+{
+        char buf[64], a[32], b[32];
+        int64_t v;
+
+        if (n->kind != NODE_SCALAR || strlen(n->text) != n->len ||
+            pc_parse_duration(n->text, &v) < 0 || v < lo || v > hi) {
+                pc_format_duration(lo, a, sizeof(a));
+                pc_format_duration(hi, b, sizeof(b));
+                return fail(c, n, "'%s' must be a duration from %s to %s, not %s", key, a, b,
+                            show(n, buf, sizeof(buf)));
+        }
+        *ret = v;
+        return 0;
+}
+
 static int get_dir(struct ctx *c, const struct node *n, const char *key, unsigned *ret)
 {
         char buf[64];
@@ -1312,6 +1365,96 @@ static int check_rule_pair(struct ctx *c, const struct node *n, const struct pc_
         return 0;
 }
 
+/* `smtp-proxy:` of a profile: where portcullis-smtpd listens and what it
+ * allows each VPS. */
+static int load_smtp_proxy(struct ctx *c, const struct node *n, struct pc_policy *p)
+{
+        struct pc_smtp_proxy_limits *l = &p->smtp_limits;
+        const struct node *x, *sec;
+        char buf[64];
+        int r;
+
+        if ((r = want_map(c, n, "smtp-proxy")) < 0 ||
+            (r = check_keys(c, n, "'smtp-proxy'", proxy_keys, PC_ARRAY_SIZE(proxy_keys))) < 0)
+                return r;
+        x = map_get(n, "listen");
+        if (x == NULL)
+                return fail(c, n, "'smtp-proxy' is missing required key 'listen'");
+        r = get_listen(c, x, p->smtp_proxy_listen, sizeof(p->smtp_proxy_listen));
+        if (r < 0)
+                return r;
+        if ((x = map_get(n, "tls")) != NULL) {
+                r = get_bool(c, x, "tls", &p->smtp_proxy_tls);
+                if (r < 0)
+                        return r;
+                /* the proxy has no TLS on the VPS's leg: refuse to claim it */
+                if (p->smtp_proxy_tls) {
+                        p->smtp_proxy_tls = false;
+                        return fail(c, x, "'tls: true' is not supported: the SMTP proxy offers "
+                                          "no TLS to the VPS (use port 587 or a relay for TLS)");
+                }
+        }
+        if ((x = map_get(n, "source")) != NULL) {
+                if (x->kind == NODE_SCALAR && strcmp(x->text, "vps") == 0)
+                        l->source = PC_SMTP_SOURCE_VPS;
+                else if (x->kind == NODE_SCALAR && strcmp(x->text, "hypervisor") == 0)
+                        l->source = PC_SMTP_SOURCE_HYPERVISOR;
+                else
+                        return fail(c, x, "'source' must be vps or hypervisor, not %s",
+                                    show(x, buf, sizeof(buf)));
+        }
+        if ((sec = map_get(n, "limits")) != NULL) {
+                if ((r = want_map(c, sec, "limits")) < 0 ||
+                    (r = check_keys(c, sec, "'limits'", proxy_limits_keys,
+                                    PC_ARRAY_SIZE(proxy_limits_keys))) < 0)
+                        return r;
+                if ((x = map_get(sec, "messages-per-hour")) != NULL &&
+                    (r = get_uint(c, x, "messages-per-hour", 1, 10000000,
+                                  &l->messages_per_hour)) < 0)
+                        return r;
+                if ((x = map_get(sec, "recipients-per-message")) != NULL &&
+                    (r = get_uint(c, x, "recipients-per-message", 1, 100000,
+                                  &l->recipients_per_message)) < 0)
+                        return r;
+                if ((x = map_get(sec, "recipients-per-hour")) != NULL &&
+                    (r = get_uint(c, x, "recipients-per-hour", 1, 10000000,
+                                  &l->recipients_per_hour)) < 0)
+                        return r;
+                if ((x = map_get(sec, "sessions-per-vps")) != NULL &&
+                    (r = get_uint(c, x, "sessions-per-vps", 1, 100000,
+                                  &l->sessions_per_vps)) < 0)
+                        return r;
+                if ((x = map_get(sec, "window")) != NULL &&
+                    (r = get_duration_in(c, x, "window", SMTP_WINDOW_MIN, SMTP_WINDOW_MAX,
+                                         &l->window)) < 0)
+                        return r;
+        }
+        if ((sec = map_get(n, "timeouts")) != NULL) {
+                if ((r = want_map(c, sec, "timeouts")) < 0 ||
+                    (r = check_keys(c, sec, "'timeouts'", proxy_timeouts_keys,
+                                    PC_ARRAY_SIZE(proxy_timeouts_keys))) < 0)
+                        return r;
+                if ((x = map_get(sec, "command")) != NULL &&
+                    (r = get_duration_in(c, x, "command", SMTP_TIMEOUT_MIN, SMTP_TIMEOUT_MAX,
+                                         &l->command_timeout)) < 0)
+                        return r;
+                if ((x = map_get(sec, "data")) != NULL &&
+                    (r = get_duration_in(c, x, "data", SMTP_TIMEOUT_MIN, SMTP_TIMEOUT_MAX,
+                                         &l->data_timeout)) < 0)
+                        return r;
+                if ((x = map_get(sec, "upstream")) != NULL &&
+                    (r = get_duration_in(c, x, "upstream", SMTP_TIMEOUT_MIN, SMTP_TIMEOUT_MAX,
+                                         &l->upstream_timeout)) < 0)
+                        return r;
+                if ((x = map_get(sec, "connect")) != NULL &&
+                    (r = get_duration_in(c, x, "connect", SMTP_TIMEOUT_MIN, SMTP_TIMEOUT_MAX,
+                                         &l->connect_timeout)) < 0)
+                        return r;
+        }
+        p->has_smtp_proxy = true;
+        return 0;
+}
+
 /* One profile file (tree <root>) into policy <p>. */
 static int load_policy(struct ctx *c, const struct node *root, struct pc_policy *p)
 {
@@ -1372,23 +1515,11 @@ static int load_policy(struct ctx *c, const struct node *root, struct pc_policy 
                         return r;
         }
 
-        if ((proxy = map_get(root, "smtp-proxy")) != NULL) {
-                if ((r = want_map(c, proxy, "smtp-proxy")) < 0 ||
-                    (r = check_keys(c, proxy, "'smtp-proxy'", proxy_keys,
-                                    PC_ARRAY_SIZE(proxy_keys))) < 0)
-                        return r;
-                x = map_get(proxy, "listen");
-                if (x == NULL)
-                        return fail(c, proxy, "'smtp-proxy' is missing required key 'listen'");
-                r = get_listen(c, x, p->smtp_proxy_listen, sizeof(p->smtp_proxy_listen));
-                if (r < 0)
-                        return r;
-                p->smtp_proxy_tls = DEFAULT_SMTP_PROXY_TLS;
-                if ((x = map_get(proxy, "tls")) != NULL &&
-                    (r = get_bool(c, x, "tls", &p->smtp_proxy_tls)) < 0)
-                        return r;
-                p->has_smtp_proxy = true;
-        }
+        p->smtp_proxy_tls = DEFAULT_SMTP_PROXY_TLS;
+        p->smtp_limits = default_smtp_limits;
+        if ((proxy = map_get(root, "smtp-proxy")) != NULL &&
+            (r = load_smtp_proxy(c, proxy, p)) < 0)
+                return r;
 
         rules = map_get(root, "rules");
         if (rules != NULL) {
@@ -1777,6 +1908,46 @@ static int load_agent(struct ctx *c, const struct node *n)
         return 0;
 }
 
+static int load_smtpd(struct ctx *c, const struct node *n)
+{
+        struct pc_smtpd_config *sc = &c->cfg->smtpd;
+        const struct node *x;
+        char buf[64];
+        int r;
+
+        if ((r = want_map(c, n, "smtpd")) < 0 ||
+            (r = check_keys(c, n, "'smtpd'", smtpd_keys, PC_ARRAY_SIZE(smtpd_keys))) < 0)
+                return r;
+        if ((x = map_get(n, "control-socket")) != NULL) {
+                r = get_string(c, x, "control-socket", sc->control_socket,
+                               sizeof(sc->control_socket));
+                if (r < 0)
+                        return r;
+                if (sc->control_socket[0] != '/')
+                        return fail(c, x, "'control-socket' must be an absolute path, not %s",
+                                    show(x, buf, sizeof(buf)));
+        }
+        if ((x = map_get(n, "max-sessions")) != NULL &&
+            (r = get_uint(c, x, "max-sessions", 1, 1000000, &sc->max_sessions)) < 0)
+                return r;
+        if ((x = map_get(n, "user")) != NULL) {
+                r = get_string(c, x, "user", sc->user, sizeof(sc->user));
+                if (r < 0)
+                        return r;
+                /* [a-z_][a-z0-9_-]*: what useradd accepts by default, less the '$' */
+                for (const char *p = sc->user; *p != '\0'; p++)
+                        if (!((*p >= 'a' && *p <= 'z') || *p == '_' ||
+                              (p != sc->user && ((*p >= '0' && *p <= '9') || *p == '-'))))
+                                return fail(c, x, "'user' must be a user name: a lower-case "
+                                                  "letter or '_', then lower-case letters, "
+                                                  "digits, '_' or '-', not %s",
+                                            show(x, buf, sizeof(buf)));
+                if (sc->user[0] == '\0')
+                        return fail(c, x, "'user' must not be empty");
+        }
+        return 0;
+}
+
 static int load_database(struct ctx *c, const struct node *n)
 {
         char *db = c->cfg->database;
@@ -1824,6 +1995,8 @@ static int load_main(struct ctx *c, const char *text, size_t len, const char *ba
                 goto out;
         if ((x = map_get(root, "agent")) != NULL && (r = load_agent(c, x)) < 0)
                 goto out;
+        if ((x = map_get(root, "smtpd")) != NULL && (r = load_smtpd(c, x)) < 0)
+                goto out;
         r = 0;
 out:
         node_free(root);
@@ -1862,6 +2035,7 @@ static int load(const char *name, const char *text, size_t len, const char *base
         cfg->escalation = default_escalation;
         cfg->notify = default_notify;
         cfg->agent = default_agent;
+        cfg->smtpd = default_smtpd;
 
         r = load_main(&c, text, len, base_dir);
         if (r < 0)

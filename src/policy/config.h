@@ -1,5 +1,6 @@
 /* The configuration: catalog, policies (profiles), sites, detectors,
- * escalation, notifications, database.  Loaded whole or not at all. */
+ * escalation, notifications, database, agent, SMTP proxy.  Loaded whole or
+ * not at all. */
 #pragma once
 
 #include "policy/catalog.h"
@@ -47,6 +48,27 @@ enum pc_exception_mode {
         PC_EXCEPTIONS_TICKET, /* support grants per VPS after a ticket */
 };
 
+/* Whose address portcullis-smtpd connects to the MX from. */
+enum pc_smtp_source {
+        PC_SMTP_SOURCE_VPS,        /* the VPS's own: the MX sees the sender */
+        PC_SMTP_SOURCE_HYPERVISOR, /* the hypervisor's */
+};
+
+/* What portcullis-smtpd allows each VPS of a policy.  The per-hour limits
+ * count over <window> (an hour, shorter in tests); times are in seconds. */
+struct pc_smtp_proxy_limits {
+        enum pc_smtp_source source;
+        unsigned messages_per_hour;
+        unsigned recipients_per_message;
+        unsigned recipients_per_hour;
+        unsigned sessions_per_vps; /* open at once */
+        int64_t window;
+        int64_t command_timeout;  /* for the VPS's next command */
+        int64_t data_timeout;     /* while the VPS sends a message (DATA, BDAT) */
+        int64_t upstream_timeout; /* for each reply of the MX */
+        int64_t connect_timeout;  /* for the TCP connection to the MX */
+};
+
 struct pc_policy {
         char name[PC_NAME_MAX];
         char description[256];
@@ -59,7 +81,8 @@ struct pc_policy {
         unsigned on_spam;
         bool has_smtp_proxy;
         char smtp_proxy_listen[64];
-        bool smtp_proxy_tls;
+        bool smtp_proxy_tls; /* always false: 'tls: true' is refused */
+        struct pc_smtp_proxy_limits smtp_limits; /* defaults if no smtp-proxy */
         struct pc_policy_table *table; /* owned */
         struct pc_srcpos pos;
 };
@@ -116,6 +139,13 @@ struct pc_agent_config {
         int64_t attempts_interval; /* seconds between reads of blocked-attempt counters */
 };
 
+/* The SMTP proxy, portcullis-smtpd. */
+struct pc_smtpd_config {
+        char control_socket[108]; /* sun_path of its control socket */
+        unsigned max_sessions;    /* open at once, all VPSes together */
+        char user[32];            /* the account it drops to after setup */
+};
+
 struct pc_config {
         char *path;     /* the main file as given */
         char **files;   /* every file read; pc_srcpos.file points here */
@@ -132,6 +162,7 @@ struct pc_config {
         struct pc_escalation escalation;
         struct pc_notify_config notify;
         struct pc_agent_config agent;
+        struct pc_smtpd_config smtpd;
 };
 
 /* Loads the config at <path> and every profile it names.  On success

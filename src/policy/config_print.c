@@ -17,6 +17,7 @@ static void print_ip_protos(FILE *out, const uint8_t *protos, size_t n);
 static void print_responses(FILE *out, unsigned bits);
 static void print_service(FILE *out, const struct pc_service *svc);
 static void print_rule(FILE *out, const struct pc_rule *rule);
+static void print_smtp_proxy(FILE *out, const struct pc_policy *p);
 static void print_policy(FILE *out, const struct pc_policy *p);
 
 /* A YAML double-quoted scalar; control bytes escaped, UTF-8 kept. */
@@ -131,6 +132,32 @@ static void print_rule(FILE *out, const struct pc_rule *rule)
         fputc('\n', out);
 }
 
+static void print_smtp_proxy(FILE *out, const struct pc_policy *p)
+{
+        const struct pc_smtp_proxy_limits *l = &p->smtp_limits;
+
+        fputs("    smtp-proxy:\n      listen: ", out);
+        print_quoted(out, p->smtp_proxy_listen);
+        fprintf(out, "\n      tls: %s\n", p->smtp_proxy_tls ? "true" : "false");
+        fprintf(out, "      source: %s\n",
+                l->source == PC_SMTP_SOURCE_HYPERVISOR ? "hypervisor" : "vps");
+        fprintf(out, "      limits:\n        messages-per-hour: %u\n", l->messages_per_hour);
+        fprintf(out, "        recipients-per-message: %u\n", l->recipients_per_message);
+        fprintf(out, "        recipients-per-hour: %u\n", l->recipients_per_hour);
+        fprintf(out, "        sessions-per-vps: %u\n", l->sessions_per_vps);
+        fputs("        window: ", out);
+        print_duration(out, l->window);
+        fputs("\n      timeouts:\n        command: ", out);
+        print_duration(out, l->command_timeout);
+        fputs("\n        data: ", out);
+        print_duration(out, l->data_timeout);
+        fputs("\n        upstream: ", out);
+        print_duration(out, l->upstream_timeout);
+        fputs("\n        connect: ", out);
+        print_duration(out, l->connect_timeout);
+        fputc('\n', out);
+}
+
 static void print_policy(FILE *out, const struct pc_policy *p)
 {
         fprintf(out, "  %s:\n", p->name);
@@ -146,11 +173,8 @@ static void print_policy(FILE *out, const struct pc_policy *p)
         fputs("\n      spam: ", out);
         print_responses(out, p->on_spam);
         fputc('\n', out);
-        if (p->has_smtp_proxy) {
-                fputs("    smtp-proxy:\n      listen: ", out);
-                print_quoted(out, p->smtp_proxy_listen);
-                fprintf(out, "\n      tls: %s\n", p->smtp_proxy_tls ? "true" : "false");
-        }
+        if (p->has_smtp_proxy)
+                print_smtp_proxy(out, p);
         if (p->n_rules == 0) {
                 fputs("    rules: []\n", out);
                 return;
@@ -248,5 +272,8 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
         print_quoted(out, cfg->agent.control_socket);
         fprintf(out, "\n  nft-table: %s\n  attempts-interval: ", cfg->agent.nft_table);
         print_duration(out, cfg->agent.attempts_interval);
-        fputs("\n", out);
+        fputs("\n\nsmtpd:\n  control-socket: ", out);
+        print_quoted(out, cfg->smtpd.control_socket);
+        fprintf(out, "\n  max-sessions: %u\n  user: %s\n", cfg->smtpd.max_sessions,
+                cfg->smtpd.user);
 }

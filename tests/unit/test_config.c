@@ -107,6 +107,26 @@ static void load_profile_bad(const char *main_text, const char *profile, const c
         assert_string_equal(err, want);
 }
 
+/* Loads "profiles: [p.yaml]" with the profile <profile> from a temporary folder. */
+static struct pc_config *load_profile_ok(const char *profile)
+{
+        struct pc_config *cfg = NULL;
+        struct tmpdir t;
+        char err[1024] = "", path[256];
+        int r;
+
+        tmp_make(&t);
+        tmp_write(&t, "main.yaml", "profiles: [p.yaml]\n");
+        tmp_write(&t, "p.yaml", profile);
+        snprintf(path, sizeof(path), "%s/main.yaml", t.path);
+        r = pc_config_load(path, &cfg, err, sizeof(err));
+        tmp_remove(&t);
+        if (r < 0)
+                fail_msg("unexpected error %d: %s", r, err);
+        assert_non_null(cfg);
+        return cfg;
+}
+
 static bool blocked(const struct pc_policy *p, int dir, int udp, unsigned port)
 {
         return p->table->port[dir][udp][port] != 0;
@@ -199,8 +219,17 @@ static void test_shipped(void **state)
         assert_int_equal(l->on_spoofing, PC_RESP_SUSPEND | PC_RESP_NOTIFY);
         assert_int_equal(l->on_scanning, PC_RESP_OUTBOUND_FILTER | PC_RESP_NOTIFY);
         assert_true(l->has_smtp_proxy);
-        assert_string_equal(l->smtp_proxy_listen, "[::1]:10025");
+        assert_string_equal(l->smtp_proxy_listen, "[::]:10025");
         assert_false(l->smtp_proxy_tls);
+        assert_int_equal(l->smtp_limits.source, PC_SMTP_SOURCE_VPS);
+        assert_int_equal(l->smtp_limits.messages_per_hour, 500);
+        assert_int_equal(l->smtp_limits.window, 3600);
+        assert_int_equal(l->smtp_limits.connect_timeout, 30);
+        assert_false(b->has_smtp_proxy);
+        assert_int_equal(b->smtp_limits.recipients_per_hour, 2000); /* defaults all the same */
+        assert_string_equal(cfg->smtpd.control_socket, "/run/portcullis/smtpd.sock");
+        assert_int_equal(cfg->smtpd.max_sessions, 10000);
+        assert_string_equal(cfg->smtpd.user, "nobody");
         assert_ptr_equal(l->pos.file, cfg->files[1]);
         assert_int_equal(l->pos.line, 7);
         assert_int_equal(l->pos.col, 10);
@@ -247,6 +276,8 @@ static void test_defaults_and_print(void **state)
         assert_string_equal(a, b);
         assert_non_null(strstr(a, "  smtp:\n    builtin: true\n"));
         assert_non_null(strstr(a, "escalation:\n  memory: 30d\n  steps: [1h, 1d, suspend]\n"));
+        assert_non_null(strstr(a, "\nsmtpd:\n  control-socket: \"/run/portcullis/smtpd.sock\"\n"
+                                  "  max-sessions: 10000\n  user: nobody\n"));
         free(a);
         free(b);
         pc_config_free(cfg);
@@ -270,7 +301,8 @@ static void test_main_errors(void **state)
         /* unknown and duplicate keys */
         load_bad("databse: sqlite:x\n",
                  "t.yaml:1:1: unknown key 'databse' in the main file (expected: database, "
-                 "services, profiles, sites, default-site, detectors, escalation, notifications, agent)");
+                 "services, profiles, sites, default-site, detectors, escalation, notifications, "
+                 "agent, smtpd)");
         load_bad("database: sqlite:a\ndatabase: sqlite:b\n",
                  "t.yaml:2:1: duplicate key 'database' in the main file (first at line 1)");
         load_bad("detectors:\n  scan:\n    enable: true\n",
@@ -358,7 +390,8 @@ static void test_main_errors(void **state)
         load_bad("database: \"sqlite:\\0x\"\n", "t.yaml:1:11: 'database' contains a NUL character");
         load_bad("\"a\\nb\": 1\n",
                  "t.yaml:1:1: unknown key 'a?b' in the main file (expected: database, services, "
-                 "profiles, sites, default-site, detectors, escalation, notifications, agent)");
+                 "profiles, sites, default-site, detectors, escalation, notifications, agent, "
+                 "smtpd)");
         /* missing files */
         load_bad("profiles: [/nonexistent/p.yaml]\n",
                  "t.yaml:1:12: cannot read profile '/nonexistent/p.yaml': No such file or "
@@ -482,6 +515,121 @@ static void test_profile_errors(void **state)
         }
 }
 
+/* The SMTP proxy: a profile's smtp-proxy limits and the main file's smtpd. */
+static void test_smtp_proxy(void **state)
+{
+        const struct pc_smtp_proxy_limits *l;
+        struct pc_config *cfg;
+
+        (void)state;
+        /* no limits or timeouts: every default */
+        cfg = load_profile_ok("profile: p\nsmtp-proxy:\n  listen: \"[::]:10025\"\n");
+        assert_true(cfg->policies[0].has_smtp_proxy);
+        l = &cfg->policies[0].smtp_limits;
+        assert_int_equal(l->source, PC_SMTP_SOURCE_VPS);
+        assert_int_equal(l->messages_per_hour, 500);
+        assert_int_equal(l->recipients_per_message, 100);
+        assert_int_equal(l->recipients_per_hour, 2000);
+        assert_int_equal(l->sessions_per_vps, 20);
+        assert_int_equal(l->window, 3600);
+        assert_int_equal(l->command_timeout, 300);
+        assert_int_equal(l->data_timeout, 600);
+        assert_int_equal(l->upstream_timeout, 600);
+        assert_int_equal(l->connect_timeout, 30);
+        cfg = pc_config_free(cfg);
+        /* every key, the bounds included; the rest keep their defaults */
+        cfg = load_profile_ok("profile: p\nsmtp-proxy:\n  listen: 127.0.0.1:2525\n"
+                              "  tls: false\n  source: hypervisor\n"
+                              "  limits:\n    messages-per-hour: 10000000\n"
+                              "    recipients-per-message: 1\n    window: 1s\n"
+                              "  timeouts:\n    data: 1h\n    connect: 1\n");
+        l = &cfg->policies[0].smtp_limits;
+        assert_false(cfg->policies[0].smtp_proxy_tls);
+        assert_int_equal(l->source, PC_SMTP_SOURCE_HYPERVISOR);
+        assert_int_equal(l->messages_per_hour, 10000000);
+        assert_int_equal(l->recipients_per_message, 1);
+        assert_int_equal(l->recipients_per_hour, 2000);
+        assert_int_equal(l->sessions_per_vps, 20);
+        assert_int_equal(l->window, 1);
+        assert_int_equal(l->command_timeout, 300);
+        assert_int_equal(l->data_timeout, 3600);
+        assert_int_equal(l->upstream_timeout, 600);
+        assert_int_equal(l->connect_timeout, 1);
+        cfg = pc_config_free(cfg);
+
+        cfg = load_ok("smtpd:\n  control-socket: /run/smtpd/c.sock\n  max-sessions: 1000000\n"
+                      "  user: _smtp-proxy0\n");
+        assert_string_equal(cfg->smtpd.control_socket, "/run/smtpd/c.sock");
+        assert_int_equal(cfg->smtpd.max_sessions, 1000000);
+        assert_string_equal(cfg->smtpd.user, "_smtp-proxy0");
+        cfg = pc_config_free(cfg);
+        /* an empty section keeps every default */
+        cfg = load_ok("smtpd: {}\n");
+        assert_string_equal(cfg->smtpd.control_socket, "/run/portcullis/smtpd.sock");
+        assert_string_equal(cfg->smtpd.user, "nobody");
+        cfg = pc_config_free(cfg);
+
+        load_bad("smtpd:\n  control-socket: smtpd.sock\n",
+                 "t.yaml:2:19: 'control-socket' must be an absolute path, not 'smtpd.sock'");
+        load_bad("smtpd:\n  max-sessions: 1000001\n",
+                 "t.yaml:2:17: 'max-sessions' must be a whole number from 1 to 1000000, not "
+                 "'1000001'");
+        load_bad("smtpd:\n  user: 1mail\n",
+                 "t.yaml:2:9: 'user' must be a user name: a lower-case letter or '_', then "
+                 "lower-case letters, digits, '_' or '-', not '1mail'");
+        load_bad("smtpd:\n  user: \"\"\n", "t.yaml:2:9: 'user' must not be empty");
+        load_bad("smtpd:\n  user: abcdefghijklmnopqrstuvwxyz0123456\n",
+                 "t.yaml:2:9: 'user' is too long (33 bytes, at most 31)");
+        load_bad("smtpd:\n  users: nobody\n",
+                 "t.yaml:2:3: unknown key 'users' in 'smtpd' (expected: control-socket, "
+                 "max-sessions, user)");
+        load_bad("smtpd: []\n", "t.yaml:1:8: 'smtpd' must be a mapping, not a list");
+
+#define PROXY "profile: p\nsmtp-proxy:\n  listen: \"[::]:10025\"\n"
+        load_profile_bad(NULL, PROXY "  tls: true\n",
+                         "@/p.yaml:4:8: 'tls: true' is not supported: the SMTP proxy offers no "
+                         "TLS to the VPS (use port 587 or a relay for TLS)");
+        load_profile_bad(NULL, PROXY "  source: mx\n",
+                         "@/p.yaml:4:11: 'source' must be vps or hypervisor, not 'mx'");
+        load_profile_bad(NULL, PROXY "  limits: 500\n",
+                         "@/p.yaml:4:11: 'limits' must be a mapping, not '500'");
+        load_profile_bad(NULL, PROXY "  limits:\n    messages-per-hour: 0\n",
+                         "@/p.yaml:5:24: 'messages-per-hour' must be a whole number from 1 to "
+                         "10000000, not '0'");
+        load_profile_bad(NULL, PROXY "  limits:\n    recipients-per-message: 100001\n",
+                         "@/p.yaml:5:29: 'recipients-per-message' must be a whole number from "
+                         "1 to 100000, not '100001'");
+        load_profile_bad(NULL, PROXY "  limits:\n    recipients-per-hour: -1\n",
+                         "@/p.yaml:5:26: 'recipients-per-hour' must be a whole number from 1 "
+                         "to 10000000, not '-1'");
+        load_profile_bad(NULL, PROXY "  limits:\n    sessions-per-vps: 0\n",
+                         "@/p.yaml:5:23: 'sessions-per-vps' must be a whole number from 1 to "
+                         "100000, not '0'");
+        load_profile_bad(NULL, PROXY "  limits:\n    window: 0s\n",
+                         "@/p.yaml:5:13: 'window' must be a duration from 1s to 1d, not '0s'");
+        load_profile_bad(NULL, PROXY "  limits:\n    window: 25h\n",
+                         "@/p.yaml:5:13: 'window' must be a duration from 1s to 1d, not '25h'");
+        load_profile_bad(NULL, PROXY "  limits:\n    messages: 5\n",
+                         "@/p.yaml:5:5: unknown key 'messages' in 'limits' (expected: "
+                         "messages-per-hour, recipients-per-message, recipients-per-hour, "
+                         "sessions-per-vps, window)");
+        load_profile_bad(NULL, PROXY "  timeouts:\n    command: 61m\n",
+                         "@/p.yaml:5:14: 'command' must be a duration from 1s to 1h, not '61m'");
+        load_profile_bad(NULL, PROXY "  timeouts:\n    data: soon\n",
+                         "@/p.yaml:5:11: 'data' must be a duration from 1s to 1h, not 'soon'");
+        load_profile_bad(NULL, PROXY "  timeouts:\n    upstream: 0\n",
+                         "@/p.yaml:5:15: 'upstream' must be a duration from 1s to 1h, not '0'");
+        load_profile_bad(NULL, PROXY "  timeouts:\n    connect: [1s]\n",
+                         "@/p.yaml:5:14: 'connect' must be a duration from 1s to 1h, not a list");
+        load_profile_bad(NULL, PROXY "  timeouts:\n    idle: 1m\n",
+                         "@/p.yaml:5:5: unknown key 'idle' in 'timeouts' (expected: command, "
+                         "data, upstream, connect)");
+        load_profile_bad(NULL, PROXY "  limit: {}\n",
+                         "@/p.yaml:4:3: unknown key 'limit' in 'smtp-proxy' (expected: listen, "
+                         "tls, source, limits, timeouts)");
+#undef PROXY
+}
+
 static void test_hostile(void **state)
 {
         struct pc_config *cfg = NULL;
@@ -549,6 +697,7 @@ int main(void)
                 cmocka_unit_test(test_defaults_and_print),
                 cmocka_unit_test(test_main_errors),
                 cmocka_unit_test(test_profile_errors),
+                cmocka_unit_test(test_smtp_proxy),
                 cmocka_unit_test(test_hostile),
         };
 
