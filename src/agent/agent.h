@@ -63,7 +63,4 @@ void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int agent_events_open(struct agent *a);
 void agent_events_dispatch(struct agent *a);
 
-/* The control socket: listen on <path>, and serve one client (a request
- * line, a JSON reply line) within a bounded time. */
-int control_listen(const char *path, int *ret_fd);
 void control_serve(struct agent *a, int listen_fd);

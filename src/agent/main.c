@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "base/unixsock.h"
 
 #define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
 
@@ -88,7 +89,7 @@ int main(int argc, char **argv)
                 agent_stop(&a);
                 return 0;
         }
-        r = control_listen(a.cfg->agent.control_socket, &listen_fd);
+        r = pc_unix_listen(a.cfg->agent.control_socket, &listen_fd);
         if (r < 0) {
                 agent_log("Failed to listen on %s: %s", a.cfg->agent.control_socket, strerror(-r));
                 agent_stop(&a);

@@ -27,10 +27,12 @@ lab_summary() {
 pc_setup() {
         PC_BIN=$(readlink -f "$1/src/cli/portcullis")
         PC_AGENT=$(readlink -f "$1/src/agent/portcullisd")
+        PC_SMTPD=$(readlink -f "$1/src/smtpd/portcullis-smtpd")
         PC_ROOT=$(readlink -f "$2")
         PC_CFG=$LAB_DIR/portcullis.yaml
         sed -e "s|^database:.*|database: sqlite:$LAB_DIR/portcullis.db|" \
-            -e "s|control-socket: .*|control-socket: $LAB_DIR/control.sock|" \
+            -e "s|control-socket: /run/portcullis/control.sock|control-socket: $LAB_DIR/control.sock|" \
+            -e "s|control-socket: /run/portcullis/smtpd.sock|control-socket: $LAB_DIR/smtpd.sock|" \
             -e "s|attempts-interval: .*|attempts-interval: 1s|" \
             -e "s|  - profiles/|  - $PC_ROOT/etc/profiles/|" \
             "$PC_ROOT/etc/portcullis.yaml" >"$PC_CFG"
@@ -51,6 +53,21 @@ agent_start() {
 }
 agent_kill() { kill -9 "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null; rm -f "$LAB_DIR/control.sock"; }
 agent_log() { cat "$LAB_DIR/log/portcullisd.log"; }
+
+# smtpd_start: starts portcullis-smtpd in hv and waits for its control socket.
+smtpd_start() {
+        SMTPD_PID=$(lab_bg portcullis-smtpd hv "$PC_SMTPD" -c "$PC_CFG")
+        for _ in $(seq 1 50); do
+                [ -S "$LAB_DIR/smtpd.sock" ] && return 0
+                sleep 0.1
+        done
+        echo "portcullis-smtpd did not start:"; tail -5 "$LAB_DIR/log/portcullis-smtpd.log"
+        return 1
+}
+smtpd_kill() { kill "$SMTPD_PID" 2>/dev/null; wait "$SMTPD_PID" 2>/dev/null; rm -f "$LAB_DIR/smtpd.sock"; }
+smtpd_log() { cat "$LAB_DIR/log/portcullis-smtpd.log"; }
+# smtpd_ask VERB [ARG]: one request on the proxy's control socket.
+smtpd_ask() { echo "$*" | ip netns exec "$LAB_HV" socat -t2 - "UNIX-CONNECT:$LAB_DIR/smtpd.sock"; }
 
 # nft_hv ARGS...: nft in the hypervisor namespace.
 nft_hv() { ip netns exec "$LAB_HV" nft "$@"; }

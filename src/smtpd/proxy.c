@@ -1,0 +1,782 @@
+/* Listeners and sessions: a VPS's redirected connection spliced onto a
+ * connection to the MX it was going to, through the SMTP relay.
+ *
+ * One libevent loop, two bufferevents per session, no thread or process
+ * per connection.  Each side's input is bounded (read watermarks) and a
+ * slow upstream stops the client being read, so a session's memory is
+ * bounded whatever the client sends. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <linux/netfilter_ipv4.h>
+#include <linux/netfilter_ipv6/ip6_tables.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/util.h"
+#include "smtp/relay.h"
+#include "smtpd/account.h"
+#include "smtpd/addr_index.h"
+#include "smtpd/smtpd.h"
+
+#define INPUT_MAX (64 * 1024)        /* bytes read ahead from either side */
+#define UPSTREAM_BACKLOG (256 * 1024) /* unsent to the MX before the client waits */
+
+struct session {
+        struct smtpd *d;
+        uint64_t id;
+        struct bufferevent *client, *upstream;
+        struct smtp_relay relay;
+        struct account_vps *acct;
+        const struct pc_policy *policy;
+        char vps_id[PC_NAME_MAX];
+        char src[INET6_ADDRSTRLEN];
+        char mx[INET6_ADDRSTRLEN + 8];
+        struct event *timer;
+        int64_t started_ms, txn_started_ms;
+        unsigned messages;
+        bool connected;  /* to the upstream */
+        bool ending;     /* flushing the client's last bytes */
+        bool relay_live; /* <relay> was initialised */
+};
+
+static void session_free(struct session *s, const char *why);
+static void after_io(struct session *s);
+
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t wall_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static const struct pc_smtp_proxy_limits *limits(const struct session *s)
+{
+        return &s->policy->smtp_limits;
+}
+
+/* Writes <text> as a log value: bare if safe, else quoted and escaped. */
+static void log_value(char *buf, size_t size, const char *text)
+{
+        size_t n = 0;
+        bool bare = text[0] != '\0';
+
+        for (const char *p = text; *p != '\0'; p++)
+                if (*p <= ' ' || *p == '"' || *p == '\\' || *p == '=' || (unsigned char)*p >= 0x7f)
+                        bare = false;
+        if (bare) {
+                snprintf(buf, size, "%s", text);
+                return;
+        }
+        if (size < 3)
+                return;
+        buf[n++] = '"';
+        for (const char *p = text; *p != '\0' && n + 5 < size; p++) {
+                unsigned char c = (unsigned char)*p;
+
+                if (c == '"' || c == '\\') {
+                        buf[n++] = '\\';
+                        buf[n++] = (char)c;
+                } else if (c < ' ' || c == 0x7f) {
+                        n += (size_t)snprintf(buf + n, size - n, "\\x%02x", c);
+                } else {
+                        buf[n++] = (char)c;
+                }
+        }
+        buf[n++] = '"';
+        buf[n] = '\0';
+}
+
+static void format_addr(const struct sockaddr *sa, char *buf, size_t size, bool with_port)
+{
+        char host[INET6_ADDRSTRLEN] = "?";
+        unsigned port = 0;
+
+        if (sa->sa_family == AF_INET) {
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, host, sizeof(host));
+                port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+        } else if (sa->sa_family == AF_INET6) {
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, host, sizeof(host));
+                port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+        }
+        if (!with_port)
+                snprintf(buf, size, "%s", host);
+        else if (sa->sa_family == AF_INET6)
+                snprintf(buf, size, "[%s]:%u", host, port);
+        else
+                snprintf(buf, size, "%s:%u", host, port);
+}
+
+/* ---- the relay's callbacks ---- */
+
+static void to_client(void *ctx, const char *buf, size_t len)
+{
+        struct session *s = ctx;
+
+        bufferevent_write(s->client, buf, len);
+}
+
+static void to_upstream(void *ctx, const char *buf, size_t len)
+{
+        struct session *s = ctx;
+
+        bufferevent_write(s->upstream, buf, len);
+}
+
+/* The per-VPS limits and the policy, before MAIL and each RCPT. */
+static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp_txn *txn,
+                             const char *domain, char *reply, size_t size)
+{
+        struct session *s = ctx;
+        const struct pc_smtp_proxy_limits *l = limits(s);
+        struct pc_vps *vps = pc_model_find(s->d->model, s->vps_id);
+        int64_t now = wall_ms(), win = l->window * 1000;
+        char why[300], span[32];
+
+        /* A filter or suspension placed during the session ends it. */
+        if (vps == NULL || !smtpd_vps_allowed(vps, why, sizeof(why))) {
+                snprintf(reply, size, "421 4.7.0 Mail from %s is refused: %s", s->vps_id,
+                         vps == NULL ? "it is no longer a VPS of this hypervisor" : why);
+                return SMTP_CHECK_CLOSE;
+        }
+        pc_format_duration(l->window, span, sizeof(span));
+        s->acct->window_ms = win;
+        if (stage == SMTP_STAGE_MAIL) {
+                if (window_sum(&s->acct->win_messages, win, now) >= l->messages_per_hour) {
+                        s->acct->limited++;
+                        snprintf(reply, size, "451 4.7.1 Too many messages from %s: the limit is %u per %s; "
+                                 "try again later", s->vps_id, l->messages_per_hour, span);
+                        return SMTP_CHECK_REFUSE;
+                }
+                s->txn_started_ms = mono_ms();
+                return SMTP_CHECK_PASS;
+        }
+        if (txn->rcpt_sent >= l->recipients_per_message) {
+                s->acct->limited++;
+                snprintf(reply, size, "452 4.5.3 Too many recipients for one message: the limit is %u",
+                         l->recipients_per_message);
+                return SMTP_CHECK_REFUSE;
+        }
+        if (window_sum(&s->acct->win_recipients, win, now) >= l->recipients_per_hour) {
+                s->acct->limited++;
+                snprintf(reply, size, "451 4.7.1 Too many recipients from %s: the limit is %u per %s; "
+                         "try again later", s->vps_id, l->recipients_per_hour, span);
+                return SMTP_CHECK_REFUSE;
+        }
+        window_add(&s->acct->win_recipients, 1, win, now);
+        return SMTP_CHECK_PASS;
+}
+
+static void count_reply(struct session *s, enum account_stage stage, int code)
+{
+        if (code / 100 == 4)
+                s->acct->upstream_4xx[stage]++;
+        else if (code / 100 == 5)
+                s->acct->upstream_5xx[stage]++;
+}
+
+static void recipient(void *ctx, uint32_t domain_hash, int code)
+{
+        struct session *s = ctx;
+
+        if (code / 100 == 2) {
+                s->acct->recipients++;
+                account_domain(s->acct, domain_hash, wall_ms());
+        } else {
+                s->acct->recipients_refused++;
+                count_reply(s, ACCOUNT_RCPT, code);
+        }
+}
+
+/* One line per transaction, key=value, for people and for log tools. */
+static void message(void *ctx, const struct smtp_txn *t)
+{
+        struct session *s = ctx;
+        char helo[160], from[300], reply[220];
+        bool ok = t->final_reply / 100 == 2;
+
+        count_reply(s, ACCOUNT_MAIL, t->mail_reply);
+        count_reply(s, ACCOUNT_DATA, t->final_reply != 0 ? t->final_reply : t->data_reply);
+        s->acct->bytes += t->size;
+        s->acct->last_ms = wall_ms();
+        if (ok) {
+                s->acct->messages++;
+                s->messages++;
+                window_add(&s->acct->win_messages, 1, s->acct->window_ms, wall_ms());
+        } else {
+                s->acct->messages_failed++;
+        }
+        log_value(helo, sizeof(helo), t->helo);
+        log_value(from, sizeof(from), t->mail_from[0] != '\0' ? t->mail_from : "<>");
+        log_value(reply, sizeof(reply), t->final_text[0] != '\0' ? t->final_text : "-");
+        smtpd_log("message session=%llu vps=%s src=%s mx=%s helo=%s from=%s rcpts=%u accepted=%u refused=%u "
+                  "limited=%u size=%llu mail=%d data=%d result=%s final=%d reply=%s duration_ms=%lld",
+                  (unsigned long long)s->id, s->vps_id, s->src, s->mx, helo, from, t->rcpt_sent,
+                  t->rcpt_accepted, t->rcpt_refused, t->rcpt_local, (unsigned long long)t->size,
+                  t->mail_reply, t->data_reply,
+                  ok ? "sent" : t->final_reply != 0 ? "refused" : "abandoned", t->final_reply, reply,
+                  (long long)(s->txn_started_ms != 0 ? mono_ms() - s->txn_started_ms : 0));
+}
+
+static const struct smtp_relay_ops relay_ops = {
+        .to_client = to_client,
+        .to_upstream = to_upstream,
+        .check = check,
+        .recipient = recipient,
+        .message = message,
+};
+
+/* ---- I/O ---- */
+
+static void arm_timer(struct session *s)
+{
+        const struct pc_smtp_proxy_limits *l = limits(s);
+        struct timeval tv = {
+                .tv_sec = smtp_relay_in_data(&s->relay) ? l->data_timeout : l->command_timeout,
+        };
+
+        evtimer_add(s->timer, &tv);
+}
+
+/* Offers the client's buffered bytes to the relay. */
+static void pump_client(struct session *s)
+{
+        struct evbuffer *in = bufferevent_get_input(s->client);
+        size_t len = evbuffer_get_length(in);
+        size_t used;
+
+        if (len == 0 || smtp_relay_closing(&s->relay))
+                return;
+        used = smtp_relay_client(&s->relay, (const char *)evbuffer_pullup(in, (ssize_t)len), len);
+        evbuffer_drain(in, used);
+        /* The command timer restarts only on whole lines (or data): a
+         * client trickling bytes of one line cannot hold the session. */
+        if (used > 0)
+                arm_timer(s);
+}
+
+static void pump_upstream(struct session *s)
+{
+        struct evbuffer *in = bufferevent_get_input(s->upstream);
+        size_t len = evbuffer_get_length(in);
+        size_t used;
+
+        if (len == 0)
+                return;
+        used = smtp_relay_upstream(&s->relay, (const char *)evbuffer_pullup(in, (ssize_t)len), len);
+        evbuffer_drain(in, used);
+}
+
+static void client_written(struct bufferevent *bev, void *ctx)
+{
+        struct session *s = ctx;
+
+        if (s->ending)
+                session_free(s, NULL);
+}
+
+/* After any input: closes, or sets what each side may do next. */
+static void after_io(struct session *s)
+{
+        const struct pc_smtp_proxy_limits *l = limits(s);
+
+        if (smtp_relay_closing(&s->relay)) {
+                if (s->ending)
+                        return;
+                s->ending = true;
+                bufferevent_disable(s->client, EV_READ);
+                if (evbuffer_get_length(bufferevent_get_output(s->client)) == 0)
+                        session_free(s, NULL);
+                return;
+        }
+        /* The upstream must answer what it owes within its timeout. */
+        if (smtp_relay_busy(&s->relay) && s->connected) {
+                struct timeval tv = { .tv_sec = l->upstream_timeout };
+
+                bufferevent_set_timeouts(s->upstream, &tv, NULL);
+        } else if (s->connected) {
+                bufferevent_set_timeouts(s->upstream, NULL, NULL);
+        }
+        if (evbuffer_get_length(bufferevent_get_output(s->upstream)) > UPSTREAM_BACKLOG)
+                bufferevent_disable(s->client, EV_READ);
+        else
+                bufferevent_enable(s->client, EV_READ);
+}
+
+static void client_read(struct bufferevent *bev, void *ctx)
+{
+        struct session *s = ctx;
+
+        pump_client(s);
+        after_io(s);
+}
+
+static void upstream_read(struct bufferevent *bev, void *ctx)
+{
+        struct session *s = ctx;
+
+        pump_upstream(s);
+        pump_client(s); /* bytes held back for a reply may go now */
+        after_io(s);
+}
+
+static void upstream_written(struct bufferevent *bev, void *ctx)
+{
+        struct session *s = ctx;
+
+        if (!s->ending)
+                after_io(s);
+}
+
+static void client_event(struct bufferevent *bev, short what, void *ctx)
+{
+        struct session *s = ctx;
+
+        if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
+                session_free(s, what & BEV_EVENT_EOF ? "client closed" : "client error");
+}
+
+static void upstream_event(struct bufferevent *bev, short what, void *ctx)
+{
+        struct session *s = ctx;
+        const struct pc_smtp_proxy_limits *l = limits(s);
+        char line[200];
+
+        if (what & BEV_EVENT_CONNECTED) {
+                s->connected = true;
+                bufferevent_set_timeouts(s->upstream, NULL, NULL);
+                after_io(s);
+                return;
+        }
+        if (!s->connected) {
+                int err = EVUTIL_SOCKET_ERROR();
+
+                s->acct->upstream_4xx[ACCOUNT_CONNECT]++;
+                snprintf(line, sizeof(line), "421 4.4.1 Could not connect to %s: %s", s->mx,
+                         what & BEV_EVENT_TIMEOUT ? "no answer" : strerror(err));
+                smtp_relay_abort(&s->relay, line);
+        } else if (what & BEV_EVENT_TIMEOUT) {
+                snprintf(line, sizeof(line), "did not answer within %lld s", (long long)l->upstream_timeout);
+                smtp_relay_upstream_gone(&s->relay, line);
+        } else {
+                pump_upstream(s); /* a last reply may sit in the buffer */
+                smtp_relay_upstream_gone(&s->relay, what & BEV_EVENT_EOF ? "closed the connection"
+                                                                        : "reset the connection");
+        }
+        after_io(s);
+}
+
+static void timer_fired(evutil_socket_t fd, short what, void *ctx)
+{
+        struct session *s = ctx;
+
+        smtp_relay_abort(&s->relay, "421 4.4.2 Error: timeout exceeded, closing the connection");
+        after_io(s);
+}
+
+static void session_free(struct session *s, const char *why)
+{
+        if (s == NULL)
+                return;
+        if (s->relay_live) {
+                smtpd_log("session=%llu event=close vps=%s src=%s mx=%s messages=%u duration_ms=%lld%s%s",
+                          (unsigned long long)s->id, s->vps_id, s->src, s->mx, s->messages,
+                          (long long)(mono_ms() - s->started_ms), why != NULL ? " why=" : "",
+                          why != NULL ? why : "");
+                smtp_relay_release(&s->relay);
+        }
+        if (s->timer != NULL)
+                event_free(s->timer);
+        if (s->client != NULL)
+                bufferevent_free(s->client);
+        if (s->upstream != NULL)
+                bufferevent_free(s->upstream);
+        if (s->acct != NULL && s->acct->active > 0)
+                s->acct->active--;
+        s->d->sessions--;
+        free(s);
+}
+
+/* The address the VPS was connecting to, before nft's redirect. */
+static int original_dst(int fd, int family, struct sockaddr_storage *ret)
+{
+        socklen_t len = sizeof(*ret);
+
+        memset(ret, 0, sizeof(*ret));
+        if (family == AF_INET6) {
+                if (getsockopt(fd, SOL_IPV6, IP6T_SO_ORIGINAL_DST, ret, &len) == -1)
+                        return -errno;
+        } else if (getsockopt(fd, SOL_IP, SO_ORIGINAL_DST, ret, &len) == -1) {
+                return -errno;
+        }
+        return 0;
+}
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+        if (a->ss_family != b->ss_family)
+                return false;
+        if (a->ss_family == AF_INET) {
+                const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
+
+                return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
+        }
+        {
+                const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
+
+                return x->sin6_port == y->sin6_port && memcmp(&x->sin6_addr, &y->sin6_addr, 16) == 0;
+        }
+}
+
+/* A socket towards <dst>, from the VPS's own address when the policy says
+ * so (IP_TRANSPARENT: the MX sees the VPS's address and its rDNS). */
+static int upstream_socket(const struct session *s, const struct sockaddr_storage *src,
+                           const struct sockaddr_storage *dst, int *ret_fd)
+{
+        int family = dst->ss_family;
+        int fd, one = 1;
+
+        for (int attempt = 0; attempt < 4; attempt++) {
+                struct sockaddr_storage local = *src, bound;
+                socklen_t len = sizeof(bound);
+                uint16_t client_port;
+
+                fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+                if (fd == -1)
+                        return -errno;
+                setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+                if (s->policy->smtp_limits.source == PC_SMTP_SOURCE_HYPERVISOR) {
+                        *ret_fd = fd;
+                        return 0;
+                }
+                if ((family == AF_INET6 ? setsockopt(fd, SOL_IPV6, IPV6_TRANSPARENT, &one, sizeof(one))
+                                        : setsockopt(fd, SOL_IP, IP_TRANSPARENT, &one, sizeof(one))) == -1) {
+                        int r = -errno;
+
+                        close(fd);
+                        return r;
+                }
+                if (family == AF_INET6) {
+                        client_port = ((struct sockaddr_in6 *)&local)->sin6_port;
+                        ((struct sockaddr_in6 *)&local)->sin6_port = 0;
+                } else {
+                        client_port = ((struct sockaddr_in *)&local)->sin_port;
+                        ((struct sockaddr_in *)&local)->sin_port = 0;
+                }
+                if (bind(fd, (struct sockaddr *)&local, family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                         : sizeof(struct sockaddr_in)) == -1 ||
+                    getsockname(fd, (struct sockaddr *)&bound, &len) == -1) {
+                        int r = -errno;
+
+                        close(fd);
+                        return r;
+                }
+                /* The VPS's own (redirected) connection holds its port in
+                 * conntrack: the same tuple would be NATed back to us. */
+                if ((family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                        : ((struct sockaddr_in *)&bound)->sin_port) != client_port) {
+                        *ret_fd = fd;
+                        return 0;
+                }
+                close(fd);
+        }
+        return -EADDRINUSE;
+}
+
+/* Refuses a connection before any session exists: one 421, then close. */
+static void refuse(struct smtpd *d, int fd, const char *src, const char *line)
+{
+        char buf[400];
+        int n = snprintf(buf, sizeof(buf), "%s\r\n", line);
+
+        d->refused_total++;
+        smtpd_log("event=refuse src=%s reply=\"%s\"", src, line);
+        send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        close(fd);
+}
+
+/* IPv4-mapped IPv6 becomes plain IPv4, so that families match upstream. */
+static void unmap(struct sockaddr_storage *ss)
+{
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+        if (ss->ss_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+                struct sockaddr_in s4 = { .sin_family = AF_INET, .sin_port = s6->sin6_port };
+
+                memcpy(&s4.sin_addr, s6->sin6_addr.s6_addr + 12, 4);
+                memset(ss, 0, sizeof(*ss));
+                memcpy(ss, &s4, sizeof(s4));
+        }
+}
+
+static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen, void *ctx)
+{
+        struct smtpd *d = ctx;
+        struct sockaddr_storage src = { 0 }, dst, here = { 0 };
+        socklen_t here_len = sizeof(here);
+        char src_text[INET6_ADDRSTRLEN], line[400], why[300];
+        const char *id;
+        struct pc_vps *vps;
+        const struct pc_policy *policy;
+        struct account_vps *acct;
+        struct session *s;
+        int up, r;
+
+        memcpy(&src, sa, (size_t)salen < sizeof(src) ? (size_t)salen : sizeof(src));
+        unmap(&src);
+        format_addr((struct sockaddr *)&src, src_text, sizeof(src_text), false);
+        if (d->sessions >= d->cfg->smtpd.max_sessions) {
+                refuse(d, fd, src_text, "421 4.7.0 Too many connections to this SMTP proxy; try again later");
+                return;
+        }
+        if (getsockname(fd, (struct sockaddr *)&here, &here_len) == -1 ||
+            original_dst(fd, src.ss_family, &dst) < 0) {
+                refuse(d, fd, src_text, "421 4.3.0 Cannot tell where this connection was going");
+                return;
+        }
+        unmap(&here);
+        if (same_addr(&dst, &here)) {
+                refuse(d, fd, src_text, "421 4.3.2 This port only takes mail redirected from VPSes");
+                return;
+        }
+        id = addr_index_lookup(d->index, (struct sockaddr *)&src);
+        vps = id != NULL ? pc_model_find(d->model, id) : NULL;
+        if (vps == NULL) {
+                snprintf(line, sizeof(line), "421 4.7.0 %s is not an address of a VPS on this hypervisor",
+                         src_text);
+                refuse(d, fd, src_text, line);
+                return;
+        }
+        policy = smtpd_policy_of(vps);
+        if (policy == NULL || !smtpd_vps_allowed(vps, why, sizeof(why))) {
+                snprintf(line, sizeof(line), "421 4.7.0 Mail from %s is refused: %s", vps->id,
+                         policy == NULL ? "its site has no SMTP proxy" : why);
+                refuse(d, fd, src_text, line);
+                return;
+        }
+        acct = account_get(d->account, vps->id);
+        if (acct == NULL) {
+                refuse(d, fd, src_text, "421 4.3.0 Out of memory");
+                return;
+        }
+        if (acct->active >= policy->smtp_limits.sessions_per_vps) {
+                acct->limited++;
+                snprintf(line, sizeof(line), "421 4.7.0 Too many concurrent sessions from %s: the limit is %u",
+                         vps->id, policy->smtp_limits.sessions_per_vps);
+                refuse(d, fd, src_text, line);
+                return;
+        }
+        s = calloc(1, sizeof(*s));
+        if (s == NULL) {
+                refuse(d, fd, src_text, "421 4.3.0 Out of memory");
+                return;
+        }
+        s->d = d;
+        s->id = ++d->next_session_id;
+        s->acct = acct;
+        s->policy = policy;
+        s->started_ms = mono_ms();
+        snprintf(s->vps_id, sizeof(s->vps_id), "%s", vps->id);
+        snprintf(s->src, sizeof(s->src), "%s", src_text);
+        format_addr((struct sockaddr *)&dst, s->mx, sizeof(s->mx), true);
+        d->sessions++;
+        acct->active++;
+        acct->sessions++;
+        acct->window_ms = policy->smtp_limits.window * 1000;
+        acct->last_ms = wall_ms();
+
+        s->client = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
+        s->timer = evtimer_new(d->base, timer_fired, s);
+        r = upstream_socket(s, &src, &dst, &up);
+        if (s->client == NULL || s->timer == NULL || r < 0) {
+                if (s->client == NULL)
+                        close(fd);
+                smtpd_log("session=%llu event=error vps=%s src=%s mx=%s why=\"cannot open the upstream socket: %s\"",
+                          (unsigned long long)s->id, s->vps_id, s->src, s->mx, strerror(r < 0 ? -r : ENOMEM));
+                if (s->client != NULL)
+                        send(fd, "421 4.3.0 Proxy error, try again later\r\n", 40, MSG_DONTWAIT | MSG_NOSIGNAL);
+                session_free(s, NULL);
+                return;
+        }
+        s->upstream = bufferevent_socket_new(d->base, up, BEV_OPT_CLOSE_ON_FREE);
+        if (s->upstream == NULL) {
+                close(up);
+                session_free(s, "out of memory");
+                return;
+        }
+        smtp_relay_init(&s->relay, &relay_ops, s);
+        s->relay_live = true;
+        bufferevent_setcb(s->client, client_read, client_written, client_event, s);
+        bufferevent_setcb(s->upstream, upstream_read, upstream_written, upstream_event, s);
+        bufferevent_setwatermark(s->client, EV_READ, 0, INPUT_MAX);
+        bufferevent_setwatermark(s->upstream, EV_READ, 0, INPUT_MAX);
+        bufferevent_setwatermark(s->upstream, EV_WRITE, UPSTREAM_BACKLOG / 2, 0);
+        {
+                struct timeval tv = { .tv_sec = policy->smtp_limits.connect_timeout };
+
+                bufferevent_set_timeouts(s->upstream, NULL, &tv);
+        }
+        smtpd_log("session=%llu event=connect vps=%s src=%s mx=%s", (unsigned long long)s->id, s->vps_id,
+                  s->src, s->mx);
+        bufferevent_enable(s->client, EV_READ);
+        bufferevent_enable(s->upstream, EV_READ);
+        arm_timer(s);
+        if (bufferevent_socket_connect(s->upstream, (struct sockaddr *)&dst,
+                                       dst.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                                 : sizeof(struct sockaddr_in)) < 0) {
+                s->acct->upstream_4xx[ACCOUNT_CONNECT]++;
+                snprintf(line, sizeof(line), "421 4.4.1 Could not connect to %s: %s", s->mx,
+                         strerror(EVUTIL_SOCKET_ERROR()));
+                smtp_relay_abort(&s->relay, line);
+                after_io(s);
+        }
+}
+
+static void listener_error(struct evconnlistener *l, void *ctx)
+{
+        int err = EVUTIL_SOCKET_ERROR();
+
+        /* EMFILE and friends: log and keep listening; sessions end and free fds. */
+        smtpd_log("accept failed: %s", strerror(err));
+}
+
+/* Parses "[ADDR]:PORT" or "ADDR:PORT" from the config. */
+static int parse_listen(const char *text, struct sockaddr_storage *ret, socklen_t *ret_len)
+{
+        char host[64];
+        const char *colon = strrchr(text, ':');
+        unsigned long port;
+        char *end;
+
+        if (colon == NULL)
+                return -EINVAL;
+        port = strtoul(colon + 1, &end, 10);
+        if (*end != '\0' || port == 0 || port > 65535)
+                return -EINVAL;
+        if (text[0] == '[')
+                snprintf(host, sizeof(host), "%.*s", (int)(colon - text - 2), text + 1);
+        else
+                snprintf(host, sizeof(host), "%.*s", (int)(colon - text), text);
+        memset(ret, 0, sizeof(*ret));
+        if (inet_pton(AF_INET6, host, &((struct sockaddr_in6 *)ret)->sin6_addr) == 1) {
+                ((struct sockaddr_in6 *)ret)->sin6_family = AF_INET6;
+                ((struct sockaddr_in6 *)ret)->sin6_port = htons((uint16_t)port);
+                *ret_len = sizeof(struct sockaddr_in6);
+                return 0;
+        }
+        if (inet_pton(AF_INET, host, &((struct sockaddr_in *)ret)->sin_addr) == 1) {
+                ((struct sockaddr_in *)ret)->sin_family = AF_INET;
+                ((struct sockaddr_in *)ret)->sin_port = htons((uint16_t)port);
+                *ret_len = sizeof(struct sockaddr_in);
+                return 0;
+        }
+        return -EINVAL;
+}
+
+static int listen_one(struct smtpd *d, const struct sockaddr_storage *sa, socklen_t len, char *err, size_t errsz)
+{
+        struct evconnlistener *l;
+        int fd, one = 1;
+        char text[80];
+
+        format_addr((const struct sockaddr *)sa, text, sizeof(text), true);
+        if (d->n_listeners == SMTPD_LISTENERS_MAX) {
+                snprintf(err, errsz, "too many listen addresses (at most %d)", SMTPD_LISTENERS_MAX);
+                return -E2BIG;
+        }
+        fd = socket(sa->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd == -1 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1 ||
+            (sa->ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1) ||
+            bind(fd, (const struct sockaddr *)sa, len) == -1) {
+                int r = -errno;
+
+                snprintf(err, errsz, "cannot listen on %s: %s", text, strerror(errno));
+                if (fd != -1)
+                        close(fd);
+                return r;
+        }
+        l = evconnlistener_new(d->base, accepted, d, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 1024, fd);
+        if (l == NULL) {
+                snprintf(err, errsz, "cannot listen on %s: %s", text, strerror(errno));
+                close(fd);
+                return -EIO;
+        }
+        evconnlistener_set_error_cb(l, listener_error);
+        d->listeners[d->n_listeners++] = l;
+        smtpd_log("listening on %s", text);
+        return 0;
+}
+
+int proxy_listen(struct smtpd *d, char *err, size_t errsz)
+{
+        const char *seen[SMTPD_LISTENERS_MAX];
+        size_t n_seen = 0;
+
+        for (size_t i = 0; i < d->cfg->n_policies; i++) {
+                const struct pc_policy *p = &d->cfg->policies[i];
+                struct sockaddr_storage sa;
+                socklen_t len;
+                bool dup = false;
+                int r;
+
+                if (!p->has_smtp_proxy)
+                        continue;
+                for (size_t k = 0; k < n_seen; k++)
+                        dup = dup || strcmp(seen[k], p->smtp_proxy_listen) == 0;
+                if (dup || n_seen == SMTPD_LISTENERS_MAX)
+                        continue;
+                seen[n_seen++] = p->smtp_proxy_listen;
+                if (parse_listen(p->smtp_proxy_listen, &sa, &len) < 0) {
+                        snprintf(err, errsz, "policy %s: cannot use listen address %s", p->name,
+                                 p->smtp_proxy_listen);
+                        return -EINVAL;
+                }
+                r = listen_one(d, &sa, len, err, errsz);
+                if (r < 0)
+                        return r;
+                /* nft redirects IPv4 to the interface's IPv4 address: "[::]"
+                 * also listens on 0.0.0.0 (IPv6-only sockets keep the
+                 * families apart, so the original destination is exact). */
+                if (sa.ss_family == AF_INET6 &&
+                    IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&sa)->sin6_addr)) {
+                        struct sockaddr_in v4 = { .sin_family = AF_INET,
+                                                  .sin_port = ((struct sockaddr_in6 *)&sa)->sin6_port };
+                        struct sockaddr_storage ss = { 0 };
+
+                        memcpy(&ss, &v4, sizeof(v4));
+                        r = listen_one(d, &ss, sizeof(v4), err, errsz);
+                        if (r < 0)
+                                return r;
+                }
+        }
+        if (d->n_listeners == 0) {
+                snprintf(err, errsz, "no policy in the configuration has an smtp-proxy: nothing to do");
+                return -ENOENT;
+        }
+        return 0;
+}
+
+void proxy_close_listeners(struct smtpd *d)
+{
+        for (size_t i = 0; i < d->n_listeners; i++)
+                evconnlistener_free(d->listeners[i]);
+        d->n_listeners = 0;
+}

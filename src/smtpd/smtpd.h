@@ -1,0 +1,69 @@
+/* portcullis-smtpd: the transparent SMTP proxy for outbound port 25. */
+#pragma once
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "policy/config.h"
+#include "policy/model.h"
+#include "store/store.h"
+
+struct event_base;
+struct evconnlistener;
+struct event;
+struct account;
+struct addr_index;
+
+#define SMTPD_LISTENERS_MAX 8
+
+struct smtpd {
+        const char *config_path;
+        const char *db_url;     /* overrides the config's database (tests) */
+        bool verbose;
+
+        struct pc_config *cfg;
+        struct pc_store *store;
+        struct pc_model *model;
+        struct addr_index *index; /* source address -> VPS */
+        struct account *account;  /* per-VPS figures and limits */
+
+        struct event_base *base;
+        struct evconnlistener *listeners[SMTPD_LISTENERS_MAX];
+        size_t n_listeners;
+        int control_fd;
+        struct event *control_ev;
+        struct event *signals[3];
+
+        unsigned sessions;       /* open now */
+        uint64_t sessions_total;
+        uint64_t refused_total;  /* at connect: limits, policy, unknown source */
+        uint64_t next_session_id;
+        int64_t started;
+};
+
+/* Logs one line on stderr ("portcullis-smtpd: ..."); journald keeps it. */
+void smtpd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Loads config, store and model into <d>.  On failure <d> is unchanged
+ * and <err> says why. */
+int smtpd_load(struct smtpd *d, char *err, size_t errsz);
+
+/* Re-reads VPS <id> from the store (a change told by the agent). */
+int smtpd_sync_vps(struct smtpd *d, const char *id, char *err, size_t errsz);
+
+/* proxy.c: listeners and sessions. */
+int proxy_listen(struct smtpd *d, char *err, size_t errsz);
+void proxy_close_listeners(struct smtpd *d);
+
+/* control.c: the control socket (stats, sync, reload, status). */
+int smtpd_control_start(struct smtpd *d, char *err, size_t errsz);
+void smtpd_control_stop(struct smtpd *d);
+
+/* The policy that applies to VPS <vps> (NULL: none with a proxy). */
+const struct pc_policy *smtpd_policy_of(const struct pc_vps *vps);
+
+/* Whether <vps> may send mail through the proxy now; if not, writes the
+ * reason (from the policy's explanation) into <why>. */
+bool smtpd_vps_allowed(const struct pc_vps *vps, char *why, size_t size);
