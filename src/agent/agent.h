@@ -28,6 +28,8 @@ struct agent {
         struct pc_nflog *nflog;   /* spoofed packets; NULL if it could not be opened */
         struct agent_attempt_seen *seen;
         size_t n_seen, cap_seen;
+        json_t *mail_stats;       /* the SMTP proxy's per-VPS figures, last read */
+        int64_t mail_stats_at;
 };
 
 /* Loads config, store and model and makes the kernel enforce them
@@ -64,3 +66,9 @@ int agent_events_open(struct agent *a);
 void agent_events_dispatch(struct agent *a);
 
 void control_serve(struct agent *a, int listen_fd);
+
+/* The SMTP proxy (smtpd_link.c): forward a change ("sync", id) or
+ * ("reload", NULL); read its per-VPS figures; answer "mail [ID]". */
+void agent_smtpd_tell(struct agent *a, const char *verb, const char *arg);
+void agent_smtpd_poll(struct agent *a);
+void agent_mail_stats(struct agent *a, const char *id, json_t *reply);

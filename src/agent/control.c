@@ -7,6 +7,7 @@
  *   status      the agent's health
  *   reconcile   compare the kernel with the model and repair drift
  *   reload      re-read the configuration (as SIGHUP)
+ *   mail [ID]   the SMTP proxy's per-VPS mail figures, as last read
  * Only root or the agent's own user may talk to it (SO_PEERCRED).  A client
  * gets CONTROL_DEADLINE_MS to send its line; it cannot hold the agent. */
 #include <errno.h>
@@ -111,9 +112,12 @@ static void dispatch(struct agent *a, char *line, json_t *reply)
                 r = agent_reconcile(a, reply);
         else if (strcmp(line, "reload") == 0 && arg == NULL)
                 r = agent_reload(a, reply);
-        else {
+        else if (strcmp(line, "mail") == 0 && (arg == NULL || pc_name_valid(arg))) {
+                agent_mail_stats(a, arg, reply);
+                r = 0;
+        } else {
                 json_object_set_new(reply, "error",
-                                    json_string("unknown request (sync ID, status, reconcile, reload)"));
+                                    json_string("unknown request (sync ID, status, reconcile, reload, mail [ID])"));
                 r = -EINVAL;
         }
         json_object_set_new(reply, "ok", json_boolean(r >= 0));

@@ -128,6 +128,7 @@ int main(int argc, char **argv)
                         control_serve(&a, listen_fd);
                 if (pc_now() >= next_attempts) {
                         agent_attempts_pass(&a);
+                        agent_smtpd_poll(&a);
                         next_attempts = pc_now() + a.cfg->agent.attempts_interval;
                 }
         }

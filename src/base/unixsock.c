@@ -2,6 +2,9 @@
 #include "base/unixsock.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <time.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -64,4 +67,79 @@ bool pc_unix_peer_trusted(int fd, int *ret_uid)
                 return false;
         *ret_uid = (int)cred.uid;
         return cred.uid == 0 || cred.uid == geteuid();
+}
+
+#define REPLY_MAX (16u << 20) /* a stats reply of a large fleet */
+
+static int64_t now_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int pc_unix_request(const char *path, const char *request, int timeout_ms, json_t **ret)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int64_t deadline = now_ms() + timeout_ms;
+        size_t n = 0, cap = 4096;
+        char *buf = NULL;
+        json_t *j;
+        int fd, r = 0;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd == -1)
+                return -errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+            dprintf(fd, "%s\n", request) < 0) {
+                r = -errno;
+                goto out;
+        }
+        buf = malloc(cap);
+        if (buf == NULL) {
+                r = -ENOMEM;
+                goto out;
+        }
+        for (;;) {
+                struct pollfd p = { .fd = fd, .events = POLLIN };
+                int64_t left = deadline - now_ms();
+                ssize_t got;
+
+                if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+                        r = -ETIMEDOUT;
+                        goto out;
+                }
+                if (n + 1 == cap) {
+                        char *bigger = cap >= REPLY_MAX ? NULL : realloc(buf, cap * 2);
+
+                        if (bigger == NULL) {
+                                r = -EMSGSIZE;
+                                goto out;
+                        }
+                        buf = bigger;
+                        cap *= 2;
+                }
+                got = read(fd, buf + n, cap - 1 - n);
+                if (got <= 0)
+                        break;
+                n += (size_t)got;
+                if (memchr(buf + n - (size_t)got, '\n', (size_t)got) != NULL)
+                        break;
+        }
+        buf[n] = '\0';
+        j = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
+        if (!json_is_object(j)) {
+                json_decref(j);
+                r = -EPROTO;
+                goto out;
+        }
+        *ret = j;
+out:
+        free(buf);
+        close(fd);
+        return r;
 }

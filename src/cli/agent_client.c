@@ -7,58 +7,16 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "base/unixsock.h"
 #include "cli/cli.h"
 
 #define AGENT_TIMEOUT_MS 10000 /* a full reconcile of a large fleet takes seconds */
 
 int cli_agent_request(struct cli *c, const char *request, json_t **ret)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        char buf[65536];
-        size_t n = 0;
-        json_t *j;
-        int fd, r;
-
-        r = cli_config(c);
-        if (r != CLI_OK)
+        if (cli_config(c) != CLI_OK)
                 return -EINVAL;
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", c->cfg->agent.control_socket);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd == -1)
-                return -errno;
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1) {
-                r = -errno;
-                close(fd);
-                return r;
-        }
-        if (dprintf(fd, "%s\n", request) < 0) {
-                close(fd);
-                return -EIO;
-        }
-        for (;;) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                ssize_t got;
-
-                if (poll(&p, 1, AGENT_TIMEOUT_MS) <= 0) {
-                        close(fd);
-                        return -ETIMEDOUT;
-                }
-                got = read(fd, buf + n, sizeof(buf) - 1 - n);
-                if (got <= 0 || (n += (size_t)got) == sizeof(buf) - 1)
-                        break;
-                buf[n] = '\0';
-                if (memchr(buf, '\n', n) != NULL)
-                        break;
-        }
-        close(fd);
-        buf[n] = '\0';
-        j = json_loads(buf, JSON_DISABLE_EOF_CHECK, NULL);
-        if (!json_is_object(j)) {
-                json_decref(j);
-                return -EPROTO;
-        }
-        *ret = j;
-        return 0;
+        return pc_unix_request(c->cfg->agent.control_socket, request, AGENT_TIMEOUT_MS, ret);
 }
 
 int cli_agent_sync(struct cli *c, const char *id, json_t *out)

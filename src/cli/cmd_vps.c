@@ -375,6 +375,22 @@ static int spoofed_cb(const struct pc_dp_spoofed *x, void *userdata)
         return 0;
 }
 
+/* The SMTP proxy's figures for <v>, as the agent last read them; NULL if
+ * the agent does not answer or the proxy has seen no mail from <v>. */
+static json_t *vps_mail(struct cli *c, const struct pc_vps *v)
+{
+        char request[96];
+        json_t *reply = NULL, *mail = NULL;
+
+        snprintf(request, sizeof(request), "mail %s", v->id);
+        if (cli_agent_request(c, request, &reply) < 0)
+                return NULL;
+        mail = json_array_get(json_object_get(reply, "vps"), 0);
+        json_incref(mail);
+        json_decref(reply);
+        return mail;
+}
+
 /* The kernel's blocked-attempt counters of <v>, or NULL (not root, no
  * agent table yet) with the reason in <why>. */
 static json_t *vps_attempts(struct cli *c, const struct pc_vps *v, char *why, size_t size)
@@ -435,7 +451,7 @@ static int vps_show(struct cli *c, int argc, char **argv)
 {
         const struct pc_policy *pol;
         const struct pc_vps *v;
-        json_t *rules, *exc, *filt, *tickets, *root, *attempts;
+        json_t *rules, *exc, *filt, *tickets, *root, *attempts, *mail;
         char buf[1024], mac[24] = "", why[512] = "";
         int r;
 
@@ -508,7 +524,8 @@ static int vps_show(struct cli *c, int argc, char **argv)
                 return CLI_ERROR;
         }
         attempts = vps_attempts(c, v, why, sizeof(why));
-        root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:O?}", "id", v->id,
+        mail = vps_mail(c, v);
+        root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:O?, s:O?}", "id", v->id,
                          "site", v->site->name, "policy", pol->name, "owner", v->owner, "lang", v->lang,
                          "iface", v->iface, "mac", v->has_mac ? mac : NULL, "addresses", addrs_json(v),
                          "state", vps_state(v), "suspension",
@@ -519,9 +536,10 @@ static int vps_show(struct cli *c, int argc, char **argv)
                                                                                  : json_null())
                                       : json_null(),
                          "rules", rules, "exceptions", exc, "filters", filt, "tickets", tickets, "attempts",
-                         attempts);
+                         attempts, "mail", mail);
         if (c->json) {
                 json_decref(attempts);
+                json_decref(mail);
                 return cli_print_json(root);
         }
 
@@ -613,6 +631,22 @@ static int vps_show(struct cli *c, int argc, char **argv)
                 }
         }
         json_decref(attempts);
+        if (mail != NULL) {
+                json_t *w = json_object_get(mail, "window");
+#define MAILN(o, k) ((uint64_t)json_integer_value(json_object_get((o), (k))))
+                printf("\nMail through the SMTP proxy (since it started):\n");
+                printf("  %" PRIu64 " sessions (%" PRIu64 " open), %" PRIu64 " messages sent, %" PRIu64
+                       " refused or abandoned, %" PRIu64 " recipients accepted, %" PRIu64 " refused, %" PRIu64
+                       " bytes, %" PRIu64 " commands refused by limits\n",
+                       MAILN(mail, "sessions"), MAILN(mail, "active_sessions"), MAILN(mail, "messages"),
+                       MAILN(mail, "messages_failed"), MAILN(mail, "recipients"), MAILN(mail, "recipients_refused"),
+                       MAILN(mail, "bytes"), MAILN(mail, "limited"));
+                printf("  last %" PRIu64 " s: %" PRIu64 " messages, %" PRIu64 " recipients, about %" PRIu64
+                       " recipient domains\n",
+                       MAILN(w, "seconds"), MAILN(w, "messages"), MAILN(w, "recipients"), MAILN(w, "domains"));
+#undef MAILN
+                json_decref(mail);
+        }
         if (json_array_size(tickets) > 0) {
                 size_t k;
                 json_t *t;

@@ -15,6 +15,7 @@ int cmd_exception(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
 int cmd_ticket(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_filter(struct cli *c, int argc, char **argv);
 int cmd_suspend(struct cli *c, int argc, char **argv);
 int cmd_unsuspend(struct cli *c, int argc, char **argv);
 
@@ -73,6 +74,15 @@ const struct cli_command cli_commands[] = {
           "  exception revoke ID SERVICE --by WHO --reason TEXT\n"
           "  exception list [ID]\n"
           "Both changes are audited and queue an email to the VPS's owner.\n" },
+        { "filter", cmd_filter, "place|lift ...",
+          "filter a VPS's traffic in one direction (abuse handling)",
+          "  filter place ID (--service NAME | --ports PROTO/PORT[-PORT] | --all)\n"
+          "               [--direction out|in|both] --by WHO --reason TEXT [--until TIME]\n"
+          "      Blocks that traffic of one VPS in the kernel (default: outbound),\n"
+          "      whatever its site allows; a filter covering tcp/25 also makes the SMTP\n"
+          "      proxy refuse the VPS's mail with the reason.  TIME as for exceptions.\n"
+          "  filter lift ID FILTER --by WHO --reason TEXT\n"
+          "Both are audited and queue an email to the owner; `vps show` lists filters.\n" },
         { "suspend", cmd_suspend, "ID --by WHO --reason TEXT [--incident N]",
           "suspend a VPS: all its traffic dropped, both ways",
           "Drops every packet from and to the VPS in the kernel (and its traffic to\n"
