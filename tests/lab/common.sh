@@ -17,6 +17,9 @@ check_not() { # DESCRIPTION CMD...: passes if CMD fails
         shift
         if "$@" >/dev/null 2>&1; then fail "$what"; else ok "$what"; fi
 }
+# check_not_grep PATTERN TEXT: TEXT has no line matching PATTERN.
+check_not_grep() { ! grep -q -- "$1" <<<"$2"; }
+
 lab_summary() {
         echo "$LAB_PASS passed, $LAB_FAIL failed"
         [ "$LAB_FAIL" = 0 ]
