@@ -73,11 +73,14 @@ lab_serve_tcp vps101 6881 >/dev/null 2>&1
 see "swaks --tls to 587" swaks_send vps101 "$LAB_INET_V4" 587 demo --tls
 see "TCP to 6881" lab_tcp_hello vps101 "$LAB_INET_V4" 6881
 see "the internet connects to vps-101:6881" lab_tcp_hello inet "$VPS101_V4" 6881 2
-lab_bg proxy-standin hv socat TCP6-LISTEN:10025,ipv6only=0,reuseaddr,fork \
-        "SYSTEM:echo 220 the SMTP proxy would answer here" >/dev/null
-lab_wait_port hv ::1 10025 5 >/dev/null 2>&1
-echo "  TCP to the MTA's port 25 answers: $(lab_tcp_hello vps101 "$LAB_INET_V4" 25)"
-echo "  (portcullis-smtpd, the proxy itself, is the next step; a stand-in listens on its port)"
+smtpd_start >/dev/null || exit 1
+see "swaks to the MTA's port 25 (through portcullis-smtpd)" swaks_send vps101 "$LAB_INET_V4" 25 "demo-proxied-$$"
+lab_mail_wait "demo-proxied-$$" 5 >/dev/null 2>&1 && echo "  delivered; the MTA saw the VPS's own address: $(grep -o "connect from [^ ]*\[$VPS101_V4\]" "$LAB_DIR/maillog" | tail -1)"
+echo "  the proxy's log line for it:"
+grep "message session=.*demo-proxied\|message session=" "$LAB_DIR/log/portcullis-smtpd.log" | tail -1 | fold -w 100 | sed 's/^/    /'
+see "swaks --tls to port 25 (the proxy offers no STARTTLS)" swaks_send vps101 "$LAB_INET_V4" 25 demo --tls
+echo "  asked for STARTTLS anyway, the proxy answers:"
+printf 'EHLO vps.example\r\nSTARTTLS\r\nQUIT\r\n' | lab_exec vps101 timeout 5 socat -T3 "TCP:$LAB_INET_V4:25" - 2>/dev/null | grep "^502" | sed 's/^/    /'
 run explain vps-101 tcp/25 out
 
 say "What support sees: blocked attempts counted in the kernel, terms-of-service evidence"
