@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dataplane/proxy_route.h"
 #include "policy/evaluate.h"
 
 #define TOS_EPISODE_GAP 3600 /* blocked attempts an hour apart are separate episodes */
@@ -107,6 +108,25 @@ static void synced(struct agent *a, const struct pc_dp_repair *rep, long us)
         a->elements = rep->elements;
 }
 
+/* Routes replies to the SMTP proxy's transparent sockets to the proxy when
+ * <cfg> has a proxy that connects from the VPS's address, and takes the
+ * routes away when it has none.  Only that mail depends on it, so a failure
+ * is logged and the agent goes on enforcing the rest. */
+static void proxy_route_apply(const struct pc_config *cfg)
+{
+        char err[256];
+
+        if (!pc_proxy_route_needed(cfg)) {
+                if (pc_proxy_route_remove(err, sizeof(err)) < 0)
+                        agent_log("Failed to remove the SMTP proxy's return route (no proxy is configured): %s", err);
+                return;
+        }
+        if (pc_proxy_route_ensure(err, sizeof(err)) < 0)
+                agent_log("Failed to route the MX's replies to the SMTP proxy (fwmark " PC_PROXY_FWMARK_STR
+                          ", table " PC_PROXY_ROUTE_TABLE_STR "); mail relayed from the VPSes' addresses will "
+                          "fail, everything else is enforced: %s", err);
+}
+
 int agent_start(struct agent *a)
 {
         struct pc_dp_repair rep;
@@ -130,6 +150,7 @@ int agent_start(struct agent *a)
                 return r;
         }
         synced(a, &rep, elapsed_us(&t0));
+        proxy_route_apply(a->cfg);
         agent_log("Enforcing %zu VPSes of %zu sites from %s in table inet %s",
                   pc_model_count(a->model), a->cfg->n_sites, a->config_path, a->cfg->agent.nft_table);
         return 0;
@@ -269,6 +290,7 @@ int agent_reload(struct agent *a, json_t *reply)
         pc_model_free(old_model);
         pc_config_free(old_cfg);
         synced(a, &rep, elapsed_us(&t0));
+        proxy_route_apply(cfg);
         record_change(a, "reloaded the configuration", elapsed_us(&t0));
         agent_log("Reloaded %s: %zu VPSes, %zu sites", a->config_path, pc_model_count(m), cfg->n_sites);
         json_object_set_new(reply, "reloaded", json_true());

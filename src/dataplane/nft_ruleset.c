@@ -14,9 +14,14 @@
  *   pN_rM_out: iifname @pN_rM_exempt return; count in @attempts_out; reject
  *   pN_in / pN_rM_in: the same with oifname, and drop
  *   prerouting (nat): iifname vmap @vps_nat -> pN_nat: redirect to the proxy
+ *   proxy_return (prerouting, raw) and proxy_out (output, raw), only with
+ *     a proxy that connects from the VPS: the MX's replies to the proxy's
+ *     transparent sockets are marked, to be routed locally, and those
+ *     connections get their own conntrack zone
  *
  * A VPS is therefore a handful of set elements, never a chain or a rule. */
 #include "dataplane/nft_ruleset.h"
+#include "dataplane/proxy_route.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -105,6 +110,79 @@ static void skeleton_direction(const struct pc_policy *p, size_t pi, unsigned di
                 else
                         strbuf_printf(out, "\t\tdrop\n\t}\n");
         }
+}
+
+/* The ports policies redirect to an SMTP proxy that connects from the VPS
+ * (the MX's ports, for the proxy), merged: "25" or "{ 25, 465-587 }". */
+static void proxy_ports(const struct pc_config *cfg, struct strbuf *out)
+{
+        uint8_t on[65536 / 8] = { 0 };
+        unsigned n = 0;
+
+        for (size_t pi = 0; pi < cfg->n_policies; pi++) {
+                const struct pc_policy *p = &cfg->policies[pi];
+
+                if (!pc_proxy_route_policy(p))
+                        continue;
+                for (size_t r = 0; r < p->n_rules; r++)
+                        for (size_t k = 0; p->rules[r].action == PC_ACTION_REDIRECT && k < p->rules[r].n_ports; k++)
+                                for (unsigned port = p->rules[r].ports[k].lo; port <= p->rules[r].ports[k].hi; port++)
+                                        on[port / 8] |= (uint8_t)(1u << (port % 8));
+        }
+        /* Twice: count the ranges (braces for more than one), then write. */
+        for (int pass = 0; pass < 2; pass++) {
+                unsigned i = 0, lo = 0;
+
+                if (pass == 1 && n > 1)
+                        strbuf_printf(out, "{ ");
+                for (unsigned port = 0; port <= 65536; port++) {
+                        bool set = port < 65536 && (on[port / 8] & (1u << (port % 8)));
+                        bool prev = port > 0 && (on[(port - 1) / 8] & (1u << ((port - 1) % 8)));
+
+                        if (set && !prev)
+                                lo = port;
+                        if (set || !prev)
+                                continue;
+                        if (pass == 0) {
+                                n++;
+                                continue;
+                        }
+                        strbuf_printf(out, "%s%u", i++ == 0 ? "" : ", ", lo);
+                        if (port - 1 != lo)
+                                strbuf_printf(out, "-%u", port - 1);
+                }
+                if (pass == 1 && n > 1)
+                        strbuf_printf(out, " }");
+        }
+}
+
+/* The SMTP proxy connects to the MX from the VPS's address, so the MX's
+ * replies, addressed to the VPS, belong to a local transparent socket:
+ * marked here, an ip rule routes them to the local table instead of to the
+ * VPS (proxy_route.h).  Both directions of those connections are tracked
+ * in their own conntrack zone, where they cannot be mistaken for the VPS's
+ * redirected connection to the same MX.  Priority raw: the zone must be set
+ * before conntrack (the mark only matters at the routing decision, later).
+ * Only when a policy needs it, so that a config without such a proxy keeps
+ * its table; and only for the MX's ports, so that other forwarded traffic
+ * costs no socket lookup. */
+static void proxy_chains(const struct pc_config *cfg, struct strbuf *out)
+{
+        if (!pc_proxy_route_needed(cfg))
+                return;
+        strbuf_printf(out, "\tchain proxy_return {\n"
+                           "\t\ttype filter hook prerouting priority raw; policy accept;\n"
+                           "\t\ttcp sport ");
+        proxy_ports(cfg, out);
+        strbuf_printf(out, " socket transparent 1 ct zone set " PC_PROXY_CT_ZONE_STR
+                           " meta mark set " PC_PROXY_FWMARK_STR "\n"
+                           "\t}\n"
+                           "\tchain proxy_out {\n"
+                           "\t\ttype filter hook output priority raw; policy accept;\n"
+                           "\t\ttcp dport ");
+        proxy_ports(cfg, out);
+        strbuf_printf(out, " socket transparent 1 ct zone set " PC_PROXY_CT_ZONE_STR "\n"
+                           "\t}\n");
 }
 
 /* Everything after the table's opening line and comment. */
@@ -236,6 +314,7 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX_DHCP "\"\n"
                       "\t\tdrop\n"
                       "\t}\n");
+        proxy_chains(cfg, out);
 }
 
 /* One chain that counts, samples and drops a kind of forged frame. */

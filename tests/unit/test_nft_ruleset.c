@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dataplane/nft_ruleset.h"
+#include "dataplane/proxy_route.h"
 
 #define NOW 1795000000
 
@@ -201,6 +202,97 @@ static void test_normalise_and_diff(void **state)
         nft_elems_free(&add);
 }
 
+/* The proxy_return and proxy_out chains exist exactly when a policy
+ * redirects to an SMTP proxy that connects from the VPS's address; without
+ * them the table is what it always was. */
+static void test_proxy_return_chains(void **state)
+{
+        static const char chains[] =
+                "\tchain proxy_return {\n"
+                "\t\ttype filter hook prerouting priority raw; policy accept;\n"
+                "\t\ttcp sport 25 socket transparent 1 ct zone set 2525 meta mark set 0x50430019\n"
+                "\t}\n"
+                "\tchain proxy_out {\n"
+                "\t\ttype filter hook output priority raw; policy accept;\n"
+                "\t\ttcp dport 25 socket transparent 1 ct zone set 2525\n"
+                "\t}\n";
+        struct pc_policy *l = (struct pc_policy *)pc_config_policy(cfg, "lenoir");
+        struct pc_rule *redirect = NULL;
+        struct strbuf b = { 0 };
+        uint32_t with_id = nft_skeleton_id(cfg);
+        struct pc_port_range port25;
+        bool had[64];
+
+        assert_int_equal(PC_PROXY_FWMARK, 0x50430019u);
+        assert_int_equal(PC_PROXY_ROUTE_TABLE, 2525);
+        assert_int_equal(PC_PROXY_CT_ZONE, 2525);
+        /* Provider A (lenoir) redirects port 25 to a proxy that connects
+         * from the VPS. */
+        assert_true(l->has_smtp_proxy);
+        assert_true(pc_proxy_route_policy(l));
+        assert_false(pc_proxy_route_policy(pc_config_policy(cfg, "blocked-services")));
+        assert_true(pc_proxy_route_needed(cfg));
+        nft_skeleton(cfg, &b);
+        assert_false(b.oom);
+        assert_non_null(strstr(strbuf_str(&b), chains));
+        /* In the inet table, not the bridge one. */
+        assert_true(strstr(strbuf_str(&b), chains) < strstr(strbuf_str(&b), "table bridge"));
+        strbuf_free(&b);
+
+        /* More ports, overlapping: merged, in a set. */
+        for (size_t r = 0; r < l->n_rules; r++)
+                if (l->rules[r].action == PC_ACTION_REDIRECT)
+                        redirect = &l->rules[r];
+        assert_non_null(redirect);
+        assert_int_equal(redirect->n_ports, 1);
+        port25 = redirect->ports[0];
+        redirect->ports[1] = (struct pc_port_range){ PC_PROTO_TCP, 465, 587 };
+        redirect->ports[2] = (struct pc_port_range){ PC_PROTO_TCP, 500, 600 };
+        redirect->ports[3] = (struct pc_port_range){ PC_PROTO_TCP, 26, 26 };
+        redirect->n_ports = 4;
+        nft_skeleton(cfg, &b);
+        assert_non_null(strstr(strbuf_str(&b), "\t\ttcp sport { 25-26, 465-600 } socket transparent 1 ct zone set 2525 "
+                                               "meta mark set 0x50430019\n"));
+        assert_non_null(strstr(strbuf_str(&b), "\t\ttcp dport { 25-26, 465-600 } socket transparent 1 ct zone set 2525\n"));
+        strbuf_free(&b);
+        redirect->n_ports = 1;
+        redirect->ports[0] = port25;
+        assert_int_equal(nft_skeleton_id(cfg), with_id);
+
+        /* From the hypervisor's address: no transparent socket, no chains. */
+        l->smtp_limits.source = PC_SMTP_SOURCE_HYPERVISOR;
+        assert_false(pc_proxy_route_needed(cfg));
+        nft_skeleton(cfg, &b);
+        assert_null(strstr(strbuf_str(&b), "proxy_return"));
+        assert_null(strstr(strbuf_str(&b), "proxy_out"));
+        assert_int_not_equal(nft_skeleton_id(cfg), with_id);
+        strbuf_free(&b);
+        l->smtp_limits.source = PC_SMTP_SOURCE_VPS;
+
+        /* A proxy but no rule redirecting to it: nothing to return. */
+        redirect->action = PC_ACTION_BLOCK;
+        assert_false(pc_proxy_route_policy(l));
+        redirect->action = PC_ACTION_REDIRECT;
+
+        /* No proxy at all. */
+        assert_true(cfg->n_policies <= PC_ARRAY_SIZE(had));
+        for (size_t i = 0; i < cfg->n_policies; i++) {
+                had[i] = cfg->policies[i].has_smtp_proxy;
+                cfg->policies[i].has_smtp_proxy = false;
+        }
+        assert_false(pc_proxy_route_needed(cfg));
+        nft_skeleton(cfg, &b);
+        assert_null(strstr(strbuf_str(&b), "proxy_"));
+        assert_null(strstr(strbuf_str(&b), "socket transparent"));
+        assert_null(strstr(strbuf_str(&b), "meta mark set"));
+        assert_null(strstr(strbuf_str(&b), "ct zone"));
+        assert_null(strstr(strbuf_str(&b), "hook output priority raw"));
+        strbuf_free(&b);
+        for (size_t i = 0; i < cfg->n_policies; i++)
+                cfg->policies[i].has_smtp_proxy = had[i];
+        assert_int_equal(nft_skeleton_id(cfg), with_id);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -208,6 +300,7 @@ int main(void)
                 cmocka_unit_test(test_skeleton_id_tracks_config),
                 cmocka_unit_test(test_vps_elements),
                 cmocka_unit_test(test_normalise_and_diff),
+                cmocka_unit_test(test_proxy_return_chains),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
