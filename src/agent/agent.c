@@ -166,6 +166,8 @@ void agent_stop(struct agent *a)
         free(a->seen);
         a->seen = NULL;
         a->n_seen = a->cap_seen = 0;
+        json_decref(a->mail_stats);
+        a->mail_stats = NULL;
 }
 
 static void record_change(struct agent *a, const char *what, long us)
@@ -218,6 +220,8 @@ int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
         json_object_set_new(reply, "elements_changed", json_integer((json_int_t)changes));
         json_object_set_new(reply, "latency_us", json_integer(a->last_change_us));
         agent_log("%s: %zu kernel elements changed in %.2f ms", what, changes, a->last_change_us / 1000.0);
+        /* The proxy refuses a VPS whose port 25 a filter or suspension covers. */
+        agent_smtpd_tell(a, "sync", id);
         return 0;
 }
 
@@ -293,6 +297,7 @@ int agent_reload(struct agent *a, json_t *reply)
         proxy_route_apply(cfg);
         record_change(a, "reloaded the configuration", elapsed_us(&t0));
         agent_log("Reloaded %s: %zu VPSes, %zu sites", a->config_path, pc_model_count(m), cfg->n_sites);
+        agent_smtpd_tell(a, "reload", NULL);
         json_object_set_new(reply, "reloaded", json_true());
         json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
         return 0;
