@@ -46,6 +46,7 @@ struct session {
         unsigned messages;
         bool connected;  /* to the upstream */
         bool ending;     /* flushing the client's last bytes */
+        bool client_eof; /* the client half-closed; replies still owed */
         bool relay_live; /* <relay> was initialised */
 };
 
@@ -298,7 +299,7 @@ static void after_io(struct session *s)
 {
         const struct pc_smtp_proxy_limits *l = limits(s);
 
-        if (smtp_relay_closing(&s->relay)) {
+        if (smtp_relay_closing(&s->relay) || (s->client_eof && !smtp_relay_busy(&s->relay))) {
                 if (s->ending)
                         return;
                 s->ending = true;
@@ -307,15 +308,21 @@ static void after_io(struct session *s)
                         session_free(s, NULL);
                 return;
         }
-        /* The upstream must answer what it owes within its timeout. */
-        if (smtp_relay_busy(&s->relay) && s->connected) {
+        /* While the upstream owes replies, its timeout runs and the
+         * client's does not: a client waiting for a slow MX is not idle. */
+        if (smtp_relay_busy(&s->relay)) {
                 struct timeval tv = { .tv_sec = l->upstream_timeout };
 
-                bufferevent_set_timeouts(s->upstream, &tv, NULL);
-        } else if (s->connected) {
-                bufferevent_set_timeouts(s->upstream, NULL, NULL);
+                if (s->connected)
+                        bufferevent_set_timeouts(s->upstream, &tv, NULL);
+                evtimer_del(s->timer);
+        } else {
+                if (s->connected)
+                        bufferevent_set_timeouts(s->upstream, NULL, NULL);
+                if (!evtimer_pending(s->timer, NULL))
+                        arm_timer(s);
         }
-        if (evbuffer_get_length(bufferevent_get_output(s->upstream)) > UPSTREAM_BACKLOG)
+        if (s->client_eof || evbuffer_get_length(bufferevent_get_output(s->upstream)) > UPSTREAM_BACKLOG)
                 bufferevent_disable(s->client, EV_READ);
         else
                 bufferevent_enable(s->client, EV_READ);
@@ -350,6 +357,16 @@ static void client_event(struct bufferevent *bev, short what, void *ctx)
 {
         struct session *s = ctx;
 
+        if (what & BEV_EVENT_EOF) {
+                /* A client may send its last commands and half-close: what
+                 * it sent still gets its replies, as from a real MTA. */
+                pump_client(s);
+                if (smtp_relay_busy(&s->relay) && !smtp_relay_closing(&s->relay)) {
+                        s->client_eof = true;
+                        after_io(s);
+                        return;
+                }
+        }
         if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
                 session_free(s, what & BEV_EVENT_EOF ? "client closed" : "client error");
 }

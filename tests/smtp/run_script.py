@@ -13,6 +13,7 @@ Each SCRIPT is a session: a fresh TCP connection, then one step per line.
   !~ GLOB           no line of the last reply matches GLOB
   trickle SECS TEXT send TEXT one byte a second, for at most SECS seconds
   sleep SECS
+  shut              half-close: no more bytes from the client (FIN)
   close             reset the connection (SO_LINGER 0) and end the session
   eof [SECS]        the server closes the connection within SECS (default 5)
   $VAR in a line is replaced from the environment (e.g. $SUBJECT).
@@ -132,6 +133,8 @@ def run(host, port, path):
                     time.sleep(1)
             elif op == "sleep":
                 time.sleep(float(arg))
+            elif op == "shut":
+                s.sock.shutdown(socket.SHUT_WR)
             elif op == "close":
                 s.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 s.sock.close()
