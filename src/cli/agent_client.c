@@ -56,3 +56,17 @@ int cli_agent_sync(struct cli *c, const char *id, json_t *out)
         json_decref(reply);
         return CLI_OK;
 }
+
+int cli_change_done(struct cli *c, const char *id, json_t *out, const char *text)
+{
+        int r;
+
+        if (!c->json) {
+                json_decref(out);
+                printf("%s\n", text);
+                return cli_agent_sync(c, id, NULL);
+        }
+        r = cli_agent_sync(c, id, out);
+        cli_print_json(out); /* takes <out> */
+        return r;
+}

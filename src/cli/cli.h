@@ -68,6 +68,10 @@ int cli_agent_request(struct cli *c, const char *request, json_t **ret);
  * error. */
 int cli_agent_sync(struct cli *c, const char *id, json_t *out);
 
+/* Ends a change command on VPS <id>: prints <text> (or, with --json, <out>,
+ * which it takes) and tells the agent.  Returns the command's status. */
+int cli_change_done(struct cli *c, const char *id, json_t *out, const char *text);
+
 /* Parses an actor for a change: --by WHO is required, --reason TEXT
  * optional.  Prints the error and returns false if --by is missing or bad. */
 bool cli_actor_valid(const char *cmd, const char *by);

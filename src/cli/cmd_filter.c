@@ -23,9 +23,8 @@ static int filter_place(struct cli *c, int argc, char **argv)
         struct pc_actor who = { 0 };
         const char *service = NULL, *ports = NULL, *until = NULL;
         bool all = false;
-        char err[256];
+        char err[256], text[256];
         int64_t id = 0, now = pc_now();
-        json_t *out;
         int opt, r;
 
         optind = 0;
@@ -83,14 +82,10 @@ static int filter_place(struct cli *c, int argc, char **argv)
                 cli_error("Failed to place a filter on %s: %s", argv[optind], pc_store_errmsg(c->store));
                 return CLI_ERROR;
         }
-        if (!c->json) {
-                printf("placed filter #%" PRId64 " on %s; the owner will be emailed\n", id, argv[optind]);
-                return cli_agent_sync(c, argv[optind], NULL);
-        }
-        out = json_pack("{s:s, s:I}", "vps", argv[optind], "filter", (json_int_t)id);
-        r = cli_agent_sync(c, argv[optind], out);
-        cli_print_json(out);
-        return r;
+        snprintf(text, sizeof(text), "placed filter #%" PRId64 " on %s; the owner will be emailed", id,
+                 argv[optind]);
+        return cli_change_done(c, argv[optind],
+                               json_pack("{s:s, s:I}", "vps", argv[optind], "filter", (json_int_t)id), text);
 }
 
 static int filter_lift(struct cli *c, int argc, char **argv)
@@ -102,8 +97,7 @@ static int filter_lift(struct cli *c, int argc, char **argv)
         };
         struct pc_actor who = { 0 };
         int64_t id;
-        char *end;
-        json_t *out;
+        char *end, text[256];
         int opt, r;
 
         optind = 0;
@@ -130,14 +124,10 @@ static int filter_lift(struct cli *c, int argc, char **argv)
                 cli_error("Failed to lift filter #%" PRId64 " of %s: %s", id, argv[optind], pc_store_errmsg(c->store));
                 return CLI_ERROR;
         }
-        if (!c->json) {
-                printf("lifted filter #%" PRId64 " of %s; the owner will be emailed\n", id, argv[optind]);
-                return cli_agent_sync(c, argv[optind], NULL);
-        }
-        out = json_pack("{s:s, s:I}", "vps", argv[optind], "lifted", (json_int_t)id);
-        r = cli_agent_sync(c, argv[optind], out);
-        cli_print_json(out);
-        return r;
+        snprintf(text, sizeof(text), "lifted filter #%" PRId64 " of %s; the owner will be emailed", id,
+                 argv[optind]);
+        return cli_change_done(c, argv[optind],
+                               json_pack("{s:s, s:I}", "vps", argv[optind], "lifted", (json_int_t)id), text);
 }
 
 int cmd_filter(struct cli *c, int argc, char **argv)

@@ -20,7 +20,7 @@ static int suspension_change(struct cli *c, int argc, char **argv, bool suspend)
         const char *cmd = suspend ? "suspend" : "unsuspend";
         struct pc_actor who = { 0 };
         int64_t incident = 0, id = 0;
-        json_t *out;
+        char text[256];
         int opt, r;
 
         optind = 0;
@@ -53,18 +53,16 @@ static int suspension_change(struct cli *c, int argc, char **argv, bool suspend)
                 cli_error("Failed to %s %s: %s", cmd, argv[optind], pc_store_errmsg(c->store));
                 return CLI_ERROR;
         }
-        if (!c->json) {
-                if (suspend)
-                        printf("suspended %s (suspension #%" PRId64 "); the owner will be emailed\n", argv[optind], id);
-                else
-                        printf("unsuspended %s; the owner will be emailed\n", argv[optind]);
-                return cli_agent_sync(c, argv[optind], NULL);
-        }
-        out = suspend ? json_pack("{s:s, s:I}", "suspended", argv[optind], "suspension", (json_int_t)id)
-                      : json_pack("{s:s}", "unsuspended", argv[optind]);
-        r = cli_agent_sync(c, argv[optind], out);
-        cli_print_json(out);
-        return r;
+        if (suspend)
+                snprintf(text, sizeof(text), "suspended %s (suspension #%" PRId64 "); the owner will be emailed",
+                         argv[optind], id);
+        else
+                snprintf(text, sizeof(text), "unsuspended %s; the owner will be emailed", argv[optind]);
+        return cli_change_done(c, argv[optind],
+                               suspend ? json_pack("{s:s, s:I}", "suspended", argv[optind], "suspension",
+                                                   (json_int_t)id)
+                                       : json_pack("{s:s}", "unsuspended", argv[optind]),
+                               text);
 }
 
 int cmd_suspend(struct cli *c, int argc, char **argv)

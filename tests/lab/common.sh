@@ -44,29 +44,26 @@ pc_setup() {
 # pc ARGS...: the CLI, in the hypervisor namespace, on the lab's config.
 pc() { ip netns exec "$LAB_HV" "$PC_BIN" -c "$PC_CFG" "$@"; }
 
-# agent_start: starts portcullisd in hv and waits for its control socket.
-agent_start() {
-        AGENT_PID=$(lab_bg portcullisd hv "$PC_AGENT" -c "$PC_CFG")
+# daemon_start NAME SOCKET BINARY: starts a daemon in hv on the lab's config
+# and waits for its control socket; prints its pid.
+daemon_start() {
+        local pid
+        pid=$(lab_bg "$1" hv "$3" -c "$PC_CFG")
         for _ in $(seq 1 50); do
-                [ -S "$LAB_DIR/control.sock" ] && return 0
+                [ -S "$2" ] && { echo "$pid"; return 0; }
                 sleep 0.1
         done
-        echo "portcullisd did not start:"; tail -5 "$LAB_DIR/log/portcullisd.log"
+        echo "$1 did not start:" >&2; tail -5 "$LAB_DIR/log/$1.log" >&2
         return 1
 }
+
+# agent_start: starts portcullisd in hv and waits for its control socket.
+agent_start() { AGENT_PID=$(daemon_start portcullisd "$LAB_DIR/control.sock" "$PC_AGENT"); }
 agent_kill() { kill -9 "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null; rm -f "$LAB_DIR/control.sock"; }
 agent_log() { cat "$LAB_DIR/log/portcullisd.log"; }
 
 # smtpd_start: starts portcullis-smtpd in hv and waits for its control socket.
-smtpd_start() {
-        SMTPD_PID=$(lab_bg portcullis-smtpd hv "$PC_SMTPD" -c "$PC_CFG")
-        for _ in $(seq 1 50); do
-                [ -S "$LAB_DIR/smtpd.sock" ] && return 0
-                sleep 0.1
-        done
-        echo "portcullis-smtpd did not start:"; tail -5 "$LAB_DIR/log/portcullis-smtpd.log"
-        return 1
-}
+smtpd_start() { SMTPD_PID=$(daemon_start portcullis-smtpd "$LAB_DIR/smtpd.sock" "$PC_SMTPD"); }
 smtpd_kill() { kill "$SMTPD_PID" 2>/dev/null; wait "$SMTPD_PID" 2>/dev/null; rm -f "$LAB_DIR/smtpd.sock"; }
 smtpd_log() { cat "$LAB_DIR/log/portcullis-smtpd.log"; }
 # smtpd_ask VERB [ARG]: one request on the proxy's control socket.
