@@ -125,6 +125,41 @@ fid=$(pc --json vps show vps-101 | /usr/bin/python3 -c 'import json,sys; print(j
 pc filter lift vps-101 "$fid" --by abuse-desk --reason "lab: resolved" >/dev/null 2>&1
 check "after the filter is lifted mail flows again" swaks_send vps101 "$LAB_INET_V4" 25 "unfiltered-$$"
 
+echo "# a broken MX: the client gets a 421 that says what happened, never a 250"
+# A fake MX on vps-201's address (any host is an MX to vps-101).
+cat >"$LAB_DIR/fakemx.py" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_INET6 if ":" in sys.argv[1] else socket.AF_INET)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[1], 25))
+s.listen(5)
+while True:
+    c, _ = s.accept()
+    try:
+        c.sendall(b"220 fake ESMTP\r\n")
+        if c.recv(1000):
+            c.sendall(b"250 ok\r\nhello garbage\r\n" if sys.argv[2] == "garbage" else b"")
+    except OSError:
+        pass
+    c.close()
+PY
+fakemx=$(lab_bg fakemx vps201 /usr/bin/python3 "$LAB_DIR/fakemx.py" "$VPS201_V4" close)
+lab_bg fakemx6 vps201 /usr/bin/python3 "$LAB_DIR/fakemx.py" "$VPS201_V6" garbage >/dev/null
+lab_wait_port vps201 "$VPS201_V4" 25 5 >/dev/null 2>&1
+lab_wait_port vps201 "$VPS201_V6" 25 5 >/dev/null 2>&1
+out=$(printf 'EHLO vps.example\r\n' | lab_exec vps101 timeout 5 socat -T3 "TCP:$VPS201_V4:25" - 2>&1)
+check "an MX that hangs up after EHLO: 421 4.4.2 ... closed the connection" \
+        grep -q "^421 4.4.2 The receiving mail server closed the connection" <<<"$out"
+out=$(printf 'EHLO vps.example\r\n' | lab_exec vps101 timeout 5 socat -T3 "TCP:[$VPS201_V6]:25" - 2>&1)
+check "an MX that answers garbage: 421 4.4.2 ... malformed reply" \
+        grep -q "^421 4.4.2 The receiving mail server sent a malformed reply" <<<"$out"
+check "... and the client never saw the garbage" check_not_grep "hello garbage" "$out"
+kill "$fakemx"
+sleep 0.2
+out=$(printf 'EHLO vps.example\r\n' | lab_exec vps101 timeout 5 socat -T3 "TCP:$VPS201_V4:25" - 2>&1)
+check "an MX that refuses the connection: 421 4.4.1 Could not connect" \
+        grep -q "^421 4.4.1 Could not connect to $VPS201_V4:25: Connection refused" <<<"$out"
+
 echo "# what the proxy refuses, and what it is not for"
 direct=$(lab_exec inet timeout 5 socat -T3 "TCP:$LAB_HV_UPLINK_V4:10025" - </dev/null 2>&1)
 check "a direct (not redirected) connection to the proxy port is refused" \
