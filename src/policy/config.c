@@ -138,7 +138,7 @@ static const char *const rule_keys[] = {
         "service", "action", "direction", "ports", "ip-protocols", "exemptable", "tos-event", "why",
 };
 static const char *const responses_keys[] = { "spoofing", "scanning", "spam" };
-static const char *const proxy_keys[] = { "listen", "tls", "source", "limits", "timeouts" };
+static const char *const proxy_keys[] = { "listen", "tls", "upstream-tls", "source", "limits", "timeouts" };
 static const char *const proxy_limits_keys[] = {
         "messages-per-hour", "recipients-per-message", "recipients-per-hour", "sessions-per-vps",
         "window",
@@ -1393,6 +1393,15 @@ static int load_smtp_proxy(struct ctx *c, const struct node *n, struct pc_policy
                         return fail(c, x, "'tls: true' is not supported: the SMTP proxy offers "
                                           "no TLS to the VPS (use port 587 or a relay for TLS)");
                 }
+        }
+        if ((x = map_get(n, "upstream-tls")) != NULL) {
+                if (x->kind == NODE_SCALAR && strcmp(x->text, "off") == 0)
+                        l->upstream_tls = false;
+                else if (x->kind == NODE_SCALAR && strcmp(x->text, "opportunistic") == 0)
+                        l->upstream_tls = true;
+                else
+                        return fail(c, x, "'upstream-tls' must be off or opportunistic, not %s",
+                                    show(x, buf, sizeof(buf)));
         }
         if ((x = map_get(n, "source")) != NULL) {
                 if (x->kind == NODE_SCALAR && strcmp(x->text, "vps") == 0)

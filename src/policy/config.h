@@ -58,6 +58,7 @@ enum pc_smtp_source {
  * count over <window> (an hour, shorter in tests); times are in seconds. */
 struct pc_smtp_proxy_limits {
         enum pc_smtp_source source;
+        bool upstream_tls;         /* STARTTLS to the MX when it offers it */
         unsigned messages_per_hour;
         unsigned recipients_per_message;
         unsigned recipients_per_hour;

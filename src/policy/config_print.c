@@ -139,6 +139,7 @@ static void print_smtp_proxy(FILE *out, const struct pc_policy *p)
         fputs("    smtp-proxy:\n      listen: ", out);
         print_quoted(out, p->smtp_proxy_listen);
         fprintf(out, "\n      tls: %s\n", p->smtp_proxy_tls ? "true" : "false");
+        fprintf(out, "      upstream-tls: %s\n", l->upstream_tls ? "opportunistic" : "off");
         fprintf(out, "      source: %s\n",
                 l->source == PC_SMTP_SOURCE_HYPERVISOR ? "hypervisor" : "vps");
         fprintf(out, "      limits:\n        messages-per-hour: %u\n", l->messages_per_hour);

@@ -42,6 +42,7 @@ void smtp_relay_release(struct smtp_relay *r)
         if (r->txn.active)
                 txn_end(r, &r->txn);
         strbuf_free(&r->ehlo);
+        strbuf_free(&r->ehlo_cmd);
         strbuf_free(&r->locals);
 }
 
@@ -373,6 +374,13 @@ static int client_line(struct smtp_relay *r, const char *line, size_t len)
                 copy_trunc(r->txn.helo, sizeof(r->txn.helo), line + i, len - i);
                 forward_line(r, line, len);
                 push(r, ehlo ? SMTP_STAGE_EHLO : SMTP_STAGE_HELO, 0);
+                if (ehlo && r->ops->start_tls != NULL && r->tls == SMTP_TLS_NONE) {
+                        /* Nothing more goes upstream until TLS is settled,
+                         * and the EHLO is said again inside it. */
+                        strbuf_reset(&r->ehlo_cmd);
+                        strbuf_printf(&r->ehlo_cmd, "%.*s\r\n", (int)len, line);
+                        r->hold = r->ehlo_hold = true;
+                }
                 return 0;
         }
         if (verb_is(line, len, "STARTTLS")) {
@@ -608,6 +616,65 @@ static void ehlo_rewrite(struct smtp_relay *r)
         strbuf_free(&out);
 }
 
+/* True if the collected EHLO reply offers STARTTLS. */
+static bool ehlo_offers_tls(const struct smtp_relay *r)
+{
+        for (const char *s = r->ehlo.s; s != NULL && *s != '\0';) {
+                const char *eol = strstr(s, "\r\n");
+
+                if (eol - s >= 12 && strncasecmp(s + 4, "STARTTLS", 8) == 0 && (eol - s == 12 || s[12] == ' '))
+                        return true;
+                s = eol + 2;
+        }
+        return false;
+}
+
+/* The EHLO reply is complete: upgrade the upstream first if we may;
+ * returns true if the reply is held back for that. */
+static bool ehlo_maybe_tls(struct smtp_relay *r, int code)
+{
+        if (r->ops->start_tls == NULL || r->tls != SMTP_TLS_NONE)
+                return false;
+        if (code != 250 || !ehlo_offers_tls(r)) {
+                r->tls = SMTP_TLS_DECLINED;
+                return false;
+        }
+        to_upstream(r, "STARTTLS\r\n", 10);
+        r->q[r->qhead] = SMTP_STAGE_TLS;
+        r->tls = SMTP_TLS_ASKED;
+        return true;
+}
+
+void smtp_relay_tls_ready(struct smtp_relay *r)
+{
+        if (r->tls != SMTP_TLS_HANDSHAKE || r->closing)
+                return;
+        r->tls = SMTP_TLS_ON;
+        strbuf_free(&r->ehlo); /* the plain-text reply is void now */
+        to_upstream(r, r->ehlo_cmd.s, r->ehlo_cmd.len);
+        strbuf_free(&r->ehlo_cmd);
+        r->q[r->qhead] = SMTP_STAGE_EHLO;
+}
+
+/* The upstream's reply to the relay's own STARTTLS. */
+static void tls_reply(struct smtp_relay *r, int code)
+{
+        if (code == 220) {
+                r->tls = SMTP_TLS_HANDSHAKE;
+                r->ops->start_tls(r->ctx);
+                return;
+        }
+        /* Declined (454...): carry on in plain text with the first reply. */
+        r->tls = SMTP_TLS_DECLINED;
+        r->q[r->qhead] = SMTP_STAGE_EHLO;
+        ehlo_rewrite(r);
+        strbuf_free(&r->ehlo);
+        strbuf_free(&r->ehlo_cmd);
+        r->hold = r->ehlo_hold = false;
+        pop(r);
+        flush_locals(r);
+}
+
 /* Applies the final reply line's <code> to the command it answers. */
 static void reply_done(struct smtp_relay *r, enum smtp_stage stage, uint32_t arg, const char *line,
                        size_t len)
@@ -621,6 +688,9 @@ static void reply_done(struct smtp_relay *r, enum smtp_stage stage, uint32_t arg
                 if (r->ehlo.s != NULL)
                         ehlo_rewrite(r);
                 strbuf_free(&r->ehlo);
+                strbuf_free(&r->ehlo_cmd);
+                if (r->ehlo_hold)
+                        r->hold = r->ehlo_hold = false;
                 break;
         case SMTP_STAGE_MAIL:
                 t->mail_reply = code;
@@ -702,12 +772,19 @@ static void upstream_line(struct smtp_relay *r, const char *line, size_t len)
         }
         r->reply_code = code;
         r->in_reply = !last;
+        if (stage == SMTP_STAGE_TLS) {
+                if (last)
+                        tls_reply(r, code);
+                return; /* the client never asked: it does not see this */
+        }
         if (stage == SMTP_STAGE_EHLO && code == 250) {
                 strbuf_printf(&r->ehlo, "%.*s\r\n", (int)len, line);
                 if (r->ehlo.oom || r->ehlo.len > SMTP_EHLO_REPLY_MAX) {
                         protocol_error(r, "421 4.4.2 The receiving mail server's EHLO reply is too long");
                         return;
                 }
+                if (last && ehlo_maybe_tls(r, code))
+                        return;
         } else {
                 to_client(r, line, len);
                 to_client(r, "\r\n", 2);

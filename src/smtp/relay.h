@@ -14,7 +14,11 @@
  *     on where the data ends (no "SMTP smuggling", no desynchronisation);
  *     BDAT chunks are relayed by length, byte for byte;
  *   - a reply that fits no command (unsolicited, a 354 to anything but
- *     DATA, a malformed line) ends the session with a 421. */
+ *     DATA, a malformed line) ends the session with a 421;
+ *   - with ops->start_tls, the relay itself upgrades the upstream leg with
+ *     STARTTLS when the server offers it (after the client's first EHLO,
+ *     before the client sees the EHLO reply, which is then the one given
+ *     inside TLS); the client's leg stays plain text. */
 #pragma once
 
 #include <stdbool.h>
@@ -42,6 +46,16 @@ enum smtp_stage {
         SMTP_STAGE_QUIT,
         SMTP_STAGE_OTHER,
         SMTP_STAGE_LOCAL,    /* a reply written by the relay */
+        SMTP_STAGE_TLS,      /* the relay's own STARTTLS to the upstream */
+};
+
+/* The upstream leg's TLS (with ops->start_tls). */
+enum smtp_tls {
+        SMTP_TLS_NONE,      /* not tried yet */
+        SMTP_TLS_ASKED,     /* STARTTLS sent */
+        SMTP_TLS_HANDSHAKE, /* 220 received: the caller is negotiating */
+        SMTP_TLS_ON,
+        SMTP_TLS_DECLINED,  /* not offered, or refused by the server */
 };
 
 /* The message in progress, as far as the relay has seen it. */
@@ -83,6 +97,11 @@ struct smtp_relay_ops {
         /* A transaction ended: upstream's final reply to the data
          * (txn->final_reply), or RSET/EHLO/QUIT/close before it (0). */
         void (*message)(void *ctx, const struct smtp_txn *txn);
+        /* The upstream said 220 to the relay's STARTTLS: the caller starts
+         * the TLS handshake on the upstream connection once the current
+         * input call returns, then calls smtp_relay_tls_ready() (or
+         * smtp_relay_upstream_gone() if it fails).  NULL: no upstream TLS. */
+        void (*start_tls)(void *ctx);
 };
 
 struct smtp_relay {
@@ -101,6 +120,9 @@ struct smtp_relay {
 
         /* upstream side */
         bool chunking;          /* the upstream's EHLO offered CHUNKING */
+        bool ehlo_hold;         /* <hold> is for an EHLO that may start TLS */
+        uint8_t tls;            /* enum smtp_tls */
+        struct strbuf ehlo_cmd; /* the client's EHLO line, replayed inside TLS */
         bool in_reply;          /* inside a multi-line reply */
         int reply_code;
         struct strbuf ehlo;     /* an EHLO reply being collected */
@@ -146,6 +168,10 @@ void smtp_relay_abort(struct smtp_relay *r, const char *line);
 
 /* True once the session is over: flush the client's output, then close. */
 static inline bool smtp_relay_closing(const struct smtp_relay *r) { return r->closing; }
+
+/* The caller's TLS handshake with the upstream succeeded: the relay says
+ * EHLO again inside TLS and gives the client that reply. */
+void smtp_relay_tls_ready(struct smtp_relay *r);
 
 /* True while client input is held back (DATA reply or pipeline full). */
 bool smtp_relay_waiting(const struct smtp_relay *r);

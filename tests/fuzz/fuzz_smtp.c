@@ -20,6 +20,7 @@ struct fuzz {
         unsigned positive_to_client;   /* 2xx/354 lines the client got */
         unsigned positive_from_upstream;
         bool at_bol;                   /* client output is at a line start */
+        bool tls_pending;              /* start_tls was called */
 };
 
 static void to_client(void *ctx, const char *buf, size_t len)
@@ -53,10 +54,25 @@ static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp
         return SMTP_CHECK_PASS;
 }
 
+static void start_tls(void *ctx)
+{
+        struct fuzz *f = ctx;
+
+        f->tls_pending = true;
+}
+
 static const struct smtp_relay_ops ops = {
         .to_client = to_client,
         .to_upstream = to_upstream,
         .check = check,
+};
+
+/* The same, upgrading the upstream leg when offered. */
+static const struct smtp_relay_ops ops_tls = {
+        .to_client = to_client,
+        .to_upstream = to_upstream,
+        .check = check,
+        .start_tls = start_tls,
 };
 
 /* Counts the upstream's 2xx/354 lines in what the relay consumed. */
@@ -90,6 +106,10 @@ static void feed(struct fuzz *f, bool upstream, const uint8_t *data, size_t n)
         }
         memmove(buf, buf + used, *len - used);
         *len -= used;
+        if (f->tls_pending) {
+                f->tls_pending = false;
+                smtp_relay_tls_ready(&f->r);
+        }
         if (upstream && f->client_len > 0) {
                 used = smtp_relay_client(&f->r, f->client_buf, f->client_len);
                 memmove(f->client_buf, f->client_buf + used, f->client_len - used);
@@ -106,7 +126,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (f == NULL)
                 return 0;
         f->at_bol = true;
-        smtp_relay_init(&f->r, &ops, f);
+        /* The last byte picks plain or opportunistic-TLS upstream. */
+        smtp_relay_init(&f->r, size > 0 && (data[size - 1] & 0x80) ? &ops_tls : &ops, f);
         while (size > 0 && !smtp_relay_closing(&f->r)) {
                 size_t n = data[0] >> 1;
                 bool upstream = data[0] & 1;

@@ -19,6 +19,7 @@ struct harness {
         unsigned messages;
         unsigned recipients_ok;
         unsigned rcpt_limit;    /* refuse RCPTs beyond this many (0: none) */
+        unsigned tls_started;
         char pending[4096];     /* client bytes not yet taken */
         size_t pending_len;
 };
@@ -68,6 +69,22 @@ static void h_message(void *ctx, const struct smtp_txn *txn)
         h->last = *txn;
         h->messages++;
 }
+
+static void h_start_tls(void *ctx)
+{
+        struct harness *h = ctx;
+
+        h->tls_started++;
+}
+
+static const struct smtp_relay_ops h_ops_tls = {
+        .to_client = h_client,
+        .to_upstream = h_upstream,
+        .check = h_check,
+        .recipient = h_recipient,
+        .message = h_message,
+        .start_tls = h_start_tls,
+};
 
 static const struct smtp_relay_ops h_ops = {
         .to_client = h_client,
@@ -429,6 +446,69 @@ static void test_multiline_reply_relayed(void **state)
         expect_client(h, "214 b\r\n");
 }
 
+static int setup_tls(void **state)
+{
+        struct harness *h = calloc(1, sizeof(*h));
+
+        smtp_relay_init(&h->r, &h_ops_tls, h);
+        *state = h;
+        return 0;
+}
+
+/* Opportunistic TLS upstream: the client's EHLO reply is the one given
+ * inside TLS; the client never sees the relay's STARTTLS or its 220. */
+static void test_upstream_tls(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx ESMTP\r\n");
+        expect_client(h, "220 mx ESMTP\r\n");
+        c(h, "EHLO vps.example\r\nMAIL FROM:<a@b>\r\n");
+        /* The MAIL waits: nothing more goes out before TLS is settled. */
+        expect_upstream(h, "EHLO vps.example\r\n");
+        u(h, "250-mx\r\n250-STARTTLS\r\n250 PIPELINING\r\n");
+        expect_upstream(h, "STARTTLS\r\n");
+        expect_client(h, "");
+        u(h, "220 2.0.0 Ready to start TLS\r\n");
+        assert_int_equal(h->tls_started, 1);
+        expect_client(h, "");
+        smtp_relay_tls_ready(&h->r);
+        expect_upstream(h, "EHLO vps.example\r\n");
+        u(h, "250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
+        expect_client(h, "250-mx\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
+        expect_upstream(h, "MAIL FROM:<a@b>\r\n");
+        assert_int_equal(h->r.tls, SMTP_TLS_ON);
+}
+
+static void test_upstream_tls_declined(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx\r\n");
+        c(h, "EHLO v\r\nNOOP\r\n");
+        u(h, "250-mx\r\n250 STARTTLS\r\n");
+        expect_upstream(h, "EHLO v\r\nSTARTTLS\r\n");
+        u(h, "454 4.7.0 TLS not available due to local problem\r\n");
+        assert_int_equal(h->tls_started, 0);
+        /* The first EHLO reply, less STARTTLS, then the held NOOP. */
+        assert_non_null(strstr(strbuf_str(&h->client), "250 mx\r\n"));
+        assert_null(strstr(strbuf_str(&h->client), "454"));
+        expect_upstream(h, "NOOP\r\n");
+        assert_int_equal(h->r.tls, SMTP_TLS_DECLINED);
+}
+
+static void test_upstream_tls_not_offered(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx\r\n");
+        c(h, "EHLO v\r\n");
+        u(h, "250-mx\r\n250 PIPELINING\r\n");
+        expect_upstream(h, "EHLO v\r\n");
+        assert_int_equal(h->r.tls, SMTP_TLS_DECLINED);
+        assert_false(smtp_relay_waiting(&h->r));
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -452,6 +532,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_upstream_gone_mid_data, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unsolicited_421, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_multiline_reply_relayed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upstream_tls, setup_tls, teardown),
+                cmocka_unit_test_setup_teardown(test_upstream_tls_declined, setup_tls, teardown),
+                cmocka_unit_test_setup_teardown(test_upstream_tls_not_offered, setup_tls, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
