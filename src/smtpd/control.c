@@ -66,6 +66,8 @@ static void dispatch(struct smtpd *d, char *line, json_t *reply)
                 smtpd_log("synced %s", arg);
         } else if (strcmp(line, "reload") == 0) {
                 r = smtpd_load(d, err, sizeof(err));
+                if (r == 0)
+                        r = proxy_tls_init(d, err, sizeof(err));
                 if (r < 0) {
                         json_object_set_new(reply, "ok", json_false());
                         json_object_set_new(reply, "error", json_string(err));

@@ -1,6 +1,7 @@
 /* portcullis-smtpd: the transparent SMTP proxy.  Thin: options, setup,
  * privilege drop, the event loop. */
 #include <event2/event.h>
+#include <openssl/ssl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -121,7 +122,8 @@ int main(int argc, char **argv)
                 smtpd_log("cannot create the event loop");
                 return 1;
         }
-        if ((r = proxy_listen(&d, err, sizeof(err))) < 0 || (r = smtpd_control_start(&d, err, sizeof(err))) < 0 ||
+        if ((r = proxy_tls_init(&d, err, sizeof(err))) < 0 || (r = proxy_listen(&d, err, sizeof(err))) < 0 ||
+            (r = smtpd_control_start(&d, err, sizeof(err))) < 0 ||
             (r = privdrop(d.cfg->smtpd.user, needs_transparent(d.cfg), err, sizeof(err))) < 0) {
                 smtpd_log("%s", err);
                 return 1;
@@ -140,6 +142,7 @@ int main(int argc, char **argv)
                 event_free(d.signals[i]);
         event_base_free(d.base);
         account_free(d.account);
+        SSL_CTX_free(d.tls);
         addr_index_free(d.index);
         pc_model_free(d.model);
         pc_store_close(d.store);

@@ -9,12 +9,15 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <linux/netfilter_ipv4.h>
 #include <linux/netfilter_ipv6/ip6_tables.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +50,8 @@ struct session {
         bool connected;  /* to the upstream */
         bool ending;     /* flushing the client's last bytes */
         bool client_eof; /* the client half-closed; replies still owed */
+        bool tls_wanted; /* the relay asked for TLS on the upstream leg */
+        bool tls_on;
         bool relay_live; /* <relay> was initialised */
 };
 
@@ -229,12 +234,21 @@ static void message(void *ctx, const struct smtp_txn *t)
         log_value(from, sizeof(from), t->mail_from[0] != '\0' ? t->mail_from : "<>");
         log_value(reply, sizeof(reply), t->final_text[0] != '\0' ? t->final_text : "-");
         smtpd_log("message session=%llu vps=%s src=%s mx=%s helo=%s from=%s rcpts=%u accepted=%u refused=%u "
-                  "limited=%u size=%llu mail=%d data=%d result=%s final=%d reply=%s duration_ms=%lld",
+                  "limited=%u size=%llu mail=%d data=%d result=%s final=%d reply=%s tls=%s duration_ms=%lld",
                   (unsigned long long)s->id, s->vps_id, s->src, s->mx, helo, from, t->rcpt_sent,
                   t->rcpt_accepted, t->rcpt_refused, t->rcpt_local, (unsigned long long)t->size,
                   t->mail_reply, t->data_reply,
                   ok ? "sent" : t->final_reply != 0 ? "refused" : "abandoned", t->final_reply, reply,
-                  (long long)(s->txn_started_ms != 0 ? mono_ms() - s->txn_started_ms : 0));
+                  s->tls_on ? "yes" : "no", (long long)(s->txn_started_ms != 0 ? mono_ms() - s->txn_started_ms : 0));
+}
+
+/* The handshake starts after the current read returns (see upstream_read):
+ * the upstream's input must be drained of the 220 first. */
+static void start_tls(void *ctx)
+{
+        struct session *s = ctx;
+
+        s->tls_wanted = true;
 }
 
 static const struct smtp_relay_ops relay_ops = {
@@ -243,6 +257,15 @@ static const struct smtp_relay_ops relay_ops = {
         .check = check,
         .recipient = recipient,
         .message = message,
+};
+
+static const struct smtp_relay_ops relay_ops_tls = {
+        .to_client = to_client,
+        .to_upstream = to_upstream,
+        .check = check,
+        .recipient = recipient,
+        .message = message,
+        .start_tls = start_tls,
 };
 
 /* ---- I/O ---- */
@@ -336,11 +359,40 @@ static void client_read(struct bufferevent *bev, void *ctx)
         after_io(s);
 }
 
+static void upstream_event(struct bufferevent *bev, short what, void *ctx);
+static void upstream_read(struct bufferevent *bev, void *ctx);
+static void upstream_written(struct bufferevent *bev, void *ctx);
+
+/* Puts a TLS filter between the relay and the upstream connection. */
+static int upstream_tls(struct session *s)
+{
+        struct bufferevent *f;
+        SSL *ssl = SSL_new(s->d->tls);
+
+        if (ssl == NULL)
+                return -ENOMEM;
+        f = bufferevent_openssl_filter_new(s->d->base, s->upstream, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                           BEV_OPT_CLOSE_ON_FREE);
+        if (f == NULL) {
+                SSL_free(ssl);
+                return -ENOMEM;
+        }
+        s->upstream = f; /* freeing the filter frees the connection under it */
+        bufferevent_setcb(f, upstream_read, upstream_written, upstream_event, s);
+        bufferevent_setwatermark(f, EV_READ, 0, INPUT_MAX);
+        bufferevent_setwatermark(f, EV_WRITE, UPSTREAM_BACKLOG / 2, 0);
+        bufferevent_enable(f, EV_READ);
+        return 0;
+}
+
 static void upstream_read(struct bufferevent *bev, void *ctx)
 {
         struct session *s = ctx;
 
         pump_upstream(s);
+        if (s->tls_wanted && !s->tls_on && bev == s->upstream &&
+            bufferevent_openssl_get_ssl(bev) == NULL && upstream_tls(s) < 0)
+                smtp_relay_upstream_gone(&s->relay, "could not start TLS (out of memory)");
         pump_client(s); /* bytes held back for a reply may go now */
         after_io(s);
 }
@@ -377,6 +429,12 @@ static void upstream_event(struct bufferevent *bev, short what, void *ctx)
         const struct pc_smtp_proxy_limits *l = limits(s);
         char line[200];
 
+        if ((what & BEV_EVENT_CONNECTED) && s->tls_wanted && !s->tls_on) {
+                s->tls_on = true;
+                smtp_relay_tls_ready(&s->relay);
+                after_io(s);
+                return;
+        }
         if (what & BEV_EVENT_CONNECTED) {
                 s->connected = true;
                 bufferevent_set_timeouts(s->upstream, NULL, NULL);
@@ -390,6 +448,12 @@ static void upstream_event(struct bufferevent *bev, short what, void *ctx)
                 snprintf(line, sizeof(line), "421 4.4.1 Could not connect to %s: %s", s->mx,
                          what & BEV_EVENT_TIMEOUT ? "no answer" : strerror(err));
                 smtp_relay_abort(&s->relay, line);
+        } else if (s->tls_wanted && !s->tls_on) {
+                unsigned long e = bufferevent_get_openssl_error(s->upstream);
+
+                snprintf(line, sizeof(line), "failed the TLS handshake (%s)",
+                         e != 0 ? ERR_reason_error_string(e) : "connection closed");
+                smtp_relay_upstream_gone(&s->relay, line);
         } else if (what & BEV_EVENT_TIMEOUT) {
                 snprintf(line, sizeof(line), "did not answer within %lld s", (long long)l->upstream_timeout);
                 smtp_relay_upstream_gone(&s->relay, line);
@@ -639,7 +703,8 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
                 session_free(s, "out of memory");
                 return;
         }
-        smtp_relay_init(&s->relay, &relay_ops, s);
+        smtp_relay_init(&s->relay, policy->smtp_limits.upstream_tls && d->tls != NULL ? &relay_ops_tls : &relay_ops,
+                        s);
         s->relay_live = true;
         bufferevent_setcb(s->client, client_read, client_written, client_event, s);
         bufferevent_setcb(s->upstream, upstream_read, upstream_written, upstream_event, s);
@@ -796,4 +861,25 @@ void proxy_close_listeners(struct smtpd *d)
         for (size_t i = 0; i < d->n_listeners; i++)
                 evconnlistener_free(d->listeners[i]);
         d->n_listeners = 0;
+}
+
+int proxy_tls_init(struct smtpd *d, char *err, size_t errsz)
+{
+        bool wanted = false;
+
+        for (size_t i = 0; i < d->cfg->n_policies; i++)
+                wanted = wanted || (d->cfg->policies[i].has_smtp_proxy &&
+                                    d->cfg->policies[i].smtp_limits.upstream_tls);
+        if (!wanted || d->tls != NULL)
+                return 0;
+        d->tls = SSL_CTX_new(TLS_client_method());
+        if (d->tls == NULL) {
+                snprintf(err, errsz, "cannot create the TLS context: %s",
+                         ERR_reason_error_string(ERR_get_error()));
+                return -ENOMEM;
+        }
+        /* Opportunistic, as MTAs do between them: encrypt, verify nothing. */
+        SSL_CTX_set_verify(d->tls, SSL_VERIFY_NONE, NULL);
+        SSL_CTX_set_min_proto_version(d->tls, TLS1_2_VERSION);
+        return 0;
 }

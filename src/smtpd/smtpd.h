@@ -15,6 +15,7 @@ struct evconnlistener;
 struct event;
 struct account;
 struct addr_index;
+struct ssl_ctx_st;
 
 #define SMTPD_LISTENERS_MAX 8
 
@@ -28,6 +29,7 @@ struct smtpd {
         struct pc_model *model;
         struct addr_index *index; /* source address -> VPS */
         struct account *account;  /* per-VPS figures and limits */
+        struct ssl_ctx_st *tls;   /* for upstream-tls: opportunistic; NULL if none */
 
         struct event_base *base;
         struct evconnlistener *listeners[SMTPD_LISTENERS_MAX];
@@ -56,6 +58,9 @@ int smtpd_sync_vps(struct smtpd *d, const char *id, char *err, size_t errsz);
 /* proxy.c: listeners and sessions. */
 int proxy_listen(struct smtpd *d, char *err, size_t errsz);
 void proxy_close_listeners(struct smtpd *d);
+
+/* Creates the TLS context if a policy wants upstream TLS. */
+int proxy_tls_init(struct smtpd *d, char *err, size_t errsz);
 
 /* control.c: the control socket (stats, sync, reload, status). */
 int smtpd_control_start(struct smtpd *d, char *err, size_t errsz);

@@ -21,6 +21,7 @@ sed -e "s/^profile: lenoir/profile: lenoir-tight/" \
     -e "s/sessions-per-vps: .*/sessions-per-vps: 2/" \
     -e "s/window: .*/window: 6s/" \
     -e "s/command: .*/command: 3s/" \
+    -e "s/upstream-tls: off/upstream-tls: opportunistic/" \
     "$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/tight.yaml"
 sed -i -e "s|^  - $PC_ROOT/etc/profiles/blocked-services.yaml|&\n  - $LAB_DIR/tight.yaml|" \
        -e "s|^sites:|&\n  tight:\n    policy: lenoir-tight|" "$PC_CFG"
@@ -109,6 +110,18 @@ sleep 6.5
 check "after the window it is accepted again" swaks_send vps202 "$LAB_INET_V4" 25 "rate-5-$$"
 check "the MTA got exactly the 4 accepted ones" \
         test "$(grep -l "rate-[0-9]-$$" "$LAB_MAILDIR"/new/* 2>/dev/null | wc -l)" = 4
+echo "# upstream-tls: opportunistic (tight profile): encrypted to the MX, plain for the VPS"
+# (port 587 logs as postfix/submission/smtpd, port 25 as postfix/smtpd)
+check "the MTA's port 25 saw TLS from vps-202's own address" \
+        grep -q "postfix/smtpd\[.*TLS connection established from [^ ]*\[$VPS202_V4\]" "$LAB_DIR/maillog"
+check "the proxy logged its messages with tls=yes" \
+        grep -q "vps=vps-202 .*result=sent .*tls=yes" "$LAB_DIR/log/portcullis-smtpd.log"
+check "(control: vps-101's profile says off: no TLS from it on port 25)" \
+        check_not_grep "postfix/smtpd\[.*TLS connection established from [^ ]*\[$VPS101_V4\]" "$(cat "$LAB_DIR/maillog")"
+check "(control: vps-101's messages logged with tls=no)" \
+        grep -q "vps=vps-101 .*result=sent .*tls=no" "$LAB_DIR/log/portcullis-smtpd.log"
+plain=$(swaks_send vps202 "$LAB_INET_V4" 25 "tls-hidden-$$" --quit-after EHLO 2>&1)
+check "vps-202 still sees no STARTTLS in the EHLO reply" check_not_grep STARTTLS "$plain"
 lab_bg idle1 vps202 socat -T20 "TCP:$LAB_INET_V4:25" SYSTEM:"sleep 10" >/dev/null
 lab_bg idle2 vps202 socat -T20 "TCP:$LAB_INET_V4:25" SYSTEM:"sleep 10" >/dev/null
 sleep 1
