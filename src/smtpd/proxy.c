@@ -40,7 +40,8 @@ struct session {
         struct bufferevent *client, *upstream;
         struct smtp_relay relay;
         struct account_vps *acct;
-        const struct pc_policy *policy;
+        /* A copy: a reload frees the configuration the session began with. */
+        struct pc_smtp_proxy_limits limits;
         char vps_id[PC_NAME_MAX];
         char src[INET6_ADDRSTRLEN];
         char mx[INET6_ADDRSTRLEN + 8];
@@ -76,7 +77,7 @@ static int64_t wall_ms(void)
 
 static const struct pc_smtp_proxy_limits *limits(const struct session *s)
 {
-        return &s->policy->smtp_limits;
+        return &s->limits;
 }
 
 /* Writes <text> as a log value: bare if safe, else quoted and escaped. */
@@ -544,7 +545,7 @@ static int upstream_socket(const struct session *s, const struct sockaddr_storag
                 if (fd == -1)
                         return -errno;
                 setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-                if (s->policy->smtp_limits.source == PC_SMTP_SOURCE_HYPERVISOR) {
+                if (s->limits.source == PC_SMTP_SOURCE_HYPERVISOR) {
                         *ret_fd = fd;
                         return 0;
                 }
@@ -673,7 +674,7 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
         s->d = d;
         s->id = ++d->next_session_id;
         s->acct = acct;
-        s->policy = policy;
+        s->limits = policy->smtp_limits;
         s->started_ms = mono_ms();
         snprintf(s->vps_id, sizeof(s->vps_id), "%s", vps->id);
         snprintf(s->src, sizeof(s->src), "%s", src_text);

@@ -180,6 +180,26 @@ check "a direct (not redirected) connection to the proxy port is refused" \
 check "vps-201 (provider B) is not proxied: port 25 is blocked there" \
         refused_fast 1 lab_tcp_hello vps201 "$LAB_INET_V4" 25
 
+echo "# a reload while a session is open: the session carries on"
+chmod o+rx "$LAB_DIR" && chmod o+r "$PC_CFG" "$LAB_DIR/tight.yaml" # the proxy reloads as nobody
+cat >"$LAB_DIR/slow.smtp" <<'EOF'
+< 220 *
+> EHLO vps.example
+< 250 *
+sleep 2
+> MAIL FROM:<slow@vps.example>
+< 250 *
+> QUIT
+< 221 *
+EOF
+lab_exec vps101 /usr/bin/python3 "$PC_ROOT/tests/smtp/run_script.py" "$LAB_INET_V4" 25 "$LAB_DIR/slow.smtp" \
+        >"$LAB_DIR/slow.out" 2>&1 &
+slow=$!
+sleep 0.7
+check "reload through the control socket" grep -q '"ok":true' <<<"$(smtpd_ask reload)"
+wait "$slow"
+check "the session opened before the reload finished normally" grep -q "^ok" "$LAB_DIR/slow.out"
+
 echo "# the figures reach the agent (the spam detector's input)"
 sleep 1.5 # one attempts-interval
 show=$(pc vps show vps-101 2>&1)
