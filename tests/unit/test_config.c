@@ -626,7 +626,7 @@ static void test_smtp_proxy(void **state)
                          "data, upstream, connect)");
         load_profile_bad(NULL, PROXY "  limit: {}\n",
                          "@/p.yaml:4:3: unknown key 'limit' in 'smtp-proxy' (expected: listen, "
-                         "tls, source, limits, timeouts)");
+                         "tls, upstream-tls, source, limits, timeouts)");
 #undef PROXY
 }
 
