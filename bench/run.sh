@@ -1,6 +1,7 @@
 #!/bin/bash
 # Runs the benchmarks.  Usage: bench/run.sh BUILD_DIR [--smoke]
-# --smoke: tiny sizes, a fraction of a second each (make test runs this);
+# --smoke: tiny sizes, a fraction of a second each, the SMTP proxy's a few
+# seconds (make test runs this);
 # without it, the sizes the issues set goals for (see docs/BENCHMARKS.md).
 set -eu
 build=${1:-build}
@@ -9,8 +10,10 @@ if [ "${2:-}" = --smoke ]; then
         "$build/bench/bench_evaluate" --vps 2000 --exceptions 200 --flows 20000 --seconds 0.1
         "$build/bench/bench_load" --vps 2000 --exceptions 200 --runs 1
         "$build/bench/bench_nft" --vps 200 --changes 50
+        bench/smtp.sh "$build" --smoke
 else
         "$build/bench/bench_evaluate" --vps 100000 --exceptions 10000 --seconds 2
         "$build/bench/bench_load" --vps 100000 --exceptions 10000 --runs 3
         for n in 100 10000 100000; do "$build/bench/bench_nft" --vps $n --changes 200; done
+        bench/smtp.sh "$build"
 fi

@@ -23,7 +23,7 @@ see() { # DESCRIPTION CMD...: runs a real client and says what it saw
                 printf '  %-58s -> works (%d ms)\n' "$what" $((t1 - t0))
         else
                 printf '  %-58s -> FAILS in %d ms: %s\n' "$what" $((t1 - t0)) \
-                        "$(grep -Eo 'Connection refused|timed out|Connection reset|No route to host' <<<"$out" | head -1)"
+                        "$(grep -Eo 'Connection refused|timed out|Connection reset|No route to host|Host did not advertise STARTTLS' <<<"$out" | head -1)"
         fi
 }
 
