@@ -4,6 +4,7 @@
 #include <openssl/ssl.h>
 #include <getopt.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,26 @@ static void on_signal(evutil_socket_t sig, short what, void *ctx)
         event_base_loopbreak(d->base);
 }
 
+/* Each session holds two sockets: raises the soft limit on open files to
+ * what max-sessions needs (up to the hard limit), and says if it is short. */
+static void raise_fd_limit(unsigned max_sessions)
+{
+        rlim_t want = (rlim_t)max_sessions * 2 + 64;
+        struct rlimit rl;
+
+        if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+                return;
+        if (rl.rlim_cur < want) {
+                rl.rlim_cur = want < rl.rlim_max ? want : rl.rlim_max;
+                setrlimit(RLIMIT_NOFILE, &rl);
+        }
+        if (rl.rlim_cur < want)
+                smtpd_log("open files are limited to %llu: at most about %llu sessions, not max-sessions %u "
+                          "(raise LimitNOFILE)",
+                          (unsigned long long)rl.rlim_cur, (unsigned long long)(rl.rlim_cur - 64) / 2,
+                          max_sessions);
+}
+
 /* True if some policy connects from the VPS's address (needs CAP_NET_RAW). */
 static bool needs_transparent(const struct pc_config *cfg)
 {
@@ -108,6 +129,8 @@ int main(int argc, char **argv)
         if (d.config_path == NULL)
                 d.config_path = DEFAULT_CONFIG;
         signal(SIGPIPE, SIG_IGN);
+        /* One write per log line, not one per fragment. */
+        setvbuf(stderr, NULL, _IOLBF, 0);
         d.started = pc_now();
         if (smtpd_load(&d, err, sizeof(err)) < 0 || account_new(&d.account) < 0) {
                 smtpd_log("%s", err);
@@ -117,6 +140,7 @@ int main(int argc, char **argv)
                 printf("ok: %zu VPSes\n", pc_model_count(d.model));
                 return 0;
         }
+        raise_fd_limit(d.cfg->smtpd.max_sessions);
         d.base = event_base_new();
         if (d.base == NULL) {
                 smtpd_log("cannot create the event loop");

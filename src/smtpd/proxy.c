@@ -680,6 +680,7 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
         snprintf(s->src, sizeof(s->src), "%s", src_text);
         format_addr((struct sockaddr *)&dst, s->mx, sizeof(s->mx), true);
         d->sessions++;
+        d->sessions_total++;
         acct->active++;
         acct->sessions++;
         acct->window_ms = policy->smtp_limits.window * 1000;
