@@ -18,6 +18,7 @@ int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_filter(struct cli *c, int argc, char **argv);
 int cmd_suspend(struct cli *c, int argc, char **argv);
 int cmd_unsuspend(struct cli *c, int argc, char **argv);
+int cmd_notification(struct cli *c, int argc, char **argv);
 
 #define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
 
@@ -110,6 +111,35 @@ const struct cli_command cli_commands[] = {
           "Prints the append-only audit log, oldest first: when, who, what, the\n"
           "object, the reason, and the state before and after (with --json).\n"
           "--limit N shows the newest N entries (default 50; 0 for all).\n" },
+        { "notification", cmd_notification, "list|show|retry ...",
+          "the owners' email outbox: what was sent, what waits, dead letters",
+          "Every change that concerns a VPS's owner (exceptions, filters, suspensions)\n"
+          "queues an email in the database, in the same transaction as the change, and\n"
+          "so do the agent's incidents; portcullisd's notifier delivers it through the\n"
+          "configured relay, retrying temporary failures.  A notification is pending\n"
+          "(waiting for its next attempt), sent (the relay accepted it) or failed (a\n"
+          "dead letter: the notifier gave up; the audit log has a notification.fail\n"
+          "entry).\n"
+          "\n"
+          "  notification list [ID] [--state pending|sent|failed] [--limit N]\n"
+          "      The newest notifications first, of the VPS ID (removed ones included)\n"
+          "      or of every VPS: when queued, VPS, kind, recipient, language, state,\n"
+          "      attempts, the next attempt (pending) or when it was sent, and the\n"
+          "      last error.  --limit N shows the newest N (default 50; 0 for all).\n"
+          "  notification show N\n"
+          "      Every field of notification N, its Message-ID, and the payload the\n"
+          "      email is written from.\n"
+          "  notification retry N --by WHO --reason TEXT\n"
+          "      Queues a failed (or waiting) notification again: due now, attempts\n"
+          "      back to 0, the same Message-ID.  Audited.  A sent notification is\n"
+          "      refused: the owner would get the email twice.\n"
+          "\n"
+          "Delivery is at least once: if portcullisd stops between the relay accepting\n"
+          "a message and recording it, the message is sent again with the same\n"
+          "Message-ID.\n"
+          "Exit status: 0 success, 2 an error (no such notification, a sent one\n"
+          "retried, bad arguments).\n"
+          "Example: portcullis notification list vps-101 --state failed\n" },
         { NULL, NULL, NULL, NULL, NULL },
 };
 

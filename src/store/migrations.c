@@ -146,8 +146,30 @@ static const char schema_v1[] =
         "        SELECT RAISE(ABORT, 'audit log is append-only');\n"
         "END;\n";
 
+/* The outbox's delivery state machine: when a notification was sent, and
+ * two rules the delivery worker relies on, kept by the schema so that no
+ * bug or hand edit can break them: a Message-ID, once recorded, never
+ * changes (a retry after a crash must reuse it) and names one notification
+ * only, and a sent notification stays sent (it must not be mailed
+ * twice). */
+static const char schema_v2[] =
+        "ALTER TABLE notification ADD COLUMN sent_at INTEGER;\n"
+        "CREATE UNIQUE INDEX notification_message_id ON notification(message_id)\n"
+        "        WHERE message_id IS NOT NULL;\n"
+        "CREATE TRIGGER notification_message_id_fixed BEFORE UPDATE OF message_id ON notification\n"
+        "WHEN OLD.message_id IS NOT NULL AND NEW.message_id IS NOT OLD.message_id\n"
+        "BEGIN\n"
+        "        SELECT RAISE(ABORT, 'a notification''s message_id never changes once set');\n"
+        "END;\n"
+        "CREATE TRIGGER notification_sent_final BEFORE UPDATE OF state ON notification\n"
+        "WHEN OLD.state = 'sent' AND NEW.state != 'sent'\n"
+        "BEGIN\n"
+        "        SELECT RAISE(ABORT, 'a sent notification stays sent');\n"
+        "END;\n";
+
 const struct pc_migration pc_sqlite_migrations[] = {
         { 1, schema_v1 },
+        { 2, schema_v2 },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);

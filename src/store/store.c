@@ -253,3 +253,89 @@ int pc_store_incident_note(struct pc_store *s, const char *vps_id, const char *k
 {
         return s->ops->incident_note(s, vps_id, kind, count, at, evidence, gap, ret_id, ret_opened);
 }
+
+/* Frees <n>'s payload; accepts NULL. */
+void pc_notification_clear(struct pc_notification *n)
+{
+        if (n == NULL)
+                return;
+        free(n->payload);
+        n->payload = NULL;
+}
+
+/* Lists the due pending notifications, oldest first. */
+int pc_store_notification_due(struct pc_store *s, int64_t now, size_t limit, pc_notification_cb cb,
+                              void *userdata)
+{
+        if (s == NULL || cb == NULL || limit == 0 || limit > PC_NOTIFICATION_BATCH_MAX)
+                return -EINVAL;
+        return s->ops->notification_due(s, now, limit, cb, userdata);
+}
+
+/* Lists notifications, newest first. */
+int pc_store_notification_list(struct pc_store *s, const char *vps_id, const char *state,
+                               size_t limit, pc_notification_cb cb, void *userdata)
+{
+        if (s == NULL || cb == NULL)
+                return -EINVAL;
+        return s->ops->notification_list(s, vps_id, state, limit, cb, userdata);
+}
+
+/* Reads notification <id>. */
+int pc_store_notification_get(struct pc_store *s, int64_t id, struct pc_notification *ret)
+{
+        if (s == NULL || ret == NULL)
+                return -EINVAL;
+        return s->ops->notification_get(s, id, ret);
+}
+
+/* Begins a send attempt of notification <id>. */
+int pc_store_notification_sending(struct pc_store *s, int64_t id, const char *message_id,
+                                  int64_t now, char *ret_message_id)
+{
+        if (s == NULL || message_id == NULL)
+                return -EINVAL;
+        return s->ops->notification_sending(s, id, message_id, now, ret_message_id);
+}
+
+/* Marks notification <id> sent. */
+int pc_store_notification_sent(struct pc_store *s, int64_t id, int64_t now)
+{
+        if (s == NULL)
+                return -EINVAL;
+        return s->ops->notification_sent(s, id, now);
+}
+
+/* Leaves notification <id> pending until <next_attempt>. */
+int pc_store_notification_retry_later(struct pc_store *s, int64_t id, const char *error,
+                                      int64_t next_attempt)
+{
+        if (s == NULL || error == NULL)
+                return -EINVAL;
+        return s->ops->notification_retry_later(s, id, error, next_attempt);
+}
+
+/* Gives up on notification <id>. */
+int pc_store_notification_failed(struct pc_store *s, int64_t id, const char *error)
+{
+        if (s == NULL || error == NULL)
+                return -EINVAL;
+        return s->ops->notification_failed(s, id, error);
+}
+
+/* Queues notification <id> again. */
+int pc_store_notification_retry(struct pc_store *s, int64_t id, const struct pc_actor *who)
+{
+        if (s == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->notification_retry(s, id, who);
+}
+
+/* Queues notification <kind> to <vps_id>'s owner. */
+int pc_store_notification_queue(struct pc_store *s, const char *vps_id, const char *kind,
+                                const char *facts, int64_t now, int64_t *ret_id)
+{
+        if (s == NULL || vps_id == NULL || kind == NULL)
+                return -EINVAL;
+        return s->ops->notification_queue(s, vps_id, kind, facts, now, ret_id);
+}

@@ -47,9 +47,43 @@ struct pc_ticket {
         char text[1024];
 };
 
+#define PC_NOTIFICATION_KIND_MAX 64
+#define PC_NOTIFICATION_ERROR_MAX 512      /* bytes of last_error incl. NUL */
+#define PC_NOTIFICATION_MESSAGE_ID_MAX 256 /* bytes of message_id incl. NUL */
+#define PC_NOTIFICATION_FACTS_MAX 16384    /* bytes of queued facts JSON */
+#define PC_NOTIFICATION_BATCH_MAX 1000     /* rows per notification_due call */
+/* How long a notification stays claimed by notification_sending: it is not
+ * due again before now + PC_NOTIFICATION_LEASE unless the worker says when
+ * (retry_later) or finishes it (sent, failed).  The worker's whole send
+ * attempt (connect, SMTP dialogue, timeouts) must end well within it. */
+#define PC_NOTIFICATION_LEASE 600
+
+/* A customer notification in the outbox.  <state> is "pending" (to be sent
+ * at or after <next_attempt>), "sent" (at <sent_at>) or "failed" (a dead
+ * letter: given up, <last_error> says why; support can retry it).  Times
+ * are unix seconds; 0 means none.  <payload> is JSON text owned by the
+ * struct: pc_notification_clear() frees it. */
+struct pc_notification {
+        int64_t id;
+        int64_t created;
+        char vps_id[PC_NAME_MAX];
+        char kind[PC_NOTIFICATION_KIND_MAX];    /* "exception.granted", "incident.opened" */
+        char recipient[256];
+        char language[8];
+        char *payload;
+        char state[16];
+        unsigned attempts;                      /* send attempts begun */
+        int64_t next_attempt;
+        char last_error[PC_NOTIFICATION_ERROR_MAX];         /* "" if none */
+        char message_id[PC_NOTIFICATION_MESSAGE_ID_MAX];    /* "" until the first attempt */
+        int64_t sent_at;
+};
+
 /* Callbacks return 0 to go on, or a negative errno to stop (returned). */
 typedef int (*pc_audit_cb)(const struct pc_audit_entry *e, void *userdata);
 typedef int (*pc_ticket_cb)(const struct pc_ticket *t, void *userdata);
+/* <n> and its payload are valid during the call only: copy what you keep. */
+typedef int (*pc_notification_cb)(const struct pc_notification *n, void *userdata);
 
 /* A backend.  Callers never use this directly. */
 struct pc_store_ops {
@@ -82,6 +116,20 @@ struct pc_store_ops {
         int (*incident_note)(struct pc_store *s, const char *vps_id, const char *kind, uint64_t count,
                              int64_t at, const char *evidence, int64_t gap, int64_t *ret_id,
                              bool *ret_opened);
+        int (*notification_due)(struct pc_store *s, int64_t now, size_t limit, pc_notification_cb cb,
+                                void *userdata);
+        int (*notification_list)(struct pc_store *s, const char *vps_id, const char *state,
+                                 size_t limit, pc_notification_cb cb, void *userdata);
+        int (*notification_get)(struct pc_store *s, int64_t id, struct pc_notification *ret);
+        int (*notification_sending)(struct pc_store *s, int64_t id, const char *message_id,
+                                    int64_t now, char *ret_message_id);
+        int (*notification_sent)(struct pc_store *s, int64_t id, int64_t now);
+        int (*notification_retry_later)(struct pc_store *s, int64_t id, const char *error,
+                                        int64_t next_attempt);
+        int (*notification_failed)(struct pc_store *s, int64_t id, const char *error);
+        int (*notification_retry)(struct pc_store *s, int64_t id, const struct pc_actor *who);
+        int (*notification_queue)(struct pc_store *s, const char *vps_id, const char *kind,
+                                  const char *facts, int64_t now, int64_t *ret_id);
 };
 
 /* Opens the store named by <url> ("sqlite:/path/db", "sqlite:///path/db"),
@@ -165,6 +213,107 @@ int pc_store_audit_list(struct pc_store *s, const char *vps_id, size_t limit, pc
                         void *userdata);
 
 const char *pc_ticket_state_name(enum pc_ticket_state st);
+
+/* ---- the notification outbox ------------------------------------------
+ *
+ * Changes queue their owner's notification in the same transaction (so a
+ * change is never made without its email, nor an email queued for a change
+ * that was rolled back); the delivery worker drains the outbox:
+ *
+ *     notification_due()                      pending rows that are due
+ *       notification_sending(id, mid, now)    claim, fix the Message-ID
+ *       ... hand the message to the relay ...
+ *       notification_sent(id, now)            relay accepted it
+ *       notification_retry_later(id, error, when)  temporary failure
+ *       notification_failed(id, error)        permanent: dead letter
+ *
+ * Delivery is at least once, never at most once.  notification_sending()
+ * commits the Message-ID and the attempt *before* the message leaves.  If
+ * the worker dies after the relay accepted the message but before
+ * notification_sent() commits, the row is still pending and is sent again
+ * once its lease (PC_NOTIFICATION_LEASE) runs out -- with the same
+ * Message-ID, so that the recipient's mail system (and a human) can tell
+ * it is the same message.  No crash can send a notification under two
+ * Message-IDs, and none can lose one.  <attempts> counts attempts begun,
+ * crashed ones included, so a message that kills the worker every time is
+ * still given up on (notification_failed) after the worker's maximum.
+ *
+ * Support sees dead letters in the audit log (notification.fail, by
+ * "portcullisd") and in `portcullis notification list --state failed`, and
+ * can queue one again with notification_retry (audited). */
+
+/* Frees <n>'s payload and sets it to NULL; accepts NULL. */
+void pc_notification_clear(struct pc_notification *n);
+
+/* Calls <cb> for the pending notifications with next_attempt <= <now>,
+ * oldest (lowest id) first, at most <limit> (1..PC_NOTIFICATION_BATCH_MAX,
+ * else -EINVAL) of them.  The rows are read before the first call, so <cb>
+ * may call the store (notification_sending, ...). */
+int pc_store_notification_due(struct pc_store *s, int64_t now, size_t limit, pc_notification_cb cb,
+                              void *userdata);
+
+/* Calls <cb> for the newest <limit> (0: all) notifications, newest first,
+ * of <vps_id> (NULL: every VPS, removed ones included) in <state>
+ * ("pending", "sent", "failed"; NULL: any; else -EINVAL).  <cb> must not
+ * call the store. */
+int pc_store_notification_list(struct pc_store *s, const char *vps_id, const char *state,
+                               size_t limit, pc_notification_cb cb, void *userdata);
+
+/* Reads notification <id> into *<ret>, whose payload the caller then owns
+ * (pc_notification_clear).  -ENOENT if there is none. */
+int pc_store_notification_get(struct pc_store *s, int64_t id, struct pc_notification *ret);
+
+/* Begins a send attempt of the pending notification <id>: attempts + 1,
+ * claimed until <now> + PC_NOTIFICATION_LEASE, and <message_id> recorded
+ * as its Message-ID unless it has one already -- a Message-ID, once set,
+ * never changes (the schema refuses it too).  Call it, and let it commit,
+ * before handing the message to the relay; see the at-least-once note
+ * above.  <message_id> is 1-255 printable ASCII characters without spaces
+ * (what goes in the header, "<...@...>").  <ret_message_id> (NULL, or
+ * PC_NOTIFICATION_MESSAGE_ID_MAX bytes) gets the Message-ID to send with:
+ * the one recorded by the first attempt.  -ENOENT if there is no such
+ * notification, -EALREADY if it is not pending (sent or failed: do not
+ * send it), -EEXIST if <message_id> is already another notification's. */
+int pc_store_notification_sending(struct pc_store *s, int64_t id, const char *message_id,
+                                  int64_t now, char *ret_message_id);
+
+/* Marks the pending notification <id> sent at <now>: the relay accepted it.
+ * -ENOENT, -EALREADY if it is not pending, -EINVAL if no attempt was begun
+ * (notification_sending) so that it has no Message-ID. */
+int pc_store_notification_sent(struct pc_store *s, int64_t id, int64_t now);
+
+/* Leaves the pending notification <id> pending, due again at
+ * <next_attempt>, with <error> as its last error.  <error> may come from a
+ * remote server: it is stored cut to PC_NOTIFICATION_ERROR_MAX - 1 bytes,
+ * control characters as spaces and invalid UTF-8 as '?'.  -ENOENT,
+ * -EALREADY if it is not pending. */
+int pc_store_notification_retry_later(struct pc_store *s, int64_t id, const char *error,
+                                      int64_t next_attempt);
+
+/* Gives up on the pending notification <id>: state failed (a dead letter)
+ * with <error> (cleaned as for retry_later) as its last error, audited as
+ * notification.fail by "portcullisd" so that support sees it.  -ENOENT,
+ * -EALREADY if it is not pending. */
+int pc_store_notification_failed(struct pc_store *s, int64_t id, const char *error);
+
+/* Support queues notification <id> (failed, or pending) again: pending, due
+ * now, attempts back to 0; its Message-ID and last error are kept.
+ * Audited as notification.retry by <who>.  A sent notification is refused
+ * with -EINVAL (it was delivered; sending it again would email the customer
+ * twice).  -ENOENT if there is none. */
+int pc_store_notification_retry(struct pc_store *s, int64_t id, const struct pc_actor *who);
+
+/* Queues notification <kind> (a name: 1-63 of a-z 0-9 . _ -, such as
+ * "incident.opened") to the owner of <vps_id>, due at <now>, for an event
+ * that is not a store change.  <facts> is a JSON object as text (NULL:
+ * none; at most PC_NOTIFICATION_FACTS_MAX bytes); the payload is <facts>
+ * plus "vps", "site", "addresses" and "event" (<kind>), which override
+ * keys of the same name in <facts> -- the same shape as the notifications
+ * of changes.  Not audited: the outbox row is the record (the incident
+ * behind it is audited by incident_note).  -ENOENT for an unknown VPS,
+ * -EINVAL for a bad kind or facts.  Sets *<ret_id> (may be NULL). */
+int pc_store_notification_queue(struct pc_store *s, const char *vps_id, const char *kind,
+                                const char *facts, int64_t now, int64_t *ret_id);
 
 /* The SQLite backend. */
 extern const struct pc_store_ops pc_store_sqlite_ops;

@@ -1808,6 +1808,561 @@ static int sq_audit_list(struct pc_store *ps, const char *vps_id, size_t limit, 
         return r < 0 ? r : 0;
 }
 
+/* ---- the notification outbox ----------------------------------------- */
+
+#define NOTIFICATION_COLUMNS                                                                   \
+        "id, created, vps_id, kind, recipient, language, payload, state, attempts, "           \
+        "next_attempt, last_error, message_id, sent_at"
+
+static const struct pc_actor notifier = { .by = "portcullisd", .reason = NULL };
+
+/* Fills <n> from the current row of <st> (NOTIFICATION_COLUMNS), the
+ * payload copied onto the heap. */
+static int notification_read(struct sqlite_store *s, sqlite3_stmt *st, struct pc_notification *n)
+{
+        memset(n, 0, sizeof(*n));
+        n->id = sqlite3_column_int64(st, 0);
+        n->created = sqlite3_column_int64(st, 1);
+        copy_trunc(n->vps_id, sizeof(n->vps_id), col_text(st, 2));
+        copy_trunc(n->kind, sizeof(n->kind), col_text(st, 3));
+        copy_trunc(n->recipient, sizeof(n->recipient), col_text(st, 4));
+        copy_trunc(n->language, sizeof(n->language), col_text(st, 5));
+        copy_trunc(n->state, sizeof(n->state), col_text(st, 7));
+        n->attempts = (unsigned)sqlite3_column_int64(st, 8);
+        n->next_attempt = sqlite3_column_int64(st, 9);
+        copy_trunc(n->last_error, sizeof(n->last_error), col_text(st, 10));
+        copy_trunc(n->message_id, sizeof(n->message_id), col_text(st, 11));
+        n->sent_at = sqlite3_column_int64(st, 12);
+        n->payload = strdup(col_text(st, 6));
+        if (n->payload == NULL)
+                return set_err(s, -ENOMEM, "notification #%lld: out of memory", (long long)n->id);
+        return 0;
+}
+
+/* The notification at the current row of <st> (NOTIFICATION_COLUMNS) as
+ * JSON for the audit log: its delivery state, not its payload. */
+static json_t *notification_json(sqlite3_stmt *st)
+{
+        return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o}", "id",
+                         (json_int_t)sqlite3_column_int64(st, 0), "vps", col_text(st, 2), "kind",
+                         col_text(st, 3), "recipient", col_text(st, 4), "state", col_text(st, 7),
+                         "attempts", (json_int_t)sqlite3_column_int64(st, 8), "next_attempt",
+                         (json_int_t)sqlite3_column_int64(st, 9), "last_error",
+                         col_json_text(st, 10), "message_id", col_json_text(st, 11), "sent_at",
+                         col_json_int(st, 12));
+}
+
+/* Prepares into *<ret> the row of notification <id>, positioned on it.
+ * -ENOENT if there is none. */
+static int notification_row(struct sqlite_store *s, int64_t id, sqlite3_stmt **ret)
+{
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = query(s, &st, "SELECT " NOTIFICATION_COLUMNS " FROM notification WHERE id = ?", "i",
+                  id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r <= 0) {
+                sqlite3_finalize(st);
+                return r < 0 ? r : set_err(s, -ENOENT, "notification #%lld does not exist",
+                                           (long long)id);
+        }
+        *ret = st;
+        return 0;
+}
+
+/* Like notification_row, for a transition of the delivery worker: the
+ * notification must be pending, else -EALREADY saying what it is. */
+static int notification_pending_row(struct sqlite_store *s, int64_t id, sqlite3_stmt **ret)
+{
+        sqlite3_stmt *st = NULL;
+        char when[32];
+        int r;
+
+        r = notification_row(s, id, &st);
+        if (r < 0)
+                return r;
+        if (strcmp(col_text(st, 7), "pending") == 0) {
+                *ret = st;
+                return 0;
+        }
+        if (strcmp(col_text(st, 7), "sent") == 0) {
+                pc_format_time(sqlite3_column_int64(st, 12), when, sizeof(when));
+                r = set_err(s, -EALREADY, "notification #%lld was already sent at %s",
+                            (long long)id, when);
+        } else
+                r = set_err(s, -EALREADY,
+                            "notification #%lld is %s, not pending: it is not to be sent "
+                            "unless support retries it",
+                            (long long)id, col_text(st, 7));
+        sqlite3_finalize(st);
+        return r;
+}
+
+/* The length of the UTF-8 sequence at <p> (<left> bytes available), or 0
+ * if it is not a valid, shortest-form sequence of a scalar value. */
+static size_t utf8_len(const unsigned char *p, size_t left)
+{
+        size_t n;
+        unsigned char lo = 0x80, hi = 0xbf;
+
+        if (p[0] < 0x80)
+                return 1;
+        if (p[0] >= 0xc2 && p[0] <= 0xdf)
+                n = 2;
+        else if (p[0] >= 0xe0 && p[0] <= 0xef)
+                n = 3;
+        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+                n = 4;
+        else
+                return 0;
+        if (p[0] == 0xe0)
+                lo = 0xa0; /* overlong */
+        else if (p[0] == 0xed)
+                hi = 0x9f; /* surrogates */
+        else if (p[0] == 0xf0)
+                lo = 0x90; /* overlong */
+        else if (p[0] == 0xf4)
+                hi = 0x8f; /* beyond U+10FFFF */
+        if (left < n || p[1] < lo || p[1] > hi)
+                return 0;
+        for (size_t i = 2; i < n; i++)
+                if (p[i] < 0x80 || p[i] > 0xbf)
+                        return 0;
+        return n;
+}
+
+/* Copies the untrusted text <src> (an error from a remote server) into
+ * <dst> of <size> bytes as valid UTF-8 on one line: control characters
+ * (C0, DEL, C1) become spaces, bytes that are not UTF-8 become '?', the
+ * end is cut at a character boundary and trailing spaces are dropped. */
+static void clean_text(char *dst, size_t size, const char *src)
+{
+        const unsigned char *p = (const unsigned char *)src;
+        size_t left = strlen(src), out = 0;
+
+        while (left > 0) {
+                size_t n = utf8_len(p, left);
+
+                if (n == 0) {
+                        if (out + 1 >= size)
+                                break;
+                        dst[out++] = '?';
+                        n = 1;
+                } else if (n == 1 || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+                        if (out + 1 >= size)
+                                break;
+                        dst[out++] = p[0] < 0x20 || p[0] == 0x7f || n == 2 ? ' ' : (char)p[0];
+                } else {
+                        if (out + n >= size)
+                                break;
+                        memcpy(dst + out, p, n);
+                        out += n;
+                }
+                p += n;
+                left -= n;
+        }
+        while (out > 0 && dst[out - 1] == ' ')
+                out--;
+        dst[out] = '\0';
+}
+
+/* Reads the rows of <st> (NOTIFICATION_COLUMNS) and calls <cb> for each. */
+static int notification_each(struct sqlite_store *s, sqlite3_stmt *st, pc_notification_cb cb,
+                             void *userdata)
+{
+        struct pc_notification *n = malloc(sizeof(*n));
+        int r;
+
+        if (n == NULL)
+                return set_err(s, -ENOMEM, "out of memory");
+        while ((r = step(s, st)) > 0) {
+                r = notification_read(s, st, n);
+                if (r >= 0)
+                        r = cb(n, userdata);
+                pc_notification_clear(n);
+                if (r < 0)
+                        break;
+        }
+        free(n);
+        return r < 0 ? r : 0;
+}
+
+static int sq_notification_due(struct pc_store *ps, int64_t now, size_t limit,
+                               pc_notification_cb cb, void *userdata)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct pc_notification *rows = NULL;
+        size_t n = 0;
+        int r;
+
+        if (limit == 0 || limit > PC_NOTIFICATION_BATCH_MAX)
+                return set_err(s, -EINVAL, "ask for 1 to %d due notifications, not %zu",
+                               PC_NOTIFICATION_BATCH_MAX, limit);
+        r = query(s, &st,
+                  "SELECT " NOTIFICATION_COLUMNS " FROM notification "
+                  "WHERE state = 'pending' AND next_attempt <= ? ORDER BY id LIMIT ?",
+                  "ii", now, (int64_t)limit);
+        if (r < 0)
+                return r;
+        rows = calloc(limit, sizeof(*rows));
+        if (rows == NULL)
+                return set_err(s, -ENOMEM, "out of memory");
+        /* All rows first, the statement closed, then the callbacks: they
+         * may write to the store. */
+        while (n < limit && (r = step(s, st)) > 0) {
+                r = notification_read(s, st, &rows[n]);
+                if (r < 0)
+                        break;
+                n++;
+        }
+        sqlite3_finalize(st);
+        st = NULL;
+        for (size_t i = 0; r >= 0 && i < n; i++)
+                r = cb(&rows[i], userdata);
+        for (size_t i = 0; i < n; i++)
+                pc_notification_clear(&rows[i]);
+        free(rows);
+        return r < 0 ? r : 0;
+}
+
+static int sq_notification_list(struct pc_store *ps, const char *vps_id, const char *state,
+                                size_t limit, pc_notification_cb cb, void *userdata)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        /* LIMIT -1: no limit. */
+        int64_t lim = limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit;
+        int r;
+
+        if (state != NULL && strcmp(state, "pending") != 0 && strcmp(state, "sent") != 0 &&
+            strcmp(state, "failed") != 0)
+                return set_err(s, -EINVAL,
+                               "'%.32s' is not a notification state (pending, sent, failed)",
+                               state);
+        if (vps_id != NULL)
+                r = query(s, &st,
+                          "SELECT " NOTIFICATION_COLUMNS " FROM notification "
+                          "WHERE vps_id = ?1 AND (?2 IS NULL OR state = ?2) "
+                          "ORDER BY id DESC LIMIT ?3",
+                          "tti", vps_id, state, lim);
+        else
+                r = query(s, &st,
+                          "SELECT " NOTIFICATION_COLUMNS " FROM notification "
+                          "WHERE ?1 IS NULL OR state = ?1 ORDER BY id DESC LIMIT ?2",
+                          "ti", state, lim);
+        if (r < 0)
+                return r;
+        return notification_each(s, st, cb, userdata);
+}
+
+static int sq_notification_get(struct pc_store *ps, int64_t id, struct pc_notification *ret)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct pc_notification n;
+        int r;
+
+        r = notification_row(s, id, &st);
+        if (r < 0)
+                return r;
+        r = notification_read(s, st, &n);
+        if (r < 0)
+                return r;
+        *ret = n;
+        return 0;
+}
+
+/* Checks that <mid> can go in a Message-ID header as it is. */
+static int check_message_id(struct sqlite_store *s, const char *mid)
+{
+        size_t len = strnlen(mid, PC_NOTIFICATION_MESSAGE_ID_MAX);
+
+        if (len == 0 || len >= PC_NOTIFICATION_MESSAGE_ID_MAX)
+                return set_err(s, -EINVAL, "a Message-ID has 1 to %d characters",
+                               PC_NOTIFICATION_MESSAGE_ID_MAX - 1);
+        for (size_t i = 0; i < len; i++)
+                if ((unsigned char)mid[i] <= 0x20 || (unsigned char)mid[i] >= 0x7f)
+                        return set_err(s, -EINVAL,
+                                       "a Message-ID is printable ASCII without spaces; "
+                                       "byte %zu is 0x%02x",
+                                       i + 1, (unsigned char)mid[i]);
+        return 0;
+}
+
+static int notification_sending_tx(struct sqlite_store *s, int64_t id, const char *message_id,
+                                   int64_t now, char *ret_message_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        char mid[PC_NOTIFICATION_MESSAGE_ID_MAX];
+        int r;
+
+        r = notification_pending_row(s, id, &st);
+        if (r < 0)
+                return r;
+        /* The first attempt's Message-ID wins, whatever this one proposes. */
+        copy_trunc(mid, sizeof(mid),
+                   sqlite3_column_type(st, 11) != SQLITE_NULL ? col_text(st, 11) : message_id);
+        r = exec(s,
+                 "UPDATE notification SET attempts = attempts + 1, next_attempt = ?, "
+                 "message_id = coalesce(message_id, ?) WHERE id = ?",
+                 "iti", now + PC_NOTIFICATION_LEASE, message_id, id);
+        if (r == -EEXIST)
+                return set_err(s, -EEXIST,
+                               "notification #%lld: Message-ID %s is already another "
+                               "notification's",
+                               (long long)id, message_id);
+        if (r < 0)
+                return r;
+        if (ret_message_id != NULL)
+                memcpy(ret_message_id, mid, strlen(mid) + 1);
+        return 0;
+}
+
+static int sq_notification_sending(struct pc_store *ps, int64_t id, const char *message_id,
+                                   int64_t now, char *ret_message_id)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int r;
+
+        r = check_message_id(s, message_id);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, notification_sending_tx(s, id, message_id, now, ret_message_id));
+}
+
+static int notification_sent_tx(struct sqlite_store *s, int64_t id, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = notification_pending_row(s, id, &st);
+        if (r < 0)
+                return r;
+        if (sqlite3_column_type(st, 11) == SQLITE_NULL)
+                return set_err(s, -EINVAL,
+                               "notification #%lld: no send attempt was begun "
+                               "(notification_sending records its Message-ID first)",
+                               (long long)id);
+        return exec(s, "UPDATE notification SET state = 'sent', sent_at = ? WHERE id = ?", "ii",
+                    now, id);
+}
+
+static int sq_notification_sent(struct pc_store *ps, int64_t id, int64_t now)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int r = tx_begin(s);
+
+        if (r < 0)
+                return r;
+        return tx_end(s, notification_sent_tx(s, id, now));
+}
+
+static int notification_retry_later_tx(struct sqlite_store *s, int64_t id, const char *error,
+                                       int64_t next_attempt)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = notification_pending_row(s, id, &st);
+        if (r < 0)
+                return r;
+        return exec(s, "UPDATE notification SET next_attempt = ?, last_error = ? WHERE id = ?",
+                    "iti", next_attempt, error, id);
+}
+
+static int sq_notification_retry_later(struct pc_store *ps, int64_t id, const char *error,
+                                       int64_t next_attempt)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        char clean[PC_NOTIFICATION_ERROR_MAX];
+        int r;
+
+        clean_text(clean, sizeof(clean), error);
+        r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, notification_retry_later_tx(s, id, clean, next_attempt));
+}
+
+/* Writes the audit row of a change of notification <id>; <before> (JSON
+ * from notification_json, taken before the change) is borrowed. */
+static int notification_audit(struct sqlite_store *s, int64_t now, const struct pc_actor *who,
+                              const char *action, int64_t id, json_t *before)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *after = NULL;
+        char object[48];
+        int r;
+
+        r = notification_row(s, id, &st);
+        if (r < 0)
+                return r;
+        after = notification_json(st);
+        if (after == NULL)
+                return set_err(s, -ENOMEM, "notification #%lld: cannot describe it in JSON",
+                               (long long)id);
+        snprintf(object, sizeof(object), "notification/%lld", (long long)id);
+        return audit(s, now, who, action, object, col_text(st, 2), before, after);
+}
+
+/* The current row of <st> as notification_json, before it changes. */
+static int notification_before(struct sqlite_store *s, int64_t id, sqlite3_stmt *st,
+                               json_t **ret)
+{
+        json_t *j = notification_json(st);
+
+        if (j == NULL)
+                return set_err(s, -ENOMEM, "notification #%lld: cannot describe it in JSON",
+                               (long long)id);
+        *ret = j;
+        return 0;
+}
+
+static int notification_failed_tx(struct sqlite_store *s, int64_t id, const char *error,
+                                  int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *before = NULL;
+        struct pc_actor who = notifier;
+        char reason[REASON_MAX];
+        int r;
+
+        r = notification_pending_row(s, id, &st);
+        if (r >= 0)
+                r = notification_before(s, id, st, &before);
+        if (r < 0)
+                return r;
+        r = exec(s, "UPDATE notification SET state = 'failed', last_error = ? WHERE id = ?", "ti",
+                 error, id);
+        if (r < 0)
+                return r;
+        /* The audit log's reason is shorter: cut at a character. */
+        clean_text(reason, sizeof(reason), error);
+        who.reason = reason;
+        return notification_audit(s, now, &who, "notification.fail", id, before);
+}
+
+static int sq_notification_failed(struct pc_store *ps, int64_t id, const char *error)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        char clean[PC_NOTIFICATION_ERROR_MAX];
+        int r;
+
+        clean_text(clean, sizeof(clean), error);
+        r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, notification_failed_tx(s, id, clean, pc_now()));
+}
+
+static int notification_retry_tx(struct sqlite_store *s, int64_t id, const struct pc_actor *who,
+                                 int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *before = NULL;
+        char when[32];
+        int r;
+
+        r = notification_row(s, id, &st);
+        if (r < 0)
+                return r;
+        if (strcmp(col_text(st, 7), "sent") == 0) {
+                pc_format_time(sqlite3_column_int64(st, 12), when, sizeof(when));
+                return set_err(s, -EINVAL,
+                               "notification #%lld was sent at %s (Message-ID %s); it is not "
+                               "sent twice",
+                               (long long)id, when, col_text(st, 11));
+        }
+        r = notification_before(s, id, st, &before);
+        if (r < 0)
+                return r;
+        r = exec(s,
+                 "UPDATE notification SET state = 'pending', next_attempt = ?, attempts = 0 "
+                 "WHERE id = ?",
+                 "ii", now, id);
+        if (r < 0)
+                return r;
+        return notification_audit(s, now, who, "notification.retry", id, before);
+}
+
+static int sq_notification_retry(struct pc_store *ps, int64_t id, const struct pc_actor *who)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, notification_retry_tx(s, id, who, pc_now()));
+}
+
+static int notification_queue_tx(struct sqlite_store *s, const char *vps_id, const char *kind,
+                                  json_t *facts, int64_t now, int64_t *ret_id)
+{
+        _cleanup_json_ json_t *vps = NULL;
+        int r;
+
+        r = vps_fetch(s, vps_id, &vps);
+        if (r < 0)
+                return r;
+        r = notify(s, now, kind, vps, facts);
+        if (r < 0)
+                return r;
+        *ret_id = sqlite3_last_insert_rowid(s->db);
+        return 0;
+}
+
+static int sq_notification_queue(struct pc_store *ps, const char *vps_id, const char *kind,
+                                 const char *facts, int64_t now, int64_t *ret_id)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_json_ json_t *f = NULL;
+        json_error_t jerr;
+        int64_t id = 0;
+        int r;
+
+        if (strnlen(kind, PC_NOTIFICATION_KIND_MAX) >= PC_NOTIFICATION_KIND_MAX ||
+            !pc_name_valid(kind))
+                return set_err(s, -EINVAL,
+                               "invalid notification kind '%.63s': use 1-63 of a-z 0-9 . _ - "
+                               "starting with a letter or digit",
+                               kind);
+        if (facts == NULL)
+                f = json_object();
+        else if (strnlen(facts, PC_NOTIFICATION_FACTS_MAX + 1) > PC_NOTIFICATION_FACTS_MAX)
+                return set_err(s, -EINVAL, "%s for %.63s: the facts are longer than %d bytes",
+                               kind, vps_id, PC_NOTIFICATION_FACTS_MAX);
+        else {
+                f = json_loads(facts, JSON_REJECT_DUPLICATES, &jerr);
+                if (f == NULL)
+                        return set_err(s, -EINVAL, "%s for %.63s: the facts are not JSON: %s",
+                                       kind, vps_id, jerr.text);
+                if (!json_is_object(f))
+                        return set_err(s, -EINVAL,
+                                       "%s for %.63s: the facts are not a JSON object", kind,
+                                       vps_id);
+        }
+        if (f == NULL)
+                return set_err(s, -ENOMEM, "out of memory");
+        r = tx_begin(s);
+        if (r < 0)
+                return r;
+        r = tx_end(s, notification_queue_tx(s, vps_id, kind, f, now, &id));
+        if (r < 0)
+                return r;
+        if (ret_id != NULL)
+                *ret_id = id;
+        return 0;
+}
+
 const struct pc_store_ops pc_store_sqlite_ops = {
         .scheme = "sqlite",
         .open = sq_open,
@@ -1828,4 +2383,13 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .incident_note = sq_incident_note,
         .ticket_list = sq_ticket_list,
         .audit_list = sq_audit_list,
+        .notification_due = sq_notification_due,
+        .notification_list = sq_notification_list,
+        .notification_get = sq_notification_get,
+        .notification_sending = sq_notification_sending,
+        .notification_sent = sq_notification_sent,
+        .notification_retry_later = sq_notification_retry_later,
+        .notification_failed = sq_notification_failed,
+        .notification_retry = sq_notification_retry,
+        .notification_queue = sq_notification_queue,
 };

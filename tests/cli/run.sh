@@ -45,7 +45,7 @@ json() { # NAME PY-EXPR (on the variable j, from $out)
 }
 
 # Help comes from the dispatch table.
-t help 0 --help && for c in check config services vps explain exception ticket audit; do has help "  $c " "$out"; done
+t help 0 --help && for c in check config services vps explain exception ticket audit notification; do has help "  $c " "$out"; done
 t help-vps 0 vps --help && has help-vps "vps add ID --owner EMAIL" "$out"
 t unknown-command 2 frobnicate && has unknown-command "unknown command 'frobnicate'" "$err"
 t unknown-option 2 --frob && has unknown-option "unknown option '--frob'" "$err"
@@ -131,6 +131,35 @@ t srcpfx-bad 2 exception grant vps-101 source-prefix:198.51.100.999/29 --by alic
 t srcpfx-overlap 2 exception grant vps-101 source-prefix:198.51.100.0/24 --by alice --reason x && has srcpfx-overlap "overlaps 198.51.100.10/32 of vps-201" "$err"
 t srcpfx-nocheck 2 exception grant vps-201 source-prefix:192.0.2.64/29 --by alice --reason x && has srcpfx-nocheck "does not check source addresses" "$err"
 t srcpfx 0 exception grant vps-101 source-prefix:192.0.2.64/29 --by alice --reason "VPN gateway" && has srcpfx "may also send from 192.0.2.64/29" "$out"
+
+# The notification outbox: list, show, retry a dead letter, never a sent one.
+# Queued so far: vps-201 #1 granted, #2 revoked, #3 suspended, #4
+# unsuspended; vps-101 #5 granted (source prefix).
+t notif-help 0 notification --help && has notif-help "notification retry N --by WHO --reason TEXT" "$out"
+t notif-nosub 2 notification && has notif-nosub "needs a subcommand" "$err"
+t notif-badsub 2 notification frob && has notif-badsub "unknown notification subcommand 'frob'" "$err"
+t notif-list 0 notification list && has notif-list "exception.granted" "$out" && has notif-list "bruno@example.it" "$out" && has notif-list "LAST ERROR" "$out"
+t notif-list-json 0 notification list --json && json notif-list-json '[n["id"] for n in j["notifications"]] == [5, 4, 3, 2, 1] and all(n["state"] == "pending" and n["attempts"] == 0 and n["sent_at"] is None and n["message_id"] is None for n in j["notifications"])'
+t notif-list-vps 0 notification list vps-201 --limit 2 --json && json notif-list-vps '[n["id"] for n in j["notifications"]] == [4, 3] and j["notifications"][0]["language"] == "it"'
+t notif-list-badstate 2 notification list --state lost && has notif-list-badstate "--state is pending, sent or failed, not 'lost'" "$err"
+t notif-list-badlimit 2 notification list --limit x && has notif-list-badlimit "--limit 'x' is not a number" "$err"
+t notif-show 0 notification show 3 && has notif-show "notification #3: vps.suspended to bruno@example.it (it)" "$out" && has notif-show "payload:" "$out" && has notif-show '"reason": "abuse report #7"' "$out"
+t notif-show-json 0 notification show 3 --json && json notif-show-json 'j["id"] == 3 and j["state"] == "pending" and j["payload"]["event"] == "vps.suspended" and j["payload"]["vps"] == "vps-201" and j["payload"]["addresses"] == ["198.51.100.10/32"]'
+t notif-show-missing 2 notification show 99 && has notif-show-missing "notification #99 does not exist" "$err"
+t notif-show-bad 2 notification show x && has notif-show-bad "'x' is not a notification number" "$err"
+# What the notifier would have done: #3 given up on, #4 delivered.
+sqlite3 "$tmp/t.db" "UPDATE notification SET attempts = 5, message_id = '<3.t@portcullis.test>', state = 'failed', last_error = '550 5.1.1 user unknown' WHERE id = 3;
+UPDATE notification SET attempts = 1, message_id = '<4.t@portcullis.test>', state = 'sent', sent_at = 1767225600 WHERE id = 4;"
+t notif-failed 0 notification list --state failed --json && json notif-failed '[n["id"] for n in j["notifications"]] == [3] and j["notifications"][0]["last_error"] == "550 5.1.1 user unknown"'
+t notif-sent 0 notification list vps-201 --state sent && has notif-sent "2026-01-01T00:00:00Z" "$out"
+t notif-retry-noby 2 notification retry 3 --reason x && has notif-retry-noby "--by WHO is required" "$err"
+t notif-retry-noreason 2 notification retry 3 --by alice && has notif-retry-noreason "--reason TEXT is required" "$err"
+t notif-retry 0 notification retry 3 --by alice --reason "mailbox fixed" && has notif-retry "notification #3 (vps.suspended for vps-201) queued again for bruno@example.it" "$out"
+t notif-retried 0 notification show 3 --json && json notif-retried 'j["state"] == "pending" and j["attempts"] == 0 and j["message_id"] == "<3.t@portcullis.test>" and j["next_attempt"] is not None'
+t notif-retry-sent 2 notification retry 4 --by alice --reason again && has notif-retry-sent "was sent at 2026-01-01T00:00:00Z" "$err" && has notif-retry-sent "it is not sent twice" "$err"
+t notif-retry-missing 2 notification retry 99 --by alice --reason x && has notif-retry-missing "notification #99 does not exist" "$err"
+t notif-retry-json 0 notification retry 3 --by alice --reason "again" --json && json notif-retry-json 'j == {"retried": 3, "vps": "vps-201", "kind": "vps.suspended", "recipient": "bruno@example.it", "state": "pending"}'
+t notif-audit 0 audit vps-201 && has notif-audit "notification.retry" "$out" && has notif-audit "mailbox fixed" "$out"
 
 # Audit: every change, who and why, oldest first.
 t audit 0 audit vps-201 && has audit "exception.grant" "$out" && has audit "exception.revoke" "$out" && has audit "alice" "$out"

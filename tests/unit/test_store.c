@@ -21,7 +21,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
-#include "store/store.h"
+#include "store/store-internal.h" /* the migrations, for the upgrade test */
 
 #define INJECTION "x'); DROP TABLE vps;--"
 
@@ -263,7 +263,7 @@ static void test_open_creates_schema(void **state)
         char buf[64], parent[128];
         int v = -1;
 
-        assert_int_equal(pc_store_schema_latest(), 1);
+        assert_int_equal(pc_store_schema_latest(), 2);
         assert_int_equal(pc_store_schema_version(s, &v), 0);
         assert_int_equal(v, pc_store_schema_latest());
         assert_int_equal(raw_int("PRAGMA user_version"), pc_store_schema_latest());
@@ -311,7 +311,7 @@ static void test_newer_schema_refused(void **state)
         assert_int_equal(pc_store_open(url, &s, err, sizeof(err)), -EPROTONOSUPPORT);
         assert_null(s);
         assert_non_null(strstr(err, "is at schema version 99 but this portcullis knows versions "
-                                    "up to 1; upgrade portcullis"));
+                                    "up to 2; upgrade portcullis"));
         assert_non_null(strstr(err, dbpath));
         /* Untouched: same version, no tables of ours, journal mode as it was. */
         assert_int_equal(raw_int("PRAGMA user_version"), 99);
@@ -1081,6 +1081,573 @@ static void test_injection(void **state)
         pc_store_close(s);
 }
 
+/* ---- the notification outbox's delivery state machine ------------------ */
+
+/* Collects notifications (ids, states, message ids, payloads). */
+struct notif_rows {
+        size_t n;
+        struct pc_notification e[32];
+        char payload[32][2048];
+        struct pc_store *s;      /* if set, the callback begins a send attempt */
+        int64_t now;             /* at this time */
+};
+
+static int collect_notif(const struct pc_notification *n, void *userdata)
+{
+        struct notif_rows *rows = userdata;
+        char mid[64];
+
+        if (rows->n == PC_ARRAY_SIZE(rows->e))
+                return -ENOSPC;
+        rows->e[rows->n] = *n;
+        rows->e[rows->n].payload = NULL;
+        snprintf(rows->payload[rows->n], sizeof(rows->payload[0]), "%s", n->payload);
+        rows->n++;
+        if (rows->s != NULL) {
+                snprintf(mid, sizeof(mid), "<cb.%lld@test>", (long long)n->id);
+                return pc_store_notification_sending(rows->s, n->id, mid, rows->now, NULL);
+        }
+        return 0;
+}
+
+static struct notif_rows *due_of(struct pc_store *s, int64_t now, size_t limit)
+{
+        struct notif_rows *rows = calloc(1, sizeof(*rows));
+        int r;
+
+        assert_non_null(rows);
+        r = pc_store_notification_due(s, now, limit, collect_notif, rows);
+        if (r < 0)
+                fail_msg("notification_due: %s", pc_store_errmsg(s));
+        return rows;
+}
+
+static struct notif_rows *list_of(struct pc_store *s, const char *vps_id, const char *st,
+                                  size_t limit)
+{
+        struct notif_rows *rows = calloc(1, sizeof(*rows));
+        int r;
+
+        assert_non_null(rows);
+        r = pc_store_notification_list(s, vps_id, st, limit, collect_notif, rows);
+        if (r < 0)
+                fail_msg("notification_list: %s", pc_store_errmsg(s));
+        return rows;
+}
+
+/* Queues <kind> for <vps_id> at <now> with facts {"n": <n>}; returns its id. */
+static int64_t queue(struct pc_store *s, const char *vps_id, const char *kind, int n, int64_t now)
+{
+        char facts[64];
+        int64_t id = 0;
+
+        snprintf(facts, sizeof(facts), "{\"n\": %d}", n);
+        if (pc_store_notification_queue(s, vps_id, kind, facts, now, &id) < 0)
+                fail_msg("notification_queue: %s", pc_store_errmsg(s));
+        assert_true(id > 0);
+        return id;
+}
+
+static void test_notification_due(void **state)
+{
+        struct pc_store *s = open_store();
+        struct notif_rows *rows;
+        int64_t now = pc_now(), id[5], dummy = 0;
+        char buf[64];
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        add_vps(s, "vps-102", "lenoir", "192.0.2.11");
+        id[0] = queue(s, "vps-101", "incident.opened", 0, now - 50);
+        id[1] = queue(s, "vps-102", "incident.opened", 1, now - 100); /* due earlier, newer */
+        id[2] = queue(s, "vps-101", "incident.opened", 2, now + 60);  /* not yet due */
+        id[3] = queue(s, "vps-101", "incident.opened", 3, now);
+        id[4] = queue(s, "vps-102", "incident.opened", 4, now - 10);
+
+        /* Pending and due, oldest first (the order they were queued in). */
+        rows = due_of(s, now, 100);
+        assert_int_equal(rows->n, 4);
+        assert_int_equal(rows->e[0].id, id[0]);
+        assert_int_equal(rows->e[1].id, id[1]);
+        assert_int_equal(rows->e[2].id, id[3]);
+        assert_int_equal(rows->e[3].id, id[4]);
+        assert_string_equal(json_field(rows->payload[1], "n", buf, sizeof(buf)), "1");
+        assert_string_equal(rows->e[1].recipient, "owner-vps-102@example.net");
+        assert_string_equal(rows->e[1].state, "pending");
+        assert_string_equal(rows->e[1].message_id, "");
+        assert_int_equal(rows->e[1].attempts, 0);
+        free(rows);
+
+        /* At most <limit>; bounded. */
+        rows = due_of(s, now, 2);
+        assert_int_equal(rows->n, 2);
+        assert_int_equal(rows->e[1].id, id[1]);
+        free(rows);
+        assert_int_equal(pc_store_notification_due(s, now, 0, collect_notif, &dummy), -EINVAL);
+        assert_int_equal(pc_store_notification_due(s, now, PC_NOTIFICATION_BATCH_MAX + 1,
+                                                   collect_notif, &dummy),
+                         -EINVAL);
+
+        /* Sent and failed ones are never due; later ones become due. */
+        assert_int_equal(pc_store_notification_sending(s, id[0], "<a@test>", now, NULL), 0);
+        assert_int_equal(pc_store_notification_sent(s, id[0], now), 0);
+        assert_int_equal(pc_store_notification_failed(s, id[1], "550 no such user"), 0);
+        rows = due_of(s, now + 60, 100);
+        assert_int_equal(rows->n, 3);
+        assert_int_equal(rows->e[0].id, id[2]);
+        assert_int_equal(rows->e[1].id, id[3]);
+        assert_int_equal(rows->e[2].id, id[4]);
+        free(rows);
+
+        /* The callback may write to the store: the rows are read first.
+         * Each attempt claims its row for the lease. */
+        rows = calloc(1, sizeof(*rows));
+        assert_non_null(rows);
+        rows->s = s;
+        rows->now = now + 60;
+        assert_int_equal(pc_store_notification_due(s, now + 60, 100, collect_notif, rows), 0);
+        assert_int_equal(rows->n, 3);
+        free(rows);
+        rows = due_of(s, now + 60 + PC_NOTIFICATION_LEASE - 1, 100);
+        assert_int_equal(rows->n, 0);
+        free(rows);
+        rows = due_of(s, now + 60 + PC_NOTIFICATION_LEASE, 100);
+        assert_int_equal(rows->n, 3);
+        assert_int_equal(rows->e[0].attempts, 1);
+        snprintf(buf, sizeof(buf), "<cb.%lld@test>", (long long)id[2]);
+        assert_string_equal(rows->e[0].message_id, buf);
+        free(rows);
+        pc_store_close(s);
+}
+
+static void test_notification_sending(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_notification n = { 0 };
+        char mid[PC_NOTIFICATION_MESSAGE_ID_MAX], msg[256];
+        int64_t now = pc_now(), a, b;
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        a = queue(s, "vps-101", "incident.opened", 0, now);
+        b = queue(s, "vps-101", "incident.opened", 1, now);
+
+        /* The first attempt fixes the Message-ID... */
+        assert_int_equal(pc_store_notification_sending(s, a, "<first@test>", now, mid), 0);
+        assert_string_equal(mid, "<first@test>");
+        /* ...and a retry (after a crash: the worker forgot it) keeps it. */
+        memset(mid, 0, sizeof(mid));
+        assert_int_equal(pc_store_notification_sending(s, a, "<second@test>", now + 700, mid), 0);
+        assert_string_equal(mid, "<first@test>");
+        assert_int_equal(pc_store_notification_get(s, a, &n), 0);
+        assert_string_equal(n.message_id, "<first@test>");
+        assert_int_equal(n.attempts, 2);
+        assert_int_equal(n.next_attempt, now + 700 + PC_NOTIFICATION_LEASE);
+        assert_string_equal(n.state, "pending");
+        assert_int_equal(n.sent_at, 0);
+        pc_notification_clear(&n);
+        assert_null(n.payload);
+        pc_notification_clear(NULL);
+
+        /* Header-safe, unique Message-IDs only. */
+        assert_int_equal(pc_store_notification_sending(s, b, "", now, NULL), -EINVAL);
+        assert_int_equal(pc_store_notification_sending(s, b, "<a b@test>", now, NULL), -EINVAL);
+        assert_int_equal(pc_store_notification_sending(s, b, "<x@test>\r\nBcc: x@evil", now, NULL),
+                         -EINVAL);
+        assert_non_null(strstr(pc_store_errmsg(s), "printable ASCII"));
+        assert_int_equal(pc_store_notification_sending(s, b, "<first@test>", now, NULL), -EEXIST);
+        assert_non_null(strstr(pc_store_errmsg(s), "already another notification's"));
+        assert_int_equal(raw_int("SELECT attempts FROM notification WHERE id = 2"), 0);
+        assert_int_equal(pc_store_notification_sending(s, 99, "<z@test>", now, NULL), -ENOENT);
+        assert_string_equal(pc_store_errmsg(s), "notification #99 does not exist");
+
+        /* sent needs a begun attempt; then it is final. */
+        assert_int_equal(pc_store_notification_sent(s, b, now), -EINVAL);
+        assert_int_equal(pc_store_notification_sent(s, a, now + 701), 0);
+        assert_int_equal(pc_store_notification_get(s, a, &n), 0);
+        assert_string_equal(n.state, "sent");
+        assert_int_equal(n.sent_at, now + 701);
+        assert_int_equal(n.attempts, 2);
+        pc_notification_clear(&n);
+        assert_int_equal(pc_store_notification_sending(s, a, "<first@test>", now, NULL), -EALREADY);
+        assert_non_null(strstr(pc_store_errmsg(s), "was already sent at"));
+        assert_int_equal(pc_store_notification_sent(s, a, now), -EALREADY);
+        assert_int_equal(pc_store_notification_retry_later(s, a, "x", now), -EALREADY);
+        assert_int_equal(pc_store_notification_failed(s, a, "x"), -EALREADY);
+
+        /* The schema keeps both rules against anyone. */
+        assert_int_equal(raw_exec("UPDATE notification SET message_id = '<other@test>' WHERE id = 1",
+                                  msg, sizeof(msg)),
+                         SQLITE_CONSTRAINT);
+        assert_string_equal(msg, "a notification's message_id never changes once set");
+        assert_int_equal(raw_exec("UPDATE notification SET state = 'pending' WHERE id = 1", msg,
+                                  sizeof(msg)),
+                         SQLITE_CONSTRAINT);
+        assert_string_equal(msg, "a sent notification stays sent");
+        assert_int_equal(raw_exec("UPDATE notification SET message_id = '<b@test>' WHERE id = 2",
+                                  msg, sizeof(msg)),
+                         SQLITE_OK);
+        pc_store_close(s);
+}
+
+static void test_notification_retry_later(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_notification n = { 0 };
+        struct notif_rows *rows;
+        char long_error[2000], want[PC_NOTIFICATION_ERROR_MAX];
+        int64_t now = pc_now(), a;
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        a = queue(s, "vps-101", "incident.opened", 0, now);
+        assert_int_equal(pc_store_notification_sending(s, a, "<a@test>", now, NULL), 0);
+        assert_int_equal(pc_store_notification_retry_later(s, a, "421 4.7.0 try again later\r\n",
+                                                           now + 300),
+                         0);
+        assert_int_equal(pc_store_notification_get(s, a, &n), 0);
+        assert_string_equal(n.state, "pending");
+        assert_string_equal(n.last_error, "421 4.7.0 try again later");
+        assert_int_equal(n.next_attempt, now + 300);
+        assert_int_equal(n.attempts, 1);
+        assert_string_equal(n.message_id, "<a@test>");
+        pc_notification_clear(&n);
+        rows = due_of(s, now + 299, 10);
+        assert_int_equal(rows->n, 0);
+        free(rows);
+        rows = due_of(s, now + 300, 10);
+        assert_int_equal(rows->n, 1);
+        free(rows);
+
+        /* A remote server's text: one line, valid UTF-8, cut to fit. */
+        assert_int_equal(pc_store_notification_retry_later(
+                                 s, a, "451 caf\xc3\xa9\r\n451 \xff\xfe bad\x1b[31m \xc2\x85!", now),
+                         0);
+        assert_int_equal(pc_store_notification_get(s, a, &n), 0);
+        assert_string_equal(n.last_error, "451 caf\xc3\xa9  451 ?? bad [31m  !");
+        pc_notification_clear(&n);
+        /* 1 byte then 2-byte characters: the cut falls between two. */
+        long_error[0] = 'x';
+        for (size_t i = 1; i + 2 < sizeof(long_error); i += 2)
+                memcpy(long_error + i, "\xc3\xa9", 2);
+        long_error[sizeof(long_error) - 1] = '\0';
+        assert_int_equal(pc_store_notification_retry_later(s, a, long_error, now), 0);
+        assert_int_equal(pc_store_notification_get(s, a, &n), 0);
+        assert_int_equal(strlen(n.last_error), PC_NOTIFICATION_ERROR_MAX - 1);
+        memcpy(want, long_error, PC_NOTIFICATION_ERROR_MAX - 1);
+        want[PC_NOTIFICATION_ERROR_MAX - 1] = '\0';
+        assert_string_equal(n.last_error, want);
+        pc_notification_clear(&n);
+        /* 2 bytes then 2-byte characters: the cut falls inside one. */
+        long_error[1] = 'y';
+        for (size_t i = 2; i + 2 < sizeof(long_error); i += 2)
+                memcpy(long_error + i, "\xc3\xa9", 2);
+        assert_int_equal(pc_store_notification_retry_later(s, a, long_error, now), 0);
+        assert_int_equal(pc_store_notification_get(s, a, &n), 0);
+        assert_int_equal(strlen(n.last_error), PC_NOTIFICATION_ERROR_MAX - 2);
+        assert_int_equal(memcmp(n.last_error, long_error, PC_NOTIFICATION_ERROR_MAX - 2), 0);
+        pc_notification_clear(&n);
+        assert_int_equal(pc_store_notification_retry_later(s, 99, "x", now), -ENOENT);
+        pc_store_close(s);
+}
+
+static void test_notification_failed(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_notification n = { 0 };
+        struct audit_rows *rows;
+        struct notif_rows *due;
+        int64_t now = pc_now(), a;
+        char buf[512];
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        a = queue(s, "vps-101", "incident.opened", 0, now);
+        assert_int_equal(pc_store_notification_sending(s, a, "<a@test>", now, NULL), 0);
+        assert_int_equal(pc_store_notification_failed(s, a, "550 5.1.1 <owner-vps-101@example.net>: "
+                                                            "user unknown\r\n"),
+                         0);
+        assert_int_equal(pc_store_notification_get(s, a, &n), 0);
+        assert_string_equal(n.state, "failed");
+        assert_string_equal(n.last_error, "550 5.1.1 <owner-vps-101@example.net>: user unknown");
+        pc_notification_clear(&n);
+        due = due_of(s, now + 86400, 10);
+        assert_int_equal(due->n, 0);
+        free(due);
+
+        /* Support sees it in the audit log. */
+        rows = audit_of(s, "vps-101", 0);
+        assert_int_equal(rows->n, 2); /* vps.add, notification.fail */
+        assert_string_equal(rows->e[1].action, "notification.fail");
+        assert_string_equal(rows->e[1].by, "portcullisd");
+        assert_string_equal(rows->e[1].object, "notification/1");
+        assert_string_equal(rows->e[1].vps_id, "vps-101");
+        assert_string_equal(rows->e[1].reason, "550 5.1.1 <owner-vps-101@example.net>: user unknown");
+        assert_string_equal(json_field(rows->before[1], "state", buf, sizeof(buf)), "pending");
+        assert_string_equal(json_field(rows->after[1], "state", buf, sizeof(buf)), "failed");
+        assert_string_equal(json_field(rows->after[1], "message_id", buf, sizeof(buf)), "<a@test>");
+        assert_string_equal(json_field(rows->after[1], "attempts", buf, sizeof(buf)), "1");
+        free(rows);
+
+        /* A dead letter is not sent, nor failed again. */
+        assert_int_equal(pc_store_notification_sending(s, a, "<a@test>", now, NULL), -EALREADY);
+        assert_non_null(strstr(pc_store_errmsg(s), "is failed, not pending"));
+        assert_int_equal(pc_store_notification_failed(s, a, "again"), -EALREADY);
+        assert_int_equal(count_rows("audit"), 2);
+        assert_int_equal(pc_store_notification_failed(s, 99, "x"), -ENOENT);
+        pc_store_close(s);
+}
+
+static void test_notification_retry(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_notification n = { 0 };
+        struct pc_actor nobody = { NULL, "x" };
+        struct audit_rows *rows;
+        struct notif_rows *due;
+        int64_t now = pc_now(), a, b, c;
+        char buf[512];
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        a = queue(s, "vps-101", "incident.opened", 0, now - 3600);
+        b = queue(s, "vps-101", "incident.opened", 1, now - 3600);
+        c = queue(s, "vps-101", "incident.opened", 2, now + 3600);
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(pc_store_notification_sending(s, a, "<a@test>", now - 3600, NULL), 0);
+        assert_int_equal(pc_store_notification_failed(s, a, "550 mailbox full"), 0);
+        assert_int_equal(pc_store_notification_sending(s, b, "<b@test>", now - 3600, NULL), 0);
+        assert_int_equal(pc_store_notification_sent(s, b, now - 3500), 0);
+
+        /* A dead letter goes back to the queue, due now, from attempt 0. */
+        assert_int_equal(pc_store_notification_retry(s, a, &alice), 0);
+        assert_int_equal(pc_store_notification_get(s, a, &n), 0);
+        assert_string_equal(n.state, "pending");
+        assert_int_equal(n.attempts, 0);
+        assert_true(n.next_attempt >= now && n.next_attempt <= pc_now());
+        assert_string_equal(n.message_id, "<a@test>");        /* the same message */
+        assert_string_equal(n.last_error, "550 mailbox full"); /* what happened before */
+        pc_notification_clear(&n);
+        due = due_of(s, pc_now(), 10);
+        assert_int_equal(due->n, 1);
+        assert_int_equal(due->e[0].id, a);
+        free(due);
+
+        rows = audit_of(s, "vps-101", 0);
+        assert_int_equal(rows->n, 3); /* vps.add, notification.fail, notification.retry */
+        assert_string_equal(rows->e[2].action, "notification.retry");
+        assert_string_equal(rows->e[2].by, "alice");
+        assert_string_equal(rows->e[2].reason, "customer ticket");
+        assert_string_equal(rows->e[2].object, "notification/1");
+        assert_string_equal(json_field(rows->before[2], "state", buf, sizeof(buf)), "failed");
+        assert_string_equal(json_field(rows->before[2], "attempts", buf, sizeof(buf)), "3");
+        assert_string_equal(json_field(rows->after[2], "state", buf, sizeof(buf)), "pending");
+        assert_string_equal(json_field(rows->after[2], "attempts", buf, sizeof(buf)), "0");
+        free(rows);
+
+        /* A pending one not yet due can be hurried. */
+        assert_int_equal(pc_store_notification_retry(s, c, &bob), 0);
+        assert_int_equal(pc_store_notification_get(s, c, &n), 0);
+        assert_true(n.next_attempt <= pc_now());
+        pc_notification_clear(&n);
+
+        /* A sent one is refused: the customer would get it twice. */
+        assert_int_equal(pc_store_notification_retry(s, b, &alice), -EINVAL);
+        assert_non_null(strstr(pc_store_errmsg(s), "notification #2 was sent at"));
+        assert_non_null(strstr(pc_store_errmsg(s), "(Message-ID <b@test>); it is not sent twice"));
+        assert_int_equal(pc_store_notification_get(s, b, &n), 0);
+        assert_string_equal(n.state, "sent");
+        pc_notification_clear(&n);
+        assert_int_equal(pc_store_notification_retry(s, 99, &alice), -ENOENT);
+        assert_int_equal(pc_store_notification_retry(s, a, &nobody), -EINVAL);
+        assert_int_equal(count_rows("audit"), 4);
+        pc_store_close(s);
+}
+
+static void test_notification_queue(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_vps *v = make_vps("vps-101", "lenoir", "192.0.2.10", "2001:db8::10", NULL);
+        struct pc_notification n = { 0 };
+        int64_t now = pc_now(), id = 0;
+        char buf[512], big[PC_NOTIFICATION_FACTS_MAX + 16];
+
+        snprintf(v->lang, sizeof(v->lang), "it");
+        assert_int_equal(pc_store_vps_add(s, v, &alice), 0);
+        pc_vps_free(v);
+
+        assert_int_equal(pc_store_notification_queue(
+                                 s, "vps-101", "incident.opened",
+                                 "{\"incident\": 7, \"kind\": \"spoof\", \"vps\": \"forged\", "
+                                 "\"count\": 12}",
+                                 now, &id),
+                         0);
+        assert_int_equal(id, 1);
+        assert_int_equal(pc_store_notification_get(s, id, &n), 0);
+        assert_int_equal(n.created, now);
+        assert_int_equal(n.next_attempt, now);
+        assert_string_equal(n.vps_id, "vps-101");
+        assert_string_equal(n.kind, "incident.opened");
+        assert_string_equal(n.recipient, "owner-vps-101@example.net");
+        assert_string_equal(n.language, "it");
+        assert_string_equal(n.state, "pending");
+        /* The same shape as the notifications of changes. */
+        assert_string_equal(json_field(n.payload, "event", buf, sizeof(buf)), "incident.opened");
+        assert_string_equal(json_field(n.payload, "vps", buf, sizeof(buf)), "vps-101");
+        assert_string_equal(json_field(n.payload, "site", buf, sizeof(buf)), "lenoir");
+        assert_string_equal(json_field(n.payload, "addresses", buf, sizeof(buf)),
+                            "[\"192.0.2.10/32\",\"2001:db8::10/128\"]");
+        assert_string_equal(json_field(n.payload, "incident", buf, sizeof(buf)), "7");
+        assert_string_equal(json_field(n.payload, "kind", buf, sizeof(buf)), "spoof");
+        assert_string_equal(json_field(n.payload, "count", buf, sizeof(buf)), "12");
+        pc_notification_clear(&n);
+
+        /* No facts: just the VPS and the event. */
+        assert_int_equal(pc_store_notification_queue(s, "vps-101", "incident.opened", NULL, now, NULL), 0);
+        assert_int_equal(pc_store_notification_get(s, 2, &n), 0);
+        assert_string_equal(json_field(n.payload, "event", buf, sizeof(buf)), "incident.opened");
+        pc_notification_clear(&n);
+
+        /* Refused, nothing queued. */
+        assert_int_equal(pc_store_notification_queue(s, "vps-999", "incident.opened", NULL, now, NULL),
+                         -ENOENT);
+        assert_string_equal(pc_store_errmsg(s), "vps vps-999 does not exist");
+        assert_int_equal(pc_store_notification_queue(s, "vps-101", "incident.opened", "{\"a\": ", now,
+                                                     NULL),
+                         -EINVAL);
+        assert_non_null(strstr(pc_store_errmsg(s), "the facts are not JSON"));
+        assert_int_equal(pc_store_notification_queue(s, "vps-101", "incident.opened", "[1, 2]", now,
+                                                     NULL),
+                         -EINVAL);
+        assert_int_equal(pc_store_notification_queue(s, "vps-101", "incident.opened",
+                                                     "{\"a\": 1, \"a\": 2}", now, NULL),
+                         -EINVAL);
+        assert_int_equal(pc_store_notification_queue(s, "vps-101", "Incident Opened", NULL, now, NULL),
+                         -EINVAL);
+        assert_int_equal(pc_store_notification_queue(s, "vps-101", "", NULL, now, NULL), -EINVAL);
+        memset(big, ' ', sizeof(big) - 1);
+        big[0] = '{';
+        big[sizeof(big) - 2] = '}';
+        big[sizeof(big) - 1] = '\0';
+        assert_int_equal(pc_store_notification_queue(s, "vps-101", "incident.opened", big, now, NULL),
+                         -EINVAL);
+        assert_int_equal(pc_store_notification_get(s, 3, &n), -ENOENT);
+        assert_string_equal(pc_store_errmsg(s), "notification #3 does not exist");
+        assert_int_equal(count_rows("notification"), 2);
+        /* Not a change: the outbox row is its record. */
+        assert_int_equal(count_rows("audit"), 1);
+        pc_store_close(s);
+}
+
+static void test_notification_list(void **state)
+{
+        struct pc_store *s = open_store();
+        struct notif_rows *rows;
+        struct notif_rows dummy = { 0 };
+        int64_t now = pc_now();
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        add_vps(s, "vps-102", "milano", "192.0.2.11");
+        assert_int_equal(pc_store_suspend(s, "vps-101", 0, &alice, NULL), 0); /* #1 */
+        queue(s, "vps-102", "incident.opened", 0, now);                       /* #2 */
+        queue(s, "vps-101", "incident.opened", 1, now);                       /* #3 */
+        assert_int_equal(pc_store_notification_failed(s, 3, "550"), 0);
+        assert_int_equal(pc_store_vps_remove(s, "vps-101", &bob), 0);
+
+        rows = list_of(s, NULL, NULL, 0);
+        assert_int_equal(rows->n, 3);
+        assert_int_equal(rows->e[0].id, 3); /* newest first */
+        assert_int_equal(rows->e[2].id, 1);
+        assert_string_equal(rows->e[2].kind, "vps.suspended");
+        free(rows);
+        rows = list_of(s, NULL, NULL, 2);
+        assert_int_equal(rows->n, 2);
+        assert_int_equal(rows->e[1].id, 2);
+        free(rows);
+        /* Removed VPSes keep their history. */
+        rows = list_of(s, "vps-101", NULL, 0);
+        assert_int_equal(rows->n, 2);
+        assert_int_equal(rows->e[0].id, 3);
+        assert_int_equal(rows->e[1].id, 1);
+        free(rows);
+        rows = list_of(s, "vps-101", "failed", 0);
+        assert_int_equal(rows->n, 1);
+        assert_int_equal(rows->e[0].id, 3);
+        assert_string_equal(rows->e[0].last_error, "550");
+        free(rows);
+        rows = list_of(s, NULL, "pending", 0);
+        assert_int_equal(rows->n, 2);
+        free(rows);
+        rows = list_of(s, NULL, "sent", 0);
+        assert_int_equal(rows->n, 0);
+        free(rows);
+        rows = list_of(s, "vps-999", NULL, 0);
+        assert_int_equal(rows->n, 0);
+        free(rows);
+        assert_int_equal(pc_store_notification_list(s, NULL, "lost", 0, collect_notif, &dummy),
+                         -EINVAL);
+        assert_string_equal(pc_store_errmsg(s),
+                            "'lost' is not a notification state (pending, sent, failed)");
+        assert_int_equal(pc_store_notification_list(s, NULL, INJECTION, 0, collect_notif, &dummy),
+                         -EINVAL);
+        rows = list_of(s, INJECTION, NULL, 0);
+        assert_int_equal(rows->n, 0);
+        free(rows);
+        assert_int_equal(count_rows("vps"), 1);
+        pc_store_close(s);
+}
+
+/* A database written by the first release (schema 1) with a queued
+ * notification is brought to the current schema, keeping its rows, and
+ * the state machine works on them. */
+static void test_notification_migrate_v1(void **state)
+{
+        struct pc_store *s;
+        struct pc_notification n = { 0 };
+        char parent[128], mid[PC_NOTIFICATION_MESSAGE_ID_MAX];
+        sqlite3 *db;
+        int v = -1;
+
+        snprintf(parent, sizeof(parent), "%s/state", dir);
+        assert_int_equal(mkdir(parent, 0750), 0);
+        assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+        assert_int_equal(pc_sqlite_migrations[0].version, 1);
+        assert_int_equal(sqlite3_exec(db, pc_sqlite_migrations[0].sql, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "PRAGMA user_version = 1;"
+                                      "INSERT INTO vps (id, owner, lang, site, created) "
+                                      "VALUES ('vps-101', 'ada@example.net', 'en', 'milano', 1000);"
+                                      "INSERT INTO notification (created, vps_id, kind, recipient, "
+                                      "language, payload, next_attempt) VALUES (1000, 'vps-101', "
+                                      "'vps.suspended', 'ada@example.net', 'en', "
+                                      "'{\"event\":\"vps.suspended\"}', 1000);",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+
+        s = open_store();
+        assert_int_equal(pc_store_schema_version(s, &v), 0);
+        assert_int_equal(v, 2);
+        assert_int_equal(raw_int("SELECT count(*) FROM pragma_table_info('notification') "
+                                 "WHERE name = 'sent_at'"),
+                         1);
+        assert_int_equal(pc_store_notification_get(s, 1, &n), 0);
+        assert_string_equal(n.state, "pending");
+        assert_string_equal(n.message_id, "");
+        assert_int_equal(n.sent_at, 0);
+        assert_string_equal(n.payload, "{\"event\":\"vps.suspended\"}");
+        pc_notification_clear(&n);
+        assert_int_equal(pc_store_notification_sending(s, 1, "<old@test>", 2000, mid), 0);
+        assert_int_equal(pc_store_notification_sent(s, 1, 2001), 0);
+        assert_int_equal(pc_store_notification_get(s, 1, &n), 0);
+        assert_string_equal(n.state, "sent");
+        assert_int_equal(n.sent_at, 2001);
+        pc_notification_clear(&n);
+        pc_store_close(s);
+
+        /* Reopening a migrated database changes nothing. */
+        s = open_store();
+        assert_int_equal(pc_store_schema_version(s, &v), 0);
+        assert_int_equal(v, 2);
+        assert_int_equal(count_rows("notification"), 1);
+        pc_store_close(s);
+}
+
 /* ---- scale ------------------------------------------------------------ */
 
 static void test_load_many(void **state)
@@ -1179,6 +1746,14 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_atomicity, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_outbox, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_notification_due, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_notification_sending, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_notification_retry_later, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_notification_failed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_notification_retry, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_notification_queue, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_notification_list, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_notification_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_injection, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_load_many, setup, teardown),
         };
