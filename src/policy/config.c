@@ -68,6 +68,11 @@ static const struct pc_notify_config default_notify = {
         .abuse_copy = "", /* none */
         .default_language = "en",
         .max_attempts = 8,
+        .templates = "templates",
+        .starttls = PC_STARTTLS_OPPORTUNISTIC,
+        .tls_verify = true,
+        .timeout = 30,
+        .retry_base = 60,
 };
 
 static const struct pc_agent_config default_agent = {
@@ -157,7 +162,8 @@ static const char *const escalation_keys[] = { "memory", "steps" };
 static const char *const agent_keys[] = { "control-socket", "nft-table", "attempts-interval" };
 static const char *const smtpd_keys[] = { "control-socket", "max-sessions", "user" };
 static const char *const notify_keys[] = {
-        "relay", "from", "abuse-copy", "default-language", "max-attempts",
+        "relay", "from", "abuse-copy", "default-language", "max-attempts", "templates",
+        "starttls", "tls-verify", "username", "password-file", "timeout", "retry-base",
 };
 
 static struct node *node_free(struct node *n);
@@ -1876,6 +1882,48 @@ static int load_notifications(struct ctx *c, const struct node *n)
         if ((x = map_get(n, "max-attempts")) != NULL &&
             (r = get_uint(c, x, "max-attempts", 1, 100, &nc->max_attempts)) < 0)
                 return r;
+        if ((x = map_get(n, "templates")) != NULL) {
+                char dir[sizeof(nc->templates)];
+
+                r = get_string(c, x, "templates", dir, sizeof(dir));
+                if (r < 0)
+                        return r;
+                if (dir[0] == '\0')
+                        return fail(c, x, "'templates' must name a folder");
+                snprintf(nc->templates, sizeof(nc->templates), "%s", dir);
+        }
+        if ((x = map_get(n, "starttls")) != NULL) {
+                if (x->kind == NODE_SCALAR && strcmp(x->text, "opportunistic") == 0)
+                        nc->starttls = PC_STARTTLS_OPPORTUNISTIC;
+                else if (x->kind == NODE_SCALAR && strcmp(x->text, "required") == 0)
+                        nc->starttls = PC_STARTTLS_REQUIRED;
+                else if (x->kind == NODE_SCALAR && strcmp(x->text, "off") == 0)
+                        nc->starttls = PC_STARTTLS_OFF;
+                else
+                        return fail(c, x, "'starttls' must be opportunistic, required or off, not %s",
+                                    show(x, buf, sizeof(buf)));
+        }
+        if ((x = map_get(n, "tls-verify")) != NULL && (r = get_bool(c, x, "tls-verify", &nc->tls_verify)) < 0)
+                return r;
+        if ((x = map_get(n, "username")) != NULL &&
+            (r = get_string(c, x, "username", nc->username, sizeof(nc->username))) < 0)
+                return r;
+        if ((x = map_get(n, "password-file")) != NULL) {
+                r = get_string(c, x, "password-file", nc->password_file, sizeof(nc->password_file));
+                if (r < 0)
+                        return r;
+                if (nc->password_file[0] != '/')
+                        return fail(c, x, "'password-file' must be an absolute path, not %s",
+                                    show(x, buf, sizeof(buf)));
+        }
+        if ((nc->username[0] != '\0') != (nc->password_file[0] != '\0'))
+                return fail(c, n, "'username' and 'password-file' go together (AUTH needs both)");
+        if ((x = map_get(n, "timeout")) != NULL &&
+            (r = get_duration_in(c, x, "timeout", 1, 300, &nc->timeout)) < 0)
+                return r;
+        if ((x = map_get(n, "retry-base")) != NULL &&
+            (r = get_duration_in(c, x, "retry-base", 1, 3600, &nc->retry_base)) < 0)
+                return r;
         return 0;
 }
 
@@ -2006,6 +2054,16 @@ static int load_main(struct ctx *c, const char *text, size_t len, const char *ba
                 goto out;
         if ((x = map_get(root, "smtpd")) != NULL && (r = load_smtpd(c, x)) < 0)
                 goto out;
+        /* Templates are relative to the main file's folder, like profiles. */
+        if (c->cfg->notify.templates[0] != '/' && base_dir != NULL) {
+                char dir[sizeof(c->cfg->notify.templates)];
+
+                if (snprintf(dir, sizeof(dir), "%s/%s", base_dir, c->cfg->notify.templates) >= (int)sizeof(dir)) {
+                        r = fail(c, root, "'templates' path is too long");
+                        goto out;
+                }
+                snprintf(c->cfg->notify.templates, sizeof(c->cfg->notify.templates), "%s", dir);
+        }
         r = 0;
 out:
         node_free(root);

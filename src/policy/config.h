@@ -125,12 +125,25 @@ struct pc_escalation {
         size_t n_steps;
 };
 
+enum pc_starttls {
+        PC_STARTTLS_OPPORTUNISTIC, /* when the relay offers it */
+        PC_STARTTLS_REQUIRED,
+        PC_STARTTLS_OFF,
+};
+
 struct pc_notify_config {
         char relay[256];
         char from[256];
         char abuse_copy[256];
         char default_language[8];
         unsigned max_attempts;
+        char templates[512];      /* folder of <lang>/<kind>.txt|.html, resolved */
+        enum pc_starttls starttls; /* smtp:// only; smtps:// is TLS from the start */
+        bool tls_verify;          /* check the relay's certificate */
+        char username[128];       /* AUTH, with the password read from */
+        char password_file[512];  /* ... this file (not the config) */
+        int64_t timeout;          /* seconds for one whole send */
+        int64_t retry_base;       /* first retry delay; doubles, at most 6h */
 };
 
 /* The hypervisor agent, portcullisd. */

@@ -267,7 +267,25 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
         fputs("\n  abuse-copy: ", out);
         print_quoted(out, n->abuse_copy);
         fprintf(out, "\n  default-language: %s\n", n->default_language);
-        fprintf(out, "  max-attempts: %u\n\n", n->max_attempts);
+        fprintf(out, "  max-attempts: %u\n  templates: ", n->max_attempts);
+        print_quoted(out, n->templates);
+        fprintf(out, "\n  starttls: %s\n  tls-verify: %s\n",
+                n->starttls == PC_STARTTLS_REQUIRED ? "required"
+                : n->starttls == PC_STARTTLS_OFF    ? "off"
+                                                    : "opportunistic",
+                n->tls_verify ? "true" : "false");
+        if (n->username[0] != '\0') {
+                fputs("  username: ", out);
+                print_quoted(out, n->username);
+                fputs("\n  password-file: ", out);
+                print_quoted(out, n->password_file);
+                fputc('\n', out);
+        }
+        fputs("  timeout: ", out);
+        print_duration(out, n->timeout);
+        fputs("\n  retry-base: ", out);
+        print_duration(out, n->retry_base);
+        fputs("\n\n", out);
 
         fputs("agent:\n  control-socket: ", out);
         print_quoted(out, cfg->agent.control_socket);

@@ -38,6 +38,7 @@ pc_setup() {
             -e "s|control-socket: /run/portcullis/smtpd.sock|control-socket: $LAB_DIR/smtpd.sock|" \
             -e "s|attempts-interval: .*|attempts-interval: 1s|" \
             -e "s|  - profiles/|  - $PC_ROOT/etc/profiles/|" \
+            -e "s|^  templates: templates|  templates: $PC_ROOT/etc/templates|" \
             "$PC_ROOT/etc/portcullis.yaml" >"$PC_CFG"
 }
 
