@@ -153,11 +153,15 @@ int agent_start(struct agent *a)
         proxy_route_apply(a->cfg);
         agent_log("Enforcing %zu VPSes of %zu sites from %s in table inet %s",
                   pc_model_count(a->model), a->cfg->n_sites, a->config_path, a->cfg->agent.nft_table);
+        /* A notifier that cannot start (broken templates) is logged; the
+         * outbox keeps what it would have sent. */
+        notifier_start(a);
         return 0;
 }
 
 void agent_stop(struct agent *a)
 {
+        notifier_stop(a);
         a->nflog = pc_nflog_close(a->nflog);
         a->dp = pc_dp_close(a->dp);
         a->model = pc_model_free(a->model);
@@ -168,6 +172,8 @@ void agent_stop(struct agent *a)
         a->n_seen = a->cap_seen = 0;
         json_decref(a->mail_stats);
         a->mail_stats = NULL;
+        json_decref(a->incident_notices);
+        a->incident_notices = NULL;
 }
 
 static void record_change(struct agent *a, const char *what, long us)
@@ -222,6 +228,7 @@ int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
         agent_log("%s: %zu kernel elements changed in %.2f ms", what, changes, a->last_change_us / 1000.0);
         /* The proxy refuses a VPS whose port 25 a filter or suspension covers. */
         agent_smtpd_tell(a, "sync", id);
+        notifier_wake(a); /* the change may have queued an email */
         return 0;
 }
 
@@ -298,6 +305,8 @@ int agent_reload(struct agent *a, json_t *reply)
         record_change(a, "reloaded the configuration", elapsed_us(&t0));
         agent_log("Reloaded %s: %zu VPSes, %zu sites", a->config_path, pc_model_count(m), cfg->n_sites);
         agent_smtpd_tell(a, "reload", NULL);
+        notifier_stop(a); /* it holds a copy of the old notifications config */
+        notifier_start(a);
         json_object_set_new(reply, "reloaded", json_true());
         json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
         return 0;
@@ -377,6 +386,9 @@ static int attempt_cb(const struct pc_dp_attempt *x, void *userdata)
                                   "approval): terms-of-service evidence in incident #%" PRId64 "%s",
                                   vps->id, pc_proto_name(x->proto), x->port, pc_dir_name(x->dir), delta,
                                   rule->service->name, vps->site->policy->name, id, opened ? " (new)" : "");
+                if (opened)
+                        notifier_queue_incident(a, vps->id, id, "blocked-use", x->last_seen, x->last_seen, delta,
+                                                evidence);
         }
         return 0;
 }

@@ -9,6 +9,7 @@
 #include "store/store.h"
 
 struct agent_attempt_seen; /* last counter values per (iface, dir, proto, port) */
+struct notifier;           /* the outbox worker thread (notifier.c) */
 
 struct agent {
         const char *config_path;
@@ -28,6 +29,8 @@ struct agent {
         struct pc_nflog *nflog;   /* spoofed packets; NULL if it could not be opened */
         struct agent_attempt_seen *seen;
         size_t n_seen, cap_seen;
+        struct notifier *notifier; /* NULL if not running */
+        json_t *incident_notices; /* {vps: {kind: when}}: notices sent, for storms */
         json_t *mail_stats;       /* the SMTP proxy's per-VPS figures, last read */
         int64_t mail_stats_at;
 };
@@ -72,3 +75,15 @@ void control_serve(struct agent *a, int listen_fd);
 void agent_smtpd_tell(struct agent *a, const char *verb, const char *arg);
 void agent_smtpd_poll(struct agent *a);
 void agent_mail_stats(struct agent *a, const char *id, json_t *reply);
+
+/* The notification worker (notifier.c): starts the thread that sends the
+ * outbox (logs and returns an error if the templates are broken), wakes it
+ * after a change, stops it (waiting for a send in progress to abort). */
+int notifier_start(struct agent *a);
+void notifier_wake(struct agent *a);
+void notifier_stop(struct agent *a);
+
+/* Queues the owner's notice of a new incident (one per episode, and at
+ * most one per VPS and kind per hour); <evidence> is JSON text or NULL. */
+int notifier_queue_incident(struct agent *a, const char *vps_id, int64_t incident, const char *kind,
+                            int64_t first_seen, int64_t last_seen, uint64_t count, const char *evidence);

@@ -1,4 +1,5 @@
 /* portcullisd: the hypervisor agent.  Thin: options, signals, the loop. */
+#include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -81,6 +82,7 @@ int main(int argc, char **argv)
                 agent_log("Failed to set up signals: %s", strerror(errno));
                 return 1;
         }
+        curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread */
         if (agent_start(&a) < 0) {
                 agent_stop(&a);
                 return 1;

@@ -34,7 +34,7 @@ static struct pc_vps *vps_by_iface(const struct pc_model *m, const char *iface)
 
 /* Carries out the policy's response to a new spoofing incident. */
 static void respond(struct agent *a, struct pc_vps *vps, int64_t incident, const char *what,
-                    int64_t first_ns)
+                    const char *evidence, int64_t first_ns)
 {
         unsigned resp = vps->site->policy->on_spoofing;
         char reason[256], id[PC_NAME_MAX];
@@ -57,8 +57,10 @@ static void respond(struct agent *a, struct pc_vps *vps, int64_t incident, const
                                   : 0;
                 r = pc_store_filter_place(a->store, id, &f, &who, &action);
         } else {
-                agent_log("%s: incident #%" PRId64 " recorded; policy %s answers spoofing with no action", id,
-                          incident, vps->site->policy->name);
+                agent_log("%s: incident #%" PRId64 " recorded; policy %s answers spoofing with %s", id, incident,
+                          vps->site->policy->name, resp & PC_RESP_NOTIFY ? "a notice to the owner" : "no action");
+                if (resp & PC_RESP_NOTIFY)
+                        notifier_queue_incident(a, id, incident, "spoof", pc_now(), pc_now(), 1, evidence);
                 return;
         }
         if (r < 0) {
@@ -153,7 +155,7 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
                 if (strcmp(kind, "ipv4") == 0 || strcmp(kind, "ipv6") == 0)
                         snprintf(what, sizeof(what), "IP spoofing: sent packets with source %s, which is not assigned to it",
                                  claimed);
-                respond(a, vps, id, what, t.tv_sec * 1000000000LL + t.tv_nsec);
+                respond(a, vps, id, what, evidence, t.tv_sec * 1000000000LL + t.tv_nsec);
         }
 }
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "notify/template.h"
 
 int cmd_check(struct cli *c, int argc, char **argv);
 int cmd_config(struct cli *c, int argc, char **argv);
@@ -17,6 +18,16 @@ int cmd_check(struct cli *c, int argc, char **argv)
         if (argc != 1)
                 return cli_usage_error("check", "check takes no arguments");
         r = pc_config_load(c->config_path, &c->cfg, err, sizeof(err));
+        if (r < 0) {
+                if (c->json)
+                        cli_print_json(json_pack("{s:s, s:b, s:[s]}", "config", c->config_path,
+                                                 "ok", 0, "errors", err));
+                else
+                        fprintf(stderr, "%s\n", err);
+                return CLI_NO;
+        }
+        /* A broken email template is refused here, not at send time. */
+        r = pc_template_check(c->cfg->notify.templates, pc_template_languages, err, sizeof(err));
         if (r < 0) {
                 if (c->json)
                         cli_print_json(json_pack("{s:s, s:b, s:[s]}", "config", c->config_path,

@@ -52,6 +52,17 @@ t unknown-option 2 --frob && has unknown-option "unknown option '--frob'" "$err"
 
 t check 0 check && has check "ok" "$out"
 t check-json 0 --json check && json check-json 'j["ok"] is True and j["schema_version"] >= 1'
+# A broken email template is refused at check, naming file, line and column.
+mkdir -p "$tmp/tpl" && cp -r etc/templates/. "$tmp/tpl/" && cp etc/portcullis.yaml "$tmp/bad-tpl.yaml"
+sed -i -e "s|^  templates: .*|  templates: $tmp/tpl|" -e "s|  - profiles/|  - $root/etc/profiles/|" "$tmp/bad-tpl.yaml"
+printf 'Subject: {{vps}} suspended\n\nYour VPS {{no_such_key}} is suspended.\n' >"$tmp/tpl/en/vps.suspended.txt"
+n=$((n + 1))
+if "$bin" -c "$tmp/bad-tpl.yaml" --db "$db" check >"$tmp/out" 2>"$tmp/err"; then
+        echo "FAIL check-bad-template: exit 0"; failures=$((failures + 1))
+else
+        has check-bad-template "$tmp/tpl/en/vps.suspended.txt:3:" "$(cat "$tmp/err")"
+        has check-bad-template "no_such_key" "$(cat "$tmp/err")"
+fi
 
 t services 0 services && has services "smtp" "$out" && has services "block egress tcp 25,26,465,587,2525" "$out"
 t services-json 0 services --json && json services-json '[s for s in j["services"] if s["name"]=="smtp"][0]["sites"]["lenoir"]["exemptable"] is False'

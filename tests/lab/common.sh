@@ -39,6 +39,8 @@ pc_setup() {
             -e "s|attempts-interval: .*|attempts-interval: 1s|" \
             -e "s|  - profiles/|  - $PC_ROOT/etc/profiles/|" \
             -e "s|^  templates: templates|  templates: $PC_ROOT/etc/templates|" \
+            -e "s|^  relay: .*|  relay: smtp://$LAB_INET_V4:25|" \
+            -e "s|^  tls-verify: .*|  tls-verify: false|" \
             "$PC_ROOT/etc/portcullis.yaml" >"$PC_CFG"
 }
 

@@ -94,8 +94,15 @@ lab_exec vps101 hping3 --udp -p 9999 -a "$VPS201_V4" -c 2 -i u20000 "$LAB_INET_V
 sleep 0.3
 grep -E "ipv4-source|Suspended" "$LAB_DIR/log/portcullisd.log" | sed 's/^/  /'
 run explain vps-101 tcp/443 out
-echo "  the owner's email, queued in the outbox: $(sqlite3 "$LAB_DIR/portcullis.db" \
-        "SELECT kind || ' to ' || recipient || ' (' || language || ')' FROM notification WHERE vps_id = 'vps-101' AND kind = 'vps.suspended'")"
+wait_for 10 bash -c "/usr/bin/python3 '$here/mailbox.py' '$LAB_MAILDIR' --to ada@example.net | grep -q ." 2>/dev/null
+echo "  the owner's email, as delivered by the relay (the lab's postfix):"
+/usr/bin/python3 "$here/mailbox.py" "$LAB_MAILDIR" --to ada@example.net | head -1 | /usr/bin/python3 -c '
+import json, sys
+m = json.loads(sys.stdin.read())
+print("    To: %s\n    Subject: %s\n    Message-ID: %s" % (m["to"], m["subject"], m["message_id"]))
+for line in m["text"].splitlines()[:12]:
+    print("    | " + line)'
+run notification list vps-101
 run unsuspend vps-101 --by alice --reason "customer explained: a misconfigured VPN"
 
 say "kill -9 the agent: the rules stay (fail closed); someone deletes an element; restart repairs it"

@@ -1,0 +1,400 @@
+/* The notification worker: a thread of the agent that sends the outbox.
+ *
+ * It has its own store connection and a copy of the notifications config
+ * (a reload restarts it), so it shares nothing with the agent's loop but a
+ * wake-up eventfd and a stop flag.  Each due notification is rendered from
+ * its templates, given its stable Message-ID in the store (before the
+ * send: see pc_store_notification_sending), and sent through the relay with
+ * libcurl; then it is marked sent, retried later with exponential backoff,
+ * or kept as failed (a relay's 5xx, a template that cannot render, or
+ * max-attempts reached).  Delivery is at least once: a crash after the
+ * relay accepted a message and before the row was marked resends the same
+ * bytes with the same Message-ID, which receivers can recognise. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "base/strbuf.h"
+#include "base/util.h"
+#include "notify/mime.h"
+#include "notify/template.h"
+
+#define BATCH 20
+#define BACKOFF_MAX (6 * 3600)
+#define IDLE_POLL_MS 1000
+
+struct notifier {
+        pthread_t thread;
+        atomic_bool stop;
+        int wake_fd;
+        char db_url[512];
+        struct pc_notify_config nc; /* a copy: the agent's may be reloaded */
+        char password[256];
+};
+
+/* What one send attempt gave. */
+struct send_result {
+        bool ok;
+        bool permanent; /* the relay refused with a 5xx: no retry */
+        char error[512];
+};
+
+struct reader {
+        const char *data;
+        size_t len, off;
+};
+
+static size_t read_cb(char *buf, size_t size, size_t n, void *userdata)
+{
+        struct reader *r = userdata;
+        size_t want = size * n, left = r->len - r->off;
+
+        if (want > left)
+                want = left;
+        memcpy(buf, r->data + r->off, want);
+        r->off += want;
+        return want;
+}
+
+static int progress_cb(void *userdata, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+        struct notifier *nt = userdata;
+
+        return atomic_load(&nt->stop) ? 1 : 0; /* a stopping agent aborts the send */
+}
+
+/* The bare address of "Name <addr>" or "addr", as "<addr>". */
+static void envelope(const char *mailbox, char *buf, size_t size)
+{
+        const char *lt = strrchr(mailbox, '<');
+
+        if (lt != NULL)
+                snprintf(buf, size, "%s", lt);
+        else
+                snprintf(buf, size, "<%s>", mailbox);
+}
+
+/* One SMTP transaction through the relay. */
+static void send_mail(struct notifier *nt, const char *to, const struct strbuf *msg, struct send_result *res)
+{
+        const struct pc_notify_config *nc = &nt->nc;
+        char from[300], rcpt[300], errbuf[CURL_ERROR_SIZE] = "";
+        struct reader rd = { msg->s, msg->len, 0 };
+        struct curl_slist *rcpts = NULL;
+        long code = 0;
+        CURLcode rc;
+        CURL *c = curl_easy_init();
+
+        memset(res, 0, sizeof(*res));
+        if (c == NULL) {
+                snprintf(res->error, sizeof(res->error), "cannot start libcurl");
+                return;
+        }
+        envelope(nc->from, from, sizeof(from));
+        envelope(to, rcpt, sizeof(rcpt));
+        rcpts = curl_slist_append(NULL, rcpt);
+        curl_easy_setopt(c, CURLOPT_URL, nc->relay);
+        curl_easy_setopt(c, CURLOPT_MAIL_FROM, from);
+        curl_easy_setopt(c, CURLOPT_MAIL_RCPT, rcpts);
+        curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(c, CURLOPT_READFUNCTION, read_cb);
+        curl_easy_setopt(c, CURLOPT_READDATA, &rd);
+        curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)msg->len);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)nc->timeout);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(nc->timeout < 10 ? nc->timeout : 10));
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, nt);
+        if (strncmp(nc->relay, "smtp://", 7) == 0)
+                curl_easy_setopt(c, CURLOPT_USE_SSL,
+                                 nc->starttls == PC_STARTTLS_REQUIRED ? (long)CURLUSESSL_ALL
+                                 : nc->starttls == PC_STARTTLS_OFF    ? (long)CURLUSESSL_NONE
+                                                                      : (long)CURLUSESSL_TRY);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, nc->tls_verify ? 1L : 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, nc->tls_verify ? 2L : 0L);
+        if (nc->username[0] != '\0') {
+                curl_easy_setopt(c, CURLOPT_USERNAME, nc->username);
+                curl_easy_setopt(c, CURLOPT_PASSWORD, nt->password);
+        }
+        rc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        if (rc == CURLE_OK) {
+                res->ok = true;
+        } else {
+                res->permanent = code >= 500 && code < 600;
+                snprintf(res->error, sizeof(res->error), "%s%s%s (relay %s, last reply %ld)",
+                         curl_easy_strerror(rc), errbuf[0] != '\0' ? ": " : "", errbuf, nc->relay, code);
+        }
+        curl_slist_free_all(rcpts);
+        curl_easy_cleanup(c);
+}
+
+/* The abuse team's copy: technical, best effort (the owner's message is
+ * what the outbox tracks; a lost copy is logged). */
+static void send_abuse_copy(struct notifier *nt, const struct pc_notification *n, const char *domain)
+{
+        _cleanup_free_ char *subject = NULL, *text = NULL;
+        struct strbuf msg = { 0 };
+        struct send_result res;
+        char err[512], mid[300];
+        int r;
+
+        r = pc_template_render_abuse(nt->nc.templates, n->payload, n->id, n->created, &subject, &text,
+                                     err, sizeof(err));
+        if (r == 0) {
+                r = pc_mime_message_id(n->id, n->created, domain, mid, sizeof(mid));
+                if (r == 0) {
+                        /* Its own Message-ID: "<portcullis.N1.T@d>" -> "<abuse.portcullis.N1.T@d>" */
+                        char abuse_mid[320];
+
+                        snprintf(abuse_mid, sizeof(abuse_mid), "<abuse.%s", mid + 1);
+                        r = pc_mime_compose(nt->nc.from, nt->nc.abuse_copy, NULL, subject, text, NULL,
+                                            abuse_mid, n->created, &msg);
+                }
+                if (r < 0)
+                        snprintf(err, sizeof(err), "cannot compose it (%s)", strerror(-r));
+        }
+        if (r == 0) {
+                send_mail(nt, nt->nc.abuse_copy, &msg, &res);
+                if (!res.ok)
+                        snprintf(err, sizeof(err), "%s", res.error);
+                r = res.ok ? 0 : -EIO;
+        }
+        if (r < 0)
+                agent_log("Notification #%" PRId64 ": the abuse team's copy to %s was not sent: %s", n->id,
+                          nt->nc.abuse_copy, err);
+        strbuf_free(&msg);
+}
+
+/* Renders, records the Message-ID, sends and records the outcome. */
+static void deliver(struct notifier *nt, struct pc_store *store, const struct pc_notification *n)
+{
+        const struct pc_notify_config *nc = &nt->nc;
+        _cleanup_free_ char *subject = NULL, *text = NULL, *html = NULL;
+        struct strbuf msg = { 0 };
+        struct send_result res;
+        char err[512], domain[256], mid[PC_NOTIFICATION_MESSAGE_ID_MAX];
+        int64_t now = pc_now();
+        unsigned attempts = n->attempts + 1;
+        int r;
+
+        r = pc_template_render(nc->templates, n->language, nc->default_language, n->kind, n->payload, n->id,
+                               n->created, &subject, &text, &html, err, sizeof(err));
+        if (r == 0 && (r = pc_mime_domain(nc->from, domain, sizeof(domain))) == 0 &&
+            (r = pc_mime_message_id(n->id, n->created, domain, mid, sizeof(mid))) == 0 &&
+            (r = pc_store_notification_sending(store, n->id, mid, now, mid)) == 0) {
+                /* Dated when it was queued, so that a resend is the same message. */
+                r = pc_mime_compose(nc->from, n->recipient, NULL, subject, text, html, mid, n->created, &msg);
+                if (r < 0)
+                        snprintf(err, sizeof(err), "cannot compose the message for %s (%s)", n->recipient,
+                                 strerror(-r));
+        } else if (r == -EALREADY) {
+                return; /* no longer pending: someone else settled it */
+        } else if (r < 0 && err[0] == '\0') {
+                snprintf(err, sizeof(err), "cannot prepare the message: %s", strerror(-r));
+        }
+        if (r < 0) {
+                /* Nothing a retry would change. */
+                agent_log("Notification #%" PRId64 " (%s to %s) failed: %s", n->id, n->kind, n->recipient, err);
+                pc_store_notification_failed(store, n->id, err);
+                strbuf_free(&msg);
+                return;
+        }
+        send_mail(nt, n->recipient, &msg, &res);
+        strbuf_free(&msg);
+        if (res.ok) {
+                pc_store_notification_sent(store, n->id, pc_now());
+                agent_log("Notification #%" PRId64 " (%s, %s) sent to %s as %s", n->id, n->kind, n->language,
+                          n->recipient, mid);
+                if (nc->abuse_copy[0] != '\0')
+                        send_abuse_copy(nt, n, domain);
+        } else if (res.permanent || attempts >= nc->max_attempts) {
+                snprintf(err, sizeof(err), "%s%s", res.permanent ? "refused: " : "gave up after the last attempt: ",
+                         res.error);
+                pc_store_notification_failed(store, n->id, err);
+                agent_log("Notification #%" PRId64 " (%s to %s) failed for good after %u attempt%s: %s", n->id,
+                          n->kind, n->recipient, attempts, attempts == 1 ? "" : "s", res.error);
+        } else {
+                int64_t delay = nc->retry_base;
+
+                for (unsigned i = 1; i < attempts && delay < BACKOFF_MAX; i++)
+                        delay *= 2;
+                if (delay > BACKOFF_MAX)
+                        delay = BACKOFF_MAX;
+                pc_store_notification_retry_later(store, n->id, res.error, pc_now() + delay);
+                agent_log("Notification #%" PRId64 " (%s to %s) not sent (attempt %u of %u), retrying in %llds: %s",
+                          n->id, n->kind, n->recipient, attempts, nc->max_attempts, (long long)delay, res.error);
+        }
+}
+
+struct batch {
+        struct pc_notification items[BATCH];
+        size_t n;
+};
+
+static int collect(const struct pc_notification *n, void *userdata)
+{
+        struct batch *b = userdata;
+        struct pc_notification *copy;
+
+        if (b->n == BATCH)
+                return 0;
+        copy = &b->items[b->n];
+        *copy = *n;
+        copy->payload = strdup(n->payload != NULL ? n->payload : "{}");
+        if (copy->payload == NULL)
+                return -ENOMEM;
+        b->n++;
+        return 0;
+}
+
+static void *run(void *arg)
+{
+        struct notifier *nt = arg;
+        struct pc_store *store = NULL;
+        char err[512];
+
+        if (pc_store_open(nt->db_url, &store, err, sizeof(err)) < 0) {
+                agent_log("The notification worker cannot open the database, nothing will be sent: %s", err);
+                return NULL;
+        }
+        while (!atomic_load(&nt->stop)) {
+                struct batch b = { .n = 0 };
+                struct pollfd p = { .fd = nt->wake_fd, .events = POLLIN };
+                uint64_t v;
+
+                if (pc_store_notification_due(store, pc_now(), BATCH, collect, &b) < 0)
+                        agent_log("The notification worker cannot read the outbox: %s", pc_store_errmsg(store));
+                for (size_t i = 0; i < b.n && !atomic_load(&nt->stop); i++)
+                        deliver(nt, store, &b.items[i]);
+                for (size_t i = 0; i < b.n; i++)
+                        pc_notification_clear(&b.items[i]);
+                if (b.n == BATCH)
+                        continue; /* more are due */
+                if (poll(&p, 1, IDLE_POLL_MS) > 0 && read(nt->wake_fd, &v, sizeof(v)) < 0)
+                        continue;
+        }
+        pc_store_close(store);
+        return NULL;
+}
+
+int notifier_start(struct agent *a)
+{
+        struct notifier *nt = calloc(1, sizeof(*nt));
+        const char *langs[] = { "en", "it", NULL };
+        char err[512];
+        int r;
+
+        if (nt == NULL)
+                return -ENOMEM;
+        nt->nc = a->cfg->notify;
+        snprintf(nt->db_url, sizeof(nt->db_url), "%s", a->db_url != NULL ? a->db_url : a->cfg->database);
+        r = pc_template_check(nt->nc.templates, langs, err, sizeof(err));
+        if (r < 0) {
+                /* The outbox keeps everything until the templates are fixed. */
+                agent_log("Notifications are not sent: the templates in %s are broken: %s", nt->nc.templates, err);
+                free(nt);
+                return r;
+        }
+        if (nt->nc.password_file[0] != '\0') {
+                FILE *f = fopen(nt->nc.password_file, "re");
+
+                if (f == NULL || fgets(nt->password, sizeof(nt->password), f) == NULL) {
+                        agent_log("Notifications are not sent: cannot read the relay password from %s: %s",
+                                  nt->nc.password_file, strerror(errno));
+                        if (f != NULL)
+                                fclose(f);
+                        free(nt);
+                        return -EIO;
+                }
+                fclose(f);
+                nt->password[strcspn(nt->password, "\r\n")] = '\0';
+        }
+        nt->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (nt->wake_fd == -1 || (r = -pthread_create(&nt->thread, NULL, run, nt)) < 0) {
+                r = nt->wake_fd == -1 ? -errno : r;
+                if (nt->wake_fd != -1)
+                        close(nt->wake_fd);
+                free(nt);
+                return r;
+        }
+        a->notifier = nt;
+        agent_log("Notifications go through %s (templates %s)", nt->nc.relay, nt->nc.templates);
+        return 0;
+}
+
+void notifier_wake(struct agent *a)
+{
+        uint64_t one = 1;
+
+        if (a->notifier != NULL && write(a->notifier->wake_fd, &one, sizeof(one)) < 0)
+                return; /* the counter is full: it is awake anyway */
+}
+
+void notifier_stop(struct agent *a)
+{
+        struct notifier *nt = a->notifier;
+
+        if (nt == NULL)
+                return;
+        atomic_store(&nt->stop, true);
+        notifier_wake(a);
+        pthread_join(nt->thread, NULL);
+        close(nt->wake_fd);
+        explicit_bzero(nt->password, sizeof(nt->password));
+        free(nt);
+        a->notifier = NULL;
+}
+
+/* A notice per incident episode; more than one per VPS and kind within
+ * this many seconds is a storm, and the later ones stay in the incident
+ * (support and the abuse team see them) without another email. */
+#define INCIDENT_NOTICE_GAP 3600
+
+int notifier_queue_incident(struct agent *a, const char *vps_id, int64_t incident, const char *kind,
+                            int64_t first_seen, int64_t last_seen, uint64_t count, const char *evidence)
+{
+        _cleanup_free_ char *facts = NULL;
+        json_t *f, *ev = evidence != NULL ? json_loads(evidence, 0, NULL) : NULL;
+        json_t *seen = json_object_get(a->incident_notices, vps_id);
+        int64_t last = json_integer_value(json_object_get(seen, kind));
+        int r;
+
+        if (last != 0 && pc_now() - last < INCIDENT_NOTICE_GAP) {
+                json_decref(ev);
+                return 0;
+        }
+        f = json_pack("{s:I, s:s, s:I, s:I, s:I, s:o}", "id", (json_int_t)incident, "kind", kind, "first_seen",
+                      (json_int_t)first_seen, "last_seen", (json_int_t)last_seen, "count", (json_int_t)count,
+                      "evidence", ev != NULL ? ev : json_object());
+        facts = f != NULL ? json_dumps(f, JSON_COMPACT) : NULL;
+        json_decref(f);
+        if (facts == NULL)
+                return -ENOMEM;
+        r = pc_store_notification_queue(a->store, vps_id, "incident.opened", facts, pc_now(), NULL);
+        if (r < 0) {
+                agent_log("Failed to queue the notice of incident #%" PRId64 " to %s's owner: %s", incident, vps_id,
+                          pc_store_errmsg(a->store));
+                return r;
+        }
+        if (a->incident_notices == NULL)
+                a->incident_notices = json_object();
+        if (seen == NULL) {
+                seen = json_object();
+                json_object_set_new(a->incident_notices, vps_id, seen);
+        }
+        json_object_set_new(seen, kind, json_integer(pc_now()));
+        notifier_wake(a);
+        return 0;
+}
