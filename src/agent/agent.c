@@ -27,11 +27,14 @@ void agent_log(const char *fmt, ...)
 {
         va_list ap;
 
+        /* One locked stdio sequence per line: the notifier thread logs too. */
+        flockfile(stderr);
         fputs("portcullisd: ", stderr);
         va_start(ap, fmt);
         vfprintf(stderr, fmt, ap);
         va_end(ap);
         fputc('\n', stderr);
+        funlockfile(stderr);
 }
 
 static long elapsed_us(const struct timespec *t0)
