@@ -83,6 +83,9 @@ int notifier_start(struct agent *a);
 void notifier_wake(struct agent *a);
 void notifier_stop(struct agent *a);
 
+/* Queues the owners' notices of exceptions ending within 3 days (once each). */
+void notifier_expiry_pass(struct agent *a);
+
 /* Queues the owner's notice of a new incident (one per episode, and at
  * most one per VPS and kind per hour); <evidence> is JSON text or NULL. */
 int notifier_queue_incident(struct agent *a, const char *vps_id, int64_t incident, const char *kind,

@@ -131,6 +131,7 @@ int main(int argc, char **argv)
                 if (pc_now() >= next_attempts) {
                         agent_attempts_pass(&a);
                         agent_smtpd_poll(&a);
+                        notifier_expiry_pass(&a);
                         next_attempts = pc_now() + a.cfg->agent.attempts_interval;
                 }
         }

@@ -398,3 +398,20 @@ int notifier_queue_incident(struct agent *a, const char *vps_id, int64_t inciden
         notifier_wake(a);
         return 0;
 }
+
+/* Owners hear this long before an exception ends. */
+#define EXPIRY_NOTICE_WINDOW (3 * 86400)
+
+void notifier_expiry_pass(struct agent *a)
+{
+        size_t n = 0;
+
+        if (pc_store_exception_expiry_notices(a->store, pc_now(), EXPIRY_NOTICE_WINDOW, &n) < 0) {
+                agent_log("Failed to queue the notices of exceptions ending soon: %s", pc_store_errmsg(a->store));
+                return;
+        }
+        if (n > 0) {
+                agent_log("Queued %zu notice%s of exceptions ending within 3 days", n, n == 1 ? "" : "s");
+                notifier_wake(a);
+        }
+}

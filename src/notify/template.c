@@ -179,6 +179,7 @@ struct kind {
 static const struct kind kinds[] = {
         { "exception.granted", { common_keys, exception_keys, actor_keys, until_keys } },
         { "exception.revoked", { common_keys, exception_keys, actor_keys, until_keys } },
+        { "exception.expiring", { common_keys, exception_keys, actor_keys, until_keys } },
         { "filter.placed", { common_keys, filter_keys, actor_keys, until_keys } },
         { "filter.lifted", { common_keys, filter_keys, actor_keys, until_keys } },
         { "vps.suspended", { common_keys, suspension_keys, actor_keys } },
@@ -188,8 +189,8 @@ static const struct kind kinds[] = {
 };
 
 const char *const pc_template_kinds[] = {
-        "exception.granted", "exception.revoked", "filter.placed", "filter.lifted",
-        "vps.suspended",     "vps.unsuspended",   "incident.opened", NULL,
+        "exception.granted", "exception.revoked", "exception.expiring", "filter.placed",
+        "filter.lifted",     "vps.suspended",     "vps.unsuspended",    "incident.opened", NULL,
 };
 
 const char *const pc_template_languages[] = { "en", "it", NULL };

@@ -167,9 +167,13 @@ static const char schema_v2[] =
         "        SELECT RAISE(ABORT, 'a sent notification stays sent');\n"
         "END;\n";
 
+/* v3: when the owner was told that an exception ends soon (once each). */
+static const char schema_v3[] = "ALTER TABLE exception ADD COLUMN warned_at INTEGER;\n";
+
 const struct pc_migration pc_sqlite_migrations[] = {
         { 1, schema_v1 },
         { 2, schema_v2 },
+        { 3, schema_v3 },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);

@@ -332,6 +332,11 @@ int pc_store_notification_retry(struct pc_store *s, int64_t id, const struct pc_
 }
 
 /* Queues notification <kind> to <vps_id>'s owner. */
+int pc_store_exception_expiry_notices(struct pc_store *s, int64_t now, int64_t within, size_t *ret_count)
+{
+        return s->ops->exception_expiry_notices(s, now, within, ret_count);
+}
+
 int pc_store_notification_queue(struct pc_store *s, const char *vps_id, const char *kind,
                                 const char *facts, int64_t now, int64_t *ret_id)
 {

@@ -128,6 +128,8 @@ struct pc_store_ops {
                                         int64_t next_attempt);
         int (*notification_failed)(struct pc_store *s, int64_t id, const char *error);
         int (*notification_retry)(struct pc_store *s, int64_t id, const struct pc_actor *who);
+        int (*exception_expiry_notices)(struct pc_store *s, int64_t now, int64_t within,
+                                        size_t *ret_count);
         int (*notification_queue)(struct pc_store *s, const char *vps_id, const char *kind,
                                   const char *facts, int64_t now, int64_t *ret_id);
 };
@@ -312,6 +314,11 @@ int pc_store_notification_retry(struct pc_store *s, int64_t id, const struct pc_
  * of changes.  Not audited: the outbox row is the record (the incident
  * behind it is audited by incident_note).  -ENOENT for an unknown VPS,
  * -EINVAL for a bad kind or facts.  Sets *<ret_id> (may be NULL). */
+/* Queues "exception.expiring" to the owner of every live exception that
+ * ends within <within> seconds of <now> and has not been announced yet, and
+ * marks each announced, in one transaction.  *<ret_count> says how many. */
+int pc_store_exception_expiry_notices(struct pc_store *s, int64_t now, int64_t within, size_t *ret_count);
+
 int pc_store_notification_queue(struct pc_store *s, const char *vps_id, const char *kind,
                                 const char *facts, int64_t now, int64_t *ret_id);
 

@@ -2304,6 +2304,66 @@ static int sq_notification_retry(struct pc_store *ps, int64_t id, const struct p
         return tx_end(s, notification_retry_tx(s, id, who, pc_now()));
 }
 
+#define EXPIRY_BATCH 100
+
+static int expiry_notices_tx(struct sqlite_store *s, int64_t now, int64_t within, size_t *ret_count)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        json_t *due[EXPIRY_BATCH];
+        size_t n = 0, i;
+        int r;
+
+        r = query(s, &st,
+                  "SELECT " EXCEPTION_COLUMNS " FROM exception WHERE revoked_at IS NULL "
+                  "AND warned_at IS NULL AND until IS NOT NULL AND until > ? AND until <= ? "
+                  "ORDER BY until LIMIT ?",
+                  "iii", now, now + within, (int64_t)EXPIRY_BATCH);
+        if (r < 0)
+                return r;
+        /* Read them all first: the loop below writes to the same table. */
+        while (n < EXPIRY_BATCH && (r = step(s, st)) > 0) {
+                due[n] = exception_json(st);
+                if (due[n] == NULL) {
+                        r = set_err(s, -ENOMEM, "cannot describe an exception in JSON");
+                        break;
+                }
+                n++;
+        }
+        for (i = 0; r >= 0 && i < n; i++) {
+                _cleanup_json_ json_t *vps = NULL;
+                const char *vps_id = json_string_value(json_object_get(due[i], "vps"));
+
+                r = vps_fetch(s, vps_id, &vps);
+                if (r >= 0)
+                        r = notify(s, now, "exception.expiring", vps, due[i]);
+                if (r >= 0)
+                        r = exec(s, "UPDATE exception SET warned_at = ? WHERE id = ?", "ii", now,
+                                 (int64_t)json_integer_value(json_object_get(due[i], "id")));
+        }
+        for (i = 0; i < n; i++)
+                json_decref(due[i]);
+        if (r < 0)
+                return r;
+        *ret_count = n;
+        return 0;
+}
+
+static int sq_exception_expiry_notices(struct pc_store *ps, int64_t now, int64_t within, size_t *ret_count)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        size_t n = 0;
+        int r;
+
+        r = tx_begin(s);
+        if (r < 0)
+                return r;
+        r = tx_end(s, expiry_notices_tx(s, now, within, &n));
+        if (r < 0)
+                return r;
+        *ret_count = n;
+        return 0;
+}
+
 static int notification_queue_tx(struct sqlite_store *s, const char *vps_id, const char *kind,
                                   json_t *facts, int64_t now, int64_t *ret_id)
 {
@@ -2392,4 +2452,5 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .notification_failed = sq_notification_failed,
         .notification_retry = sq_notification_retry,
         .notification_queue = sq_notification_queue,
+        .exception_expiry_notices = sq_exception_expiry_notices,
 };

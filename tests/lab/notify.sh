@@ -78,6 +78,17 @@ t = m["text"]
 ok = "vps-202" in m["subject"] and "smtp" in t.lower() and "eccezione" in t.lower() and "PC-" in t
 sys.exit(0 if ok else print(m) or 1)' "$(mails carla@example.it | tail -1)"
 
+echo "# an exception that ends soon: granted (one message), then announced before it ends (one more)"
+pc exception grant vps-202 smtp --by alice --reason "fatture ai clienti" --until +2d >/dev/null
+check "carla@example.it is told of the exception, then that it ends within 3 days" wait_mails carla@example.it 5 10
+sleep 2
+check "... exactly those two" test "$(mail_count carla@example.it)" = 5
+check "... the last one says when it ends, in Italian" /usr/bin/python3 -c '
+import json, sys
+m = json.loads(sys.argv[1])
+ok = "scade" in m["subject"] and "smtp" in m["text"] and "Scadenza:" in m["text"]
+sys.exit(0 if ok else print(m) or 1)' "$(mails carla@example.it | tail -1)"
+
 echo "# a suspension by the agent: vps-101 spoofs (hping3), its owner is told in English"
 command -v hping3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q hping3 >/dev/null 2>&1
 lab_exec vps101 hping3 --udp -p 9999 -a "$VPS202_V4" -c 3 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1

@@ -87,6 +87,10 @@ static const struct fixture fixtures[] = {
           "\"first_seen\": 1773482520, \"last_seen\": 1773482640, \"count\": 37, "
           "\"evidence\": {\"service\": \"smtp\", \"proto\": \"tcp\", \"port\": 25, "
           "\"direction\": \"egress\", \"packets\": 1500}}" },
+        { "exception.expiring", "exception.expiring", 109,
+          "{" COMMON("exception.expiring") ", \"id\": 7, \"service\": \"smtp\", \"ticket\": 1, "
+          "\"by\": \"alice\", \"reason\": \"transactional mail\", "
+          "\"created\": " STR(T) ", \"until\": 1776074700}" },
 };
 
 static const char *const langs[] = { "en", "it" };

@@ -263,7 +263,7 @@ static void test_open_creates_schema(void **state)
         char buf[64], parent[128];
         int v = -1;
 
-        assert_int_equal(pc_store_schema_latest(), 2);
+        assert_int_equal(pc_store_schema_latest(), 3);
         assert_int_equal(pc_store_schema_version(s, &v), 0);
         assert_int_equal(v, pc_store_schema_latest());
         assert_int_equal(raw_int("PRAGMA user_version"), pc_store_schema_latest());
@@ -311,7 +311,7 @@ static void test_newer_schema_refused(void **state)
         assert_int_equal(pc_store_open(url, &s, err, sizeof(err)), -EPROTONOSUPPORT);
         assert_null(s);
         assert_non_null(strstr(err, "is at schema version 99 but this portcullis knows versions "
-                                    "up to 2; upgrade portcullis"));
+                                    "up to 3; upgrade portcullis"));
         assert_non_null(strstr(err, dbpath));
         /* Untouched: same version, no tables of ours, journal mode as it was. */
         assert_int_equal(raw_int("PRAGMA user_version"), 99);
@@ -1459,6 +1459,42 @@ static void test_notification_retry(void **state)
         pc_store_close(s);
 }
 
+/* An exception ending within the window is announced once, in the
+ * outbox; one without an end, one ending later, and a revoked one are not. */
+static void test_exception_expiry_notices(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_exception e;
+        int64_t now = pc_now(), id = 0;
+        size_t n = 99;
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        add_vps(s, "vps-102", "milano", "192.0.2.11");
+        e = exception_for("smtp", now + 2 * 86400, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, &id), 0);
+        e = exception_for("vpn", now + 30 * 86400, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, &id), 0);
+        e = exception_for("smtp", 0, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-102", &e, &alice, &id), 0);
+        e = exception_for("vpn", now + 86400, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-102", &e, &alice, &id), 0);
+        assert_int_equal(pc_store_exception_revoke(s, "vps-102", "vpn", &alice), 0);
+
+        assert_int_equal(pc_store_exception_expiry_notices(s, now, 3 * 86400, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'exception.expiring' "
+                                 "AND vps_id = 'vps-101' AND payload LIKE '%\"service\":\"smtp\"%'"),
+                         1);
+        /* Once only. */
+        assert_int_equal(pc_store_exception_expiry_notices(s, now + 60, 3 * 86400, &n), 0);
+        assert_int_equal(n, 0);
+        /* The 30-day one, when its time comes. */
+        assert_int_equal(pc_store_exception_expiry_notices(s, now + 28 * 86400, 3 * 86400, &n), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'exception.expiring'"), 2);
+        pc_store_close(s);
+}
+
 static void test_notification_queue(void **state)
 {
         struct pc_store *s = open_store();
@@ -1622,7 +1658,10 @@ static void test_notification_migrate_v1(void **state)
 
         s = open_store();
         assert_int_equal(pc_store_schema_version(s, &v), 0);
-        assert_int_equal(v, 2);
+        assert_int_equal(v, 3);
+        assert_int_equal(raw_int("SELECT count(*) FROM pragma_table_info('exception') "
+                                 "WHERE name = 'warned_at'"),
+                         1);
         assert_int_equal(raw_int("SELECT count(*) FROM pragma_table_info('notification') "
                                  "WHERE name = 'sent_at'"),
                          1);
@@ -1643,7 +1682,7 @@ static void test_notification_migrate_v1(void **state)
         /* Reopening a migrated database changes nothing. */
         s = open_store();
         assert_int_equal(pc_store_schema_version(s, &v), 0);
-        assert_int_equal(v, 2);
+        assert_int_equal(v, 3);
         assert_int_equal(count_rows("notification"), 1);
         pc_store_close(s);
 }
@@ -1752,6 +1791,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_notification_failed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_retry, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_queue, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_exception_expiry_notices, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_list, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_injection, setup, teardown),
