@@ -11,6 +11,8 @@
 #include "base/util.h"
 #include "notify/mime.h"
 
+#include "base/utf8.h"
+
 #define ENCODED_WORD_MAX 75 /* RFC 2047 section 2 */
 #define ADDRESS_MAX 254
 #define MESSAGE_ID_MAX 250
@@ -48,57 +50,13 @@ static void header_end(struct header *h)
         strbuf_printf(h->b, "\r\n");
 }
 
-/* The length of the UTF-8 character at <s> (<n> bytes available), or 0 if
- * it is malformed, overlong, a surrogate or beyond U+10FFFF. */
-static size_t utf8_char(const unsigned char *s, size_t n)
-{
-        uint32_t cp;
-        size_t len;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-                len = 2;
-                cp = s[0] & 0x1f;
-        } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-                len = 3;
-                cp = s[0] & 0x0f;
-        } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-                len = 4;
-                cp = s[0] & 0x07;
-        } else {
-                return 0;
-        }
-        if (n < len)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = cp << 6 | (s[i] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return len;
-}
 
 /* True if the <n> bytes at <s> are valid UTF-8. */
-static bool utf8_valid_n(const char *s, size_t n)
-{
-        for (size_t i = 0; i < n;) {
-                size_t l = utf8_char((const unsigned char *)s + i, n - i);
-
-                if (l == 0)
-                        return false;
-                i += l;
-        }
-        return true;
-}
 
 /* True if the string <s> is valid UTF-8. */
 static bool utf8_valid(const char *s)
 {
-        return utf8_valid_n(s, strlen(s));
+        return pc_utf8_valid(s, strlen(s));
 }
 
 /* True if header value <s> has no control characters (a tab only if
@@ -159,7 +117,7 @@ static void header_encoded(struct header *h, const char *s, size_t n)
                         room = ENCODED_WORD_MAX;
                 /* Take whole characters while the word fits. */
                 while (i + take < n) {
-                        size_t cl = utf8_char(u + i + take, n - i - take), c = 0;
+                        size_t cl = pc_utf8_len(u + i + take, n - i - take), c = 0;
 
                         if (cl == 0)
                                 cl = 1; /* checked by the caller; be safe anyway */
@@ -181,7 +139,7 @@ static void header_encoded(struct header *h, const char *s, size_t n)
                                 h->line = 0;
                                 continue;
                         }
-                        take = utf8_char(u + i, n - i); /* cannot happen: 4 bytes fit in any word */
+                        take = pc_utf8_len(u + i, n - i); /* cannot happen: 4 bytes fit in any word */
                         if (take == 0)
                                 take = 1;
                 }
@@ -393,7 +351,7 @@ static int write_mailboxes(struct strbuf *b, const char *name, const char *list)
                                 memcpy(display, d, (size_t)(de - d));
                                 dn = (size_t)(de - d);
                         }
-                        if (!utf8_valid_n(display, dn))
+                        if (!pc_utf8_valid(display, dn))
                                 return -EINVAL;
                         if (dn > 0)
                                 write_phrase(&h, display, dn);

@@ -23,6 +23,8 @@
 #include "notify/mime.h"
 #include "notify/template.h"
 
+#include "base/utf8.h"
+
 #define PAYLOAD_MAX (1024 * 1024) /* bytes of payload JSON we accept */
 #define SUGGEST_DISTANCE 2        /* "did you mean" up to this many edits */
 
@@ -291,39 +293,6 @@ static void cursor_advance(struct cursor *c, const char *text, size_t n)
         c->pos += n;
 }
 
-/* The length of the UTF-8 character at <s> (<n> bytes available), or 0 if
- * it is malformed, overlong, a surrogate or beyond U+10FFFF. */
-static size_t utf8_char(const unsigned char *s, size_t n)
-{
-        uint32_t cp;
-        size_t len;
-
-        if (s[0] < 0x80)
-                return 1;
-        if (s[0] >= 0xc2 && s[0] <= 0xdf) {
-                len = 2;
-                cp = s[0] & 0x1f;
-        } else if (s[0] >= 0xe0 && s[0] <= 0xef) {
-                len = 3;
-                cp = s[0] & 0x0f;
-        } else if (s[0] >= 0xf0 && s[0] <= 0xf4) {
-                len = 4;
-                cp = s[0] & 0x07;
-        } else {
-                return 0;
-        }
-        if (n < len)
-                return 0;
-        for (size_t i = 1; i < len; i++) {
-                if ((s[i] & 0xc0) != 0x80)
-                        return 0;
-                cp = cp << 6 | (s[i] & 0x3f);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-            (cp >= 0xd800 && cp <= 0xdfff))
-                return 0;
-        return len;
-}
 
 /* Checks the source from <start>: valid UTF-8, no control characters but
  * tab and line ends (CR only before LF), no C1 controls. */
@@ -334,7 +303,7 @@ static int check_encoding(const struct parser *p, size_t start)
 
         cursor_advance(&c, p->text, start);
         while (c.pos < p->len) {
-                size_t n = utf8_char(s + c.pos, p->len - c.pos);
+                size_t n = pc_utf8_len(s + c.pos, p->len - c.pos);
                 unsigned char b = s[c.pos];
 
                 if (n == 0)

@@ -19,6 +19,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "base/utf8.h"
 #include "base/util.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -1901,38 +1902,6 @@ static int notification_pending_row(struct sqlite_store *s, int64_t id, sqlite3_
         return r;
 }
 
-/* The length of the UTF-8 sequence at <p> (<left> bytes available), or 0
- * if it is not a valid, shortest-form sequence of a scalar value. */
-static size_t utf8_len(const unsigned char *p, size_t left)
-{
-        size_t n;
-        unsigned char lo = 0x80, hi = 0xbf;
-
-        if (p[0] < 0x80)
-                return 1;
-        if (p[0] >= 0xc2 && p[0] <= 0xdf)
-                n = 2;
-        else if (p[0] >= 0xe0 && p[0] <= 0xef)
-                n = 3;
-        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-                n = 4;
-        else
-                return 0;
-        if (p[0] == 0xe0)
-                lo = 0xa0; /* overlong */
-        else if (p[0] == 0xed)
-                hi = 0x9f; /* surrogates */
-        else if (p[0] == 0xf0)
-                lo = 0x90; /* overlong */
-        else if (p[0] == 0xf4)
-                hi = 0x8f; /* beyond U+10FFFF */
-        if (left < n || p[1] < lo || p[1] > hi)
-                return 0;
-        for (size_t i = 2; i < n; i++)
-                if (p[i] < 0x80 || p[i] > 0xbf)
-                        return 0;
-        return n;
-}
 
 /* Copies the untrusted text <src> (an error from a remote server) into
  * <dst> of <size> bytes as valid UTF-8 on one line: control characters
@@ -1944,7 +1913,7 @@ static void clean_text(char *dst, size_t size, const char *src)
         size_t left = strlen(src), out = 0;
 
         while (left > 0) {
-                size_t n = utf8_len(p, left);
+                size_t n = pc_utf8_len(p, left);
 
                 if (n == 0) {
                         if (out + 1 >= size)

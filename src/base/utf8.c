@@ -1,0 +1,45 @@
+/* UTF-8 validation (see utf8.h). */
+#include "base/utf8.h"
+
+size_t pc_utf8_len(const unsigned char *p, size_t left)
+{
+        size_t n;
+        unsigned char lo = 0x80, hi = 0xbf;
+
+        if (p[0] < 0x80)
+                return 1;
+        if (p[0] >= 0xc2 && p[0] <= 0xdf)
+                n = 2;
+        else if (p[0] >= 0xe0 && p[0] <= 0xef)
+                n = 3;
+        else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+                n = 4;
+        else
+                return 0;
+        if (p[0] == 0xe0)
+                lo = 0xa0; /* overlong */
+        else if (p[0] == 0xed)
+                hi = 0x9f; /* surrogates */
+        else if (p[0] == 0xf0)
+                lo = 0x90; /* overlong */
+        else if (p[0] == 0xf4)
+                hi = 0x8f; /* beyond U+10FFFF */
+        if (left < n || p[1] < lo || p[1] > hi)
+                return 0;
+        for (size_t i = 2; i < n; i++)
+                if (p[i] < 0x80 || p[i] > 0xbf)
+                        return 0;
+        return n;
+}
+
+bool pc_utf8_valid(const char *s, size_t n)
+{
+        for (size_t i = 0; i < n;) {
+                size_t l = pc_utf8_len((const unsigned char *)s + i, n - i);
+
+                if (l == 0)
+                        return false;
+                i += l;
+        }
+        return true;
+}
