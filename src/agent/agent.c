@@ -381,17 +381,18 @@ static int attempt_cb(const struct pc_dp_attempt *x, void *userdata)
                 snprintf(evidence, sizeof(evidence),
                          "{\"service\":\"%s\",\"proto\":\"%s\",\"port\":%u,\"direction\":\"%s\",\"packets\":%" PRIu64 "}",
                          rule->service->name, pc_proto_name(x->proto), x->port, pc_dir_name(x->dir), x->packets);
+                bool notice = notifier_incident_notice_due(a, vps->id, "blocked-use");
+
                 if (pc_store_incident_note(a->store, vps->id, "blocked-use", delta, x->last_seen, evidence,
-                                           TOS_EPISODE_GAP, &id, &opened) < 0)
+                                           TOS_EPISODE_GAP, &id, &opened, notice ? PC_INCIDENT_NOTICE : 0) < 0)
                         agent_log("Failed to record blocked use by %s: %s", vps->id, pc_store_errmsg(a->store));
                 else
                         agent_log("%s tried %s/%u %s %" PRIu64 " more time(s) (service %s blocked by policy %s, no "
                                   "approval): terms-of-service evidence in incident #%" PRId64 "%s",
                                   vps->id, pc_proto_name(x->proto), x->port, pc_dir_name(x->dir), delta,
                                   rule->service->name, vps->site->policy->name, id, opened ? " (new)" : "");
-                if (opened)
-                        notifier_queue_incident(a, vps->id, id, "blocked-use", x->last_seen, x->last_seen, delta,
-                                                evidence);
+                if (opened && notice)
+                        notifier_incident_noticed(a, vps->id, "blocked-use");
         }
         return 0;
 }

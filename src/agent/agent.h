@@ -86,7 +86,8 @@ void notifier_stop(struct agent *a);
 /* Queues the owners' notices of exceptions ending within 3 days (once each). */
 void notifier_expiry_pass(struct agent *a);
 
-/* Queues the owner's notice of a new incident (one per episode, and at
- * most one per VPS and kind per hour); <evidence> is JSON text or NULL. */
-int notifier_queue_incident(struct agent *a, const char *vps_id, int64_t incident, const char *kind,
-                            int64_t first_seen, int64_t last_seen, uint64_t count, const char *evidence);
+/* Incident notices to owners: one per episode (the store queues it with
+ * the incident, PC_INCIDENT_NOTICE), and at most one per VPS and kind per
+ * hour: ask before noting an incident, record after one was opened. */
+bool notifier_incident_notice_due(struct agent *a, const char *vps_id, const char *kind);
+void notifier_incident_noticed(struct agent *a, const char *vps_id, const char *kind);

@@ -362,41 +362,27 @@ void notifier_stop(struct agent *a)
  * (support and the abuse team see them) without another email. */
 #define INCIDENT_NOTICE_GAP 3600
 
-int notifier_queue_incident(struct agent *a, const char *vps_id, int64_t incident, const char *kind,
-                            int64_t first_seen, int64_t last_seen, uint64_t count, const char *evidence)
+bool notifier_incident_notice_due(struct agent *a, const char *vps_id, const char *kind)
 {
-        _cleanup_free_ char *facts = NULL;
-        json_t *f, *ev = evidence != NULL ? json_loads(evidence, 0, NULL) : NULL;
         json_t *seen = json_object_get(a->incident_notices, vps_id);
         int64_t last = json_integer_value(json_object_get(seen, kind));
-        int r;
 
-        if (last != 0 && pc_now() - last < INCIDENT_NOTICE_GAP) {
-                json_decref(ev);
-                return 0;
-        }
-        f = json_pack("{s:I, s:s, s:I, s:I, s:I, s:o}", "id", (json_int_t)incident, "kind", kind, "first_seen",
-                      (json_int_t)first_seen, "last_seen", (json_int_t)last_seen, "count", (json_int_t)count,
-                      "evidence", ev != NULL ? ev : json_object());
-        facts = f != NULL ? json_dumps(f, JSON_COMPACT) : NULL;
-        json_decref(f);
-        if (facts == NULL)
-                return -ENOMEM;
-        r = pc_store_notification_queue(a->store, vps_id, "incident.opened", facts, pc_now(), NULL);
-        if (r < 0) {
-                agent_log("Failed to queue the notice of incident #%" PRId64 " to %s's owner: %s", incident, vps_id,
-                          pc_store_errmsg(a->store));
-                return r;
-        }
+        return last == 0 || pc_now() - last >= INCIDENT_NOTICE_GAP;
+}
+
+void notifier_incident_noticed(struct agent *a, const char *vps_id, const char *kind)
+{
+        json_t *seen;
+
         if (a->incident_notices == NULL)
                 a->incident_notices = json_object();
+        seen = json_object_get(a->incident_notices, vps_id);
         if (seen == NULL) {
                 seen = json_object();
                 json_object_set_new(a->incident_notices, vps_id, seen);
         }
         json_object_set_new(seen, kind, json_integer(pc_now()));
         notifier_wake(a);
-        return 0;
 }
 
 /* Owners hear this long before an exception ends. */

@@ -34,7 +34,7 @@ static struct pc_vps *vps_by_iface(const struct pc_model *m, const char *iface)
 
 /* Carries out the policy's response to a new spoofing incident. */
 static void respond(struct agent *a, struct pc_vps *vps, int64_t incident, const char *what,
-                    const char *evidence, int64_t first_ns)
+                    int64_t first_ns)
 {
         unsigned resp = vps->site->policy->on_spoofing;
         char reason[256], id[PC_NAME_MAX];
@@ -59,9 +59,7 @@ static void respond(struct agent *a, struct pc_vps *vps, int64_t incident, const
         } else {
                 agent_log("%s: incident #%" PRId64 " recorded; policy %s answers spoofing with %s", id, incident,
                           vps->site->policy->name, resp & PC_RESP_NOTIFY ? "a notice to the owner" : "no action");
-                if (resp & PC_RESP_NOTIFY)
-                        notifier_queue_incident(a, id, incident, "spoof", pc_now(), pc_now(), 1, evidence);
-                return;
+                return; /* the notice, if any, was queued with the incident */
         }
         if (r < 0) {
                 agent_log("Failed to act on %s's spoofing (incident #%" PRId64 "): %s", id, incident,
@@ -113,7 +111,8 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
         struct pc_vps *vps;
         struct timespec t;
         int64_t id;
-        bool opened;
+        bool opened, notice;
+        unsigned resp;
 
         if (strncmp(p->prefix, PC_SPOOF_PREFIX, strlen(PC_SPOOF_PREFIX)) != 0)
                 return;
@@ -140,13 +139,22 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
                  "\"protocol\":%u,\"length\":%zu,\"headers\":\"%s\"}",
                  kind_name(kind),
                  claimed, dst, p->iface, p->l4proto, p->len, sample);
+        /* A suspension or filter tells the owner itself; a notify-only
+         * response is a notice, queued with the incident. */
+        resp = vps->site->policy->on_spoofing;
+        notice = (resp & PC_RESP_NOTIFY) &&
+                 !(resp & (PC_RESP_SUSPEND | PC_RESP_OUTBOUND_FILTER | PC_RESP_INBOUND_FILTER)) &&
+                 notifier_incident_notice_due(a, vps->id, "spoof");
         if (pc_store_incident_note(a->store, vps->id, "spoof", 1, pc_now(), evidence,
-                                   a->cfg->detectors.spoof_episode_gap, &id, &opened) < 0) {
+                                   a->cfg->detectors.spoof_episode_gap, &id, &opened,
+                                   notice ? PC_INCIDENT_NOTICE : 0) < 0) {
                 agent_log("Failed to record spoofing by %s: %s", vps->id, pc_store_errmsg(a->store));
                 return;
         }
         if (!opened)
                 return;
+        if (notice)
+                notifier_incident_noticed(a, vps->id, "spoof");
         agent_log("%s on %s: %s (%s): incident #%" PRId64, vps->id, p->iface, kind_name(kind), claimed, id);
         {
                 char what[192];
@@ -155,7 +163,7 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
                 if (strcmp(kind, "ipv4") == 0 || strcmp(kind, "ipv6") == 0)
                         snprintf(what, sizeof(what), "IP spoofing: sent packets with source %s, which is not assigned to it",
                                  claimed);
-                respond(a, vps, id, what, evidence, t.tv_sec * 1000000000LL + t.tv_nsec);
+                respond(a, vps, id, what, t.tv_sec * 1000000000LL + t.tv_nsec);
         }
 }
 

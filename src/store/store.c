@@ -249,9 +249,9 @@ int pc_store_vps_fetch(struct pc_store *s, const struct pc_config *cfg, const ch
 
 int pc_store_incident_note(struct pc_store *s, const char *vps_id, const char *kind, uint64_t count,
                            int64_t at, const char *evidence, int64_t gap, int64_t *ret_id,
-                           bool *ret_opened)
+                           bool *ret_opened, unsigned flags)
 {
-        return s->ops->incident_note(s, vps_id, kind, count, at, evidence, gap, ret_id, ret_opened);
+        return s->ops->incident_note(s, vps_id, kind, count, at, evidence, gap, ret_id, ret_opened, flags);
 }
 
 /* Frees <n>'s payload; accepts NULL. */

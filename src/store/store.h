@@ -115,7 +115,7 @@ struct pc_store_ops {
                          struct pc_vps **ret);
         int (*incident_note)(struct pc_store *s, const char *vps_id, const char *kind, uint64_t count,
                              int64_t at, const char *evidence, int64_t gap, int64_t *ret_id,
-                             bool *ret_opened);
+                             bool *ret_opened, unsigned flags);
         int (*notification_due)(struct pc_store *s, int64_t now, size_t limit, pc_notification_cb cb,
                                 void *userdata);
         int (*notification_list)(struct pc_store *s, const char *vps_id, const char *state,
@@ -161,6 +161,10 @@ int pc_store_load(struct pc_store *s, struct pc_model *m);
 int pc_store_vps_fetch(struct pc_store *s, const struct pc_config *cfg, const char *id,
                        struct pc_vps **ret);
 
+/* pc_store_incident_note() flags. */
+#define PC_INCIDENT_NOTICE 1u /* a new incident queues the owner's "incident.opened"
+                               * notice in the same transaction */
+
 /* Records <count> more observations of abuse <kind> ("blocked-use",
  * "spoof", "scan", ...) by <vps_id> at <at>, with <evidence> (JSON text or
  * NULL).  One incident per episode: observations less than <gap> seconds
@@ -168,7 +172,7 @@ int pc_store_vps_fetch(struct pc_store *s, const struct pc_config *cfg, const ch
  * is opened (and audited).  Sets *<ret_opened> accordingly. */
 int pc_store_incident_note(struct pc_store *s, const char *vps_id, const char *kind, uint64_t count,
                            int64_t at, const char *evidence, int64_t gap, int64_t *ret_id,
-                           bool *ret_opened);
+                           bool *ret_opened, unsigned flags);
 
 /* Registers <vps> (id, owner, lang, site, iface, mac, addrs).  -EEXIST if
  * the id, or one of its addresses, is already registered. */

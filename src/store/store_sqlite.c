@@ -1554,7 +1554,7 @@ static int sq_unsuspend(struct pc_store *ps, const char *vps_id, const struct pc
 
 static int incident_note_tx(struct sqlite_store *s, const char *vps_id, const char *kind,
                             uint64_t count, int64_t at, const char *evidence, int64_t gap,
-                            int64_t *ret_id, bool *ret_opened)
+                            unsigned flags, int64_t *ret_id, bool *ret_opened)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         char object[48];
@@ -1600,6 +1600,22 @@ static int incident_note_tx(struct sqlite_store *s, const char *vps_id, const ch
         }
         if (r < 0)
                 return r;
+        if (flags & PC_INCIDENT_NOTICE) {
+                /* In this transaction: no incident without its notice. */
+                _cleanup_json_ json_t *vps = NULL, *facts = NULL;
+                json_t *ev = evidence != NULL ? json_loads(evidence, 0, NULL) : NULL;
+
+                facts = json_pack("{s:I, s:s, s:I, s:I, s:I, s:o}", "id", (json_int_t)id, "kind", kind,
+                                  "first_seen", (json_int_t)at, "last_seen", (json_int_t)at, "count",
+                                  (json_int_t)count, "evidence", ev != NULL ? ev : json_object());
+                if (facts == NULL)
+                        return set_err(s, -ENOMEM, "incident #%lld: cannot describe it in JSON", (long long)id);
+                r = vps_fetch(s, vps_id, &vps);
+                if (r >= 0)
+                        r = notify(s, at, "incident.opened", vps, facts);
+                if (r < 0)
+                        return r;
+        }
         *ret_id = id;
         *ret_opened = true;
         return 0;
@@ -1607,7 +1623,7 @@ static int incident_note_tx(struct sqlite_store *s, const char *vps_id, const ch
 
 static int sq_incident_note(struct pc_store *ps, const char *vps_id, const char *kind, uint64_t count,
                             int64_t at, const char *evidence, int64_t gap, int64_t *ret_id,
-                            bool *ret_opened)
+                            bool *ret_opened, unsigned flags)
 {
         struct sqlite_store *s = to_sqlite(ps);
         int64_t id = 0;
@@ -1616,7 +1632,7 @@ static int sq_incident_note(struct pc_store *ps, const char *vps_id, const char 
 
         if (r < 0)
                 return r;
-        r = tx_end(s, incident_note_tx(s, vps_id, kind, count, at, evidence, gap, &id, &opened));
+        r = tx_end(s, incident_note_tx(s, vps_id, kind, count, at, evidence, gap, flags, &id, &opened));
         if (r < 0)
                 return r;
         if (ret_id != NULL)

@@ -1495,6 +1495,36 @@ static void test_exception_expiry_notices(void **state)
         pc_store_close(s);
 }
 
+/* PC_INCIDENT_NOTICE: the owner's notice is queued with a new incident,
+ * in the same transaction; a continuing episode queues nothing. */
+static void test_incident_notice(void **state)
+{
+        struct pc_store *s = open_store();
+        int64_t now = pc_now(), id = 0, id2 = 0;
+        bool opened = false;
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "scan", 3, now, "{\"port\": 22}", 300, &id,
+                                                &opened, PC_INCIDENT_NOTICE),
+                         0);
+        assert_true(opened);
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "scan", 5, now + 10, NULL, 300, &id2, &opened,
+                                                PC_INCIDENT_NOTICE),
+                         0);
+        assert_false(opened);
+        assert_int_equal(id, id2);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'incident.opened'"), 1);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'incident.opened' "
+                                 "AND payload LIKE '%\"evidence\":{\"port\":22}%'"),
+                         1);
+        /* Without the flag, a new episode is recorded and nobody is told. */
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "scan", 1, now + 1000, NULL, 300, &id2, &opened, 0),
+                         0);
+        assert_true(opened);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'incident.opened'"), 1);
+        pc_store_close(s);
+}
+
 static void test_notification_queue(void **state)
 {
         struct pc_store *s = open_store();
@@ -1792,6 +1822,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_notification_retry, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_queue, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exception_expiry_notices, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_incident_notice, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_list, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_injection, setup, teardown),
