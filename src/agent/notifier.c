@@ -184,7 +184,7 @@ static void deliver(struct notifier *nt, struct pc_store *store, const struct pc
         _cleanup_free_ char *subject = NULL, *text = NULL, *html = NULL;
         struct strbuf msg = { 0 };
         struct send_result res;
-        char err[512], domain[256], mid[PC_NOTIFICATION_MESSAGE_ID_MAX];
+        char err[512] = "", domain[256], mid[PC_NOTIFICATION_MESSAGE_ID_MAX];
         int64_t now = pc_now();
         unsigned attempts = n->attempts + 1;
         int r;
