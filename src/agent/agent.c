@@ -391,8 +391,8 @@ static int attempt_cb(const struct pc_dp_attempt *x, void *userdata)
                                   "approval): terms-of-service evidence in incident #%" PRId64 "%s",
                                   vps->id, pc_proto_name(x->proto), x->port, pc_dir_name(x->dir), delta,
                                   rule->service->name, vps->site->policy->name, id, opened ? " (new)" : "");
-                if (opened && notice)
-                        notifier_incident_noticed(a, vps->id, "blocked-use");
+                if (opened)
+                        notifier_incident_opened(a, vps->id, "blocked-use", notice, x->last_seen);
         }
         return 0;
 }

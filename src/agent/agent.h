@@ -87,7 +87,10 @@ void notifier_stop(struct agent *a);
 void notifier_expiry_pass(struct agent *a);
 
 /* Incident notices to owners: one per episode (the store queues it with
- * the incident, PC_INCIDENT_NOTICE), and at most one per VPS and kind per
- * hour: ask before noting an incident, record after one was opened. */
+ * the incident, PC_INCIDENT_NOTICE), at most one per VPS and kind within
+ * notice-gap.  Ask before noting an incident; report each new episode the
+ * policy wanted told (<noticed>: it was); the pass sends the digest of the
+ * episodes that were not, once the gap is over. */
 bool notifier_incident_notice_due(struct agent *a, const char *vps_id, const char *kind);
-void notifier_incident_noticed(struct agent *a, const char *vps_id, const char *kind);
+void notifier_incident_opened(struct agent *a, const char *vps_id, const char *kind, bool noticed, int64_t when);
+void notifier_digest_pass(struct agent *a);

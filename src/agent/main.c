@@ -132,6 +132,7 @@ int main(int argc, char **argv)
                         agent_attempts_pass(&a);
                         agent_smtpd_poll(&a);
                         notifier_expiry_pass(&a);
+                        notifier_digest_pass(&a);
                         next_attempts = pc_now() + a.cfg->agent.attempts_interval;
                 }
         }

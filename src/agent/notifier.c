@@ -357,32 +357,89 @@ void notifier_stop(struct agent *a)
         a->notifier = NULL;
 }
 
-/* A notice per incident episode; more than one per VPS and kind within
- * this many seconds is a storm, and the later ones stay in the incident
- * (support and the abuse team see them) without another email. */
-#define INCIDENT_NOTICE_GAP 3600
+/* Incident notices: one per episode, at most one per VPS and kind within
+ * notifications.notice-gap.  Episodes in between are counted here
+ * ({vps: {kind: {at, suppressed, first, last}}}) and summed up in one
+ * "incident.digest" when the gap is over (notifier_digest_pass). */
 
-bool notifier_incident_notice_due(struct agent *a, const char *vps_id, const char *kind)
+static json_t *notice_state(struct agent *a, const char *vps_id, const char *kind)
 {
-        json_t *seen = json_object_get(a->incident_notices, vps_id);
-        int64_t last = json_integer_value(json_object_get(seen, kind));
-
-        return last == 0 || pc_now() - last >= INCIDENT_NOTICE_GAP;
-}
-
-void notifier_incident_noticed(struct agent *a, const char *vps_id, const char *kind)
-{
-        json_t *seen;
+        json_t *per_vps, *st;
 
         if (a->incident_notices == NULL)
                 a->incident_notices = json_object();
-        seen = json_object_get(a->incident_notices, vps_id);
-        if (seen == NULL) {
-                seen = json_object();
-                json_object_set_new(a->incident_notices, vps_id, seen);
+        per_vps = json_object_get(a->incident_notices, vps_id);
+        if (per_vps == NULL) {
+                per_vps = json_object();
+                json_object_set_new(a->incident_notices, vps_id, per_vps);
         }
-        json_object_set_new(seen, kind, json_integer(pc_now()));
-        notifier_wake(a);
+        st = json_object_get(per_vps, kind);
+        if (st == NULL) {
+                st = json_pack("{s:I, s:I, s:I, s:I}", "at", (json_int_t)0, "suppressed", (json_int_t)0,
+                               "first", (json_int_t)0, "last", (json_int_t)0);
+                json_object_set_new(per_vps, kind, st);
+        }
+        return st;
+}
+
+static int64_t field(json_t *st, const char *key)
+{
+        return json_integer_value(json_object_get(st, key));
+}
+
+bool notifier_incident_notice_due(struct agent *a, const char *vps_id, const char *kind)
+{
+        int64_t at = field(notice_state(a, vps_id, kind), "at");
+
+        return at == 0 || pc_now() - at >= a->cfg->notify.notice_gap;
+}
+
+void notifier_incident_opened(struct agent *a, const char *vps_id, const char *kind, bool noticed, int64_t when)
+{
+        json_t *st = notice_state(a, vps_id, kind);
+
+        if (noticed) {
+                json_object_set_new(st, "at", json_integer(pc_now()));
+                notifier_wake(a);
+                return;
+        }
+        if (field(st, "suppressed") == 0)
+                json_object_set_new(st, "first", json_integer(when));
+        json_object_set_new(st, "last", json_integer(when));
+        json_object_set_new(st, "suppressed", json_integer(field(st, "suppressed") + 1));
+}
+
+void notifier_digest_pass(struct agent *a)
+{
+        const char *vps_id, *kind;
+        json_t *per_vps, *st;
+        int64_t now = pc_now();
+
+        json_object_foreach(a->incident_notices, vps_id, per_vps) {
+                json_object_foreach(per_vps, kind, st) {
+                        _cleanup_free_ char *facts = NULL;
+                        json_t *f;
+
+                        if (field(st, "suppressed") == 0 || now - field(st, "at") < a->cfg->notify.notice_gap)
+                                continue;
+                        f = json_pack("{s:s, s:I, s:I, s:I}", "kind", kind, "episodes",
+                                      (json_int_t)field(st, "suppressed"), "first_seen",
+                                      (json_int_t)field(st, "first"), "last_seen", (json_int_t)field(st, "last"));
+                        facts = f != NULL ? json_dumps(f, JSON_COMPACT) : NULL;
+                        json_decref(f);
+                        if (facts == NULL ||
+                            pc_store_notification_queue(a->store, vps_id, "incident.digest", facts, now, NULL) < 0) {
+                                agent_log("Failed to queue the digest of %s's %s incidents: %s", vps_id, kind,
+                                          facts == NULL ? "out of memory" : pc_store_errmsg(a->store));
+                                continue; /* kept: tried again next pass */
+                        }
+                        agent_log("Queued a digest of %" JSON_INTEGER_FORMAT " more %s episode(s) of %s",
+                                  json_integer_value(json_object_get(st, "suppressed")), kind, vps_id);
+                        json_object_set_new(st, "at", json_integer(now));
+                        json_object_set_new(st, "suppressed", json_integer(0));
+                        notifier_wake(a);
+                }
+        }
 }
 
 /* Owners hear this long before an exception ends. */

@@ -111,7 +111,7 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
         struct pc_vps *vps;
         struct timespec t;
         int64_t id;
-        bool opened, notice;
+        bool opened, notice, wanted;
         unsigned resp;
 
         if (strncmp(p->prefix, PC_SPOOF_PREFIX, strlen(PC_SPOOF_PREFIX)) != 0)
@@ -142,9 +142,9 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
         /* A suspension or filter tells the owner itself; a notify-only
          * response is a notice, queued with the incident. */
         resp = vps->site->policy->on_spoofing;
-        notice = (resp & PC_RESP_NOTIFY) &&
-                 !(resp & (PC_RESP_SUSPEND | PC_RESP_OUTBOUND_FILTER | PC_RESP_INBOUND_FILTER)) &&
-                 notifier_incident_notice_due(a, vps->id, "spoof");
+        wanted = (resp & PC_RESP_NOTIFY) &&
+                 !(resp & (PC_RESP_SUSPEND | PC_RESP_OUTBOUND_FILTER | PC_RESP_INBOUND_FILTER));
+        notice = wanted && notifier_incident_notice_due(a, vps->id, "spoof");
         if (pc_store_incident_note(a->store, vps->id, "spoof", 1, pc_now(), evidence,
                                    a->cfg->detectors.spoof_episode_gap, &id, &opened,
                                    notice ? PC_INCIDENT_NOTICE : 0) < 0) {
@@ -153,8 +153,8 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
         }
         if (!opened)
                 return;
-        if (notice)
-                notifier_incident_noticed(a, vps->id, "spoof");
+        if (wanted)
+                notifier_incident_opened(a, vps->id, "spoof", notice, pc_now());
         agent_log("%s on %s: %s (%s): incident #%" PRId64, vps->id, p->iface, kind_name(kind), claimed, id);
         {
                 char what[192];

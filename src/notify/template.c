@@ -164,6 +164,12 @@ static const struct key incident_keys[] = {
         KEYS_END,
 };
 
+static const struct key digest_keys[] = {
+        { "episodes", H_RAW, NULL, NULL },
+        { "episodes_text", H_COUNT_TEXT, "episodes", NULL },
+        KEYS_END,
+};
+
 static const struct key abuse_keys[] = {
         { "by", H_RAW, NULL, NULL },
         { "reason", H_RAW, NULL, NULL },
@@ -187,12 +193,14 @@ static const struct kind kinds[] = {
         { "vps.suspended", { common_keys, suspension_keys, actor_keys } },
         { "vps.unsuspended", { common_keys, suspension_keys, actor_keys } },
         { "incident.opened", { common_keys, incident_keys } },
+        { "incident.digest", { common_keys, incident_keys, digest_keys } },
         { "abuse", { common_keys, abuse_keys } },
 };
 
 const char *const pc_template_kinds[] = {
         "exception.granted", "exception.revoked", "exception.expiring", "filter.placed",
-        "filter.lifted",     "vps.suspended",     "vps.unsuspended",    "incident.opened", NULL,
+        "filter.lifted",     "vps.suspended",     "vps.unsuspended",    "incident.opened",
+        "incident.digest",   NULL,
 };
 
 const char *const pc_template_languages[] = { "en", "it", NULL };

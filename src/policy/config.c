@@ -73,6 +73,7 @@ static const struct pc_notify_config default_notify = {
         .tls_verify = true,
         .timeout = 30,
         .retry_base = 60,
+        .notice_gap = 3600,
 };
 
 static const struct pc_agent_config default_agent = {
@@ -163,7 +164,7 @@ static const char *const agent_keys[] = { "control-socket", "nft-table", "attemp
 static const char *const smtpd_keys[] = { "control-socket", "max-sessions", "user" };
 static const char *const notify_keys[] = {
         "relay", "from", "abuse-copy", "default-language", "max-attempts", "templates",
-        "starttls", "tls-verify", "username", "password-file", "timeout", "retry-base",
+        "starttls", "tls-verify", "username", "password-file", "timeout", "retry-base", "notice-gap",
 };
 
 static struct node *node_free(struct node *n);
@@ -1923,6 +1924,9 @@ static int load_notifications(struct ctx *c, const struct node *n)
                 return r;
         if ((x = map_get(n, "retry-base")) != NULL &&
             (r = get_duration_in(c, x, "retry-base", 1, 3600, &nc->retry_base)) < 0)
+                return r;
+        if ((x = map_get(n, "notice-gap")) != NULL &&
+            (r = get_duration_in(c, x, "notice-gap", 1, 7 * 86400, &nc->notice_gap)) < 0)
                 return r;
         return 0;
 }

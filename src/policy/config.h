@@ -144,6 +144,7 @@ struct pc_notify_config {
         char password_file[512];  /* ... this file (not the config) */
         int64_t timeout;          /* seconds for one whole send */
         int64_t retry_base;       /* first retry delay; doubles, at most 6h */
+        int64_t notice_gap;       /* incident notices per VPS and kind at most this often */
 };
 
 /* The hypervisor agent, portcullisd. */

@@ -285,6 +285,8 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
         print_duration(out, n->timeout);
         fputs("\n  retry-base: ", out);
         print_duration(out, n->retry_base);
+        fputs("\n  notice-gap: ", out);
+        print_duration(out, n->notice_gap);
         fputs("\n\n", out);
 
         fputs("agent:\n  control-socket: ", out);

@@ -21,12 +21,22 @@ sed -i -e "s|^  relay: .*|  relay: smtp://$LAB_INET_V4:25|" \
        -e "s|^  timeout: .*|  timeout: 5s|" \
        -e "s|^  max-attempts: .*|  max-attempts: 6|" \
        -e "s|^  tls-verify: .*|  tls-verify: false|" "$PC_CFG"
+# A site that only tells the owner about spoofing, with short episode and
+# notice gaps, for the digest.
+sed -e "s/^profile: lenoir/profile: watch/" -e "s/^  spoofing: .*/  spoofing: [notify]/" \
+    "$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/watch.yaml"
+sed -i -e "s|^  - $PC_ROOT/etc/profiles/blocked-services.yaml|&\n  - $LAB_DIR/watch.yaml|" \
+       -e "s|^sites:|&\n  watch:\n    policy: watch|" \
+       -e "s|^    episode-gap: .*|    episode-gap: 1s|" \
+       -e "s|^  notice-gap: .*|  notice-gap: 10s|" "$PC_CFG"
 check "the lab config loads (templates included)" pc check
 
 pc vps add vps-101 --site lenoir --owner ada@example.net --lang en --iface "$VPS101_IF" \
         --addr "$VPS101_V4NET" --addr "$VPS101_V6NET" --by lab >/dev/null 2>&1
 pc vps add vps-202 --site milano --owner carla@example.it --lang it --iface "$VPS202_IF" \
         --addr "$VPS202_V4NET" --addr "$VPS202_V6NET" --by lab >/dev/null 2>&1
+pc vps add vps-201 --site watch --owner dora@example.net --lang en --iface "$VPS201_IF" \
+        --addr "$VPS201_V4NET" --addr "$VPS201_V6NET" --by lab >/dev/null 2>&1
 check "agent starts" agent_start
 
 # mails TO: the messages delivered to TO, one JSON line each.
@@ -104,6 +114,22 @@ ok = "vps-101" in t and "spoof" in t and "suspend" in t and "PC-" in m["text"]
 sys.exit(0 if ok else print(m) or 1)' "$(mails ada@example.net | tail -1)"
 pc unsuspend vps-101 --by alice --reason "misconfigured VPN" >/dev/null
 check "the unsuspension reaches ada too" wait_mails ada@example.net 2
+
+echo "# a storm of spoofing episodes at a notify-only site: one notice, then one digest"
+for i in 1 2 3; do
+        lab_exec vps201 hping3 --udp -p 9999 -a "$VPS202_V4" -c 2 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1
+        sleep 1.6 # longer than the 1 s episode gap: a new episode each time
+done
+check "dora@example.net gets a notice for the first episode" wait_mails dora@example.net 1 5
+check "... and one digest for the other two once the 10 s notice gap is over" wait_mails dora@example.net 2 15
+sleep 2
+check "... and nothing else" test "$(mail_count dora@example.net)" = 2
+check "the digest counts the two episodes it sums up" /usr/bin/python3 -c '
+import json, sys
+m = json.loads(sys.argv[1])
+ok = "(2 more)" in m["subject"] and "since our last message: 2," in m["text"] and "spoofing" in m["text"]
+sys.exit(0 if ok else print(m) or 1)' "$(mails dora@example.net | tail -1)"
+check "vps-201 is not suspended (its site only notifies)" check_not_grep . "$(suspended v201 && echo yes)"
 
 echo "# the relay is down: nothing is lost, and the message arrives once"
 ip netns exec "$LAB_INET" postfix -c "$LAB_DIR/postfix/etc" stop >/dev/null 2>&1

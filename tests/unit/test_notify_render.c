@@ -91,6 +91,9 @@ static const struct fixture fixtures[] = {
           "{" COMMON("exception.expiring") ", \"id\": 7, \"service\": \"smtp\", \"ticket\": 1, "
           "\"by\": \"alice\", \"reason\": \"transactional mail\", "
           "\"created\": " STR(T) ", \"until\": 1776074700}" },
+        { "incident.digest", "incident.digest", 110,
+          "{" COMMON("incident.digest") ", \"kind\": \"scan\", \"episodes\": 1187, "
+          "\"first_seen\": " STR(T) ", \"last_seen\": 1773486300}" },
 };
 
 static const char *const langs[] = { "en", "it" };
