@@ -11,17 +11,15 @@
  * Only root or the agent's own user may talk to it (SO_PEERCRED).  A client
  * gets CONTROL_DEADLINE_MS to send its line; it cannot hold the agent. */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "base/unixsock.h"
 
 #define CONTROL_LINE_MAX 256
 #define CONTROL_DEADLINE_MS 1000
@@ -126,19 +124,15 @@ static void dispatch(struct agent *a, char *line, json_t *reply)
 void control_serve(struct agent *a, int listen_fd)
 {
         char line[CONTROL_LINE_MAX];
-        struct ucred cred;
-        socklen_t len = sizeof(cred);
         json_t *reply;
-        int fd, r;
+        int fd, r, uid = -1;
 
         fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd == -1)
                 return;
         reply = json_object();
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == -1 ||
-            (cred.uid != 0 && cred.uid != geteuid())) {
-                agent_log("Refused a control client with uid %d: only root may change the policy",
-                          (int)cred.uid);
+        if (!pc_unix_peer_trusted(fd, &uid)) {
+                agent_log("Refused a control client with uid %d: only root may change the policy", uid);
                 json_object_set_new(reply, "ok", json_false());
                 json_object_set_new(reply, "error", json_string("permission denied"));
         } else if ((r = read_line(fd, line, sizeof(line))) < 0) {

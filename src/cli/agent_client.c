@@ -1,11 +1,7 @@
 /* The CLI's side of the control socket (see src/agent/control.c). */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include "base/unixsock.h"
 #include "cli/cli.h"
