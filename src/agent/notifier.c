@@ -72,15 +72,14 @@ static int progress_cb(void *userdata, curl_off_t a, curl_off_t b, curl_off_t c,
         return atomic_load(&nt->stop) ? 1 : 0; /* a stopping agent aborts the send */
 }
 
-/* The bare address of "Name <addr>" or "addr", as "<addr>". */
+/* The address of "Name <addr>" or "addr", as the envelope's "<addr>". */
 static void envelope(const char *mailbox, char *buf, size_t size)
 {
-        const char *lt = strrchr(mailbox, '<');
+        char addr[256];
 
-        if (lt != NULL)
-                snprintf(buf, size, "%s", lt);
-        else
-                snprintf(buf, size, "<%s>", mailbox);
+        if (pc_mailbox_address(mailbox, addr, sizeof(addr)) < 0)
+                snprintf(addr, sizeof(addr), "%s", mailbox); /* the relay will say what is wrong */
+        snprintf(buf, size, "<%s>", addr);
 }
 
 /* One SMTP transaction through the relay. */

@@ -274,3 +274,20 @@ bool pc_ifname_valid(const char *s)
         }
         return true;
 }
+
+int pc_mailbox_address(const char *mailbox, char *buf, size_t size)
+{
+        const char *lt = strrchr(mailbox, '<');
+        size_t n;
+
+        if (lt == NULL)
+                return (size_t)snprintf(buf, size, "%s", mailbox) < size ? 0 : -ENOBUFS;
+        n = strlen(lt + 1);
+        if (n == 0 || lt[n] != '>')
+                return -EINVAL;
+        if (n - 1 >= size)
+                return -ENOBUFS;
+        memcpy(buf, lt + 1, n - 1);
+        buf[n - 1] = '\0';
+        return 0;
+}

@@ -65,6 +65,12 @@ bool pc_name_valid(const char *s);
  * control characters, at most 254 bytes. */
 bool pc_email_valid(const char *s);
 
+/* Writes into <buf> the address of mailbox <mailbox>: what is inside the
+ * last "<...>" when that ends the text ("Name <noc@example.net>"), else the
+ * whole text.  -EINVAL for a '<' without its closing '>' at the end,
+ * -ENOBUFS if it does not fit.  The address itself is not checked. */
+int pc_mailbox_address(const char *mailbox, char *buf, size_t size);
+
 /* True if <s> is an interface name Portcullis accepts: 1-15 of letters,
  * digits, '.', '_', '-' (safe to write into nftables commands). */
 bool pc_ifname_valid(const char *s);

@@ -1839,23 +1839,11 @@ static int load_notifications(struct ctx *c, const struct node *n)
         }
         if ((x = map_get(n, "from")) != NULL) {
                 char addr[256];
-                const char *lt;
 
                 r = get_string(c, x, "from", nc->from, sizeof(nc->from));
                 if (r < 0)
                         return r;
-                lt = strrchr(nc->from, '<');
-                if (lt != NULL) {
-                        size_t l = strlen(lt + 1);
-
-                        snprintf(addr, sizeof(addr), "%s", lt + 1);
-                        if (l == 0 || addr[l - 1] != '>')
-                                addr[0] = '\0';
-                        else
-                                addr[l - 1] = '\0';
-                } else
-                        snprintf(addr, sizeof(addr), "%s", nc->from);
-                if (!pc_email_valid(addr))
+                if (pc_mailbox_address(nc->from, addr, sizeof(addr)) < 0 || !pc_email_valid(addr))
                         return fail(c, x, "'from' must be an email address, optionally with a "
                                           "name (Name <noc@example.net>), not %s",
                                     show(x, buf, sizeof(buf)));

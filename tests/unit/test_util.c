@@ -105,6 +105,22 @@ static void test_mac(void **state)
         assert_int_equal(pc_parse_mac("52:54:00:ab:cd:0g", mac), -EINVAL);
 }
 
+static void test_mailbox_address(void **state)
+{
+        char buf[64];
+
+        assert_int_equal(pc_mailbox_address("Portcullis NOC <noc@example.net>", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "noc@example.net");
+        assert_int_equal(pc_mailbox_address("noc@example.net", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "noc@example.net");
+        assert_int_equal(pc_mailbox_address("A <b> <c@d>", buf, sizeof(buf)), 0);
+        assert_string_equal(buf, "c@d");
+        assert_int_equal(pc_mailbox_address("NOC <noc@example.net", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(pc_mailbox_address("NOC <noc@example.net> x", buf, sizeof(buf)), -EINVAL);
+        assert_int_equal(pc_mailbox_address("NOC <noc@example.net>", buf, 5), -ENOBUFS);
+        assert_int_equal(pc_mailbox_address("noc@example.net", buf, 5), -ENOBUFS);
+}
+
 static void test_names(void **state)
 {
         char buf[4];
@@ -138,6 +154,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_duration), cmocka_unit_test(test_time), cmocka_unit_test(test_prefix),
                 cmocka_unit_test(test_mac),      cmocka_unit_test(test_names),
+                cmocka_unit_test(test_mailbox_address),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
