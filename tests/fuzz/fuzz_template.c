@@ -71,8 +71,9 @@ static void check_message(const char *m, bool multipart)
                         abort();
         if (!multipart)
                 return;
-        b = strstr(m, "boundary=\"");
-        if (b == NULL)
+        /* The boundary of the Content-Type header, not a Subject's text. */
+        b = strstr(m, "\r\nContent-Type: multipart/alternative;");
+        if (b == NULL || b > body || (b = strstr(b, "boundary=\"")) == NULL || b > body)
                 abort();
         b += strlen("boundary=\"");
         bl = strcspn(b, "\"");
