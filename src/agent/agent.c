@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dataplane/conntrack.h"
 #include "dataplane/proxy_route.h"
 #include "policy/evaluate.h"
 
@@ -111,6 +112,24 @@ static void synced(struct agent *a, const struct pc_dp_repair *rep, long us)
         a->elements = rep->elements;
 }
 
+/* Ends the flows the policy no longer allows: of <vps>, or of every VPS
+ * if NULL.  The rules already hold for new flows; a failure here is logged
+ * and reported by `status`, and the next change or reconcile tries again. */
+static void purge_flows(struct agent *a, const struct pc_vps *vps)
+{
+        struct pc_ct_purge pg;
+        char err[256];
+        int r = vps != NULL ? pc_ct_purge_vps(vps, pc_now(), &pg, err, sizeof(err))
+                            : pc_ct_purge_model(a->model, pc_now(), &pg, err, sizeof(err));
+
+        if (r < 0) {
+                snprintf(a->last_error, sizeof(a->last_error), "conntrack: %s", err);
+                agent_log("Failed to end the connections the policy no longer allows%s%s: %s",
+                          vps != NULL ? " for " : "", vps != NULL ? vps->id : "", err);
+        } else if (pg.deleted > 0)
+                agent_log("Ended %zu connection(s) the policy no longer allows (e.g. %s)", pg.deleted, pg.example);
+}
+
 /* Routes replies to the SMTP proxy's transparent sockets to the proxy when
  * <cfg> has a proxy that connects from the VPS's address, and takes the
  * routes away when it has none.  Only that mail depends on it, so a failure
@@ -153,6 +172,7 @@ int agent_start(struct agent *a)
                 return r;
         }
         synced(a, &rep, elapsed_us(&t0));
+        purge_flows(a, NULL);
         proxy_route_apply(a->cfg);
         agent_log("Enforcing %zu VPSes of %zu sites from %s in table inet %s",
                   pc_model_count(a->model), a->cfg->n_sites, a->config_path, a->cfg->agent.nft_table);
@@ -229,6 +249,8 @@ int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
         json_object_set_new(reply, "elements_changed", json_integer((json_int_t)changes));
         json_object_set_new(reply, "latency_us", json_integer(a->last_change_us));
         agent_log("%s: %zu kernel elements changed in %.2f ms", what, changes, a->last_change_us / 1000.0);
+        if (fresh != NULL)
+                purge_flows(a, fresh);
         /* The proxy refuses a VPS whose port 25 a filter or suspension covers. */
         agent_smtpd_tell(a, "sync", id);
         notifier_wake(a); /* the change may have queued an email */
@@ -251,6 +273,7 @@ int agent_reconcile(struct agent *a, json_t *reply)
                 return r;
         }
         synced(a, &rep, elapsed_us(&t0));
+        purge_flows(a, NULL);
         json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
         json_object_set_new(reply, "missing", json_integer((json_int_t)rep.missing));
         json_object_set_new(reply, "extra", json_integer((json_int_t)rep.extra));
@@ -304,6 +327,7 @@ int agent_reload(struct agent *a, json_t *reply)
         pc_model_free(old_model);
         pc_config_free(old_cfg);
         synced(a, &rep, elapsed_us(&t0));
+        purge_flows(a, NULL);
         proxy_route_apply(cfg);
         record_change(a, "reloaded the configuration", elapsed_us(&t0));
         agent_log("Reloaded %s: %zu VPSes, %zu sites", a->config_path, pc_model_count(m), cfg->n_sites);

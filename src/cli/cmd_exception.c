@@ -123,9 +123,10 @@ static int exception_grant(struct cli *c, int argc, char **argv)
                                 }
                 }
                 if (!vps->site->policy->anti_spoofing) {
-                        cli_error("Failed to grant %s to %s: site %s (policy %s) does not check source addresses; "
-                                  "there is nothing to except", service, vps_id, vps->site->name,
-                                  vps->site->policy->name);
+                        cli_error("Failed to grant %s to %s: site %s (policy %s) has no anti-spoofing policy to "
+                                  "except from (its VPSes may send from their registered addresses only, BCP 38); "
+                                  "register the prefix as an address of the VPS instead", service, vps_id,
+                                  vps->site->name, vps->site->policy->name);
                         return CLI_ERROR;
                 }
         } else if (rule == NULL) {

@@ -166,7 +166,7 @@ static bool per_vps_set(const char *family, const char *name)
 {
         static const char *const bridge[] = { "suspended", "vps",      "mac",          "src4",     "src6",
                                               "src4_net",  "src6_net", "any_link_local", "na_target",
-                                              "nd_lladdr" };
+                                              "nd_lladdr", "spoof_report", "any_mac" };
 
         if (strcmp(family, "bridge") == 0) {
                 for (size_t i = 0; i < PC_ARRAY_SIZE(bridge); i++)
@@ -177,7 +177,8 @@ static bool per_vps_set(const char *family, const char *name)
         static const char *const fixed[] = { "vps_out",          "vps_in",          "vps_nat",   "suspended",
                                              "filter_out",       "filter_in",       "filter_ports_out",
                                              "filter_ports_in",  "antispoof",       "src4",      "src6",
-                                             "src4_net",         "src6_net",        "any_link_local" };
+                                             "src4_net",         "src6_net",        "any_link_local",
+                                             "vps",              "vps_proxied",     "spoof_report" };
         unsigned a, b;
         char tail[16];
 

@@ -63,17 +63,17 @@ static void range_key(uint8_t proto, uint16_t lo, uint16_t hi, char *buf, size_t
                 snprintf(buf, size, "%s . %u-%u", name, lo, hi);
 }
 
-/* The port map and the per-rule chains of policy <pi> in one direction. */
-static void skeleton_direction(const struct pc_policy *p, size_t pi, unsigned dir, struct strbuf *out)
+/* The port map of policy <pi>'s block rules in direction <dir>: "out"
+ * (egress, reject) or "in" (ingress, drop).  <rev> is the same map read
+ * from the other side: the rules of <dir> seen in a new flow that starts
+ * the other way, the blocked flow in disguise ("rout" / "rin"). */
+static void port_map(const struct pc_policy *p, size_t pi, unsigned dir, bool rev, struct strbuf *out)
 {
         const char *d = dir == PC_DIR_EGRESS ? "out" : "in";
-        const char *ifkey = dir == PC_DIR_EGRESS ? "iifname" : "oifname";
         bool first = true;
 
-        if (!policy_has(p, PC_ACTION_BLOCK, dir))
-                return;
-        strbuf_printf(out, "\tmap p%zu_%s_ports {\n\t\ttype inet_proto . inet_service : verdict\n"
-                           "\t\tflags interval\n\t\telements = { ", pi, d);
+        strbuf_printf(out, "\tmap p%zu_%s%s_ports {\n\t\ttype inet_proto . inet_service : verdict\n"
+                           "\t\tflags interval\n\t\telements = { ", pi, rev ? "r" : "", d);
         for (size_t r = 0; r < p->n_rules; r++) {
                 const struct pc_rule *rule = &p->rules[r];
                 char key[48];
@@ -82,17 +82,27 @@ static void skeleton_direction(const struct pc_policy *p, size_t pi, unsigned di
                         continue;
                 for (size_t k = 0; k < rule->n_ports; k++) {
                         range_key(rule->ports[k].proto, rule->ports[k].lo, rule->ports[k].hi, key, sizeof(key));
-                        strbuf_printf(out, "%s%s : jump p%zu_r%zu_%s", first ? "" : ",\n\t\t\t", key, pi, r, d);
+                        strbuf_printf(out, "%s%s : jump p%zu_r%zu_%s%s", first ? "" : ",\n\t\t\t", key, pi, r,
+                                      rev ? "r" : "", d);
                         first = false;
                 }
                 for (size_t k = 0; k < rule->n_ip_protos; k++) {
                         range_key(rule->ip_protos[k], 0, 65535, key, sizeof(key));
-                        strbuf_printf(out, "%s%s : jump p%zu_r%zu_%s", first ? "" : ",\n\t\t\t", key, pi, r, d);
+                        strbuf_printf(out, "%s%s : jump p%zu_r%zu_%s%s", first ? "" : ",\n\t\t\t", key, pi, r,
+                                      rev ? "r" : "", d);
                         first = false;
                 }
         }
         strbuf_printf(out, " }\n\t}\n");
-        strbuf_printf(out, "\tchain p%zu_%s {\n\t\tmeta l4proto . th dport vmap @p%zu_%s_ports\n\t}\n", pi, d, pi, d);
+}
+
+/* The per-rule chains of policy <pi>'s block rules in direction <dir>. */
+static void rule_chains(const struct pc_policy *p, size_t pi, unsigned dir, struct strbuf *out)
+{
+        const char *d = dir == PC_DIR_EGRESS ? "out" : "in";
+        const char *ifkey = dir == PC_DIR_EGRESS ? "iifname" : "oifname";
+        const char *revkey = dir == PC_DIR_EGRESS ? "oifname" : "iifname";
+
         for (size_t r = 0; r < p->n_rules; r++) {
                 const struct pc_rule *rule = &p->rules[r];
 
@@ -109,12 +119,64 @@ static void skeleton_direction(const struct pc_policy *p, size_t pi, unsigned di
                                            "\t\treject with icmpx admin-prohibited\n\t}\n");
                 else
                         strbuf_printf(out, "\t\tdrop\n\t}\n");
+                /* The same flow in disguise: its first packet went the other
+                 * way, so that the blocked one would pass as its reply. */
+                strbuf_printf(out, "\tchain p%zu_r%zu_r%s {\n", pi, r, d);
+                strbuf_printf(out, "\t\tcomment \"policy %s rule %zu: %s %s, first packet the other way\"\n",
+                              p->name, r + 1, rule->service->name, pc_dir_name(dir));
+                if (rule->exemptable)
+                        strbuf_printf(out, "\t\t%s @p%zu_r%zu_exempt return\n", revkey, pi, r);
+                strbuf_printf(out, "\t\tcounter drop\n\t}\n");
         }
 }
 
-/* The ports policies redirect to an SMTP proxy that connects from the VPS
- * (the MX's ports, for the proxy), merged: "25" or "{ 25, 465-587 }". */
-static void proxy_ports(const struct pc_config *cfg, struct strbuf *out)
+/* The chains a VPS of policy <pi> jumps to for a new flow: pN_out for what
+ * it sends, pN_in for what it receives.  Each checks the flow's tuple both
+ * ways: by destination port against the rules of its own direction, and by
+ * source port against the rules of the other direction. */
+static void policy_chains(const struct pc_policy *p, size_t pi, struct strbuf *out)
+{
+        bool out_rules = policy_has(p, PC_ACTION_BLOCK, PC_DIR_EGRESS);
+        bool in_rules = policy_has(p, PC_ACTION_BLOCK, PC_DIR_INGRESS);
+
+        if (!out_rules && !in_rules)
+                return;
+        if (out_rules) {
+                port_map(p, pi, PC_DIR_EGRESS, false, out);
+                port_map(p, pi, PC_DIR_EGRESS, true, out);
+                rule_chains(p, pi, PC_DIR_EGRESS, out);
+        }
+        if (in_rules) {
+                port_map(p, pi, PC_DIR_INGRESS, false, out);
+                port_map(p, pi, PC_DIR_INGRESS, true, out);
+                rule_chains(p, pi, PC_DIR_INGRESS, out);
+        }
+        strbuf_printf(out, "\tchain p%zu_out {\n", pi);
+        if (out_rules)
+                strbuf_printf(out, "\t\tmeta l4proto . th dport vmap @p%zu_out_ports\n", pi);
+        if (in_rules)
+                strbuf_printf(out, "\t\tmeta l4proto . th sport vmap @p%zu_rin_ports\n", pi);
+        strbuf_printf(out, "\t}\n\tchain p%zu_in {\n", pi);
+        if (in_rules)
+                strbuf_printf(out, "\t\tmeta l4proto . th dport vmap @p%zu_in_ports\n", pi);
+        if (out_rules)
+                strbuf_printf(out, "\t\tmeta l4proto . th sport vmap @p%zu_rout_ports\n", pi);
+        strbuf_printf(out, "\t}\n");
+}
+
+/* True if some policy redirects a port to an SMTP proxy. */
+static bool proxy_needed(const struct pc_config *cfg)
+{
+        for (size_t pi = 0; pi < cfg->n_policies; pi++)
+                if (policy_has(&cfg->policies[pi], PC_ACTION_REDIRECT, PC_DIR_EGRESS))
+                        return true;
+        return false;
+}
+
+/* The ports policies redirect to an SMTP proxy (only those whose proxy
+ * connects from the VPS if <route_only>: the MX's ports, for the proxy's
+ * return path), merged: "25" or "{ 25, 465-587 }". */
+static void redirect_ports(const struct pc_config *cfg, bool route_only, struct strbuf *out)
 {
         uint8_t on[65536 / 8] = { 0 };
         unsigned n = 0;
@@ -122,7 +184,7 @@ static void proxy_ports(const struct pc_config *cfg, struct strbuf *out)
         for (size_t pi = 0; pi < cfg->n_policies; pi++) {
                 const struct pc_policy *p = &cfg->policies[pi];
 
-                if (!pc_proxy_route_policy(p))
+                if (route_only && !pc_proxy_route_policy(p))
                         continue;
                 for (size_t r = 0; r < p->n_rules; r++)
                         for (size_t k = 0; p->rules[r].action == PC_ACTION_REDIRECT && k < p->rules[r].n_ports; k++)
@@ -173,16 +235,48 @@ static void proxy_chains(const struct pc_config *cfg, struct strbuf *out)
         strbuf_printf(out, "\tchain proxy_return {\n"
                            "\t\ttype filter hook prerouting priority raw; policy accept;\n"
                            "\t\ttcp sport ");
-        proxy_ports(cfg, out);
+        redirect_ports(cfg, true, out);
         strbuf_printf(out, " socket transparent 1 ct zone set " PC_PROXY_CT_ZONE_STR
                            " meta mark set " PC_PROXY_FWMARK_STR "\n"
                            "\t}\n"
                            "\tchain proxy_out {\n"
                            "\t\ttype filter hook output priority raw; policy accept;\n"
                            "\t\ttcp dport ");
-        proxy_ports(cfg, out);
+        redirect_ports(cfg, true, out);
         strbuf_printf(out, " socket transparent 1 ct zone set " PC_PROXY_CT_ZONE_STR "\n"
                            "\t}\n");
+}
+
+/* pN_proxied: a packet of a proxied port between a VPS of policy <pi> and
+ * anyone, in the forward path -- never the proxy's: its connections are
+ * local.  It can only be a way around the proxy (a connection opened before
+ * the VPS was registered, a "reply" to a forged packet, or one conntrack
+ * calls invalid and NAT therefore skips), unless the VPS is exempted. */
+static void proxied_chain(const struct pc_policy *p, size_t pi, struct strbuf *out)
+{
+        strbuf_printf(out, "\tchain p%zu_proxied {\n", pi);
+        for (size_t r = 0; r < p->n_rules; r++) {
+                const struct pc_rule *rule = &p->rules[r];
+
+                if (rule->action != PC_ACTION_REDIRECT)
+                        continue;
+                for (size_t k = 0; k < rule->n_ports; k++) {
+                        char ports[16];
+
+                        snprintf(ports, sizeof(ports), "%u", rule->ports[k].lo);
+                        if (rule->ports[k].hi != rule->ports[k].lo)
+                                snprintf(ports, sizeof(ports), "%u-%u", rule->ports[k].lo, rule->ports[k].hi);
+                        for (int side = 0; side < 2; side++) {
+                                const char *ifkey = side == 0 ? "iifname" : "oifname";
+
+                                strbuf_printf(out, "\t\ttcp %s %s", side == 0 ? "dport" : "sport", ports);
+                                if (rule->exemptable)
+                                        strbuf_printf(out, " %s != @p%zu_r%zu_exempt", ifkey, pi, r);
+                                strbuf_printf(out, " counter drop\n");
+                        }
+                }
+        }
+        strbuf_printf(out, "\t}\n");
 }
 
 /* Everything after the table's opening line and comment. */
@@ -192,6 +286,9 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tmap vps_out {\n\t\ttype ifname : verdict\n\t}\n"
                       "\tmap vps_in {\n\t\ttype ifname : verdict\n\t}\n"
                       "\tmap vps_nat {\n\t\ttype ifname : verdict\n\t}\n"
+                      "\tmap vps_proxied {\n\t\ttype ifname : verdict\n\t}\n"
+                      /* every VPS interface: conntrack's invalid packets are dropped */
+                      "\tset vps {\n\t\ttype ifname\n\t}\n"
                       "\tset suspended {\n\t\ttype ifname\n\t}\n"
                       "\tset filter_out {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
                       "\tset filter_in {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
@@ -206,6 +303,8 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       /* anti-spoofing: the interfaces checked, and what each may send from */
                       "\tset antispoof {\n\t\ttype ifname\n\t}\n"
+                      /* ... and those whose policy counts, samples and answers spoofing */
+                      "\tset spoof_report {\n\t\ttype ifname\n\t}\n"
                       /* whole addresses in hash sets; only shorter prefixes need the
                        * (slower to build) interval sets */
                       "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tflags timeout\n\t}\n"
@@ -226,10 +325,13 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                         if (p->rules[r].exemptable)
                                 strbuf_printf(out, "\tset p%zu_r%zu_exempt {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n",
                                               pi, r);
-                skeleton_direction(p, pi, PC_DIR_EGRESS, out);
-                skeleton_direction(p, pi, PC_DIR_INGRESS, out);
+                policy_chains(p, pi, out);
                 if (policy_has(p, PC_ACTION_REDIRECT, PC_DIR_EGRESS)) {
+                        proxied_chain(p, pi, out);
                         strbuf_printf(out, "\tchain p%zu_nat {\n", pi);
+                        /* Never to the hypervisor itself (loopback included):
+                         * the proxy would connect there from inside. */
+                        strbuf_printf(out, "\t\tfib daddr type { local, broadcast, multicast } return\n");
                         for (size_t r = 0; r < p->n_rules; r++) {
                                 const struct pc_rule *rule = &p->rules[r];
 
@@ -251,14 +353,33 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tchain forward {\n"
                       "\t\ttype filter hook forward priority filter; policy accept;\n"
                       "\t\tiifname @suspended counter drop\n"
-                      "\t\toifname @suspended counter drop\n"
+                      "\t\toifname @suspended counter drop\n");
+        /* A proxied port is never forwarded for a VPS, whatever conntrack
+         * thinks of the packet: only the proxy speaks to the MX for it. */
+        if (proxy_needed(cfg)) {
+                strbuf_printf(out, "\t\ttcp dport ");
+                redirect_ports(cfg, false, out);
+                strbuf_printf(out, " iifname vmap @vps_proxied\n\t\ttcp sport ");
+                redirect_ports(cfg, false, out);
+                strbuf_printf(out, " oifname vmap @vps_proxied\n");
+        }
+        strbuf_printf(out,
                       /* Everything below decides a connection at its first
-                       * packet: the rest of it costs one conntrack lookup. */
-                      "\t\tct state established,related accept\n"
+                       * packet: the rest of it costs one conntrack lookup.
+                       * Only ICMP errors may be "related": helpers are off. */
+                      "\t\tct state established accept\n"
+                      "\t\tct state related meta l4proto { icmp, ipv6-icmp } accept\n"
+                      "\t\tct state invalid iifname @vps counter drop\n"
+                      "\t\tct state invalid oifname @vps counter drop\n"
+                      /* A new flow is checked both ways round: one that starts
+                       * towards the VPS from a filtered port is the VPS's own
+                       * filtered flow in disguise, and the reverse. */
                       "\t\tiifname @filter_out counter drop\n"
                       "\t\toifname @filter_in counter drop\n"
                       "\t\tiifname . meta l4proto . th dport @filter_ports_out counter drop\n"
+                      "\t\toifname . meta l4proto . th sport @filter_ports_out counter drop\n"
                       "\t\toifname . meta l4proto . th dport @filter_ports_in counter drop\n"
+                      "\t\tiifname . meta l4proto . th sport @filter_ports_in counter drop\n"
                       "\t\tiifname vmap @vps_out\n"
                       "\t\toifname vmap @vps_in\n"
                       "\t}\n"
@@ -296,6 +417,8 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tmeta nfproto ipv6 ip6 saddr fe80::/64 iifname @any_link_local return\n"
                       /* duplicate address detection and its MLD report come from :: */
                       "\t\tmeta nfproto ipv6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } return\n"
+                      /* BCP 38 everywhere; counted and answered where the policy says */
+                      "\t\tiifname != @spoof_report drop\n"
                       "\t\tmeta nfproto ipv4 update @spoof4 { iifname counter }\n"
                       "\t\tmeta nfproto ipv6 update @spoof6 { iifname counter }\n"
                       "\t\tmeta nfproto ipv4 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
@@ -305,11 +428,13 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tcounter drop\n"
                       "\t}\n"
                       "\tchain rogue_ra {\n"
+                      "\t\tiifname != @spoof_report drop\n"
                       "\t\tupdate @spoof_ra { iifname counter }\n"
                       "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX_RA "\"\n"
                       "\t\tdrop\n"
                       "\t}\n"
                       "\tchain rogue_dhcp {\n"
+                      "\t\tiifname != @spoof_report drop\n"
                       "\t\tupdate @spoof_dhcp { iifname counter }\n"
                       "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX_DHCP "\"\n"
                       "\t\tdrop\n"
@@ -322,7 +447,8 @@ static void bridge_bad_chain(const char *kind, struct strbuf *out)
 {
         strbuf_printf(out,
                       "\tset spoof_%s {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
-                      "\tchain bad_%s {\n\t\tupdate @spoof_%s { iifname counter }\n"
+                      "\tchain bad_%s {\n\t\tiifname != @spoof_report drop\n"
+                      "\t\tupdate @spoof_%s { iifname counter }\n"
                       "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX
                       "%s\"\n\t\tdrop\n\t}\n",
                       kind, kind, kind, kind);
@@ -337,6 +463,8 @@ static void bridge_body(struct strbuf *out)
         strbuf_printf(out,
                       "\tset suspended {\n\t\ttype ifname\n\t}\n"
                       "\tset vps {\n\t\ttype ifname\n\t}\n"
+                      "\tset spoof_report {\n\t\ttype ifname\n\t}\n"
+                      "\tset any_mac {\n\t\ttype ifname\n\t}\n"
                       "\tset mac {\n\t\ttype ifname . ether_addr\n\t}\n"
                       "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tflags timeout\n\t}\n"
                       "\tset src6 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
@@ -367,7 +495,7 @@ static void bridge_body(struct strbuf *out)
                       "\t\toifname @suspended counter drop\n"
                       "\t}\n"
                       "\tchain check_vps {\n"
-                      "\t\tiifname . ether saddr != @mac jump bad_mac\n"
+                      "\t\tiifname != @any_mac iifname . ether saddr != @mac jump bad_mac\n"
                       "\t\tether type arp jump check_arp\n"
                       "\t\tether type ip jump check_ipv4\n"
                       "\t\tether type ip6 jump check_ipv6\n"
@@ -375,7 +503,7 @@ static void bridge_body(struct strbuf *out)
                       "\t\tjump bad_mac\n"
                       "\t}\n"
                       "\tchain check_arp {\n"
-                      "\t\tiifname . arp saddr ether != @mac jump bad_arp\n"
+                      "\t\tiifname != @any_mac iifname . arp saddr ether != @mac jump bad_arp\n"
                       "\t\tarp saddr ip 0.0.0.0 accept\n"
                       "\t\tiifname . arp saddr ip @src4 accept\n"
                       "\t\tiifname . arp saddr ip @src4_net accept\n"
@@ -397,8 +525,9 @@ static void bridge_body(struct strbuf *out)
                       /* a source/target link-layer address option (the first one)
                        * must name its own MAC, as ARP's sender address must */
                       "\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } @th,192,8 { 1, 2 } "
-                      "iifname . @th,208,48 != @nd_lladdr jump bad_nd\n"
-                      "\t\ticmpv6 type nd-router-solicit @th,64,8 1 iifname . @th,80,48 != @nd_lladdr jump bad_nd\n"
+                      "iifname != @any_mac iifname . @th,208,48 != @nd_lladdr jump bad_nd\n"
+                      "\t\ticmpv6 type nd-router-solicit @th,64,8 1 iifname != @any_mac "
+                      "iifname . @th,80,48 != @nd_lladdr jump bad_nd\n"
                       /* duplicate address detection only for its own addresses */
                       "\t\tip6 saddr :: icmpv6 type nd-neighbor-solicit iifname . @th,64,128 != @na_target jump bad_nd\n"
                       "\t\tip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } accept\n"
@@ -585,6 +714,13 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
 
         snprintf(key, sizeof(key), "\"%s\"", vps->iface);
         r = push_in(out, fam, bridged ? "vps" : "antispoof", key, "", 0);
+        if (r == 0 && vps->site->policy->anti_spoofing)
+                r = push_in(out, fam, "spoof_report", key, "", 0);
+        /* Without a registered MAC (only where the policy does not answer
+         * spoofing: the CLI requires one there) the frames' MACs are not
+         * checked, their addresses are. */
+        if (r == 0 && bridged && !vps->has_mac)
+                r = push_in(out, fam, "any_mac", key, "", 0);
         if (r == 0 && bridged && vps->has_mac) {
                 char mkey[96];
 
@@ -640,24 +776,29 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
                 return -EINVAL;
 
         snprintf(key, sizeof(key), "\"%s\"", vps->iface);
-        if (policy_has(p, PC_ACTION_BLOCK, PC_DIR_EGRESS)) {
+        r = push(out, "vps", key, "", 0);
+        /* Both chains whichever way the rules go: each also checks the
+         * other direction's rules in disguise. */
+        if (policy_has(p, PC_ACTION_BLOCK, PC_DIR_EGRESS | PC_DIR_INGRESS)) {
                 snprintf(value, sizeof(value), "jump p%zu_out", pi);
                 r = r < 0 ? r : push(out, "vps_out", key, value, 0);
-        }
-        if (policy_has(p, PC_ACTION_BLOCK, PC_DIR_INGRESS)) {
                 snprintf(value, sizeof(value), "jump p%zu_in", pi);
                 r = r < 0 ? r : push(out, "vps_in", key, value, 0);
         }
         if (policy_has(p, PC_ACTION_REDIRECT, PC_DIR_EGRESS)) {
                 snprintf(value, sizeof(value), "jump p%zu_nat", pi);
                 r = r < 0 ? r : push(out, "vps_nat", key, value, 0);
+                snprintf(value, sizeof(value), "jump p%zu_proxied", pi);
+                r = r < 0 ? r : push(out, "vps_proxied", key, value, 0);
         }
         if (vps->suspended) {
                 r = r < 0 ? r : push(out, "suspended", key, "", 0);
                 if (vps->site->topology == PC_TOPOLOGY_BRIDGED)
                         r = r < 0 ? r : push_in(out, "bridge", "suspended", key, "", 0);
         }
-        if (p->anti_spoofing && r == 0)
+        /* BCP 38 at every site; the policy only says whether spoofing is
+         * counted, sampled and answered. */
+        if (r == 0)
                 r = antispoof_elements(vps, now, out);
         for (size_t i = 0; i < vps->n_exceptions && r == 0; i++) {
                 const struct pc_exception *e = &vps->exceptions[i];

@@ -11,7 +11,7 @@
 
 #include "base/util.h"
 #include "smtpd/account.h"
-#include "smtpd/addr_index.h"
+#include "policy/addr_index.h"
 #include "smtpd/privdrop.h"
 #include "smtpd/smtpd.h"
 

@@ -28,7 +28,7 @@
 #include "base/util.h"
 #include "smtp/relay.h"
 #include "smtpd/account.h"
-#include "smtpd/addr_index.h"
+#include "policy/addr_index.h"
 #include "smtpd/smtpd.h"
 
 #define INPUT_MAX (64 * 1024)        /* bytes read ahead from either side */

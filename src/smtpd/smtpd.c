@@ -9,7 +9,7 @@
 #include "base/util.h"
 #include "policy/evaluate.h"
 #include "policy/explain.h"
-#include "smtpd/addr_index.h"
+#include "policy/addr_index.h"
 
 void smtpd_log(const char *fmt, ...)
 {

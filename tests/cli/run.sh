@@ -140,7 +140,7 @@ t outbox 0 check
         { echo "FAIL outbox: suspend/unsuspend did not queue two notifications"; failures=$((failures + 1)); }
 t srcpfx-bad 2 exception grant vps-101 source-prefix:198.51.100.999/29 --by alice --reason x && has srcpfx-bad "is not source-prefix:CIDR" "$err"
 t srcpfx-overlap 2 exception grant vps-101 source-prefix:198.51.100.0/24 --by alice --reason x && has srcpfx-overlap "overlaps 198.51.100.10/32 of vps-201" "$err"
-t srcpfx-nocheck 2 exception grant vps-201 source-prefix:192.0.2.64/29 --by alice --reason x && has srcpfx-nocheck "does not check source addresses" "$err"
+t srcpfx-nocheck 2 exception grant vps-201 source-prefix:192.0.2.64/29 --by alice --reason x && has srcpfx-nocheck "has no anti-spoofing policy to except from" "$err"
 t srcpfx 0 exception grant vps-101 source-prefix:192.0.2.64/29 --by alice --reason "VPN gateway" && has srcpfx "may also send from 192.0.2.64/29" "$out"
 
 # The notification outbox: list, show, retry a dead letter, never a sent one.

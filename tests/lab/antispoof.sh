@@ -111,7 +111,17 @@ before=$(spoof_count v102 spoof4)
 lab_exec vps102 hping3 --udp -p 9999 -a 198.51.100.66 -c 2 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1
 check "vps-102 still cannot" test "$(spoof_count v102 spoof4)" -ge $((before + 2))
 
-echo "# provider B's profile does not check sources (its page says nothing of spoofing)"
-check "vps-201 is not in the anti-spoofing set" sh -c "! ip netns exec $LAB_HV nft list set inet portcullis antispoof | grep -q $VPS201_IF"
+echo "# provider B's profile has no spoofing response (its page says nothing of it): BCP 38, silently"
+check "vps-201's sources are checked" sh -c "ip netns exec $LAB_HV nft list set inet portcullis antispoof | grep -q $VPS201_IF"
+check "... but not reported" sh -c "! ip netns exec $LAB_HV nft list set inet portcullis spoof_report | grep -q $VPS201_IF"
+cap=$(lab_capture inet eth0 bcp38 "udp port 9998")
+lab_exec vps201 hping3 --udp -p 9998 -a 198.51.100.99 -c 3 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1
+sleep 0.3
+kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null
+check "vps-201's forged packets never reach inet" \
+        test "$(lab_exec inet tcpdump -nn -r "$LAB_DIR/bcp38.pcap" 2>/dev/null | wc -l)" = 0
+check "... and are not counted as spoofing" test "$(spoof_count "$VPS201_IF" spoof4)" = 0
+check_not "vps-201 is not suspended" suspended "$VPS201_IF"
+check "vps-201's legitimate traffic flows" lab_exec vps201 curl -sf --max-time 3 "http://$LAB_INET_V4/"
 
 lab_summary

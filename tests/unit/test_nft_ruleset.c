@@ -54,7 +54,37 @@ static void test_skeleton(void **state)
         assert_false(b.oom);
         assert_non_null(strstr(s, "table inet portcullis {"));
         assert_non_null(strstr(s, "type filter hook forward priority filter; policy accept;"));
-        assert_non_null(strstr(s, "ct state established,related accept"));
+        assert_non_null(strstr(s, "ct state established accept"));
+        /* related only for ICMP errors; invalid packets of a VPS dropped */
+        assert_non_null(strstr(s, "ct state related meta l4proto { icmp, ipv6-icmp } accept"));
+        assert_non_null(strstr(s, "ct state invalid iifname @vps counter drop"));
+        assert_non_null(strstr(s, "ct state invalid oifname @vps counter drop"));
+        /* the proxied port is never forwarded, whatever conntrack says,
+         * and is checked before the established shortcut */
+        assert_non_null(strstr(s, "tcp dport 25 iifname vmap @vps_proxied"));
+        assert_non_null(strstr(s, "tcp sport 25 oifname vmap @vps_proxied"));
+        assert_true(strstr(s, "tcp dport 25 iifname vmap @vps_proxied") <
+                    strstr(s, "ct state established accept"));
+        snprintf(want, sizeof(want), "chain p%zu_proxied {\n\t\ttcp dport 25 counter drop\n"
+                                     "\t\ttcp sport 25 counter drop\n", a_idx);
+        assert_non_null(strstr(s, want));
+        /* a new flow's tuple is checked both ways round */
+        snprintf(want, sizeof(want), "chain p%zu_in {\n\t\tmeta l4proto . th dport vmap @p%zu_in_ports\n"
+                                     "\t\tmeta l4proto . th sport vmap @p%zu_rout_ports\n", b_idx, b_idx, b_idx);
+        assert_non_null(strstr(s, want));
+        snprintf(want, sizeof(want), "chain p%zu_out {\n\t\tmeta l4proto . th dport vmap @p%zu_out_ports\n"
+                                     "\t\tmeta l4proto . th sport vmap @p%zu_rin_ports\n", b_idx, b_idx, b_idx);
+        assert_non_null(strstr(s, want));
+        snprintf(want, sizeof(want), "tcp . 587 : jump p%zu_r0_rout", b_idx);
+        assert_non_null(strstr(s, want));
+        snprintf(want, sizeof(want), "chain p%zu_r0_rout {", b_idx);
+        assert_non_null(strstr(s, want));
+        snprintf(want, sizeof(want), "oifname @p%zu_r0_exempt return\n\t\tcounter drop", b_idx);
+        assert_non_null(strstr(s, want));
+        assert_non_null(strstr(s, "oifname . meta l4proto . th sport @filter_ports_out counter drop"));
+        assert_non_null(strstr(s, "iifname . meta l4proto . th sport @filter_ports_in counter drop"));
+        /* BCP 38 everywhere, answered only where the policy says */
+        assert_non_null(strstr(s, "iifname != @spoof_report drop"));
         /* Provider B: smtp egress only, vpn and bittorrent both ways, published ports. */
         snprintf(want, sizeof(want), "tcp . 25 : jump p%zu_r0_out", b_idx);
         assert_non_null(strstr(s, want));
@@ -66,7 +96,9 @@ static void test_skeleton(void **state)
         assert_null(strstr(s, want));
         assert_non_null(strstr(s, "meta l4proto tcp reject with tcp reset"));
         /* Provider A: only the port 25 redirect, to the proxy's port, not exemptable. */
-        snprintf(want, sizeof(want), "chain p%zu_nat {\n\t\tmeta l4proto tcp th dport 25 redirect to :10025", a_idx);
+        snprintf(want, sizeof(want),
+                 "chain p%zu_nat {\n\t\tfib daddr type { local, broadcast, multicast } return\n"
+                 "\t\tmeta l4proto tcp th dport 25 redirect to :10025", a_idx);
         assert_non_null(strstr(s, want));
         snprintf(want, sizeof(want), "chain p%zu_out", a_idx);
         assert_null(strstr(s, want));
@@ -114,7 +146,12 @@ static void test_vps_elements(void **state)
         snprintf(set, sizeof(set), "p%zu_r1_exempt", b); /* the ended vpn exception */
         assert_false(has_elem(&out, set, "\"v201\"", "", NOW - 1));
         assert_true(has_elem(&out, "filter_ports_out", "\"v201\" . tcp . 20-23", "", NOW + 60));
-        assert_int_equal(out.n, 4);
+        /* BCP 38 at provider B's site too, silently */
+        assert_true(has_elem(&out, "vps", "\"v201\"", "", 0));
+        assert_true(has_elem(&out, "antispoof", "\"v201\"", "", 0));
+        assert_true(has_elem(&out, "any_link_local", "\"v201\"", "", 0));
+        assert_false(has_elem(&out, "spoof_report", "\"v201\"", "", 0));
+        assert_int_equal(out.n, 7);
         nft_elems_free(&out);
 
         assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
@@ -123,7 +160,11 @@ static void test_vps_elements(void **state)
         /* lenoir checks sources: no MAC registered, so any link-local */
         assert_true(has_elem(&out, "antispoof", "\"v101\"", "", 0));
         assert_true(has_elem(&out, "any_link_local", "\"v101\"", "", 0));
-        assert_int_equal(out.n, 3);
+        assert_true(has_elem(&out, "spoof_report", "\"v101\"", "", 0));
+        assert_true(has_elem(&out, "vps", "\"v101\"", "", 0));
+        snprintf(value, sizeof(value), "jump p%zu_proxied", l);
+        assert_true(has_elem(&out, "vps_proxied", "\"v101\"", value, 0));
+        assert_int_equal(out.n, 6);
         nft_elems_free(&out);
         {
                 struct pc_prefix p4, p6;
@@ -144,12 +185,6 @@ static void test_vps_elements(void **state)
         assert_true(has_elem(&out, "src6", "\"v101\" . fe80::5054:ff:fe00:101", "", 0));
         assert_true(has_elem(&out, "src4_net", "\"v101\" . 198.51.100.64/29", "", NOW + 60));
         assert_false(has_elem(&out, "any_link_local", "\"v101\"", "", 0));
-        /* provider B does not check sources */
-        nft_elems_free(&out);
-        assert_int_equal(nft_vps_elements(cfg, v, NOW, &out), 0);
-        for (size_t i = 0; i < out.n; i++)
-                assert_true(strncmp(out.v[i].set, "src", 3) != 0 && strcmp(out.v[i].set, "antispoof") != 0 &&
-                            strcmp(out.v[i].set, "any_link_local") != 0);
         nft_elems_free(&out);
         a->suspended = true;
         assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);

@@ -11,7 +11,7 @@
 
 #include "fixture.h"
 #include "smtpd/account.h"
-#include "smtpd/addr_index.h"
+#include "policy/addr_index.h"
 #include "smtp/relay.h"
 #include "base/util.h"
 

@@ -1,5 +1,5 @@
 /* Which VPS owns a source address (see addr_index.h). */
-#include "smtpd/addr_index.h"
+#include "policy/addr_index.h"
 
 #include <errno.h>
 #include <netinet/in.h>
