@@ -128,6 +128,20 @@ wait_for 8 grep -q '^\(cut\|reply\)' "$LAB_DIR/log/hold-before.log"
 check "the session opened before registration is cut at registration" \
         grep -q '^cut' "$LAB_DIR/log/hold-before.log"
 
+echo "# a filter placed ends the flows it covers, and only those"
+ctl=$LAB_DIR/hold-587 && mkdir -p "$ctl"
+lab_bg hold-587 vps101 "$PY" "$FORGE" hold "$LAB_INET_V4" 587 0 "$ctl" >/dev/null
+ctl25=$LAB_DIR/hold-25 && mkdir -p "$ctl25"
+lab_bg hold-25 vps101 "$PY" "$FORGE" hold "$LAB_INET_V4" 25 0 "$ctl25" >/dev/null
+check "(control: vps-101 holds a session with 587 directly and one with 25 through the proxy)" \
+        wait_for 5 test -e "$ctl/open" -a -e "$ctl25/open"
+pc filter place vps-101 --ports tcp/587 --by abuse --reason "lab: complaint" >/dev/null 2>&1
+touch "$ctl/go" "$ctl25/go"
+wait_for 8 grep -q '^\(cut\|reply\)' "$LAB_DIR/log/hold-587.log"
+wait_for 8 grep -q '^\(cut\|reply\)' "$LAB_DIR/log/hold-25.log"
+check "the session on the filtered port is cut" grep -q '^cut' "$LAB_DIR/log/hold-587.log"
+check "the session with the proxy goes on" grep -q '^reply: 250' "$LAB_DIR/log/hold-25.log"
+
 customer_firewall vps101
 forge inet tcp "$LAB_INET_V4" 25 "$VPS101_V4" 41026 S
 out=$(swaks_send vps101 "$LAB_INET_V4" 25 "forged-25-a" --local-port 41026 --quit-after EHLO 2>&1)
