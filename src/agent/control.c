@@ -57,9 +57,12 @@ static int read_line(int fd, char *buf, size_t size)
                 }
                 n += (size_t)got;
                 buf[n] = '\0';
-                if (memchr(buf, '\n', n) != NULL) {
-                        *strchr(buf, '\n') = '\0';
-                        return 0;
+                char *nl = memchr(buf, '\n', n);
+
+                if (nl != NULL) {
+                        *nl = '\0';
+                        /* A NUL inside would cut the request short unseen. */
+                        return memchr(buf, '\0', (size_t)(nl - buf)) != NULL ? -EBADMSG : 0;
                 }
                 if (n == size - 1)
                         return -EMSGSIZE;
@@ -140,6 +143,7 @@ void control_serve(struct agent *a, int listen_fd)
                 json_object_set_new(reply, "error",
                                     json_string(r == -ETIMEDOUT   ? "no request line within 1 s"
                                                 : r == -EMSGSIZE ? "request line too long"
+                                                : r == -EBADMSG  ? "request line holds a NUL byte"
                                                                  : "connection closed before a request line"));
         } else
                 dispatch(a, line, reply);

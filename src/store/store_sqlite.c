@@ -1515,6 +1515,30 @@ static int sq_suspend(struct pc_store *ps, const char *vps_id, int64_t incident_
         return 0;
 }
 
+/* Closes the open incidents of <vps_id>: support has looked at the VPS
+ * (it lifted the suspension), so abuse after this is a new episode, and
+ * the policy answers it again. */
+static int incidents_close(struct sqlite_store *s, const char *vps_id, const struct pc_actor *who, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = query(s, &st, "SELECT id FROM incident WHERE vps_id = ? AND state = 'open'", "t", vps_id);
+
+        while (r >= 0 && (r = step(s, st)) > 0) {
+                int64_t id = sqlite3_column_int64(st, 0);
+                char object[48];
+
+                snprintf(object, sizeof(object), "incident/%lld", (long long)id);
+                r = exec(s, "UPDATE incident SET state = 'closed' WHERE id = ?", "i", id);
+                if (r >= 0) {
+                        _cleanup_json_ json_t *after = json_pack("{s:I, s:s}", "id", (json_int_t)id, "state",
+                                                                 "closed");
+
+                        r = audit(s, now, who, "incident.close", object, vps_id, NULL, after);
+                }
+        }
+        return r < 0 ? r : 0;
+}
+
 static int unsuspend_tx(struct sqlite_store *s, const char *vps_id, const struct pc_actor *who,
                         int64_t now)
 {
@@ -1533,8 +1557,8 @@ static int unsuspend_tx(struct sqlite_store *s, const char *vps_id, const struct
                 return r;
         if (r == 0)
                 return set_err(s, -EALREADY, "%s is not suspended", vps_id);
-        return action_lift(s, st, vps, "vps.unsuspend", "suspension", "vps.unsuspended", who,
-                           now);
+        r = action_lift(s, st, vps, "vps.unsuspend", "suspension", "vps.unsuspended", who, now);
+        return r < 0 ? r : incidents_close(s, vps_id, who, now);
 }
 
 static int sq_unsuspend(struct pc_store *ps, const char *vps_id, const struct pc_actor *who)

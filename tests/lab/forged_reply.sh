@@ -171,6 +171,11 @@ check "packets from vps-201 with forged sources (IPv4, IPv6) never reach inet" \
         test "$(lab_exec inet tcpdump -nn -r "$LAB_DIR/bcp38.pcap" 2>/dev/null | wc -l)" = 0
 check_not "... silently: vps-201 is not suspended (provider B has no anti-spoofing response)" suspended "$VPS201_IF"
 
+echo "# the agent's control socket and a request with a NUL before its newline"
+out=$(printf 'sta\0tus\n' | ip netns exec "$LAB_HV" socat -t2 - "UNIX-CONNECT:$LAB_DIR/control.sock" 2>&1)
+check "it is refused with a reason" grep -q "NUL byte" <<<"$out"
+check "and the agent still answers" pc status
+
 check "agent still running" kill -0 "$AGENT_PID"
 check "proxy still running" kill -0 "$SMTPD_PID"
 lab_summary

@@ -1525,6 +1525,27 @@ static void test_incident_notice(void **state)
         pc_store_close(s);
 }
 
+/* An unsuspension closes the VPS's open episodes: spoofing again right
+ * after it is a new incident, which the policy answers again. */
+static void test_unsuspend_closes_episode(void **state)
+{
+        struct pc_store *s = open_store();
+        int64_t now = pc_now(), id = 0, id2 = 0;
+        bool opened = false;
+
+        add_vps(s, "vps-101", "lenoir", "192.0.2.10");
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "spoof", 1, now, NULL, 300, &id, &opened, 0), 0);
+        assert_true(opened);
+        assert_int_equal(pc_store_suspend(s, "vps-101", id, &alice, NULL), 0);
+        assert_int_equal(pc_store_unsuspend(s, "vps-101", &bob), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM incident WHERE state = 'open'"), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE action = 'incident.close'"), 1);
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "spoof", 1, now + 5, NULL, 300, &id2, &opened, 0), 0);
+        assert_true(opened);
+        assert_true(id2 > id);
+        pc_store_close(s);
+}
+
 static void test_notification_queue(void **state)
 {
         struct pc_store *s = open_store();
@@ -1822,6 +1843,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_notification_retry, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_queue, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exception_expiry_notices, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unsuspend_closes_episode, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_incident_notice, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_list, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_migrate_v1, setup, teardown),
