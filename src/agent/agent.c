@@ -430,6 +430,29 @@ int agent_attempts_pass(struct agent *a)
         return r;
 }
 
+void agent_expiry_pass(struct agent *a)
+{
+        int64_t now = pc_now(), since = a->expiry_checked;
+
+        a->expiry_checked = now;
+        if (since == 0)
+                return; /* the start's full purge covered the past */
+        for (size_t i = 0; i < pc_model_count(a->model); i++) {
+                const struct pc_vps *vps = pc_model_at(a->model, i);
+
+                for (size_t k = 0; k < vps->n_exceptions; k++) {
+                        int64_t until = vps->exceptions[k].until;
+
+                        if (until != 0 && until > since && until <= now) {
+                                agent_log("%s: exception #%" PRId64 " (%s) ended", vps->id,
+                                          vps->exceptions[k].id, vps->exceptions[k].service);
+                                purge_flows(a, vps);
+                                break;
+                        }
+                }
+        }
+}
+
 void agent_status(struct agent *a, json_t *reply)
 {
         char t[32];

@@ -19,6 +19,7 @@ struct agent {
         struct pc_model *model;
         struct pc_dataplane *dp;
         int64_t started;
+        int64_t expiry_checked;   /* exceptions ending up to here were purged */
         bool in_sync;             /* the kernel holds what the model says */
         char last_error[512];
         uint64_t changes;
@@ -56,6 +57,11 @@ int agent_reconcile(struct agent *a, json_t *reply);
 
 /* Reads the blocked-attempt counters and records terms-of-service events. */
 int agent_attempts_pass(struct agent *a);
+
+/* Ends the connections of VPSes whose exceptions ended since the last
+ * pass: the kernel drops the element on time by itself, but a connection
+ * opened under the exception would outlive it. */
+void agent_expiry_pass(struct agent *a);
 
 /* Fills <reply> with the agent's health. */
 void agent_status(struct agent *a, json_t *reply);

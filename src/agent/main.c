@@ -130,6 +130,7 @@ int main(int argc, char **argv)
                         control_serve(&a, listen_fd);
                 if (pc_now() >= next_attempts) {
                         agent_attempts_pass(&a);
+                        agent_expiry_pass(&a);
                         agent_smtpd_poll(&a);
                         notifier_expiry_pass(&a);
                         notifier_digest_pass(&a);

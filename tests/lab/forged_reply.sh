@@ -117,6 +117,16 @@ touch "$ctl/go"
 wait_for 8 grep -q '^\(cut\|reply\)' "$LAB_DIR/log/hold-revoke.log"
 check "after the revoke the open session gets no answer" grep -q '^cut' "$LAB_DIR/log/hold-revoke.log"
 
+echo "# a connection open when an exception ends by itself is cut"
+pc exception grant vps-201 smtp --by alice --reason "lab: two seconds" --until +2s >/dev/null 2>&1
+ctl=$LAB_DIR/hold-expiry && mkdir -p "$ctl"
+lab_bg hold-expiry vps201 "$PY" "$FORGE" hold "$LAB_INET_V4" 587 0 "$ctl" >/dev/null
+check "(control: vps-201 holds a session with the MTA's 587 while granted)" wait_for 3 test -e "$ctl/open"
+sleep 3.5 # the exception ends, then the agent's next pass (1 s in the lab)
+touch "$ctl/go"
+wait_for 8 grep -q '^\(cut\|reply\)' "$LAB_DIR/log/hold-expiry.log"
+check "after the exception ended the open session gets no answer" grep -q '^cut' "$LAB_DIR/log/hold-expiry.log"
+
 echo "# provider A (lenoir): port 25 only ever goes through the proxy"
 ctl=$LAB_DIR/hold-before && mkdir -p "$ctl"
 lab_bg hold-before vps101 "$PY" "$FORGE" hold "$LAB_INET_V4" 25 0 "$ctl" >/dev/null
