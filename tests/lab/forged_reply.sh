@@ -138,6 +138,10 @@ wait_for 8 grep -q '^\(cut\|reply\)' "$LAB_DIR/log/hold-before.log"
 check "the session opened before registration is cut at registration" \
         grep -q '^cut' "$LAB_DIR/log/hold-before.log"
 
+lab_serve_tcp vps101 25 >/dev/null 2>&1
+check "(control: inbound mail to a server on vps-101's port 25 still arrives)" \
+        test "$(lab_tcp_hello inet "$VPS101_V4" 25 2)" = "hello from 25"
+
 echo "# a filter placed ends the flows it covers, and only those"
 ctl=$LAB_DIR/hold-587 && mkdir -p "$ctl"
 lab_bg hold-587 vps101 "$PY" "$FORGE" hold "$LAB_INET_V4" 587 0 "$ctl" >/dev/null
