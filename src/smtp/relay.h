@@ -8,7 +8,17 @@
  *     at its place in the pipeline;
  *   - nothing is answered on the server's behalf with a 2xx or 354: a local
  *     reply is always a 4xx or 5xx;
+ *   - a command line goes upstream only if it is well formed (a verb of
+ *     letters at column 0, then the end of the line or one SP and the
+ *     arguments, no control byte) and its verb is on the allow-list (EHLO
+ *     HELO MAIL RCPT DATA BDAT RSET NOOP HELP QUIT); it is re-written
+ *     canonically (MAIL and RCPT from their parsed path and parameters), so
+ *     that the upstream reads the command the relay counted; anything else
+ *     gets a local 500/501/502;
  *   - STARTTLS is removed from the EHLO reply and refused when asked for;
+ *   - a BDAT chunk that would take the message over the upstream's SIZE is
+ *     refused locally (552) and its bytes are read and dropped, as are
+ *     those of every later chunk of that transaction;
  *   - message data goes upstream only after the upstream's 354, with bare
  *     CR and LF turned into CRLF, so that the upstream and the relay agree
  *     on where the data ends (no "SMTP smuggling", no desynchronisation);
@@ -72,6 +82,8 @@ struct smtp_txn {
         int final_reply;        /* to the end of data / BDAT LAST */
         char final_text[96];    /* first line of that reply, truncated */
         bool active;            /* a MAIL was sent and no end/RSET since */
+        bool oversize;          /* a BDAT went over the server's SIZE: the
+                                 * rest of this message is refused locally */
 };
 
 /* What the relay asks the caller before forwarding MAIL or RCPT. */
@@ -116,10 +128,11 @@ struct smtp_relay {
         bool quit_sent;
         uint16_t data_line_len; /* DATA: bytes in the current line, capped */
         bool data_line_dot;     /* DATA: the current line began with '.' */
-        uint64_t bdat_left;
+        uint64_t bdat_left;     /* BDAT bytes still to relay (or to drop) */
 
         /* upstream side */
         bool chunking;          /* the upstream's EHLO offered CHUNKING */
+        uint64_t size_max;      /* ... and SIZE, 0 for none */
         bool ehlo_hold;         /* <hold> is for an EHLO that may start TLS */
         uint8_t tls;            /* enum smtp_tls */
         struct strbuf ehlo_cmd; /* the client's EHLO line, replayed inside TLS */
