@@ -25,6 +25,8 @@ static void txn_end(struct smtp_relay *r, struct smtp_txn *t);
 static size_t client_data(struct smtp_relay *r, const char *buf, size_t len);
 static int client_line(struct smtp_relay *r, const char *line, size_t len);
 static void upstream_line(struct smtp_relay *r, const char *line, size_t len);
+static void reply_done(struct smtp_relay *r, enum smtp_stage stage, uint32_t arg, const char *line,
+                       size_t len);
 
 /* The pending entry awaiting the end of the message owns <fin>. */
 #define ARG_OWNS_FIN 1u
@@ -43,6 +45,7 @@ void smtp_relay_release(struct smtp_relay *r)
                 txn_end(r, &r->fin);
         if (r->txn.active)
                 txn_end(r, &r->txn);
+        strbuf_free(&r->reply);
         strbuf_free(&r->ehlo);
         strbuf_free(&r->ehlo_cmd);
         strbuf_free(&r->locals);
@@ -745,7 +748,10 @@ size_t smtp_relay_upstream(struct smtp_relay *r, const char *buf, size_t len)
 {
         size_t used = 0;
 
-        while (used < len && !r->closing) {
+        if (r->tls == SMTP_TLS_HANDSHAKE && len > 0)
+                protocol_error(r, "421 4.4.2 The receiving mail server sent data after its reply to STARTTLS");
+        /* Nothing after the 220 to the relay's STARTTLS is read as a reply. */
+        while (used < len && !r->closing && !r->tls_due) {
                 const char *p = buf + used;
                 const char *nl = memchr(p, '\n', len - used);
                 size_t n;
@@ -765,42 +771,85 @@ size_t smtp_relay_upstream(struct smtp_relay *r, const char *buf, size_t len)
                 }
                 upstream_line(r, p, n > 0 && p[n - 1] == '\r' ? n - 1 : n);
         }
+        if (r->tls_due && !r->closing) {
+                r->tls_due = false;
+                /* Bytes after the 220 were sent before TLS: read after the
+                 * handshake they would pass for the server's (CVE-2011-0411). */
+                if (used < len)
+                        protocol_error(r, "421 4.4.2 The receiving mail server sent data after its "
+                                          "reply to STARTTLS");
+                else
+                        r->ops->start_tls(r->ctx);
+        }
         return r->closing ? len : used;
 }
 
-/* The EHLO reply, less STARTTLS; notes whether CHUNKING is offered. */
+/* True if the EHLO keyword <kw> (<kwlen> bytes) is <name>, alone or with
+ * parameters (AUTH also in its old "AUTH=" form). */
+static bool ehlo_keyword(const char *kw, size_t kwlen, const char *name)
+{
+        size_t n = strlen(name);
+
+        return kwlen >= n && strncasecmp(kw, name, n) == 0 &&
+               (kwlen == n || kw[n] == ' ' || (strcmp(name, "AUTH") == 0 && kw[n] == '='));
+}
+
+/* SIZE's parameter (RFC 1870): 0 if none, or no fixed limit. */
+static uint64_t ehlo_size(const char *kw, size_t kwlen)
+{
+        uint64_t size = 0;
+
+        for (size_t i = 5; i < kwlen; i++) {
+                if (kw[i] < '0' || kw[i] > '9' || size > UINT64_MAX / 10 - 1)
+                        return 0;
+                size = size * 10 + (uint64_t)(kw[i] - '0');
+        }
+        return size;
+}
+
+/* Gives the client the collected EHLO reply less STARTTLS and AUTH, with
+ * its continuation marks made again; notes CHUNKING and SIZE. */
 static void ehlo_rewrite(struct smtp_relay *r)
 {
-        char *s = r->ehlo.s, *last = NULL;
+        const char *s = r->ehlo.s, *prev = NULL;
+        size_t prev_len = 0;
         struct strbuf out = { 0 };
 
         r->chunking = false;
-        /* Keep every line but STARTTLS; the last kept line gets ' '. */
+        r->size_max = 0;
         while (s != NULL && *s != '\0') {
-                char *eol = strstr(s, "\r\n");
+                const char *eol = strstr(s, "\r\n");
                 size_t n = (size_t)(eol - s);
-                const char *kw = s + 4;
+                const char *kw = s + 4; /* the first line is the server's name */
                 size_t kwlen = n > 4 ? n - 4 : 0;
 
-                if (last != NULL && kwlen >= 8 && strncasecmp(kw, "STARTTLS", 8) == 0 &&
-                    (kwlen == 8 || kw[8] == ' ')) {
-                        s = eol + 2;
-                        continue;
+                if (prev != NULL) {
+                        if (ehlo_keyword(kw, kwlen, "STARTTLS") || ehlo_keyword(kw, kwlen, "AUTH")) {
+                                s = eol + 2;
+                                continue;
+                        }
+                        if (ehlo_keyword(kw, kwlen, "CHUNKING"))
+                                r->chunking = true;
+                        if (ehlo_keyword(kw, kwlen, "SIZE"))
+                                r->size_max = ehlo_size(kw, kwlen);
                 }
-                if (last != NULL && kwlen >= 8 && strncasecmp(kw, "CHUNKING", 8) == 0 &&
-                    (kwlen == 8 || kw[8] == ' '))
-                        r->chunking = true;
-                strbuf_printf(&out, "%.*s\r\n", (int)n, s);
-                last = out.s + out.len - n - 2;
+                if (prev != NULL)
+                        strbuf_printf(&out, "250-%.*s\r\n", prev_len > 4 ? (int)(prev_len - 4) : 0,
+                                      prev_len > 4 ? prev + 4 : "");
+                prev = s;
+                prev_len = n;
                 s = eol + 2;
         }
-        if (out.oom || last == NULL) {
+        /* The last line: "250 text", or a bare "250" when it has none. */
+        if (prev_len > 4)
+                strbuf_printf(&out, "250 %.*s\r\n", (int)(prev_len - 4), prev + 4);
+        else
+                strbuf_printf(&out, "250\r\n");
+        if (out.oom || prev == NULL) {
                 strbuf_free(&out);
                 protocol_error(r, "421 4.3.0 Out of memory");
                 return;
         }
-        if (strlen(last) > 3)
-                last[3] = ' ';
         to_client(r, out.s, out.len);
         strbuf_free(&out);
 }
@@ -811,7 +860,7 @@ static bool ehlo_offers_tls(const struct smtp_relay *r)
         for (const char *s = r->ehlo.s; s != NULL && *s != '\0';) {
                 const char *eol = strstr(s, "\r\n");
 
-                if (eol - s >= 12 && strncasecmp(s + 4, "STARTTLS", 8) == 0 && (eol - s == 12 || s[12] == ' '))
+                if (s != r->ehlo.s && eol - s >= 4 && ehlo_keyword(s + 4, (size_t)(eol - s) - 4, "STARTTLS"))
                         return true;
                 s = eol + 2;
         }
@@ -850,7 +899,7 @@ static void tls_reply(struct smtp_relay *r, int code)
 {
         if (code == 220) {
                 r->tls = SMTP_TLS_HANDSHAKE;
-                r->ops->start_tls(r->ctx);
+                r->tls_due = true; /* once the input is known to end here */
                 return;
         }
         /* Declined (454...): carry on in plain text with the first reply. */
@@ -924,9 +973,52 @@ static void reply_done(struct smtp_relay *r, enum smtp_stage stage, uint32_t arg
         }
 }
 
-static void upstream_line(struct smtp_relay *r, const char *line, size_t len)
+/* The last line of a reply has come: the whole reply is <r->reply> then
+ * <line>.  Gives it to the client, or to the relay's own STARTTLS. */
+static void reply_complete(struct smtp_relay *r, int code, const char *line, size_t len)
 {
         enum smtp_stage stage;
+        uint32_t arg;
+
+        if (r->qlen == 0) {
+                /* Unasked: a 421, the server closing the session. */
+                to_client(r, strbuf_str(&r->reply), r->reply.len);
+                to_client(r, line, len);
+                to_client(r, "\r\n", 2);
+                r->closing = true;
+                return;
+        }
+        stage = (enum smtp_stage)r->q[r->qhead];
+        if (stage == SMTP_STAGE_TLS) {
+                tls_reply(r, code); /* the client never asked: it does not see this */
+                return;
+        }
+        if (stage == SMTP_STAGE_EHLO && code == 250) {
+                strbuf_free(&r->ehlo);
+                r->ehlo = r->reply;
+                r->reply = (struct strbuf){ 0 };
+                strbuf_printf(&r->ehlo, "%.*s\r\n", (int)len, line);
+                if (r->ehlo.oom) {
+                        protocol_error(r, "421 4.3.0 Out of memory");
+                        return;
+                }
+                if (ehlo_maybe_tls(r, code))
+                        return;
+        } else {
+                to_client(r, strbuf_str(&r->reply), r->reply.len);
+                to_client(r, line, len);
+                to_client(r, "\r\n", 2);
+        }
+        arg = r->qarg[r->qhead];
+        reply_done(r, stage, arg, line, len);
+        pop(r);
+        flush_locals(r);
+}
+
+/* One reply line (without its line end).  The lines before the last are
+ * held, within SMTP_REPLY_LINES_MAX and SMTP_REPLY_MAX. */
+static void upstream_line(struct smtp_relay *r, const char *line, size_t len)
+{
         int code;
         bool last;
 
@@ -937,54 +1029,33 @@ static void upstream_line(struct smtp_relay *r, const char *line, size_t len)
         }
         code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
         last = len == 3 || line[3] == ' ';
-        if (r->qlen == 0) {
-                /* Only a server closing the session may speak unasked. */
-                if (code == 421) {
-                        to_client(r, line, len);
-                        to_client(r, "\r\n", 2);
-                        if (last)
-                                r->closing = true;
-                        return;
-                }
-                protocol_error(r, "421 4.4.2 The receiving mail server sent a reply nobody asked for");
-                return;
-        }
-        stage = (enum smtp_stage)r->q[r->qhead];
         if (r->in_reply && code != r->reply_code) {
                 protocol_error(r, "421 4.4.2 The receiving mail server sent a malformed reply");
                 return;
         }
-        if (code == 354 && stage != SMTP_STAGE_DATA) {
+        if (r->qlen == 0 && code != 421) {
+                /* Only a server closing the session may speak unasked. */
+                protocol_error(r, "421 4.4.2 The receiving mail server sent a reply nobody asked for");
+                return;
+        }
+        if (code == 354 && (r->qlen == 0 || r->q[r->qhead] != SMTP_STAGE_DATA)) {
                 protocol_error(r, "421 4.4.2 The receiving mail server and this proxy disagree "
                                   "on the session's state");
                 return;
         }
+        if (++r->reply_lines > SMTP_REPLY_LINES_MAX || r->reply.len + len + 2 > SMTP_REPLY_MAX) {
+                protocol_error(r, "421 4.4.2 The receiving mail server sent a reply that is too long");
+                return;
+        }
         r->reply_code = code;
         r->in_reply = !last;
-        if (stage == SMTP_STAGE_TLS) {
-                if (last)
-                        tls_reply(r, code);
-                return; /* the client never asked: it does not see this */
-        }
-        if (stage == SMTP_STAGE_EHLO && code == 250) {
-                strbuf_printf(&r->ehlo, "%.*s\r\n", (int)len, line);
-                if (r->ehlo.oom || r->ehlo.len > SMTP_EHLO_REPLY_MAX) {
-                        protocol_error(r, "421 4.4.2 The receiving mail server's EHLO reply is too long");
-                        return;
-                }
-                if (last && ehlo_maybe_tls(r, code))
-                        return;
-        } else {
-                to_client(r, line, len);
-                to_client(r, "\r\n", 2);
-        }
-        if (!last)
+        if (!last) {
+                strbuf_printf(&r->reply, "%.*s\r\n", (int)len, line);
+                if (r->reply.oom)
+                        protocol_error(r, "421 4.3.0 Out of memory");
                 return;
-        {
-                uint32_t arg = r->qarg[r->qhead];
-
-                reply_done(r, stage, arg, line, len);
-                pop(r);
         }
-        flush_locals(r);
+        r->reply_lines = 0;
+        reply_complete(r, code, line, len);
+        strbuf_free(&r->reply);
 }

@@ -447,10 +447,11 @@ static void test_multiline_reply_relayed(void **state)
         u(h, "220-mx\r\n220-second\r\n220 third\r\n");
         expect_client(h, "220-mx\r\n220-second\r\n220 third\r\n");
         c(h, "HELP\r\n");
+        /* A reply is given whole, once its last line has come. */
         u(h, "214-a\r\n");
-        expect_client(h, "214-a\r\n");
+        expect_client(h, "");
         u(h, "214 b\n");
-        expect_client(h, "214 b\r\n");
+        expect_client(h, "214-a\r\n214 b\r\n");
 }
 
 /* Finding 1: the relay and the upstream must agree on which command a line
@@ -560,6 +561,174 @@ static void test_nested_mail(void **state)
         assert_string_equal(h->last.mail_from, "a@b");
 }
 
+/* Finding 2: a reply is capped in lines and bytes; past the cap the client
+ * gets one 421 and none of the reply. */
+static void test_reply_cap_lines(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx\r\n");
+        c(h, "NOOP\r\n");
+        strbuf_reset(&h->client);
+        for (int i = 0; i < 1000 && !smtp_relay_closing(&h->r); i++)
+                smtp_relay_upstream(&h->r, "250-again\r\n", 11);
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent a reply that is too long\r\n");
+}
+
+static void test_reply_cap_bytes(void **state)
+{
+        struct harness *h = *state;
+        char line[2000];
+
+        u(h, "220 mx\r\n");
+        c(h, "NOOP\r\n");
+        strbuf_reset(&h->client);
+        memset(line, 'x', sizeof(line));
+        memcpy(line, "250-", 4);
+        memcpy(line + sizeof(line) - 2, "\r\n", 2);
+        for (int i = 0; i < 20 && !smtp_relay_closing(&h->r); i++)
+                smtp_relay_upstream(&h->r, line, sizeof(line));
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent a reply that is too long\r\n");
+}
+
+/* A multi-line reply reaches the client whole, or not at all. */
+static void test_reply_code_change(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx\r\n");
+        c(h, "NOOP\r\n");
+        strbuf_reset(&h->client);
+        u(h, "250-fine\r\n550 not fine\r\n");
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent a malformed reply\r\n");
+}
+
+/* Finding 3: a bare code as the last EHLO line stays a well-formed line. */
+static void test_ehlo_bare_last_line(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250-PIPELINING\r\n250\r\n");
+        expect_client(h, "250-mx.example\r\n250-PIPELINING\r\n250\r\n");
+}
+
+static void test_ehlo_empty_line_before_starttls(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250-PIPELINING\r\n250-\r\n250 STARTTLS\r\n");
+        expect_client(h, "250-mx.example\r\n250-PIPELINING\r\n250\r\n");
+}
+
+/* Finding 4: bytes after the upstream's 220 to STARTTLS were sent before
+ * TLS: read after the handshake, they would be taken as said inside it
+ * (CVE-2011-0411).  A protocol error: 421, and no TLS. */
+static void test_upstream_tls_pipelined_after_220(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx ESMTP\r\n");
+        c(h, "EHLO vps.example\r\n");
+        u(h, "250-mx\r\n250 STARTTLS\r\n");
+        strbuf_reset(&h->upstream);
+        strbuf_reset(&h->client);
+        u(h, "220 2.0.0 Ready to start TLS\r\n250-mx\r\n250 PIPELINING\r\n");
+        assert_int_equal(h->tls_started, 0);
+        assert_true(smtp_relay_closing(&h->r));
+        assert_true(h->r.failed);
+        expect_client(h, "421 4.4.2 The receiving mail server sent data after its reply to STARTTLS\r\n");
+        expect_upstream(h, "");
+}
+
+static void test_upstream_tls_partial_after_220(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx ESMTP\r\n");
+        c(h, "EHLO vps.example\r\n");
+        u(h, "250-mx\r\n250 STARTTLS\r\n");
+        strbuf_reset(&h->client);
+        u(h, "220 go\r\n2");
+        assert_int_equal(h->tls_started, 0);
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent data after its reply to STARTTLS\r\n");
+}
+
+/* After a clean 220 the caller owns the connection: plain bytes fed before
+ * smtp_relay_tls_ready() are a protocol error too. */
+static void test_upstream_tls_bytes_before_ready(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx ESMTP\r\n");
+        c(h, "EHLO vps.example\r\n");
+        u(h, "250-mx\r\n250 STARTTLS\r\n");
+        strbuf_reset(&h->client);
+        u(h, "220 go\r\n");
+        assert_int_equal(h->tls_started, 1);
+        u(h, "250 late\r\n");
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent data after its reply to STARTTLS\r\n");
+}
+
+/* Finding 5: a BDAT chunk over the upstream's SIZE is refused locally and
+ * its bytes are read and dropped, never taken as commands (RFC 3030). */
+static void test_bdat_over_size(void **state)
+{
+        struct harness *h = *state;
+        char chunk[300];
+
+        ehlo(h, "250-PIPELINING\r\n250-SIZE 100\r\n250 CHUNKING\r\n");
+        strbuf_reset(&h->client);
+        c(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n");
+        expect_upstream(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n");
+        /* 150 bytes that look like commands */
+        snprintf(chunk, sizeof(chunk), "BDAT 150 LAST\r\n%s",
+                 "RSET\r\nMAIL FROM:<x@y>\r\nRCPT TO:<z@w>\r\nQUIT\r\n"
+                 "................................................................................"
+                 "..........................");
+        assert_int_equal(strlen(chunk) - strlen("BDAT 150 LAST\r\n"), 150);
+        c(h, chunk);
+        expect_upstream(h, "");
+        c(h, "RSET\r\n");
+        expect_upstream(h, "RSET\r\n");
+        u(h, "250 ok\r\n250 ok\r\n250 reset\r\n");
+        expect_client(h, "250 ok\r\n250 ok\r\n552 5.3.4 Message size exceeds fixed maximum message size\r\n"
+                         "250 reset\r\n");
+        assert_int_equal(h->mail_checks, 1);
+        assert_int_equal(h->rcpt_checks, 1);
+}
+
+/* The sum of the chunks counts: a later one over the limit is refused, and
+ * so is every chunk after it in that transaction. */
+static void test_bdat_cumulative_size(void **state)
+{
+        struct harness *h = *state;
+        char in[512], sixty[61], fifty[51];
+
+        memset(sixty, 'a', 60);
+        sixty[60] = '\0';
+        memset(fifty, 'b', 50);
+        fifty[50] = '\0';
+        ehlo(h, "250-PIPELINING\r\n250-SIZE 100\r\n250 CHUNKING\r\n");
+        strbuf_reset(&h->client);
+        snprintf(in, sizeof(in), "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 60\r\n%sBDAT 50\r\n%s"
+                 "BDAT 10 LAST\r\nRSET\r\nQUITRSET\r\n", sixty, fifty);
+        c(h, in);
+        snprintf(in, sizeof(in), "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 60\r\n%sRSET\r\n", sixty);
+        expect_upstream(h, in);
+        u(h, "250 ok\r\n250 ok\r\n250 60 octets\r\n250 reset\r\n");
+        expect_client(h, "250 ok\r\n250 ok\r\n250 60 octets\r\n"
+                         "552 5.3.4 Message size exceeds fixed maximum message size\r\n"
+                         "552 5.3.4 Message size exceeds fixed maximum message size\r\n250 reset\r\n");
+        assert_int_equal(h->messages, 1);
+        assert_int_equal(h->last.final_reply, 0);
+        assert_int_equal(h->last.size, 60);
+}
+
 /* Without SIZE (or SIZE 0: no fixed limit) any chunk size goes. */
 static void test_bdat_no_size(void **state)
 {
@@ -663,7 +832,17 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_verb_spellings, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_verb_canonical, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_nested_mail, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reply_cap_lines, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reply_cap_bytes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reply_code_change, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ehlo_bare_last_line, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ehlo_empty_line_before_starttls, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bdat_over_size, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bdat_cumulative_size, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bdat_no_size, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upstream_tls_pipelined_after_220, setup_tls, teardown),
+                cmocka_unit_test_setup_teardown(test_upstream_tls_partial_after_220, setup_tls, teardown),
+                cmocka_unit_test_setup_teardown(test_upstream_tls_bytes_before_ready, setup_tls, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
