@@ -8,7 +8,9 @@
 
 #include "base/util.h"
 
-enum { MODE_COMMANDS, MODE_DATA, MODE_BDAT };
+/* What the client's bytes are: command lines, DATA, a BDAT chunk to relay
+ * or one to drop (refused locally). */
+enum { MODE_COMMANDS, MODE_DATA, MODE_BDAT, MODE_BDAT_DROP };
 
 /* Refused locally this often in one session, a client is cut off, as an
  * MTA does (Postfix's smtpd_hard_error_limit is 20). */
@@ -23,6 +25,8 @@ static void txn_end(struct smtp_relay *r, struct smtp_txn *t);
 static size_t client_data(struct smtp_relay *r, const char *buf, size_t len);
 static int client_line(struct smtp_relay *r, const char *line, size_t len);
 static void upstream_line(struct smtp_relay *r, const char *line, size_t len);
+static void reply_done(struct smtp_relay *r, enum smtp_stage stage, uint32_t arg, const char *line,
+                       size_t len);
 
 /* The pending entry awaiting the end of the message owns <fin>. */
 #define ARG_OWNS_FIN 1u
@@ -41,6 +45,7 @@ void smtp_relay_release(struct smtp_relay *r)
                 txn_end(r, &r->fin);
         if (r->txn.active)
                 txn_end(r, &r->txn);
+        strbuf_free(&r->reply);
         strbuf_free(&r->ehlo);
         strbuf_free(&r->ehlo_cmd);
         strbuf_free(&r->locals);
@@ -199,10 +204,11 @@ size_t smtp_relay_client(struct smtp_relay *r, const char *buf, size_t len)
                         used += client_data(r, p, left);
                         continue;
                 }
-                if (r->mode == MODE_BDAT) {
+                if (r->mode == MODE_BDAT || r->mode == MODE_BDAT_DROP) {
                         size_t n = left < r->bdat_left ? left : (size_t)r->bdat_left;
 
-                        to_upstream(r, p, n);
+                        if (r->mode == MODE_BDAT)
+                                to_upstream(r, p, n);
                         r->bdat_left -= n;
                         used += n;
                         if (r->bdat_left == 0)
@@ -244,34 +250,163 @@ size_t smtp_relay_client(struct smtp_relay *r, const char *buf, size_t len)
         return used;
 }
 
-static bool verb_is(const char *line, size_t len, const char *verb)
-{
-        size_t n = strlen(verb);
+/* The verbs the relay knows.  Only those without a <refusal> go upstream.
+ * VRFY and EXPN probe mailboxes without any limit counting them, and
+ * nothing needs them to deliver mail; AUTH would send a password in clear
+ * text (the client's leg has no TLS), and its exchange is not made of
+ * commands the relay could read. */
+enum verb {
+        VERB_EHLO, VERB_HELO, VERB_MAIL, VERB_RCPT, VERB_DATA, VERB_BDAT, VERB_RSET,
+        VERB_NOOP, VERB_HELP, VERB_QUIT, VERB_STARTTLS, VERB_VRFY, VERB_EXPN, VERB_AUTH,
+};
 
-        return len >= n && strncasecmp(line, verb, n) == 0 && (len == n || line[n] == ' ');
+static const struct verb_def {
+        const char *name;
+        enum verb verb;
+        const char *no_args;    /* local reply if it has arguments, NULL: may have */
+        const char *refusal;    /* local reply: never forwarded */
+} verb_defs[] = {
+        { "EHLO", VERB_EHLO, NULL, NULL },
+        { "HELO", VERB_HELO, NULL, NULL },
+        { "MAIL", VERB_MAIL, NULL, NULL },
+        { "RCPT", VERB_RCPT, NULL, NULL },
+        { "DATA", VERB_DATA, "501 5.5.4 Syntax: DATA", NULL },
+        { "BDAT", VERB_BDAT, NULL, NULL },
+        { "RSET", VERB_RSET, "501 5.5.4 Syntax: RSET", NULL },
+        { "NOOP", VERB_NOOP, NULL, NULL },
+        { "HELP", VERB_HELP, NULL, NULL },
+        { "QUIT", VERB_QUIT, "501 5.5.4 Syntax: QUIT", NULL },
+        { "STARTTLS", VERB_STARTTLS, NULL,
+          "502 5.5.1 STARTTLS is not available: outbound port 25 goes through this provider's "
+          "SMTP proxy, which has no TLS; use port 587 (submission) or a relay service for TLS" },
+        { "VRFY", VERB_VRFY, NULL, "502 5.5.1 VRFY is not available through this provider's SMTP proxy" },
+        { "EXPN", VERB_EXPN, NULL, "502 5.5.1 EXPN is not available through this provider's SMTP proxy" },
+        { "AUTH", VERB_AUTH, NULL,
+          "502 5.5.1 AUTH is not available on port 25 through this provider's SMTP proxy; "
+          "use port 587 (submission)" },
+};
+
+/* A command line, parsed. */
+struct command {
+        const struct verb_def *def;
+        const char *arg;        /* after the verb and its SP; trailing SPs dropped */
+        size_t arg_len;
+};
+
+/* Parses <line> (no line end) strictly: a verb of ASCII letters at column 0,
+ * then the end of the line or exactly one SP and the arguments.  Postfix
+ * and others split a command on any white space and skip leading blanks,
+ * so a line the relay would read otherwise ("  MAIL", "RCPT<TAB>TO:") is
+ * refused here rather than forwarded.  Returns NULL and fills <cmd>, or
+ * the local reply. */
+static const char *command_parse(const char *line, size_t len, struct command *cmd)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < len; i++) {
+                unsigned char c = (unsigned char)line[i];
+
+                /* A NUL, TAB or other control byte could be read differently
+                 * upstream (a TAB is white space to Postfix). */
+                if (c < 0x20 || c == 0x7f)
+                        return "500 5.5.2 Syntax error: control characters in command";
+        }
+        while (n < len && ((line[n] >= 'A' && line[n] <= 'Z') || (line[n] >= 'a' && line[n] <= 'z')))
+                n++;
+        if (n == 0 || (n < len && line[n] != ' ') || (n + 1 < len && line[n + 1] == ' '))
+                return "500 5.5.2 Syntax error: a command is a verb at the start of the line, "
+                       "then one space and its arguments";
+        cmd->arg = n < len ? line + n + 1 : line + len;
+        cmd->arg_len = n < len ? len - n - 1 : 0;
+        while (cmd->arg_len > 0 && cmd->arg[cmd->arg_len - 1] == ' ')
+                cmd->arg_len--;
+        for (size_t i = 0; i < sizeof(verb_defs) / sizeof(verb_defs[0]); i++) {
+                const struct verb_def *d = &verb_defs[i];
+
+                if (strlen(d->name) != n || strncasecmp(line, d->name, n) != 0)
+                        continue;
+                if (d->refusal != NULL)
+                        return d->refusal;
+                if (d->no_args != NULL && cmd->arg_len > 0)
+                        return d->no_args;
+                if (d->verb == VERB_EHLO && cmd->arg_len == 0)
+                        return "501 5.5.4 Syntax: EHLO hostname";
+                if (d->verb == VERB_HELO && cmd->arg_len == 0)
+                        return "501 5.5.4 Syntax: HELO hostname";
+                cmd->def = d;
+                return NULL;
+        }
+        return "502 5.5.2 Error: command not recognized";
 }
 
-/* The argument after "FROM:" or "TO:", inside its angle brackets. */
-static bool path_arg(const char *line, size_t len, const char *prefix, const char **ret, size_t *ret_len)
+static bool ascii_alnum(char c)
 {
-        size_t n = strlen(prefix), i = 5, start;
+        return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
 
-        while (i < len && line[i] == ' ')
+/* An esmtp-param (RFC 5321 4.1.2): keyword ["=" value]; the value may also
+ * hold UTF-8 (RFC 6531). */
+static bool esmtp_param(const char *p, size_t len)
+{
+        size_t i = 0;
+
+        while (i < len && (ascii_alnum(p[i]) || (i > 0 && p[i] == '-')))
                 i++;
-        if (len - i < n || strncasecmp(line + i, prefix, n) != 0)
+        if (i == 0)
                 return false;
-        i += n;
-        while (i < len && line[i] == ' ')
+        if (i == len)
+                return true;
+        if (p[i] != '=' || i + 1 == len)
+                return false;
+        for (i++; i < len; i++) {
+                unsigned char c = (unsigned char)p[i];
+
+                if (c <= ' ' || c == '=' || c == 0x7f)
+                        return false;
+        }
+        return true;
+}
+
+/* Parses the argument of MAIL or RCPT: <prefix> ("FROM:" or "TO:"), at most
+ * one SP (legacy clients send "MAIL FROM: <a>"), the path in angle
+ * brackets with no SP or bracket inside, then SP-separated parameters.
+ * <ret_params> starts with its SP ("" if none). */
+static bool path_parse(const struct command *cmd, const char *prefix, const char **ret_path,
+                       size_t *ret_path_len, const char **ret_params, size_t *ret_params_len)
+{
+        const char *a = cmd->arg;
+        size_t len = cmd->arg_len, n = strlen(prefix), i, start;
+
+        if (len < n || strncasecmp(a, prefix, n) != 0)
+                return false;
+        i = n;
+        if (i < len && a[i] == ' ')
                 i++;
-        if (i >= len || line[i] != '<')
+        if (i >= len || a[i] != '<')
                 return false;
         start = ++i;
-        while (i < len && line[i] != '>')
+        while (i < len && a[i] != '>' && a[i] != '<' && a[i] != ' ')
                 i++;
-        if (i >= len)
+        if (i >= len || a[i] != '>')
                 return false;
-        *ret = line + start;
-        *ret_len = i - start;
+        *ret_path = a + start;
+        *ret_path_len = i - start;
+        i++;
+        *ret_params = a + i;
+        *ret_params_len = len - i;
+        while (i < len) {
+                const char *sp;
+                size_t end;
+
+                if (a[i] != ' ')
+                        return false;
+                i++;
+                sp = memchr(a + i, ' ', len - i);
+                end = sp != NULL ? (size_t)(sp - a) : len;
+                if (!esmtp_param(a + i, end - i))
+                        return false;
+                i = end;
+        }
         return true;
 }
 
@@ -283,25 +418,24 @@ static void copy_trunc(char *dst, size_t size, const char *src, size_t len)
         dst[len] = '\0';
 }
 
-/* Parses "BDAT <size> [LAST]" strictly: the relay and the upstream must
- * agree on the chunk's length, so anything unusual is refused locally. */
-static bool parse_bdat(const char *line, size_t len, uint64_t *ret_size, bool *ret_last)
+/* Parses BDAT's argument "<size> [LAST]" strictly: the relay and the
+ * upstream must agree on the chunk's length. */
+static bool bdat_parse(const struct command *cmd, uint64_t *ret_size, bool *ret_last)
 {
-        size_t i = 5;
+        const char *a = cmd->arg;
+        size_t i = 0, len = cmd->arg_len;
         uint64_t size = 0;
-        size_t digits = 0;
 
-        while (i < len && line[i] >= '0' && line[i] <= '9') {
-                size = size * 10 + (uint64_t)(line[i] - '0');
-                if (++digits > 10)
+        while (i < len && a[i] >= '0' && a[i] <= '9') {
+                size = size * 10 + (uint64_t)(a[i] - '0');
+                if (++i > 10)
                         return false;
-                i++;
         }
-        if (digits == 0 || size > UINT32_MAX)
+        if (i == 0 || size > UINT32_MAX)
                 return false;
         *ret_last = false;
         if (i < len) {
-                if (len - i != 5 || strncasecmp(line + i, " LAST", 5) != 0)
+                if (len - i != 5 || strncasecmp(a + i, " LAST", 5) != 0)
                         return false;
                 *ret_last = true;
         }
@@ -309,10 +443,26 @@ static bool parse_bdat(const char *line, size_t len, uint64_t *ret_size, bool *r
         return true;
 }
 
-static void forward_line(struct smtp_relay *r, const char *line, size_t len)
+/* Sends <cmd> upstream in its canonical form: the verb in capitals, then
+ * one SP and the arguments if any. */
+static void forward_command(struct smtp_relay *r, const struct command *cmd)
 {
-        to_upstream(r, line, len);
-        to_upstream(r, "\r\n", 2);
+        char line[SMTP_LINE_MAX + 16];
+        int n = snprintf(line, sizeof(line), "%s%s%.*s\r\n", cmd->def->name, cmd->arg_len > 0 ? " " : "",
+                         (int)cmd->arg_len, cmd->arg);
+
+        to_upstream(r, line, (size_t)n);
+}
+
+/* Sends "<verb_prefix><path><params>" upstream, e.g. "MAIL FROM:<a@b> SIZE=9". */
+static void forward_path(struct smtp_relay *r, const char *verb_prefix, const char *path, size_t path_len,
+                         const char *params, size_t params_len)
+{
+        char line[SMTP_LINE_MAX + 16];
+        int n = snprintf(line, sizeof(line), "%s<%.*s>%.*s\r\n", verb_prefix, (int)path_len, path,
+                         (int)params_len, params);
+
+        to_upstream(r, line, (size_t)n);
 }
 
 /* Asks the caller about MAIL/RCPT; true if the command may go upstream. */
@@ -350,127 +500,169 @@ static uint32_t txn_finish(struct smtp_relay *r)
         return ARG_OWNS_FIN;
 }
 
+static int client_ehlo(struct smtp_relay *r, const struct command *cmd)
+{
+        bool ehlo = cmd->def->verb == VERB_EHLO;
+
+        txn_end(r, &r->txn);
+        copy_trunc(r->txn.helo, sizeof(r->txn.helo), cmd->arg, cmd->arg_len);
+        forward_command(r, cmd);
+        push(r, ehlo ? SMTP_STAGE_EHLO : SMTP_STAGE_HELO, 0);
+        if (ehlo && r->ops->start_tls != NULL && r->tls == SMTP_TLS_NONE) {
+                /* Nothing more goes upstream until TLS is settled, and the
+                 * EHLO is said again inside it. */
+                strbuf_reset(&r->ehlo_cmd);
+                strbuf_printf(&r->ehlo_cmd, "EHLO %.*s\r\n", (int)cmd->arg_len, cmd->arg);
+                r->hold = r->ehlo_hold = true;
+        }
+        return 0;
+}
+
+static int client_mail(struct smtp_relay *r, const struct command *cmd)
+{
+        const char *path, *params;
+        size_t path_len, params_len;
+
+        if (!path_parse(cmd, "FROM:", &path, &path_len, &params, &params_len)) {
+                reply_local(r, "501 5.5.4 Syntax: MAIL FROM:<address> [parameters]");
+                return 0;
+        }
+        /* Forwarded, the server's 503 would end the relay's transaction
+         * while the server's own went on, and its message go uncounted. */
+        if (r->txn.active) {
+                reply_local(r, "503 5.5.1 Error: nested MAIL command");
+                return 0;
+        }
+        if (r->fin.active && r->fin_pending > 0)
+                return -1; /* the previous message still awaits its reply */
+        if (!checked(r, SMTP_STAGE_MAIL, NULL))
+                return 0;
+        txn_begin(&r->txn);
+        copy_trunc(r->txn.mail_from, sizeof(r->txn.mail_from), path, path_len);
+        forward_path(r, "MAIL FROM:", path, path_len, params, params_len);
+        push(r, SMTP_STAGE_MAIL, 0);
+        return 0;
+}
+
+static int client_rcpt(struct smtp_relay *r, const struct command *cmd)
+{
+        const char *path, *params, *at;
+        size_t path_len, params_len;
+        char domain[256] = "";
+
+        if (!path_parse(cmd, "TO:", &path, &path_len, &params, &params_len)) {
+                reply_local(r, "501 5.5.4 Syntax: RCPT TO:<address> [parameters]");
+                return 0;
+        }
+        at = memrchr(path, '@', path_len);
+        if (at != NULL)
+                copy_trunc(domain, sizeof(domain), at + 1, path_len - (size_t)(at + 1 - path));
+        if (!checked(r, SMTP_STAGE_RCPT, domain)) {
+                r->txn.rcpt_local++;
+                return 0;
+        }
+        r->txn.rcpt_sent++;
+        forward_path(r, "RCPT TO:", path, path_len, params, params_len);
+        push(r, SMTP_STAGE_RCPT, smtp_domain_hash(domain, strlen(domain)));
+        return 0;
+}
+
+/* Refuses a BDAT locally; its chunk is read and dropped (RFC 3030: the
+ * server reads a refused chunk too), so that no byte of it is taken for a
+ * command. */
+static void bdat_refuse(struct smtp_relay *r, const char *reply, uint64_t size)
+{
+        reply_local(r, reply);
+        if (size > 0 && !r->closing) {
+                r->mode = MODE_BDAT_DROP;
+                r->bdat_left = size;
+        }
+}
+
+static int client_bdat(struct smtp_relay *r, const struct command *cmd)
+{
+        uint64_t size;
+        bool last;
+        char line[64];
+        int n;
+
+        if (!bdat_parse(cmd, &size, &last)) {
+                reply_local(r, "501 5.5.4 Syntax: BDAT <size> [LAST]");
+                return 0;
+        }
+        if (!r->chunking) {
+                bdat_refuse(r, "502 5.5.1 BDAT is not available: CHUNKING was not offered", size);
+                return 0;
+        }
+        /* The server's SIZE holds for the whole message: past it, this
+         * chunk and the rest of the message are refused (RFC 1870, 3030);
+         * the client is to RSET. */
+        if (r->size_max > 0 &&
+            ((r->txn.active && r->txn.oversize) || (r->txn.active ? r->txn.size : 0) + size > r->size_max)) {
+                if (r->txn.active)
+                        r->txn.oversize = true;
+                bdat_refuse(r, "552 5.3.4 Message size exceeds fixed maximum message size", size);
+                return 0;
+        }
+        if (last && r->fin.active && r->fin_pending > 0)
+                return -1;
+        n = snprintf(line, sizeof(line), "BDAT %llu%s\r\n", (unsigned long long)size, last ? " LAST" : "");
+        to_upstream(r, line, (size_t)n);
+        r->txn.size += size;
+        push(r, last ? SMTP_STAGE_BDAT_LAST : SMTP_STAGE_BDAT, last ? txn_finish(r) : 0);
+        if (size > 0) {
+                r->mode = MODE_BDAT;
+                r->bdat_left = size;
+        }
+        return 0;
+}
+
 /* One command line (without its line end).  Returns -1 if it cannot be
  * taken yet (it stays unread), else 0. */
 static int client_line(struct smtp_relay *r, const char *line, size_t len)
 {
-        for (size_t i = 0; i < len; i++) {
-                unsigned char c = (unsigned char)line[i];
+        struct command cmd;
+        const char *refusal = command_parse(line, len, &cmd);
 
-                /* A NUL or control byte could be read differently upstream. */
-                if ((c < 0x20 && c != '\t') || c == 0x7f) {
-                        reply_local(r, "500 5.5.2 Syntax error: control characters in command");
+        if (refusal != NULL) {
+                reply_local(r, refusal);
+                return 0;
+        }
+        switch (cmd.def->verb) {
+        case VERB_EHLO:
+        case VERB_HELO:
+                return client_ehlo(r, &cmd);
+        case VERB_MAIL:
+                return client_mail(r, &cmd);
+        case VERB_RCPT:
+                return client_rcpt(r, &cmd);
+        case VERB_BDAT:
+                return client_bdat(r, &cmd);
+        case VERB_DATA:
+                if (r->txn.active && r->txn.oversize) {
+                        reply_local(r, "552 5.3.4 Message size exceeds fixed maximum message size");
                         return 0;
                 }
-        }
-
-        if (verb_is(line, len, "EHLO") || verb_is(line, len, "HELO")) {
-                bool ehlo = verb_is(line, len, "EHLO");
-                size_t i = 4;
-
-                while (i < len && line[i] == ' ')
-                        i++;
-                txn_end(r, &r->txn);
-                copy_trunc(r->txn.helo, sizeof(r->txn.helo), line + i, len - i);
-                forward_line(r, line, len);
-                push(r, ehlo ? SMTP_STAGE_EHLO : SMTP_STAGE_HELO, 0);
-                if (ehlo && r->ops->start_tls != NULL && r->tls == SMTP_TLS_NONE) {
-                        /* Nothing more goes upstream until TLS is settled,
-                         * and the EHLO is said again inside it. */
-                        strbuf_reset(&r->ehlo_cmd);
-                        strbuf_printf(&r->ehlo_cmd, "%.*s\r\n", (int)len, line);
-                        r->hold = r->ehlo_hold = true;
-                }
-                return 0;
-        }
-        if (verb_is(line, len, "STARTTLS")) {
-                reply_local(r, "502 5.5.1 STARTTLS is not available: outbound port 25 goes through "
-                               "this provider's SMTP proxy, which has no TLS; use port 587 "
-                               "(submission) or a relay service for TLS");
-                return 0;
-        }
-        if (verb_is(line, len, "MAIL")) {
-                const char *a;
-                size_t n;
-
-                if (r->fin.active && r->fin_pending > 0)
-                        return -1; /* the previous message still awaits its reply */
-                if (!checked(r, SMTP_STAGE_MAIL, NULL))
-                        return 0;
-                if (!r->txn.active)
-                        txn_begin(&r->txn);
-                if (path_arg(line, len, "FROM:", &a, &n))
-                        copy_trunc(r->txn.mail_from, sizeof(r->txn.mail_from), a, n);
-                forward_line(r, line, len);
-                push(r, SMTP_STAGE_MAIL, 0);
-                return 0;
-        }
-        if (verb_is(line, len, "RCPT")) {
-                const char *a, *at = NULL;
-                size_t n = 0;
-                char domain[256] = "";
-
-                if (path_arg(line, len, "TO:", &a, &n)) {
-                        at = memrchr(a, '@', n);
-                        if (at != NULL)
-                                copy_trunc(domain, sizeof(domain), at + 1, n - (size_t)(at + 1 - a));
-                }
-                if (!checked(r, SMTP_STAGE_RCPT, domain)) {
-                        r->txn.rcpt_local++;
-                        return 0;
-                }
-                r->txn.rcpt_sent++;
-                forward_line(r, line, len);
-                push(r, SMTP_STAGE_RCPT, smtp_domain_hash(domain, strlen(domain)));
-                return 0;
-        }
-        if (verb_is(line, len, "DATA")) {
-                forward_line(r, line, len);
+                forward_command(r, &cmd);
                 push(r, SMTP_STAGE_DATA, 0);
                 r->hold = true; /* no data before the upstream's 354 */
                 return 0;
-        }
-        if (verb_is(line, len, "BDAT")) {
-                uint64_t size;
-                bool last;
-
-                if (!r->chunking) {
-                        reply_local(r, "502 5.5.1 BDAT is not available: CHUNKING was not offered");
-                        return 0;
-                }
-                if (!parse_bdat(line, len, &size, &last)) {
-                        reply_local(r, "501 5.5.4 Syntax: BDAT <size> [LAST]");
-                        return 0;
-                }
-                if (last && r->fin.active && r->fin_pending > 0)
-                        return -1;
-                forward_line(r, line, len);
-                r->txn.size += size;
-                push(r, last ? SMTP_STAGE_BDAT_LAST : SMTP_STAGE_BDAT, last ? txn_finish(r) : 0);
-                if (size > 0) {
-                        r->mode = MODE_BDAT;
-                        r->bdat_left = size;
-                }
-                return 0;
-        }
-        if (verb_is(line, len, "RSET")) {
+        case VERB_RSET:
                 txn_end(r, &r->txn);
-                forward_line(r, line, len);
+                forward_command(r, &cmd);
                 push(r, SMTP_STAGE_RSET, 0);
                 return 0;
-        }
-        if (verb_is(line, len, "QUIT")) {
+        case VERB_QUIT:
                 txn_end(r, &r->txn);
-                forward_line(r, line, len);
+                forward_command(r, &cmd);
                 push(r, SMTP_STAGE_QUIT, 0);
                 r->quit_sent = true;
                 return 0;
+        default: /* NOOP, HELP: the upstream answers, as it would directly */
+                forward_command(r, &cmd);
+                push(r, SMTP_STAGE_OTHER, 0);
+                return 0;
         }
-        /* NOOP, VRFY, HELP, AUTH and its responses, unknown verbs: the
-         * upstream answers each line exactly once, as it would directly. */
-        forward_line(r, line, len);
-        push(r, SMTP_STAGE_OTHER, 0);
-        return 0;
 }
 
 /* The end of a DATA line: "." alone ends the message. */
@@ -556,7 +748,10 @@ size_t smtp_relay_upstream(struct smtp_relay *r, const char *buf, size_t len)
 {
         size_t used = 0;
 
-        while (used < len && !r->closing) {
+        if (r->tls == SMTP_TLS_HANDSHAKE && len > 0)
+                protocol_error(r, "421 4.4.2 The receiving mail server sent data after its reply to STARTTLS");
+        /* Nothing after the 220 to the relay's STARTTLS is read as a reply. */
+        while (used < len && !r->closing && !r->tls_due) {
                 const char *p = buf + used;
                 const char *nl = memchr(p, '\n', len - used);
                 size_t n;
@@ -576,42 +771,85 @@ size_t smtp_relay_upstream(struct smtp_relay *r, const char *buf, size_t len)
                 }
                 upstream_line(r, p, n > 0 && p[n - 1] == '\r' ? n - 1 : n);
         }
+        if (r->tls_due && !r->closing) {
+                r->tls_due = false;
+                /* Bytes after the 220 were sent before TLS: read after the
+                 * handshake they would pass for the server's (CVE-2011-0411). */
+                if (used < len)
+                        protocol_error(r, "421 4.4.2 The receiving mail server sent data after its "
+                                          "reply to STARTTLS");
+                else
+                        r->ops->start_tls(r->ctx);
+        }
         return r->closing ? len : used;
 }
 
-/* The EHLO reply, less STARTTLS; notes whether CHUNKING is offered. */
+/* True if the EHLO keyword <kw> (<kwlen> bytes) is <name>, alone or with
+ * parameters (AUTH also in its old "AUTH=" form). */
+static bool ehlo_keyword(const char *kw, size_t kwlen, const char *name)
+{
+        size_t n = strlen(name);
+
+        return kwlen >= n && strncasecmp(kw, name, n) == 0 &&
+               (kwlen == n || kw[n] == ' ' || (strcmp(name, "AUTH") == 0 && kw[n] == '='));
+}
+
+/* SIZE's parameter (RFC 1870): 0 if none, or no fixed limit. */
+static uint64_t ehlo_size(const char *kw, size_t kwlen)
+{
+        uint64_t size = 0;
+
+        for (size_t i = 5; i < kwlen; i++) {
+                if (kw[i] < '0' || kw[i] > '9' || size > UINT64_MAX / 10 - 1)
+                        return 0;
+                size = size * 10 + (uint64_t)(kw[i] - '0');
+        }
+        return size;
+}
+
+/* Gives the client the collected EHLO reply less STARTTLS and AUTH, with
+ * its continuation marks made again; notes CHUNKING and SIZE. */
 static void ehlo_rewrite(struct smtp_relay *r)
 {
-        char *s = r->ehlo.s, *last = NULL;
+        const char *s = r->ehlo.s, *prev = NULL;
+        size_t prev_len = 0;
         struct strbuf out = { 0 };
 
         r->chunking = false;
-        /* Keep every line but STARTTLS; the last kept line gets ' '. */
+        r->size_max = 0;
         while (s != NULL && *s != '\0') {
-                char *eol = strstr(s, "\r\n");
+                const char *eol = strstr(s, "\r\n");
                 size_t n = (size_t)(eol - s);
-                const char *kw = s + 4;
+                const char *kw = s + 4; /* the first line is the server's name */
                 size_t kwlen = n > 4 ? n - 4 : 0;
 
-                if (last != NULL && kwlen >= 8 && strncasecmp(kw, "STARTTLS", 8) == 0 &&
-                    (kwlen == 8 || kw[8] == ' ')) {
-                        s = eol + 2;
-                        continue;
+                if (prev != NULL) {
+                        if (ehlo_keyword(kw, kwlen, "STARTTLS") || ehlo_keyword(kw, kwlen, "AUTH")) {
+                                s = eol + 2;
+                                continue;
+                        }
+                        if (ehlo_keyword(kw, kwlen, "CHUNKING"))
+                                r->chunking = true;
+                        if (ehlo_keyword(kw, kwlen, "SIZE"))
+                                r->size_max = ehlo_size(kw, kwlen);
                 }
-                if (last != NULL && kwlen >= 8 && strncasecmp(kw, "CHUNKING", 8) == 0 &&
-                    (kwlen == 8 || kw[8] == ' '))
-                        r->chunking = true;
-                strbuf_printf(&out, "%.*s\r\n", (int)n, s);
-                last = out.s + out.len - n - 2;
+                if (prev != NULL)
+                        strbuf_printf(&out, "250-%.*s\r\n", prev_len > 4 ? (int)(prev_len - 4) : 0,
+                                      prev_len > 4 ? prev + 4 : "");
+                prev = s;
+                prev_len = n;
                 s = eol + 2;
         }
-        if (out.oom || last == NULL) {
+        /* The last line: "250 text", or a bare "250" when it has none. */
+        if (prev_len > 4)
+                strbuf_printf(&out, "250 %.*s\r\n", (int)(prev_len - 4), prev + 4);
+        else
+                strbuf_printf(&out, "250\r\n");
+        if (out.oom || prev == NULL) {
                 strbuf_free(&out);
                 protocol_error(r, "421 4.3.0 Out of memory");
                 return;
         }
-        if (strlen(last) > 3)
-                last[3] = ' ';
         to_client(r, out.s, out.len);
         strbuf_free(&out);
 }
@@ -622,7 +860,7 @@ static bool ehlo_offers_tls(const struct smtp_relay *r)
         for (const char *s = r->ehlo.s; s != NULL && *s != '\0';) {
                 const char *eol = strstr(s, "\r\n");
 
-                if (eol - s >= 12 && strncasecmp(s + 4, "STARTTLS", 8) == 0 && (eol - s == 12 || s[12] == ' '))
+                if (s != r->ehlo.s && eol - s >= 4 && ehlo_keyword(s + 4, (size_t)(eol - s) - 4, "STARTTLS"))
                         return true;
                 s = eol + 2;
         }
@@ -661,7 +899,7 @@ static void tls_reply(struct smtp_relay *r, int code)
 {
         if (code == 220) {
                 r->tls = SMTP_TLS_HANDSHAKE;
-                r->ops->start_tls(r->ctx);
+                r->tls_due = true; /* once the input is known to end here */
                 return;
         }
         /* Declined (454...): carry on in plain text with the first reply. */
@@ -735,9 +973,52 @@ static void reply_done(struct smtp_relay *r, enum smtp_stage stage, uint32_t arg
         }
 }
 
-static void upstream_line(struct smtp_relay *r, const char *line, size_t len)
+/* The last line of a reply has come: the whole reply is <r->reply> then
+ * <line>.  Gives it to the client, or to the relay's own STARTTLS. */
+static void reply_complete(struct smtp_relay *r, int code, const char *line, size_t len)
 {
         enum smtp_stage stage;
+        uint32_t arg;
+
+        if (r->qlen == 0) {
+                /* Unasked: a 421, the server closing the session. */
+                to_client(r, strbuf_str(&r->reply), r->reply.len);
+                to_client(r, line, len);
+                to_client(r, "\r\n", 2);
+                r->closing = true;
+                return;
+        }
+        stage = (enum smtp_stage)r->q[r->qhead];
+        if (stage == SMTP_STAGE_TLS) {
+                tls_reply(r, code); /* the client never asked: it does not see this */
+                return;
+        }
+        if (stage == SMTP_STAGE_EHLO && code == 250) {
+                strbuf_free(&r->ehlo);
+                r->ehlo = r->reply;
+                r->reply = (struct strbuf){ 0 };
+                strbuf_printf(&r->ehlo, "%.*s\r\n", (int)len, line);
+                if (r->ehlo.oom) {
+                        protocol_error(r, "421 4.3.0 Out of memory");
+                        return;
+                }
+                if (ehlo_maybe_tls(r, code))
+                        return;
+        } else {
+                to_client(r, strbuf_str(&r->reply), r->reply.len);
+                to_client(r, line, len);
+                to_client(r, "\r\n", 2);
+        }
+        arg = r->qarg[r->qhead];
+        reply_done(r, stage, arg, line, len);
+        pop(r);
+        flush_locals(r);
+}
+
+/* One reply line (without its line end).  The lines before the last are
+ * held, within SMTP_REPLY_LINES_MAX and SMTP_REPLY_MAX. */
+static void upstream_line(struct smtp_relay *r, const char *line, size_t len)
+{
         int code;
         bool last;
 
@@ -748,54 +1029,33 @@ static void upstream_line(struct smtp_relay *r, const char *line, size_t len)
         }
         code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
         last = len == 3 || line[3] == ' ';
-        if (r->qlen == 0) {
-                /* Only a server closing the session may speak unasked. */
-                if (code == 421) {
-                        to_client(r, line, len);
-                        to_client(r, "\r\n", 2);
-                        if (last)
-                                r->closing = true;
-                        return;
-                }
-                protocol_error(r, "421 4.4.2 The receiving mail server sent a reply nobody asked for");
-                return;
-        }
-        stage = (enum smtp_stage)r->q[r->qhead];
         if (r->in_reply && code != r->reply_code) {
                 protocol_error(r, "421 4.4.2 The receiving mail server sent a malformed reply");
                 return;
         }
-        if (code == 354 && stage != SMTP_STAGE_DATA) {
+        if (r->qlen == 0 && code != 421) {
+                /* Only a server closing the session may speak unasked. */
+                protocol_error(r, "421 4.4.2 The receiving mail server sent a reply nobody asked for");
+                return;
+        }
+        if (code == 354 && (r->qlen == 0 || r->q[r->qhead] != SMTP_STAGE_DATA)) {
                 protocol_error(r, "421 4.4.2 The receiving mail server and this proxy disagree "
                                   "on the session's state");
                 return;
         }
+        if (++r->reply_lines > SMTP_REPLY_LINES_MAX || r->reply.len + len + 2 > SMTP_REPLY_MAX) {
+                protocol_error(r, "421 4.4.2 The receiving mail server sent a reply that is too long");
+                return;
+        }
         r->reply_code = code;
         r->in_reply = !last;
-        if (stage == SMTP_STAGE_TLS) {
-                if (last)
-                        tls_reply(r, code);
-                return; /* the client never asked: it does not see this */
-        }
-        if (stage == SMTP_STAGE_EHLO && code == 250) {
-                strbuf_printf(&r->ehlo, "%.*s\r\n", (int)len, line);
-                if (r->ehlo.oom || r->ehlo.len > SMTP_EHLO_REPLY_MAX) {
-                        protocol_error(r, "421 4.4.2 The receiving mail server's EHLO reply is too long");
-                        return;
-                }
-                if (last && ehlo_maybe_tls(r, code))
-                        return;
-        } else {
-                to_client(r, line, len);
-                to_client(r, "\r\n", 2);
-        }
-        if (!last)
+        if (!last) {
+                strbuf_printf(&r->reply, "%.*s\r\n", (int)len, line);
+                if (r->reply.oom)
+                        protocol_error(r, "421 4.3.0 Out of memory");
                 return;
-        {
-                uint32_t arg = r->qarg[r->qhead];
-
-                reply_done(r, stage, arg, line, len);
-                pop(r);
         }
-        flush_locals(r);
+        r->reply_lines = 0;
+        reply_complete(r, code, line, len);
+        strbuf_free(&r->reply);
 }

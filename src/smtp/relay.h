@@ -8,7 +8,21 @@
  *     at its place in the pipeline;
  *   - nothing is answered on the server's behalf with a 2xx or 354: a local
  *     reply is always a 4xx or 5xx;
- *   - STARTTLS is removed from the EHLO reply and refused when asked for;
+ *   - a command line goes upstream only if it is well formed (a verb of
+ *     letters at column 0, then the end of the line or one SP and the
+ *     arguments, no control byte) and its verb is on the allow-list (EHLO
+ *     HELO MAIL RCPT DATA BDAT RSET NOOP HELP QUIT); it is re-written
+ *     canonically (MAIL and RCPT from their parsed path and parameters), so
+ *     that the upstream reads the command the relay counted; anything else
+ *     gets a local 500/501/502;
+ *   - STARTTLS and AUTH are removed from the EHLO reply and refused when
+ *     asked for;
+ *   - an upstream reply reaches the client whole, after its last line, or
+ *     not at all: a reply over SMTP_REPLY_LINES_MAX lines or SMTP_REPLY_MAX
+ *     bytes ends the session with a 421;
+ *   - a BDAT chunk that would take the message over the upstream's SIZE is
+ *     refused locally (552) and its bytes are read and dropped, as are
+ *     those of every later chunk of that transaction;
  *   - message data goes upstream only after the upstream's 354, with bare
  *     CR and LF turned into CRLF, so that the upstream and the relay agree
  *     on where the data ends (no "SMTP smuggling", no desynchronisation);
@@ -18,7 +32,11 @@
  *   - with ops->start_tls, the relay itself upgrades the upstream leg with
  *     STARTTLS when the server offers it (after the client's first EHLO,
  *     before the client sees the EHLO reply, which is then the one given
- *     inside TLS); the client's leg stays plain text. */
+ *     inside TLS); the client's leg stays plain text.  Any byte the server
+ *     sends after its 220 to that STARTTLS, in the same read or before
+ *     smtp_relay_tls_ready(), ends the session with a 421 and TLS is never
+ *     started (the CVE-2011-0411 class: bytes sent in plain text must not
+ *     be taken as said inside TLS). */
 #pragma once
 
 #include <stdbool.h>
@@ -29,7 +47,12 @@
 
 #define SMTP_LINE_MAX 2048      /* longest command or reply line, CRLF included */
 #define SMTP_PENDING_MAX 64     /* pipelined commands awaiting their replies */
-#define SMTP_EHLO_REPLY_MAX 8192 /* longest EHLO reply the relay rewrites */
+/* A reply is held until its last line (so that the client never sees half
+ * of one) and capped, so that a server cannot make the relay hold or the
+ * client read a reply without end.  Real EHLO replies are under 20 lines
+ * and 1 KiB; HELP texts under 40 lines. */
+#define SMTP_REPLY_MAX 8192     /* longest reply, all lines and CRLFs included */
+#define SMTP_REPLY_LINES_MAX 64 /* most lines in one reply */
 
 /* What a pending reply answers. */
 enum smtp_stage {
@@ -72,6 +95,8 @@ struct smtp_txn {
         int final_reply;        /* to the end of data / BDAT LAST */
         char final_text[96];    /* first line of that reply, truncated */
         bool active;            /* a MAIL was sent and no end/RSET since */
+        bool oversize;          /* a BDAT went over the server's SIZE: the
+                                 * rest of this message is refused locally */
 };
 
 /* What the relay asks the caller before forwarding MAIL or RCPT. */
@@ -116,16 +141,20 @@ struct smtp_relay {
         bool quit_sent;
         uint16_t data_line_len; /* DATA: bytes in the current line, capped */
         bool data_line_dot;     /* DATA: the current line began with '.' */
-        uint64_t bdat_left;
+        uint64_t bdat_left;     /* BDAT bytes still to relay (or to drop) */
 
         /* upstream side */
         bool chunking;          /* the upstream's EHLO offered CHUNKING */
+        uint64_t size_max;      /* ... and SIZE, 0 for none */
         bool ehlo_hold;         /* <hold> is for an EHLO that may start TLS */
         uint8_t tls;            /* enum smtp_tls */
+        bool tls_due;           /* call ops->start_tls once this input is read */
         struct strbuf ehlo_cmd; /* the client's EHLO line, replayed inside TLS */
         bool in_reply;          /* inside a multi-line reply */
         int reply_code;
-        struct strbuf ehlo;     /* an EHLO reply being collected */
+        unsigned reply_lines;   /* lines of it so far */
+        struct strbuf reply;    /* its lines so far, CRLF-terminated */
+        struct strbuf ehlo;     /* a complete EHLO reply, until it is given */
 
         /* replies awaited, in order; SMTP_STAGE_LOCAL ones are in <locals> */
         uint8_t q[SMTP_PENDING_MAX];
@@ -155,7 +184,9 @@ void smtp_relay_release(struct smtp_relay *r);
 size_t smtp_relay_client(struct smtp_relay *r, const char *buf, size_t len);
 
 /* Consumes bytes the upstream sent; returns how many were used (fewer than
- * <len> only when a line is incomplete). */
+ * <len> only when a line is incomplete).  If the input ends exactly with
+ * the server's 220 to the relay's STARTTLS, ops->start_tls is called
+ * before it returns. */
 size_t smtp_relay_upstream(struct smtp_relay *r, const char *buf, size_t len);
 
 /* The upstream closed or failed (<why>, e.g. "connection reset"): the

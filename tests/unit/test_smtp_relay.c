@@ -20,7 +20,9 @@ struct harness {
         unsigned recipients_ok;
         unsigned rcpt_limit;    /* refuse RCPTs beyond this many (0: none) */
         unsigned tls_started;
-        char pending[4096];     /* client bytes not yet taken */
+        unsigned mail_checks;   /* check() calls for MAIL */
+        unsigned rcpt_checks;   /* ... and for RCPT */
+        char pending[16384];     /* client bytes not yet taken */
         size_t pending_len;
 };
 
@@ -43,6 +45,10 @@ static enum smtp_check h_check(void *ctx, enum smtp_stage stage, const struct sm
 {
         struct harness *h = ctx;
 
+        if (stage == SMTP_STAGE_MAIL)
+                h->mail_checks++;
+        else
+                h->rcpt_checks++;
         if (stage == SMTP_STAGE_RCPT && h->rcpt_limit > 0 && txn->rcpt_sent >= h->rcpt_limit) {
                 snprintf(reply, size, "452 4.5.3 Too many recipients (at most %u)", h->rcpt_limit);
                 return SMTP_CHECK_REFUSE;
@@ -316,8 +322,9 @@ static void test_bdat_refused_without_chunking(void **state)
 
         ehlo(h, "250 PIPELINING\r\n");
         strbuf_reset(&h->client);
-        c(h, "BDAT 3 LAST\r\n");
-        expect_upstream(h, "");
+        /* The chunk's bytes are dropped, not read as commands. */
+        c(h, "BDAT 6 LAST\r\nRSET\r\nNOOP\r\n");
+        expect_upstream(h, "NOOP\r\n");
         expect_client(h, "502 5.5.1 BDAT is not available: CHUNKING was not offered\r\n");
 }
 
@@ -440,10 +447,297 @@ static void test_multiline_reply_relayed(void **state)
         u(h, "220-mx\r\n220-second\r\n220 third\r\n");
         expect_client(h, "220-mx\r\n220-second\r\n220 third\r\n");
         c(h, "HELP\r\n");
+        /* A reply is given whole, once its last line has come. */
         u(h, "214-a\r\n");
-        expect_client(h, "214-a\r\n");
+        expect_client(h, "");
         u(h, "214 b\n");
-        expect_client(h, "214 b\r\n");
+        expect_client(h, "214-a\r\n214 b\r\n");
+}
+
+/* Finding 1: the relay and the upstream must agree on which command a line
+ * is.  Postfix splits a command on any white space, takes the verb in any
+ * case and skips leading blanks: every spelling it would take as MAIL or
+ * RCPT is either counted (check() runs, the line goes out canonical) or
+ * refused locally, never forwarded as something else. */
+static void test_verb_spellings(void **state)
+{
+        struct harness *h = *state;
+        static const struct {
+                const char *line;  /* what the client sends */
+                const char *up;    /* what the upstream gets ("": nothing) */
+                const char *reply; /* the local reply's start, or NULL */
+        } cases[] = {
+                { " MAIL FROM:<a@vps.example>", "", "500 5.5.2 " },
+                { "\tMAIL FROM:<a@vps.example>", "", "500 5.5.2 " },
+                { "MAIL\tFROM:<a@vps.example>", "", "500 5.5.2 " },
+                { "MAIL  FROM:<a@vps.example>", "", "500 5.5.2 " },
+                { "MAIL FROM :<a@vps.example>", "", "501 5.5.4 " },
+                { "MAIL FROM:  <a@vps.example>", "", "501 5.5.4 " },
+                { "MAIL FROM:a@vps.example", "", "501 5.5.4 " },
+                { "MAIL FROM:<a@vps.example>x", "", "501 5.5.4 " },
+                { "MAIL FROM:<a@vps.example>  SIZE=10", "", "501 5.5.4 " },
+                { "MAIL FROM:<a@vps.example> SIZE=10 =x", "", "501 5.5.4 " },
+                { "MAIL FROM:<a b@vps.example>", "", "501 5.5.4 " },
+                { "MAIL", "", "501 5.5.4 " },
+                { "RCPT TO :<b@one.example>", "", "501 5.5.4 " },
+                { "RCPT\tTO:<b@one.example>", "", "500 5.5.2 " },
+                { " RCPT TO:<b@one.example>", "", "500 5.5.2 " },
+                { "RCPT  TO:<b@one.example>", "", "500 5.5.2 " },
+                { "MAIL: FROM:<a@vps.example>", "", "500 5.5.2 " },
+                { "XYZZY frobnicate", "", "502 5.5.2 " },
+                { "VRFY postmaster", "", "502 5.5.1 " },
+                { "EXPN staff", "", "502 5.5.1 " },
+                { "AUTH PLAIN AGFkYQBzZWNyZXQ=", "", "502 5.5.1 " },
+                { "dXNlcg==", "", "500 5.5.2 " },
+                { "QUIT now", "", "501 5.5.4 " },
+                { "\x01", "", "500 5.5.2 " },
+                { "", "", "500 5.5.2 " },
+        };
+
+        ehlo(h, "250-PIPELINING\r\n250 CHUNKING\r\n");
+        strbuf_reset(&h->client);
+        for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+                char line[256];
+
+                snprintf(line, sizeof(line), "%s\r\n", cases[i].line);
+                h->r.local_errors = 0; /* more cases than the relay's error limit */
+                c(h, line);
+                if (strcmp(strbuf_str(&h->upstream), cases[i].up) != 0 ||
+                    strncmp(strbuf_str(&h->client), cases[i].reply, strlen(cases[i].reply)) != 0)
+                        fail_msg("%zu: %s: upstream got '%s', client got '%s'", i, cases[i].line,
+                                 strbuf_str(&h->upstream), strbuf_str(&h->client));
+                strbuf_reset(&h->upstream);
+                strbuf_reset(&h->client);
+        }
+        assert_int_equal(h->mail_checks, 0);
+        assert_int_equal(h->rcpt_checks, 0);
+        assert_false(smtp_relay_closing(&h->r));
+}
+
+/* The legal spellings are recognised, counted, and re-serialised. */
+static void test_verb_canonical(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250-PIPELINING\r\n250 CHUNKING\r\n");
+        strbuf_reset(&h->client);
+        c(h, "mail from:<a@vps.example> size=10 BODY=8BITMIME \r\n");
+        expect_upstream(h, "MAIL FROM:<a@vps.example> size=10 BODY=8BITMIME\r\n");
+        assert_int_equal(h->mail_checks, 1);
+        u(h, "250 ok\r\n");
+        c(h, "rcpt to: <b@One.Example>\r\nRcPt To:<c@two.example> NOTIFY=NEVER\r\n");
+        expect_upstream(h, "RCPT TO:<b@One.Example>\r\nRCPT TO:<c@two.example> NOTIFY=NEVER\r\n");
+        assert_int_equal(h->rcpt_checks, 2);
+        u(h, "250 ok\r\n250 ok\r\n");
+        c(h, "noop hello there\r\nhelp\r\nrset\r\n");
+        expect_upstream(h, "NOOP hello there\r\nHELP\r\nRSET\r\n");
+        u(h, "250 ok\r\n214 see RFC 5321\r\n250 ok\r\n");
+        c(h, "ehlo vps.example\r\n");
+        expect_upstream(h, "EHLO vps.example\r\n");
+        u(h, "250 mx\r\n");
+        c(h, "MAIL FROM:<>\r\n");
+        expect_upstream(h, "MAIL FROM:<>\r\n");
+        assert_int_equal(h->mail_checks, 2);
+        expect_client(h, "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n214 see RFC 5321\r\n250 ok\r\n250 mx\r\n");
+}
+
+/* A second MAIL in an open transaction is refused locally: forwarded, the
+ * upstream's 503 would end the relay's transaction while the upstream's
+ * own goes on, and the message that follows would not be counted. */
+static void test_nested_mail(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250 PIPELINING\r\n");
+        strbuf_reset(&h->client);
+        c(h, "MAIL FROM:<a@b>\r\nMAIL FROM:<c@d>\r\nRCPT TO:<e@f>\r\nDATA\r\n");
+        expect_upstream(h, "MAIL FROM:<a@b>\r\nRCPT TO:<e@f>\r\nDATA\r\n");
+        u(h, "250 ok\r\n250 ok\r\n354 go\r\n");
+        expect_client(h, "250 ok\r\n503 5.5.1 Error: nested MAIL command\r\n250 ok\r\n354 go\r\n");
+        c(h, "x\r\n.\r\n");
+        u(h, "250 queued\r\n");
+        assert_int_equal(h->messages, 1);
+        assert_int_equal(h->last.final_reply, 250);
+        assert_string_equal(h->last.mail_from, "a@b");
+}
+
+/* Finding 2: a reply is capped in lines and bytes; past the cap the client
+ * gets one 421 and none of the reply. */
+static void test_reply_cap_lines(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx\r\n");
+        c(h, "NOOP\r\n");
+        strbuf_reset(&h->client);
+        for (int i = 0; i < 1000 && !smtp_relay_closing(&h->r); i++)
+                smtp_relay_upstream(&h->r, "250-again\r\n", 11);
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent a reply that is too long\r\n");
+}
+
+static void test_reply_cap_bytes(void **state)
+{
+        struct harness *h = *state;
+        char line[2000];
+
+        u(h, "220 mx\r\n");
+        c(h, "NOOP\r\n");
+        strbuf_reset(&h->client);
+        memset(line, 'x', sizeof(line));
+        memcpy(line, "250-", 4);
+        memcpy(line + sizeof(line) - 2, "\r\n", 2);
+        for (int i = 0; i < 20 && !smtp_relay_closing(&h->r); i++)
+                smtp_relay_upstream(&h->r, line, sizeof(line));
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent a reply that is too long\r\n");
+}
+
+/* A multi-line reply reaches the client whole, or not at all. */
+static void test_reply_code_change(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx\r\n");
+        c(h, "NOOP\r\n");
+        strbuf_reset(&h->client);
+        u(h, "250-fine\r\n550 not fine\r\n");
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent a malformed reply\r\n");
+}
+
+/* Finding 3: a bare code as the last EHLO line stays a well-formed line. */
+static void test_ehlo_bare_last_line(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250-PIPELINING\r\n250\r\n");
+        expect_client(h, "250-mx.example\r\n250-PIPELINING\r\n250\r\n");
+}
+
+static void test_ehlo_empty_line_before_starttls(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250-PIPELINING\r\n250-\r\n250 STARTTLS\r\n");
+        expect_client(h, "250-mx.example\r\n250-PIPELINING\r\n250\r\n");
+}
+
+/* Finding 4: bytes after the upstream's 220 to STARTTLS were sent before
+ * TLS: read after the handshake, they would be taken as said inside it
+ * (CVE-2011-0411).  A protocol error: 421, and no TLS. */
+static void test_upstream_tls_pipelined_after_220(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx ESMTP\r\n");
+        c(h, "EHLO vps.example\r\n");
+        u(h, "250-mx\r\n250 STARTTLS\r\n");
+        strbuf_reset(&h->upstream);
+        strbuf_reset(&h->client);
+        u(h, "220 2.0.0 Ready to start TLS\r\n250-mx\r\n250 PIPELINING\r\n");
+        assert_int_equal(h->tls_started, 0);
+        assert_true(smtp_relay_closing(&h->r));
+        assert_true(h->r.failed);
+        expect_client(h, "421 4.4.2 The receiving mail server sent data after its reply to STARTTLS\r\n");
+        expect_upstream(h, "");
+}
+
+static void test_upstream_tls_partial_after_220(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx ESMTP\r\n");
+        c(h, "EHLO vps.example\r\n");
+        u(h, "250-mx\r\n250 STARTTLS\r\n");
+        strbuf_reset(&h->client);
+        u(h, "220 go\r\n2");
+        assert_int_equal(h->tls_started, 0);
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent data after its reply to STARTTLS\r\n");
+}
+
+/* After a clean 220 the caller owns the connection: plain bytes fed before
+ * smtp_relay_tls_ready() are a protocol error too. */
+static void test_upstream_tls_bytes_before_ready(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx ESMTP\r\n");
+        c(h, "EHLO vps.example\r\n");
+        u(h, "250-mx\r\n250 STARTTLS\r\n");
+        strbuf_reset(&h->client);
+        u(h, "220 go\r\n");
+        assert_int_equal(h->tls_started, 1);
+        u(h, "250 late\r\n");
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent data after its reply to STARTTLS\r\n");
+}
+
+/* Finding 5: a BDAT chunk over the upstream's SIZE is refused locally and
+ * its bytes are read and dropped, never taken as commands (RFC 3030). */
+static void test_bdat_over_size(void **state)
+{
+        struct harness *h = *state;
+        char chunk[300];
+
+        ehlo(h, "250-PIPELINING\r\n250-SIZE 100\r\n250 CHUNKING\r\n");
+        strbuf_reset(&h->client);
+        c(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n");
+        expect_upstream(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n");
+        /* 150 bytes that look like commands */
+        snprintf(chunk, sizeof(chunk), "BDAT 150 LAST\r\n%s",
+                 "RSET\r\nMAIL FROM:<x@y>\r\nRCPT TO:<z@w>\r\nQUIT\r\n"
+                 "................................................................................"
+                 "..........................");
+        assert_int_equal(strlen(chunk) - strlen("BDAT 150 LAST\r\n"), 150);
+        c(h, chunk);
+        expect_upstream(h, "");
+        c(h, "RSET\r\n");
+        expect_upstream(h, "RSET\r\n");
+        u(h, "250 ok\r\n250 ok\r\n250 reset\r\n");
+        expect_client(h, "250 ok\r\n250 ok\r\n552 5.3.4 Message size exceeds fixed maximum message size\r\n"
+                         "250 reset\r\n");
+        assert_int_equal(h->mail_checks, 1);
+        assert_int_equal(h->rcpt_checks, 1);
+}
+
+/* The sum of the chunks counts: a later one over the limit is refused, and
+ * so is every chunk after it in that transaction. */
+static void test_bdat_cumulative_size(void **state)
+{
+        struct harness *h = *state;
+        char in[512], sixty[61], fifty[51];
+
+        memset(sixty, 'a', 60);
+        sixty[60] = '\0';
+        memset(fifty, 'b', 50);
+        fifty[50] = '\0';
+        ehlo(h, "250-PIPELINING\r\n250-SIZE 100\r\n250 CHUNKING\r\n");
+        strbuf_reset(&h->client);
+        snprintf(in, sizeof(in), "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 60\r\n%sBDAT 50\r\n%s"
+                 "BDAT 10 LAST\r\nRSET\r\nQUITRSET\r\n", sixty, fifty);
+        c(h, in);
+        snprintf(in, sizeof(in), "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 60\r\n%sRSET\r\n", sixty);
+        expect_upstream(h, in);
+        u(h, "250 ok\r\n250 ok\r\n250 60 octets\r\n250 reset\r\n");
+        expect_client(h, "250 ok\r\n250 ok\r\n250 60 octets\r\n"
+                         "552 5.3.4 Message size exceeds fixed maximum message size\r\n"
+                         "552 5.3.4 Message size exceeds fixed maximum message size\r\n250 reset\r\n");
+        assert_int_equal(h->messages, 1);
+        assert_int_equal(h->last.final_reply, 0);
+        assert_int_equal(h->last.size, 60);
+}
+
+/* Without SIZE (or SIZE 0: no fixed limit) any chunk size goes. */
+static void test_bdat_no_size(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250-SIZE 0\r\n250 CHUNKING\r\n");
+        strbuf_reset(&h->client);
+        c(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 3 LAST\r\nabc");
+        expect_upstream(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 3 LAST\r\nabc");
 }
 
 static int setup_tls(void **state)
@@ -535,6 +829,20 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_upstream_tls, setup_tls, teardown),
                 cmocka_unit_test_setup_teardown(test_upstream_tls_declined, setup_tls, teardown),
                 cmocka_unit_test_setup_teardown(test_upstream_tls_not_offered, setup_tls, teardown),
+                cmocka_unit_test_setup_teardown(test_verb_spellings, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_verb_canonical, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_nested_mail, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reply_cap_lines, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reply_cap_bytes, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reply_code_change, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ehlo_bare_last_line, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ehlo_empty_line_before_starttls, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bdat_over_size, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bdat_cumulative_size, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bdat_no_size, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_upstream_tls_pipelined_after_220, setup_tls, teardown),
+                cmocka_unit_test_setup_teardown(test_upstream_tls_partial_after_220, setup_tls, teardown),
+                cmocka_unit_test_setup_teardown(test_upstream_tls_bytes_before_ready, setup_tls, teardown),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
