@@ -79,6 +79,8 @@ void control_serve(struct agent *a, int listen_fd);
 /* The SMTP proxy (smtpd_link.c): forward a change ("sync", id) or
  * ("reload", NULL); read its per-VPS figures; answer "mail [ID]". */
 void agent_smtpd_tell(struct agent *a, const char *verb, const char *arg);
+/* At start, after the first sync: the proxy reloads (silent if none runs). */
+void agent_smtpd_started(struct agent *a);
 void agent_smtpd_poll(struct agent *a);
 void agent_mail_stats(struct agent *a, const char *id, json_t *reply);
 

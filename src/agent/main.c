@@ -98,6 +98,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         agent_log("Listening on %s", a.cfg->agent.control_socket);
+        agent_smtpd_started(&a);
         agent_events_open(&a);
         next_attempts = pc_now() + a.cfg->agent.attempts_interval;
         for (;;) {

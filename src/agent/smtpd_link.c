@@ -2,7 +2,8 @@
  *
  * Every change the agent applies is forwarded ("sync ID", "reload") so that
  * the proxy refuses a VPS as soon as a filter or suspension covers port 25;
- * and the proxy's per-VPS mail figures are read every attempts-interval
+ * and at the agent's start, after its first sync, the proxy reloads; the
+ * proxy's per-VPS mail figures are read every attempts-interval
  * (the spam detector's input).  A hypervisor without the proxy simply has no
  * socket: nothing is logged for that.  The proxy answers within
  * milliseconds; SMTPD_TIMEOUT_MS bounds a stuck one. */
@@ -39,6 +40,14 @@ void agent_smtpd_tell(struct agent *a, const char *verb, const char *arg)
 
         snprintf(request, sizeof(request), "%s%s%s", verb, arg != NULL ? " " : "", arg != NULL ? arg : "");
         json_decref(ask(a, request));
+}
+
+void agent_smtpd_started(struct agent *a)
+{
+        /* Changes made while the agent was down (a VPS added by the CLI)
+         * reached the store but not the proxy: it reads everything again,
+         * now that the kernel redirects for them.  Silent without a proxy. */
+        agent_smtpd_tell(a, "reload", NULL);
 }
 
 void agent_smtpd_poll(struct agent *a)

@@ -30,6 +30,7 @@
 #define SMTP_WINDOW_MAX 86400
 #define SMTP_TIMEOUT_MIN 1
 #define SMTP_TIMEOUT_MAX 3600
+#define SMTP_LIFETIME_MAX 86400 /* a whole session: at most a day */
 
 /* ---- Defaults: every optional key's value when it is absent. ---- */
 
@@ -95,12 +96,14 @@ static const struct pc_smtp_proxy_limits default_smtp_limits = {
         .data_timeout = 600,
         .upstream_timeout = 600,
         .connect_timeout = 30,
+        .client_write_timeout = 300,
+        .lifetime = 3600,
 };
 
 static const struct pc_smtpd_config default_smtpd = {
         .control_socket = "/run/portcullis/smtpd.sock",
         .max_sessions = 10000,
-        .user = "nobody",
+        .user = "portcullis-smtpd",
 };
 
 /* ---- The tree ---- */
@@ -149,7 +152,8 @@ static const char *const proxy_limits_keys[] = {
         "messages-per-hour", "recipients-per-message", "recipients-per-hour", "sessions-per-vps",
         "window",
 };
-static const char *const proxy_timeouts_keys[] = { "command", "data", "upstream", "connect" };
+static const char *const proxy_timeouts_keys[] = { "command", "data", "upstream", "connect",
+                                                   "client-write", "lifetime" };
 static const char *const site_keys[] = { "policy", "description", "topology" };
 static const char *const detectors_keys[] = { "scan", "spam", "spoof" };
 static const char *const scan_keys[] = {
@@ -161,7 +165,7 @@ static const char *const spam_keys[] = {
 static const char *const spoof_keys[] = { "enabled", "episode-gap" };
 static const char *const escalation_keys[] = { "memory", "steps" };
 static const char *const agent_keys[] = { "control-socket", "nft-table", "attempts-interval" };
-static const char *const smtpd_keys[] = { "control-socket", "max-sessions", "user" };
+static const char *const smtpd_keys[] = { "control-socket", "max-sessions", "user", "internal-prefixes" };
 static const char *const notify_keys[] = {
         "relay", "from", "abuse-copy", "default-language", "max-attempts", "templates",
         "starttls", "tls-verify", "username", "password-file", "timeout", "retry-base", "notice-gap",
@@ -204,6 +208,8 @@ static int get_ip_protos(struct ctx *c, const struct node *n, const char *key, u
                          size_t *ret_n);
 static int get_responses(struct ctx *c, const struct node *n, const char *key, unsigned *ret);
 static int get_listen(struct ctx *c, const struct node *n, char *dst, size_t size);
+static int get_prefixes(struct ctx *c, const struct node *n, const char *key, struct pc_prefix *out,
+                        size_t max, size_t *ret_n);
 static bool ranges_overlap(const struct pc_port_range *a, const struct pc_port_range *b);
 static int range_cmp(const void *x, const void *y);
 static void known_list(char *buf, size_t size, const char *(*name_at)(const void *, size_t),
@@ -1022,6 +1028,42 @@ static int get_responses(struct ctx *c, const struct node *n, const char *key, u
         return 0;
 }
 
+/* A list of at most <max> address prefixes ("10.0.0.0/8", "fd00::/8", or
+ * one address), without host bits and without duplicates. */
+static int get_prefixes(struct ctx *c, const struct node *n, const char *key, struct pc_prefix *out,
+                        size_t max, size_t *ret_n)
+{
+        char buf[64];
+        int r = want_seq(c, n, key);
+
+        if (r < 0)
+                return r;
+        if (n->n_kids > max)
+                return fail(c, n, "'%s' has %zu prefixes, at most %zu are allowed", key, n->n_kids, max);
+        for (size_t i = 0; i < n->n_kids; i++) {
+                const struct node *item = n->kids[i];
+                struct pc_prefix p;
+
+                r = want_scalar(c, item, key, "a list of prefixes such as 10.0.0.0/8");
+                if (r < 0)
+                        return r;
+                if (pc_parse_prefix(item->text, true, &p) < 0)
+                        return fail(c, item, "'%s' must list prefixes such as 10.0.0.0/8 or fd00::/8, "
+                                             "not %s", key, show(item, buf, sizeof(buf)));
+                if (pc_parse_prefix(item->text, false, &p) < 0)
+                        return fail(c, item, "%s in '%s' has bits set beyond its length",
+                                    show(item, buf, sizeof(buf)), key);
+                for (size_t j = 0; j < i; j++)
+                        if (out[j].family == p.family && out[j].len == p.len &&
+                            memcmp(out[j].bytes, p.bytes, sizeof(p.bytes)) == 0)
+                                return fail(c, item, "'%s' lists %s twice", key,
+                                            show(item, buf, sizeof(buf)));
+                out[i] = p;
+        }
+        *ret_n = n->n_kids;
+        return 0;
+}
+
 /* "host:port" or "[v6addr]:port", port 1-65535. */
 static int get_listen(struct ctx *c, const struct node *n, char *dst, size_t size)
 {
@@ -1465,6 +1507,14 @@ static int load_smtp_proxy(struct ctx *c, const struct node *n, struct pc_policy
                 if ((x = map_get(sec, "connect")) != NULL &&
                     (r = get_duration_in(c, x, "connect", SMTP_TIMEOUT_MIN, SMTP_TIMEOUT_MAX,
                                          &l->connect_timeout)) < 0)
+                        return r;
+                if ((x = map_get(sec, "client-write")) != NULL &&
+                    (r = get_duration_in(c, x, "client-write", SMTP_TIMEOUT_MIN, SMTP_TIMEOUT_MAX,
+                                         &l->client_write_timeout)) < 0)
+                        return r;
+                if ((x = map_get(sec, "lifetime")) != NULL &&
+                    (r = get_duration_in(c, x, "lifetime", SMTP_TIMEOUT_MIN, SMTP_LIFETIME_MAX,
+                                         &l->lifetime)) < 0)
                         return r;
         }
         p->has_smtp_proxy = true;
@@ -1994,6 +2044,10 @@ static int load_smtpd(struct ctx *c, const struct node *n)
                 if (sc->user[0] == '\0')
                         return fail(c, x, "'user' must not be empty");
         }
+        if ((x = map_get(n, "internal-prefixes")) != NULL &&
+            (r = get_prefixes(c, x, "internal-prefixes", sc->internal, PC_SMTPD_INTERNAL_MAX,
+                              &sc->n_internal)) < 0)
+                return r;
         return 0;
 }
 

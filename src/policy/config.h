@@ -3,6 +3,7 @@
  * not at all. */
 #pragma once
 
+#include "base/util.h"
 #include "policy/catalog.h"
 
 #define PC_RULES_MAX 64 /* rules in one policy: exceptions are a 64-bit mask */
@@ -68,6 +69,8 @@ struct pc_smtp_proxy_limits {
         int64_t data_timeout;     /* while the VPS sends a message (DATA, BDAT) */
         int64_t upstream_timeout; /* for each reply of the MX */
         int64_t connect_timeout;  /* for the TCP connection to the MX */
+        int64_t client_write_timeout; /* for the VPS to read what it is sent */
+        int64_t lifetime;         /* of a whole session, however busy */
 };
 
 struct pc_policy {
@@ -154,11 +157,17 @@ struct pc_agent_config {
         int64_t attempts_interval; /* seconds between reads of blocked-attempt counters */
 };
 
+#define PC_SMTPD_INTERNAL_MAX 256
+
 /* The SMTP proxy, portcullis-smtpd. */
 struct pc_smtpd_config {
         char control_socket[108]; /* sun_path of its control socket */
         unsigned max_sessions;    /* open at once, all VPSes together */
         char user[32];            /* the account it drops to after setup */
+        /* Destinations it never connects to, besides the host's own
+         * addresses, loopback, link-local, multicast... (internal networks). */
+        struct pc_prefix internal[PC_SMTPD_INTERNAL_MAX];
+        size_t n_internal;
 };
 
 struct pc_config {

@@ -156,6 +156,10 @@ static void print_smtp_proxy(FILE *out, const struct pc_policy *p)
         print_duration(out, l->upstream_timeout);
         fputs("\n        connect: ", out);
         print_duration(out, l->connect_timeout);
+        fputs("\n        client-write: ", out);
+        print_duration(out, l->client_write_timeout);
+        fputs("\n        lifetime: ", out);
+        print_duration(out, l->lifetime);
         fputc('\n', out);
 }
 
@@ -297,4 +301,14 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
         print_quoted(out, cfg->smtpd.control_socket);
         fprintf(out, "\n  max-sessions: %u\n  user: %s\n", cfg->smtpd.max_sessions,
                 cfg->smtpd.user);
+        fputs("  internal-prefixes:", out);
+        if (cfg->smtpd.n_internal == 0)
+                fputs(" []", out);
+        fputc('\n', out);
+        for (size_t i = 0; i < cfg->smtpd.n_internal; i++) {
+                char text[64];
+
+                pc_format_prefix(&cfg->smtpd.internal[i], text, sizeof(text));
+                fprintf(out, "    - %s\n", text);
+        }
 }

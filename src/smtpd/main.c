@@ -12,6 +12,8 @@
 #include "base/util.h"
 #include "smtpd/account.h"
 #include "policy/addr_index.h"
+#include "smtpd/dest.h"
+#include "smtpd/lograte.h"
 #include "smtpd/privdrop.h"
 #include "smtpd/smtpd.h"
 
@@ -44,8 +46,11 @@ static void usage(FILE *out)
                 "      --check        load the configuration and the VPSes, then exit\n"
                 "  -h, --help         this help\n"
                 "\n"
-                "It starts as root, opens its sockets, then becomes `smtpd: user` (default\n"
-                "nobody) keeping only CAP_NET_RAW (for IP_TRANSPARENT).  The control socket\n"
+                "It starts as root, opens the database read-only and its sockets, then\n"
+                "becomes `smtpd: user` (default portcullis-smtpd, its own system user)\n"
+                "keeping only CAP_NET_RAW (for IP_TRANSPARENT).  It never connects to this\n"
+                "host's own addresses, `smtpd: internal-prefixes`, loopback, link-local,\n"
+                "multicast or broadcast (421 4.3.2).  The control socket\n"
                 "(`smtpd: control-socket`) answers stats, status, sync ID and reload\n"
                 "(docs/CONTROL.md); the agent forwards every change to it.\n"
                 "\n"
@@ -146,7 +151,8 @@ int main(int argc, char **argv)
                 smtpd_log("cannot create the event loop");
                 return 1;
         }
-        if ((r = proxy_tls_init(&d, err, sizeof(err))) < 0 || (r = proxy_listen(&d, err, sizeof(err))) < 0 ||
+        if ((r = smtpd_tick_start(&d, err, sizeof(err))) < 0 ||
+            (r = proxy_tls_init(&d, err, sizeof(err))) < 0 || (r = proxy_listen(&d, err, sizeof(err))) < 0 ||
             (r = smtpd_control_start(&d, err, sizeof(err))) < 0 ||
             (r = privdrop(d.cfg->smtpd.user, needs_transparent(d.cfg), err, sizeof(err))) < 0) {
                 smtpd_log("%s", err);
@@ -164,7 +170,11 @@ int main(int argc, char **argv)
         smtpd_control_stop(&d);
         for (size_t i = 0; i < 3; i++)
                 event_free(d.signals[i]);
+        event_free(d.tick);
         event_base_free(d.base);
+        lograte_free(d.log_refused);
+        lograte_free(d.log_sessions);
+        dest_guard_free(d.guard);
         account_free(d.account);
         SSL_CTX_free(d.tls);
         addr_index_free(d.index);

@@ -2,9 +2,17 @@
  * connection to the MX it was going to, through the SMTP relay.
  *
  * One libevent loop, two bufferevents per session, no thread or process
- * per connection.  Each side's input is bounded (read watermarks) and a
- * slow upstream stops the client being read, so a session's memory is
- * bounded whatever the client sends. */
+ * per connection.  Each side's input is bounded (read watermarks); a slow
+ * upstream stops the client being read, and a client that does not read
+ * stops the upstream being read (CLIENT_BACKLOG), so a session's memory is
+ * bounded whatever either peer sends.  A client that reads nothing for
+ * `client-write` is cut off, and no session outlives `lifetime`.
+ *
+ * Before connecting anywhere, the original destination is checked against
+ * this host's own addresses, internal prefixes and the addresses no MX has
+ * (dest.c): a VPS cannot use the proxy to reach the hypervisor.  Text from
+ * outside is escaped (escape.c) before it reaches a reply or a log line,
+ * and connection and refusal lines are held to a rate per VPS (lograte.c). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -18,6 +26,7 @@
 #include <netinet/tcp.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,10 +38,14 @@
 #include "smtp/relay.h"
 #include "smtpd/account.h"
 #include "policy/addr_index.h"
+#include "smtpd/dest.h"
+#include "smtpd/escape.h"
+#include "smtpd/lograte.h"
 #include "smtpd/smtpd.h"
 
 #define INPUT_MAX (64 * 1024)        /* bytes read ahead from either side */
 #define UPSTREAM_BACKLOG (256 * 1024) /* unsent to the MX before the client waits */
+#define CLIENT_BACKLOG (64 * 1024)    /* unsent to the client before the MX waits */
 
 struct session {
         struct smtpd *d;
@@ -46,6 +59,7 @@ struct session {
         char src[INET6_ADDRSTRLEN];
         char mx[INET6_ADDRSTRLEN + 8];
         struct event *timer;
+        struct event *life;  /* the session's lifetime */
         int64_t started_ms, txn_started_ms;
         unsigned messages;
         bool connected;  /* to the upstream */
@@ -54,6 +68,8 @@ struct session {
         bool tls_wanted; /* the relay asked for TLS on the upstream leg */
         bool tls_on;
         bool relay_live; /* <relay> was initialised */
+        bool upstream_paused; /* the client's output is over CLIENT_BACKLOG */
+        bool logged;     /* its connect line was logged (lograte): so is its close */
 };
 
 static void session_free(struct session *s, const char *why);
@@ -83,33 +99,7 @@ static const struct pc_smtp_proxy_limits *limits(const struct session *s)
 /* Writes <text> as a log value: bare if safe, else quoted and escaped. */
 static void log_value(char *buf, size_t size, const char *text)
 {
-        size_t n = 0;
-        bool bare = text[0] != '\0';
-
-        for (const char *p = text; *p != '\0'; p++)
-                if (*p <= ' ' || *p == '"' || *p == '\\' || *p == '=' || (unsigned char)*p >= 0x7f)
-                        bare = false;
-        if (bare) {
-                snprintf(buf, size, "%s", text);
-                return;
-        }
-        if (size < 3)
-                return;
-        buf[n++] = '"';
-        for (const char *p = text; *p != '\0' && n + 5 < size; p++) {
-                unsigned char c = (unsigned char)*p;
-
-                if (c == '"' || c == '\\') {
-                        buf[n++] = '\\';
-                        buf[n++] = (char)c;
-                } else if (c < ' ' || c == 0x7f) {
-                        n += (size_t)snprintf(buf + n, size - n, "\\x%02x", c);
-                } else {
-                        buf[n++] = (char)c;
-                }
-        }
-        buf[n++] = '"';
-        buf[n] = '\0';
+        smtpd_escape(buf, size, text, ESCAPE_LOG);
 }
 
 static void format_addr(const struct sockaddr *sa, char *buf, size_t size, bool with_port)
@@ -156,12 +146,14 @@ static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp
         const struct pc_smtp_proxy_limits *l = limits(s);
         struct pc_vps *vps = pc_model_find(s->d->model, s->vps_id);
         int64_t now = wall_ms(), win = l->window * 1000;
-        char why[300], span[32];
+        char why[300], safe[400], span[32];
 
-        /* A filter or suspension placed during the session ends it. */
+        /* A filter or suspension placed during the session ends it.  Its
+         * reason comes from the database: escaped, it cannot add a line. */
         if (vps == NULL || !smtpd_vps_allowed(vps, why, sizeof(why))) {
-                snprintf(reply, size, "421 4.7.0 Mail from %s is refused: %s", s->vps_id,
-                         vps == NULL ? "it is no longer a VPS of this hypervisor" : why);
+                smtpd_escape(safe, sizeof(safe), vps == NULL ? "it is no longer a VPS of this hypervisor" : why,
+                             ESCAPE_REPLY);
+                snprintf(reply, size, "421 4.7.0 Mail from %s is refused: %s", s->vps_id, safe);
                 return SMTP_CHECK_CLOSE;
         }
         pc_format_duration(l->window, span, sizeof(span));
@@ -310,12 +302,18 @@ static void pump_upstream(struct session *s)
         evbuffer_drain(in, used);
 }
 
+/* The client's output drained to CLIENT_BACKLOG / 2 (its low watermark)
+ * or, when ending, to nothing. */
 static void client_written(struct bufferevent *bev, void *ctx)
 {
         struct session *s = ctx;
 
-        if (s->ending)
-                session_free(s, NULL);
+        if (s->ending) {
+                if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+                        session_free(s, NULL);
+                return;
+        }
+        after_io(s);
 }
 
 /* After any input: closes, or sets what each side may do next. */
@@ -350,6 +348,20 @@ static void after_io(struct session *s)
                 bufferevent_disable(s->client, EV_READ);
         else
                 bufferevent_enable(s->client, EV_READ);
+        /* The other way round: an MX that talks on to a client that does not
+         * read waits (the kernel's buffers, then its own) until the client
+         * has taken half of it; client-write ends a client that never does. */
+        {
+                size_t out = evbuffer_get_length(bufferevent_get_output(s->client));
+
+                if (!s->upstream_paused && out > CLIENT_BACKLOG) {
+                        s->upstream_paused = true;
+                        bufferevent_disable(s->upstream, EV_READ);
+                } else if (s->upstream_paused && out <= CLIENT_BACKLOG / 2) {
+                        s->upstream_paused = false;
+                        bufferevent_enable(s->upstream, EV_READ);
+                }
+        }
 }
 
 static void client_read(struct bufferevent *bev, void *ctx)
@@ -382,7 +394,8 @@ static int upstream_tls(struct session *s)
         bufferevent_setcb(f, upstream_read, upstream_written, upstream_event, s);
         bufferevent_setwatermark(f, EV_READ, 0, INPUT_MAX);
         bufferevent_setwatermark(f, EV_WRITE, UPSTREAM_BACKLOG / 2, 0);
-        bufferevent_enable(f, EV_READ);
+        if (!s->upstream_paused)
+                bufferevent_enable(f, EV_READ);
         return 0;
 }
 
@@ -409,7 +422,16 @@ static void upstream_written(struct bufferevent *bev, void *ctx)
 static void client_event(struct bufferevent *bev, short what, void *ctx)
 {
         struct session *s = ctx;
+        char why[80];
 
+        if (what & BEV_EVENT_TIMEOUT) {
+                /* Only writes have a timeout: the client read nothing of
+                 * what waited for it for client-write seconds. */
+                snprintf(why, sizeof(why), "the client did not read for %lld s",
+                         (long long)limits(s)->client_write_timeout);
+                session_free(s, why);
+                return;
+        }
         if (what & BEV_EVENT_EOF) {
                 /* A client may send its last commands and half-close: what
                  * it sent still gets its replies, as from a real MTA. */
@@ -474,19 +496,42 @@ static void timer_fired(evutil_socket_t fd, short what, void *ctx)
         after_io(s);
 }
 
+/* The session's lifetime is over, however busy it is. */
+static void life_over(evutil_socket_t fd, short what, void *ctx)
+{
+        struct session *s = ctx;
+        char line[160], span[32];
+
+        if (s->ending) {
+                session_free(s, "lifetime over while flushing");
+                return;
+        }
+        pc_format_duration(limits(s)->lifetime, span, sizeof(span));
+        snprintf(line, sizeof(line), "421 4.4.2 This session reached its lifetime of %s; closing the connection",
+                 span);
+        smtp_relay_abort(&s->relay, line);
+        after_io(s);
+}
+
 static void session_free(struct session *s, const char *why)
 {
         if (s == NULL)
                 return;
         if (s->relay_live) {
-                smtpd_log("session=%llu event=close vps=%s src=%s mx=%s messages=%u duration_ms=%lld%s%s",
-                          (unsigned long long)s->id, s->vps_id, s->src, s->mx, s->messages,
-                          (long long)(mono_ms() - s->started_ms), why != NULL ? " why=" : "",
-                          why != NULL ? why : "");
+                char text[200];
+
+                log_value(text, sizeof(text), why != NULL ? why : "");
+                if (s->logged)
+                        smtpd_log("session=%llu event=close vps=%s src=%s mx=%s messages=%u duration_ms=%lld%s%s",
+                                  (unsigned long long)s->id, s->vps_id, s->src, s->mx, s->messages,
+                                  (long long)(mono_ms() - s->started_ms), why != NULL ? " why=" : "",
+                                  why != NULL ? text : "");
                 smtp_relay_release(&s->relay);
         }
         if (s->timer != NULL)
                 event_free(s->timer);
+        if (s->life != NULL)
+                event_free(s->life);
         if (s->client != NULL)
                 bufferevent_free(s->client);
         if (s->upstream != NULL)
@@ -494,6 +539,7 @@ static void session_free(struct session *s, const char *why)
         if (s->acct != NULL && s->acct->active > 0)
                 s->acct->active--;
         s->d->sessions--;
+        s->d->trim_due = true;
         free(s);
 }
 
@@ -583,14 +629,22 @@ static int upstream_socket(const struct session *s, const struct sockaddr_storag
         return -EADDRINUSE;
 }
 
-/* Refuses a connection before any session exists: one 421, then close. */
-static void refuse(struct smtpd *d, int fd, const char *src, const char *line)
+/* Refuses a connection before any session exists: one 421, then close.
+ * <line> may hold text from outside: it is escaped for the client and the
+ * log.  The line is logged at a rate per <vps> (or per <src> if NULL). */
+static void refuse(struct smtpd *d, int fd, const char *vps, const char *src, const char *line)
 {
-        char buf[400];
-        int n = snprintf(buf, sizeof(buf), "%s\r\n", line);
+        char safe[600], value[700], buf[620];
+        int n;
 
+        smtpd_escape(safe, sizeof(safe), line, ESCAPE_REPLY);
+        n = snprintf(buf, sizeof(buf), "%s\r\n", safe);
         d->refused_total++;
-        smtpd_log("event=refuse src=%s reply=\"%s\"", src, line);
+        if (lograte_event(d->log_refused, vps != NULL ? vps : src, safe, mono_ms())) {
+                log_value(value, sizeof(value), safe);
+                smtpd_log("event=refuse%s%s src=%s reply=%s", vps != NULL ? " vps=" : "", vps != NULL ? vps : "",
+                          src, value);
+        }
         send(fd, buf, (size_t)n, MSG_DONTWAIT | MSG_NOSIGNAL);
         close(fd);
 }
@@ -614,8 +668,8 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
         struct smtpd *d = ctx;
         struct sockaddr_storage src = { 0 }, dst, here = { 0 };
         socklen_t here_len = sizeof(here);
-        char src_text[INET6_ADDRSTRLEN], line[400], why[300];
-        const char *id;
+        char src_text[INET6_ADDRSTRLEN], dst_text[INET6_ADDRSTRLEN], line[400], why[300];
+        const char *id, *bad;
         struct pc_vps *vps;
         const struct pc_policy *policy;
         struct account_vps *acct;
@@ -625,50 +679,61 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
         memcpy(&src, sa, (size_t)salen < sizeof(src) ? (size_t)salen : sizeof(src));
         unmap(&src);
         format_addr((struct sockaddr *)&src, src_text, sizeof(src_text), false);
+        id = addr_index_lookup(d->index, (struct sockaddr *)&src);
+        vps = id != NULL ? pc_model_find(d->model, id) : NULL;
+        id = vps != NULL ? vps->id : NULL;
         if (d->sessions >= d->cfg->smtpd.max_sessions) {
-                refuse(d, fd, src_text, "421 4.7.0 Too many connections to this SMTP proxy; try again later");
+                refuse(d, fd, id, src_text, "421 4.7.0 Too many connections to this SMTP proxy; try again later");
                 return;
         }
         if (getsockname(fd, (struct sockaddr *)&here, &here_len) == -1 ||
             original_dst(fd, src.ss_family, &dst) < 0) {
-                refuse(d, fd, src_text, "421 4.3.0 Cannot tell where this connection was going");
+                refuse(d, fd, id, src_text, "421 4.3.0 Cannot tell where this connection was going");
                 return;
         }
         unmap(&here);
+        unmap(&dst);
         if (same_addr(&dst, &here)) {
-                refuse(d, fd, src_text, "421 4.3.2 This port only takes mail redirected from VPSes");
+                refuse(d, fd, id, src_text, "421 4.3.2 This port only takes mail redirected from VPSes");
                 return;
         }
-        id = addr_index_lookup(d->index, (struct sockaddr *)&src);
-        vps = id != NULL ? pc_model_find(d->model, id) : NULL;
         if (vps == NULL) {
                 snprintf(line, sizeof(line), "421 4.7.0 %s is not an address of a VPS on this hypervisor",
                          src_text);
-                refuse(d, fd, src_text, line);
+                refuse(d, fd, id, src_text, line);
+                return;
+        }
+        /* Never on a VPS's behalf to this host, its internal networks, or
+         * addresses no MX has: checked before any connection is made. */
+        bad = dest_guard_check(d->guard, (struct sockaddr *)&dst);
+        if (bad != NULL) {
+                format_addr((struct sockaddr *)&dst, dst_text, sizeof(dst_text), false);
+                snprintf(line, sizeof(line), "421 4.3.2 Not relaying to %s: %s", dst_text, bad);
+                refuse(d, fd, id, src_text, line);
                 return;
         }
         policy = smtpd_policy_of(vps);
         if (policy == NULL || !smtpd_vps_allowed(vps, why, sizeof(why))) {
                 snprintf(line, sizeof(line), "421 4.7.0 Mail from %s is refused: %s", vps->id,
                          policy == NULL ? "its site has no SMTP proxy" : why);
-                refuse(d, fd, src_text, line);
+                refuse(d, fd, id, src_text, line);
                 return;
         }
         acct = account_get(d->account, vps->id);
         if (acct == NULL) {
-                refuse(d, fd, src_text, "421 4.3.0 Out of memory");
+                refuse(d, fd, id, src_text, "421 4.3.0 Out of memory");
                 return;
         }
         if (acct->active >= policy->smtp_limits.sessions_per_vps) {
                 acct->limited++;
                 snprintf(line, sizeof(line), "421 4.7.0 Too many concurrent sessions from %s: the limit is %u",
                          vps->id, policy->smtp_limits.sessions_per_vps);
-                refuse(d, fd, src_text, line);
+                refuse(d, fd, id, src_text, line);
                 return;
         }
         s = calloc(1, sizeof(*s));
         if (s == NULL) {
-                refuse(d, fd, src_text, "421 4.3.0 Out of memory");
+                refuse(d, fd, id, src_text, "421 4.3.0 Out of memory");
                 return;
         }
         s->d = d;
@@ -686,10 +751,12 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
         acct->window_ms = policy->smtp_limits.window * 1000;
         acct->last_ms = wall_ms();
 
+        s->logged = lograte_event(d->log_sessions, vps->id, "", mono_ms());
         s->client = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
         s->timer = evtimer_new(d->base, timer_fired, s);
+        s->life = evtimer_new(d->base, life_over, s);
         r = upstream_socket(s, &src, &dst, &up);
-        if (s->client == NULL || s->timer == NULL || r < 0) {
+        if (s->client == NULL || s->timer == NULL || s->life == NULL || r < 0) {
                 if (s->client == NULL)
                         close(fd);
                 smtpd_log("session=%llu event=error vps=%s src=%s mx=%s why=\"cannot open the upstream socket: %s\"",
@@ -711,15 +778,21 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
         bufferevent_setcb(s->client, client_read, client_written, client_event, s);
         bufferevent_setcb(s->upstream, upstream_read, upstream_written, upstream_event, s);
         bufferevent_setwatermark(s->client, EV_READ, 0, INPUT_MAX);
+        bufferevent_setwatermark(s->client, EV_WRITE, CLIENT_BACKLOG / 2, 0);
         bufferevent_setwatermark(s->upstream, EV_READ, 0, INPUT_MAX);
         bufferevent_setwatermark(s->upstream, EV_WRITE, UPSTREAM_BACKLOG / 2, 0);
         {
                 struct timeval tv = { .tv_sec = policy->smtp_limits.connect_timeout };
+                struct timeval wr = { .tv_sec = policy->smtp_limits.client_write_timeout };
+                struct timeval life = { .tv_sec = policy->smtp_limits.lifetime };
 
                 bufferevent_set_timeouts(s->upstream, NULL, &tv);
+                bufferevent_set_timeouts(s->client, NULL, &wr);
+                evtimer_add(s->life, &life);
         }
-        smtpd_log("session=%llu event=connect vps=%s src=%s mx=%s", (unsigned long long)s->id, s->vps_id,
-                  s->src, s->mx);
+        if (s->logged)
+                smtpd_log("session=%llu event=connect vps=%s src=%s mx=%s", (unsigned long long)s->id, s->vps_id,
+                          s->src, s->mx);
         bufferevent_enable(s->client, EV_READ);
         bufferevent_enable(s->upstream, EV_READ);
         arm_timer(s);

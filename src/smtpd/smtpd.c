@@ -2,14 +2,23 @@
 #include "smtpd/smtpd.h"
 
 #include <errno.h>
+#include <event2/event.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/util.h"
 #include "policy/evaluate.h"
 #include "policy/explain.h"
 #include "policy/addr_index.h"
+#include "smtpd/dest.h"
+#include "smtpd/lograte.h"
+
+#define LOG_BURST 10        /* lines per VPS (or unknown source) per period */
+#define LOG_PERIOD_MS 10000
+#define LOG_KEYS_MAX 4096   /* keys tracked at once; beyond, one shared key */
 
 void smtpd_log(const char *fmt, ...)
 {
@@ -28,17 +37,29 @@ int smtpd_load(struct smtpd *d, char *err, size_t errsz)
         struct pc_store *store = d->store;
         struct pc_model *m = NULL;
         struct addr_index *ix = NULL;
+        struct dest_guard *guard = NULL;
         int r;
 
         r = pc_config_load(d->config_path, &cfg, err, errsz);
         if (r < 0)
                 return r;
         /* A reload keeps the open store: after dropping privileges the
-         * proxy may not be able to open it again. */
+         * proxy may not be able to open it again.  Read-only: the proxy
+         * faces customers' traffic and never writes the database. */
         if (store == NULL) {
-                r = pc_store_open(d->db_url != NULL ? d->db_url : cfg->database, &store, err, errsz);
+                r = pc_store_open_readonly(d->db_url != NULL ? d->db_url : cfg->database, &store, err,
+                                           errsz);
                 if (r < 0)
                         goto fail;
+        }
+        r = dest_guard_new(cfg->smtpd.internal, cfg->smtpd.n_internal, &guard);
+        if (r == 0 && (r = dest_guard_load_host(guard)) < 0) {
+                snprintf(err, errsz, "cannot read this host's addresses: %s", strerror(-r));
+                goto fail;
+        }
+        if (r < 0) {
+                snprintf(err, errsz, "out of memory");
+                goto fail;
         }
         r = pc_model_new(cfg, &m);
         if (r == 0)
@@ -55,17 +76,107 @@ int smtpd_load(struct smtpd *d, char *err, size_t errsz)
         addr_index_free(d->index);
         pc_model_free(d->model);
         pc_config_free(d->cfg);
+        dest_guard_free(d->guard);
+        d->guard = guard;
         d->cfg = cfg;
         d->store = store;
         d->model = m;
         d->index = ix;
         return 0;
 fail:
+        dest_guard_free(guard);
         pc_model_free(m);
         if (store != d->store)
                 pc_store_close(store);
         pc_config_free(cfg);
         return r;
+}
+
+int smtpd_refresh_host(struct smtpd *d, char *err, size_t errsz)
+{
+        struct dest_guard *g = NULL;
+        int r = dest_guard_new(d->cfg->smtpd.internal, d->cfg->smtpd.n_internal, &g);
+
+        if (r == 0)
+                r = dest_guard_load_host(g);
+        if (r < 0) {
+                snprintf(err, errsz, "cannot read this host's addresses: %s", strerror(-r));
+                dest_guard_free(g);
+                return r;
+        }
+        dest_guard_free(d->guard);
+        d->guard = g;
+        return 0;
+}
+
+/* 12345 as "12,345" into <buf>. */
+static const char *thousands(uint64_t n, char *buf, size_t size)
+{
+        char digits[32];
+        int len = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)n);
+        size_t o = 0;
+
+        for (int i = 0; i < len && o + 2 < size; i++) {
+                if (i > 0 && (len - i) % 3 == 0)
+                        buf[o++] = ',';
+                buf[o++] = digits[i];
+        }
+        buf[o] = '\0';
+        return buf;
+}
+
+/* The summary of a period in which refusals were not all logged. */
+static void summary(void *ctx, const struct lograte_summary *s)
+{
+        const char *what = ctx;
+        char total[32], suppressed[32];
+
+        smtpd_log("%s: %s %s in the last %lld s, %s not logged one by one%s%s", s->key,
+                  thousands(s->total, total, sizeof(total)), what, (long long)(s->period_ms / 1000),
+                  thousands(s->suppressed, suppressed, sizeof(suppressed)), s->reason[0] != '\0' ? ": " : "",
+                  s->reason);
+}
+
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void tick(evutil_socket_t fd, short what, void *ctx)
+{
+        struct smtpd *d = ctx;
+        char err[256];
+
+        lograte_flush(d->log_refused, mono_ms());
+        lograte_flush(d->log_sessions, mono_ms());
+        if (++d->ticks % 10 != 0)
+                return;
+        if (smtpd_refresh_host(d, err, sizeof(err)) < 0)
+                smtpd_log("keeping the previous list of this host's addresses: %s", err);
+        /* glibc keeps freed session buffers for reuse; give them back once
+         * sessions have ended, so that a burst does not hold memory for ever. */
+        if (d->trim_due) {
+                malloc_trim(0);
+                d->trim_due = false;
+        }
+}
+
+int smtpd_tick_start(struct smtpd *d, char *err, size_t errsz)
+{
+        static const struct timeval second = { .tv_sec = 1 };
+
+        if (lograte_new(LOG_BURST, LOG_PERIOD_MS, LOG_KEYS_MAX, summary, "connections refused",
+                        &d->log_refused) < 0 ||
+            lograte_new(LOG_BURST, LOG_PERIOD_MS, LOG_KEYS_MAX, summary, "sessions opened",
+                        &d->log_sessions) < 0 ||
+            (d->tick = event_new(d->base, -1, EV_PERSIST, tick, d)) == NULL || event_add(d->tick, &second) < 0) {
+                snprintf(err, errsz, "cannot start the housekeeping: out of memory");
+                return -ENOMEM;
+        }
+        return 0;
 }
 
 int smtpd_sync_vps(struct smtpd *d, const char *id, char *err, size_t errsz)

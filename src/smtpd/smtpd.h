@@ -15,6 +15,8 @@ struct evconnlistener;
 struct event;
 struct account;
 struct addr_index;
+struct dest_guard;
+struct lograte;
 struct ssl_ctx_st;
 
 #define SMTPD_LISTENERS_MAX 8
@@ -30,6 +32,12 @@ struct smtpd {
         struct addr_index *index; /* source address -> VPS */
         struct account *account;  /* per-VPS figures and limits */
         struct ssl_ctx_st *tls;   /* for upstream-tls: opportunistic; NULL if none */
+        struct dest_guard *guard; /* destinations refused: this host, internal networks */
+        struct lograte *log_refused;  /* refusal lines, per VPS or unknown source */
+        struct lograte *log_sessions; /* session lines, per VPS */
+        struct event *tick;       /* once a second: log summaries, housekeeping */
+        unsigned ticks;
+        bool trim_due;            /* sessions ended since memory was last given back */
 
         struct event_base *base;
         struct evconnlistener *listeners[SMTPD_LISTENERS_MAX];
@@ -48,9 +56,18 @@ struct smtpd {
 /* Logs one line on stderr ("portcullis-smtpd: ..."); journald keeps it. */
 void smtpd_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/* Loads config, store and model into <d>.  On failure <d> is unchanged
- * and <err> says why. */
+/* Loads config, store (read-only, opened once) and model into <d>, and the
+ * destination guard (the config's internal prefixes, the host's addresses).
+ * On failure <d> is unchanged and <err> says why. */
 int smtpd_load(struct smtpd *d, char *err, size_t errsz);
+
+/* Reads this host's addresses again into the destination guard (interfaces
+ * come and go with VPSes); keeps the old list on failure. */
+int smtpd_refresh_host(struct smtpd *d, char *err, size_t errsz);
+
+/* Starts the once-a-second housekeeping: log-rate summaries, the host's
+ * addresses every 10 s, memory given back to the system after sessions end. */
+int smtpd_tick_start(struct smtpd *d, char *err, size_t errsz);
 
 /* Re-reads VPS <id> from the store (a change told by the agent). */
 int smtpd_sync_vps(struct smtpd *d, const char *id, char *err, size_t errsz);

@@ -21,6 +21,13 @@ struct pc_store {
  * <errsz>, may be 0). */
 int pc_store_sqlite_open(const char *path, struct pc_store **ret, char *err, size_t errsz);
 
+/* Opens the existing SQLite database at <path> for reading only: every
+ * file of it (the database, its -wal and -shm) through a read-only
+ * descriptor, whatever the caller's privileges; nothing is created or
+ * migrated.  A WAL database needs its -wal and -shm to exist (a writer,
+ * the agent, keeps them).  A schema other than this build's is refused. */
+int pc_store_sqlite_open_readonly(const char *path, struct pc_store **ret, char *err, size_t errsz);
+
 /* One step of the SQLite schema: the script that takes a database from
  * version <version> - 1 to <version>. */
 struct pc_migration {

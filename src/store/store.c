@@ -4,6 +4,7 @@
 #include "store/store-internal.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -13,10 +14,11 @@
 struct backend {
         const struct pc_store_ops *ops;
         int (*open)(const char *location, struct pc_store **ret, char *err, size_t errsz);
+        int (*open_readonly)(const char *location, struct pc_store **ret, char *err, size_t errsz);
 };
 
 static const struct backend backends[] = {
-        { &pc_store_sqlite_ops, pc_store_sqlite_open },
+        { &pc_store_sqlite_ops, pc_store_sqlite_open, pc_store_sqlite_open_readonly },
 };
 
 /* Returns the part of "<scheme>:<rest>" that names the database for a
@@ -42,8 +44,21 @@ static int parse_location(const char *url, const char *rest, const char **ret_lo
         return 0;
 }
 
+static int store_open(const char *url, bool readonly, struct pc_store **ret, char *err, size_t errsz);
+
 /* Opens the store named by <url>: see store.h. */
 int pc_store_open(const char *url, struct pc_store **ret, char *err, size_t errsz)
+{
+        return store_open(url, false, ret, err, errsz);
+}
+
+/* Opens the store named by <url> for reading only: see store.h. */
+int pc_store_open_readonly(const char *url, struct pc_store **ret, char *err, size_t errsz)
+{
+        return store_open(url, true, ret, err, errsz);
+}
+
+static int store_open(const char *url, bool readonly, struct pc_store **ret, char *err, size_t errsz)
 {
         const char *colon, *location;
         size_t scheme_len;
@@ -75,7 +90,13 @@ int pc_store_open(const char *url, struct pc_store **ret, char *err, size_t errs
                 r = parse_location(url, colon + 1, &location, err, errsz);
                 if (r < 0)
                         return r;
-                if (b->open != NULL) {
+                if (readonly) {
+                        if (b->open_readonly == NULL) {
+                                snprintf(err, errsz, "database URL '%s': no read-only mode", url);
+                                return -EPROTONOSUPPORT;
+                        }
+                        r = b->open_readonly(location, &s, err, errsz);
+                } else if (b->open != NULL) {
                         r = b->open(location, &s, err, errsz);
                 } else {
                         r = b->ops->open(location, &s);

@@ -141,6 +141,13 @@ struct pc_store_ops {
  * message is written to <err>. */
 int pc_store_open(const char *url, struct pc_store **ret, char *err, size_t errsz);
 
+/* Opens the existing store named by <url> for reading only (the SMTP
+ * proxy): no file of it is created, migrated or opened for writing, even
+ * by root, so that a compromised reader cannot change it.  Writes through
+ * the returned store fail.  Errors as pc_store_open(); -EPROTONOSUPPORT
+ * for a backend without a read-only mode, or a schema of another build. */
+int pc_store_open_readonly(const char *url, struct pc_store **ret, char *err, size_t errsz);
+
 /* Closes <s>; accepts NULL; returns NULL. */
 struct pc_store *pc_store_close(struct pc_store *s);
 

@@ -506,6 +506,122 @@ fail:
         return r;
 }
 
+/* ---- read-only opening ---------------------------------------------- */
+
+/* SQLite opens a read-only database's -wal (and -shm) for writing when it
+ * can: as root, always.  This VFS, a thin layer over the default one,
+ * asks for every file of the database read-only and never creates one;
+ * "readonly_shm=1" does the same for the -shm.  Temporary files (sorting)
+ * are left alone: they go to memory (temp_store). */
+static sqlite3_vfs ro_vfs;
+
+static int ro_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out_flags)
+{
+        sqlite3_vfs *real = vfs->pAppData;
+
+        if (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_JOURNAL |
+                     SQLITE_OPEN_SUPER_JOURNAL)) {
+                flags &= ~(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_DELETEONCLOSE);
+                flags |= SQLITE_OPEN_READONLY;
+        }
+        return real->xOpen(real, name, file, flags, out_flags);
+}
+
+/* Registers the read-only VFS once (the proxy is single-threaded). */
+static int ro_vfs_register(void)
+{
+        sqlite3_vfs *real;
+
+        if (ro_vfs.zName != NULL)
+                return SQLITE_OK;
+        real = sqlite3_vfs_find(NULL);
+        if (real == NULL)
+                return SQLITE_ERROR;
+        ro_vfs = *real;
+        ro_vfs.pNext = NULL;
+        ro_vfs.zName = "portcullis-readonly";
+        ro_vfs.pAppData = real;
+        ro_vfs.xOpen = ro_open;
+        return sqlite3_vfs_register(&ro_vfs, 0);
+}
+
+/* "file:" URI of <path> with readonly_shm=1, %-escaping what URIs reserve. */
+static char *ro_uri(const char *path)
+{
+        size_t len = strlen(path);
+        char *uri = malloc(len * 3 + 32), *o;
+
+        if (uri == NULL)
+                return NULL;
+        o = uri + sprintf(uri, "file:");
+        for (const unsigned char *p = (const unsigned char *)path; *p != '\0'; p++) {
+                if (*p == '?' || *p == '#' || *p == '%' || *p <= ' ' || *p >= 0x7f)
+                        o += sprintf(o, "%%%02X", *p);
+                else
+                        *o++ = (char)*p;
+        }
+        strcpy(o, "?readonly_shm=1");
+        return uri;
+}
+
+int pc_store_sqlite_open_readonly(const char *path, struct pc_store **ret, char *err, size_t errsz)
+{
+        struct sqlite_store *s = NULL;
+        sqlite3 *db = NULL;
+        _cleanup_free_ char *uri = NULL;
+        int version, rc, r;
+
+        if (path == NULL || path[0] == '\0') {
+                snprintf(err, errsz, "no database file given");
+                return -EINVAL;
+        }
+        uri = ro_uri(path);
+        if (uri == NULL || ro_vfs_register() != SQLITE_OK) {
+                snprintf(err, errsz, "database %s: out of memory", path);
+                return -ENOMEM;
+        }
+        rc = sqlite3_open_v2(uri, &db,
+                             SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOFOLLOW |
+                                     SQLITE_OPEN_EXRESCODE,
+                             ro_vfs.zName);
+        if (rc != SQLITE_OK) {
+                snprintf(err, errsz, "database %s: cannot open it read-only: %s", path,
+                         db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+                r = rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
+                goto fail;
+        }
+        sqlite3_extended_result_codes(db, 1);
+        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        if (sqlite3_exec(db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL) != SQLITE_OK ||
+            pc_sqlite_user_version(db, &version) < 0) {
+                snprintf(err, errsz, "database %s: cannot read it: %s (a WAL database needs its "
+                         "-wal and -shm, which the agent keeps)", path, sqlite3_errmsg(db));
+                r = -EIO;
+                goto fail;
+        }
+        if (version != pc_sqlite_schema_latest()) {
+                snprintf(err, errsz, "database %s is at schema version %d, this build reads %d "
+                         "(run the agent or `portcullis check` of this build first)", path, version,
+                         pc_sqlite_schema_latest());
+                r = -EPROTONOSUPPORT;
+                goto fail;
+        }
+        s = calloc(1, sizeof(*s));
+        if (s == NULL || (s->path = strdup(path)) == NULL) {
+                snprintf(err, errsz, "database %s: out of memory", path);
+                r = -ENOMEM;
+                goto fail;
+        }
+        s->base.ops = &pc_store_sqlite_ops;
+        s->db = db;
+        *ret = &s->base;
+        return 0;
+fail:
+        free(s);
+        sqlite3_close_v2(db);
+        return r;
+}
+
 static int sq_open(const char *location, struct pc_store **ret)
 {
         return pc_store_sqlite_open(location, ret, NULL, 0);

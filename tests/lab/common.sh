@@ -130,3 +130,11 @@ wait_for() {
                 sleep 0.05
         done
 }
+
+# smtpd_user_ensure: the proxy's own system user exists (created from the
+# shipped etc/sysusers.d/portcullis.conf, as a package install would).
+smtpd_user_ensure() {
+        id -u portcullis-smtpd >/dev/null 2>&1 && return 0
+        [ -f "$PC_ROOT/etc/sysusers.d/portcullis.conf" ] &&
+                systemd-sysusers "$PC_ROOT/etc/sysusers.d/portcullis.conf" >/dev/null 2>&1
+}

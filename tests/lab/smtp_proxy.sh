@@ -12,6 +12,7 @@ export LAB_PREFIX=${LAB_PREFIX:-pcm} LAB_QUIET=1
 lab_deps || exit 1
 lab_up --trap || { echo "FAIL lab_up"; exit 1; }
 pc_setup "$1" "$2"
+smtpd_user_ensure
 
 # A second copy of provider A's profile with tight limits and timeouts, at
 # its own site, so that limits are shown without slowing the rest down.
@@ -35,8 +36,8 @@ pc vps add vps-201 --site milano --owner bruno@example.it --iface "$VPS201_IF" \
         --addr "$VPS201_V4NET" --addr "$VPS201_V6NET" --by lab >/dev/null 2>&1
 check "agent starts" agent_start
 check "portcullis-smtpd starts" smtpd_start
-check "the proxy runs unprivileged (uid of nobody)" \
-        test "$(awk '/^Uid:/ {print $2}' "/proc/$SMTPD_PID/status")" = "$(id -u nobody)"
+check "the proxy runs unprivileged (uid of portcullis-smtpd, its own user)" \
+        test "$(awk '/^Uid:/ {print $2}' "/proc/$SMTPD_PID/status")" = "$(id -u portcullis-smtpd)"
 check "the proxy kept only CAP_NET_RAW" \
         test "$(awk '/^CapEff:/ {print $2}' "/proc/$SMTPD_PID/status")" = 0000000000002000
 
@@ -181,7 +182,7 @@ check "vps-201 (provider B) is not proxied: port 25 is blocked there" \
         refused_fast 1 lab_tcp_hello vps201 "$LAB_INET_V4" 25
 
 echo "# a reload while a session is open: the session carries on"
-chmod o+rx "$LAB_DIR" && chmod o+r "$PC_CFG" "$LAB_DIR/tight.yaml" # the proxy reloads as nobody
+chmod o+rx "$LAB_DIR" && chmod o+r "$PC_CFG" "$LAB_DIR/tight.yaml" # the proxy reloads unprivileged
 cat >"$LAB_DIR/slow.smtp" <<'EOF'
 < 220 *
 > EHLO vps.example

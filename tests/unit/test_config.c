@@ -225,11 +225,16 @@ static void test_shipped(void **state)
         assert_int_equal(l->smtp_limits.messages_per_hour, 500);
         assert_int_equal(l->smtp_limits.window, 3600);
         assert_int_equal(l->smtp_limits.connect_timeout, 30);
+        assert_int_equal(l->smtp_limits.client_write_timeout, 300);
+        assert_int_equal(l->smtp_limits.lifetime, 3600);
         assert_false(b->has_smtp_proxy);
         assert_int_equal(b->smtp_limits.recipients_per_hour, 2000); /* defaults all the same */
         assert_string_equal(cfg->smtpd.control_socket, "/run/portcullis/smtpd.sock");
         assert_int_equal(cfg->smtpd.max_sessions, 10000);
-        assert_string_equal(cfg->smtpd.user, "nobody");
+        assert_string_equal(cfg->smtpd.user, "portcullis-smtpd");
+        assert_int_equal(cfg->smtpd.n_internal, 0);
+        assert_int_equal(l->smtp_limits.client_write_timeout, 300);
+        assert_int_equal(l->smtp_limits.lifetime, 3600);
         assert_ptr_equal(l->pos.file, cfg->files[1]);
         assert_int_equal(l->pos.line, 7);
         assert_int_equal(l->pos.col, 10);
@@ -277,7 +282,7 @@ static void test_defaults_and_print(void **state)
         assert_non_null(strstr(a, "  smtp:\n    builtin: true\n"));
         assert_non_null(strstr(a, "escalation:\n  memory: 30d\n  steps: [1h, 1d, suspend]\n"));
         assert_non_null(strstr(a, "\nsmtpd:\n  control-socket: \"/run/portcullis/smtpd.sock\"\n"
-                                  "  max-sessions: 10000\n  user: nobody\n"));
+                                  "  max-sessions: 10000\n  user: portcullis-smtpd\n  internal-prefixes: []\n"));
         free(a);
         free(b);
         pc_config_free(cfg);
@@ -566,7 +571,8 @@ static void test_smtp_proxy(void **state)
         /* an empty section keeps every default */
         cfg = load_ok("smtpd: {}\n");
         assert_string_equal(cfg->smtpd.control_socket, "/run/portcullis/smtpd.sock");
-        assert_string_equal(cfg->smtpd.user, "nobody");
+        assert_string_equal(cfg->smtpd.user, "portcullis-smtpd");
+        assert_int_equal(cfg->smtpd.n_internal, 0);
         cfg = pc_config_free(cfg);
 
         load_bad("smtpd:\n  control-socket: smtpd.sock\n",
@@ -582,7 +588,7 @@ static void test_smtp_proxy(void **state)
                  "t.yaml:2:9: 'user' is too long (33 bytes, at most 31)");
         load_bad("smtpd:\n  users: nobody\n",
                  "t.yaml:2:3: unknown key 'users' in 'smtpd' (expected: control-socket, "
-                 "max-sessions, user)");
+                 "max-sessions, user, internal-prefixes)");
         load_bad("smtpd: []\n", "t.yaml:1:8: 'smtpd' must be a mapping, not a list");
 
 #define PROXY "profile: p\nsmtp-proxy:\n  listen: \"[::]:10025\"\n"
@@ -623,7 +629,7 @@ static void test_smtp_proxy(void **state)
                          "@/p.yaml:5:14: 'connect' must be a duration from 1s to 1h, not a list");
         load_profile_bad(NULL, PROXY "  timeouts:\n    idle: 1m\n",
                          "@/p.yaml:5:5: unknown key 'idle' in 'timeouts' (expected: command, "
-                         "data, upstream, connect)");
+                         "data, upstream, connect, client-write, lifetime)");
         load_profile_bad(NULL, PROXY "  limit: {}\n",
                          "@/p.yaml:4:3: unknown key 'limit' in 'smtp-proxy' (expected: listen, "
                          "tls, upstream-tls, source, limits, timeouts)");
