@@ -382,7 +382,17 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tiifname . meta l4proto . th sport @filter_ports_in counter drop\n"
                       "\t\tiifname vmap @vps_out\n"
                       "\t\toifname vmap @vps_in\n"
-                      "\t}\n"
+                      "\t}\n");
+        /* The nat chain does not redirect a destination of the hypervisor's
+         * own: nothing else may answer a proxied port there either. */
+        if (proxy_needed(cfg)) {
+                strbuf_printf(out, "\tchain input {\n"
+                                   "\t\ttype filter hook input priority filter; policy accept;\n"
+                                   "\t\ttcp dport ");
+                redirect_ports(cfg, false, out);
+                strbuf_printf(out, " iifname vmap @vps_proxied\n\t}\n");
+        }
+        strbuf_printf(out,
                       "\tchain prerouting {\n"
                       "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
                       "\t\tiifname vmap @vps_nat\n"

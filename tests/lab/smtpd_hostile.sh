@@ -181,16 +181,24 @@ check "127.0.0.1:25 by a hand-made SYN: no handshake, or a 421 naming a loopback
 kill "$dbg" 2>/dev/null; wait "$dbg" 2>/dev/null
 [ "${SD_DEBUG:-0}" = 1 ] && tcpdump -nn -r "$LAB_DIR/syndbg.pcap" 2>/dev/null | head -8 | sed 's/^/     hv saw: /'
 lab_exec vps202 nft delete table inet labrst
-for dst in "$LAB_GW_V4" "$LAB_HV_UPLINK_V4" "$LAB_HV_UPLINK_V6" 192.0.2.66 2001:db8:ffff::42; do
+# The hypervisor's own addresses are not redirected to the proxy at all
+# (DATAPLANE.md): nothing on the hypervisor answers port 25 to a proxied
+# VPS.  The internal prefixes go to the proxy, which refuses them.
+for dst in "$LAB_GW_V4" "$LAB_HV_UPLINK_V4" "$LAB_HV_UPLINK_V6"; do
+        a=$dst
+        case $a in *:*) a="[$a]" ;; esac
+        out=$(lab_exec vps202 timeout 4 socat -T2 "TCP:$a:25,connect-timeout=2" - </dev/null 2>&1)
+        echo "     $dst:25: ${out:-nothing}"
+        check "$dst:25: dropped, no answer (neither the hypervisor's listener nor the proxy)" \
+                grep -q "Connection timed out" <<<"$out"
+done
+for dst in 192.0.2.66 2001:db8:ffff::42; do
         a=$dst
         case $a in *:*) a="[$a]" ;; esac
         out=$(lab_exec vps202 timeout 5 socat -T3 "TCP:$a:25,connect-timeout=3" - </dev/null 2>&1)
         echo "     $dst:25: $out"
-        case $dst in
-        192.0.2.66 | 2001:db8:ffff::42) why="an internal address" ;;
-        *) why="an address of this hypervisor" ;;
-        esac
-        check "$dst:25: 421 naming $why" grep -q "^421 4.3.2 Not relaying to $dst: $why" <<<"$out"
+        check "$dst:25: 421 naming an internal address" \
+                grep -q "^421 4.3.2 Not relaying to $dst: an internal address" <<<"$out"
 done
 sleep 0.5
 kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null
@@ -201,38 +209,58 @@ check_not "the proxy connected to none of them" grep -Eq \
         "event=connect .*mx=(127\.0\.0\.1|$LAB_GW_V4|$LAB_HV_UPLINK_V4|\[$LAB_HV_UPLINK_V6\]|192\.0\.2\.66|\[2001:db8:ffff::42\]):25" \
         "$LAB_DIR/log/portcullis-smtpd.log"
 check "the proxy logged the refusals with the reason" \
-        grep -q "event=refuse vps=vps-202 src=$VPS202_V4 .*Not relaying to $LAB_GW_V4: an address of this hypervisor" \
+        grep -q "event=refuse vps=vps-202 src=$VPS202_V4 .*Not relaying to 192.0.2.66: an internal address" \
         "$LAB_DIR/log/portcullis-smtpd.log"
 ip -n "$LAB_INET" addr del 192.0.2.66/24 dev eth0
 
-echo "# a hostile MX streams 220- lines to 20 sessions of a VPS that never reads"
-# The MX at 192.0.2.25 in inet (postfix keeps the rest of port 25 there).
+echo "# hostile MXes: an endless greeting, and megabytes of replies to 20 sessions of a VPS that never reads"
+# The MXes at 192.0.2.25 and .26 in inet (postfix keeps the rest of port 25 there).
 ip -n "$LAB_INET" addr add 192.0.2.25/24 dev eth0
+ip -n "$LAB_INET" addr add 192.0.2.26/24 dev eth0
 lab_exec inet nft -f - <<'EOF'
 table ip labmx {
         chain pre {
                 type nat hook prerouting priority -100;
                 ip daddr 192.0.2.25 tcp dport 25 redirect to :2525
+                ip daddr 192.0.2.26 tcp dport 25 redirect to :2526
         }
 }
 EOF
+# Two hostile MXes: one streams 220- continuation lines for ever (the relay
+# caps a reply: 421 at once); the other answers every command with a long
+# but allowed reply, so that a client pipelining NOOPs and never reading
+# gets megabytes (the proxy pauses the MX and the client-write timeout ends
+# the session).
 cat >"$LAB_DIR/hostile_mx.py" <<'PY'
-import socket, threading
-chunk = b"".join(b"220-hostile %05d %s\r\n" % (i, b"x" * 60) for i in range(800))
+import socket, sys, threading
+stream = b"".join(b"220-hostile %05d %s\r\n" % (i, b"x" * 60) for i in range(800))
+big = b"".join(b"250-big %02d %s\r\n" % (i, b"y" * 100) for i in range(60)) + b"250 ok\r\n"
 def flood(c):
     try:
         while True:
-            c.sendall(chunk)
+            c.sendall(stream)
     except OSError:
         pass
     c.close()
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", 2525))
-s.listen(64)
-while True:
-    c, _ = s.accept()
-    threading.Thread(target=flood, args=(c,), daemon=True).start()
+def chatty(c):
+    try:
+        c.sendall(b"220 big.example ESMTP\r\n")
+        f = c.makefile("rb")
+        for line in f:
+            c.sendall(big)
+    except OSError:
+        pass
+    c.close()
+def serve(port, fn):
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", port))
+    s.listen(64)
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=fn, args=(c,), daemon=True).start()
+threading.Thread(target=serve, args=(2525, flood), daemon=True).start()
+serve(2526, chatty)
 PY
 cat >"$LAB_DIR/deaf.py" <<'PY'
 import socket, sys, time
@@ -242,6 +270,11 @@ for i in range(n):
     s = socket.socket()
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     s.connect((sys.argv[1], 25))
+    s.setblocking(False)
+    try:
+        s.send(b"EHLO deaf.example\r\n" + b"NOOP\r\n" * 3000)
+    except BlockingIOError:
+        pass
     socks.append(s)
 print("connected", len(socks), flush=True)
 time.sleep(hold)   # never reads
@@ -250,7 +283,10 @@ lab_bg hostile_mx inet /usr/bin/python3 "$LAB_DIR/hostile_mx.py" >/dev/null
 lab_wait_port vps202 192.0.2.25 25 5 >/dev/null 2>&1 # (through the proxy: one short session)
 rss() { awk '/^VmRSS:/ {print $2}' "/proc/$SMTPD_PID/status"; }
 rss0=$(rss)
-deaf=$(lab_bg deaf vps101 /usr/bin/python3 "$LAB_DIR/deaf.py" 192.0.2.25 20 25)
+out=$(lab_exec vps202 timeout 5 socat -T3 TCP:192.0.2.25:25,connect-timeout=3 - </dev/null 2>&1 | head -3)
+check "an endless 220- greeting ends in a 421 from the proxy (the reply cap)" grep -q "^421 " <<<"$out"
+check "... and none of the MX's lines reached the client" check_not_grep "hostile" "$out"
+deaf=$(lab_bg deaf vps101 /usr/bin/python3 "$LAB_DIR/deaf.py" 192.0.2.26 20 25)
 # vps-202's mail goes on meanwhile (in the background, while RSS is sampled).
 (swaks_send vps202 "$LAB_INET_V4" 25 "during-flood-$$" >"$LAB_DIR/during.out" 2>&1; echo "rc=$?" >>"$LAB_DIR/during.out") &
 during=$!

@@ -63,6 +63,9 @@ static void test_skeleton(void **state)
          * and is checked before the established shortcut */
         assert_non_null(strstr(s, "tcp dport 25 iifname vmap @vps_proxied"));
         assert_non_null(strstr(s, "tcp sport 25 oifname vmap @vps_proxied"));
+        /* ... nor answered by the hypervisor itself (not redirected there) */
+        assert_non_null(strstr(s, "chain input {\n\t\ttype filter hook input priority filter; policy accept;\n"
+                                  "\t\ttcp dport 25 iifname vmap @vps_proxied\n"));
         assert_true(strstr(s, "tcp dport 25 iifname vmap @vps_proxied") <
                     strstr(s, "ct state established accept"));
         snprintf(want, sizeof(want), "chain p%zu_proxied {\n\t\ttcp dport 25 counter drop\n"
