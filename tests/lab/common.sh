@@ -66,7 +66,10 @@ agent_kill() { kill -9 "$AGENT_PID" 2>/dev/null; wait "$AGENT_PID" 2>/dev/null; 
 agent_log() { cat "$LAB_DIR/log/portcullisd.log"; }
 
 # smtpd_start: starts portcullis-smtpd in hv and waits for its control socket.
-smtpd_start() { SMTPD_PID=$(daemon_start portcullis-smtpd "$LAB_DIR/smtpd.sock" "$PC_SMTPD"); }
+smtpd_start() {
+        smtpd_user_ensure
+        SMTPD_PID=$(daemon_start portcullis-smtpd "$LAB_DIR/smtpd.sock" "$PC_SMTPD")
+}
 smtpd_kill() { kill "$SMTPD_PID" 2>/dev/null; wait "$SMTPD_PID" 2>/dev/null; rm -f "$LAB_DIR/smtpd.sock"; }
 smtpd_log() { cat "$LAB_DIR/log/portcullis-smtpd.log"; }
 # smtpd_ask VERB [ARG]: one request on the proxy's control socket.
@@ -135,6 +138,9 @@ wait_for() {
 # shipped etc/sysusers.d/portcullis.conf, as a package install would).
 smtpd_user_ensure() {
         id -u portcullis-smtpd >/dev/null 2>&1 && return 0
-        [ -f "$PC_ROOT/etc/sysusers.d/portcullis.conf" ] &&
+        if command -v systemd-sysusers >/dev/null 2>&1; then
                 systemd-sysusers "$PC_ROOT/etc/sysusers.d/portcullis.conf" >/dev/null 2>&1
+        else
+                useradd --system --no-create-home --home-dir / --shell /usr/sbin/nologin portcullis-smtpd
+        fi
 }
