@@ -68,6 +68,18 @@ lab_mail_wait "demo-granted-$$" 5 >/dev/null 2>&1 && echo "  the MTA's mailbox h
 see "swaks from vps-202 (no exception) to 587" swaks_send vps202 "$LAB_INET_V4" 587 demo
 run explain vps-201 tcp/587 out
 
+say "A hostile customer: an accomplice forges the MTA's first packet, so that vps-202's SYN would pass as a reply"
+dpkg-query -W -f='${Status}\n' python3-scapy 2>/dev/null | grep -q '^install ok installed$' ||
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-scapy >/dev/null 2>&1
+lab_exec vps202 nft add table inet customer
+lab_exec vps202 nft add chain inet customer input "{ type filter hook input priority 0; }"
+lab_exec vps202 nft add rule inet customer input "tcp flags & (syn | ack) == syn tcp dport 41587 drop" # hides the forgery
+echo "  inet sends a forged SYN $LAB_INET_V4:587 -> $VPS202_V4:41587 (scapy); vps-202 drops it"
+lab_exec inet /usr/bin/python3 "$here/forge.py" tcp "$LAB_INET_V4" 587 "$VPS202_V4" 41587 S >/dev/null 2>&1
+see "swaks from vps-202's port 41587 to 587, the 'reply'" swaks_send vps202 "$LAB_INET_V4" 587 demo --local-port 41587
+echo "  the hypervisor dropped the forged SYN: a new flow towards a VPS from a port it may not send to"
+echo "  is that VPS's blocked flow in disguise (docs/DATAPLANE.md), so vps-202's own SYN was new, and refused"
+
 say "Provider A: nothing blocked for vps-101; outbound port 25 goes to the SMTP proxy"
 lab_serve_tcp vps101 6881 >/dev/null 2>&1
 see "swaks --tls to 587" swaks_send vps101 "$LAB_INET_V4" 587 demo --tls
