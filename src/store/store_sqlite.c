@@ -413,9 +413,24 @@ static int make_parents(const char *path, char *err, size_t errsz)
 }
 
 /* Opens (creating if needed) and migrates the database file <path>. */
+/* The store around an open connection <db>, which it then owns. */
+static int store_wrap(sqlite3 *db, const char *path, struct pc_store **ret, char *err, size_t errsz)
+{
+        struct sqlite_store *s = calloc(1, sizeof(*s));
+
+        if (s == NULL || (s->path = strdup(path)) == NULL) {
+                free(s);
+                snprintf(err, errsz, "database %s: out of memory", path);
+                return -ENOMEM;
+        }
+        s->base.ops = &pc_store_sqlite_ops;
+        s->db = db;
+        *ret = &s->base;
+        return 0;
+}
+
 int pc_store_sqlite_open(const char *path, struct pc_store **ret, char *err, size_t errsz)
 {
-        struct sqlite_store *s = NULL;
         sqlite3 *db = NULL;
         sqlite3_stmt *st = NULL;
         int fd, rc, r;
@@ -487,20 +502,11 @@ int pc_store_sqlite_open(const char *path, struct pc_store **ret, char *err, siz
         sqlite3_finalize(st);
         st = NULL;
 
-        s = calloc(1, sizeof(*s));
-        if (s == NULL || (s->path = strdup(path)) == NULL) {
-                snprintf(err, errsz, "database %s: out of memory", path);
-                r = -ENOMEM;
+        r = store_wrap(db, path, ret, err, errsz);
+        if (r < 0)
                 goto fail;
-        }
-        s->base.ops = &pc_store_sqlite_ops;
-        s->db = db;
-        *ret = &s->base;
         return 0;
 fail:
-        if (s != NULL)
-                free(s->path);
-        free(s);
         sqlite3_finalize(st);
         sqlite3_close_v2(db);
         return r;
@@ -566,7 +572,6 @@ static char *ro_uri(const char *path)
 
 int pc_store_sqlite_open_readonly(const char *path, struct pc_store **ret, char *err, size_t errsz)
 {
-        struct sqlite_store *s = NULL;
         sqlite3 *db = NULL;
         _cleanup_free_ char *uri = NULL;
         int version, rc, r;
@@ -606,18 +611,11 @@ int pc_store_sqlite_open_readonly(const char *path, struct pc_store **ret, char 
                 r = -EPROTONOSUPPORT;
                 goto fail;
         }
-        s = calloc(1, sizeof(*s));
-        if (s == NULL || (s->path = strdup(path)) == NULL) {
-                snprintf(err, errsz, "database %s: out of memory", path);
-                r = -ENOMEM;
+        r = store_wrap(db, path, ret, err, errsz);
+        if (r < 0)
                 goto fail;
-        }
-        s->base.ops = &pc_store_sqlite_ops;
-        s->db = db;
-        *ret = &s->base;
         return 0;
 fail:
-        free(s);
         sqlite3_close_v2(db);
         return r;
 }
