@@ -65,15 +65,34 @@ static const struct pc_vps *owner(const struct purge *pg, int family, const uint
 
 /* Would the ruleset let a new flow with this tuple through for <vps>?  Its
  * own direction decides by destination port, the other direction's rules by
- * source port (the flow in disguise); a redirected port is never forwarded. */
+ * source port (the flow in disguise); a redirected port is never forwarded.
+ * As in the ruleset, a whole-VPS filter counts the other way round only for
+ * datagrams towards an outbound-filtered VPS (DATAPLANE.md): a TCP session
+ * towards it (SSH) survives the filter, and so do the flows an
+ * inbound-filtered VPS opened itself. */
 static bool passes(const struct pc_vps *vps, uint8_t proto, uint16_t sport, uint16_t dport, unsigned dir,
                    int64_t now)
 {
         struct pc_flow own = { proto, dport, dir };
         struct pc_flow rev = { proto, sport, dir == PC_DIR_EGRESS ? PC_DIR_INGRESS : PC_DIR_EGRESS };
+        struct pc_verdict v;
 
-        return pc_evaluate_fast(vps, &own, now) == PC_VERDICT_ALLOW &&
-               pc_evaluate_fast(vps, &rev, now) == PC_VERDICT_ALLOW;
+        if (pc_evaluate_fast(vps, &own, now) != PC_VERDICT_ALLOW)
+                return false;
+        pc_evaluate(vps, &rev, now, &v);
+        if (v.verdict == PC_VERDICT_ALLOW)
+                return true;
+        for (unsigned i = 0; i < v.n_reasons; i++) {
+                const struct pc_reason *x = &v.reasons[i];
+
+                if (!x->decisive || x->kind != PC_REASON_FILTER || x->filter->scope != PC_SCOPE_ALL)
+                        continue;
+                /* An inbound filter leaves the VPS's own flows alone;
+                 * an outbound one, flows towards it but datagrams. */
+                return dir == PC_DIR_EGRESS || proto == IPPROTO_TCP || proto == IPPROTO_ICMP ||
+                       proto == IPPROTO_ICMPV6;
+        }
+        return false;
 }
 
 static void addr_of(const struct nf_conntrack *ct, int family, bool src, uint8_t *out)

@@ -331,7 +331,8 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                         strbuf_printf(out, "\tchain p%zu_nat {\n", pi);
                         /* Never to the hypervisor itself (loopback included):
                          * the proxy would connect there from inside. */
-                        strbuf_printf(out, "\t\tfib daddr type { local, broadcast, multicast } return\n");
+                        strbuf_printf(out, "\t\tfib daddr type { local, broadcast, multicast } return\n"
+                                           "\t\tip6 daddr { ::, ::ffff:0.0.0.0/96 } return\n");
                         for (size_t r = 0; r < p->n_rules; r++) {
                                 const struct pc_rule *rule = &p->rules[r];
 
@@ -376,6 +377,11 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                        * filtered flow in disguise, and the reverse. */
                       "\t\tiifname @filter_out counter drop\n"
                       "\t\toifname @filter_in counter drop\n"
+                      /* A whole-VPS outbound filter: a new flow towards the VPS
+                       * could be its own in disguise, and for datagrams nothing
+                       * tells the two apart (TCP's handshake does, and ICMP
+                       * errors and echo replies carry nothing worth sending). */
+                      "\t\tmeta l4proto != { tcp, icmp, ipv6-icmp } oifname @filter_out counter drop\n"
                       "\t\tiifname . meta l4proto . th dport @filter_ports_out counter drop\n"
                       "\t\toifname . meta l4proto . th sport @filter_ports_out counter drop\n"
                       "\t\toifname . meta l4proto . th dport @filter_ports_in counter drop\n"
@@ -385,13 +391,23 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t}\n");
         /* The nat chain does not redirect a destination of the hypervisor's
          * own: nothing else may answer a proxied port there either. */
+        strbuf_printf(out, "\tchain input {\n"
+                           "\t\ttype filter hook input priority filter; policy accept;\n");
         if (proxy_needed(cfg)) {
-                strbuf_printf(out, "\tchain input {\n"
-                                   "\t\ttype filter hook input priority filter; policy accept;\n"
-                                   "\t\ttcp dport ");
+                strbuf_printf(out, "\t\ttcp dport ");
                 redirect_ports(cfg, false, out);
-                strbuf_printf(out, " iifname vmap @vps_proxied\n\t}\n");
+                strbuf_printf(out, " iifname vmap @vps_proxied\n");
         }
+        /* The hypervisor is a destination like any other: a VPS reaches its
+         * own services (a local MTA, say) under the same site rules and port
+         * filters.  Not whole-VPS filters: those would cut DHCP and
+         * neighbour discovery to the gateway, and with them the inbound
+         * sessions a filtered VPS keeps. */
+        strbuf_printf(out, "\t\tct state established accept\n"
+                           "\t\tct state related meta l4proto { icmp, ipv6-icmp } accept\n"
+                           "\t\tiifname . meta l4proto . th dport @filter_ports_out counter drop\n"
+                           "\t\tiifname vmap @vps_out\n"
+                           "\t}\n");
         strbuf_printf(out,
                       "\tchain prerouting {\n"
                       "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"

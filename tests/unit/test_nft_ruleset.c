@@ -65,7 +65,12 @@ static void test_skeleton(void **state)
         assert_non_null(strstr(s, "tcp sport 25 oifname vmap @vps_proxied"));
         /* ... nor answered by the hypervisor itself (not redirected there) */
         assert_non_null(strstr(s, "chain input {\n\t\ttype filter hook input priority filter; policy accept;\n"
-                                  "\t\ttcp dport 25 iifname vmap @vps_proxied\n"));
+                                  "\t\ttcp dport 25 iifname vmap @vps_proxied\n"
+                                  "\t\tct state established accept\n"));
+        /* the hypervisor as a destination: the same site rules */
+        assert_non_null(strstr(s, "@filter_ports_out counter drop\n\t\tiifname vmap @vps_out\n\t}\n"));
+        /* a whole-VPS outbound filter also refuses datagram flows towards it */
+        assert_non_null(strstr(s, "meta l4proto != { tcp, icmp, ipv6-icmp } oifname @filter_out counter drop"));
         assert_true(strstr(s, "tcp dport 25 iifname vmap @vps_proxied") <
                     strstr(s, "ct state established accept"));
         snprintf(want, sizeof(want), "chain p%zu_proxied {\n\t\ttcp dport 25 counter drop\n"
@@ -101,6 +106,7 @@ static void test_skeleton(void **state)
         /* Provider A: only the port 25 redirect, to the proxy's port, not exemptable. */
         snprintf(want, sizeof(want),
                  "chain p%zu_nat {\n\t\tfib daddr type { local, broadcast, multicast } return\n"
+                 "\t\tip6 daddr { ::, ::ffff:0.0.0.0/96 } return\n"
                  "\t\tmeta l4proto tcp th dport 25 redirect to :10025", a_idx);
         assert_non_null(strstr(s, want));
         snprintf(want, sizeof(want), "chain p%zu_out", a_idx);
