@@ -93,11 +93,12 @@ pc exception grant vps-202 smtp --by alice --reason "fatture ai clienti" --until
 check "carla@example.it is told of the exception, then that it ends within 3 days" wait_mails carla@example.it 5 10
 sleep 2
 check "... exactly those two" test "$(mail_count carla@example.it)" = 5
-check "... the last one says when it ends, in Italian" /usr/bin/python3 -c '
+# (the two may reach the Maildir in the same second: look for it, not at the last)
+check "... one says when it ends, in Italian" /usr/bin/python3 -c '
 import json, sys
-m = json.loads(sys.argv[1])
-ok = "scade" in m["subject"] and "smtp" in m["text"] and "Scadenza:" in m["text"]
-sys.exit(0 if ok else print(m) or 1)' "$(mails carla@example.it | tail -1)"
+ms = [json.loads(l) for l in sys.argv[1].splitlines()[-2:]]
+ok = any("scade" in m["subject"] and "smtp" in m["text"] and "Scadenza:" in m["text"] for m in ms)
+sys.exit(0 if ok else print(ms) or 1)' "$(mails carla@example.it)"
 
 echo "# a suspension by the agent: vps-101 spoofs (hping3), its owner is told in English"
 command -v hping3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q hping3 >/dev/null 2>&1

@@ -109,6 +109,7 @@ check "the 4th is refused: 451 4.7.1 naming the limit" \
         grep -q "451 4.7.1 Too many messages from vps-202: the limit is 3 per 6s" <<<"$rate"
 sleep 6.5
 check "after the window it is accepted again" swaks_send vps202 "$LAB_INET_V4" 25 "rate-5-$$"
+lab_mail_wait "rate-5-$$" 5 >/dev/null 2>&1 # postfix delivers after it queued
 check "the MTA got exactly the 4 accepted ones" \
         test "$(grep -l "rate-[0-9]-$$" "$LAB_MAILDIR"/new/* 2>/dev/null | wc -l)" = 4
 echo "# upstream-tls: opportunistic (tight profile): encrypted to the MX, plain for the VPS"
