@@ -48,10 +48,14 @@ printf 'table inet ctonly {\n chain forward {\n  type filter hook forward priori
 table -f "$LAB_DIR/ctonly.nft"
 measure conntrack-only
 table delete table inet ctonly
-(cd "$root" && lab_exec hv "$build/bench/bench_nft" --here --vps 9 --extra-iface "$VPS201_IF" >/dev/null) || exit 1
+# Every routed VPS's sources are checked now (BCP 38 at every site), so the
+# measured VPS is registered with its addresses.
+(cd "$root" && lab_exec hv "$build/bench/bench_nft" --here --vps 9 --extra-iface "$VPS201_IF" \
+        --extra-addr "$VPS201_V4NET" --extra-addr "$VPS201_V6NET" >/dev/null) || exit 1
 measure pc-10
 table delete table inet portcullis
-(cd "$root" && lab_exec hv "$build/bench/bench_nft" --here --vps 99999 --extra-iface "$VPS201_IF" >/dev/null) || exit 1
+(cd "$root" && lab_exec hv "$build/bench/bench_nft" --here --vps 99999 --extra-iface "$VPS201_IF" \
+        --extra-addr "$VPS201_V4NET" --extra-addr "$VPS201_V6NET" >/dev/null) || exit 1
 measure pc-100000
 table delete table inet portcullis
 # Anti-spoofing (provider A's profile) measured from vps-101, whose every
