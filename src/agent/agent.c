@@ -130,6 +130,46 @@ static void purge_flows(struct agent *a, const struct pc_vps *vps)
                 agent_log("Ended %zu connection(s) the policy no longer allows (e.g. %s)", pg.deleted, pg.example);
 }
 
+static bool ends_before(int64_t a, int64_t b) /* until a ends before until b; 0 is never */
+{
+        return a != 0 && (b == 0 || a < b);
+}
+
+/* True if going from <old> to <fresh> can take away something a connection
+ * may rely on: only then are connections worth ending (reading the conntrack
+ * table costs about 3.5 us per entry, BENCHMARKS.md).  A grant, a lift or
+ * an unsuspension only adds. */
+static bool verdicts_tighten(const struct pc_vps *old, const struct pc_vps *fresh, int64_t now)
+{
+        if (old == NULL || old->site != fresh->site || old->n_addrs != fresh->n_addrs ||
+            (fresh->suspended && !old->suspended))
+                return true;
+        for (size_t i = 0; i < fresh->n_addrs; i++)
+                if (memcmp(&old->addrs[i], &fresh->addrs[i], sizeof(fresh->addrs[i])) != 0)
+                        return true;
+        for (size_t i = 0; i < fresh->n_filters; i++) {
+                const struct pc_filter *f = &fresh->filters[i];
+                bool known = false;
+
+                for (size_t k = 0; k < old->n_filters && !known; k++)
+                        known = old->filters[k].id == f->id && !ends_before(old->filters[k].until, f->until);
+                if (!known && (f->until == 0 || f->until > now))
+                        return true;
+        }
+        for (size_t i = 0; i < old->n_exceptions; i++) {
+                const struct pc_exception *e = &old->exceptions[i];
+                bool kept = false;
+
+                if (e->until != 0 && e->until <= now)
+                        continue;
+                for (size_t k = 0; k < fresh->n_exceptions && !kept; k++)
+                        kept = fresh->exceptions[k].id == e->id && !ends_before(fresh->exceptions[k].until, e->until);
+                if (!kept)
+                        return true;
+        }
+        return false;
+}
+
 /* Routes replies to the SMTP proxy's transparent sockets to the proxy when
  * <cfg> has a proxy that connects from the VPS's address, and takes the
  * routes away when it has none.  Only that mail depends on it, so a failure
@@ -210,6 +250,7 @@ static void record_change(struct agent *a, const char *what, long us)
 int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
 {
         struct pc_vps *fresh = NULL, *old = pc_model_find(a->model, id);
+        bool tighten;
         struct timespec t0;
         size_t changes = 0;
         char what[160];
@@ -236,6 +277,7 @@ int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
                 pc_vps_free(fresh);
                 return r;
         }
+        tighten = fresh != NULL && verdicts_tighten(old, fresh, pc_now());
         if (old != NULL)
                 pc_model_remove(a->model, id);
         if (fresh != NULL && pc_model_add(a->model, fresh) < 0) {
@@ -249,7 +291,7 @@ int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
         json_object_set_new(reply, "elements_changed", json_integer((json_int_t)changes));
         json_object_set_new(reply, "latency_us", json_integer(a->last_change_us));
         agent_log("%s: %zu kernel elements changed in %.2f ms", what, changes, a->last_change_us / 1000.0);
-        if (fresh != NULL)
+        if (tighten)
                 purge_flows(a, fresh);
         /* The proxy refuses a VPS whose port 25 a filter or suspension covers. */
         agent_smtpd_tell(a, "sync", id);
@@ -433,6 +475,8 @@ int agent_attempts_pass(struct agent *a)
 void agent_expiry_pass(struct agent *a)
 {
         int64_t now = pc_now(), since = a->expiry_checked;
+        const struct pc_vps *ended = NULL;
+        size_t n_ended = 0;
 
         a->expiry_checked = now;
         if (since == 0)
@@ -446,11 +490,15 @@ void agent_expiry_pass(struct agent *a)
                         if (until != 0 && until > since && until <= now) {
                                 agent_log("%s: exception #%" PRId64 " (%s) ended", vps->id,
                                           vps->exceptions[k].id, vps->exceptions[k].service);
-                                purge_flows(a, vps);
+                                ended = vps;
+                                n_ended++;
                                 break;
                         }
                 }
         }
+        /* One pass over the conntrack table however many ended. */
+        if (n_ended > 0)
+                purge_flows(a, n_ended == 1 ? ended : NULL);
 }
 
 void agent_status(struct agent *a, json_t *reply)
