@@ -1,0 +1,37 @@
+#!/bin/bash
+# Hostile review 2 (1): messages-per-hour is checked at MAIL but counted at
+# the MX's final 250, so sessions-per-vps transactions opened together all
+# pass the check before any is counted.  With messages-per-hour: 1 and five
+# sessions that each reach DATA before any ends its message, five messages
+# arrive; at every window edge a VPS can send up to sessions-per-vps (20)
+# messages for one allowed.
+# Exits non-zero while the hole exists.
+# Usage: smtpd_concurrent_limit.sh BUILD_DIR SOURCE_ROOT
+set -u
+here=$(dirname "$(readlink -f "$0")")
+lab=$here/..
+export LAB_PREFIX=${LAB_PREFIX:-hs} LAB_QUIET=1
+. "$lab/lab.sh"
+. "$lab/common.sh"
+PY=/usr/bin/python3
+lab_deps || exit 1
+lab_up --trap || { echo "FAIL lab_up"; exit 1; }
+pc_setup "$1" "$2"
+N=1
+sed -e "s/^profile: lenoir/profile: lenoir-hs/" -e "s/messages-per-hour: .*/messages-per-hour: $N/" \
+    -e "s/window: .*/window: 10m/" "$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/hs.yaml"
+sed -i -e "s|^  - $PC_ROOT/etc/profiles/blocked-services.yaml|&\n  - $LAB_DIR/hs.yaml|" \
+       -e "s|^sites:|&\n  hs:\n    policy: lenoir-hs|" "$PC_CFG"
+chmod o+rx "$LAB_DIR" && chmod o+r "$PC_CFG" "$LAB_DIR/hs.yaml"
+pc vps add vps-101 --site hs --owner ada@example.net --iface "$VPS101_IF" \
+        --addr "$VPS101_V4NET" --addr "$VPS101_V6NET" --by lab >/dev/null 2>&1
+check "agent starts" agent_start
+check "portcullis-smtpd starts" smtpd_start
+lab_wait_port inet "$LAB_INET_V4" 25 10 >/dev/null 2>&1
+
+lab_exec vps101 timeout 60 "$PY" "$here/smtpx.py" race "$LAB_INET_V4" "raced-$$" 5 | sed 's/^/     /'
+sleep 1
+got=$(grep -l "^Subject: raced-$$-" "$LAB_MAILDIR"/new/* 2>/dev/null | wc -l)
+check "(control: the MX accepted at least one)" test "$got" -ge 1
+check "at most $N message(s) per window reach the MX (got $got)" test "$got" -le "$N"
+lab_summary

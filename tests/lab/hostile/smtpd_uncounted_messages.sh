@@ -1,0 +1,47 @@
+#!/bin/bash
+# Hostile review 2 (1): messages the MX accepted that portcullis-smtpd never
+# counts against messages-per-hour.  A message is counted when the relay
+# reads the MX's final 250; the relay stops reading the MX while more than
+# CLIENT_BACKLOG (64 KiB) waits for the client, and a client that never
+# reads can put that much there for free: RCPTs over recipients-per-message
+# get a local 452 (not forwarded, not an error, so the 20-error cutoff never
+# comes), and local replies go to the client's output with no bound.  Then
+# BDAT LAST goes out (BDAT, unlike DATA, needs no reply first), the MX
+# queues the message, its 250 sits unread, the client resets the
+# connection, and the proxy logs `result=abandoned`: not counted, not in
+# the spam detector's figures.  With messages-per-hour: 1, three messages
+# arrive (and the limit then still lets a fourth through).
+# Exits non-zero while the hole exists.
+# Usage: smtpd_uncounted_messages.sh BUILD_DIR SOURCE_ROOT
+set -u
+here=$(dirname "$(readlink -f "$0")")
+lab=$here/..
+export LAB_PREFIX=${LAB_PREFIX:-hs} LAB_QUIET=1
+. "$lab/lab.sh"
+. "$lab/common.sh"
+PY=/usr/bin/python3
+lab_deps || exit 1
+lab_up --trap || { echo "FAIL lab_up"; exit 1; }
+pc_setup "$1" "$2"
+N=1
+sed -e "s/^profile: lenoir/profile: lenoir-hs/" -e "s/messages-per-hour: .*/messages-per-hour: $N/" \
+    -e "s/recipients-per-message: .*/recipients-per-message: 1/" -e "s/window: .*/window: 10m/" \
+    "$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/hs.yaml"
+sed -i -e "s|^  - $PC_ROOT/etc/profiles/blocked-services.yaml|&\n  - $LAB_DIR/hs.yaml|" \
+       -e "s|^sites:|&\n  hs:\n    policy: lenoir-hs|" "$PC_CFG"
+chmod o+rx "$LAB_DIR" && chmod o+r "$PC_CFG" "$LAB_DIR/hs.yaml"
+pc vps add vps-101 --site hs --owner ada@example.net --iface "$VPS101_IF" \
+        --addr "$VPS101_V4NET" --addr "$VPS101_V6NET" --by lab >/dev/null 2>&1
+check "agent starts" agent_start
+check "portcullis-smtpd starts" smtpd_start
+lab_wait_port inet "$LAB_INET_V4" 25 10 >/dev/null 2>&1
+
+lab_exec vps101 timeout 60 "$PY" "$here/smtpx.py" uncounted "$LAB_INET_V4" "uncounted-$$" 3
+sleep 1
+got=$(grep -l "^Subject: uncounted-$$-" "$LAB_MAILDIR"/new/* 2>/dev/null | xargs -r grep -h "^Subject:" | sort -u | wc -l)
+echo "     messages delivered: $got (limit $N); proxy: $(grep -c 'result=abandoned' <<<"$(smtpd_log)") logged abandoned"
+check "(control: the MX accepted at least one of them)" test "$got" -ge 1
+check "at most $N message(s) per window reach the MX (got $got)" test "$got" -le "$N"
+out=$(swaks_send vps101 "$LAB_INET_V4" 25 "control-$$" 2>&1)
+check "a plain message after them is refused by the limit" grep -q "451 4.7.1 Too many messages" <<<"$out"
+lab_summary
