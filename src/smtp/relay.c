@@ -465,7 +465,8 @@ static void forward_path(struct smtp_relay *r, const char *verb_prefix, const ch
         to_upstream(r, line, (size_t)n);
 }
 
-/* Asks the caller about MAIL/RCPT; true if the command may go upstream. */
+/* Asks the caller about MAIL, RCPT, DATA or BDAT; true if the command may
+ * go upstream. */
 static bool checked(struct smtp_relay *r, enum smtp_stage stage, const char *domain)
 {
         char reply[256];
@@ -494,6 +495,7 @@ static uint32_t txn_finish(struct smtp_relay *r)
 {
         if (!r->txn.active)
                 return 0;
+        r->txn.data_done = true;
         r->fin = r->txn;
         r->txn.active = false;
         r->fin_pending = r->qlen + 1;
@@ -606,6 +608,14 @@ static int client_bdat(struct smtp_relay *r, const struct command *cmd)
         }
         if (last && r->fin.active && r->fin_pending > 0)
                 return -1;
+        /* A filter placed since MAIL stops the message here. */
+        if (!checked(r, SMTP_STAGE_BDAT, "")) {
+                if (size > 0 && !r->closing) {
+                        r->mode = MODE_BDAT_DROP;
+                        r->bdat_left = size;
+                }
+                return 0;
+        }
         n = snprintf(line, sizeof(line), "BDAT %llu%s\r\n", (unsigned long long)size, last ? " LAST" : "");
         to_upstream(r, line, (size_t)n);
         r->txn.size += size;
@@ -643,6 +653,8 @@ static int client_line(struct smtp_relay *r, const char *line, size_t len)
                         reply_local(r, "552 5.3.4 Message size exceeds fixed maximum message size");
                         return 0;
                 }
+                if (!checked(r, SMTP_STAGE_DATA, ""))
+                        return 0;
                 forward_command(r, &cmd);
                 push(r, SMTP_STAGE_DATA, 0);
                 r->hold = true; /* no data before the upstream's 354 */

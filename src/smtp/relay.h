@@ -95,6 +95,8 @@ struct smtp_txn {
         int final_reply;        /* to the end of data / BDAT LAST */
         char final_text[96];    /* first line of that reply, truncated */
         bool active;            /* a MAIL was sent and no end/RSET since */
+        bool data_done;         /* the end of its data went upstream: the
+                                 * server may have taken it, reply or not */
         bool oversize;          /* a BDAT went over the server's SIZE: the
                                  * rest of this message is refused locally */
 };
@@ -110,10 +112,10 @@ struct smtp_relay_ops {
         /* Bytes for the client and for the upstream server. */
         void (*to_client)(void *ctx, const char *buf, size_t len);
         void (*to_upstream)(void *ctx, const char *buf, size_t len);
-        /* Before MAIL (<stage> SMTP_STAGE_MAIL) and each RCPT goes upstream;
-         * <domain> is the recipient's domain (RCPT only, may be "").  Writes
-         * a full reply line without CRLF into <reply> unless it passes.
-         * May be NULL: everything passes. */
+        /* Before MAIL (<stage> SMTP_STAGE_MAIL), each RCPT, DATA and each
+         * BDAT goes upstream; <domain> is the recipient's domain (RCPT only,
+         * may be "").  Writes a full reply line without CRLF into <reply>
+         * unless it passes.  May be NULL: everything passes. */
         enum smtp_check (*check)(void *ctx, enum smtp_stage stage, const struct smtp_txn *txn,
                                  const char *domain, char *reply, size_t size);
         /* A recipient's fate: the upstream's <code> to a RCPT whose domain

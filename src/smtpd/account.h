@@ -22,7 +22,9 @@ struct account_vps {
         char key[PC_NAME_MAX];  /* the VPS id */
         unsigned active;        /* sessions open now */
         uint64_t sessions;      /* totals since the proxy started */
-        uint64_t messages;      /* accepted by the upstream */
+        uint64_t messages;      /* accepted by the upstream (or sent unconfirmed) */
+        unsigned messages_pending; /* MAIL passed, not ended yet: they count
+                                    * against the limit already */
         uint64_t messages_failed;
         uint64_t recipients;    /* accepted by the upstream */
         uint64_t recipients_refused;

@@ -63,7 +63,15 @@ static void dispatch(struct smtpd *d, char *line, json_t *reply)
                         smtpd_log("sync %s failed: %s", arg, err);
                         return;
                 }
-                smtpd_log("synced %s", arg);
+                {
+                        unsigned ended = proxy_end_refused(d, arg);
+
+                        if (ended > 0)
+                                smtpd_log("synced %s: ended %u open session(s) its policy no longer allows", arg,
+                                          ended);
+                        else
+                                smtpd_log("synced %s", arg);
+                }
         } else if (strcmp(line, "reload") == 0) {
                 r = smtpd_load(d, err, sizeof(err));
                 if (r == 0)

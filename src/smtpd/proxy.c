@@ -70,6 +70,8 @@ struct session {
         bool relay_live; /* <relay> was initialised */
         bool upstream_paused; /* the client's output is over CLIENT_BACKLOG */
         bool logged;     /* its connect line was logged (lograte): so is its close */
+        unsigned reserved; /* its transactions' share of acct->messages_pending */
+        struct session *prev, *next; /* d->first: every open session */
 };
 
 static void session_free(struct session *s, const char *why);
@@ -158,13 +160,20 @@ static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp
         }
         pc_format_duration(l->window, span, sizeof(span));
         s->acct->window_ms = win;
+        if (stage == SMTP_STAGE_DATA || stage == SMTP_STAGE_BDAT)
+                return SMTP_CHECK_PASS; /* the policy is all they are asked */
         if (stage == SMTP_STAGE_MAIL) {
-                if (window_sum(&s->acct->win_messages, win, now) >= l->messages_per_hour) {
+                /* Messages of other sessions still under way count already:
+                 * twenty sessions at once get one slot, not twenty. */
+                if (window_sum(&s->acct->win_messages, win, now) + s->acct->messages_pending >=
+                    l->messages_per_hour) {
                         s->acct->limited++;
                         snprintf(reply, size, "451 4.7.1 Too many messages from %s: the limit is %u per %s; "
                                  "try again later", s->vps_id, l->messages_per_hour, span);
                         return SMTP_CHECK_REFUSE;
                 }
+                s->reserved++; /* each MAIL that passes ends in one message() */
+                s->acct->messages_pending++;
                 s->txn_started_ms = mono_ms();
                 return SMTP_CHECK_PASS;
         }
@@ -210,8 +219,15 @@ static void message(void *ctx, const struct smtp_txn *t)
 {
         struct session *s = ctx;
         char helo[160], from[300], reply[220];
-        bool ok = t->final_reply / 100 == 2;
+        /* A message whose end went upstream counts unless the MX was heard
+         * refusing it: a client that stops reading (or hangs up) before the
+         * final reply cannot send uncounted mail. */
+        bool ok = t->final_reply / 100 == 2 || (t->final_reply == 0 && t->data_done);
 
+        if (s->reserved > 0) {
+                s->reserved--;
+                s->acct->messages_pending--;
+        }
         count_reply(s, ACCOUNT_MAIL, t->mail_reply);
         count_reply(s, ACCOUNT_DATA, t->final_reply != 0 ? t->final_reply : t->data_reply);
         s->acct->bytes += t->size;
@@ -231,7 +247,11 @@ static void message(void *ctx, const struct smtp_txn *t)
                   (unsigned long long)s->id, s->vps_id, s->src, s->mx, helo, from, t->rcpt_sent,
                   t->rcpt_accepted, t->rcpt_refused, t->rcpt_local, (unsigned long long)t->size,
                   t->mail_reply, t->data_reply,
-                  ok ? "sent" : t->final_reply != 0 ? "refused" : "abandoned", t->final_reply, reply,
+                  t->final_reply / 100 == 2 ? "sent"
+                  : ok                      ? "unconfirmed"
+                  : t->final_reply != 0     ? "refused"
+                                            : "abandoned",
+                  t->final_reply, reply,
                   s->tls_on ? "yes" : "no", (long long)(s->txn_started_ms != 0 ? mono_ms() - s->txn_started_ms : 0));
 }
 
@@ -344,7 +364,11 @@ static void after_io(struct session *s)
                 if (!evtimer_pending(s->timer, NULL))
                         arm_timer(s);
         }
-        if (s->client_eof || evbuffer_get_length(bufferevent_get_output(s->upstream)) > UPSTREAM_BACKLOG)
+        /* Nor is a client read while its own replies pile up unread, local
+         * ones included (a limit's 452s cost no MX time): its memory is
+         * bounded by what it will take. */
+        if (s->client_eof || evbuffer_get_length(bufferevent_get_output(s->upstream)) > UPSTREAM_BACKLOG ||
+            evbuffer_get_length(bufferevent_get_output(s->client)) > CLIENT_BACKLOG)
                 bufferevent_disable(s->client, EV_READ);
         else
                 bufferevent_enable(s->client, EV_READ);
@@ -538,9 +562,42 @@ static void session_free(struct session *s, const char *why)
                 bufferevent_free(s->upstream);
         if (s->acct != NULL && s->acct->active > 0)
                 s->acct->active--;
+        if (s->prev != NULL)
+                s->prev->next = s->next;
+        else if (s->d->first == s)
+                s->d->first = s->next;
+        if (s->next != NULL)
+                s->next->prev = s->prev;
         s->d->sessions--;
         s->d->trim_due = true;
         free(s);
+}
+
+unsigned proxy_end_refused(struct smtpd *d, const char *id)
+{
+        struct pc_vps *vps = pc_model_find(d->model, id);
+        struct session *s, *next;
+        char why[300], safe[400], line[512];
+        unsigned n = 0;
+
+        if (vps != NULL && smtpd_vps_allowed(vps, why, sizeof(why)))
+                return 0;
+        smtpd_escape(safe, sizeof(safe), vps == NULL ? "it is no longer a VPS of this hypervisor" : why,
+                     ESCAPE_REPLY);
+        snprintf(line, sizeof(line), "421 4.7.0 Mail from %s is refused: %s", id, safe);
+        for (s = d->first; s != NULL; s = next) {
+                next = s->next;
+                if (strcmp(s->vps_id, id) != 0 || !s->relay_live || s->ending)
+                        continue;
+                /* Nothing more goes upstream: an MX that loses the
+                 * connection before the end of the data drops the message. */
+                if (s->upstream != NULL)
+                        bufferevent_disable(s->upstream, EV_WRITE);
+                smtp_relay_abort(&s->relay, line);
+                after_io(s);
+                n++;
+        }
+        return n;
 }
 
 /* The address the VPS was connecting to, before nft's redirect. */
@@ -746,6 +803,10 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
         format_addr((struct sockaddr *)&dst, s->mx, sizeof(s->mx), true);
         d->sessions++;
         d->sessions_total++;
+        s->next = d->first;
+        if (d->first != NULL)
+                d->first->prev = s;
+        d->first = s;
         acct->active++;
         acct->sessions++;
         acct->window_ms = policy->smtp_limits.window * 1000;

@@ -21,6 +21,8 @@ struct ssl_ctx_st;
 
 #define SMTPD_LISTENERS_MAX 8
 
+struct session;
+
 struct smtpd {
         const char *config_path;
         const char *db_url;     /* overrides the config's database (tests) */
@@ -51,6 +53,7 @@ struct smtpd {
         uint64_t refused_total;  /* at connect: limits, policy, unknown source */
         uint64_t next_session_id;
         int64_t started;
+        struct session *first;   /* every open session (proxy.c) */
 };
 
 /* Logs one line on stderr ("portcullis-smtpd: ..."); journald keeps it. */
@@ -75,6 +78,10 @@ int smtpd_sync_vps(struct smtpd *d, const char *id, char *err, size_t errsz);
 /* proxy.c: listeners and sessions. */
 int proxy_listen(struct smtpd *d, char *err, size_t errsz);
 void proxy_close_listeners(struct smtpd *d);
+/* Ends, with a 421 naming why, the open sessions of VPS <id> that its
+ * policy no longer allows (a filter or suspension just placed): a message
+ * under way is not finished.  Returns how many. */
+unsigned proxy_end_refused(struct smtpd *d, const char *id);
 
 /* Creates the TLS context if a policy wants upstream TLS. */
 int proxy_tls_init(struct smtpd *d, char *err, size_t errsz);

@@ -22,6 +22,8 @@ struct harness {
         unsigned tls_started;
         unsigned mail_checks;   /* check() calls for MAIL */
         unsigned rcpt_checks;   /* ... and for RCPT */
+        unsigned data_checks;   /* ... and for DATA and BDAT */
+        bool filtered;          /* DATA and BDAT: a filter was placed */
         char pending[16384];     /* client bytes not yet taken */
         size_t pending_len;
 };
@@ -47,8 +49,14 @@ static enum smtp_check h_check(void *ctx, enum smtp_stage stage, const struct sm
 
         if (stage == SMTP_STAGE_MAIL)
                 h->mail_checks++;
-        else
+        else if (stage == SMTP_STAGE_RCPT)
                 h->rcpt_checks++;
+        else
+                h->data_checks++;
+        if ((stage == SMTP_STAGE_DATA || stage == SMTP_STAGE_BDAT) && h->filtered) {
+                snprintf(reply, size, "421 4.7.0 filtered");
+                return SMTP_CHECK_CLOSE;
+        }
         if (stage == SMTP_STAGE_RCPT && h->rcpt_limit > 0 && txn->rcpt_sent >= h->rcpt_limit) {
                 snprintf(reply, size, "452 4.5.3 Too many recipients (at most %u)", h->rcpt_limit);
                 return SMTP_CHECK_REFUSE;
@@ -426,6 +434,59 @@ static void test_upstream_gone_mid_data(void **state)
         smtp_relay_upstream_gone(&h->r, "closed the connection");
         expect_client(h, "421 4.4.2 The receiving mail server closed the connection; try again later\r\n");
         assert_true(smtp_relay_closing(&h->r));
+}
+
+/* A filter placed between RCPT and DATA: the DATA never goes upstream. */
+static void test_policy_at_data(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250 PIPELINING\r\n");
+        c(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n");
+        u(h, "250 ok\r\n250 ok\r\n");
+        strbuf_reset(&h->client);
+        strbuf_reset(&h->upstream);
+        h->filtered = true;
+        c(h, "DATA\r\n");
+        expect_upstream(h, "");
+        expect_client(h, "421 4.7.0 filtered\r\n");
+        assert_true(smtp_relay_closing(&h->r));
+        assert_int_equal(h->data_checks, 1);
+}
+
+/* ... nor a BDAT chunk, whose bytes are not read as commands. */
+static void test_policy_at_bdat(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250-PIPELINING\r\n250 CHUNKING\r\n");
+        c(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\n");
+        u(h, "250 ok\r\n250 ok\r\n");
+        strbuf_reset(&h->client);
+        strbuf_reset(&h->upstream);
+        h->filtered = true;
+        c(h, "BDAT 14 LAST\r\nQUIT\r\nRSET\r\n");
+        expect_upstream(h, "");
+        expect_client(h, "421 4.7.0 filtered\r\n");
+        assert_true(smtp_relay_closing(&h->r));
+}
+
+/* A client that hangs up after its end of data, before the final reply:
+ * the message is reported with data_done, so that it is counted. */
+static void test_data_done_without_reply(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250 PIPELINING\r\n");
+        c(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n");
+        u(h, "250 ok\r\n250 ok\r\n354 go\r\n");
+        c(h, "hello\r\n.\r\n");
+        assert_int_equal(h->messages, 0);
+        smtp_relay_release(&h->r);
+        smtp_relay_init(&h->r, &h_ops, h); /* (teardown releases again) */
+        assert_int_equal(h->messages, 1);
+        assert_int_equal(h->last.final_reply, 0);
+        assert_true(h->last.data_done);
 }
 
 static void test_unsolicited_421(void **state)
@@ -824,6 +885,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_upstream_354_out_of_place, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_upstream_malformed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_upstream_gone_mid_data, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_policy_at_data, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_policy_at_bdat, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_data_done_without_reply, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unsolicited_421, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_multiline_reply_relayed, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_upstream_tls, setup_tls, teardown),

@@ -40,8 +40,12 @@ lab_exec vps101 timeout 60 "$PY" "$here/smtpx.py" uncounted "$LAB_INET_V4" "unco
 sleep 1
 got=$(grep -l "^Subject: uncounted-$$-" "$LAB_MAILDIR"/new/* 2>/dev/null | xargs -r grep -h "^Subject:" | sort -u | wc -l)
 echo "     messages delivered: $got (limit $N); proxy: $(grep -c 'result=abandoned' <<<"$(smtpd_log)") logged abandoned"
-check "(control: the MX accepted at least one of them)" test "$got" -ge 1
+# (Before the fix the MX accepted three and a plain message was still let
+# through; now the proxy stops reading a client that does not read its
+# replies, and a message whose end went upstream counts, reply or not.)
 check "at most $N message(s) per window reach the MX (got $got)" test "$got" -le "$N"
 out=$(swaks_send vps101 "$LAB_INET_V4" 25 "control-$$" 2>&1)
-check "a plain message after them is refused by the limit" grep -q "451 4.7.1 Too many messages" <<<"$out"
+plain=0
+grep -q "^<-  250 2.0.0 Ok: queued" <<<"$out" && plain=1
+check "with a plain message after them, still at most $N (got $((got + plain)))" test $((got + plain)) -le "$N"
 lab_summary
