@@ -144,3 +144,28 @@ smtpd_user_ensure() {
                 useradd --system --no-create-home --home-dir / --shell /usr/sbin/nologin portcullis-smtpd
         fi
 }
+
+# pc_site_variant SITE POLICY SED_EXPR...: a copy of provider A's profile
+# (etc/profiles/lenoir.yaml) named POLICY with the sed expressions applied,
+# at a new site SITE of the lab's config; readable by the proxy's user.
+pc_site_variant() {
+        local site=$1 policy=$2 e args=()
+        shift 2
+        for e in "$@"; do args+=(-e "$e"); done
+        sed -e "s/^profile: lenoir/profile: $policy/" "${args[@]}" \
+                "$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/$site.yaml"
+        sed -i -e "s|^  - $PC_ROOT/etc/profiles/blocked-services.yaml|&\n  - $LAB_DIR/$site.yaml|" \
+               -e "s|^sites:|&\n  $site:\n    policy: $policy|" "$PC_CFG"
+        chmod o+rx "$LAB_DIR" && chmod o+r "$PC_CFG" "$LAB_DIR/$site.yaml"
+}
+
+# pc_proxied_vps101 [SITE=lenoir]: vps-101 registered at SITE, the agent and
+# the proxy started (checked), the MTA's port 25 up.
+pc_proxied_vps101() {
+        chmod o+rx "$LAB_DIR" && chmod o+r "$PC_CFG" # the proxy reloads unprivileged
+        pc vps add vps-101 --site "${1:-lenoir}" --owner ada@example.net --iface "$VPS101_IF" \
+                --addr "$VPS101_V4NET" --addr "$VPS101_V6NET" --by lab >/dev/null 2>&1
+        check "agent starts" agent_start
+        check "portcullis-smtpd starts" smtpd_start
+        lab_wait_port inet "$LAB_INET_V4" 25 10 >/dev/null 2>&1
+}

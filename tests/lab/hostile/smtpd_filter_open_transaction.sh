@@ -19,12 +19,7 @@ PY=/usr/bin/python3
 lab_deps || exit 1
 lab_up --trap || { echo "FAIL lab_up"; exit 1; }
 pc_setup "$1" "$2"
-chmod o+rx "$LAB_DIR" && chmod o+r "$PC_CFG"
-pc vps add vps-101 --site lenoir --owner ada@example.net --iface "$VPS101_IF" \
-        --addr "$VPS101_V4NET" --addr "$VPS101_V6NET" --by lab >/dev/null 2>&1
-check "agent starts" agent_start
-check "portcullis-smtpd starts" smtpd_start
-lab_wait_port inet "$LAB_INET_V4" 25 10 >/dev/null 2>&1
+pc_proxied_vps101
 
 flag=$LAB_DIR/hold
 lab_exec vps101 timeout 60 "$PY" "$here/smtpx.py" hold "$LAB_INET_V4" "after-filter-$$" "$flag" >"$LAB_DIR/hold.out" 2>&1 &

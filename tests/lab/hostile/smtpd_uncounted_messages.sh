@@ -24,17 +24,8 @@ lab_deps || exit 1
 lab_up --trap || { echo "FAIL lab_up"; exit 1; }
 pc_setup "$1" "$2"
 N=1
-sed -e "s/^profile: lenoir/profile: lenoir-hs/" -e "s/messages-per-hour: .*/messages-per-hour: $N/" \
-    -e "s/recipients-per-message: .*/recipients-per-message: 1/" -e "s/window: .*/window: 10m/" \
-    "$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/hs.yaml"
-sed -i -e "s|^  - $PC_ROOT/etc/profiles/blocked-services.yaml|&\n  - $LAB_DIR/hs.yaml|" \
-       -e "s|^sites:|&\n  hs:\n    policy: lenoir-hs|" "$PC_CFG"
-chmod o+rx "$LAB_DIR" && chmod o+r "$PC_CFG" "$LAB_DIR/hs.yaml"
-pc vps add vps-101 --site hs --owner ada@example.net --iface "$VPS101_IF" \
-        --addr "$VPS101_V4NET" --addr "$VPS101_V6NET" --by lab >/dev/null 2>&1
-check "agent starts" agent_start
-check "portcullis-smtpd starts" smtpd_start
-lab_wait_port inet "$LAB_INET_V4" 25 10 >/dev/null 2>&1
+pc_site_variant hs lenoir-hs "s/messages-per-hour: .*/messages-per-hour: $N/" "s/recipients-per-message: .*/recipients-per-message: 1/" "s/window: .*/window: 10m/"
+pc_proxied_vps101 hs
 
 lab_exec vps101 timeout 60 "$PY" "$here/smtpx.py" uncounted "$LAB_INET_V4" "uncounted-$$" 3
 sleep 1
