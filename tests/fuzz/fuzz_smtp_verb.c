@@ -29,7 +29,8 @@ struct fuzz {
         struct smtp_relay r;
         struct strbuf client;   /* bytes the client got, for this line */
         struct strbuf upstream; /* bytes the upstream got, for this line */
-        int checked;            /* stage of the last check(), -1 for none */
+        int checked;            /* stage of the last check() for MAIL or RCPT, -1 for none */
+        bool data_checked;      /* check() was asked about DATA or BDAT */
         bool refuse_odd;        /* check() refuses every other call */
         unsigned checks;
 };
@@ -57,7 +58,11 @@ static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp
 
         (void)txn;
         (void)domain;
-        f->checked = (int)stage;
+        /* DATA and BDAT are asked too (the policy only, nothing counted) */
+        if (stage == SMTP_STAGE_DATA || stage == SMTP_STAGE_BDAT)
+                f->data_checked = true;
+        else
+                f->checked = (int)stage;
         if (f->refuse_odd && f->checks++ % 2 == 1) {
                 strncpy(reply, "451 4.7.1 Too many messages", size - 1);
                 reply[size - 1] = '\0';
@@ -111,6 +116,8 @@ static const char *const verbs[] = { "MAIL", "RCPT", "EHLO", "HELO", "DATA", "BD
                                      "RSET", "NOOP", "QUIT", "HELP" };
 #define VERB_MAIL 0
 #define VERB_RCPT 1
+#define VERB_DATA 4
+#define VERB_BDAT 5
 
 static int pf_verb(const char *s, size_t len)
 {
@@ -191,6 +198,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 strbuf_reset(&f->client);
                 strbuf_reset(&f->upstream);
                 f->checked = -1;
+                f->data_checked = false;
                 used = smtp_relay_client(&f->r, line, len);
                 if (data_phase || used != len || nl == NULL || smtp_relay_closing(&f->r))
                         continue; /* message bytes, or a line the relay did not take */
@@ -219,6 +227,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                         abort(); /* a RCPT nobody counted */
                 if (f->checked >= 0 && fwd != VERB_MAIL && fwd != VERB_RCPT)
                         abort(); /* counted as MAIL/RCPT, sent as something else */
+                if ((fwd == VERB_DATA || fwd == VERB_BDAT) && !f->data_checked)
+                        abort(); /* data the policy was not asked about (a filter placed since MAIL) */
                 if ((verb == VERB_MAIL || verb == VERB_RCPT) && fwd != verb)
                         abort(); /* Postfix's MAIL/RCPT went out as another verb */
                 answer(f, fwd);
