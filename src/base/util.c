@@ -174,6 +174,35 @@ bool pc_prefix_overlaps(const struct pc_prefix *a, const struct pc_prefix *b)
         return true;
 }
 
+const char *pc_prefix_unassignable(const struct pc_prefix *p)
+{
+        static const struct {
+                const char *prefix, *why;
+        } special[] = {
+                { "0.0.0.0/8", "in 0.0.0.0/8 (\"this network\", never a source)" },
+                { "127.0.0.0/8", "a loopback address" },
+                { "169.254.0.0/16", "a link-local address" },
+                { "224.0.0.0/4", "a multicast address" },
+                { "240.0.0.0/4", "reserved (240.0.0.0/4, with the broadcast address)" },
+                { "::/128", "the unspecified address" },
+                { "::1/128", "the loopback address" },
+                { "::ffff:0:0/96", "an IPv4-mapped address (give the IPv4 address itself)" },
+                { "fe80::/10", "a link-local address (a VPS's own follows from its MAC)" },
+                { "ff00::/8", "a multicast address" },
+        };
+
+        if (p->len < (p->family == AF_INET ? 16 : 32))
+                return p->family == AF_INET ? "larger than a /16: a network, not one VPS's addresses"
+                                            : "larger than a /32: a network, not one VPS's addresses";
+        for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++) {
+                struct pc_prefix x;
+
+                if (pc_parse_prefix(special[i].prefix, false, &x) == 0 && pc_prefix_overlaps(p, &x))
+                        return special[i].why;
+        }
+        return NULL;
+}
+
 void pc_format_prefix(const struct pc_prefix *p, char *buf, size_t size)
 {
         char addr[INET6_ADDRSTRLEN];

@@ -48,6 +48,12 @@ int pc_parse_prefix(const char *s, bool allow_host_bits, struct pc_prefix *ret);
 /* True if <a> and <b> (same family) share any address. */
 bool pc_prefix_overlaps(const struct pc_prefix *a, const struct pc_prefix *b);
 
+/* Why <p> can be no VPS's address -- a range so large it is a network,
+ * loopback, link-local, multicast, broadcast, unspecified, reserved or
+ * IPv4-mapped -- as a phrase ("a loopback address"); NULL if it can.  An
+ * anti-spoofed VPS may send from what it owns: none of these. */
+const char *pc_prefix_unassignable(const struct pc_prefix *p);
+
 /* Formats <p> as "ADDR/LEN" into <buf> (at least 50 bytes). */
 void pc_format_prefix(const struct pc_prefix *p, char *buf, size_t size);
 

@@ -108,6 +108,14 @@ static int exception_grant(struct cli *c, int argc, char **argv)
         if (r != CLI_OK)
                 return r;
         if (pc_exception_source_prefix(service, &extra)) {
+                char pe[64];
+
+                pc_format_prefix(&extra, pe, sizeof(pe));
+                if (pc_prefix_unassignable(&extra) != NULL) {
+                        cli_error("Failed to grant %s to %s: %s cannot be a VPS's: it is %s", service, vps_id, pe,
+                                  pc_prefix_unassignable(&extra));
+                        return CLI_ERROR;
+                }
                 /* Another VPS's addresses can never become this one's. */
                 for (size_t i = 0; i < pc_model_count(c->model); i++) {
                         const struct pc_vps *other = pc_model_at(c->model, i);

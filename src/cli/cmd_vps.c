@@ -69,6 +69,11 @@ static int vps_add(struct cli *c, int argc, char **argv)
                                                         optarg);
                                 goto out;
                         }
+                        if (pc_prefix_unassignable(&p) != NULL) {
+                                cli_usage_error("vps", "--addr %s cannot be a VPS's: it is %s", optarg,
+                                                pc_prefix_unassignable(&p));
+                                goto out;
+                        }
                         if (pc_vps_add_addr(vps, &p) < 0) {
                                 cli_usage_error("vps", "too many --addr (at most %d)", PC_VPS_ADDRS_MAX);
                                 goto out;
@@ -100,6 +105,10 @@ static int vps_add(struct cli *c, int argc, char **argv)
                 cli_usage_error("vps", iface == NULL ? "--iface IF is required (the VPS's host-side interface)%s"
                                                      : "--iface '%s' is not a valid interface name",
                                 iface == NULL ? "" : iface);
+                goto out;
+        }
+        if (strcmp(iface, "lo") == 0) {
+                cli_usage_error("vps", "--iface lo is the hypervisor's loopback, not a VPS's interface");
                 goto out;
         }
         snprintf(vps->iface, sizeof(vps->iface), "%s", iface);
@@ -145,9 +154,34 @@ static int vps_add(struct cli *c, int argc, char **argv)
                                 "frames from its own MAC", vps->site->name);
                 goto out;
         }
-        /* Overlapping addresses would let one VPS speak as another. */
+        /* Overlapping addresses would let one VPS speak as another: its
+         * addresses, and the prefixes granted to it as exceptions. */
         for (size_t i = 0; i < pc_model_count(c->model); i++) {
                 const struct pc_vps *o = pc_model_at(c->model, i);
+
+                if (vps->has_mac && o->has_mac && memcmp(vps->mac, o->mac, 6) == 0) {
+                        char m[24];
+
+                        pc_format_mac(vps->mac, m, sizeof(m));
+                        cli_error("Failed to add %s: MAC %s is already %s's", vps->id, m, o->id);
+                        goto out;
+                }
+                for (size_t e = 0; e < o->n_exceptions; e++) {
+                        struct pc_prefix g;
+
+                        if (!pc_exception_source_prefix(o->exceptions[e].service, &g) ||
+                            (o->exceptions[e].until != 0 && o->exceptions[e].until <= pc_now()))
+                                continue;
+                        for (size_t a = 0; a < vps->n_addrs; a++)
+                                if (pc_prefix_overlaps(&vps->addrs[a], &g)) {
+                                        char pa[64];
+
+                                        pc_format_prefix(&vps->addrs[a], pa, sizeof(pa));
+                                        cli_error("Failed to add %s: address %s overlaps %s granted to %s",
+                                                  vps->id, pa, o->exceptions[e].service, o->id);
+                                        goto out;
+                                }
+                }
 
                 for (size_t a = 0; a < vps->n_addrs; a++)
                         for (size_t b = 0; b < o->n_addrs; b++)

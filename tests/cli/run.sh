@@ -82,6 +82,14 @@ t add-badsite 2 vps add vps-301 --site mars --owner x@example.net --iface tap301
 t add-badlang 2 vps add vps-301 --lang fr --owner x@example.net --iface tap301 --addr 198.51.100.40 && has add-badlang "--lang 'fr' is not supported" "$err"
 t add-badid 2 vps add "x'); DROP TABLE vps;--" --owner x@example.net --iface tap301 --addr 198.51.100.40 && has add-badid "is not a valid VPS id" "$err"
 t add-badmac 2 vps add vps-301 --mac ff:ff:ff:ff:ff:ff --owner x@example.net --iface tap301 --addr 198.51.100.40 && has add-badmac "is not a unicast MAC" "$err"
+# Addresses no VPS can own: each refused, naming the address and why.
+for a in 0.0.0.0/0 ::/0 127.0.0.1 224.0.0.1 255.255.255.255 :: ::1 fe80::1 ff02::1 ::ffff:198.51.100.77 169.254.1.1 0.1.2.3 10.0.0.0/8 2001::/16; do
+        t "add-unassignable-$a" 2 vps add vps-301 --site lenoir --owner x@example.net --iface tap301 --addr "$a" &&
+                has "add-unassignable-$a" "--addr $a cannot be a VPS's" "$err"
+done
+t add-lo 2 vps add vps-301 --owner x@example.net --iface lo --addr 198.51.100.40 && has add-lo "--iface lo is the hypervisor's loopback" "$err"
+t add-samemac 2 vps add vps-301 --site lenoir --owner x@example.net --iface tap301 --addr 203.0.113.77 --mac 52:54:00:00:01:01 &&
+        has add-samemac "MAC 52:54:00:00:01:01 is already vps-101's" "$err"
 t list 0 vps list && has list "vps-202" "$out" && has list "milano" "$out"
 t list-json 0 vps list --json && json list-json 'len(j["vps"]) == 3 and j["vps"][0]["id"] == "vps-101" and j["vps"][0]["addresses"] == ["203.0.113.10/32", "2001:db8:101::/64"]'
 
@@ -142,6 +150,11 @@ t srcpfx-bad 2 exception grant vps-101 source-prefix:198.51.100.999/29 --by alic
 t srcpfx-overlap 2 exception grant vps-101 source-prefix:198.51.100.0/24 --by alice --reason x && has srcpfx-overlap "overlaps 198.51.100.10/32 of vps-201" "$err"
 t srcpfx-nocheck 2 exception grant vps-201 source-prefix:192.0.2.64/29 --by alice --reason x && has srcpfx-nocheck "has no anti-spoofing policy to except from" "$err"
 t srcpfx 0 exception grant vps-101 source-prefix:192.0.2.64/29 --by alice --reason "VPN gateway" && has srcpfx "may also send from 192.0.2.64/29" "$out"
+# ... and no new VPS may take an address inside it (the overlap holds both ways).
+t add-in-srcpfx 2 vps add vps-399 --owner x@example.net --iface tap399 --addr 192.0.2.66 &&
+        has add-in-srcpfx "address 192.0.2.66/32 overlaps source-prefix:192.0.2.64/29 granted to vps-101" "$err"
+t srcpfx-unassignable 2 exception grant vps-101 source-prefix:127.0.0.0/8 --by alice --reason x &&
+        has srcpfx-unassignable "127.0.0.0/8 cannot be a VPS's" "$err"
 
 # The notification outbox: list, show, retry a dead letter, never a sent one.
 # Queued so far: vps-201 #1 granted, #2 revoked, #3 suspended, #4

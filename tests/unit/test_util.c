@@ -61,6 +61,27 @@ static void test_time(void **state)
         assert_int_equal(pc_parse_time("+", 0, &t), -EINVAL);
 }
 
+/* What no VPS can own, and what it can. */
+static void test_prefix_unassignable(void **state)
+{
+        static const char *const refused[] = { "0.0.0.0/0", "::/0", "127.0.0.1", "224.0.0.1", "255.255.255.255",
+                                               "::", "::1", "fe80::1", "ff02::1", "::ffff:198.51.100.7",
+                                               "169.254.1.1", "0.1.2.3", "10.0.0.0/8", "2001::/16",
+                                               "127.0.0.0/16", "240.0.0.0/16" };
+        static const char *const fine[] = { "198.51.100.10", "203.0.113.8/29", "2001:db8:101::/64",
+                                            "2001:db8::/32", "10.1.0.0/16", "192.168.7.7" };
+        struct pc_prefix p;
+
+        for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+                assert_int_equal(pc_parse_prefix(refused[i], false, &p), 0);
+                assert_non_null(pc_prefix_unassignable(&p));
+        }
+        for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+                assert_int_equal(pc_parse_prefix(fine[i], false, &p), 0);
+                assert_null(pc_prefix_unassignable(&p));
+        }
+}
+
 static void test_prefix(void **state)
 {
         struct pc_prefix p;
@@ -152,7 +173,7 @@ static void test_names(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_duration), cmocka_unit_test(test_time), cmocka_unit_test(test_prefix),
+                cmocka_unit_test(test_duration), cmocka_unit_test(test_time), cmocka_unit_test(test_prefix), cmocka_unit_test(test_prefix_unassignable),
                 cmocka_unit_test(test_mac),      cmocka_unit_test(test_names),
                 cmocka_unit_test(test_mailbox_address),
         };
