@@ -170,10 +170,134 @@ static const char schema_v2[] =
 /* v3: when the owner was told that an exception ends soon (once each). */
 static const char schema_v3[] = "ALTER TABLE exception ADD COLUMN warned_at INTEGER;\n";
 
+/* v4: ids are never given twice.  Without AUTOINCREMENT SQLite takes the
+ * highest id + 1, so removing the newest VPS (and with it its tickets,
+ * exceptions, filters and incidents) let the next VPS's objects take the
+ * same numbers, and the audit log named two objects with one id.  Each
+ * table is rebuilt with AUTOINCREMENT (SQLite cannot alter a key), rows and
+ * ids kept, and its sequence starts past every id it or the audit log has
+ * seen.  Runs with foreign keys off (pc_sqlite_migrate), so that dropping a
+ * parent table cascades nothing. */
+#define SEQ_FROM(table, object, skip) \
+        "DELETE FROM sqlite_sequence WHERE name = '" table "';\n" \
+        "INSERT INTO sqlite_sequence (name, seq) VALUES ('" table "', max(\n" \
+        "        coalesce((SELECT max(id) FROM " table "), 0),\n" \
+        "        coalesce((SELECT max(CAST(substr(object, " skip ") AS INTEGER)) FROM audit\n" \
+        "                  WHERE object LIKE '" object "/%'), 0)));\n"
+
+static const char schema_v4[] =
+        "CREATE TABLE ticket_v4 (\n"
+        "        id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+        "        vps_id TEXT NOT NULL REFERENCES vps(id) ON DELETE CASCADE,\n"
+        "        service TEXT NOT NULL,\n"
+        "        state TEXT NOT NULL DEFAULT 'pending'\n"
+        "                CHECK (state IN ('pending', 'approved', 'denied', 'closed')),\n"
+        "        opened_by TEXT NOT NULL,\n"
+        "        opened INTEGER NOT NULL,\n"
+        "        text TEXT NOT NULL\n"
+        ");\n"
+        "INSERT INTO ticket_v4 (id, vps_id, service, state, opened_by, opened, text)\n"
+        "        SELECT id, vps_id, service, state, opened_by, opened, text FROM ticket;\n"
+        "DROP TABLE ticket;\n"
+        "ALTER TABLE ticket_v4 RENAME TO ticket;\n"
+        "CREATE INDEX ticket_vps ON ticket(vps_id);\n"
+        SEQ_FROM("ticket", "ticket", "8")
+        "\n"
+        "CREATE TABLE ticket_event_v4 (\n"
+        "        id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+        "        ticket_id INTEGER NOT NULL REFERENCES ticket(id) ON DELETE CASCADE,\n"
+        "        at INTEGER NOT NULL,\n"
+        "        \"by\" TEXT NOT NULL,\n"
+        "        kind TEXT NOT NULL,\n"
+        "        text TEXT\n"
+        ");\n"
+        "INSERT INTO ticket_event_v4 (id, ticket_id, at, \"by\", kind, text)\n"
+        "        SELECT id, ticket_id, at, \"by\", kind, text FROM ticket_event;\n"
+        "DROP TABLE ticket_event;\n"
+        "ALTER TABLE ticket_event_v4 RENAME TO ticket_event;\n"
+        "CREATE INDEX ticket_event_ticket ON ticket_event(ticket_id);\n"
+        "\n"
+        "CREATE TABLE exception_v4 (\n"
+        "        id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+        "        vps_id TEXT NOT NULL REFERENCES vps(id) ON DELETE CASCADE,\n"
+        "        service TEXT NOT NULL,\n"
+        "        ticket_id INTEGER REFERENCES ticket(id) ON DELETE SET NULL,\n"
+        "        \"by\" TEXT NOT NULL,\n"
+        "        reason TEXT,\n"
+        "        created INTEGER NOT NULL,\n"
+        "        until INTEGER,\n"
+        "        revoked_at INTEGER,\n"
+        "        revoked_by TEXT,\n"
+        "        warned_at INTEGER\n"
+        ");\n"
+        "INSERT INTO exception_v4 (id, vps_id, service, ticket_id, \"by\", reason, created, until,\n"
+        "                          revoked_at, revoked_by, warned_at)\n"
+        "        SELECT id, vps_id, service, ticket_id, \"by\", reason, created, until, revoked_at,\n"
+        "               revoked_by, warned_at FROM exception;\n"
+        "DROP TABLE exception;\n"
+        "ALTER TABLE exception_v4 RENAME TO exception;\n"
+        "CREATE UNIQUE INDEX exception_active ON exception(vps_id, service)\n"
+        "        WHERE revoked_at IS NULL;\n"
+        "CREATE INDEX exception_vps ON exception(vps_id);\n"
+        "CREATE INDEX exception_live ON exception(vps_id) WHERE revoked_at IS NULL;\n"
+        "CREATE INDEX exception_ticket ON exception(ticket_id) WHERE ticket_id IS NOT NULL;\n"
+        SEQ_FROM("exception", "exception", "11")
+        "\n"
+        "CREATE TABLE incident_v4 (\n"
+        "        id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+        "        vps_id TEXT NOT NULL REFERENCES vps(id) ON DELETE CASCADE,\n"
+        "        kind TEXT NOT NULL,\n"
+        "        first_seen INTEGER NOT NULL,\n"
+        "        last_seen INTEGER NOT NULL,\n"
+        "        count INTEGER NOT NULL DEFAULT 0,\n"
+        "        evidence TEXT,\n"
+        "        state TEXT NOT NULL DEFAULT 'open' CHECK (state IN ('open', 'closed'))\n"
+        ");\n"
+        "INSERT INTO incident_v4 (id, vps_id, kind, first_seen, last_seen, count, evidence, state)\n"
+        "        SELECT id, vps_id, kind, first_seen, last_seen, count, evidence, state FROM incident;\n"
+        "DROP TABLE incident;\n"
+        "ALTER TABLE incident_v4 RENAME TO incident;\n"
+        "CREATE INDEX incident_vps ON incident(vps_id, first_seen);\n"
+        SEQ_FROM("incident", "incident", "10")
+        "\n"
+        "CREATE TABLE action_v4 (\n"
+        "        id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+        "        vps_id TEXT NOT NULL REFERENCES vps(id) ON DELETE CASCADE,\n"
+        "        kind TEXT NOT NULL CHECK (kind IN ('filter', 'suspension')),\n"
+        "        direction TEXT NOT NULL CHECK (direction IN ('egress', 'ingress', 'both')),\n"
+        "        scope TEXT NOT NULL,\n"
+        "        incident_id INTEGER REFERENCES incident(id) ON DELETE SET NULL,\n"
+        "        \"by\" TEXT NOT NULL,\n"
+        "        reason TEXT,\n"
+        "        created INTEGER NOT NULL,\n"
+        "        until INTEGER,\n"
+        "        lifted_at INTEGER,\n"
+        "        lifted_by TEXT\n"
+        ");\n"
+        "INSERT INTO action_v4 (id, vps_id, kind, direction, scope, incident_id, \"by\", reason, created,\n"
+        "                       until, lifted_at, lifted_by)\n"
+        "        SELECT id, vps_id, kind, direction, scope, incident_id, \"by\", reason, created, until,\n"
+        "               lifted_at, lifted_by FROM action;\n"
+        "DROP TABLE action;\n"
+        "ALTER TABLE action_v4 RENAME TO action;\n"
+        "CREATE INDEX action_vps ON action(vps_id);\n"
+        "CREATE INDEX action_live ON action(vps_id) WHERE lifted_at IS NULL;\n"
+        "CREATE INDEX action_incident ON action(incident_id) WHERE incident_id IS NOT NULL;\n"
+        "CREATE UNIQUE INDEX action_one_suspension ON action(vps_id)\n"
+        "        WHERE kind = 'suspension' AND lifted_at IS NULL;\n"
+        "DELETE FROM sqlite_sequence WHERE name = 'action';\n"
+        "INSERT INTO sqlite_sequence (name, seq) VALUES ('action', max(\n"
+        "        coalesce((SELECT max(id) FROM action), 0),\n"
+        "        coalesce((SELECT max(CAST(substr(object, 8) AS INTEGER)) FROM audit\n"
+        "                  WHERE object LIKE 'filter/%'), 0),\n"
+        "        coalesce((SELECT max(CAST(substr(object, 12) AS INTEGER)) FROM audit\n"
+        "                  WHERE object LIKE 'suspension/%'), 0)));\n";
+
 const struct pc_migration pc_sqlite_migrations[] = {
         { 1, schema_v1 },
         { 2, schema_v2 },
         { 3, schema_v3 },
+        { 4, schema_v4 },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);

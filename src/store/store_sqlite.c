@@ -473,6 +473,13 @@ int pc_store_sqlite_open(const char *path, struct pc_store **ret, char *err, siz
         sqlite3_extended_result_codes(db, 1);
         sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
 
+        /* Refuses a newer database before anything below can touch it.
+         * Foreign keys are still off (a connection's default): a migration
+         * that rebuilds a parent table must not cascade. */
+        r = pc_sqlite_migrate(db, path, err, errsz);
+        if (r < 0)
+                goto fail;
+
         /* Per connection; must be outside a transaction.  Check it took:
          * a SQLite built without foreign keys would silently ignore it. */
         r = -EIO;
@@ -485,11 +492,6 @@ int pc_store_sqlite_open(const char *path, struct pc_store **ret, char *err, siz
         }
         sqlite3_finalize(st);
         st = NULL;
-
-        /* Refuses a newer database before anything below can touch it. */
-        r = pc_sqlite_migrate(db, path, err, errsz);
-        if (r < 0)
-                goto fail;
 
         r = -EIO;
         if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||

@@ -263,7 +263,7 @@ static void test_open_creates_schema(void **state)
         char buf[64], parent[128];
         int v = -1;
 
-        assert_int_equal(pc_store_schema_latest(), 3);
+        assert_int_equal(pc_store_schema_latest(), 4);
         assert_int_equal(pc_store_schema_version(s, &v), 0);
         assert_int_equal(v, pc_store_schema_latest());
         assert_int_equal(raw_int("PRAGMA user_version"), pc_store_schema_latest());
@@ -311,7 +311,7 @@ static void test_newer_schema_refused(void **state)
         assert_int_equal(pc_store_open(url, &s, err, sizeof(err)), -EPROTONOSUPPORT);
         assert_null(s);
         assert_non_null(strstr(err, "is at schema version 99 but this portcullis knows versions "
-                                    "up to 3; upgrade portcullis"));
+                                    "up to 4; upgrade portcullis"));
         assert_non_null(strstr(err, dbpath));
         /* Untouched: same version, no tables of ours, journal mode as it was. */
         assert_int_equal(raw_int("PRAGMA user_version"), 99);
@@ -1709,7 +1709,7 @@ static void test_notification_migrate_v1(void **state)
 
         s = open_store();
         assert_int_equal(pc_store_schema_version(s, &v), 0);
-        assert_int_equal(v, 3);
+        assert_int_equal(v, pc_store_schema_latest());
         assert_int_equal(raw_int("SELECT count(*) FROM pragma_table_info('exception') "
                                  "WHERE name = 'warned_at'"),
                          1);
@@ -1733,8 +1733,90 @@ static void test_notification_migrate_v1(void **state)
         /* Reopening a migrated database changes nothing. */
         s = open_store();
         assert_int_equal(pc_store_schema_version(s, &v), 0);
-        assert_int_equal(v, 3);
+        assert_int_equal(v, pc_store_schema_latest());
         assert_int_equal(count_rows("notification"), 1);
+        pc_store_close(s);
+}
+
+/* Ids are never used twice: after the newest VPS is removed (and with it
+ * its tickets, exceptions, filters and incidents), a new VPS's objects get
+ * new numbers, so that the audit log never names two objects with one. */
+static void test_ids_never_reused(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_ticket t = { 0 };
+        struct pc_exception e = { 0 };
+        struct pc_filter f = { .direction = PC_DIR_EGRESS, .scope = PC_SCOPE_ALL };
+        int64_t ids[2][4];
+        bool opened;
+
+        for (int round = 0; round < 2; round++) {
+                add_vps(s, "vps-101", "milano", "192.0.2.10");
+                snprintf(t.vps_id, sizeof(t.vps_id), "vps-101");
+                snprintf(t.service, sizeof(t.service), "smtp");
+                snprintf(t.text, sizeof(t.text), "invoices");
+                assert_int_equal(pc_store_ticket_open(s, &t, &alice, &ids[round][0]), 0);
+                snprintf(e.service, sizeof(e.service), "smtp");
+                assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, &ids[round][1]), 0);
+                assert_int_equal(pc_store_filter_place(s, "vps-101", &f, &alice, &ids[round][2]), 0);
+                assert_int_equal(pc_store_incident_note(s, "vps-101", "scan", 1, pc_now(), NULL, 300,
+                                                        &ids[round][3], &opened, 0),
+                                 0);
+                assert_int_equal(pc_store_vps_remove(s, "vps-101", &alice), 0);
+        }
+        for (int k = 0; k < 4; k++)
+                assert_true(ids[1][k] > ids[0][k]);
+        pc_store_close(s);
+}
+
+/* A version-3 database keeps its rows and numbers when it is upgraded,
+ * and from then on never gives an id twice. */
+static void test_ids_migrate_v3(void **state)
+{
+        struct pc_store *s;
+        char parent[128];
+        sqlite3 *db;
+        int v = -1;
+
+        snprintf(parent, sizeof(parent), "%s/state", dir);
+        assert_int_equal(mkdir(parent, 0750), 0);
+        assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+        for (int i = 0; i < 3; i++)
+                assert_int_equal(sqlite3_exec(db, pc_sqlite_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "PRAGMA user_version = 3;"
+                                      "INSERT INTO vps (id, owner, lang, site, created) "
+                                      "VALUES ('vps-101', 'ada@example.net', 'en', 'milano', 1000);"
+                                      "INSERT INTO ticket (id, vps_id, service, opened_by, opened, text) "
+                                      "VALUES (7, 'vps-101', 'smtp', 'ada', 1000, 'please');"
+                                      "INSERT INTO exception (id, vps_id, service, ticket_id, \"by\", created) "
+                                      "VALUES (5, 'vps-101', 'smtp', 7, 'alice', 1000);"
+                                      /* ticket #9 existed once: the audit log names it */
+                                      "INSERT INTO audit (at, \"by\", action, object) "
+                                      "VALUES (900, 'alice', 'ticket.open', 'ticket/9');",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+
+        s = open_store();
+        assert_int_equal(pc_store_schema_version(s, &v), 0);
+        assert_int_equal(v, pc_store_schema_latest());
+        assert_int_equal(raw_int("SELECT ticket_id FROM exception WHERE id = 5"), 7);
+        assert_int_equal(raw_int("SELECT count(*) FROM ticket WHERE id = 7"), 1);
+        assert_int_equal(raw_int("SELECT count(*) FROM pragma_foreign_key_check"), 0);
+        {
+                struct pc_ticket t = { 0 };
+                int64_t id = 0;
+
+                snprintf(t.vps_id, sizeof(t.vps_id), "vps-101");
+                snprintf(t.service, sizeof(t.service), "vpn");
+                snprintf(t.text, sizeof(t.text), "a tunnel");
+                assert_int_equal(pc_store_ticket_open(s, &t, &alice, &id), 0);
+                assert_true(id > 9); /* past every id the audit log names */
+        }
+        /* Foreign keys are on again: removing the VPS cascades. */
+        assert_int_equal(pc_store_vps_remove(s, "vps-101", &alice), 0);
+        assert_int_equal(count_rows("exception"), 0);
         pc_store_close(s);
 }
 
@@ -1847,6 +1929,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_incident_notice, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_list, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_migrate_v1, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ids_never_reused, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ids_migrate_v3, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_injection, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_load_many, setup, teardown),
         };
