@@ -86,8 +86,10 @@ int pc_parse_time(const char *s, int64_t now, int64_t *ret_time)
         if (s == NULL)
                 return -EINVAL;
         if (s[0] == '+') {
-                if (pc_parse_duration(s + 1, &d) < 0 || d > INT64_MAX - now)
+                if (pc_parse_duration(s + 1, &d) < 0)
                         return -EINVAL;
+                if (d > PC_TIME_MAX - now)
+                        return -ERANGE;
                 *ret_time = now + d;
                 return 0;
         }
@@ -98,6 +100,9 @@ int pc_parse_time(const char *s, int64_t now, int64_t *ret_time)
                 if (end == NULL || *end != '\0')
                         return -EINVAL;
         }
+        /* strptime takes more than four digits of year */
+        if (tm.tm_year > 9999 - 1900)
+                return -ERANGE;
         *ret_time = (int64_t)timegm(&tm);
         return 0;
 }

@@ -24,8 +24,12 @@ int pc_parse_duration(const char *s, int64_t *ret_seconds);
 /* Formats <seconds> as the shortest exact duration ("1h", "90m", "45s"). */
 void pc_format_duration(int64_t seconds, char *buf, size_t size);
 
+/* The last second RFC 3339 can write: 9999-12-31T23:59:59Z. */
+#define PC_TIME_MAX INT64_C(253402300799)
+
 /* Parses a point in time: RFC 3339 UTC ("2026-12-01T00:00:00Z"), a date
- * ("2026-12-01", midnight UTC), or "+DURATION" relative to <now>. */
+ * ("2026-12-01", midnight UTC), or "+DURATION" relative to <now>.
+ * -EINVAL if it is none of these, -ERANGE if it is after PC_TIME_MAX. */
 int pc_parse_time(const char *s, int64_t now, int64_t *ret_time);
 
 /* Formats unix time <t> as RFC 3339 UTC into <buf> (at least 21 bytes). */

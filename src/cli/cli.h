@@ -75,3 +75,7 @@ int cli_change_done(struct cli *c, const char *id, json_t *out, const char *text
 /* Parses an actor for a change: --by WHO is required, --reason TEXT
  * optional.  Prints the error and returns false if --by is missing or bad. */
 bool cli_actor_valid(const char *cmd, const char *by);
+
+/* Parses --until <s> (pc_parse_time) into a future time; prints why not
+ * (not a time, after 9999, in the past) and returns false. */
+bool cli_until_valid(const char *cmd, const char *s, int64_t now, int64_t *ret);

@@ -126,6 +126,19 @@ bool cli_actor_valid(const char *cmd, const char *by)
         return true;
 }
 
+bool cli_until_valid(const char *cmd, const char *s, int64_t now, int64_t *ret)
+{
+        int r = pc_parse_time(s, now, ret);
+
+        if (r == -ERANGE)
+                cli_usage_error(cmd, "--until '%s' is after 9999-12-31T23:59:59Z", s);
+        else if (r < 0)
+                cli_usage_error(cmd, "--until '%s' is not a valid time (2026-12-31, 2026-12-31T18:00:00Z or +30d)", s);
+        else if (*ret <= now)
+                cli_usage_error(cmd, "--until '%s' is in the past", s);
+        return r == 0 && *ret > now;
+}
+
 struct cli_table {
         size_t ncols, nrows, cap;
         char **cells; /* nrows * ncols, row 0 the headers */

@@ -94,9 +94,8 @@ static int exception_grant(struct cli *c, int argc, char **argv)
                 return r;
         vps_id = argv[optind + 1];
         service = argv[optind + 2];
-        if (o.until != NULL && (pc_parse_time(o.until, now, &e.until) < 0 || e.until <= now))
-                return cli_usage_error("exception", "--until '%s' is not a future time (2026-12-31, 2026-12-31T18:00:00Z or +30d)",
-                                       o.until);
+        if (o.until != NULL && !cli_until_valid("exception", o.until, now, &e.until))
+                return CLI_ERROR;
         if (o.ticket != NULL) {
                 char *end;
 

@@ -57,8 +57,8 @@ static int filter_place(struct cli *c, int argc, char **argv)
                 return CLI_ERROR;
         if (who.reason == NULL || who.reason[0] == '\0')
                 return cli_usage_error("filter", "--reason TEXT is required: the owner's email and the audit log say why");
-        if (until != NULL && (pc_parse_time(until, now, &f.until) < 0 || f.until <= now))
-                return cli_usage_error("filter", "--until must be a future time (2026-12-31, +1h...), not '%s'", until);
+        if (until != NULL && !cli_until_valid("filter", until, now, &f.until))
+                return CLI_ERROR;
         r = cli_config(c);
         if (r != CLI_OK)
                 return r;

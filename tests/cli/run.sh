@@ -116,7 +116,13 @@ t grant-noreason 2 exception grant vps-201 smtp --by alice && has grant-noreason
 t grant-lenoir 2 exception grant vps-101 smtp --by alice --reason x && has grant-lenoir "is not exemptable" "$err"
 t grant-unrestricted 2 exception grant vps-101 vpn --by alice --reason x && has grant-unrestricted "does not restrict vpn" "$err"
 t grant-unknown 2 exception grant vps-201 gopher --by alice --reason x && has grant-unknown "unknown service 'gopher'" "$err"
-t grant-past 2 exception grant vps-201 smtp --by alice --reason x --until 2001-01-01 && has grant-past "is not a future time" "$err"
+t grant-past 2 exception grant vps-201 smtp --by alice --reason x --until 2001-01-01 && has grant-past "--until '2001-01-01' is in the past" "$err"
+t grant-badtime 2 exception grant vps-201 smtp --by alice --reason x --until tomorrow &&
+        has grant-badtime "--until 'tomorrow' is not a valid time (2026-12-31, 2026-12-31T18:00:00Z or +30d)" "$err"
+t grant-far 2 exception grant vps-201 smtp --by alice --reason x --until +99999999d &&
+        has grant-far "--until '+99999999d' is after 9999-12-31T23:59:59Z" "$err"
+t filter-far 2 filter place vps-201 --all --by alice --reason x --until 10000-01-01 &&
+        has filter-far "--until '10000-01-01'" "$err"
 t ticket-open 0 ticket open vps-201 smtp --by bruno --text "invoices from our billing app" && has ticket-open "ticket #1 opened" "$out"
 t ticket-badsvc 2 ticket open vps-201 gopher --by bruno --text x && has ticket-badsvc "unknown service 'gopher'" "$err"
 t ticket-novps 2 ticket open vps-999 smtp --by bruno --text x

@@ -59,6 +59,11 @@ static void test_time(void **state)
         assert_int_equal(pc_parse_time("tomorrow", 0, &t), -EINVAL);
         assert_int_equal(pc_parse_time("2026-12-01T00:00:00", 0, &t), -EINVAL);
         assert_int_equal(pc_parse_time("+", 0, &t), -EINVAL);
+        /* Nothing RFC 3339 cannot write: year 9999 at most. */
+        assert_int_equal(pc_parse_time("9999-12-31T23:59:59Z", 0, &t), 0);
+        assert_int_equal(t, PC_TIME_MAX);
+        assert_true(pc_parse_time("10000-01-01", 0, &t) < 0);
+        assert_int_equal(pc_parse_time("+99999999d", 1796083200, &t), -ERANGE);
 }
 
 /* What no VPS can own, and what it can. */
