@@ -101,17 +101,6 @@ static void log_repair(const struct pc_dp_repair *rep, long us)
                           rep->elements);
 }
 
-/* Records what a full sync found: logs it and updates the health that
- * `status` reports. */
-static void synced(struct agent *a, const struct pc_dp_repair *rep, long us)
-{
-        log_repair(rep, us);
-        a->in_sync = rep->skipped == 0;
-        if (rep->skipped > 0)
-                snprintf(a->last_error, sizeof(a->last_error), "%s", rep->skipped_example);
-        a->elements = rep->elements;
-}
-
 /* Ends the flows the policy no longer allows: of <vps>, or of every VPS
  * if NULL.  The rules already hold for new flows; a failure here is logged
  * and reported by `status`, and the next change or reconcile tries again. */
@@ -128,6 +117,18 @@ static void purge_flows(struct agent *a, const struct pc_vps *vps)
                           vps != NULL ? " for " : "", vps != NULL ? vps->id : "", err);
         } else if (pg.deleted > 0)
                 agent_log("Ended %zu connection(s) the policy no longer allows (e.g. %s)", pg.deleted, pg.example);
+}
+
+/* Records what a full sync found: logs it and updates the health that
+ * `status` reports; ends the flows the policy no longer allows. */
+static void synced(struct agent *a, const struct pc_dp_repair *rep, long us)
+{
+        log_repair(rep, us);
+        a->in_sync = rep->skipped == 0;
+        if (rep->skipped > 0)
+                snprintf(a->last_error, sizeof(a->last_error), "%s", rep->skipped_example);
+        a->elements = rep->elements;
+        purge_flows(a, NULL);
 }
 
 static bool ends_before(int64_t a, int64_t b) /* until a ends before until b; 0 is never */
@@ -212,7 +213,6 @@ int agent_start(struct agent *a)
                 return r;
         }
         synced(a, &rep, elapsed_us(&t0));
-        purge_flows(a, NULL);
         proxy_route_apply(a->cfg);
         agent_log("Enforcing %zu VPSes of %zu sites from %s in table inet %s",
                   pc_model_count(a->model), a->cfg->n_sites, a->config_path, a->cfg->agent.nft_table);
@@ -315,7 +315,6 @@ int agent_reconcile(struct agent *a, json_t *reply)
                 return r;
         }
         synced(a, &rep, elapsed_us(&t0));
-        purge_flows(a, NULL);
         json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
         json_object_set_new(reply, "missing", json_integer((json_int_t)rep.missing));
         json_object_set_new(reply, "extra", json_integer((json_int_t)rep.extra));
@@ -369,7 +368,6 @@ int agent_reload(struct agent *a, json_t *reply)
         pc_model_free(old_model);
         pc_config_free(old_cfg);
         synced(a, &rep, elapsed_us(&t0));
-        purge_flows(a, NULL);
         proxy_route_apply(cfg);
         record_change(a, "reloaded the configuration", elapsed_us(&t0));
         agent_log("Reloaded %s: %zu VPSes, %zu sites", a->config_path, pc_model_count(m), cfg->n_sites);
