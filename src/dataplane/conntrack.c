@@ -25,23 +25,15 @@ struct purge {
         bool oom;
 };
 
-static bool prefix_holds(const struct pc_prefix *p, int family, const uint8_t *addr)
-{
-        unsigned full = p->len / 8, rest = p->len % 8;
-
-        if (p->family != family)
-                return false;
-        if (memcmp(p->bytes, addr, full) != 0)
-                return false;
-        return rest == 0 || ((p->bytes[full] ^ addr[full]) & (uint8_t)(0xff00 >> rest)) == 0;
-}
-
 /* The VPS of the pass that owns <addr>, or NULL. */
 static const struct pc_vps *owner(const struct purge *pg, int family, const uint8_t *addr)
 {
         if (pg->vps != NULL) {
+                struct pc_prefix host = { .family = family, .len = family == AF_INET ? 32 : 128 };
+
+                memcpy(host.bytes, addr, 16);
                 for (size_t i = 0; i < pg->vps->n_addrs; i++)
-                        if (prefix_holds(&pg->vps->addrs[i], family, addr))
+                        if (pc_prefix_overlaps(&pg->vps->addrs[i], &host))
                                 return pg->vps;
                 return NULL;
         }
