@@ -140,6 +140,21 @@ static void to_upstream(void *ctx, const char *buf, size_t len)
         bufferevent_write(s->upstream, buf, len);
 }
 
+/* The 421 that refuses VPS <id>'s mail into <line>, or false if its policy
+ * allows it (<vps> NULL: no longer a VPS of this hypervisor).  The reason
+ * comes from the database: escaped, it cannot add a line. */
+static bool mail_refused(const struct pc_vps *vps, const char *id, char *line, size_t size)
+{
+        char why[300], safe[400];
+
+        if (vps != NULL && smtpd_vps_allowed(vps, why, sizeof(why)))
+                return false;
+        smtpd_escape(safe, sizeof(safe), vps == NULL ? "it is no longer a VPS of this hypervisor" : why,
+                     ESCAPE_REPLY);
+        snprintf(line, size, "421 4.7.0 Mail from %s is refused: %s", id, safe);
+        return true;
+}
+
 /* The per-VPS limits and the policy, before MAIL and each RCPT. */
 static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp_txn *txn,
                              const char *domain, char *reply, size_t size)
@@ -148,16 +163,11 @@ static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp
         const struct pc_smtp_proxy_limits *l = limits(s);
         struct pc_vps *vps = pc_model_find(s->d->model, s->vps_id);
         int64_t now = wall_ms(), win = l->window * 1000;
-        char why[300], safe[400], span[32];
+        char span[32];
 
-        /* A filter or suspension placed during the session ends it.  Its
-         * reason comes from the database: escaped, it cannot add a line. */
-        if (vps == NULL || !smtpd_vps_allowed(vps, why, sizeof(why))) {
-                smtpd_escape(safe, sizeof(safe), vps == NULL ? "it is no longer a VPS of this hypervisor" : why,
-                             ESCAPE_REPLY);
-                snprintf(reply, size, "421 4.7.0 Mail from %s is refused: %s", s->vps_id, safe);
+        /* A filter or suspension placed during the session ends it. */
+        if (mail_refused(vps, s->vps_id, reply, size))
                 return SMTP_CHECK_CLOSE;
-        }
         pc_format_duration(l->window, span, sizeof(span));
         s->acct->window_ms = win;
         if (stage == SMTP_STAGE_DATA || stage == SMTP_STAGE_BDAT)
@@ -340,6 +350,7 @@ static void client_written(struct bufferevent *bev, void *ctx)
 static void after_io(struct session *s)
 {
         const struct pc_smtp_proxy_limits *l = limits(s);
+        size_t client_out;
 
         if (smtp_relay_closing(&s->relay) || (s->client_eof && !smtp_relay_busy(&s->relay))) {
                 if (s->ending)
@@ -364,27 +375,24 @@ static void after_io(struct session *s)
                 if (!evtimer_pending(s->timer, NULL))
                         arm_timer(s);
         }
+        client_out = evbuffer_get_length(bufferevent_get_output(s->client));
         /* Nor is a client read while its own replies pile up unread, local
          * ones included (a limit's 452s cost no MX time): its memory is
          * bounded by what it will take. */
         if (s->client_eof || evbuffer_get_length(bufferevent_get_output(s->upstream)) > UPSTREAM_BACKLOG ||
-            evbuffer_get_length(bufferevent_get_output(s->client)) > CLIENT_BACKLOG)
+            client_out > CLIENT_BACKLOG)
                 bufferevent_disable(s->client, EV_READ);
         else
                 bufferevent_enable(s->client, EV_READ);
         /* The other way round: an MX that talks on to a client that does not
          * read waits (the kernel's buffers, then its own) until the client
          * has taken half of it; client-write ends a client that never does. */
-        {
-                size_t out = evbuffer_get_length(bufferevent_get_output(s->client));
-
-                if (!s->upstream_paused && out > CLIENT_BACKLOG) {
-                        s->upstream_paused = true;
-                        bufferevent_disable(s->upstream, EV_READ);
-                } else if (s->upstream_paused && out <= CLIENT_BACKLOG / 2) {
-                        s->upstream_paused = false;
-                        bufferevent_enable(s->upstream, EV_READ);
-                }
+        if (!s->upstream_paused && client_out > CLIENT_BACKLOG) {
+                s->upstream_paused = true;
+                bufferevent_disable(s->upstream, EV_READ);
+        } else if (s->upstream_paused && client_out <= CLIENT_BACKLOG / 2) {
+                s->upstream_paused = false;
+                bufferevent_enable(s->upstream, EV_READ);
         }
 }
 
@@ -575,16 +583,12 @@ static void session_free(struct session *s, const char *why)
 
 unsigned proxy_end_refused(struct smtpd *d, const char *id)
 {
-        struct pc_vps *vps = pc_model_find(d->model, id);
         struct session *s, *next;
-        char why[300], safe[400], line[512];
+        char line[512];
         unsigned n = 0;
 
-        if (vps != NULL && smtpd_vps_allowed(vps, why, sizeof(why)))
+        if (!mail_refused(pc_model_find(d->model, id), id, line, sizeof(line)))
                 return 0;
-        smtpd_escape(safe, sizeof(safe), vps == NULL ? "it is no longer a VPS of this hypervisor" : why,
-                     ESCAPE_REPLY);
-        snprintf(line, sizeof(line), "421 4.7.0 Mail from %s is refused: %s", id, safe);
         for (s = d->first; s != NULL; s = next) {
                 next = s->next;
                 if (strcmp(s->vps_id, id) != 0 || !s->relay_live || s->ending)
