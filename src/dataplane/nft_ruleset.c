@@ -247,6 +247,24 @@ static void proxy_chains(const struct pc_config *cfg, struct strbuf *out)
                            "\t}\n");
 }
 
+/* "tcp dport 25 iifname vmap @vps_proxied": a packet of a proxied port
+ * (<port> "dport" or "sport") to or from the VPS behind <ifkey> goes to its
+ * policy's pN_proxied chain.  Nothing if no policy has a proxy. */
+static void proxied_guard(const struct pc_config *cfg, const char *port, const char *ifkey, struct strbuf *out)
+{
+        if (!proxy_needed(cfg))
+                return;
+        strbuf_printf(out, "\t\ttcp %s ", port);
+        redirect_ports(cfg, false, out);
+        strbuf_printf(out, " %s vmap @vps_proxied\n", ifkey);
+}
+
+/* Established flows pass on conntrack's word; only ICMP errors may be
+ * "related" (no conntrack helper is assigned). */
+#define CT_DECIDED                                \
+        "\t\tct state established accept\n" \
+        "\t\tct state related meta l4proto { icmp, ipv6-icmp } accept\n"
+
 /* pN_proxied: a packet of a proxied port between a VPS of policy <pi> and
  * anyone, in the forward path -- never the proxy's: its connections are
  * local.  It can only be a way around the proxy (a connection opened before
@@ -357,19 +375,12 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\toifname @suspended counter drop\n");
         /* A proxied port is never forwarded for a VPS, whatever conntrack
          * thinks of the packet: only the proxy speaks to the MX for it. */
-        if (proxy_needed(cfg)) {
-                strbuf_printf(out, "\t\ttcp dport ");
-                redirect_ports(cfg, false, out);
-                strbuf_printf(out, " iifname vmap @vps_proxied\n\t\ttcp sport ");
-                redirect_ports(cfg, false, out);
-                strbuf_printf(out, " oifname vmap @vps_proxied\n");
-        }
+        proxied_guard(cfg, "dport", "iifname", out);
+        proxied_guard(cfg, "sport", "oifname", out);
         strbuf_printf(out,
                       /* Everything below decides a connection at its first
-                       * packet: the rest of it costs one conntrack lookup.
-                       * Only ICMP errors may be "related": helpers are off. */
-                      "\t\tct state established accept\n"
-                      "\t\tct state related meta l4proto { icmp, ipv6-icmp } accept\n"
+                       * packet: the rest of it costs one conntrack lookup. */
+                      CT_DECIDED
                       "\t\tct state invalid iifname @vps counter drop\n"
                       "\t\tct state invalid oifname @vps counter drop\n"
                       /* A new flow is checked both ways round: one that starts
@@ -393,18 +404,13 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
          * own: nothing else may answer a proxied port there either. */
         strbuf_printf(out, "\tchain input {\n"
                            "\t\ttype filter hook input priority filter; policy accept;\n");
-        if (proxy_needed(cfg)) {
-                strbuf_printf(out, "\t\ttcp dport ");
-                redirect_ports(cfg, false, out);
-                strbuf_printf(out, " iifname vmap @vps_proxied\n");
-        }
+        proxied_guard(cfg, "dport", "iifname", out);
         /* The hypervisor is a destination like any other: a VPS reaches its
          * own services (a local MTA, say) under the same site rules and port
          * filters.  Not whole-VPS filters: those would cut DHCP and
          * neighbour discovery to the gateway, and with them the inbound
          * sessions a filtered VPS keeps. */
-        strbuf_printf(out, "\t\tct state established accept\n"
-                           "\t\tct state related meta l4proto { icmp, ipv6-icmp } accept\n"
+        strbuf_printf(out, CT_DECIDED
                            "\t\tiifname . meta l4proto . th dport @filter_ports_out counter drop\n"
                            "\t\tiifname vmap @vps_out\n"
                            "\t}\n");
