@@ -43,22 +43,21 @@ static bool is_v4(const struct addr *a)
         return memcmp(a->b, v4mapped, 12) == 0;
 }
 
-/* True if the first <len> bits of <a> and <p> agree. */
-static bool bits_match(const uint8_t *a, const uint8_t *p, unsigned len)
-{
-        unsigned full = len / 8, rest = len % 8;
-
-        if (memcmp(a, p, full) != 0)
-                return false;
-        return rest == 0 || ((a[full] ^ p[full]) & (uint8_t)(0xff00 >> rest)) == 0;
-}
-
 static bool in_prefix(const struct addr *a, const struct pc_prefix *p)
 {
-        if (p->family == AF_INET)
-                return is_v4(a) && bits_match(a->b + 12, p->bytes, p->len);
-        /* An IPv6 prefix also holds the IPv4-mapped forms it covers. */
-        return p->family == AF_INET6 && bits_match(a->b, p->bytes, p->len);
+        struct pc_prefix host = { .family = AF_INET6, .len = 128 };
+
+        if (is_v4(a)) {
+                /* An IPv4 prefix holds the address; an IPv6 one may hold
+                 * its IPv4-mapped form. */
+                struct pc_prefix v4 = { .family = AF_INET, .len = 32 };
+
+                memcpy(v4.bytes, a->b + 12, 4);
+                if (pc_prefix_overlaps(p, &v4))
+                        return true;
+        }
+        memcpy(host.bytes, a->b, 16);
+        return pc_prefix_overlaps(p, &host);
 }
 
 static int addr_cmp(const void *x, const void *y)
