@@ -24,23 +24,15 @@
 #define CONTROL_LINE_MAX 256
 #define CONTROL_DEADLINE_MS 1000
 
-static long now_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return ts.tv_sec * 1000L + ts.tv_nsec / 1000000L;
-}
-
 /* Reads one line within the deadline.  -ETIMEDOUT, -EMSGSIZE, -EPROTO. */
 static int read_line(int fd, char *buf, size_t size)
 {
-        long deadline = now_ms() + CONTROL_DEADLINE_MS;
+        long deadline = pc_mono_ms() + CONTROL_DEADLINE_MS;
         size_t n = 0;
 
         for (;;) {
                 struct pollfd p = { .fd = fd, .events = POLLIN };
-                long left = deadline - now_ms();
+                long left = deadline - pc_mono_ms();
                 ssize_t got;
 
                 if (left <= 0)
@@ -72,14 +64,14 @@ static int read_line(int fd, char *buf, size_t size)
 static void reply_send(int fd, json_t *reply)
 {
         char *text = json_dumps(reply, JSON_COMPACT);
-        long deadline = now_ms() + CONTROL_DEADLINE_MS;
+        long deadline = pc_mono_ms() + CONTROL_DEADLINE_MS;
         size_t len, off = 0;
 
         if (text == NULL)
                 return;
         len = strlen(text);
         text[len] = '\0';
-        while (off < len && now_ms() < deadline) {
+        while (off < len && pc_mono_ms() < deadline) {
                 struct pollfd p = { .fd = fd, .events = POLLOUT };
                 ssize_t w;
 

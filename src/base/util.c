@@ -77,6 +77,31 @@ int64_t pc_now(void)
         return (int64_t)time(NULL);
 }
 
+int64_t pc_mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void pc_format_count(uint64_t n, char *buf, size_t size)
+{
+        char raw[32];
+        size_t len, o = 0;
+
+        if (size == 0)
+                return;
+        snprintf(raw, sizeof(raw), "%llu", (unsigned long long)n);
+        len = strlen(raw);
+        for (size_t i = 0; i < len && o + 2 < size; i++) {
+                if (i > 0 && (len - i) % 3 == 0)
+                        buf[o++] = ',';
+                buf[o++] = raw[i];
+        }
+        buf[o] = '\0';
+}
+
 int pc_parse_time(const char *s, int64_t now, int64_t *ret_time)
 {
         struct tm tm = { 0 };

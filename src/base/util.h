@@ -38,6 +38,12 @@ void pc_format_time(int64_t t, char *buf, size_t size);
 /* Current unix time in seconds. */
 int64_t pc_now(void);
 
+/* Milliseconds on the monotonic clock (for timeouts and rates). */
+int64_t pc_mono_ms(void);
+
+/* <n> with a comma every three digits ("12,345") into <buf>. */
+void pc_format_count(uint64_t n, char *buf, size_t size);
+
 /* An IPv4 or IPv6 prefix: bytes in network order, family AF_INET/AF_INET6. */
 struct pc_prefix {
         int family;

@@ -465,22 +465,6 @@ static void ago(int64_t t, char *buf, size_t size)
                 snprintf(buf, size, "%lld days ago", (long long)(d / 86400));
 }
 
-/* 1204 -> "1,204" */
-static void thousands(uint64_t n, char *buf, size_t size)
-{
-        char raw[32];
-        size_t len, o = 0;
-
-        snprintf(raw, sizeof(raw), "%llu", (unsigned long long)n);
-        len = strlen(raw);
-        for (size_t i = 0; i < len && o + 2 < size; i++) {
-                if (i > 0 && (len - i) % 3 == 0)
-                        buf[o++] = ',';
-                buf[o++] = raw[i];
-        }
-        buf[o] = '\0';
-}
-
 static int vps_show(struct cli *c, int argc, char **argv)
 {
         const struct pc_policy *pol;
@@ -649,13 +633,13 @@ static int vps_show(struct cli *c, int argc, char **argv)
                         char n[32], when[32];
 
                         if (json_object_get(x, "kind") != NULL) {
-                                thousands((uint64_t)json_integer_value(json_object_get(x, "packets")), n, sizeof(n));
+                                pc_format_count((uint64_t)json_integer_value(json_object_get(x, "packets")), n, sizeof(n));
                                 ago(json_integer_value(json_object_get(x, "last_seen_unix")), when, sizeof(when));
                                 printf("  %s source spoofing: %s packets dropped, last %s\n",
                                        json_string_value(json_object_get(x, "family")), n, when);
                                 continue;
                         }
-                        thousands((uint64_t)json_integer_value(json_object_get(x, "packets")), n, sizeof(n));
+                        pc_format_count((uint64_t)json_integer_value(json_object_get(x, "packets")), n, sizeof(n));
                         ago(json_integer_value(json_object_get(x, "last_seen_unix")), when, sizeof(when));
                         printf("  %s/%" JSON_INTEGER_FORMAT " %s: %s blocked attempt%s, last %s\n",
                                json_string_value(json_object_get(x, "proto")),

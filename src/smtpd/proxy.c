@@ -77,14 +77,6 @@ struct session {
 static void session_free(struct session *s, const char *why);
 static void after_io(struct session *s);
 
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t wall_ms(void)
 {
         struct timespec ts;
@@ -184,7 +176,7 @@ static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp
                 }
                 s->reserved++; /* each MAIL that passes ends in one message() */
                 s->acct->messages_pending++;
-                s->txn_started_ms = mono_ms();
+                s->txn_started_ms = pc_mono_ms();
                 return SMTP_CHECK_PASS;
         }
         if (txn->rcpt_sent >= l->recipients_per_message) {
@@ -262,7 +254,7 @@ static void message(void *ctx, const struct smtp_txn *t)
                   : t->final_reply != 0     ? "refused"
                                             : "abandoned",
                   t->final_reply, reply,
-                  s->tls_on ? "yes" : "no", (long long)(s->txn_started_ms != 0 ? mono_ms() - s->txn_started_ms : 0));
+                  s->tls_on ? "yes" : "no", (long long)(s->txn_started_ms != 0 ? pc_mono_ms() - s->txn_started_ms : 0));
 }
 
 /* The handshake starts after the current read returns (see upstream_read):
@@ -556,7 +548,7 @@ static void session_free(struct session *s, const char *why)
                 if (s->logged)
                         smtpd_log("session=%llu event=close vps=%s src=%s mx=%s messages=%u duration_ms=%lld%s%s",
                                   (unsigned long long)s->id, s->vps_id, s->src, s->mx, s->messages,
-                                  (long long)(mono_ms() - s->started_ms), why != NULL ? " why=" : "",
+                                  (long long)(pc_mono_ms() - s->started_ms), why != NULL ? " why=" : "",
                                   why != NULL ? text : "");
                 smtp_relay_release(&s->relay);
         }
@@ -701,7 +693,7 @@ static void refuse(struct smtpd *d, int fd, const char *vps, const char *src, co
         smtpd_escape(safe, sizeof(safe), line, ESCAPE_REPLY);
         n = snprintf(buf, sizeof(buf), "%s\r\n", safe);
         d->refused_total++;
-        if (lograte_event(d->log_refused, vps != NULL ? vps : src, safe, mono_ms())) {
+        if (lograte_event(d->log_refused, vps != NULL ? vps : src, safe, pc_mono_ms())) {
                 log_value(value, sizeof(value), safe);
                 smtpd_log("event=refuse%s%s src=%s reply=%s", vps != NULL ? " vps=" : "", vps != NULL ? vps : "",
                           src, value);
@@ -801,7 +793,7 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
         s->id = ++d->next_session_id;
         s->acct = acct;
         s->limits = policy->smtp_limits;
-        s->started_ms = mono_ms();
+        s->started_ms = pc_mono_ms();
         snprintf(s->vps_id, sizeof(s->vps_id), "%s", vps->id);
         snprintf(s->src, sizeof(s->src), "%s", src_text);
         format_addr((struct sockaddr *)&dst, s->mx, sizeof(s->mx), true);
@@ -816,7 +808,7 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
         acct->window_ms = policy->smtp_limits.window * 1000;
         acct->last_ms = wall_ms();
 
-        s->logged = lograte_event(d->log_sessions, vps->id, "", mono_ms());
+        s->logged = lograte_event(d->log_sessions, vps->id, "", pc_mono_ms());
         s->client = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
         s->timer = evtimer_new(d->base, timer_fired, s);
         s->life = evtimer_new(d->base, life_over, s);

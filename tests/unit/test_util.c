@@ -66,6 +66,20 @@ static void test_time(void **state)
         assert_int_equal(pc_parse_time("+99999999d", 1796083200, &t), -ERANGE);
 }
 
+static void test_format_count(void **state)
+{
+        char buf[32];
+
+        pc_format_count(0, buf, sizeof(buf));
+        assert_string_equal(buf, "0");
+        pc_format_count(999, buf, sizeof(buf));
+        assert_string_equal(buf, "999");
+        pc_format_count(54807, buf, sizeof(buf));
+        assert_string_equal(buf, "54,807");
+        pc_format_count(1234567, buf, sizeof(buf));
+        assert_string_equal(buf, "1,234,567");
+}
+
 /* What no VPS can own, and what it can. */
 static void test_prefix_unassignable(void **state)
 {
@@ -178,7 +192,7 @@ static void test_names(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_duration), cmocka_unit_test(test_time), cmocka_unit_test(test_prefix), cmocka_unit_test(test_prefix_unassignable),
+                cmocka_unit_test(test_duration), cmocka_unit_test(test_time), cmocka_unit_test(test_prefix), cmocka_unit_test(test_prefix_unassignable), cmocka_unit_test(test_format_count),
                 cmocka_unit_test(test_mac),      cmocka_unit_test(test_names),
                 cmocka_unit_test(test_mailbox_address),
         };
