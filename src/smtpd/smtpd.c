@@ -31,6 +31,27 @@ void smtpd_log(const char *fmt, ...)
         va_end(ap);
 }
 
+/* The destinations <cfg> refuses: its internal prefixes and this host's
+ * addresses, read now. */
+static int guard_build(const struct pc_config *cfg, struct dest_guard **ret, char *err, size_t errsz)
+{
+        struct dest_guard *g = NULL;
+        int r = dest_guard_new(cfg->smtpd.internal, cfg->smtpd.n_internal, &g);
+
+        if (r < 0) {
+                snprintf(err, errsz, "out of memory");
+                return r;
+        }
+        r = dest_guard_load_host(g);
+        if (r < 0) {
+                snprintf(err, errsz, "cannot read this host's addresses: %s", strerror(-r));
+                dest_guard_free(g);
+                return r;
+        }
+        *ret = g;
+        return 0;
+}
+
 int smtpd_load(struct smtpd *d, char *err, size_t errsz)
 {
         struct pc_config *cfg = NULL;
@@ -52,15 +73,9 @@ int smtpd_load(struct smtpd *d, char *err, size_t errsz)
                 if (r < 0)
                         goto fail;
         }
-        r = dest_guard_new(cfg->smtpd.internal, cfg->smtpd.n_internal, &guard);
-        if (r == 0 && (r = dest_guard_load_host(guard)) < 0) {
-                snprintf(err, errsz, "cannot read this host's addresses: %s", strerror(-r));
+        r = guard_build(cfg, &guard, err, errsz);
+        if (r < 0)
                 goto fail;
-        }
-        if (r < 0) {
-                snprintf(err, errsz, "out of memory");
-                goto fail;
-        }
         r = pc_model_new(cfg, &m);
         if (r == 0)
                 r = pc_store_load(store, m);
@@ -95,34 +110,13 @@ fail:
 int smtpd_refresh_host(struct smtpd *d, char *err, size_t errsz)
 {
         struct dest_guard *g = NULL;
-        int r = dest_guard_new(d->cfg->smtpd.internal, d->cfg->smtpd.n_internal, &g);
+        int r = guard_build(d->cfg, &g, err, errsz);
 
-        if (r == 0)
-                r = dest_guard_load_host(g);
-        if (r < 0) {
-                snprintf(err, errsz, "cannot read this host's addresses: %s", strerror(-r));
-                dest_guard_free(g);
+        if (r < 0)
                 return r;
-        }
         dest_guard_free(d->guard);
         d->guard = g;
         return 0;
-}
-
-/* 12345 as "12,345" into <buf>. */
-static const char *thousands(uint64_t n, char *buf, size_t size)
-{
-        char digits[32];
-        int len = snprintf(digits, sizeof(digits), "%llu", (unsigned long long)n);
-        size_t o = 0;
-
-        for (int i = 0; i < len && o + 2 < size; i++) {
-                if (i > 0 && (len - i) % 3 == 0)
-                        buf[o++] = ',';
-                buf[o++] = digits[i];
-        }
-        buf[o] = '\0';
-        return buf;
 }
 
 /* The summary of a period in which refusals were not all logged. */
@@ -131,18 +125,10 @@ static void summary(void *ctx, const struct lograte_summary *s)
         const char *what = ctx;
         char total[32], suppressed[32];
 
-        smtpd_log("%s: %s %s in the last %lld s, %s not logged one by one%s%s", s->key,
-                  thousands(s->total, total, sizeof(total)), what, (long long)(s->period_ms / 1000),
-                  thousands(s->suppressed, suppressed, sizeof(suppressed)), s->reason[0] != '\0' ? ": " : "",
-                  s->reason);
-}
-
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+        pc_format_count(s->total, total, sizeof(total));
+        pc_format_count(s->suppressed, suppressed, sizeof(suppressed));
+        smtpd_log("%s: %s %s in the last %lld s, %s not logged one by one%s%s", s->key, total, what,
+                  (long long)(s->period_ms / 1000), suppressed, s->reason[0] != '\0' ? ": " : "", s->reason);
 }
 
 static void tick(evutil_socket_t fd, short what, void *ctx)
@@ -150,8 +136,8 @@ static void tick(evutil_socket_t fd, short what, void *ctx)
         struct smtpd *d = ctx;
         char err[256];
 
-        lograte_flush(d->log_refused, mono_ms());
-        lograte_flush(d->log_sessions, mono_ms());
+        lograte_flush(d->log_refused, pc_mono_ms());
+        lograte_flush(d->log_sessions, pc_mono_ms());
         if (++d->ticks % 10 != 0)
                 return;
         if (smtpd_refresh_host(d, err, sizeof(err)) < 0)
