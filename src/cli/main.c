@@ -8,6 +8,7 @@
 
 int cmd_check(struct cli *c, int argc, char **argv);
 int cmd_config(struct cli *c, int argc, char **argv);
+int cmd_ruleset(struct cli *c, int argc, char **argv);
 int cmd_services(struct cli *c, int argc, char **argv);
 int cmd_vps(struct cli *c, int argc, char **argv);
 int cmd_explain(struct cli *c, int argc, char **argv);
@@ -32,6 +33,14 @@ const struct cli_command cli_commands[] = {
           "print the configuration in canonical form",
           "Prints the loaded configuration with every default made explicit, every\n"
           "service's ports resolved and a stable order: what Portcullis will enforce.\n" },
+        { "ruleset", cmd_ruleset, "[--elements]",
+          "print the nftables ruleset the agent programs",
+          "Prints, in nft(8) syntax, the tables portcullisd loads into the kernel for\n"
+          "this configuration: chains, verdict maps and the policies' port maps.  With\n"
+          "--elements, also the set elements of every VPS in the database, as\n"
+          "`add element` commands.  Nothing is sent to the kernel: compare it with\n"
+          "`nft list table inet portcullis` (and `... bridge portcullis`), or review\n"
+          "what a configuration change will do before reloading the agent.\n" },
         { "services", cmd_services, "",
           "the service catalog and what each site does with each service",
           "Lists every service (built-in and configured) with its ports, and for each\n"

@@ -164,23 +164,26 @@ static int program_all(struct nft_dp *d, const struct nft_elems *want, int64_t n
 /* True for the sets that hold per-VPS elements. */
 static bool per_vps_set(const char *family, const char *name)
 {
-        static const char *const bridge[] = { "suspended", "vps",      "mac",          "src4",     "src6",
-                                              "src4_net",  "src6_net", "any_link_local", "na_target",
-                                              "nd_lladdr", "spoof_report", "any_mac" };
+        static const char *const bridge[] = { "suspended",     "vps",         "mac",          "src4",
+                                              "src6",          "src4_net",    "src6_net",     "any_link_local",
+                                              "na_target",     "nd_lladdr",   "spoof_report", "any_mac",
+                                              "vps_out",       "vps_in",      "vps_nat",      "vps_proxied",
+                                              "filter_out",    "filter_in",   "filter_ports_out",
+                                              "filter_ports_in" };
+        unsigned a, b;
+        char tail[16];
 
         if (strcmp(family, "bridge") == 0) {
                 for (size_t i = 0; i < PC_ARRAY_SIZE(bridge); i++)
                         if (strcmp(name, bridge[i]) == 0)
                                 return true;
-                return false;
+                return sscanf(name, "p%u_r%u_%15s", &a, &b, tail) == 3 && strcmp(tail, "exempt") == 0;
         }
         static const char *const fixed[] = { "vps_out",          "vps_in",          "vps_nat",   "suspended",
                                              "filter_out",       "filter_in",       "filter_ports_out",
                                              "filter_ports_in",  "antispoof",       "src4",      "src6",
                                              "src4_net",         "src6_net",        "any_link_local",
                                              "vps",              "vps_proxied",     "spoof_report" };
-        unsigned a, b;
-        char tail[16];
 
         for (size_t i = 0; i < PC_ARRAY_SIZE(fixed); i++)
                 if (strcmp(name, fixed[i]) == 0)
@@ -223,7 +226,7 @@ static void key_text(json_t *v, char *buf, size_t size)
         }
         buf[0] = '\0';
         json_array_foreach(concat, i, part) {
-                char p[64];
+                char p[96]; /* a range of two 128-bit numbers: 69 characters */
 
                 key_part(part, i == 0, p, sizeof(p));
                 n += snprintf(buf + n, n < size ? size - n : 0, "%s%s", i > 0 ? " . " : "", p);
@@ -456,15 +459,17 @@ out:
         return r;
 }
 
-/* Reads one attempts set (<dir>'s) and calls <cb> for each element. */
-static int attempts_set(struct nft_dp *d, unsigned dir, int64_t now, pc_dp_attempt_cb cb, void *userdata)
+/* Reads one attempts set (<dir>'s, in the table of <family>) and calls <cb>
+ * for each element. */
+static int attempts_set(struct nft_dp *d, const char *family, unsigned dir, int64_t now, pc_dp_attempt_cb cb,
+                        void *userdata)
 {
         json_t *root, *item, *e;
         char cmd[96];
         size_t i, k;
         int r;
 
-        snprintf(cmd, sizeof(cmd), "list set inet %s attempts_%s", d->cfg->agent.nft_table,
+        snprintf(cmd, sizeof(cmd), "list set %s %s attempts_%s", family, d->cfg->agent.nft_table,
                  dir == PC_DIR_EGRESS ? "out" : "in");
         r = list_json(d, cmd, &root);
         if (r < 0)
@@ -503,9 +508,17 @@ static int nft_attempts(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *user
 {
         struct nft_dp *d = dp_of(dp);
         int64_t now = pc_now();
-        int r = attempts_set(d, PC_DIR_EGRESS, now, cb, userdata);
+        int r = 0;
 
-        return r < 0 ? r : attempts_set(d, PC_DIR_INGRESS, now, cb, userdata);
+        /* The bridge table counts for bridged sites (nft_ruleset.h). */
+        for (int f = 0; f < (pc_config_has_bridged(d->cfg) ? 2 : 1) && r == 0; f++) {
+                const char *family = f == 0 ? "inet" : "bridge";
+
+                r = attempts_set(d, family, PC_DIR_EGRESS, now, cb, userdata);
+                if (r == 0)
+                        r = attempts_set(d, family, PC_DIR_INGRESS, now, cb, userdata);
+        }
+        return r;
 }
 
 static int nft_spoofed(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userdata)

@@ -96,8 +96,15 @@ static void port_map(const struct pc_policy *p, size_t pi, unsigned dir, bool re
         strbuf_printf(out, " }\n\t}\n");
 }
 
-/* The per-rule chains of policy <pi>'s block rules in direction <dir>. */
-static void rule_chains(const struct pc_policy *p, size_t pi, unsigned dir, struct strbuf *out)
+/* How a chain ends a blocked flow: in the inet table by rejecting or
+ * dropping it; in the bridge table by marking the frame with that verdict
+ * for the inet table (PC_BR_MARK_*), which carries it out unless the flow
+ * is established. */
+#define BR_VERDICT(mark) "meta mark set " mark " accept"
+
+/* The per-rule chains of policy <pi>'s block rules in direction <dir>, for
+ * the inet table or (<bridged>) the bridge table. */
+static void rule_chains(const struct pc_policy *p, size_t pi, unsigned dir, bool bridged, struct strbuf *out)
 {
         const char *d = dir == PC_DIR_EGRESS ? "out" : "in";
         const char *ifkey = dir == PC_DIR_EGRESS ? "iifname" : "oifname";
@@ -114,7 +121,10 @@ static void rule_chains(const struct pc_policy *p, size_t pi, unsigned dir, stru
                 if (rule->exemptable)
                         strbuf_printf(out, "\t\t%s @p%zu_r%zu_exempt return\n", ifkey, pi, r);
                 strbuf_printf(out, "\t\tupdate @attempts_%s { %s . meta l4proto . th dport counter }\n", d, ifkey);
-                if (dir == PC_DIR_EGRESS)
+                if (bridged)
+                        strbuf_printf(out, "\t\t%s\n\t}\n",
+                                      dir == PC_DIR_EGRESS ? BR_VERDICT(PC_BR_MARK_REJECT) : BR_VERDICT(PC_BR_MARK_DROP));
+                else if (dir == PC_DIR_EGRESS)
                         strbuf_printf(out, "\t\tmeta l4proto tcp reject with tcp reset\n"
                                            "\t\treject with icmpx admin-prohibited\n\t}\n");
                 else
@@ -126,7 +136,7 @@ static void rule_chains(const struct pc_policy *p, size_t pi, unsigned dir, stru
                               p->name, r + 1, rule->service->name, pc_dir_name(dir));
                 if (rule->exemptable)
                         strbuf_printf(out, "\t\t%s @p%zu_r%zu_exempt return\n", revkey, pi, r);
-                strbuf_printf(out, "\t\tcounter drop\n\t}\n");
+                strbuf_printf(out, "\t\tcounter %s\n\t}\n", bridged ? BR_VERDICT(PC_BR_MARK_DROP) : "drop");
         }
 }
 
@@ -134,7 +144,7 @@ static void rule_chains(const struct pc_policy *p, size_t pi, unsigned dir, stru
  * it sends, pN_in for what it receives.  Each checks the flow's tuple both
  * ways: by destination port against the rules of its own direction, and by
  * source port against the rules of the other direction. */
-static void policy_chains(const struct pc_policy *p, size_t pi, struct strbuf *out)
+static void policy_chains(const struct pc_policy *p, size_t pi, bool bridged, struct strbuf *out)
 {
         bool out_rules = policy_has(p, PC_ACTION_BLOCK, PC_DIR_EGRESS);
         bool in_rules = policy_has(p, PC_ACTION_BLOCK, PC_DIR_INGRESS);
@@ -144,12 +154,12 @@ static void policy_chains(const struct pc_policy *p, size_t pi, struct strbuf *o
         if (out_rules) {
                 port_map(p, pi, PC_DIR_EGRESS, false, out);
                 port_map(p, pi, PC_DIR_EGRESS, true, out);
-                rule_chains(p, pi, PC_DIR_EGRESS, out);
+                rule_chains(p, pi, PC_DIR_EGRESS, bridged, out);
         }
         if (in_rules) {
                 port_map(p, pi, PC_DIR_INGRESS, false, out);
                 port_map(p, pi, PC_DIR_INGRESS, true, out);
-                rule_chains(p, pi, PC_DIR_INGRESS, out);
+                rule_chains(p, pi, PC_DIR_INGRESS, bridged, out);
         }
         strbuf_printf(out, "\tchain p%zu_out {\n", pi);
         if (out_rules)
@@ -250,13 +260,19 @@ static void proxy_chains(const struct pc_config *cfg, struct strbuf *out)
 /* "tcp dport 25 iifname vmap @vps_proxied": a packet of a proxied port
  * (<port> "dport" or "sport") to or from the VPS behind <ifkey> goes to its
  * policy's pN_proxied chain.  Nothing if no policy has a proxy. */
-static void proxied_guard(const struct pc_config *cfg, const char *port, const char *ifkey, struct strbuf *out)
+static void proxied_guard_vmap(const struct pc_config *cfg, const char *port, const char *ifkey, const char *map,
+                               struct strbuf *out)
 {
         if (!proxy_needed(cfg))
                 return;
         strbuf_printf(out, "\t\ttcp %s ", port);
         redirect_ports(cfg, false, out);
-        strbuf_printf(out, " %s vmap @vps_proxied\n", ifkey);
+        strbuf_printf(out, " %s vmap @%s\n", ifkey, map);
+}
+
+static void proxied_guard(const struct pc_config *cfg, const char *port, const char *ifkey, struct strbuf *out)
+{
+        proxied_guard_vmap(cfg, port, ifkey, "vps_proxied", out);
 }
 
 /* Established flows pass on conntrack's word; only ICMP errors may be
@@ -297,9 +313,43 @@ static void proxied_chain(const struct pc_policy *p, size_t pi, struct strbuf *o
         strbuf_printf(out, "\t}\n");
 }
 
+/* The abuse filters of a new flow, checked both ways round: one that
+ * starts towards the VPS from a filtered port is the VPS's own filtered
+ * flow in disguise, and the reverse.  In the bridge table (<bridged>) they
+ * mark the frame for the inet table. */
+static void filter_checks(bool bridged, struct strbuf *out)
+{
+        static const char *const checks[] = {
+                "iifname @filter_out",
+                "oifname @filter_in",
+                /* A whole-VPS outbound filter: a new flow towards the VPS
+                 * could be its own in disguise, and for datagrams nothing
+                 * tells the two apart (TCP's handshake does, and ICMP
+                 * errors and echo replies carry nothing worth sending). */
+                "meta l4proto != { tcp, icmp, ipv6-icmp } oifname @filter_out",
+                "iifname . meta l4proto . th dport @filter_ports_out",
+                "oifname . meta l4proto . th sport @filter_ports_out",
+                "oifname . meta l4proto . th dport @filter_ports_in",
+                "iifname . meta l4proto . th sport @filter_ports_in",
+        };
+
+        for (size_t i = 0; i < PC_ARRAY_SIZE(checks); i++)
+                strbuf_printf(out, "\t\t%s counter %s\n", checks[i], bridged ? BR_VERDICT(PC_BR_MARK_DROP) : "drop");
+}
+
+/* The inet side of bridged enforcement: what the bridge table decided for a
+ * frame that is not part of an established flow (see PC_BR_MARK_*). */
+static void bridged_verdicts(struct strbuf *out)
+{
+        strbuf_printf(out, "\t\tmeta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_REJECT
+                           " : jump bridged_reject, " PC_BR_MARK_DROP " : drop }\n");
+}
+
 /* Everything after the table's opening line and comment. */
 static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
 {
+        bool bridged = pc_config_has_bridged(cfg);
+
         strbuf_printf(out,
                       "\tmap vps_out {\n\t\ttype ifname : verdict\n\t}\n"
                       "\tmap vps_in {\n\t\ttype ifname : verdict\n\t}\n"
@@ -343,7 +393,7 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                         if (p->rules[r].exemptable)
                                 strbuf_printf(out, "\tset p%zu_r%zu_exempt {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n",
                                               pi, r);
-                policy_chains(p, pi, out);
+                policy_chains(p, pi, false, out);
                 if (policy_has(p, PC_ACTION_REDIRECT, PC_DIR_EGRESS)) {
                         proxied_chain(p, pi, out);
                         strbuf_printf(out, "\tchain p%zu_nat {\n", pi);
@@ -382,21 +432,11 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                        * packet: the rest of it costs one conntrack lookup. */
                       CT_DECIDED
                       "\t\tct state invalid iifname @vps counter drop\n"
-                      "\t\tct state invalid oifname @vps counter drop\n"
-                      /* A new flow is checked both ways round: one that starts
-                       * towards the VPS from a filtered port is the VPS's own
-                       * filtered flow in disguise, and the reverse. */
-                      "\t\tiifname @filter_out counter drop\n"
-                      "\t\toifname @filter_in counter drop\n"
-                      /* A whole-VPS outbound filter: a new flow towards the VPS
-                       * could be its own in disguise, and for datagrams nothing
-                       * tells the two apart (TCP's handshake does, and ICMP
-                       * errors and echo replies carry nothing worth sending). */
-                      "\t\tmeta l4proto != { tcp, icmp, ipv6-icmp } oifname @filter_out counter drop\n"
-                      "\t\tiifname . meta l4proto . th dport @filter_ports_out counter drop\n"
-                      "\t\toifname . meta l4proto . th sport @filter_ports_out counter drop\n"
-                      "\t\toifname . meta l4proto . th dport @filter_ports_in counter drop\n"
-                      "\t\tiifname . meta l4proto . th sport @filter_ports_in counter drop\n"
+                      "\t\tct state invalid oifname @vps counter drop\n");
+        if (bridged)
+                bridged_verdicts(out);
+        filter_checks(false, out);
+        strbuf_printf(out,
                       "\t\tiifname vmap @vps_out\n"
                       "\t\toifname vmap @vps_in\n"
                       "\t}\n");
@@ -410,15 +450,26 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
          * filters.  Not whole-VPS filters: those would cut DHCP and
          * neighbour discovery to the gateway, and with them the inbound
          * sessions a filtered VPS keeps. */
-        strbuf_printf(out, CT_DECIDED
-                           "\t\tiifname . meta l4proto . th dport @filter_ports_out counter drop\n"
+        strbuf_printf(out, CT_DECIDED);
+        if (bridged)
+                bridged_verdicts(out);
+        strbuf_printf(out, "\t\tiifname . meta l4proto . th dport @filter_ports_out counter drop\n"
                            "\t\tiifname vmap @vps_out\n"
                            "\t}\n");
+        if (bridged)
+                strbuf_printf(out, "\tchain bridged_vps {\n\t\tct state invalid counter drop\n\t}\n"
+                                   "\tchain bridged_reject {\n"
+                                   "\t\tmeta l4proto tcp reject with tcp reset\n"
+                                   "\t\treject with icmpx admin-prohibited\n\t}\n");
         strbuf_printf(out,
                       "\tchain prerouting {\n"
                       "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-                      "\t\tiifname vmap @vps_nat\n"
-                      "\t}\n"
+                      "\t\tiifname vmap @vps_nat\n");
+        /* a bridged VPS's frame, marked by the bridge table (bridge_body) */
+        for (size_t pi = 0; bridged && pi < cfg->n_policies; pi++)
+                if (policy_has(&cfg->policies[pi], PC_ACTION_REDIRECT, PC_DIR_EGRESS))
+                        strbuf_printf(out, "\t\tmeta mark 0x%08x jump p%zu_nat\n", PC_BR_MARK_PROXY + (unsigned)pi, pi);
+        strbuf_printf(out, "\t}\n"
                       /* Before conntrack: spoofed packets never create state, and a
                        * suspended VPS cannot reach the hypervisor either. */
                       "\tchain raw_prerouting {\n"
@@ -486,9 +537,91 @@ static void bridge_bad_chain(const char *kind, struct strbuf *out)
                       kind, kind, kind, kind);
 }
 
+/* The sets and chains of the site policies in the bridge table: the same
+ * per-VPS maps and sets as the inet table's, keyed by bridge port, and the
+ * same policy chains, which mark instead of rejecting (BR_VERDICT). */
+static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
+{
+        strbuf_printf(out,
+                      "\tmap vps_out {\n\t\ttype ifname : verdict\n\t}\n"
+                      "\tmap vps_in {\n\t\ttype ifname : verdict\n\t}\n"
+                      "\tmap vps_nat {\n\t\ttype ifname : verdict\n\t}\n"
+                      "\tmap vps_proxied {\n\t\ttype ifname : verdict\n\t}\n"
+                      "\tset filter_out {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
+                      "\tset filter_in {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
+                      "\tset filter_ports_out {\n\t\ttype ifname . inet_proto . inet_service\n"
+                      "\t\tflags interval,timeout\n\t}\n"
+                      "\tset filter_ports_in {\n\t\ttype ifname . inet_proto . inet_service\n"
+                      "\t\tflags interval,timeout\n\t}\n"
+                      "\tset attempts_out {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
+                      "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
+                      "\tset attempts_in {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
+                      "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n");
+        for (size_t pi = 0; pi < cfg->n_policies; pi++) {
+                const struct pc_policy *p = &cfg->policies[pi];
+
+                for (size_t r = 0; r < p->n_rules; r++)
+                        if (p->rules[r].exemptable)
+                                strbuf_printf(out, "\tset p%zu_r%zu_exempt {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n",
+                                              pi, r);
+                policy_chains(p, pi, true, out);
+                if (!policy_has(p, PC_ACTION_REDIRECT, PC_DIR_EGRESS))
+                        continue;
+                proxied_chain(p, pi, out);
+                /* The redirect itself is NAT, in the inet table: here only
+                 * the mark that asks for it (its exemptions checked). */
+                strbuf_printf(out, "\tchain p%zu_nat {\n", pi);
+                for (size_t r = 0; r < p->n_rules; r++) {
+                        const struct pc_rule *rule = &p->rules[r];
+
+                        for (size_t k = 0; rule->action == PC_ACTION_REDIRECT && k < rule->n_ports; k++) {
+                                strbuf_printf(out, "\t\t");
+                                if (rule->exemptable)
+                                        strbuf_printf(out, "iifname != @p%zu_r%zu_exempt ", pi, r);
+                                strbuf_printf(out, "meta l4proto tcp th dport %u", rule->ports[k].lo);
+                                if (rule->ports[k].hi != rule->ports[k].lo)
+                                        strbuf_printf(out, "-%u", rule->ports[k].hi);
+                                strbuf_printf(out, " meta mark set 0x%08x\n", PC_BR_MARK_PROXY + (unsigned)pi);
+                        }
+                }
+                strbuf_printf(out, "\t}\n");
+        }
+        strbuf_printf(out, "\tchain nat_mark {\n\t\ttype filter hook prerouting priority -300; policy accept;\n");
+        proxied_guard_vmap(cfg, "dport", "iifname", "vps_nat", out);
+        strbuf_printf(out, "\t}\n"
+                           "\tchain enforce {\n"
+                           "\t\ttype filter hook forward priority filter; policy accept;\n");
+        proxied_guard(cfg, "dport", "iifname", out);
+        proxied_guard(cfg, "sport", "oifname", out);
+        strbuf_printf(out,
+                      /* A VPS port only ever receives what the inet hooks can
+                       * see: no VLAN tags, no other protocols around them. */
+                      "\t\toifname @vps ether type != { ip, ip6, arp } counter drop\n"
+                      "\t\tiifname @vps meta mark set " PC_BR_MARK_VPS "\n"
+                      "\t\toifname @vps meta mark set " PC_BR_MARK_VPS "\n"
+                      /* Whole-VPS filters never cut neighbour discovery or DHCP
+                       * (at routed sites those go to the hypervisor, unfiltered). */
+                      "\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, "
+                      "mld-listener-report, mld2-listener-report } accept\n"
+                      "\t\tip daddr 255.255.255.255 udp dport 67 accept\n"
+                      "\t\tip6 daddr ff02::1:2 udp dport 547 accept\n");
+        filter_checks(true, out);
+        strbuf_printf(out,
+                      "\t\tiifname vmap @vps_out\n"
+                      "\t\toifname vmap @vps_in\n"
+                      "\t}\n"
+                      /* the hypervisor's own services, as at routed sites */
+                      "\tchain enforce_input {\n"
+                      "\t\ttype filter hook input priority filter; policy accept;\n");
+        proxied_guard(cfg, "dport", "iifname", out);
+        strbuf_printf(out, "\t\tiifname . meta l4proto . th dport @filter_ports_out counter " BR_VERDICT(PC_BR_MARK_DROP) "\n"
+                           "\t\tiifname vmap @vps_out\n"
+                           "\t}\n");
+}
+
 /* The bridge-family table: at bridged sites the VPS's frames enter a bridge
  * port, so the checks run at bridge prerouting on the port's name. */
-static void bridge_body(struct strbuf *out)
+static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
 {
         static const char *const kinds[] = { "mac", "arp", "nd", "ra", "dhcp", "ipv4", "ipv6" };
 
@@ -568,6 +701,8 @@ static void bridge_body(struct strbuf *out)
                       "\t\tip6 saddr fe80::/64 iifname @any_link_local accept\n"
                       "\t\tjump bad_ipv6\n"
                       "\t}\n");
+        if (pc_config_has_bridged(cfg))
+                bridge_policies(cfg, out);
 }
 
 /* FNV-1a 64 over the skeleton body: changes whenever the config changes
@@ -578,7 +713,7 @@ static uint64_t body_hash(const struct pc_config *cfg)
         uint64_t h = 1469598103934665603ull;
 
         skeleton_body(cfg, &b);
-        bridge_body(&b);
+        bridge_body(cfg, &b);
         for (const char *s = strbuf_str(&b); *s != '\0'; s++)
                 h = (h ^ (unsigned char)*s) * 1099511628211ull;
         strbuf_free(&b);
@@ -602,7 +737,7 @@ void nft_skeleton(const struct pc_config *cfg, struct strbuf *out)
         strbuf_printf(out, "\tset skeleton {\n\t\ttype mark\n\t\telements = { 0x%08" PRIx32 " }\n\t}\n", id);
         skeleton_body(cfg, out);
         strbuf_printf(out, "}\ntable bridge %s {\n", cfg->agent.nft_table);
-        bridge_body(out);
+        bridge_body(cfg, out);
         strbuf_printf(out, "}\n");
 }
 
@@ -655,7 +790,8 @@ static bool ended(int64_t until, int64_t now)
         return until != 0 && until <= now;
 }
 
-static int filter_elements(const struct pc_vps *vps, const struct pc_filter *f, struct nft_elems *out)
+static int filter_elements(const char *fam, const struct pc_vps *vps, const struct pc_filter *f,
+                           struct nft_elems *out)
 {
         static const unsigned dirs[] = { PC_DIR_EGRESS, PC_DIR_INGRESS };
         char key[96], rk[48];
@@ -670,21 +806,21 @@ static int filter_elements(const struct pc_vps *vps, const struct pc_filter *f, 
                 if (f->scope == PC_SCOPE_ALL) {
                         snprintf(set, sizeof(set), "filter_%s", dn);
                         snprintf(key, sizeof(key), "\"%s\"", vps->iface);
-                        r = push(out, set, key, "", f->until);
+                        r = push_in(out, fam, set, key, "", f->until);
                         continue;
                 }
                 snprintf(set, sizeof(set), "filter_ports_%s", dn);
                 if (f->scope == PC_SCOPE_PORTS) {
                         range_key(f->ports.proto, f->ports.lo, f->ports.hi, rk, sizeof(rk));
                         snprintf(key, sizeof(key), "\"%s\" . %s", vps->iface, rk);
-                        r = push(out, set, key, "", f->until);
+                        r = push_in(out, fam, set, key, "", f->until);
                 } else if (f->service != NULL) {
                         for (size_t k = 0; k < f->service->n_ports && r == 0; k++) {
                                 const struct pc_port_range *p = &f->service->ports[k];
 
                                 range_key(p->proto, p->lo, p->hi, rk, sizeof(rk));
                                 snprintf(key, sizeof(key), "\"%s\" . %s", vps->iface, rk);
-                                r = push(out, set, key, "", f->until);
+                                r = push_in(out, fam, set, key, "", f->until);
                         }
                 }
         }
@@ -760,8 +896,12 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
                 snprintf(mkey, sizeof(mkey), "\"%s\" . %s", vps->iface, mac);
                 r = push_in(out, fam, "mac", mkey, "", 0);
                 if (r == 0) {
-                        snprintf(mkey, sizeof(mkey), "\"%s\" . 0x%02x%02x%02x%02x%02x%02x", vps->iface, vps->mac[0],
-                                 vps->mac[1], vps->mac[2], vps->mac[3], vps->mac[4], vps->mac[5]);
+                        uint64_t n = 0;
+
+                        /* in decimal, as the kernel gives it back */
+                        for (int i = 0; i < 6; i++)
+                                n = n << 8 | vps->mac[i];
+                        snprintf(mkey, sizeof(mkey), "\"%s\" . %" PRIu64, vps->iface, n);
                         r = push_in(out, fam, "nd_lladdr", mkey, "", 0);
                 }
         }
@@ -800,6 +940,8 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
 {
         const struct pc_policy *p = vps->site->policy;
         size_t pi = (size_t)(p - cfg->policies);
+        /* At a bridged site the policy's sets are the bridge table's. */
+        const char *fam = vps->site->topology == PC_TOPOLOGY_BRIDGED ? "bridge" : "inet";
         char key[96], value[40], set[40];
         int r = 0;
 
@@ -813,15 +955,15 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
          * other direction's rules in disguise. */
         if (policy_has(p, PC_ACTION_BLOCK, PC_DIR_EGRESS | PC_DIR_INGRESS)) {
                 snprintf(value, sizeof(value), "jump p%zu_out", pi);
-                r = r < 0 ? r : push(out, "vps_out", key, value, 0);
+                r = r < 0 ? r : push_in(out, fam, "vps_out", key, value, 0);
                 snprintf(value, sizeof(value), "jump p%zu_in", pi);
-                r = r < 0 ? r : push(out, "vps_in", key, value, 0);
+                r = r < 0 ? r : push_in(out, fam, "vps_in", key, value, 0);
         }
         if (policy_has(p, PC_ACTION_REDIRECT, PC_DIR_EGRESS)) {
                 snprintf(value, sizeof(value), "jump p%zu_nat", pi);
-                r = r < 0 ? r : push(out, "vps_nat", key, value, 0);
+                r = r < 0 ? r : push_in(out, fam, "vps_nat", key, value, 0);
                 snprintf(value, sizeof(value), "jump p%zu_proxied", pi);
-                r = r < 0 ? r : push(out, "vps_proxied", key, value, 0);
+                r = r < 0 ? r : push_in(out, fam, "vps_proxied", key, value, 0);
         }
         if (vps->suspended) {
                 r = r < 0 ? r : push(out, "suspended", key, "", 0);
@@ -839,11 +981,11 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
                 if (rule == NULL || !rule->exemptable || ended(e->until, now))
                         continue;
                 snprintf(set, sizeof(set), "p%zu_r%u_exempt", pi, rule->index);
-                r = push(out, set, key, "", e->until);
+                r = push_in(out, fam, set, key, "", e->until);
         }
         for (size_t i = 0; i < vps->n_filters && r == 0; i++)
                 if (!ended(vps->filters[i].until, now))
-                        r = filter_elements(vps, &vps->filters[i], out);
+                        r = filter_elements(fam, vps, &vps->filters[i], out);
         return r;
 }
 

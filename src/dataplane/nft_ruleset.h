@@ -21,6 +21,16 @@
 #define PC_SPOOF_PREFIX "pc-spoof-"         /* what every kind starts with */
 #define PC_SPOOF_LOG_RATE "20/second"
 
+/* At bridged sites the bridge table (which sees the ports) decides, and
+ * the inet table (which has conntrack and can reject) carries it out: the
+ * bridge table marks a VPS's frame with what it decided, br_netfilter hands
+ * the frame to the inet hooks, and those act on the mark unless conntrack
+ * has the flow as established.  Distinct from PC_PROXY_FWMARK. */
+#define PC_BR_MARK_VPS "0x50430100"    /* a frame from or to a VPS port */
+#define PC_BR_MARK_REJECT "0x50430101" /* a blocked service, egress: reject */
+#define PC_BR_MARK_DROP "0x50430102"   /* blocked ingress, a filter: drop */
+#define PC_BR_MARK_PROXY 0x50430200u   /* + policy index: redirect to its proxy */
+
 /* One element of a named set or map. */
 struct nft_elem {
         char family[8]; /* the table's family: "inet" (default when empty) or "bridge" */

@@ -2258,6 +2258,14 @@ const struct pc_site *pc_config_site(const struct pc_config *cfg, const char *na
         return NULL;
 }
 
+bool pc_config_has_bridged(const struct pc_config *cfg)
+{
+        for (size_t i = 0; i < cfg->n_sites; i++)
+                if (cfg->sites[i].topology == PC_TOPOLOGY_BRIDGED)
+                        return true;
+        return false;
+}
+
 /* Returns the rule of <policy> for the service <service>, or NULL. */
 const struct pc_rule *pc_policy_rule_for(const struct pc_policy *policy, const char *service)
 {

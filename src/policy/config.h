@@ -212,6 +212,9 @@ const struct pc_service *pc_config_service(const struct pc_config *cfg, const ch
 const struct pc_policy *pc_config_policy(const struct pc_config *cfg, const char *name);
 const struct pc_site *pc_config_site(const struct pc_config *cfg, const char *name);
 
+/* True if some site's VPSes are ports of a bridge. */
+bool pc_config_has_bridged(const struct pc_config *cfg);
+
 /* Returns the rule of <policy> for service <name>, or NULL. */
 const struct pc_rule *pc_policy_rule_for(const struct pc_policy *policy, const char *service);
 

@@ -42,6 +42,15 @@ pc_setup() {
             -e "s|^  relay: .*|  relay: smtp://$LAB_INET_V4:25|" \
             -e "s|^  tls-verify: .*|  tls-verify: false|" \
             "$PC_ROOT/etc/portcullis.yaml" >"$PC_CFG"
+        # LAB_TOPOLOGY=bridged: every site's VPSes are ports of br0
+        if [ "$LAB_TOPOLOGY" = bridged ]; then sed -i "s|^    policy: .*|&\n    topology: bridged|" "$PC_CFG"; fi
+}
+
+# pc_vps_link NAME: the options that register lab VPS NAME's link: its
+# interface, addresses and (bridged lab) MAC, e.g. pc_vps_link VPS201.
+pc_vps_link() {
+        local i=${1}_IF v4=${1}_V4NET v6=${1}_V6NET mac=${1}_MAC
+        echo "--iface ${!i} --addr ${!v4} --addr ${!v6}${!mac:+ --mac ${!mac}}"
 }
 
 # pc ARGS...: the CLI, in the hypervisor namespace, on the lab's config.
@@ -156,6 +165,7 @@ pc_site_variant() {
                 "$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/$site.yaml"
         sed -i -e "s|^  - $PC_ROOT/etc/profiles/blocked-services.yaml|&\n  - $LAB_DIR/$site.yaml|" \
                -e "s|^sites:|&\n  $site:\n    policy: $policy|" "$PC_CFG"
+        if [ "$LAB_TOPOLOGY" = bridged ]; then sed -i "s|^    policy: $policy\$|&\n    topology: bridged|" "$PC_CFG"; fi
         chmod o+rx "$LAB_DIR" && chmod o+r "$PC_CFG" "$LAB_DIR/$site.yaml"
 }
 

@@ -2,8 +2,12 @@
 # Lab scenario (step 2): portcullisd enforces both provider profiles in the
 # kernel, and real clients see it.  Usage: dataplane.sh BUILD_DIR SOURCE_ROOT
 # Builds its own namespaces (prefix pcd) and removes them however it ends.
+# LAB_TOPOLOGY=bridged runs the same scenario with every VPS a port of a
+# bridge in hv, with the uplink (step 8; prefix pcdb).
 set -u
 here=$(dirname "$(readlink -f "$0")")
+export LAB_TOPOLOGY=${LAB_TOPOLOGY:-routed}
+[ "$LAB_TOPOLOGY" = bridged ] && export LAB_PREFIX=${LAB_PREFIX:-pcdb}
 export LAB_PREFIX=${LAB_PREFIX:-pcd} LAB_QUIET=1
 . "$here/lab.sh"
 . "$here/common.sh"
@@ -14,12 +18,15 @@ pc_setup "$1" "$2"
 
 V201=$VPS201_V4 V202=$VPS202_V4 V101=$VPS101_V4
 echo "# registering VPSes and starting portcullisd in $LAB_HV"
-pc vps add vps-201 --site milano --owner bruno@example.it --lang it --iface "$VPS201_IF" \
-        --addr "$VPS201_V4NET" --addr "$VPS201_V6NET" --by lab >/dev/null 2>&1
-pc vps add vps-202 --site milano --owner carla@example.it --iface "$VPS202_IF" \
-        --addr "$VPS202_V4NET" --addr "$VPS202_V6NET" --by lab >/dev/null 2>&1
-pc vps add vps-101 --site lenoir --owner ada@example.net --iface "$VPS101_IF" \
-        --addr "$VPS101_V4NET" --addr "$VPS101_V6NET" --by lab >/dev/null 2>&1
+# shellcheck disable=SC2046 # word splitting of the link options is meant
+pc vps add vps-201 --site milano --owner bruno@example.it --lang it $(pc_vps_link VPS201) --by lab >/dev/null 2>&1
+# shellcheck disable=SC2046
+pc vps add vps-202 --site milano --owner carla@example.it $(pc_vps_link VPS202) --by lab >/dev/null 2>&1
+# shellcheck disable=SC2046
+pc vps add vps-101 --site lenoir --owner ada@example.net $(pc_vps_link VPS101) --by lab >/dev/null 2>&1
+# the table that holds the site policies' per-VPS sets
+FAM=inet
+[ "$LAB_TOPOLOGY" = bridged ] && FAM=bridge
 check "agent starts and programs the kernel" agent_start
 check "status: in sync" pc status
 
@@ -94,7 +101,7 @@ check "audit shows the incident" audit_has vps-201 incident.open
 echo "# crash and restart: fail closed, no duplicates, drift repaired"
 agent_kill
 check "after kill -9, vps-202 is still blocked" refused_fast 1 swaks_send vps202 "$LAB_INET_V4" 587 "after-kill"
-nft_hv delete element inet portcullis vps_out "{ \"$VPS202_IF\" }"
+nft_hv delete element $FAM portcullis vps_out "{ \"$VPS202_IF\" }"
 check "drift: by hand, vps-202 is no longer blocked" tcp_open vps202 "$LAB_INET_V4" 587
 pc exception grant vps-202 bittorrent --by alice --reason "lab: while the agent is down" >/dev/null 2>&1
 check "agent restarts" agent_start
@@ -103,7 +110,7 @@ check "restart repaired the deleted element" grep -q "Repaired drift in the kern
 check "vps-202 is blocked again" refused_fast 1 swaks_send vps202 "$LAB_INET_V4" 587 "after-restart"
 check "a grant made while the agent was down is enforced" lab_tcp_hello vps202 "$LAB_INET_V4" 6881
 check "one forward chain, no duplicates" test "$(nft_hv list table inet portcullis | grep -c 'chain forward')" = 1
-check "one vps_out element per blocked-site VPS" test "$(nft_hv -j list map inet portcullis vps_out | grep -o '"jump"' | wc -l)" = 2
+check "one vps_out element per blocked-site VPS" test "$(nft_hv -j list map $FAM portcullis vps_out | grep -o '"jump"' | wc -l)" = 2
 
 echo "# bad input"
 cp "$PC_CFG" "$PC_CFG.good"

@@ -21,6 +21,13 @@
 #			default a fresh `mktemp -d` made by lab_up; removed by lab_down
 #	LAB_KEEP=1	lab_down keeps $LAB_DIR (to read logs after a failure)
 #	LAB_QUIET=1	no progress lines from lab_up/lab_down on stderr
+#	LAB_TOPOLOGY	routed (default: each VPS behind its own hv interface,
+#			hv routes) or bridged: each VPS's hv-side interface is a
+#			port of bridge br0 in hv, with the uplink; inet is then
+#			also the VPSes' router on that segment (LAB_GW_V4 and
+#			fe80::1 are inet's), and hv keeps LAB_HV_UPLINK_V4/V6 on
+#			br0 with an on-link route to every VPS (for its resets,
+#			ICMP errors and the SMTP proxy's replies)
 #
 # Variables set (and exported) by lab_up; also written to $LAB_DIR/env so
 # another shell can `. "$LAB_DIR/env"`:
@@ -37,6 +44,7 @@
 #	NAME_NS  namespace (pc-vps201)	NAME_IF  hv-side interface (v201)
 #	NAME_V4  198.51.100.10		NAME_V4NET 198.51.100.10/32 (routed by hv)
 #	NAME_V6  2001:db8:201::10	NAME_V6NET 2001:db8:201::/64 (routed by hv)
+#	NAME_MAC 52:54:00:00:02:01 (bridged only: from the digits of IFNAME)
 # Default VPSes: vps201 v201 198.51.100.10 2001:db8:201::
 #		 vps202 v202 198.51.100.20 2001:db8:202::
 #		 vps101 v101 203.0.113.10  2001:db8:101::
@@ -65,6 +73,7 @@
 # Every function returns promptly: each wait is bounded by a timeout.
 
 : "${LAB_PREFIX:=pc}"
+: "${LAB_TOPOLOGY:=routed}"
 : "${LAB_DIR:=}"
 
 LAB_UPLINK_IF=uplink
@@ -322,6 +331,10 @@ lab_vps_add() {
 	ip -n "$hv" link add "$ifname" type veth peer name eth0 netns "$ns"
 	_lab_sysctl "$ns" net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
 		net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.eth0.accept_ra=0
+	var=$(_lab_var "$name")
+	if [ "$LAB_TOPOLOGY" = bridged ]; then
+		_lab_vps_bridged "$ns" "$ifname" "$v4addr" "$v4net" "$v6addr" "$v6net" "$var" || return 1
+	else
 	_lab_sysctl "$hv" "net.ipv6.conf.$ifname.accept_dad=0" "net.ipv6.conf.$ifname.accept_ra=0"
 	# hv side: gateway addresses, no automatic link-local (only fe80::1)
 	_lab_sysctl "$hv" "net.ipv6.conf.$ifname.addr_gen_mode=1"
@@ -336,7 +349,7 @@ lab_vps_add() {
 	ip -n "$ns" -6 route add default via "$LAB_GW_V6" dev eth0
 	ip -n "$hv" route replace "$v4net" dev "$ifname"
 	ip -n "$hv" -6 route replace "$v6net" dev "$ifname"
-	var=$(_lab_var "$name")
+	fi
 	_lab_setvar "${var}_NS" "$ns"
 	_lab_setvar "${var}_IF" "$ifname"
 	_lab_setvar "${var}_V4" "$v4addr"
@@ -347,6 +360,30 @@ lab_vps_add() {
 	*" $name "*) ;;
 	*) _lab_setvar LAB_VPSES "${LAB_VPSES:+$LAB_VPSES }$name" ;;
 	esac
+}
+
+# The bridged half of lab_vps_add: NS's eth0 behind bridge port IFNAME, its
+# router inet (on-link routes both ways), hv reaching it over br0.
+_lab_vps_bridged() { # NS IFNAME V4ADDR V4NET V6ADDR V6NET VAR
+	local ns=$1 ifname=$2 v4addr=$3 v4net=$4 v6addr=$5 v6net=$6 var=$7 hv digits mac
+	hv=$(lab_ns hv)
+	digits=$(printf '%04d' "$((10#$(tr -dc 0-9 <<<"$ifname" | tail -c 4) + 0))")
+	mac=52:54:00:00:${digits:0:2}:${digits:2:2}
+	_lab_sysctl "$hv" "net.ipv6.conf.$ifname.disable_ipv6=1"
+	ip -n "$ns" link set eth0 address "$mac"
+	ip -n "$hv" link set "$ifname" master br0
+	ip -n "$hv" link set "$ifname" up
+	ip -n "$ns" addr add "$v4addr/32" dev eth0
+	ip -n "$ns" addr add "$v6addr/64" dev eth0 nodad
+	ip -n "$ns" link set eth0 up
+	ip -n "$ns" route add "$LAB_GW_V4" dev eth0 scope link
+	ip -n "$ns" route add default via "$LAB_GW_V4" dev eth0
+	ip -n "$ns" -6 route add default via "$LAB_GW_V6" dev eth0
+	ip -n "$hv" route replace "$v4net" dev br0
+	ip -n "$hv" -6 route replace "$v6net" dev br0
+	ip -n "$LAB_INET" route replace "$v4net" dev eth0
+	ip -n "$LAB_INET" -6 route replace "$v6net" dev eth0
+	_lab_setvar "${var}_MAC" "$mac"
 }
 
 _lab_v4_network() { # a.b.c.d/len -> network/len
@@ -697,6 +734,7 @@ lab_up() {
 	_lab_setvar LAB_HV "$(lab_ns hv)"
 	_lab_setvar LAB_INET "$(lab_ns inet)"
 	_lab_setvar LAB_MAILDIR "$LAB_DIR/mail/inbox"
+	_lab_setvar LAB_TOPOLOGY "$LAB_TOPOLOGY"
 	local v
 	for v in LAB_UPLINK_IF LAB_HV_UPLINK_V4 LAB_HV_UPLINK_V6 LAB_INET_V4 LAB_INET_V6 \
 		LAB_GW_V4 LAB_GW_V6 LAB_SMTP_BANNER_NAME LAB_WEB_BODY; do
@@ -712,8 +750,21 @@ lab_up() {
 	_lab_ns_create "$LAB_INET"
 	_lab_sysctl "$LAB_INET" net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
 	ip -n "$LAB_HV" link add "$LAB_UPLINK_IF" type veth peer name eth0 netns "$LAB_INET"
-	ip -n "$LAB_HV" addr add "$LAB_HV_UPLINK_V4/24" dev "$LAB_UPLINK_IF"
-	ip -n "$LAB_HV" addr add "$LAB_HV_UPLINK_V6/64" dev "$LAB_UPLINK_IF" nodad
+	local hvif=$LAB_UPLINK_IF
+	if [ "$LAB_TOPOLOGY" = bridged ]; then
+		# one segment: the uplink and every VPS port in br0; hv's own
+		# addresses on the bridge; inet also routes for the VPSes
+		hvif=br0
+		ip -n "$LAB_HV" link add br0 type bridge stp_state 0 mcast_snooping 0
+		_lab_sysctl "$LAB_HV" "net.ipv6.conf.$LAB_UPLINK_IF.disable_ipv6=1"
+		ip -n "$LAB_HV" link set "$LAB_UPLINK_IF" master br0
+		ip -n "$LAB_HV" link set br0 up
+		_lab_sysctl "$LAB_INET" net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+		ip -n "$LAB_INET" addr add "$LAB_GW_V4/32" dev eth0
+		ip -n "$LAB_INET" addr add "$LAB_GW_V6/64" dev eth0 nodad
+	fi
+	ip -n "$LAB_HV" addr add "$LAB_HV_UPLINK_V4/24" dev "$hvif"
+	ip -n "$LAB_HV" addr add "$LAB_HV_UPLINK_V6/64" dev "$hvif" nodad
 	ip -n "$LAB_HV" link set "$LAB_UPLINK_IF" up
 	ip -n "$LAB_INET" addr add "$LAB_INET_V4/24" dev eth0
 	ip -n "$LAB_INET" addr add "$LAB_INET_V6/64" dev eth0 nodad
