@@ -156,6 +156,34 @@ unsigned account_domain(struct account_vps *v, uint32_t hash, int64_t now_ms)
         return account_domains(v, now_ms);
 }
 
+bool account_may_accept(unsigned open, unsigned max_sessions)
+{
+        return open < max_sessions;
+}
+
+bool account_may_connect(const struct account_vps *v, const struct pc_smtp_proxy_limits *l)
+{
+        return v->active < l->sessions_per_vps;
+}
+
+bool account_may_mail(const struct account_vps *v, const struct pc_smtp_proxy_limits *l, int64_t now_ms)
+{
+        /* Messages of other sessions still under way count already:
+         * twenty sessions at once get one slot, not twenty. */
+        return window_sum(&v->win_messages, l->window * 1000, now_ms) + v->messages_pending <
+               l->messages_per_hour;
+}
+
+bool account_may_rcpt(unsigned rcpt_sent, const struct pc_smtp_proxy_limits *l)
+{
+        return rcpt_sent < l->recipients_per_message;
+}
+
+bool account_may_recipient(const struct account_vps *v, const struct pc_smtp_proxy_limits *l, int64_t now_ms)
+{
+        return window_sum(&v->win_recipients, l->window * 1000, now_ms) < l->recipients_per_hour;
+}
+
 static json_t *stages_json(const uint64_t *counts)
 {
         static const char *const names[ACCOUNT_STAGES] = { "connect", "mail", "rcpt", "data" };

@@ -60,5 +60,29 @@ unsigned account_domain(struct account_vps *v, uint32_t hash, int64_t now_ms);
 /* Distinct recipient domains in the current window (an estimate). */
 unsigned account_domains(const struct account_vps *v, int64_t now_ms);
 
+/* The proxy's limits, each decided here and only here, so that each is
+ * unit-tested at its edge.  Each returns true if one more is allowed: a
+ * limit of N lets the Nth through and refuses the (N+1)th. */
+
+/* One more connection to the proxy while <open> sessions are open, all
+ * VPSes together, under smtpd.max-sessions <max_sessions>. */
+bool account_may_accept(unsigned open, unsigned max_sessions);
+
+/* One more session of <v> while v->active are open (<l>->sessions_per_vps). */
+bool account_may_connect(const struct account_vps *v, const struct pc_smtp_proxy_limits *l);
+
+/* One more message (a MAIL) of <v> at <now_ms>: those sent in the window
+ * ending then and those still under way (v->messages_pending) count
+ * against <l>->messages_per_hour. */
+bool account_may_mail(const struct account_vps *v, const struct pc_smtp_proxy_limits *l, int64_t now_ms);
+
+/* One more RCPT in a transaction that has sent <rcpt_sent> of them
+ * (<l>->recipients_per_message). */
+bool account_may_rcpt(unsigned rcpt_sent, const struct pc_smtp_proxy_limits *l);
+
+/* One more recipient of <v> in the window ending at <now_ms>
+ * (<l>->recipients_per_hour); the caller adds it to v->win_recipients. */
+bool account_may_recipient(const struct account_vps *v, const struct pc_smtp_proxy_limits *l, int64_t now_ms);
+
 /* Every VPS's figures as a JSON array (for the control socket). */
 json_t *account_json(const struct account *a, int64_t now_ms);

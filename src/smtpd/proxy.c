@@ -165,10 +165,7 @@ static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp
         if (stage == SMTP_STAGE_DATA || stage == SMTP_STAGE_BDAT)
                 return SMTP_CHECK_PASS; /* the policy is all they are asked */
         if (stage == SMTP_STAGE_MAIL) {
-                /* Messages of other sessions still under way count already:
-                 * twenty sessions at once get one slot, not twenty. */
-                if (window_sum(&s->acct->win_messages, win, now) + s->acct->messages_pending >=
-                    l->messages_per_hour) {
+                if (!account_may_mail(s->acct, l, now)) {
                         s->acct->limited++;
                         snprintf(reply, size, "451 4.7.1 Too many messages from %s: the limit is %u per %s; "
                                  "try again later", s->vps_id, l->messages_per_hour, span);
@@ -179,13 +176,13 @@ static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp
                 s->txn_started_ms = pc_mono_ms();
                 return SMTP_CHECK_PASS;
         }
-        if (txn->rcpt_sent >= l->recipients_per_message) {
+        if (!account_may_rcpt(txn->rcpt_sent, l)) {
                 s->acct->limited++;
                 snprintf(reply, size, "452 4.5.3 Too many recipients for one message: the limit is %u",
                          l->recipients_per_message);
                 return SMTP_CHECK_REFUSE;
         }
-        if (window_sum(&s->acct->win_recipients, win, now) >= l->recipients_per_hour) {
+        if (!account_may_recipient(s->acct, l, now)) {
                 s->acct->limited++;
                 snprintf(reply, size, "451 4.7.1 Too many recipients from %s: the limit is %u per %s; "
                          "try again later", s->vps_id, l->recipients_per_hour, span);
@@ -735,7 +732,7 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
         id = addr_index_lookup(d->index, (struct sockaddr *)&src);
         vps = id != NULL ? pc_model_find(d->model, id) : NULL;
         id = vps != NULL ? vps->id : NULL;
-        if (d->sessions >= d->cfg->smtpd.max_sessions) {
+        if (!account_may_accept(d->sessions, d->cfg->smtpd.max_sessions)) {
                 refuse(d, fd, id, src_text, "421 4.7.0 Too many connections to this SMTP proxy; try again later");
                 return;
         }
@@ -777,7 +774,7 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
                 refuse(d, fd, id, src_text, "421 4.3.0 Out of memory");
                 return;
         }
-        if (acct->active >= policy->smtp_limits.sessions_per_vps) {
+        if (!account_may_connect(acct, &policy->smtp_limits)) {
                 acct->limited++;
                 snprintf(line, sizeof(line), "421 4.7.0 Too many concurrent sessions from %s: the limit is %u",
                          vps->id, policy->smtp_limits.sessions_per_vps);

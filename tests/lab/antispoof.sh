@@ -143,4 +143,46 @@ check "... and are not counted as spoofing" test "$(spoof_count "$VPS201_IF" spo
 check_not "vps-201 is not suspended" suspended "$VPS201_IF"
 check "vps-201's legitimate traffic flows" lab_exec vps201 curl -sf --max-time 3 "http://$LAB_INET_V4/"
 
+echo "# a suspended VPS, seen from its own side: nothing reaches it, nothing leaves it"
+# Captured in the VPS's namespace (what its interface really receives) and
+# in inet (what really left it); then unsuspended, the same packets arrive,
+# so that the captures are shown to see them.
+V102=203.0.113.20 V102_6=2001:db8:102::10
+pc unsuspend vps-102 --by alice --reason "lab: next test" >/dev/null 2>&1
+v102_free() { ! suspended v102; }
+wait_for 2 v102_free
+pc suspend vps-102 --by alice --reason "lab: suspended both ways" >/dev/null 2>&1
+check "vps-102 is suspended by hand" wait_for 2 suspended v102
+susp_traffic() { # TAG: inet -> vps-102 and vps-102 -> inet, UDP (IPv4, IPv6) and ping
+        lab_udp_send inet "$V102" 7777 "in-$1-v4" >/dev/null 2>&1
+        lab_udp_send inet "$V102_6" 7777 "in-$1-v6" >/dev/null 2>&1
+        lab_exec inet ping -c1 -W1 "$V102" >/dev/null 2>&1
+        lab_udp_send vps102 "$LAB_INET_V4" 500 "out-$1-v4" >/dev/null 2>&1
+        lab_udp_send vps102 "$LAB_INET_V6" 500 "out-$1-v6" >/dev/null 2>&1
+        lab_exec vps102 ping -c1 -W1 "$LAB_INET_V4" >/dev/null 2>&1
+        sleep 0.3
+}
+susp_caps() { # TAG: starts the two captures
+        CAP_IN=$(lab_capture vps102 eth0 "$1-in" "(src host $LAB_INET_V4 or src host $LAB_INET_V6) and (udp port 7777 or icmp)")
+        CAP_OUT=$(lab_capture inet eth0 "$1-out" "src host $V102 or src host $V102_6")
+}
+susp_count() { # NAME: stops its capture, prints how many packets it holds
+        local pid=$CAP_IN
+        case $1 in *-out) pid=$CAP_OUT ;; esac
+        kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+        tcpdump -nn -r "$LAB_DIR/$1.pcap" 2>/dev/null | wc -l
+}
+susp_caps susp
+susp_traffic susp
+n_in=$(susp_count susp-in) n_out=$(susp_count susp-out)
+check "nothing from inet reaches suspended vps-102's interface (capture in vps-102: $n_in)" test "$n_in" = 0
+check "nothing from suspended vps-102 reaches inet (capture in inet: $n_out)" test "$n_out" = 0
+pc unsuspend vps-102 --by alice --reason "lab: control" >/dev/null 2>&1
+check "vps-102 is unsuspended" wait_for 2 v102_free
+susp_caps live
+susp_traffic live
+n_in=$(susp_count live-in) n_out=$(susp_count live-out)
+check "(control) unsuspended, the same packets reach vps-102 (capture: $n_in, want 3)" test "$n_in" -ge 3
+check "(control) ... and leave it (capture: $n_out, want 3)" test "$n_out" -ge 3
+
 lab_summary

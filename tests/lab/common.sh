@@ -179,3 +179,54 @@ pc_proxied_vps101() {
         check "portcullis-smtpd starts" smtpd_start
         lab_wait_port inet "$LAB_INET_V4" 25 10 >/dev/null 2>&1
 }
+
+# udp_refused NS ADDR PORT [LIMIT_MS=1000]: a connected UDP client in NS
+# sends one datagram to ADDR:PORT and waits up to 3 s for an answer; passes
+# if the ICMP administratively-prohibited error arrives (ICMP 3/13 for IPv4,
+# ICMPv6 1/1 for IPv6, read from the socket's error queue) and the client's
+# recv() fails with it (EHOSTUNREACH, EACCES) within LIMIT_MS.  A silent drop
+# (a timeout), an answer, or any other error fails.  UDP_REFUSAL is set to
+# what the client saw ("errno=... icmp=TYPE/CODE ms=..."), for the log.
+udp_refused() {
+        local limit=${4:-1000}
+        UDP_REFUSAL=$(timeout 5 ip netns exec "$(lab_ns "$1")" /usr/bin/python3 -c '
+import errno, socket, struct, sys, time
+addr, port = sys.argv[1], int(sys.argv[2])
+v6 = ":" in addr
+s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+if v6:
+    level, opt = socket.IPPROTO_IPV6, 25  # IPV6_RECVERR
+else:
+    level, opt = socket.IPPROTO_IP, 11    # IP_RECVERR
+s.setsockopt(level, opt, 1)
+s.settimeout(3)
+t0 = time.monotonic()
+s.connect((addr, port))
+s.send(b"portcullis-lab-udp-refused\n")
+try:
+    s.recv(512)
+    print("answered ms=%d" % ((time.monotonic() - t0) * 1000))
+    sys.exit(1)
+except socket.timeout:
+    print("timeout ms=%d" % ((time.monotonic() - t0) * 1000))
+    sys.exit(1)
+except OSError as e:
+    ms = (time.monotonic() - t0) * 1000
+    name = errno.errorcode.get(e.errno, str(e.errno))
+s.setblocking(False)
+icmp = "none"
+try:
+    _, anc, _, _ = s.recvmsg(512, 512, socket.MSG_ERRQUEUE)
+    for lv, ty, data in anc:
+        if lv == level and ty == opt and len(data) >= 16:
+            ee_errno, origin, itype, icode = struct.unpack("=IBBB", data[:7])
+            icmp = "%s%d/%d" % ("icmp6:" if origin == 3 else "icmp:" if origin == 2 else "local:", itype, icode)
+except OSError:
+    pass
+print("errno=%s %s ms=%d" % (name, icmp, ms))
+' "$2" "$3" 2>&1) || return 1
+        local want="errno=EHOSTUNREACH icmp:3/13"
+        case $2 in *:*) want="errno=EACCES icmp6:1/1" ;; esac
+        case $UDP_REFUSAL in "$want ms="*) ;; *) return 1 ;; esac
+        [ "${UDP_REFUSAL##*ms=}" -lt "$limit" ]
+}

@@ -54,6 +54,16 @@ check_not "inet -> vps-201:6881 is blocked" lab_tcp_hello inet "$V201" 6881 2
 check_not "inet -> vps-201:1723 is blocked (IPv6)" lab_tcp_hello inet "$VPS201_V6" 1723 2
 check "inet -> vps-201:8080 works" lab_tcp_hello inet "$V201" 8080 2
 check "vps-201 reaches vps-202" lab_exec vps201 ping -c1 -W2 "$V202"
+# What the client sees: the ICMP error, at once (not a silent drop, which a
+# client only learns of from its own timeout).
+check "UDP to 500: ICMP admin-prohibited, the client fails fast (IPv4)" udp_refused vps201 "$LAB_INET_V4" 500
+echo "     ($UDP_REFUSAL)"
+check "UDP to 4500: ICMPv6 admin-prohibited, the client fails fast (IPv6)" udp_refused vps201 "$LAB_INET_V6" 4500
+echo "     ($UDP_REFUSAL)"
+check "UDP to 1701: ICMP admin-prohibited, the client fails fast (IPv4)" udp_refused vps201 "$LAB_INET_V4" 1701
+check_not "(control) vps-101 (provider A) is answered on 500, not refused (IPv6)" udp_refused vps101 "$LAB_INET_V6" 500
+check "... and none of those datagrams reached the listener" \
+        test "$(lab_udp_received 500 "$V201")$(lab_udp_received 4500 "$VPS201_V6")$(lab_udp_received 1701 "$V201")" = 000
 
 echo "# an exception: vps-201 may send mail, vps-202 still may not"
 t0=$(lab_now_ms)

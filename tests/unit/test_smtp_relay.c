@@ -801,6 +801,229 @@ static void test_bdat_no_size(void **state)
         expect_upstream(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 3 LAST\r\nabc");
 }
 
+/* ---- every limit of the relay at its edge: N passes, N+1 does not ---- */
+
+/* "<verb> xxx...\r\n" of exactly <total> bytes into <buf>. */
+static const char *line_of(char *buf, size_t total, const char *verb)
+{
+        size_t v = strlen(verb);
+
+        assert_true(total > v + 3);
+        memcpy(buf, verb, v);
+        buf[v] = ' ';
+        memset(buf + v + 1, 'x', total - v - 3);
+        memcpy(buf + total - 2, "\r\n", 3);
+        assert_int_equal(strlen(buf), total);
+        return buf;
+}
+
+/* A command line of SMTP_LINE_MAX bytes (CRLF included) goes upstream; one
+ * byte more is refused locally, whether it comes whole or in two reads. */
+static void test_command_line_max_edge(void **state)
+{
+        struct harness *h = *state;
+        char line[SMTP_LINE_MAX + 8], head[SMTP_LINE_MAX + 8];
+
+        ehlo(h, "250 PIPELINING\r\n");
+        strbuf_reset(&h->client);
+        c(h, line_of(line, SMTP_LINE_MAX, "NOOP"));
+        expect_upstream(h, line);
+        u(h, "250 ok\r\n");
+        expect_client(h, "250 ok\r\n");
+        c(h, line_of(line, SMTP_LINE_MAX + 1, "NOOP"));
+        expect_upstream(h, "");
+        expect_client(h, "500 5.5.2 Line too long\r\n");
+        /* The same two lines, their LF in a later read. */
+        line_of(line, SMTP_LINE_MAX, "NOOP");
+        snprintf(head, sizeof(head), "%.*s", SMTP_LINE_MAX - 1, line);
+        c(h, head);
+        expect_upstream(h, "");
+        assert_int_equal(h->pending_len, SMTP_LINE_MAX - 1); /* held: it may still end in time */
+        c(h, "\n");
+        expect_upstream(h, line);
+        u(h, "250 ok\r\n");
+        expect_client(h, "250 ok\r\n");
+        line_of(line, SMTP_LINE_MAX + 1, "NOOP");
+        snprintf(head, sizeof(head), "%.*s", SMTP_LINE_MAX, line);
+        c(h, head);
+        /* Too long already: read and dropped, not held for the caller. */
+        assert_int_equal(h->pending_len, 0);
+        c(h, "\n");
+        expect_upstream(h, "");
+        expect_client(h, "500 5.5.2 Line too long\r\n");
+        assert_false(smtp_relay_closing(&h->r));
+}
+
+/* A reply line of SMTP_LINE_MAX bytes reaches the client; one byte more
+ * ends the session, whole or in two reads. */
+static void test_reply_line_max_edge(void **state)
+{
+        struct harness *h = *state;
+        char line[SMTP_LINE_MAX + 8];
+
+        u(h, "220 mx\r\n");
+        c(h, "NOOP\r\n");
+        strbuf_reset(&h->client);
+        u(h, line_of(line, SMTP_LINE_MAX, "250"));
+        expect_client(h, line);
+        /* SMTP_LINE_MAX - 1 bytes without their LF: the relay waits. */
+        c(h, "NOOP\r\n");
+        line_of(line, SMTP_LINE_MAX, "250");
+        assert_int_equal(smtp_relay_upstream(&h->r, line, SMTP_LINE_MAX - 1), 0);
+        assert_false(smtp_relay_closing(&h->r));
+        u(h, line);
+        expect_client(h, line);
+        c(h, "NOOP\r\n");
+        u(h, line_of(line, SMTP_LINE_MAX + 1, "250"));
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent a reply line that is too long\r\n");
+}
+
+static void test_reply_line_max_edge_split(void **state)
+{
+        struct harness *h = *state;
+        char line[SMTP_LINE_MAX + 8];
+
+        u(h, "220 mx\r\n");
+        c(h, "NOOP\r\n");
+        strbuf_reset(&h->client);
+        /* SMTP_LINE_MAX bytes and still no LF: too long already. */
+        line_of(line, SMTP_LINE_MAX + 1, "250");
+        smtp_relay_upstream(&h->r, line, SMTP_LINE_MAX);
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent a reply line that is too long\r\n");
+}
+
+/* The upstream answers NOOP with a reply of <lines> lines of <len> bytes
+ * each (CRLF included) but the last, which makes it <total> bytes. */
+static void multiline_reply(struct harness *h, unsigned lines, size_t len, size_t total)
+{
+        struct strbuf reply = { 0 };
+        char line[SMTP_LINE_MAX + 8];
+
+        c(h, "NOOP\r\n");
+        strbuf_reset(&h->client);
+        for (unsigned i = 0; i + 1 < lines; i++) {
+                line_of(line, len, "250");
+                line[3] = '-';
+                strbuf_printf(&reply, "%s", line);
+        }
+        assert_true(total - reply.len <= SMTP_LINE_MAX);
+        strbuf_printf(&reply, "%s", line_of(line, total - reply.len, "250"));
+        assert_int_equal(reply.len, total);
+        u(h, strbuf_str(&reply));
+        strbuf_free(&reply);
+}
+
+/* SMTP_REPLY_LINES_MAX lines in one reply reach the client; one more ends
+ * the session. */
+static void test_reply_lines_max_edge(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx\r\n");
+        multiline_reply(h, SMTP_REPLY_LINES_MAX, 8, SMTP_REPLY_LINES_MAX * 8);
+        assert_false(smtp_relay_closing(&h->r));
+        assert_int_equal(h->client.len, SMTP_REPLY_LINES_MAX * 8);
+        multiline_reply(h, SMTP_REPLY_LINES_MAX + 1, 8, (SMTP_REPLY_LINES_MAX + 1) * 8);
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent a reply that is too long\r\n");
+}
+
+/* A reply of SMTP_REPLY_MAX bytes (every line and CRLF) reaches the
+ * client; one byte more ends the session. */
+static void test_reply_bytes_max_edge(void **state)
+{
+        struct harness *h = *state;
+
+        u(h, "220 mx\r\n");
+        multiline_reply(h, 5, 2000, SMTP_REPLY_MAX);
+        assert_false(smtp_relay_closing(&h->r));
+        assert_int_equal(h->client.len, SMTP_REPLY_MAX);
+        multiline_reply(h, 5, 2000, SMTP_REPLY_MAX + 1);
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "421 4.4.2 The receiving mail server sent a reply that is too long\r\n");
+}
+
+/* Local 5xx replies: the session survives 19, the 20th ends it. */
+static void test_local_errors_edge(void **state)
+{
+        struct harness *h = *state;
+
+        ehlo(h, "250 PIPELINING\r\n");
+        strbuf_reset(&h->client);
+        for (int i = 0; i < 19; i++)
+                c(h, "VRFY root\r\n");
+        assert_false(smtp_relay_closing(&h->r));
+        c(h, "NOOP\r\n");
+        expect_upstream(h, "NOOP\r\n");
+        u(h, "250 ok\r\n");
+        assert_false(smtp_relay_closing(&h->r));
+        strbuf_reset(&h->client);
+        c(h, "EXPN staff\r\n");
+        assert_true(smtp_relay_closing(&h->r));
+        expect_client(h, "502 5.5.1 EXPN is not available through this provider's SMTP proxy\r\n"
+                         "421 4.7.0 Too many errors, closing the connection\r\n");
+}
+
+/* Pipelining: SMTP_PENDING_MAX - 2 commands await their replies at most;
+ * the next is read only once a reply came. */
+static void test_pipeline_edge(void **state)
+{
+        struct harness *h = *state;
+        struct strbuf want = { 0 };
+        const unsigned most = SMTP_PENDING_MAX - 2;
+
+        ehlo(h, "250 PIPELINING\r\n");
+        strbuf_reset(&h->client);
+        for (unsigned i = 0; i < most + 5; i++)
+                c(h, "NOOP\r\n");
+        for (unsigned i = 0; i < most; i++)
+                strbuf_printf(&want, "NOOP\r\n");
+        expect_upstream(h, strbuf_str(&want));
+        assert_int_equal(h->pending_len, 5 * 6);
+        u(h, "250 ok\r\n");
+        expect_upstream(h, "NOOP\r\n");
+        assert_int_equal(h->pending_len, 4 * 6);
+        strbuf_free(&want);
+}
+
+/* BDAT under the upstream's SIZE: a message of exactly SIZE bytes (in one
+ * chunk or two) goes; SIZE + 1 is refused. */
+static void test_bdat_size_edge(void **state)
+{
+        struct harness *h = *state;
+        char in[512], hundred[101], sixty[61], forty[41], one01[102];
+
+        memset(hundred, 'a', 100);
+        hundred[100] = '\0';
+        memset(sixty, 'b', 60);
+        sixty[60] = '\0';
+        memset(forty, 'c', 40);
+        forty[40] = '\0';
+        memset(one01, 'd', 101);
+        one01[101] = '\0';
+        ehlo(h, "250-PIPELINING\r\n250-SIZE 100\r\n250 CHUNKING\r\n");
+        strbuf_reset(&h->client);
+        snprintf(in, sizeof(in), "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 100 LAST\r\n%s", hundred);
+        c(h, in);
+        expect_upstream(h, in);
+        u(h, "250 ok\r\n250 ok\r\n250 sent\r\n");
+        expect_client(h, "250 ok\r\n250 ok\r\n250 sent\r\n");
+        snprintf(in, sizeof(in), "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 60\r\n%sBDAT 40 LAST\r\n%s",
+                 sixty, forty);
+        c(h, in);
+        expect_upstream(h, in);
+        u(h, "250 ok\r\n250 ok\r\n250 60\r\n250 sent\r\n");
+        expect_client(h, "250 ok\r\n250 ok\r\n250 60\r\n250 sent\r\n");
+        snprintf(in, sizeof(in), "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nBDAT 101 LAST\r\n%sRSET\r\n", one01);
+        c(h, in);
+        expect_upstream(h, "MAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nRSET\r\n");
+        u(h, "250 ok\r\n250 ok\r\n250 reset\r\n");
+        expect_client(h, "250 ok\r\n250 ok\r\n552 5.3.4 Message size exceeds fixed maximum message size\r\n"
+                         "250 reset\r\n");
+}
+
 static int setup_tls(void **state)
 {
         struct harness *h = calloc(1, sizeof(*h));
@@ -904,6 +1127,14 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_bdat_over_size, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bdat_cumulative_size, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_bdat_no_size, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_command_line_max_edge, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reply_line_max_edge, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reply_line_max_edge_split, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reply_lines_max_edge, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_reply_bytes_max_edge, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_local_errors_edge, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_pipeline_edge, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_bdat_size_edge, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_upstream_tls_pipelined_after_220, setup_tls, teardown),
                 cmocka_unit_test_setup_teardown(test_upstream_tls_partial_after_220, setup_tls, teardown),
                 cmocka_unit_test_setup_teardown(test_upstream_tls_bytes_before_ready, setup_tls, teardown),

@@ -122,6 +122,162 @@ static void test_addr_index(void **state)
         pc_model_free(m);
 }
 
+/* ---- the limits, each at its edge: N allowed, N+1 refused ---- */
+
+static const int64_t HOUR_MS = 3600 * 1000;
+
+/* A policy's limits with every count <n> over a one-hour window. */
+static struct pc_smtp_proxy_limits limits_of(unsigned n)
+{
+        return (struct pc_smtp_proxy_limits){
+                .messages_per_hour = n,
+                .recipients_per_message = n,
+                .recipients_per_hour = n,
+                .sessions_per_vps = n,
+                .window = 3600,
+        };
+}
+
+/* smtpd.max-sessions: the proxy as a whole. */
+static void test_limit_max_sessions(void **state)
+{
+        unsigned open = 0;
+
+        while (open < 100 && account_may_accept(open, 3))
+                open++; /* each accepted connection is a session */
+        assert_int_equal(open, 3);
+        assert_true(account_may_accept(2, 3));
+        assert_false(account_may_accept(3, 3));
+        assert_false(account_may_accept(4, 3));
+        /* one closes: one more may come */
+        assert_true(account_may_accept(open - 1, 3));
+        assert_true(account_may_accept(9999, 10000));
+        assert_false(account_may_accept(10000, 10000));
+}
+
+/* sessions-per-vps: open at once, per VPS. */
+static void test_limit_sessions_per_vps(void **state)
+{
+        struct account_vps v = { .window_ms = HOUR_MS };
+        struct pc_smtp_proxy_limits l = limits_of(2);
+
+        while (v.active < 100 && account_may_connect(&v, &l))
+                v.active++;
+        assert_int_equal(v.active, 2);
+        assert_false(account_may_connect(&v, &l));
+        v.active--; /* one ends */
+        assert_true(account_may_connect(&v, &l));
+        l.sessions_per_vps = 1;
+        v.active = 0;
+        assert_true(account_may_connect(&v, &l));
+        v.active = 1;
+        assert_false(account_may_connect(&v, &l));
+}
+
+/* Sends messages as the proxy counts them (a MAIL passes, the message
+ * ends and enters the window) at <now_ms> until one is refused; returns
+ * how many went. */
+static unsigned send_messages(struct account_vps *v, const struct pc_smtp_proxy_limits *l, int64_t now_ms)
+{
+        unsigned sent = 0;
+
+        while (sent < 1000 && account_may_mail(v, l, now_ms)) {
+                v->messages_pending++;
+                v->messages_pending--;
+                window_add(&v->win_messages, 1, l->window * 1000, now_ms);
+                sent++;
+        }
+        return sent;
+}
+
+/* messages-per-hour: those sent in the window and those under way. */
+static void test_limit_messages_per_window(void **state)
+{
+        struct account_vps v = { .window_ms = HOUR_MS };
+        struct pc_smtp_proxy_limits l = limits_of(5);
+        const int64_t t0 = 10 * HOUR_MS;
+
+        assert_int_equal(send_messages(&v, &l, t0), 5);
+        assert_int_equal(window_sum(&v.win_messages, HOUR_MS, t0), 5);
+        assert_false(account_may_mail(&v, &l, t0 + HOUR_MS / 2));
+        /* A full window later the five have left it: five more, not six. */
+        assert_int_equal(send_messages(&v, &l, t0 + HOUR_MS), 5);
+
+        /* Four sent and one under way in another session: the sixth MAIL
+         * is refused, the fifth was not. */
+        memset(&v, 0, sizeof(v));
+        v.window_ms = HOUR_MS;
+        for (int i = 0; i < 4; i++)
+                window_add(&v.win_messages, 1, HOUR_MS, t0);
+        assert_true(account_may_mail(&v, &l, t0));
+        v.messages_pending = 1;
+        assert_false(account_may_mail(&v, &l, t0));
+        v.messages_pending = 0; /* it failed: not counted */
+        assert_true(account_may_mail(&v, &l, t0));
+
+        /* A limit of one. */
+        memset(&v, 0, sizeof(v));
+        l.messages_per_hour = 1;
+        assert_int_equal(send_messages(&v, &l, t0), 1);
+}
+
+/* recipients-per-message: RCPTs forwarded in one transaction. */
+static void test_limit_recipients_per_message(void **state)
+{
+        struct pc_smtp_proxy_limits l = limits_of(50);
+        unsigned rcpt_sent = 0;
+
+        while (rcpt_sent < 1000 && account_may_rcpt(rcpt_sent, &l))
+                rcpt_sent++;
+        assert_int_equal(rcpt_sent, 50);
+        assert_true(account_may_rcpt(49, &l));
+        assert_false(account_may_rcpt(50, &l));
+        l.recipients_per_message = 1;
+        assert_true(account_may_rcpt(0, &l));
+        assert_false(account_may_rcpt(1, &l));
+}
+
+/* Adds recipients as the proxy does (each RCPT that passes enters the
+ * window) at <now_ms> until one is refused; returns how many went. */
+static unsigned add_recipients(struct account_vps *v, const struct pc_smtp_proxy_limits *l, int64_t now_ms,
+                               unsigned at_most)
+{
+        unsigned n = 0;
+
+        while (n < at_most && account_may_recipient(v, l, now_ms)) {
+                window_add(&v->win_recipients, 1, l->window * 1000, now_ms);
+                n++;
+        }
+        return n;
+}
+
+/* recipients-per-hour: over the sliding window, across messages. */
+static void test_limit_recipients_per_window(void **state)
+{
+        struct account_vps v = { .window_ms = HOUR_MS };
+        struct pc_smtp_proxy_limits l = limits_of(7);
+        const int64_t t0 = 10 * HOUR_MS;
+
+        assert_int_equal(add_recipients(&v, &l, t0, 1000), 7);
+        assert_false(account_may_recipient(&v, &l, t0 + HOUR_MS - 1));
+        assert_int_equal(add_recipients(&v, &l, t0 + HOUR_MS, 1000), 7);
+
+        /* Four at the start of the window, three half an hour later: the
+         * eighth is refused until the first four leave the window. */
+        memset(&v, 0, sizeof(v));
+        v.window_ms = HOUR_MS;
+        assert_int_equal(add_recipients(&v, &l, t0, 4), 4);
+        assert_int_equal(add_recipients(&v, &l, t0 + HOUR_MS / 2, 3), 3);
+        assert_false(account_may_recipient(&v, &l, t0 + HOUR_MS / 2));
+        assert_false(account_may_recipient(&v, &l, t0 + HOUR_MS - 1));
+        assert_int_equal(add_recipients(&v, &l, t0 + HOUR_MS, 1000), 4);
+
+        /* A limit of one. */
+        memset(&v, 0, sizeof(v));
+        l.recipients_per_hour = 1;
+        assert_int_equal(add_recipients(&v, &l, t0, 1000), 1);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -129,6 +285,11 @@ int main(void)
                 cmocka_unit_test(test_domains_estimate),
                 cmocka_unit_test(test_account_table),
                 cmocka_unit_test(test_addr_index),
+                cmocka_unit_test(test_limit_max_sessions),
+                cmocka_unit_test(test_limit_sessions_per_vps),
+                cmocka_unit_test(test_limit_messages_per_window),
+                cmocka_unit_test(test_limit_recipients_per_message),
+                cmocka_unit_test(test_limit_recipients_per_window),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
