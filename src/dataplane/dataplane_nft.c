@@ -336,6 +336,32 @@ static bool same_lifetime(int64_t a, int64_t b)
         return (a == 0) == (b == 0) && (a == 0 || llabs(a - b) <= 2);
 }
 
+/* Bridged frames reach the inet hooks (conntrack, reject, NAT) only through
+ * br_netfilter, with these switches on (nft_ruleset.h).  A kernel without
+ * it cannot enforce a bridged site's policy: refuse rather than pretend. */
+static int bridge_netfilter_on(struct nft_dp *d)
+{
+        static const char *const knobs[] = { "/proc/sys/net/bridge/bridge-nf-call-iptables",
+                                             "/proc/sys/net/bridge/bridge-nf-call-ip6tables" };
+
+        if (!pc_config_has_bridged(d->cfg))
+                return 0;
+        for (size_t i = 0; i < PC_ARRAY_SIZE(knobs); i++) {
+                FILE *f = fopen(knobs[i], "w");
+                int r = f != NULL && fputs("1\n", f) >= 0 ? 0 : -errno;
+
+                if (f != NULL && fclose(f) != 0 && r == 0)
+                        r = -errno;
+                if (r < 0) {
+                        snprintf(d->err, sizeof(d->err),
+                                 "bridged sites need br_netfilter, and %s cannot be set to 1: %s%s", knobs[i],
+                                 strerror(-r), r == -ENOENT ? " (load it: modprobe br_netfilter)" : "");
+                        return r;
+                }
+        }
+        return 0;
+}
+
 static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64_t now,
                         struct pc_dp_repair *ret)
 {
@@ -346,6 +372,9 @@ static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64
         uint32_t id = 0, want_id = nft_skeleton_id(d->cfg);
         int r;
 
+        r = bridge_netfilter_on(d);
+        if (r < 0)
+                return r;
         r = desired_elements(d, m, now, &want, &rep);
         if (r < 0)
                 goto out;

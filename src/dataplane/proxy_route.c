@@ -55,12 +55,7 @@ static int step_del(struct rtnl *rt, const struct step *s);
 
 bool pc_proxy_route_policy(const struct pc_policy *p)
 {
-        if (!p->has_smtp_proxy || p->smtp_limits.source != PC_SMTP_SOURCE_VPS)
-                return false;
-        for (size_t r = 0; r < p->n_rules; r++)
-                if (p->rules[r].action == PC_ACTION_REDIRECT)
-                        return true;
-        return false;
+        return pc_policy_proxy_from_vps(p);
 }
 
 bool pc_proxy_route_needed(const struct pc_config *cfg)

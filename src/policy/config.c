@@ -1730,6 +1730,13 @@ static int load_sites(struct ctx *c, const struct node *n)
                                             show(x, buf, sizeof(buf)));
                         site->topology = strcmp(x->text, "bridged") == 0 ? PC_TOPOLOGY_BRIDGED
                                                                           : PC_TOPOLOGY_ROUTED;
+                        if (site->topology == PC_TOPOLOGY_BRIDGED && pc_policy_proxy_from_vps(site->policy))
+                                return fail(c, x,
+                                            "site '%s' is bridged, and policy '%s' has its SMTP proxy connect from "
+                                            "the VPS's address (smtp-proxy source: vps), which a bridged site "
+                                            "cannot enforce yet: the MX's replies to that address are bridged to "
+                                            "the VPS, never to the proxy (use smtp-proxy source: hypervisor)",
+                                            site->name, site->policy->name);
                 }
                 cfg->n_sites++;
         }
@@ -2256,6 +2263,14 @@ const struct pc_site *pc_config_site(const struct pc_config *cfg, const char *na
                 if (strcmp(cfg->sites[i].name, name) == 0)
                         return &cfg->sites[i];
         return NULL;
+}
+
+bool pc_policy_proxy_from_vps(const struct pc_policy *p)
+{
+        for (size_t r = 0; p->has_smtp_proxy && p->smtp_limits.source == PC_SMTP_SOURCE_VPS && r < p->n_rules; r++)
+                if (p->rules[r].action == PC_ACTION_REDIRECT)
+                        return true;
+        return false;
 }
 
 bool pc_config_has_bridged(const struct pc_config *cfg)

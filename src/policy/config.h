@@ -212,6 +212,10 @@ const struct pc_service *pc_config_service(const struct pc_config *cfg, const ch
 const struct pc_policy *pc_config_policy(const struct pc_config *cfg, const char *name);
 const struct pc_site *pc_config_site(const struct pc_config *cfg, const char *name);
 
+/* True if <p> redirects a port to an SMTP proxy that connects from the
+ * VPS's own address (smtp-proxy source: vps). */
+bool pc_policy_proxy_from_vps(const struct pc_policy *p);
+
 /* True if some site's VPSes are ports of a bridge. */
 bool pc_config_has_bridged(const struct pc_config *cfg);
 

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Golden tests of the configuration loader, in the style of pfctl's regress:
 #   ok/NAME.yaml    loads, and `portcullis -c ok/NAME.yaml config` prints
-#                   exactly ok/NAME.ok;
+#                   exactly ok/NAME.ok, and `... ruleset` (the nftables
+#                   tables the agent loads) exactly ok/NAME.nft;
 #   fail/NAME.yaml  is refused: `check` exits 1 and the first line of its
 #                   stderr is exactly fail/NAME.err.
 # Usage: run.sh PORTCULLIS_BINARY SOURCE_ROOT
@@ -26,6 +27,28 @@ for case in tests/golden/ok/*.yaml; do
         want=${case%.yaml}.ok
         count=$((count + 1))
         "$bin" -c "$case" config >"$tmp/out" 2>"$tmp/err"
+        rc=$?
+        if [ "${UPDATE_GOLDEN:-0}" = 1 ] && [ $rc -eq 0 ]; then
+                cp "$tmp/out" "$want"
+        fi
+        if [ $rc -ne 0 ]; then
+                echo "FAIL $name (exit $rc: $(head -n 1 "$tmp/err"))"
+                failed=$((failed + 1))
+        elif ! diff -u "$want" "$tmp/out"; then
+                echo "FAIL $name"
+                failed=$((failed + 1))
+        else
+                echo "ok $name"
+        fi
+done
+
+# The whole ruleset: a change of dispatch, verdicts or anti-spoofing shows
+# here as a diff, without a kernel.
+for case in tests/golden/ok/*.yaml; do
+        name=ok/$(basename "$case" .yaml).nft
+        want=${case%.yaml}.nft
+        count=$((count + 1))
+        "$bin" -c "$case" ruleset >"$tmp/out" 2>"$tmp/err"
         rc=$?
         if [ "${UPDATE_GOLDEN:-0}" = 1 ] && [ $rc -eq 0 ]; then
                 cp "$tmp/out" "$want"

@@ -43,7 +43,13 @@ pc_setup() {
             -e "s|^  tls-verify: .*|  tls-verify: false|" \
             "$PC_ROOT/etc/portcullis.yaml" >"$PC_CFG"
         # LAB_TOPOLOGY=bridged: every site's VPSes are ports of br0
-        if [ "$LAB_TOPOLOGY" = bridged ]; then sed -i "s|^    policy: .*|&\n    topology: bridged|" "$PC_CFG"; fi
+        # and provider A's proxy connects from the hypervisor's address (a
+        # bridged site cannot take the MX's replies to the VPS's)
+        if [ "$LAB_TOPOLOGY" = bridged ]; then
+                sed -i "s|^    policy: .*|&\n    topology: bridged|" "$PC_CFG"
+                sed "s|^  source: vps|  source: hypervisor|" "$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/lenoir.yaml"
+                sed -i "s|^  - $PC_ROOT/etc/profiles/lenoir.yaml|  - $LAB_DIR/lenoir.yaml|" "$PC_CFG"
+        fi
 }
 
 # pc_vps_link NAME: the options that register lab VPS NAME's link: its
@@ -161,6 +167,7 @@ pc_site_variant() {
         local site=$1 policy=$2 e args=()
         shift 2
         for e in "$@"; do args+=(-e "$e"); done
+        [ "$LAB_TOPOLOGY" = bridged ] && args+=(-e "s|^  source: vps|  source: hypervisor|")
         sed -e "s/^profile: lenoir/profile: $policy/" "${args[@]}" \
                 "$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/$site.yaml"
         sed -i -e "s|^  - $PC_ROOT/etc/profiles/blocked-services.yaml|&\n  - $LAB_DIR/$site.yaml|" \
@@ -173,8 +180,8 @@ pc_site_variant() {
 # the proxy started (checked), the MTA's port 25 up.
 pc_proxied_vps101() {
         chmod o+rx "$LAB_DIR" && chmod o+r "$PC_CFG" # the proxy reloads unprivileged
-        pc vps add vps-101 --site "${1:-lenoir}" --owner ada@example.net --iface "$VPS101_IF" \
-                --addr "$VPS101_V4NET" --addr "$VPS101_V6NET" --by lab >/dev/null 2>&1
+        # shellcheck disable=SC2046 # word splitting of the link options is meant
+        pc vps add vps-101 --site "${1:-lenoir}" --owner ada@example.net $(pc_vps_link VPS101) --by lab >/dev/null 2>&1
         check "agent starts" agent_start
         check "portcullis-smtpd starts" smtpd_start
         lab_wait_port inet "$LAB_INET_V4" 25 10 >/dev/null 2>&1

@@ -3,8 +3,12 @@
 # proxy, with real clients (swaks, scripted sessions) and a real postfix.
 # Usage: smtp_proxy.sh BUILD_DIR SOURCE_ROOT
 # Builds its own namespaces (prefix pcm) and removes them however it ends.
+# LAB_TOPOLOGY=bridged runs it with every VPS a port of a bridge in hv (step
+# 8; prefix pcmb), where the proxy connects from the hypervisor's address.
 set -u
 here=$(dirname "$(readlink -f "$0")")
+export LAB_TOPOLOGY=${LAB_TOPOLOGY:-routed}
+[ "$LAB_TOPOLOGY" = bridged ] && export LAB_PREFIX=${LAB_PREFIX:-pcmb}
 export LAB_PREFIX=${LAB_PREFIX:-pcm} LAB_QUIET=1
 . "$here/lab.sh"
 . "$here/common.sh"
@@ -23,23 +27,34 @@ sed -e "s/^profile: lenoir/profile: lenoir-tight/" \
     -e "s/window: .*/window: 6s/" \
     -e "s/command: .*/command: 3s/" \
     -e "s/upstream-tls: off/upstream-tls: opportunistic/" \
+    -e "s/^  source: vps/  source: $( [ "$LAB_TOPOLOGY" = bridged ] && echo hypervisor || echo vps)/" \
     "$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/tight.yaml"
 sed -i -e "s|^  - $PC_ROOT/etc/profiles/blocked-services.yaml|&\n  - $LAB_DIR/tight.yaml|" \
        -e "s|^sites:|&\n  tight:\n    policy: lenoir-tight|" "$PC_CFG"
+[ "$LAB_TOPOLOGY" = bridged ] && sed -i "s|^    policy: lenoir-tight\$|&\n    topology: bridged|" "$PC_CFG"
+# The address the MTA sees the proxy's connections come from: the VPS's own,
+# or at a bridged site the hypervisor's.
+SRC101_V4=$VPS101_V4 SRC101_V6=$VPS101_V6 SRC202_V4=$VPS202_V4
+if [ "$LAB_TOPOLOGY" = bridged ]; then
+        SRC101_V4=$LAB_HV_UPLINK_V4 SRC101_V6=$LAB_HV_UPLINK_V6 SRC202_V4=$LAB_HV_UPLINK_V4
+fi
 check "the lab config with the tight profile loads" pc check
 
-pc vps add vps-101 --site lenoir --owner ada@example.net --iface "$VPS101_IF" \
-        --addr "$VPS101_V4NET" --addr "$VPS101_V6NET" --by lab >/dev/null 2>&1
-pc vps add vps-202 --site tight --owner carla@example.it --lang it --iface "$VPS202_IF" \
-        --addr "$VPS202_V4NET" --addr "$VPS202_V6NET" --by lab >/dev/null 2>&1
-pc vps add vps-201 --site milano --owner bruno@example.it --iface "$VPS201_IF" \
-        --addr "$VPS201_V4NET" --addr "$VPS201_V6NET" --by lab >/dev/null 2>&1
+# shellcheck disable=SC2046 # word splitting of the link options is meant
+pc vps add vps-101 --site lenoir --owner ada@example.net $(pc_vps_link VPS101) --by lab >/dev/null 2>&1
+# shellcheck disable=SC2046
+pc vps add vps-202 --site tight --owner carla@example.it --lang it $(pc_vps_link VPS202) --by lab >/dev/null 2>&1
+# shellcheck disable=SC2046
+pc vps add vps-201 --site milano --owner bruno@example.it $(pc_vps_link VPS201) --by lab >/dev/null 2>&1
 check "agent starts" agent_start
 check "portcullis-smtpd starts" smtpd_start
 check "the proxy runs unprivileged (uid of portcullis-smtpd, its own user)" \
         test "$(awk '/^Uid:/ {print $2}' "/proc/$SMTPD_PID/status")" = "$(id -u portcullis-smtpd)"
-check "the proxy kept only CAP_NET_RAW" \
-        test "$(awk '/^CapEff:/ {print $2}' "/proc/$SMTPD_PID/status")" = 0000000000002000
+# CAP_NET_RAW only for IP_TRANSPARENT (source: vps); none at bridged sites
+caps=0000000000002000
+[ "$LAB_TOPOLOGY" = bridged ] && caps=0000000000000000
+check "the proxy kept only the capabilities its sources need ($caps)" \
+        test "$(awk '/^CapEff:/ {print $2}' "/proc/$SMTPD_PID/status")" = $caps
 
 msg=$LAB_DIR/message.eml
 printf 'From: Owner <owner@vps.example>\r\nTo: customer@example.net\r\nSubject: intact-%s\r\nMessage-ID: <intact-%s@vps.example>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nCiao, questo è un messaggio.\r\n..a line that starts with a dot\r\n\tindented line\r\n' "$$" "$$" >"$msg"
@@ -59,8 +74,8 @@ delivered=$(grep -l "intact-$$" "$LAB_MAILDIR"/new/* 2>/dev/null | head -1)
 # for byte (Maildir stores LF line ends).
 check "it arrives intact: every header and body byte the VPS sent" \
         /usr/bin/python3 -c 'import sys; sent=open(sys.argv[1],"rb").read().replace(b"\r\n",b"\n"); got=open(sys.argv[2],"rb").read(); sys.exit(0 if got.rstrip(b"\n").endswith(sent.rstrip(b"\n")) and got.count(b"Subject:")==1 else 1)' "$msg" "$delivered"
-check "the MTA logged the VPS's own address as the client" \
-        grep -q "connect from [^ ]*\[$VPS101_V4\]" "$LAB_DIR/maillog"
+check "the MTA logged the VPS's own address (bridged: the hypervisor's) as the client" \
+        grep -q "connect from [^ ]*\[$SRC101_V4\]" "$LAB_DIR/maillog"
 check "one log line for the message, with vps, helo, sender and result" \
         grep -q "message session=[0-9]* vps=vps-101 src=$VPS101_V4 mx=$LAB_INET_V4:25 helo=[^ ]* from=owner@vps.example rcpts=1 accepted=1 .*result=sent final=250" \
         "$LAB_DIR/log/portcullis-smtpd.log"
@@ -68,7 +83,7 @@ check "one log line for the message, with vps, helo, sender and result" \
 check "swaks over IPv6 delivers through the proxy" \
         swaks_send vps101 "$LAB_INET_V6" 25 "proxied-v6-$$"
 check "the IPv6 message arrives" lab_mail_wait "proxied-v6-$$" 5
-check "the MTA logged the VPS's IPv6 address" grep -q "connect from [^ ]*\[$VPS101_V6\]" "$LAB_DIR/maillog"
+check "the MTA logged the VPS's IPv6 address" grep -q "connect from [^ ]*\[$SRC101_V6\]" "$LAB_DIR/maillog"
 
 tls=$(swaks_send vps101 "$LAB_INET_V4" 25 "tls-25" --tls 2>&1)
 check "swaks --tls on port 25 fails" test $? -ne 0
@@ -115,10 +130,11 @@ check "the MTA got exactly the 4 accepted ones" \
 echo "# upstream-tls: opportunistic (tight profile): encrypted to the MX, plain for the VPS"
 # (port 587 logs as postfix/submission/smtpd, port 25 as postfix/smtpd)
 check "the MTA's port 25 saw TLS from vps-202's own address" \
-        grep -q "postfix/smtpd\[.*TLS connection established from [^ ]*\[$VPS202_V4\]" "$LAB_DIR/maillog"
+        grep -q "postfix/smtpd\[.*TLS connection established from [^ ]*\[$SRC202_V4\]" "$LAB_DIR/maillog"
 check "the proxy logged its messages with tls=yes" \
         grep -q "vps=vps-202 .*result=sent .*tls=yes" "$LAB_DIR/log/portcullis-smtpd.log"
-check "(control: vps-101's profile says off: no TLS from it on port 25)" \
+# (bridged: both VPSes' proxied connections come from the hypervisor's address)
+[ "$LAB_TOPOLOGY" = routed ] && check "(control: vps-101's profile says off: no TLS from it on port 25)" \
         check_not_grep "postfix/smtpd\[.*TLS connection established from [^ ]*\[$VPS101_V4\]" "$(cat "$LAB_DIR/maillog")"
 check "(control: vps-101's messages logged with tls=no)" \
         grep -q "vps=vps-101 .*result=sent .*tls=no" "$LAB_DIR/log/portcullis-smtpd.log"
