@@ -7,8 +7,12 @@
 # opened before registration or before a revoke, and packets conntrack calls
 # invalid (SYN+ACK, SYN+FIN) aimed at port 25.
 # Usage: forged_reply.sh BUILD_DIR SOURCE_ROOT (namespaces prefix pcf).
+# LAB_TOPOLOGY=bridged: the same with every VPS a port of a bridge in hv
+# (step 8; prefix pcfb), where the proxy connects from the hypervisor.
 set -u
 here=$(dirname "$(readlink -f "$0")")
+export LAB_TOPOLOGY=${LAB_TOPOLOGY:-routed}
+[ "$LAB_TOPOLOGY" = bridged ] && export LAB_PREFIX=${LAB_PREFIX:-pcfb}
 export LAB_PREFIX=${LAB_PREFIX:-pcf} LAB_QUIET=1
 . "$here/lab.sh"
 . "$here/common.sh"
@@ -24,10 +28,12 @@ lab_up --trap || { echo "FAIL lab_up"; exit 1; }
 pc_setup "$1" "$2"
 chmod o+rx "$LAB_DIR" && chmod o+r "$PC_CFG" # the proxy reloads as nobody
 
-pc vps add vps-201 --site milano --owner bruno@example.it --lang it --iface "$VPS201_IF" \
-        --addr "$VPS201_V4NET" --addr "$VPS201_V6NET" --by lab >/dev/null 2>&1
-pc vps add vps-202 --site milano --owner carla@example.it --iface "$VPS202_IF" \
-        --addr "$VPS202_V4NET" --addr "$VPS202_V6NET" --by lab >/dev/null 2>&1
+# shellcheck disable=SC2046 # word splitting of the link options is meant
+pc vps add vps-201 --site milano --owner bruno@example.it --lang it $(pc_vps_link VPS201) --by lab >/dev/null 2>&1
+# shellcheck disable=SC2046
+pc vps add vps-202 --site milano --owner carla@example.it $(pc_vps_link VPS202) --by lab >/dev/null 2>&1
+FAM=inet # the table that counts blocked attempts
+[ "$LAB_TOPOLOGY" = bridged ] && FAM=bridge
 check "agent starts" agent_start
 check "portcullis-smtpd starts" smtpd_start
 
@@ -52,7 +58,7 @@ customer_firewall inet # the accomplice's own server drops what the VPS forges
 
 # attempts IFACE PROTO PORT: blocked egress attempts the kernel counted.
 attempts() {
-        nft_hv -j list set inet portcullis attempts_out | "$PY" -c '
+        nft_hv -j list set $FAM portcullis attempts_out | "$PY" -c '
 import json, sys
 n = 0
 for item in json.load(sys.stdin)["nftables"]:
@@ -131,8 +137,8 @@ echo "# provider A (lenoir): port 25 only ever goes through the proxy"
 ctl=$LAB_DIR/hold-before && mkdir -p "$ctl"
 lab_bg hold-before vps101 "$PY" "$FORGE" hold "$LAB_INET_V4" 25 0 "$ctl" >/dev/null
 check "(control: unregistered vps-101 talks to the MTA's 25 directly)" wait_for 5 test -e "$ctl/open"
-pc vps add vps-101 --site lenoir --owner ada@example.net --iface "$VPS101_IF" \
-        --addr "$VPS101_V4NET" --addr "$VPS101_V6NET" --by lab >/dev/null 2>&1
+# shellcheck disable=SC2046
+pc vps add vps-101 --site lenoir --owner ada@example.net $(pc_vps_link VPS101) --by lab >/dev/null 2>&1
 touch "$ctl/go"
 wait_for 8 grep -q '^\(cut\|reply\)' "$LAB_DIR/log/hold-before.log"
 check "the session opened before registration is cut at registration" \
