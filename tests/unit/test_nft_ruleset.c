@@ -337,6 +337,99 @@ static void test_proxy_return_chains(void **state)
         assert_int_equal(nft_skeleton_id(cfg), with_id);
 }
 
+/* The element of <set> in the table of <family> with <key>, or NULL. */
+static const struct nft_elem *find_in(const struct nft_elems *e, const char *family, const char *set,
+                                      const char *key)
+{
+        for (size_t i = 0; i < e->n; i++)
+                if (strcmp(e->v[i].family, family) == 0 && strcmp(e->v[i].set, set) == 0 &&
+                    strcmp(e->v[i].key, key) == 0)
+                        return &e->v[i];
+        return NULL;
+}
+
+/* Bridged sites: the bridge table holds the site policy's per-VPS sets
+ * (keyed by bridge port) and marks; the inet table acts on the marks; a
+ * config without a bridged site keeps its ruleset unchanged. */
+static void test_bridged(void **state)
+{
+        struct pc_config *bc;
+        struct strbuf b = { 0 };
+        struct nft_elems out = { 0 };
+        char err[1024], value[40], set[40];
+        const char *s;
+        size_t mi, li;
+
+        assert_int_equal(pc_config_load(PC_SOURCE_ROOT "/tests/golden/ok/bridged.yaml", &bc, err, sizeof(err)), 0);
+        mi = (size_t)(pc_config_policy(bc, "blocked-services") - bc->policies);
+        li = (size_t)(pc_config_policy(bc, "lenoir-hv") - bc->policies);
+        nft_skeleton(bc, &b);
+        s = strbuf_str(&b);
+        /* the inet side: the bridge table's verdicts, unless established */
+        assert_non_null(strstr(s, "meta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_REJECT
+                                  " : jump bridged_reject, " PC_BR_MARK_DROP " : drop }"));
+        assert_true(strstr(s, "ct state established accept") < strstr(s, "meta mark vmap"));
+        assert_non_null(strstr(s, "chain bridged_reject {\n\t\tmeta l4proto tcp reject with tcp reset\n"
+                                  "\t\treject with icmpx admin-prohibited\n"));
+        snprintf(value, sizeof(value), "meta mark 0x%08x jump p%zu_nat", PC_BR_MARK_PROXY + (unsigned)li, li);
+        assert_non_null(strstr(s, value));
+        /* the bridge side: per port, marking instead of rejecting */
+        assert_non_null(strstr(s, "table bridge portcullis {"));
+        assert_non_null(strstr(s, "\tchain enforce {\n\t\ttype filter hook forward priority filter;"));
+        assert_non_null(strstr(s, "oifname @vps ether type != { ip, ip6, arp } counter drop"));
+        assert_non_null(strstr(s, "iifname @filter_out counter meta mark set " PC_BR_MARK_DROP " accept"));
+        snprintf(value, sizeof(value), "\tchain p%zu_r0_out {", mi);
+        assert_non_null(strstr(s, value));
+        assert_non_null(strstr(s, "meta mark set " PC_BR_MARK_REJECT " accept"));
+        strbuf_free(&b);
+
+        {
+                struct pc_vps *v;
+
+                assert_int_equal(pc_vps_new(&v), 0);
+                snprintf(v->id, sizeof(v->id), "vps-301");
+                snprintf(v->iface, sizeof(v->iface), "b301");
+                v->site = pc_config_site(bc, "milano-bridged");
+                assert_int_equal(nft_vps_elements(bc, v, NOW, &out), 0);
+                snprintf(value, sizeof(value), "jump p%zu_out", mi);
+                assert_non_null(find_in(&out, "bridge", "vps_out", "\"b301\""));
+                assert_string_equal(find_in(&out, "bridge", "vps_out", "\"b301\"")->value, value);
+                assert_non_null(find_in(&out, "bridge", "vps_in", "\"b301\""));
+                assert_null(find_in(&out, "inet", "vps_out", "\"b301\""));
+                {
+                        struct pc_exception e = { .id = 1, .until = NOW + 60 };
+                        struct pc_filter f = { .id = 2, .direction = PC_DIR_INGRESS, .scope = PC_SCOPE_ALL,
+                                               .until = NOW + 60 };
+
+                        snprintf(e.service, sizeof(e.service), "smtp");
+                        assert_int_equal(pc_vps_add_exception(v, &e), 0);
+                        assert_int_equal(pc_vps_add_filter(v, &f), 0);
+                }
+                nft_elems_free(&out);
+                assert_int_equal(nft_vps_elements(bc, v, NOW, &out), 0);
+                snprintf(set, sizeof(set), "p%zu_r0_exempt", mi);
+                assert_non_null(find_in(&out, "bridge", set, "\"b301\""));
+                assert_null(find_in(&out, "inet", set, "\"b301\""));
+                assert_non_null(find_in(&out, "bridge", "filter_in", "\"b301\""));
+                nft_elems_free(&out);
+                v->site = pc_config_site(bc, "lenoir-bridged");
+                assert_int_equal(nft_vps_elements(bc, v, NOW, &out), 0);
+                snprintf(value, sizeof(value), "jump p%zu_nat", li);
+                assert_string_equal(find_in(&out, "bridge", "vps_nat", "\"b301\"")->value, value);
+                assert_non_null(find_in(&out, "bridge", "vps_proxied", "\"b301\""));
+                nft_elems_free(&out);
+                pc_vps_free(v);
+        }
+        pc_config_free(bc);
+
+        /* routed only: none of it */
+        nft_skeleton(cfg, &b);
+        assert_null(strstr(strbuf_str(&b), "bridged_"));
+        assert_null(strstr(strbuf_str(&b), "chain enforce"));
+        assert_null(strstr(strbuf_str(&b), "0x5043010"));
+        strbuf_free(&b);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -345,6 +438,7 @@ int main(void)
                 cmocka_unit_test(test_vps_elements),
                 cmocka_unit_test(test_normalise_and_diff),
                 cmocka_unit_test(test_proxy_return_chains),
+                cmocka_unit_test(test_bridged),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
