@@ -9,13 +9,17 @@
 # all in one run.  The measured VPS is one of the registered ones, so its
 # packets walk the whole lookup path.  Usage: bench/forward.sh BUILD_DIR
 # [SECONDS] [NAIVE_VPS]
+# LAB_TOPOLOGY=bridged: the VPS is a port of a bridge with the uplink, and
+# provider B's site is bridged: none, conntrack-only (br_netfilter's
+# conntrack of bridged frames) and pc-10 / pc-10000 (the bridge table's
+# per-frame checks and marks, the inet table's verdicts after conntrack).
 set -u
 here=$(dirname "$(readlink -f "$0")")
 root=$(readlink -f "$here/..")
 build=$(readlink -f "${1:-build}")
 secs=${2:-3}
 naive_n=${3:-10000}
-export LAB_PREFIX=pcfwd LAB_QUIET=1
+export LAB_PREFIX=pcfwd LAB_QUIET=1 LAB_TOPOLOGY=${LAB_TOPOLOGY:-routed}
 . "$root/tests/lab/lab.sh"
 command -v iperf3 >/dev/null || {
         echo "iperf3 iperf3/start_daemon boolean false" | debconf-set-selections
@@ -48,6 +52,19 @@ printf 'table inet ctonly {\n chain forward {\n  type filter hook forward priori
 table -f "$LAB_DIR/ctonly.nft"
 measure conntrack-only
 table delete table inet ctonly
+if [ "$LAB_TOPOLOGY" = bridged ]; then
+        sed -e "s|  - profiles/|  - $root/etc/profiles/|" -e "s|^    policy: blocked-services|&\n    topology: bridged|" \
+                "$root/etc/portcullis.yaml" >"$LAB_DIR/bridged.yaml"
+        for n in 10 10000; do
+                (cd "$root" && lab_exec hv "$build/bench/bench_nft" --config "$LAB_DIR/bridged.yaml" --here --site milano \
+                        --vps $((n - 1)) --extra-iface "$VPS201_IF" --extra-addr "$VPS201_V4NET" \
+                        --extra-addr "$VPS201_V6NET" >/dev/null) || exit 1
+                measure "bridged-pc-$n"
+                table delete table inet portcullis
+                table delete table bridge portcullis
+        done
+        exit 0
+fi
 # Every routed VPS's sources are checked now (BCP 38 at every site), so the
 # measured VPS is registered with its addresses.
 (cd "$root" && lab_exec hv "$build/bench/bench_nft" --here --vps 9 --extra-iface "$VPS201_IF" \
