@@ -41,8 +41,8 @@ static int parse_change_opts(int argc, char **argv, bool grant, struct change_op
                 return CLI_ERROR;
         if (o->reason == NULL || o->reason[0] == '\0')
                 return cli_usage_error("exception", "--reason TEXT is required: the audit log and the customer's email say why");
-        if (strlen(o->reason) > 255)
-                return cli_usage_error("exception", "--reason is longer than 255 bytes");
+        if (!cli_text_valid("exception", "--reason", o->reason, CLI_REASON_SIZE))
+                return CLI_ERROR;
         return CLI_OK;
 }
 

@@ -143,16 +143,16 @@ int cmd_explain(struct cli *c, int argc, char **argv)
                         cli_print_json(json_pack("{s:s, s:o}", "vps", vps->id, "results", results));
         } else if (n == 1) {
                 json_t *j = json_array_get(results, 0), *x;
-                char fl[48];
+                char fl[48], safe[PC_ESCAPED_SIZE(1024)];
                 size_t k;
 
                 pc_flow_format(&flows[0], fl, sizeof(fl));
                 printf("%s: %s %s\n", json_string_value(json_object_get(j, "verdict")), vps->id, fl);
                 json_array_foreach(json_object_get(j, "reasons"), k, x)
                         printf("  %s %s\n", json_is_true(json_object_get(x, "decisive")) ? "because" : "    and",
-                               json_string_value(json_object_get(x, "text")));
+                               cli_text(json_string_value(json_object_get(x, "text")), safe, sizeof(safe)));
                 json_array_foreach(json_object_get(j, "notes"), k, x)
-                        printf("   note %s\n", json_string_value(x));
+                        printf("   note %s\n", cli_text(json_string_value(x), safe, sizeof(safe)));
                 json_decref(results);
         } else {
                 static const char *const headers[] = { "FLOW", "VERDICT", "WHY" };

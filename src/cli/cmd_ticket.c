@@ -37,8 +37,8 @@ static int ticket_open(struct cli *c, int argc, char **argv)
                 return CLI_ERROR;
         if (text == NULL || text[0] == '\0')
                 return cli_usage_error("ticket", "--text TEXT is required: the customer's use case and evidence");
-        if (strlen(text) >= sizeof(t.text))
-                return cli_usage_error("ticket", "--text is longer than %zu bytes", sizeof(t.text) - 1);
+        if (!cli_text_valid("ticket", "--text", text, sizeof(t.text)))
+                return CLI_ERROR;
         r = cli_config(c);
         if (r != CLI_OK)
                 return r;

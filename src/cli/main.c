@@ -170,6 +170,12 @@ static void usage(FILE *out)
                 "  -h, --help         this help; `portcullis COMMAND --help` for a command\n"
                 "      --version      print the version\n"
                 "\n"
+                "Free text (--reason, --text, --owner) is one line of UTF-8 without control\n"
+                "characters (newline, tab, ESC, DEL, U+0080-U+009F); anything else is\n"
+                "refused, naming the option.  Text output shows stored control characters\n"
+                "escaped (\\n, \\x1b, \\u009b, and a backslash as \\\\); --json carries them as\n"
+                "they are.\n"
+                "\n"
                 "Exit status: 0 success, 1 a negative answer (check failed; explain: the\n"
                 "flow is blocked or redirected), 2 an error.\n");
 }

@@ -236,19 +236,19 @@ static int tx_end(struct sqlite_store *s, int r)
 }
 
 /* Checks that free text <text> (may be NULL), called <what> in messages,
- * is valid UTF-8 shorter than <max> bytes. */
+ * is shorter than <max> bytes and is text (pc_text_invalid: valid UTF-8,
+ * no control character), whoever the writer: a newline or an ESC stored
+ * here would fake a row or steer a terminal wherever it is shown. */
 static int check_text(struct sqlite_store *s, const char *what, const char *text, size_t max)
 {
-        json_t *j;
+        char why[80];
 
         if (text == NULL)
                 return 0;
         if (strnlen(text, max) >= max)
                 return set_err(s, -EINVAL, "%s is longer than %zu bytes", what, max - 1);
-        j = json_string(text);
-        if (j == NULL)
-                return set_err(s, -EINVAL, "%s is not valid UTF-8", what);
-        json_decref(j);
+        if (pc_text_invalid(text, why, sizeof(why)) != NULL)
+                return set_err(s, -EINVAL, "%s %s", what, why);
         return 0;
 }
 
@@ -2076,10 +2076,10 @@ static void clean_text(char *dst, size_t size, const char *src)
                                 break;
                         dst[out++] = '?';
                         n = 1;
-                } else if (n == 1 || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+                } else if (pc_utf8_control(p, n) || n == 1) {
                         if (out + 1 >= size)
                                 break;
-                        dst[out++] = p[0] < 0x20 || p[0] == 0x7f || n == 2 ? ' ' : (char)p[0];
+                        dst[out++] = pc_utf8_control(p, n) ? ' ' : (char)p[0];
                 } else {
                         if (out + n >= size)
                                 break;

@@ -644,6 +644,15 @@ static void test_tickets(void **state)
         snprintf(t.vps_id, sizeof(t.vps_id), "vps-999");
         assert_int_equal(pc_store_ticket_open(s, &t, &alice, NULL), -ENOENT);
         assert_true(t1 < t2 && t2 < t3);
+        /* Control characters are refused whoever writes: a fake row, an ESC. */
+        snprintf(t.vps_id, sizeof(t.vps_id), "vps-101");
+        snprintf(t.text, sizeof(t.text), "ok\n2026-01-01 alice exception.grant");
+        assert_int_equal(pc_store_ticket_open(s, &t, &alice, NULL), -EINVAL);
+        assert_string_equal(pc_store_errmsg(s),
+                            "the ticket's text holds the control character U+000A at byte 3");
+        snprintf(t.text, sizeof(t.text), "fine");
+        assert_int_equal(pc_store_ticket_open(s, &t, &(struct pc_actor){ "alice", "\x1b[2J" }, NULL), -EINVAL);
+        assert_string_equal(pc_store_errmsg(s), "reason holds the control character U+001B at byte 1");
 
         /* Granting against a ticket approves it; a ticket of another VPS is refused. */
         e = exception_for("smtp", 0, t1);
