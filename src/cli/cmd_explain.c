@@ -47,7 +47,7 @@ static int add_context(struct cli *c, const struct pc_vps *vps, const struct pc_
         json_object_set_new(j, "notes", notes);
         if (rule == NULL)
                 return 0;
-        if (rule->exemptable && pc_vps_exception_for(vps, rule->service->name) == NULL) {
+        if (pc_rule_exemptable(vps->site->policy, rule) && pc_vps_exception_for(vps, rule->service->name) == NULL) {
                 snprintf(buf, sizeof(buf), "no exception for %s on %s", rule->service->name, vps->id);
                 json_array_append_new(notes, json_string(buf));
         }

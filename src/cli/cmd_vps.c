@@ -508,7 +508,7 @@ static int vps_show(struct cli *c, int argc, char **argv)
                                                        "service", rule->service->name, "action",
                                                        rule->action == PC_ACTION_BLOCK ? "block" : "redirect",
                                                        "direction", pc_dir_name(rule->direction), "ports", ports,
-                                                       "exemptable", rule->exemptable, "exception",
+                                                       "exemptable", pc_rule_exemptable(pol, rule), "exception",
                                                        e != NULL ? json_integer(e->id) : json_null()));
         }
         exc = json_array();
@@ -597,7 +597,9 @@ static int vps_show(struct cli *c, int argc, char **argv)
                 printf("  %-11s %s %s %s%s\n", rule->service->name,
                        rule->action == PC_ACTION_BLOCK ? "blocked" : "redirected to the SMTP proxy",
                        pc_dir_name(rule->direction), buf,
-                       e != NULL ? " -- lifted by an exception" : rule->exemptable ? "" : " (not exemptable)");
+                       e != NULL && pc_rule_exemptable(pol, rule) ? " -- lifted by an exception"
+                       : pc_rule_exemptable(pol, rule)          ? ""
+                                                                : " (not exemptable)");
         }
         printf("\nExceptions:\n");
         if (v->n_exceptions == 0)

@@ -214,54 +214,84 @@ has bad-config "servicez" "$err"
 PORTCULLIS_CONFIG="$tmp/bad.yaml" "$bin" check >/dev/null 2>&1 && { echo "FAIL env-config: PORTCULLIS_CONFIG ignored"; failures=$((failures + 1)); }
 
 # ---- step 8: tickets, control characters, explain
-# A database of its own: the one above ends at a newer schema version.
+# A database of its own (the one above ends at a newer schema version) and
+# the shipped config plus a site "strict" whose profile has exceptions: none.
 db="sqlite:$tmp/step8.db"
-t s8-add-801 0 vps add vps-801 --site milano --owner dora@example.it --iface tap801 --addr 198.51.100.80 --by orch
-t s8-add-802 0 vps add vps-802 --site milano --owner elio@example.it --iface tap802 --addr 198.51.100.81 --by orch
-t s8-add-803 0 vps add vps-803 --site lenoir --owner fede@example.net --iface tap803 --addr 203.0.113.83 --by orch
-audit_rows() { sqlite3 "$tmp/step8.db" "SELECT count(*) FROM audit"; }
+q8() { sqlite3 "$tmp/step8.db" "$@"; }
+printf 'profile: strict\ndescription: grants no exceptions\nexceptions: none\nrules:\n  - service: smtp\n    action: block\n  - service: vpn\n    action: block\n' >"$tmp/strict.yaml"
+sed -e "s|^  templates: .*|  templates: $root/etc/templates|" -e "s|^  - profiles/\(.*\)|  - $root/etc/profiles/\1|" \
+        -e "s|^  - $root/etc/profiles/blocked-services.yaml|&\n  - $tmp/strict.yaml|" -e "s|^sites:|&\n  strict:\n    policy: strict|" \
+        etc/portcullis.yaml >"$tmp/step8.yaml"
+t8() { local name=$1 want=$2; shift 2; t "$name" "$want" -c "$tmp/step8.yaml" "$@"; }
+t8 s8-add-801 0 vps add vps-801 --site milano --owner dora@example.it --iface tap801 --addr 198.51.100.80 --by orch
+t8 s8-add-802 0 vps add vps-802 --site milano --owner elio@example.it --iface tap802 --addr 198.51.100.81 --by orch
+t8 s8-add-803 0 vps add vps-803 --site lenoir --owner fede@example.net --iface tap803 --addr 203.0.113.83 --by orch
+t8 s8-add-804 0 vps add vps-804 --site strict --owner gino@example.net --iface tap804 --addr 203.0.113.84 --by orch
+audit_rows() { q8 "SELECT count(*) FROM audit"; }
 
 # Free text given on the command line is one line of text: a control
 # character (C0 such as newline and ESC, DEL, C1) or a byte that is not
 # UTF-8 is refused, naming the option, and nothing is stored.
 rows=$(audit_rows)
-t s8-reason-newline 2 exception grant vps-801 smtp --by alice --reason $'ok\n2026-01-01T00:00:00Z  mallory  exception.grant' &&
+t8 s8-reason-newline 2 exception grant vps-801 smtp --by alice --reason $'ok\n2026-01-01T00:00:00Z  mallory  exception.grant' &&
         has s8-reason-newline "--reason holds the control character U+000A at byte 3" "$err"
-t s8-text-esc 2 ticket open vps-801 smtp --by dora --text $'mail\e[2J\e]0;owned\a' &&
+t8 s8-text-esc 2 ticket open vps-801 smtp --by dora --text $'mail\e[2J\e]0;owned\a' &&
         has s8-text-esc "--text holds the control character U+001B at byte 5" "$err"
-t s8-suspend-c1 2 suspend vps-801 --by alice --reason $'abuse \xc2\x9b31m' &&
+t8 s8-suspend-c1 2 suspend vps-801 --by alice --reason $'abuse \xc2\x9b31m' &&
         has s8-suspend-c1 "--reason holds the control character U+009B at byte 7" "$err"
-t s8-filter-del 2 filter place vps-801 --all --by alice --reason $'x\x7f' && has s8-filter-del "--reason holds the control character U+007F" "$err"
-t s8-filter-tab 2 filter place vps-801 --all --by alice --reason $'a\tb' && has s8-filter-tab "--reason holds the control character U+0009" "$err"
-t s8-owner-c1 2 vps add vps-809 --owner $'x\xc2\x85y@example.net' --iface tap809 --addr 198.51.100.89 &&
+t8 s8-filter-del 2 filter place vps-801 --all --by alice --reason $'x\x7f' && has s8-filter-del "--reason holds the control character U+007F" "$err"
+t8 s8-filter-tab 2 filter place vps-801 --all --by alice --reason $'a\tb' && has s8-filter-tab "--reason holds the control character U+0009" "$err"
+t8 s8-owner-c1 2 vps add vps-809 --owner $'x\xc2\x85y@example.net' --iface tap809 --addr 198.51.100.89 &&
         has s8-owner-c1 "--owner holds the control character U+0085" "$err"
-t s8-add-reason 2 vps add vps-809 --owner x@example.net --iface tap809 --addr 198.51.100.89 --reason $'\r' &&
+t8 s8-add-reason 2 vps add vps-809 --owner x@example.net --iface tap809 --addr 198.51.100.89 --reason $'\r' &&
         has s8-add-reason "--reason holds the control character U+000D" "$err"
-t s8-remove-utf8 2 vps remove vps-802 --by orch --reason $'bye \xff' && has s8-remove-utf8 "--reason is not valid UTF-8 at byte 5" "$err"
-t s8-revoke-esc 2 exception revoke vps-801 smtp --by alice --reason $'\e[1m' && has s8-revoke-esc "--reason holds the control character U+001B" "$err"
-t s8-retry-nl 2 notification retry 1 --by alice --reason $'a\nb' && has s8-retry-nl "--reason holds the control character U+000A" "$err"
+t8 s8-remove-utf8 2 vps remove vps-802 --by orch --reason $'bye \xff' && has s8-remove-utf8 "--reason is not valid UTF-8 at byte 5" "$err"
+t8 s8-revoke-esc 2 exception revoke vps-801 smtp --by alice --reason $'\e[1m' && has s8-revoke-esc "--reason holds the control character U+001B" "$err"
+t8 s8-retry-nl 2 notification retry 1 --by alice --reason $'a\nb' && has s8-retry-nl "--reason holds the control character U+000A" "$err"
 [ "$(audit_rows)" = "$rows" ] || { echo "FAIL s8-nothing-stored: the audit log grew from $rows to $(audit_rows)"; failures=$((failures + 1)); }
-t s8-utf8-ok 0 ticket open vps-801 smtp --by dora --text "fatture per i clienti, perché servono" && has s8-utf8-ok "ticket #1 opened" "$out"
+t8 s8-utf8-ok 0 ticket open vps-801 smtp --by dora --text "fatture per i clienti, perché servono" && has s8-utf8-ok "ticket #1 opened" "$out"
 # ... and what another writer stored is shown escaped: no fake row, no raw
 # ESC or C1 reaching the terminal; JSON carries it exactly.
-sqlite3 "$tmp/step8.db" "INSERT INTO audit (at, \"by\", action, object, vps_id, reason)
+q8 "INSERT INTO audit (at, \"by\", action, object, vps_id, reason)
         VALUES (1767225600, 'import', 'vps.note', 'vps/vps-801', 'vps-801',
                 'ok' || char(10) || '2026-01-01T00:00:00Z  mallory  exception.grant ' || char(27) || '[2J' || char(155) || 'x');
 UPDATE ticket SET text = 'mail' || char(27) || ']0;owned' || char(7) WHERE id = 1;
 UPDATE vps SET owner = 'dora' || char(27) || '[8m@example.it' WHERE id = 'vps-801';"
 raw_control() { LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]\|\xc2[\x80-\x9f]' <<<"$1"; }
-t s8-audit-escaped 0 audit vps-801 && has s8-audit-escaped 'ok\n2026-01-01T00:00:00Z  mallory  exception.grant \x1b[2J\u009bx' "$out"
+t8 s8-audit-escaped 0 audit vps-801 && has s8-audit-escaped 'ok\n2026-01-01T00:00:00Z  mallory  exception.grant \x1b[2J\u009bx' "$out"
 raw_control "$out" && { echo "FAIL s8-audit-escaped: a raw control character in: $out"; failures=$((failures + 1)); }
-[ "$(grep -c '^[0-9]' <<<"$out")" = "$(sqlite3 "$tmp/step8.db" "SELECT count(*) FROM audit WHERE vps_id = 'vps-801'")" ] ||
+[ "$(grep -c '^[0-9]' <<<"$out")" = "$(q8 "SELECT count(*) FROM audit WHERE vps_id = 'vps-801'")" ] ||
         { echo "FAIL s8-audit-escaped: not one line per row: $out"; failures=$((failures + 1)); }
-t s8-audit-json 0 audit vps-801 --json && json s8-audit-json '[e["reason"] for e in j["audit"] if e["action"] == "vps.note"][0].startswith("ok\n2026") and "\x1b[2J\u009bx" in [e["reason"] for e in j["audit"] if e["action"] == "vps.note"][0]'
-t s8-tickets-escaped 0 ticket list vps-801 && has s8-tickets-escaped 'mail\x1b]0;owned\x07' "$out"
+t8 s8-audit-json 0 audit vps-801 --json && json s8-audit-json '[e["reason"] for e in j["audit"] if e["action"] == "vps.note"][0].startswith("ok\n2026") and "\x1b[2J\u009bx" in [e["reason"] for e in j["audit"] if e["action"] == "vps.note"][0]'
+t8 s8-tickets-escaped 0 ticket list vps-801 && has s8-tickets-escaped 'mail\x1b]0;owned\x07' "$out"
 raw_control "$out" && { echo "FAIL s8-tickets-escaped: a raw control character in: $out"; failures=$((failures + 1)); }
-t s8-show-escaped 0 vps show vps-801 && has s8-show-escaped 'dora\x1b[8m@example.it' "$out" && has s8-show-escaped 'mail\x1b]0;owned\x07' "$out"
+t8 s8-show-escaped 0 vps show vps-801 && has s8-show-escaped 'dora\x1b[8m@example.it' "$out" && has s8-show-escaped 'mail\x1b]0;owned\x07' "$out"
 raw_control "$out" && { echo "FAIL s8-show-escaped: a raw control character in: $out"; failures=$((failures + 1)); }
-t s8-list-escaped 0 vps list && has s8-list-escaped 'dora\x1b[8m@example.it' "$out"
+t8 s8-list-escaped 0 vps list && has s8-list-escaped 'dora\x1b[8m@example.it' "$out"
 raw_control "$out" && { echo "FAIL s8-list-escaped: a raw control character in: $out"; failures=$((failures + 1)); }
-sqlite3 "$tmp/step8.db" "UPDATE vps SET owner = 'dora@example.it' WHERE id = 'vps-801';"
+q8 "UPDATE vps SET owner = 'dora@example.it' WHERE id = 'vps-801';"
+
+# Explain's text is escaped too (an exception's reason stored by another writer).
+t8 s8-explain-grant 0 exception grant vps-802 smtp --by alice --reason "billing mail" --until +1d
+q8 "UPDATE exception SET reason = 'billing' || char(27) || '[8m mail' WHERE vps_id = 'vps-802'"
+t8 s8-explain-escaped 0 explain vps-802 tcp/465 out && has s8-explain-escaped 'billing\x1b[8m mail' "$out"
+raw_control "$out" && { echo "FAIL s8-explain-escaped: a raw control character in: $out"; failures=$((failures + 1)); }
+
+# A profile with exceptions: none exempts nothing: services, explain and
+# vps show say so, and an exception left in the database (granted before
+# the profile changed) lifts nothing.
+# (the site strict is the first column: block ... (not exemptable))
+t8 s8-services-none 0 services && has s8-services-none "SITE strict" "$out" &&
+        has s8-services-none "block egress tcp 25,26,465,587,2525 (not exemptable)    redirect egress tcp 25" "$out" &&
+        has s8-services-none "block both tcp 1723 udp 500,1701,4500 (not exemptable)  allow" "$out"
+t8 s8-services-none-json 0 services --json &&
+        json s8-services-none-json '[s for s in j["services"] if s["name"]=="smtp"][0]["sites"]["strict"]["exemptable"] is False and [s for s in j["services"] if s["name"]=="smtp"][0]["sites"]["milano"]["exemptable"] is True'
+t8 s8-explain-none 1 explain vps-804 tcp/465 out && has s8-explain-none "not exemptable" "$out"
+grep -q "exemptable by ticket" <<<"$out" && { echo "FAIL s8-explain-none: says exemptable by ticket: $out"; failures=$((failures + 1)); }
+t8 s8-explain-none-json 1 explain vps-804 udp/500 out --json && json s8-explain-none-json 'j["reasons"][0]["exemptable"] is False'
+t8 s8-show-none 0 vps show vps-804 --json && json s8-show-none 'all(r["exemptable"] is False for r in j["rules"])'
+q8 "INSERT INTO exception (vps_id, service, \"by\", reason, created) VALUES ('vps-804', 'smtp', 'alice', 'before the profile changed', strftime('%s', 'now') - 60)"
+t8 s8-explain-none-stale 1 explain vps-804 tcp/465 out && has s8-explain-none-stale "does not apply: the rule is not exemptable" "$out"
 
 echo "$n commands, $failures failures"
 [ $failures = 0 ]
