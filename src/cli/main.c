@@ -70,7 +70,9 @@ const struct cli_command cli_commands[] = {
           "grant or revoke a VPS's exception to a blocked service",
           "  exception grant ID SERVICE --by WHO --reason TEXT [--ticket N] [--until TIME]\n"
           "      Lifts the site's rule for SERVICE on this one VPS.  Refused when the\n"
-          "      site does not restrict SERVICE or its rule is not exemptable.  TIME is\n"
+          "      site does not restrict SERVICE, its rule is not exemptable or its\n"
+          "      profile has `exceptions: none`.  --ticket N must be a pending ticket\n"
+          "      of this VPS asking for SERVICE; it becomes approved.  TIME is\n"
           "      2026-12-31, 2026-12-31T18:00:00Z or +30d.\n"
           "  exception grant ID source-prefix:CIDR --by WHO --reason TEXT [...]\n"
           "      At a site with anti-spoofing: the VPS may also send from CIDR (an extra\n"
@@ -99,9 +101,11 @@ const struct cli_command cli_commands[] = {
           "record a customer's request for an exception",
           "  ticket open ID SERVICE --by WHO --text TEXT\n"
           "      Records that the VPS's owner asks to use SERVICE, with the use case\n"
-          "      and evidence.  The ticket stays pending until support grants the\n"
-          "      exception with `exception grant ID SERVICE --ticket N`, which marks it\n"
-          "      approved; `explain` shows pending tickets beside a block.\n"
+          "      and evidence.  Refused, saying why, when no grant could answer it:\n"
+          "      the same rules as `exception grant`.  The ticket stays pending until\n"
+          "      support grants the exception with `exception grant ID SERVICE\n"
+          "      --ticket N`, which marks it approved; `explain` shows pending tickets\n"
+          "      beside a block.\n"
           "  ticket list [ID]\n" },
         { "status", cmd_status, "",
           "the agent's health: ruleset in sync, VPSes, last change and its latency",

@@ -277,6 +277,18 @@ q8 "UPDATE exception SET reason = 'billing' || char(27) || '[8m mail' WHERE vps_
 t8 s8-explain-escaped 0 explain vps-802 tcp/465 out && has s8-explain-escaped 'billing\x1b[8m mail' "$out"
 raw_control "$out" && { echo "FAIL s8-explain-escaped: a raw control character in: $out"; failures=$((failures + 1)); }
 
+# A ticket asks for a service that a grant could give at the VPS's site;
+# one that no grant could answer is refused when opened, saying why.
+tickets() { q8 "SELECT count(*) FROM ticket"; }
+n_tickets=$(tickets)
+t8 s8-ticket-unrestricted 2 ticket open vps-803 vpn --by fede --text "office VPN" &&
+        has s8-ticket-unrestricted "site lenoir (policy lenoir) does not restrict vpn; there is nothing to except" "$err"
+t8 s8-ticket-not-exemptable 2 ticket open vps-803 smtp --by fede --text "direct mail" &&
+        has s8-ticket-not-exemptable "rule 1 of policy lenoir" "$err" && has s8-ticket-not-exemptable "is not exemptable" "$err"
+t8 s8-ticket-exceptions-none 2 ticket open vps-804 smtp --by gino --text "mail" &&
+        has s8-ticket-exceptions-none "policy strict of site strict" "$err" && has s8-ticket-exceptions-none "has exceptions: none" "$err"
+[ "$(tickets)" = "$n_tickets" ] || { echo "FAIL s8-ticket-nothing-stored: $(tickets) tickets, want $n_tickets"; failures=$((failures + 1)); }
+
 # A profile with exceptions: none exempts nothing: services, explain and
 # vps show say so, and an exception left in the database (granted before
 # the profile changed) lifts nothing.
