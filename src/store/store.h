@@ -190,8 +190,10 @@ int pc_store_vps_add(struct pc_store *s, const struct pc_vps *vps, const struct 
 int pc_store_vps_remove(struct pc_store *s, const char *id, const struct pc_actor *who);
 
 /* Grants <e> (service, ticket_id, until, reason) to <vps_id>; queues the
- * owner's notification.  -ENOENT for an unknown VPS, -EEXIST if an
- * exception for that service is already in force. */
+ * owner's notification.  With a ticket, the ticket must be <vps_id>'s, ask
+ * for that service and be pending (it becomes approved): else -EINVAL
+ * naming the difference.  -ENOENT for an unknown VPS or ticket, -EEXIST if
+ * an exception for that service is already in force. */
 int pc_store_exception_grant(struct pc_store *s, const char *vps_id, const struct pc_exception *e,
                              const struct pc_actor *who, int64_t *ret_id);
 

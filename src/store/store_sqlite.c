@@ -1162,17 +1162,19 @@ static int record_created(struct sqlite_store *s, int64_t now, const struct pc_a
         return r < 0 ? r : notify(s, now, notification, vps, after);
 }
 
-/* Checks ticket <ticket_id> (0: none) for a grant on <vps_id> and marks it
- * approved if it was pending. */
-static int ticket_approve(struct sqlite_store *s, const char *vps_id, int64_t ticket_id,
-                          const struct pc_actor *who, int64_t now)
+/* Checks that ticket <ticket_id> (0: none) asks for the grant of
+ * <service> to <vps_id> and is still pending -- an approved ticket was
+ * answered by a grant already, a denied or closed one was refused or
+ * withdrawn -- and marks it approved. */
+static int ticket_approve(struct sqlite_store *s, const char *vps_id, const char *service,
+                          int64_t ticket_id, const struct pc_actor *who, int64_t now)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r;
 
         if (ticket_id == 0)
                 return 0;
-        r = query(s, &st, "SELECT vps_id, state FROM ticket WHERE id = ?", "i", ticket_id);
+        r = query(s, &st, "SELECT vps_id, service, state FROM ticket WHERE id = ?", "i", ticket_id);
         if (r < 0)
                 return r;
         r = step(s, st);
@@ -1183,8 +1185,14 @@ static int ticket_approve(struct sqlite_store *s, const char *vps_id, int64_t ti
         if (strcmp(col_text(st, 0), vps_id) != 0)
                 return set_err(s, -EINVAL, "ticket #%lld is for %s, not %s",
                                (long long)ticket_id, col_text(st, 0), vps_id);
-        if (strcmp(col_text(st, 1), "pending") != 0)
-                return 0;
+        if (strcmp(col_text(st, 1), service) != 0)
+                return set_err(s, -EINVAL, "ticket #%lld asks for %s, not %s", (long long)ticket_id,
+                               col_text(st, 1), service);
+        if (strcmp(col_text(st, 2), "pending") != 0)
+                return set_err(s, -EINVAL,
+                               "ticket #%lld is %s, not pending: only a pending ticket can be "
+                               "answered by a grant (open a new one)",
+                               (long long)ticket_id, col_text(st, 2));
         r = exec(s, "UPDATE ticket SET state = 'approved' WHERE id = ?", "i", ticket_id);
         if (r < 0)
                 return r;
@@ -1241,7 +1249,7 @@ static int exception_grant_tx(struct sqlite_store *s, const char *vps_id,
         if (sqlite3_column_int64(cst, 0) >= PC_VPS_EXCEPTIONS_MAX)
                 return set_err(s, -ENOSPC, "%s already has %d exceptions, the limit", vps_id,
                                PC_VPS_EXCEPTIONS_MAX);
-        r = ticket_approve(s, vps_id, e->ticket_id, who, now);
+        r = ticket_approve(s, vps_id, e->service, e->ticket_id, who, now);
         if (r < 0)
                 return r;
         r = exec(s,

@@ -289,6 +289,28 @@ t8 s8-ticket-exceptions-none 2 ticket open vps-804 smtp --by gino --text "mail" 
         has s8-ticket-exceptions-none "policy strict of site strict" "$err" && has s8-ticket-exceptions-none "has exceptions: none" "$err"
 [ "$(tickets)" = "$n_tickets" ] || { echo "FAIL s8-ticket-nothing-stored: $(tickets) tickets, want $n_tickets"; failures=$((failures + 1)); }
 
+# exception grant --ticket N: the ticket must be this VPS's, ask for this
+# service and be pending; refused otherwise, the ticket left as it was.
+t8 s8-ticket-vpn 0 ticket open vps-801 vpn --by dora --text "office VPN" && has s8-ticket-vpn "ticket #2 opened" "$out"
+t8 s8-ticket-bt 0 ticket open vps-801 bittorrent --by dora --text "linux ISOs" && has s8-ticket-bt "ticket #3 opened" "$out"
+t8 s8-grant-other-service 2 exception grant vps-801 vpn --by alice --reason x --ticket 1 &&
+        has s8-grant-other-service "ticket #1 asks for smtp, not vpn" "$err"
+t8 s8-grant-other-vps 2 exception grant vps-802 vpn --by alice --reason x --ticket 2 &&
+        has s8-grant-other-vps "ticket #2 is for vps-801, not vps-802" "$err"
+q8 "UPDATE ticket SET state = 'denied' WHERE id = 2; UPDATE ticket SET state = 'closed' WHERE id = 3;"
+t8 s8-grant-denied 2 exception grant vps-801 vpn --by alice --reason x --ticket 2 &&
+        has s8-grant-denied "ticket #2 is denied, not pending" "$err"
+t8 s8-grant-closed 2 exception grant vps-801 bittorrent --by alice --reason x --ticket 3 &&
+        has s8-grant-closed "ticket #3 is closed, not pending" "$err"
+t8 s8-grant-ticket 0 exception grant vps-801 smtp --by alice --reason "invoices" --ticket 1
+t8 s8-revoke 0 exception revoke vps-801 smtp --by alice --reason "abuse report"
+t8 s8-grant-approved 2 exception grant vps-801 smtp --by alice --reason "again" --ticket 1 &&
+        has s8-grant-approved "ticket #1 is approved, not pending" "$err"
+[ "$(q8 "SELECT group_concat(id || ':' || state) FROM ticket WHERE vps_id = 'vps-801'")" = "1:approved,2:denied,3:closed" ] ||
+        { echo "FAIL s8-grant-tickets-kept: $(q8 "SELECT group_concat(id || ':' || state) FROM ticket")"; failures=$((failures + 1)); }
+[ "$(q8 "SELECT count(*) FROM exception WHERE vps_id = 'vps-801' AND revoked_at IS NULL")" = 0 ] ||
+        { echo "FAIL s8-grant-nothing-granted: vps-801 has an exception"; failures=$((failures + 1)); }
+
 # A profile with exceptions: none exempts nothing: services, explain and
 # vps show say so, and an exception left in the database (granted before
 # the profile changed) lifts nothing.

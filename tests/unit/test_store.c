@@ -662,6 +662,16 @@ static void test_tickets(void **state)
         e = exception_for("vpn", 0, 4242);
         assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -ENOENT);
         assert_string_equal(pc_store_errmsg(s), "ticket #4242 does not exist");
+        /* ... and so are a ticket for another service, and one already answered. */
+        e = exception_for("bittorrent", 0, t2);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -EINVAL);
+        assert_string_equal(pc_store_errmsg(s), "ticket #2 asks for vpn, not bittorrent");
+        assert_int_equal(pc_store_exception_revoke(s, "vps-101", "smtp", &bob), 0);
+        e = exception_for("smtp", 0, t1);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -EINVAL);
+        assert_string_equal(pc_store_errmsg(s),
+                            "ticket #1 is approved, not pending: only a pending ticket can be answered by "
+                            "a grant (open a new one)");
 
         assert_int_equal(pc_store_ticket_list(s, "vps-101", collect_ticket, rows), 0);
         assert_int_equal(rows->n, 2);
