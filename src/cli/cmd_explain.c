@@ -1,4 +1,5 @@
 /* portcullis explain ID PROTO/PORT [out|in] ... */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,32 @@ static const struct pc_rule *verdict_rule(const struct pc_verdict *v)
                 if (v->reasons[i].kind == PC_REASON_SITE_RULE)
                         return v->reasons[i].rule;
         return NULL;
+}
+
+/* Adds to <vps> the exception for the service of <v>'s site rule that ran
+ * to its end, if none is in force: the model holds live exceptions only,
+ * and support must see that one ran out (exception-expired), not "no
+ * exception".  Sets *<ret_added>.  Prints the error and returns -1. */
+static int add_ended_exception(struct cli *c, struct pc_vps *vps, const struct pc_verdict *v, int64_t now,
+                               bool *ret_added)
+{
+        const struct pc_rule *rule = verdict_rule(v);
+        struct pc_exception e;
+        int r;
+
+        *ret_added = false;
+        if (rule == NULL || pc_vps_exception_for(vps, rule->service->name) != NULL)
+                return 0;
+        r = pc_store_exception_ended(c->store, vps->id, rule->service->name, now, &e);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                cli_error("Failed to read the exceptions of %s: %s", vps->id, pc_store_errmsg(c->store));
+                return -1;
+        }
+        /* A VPS at its limit of live exceptions is explained without it. */
+        *ret_added = pc_vps_add_exception(vps, &e) == 0;
+        return 0;
 }
 
 /* Adds what support needs beside the reasons: "no exception", tickets. */
@@ -81,7 +108,7 @@ static const char *decisive_text(json_t *j)
 int cmd_explain(struct cli *c, int argc, char **argv)
 {
         struct pc_flow flows[FLOWS_MAX];
-        const struct pc_vps *vps;
+        struct pc_vps *vps;
         json_t *results;
         size_t n = 0;
         int64_t now = pc_now();
@@ -120,9 +147,16 @@ int cmd_explain(struct cli *c, int argc, char **argv)
         results = json_array();
         for (size_t i = 0; i < n; i++) {
                 struct pc_verdict v;
+                bool added;
                 json_t *j;
 
                 pc_evaluate(vps, &flows[i], now, &v);
+                if (add_ended_exception(c, vps, &v, now, &added) < 0) {
+                        json_decref(results);
+                        return CLI_ERROR;
+                }
+                if (added)
+                        pc_evaluate(vps, &flows[i], now, &v);
                 blocked |= v.verdict != PC_VERDICT_ALLOW;
                 j = pc_explain_json(&v, vps, &flows[i]);
                 if (j == NULL || add_context(c, vps, &v, j) < 0) {

@@ -59,10 +59,11 @@ const struct cli_command cli_commands[] = {
         { "explain", cmd_explain, "ID PROTO/PORT [out|in] [PROTO/PORT...]",
           "the verdict for a flow of a VPS, and why",
           "Prints the verdict (allow, reject, redirect, drop) for a flow of the VPS ID\n"
-          "and the chain of reasons: suspension, filter, site rule, exception, with\n"
-          "their ids, tickets and incidents.  PROTO/PORT is tcp/465, udp/500, or a\n"
-          "port-less protocol (gre, esp).  The direction is out (egress: the VPS\n"
-          "connects out; the default) or in (ingress: someone connects to the VPS).\n"
+          "and the chain of reasons: suspension, filter, site rule, exception (or the\n"
+          "last one, if it ran out), with their ids, tickets and incidents.\n"
+          "PROTO/PORT is tcp/465, udp/500, or a port-less protocol (gre, esp).  The\n"
+          "direction is out (egress: the VPS connects out; the default) or in\n"
+          "(ingress: someone connects to the VPS).\n"
           "Several flows print a table.\n"
           "Exit status: 0 allowed, 1 blocked or redirected (any flow), 2 error.\n"
           "Example: portcullis explain vps-101 tcp/465 out\n" },

@@ -99,6 +99,8 @@ struct pc_store_ops {
                                const struct pc_actor *who, int64_t *ret_id);
         int (*exception_revoke)(struct pc_store *s, const char *vps_id, const char *service,
                                 const struct pc_actor *who);
+        int (*exception_ended)(struct pc_store *s, const char *vps_id, const char *service, int64_t now,
+                               struct pc_exception *ret);
         int (*filter_place)(struct pc_store *s, const char *vps_id, const struct pc_filter *f,
                             const struct pc_actor *who, int64_t *ret_id);
         int (*filter_lift)(struct pc_store *s, const char *vps_id, int64_t filter_id,
@@ -201,6 +203,13 @@ int pc_store_exception_grant(struct pc_store *s, const char *vps_id, const struc
  * notification.  -ENOENT if there is none. */
 int pc_store_exception_revoke(struct pc_store *s, const char *vps_id, const char *service,
                               const struct pc_actor *who);
+
+/* Reads into *<ret> the newest exception for <service> on <vps_id> that
+ * ran to its end (its until) by <now>, for explain: pc_store_load leaves
+ * ended exceptions out.  One revoked before its end does not count.
+ * -ENOENT if there is none. */
+int pc_store_exception_ended(struct pc_store *s, const char *vps_id, const char *service, int64_t now,
+                             struct pc_exception *ret);
 
 /* Places filter <f> on <vps_id> / lifts filter <filter_id>; both queue the
  * owner's notification. */

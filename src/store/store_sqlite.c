@@ -697,6 +697,20 @@ static int load_addrs(struct sqlite_store *s, struct cursor *c, struct pc_vps *v
         return r;
 }
 
+/* Reads the exception of the row at <st> whose columns 1-7 are id,
+ * service, ticket_id, by, reason, created, until. */
+static void exception_read(sqlite3_stmt *st, struct pc_exception *e)
+{
+        memset(e, 0, sizeof(*e));
+        e->id = sqlite3_column_int64(st, 1);
+        copy_trunc(e->service, sizeof(e->service), col_text(st, 2));
+        e->ticket_id = sqlite3_column_int64(st, 3);
+        copy_trunc(e->by, sizeof(e->by), col_text(st, 4));
+        copy_trunc(e->reason, sizeof(e->reason), col_text(st, 5));
+        e->created = sqlite3_column_int64(st, 6);
+        e->until = sqlite3_column_int64(st, 7);
+}
+
 /* Adds the exception rows (vps_id, id, service, ticket_id, by, reason,
  * created, until) of <vps> at <c> to it. */
 static int load_exceptions(struct sqlite_store *s, struct cursor *c, struct pc_vps *vps)
@@ -704,15 +718,9 @@ static int load_exceptions(struct sqlite_store *s, struct cursor *c, struct pc_v
         int r = cursor_seek(s, c, vps->id);
 
         for (; r >= 0 && cursor_at(c, vps->id); r = cursor_next(s, c)) {
-                struct pc_exception e = { 0 };
+                struct pc_exception e;
 
-                e.id = sqlite3_column_int64(c->st, 1);
-                copy_trunc(e.service, sizeof(e.service), col_text(c->st, 2));
-                e.ticket_id = sqlite3_column_int64(c->st, 3);
-                copy_trunc(e.by, sizeof(e.by), col_text(c->st, 4));
-                copy_trunc(e.reason, sizeof(e.reason), col_text(c->st, 5));
-                e.created = sqlite3_column_int64(c->st, 6);
-                e.until = sqlite3_column_int64(c->st, 7);
+                exception_read(c->st, &e);
                 r = pc_vps_add_exception(vps, &e);
                 if (r < 0)
                         return set_err(s, r, "%s: cannot add exception #%lld for %s: %s",
@@ -1301,6 +1309,32 @@ static int sq_exception_grant(struct pc_store *ps, const char *vps_id,
                 return r;
         if (ret_id != NULL)
                 *ret_id = id;
+        return 0;
+}
+
+/* The newest exception for <service> on <vps_id> that ran to its end by
+ * <now>: revoked ones ended early and are not "expired"; one closed when
+ * a new grant replaced it (revoked_at = until) ran its course. */
+static int sq_exception_ended(struct pc_store *ps, const char *vps_id, const char *service, int64_t now,
+                              struct pc_exception *ret)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = query(s, &st,
+                  "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until FROM exception "
+                  "WHERE vps_id = ? AND service = ? AND until IS NOT NULL AND until <= ? "
+                  "AND (revoked_at IS NULL OR revoked_at >= until) ORDER BY until DESC, id DESC LIMIT 1",
+                  "tti", vps_id, service, now);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "%s has no exception for %s that ended", vps_id, service);
+        exception_read(st, ret);
         return 0;
 }
 
@@ -2571,6 +2605,7 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .filter_lift = sq_filter_lift,
         .suspend = sq_suspend,
         .unsuspend = sq_unsuspend,
+        .exception_ended = sq_exception_ended,
         .ticket_open = sq_ticket_open,
         .vps_fetch = sq_vps_fetch,
         .incident_note = sq_incident_note,

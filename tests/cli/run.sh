@@ -327,5 +327,16 @@ t8 s8-show-none 0 vps show vps-804 --json && json s8-show-none 'all(r["exemptabl
 q8 "INSERT INTO exception (vps_id, service, \"by\", reason, created) VALUES ('vps-804', 'smtp', 'alice', 'before the profile changed', strftime('%s', 'now') - 60)"
 t8 s8-explain-none-stale 1 explain vps-804 tcp/465 out && has s8-explain-none-stale "does not apply: the rule is not exemptable" "$out"
 
+# An exception that ran to its end is shown as such (exception-expired),
+# not as "no exception"; one revoked before its end is not.
+q8 "UPDATE exception SET created = strftime('%s', 'now') - 7200, until = strftime('%s', 'now') - 60 WHERE vps_id = 'vps-802' AND service = 'smtp'"
+t8 s8-explain-expired 1 explain vps-802 tcp/465 out && has s8-explain-expired "reject: vps-802 tcp/465 egress" "$out" &&
+        has s8-explain-expired "exception #1 for smtp granted by alice" "$out" && has s8-explain-expired "has ended" "$out"
+grep -q "no exception for smtp" <<<"$out" && { echo "FAIL s8-explain-expired: says no exception: $out"; failures=$((failures + 1)); }
+t8 s8-explain-expired-json 1 explain vps-802 tcp/465 out --json &&
+        json s8-explain-expired-json '[r["kind"] for r in j["reasons"]] == ["site-rule", "exception-expired"] and j["reasons"][0]["decisive"] and j["reasons"][1]["exception"] == 1 and j["reasons"][1]["until"].endswith("Z")'
+t8 s8-explain-revoked 1 explain vps-801 tcp/465 out && has s8-explain-revoked "no exception for smtp on vps-801" "$out"
+grep -q "has ended" <<<"$out" && { echo "FAIL s8-explain-revoked: a revoked exception shown as ended: $out"; failures=$((failures + 1)); }
+
 echo "$n commands, $failures failures"
 [ $failures = 0 ]

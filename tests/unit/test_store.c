@@ -696,6 +696,39 @@ static void test_tickets(void **state)
         pc_store_close(s);
 }
 
+/* explain's last exception: the newest one that ran to its end, not one
+ * revoked early, nor one still in force. */
+static void test_exception_ended(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_exception e, got;
+        int64_t now = pc_now(), a = 0, b = 0;
+        char sql[256];
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        assert_int_equal(pc_store_exception_ended(s, "vps-101", "smtp", now, &got), -ENOENT);
+        e = exception_for("smtp", now + 3600, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, &a), 0);
+        assert_int_equal(pc_store_exception_ended(s, "vps-101", "smtp", now, &got), -ENOENT);
+        snprintf(sql, sizeof(sql), "UPDATE exception SET until = %lld WHERE id = %lld", (long long)now - 60,
+                 (long long)a);
+        assert_int_equal(raw_exec(sql, NULL, 0), SQLITE_OK);
+        assert_int_equal(pc_store_exception_ended(s, "vps-101", "smtp", now, &got), 0);
+        assert_int_equal(got.id, a);
+        assert_int_equal(got.until, now - 60);
+        assert_string_equal(got.by, "alice");
+        assert_string_equal(got.service, "smtp");
+        /* A new grant closes the ended one; revoking the new one early
+         * leaves the ended one the last to have run its course. */
+        e = exception_for("smtp", now + 3600, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, &b), 0);
+        assert_int_equal(pc_store_exception_revoke(s, "vps-101", "smtp", &alice), 0);
+        assert_int_equal(pc_store_exception_ended(s, "vps-101", "smtp", now + 7200, &got), 0);
+        assert_int_equal(got.id, a);
+        assert_int_equal(pc_store_exception_ended(s, "vps-101", "vpn", now, &got), -ENOENT);
+        pc_store_close(s);
+}
+
 /* ---- suspensions and filters ------------------------------------------ */
 
 static void test_suspend(void **state)
@@ -1931,6 +1964,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_exceptions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_exception_ended, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_suspend, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_site, setup, teardown),
