@@ -1,6 +1,9 @@
 /* UTF-8 validation (see utf8.h). */
 #include "base/utf8.h"
 
+#include <stdio.h>
+#include <string.h>
+
 size_t pc_utf8_len(const unsigned char *p, size_t left)
 {
         size_t n;
@@ -42,4 +45,33 @@ bool pc_utf8_valid(const char *s, size_t n)
                 i += l;
         }
         return true;
+}
+
+bool pc_utf8_control(const unsigned char *p, size_t n)
+{
+        if (n == 1)
+                return p[0] < 0x20 || p[0] == 0x7f;
+        return n == 2 && p[0] == 0xc2 && p[1] < 0xa0;
+}
+
+const char *pc_text_invalid(const char *s, char *buf, size_t size)
+{
+        const unsigned char *p = (const unsigned char *)s;
+        size_t left = strlen(s);
+
+        for (size_t i = 0; i < left;) {
+                size_t n = pc_utf8_len(p + i, left - i);
+
+                if (n == 0) {
+                        snprintf(buf, size, "is not valid UTF-8 at byte %zu", i + 1);
+                        return buf;
+                }
+                if (pc_utf8_control(p + i, n)) {
+                        snprintf(buf, size, "holds the control character U+%04X at byte %zu",
+                                 n == 1 ? p[i] : p[i + 1], i + 1);
+                        return buf;
+                }
+                i += n;
+        }
+        return NULL;
 }

@@ -11,6 +11,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "base/utf8.h"
+
 int pc_strlcpy(char *dst, const char *src, size_t size)
 {
         size_t n = strlen(src);
@@ -305,6 +307,8 @@ bool pc_email_valid(const char *s)
                     c == '"' || c == '\\' || c == '(' || c == ')')
                         return false;
         }
+        if (pc_text_invalid(s, (char[80]){ 0 }, 80) != NULL)
+                return false; /* C1 controls, bytes that are not UTF-8 */
         at = strrchr(s, '@');
         if (at == NULL || at == s || at[1] == '\0' || strchr(s, '@') != at)
                 return false;

@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "base/escape.h"
 #include "policy/config.h"
 #include "policy/model.h"
 #include "store/store.h"
@@ -39,7 +40,8 @@ int cli_store(struct cli *c);
 /* Loads the whole model from the store. */
 int cli_model(struct cli *c);
 
-/* Prints "portcullis: " + message to stderr. */
+/* Prints "portcullis: " + message to stderr, with control characters
+ * escaped (as cli_text). */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Prints <cmd>'s usage line to stderr and returns CLI_ERROR. */
@@ -51,7 +53,8 @@ bool cli_wants_help(const char *name, int argc, char **argv);
 /* Prints <j> as indented JSON on stdout with a newline and frees it. */
 int cli_print_json(json_t *j);
 
-/* An aligned text table: add rows of <ncols> cells, print, free. */
+/* An aligned text table: add rows of <ncols> cells, print, free.  Cells
+ * are escaped as cli_text() does. */
 struct cli_table;
 struct cli_table *cli_table_new(size_t ncols, const char *const *headers);
 void cli_table_add(struct cli_table *t, ...); /* ncols const char * cells */
@@ -79,3 +82,19 @@ bool cli_actor_valid(const char *cmd, const char *by);
 /* Parses --until <s> (pc_parse_time) into a future time; prints why not
  * (not a time, after 9999, in the past) and returns false. */
 bool cli_until_valid(const char *cmd, const char *s, int64_t now, int64_t *ret);
+
+/* Bytes of a stored reason, with its NUL (the model's reason fields). */
+#define CLI_REASON_SIZE 256
+
+/* Checks free text given as <option> ("--reason") of <cmd>: shorter than
+ * <size> bytes, valid UTF-8 and without control characters (a newline
+ * would fake a row of `audit`, an ESC steer the terminal of whoever reads
+ * it).  NULL passes: the option was not given.  Prints the error naming
+ * <option> and returns false. */
+bool cli_text_valid(const char *cmd, const char *option, const char *value, size_t size);
+
+/* Stored text <text> (NULL: "") made safe for a terminal: control
+ * characters and bytes that are not UTF-8 escaped (pc_escape,
+ * PC_ESCAPE_TEXT), cut to fit <buf> of <size> bytes.  Returns <buf>.  For
+ * every text output of what a writer stored; JSON output needs none. */
+const char *cli_text(const char *text, char *buf, size_t size);

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "base/escape.h"
+#include "base/utf8.h"
 #include "cli/cli.h"
 
 int cli_config(struct cli *c)
@@ -62,27 +64,60 @@ int cli_model(struct cli *c)
         return CLI_OK;
 }
 
+/* Prints "portcullis: " and the message from <fmt> on stderr, escaped:
+ * it may quote what was given or stored (an option, a name, a database
+ * error), and that must not reach the terminal raw. */
+static void error_line(const char *fmt, va_list ap)
+{
+        char msg[2048], safe[PC_ESCAPED_SIZE(sizeof(msg))];
+
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        pc_escape(safe, sizeof(safe), msg, PC_ESCAPE_TEXT);
+        fprintf(stderr, "portcullis: %s\n", safe);
+}
+
 void cli_error(const char *fmt, ...)
 {
         va_list ap;
 
-        fputs("portcullis: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        error_line(fmt, ap);
         va_end(ap);
-        fputc('\n', stderr);
 }
 
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 {
         va_list ap;
 
-        fputs("portcullis: ", stderr);
         va_start(ap, fmt);
-        vfprintf(stderr, fmt, ap);
+        error_line(fmt, ap);
         va_end(ap);
-        fprintf(stderr, "\nSee: portcullis %s --help\n", cmd);
+        fprintf(stderr, "See: portcullis %s --help\n", cmd);
         return CLI_ERROR;
+}
+
+const char *cli_text(const char *text, char *buf, size_t size)
+{
+        pc_escape(buf, size, text != NULL ? text : "", PC_ESCAPE_TEXT);
+        return buf;
+}
+
+bool cli_text_valid(const char *cmd, const char *option, const char *value, size_t size)
+{
+        char why[80];
+
+        if (value == NULL)
+                return true;
+        if (strlen(value) >= size) {
+                cli_usage_error(cmd, "%s is longer than %zu bytes", option, size - 1);
+                return false;
+        }
+        if (pc_text_invalid(value, why, sizeof(why)) != NULL) {
+                cli_usage_error(cmd, "%s %s: it is stored and shown to people, so it must be one line of "
+                                "text without control characters", option, why);
+                return false;
+        }
+        return true;
 }
 
 bool cli_wants_help(const char *name, int argc, char **argv)
@@ -175,7 +210,16 @@ void cli_table_add(struct cli_table *t, ...)
         for (size_t i = 0; i < t->ncols; i++) {
                 const char *s = va_arg(ap, const char *);
 
-                t->cells[t->nrows * t->ncols + i] = strdup(s != NULL ? s : "");
+                char *cell;
+
+                /* A cell is one line: whatever a writer stored, its text
+                 * cannot add a row or steer the terminal. */
+                s = s != NULL ? s : "";
+                cell = malloc(PC_ESCAPED_SIZE(strlen(s)));
+                if (cell == NULL)
+                        abort();
+                pc_escape(cell, PC_ESCAPED_SIZE(strlen(s)), s, PC_ESCAPE_TEXT);
+                t->cells[t->nrows * t->ncols + i] = cell;
         }
         va_end(ap);
         t->nrows++;

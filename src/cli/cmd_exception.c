@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "policy/grant.h"
 
 int cmd_exception(struct cli *c, int argc, char **argv);
 
@@ -41,8 +42,8 @@ static int parse_change_opts(int argc, char **argv, bool grant, struct change_op
                 return CLI_ERROR;
         if (o->reason == NULL || o->reason[0] == '\0')
                 return cli_usage_error("exception", "--reason TEXT is required: the audit log and the customer's email say why");
-        if (strlen(o->reason) > 255)
-                return cli_usage_error("exception", "--reason is longer than 255 bytes");
+        if (!cli_text_valid("exception", "--reason", o->reason, CLI_REASON_SIZE))
+                return CLI_ERROR;
         return CLI_OK;
 }
 
@@ -86,6 +87,7 @@ static int exception_grant(struct cli *c, int argc, char **argv)
         const struct pc_rule *rule;
         struct pc_exception e = { 0 };
         struct pc_prefix extra;
+        char why[512];
         int64_t now = pc_now(), id;
         const char *vps_id, *service;
         int r = parse_change_opts(argc, argv, true, &o);
@@ -136,15 +138,8 @@ static int exception_grant(struct cli *c, int argc, char **argv)
                                   vps->site->name, vps->site->policy->name);
                         return CLI_ERROR;
                 }
-        } else if (rule == NULL) {
-                cli_error("Failed to grant %s to %s: site %s (policy %s) does not restrict %s; there is nothing to except",
-                          service, vps_id, vps->site->name, vps->site->policy->name, service);
-                return CLI_ERROR;
-        }
-        if (rule != NULL && (!rule->exemptable || vps->site->policy->exceptions == PC_EXCEPTIONS_NONE)) {
-                cli_error("Failed to grant %s to %s: rule %u of policy %s (%s:%d) is not exemptable",
-                          service, vps_id, rule->index + 1, vps->site->policy->name,
-                          rule->pos.file != NULL ? rule->pos.file : "built-in", rule->pos.line);
+        } else if (pc_grant_check(c->cfg, vps->site, service, &rule, why, sizeof(why)) < 0) {
+                cli_error("Failed to grant %s to %s: %s", service, vps_id, why);
                 return CLI_ERROR;
         }
         snprintf(e.service, sizeof(e.service), "%s", service);

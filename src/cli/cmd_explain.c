@@ -1,4 +1,5 @@
 /* portcullis explain ID PROTO/PORT [out|in] ... */
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,6 +35,32 @@ static const struct pc_rule *verdict_rule(const struct pc_verdict *v)
         return NULL;
 }
 
+/* Adds to <vps> the exception for the service of <v>'s site rule that ran
+ * to its end, if none is in force: the model holds live exceptions only,
+ * and support must see that one ran out (exception-expired), not "no
+ * exception".  Sets *<ret_added>.  Prints the error and returns -1. */
+static int add_ended_exception(struct cli *c, struct pc_vps *vps, const struct pc_verdict *v, int64_t now,
+                               bool *ret_added)
+{
+        const struct pc_rule *rule = verdict_rule(v);
+        struct pc_exception e;
+        int r;
+
+        *ret_added = false;
+        if (rule == NULL || pc_vps_exception_for(vps, rule->service->name) != NULL)
+                return 0;
+        r = pc_store_exception_ended(c->store, vps->id, rule->service->name, now, &e);
+        if (r == -ENOENT)
+                return 0;
+        if (r < 0) {
+                cli_error("Failed to read the exceptions of %s: %s", vps->id, pc_store_errmsg(c->store));
+                return -1;
+        }
+        /* A VPS at its limit of live exceptions is explained without it. */
+        *ret_added = pc_vps_add_exception(vps, &e) == 0;
+        return 0;
+}
+
 /* Adds what support needs beside the reasons: "no exception", tickets. */
 static int add_context(struct cli *c, const struct pc_vps *vps, const struct pc_verdict *v, json_t *j)
 {
@@ -47,7 +74,7 @@ static int add_context(struct cli *c, const struct pc_vps *vps, const struct pc_
         json_object_set_new(j, "notes", notes);
         if (rule == NULL)
                 return 0;
-        if (rule->exemptable && pc_vps_exception_for(vps, rule->service->name) == NULL) {
+        if (pc_rule_exemptable(vps->site->policy, rule) && pc_vps_exception_for(vps, rule->service->name) == NULL) {
                 snprintf(buf, sizeof(buf), "no exception for %s on %s", rule->service->name, vps->id);
                 json_array_append_new(notes, json_string(buf));
         }
@@ -81,7 +108,7 @@ static const char *decisive_text(json_t *j)
 int cmd_explain(struct cli *c, int argc, char **argv)
 {
         struct pc_flow flows[FLOWS_MAX];
-        const struct pc_vps *vps;
+        struct pc_vps *vps;
         json_t *results;
         size_t n = 0;
         int64_t now = pc_now();
@@ -120,9 +147,16 @@ int cmd_explain(struct cli *c, int argc, char **argv)
         results = json_array();
         for (size_t i = 0; i < n; i++) {
                 struct pc_verdict v;
+                bool added;
                 json_t *j;
 
                 pc_evaluate(vps, &flows[i], now, &v);
+                if (add_ended_exception(c, vps, &v, now, &added) < 0) {
+                        json_decref(results);
+                        return CLI_ERROR;
+                }
+                if (added)
+                        pc_evaluate(vps, &flows[i], now, &v);
                 blocked |= v.verdict != PC_VERDICT_ALLOW;
                 j = pc_explain_json(&v, vps, &flows[i]);
                 if (j == NULL || add_context(c, vps, &v, j) < 0) {
@@ -143,16 +177,16 @@ int cmd_explain(struct cli *c, int argc, char **argv)
                         cli_print_json(json_pack("{s:s, s:o}", "vps", vps->id, "results", results));
         } else if (n == 1) {
                 json_t *j = json_array_get(results, 0), *x;
-                char fl[48];
+                char fl[48], safe[PC_ESCAPED_SIZE(1024)];
                 size_t k;
 
                 pc_flow_format(&flows[0], fl, sizeof(fl));
                 printf("%s: %s %s\n", json_string_value(json_object_get(j, "verdict")), vps->id, fl);
                 json_array_foreach(json_object_get(j, "reasons"), k, x)
                         printf("  %s %s\n", json_is_true(json_object_get(x, "decisive")) ? "because" : "    and",
-                               json_string_value(json_object_get(x, "text")));
+                               cli_text(json_string_value(json_object_get(x, "text")), safe, sizeof(safe)));
                 json_array_foreach(json_object_get(j, "notes"), k, x)
-                        printf("   note %s\n", json_string_value(x));
+                        printf("   note %s\n", cli_text(json_string_value(x), safe, sizeof(safe)));
                 json_decref(results);
         } else {
                 static const char *const headers[] = { "FLOW", "VERDICT", "WHY" };

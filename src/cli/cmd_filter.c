@@ -57,6 +57,8 @@ static int filter_place(struct cli *c, int argc, char **argv)
                 return CLI_ERROR;
         if (who.reason == NULL || who.reason[0] == '\0')
                 return cli_usage_error("filter", "--reason TEXT is required: the owner's email and the audit log say why");
+        if (!cli_text_valid("filter", "--reason", who.reason, CLI_REASON_SIZE))
+                return CLI_ERROR;
         if (until != NULL && !cli_until_valid("filter", until, now, &f.until))
                 return CLI_ERROR;
         r = cli_config(c);
@@ -117,6 +119,8 @@ static int filter_lift(struct cli *c, int argc, char **argv)
                 return CLI_ERROR;
         if (who.reason == NULL || who.reason[0] == '\0')
                 return cli_usage_error("filter", "--reason TEXT is required: the owner's email and the audit log say why");
+        if (!cli_text_valid("filter", "--reason", who.reason, CLI_REASON_SIZE))
+                return CLI_ERROR;
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;

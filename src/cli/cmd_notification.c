@@ -190,29 +190,49 @@ static int notification_list(struct cli *c, int argc, char **argv)
         return r;
 }
 
-/* Prints notification <n> for a person: its fields, then its payload. */
+/* Prints the JSON text <text> line by line, each escaped (jansson leaves
+ * DEL and C1 controls raw in strings). */
+static void print_lines(const char *text)
+{
+        while (*text != '\0') {
+                size_t n = strcspn(text, "\n");
+                char *line = strndup(text, n), *safe = malloc(PC_ESCAPED_SIZE(n));
+
+                if (line == NULL || safe == NULL)
+                        abort(); /* a CLI out of memory has nothing better to do */
+                printf("%s\n", cli_text(line, safe, PC_ESCAPED_SIZE(n)));
+                free(line);
+                free(safe);
+                text += n + (text[n] == '\n');
+        }
+}
+
+/* Prints notification <n> for a person: its fields, then its payload;
+ * stored text escaped (cli_text). */
 static void show_text(const struct pc_notification *n)
 {
-        char buf[32];
+        char buf[32], t1[PC_ESCAPED_SIZE(256)], t2[PC_ESCAPED_SIZE(PC_NOTIFICATION_ERROR_MAX)];
         json_t *payload = json_loads(n->payload, 0, NULL);
 
-        printf("notification #%" PRId64 ": %s to %s (%s)\n", n->id, n->kind, n->recipient,
-               n->language);
-        printf("  vps:           %s\n", n->vps_id);
+        printf("notification #%" PRId64 ": %s to %s (%s)\n", n->id, cli_text(n->kind, t2, sizeof(t2)),
+               cli_text(n->recipient, t1, sizeof(t1)), cli_text(n->language, buf, sizeof(buf)));
+        printf("  vps:           %s\n", cli_text(n->vps_id, t1, sizeof(t1)));
         printf("  created:       %s\n", time_or_dash(n->created, buf, sizeof(buf)));
-        printf("  state:         %s\n", n->state);
+        printf("  state:         %s\n", cli_text(n->state, t1, sizeof(t1)));
         printf("  attempts:      %u\n", n->attempts);
         printf("  next attempt:  %s\n", time_or_dash(next_attempt(n), buf, sizeof(buf)));
         printf("  sent at:       %s\n", time_or_dash(n->sent_at, buf, sizeof(buf)));
-        printf("  message-id:    %s\n", n->message_id[0] != '\0' ? n->message_id : "-");
-        printf("  last error:    %s\n", n->last_error[0] != '\0' ? n->last_error : "-");
+        printf("  message-id:    %s\n", cli_text(n->message_id[0] != '\0' ? n->message_id : "-", t2, sizeof(t2)));
+        printf("  last error:    %s\n", cli_text(n->last_error[0] != '\0' ? n->last_error : "-", t2, sizeof(t2)));
         printf("payload:\n");
         if (payload != NULL) {
-                json_dumpf(payload, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-                fputc('\n', stdout);
+                char *text = json_dumps(payload, JSON_INDENT(2) | JSON_SORT_KEYS);
+
+                print_lines(text != NULL ? text : "");
+                free(text);
                 json_decref(payload);
         } else
-                printf("%s\n", n->payload); /* not JSON: as stored */
+                print_lines(n->payload); /* not JSON: as stored */
 }
 
 static int notification_show(struct cli *c, int argc, char **argv)
@@ -279,6 +299,8 @@ static int notification_retry(struct cli *c, int argc, char **argv)
         if (who.reason == NULL || who.reason[0] == '\0')
                 return cli_usage_error("notification",
                                        "--reason TEXT is required: the audit log says why it is sent again");
+        if (!cli_text_valid("notification", "--reason", who.reason, CLI_REASON_SIZE))
+                return CLI_ERROR;
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;
@@ -296,8 +318,11 @@ static int notification_retry(struct cli *c, int argc, char **argv)
                                              n.vps_id, "kind", n.kind, "recipient", n.recipient, "state",
                                              n.state));
         else {
+                char t1[PC_ESCAPED_SIZE(256)], t2[PC_ESCAPED_SIZE(256)], t3[PC_ESCAPED_SIZE(256)];
+
                 printf("notification #%" PRId64 " (%s for %s) queued again for %s, due now\n", id,
-                       n.kind, n.vps_id, n.recipient);
+                       cli_text(n.kind, t1, sizeof(t1)), cli_text(n.vps_id, t2, sizeof(t2)),
+                       cli_text(n.recipient, t3, sizeof(t3)));
                 r = CLI_OK;
         }
         pc_notification_clear(&n);

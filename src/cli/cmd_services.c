@@ -73,7 +73,8 @@ static void site_text(const struct pc_site *site, const struct pc_service *svc, 
         }
         ports_text(r->ports, r->n_ports, r->ip_protos, r->n_ip_protos, ports, sizeof(ports));
         snprintf(buf, size, "%s %s %s%s", r->action == PC_ACTION_BLOCK ? "block" : "redirect",
-                 pc_dir_name(r->direction), ports, r->exemptable ? " (exemptable)" : " (not exemptable)");
+                 pc_dir_name(r->direction), ports,
+                 pc_rule_exemptable(site->policy, r) ? " (exemptable)" : " (not exemptable)");
 }
 
 int cmd_services(struct cli *c, int argc, char **argv)
@@ -108,7 +109,9 @@ int cmd_services(struct cli *c, int argc, char **argv)
                                                             ports_json(rule->ports, rule->n_ports),
                                                             "ip_protocols",
                                                             ipprotos_json(rule->ip_protos, rule->n_ip_protos),
-                                                            "exemptable", rule->exemptable, "tos_event",
+                                                            "exemptable",
+                                                            pc_rule_exemptable(cfg->sites[k].policy, rule),
+                                                            "tos_event",
                                                             rule->tos_event));
                         }
                         json_array_append_new(

@@ -44,6 +44,8 @@ static int suspension_change(struct cli *c, int argc, char **argv, bool suspend)
                 return CLI_ERROR;
         if (who.reason == NULL || who.reason[0] == '\0')
                 return cli_usage_error(cmd, "--reason TEXT is required: the owner's email and the audit log say why");
+        if (!cli_text_valid(cmd, "--reason", who.reason, CLI_REASON_SIZE))
+                return CLI_ERROR;
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;

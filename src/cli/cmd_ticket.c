@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "policy/grant.h"
 
 int cmd_ticket(struct cli *c, int argc, char **argv);
 
@@ -18,7 +19,9 @@ static int ticket_open(struct cli *c, int argc, char **argv)
                 { NULL, 0, NULL, 0 },
         };
         struct pc_ticket t = { 0 };
+        const struct pc_vps *vps;
         const char *by = NULL, *text = NULL;
+        char why[512];
         int64_t id;
         int opt, r;
 
@@ -37,18 +40,22 @@ static int ticket_open(struct cli *c, int argc, char **argv)
                 return CLI_ERROR;
         if (text == NULL || text[0] == '\0')
                 return cli_usage_error("ticket", "--text TEXT is required: the customer's use case and evidence");
-        if (strlen(text) >= sizeof(t.text))
-                return cli_usage_error("ticket", "--text is longer than %zu bytes", sizeof(t.text) - 1);
-        r = cli_config(c);
+        if (!cli_text_valid("ticket", "--text", text, sizeof(t.text)))
+                return CLI_ERROR;
+        r = cli_model(c);
         if (r != CLI_OK)
                 return r;
-        if (pc_config_service(c->cfg, argv[optind + 2]) == NULL) {
-                cli_error("unknown service '%s' (see portcullis services)", argv[optind + 2]);
+        vps = pc_model_find(c->model, argv[optind + 1]);
+        if (vps == NULL) {
+                cli_error("vps %s does not exist", argv[optind + 1]);
                 return CLI_ERROR;
         }
-        r = cli_store(c);
-        if (r != CLI_OK)
-                return r;
+        /* A request that no grant could answer is refused now, with why,
+         * not left pending for support to find out. */
+        if (pc_grant_check(c->cfg, vps->site, argv[optind + 2], NULL, why, sizeof(why)) < 0) {
+                cli_error("Failed to open a ticket for %s: %s", vps->id, why);
+                return CLI_ERROR;
+        }
         snprintf(t.vps_id, sizeof(t.vps_id), "%s", argv[optind + 1]);
         snprintf(t.service, sizeof(t.service), "%s", argv[optind + 2]);
         snprintf(t.text, sizeof(t.text), "%s", text);

@@ -94,6 +94,9 @@ static int vps_add(struct cli *c, int argc, char **argv)
                 goto out;
         }
         snprintf(vps->id, sizeof(vps->id), "%s", argv[optind + 1]);
+        if (!cli_text_valid("vps", "--owner", owner, sizeof(vps->owner)) ||
+            !cli_text_valid("vps", "--reason", reason, CLI_REASON_SIZE))
+                goto out;
         if (owner == NULL || !pc_email_valid(owner)) {
                 cli_usage_error("vps", owner == NULL ? "--owner EMAIL is required (notifications go there)%s"
                                                      : "--owner '%s' is not a valid email address",
@@ -248,6 +251,8 @@ static int vps_remove(struct cli *c, int argc, char **argv)
                 return cli_usage_error("vps", "vps remove takes exactly one ID");
         if (!pc_name_valid(who.by))
                 return cli_usage_error("vps", "--by '%s' is not a valid name", who.by);
+        if (!cli_text_valid("vps", "--reason", who.reason, CLI_REASON_SIZE))
+                return CLI_ERROR;
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;
@@ -471,6 +476,8 @@ static int vps_show(struct cli *c, int argc, char **argv)
         const struct pc_vps *v;
         json_t *rules, *exc, *filt, *tickets, *root, *attempts, *mail;
         char buf[1024], mac[24] = "", why[512] = "";
+        /* Stored text is escaped for the terminal (cli_text): t1 and t2. */
+        char t1[PC_ESCAPED_SIZE(256)], t2[PC_ESCAPED_SIZE(1024)];
         int r;
 
         if (argc != 3)
@@ -501,7 +508,7 @@ static int vps_show(struct cli *c, int argc, char **argv)
                                                        "service", rule->service->name, "action",
                                                        rule->action == PC_ACTION_BLOCK ? "block" : "redirect",
                                                        "direction", pc_dir_name(rule->direction), "ports", ports,
-                                                       "exemptable", rule->exemptable, "exception",
+                                                       "exemptable", pc_rule_exemptable(pol, rule), "exception",
                                                        e != NULL ? json_integer(e->id) : json_null()));
         }
         exc = json_array();
@@ -564,14 +571,14 @@ static int vps_show(struct cli *c, int argc, char **argv)
         addrs_text(v, buf, sizeof(buf));
         printf("VPS %s\n", v->id);
         printf("  site        %s (policy %s)\n", v->site->name, pol->name);
-        printf("  owner       %s (language %s)\n", v->owner, v->lang);
+        printf("  owner       %s (language %s)\n", cli_text(v->owner, t1, sizeof(t1)), v->lang);
         printf("  interface   %s%s%s\n", v->iface, v->has_mac ? ", MAC " : "", mac);
         printf("  addresses   %s\n", buf);
         printf("  state       %s\n", vps_state(v));
         if (v->suspended) {
                 pc_format_time(v->suspension.created, buf, sizeof(buf));
                 printf("  suspension  #%" PRId64 " since %s by %s: %s\n", v->suspension.id, buf,
-                       v->suspension.by, v->suspension.reason);
+                       cli_text(v->suspension.by, t1, sizeof(t1)), cli_text(v->suspension.reason, t2, sizeof(t2)));
         }
         printf("\nRestrictions of the site policy:\n");
         if (pol->n_rules == 0)
@@ -590,7 +597,9 @@ static int vps_show(struct cli *c, int argc, char **argv)
                 printf("  %-11s %s %s %s%s\n", rule->service->name,
                        rule->action == PC_ACTION_BLOCK ? "blocked" : "redirected to the SMTP proxy",
                        pc_dir_name(rule->direction), buf,
-                       e != NULL ? " -- lifted by an exception" : rule->exemptable ? "" : " (not exemptable)");
+                       e != NULL && pc_rule_exemptable(pol, rule) ? " -- lifted by an exception"
+                       : pc_rule_exemptable(pol, rule)          ? ""
+                                                                : " (not exemptable)");
         }
         printf("\nExceptions:\n");
         if (v->n_exceptions == 0)
@@ -602,11 +611,11 @@ static int vps_show(struct cli *c, int argc, char **argv)
                 pc_format_time(e->created, when, sizeof(when));
                 if (e->until != 0)
                         pc_format_time(e->until, until, sizeof(until));
-                printf("  #%" PRId64 " %s granted by %s at %s, until %s", e->id, e->service, e->by,
-                       when, until);
+                printf("  #%" PRId64 " %s granted by %s at %s, until %s", e->id, cli_text(e->service, t2, sizeof(t2)),
+                       cli_text(e->by, t1, sizeof(t1)), when, until);
                 if (e->ticket_id != 0)
                         printf(", ticket #%" PRId64, e->ticket_id);
-                printf(": %s\n", e->reason);
+                printf(": %s\n", cli_text(e->reason, t2, sizeof(t2)));
         }
         printf("\nFilters:\n");
         if (v->n_filters == 0)
@@ -618,7 +627,7 @@ static int vps_show(struct cli *c, int argc, char **argv)
                        json_string_value(json_object_get(jf, "direction")),
                        json_string_value(json_object_get(jf, "scope")),
                        v->filters[i].until != 0 ? json_string_value(json_object_get(jf, "until")) : "no end",
-                       v->filters[i].by, v->filters[i].reason);
+                       cli_text(v->filters[i].by, t1, sizeof(t1)), cli_text(v->filters[i].reason, t2, sizeof(t2)));
         }
         printf("\nBlocked attempts (kernel counters, last 7 days):\n");
         if (attempts == NULL)
@@ -673,9 +682,9 @@ static int vps_show(struct cli *c, int argc, char **argv)
                 json_array_foreach(tickets, k, t)
                         printf("  #%" JSON_INTEGER_FORMAT " %s %s: %s\n",
                                json_integer_value(json_object_get(t, "id")),
-                               json_string_value(json_object_get(t, "service")),
+                               cli_text(json_string_value(json_object_get(t, "service")), t1, sizeof(t1)),
                                json_string_value(json_object_get(t, "state")),
-                               json_string_value(json_object_get(t, "text")));
+                               cli_text(json_string_value(json_object_get(t, "text")), t2, sizeof(t2)));
         }
         json_decref(root);
         return CLI_OK;

@@ -68,10 +68,11 @@ const struct cli_command cli_commands[] = {
         { "explain", cmd_explain, "ID PROTO/PORT [out|in] [PROTO/PORT...]",
           "the verdict for a flow of a VPS, and why",
           "Prints the verdict (allow, reject, redirect, drop) for a flow of the VPS ID\n"
-          "and the chain of reasons: suspension, filter, site rule, exception, with\n"
-          "their ids, tickets and incidents.  PROTO/PORT is tcp/465, udp/500, or a\n"
-          "port-less protocol (gre, esp).  The direction is out (egress: the VPS\n"
-          "connects out; the default) or in (ingress: someone connects to the VPS).\n"
+          "and the chain of reasons: suspension, filter, site rule, exception (or the\n"
+          "last one, if it ran out), with their ids, tickets and incidents.\n"
+          "PROTO/PORT is tcp/465, udp/500, or a port-less protocol (gre, esp).  The\n"
+          "direction is out (egress: the VPS connects out; the default) or in\n"
+          "(ingress: someone connects to the VPS).\n"
           "Several flows print a table.\n"
           "Exit status: 0 allowed, 1 blocked or redirected (any flow), 2 error.\n"
           "Example: portcullis explain vps-101 tcp/465 out\n" },
@@ -79,7 +80,9 @@ const struct cli_command cli_commands[] = {
           "grant or revoke a VPS's exception to a blocked service",
           "  exception grant ID SERVICE --by WHO --reason TEXT [--ticket N] [--until TIME]\n"
           "      Lifts the site's rule for SERVICE on this one VPS.  Refused when the\n"
-          "      site does not restrict SERVICE or its rule is not exemptable.  TIME is\n"
+          "      site does not restrict SERVICE, its rule is not exemptable or its\n"
+          "      profile has `exceptions: none`.  --ticket N must be a pending ticket\n"
+          "      of this VPS asking for SERVICE; it becomes approved.  TIME is\n"
           "      2026-12-31, 2026-12-31T18:00:00Z or +30d.\n"
           "  exception grant ID source-prefix:CIDR --by WHO --reason TEXT [...]\n"
           "      At a site with anti-spoofing: the VPS may also send from CIDR (an extra\n"
@@ -108,9 +111,11 @@ const struct cli_command cli_commands[] = {
           "record a customer's request for an exception",
           "  ticket open ID SERVICE --by WHO --text TEXT\n"
           "      Records that the VPS's owner asks to use SERVICE, with the use case\n"
-          "      and evidence.  The ticket stays pending until support grants the\n"
-          "      exception with `exception grant ID SERVICE --ticket N`, which marks it\n"
-          "      approved; `explain` shows pending tickets beside a block.\n"
+          "      and evidence.  Refused, saying why, when no grant could answer it:\n"
+          "      the same rules as `exception grant`.  The ticket stays pending until\n"
+          "      support grants the exception with `exception grant ID SERVICE\n"
+          "      --ticket N`, which marks it approved; `explain` shows pending tickets\n"
+          "      beside a block.\n"
           "  ticket list [ID]\n" },
         { "status", cmd_status, "",
           "the agent's health: ruleset in sync, VPSes, last change and its latency",
@@ -178,6 +183,12 @@ static void usage(FILE *out)
                 "      --json         machine-readable output (see docs/JSON.md)\n"
                 "  -h, --help         this help; `portcullis COMMAND --help` for a command\n"
                 "      --version      print the version\n"
+                "\n"
+                "Free text (--reason, --text, --owner) is one line of UTF-8 without control\n"
+                "characters (newline, tab, ESC, DEL, U+0080-U+009F); anything else is\n"
+                "refused, naming the option.  Text output shows stored control characters\n"
+                "escaped (\\n, \\x1b, \\u009b, and a backslash as \\\\); --json carries them as\n"
+                "they are.\n"
                 "\n"
                 "Exit status: 0 success, 1 a negative answer (check failed; explain: the\n"
                 "flow is blocked or redirected), 2 an error.\n");

@@ -978,7 +978,7 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
                 const struct pc_exception *e = &vps->exceptions[i];
                 const struct pc_rule *rule = pc_policy_rule_for(p, e->service);
 
-                if (rule == NULL || !rule->exemptable || ended(e->until, now))
+                if (rule == NULL || !pc_rule_exemptable(p, rule) || ended(e->until, now))
                         continue;
                 snprintf(set, sizeof(set), "p%zu_r%u_exempt", pi, rule->index);
                 r = push_in(out, fam, set, key, "", e->until);

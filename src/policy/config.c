@@ -2282,6 +2282,11 @@ bool pc_config_has_bridged(const struct pc_config *cfg)
 }
 
 /* Returns the rule of <policy> for the service <service>, or NULL. */
+bool pc_rule_exemptable(const struct pc_policy *policy, const struct pc_rule *rule)
+{
+        return rule->exemptable && policy->exceptions != PC_EXCEPTIONS_NONE;
+}
+
 const struct pc_rule *pc_policy_rule_for(const struct pc_policy *policy, const char *service)
 {
         if (policy == NULL || service == NULL)

@@ -222,6 +222,12 @@ bool pc_config_has_bridged(const struct pc_config *cfg);
 /* Returns the rule of <policy> for service <name>, or NULL. */
 const struct pc_rule *pc_policy_rule_for(const struct pc_policy *policy, const char *service);
 
+/* True if an exception can lift <rule> of <policy>: the rule is
+ * exemptable and the policy grants exceptions at all (not `exceptions:
+ * none`).  What evaluation, the ruleset, explain, services and grants all
+ * ask; <rule>->exemptable alone is only what the rule says. */
+bool pc_rule_exemptable(const struct pc_policy *policy, const struct pc_rule *rule);
+
 /* Writes <cfg> in canonical form (the golden tests compare it): every
  * default made explicit, every service's ports resolved, stable order,
  * no comments.  <out> is a FILE*. */

@@ -137,9 +137,9 @@ void pc_evaluate(const struct pc_vps *vps, const struct pc_flow *flow, int64_t n
                 if (vps->exempt_mask & (UINT64_C(1) << rule->index))
                         e = pc_vps_exception_for(vps, rule->service->name);
                 if (e != NULL) {
-                        enum pc_reason_kind k = !active(e->until, now) ? PC_REASON_EXCEPTION_EXPIRED
-                                                : !rule->exemptable   ? PC_REASON_NOT_EXEMPTABLE
-                                                                      : PC_REASON_EXCEPTION;
+                        enum pc_reason_kind k = !active(e->until, now)         ? PC_REASON_EXCEPTION_EXPIRED
+                                                : !pc_rule_exemptable(pol, rule) ? PC_REASON_NOT_EXEMPTABLE
+                                                                                 : PC_REASON_EXCEPTION;
 
                         r = reason_add(ret, k);
                         r->rule = rule;
@@ -173,7 +173,7 @@ enum pc_verdict_kind pc_evaluate_fast(const struct pc_vps *vps, const struct pc_
         rule = rule_lookup(vps->site->policy, flow);
         if (rule == NULL)
                 return PC_VERDICT_ALLOW;
-        if (rule->exemptable && (vps->exempt_mask & (UINT64_C(1) << rule->index))) {
+        if ((vps->exempt_mask & (UINT64_C(1) << rule->index)) && pc_rule_exemptable(vps->site->policy, rule)) {
                 const struct pc_exception *e = pc_vps_exception_for(vps, rule->service->name);
 
                 if (e != NULL && active(e->until, now))

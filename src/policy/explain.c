@@ -64,6 +64,10 @@ void pc_explain_reason(const struct pc_reason *r, const struct pc_vps *vps,
 {
         const char *site = vps->site->name, *pol = vps->site->policy->name;
         char until[48], when[32], scope[48], where[300], fl[48], inc[32] = "", tk[32] = "";
+        const char *exemptable = r->rule == NULL                                   ? ""
+                                 : pc_rule_exemptable(vps->site->policy, r->rule) ? "exemptable by ticket"
+                                 : r->rule->exemptable ? "not exemptable: the policy grants no exceptions"
+                                                       : "not exemptable";
 
         pc_flow_format(flow, fl, sizeof(fl));
         switch (r->kind) {
@@ -78,13 +82,13 @@ void pc_explain_reason(const struct pc_reason *r, const struct pc_vps *vps,
                                  "service %s: %s is redirected to the SMTP proxy (no TLS) by site policy %s, "
                                  "rule %u%s; %s; %s",
                                  r->rule->service->name, fl, pol, r->rule->index + 1, where,
-                                 r->rule->exemptable ? "exemptable by ticket" : "not exemptable",
+                                 exemptable,
                                  r->rule->why[0] != '\0' ? r->rule->why : "no reason given");
                 else
                         snprintf(buf, size,
                                  "service %s blocked by site policy %s, rule %u%s; %s; %s",
                                  r->rule->service->name, pol, r->rule->index + 1, where,
-                                 r->rule->exemptable ? "exemptable by ticket" : "not exemptable",
+                                 exemptable,
                                  r->rule->why[0] != '\0' ? r->rule->why : "no reason given");
                 return;
         case PC_REASON_EXCEPTION:
@@ -145,7 +149,8 @@ json_t *pc_explain_json(const struct pc_verdict *v, const struct pc_vps *vps,
                 if (r->rule != NULL) {
                         json_object_set_new(o, "rule", json_integer(r->rule->index + 1));
                         json_object_set_new(o, "service", json_string(r->rule->service->name));
-                        json_object_set_new(o, "exemptable", json_boolean(r->rule->exemptable));
+                        json_object_set_new(o, "exemptable",
+                                            json_boolean(pc_rule_exemptable(vps->site->policy, r->rule)));
                 }
                 if (r->exception != NULL) {
                         json_object_set_new(o, "exception", json_integer(r->exception->id));

@@ -11,7 +11,7 @@
  * Before connecting anywhere, the original destination is checked against
  * this host's own addresses, internal prefixes and the addresses no MX has
  * (dest.c): a VPS cannot use the proxy to reach the hypervisor.  Text from
- * outside is escaped (escape.c) before it reaches a reply or a log line,
+ * outside is escaped (src/base/escape.c) before it reaches a reply or a log line,
  * and connection and refusal lines are held to a rate per VPS (lograte.c). */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -39,7 +39,7 @@
 #include "smtpd/account.h"
 #include "policy/addr_index.h"
 #include "smtpd/dest.h"
-#include "smtpd/escape.h"
+#include "base/escape.h"
 #include "smtpd/lograte.h"
 #include "smtpd/smtpd.h"
 
@@ -93,7 +93,7 @@ static const struct pc_smtp_proxy_limits *limits(const struct session *s)
 /* Writes <text> as a log value: bare if safe, else quoted and escaped. */
 static void log_value(char *buf, size_t size, const char *text)
 {
-        smtpd_escape(buf, size, text, ESCAPE_LOG);
+        pc_escape(buf, size, text, PC_ESCAPE_LOG);
 }
 
 static void format_addr(const struct sockaddr *sa, char *buf, size_t size, bool with_port)
@@ -141,8 +141,8 @@ static bool mail_refused(const struct pc_vps *vps, const char *id, char *line, s
 
         if (vps != NULL && smtpd_vps_allowed(vps, why, sizeof(why)))
                 return false;
-        smtpd_escape(safe, sizeof(safe), vps == NULL ? "it is no longer a VPS of this hypervisor" : why,
-                     ESCAPE_REPLY);
+        pc_escape(safe, sizeof(safe), vps == NULL ? "it is no longer a VPS of this hypervisor" : why,
+                     PC_ESCAPE_REPLY);
         snprintf(line, size, "421 4.7.0 Mail from %s is refused: %s", id, safe);
         return true;
 }
@@ -687,7 +687,7 @@ static void refuse(struct smtpd *d, int fd, const char *vps, const char *src, co
         char safe[600], value[700], buf[620];
         int n;
 
-        smtpd_escape(safe, sizeof(safe), line, ESCAPE_REPLY);
+        pc_escape(safe, sizeof(safe), line, PC_ESCAPE_REPLY);
         n = snprintf(buf, sizeof(buf), "%s\r\n", safe);
         d->refused_total++;
         if (lograte_event(d->log_refused, vps != NULL ? vps : src, safe, pc_mono_ms())) {

@@ -185,6 +185,15 @@ int pc_store_exception_revoke(struct pc_store *s, const char *vps_id, const char
         return s->ops->exception_revoke(s, vps_id, service, who);
 }
 
+/* Reads <vps_id>'s newest exception for <service> that ended by <now>. */
+int pc_store_exception_ended(struct pc_store *s, const char *vps_id, const char *service, int64_t now,
+                             struct pc_exception *ret)
+{
+        if (s == NULL || vps_id == NULL || service == NULL || ret == NULL)
+                return -EINVAL;
+        return s->ops->exception_ended(s, vps_id, service, now, ret);
+}
+
 /* Places filter <f> on <vps_id>. */
 int pc_store_filter_place(struct pc_store *s, const char *vps_id, const struct pc_filter *f,
                           const struct pc_actor *who, int64_t *ret_id)

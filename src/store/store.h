@@ -99,6 +99,8 @@ struct pc_store_ops {
                                const struct pc_actor *who, int64_t *ret_id);
         int (*exception_revoke)(struct pc_store *s, const char *vps_id, const char *service,
                                 const struct pc_actor *who);
+        int (*exception_ended)(struct pc_store *s, const char *vps_id, const char *service, int64_t now,
+                               struct pc_exception *ret);
         int (*filter_place)(struct pc_store *s, const char *vps_id, const struct pc_filter *f,
                             const struct pc_actor *who, int64_t *ret_id);
         int (*filter_lift)(struct pc_store *s, const char *vps_id, int64_t filter_id,
@@ -190,8 +192,10 @@ int pc_store_vps_add(struct pc_store *s, const struct pc_vps *vps, const struct 
 int pc_store_vps_remove(struct pc_store *s, const char *id, const struct pc_actor *who);
 
 /* Grants <e> (service, ticket_id, until, reason) to <vps_id>; queues the
- * owner's notification.  -ENOENT for an unknown VPS, -EEXIST if an
- * exception for that service is already in force. */
+ * owner's notification.  With a ticket, the ticket must be <vps_id>'s, ask
+ * for that service and be pending (it becomes approved): else -EINVAL
+ * naming the difference.  -ENOENT for an unknown VPS or ticket, -EEXIST if
+ * an exception for that service is already in force. */
 int pc_store_exception_grant(struct pc_store *s, const char *vps_id, const struct pc_exception *e,
                              const struct pc_actor *who, int64_t *ret_id);
 
@@ -199,6 +203,13 @@ int pc_store_exception_grant(struct pc_store *s, const char *vps_id, const struc
  * notification.  -ENOENT if there is none. */
 int pc_store_exception_revoke(struct pc_store *s, const char *vps_id, const char *service,
                               const struct pc_actor *who);
+
+/* Reads into *<ret> the newest exception for <service> on <vps_id> that
+ * ran to its end (its until) by <now>, for explain: pc_store_load leaves
+ * ended exceptions out.  One revoked before its end does not count.
+ * -ENOENT if there is none. */
+int pc_store_exception_ended(struct pc_store *s, const char *vps_id, const char *service, int64_t now,
+                             struct pc_exception *ret);
 
 /* Places filter <f> on <vps_id> / lifts filter <filter_id>; both queue the
  * owner's notification. */

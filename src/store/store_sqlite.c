@@ -236,19 +236,19 @@ static int tx_end(struct sqlite_store *s, int r)
 }
 
 /* Checks that free text <text> (may be NULL), called <what> in messages,
- * is valid UTF-8 shorter than <max> bytes. */
+ * is shorter than <max> bytes and is text (pc_text_invalid: valid UTF-8,
+ * no control character), whoever the writer: a newline or an ESC stored
+ * here would fake a row or steer a terminal wherever it is shown. */
 static int check_text(struct sqlite_store *s, const char *what, const char *text, size_t max)
 {
-        json_t *j;
+        char why[80];
 
         if (text == NULL)
                 return 0;
         if (strnlen(text, max) >= max)
                 return set_err(s, -EINVAL, "%s is longer than %zu bytes", what, max - 1);
-        j = json_string(text);
-        if (j == NULL)
-                return set_err(s, -EINVAL, "%s is not valid UTF-8", what);
-        json_decref(j);
+        if (pc_text_invalid(text, why, sizeof(why)) != NULL)
+                return set_err(s, -EINVAL, "%s %s", what, why);
         return 0;
 }
 
@@ -697,6 +697,20 @@ static int load_addrs(struct sqlite_store *s, struct cursor *c, struct pc_vps *v
         return r;
 }
 
+/* Reads the exception of the row at <st> whose columns 1-7 are id,
+ * service, ticket_id, by, reason, created, until. */
+static void exception_read(sqlite3_stmt *st, struct pc_exception *e)
+{
+        memset(e, 0, sizeof(*e));
+        e->id = sqlite3_column_int64(st, 1);
+        copy_trunc(e->service, sizeof(e->service), col_text(st, 2));
+        e->ticket_id = sqlite3_column_int64(st, 3);
+        copy_trunc(e->by, sizeof(e->by), col_text(st, 4));
+        copy_trunc(e->reason, sizeof(e->reason), col_text(st, 5));
+        e->created = sqlite3_column_int64(st, 6);
+        e->until = sqlite3_column_int64(st, 7);
+}
+
 /* Adds the exception rows (vps_id, id, service, ticket_id, by, reason,
  * created, until) of <vps> at <c> to it. */
 static int load_exceptions(struct sqlite_store *s, struct cursor *c, struct pc_vps *vps)
@@ -704,15 +718,9 @@ static int load_exceptions(struct sqlite_store *s, struct cursor *c, struct pc_v
         int r = cursor_seek(s, c, vps->id);
 
         for (; r >= 0 && cursor_at(c, vps->id); r = cursor_next(s, c)) {
-                struct pc_exception e = { 0 };
+                struct pc_exception e;
 
-                e.id = sqlite3_column_int64(c->st, 1);
-                copy_trunc(e.service, sizeof(e.service), col_text(c->st, 2));
-                e.ticket_id = sqlite3_column_int64(c->st, 3);
-                copy_trunc(e.by, sizeof(e.by), col_text(c->st, 4));
-                copy_trunc(e.reason, sizeof(e.reason), col_text(c->st, 5));
-                e.created = sqlite3_column_int64(c->st, 6);
-                e.until = sqlite3_column_int64(c->st, 7);
+                exception_read(c->st, &e);
                 r = pc_vps_add_exception(vps, &e);
                 if (r < 0)
                         return set_err(s, r, "%s: cannot add exception #%lld for %s: %s",
@@ -1162,17 +1170,19 @@ static int record_created(struct sqlite_store *s, int64_t now, const struct pc_a
         return r < 0 ? r : notify(s, now, notification, vps, after);
 }
 
-/* Checks ticket <ticket_id> (0: none) for a grant on <vps_id> and marks it
- * approved if it was pending. */
-static int ticket_approve(struct sqlite_store *s, const char *vps_id, int64_t ticket_id,
-                          const struct pc_actor *who, int64_t now)
+/* Checks that ticket <ticket_id> (0: none) asks for the grant of
+ * <service> to <vps_id> and is still pending -- an approved ticket was
+ * answered by a grant already, a denied or closed one was refused or
+ * withdrawn -- and marks it approved. */
+static int ticket_approve(struct sqlite_store *s, const char *vps_id, const char *service,
+                          int64_t ticket_id, const struct pc_actor *who, int64_t now)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r;
 
         if (ticket_id == 0)
                 return 0;
-        r = query(s, &st, "SELECT vps_id, state FROM ticket WHERE id = ?", "i", ticket_id);
+        r = query(s, &st, "SELECT vps_id, service, state FROM ticket WHERE id = ?", "i", ticket_id);
         if (r < 0)
                 return r;
         r = step(s, st);
@@ -1183,8 +1193,14 @@ static int ticket_approve(struct sqlite_store *s, const char *vps_id, int64_t ti
         if (strcmp(col_text(st, 0), vps_id) != 0)
                 return set_err(s, -EINVAL, "ticket #%lld is for %s, not %s",
                                (long long)ticket_id, col_text(st, 0), vps_id);
-        if (strcmp(col_text(st, 1), "pending") != 0)
-                return 0;
+        if (strcmp(col_text(st, 1), service) != 0)
+                return set_err(s, -EINVAL, "ticket #%lld asks for %s, not %s", (long long)ticket_id,
+                               col_text(st, 1), service);
+        if (strcmp(col_text(st, 2), "pending") != 0)
+                return set_err(s, -EINVAL,
+                               "ticket #%lld is %s, not pending: only a pending ticket can be "
+                               "answered by a grant (open a new one)",
+                               (long long)ticket_id, col_text(st, 2));
         r = exec(s, "UPDATE ticket SET state = 'approved' WHERE id = ?", "i", ticket_id);
         if (r < 0)
                 return r;
@@ -1241,7 +1257,7 @@ static int exception_grant_tx(struct sqlite_store *s, const char *vps_id,
         if (sqlite3_column_int64(cst, 0) >= PC_VPS_EXCEPTIONS_MAX)
                 return set_err(s, -ENOSPC, "%s already has %d exceptions, the limit", vps_id,
                                PC_VPS_EXCEPTIONS_MAX);
-        r = ticket_approve(s, vps_id, e->ticket_id, who, now);
+        r = ticket_approve(s, vps_id, e->service, e->ticket_id, who, now);
         if (r < 0)
                 return r;
         r = exec(s,
@@ -1293,6 +1309,32 @@ static int sq_exception_grant(struct pc_store *ps, const char *vps_id,
                 return r;
         if (ret_id != NULL)
                 *ret_id = id;
+        return 0;
+}
+
+/* The newest exception for <service> on <vps_id> that ran to its end by
+ * <now>: revoked ones ended early and are not "expired"; one closed when
+ * a new grant replaced it (revoked_at = until) ran its course. */
+static int sq_exception_ended(struct pc_store *ps, const char *vps_id, const char *service, int64_t now,
+                              struct pc_exception *ret)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = query(s, &st,
+                  "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until FROM exception "
+                  "WHERE vps_id = ? AND service = ? AND until IS NOT NULL AND until <= ? "
+                  "AND (revoked_at IS NULL OR revoked_at >= until) ORDER BY until DESC, id DESC LIMIT 1",
+                  "tti", vps_id, service, now);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "%s has no exception for %s that ended", vps_id, service);
+        exception_read(st, ret);
         return 0;
 }
 
@@ -2076,10 +2118,10 @@ static void clean_text(char *dst, size_t size, const char *src)
                                 break;
                         dst[out++] = '?';
                         n = 1;
-                } else if (n == 1 || (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)) {
+                } else if (pc_utf8_control(p, n) || n == 1) {
                         if (out + 1 >= size)
                                 break;
-                        dst[out++] = p[0] < 0x20 || p[0] == 0x7f || n == 2 ? ' ' : (char)p[0];
+                        dst[out++] = pc_utf8_control(p, n) ? ' ' : (char)p[0];
                 } else {
                         if (out + n >= size)
                                 break;
@@ -2563,6 +2605,7 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .filter_lift = sq_filter_lift,
         .suspend = sq_suspend,
         .unsuspend = sq_unsuspend,
+        .exception_ended = sq_exception_ended,
         .ticket_open = sq_ticket_open,
         .vps_fetch = sq_vps_fetch,
         .incident_note = sq_incident_note,

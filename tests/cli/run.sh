@@ -213,5 +213,130 @@ has bad-config "$tmp/bad.yaml:2:1:" "$err"
 has bad-config "servicez" "$err"
 PORTCULLIS_CONFIG="$tmp/bad.yaml" "$bin" check >/dev/null 2>&1 && { echo "FAIL env-config: PORTCULLIS_CONFIG ignored"; failures=$((failures + 1)); }
 
+# ---- step 8: tickets, control characters, explain
+# A database of its own (the one above ends at a newer schema version) and
+# the shipped config plus a site "strict" whose profile has exceptions: none.
+db="sqlite:$tmp/step8.db"
+q8() { sqlite3 "$tmp/step8.db" "$@"; }
+printf 'profile: strict\ndescription: grants no exceptions\nexceptions: none\nrules:\n  - service: smtp\n    action: block\n  - service: vpn\n    action: block\n' >"$tmp/strict.yaml"
+sed -e "s|^  templates: .*|  templates: $root/etc/templates|" -e "s|^  - profiles/\(.*\)|  - $root/etc/profiles/\1|" \
+        -e "s|^  - $root/etc/profiles/blocked-services.yaml|&\n  - $tmp/strict.yaml|" -e "s|^sites:|&\n  strict:\n    policy: strict|" \
+        etc/portcullis.yaml >"$tmp/step8.yaml"
+t8() { local name=$1 want=$2; shift 2; t "$name" "$want" -c "$tmp/step8.yaml" "$@"; }
+t8 s8-add-801 0 vps add vps-801 --site milano --owner dora@example.it --iface tap801 --addr 198.51.100.80 --by orch
+t8 s8-add-802 0 vps add vps-802 --site milano --owner elio@example.it --iface tap802 --addr 198.51.100.81 --by orch
+t8 s8-add-803 0 vps add vps-803 --site lenoir --owner fede@example.net --iface tap803 --addr 203.0.113.83 --by orch
+t8 s8-add-804 0 vps add vps-804 --site strict --owner gino@example.net --iface tap804 --addr 203.0.113.84 --by orch
+audit_rows() { q8 "SELECT count(*) FROM audit"; }
+
+# Free text given on the command line is one line of text: a control
+# character (C0 such as newline and ESC, DEL, C1) or a byte that is not
+# UTF-8 is refused, naming the option, and nothing is stored.
+rows=$(audit_rows)
+t8 s8-reason-newline 2 exception grant vps-801 smtp --by alice --reason $'ok\n2026-01-01T00:00:00Z  mallory  exception.grant' &&
+        has s8-reason-newline "--reason holds the control character U+000A at byte 3" "$err"
+t8 s8-text-esc 2 ticket open vps-801 smtp --by dora --text $'mail\e[2J\e]0;owned\a' &&
+        has s8-text-esc "--text holds the control character U+001B at byte 5" "$err"
+t8 s8-suspend-c1 2 suspend vps-801 --by alice --reason $'abuse \xc2\x9b31m' &&
+        has s8-suspend-c1 "--reason holds the control character U+009B at byte 7" "$err"
+t8 s8-filter-del 2 filter place vps-801 --all --by alice --reason $'x\x7f' && has s8-filter-del "--reason holds the control character U+007F" "$err"
+t8 s8-filter-tab 2 filter place vps-801 --all --by alice --reason $'a\tb' && has s8-filter-tab "--reason holds the control character U+0009" "$err"
+t8 s8-owner-c1 2 vps add vps-809 --owner $'x\xc2\x85y@example.net' --iface tap809 --addr 198.51.100.89 &&
+        has s8-owner-c1 "--owner holds the control character U+0085" "$err"
+t8 s8-add-reason 2 vps add vps-809 --owner x@example.net --iface tap809 --addr 198.51.100.89 --reason $'\r' &&
+        has s8-add-reason "--reason holds the control character U+000D" "$err"
+t8 s8-remove-utf8 2 vps remove vps-802 --by orch --reason $'bye \xff' && has s8-remove-utf8 "--reason is not valid UTF-8 at byte 5" "$err"
+t8 s8-revoke-esc 2 exception revoke vps-801 smtp --by alice --reason $'\e[1m' && has s8-revoke-esc "--reason holds the control character U+001B" "$err"
+t8 s8-retry-nl 2 notification retry 1 --by alice --reason $'a\nb' && has s8-retry-nl "--reason holds the control character U+000A" "$err"
+[ "$(audit_rows)" = "$rows" ] || { echo "FAIL s8-nothing-stored: the audit log grew from $rows to $(audit_rows)"; failures=$((failures + 1)); }
+t8 s8-utf8-ok 0 ticket open vps-801 smtp --by dora --text "fatture per i clienti, perché servono" && has s8-utf8-ok "ticket #1 opened" "$out"
+# ... and what another writer stored is shown escaped: no fake row, no raw
+# ESC or C1 reaching the terminal; JSON carries it exactly.
+q8 "INSERT INTO audit (at, \"by\", action, object, vps_id, reason)
+        VALUES (1767225600, 'import', 'vps.note', 'vps/vps-801', 'vps-801',
+                'ok' || char(10) || '2026-01-01T00:00:00Z  mallory  exception.grant ' || char(27) || '[2J' || char(155) || 'x');
+UPDATE ticket SET text = 'mail' || char(27) || ']0;owned' || char(7) WHERE id = 1;
+UPDATE vps SET owner = 'dora' || char(27) || '[8m@example.it' WHERE id = 'vps-801';"
+raw_control() { LC_ALL=C grep -q $'[\x01-\x09\x0b-\x1f\x7f]\|\xc2[\x80-\x9f]' <<<"$1"; }
+t8 s8-audit-escaped 0 audit vps-801 && has s8-audit-escaped 'ok\n2026-01-01T00:00:00Z  mallory  exception.grant \x1b[2J\u009bx' "$out"
+raw_control "$out" && { echo "FAIL s8-audit-escaped: a raw control character in: $out"; failures=$((failures + 1)); }
+[ "$(grep -c '^[0-9]' <<<"$out")" = "$(q8 "SELECT count(*) FROM audit WHERE vps_id = 'vps-801'")" ] ||
+        { echo "FAIL s8-audit-escaped: not one line per row: $out"; failures=$((failures + 1)); }
+t8 s8-audit-json 0 audit vps-801 --json && json s8-audit-json '[e["reason"] for e in j["audit"] if e["action"] == "vps.note"][0].startswith("ok\n2026") and "\x1b[2J\u009bx" in [e["reason"] for e in j["audit"] if e["action"] == "vps.note"][0]'
+t8 s8-tickets-escaped 0 ticket list vps-801 && has s8-tickets-escaped 'mail\x1b]0;owned\x07' "$out"
+raw_control "$out" && { echo "FAIL s8-tickets-escaped: a raw control character in: $out"; failures=$((failures + 1)); }
+t8 s8-show-escaped 0 vps show vps-801 && has s8-show-escaped 'dora\x1b[8m@example.it' "$out" && has s8-show-escaped 'mail\x1b]0;owned\x07' "$out"
+raw_control "$out" && { echo "FAIL s8-show-escaped: a raw control character in: $out"; failures=$((failures + 1)); }
+t8 s8-list-escaped 0 vps list && has s8-list-escaped 'dora\x1b[8m@example.it' "$out"
+raw_control "$out" && { echo "FAIL s8-list-escaped: a raw control character in: $out"; failures=$((failures + 1)); }
+q8 "UPDATE vps SET owner = 'dora@example.it' WHERE id = 'vps-801';"
+
+# Explain's text is escaped too (an exception's reason stored by another writer).
+t8 s8-explain-grant 0 exception grant vps-802 smtp --by alice --reason "billing mail" --until +1d
+q8 "UPDATE exception SET reason = 'billing' || char(27) || '[8m mail' WHERE vps_id = 'vps-802'"
+t8 s8-explain-escaped 0 explain vps-802 tcp/465 out && has s8-explain-escaped 'billing\x1b[8m mail' "$out"
+raw_control "$out" && { echo "FAIL s8-explain-escaped: a raw control character in: $out"; failures=$((failures + 1)); }
+
+# A ticket asks for a service that a grant could give at the VPS's site;
+# one that no grant could answer is refused when opened, saying why.
+tickets() { q8 "SELECT count(*) FROM ticket"; }
+n_tickets=$(tickets)
+t8 s8-ticket-unrestricted 2 ticket open vps-803 vpn --by fede --text "office VPN" &&
+        has s8-ticket-unrestricted "site lenoir (policy lenoir) does not restrict vpn; there is nothing to except" "$err"
+t8 s8-ticket-not-exemptable 2 ticket open vps-803 smtp --by fede --text "direct mail" &&
+        has s8-ticket-not-exemptable "rule 1 of policy lenoir" "$err" && has s8-ticket-not-exemptable "is not exemptable" "$err"
+t8 s8-ticket-exceptions-none 2 ticket open vps-804 smtp --by gino --text "mail" &&
+        has s8-ticket-exceptions-none "policy strict of site strict" "$err" && has s8-ticket-exceptions-none "has exceptions: none" "$err"
+[ "$(tickets)" = "$n_tickets" ] || { echo "FAIL s8-ticket-nothing-stored: $(tickets) tickets, want $n_tickets"; failures=$((failures + 1)); }
+
+# exception grant --ticket N: the ticket must be this VPS's, ask for this
+# service and be pending; refused otherwise, the ticket left as it was.
+t8 s8-ticket-vpn 0 ticket open vps-801 vpn --by dora --text "office VPN" && has s8-ticket-vpn "ticket #2 opened" "$out"
+t8 s8-ticket-bt 0 ticket open vps-801 bittorrent --by dora --text "linux ISOs" && has s8-ticket-bt "ticket #3 opened" "$out"
+t8 s8-grant-other-service 2 exception grant vps-801 vpn --by alice --reason x --ticket 1 &&
+        has s8-grant-other-service "ticket #1 asks for smtp, not vpn" "$err"
+t8 s8-grant-other-vps 2 exception grant vps-802 vpn --by alice --reason x --ticket 2 &&
+        has s8-grant-other-vps "ticket #2 is for vps-801, not vps-802" "$err"
+q8 "UPDATE ticket SET state = 'denied' WHERE id = 2; UPDATE ticket SET state = 'closed' WHERE id = 3;"
+t8 s8-grant-denied 2 exception grant vps-801 vpn --by alice --reason x --ticket 2 &&
+        has s8-grant-denied "ticket #2 is denied, not pending" "$err"
+t8 s8-grant-closed 2 exception grant vps-801 bittorrent --by alice --reason x --ticket 3 &&
+        has s8-grant-closed "ticket #3 is closed, not pending" "$err"
+t8 s8-grant-ticket 0 exception grant vps-801 smtp --by alice --reason "invoices" --ticket 1
+t8 s8-revoke 0 exception revoke vps-801 smtp --by alice --reason "abuse report"
+t8 s8-grant-approved 2 exception grant vps-801 smtp --by alice --reason "again" --ticket 1 &&
+        has s8-grant-approved "ticket #1 is approved, not pending" "$err"
+[ "$(q8 "SELECT group_concat(id || ':' || state) FROM ticket WHERE vps_id = 'vps-801'")" = "1:approved,2:denied,3:closed" ] ||
+        { echo "FAIL s8-grant-tickets-kept: $(q8 "SELECT group_concat(id || ':' || state) FROM ticket")"; failures=$((failures + 1)); }
+[ "$(q8 "SELECT count(*) FROM exception WHERE vps_id = 'vps-801' AND revoked_at IS NULL")" = 0 ] ||
+        { echo "FAIL s8-grant-nothing-granted: vps-801 has an exception"; failures=$((failures + 1)); }
+
+# A profile with exceptions: none exempts nothing: services, explain and
+# vps show say so, and an exception left in the database (granted before
+# the profile changed) lifts nothing.
+# (the site strict is the first column: block ... (not exemptable))
+t8 s8-services-none 0 services && has s8-services-none "SITE strict" "$out" &&
+        has s8-services-none "block egress tcp 25,26,465,587,2525 (not exemptable)    redirect egress tcp 25" "$out" &&
+        has s8-services-none "block both tcp 1723 udp 500,1701,4500 (not exemptable)  allow" "$out"
+t8 s8-services-none-json 0 services --json &&
+        json s8-services-none-json '[s for s in j["services"] if s["name"]=="smtp"][0]["sites"]["strict"]["exemptable"] is False and [s for s in j["services"] if s["name"]=="smtp"][0]["sites"]["milano"]["exemptable"] is True'
+t8 s8-explain-none 1 explain vps-804 tcp/465 out && has s8-explain-none "not exemptable" "$out"
+grep -q "exemptable by ticket" <<<"$out" && { echo "FAIL s8-explain-none: says exemptable by ticket: $out"; failures=$((failures + 1)); }
+t8 s8-explain-none-json 1 explain vps-804 udp/500 out --json && json s8-explain-none-json 'j["reasons"][0]["exemptable"] is False'
+t8 s8-show-none 0 vps show vps-804 --json && json s8-show-none 'all(r["exemptable"] is False for r in j["rules"])'
+q8 "INSERT INTO exception (vps_id, service, \"by\", reason, created) VALUES ('vps-804', 'smtp', 'alice', 'before the profile changed', strftime('%s', 'now') - 60)"
+t8 s8-explain-none-stale 1 explain vps-804 tcp/465 out && has s8-explain-none-stale "does not apply: the rule is not exemptable" "$out"
+
+# An exception that ran to its end is shown as such (exception-expired),
+# not as "no exception"; one revoked before its end is not.
+q8 "UPDATE exception SET created = strftime('%s', 'now') - 7200, until = strftime('%s', 'now') - 60 WHERE vps_id = 'vps-802' AND service = 'smtp'"
+t8 s8-explain-expired 1 explain vps-802 tcp/465 out && has s8-explain-expired "reject: vps-802 tcp/465 egress" "$out" &&
+        has s8-explain-expired "exception #1 for smtp granted by alice" "$out" && has s8-explain-expired "has ended" "$out"
+grep -q "no exception for smtp" <<<"$out" && { echo "FAIL s8-explain-expired: says no exception: $out"; failures=$((failures + 1)); }
+t8 s8-explain-expired-json 1 explain vps-802 tcp/465 out --json &&
+        json s8-explain-expired-json '[r["kind"] for r in j["reasons"]] == ["site-rule", "exception-expired"] and j["reasons"][0]["decisive"] and j["reasons"][1]["exception"] == 1 and j["reasons"][1]["until"].endswith("Z")'
+t8 s8-explain-revoked 1 explain vps-801 tcp/465 out && has s8-explain-revoked "no exception for smtp on vps-801" "$out"
+grep -q "has ended" <<<"$out" && { echo "FAIL s8-explain-revoked: a revoked exception shown as ended: $out"; failures=$((failures + 1)); }
+
 echo "$n commands, $failures failures"
 [ $failures = 0 ]

@@ -644,6 +644,15 @@ static void test_tickets(void **state)
         snprintf(t.vps_id, sizeof(t.vps_id), "vps-999");
         assert_int_equal(pc_store_ticket_open(s, &t, &alice, NULL), -ENOENT);
         assert_true(t1 < t2 && t2 < t3);
+        /* Control characters are refused whoever writes: a fake row, an ESC. */
+        snprintf(t.vps_id, sizeof(t.vps_id), "vps-101");
+        snprintf(t.text, sizeof(t.text), "ok\n2026-01-01 alice exception.grant");
+        assert_int_equal(pc_store_ticket_open(s, &t, &alice, NULL), -EINVAL);
+        assert_string_equal(pc_store_errmsg(s),
+                            "the ticket's text holds the control character U+000A at byte 3");
+        snprintf(t.text, sizeof(t.text), "fine");
+        assert_int_equal(pc_store_ticket_open(s, &t, &(struct pc_actor){ "alice", "\x1b[2J" }, NULL), -EINVAL);
+        assert_string_equal(pc_store_errmsg(s), "reason holds the control character U+001B at byte 1");
 
         /* Granting against a ticket approves it; a ticket of another VPS is refused. */
         e = exception_for("smtp", 0, t1);
@@ -653,6 +662,16 @@ static void test_tickets(void **state)
         e = exception_for("vpn", 0, 4242);
         assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -ENOENT);
         assert_string_equal(pc_store_errmsg(s), "ticket #4242 does not exist");
+        /* ... and so are a ticket for another service, and one already answered. */
+        e = exception_for("bittorrent", 0, t2);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -EINVAL);
+        assert_string_equal(pc_store_errmsg(s), "ticket #2 asks for vpn, not bittorrent");
+        assert_int_equal(pc_store_exception_revoke(s, "vps-101", "smtp", &bob), 0);
+        e = exception_for("smtp", 0, t1);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -EINVAL);
+        assert_string_equal(pc_store_errmsg(s),
+                            "ticket #1 is approved, not pending: only a pending ticket can be answered by "
+                            "a grant (open a new one)");
 
         assert_int_equal(pc_store_ticket_list(s, "vps-101", collect_ticket, rows), 0);
         assert_int_equal(rows->n, 2);
@@ -674,6 +693,39 @@ static void test_tickets(void **state)
         assert_string_equal(pc_ticket_state_name(PC_TICKET_DENIED), "denied");
         assert_string_equal(pc_ticket_state_name(PC_TICKET_CLOSED), "closed");
         free(rows);
+        pc_store_close(s);
+}
+
+/* explain's last exception: the newest one that ran to its end, not one
+ * revoked early, nor one still in force. */
+static void test_exception_ended(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_exception e, got;
+        int64_t now = pc_now(), a = 0, b = 0;
+        char sql[256];
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        assert_int_equal(pc_store_exception_ended(s, "vps-101", "smtp", now, &got), -ENOENT);
+        e = exception_for("smtp", now + 3600, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, &a), 0);
+        assert_int_equal(pc_store_exception_ended(s, "vps-101", "smtp", now, &got), -ENOENT);
+        snprintf(sql, sizeof(sql), "UPDATE exception SET until = %lld WHERE id = %lld", (long long)now - 60,
+                 (long long)a);
+        assert_int_equal(raw_exec(sql, NULL, 0), SQLITE_OK);
+        assert_int_equal(pc_store_exception_ended(s, "vps-101", "smtp", now, &got), 0);
+        assert_int_equal(got.id, a);
+        assert_int_equal(got.until, now - 60);
+        assert_string_equal(got.by, "alice");
+        assert_string_equal(got.service, "smtp");
+        /* A new grant closes the ended one; revoking the new one early
+         * leaves the ended one the last to have run its course. */
+        e = exception_for("smtp", now + 3600, 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, &b), 0);
+        assert_int_equal(pc_store_exception_revoke(s, "vps-101", "smtp", &alice), 0);
+        assert_int_equal(pc_store_exception_ended(s, "vps-101", "smtp", now + 7200, &got), 0);
+        assert_int_equal(got.id, a);
+        assert_int_equal(pc_store_exception_ended(s, "vps-101", "vpn", now, &got), -ENOENT);
         pc_store_close(s);
 }
 
@@ -1912,6 +1964,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_exceptions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_two_handles, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_exception_ended, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_suspend, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_site, setup, teardown),

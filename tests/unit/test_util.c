@@ -178,6 +178,9 @@ static void test_names(void **state)
         assert_false(pc_email_valid("owner@localhost"));
         assert_false(pc_email_valid("own er@example.net"));
         assert_false(pc_email_valid("owner@example.net\r\nBcc: x@y.z"));
+        assert_true(pc_email_valid("bruno@caff\xc3\xa8.example.it"));
+        assert_false(pc_email_valid("own\xc2\x9b" "er@example.net")); /* C1 CSI */
+        assert_false(pc_email_valid("own\xff" "er@example.net"));
         assert_true(pc_ifname_valid("tap101i0"));
         assert_false(pc_ifname_valid("a-very-long-interface"));
         assert_false(pc_ifname_valid("eth0:1"));
