@@ -209,9 +209,26 @@ static void copy_trunc(char *dst, size_t size, const char *src)
         dst[n] = '\0';
 }
 
+/* Begins a write transaction on a database file that is still where it
+ * was opened.  In WAL mode SQLite goes on writing to a file deleted (or
+ * replaced) under an open connection and reports success: every change
+ * would be lost.  -ESTALE then, with nothing written. */
 static int tx_begin(struct sqlite_store *s)
 {
-        return exec(s, "BEGIN IMMEDIATE", "");
+        int moved = 0;
+        int r = exec(s, "BEGIN IMMEDIATE", "");
+
+        if (r < 0)
+                return r;
+        if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
+            moved) {
+                exec(s, "ROLLBACK", "");
+                return set_err(s, -ESTALE,
+                               "database %s was deleted or replaced while open: nothing was "
+                               "written",
+                               s->path);
+        }
+        return 0;
 }
 
 /* Ends the transaction: commits if <r> >= 0, else (or if the commit

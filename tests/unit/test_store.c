@@ -353,6 +353,40 @@ static void test_urls(void **state)
         assert_int_equal(chdir(cwd), 0);
 }
 
+/* A change written to a database file deleted, or replaced, under the
+ * open store fails: SQLite alone would write it to the unlinked file and
+ * report success. */
+static void test_write_after_delete(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_vps *v = make_vps("vps-102", "milano", "192.0.2.11", NULL);
+        char path[160];
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        assert_int_equal(unlink(dbpath), 0);
+        assert_int_equal(pc_store_vps_add(s, v, &alice), -ESTALE);
+        assert_non_null(strstr(pc_store_errmsg(s), "was deleted or replaced while open"));
+        assert_non_null(strstr(pc_store_errmsg(s), dbpath));
+        s = pc_store_close(s);
+
+        /* Replaced: a new database renamed over the path. */
+        s = open_store();
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        {
+                struct pc_store *other = NULL;
+                char err[512], u[200];
+
+                snprintf(path, sizeof(path), "%s/state/other.db", dir);
+                snprintf(u, sizeof(u), "sqlite:%s", path);
+                assert_int_equal(pc_store_open(u, &other, err, sizeof(err)), 0);
+                pc_store_close(other);
+        }
+        assert_int_equal(rename(path, dbpath), 0);
+        assert_int_equal(pc_store_vps_add(s, v, &alice), -ESTALE);
+        pc_store_close(s);
+        pc_vps_free(v);
+}
+
 static void test_fds_cloexec(void **state)
 {
         struct pc_store *s = open_store();
@@ -1906,6 +1940,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_urls, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_write_after_delete, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fds_cloexec, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vps_roundtrip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vps_duplicates, setup, teardown),
