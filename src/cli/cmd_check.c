@@ -36,10 +36,12 @@ int cmd_check(struct cli *c, int argc, char **argv)
                         fprintf(stderr, "%s\n", err);
                 return CLI_NO;
         }
-        db = c->db_url != NULL ? c->db_url : c->cfg->database;
+        db = cli_db(c);
         r = pc_store_open(db, &c->store, err, sizeof(err));
-        if (r >= 0)
-                r = pc_store_schema_version(c->store, &version);
+        if (r < 0)
+                cli_store_hint(c, r, err, sizeof(err));
+        if (r >= 0 && (r = pc_store_schema_version(c->store, &version)) < 0)
+                snprintf(err, sizeof(err), "%s", pc_store_errmsg(c->store));
         if (r < 0) {
                 if (c->json)
                         cli_print_json(json_pack("{s:s, s:b, s:[s]}", "config", c->config_path,

@@ -26,7 +26,9 @@ lab_summary() {
 }
 
 # pc_setup BUILD_DIR SOURCE_ROOT: writes $LAB_DIR/portcullis.yaml (the shipped
-# config, with the lab's database, control socket and profile paths).
+# config, with the lab's database, control socket and profile paths) and
+# creates the database: only `portcullis init` and the agent's first start
+# do, and the scenarios register VPSes before they start the agent.
 pc_setup() {
         PC_BIN=$(readlink -f "$1/src/cli/portcullis")
         PC_AGENT=$(readlink -f "$1/src/agent/portcullisd")
@@ -42,6 +44,7 @@ pc_setup() {
             -e "s|^  relay: .*|  relay: smtp://$LAB_INET_V4:25|" \
             -e "s|^  tls-verify: .*|  tls-verify: false|" \
             "$PC_ROOT/etc/portcullis.yaml" >"$PC_CFG"
+        "$PC_BIN" -c "$PC_CFG" init >/dev/null
 }
 
 # pc ARGS...: the CLI, in the hypervisor namespace, on the lab's config.
