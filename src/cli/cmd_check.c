@@ -62,7 +62,7 @@ int cmd_check(struct cli *c, int argc, char **argv)
         return CLI_OK;
 }
 
-/* Prints the config in canonical form. */
+/* Prints the config in canonical form: YAML, or JSON with --json. */
 int cmd_config(struct cli *c, int argc, char **argv)
 {
         int r;
@@ -72,6 +72,8 @@ int cmd_config(struct cli *c, int argc, char **argv)
         r = cli_config(c);
         if (r != CLI_OK)
                 return r;
+        if (c->json)
+                return cli_print_json(pc_config_json(c->cfg));
         pc_config_print(c->cfg, stdout);
         return CLI_OK;
 }

@@ -57,7 +57,10 @@ const struct cli_command cli_commands[] = {
         { "config", cmd_config, "",
           "print the configuration in canonical form",
           "Prints the loaded configuration with every default made explicit, every\n"
-          "service's ports resolved and a stable order: what Portcullis will enforce.\n" },
+          "service's ports resolved, relative paths joined to the file's folder and a\n"
+          "stable order: what Portcullis will enforce.  YAML in the config's own\n"
+          "vocabulary; with --json the same keys, in the same order, as one JSON\n"
+          "object (docs/JSON.md).\n" },
         { "services", cmd_services, "",
           "the service catalog and what each site does with each service",
           "Lists every service (built-in and configured) with its ports, and for each\n"

@@ -324,5 +324,42 @@ n=$((n + 1))
         { echo "FAIL db-deleted-loop: $written changes written and $refused refused, want 2 and 58"; failures=$((failures + 1)); }
 absent db-deleted-loop "$loopdb"
 
+# `config --json`: the effective config as JSON, the same as the YAML.
+tx config-json 0 "$bin" -c etc/portcullis.yaml --json config &&
+        json config-json 'j["database"] == "sqlite:/var/lib/portcullis/portcullis.db" and j["default-site"] == "milano" and j["sites"]["lenoir"] == {"policy": "lenoir", "description": "Provider A, Lenoir, North Carolina", "topology": "routed"} and "tcp/25" in j["services"]["smtp"]["ports"] and j["policies"]["lenoir"]["smtp-proxy"]["limits"]["messages-per-hour"] > 0 and j["escalation"]["steps"][-1] == "suspend" and isinstance(j["detectors"]["scan"]["false-positive-rate"], float)'
+yaml_out=$("$bin" -c etc/portcullis.yaml config)
+n=$((n + 1))
+if ! python3 - "$out" "$yaml_out" <<'EOF'
+# The JSON holds what the canonical YAML holds, key for key in the same
+# order, scalars typed (YAML read as plain strings here, so no YAML 1.1
+# guessing of off/on).
+import json, sys, yaml
+j = json.loads(sys.argv[1])
+y = yaml.load(sys.argv[2], Loader=yaml.BaseLoader)
+def same(a, b, where):
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), f"{where}: keys {list(a)} != {list(b)}"
+        for k in a:
+            same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), f"{where}: {a} != {b}"
+        for i, (x, z) in enumerate(zip(a, b)):
+            same(x, z, f"{where}[{i}]")
+    elif isinstance(a, bool):
+        assert b == ("true" if a else "false"), f"{where}: {a} != {b}"
+    elif isinstance(a, int):
+        assert b == str(a), f"{where}: {a} != {b}"
+    elif isinstance(a, float):
+        assert float(b) == a, f"{where}: {a} != {b}"
+    else:
+        assert isinstance(a, str) and a == b, f"{where}: {a!r} != {b!r}"
+same(j, y, "config")
+EOF
+then
+        echo "FAIL config-json-same: the JSON and the canonical YAML differ"; failures=$((failures + 1))
+fi
+tx config-json-relative 0 "$bin" -c "$tmp/s8/cfgdir/rel.yaml" config --json &&
+        json config-json-relative "j[\"database\"] == \"sqlite:$tmp/s8/cfgdir/state/rel.db\""
+
 echo "$n commands, $failures failures"
 [ $failures = 0 ]
