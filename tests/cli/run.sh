@@ -361,5 +361,43 @@ fi
 tx config-json-relative 0 "$bin" -c "$tmp/s8/cfgdir/rel.yaml" config --json &&
         json config-json-relative "j[\"database\"] == \"sqlite:$tmp/s8/cfgdir/state/rel.db\""
 
+# README.md's "Using it" commands run as written on a fresh install: the
+# block after the marker, verbatim, each command (with its continuation
+# lines) exiting 0, or the status its "# exit N" comment gives.  Only the
+# binary and the config differ: a `portcullis` function and
+# $PORTCULLIS_CONFIG, the shipped config with the database in a folder of
+# its own.
+readme=$tmp/s8/readme
+s8_config "$readme/etc/portcullis.yaml" "sqlite:../state/portcullis.db"
+mapfile -t readme_cmds < <(python3 - README.md <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+m = re.search(r"<!-- tests/cli/run.sh: readme-using-it -->\s*```sh\n(.*?)\n```", text, re.S)
+if m is None:
+    sys.exit("README.md: no ```sh block after <!-- tests/cli/run.sh: readme-using-it -->")
+for cmd in re.sub(r"\\\n\s*", "", m.group(1)).splitlines():
+    if cmd.strip():
+        print(cmd)
+EOF
+)
+portcullis() { PORTCULLIS_CONFIG=$readme/etc/portcullis.yaml "$bin_abs" "$@"; }
+n=$((n + 1))
+[ "${#readme_cmds[@]}" -ge 8 ] ||
+        { echo "FAIL readme-using-it: ${#readme_cmds[@]} commands found in README.md"; failures=$((failures + 1)); }
+for c in "${readme_cmds[@]}"; do
+        want=0
+        [[ $c =~ \#\ exit\ ([0-9]+) ]] && want=${BASH_REMATCH[1]}
+        n=$((n + 1))
+        (cd "$readme" && eval "$c") >"$tmp/out" 2>"$tmp/err"
+        got=$?
+        if [ "$got" != "$want" ]; then
+                echo "FAIL readme-using-it: exit $got, want $want: $c"
+                head -5 "$tmp/err"
+                failures=$((failures + 1))
+        fi
+done
+present readme-using-it "$readme/state/portcullis.db"
+unset -f portcullis
+
 echo "$n commands, $failures failures"
 [ $failures = 0 ]
