@@ -162,7 +162,7 @@ int main(int argc, char **argv)
                 return 2;
         snprintf(path, sizeof(path), "%s/bench.db", dir);
         snprintf(url, sizeof(url), "sqlite:%s", path);
-        if (pc_store_open(url, &store, err, sizeof(err)) < 0) { /* creates the schema */
+        if (pc_store_init(url, NULL, &store, err, sizeof(err)) < 0) { /* creates the schema */
                 fprintf(stderr, "bench_load: %s\n", err);
                 return 2;
         }

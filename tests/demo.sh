@@ -11,7 +11,8 @@ pc() { "$bin" -c etc/portcullis.yaml --db "sqlite:$tmp/demo.db" "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ portcullis %s\n' "$*"; pc "$@" || true; }
 
-say "The configuration: the catalog and what each site does"
+say "The database (only init, or the agent's first start, creates it) and the configuration"
+run init
 run check
 run services
 

@@ -47,13 +47,17 @@ static long elapsed_us(const struct timespec *t0)
 }
 
 /* Loads config, store and model into the out-parameters; nothing is kept
- * on failure. */
-static int load_all(struct agent *a, struct pc_config **ret_cfg, struct pc_store **ret_store,
-                    struct pc_model **ret_model)
+ * on failure.  With <create> (the agent's start) a missing database is
+ * created; a reload never creates one: a database gone from under a
+ * running agent is an error to look into, not an empty policy to enforce. */
+static int load_all(struct agent *a, bool create, struct pc_config **ret_cfg,
+                    struct pc_store **ret_store, struct pc_model **ret_model)
 {
         struct pc_config *cfg = NULL;
         struct pc_store *store = NULL;
         struct pc_model *m = NULL;
+        const char *db;
+        bool created = false;
         char err[1024];
         int r;
 
@@ -62,11 +66,15 @@ static int load_all(struct agent *a, struct pc_config **ret_cfg, struct pc_store
                 agent_log("Failed to load the configuration: %s", err);
                 return r;
         }
-        r = pc_store_open(a->db_url != NULL ? a->db_url : cfg->database, &store, err, sizeof(err));
+        db = a->db_url != NULL ? a->db_url : cfg->database;
+        r = create ? pc_store_init(db, &created, &store, err, sizeof(err))
+                   : pc_store_open(db, &store, err, sizeof(err));
         if (r < 0) {
                 agent_log("Failed to open the database: %s", err);
                 goto fail;
         }
+        if (created)
+                agent_log("Created the database %s (no VPS registered yet)", db);
         r = pc_model_new(cfg, &m);
         if (r >= 0)
                 r = pc_store_load(store, m);
@@ -197,7 +205,7 @@ int agent_start(struct agent *a)
         int r;
 
         a->started = pc_now();
-        r = load_all(a, &a->cfg, &a->store, &a->model);
+        r = load_all(a, true, &a->cfg, &a->store, &a->model);
         if (r < 0)
                 return r;
         r = pc_dp_open(a->cfg, &a->dp);
@@ -332,7 +340,7 @@ int agent_reload(struct agent *a, json_t *reply)
         int r;
 
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        r = load_all(a, &cfg, &store, &m);
+        r = load_all(a, false, &cfg, &store, &m);
         if (r < 0) {
                 json_object_set_new(reply, "error", json_string("the new configuration or database did not load; "
                                                                 "the old one stays in force (see the log)"));

@@ -35,7 +35,14 @@ extern const struct cli_command cli_commands[];
 
 /* Loads the config once; prints the error and returns CLI_ERROR. */
 int cli_config(struct cli *c);
-/* Opens the store (loading the config first). */
+/* The database URL in use: --db, else the config's (loaded) `database`. */
+const char *cli_db(const struct cli *c);
+/* Appends to the store's open error <err> (size <errsz>), if <r> says
+ * there is no database, how to create it: `portcullis init` with the
+ * same -c and --db. */
+void cli_store_hint(const struct cli *c, int r, char *err, size_t errsz);
+/* Opens the existing store (loading the config first); a missing database
+ * is an error that says how to create it. */
 int cli_store(struct cli *c);
 /* Loads the whole model from the store. */
 int cli_model(struct cli *c);

@@ -23,6 +23,23 @@ int cli_config(struct cli *c)
         return CLI_OK;
 }
 
+const char *cli_db(const struct cli *c)
+{
+        return c->db_url != NULL ? c->db_url : c->cfg->database;
+}
+
+void cli_store_hint(const struct cli *c, int r, char *err, size_t errsz)
+{
+        size_t len = strlen(err);
+
+        if (r != -ENOENT || len >= errsz)
+                return;
+        snprintf(err + len, errsz - len,
+                 "; create it with `portcullis -c %s%s%s init`, or by starting portcullisd",
+                 c->config_path, c->db_url != NULL ? " --db " : "",
+                 c->db_url != NULL ? c->db_url : "");
+}
+
 int cli_store(struct cli *c)
 {
         char err[1024];
@@ -33,9 +50,9 @@ int cli_store(struct cli *c)
         r = cli_config(c);
         if (r != CLI_OK)
                 return r;
-        r = pc_store_open(c->db_url != NULL ? c->db_url : c->cfg->database, &c->store, err,
-                          sizeof(err));
+        r = pc_store_open(cli_db(c), &c->store, err, sizeof(err));
         if (r < 0) {
+                cli_store_hint(c, r, err, sizeof(err));
                 cli_error("%s", err);
                 return CLI_ERROR;
         }

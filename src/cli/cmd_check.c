@@ -36,10 +36,12 @@ int cmd_check(struct cli *c, int argc, char **argv)
                         fprintf(stderr, "%s\n", err);
                 return CLI_NO;
         }
-        db = c->db_url != NULL ? c->db_url : c->cfg->database;
+        db = cli_db(c);
         r = pc_store_open(db, &c->store, err, sizeof(err));
-        if (r >= 0)
-                r = pc_store_schema_version(c->store, &version);
+        if (r < 0)
+                cli_store_hint(c, r, err, sizeof(err));
+        if (r >= 0 && (r = pc_store_schema_version(c->store, &version)) < 0)
+                snprintf(err, sizeof(err), "%s", pc_store_errmsg(c->store));
         if (r < 0) {
                 if (c->json)
                         cli_print_json(json_pack("{s:s, s:b, s:[s]}", "config", c->config_path,
@@ -60,7 +62,7 @@ int cmd_check(struct cli *c, int argc, char **argv)
         return CLI_OK;
 }
 
-/* Prints the config in canonical form. */
+/* Prints the config in canonical form: YAML, or JSON with --json. */
 int cmd_config(struct cli *c, int argc, char **argv)
 {
         int r;
@@ -70,6 +72,8 @@ int cmd_config(struct cli *c, int argc, char **argv)
         r = cli_config(c);
         if (r != CLI_OK)
                 return r;
+        if (c->json)
+                return cli_print_json(pc_config_json(c->cfg));
         pc_config_print(c->cfg, stdout);
         return CLI_OK;
 }

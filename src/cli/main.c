@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 
+int cmd_init(struct cli *c, int argc, char **argv);
 int cmd_check(struct cli *c, int argc, char **argv);
 int cmd_config(struct cli *c, int argc, char **argv);
 int cmd_ruleset(struct cli *c, int argc, char **argv);
@@ -24,15 +25,43 @@ int cmd_notification(struct cli *c, int argc, char **argv);
 #define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
 
 const struct cli_command cli_commands[] = {
+        { "init", cmd_init, "",
+          "create the database (the only command that does)",
+          "Creates the database the configuration names (its `database`, or --db URL)\n"
+          "with this build's schema, and the folders above it: folders mode 0750, the\n"
+          "file 0640.  Run it once, when installing; portcullisd creates the database\n"
+          "at its first start too.  No other command creates one: without a database\n"
+          "they exit 2 (check: 1) saying there is no database at PATH and how to\n"
+          "create it, and a change written to a database file deleted or replaced\n"
+          "since the command opened it fails, with nothing written.\n"
+          "\n"
+          "On an existing database init creates nothing: it applies the schema\n"
+          "migrations of this build, as every command does, and says so.  A database\n"
+          "written by a newer Portcullis is refused and left untouched.\n"
+          "\n"
+          "Where: a relative sqlite:PATH in the configuration file is relative to the\n"
+          "file's folder; a relative --db sqlite:PATH on the command line is\n"
+          "relative to the working directory.\n"
+          "\n"
+          "Output: 'database URL created at schema version N', or 'database URL\n"
+          "exists, at schema version N: nothing created'.  With --json:\n"
+          "{\"database\": URL, \"created\": true|false, \"schema_version\": N}.\n"
+          "Exit status: 0 the database is there now (created or not), 2 an error (the\n"
+          "configuration, a folder or file that cannot be created, a newer schema).\n"
+          "Example: portcullis -c /etc/portcullis/portcullis.yaml init\n" },
         { "check", cmd_check, "",
           "validate the configuration and the database schema",
-          "Loads the configuration and every profile it names, and opens the database\n"
-          "(applying schema migrations).  Prints 'FILE: ok' and exits 0, or prints each\n"
-          "error as FILE:LINE:COL: message and exits 1.\n" },
+          "Loads the configuration and every profile it names, and opens the existing\n"
+          "database (applying schema migrations; it creates none: see init).  Prints\n"
+          "'FILE: ok' and exits 0, or prints each error as FILE:LINE:COL: message (or\n"
+          "'no database at PATH' and how to create it) and exits 1.\n" },
         { "config", cmd_config, "",
           "print the configuration in canonical form",
           "Prints the loaded configuration with every default made explicit, every\n"
-          "service's ports resolved and a stable order: what Portcullis will enforce.\n" },
+          "service's ports resolved, relative paths joined to the file's folder and a\n"
+          "stable order: what Portcullis will enforce.  YAML in the config's own\n"
+          "vocabulary; with --json the same keys, in the same order, as one JSON\n"
+          "object (docs/JSON.md).\n" },
         { "ruleset", cmd_ruleset, "[--elements]",
           "print the nftables ruleset the agent programs",
           "Prints, in nft(8) syntax, the tables portcullisd loads into the kernel for\n"
@@ -179,7 +208,9 @@ static void usage(FILE *out)
                 "  -c, --config FILE  configuration file (default $PORTCULLIS_CONFIG, then\n"
                 "                     " DEFAULT_CONFIG ")\n"
                 "      --db URL       database to use instead of the config's `database`\n"
-                "                     (sqlite:PATH)\n"
+                "                     (sqlite:PATH; a relative PATH is relative to the\n"
+                "                     working directory, one in the config file to the\n"
+                "                     file's folder); only `init` creates a database\n"
                 "      --json         machine-readable output (see docs/JSON.md)\n"
                 "  -h, --help         this help; `portcullis COMMAND --help` for a command\n"
                 "      --version      print the version\n"

@@ -234,6 +234,7 @@ static int load_detectors(struct ctx *c, const struct node *n);
 static int load_escalation(struct ctx *c, const struct node *n);
 static int load_notifications(struct ctx *c, const struct node *n);
 static int load_database(struct ctx *c, const struct node *n);
+static int resolve_database(struct ctx *c, const struct node *root, const char *base_dir);
 static int load_agent(struct ctx *c, const struct node *n);
 static int load_smtpd(struct ctx *c, const struct node *n);
 static int load_main(struct ctx *c, const char *text, size_t len, const char *base_dir);
@@ -2074,6 +2075,28 @@ static int load_database(struct ctx *c, const struct node *n)
         return 0;
 }
 
+/* Makes a relative sqlite:PATH relative to the main file's folder
+ * <base_dir> (made absolute, so that a program that changes its working
+ * directory still finds it), as profiles and templates are.  Without a
+ * folder (a config from memory) it stays relative to the working directory. */
+static int resolve_database(struct ctx *c, const struct node *root, const char *base_dir)
+{
+        char *db = c->cfg->database;
+        _cleanup_free_ char *dir = NULL;
+        char buf[sizeof(c->cfg->database)];
+
+        if (strncmp(db, "sqlite:", 7) != 0 || db[7] == '/' || base_dir == NULL)
+                return 0;
+        dir = realpath(base_dir, NULL);
+        if (snprintf(buf, sizeof(buf), "sqlite:%s%s%s", dir != NULL ? dir : base_dir,
+                     strcmp(dir != NULL ? dir : base_dir, "/") == 0 ? "" : "/",
+                     db + 7) >= (int)sizeof(buf))
+                return fail(c, map_get(root, "database"),
+                            "'database' is too long once made relative to %s", base_dir);
+        snprintf(db, sizeof(c->cfg->database), "%s", buf);
+        return 0;
+}
+
 /* The main file: its sections in dependency order. */
 static int load_main(struct ctx *c, const char *text, size_t len, const char *base_dir)
 {
@@ -2106,6 +2129,8 @@ static int load_main(struct ctx *c, const char *text, size_t len, const char *ba
         if ((x = map_get(root, "agent")) != NULL && (r = load_agent(c, x)) < 0)
                 goto out;
         if ((x = map_get(root, "smtpd")) != NULL && (r = load_smtpd(c, x)) < 0)
+                goto out;
+        if ((r = resolve_database(c, root, base_dir)) < 0)
                 goto out;
         /* Templates are relative to the main file's folder, like profiles. */
         if (c->cfg->notify.templates[0] != '/' && base_dir != NULL) {

@@ -233,3 +233,10 @@ bool pc_rule_exemptable(const struct pc_policy *policy, const struct pc_rule *ru
  * no comments.  <out> is a FILE*. */
 #include <stdio.h>
 void pc_config_print(const struct pc_config *cfg, FILE *out);
+
+/* <cfg> in the same canonical form as a JSON object, key for key in the
+ * order pc_config_print() writes them; the caller owns it (json_decref).
+ * Numbers and booleans are JSON's, durations their config text ("30d"),
+ * ports "tcp/25".  NULL if out of memory. */
+struct json_t;
+struct json_t *pc_config_json(const struct pc_config *cfg);

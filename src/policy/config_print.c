@@ -1,7 +1,12 @@
 /* The canonical form of a loaded configuration: YAML in the config's own
  * vocabulary, every default explicit, ports resolved and sorted, stable
  * order, free text double-quoted.  The golden tests compare it byte for
- * byte, so any change here is a change of format. */
+ * byte, so any change here is a change of format.
+ *
+ * pc_config_json() at the end is the same form as JSON, key for key in the
+ * same order: a change to one is a change to the other (the CLI tests
+ * compare them). */
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,4 +316,269 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
                 pc_format_prefix(&cfg->smtpd.internal[i], text, sizeof(text));
                 fprintf(out, "    - %s\n", text);
         }
+}
+
+/* ---- the same as JSON ------------------------------------------------ */
+
+/* A JSON build that remembers whether anything failed (out of memory), so
+ * that the builders below need no check after every call. */
+struct jb {
+        bool failed;
+};
+
+static json_t *jb_duration(int64_t seconds)
+{
+        char buf[32];
+
+        pc_format_duration(seconds, buf, sizeof(buf));
+        return json_string(buf);
+}
+
+/* Sets <key> of <o> to <v> (which it takes), noting a failure in <b>. */
+static void put(struct jb *b, json_t *o, const char *key, json_t *v)
+{
+        if (o == NULL || v == NULL || json_object_set_new(o, key, v) < 0) {
+                json_decref(v);
+                b->failed = true;
+        }
+}
+
+/* Appends <v> (which it takes) to the array <a>, noting a failure. */
+static void add(struct jb *b, json_t *a, json_t *v)
+{
+        if (a == NULL || v == NULL || json_array_append_new(a, v) < 0) {
+                json_decref(v);
+                b->failed = true;
+        }
+}
+
+static json_t *jb_ports(struct jb *b, const struct pc_port_range *ports, size_t n)
+{
+        json_t *a = json_array();
+
+        for (size_t i = 0; i < n; i++) {
+                char buf[32];
+
+                pc_port_range_format(&ports[i], buf, sizeof(buf));
+                add(b, a, json_string(buf));
+        }
+        return a;
+}
+
+static json_t *jb_ip_protos(struct jb *b, const uint8_t *protos, size_t n)
+{
+        json_t *a = json_array();
+
+        for (size_t i = 0; i < n; i++) {
+                const char *name = pc_proto_name(protos[i]);
+
+                add(b, a, name != NULL ? json_string(name) : json_integer(protos[i]));
+        }
+        return a;
+}
+
+static json_t *jb_responses(struct jb *b, unsigned bits)
+{
+        static const char *const names[] = { "notify", "suspend", "outbound-filter",
+                                             "inbound-filter" };
+        json_t *a = json_array();
+
+        for (size_t i = 0; i < PC_ARRAY_SIZE(names); i++)
+                if (bits & (1u << i))
+                        add(b, a, json_string(names[i]));
+        return a;
+}
+
+static json_t *jb_service(struct jb *b, const struct pc_service *svc)
+{
+        json_t *o = json_object();
+
+        put(b, o, "builtin", json_boolean(svc->builtin));
+        put(b, o, "description", json_string(svc->description));
+        put(b, o, "direction", json_string(pc_dir_name(svc->direction)));
+        put(b, o, "ports", jb_ports(b, svc->ports, svc->n_ports));
+        put(b, o, "ip-protocols", jb_ip_protos(b, svc->ip_protos, svc->n_ip_protos));
+        return o;
+}
+
+static json_t *jb_rule(struct jb *b, const struct pc_rule *rule)
+{
+        json_t *o = json_object();
+
+        put(b, o, "service", json_string(rule->service != NULL ? rule->service->name : "?"));
+        put(b, o, "action", json_string(rule->action == PC_ACTION_REDIRECT ? "redirect" : "block"));
+        put(b, o, "direction", json_string(pc_dir_name(rule->direction)));
+        put(b, o, "ports", jb_ports(b, rule->ports, rule->n_ports));
+        put(b, o, "ip-protocols", jb_ip_protos(b, rule->ip_protos, rule->n_ip_protos));
+        put(b, o, "exemptable", json_boolean(rule->exemptable));
+        put(b, o, "tos-event", json_boolean(rule->tos_event));
+        put(b, o, "why", json_string(rule->why));
+        return o;
+}
+
+static json_t *jb_smtp_proxy(struct jb *b, const struct pc_policy *p)
+{
+        const struct pc_smtp_proxy_limits *l = &p->smtp_limits;
+        json_t *o = json_object(), *lim = json_object(), *t = json_object();
+
+        put(b, o, "listen", json_string(p->smtp_proxy_listen));
+        put(b, o, "tls", json_boolean(p->smtp_proxy_tls));
+        put(b, o, "upstream-tls", json_string(l->upstream_tls ? "opportunistic" : "off"));
+        put(b, o, "source", json_string(l->source == PC_SMTP_SOURCE_HYPERVISOR ? "hypervisor" : "vps"));
+        put(b, lim, "messages-per-hour", json_integer(l->messages_per_hour));
+        put(b, lim, "recipients-per-message", json_integer(l->recipients_per_message));
+        put(b, lim, "recipients-per-hour", json_integer(l->recipients_per_hour));
+        put(b, lim, "sessions-per-vps", json_integer(l->sessions_per_vps));
+        put(b, lim, "window", jb_duration(l->window));
+        put(b, o, "limits", lim);
+        put(b, t, "command", jb_duration(l->command_timeout));
+        put(b, t, "data", jb_duration(l->data_timeout));
+        put(b, t, "upstream", jb_duration(l->upstream_timeout));
+        put(b, t, "connect", jb_duration(l->connect_timeout));
+        put(b, t, "client-write", jb_duration(l->client_write_timeout));
+        put(b, t, "lifetime", jb_duration(l->lifetime));
+        put(b, o, "timeouts", t);
+        return o;
+}
+
+static json_t *jb_policy(struct jb *b, const struct pc_policy *p)
+{
+        json_t *o = json_object(), *resp = json_object(), *rules = json_array();
+
+        put(b, o, "description", json_string(p->description));
+        put(b, o, "exceptions", json_string(p->exceptions == PC_EXCEPTIONS_NONE ? "none" : "ticket"));
+        put(b, o, "anti-spoofing", json_boolean(p->anti_spoofing));
+        put(b, resp, "spoofing", jb_responses(b, p->on_spoofing));
+        put(b, resp, "scanning", jb_responses(b, p->on_scanning));
+        put(b, resp, "spam", jb_responses(b, p->on_spam));
+        put(b, o, "responses", resp);
+        if (p->has_smtp_proxy)
+                put(b, o, "smtp-proxy", jb_smtp_proxy(b, p));
+        for (size_t i = 0; i < p->n_rules; i++)
+                add(b, rules, jb_rule(b, &p->rules[i]));
+        put(b, o, "rules", rules);
+        return o;
+}
+
+static json_t *jb_detectors(struct jb *b, const struct pc_detectors *d)
+{
+        json_t *o = json_object(), *scan = json_object(), *spam = json_object(),
+               *spoof = json_object();
+
+        put(b, scan, "enabled", json_boolean(d->scan_enabled));
+        put(b, scan, "false-positive-rate", json_real(d->scan_false_positive_rate));
+        put(b, scan, "detection-rate", json_real(d->scan_detection_rate));
+        put(b, scan, "slow-window", jb_duration(d->scan_slow_window));
+        put(b, scan, "slow-threshold", json_integer(d->scan_slow_threshold));
+        put(b, o, "scan", scan);
+        put(b, spam, "enabled", json_boolean(d->spam_enabled));
+        put(b, spam, "messages-per-hour", json_integer(d->spam_messages_per_hour));
+        put(b, spam, "recipients-per-message", json_integer(d->spam_recipients_per_message));
+        put(b, spam, "upstream-reject-ratio", json_real(d->spam_upstream_reject_ratio));
+        put(b, o, "spam", spam);
+        put(b, spoof, "enabled", json_boolean(d->spoof_enabled));
+        put(b, spoof, "episode-gap", jb_duration(d->spoof_episode_gap));
+        put(b, o, "spoof", spoof);
+        return o;
+}
+
+static json_t *jb_notifications(struct jb *b, const struct pc_notify_config *n)
+{
+        json_t *o = json_object();
+
+        put(b, o, "relay", json_string(n->relay));
+        put(b, o, "from", json_string(n->from));
+        put(b, o, "abuse-copy", json_string(n->abuse_copy));
+        put(b, o, "default-language", json_string(n->default_language));
+        put(b, o, "max-attempts", json_integer(n->max_attempts));
+        put(b, o, "templates", json_string(n->templates));
+        put(b, o, "starttls", json_string(n->starttls == PC_STARTTLS_REQUIRED ? "required"
+                                          : n->starttls == PC_STARTTLS_OFF    ? "off"
+                                                                              : "opportunistic"));
+        put(b, o, "tls-verify", json_boolean(n->tls_verify));
+        if (n->username[0] != '\0') {
+                put(b, o, "username", json_string(n->username));
+                put(b, o, "password-file", json_string(n->password_file));
+        }
+        put(b, o, "timeout", jb_duration(n->timeout));
+        put(b, o, "retry-base", jb_duration(n->retry_base));
+        put(b, o, "notice-gap", jb_duration(n->notice_gap));
+        return o;
+}
+
+/* <cfg> in canonical form as JSON; see config.h. */
+json_t *pc_config_json(const struct pc_config *cfg)
+{
+        struct jb b = { .failed = false };
+        json_t *o, *x;
+
+        if (cfg == NULL)
+                return NULL;
+        o = json_object();
+        put(&b, o, "database", json_string(cfg->database));
+        x = json_object();
+        for (size_t i = 0; i < cfg->n_services; i++)
+                put(&b, x, cfg->services[i].name, jb_service(&b, &cfg->services[i]));
+        put(&b, o, "services", x);
+        x = json_object();
+        for (size_t i = 0; i < cfg->n_policies; i++)
+                put(&b, x, cfg->policies[i].name, jb_policy(&b, &cfg->policies[i]));
+        put(&b, o, "policies", x);
+        x = json_object();
+        for (size_t i = 0; i < cfg->n_sites; i++) {
+                const struct pc_site *s = &cfg->sites[i];
+                json_t *site = json_object();
+
+                put(&b, site, "policy", json_string(s->policy != NULL ? s->policy->name : "?"));
+                put(&b, site, "description", json_string(s->description));
+                put(&b, site, "topology",
+                    json_string(s->topology == PC_TOPOLOGY_BRIDGED ? "bridged" : "routed"));
+                put(&b, x, s->name, site);
+        }
+        put(&b, o, "sites", x);
+        if (cfg->default_site != NULL)
+                put(&b, o, "default-site", json_string(cfg->default_site->name));
+        put(&b, o, "detectors", jb_detectors(&b, &cfg->detectors));
+
+        x = json_object();
+        put(&b, x, "memory", jb_duration(cfg->escalation.memory));
+        {
+                json_t *steps = json_array();
+
+                for (size_t i = 0; i < cfg->escalation.n_steps && i < PC_ESCALATION_STEPS_MAX; i++)
+                        add(&b, steps, cfg->escalation.steps[i] == PC_ESCALATION_SUSPEND
+                                               ? json_string("suspend")
+                                               : jb_duration(cfg->escalation.steps[i]));
+                put(&b, x, "steps", steps);
+        }
+        put(&b, o, "escalation", x);
+        put(&b, o, "notifications", jb_notifications(&b, &cfg->notify));
+
+        x = json_object();
+        put(&b, x, "control-socket", json_string(cfg->agent.control_socket));
+        put(&b, x, "nft-table", json_string(cfg->agent.nft_table));
+        put(&b, x, "attempts-interval", jb_duration(cfg->agent.attempts_interval));
+        put(&b, o, "agent", x);
+
+        x = json_object();
+        put(&b, x, "control-socket", json_string(cfg->smtpd.control_socket));
+        put(&b, x, "max-sessions", json_integer(cfg->smtpd.max_sessions));
+        put(&b, x, "user", json_string(cfg->smtpd.user));
+        {
+                json_t *pfx = json_array();
+
+                for (size_t i = 0; i < cfg->smtpd.n_internal; i++) {
+                        char text[64];
+
+                        pc_format_prefix(&cfg->smtpd.internal[i], text, sizeof(text));
+                        add(&b, pfx, json_string(text));
+                }
+                put(&b, x, "internal-prefixes", pfx);
+        }
+        put(&b, o, "smtpd", x);
+        if (b.failed) {
+                json_decref(o);
+                return NULL;
+        }
+        return o;
 }

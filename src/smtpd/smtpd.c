@@ -70,6 +70,15 @@ int smtpd_load(struct smtpd *d, char *err, size_t errsz)
         if (store == NULL) {
                 r = pc_store_open_readonly(d->db_url != NULL ? d->db_url : cfg->database, &store, err,
                                            errsz);
+                if (r == -ENOENT) {
+                        size_t len = strnlen(err, errsz);
+
+                        /* The proxy never creates it: it would be empty. */
+                        if (len + 1 < errsz)
+                                snprintf(err + len, errsz - len,
+                                         " (the agent creates it at its first start, or "
+                                         "`portcullis init`)");
+                }
                 if (r < 0)
                         goto fail;
         }

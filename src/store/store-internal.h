@@ -3,6 +3,7 @@
  * functions that can explain a failure, and the SQLite schema migrations. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "store/store.h"
@@ -15,11 +16,14 @@ struct pc_store {
 };
 
 /* Opens the SQLite database at the file path <path> (already stripped of
- * its "sqlite:" scheme), creating it and its parent folder if needed and
- * migrating its schema.  Like pc_store_sqlite_ops.open, but on failure
+ * its "sqlite:" scheme) and migrates its schema.  With <create> a missing
+ * file (and its parent folders) is created and *<ret_created> (may be
+ * NULL) says whether it was; without, a missing file, or one without
+ * Portcullis's schema, is -ENOENT "no database at PATH".  On failure
  * writes a message naming the database and the cause into <err> (size
  * <errsz>, may be 0). */
-int pc_store_sqlite_open(const char *path, struct pc_store **ret, char *err, size_t errsz);
+int pc_store_sqlite_open(const char *path, bool create, bool *ret_created, struct pc_store **ret,
+                         char *err, size_t errsz);
 
 /* Opens the existing SQLite database at <path> for reading only: every
  * file of it (the database, its -wal and -shm) through a read-only

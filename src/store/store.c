@@ -10,11 +10,20 @@
 
 #include "base/util.h"
 
-/* A backend and, if it has one, its open function that explains failures. */
+/* A backend and, if it has one, its open function that explains failures
+ * and can create the database. */
 struct backend {
         const struct pc_store_ops *ops;
-        int (*open)(const char *location, struct pc_store **ret, char *err, size_t errsz);
+        int (*open)(const char *location, bool create, bool *ret_created, struct pc_store **ret,
+                    char *err, size_t errsz);
         int (*open_readonly)(const char *location, struct pc_store **ret, char *err, size_t errsz);
+};
+
+/* How store_open() opens. */
+enum open_mode {
+        OPEN_EXISTING,
+        OPEN_CREATE,
+        OPEN_READONLY,
 };
 
 static const struct backend backends[] = {
@@ -44,21 +53,30 @@ static int parse_location(const char *url, const char *rest, const char **ret_lo
         return 0;
 }
 
-static int store_open(const char *url, bool readonly, struct pc_store **ret, char *err, size_t errsz);
+static int store_open(const char *url, enum open_mode mode, bool *ret_created,
+                      struct pc_store **ret, char *err, size_t errsz);
 
-/* Opens the store named by <url>: see store.h. */
+/* Opens the existing store named by <url>: see store.h. */
 int pc_store_open(const char *url, struct pc_store **ret, char *err, size_t errsz)
 {
-        return store_open(url, false, ret, err, errsz);
+        return store_open(url, OPEN_EXISTING, NULL, ret, err, errsz);
+}
+
+/* Opens the store named by <url>, creating it if missing: see store.h. */
+int pc_store_init(const char *url, bool *ret_created, struct pc_store **ret, char *err,
+                  size_t errsz)
+{
+        return store_open(url, OPEN_CREATE, ret_created, ret, err, errsz);
 }
 
 /* Opens the store named by <url> for reading only: see store.h. */
 int pc_store_open_readonly(const char *url, struct pc_store **ret, char *err, size_t errsz)
 {
-        return store_open(url, true, ret, err, errsz);
+        return store_open(url, OPEN_READONLY, NULL, ret, err, errsz);
 }
 
-static int store_open(const char *url, bool readonly, struct pc_store **ret, char *err, size_t errsz)
+static int store_open(const char *url, enum open_mode mode, bool *ret_created,
+                      struct pc_store **ret, char *err, size_t errsz)
 {
         const char *colon, *location;
         size_t scheme_len;
@@ -90,14 +108,17 @@ static int store_open(const char *url, bool readonly, struct pc_store **ret, cha
                 r = parse_location(url, colon + 1, &location, err, errsz);
                 if (r < 0)
                         return r;
-                if (readonly) {
+                if (mode == OPEN_READONLY) {
                         if (b->open_readonly == NULL) {
                                 snprintf(err, errsz, "database URL '%s': no read-only mode", url);
                                 return -EPROTONOSUPPORT;
                         }
                         r = b->open_readonly(location, &s, err, errsz);
                 } else if (b->open != NULL) {
-                        r = b->open(location, &s, err, errsz);
+                        r = b->open(location, mode == OPEN_CREATE, ret_created, &s, err, errsz);
+                } else if (mode == OPEN_CREATE) {
+                        snprintf(err, errsz, "database URL '%s': cannot be created here", url);
+                        return -EPROTONOSUPPORT;
                 } else {
                         r = b->ops->open(location, &s);
                         if (r < 0)

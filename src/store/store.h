@@ -136,12 +136,23 @@ struct pc_store_ops {
                                   const char *facts, int64_t now, int64_t *ret_id);
 };
 
-/* Opens the store named by <url> ("sqlite:/path/db", "sqlite:///path/db"),
- * creating it if needed and applying schema migrations.  A database written
- * by a newer Portcullis is refused (-EPROTONOSUPPORT) with a message saying
- * which versions.  Unknown schemes give -EPROTONOSUPPORT.  On failure a
- * message is written to <err>. */
+/* Opens the existing store named by <url> ("sqlite:/path/db",
+ * "sqlite:///path/db"; a relative "sqlite:path/db" is relative to the
+ * working directory) and applies schema migrations.  Nothing is created: a
+ * missing database is -ENOENT with the message "no database at PATH"
+ * (pc_store_init() creates one).  A database written by a newer Portcullis
+ * is refused (-EPROTONOSUPPORT) with a message saying which versions.
+ * Unknown schemes give -EPROTONOSUPPORT.  On failure a message is written
+ * to <err>.  A write to a database file deleted or replaced since it was
+ * opened fails with -ESTALE and writes nothing. */
 int pc_store_open(const char *url, struct pc_store **ret, char *err, size_t errsz);
+
+/* As pc_store_open(), but creates the database (and the folders above it)
+ * if it does not exist: only an explicit initialisation (`portcullis
+ * init`) and the agent's start call this.  *<ret_created> (may be NULL)
+ * says whether it was created. */
+int pc_store_init(const char *url, bool *ret_created, struct pc_store **ret, char *err,
+                  size_t errsz);
 
 /* Opens the existing store named by <url> for reading only (the SMTP
  * proxy): no file of it is created, migrated or opened for writing, even

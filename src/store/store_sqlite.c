@@ -209,9 +209,26 @@ static void copy_trunc(char *dst, size_t size, const char *src)
         dst[n] = '\0';
 }
 
+/* Begins a write transaction on a database file that is still where it
+ * was opened.  In WAL mode SQLite goes on writing to a file deleted (or
+ * replaced) under an open connection and reports success: every change
+ * would be lost.  -ESTALE then, with nothing written. */
 static int tx_begin(struct sqlite_store *s)
 {
-        return exec(s, "BEGIN IMMEDIATE", "");
+        int moved = 0;
+        int r = exec(s, "BEGIN IMMEDIATE", "");
+
+        if (r < 0)
+                return r;
+        if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
+            moved) {
+                exec(s, "ROLLBACK", "");
+                return set_err(s, -ESTALE,
+                               "database %s was deleted or replaced while open: nothing was "
+                               "written",
+                               s->path);
+        }
+        return 0;
 }
 
 /* Ends the transaction: commits if <r> >= 0, else (or if the commit
@@ -412,7 +429,6 @@ static int make_parents(const char *path, char *err, size_t errsz)
         return 0;
 }
 
-/* Opens (creating if needed) and migrates the database file <path>. */
 /* The store around an open connection <db>, which it then owns. */
 static int store_wrap(sqlite3 *db, const char *path, struct pc_store **ret, char *err, size_t errsz)
 {
@@ -429,40 +445,80 @@ static int store_wrap(sqlite3 *db, const char *path, struct pc_store **ret, char
         return 0;
 }
 
-int pc_store_sqlite_open(const char *path, struct pc_store **ret, char *err, size_t errsz)
+/* Creates the database file <path> and the folders above it, unless it
+ * exists.  Sets *<ret_created>. */
+static int create_file(const char *path, bool *ret_created, char *err, size_t errsz)
 {
-        sqlite3 *db = NULL;
-        sqlite3_stmt *st = NULL;
-        int fd, rc, r;
+        int fd, r;
 
-        if (path == NULL || path[0] == '\0') {
-                snprintf(err, errsz, "no database file given");
-                return -EINVAL;
-        }
         r = make_parents(path, err, errsz);
         if (r < 0)
                 return r;
         /* Create the file ourselves so that it gets FILE_MODE, not SQLite's
          * 0644; SQLite gives its -wal and -shm files the same mode. */
         fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, FILE_MODE);
-        if (fd >= 0) {
-                if (fchmod(fd, FILE_MODE) == -1) {
-                        r = -errno;
-                        close(fd);
-                        snprintf(err, errsz, "database %s: cannot set its mode: %s", path,
-                                 strerror(-r));
-                        return r;
+        if (fd == -1) {
+                if (errno == EEXIST) {
+                        *ret_created = false;
+                        return 0;
                 }
-                close(fd);
-        } else if (errno != EEXIST) {
                 r = -errno;
                 snprintf(err, errsz, "database %s: cannot create it: %s", path, strerror(-r));
                 return r;
         }
+        if (fchmod(fd, FILE_MODE) == -1) {
+                r = -errno;
+                close(fd);
+                unlink(path);
+                snprintf(err, errsz, "database %s: cannot set its mode: %s", path, strerror(-r));
+                return r;
+        }
+        close(fd);
+        *ret_created = true;
+        return 0;
+}
 
+/* Checks that the database file <path> exists: -ENOENT "no database at
+ * PATH" if it does not. */
+static int check_exists(const char *path, char *err, size_t errsz)
+{
+        struct stat sb;
+
+        if (stat(path, &sb) == -1) {
+                int r = -errno;
+
+                if (r == -ENOENT || r == -ENOTDIR)
+                        snprintf(err, errsz, "no database at %s", path);
+                else
+                        snprintf(err, errsz, "database %s: %s", path, strerror(-r));
+                return r == -ENOTDIR ? -ENOENT : r;
+        }
+        if (!S_ISREG(sb.st_mode)) {
+                snprintf(err, errsz, "database %s is not a regular file", path);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int pc_store_sqlite_open(const char *path, bool create, bool *ret_created, struct pc_store **ret,
+                         char *err, size_t errsz)
+{
+        sqlite3 *db = NULL;
+        sqlite3_stmt *st = NULL;
+        bool created = false;
+        int version, rc, r;
+
+        if (path == NULL || path[0] == '\0') {
+                snprintf(err, errsz, "no database file given");
+                return -EINVAL;
+        }
+        r = create ? create_file(path, &created, err, errsz) : check_exists(path, err, errsz);
+        if (r < 0)
+                return r;
+
+        /* Never SQLITE_OPEN_CREATE: a file deleted since is not made again. */
         rc = sqlite3_open_v2(path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW |
-                                     SQLITE_OPEN_EXRESCODE,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE,
                              NULL);
         if (rc != SQLITE_OK) {
                 snprintf(err, errsz, "database %s: cannot open it: %s", path,
@@ -472,6 +528,23 @@ int pc_store_sqlite_open(const char *path, struct pc_store **ret, char *err, siz
         }
         sqlite3_extended_result_codes(db, 1);
         sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+
+        /* Only an initialisation gives an empty file its schema: anything
+         * else is told there is no database yet. */
+        if (!create) {
+                r = pc_sqlite_user_version(db, &version);
+                if (r < 0) {
+                        snprintf(err, errsz, "database %s: cannot read it: %s", path,
+                                 sqlite3_errmsg(db));
+                        goto fail;
+                }
+                if (version == 0) {
+                        snprintf(err, errsz, "no database at %s (the file is there, but empty "
+                                 "of Portcullis's schema)", path);
+                        r = -ENOENT;
+                        goto fail;
+                }
+        }
 
         /* Refuses a newer database before anything below can touch it.
          * Foreign keys are still off (a connection's default): a migration
@@ -507,6 +580,8 @@ int pc_store_sqlite_open(const char *path, struct pc_store **ret, char *err, siz
         r = store_wrap(db, path, ret, err, errsz);
         if (r < 0)
                 goto fail;
+        if (ret_created != NULL)
+                *ret_created = created;
         return 0;
 fail:
         sqlite3_finalize(st);
@@ -582,6 +657,9 @@ int pc_store_sqlite_open_readonly(const char *path, struct pc_store **ret, char 
                 snprintf(err, errsz, "no database file given");
                 return -EINVAL;
         }
+        r = check_exists(path, err, errsz);
+        if (r < 0)
+                return r;
         uri = ro_uri(path);
         if (uri == NULL || ro_vfs_register() != SQLITE_OK) {
                 snprintf(err, errsz, "database %s: out of memory", path);
@@ -608,7 +686,7 @@ int pc_store_sqlite_open_readonly(const char *path, struct pc_store **ret, char 
         }
         if (version != pc_sqlite_schema_latest()) {
                 snprintf(err, errsz, "database %s is at schema version %d, this build reads %d "
-                         "(run the agent or `portcullis check` of this build first)", path, version,
+                         "(run the agent or `portcullis init` of this build first)", path, version,
                          pc_sqlite_schema_latest());
                 r = -EPROTONOSUPPORT;
                 goto fail;
@@ -624,7 +702,7 @@ fail:
 
 static int sq_open(const char *location, struct pc_store **ret)
 {
-        return pc_store_sqlite_open(location, ret, NULL, 0);
+        return pc_store_sqlite_open(location, false, NULL, ret, NULL, 0);
 }
 
 static void sq_close(struct pc_store *ps)

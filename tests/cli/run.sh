@@ -50,6 +50,8 @@ t help-vps 0 vps --help && has help-vps "vps add ID --owner EMAIL" "$out"
 t unknown-command 2 frobnicate && has unknown-command "unknown command 'frobnicate'" "$err"
 t unknown-option 2 --frob && has unknown-option "unknown option '--frob'" "$err"
 
+# Only `init` creates a database (step 8 below tests what the others do).
+t init 0 init && has init "created at schema version" "$out"
 t check 0 check && has check "ok" "$out"
 t check-json 0 --json check && json check-json 'j["ok"] is True and j["schema_version"] >= 1'
 # A broken email template is refused at check, naming file, line and column.
@@ -223,6 +225,7 @@ sed -e "s|^  templates: .*|  templates: $root/etc/templates|" -e "s|^  - profile
         -e "s|^  - $root/etc/profiles/blocked-services.yaml|&\n  - $tmp/strict.yaml|" -e "s|^sites:|&\n  strict:\n    policy: strict|" \
         etc/portcullis.yaml >"$tmp/step8.yaml"
 t8() { local name=$1 want=$2; shift 2; t "$name" "$want" -c "$tmp/step8.yaml" "$@"; }
+t8 s8-init 0 init
 t8 s8-add-801 0 vps add vps-801 --site milano --owner dora@example.it --iface tap801 --addr 198.51.100.80 --by orch
 t8 s8-add-802 0 vps add vps-802 --site milano --owner elio@example.it --iface tap802 --addr 198.51.100.81 --by orch
 t8 s8-add-803 0 vps add vps-803 --site lenoir --owner fede@example.net --iface tap803 --addr 203.0.113.83 --by orch
@@ -337,6 +340,189 @@ t8 s8-explain-expired-json 1 explain vps-802 tcp/465 out --json &&
         json s8-explain-expired-json '[r["kind"] for r in j["reasons"]] == ["site-rule", "exception-expired"] and j["reasons"][0]["decisive"] and j["reasons"][1]["exception"] == 1 and j["reasons"][1]["until"].endswith("Z")'
 t8 s8-explain-revoked 1 explain vps-801 tcp/465 out && has s8-explain-revoked "no exception for smtp on vps-801" "$out"
 grep -q "has ended" <<<"$out" && { echo "FAIL s8-explain-revoked: a revoked exception shown as ended: $out"; failures=$((failures + 1)); }
+# ---- step 8: databases, config --json, README
+# tx NAME WANT CMD...: like t, but runs CMD as given (its own -c, --db, folder).
+tx() {
+        local name=$1 want=$2
+        shift 2
+        n=$((n + 1))
+        "$@" >"$tmp/out" 2>"$tmp/err"
+        got=$?
+        out=$(cat "$tmp/out")
+        err=$(cat "$tmp/err")
+        if [ "$got" != "$want" ]; then
+                echo "FAIL $name: exit $got, want $want"
+                echo "  stdout: $out" | head -20
+                echo "  stderr: $err" | head -5
+                failures=$((failures + 1))
+                return 1
+        fi
+        return 0
+}
+bin_abs=$(readlink -f "$bin")
+in_dir() { (cd "$1" && shift && "$@"); } # in_dir DIR CMD...
+absent() { # NAME PATH: PATH was not created
+        if [ -e "$2" ]; then echo "FAIL $1: $2 was created"; failures=$((failures + 1)); fi
+}
+present() { # NAME PATH
+        if [ ! -e "$2" ]; then echo "FAIL $1: $2 is missing"; failures=$((failures + 1)); fi
+}
+# s8_config FILE DATABASE: the shipped config at FILE with DATABASE, its
+# profiles, templates and control socket made absolute.
+s8_config() {
+        mkdir -p "$(dirname "$1")"
+        sed -e "s|^database:.*|database: $2|" -e "s|  - profiles/|  - $root/etc/profiles/|" \
+            -e "s|^  templates: templates|  templates: $root/etc/templates|" \
+            -e "s|control-socket: /run/portcullis/|control-socket: $tmp/|" \
+            etc/portcullis.yaml >"$1"
+}
+
+# Only `init` creates a database; every other command says there is none
+# and how to make one, and leaves no file or folder behind.
+s8_config "$tmp/s8/shipped.yaml" "sqlite:$tmp/s8/var/lib/portcullis/portcullis.db"
+tx db-check-creates-nothing 1 "$bin" -c "$tmp/s8/shipped.yaml" check &&
+        has db-check-creates-nothing "no database at $tmp/s8/var/lib/portcullis/portcullis.db" "$err" &&
+        has db-check-creates-nothing "create it with \`portcullis -c $tmp/s8/shipped.yaml init\`" "$err"
+absent db-check-creates-nothing "$tmp/s8/var"
+tx db-check-json-creates-nothing 1 "$bin" -c "$tmp/s8/shipped.yaml" --json check &&
+        json db-check-json-creates-nothing 'j["ok"] is False and "no database at" in j["errors"][0]'
+absent db-check-json-creates-nothing "$tmp/s8/var"
+missing=$tmp/s8/nowhere/state/p.db
+for c in "vps list" "vps show vps-201" "audit" "exception list" "ticket list" "notification list" \
+         "explain vps-201 tcp/25" "vps add vps-801 --owner x@example.net --iface tap801 --addr 198.51.100.80 --by t" \
+         "suspend vps-201 --by t --reason x"; do
+        # shellcheck disable=SC2086 # the command's words
+        tx "db-missing-$c" 2 "$bin" -c etc/portcullis.yaml --db "sqlite:$missing" $c &&
+                has "db-missing-$c" "no database at $missing; create it with \`portcullis -c etc/portcullis.yaml --db sqlite:$missing init\`, or by starting portcullisd" "$err"
+done
+absent db-missing "$tmp/s8/nowhere"
+tx db-init-help 0 "$bin" init --help && has db-init-help "Usage: portcullis [-c FILE] [--json] init" "$out" &&
+        has db-init-help "the only command that does" "$out" &&
+        has db-init-help "relative to the working directory" "$out" && has db-init-help "Exit status:" "$out"
+tx db-help-lists-init 0 "$bin" --help && has db-help-lists-init "  init " "$out"
+tx db-init 0 "$bin" -c "$tmp/s8/shipped.yaml" init &&
+        has db-init "database sqlite:$tmp/s8/var/lib/portcullis/portcullis.db created at schema version" "$out"
+[ "$(stat -c %a "$tmp/s8/var/lib/portcullis/portcullis.db" 2>/dev/null)" = 640 ] &&
+        [ "$(stat -c %a "$tmp/s8/var/lib/portcullis" 2>/dev/null)" = 750 ] ||
+        { echo "FAIL db-init: not mode 0640 in a folder 0750"; failures=$((failures + 1)); }
+tx db-init-again 0 "$bin" -c "$tmp/s8/shipped.yaml" init && has db-init-again "exists, at schema version" "$out" &&
+        has db-init-again "nothing created" "$out"
+tx db-init-json 0 "$bin" -c "$tmp/s8/shipped.yaml" --json init &&
+        json db-init-json "j == {\"database\": \"sqlite:$tmp/s8/var/lib/portcullis/portcullis.db\", \"created\": False, \"schema_version\": j[\"schema_version\"]} and j[\"schema_version\"] >= 4"
+tx db-init-json-created 0 "$bin" -c "$tmp/s8/shipped.yaml" --db "sqlite:$tmp/s8/j/p.db" init --json &&
+        json db-init-json-created 'j["created"] is True'
+tx db-after-init 0 "$bin" -c "$tmp/s8/shipped.yaml" check && has db-after-init "ok" "$out"
+tx db-init-extra 2 "$bin" -c "$tmp/s8/shipped.yaml" init now && has db-init-extra "init takes no arguments" "$err"
+
+# A relative sqlite:PATH in the config file is relative to the file's
+# folder, whatever the working directory; a relative --db to the working
+# directory.
+mkdir -p "$tmp/s8/wd"
+s8_config "$tmp/s8/cfgdir/rel.yaml" "sqlite:state/rel.db"
+tx db-relative-config 0 in_dir "$tmp/s8/wd" "$bin_abs" -c ../cfgdir/rel.yaml init &&
+        has db-relative-config "database sqlite:$tmp/s8/cfgdir/state/rel.db created" "$out"
+present db-relative-config "$tmp/s8/cfgdir/state/rel.db"
+absent db-relative-config "$tmp/s8/wd/state"
+tx db-relative-config-shown 0 "$bin" -c "$tmp/s8/cfgdir/rel.yaml" config &&
+        has db-relative-config-shown "database: \"sqlite:$tmp/s8/cfgdir/state/rel.db\"" "$out"
+tx db-relative-cli 0 in_dir "$tmp/s8/wd" "$bin_abs" -c "$root/etc/portcullis.yaml" --db sqlite:cli.db init &&
+        has db-relative-cli "database sqlite:cli.db created" "$out"
+present db-relative-cli "$tmp/s8/wd/cli.db"
+absent db-relative-cli "$root/cli.db"
+
+# A database deleted under a loop of changes: every change after it fails
+# (it used to recreate the database and exit 0, the earlier changes lost).
+loopdb=$tmp/s8/loop/p.db
+"$bin" -c etc/portcullis.yaml --db "sqlite:$loopdb" init >/dev/null 2>&1
+written=0 refused=0
+for i in $(seq 1 60); do
+        [ "$i" = 3 ] && rm -f "$loopdb" "$loopdb-wal" "$loopdb-shm"
+        if "$bin" -c etc/portcullis.yaml --db "sqlite:$loopdb" vps add "vps-$((800 + i))" --owner x@example.net \
+                --iface "tap$((800 + i))" --addr "198.51.100.$i" --by loop >/dev/null 2>"$tmp/err"; then
+                written=$((written + 1))
+        elif grep -qF "no database at $loopdb" "$tmp/err"; then
+                refused=$((refused + 1))
+        fi
+done
+n=$((n + 1))
+[ "$written/$refused" = 2/58 ] ||
+        { echo "FAIL db-deleted-loop: $written changes written and $refused refused, want 2 and 58"; failures=$((failures + 1)); }
+absent db-deleted-loop "$loopdb"
+
+# `config --json`: the effective config as JSON, the same as the YAML.
+tx config-json 0 "$bin" -c etc/portcullis.yaml --json config &&
+        json config-json 'j["database"] == "sqlite:/var/lib/portcullis/portcullis.db" and j["default-site"] == "milano" and j["sites"]["lenoir"] == {"policy": "lenoir", "description": "Provider A, Lenoir, North Carolina", "topology": "routed"} and "tcp/25" in j["services"]["smtp"]["ports"] and j["policies"]["lenoir"]["smtp-proxy"]["limits"]["messages-per-hour"] > 0 and j["escalation"]["steps"][-1] == "suspend" and isinstance(j["detectors"]["scan"]["false-positive-rate"], float)'
+yaml_out=$("$bin" -c etc/portcullis.yaml config)
+n=$((n + 1))
+if ! python3 - "$out" "$yaml_out" <<'EOF'
+# The JSON holds what the canonical YAML holds, key for key in the same
+# order, scalars typed (YAML read as plain strings here, so no YAML 1.1
+# guessing of off/on).
+import json, sys, yaml
+j = json.loads(sys.argv[1])
+y = yaml.load(sys.argv[2], Loader=yaml.BaseLoader)
+def same(a, b, where):
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and list(a) == list(b), f"{where}: keys {list(a)} != {list(b)}"
+        for k in a:
+            same(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), f"{where}: {a} != {b}"
+        for i, (x, z) in enumerate(zip(a, b)):
+            same(x, z, f"{where}[{i}]")
+    elif isinstance(a, bool):
+        assert b == ("true" if a else "false"), f"{where}: {a} != {b}"
+    elif isinstance(a, int):
+        assert b == str(a), f"{where}: {a} != {b}"
+    elif isinstance(a, float):
+        assert float(b) == a, f"{where}: {a} != {b}"
+    else:
+        assert isinstance(a, str) and a == b, f"{where}: {a!r} != {b!r}"
+same(j, y, "config")
+EOF
+then
+        echo "FAIL config-json-same: the JSON and the canonical YAML differ"; failures=$((failures + 1))
+fi
+tx config-json-relative 0 "$bin" -c "$tmp/s8/cfgdir/rel.yaml" config --json &&
+        json config-json-relative "j[\"database\"] == \"sqlite:$tmp/s8/cfgdir/state/rel.db\""
+
+# README.md's "Using it" commands run as written on a fresh install: the
+# block after the marker, verbatim, each command (with its continuation
+# lines) exiting 0, or the status its "# exit N" comment gives.  Only the
+# binary and the config differ: a `portcullis` function and
+# $PORTCULLIS_CONFIG, the shipped config with the database in a folder of
+# its own.
+readme=$tmp/s8/readme
+s8_config "$readme/etc/portcullis.yaml" "sqlite:../state/portcullis.db"
+mapfile -t readme_cmds < <(python3 - README.md <<'EOF'
+import re, sys
+text = open(sys.argv[1]).read()
+m = re.search(r"<!-- tests/cli/run.sh: readme-using-it -->\s*```sh\n(.*?)\n```", text, re.S)
+if m is None:
+    sys.exit("README.md: no ```sh block after <!-- tests/cli/run.sh: readme-using-it -->")
+for cmd in re.sub(r"\\\n\s*", "", m.group(1)).splitlines():
+    if cmd.strip():
+        print(cmd)
+EOF
+)
+portcullis() { PORTCULLIS_CONFIG=$readme/etc/portcullis.yaml "$bin_abs" "$@"; }
+n=$((n + 1))
+[ "${#readme_cmds[@]}" -ge 8 ] ||
+        { echo "FAIL readme-using-it: ${#readme_cmds[@]} commands found in README.md"; failures=$((failures + 1)); }
+for c in "${readme_cmds[@]}"; do
+        want=0
+        [[ $c =~ \#\ exit\ ([0-9]+) ]] && want=${BASH_REMATCH[1]}
+        n=$((n + 1))
+        (cd "$readme" && eval "$c") >"$tmp/out" 2>"$tmp/err"
+        got=$?
+        if [ "$got" != "$want" ]; then
+                echo "FAIL readme-using-it: exit $got, want $want: $c"
+                head -5 "$tmp/err"
+                failures=$((failures + 1))
+        fi
+done
+present readme-using-it "$readme/state/portcullis.db"
+unset -f portcullis
 
 echo "$n commands, $failures failures"
 [ $failures = 0 ]

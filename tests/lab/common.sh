@@ -26,7 +26,9 @@ lab_summary() {
 }
 
 # pc_setup BUILD_DIR SOURCE_ROOT: writes $LAB_DIR/portcullis.yaml (the shipped
-# config, with the lab's database, control socket and profile paths).
+# config, with the lab's database, control socket and profile paths) and
+# creates the database: only `portcullis init` and the agent's first start
+# do, and the scenarios register VPSes before they start the agent.
 pc_setup() {
         PC_BIN=$(readlink -f "$1/src/cli/portcullis")
         PC_AGENT=$(readlink -f "$1/src/agent/portcullisd")
@@ -50,6 +52,7 @@ pc_setup() {
                 sed "s|^  source: vps|  source: hypervisor|" "$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/lenoir.yaml"
                 sed -i "s|^  - $PC_ROOT/etc/profiles/lenoir.yaml|  - $LAB_DIR/lenoir.yaml|" "$PC_CFG"
         fi
+        "$PC_BIN" -c "$PC_CFG" init >/dev/null
 }
 
 # pc_vps_link NAME: the options that register lab VPS NAME's link: its

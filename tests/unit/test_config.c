@@ -696,6 +696,37 @@ static void test_hostile(void **state)
         assert_null(cfg);
 }
 
+/* A relative sqlite:PATH is relative to the main file's folder (made
+ * absolute), as profiles and templates are; an absolute one is kept. */
+static void test_database_relative(void **state)
+{
+        struct pc_config *cfg = NULL;
+        struct tmpdir t;
+        char err[1024] = "", path[256], want[256], cwd[4096];
+
+        tmp_make(&t);
+        tmp_write(&t, "main.yaml", "database: sqlite:state/p.db\n");
+        snprintf(path, sizeof(path), "%s/main.yaml", t.path);
+        assert_int_equal(pc_config_load(path, &cfg, err, sizeof(err)), 0);
+        snprintf(want, sizeof(want), "sqlite:%s/state/p.db", t.path);
+        assert_string_equal(cfg->database, want);
+        cfg = pc_config_free(cfg);
+
+        /* A relative config path, from another folder: still absolute. */
+        assert_non_null(getcwd(cwd, sizeof(cwd)));
+        assert_int_equal(chdir("/tmp"), 0);
+        assert_int_equal(pc_config_load(path + strlen("/tmp/"), &cfg, err, sizeof(err)), 0);
+        assert_int_equal(chdir(cwd), 0);
+        assert_string_equal(cfg->database, want);
+        cfg = pc_config_free(cfg);
+
+        tmp_write(&t, "main.yaml", "database: sqlite:/var/lib/p.db\n");
+        assert_int_equal(pc_config_load(path, &cfg, err, sizeof(err)), 0);
+        assert_string_equal(cfg->database, "sqlite:/var/lib/p.db");
+        cfg = pc_config_free(cfg);
+        tmp_remove(&t);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -705,6 +736,7 @@ int main(void)
                 cmocka_unit_test(test_profile_errors),
                 cmocka_unit_test(test_smtp_proxy),
                 cmocka_unit_test(test_hostile),
+                cmocka_unit_test(test_database_relative),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

@@ -76,10 +76,10 @@ static struct pc_store *open_store(void)
 {
         struct pc_store *s = NULL;
         char err[512];
-        int r = pc_store_open(url, &s, err, sizeof(err));
+        int r = pc_store_init(url, NULL, &s, err, sizeof(err));
 
         if (r < 0)
-                fail_msg("pc_store_open(%s): %s", url, err);
+                fail_msg("pc_store_init(%s): %s", url, err);
         return s;
 }
 
@@ -340,17 +340,93 @@ static void test_urls(void **state)
 
         /* sqlite:///abs */
         snprintf(u, sizeof(u), "sqlite://%s", dbpath);
-        assert_int_equal(pc_store_open(u, &s, err, sizeof(err)), 0);
+        assert_int_equal(pc_store_init(u, NULL, &s, err, sizeof(err)), 0);
         s = pc_store_close(s);
         assert_int_equal(access(dbpath, F_OK), 0);
+        assert_int_equal(pc_store_open(u, &s, err, sizeof(err)), 0);
+        s = pc_store_close(s);
 
         /* sqlite:relative */
         assert_non_null(getcwd(cwd, sizeof(cwd)));
         assert_int_equal(chdir(dir), 0);
-        assert_int_equal(pc_store_open("sqlite:rel/r.db", &s, err, sizeof(err)), 0);
+        assert_int_equal(pc_store_init("sqlite:rel/r.db", NULL, &s, err, sizeof(err)), 0);
         s = pc_store_close(s);
         assert_int_equal(access("rel/r.db", F_OK), 0);
         assert_int_equal(chdir(cwd), 0);
+}
+
+/* Only pc_store_init() creates a database: pc_store_open() and the
+ * read-only open say there is none and leave no file or folder behind. */
+static void test_open_never_creates(void **state)
+{
+        struct pc_store *s = NULL;
+        char err[512], want[256], parent[128];
+        bool created = false;
+        int fd;
+
+        snprintf(want, sizeof(want), "no database at %s", dbpath);
+        snprintf(parent, sizeof(parent), "%s/state", dir);
+        assert_int_equal(pc_store_open(url, &s, err, sizeof(err)), -ENOENT);
+        assert_string_equal(err, want);
+        assert_null(s);
+        assert_int_equal(pc_store_open_readonly(url, &s, err, sizeof(err)), -ENOENT);
+        assert_string_equal(err, want);
+        assert_int_equal(access(parent, F_OK), -1);
+
+        /* An empty file (an initialisation that died before its schema) is
+         * no database either, and stays empty. */
+        assert_int_equal(mkdir(parent, 0750), 0);
+        fd = open(dbpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
+        assert_true(fd >= 0);
+        close(fd);
+        assert_int_equal(pc_store_open(url, &s, err, sizeof(err)), -ENOENT);
+        assert_non_null(strstr(err, want));
+        assert_int_equal(raw_int("PRAGMA user_version"), 0);
+
+        /* init gives it the schema, then finds it there. */
+        assert_int_equal(pc_store_init(url, &created, &s, err, sizeof(err)), 0);
+        assert_false(created);
+        s = pc_store_close(s);
+        assert_int_equal(unlink(dbpath), 0);
+        assert_int_equal(pc_store_init(url, &created, &s, err, sizeof(err)), 0);
+        assert_true(created);
+        s = pc_store_close(s);
+        assert_int_equal(pc_store_open(url, &s, err, sizeof(err)), 0);
+        pc_store_close(s);
+}
+
+/* A change written to a database file deleted, or replaced, under the
+ * open store fails: SQLite alone would write it to the unlinked file and
+ * report success. */
+static void test_write_after_delete(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_vps *v = make_vps("vps-102", "milano", "192.0.2.11", NULL);
+        char path[160];
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        assert_int_equal(unlink(dbpath), 0);
+        assert_int_equal(pc_store_vps_add(s, v, &alice), -ESTALE);
+        assert_non_null(strstr(pc_store_errmsg(s), "was deleted or replaced while open"));
+        assert_non_null(strstr(pc_store_errmsg(s), dbpath));
+        s = pc_store_close(s);
+
+        /* Replaced: a new database renamed over the path. */
+        s = open_store();
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        {
+                struct pc_store *other = NULL;
+                char err[512], u[200];
+
+                snprintf(path, sizeof(path), "%s/state/other.db", dir);
+                snprintf(u, sizeof(u), "sqlite:%s", path);
+                assert_int_equal(pc_store_init(u, NULL, &other, err, sizeof(err)), 0);
+                pc_store_close(other);
+        }
+        assert_int_equal(rename(path, dbpath), 0);
+        assert_int_equal(pc_store_vps_add(s, v, &alice), -ESTALE);
+        pc_store_close(s);
+        pc_vps_free(v);
 }
 
 static void test_fds_cloexec(void **state)
@@ -1958,6 +2034,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_urls, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_open_never_creates, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_write_after_delete, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fds_cloexec, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vps_roundtrip, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vps_duplicates, setup, teardown),
