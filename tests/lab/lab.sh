@@ -381,8 +381,9 @@ _lab_vps_bridged() { # NS IFNAME V4ADDR V4NET V6ADDR V6NET VAR
 	ip -n "$ns" -6 route add default via "$LAB_GW_V6" dev eth0
 	ip -n "$hv" route replace "$v4net" dev br0
 	ip -n "$hv" -6 route replace "$v6net" dev br0
-	ip -n "$LAB_INET" route replace "$v4net" dev eth0
-	ip -n "$LAB_INET" -6 route replace "$v6net" dev eth0
+	# (from the servers' address: a datagram's answer comes from where it went)
+	ip -n "$LAB_INET" route replace "$v4net" dev eth0 src "$LAB_INET_V4"
+	ip -n "$LAB_INET" -6 route replace "$v6net" dev eth0 src "$LAB_INET_V6"
 	_lab_setvar "${var}_MAC" "$mac"
 }
 
