@@ -254,7 +254,12 @@ s(Ether(src=M302, dst=M301)/IPv6(src=LL302, dst=LL301)/UDP(sport=547, dport=546)
 # ---- Portcullis config, registration ----------------------------------
 pc_setup "$1" "$2"
 DB=$LAB_DIR/portcullis.db
-sed -i -e '/^sites:$/a\  lenoir-br:\n    policy: lenoir\n    topology: bridged' \
+# provider A's profile, its proxy connecting from the hypervisor's address
+# (a bridged site cannot take the MX's replies to the VPS's own)
+sed -e "s/^profile: lenoir/profile: lenoir-br/" -e "s/^  source: vps/  source: hypervisor/" \
+	"$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/lenoir-br.yaml"
+sed -i -e "s|^  - $PC_ROOT/etc/profiles/blocked-services.yaml|&\n  - $LAB_DIR/lenoir-br.yaml|" \
+	-e '/^sites:$/a\  lenoir-br:\n    policy: lenoir-br\n    topology: bridged' \
 	-e 's/^\(    episode-gap:\).*/\1 1s/' "$PC_CFG"
 if ! grep -q '^    topology: bridged$' "$PC_CFG" || ! grep -q '^    episode-gap: 1s$' "$PC_CFG"; then
 	echo "FAIL cannot write the lab's config"
