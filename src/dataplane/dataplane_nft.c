@@ -169,7 +169,7 @@ static bool per_vps_set(const char *family, const char *name)
                                               "na_target",     "nd_lladdr",   "spoof_report", "any_mac",
                                               "vps_out",       "vps_in",      "vps_nat",      "vps_proxied",
                                               "filter_out",    "filter_in",   "filter_ports_out",
-                                              "filter_ports_in" };
+                                              "filter_ports_in", "filtered" };
         unsigned a, b;
         char tail[16];
 

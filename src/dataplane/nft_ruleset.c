@@ -337,12 +337,23 @@ static void filter_checks(bool bridged, struct strbuf *out)
                 strbuf_printf(out, "\t\t%s counter %s\n", checks[i], bridged ? BR_VERDICT(PC_BR_MARK_DROP) : "drop");
 }
 
-/* The inet side of bridged enforcement: what the bridge table decided for a
- * frame that is not part of an established flow (see PC_BR_MARK_*). */
-static void bridged_verdicts(struct strbuf *out)
+/* The inet side of bridged enforcement, first in the forward and input
+ * chains: a frame the bridge table marked was decided there (none of the
+ * routed rules below can match it: its interfaces are the bridge's). */
+#define BRIDGED_FIRST "\t\tmeta mark & 0xffffff00 == " PC_BR_MARK_VPS " jump bridged\n"
+
+/* ... and what it does: the bridge table's verdict for a frame that is not
+ * part of an established flow (see PC_BR_MARK_*). */
+static void bridged_chains(struct strbuf *out)
 {
-        strbuf_printf(out, "\t\tmeta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_REJECT
-                           " : jump bridged_reject, " PC_BR_MARK_DROP " : drop }\n");
+        strbuf_printf(out, "\tchain bridged {\n" CT_DECIDED
+                           "\t\tmeta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_REJECT
+                           " : jump bridged_reject, " PC_BR_MARK_DROP " : drop }\n"
+                           "\t\taccept\n\t}\n"
+                           "\tchain bridged_vps {\n\t\tct state invalid counter drop\n\t}\n"
+                           "\tchain bridged_reject {\n"
+                           "\t\tmeta l4proto tcp reject with tcp reset\n"
+                           "\t\treject with icmpx admin-prohibited\n\t}\n");
 }
 
 /* Everything after the table's opening line and comment. */
@@ -420,9 +431,10 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
         }
         strbuf_printf(out,
                       "\tchain forward {\n"
-                      "\t\ttype filter hook forward priority filter; policy accept;\n"
+                      "\t\ttype filter hook forward priority filter; policy accept;\n%s"
                       "\t\tiifname @suspended counter drop\n"
-                      "\t\toifname @suspended counter drop\n");
+                      "\t\toifname @suspended counter drop\n",
+                      bridged ? BRIDGED_FIRST : "");
         /* A proxied port is never forwarded for a VPS, whatever conntrack
          * thinks of the packet: only the proxy speaks to the MX for it. */
         proxied_guard(cfg, "dport", "iifname", out);
@@ -433,8 +445,6 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       CT_DECIDED
                       "\t\tct state invalid iifname @vps counter drop\n"
                       "\t\tct state invalid oifname @vps counter drop\n");
-        if (bridged)
-                bridged_verdicts(out);
         filter_checks(false, out);
         strbuf_printf(out,
                       "\t\tiifname vmap @vps_out\n"
@@ -443,24 +453,20 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
         /* The nat chain does not redirect a destination of the hypervisor's
          * own: nothing else may answer a proxied port there either. */
         strbuf_printf(out, "\tchain input {\n"
-                           "\t\ttype filter hook input priority filter; policy accept;\n");
+                           "\t\ttype filter hook input priority filter; policy accept;\n%s",
+                      bridged ? BRIDGED_FIRST : "");
         proxied_guard(cfg, "dport", "iifname", out);
         /* The hypervisor is a destination like any other: a VPS reaches its
          * own services (a local MTA, say) under the same site rules and port
          * filters.  Not whole-VPS filters: those would cut DHCP and
          * neighbour discovery to the gateway, and with them the inbound
          * sessions a filtered VPS keeps. */
-        strbuf_printf(out, CT_DECIDED);
-        if (bridged)
-                bridged_verdicts(out);
-        strbuf_printf(out, "\t\tiifname . meta l4proto . th dport @filter_ports_out counter drop\n"
+        strbuf_printf(out, CT_DECIDED
+                           "\t\tiifname . meta l4proto . th dport @filter_ports_out counter drop\n"
                            "\t\tiifname vmap @vps_out\n"
                            "\t}\n");
         if (bridged)
-                strbuf_printf(out, "\tchain bridged_vps {\n\t\tct state invalid counter drop\n\t}\n"
-                                   "\tchain bridged_reject {\n"
-                                   "\t\tmeta l4proto tcp reject with tcp reset\n"
-                                   "\t\treject with icmpx admin-prohibited\n\t}\n");
+                bridged_chains(out);
         strbuf_printf(out,
                       "\tchain prerouting {\n"
                       "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
@@ -553,6 +559,8 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tflags interval,timeout\n\t}\n"
                       "\tset filter_ports_in {\n\t\ttype ifname . inet_proto . inet_service\n"
                       "\t\tflags interval,timeout\n\t}\n"
+                      /* the ports with any filter */
+                      "\tset filtered {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
                       "\tset attempts_out {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
                       "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset attempts_in {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
@@ -599,16 +607,22 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
                       "\t\toifname @vps ether type != { ip, ip6, arp } counter drop\n"
                       "\t\tiifname @vps meta mark set " PC_BR_MARK_VPS "\n"
                       "\t\toifname @vps meta mark set " PC_BR_MARK_VPS "\n"
+                      /* every frame comes here: the filters cost one lookup
+                       * each way for a port without any */
+                      "\t\tiifname @filtered jump filters\n"
+                      "\t\toifname @filtered jump filters\n"
+                      "\t\tiifname vmap @vps_out\n"
+                      "\t\toifname vmap @vps_in\n"
+                      "\t}\n"
+                      "\tchain filters {\n"
                       /* Whole-VPS filters never cut neighbour discovery or DHCP
                        * (at routed sites those go to the hypervisor, unfiltered). */
                       "\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, "
-                      "mld-listener-report, mld2-listener-report } accept\n"
-                      "\t\tip daddr 255.255.255.255 udp dport 67 accept\n"
-                      "\t\tip6 daddr ff02::1:2 udp dport 547 accept\n");
+                      "mld-listener-report, mld2-listener-report } return\n"
+                      "\t\tip daddr 255.255.255.255 udp dport 67 return\n"
+                      "\t\tip6 daddr ff02::1:2 udp dport 547 return\n");
         filter_checks(true, out);
         strbuf_printf(out,
-                      "\t\tiifname vmap @vps_out\n"
-                      "\t\toifname vmap @vps_in\n"
                       "\t}\n"
                       /* the hypervisor's own services, as at routed sites */
                       "\tchain enforce_input {\n"
@@ -797,6 +811,10 @@ static int filter_elements(const char *fam, const struct pc_vps *vps, const stru
         char key[96], rk[48];
         int r = 0;
 
+        if (strcmp(fam, "bridge") == 0) {
+                snprintf(key, sizeof(key), "\"%s\"", vps->iface);
+                r = push_in(out, fam, "filtered", key, "", f->until);
+        }
         for (size_t d = 0; d < 2 && r == 0; d++) {
                 const char *dn = dirs[d] == PC_DIR_EGRESS ? "out" : "in";
                 char set[40];

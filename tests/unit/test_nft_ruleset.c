@@ -368,7 +368,9 @@ static void test_bridged(void **state)
         /* the inet side: the bridge table's verdicts, unless established */
         assert_non_null(strstr(s, "meta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_REJECT
                                   " : jump bridged_reject, " PC_BR_MARK_DROP " : drop }"));
-        assert_true(strstr(s, "ct state established accept") < strstr(s, "meta mark vmap"));
+        assert_non_null(strstr(s, "type filter hook forward priority filter; policy accept;\n"
+                                  "\t\tmeta mark & 0xffffff00 == " PC_BR_MARK_VPS " jump bridged\n"));
+        assert_non_null(strstr(s, "\tchain bridged {\n\t\tct state established accept\n"));
         assert_non_null(strstr(s, "chain bridged_reject {\n\t\tmeta l4proto tcp reject with tcp reset\n"
                                   "\t\treject with icmpx admin-prohibited\n"));
         snprintf(value, sizeof(value), "meta mark 0x%08x jump p%zu_nat", PC_BR_MARK_PROXY + (unsigned)li, li);
@@ -411,6 +413,7 @@ static void test_bridged(void **state)
                 assert_non_null(find_in(&out, "bridge", set, "\"b301\""));
                 assert_null(find_in(&out, "inet", set, "\"b301\""));
                 assert_non_null(find_in(&out, "bridge", "filter_in", "\"b301\""));
+                assert_int_equal(find_in(&out, "bridge", "filtered", "\"b301\"")->until, NOW + 60);
                 nft_elems_free(&out);
                 v->site = pc_config_site(bc, "lenoir-bridged");
                 assert_int_equal(nft_vps_elements(bc, v, NOW, &out), 0);
