@@ -108,6 +108,26 @@ check "agent recorded a terms-of-service incident" grep -q "terms-of-service evi
 audit_has() { pc audit "$1" | grep -q "$2"; }
 check "audit shows the incident" audit_has vps-201 incident.open
 
+echo "# a suspension: nothing in, nothing out, then everything back"
+lab_serve_tcp vps202 8080 >/dev/null 2>&1
+check "(control: inet -> vps-202:8080 works)" lab_tcp_hello inet "$V202" 8080 2
+pc suspend vps-202 --by lab --reason "lab: suspension" >/dev/null 2>&1
+check_not "suspended vps-202 reaches nothing (curl)" lab_exec vps202 curl -sf --max-time 2 "http://$LAB_INET_V4/"
+check_not "... not even over IPv6" lab_exec vps202 curl -sf --max-time 2 "http://[$LAB_INET_V6]/"
+check_not "inet reaches nothing on suspended vps-202" lab_tcp_hello inet "$V202" 8080 2
+check_not "vps-201 reaches nothing on suspended vps-202" lab_exec vps201 ping -c1 -W1 "$V202"
+# by capture on vps-202's side: a suspended VPS receives nothing at all
+cap=$(lab_capture vps202 eth0 susp-in "(src host $LAB_INET_V4 or src host $LAB_INET_V6) and udp port 7777")
+lab_udp_send inet "$V202" 7777 susp-in-v4 >/dev/null 2>&1
+lab_udp_send inet "$VPS202_V6" 7777 susp-in-v6 >/dev/null 2>&1
+sleep 0.3
+kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null
+n_in=$(tcpdump -nn -r "$LAB_DIR/susp-in.pcap" 2>/dev/null | wc -l)
+check "nothing from inet reaches suspended vps-202's interface (capture in vps-202: $n_in)" test "$n_in" = 0
+pc unsuspend vps-202 --by lab --reason "lab: done" >/dev/null 2>&1
+check "unsuspended vps-202 reaches the web server again" lab_exec vps202 curl -sf --max-time 3 "http://$LAB_INET_V4/"
+check "and inet reaches it again" lab_tcp_hello inet "$V202" 8080 2
+
 echo "# crash and restart: fail closed, no duplicates, drift repaired"
 agent_kill
 check "after kill -9, vps-202 is still blocked" refused_fast 1 swaks_send vps202 "$LAB_INET_V4" 587 "after-kill"
