@@ -356,19 +356,16 @@ static void bridged_chains(struct strbuf *out)
                            "\t\treject with icmpx admin-prohibited\n\t}\n");
 }
 
-/* Everything after the table's opening line and comment. */
-static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
+/* The per-VPS maps and sets of the site policies, in the inet table for
+ * routed VPSes and in the bridge table for bridged ones: keyed by interface
+ * (bridge port). */
+static void policy_sets(struct strbuf *out)
 {
-        bool bridged = pc_config_has_bridged(cfg);
-
         strbuf_printf(out,
                       "\tmap vps_out {\n\t\ttype ifname : verdict\n\t}\n"
                       "\tmap vps_in {\n\t\ttype ifname : verdict\n\t}\n"
                       "\tmap vps_nat {\n\t\ttype ifname : verdict\n\t}\n"
                       "\tmap vps_proxied {\n\t\ttype ifname : verdict\n\t}\n"
-                      /* every VPS interface: conntrack's invalid packets are dropped */
-                      "\tset vps {\n\t\ttype ifname\n\t}\n"
-                      "\tset suspended {\n\t\ttype ifname\n\t}\n"
                       "\tset filter_out {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
                       "\tset filter_in {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
                       "\tset filter_ports_out {\n\t\ttype ifname . inet_proto . inet_service\n"
@@ -379,7 +376,31 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tset attempts_out {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
                       "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset attempts_in {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
-                      "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
+                      "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n");
+}
+
+/* Policy <pi>'s exemption sets and chains, but its nat chain, which the
+ * two tables write differently. */
+static void policy_part(const struct pc_policy *p, size_t pi, bool bridged, struct strbuf *out)
+{
+        for (size_t r = 0; r < p->n_rules; r++)
+                if (p->rules[r].exemptable)
+                        strbuf_printf(out, "\tset p%zu_r%zu_exempt {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n", pi, r);
+        policy_chains(p, pi, bridged, out);
+        if (policy_has(p, PC_ACTION_REDIRECT, PC_DIR_EGRESS))
+                proxied_chain(p, pi, out);
+}
+
+/* Everything after the table's opening line and comment. */
+static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
+{
+        bool bridged = pc_config_has_bridged(cfg);
+
+        policy_sets(out);
+        strbuf_printf(out,
+                      /* every VPS interface: conntrack's invalid packets are dropped */
+                      "\tset vps {\n\t\ttype ifname\n\t}\n"
+                      "\tset suspended {\n\t\ttype ifname\n\t}\n"
                       /* anti-spoofing: the interfaces checked, and what each may send from */
                       "\tset antispoof {\n\t\ttype ifname\n\t}\n"
                       /* ... and those whose policy counts, samples and answers spoofing */
@@ -400,13 +421,8 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
         for (size_t pi = 0; pi < cfg->n_policies; pi++) {
                 const struct pc_policy *p = &cfg->policies[pi];
 
-                for (size_t r = 0; r < p->n_rules; r++)
-                        if (p->rules[r].exemptable)
-                                strbuf_printf(out, "\tset p%zu_r%zu_exempt {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n",
-                                              pi, r);
-                policy_chains(p, pi, false, out);
+                policy_part(p, pi, false, out);
                 if (policy_has(p, PC_ACTION_REDIRECT, PC_DIR_EGRESS)) {
-                        proxied_chain(p, pi, out);
                         strbuf_printf(out, "\tchain p%zu_nat {\n", pi);
                         /* Never to the hypervisor itself (loopback included):
                          * the proxy would connect there from inside. */
@@ -548,34 +564,15 @@ static void bridge_bad_chain(const char *kind, struct strbuf *out)
  * same policy chains, which mark instead of rejecting (BR_VERDICT). */
 static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
 {
-        strbuf_printf(out,
-                      "\tmap vps_out {\n\t\ttype ifname : verdict\n\t}\n"
-                      "\tmap vps_in {\n\t\ttype ifname : verdict\n\t}\n"
-                      "\tmap vps_nat {\n\t\ttype ifname : verdict\n\t}\n"
-                      "\tmap vps_proxied {\n\t\ttype ifname : verdict\n\t}\n"
-                      "\tset filter_out {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
-                      "\tset filter_in {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
-                      "\tset filter_ports_out {\n\t\ttype ifname . inet_proto . inet_service\n"
-                      "\t\tflags interval,timeout\n\t}\n"
-                      "\tset filter_ports_in {\n\t\ttype ifname . inet_proto . inet_service\n"
-                      "\t\tflags interval,timeout\n\t}\n"
-                      /* the ports with any filter */
-                      "\tset filtered {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
-                      "\tset attempts_out {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
-                      "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
-                      "\tset attempts_in {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
-                      "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n");
+        policy_sets(out);
+        /* the ports with any filter */
+        strbuf_printf(out, "\tset filtered {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n");
         for (size_t pi = 0; pi < cfg->n_policies; pi++) {
                 const struct pc_policy *p = &cfg->policies[pi];
 
-                for (size_t r = 0; r < p->n_rules; r++)
-                        if (p->rules[r].exemptable)
-                                strbuf_printf(out, "\tset p%zu_r%zu_exempt {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n",
-                                              pi, r);
-                policy_chains(p, pi, true, out);
+                policy_part(p, pi, true, out);
                 if (!policy_has(p, PC_ACTION_REDIRECT, PC_DIR_EGRESS))
                         continue;
-                proxied_chain(p, pi, out);
                 /* The redirect itself is NAT, in the inet table: here only
                  * the mark that asks for it (its exemptions checked). */
                 strbuf_printf(out, "\tchain p%zu_nat {\n", pi);

@@ -300,7 +300,8 @@ _lab_sysctl() { # NS key=value...
 
 # lab_vps_add NAME IFNAME V4[/LEN] V6PREFIX
 #   e.g. lab_vps_add vps201 v201 198.51.100.10 2001:db8:201::
-# Namespace $LAB_PREFIX-NAME behind hv's interface IFNAME (routed topology).
+# Namespace $LAB_PREFIX-NAME behind hv's interface IFNAME (LAB_TOPOLOGY=bridged:
+# a port of br0, the VPS routed by inet on that segment).
 # V4 alone: the VPS gets V4/32, hv routes V4/32.  V4/LEN (e.g.
 # 198.51.100.24/29): the VPS gets the first host (.25/32), hv routes the whole
 # block to it (the VPS may add more addresses of it to eth0).  The VPS gets
@@ -332,23 +333,34 @@ lab_vps_add() {
 	_lab_sysctl "$ns" net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
 		net.ipv6.conf.eth0.accept_dad=0 net.ipv6.conf.eth0.accept_ra=0
 	var=$(_lab_var "$name")
+	# hv side: a bridge port, or gateway addresses with no automatic
+	# link-local (only fe80::1)
 	if [ "$LAB_TOPOLOGY" = bridged ]; then
-		_lab_vps_bridged "$ns" "$ifname" "$v4addr" "$v4net" "$v6addr" "$v6net" "$var" || return 1
+		_lab_vps_port "$ns" "$ifname" "$var" || return 1
 	else
-	_lab_sysctl "$hv" "net.ipv6.conf.$ifname.accept_dad=0" "net.ipv6.conf.$ifname.accept_ra=0"
-	# hv side: gateway addresses, no automatic link-local (only fe80::1)
-	_lab_sysctl "$hv" "net.ipv6.conf.$ifname.addr_gen_mode=1"
-	ip -n "$hv" addr add "$LAB_GW_V4/32" dev "$ifname"
-	ip -n "$hv" addr add "$LAB_GW_V6/64" dev "$ifname" nodad
-	ip -n "$hv" link set "$ifname" up
+		_lab_sysctl "$hv" "net.ipv6.conf.$ifname.accept_dad=0" "net.ipv6.conf.$ifname.accept_ra=0" \
+			"net.ipv6.conf.$ifname.addr_gen_mode=1"
+		ip -n "$hv" addr add "$LAB_GW_V4/32" dev "$ifname"
+		ip -n "$hv" addr add "$LAB_GW_V6/64" dev "$ifname" nodad
+		ip -n "$hv" link set "$ifname" up
+	fi
 	ip -n "$ns" addr add "$v4addr/32" dev eth0
 	ip -n "$ns" addr add "$v6addr/64" dev eth0 nodad
 	ip -n "$ns" link set eth0 up
 	ip -n "$ns" route add "$LAB_GW_V4" dev eth0 scope link
 	ip -n "$ns" route add default via "$LAB_GW_V4" dev eth0
 	ip -n "$ns" -6 route add default via "$LAB_GW_V6" dev eth0
-	ip -n "$hv" route replace "$v4net" dev "$ifname"
-	ip -n "$hv" -6 route replace "$v6net" dev "$ifname"
+	if [ "$LAB_TOPOLOGY" = bridged ]; then
+		# hv reaches it over the bridge; inet, its router, on the
+		# segment (from the servers' address: a datagram's answer comes
+		# from where it went)
+		ip -n "$hv" route replace "$v4net" dev br0
+		ip -n "$hv" -6 route replace "$v6net" dev br0
+		ip -n "$LAB_INET" route replace "$v4net" dev eth0 src "$LAB_INET_V4"
+		ip -n "$LAB_INET" -6 route replace "$v6net" dev eth0 src "$LAB_INET_V6"
+	else
+		ip -n "$hv" route replace "$v4net" dev "$ifname"
+		ip -n "$hv" -6 route replace "$v6net" dev "$ifname"
 	fi
 	_lab_setvar "${var}_NS" "$ns"
 	_lab_setvar "${var}_IF" "$ifname"
@@ -362,10 +374,10 @@ lab_vps_add() {
 	esac
 }
 
-# The bridged half of lab_vps_add: NS's eth0 behind bridge port IFNAME, its
-# router inet (on-link routes both ways), hv reaching it over br0.
-_lab_vps_bridged() { # NS IFNAME V4ADDR V4NET V6ADDR V6NET VAR
-	local ns=$1 ifname=$2 v4addr=$3 v4net=$4 v6addr=$5 v6net=$6 var=$7 hv digits mac
+# The bridged lab's hv side of a VPS: IFNAME a port of br0 (no address), the
+# VPS's MAC from IFNAME's digits (v201 -> 52:54:00:00:02:01) as NAME_MAC.
+_lab_vps_port() { # NS IFNAME VAR
+	local ns=$1 ifname=$2 var=$3 hv digits mac
 	hv=$(lab_ns hv)
 	digits=$(printf '%04d' "$((10#$(tr -dc 0-9 <<<"$ifname" | tail -c 4) + 0))")
 	mac=52:54:00:00:${digits:0:2}:${digits:2:2}
@@ -373,17 +385,6 @@ _lab_vps_bridged() { # NS IFNAME V4ADDR V4NET V6ADDR V6NET VAR
 	ip -n "$ns" link set eth0 address "$mac"
 	ip -n "$hv" link set "$ifname" master br0
 	ip -n "$hv" link set "$ifname" up
-	ip -n "$ns" addr add "$v4addr/32" dev eth0
-	ip -n "$ns" addr add "$v6addr/64" dev eth0 nodad
-	ip -n "$ns" link set eth0 up
-	ip -n "$ns" route add "$LAB_GW_V4" dev eth0 scope link
-	ip -n "$ns" route add default via "$LAB_GW_V4" dev eth0
-	ip -n "$ns" -6 route add default via "$LAB_GW_V6" dev eth0
-	ip -n "$hv" route replace "$v4net" dev br0
-	ip -n "$hv" -6 route replace "$v6net" dev br0
-	# (from the servers' address: a datagram's answer comes from where it went)
-	ip -n "$LAB_INET" route replace "$v4net" dev eth0 src "$LAB_INET_V4"
-	ip -n "$LAB_INET" -6 route replace "$v6net" dev eth0 src "$LAB_INET_V6"
 	_lab_setvar "${var}_MAC" "$mac"
 }
 
