@@ -46,6 +46,26 @@ static long elapsed_us(const struct timespec *t0)
         return (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
 }
 
+/* True (and says so) if the kernel enforces a policy for VPSes while the
+ * database <db> is missing: a lost database (an unmounted /var/lib, a
+ * deleted file), whose emptiness, programmed, would lift every restriction.
+ * The kernel keeps enforcing; the agent does not start. */
+static bool kernel_enforces(const struct pc_config *cfg, const char *db)
+{
+        struct pc_dataplane *dp = NULL;
+        size_t held = 0;
+
+        if (pc_dp_open(cfg, &dp) < 0 || pc_dp_held(dp, &held) < 0)
+                held = 0;
+        pc_dp_close(dp);
+        if (held > 0)
+                agent_log("Refusing to start: there is no database at %s, but the kernel enforces %zu per-VPS "
+                          "elements for VPSes it would have held; the kernel keeps enforcing them.  Restore the "
+                          "database, or delete tables inet and bridge %s to start from nothing",
+                          db, held, cfg->agent.nft_table);
+        return held > 0;
+}
+
 /* Loads config, store and model into the out-parameters; nothing is kept
  * on failure.  With <create> (the agent's start) a missing database is
  * created; a reload never creates one: a database gone from under a
@@ -67,8 +87,13 @@ static int load_all(struct agent *a, bool create, struct pc_config **ret_cfg,
                 return r;
         }
         db = a->db_url != NULL ? a->db_url : cfg->database;
-        r = create ? pc_store_init(db, &created, &store, err, sizeof(err))
-                   : pc_store_open(db, &store, err, sizeof(err));
+        r = pc_store_open(db, &store, err, sizeof(err));
+        if (r == -ENOENT && create && kernel_enforces(cfg, db))
+                r = -EEXIST;
+        else if (r == -ENOENT && create)
+                r = pc_store_init(db, &created, &store, err, sizeof(err));
+        if (r == -EEXIST)
+                goto fail;
         if (r < 0) {
                 agent_log("Failed to open the database: %s", err);
                 goto fail;

@@ -54,6 +54,7 @@ struct pc_dataplane_ops {
         int (*attempts)(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata);
         int (*spoofed)(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userdata);
         int (*destroy)(struct pc_dataplane *dp);
+        int (*held)(struct pc_dataplane *dp, size_t *ret);
 };
 
 /* Opens the nftables backend for <cfg> (which must outlive it). */
@@ -83,6 +84,10 @@ int pc_dp_attempts(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata)
 
 /* Calls <cb> for every interface whose spoofed packets were counted. */
 int pc_dp_spoofed(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userdata);
+
+/* How many per-VPS elements the kernel holds now (0 without the agent's
+ * tables): what it enforces for someone. */
+int pc_dp_held(struct pc_dataplane *dp, size_t *ret);
 
 /* Deletes the agent's table (uninstall; tests). */
 int pc_dp_destroy(struct pc_dataplane *dp);

@@ -588,6 +588,17 @@ static int nft_spoofed(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userd
         return r;
 }
 
+static int nft_held(struct pc_dataplane *dp, size_t *ret)
+{
+        struct nft_elems have = { 0 };
+        uint32_t id;
+        int r = read_kernel(dp_of(dp), pc_now(), &id, &have);
+
+        *ret = r == 0 ? have.n : 0;
+        nft_elems_free(&have);
+        return r == -ENOENT ? 0 : r;
+}
+
 static int nft_destroy(struct pc_dataplane *dp)
 {
         struct nft_dp *d = dp_of(dp);
@@ -608,4 +619,5 @@ const struct pc_dataplane_ops pc_dp_nft_ops = {
         .attempts = nft_attempts,
         .spoofed = nft_spoofed,
         .destroy = nft_destroy,
+        .held = nft_held,
 };

@@ -170,4 +170,15 @@ check "and the kernel is unchanged" test "$(nft_hv list table inet portcullis | 
 check "status reports the error" grep -q "not safe to program" <(pc status)
 check "other VPSes are still enforced" refused_fast 1 swaks_send vps201 "$LAB_INET_V4" 587 "after-unsafe"
 
+echo "# the database lost under the agent: it does not start on an empty one"
+agent_kill
+mv "$LAB_DIR/portcullis.db" "$LAB_DIR/portcullis.db.lost"
+rm -f "$LAB_DIR/portcullis.db-wal" "$LAB_DIR/portcullis.db-shm"
+check_not "the agent refuses to start without its database" agent_start
+check "and says why" grep -q "Refusing to start: there is no database at" <(agent_log)
+check "no empty database was created" test ! -e "$LAB_DIR/portcullis.db"
+check "the kernel still enforces (vps-201 blocked)" refused_fast 1 swaks_send vps201 "$LAB_INET_V4" 587 "db-lost"
+mv "$LAB_DIR/portcullis.db.lost" "$LAB_DIR/portcullis.db"
+check "with the database back it starts" agent_start
+
 lab_summary
