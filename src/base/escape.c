@@ -41,8 +41,8 @@ static size_t escape_one(const unsigned char *p, size_t left, enum pc_escape_mod
                         memcpy(out, p, n);
                         return n;
                 }
-                if (n == 2) /* C1 */
-                        return (size_t)snprintf(out, 8, "\\u%04x", p[1]);
+                if (n > 1) /* C1, bidirectional controls */
+                        return (size_t)snprintf(out, 8, "\\u%04x", pc_utf8_decode(p, n));
                 if (*p == '\n')
                         return (size_t)snprintf(out, 8, "\\n");
                 if (*p == '\r')

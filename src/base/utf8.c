@@ -47,11 +47,22 @@ bool pc_utf8_valid(const char *s, size_t n)
         return true;
 }
 
+unsigned pc_utf8_decode(const unsigned char *p, size_t n)
+{
+        static const unsigned char lead_mask[] = { 0, 0x7f, 0x1f, 0x0f, 0x07 };
+        unsigned c = p[0] & lead_mask[n < 5 ? n : 0];
+
+        for (size_t i = 1; i < n; i++)
+                c = c << 6 | (p[i] & 0x3f);
+        return c;
+}
+
 bool pc_utf8_control(const unsigned char *p, size_t n)
 {
-        if (n == 1)
-                return p[0] < 0x20 || p[0] == 0x7f;
-        return n == 2 && p[0] == 0xc2 && p[1] < 0xa0;
+        unsigned c = pc_utf8_decode(p, n);
+
+        return c < 0x20 || (c >= 0x7f && c < 0xa0) || c == 0x61c || c == 0x200e || c == 0x200f ||
+               (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069);
 }
 
 const char *pc_text_invalid(const char *s, char *buf, size_t size)
@@ -68,7 +79,7 @@ const char *pc_text_invalid(const char *s, char *buf, size_t size)
                 }
                 if (pc_utf8_control(p + i, n)) {
                         snprintf(buf, size, "holds the control character U+%04X at byte %zu",
-                                 n == 1 ? p[i] : p[i + 1], i + 1);
+                                 pc_utf8_decode(p + i, n), i + 1);
                         return buf;
                 }
                 i += n;

@@ -16,8 +16,14 @@ bool pc_utf8_valid(const char *s, size_t n);
 
 /* True if the valid sequence of <n> bytes at <p> (n from pc_utf8_len) is a
  * control character: C0 (U+0000-U+001F, newline and tab among them), DEL
- * (U+007F) or C1 (U+0080-U+009F, which some terminals obey as ESC [ ...). */
+ * (U+007F), C1 (U+0080-U+009F, which some terminals obey as ESC [ ...), or
+ * a bidirectional control (U+061C, U+200E-U+200F, U+202A-U+202E,
+ * U+2066-U+2069), which reorders what a terminal shows after it ("Trojan
+ * Source"): text that reads one way and says another. */
 bool pc_utf8_control(const unsigned char *p, size_t n);
+
+/* The code point of the valid sequence of <n> bytes at <p>. */
+unsigned pc_utf8_decode(const unsigned char *p, size_t n);
 
 /* Checks that <s> is free text fit to store and print: valid UTF-8 with
  * no control character.  Returns NULL if it is; else writes what is wrong

@@ -41,8 +41,13 @@ int cmd_status(struct cli *c, int argc, char **argv)
                 printf("last change   %s at %s, enforced in %.2f ms\n", json_string_value(json_object_get(last, "what")),
                        json_string_value(json_object_get(last, "at")),
                        json_integer_value(json_object_get(last, "latency_us")) / 1000.0);
-        if (json_is_string(json_object_get(reply, "last_error")))
-                printf("last error    %s\n", json_string_value(json_object_get(reply, "last_error")));
+        if (json_is_string(json_object_get(reply, "last_error"))) {
+                /* it can quote the database (an interface name, say) */
+                char safe[2048];
+
+                printf("last error    %s\n",
+                       cli_text(json_string_value(json_object_get(reply, "last_error")), safe, sizeof(safe)));
+        }
         r = json_is_true(json_object_get(reply, "in_sync")) ? CLI_OK : CLI_NO;
         json_decref(reply);
         return r;

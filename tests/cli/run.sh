@@ -238,6 +238,9 @@ audit_rows() { q8 "SELECT count(*) FROM audit"; }
 rows=$(audit_rows)
 t8 s8-reason-newline 2 exception grant vps-801 smtp --by alice --reason $'ok\n2026-01-01T00:00:00Z  mallory  exception.grant' &&
         has s8-reason-newline "--reason holds the control character U+000A at byte 3" "$err"
+# a bidirectional override: "approved" that reads as written, reversed
+t8 s8-reason-bidi 2 suspend vps-801 --by alice --reason $'ok \xe2\x80\xaedevorppa' &&
+        has s8-reason-bidi "--reason holds the control character U+202E at byte 4" "$err"
 t8 s8-text-esc 2 ticket open vps-801 smtp --by dora --text $'mail\e[2J\e]0;owned\a' &&
         has s8-text-esc "--text holds the control character U+001B at byte 5" "$err"
 t8 s8-suspend-c1 2 suspend vps-801 --by alice --reason $'abuse \xc2\x9b31m' &&

@@ -96,6 +96,9 @@ static void test_text_shows_controls(void **state)
         /* C1: CSI (U+009B) as UTF-8, and the bare byte 0x9b (not UTF-8). */
         pc_escape(buf, sizeof(buf), "a\xc2\x9b" "31m b\x9b c\xff \\n", PC_ESCAPE_TEXT);
         assert_string_equal(buf, "a\\u009b31m b\\x9b c\\xff \\\\n");
+        /* bidirectional controls are escaped, other characters kept */
+        pc_escape(buf, sizeof(buf), "ok \xe2\x80\xae" "devorppa \xe2\x81\xa9 \xc3\xa8", PC_ESCAPE_TEXT);
+        assert_string_equal(buf, "ok \\u202edevorppa \\u2069 \xc3\xa8");
         /* A character cut short by the end of the text is bytes, not UTF-8. */
         pc_escape(buf, sizeof(buf), "x\xc3", PC_ESCAPE_TEXT);
         assert_string_equal(buf, "x\\xc3");

@@ -39,6 +39,14 @@ static void test_text_invalid(void **state)
                             "holds the control character U+007F at byte 4");
         assert_string_equal(pc_text_invalid("csi\xc2\x9b" "31m", why, sizeof(why)),
                             "holds the control character U+009B at byte 4");
+        /* bidirectional controls: "approved" that a terminal shows reversed */
+        assert_string_equal(pc_text_invalid("ok \xe2\x80\xae" "devorppa", why, sizeof(why)),
+                            "holds the control character U+202E at byte 4");
+        assert_string_equal(pc_text_invalid("\xe2\x81\xa6x", why, sizeof(why)),
+                            "holds the control character U+2066 at byte 1");
+        assert_string_equal(pc_text_invalid("\xd8\x9c", why, sizeof(why)),
+                            "holds the control character U+061C at byte 1");
+        assert_null(pc_text_invalid("\xe2\x80\xa9" "\xe2\x80\x8d", why, sizeof(why))); /* U+2029, U+200D: not bidi */
         assert_string_equal(pc_text_invalid("bad \xff", why, sizeof(why)), "is not valid UTF-8 at byte 5");
         assert_string_equal(pc_text_invalid("overlong \xc0\xaf", why, sizeof(why)),
                             "is not valid UTF-8 at byte 10");
