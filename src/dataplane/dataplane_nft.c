@@ -183,7 +183,9 @@ static bool per_vps_set(const char *family, const char *name)
                                              "filter_out",       "filter_in",       "filter_ports_out",
                                              "filter_ports_in",  "antispoof",       "src4",      "src6",
                                              "src4_net",         "src6_net",        "any_link_local",
-                                             "vps",              "vps_proxied",     "spoof_report" };
+                                             "vps",              "vps_proxied",     "spoof_report",
+                                             "bridged4",         "bridged6",        "bridged4_net",
+                                             "bridged6_net" };
 
         for (size_t i = 0; i < PC_ARRAY_SIZE(fixed); i++)
                 if (strcmp(name, fixed[i]) == 0)
@@ -213,15 +215,16 @@ static void key_part(json_t *v, bool quote, char *buf, size_t size)
                 snprintf(buf, size, "?");
 }
 
-/* A JSON key (string, number or concat) in our text form. */
-static void key_text(json_t *v, char *buf, size_t size)
+/* A JSON key (string, number or concat) in our text form: a string is an
+ * interface name, quoted, unless the set holds addresses (<addr>). */
+static void key_text(json_t *v, bool addr, char *buf, size_t size)
 {
         json_t *concat = json_is_object(v) ? json_object_get(v, "concat") : NULL;
         size_t n = 0, i;
         json_t *part;
 
         if (concat == NULL) {
-                key_part(v, true, buf, size);
+                key_part(v, !addr, buf, size);
                 return;
         }
         buf[0] = '\0';
@@ -234,7 +237,7 @@ static void key_text(json_t *v, char *buf, size_t size)
 }
 
 /* Parses one JSON set element into <x> (set name already filled). */
-static void elem_from_json(json_t *e, int64_t now, struct nft_elem *x)
+static void elem_from_json(json_t *e, bool addr, int64_t now, struct nft_elem *x)
 {
         json_t *val = e, *data = NULL, *wrap;
 
@@ -251,7 +254,7 @@ static void elem_from_json(json_t *e, int64_t now, struct nft_elem *x)
                         x->until = now + json_integer_value(exp);
                 val = json_object_get(wrap, "val");
         }
-        key_text(val, x->key, sizeof(x->key));
+        key_text(val, addr, x->key, sizeof(x->key));
         x->value[0] = '\0';
         if (data != NULL) {
                 json_t *jump = json_object_get(data, "jump");
@@ -297,12 +300,15 @@ static int read_table(struct nft_dp *d, const char *family, int64_t now, uint32_
                 }
                 if (!per_vps_set(family, name))
                         continue;
+                const char *type = json_string_value(json_object_get(set, "type"));
+                bool addr = type != NULL && (strcmp(type, "ipv4_addr") == 0 || strcmp(type, "ipv6_addr") == 0);
+
                 json_array_foreach(elems, k, e) {
                         struct nft_elem x = { 0 };
 
                         snprintf(x.family, sizeof(x.family), "%s", family);
                         snprintf(x.set, sizeof(x.set), "%s", name);
-                        elem_from_json(e, now, &x);
+                        elem_from_json(e, addr, now, &x);
                         r = nft_elems_push(out, &x);
                         if (r < 0)
                                 goto out;

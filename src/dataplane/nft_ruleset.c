@@ -347,14 +347,43 @@ static void filter_checks(bool bridged, struct strbuf *out)
 static void bridged_chains(struct strbuf *out)
 {
         strbuf_printf(out, "\tchain bridged {\n" CT_DECIDED
-                           "\t\tmeta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_REJECT
-                           " : jump bridged_reject, " PC_BR_MARK_DROP " : drop }\n"
+                           "\t\tmeta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_HOST
+                           " : jump bridged_vps, " PC_BR_MARK_REJECT " : jump bridged_reject, " PC_BR_MARK_DROP
+                           " : drop }\n"
                            "\t\taccept\n\t}\n"
-                           "\tchain bridged_vps {\n\t\tct state invalid counter drop\n\t}\n"
+                           /* A flow a VPS port's frame opened is marked for
+                            * good: when the provider's router brings its
+                            * packets back to the hypervisor (the VPS talking to
+                            * the hypervisor's own address through its gateway)
+                            * they are not forgeries (BRIDGED_ROUTED). */
+                           "\tchain bridged_vps {\n\t\tct state invalid counter drop\n"
+                           "\t\tct state new ct mark set " PC_BR_MARK_VPS "\n\t}\n"
                            "\tchain bridged_reject {\n"
                            "\t\tmeta l4proto tcp reject with tcp reset\n"
-                           "\t\treject with icmpx admin-prohibited\n\t}\n");
+                           "\t\treject with icmpx admin-prohibited\n\t}\n"
+                           "\tchain bridged_routed {\n"
+                           "\t\tip daddr @bridged4 counter drop\n"
+                           "\t\tip daddr @bridged4_net counter drop\n"
+                           "\t\tip6 daddr @bridged6 counter drop\n"
+                           "\t\tip6 daddr @bridged6_net counter drop\n"
+                           "\t\tjump bridged_forged\n\t}\n"
+                           "\tchain bridged_forged {\n"
+                           "\t\tip saddr @bridged4 counter drop\n"
+                           "\t\tip saddr @bridged4_net counter drop\n"
+                           "\t\tip6 saddr @bridged6 counter drop\n"
+                           "\t\tip6 saddr @bridged6_net counter drop\n\t}\n");
 }
+
+/* The bridge table judges only what the bridge forwards, and what a VPS port
+ * sends up to the hypervisor (marked PC_BR_MARK_HOST).  A frame sent to the
+ * hypervisor's own MAC from anywhere else is routed (or delivered locally)
+ * unjudged: if that packet is to a bridged VPS's address (routed back onto
+ * the bridge through its output hook, never its forward hook) or from one (a
+ * forgery), it would plant conntrack state that the VPS's frames then ride
+ * as "established".  A new flow of that kind is dropped, after the
+ * established shortcut.  Routed VPSes (checked against spoofing, and under
+ * their own policy) may still reach a bridged VPS through the hypervisor. */
+#define BRIDGED_ROUTED(chain) "\t\tiifname != @vps ct mark != " PC_BR_MARK_VPS " jump " chain "\n"
 
 /* The per-VPS maps and sets of the site policies, in the inet table for
  * routed VPSes and in the bridge table for bridged ones: keyed by interface
@@ -418,6 +447,12 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tset spoof6 {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset spoof_ra {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset spoof_dhcp {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n");
+        /* every bridged VPS's addresses (BRIDGED_ROUTED) */
+        if (bridged)
+                strbuf_printf(out, "\tset bridged4 {\n\t\ttype ipv4_addr\n\t}\n"
+                                   "\tset bridged6 {\n\t\ttype ipv6_addr\n\t}\n"
+                                   "\tset bridged4_net {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n"
+                                   "\tset bridged6_net {\n\t\ttype ipv6_addr\n\t\tflags interval\n\t}\n");
         for (size_t pi = 0; pi < cfg->n_policies; pi++) {
                 const struct pc_policy *p = &cfg->policies[pi];
 
@@ -460,7 +495,8 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                        * packet: the rest of it costs one conntrack lookup. */
                       CT_DECIDED
                       "\t\tct state invalid iifname @vps counter drop\n"
-                      "\t\tct state invalid oifname @vps counter drop\n");
+                      "\t\tct state invalid oifname @vps counter drop\n%s",
+                      bridged ? BRIDGED_ROUTED("bridged_routed") : "");
         filter_checks(false, out);
         strbuf_printf(out,
                       "\t\tiifname vmap @vps_out\n"
@@ -477,10 +513,11 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
          * filters.  Not whole-VPS filters: those would cut DHCP and
          * neighbour discovery to the gateway, and with them the inbound
          * sessions a filtered VPS keeps. */
-        strbuf_printf(out, CT_DECIDED
+        strbuf_printf(out, CT_DECIDED "%s"
                            "\t\tiifname . meta l4proto . th dport @filter_ports_out counter drop\n"
                            "\t\tiifname vmap @vps_out\n"
-                           "\t}\n");
+                           "\t}\n",
+                      bridged ? BRIDGED_ROUTED("bridged_forged") : "");
         if (bridged)
                 bridged_chains(out);
         strbuf_printf(out,
@@ -625,6 +662,8 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
                       "\tchain enforce_input {\n"
                       "\t\ttype filter hook input priority filter; policy accept;\n");
         proxied_guard(cfg, "dport", "iifname", out);
+        /* what a VPS port sends up to the hypervisor (BRIDGED_ROUTED) */
+        strbuf_printf(out, "\t\tiifname @vps meta mark set " PC_BR_MARK_HOST "\n");
         strbuf_printf(out, "\t\tiifname . meta l4proto . th dport @filter_ports_out counter " BR_VERDICT(PC_BR_MARK_DROP) "\n"
                            "\t\tiifname vmap @vps_out\n"
                            "\t}\n");
@@ -989,6 +1028,19 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
          * counted, sampled and answered. */
         if (r == 0)
                 r = antispoof_elements(vps, now, out);
+        /* A bridged VPS's addresses are reached through the bridge, never
+         * routed to or from it by the hypervisor (BRIDGED_ROUTED). */
+        for (size_t i = 0; i < vps->n_addrs && r == 0 && vps->site->topology == PC_TOPOLOGY_BRIDGED; i++) {
+                const struct pc_prefix *a = &vps->addrs[i];
+                bool whole = a->len == (a->family == AF_INET ? 32 : 128);
+                char addr[64];
+
+                pc_format_prefix(a, addr, sizeof(addr));
+                if (whole)
+                        *strchr(addr, '/') = '\0';
+                snprintf(set, sizeof(set), "bridged%c%s", a->family == AF_INET ? '4' : '6', whole ? "" : "_net");
+                r = push(out, set, addr, "", 0);
+        }
         for (size_t i = 0; i < vps->n_exceptions && r == 0; i++) {
                 const struct pc_exception *e = &vps->exceptions[i];
                 const struct pc_rule *rule = pc_policy_rule_for(p, e->service);

@@ -29,6 +29,7 @@
 #define PC_BR_MARK_VPS "0x50430100"    /* a frame from or to a VPS port */
 #define PC_BR_MARK_REJECT "0x50430101" /* a blocked service, egress: reject */
 #define PC_BR_MARK_DROP "0x50430102"   /* blocked ingress, a filter: drop */
+#define PC_BR_MARK_HOST "0x50430103"   /* from a VPS port up to the hypervisor */
 #define PC_BR_MARK_PROXY 0x50430200u   /* + policy index: redirect to its proxy */
 
 /* One element of a named set or map. */

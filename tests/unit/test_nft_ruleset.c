@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "dataplane/nft_ruleset.h"
 #include "dataplane/proxy_route.h"
@@ -366,11 +367,19 @@ static void test_bridged(void **state)
         nft_skeleton(bc, &b);
         s = strbuf_str(&b);
         /* the inet side: the bridge table's verdicts, unless established */
-        assert_non_null(strstr(s, "meta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_REJECT
-                                  " : jump bridged_reject, " PC_BR_MARK_DROP " : drop }"));
         assert_non_null(strstr(s, "type filter hook forward priority filter; policy accept;\n"
                                   "\t\tmeta mark & 0xffffff00 == " PC_BR_MARK_VPS " jump bridged\n"));
         assert_non_null(strstr(s, "\tchain bridged {\n\t\tct state established accept\n"));
+        assert_non_null(strstr(s, "meta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_HOST
+                                  " : jump bridged_vps, " PC_BR_MARK_REJECT " : jump bridged_reject, " PC_BR_MARK_DROP
+                                  " : drop }"));
+        /* nothing routed by the hypervisor to or from a bridged VPS's address
+         * but a routed VPS's, or the VPS's own frames sent up to it */
+        assert_non_null(strstr(s, "\t\tiifname != @vps ct mark != " PC_BR_MARK_VPS " jump bridged_routed\n"));
+        assert_non_null(strstr(s, "\t\tiifname != @vps ct mark != " PC_BR_MARK_VPS " jump bridged_forged\n"));
+        assert_non_null(strstr(s, "\tchain bridged_routed {\n\t\tip daddr @bridged4 counter drop\n"));
+        assert_non_null(strstr(s, "\tchain bridged_forged {\n\t\tip saddr @bridged4 counter drop\n"));
+        assert_non_null(strstr(s, "\t\tiifname @vps meta mark set " PC_BR_MARK_HOST "\n"));
         assert_non_null(strstr(s, "chain bridged_reject {\n\t\tmeta l4proto tcp reject with tcp reset\n"
                                   "\t\treject with icmpx admin-prohibited\n"));
         snprintf(value, sizeof(value), "meta mark 0x%08x jump p%zu_nat", PC_BR_MARK_PROXY + (unsigned)li, li);
@@ -392,7 +401,17 @@ static void test_bridged(void **state)
                 snprintf(v->id, sizeof(v->id), "vps-301");
                 snprintf(v->iface, sizeof(v->iface), "b301");
                 v->site = pc_config_site(bc, "milano-bridged");
+                {
+                        struct pc_prefix a4 = { .family = AF_INET, .len = 32, .bytes = { 198, 51, 100, 31 } };
+                        struct pc_prefix a6 = { .family = AF_INET6, .len = 64,
+                                                .bytes = { 0x20, 0x01, 0x0d, 0xb8, 0x03, 0x01 } };
+
+                        assert_int_equal(pc_vps_add_addr(v, &a4), 0);
+                        assert_int_equal(pc_vps_add_addr(v, &a6), 0);
+                }
                 assert_int_equal(nft_vps_elements(bc, v, NOW, &out), 0);
+                assert_non_null(find_in(&out, "inet", "bridged4", "198.51.100.31"));
+                assert_non_null(find_in(&out, "inet", "bridged6_net", "2001:db8:301::/64"));
                 snprintf(value, sizeof(value), "jump p%zu_out", mi);
                 assert_non_null(find_in(&out, "bridge", "vps_out", "\"b301\""));
                 assert_string_equal(find_in(&out, "bridge", "vps_out", "\"b301\"")->value, value);
