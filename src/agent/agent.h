@@ -28,6 +28,7 @@ struct agent {
         char last_change[128];
         size_t elements;
         struct pc_nflog *nflog;   /* spoofed packets; NULL if it could not be opened */
+        bool spoof_off_told;      /* logged that detectors.spoof.enabled is false */
         struct agent_attempt_seen *seen;
         size_t n_seen, cap_seen;
         struct notifier *notifier; /* NULL if not running */

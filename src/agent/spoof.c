@@ -1,6 +1,8 @@
 /* Spoofing: packets the kernel dropped for a forged source become one
  * incident per episode, and the site's policy answers (provider A: suspend
- * the VPS and email its owner). */
+ * the VPS and email its owner; a policy that filters takes the escalation
+ * ladder's step).  With detectors.spoof.enabled false the kernel still
+ * drops and counts, and nothing more happens. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -11,6 +13,7 @@
 
 #include "agent/agent.h"
 #include "dataplane/nft_ruleset.h"
+#include "respond/ladder.h"
 
 int agent_events_open(struct agent *a)
 {
@@ -32,29 +35,65 @@ static struct pc_vps *vps_by_iface(const struct pc_model *m, const char *iface)
         return NULL;
 }
 
-/* Carries out the policy's response to a new spoofing incident. */
+/* The ladder's step for spoofing incident <incident> of <vps_id> at <now>:
+ * the earlier spoofing incidents within escalation.memory decide it
+ * (respond/ladder.h).  If the store cannot say, the first step, logged. */
+static struct pc_ladder_step ladder_step(struct agent *a, const char *vps_id, int64_t incident, int64_t now)
+{
+        const struct pc_escalation *e = &a->cfg->escalation;
+        int64_t earlier[PC_ESCALATION_STEPS_MAX];
+        size_t n = 0;
+
+        if (pc_store_incident_times(a->store, vps_id, "spoof", now - e->memory, incident, earlier,
+                                    PC_ARRAY_SIZE(earlier), &n) < 0) {
+                agent_log("Failed to read %s's earlier spoofing incidents, taking the ladder's first step: %s",
+                          vps_id, pc_store_errmsg(a->store));
+                n = 0;
+        }
+        return pc_ladder_step(e, earlier, n, now);
+}
+
+/* Carries out the policy's response to a new spoofing incident: a policy
+ * that suspends suspends; one that filters takes the escalation ladder's
+ * step (a filter of the step's length, or a suspension at a 'suspend'
+ * step); one that only notifies has queued its notice with the incident. */
 static void respond(struct agent *a, struct pc_vps *vps, int64_t incident, const char *what,
                     int64_t first_ns)
 {
         unsigned resp = vps->site->policy->on_spoofing;
-        char reason[256], id[PC_NAME_MAX];
+        bool filters = resp & (PC_RESP_OUTBOUND_FILTER | PC_RESP_INBOUND_FILTER), suspend;
+        char reason[256], id[PC_NAME_MAX], step[128] = "", len[32] = "", nth[16], mem[32];
         struct pc_actor who = { .by = "portcullisd", .reason = reason };
+        struct pc_ladder_step st = { .kind = PC_LADDER_NONE, .repeat = 1 };
+        int64_t action = 0, now = pc_now();
         json_t *reply;
-        int64_t action = 0;
         int r = 0;
 
-        snprintf(reason, sizeof(reason), "%s (incident #%" PRId64 ")", what, incident);
         snprintf(id, sizeof(id), "%s", vps->id); /* vps is replaced by the sync below */
-        if ((resp & PC_RESP_SUSPEND) && !vps->suspended)
+        if (filters && !(resp & PC_RESP_SUSPEND)) {
+                st = ladder_step(a, id, incident, now);
+                pc_format_duration(a->cfg->escalation.memory, mem, sizeof(mem));
+                if (st.kind == PC_LADDER_FILTER)
+                        pc_format_duration(st.seconds, len, sizeof(len));
+                if (st.kind != PC_LADDER_NONE)
+                        snprintf(step, sizeof(step), "; the %s within %s: step %zu of %zu, %s",
+                                 pc_ladder_ordinal(st.repeat, nth, sizeof(nth)), mem, st.index + 1,
+                                 a->cfg->escalation.n_steps, st.kind == PC_LADDER_SUSPEND ? "suspend" : len);
+        }
+        suspend = (resp & PC_RESP_SUSPEND) || (filters && st.kind == PC_LADDER_SUSPEND);
+        snprintf(reason, sizeof(reason), "%s (incident #%" PRId64 "%s)", what, incident, step);
+        if (suspend && vps->suspended) {
+                agent_log("%s: incident #%" PRId64 " recorded; already suspended", id, incident);
+                return;
+        } else if (suspend)
                 r = pc_store_suspend(a->store, id, incident, &who, &action);
-        else if ((resp & PC_RESP_OUTBOUND_FILTER) || (resp & PC_RESP_INBOUND_FILTER)) {
+        else if (filters) {
                 struct pc_filter f = { .scope = PC_SCOPE_ALL, .incident_id = incident };
 
                 f.direction = (resp & PC_RESP_OUTBOUND_FILTER ? PC_DIR_EGRESS : 0) |
                               (resp & PC_RESP_INBOUND_FILTER ? PC_DIR_INGRESS : 0);
-                f.until = a->cfg->escalation.n_steps > 0 && a->cfg->escalation.steps[0] > 0
-                                  ? pc_now() + a->cfg->escalation.steps[0]
-                                  : 0;
+                /* No ladder at all: a filter until an admin lifts it. */
+                f.until = st.kind == PC_LADDER_FILTER ? now + st.seconds : 0;
                 r = pc_store_filter_place(a->store, id, &f, &who, &action);
         } else {
                 agent_log("%s: incident #%" PRId64 " recorded; policy %s answers spoofing with %s", id, incident,
@@ -73,10 +112,10 @@ static void respond(struct agent *a, struct pc_vps *vps, int64_t incident, const
                 struct timespec t;
 
                 clock_gettime(CLOCK_MONOTONIC, &t);
-                agent_log("%s %s for spoofing (incident #%" PRId64 ", %s #%" PRId64 "), %.1f ms after the first "
-                          "spoofed packet reached the agent; the owner's email is queued",
-                          (resp & PC_RESP_SUSPEND) ? "Suspended" : "Filtered", id, incident,
-                          (resp & PC_RESP_SUSPEND) ? "suspension" : "filter", action,
+                agent_log("%s %s%s%s%s for spoofing (incident #%" PRId64 ", %s #%" PRId64 "%s), %.1f ms after the "
+                          "first spoofed packet reached the agent; the owner's email is queued",
+                          suspend ? "Suspended" : "Filtered", id, suspend || len[0] == '\0' ? "" : " (",
+                          suspend ? "" : len, suspend || len[0] == '\0' ? "" : ")", incident, suspend ? "suspension" : "filter", action, step,
                           (t.tv_sec * 1e9 + t.tv_nsec - first_ns) / 1e6);
         }
 }
@@ -120,6 +159,15 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
         vps = vps_by_iface(a->model, p->iface);
         if (vps == NULL)
                 return;
+        if (!a->cfg->detectors.spoof_enabled) {
+                if (!a->spoof_off_told)
+                        agent_log("Spoofing by %s on %s not answered: detectors.spoof.enabled is false in %s; the "
+                                  "kernel still drops and counts spoofed packets (vps show), but no incident is "
+                                  "opened and no response follows (said once)", vps->id, p->iface, a->config_path);
+                a->spoof_off_told = true;
+                return;
+        }
+        a->spoof_off_told = false;
         if (p->family == AF_INET || p->family == AF_INET6) {
                 inet_ntop(p->family, p->src, claimed, sizeof(claimed));
                 inet_ntop(p->family, p->dst, dst, sizeof(dst));

@@ -305,6 +305,12 @@ int pc_store_incident_note(struct pc_store *s, const char *vps_id, const char *k
         return s->ops->incident_note(s, vps_id, kind, count, at, evidence, gap, ret_id, ret_opened, flags);
 }
 
+int pc_store_incident_times(struct pc_store *s, const char *vps_id, const char *kind, int64_t since,
+                            int64_t before_id, int64_t *ret_times, size_t max, size_t *ret_n)
+{
+        return s->ops->incident_times(s, vps_id, kind, since, before_id, ret_times, max, ret_n);
+}
+
 /* Frees <n>'s payload; accepts NULL. */
 void pc_notification_clear(struct pc_notification *n)
 {

@@ -118,6 +118,8 @@ struct pc_store_ops {
         int (*incident_note)(struct pc_store *s, const char *vps_id, const char *kind, uint64_t count,
                              int64_t at, const char *evidence, int64_t gap, int64_t *ret_id,
                              bool *ret_opened, unsigned flags);
+        int (*incident_times)(struct pc_store *s, const char *vps_id, const char *kind, int64_t since,
+                              int64_t before_id, int64_t *ret_times, size_t max, size_t *ret_n);
         int (*notification_due)(struct pc_store *s, int64_t now, size_t limit, pc_notification_cb cb,
                                 void *userdata);
         int (*notification_list)(struct pc_store *s, const char *vps_id, const char *state,
@@ -193,6 +195,16 @@ int pc_store_vps_fetch(struct pc_store *s, const struct pc_config *cfg, const ch
 int pc_store_incident_note(struct pc_store *s, const char *vps_id, const char *kind, uint64_t count,
                            int64_t at, const char *evidence, int64_t gap, int64_t *ret_id,
                            bool *ret_opened, unsigned flags);
+
+/* Lists the start times of <vps_id>'s incidents of <kind> that began at or
+ * after <since> and, unless <before_id> is 0, were opened before incident
+ * <before_id> (ids only grow): newest first, at most <max> of them into
+ * <ret_times>, their number in *<ret_n>.  Every state counts (an incident
+ * support closed is still one the ladder remembers).  For the escalation
+ * ladder (respond/ladder.h), which needs no more than its number of steps.
+ * An unknown VPS has none. */
+int pc_store_incident_times(struct pc_store *s, const char *vps_id, const char *kind, int64_t since,
+                            int64_t before_id, int64_t *ret_times, size_t max, size_t *ret_n);
 
 /* Registers <vps> (id, owner, lang, site, iface, mac, addrs).  -EEXIST if
  * the id, or one of its addresses, is already registered. */

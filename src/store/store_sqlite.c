@@ -1902,6 +1902,30 @@ static int sq_incident_note(struct pc_store *ps, const char *vps_id, const char 
         return 0;
 }
 
+static int sq_incident_times(struct pc_store *ps, const char *vps_id, const char *kind, int64_t since,
+                             int64_t before_id, int64_t *ret_times, size_t max, size_t *ret_n)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        size_t n = 0;
+        int r;
+
+        if (max > INT64_MAX)
+                max = INT64_MAX;
+        r = query(s, &st,
+                  "SELECT first_seen FROM incident WHERE vps_id = ? AND kind = ? AND first_seen >= ? "
+                  "AND (? = 0 OR id < ?) ORDER BY id DESC LIMIT ?",
+                  "ttiiii", vps_id, kind, since, before_id, before_id, (int64_t)max);
+        if (r < 0)
+                return r;
+        while (n < max && (r = step(s, st)) > 0)
+                ret_times[n++] = sqlite3_column_int64(st, 0);
+        if (r < 0)
+                return r;
+        *ret_n = n;
+        return 0;
+}
+
 /* ---- tickets --------------------------------------------------------- */
 
 static int ticket_open_tx(struct sqlite_store *s, const struct pc_ticket *t,
@@ -2687,6 +2711,7 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .ticket_open = sq_ticket_open,
         .vps_fetch = sq_vps_fetch,
         .incident_note = sq_incident_note,
+        .incident_times = sq_incident_times,
         .ticket_list = sq_ticket_list,
         .audit_list = sq_audit_list,
         .notification_due = sq_notification_due,

@@ -185,4 +185,51 @@ n_in=$(susp_count live-in) n_out=$(susp_count live-out)
 check "(control) unsuspended, the same packets reach vps-102 (capture: $n_in, want 3)" test "$n_in" -ge 3
 check "(control) ... and leave it (capture: $n_out, want 3)" test "$n_out" -ge 3
 
+echo "# detectors.spoof.enabled: false: the kernel still drops and counts, but no incident, no response"
+pc_reload() { echo reload | ip netns exec "$LAB_HV" socat -t5 - "UNIX-CONNECT:$LAB_DIR/control.sock"; }
+check_not "(before) vps-102 is not suspended" suspended v102
+sed -i '/^  spoof:/,/^[^ ]/ s/^    enabled: true/    enabled: false/' "$PC_CFG"
+check "the agent reloads with spoofing detection off" grep -q '"ok": *true' <<<"$(pc_reload)"
+n_inc=$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-102' AND kind='spoof'")
+before=$(spoof_count v102 spoof4)
+cap=$(lab_capture inet eth0 disabled "udp port 9997")
+for _ in 1 2; do # two episodes' worth: the agent says why once
+        lab_exec vps102 hping3 --udp -p 9997 -a 198.51.100.251 -c 2 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1
+        sleep 0.3
+done
+check "the forged packets are still counted" wait_for 2 test "$(spoof_count v102 spoof4)" -ge $((before + 2))
+sleep 0.5
+kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null
+check "... and dropped (capture in inet: $(tcpdump -nn -r "$LAB_DIR/disabled.pcap" 2>/dev/null | wc -l))" \
+        test "$(tcpdump -nn -r "$LAB_DIR/disabled.pcap" 2>/dev/null | wc -l)" = 0
+check_not "vps-102 is not suspended" suspended v102
+check "no incident is opened" test "$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-102' AND kind='spoof'")" = "$n_inc"
+check "the agent says why, once" test "$(grep -c 'detectors.spoof.enabled is false' "$LAB_DIR/log/portcullisd.log")" = 1
+check "vps-102's legitimate traffic flows" lab_exec vps102 curl -sf --max-time 3 "http://$LAB_INET_V4/"
+
+echo "# the ladder: at a site that answers spoofing with an outbound filter, the 2nd episode within the memory gets the 2nd step"
+sed -i -e '/^  spoof:/,/^[^ ]/ { s/^    enabled: false/    enabled: true/; s/^    episode-gap: .*/    episode-gap: 1s/ }' \
+       -e 's/^  steps: .*/  steps: [2s, 1h]/' "$PC_CFG"
+pc_site_variant ladder lenoir-ladder "s/^  spoofing: .*/  spoofing: [outbound-filter, notify]/"
+check "the agent reloads (episode-gap 1s, steps [2s, 1h])" grep -q '"ok": *true' <<<"$(pc_reload)"
+pc vps remove vps-102 --by lab >/dev/null 2>&1
+check "vps-102 moves to the filtering site" pc vps add vps-102 --site ladder --owner eve@example.net --lang it \
+        --iface v102 --addr 203.0.113.20 --addr 2001:db8:102::/64 --by lab
+filtered_out() { nft_hv list set inet portcullis filter_out | grep -q '"v102"'; }
+filter_len() { # the n-th newest filter's length in the store
+        sql "SELECT until - created FROM action WHERE vps_id='vps-102' AND kind='filter' ORDER BY id DESC LIMIT 1 OFFSET $1"
+}
+lab_exec vps102 hping3 --udp -p 9999 -a 198.51.100.252 -c 1 "$LAB_INET_V4" >/dev/null 2>&1
+check "1st episode: vps-102 is filtered outbound" wait_for 2 filtered_out
+check "... for the 1st step, 2 s (store: $(filter_len 0))" test "$(filter_len 0)" -ge 1 -a "$(filter_len 0)" -le 3
+check_not "... and not suspended" suspended v102
+check "the 2 s filter ends in the kernel" wait_for 4 eval '! filtered_out'
+sleep 1.2 # the episode gap
+lab_exec vps102 hping3 --udp -p 9999 -a 198.51.100.253 -c 1 "$LAB_INET_V4" >/dev/null 2>&1
+check "2nd episode: a 2nd incident" wait_for 2 test "$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-102' AND kind='spoof'")" = 2
+check "... vps-102 is filtered outbound again" wait_for 2 filtered_out
+check "... for the 2nd step, 1 h (store: $(filter_len 0))" test "$(filter_len 0)" -ge 3599 -a "$(filter_len 0)" -le 3601
+check "... and so in the kernel" grep -q '"v102" timeout 1h' <(nft_hv list set inet portcullis filter_out)
+check_not "... and not suspended" suspended v102
+
 lab_summary

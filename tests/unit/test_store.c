@@ -1674,6 +1674,63 @@ static void test_unsuspend_closes_episode(void **state)
         pc_store_close(s);
 }
 
+/* The ladder's memory: a VPS's earlier incidents of one kind since a time,
+ * newest first, bounded, closed ones included, the new one left out. */
+static void test_incident_times(void **state)
+{
+        struct pc_store *s = open_store();
+        int64_t now = pc_now(), id[4] = { 0 }, t[8] = { 0 }, other = 0;
+        size_t n = 99;
+        bool opened = false;
+
+        add_vps(s, "vps-101", "lenoir", "192.0.2.10");
+        add_vps(s, "vps-102", "lenoir", "192.0.2.20");
+        assert_int_equal(pc_store_incident_times(s, "vps-101", "spoof", 0, 0, t, 8, &n), 0);
+        assert_int_equal(n, 0);
+        for (int i = 0; i < 4; i++) {
+                assert_int_equal(pc_store_incident_note(s, "vps-101", "spoof", 1, now + 100 * i, NULL, 10, &id[i],
+                                                        &opened, 0),
+                                 0);
+                assert_true(opened);
+        }
+        /* another kind, another VPS: not counted */
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "scan", 1, now + 300, NULL, 10, &other, &opened, 0), 0);
+        assert_int_equal(pc_store_incident_note(s, "vps-102", "spoof", 1, now + 300, NULL, 10, &other, &opened, 0),
+                         0);
+        /* support closing them does not make the ladder forget */
+        assert_int_equal(raw_exec("UPDATE incident SET state = 'closed' WHERE id = (SELECT min(id) FROM incident)",
+                                  NULL, 0),
+                         0);
+        assert_int_equal(pc_store_incident_times(s, "vps-101", "spoof", 0, 0, t, 8, &n), 0);
+        assert_int_equal(n, 4);
+        assert_int_equal(t[0], now + 300);
+        assert_int_equal(t[3], now);
+        /* before the newest: the three earlier ones */
+        assert_int_equal(pc_store_incident_times(s, "vps-101", "spoof", 0, id[3], t, 8, &n), 0);
+        assert_int_equal(n, 3);
+        assert_int_equal(t[0], now + 200);
+        /* since a time, boundary included */
+        assert_int_equal(pc_store_incident_times(s, "vps-101", "spoof", now + 100, id[3], t, 8, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(t[0], now + 200);
+        assert_int_equal(t[1], now + 100);
+        assert_int_equal(pc_store_incident_times(s, "vps-101", "spoof", now + 101, id[3], t, 8, &n), 0);
+        assert_int_equal(n, 1);
+        /* bounded: the newest <max> */
+        assert_int_equal(pc_store_incident_times(s, "vps-101", "spoof", 0, 0, t, 2, &n), 0);
+        assert_int_equal(n, 2);
+        assert_int_equal(t[0], now + 300);
+        assert_int_equal(t[1], now + 200);
+        assert_int_equal(pc_store_incident_times(s, "vps-101", "spoof", 0, 0, t, 0, &n), 0);
+        assert_int_equal(n, 0);
+        /* an unknown VPS, a hostile kind: none */
+        assert_int_equal(pc_store_incident_times(s, "vps-999", "spoof", 0, 0, t, 8, &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(pc_store_incident_times(s, "vps-101", "spoof' OR '1'='1", 0, 0, t, 8, &n), 0);
+        assert_int_equal(n, 0);
+        pc_store_close(s);
+}
+
 static void test_notification_queue(void **state)
 {
         struct pc_store *s = open_store();
@@ -2058,6 +2115,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_exception_expiry_notices, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unsuspend_closes_episode, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_incident_notice, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_incident_times, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_list, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ids_never_reused, setup, teardown),
