@@ -12,17 +12,10 @@
 
 #include "dataplane/conntrack.h"
 #include "dataplane/proxy_route.h"
+#include "detect/attempts.h"
 #include "policy/evaluate.h"
 
 #define TOS_EPISODE_GAP 3600 /* blocked attempts an hour apart are separate episodes */
-
-struct agent_attempt_seen {
-        char iface[16];
-        unsigned dir;
-        uint8_t proto;
-        uint16_t port;
-        uint64_t packets;
-};
 
 void agent_log(const char *fmt, ...)
 {
@@ -263,9 +256,7 @@ void agent_stop(struct agent *a)
         a->model = pc_model_free(a->model);
         a->store = pc_store_close(a->store);
         a->cfg = pc_config_free(a->cfg);
-        free(a->seen);
-        a->seen = NULL;
-        a->n_seen = a->cap_seen = 0;
+        a->attempts = pc_attempts_free(a->attempts);
         json_decref(a->mail_stats);
         a->mail_stats = NULL;
         json_decref(a->incident_notices);
@@ -412,58 +403,24 @@ int agent_reload(struct agent *a, json_t *reply)
         return 0;
 }
 
-/* The VPS behind interface <iface>, or NULL: a scan, once per counter
- * pass, not per packet. */
-static const struct pc_vps *vps_by_iface(const struct pc_model *m, const char *iface)
-{
-        for (size_t i = 0; i < pc_model_count(m); i++)
-                if (strcmp(pc_model_at(m, i)->iface, iface) == 0)
-                        return pc_model_at(m, i);
-        return NULL;
-}
-
-static struct agent_attempt_seen *seen_find(struct agent *a, const struct pc_dp_attempt *x)
-{
-        for (size_t i = 0; i < a->n_seen; i++) {
-                struct agent_attempt_seen *s = &a->seen[i];
-
-                if (s->dir == x->dir && s->proto == x->proto && s->port == x->port &&
-                    strcmp(s->iface, x->iface) == 0)
-                        return s;
-        }
-        if (a->n_seen == a->cap_seen) {
-                size_t cap = a->cap_seen == 0 ? 64 : a->cap_seen * 2;
-                struct agent_attempt_seen *v = realloc(a->seen, cap * sizeof(*v));
-
-                if (v == NULL)
-                        return NULL;
-                a->seen = v;
-                a->cap_seen = cap;
-        }
-        a->seen[a->n_seen] = (struct agent_attempt_seen){ .dir = x->dir, .proto = x->proto, .port = x->port };
-        snprintf(a->seen[a->n_seen].iface, sizeof(a->seen[a->n_seen].iface), "%s", x->iface);
-        return &a->seen[a->n_seen++];
-}
-
 /* Records new blocked attempts of a terms-of-service rule as an incident. */
 static int attempt_cb(const struct pc_dp_attempt *x, void *userdata)
 {
         struct agent *a = userdata;
-        struct agent_attempt_seen *s = seen_find(a, x);
         const struct pc_vps *vps;
         struct pc_flow flow = { x->proto, x->port, x->dir };
         struct pc_verdict v;
         const struct pc_rule *rule = NULL;
         uint64_t delta;
+        int r = pc_attempts_note(a->attempts, x->iface, x->dir, x->proto, x->port, x->packets, &delta);
 
-        if (s == NULL || x->packets <= s->packets) {
-                if (s != NULL)
-                        s->packets = x->packets; /* the element expired and came back */
+        if (r < 0) {
+                a->attempts_refused++;
                 return 0;
         }
-        delta = x->packets - s->packets;
-        s->packets = x->packets;
-        vps = vps_by_iface(a->model, x->iface);
+        if (delta == 0)
+                return 0;
+        vps = pc_model_find_iface(a->model, x->iface);
         if (vps == NULL)
                 return 0;
         pc_evaluate(vps, &flow, pc_now(), &v);
@@ -496,10 +453,23 @@ static int attempt_cb(const struct pc_dp_attempt *x, void *userdata)
 
 int agent_attempts_pass(struct agent *a)
 {
-        int r = pc_dp_attempts(a->dp, attempt_cb, a);
+        int r;
 
+        if (a->attempts == NULL && pc_attempts_new(&a->attempts) < 0) {
+                agent_log("Failed to count blocked attempts: %s", strerror(ENOMEM));
+                return -ENOMEM;
+        }
+        a->attempts_refused = 0;
+        pc_attempts_begin(a->attempts);
+        r = pc_dp_attempts(a->dp, attempt_cb, a);
         if (r < 0)
                 agent_log("Failed to read the blocked-attempt counters: %s", pc_dp_errmsg(a->dp));
+        else
+                pc_attempts_end(a->attempts); /* forgets the elements the kernel let expire */
+        if (a->attempts_refused > 0)
+                agent_log("Not tracking %zu blocked-attempt counter(s) beyond %zu (at most %u, or out of memory): "
+                          "their attempts are not recorded as incidents",
+                          a->attempts_refused, pc_attempts_count(a->attempts), PC_ATTEMPTS_MAX);
         return r;
 }
 

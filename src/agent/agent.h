@@ -8,7 +8,7 @@
 #include "events/nflog.h"
 #include "store/store.h"
 
-struct agent_attempt_seen; /* last counter values per (iface, dir, proto, port) */
+struct pc_attempts;        /* last counter values per (iface, dir, proto, port) */
 struct notifier;           /* the outbox worker thread (notifier.c) */
 
 struct agent {
@@ -29,8 +29,8 @@ struct agent {
         size_t elements;
         struct pc_nflog *nflog;   /* spoofed packets; NULL if it could not be opened */
         bool spoof_off_told;      /* logged that detectors.spoof.enabled is false */
-        struct agent_attempt_seen *seen;
-        size_t n_seen, cap_seen;
+        struct pc_attempts *attempts; /* NULL until the first attempts pass */
+        size_t attempts_refused;      /* counter elements not tracked in this pass */
         struct notifier *notifier; /* NULL if not running */
         json_t *incident_notices; /* {vps: {kind: when}}: notices sent, for storms */
         json_t *mail_stats;       /* the SMTP proxy's per-VPS figures, last read */

@@ -25,16 +25,6 @@ int agent_events_open(struct agent *a)
         return r;
 }
 
-/* The VPS behind interface <iface>, or NULL.  A scan: events are
- * rate-limited in the kernel (PC_SPOOF_LOG_RATE). */
-static struct pc_vps *vps_by_iface(const struct pc_model *m, const char *iface)
-{
-        for (size_t i = 0; i < pc_model_count(m); i++)
-                if (strcmp(pc_model_at(m, i)->iface, iface) == 0)
-                        return pc_model_at(m, i);
-        return NULL;
-}
-
 /* The ladder's step for spoofing incident <incident> of <vps_id> at <now>:
  * the earlier spoofing incidents within escalation.memory decide it
  * (respond/ladder.h).  If the store cannot say, the first step, logged. */
@@ -156,7 +146,7 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
         if (strncmp(p->prefix, PC_SPOOF_PREFIX, strlen(PC_SPOOF_PREFIX)) != 0)
                 return;
         clock_gettime(CLOCK_MONOTONIC, &t);
-        vps = vps_by_iface(a->model, p->iface);
+        vps = pc_model_find_iface(a->model, p->iface);
         if (vps == NULL)
                 return;
         if (!a->cfg->detectors.spoof_enabled) {

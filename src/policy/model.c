@@ -2,6 +2,7 @@
 #include "policy/model.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 struct pc_model {
@@ -10,6 +11,8 @@ struct pc_model {
         size_t n, cap;
         struct pc_vps **index; /* open addressing, linear probing */
         size_t index_cap;      /* power of two, > 2 * n */
+        struct pc_vps **by_iface; /* VPSes with an interface, the same way; */
+        size_t by_iface_cap;      /* keyed by iface; pointers are unique */
 };
 
 /* FNV-1a: short ids, no adversary can choose them faster than the CLI. */
@@ -51,6 +54,65 @@ static size_t index_slot(const struct pc_model *m, const char *id)
         return j;
 }
 
+/* Puts <vps> into the interface table <tab> of <cap> slots (not full). */
+static void iface_put(struct pc_vps **tab, size_t cap, struct pc_vps *vps)
+{
+        size_t j = hash_id(vps->iface) & (cap - 1);
+
+        while (tab[j] != NULL)
+                j = (j + 1) & (cap - 1);
+        tab[j] = vps;
+}
+
+/* Doubles the interface table: it always has room for every VPS, so that
+ * adding one never fails on it after the id index took it. */
+static int iface_grow(struct pc_model *m)
+{
+        size_t cap = m->by_iface_cap == 0 ? 64 : m->by_iface_cap * 2;
+        struct pc_vps **tab = calloc(cap, sizeof(*tab));
+
+        if (tab == NULL)
+                return -ENOMEM;
+        for (size_t i = 0; i < m->by_iface_cap; i++)
+                if (m->by_iface[i] != NULL)
+                        iface_put(tab, cap, m->by_iface[i]);
+        free(m->by_iface);
+        m->by_iface = tab;
+        m->by_iface_cap = cap;
+        return 0;
+}
+
+/* Indexes <vps> by its interface, if it has one. */
+static void iface_insert(struct pc_model *m, struct pc_vps *vps)
+{
+        if (vps->iface[0] != '\0')
+                iface_put(m->by_iface, m->by_iface_cap, vps);
+}
+
+/* Takes <vps> (this very VPS, not another with the same interface) out of
+ * the interface table; backward-shift deletion as in pc_model_take(). */
+static void iface_delete(struct pc_model *m, const struct pc_vps *vps)
+{
+        size_t cap = m->by_iface_cap, i, j;
+
+        if (vps->iface[0] == '\0')
+                return;
+        for (i = hash_id(vps->iface) & (cap - 1); m->by_iface[i] != vps; i = (i + 1) & (cap - 1))
+                if (m->by_iface[i] == NULL)
+                        return; /* not indexed: cannot happen */
+        m->by_iface[i] = NULL;
+        for (j = (i + 1) & (cap - 1); m->by_iface[j] != NULL; j = (j + 1) & (cap - 1)) {
+                size_t home = hash_id(m->by_iface[j]->iface) & (cap - 1);
+                bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
+
+                if (movable) {
+                        m->by_iface[i] = m->by_iface[j];
+                        m->by_iface[j] = NULL;
+                        i = j;
+                }
+        }
+}
+
 int pc_model_new(const struct pc_config *cfg, struct pc_model **ret)
 {
         struct pc_model *m = calloc(1, sizeof(*m));
@@ -58,7 +120,8 @@ int pc_model_new(const struct pc_config *cfg, struct pc_model **ret)
         if (m == NULL)
                 return -ENOMEM;
         m->cfg = cfg;
-        if (index_grow(m) < 0) {
+        if (index_grow(m) < 0 || iface_grow(m) < 0) {
+                free(m->index);
                 free(m);
                 return -ENOMEM;
         }
@@ -74,6 +137,7 @@ struct pc_model *pc_model_free(struct pc_model *m)
                 pc_vps_free(m->list[i]);
         free(m->list);
         free(m->index);
+        free(m->by_iface);
         free(m);
         return NULL;
 }
@@ -107,6 +171,8 @@ int pc_model_add(struct pc_model *m, struct pc_vps *vps)
                 return -EINVAL;
         if (2 * (m->n + 1) >= m->index_cap && index_grow(m) < 0)
                 return -ENOMEM;
+        if (2 * (m->n + 1) >= m->by_iface_cap && iface_grow(m) < 0)
+                return -ENOMEM;
         slot = index_slot(m, vps->id);
         if (m->index[slot] != NULL)
                 return -EEXIST;
@@ -123,6 +189,7 @@ int pc_model_add(struct pc_model *m, struct pc_vps *vps)
         vps->model_slot = m->n;
         m->list[m->n++] = vps;
         m->index[slot] = vps;
+        iface_insert(m, vps);
         return 0;
 }
 
@@ -157,6 +224,7 @@ int pc_model_take(struct pc_model *m, const char *id, struct pc_vps **ret)
                         i = j;
                 }
         }
+        iface_delete(m, vps);
         m->list[vps->model_slot] = m->list[--m->n];
         m->list[vps->model_slot]->model_slot = vps->model_slot;
         *ret = vps;
@@ -166,6 +234,30 @@ int pc_model_take(struct pc_model *m, const char *id, struct pc_vps **ret)
 struct pc_vps *pc_model_find(const struct pc_model *m, const char *id)
 {
         return m->index[index_slot(m, id)];
+}
+
+struct pc_vps *pc_model_find_iface(const struct pc_model *m, const char *iface)
+{
+        size_t cap = m->by_iface_cap, j;
+
+        if (iface == NULL || iface[0] == '\0')
+                return NULL;
+        for (j = hash_id(iface) & (cap - 1); m->by_iface[j] != NULL; j = (j + 1) & (cap - 1))
+                if (strcmp(m->by_iface[j]->iface, iface) == 0)
+                        return m->by_iface[j];
+        return NULL;
+}
+
+int pc_model_set_iface(struct pc_model *m, struct pc_vps *vps, const char *iface)
+{
+        if (iface == NULL || strlen(iface) >= sizeof(vps->iface))
+                return -EINVAL;
+        if (pc_model_find(m, vps->id) != vps)
+                return -ENOENT;
+        iface_delete(m, vps);
+        snprintf(vps->iface, sizeof(vps->iface), "%s", iface);
+        iface_insert(m, vps);
+        return 0;
 }
 
 size_t pc_model_count(const struct pc_model *m)

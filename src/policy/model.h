@@ -63,7 +63,8 @@ struct pc_vps {
         char id[PC_NAME_MAX];
         char owner[256]; /* email */
         char lang[8];    /* "en", "it" */
-        char iface[16];
+        char iface[16]; /* "": none; set before pc_model_add(), then only
+                         * through pc_model_set_iface() (it is indexed) */
         uint8_t mac[6];
         bool has_mac;
         struct pc_prefix *addrs;
@@ -73,7 +74,7 @@ struct pc_vps {
         size_t model_slot; /* private to model.c: position in the model */
 };
 
-struct pc_model; /* opaque: VPSes by id */
+struct pc_model; /* opaque: VPSes by id and by interface */
 
 /* Creates an empty model over <cfg>, which must outlive it. */
 int pc_model_new(const struct pc_config *cfg, struct pc_model **ret);
@@ -99,6 +100,17 @@ int pc_model_remove(struct pc_model *m, const char *id);
 
 /* Returns the VPS <id> or NULL.  Constant time. */
 struct pc_vps *pc_model_find(const struct pc_model *m, const char *id);
+
+/* Returns the VPS behind interface <iface> or NULL (NULL for "": a VPS
+ * without an interface is not found by it).  Constant time.  The store
+ * keeps interfaces unique; should two VPSes of <m> share one anyway,
+ * either may be returned. */
+struct pc_vps *pc_model_find_iface(const struct pc_model *m, const char *iface);
+
+/* Gives <vps>, a VPS of <m>, the interface <iface> ("" for none) and
+ * re-indexes it.  -EINVAL if <iface> does not fit, -ENOENT if <vps> is
+ * not <m>'s. */
+int pc_model_set_iface(struct pc_model *m, struct pc_vps *vps, const char *iface);
 
 /* Number of VPSes, and the <i>-th (i < count; order changes on removal). */
 size_t pc_model_count(const struct pc_model *m);

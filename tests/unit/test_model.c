@@ -65,6 +65,121 @@ static void test_add_find_remove(void **state)
         pc_model_free(m);
 }
 
+/* A VPS with interface <iface> named "<fmt>" % <i>. */
+static struct pc_vps *vps_on(const char *fmt, int i, const char *iface)
+{
+        struct pc_vps *v = vps_named(fmt, i);
+
+        snprintf(v->iface, sizeof(v->iface), "%s", iface);
+        return v;
+}
+
+static void test_find_iface(void **state)
+{
+        struct pc_model *m;
+        struct pc_vps *a, *b, *c;
+
+        assert_int_equal(pc_model_new(cfg, &m), 0);
+        assert_null(pc_model_find_iface(m, "tap1"));
+        a = vps_on("vps-%d", 1, "tap1");
+        b = vps_on("vps-%d", 2, "tap2");
+        c = vps_on("vps-%d", 3, ""); /* no interface */
+        assert_int_equal(pc_model_add(m, a), 0);
+        assert_ptr_equal(pc_model_find_iface(m, "tap1"), a);
+        assert_null(pc_model_find_iface(m, "tap2"));
+        assert_int_equal(pc_model_add(m, b), 0);
+        assert_int_equal(pc_model_add(m, c), 0);
+        assert_ptr_equal(pc_model_find_iface(m, "tap1"), a);
+        assert_ptr_equal(pc_model_find_iface(m, "tap2"), b);
+        assert_null(pc_model_find_iface(m, ""));
+        assert_null(pc_model_find_iface(m, "tap"));
+        assert_null(pc_model_find_iface(m, "tap10"));
+
+        /* Removal: gone by interface too, the other one kept. */
+        assert_int_equal(pc_model_remove(m, "vps-1"), 0);
+        assert_null(pc_model_find_iface(m, "tap1"));
+        assert_ptr_equal(pc_model_find_iface(m, "tap2"), b);
+
+        /* Replacement, as the agent's sync does: take, add the fresh copy. */
+        {
+                struct pc_vps *old, *fresh = vps_on("vps-%d", 2, "tap2");
+
+                assert_int_equal(pc_model_take(m, "vps-2", &old), 0);
+                assert_ptr_equal(old, b);
+                assert_null(pc_model_find_iface(m, "tap2"));
+                pc_vps_free(old);
+                assert_int_equal(pc_model_add(m, fresh), 0);
+                assert_ptr_equal(pc_model_find_iface(m, "tap2"), fresh);
+                b = fresh;
+        }
+
+        /* A VPS whose interface changes, and one that gets its first. */
+        assert_int_equal(pc_model_set_iface(m, b, "tap7"), 0);
+        assert_null(pc_model_find_iface(m, "tap2"));
+        assert_ptr_equal(pc_model_find_iface(m, "tap7"), b);
+        assert_string_equal(b->iface, "tap7");
+        assert_int_equal(pc_model_set_iface(m, c, "tap3"), 0);
+        assert_ptr_equal(pc_model_find_iface(m, "tap3"), c);
+        assert_int_equal(pc_model_set_iface(m, c, ""), 0);
+        assert_null(pc_model_find_iface(m, "tap3"));
+        assert_int_equal(pc_model_set_iface(m, c, "an-interface-name-too-long"), -EINVAL);
+        {
+                struct pc_vps *stranger = vps_on("vps-%d", 9, "tap9");
+
+                assert_int_equal(pc_model_set_iface(m, stranger, "tap8"), -ENOENT);
+                assert_null(pc_model_find_iface(m, "tap8"));
+                pc_vps_free(stranger);
+        }
+        pc_model_free(m);
+}
+
+/* Many VPSes through growth and removals: every interface found iff its
+ * VPS is kept, and two VPSes sharing one (the store forbids it) are each
+ * taken out by pointer, not by name. */
+static void test_find_iface_many(void **state)
+{
+        struct pc_model *m;
+        const int n = 20000;
+        char ifname[16];
+
+        assert_int_equal(pc_model_new(cfg, &m), 0);
+        for (int i = 0; i < n; i++) {
+                snprintf(ifname, sizeof(ifname), "tap%d", i);
+                assert_int_equal(pc_model_add(m, vps_on("vps-%d", i, i % 5 == 4 ? "" : ifname)), 0);
+        }
+        for (int i = 0; i < n; i += 3) {
+                char id[32];
+
+                snprintf(id, sizeof(id), "vps-%d", i);
+                assert_int_equal(pc_model_remove(m, id), 0);
+        }
+        for (int i = 0; i < n; i++) {
+                struct pc_vps *v;
+
+                snprintf(ifname, sizeof(ifname), "tap%d", i);
+                v = pc_model_find_iface(m, ifname);
+                if (i % 3 == 0 || i % 5 == 4)
+                        assert_null(v);
+                else {
+                        char id[32];
+
+                        snprintf(id, sizeof(id), "vps-%d", i);
+                        assert_non_null(v);
+                        assert_string_equal(v->id, id);
+                }
+        }
+        {
+                struct pc_vps *twin = vps_on("twin-%d", 1, "tap1");
+
+                assert_int_equal(pc_model_add(m, twin), 0);
+                assert_int_equal(pc_model_remove(m, "vps-1"), 0);
+                assert_ptr_equal(pc_model_find_iface(m, "tap1"), twin);
+                assert_int_equal(pc_model_remove(m, "twin-1"), 0);
+                assert_null(pc_model_find_iface(m, "tap1"));
+        }
+        pc_model_free(m);
+}
+
 static void test_invalid_vps_refused(void **state)
 {
         struct pc_model *m;
@@ -118,6 +233,8 @@ int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_add_find_remove),
+                cmocka_unit_test(test_find_iface),
+                cmocka_unit_test(test_find_iface_many),
                 cmocka_unit_test(test_invalid_vps_refused),
                 cmocka_unit_test(test_exceptions_index),
                 cmocka_unit_test(test_limits),
