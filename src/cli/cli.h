@@ -57,6 +57,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* True if argv holds -h or --help; prints <name>'s help to stdout. */
 bool cli_wants_help(const char *name, int argc, char **argv);
 
+/* Unix time <t> as a JSON string (2026-12-31T18:00:00Z), or null for 0
+ * (none). */
+json_t *cli_time_json(int64_t t);
+
 /* Prints <j> as indented JSON on stdout with a newline and frees it. */
 int cli_print_json(json_t *j);
 

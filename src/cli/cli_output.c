@@ -6,6 +6,7 @@
 
 #include "base/escape.h"
 #include "base/utf8.h"
+#include "base/util.h"
 #include "cli/cli.h"
 
 int cli_config(struct cli *c)
@@ -151,6 +152,16 @@ bool cli_wants_help(const char *name, int argc, char **argv)
                 }
         }
         return false;
+}
+
+json_t *cli_time_json(int64_t t)
+{
+        char buf[32];
+
+        if (t == 0)
+                return json_null();
+        pc_format_time(t, buf, sizeof(buf));
+        return json_string(buf);
 }
 
 int cli_print_json(json_t *j)

@@ -21,6 +21,8 @@ int cmd_filter(struct cli *c, int argc, char **argv);
 int cmd_suspend(struct cli *c, int argc, char **argv);
 int cmd_unsuspend(struct cli *c, int argc, char **argv);
 int cmd_notification(struct cli *c, int argc, char **argv);
+int cmd_incident(struct cli *c, int argc, char **argv);
+int cmd_action(struct cli *c, int argc, char **argv);
 
 #define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
 
@@ -186,6 +188,64 @@ const struct cli_command cli_commands[] = {
           "Exit status: 0 success, 2 an error (no such notification, a sent one\n"
           "retried, bad arguments).\n"
           "Example: portcullis notification list vps-101 --state failed\n" },
+        { "incident", cmd_incident, "list|show|close ...",
+          "the abuse incidents the detectors opened, and closing them",
+          "An incident is one episode of abuse of one kind by one VPS (scan, spam,\n"
+          "spoof, blocked-use, ...): when it was first and last seen, how many\n"
+          "observations, the detector's evidence, and the actions (filters,\n"
+          "suspensions) placed for it.  portcullisd opens them; support reads and\n"
+          "closes them.\n"
+          "\n"
+          "  incident list [ID] [--open|--all] [--kind KIND]\n"
+          "      The newest first, of the VPS ID or of every VPS: open ones only\n"
+          "      (--open, the default) or closed ones too (--all), of one KIND.\n"
+          "  incident show N\n"
+          "      Incident N: first and last seen, count, evidence, and every action\n"
+          "      placed for it with its state (active, expired, lifted).\n"
+          "  incident close N --by WHO --reason TEXT [--lift-actions]\n"
+          "      Support's verdict that the episode is over: the next abuse of that\n"
+          "      kind opens a new incident (and the escalation ladder still counts\n"
+          "      this one).  Audited (incident.close).  Closing lifts nothing: the\n"
+          "      filters placed for it run to their end, so that a VPS is not let\n"
+          "      loose by closing the paperwork.  With --lift-actions its active\n"
+          "      actions are lifted too, in the same transaction, each as `action\n"
+          "      lift` does.  A closed incident is refused.\n"
+          "\n"
+          "Stored text (kind, evidence, reasons) is shown escaped; --json carries it\n"
+          "as it is (docs/JSON.md).\n"
+          "Exit status: 0 success, 2 an error (no such incident or VPS, closed\n"
+          "already, bad arguments), with nothing changed.\n"
+          "Example: portcullis incident close 12 --by alice --reason \"customer patched\"\n" },
+        { "action", cmd_action, "list|lift|extend|make-permanent ...",
+          "the filters and suspensions in force or past: lift, extend, keep",
+          "An action is a filter or a suspension, placed by support (`filter place`,\n"
+          "`suspend`) or by portcullisd's response to an incident.  Its number is\n"
+          "the filter's or the suspension's number.  At any time it is active,\n"
+          "expired (its end passed: the kernel dropped it) or lifted.\n"
+          "\n"
+          "  action list [ID] [--active]\n"
+          "      The newest first, of the VPS ID or of every VPS; --active: only\n"
+          "      those in force now.\n"
+          "  action lift N --by WHO --reason TEXT\n"
+          "      Ends the active filter or suspension N now: a filter as `filter\n"
+          "      lift`, a suspension as `unsuspend` (which also closes the VPS's open\n"
+          "      incidents).  Audited (filter.lift, vps.unsuspend); the owner is\n"
+          "      emailed.  An action lifted or expired already is refused.\n"
+          "  action extend N --until TIME --by WHO --reason TEXT\n"
+          "      Gives the active filter N a later end (TIME as for `filter place`:\n"
+          "      2026-12-31, 2026-12-31T18:00:00Z or +30d).  Audited (filter.extend,\n"
+          "      before and after).  Refused: an earlier end, a permanent filter, a\n"
+          "      suspension (it has no end).\n"
+          "  action make-permanent N --by WHO --reason TEXT\n"
+          "      Removes the end of the active filter N: it stays until lifted.\n"
+          "      Audited (filter.make-permanent).\n"
+          "\n"
+          "Every change is told to portcullisd, which changes the kernel at once (a\n"
+          "lifted filter's element goes, a new end is the element's new timeout).\n"
+          "extend and make-permanent queue no email to the owner.\n"
+          "Exit status: 0 success, 2 an error (no such action or VPS, wrong state,\n"
+          "bad arguments), with nothing changed.\n"
+          "Example: portcullis action extend 7 --until +7d --by alice --reason \"scanning again\"\n" },
         { NULL, NULL, NULL, NULL, NULL },
 };
 

@@ -401,3 +401,66 @@ int pc_store_notification_queue(struct pc_store *s, const char *vps_id, const ch
                 return -EINVAL;
         return s->ops->notification_queue(s, vps_id, kind, facts, now, ret_id);
 }
+
+int pc_store_incident_list(struct pc_store *s, const char *vps_id, const char *kind, bool open_only,
+                           pc_incident_cb cb, void *userdata)
+{
+        if (s == NULL || cb == NULL)
+                return -EINVAL;
+        return s->ops->incident_list(s, vps_id, kind, open_only, cb, userdata);
+}
+
+int pc_store_incident_get(struct pc_store *s, int64_t id, pc_incident_cb cb, void *userdata)
+{
+        if (s == NULL || cb == NULL)
+                return -EINVAL;
+        return s->ops->incident_get(s, id, cb, userdata);
+}
+
+int pc_store_incident_close(struct pc_store *s, int64_t id, bool lift_actions,
+                            const struct pc_actor *who, size_t *ret_lifted)
+{
+        if (s == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->incident_close(s, id, lift_actions, who, ret_lifted);
+}
+
+int pc_store_action_list(struct pc_store *s, const char *vps_id, int64_t incident_id,
+                         bool active_only, int64_t now, pc_store_action_cb cb, void *userdata)
+{
+        if (s == NULL || cb == NULL)
+                return -EINVAL;
+        return s->ops->action_list(s, vps_id, incident_id, active_only, now, cb, userdata);
+}
+
+int pc_store_action_get(struct pc_store *s, int64_t id, struct pc_store_action *ret)
+{
+        if (s == NULL || ret == NULL)
+                return -EINVAL;
+        return s->ops->action_get(s, id, ret);
+}
+
+int pc_store_action_lift(struct pc_store *s, int64_t id, const struct pc_actor *who)
+{
+        if (s == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->action_lift(s, id, who);
+}
+
+int pc_store_action_set_until(struct pc_store *s, int64_t id, int64_t until,
+                              const struct pc_actor *who)
+{
+        if (s == NULL || who == NULL || until < 0)
+                return -EINVAL;
+        return s->ops->action_set_until(s, id, until, who);
+}
+
+/* "active", "expired" or "lifted". */
+const char *pc_store_action_state(const struct pc_store_action *a, int64_t now)
+{
+        if (a->lifted_at != 0)
+                return "lifted";
+        if (a->until != 0 && a->until <= now)
+                return "expired";
+        return "active";
+}

@@ -79,9 +79,41 @@ struct pc_notification {
         int64_t sent_at;
 };
 
+/* An incident: one episode of abuse of one kind by one VPS.  <evidence>
+ * (JSON text or NULL) is valid during the callback only. */
+struct pc_incident {
+        int64_t id;
+        char vps_id[PC_NAME_MAX];
+        char kind[PC_NAME_MAX];   /* "scan", "spam", "spoof", "blocked-use" */
+        int64_t first_seen;
+        int64_t last_seen;
+        uint64_t count;
+        const char *evidence;
+        bool open;                /* else closed */
+        size_t actions;           /* filters and suspensions placed for it */
+};
+
+/* A filter or a suspension, as stored (in force, expired or lifted). */
+struct pc_store_action {
+        int64_t id;
+        char vps_id[PC_NAME_MAX];
+        char kind[16];            /* "filter", "suspension" */
+        char direction[8];        /* "egress", "ingress", "both" */
+        char scope[PC_NAME_MAX + 16]; /* "all", "service:NAME", "tcp/25" */
+        int64_t incident_id;      /* 0: none */
+        char by[PC_NAME_MAX];
+        char reason[256];
+        int64_t created;
+        int64_t until;            /* 0: no end */
+        int64_t lifted_at;        /* 0: not lifted */
+        char lifted_by[PC_NAME_MAX];
+};
+
 /* Callbacks return 0 to go on, or a negative errno to stop (returned). */
 typedef int (*pc_audit_cb)(const struct pc_audit_entry *e, void *userdata);
 typedef int (*pc_ticket_cb)(const struct pc_ticket *t, void *userdata);
+typedef int (*pc_incident_cb)(const struct pc_incident *i, void *userdata);
+typedef int (*pc_store_action_cb)(const struct pc_store_action *a, void *userdata);
 /* <n> and its payload are valid during the call only: copy what you keep. */
 typedef int (*pc_notification_cb)(const struct pc_notification *n, void *userdata);
 
@@ -120,6 +152,17 @@ struct pc_store_ops {
                              bool *ret_opened, unsigned flags);
         int (*incident_times)(struct pc_store *s, const char *vps_id, const char *kind, int64_t since,
                               int64_t before_id, int64_t *ret_times, size_t max, size_t *ret_n);
+        int (*incident_list)(struct pc_store *s, const char *vps_id, const char *kind, bool open_only,
+                             pc_incident_cb cb, void *userdata);
+        int (*incident_get)(struct pc_store *s, int64_t id, pc_incident_cb cb, void *userdata);
+        int (*incident_close)(struct pc_store *s, int64_t id, bool lift_actions,
+                              const struct pc_actor *who, size_t *ret_lifted);
+        int (*action_list)(struct pc_store *s, const char *vps_id, int64_t incident_id,
+                           bool active_only, int64_t now, pc_store_action_cb cb, void *userdata);
+        int (*action_get)(struct pc_store *s, int64_t id, struct pc_store_action *ret);
+        int (*action_lift)(struct pc_store *s, int64_t id, const struct pc_actor *who);
+        int (*action_set_until)(struct pc_store *s, int64_t id, int64_t until,
+                                const struct pc_actor *who);
         int (*notification_due)(struct pc_store *s, int64_t now, size_t limit, pc_notification_cb cb,
                                 void *userdata);
         int (*notification_list)(struct pc_store *s, const char *vps_id, const char *state,
@@ -260,6 +303,60 @@ int pc_store_audit_list(struct pc_store *s, const char *vps_id, size_t limit, pc
                         void *userdata);
 
 const char *pc_ticket_state_name(enum pc_ticket_state st);
+
+/* ---- incidents and actions (`portcullis incident`, `action`) ---------
+ *
+ * An action is a filter or a suspension, whoever placed it (support by
+ * hand, the response engine for an incident).  At <now> it is active (not
+ * lifted, no end or an end after <now>), expired (its end passed) or
+ * lifted.  Closing an incident is support's verdict that the episode is
+ * over; it lifts nothing unless asked to (the actions run to their end). */
+
+/* Calls <cb> for the incidents, newest first, of <vps_id> (NULL: every
+ * VPS), of <kind> (NULL: any), only the open ones if <open_only>.  <cb>
+ * must not call the store. */
+int pc_store_incident_list(struct pc_store *s, const char *vps_id, const char *kind, bool open_only,
+                           pc_incident_cb cb, void *userdata);
+
+/* Calls <cb> once for incident <id>.  -ENOENT if there is none. */
+int pc_store_incident_get(struct pc_store *s, int64_t id, pc_incident_cb cb, void *userdata);
+
+/* Closes the open incident <id>, audited as incident.close by <who> (a
+ * reason is required).  With <lift_actions>, also lifts in the same
+ * transaction every action of it still active, each as action_lift does
+ * (audited, owner notified); their number goes to *<ret_lifted> (may be
+ * NULL).  -ENOENT if there is no such incident, -EALREADY if it is closed
+ * (nothing changed). */
+int pc_store_incident_close(struct pc_store *s, int64_t id, bool lift_actions,
+                            const struct pc_actor *who, size_t *ret_lifted);
+
+/* Calls <cb> for the actions, newest first, of <vps_id> (NULL: every VPS)
+ * and of incident <incident_id> (0: any), only those active at <now> if
+ * <active_only>.  <cb> must not call the store. */
+int pc_store_action_list(struct pc_store *s, const char *vps_id, int64_t incident_id,
+                         bool active_only, int64_t now, pc_store_action_cb cb, void *userdata);
+
+/* Reads action <id> into *<ret>.  -ENOENT if there is none. */
+int pc_store_action_get(struct pc_store *s, int64_t id, struct pc_store_action *ret);
+
+/* Lifts the active action <id>: a filter as filter_lift, a suspension as
+ * unsuspend (which also closes the VPS's open incidents); audited and
+ * the owner notified the same way.  -ENOENT if there is none, -EALREADY
+ * if it was lifted or has expired (nothing changed). */
+int pc_store_action_lift(struct pc_store *s, int64_t id, const struct pc_actor *who);
+
+/* Gives the active filter <id> a new end <until> (later than its end now
+ * and than the present), or none with <until> 0 (permanent); audited as
+ * filter.extend or filter.make-permanent with before and after.  -ENOENT
+ * if there is none, -EALREADY if it was lifted or has expired, or is
+ * permanent already; -EINVAL for a suspension (it has no end), a filter
+ * without an end given one (it would shorten it), or an end not later
+ * than the current one. */
+int pc_store_action_set_until(struct pc_store *s, int64_t id, int64_t until,
+                              const struct pc_actor *who);
+
+/* "active", "expired" or "lifted": the state of <a> at <now>. */
+const char *pc_store_action_state(const struct pc_store_action *a, int64_t now);
 
 /* ---- the notification outbox ------------------------------------------
  *

@@ -1926,6 +1926,345 @@ static int sq_incident_times(struct pc_store *ps, const char *vps_id, const char
         return 0;
 }
 
+/* ---- incidents and actions, for support ------------------------------ */
+
+#define INCIDENT_COLUMNS \
+        "id, vps_id, kind, first_seen, last_seen, count, evidence, state, " \
+        "(SELECT count(*) FROM action WHERE action.incident_id = incident.id)"
+
+/* Fills <i> from the current row of <st> (INCIDENT_COLUMNS); its evidence
+ * points into the row. */
+static void incident_read(sqlite3_stmt *st, struct pc_incident *i)
+{
+        memset(i, 0, sizeof(*i));
+        i->id = sqlite3_column_int64(st, 0);
+        copy_trunc(i->vps_id, sizeof(i->vps_id), col_text(st, 1));
+        copy_trunc(i->kind, sizeof(i->kind), col_text(st, 2));
+        i->first_seen = sqlite3_column_int64(st, 3);
+        i->last_seen = sqlite3_column_int64(st, 4);
+        i->count = (uint64_t)sqlite3_column_int64(st, 5);
+        i->evidence = (const char *)sqlite3_column_text(st, 6);
+        i->open = strcmp(col_text(st, 7), "open") == 0;
+        i->actions = (size_t)sqlite3_column_int64(st, 8);
+}
+
+/* Calls <cb> for each row of <st> (INCIDENT_COLUMNS). */
+static int incident_each(struct sqlite_store *s, sqlite3_stmt *st, pc_incident_cb cb, void *userdata)
+{
+        struct pc_incident i;
+        int r;
+
+        while ((r = step(s, st)) > 0) {
+                incident_read(st, &i);
+                r = cb(&i, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+static int sq_incident_list(struct pc_store *ps, const char *vps_id, const char *kind, bool open_only,
+                            pc_incident_cb cb, void *userdata)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = query(s, &st,
+                  "SELECT " INCIDENT_COLUMNS " FROM incident WHERE (?1 IS NULL OR vps_id = ?1) "
+                  "AND (?2 IS NULL OR kind = ?2) AND (?3 = 0 OR state = 'open') ORDER BY id DESC",
+                  "tti", vps_id, kind, (int64_t)open_only);
+        if (r < 0)
+                return r;
+        return incident_each(s, st, cb, userdata);
+}
+
+static int sq_incident_get(struct pc_store *ps, int64_t id, pc_incident_cb cb, void *userdata)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct pc_incident i;
+        int r;
+
+        r = query(s, &st, "SELECT " INCIDENT_COLUMNS " FROM incident WHERE id = ?", "i", id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "incident #%lld does not exist", (long long)id);
+        incident_read(st, &i);
+        return cb(&i, userdata);
+}
+
+#define ACTION_ROW_COLUMNS ACTION_COLUMNS ", lifted_at, lifted_by"
+
+/* Fills <a> from the current row of <st> (ACTION_ROW_COLUMNS). */
+static void action_read(sqlite3_stmt *st, struct pc_store_action *a)
+{
+        memset(a, 0, sizeof(*a));
+        a->id = sqlite3_column_int64(st, 0);
+        copy_trunc(a->vps_id, sizeof(a->vps_id), col_text(st, 1));
+        copy_trunc(a->kind, sizeof(a->kind), col_text(st, 2));
+        copy_trunc(a->direction, sizeof(a->direction), col_text(st, 3));
+        copy_trunc(a->scope, sizeof(a->scope), col_text(st, 4));
+        a->incident_id = sqlite3_column_int64(st, 5);
+        copy_trunc(a->by, sizeof(a->by), col_text(st, 6));
+        copy_trunc(a->reason, sizeof(a->reason), col_text(st, 7));
+        a->created = sqlite3_column_int64(st, 8);
+        a->until = sqlite3_column_int64(st, 9);
+        a->lifted_at = sqlite3_column_int64(st, 10);
+        copy_trunc(a->lifted_by, sizeof(a->lifted_by), col_text(st, 11));
+}
+
+static int sq_action_list(struct pc_store *ps, const char *vps_id, int64_t incident_id, bool active_only,
+                          int64_t now, pc_store_action_cb cb, void *userdata)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct pc_store_action a;
+        int r;
+
+        r = query(s, &st,
+                  "SELECT " ACTION_ROW_COLUMNS " FROM action WHERE (?1 IS NULL OR vps_id = ?1) "
+                  "AND (?2 = 0 OR incident_id = ?2) AND (?3 = 0 OR (lifted_at IS NULL "
+                  "AND (until IS NULL OR until > ?4))) ORDER BY id DESC",
+                  "tiii", vps_id, incident_id, (int64_t)active_only, now);
+        if (r < 0)
+                return r;
+        while ((r = step(s, st)) > 0) {
+                action_read(st, &a);
+                r = cb(&a, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+/* Prepares into *<ret> the row of action <id> (ACTION_ROW_COLUMNS) and
+ * steps to it.  -ENOENT if there is none. */
+static int action_row(struct sqlite_store *s, int64_t id, sqlite3_stmt **ret)
+{
+        sqlite3_stmt *st = NULL;
+        int r;
+
+        r = query(s, &st, "SELECT " ACTION_ROW_COLUMNS " FROM action WHERE id = ?", "i", id);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r <= 0) {
+                sqlite3_finalize(st);
+                return r < 0 ? r : set_err(s, -ENOENT, "action #%lld does not exist", (long long)id);
+        }
+        *ret = st;
+        return 0;
+}
+
+static int sq_action_get(struct pc_store *ps, int64_t id, struct pc_store_action *ret)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = action_row(s, id, &st);
+
+        if (r < 0)
+                return r;
+        action_read(st, ret);
+        return 0;
+}
+
+/* Checks that the action at the current row of <st> (ACTION_ROW_COLUMNS)
+ * is active at <now>: -EALREADY saying when it ended, if not. */
+static int action_active(struct sqlite_store *s, sqlite3_stmt *st, int64_t now)
+{
+        struct pc_store_action a;
+        char when[32];
+
+        action_read(st, &a);
+        if (a.lifted_at != 0) {
+                pc_format_time(a.lifted_at, when, sizeof(when));
+                return set_err(s, -EALREADY, "%s #%lld of %s was lifted already (by %s at %s)", a.kind,
+                               (long long)a.id, a.vps_id, a.lifted_by, when);
+        }
+        if (a.until != 0 && a.until <= now) {
+                pc_format_time(a.until, when, sizeof(when));
+                return set_err(s, -EALREADY, "%s #%lld of %s ended already (at %s)", a.kind, (long long)a.id,
+                               a.vps_id, when);
+        }
+        return 0;
+}
+
+/* Lifts the active action at the current row of <st> (ACTION_COLUMNS
+ * first): a filter as filter_lift does, a suspension as unsuspend does. */
+static int action_lift_row(struct sqlite_store *s, sqlite3_stmt *st, const struct pc_actor *who, int64_t now)
+{
+        _cleanup_json_ json_t *vps = NULL;
+        char vps_id[PC_NAME_MAX];
+        int r;
+
+        copy_trunc(vps_id, sizeof(vps_id), col_text(st, 1));
+        r = vps_fetch(s, vps_id, &vps);
+        if (r < 0)
+                return r;
+        if (strcmp(col_text(st, 2), "suspension") != 0)
+                return action_lift(s, st, vps, "filter.lift", "filter", "filter.lifted", who, now);
+        r = action_lift(s, st, vps, "vps.unsuspend", "suspension", "vps.unsuspended", who, now);
+        return r < 0 ? r : incidents_close(s, vps_id, who, now);
+}
+
+static int action_lift_tx(struct sqlite_store *s, int64_t id, const struct pc_actor *who, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = action_row(s, id, &st);
+
+        if (r >= 0)
+                r = action_active(s, st, now);
+        return r < 0 ? r : action_lift_row(s, st, who, now);
+}
+
+static int sq_action_lift(struct pc_store *ps, int64_t id, const struct pc_actor *who)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, action_lift_tx(s, id, who, pc_now()));
+}
+
+static int action_set_until_tx(struct sqlite_store *s, int64_t id, int64_t until, const struct pc_actor *who,
+                               int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *before = NULL, *after = NULL;
+        struct pc_store_action a;
+        char object[48], when[32];
+        int r = action_row(s, id, &st);
+
+        if (r >= 0)
+                r = action_active(s, st, now);
+        if (r < 0)
+                return r;
+        action_read(st, &a);
+        if (strcmp(a.kind, "filter") != 0)
+                return set_err(s, -EINVAL, "action #%lld of %s is a %s: it has no end to change (lift it instead)",
+                               (long long)id, a.vps_id, a.kind);
+        if (until == 0 && a.until == 0)
+                return set_err(s, -EALREADY, "filter #%lld of %s is permanent already", (long long)id, a.vps_id);
+        if (until != 0 && a.until == 0)
+                return set_err(s, -EINVAL, "filter #%lld of %s is permanent: an end would shorten it",
+                               (long long)id, a.vps_id);
+        if (until != 0 && until <= a.until) {
+                pc_format_time(a.until, when, sizeof(when));
+                return set_err(s, -EINVAL, "filter #%lld of %s ends at %s already: the new end must be later",
+                               (long long)id, a.vps_id, when);
+        }
+        before = action_json(st);
+        if (before == NULL)
+                return set_err(s, -ENOMEM, "filter #%lld: cannot describe it in JSON", (long long)id);
+        r = exec(s, "UPDATE action SET until = ? WHERE id = ?", "ni", until, id);
+        if (r < 0)
+                return r;
+        r = action_fetch(s, id, &after);
+        if (r < 0)
+                return r;
+        snprintf(object, sizeof(object), "filter/%lld", (long long)id);
+        return audit(s, now, who, until == 0 ? "filter.make-permanent" : "filter.extend", object, a.vps_id,
+                     before, after);
+}
+
+static int sq_action_set_until(struct pc_store *ps, int64_t id, int64_t until, const struct pc_actor *who)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int64_t now = pc_now();
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0)
+                r = check_until(s, "the filter's new end", until, now);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, action_set_until_tx(s, id, until, who, now));
+}
+
+/* The incident at the current row of <st> (INCIDENT_COLUMNS) as JSON for
+ * the audit log. */
+static json_t *incident_json(sqlite3_stmt *st)
+{
+        return json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s}", "id", (json_int_t)sqlite3_column_int64(st, 0),
+                         "vps", col_text(st, 1), "kind", col_text(st, 2), "first_seen",
+                         (json_int_t)sqlite3_column_int64(st, 3), "last_seen",
+                         (json_int_t)sqlite3_column_int64(st, 4), "count", (json_int_t)sqlite3_column_int64(st, 5),
+                         "state", col_text(st, 7));
+}
+
+static int incident_close_tx(struct sqlite_store *s, int64_t id, bool lift_actions, const struct pc_actor *who,
+                             int64_t now, size_t *ret_lifted)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *before = NULL, *after = NULL;
+        char object[48], vps_id[PC_NAME_MAX];
+        size_t lifted = 0;
+        int r;
+
+        r = query(s, &st, "SELECT " INCIDENT_COLUMNS " FROM incident WHERE id = ?", "i", id);
+        if (r < 0 || (r = step(s, st)) < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "incident #%lld does not exist", (long long)id);
+        copy_trunc(vps_id, sizeof(vps_id), col_text(st, 1));
+        if (strcmp(col_text(st, 7), "open") != 0)
+                return set_err(s, -EALREADY, "incident #%lld of %s is closed already", (long long)id, vps_id);
+        before = incident_json(st);
+        after = json_deep_copy(before);
+        if (after == NULL || json_object_set_new(after, "state", json_string("closed")) < 0)
+                return set_err(s, -ENOMEM, "incident #%lld: cannot describe it in JSON", (long long)id);
+        r = exec(s, "UPDATE incident SET state = 'closed' WHERE id = ?", "i", id);
+        if (r < 0)
+                return r;
+        snprintf(object, sizeof(object), "incident/%lld", (long long)id);
+        r = audit(s, now, who, "incident.close", object, vps_id, before, after);
+        /* One at a time: lifting a suspension closes other incidents too. */
+        while (r >= 0 && lift_actions) {
+                _cleanup_stmt_ sqlite3_stmt *ast = NULL;
+
+                r = query(s, &ast,
+                          "SELECT " ACTION_COLUMNS " FROM action WHERE incident_id = ? AND lifted_at IS NULL "
+                          "AND (until IS NULL OR until > ?) ORDER BY id LIMIT 1",
+                          "ii", id, now);
+                if (r < 0 || (r = step(s, ast)) <= 0)
+                        break;
+                r = action_lift_row(s, ast, who, now);
+                lifted++;
+        }
+        if (r < 0)
+                return r;
+        if (ret_lifted != NULL)
+                *ret_lifted = lifted;
+        return 0;
+}
+
+static int sq_incident_close(struct pc_store *ps, int64_t id, bool lift_actions, const struct pc_actor *who,
+                             size_t *ret_lifted)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0 && (who->reason == NULL || who->reason[0] == '\0'))
+                r = set_err(s, -EINVAL, "closing incident #%lld needs a reason", (long long)id);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, incident_close_tx(s, id, lift_actions, who, pc_now(), ret_lifted));
+}
+
 /* ---- tickets --------------------------------------------------------- */
 
 static int ticket_open_tx(struct sqlite_store *s, const struct pc_ticket *t,
@@ -2712,6 +3051,13 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .vps_fetch = sq_vps_fetch,
         .incident_note = sq_incident_note,
         .incident_times = sq_incident_times,
+        .incident_list = sq_incident_list,
+        .incident_get = sq_incident_get,
+        .incident_close = sq_incident_close,
+        .action_list = sq_action_list,
+        .action_get = sq_action_get,
+        .action_lift = sq_action_lift,
+        .action_set_until = sq_action_set_until,
         .ticket_list = sq_ticket_list,
         .audit_list = sq_audit_list,
         .notification_due = sq_notification_due,

@@ -527,5 +527,127 @@ done
 present readme-using-it "$readme/state/portcullis.db"
 unset -f portcullis
 
+# ---- step 9: incident and action commands
+# A database of its own; incidents written as portcullisd's incident_note
+# writes them, filters and suspensions placed with the commands above.
+db="sqlite:$tmp/step9.db"
+q9() { sqlite3 "$tmp/step9.db" "$@"; }
+audit9() { q9 "SELECT count(*) FROM audit"; }
+t s9-help 0 --help && has s9-help "  incident " "$out" && has s9-help "  action " "$out"
+t s9-help-incident 0 incident --help && has s9-help-incident "incident close N --by WHO --reason TEXT [--lift-actions]" "$out" &&
+        has s9-help-incident "Closing lifts nothing" "$out"
+t s9-help-action 0 action --help && has s9-help-action "action extend N --until TIME --by WHO --reason TEXT" "$out" &&
+        has s9-help-action "action make-permanent N" "$out"
+t s9-init 0 init
+t s9-add-901 0 vps add vps-901 --site milano --owner hana@example.it --iface tap901 --addr 198.51.100.90 --by orch
+t s9-add-902 0 vps add vps-902 --site milano --owner ivo@example.it --iface tap902 --addr 198.51.100.91 --by orch
+# #1 scan and #2 spam of vps-901 (#2 with an ESC in its kind), #3 spoof of vps-902, closed.
+q9 "INSERT INTO incident (vps_id, kind, first_seen, last_seen, count, evidence, state) VALUES
+        ('vps-901', 'scan', 1767225600, 1767225660, 42, '{\"ports\": [22, 23], \"sample\": \"203.0.113.7\"}', 'open'),
+        ('vps-901', 'sp' || char(27) || '[2Jam', 1767225700, 1767225800, 7, NULL, 'open'),
+        ('vps-902', 'spoof', 1767225000, 1767225001, 1, NULL, 'closed');"
+t s9-filter-1 0 filter place vps-901 --all --by alice --reason "scan contained" --until +1d
+t s9-filter-2 0 filter place vps-901 --ports tcp/25 --by alice --reason "spam"
+t s9-suspend-3 0 suspend vps-902 --by alice --reason "spoofing"
+q9 "UPDATE action SET incident_id = 1 WHERE id = 1; UPDATE action SET incident_id = 2 WHERE id = 2;"
+
+t s9-inc-list 0 incident list && has s9-inc-list "FIRST SEEN" "$out" && has s9-inc-list "2026-01-01T00:00:00Z" "$out" &&
+        has s9-inc-list 'sp\x1b[2Jam' "$out"
+[[ $out == *$'\e'* ]] && { echo "FAIL s9-inc-list: a raw ESC reached the terminal"; failures=$((failures + 1)); }
+t s9-inc-list-json 0 incident list --json &&
+        json s9-inc-list-json '[i["id"] for i in j["incidents"]] == [2, 1] and j["incidents"][1]["evidence"]["ports"] == [22, 23] and j["incidents"][1]["count"] == 42 and j["incidents"][1]["actions"] == 1 and j["incidents"][0]["kind"] == "sp\x1b[2Jam"'
+t s9-inc-list-all 0 incident list --all --json && json s9-inc-list-all '[i["id"] for i in j["incidents"]] == [3, 2, 1] and j["incidents"][0]["state"] == "closed"'
+t s9-inc-list-kind 0 incident list vps-901 --kind scan --json && json s9-inc-list-kind '[i["id"] for i in j["incidents"]] == [1]'
+t s9-inc-list-vps 0 incident list vps-902 --open --json && json s9-inc-list-vps 'j["incidents"] == []'
+t s9-inc-list-novps 2 incident list vps-999 && has s9-inc-list-novps "no VPS 'vps-999'" "$err"
+t s9-inc-list-both 2 incident list --open --all && has s9-inc-list-both "--open and --all exclude each other" "$err"
+t s9-inc-list-badkind 2 incident list --kind 'a b' && has s9-inc-list-badkind "--kind 'a b' is not a kind" "$err"
+t s9-inc-show 0 incident show 1 && has s9-inc-show "incident #1: scan by vps-901 (open)" "$out" &&
+        has s9-inc-show "count       42" "$out" && has s9-inc-show '"sample":"203.0.113.7"' "$out" && has s9-inc-show "scan contained" "$out"
+t s9-inc-show-json 0 incident show 1 --json &&
+        json s9-inc-show-json 'j["id"] == 1 and j["first_seen"] == "2026-01-01T00:00:00Z" and j["last_seen"] == "2026-01-01T00:01:00Z" and j["evidence"]["sample"] == "203.0.113.7" and [a["id"] for a in j["actions"]] == [1] and j["actions"][0]["state"] == "active" and j["actions"][0]["kind"] == "filter"'
+t s9-inc-show-missing 2 incident show 99 && has s9-inc-show-missing "incident #99 does not exist" "$err"
+t s9-inc-show-bad 2 incident show x && has s9-inc-show-bad "'x' is not an incident number" "$err"
+t s9-inc-nosub 2 incident && has s9-inc-nosub "needs a subcommand" "$err"
+t s9-inc-badsub 2 incident frob && has s9-inc-badsub "unknown incident subcommand 'frob'" "$err"
+
+t s9-act-list 0 action list && has s9-act-list "suspension" "$out" && has s9-act-list "tcp/25" "$out" && has s9-act-list "scan contained" "$out"
+t s9-act-list-json 0 action list --json &&
+        json s9-act-list-json '[a["id"] for a in j["actions"]] == [3, 2, 1] and j["actions"][0]["kind"] == "suspension" and j["actions"][1]["until"] is None and j["actions"][2]["incident"] == 1 and all(a["state"] == "active" for a in j["actions"])'
+t s9-act-list-vps 0 action list vps-902 --active --json && json s9-act-list-vps '[a["id"] for a in j["actions"]] == [3]'
+t s9-act-list-novps 2 action list vps-999 && has s9-act-list-novps "no VPS 'vps-999'" "$err"
+t s9-act-badsub 2 action frob && has s9-act-badsub "unknown action subcommand 'frob'" "$err"
+
+# Refusals name the argument and change nothing.
+rows=$(audit9)
+t s9-lift-noby 2 action lift 1 --reason x && has s9-lift-noby "--by WHO is required" "$err"
+t s9-lift-noreason 2 action lift 1 --by alice && has s9-lift-noreason "--reason TEXT is required" "$err"
+t s9-lift-esc 2 action lift 1 --by alice --reason $'ok\e[2J' && has s9-lift-esc "--reason holds the control character U+001B" "$err"
+t s9-lift-bad 2 action lift x --by alice --reason x && has s9-lift-bad "'x' is not an action number" "$err"
+t s9-lift-missing 2 action lift 99 --by alice --reason x && has s9-lift-missing "action #99 does not exist" "$err"
+t s9-ext-nountil 2 action extend 1 --by alice --reason x && has s9-ext-nountil "--until TIME is required" "$err"
+t s9-ext-badtime 2 action extend 1 --until tomorrow --by alice --reason x && has s9-ext-badtime "--until 'tomorrow' is not a valid time" "$err"
+t s9-ext-past 2 action extend 1 --until 2001-01-01 --by alice --reason x && has s9-ext-past "--until '2001-01-01' is in the past" "$err"
+t s9-ext-shorter 2 action extend 1 --until +1h --by alice --reason x && has s9-ext-shorter "the new end must be later" "$err"
+t s9-ext-permanent 2 action extend 2 --until +30d --by alice --reason x && has s9-ext-permanent "filter #2 of vps-901 is permanent" "$err"
+t s9-ext-suspension 2 action extend 3 --until +30d --by alice --reason x && has s9-ext-suspension "action #3 of vps-902 is a suspension" "$err"
+t s9-perm-again 2 action make-permanent 2 --by alice --reason x && has s9-perm-again "permanent already" "$err"
+t s9-lift-until 2 action lift 1 --until +2d --by alice --reason x && has s9-lift-until "--until is for \`action extend\` only" "$err"
+t s9-close-noreason 2 incident close 1 --by alice && has s9-close-noreason "--reason TEXT is required" "$err"
+t s9-close-missing 2 incident close 99 --by alice --reason x && has s9-close-missing "incident #99 does not exist" "$err"
+t s9-close-closed 2 incident close 3 --by alice --reason x && has s9-close-closed "incident #3 of vps-902 is closed already" "$err"
+[ "$(audit9)" = "$rows" ] || { echo "FAIL s9-nothing-changed: the audit log grew from $rows to $(audit9)"; failures=$((failures + 1)); }
+[ "$(q9 "SELECT count(*) FROM action WHERE lifted_at IS NULL AND (until IS NULL OR until > strftime('%s','now') + 86000)")" = 3 ] ||
+        { echo "FAIL s9-nothing-changed: an action changed"; failures=$((failures + 1)); }
+
+# extend, make-permanent: the new end in the store, the audit log and vps show.
+t s9-extend 0 action extend 1 --until 2099-01-01 --by alice --reason "still scanning" --json &&
+        json s9-extend 'j["extended"] == 1 and j["vps"] == "vps-901" and j["until"] == "2099-01-01T00:00:00Z" and "agent" in j'
+[ "$(q9 "SELECT until FROM action WHERE id = 1")" = 4070908800 ] || { echo "FAIL s9-extend: until not stored"; failures=$((failures + 1)); }
+t s9-extend-audit 0 audit vps-901 --json &&
+        json s9-extend-audit '[(e["before"]["until"], e["after"]["until"], e["reason"]) for e in j["audit"] if e["action"] == "filter.extend" and e["object"] == "filter/1"][0][1:] == (4070908800, "still scanning")'
+t s9-extend-show 0 vps show vps-901 --json && json s9-extend-show '[f["until"] for f in j["filters"] if f["id"] == 1] == ["2099-01-01T00:00:00Z"]'
+t s9-perm 0 action make-permanent 1 --by alice --reason "repeat offender" && has s9-perm "filter #1 of vps-901 is now permanent (no end)" "$out"
+[ "$(q9 "SELECT count(*) FROM action WHERE id = 1 AND until IS NULL")" = 1 ] || { echo "FAIL s9-perm: until kept"; failures=$((failures + 1)); }
+t s9-perm-show 0 vps show vps-901 --json && json s9-perm-show '[f["until"] for f in j["filters"] if f["id"] == 1] == [None]'
+t s9-perm-audit 0 audit vps-901 && has s9-perm-audit "filter.make-permanent" "$out" && has s9-perm-audit "repeat offender" "$out"
+
+# lift: the filter is gone from vps show and explain, audited, the owner emailed; once only.
+t s9-explain-filtered 1 explain vps-901 tcp/443 && has s9-explain-filtered "filter #1" "$out"
+t s9-lift 0 action lift 1 --by alice --reason "customer patched" && has s9-lift "lifted filter #1 of vps-901; the owner will be emailed" "$out"
+t s9-lift-show 0 vps show vps-901 --json && json s9-lift-show '[f["id"] for f in j["filters"]] == [2]'
+t s9-lift-explain 0 explain vps-901 tcp/443
+t s9-lift-list 0 action list vps-901 --json && json s9-lift-list '[(a["id"], a["state"], a["lifted_by"]) for a in j["actions"]] == [(2, "active", None), (1, "lifted", "alice")]'
+[ "$(q9 "SELECT count(*) FROM audit WHERE action = 'filter.lift' AND object = 'filter/1' AND reason = 'customer patched'")" = 1 ] ||
+        { echo "FAIL s9-lift: no audit row"; failures=$((failures + 1)); }
+[ "$(q9 "SELECT count(*) FROM notification WHERE vps_id = 'vps-901' AND kind = 'filter.lifted'")" = 1 ] ||
+        { echo "FAIL s9-lift: no notification"; failures=$((failures + 1)); }
+t s9-lift-again 2 action lift 1 --by alice --reason again && has s9-lift-again "filter #1 of vps-901 was lifted already (by alice at" "$err"
+t s9-perm-lifted 2 action make-permanent 1 --by alice --reason x && has s9-perm-lifted "was lifted already" "$err"
+# ... a suspension as unsuspend
+t s9-explain-suspended 1 explain vps-902 tcp/443
+t s9-lift-susp 0 action lift 3 --by alice --reason "verified" --json && json s9-lift-susp 'j["lifted"] == 3 and j["kind"] == "suspension" and j["vps"] == "vps-902"'
+t s9-lift-susp-explain 0 explain vps-902 tcp/443
+t s9-lift-susp-audit 0 audit vps-902 && has s9-lift-susp-audit "vps.unsuspend" "$out"
+# ... an expired filter neither.
+t s9-filter-4 0 filter place vps-902 --all --by alice --reason "flood" --until +1d
+q9 "UPDATE action SET until = 1767225600 WHERE id = 4"
+t s9-expired-list 0 action list vps-902 --json && json s9-expired-list 'j["actions"][0]["id"] == 4 and j["actions"][0]["state"] == "expired"'
+t s9-expired-active 0 action list vps-902 --active --json && json s9-expired-active 'j["actions"] == []'
+t s9-lift-expired 2 action lift 4 --by alice --reason x && has s9-lift-expired "filter #4 of vps-902 ended already (at 2026-01-01T00:00:00Z)" "$err"
+
+# close: the actions stay, unless --lift-actions; audited either way.
+t s9-close 0 incident close 1 --by alice --reason "handled" && has s9-close "closed incident #1 of vps-901; its actions stay in force" "$out"
+t s9-close-again 2 incident close 1 --by alice --reason again && has s9-close-again "closed already" "$err"
+t s9-close-lift 0 incident close 2 --lift-actions --by alice --reason "spam stopped" --json &&
+        json s9-close-lift 'j["closed"] == 2 and j["lifted"] == 1 and j["vps"] == "vps-901" and "agent" in j'
+t s9-close-lift-show 0 vps show vps-901 --json && json s9-close-lift-show 'j["filters"] == []'
+# tcp/25 stays blocked at milano by the site's rule, no longer by filter #2
+t s9-close-lift-explain 1 explain vps-901 tcp/25 && has s9-close-lift-explain "blocked by site policy" "$out"
+[[ $out == *"filter #2"* ]] && { echo "FAIL s9-close-lift-explain: filter #2 still explains it"; failures=$((failures + 1)); }
+t s9-close-audit 0 audit vps-901 --json &&
+        json s9-close-audit '[(e["object"], e["before"]["state"], e["after"]["state"]) for e in j["audit"] if e["action"] == "incident.close"] == [("incident/1", "open", "closed"), ("incident/2", "open", "closed")] and [e["object"] for e in j["audit"] if e["action"] == "filter.lift"] == ["filter/1", "filter/2"]'
+t s9-inc-list-closed 0 incident list vps-901 --json && json s9-inc-list-closed 'j["incidents"] == []'
+
 echo "$n commands, $failures failures"
 [ $failures = 0 ]

@@ -2085,6 +2085,185 @@ static void test_load_many(void **state)
         pc_store_close(s);
 }
 
+/* ---- incidents and actions, for support ------------------------------- */
+
+struct seen {
+        int64_t ids[8];
+        size_t n;
+        char evidence[128];
+};
+
+static int incident_seen(const struct pc_incident *i, void *userdata)
+{
+        struct seen *sn = userdata;
+
+        if (sn->n < 8)
+                sn->ids[sn->n++] = i->id;
+        snprintf(sn->evidence, sizeof(sn->evidence), "%s", i->evidence != NULL ? i->evidence : "");
+        return 0;
+}
+
+static int action_seen(const struct pc_store_action *a, void *userdata)
+{
+        struct seen *sn = userdata;
+
+        if (sn->n < 8)
+                sn->ids[sn->n++] = a->id;
+        return 0;
+}
+
+/* Places a filter on <vps> for incident <incident> ending at <until>. */
+static int64_t place_filter(struct pc_store *s, const char *vps, int64_t incident, int64_t until)
+{
+        struct pc_filter f = { .direction = PC_DIR_EGRESS, .scope = PC_SCOPE_ALL, .incident_id = incident,
+                               .until = until };
+        int64_t id = 0;
+
+        assert_int_equal(pc_store_filter_place(s, vps, &f, &alice, &id), 0);
+        return id;
+}
+
+/* Listing and reading incidents: newest first, filtered by VPS, kind and
+ * state, with evidence and the number of actions. */
+static void test_incident_list(void **state)
+{
+        struct pc_store *s = open_store();
+        int64_t now = pc_now(), a = 0, b = 0, c = 0;
+        struct seen sn = { 0 };
+        bool opened;
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        add_vps(s, "vps-102", "milano", "192.0.2.11");
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "scan", 5, now, "{\"ports\":5}", 300, &a, &opened, 0), 0);
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "spam", 1, now, NULL, 300, &b, &opened, 0), 0);
+        assert_int_equal(pc_store_incident_note(s, "vps-102", "scan", 1, now, NULL, 300, &c, &opened, 0), 0);
+        place_filter(s, "vps-101", a, now + 3600);
+        assert_int_equal(pc_store_incident_list(s, NULL, NULL, false, incident_seen, &sn), 0);
+        assert_int_equal(sn.n, 3);
+        assert_int_equal(sn.ids[0], c);
+        assert_int_equal(sn.ids[2], a);
+        sn.n = 0;
+        assert_int_equal(pc_store_incident_list(s, "vps-101", "scan", false, incident_seen, &sn), 0);
+        assert_int_equal(sn.n, 1);
+        assert_string_equal(sn.evidence, "{\"ports\":5}");
+        sn.n = 0;
+        assert_int_equal(pc_store_incident_list(s, "vps-999", NULL, false, incident_seen, &sn), 0);
+        assert_int_equal(sn.n, 0);
+        assert_int_equal(pc_store_incident_get(s, 999, incident_seen, &sn), -ENOENT);
+        assert_non_null(strstr(pc_store_errmsg(s), "incident #999 does not exist"));
+        assert_int_equal(pc_store_incident_close(s, b, false, &alice, NULL), 0);
+        sn.n = 0;
+        assert_int_equal(pc_store_incident_list(s, "vps-101", NULL, true, incident_seen, &sn), 0);
+        assert_int_equal(sn.n, 1);
+        assert_int_equal(sn.ids[0], a);
+        pc_store_close(s);
+}
+
+/* Closing an incident: audited, needs a reason, once; its actions stay
+ * unless asked, then each is lifted with its audit row and email. */
+static void test_incident_close(void **state)
+{
+        struct pc_store *s = open_store();
+        int64_t now = pc_now(), a = 0, b = 0, f1, f2;
+        size_t lifted = 99;
+        bool opened;
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "scan", 5, now, NULL, 300, &a, &opened, 0), 0);
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "spam", 5, now, NULL, 300, &b, &opened, 0), 0);
+        f1 = place_filter(s, "vps-101", a, now + 3600);
+        f2 = place_filter(s, "vps-101", b, 0);
+        assert_int_equal(pc_store_incident_close(s, a, false, &bob, NULL), -EINVAL); /* no reason */
+        assert_int_equal(pc_store_incident_close(s, 999, false, &alice, NULL), -ENOENT);
+        assert_int_equal(pc_store_incident_close(s, a, false, &alice, &lifted), 0);
+        assert_int_equal(lifted, 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM action WHERE lifted_at IS NULL"), 2);
+        assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE action = 'incident.close' AND object = 'incident/1' "
+                                 "AND \"before\" LIKE '%\"state\":\"open\"%' AND \"after\" LIKE '%\"state\":\"closed\"%'"),
+                         1);
+        assert_int_equal(pc_store_incident_close(s, a, true, &alice, &lifted), -EALREADY);
+        assert_non_null(strstr(pc_store_errmsg(s), "closed already"));
+        assert_int_equal(pc_store_incident_close(s, b, true, &alice, &lifted), 0);
+        assert_int_equal(lifted, 1);
+        assert_int_equal(raw_int("SELECT count(*) FROM action WHERE lifted_at IS NULL"), 1);
+        assert_int_equal(raw_int("SELECT count(*) FROM action WHERE lifted_at IS NOT NULL AND lifted_by = 'alice'"), 1);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'filter.lifted'"), 1);
+        (void)f1;
+        (void)f2;
+        pc_store_close(s);
+}
+
+/* Actions: list (active only), lift a filter or a suspension once, extend
+ * and make permanent a filter; every refusal leaves everything as it was. */
+static void test_actions(void **state)
+{
+        struct pc_store *s = open_store();
+        int64_t now = pc_now(), inc = 0, f1, f2, su = 0, audits;
+        struct pc_store_action a;
+        struct seen sn = { 0 };
+        bool opened;
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "spoof", 1, now, NULL, 300, &inc, &opened, 0), 0);
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "scan", 1, now, NULL, 300, &inc, &opened, 0), 0);
+        f1 = place_filter(s, "vps-101", inc, now + 3600);
+        f2 = place_filter(s, "vps-101", 0, 0);
+        assert_int_equal(pc_store_suspend(s, "vps-101", 0, &alice, &su), 0);
+        assert_int_equal(pc_store_action_list(s, "vps-101", 0, true, now, action_seen, &sn), 0);
+        assert_int_equal(sn.n, 3);
+        assert_int_equal(sn.ids[0], su);
+        sn.n = 0;
+        assert_int_equal(pc_store_action_list(s, NULL, inc, false, now, action_seen, &sn), 0);
+        assert_int_equal(sn.n, 1);
+        assert_int_equal(sn.ids[0], f1);
+
+        assert_int_equal(pc_store_action_get(s, f1, &a), 0);
+        assert_string_equal(a.kind, "filter");
+        assert_int_equal(a.incident_id, inc);
+        assert_int_equal(a.until, now + 3600);
+        assert_string_equal(pc_store_action_state(&a, now), "active");
+        assert_string_equal(pc_store_action_state(&a, now + 3600), "expired");
+        assert_int_equal(pc_store_action_get(s, 999, &a), -ENOENT);
+
+        audits = count_rows("audit");
+        /* extend: later only, a filter only, a future time only */
+        assert_int_equal(pc_store_action_set_until(s, f1, now + 1800, &alice), -EINVAL);
+        assert_non_null(strstr(pc_store_errmsg(s), "the new end must be later"));
+        assert_int_equal(pc_store_action_set_until(s, f1, now - 10, &alice), -EINVAL);
+        assert_int_equal(pc_store_action_set_until(s, su, now + 7200, &alice), -EINVAL);
+        assert_non_null(strstr(pc_store_errmsg(s), "is a suspension"));
+        assert_int_equal(pc_store_action_set_until(s, f2, now + 7200, &alice), -EINVAL);
+        assert_int_equal(pc_store_action_set_until(s, f2, 0, &alice), -EALREADY);
+        assert_int_equal(pc_store_action_set_until(s, 999, 0, &alice), -ENOENT);
+        assert_int_equal(count_rows("audit"), audits);
+        assert_int_equal(pc_store_action_set_until(s, f1, now + 7200, &alice), 0);
+        assert_int_equal(raw_int("SELECT until FROM action WHERE id = 1"), now + 7200);
+        assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE action = 'filter.extend' AND object = 'filter/1'"), 1);
+        assert_int_equal(pc_store_action_set_until(s, f1, 0, &alice), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM action WHERE id = 1 AND until IS NULL"), 1);
+        assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE action = 'filter.make-permanent'"), 1);
+
+        /* lift: once; a suspension as unsuspend does (closes the episodes) */
+        assert_int_equal(pc_store_action_lift(s, f1, &bob), 0);
+        assert_int_equal(pc_store_action_lift(s, f1, &bob), -EALREADY);
+        assert_non_null(strstr(pc_store_errmsg(s), "was lifted already (by bob"));
+        assert_int_equal(pc_store_action_set_until(s, f1, 0, &bob), -EALREADY);
+        assert_int_equal(pc_store_action_lift(s, su, &bob), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE action = 'vps.unsuspend'"), 1);
+        assert_int_equal(raw_int("SELECT count(*) FROM incident WHERE state = 'open'"), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind IN ('filter.lifted', 'vps.unsuspended')"), 2);
+        assert_int_equal(pc_store_action_lift(s, 999, &bob), -ENOENT);
+        sn.n = 0;
+        assert_int_equal(pc_store_action_list(s, "vps-101", 0, true, now, action_seen, &sn), 0);
+        assert_int_equal(sn.n, 1);
+        assert_int_equal(sn.ids[0], f2);
+        /* an expired filter cannot be lifted or extended */
+        raw_exec("UPDATE action SET until = 1000 WHERE id = 2", NULL, 0);
+        assert_int_equal(pc_store_action_lift(s, f2, &bob), -EALREADY);
+        assert_non_null(strstr(pc_store_errmsg(s), "ended already"));
+        pc_store_close(s);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -2116,6 +2295,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_unsuspend_closes_episode, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_incident_notice, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_incident_times, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_incident_list, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_incident_close, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_list, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_migrate_v1, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ids_never_reused, setup, teardown),
