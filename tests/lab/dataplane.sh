@@ -108,6 +108,23 @@ check "agent recorded a terms-of-service incident" grep -q "terms-of-service evi
 audit_has() { pc audit "$1" | grep -q "$2"; }
 check "audit shows the incident" audit_has vps-201 incident.open
 
+echo "# an action: a filter placed, extended, then lifted; the kernel follows each"
+check "(control: vps-101's TCP to 6881 answers)" lab_tcp_hello vps101 "$LAB_INET_V4" 6881
+pc filter place vps-101 --ports tcp/6881 --by abuse --reason "lab: action" --until +1h >/dev/null 2>&1
+act=$(pc --json action list vps-101 --active | python3 -c 'import json,sys; print(json.load(sys.stdin)["actions"][0]["id"])' 2>/dev/null)
+check "the filter is an active action" test -n "$act"
+check_not "vps-101's TCP to 6881 is filtered (dropped)" lab_tcp_hello vps101 "$LAB_INET_V4" 6881 2
+pc action extend "$act" --until +2h --by abuse --reason "lab: longer" >/dev/null 2>&1
+ttl=$(nft_hv -j list set $FAM portcullis filter_ports_out | python3 -c '
+import json, sys
+for item in json.load(sys.stdin)["nftables"]:
+    for e in item.get("set", {}).get("elem", []):
+        if isinstance(e, dict) and "elem" in e:
+            print(e["elem"].get("expires", 0))' | sort -n | tail -1)
+check "extend reached the kernel (expires in ${ttl:-?} s, > 1 h)" test "${ttl:-0}" -gt 3600
+pc action lift "$act" --by abuse --reason "lab: done" >/dev/null 2>&1
+check "lift reached the kernel: vps-101's TCP to 6881 answers again" lab_tcp_hello vps101 "$LAB_INET_V4" 6881
+
 echo "# a suspension: nothing in, nothing out, then everything back"
 lab_serve_tcp vps202 8080 >/dev/null 2>&1
 check "(control: inet -> vps-202:8080 works)" lab_tcp_hello inet "$V202" 8080 2
