@@ -41,17 +41,6 @@ static const char *time_or_dash(int64_t t, char *buf, size_t size)
         return buf;
 }
 
-/* Time <t> as a JSON string, or null for 0. */
-static json_t *time_json(int64_t t)
-{
-        char buf[32];
-
-        if (t == 0)
-                return json_null();
-        pc_format_time(t, buf, sizeof(buf));
-        return json_string(buf);
-}
-
 /* Text <s> as a JSON string, or null if empty. */
 static json_t *text_json(const char *s)
 {
@@ -68,10 +57,10 @@ static int64_t next_attempt(const struct pc_notification *n)
 static json_t *notification_json(const struct pc_notification *n)
 {
         return json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "id",
-                         (json_int_t)n->id, "created", time_json(n->created), "vps", n->vps_id,
+                         (json_int_t)n->id, "created", cli_time_json(n->created), "vps", n->vps_id,
                          "kind", n->kind, "recipient", n->recipient, "language", n->language,
                          "state", n->state, "attempts", (json_int_t)n->attempts, "next_attempt",
-                         time_json(next_attempt(n)), "sent_at", time_json(n->sent_at),
+                         cli_time_json(next_attempt(n)), "sent_at", cli_time_json(n->sent_at),
                          "last_error", text_json(n->last_error), "message_id",
                          text_json(n->message_id));
 }

@@ -295,16 +295,6 @@ static void addrs_text(const struct pc_vps *v, char *out, size_t size)
         }
 }
 
-static json_t *time_json(int64_t t)
-{
-        char buf[32];
-
-        if (t == 0)
-                return json_null();
-        pc_format_time(t, buf, sizeof(buf));
-        return json_string(buf);
-}
-
 static const char *vps_state(const struct pc_vps *v)
 {
         return v->suspended ? "suspended" : v->n_filters > 0 ? "filtered" : "active";
@@ -375,7 +365,7 @@ static int ticket_json_cb(const struct pc_ticket *t, void *userdata)
         json_array_append_new(userdata, json_pack("{s:I, s:s, s:s, s:s, s:o, s:s}", "id", (json_int_t)t->id,
                                                   "service", t->service, "state",
                                                   pc_ticket_state_name(t->state), "opened_by", t->opened_by,
-                                                  "opened", time_json(t->opened), "text", t->text));
+                                                  "opened", cli_time_json(t->opened), "text", t->text));
         return 0;
 }
 
@@ -519,7 +509,7 @@ static int vps_show(struct cli *c, int argc, char **argv)
                                                      "service", e->service, "ticket",
                                                      e->ticket_id != 0 ? json_integer(e->ticket_id) : json_null(),
                                                      "by", e->by, "reason", e->reason, "created",
-                                                     time_json(e->created), "until", time_json(e->until)));
+                                                     cli_time_json(e->created), "until", cli_time_json(e->until)));
         }
         filt = json_array();
         for (size_t i = 0; i < v->n_filters; i++) {
@@ -537,7 +527,7 @@ static int vps_show(struct cli *c, int argc, char **argv)
                                                       "scope", scope, "incident",
                                                       f->incident_id != 0 ? json_integer(f->incident_id) : json_null(),
                                                       "by", f->by, "reason", f->reason, "created",
-                                                      time_json(f->created), "until", time_json(f->until)));
+                                                      cli_time_json(f->created), "until", cli_time_json(f->until)));
         }
         tickets = json_array();
         if (pc_store_ticket_list(c->store, v->id, ticket_json_cb, tickets) < 0) {
@@ -556,7 +546,7 @@ static int vps_show(struct cli *c, int argc, char **argv)
                          "state", vps_state(v), "suspension",
                          v->suspended ? json_pack("{s:I, s:s, s:s, s:o, s:o}", "id", (json_int_t)v->suspension.id,
                                                   "by", v->suspension.by, "reason", v->suspension.reason,
-                                                  "since", time_json(v->suspension.created), "incident",
+                                                  "since", cli_time_json(v->suspension.created), "incident",
                                                   v->suspension.incident_id != 0 ? json_integer(v->suspension.incident_id)
                                                                                  : json_null())
                                       : json_null(),
