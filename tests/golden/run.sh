@@ -22,47 +22,36 @@ trap 'rm -rf "$tmp"' EXIT
 failed=0
 count=0
 
-for case in tests/golden/ok/*.yaml; do
-        name=ok/$(basename "$case" .yaml)
-        want=${case%.yaml}.ok
-        count=$((count + 1))
-        "$bin" -c "$case" config >"$tmp/out" 2>"$tmp/err"
-        rc=$?
-        if [ "${UPDATE_GOLDEN:-0}" = 1 ] && [ $rc -eq 0 ]; then
-                cp "$tmp/out" "$want"
-        fi
-        if [ $rc -ne 0 ]; then
-                echo "FAIL $name (exit $rc: $(head -n 1 "$tmp/err"))"
-                failed=$((failed + 1))
-        elif ! diff -u "$want" "$tmp/out"; then
-                echo "FAIL $name"
-                failed=$((failed + 1))
-        else
-                echo "ok $name"
-        fi
-done
+# golden_ok COMMAND EXT: for every ok/NAME.yaml, `portcullis -c NAME.yaml
+# COMMAND` exits 0 and prints exactly ok/NAME.EXT.
+golden_ok() {
+        local cmd=$1 ext=$2 case name want rc
+        for case in tests/golden/ok/*.yaml; do
+                name=ok/$(basename "$case" .yaml)
+                [ "$ext" = ok ] || name=$name.$ext
+                want=${case%.yaml}.$ext
+                count=$((count + 1))
+                "$bin" -c "$case" "$cmd" >"$tmp/out" 2>"$tmp/err"
+                rc=$?
+                if [ "${UPDATE_GOLDEN:-0}" = 1 ] && [ $rc -eq 0 ]; then
+                        cp "$tmp/out" "$want"
+                fi
+                if [ $rc -ne 0 ]; then
+                        echo "FAIL $name (exit $rc: $(head -n 1 "$tmp/err"))"
+                        failed=$((failed + 1))
+                elif ! diff -u "$want" "$tmp/out"; then
+                        echo "FAIL $name"
+                        failed=$((failed + 1))
+                else
+                        echo "ok $name"
+                fi
+        done
+}
 
+golden_ok config ok
 # The whole ruleset: a change of dispatch, verdicts or anti-spoofing shows
 # here as a diff, without a kernel.
-for case in tests/golden/ok/*.yaml; do
-        name=ok/$(basename "$case" .yaml).nft
-        want=${case%.yaml}.nft
-        count=$((count + 1))
-        "$bin" -c "$case" ruleset >"$tmp/out" 2>"$tmp/err"
-        rc=$?
-        if [ "${UPDATE_GOLDEN:-0}" = 1 ] && [ $rc -eq 0 ]; then
-                cp "$tmp/out" "$want"
-        fi
-        if [ $rc -ne 0 ]; then
-                echo "FAIL $name (exit $rc: $(head -n 1 "$tmp/err"))"
-                failed=$((failed + 1))
-        elif ! diff -u "$want" "$tmp/out"; then
-                echo "FAIL $name"
-                failed=$((failed + 1))
-        else
-                echo "ok $name"
-        fi
-done
+golden_ok ruleset nft
 
 for case in tests/golden/fail/*.yaml; do
         name=fail/$(basename "$case" .yaml)
