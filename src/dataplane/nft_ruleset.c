@@ -194,7 +194,7 @@ static void redirect_ports(const struct pc_config *cfg, bool route_only, struct 
         for (size_t pi = 0; pi < cfg->n_policies; pi++) {
                 const struct pc_policy *p = &cfg->policies[pi];
 
-                if (route_only && !pc_proxy_route_policy(p))
+                if (route_only && !pc_policy_proxy_from_vps(p))
                         continue;
                 for (size_t r = 0; r < p->n_rules; r++)
                         for (size_t k = 0; p->rules[r].action == PC_ACTION_REDIRECT && k < p->rules[r].n_ports; k++)

@@ -53,15 +53,10 @@ static int step_request(struct rtnl *rt, const struct step *s, uint16_t type, ui
 static int step_add(struct rtnl *rt, const struct step *s, bool *ret_added);
 static int step_del(struct rtnl *rt, const struct step *s);
 
-bool pc_proxy_route_policy(const struct pc_policy *p)
-{
-        return pc_policy_proxy_from_vps(p);
-}
-
 bool pc_proxy_route_needed(const struct pc_config *cfg)
 {
         for (size_t i = 0; i < cfg->n_policies; i++)
-                if (pc_proxy_route_policy(&cfg->policies[i]))
+                if (pc_policy_proxy_from_vps(&cfg->policies[i]))
                         return true;
         return false;
 }

@@ -43,12 +43,9 @@
 #define PC_PROXY_CT_ZONE 2525u
 #define PC_PROXY_CT_ZONE_STR "2525"
 
-/* True if policy <p> redirects connections to an SMTP proxy that connects
- * from the VPS's own address. */
-bool pc_proxy_route_policy(const struct pc_policy *p);
-
-/* True if any policy of <cfg> does (pc_proxy_route_policy()), i.e. the
- * kernel needs the return path above. */
+/* True if any policy of <cfg> redirects to an SMTP proxy that connects from
+ * the VPS's own address (pc_policy_proxy_from_vps()), i.e. the kernel needs
+ * the return path above. */
 bool pc_proxy_route_needed(const struct pc_config *cfg);
 
 /* Makes the running network namespace hold the rules and routes above, for

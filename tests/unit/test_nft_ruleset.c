@@ -274,8 +274,8 @@ static void test_proxy_return_chains(void **state)
         /* Provider A (lenoir) redirects port 25 to a proxy that connects
          * from the VPS. */
         assert_true(l->has_smtp_proxy);
-        assert_true(pc_proxy_route_policy(l));
-        assert_false(pc_proxy_route_policy(pc_config_policy(cfg, "blocked-services")));
+        assert_true(pc_policy_proxy_from_vps(l));
+        assert_false(pc_policy_proxy_from_vps(pc_config_policy(cfg, "blocked-services")));
         assert_true(pc_proxy_route_needed(cfg));
         nft_skeleton(cfg, &b);
         assert_false(b.oom);
@@ -316,7 +316,7 @@ static void test_proxy_return_chains(void **state)
 
         /* A proxy but no rule redirecting to it: nothing to return. */
         redirect->action = PC_ACTION_BLOCK;
-        assert_false(pc_proxy_route_policy(l));
+        assert_false(pc_policy_proxy_from_vps(l));
         redirect->action = PC_ACTION_REDIRECT;
 
         /* No proxy at all. */
