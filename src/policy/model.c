@@ -2,17 +2,25 @@
 #include "policy/model.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+/* VPS pointers in open addressing keyed by a string member of the VPS (its
+ * id, or its interface): linear probing, a power-of-two size kept above
+ * twice the entries, backward-shift deletion (no tombstones). */
+struct vps_table {
+        struct pc_vps **slots;
+        size_t cap;
+        size_t key; /* offsetof the key in struct pc_vps */
+};
 
 struct pc_model {
         const struct pc_config *cfg;
         struct pc_vps **list; /* dense, for iteration */
         size_t n, cap;
-        struct pc_vps **index; /* open addressing, linear probing */
-        size_t index_cap;      /* power of two, > 2 * n */
-        struct pc_vps **by_iface; /* VPSes with an interface, the same way; */
-        size_t by_iface_cap;      /* keyed by iface; pointers are unique */
+        struct vps_table by_id;
+        struct vps_table by_iface; /* VPSes with an interface; pointers are unique */
 };
 
 /* FNV-1a: short ids, no adversary can choose them faster than the CLI. */
@@ -25,92 +33,80 @@ static size_t hash_id(const char *s)
         return (size_t)(h ^ (h >> 32));
 }
 
-static int index_grow(struct pc_model *m)
+static const char *table_key(const struct vps_table *t, const struct pc_vps *vps)
 {
-        size_t cap = m->index_cap == 0 ? 64 : m->index_cap * 2;
-        struct pc_vps **idx = calloc(cap, sizeof(*idx));
-
-        if (idx == NULL)
-                return -ENOMEM;
-        for (size_t i = 0; i < m->n; i++) {
-                size_t j = hash_id(m->list[i]->id) & (cap - 1);
-
-                while (idx[j] != NULL)
-                        j = (j + 1) & (cap - 1);
-                idx[j] = m->list[i];
-        }
-        free(m->index);
-        m->index = idx;
-        m->index_cap = cap;
-        return 0;
+        return (const char *)vps + t->key;
 }
 
-static size_t index_slot(const struct pc_model *m, const char *id)
+/* The slot holding the VPS keyed <key>, or the empty slot where it would go. */
+static size_t table_slot(const struct vps_table *t, const char *key)
 {
-        size_t j = hash_id(id) & (m->index_cap - 1);
+        size_t j = hash_id(key) & (t->cap - 1);
 
-        while (m->index[j] != NULL && strcmp(m->index[j]->id, id) != 0)
-                j = (j + 1) & (m->index_cap - 1);
+        while (t->slots[j] != NULL && strcmp(table_key(t, t->slots[j]), key) != 0)
+                j = (j + 1) & (t->cap - 1);
         return j;
 }
 
-/* Puts <vps> into the interface table <tab> of <cap> slots (not full). */
-static void iface_put(struct pc_vps **tab, size_t cap, struct pc_vps *vps)
+/* Puts <vps> into <t> (not full), after any VPS with the same key. */
+static void table_put(struct vps_table *t, struct pc_vps *vps)
 {
-        size_t j = hash_id(vps->iface) & (cap - 1);
+        size_t j = hash_id(table_key(t, vps)) & (t->cap - 1);
 
-        while (tab[j] != NULL)
-                j = (j + 1) & (cap - 1);
-        tab[j] = vps;
+        while (t->slots[j] != NULL)
+                j = (j + 1) & (t->cap - 1);
+        t->slots[j] = vps;
 }
 
-/* Doubles the interface table: it always has room for every VPS, so that
- * adding one never fails on it after the id index took it. */
-static int iface_grow(struct pc_model *m)
+/* Doubles <t>: it always has room for every VPS, so that adding one never
+ * fails on a table after another took it. */
+static int table_grow(struct vps_table *t)
 {
-        size_t cap = m->by_iface_cap == 0 ? 64 : m->by_iface_cap * 2;
-        struct pc_vps **tab = calloc(cap, sizeof(*tab));
+        struct vps_table bigger = { .cap = t->cap == 0 ? 64 : t->cap * 2, .key = t->key };
 
-        if (tab == NULL)
+        bigger.slots = calloc(bigger.cap, sizeof(*bigger.slots));
+        if (bigger.slots == NULL)
                 return -ENOMEM;
-        for (size_t i = 0; i < m->by_iface_cap; i++)
-                if (m->by_iface[i] != NULL)
-                        iface_put(tab, cap, m->by_iface[i]);
-        free(m->by_iface);
-        m->by_iface = tab;
-        m->by_iface_cap = cap;
+        for (size_t i = 0; i < t->cap; i++)
+                if (t->slots[i] != NULL)
+                        table_put(&bigger, t->slots[i]);
+        free(t->slots);
+        *t = bigger;
         return 0;
+}
+
+/* Takes <vps> (this very VPS, not another with the same key) out of <t>. */
+static void table_delete(struct vps_table *t, const struct pc_vps *vps)
+{
+        size_t cap = t->cap, i, j;
+
+        for (i = hash_id(table_key(t, vps)) & (cap - 1); t->slots[i] != vps; i = (i + 1) & (cap - 1))
+                if (t->slots[i] == NULL)
+                        return; /* not in the table: cannot happen */
+        t->slots[i] = NULL;
+        for (j = (i + 1) & (cap - 1); t->slots[j] != NULL; j = (j + 1) & (cap - 1)) {
+                size_t home = hash_id(table_key(t, t->slots[j])) & (cap - 1);
+                bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
+
+                if (movable) {
+                        t->slots[i] = t->slots[j];
+                        t->slots[j] = NULL;
+                        i = j;
+                }
+        }
 }
 
 /* Indexes <vps> by its interface, if it has one. */
 static void iface_insert(struct pc_model *m, struct pc_vps *vps)
 {
         if (vps->iface[0] != '\0')
-                iface_put(m->by_iface, m->by_iface_cap, vps);
+                table_put(&m->by_iface, vps);
 }
 
-/* Takes <vps> (this very VPS, not another with the same interface) out of
- * the interface table; backward-shift deletion as in pc_model_take(). */
 static void iface_delete(struct pc_model *m, const struct pc_vps *vps)
 {
-        size_t cap = m->by_iface_cap, i, j;
-
-        if (vps->iface[0] == '\0')
-                return;
-        for (i = hash_id(vps->iface) & (cap - 1); m->by_iface[i] != vps; i = (i + 1) & (cap - 1))
-                if (m->by_iface[i] == NULL)
-                        return; /* not indexed: cannot happen */
-        m->by_iface[i] = NULL;
-        for (j = (i + 1) & (cap - 1); m->by_iface[j] != NULL; j = (j + 1) & (cap - 1)) {
-                size_t home = hash_id(m->by_iface[j]->iface) & (cap - 1);
-                bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
-
-                if (movable) {
-                        m->by_iface[i] = m->by_iface[j];
-                        m->by_iface[j] = NULL;
-                        i = j;
-                }
-        }
+        if (vps->iface[0] != '\0')
+                table_delete(&m->by_iface, vps);
 }
 
 int pc_model_new(const struct pc_config *cfg, struct pc_model **ret)
@@ -120,8 +116,10 @@ int pc_model_new(const struct pc_config *cfg, struct pc_model **ret)
         if (m == NULL)
                 return -ENOMEM;
         m->cfg = cfg;
-        if (index_grow(m) < 0 || iface_grow(m) < 0) {
-                free(m->index);
+        m->by_id.key = offsetof(struct pc_vps, id);
+        m->by_iface.key = offsetof(struct pc_vps, iface);
+        if (table_grow(&m->by_id) < 0 || table_grow(&m->by_iface) < 0) {
+                free(m->by_id.slots);
                 free(m);
                 return -ENOMEM;
         }
@@ -136,8 +134,8 @@ struct pc_model *pc_model_free(struct pc_model *m)
         for (size_t i = 0; i < m->n; i++)
                 pc_vps_free(m->list[i]);
         free(m->list);
-        free(m->index);
-        free(m->by_iface);
+        free(m->by_id.slots);
+        free(m->by_iface.slots);
         free(m);
         return NULL;
 }
@@ -169,12 +167,12 @@ int pc_model_add(struct pc_model *m, struct pc_vps *vps)
 
         if (vps->site == NULL || !pc_name_valid(vps->id))
                 return -EINVAL;
-        if (2 * (m->n + 1) >= m->index_cap && index_grow(m) < 0)
+        if (2 * (m->n + 1) >= m->by_id.cap && table_grow(&m->by_id) < 0)
                 return -ENOMEM;
-        if (2 * (m->n + 1) >= m->by_iface_cap && iface_grow(m) < 0)
+        if (2 * (m->n + 1) >= m->by_iface.cap && table_grow(&m->by_iface) < 0)
                 return -ENOMEM;
-        slot = index_slot(m, vps->id);
-        if (m->index[slot] != NULL)
+        slot = table_slot(&m->by_id, vps->id);
+        if (m->by_id.slots[slot] != NULL)
                 return -EEXIST;
         if (m->n == m->cap) {
                 size_t cap = m->cap == 0 ? 64 : m->cap * 2;
@@ -188,7 +186,7 @@ int pc_model_add(struct pc_model *m, struct pc_vps *vps)
         pc_vps_reindex(vps);
         vps->model_slot = m->n;
         m->list[m->n++] = vps;
-        m->index[slot] = vps;
+        m->by_id.slots[slot] = vps;
         iface_insert(m, vps);
         return 0;
 }
@@ -206,24 +204,11 @@ int pc_model_remove(struct pc_model *m, const char *id)
 
 int pc_model_take(struct pc_model *m, const char *id, struct pc_vps **ret)
 {
-        size_t i = index_slot(m, id), j;
-        struct pc_vps *vps = m->index[i];
+        struct pc_vps *vps = pc_model_find(m, id);
 
         if (vps == NULL)
                 return -ENOENT;
-        /* Backward-shift deletion keeps probe chains intact without tombstones. */
-        m->index[i] = NULL;
-        for (j = (i + 1) & (m->index_cap - 1); m->index[j] != NULL;
-             j = (j + 1) & (m->index_cap - 1)) {
-                size_t home = hash_id(m->index[j]->id) & (m->index_cap - 1);
-                bool movable = (j > i) ? (home <= i || home > j) : (home <= i && home > j);
-
-                if (movable) {
-                        m->index[i] = m->index[j];
-                        m->index[j] = NULL;
-                        i = j;
-                }
-        }
+        table_delete(&m->by_id, vps);
         iface_delete(m, vps);
         m->list[vps->model_slot] = m->list[--m->n];
         m->list[vps->model_slot]->model_slot = vps->model_slot;
@@ -233,19 +218,14 @@ int pc_model_take(struct pc_model *m, const char *id, struct pc_vps **ret)
 
 struct pc_vps *pc_model_find(const struct pc_model *m, const char *id)
 {
-        return m->index[index_slot(m, id)];
+        return m->by_id.slots[table_slot(&m->by_id, id)];
 }
 
 struct pc_vps *pc_model_find_iface(const struct pc_model *m, const char *iface)
 {
-        size_t cap = m->by_iface_cap, j;
-
         if (iface == NULL || iface[0] == '\0')
                 return NULL;
-        for (j = hash_id(iface) & (cap - 1); m->by_iface[j] != NULL; j = (j + 1) & (cap - 1))
-                if (strcmp(m->by_iface[j]->iface, iface) == 0)
-                        return m->by_iface[j];
-        return NULL;
+        return m->by_iface.slots[table_slot(&m->by_iface, iface)];
 }
 
 int pc_model_set_iface(struct pc_model *m, struct pc_vps *vps, const char *iface)
