@@ -30,7 +30,7 @@
 #define NIL UINT32_MAX
 #define SUBS PC_SCAN_SUBWINDOWS
 #define P_PAIRS 8                      /* 256 registers: pairs */
-#define P_SIDES 6                      /* 64 registers: hosts, ports */
+#define P_SIDES 8                      /* 256 registers: hosts, ports */
 #define M_PAIRS (1u << P_PAIRS)
 #define M_SIDES (1u << P_SIDES)
 #define REGS (M_PAIRS + 2 * M_SIDES)   /* one sub-window's three sketches */
@@ -350,14 +350,15 @@ static double lambda(const struct pc_scan *s, const struct vps *v)
         return v->failures * s->ln_fail + v->successes * s->ln_succ;
 }
 
-static bool few(uint64_t c, uint64_t n)
+/* True if <c> is few beside <other>: at most 3, or at most 1/8 of it. */
+static bool few(uint64_t c, uint64_t other)
 {
-        return c <= 3 || c * 32 <= n;
+        return c <= 3 || c * 8 <= other;
 }
 
-static const char *shape(uint64_t hosts, uint64_t ports, uint64_t n)
+static const char *shape(uint64_t hosts, uint64_t ports)
 {
-        bool fh = few(hosts, n), fp = few(ports, n);
+        bool fh = few(hosts, ports), fp = few(ports, hosts);
 
         if (fh && fp)
                 return "mixed";
@@ -459,7 +460,7 @@ static void fast_found(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
 
         f.distinct_hosts = distinct(s->scratch, n, cmp_host);
         f.distinct_ports = distinct(s->scratch, n, cmp_port);
-        f.shape = shape(f.distinct_hosts, f.distinct_ports, f.failures);
+        f.shape = shape(f.distinct_hosts, f.distinct_ports);
         walk_restart(v);
         v->scanner = true;
         relist(s, vi);
@@ -667,7 +668,7 @@ static void slow_found(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
                         f.last_ms = w->last_ms[i];
                 first = false;
         }
-        f.shape = shape(f.distinct_hosts, f.distinct_ports, (uint64_t)llround(f.score));
+        f.shape = shape(f.distinct_hosts, f.distinct_ports);
         (void)failed_contacts(s, v, false, &f);
         slow_free(s, v);
         v->scanner = true;

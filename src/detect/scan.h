@@ -34,16 +34,20 @@
  *     it enters only then), over a sliding window: PC_SCAN_SUBWINDOWS
  *     sub-windows of slow_window_ms / PC_SCAN_SUBWINDOWS, the current one
  *     and the ones before it (so between 5/6 and all of slow_window_ms
- *     back), each a HyperLogLog sketch of 256 registers (about 5% error
- *     up to a few hundred, 6.5% above) of the (family, protocol, address,
- *     port) pairs, and 64-register ones of the hosts (family, address)
- *     and of the ports (protocol, port).  Memory per VPS is bounded
- *     whatever the number of destinations.  Estimate >= slow_threshold: a
+ *     back), each three HyperLogLog sketches of 256 one-byte registers
+ *     (768 bytes, allocated with the sub-window's first failure): of the
+ *     (family, protocol, address, port) pairs, of the hosts (family,
+ *     address) and of the ports (protocol, port).  Estimates are within
+ *     about 5% up to a few hundred (linear counting), 6.5% above; a
+ *     handful is exact but for the odd collision (5 in 256: 4%).  Memory
+ *     per VPS is bounded whatever the number of destinations.  Estimate >= slow_threshold: a
  *     SLOW finding, and the sketches are cleared;
- *   - shape, from the distinct hosts H and ports P among N failures: a
- *     count is "few" if it is at most 3 or at most N/32; "vertical" if H
- *     is few and P not, "horizontal" if P is few and H not, "block" if
- *     neither is few, "mixed" if both are (too little to tell);
+ *   - shape, from the distinct hosts H and ports P among the failures:
+ *     H is few if H <= 3 or 8 H <= P, P is few if P <= 3 or 8 P <= H;
+ *     "vertical" if H is few and P not (1 host x 5 ports, 3 x 100),
+ *     "horizontal" if P is few and H not (5 x 1, 100 x 5), "block" if
+ *     neither is (5 x 5, 20 x 10), "mixed" if both are (too little to
+ *     tell: 2 x 2);
  *   - hold budget (Weaver, Staniford and Paxson): C = pending + failed -
  *     succeeded over the first contacts the VPS made since its last
  *     release (or since the detector first saw it), each change applied

@@ -208,34 +208,26 @@ static void test_pending_timeout(void **state)
         assert_int_equal(st.failures, 1);
         assert_int_equal(st.pending, 1);
 
-        /* Timed out, then the walk restarts (benign), then the answer:
-         * it counts for nothing. */
+        /* .3 times out; answers restart the walk (benign); a refusal
+         * counts in the new one; then .3's late answer counts for
+         * nothing: its failure belonged to the walk that restarted. */
+        pc_scan_tick(s, 9000, record, &r);
+        assert_int_equal(stats(s, "vps-1").failures, 2);
         for (int i = 0; i < 6; i++) {
-                ev(s, &r, "vps-1", (uint32_t)(100 + i), 443, PC_CONTACT_OPENED, 8500);
-                ev(s, &r, "vps-1", (uint32_t)(100 + i), 443, PC_CONTACT_ANSWERED, 8500);
+                ev(s, &r, "vps-1", (uint32_t)(100 + i), 443, PC_CONTACT_OPENED, 9100);
+                ev(s, &r, "vps-1", (uint32_t)(100 + i), 443, PC_CONTACT_ANSWERED, 9100);
         }
-        ev(s, &r, "vps-1", 3, 80, PC_CONTACT_OPENED, 8500); /* a repeat: nothing */
+        ev(s, &r, "vps-1", 4, 80, PC_CONTACT_OPENED, 9200);
+        ev(s, &r, "vps-1", 4, 80, PC_CONTACT_REFUSED, 9200);
         st = stats(s, "vps-1");
-        /* 1 failure (.2) and 1 success before, 6 successes now: the walk
-         * restarted at net -4, then 2 more... */
-        assert_int_equal(st.pending, 1);
-        {
-                uint64_t f0 = st.failures, s0 = st.successes;
-
-                pc_scan_tick(s, 9000, record, &r); /* .3 times out */
-                assert_int_equal(stats(s, "vps-1").failures, f0 + 1);
-                for (int i = 0; i < 8; i++) { /* the walk restarts again */
-                        ev(s, &r, "vps-1", (uint32_t)(200 + i), 443, PC_CONTACT_OPENED, 9100);
-                        ev(s, &r, "vps-1", (uint32_t)(200 + i), 443, PC_CONTACT_ANSWERED, 9100);
-                }
-                st = stats(s, "vps-1");
-                f0 = st.failures;
-                s0 = st.successes;
-                ev(s, &r, "vps-1", 3, 80, PC_CONTACT_ANSWERED, 9200);
-                st = stats(s, "vps-1");
-                assert_int_equal(st.failures, f0);
-                assert_int_equal(st.successes, s0);
-        }
+        /* 2 failures, 1 success: the 5th answer made net -4 and the walk
+         * restarted; one answer and one refusal since. */
+        assert_int_equal(st.failures, 1);
+        assert_int_equal(st.successes, 1);
+        ev(s, &r, "vps-1", 3, 80, PC_CONTACT_ANSWERED, 9300);
+        st = stats(s, "vps-1");
+        assert_int_equal(st.failures, 1);
+        assert_int_equal(st.successes, 1);
         assert_int_equal(r.n, 0);
         assert_int_equal(pc_scan_check(s), 0);
         pc_scan_free(s);
@@ -273,7 +265,12 @@ static void test_parallel_answered_release(void **state)
         assert_int_equal(r.n, 2);
         assert_int_equal(r.f[1].kind, PC_SCAN_RELEASE);
         /* A contact made before the release does not count after it. */
-        ev(s, &r, "vps-1", 100, 443, PC_CONTACT_ANSWERED, 2002);
+        ev(s, &r, "vps-1", 101, 443, PC_CONTACT_OPENED, 2002);
+        ev(s, &r, "vps-1", 102, 443, PC_CONTACT_OPENED, 2002);
+        assert_int_equal(stats(s, "vps-1").budget_count, 2);
+        ev(s, &r, "vps-1", 100, 443, PC_CONTACT_ANSWERED, 2003);
+        assert_int_equal(stats(s, "vps-1").budget_count, 2);
+        ev(s, &r, "vps-1", 101, 443, PC_CONTACT_ANSWERED, 2003);
         assert_int_equal(stats(s, "vps-1").budget_count, 0);
         assert_int_equal(pc_scan_check(s), 0);
         pc_scan_free(s);
@@ -343,17 +340,19 @@ static void test_repeat_contacts(void **state)
         pc_scan_free(s);
 }
 
-/* Slow probes of (<host>(i), <port>(i)) every <gap> ms, each refused and
- * followed by two answered first contacts, so that the fast test keeps
- * restarting.  Returns the findings. */
-static void slow_scan(struct rec *r, int n, int vertical)
+/* Slow probes, one every 10 s, each refused and followed by two answered
+ * first contacts, so that the fast test keeps restarting: one host and
+ * <n> ports (<mode> 0), <n> hosts on 5 ports, a new host each time (1), or
+ * 10 ports by host (2).  Returns the findings. */
+static void slow_scan(struct rec *r, int n, int mode)
 {
         struct pc_scan *s = make_default();
+        static const uint16_t ports[] = { 22, 23, 80, 443, 8080 };
 
         for (int i = 0; i < n; i++) {
                 int64_t t = (int64_t)i * 10000;
-                uint32_t host = vertical ? 1 : (uint32_t)(1 + i);
-                uint16_t port = vertical ? (uint16_t)(1 + i) : 22;
+                uint32_t host = mode == 0 ? 1 : mode == 1 ? (uint32_t)(1 + i) : (uint32_t)(1 + i / 10);
+                uint16_t port = mode == 0 ? (uint16_t)(1 + i) : mode == 1 ? ports[i % 5] : (uint16_t)(1 + i % 10);
 
                 ev(s, r, "vps-1", host, port, PC_CONTACT_OPENED, t);
                 ev(s, r, "vps-1", host, port, PC_CONTACT_REFUSED, t + 5);
@@ -372,7 +371,7 @@ static void test_slow_shapes(void **state)
 {
         struct rec r = { 0 };
 
-        slow_scan(&r, 200, 1);
+        slow_scan(&r, 200, 0);
         assert_int_equal(count(&r, PC_SCAN_FAST), 0);
         assert_true(count(&r, PC_SCAN_SLOW) >= 1);
         assert_int_equal(r.f[0].kind, PC_SCAN_SLOW);
@@ -381,18 +380,25 @@ static void test_slow_shapes(void **state)
         assert_int_equal(r.f[0].distinct_hosts, 1);
         assert_true(r.f[0].distinct_ports >= 80 && r.f[0].distinct_ports <= 125);
         assert_true(r.f[0].failures >= 85 && r.f[0].failures <= 115);
-        assert_true(r.f[0].successes >= 2 * r.f[0].failures - 2);
+        assert_int_equal(r.f[0].successes, 2 * r.f[0].failures - 2);
         assert_int_equal(r.f[0].n_sample, PC_SCAN_SAMPLE);
         assert_int_equal(r.f[0].sample[0].port, r.f[0].failures); /* the newest */
         assert_int_equal(r.f[0].first_ms, 0);
+        assert_int_equal(r.f[0].last_ms, (int64_t)(r.f[0].failures - 1) * 10000);
 
         memset(&r, 0, sizeof(r));
-        slow_scan(&r, 200, 0);
+        slow_scan(&r, 200, 1);
         assert_int_equal(count(&r, PC_SCAN_FAST), 0);
         assert_true(count(&r, PC_SCAN_SLOW) >= 1);
         assert_string_equal(r.shape[0], "horizontal");
-        assert_int_equal(r.f[0].distinct_ports, 1);
-        assert_true(r.f[0].distinct_hosts >= 80);
+        assert_int_equal(r.f[0].distinct_ports, 5);
+        assert_true(r.f[0].distinct_hosts >= 80 && r.f[0].distinct_hosts <= 125);
+
+        memset(&r, 0, sizeof(r));
+        slow_scan(&r, 200, 2);
+        assert_int_equal(count(&r, PC_SCAN_FAST), 0);
+        assert_true(count(&r, PC_SCAN_SLOW) >= 1);
+        assert_string_equal(r.shape[0], "block");
 }
 
 /* nmap -T1-like: one refused probe every 15 s for 2 h, a distinct port
