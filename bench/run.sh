@@ -12,6 +12,7 @@ if [ "${2:-}" = --smoke ]; then
         "$build/bench/bench_nft" --vps 200 --changes 50
         "$build/bench/bench_conntrack" --entries 2000 --vps 20 --calls 3
         "$build/bench/bench_attempts" --vps 2000 --elements 20000 --linear-elements 2000
+        "$build/bench/bench_scan" --vps 2000 --events 50000
         bench/smtp.sh "$build" --smoke
 else
         "$build/bench/bench_evaluate" --vps 100000 --exceptions 10000 --seconds 2
@@ -19,5 +20,6 @@ else
         for n in 100 10000 100000; do "$build/bench/bench_nft" --vps $n --changes 200; done
         for n in 10000 200000; do "$build/bench/bench_conntrack" --entries $n --vps 100 --calls 20; done
         "$build/bench/bench_attempts" --vps 100000 --elements 1000000 --linear-elements 20000
+        "$build/bench/bench_scan" --vps 10000 --events 4000000
         bench/smtp.sh "$build"
 fi
