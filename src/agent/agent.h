@@ -10,6 +10,9 @@
 
 struct pc_attempts;        /* last counter values per (iface, dir, proto, port) */
 struct notifier;           /* the outbox worker thread (notifier.c) */
+struct pc_ct_events;       /* conntrack events (events/ct_events.h) */
+struct pc_scan;            /* the port-scan detector (detect/scan.h) */
+struct addr_index;         /* address -> VPS (policy/addr_index.h) */
 
 struct agent {
         const char *config_path;
@@ -33,6 +36,15 @@ struct agent {
         size_t attempts_refused;      /* counter elements not tracked in this pass */
         struct notifier *notifier; /* NULL if not running */
         json_t *incident_notices; /* {vps: {kind: when}}: notices sent, for storms */
+        struct pc_ct_events *ct;  /* conntrack events for the detectors; NULL if off */
+        struct pc_scan *scan;     /* the port-scan detector; NULL if off */
+        struct addr_index *addr_ix; /* which VPS a flow's source is, as of change #addr_ix_gen */
+        uint64_t addr_ix_gen;
+        uint64_t ct_lost_told;    /* conntrack events lost, as last logged */
+        char scan_forget[16][PC_NAME_MAX]; /* scanners answered, to forget after the callback */
+        size_t n_scan_forget;
+        char scan_refill[64][16];  /* interfaces whose budget to refill after this dispatch */
+        size_t n_scan_refill;
         json_t *mail_stats;       /* the SMTP proxy's per-VPS figures, last read */
         int64_t mail_stats_at;
 };
@@ -70,12 +82,53 @@ void agent_status(struct agent *a, json_t *reply);
 /* Logs one line to stderr ("portcullisd: ..."); journald keeps it. */
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The response to new incident #<incident> of <kind> ("spoof", "scan",
+ * "spam") by <vps> (respond.c): the policy's response stepped up by the
+ * ladder, carried out in the store and the kernel and logged; <what> says
+ * what happened, in words, for the reason; <first_ns> (CLOCK_MONOTONIC)
+ * when its first evidence reached the agent.  0, or a negative errno after
+ * logging why.  A filter covers <ports> (NULL: the whole VPS).  <vps> is
+ * not valid afterwards. */
+int agent_respond(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident, const char *what,
+                  const struct pc_port_range *ports, int64_t first_ns);
+
+/* Records <count> observations of <kind> by <vps> with <evidence> (JSON
+ * text) in its incident of this episode (observations <gap> seconds apart
+ * are separate episodes), queueing the owner's notice where the policy
+ * only notifies.  1 and *<ret_id> if this opened a new incident (then call
+ * agent_respond()), 0 if it extended the open one, a negative errno after
+ * logging why. */
+int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, uint64_t count,
+                   const char *evidence, int64_t gap, int64_t *ret_id);
+
+/* The policy's response bits (enum pc_response) to incidents of <kind> by <vps>. */
+unsigned agent_response_bits(const struct pc_vps *vps, const char *kind);
+
+/* Floods and reflection (abuse.c): a sampled rate over a threshold, as
+ * logged by the kernel with <prefix> (PC_FLOOD_*_PREFIX, PC_REFLECT_PREFIX),
+ * becomes an incident and the policy's response. */
+void agent_sampled_event(struct agent *a, const struct pc_nflog_packet *p);
+
 /* Spoofing events (spoof.c): open the NFLOG group; turn what is ready
  * into incidents and the policy's response. */
 int agent_events_open(struct agent *a);
 void agent_events_dispatch(struct agent *a);
 
 void control_serve(struct agent *a, int listen_fd);
+
+/* The event loop (loop.c) until a signal stops it: 0, or a negative errno. */
+int agent_run(struct agent *a, int listen_fd, int sig_fd);
+
+/* Port scans (scan.c): open the conntrack events and the detector when
+ * detectors.scan.enabled (logs why not, and goes on without); the fd to
+ * watch (-1 if none); read what is ready; the detector's clock; the kernel
+ * put the VPS on <iface> on hold (an NFLOG message); close. */
+int agent_scan_open(struct agent *a);
+int agent_scan_fd(const struct agent *a);
+void agent_scan_dispatch(struct agent *a);
+void agent_scan_tick(struct agent *a);
+void agent_scan_hold(struct agent *a, const char *iface);
+void agent_scan_close(struct agent *a);
 
 /* The SMTP proxy (smtpd_link.c): forward a change ("sync", id) or
  * ("reload", NULL); read its per-VPS figures; answer "mail [ID]". */

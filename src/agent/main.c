@@ -1,8 +1,8 @@
-/* portcullisd: the hypervisor agent.  Thin: options, signals, the loop. */
+/* portcullisd: the hypervisor agent.  Thin: options, signals, then the
+ * event loop (loop.c). */
 #include <curl/curl.h>
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +52,6 @@ int main(int argc, char **argv)
         struct agent a = { 0 };
         bool once = false;
         int opt, listen_fd = -1, sig_fd, r;
-        int64_t next_attempts;
         sigset_t mask;
 
         a.config_path = getenv("PORTCULLIS_CONFIG");
@@ -100,47 +99,13 @@ int main(int argc, char **argv)
         agent_log("Listening on %s", a.cfg->agent.control_socket);
         agent_smtpd_started(&a);
         agent_events_open(&a);
-        next_attempts = pc_now() + a.cfg->agent.attempts_interval;
-        for (;;) {
-                struct pollfd p[3] = { { .fd = listen_fd, .events = POLLIN },
-                                       { .fd = sig_fd, .events = POLLIN },
-                                       { .fd = a.nflog != NULL ? pc_nflog_fd(a.nflog) : -1, .events = POLLIN } };
-                int64_t wait = next_attempts - pc_now();
-
-                if (poll(p, 3, wait > 0 ? (int)(wait * 1000) : 0) == -1 && errno != EINTR)
-                        break;
-                if (p[2].revents & POLLIN)
-                        agent_events_dispatch(&a);
-                if (p[1].revents & POLLIN) {
-                        struct signalfd_siginfo si;
-
-                        if (read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
-                                if (si.ssi_signo == SIGHUP) {
-                                        json_t *reply = json_object();
-
-                                        agent_log("SIGHUP: reloading %s", a.config_path);
-                                        agent_reload(&a, reply);
-                                        json_decref(reply);
-                                } else {
-                                        agent_log("Stopping on signal %u; the rules stay in force", si.ssi_signo);
-                                        break;
-                                }
-                        }
-                }
-                if (p[0].revents & POLLIN)
-                        control_serve(&a, listen_fd);
-                if (pc_now() >= next_attempts) {
-                        agent_attempts_pass(&a);
-                        agent_expiry_pass(&a);
-                        agent_smtpd_poll(&a);
-                        notifier_expiry_pass(&a);
-                        notifier_digest_pass(&a);
-                        next_attempts = pc_now() + a.cfg->agent.attempts_interval;
-                }
-        }
+        agent_scan_open(&a);
+        r = agent_run(&a, listen_fd, sig_fd);
+        if (r < 0)
+                agent_log("The event loop failed: %s", strerror(-r));
         close(listen_fd);
         unlink(a.cfg->agent.control_socket);
         close(sig_fd);
         agent_stop(&a);
-        return 0;
+        return r < 0 ? 1 : 0;
 }

@@ -47,6 +47,11 @@ int pc_dp_held(struct pc_dataplane *dp, size_t *ret)
         return dp->ops->held(dp, ret);
 }
 
+int pc_dp_scan_release(struct pc_dataplane *dp, const char *iface)
+{
+        return dp->ops->scan_release(dp, iface);
+}
+
 int pc_dp_destroy(struct pc_dataplane *dp)
 {
         return dp->ops->destroy(dp);

@@ -55,6 +55,7 @@ struct pc_dataplane_ops {
         int (*spoofed)(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userdata);
         int (*destroy)(struct pc_dataplane *dp);
         int (*held)(struct pc_dataplane *dp, size_t *ret);
+        int (*scan_release)(struct pc_dataplane *dp, const char *iface);
 };
 
 /* Opens the nftables backend for <cfg> (which must outlive it). */
@@ -88,6 +89,11 @@ int pc_dp_spoofed(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userdata);
 /* How many per-VPS elements the kernel holds now (0 without the agent's
  * tables): what it enforces for someone. */
 int pc_dp_held(struct pc_dataplane *dp, size_t *ret);
+
+/* Releases the VPS on <iface> from scan containment: it leaves the hold
+ * and its budget of first contacts is full again (docs/DETECTION.md).
+ * Done whether or not it was held. */
+int pc_dp_scan_release(struct pc_dataplane *dp, const char *iface);
 
 /* Deletes the agent's table (uninstall; tests). */
 int pc_dp_destroy(struct pc_dataplane *dp);

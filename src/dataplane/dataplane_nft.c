@@ -185,7 +185,7 @@ static bool per_vps_set(const char *family, const char *name)
                                              "src4_net",         "src6_net",        "any_link_local",
                                              "vps",              "vps_proxied",     "spoof_report",
                                              "bridged4",         "bridged6",        "bridged4_net",
-                                             "bridged6_net" };
+                                             "bridged6_net",     "scan_contain" };
 
         for (size_t i = 0; i < PC_ARRAY_SIZE(fixed); i++)
                 if (strcmp(name, fixed[i]) == 0)
@@ -605,6 +605,23 @@ static int nft_held(struct pc_dataplane *dp, size_t *ret)
         return r == -ENOENT ? 0 : r;
 }
 
+static int nft_scan_release(struct pc_dataplane *dp, const char *iface)
+{
+        struct nft_dp *d = dp_of(dp);
+        const char *t = d->cfg->agent.nft_table;
+        char cmd[512];
+
+        if (!pc_ifname_valid(iface))
+                return -EINVAL;
+        /* Added first, so that deleting never fails on an element the
+         * kernel did not make (this nft has no 'destroy element'). */
+        snprintf(cmd, sizeof(cmd),
+                 "add element inet %s scan_hold { \"%s\" }\ndelete element inet %s scan_hold { \"%s\" }\n"
+                 "add element inet %s scan_budget { \"%s\" }\ndelete element inet %s scan_budget { \"%s\" }\n",
+                 t, iface, t, iface, t, iface, t, iface);
+        return run(d, "releasing a VPS from scan containment", cmd);
+}
+
 static int nft_destroy(struct pc_dataplane *dp)
 {
         struct nft_dp *d = dp_of(dp);
@@ -626,4 +643,5 @@ const struct pc_dataplane_ops pc_dp_nft_ops = {
         .spoofed = nft_spoofed,
         .destroy = nft_destroy,
         .held = nft_held,
+        .scan_release = nft_scan_release,
 };

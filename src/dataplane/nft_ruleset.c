@@ -5,6 +5,11 @@
  *   forward (hook forward, priority filter):
  *     iifname/oifname @suspended drop          both directions, whole VPS,
  *                                              even established flows
+ *     numgen random mod N 0 jump sampled       one packet in N (detectors.flood.
+ *                                              sample), established or not:
+ *                                              rates per VPS and destination
+ *                                              over the flood and reflection
+ *                                              thresholds are logged
  *     ct state established,related accept      decided at the first packet
  *     @filter_out/@filter_in, @filter_ports_*   abuse filters (new flows),
  *                                              with timeouts
@@ -13,6 +18,10 @@
  *   pN_out:  meta l4proto . th dport vmap @pN_out_ports   -> pN_rM_out
  *   pN_rM_out: iifname @pN_rM_exempt return; count in @attempts_out; reject
  *   pN_in / pN_rM_in: the same with oifname, and drop
+ *     iifname @scan_contain jump scan_contain   a new flow that got this far
+ *                                              from a VPS whose policy filters
+ *                                              scanners: first contacts are
+ *                                              budgeted, then held back
  *   prerouting (nat): iifname vmap @vps_nat -> pN_nat: redirect to the proxy
  *   proxy_return (prerouting, raw) and proxy_out (output, raw), only with
  *     a proxy that connects from the VPS: the MX's replies to the proxy's
@@ -420,6 +429,137 @@ static void policy_part(const struct pc_policy *p, size_t pi, bool bridged, stru
                 proxied_chain(p, pi, out);
 }
 
+/* True if the kernel contains the scanners of policy <p>, or of some
+ * policy if NULL (pc_policy_contains_scans). */
+static bool scan_contained(const struct pc_config *cfg, const struct pc_policy *p)
+{
+        for (size_t pi = 0; p == NULL && pi < cfg->n_policies; pi++)
+                if (pc_policy_contains_scans(cfg, &cfg->policies[pi]))
+                        return true;
+        return p != NULL && pc_policy_contains_scans(cfg, p);
+}
+
+/* Scan containment (docs/DETECTION.md): a new flow of a VPS in
+ * @scan_contain to a (destination, protocol, port) it did not reach within
+ * contact-memory is a first contact.  The VPS may make hold-after of them
+ * in a burst, then one a second; past that it goes on hold, logged once:
+ * its first contacts are dropped (TCP retries them) until the agent,
+ * seeing its contacts answered, releases it -- or finds it a scanner and
+ * filters it -- or hold-timeout passes.  The agent also refills the
+ * budget of a VPS whose first contacts are answered, before it runs out.
+ * (Held packets are dropped, not queued to the agent: this kernel, like
+ * others, has no nft_queue, and a queue would put the agent in the data
+ * path.)  Repeat contacts are never held.  TCP and UDP only: other
+ * protocols have no ports to count. */
+static void scan_part(const struct pc_config *cfg, struct strbuf *out)
+{
+        const struct pc_detectors *d = &cfg->detectors;
+
+        strbuf_printf(out,
+                      "	set scan_contain {\n\t\ttype ifname\n\t}\n"
+                      "	set scan_hold {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
+                      "\t\ttimeout %" PRId64 "s\n\t}\n"
+                      "	set scan_budget {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
+                      "\t\ttimeout 1m\n\t}\n"
+                      "	set contacts4 {\n\t\ttype ifname . ipv4_addr . inet_proto . inet_service\n"
+                      "\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout %" PRId64 "s\n\t}\n"
+                      "	set contacts6 {\n\t\ttype ifname . ipv6_addr . inet_proto . inet_service\n"
+                      "\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout %" PRId64 "s\n\t}\n"
+                      "	chain scan_contain {\n"
+                      "\t\tmeta l4proto != { tcp, udp } return\n"
+                      "\t\tmeta nfproto ipv4 iifname . ip daddr . meta l4proto . th dport @contacts4 return\n"
+                      "\t\tmeta nfproto ipv6 iifname . ip6 daddr . meta l4proto . th dport @contacts6 return\n"
+                      "\t\tiifname @scan_hold counter drop\n"
+                      "\t\tupdate @scan_budget { iifname limit rate over 1/second burst %u packets } "
+                      "add @scan_hold { iifname } log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SCAN_HOLD_PREFIX
+                      "\" counter drop\n"
+                      "\t\tmeta nfproto ipv4 add @contacts4 { iifname . ip daddr . meta l4proto . th dport }\n"
+                      "\t\tmeta nfproto ipv6 add @contacts6 { iifname . ip6 daddr . meta l4proto . th dport }\n"
+                      "\t}\n",
+                      d->scan_hold_timeout, d->scan_contact_memory, d->scan_contact_memory, d->scan_hold_after);
+}
+
+/* True if the kernel samples packets for the flood and reflection detectors. */
+static bool sampling(const struct pc_config *cfg)
+{
+        return cfg->detectors.flood_enabled || cfg->detectors.reflection_enabled;
+}
+
+/* Floods and reflection (docs/DETECTION.md): counted in the kernel, on one
+ * packet in <sample>, whatever the flow's state, so that the thresholds
+ * (divided by <sample>) hold on averages over a second: a VPS sending too
+ * fast to one destination (by packets or by bytes), a VPS receiving too
+ * fast from everywhere, a VPS's reflection port answering too much.  Each
+ * is logged at most twice a second per VPS; the agent decides. */
+static void sampled_part(const struct pc_config *cfg, struct strbuf *out)
+{
+        const struct pc_detectors *d = &cfg->detectors;
+        uint64_t pps = d->flood_packets_per_second / d->flood_sample;
+        uint64_t bps = (uint64_t)d->flood_megabits_per_second * 125000u / d->flood_sample;
+        uint64_t rps = (uint64_t)d->reflection_megabits_per_second * 125000u / d->flood_sample;
+        static const char *const meters[] = { "flood_out4", "flood_out4b", "flood_out6", "flood_out6b" };
+
+        if (pps == 0)
+                pps = 1;
+        for (size_t i = 0; i < PC_ARRAY_SIZE(meters); i++)
+                strbuf_printf(out, "\tset %s {\n\t\ttype ifname . ipv%c_addr\n\t\tsize 1048576\n"
+                                   "\t\tflags dynamic,timeout\n\t\ttimeout 10s\n\t}\n",
+                              meters[i], meters[i][9]);
+        strbuf_printf(out, "\tset flood_in {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
+                           "\t\ttimeout 10s\n\t}\n"
+                           "\tset flood_inb {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
+                           "\t\ttimeout 10s\n\t}\n"
+                           "\tset reflect {\n\t\ttype ifname . inet_service\n\t\tsize 1048576\n"
+                           "\t\tflags dynamic,timeout\n\t\ttimeout 10s\n\t}\n"
+                           "\tset sample_log_out {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
+                           "\t\ttimeout 10s\n\t}\n"
+                           "\tset sample_log_in {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
+                           "\t\ttimeout 10s\n\t}\n"
+                           "\tset sample_log_reflect {\n\t\ttype ifname\n\t\tsize 1048576\n"
+                           "\t\tflags dynamic,timeout\n\t\ttimeout 10s\n\t}\n");
+        strbuf_printf(out, "\tchain sampled {\n"
+                           "\t\tiifname @vps jump sampled_out\n"
+                           "\t\toifname @vps jump sampled_in\n\t}\n"
+                           "\tchain sampled_out {\n");
+        if (d->flood_enabled)
+                strbuf_printf(out,
+                              "\t\tmeta nfproto ipv4 update @flood_out4 { iifname . ip daddr limit rate over %" PRIu64
+                              "/second burst %" PRIu64 " packets } goto flood_out\n"
+                              "\t\tmeta nfproto ipv4 update @flood_out4b { iifname . ip daddr limit rate over %" PRIu64
+                              " bytes/second burst %" PRIu64 " bytes } goto flood_out\n"
+                              "\t\tmeta nfproto ipv6 update @flood_out6 { iifname . ip6 daddr limit rate over %" PRIu64
+                              "/second burst %" PRIu64 " packets } goto flood_out\n"
+                              "\t\tmeta nfproto ipv6 update @flood_out6b { iifname . ip6 daddr limit rate over %" PRIu64
+                              " bytes/second burst %" PRIu64 " bytes } goto flood_out\n",
+                              pps, pps, bps, bps, pps, pps, bps, bps);
+        if (d->reflection_enabled && d->n_reflection_ports > 0) {
+                strbuf_printf(out, "\t\tudp sport { ");
+                for (size_t i = 0; i < d->n_reflection_ports; i++) {
+                        const struct pc_port_range *p = &d->reflection_ports[i];
+
+                        strbuf_printf(out, i > 0 ? ", %u" : "%u", p->lo);
+                        if (p->hi != p->lo)
+                                strbuf_printf(out, "-%u", p->hi);
+                }
+                strbuf_printf(out, " } update @reflect { iifname . udp sport limit rate over %" PRIu64
+                                   " bytes/second burst %" PRIu64 " bytes } goto reflecting\n", rps, rps);
+        }
+        strbuf_printf(out, "\t}\n\tchain sampled_in {\n");
+        if (d->flood_enabled)
+                strbuf_printf(out, "\t\tupdate @flood_in { oifname limit rate over %" PRIu64 "/second burst %" PRIu64
+                                   " packets } goto flooded\n"
+                                   "\t\tupdate @flood_inb { oifname limit rate over %" PRIu64 " bytes/second burst %" PRIu64
+                                   " bytes } goto flooded\n",
+                              pps, pps, bps, bps);
+        strbuf_printf(out, "\t}\n"
+                           "\tchain flood_out {\n\t\tupdate @sample_log_out { iifname limit rate 2/second burst 1 packets } "
+                           "log group " PC_NFLOG_GROUP_STR " prefix \"" PC_FLOOD_OUT_PREFIX "\"\n\t}\n"
+                           "\tchain flooded {\n\t\tupdate @sample_log_in { oifname limit rate 2/second burst 1 packets } "
+                           "log group " PC_NFLOG_GROUP_STR " prefix \"" PC_FLOOD_IN_PREFIX "\"\n\t}\n"
+                           "\tchain reflecting {\n\t\tupdate @sample_log_reflect { iifname limit rate 2/second burst 1 packets } "
+                           "log group " PC_NFLOG_GROUP_STR " prefix \"" PC_REFLECT_PREFIX "\"\n\t}\n");
+}
+
 /* Everything after the table's opening line and comment. */
 static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
 {
@@ -486,6 +626,8 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tiifname @suspended counter drop\n"
                       "\t\toifname @suspended counter drop\n",
                       bridged ? BRIDGED_FIRST : "");
+        if (sampling(cfg))
+                strbuf_printf(out, "\t\tnumgen random mod %u 0 jump sampled\n", cfg->detectors.flood_sample);
         /* A proxied port is never forwarded for a VPS, whatever conntrack
          * thinks of the packet: only the proxy speaks to the MX for it. */
         proxied_guard(cfg, "dport", "iifname", out);
@@ -500,8 +642,13 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
         filter_checks(false, out);
         strbuf_printf(out,
                       "\t\tiifname vmap @vps_out\n"
-                      "\t\toifname vmap @vps_in\n"
-                      "\t}\n");
+                      "\t\toifname vmap @vps_in\n%s"
+                      "\t}\n",
+                      scan_contained(cfg, NULL) ? "\t\tiifname @scan_contain jump scan_contain\n" : "");
+        if (scan_contained(cfg, NULL))
+                scan_part(cfg, out);
+        if (sampling(cfg))
+                sampled_part(cfg, out);
         /* The nat chain does not redirect a destination of the hypervisor's
          * own: nothing else may answer a proxied port there either. */
         strbuf_printf(out, "\tchain input {\n"
@@ -1019,6 +1166,10 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
                 snprintf(value, sizeof(value), "jump p%zu_proxied", pi);
                 r = r < 0 ? r : push_in(out, fam, "vps_proxied", key, value, 0);
         }
+        /* Routed VPSes only: at a bridged site the inet table's interface
+         * is the bridge (docs/DETECTION.md). */
+        if (scan_contained(cfg, p) && vps->site->topology == PC_TOPOLOGY_ROUTED)
+                r = r < 0 ? r : push(out, "scan_contain", key, "", 0);
         if (vps->suspended) {
                 r = r < 0 ? r : push(out, "suspended", key, "", 0);
                 if (vps->site->topology == PC_TOPOLOGY_BRIDGED)

@@ -20,6 +20,15 @@
 #define PC_SPOOF_PREFIX_DHCP "pc-spoof-dhcp" /* a DHCP/DHCPv6 server reply from a VPS */
 #define PC_SPOOF_PREFIX "pc-spoof-"         /* what every kind starts with */
 #define PC_SPOOF_LOG_RATE "20/second"
+/* A VPS's first contacts went past the kernel's budget: it is held back
+ * (nft_ruleset.c, scan_contain), logged once per hold to PC_NFLOG_GROUP. */
+#define PC_SCAN_HOLD_PREFIX "pc-scan-hold"
+/* Sampled rates over the detectors' thresholds (nft_ruleset.c, sampled):
+ * a VPS flooding one destination, a VPS flooded, a VPS's UDP service
+ * reflecting.  At most twice a second per VPS and kind. */
+#define PC_FLOOD_OUT_PREFIX "pc-flood-out"
+#define PC_FLOOD_IN_PREFIX "pc-flood-in"
+#define PC_REFLECT_PREFIX "pc-reflect"
 
 /* At bridged sites the bridge table (which sees the ports) decides, and
  * the inet table (which has conntrack and can reject) carries it out: the

@@ -215,6 +215,10 @@ static int on_packet(struct nflog_g_handle *gh, struct nfgenmsg *nfmsg, struct n
         if (ifindex == 0)
                 ifindex = nflog_get_indev(nfd);
         ifname(n, ifindex, p.iface);
+        ifindex = nflog_get_physoutdev(nfd);
+        if (ifindex == 0)
+                ifindex = nflog_get_outdev(nfd);
+        ifname(n, ifindex, p.oface);
         ph = nflog_get_msg_packet_hdr(nfd);
         if (ph != NULL)
                 p.hwproto = ntohs(ph->hw_protocol);

@@ -12,6 +12,7 @@ struct pc_nflog_packet {
         char iface[16];      /* input interface name, resolved with if_indextoname in the current netns, "" if none.
                               * For a bridged packet the kernel names the bridge as indev and the port as physindev;
                               * this is the port (the VPS's interface) when the kernel gave one, else the indev. */
+        char oface[16];      /* output interface (the port if bridged), "" if none (yet) */
         char prefix[64];     /* the rule's log prefix, "" if none (truncated to 63 bytes) */
         int family;          /* AF_INET, AF_INET6, or 0 (not IP, e.g. from a bridge/arp rule, or malformed) */
         uint8_t src[16];     /* source address (4 or 16 bytes used; zero if family is 0) */

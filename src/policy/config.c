@@ -45,16 +45,32 @@
 
 static const struct pc_detectors default_detectors = {
         .scan_enabled = true,
-        .scan_false_positive_rate = 0.01,
+        .scan_false_positive_rate = 0.001,
         .scan_detection_rate = 0.99,
         .scan_slow_window = 3600,
         .scan_slow_threshold = 100,
+        .scan_hold_after = 5,
+        .scan_hold_timeout = 10,
+        .scan_pending_timeout = 1,
+        .scan_contact_memory = 600,
         .spam_enabled = true,
         .spam_messages_per_hour = 200,
         .spam_recipients_per_message = 50,
         .spam_upstream_reject_ratio = 0.5,
         .spoof_enabled = true,
         .spoof_episode_gap = 300,
+        /* FastNetMon's defaults: 20k pps, 1,000 Mbit/s */
+        .flood_enabled = true,
+        .flood_packets_per_second = 20000,
+        .flood_megabits_per_second = 1000,
+        .flood_sample = 16,
+        /* chargen, DNS, NTP, SNMP, CLDAP, SSDP, memcached */
+        .reflection_enabled = true,
+        .reflection_ports = { { PC_PROTO_UDP, 19, 19 }, { PC_PROTO_UDP, 53, 53 }, { PC_PROTO_UDP, 123, 123 },
+                              { PC_PROTO_UDP, 161, 161 }, { PC_PROTO_UDP, 389, 389 }, { PC_PROTO_UDP, 1900, 1900 },
+                              { PC_PROTO_UDP, 11211, 11211 } },
+        .n_reflection_ports = 7,
+        .reflection_megabits_per_second = 8,
 };
 
 static const struct pc_escalation default_escalation = {
@@ -146,7 +162,13 @@ static const char *const profile_keys[] = {
 static const char *const rule_keys[] = {
         "service", "action", "direction", "ports", "ip-protocols", "exemptable", "tos-event", "why",
 };
-static const char *const responses_keys[] = { "spoofing", "scanning", "spam" };
+/* The incident kinds of enum pc_abuse, and (below) their config keys. */
+static const char *const abuse_incidents[PC_ABUSE_KINDS] = {
+        "spoof", "scan", "spam", "flood", "reflection", "attacked",
+};
+static const char *const responses_keys[PC_ABUSE_KINDS] = {
+        "spoofing", "scanning", "spam", "flooding", "reflection", "attacked",
+};
 static const char *const proxy_keys[] = { "listen", "tls", "upstream-tls", "source", "limits", "timeouts" };
 static const char *const proxy_limits_keys[] = {
         "messages-per-hour", "recipients-per-message", "recipients-per-hour", "sessions-per-vps",
@@ -155,9 +177,12 @@ static const char *const proxy_limits_keys[] = {
 static const char *const proxy_timeouts_keys[] = { "command", "data", "upstream", "connect",
                                                    "client-write", "lifetime" };
 static const char *const site_keys[] = { "policy", "description", "topology" };
-static const char *const detectors_keys[] = { "scan", "spam", "spoof" };
+static const char *const detectors_keys[] = { "scan", "spam", "spoof", "flood", "reflection" };
+static const char *const flood_keys[] = { "enabled", "packets-per-second", "megabits-per-second", "sample" };
+static const char *const reflection_keys[] = { "enabled", "ports", "megabits-per-second" };
 static const char *const scan_keys[] = {
         "enabled", "false-positive-rate", "detection-rate", "slow-window", "slow-threshold",
+        "hold-after", "hold-timeout", "pending-timeout", "contact-memory",
 };
 static const char *const spam_keys[] = {
         "enabled", "messages-per-hour", "recipients-per-message", "upstream-reject-ratio",
@@ -1565,21 +1590,17 @@ static int load_policy(struct ctx *c, const struct node *root, struct pc_policy 
             (r = get_bool(c, x, "anti-spoofing", &p->anti_spoofing)) < 0)
                 return r;
 
-        p->on_spoofing = p->on_scanning = p->on_spam = DEFAULT_RESPONSE;
+        for (size_t k = 0; k < PC_ABUSE_KINDS; k++)
+                p->responses[k] = DEFAULT_RESPONSE;
         if ((resp = map_get(root, "responses")) != NULL) {
                 if ((r = want_map(c, resp, "responses")) < 0 ||
                     (r = check_keys(c, resp, "'responses'", responses_keys,
                                     PC_ARRAY_SIZE(responses_keys))) < 0)
                         return r;
-                if ((x = map_get(resp, "spoofing")) != NULL &&
-                    (r = get_responses(c, x, "spoofing", &p->on_spoofing)) < 0)
-                        return r;
-                if ((x = map_get(resp, "scanning")) != NULL &&
-                    (r = get_responses(c, x, "scanning", &p->on_scanning)) < 0)
-                        return r;
-                if ((x = map_get(resp, "spam")) != NULL &&
-                    (r = get_responses(c, x, "spam", &p->on_spam)) < 0)
-                        return r;
+                for (size_t k = 0; k < PC_ABUSE_KINDS; k++)
+                        if ((x = map_get(resp, responses_keys[k])) != NULL &&
+                            (r = get_responses(c, x, responses_keys[k], &p->responses[k])) < 0)
+                                return r;
         }
 
         p->smtp_proxy_tls = DEFAULT_SMTP_PROXY_TLS;
@@ -1792,6 +1813,18 @@ static int load_detectors(struct ctx *c, const struct node *n)
                     (r = get_uint(c, x, "slow-threshold", 1, 1000000,
                                   &d->scan_slow_threshold)) < 0)
                         return r;
+                if ((x = map_get(sec, "hold-after")) != NULL &&
+                    (r = get_uint(c, x, "hold-after", 1, 1000, &d->scan_hold_after)) < 0)
+                        return r;
+                if ((x = map_get(sec, "hold-timeout")) != NULL &&
+                    (r = get_duration_in(c, x, "hold-timeout", 1, 3600, &d->scan_hold_timeout)) < 0)
+                        return r;
+                if ((x = map_get(sec, "pending-timeout")) != NULL &&
+                    (r = get_duration_in(c, x, "pending-timeout", 1, 60, &d->scan_pending_timeout)) < 0)
+                        return r;
+                if ((x = map_get(sec, "contact-memory")) != NULL &&
+                    (r = get_duration_in(c, x, "contact-memory", 1, 86400, &d->scan_contact_memory)) < 0)
+                        return r;
                 if (d->scan_detection_rate <= d->scan_false_positive_rate) {
                         x = map_get(sec, "detection-rate");
                         return fail(c, x != NULL ? x : map_key(sec, "false-positive-rate"),
@@ -1828,6 +1861,41 @@ static int load_detectors(struct ctx *c, const struct node *n)
                         return r;
                 if ((x = map_get(sec, "episode-gap")) != NULL &&
                     (r = get_duration(c, x, "episode-gap", &d->spoof_episode_gap)) < 0)
+                        return r;
+        }
+        if ((sec = map_get(n, "flood")) != NULL) {
+                if ((r = want_map(c, sec, "flood")) < 0 ||
+                    (r = check_keys(c, sec, "'flood'", flood_keys, PC_ARRAY_SIZE(flood_keys))) < 0)
+                        return r;
+                if ((x = map_get(sec, "enabled")) != NULL && (r = get_bool(c, x, "enabled", &d->flood_enabled)) < 0)
+                        return r;
+                if ((x = map_get(sec, "packets-per-second")) != NULL &&
+                    (r = get_uint(c, x, "packets-per-second", 100, 100000000, &d->flood_packets_per_second)) < 0)
+                        return r;
+                if ((x = map_get(sec, "megabits-per-second")) != NULL &&
+                    (r = get_uint(c, x, "megabits-per-second", 1, 1000000, &d->flood_megabits_per_second)) < 0)
+                        return r;
+                if ((x = map_get(sec, "sample")) != NULL &&
+                    (r = get_uint(c, x, "sample", 1, 1024, &d->flood_sample)) < 0)
+                        return r;
+        }
+        if ((sec = map_get(n, "reflection")) != NULL) {
+                if ((r = want_map(c, sec, "reflection")) < 0 ||
+                    (r = check_keys(c, sec, "'reflection'", reflection_keys, PC_ARRAY_SIZE(reflection_keys))) < 0)
+                        return r;
+                if ((x = map_get(sec, "enabled")) != NULL &&
+                    (r = get_bool(c, x, "enabled", &d->reflection_enabled)) < 0)
+                        return r;
+                if ((x = map_get(sec, "ports")) != NULL &&
+                    (r = get_ports(c, x, "ports", d->reflection_ports, &d->n_reflection_ports)) < 0)
+                        return r;
+                for (size_t i = 0; i < d->n_reflection_ports; i++)
+                        if (d->reflection_ports[i].proto != PC_PROTO_UDP)
+                                return fail(c, x->kids[i], "'ports' of 'reflection' are UDP ports (udp/53): a "
+                                                           "reflector answers datagrams from forged sources");
+                if ((x = map_get(sec, "megabits-per-second")) != NULL &&
+                    (r = get_uint(c, x, "megabits-per-second", 1, 1000000,
+                                  &d->reflection_megabits_per_second)) < 0)
                         return r;
         }
         return 0;
@@ -2321,4 +2389,31 @@ const struct pc_rule *pc_policy_rule_for(const struct pc_policy *policy, const c
                     strcmp(policy->rules[i].service->name, service) == 0)
                         return &policy->rules[i];
         return NULL;
+}
+
+const char *pc_abuse_key(enum pc_abuse k)
+{
+        return (unsigned)k < PC_ABUSE_KINDS ? responses_keys[k] : NULL;
+}
+
+const char *pc_abuse_incident(enum pc_abuse k)
+{
+        return (unsigned)k < PC_ABUSE_KINDS ? abuse_incidents[k] : NULL;
+}
+
+int pc_abuse_from_incident(const char *kind, enum pc_abuse *ret)
+{
+        for (size_t k = 0; k < PC_ABUSE_KINDS; k++)
+                if (strcmp(kind, abuse_incidents[k]) == 0) {
+                        *ret = (enum pc_abuse)k;
+                        return 0;
+                }
+        return -ENOENT;
+}
+
+bool pc_policy_contains_scans(const struct pc_config *cfg, const struct pc_policy *p)
+{
+        unsigned acting = PC_RESP_OUTBOUND_FILTER | PC_RESP_INBOUND_FILTER | PC_RESP_SUSPEND;
+
+        return cfg->detectors.scan_enabled && (p->responses[PC_ABUSE_SCANNING] & acting) != 0;
 }

@@ -21,6 +21,26 @@ enum pc_response {
         PC_RESP_INBOUND_FILTER = 1u << 3,
 };
 
+/* The kinds of abuse a policy answers (its `responses:`), each also an
+ * incident kind. */
+enum pc_abuse {
+        PC_ABUSE_SPOOFING,   /* forged sources, MACs, ARP, RA, DHCP (step 3) */
+        PC_ABUSE_SCANNING,   /* port scans, fast or slow */
+        PC_ABUSE_SPAM,       /* mail through the proxy or past it */
+        PC_ABUSE_FLOODING,   /* the VPS floods a destination */
+        PC_ABUSE_REFLECTION, /* its service is abused as a reflector */
+        PC_ABUSE_ATTACKED,   /* the VPS is flooded */
+        PC_ABUSE_KINDS
+};
+
+/* The config's name of <k> ("spoofing", "scanning"...), or NULL. */
+const char *pc_abuse_key(enum pc_abuse k);
+/* The incident kind of <k> ("spoof", "scan", "spam", "flood",
+ * "reflection", "attacked"), or NULL. */
+const char *pc_abuse_incident(enum pc_abuse k);
+/* The abuse whose incident kind is <kind>: 0 and *<ret>, or -ENOENT. */
+int pc_abuse_from_incident(const char *kind, enum pc_abuse *ret);
+
 /* One rule of a policy: a service, restricted in a direction. */
 struct pc_rule {
         unsigned index;                   /* 0-based position in the policy */
@@ -80,9 +100,7 @@ struct pc_policy {
         size_t n_rules;
         enum pc_exception_mode exceptions;
         bool anti_spoofing;
-        unsigned on_spoofing; /* enum pc_response bits */
-        unsigned on_scanning;
-        unsigned on_spam;
+        unsigned responses[PC_ABUSE_KINDS]; /* enum pc_response bits, by enum pc_abuse */
         bool has_smtp_proxy;
         char smtp_proxy_listen[64];
         bool smtp_proxy_tls; /* always false: 'tls: true' is refused */
@@ -111,12 +129,32 @@ struct pc_detectors {
         double scan_detection_rate;
         int64_t scan_slow_window; /* seconds */
         unsigned scan_slow_threshold;
+        /* Containment in the kernel (docs/DETECTION.md): a VPS whose policy
+         * filters scanners may make <scan_hold_after> first contacts in a
+         * burst (then one a second); past that its first contacts are held
+         * back (dropped) until the agent releases it, or for
+         * <scan_hold_timeout> seconds if the agent says nothing. */
+        unsigned scan_hold_after;
+        int64_t scan_hold_timeout;
+        int64_t scan_pending_timeout; /* an unanswered first contact is a failure after this */
+        int64_t scan_contact_memory;  /* a destination contacted within this is no first contact */
         bool spam_enabled;
         unsigned spam_messages_per_hour;
         unsigned spam_recipients_per_message;
         double spam_upstream_reject_ratio;
         bool spoof_enabled;
         int64_t spoof_episode_gap; /* seconds */
+        /* Floods, counted in the kernel on one packet in <flood_sample>:
+         * out, a VPS to one destination; in, everything to one VPS. */
+        bool flood_enabled;
+        unsigned flood_packets_per_second;
+        unsigned flood_megabits_per_second;
+        unsigned flood_sample;
+        /* A VPS's UDP service answering (reflecting) at more than this. */
+        bool reflection_enabled;
+        struct pc_port_range reflection_ports[PC_SERVICE_PORTS_MAX];
+        size_t n_reflection_ports;
+        unsigned reflection_megabits_per_second;
 };
 
 #define PC_ESCALATION_STEPS_MAX 8
@@ -188,6 +226,12 @@ struct pc_config {
         struct pc_agent_config agent;
         struct pc_smtpd_config smtpd;
 };
+
+/* True if the kernel holds back the first contacts of a VPS under policy
+ * <p> of <cfg> (docs/DETECTION.md): scan detection is on and <p> answers
+ * scanning with a filter or a suspension.  A policy that only records or
+ * notifies is not held back: holding is an action. */
+bool pc_policy_contains_scans(const struct pc_config *cfg, const struct pc_policy *p);
 
 /* Loads the config at <path> and every profile it names.  On success
  * *<ret> owns a complete, validated, compiled config.  On failure returns

@@ -176,13 +176,12 @@ static void print_policy(FILE *out, const struct pc_policy *p)
         fprintf(out, "\n    exceptions: %s\n",
                 p->exceptions == PC_EXCEPTIONS_NONE ? "none" : "ticket");
         fprintf(out, "    anti-spoofing: %s\n", p->anti_spoofing ? "true" : "false");
-        fputs("    responses:\n      spoofing: ", out);
-        print_responses(out, p->on_spoofing);
-        fputs("\n      scanning: ", out);
-        print_responses(out, p->on_scanning);
-        fputs("\n      spam: ", out);
-        print_responses(out, p->on_spam);
-        fputc('\n', out);
+        fputs("    responses:\n", out);
+        for (size_t k = 0; k < PC_ABUSE_KINDS; k++) {
+                fprintf(out, "      %s: ", pc_abuse_key(k));
+                print_responses(out, p->responses[k]);
+                fputc('\n', out);
+        }
         if (p->has_smtp_proxy)
                 print_smtp_proxy(out, p);
         if (p->n_rules == 0) {
@@ -246,6 +245,13 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
         fputs("\n    slow-window: ", out);
         print_duration(out, d->scan_slow_window);
         fprintf(out, "\n    slow-threshold: %u\n", d->scan_slow_threshold);
+        fprintf(out, "    hold-after: %u\n    hold-timeout: ", d->scan_hold_after);
+        print_duration(out, d->scan_hold_timeout);
+        fputs("\n    pending-timeout: ", out);
+        print_duration(out, d->scan_pending_timeout);
+        fputs("\n    contact-memory: ", out);
+        print_duration(out, d->scan_contact_memory);
+        fputc('\n', out);
         fprintf(out, "  spam:\n    enabled: %s\n", d->spam_enabled ? "true" : "false");
         fprintf(out, "    messages-per-hour: %u\n", d->spam_messages_per_hour);
         fprintf(out, "    recipients-per-message: %u\n", d->spam_recipients_per_message);
@@ -254,7 +260,18 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
         fprintf(out, "\n  spoof:\n    enabled: %s\n", d->spoof_enabled ? "true" : "false");
         fputs("    episode-gap: ", out);
         print_duration(out, d->spoof_episode_gap);
-        fputs("\n\n", out);
+        fprintf(out, "\n  flood:\n    enabled: %s\n    packets-per-second: %u\n    megabits-per-second: %u\n"
+                     "    sample: %u\n",
+                d->flood_enabled ? "true" : "false", d->flood_packets_per_second, d->flood_megabits_per_second,
+                d->flood_sample);
+        fprintf(out, "  reflection:\n    enabled: %s\n    ports: [", d->reflection_enabled ? "true" : "false");
+        for (size_t i = 0; i < d->n_reflection_ports; i++) {
+                char port[32];
+
+                pc_port_range_format(&d->reflection_ports[i], port, sizeof(port));
+                fprintf(out, "%s%s", i > 0 ? ", " : "", port);
+        }
+        fprintf(out, "]\n    megabits-per-second: %u\n\n", d->reflection_megabits_per_second);
 
         fputs("escalation:\n  memory: ", out);
         print_duration(out, e->memory);
@@ -448,9 +465,8 @@ static json_t *jb_policy(struct jb *b, const struct pc_policy *p)
         put(b, o, "description", json_string(p->description));
         put(b, o, "exceptions", json_string(p->exceptions == PC_EXCEPTIONS_NONE ? "none" : "ticket"));
         put(b, o, "anti-spoofing", json_boolean(p->anti_spoofing));
-        put(b, resp, "spoofing", jb_responses(b, p->on_spoofing));
-        put(b, resp, "scanning", jb_responses(b, p->on_scanning));
-        put(b, resp, "spam", jb_responses(b, p->on_spam));
+        for (size_t k = 0; k < PC_ABUSE_KINDS; k++)
+                put(b, resp, pc_abuse_key(k), jb_responses(b, p->responses[k]));
         put(b, o, "responses", resp);
         if (p->has_smtp_proxy)
                 put(b, o, "smtp-proxy", jb_smtp_proxy(b, p));
@@ -462,14 +478,18 @@ static json_t *jb_policy(struct jb *b, const struct pc_policy *p)
 
 static json_t *jb_detectors(struct jb *b, const struct pc_detectors *d)
 {
-        json_t *o = json_object(), *scan = json_object(), *spam = json_object(),
-               *spoof = json_object();
+        json_t *o = json_object(), *scan = json_object(), *spam = json_object(), *spoof = json_object(),
+               *flood = json_object(), *refl = json_object(), *ports = json_array();
 
         put(b, scan, "enabled", json_boolean(d->scan_enabled));
         put(b, scan, "false-positive-rate", json_real(d->scan_false_positive_rate));
         put(b, scan, "detection-rate", json_real(d->scan_detection_rate));
         put(b, scan, "slow-window", jb_duration(d->scan_slow_window));
         put(b, scan, "slow-threshold", json_integer(d->scan_slow_threshold));
+        put(b, scan, "hold-after", json_integer(d->scan_hold_after));
+        put(b, scan, "hold-timeout", jb_duration(d->scan_hold_timeout));
+        put(b, scan, "pending-timeout", jb_duration(d->scan_pending_timeout));
+        put(b, scan, "contact-memory", jb_duration(d->scan_contact_memory));
         put(b, o, "scan", scan);
         put(b, spam, "enabled", json_boolean(d->spam_enabled));
         put(b, spam, "messages-per-hour", json_integer(d->spam_messages_per_hour));
@@ -479,6 +499,21 @@ static json_t *jb_detectors(struct jb *b, const struct pc_detectors *d)
         put(b, spoof, "enabled", json_boolean(d->spoof_enabled));
         put(b, spoof, "episode-gap", jb_duration(d->spoof_episode_gap));
         put(b, o, "spoof", spoof);
+        put(b, flood, "enabled", json_boolean(d->flood_enabled));
+        put(b, flood, "packets-per-second", json_integer(d->flood_packets_per_second));
+        put(b, flood, "megabits-per-second", json_integer(d->flood_megabits_per_second));
+        put(b, flood, "sample", json_integer(d->flood_sample));
+        put(b, o, "flood", flood);
+        put(b, refl, "enabled", json_boolean(d->reflection_enabled));
+        for (size_t i = 0; i < d->n_reflection_ports; i++) {
+                char port[32];
+
+                pc_port_range_format(&d->reflection_ports[i], port, sizeof(port));
+                add(b, ports, json_string(port));
+        }
+        put(b, refl, "ports", ports);
+        put(b, refl, "megabits-per-second", json_integer(d->reflection_megabits_per_second));
+        put(b, o, "reflection", refl);
         return o;
 }
 

@@ -1610,6 +1610,28 @@ static int sq_filter_place(struct pc_store *ps, const char *vps_id, const struct
 
 /* Marks the action at the current row of <st> (ACTION_COLUMNS) lifted,
  * with its audit row and notification. */
+static int incident_close_tx(struct sqlite_store *s, int64_t id, bool lift_actions, const struct pc_actor *who,
+                             int64_t now, size_t *ret_lifted);
+
+/* Lifting a filter ends the episode it answered: its incident, if still
+ * open, is closed (audited), so that abuse after this is a new incident
+ * and the policy answers it again -- as an unsuspension does. */
+static int filter_episode_end(struct sqlite_store *s, int64_t filter_id, const struct pc_actor *who, int64_t now)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        size_t lifted = 0;
+        int64_t incident;
+        int r = query(s, &st,
+                      "SELECT i.id FROM action a JOIN incident i ON i.id = a.incident_id "
+                      "WHERE a.id = ? AND i.state = 'open'",
+                      "i", filter_id);
+
+        if (r < 0 || (r = step(s, st)) <= 0)
+                return r;
+        incident = sqlite3_column_int64(st, 0);
+        return incident_close_tx(s, incident, false, who, now, &lifted);
+}
+
 static int action_lift(struct sqlite_store *s, sqlite3_stmt *st, json_t *vps, const char *action,
                        const char *object_kind, const char *notification,
                        const struct pc_actor *who, int64_t now)
@@ -1630,6 +1652,8 @@ static int action_lift(struct sqlite_store *s, sqlite3_stmt *st, json_t *vps, co
                 return r;
         snprintf(object, sizeof(object), "%s/%lld", object_kind, (long long)id);
         r = audit(s, now, who, action, object, vps_id, before, NULL);
+        if (r >= 0 && strcmp(object_kind, "filter") == 0)
+                r = filter_episode_end(s, id, who, now);
         if (r < 0)
                 return r;
         facts = json_deep_copy(before);

@@ -622,6 +622,10 @@ t s9-lift-list 0 action list vps-901 --json && json s9-lift-list '[(a["id"], a["
         { echo "FAIL s9-lift: no audit row"; failures=$((failures + 1)); }
 [ "$(q9 "SELECT count(*) FROM notification WHERE vps_id = 'vps-901' AND kind = 'filter.lifted'")" = 1 ] ||
         { echo "FAIL s9-lift: no notification"; failures=$((failures + 1)); }
+# ... and lifting it ends the episode it answered: incident #1 is closed, audited
+t s9-lift-closes 0 incident show 1 --json && json s9-lift-closes 'j["state"] == "closed"'
+[ "$(q9 "SELECT count(*) FROM audit WHERE action = 'incident.close' AND object = 'incident/1' AND \"by\" = 'alice' AND reason = 'customer patched'")" = 1 ] ||
+        { echo "FAIL s9-lift-closes: no incident.close audit row"; failures=$((failures + 1)); }
 t s9-lift-again 2 action lift 1 --by alice --reason again && has s9-lift-again "filter #1 of vps-901 was lifted already (by alice at" "$err"
 t s9-perm-lifted 2 action make-permanent 1 --by alice --reason x && has s9-perm-lifted "was lifted already" "$err"
 # ... a suspension as unsuspend
@@ -637,7 +641,8 @@ t s9-expired-active 0 action list vps-902 --active --json && json s9-expired-act
 t s9-lift-expired 2 action lift 4 --by alice --reason x && has s9-lift-expired "filter #4 of vps-902 ended already (at 2026-01-01T00:00:00Z)" "$err"
 
 # close: the actions stay, unless --lift-actions; audited either way.
-t s9-close 0 incident close 1 --by alice --reason "handled" && has s9-close "closed incident #1 of vps-901; its actions stay in force" "$out"
+q9 "INSERT INTO incident (id, vps_id, kind, first_seen, last_seen, count, state) VALUES (4, 'vps-901', 'scan', 1767225900, 1767225960, 5, 'open')"
+t s9-close 0 incident close 4 --by alice --reason "handled" && has s9-close "closed incident #4 of vps-901; its actions stay in force" "$out"
 t s9-close-again 2 incident close 1 --by alice --reason again && has s9-close-again "closed already" "$err"
 t s9-close-lift 0 incident close 2 --lift-actions --by alice --reason "spam stopped" --json &&
         json s9-close-lift 'j["closed"] == 2 and j["lifted"] == 1 and j["vps"] == "vps-901" and "agent" in j'
@@ -646,7 +651,7 @@ t s9-close-lift-show 0 vps show vps-901 --json && json s9-close-lift-show 'j["fi
 t s9-close-lift-explain 1 explain vps-901 tcp/25 && has s9-close-lift-explain "blocked by site policy" "$out"
 [[ $out == *"filter #2"* ]] && { echo "FAIL s9-close-lift-explain: filter #2 still explains it"; failures=$((failures + 1)); }
 t s9-close-audit 0 audit vps-901 --json &&
-        json s9-close-audit '[(e["object"], e["before"]["state"], e["after"]["state"]) for e in j["audit"] if e["action"] == "incident.close"] == [("incident/1", "open", "closed"), ("incident/2", "open", "closed")] and [e["object"] for e in j["audit"] if e["action"] == "filter.lift"] == ["filter/1", "filter/2"]'
+        json s9-close-audit '[(e["object"], e["before"]["state"], e["after"]["state"]) for e in j["audit"] if e["action"] == "incident.close"] == [("incident/1", "open", "closed"), ("incident/4", "open", "closed"), ("incident/2", "open", "closed")] and [e["object"] for e in j["audit"] if e["action"] == "filter.lift"] == ["filter/1", "filter/2"]'
 t s9-inc-list-closed 0 incident list vps-901 --json && json s9-inc-list-closed 'j["incidents"] == []'
 
 echo "$n commands, $failures failures"

@@ -216,8 +216,8 @@ static void test_shipped(void **state)
         assert_false(r->exemptable);
         assert_false(r->tos_event);
         assert_true(l->anti_spoofing);
-        assert_int_equal(l->on_spoofing, PC_RESP_SUSPEND | PC_RESP_NOTIFY);
-        assert_int_equal(l->on_scanning, PC_RESP_OUTBOUND_FILTER | PC_RESP_NOTIFY);
+        assert_int_equal(l->responses[PC_ABUSE_SPOOFING], PC_RESP_SUSPEND | PC_RESP_NOTIFY);
+        assert_int_equal(l->responses[PC_ABUSE_SCANNING], PC_RESP_OUTBOUND_FILTER | PC_RESP_NOTIFY);
         assert_true(l->has_smtp_proxy);
         assert_string_equal(l->smtp_proxy_listen, "[::]:10025");
         assert_false(l->smtp_proxy_tls);
@@ -312,7 +312,7 @@ static void test_main_errors(void **state)
                  "t.yaml:2:1: duplicate key 'database' in the main file (first at line 1)");
         load_bad("detectors:\n  scan:\n    enable: true\n",
                  "t.yaml:3:5: unknown key 'enable' in 'scan' (expected: enabled, "
-                 "false-positive-rate, detection-rate, slow-window, slow-threshold)");
+                 "false-positive-rate, detection-rate, slow-window, slow-threshold, hold-after, hold-timeout, pending-timeout, contact-memory)");
         /* aliases, complex keys */
         load_bad("detectors:\n  scan: &s\n    enabled: true\n  spam: *s\n",
                  "t.yaml:4:9: aliases (*name) are not supported");

@@ -1,0 +1,123 @@
+/* portcullisd's event loop (libevent): the control socket, signals, the
+ * kernel's event sources (NFLOG; conntrack) and the timers of the periodic
+ * passes, each a callback.  Nothing here decides anything: the callbacks
+ * hand over to agent.c, spoof.c, scan.c... */
+#include <errno.h>
+#include <event2/event.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+
+struct loop {
+        struct agent *a;
+        struct event_base *base;
+        int sig_fd;
+};
+
+static void on_control(evutil_socket_t fd, short what, void *arg)
+{
+        struct loop *l = arg;
+
+        control_serve(l->a, fd);
+}
+
+static void on_signal(evutil_socket_t fd, short what, void *arg)
+{
+        struct loop *l = arg;
+        struct signalfd_siginfo si;
+
+        while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+                if (si.ssi_signo == SIGHUP) {
+                        json_t *reply = json_object();
+
+                        agent_log("SIGHUP: reloading %s", l->a->config_path);
+                        agent_reload(l->a, reply);
+                        json_decref(reply);
+                } else {
+                        agent_log("Stopping on signal %u; the rules stay in force", si.ssi_signo);
+                        event_base_loopbreak(l->base);
+                        return;
+                }
+        }
+}
+
+static void on_nflog(evutil_socket_t fd, short what, void *arg)
+{
+        struct loop *l = arg;
+
+        agent_events_dispatch(l->a);
+}
+
+static void on_conntrack(evutil_socket_t fd, short what, void *arg)
+{
+        struct loop *l = arg;
+
+        agent_scan_dispatch(l->a);
+}
+
+/* The periodic passes, every agent.attempts-interval. */
+static void on_periodic(evutil_socket_t fd, short what, void *arg)
+{
+        struct loop *l = arg;
+
+        agent_attempts_pass(l->a);
+        agent_expiry_pass(l->a);
+        agent_smtpd_poll(l->a);
+        notifier_expiry_pass(l->a);
+        notifier_digest_pass(l->a);
+}
+
+/* The detectors' clock: pending contacts time out, windows slide. */
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+        struct loop *l = arg;
+
+        agent_scan_tick(l->a);
+}
+
+/* Adds a persistent event on <fd> (or a timer of <every> if <fd> is -1). */
+static int watch(struct loop *l, int fd, const struct timeval *every, event_callback_fn cb, struct event **ret)
+{
+        struct event *ev = event_new(l->base, fd, fd >= 0 ? EV_READ | EV_PERSIST : EV_PERSIST, cb, l);
+
+        if (ev == NULL || event_add(ev, every) < 0) {
+                if (ev != NULL)
+                        event_free(ev);
+                return -ENOMEM;
+        }
+        *ret = ev;
+        return 0;
+}
+
+int agent_run(struct agent *a, int listen_fd, int sig_fd)
+{
+        struct loop l = { .a = a, .sig_fd = sig_fd };
+        struct event *ev[6] = { NULL };
+        struct timeval periodic = { .tv_sec = a->cfg->agent.attempts_interval }, tick = { .tv_usec = 100000 };
+        int r;
+
+        l.base = event_base_new();
+        if (l.base == NULL)
+                return -ENOMEM;
+        r = watch(&l, listen_fd, NULL, on_control, &ev[0]);
+        if (r == 0)
+                r = watch(&l, sig_fd, NULL, on_signal, &ev[1]);
+        if (r == 0 && a->nflog != NULL)
+                r = watch(&l, pc_nflog_fd(a->nflog), NULL, on_nflog, &ev[2]);
+        if (r == 0 && agent_scan_fd(a) >= 0)
+                r = watch(&l, agent_scan_fd(a), NULL, on_conntrack, &ev[3]);
+        if (r == 0)
+                r = watch(&l, -1, &periodic, on_periodic, &ev[4]);
+        if (r == 0)
+                r = watch(&l, -1, &tick, on_tick, &ev[5]);
+        if (r == 0 && event_base_dispatch(l.base) < 0)
+                r = -EIO;
+        for (size_t i = 0; i < PC_ARRAY_SIZE(ev); i++)
+                if (ev[i] != NULL)
+                        event_free(ev[i]);
+        event_base_free(l.base);
+        return r;
+}

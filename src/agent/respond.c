@@ -1,0 +1,136 @@
+/* The agent's response to a new incident of any kind: the plan comes from
+ * respond/response.h (the policy's response, stepped up by the escalation
+ * ladder); this carries it out through the store and the kernel, and says
+ * what it did. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/agent.h"
+#include "respond/response.h"
+
+/* The policy's response bits for incidents of <kind> at <p>. */
+static unsigned policy_response(const struct pc_policy *p, const char *kind)
+{
+        enum pc_abuse k;
+
+        return pc_abuse_from_incident(kind, &k) == 0 ? p->responses[k] : PC_RESP_NOTIFY;
+}
+
+unsigned agent_response_bits(const struct pc_vps *vps, const char *kind)
+{
+        return policy_response(vps->site->policy, kind);
+}
+
+/* The plan for incident <incident> of <kind> by <vps_id> at <now>: the
+ * earlier incidents of the kind within escalation.memory decide the
+ * ladder's step.  If the store cannot say, the first step, logged. */
+static struct pc_response_plan plan(struct agent *a, unsigned resp, const char *vps_id, const char *kind,
+                                    int64_t incident, int64_t now)
+{
+        const struct pc_escalation *e = &a->cfg->escalation;
+        int64_t earlier[PC_ESCALATION_STEPS_MAX];
+        size_t n = 0;
+
+        if (pc_response_uses_ladder(resp) &&
+            pc_store_incident_times(a->store, vps_id, kind, now - e->memory, incident, earlier,
+                                    PC_ARRAY_SIZE(earlier), &n) < 0) {
+                agent_log("Failed to read %s's earlier %s incidents, taking the ladder's first step: %s", vps_id,
+                          kind, pc_store_errmsg(a->store));
+                n = 0;
+        }
+        /* An attacked VPS is a victim: its filter never climbs the ladder. */
+        return pc_response_decide(resp, e, earlier, n, now, strcmp(kind, "attacked") == 0);
+}
+
+int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, uint64_t count,
+                   const char *evidence, int64_t gap, int64_t *ret_id)
+{
+        /* A suspension or filter tells the owner itself; a notify-only
+         * response is a notice, queued with the incident. */
+        unsigned resp = policy_response(vps->site->policy, kind);
+        bool wanted = (resp & PC_RESP_NOTIFY) &&
+                      !(resp & (PC_RESP_SUSPEND | PC_RESP_OUTBOUND_FILTER | PC_RESP_INBOUND_FILTER));
+        bool notice = wanted && notifier_incident_notice_due(a, vps->id, kind), opened;
+        int64_t id;
+
+        if (pc_store_incident_note(a->store, vps->id, kind, count, pc_now(), evidence, gap, &id, &opened,
+                                   notice ? PC_INCIDENT_NOTICE : 0) < 0) {
+                agent_log("Failed to record %s by %s: %s", kind, vps->id, pc_store_errmsg(a->store));
+                return -EIO;
+        }
+        if (!opened)
+                return 0;
+        if (wanted)
+                notifier_incident_opened(a, vps->id, kind, notice, pc_now());
+        *ret_id = id;
+        return 1;
+}
+
+int agent_respond(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident, const char *what,
+                  const struct pc_port_range *ports, int64_t first_ns)
+{
+        unsigned resp = policy_response(vps->site->policy, kind);
+        char reason[384], id[PC_NAME_MAX], step[128], len[32] = "", kind_copy[16];
+        struct pc_actor who = { .by = "portcullisd", .reason = reason };
+        int64_t action = 0, now = pc_now();
+        struct pc_response_plan p;
+        struct timespec t;
+        json_t *reply;
+        int r = 0;
+
+        snprintf(id, sizeof(id), "%s", vps->id); /* vps is replaced by the sync below */
+        snprintf(kind_copy, sizeof(kind_copy), "%s", kind);
+        p = plan(a, resp, id, kind_copy, incident, now);
+        pc_response_step_text(&p, &a->cfg->escalation, step, sizeof(step));
+        if (p.until != 0)
+                pc_format_duration(p.until - now, len, sizeof(len));
+        snprintf(reason, sizeof(reason), "%s (incident #%" PRId64 "%s)", what, incident, step);
+        switch (p.kind) {
+        case PC_RESPONSE_RECORD:
+        case PC_RESPONSE_NOTICE:
+                agent_log("%s: incident #%" PRId64 " recorded; policy %s answers %s with %s", id, incident,
+                          vps->site->policy->name, kind_copy,
+                          p.kind == PC_RESPONSE_NOTICE ? "a notice to the owner" : "no action");
+                return 0; /* the notice, if any, was queued with the incident */
+        case PC_RESPONSE_SUSPEND:
+                if (vps->suspended) {
+                        agent_log("%s: incident #%" PRId64 " recorded; already suspended", id, incident);
+                        return 0;
+                }
+                r = pc_store_suspend(a->store, id, incident, &who, &action);
+                break;
+        case PC_RESPONSE_FILTER: {
+                struct pc_filter f = { .scope = PC_SCOPE_ALL, .incident_id = incident, .direction = p.direction,
+                                       .until = p.until };
+
+                if (ports != NULL) {
+                        f.scope = PC_SCOPE_PORTS;
+                        f.ports = *ports;
+                }
+
+                r = pc_store_filter_place(a->store, id, &f, &who, &action);
+                break;
+        }
+        }
+        if (r < 0) {
+                agent_log("Failed to act on %s's %s (incident #%" PRId64 "): %s", id, kind_copy, incident,
+                          pc_store_errmsg(a->store));
+                return r;
+        }
+        reply = json_object();
+        r = agent_sync_vps(a, id, reply);
+        json_decref(reply);
+        if (r < 0)
+                return r;
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        agent_log("%s %s%s%s%s for %s (incident #%" PRId64 ", %s #%" PRId64 "%s), %.1f ms after the first "
+                  "evidence reached the agent; the owner's email is queued",
+                  p.kind == PC_RESPONSE_SUSPEND ? "Suspended" : "Filtered", id, len[0] != '\0' ? " (" : "", len,
+                  len[0] != '\0' ? ")" : "", kind_copy, incident,
+                  p.kind == PC_RESPONSE_SUSPEND ? "suspension" : "filter", action, step,
+                  (t.tv_sec * 1e9 + t.tv_nsec - first_ns) / 1e6);
+        return 0;
+}

@@ -1,0 +1,301 @@
+/* Port scans: the kernel's conntrack events of the flows VPSes open feed
+ * the detector (detect/scan.h); its findings become incidents and the
+ * policy's response, and its releases let a VPS the kernel held back go on
+ * (docs/DETECTION.md).  The kernel holds back a VPS's unproven first
+ * contacts by itself (nft_ruleset.c, scan_contain); this only decides. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "agent/agent.h"
+#include "detect/scan.h"
+#include "events/ct_events.h"
+#include "policy/addr_index.h"
+
+#define SCAN_EPISODE_GAP 3600 /* scans an hour apart are separate incidents */
+#define TCP_SYN_RECV 2        /* TCP_CONNTRACK_* */
+#define TCP_ESTABLISHED 3
+#define TCP_CLOSE 8
+
+static int64_t now_ms(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+/* The detector's parameters from the config. */
+static void scan_params(const struct pc_detectors *d, struct pc_scan_params *p)
+{
+        pc_scan_params_default(p);
+        p->false_positive_rate = d->scan_false_positive_rate;
+        p->detection_rate = d->scan_detection_rate;
+        p->pending_timeout_ms = d->scan_pending_timeout * 1000;
+        p->contact_memory_ms = d->scan_contact_memory * 1000;
+        p->hold_budget = d->scan_hold_after;
+        p->slow_window_ms = d->scan_slow_window * 1000;
+        p->slow_threshold = d->scan_slow_threshold;
+}
+
+int agent_scan_open(struct agent *a)
+{
+        struct pc_scan_params p;
+        int r;
+
+        if (!a->cfg->detectors.scan_enabled) {
+                agent_log("Port-scan detection is off (detectors.scan.enabled is false in %s)", a->config_path);
+                return 0;
+        }
+        scan_params(&a->cfg->detectors, &p);
+        r = pc_scan_new(&p, &a->scan);
+        if (r < 0) {
+                agent_log("Failed to start port-scan detection: %s", strerror(-r));
+                return r;
+        }
+        r = pc_ct_events_open(PC_CT_EV_NEW | PC_CT_EV_UPDATE | PC_CT_EV_DESTROY, &a->ct);
+        if (r < 0) {
+                agent_log("Failed to read conntrack events: %s; port scans are not detected (scanners are "
+                          "still held back by the kernel for %" PRId64 " s at a time)",
+                          strerror(-r), a->cfg->detectors.scan_hold_timeout);
+                a->scan = pc_scan_free(a->scan);
+                return r;
+        }
+        return 0;
+}
+
+int agent_scan_fd(const struct agent *a)
+{
+        return a->ct != NULL ? pc_ct_events_fd(a->ct) : -1;
+}
+
+void agent_scan_close(struct agent *a)
+{
+        a->ct = pc_ct_events_close(a->ct);
+        a->scan = pc_scan_free(a->scan);
+        a->addr_ix = addr_index_free(a->addr_ix);
+}
+
+/* The VPS whose address opened a flow from <ev>'s source, or NULL.  The
+ * index follows the model: rebuilt after a change, at the first event. */
+static struct pc_vps *flow_vps(struct agent *a, const struct pc_ct_event *ev)
+{
+        struct sockaddr_storage ss = { 0 };
+        const char *id;
+
+        if (a->addr_ix == NULL || a->addr_ix_gen != a->changes) {
+                struct addr_index *ix = NULL;
+
+                if (addr_index_build(a->model, &ix) < 0)
+                        return NULL; /* the old one, if any, stays */
+                addr_index_free(a->addr_ix);
+                a->addr_ix = ix;
+                a->addr_ix_gen = a->changes;
+        }
+        if (ev->family == AF_INET) {
+                struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+
+                sin->sin_family = AF_INET;
+                memcpy(&sin->sin_addr, ev->src, 4);
+        } else {
+                struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+
+                sin6->sin6_family = AF_INET6;
+                memcpy(&sin6->sin6_addr, ev->src, 16);
+        }
+        id = addr_index_lookup(a->addr_ix, (struct sockaddr *)&ss);
+        return id != NULL ? pc_model_find(a->model, id) : NULL;
+}
+
+/* The evidence of finding <f>, as JSON text (caller frees), or NULL. */
+static char *evidence_of(const struct pc_scan_finding *f)
+{
+        json_t *o = json_object(), *samples = json_array();
+        char *text;
+
+        json_object_set_new(o, "detector", json_string(f->kind == PC_SCAN_SLOW ? "slow-scan" : "fast-scan"));
+        json_object_set_new(o, "score", json_real(f->score));
+        json_object_set_new(o, "failed_first_contacts", json_integer((json_int_t)f->failures));
+        json_object_set_new(o, "answered_first_contacts", json_integer((json_int_t)f->successes));
+        json_object_set_new(o, "pending_first_contacts", json_integer((json_int_t)f->pending));
+        json_object_set_new(o, "distinct_hosts", json_integer((json_int_t)f->distinct_hosts));
+        json_object_set_new(o, "distinct_ports", json_integer((json_int_t)f->distinct_ports));
+        json_object_set_new(o, "shape", json_string(f->shape != NULL ? f->shape : "mixed"));
+        json_object_set_new(o, "first_to_last_ms", json_integer(f->last_ms - f->first_ms));
+        for (size_t i = 0; i < f->n_sample; i++) {
+                char addr[INET6_ADDRSTRLEN] = "?", one[96];
+
+                inet_ntop(f->sample[i].family, f->sample[i].addr, addr, sizeof(addr));
+                snprintf(one, sizeof(one), f->sample[i].family == AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s", addr,
+                         f->sample[i].port, f->sample[i].proto == IPPROTO_UDP ? "udp" : "tcp");
+                json_array_append_new(samples, json_string(one));
+        }
+        json_object_set_new(o, "sample", samples);
+        text = json_dumps(o, JSON_COMPACT);
+        json_decref(o);
+        return text;
+}
+
+/* A finding of the detector: an incident and the policy's response, or
+ * the release of a VPS the kernel held back. */
+static void found(void *userdata, const struct pc_scan_finding *f)
+{
+        struct agent *a = userdata;
+        struct pc_vps *vps = pc_model_find(a->model, f->vps);
+        struct timespec t;
+        char *evidence, what[256];
+        int64_t id;
+        int r;
+
+        if (vps == NULL)
+                return;
+        if (f->kind == PC_SCAN_RELEASE) {
+                if (vps->site->topology != PC_TOPOLOGY_ROUTED || !pc_policy_contains_scans(a->cfg, vps->site->policy))
+                        return;
+                r = pc_dp_scan_release(a->dp, vps->iface);
+                if (r < 0)
+                        agent_log("Failed to release %s from scan containment (the kernel does after %" PRId64
+                                  " s): %s", vps->id, a->cfg->detectors.scan_hold_timeout, pc_dp_errmsg(a->dp));
+                else
+                        agent_log("%s: first contacts answered (%" PRIu64 " answered, %" PRIu64 " failed, %" PRIu64
+                                  " pending): released from scan containment", vps->id, f->successes, f->failures,
+                                  f->pending);
+                return;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        evidence = evidence_of(f);
+        r = agent_incident(a, vps, "scan", f->failures, evidence, SCAN_EPISODE_GAP, &id);
+        free(evidence);
+        /* Not from inside the callback: the detector forgets the
+         * scanner, whose episode is answered, at the next dispatch. */
+        if (a->n_scan_forget < PC_ARRAY_SIZE(a->scan_forget))
+                snprintf(a->scan_forget[a->n_scan_forget++], sizeof(a->scan_forget[0]), "%s", f->vps);
+        if (r <= 0)
+                return;
+        snprintf(what, sizeof(what), "port scanning (%s, %s): %" PRIu64 " first contacts failed, %" PRIu64
+                 " answered, to %" PRIu64 " hosts and %" PRIu64 " ports",
+                 f->kind == PC_SCAN_SLOW ? "slow" : "fast", f->shape != NULL ? f->shape : "mixed", f->failures,
+                 f->successes, f->distinct_hosts, f->distinct_ports);
+        agent_log("%s: %s: incident #%" PRId64, vps->id, what, id);
+        agent_respond(a, vps, "scan", id, what, NULL, t.tv_sec * 1000000000LL + t.tv_nsec);
+}
+
+/* Weaver's containment counts a VPS's unanswered first contacts; the
+ * kernel's budget only counts first contacts.  A VPS whose contacts are
+ * being answered (its count C well under the budget) gets its budget
+ * refilled before it runs out, so that a legitimate burst to many new
+ * hosts is not held back wave after wave: at most once per dispatch,
+ * in refill_flush(). */
+static void refill_maybe(struct agent *a, const struct pc_vps *vps)
+{
+        struct pc_scan_vps st;
+
+        if (vps->site->topology != PC_TOPOLOGY_ROUTED || !pc_policy_contains_scans(a->cfg, vps->site->policy) ||
+            a->n_scan_refill >= PC_ARRAY_SIZE(a->scan_refill) ||
+            pc_scan_stats(a->scan, vps->id, &st) < 0 || st.held || st.scanner ||
+            st.budget_count * 2 >= a->cfg->detectors.scan_hold_after)
+                return;
+        for (size_t i = 0; i < a->n_scan_refill; i++)
+                if (strcmp(a->scan_refill[i], vps->iface) == 0)
+                        return;
+        snprintf(a->scan_refill[a->n_scan_refill++], sizeof(a->scan_refill[0]), "%s", vps->iface);
+}
+
+static void refill_flush(struct agent *a)
+{
+        for (size_t i = 0; i < a->n_scan_refill; i++)
+                if (pc_dp_scan_release(a->dp, a->scan_refill[i]) < 0)
+                        agent_log("Failed to refill %s's budget of first contacts: %s", a->scan_refill[i],
+                                  pc_dp_errmsg(a->dp));
+        a->n_scan_refill = 0;
+}
+
+/* One conntrack event: a VPS's flow opened, answered, refused or gone. */
+static void ct_event(const struct pc_ct_event *ev, void *userdata)
+{
+        struct agent *a = userdata;
+        struct pc_contact c = { .family = ev->family, .proto = ev->proto, .port = ev->dport };
+        enum pc_contact_outcome o;
+        struct pc_vps *vps;
+
+        if (ev->proto != IPPROTO_TCP && ev->proto != IPPROTO_UDP)
+                return;
+        if (ev->type == PC_CT_NEW)
+                o = PC_CONTACT_OPENED;
+        else if (ev->type == PC_CT_DESTROY)
+                o = PC_CONTACT_CLOSED;
+        else if (ev->proto == IPPROTO_TCP && (ev->tcp_state == TCP_SYN_RECV || ev->tcp_state == TCP_ESTABLISHED))
+                o = PC_CONTACT_ANSWERED;
+        else if (ev->proto == IPPROTO_TCP && ev->tcp_state == TCP_CLOSE)
+                o = PC_CONTACT_REFUSED; /* after an answer, the detector knows it as answered */
+        else if (ev->proto == IPPROTO_UDP && ev->seen_reply)
+                o = PC_CONTACT_ANSWERED;
+        else
+                return;
+        vps = flow_vps(a, ev);
+        if (vps == NULL)
+                return; /* not a VPS's flow (or one to a VPS: inbound) */
+        c.vps = vps->id;
+        memcpy(c.addr, ev->dst, ev->family == AF_INET ? 4 : 16);
+        pc_scan_event(a->scan, &c, o, now_ms(), found, a);
+        if (o == PC_CONTACT_ANSWERED)
+                refill_maybe(a, vps);
+}
+
+
+/* Forgets the scanners whose findings were just answered (found()): when
+ * their filter ends they start afresh.  One not forgotten (more than 16 at
+ * once) stays a scanner to the detector, held back until hold-timeout
+ * each time, until the detector evicts it. */
+static void forget_answered(struct agent *a)
+{
+        for (size_t i = 0; i < a->n_scan_forget && a->scan != NULL; i++)
+                pc_scan_forget(a->scan, a->scan_forget[i]);
+        a->n_scan_forget = 0;
+}
+
+void agent_scan_dispatch(struct agent *a)
+{
+        int r;
+
+        if (a->ct == NULL)
+                return;
+        r = pc_ct_events_dispatch(a->ct, ct_event, a);
+        forget_answered(a);
+        refill_flush(a);
+        if (r < 0)
+                agent_log("Failed to read conntrack events: %s", strerror(-r));
+        if (pc_ct_events_dropped(a->ct) != a->ct_lost_told) {
+                a->ct_lost_told = pc_ct_events_dropped(a->ct);
+                agent_log("Lost %" PRIu64 " conntrack events so far (the kernel's queue overflowed): scans may "
+                          "be seen late; the kernel's containment does not depend on them",
+                          a->ct_lost_told);
+        }
+}
+
+void agent_scan_tick(struct agent *a)
+{
+        if (a->scan != NULL)
+                pc_scan_tick(a->scan, now_ms(), found, a);
+        forget_answered(a);
+}
+
+void agent_scan_hold(struct agent *a, const char *iface)
+{
+        struct pc_vps *vps = pc_model_find_iface(a->model, iface);
+
+        if (vps == NULL)
+                return;
+        agent_log("%s: more than %u unanswered first contacts: the kernel holds back its new destinations",
+                  vps->id, a->cfg->detectors.scan_hold_after);
+        /* The events that made the kernel hold it first, or the release
+         * would come before they were counted. */
+        agent_scan_dispatch(a);
+        if (a->scan != NULL)
+                pc_scan_held(a->scan, vps->id, now_ms(), found, a);
+        forget_answered(a);
+}

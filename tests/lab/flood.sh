@@ -1,0 +1,112 @@
+#!/bin/bash
+# Lab scenario (step 9): floods and reflection, counted in the kernel on a
+# sample of packets.  hping3 floods from a VPS: an outbound filter within
+# 2 s, and the flood stops reaching the internet.  An open resolver on a
+# VPS answering forged sources (scapy): an inbound filter on udp/53.  A VPS
+# flooded from the internet: an inbound filter (provider A) or a record
+# (provider B).  A steady iperf3 transfer below the line is no incident.
+# Usage: flood.sh BUILD_DIR SOURCE_ROOT
+set -u
+here=$(dirname "$(readlink -f "$0")")
+export LAB_PREFIX=${LAB_PREFIX:-pcf} LAB_QUIET=1
+. "$here/lab.sh"
+. "$here/common.sh"
+
+lab_deps || exit 1
+for p in hping3 python3-scapy iperf3 dnsmasq-base; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$p" >/dev/null 2>&1 ||
+                { echo "FAIL cannot install $p"; exit 1; }
+done
+PY=/usr/bin/python3 # Debian's, which has scapy
+lab_up --trap || { echo "FAIL lab_up"; exit 1; }
+pc_setup "$1" "$2"
+# The reflection line compressed for the lab: 1 Mbit/s of replies (scapy
+# sends a few thousand forged queries a second, not millions).
+sed -i 's/^    megabits-per-second: 8$/    megabits-per-second: 1/' "$PC_CFG"
+DB=$LAB_DIR/portcullis.db
+sql() { sqlite3 "$DB" "$1"; }
+lab_vps_add vps102 v102 203.0.113.20 2001:db8:102:: >/dev/null 2>&1 || { echo "FAIL lab_vps_add"; exit 1; }
+pc vps add vps-101 --site lenoir --owner ada@example.net $(pc_vps_link VPS101) --by lab >/dev/null
+pc vps add vps-102 --site lenoir --owner eve@example.net $(pc_vps_link VPS102) --by lab >/dev/null
+pc vps add vps-201 --site milano --owner bruno@example.it $(pc_vps_link VPS201) --by lab >/dev/null
+pc vps add vps-202 --site lenoir --owner carl@example.net $(pc_vps_link VPS202) --by lab >/dev/null
+check "agent starts" agent_start
+inet_mac=$(lab_exec inet cat /sys/class/net/eth0/address)
+for i in $(seq 128 254); do
+        ip -n "$LAB_HV" neigh replace "192.0.2.$i" lladdr "$inet_mac" dev "$LAB_UPLINK_IF" nud permanent
+done
+in_set() { nft_hv list set inet portcullis "$1" 2>/dev/null | grep -q "$2"; }
+incidents() { sql "SELECT count(*) FROM incident WHERE vps_id='$1' AND kind='$2'"; }
+
+echo "# a steady transfer below the line is not a flood"
+lab_bg iperf3 inet iperf3 -s -B "$LAB_INET_V4" >/dev/null
+lab_wait_port inet "$LAB_INET_V4" 5201 5
+check "vps-101 sends 100 Mbit/s to one host for 3 s (iperf3)" \
+        lab_exec vps101 iperf3 -c "$LAB_INET_V4" -b 100M -t 3 -l 1400
+check "... and it is no incident" test "$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-101'")" = 0
+
+echo "# hping3 --flood from vps-101"
+cap=$(lab_capture inet eth0 flood "src host $VPS101_V4 and udp port 9") || exit 1
+t0=$(lab_now_ms)
+lab_exec vps101 timeout 6 hping3 --flood --udp -p 9 -d 64 "$LAB_INET_V4" >/dev/null 2>&1 &
+hp=$!
+wait_for 4 in_set filter_out "\"$VPS101_IF\""
+t1=$(lab_now_ms)
+check "vps-101 is filtered outbound within 2 s ($((t1 - t0)) ms)" test $((t1 - t0)) -le 2000 -a "$(in_set filter_out "\"$VPS101_IF\"" && echo y)" = y
+sleep 1
+before=$(tcpdump -r "$LAB_DIR/flood.pcap" -nn 2>/dev/null | wc -l)
+sleep 1
+after=$(tcpdump -r "$LAB_DIR/flood.pcap" -nn 2>/dev/null | wc -l)
+wait "$hp" 2>/dev/null
+kill "$cap"; wait "$cap" 2>/dev/null
+echo "     $before flood packets reached the internet before the filter took hold"
+check "once filtered, the flood no longer reaches the internet ($((after - before)) packets in the next second)" \
+        test $((after - before)) -le 10
+check "a flood incident names the destination" grep -q "\"destination\":\"$LAB_INET_V4\"" <(sql "SELECT evidence FROM incident WHERE vps_id='vps-101' AND kind='flood'")
+check "the filter is the ladder's first step (1h) and names the incident" test \
+        "$(sql "SELECT count(*) FROM action a JOIN incident i ON a.incident_id = i.id WHERE a.vps_id='vps-101' AND i.kind='flood' AND a.direction='egress' AND a.scope='all' AND a.until - a.created BETWEEN 3590 AND 3610")" = 1
+
+echo "# an open resolver on vps-102 reflects forged queries"
+lab_bg dnsmasq vps102 dnsmasq --no-daemon --no-resolv --no-hosts --port 53 --listen-address "$VPS102_V4" \
+        --bind-interfaces --txt-record="big.lab.test,$(printf 'x%.0s' $(seq 1 240)),$(printf 'y%.0s' $(seq 1 240))" >/dev/null
+sleep 0.5
+check "vps-102's resolver answers a real client" sh -c "ip netns exec $LAB_INET $PY - <<'PYEOF'
+from scapy.all import IP, UDP, DNS, DNSQR, sr1, conf
+conf.verb = 0
+r = sr1(IP(dst='$VPS102_V4')/UDP(sport=40000, dport=53)/DNS(rd=1, qd=DNSQR(qname='big.lab.test', qtype='TXT')), timeout=2)
+assert r is not None and r.haslayer(DNS) and r[DNS].ancount == 1
+PYEOF"
+t0=$(lab_now_ms)
+ip netns exec "$LAB_INET" "$PY" - "$VPS102_V4" >"$LAB_DIR/log/reflect.log" 2>&1 <<'PYEOF' &
+import random, sys, time
+from scapy.all import IP, UDP, DNS, DNSQR, send, conf
+conf.verb = 0
+q = [IP(src='192.0.2.%d' % random.randint(128, 254), dst=sys.argv[1]) /
+     UDP(sport=random.randint(1024, 65535), dport=53) / DNS(rd=1, qd=DNSQR(qname='big.lab.test', qtype='TXT'))
+     for _ in range(500)]
+end = time.time() + 5
+while time.time() < end:
+    send(q, inter=0)
+PYEOF
+sc=$!
+wait_for 5 in_set filter_ports_in "\"$VPS102_IF\" . udp . 53"
+t1=$(lab_now_ms)
+check "vps-102 gets an inbound filter on udp/53 ($((t1 - t0)) ms after the forged queries began)" \
+        in_set filter_ports_in "\"$VPS102_IF\" . udp . 53"
+kill "$sc" 2>/dev/null; wait "$sc" 2>/dev/null
+check "a reflection incident names the port" grep -q '"port":"udp/53"' <(sql "SELECT evidence FROM incident WHERE vps_id='vps-102' AND kind='reflection'")
+check "vps-102's other traffic is untouched (curl)" lab_exec vps102 curl -sf --max-time 3 "http://$LAB_INET_V4/"
+check "vps-102 is not filtered whole" test "$(in_set filter_in "\"$VPS102_IF\"" && echo y)" = ""
+
+echo "# vps-202 (provider A) and vps-201 (provider B) flooded from the internet"
+lab_exec inet timeout 4 hping3 --flood --udp -p 7 -d 64 "$VPS202_V4" >/dev/null 2>&1 &
+h1=$!
+check "vps-202 gets an inbound filter within 2 s" wait_for 2 in_set filter_in "\"$VPS202_IF\""
+wait "$h1" 2>/dev/null
+check "... an 'attacked' incident, filtered for 1h (a victim never climbs the ladder)" test \
+        "$(sql "SELECT count(*) FROM action a JOIN incident i ON a.incident_id = i.id WHERE a.vps_id='vps-202' AND i.kind='attacked' AND a.direction='ingress' AND a.until - a.created BETWEEN 3590 AND 3610")" = 1
+lab_exec inet timeout 3 hping3 --flood --udp -p 7 -d 64 "$VPS201_V4" >/dev/null 2>&1
+check "vps-201's attack is recorded" wait_for 2 test "$(incidents vps-201 attacked)" = 1
+check "... and not filtered (provider B records)" test "$(sql "SELECT count(*) FROM action WHERE vps_id='vps-201'")" = 0
+lab_summary
