@@ -12,6 +12,7 @@ struct pc_attempts;        /* last counter values per (iface, dir, proto, port) 
 struct notifier;           /* the outbox worker thread (notifier.c) */
 struct pc_ct_events;       /* conntrack events (events/ct_events.h) */
 struct pc_scan;            /* the port-scan detector (detect/scan.h) */
+struct pc_spam;            /* the spam detector (detect/spam.h) */
 struct addr_index;         /* address -> VPS (policy/addr_index.h) */
 
 struct agent {
@@ -47,6 +48,7 @@ struct agent {
         size_t n_scan_refill;
         json_t *mail_stats;       /* the SMTP proxy's per-VPS figures, last read */
         int64_t mail_stats_at;
+        struct pc_spam *spam;     /* the spam detector; NULL if off */
 };
 
 /* Loads config, store and model and makes the kernel enforce them
@@ -137,6 +139,15 @@ void agent_smtpd_tell(struct agent *a, const char *verb, const char *arg);
 void agent_smtpd_started(struct agent *a);
 void agent_smtpd_poll(struct agent *a);
 void agent_mail_stats(struct agent *a, const char *id, json_t *reply);
+
+/* Spam (spam.c): create the detector when detectors.spam.enabled (logs
+ * why not; 0, or a negative errno after logging why); feed it the proxy's
+ * figures just read (a->mail_stats; <prev>, the reading before or NULL,
+ * tells which VPSes began sending since), each finding an incident and
+ * the policy's response; free it (accepts none). */
+int agent_spam_open(struct agent *a);
+void agent_spam_pass(struct agent *a, const json_t *prev);
+void agent_spam_close(struct agent *a);
 
 /* The notification worker (notifier.c): starts the thread that sends the
  * outbox (logs and returns an error if the templates are broken), wakes it

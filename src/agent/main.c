@@ -100,6 +100,7 @@ int main(int argc, char **argv)
         agent_smtpd_started(&a);
         agent_events_open(&a);
         agent_scan_open(&a);
+        agent_spam_open(&a);
         r = agent_run(&a, listen_fd, sig_fd);
         if (r < 0)
                 agent_log("The event loop failed: %s", strerror(-r));

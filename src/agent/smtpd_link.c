@@ -56,9 +56,12 @@ void agent_smtpd_poll(struct agent *a)
         json_t *vps = json_object_get(reply, "vps");
 
         if (json_is_array(vps)) {
-                json_decref(a->mail_stats);
+                json_t *prev = a->mail_stats;
+
                 a->mail_stats = json_incref(vps);
                 a->mail_stats_at = pc_now();
+                agent_spam_pass(a, prev); /* the spam detector's input */
+                json_decref(prev);
         }
         json_decref(reply);
 }

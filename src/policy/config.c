@@ -57,6 +57,9 @@ static const struct pc_detectors default_detectors = {
         .spam_messages_per_hour = 200,
         .spam_recipients_per_message = 50,
         .spam_upstream_reject_ratio = 0.5,
+        .spam_domains_per_hour = 50,
+        .spam_min_recipients = 20,
+        .spam_limit_hits_per_hour = 10,
         .spoof_enabled = true,
         .spoof_episode_gap = 300,
         /* FastNetMon's defaults: 20k pps, 1,000 Mbit/s */
@@ -186,6 +189,7 @@ static const char *const scan_keys[] = {
 };
 static const char *const spam_keys[] = {
         "enabled", "messages-per-hour", "recipients-per-message", "upstream-reject-ratio",
+        "domains-per-hour", "min-recipients", "limit-hits-per-hour",
 };
 static const char *const spoof_keys[] = { "enabled", "episode-gap" };
 static const char *const escalation_keys[] = { "memory", "steps" };
@@ -1850,6 +1854,15 @@ static int load_detectors(struct ctx *c, const struct node *n)
                 if ((x = map_get(sec, "upstream-reject-ratio")) != NULL &&
                     (r = get_fraction(c, x, "upstream-reject-ratio", true,
                                       &d->spam_upstream_reject_ratio)) < 0)
+                        return r;
+                if ((x = map_get(sec, "domains-per-hour")) != NULL &&
+                    (r = get_uint(c, x, "domains-per-hour", 1, 1000000, &d->spam_domains_per_hour)) < 0)
+                        return r;
+                if ((x = map_get(sec, "min-recipients")) != NULL &&
+                    (r = get_uint(c, x, "min-recipients", 1, 1000000, &d->spam_min_recipients)) < 0)
+                        return r;
+                if ((x = map_get(sec, "limit-hits-per-hour")) != NULL &&
+                    (r = get_uint(c, x, "limit-hits-per-hour", 1, 1000000, &d->spam_limit_hits_per_hour)) < 0)
                         return r;
         }
         if ((sec = map_get(n, "spoof")) != NULL) {

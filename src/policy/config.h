@@ -142,6 +142,9 @@ struct pc_detectors {
         unsigned spam_messages_per_hour;
         unsigned spam_recipients_per_message;
         double spam_upstream_reject_ratio;
+        unsigned spam_domains_per_hour;     /* distinct recipient domains */
+        unsigned spam_min_recipients;       /* the ratios judge no fewer */
+        unsigned spam_limit_hits_per_hour;  /* commands refused by the proxy's limits */
         bool spoof_enabled;
         int64_t spoof_episode_gap; /* seconds */
         /* Floods, counted in the kernel on one packet in <flood_sample>:

@@ -257,6 +257,9 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
         fprintf(out, "    recipients-per-message: %u\n", d->spam_recipients_per_message);
         fputs("    upstream-reject-ratio: ", out);
         print_double(out, d->spam_upstream_reject_ratio);
+        fprintf(out, "\n    domains-per-hour: %u\n", d->spam_domains_per_hour);
+        fprintf(out, "    min-recipients: %u\n", d->spam_min_recipients);
+        fprintf(out, "    limit-hits-per-hour: %u", d->spam_limit_hits_per_hour);
         fprintf(out, "\n  spoof:\n    enabled: %s\n", d->spoof_enabled ? "true" : "false");
         fputs("    episode-gap: ", out);
         print_duration(out, d->spoof_episode_gap);
@@ -495,6 +498,9 @@ static json_t *jb_detectors(struct jb *b, const struct pc_detectors *d)
         put(b, spam, "messages-per-hour", json_integer(d->spam_messages_per_hour));
         put(b, spam, "recipients-per-message", json_integer(d->spam_recipients_per_message));
         put(b, spam, "upstream-reject-ratio", json_real(d->spam_upstream_reject_ratio));
+        put(b, spam, "domains-per-hour", json_integer(d->spam_domains_per_hour));
+        put(b, spam, "min-recipients", json_integer(d->spam_min_recipients));
+        put(b, spam, "limit-hits-per-hour", json_integer(d->spam_limit_hits_per_hour));
         put(b, o, "spam", spam);
         put(b, spoof, "enabled", json_boolean(d->spoof_enabled));
         put(b, spoof, "episode-gap", jb_duration(d->spoof_episode_gap));

@@ -589,6 +589,9 @@ inet_interfaces = all
 inet_protocols = all
 mynetworks = 127.0.0.0/8 [::1]/128 192.0.2.0/24 198.51.100.0/24 203.0.113.0/24 [2001:db8::]/32
 smtpd_relay_restrictions = permit_mynetworks, reject_unauth_destination
+# recipients whose local part starts with "nobody" are refused (spam.sh's
+# remote refusals); every other address is accepted as before
+smtpd_recipient_restrictions = check_recipient_access regexp:$pf/etc/refused_recipients, permit
 smtpd_peername_lookup = no
 # every domain is delivered here, into one Maildir; nothing ever leaves
 mydestination =
@@ -614,6 +617,7 @@ smtp_tls_security_level = none
 maillog_file = $LAB_DIR/maillog
 maillog_file_prefixes = $LAB_DIR
 EOF
+	printf '/^nobody[^@]*@/ 550 5.1.1 No such user here (portcullis lab)\n' >"$pf/etc/refused_recipients"
 	cat >"$pf/etc/master.cf" <<'EOF'
 # service type  private unpriv  chroot  wakeup  maxproc command
 smtp      inet  n       -       n       -       -       smtpd

@@ -375,6 +375,12 @@ static void test_main_errors(void **state)
         load_bad("detectors:\n  spam:\n    upstream-reject-ratio: nan\n",
                  "t.yaml:3:28: 'upstream-reject-ratio' must be a number greater than 0 and at "
                  "most 1, not 'nan'");
+        load_bad("detectors:\n  spam:\n    min-recipients: 0\n",
+                 "t.yaml:3:21: 'min-recipients' must be a whole number from 1 to 1000000, not '0'");
+        load_bad("detectors:\n  spam:\n    domains-per-hour: -1\n",
+                 "t.yaml:3:23: 'domains-per-hour' must be a whole number from 1 to 1000000, not '-1'");
+        load_bad("detectors:\n  spam:\n    limit-hits-per-hour: 0\n",
+                 "t.yaml:3:26: 'limit-hits-per-hour' must be a whole number from 1 to 1000000, not '0'");
         load_bad("notifications:\n  abuse-copy: abuse\n",
                  "t.yaml:2:15: 'abuse-copy' must be an email address, not 'abuse'");
         load_bad("notifications:\n  from: Portcullis <noc>\n",

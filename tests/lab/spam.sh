@@ -1,0 +1,97 @@
+#!/bin/bash
+# Lab scenario (step 9): spam, judged from the SMTP proxy's per-VPS figures.
+# Provider A's site with portcullis-smtpd running: vps-101 sends 100
+# legitimate messages (5 domains, every recipient accepted) and is left
+# alone; vps-102 sends to 60 domains, two of every three recipients refused
+# by the remote server (the lab's postfix refuses local parts starting with
+# "nobody", tests/lab/lab.sh), and gets a spam incident and an outbound
+# filter (the ladder's first step, 1h) within a few attempts-intervals.
+# The detector's thresholds are the shipped defaults (200 messages, 50
+# domains, ratio 0.5 over 20 recipients, 10 limit hits per hour): neither
+# sender needs them lowered, and the proxy's own limits in
+# etc/profiles/lenoir.yaml (500 messages, 2000 recipients an hour) let
+# both through, so the lab's config is the shipped one (attempts-interval
+# 1s, as every lab).
+# Usage: spam.sh BUILD_DIR SOURCE_ROOT
+set -u
+here=$(dirname "$(readlink -f "$0")")
+export LAB_PREFIX=${LAB_PREFIX:-pcs9} LAB_QUIET=1
+. "$here/lab.sh"
+. "$here/common.sh"
+
+lab_deps || exit 1
+lab_up --trap || { echo "FAIL lab_up"; exit 1; }
+pc_setup "$1" "$2"
+DB=$LAB_DIR/portcullis.db
+sql() { sqlite3 "$DB" "$1"; }
+incidents() { sql "SELECT count(*) FROM incident WHERE vps_id='$1' AND kind='spam'"; }
+in_set() { nft_hv list set inet portcullis "$1" 2>/dev/null | grep -q "$2"; }
+lab_vps_add vps102 v102 203.0.113.20 2001:db8:102:: >/dev/null 2>&1 || { echo "FAIL lab_vps_add"; exit 1; }
+# shellcheck disable=SC2046 # word splitting of the link options is meant
+pc vps add vps-102 --site lenoir --owner eve@example.net $(pc_vps_link VPS102) --by lab >/dev/null
+pc_proxied_vps101
+
+# send NS COUNT DOMAINS REFUSED_PER_MESSAGE TAG: COUNT messages over one SMTP
+# session from NS to the MTA's port 25 (through the proxy), message i to
+# user@d<i % DOMAINS>.example plus REFUSED_PER_MESSAGE nobody<k>@ the same
+# domain; prints "sent=N accepted=A refused=R".
+send() {
+        lab_exec "$1" timeout 60 /usr/bin/python3 - "$LAB_INET_V4" "$2" "$3" "$4" "$5" <<'PYEOF'
+import smtplib, sys
+server, count, domains, bad, tag = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+s = smtplib.SMTP(server, 25, timeout=10)
+s.ehlo("sender.example")
+sent = accepted = refused = 0
+for i in range(count):
+    d = "d%d.example" % (i % domains)
+    rcpts = ["user%d@%s" % (i, d)] + ["nobody%d@%s" % (k, d) for k in range(bad)]
+    msg = "From: a@sender.example\r\nTo: user%d@%s\r\nSubject: %s-%d\r\n\r\nhello %d\r\n" % (i, d, tag, i, i)
+    try:
+        r = s.sendmail("a@sender.example", rcpts, msg)
+        sent += 1
+        accepted += len(rcpts) - len(r)
+        refused += len(r)
+    except smtplib.SMTPRecipientsRefused as e:
+        refused += len(e.recipients)
+        s.rset()
+s.quit()
+print("sent=%d accepted=%d refused=%d" % (sent, accepted, refused))
+PYEOF
+}
+
+echo "# vps-101: 100 legitimate messages to 5 domains, all accepted"
+out=$(send vps101 100 5 0 legit-$$)
+echo "     $out"
+check "vps-101's 100 messages are all sent and accepted" test "$out" = "sent=100 accepted=100 refused=0"
+check "the last of them arrives" lab_mail_wait "legit-$$-99" 10
+sleep 3.5 # three attempts-intervals: the agent reads the proxy's figures each
+stats=$(pc --json vps show vps-101 2>/dev/null)
+check "the agent has read the proxy's figures for vps-101 (100 messages)" \
+        grep -q '"messages": *100' <<<"$stats"
+check "vps-101 has no spam incident" test "$(incidents vps-101)" = 0
+check "vps-101 is not filtered" check_not in_set filter_out "\"$VPS101_IF\""
+
+echo "# vps-102: 60 messages to 60 domains, two of three recipients refused by the MTA"
+t0=$(lab_now_ms)
+out=$(send vps102 60 60 2 spam-$$)
+echo "     $out"
+check "the MTA refused two recipients of every message (120 of 180)" \
+        test "$out" = "sent=60 accepted=60 refused=120"
+check "vps-102 is filtered outbound within 5 s (3 attempts-intervals and the proxy's reply)" \
+        wait_for 5 in_set filter_out "\"$VPS102_IF\""
+t1=$(lab_now_ms)
+echo "     filtered $((t1 - t0)) ms after the first message began"
+check "one spam incident for vps-102" test "$(incidents vps-102)" = 1
+ev=$(sql "SELECT evidence FROM incident WHERE vps_id='vps-102' AND kind='spam'")
+echo "     evidence: $ev"
+check "its evidence names the rules and counts (180 recipients, 120 refused)" \
+        grep -q '"detector":"spam".*"rules":\[[^]]*"domains"[^]]*"rejects".*"recipients":180,"recipients_refused":120' <<<"$ev"
+check "the filter is outbound, whole, the ladder's first step (1h), and names the incident" test \
+        "$(sql "SELECT count(*) FROM action a JOIN incident i ON a.incident_id = i.id WHERE a.vps_id='vps-102' AND i.kind='spam' AND a.kind='filter' AND a.direction='egress' AND a.scope='all' AND a.until - a.created BETWEEN 3590 AND 3610")" = 1
+check "the agent logged the incident" grep -q "vps-102: sending spam (domains over 50)" "$LAB_DIR/log/portcullisd.log"
+check "the proxy now refuses vps-102's mail" check_not swaks_send vps102 "$LAB_INET_V4" 25 "after-$$"
+sleep 2
+check "still one spam incident (one finding per episode)" test "$(incidents vps-102)" = 1
+check "vps-101 is still not filtered" check_not in_set filter_out "\"$VPS101_IF\""
+check "vps-101 still has no spam incident" test "$(incidents vps-101)" = 0
+lab_summary
