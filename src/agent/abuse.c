@@ -34,6 +34,7 @@ void agent_sampled_event(struct agent *a, const struct pc_nflog_packet *p)
         const struct pc_detectors *d = &a->cfg->detectors;
         bool in = strcmp(p->prefix, PC_FLOOD_IN_PREFIX) == 0;
         bool reflect = strcmp(p->prefix, PC_REFLECT_PREFIX) == 0;
+        bool spread = strcmp(p->prefix, PC_FLOOD_SPREAD_PREFIX) == 0;
         const char *kind = in ? "attacked" : reflect ? "reflection" : "flood";
         struct pc_vps *vps = pc_model_find_iface(a->model, in ? p->oface : p->iface);
         char src[INET6_ADDRSTRLEN] = "?", dst[INET6_ADDRSTRLEN] = "?", evidence[512], what[256];
@@ -58,9 +59,11 @@ void agent_sampled_event(struct agent *a, const struct pc_nflog_packet *p)
                 snprintf(evidence, sizeof(evidence),
                          "{\"detector\":\"%s\",\"%s\":\"%s\",\"protocol\":%u,\"threshold_pps\":%u,"
                          "\"threshold_mbps\":%u,\"sample\":%u,\"length\":%zu}",
-                         in ? "flood-in" : "flood-out", in ? "sample_source" : "destination", in ? src : dst,
-                         p->l4proto, d->flood_packets_per_second, d->flood_megabits_per_second, d->flood_sample,
-                         p->len);
+                         in ? "flood-in" : spread ? "flood-out-spread" : "flood-out",
+                         in ? "sample_source" : spread ? "sample_destination" : "destination", in ? src : dst,
+                         p->l4proto, spread ? d->flood_packets_per_second * PC_FLOOD_SPREAD : d->flood_packets_per_second,
+                         spread ? d->flood_megabits_per_second * PC_FLOOD_SPREAD : d->flood_megabits_per_second,
+                         d->flood_sample, p->len);
         if (agent_incident(a, vps, kind, 1, evidence, SAMPLED_EPISODE_GAP, &id) <= 0)
                 return;
         if (reflect)
@@ -69,6 +72,10 @@ void agent_sampled_event(struct agent *a, const struct pc_nflog_packet *p)
         else if (in)
                 snprintf(what, sizeof(what), "it is flooded: over %u packets/s or %u Mbit/s (e.g. from %s)",
                          d->flood_packets_per_second, d->flood_megabits_per_second, src);
+        else if (spread)
+                snprintf(what, sizeof(what), "flooding many destinations (e.g. %s): over %u packets/s or %u Mbit/s "
+                         "in all", dst, d->flood_packets_per_second * PC_FLOOD_SPREAD,
+                         d->flood_megabits_per_second * PC_FLOOD_SPREAD);
         else
                 snprintf(what, sizeof(what), "flooding %s: over %u packets/s or %u Mbit/s", dst,
                          d->flood_packets_per_second, d->flood_megabits_per_second);

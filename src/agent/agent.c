@@ -400,6 +400,7 @@ int agent_reload(struct agent *a, json_t *reply)
         agent_smtpd_tell(a, "reload", NULL);
         notifier_stop(a); /* it holds a copy of the old notifications config */
         notifier_start(a);
+        agent_scan_reconfigure(a);
         json_object_set_new(reply, "reloaded", json_true());
         json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
         return 0;

@@ -131,6 +131,10 @@ void agent_scan_dispatch(struct agent *a);
 void agent_scan_tick(struct agent *a);
 void agent_scan_hold(struct agent *a, const char *iface);
 void agent_scan_close(struct agent *a);
+/* After a reload: the detector restarts with the new parameters (what it
+ * knew is lost: holds in the kernel end by their timeout), or stops, or
+ * starts. */
+void agent_scan_reconfigure(struct agent *a);
 
 /* The SMTP proxy (smtpd_link.c): forward a change ("sync", id) or
  * ("reload", NULL); read its per-VPS figures; answer "mail [ID]". */

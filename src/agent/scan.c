@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "agent/agent.h"
+#include "dataplane/nft_ruleset.h"
 #include "detect/scan.h"
 #include "events/ct_events.h"
 #include "policy/addr_index.h"
@@ -66,6 +67,33 @@ int agent_scan_open(struct agent *a)
                 return r;
         }
         return 0;
+}
+
+void agent_scan_reconfigure(struct agent *a)
+{
+        struct pc_scan_params p;
+        struct pc_scan *fresh = NULL;
+
+        if (!a->cfg->detectors.scan_enabled) {
+                if (a->ct != NULL)
+                        agent_log("Port-scan detection is now off (detectors.scan.enabled is false)");
+                a->scan = pc_scan_free(a->scan);
+                return; /* the conntrack socket stays, unread events dropped */
+        }
+        if (a->ct == NULL) {
+                agent_log("Port-scan detection is on after the reload, but the agent reads conntrack events "
+                          "only from its start: restart it to detect scans");
+                return;
+        }
+        scan_params(&a->cfg->detectors, &p);
+        if (pc_scan_new(&p, &fresh) < 0) {
+                agent_log("Failed to restart port-scan detection with the new parameters; keeping the old ones");
+                return;
+        }
+        pc_scan_free(a->scan);
+        a->scan = fresh;
+        a->n_scan_forget = 0;
+        a->n_scan_refill = 0;
 }
 
 int agent_scan_fd(const struct agent *a)
@@ -222,7 +250,9 @@ static void ct_event(const struct pc_ct_event *ev, void *userdata)
         enum pc_contact_outcome o;
         struct pc_vps *vps;
 
-        if (ev->proto != IPPROTO_TCP && ev->proto != IPPROTO_UDP)
+        /* Only flows the kernel saw a VPS open: a forged packet with a
+         * VPS's address from the uplink is nobody's first contact. */
+        if (a->scan == NULL || ev->mark != PC_CT_MARK_VPS || (ev->proto != IPPROTO_TCP && ev->proto != IPPROTO_UDP))
                 return;
         if (ev->type == PC_CT_NEW)
                 o = PC_CONTACT_OPENED;

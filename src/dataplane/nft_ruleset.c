@@ -505,7 +505,11 @@ static void sampled_part(const struct pc_config *cfg, struct strbuf *out)
                 strbuf_printf(out, "\tset %s {\n\t\ttype ifname . ipv%c_addr\n\t\tsize 1048576\n"
                                    "\t\tflags dynamic,timeout\n\t\ttimeout 10s\n\t}\n",
                               meters[i], meters[i][9]);
-        strbuf_printf(out, "\tset flood_in {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
+        strbuf_printf(out, "\tset flood_all {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
+                           "\t\ttimeout 10s\n\t}\n"
+                           "\tset flood_allb {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
+                           "\t\ttimeout 10s\n\t}\n"
+                           "\tset flood_in {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
                            "\t\ttimeout 10s\n\t}\n"
                            "\tset flood_inb {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
                            "\t\ttimeout 10s\n\t}\n"
@@ -532,6 +536,16 @@ static void sampled_part(const struct pc_config *cfg, struct strbuf *out)
                               "\t\tmeta nfproto ipv6 update @flood_out6b { iifname . ip6 daddr limit rate over %" PRIu64
                               " bytes/second burst %" PRIu64 " bytes } goto flood_out\n",
                               pps, pps, bps, bps, pps, pps, bps, bps);
+        /* ... and to every destination together, at PC_FLOOD_SPREAD times
+         * the line: a flood spread over many destinations (a VPS serving
+         * many clients sends more in all than to any one of them) */
+        if (d->flood_enabled)
+                strbuf_printf(out,
+                              "\t\tupdate @flood_all { iifname limit rate over %" PRIu64 "/second burst %" PRIu64
+                              " packets } goto flood_spread\n"
+                              "\t\tupdate @flood_allb { iifname limit rate over %" PRIu64 " bytes/second burst %" PRIu64
+                              " bytes } goto flood_spread\n",
+                              pps * PC_FLOOD_SPREAD, pps * PC_FLOOD_SPREAD, bps * PC_FLOOD_SPREAD, bps * PC_FLOOD_SPREAD);
         if (d->reflection_enabled && d->n_reflection_ports > 0) {
                 strbuf_printf(out, "\t\tudp sport { ");
                 for (size_t i = 0; i < d->n_reflection_ports; i++) {
@@ -554,6 +568,8 @@ static void sampled_part(const struct pc_config *cfg, struct strbuf *out)
         strbuf_printf(out, "\t}\n"
                            "\tchain flood_out {\n\t\tupdate @sample_log_out { iifname limit rate 2/second burst 1 packets } "
                            "log group " PC_NFLOG_GROUP_STR " prefix \"" PC_FLOOD_OUT_PREFIX "\"\n\t}\n"
+                           "\tchain flood_spread {\n\t\tupdate @sample_log_out { iifname limit rate 2/second burst 1 packets } "
+                           "log group " PC_NFLOG_GROUP_STR " prefix \"" PC_FLOOD_SPREAD_PREFIX "\"\n\t}\n"
                            "\tchain flooded {\n\t\tupdate @sample_log_in { oifname limit rate 2/second burst 1 packets } "
                            "log group " PC_NFLOG_GROUP_STR " prefix \"" PC_FLOOD_IN_PREFIX "\"\n\t}\n"
                            "\tchain reflecting {\n\t\tupdate @sample_log_reflect { iifname limit rate 2/second burst 1 packets } "
@@ -641,6 +657,8 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       bridged ? BRIDGED_ROUTED("bridged_routed") : "");
         filter_checks(false, out);
         strbuf_printf(out,
+                      /* the detectors' evidence: flows a VPS opened */
+                      "\t\tiifname @vps ct mark set " PC_BR_MARK_VPS "\n"
                       "\t\tiifname vmap @vps_out\n"
                       "\t\toifname vmap @vps_in\n%s"
                       "\t}\n",

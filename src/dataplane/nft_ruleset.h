@@ -27,6 +27,8 @@
  * a VPS flooding one destination, a VPS flooded, a VPS's UDP service
  * reflecting.  At most twice a second per VPS and kind. */
 #define PC_FLOOD_OUT_PREFIX "pc-flood-out"
+#define PC_FLOOD_SPREAD_PREFIX "pc-flood-spread" /* to all destinations together */
+#define PC_FLOOD_SPREAD 5 /* all destinations of a VPS together: 5 times one's line */
 #define PC_FLOOD_IN_PREFIX "pc-flood-in"
 #define PC_REFLECT_PREFIX "pc-reflect"
 
@@ -36,6 +38,10 @@
  * the frame to the inet hooks, and those act on the mark unless conntrack
  * has the flow as established.  Distinct from PC_PROXY_FWMARK. */
 #define PC_BR_MARK_VPS "0x50430100"    /* a frame from or to a VPS port */
+/* The conntrack mark of a flow a VPS opened (either topology): whose
+ * conntrack events the detectors read.  A flow opened from anywhere else,
+ * even with a VPS's address as its source, is not the VPS's doing. */
+#define PC_CT_MARK_VPS 0x50430100u
 #define PC_BR_MARK_REJECT "0x50430101" /* a blocked service, egress: reject */
 #define PC_BR_MARK_DROP "0x50430102"   /* blocked ingress, a filter: drop */
 #define PC_BR_MARK_HOST "0x50430103"   /* from a VPS port up to the hypervisor */

@@ -38,11 +38,7 @@ export LAB_PREFIX=${LAB_PREFIX:-pcb} LAB_QUIET=1
 [ $# -ge 2 ] || { echo "usage: $0 BUILD_DIR SOURCE_ROOT" >&2; exit 2; }
 
 lab_deps || exit 1
-for p in hping3 python3-scapy; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$p" >/dev/null 2>&1 ||
-		{ echo "FAIL cannot install $p"; exit 1; }
-done
+lab_install hping3 python3-scapy || exit 1
 PY=/usr/bin/python3 # Debian's, which has scapy
 T0=$(lab_now_ms)
 lab_up --trap --no-servers --no-vps || { echo "FAIL lab_up"; exit 1; }

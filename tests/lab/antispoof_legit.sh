@@ -17,11 +17,7 @@ export LAB_PREFIX=${LAB_PREFIX:-pcl} LAB_QUIET=1
 
 lab_deps || exit 1
 # dnsmasq-base is the binary alone: no system service is installed or started.
-for p in dnsmasq-base isc-dhcp-client python3-scapy; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$p" >/dev/null 2>&1 ||
-		{ echo "FAIL cannot install $p"; exit 1; }
-done
+lab_install dnsmasq-base isc-dhcp-client python3-scapy || exit 1
 T0=$(lab_now_ms)
 lab_up --trap || { echo "FAIL lab_up"; exit 1; }
 pc_setup "$1" "$2"

@@ -20,6 +20,19 @@ check_not() { # DESCRIPTION CMD...: passes if CMD fails
 # check_not_grep PATTERN TEXT: TEXT has no line matching PATTERN.
 check_not_grep() { ! grep -q -- "$1" <<<"$2"; }
 
+# lab_install PKG...: the Debian packages a scenario needs beyond lab_deps
+# are installed (apt-get, once per machine); says which failed.
+lab_install() {
+        local p
+        for p in "$@"; do
+                dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && continue
+                DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$p" >/dev/null 2>&1 ||
+                        { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 &&
+                          DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$p" >/dev/null 2>&1; } ||
+                        { echo "FAIL cannot install $p"; return 1; }
+        done
+}
+
 lab_summary() {
         echo "$LAB_PASS passed, $LAB_FAIL failed"
         [ "$LAB_FAIL" = 0 ]

@@ -117,6 +117,20 @@ for line in m["text"].splitlines()[:12]:
 run notification list vps-101
 run unsuspend vps-101 --by alice --reason "customer explained: a misconfigured VPN"
 
+say "Provider A: vps-101 port-scans 127 absent hosts (nmap -sS -T4); the kernel holds it back after 5 first contacts"
+lab_install nmap >/dev/null || true
+inet_mac=$(lab_exec inet cat /sys/class/net/eth0/address)
+for i in $(seq 128 254); do # as a real uplink would: probes to absent hosts leave
+        ip -n "$LAB_HV" neigh replace "192.0.2.$i" lladdr "$inet_mac" dev "$LAB_UPLINK_IF" nud permanent
+done
+cap=$(lab_capture inet eth0 demo-scan "src host $VPS101_V4 and tcp[tcpflags] & tcp-syn != 0")
+lab_exec vps101 timeout 15 nmap -sS -T4 -Pn -n -p 80 --max-retries 1 192.0.2.128-254 >/dev/null 2>&1
+kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null
+echo "  distinct hosts its SYNs reached on the internet: $(tcpdump -r "$LAB_DIR/demo-scan.pcap" -nn 2>/dev/null | awk '{ print $5 }' | sort -u | wc -l) of 127"
+grep -E "unanswered first contacts|port scanning|Filtered vps-101" "$LAB_DIR/log/portcullisd.log" | sed 's/^/  /'
+run incident list vps-101
+run action list vps-101 --active
+
 say "kill -9 the agent: the rules stay (fail closed); someone deletes an element; restart repairs it"
 agent_kill
 see "swaks from vps-202 to 587 with the agent dead" swaks_send vps202 "$LAB_INET_V4" 587 demo

@@ -13,11 +13,7 @@ export LAB_PREFIX=${LAB_PREFIX:-pcf} LAB_QUIET=1
 . "$here/common.sh"
 
 lab_deps || exit 1
-for p in hping3 python3-scapy iperf3 dnsmasq-base; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$p" >/dev/null 2>&1 ||
-                { echo "FAIL cannot install $p"; exit 1; }
-done
+lab_install hping3 python3-scapy iperf3 dnsmasq-base || exit 1
 PY=/usr/bin/python3 # Debian's, which has scapy
 lab_up --trap || { echo "FAIL lab_up"; exit 1; }
 pc_setup "$1" "$2"

@@ -17,10 +17,7 @@ export LAB_PREFIX=${LAB_PREFIX:-pcf} LAB_QUIET=1
 . "$here/lab.sh"
 . "$here/common.sh"
 
-for p in python3-scapy; do
-        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' ||
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$p" >/dev/null 2>&1
-done
+lab_install python3-scapy || exit 1
 PY=/usr/bin/python3 # Debian's, which has scapy
 FORGE=$here/forge.py
 lab_deps || exit 1

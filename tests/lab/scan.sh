@@ -14,11 +14,7 @@ export LAB_PREFIX=${LAB_PREFIX:-pcn} LAB_QUIET=1
 . "$here/common.sh"
 
 lab_deps || exit 1
-for p in nmap masscan; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$p" >/dev/null 2>&1 ||
-                { echo "FAIL cannot install $p"; exit 1; }
-done
+lab_install nmap masscan || exit 1
 lab_up --trap || { echo "FAIL lab_up"; exit 1; }
 pc_setup "$1" "$2"
 DB=$LAB_DIR/portcullis.db
@@ -26,7 +22,7 @@ sql() { sqlite3 "$DB" "$1"; }
 
 # One scanner VPS per case at provider A's site (each case is a first
 # incident), one at provider B's (records only), one benign.
-SCANNERS="vps111 vps112 vps113 vps114 vps115"
+SCANNERS="vps111 vps112 vps113 vps114 vps115 vps116 vps117 vps118"
 n=0
 for v in $SCANNERS; do
         n=$((n + 1))
@@ -130,6 +126,12 @@ scan_case vps114 "nmap -sS -T5 (absent hosts, 3 ports)" \
         nmap -sS -T5 -Pn -n -p 22,80,443 --max-retries 0 192.0.2.128-254
 scan_case vps115 "masscan at 1,000 packets/s over a /25" \
         masscan -p80 192.0.2.128/25 --rate 1000 --wait 0 --router-mac "$(ip -n "$LAB_HV" link show v115 | awk '/ether/ { print $2 }')"
+scan_case vps116 "masscan at 10,000 packets/s, 127 hosts x 8 ports" \
+        masscan -p80,443,22,25,8080,3389,21,23 192.0.2.128/25 --rate 10000 --wait 0 \
+        --router-mac "$(ip -n "$LAB_HV" link show v116 | awk '/ether/ { print $2 }')"
+scan_case vps117 "masscan at 100,000 packets/s, 127 hosts x 100 ports" \
+        masscan -p1-100 192.0.2.128/25 --rate 100000 --wait 0 \
+        --router-mac "$(ip -n "$LAB_HV" link show v117 | awk '/ether/ { print $2 }')"
 
 echo "# provider B's profile records scans, and holds nothing back"
 cap=$(lab_capture inet eth0 scan-201 "src host $VPS201_V4")
@@ -146,8 +148,9 @@ id=$(sql "SELECT a.id FROM action a WHERE a.vps_id='vps-111' AND a.kind='filter'
 check "the first filter is lifted" pc action lift "$id" --by lab --reason "lab: next scan"
 check "... and leaves the kernel" wait_for 3 sh -c "! nft list set inet portcullis filter_out | grep -q '\"v111\"'"
 lab_exec vps111 timeout 20 nmap -sS -T4 -Pn -n -p 81 --max-retries 1 192.0.2.128-254 >/dev/null 2>&1 &
+scanner=$!
 check "vps-111 is filtered again" wait_for 8 filtered v111
-wait
+wait "$scanner"
 check "the second scan incident's filter lasts 24h" test \
         "$(sql "SELECT count(*) FROM action WHERE vps_id='vps-111' AND kind='filter' AND lifted_at IS NULL AND until - created BETWEEN 86390 AND 86410")" = 1
 
@@ -158,6 +161,25 @@ check "the evidence names the detector and the shape" grep -q '"detector":"fast-
 check "the evidence samples absent hosts on port 80" grep -q '192.0.2.1[2-9][0-9]:80/tcp\|192.0.2.2[0-5][0-9]:80/tcp' <<<"$ev"
 check "the owner's email is queued" test "$(sql "SELECT count(*) FROM notification WHERE vps_id='vps-111' AND recipient='owner1@example.net'")" -ge 1
 check "the agent logged the hold and the filter" grep -q "vps-111: more than 5 unanswered first contacts" "$LAB_DIR/log/portcullisd.log"
+
+echo "# a slow scan (nmap -T2) is found by the slow test; windows compressed through the config"
+# The fast test made too strict to fire (about 20 net failures) and the
+# slow one's window and threshold compressed: 10 distinct failures in 2 min.
+sed -i -e 's/^    false-positive-rate: .*/    false-positive-rate: 0.000000000001/' \
+        -e 's/^    slow-window: .*/    slow-window: 2m/' -e 's/^    slow-threshold: .*/    slow-threshold: 10/' \
+        -e 's/^    hold-timeout: .*/    hold-timeout: 5s/' "$PC_CFG"
+kill -HUP "$AGENT_PID"
+check "the agent reloads the detector's parameters" wait_for 5 grep -q "Reloaded" "$LAB_DIR/log/portcullisd.log"
+t0=$(lab_now_ms)
+lab_exec vps118 timeout 60 nmap -sS -T2 -Pn -n -p 1-40 --max-retries 0 192.0.2.12 >/dev/null 2>&1 &
+scanner=$!
+check "vps-118's slow scan of one host's ports is filtered" wait_for 60 filtered v118
+t1=$(lab_now_ms)
+wait "$scanner"
+ev=$(sql "SELECT evidence FROM incident WHERE vps_id='vps-118' AND kind='scan'")
+echo "     $ev"
+check "... found by the slow test, as a vertical scan" grep -q '"detector":"slow-scan".*"shape":"vertical"' <<<"$ev"
+echo "nmap -sS -T2, one host, 40 ports (slow test)|-|-|$((t1 - t0))" >>"$LAB_DIR/detection-table"
 
 echo "# detection table (scanner | distinct probes | packets | ms to filter)"
 sed 's/^/     /' "$LAB_DIR/detection-table"

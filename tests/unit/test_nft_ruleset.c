@@ -452,7 +452,10 @@ static void test_bridged(void **state)
         nft_skeleton(cfg, &b);
         assert_null(strstr(strbuf_str(&b), "bridged_"));
         assert_null(strstr(strbuf_str(&b), "chain enforce"));
-        assert_null(strstr(strbuf_str(&b), "0x5043010"));
+        assert_null(strstr(strbuf_str(&b), "meta mark & 0xffffff00"));
+        assert_null(strstr(strbuf_str(&b), "0x50430101"));
+        /* ... but flows a VPS opens are marked, for the detectors */
+        assert_non_null(strstr(strbuf_str(&b), "iifname @vps ct mark set 0x50430100"));
         strbuf_free(&b);
 }
 
