@@ -139,6 +139,20 @@ static struct pc_vps *flow_vps(struct agent *a, const struct pc_ct_event *ev)
         return id != NULL ? pc_model_find(a->model, id) : NULL;
 }
 
+static const char *proto_name(uint8_t proto)
+{
+        switch (proto) {
+        case IPPROTO_TCP: return "tcp";
+        case IPPROTO_UDP: return "udp";
+        case IPPROTO_SCTP: return "sctp";
+        case IPPROTO_DCCP: return "dccp";
+        case IPPROTO_UDPLITE: return "udplite";
+        case IPPROTO_ICMP: return "icmp";
+        case IPPROTO_ICMPV6: return "ipv6-icmp";
+        default: return "other";
+        }
+}
+
 /* The evidence of finding <f>, as JSON text (caller frees), or NULL. */
 static char *evidence_of(const struct pc_scan_finding *f)
 {
@@ -159,7 +173,7 @@ static char *evidence_of(const struct pc_scan_finding *f)
 
                 inet_ntop(f->sample[i].family, f->sample[i].addr, addr, sizeof(addr));
                 snprintf(one, sizeof(one), f->sample[i].family == AF_INET6 ? "[%s]:%u/%s" : "%s:%u/%s", addr,
-                         f->sample[i].port, f->sample[i].proto == IPPROTO_UDP ? "udp" : "tcp");
+                         f->sample[i].port, proto_name(f->sample[i].proto));
                 json_array_append_new(samples, json_string(one));
         }
         json_object_set_new(o, "sample", samples);
@@ -242,6 +256,14 @@ static void refill_flush(struct agent *a)
         a->n_scan_refill = 0;
 }
 
+/* The protocols whose first contacts the kernel contains (scan_contain):
+ * with ports, and echo requests (their conntrack entries have no ports). */
+static bool scanned_proto(uint8_t proto)
+{
+        return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP || proto == IPPROTO_DCCP ||
+               proto == IPPROTO_UDPLITE || proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
+}
+
 /* One conntrack event: a VPS's flow opened, answered, refused or gone. */
 static void ct_event(const struct pc_ct_event *ev, void *userdata)
 {
@@ -252,7 +274,7 @@ static void ct_event(const struct pc_ct_event *ev, void *userdata)
 
         /* Only flows the kernel saw a VPS open: a forged packet with a
          * VPS's address from the uplink is nobody's first contact. */
-        if (a->scan == NULL || ev->mark != PC_CT_MARK_VPS || (ev->proto != IPPROTO_TCP && ev->proto != IPPROTO_UDP))
+        if (a->scan == NULL || ev->mark != PC_CT_MARK_VPS || !scanned_proto(ev->proto))
                 return;
         if (ev->type == PC_CT_NEW)
                 o = PC_CONTACT_OPENED;
@@ -262,8 +284,8 @@ static void ct_event(const struct pc_ct_event *ev, void *userdata)
                 o = PC_CONTACT_ANSWERED;
         else if (ev->proto == IPPROTO_TCP && ev->tcp_state == TCP_CLOSE)
                 o = PC_CONTACT_REFUSED; /* after an answer, the detector knows it as answered */
-        else if (ev->proto == IPPROTO_UDP && ev->seen_reply)
-                o = PC_CONTACT_ANSWERED;
+        else if (ev->proto != IPPROTO_TCP && ev->seen_reply)
+                o = PC_CONTACT_ANSWERED; /* a datagram's, an SCTP INIT's or an echo's reply */
         else
                 return;
         vps = flow_vps(a, ev);

@@ -449,34 +449,59 @@ static bool scan_contained(const struct pc_config *cfg, const struct pc_policy *
  * budget of a VPS whose first contacts are answered, before it runs out.
  * (Held packets are dropped, not queued to the agent: this kernel, like
  * others, has no nft_queue, and a queue would put the agent in the data
- * path.)  Repeat contacts are never held.  TCP and UDP only: other
- * protocols have no ports to count. */
+ * path.)  Repeat contacts are never held.  Protocols with ports are
+ * counted by (destination, protocol, port); echo requests (a ping sweep)
+ * by destination. */
 static void scan_part(const struct pc_config *cfg, struct strbuf *out)
 {
         const struct pc_detectors *d = &cfg->detectors;
+        int64_t mem = d->scan_contact_memory;
 
         strbuf_printf(out,
-                      "	set scan_contain {\n\t\ttype ifname\n\t}\n"
-                      "	set scan_hold {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
+                      "\tset scan_contain {\n\t\ttype ifname\n\t}\n"
+                      "\tset scan_hold {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
                       "\t\ttimeout %" PRId64 "s\n\t}\n"
-                      "	set scan_budget {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
-                      "\t\ttimeout 1m\n\t}\n"
-                      "	set contacts4 {\n\t\ttype ifname . ipv4_addr . inet_proto . inet_service\n"
+                      "\tset scan_budget {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
+                      "\t\ttimeout 1m\n\t}\n",
+                      d->scan_hold_timeout);
+        strbuf_printf(out,
+                      "\tset contacts4 {\n\t\ttype ifname . ipv4_addr . inet_proto . inet_service\n"
                       "\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout %" PRId64 "s\n\t}\n"
-                      "	set contacts6 {\n\t\ttype ifname . ipv6_addr . inet_proto . inet_service\n"
+                      "\tset contacts6 {\n\t\ttype ifname . ipv6_addr . inet_proto . inet_service\n"
                       "\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout %" PRId64 "s\n\t}\n"
-                      "	chain scan_contain {\n"
-                      "\t\tmeta l4proto != { tcp, udp } return\n"
+                      "\tset hosts4 {\n\t\ttype ifname . ipv4_addr\n"
+                      "\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout %" PRId64 "s\n\t}\n"
+                      "\tset hosts6 {\n\t\ttype ifname . ipv6_addr\n"
+                      "\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout %" PRId64 "s\n\t}\n",
+                      mem, mem, mem, mem);
+        strbuf_printf(out,
+                      "\tchain scan_contain {\n"
+                      "\t\tmeta l4proto { tcp, udp, sctp, dccp, udplite } goto scan_ports\n"
+                      /* a ping sweep: echo requests, by host */
+                      "\t\ticmp type echo-request goto scan_hosts\n"
+                      "\t\ticmpv6 type echo-request goto scan_hosts\n"
+                      "\t}\n"
+                      "\tchain scan_ports {\n"
                       "\t\tmeta nfproto ipv4 iifname . ip daddr . meta l4proto . th dport @contacts4 return\n"
                       "\t\tmeta nfproto ipv6 iifname . ip6 daddr . meta l4proto . th dport @contacts6 return\n"
+                      "\t\tjump scan_first\n"
+                      "\t\tmeta nfproto ipv4 add @contacts4 { iifname . ip daddr . meta l4proto . th dport }\n"
+                      "\t\tmeta nfproto ipv6 add @contacts6 { iifname . ip6 daddr . meta l4proto . th dport }\n"
+                      "\t}\n"
+                      "\tchain scan_hosts {\n"
+                      "\t\tmeta nfproto ipv4 iifname . ip daddr @hosts4 return\n"
+                      "\t\tmeta nfproto ipv6 iifname . ip6 daddr @hosts6 return\n"
+                      "\t\tjump scan_first\n"
+                      "\t\tmeta nfproto ipv4 add @hosts4 { iifname . ip daddr }\n"
+                      "\t\tmeta nfproto ipv6 add @hosts6 { iifname . ip6 daddr }\n"
+                      "\t}\n"
+                      "\tchain scan_first {\n"
                       "\t\tiifname @scan_hold counter drop\n"
                       "\t\tupdate @scan_budget { iifname limit rate over 1/second burst %u packets } "
                       "add @scan_hold { iifname } log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SCAN_HOLD_PREFIX
                       "\" counter drop\n"
-                      "\t\tmeta nfproto ipv4 add @contacts4 { iifname . ip daddr . meta l4proto . th dport }\n"
-                      "\t\tmeta nfproto ipv6 add @contacts6 { iifname . ip6 daddr . meta l4proto . th dport }\n"
                       "\t}\n",
-                      d->scan_hold_timeout, d->scan_contact_memory, d->scan_contact_memory, d->scan_hold_after);
+                      d->scan_hold_after);
 }
 
 /* True if the kernel samples packets for the flood and reflection detectors. */

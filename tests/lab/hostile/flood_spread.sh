@@ -1,0 +1,53 @@
+#!/bin/bash
+# Hostile review (floods): the outbound flood meter is per VPS *and
+# destination* (flood_out4 keyed iifname . ip daddr), and scan containment
+# ignores ICMP.  hping3 --flood --rand-dest spreads the same ICMP flood over
+# a /24 (carpet bombing one victim network): each destination stays under
+# 20,000 packets/s while the total goes far over, and no flood incident is
+# raised.  (Control: the same flood to one destination from vps-202 is
+# filtered.)  Measured: the flood's packets per second at the internet side.
+# Usage: flood_spread.sh BUILD_DIR SOURCE_ROOT
+set -u
+here=$(dirname "$(readlink -f "$0")")
+lab=$here/..
+export LAB_PREFIX=${LAB_PREFIX:-pch9} LAB_QUIET=1
+. "$lab/lab.sh"
+. "$lab/common.sh"
+. "$here/scanlab.sh"
+sl_up "$1" "$2"
+for i in $(seq 3 9) $(seq 60 127) 255 0; do
+        ip -n "$LAB_HV" neigh replace "192.0.2.$i" lladdr "$inet_mac" dev "$LAB_UPLINK_IF" nud permanent
+done
+lab_exec inet nft -f - <<NFT
+table ip pch9m {
+        chain in {
+                type filter hook prerouting priority -300;
+                ip saddr $VPS101_V4 icmp type echo-request counter name spread
+                ip saddr $VPS202_V4 icmp type echo-request counter name one
+        }
+        counter spread {}
+        counter one {}
+}
+NFT
+pkts() { lab_exec inet nft list counter ip pch9m "$1" | awk '/packets/ { print $2 }'; }
+
+echo "# control: vps-202 floods one destination with ICMP"
+lab_exec vps202 timeout 3 hping3 --flood --icmp -d 64 192.0.2.130 >/dev/null 2>&1
+check "(control: the one-destination flood is filtered)" wait_for 3 filtered "$VPS202_IF"
+echo "     control: $(pkts one) packets in 3 s"
+
+echo "# vps-101 floods 192.0.2.0/24 with ICMP, random destinations"
+a=$(pkts spread)
+hp=""
+for _ in 1 2 3; do
+        lab_exec vps101 timeout 5 hping3 --flood --icmp -d 64 -I eth0 --rand-dest 192.0.2.x >/dev/null 2>&1 &
+        hp="$hp $!"
+done
+# shellcheck disable=SC2086
+wait $hp
+b=$(pkts spread)
+echo "     spread: $(((b - a) / 5)) packets/s reached the internet for 5 s"
+check "the spread flood is over 20,000 packets/s in all ($(((b - a) / 5)))" test $(((b - a) / 5)) -gt 20000
+check "... and it is a flood incident" test "$(incidents vps-101 flood)" -ge 1
+check "... vps-101 is filtered" filtered "$VPS101_IF"
+lab_summary
