@@ -1127,6 +1127,11 @@ int pc_scan_held(struct pc_scan *s, const char *vps, int64_t now_ms, pc_scan_cb 
                 return r;
         s->vps[vi].active_ms = s->now;
         s->vps[vi].held = true;
+        /* Held, it can make no more first contacts than the budget: a walk
+         * with answers banked (Λ < 0) would need more failures than it
+         * can make, and stay held without a finding.  It restarts. */
+        if (lambda(s, &s->vps[vi]) < 0)
+                walk_restart(&s->vps[vi]);
         relist(s, vi);
         release_check(s, vi, cb, userdata);
         return 0;

@@ -27,7 +27,9 @@
  *     (counts cleared; contacts still pending carry over and count in the
  *     new walk when they resolve).  With the defaults, 5 net failures
  *     (failures minus successes) make a FAST finding, 4 net successes
- *     restart the walk;
+ *     restart the walk.  A walk with answers banked (Λ < 0) restarts
+ *     when the kernel holds the VPS (pc_scan_held): held, it can make no
+ *     more than the budget's first contacts, too few to outweigh them;
  *   - the slow test counts distinct destinations whose failure is final
  *     (REFUSED, CLOSED unanswered, or timed out and then forgotten or
  *     evicted unanswered: a timed-out contact can still be answered, so

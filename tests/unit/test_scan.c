@@ -301,6 +301,32 @@ static void test_scanner_not_released(void **state)
         pc_scan_free(s);
 }
 
+/* A VPS that banked answers (3 net successes: Λ just above the benign
+ * line) and is then held makes only the budget's 5 first contacts, all
+ * unanswered: the hold restarts its walk, so those 5 make a scanner
+ * instead of leaving it held with no finding (the lab demo's vps-101). */
+static void test_held_walk_drops_banked_answers(void **state)
+{
+        struct pc_scan *s = make_default();
+        struct rec r = { 0 };
+
+        (void)state;
+        for (int i = 0; i < 3; i++) {
+                ev(s, &r, "vps-1", (uint32_t)(200 + i), 80, PC_CONTACT_OPENED, i);
+                ev(s, &r, "vps-1", (uint32_t)(200 + i), 80, PC_CONTACT_ANSWERED, i);
+        }
+        assert_true(stats(s, "vps-1").score < 0);
+        for (int i = 0; i < 5; i++)
+                ev(s, &r, "vps-1", (uint32_t)(300 + i), 80, PC_CONTACT_OPENED, 10);
+        assert_int_equal(pc_scan_held(s, "vps-1", 11, record, &r), 0);
+        assert_int_equal(count(&r, PC_SCAN_RELEASE), 0);
+        pc_scan_tick(s, 1010, record, &r);
+        assert_int_equal(count(&r, PC_SCAN_FAST), 1);
+        assert_int_equal(r.f[r.n - 1].failures, 5);
+        assert_int_equal(r.f[r.n - 1].successes, 0);
+        pc_scan_free(s);
+}
+
 static void test_repeat_contacts(void **state)
 {
         struct pc_scan *s = make_default();
@@ -662,6 +688,7 @@ int main(void)
                 cmocka_unit_test(test_pending_timeout),
                 cmocka_unit_test(test_parallel_answered_release),
                 cmocka_unit_test(test_scanner_not_released),
+                cmocka_unit_test(test_held_walk_drops_banked_answers),
                 cmocka_unit_test(test_repeat_contacts),
                 cmocka_unit_test(test_slow_shapes),
                 cmocka_unit_test(test_slow_nmap_t1),
