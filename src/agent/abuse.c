@@ -39,12 +39,9 @@ void agent_sampled_event(struct agent *a, const struct pc_nflog_packet *p)
         struct pc_vps *vps = pc_model_find_iface(a->model, in ? p->oface : p->iface);
         char src[INET6_ADDRSTRLEN] = "?", dst[INET6_ADDRSTRLEN] = "?", evidence[512], what[256];
         struct pc_port_range port = { .proto = PC_PROTO_UDP };
-        struct timespec t;
-        int64_t id;
 
         if (vps == NULL || (p->family != AF_INET && p->family != AF_INET6))
                 return;
-        clock_gettime(CLOCK_MONOTONIC, &t);
         inet_ntop(p->family, p->src, src, sizeof(src));
         inet_ntop(p->family, p->dst, dst, sizeof(dst));
         port.lo = port.hi = udp_sport(p);
@@ -64,8 +61,6 @@ void agent_sampled_event(struct agent *a, const struct pc_nflog_packet *p)
                          p->l4proto, spread ? d->flood_packets_per_second * PC_FLOOD_SPREAD : d->flood_packets_per_second,
                          spread ? d->flood_megabits_per_second * PC_FLOOD_SPREAD : d->flood_megabits_per_second,
                          d->flood_sample, p->len);
-        if (agent_incident(a, vps, kind, 1, evidence, SAMPLED_EPISODE_GAP, &id) <= 0)
-                return;
         if (reflect)
                 snprintf(what, sizeof(what), "its UDP service on port %u is abused as a reflector: replies over %u "
                          "Mbit/s (e.g. to %s)", port.lo, d->reflection_megabits_per_second, dst);
@@ -79,6 +74,5 @@ void agent_sampled_event(struct agent *a, const struct pc_nflog_packet *p)
         else
                 snprintf(what, sizeof(what), "flooding %s: over %u packets/s or %u Mbit/s", dst,
                          d->flood_packets_per_second, d->flood_megabits_per_second);
-        agent_log("%s: %s: incident #%" PRId64, vps->id, what, id);
-        agent_respond(a, vps, kind, id, what, reflect ? &port : NULL, t.tv_sec * 1000000000LL + t.tv_nsec);
+        agent_abuse(a, vps, kind, 1, evidence, SAMPLED_EPISODE_GAP, what, reflect ? &port : NULL);
 }

@@ -103,6 +103,14 @@ int agent_respond(struct agent *a, struct pc_vps *vps, const char *kind, int64_t
 int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, uint64_t count,
                    const char *evidence, int64_t gap, int64_t *ret_id);
 
+/* A detector's finding of <kind> by <vps>: agent_incident(), and if that
+ * opened a new incident, logged with <what> and agent_respond() (a filter
+ * covering <ports>, NULL: the whole VPS).  1 if it opened one, 0 if it
+ * extended the open one, a negative errno after logging why.  <vps> is not
+ * valid afterwards. */
+int agent_abuse(struct agent *a, struct pc_vps *vps, const char *kind, uint64_t count, const char *evidence,
+                int64_t gap, const char *what, const struct pc_port_range *ports);
+
 /* The policy's response bits (enum pc_response) to incidents of <kind> by <vps>. */
 unsigned agent_response_bits(const struct pc_vps *vps, const char *kind);
 

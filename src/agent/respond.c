@@ -69,6 +69,22 @@ int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, 
         return 1;
 }
 
+int agent_abuse(struct agent *a, struct pc_vps *vps, const char *kind, uint64_t count, const char *evidence,
+                int64_t gap, const char *what, const struct pc_port_range *ports)
+{
+        struct timespec t;
+        int64_t id;
+        int r;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        r = agent_incident(a, vps, kind, count, evidence, gap, &id);
+        if (r <= 0)
+                return r;
+        agent_log("%s: %s: incident #%" PRId64, vps->id, what, id);
+        r = agent_respond(a, vps, kind, id, what, ports, t.tv_sec * 1000000000LL + t.tv_nsec);
+        return r < 0 ? r : 1;
+}
+
 int agent_respond(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident, const char *what,
                   const struct pc_port_range *ports, int64_t first_ns)
 {

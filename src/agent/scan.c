@@ -188,9 +188,7 @@ static void found(void *userdata, const struct pc_scan_finding *f)
 {
         struct agent *a = userdata;
         struct pc_vps *vps = pc_model_find(a->model, f->vps);
-        struct timespec t;
         char *evidence, what[256];
-        int64_t id;
         int r;
 
         if (vps == NULL)
@@ -208,22 +206,17 @@ static void found(void *userdata, const struct pc_scan_finding *f)
                                   f->pending);
                 return;
         }
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        evidence = evidence_of(f);
-        r = agent_incident(a, vps, "scan", f->failures, evidence, SCAN_EPISODE_GAP, &id);
-        free(evidence);
         /* Not from inside the callback: the detector forgets the
          * scanner, whose episode is answered, at the next dispatch. */
         if (a->n_scan_forget < PC_ARRAY_SIZE(a->scan_forget))
                 snprintf(a->scan_forget[a->n_scan_forget++], sizeof(a->scan_forget[0]), "%s", f->vps);
-        if (r <= 0)
-                return;
+        evidence = evidence_of(f);
         snprintf(what, sizeof(what), "port scanning (%s, %s): %" PRIu64 " first contacts failed, %" PRIu64
                  " answered, to %" PRIu64 " hosts and %" PRIu64 " ports",
                  f->kind == PC_SCAN_SLOW ? "slow" : "fast", f->shape != NULL ? f->shape : "mixed", f->failures,
                  f->successes, f->distinct_hosts, f->distinct_ports);
-        agent_log("%s: %s: incident #%" PRId64, vps->id, what, id);
-        agent_respond(a, vps, "scan", id, what, NULL, t.tv_sec * 1000000000LL + t.tv_nsec);
+        agent_abuse(a, vps, "scan", f->failures, evidence, SCAN_EPISODE_GAP, what, NULL);
+        free(evidence);
 }
 
 /* Weaver's containment counts a VPS's unanswered first contacts; the

@@ -77,25 +77,17 @@ static void found(void *userdata, const struct pc_spam_finding *f)
 {
         struct agent *a = userdata;
         struct pc_vps *vps = pc_model_find(a->model, f->vps);
-        struct timespec t;
         char *evidence, what[256];
-        int64_t id;
-        int r;
 
         if (vps == NULL)
                 return;
-        clock_gettime(CLOCK_MONOTONIC, &t);
         evidence = evidence_of(f);
-        r = agent_incident(a, vps, "spam", f->w.messages > 0 ? f->w.messages : 1, evidence, SPAM_EPISODE_GAP, &id);
-        free(evidence);
-        if (r <= 0)
-                return;
         snprintf(what, sizeof(what), "sending spam (%s over %g): %" PRIu64 " messages, %" PRIu64 " of %" PRIu64
                  " recipients refused by the remote servers (%.0f%%), %" PRIu64 " domains, %" PRIu64
                  " limit hits in the last hour", pc_spam_rule_name(f->rule), f->threshold, f->w.messages,
                  f->w.refused, f->w.recipients, f->w.reject_ratio * 100, f->w.domains, f->w.limited);
-        agent_log("%s: %s: incident #%" PRId64, vps->id, what, id);
-        agent_respond(a, vps, "spam", id, what, NULL, t.tv_sec * 1000000000LL + t.tv_nsec);
+        agent_abuse(a, vps, "spam", f->w.messages > 0 ? f->w.messages : 1, evidence, SPAM_EPISODE_GAP, what, NULL);
+        free(evidence);
 }
 
 /* The counter <key> of <o>, 0 if absent or not a whole number >= 0. */
