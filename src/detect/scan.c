@@ -84,6 +84,7 @@ struct vps {
         struct list contacts;     /* by last contact, oldest first */
         uint32_t pending;         /* its contacts awaiting an outcome */
         uint32_t failures, successes; /* of the walk */
+        uint32_t hosts[PC_SCAN_HOSTS]; /* hashed, the walk's successes' hosts, one each */
         uint32_t walk;            /* walks restarted */
         uint32_t hold;            /* releases */
         uint32_t budget;          /* C */
@@ -407,8 +408,8 @@ static uint64_t distinct(struct pc_scan_dest *d, size_t n, int (*cmp)(const void
 }
 
 /* Fills <f>'s sample with <v>'s failed contacts, newest first: those of
- * its current walk (<walk_only>) or the final ones; returns how many
- * there are in all, copied into s->scratch. */
+ * its current walk (<walk_only>) or all; returns how many there are in
+ * all, copied into s->scratch. */
 static size_t failed_contacts(struct pc_scan *s, const struct vps *v, bool walk_only, struct pc_scan_finding *f)
 {
         size_t n = 0;
@@ -416,8 +417,7 @@ static size_t failed_contacts(struct pc_scan *s, const struct vps *v, bool walk_
         for (uint32_t i = v->contacts.tail; i != NIL; i = s->con[i].by_vps.prev) {
                 const struct contact *c = &s->con[i];
 
-                if (walk_only ? (c->state != C_TIMEDOUT && c->state != C_FAILED) || c->walk != v->walk
-                              : c->state != C_FAILED)
+                if ((c->state != C_TIMEDOUT && c->state != C_FAILED) || (walk_only && c->walk != v->walk))
                         continue;
                 if (f->n_sample < PC_SCAN_SAMPLE)
                         dest_of(c, &f->sample[f->n_sample++]);
@@ -436,6 +436,7 @@ static void relist(struct pc_scan *s, uint32_t vi)
         list_push(v->kept ? &s->kept : &s->idle, VL(s), vi);
 }
 
+/* Resets the walk of <v> (its successes' hosts with its counts). */
 static void walk_restart(struct vps *v)
 {
         v->failures = v->successes = 0;
@@ -468,7 +469,38 @@ static void fast_found(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
                 cb(ud, &f);
 }
 
-/* Counts the outcome of contact <c> in its VPS's walk. */
+/* The hash of <k>'s host (family, address), for the walk's successes. */
+static uint32_t host_hash(const struct pc_scan *s, const struct ckey *k)
+{
+        struct {
+                uint8_t family;
+                uint8_t pad[7];
+                uint8_t addr[16];
+        } key;
+
+        memset(&key, 0, sizeof(key));
+        key.family = k->family;
+        memcpy(key.addr, k->addr, sizeof(key.addr));
+        return (uint32_t)hash_words(s->seed ^ 0x2545f4914f6cdd1dull, &key, sizeof(key));
+}
+
+/* True if an answer from <c>'s host is a success of <v>'s walk: the
+ * first from that host in the walk, while fewer than PC_SCAN_HOSTS hosts
+ * have given one.  A collision of hashes only denies a success. */
+static bool host_credited(const struct pc_scan *s, const struct vps *v, const struct contact *c)
+{
+        uint32_t h = host_hash(s, &c->k);
+
+        if (v->successes >= PC_SCAN_HOSTS)
+                return false;
+        for (uint32_t i = 0; i < v->successes; i++)
+                if (v->hosts[i] == h)
+                        return false;
+        return true;
+}
+
+/* Counts the outcome of contact <c> in its VPS's walk (a success: one
+ * host_credited() allowed, its host remembered). */
 static void walk_count(struct pc_scan *s, uint32_t vi, struct contact *c, bool success, pc_scan_cb cb, void *ud)
 {
         struct vps *v = &s->vps[vi];
@@ -483,7 +515,7 @@ static void walk_count(struct pc_scan *s, uint32_t vi, struct contact *c, bool s
                         v->last_ms = c->opened_ms;
         }
         if (success)
-                v->successes++;
+                v->hosts[v->successes++] = host_hash(s, &c->k);
         else
                 v->failures++;
         c->walk = v->walk;
@@ -518,14 +550,18 @@ static void release_check(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *u
                 cb(ud, &f);
 }
 
-/* A success of contact <c> (pending or failed: -2 either way). */
-static void budget_success(struct pc_scan *s, uint32_t vi, const struct contact *c, pc_scan_cb cb, void *ud)
+/* Contact <c>, pending or failed, was answered: a success (<credited>)
+ * takes C down by 2, an answer that is no success by 1 (it is neither
+ * pending nor failed any more). */
+static void budget_answer(struct pc_scan *s, uint32_t vi, const struct contact *c, bool credited, pc_scan_cb cb,
+                          void *ud)
 {
         struct vps *v = &s->vps[vi];
+        uint32_t d = credited ? 2 : 1;
 
         if (c->hold != v->hold)
                 return;
-        v->budget = v->budget > 2 ? v->budget - 2 : 0;
+        v->budget = v->budget > d ? v->budget - d : 0;
         release_check(s, vi, cb, ud);
 }
 
@@ -699,7 +735,8 @@ static void slow_hashes(const struct pc_scan *s, const struct ckey *k, uint64_t 
         h[1] = hash_words(s->seed ^ 0x94d049bb133111ebull, &key, sizeof(key));
 }
 
-/* The failure of contact <c> became final: into the sketches. */
+/* Contact <c> failed (refused, closed unanswered or timed out): into the
+ * sketches, once. */
 static void slow_fail(struct pc_scan *s, uint32_t vi, const struct contact *c, pc_scan_cb cb, void *ud)
 {
         struct vps *v = &s->vps[vi];
@@ -762,31 +799,41 @@ static void resolve(struct pc_scan *s, uint32_t ci, uint8_t state, pc_scan_cb cb
         uint32_t vi = c->k.vps;
         struct vps *v = &s->vps[vi];
         uint8_t was = c->state;
+        bool credited;
 
         if (was == C_PENDING) {
                 list_del(&s->pending, CL(s, pending), ci);
                 v->pending--;
                 c->state = state;
                 if (state == C_ANSWERED) {
-                        slow_success(s, v);
-                        walk_count(s, vi, c, true, cb, ud);
-                        budget_success(s, vi, c, cb, ud);
+                        credited = host_credited(s, v, c);
+                        if (credited) {
+                                slow_success(s, v);
+                                walk_count(s, vi, c, true, cb, ud);
+                        }
+                        budget_answer(s, vi, c, credited, cb, ud);
                 } else {
                         walk_count(s, vi, c, false, cb, ud);
-                        if (state == C_FAILED)
-                                slow_fail(s, vi, c, cb, ud);
+                        slow_fail(s, vi, c, cb, ud);
                 }
         } else if (was == C_TIMEDOUT && state == C_ANSWERED) {
+                /* Its failure is undone in the walk it counted in, not in
+                 * the sketches. */
                 c->state = C_ANSWERED;
-                slow_success(s, v);
-                if (c->walk == v->walk && v->failures > 0) {
+                credited = c->walk == v->walk && v->failures > 0;
+                if (credited) {
                         v->failures--;
-                        walk_count(s, vi, c, true, cb, ud);
+                        credited = host_credited(s, v, c);
+                        if (credited) {
+                                slow_success(s, v);
+                                walk_count(s, vi, c, true, cb, ud);
+                        } else if (lambda(s, v) <= s->lower) {
+                                walk_restart(v);
+                        }
                 }
-                budget_success(s, vi, c, cb, ud);
+                budget_answer(s, vi, c, credited, cb, ud);
         } else if (was == C_TIMEDOUT && state == C_FAILED) {
-                c->state = C_FAILED;
-                slow_fail(s, vi, c, cb, ud);
+                c->state = C_FAILED; /* in the sketches since it timed out */
         }
 }
 
@@ -1241,8 +1288,12 @@ int pc_scan_check(const struct pc_scan *s)
                 l = lambda(s, v);
                 if (vps_find(s, v->id) != vi || v->kept != (v->held || v->scanner) ||
                     !list_ok(&v->contacts, CL(s, by_vps), s->con_cap) || v->contacts.n > s->p.max_contacts_per_vps ||
-                    !(l < s->upper) || !(l > s->lower))
+                    !(l < s->upper) || !(l > s->lower) || v->successes > PC_SCAN_HOSTS)
                         return -EUCLEAN;
+                for (uint32_t i = 0; i < v->successes; i++)
+                        for (uint32_t j = 0; j < i; j++)
+                                if (v->hosts[i] == v->hosts[j])
+                                        return -EUCLEAN;
                 for (uint32_t ci = v->contacts.head; ci != NIL; ci = s->con[ci].by_vps.next) {
                         const struct contact *c = &s->con[ci];
                         const struct islot *e = &s->cidx.slots[con_slot(s, &c->k, hash_key(s, &c->k))];

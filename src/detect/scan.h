@@ -13,37 +13,47 @@
  *     judged; a repeat OPENED refreshes the destination's time, nothing
  *     else.  Outcomes are per destination: the first outcome of a first
  *     contact settles it, later ones are ignored (but see the timeout);
- *   - a first contact succeeds when ANSWERED, fails when REFUSED or
- *     CLOSED before an answer, and fails when still unanswered
- *     pending_timeout_ms after it was opened (at exactly that age).  A
- *     timed-out contact answered later is counted again as a success
- *     (the failure undone) if the walk (below) did not restart between
- *     the two; otherwise the late answer counts for nothing;
+ *   - a first contact fails when REFUSED or CLOSED before an answer,
+ *     and when still unanswered pending_timeout_ms after it was opened
+ *     (at exactly that age).  ANSWERED, it is a success only if it is
+ *     the first answer from its host (family, address) in the walk
+ *     (below) and fewer than PC_SCAN_HOSTS hosts have given one in it;
+ *     otherwise it is neither a success nor a failure.  So one host
+ *     answering on any number of ports offsets one failure per walk,
+ *     and no number of hosts can be made to pay twice: beyond
+ *     PC_SCAN_HOSTS answering hosts in one walk (which takes nearly as
+ *     many failures in it, where a benign VPS restarts its walk after a
+ *     few), answers offset nothing more.  A timed-out contact answered
+ *     later has its failure undone if the walk did not restart between
+ *     the two (and is then a success by the same rule); otherwise the
+ *     late answer counts for nothing in the walk;
  *   - the fast test is Jung et al.'s Threshold Random Walk: each outcome
  *     adds ln(θ1/θ0) (success) or ln((1-θ1)/(1-θ0)) (failure) to the
  *     VPS's Λ, computed as failures * the one + successes * the other, so
  *     that Λ and the counts always agree.  Λ >= ln(β/α): a FAST finding;
  *     Λ <= ln((1-β)/(1-α)): benign.  Either way the walk restarts from 0
- *     (counts cleared; contacts still pending carry over and count in the
- *     new walk when they resolve).  With the defaults, 5 net failures
- *     (failures minus successes) make a FAST finding, 4 net successes
- *     restart the walk.  A walk with answers banked (Λ < 0) restarts
- *     when the kernel holds the VPS (pc_scan_held): held, it can make no
- *     more than the budget's first contacts, too few to outweigh them;
- *   - the slow test counts distinct destinations whose failure is final
- *     (REFUSED, CLOSED unanswered, or timed out and then forgotten or
- *     evicted unanswered: a timed-out contact can still be answered, so
- *     it enters only then), over a sliding window: PC_SCAN_SUBWINDOWS
- *     sub-windows of slow_window_ms / PC_SCAN_SUBWINDOWS, the current one
- *     and the ones before it (so between 5/6 and all of slow_window_ms
- *     back), each three HyperLogLog sketches of 256 one-byte registers
- *     (768 bytes, allocated with the sub-window's first failure): of the
- *     (family, protocol, address, port) pairs, of the hosts (family,
- *     address) and of the ports (protocol, port).  Estimates are within
- *     about 5% up to a few hundred (linear counting), 6.5% above; a
- *     handful is exact but for the odd collision (5 in 256: 4%).  Memory
- *     per VPS is bounded whatever the number of destinations.  Estimate >= slow_threshold: a
- *     SLOW finding, and the sketches are cleared;
+ *     (counts and hosts cleared; contacts still pending carry over and
+ *     count in the new walk when they resolve).  With the defaults, 5
+ *     net failures (failures minus successes) make a FAST finding, 4 net
+ *     successes restart the walk.  A walk with answers banked (Λ < 0)
+ *     restarts when the kernel holds the VPS (pc_scan_held): held, it
+ *     can make no more than the budget's first contacts, too few to
+ *     outweigh them;
+ *   - the slow test counts distinct failed destinations (REFUSED, CLOSED
+ *     unanswered, or timed out), each entered once, when it fails: a
+ *     sketch cannot take one out, so a destination answered after its
+ *     timeout still counts once towards the threshold.  Over a sliding
+ *     window: PC_SCAN_SUBWINDOWS sub-windows of slow_window_ms /
+ *     PC_SCAN_SUBWINDOWS, the current one and the ones before it (so
+ *     between 5/6 and all of slow_window_ms back), each three
+ *     HyperLogLog sketches of 256 one-byte registers (768 bytes,
+ *     allocated with the sub-window's first failure): of the (family,
+ *     protocol, address, port) pairs, of the hosts (family, address) and
+ *     of the ports (protocol, port).  Estimates are within about 5% up
+ *     to a few hundred (linear counting), 6.5% above; a handful is exact
+ *     but for the odd collision (5 in 256: 4%).  Memory per VPS is
+ *     bounded whatever the number of destinations.  Estimate >=
+ *     slow_threshold: a SLOW finding, and the sketches are cleared;
  *   - shape, from the distinct hosts H and ports P among the failures:
  *     H is few if H <= 3 or 8 H <= P, P is few if P <= 3 or 8 P <= H;
  *     "vertical" if H is few and P not (1 host x 5 ports, 3 x 100),
@@ -54,6 +64,9 @@
  *     succeeded over the first contacts the VPS made since its last
  *     release (or since the detector first saw it), each change applied
  *     as it happens and C kept >= 0, so that successes bank no credit.
+ *     Succeeded is as in the walk: an answer that is no success there
+ *     (or a late one after the walk restarted) only takes the contact
+ *     out of pending or failed, so a host answers for C once a walk too.
  *     Once told the kernel holds a VPS (pc_scan_held), the detector
  *     reports RELEASE as soon as C < hold_budget (at once, if it already
  *     is), then C restarts at 0 (the kernel's budget refills).  A VPS
@@ -63,12 +76,11 @@
  *     max_contacts in all (each time the least recently contacted one
  *     of the VPS, or of all, is evicted) and max_vps VPSes.  An evicted
  *     destination still pending counts as a failure first (a flood of
- *     first contacts cannot push its own failures out), and one timed
- *     out enters the slow sketch; its late answer is then ignored.  The
- *     VPS evicted is the least recently active one neither held nor a
- *     scanner (one of those only when all are), and everything about it
- *     is forgotten: its walk, budget and sketches restart from nothing
- *     when it comes back.  A VPS is also forgotten after
+ *     first contacts cannot push its own failures out); its late answer
+ *     is then ignored.  The VPS evicted is the least recently active one
+ *     neither held nor a scanner (one of those only when all are), and
+ *     everything about it is forgotten: its walk, budget and sketches
+ *     restart from nothing when it comes back.  A VPS is also forgotten after
  *     max(contact_memory_ms, slow_window_ms) without any event, unless
  *     held or a scanner: its partial walk is dropped, so a scanner that
  *     pauses that long between probes is left to the slow test.
@@ -87,6 +99,7 @@
 #include <stdint.h>
 
 #define PC_SCAN_SAMPLE 8             /* failed contacts a finding lists */
+#define PC_SCAN_HOSTS 64             /* most successes (hosts) in one walk */
 #define PC_SCAN_SUBWINDOWS 6         /* sub-windows of the slow test */
 #define PC_SCAN_VPS_MAX (1u << 20)   /* largest max_vps */
 #define PC_SCAN_CONTACTS_MAX (1u << 26)     /* largest max_contacts */
@@ -152,7 +165,7 @@ struct pc_scan_finding {
          * contacts; SLOW: of the window's failures; RELEASE: 0. */
         int64_t first_ms, last_ms;
         /* Failed contacts, newest first: FAST, the walk's still
-         * remembered; SLOW, the final failures still remembered. */
+         * remembered; SLOW, all still remembered. */
         struct pc_scan_dest sample[PC_SCAN_SAMPLE];
         size_t n_sample;
 };
@@ -168,7 +181,7 @@ struct pc_scan_vps {
         uint64_t pending;           /* first contacts awaiting an outcome */
         uint64_t contacts;          /* destinations remembered */
         uint64_t budget_count;      /* C */
-        double slow_estimate;       /* distinct final failures in the window */
+        double slow_estimate;       /* distinct failures in the window */
         bool held, scanner;
 };
 
@@ -234,6 +247,7 @@ size_t pc_scan_memory(const struct pc_scan *s);
 size_t pc_scan_memory_max(const struct pc_scan_params *p);
 
 /* Checks <s>'s internal invariants (lists, indexes, counts, Λ within
- * its thresholds), in time linear in what it holds: 0, or -EUCLEAN at
- * the first one broken.  For tests and fuzzing. */
+ * its thresholds, the walk's hosts distinct), in time linear in what it
+ * holds: 0, or -EUCLEAN at the first one broken.  For tests and
+ * fuzzing. */
 int pc_scan_check(const struct pc_scan *s);

@@ -11,10 +11,12 @@
  * aborts on any broken invariant: pc_scan_check after every 8th record
  * and the last; after every record, memory within pc_scan_memory_max, at
  * most max_vps VPSes and max_contacts destinations, each VPS's pending
- * within its destinations within its limit, its scanner flag as its
- * findings say, a held VPS that is not a scanner at or over the budget;
- * a FAST finding's Λ equal to its counts' and over the threshold, its
- * samples and distinct counts no more than its failures; a SLOW one over
+ * within its destinations within its limit, its walk's successes within
+ * PC_SCAN_HOSTS (one a host), its scanner flag as its findings say, a
+ * held VPS that is not a scanner at or over the budget; a FAST
+ * finding's Λ equal to its counts' and over the threshold, its samples
+ * and distinct counts no more than its failures, its successes no more
+ * than the hosts (16) and PC_SCAN_HOSTS; a SLOW one over
  * its threshold; a RELEASE only below the budget and never for a VPS
  * found a scanner since it was last forgotten. */
 #include <math.h>
@@ -28,6 +30,7 @@
 #include "detect/scan.h"
 
 #define N_IDS 6
+#define N_HOSTS 16 /* 8 addresses, IPv4 or IPv6 */
 
 static const char *ids[N_IDS] = { "vps-a", "vps-b", "vps-c", "vps-d", "vps-e", "vps-f" };
 
@@ -58,6 +61,7 @@ static void on_finding(void *ud, const struct pc_scan_finding *f)
                 if (fabs(f->score - (f->failures * ln_f + f->successes * ln_s)) > 1e-9 ||
                     f->score < log(z->p.detection_rate / z->p.false_positive_rate) || f->n_sample > f->failures ||
                     f->distinct_hosts > f->failures || f->distinct_ports > f->failures || f->first_ms > f->last_ms ||
+                    f->successes > N_HOSTS || f->successes > PC_SCAN_HOSTS ||
                     (f->failures > 0 && (f->distinct_hosts == 0) != (f->n_sample == 0)))
                         abort();
                 z->scanner[id] = true;
@@ -135,6 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 continue;
                         }
                         if (st.pending > st.contacts || st.contacts > z.p.max_contacts_per_vps ||
+                            st.successes > N_HOSTS || st.successes > PC_SCAN_HOSTS ||
                             st.scanner != z.scanner[k] || (st.held && st.budget_count < z.p.hold_budget &&
                                                            !st.scanner))
                                 abort();

@@ -327,6 +327,154 @@ static void test_held_walk_drops_banked_answers(void **state)
         pc_scan_free(s);
 }
 
+/* A scanner pads its probes to absent hosts with first contacts to its
+ * own server, which answers on every port: one success a walk, so the
+ * probes make a FAST finding within 10 (they made none in 300), and the
+ * answers to that one host keep C up. */
+static void test_padding_one_host(void **state)
+{
+        struct pc_scan *s = make_default();
+        struct rec r = { 0 };
+        int found = -1;
+
+        for (int i = 0; i < 300 && found < 0; i++) {
+                int64_t t = (int64_t)i * 50;
+
+                ev(s, &r, "vps-1", (uint32_t)(1000 + i), 80, PC_CONTACT_OPENED, t);
+                ev(s, &r, "vps-1", 7, (uint16_t)(2000 + i), PC_CONTACT_OPENED, t + 10);
+                ev(s, &r, "vps-1", 7, (uint16_t)(2000 + i), PC_CONTACT_ANSWERED, t + 20);
+                if (i == 4) {
+                        /* Five probes pending, one success: C = 5 - 1. */
+                        assert_int_equal(stats(s, "vps-1").budget_count, 4);
+                        assert_int_equal(stats(s, "vps-1").successes, 1);
+                }
+                pc_scan_tick(s, t + 49, record, &r);
+                if (count(&r, PC_SCAN_FAST) > 0)
+                        found = i;
+        }
+        assert_true(found >= 0 && found < 30); /* the 6th probe times out at 1250 ms */
+        assert_int_equal(r.n, 1);
+        assert_int_equal(r.f[0].kind, PC_SCAN_FAST);
+        assert_int_equal(r.f[0].failures, 6);
+        assert_int_equal(r.f[0].successes, 1);
+        assert_int_equal(r.f[0].distinct_hosts, 6);
+        assert_int_equal(r.f[0].distinct_ports, 1);
+        assert_int_equal(r.f[0].first_ms, 0);
+        assert_true(stats(s, "vps-1").scanner);
+        assert_int_equal(pc_scan_check(s), 0);
+        pc_scan_free(s);
+}
+
+/* A legitimate burst: 50 hosts answer, 3 refuse; nothing found, and
+ * released once C falls under the budget.  One host answering on 50
+ * ports (passive FTP) is one success, and does not raise C. */
+static void test_benign_burst(void **state)
+{
+        struct pc_scan *s = make_default();
+        struct rec r = { 0 };
+        struct pc_scan_vps st;
+
+        for (int i = 0; i < 50; i++)
+                ev(s, &r, "vps-1", (uint32_t)(1 + i), 443, PC_CONTACT_OPENED, i);
+        for (int i = 0; i < 3; i++)
+                ev(s, &r, "vps-1", (uint32_t)(500 + i), 443, PC_CONTACT_OPENED, 50 + i);
+        assert_int_equal(pc_scan_held(s, "vps-1", 60, record, &r), 0);
+        assert_int_equal(r.n, 0);
+        for (int i = 0; i < 50; i++) {
+                if (i % 10 == 5)
+                        ev(s, &r, "vps-1", (uint32_t)(500 + i / 10), 443, PC_CONTACT_REFUSED, 100 + i);
+                ev(s, &r, "vps-1", (uint32_t)(1 + i), 443, PC_CONTACT_ANSWERED, 100 + i);
+        }
+        assert_int_equal(count(&r, PC_SCAN_FAST) + count(&r, PC_SCAN_SLOW), 0);
+        assert_int_equal(count(&r, PC_SCAN_RELEASE), 1);
+        assert_false(stats(s, "vps-1").held);
+
+        for (int i = 0; i < 50; i++) {
+                ev(s, &r, "vps-2", 9, (uint16_t)(30000 + i), PC_CONTACT_OPENED, 200 + i);
+                ev(s, &r, "vps-2", 9, (uint16_t)(30000 + i), PC_CONTACT_ANSWERED, 200 + i);
+        }
+        st = stats(s, "vps-2");
+        assert_int_equal(st.successes, 1);
+        assert_int_equal(st.failures, 0);
+        assert_int_equal(st.budget_count, 0);
+        assert_int_equal(st.pending, 0);
+        assert_int_equal(r.n, 1);
+        assert_int_equal(pc_scan_check(s), 0);
+        pc_scan_free(s);
+}
+
+/* Unanswered probes enter the slow test when they time out, not when
+ * conntrack forgets them minutes later: 100 probes 2 s apart, answers
+ * from one host between them, make a SLOW finding a second after about
+ * the 100th (the estimate's error allowed for). */
+static void test_slow_timeout(void **state)
+{
+        struct pc_scan *s = make_default();
+        struct rec r = { 0 };
+        int64_t found_ms = -1;
+        size_t k;
+
+        for (int i = 0; i < 110 && found_ms < 0; i++) {
+                int64_t t = (int64_t)i * 2000;
+
+                ev(s, &r, "vps-1", (uint32_t)(1000 + i), 22, PC_CONTACT_OPENED, t);
+                ev(s, &r, "vps-1", 7, (uint16_t)(3000 + i), PC_CONTACT_OPENED, t + 500);
+                ev(s, &r, "vps-1", 7, (uint16_t)(3000 + i), PC_CONTACT_ANSWERED, t + 510);
+                for (int64_t u = t + 600; u < t + 2000 && found_ms < 0; u += 100) {
+                        pc_scan_tick(s, u, record, &r);
+                        if (count(&r, PC_SCAN_SLOW) > 0)
+                                found_ms = u;
+                }
+        }
+        for (k = 0; k < r.n && r.f[k].kind != PC_SCAN_SLOW; k++)
+                ;
+        assert_true(k < r.n);
+        /* At the tick that ran the timeout of probe n (at 2000 n + 1000). */
+        assert_int_equal(found_ms % 2000, 1000);
+        assert_true(found_ms / 2000 >= 90 && found_ms / 2000 < 110);
+        assert_true(r.f[k].score >= 100);
+        assert_int_equal(r.f[k].failures, found_ms / 2000 + 1);
+        assert_int_equal(r.f[k].last_ms, found_ms - 1000);
+        assert_string_equal(r.shape[k], "horizontal");
+        assert_int_equal(r.f[k].distinct_ports, 1);
+        assert_int_equal(pc_scan_check(s), 0);
+        pc_scan_free(s);
+}
+
+/* A timed-out destination is in the sketch once: its late answer does
+ * not take it out, its CLOSED does not add it again. */
+static void test_slow_counted_once(void **state)
+{
+        struct pc_scan_params p;
+        struct pc_scan *s;
+        struct rec r = { 0 };
+        double one;
+
+        pc_scan_params_default(&p);
+        p.slow_threshold = 3;
+        s = make(&p);
+        ev(s, &r, "vps-1", 1, 80, PC_CONTACT_OPENED, 0);
+        pc_scan_tick(s, 1000, record, &r);
+        one = stats(s, "vps-1").slow_estimate;
+        assert_true(fabs(one - 1) < 0.01);
+        ev(s, &r, "vps-1", 1, 80, PC_CONTACT_ANSWERED, 1500);
+        ev(s, &r, "vps-1", 1, 80, PC_CONTACT_CLOSED, 1600);
+        assert_true(stats(s, "vps-1").slow_estimate == one);
+        ev(s, &r, "vps-1", 2, 80, PC_CONTACT_OPENED, 2000);
+        ev(s, &r, "vps-1", 2, 80, PC_CONTACT_REFUSED, 2001);
+        assert_int_equal(r.n, 0);
+        ev(s, &r, "vps-1", 3, 80, PC_CONTACT_OPENED, 3000);
+        pc_scan_tick(s, 4000, record, &r);
+        assert_int_equal(r.n, 1);
+        assert_int_equal(r.f[0].kind, PC_SCAN_SLOW);
+        assert_int_equal(r.f[0].failures, 3);
+        assert_int_equal(r.f[0].first_ms, 0);
+        assert_int_equal(r.f[0].last_ms, 3000);
+        assert_int_equal(r.f[0].n_sample, 2); /* .1 was answered */
+        assert_int_equal(pc_scan_check(s), 0);
+        pc_scan_free(s);
+}
+
 static void test_repeat_contacts(void **state)
 {
         struct pc_scan *s = make_default();
@@ -689,6 +837,10 @@ int main(void)
                 cmocka_unit_test(test_parallel_answered_release),
                 cmocka_unit_test(test_scanner_not_released),
                 cmocka_unit_test(test_held_walk_drops_banked_answers),
+                cmocka_unit_test(test_padding_one_host),
+                cmocka_unit_test(test_benign_burst),
+                cmocka_unit_test(test_slow_timeout),
+                cmocka_unit_test(test_slow_counted_once),
                 cmocka_unit_test(test_repeat_contacts),
                 cmocka_unit_test(test_slow_shapes),
                 cmocka_unit_test(test_slow_nmap_t1),
