@@ -522,14 +522,17 @@ static void sampled_part(const struct pc_config *cfg, struct strbuf *out)
         uint64_t pps = d->flood_packets_per_second / d->flood_sample;
         uint64_t bps = (uint64_t)d->flood_megabits_per_second * 125000u / d->flood_sample;
         uint64_t rps = (uint64_t)d->reflection_megabits_per_second * 125000u / d->flood_sample;
-        static const char *const meters[] = { "flood_out4", "flood_out4b", "flood_out6", "flood_out6b" };
+        static const struct {
+                const char *name;
+                char family; /* the key's address: ipv4_addr or ipv6_addr */
+        } meters[] = { { "flood_out4", '4' }, { "flood_out4b", '4' }, { "flood_out6", '6' }, { "flood_out6b", '6' } };
 
         if (pps == 0)
                 pps = 1;
         for (size_t i = 0; i < PC_ARRAY_SIZE(meters); i++)
                 strbuf_printf(out, "\tset %s {\n\t\ttype ifname . ipv%c_addr\n\t\tsize 1048576\n"
                                    "\t\tflags dynamic,timeout\n\t\ttimeout 10s\n\t}\n",
-                              meters[i], meters[i][9]);
+                              meters[i].name, meters[i].family);
         strbuf_printf(out, "\tset flood_all {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
                            "\t\ttimeout 10s\n\t}\n"
                            "\tset flood_allb {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
