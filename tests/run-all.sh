@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 pass=0
 fail=0
 failed=()
+why_log=$(mktemp)
+trap 'rm -f "$why_log"' EXIT
 
 record() { # NAME STATUS
         if [ "$2" = 0 ]; then pass=$((pass + 1)); echo "ok   $1"
@@ -30,6 +32,17 @@ meson_suite() { # BUILD_DIR LABEL
 for line in open(sys.argv[1]):
     t = json.loads(line)
     print(t["name"] + "\t" + t["result"])' "$log")
+        # why each failed, kept for the end (CI shows the output's tail)
+        python3 -c 'import json,sys
+for line in open(sys.argv[1]):
+    t = json.loads(line)
+    if t["result"] == "OK":
+        continue
+    out = (t.get("stdout") or "").splitlines()
+    why = [l for l in out if l.startswith(("FAIL", "not ok", "[  FAILED", "ERROR", "==")) or "runtime error" in l]
+    print("why %s: %s (%s):" % (sys.argv[2], t["name"], t["result"]))
+    for l in (why or out)[-12:]:
+        print("    " + l[:200])' "$log" "$label" >>"$why_log"
         grep -q '^Ok:' "$dir/meson-logs/run-all.out" || true
         if grep -qE '^(Fail|Timeout|Unexpected Pass|Skipped): *[1-9]' "$dir/meson-logs/run-all.out"; then
                 sed -n '/^===* [0-9]* \/ [0-9]* =*/,/^=====*$/p' "$dir/meson-logs/run-all.out" | tail -60
@@ -39,15 +52,29 @@ for line in open(sys.argv[1]):
 meson_suite build plain
 meson_suite build-asan asan
 
-# Fuzzing: each harness for a bounded time from its seed corpus.
-for fz in build-fuzz/tests/fuzz/fuzz_*; do
-        [ -f "$fz" ] && [ -x "$fz" ] || continue
-        name=$(basename "$fz")
+# Fuzzing: each harness for a bounded time from its seed corpus, two at a
+# time (one per core).
+fuzz_one() { # HARNESS: runs it, leaves its status in build-fuzz/NAME.status
+        local name corpus
+        name=$(basename "$1")
         corpus=tests/fuzz/corpus/${name#fuzz_}
-        tests/fuzz/run.sh "$fz" "$corpus" "${FUZZ_SECONDS:-30}" >"build-fuzz/$name.log" 2>&1
-        st=$?
-        record "fuzz: $name (${FUZZ_SECONDS:-30}s)" $st
-        [ $st = 0 ] || tail -30 "build-fuzz/$name.log"
+        tests/fuzz/run.sh "$1" "$corpus" "${FUZZ_SECONDS:-30}" >"build-fuzz/$name.log" 2>&1
+        echo $? >"build-fuzz/$name.status"
+}
+harnesses=()
+for fz in build-fuzz/tests/fuzz/fuzz_*; do
+        [ -f "$fz" ] && [ -x "$fz" ] && harnesses+=("$fz")
+done
+for ((i = 0; i < ${#harnesses[@]}; i += 2)); do
+        fuzz_one "${harnesses[i]}" &
+        [ $((i + 1)) -lt ${#harnesses[@]} ] && fuzz_one "${harnesses[i + 1]}" &
+        wait
+done
+for fz in "${harnesses[@]+"${harnesses[@]}"}"; do
+        name=$(basename "$fz")
+        st=$(cat "build-fuzz/$name.status" 2>/dev/null || echo 1)
+        record "fuzz: $name (${FUZZ_SECONDS:-30}s)" "$st"
+        [ "$st" = 0 ] || tail -30 "build-fuzz/$name.log"
 done
 ls build-fuzz/tests/fuzz/fuzz_* >/dev/null 2>&1 || record "fuzz: no harness was built" 1
 
@@ -57,6 +84,7 @@ st=$?
 record "bench: smoke run" $st
 [ $st = 0 ] || tail -30 build/bench-smoke.log
 
+cat "$why_log"
 for f in "${failed[@]+"${failed[@]}"}"; do echo "failed: $f"; done
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
