@@ -261,7 +261,8 @@ static bool scanned_proto(uint8_t proto)
 static void ct_event(const struct pc_ct_event *ev, void *userdata)
 {
         struct agent *a = userdata;
-        struct pc_contact c = { .family = ev->family, .proto = ev->proto, .port = ev->dport };
+        struct pc_contact c = { .family = ev->family, .proto = ev->proto,
+                                .port = pc_scan_contact_port(ev->proto, ev->dport) };
         enum pc_contact_outcome o;
         struct pc_vps *vps;
 

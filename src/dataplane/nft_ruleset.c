@@ -31,6 +31,7 @@
  * A VPS is therefore a handful of set elements, never a chain or a rule. */
 #include "dataplane/nft_ruleset.h"
 #include "dataplane/proxy_route.h"
+#include "detect/scan.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -451,7 +452,8 @@ static bool scan_contained(const struct pc_config *cfg, const struct pc_policy *
  * others, has no nft_queue, and a queue would put the agent in the data
  * path.)  Repeat contacts are never held.  Protocols with ports are
  * counted by (destination, protocol, port); echo requests (a ping sweep)
- * by destination. */
+ * and traceroute's UDP probes (PC_TRACEROUTE_PORT_FIRST..LAST, see
+ * detect/scan.h) by destination. */
 static void scan_part(const struct pc_config *cfg, struct strbuf *out)
 {
         const struct pc_detectors *d = &cfg->detectors;
@@ -476,6 +478,8 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
                       mem, mem, mem, mem);
         strbuf_printf(out,
                       "\tchain scan_contain {\n"
+                      /* a traceroute: one contact of its host */
+                      "\t\tudp dport %u-%u goto scan_hosts\n"
                       "\t\tmeta l4proto { tcp, udp, sctp, dccp, udplite } goto scan_ports\n"
                       /* a ping sweep: echo requests, by host */
                       "\t\ticmp type echo-request goto scan_hosts\n"
@@ -501,7 +505,7 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
                       "add @scan_hold { iifname } log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SCAN_HOLD_PREFIX
                       "\" counter drop\n"
                       "\t}\n",
-                      d->scan_hold_after);
+                      PC_TRACEROUTE_PORT_FIRST, PC_TRACEROUTE_PORT_LAST, d->scan_hold_after);
 }
 
 /* True if the kernel samples packets for the flood and reflection detectors. */

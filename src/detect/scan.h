@@ -121,6 +121,27 @@ struct pc_contact {
         uint16_t port;       /* destination port, host order (0 for protocols without ports) */
 };
 
+/* traceroute (UDP, the default on Linux and BSD) sends each probe to the
+ * next port of this range of one host, with a growing TTL: the routers on
+ * the way answer with ICMP time-exceeded, which conntrack files as related
+ * and never as an answer, so each probe would be a failed first contact
+ * and one traceroute a port scan.  A host's ports in this range are one
+ * destination instead (the kernel's containment counts them as one too),
+ * so a traceroute is one first contact of its host.  Nothing listens
+ * there: a scan of this range learns nothing, and a horizontal one still
+ * counts one contact per host. */
+#define PC_TRACEROUTE_PORT_FIRST 33434
+#define PC_TRACEROUTE_PORT_LAST 33534
+
+/* The port a first contact to <port> over <proto> counts under:
+ * PC_TRACEROUTE_PORT_FIRST for UDP in the traceroute range, else <port>. */
+static inline uint16_t pc_scan_contact_port(uint8_t proto, uint16_t port)
+{
+        return proto == 17 /* UDP */ && port >= PC_TRACEROUTE_PORT_FIRST && port <= PC_TRACEROUTE_PORT_LAST
+                       ? PC_TRACEROUTE_PORT_FIRST
+                       : port;
+}
+
 struct pc_scan_params {
         double false_positive_rate; /* α, 0 < α < β */
         double detection_rate;      /* β, < 1 */

@@ -801,6 +801,19 @@ static void test_params(void **state)
 #undef BAD
 }
 
+/* A host's traceroute ports are one destination; nothing else is folded. */
+static void test_traceroute_port(void **state)
+{
+        (void)state;
+        assert_int_equal(pc_scan_contact_port(IPPROTO_UDP, 33433), 33433);
+        assert_int_equal(pc_scan_contact_port(IPPROTO_UDP, 33434), 33434);
+        assert_int_equal(pc_scan_contact_port(IPPROTO_UDP, 33500), 33434);
+        assert_int_equal(pc_scan_contact_port(IPPROTO_UDP, 33534), 33434);
+        assert_int_equal(pc_scan_contact_port(IPPROTO_UDP, 33535), 33535);
+        assert_int_equal(pc_scan_contact_port(IPPROTO_TCP, 33500), 33500);
+        assert_int_equal(pc_scan_contact_port(IPPROTO_UDPLITE, 33500), 33500);
+}
+
 static void test_event_errors(void **state)
 {
         struct pc_scan *s = make_default();
@@ -849,6 +862,7 @@ int main(void)
                 cmocka_unit_test(test_idle_forgotten),
                 cmocka_unit_test(test_params),
                 cmocka_unit_test(test_event_errors),
+                cmocka_unit_test(test_traceroute_port),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
