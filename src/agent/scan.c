@@ -194,7 +194,7 @@ static void found(void *userdata, const struct pc_scan_finding *f)
         if (vps == NULL)
                 return;
         if (f->kind == PC_SCAN_RELEASE) {
-                if (vps->site->topology != PC_TOPOLOGY_ROUTED || !pc_policy_contains_scans(a->cfg, vps->site->policy))
+                if (!pc_vps_scans_contained(a->cfg, vps, pc_now()))
                         return;
                 r = pc_dp_scan_release(a->dp, vps->iface);
                 if (r < 0)
@@ -229,8 +229,7 @@ static void refill_maybe(struct agent *a, const struct pc_vps *vps)
 {
         struct pc_scan_vps st;
 
-        if (vps->site->topology != PC_TOPOLOGY_ROUTED || !pc_policy_contains_scans(a->cfg, vps->site->policy) ||
-            a->n_scan_refill >= PC_ARRAY_SIZE(a->scan_refill) ||
+        if (!pc_vps_scans_contained(a->cfg, vps, pc_now()) || a->n_scan_refill >= PC_ARRAY_SIZE(a->scan_refill) ||
             pc_scan_stats(a->scan, vps->id, &st) < 0 || st.held || st.scanner ||
             st.budget_count * 2 >= a->cfg->detectors.scan_hold_after)
                 return;
@@ -285,6 +284,10 @@ static void ct_event(const struct pc_ct_event *ev, void *userdata)
         vps = flow_vps(a, ev);
         if (vps == NULL)
                 return; /* not a VPS's flow (or one to a VPS: inbound) */
+        /* An approved audit, or a destination that never leaves the
+         * provider: not the detectors' business. */
+        if (pc_vps_may_scan(vps, pc_now()) || pc_scan_excluded(a->cfg, ev->family, ev->dst))
+                return;
         c.vps = vps->id;
         memcpy(c.addr, ev->dst, ev->family == AF_INET ? 4 : 16);
         pc_scan_event(a->scan, &c, o, now_ms(), found, a);

@@ -64,7 +64,7 @@ static int resolve(struct cli *c, const char *id, const char *service, const str
                                   service);
                         return CLI_ERROR;
                 }
-        } else if (pc_config_service(c->cfg, service) == NULL) {
+        } else if (strcmp(service, PC_EXCEPTION_SCANNING) != 0 && pc_config_service(c->cfg, service) == NULL) {
                 cli_error("unknown service '%s' (see portcullis services)", service);
                 return CLI_ERROR;
         }
@@ -161,6 +161,8 @@ static int exception_grant(struct cli *c, int argc, char **argv)
         if (rule != NULL)
                 printf("exception #%" PRId64 ": %s may use %s (rule %u of policy %s lifted)\n", id, vps_id, service,
                        rule->index + 1, vps->site->policy->name);
+        else if (strcmp(service, PC_EXCEPTION_SCANNING) == 0)
+                printf("exception #%" PRId64 ": %s may port-scan (neither held back nor detected)\n", id, vps_id);
         else
                 printf("exception #%" PRId64 ": %s may also send from %s\n", id, vps_id,
                        service + strlen(PC_SOURCE_PREFIX));

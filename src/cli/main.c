@@ -118,6 +118,10 @@ const struct cli_command cli_commands[] = {
           "  exception grant ID source-prefix:CIDR --by WHO --reason TEXT [...]\n"
           "      At a site with anti-spoofing: the VPS may also send from CIDR (an extra\n"
           "      routed prefix, a VPS acting as a router or VPN gateway).\n"
+          "  exception grant ID scanning --by WHO --reason TEXT [...]\n"
+          "      An approved security audit: the VPS's port scans are neither held\n"
+          "      back nor detected (until TIME, if given; the kernel ends it on time).\n"
+          "      Where the site's policy answers port scans.\n"
           "  exception revoke ID SERVICE --by WHO --reason TEXT\n"
           "  exception list [ID]\n"
           "Both changes are audited and queue an email to the VPS's owner.\n" },

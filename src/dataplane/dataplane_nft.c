@@ -185,7 +185,7 @@ static bool per_vps_set(const char *family, const char *name)
                                              "src4_net",         "src6_net",        "any_link_local",
                                              "vps",              "vps_proxied",     "spoof_report",
                                              "bridged4",         "bridged6",        "bridged4_net",
-                                             "bridged6_net",     "scan_contain" };
+                                             "bridged6_net",     "scan_contain",    "scan_excepted" };
 
         for (size_t i = 0; i < PC_ARRAY_SIZE(fixed); i++)
                 if (strcmp(name, fixed[i]) == 0)

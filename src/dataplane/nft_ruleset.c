@@ -450,10 +450,33 @@ static bool scan_contained(const struct pc_config *cfg, const struct pc_policy *
  * budget of a VPS whose first contacts are answered, before it runs out.
  * (Held packets are dropped, not queued to the agent: this kernel, like
  * others, has no nft_queue, and a queue would put the agent in the data
- * path.)  Repeat contacts are never held.  Protocols with ports are
+ * path.)  A VPS with an exception for scanning (@scan_excepted, until
+ * the exception ends) and the destinations of detectors.scan.exclude are
+ * left alone.  Repeat contacts are never held.  Protocols with ports are
  * counted by (destination, protocol, port); echo requests (a ping sweep)
  * and traceroute's UDP probes (PC_TRACEROUTE_PORT_FIRST..LAST, see
  * detect/scan.h) by destination. */
+/* detectors.scan.exclude, by family: destinations that never count. */
+static void exclude_sets(const struct pc_detectors *d, struct strbuf *out)
+{
+        for (int v6 = 0; v6 <= 1; v6++) {
+                const char *sep = "";
+
+                strbuf_printf(out, "\tset scan_exclude%c {\n\t\ttype %s\n\t\tflags interval\n", v6 ? '6' : '4',
+                              v6 ? "ipv6_addr" : "ipv4_addr");
+                for (size_t i = 0; i < d->n_scan_exclude; i++) {
+                        char text[64];
+
+                        if ((d->scan_exclude[i].family == AF_INET6) != v6)
+                                continue;
+                        pc_format_prefix(&d->scan_exclude[i], text, sizeof(text));
+                        strbuf_printf(out, "%s%s", *sep ? sep : "\t\telements = { ", text);
+                        sep = ", ";
+                }
+                strbuf_printf(out, "%s\t}\n", *sep ? " }\n" : "");
+        }
+}
+
 static void scan_part(const struct pc_config *cfg, struct strbuf *out)
 {
         const struct pc_detectors *d = &cfg->detectors;
@@ -461,6 +484,8 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
 
         strbuf_printf(out,
                       "\tset scan_contain {\n\t\ttype ifname\n\t}\n"
+                      /* exceptions for scanning, ending in the kernel on time */
+                      "\tset scan_excepted {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
                       "\tset scan_hold {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
                       "\t\ttimeout %" PRId64 "s\n\t}\n"
                       "\tset scan_budget {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
@@ -476,8 +501,12 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
                       "\tset hosts6 {\n\t\ttype ifname . ipv6_addr\n"
                       "\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout %" PRId64 "s\n\t}\n",
                       mem, mem, mem, mem);
+        exclude_sets(d, out);
         strbuf_printf(out,
                       "\tchain scan_contain {\n"
+                      "\t\tiifname @scan_excepted return\n"
+                      "\t\tip daddr @scan_exclude4 return\n"
+                      "\t\tip6 daddr @scan_exclude6 return\n"
                       /* a traceroute: one contact of its host */
                       "\t\tudp dport %u-%u goto scan_hosts\n"
                       "\t\tmeta l4proto { tcp, udp, sctp, dccp, udplite } goto scan_ports\n"
@@ -1218,8 +1247,13 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
         }
         /* Routed VPSes only: at a bridged site the inet table's interface
          * is the bridge (docs/DETECTION.md). */
-        if (scan_contained(cfg, p) && vps->site->topology == PC_TOPOLOGY_ROUTED)
+        if (scan_contained(cfg, p) && vps->site->topology == PC_TOPOLOGY_ROUTED) {
+                const struct pc_exception *e = pc_vps_exception_for(vps, PC_EXCEPTION_SCANNING);
+
                 r = r < 0 ? r : push(out, "scan_contain", key, "", 0);
+                if (e != NULL && !ended(e->until, now))
+                        r = r < 0 ? r : push(out, "scan_excepted", key, "", e->until);
+        }
         if (vps->suspended) {
                 r = r < 0 ? r : push(out, "suspended", key, "", 0);
                 if (vps->site->topology == PC_TOPOLOGY_BRIDGED)

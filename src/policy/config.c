@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -185,7 +186,7 @@ static const char *const flood_keys[] = { "enabled", "packets-per-second", "mega
 static const char *const reflection_keys[] = { "enabled", "ports", "megabits-per-second" };
 static const char *const scan_keys[] = {
         "enabled", "false-positive-rate", "detection-rate", "slow-window", "slow-threshold",
-        "hold-after", "hold-timeout", "pending-timeout", "contact-memory",
+        "hold-after", "hold-timeout", "pending-timeout", "contact-memory", "exclude",
 };
 static const char *const spam_keys[] = {
         "enabled", "messages-per-hour", "recipients-per-message", "upstream-reject-ratio",
@@ -1829,6 +1830,9 @@ static int load_detectors(struct ctx *c, const struct node *n)
                 if ((x = map_get(sec, "contact-memory")) != NULL &&
                     (r = get_duration_in(c, x, "contact-memory", 1, 86400, &d->scan_contact_memory)) < 0)
                         return r;
+                if ((x = map_get(sec, "exclude")) != NULL &&
+                    (r = get_prefixes(c, x, "exclude", d->scan_exclude, PC_SCAN_EXCLUDE_MAX, &d->n_scan_exclude)) < 0)
+                        return r;
                 if (d->scan_detection_rate <= d->scan_false_positive_rate) {
                         x = map_get(sec, "detection-rate");
                         return fail(c, x != NULL ? x : map_key(sec, "false-positive-rate"),
@@ -2422,6 +2426,17 @@ int pc_abuse_from_incident(const char *kind, enum pc_abuse *ret)
                         return 0;
                 }
         return -ENOENT;
+}
+
+bool pc_scan_excluded(const struct pc_config *cfg, int family, const uint8_t *addr)
+{
+        struct pc_prefix host = { .family = family, .len = family == AF_INET ? 32 : 128 };
+
+        memcpy(host.bytes, addr, family == AF_INET ? 4 : 16);
+        for (size_t i = 0; i < cfg->detectors.n_scan_exclude; i++)
+                if (pc_prefix_overlaps(&cfg->detectors.scan_exclude[i], &host))
+                        return true;
+        return false;
 }
 
 bool pc_policy_contains_scans(const struct pc_config *cfg, const struct pc_policy *p)

@@ -7,6 +7,7 @@
 #include "policy/catalog.h"
 
 #define PC_RULES_MAX 64 /* rules in one policy: exceptions are a 64-bit mask */
+#define PC_SCAN_EXCLUDE_MAX 64 /* prefixes in detectors.scan.exclude */
 
 enum pc_action {
         PC_ACTION_BLOCK,    /* egress: reject; ingress: drop */
@@ -138,6 +139,10 @@ struct pc_detectors {
         int64_t scan_hold_timeout;
         int64_t scan_pending_timeout; /* an unanswered first contact is a failure after this */
         int64_t scan_contact_memory;  /* a destination contacted within this is no first contact */
+        /* Destinations that never count (the provider's resolvers, its own
+         * ranges): no first contact, never held back, never a failure. */
+        struct pc_prefix scan_exclude[PC_SCAN_EXCLUDE_MAX];
+        size_t n_scan_exclude;
         bool spam_enabled;
         unsigned spam_messages_per_hour;
         unsigned spam_recipients_per_message;
@@ -229,6 +234,10 @@ struct pc_config {
         struct pc_agent_config agent;
         struct pc_smtpd_config smtpd;
 };
+
+/* True if the scan detectors leave <addr> (4 or 16 bytes of <family>)
+ * alone: it is in detectors.scan.exclude. */
+bool pc_scan_excluded(const struct pc_config *cfg, int family, const uint8_t *addr);
 
 /* True if the kernel holds back the first contacts of a VPS under policy
  * <p> of <cfg> (docs/DETECTION.md): scan detection is on and <p> answers

@@ -251,7 +251,16 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
         print_duration(out, d->scan_pending_timeout);
         fputs("\n    contact-memory: ", out);
         print_duration(out, d->scan_contact_memory);
+        fputs("\n    exclude:", out);
+        if (d->n_scan_exclude == 0)
+                fputs(" []", out);
         fputc('\n', out);
+        for (size_t i = 0; i < d->n_scan_exclude; i++) {
+                char text[64];
+
+                pc_format_prefix(&d->scan_exclude[i], text, sizeof(text));
+                fprintf(out, "      - %s\n", text);
+        }
         fprintf(out, "  spam:\n    enabled: %s\n", d->spam_enabled ? "true" : "false");
         fprintf(out, "    messages-per-hour: %u\n", d->spam_messages_per_hour);
         fprintf(out, "    recipients-per-message: %u\n", d->spam_recipients_per_message);
@@ -493,6 +502,17 @@ static json_t *jb_detectors(struct jb *b, const struct pc_detectors *d)
         put(b, scan, "hold-timeout", jb_duration(d->scan_hold_timeout));
         put(b, scan, "pending-timeout", jb_duration(d->scan_pending_timeout));
         put(b, scan, "contact-memory", jb_duration(d->scan_contact_memory));
+        {
+                json_t *pfx = json_array();
+
+                for (size_t i = 0; i < d->n_scan_exclude; i++) {
+                        char text[64];
+
+                        pc_format_prefix(&d->scan_exclude[i], text, sizeof(text));
+                        add(b, pfx, json_string(text));
+                }
+                put(b, scan, "exclude", pfx);
+        }
         put(b, o, "scan", scan);
         put(b, spam, "enabled", json_boolean(d->spam_enabled));
         put(b, spam, "messages-per-hour", json_integer(d->spam_messages_per_hour));

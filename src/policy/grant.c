@@ -2,8 +2,11 @@
  * grant.h). */
 #include "policy/grant.h"
 
+#include "policy/model.h"
+
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 int pc_grant_check(const struct pc_config *cfg, const struct pc_site *site, const char *service,
                    const struct pc_rule **ret_rule, char *why, size_t size)
@@ -11,6 +14,21 @@ int pc_grant_check(const struct pc_config *cfg, const struct pc_site *site, cons
         const struct pc_policy *pol = site->policy;
         const struct pc_rule *rule;
 
+        if (strcmp(service, PC_EXCEPTION_SCANNING) == 0) {
+                if (pol->exceptions == PC_EXCEPTIONS_NONE) {
+                        snprintf(why, size, "policy %s of site %s (%s:%d) has exceptions: none", pol->name,
+                                 site->name, pol->pos.file != NULL ? pol->pos.file : "built-in", pol->pos.line);
+                        return -EPERM;
+                }
+                if (pol->responses[PC_ABUSE_SCANNING] == 0) {
+                        snprintf(why, size, "site %s (policy %s) does not answer port scans; there is nothing to except",
+                                 site->name, pol->name);
+                        return -EPERM;
+                }
+                if (ret_rule != NULL)
+                        *ret_rule = NULL;
+                return 0;
+        }
         if (pc_config_service(cfg, service) == NULL) {
                 snprintf(why, size, "unknown service '%s' (see portcullis services)", service);
                 return -ENOENT;

@@ -15,6 +15,8 @@
  * (unknown service) or -EPERM (cannot be granted here) with the reason in
  * <why> ("site lenoir (policy lenoir) does not restrict vpn; there is
  * nothing to except").  Source prefixes (anti-spoofing exceptions) are
- * not services: -ENOENT. */
+ * not services: -ENOENT.  PC_EXCEPTION_SCANNING ("scanning", an approved
+ * audit) can be granted where the policy answers port scans and grants
+ * exceptions; *<ret_rule> is then NULL (no rule is lifted). */
 int pc_grant_check(const struct pc_config *cfg, const struct pc_site *site, const char *service,
                    const struct pc_rule **ret_rule, char *why, size_t size);

@@ -328,6 +328,19 @@ bool pc_exception_source_prefix(const char *service, struct pc_prefix *ret)
         return true;
 }
 
+bool pc_vps_may_scan(const struct pc_vps *vps, int64_t now)
+{
+        const struct pc_exception *e = pc_vps_exception_for(vps, PC_EXCEPTION_SCANNING);
+
+        return e != NULL && (e->until == 0 || e->until > now);
+}
+
+bool pc_vps_scans_contained(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now)
+{
+        return vps->site != NULL && vps->site->topology == PC_TOPOLOGY_ROUTED &&
+               pc_policy_contains_scans(cfg, vps->site->policy) && !pc_vps_may_scan(vps, now);
+}
+
 bool pc_exception_subject_valid(const char *service)
 {
         return pc_name_valid(service) || pc_exception_source_prefix(service, NULL);

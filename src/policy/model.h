@@ -140,3 +140,16 @@ bool pc_exception_subject_valid(const char *service);
 
 /* Returns the exception of <vps> for <service> or NULL. */
 const struct pc_exception *pc_vps_exception_for(const struct pc_vps *vps, const char *service);
+
+/* An exception for port scanning (an approved security audit): the VPS's
+ * scans are neither held back nor detected while it is in force. */
+#define PC_EXCEPTION_SCANNING "scanning"
+
+/* True if <vps>'s port scans are contained in the kernel and answered at
+ * <now>: a routed VPS (the kernel's containment keys on its interface)
+ * whose policy contains scans (pc_policy_contains_scans), without an
+ * exception for scanning in force. */
+bool pc_vps_scans_contained(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now);
+
+/* True if <vps> has an exception for scanning in force at <now>. */
+bool pc_vps_may_scan(const struct pc_vps *vps, int64_t now);

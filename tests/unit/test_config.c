@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "policy/config.h"
@@ -288,6 +289,29 @@ static void test_defaults_and_print(void **state)
         pc_config_free(cfg);
 }
 
+/* detectors.scan.exclude: the destinations the scan detectors leave alone. */
+static void test_scan_exclude(void **state)
+{
+        struct pc_config *cfg;
+        uint8_t a4[4] = { 192, 0, 2, 53 }, b4[4] = { 192, 0, 2, 54 }, c4[4] = { 198, 51, 100, 7 };
+        uint8_t a6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, [15] = 0x53 };
+        uint8_t b6[16] = { 0x20, 0x01, 0x0d, 0xb8, 0xff, 0xfe, [15] = 0x53 };
+
+        (void)state;
+        cfg = load_ok("detectors:\n  scan:\n    exclude: [192.0.2.53, 198.51.100.0/24, 2001:db8:ffff::/48]\n");
+        assert_int_equal(cfg->detectors.n_scan_exclude, 3);
+        assert_true(pc_scan_excluded(cfg, AF_INET, a4));
+        assert_false(pc_scan_excluded(cfg, AF_INET, b4));
+        assert_true(pc_scan_excluded(cfg, AF_INET, c4));
+        assert_true(pc_scan_excluded(cfg, AF_INET6, a6));
+        assert_false(pc_scan_excluded(cfg, AF_INET6, b6));
+        pc_config_free(cfg);
+        cfg = load_ok("detectors:\n  scan:\n    enabled: true\n");
+        assert_int_equal(cfg->detectors.n_scan_exclude, 0);
+        assert_false(pc_scan_excluded(cfg, AF_INET, a4));
+        pc_config_free(cfg);
+}
+
 static void test_main_errors(void **state)
 {
         (void)state;
@@ -312,7 +336,11 @@ static void test_main_errors(void **state)
                  "t.yaml:2:1: duplicate key 'database' in the main file (first at line 1)");
         load_bad("detectors:\n  scan:\n    enable: true\n",
                  "t.yaml:3:5: unknown key 'enable' in 'scan' (expected: enabled, "
-                 "false-positive-rate, detection-rate, slow-window, slow-threshold, hold-after, hold-timeout, pending-timeout, contact-memory)");
+                 "false-positive-rate, detection-rate, slow-window, slow-threshold, hold-after, hold-timeout, pending-timeout, contact-memory, exclude)");
+        load_bad("detectors:\n  scan:\n    exclude: [192.0.2.1/24]\n",
+                 "t.yaml:3:15: '192.0.2.1/24' in 'exclude' has bits set beyond its length");
+        load_bad("detectors:\n  scan:\n    exclude: [192.0.2.53, 192.0.2.53]\n",
+                 "t.yaml:3:27: 'exclude' lists '192.0.2.53' twice");
         /* aliases, complex keys */
         load_bad("detectors:\n  scan: &s\n    enabled: true\n  spam: *s\n",
                  "t.yaml:4:9: aliases (*name) are not supported");
@@ -739,6 +767,7 @@ int main(void)
                 cmocka_unit_test(test_shipped),
                 cmocka_unit_test(test_defaults_and_print),
                 cmocka_unit_test(test_main_errors),
+                cmocka_unit_test(test_scan_exclude),
                 cmocka_unit_test(test_profile_errors),
                 cmocka_unit_test(test_smtp_proxy),
                 cmocka_unit_test(test_hostile),

@@ -216,6 +216,31 @@ static void test_exceptions_index(void **state)
         pc_vps_free(v);
 }
 
+/* Whose scans the kernel contains: routed VPSes of a policy that filters
+ * scanners, unless an exception for scanning is in force. */
+static void test_scans_contained(void **state)
+{
+        struct pc_vps *v = vps_named("vps-%d", 1);
+        struct pc_exception e = { .id = 1, .until = 2000 };
+        const struct pc_site *lenoir = pc_config_site(cfg, "lenoir");
+
+        (void)state;
+        assert_non_null(lenoir);
+        /* milano (provider B) only records scans: nothing held back */
+        assert_false(pc_vps_scans_contained(cfg, v, 1000));
+        v->site = lenoir;
+        assert_true(pc_vps_scans_contained(cfg, v, 1000));
+        assert_false(pc_vps_may_scan(v, 1000));
+        snprintf(e.service, sizeof(e.service), PC_EXCEPTION_SCANNING);
+        assert_int_equal(pc_vps_add_exception(v, &e), 0);
+        assert_true(pc_vps_may_scan(v, 1999));
+        assert_false(pc_vps_scans_contained(cfg, v, 1999));
+        /* ended: contained again */
+        assert_false(pc_vps_may_scan(v, 2000));
+        assert_true(pc_vps_scans_contained(cfg, v, 2000));
+        pc_vps_free(v);
+}
+
 static void test_limits(void **state)
 {
         struct pc_vps *v = vps_named("vps-%d", 1);
@@ -237,6 +262,7 @@ int main(void)
                 cmocka_unit_test(test_find_iface_many),
                 cmocka_unit_test(test_invalid_vps_refused),
                 cmocka_unit_test(test_exceptions_index),
+                cmocka_unit_test(test_scans_contained),
                 cmocka_unit_test(test_limits),
         };
 
