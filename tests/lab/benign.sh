@@ -26,8 +26,8 @@
 #            TCP (peer wire handshake, one block) and UDP (DHT ping) on
 #            high ports outside every profile's BitTorrent ports; 2 peers
 #            have no host, 2 a closed port
-#   monitor  fping and check_tcp (monitoring-plugins): 30 hosts, ICMP and TCP/80, 4 rounds 2 s
-#            apart
+#   monitor  fping and check_tcp (monitoring-plugins-basic): 30 hosts,
+#            ICMP and TCP/80, 4 rounds 2 s apart
 # A real MTA relaying 100 legitimate messages is lab/spam (spam.sh).
 #
 # Usage: benign.sh BUILD_DIR SOURCE_ROOT
@@ -76,13 +76,17 @@ for i in 128 129; do
         ip -n "$LAB_HV" neigh replace "192.0.2.$i" lladdr "$inet_mac" dev "$LAB_UPLINK_IF" nud permanent
 done
 
-# The web server: the lab's http.server, as real servers are: HTTP/1.1
-# (keep-alive) and a listen backlog of 511 (nginx's; http.server's is 5,
-# and one queue here serves all 50 crawled hosts: 20 connections at once
-# overflow it, the dropped SYNs are retransmitted after 1 s, and a first
-# contact unanswered for pending-timeout (1 s) counts as failed -- five
-# of them made the crawl from milano a scan incident in the first run;
-# BENIGN_HTTP_BACKLOG=5 brings that server back).
+# The web server, in place of the lab's: http.server made like real
+# servers, HTTP/1.1 (keep-alive) and a listen queue of 511 (nginx's).
+# http.server's own queue is 5 deep, and here one queue serves all 50
+# crawled hosts: 20 connections at once overflow it, the dropped SYNs are
+# answered on their retransmission 1 s later, and pending-timeout (1 s)
+# has counted them failed by then.  With it the crawl from milano was a
+# scan incident in 4 of 5 runs (5 to 8 failed first contacts, all to port
+# 80 of crawled hosts), from lenoir in none: a false positive of the
+# detector (a lost SYN is a failure), met here through a lab artifact
+# (50 hosts, one overloaded queue).  BENIGN_HTTP_BACKLOG=5 brings that
+# server back, and the crawl's "no incident" check then fails most runs.
 www=$LAB_DIR/www
 mkdir -p "$www/crawl" "$www/debian/dists/bookworm" "$www/debian/pool"
 for k in $(seq 0 8); do head -c $((1024 + k * 3000)) /dev/urandom | base64 >"$www/crawl/p$k.html"; done
@@ -115,20 +119,27 @@ class Handler(http.server.SimpleHTTPRequestHandler):
 RATE = int(sys.argv[2])
 Server(("::", 80), functools.partial(Handler, directory=sys.argv[1])).serve_forever()
 EOF
-kill "$(awk '$2 == "http" { print $1 }' "$LAB_DIR/pids")" 2>/dev/null
-sleep 0.2
+lab_http=$(awk '$2 == "http" { print $1 }' "$LAB_DIR/pids")
+kill "$lab_http"
+wait_for 5 sh -c "! kill -0 $lab_http" || { echo "FAIL the lab's web server stops"; exit 1; }
 lab_bg http11 inet "$PY" "$LAB_DIR/httpd.py" "$www" $((20 * 1000 * 1000)) "${BENIGN_HTTP_BACKLOG:-511}" >/dev/null
 lab_wait_port inet 192.0.2.10 80 10 || { echo "FAIL http server"; exit 1; }
 
-filtered() { nft_hv list set inet portcullis "$2" 2>/dev/null | grep -q "\"$1\""; }
+# not_filtered IFACE: the agent's filter sets can be read and IFACE is in
+# neither.
+not_filtered() {
+        local sets
+        sets=$(nft_hv list set inet portcullis filter_out && nft_hv list set inet portcullis filter_in) || return 1
+        ! grep -q "\"$1\"" <<<"$sets"
+}
 held_times() { grep -c "$1: more than 5 unanswered first contacts" "$LAB_DIR/log/portcullisd.log"; }
 
 # workload NAME DESCRIPTION FUNC: runs FUNC VPS (which prints its outcome
 # and succeeds if it is exactly what the servers give) from NAME's lenoir
 # VPS, then from its milano VPS, timed; then, after the pending timeout,
-# neither may be an incident and the lenoir one may not be filtered.
+# neither may be an incident or filtered.
 workload() {
-        local name=$1 what=$2 fn=$3 i=0 w v s out t0 ms_a ms_b
+        local name=$1 what=$2 fn=$3 i=0 w v s out st t0 ms ms_a ms_b
         for w in $WORKLOADS; do i=$((i + 1)); [ "$w" = "$name" ] && break; done
         echo "# $what"
         for s in lenoir milano; do
@@ -146,8 +157,9 @@ workload() {
                 check "$name: vps-${v#vps} has no incident" \
                         test "$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-${v#vps}'")" = 0
         done
-        check "$name: vps-12$i (lenoir) is not filtered out" check_not filtered "v12$i" filter_out
-        check "$name: vps-12$i (lenoir) is not filtered in" check_not filtered "v12$i" filter_in
+        for v in v12$i v22$i; do
+                check "$name: vps-${v#v} is not filtered (out or in)" not_filtered "$v"
+        done
         echo "     held back $(held_times "vps-12$i") time(s) at lenoir"
         echo "$what|$ms_a ms|$ms_b ms" >>"$LAB_DIR/benign-table"
         [ -n "${BENIGN_TABLE:-}" ] && echo "$(date -u +%FT%TZ) $what|$ms_a ms|$ms_b ms" >>"$BENIGN_TABLE"
