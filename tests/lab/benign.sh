@@ -15,7 +15,7 @@
 #   apt      curl as apt fetches: from 3 mirrors at once, an InRelease and
 #            3 large files per mirror over one kept-alive connection each,
 #            the mirrors sending at 20 MB/s a connection (fast mirrors: 480
-#            Mbit/s in all; unpaced, the lab's veths carry 0.7-0.9 Gbit/s,
+#            Mbit/s in all; unpaced, the lab's veths carry 0.6-0.9 Gbit/s,
 #            near the flood meters' 1 Gbit/s line, over which everything to
 #            one VPS is an attack on it by definition)
 #   dns      dig: 300 queries (250 names, 50 NXDOMAIN) to dnsmasq, each
