@@ -126,7 +126,10 @@ static const struct key incident_keys[] = {
         { "kind_spoof", H_EQUALS, "kind", "spoof" },
         { "kind_blocked_use", H_EQUALS, "kind", "blocked-use" },
         { "kind_spam", H_EQUALS, "kind", "spam" },
-        { "kind_other", H_NOT_ONE_OF, "kind", "scan;spoof;blocked-use;spam" },
+        { "kind_flood", H_EQUALS, "kind", "flood" },
+        { "kind_reflection", H_EQUALS, "kind", "reflection" },
+        { "kind_attacked", H_EQUALS, "kind", "attacked" },
+        { "kind_other", H_NOT_ONE_OF, "kind", "scan;spoof;blocked-use;spam;flood;reflection;attacked" },
         { "first_seen", H_RAW, NULL, NULL },
         { "first_seen_text", H_CLOCK_TEXT, "first_seen", NULL },
         { "first_seen_day", H_DAY_TEXT, "first_seen", NULL },
@@ -135,14 +138,44 @@ static const struct key incident_keys[] = {
         { "last_seen_day", H_DAY_TEXT, "last_seen", NULL },
         { "count", H_RAW, NULL, NULL },
         { "count_text", H_COUNT_TEXT, "count", NULL },
+        KEYS_END,
+};
+
+/* The incident an action answers, in a filter's or a suspension's
+ * notification: its kind, and its evidence (evidence_keys). */
+static const struct key answered_keys[] = {
+        { "incident_kind", H_RAW, NULL, NULL },
+        { "incident_scan", H_EQUALS, "incident_kind", "scan" },
+        { "incident_spoof", H_EQUALS, "incident_kind", "spoof" },
+        { "incident_spam", H_EQUALS, "incident_kind", "spam" },
+        { "incident_flood", H_EQUALS, "incident_kind", "flood" },
+        { "incident_reflection", H_EQUALS, "incident_kind", "reflection" },
+        { "incident_attacked", H_EQUALS, "incident_kind", "attacked" },
+        KEYS_END,
+};
+
+/* What a detector saw, as each writes it (src/agent/): one group for the
+ * incident's own notice and for the actions that answer it. */
+static const struct key evidence_keys[] = {
         { "evidence", H_OBJECT, NULL, NULL },
-        /* scan */
-        { "evidence.proto", H_RAW, NULL, NULL },
-        { "evidence.port", H_RAW, NULL, NULL },
-        { "evidence.connections", H_RAW, NULL, NULL },
-        { "evidence.connections_text", H_COUNT_TEXT, "evidence.connections", NULL },
-        { "evidence.targets", H_RAW, NULL, NULL },
-        { "evidence.targets_text", H_COUNT_TEXT, "evidence.targets", NULL },
+        /* scan (src/agent/scan.c) */
+        { "evidence.detector", H_RAW, NULL, NULL },
+        { "evidence.slow", H_EQUALS, "evidence.detector", "slow-scan" },
+        { "evidence.shape", H_RAW, NULL, NULL },
+        { "evidence.shape_horizontal", H_EQUALS, "evidence.shape", "horizontal" },
+        { "evidence.shape_vertical", H_EQUALS, "evidence.shape", "vertical" },
+        { "evidence.shape_block", H_EQUALS, "evidence.shape", "block" },
+        { "evidence.shape_mixed", H_EQUALS, "evidence.shape", "mixed" },
+        { "evidence.failed_first_contacts", H_RAW, NULL, NULL },
+        { "evidence.failed_first_contacts_text", H_COUNT_TEXT, "evidence.failed_first_contacts", NULL },
+        { "evidence.answered_first_contacts", H_RAW, NULL, NULL },
+        { "evidence.answered_first_contacts_text", H_COUNT_TEXT, "evidence.answered_first_contacts", NULL },
+        { "evidence.distinct_hosts", H_RAW, NULL, NULL },
+        { "evidence.distinct_hosts_text", H_COUNT_TEXT, "evidence.distinct_hosts", NULL },
+        { "evidence.distinct_ports", H_RAW, NULL, NULL },
+        { "evidence.distinct_ports_text", H_COUNT_TEXT, "evidence.distinct_ports", NULL },
+        { "evidence.sample", H_ADDRESSES, NULL, NULL },
+        { "evidence.sample_text", H_ADDRESSES, "evidence.sample", NULL },
         /* spoof (src/agent/spoof.c) */
         { "evidence.kind", H_RAW, NULL, NULL },
         { "evidence.claimed_source", H_RAW, NULL, NULL },
@@ -153,14 +186,31 @@ static const struct key incident_keys[] = {
         { "evidence.headers", H_RAW, NULL, NULL },
         /* blocked-use (src/agent/agent.c) */
         { "evidence.service", H_RAW, NULL, NULL },
+        { "evidence.proto", H_RAW, NULL, NULL },
+        { "evidence.port", H_RAW, NULL, NULL },
         { "evidence.direction", H_RAW, NULL, NULL },
         { "evidence.packets", H_RAW, NULL, NULL },
         { "evidence.packets_text", H_COUNT_TEXT, "evidence.packets", NULL },
-        /* spam */
+        /* spam (src/agent/spam.c) */
+        { "evidence.rule", H_RAW, NULL, NULL },
         { "evidence.messages", H_RAW, NULL, NULL },
         { "evidence.messages_text", H_COUNT_TEXT, "evidence.messages", NULL },
         { "evidence.recipients", H_RAW, NULL, NULL },
         { "evidence.recipients_text", H_COUNT_TEXT, "evidence.recipients", NULL },
+        { "evidence.recipients_refused", H_RAW, NULL, NULL },
+        { "evidence.recipients_refused_text", H_COUNT_TEXT, "evidence.recipients_refused", NULL },
+        { "evidence.domains", H_RAW, NULL, NULL },
+        { "evidence.domains_text", H_COUNT_TEXT, "evidence.domains", NULL },
+        { "evidence.limit_hits", H_RAW, NULL, NULL },
+        { "evidence.limit_hits_text", H_COUNT_TEXT, "evidence.limit_hits", NULL },
+        /* flood, reflection, attacked (src/agent/abuse.c; port also) */
+        { "evidence.spread", H_EQUALS, "evidence.detector", "flood-out-spread" },
+        { "evidence.sample_destination", H_RAW, NULL, NULL },
+        { "evidence.sample_source", H_RAW, NULL, NULL },
+        { "evidence.threshold_pps", H_RAW, NULL, NULL },
+        { "evidence.threshold_pps_text", H_COUNT_TEXT, "evidence.threshold_pps", NULL },
+        { "evidence.threshold_mbps", H_RAW, NULL, NULL },
+        { "evidence.threshold_mbps_text", H_COUNT_TEXT, "evidence.threshold_mbps", NULL },
         KEYS_END,
 };
 
@@ -177,7 +227,7 @@ static const struct key abuse_keys[] = {
         KEYS_END,
 };
 
-#define GROUPS_MAX 5
+#define GROUPS_MAX 7
 
 struct kind {
         const char *name;
@@ -188,11 +238,11 @@ static const struct kind kinds[] = {
         { "exception.granted", { common_keys, exception_keys, actor_keys, until_keys } },
         { "exception.revoked", { common_keys, exception_keys, actor_keys, until_keys } },
         { "exception.expiring", { common_keys, exception_keys, actor_keys, until_keys } },
-        { "filter.placed", { common_keys, filter_keys, actor_keys, until_keys } },
+        { "filter.placed", { common_keys, filter_keys, actor_keys, until_keys, answered_keys, evidence_keys } },
         { "filter.lifted", { common_keys, filter_keys, actor_keys, until_keys } },
-        { "vps.suspended", { common_keys, suspension_keys, actor_keys } },
+        { "vps.suspended", { common_keys, suspension_keys, actor_keys, answered_keys, evidence_keys } },
         { "vps.unsuspended", { common_keys, suspension_keys, actor_keys } },
-        { "incident.opened", { common_keys, incident_keys } },
+        { "incident.opened", { common_keys, incident_keys, evidence_keys } },
         { "incident.digest", { common_keys, incident_keys, digest_keys } },
         { "abuse", { common_keys, abuse_keys } },
 };

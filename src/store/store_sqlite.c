@@ -1248,6 +1248,41 @@ static int record_created(struct sqlite_store *s, int64_t now, const struct pc_a
         return r < 0 ? r : notify(s, now, notification, vps, after);
 }
 
+/* An action's audit record <after>, and its notification: the same with,
+ * when it answers incident <incident_id> (0: none), the incident's kind
+ * ("incident_kind") and evidence, which the owner's email puts in words. */
+static int record_action(struct sqlite_store *s, int64_t now, const struct pc_actor *who, const char *vps_id,
+                         json_t *vps, const char *kind, int64_t id, json_t *after, int64_t incident_id,
+                         const char *audit_action, const char *notification)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *facts = json_copy(after);
+        json_t *ev = NULL;
+        char object[48];
+        int r;
+
+        if (facts == NULL)
+                return set_err(s, -ENOMEM, "%s #%lld: cannot describe it in JSON", kind, (long long)id);
+        if (incident_id != 0) {
+                r = query(s, &st, "SELECT kind, evidence FROM incident WHERE id = ?", "i", incident_id);
+                if (r < 0 || (r = step(s, st)) < 0)
+                        return r;
+                if (r > 0) {
+                        if (sqlite3_column_type(st, 1) == SQLITE_TEXT)
+                                ev = json_loads(col_text(st, 1), 0, NULL);
+                        if (json_object_set_new(facts, "incident_kind", json_string(col_text(st, 0))) < 0 ||
+                            json_object_set_new(facts, "evidence", json_is_object(ev) ? ev : json_object()) < 0)
+                                return set_err(s, -ENOMEM, "%s #%lld: cannot describe it in JSON", kind,
+                                               (long long)id);
+                        if (!json_is_object(ev))
+                                json_decref(ev);
+                }
+        }
+        snprintf(object, sizeof(object), "%s/%lld", kind, (long long)id);
+        r = audit(s, now, who, audit_action, object, vps_id, NULL, after);
+        return r < 0 ? r : notify(s, now, notification, vps, facts);
+}
+
 /* Checks that ticket <ticket_id> (0: none) asks for the grant of
  * <service> to <vps_id> and is still pending -- an approved ticket was
  * answered by a grant already, a denied or closed one was refused or
@@ -1565,7 +1600,8 @@ static int filter_place_tx(struct sqlite_store *s, const char *vps_id, const str
         r = action_fetch(s, id, &after);
         if (r < 0)
                 return r;
-        r = record_created(s, now, who, vps_id, vps, "filter", id, after, "filter.place", "filter.placed");
+        r = record_action(s, now, who, vps_id, vps, "filter", id, after, f->incident_id, "filter.place",
+                          "filter.placed");
         if (r < 0)
                 return r;
         *ret_id = id;
@@ -1748,7 +1784,8 @@ static int suspend_tx(struct sqlite_store *s, const char *vps_id, int64_t incide
         r = action_fetch(s, id, &after);
         if (r < 0)
                 return r;
-        r = record_created(s, now, who, vps_id, vps, "suspension", id, after, "vps.suspend", "vps.suspended");
+        r = record_action(s, now, who, vps_id, vps, "suspension", id, after, incident_id, "vps.suspend",
+                          "vps.suspended");
         if (r < 0)
                 return r;
         *ret_id = id;

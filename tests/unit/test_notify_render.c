@@ -74,8 +74,10 @@ static const struct fixture fixtures[] = {
         { "incident.opened", "incident.opened", 108,
           "{" COMMON("incident.opened") ", \"id\": 42, \"kind\": \"scan\", "
           "\"first_seen\": 1773482520, \"last_seen\": 1773482620, \"count\": 1187, "
-          "\"evidence\": {\"proto\": \"tcp\", \"port\": 22, \"connections\": 1187, "
-          "\"targets\": 254}}" },
+          "\"evidence\": {\"detector\": \"fast-scan\", \"score\": 6.9, \"failed_first_contacts\": 1187, "
+          "\"answered_first_contacts\": 2, \"pending_first_contacts\": 3, \"distinct_hosts\": 254, "
+          "\"distinct_ports\": 1, \"shape\": \"horizontal\", \"first_to_last_ms\": 1200, "
+          "\"sample\": [\"192.0.2.131:22/tcp\", \"192.0.2.130:22/tcp\"]}}" },
         { "incident.opened-spoof", "incident.opened", 109,
           "{" COMMON("incident.opened") ", \"id\": 43, \"kind\": \"spoof\", "
           "\"first_seen\": 1773482520, \"last_seen\": 1773482640, \"count\": 3, "
@@ -94,6 +96,36 @@ static const struct fixture fixtures[] = {
         { "incident.digest", "incident.digest", 110,
           "{" COMMON("incident.digest") ", \"kind\": \"scan\", \"episodes\": 1187, "
           "\"first_seen\": " STR(T) ", \"last_seen\": 1773486300}" },
+        /* the detectors of step 9, as src/agent/abuse.c writes them */
+        { "incident.opened-flood", "incident.opened", 111,
+          "{" COMMON("incident.opened") ", \"id\": 45, \"kind\": \"flood\", "
+          "\"first_seen\": 1773482520, \"last_seen\": 1773482520, \"count\": 1, "
+          "\"evidence\": {\"detector\": \"flood-out\", \"destination\": \"192.0.2.77\", \"protocol\": 17, "
+          "\"threshold_pps\": 20000, \"threshold_mbps\": 1000, \"sample\": 16, \"length\": 1470}}" },
+        { "incident.opened-reflection", "incident.opened", 112,
+          "{" COMMON("incident.opened") ", \"id\": 46, \"kind\": \"reflection\", "
+          "\"first_seen\": 1773482520, \"last_seen\": 1773482520, \"count\": 1, "
+          "\"evidence\": {\"detector\": \"reflection\", \"port\": \"udp/53\", "
+          "\"sample_destination\": \"192.0.2.99\", \"threshold_mbps\": 8, \"sample\": 16, \"length\": 1200}}" },
+        { "incident.opened-attacked", "incident.opened", 113,
+          "{" COMMON("incident.opened") ", \"id\": 47, \"kind\": \"attacked\", "
+          "\"first_seen\": 1773482520, \"last_seen\": 1773482520, \"count\": 1, "
+          "\"evidence\": {\"detector\": \"flood-in\", \"sample_source\": \"203.0.113.66\", \"protocol\": 6, "
+          "\"threshold_pps\": 20000, \"threshold_mbps\": 1000, \"sample\": 16, \"length\": 60}}" },
+        /* a detector's filter: the incident it answers, in words */
+        { "filter.placed-scan", "filter.placed", 114,
+          "{" COMMON("filter.placed") ", \"id\": 15, \"direction\": \"egress\", \"scope\": \"all\", "
+          "\"incident\": 42, \"by\": \"portcullisd\", \"reason\": \"port scanning (fast, horizontal) "
+          "(incident #42, first step of the ladder)\", \"created\": " STR(T) ", \"until\": 1773486300, "
+          "\"incident_kind\": \"scan\", \"evidence\": {\"detector\": \"fast-scan\", "
+          "\"failed_first_contacts\": 5, \"answered_first_contacts\": 0, \"distinct_hosts\": 5, "
+          "\"distinct_ports\": 1, \"shape\": \"horizontal\", "
+          "\"sample\": [\"192.0.2.131:80/tcp\", \"[2001:db8::1]:80/tcp\"]}}" },
+        { "vps.suspended-flood", "vps.suspended", 115,
+          "{" COMMON("vps.suspended") ", \"id\": 16, \"incident\": 45, \"by\": \"portcullisd\", "
+          "\"reason\": \"flooding many destinations\", \"created\": " STR(T) ", "
+          "\"incident_kind\": \"flood\", \"evidence\": {\"detector\": \"flood-out-spread\", "
+          "\"sample_destination\": \"198.51.100.200\", \"threshold_pps\": 100000, \"threshold_mbps\": 5000}}" },
 };
 
 static const char *const langs[] = { "en", "it" };
@@ -471,6 +503,57 @@ static void test_golden_abuse(void **state)
 }
 
 /* The facts a customer needs are in both languages' texts. */
+/* Renders fixture <name> in <lang> and checks that its text part says
+ * <want> (and its HTML part too, if <html_want>). */
+static void says(const char *name, const char *lang, const char *want, const char *html_want)
+{
+        struct strbuf out = { 0 };
+        char *subject, *text, *html;
+        const struct fixture *f = NULL;
+
+        for (size_t i = 0; i < sizeof(fixtures) / sizeof(fixtures[0]); i++)
+                if (strcmp(fixtures[i].name, name) == 0)
+                        f = &fixtures[i];
+        assert_non_null(f);
+        compose(f, lang, &out, &subject, &text, &html);
+        if (strstr(text, want) == NULL)
+                fail_msg("%s (%s) does not say \"%s\":\n%s", name, lang, want, text);
+        if (html_want != NULL && strstr(html, html_want) == NULL)
+                fail_msg("%s (%s) HTML does not say \"%s\":\n%s", name, lang, html_want, html);
+        free(subject);
+        free(text);
+        free(html);
+        strbuf_free(&out);
+}
+
+/* Step 9's evidence in words: each detector's, in the notice of its
+ * incident and in the action that answers it. */
+static void test_evidence_words(void **state)
+{
+        (void)state;
+        says("incident.opened-flood", "en",
+             "Your VPS 198.51.100.10 sent traffic to 192.0.2.77 faster than 20,000 packets per second or 1,000 "
+             "Mbit/s. Traffic like this is a denial-of-service attack", NULL);
+        says("incident.opened-flood", "it", "verso 192.0.2.77 oltre 20.000 pacchetti al secondo", NULL);
+        says("incident.opened-reflection", "en",
+             "A service of your VPS 198.51.100.10 on udp/53 sent replies at more than 8 Mbit/s (for example to "
+             "192.0.2.99).", NULL);
+        says("incident.opened-reflection", "it", "sulla porta udp/53 ha inviato risposte oltre 8 Mbit/s", NULL);
+        says("incident.opened-attacked", "en", "(for example from 203.0.113.66): it is the target of a "
+             "denial-of-service attack.", "You have done nothing wrong.");
+        says("incident.opened-attacked", "it", "Lei non ha fatto nulla di sbagliato.", NULL);
+        says("filter.placed-scan", "en",
+             "What we saw: a network scan from the VPS: 5 connection attempts that nobody answered, to 5 "
+             "different addresses on the same few ports (for example 192.0.2.131:80/tcp, [2001:db8::1]:80/tcp).",
+             "What we saw: a network scan from the VPS: 5 connection attempts");
+        says("filter.placed-scan", "it", "Cosa abbiamo rilevato: una scansione della rete dal VPS: 5 tentativi",
+             NULL);
+        says("vps.suspended-flood", "en",
+             "What we saw: traffic from the VPS to many destinations (for example 198.51.100.200) faster than "
+             "100,000 packets per second or 5,000 Mbit/s in all: a denial-of-service attack.", NULL);
+        says("vps.suspended-flood", "it", "oltre 100.000 pacchetti al secondo o 5.000 Mbit/s in totale", NULL);
+}
+
 static void test_facts(void **state)
 {
         struct strbuf out = { 0 };
@@ -478,9 +561,9 @@ static void test_facts(void **state)
 
         (void)state;
         compose(&fixtures[7], "en", &out, &subject, &text, &html); /* the scan */
-        assert_non_null(strstr(text, "Between 10:02 UTC and 10:03 UTC on 2026-03-14, your VPS "
-                                     "198.51.100.10 tried 1,187 connections to 254 different "
-                                     "addresses on port 22 (tcp)."));
+        assert_non_null(strstr(text, "On 2026-03-14 at 10:02 UTC, your VPS 198.51.100.10 had made 1,187 "
+                                     "connection attempts that nobody answered, to 254 different addresses "
+                                     "on the same few ports, for example 192.0.2.131:22/tcp, 192.0.2.130:22/tcp."));
         assert_non_null(strstr(subject, "PC-N000108"));
         assert_non_null(strstr(text, "198.51.100.10, 2001:db8:201::/64"));
         free(subject);
@@ -488,7 +571,8 @@ static void test_facts(void **state)
         free(html);
         strbuf_free(&out);
         compose(&fixtures[7], "it", &out, &subject, &text, &html);
-        assert_non_null(strstr(text, "ha tentato 1.187 connessioni verso 254 indirizzi diversi"));
+        assert_non_null(strstr(text, "aveva effettuato 1.187 tentativi di connessione senza risposta, verso 254 "
+                                     "indirizzi diversi sulle stesse poche porte"));
         free(subject);
         free(text);
         free(html);
@@ -604,14 +688,14 @@ static void test_sections(void **state)
 static void test_counts(void **state)
 {
         char err[256], *b = NULL;
-        const char *tpl = "{{count_text}} {{evidence.connections_text}} {{first_seen_text}} "
+        const char *tpl = "{{count_text}} {{evidence.failed_first_contacts_text}} {{first_seen_text}} "
                           "{{last_seen_day}} {{#kind_other}}{{kind_other}}{{/kind_other}}";
 
         (void)state;
         assert_int_equal(pc_template_expand("t", tpl, strlen(tpl), "incident.opened",
                                             PC_TEMPLATE_HTML, "it",
                                             "{\"count\": 1234567, \"evidence\": "
-                                            "{\"connections\": 999}, \"first_seen\": 1773482520, "
+                                            "{\"failed_first_contacts\": 999}, \"first_seen\": 1773482520, "
                                             "\"last_seen\": 1773482620, \"kind\": \"odd\"}",
                                             1, T, NULL, &b, err, sizeof(err)), 0);
         assert_string_equal(b, "1.234.567 999 10:02 UTC 2026-03-14 odd");
@@ -619,7 +703,7 @@ static void test_counts(void **state)
         assert_int_equal(pc_template_expand("t", tpl, strlen(tpl), "incident.opened",
                                             PC_TEMPLATE_HTML, "en",
                                             "{\"count\": -1000, \"evidence\": "
-                                            "{\"connections\": 100}, \"kind\": \"scan\"}",
+                                            "{\"failed_first_contacts\": 100}, \"kind\": \"scan\"}",
                                             1, T, NULL, &b, err, sizeof(err)), 0);
         assert_string_equal(b, "-1,000 100   ");
         free(b);
@@ -1037,6 +1121,7 @@ int main(void)
                 cmocka_unit_test(test_golden_all),
                 cmocka_unit_test(test_golden_abuse),
                 cmocka_unit_test(test_facts),
+                cmocka_unit_test(test_evidence_words),
                 cmocka_unit_test(test_language),
                 cmocka_unit_test(test_sections),
                 cmocka_unit_test(test_counts),
