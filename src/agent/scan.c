@@ -201,9 +201,9 @@ static void found(void *userdata, const struct pc_scan_finding *f)
                         agent_log("Failed to release %s from scan containment (the kernel does after %" PRId64
                                   " s): %s", vps->id, a->cfg->detectors.scan_hold_timeout, pc_dp_errmsg(a->dp));
                 else
-                        agent_log("%s: first contacts answered (%" PRIu64 " answered, %" PRIu64 " failed, %" PRIu64
-                                  " pending): released from scan containment", vps->id, f->successes, f->failures,
-                                  f->pending);
+                        agent_log("%s: first contacts answered: released from scan containment (%.0f of its first "
+                                  "contacts unanswered, under the budget of %u; %" PRIu64 " pending)",
+                                  vps->id, f->score, a->cfg->detectors.scan_hold_after, f->pending);
                 return;
         }
         /* Not from inside the callback: the detector forgets the

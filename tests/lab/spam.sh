@@ -69,7 +69,7 @@ stats=$(pc --json vps show vps-101 2>/dev/null)
 check "the agent has read the proxy's figures for vps-101 (100 messages)" \
         grep -q '"messages": *100' <<<"$stats"
 check "vps-101 has no spam incident" test "$(incidents vps-101)" = 0
-check "vps-101 is not filtered" check_not in_set filter_out "\"$VPS101_IF\""
+check_not "vps-101 is not filtered" in_set filter_out "\"$VPS101_IF\""
 
 echo "# vps-102: 60 messages to 60 domains, two of three recipients refused by the MTA"
 t0=$(lab_now_ms)
@@ -89,9 +89,9 @@ check "its evidence names the rules and counts (180 recipients, 120 refused)" \
 check "the filter is outbound, whole, the ladder's first step (1h), and names the incident" test \
         "$(sql "SELECT count(*) FROM action a JOIN incident i ON a.incident_id = i.id WHERE a.vps_id='vps-102' AND i.kind='spam' AND a.kind='filter' AND a.direction='egress' AND a.scope='all' AND a.until - a.created BETWEEN 3590 AND 3610")" = 1
 check "the agent logged the incident" grep -q "vps-102: sending spam (domains over 50)" "$LAB_DIR/log/portcullisd.log"
-check "the proxy now refuses vps-102's mail" check_not swaks_send vps102 "$LAB_INET_V4" 25 "after-$$"
+check_not "the proxy now refuses vps-102's mail" swaks_send vps102 "$LAB_INET_V4" 25 "after-$$"
 sleep 2
 check "still one spam incident (one finding per episode)" test "$(incidents vps-102)" = 1
-check "vps-101 is still not filtered" check_not in_set filter_out "\"$VPS101_IF\""
+check_not "vps-101 is still not filtered" in_set filter_out "\"$VPS101_IF\""
 check "vps-101 still has no spam incident" test "$(incidents vps-101)" = 0
 lab_summary
