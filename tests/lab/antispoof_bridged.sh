@@ -249,6 +249,7 @@ s(Ether(src=M302, dst=M301)/IPv6(src=LL302, dst=LL301)/UDP(sport=547, dport=546)
 
 # ---- Portcullis config, registration ----------------------------------
 pc_setup "$1" "$2"
+pc_no_terminate # each spoofing episode below is suspended anew: detection, not lab/terminate's rule
 DB=$LAB_DIR/portcullis.db
 # provider A's profile, its proxy connecting from the hypervisor's address
 # (a bridged site cannot take the MX's replies to the VPS's own)
