@@ -79,6 +79,9 @@ pc_no_terminate() {
         sed 's/^  spoofing: \[suspend, notify, terminate\]$/  spoofing: [suspend, notify]/' "$src" \
                 >"$LAB_DIR/lenoir-noterm.yaml"
         sed -i "s|^  - $src\$|  - $LAB_DIR/lenoir-noterm.yaml|" "$PC_CFG"
+        grep -q '^  spoofing: \[suspend, notify\]$' "$LAB_DIR/lenoir-noterm.yaml" &&
+                grep -q "^  - $LAB_DIR/lenoir-noterm.yaml$" "$PC_CFG" ||
+                { echo "FAIL pc_no_terminate: cannot write the lab's config"; exit 1; }
 }
 
 # pc_vps_link NAME: the options that register lab VPS NAME's link: its
