@@ -15,8 +15,9 @@ export LAB_PREFIX=${LAB_PREFIX:-pct} LAB_QUIET=1
 . "$here/common.sh"
 
 lab_deps || exit 1
-lab_install hping3 || exit 1
+lab_install hping3 python3-scapy || exit 1
 lab_up --trap || { echo "FAIL lab_up"; exit 1; }
+lab_vps_add vps102 v102 203.0.113.20 2001:db8:102:: >/dev/null 2>&1 || { echo "FAIL lab_vps_add"; exit 1; }
 pc_setup "$1" "$2"
 HOOK_PORT=8088
 HOOK_URL="http://$LAB_INET_V4:$HOOK_PORT/hooks/portcullis"
@@ -35,6 +36,8 @@ check "lenoir's spoofing response lists terminate" grep -q "spoofing: \[notify, 
 
 pc vps add vps-101 --site lenoir --owner ada@example.net --lang en --iface "$VPS101_IF" \
         --addr "$VPS101_V4NET" --addr "$VPS101_V6NET" --by lab >/dev/null 2>&1
+pc vps add vps-102 --site lenoir --owner eve@example.net --lang it --iface v102 \
+        --addr 203.0.113.20 --addr 2001:db8:102::/64 --by lab >/dev/null 2>&1
 pc vps add vps-202 --site milano --owner carla@example.it --lang it --iface "$VPS202_IF" \
         --addr "$VPS202_V4NET" --addr "$VPS202_V6NET" --by lab >/dev/null 2>&1
 check "agent starts" agent_start
@@ -117,6 +120,21 @@ echo "# only an admin's override lifts a termination"
 check "unsuspend --admin-override" pc unsuspend vps-101 --admin-override --by carol --reason "billing reviewed the account"
 check "audited as vps.unterminate by carol" grep -q "vps.unterminate" <(pc audit vps-101)
 check "vps-101 works again" wait_for 3 lab_exec vps101 curl -sf --max-time 2 "http://$LAB_INET_V4/"
+echo "# several kinds of spoofing in one episode (a rogue RA, then a rogue DHCP server): terminated at once"
+lab_exec vps102 /usr/bin/python3 -c "
+from scapy.all import Ether, IPv6, ICMPv6ND_RA, ICMPv6NDOptPrefixInfo, IP, UDP, BOOTP, DHCP, sendp, get_if_hwaddr
+m = get_if_hwaddr('eth0')
+sendp([Ether(src=m, dst='33:33:00:00:00:01')/IPv6(src='fe80::1:2', dst='ff02::1')/ICMPv6ND_RA()/
+       ICMPv6NDOptPrefixInfo(prefix='2001:db8:bad::', prefixlen=64),
+       Ether(src=m, dst='ff:ff:ff:ff:ff:ff')/IP(src='203.0.113.20', dst='255.255.255.255')/UDP(sport=67, dport=68)/
+       BOOTP(op=2, yiaddr='203.0.113.99')/DHCP(options=[('message-type', 'offer'), 'end'])], iface='eth0', verbose=0)
+" >/dev/null 2>&1
+check "vps-102 is suspended in the kernel" wait_for 5 suspended v102
+check "... terminated, the first time: two kinds in one episode" wait_for 3 bash -c "'$PC_BIN' -c '$PC_CFG' --json vps show vps-102 | grep -q '\"state\": \"terminated\"'"
+check "... one incident, the episode" test "$(sql "SELECT count(*) FROM incident WHERE vps_id = 'vps-102'")" = 1
+check "... and why" grep -q "several kinds in one episode" <(pc vps show vps-102)
+check "its webhook event is delivered too" wait_for 10 test "$(grep -c '"vps": "vps-102"' "$HOOK_OUT")" = 1
+check "eve@example.net is told, in Italian" wait_for 10 bash -c "/usr/bin/python3 '$here/mailbox.py' '$LAB_MAILDIR' --to eve@example.net | grep -q 'terminato'"
 check "the agent is still running after all of it" kill -0 "$AGENT_PID"
 check "its log has no sanitizer report" check_not_grep "Sanitizer" "$(agent_log)"
 lab_summary
