@@ -243,7 +243,7 @@ static int action_row(const struct pc_store_action *a, void *userdata)
                 snprintf(incident, sizeof(incident), "%" PRId64, a->incident_id);
         if (a->until != 0)
                 pc_format_time(a->until, until, sizeof(until));
-        cli_table_add(o->t, id, a->vps_id, a->kind, a->direction, a->scope, incident,
+        cli_table_add(o->t, id, a->vps_id, a->terminated ? "termination" : a->kind, a->direction, a->scope, incident,
                       pc_store_action_state(a, o->now), until, a->by, a->reason);
         return 0;
 }

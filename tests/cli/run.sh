@@ -664,6 +664,7 @@ t term-explain 1 explain vps-902 tcp/443 && has term-explain "is terminated" "$o
 t term-unsuspend 2 unsuspend vps-902 --by bob --reason "customer says sorry" && has term-unsuspend "vps-902 is terminated" "$err" && has term-unsuspend "--admin-override" "$err"
 term_id=$(q9 "SELECT id FROM action WHERE vps_id = 'vps-902' AND terminated = 1")
 t term-lift 2 action lift "$term_id" --by bob --reason "customer says sorry" && has term-lift "is terminated" "$err"
+t term-action-list 0 action list vps-902 --active && has term-action-list "termination" "$out"
 t term-override-suspend 2 suspend vps-902 --admin-override --by bob --reason x && has term-override-suspend "for unsuspend only" "$err"
 t term-list 0 notification list vps-902 && has term-list "vps.terminated" "$out"
 t term-override 0 unsuspend vps-902 --admin-override --by carol --reason "billing reviewed it"
