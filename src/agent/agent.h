@@ -37,6 +37,7 @@ struct agent {
         size_t attempts_refused;      /* counter elements not tracked in this pass */
         struct notifier *notifier; /* NULL if not running */
         json_t *incident_notices; /* {vps: {kind: when}}: notices sent, for storms */
+        json_t *spoof_episodes;   /* {vps: {incident, kinds: {kind: true}}}: spoofing kinds per episode */
         struct pc_ct_events *ct;  /* conntrack events for the detectors; NULL if off */
         struct pc_scan *scan;     /* the port-scan detector; NULL if off */
         struct addr_index *addr_ix; /* which VPS a flow's source is, as of change #addr_ix_gen */
@@ -94,12 +95,21 @@ void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int agent_respond(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident, const char *what,
                   const struct pc_port_range *ports, int64_t first_ns);
 
+/* As agent_respond(), for an episode that has shown <episode_kinds>
+ * different kinds of the abuse so far (spoofing: a forged source, a forged
+ * MAC, ARP claims...): with a policy that lists 'terminate', several kinds
+ * are an attempt to circumvent (respond/response.h).  Called again when an
+ * open episode shows a new kind. */
+int agent_respond_episode(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident,
+                          const char *what, const struct pc_port_range *ports, int64_t first_ns,
+                          size_t episode_kinds);
+
 /* Records <count> observations of <kind> by <vps> with <evidence> (JSON
  * text) in its incident of this episode (observations <gap> seconds apart
  * are separate episodes), queueing the owner's notice where the policy
  * only notifies.  1 and *<ret_id> if this opened a new incident (then call
- * agent_respond()), 0 if it extended the open one, a negative errno after
- * logging why. */
+ * agent_respond()), 0 and *<ret_id> if it extended the open one, a
+ * negative errno after logging why. */
 int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, uint64_t count,
                    const char *evidence, int64_t gap, int64_t *ret_id);
 

@@ -27,6 +27,7 @@
 #include "base/util.h"
 #include "notify/mime.h"
 #include "notify/template.h"
+#include "notify/webhook.h"
 
 #define BATCH 20
 #define BACKOFF_MAX (6 * 3600)
@@ -39,6 +40,8 @@ struct notifier {
         char db_url[512];
         struct pc_notify_config nc; /* a copy: the agent's may be reloaded */
         char password[256];
+        char webhook_secret[512]; /* the HMAC key, from notifications.webhook.secret-file */
+        size_t webhook_secret_len; /* 0: none could be read (webhook events wait and retry) */
 };
 
 /* What one send attempt gave. */
@@ -52,6 +55,9 @@ struct reader {
         const char *data;
         size_t len, off;
 };
+
+static void settle_failure(struct notifier *nt, struct pc_store *store, const struct pc_notification *n,
+                           const struct send_result *res);
 
 static size_t read_cb(char *buf, size_t size, size_t n, void *userdata)
 {
@@ -185,7 +191,6 @@ static void deliver(struct notifier *nt, struct pc_store *store, const struct pc
         struct send_result res;
         char err[512] = "", domain[256], mid[PC_NOTIFICATION_MESSAGE_ID_MAX];
         int64_t now = pc_now();
-        unsigned attempts = n->attempts + 1;
         int r;
 
         r = pc_template_render(nc->templates, n->language, nc->default_language, n->kind, n->payload, n->id,
@@ -218,12 +223,26 @@ static void deliver(struct notifier *nt, struct pc_store *store, const struct pc
                           n->recipient, mid);
                 if (nc->abuse_copy[0] != '\0')
                         send_abuse_copy(nt, n, domain);
-        } else if (res.permanent || attempts >= nc->max_attempts) {
-                snprintf(err, sizeof(err), "%s%s", res.permanent ? "refused: " : "gave up after the last attempt: ",
-                         res.error);
+        } else
+                settle_failure(nt, store, n, &res);
+}
+
+/* Settles a send attempt of <n> that failed: a dead letter if the failure
+ * is permanent or it was the last attempt, else retried with exponential
+ * backoff -- emails and webhook events alike. */
+static void settle_failure(struct notifier *nt, struct pc_store *store, const struct pc_notification *n,
+                           const struct send_result *res)
+{
+        const struct pc_notify_config *nc = &nt->nc;
+        unsigned attempts = n->attempts + 1;
+        char err[600];
+
+        if (res->permanent || attempts >= nc->max_attempts) {
+                snprintf(err, sizeof(err), "%s%s", res->permanent ? "refused: " : "gave up after the last attempt: ",
+                         res->error);
                 pc_store_notification_failed(store, n->id, err);
                 agent_log("Notification #%" PRId64 " (%s to %s) failed for good after %u attempt%s: %s", n->id,
-                          n->kind, n->recipient, attempts, attempts == 1 ? "" : "s", res.error);
+                          n->kind, n->recipient, attempts, attempts == 1 ? "" : "s", res->error);
         } else {
                 int64_t delay = nc->retry_base;
 
@@ -231,10 +250,114 @@ static void deliver(struct notifier *nt, struct pc_store *store, const struct pc
                         delay *= 2;
                 if (delay > BACKOFF_MAX)
                         delay = BACKOFF_MAX;
-                pc_store_notification_retry_later(store, n->id, res.error, pc_now() + delay);
+                pc_store_notification_retry_later(store, n->id, res->error, pc_now() + delay);
                 agent_log("Notification #%" PRId64 " (%s to %s) not sent (attempt %u of %u), retrying in %llds: %s",
-                          n->id, n->kind, n->recipient, attempts, nc->max_attempts, (long long)delay, res.error);
+                          n->id, n->kind, n->recipient, attempts, nc->max_attempts, (long long)delay, res->error);
         }
+}
+
+static size_t discard_cb(char *buf, size_t size, size_t n, void *userdata)
+{
+        return size * n; /* the receiver's answer body is not kept */
+}
+
+/* One POST of <body> to <url>, signed: 2xx is delivered; a 4xx other
+ * than 408 and 429 is the receiver refusing it for good; anything else
+ * (no connection, a timeout, 5xx) is tried again. */
+static void send_webhook(struct notifier *nt, const char *url, const char *event, int64_t id, const char *body,
+                         struct send_result *res)
+{
+        const struct pc_notify_config *nc = &nt->nc;
+        char sig[PC_WEBHOOK_SIGNATURE_MAX], h_sig[PC_WEBHOOK_SIGNATURE_MAX + 32], h_event[128], h_id[64];
+        char errbuf[CURL_ERROR_SIZE] = "";
+        struct curl_slist *hdrs = NULL;
+        long code = 0;
+        CURLcode rc;
+        CURL *c;
+
+        memset(res, 0, sizeof(*res));
+        if (nt->webhook_secret_len == 0) {
+                snprintf(res->error, sizeof(res->error), "no webhook secret could be read from %s",
+                         nc->webhook_secret_file);
+                return;
+        }
+        if (pc_webhook_sign(nt->webhook_secret, nt->webhook_secret_len, pc_now(), body, strlen(body), sig) < 0) {
+                snprintf(res->error, sizeof(res->error), "cannot sign the event");
+                return;
+        }
+        c = curl_easy_init();
+        if (c == NULL) {
+                snprintf(res->error, sizeof(res->error), "cannot start libcurl");
+                return;
+        }
+        snprintf(h_sig, sizeof(h_sig), "X-Portcullis-Signature: %s", sig);
+        snprintf(h_event, sizeof(h_event), "X-Portcullis-Event: %s", event);
+        snprintf(h_id, sizeof(h_id), "X-Portcullis-Delivery: portcullis-%" PRId64, id);
+        hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
+        hdrs = curl_slist_append(hdrs, h_sig);
+        hdrs = curl_slist_append(hdrs, h_event);
+        hdrs = curl_slist_append(hdrs, h_id);
+        hdrs = curl_slist_append(hdrs, "Expect:");
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_cb);
+        curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(c, CURLOPT_TIMEOUT, (long)nc->webhook_timeout);
+        curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)(nc->webhook_timeout < 10 ? nc->webhook_timeout : 10));
+        curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+        curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, progress_cb);
+        curl_easy_setopt(c, CURLOPT_XFERINFODATA, nt);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, nc->tls_verify ? 1L : 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, nc->tls_verify ? 2L : 0L);
+        rc = curl_easy_perform(c);
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+        if (rc == CURLE_OK && code >= 200 && code < 300)
+                res->ok = true;
+        else if (rc == CURLE_OK) {
+                res->permanent = code >= 400 && code < 500 && code != 408 && code != 429;
+                snprintf(res->error, sizeof(res->error), "the receiver answered HTTP %ld (%s)", code, url);
+        } else
+                snprintf(res->error, sizeof(res->error), "%s%s%s (%s)", curl_easy_strerror(rc),
+                         errbuf[0] != '\0' ? ": " : "", errbuf, url);
+        curl_slist_free_all(hdrs);
+        curl_easy_cleanup(c);
+}
+
+/* A webhook event of the outbox: built, claimed (its delivery id as the
+ * Message-ID the outbox keeps), POSTed and settled like an email. */
+static void deliver_webhook(struct notifier *nt, struct pc_store *store, const struct pc_notification *n)
+{
+        _cleanup_free_ char *body = NULL;
+        struct send_result res;
+        char mid[PC_NOTIFICATION_MESSAGE_ID_MAX];
+        int r;
+
+        r = pc_webhook_body(n->id, n->kind, n->created, n->payload, &body);
+        if (r < 0) {
+                agent_log("Notification #%" PRId64 " (webhook %s to %s) failed: its payload is not a JSON object",
+                          n->id, n->kind, n->recipient);
+                pc_store_notification_failed(store, n->id, "the payload is not a JSON object");
+                return;
+        }
+        snprintf(mid, sizeof(mid), "<webhook.portcullis.N%" PRId64 ".%" PRId64 "@portcullis>", n->id, n->created);
+        r = pc_store_notification_sending(store, n->id, mid, pc_now(), mid);
+        if (r == -EALREADY)
+                return;
+        if (r < 0) {
+                agent_log("Notification #%" PRId64 " (webhook %s): cannot claim it: %s", n->id, n->kind,
+                          pc_store_errmsg(store));
+                return;
+        }
+        send_webhook(nt, n->recipient, n->kind, n->id, body, &res);
+        if (res.ok) {
+                pc_store_notification_sent(store, n->id, pc_now());
+                agent_log("Notification #%" PRId64 " (webhook %s) delivered to %s", n->id, n->kind, n->recipient);
+        } else
+                settle_failure(nt, store, n, &res);
 }
 
 struct batch {
@@ -276,7 +399,10 @@ static void *run(void *arg)
                 if (pc_store_notification_due(store, pc_now(), BATCH, collect, &b) < 0)
                         agent_log("The notification worker cannot read the outbox: %s", pc_store_errmsg(store));
                 for (size_t i = 0; i < b.n && !atomic_load(&nt->stop); i++)
-                        deliver(nt, store, &b.items[i]);
+                        if (strcmp(b.items[i].channel, "webhook") == 0)
+                                deliver_webhook(nt, store, &b.items[i]);
+                        else
+                                deliver(nt, store, &b.items[i]);
                 for (size_t i = 0; i < b.n; i++)
                         pc_notification_clear(&b.items[i]);
                 if (b.n == BATCH)
@@ -320,6 +446,21 @@ int notifier_start(struct agent *a)
                 fclose(f);
                 nt->password[strcspn(nt->password, "\r\n")] = '\0';
         }
+        if (nt->nc.webhook_url[0] != '\0') {
+                FILE *f = fopen(nt->nc.webhook_secret_file, "re");
+                size_t n = f != NULL ? fread(nt->webhook_secret, 1, sizeof(nt->webhook_secret) - 1, f) : 0;
+
+                while (n > 0 && (nt->webhook_secret[n - 1] == '\n' || nt->webhook_secret[n - 1] == '\r'))
+                        n--;
+                nt->webhook_secret_len = n;
+                if (n == 0)
+                        /* Emails go on; webhook events wait in the outbox, retried. */
+                        agent_log("Webhook events to %s are not sent: cannot read a secret from %s: %s",
+                                  nt->nc.webhook_url, nt->nc.webhook_secret_file,
+                                  f == NULL ? strerror(errno) : "it is empty");
+                if (f != NULL)
+                        fclose(f);
+        }
         nt->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (nt->wake_fd == -1 || (r = -pthread_create(&nt->thread, NULL, run, nt)) < 0) {
                 r = nt->wake_fd == -1 ? -errno : r;
@@ -352,6 +493,7 @@ void notifier_stop(struct agent *a)
         pthread_join(nt->thread, NULL);
         close(nt->wake_fd);
         explicit_bzero(nt->password, sizeof(nt->password));
+        explicit_bzero(nt->webhook_secret, sizeof(nt->webhook_secret));
         free(nt);
         a->notifier = NULL;
 }

@@ -24,6 +24,50 @@ unsigned agent_response_bits(const struct pc_vps *vps, const char *kind)
         return policy_response(vps->site->policy, kind);
 }
 
+struct lifted {
+        int64_t since;
+        int64_t incidents[16];
+        size_t n;
+};
+
+static int lifted_cb(const struct pc_store_action *act, void *userdata)
+{
+        struct lifted *l = userdata;
+
+        if (strcmp(act->kind, "suspension") == 0 && act->lifted_at != 0 && act->lifted_at >= l->since &&
+            act->incident_id != 0 && l->n < PC_ARRAY_SIZE(l->incidents))
+                l->incidents[l->n++] = act->incident_id;
+        return 0;
+}
+
+static int kind_cb(const struct pc_incident *i, void *userdata)
+{
+        snprintf(userdata, PC_NAME_MAX, "%s", i->kind);
+        return 0;
+}
+
+/* What the circumvention rule needs of <vps_id>'s past: its suspensions
+ * for incidents of <kind>, lifted within escalation.memory before <now>.
+ * If the store cannot say, none, logged. */
+static size_t lifted_suspensions(struct agent *a, const char *vps_id, const char *kind, int64_t now)
+{
+        struct lifted l = { .since = now - a->cfg->escalation.memory };
+        size_t n = 0;
+
+        if (pc_store_action_list(a->store, vps_id, 0, false, now, lifted_cb, &l) < 0) {
+                agent_log("Failed to read %s's lifted suspensions, not counting them: %s", vps_id,
+                          pc_store_errmsg(a->store));
+                return 0;
+        }
+        for (size_t i = 0; i < l.n; i++) {
+                char k[PC_NAME_MAX] = "";
+
+                if (pc_store_incident_get(a->store, l.incidents[i], kind_cb, k) == 0 && strcmp(k, kind) == 0)
+                        n++;
+        }
+        return n;
+}
+
 /* The plan for incident <incident> of <kind> by <vps_id> at <now>: the
  * earlier incidents of the kind within escalation.memory decide the
  * ladder's step.  If the store cannot say, the first step, logged. */
@@ -61,6 +105,7 @@ int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, 
                 agent_log("Failed to record %s by %s: %s", kind, vps->id, pc_store_errmsg(a->store));
                 return -EIO;
         }
+        *ret_id = id;
         if (!opened)
                 return 0;
         if (wanted)
@@ -88,6 +133,13 @@ int agent_abuse(struct agent *a, struct pc_vps *vps, const char *kind, uint64_t 
 int agent_respond(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident, const char *what,
                   const struct pc_port_range *ports, int64_t first_ns)
 {
+        return agent_respond_episode(a, vps, kind, incident, what, ports, first_ns, 1);
+}
+
+int agent_respond_episode(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident,
+                          const char *what, const struct pc_port_range *ports, int64_t first_ns,
+                          size_t episode_kinds)
+{
         unsigned resp = policy_response(vps->site->policy, kind);
         char reason[384], id[PC_NAME_MAX], step[128], len[32] = "", kind_copy[16];
         struct pc_actor who = { .by = "portcullisd", .reason = reason };
@@ -100,10 +152,21 @@ int agent_respond(struct agent *a, struct pc_vps *vps, const char *kind, int64_t
         snprintf(id, sizeof(id), "%s", vps->id); /* vps is replaced by the sync below */
         snprintf(kind_copy, sizeof(kind_copy), "%s", kind);
         p = plan(a, resp, id, kind_copy, incident, now);
+        if (resp & PC_RESP_TERMINATE) {
+                struct pc_response_history h = { .episode_kinds = episode_kinds };
+
+                if (p.kind == PC_RESPONSE_SUSPEND || p.kind == PC_RESPONSE_FILTER)
+                        h.lifted_suspensions = lifted_suspensions(a, id, kind_copy, now);
+                p = pc_response_circumvent(p, resp, &h, strcmp(kind_copy, "attacked") == 0);
+        }
         pc_response_step_text(&p, &a->cfg->escalation, step, sizeof(step));
         if (p.until != 0)
                 pc_format_duration(p.until - now, len, sizeof(len));
-        snprintf(reason, sizeof(reason), "%s (incident #%" PRId64 "%s)", what, incident, step);
+        if (p.kind == PC_RESPONSE_TERMINATE)
+                snprintf(reason, sizeof(reason), "%s (incident #%" PRId64 "%s; %s)", what, incident, step,
+                         pc_circumvention_text(p.why));
+        else
+                snprintf(reason, sizeof(reason), "%s (incident #%" PRId64 "%s)", what, incident, step);
         switch (p.kind) {
         case PC_RESPONSE_RECORD:
         case PC_RESPONSE_NOTICE:
@@ -111,6 +174,14 @@ int agent_respond(struct agent *a, struct pc_vps *vps, const char *kind, int64_t
                           vps->site->policy->name, kind_copy,
                           p.kind == PC_RESPONSE_NOTICE ? "a notice to the owner" : "no action");
                 return 0; /* the notice, if any, was queued with the incident */
+        case PC_RESPONSE_TERMINATE:
+                r = pc_store_terminate(a->store, id, incident, pc_circumvention_text(p.why), a->cfg->notify.webhook_url,
+                                       &who, &action);
+                if (r == -EALREADY) {
+                        agent_log("%s: incident #%" PRId64 " recorded; already terminated", id, incident);
+                        return 0;
+                }
+                break;
         case PC_RESPONSE_SUSPEND:
                 if (vps->suspended) {
                         agent_log("%s: incident #%" PRId64 " recorded; already suspended", id, incident);
@@ -144,9 +215,11 @@ int agent_respond(struct agent *a, struct pc_vps *vps, const char *kind, int64_t
         clock_gettime(CLOCK_MONOTONIC, &t);
         agent_log("%s %s%s%s%s for %s (incident #%" PRId64 ", %s #%" PRId64 "%s), %.1f ms after the first "
                   "evidence reached the agent; the owner's email is queued",
-                  p.kind == PC_RESPONSE_SUSPEND ? "Suspended" : "Filtered", id, len[0] != '\0' ? " (" : "", len,
-                  len[0] != '\0' ? ")" : "", kind_copy, incident,
-                  p.kind == PC_RESPONSE_SUSPEND ? "suspension" : "filter", action, step,
+                  p.kind == PC_RESPONSE_TERMINATE ? "Terminated"
+                  : p.kind == PC_RESPONSE_SUSPEND ? "Suspended"
+                                                  : "Filtered",
+                  id, len[0] != '\0' ? " (" : "", len, len[0] != '\0' ? ")" : "", kind_copy, incident,
+                  p.kind == PC_RESPONSE_FILTER ? "filter" : "suspension", action, step,
                   (t.tv_sec * 1e9 + t.tv_nsec - first_ns) / 1e6);
         return 0;
 }

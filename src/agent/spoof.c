@@ -45,6 +45,32 @@ static const char *kind_name(const char *kind)
         return "unknown";
 }
 
+/* Records that episode <incident> of <vps_id> showed spoofing <kind>;
+ * returns how many different kinds it has shown, and sets *<ret_new> if
+ * <kind> is new to it.  Agent memory (a restart forgets): one episode per
+ * VPS is kept, the newest. */
+static size_t episode_kinds(struct agent *a, const char *vps_id, int64_t incident, const char *kind,
+                            bool *ret_new)
+{
+        json_t *ep, *kinds;
+
+        *ret_new = false;
+        if (a->spoof_episodes == NULL && (a->spoof_episodes = json_object()) == NULL)
+                return 1;
+        ep = json_object_get(a->spoof_episodes, vps_id);
+        if (ep == NULL || json_integer_value(json_object_get(ep, "incident")) != incident) {
+                ep = json_pack("{s:I, s:{}}", "incident", (json_int_t)incident, "kinds");
+                if (ep == NULL || json_object_set_new(a->spoof_episodes, vps_id, ep) < 0)
+                        return 1;
+        }
+        kinds = json_object_get(ep, "kinds");
+        if (json_object_get(kinds, kind) == NULL) {
+                json_object_set_new(kinds, kind, json_true());
+                *ret_new = true;
+        }
+        return json_object_size(kinds);
+}
+
 static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
 {
         struct agent *a = userdata;
@@ -54,6 +80,9 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
         struct pc_vps *vps;
         struct timespec t;
         int64_t id;
+        size_t kinds;
+        bool new_kind;
+        int r;
 
         if (strncmp(p->prefix, PC_SPOOF_PREFIX, strlen(PC_SPOOF_PREFIX)) != 0)
                 return;
@@ -89,9 +118,19 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
                  "\"protocol\":%u,\"length\":%zu,\"headers\":\"%s\"}",
                  kind_name(kind),
                  claimed, dst, p->iface, p->l4proto, p->len, sample);
-        if (agent_incident(a, vps, "spoof", 1, evidence, a->cfg->detectors.spoof_episode_gap, &id) <= 0)
+        r = agent_incident(a, vps, "spoof", 1, evidence, a->cfg->detectors.spoof_episode_gap, &id);
+        if (r < 0)
                 return;
-        agent_log("%s on %s: %s (%s): incident #%" PRId64, vps->id, p->iface, kind_name(kind), claimed, id);
+        kinds = episode_kinds(a, vps->id, id, kind_name(kind), &new_kind);
+        /* An open episode is answered again only when it shows a new kind:
+         * trying one protection after another is an attempt to circumvent. */
+        if (r == 0 && (!new_kind || kinds < 2 || !(agent_response_bits(vps, "spoof") & PC_RESP_TERMINATE)))
+                return;
+        if (r == 0)
+                agent_log("%s on %s: %s (%s) in open incident #%" PRId64 ", its %zu%s kind of spoofing", vps->id,
+                          p->iface, kind_name(kind), claimed, id, kinds, kinds == 2 ? "nd" : kinds == 3 ? "rd" : "th");
+        else
+                agent_log("%s on %s: %s (%s): incident #%" PRId64, vps->id, p->iface, kind_name(kind), claimed, id);
         {
                 char what[192];
 
@@ -99,7 +138,7 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
                 if (strcmp(kind, "ipv4") == 0 || strcmp(kind, "ipv6") == 0)
                         snprintf(what, sizeof(what), "IP spoofing: sent packets with source %s, which is not assigned to it",
                                  claimed);
-                agent_respond(a, vps, "spoof", id, what, NULL, t.tv_sec * 1000000000LL + t.tv_nsec);
+                agent_respond_episode(a, vps, "spoof", id, what, NULL, t.tv_sec * 1000000000LL + t.tv_nsec, kinds);
         }
 }
 

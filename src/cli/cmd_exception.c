@@ -146,7 +146,7 @@ static int exception_grant(struct cli *c, int argc, char **argv)
         snprintf(e.by, sizeof(e.by), "%s", o.by);
         snprintf(e.reason, sizeof(e.reason), "%s", o.reason);
         e.created = now;
-        if (pc_store_exception_grant(c->store, vps_id, &e, &(struct pc_actor){ o.by, o.reason }, &id) < 0) {
+        if (pc_store_exception_grant(c->store, vps_id, &e, &(struct pc_actor){ .by = o.by, .reason = o.reason }, &id) < 0) {
                 cli_error("Failed to grant %s to %s: %s", service, vps_id, pc_store_errmsg(c->store));
                 return CLI_ERROR;
         }
@@ -182,7 +182,7 @@ static int exception_revoke(struct cli *c, int argc, char **argv)
         if (r != CLI_OK)
                 return r;
         if (pc_store_exception_revoke(c->store, vps->id, argv[optind + 2],
-                                      &(struct pc_actor){ o.by, o.reason }) < 0) {
+                                      &(struct pc_actor){ .by = o.by, .reason = o.reason }) < 0) {
                 cli_error("Failed to revoke %s from %s: %s", argv[optind + 2], vps->id,
                           pc_store_errmsg(c->store));
                 return CLI_ERROR;

@@ -47,7 +47,7 @@ static int change_parse(const char *cmd, const char *sub, const char *what, int 
         static const struct option opts[] = {
                 { "by", required_argument, NULL, 'b' },    { "reason", required_argument, NULL, 'r' },
                 { "until", required_argument, NULL, 'u' }, { "lift-actions", no_argument, NULL, 'l' },
-                { NULL, 0, NULL, 0 },
+                { "admin-override", no_argument, NULL, 'A' }, { NULL, 0, NULL, 0 },
         };
         bool extend = strcmp(sub, "extend") == 0, close = strcmp(sub, "close") == 0;
         int opt;
@@ -67,6 +67,14 @@ static int change_parse(const char *cmd, const char *sub, const char *what, int 
                         if (!close)
                                 return cli_usage_error(cmd, "--lift-actions is for `incident close` only");
                         ch->lift_actions = true;
+                        break;
+                case 'A':
+                        /* No role model: an admin says so, and the audit log keeps who
+                         * (vps.unterminate) -- see docs/DETECTION.md. */
+                        if (strcmp(sub, "lift") != 0 && !close)
+                                return cli_usage_error(cmd, "--admin-override is for `action lift` and `incident "
+                                                            "close --lift-actions` only");
+                        ch->who.admin_override = true;
                         break;
                 default: return cli_usage_error(cmd, "bad option for %s %s", cmd, sub);
                 }
@@ -205,8 +213,8 @@ static int incident_list(struct cli *c, int argc, char **argv)
 
 static json_t *action_json(const struct pc_store_action *a, int64_t now)
 {
-        return json_pack("{s:I, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:s?, s:o, s:o, s:o, s:s?}", "id",
-                         (json_int_t)a->id, "vps", a->vps_id, "kind", a->kind, "state",
+        return json_pack("{s:I, s:s, s:s, s:b, s:s, s:s, s:o, s:s, s:s, s:s?, s:o, s:o, s:o, s:s?}", "id",
+                         (json_int_t)a->id, "vps", a->vps_id, "kind", a->kind, "terminated", a->terminated, "state",
                          pc_store_action_state(a, now), "direction", a->direction, "incident",
                          a->incident_id != 0 ? json_integer(a->incident_id) : json_null(), "scope", a->scope,
                          "by", a->by, "reason", a->reason[0] != '\0' ? a->reason : NULL, "created",
@@ -235,7 +243,7 @@ static int action_row(const struct pc_store_action *a, void *userdata)
                 snprintf(incident, sizeof(incident), "%" PRId64, a->incident_id);
         if (a->until != 0)
                 pc_format_time(a->until, until, sizeof(until));
-        cli_table_add(o->t, id, a->vps_id, a->kind, a->direction, a->scope, incident,
+        cli_table_add(o->t, id, a->vps_id, a->terminated ? "termination" : a->kind, a->direction, a->scope, incident,
                       pc_store_action_state(a, o->now), until, a->by, a->reason);
         return 0;
 }

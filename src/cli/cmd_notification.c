@@ -56,9 +56,10 @@ static int64_t next_attempt(const struct pc_notification *n)
 /* <n> as the JSON object of docs/JSON.md, without the payload. */
 static json_t *notification_json(const struct pc_notification *n)
 {
-        return json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "id",
+        return json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "id",
                          (json_int_t)n->id, "created", cli_time_json(n->created), "vps", n->vps_id,
-                         "kind", n->kind, "recipient", n->recipient, "language", n->language,
+                         "kind", n->kind, "channel", n->channel[0] != '\0' ? n->channel : "email",
+                         "recipient", n->recipient, "language", n->language,
                          "state", n->state, "attempts", (json_int_t)n->attempts, "next_attempt",
                          cli_time_json(next_attempt(n)), "sent_at", cli_time_json(n->sent_at),
                          "last_error", text_json(n->last_error), "message_id",
@@ -106,8 +107,9 @@ static int list_cb(const struct pc_notification *n, void *userdata)
                 time_or_dash(next_attempt(n), when, sizeof(when));
         cut_text(n->last_error[0] != '\0' ? n->last_error : "-", ERROR_COLUMN_MAX, error,
                  sizeof(error));
-        cli_table_add(ctx->table, id, created, n->vps_id, n->kind, n->recipient, n->language,
-                      n->state, attempts, when, error);
+        /* A webhook event has no language: the column says what it is. */
+        cli_table_add(ctx->table, id, created, n->vps_id, n->kind, n->recipient,
+                      strcmp(n->channel, "webhook") == 0 ? "webhook" : n->language, n->state, attempts, when, error);
         return 0;
 }
 
@@ -204,7 +206,8 @@ static void show_text(const struct pc_notification *n)
         json_t *payload = json_loads(n->payload, 0, NULL);
 
         printf("notification #%" PRId64 ": %s to %s (%s)\n", n->id, cli_text(n->kind, t2, sizeof(t2)),
-               cli_text(n->recipient, t1, sizeof(t1)), cli_text(n->language, buf, sizeof(buf)));
+               cli_text(n->recipient, t1, sizeof(t1)),
+               strcmp(n->channel, "webhook") == 0 ? "webhook" : cli_text(n->language, buf, sizeof(buf)));
         printf("  vps:           %s\n", cli_text(n->vps_id, t1, sizeof(t1)));
         printf("  created:       %s\n", time_or_dash(n->created, buf, sizeof(buf)));
         printf("  state:         %s\n", cli_text(n->state, t1, sizeof(t1)));

@@ -1,6 +1,8 @@
-/* portcullis suspend | unsuspend: support acts on a VPS by hand. */
+/* portcullis suspend | unsuspend | terminate: support acts on a VPS by
+ * hand. */
 #include <getopt.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -8,6 +10,7 @@
 
 int cmd_suspend(struct cli *c, int argc, char **argv);
 int cmd_unsuspend(struct cli *c, int argc, char **argv);
+int cmd_terminate(struct cli *c, int argc, char **argv);
 
 static int suspension_change(struct cli *c, int argc, char **argv, bool suspend)
 {
@@ -15,6 +18,7 @@ static int suspension_change(struct cli *c, int argc, char **argv, bool suspend)
                 { "by", required_argument, NULL, 'b' },
                 { "reason", required_argument, NULL, 'r' },
                 { "incident", required_argument, NULL, 'i' },
+                { "admin-override", no_argument, NULL, 'A' },
                 { NULL, 0, NULL, 0 },
         };
         const char *cmd = suspend ? "suspend" : "unsuspend";
@@ -34,6 +38,13 @@ static int suspension_change(struct cli *c, int argc, char **argv, bool suspend)
                         incident = strtoll(optarg, &end, 10);
                         if (!suspend || *end != '\0' || incident <= 0)
                                 return cli_usage_error(cmd, "--incident takes an incident number (suspend only)");
+                        break;
+                case 'A':
+                        /* There is no role model: an admin lifting a termination says so,
+                         * and the audit log records who (vps.unterminate). */
+                        if (suspend)
+                                return cli_usage_error(cmd, "--admin-override is for unsuspend only");
+                        who.admin_override = true;
                         break;
                 default: return cli_usage_error(cmd, "bad option for %s", cmd);
                 }
@@ -75,4 +86,58 @@ int cmd_suspend(struct cli *c, int argc, char **argv)
 int cmd_unsuspend(struct cli *c, int argc, char **argv)
 {
         return suspension_change(c, argc, argv, false);
+}
+
+/* terminate ID --by WHO --reason TEXT [--incident N]: a termination by
+ * hand, as the response engine places one (store: pc_store_terminate). */
+int cmd_terminate(struct cli *c, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "by", required_argument, NULL, 'b' },
+                { "reason", required_argument, NULL, 'r' },
+                { "incident", required_argument, NULL, 'i' },
+                { NULL, 0, NULL, 0 },
+        };
+        struct pc_actor who = { 0 };
+        int64_t incident = 0, id = 0;
+        char text[256];
+        int opt, r;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                char *end;
+
+                switch (opt) {
+                case 'b': who.by = optarg; break;
+                case 'r': who.reason = optarg; break;
+                case 'i':
+                        incident = strtoll(optarg, &end, 10);
+                        if (*end != '\0' || incident <= 0)
+                                return cli_usage_error("terminate", "--incident takes an incident number");
+                        break;
+                default: return cli_usage_error("terminate", "bad option for terminate");
+                }
+        }
+        if (optind + 1 != argc)
+                return cli_usage_error("terminate", "terminate takes exactly one VPS id");
+        if (!cli_actor_valid("terminate", who.by))
+                return CLI_ERROR;
+        if (who.reason == NULL || who.reason[0] == '\0')
+                return cli_usage_error("terminate",
+                                       "--reason TEXT is required: the owner's email and the audit log say why");
+        if (!cli_text_valid("terminate", "--reason", who.reason, CLI_REASON_SIZE))
+                return CLI_ERROR;
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        if (pc_store_terminate(c->store, argv[optind], incident, "terminated by hand", c->cfg->notify.webhook_url,
+                               &who, &id) < 0) {
+                cli_error("Failed to terminate %s: %s", argv[optind], pc_store_errmsg(c->store));
+                return CLI_ERROR;
+        }
+        snprintf(text, sizeof(text), "terminated %s (suspension #%" PRId64 "); the owner will be emailed%s",
+                 argv[optind], id, c->cfg->notify.webhook_url[0] != '\0' ? ", the webhook told" : "");
+        return cli_change_done(c, argv[optind], json_pack("{s:s, s:I}", "terminated", argv[optind], "suspension",
+                                                          (json_int_t)id),
+                               text);
 }

@@ -59,7 +59,7 @@ static int ticket_open(struct cli *c, int argc, char **argv)
         snprintf(t.vps_id, sizeof(t.vps_id), "%s", argv[optind + 1]);
         snprintf(t.service, sizeof(t.service), "%s", argv[optind + 2]);
         snprintf(t.text, sizeof(t.text), "%s", text);
-        if (pc_store_ticket_open(c->store, &t, &(struct pc_actor){ by, NULL }, &id) < 0) {
+        if (pc_store_ticket_open(c->store, &t, &(struct pc_actor){ .by = by }, &id) < 0) {
                 cli_error("Failed to open a ticket for %s: %s", t.vps_id, pc_store_errmsg(c->store));
                 return CLI_ERROR;
         }

@@ -297,7 +297,10 @@ static void addrs_text(const struct pc_vps *v, char *out, size_t size)
 
 static const char *vps_state(const struct pc_vps *v)
 {
-        return v->suspended ? "suspended" : v->n_filters > 0 ? "filtered" : "active";
+        return v->suspended && v->suspension.terminated ? "terminated"
+               : v->suspended                           ? "suspended"
+               : v->n_filters > 0                       ? "filtered"
+                                                        : "active";
 }
 
 static int cmp_vps(const void *a, const void *b)
@@ -544,7 +547,8 @@ static int vps_show(struct cli *c, int argc, char **argv)
                          "site", v->site->name, "policy", pol->name, "owner", v->owner, "lang", v->lang,
                          "iface", v->iface, "mac", v->has_mac ? mac : NULL, "addresses", addrs_json(v),
                          "state", vps_state(v), "suspension",
-                         v->suspended ? json_pack("{s:I, s:s, s:s, s:o, s:o}", "id", (json_int_t)v->suspension.id,
+                         v->suspended ? json_pack("{s:I, s:b, s:s, s:s, s:o, s:o}", "id", (json_int_t)v->suspension.id,
+                                                  "terminated", v->suspension.terminated,
                                                   "by", v->suspension.by, "reason", v->suspension.reason,
                                                   "since", cli_time_json(v->suspension.created), "incident",
                                                   v->suspension.incident_id != 0 ? json_integer(v->suspension.incident_id)
@@ -567,8 +571,11 @@ static int vps_show(struct cli *c, int argc, char **argv)
         printf("  state       %s\n", vps_state(v));
         if (v->suspended) {
                 pc_format_time(v->suspension.created, buf, sizeof(buf));
-                printf("  suspension  #%" PRId64 " since %s by %s: %s\n", v->suspension.id, buf,
+                printf("  %s #%" PRId64 " since %s by %s: %s\n",
+                       v->suspension.terminated ? "terminated  suspension" : "suspension ", v->suspension.id, buf,
                        cli_text(v->suspension.by, t1, sizeof(t1)), cli_text(v->suspension.reason, t2, sizeof(t2)));
+                if (v->suspension.terminated)
+                        printf("              only an admin lifts a termination (unsuspend --admin-override)\n");
         }
         printf("\nRestrictions of the site policy:\n");
         if (pol->n_rules == 0)

@@ -20,6 +20,7 @@ int cmd_status(struct cli *c, int argc, char **argv);
 int cmd_filter(struct cli *c, int argc, char **argv);
 int cmd_suspend(struct cli *c, int argc, char **argv);
 int cmd_unsuspend(struct cli *c, int argc, char **argv);
+int cmd_terminate(struct cli *c, int argc, char **argv);
 int cmd_notification(struct cli *c, int argc, char **argv);
 int cmd_incident(struct cli *c, int argc, char **argv);
 int cmd_action(struct cli *c, int argc, char **argv);
@@ -139,9 +140,21 @@ const struct cli_command cli_commands[] = {
           "Drops every packet from and to the VPS in the kernel (and its traffic to\n"
           "the hypervisor), records the suspension with who and why (and the incident\n"
           "behind it, if any) in the audit log, and queues an email to the owner.\n" },
-        { "unsuspend", cmd_unsuspend, "ID --by WHO --reason TEXT",
+        { "unsuspend", cmd_unsuspend, "ID --by WHO --reason TEXT [--admin-override]",
           "lift a VPS's suspension",
-          "Lifts the suspension, audited, and queues an email to the owner.\n" },
+          "Lifts the suspension, audited, and queues an email to the owner.\n"
+          "A termination (an attempt to circumvent a response: docs/DETECTION.md)\n"
+          "is refused unless an admin gives --admin-override, audited as\n"
+          "vps.unterminate with WHO and TEXT.\n" },
+        { "terminate", cmd_terminate, "ID --by WHO --reason TEXT [--incident N]",
+          "terminate a VPS: a suspension only an admin lifts",
+          "Suspends the VPS for good (or makes its suspension a termination),\n"
+          "audited as vps.terminate, and queues in one transaction the owner's\n"
+          "email (the abuse team gets its copy with the evidence) and, with\n"
+          "notifications.webhook, the signed event for the provider's billing.\n"
+          "portcullisd terminates by itself an attempt to circumvent a response\n"
+          "whose policy lists 'terminate' (docs/DETECTION.md).  Lifted only by\n"
+          "`unsuspend --admin-override` or `action lift --admin-override`.\n" },
         { "ticket", cmd_ticket, "open|list ...",
           "record a customer's request for an exception",
           "  ticket open ID SERVICE --by WHO --text TEXT\n"
@@ -234,7 +247,9 @@ const struct cli_command cli_commands[] = {
           "      Ends the active filter or suspension N now: a filter as `filter\n"
           "      lift`, a suspension as `unsuspend` (which also closes the VPS's open\n"
           "      incidents).  Audited (filter.lift, vps.unsuspend); the owner is\n"
-          "      emailed.  An action lifted or expired already is refused.\n"
+          "      emailed.  An action lifted or expired already is refused, and so\n"
+          "      is a termination without --admin-override (an admin's, audited as\n"
+          "      vps.unterminate).\n"
           "  action extend N --until TIME --by WHO --reason TEXT\n"
           "      Gives the active filter N a later end (TIME as for `filter place`:\n"
           "      2026-12-31, 2026-12-31T18:00:00Z or +30d).  Audited (filter.extend,\n"

@@ -220,6 +220,12 @@ static const struct key digest_keys[] = {
         KEYS_END,
 };
 
+/* A termination (store: pc_store_terminate): what made it one. */
+static const struct key termination_keys[] = {
+        { "why", H_RAW, NULL, NULL },
+        KEYS_END,
+};
+
 static const struct key abuse_keys[] = {
         { "by", H_RAW, NULL, NULL },
         { "reason", H_RAW, NULL, NULL },
@@ -242,6 +248,7 @@ static const struct kind kinds[] = {
         { "filter.lifted", { common_keys, filter_keys, actor_keys, until_keys } },
         { "vps.suspended", { common_keys, suspension_keys, actor_keys, answered_keys, evidence_keys } },
         { "vps.unsuspended", { common_keys, suspension_keys, actor_keys } },
+        { "vps.terminated", { common_keys, suspension_keys, actor_keys, termination_keys, incident_keys, evidence_keys } },
         { "incident.opened", { common_keys, incident_keys, evidence_keys } },
         { "incident.digest", { common_keys, incident_keys, digest_keys } },
         { "abuse", { common_keys, abuse_keys } },
@@ -250,7 +257,7 @@ static const struct kind kinds[] = {
 const char *const pc_template_kinds[] = {
         "exception.granted", "exception.revoked", "exception.expiring", "filter.placed",
         "filter.lifted",     "vps.suspended",     "vps.unsuspended",    "incident.opened",
-        "incident.digest",   NULL,
+        "incident.digest",   "vps.terminated",    NULL,
 };
 
 const char *const pc_template_languages[] = { "en", "it", NULL };

@@ -95,6 +95,7 @@ static const struct pc_notify_config default_notify = {
         .timeout = 30,
         .retry_base = 60,
         .notice_gap = 3600,
+        .webhook_timeout = 10,
 };
 
 static const struct pc_agent_config default_agent = {
@@ -199,7 +200,9 @@ static const char *const smtpd_keys[] = { "control-socket", "max-sessions", "use
 static const char *const notify_keys[] = {
         "relay", "from", "abuse-copy", "default-language", "max-attempts", "templates",
         "starttls", "tls-verify", "username", "password-file", "timeout", "retry-base", "notice-gap",
+        "webhook",
 };
+static const char *const webhook_keys[] = { "url", "secret-file", "timeout" };
 
 static struct node *node_free(struct node *n);
 static int fail(struct ctx *c, const struct node *n, const char *fmt, ...)
@@ -1033,6 +1036,7 @@ static int get_responses(struct ctx *c, const struct node *n, const char *key, u
                 { "suspend", PC_RESP_SUSPEND },
                 { "outbound-filter", PC_RESP_OUTBOUND_FILTER },
                 { "inbound-filter", PC_RESP_INBOUND_FILTER },
+                { "terminate", PC_RESP_TERMINATE },
         };
         unsigned bits = 0;
         int r = want_seq(c, n, key);
@@ -1049,12 +1053,20 @@ static int get_responses(struct ctx *c, const struct node *n, const char *key, u
                                 break;
                 if (j == PC_ARRAY_SIZE(names))
                         return fail(c, item, "unknown response %s in '%s' (expected: notify, "
-                                             "suspend, outbound-filter, inbound-filter)",
+                                             "suspend, outbound-filter, inbound-filter, terminate)",
                                     show(item, buf, sizeof(buf)), key);
                 if (bits & names[j].bit)
                         return fail(c, item, "'%s' lists '%s' twice", key, item->text);
                 bits |= names[j].bit;
         }
+        /* terminate answers the circumvention of another response. */
+        if ((bits & PC_RESP_TERMINATE) &&
+            !(bits & (PC_RESP_SUSPEND | PC_RESP_OUTBOUND_FILTER | PC_RESP_INBOUND_FILTER)))
+                return fail(c, n, "'%s' lists 'terminate' without suspend or a filter: terminate answers an "
+                                  "attempt to circumvent one of them (docs/DETECTION.md)", key);
+        if ((bits & PC_RESP_TERMINATE) && strcmp(key, "attacked") == 0)
+                return fail(c, n, "'attacked' cannot list 'terminate': a VPS under attack is a victim, "
+                                  "never terminated");
         *ret = bits;
         return 0;
 }
@@ -1942,20 +1954,60 @@ static int load_escalation(struct ctx *c, const struct node *n)
                         const struct node *item = x->kids[i];
                         char buf[64];
 
-                        if (i > 0 && e->steps[i - 1] == PC_ESCALATION_SUSPEND)
-                                return fail(c, item, "'suspend' must be the last step");
+                        if (i > 0 && e->steps[i - 1] == PC_ESCALATION_TERMINATE)
+                                return fail(c, item, "'terminate' must be the last step");
+                        if (i > 0 && e->steps[i - 1] == PC_ESCALATION_SUSPEND &&
+                            !(item->kind == NODE_SCALAR && strcmp(item->text, "terminate") == 0))
+                                return fail(c, item, "'suspend' must be the last step, or come just "
+                                                     "before 'terminate'");
                         if (item->kind == NODE_SCALAR && strcmp(item->text, "suspend") == 0)
                                 e->steps[i] = PC_ESCALATION_SUSPEND;
+                        else if (item->kind == NODE_SCALAR && strcmp(item->text, "terminate") == 0)
+                                e->steps[i] = PC_ESCALATION_TERMINATE;
                         else if (item->kind != NODE_SCALAR ||
                                  strlen(item->text) != item->len ||
                                  pc_parse_duration(item->text, &e->steps[i]) < 0 ||
                                  e->steps[i] <= 0)
                                 return fail(c, item, "each of 'steps' must be a positive "
-                                                     "duration such as 1h or the word 'suspend', "
-                                                     "not %s", show(item, buf, sizeof(buf)));
+                                                     "duration such as 1h or the word 'suspend' "
+                                                     "or 'terminate', not %s", show(item, buf, sizeof(buf)));
                 }
                 e->n_steps = x->n_kids;
         }
+        return 0;
+}
+
+/* notifications.webhook: {url, secret-file, timeout}; the secret itself
+ * stays in its file (read by the agent, never printed). */
+static int load_webhook(struct ctx *c, const struct node *n)
+{
+        struct pc_notify_config *nc = &c->cfg->notify;
+        const struct node *x;
+        char buf[64];
+        int r;
+
+        if ((r = want_map(c, n, "webhook")) < 0 ||
+            (r = check_keys(c, n, "'webhook'", webhook_keys, PC_ARRAY_SIZE(webhook_keys))) < 0)
+                return r;
+        if ((x = map_get(n, "url")) == NULL)
+                return fail(c, n, "'webhook' needs a 'url'");
+        r = get_string(c, x, "url", nc->webhook_url, sizeof(nc->webhook_url));
+        if (r < 0)
+                return r;
+        if (!((strncmp(nc->webhook_url, "https://", 8) == 0 && nc->webhook_url[8] != '\0') ||
+              (strncmp(nc->webhook_url, "http://", 7) == 0 && nc->webhook_url[7] != '\0')) ||
+            strpbrk(nc->webhook_url, " \t") != NULL)
+                return fail(c, x, "'url' must be an https:// or http:// URL, not %s", show(x, buf, sizeof(buf)));
+        if ((x = map_get(n, "secret-file")) == NULL)
+                return fail(c, n, "'webhook' needs a 'secret-file' (the HMAC key, in a file of its own)");
+        r = get_string(c, x, "secret-file", nc->webhook_secret_file, sizeof(nc->webhook_secret_file));
+        if (r < 0)
+                return r;
+        if (nc->webhook_secret_file[0] != '/')
+                return fail(c, x, "'secret-file' must be an absolute path, not %s", show(x, buf, sizeof(buf)));
+        if ((x = map_get(n, "timeout")) != NULL &&
+            (r = get_duration_in(c, x, "timeout", 1, 300, &nc->webhook_timeout)) < 0)
+                return r;
         return 0;
 }
 
@@ -2058,6 +2110,8 @@ static int load_notifications(struct ctx *c, const struct node *n)
                 return r;
         if ((x = map_get(n, "notice-gap")) != NULL &&
             (r = get_duration_in(c, x, "notice-gap", 1, 7 * 86400, &nc->notice_gap)) < 0)
+                return r;
+        if ((x = map_get(n, "webhook")) != NULL && (r = load_webhook(c, x)) < 0)
                 return r;
         return 0;
 }

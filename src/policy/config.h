@@ -20,6 +20,9 @@ enum pc_response {
         PC_RESP_SUSPEND = 1u << 1,
         PC_RESP_OUTBOUND_FILTER = 1u << 2,
         PC_RESP_INBOUND_FILTER = 1u << 3,
+        /* Circumventing the other responses (respond/response.h) terminates:
+         * a suspension only an admin lifts. */
+        PC_RESP_TERMINATE = 1u << 4,
 };
 
 /* The kinds of abuse a policy answers (its `responses:`), each also an
@@ -167,6 +170,7 @@ struct pc_detectors {
 
 #define PC_ESCALATION_STEPS_MAX 8
 #define PC_ESCALATION_SUSPEND (-1) /* a step that suspends instead of filtering */
+#define PC_ESCALATION_TERMINATE (-2) /* a step that terminates (only an admin lifts it) */
 
 struct pc_escalation {
         int64_t memory; /* seconds an incident counts towards repeats */
@@ -194,6 +198,11 @@ struct pc_notify_config {
         int64_t timeout;          /* seconds for one whole send */
         int64_t retry_base;       /* first retry delay; doubles, at most 6h */
         int64_t notice_gap;       /* incident notices per VPS and kind at most this often */
+        /* The provider's billing/CRM webhook for terminations ("" : none):
+         * an HTTPS (or HTTP) URL, the HMAC key in a file of its own. */
+        char webhook_url[512];
+        char webhook_secret_file[512];
+        int64_t webhook_timeout;  /* seconds for one whole POST */
 };
 
 /* The hypervisor agent, portcullisd. */

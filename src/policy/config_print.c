@@ -94,7 +94,7 @@ static void print_ip_protos(FILE *out, const uint8_t *protos, size_t n)
 static void print_responses(FILE *out, unsigned bits)
 {
         static const char *const names[] = { "notify", "suspend", "outbound-filter",
-                                             "inbound-filter" };
+                                             "inbound-filter", "terminate" };
         bool first = true;
 
         fputc('[', out);
@@ -293,6 +293,8 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
                         fputs(", ", out);
                 if (e->steps[i] == PC_ESCALATION_SUSPEND)
                         fputs("suspend", out);
+                else if (e->steps[i] == PC_ESCALATION_TERMINATE)
+                        fputs("terminate", out);
                 else
                         print_duration(out, e->steps[i]);
         }
@@ -325,6 +327,14 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
         print_duration(out, n->retry_base);
         fputs("\n  notice-gap: ", out);
         print_duration(out, n->notice_gap);
+        if (n->webhook_url[0] != '\0') {
+                fputs("\n  webhook:\n    url: ", out);
+                print_quoted(out, n->webhook_url);
+                fputs("\n    secret-file: ", out);
+                print_quoted(out, n->webhook_secret_file);
+                fputs("\n    timeout: ", out);
+                print_duration(out, n->webhook_timeout);
+        }
         fputs("\n\n", out);
 
         fputs("agent:\n  control-socket: ", out);
@@ -409,7 +419,7 @@ static json_t *jb_ip_protos(struct jb *b, const uint8_t *protos, size_t n)
 static json_t *jb_responses(struct jb *b, unsigned bits)
 {
         static const char *const names[] = { "notify", "suspend", "outbound-filter",
-                                             "inbound-filter" };
+                                             "inbound-filter", "terminate" };
         json_t *a = json_array();
 
         for (size_t i = 0; i < PC_ARRAY_SIZE(names); i++)
@@ -564,6 +574,14 @@ static json_t *jb_notifications(struct jb *b, const struct pc_notify_config *n)
         put(b, o, "timeout", jb_duration(n->timeout));
         put(b, o, "retry-base", jb_duration(n->retry_base));
         put(b, o, "notice-gap", jb_duration(n->notice_gap));
+        if (n->webhook_url[0] != '\0') {
+                json_t *w = json_object();
+
+                put(b, w, "url", json_string(n->webhook_url));
+                put(b, w, "secret-file", json_string(n->webhook_secret_file));
+                put(b, w, "timeout", jb_duration(n->webhook_timeout));
+                put(b, o, "webhook", w);
+        }
         return o;
 }
 
@@ -609,6 +627,8 @@ json_t *pc_config_json(const struct pc_config *cfg)
                 for (size_t i = 0; i < cfg->escalation.n_steps && i < PC_ESCALATION_STEPS_MAX; i++)
                         add(&b, steps, cfg->escalation.steps[i] == PC_ESCALATION_SUSPEND
                                                ? json_string("suspend")
+                                       : cfg->escalation.steps[i] == PC_ESCALATION_TERMINATE
+                                               ? json_string("terminate")
                                                : jb_duration(cfg->escalation.steps[i]));
                 put(&b, x, "steps", steps);
         }

@@ -121,9 +121,9 @@ void pc_explain_reason(const struct pc_reason *r, const struct pc_vps *vps,
                 if (r->suspension->incident_id != 0)
                         snprintf(inc, sizeof(inc), ", incident #%" PRId64,
                                  r->suspension->incident_id);
-                snprintf(buf, size, "%s is suspended (suspension #%" PRId64 " by %s since %s%s): %s",
-                         vps->id, r->suspension->id, r->suspension->by, when, inc,
-                         r->suspension->reason);
+                snprintf(buf, size, "%s is %s (suspension #%" PRId64 " by %s since %s%s): %s", vps->id,
+                         r->suspension->terminated ? "terminated: suspended until an admin lifts it" : "suspended",
+                         r->suspension->id, r->suspension->by, when, inc, r->suspension->reason);
                 return;
         }
         snprintf(buf, size, "?");

@@ -46,6 +46,7 @@ struct pc_suspension {
         char by[PC_NAME_MAX];
         char reason[256];
         int64_t created;
+        bool terminated;     /* a termination: only an admin lifts it */
 };
 
 struct pc_vps {

@@ -19,6 +19,8 @@ struct pc_ladder_step pc_ladder_step(const struct pc_escalation *e, const int64_
                 st.index = PC_ESCALATION_STEPS_MAX - 1;
         if (e->steps[st.index] == PC_ESCALATION_SUSPEND)
                 st.kind = PC_LADDER_SUSPEND;
+        else if (e->steps[st.index] == PC_ESCALATION_TERMINATE)
+                st.kind = PC_LADDER_TERMINATE;
         else if (e->steps[st.index] > 0) {
                 st.kind = PC_LADDER_FILTER;
                 st.seconds = e->steps[st.index];

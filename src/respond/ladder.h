@@ -9,7 +9,8 @@
  *     after <now> (a clock set back) counts too;
  *   - the n-th incident (n - 1 counting earlier ones) gets step n; past
  *     the last step, the last step repeats;
- *   - a step is a filter of so many seconds, or PC_ESCALATION_SUSPEND;
+ *   - a step is a filter of so many seconds, PC_ESCALATION_SUSPEND or
+ *     PC_ESCALATION_TERMINATE;
  *   - no steps at all: PC_LADDER_NONE (the caller keeps its own default). */
 #pragma once
 
@@ -22,6 +23,7 @@ enum pc_ladder_kind {
         PC_LADDER_NONE,    /* the escalation has no steps */
         PC_LADDER_FILTER,  /* a filter for <seconds> */
         PC_LADDER_SUSPEND, /* suspend the VPS */
+        PC_LADDER_TERMINATE, /* terminate it: a suspension only an admin lifts */
 };
 
 struct pc_ladder_step {

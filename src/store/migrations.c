@@ -293,11 +293,27 @@ static const char schema_v4[] =
         "        coalesce((SELECT max(CAST(substr(object, 12) AS INTEGER)) FROM audit\n"
         "                  WHERE object LIKE 'suspension/%'), 0)));\n";
 
+/* Terminations and webhooks: a suspension may be a termination (only an
+ * admin lifts it, and it stays a termination), and the outbox carries,
+ * beside the owners' emails, the provider's webhook events (recipient: the
+ * URL they go to). */
+static const char schema_v5[] =
+        "ALTER TABLE action ADD COLUMN terminated INTEGER NOT NULL DEFAULT 0\n"
+        "        CHECK (terminated IN (0, 1));\n"
+        "CREATE TRIGGER action_terminated_final BEFORE UPDATE OF terminated ON action\n"
+        "        WHEN OLD.terminated = 1 AND NEW.terminated = 0\n"
+        "BEGIN\n"
+        "        SELECT RAISE(ABORT, 'a termination stays a termination');\n"
+        "END;\n"
+        "ALTER TABLE notification ADD COLUMN channel TEXT NOT NULL DEFAULT 'email'\n"
+        "        CHECK (channel IN ('email', 'webhook'));\n";
+
 const struct pc_migration pc_sqlite_migrations[] = {
         { 1, schema_v1 },
         { 2, schema_v2 },
         { 3, schema_v3 },
         { 4, schema_v4 },
+        { 5, schema_v5 },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);

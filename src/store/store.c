@@ -250,6 +250,15 @@ int pc_store_unsuspend(struct pc_store *s, const char *vps_id, const struct pc_a
         return s->ops->unsuspend(s, vps_id, who);
 }
 
+/* Terminates <vps_id>. */
+int pc_store_terminate(struct pc_store *s, const char *vps_id, int64_t incident_id, const char *why,
+                       const char *webhook_url, const struct pc_actor *who, int64_t *ret_id)
+{
+        if (s == NULL || vps_id == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->terminate(s, vps_id, incident_id, why, webhook_url, who, ret_id);
+}
+
 /* Opens ticket <t>. */
 int pc_store_ticket_open(struct pc_store *s, const struct pc_ticket *t, const struct pc_actor *who,
                          int64_t *ret_id)

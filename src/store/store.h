@@ -16,6 +16,9 @@ struct pc_store;
 struct pc_actor {
         const char *by;     /* "alice", "portcullisd", "orchestrator" */
         const char *reason; /* free text; may be NULL */
+        /* An admin overrides a termination (lifts it): without it, lifting a
+         * terminated VPS's suspension is refused with -EPERM.  Audited. */
+        bool admin_override;
 };
 
 struct pc_audit_entry {
@@ -77,6 +80,7 @@ struct pc_notification {
         char last_error[PC_NOTIFICATION_ERROR_MAX];         /* "" if none */
         char message_id[PC_NOTIFICATION_MESSAGE_ID_MAX];    /* "" until the first attempt */
         int64_t sent_at;
+        char channel[16];                       /* "email", or "webhook" (<recipient> is the URL) */
 };
 
 /* An incident: one episode of abuse of one kind by one VPS.  <evidence>
@@ -107,6 +111,7 @@ struct pc_store_action {
         int64_t until;            /* 0: no end */
         int64_t lifted_at;        /* 0: not lifted */
         char lifted_by[PC_NAME_MAX];
+        bool terminated;          /* a suspension that is a termination */
 };
 
 /* Callbacks return 0 to go on, or a negative errno to stop (returned). */
@@ -140,6 +145,8 @@ struct pc_store_ops {
         int (*suspend)(struct pc_store *s, const char *vps_id, int64_t incident_id,
                        const struct pc_actor *who, int64_t *ret_id);
         int (*unsuspend)(struct pc_store *s, const char *vps_id, const struct pc_actor *who);
+        int (*terminate)(struct pc_store *s, const char *vps_id, int64_t incident_id, const char *why,
+                         const char *webhook_url, const struct pc_actor *who, int64_t *ret_id);
         int (*ticket_open)(struct pc_store *s, const struct pc_ticket *t, const struct pc_actor *who,
                            int64_t *ret_id);
         int (*ticket_list)(struct pc_store *s, const char *vps_id, pc_ticket_cb cb, void *userdata);
@@ -285,10 +292,24 @@ int pc_store_filter_lift(struct pc_store *s, const char *vps_id, int64_t filter_
                          const struct pc_actor *who);
 
 /* Suspends / unsuspends <vps_id>; both queue the owner's notification.
- * -EALREADY if already suspended / not suspended. */
+ * -EALREADY if already suspended / not suspended; unsuspend: -EPERM if
+ * the suspension is a termination and <who> is no admin_override. */
 int pc_store_suspend(struct pc_store *s, const char *vps_id, int64_t incident_id,
                      const struct pc_actor *who, int64_t *ret_id);
 int pc_store_unsuspend(struct pc_store *s, const char *vps_id, const struct pc_actor *who);
+
+/* Terminates <vps_id> for incident <incident_id> (0: by hand), <why>
+ * saying what made it a termination ("an attempt to circumvent: ..."):
+ * its suspension in force becomes a termination, or a new one is placed.
+ * A termination is lifted only with <who>->admin_override (unsuspend,
+ * action_lift refuse it with -EPERM otherwise).  In the same transaction:
+ * audited as vps.terminate; the owner's "vps.terminated" email queued (its
+ * payload with the incident's kind and evidence, which the abuse team's
+ * copy shows); and, unless <webhook_url> is NULL or "", a "vps.terminated"
+ * webhook event to it (channel "webhook", the same payload plus the
+ * owner).  -EALREADY if it is terminated already (nothing changed). */
+int pc_store_terminate(struct pc_store *s, const char *vps_id, int64_t incident_id, const char *why,
+                       const char *webhook_url, const struct pc_actor *who, int64_t *ret_id);
 
 /* Opens an exception-request ticket (vps_id, service, text). */
 int pc_store_ticket_open(struct pc_store *s, const struct pc_ticket *t, const struct pc_actor *who,

@@ -853,6 +853,7 @@ static int load_actions(struct sqlite_store *s, const struct pc_config *cfg, str
                         copy_trunc(su->by, sizeof(su->by), col_text(c->st, 6));
                         copy_trunc(su->reason, sizeof(su->reason), col_text(c->st, 7));
                         su->created = sqlite3_column_int64(c->st, 8);
+                        su->terminated = sqlite3_column_int64(c->st, 10) != 0;
                 } else {
                         struct pc_filter f = { 0 };
 
@@ -966,15 +967,15 @@ static int load_into(struct sqlite_store *s, struct pc_model *m, const char *onl
                   "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until FROM exception "
                   "WHERE ?1 IS NULL AND revoked_at IS NULL AND (until IS NULL OR until > ?2) "
                   "ORDER BY vps_id, id",
-                  "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until "
-                  "FROM action WHERE ?1 IS NULL AND lifted_at IS NULL AND (until IS NULL OR until > ?2) "
+                  "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until, "
+                  "terminated FROM action WHERE ?1 IS NULL AND lifted_at IS NULL AND (until IS NULL OR until > ?2) "
                   "ORDER BY vps_id, id" },
                 { "SELECT id, owner, lang, site, iface, mac, created FROM vps WHERE id = ?1",
                   "SELECT vps_id, prefix FROM vps_address WHERE vps_id = ?1 ORDER BY rowid",
                   "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until FROM exception "
                   "WHERE vps_id = ?1 AND revoked_at IS NULL AND (until IS NULL OR until > ?2) ORDER BY id",
-                  "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until "
-                  "FROM action WHERE vps_id = ?1 AND lifted_at IS NULL AND (until IS NULL OR until > ?2) "
+                  "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until, "
+                  "terminated FROM action WHERE vps_id = ?1 AND lifted_at IS NULL AND (until IS NULL OR until > ?2) "
                   "ORDER BY id" },
         };
         const char *const *q = sql[only != NULL];
@@ -1515,11 +1516,17 @@ static int sq_exception_revoke(struct pc_store *ps, const char *vps_id, const ch
 /* ---- filters and suspensions ----------------------------------------- */
 
 #define ACTION_COLUMNS \
-        "id, vps_id, kind, direction, scope, incident_id, \"by\", reason, created, until"
+        "id, vps_id, kind, direction, scope, incident_id, \"by\", reason, created, until, terminated"
 
 /* The filter or suspension at the current row of <st> (ACTION_COLUMNS). */
 static json_t *action_json(sqlite3_stmt *st)
 {
+        if (strcmp(col_text(st, 2), "suspension") == 0 && sqlite3_column_int64(st, 10) != 0)
+                return json_pack("{s:I, s:s, s:o, s:s, s:o, s:I, s:b}", "id",
+                                 (json_int_t)sqlite3_column_int64(st, 0), "vps", col_text(st, 1),
+                                 "incident", col_json_int(st, 5), "by", col_text(st, 6),
+                                 "reason", col_json_text(st, 7), "created",
+                                 (json_int_t)sqlite3_column_int64(st, 8), "terminated", 1);
         if (strcmp(col_text(st, 2), "suspension") == 0)
                 return json_pack("{s:I, s:s, s:o, s:s, s:o, s:I}", "id",
                                  (json_int_t)sqlite3_column_int64(st, 0), "vps", col_text(st, 1),
@@ -1812,6 +1819,147 @@ static int sq_suspend(struct pc_store *ps, const char *vps_id, int64_t incident_
         return 0;
 }
 
+/* The facts of a termination for incident <incident_id> (0: none): the
+ * suspension <after>, what made it one <why>, the incident's kind and
+ * evidence (the abuse team's copy shows them). */
+static int termination_facts(struct sqlite_store *s, json_t *after, int64_t incident_id, const char *why,
+                             json_t **ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *facts = json_deep_copy(after);
+        int r;
+
+        if (facts == NULL || json_object_set_new(facts, "terminated", json_true()) < 0 ||
+            json_object_set_new(facts, "why", json_string(why != NULL ? why : "")) < 0)
+                return set_err(s, -ENOMEM, "termination: out of memory");
+        if (incident_id != 0) {
+                r = query(s, &st, "SELECT kind, evidence, first_seen, last_seen, count FROM incident WHERE id = ?",
+                          "i", incident_id);
+                if (r < 0)
+                        return r;
+                r = step(s, st);
+                if (r < 0)
+                        return r;
+                if (r > 0) {
+                        json_t *ev = sqlite3_column_type(st, 1) == SQLITE_NULL
+                                             ? json_null()
+                                             : json_loads(col_text(st, 1), 0, NULL);
+
+                        if (json_object_set_new(facts, "kind", json_string(col_text(st, 0))) < 0 ||
+                            json_object_set_new(facts, "evidence", ev != NULL ? ev : json_string(col_text(st, 1))) < 0 ||
+                            json_object_set_new(facts, "first_seen", json_integer(sqlite3_column_int64(st, 2))) < 0 ||
+                            json_object_set_new(facts, "last_seen", json_integer(sqlite3_column_int64(st, 3))) < 0 ||
+                            json_object_set_new(facts, "count", json_integer(sqlite3_column_int64(st, 4))) < 0)
+                                return set_err(s, -ENOMEM, "termination: out of memory");
+                }
+        }
+        *ret = facts;
+        facts = NULL;
+        return 0;
+}
+
+/* Queues the webhook event <kind> to <url>: <facts> (borrowed) plus the
+ * VPS, its owner, site and addresses, in the notification outbox. */
+static int webhook_queue(struct sqlite_store *s, int64_t now, const char *kind, const char *url, json_t *vps,
+                         json_t *facts)
+{
+        _cleanup_json_ json_t *payload = json_deep_copy(facts);
+        _cleanup_free_ char *text = NULL;
+        const char *id = json_string_value(json_object_get(vps, "id"));
+
+        if (payload == NULL || json_object_set(payload, "vps", json_object_get(vps, "id")) < 0 ||
+            json_object_set(payload, "owner", json_object_get(vps, "owner")) < 0 ||
+            json_object_set(payload, "site", json_object_get(vps, "site")) < 0 ||
+            json_object_set(payload, "addresses", json_object_get(vps, "addresses")) < 0 ||
+            json_object_set_new(payload, "event", json_string(kind)) < 0 ||
+            (text = json_dumps(payload, JSON_FLAGS)) == NULL)
+                return set_err(s, -ENOMEM, "%s: cannot write the webhook event", id);
+        return exec(s,
+                    "INSERT INTO notification (created, vps_id, kind, recipient, language, "
+                    "payload, state, attempts, next_attempt, channel) "
+                    "VALUES (?, ?, ?, ?, '', ?, 'pending', 0, ?, 'webhook')",
+                    "itttti", now, id, kind, url, text, now);
+}
+
+static int terminate_tx(struct sqlite_store *s, const char *vps_id, int64_t incident_id, const char *why,
+                        const char *webhook_url, const struct pc_actor *who, int64_t now, int64_t *ret_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *vps = NULL, *before = NULL, *after = NULL, *facts = NULL;
+        char object[48];
+        int64_t id;
+        int r;
+
+        r = vps_fetch(s, vps_id, &vps);
+        if (r < 0)
+                return r;
+        r = incident_check(s, vps_id, incident_id);
+        if (r < 0)
+                return r;
+        r = suspension_query(s, vps_id, &st);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r > 0 && sqlite3_column_int64(st, 10) != 0)
+                return set_err(s, -EALREADY, "%s is terminated already (suspension #%lld)", vps_id,
+                               (long long)sqlite3_column_int64(st, 0));
+        if (r > 0) {
+                /* Suspended already: the suspension becomes the termination. */
+                id = sqlite3_column_int64(st, 0);
+                before = action_json(st);
+                if (before == NULL)
+                        return set_err(s, -ENOMEM, "suspension/%lld: cannot describe it in JSON", (long long)id);
+                r = exec(s, "UPDATE action SET terminated = 1, incident_id = coalesce(?, incident_id), "
+                            "reason = ? WHERE id = ?",
+                         "nti", incident_id, who->reason, id);
+        } else {
+                r = exec(s,
+                         "INSERT INTO action (vps_id, kind, direction, scope, incident_id, \"by\", "
+                         "reason, created, terminated) VALUES (?, 'suspension', 'both', 'all', ?, ?, ?, ?, 1)",
+                         "tntti", vps_id, incident_id, who->by, who->reason, now);
+                id = sqlite3_last_insert_rowid(s->db);
+        }
+        if (r < 0)
+                return r;
+        r = action_fetch(s, id, &after);
+        if (r < 0)
+                return r;
+        snprintf(object, sizeof(object), "suspension/%lld", (long long)id);
+        r = audit(s, now, who, "vps.terminate", object, vps_id, before, after);
+        if (r >= 0)
+                r = termination_facts(s, after, incident_id, why, &facts);
+        if (r >= 0)
+                r = notify(s, now, "vps.terminated", vps, facts);
+        if (r >= 0 && webhook_url != NULL && webhook_url[0] != '\0')
+                r = webhook_queue(s, now, "vps.terminated", webhook_url, vps, facts);
+        if (r < 0)
+                return r;
+        *ret_id = id;
+        return 0;
+}
+
+static int sq_terminate(struct pc_store *ps, const char *vps_id, int64_t incident_id, const char *why,
+                        const char *webhook_url, const struct pc_actor *who, int64_t *ret_id)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int64_t id = 0;
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        r = tx_end(s, terminate_tx(s, vps_id, incident_id, why, webhook_url, who, pc_now(), &id));
+        if (r < 0)
+                return r;
+        if (ret_id != NULL)
+                *ret_id = id;
+        return 0;
+}
+
 /* Closes the open incidents of <vps_id>: support has looked at the VPS
  * (it lifted the suspension), so abuse after this is a new episode, and
  * the policy answers it again. */
@@ -1836,6 +1984,19 @@ static int incidents_close(struct sqlite_store *s, const char *vps_id, const str
         return r < 0 ? r : 0;
 }
 
+/* Refuses, unless <who> is an admin's override, to lift the suspension at
+ * the current row of <st> (ACTION_COLUMNS) if it is a termination. */
+static int termination_check(struct sqlite_store *s, sqlite3_stmt *st, const struct pc_actor *who)
+{
+        if (sqlite3_column_int64(st, 10) == 0 || who->admin_override)
+                return 0;
+        return set_err(s, -EPERM,
+                       "%s is terminated (suspension #%lld: %s); only an admin lifts a termination "
+                       "(--admin-override, audited as vps.unterminate)",
+                       col_text(st, 1), (long long)sqlite3_column_int64(st, 0),
+                       col_text(st, 7)[0] != '\0' ? col_text(st, 7) : "no reason recorded");
+}
+
 static int unsuspend_tx(struct sqlite_store *s, const char *vps_id, const struct pc_actor *who,
                         int64_t now)
 {
@@ -1854,7 +2015,11 @@ static int unsuspend_tx(struct sqlite_store *s, const char *vps_id, const struct
                 return r;
         if (r == 0)
                 return set_err(s, -EALREADY, "%s is not suspended", vps_id);
-        r = action_lift(s, st, vps, "vps.unsuspend", "suspension", "vps.unsuspended", who, now);
+        r = termination_check(s, st, who);
+        if (r < 0)
+                return r;
+        r = action_lift(s, st, vps, sqlite3_column_int64(st, 10) != 0 ? "vps.unterminate" : "vps.unsuspend",
+                        "suspension", "vps.unsuspended", who, now);
         return r < 0 ? r : incidents_close(s, vps_id, who, now);
 }
 
@@ -2075,8 +2240,9 @@ static void action_read(sqlite3_stmt *st, struct pc_store_action *a)
         copy_trunc(a->reason, sizeof(a->reason), col_text(st, 7));
         a->created = sqlite3_column_int64(st, 8);
         a->until = sqlite3_column_int64(st, 9);
-        a->lifted_at = sqlite3_column_int64(st, 10);
-        copy_trunc(a->lifted_by, sizeof(a->lifted_by), col_text(st, 11));
+        a->terminated = sqlite3_column_int64(st, 10) != 0;
+        a->lifted_at = sqlite3_column_int64(st, 11);
+        copy_trunc(a->lifted_by, sizeof(a->lifted_by), col_text(st, 12));
 }
 
 static int sq_action_list(struct pc_store *ps, const char *vps_id, int64_t incident_id, bool active_only,
@@ -2169,7 +2335,11 @@ static int action_lift_row(struct sqlite_store *s, sqlite3_stmt *st, const struc
                 return r;
         if (strcmp(col_text(st, 2), "suspension") != 0)
                 return action_lift(s, st, vps, "filter.lift", "filter", "filter.lifted", who, now);
-        r = action_lift(s, st, vps, "vps.unsuspend", "suspension", "vps.unsuspended", who, now);
+        r = termination_check(s, st, who);
+        if (r < 0)
+                return r;
+        r = action_lift(s, st, vps, sqlite3_column_int64(st, 10) != 0 ? "vps.unterminate" : "vps.unsuspend",
+                        "suspension", "vps.unsuspended", who, now);
         return r < 0 ? r : incidents_close(s, vps_id, who, now);
 }
 
@@ -2513,7 +2683,7 @@ static int sq_audit_list(struct pc_store *ps, const char *vps_id, size_t limit, 
 
 #define NOTIFICATION_COLUMNS                                                                   \
         "id, created, vps_id, kind, recipient, language, payload, state, attempts, "           \
-        "next_attempt, last_error, message_id, sent_at"
+        "next_attempt, last_error, message_id, sent_at, channel"
 
 static const struct pc_actor notifier = { .by = "portcullisd", .reason = NULL };
 
@@ -2534,6 +2704,7 @@ static int notification_read(struct sqlite_store *s, sqlite3_stmt *st, struct pc
         copy_trunc(n->last_error, sizeof(n->last_error), col_text(st, 10));
         copy_trunc(n->message_id, sizeof(n->message_id), col_text(st, 11));
         n->sent_at = sqlite3_column_int64(st, 12);
+        copy_trunc(n->channel, sizeof(n->channel), col_text(st, 13));
         n->payload = strdup(col_text(st, 6));
         if (n->payload == NULL)
                 return set_err(s, -ENOMEM, "notification #%lld: out of memory", (long long)n->id);
@@ -3107,6 +3278,7 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .filter_lift = sq_filter_lift,
         .suspend = sq_suspend,
         .unsuspend = sq_unsuspend,
+        .terminate = sq_terminate,
         .exception_ended = sq_exception_ended,
         .ticket_open = sq_ticket_open,
         .vps_fetch = sq_vps_fetch,

@@ -654,5 +654,22 @@ t s9-close-audit 0 audit vps-901 --json &&
         json s9-close-audit '[(e["object"], e["before"]["state"], e["after"]["state"]) for e in j["audit"] if e["action"] == "incident.close"] == [("incident/1", "open", "closed"), ("incident/4", "open", "closed"), ("incident/2", "open", "closed")] and [e["object"] for e in j["audit"] if e["action"] == "filter.lift"] == ["filter/1", "filter/2"]'
 t s9-inc-list-closed 0 incident list vps-901 --json && json s9-inc-list-closed 'j["incidents"] == []'
 
+# Termination: a suspension only an admin's override lifts.
+t term-noreason 2 terminate vps-902 --by alice && has term-noreason "--reason TEXT is required" "$err"
+t term 0 terminate vps-902 --by alice --reason "spoofed again after the lift" && has term "terminated vps-902" "$out"
+t term-again 2 terminate vps-902 --by alice --reason again && has term-again "terminated already" "$err"
+t term-show 0 vps show vps-902 && has term-show "state       terminated" "$out" && has term-show "only an admin lifts" "$out"
+t term-show-json 0 vps show vps-902 --json && json term-show-json 'j["state"] == "terminated" and j["suspension"]["terminated"] is True'
+t term-explain 1 explain vps-902 tcp/443 && has term-explain "is terminated" "$out"
+t term-unsuspend 2 unsuspend vps-902 --by bob --reason "customer says sorry" && has term-unsuspend "vps-902 is terminated" "$err" && has term-unsuspend "--admin-override" "$err"
+term_id=$(q9 "SELECT id FROM action WHERE vps_id = 'vps-902' AND terminated = 1")
+t term-lift 2 action lift "$term_id" --by bob --reason "customer says sorry" && has term-lift "is terminated" "$err"
+t term-action-list 0 action list vps-902 --active && has term-action-list "termination" "$out"
+t term-override-suspend 2 suspend vps-902 --admin-override --by bob --reason x && has term-override-suspend "for unsuspend only" "$err"
+t term-list 0 notification list vps-902 && has term-list "vps.terminated" "$out"
+t term-override 0 unsuspend vps-902 --admin-override --by carol --reason "billing reviewed it"
+t term-audit 0 audit vps-902 --json && json term-audit '[e["by"] for e in j["audit"] if e["action"] == "vps.unterminate"] == ["carol"] and [e["action"] for e in j["audit"] if e["action"] == "vps.terminate"] == ["vps.terminate"]'
+t term-show-after 0 vps show vps-902 --json && json term-show-after 'j["state"] != "terminated"'
+
 echo "$n commands, $failures failures"
 [ $failures = 0 ]

@@ -15,6 +15,7 @@ PY=/usr/bin/python3 # Debian's, which has scapy
 lab_up --trap || { echo "FAIL lab_up"; exit 1; }
 lab_vps_add vps102 v102 203.0.113.20 2001:db8:102:: >/dev/null 2>&1 || { echo "FAIL lab_vps_add"; exit 1; }
 pc_setup "$1" "$2"
+pc_no_terminate # each spoofing episode below is suspended anew: detection, not lab/terminate's rule
 DB=$LAB_DIR/portcullis.db
 mac101=$(lab_exec vps101 cat /sys/class/net/eth0/address)
 pc vps add vps-101 --site lenoir --owner ada@example.net --iface "$VPS101_IF" --mac "$mac101" \

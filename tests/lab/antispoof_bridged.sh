@@ -251,13 +251,17 @@ s(Ether(src=M302, dst=M301)/IPv6(src=LL302, dst=LL301)/UDP(sport=547, dport=546)
 pc_setup "$1" "$2"
 DB=$LAB_DIR/portcullis.db
 # provider A's profile, its proxy connecting from the hypervisor's address
-# (a bridged site cannot take the MX's replies to the VPS's own)
+# (a bridged site cannot take the MX's replies to the VPS's own); without
+# 'terminate': each spoofing episode below is suspended anew, unsuspended
+# in between (detection, not lab/terminate.sh's circumvention rule)
 sed -e "s/^profile: lenoir/profile: lenoir-br/" -e "s/^  source: vps/  source: hypervisor/" \
+	-e "s/^  spoofing: \[suspend, notify, terminate\]$/  spoofing: [suspend, notify]/" \
 	"$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/lenoir-br.yaml"
 sed -i -e "s|^  - $PC_ROOT/etc/profiles/blocked-services.yaml|&\n  - $LAB_DIR/lenoir-br.yaml|" \
 	-e '/^sites:$/a\  lenoir-br:\n    policy: lenoir-br\n    topology: bridged' \
 	-e 's/^\(    episode-gap:\).*/\1 1s/' "$PC_CFG"
-if ! grep -q '^    topology: bridged$' "$PC_CFG" || ! grep -q '^    episode-gap: 1s$' "$PC_CFG"; then
+if ! grep -q '^    topology: bridged$' "$PC_CFG" || ! grep -q '^    episode-gap: 1s$' "$PC_CFG" ||
+	! grep -q '^  spoofing: \[suspend, notify\]$' "$LAB_DIR/lenoir-br.yaml"; then
 	echo "FAIL cannot write the lab's config"
 	exit 1
 fi

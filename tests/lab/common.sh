@@ -68,6 +68,22 @@ pc_setup() {
         "$PC_BIN" -c "$PC_CFG" init >/dev/null
 }
 
+# pc_no_terminate: the config's provider A profile (lenoir) without
+# 'terminate' in its spoofing response, for a scenario that spoofs again and
+# again on purpose, unsuspending in between, to test detection: there each
+# episode is suspended.  Termination (spoofing again after a lifted
+# suspension) is lab/terminate.sh's.
+pc_no_terminate() {
+        local src
+        src=$(sed -n 's|^  - \(.*/lenoir\.yaml\)$|\1|p' "$PC_CFG")
+        sed 's/^  spoofing: \[suspend, notify, terminate\]$/  spoofing: [suspend, notify]/' "$src" \
+                >"$LAB_DIR/lenoir-noterm.yaml"
+        sed -i "s|^  - $src\$|  - $LAB_DIR/lenoir-noterm.yaml|" "$PC_CFG"
+        grep -q '^  spoofing: \[suspend, notify\]$' "$LAB_DIR/lenoir-noterm.yaml" &&
+                grep -q "^  - $LAB_DIR/lenoir-noterm.yaml$" "$PC_CFG" ||
+                { echo "FAIL pc_no_terminate: cannot write the lab's config"; exit 1; }
+}
+
 # pc_vps_link NAME: the options that register lab VPS NAME's link: its
 # interface, addresses and (bridged lab) MAC, e.g. pc_vps_link VPS201.
 pc_vps_link() {

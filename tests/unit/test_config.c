@@ -217,7 +217,7 @@ static void test_shipped(void **state)
         assert_false(r->exemptable);
         assert_false(r->tos_event);
         assert_true(l->anti_spoofing);
-        assert_int_equal(l->responses[PC_ABUSE_SPOOFING], PC_RESP_SUSPEND | PC_RESP_NOTIFY);
+        assert_int_equal(l->responses[PC_ABUSE_SPOOFING], PC_RESP_SUSPEND | PC_RESP_NOTIFY | PC_RESP_TERMINATE);
         assert_int_equal(l->responses[PC_ABUSE_SCANNING], PC_RESP_OUTBOUND_FILTER | PC_RESP_NOTIFY);
         assert_true(l->has_smtp_proxy);
         assert_string_equal(l->smtp_proxy_listen, "[::]:10025");
@@ -392,7 +392,7 @@ static void test_main_errors(void **state)
                  "not '0s'");
         load_bad("escalation:\n  steps: []\n", "t.yaml:2:10: 'steps' must have 1 to 8 items, not 0");
         load_bad("escalation:\n  steps: [suspend, 1h]\n",
-                 "t.yaml:2:20: 'suspend' must be the last step");
+                 "t.yaml:2:20: 'suspend' must be the last step, or come just before 'terminate'");
         load_bad("notifications:\n  max-attempts: 0\n",
                  "t.yaml:2:17: 'max-attempts' must be a whole number from 1 to 100, not '0'");
         load_bad("notifications:\n  max-attempts: 99999999999\n",

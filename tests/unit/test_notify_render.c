@@ -126,6 +126,15 @@ static const struct fixture fixtures[] = {
           "\"reason\": \"flooding many destinations\", \"created\": " STR(T) ", "
           "\"incident_kind\": \"flood\", \"evidence\": {\"detector\": \"flood-out-spread\", "
           "\"sample_destination\": \"198.51.100.200\", \"threshold_pps\": 100000, \"threshold_mbps\": 5000}}" },
+        { "vps.terminated", "vps.terminated", 116,
+          "{" COMMON("vps.terminated") ", \"id\": 15, \"incident\": 43, \"by\": \"portcullisd\", "
+          "\"reason\": \"IP spoofing: sent packets with source 203.0.113.9 (incident #43)\", "
+          "\"created\": " STR(T) ", \"terminated\": true, "
+          "\"why\": \"an attempt to circumvent: again after a suspension for it was lifted\", "
+          "\"kind\": \"spoof\", \"first_seen\": 1773482520, \"last_seen\": 1773482520, \"count\": 3, "
+          "\"evidence\": {\"kind\": \"ipv4-source\", \"claimed_source\": \"203.0.113.9\", "
+          "\"destination\": \"198.51.100.7\", \"interface\": \"vps102\", \"protocol\": 17, "
+          "\"length\": 40, \"headers\": \"4500\"}}" },
 };
 
 static const char *const langs[] = { "en", "it" };

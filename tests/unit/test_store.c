@@ -30,8 +30,8 @@ static char dir[64];      /* the temporary folder */
 static char dbpath[128];  /* dir/state/portcullis.db: "state" does not exist yet */
 static char url[160];     /* sqlite:dbpath */
 
-static const struct pc_actor alice = { "alice", "customer ticket" };
-static const struct pc_actor bob = { "bob", NULL };
+static const struct pc_actor alice = { .by = "alice", .reason = "customer ticket" };
+static const struct pc_actor bob = { .by = "bob" };
 
 static int group_setup(void **state)
 {
@@ -263,7 +263,7 @@ static void test_open_creates_schema(void **state)
         char buf[64], parent[128];
         int v = -1;
 
-        assert_int_equal(pc_store_schema_latest(), 4);
+        assert_int_equal(pc_store_schema_latest(), 5);
         assert_int_equal(pc_store_schema_version(s, &v), 0);
         assert_int_equal(v, pc_store_schema_latest());
         assert_int_equal(raw_int("PRAGMA user_version"), pc_store_schema_latest());
@@ -311,7 +311,7 @@ static void test_newer_schema_refused(void **state)
         assert_int_equal(pc_store_open(url, &s, err, sizeof(err)), -EPROTONOSUPPORT);
         assert_null(s);
         assert_non_null(strstr(err, "is at schema version 99 but this portcullis knows versions "
-                                    "up to 4; upgrade portcullis"));
+                                    "up to 5; upgrade portcullis"));
         assert_non_null(strstr(err, dbpath));
         /* Untouched: same version, no tables of ours, journal mode as it was. */
         assert_int_equal(raw_int("PRAGMA user_version"), 99);
@@ -568,7 +568,7 @@ static void test_vps_duplicates(void **state)
         assert_int_equal(pc_store_vps_add(s, v, &alice), -EINVAL);
         pc_vps_free(v);
         {
-                struct pc_actor nobody = { NULL, NULL };
+                struct pc_actor nobody = { .by = NULL };
 
                 v = make_vps("vps-104", "milano", NULL);
                 assert_int_equal(pc_store_vps_add(s, v, &nobody), -EINVAL);
@@ -727,7 +727,7 @@ static void test_tickets(void **state)
         assert_string_equal(pc_store_errmsg(s),
                             "the ticket's text holds the control character U+000A at byte 3");
         snprintf(t.text, sizeof(t.text), "fine");
-        assert_int_equal(pc_store_ticket_open(s, &t, &(struct pc_actor){ "alice", "\x1b[2J" }, NULL), -EINVAL);
+        assert_int_equal(pc_store_ticket_open(s, &t, &(struct pc_actor){ .by = "alice", .reason = "\x1b[2J" }, NULL), -EINVAL);
         assert_string_equal(pc_store_errmsg(s), "reason holds the control character U+001B at byte 1");
 
         /* Granting against a ticket approves it; a ticket of another VPS is refused. */
@@ -851,6 +851,60 @@ static void test_suspend(void **state)
         assert_int_equal(pc_store_unsuspend(s, "vps-101", &bob), 0);
         assert_int_equal(pc_store_suspend(s, "vps-101", 31337, &alice, NULL), -ENOENT);
         assert_string_equal(pc_store_errmsg(s), "incident #31337 does not exist");
+        pc_store_close(s);
+}
+
+/* A termination: a suspension that stays until an admin overrides it,
+ * queued with the owner's email and the provider's webhook event. */
+static void test_terminate(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_actor admin = { .by = "carol", .reason = "billing settled it", .admin_override = true };
+        struct pc_store_action act;
+        struct pc_model *m;
+        int64_t id = 0, id2 = 0, incident = 0;
+        bool opened;
+        char buf[256];
+
+        add_vps(s, "vps-101", "lenoir", "192.0.2.10");
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "spoof", 1, 1000,
+                                                "{\"kind\":\"ipv4-source\",\"claimed_source\":\"203.0.113.9\"}", 60,
+                                                &incident, &opened, 0),
+                         0);
+        /* suspended first: the suspension becomes the termination */
+        assert_int_equal(pc_store_suspend(s, "vps-101", incident, &alice, &id), 0);
+        assert_int_equal(pc_store_terminate(s, "vps-101", incident, "an attempt to circumvent",
+                                            "http://crm.example.net/hook", &alice, &id2),
+                         0);
+        assert_int_equal(id2, id);
+        assert_int_equal(pc_store_terminate(s, "vps-101", incident, "again", NULL, &alice, NULL), -EALREADY);
+        assert_int_equal(pc_store_action_get(s, id, &act), 0);
+        assert_true(act.terminated);
+        m = load(s);
+        assert_true(pc_model_find(m, "vps-101")->suspension.terminated);
+        m = pc_model_free(m);
+        /* the owner's email, with the evidence, and the webhook event */
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'vps.terminated' "
+                                 "AND channel = 'email'"), 1);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'vps.terminated' "
+                                 "AND channel = 'webhook' AND recipient = 'http://crm.example.net/hook'"), 1);
+        raw_text("SELECT payload FROM notification WHERE channel = 'webhook'", buf, sizeof(buf));
+        assert_non_null(strstr(buf, "203.0.113.9"));
+        assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE action = 'vps.terminate'"), 1);
+        /* support cannot lift it, by either path; an admin's override can */
+        assert_int_equal(pc_store_unsuspend(s, "vps-101", &bob), -EPERM);
+        assert_non_null(strstr(pc_store_errmsg(s), "vps-101 is terminated"));
+        assert_int_equal(pc_store_action_lift(s, id, &bob), -EPERM);
+        assert_int_equal(pc_store_incident_close(s, incident, true, &alice, NULL), -EPERM);
+        assert_int_equal(pc_store_unsuspend(s, "vps-101", &admin), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE action = 'vps.unterminate' AND \"by\" = 'carol'"),
+                         1);
+        /* not suspended: a new termination, no webhook without a URL */
+        assert_int_equal(pc_store_terminate(s, "vps-101", 0, "by hand", "", &alice, &id2), 0);
+        assert_true(id2 > id);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE channel = 'webhook'"), 1);
+        assert_int_not_equal(raw_exec("UPDATE action SET terminated = 0", buf, sizeof(buf)), SQLITE_OK);
+        assert_non_null(strstr(buf, "a termination stays a termination"));
         pc_store_close(s);
 }
 
@@ -1173,7 +1227,7 @@ static void test_outbox(void **state)
 static void test_injection(void **state)
 {
         struct pc_store *s = open_store();
-        struct pc_actor evil = { "mallory", INJECTION };
+        struct pc_actor evil = { .by = "mallory", .reason = INJECTION };
         struct pc_exception e = exception_for("smtp", 0, 0);
         struct pc_vps *v;
         struct audit_rows *rows;
@@ -1526,7 +1580,7 @@ static void test_notification_retry(void **state)
 {
         struct pc_store *s = open_store();
         struct pc_notification n = { 0 };
-        struct pc_actor nobody = { NULL, "x" };
+        struct pc_actor nobody = { .by = NULL, .reason = "x" };
         struct audit_rows *rows;
         struct notif_rows *due;
         int64_t now = pc_now(), a, b, c;
@@ -2280,6 +2334,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_tickets, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_exception_ended, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_suspend, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_terminate, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_site, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_audit, setup, teardown),
