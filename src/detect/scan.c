@@ -1019,7 +1019,7 @@ void pc_scan_params_default(struct pc_scan_params *p)
                 .detection_rate = 0.99,
                 .benign_success = 0.8,
                 .scanner_success = 0.2,
-                .pending_timeout_ms = 1000,
+                .pending_timeout_ms = 2000,
                 .hold_budget = 5,
                 .contact_memory_ms = 600000,
                 .max_contacts_per_vps = 512,

@@ -209,7 +209,7 @@ struct pc_scan_vps {
 struct pc_scan;
 
 /* Fills <p> with the defaults: α 0.001, β 0.99, θ0 0.8, θ1 0.2, timeout
- * 1 s, budget 5, memory 10 min, 512 destinations per VPS, 1,048,576 in
+ * 2 s, budget 5, memory 10 min, 512 destinations per VPS, 1,048,576 in
  * all, 65,536 VPSes, window 1 h, threshold 100, a random seed. */
 void pc_scan_params_default(struct pc_scan_params *p);
 

@@ -152,7 +152,7 @@ workload() {
                 check "$name from vps-${v#vps} ($s): completes with the servers' outcome (${ms} ms)" test "$st" = 0
                 if [ $s = lenoir ]; then ms_a=$ms; else ms_b=$ms; fi
         done
-        sleep 1.5 # the pending timeout (1 s) and a tick: every outcome judged
+        sleep 2.5 # the pending timeout (2 s) and a tick: every outcome judged
         for v in vps12$i vps22$i; do
                 check "$name: vps-${v#vps} has no incident" \
                         test "$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-${v#vps}'")" = 0

@@ -54,11 +54,19 @@ static struct pc_scan *make(struct pc_scan_params *p)
         return s;
 }
 
+/* The defaults, with the 1 s pending timeout these tests' times are
+ * written for (the default is 2 s). */
+static void params_1s(struct pc_scan_params *p)
+{
+        pc_scan_params_default(p);
+        p->pending_timeout_ms = 1000;
+}
+
 static struct pc_scan *make_default(void)
 {
         struct pc_scan_params p;
 
-        pc_scan_params_default(&p);
+        params_1s(&p);
         return make(&p);
 }
 
@@ -450,7 +458,7 @@ static void test_slow_counted_once(void **state)
         struct rec r = { 0 };
         double one;
 
-        pc_scan_params_default(&p);
+        params_1s(&p);
         p.slow_threshold = 3;
         s = make(&p);
         ev(s, &r, "vps-1", 1, 80, PC_CONTACT_OPENED, 0);
@@ -586,7 +594,7 @@ static size_t nmap_t1(unsigned threshold, uint64_t seed)
         struct rec r = { 0 };
         size_t truth = 0, slow = 0;
 
-        pc_scan_params_default(&p);
+        params_1s(&p);
         p.slow_window_ms = 3600000;
         p.slow_threshold = threshold;
         p.seed = seed;
@@ -639,7 +647,7 @@ static void test_contact_limits(void **state)
         struct rec r = { 0 };
         size_t mem;
 
-        pc_scan_params_default(&p);
+        params_1s(&p);
         p.max_contacts_per_vps = 4;
         s = make(&p);
         for (int i = 0; i < 4; i++) {
@@ -678,7 +686,7 @@ static void test_contact_limits(void **state)
         pc_scan_free(s);
 
         /* The global limit evicts the least recently contacted of all. */
-        pc_scan_params_default(&p);
+        params_1s(&p);
         p.max_contacts = 3;
         s = make(&p);
         ev(s, &r, "vps-1", 1, 443, PC_CONTACT_OPENED, 0);
@@ -701,7 +709,7 @@ static void test_vps_limits(void **state)
         char id[16];
         size_t mem = 0;
 
-        pc_scan_params_default(&p);
+        params_1s(&p);
         p.max_vps = 4;
         s = make(&p);
         for (int i = 1; i <= 4; i++) {
@@ -761,6 +769,7 @@ static void test_params(void **state)
         struct pc_scan *s = NULL;
 
         pc_scan_params_default(&p);
+        assert_int_equal(p.pending_timeout_ms, 2000);
         assert_int_equal(p.hold_budget, 5);
         assert_int_equal(p.max_contacts_per_vps, 512);
         assert_int_equal(pc_scan_new(&p, &s), 0);
@@ -770,7 +779,7 @@ static void test_params(void **state)
         assert_int_equal(pc_scan_new(NULL, &s), -EINVAL);
 #define BAD(field, value)                                                                                \
         do {                                                                                             \
-                pc_scan_params_default(&p);                                                              \
+                params_1s(&p);                                                              \
                 p.field = value;                                                                         \
                 s = (struct pc_scan *)&p;                                                                \
                 assert_int_equal(pc_scan_new(&p, &s), -EINVAL);                                          \
