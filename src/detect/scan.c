@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,9 @@ struct list {
         size_t n;
 };
 
-/* Compared as bytes: no padding, unused address bytes zero. */
+/* Compared as bytes: no padding, unused address bytes zero.  <proto> is
+ * key_proto()'s: a host's port is one destination whatever the transport
+ * (a peer's TCP and UDP, a server's TCP and SCTP). */
 struct ckey {
         uint32_t vps;    /* pool index of the VPS */
         uint8_t family;  /* 4 or 6 */
@@ -64,6 +67,7 @@ struct contact {
         uint32_t walk;   /* the walk its outcome counted in */
         uint32_t hold;   /* the VPS's release count when it was made */
         uint8_t state;   /* 0: a free slot */
+        uint8_t proto;   /* the protocol it was first made over, for the evidence */
 };
 
 /* The slow test's sketches of one VPS. */
@@ -370,11 +374,27 @@ static const char *shape(uint64_t hosts, uint64_t ports)
         return "block";
 }
 
+/* The protocol a destination is keyed under: the transports with ports
+ * as one (0), others (ICMP echo) as themselves. */
+static uint8_t key_proto(uint8_t proto)
+{
+        switch (proto) {
+        case IPPROTO_TCP:
+        case IPPROTO_UDP:
+        case IPPROTO_SCTP:
+        case IPPROTO_DCCP:
+        case IPPROTO_UDPLITE:
+                return 0;
+        default:
+                return proto;
+        }
+}
+
 static void dest_of(const struct contact *c, struct pc_scan_dest *d)
 {
         memset(d, 0, sizeof(*d));
         d->family = c->k.family == 4 ? AF_INET : AF_INET6;
-        d->proto = c->k.proto;
+        d->proto = c->proto;
         d->port = c->k.port;
         memcpy(d->addr, c->k.addr, sizeof(d->addr));
 }
@@ -956,8 +976,9 @@ static int vps_get(struct pc_scan *s, const char *id, uint32_t *ret)
         return 0;
 }
 
-/* A first contact <k> of VPS <vi>. */
-static int con_new(struct pc_scan *s, uint32_t vi, const struct ckey *k, uint32_t h, pc_scan_cb cb, void *ud)
+/* A first contact <k> of VPS <vi>, over <proto>. */
+static int con_new(struct pc_scan *s, uint32_t vi, const struct ckey *k, uint8_t proto, uint32_t h, pc_scan_cb cb,
+                   void *ud)
 {
         struct contact *c;
         struct vps *v;
@@ -983,6 +1004,7 @@ static int con_new(struct pc_scan *s, uint32_t vi, const struct ckey *k, uint32_
         s->con_free = c->by_all.next;
         memset(c, 0, sizeof(*c));
         c->k = *k;
+        c->proto = proto;
         c->opened_ms = c->last_ms = s->now;
         c->state = C_PENDING;
         c->hold = v->hold;
@@ -1117,7 +1139,7 @@ int pc_scan_event(struct pc_scan *s, const struct pc_contact *c, enum pc_contact
                 return -EINVAL;
         memset(&k, 0, sizeof(k));
         k.family = c->family == AF_INET ? 4 : 6;
-        k.proto = c->proto;
+        k.proto = key_proto(c->proto);
         k.port = c->port;
         memcpy(k.addr, c->addr, c->family == AF_INET ? 4 : 16);
         clock_to(s, now_ms);
@@ -1136,7 +1158,7 @@ int pc_scan_event(struct pc_scan *s, const struct pc_contact *c, enum pc_contact
         h = hash_key(s, &k);
         pos = con_slot(s, &k, h);
         if (s->cidx.slots[pos].ref == 0)
-                return o == PC_CONTACT_OPENED ? con_new(s, vi, &k, h, cb, userdata) : 0;
+                return o == PC_CONTACT_OPENED ? con_new(s, vi, &k, c->proto, h, cb, userdata) : 0;
         switch (o) {
         case PC_CONTACT_OPENED: {
                 uint32_t ci = s->cidx.slots[pos].ref - 1;

@@ -6,8 +6,10 @@
  * connections a VPS opened and acts on the findings it reports.
  *
  * What it decides, once:
- *   - a first contact is a destination (family, protocol, address, port)
- *     the VPS did not contact within contact_memory_ms, boundary
+ *   - a first contact is a destination (family, address, port, and the
+ *     protocol only as "one with ports" or not: a peer's TCP and UDP on
+ *     one port are one destination, an echo request another) the VPS did
+ *     not contact within contact_memory_ms, boundary
  *     included (contacted exactly contact_memory_ms ago: a repeat; a
  *     millisecond more: a first contact again).  Only first contacts are
  *     judged; a repeat OPENED refreshes the destination's time, nothing

@@ -504,21 +504,31 @@ static void test_repeat_contacts(void **state)
         st = stats(s, "vps-1");
         assert_int_equal(st.pending, 1);
         assert_int_equal(st.contacts, 1);
-        /* Other protocol, port, address or family: other destinations. */
+        /* The same port over another transport (a peer's TCP and UDP):
+         * the same destination. */
         {
                 struct pc_contact c = { .vps = "vps-1", .family = AF_INET, .proto = IPPROTO_UDP, .port = 5432,
                                         .addr = { 10, 0, 0, 1 } };
 
                 assert_int_equal(pc_scan_event(s, &c, PC_CONTACT_OPENED, 1201002, record, &r), 0);
+                assert_int_equal(stats(s, "vps-1").contacts, 1);
+                /* Another port, address or family, or an echo request:
+                 * other destinations. */
+                c.port = 5433;
+                assert_int_equal(pc_scan_event(s, &c, PC_CONTACT_OPENED, 1201002, record, &r), 0);
+                c.port = 5432;
                 c.proto = IPPROTO_TCP;
                 c.family = AF_INET6;
                 assert_int_equal(pc_scan_event(s, &c, PC_CONTACT_OPENED, 1201002, record, &r), 0);
                 c.family = AF_INET;
                 c.addr[5] = 7; /* beyond an IPv4 address: ignored */
                 assert_int_equal(pc_scan_event(s, &c, PC_CONTACT_OPENED, 1201002, record, &r), 0);
+                c.proto = IPPROTO_ICMP;
+                c.port = 0;
+                assert_int_equal(pc_scan_event(s, &c, PC_CONTACT_OPENED, 1201002, record, &r), 0);
         }
-        assert_int_equal(stats(s, "vps-1").contacts, 3);
-        assert_int_equal(stats(s, "vps-1").pending, 3);
+        assert_int_equal(stats(s, "vps-1").contacts, 4);
+        assert_int_equal(stats(s, "vps-1").pending, 4);
         pc_scan_free(s);
 }
 
