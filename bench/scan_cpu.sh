@@ -22,6 +22,9 @@
 # packet).  The milano window is at most 2 s: its SYNs to absent hosts stay
 # in conntrack 120 s, and nf_conntrack_max (262,144 here, the machine's)
 # would be reached after 2.6 s, after which the kernel drops new flows.
+# SCAN_CPU_STRACE=1: strace -c counts the agent's fdatasync, pwrite64 and
+# recvfrom calls in each scanning window (it slows the agent: the CPU
+# figures of such a run are not the agent's own).
 # Usage: bench/scan_cpu.sh BUILD_DIR [SECONDS=5]   (as root, ~1 min)
 set -u
 here=$(dirname "$(readlink -f "$0")")
@@ -80,6 +83,12 @@ window() {
         local label=$1 s=$2 rate=$3 v pids=() sent0=0 sent1=0 a0 a1 f0 f1 l0 l1 c0 c1 t0 t1 m=0 u
         shift 3
         for v in "$@"; do sent0=$((sent0 + $(rx "v${v#vps}"))); done
+        local tr=
+        if [ -n "${SCAN_CPU_STRACE:-}" ] && [ $# -gt 0 ]; then
+                strace -c -e trace=fdatasync,pwrite64,recvfrom -p "$AGENT_PID" -o "$LAB_DIR/strace-$1" 2>/dev/null &
+                tr=$!
+                sleep 0.5
+        fi
         a0=$(agent_ticks) f0=$(fwd_new) l0=$(lost) c0=$(stat_cpu) t0=$(lab_now_ms)
         for v in "$@"; do
                 ip netns exec "$(lab_ns "$v")" /usr/bin/time -f '%U %S' -o "$LAB_DIR/time-$v" \
@@ -93,6 +102,11 @@ window() {
         t1=$(lab_now_ms) c1=$(stat_cpu) f1=$(fwd_new)
         sleep 2 # the agent drains what the kernel queued for it
         a1=$(agent_ticks) l1=$(lost)
+        if [ -n "$tr" ]; then
+                kill -INT "$tr"
+                wait "$tr" 2>/dev/null
+                echo "# strace of the agent, $label:$(awk '$NF ~ /^(fdatasync|pwrite64|recvfrom)$/ { printf " %s %s", $4, $NF }' "$LAB_DIR/strace-$1")"
+        fi
         for v in "$@"; do
                 sent1=$((sent1 + $(rx "v${v#vps}")))
                 u=$(tail -1 "$LAB_DIR/time-$v")
