@@ -72,13 +72,15 @@ CASES=(
 n=0
 for c in "${CASES[@]}"; do
         n=$((n + 1))
-        lab_vps_add "vps11$n" "v11$n" "203.0.113.11$n" "2001:db8:11$n::" >/dev/null 2>&1 &&
-                lab_vps_add "vps21$n" "v21$n" "198.51.100.11$n" "2001:db8:21$n::" >/dev/null 2>&1 ||
-                { echo "lab_vps_add failed"; exit 1; }
+        if ! lab_vps_add "vps11$n" "v11$n" "203.0.113.11$n" "2001:db8:11$n::" >/dev/null 2>&1 ||
+                ! lab_vps_add "vps21$n" "v21$n" "198.51.100.11$n" "2001:db8:21$n::" >/dev/null 2>&1; then
+                echo "lab_vps_add failed"; exit 1
+        fi
         # shellcheck disable=SC2046 # word splitting of the link options is meant
-        pc vps add "vps-11$n" --site lenoir --owner "a$n@example.net" $(pc_vps_link "VPS11$n") --by lab >/dev/null 2>&1 &&
-                pc vps add "vps-21$n" --site milano --owner "b$n@example.it" $(pc_vps_link "VPS21$n") --by lab >/dev/null 2>&1 ||
-                { echo "vps add failed"; exit 1; }
+        if ! pc vps add "vps-11$n" --site lenoir --owner "a$n@example.net" $(pc_vps_link "VPS11$n") --by lab >/dev/null 2>&1 ||
+                ! pc vps add "vps-21$n" --site milano --owner "b$n@example.it" $(pc_vps_link "VPS21$n") --by lab >/dev/null 2>&1; then
+                echo "vps add failed"; exit 1
+        fi
 done
 agent_start || exit 1
 
@@ -193,7 +195,7 @@ for c in "${CASES[@]}"; do
         # psad and Portcullis' records, not containing: the scan runs out.
         # shellcheck disable=SC2086
         scan "vps21$n" timeout 60 ${cmd//ROUTER/$(router "v21$n")} || exit 1
-        inc_t= psad_t= end_t=
+        inc_t='' psad_t='' end_t=''
         while :; do
                 now=$(lab_now_ms)
                 [ -z "$inc_t" ] && incident "vps-21$n" && inc_t=$now
