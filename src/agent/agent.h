@@ -37,6 +37,7 @@ struct agent {
         size_t attempts_refused;      /* counter elements not tracked in this pass */
         struct notifier *notifier; /* NULL if not running */
         json_t *incident_notices; /* {vps: {kind: when}}: notices sent, for storms */
+        json_t *notes;            /* {"vps/kind": [when, changes, count]}: findings not yet written (respond.c) */
         json_t *spoof_episodes;   /* {vps: {incident, kinds: {kind: true}}}: spoofing kinds per episode */
         struct pc_ct_events *ct;  /* conntrack events for the detectors; NULL if off */
         struct pc_scan *scan;     /* the port-scan detector; NULL if off */

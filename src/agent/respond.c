@@ -114,6 +114,39 @@ int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, 
         return 1;
 }
 
+/* A detector's findings about one VPS come in bursts: a scanner at a
+ * site that only records it is found again every few failures, a flood is
+ * sampled twice a second.  Writing each to the store (a commit, an fsync)
+ * would stall the event loop and lose the very events that follow.  So
+ * within NOTE_COALESCE_S of the last note of (<vps_id>, <kind>) that
+ * reached the store, with nothing changed since (a lifted filter closes
+ * the incident: a change), a note is of the same open episode for sure,
+ * and its count waits here (true: nothing to write).  The next note that
+ * reaches the store carries the counts that waited (*<count> is raised). */
+#define NOTE_COALESCE_S 5
+
+static bool coalesced(struct agent *a, const char *vps_id, const char *kind, uint64_t *count)
+{
+        char key[2 * PC_NAME_MAX + 2];
+        int64_t now = pc_now();
+        json_t *e;
+
+        if (a->notes == NULL && (a->notes = json_object()) == NULL)
+                return false;
+        snprintf(key, sizeof(key), "%s/%s", vps_id, kind);
+        e = json_object_get(a->notes, key);
+        if (e != NULL && json_integer_value(json_array_get(e, 1)) == (json_int_t)a->changes &&
+            now - json_integer_value(json_array_get(e, 0)) < NOTE_COALESCE_S) {
+                json_array_set_new(e, 2, json_integer(json_integer_value(json_array_get(e, 2)) + (json_int_t)*count));
+                return true;
+        }
+        if (e != NULL)
+                *count += (uint64_t)json_integer_value(json_array_get(e, 2));
+        json_object_set_new(a->notes, key, json_pack("[I, I, I]", (json_int_t)now, (json_int_t)a->changes,
+                                                     (json_int_t)0));
+        return false;
+}
+
 int agent_abuse(struct agent *a, struct pc_vps *vps, const char *kind, uint64_t count, const char *evidence,
                 int64_t gap, const char *what, const struct pc_port_range *ports)
 {
@@ -121,6 +154,8 @@ int agent_abuse(struct agent *a, struct pc_vps *vps, const char *kind, uint64_t 
         int64_t id;
         int r;
 
+        if (coalesced(a, vps->id, kind, &count))
+                return 0;
         clock_gettime(CLOCK_MONOTONIC, &t);
         r = agent_incident(a, vps, kind, count, evidence, gap, &id);
         if (r <= 0)

@@ -163,8 +163,8 @@ check "the evidence names the detector and the shape" grep -q '"detector":"fast-
 check "the evidence samples absent hosts on port 80" grep -q '192.0.2.1[2-9][0-9]:80/tcp\|192.0.2.2[0-5][0-9]:80/tcp' <<<"$ev"
 check "the owner's email is queued" test "$(sql "SELECT count(*) FROM notification WHERE vps_id='vps-111' AND recipient='owner1@example.net'")" -ge 1
 payload=$(sql "SELECT payload FROM notification WHERE vps_id='vps-111' AND kind='filter.placed' ORDER BY id LIMIT 1")
-check "... with the incident's evidence, for the email to put in words" \
-        grep -q '"incident_kind": *"scan".*"failed_first_contacts"' <<<"$payload"
+has_evidence() { grep -q '"incident_kind": *"scan"' <<<"$payload" && grep -q '"failed_first_contacts": *5' <<<"$payload"; }
+check "... with the incident's evidence, for the email to put in words" has_evidence
 check "the agent logged the hold and the filter" grep -q "vps-111: more than 5 unanswered first contacts" "$LAB_DIR/log/portcullisd.log"
 
 echo "# a slow scan (nmap -T2) is found by the slow test; windows compressed through the config"
