@@ -12,7 +12,11 @@ int cmd_suspend(struct cli *c, int argc, char **argv);
 int cmd_unsuspend(struct cli *c, int argc, char **argv);
 int cmd_terminate(struct cli *c, int argc, char **argv);
 
-static int suspension_change(struct cli *c, int argc, char **argv, bool suspend)
+enum change { SUSPEND, UNSUSPEND, TERMINATE };
+
+/* suspend, unsuspend and terminate: ID --by WHO --reason TEXT, with
+ * --incident N (suspend, terminate) or --admin-override (unsuspend). */
+static int suspension_change(struct cli *c, int argc, char **argv, enum change what)
 {
         static const struct option opts[] = {
                 { "by", required_argument, NULL, 'b' },
@@ -21,10 +25,12 @@ static int suspension_change(struct cli *c, int argc, char **argv, bool suspend)
                 { "admin-override", no_argument, NULL, 'A' },
                 { NULL, 0, NULL, 0 },
         };
-        const char *cmd = suspend ? "suspend" : "unsuspend";
+        static const char *const names[] = { "suspend", "unsuspend", "terminate" };
+        const char *cmd = names[what], *url;
         struct pc_actor who = { 0 };
         int64_t incident = 0, id = 0;
         char text[256];
+        json_t *out;
         int opt, r;
 
         optind = 0;
@@ -36,13 +42,14 @@ static int suspension_change(struct cli *c, int argc, char **argv, bool suspend)
                 case 'r': who.reason = optarg; break;
                 case 'i':
                         incident = strtoll(optarg, &end, 10);
-                        if (!suspend || *end != '\0' || incident <= 0)
-                                return cli_usage_error(cmd, "--incident takes an incident number (suspend only)");
+                        if (what == UNSUSPEND || *end != '\0' || incident <= 0)
+                                return cli_usage_error(cmd, "--incident takes an incident number (suspend and "
+                                                            "terminate only)");
                         break;
                 case 'A':
                         /* There is no role model: an admin lifting a termination says so,
                          * and the audit log records who (vps.unterminate). */
-                        if (suspend)
+                        if (what != UNSUSPEND)
                                 return cli_usage_error(cmd, "--admin-override is for unsuspend only");
                         who.admin_override = true;
                         break;
@@ -60,84 +67,47 @@ static int suspension_change(struct cli *c, int argc, char **argv, bool suspend)
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;
-        r = suspend ? pc_store_suspend(c->store, argv[optind], incident, &who, &id)
-                    : pc_store_unsuspend(c->store, argv[optind], &who);
+        url = c->cfg->notify.webhook_url; /* the config is loaded with the store */
+        r = what == SUSPEND     ? pc_store_suspend(c->store, argv[optind], incident, &who, &id)
+            : what == UNSUSPEND ? pc_store_unsuspend(c->store, argv[optind], &who)
+                                : pc_store_terminate(c->store, argv[optind], incident, "terminated by hand", url,
+                                                     &who, &id);
         if (r < 0) {
                 cli_error("Failed to %s %s: %s", cmd, argv[optind], pc_store_errmsg(c->store));
                 return CLI_ERROR;
         }
-        if (suspend)
+        switch (what) {
+        case SUSPEND:
                 snprintf(text, sizeof(text), "suspended %s (suspension #%" PRId64 "); the owner will be emailed",
                          argv[optind], id);
-        else
+                out = json_pack("{s:s, s:I}", "suspended", argv[optind], "suspension", (json_int_t)id);
+                break;
+        case UNSUSPEND:
                 snprintf(text, sizeof(text), "unsuspended %s; the owner will be emailed", argv[optind]);
-        return cli_change_done(c, argv[optind],
-                               suspend ? json_pack("{s:s, s:I}", "suspended", argv[optind], "suspension",
-                                                   (json_int_t)id)
-                                       : json_pack("{s:s}", "unsuspended", argv[optind]),
-                               text);
+                out = json_pack("{s:s}", "unsuspended", argv[optind]);
+                break;
+        default:
+                snprintf(text, sizeof(text), "terminated %s (suspension #%" PRId64 "); the owner will be emailed%s",
+                         argv[optind], id, url[0] != '\0' ? ", the webhook told" : "");
+                out = json_pack("{s:s, s:I}", "terminated", argv[optind], "suspension", (json_int_t)id);
+                break;
+        }
+        return cli_change_done(c, argv[optind], out, text);
 }
 
 int cmd_suspend(struct cli *c, int argc, char **argv)
 {
-        return suspension_change(c, argc, argv, true);
+        return suspension_change(c, argc, argv, SUSPEND);
 }
 
 int cmd_unsuspend(struct cli *c, int argc, char **argv)
 {
-        return suspension_change(c, argc, argv, false);
+        return suspension_change(c, argc, argv, UNSUSPEND);
 }
 
-/* terminate ID --by WHO --reason TEXT [--incident N]: a termination by
- * hand, as the response engine places one (store: pc_store_terminate). */
+/* A termination by hand, as the response engine places one (store:
+ * pc_store_terminate). */
 int cmd_terminate(struct cli *c, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "by", required_argument, NULL, 'b' },
-                { "reason", required_argument, NULL, 'r' },
-                { "incident", required_argument, NULL, 'i' },
-                { NULL, 0, NULL, 0 },
-        };
-        struct pc_actor who = { 0 };
-        int64_t incident = 0, id = 0;
-        char text[256];
-        int opt, r;
-
-        optind = 0;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                char *end;
-
-                switch (opt) {
-                case 'b': who.by = optarg; break;
-                case 'r': who.reason = optarg; break;
-                case 'i':
-                        incident = strtoll(optarg, &end, 10);
-                        if (*end != '\0' || incident <= 0)
-                                return cli_usage_error("terminate", "--incident takes an incident number");
-                        break;
-                default: return cli_usage_error("terminate", "bad option for terminate");
-                }
-        }
-        if (optind + 1 != argc)
-                return cli_usage_error("terminate", "terminate takes exactly one VPS id");
-        if (!cli_actor_valid("terminate", who.by))
-                return CLI_ERROR;
-        if (who.reason == NULL || who.reason[0] == '\0')
-                return cli_usage_error("terminate",
-                                       "--reason TEXT is required: the owner's email and the audit log say why");
-        if (!cli_text_valid("terminate", "--reason", who.reason, CLI_REASON_SIZE))
-                return CLI_ERROR;
-        r = cli_store(c);
-        if (r != CLI_OK)
-                return r;
-        if (pc_store_terminate(c->store, argv[optind], incident, "terminated by hand", c->cfg->notify.webhook_url,
-                               &who, &id) < 0) {
-                cli_error("Failed to terminate %s: %s", argv[optind], pc_store_errmsg(c->store));
-                return CLI_ERROR;
-        }
-        snprintf(text, sizeof(text), "terminated %s (suspension #%" PRId64 "); the owner will be emailed%s",
-                 argv[optind], id, c->cfg->notify.webhook_url[0] != '\0' ? ", the webhook told" : "");
-        return cli_change_done(c, argv[optind], json_pack("{s:s, s:I}", "terminated", argv[optind], "suspension",
-                                                          (json_int_t)id),
-                               text);
+        return suspension_change(c, argc, argv, TERMINATE);
 }

@@ -352,26 +352,37 @@ static int audit(struct sqlite_store *s, int64_t now, const struct pc_actor *who
 /* Queues the notification <kind> to the owner of <vps> (from vps_fetch).
  * Its payload is <facts> (borrowed) plus the VPS's id, site and
  * addresses. */
-static int notify(struct sqlite_store *s, int64_t now, const char *kind, json_t *vps,
-                  json_t *facts)
+/* Queues outbox row <kind> on <channel> to <recipient> (<lang>: the
+ * email's language, "" for a webhook): <facts> (borrowed) plus the VPS, its
+ * site and addresses -- and its owner, if <owner> -- in the same
+ * transaction as what it tells of, so that nothing is lost. */
+static int outbox_queue(struct sqlite_store *s, int64_t now, const char *kind, json_t *vps, json_t *facts,
+                        const char *channel, const char *recipient, const char *lang, bool owner)
 {
         _cleanup_json_ json_t *payload = json_deep_copy(facts);
         _cleanup_free_ char *text = NULL;
         const char *id = json_string_value(json_object_get(vps, "id"));
 
-        if (payload == NULL ||
-            json_object_set(payload, "vps", json_object_get(vps, "id")) < 0 ||
+        if (payload == NULL || json_object_set(payload, "vps", json_object_get(vps, "id")) < 0 ||
+            (owner && json_object_set(payload, "owner", json_object_get(vps, "owner")) < 0) ||
             json_object_set(payload, "site", json_object_get(vps, "site")) < 0 ||
             json_object_set(payload, "addresses", json_object_get(vps, "addresses")) < 0 ||
             json_object_set_new(payload, "event", json_string(kind)) < 0 ||
             (text = json_dumps(payload, JSON_FLAGS)) == NULL)
-                return set_err(s, -ENOMEM, "%s: cannot write the notification", id);
+                return set_err(s, -ENOMEM, "%s: cannot write the %s", id,
+                               strcmp(channel, "email") == 0 ? "notification" : "webhook event");
         return exec(s,
                     "INSERT INTO notification (created, vps_id, kind, recipient, language, "
-                    "payload, state, attempts, next_attempt) "
-                    "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?)",
-                    "ittttti", now, id, kind, json_string_value(json_object_get(vps, "owner")),
-                    json_string_value(json_object_get(vps, "lang")), text, now);
+                    "payload, state, attempts, next_attempt, channel) "
+                    "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
+                    "itttttit", now, id, kind, recipient, lang, text, now, channel);
+}
+
+/* Queues the owner's email <kind>. */
+static int notify(struct sqlite_store *s, int64_t now, const char *kind, json_t *vps, json_t *facts)
+{
+        return outbox_queue(s, now, kind, vps, facts, "email", json_string_value(json_object_get(vps, "owner")),
+                            json_string_value(json_object_get(vps, "lang")), false);
 }
 
 /* Checks that incident <incident_id> (0: none) exists and is <vps_id>'s. */
@@ -1863,22 +1874,7 @@ static int termination_facts(struct sqlite_store *s, json_t *after, int64_t inci
 static int webhook_queue(struct sqlite_store *s, int64_t now, const char *kind, const char *url, json_t *vps,
                          json_t *facts)
 {
-        _cleanup_json_ json_t *payload = json_deep_copy(facts);
-        _cleanup_free_ char *text = NULL;
-        const char *id = json_string_value(json_object_get(vps, "id"));
-
-        if (payload == NULL || json_object_set(payload, "vps", json_object_get(vps, "id")) < 0 ||
-            json_object_set(payload, "owner", json_object_get(vps, "owner")) < 0 ||
-            json_object_set(payload, "site", json_object_get(vps, "site")) < 0 ||
-            json_object_set(payload, "addresses", json_object_get(vps, "addresses")) < 0 ||
-            json_object_set_new(payload, "event", json_string(kind)) < 0 ||
-            (text = json_dumps(payload, JSON_FLAGS)) == NULL)
-                return set_err(s, -ENOMEM, "%s: cannot write the webhook event", id);
-        return exec(s,
-                    "INSERT INTO notification (created, vps_id, kind, recipient, language, "
-                    "payload, state, attempts, next_attempt, channel) "
-                    "VALUES (?, ?, ?, ?, '', ?, 'pending', 0, ?, 'webhook')",
-                    "itttti", now, id, kind, url, text, now);
+        return outbox_queue(s, now, kind, vps, facts, "webhook", url, "", true);
 }
 
 static int terminate_tx(struct sqlite_store *s, const char *vps_id, int64_t incident_id, const char *why,
