@@ -253,6 +253,7 @@ void agent_stop(struct agent *a)
         notifier_stop(a);
         agent_scan_close(a);
         agent_spam_close(a);
+        agent_spam_direct_close(a);
         a->nflog = pc_nflog_close(a->nflog);
         a->dp = pc_dp_close(a->dp);
         a->model = pc_model_free(a->model);

@@ -51,6 +51,8 @@ struct agent {
         json_t *mail_stats;       /* the SMTP proxy's per-VPS figures, last read */
         int64_t mail_stats_at;
         struct pc_spam *spam;     /* the spam detector; NULL if off */
+        struct account *direct_mail; /* VPSes' SMTP not through the proxy, from conntrack (spam.c) */
+        json_t *direct_prev;      /* its figures as last fed */
 };
 
 /* Loads config, store and model and makes the kernel enforce them
@@ -171,6 +173,13 @@ void agent_mail_stats(struct agent *a, const char *id, json_t *reply);
 int agent_spam_open(struct agent *a);
 void agent_spam_pass(struct agent *a, const json_t *prev);
 void agent_spam_close(struct agent *a);
+/* The same for SMTP no proxy carries, from conntrack: <ev>, a connection
+ * <vps> opened to port 25 that was not redirected; the figures fed every
+ * attempts-interval; freed. */
+struct pc_ct_event;
+void agent_spam_direct(struct agent *a, const struct pc_vps *vps, const struct pc_ct_event *ev);
+void agent_spam_direct_pass(struct agent *a);
+void agent_spam_direct_close(struct agent *a);
 
 /* The notification worker (notifier.c): starts the thread that sends the
  * outbox (logs and returns an error if the templates are broken), wakes it

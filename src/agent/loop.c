@@ -66,6 +66,7 @@ static void on_periodic(evutil_socket_t fd, short what, void *arg)
         agent_attempts_pass(l->a);
         agent_expiry_pass(l->a);
         agent_smtpd_poll(l->a);
+        agent_spam_direct_pass(l->a);
         notifier_expiry_pass(l->a);
         notifier_digest_pass(l->a);
 }

@@ -267,7 +267,14 @@ static void ct_event(const struct pc_ct_event *ev, void *userdata)
 
         /* Only flows the kernel saw a VPS open: a forged packet with a
          * VPS's address from the uplink is nobody's first contact. */
-        if (a->scan == NULL || ev->mark != PC_CT_MARK_VPS || !scanned_proto(ev->proto))
+        if (ev->mark != PC_CT_MARK_VPS)
+                return;
+        /* A connection to an MX that the proxy does not carry (not
+         * redirected: the reply comes from where it went). */
+        if (ev->type == PC_CT_NEW && ev->proto == IPPROTO_TCP && ev->dport == 25 && a->spam != NULL &&
+            memcmp(ev->reply_src, ev->dst, ev->family == AF_INET ? 4 : 16) == 0 && (vps = flow_vps(a, ev)) != NULL)
+                agent_spam_direct(a, vps, ev);
+        if (a->scan == NULL || !scanned_proto(ev->proto))
                 return;
         if (ev->type == PC_CT_NEW)
                 o = PC_CONTACT_OPENED;

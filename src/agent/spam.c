@@ -3,6 +3,7 @@
  * incidents and the policy's response (provider A: an outbound filter,
  * the ladder's step), docs/DETECTION.md. */
 #include <errno.h>
+#include <sys/socket.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,8 +11,11 @@
 
 #include "agent/agent.h"
 #include "detect/spam.h"
+#include "events/ct_events.h"
+#include "smtpd/account.h"
 
 #define SPAM_EPISODE_GAP 3600 /* findings an hour apart are separate incidents */
+#define SPAM_WINDOW_MS (3600 * 1000LL) /* the detector's "per hour" (pc_spam_params_default) */
 
 /* The detector's parameters from the config. */
 static void spam_params(const struct pc_detectors *d, struct pc_spam_params *p)
@@ -113,18 +117,15 @@ static bool listed(const json_t *prev, const char *id)
         return false;
 }
 
-void agent_spam_pass(struct agent *a, const json_t *prev)
+/* Feeds the detector the figures <stats> (an array, as the proxy's
+ * "stats" reply gives them) read at <now> (monotonic ms); <prev>, the
+ * reading before (or NULL), tells which VPSes began sending since. */
+static void feed(struct agent *a, const json_t *stats, const json_t *prev, int64_t now)
 {
-        struct timespec t;
-        int64_t now;
-        json_t *v;
+        const json_t *v;
         size_t i;
 
-        if (a->spam == NULL || !json_is_array(a->mail_stats))
-                return;
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        now = t.tv_sec * 1000LL + t.tv_nsec / 1000000;
-        json_array_foreach(a->mail_stats, i, v) {
+        json_array_foreach(stats, i, v) {
                 struct pc_spam_figures f = {
                         .vps = json_string_value(json_object_get(v, "vps")),
                         .messages = count_of(v, "messages"),
@@ -140,12 +141,78 @@ void agent_spam_pass(struct agent *a, const json_t *prev)
                  * removed since. */
                 if (f.vps == NULL || pc_model_find(a->model, f.vps) == NULL)
                         continue;
-                /* A VPS the proxy did not list at the previous reading
-                 * began sending since: all it counted is new.  At the
-                 * first reading (the agent just started) it is a baseline. */
+                /* A VPS not listed at the previous reading began sending
+                 * since: all it counted is new.  At the first reading (the
+                 * agent just started) it is a baseline. */
                 f.from_zero = json_is_array(prev) && !listed(prev, f.vps);
                 r = pc_spam_feed(a->spam, &f, now, found, a);
                 if (r < 0)
                         agent_log("Failed to judge %s's mail: %s", f.vps, strerror(-r));
         }
+}
+
+static int64_t mono_ms(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
+}
+
+void agent_spam_pass(struct agent *a, const json_t *prev)
+{
+        if (a->spam != NULL && json_is_array(a->mail_stats))
+                feed(a, a->mail_stats, prev, mono_ms());
+}
+
+/* Where no proxy carries a VPS's mail (a site that blocks port 25 but
+ * granted it an exception, or lets it through), conntrack still sees each
+ * connection it makes to an MX: counted here as the proxy counts its
+ * messages and domains (smtpd/account.h: a connection is a message, a
+ * destination host a domain), and judged by the same rules (the ratio
+ * rules need recipients, which only the proxy sees). */
+void agent_spam_direct(struct agent *a, const struct pc_vps *vps, const struct pc_ct_event *ev)
+{
+        struct account_vps *v;
+        int64_t now = pc_now() * 1000;
+        uint32_t h = 2166136261u;
+
+        if (a->spam == NULL || (a->direct_mail == NULL && account_new(&a->direct_mail) < 0))
+                return;
+        v = account_get(a->direct_mail, vps->id);
+        if (v == NULL)
+                return;
+        for (size_t i = 0; i < (ev->family == AF_INET ? 4u : 16u); i++)
+                h = (h ^ ev->dst[i]) * 16777619u;
+        v->window_ms = SPAM_WINDOW_MS;
+        v->sessions++;
+        v->messages++;
+        window_add(&v->win_messages, 1, v->window_ms, now);
+        account_domain(v, h, now);
+        v->last_ms = now;
+}
+
+void agent_spam_direct_pass(struct agent *a)
+{
+        json_t *stats;
+
+        if (a->spam == NULL || a->direct_mail == NULL)
+                return;
+        stats = account_json(a->direct_mail, pc_now() * 1000);
+        if (stats == NULL)
+                return;
+        /* Every VPS here began counting with its first connection: none is
+         * a baseline (an empty reading before the first). */
+        if (a->direct_prev == NULL)
+                a->direct_prev = json_array();
+        feed(a, stats, a->direct_prev, mono_ms());
+        json_decref(a->direct_prev);
+        a->direct_prev = stats;
+}
+
+void agent_spam_direct_close(struct agent *a)
+{
+        a->direct_mail = account_free(a->direct_mail);
+        json_decref(a->direct_prev);
+        a->direct_prev = NULL;
 }

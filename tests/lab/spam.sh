@@ -94,4 +94,36 @@ sleep 2
 check "still one spam incident (one finding per episode)" test "$(incidents vps-102)" = 1
 check_not "vps-101 is still not filtered" in_set filter_out "\"$VPS101_IF\""
 check "vps-101 still has no spam incident" test "$(incidents vps-101)" = 0
+
+echo "# vps-201 at milano (no proxy) with an smtp exception: one message straight to each of 60 MX hosts"
+# shellcheck disable=SC2046
+pc vps add vps-201 --site milano --owner bruno@example.it $(pc_vps_link VPS201) --by lab >/dev/null
+check "vps-201 may send mail itself (an exception)" pc exception grant vps-201 smtp --by lab --reason "lab: its own MTA"
+for i in $(seq 10 69); do ip -n "$LAB_INET" addr add "192.0.2.$i/32" dev eth0; done
+out=$(lab_exec vps201 timeout 60 /usr/bin/python3 - "direct-$$" <<'PYEOF'
+import smtplib, sys
+sent = 0
+for i in range(10, 70):
+    try:
+        s = smtplib.SMTP("192.0.2.%d" % i, 25, timeout=10)
+        s.sendmail("a@sender.example", ["user%d@m%d.example" % (i, i)],
+                   "From: a@sender.example\r\nSubject: %s-%d\r\n\r\nhello\r\n" % (sys.argv[1], i))
+        s.quit()
+        sent += 1
+    except (OSError, smtplib.SMTPException):
+        pass
+print("sent=%d" % sent)
+PYEOF
+)
+echo "     $out"
+check "its 60 messages went straight to the MX hosts" test "$out" = "sent=60"
+check "they arrive" lab_mail_wait "direct-$$-69" 10
+incidents_are() { test "$(incidents "$1")" = "$2"; }
+check "vps-201's mail is a spam incident (60 MX hosts in an hour, over 50) within 5 s" \
+        wait_for 5 incidents_are vps-201 1
+ev=$(sql "SELECT evidence FROM incident WHERE vps_id='vps-201' AND kind='spam'")
+echo "     evidence: $ev"
+check "its evidence counts the connections and the hosts (conntrack's, not the proxy's)" \
+        grep -q '"rule":"domains".*"messages":60' <<<"$ev"
+check_not "milano only records: vps-201 is not filtered" in_set filter_out "\"$VPS201_IF\""
 lab_summary
