@@ -46,7 +46,7 @@ if pc vps remove vps-101 --by support >"$LAB_DIR/log/remove.log" 2>&1; then
         echo "     vps add: $(cat "$LAB_DIR/log/readd.log")"
         sleep 3 # the agent reconciles
         echo "     vps show: state $(state); action list: $(pc action list vps-101 2>&1 | grep -c termination) termination(s)"
-        echo "     audit: $(pc audit vps-101 2>/dev/null | awk '{print $3}' | grep -E '^vps\.' | sort | uniq -c | tr '\n' ' ')"
+        echo "     audit: $(pc audit vps-101 2>/dev/null | awk '{print $4}' | grep -E '^vps\.' | sort | uniq -c | tr '\n' ' ')"
         check "after remove and re-add vps-101 is still terminated (vps show)" test "$(state)" = terminated
         check "... still suspended in the kernel" suspended "$VPS101_IF"
         check_not "... and cannot reach the web" lab_exec vps101 curl -sf --max-time 2 "http://$LAB_INET_V4/"
