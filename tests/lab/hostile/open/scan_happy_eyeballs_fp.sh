@@ -56,6 +56,7 @@ fetch() { # NS FIRST N: curl --parallel over N sites from 192.0.2.FIRST, Happy E
 check "(control: one fetch works, over IPv4)" test "$(fetch vps202 49 1)" = "200 192.0.2.49"
 rows=""
 for pair in "vps101 vps-101 lenoir" "vps201 vps-201 milano"; do
+        # shellcheck disable=SC2086 # the words of pair are meant
         set -- $pair
         ns=$1 id=$2 site=$3
         first=10

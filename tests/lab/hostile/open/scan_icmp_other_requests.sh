@@ -16,7 +16,7 @@
 # 127 absent hosts reach the internet, whatever ICMP request or IP
 # protocol it uses.
 # Seen on main (LAB_PREFIX=pchr): control echo sweep 5 out; timestamp
-# sweep at ~50 packets/s (scapy) 67 of 127 out before the filter (one scan
+# sweep at ~50 packets/s (scapy) 67 and 80 of 127 out (two runs) before the filter (one scan
 # incident; a faster sender gets all 127 out); GRE sweep 127 of 127 out
 # from vps-201, no incident, never filtered.
 # Usage: scan_icmp_other_requests.sh BUILD_DIR SOURCE_ROOT

@@ -46,6 +46,7 @@ mapfile -t peers < <(printf '%s\n' "${peers[@]}" | "$PY" -c 'import random,sys; 
 lab_bg peers inet "$PY" "$lab/peer.py" serve "${serving[@]}" >/dev/null
 wait_for 5 grep -q ready "$LAB_DIR/log/peers.log" || fail "the peers listen"
 for pair in "vps201 vps-201 milano" "vps101 vps-101 lenoir"; do
+        # shellcheck disable=SC2086 # the words of pair are meant
         set -- $pair
         out=$(lab_exec "$1" timeout 60 "$PY" "$lab/peer.py" fetch 0123456789abcdef0123456789abcdef01234567 "${peers[@]}" | head -1)
         sleep 3
