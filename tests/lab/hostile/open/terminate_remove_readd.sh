@@ -28,7 +28,6 @@ export LAB_PREFIX=${LAB_PREFIX:-pchr} LAB_QUIET=1
 lab_deps || exit 1
 lab_up --trap || { echo "FAIL lab_up"; exit 1; }
 pc_setup "$1" "$2"
-DB=$LAB_DIR/portcullis.db
 state() { pc --json vps show vps-101 | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["state"])'; }
 # shellcheck disable=SC2046
 pc vps add vps-101 --site lenoir --owner ada@example.net $(pc_vps_link VPS101) --by lab >/dev/null 2>&1
