@@ -45,30 +45,47 @@ static const char *kind_name(const char *kind)
         return "unknown";
 }
 
-/* Records that episode <incident> of <vps_id> showed spoofing <kind>;
- * returns how many different kinds it has shown, and sets *<ret_new> if
- * <kind> is new to it.  Agent memory (a restart forgets): one episode per
- * VPS is kept, the newest. */
-static size_t episode_kinds(struct agent *a, const char *vps_id, int64_t incident, const char *kind,
+/* Kinds of spoofing that a VPS shows within this of the episode's first
+ * are one attempt: a host answering what it was sent (an ARP request and
+ * an echo request for an address of its docker0, sent by a neighbour)
+ * shows two kinds within milliseconds, before its suspension reaches the
+ * kernel, and that is no "trying one protection after another". */
+#define KINDS_SPREAD_S 10
+
+/* Records that episode <incident> of <vps_id> showed spoofing <kind> at
+ * <now> (monotonic seconds); returns how many different kinds it has
+ * shown one after another (the first, and those first seen KINDS_SPREAD_S
+ * or more after it), and sets *<ret_new> if <kind> is new to it and
+ * counts.  Agent memory (a restart forgets): one episode per VPS is kept,
+ * the newest. */
+static size_t episode_kinds(struct agent *a, const char *vps_id, int64_t incident, const char *kind, int64_t now,
                             bool *ret_new)
 {
-        json_t *ep, *kinds;
+        json_t *ep, *kinds, *t;
+        const char *k;
+        int64_t first;
+        size_t n = 0;
 
         *ret_new = false;
         if (a->spoof_episodes == NULL && (a->spoof_episodes = json_object()) == NULL)
                 return 1;
         ep = json_object_get(a->spoof_episodes, vps_id);
         if (ep == NULL || json_integer_value(json_object_get(ep, "incident")) != incident) {
-                ep = json_pack("{s:I, s:{}}", "incident", (json_int_t)incident, "kinds");
+                ep = json_pack("{s:I, s:I, s:{}}", "incident", (json_int_t)incident, "first", (json_int_t)now,
+                               "kinds");
                 if (ep == NULL || json_object_set_new(a->spoof_episodes, vps_id, ep) < 0)
                         return 1;
         }
+        first = json_integer_value(json_object_get(ep, "first"));
         kinds = json_object_get(ep, "kinds");
         if (json_object_get(kinds, kind) == NULL) {
-                json_object_set_new(kinds, kind, json_true());
-                *ret_new = true;
+                json_object_set_new(kinds, kind, json_integer(now));
+                *ret_new = json_object_size(kinds) == 1 || now - first >= KINDS_SPREAD_S;
         }
-        return json_object_size(kinds);
+        json_object_foreach(kinds, k, t)
+                if (n == 0 || json_integer_value(t) - first >= KINDS_SPREAD_S)
+                        n++;
+        return n;
 }
 
 static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
@@ -121,7 +138,7 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
         r = agent_incident(a, vps, "spoof", 1, evidence, a->cfg->detectors.spoof_episode_gap, &id);
         if (r < 0)
                 return;
-        kinds = episode_kinds(a, vps->id, id, kind_name(kind), &new_kind);
+        kinds = episode_kinds(a, vps->id, id, kind_name(kind), t.tv_sec, &new_kind);
         /* An open episode is answered again only when it shows a new kind:
          * trying one protection after another is an attempt to circumvent. */
         if (r == 0 && (!new_kind || kinds < 2 || !(agent_response_bits(vps, "spoof") & PC_RESP_TERMINATE)))

@@ -120,7 +120,9 @@ echo "# only an admin's override lifts a termination"
 check "unsuspend --admin-override" pc unsuspend vps-101 --admin-override --by carol --reason "billing reviewed the account"
 check "audited as vps.unterminate by carol" grep -q "vps.unterminate" <(pc audit vps-101)
 check "vps-101 works again" wait_for 3 lab_exec vps101 curl -sf --max-time 2 "http://$LAB_INET_V4/"
-echo "# several kinds of spoofing in one episode (a rogue RA, then a rogue DHCP server): terminated at once"
+echo "# two kinds of spoofing in one burst (a rogue RA and a rogue DHCP offer): one attempt, suspended, not terminated"
+# (a host answering what a neighbour sent it shows two kinds within
+# milliseconds too: tests/lab/hostile/open/terminate_neighbour_arp.sh)
 lab_exec vps102 /usr/bin/python3 -c "
 from scapy.all import Ether, IPv6, ICMPv6ND_RA, ICMPv6NDOptPrefixInfo, IP, UDP, BOOTP, DHCP, sendp, get_if_hwaddr
 m = get_if_hwaddr('eth0')
@@ -130,11 +132,12 @@ sendp([Ether(src=m, dst='33:33:00:00:00:01')/IPv6(src='fe80::1:2', dst='ff02::1'
        BOOTP(op=2, yiaddr='203.0.113.99')/DHCP(options=[('message-type', 'offer'), 'end'])], iface='eth0', verbose=0)
 " >/dev/null 2>&1
 check "vps-102 is suspended in the kernel" wait_for 5 suspended v102
-check "... terminated, the first time: two kinds in one episode" wait_for 3 bash -c "'$PC_BIN' -c '$PC_CFG' --json vps show vps-102 | grep -q '\"state\": \"terminated\"'"
-check "... one incident, the episode" test "$(sql "SELECT count(*) FROM incident WHERE vps_id = 'vps-102'")" = 1
-check "... and why" grep -q "several kinds in one episode" <(pc vps show vps-102)
-check "its webhook event is delivered too" wait_for 10 test "$(grep -c '"vps": "vps-102"' "$HOOK_OUT")" = 1
-check "eve@example.net is told, in Italian" wait_for 10 bash -c "/usr/bin/python3 '$here/mailbox.py' '$LAB_MAILDIR' --to eve@example.net | grep -q 'terminato'"
+check "... one incident, the episode" wait_for 3 test "$(sql "SELECT count(*) FROM incident WHERE vps_id = 'vps-102'")" = 1
+sleep 1
+check_not "... and not terminated: a burst is one attempt" \
+        bash -c "'$PC_BIN' -c '$PC_CFG' --json vps show vps-102 | grep -q '\"state\": \"terminated\"'"
+check "no webhook event for vps-102" test "$(grep -c '"vps": "vps-102"' "$HOOK_OUT")" = 0
+check "eve@example.net is told of the suspension, in Italian" wait_for 10 bash -c "/usr/bin/python3 '$here/mailbox.py' '$LAB_MAILDIR' --to eve@example.net | grep -q -i 'sospes'"
 check "the agent is still running after all of it" kill -0 "$AGENT_PID"
 check "its log has no sanitizer report" check_not_grep "Sanitizer" "$(agent_log)"
 lab_summary
