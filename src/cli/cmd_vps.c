@@ -233,6 +233,7 @@ static int vps_remove(struct cli *c, int argc, char **argv)
         static const struct option opts[] = {
                 { "by", required_argument, NULL, 'b' },
                 { "reason", required_argument, NULL, 'r' },
+                { "admin-override", no_argument, NULL, 'A' },
                 { NULL, 0, NULL, 0 },
         };
         struct pc_actor who = { .by = default_actor() };
@@ -244,6 +245,8 @@ static int vps_remove(struct cli *c, int argc, char **argv)
                         who.by = optarg;
                 else if (opt == 'r')
                         who.reason = optarg;
+                else if (opt == 'A')
+                        who.admin_override = true; /* a terminated VPS: audited as vps.remove by who */
                 else
                         return cli_usage_error("vps", "bad option for vps remove");
         }

@@ -1181,6 +1181,21 @@ static int vps_remove_tx(struct sqlite_store *s, const char *id, const struct pc
         r = vps_fetch(s, id, &before);
         if (r < 0)
                 return r;
+        /* Removing it would take its termination (and its history) with
+         * it, and a `vps add` would bring it back unterminated. */
+        if (!who->admin_override) {
+                _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+                r = query(s, &st, "SELECT id FROM action WHERE vps_id = ? AND terminated != 0 AND lifted_at IS NULL",
+                          "t", id);
+                if (r < 0 || (r = step(s, st)) < 0)
+                        return r;
+                if (r > 0)
+                        return set_err(s, -EPERM,
+                                       "%s is terminated (suspension #%lld): only an admin removes it "
+                                       "(--admin-override, audited)",
+                                       id, (long long)sqlite3_column_int64(st, 0));
+        }
         r = exec(s, "DELETE FROM vps WHERE id = ?", "t", id);
         if (r < 0)
                 return r;

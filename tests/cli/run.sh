@@ -665,6 +665,9 @@ t term-unsuspend 2 unsuspend vps-902 --by bob --reason "customer says sorry" && 
 term_id=$(q9 "SELECT id FROM action WHERE vps_id = 'vps-902' AND terminated = 1")
 t term-lift 2 action lift "$term_id" --by bob --reason "customer says sorry" && has term-lift "is terminated" "$err"
 t term-action-list 0 action list vps-902 --active && has term-action-list "termination" "$out"
+# removing it (and adding it back) would lift it with no override
+t term-remove 2 vps remove vps-902 --by bob --reason "start afresh" && has term-remove "vps-902 is terminated" "$err" && has term-remove "--admin-override" "$err"
+t term-remove-kept 0 vps show vps-902 --json && json term-remove-kept 'j["state"] == "terminated"'
 t term-override-suspend 2 suspend vps-902 --admin-override --by bob --reason x && has term-override-suspend "for unsuspend only" "$err"
 t term-list 0 notification list vps-902 && has term-list "vps.terminated" "$out"
 t term-override 0 unsuspend vps-902 --admin-override --by carol --reason "billing reviewed it"

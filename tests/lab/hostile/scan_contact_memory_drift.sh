@@ -20,14 +20,16 @@
 # Seen on main (LAB_PREFIX=pchr): after the first burst, 4 more holds in
 # 50 s and 2 rounds (at 46 s and 48 s) with 5 of 20 answers lost; no
 # incident.
+# Closed: repeat contacts refresh their element (`... @contacts4 update
+# @contacts4 { ... } return`).
 # Usage: scan_contact_memory_drift.sh BUILD_DIR SOURCE_ROOT
 set -u
 here=$(dirname "$(readlink -f "$0")")
-lab=$here/../..
+lab=$here/..
 export LAB_PREFIX=${LAB_PREFIX:-pchr} LAB_QUIET=1
 . "$lab/lab.sh"
 . "$lab/common.sh"
-. "$here/../scanlab.sh"
+. "$here/scanlab.sh"
 sl_up "$1" "$2" nostart
 sed -i 's|^    contact-memory: 10m|    contact-memory: 20s|' "$PC_CFG"
 check "(the lab config's contact-memory is 20 s)" grep -q "contact-memory: 20s" "$PC_CFG"
@@ -45,6 +47,8 @@ while True:
         d, a = k.fileobj.recvfrom(100); k.fileobj.sendto(b"ok", a)
 ' >/dev/null
 wait_for 5 grep -q ready "$LAB_DIR/log/responders.log" || fail "the responders listen"
+# the holds of the first burst (20 new hosts, a budget of 5: several)
+(sleep 10; grep -c 'holds back' "$LAB_DIR/log/portcullisd.log" >"$LAB_DIR/holds-10s") &
 lab_exec vps101 timeout 70 "$PY" -c '
 import select, socket, time
 hosts = ["192.0.2.%d" % i for i in range(10, 30)]
@@ -77,5 +81,6 @@ print("\n".join(lost))
 sed 's/^/     /' "$LAB_DIR/log/poll.log"
 echo "     holds: $(grep -c 'holds back' "$LAB_DIR/log/portcullisd.log"); scan incidents: $(incidents vps-101 scan)"
 check "no poll round after the first burst lost a datagram" grep -q "rounds with losses after the first 8 s 0$" "$LAB_DIR/log/poll.log"
-check "... and vps-101 was held once at most (the first burst)" test "$(grep -c 'holds back' "$LAB_DIR/log/portcullisd.log")" -le 1
+check "... and vps-101 was not held after the first burst ($(cat "$LAB_DIR/holds-10s") in the first 10 s)" \
+        test "$(grep -c 'holds back' "$LAB_DIR/log/portcullisd.log")" = "$(cat "$LAB_DIR/holds-10s")"
 lab_summary

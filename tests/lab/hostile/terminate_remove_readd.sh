@@ -18,10 +18,12 @@
 # "active", the VPS reaches the web again, `action list` has no
 # termination; the audit log has vps.remove and vps.add, no
 # vps.unterminate.
+# Closed: `vps remove` of a terminated VPS is refused without
+# --admin-override (store: vps_remove_tx).
 # Usage: terminate_remove_readd.sh BUILD_DIR SOURCE_ROOT
 set -u
 here=$(dirname "$(readlink -f "$0")")
-lab=$here/../..
+lab=$here/..
 export LAB_PREFIX=${LAB_PREFIX:-pchr} LAB_QUIET=1
 . "$lab/lab.sh"
 . "$lab/common.sh"
