@@ -292,7 +292,14 @@ static void send_webhook(struct notifier *nt, const char *url, const char *event
         }
         snprintf(h_sig, sizeof(h_sig), "X-Portcullis-Signature: %s", sig);
         snprintf(h_event, sizeof(h_event), "X-Portcullis-Event: %s", event);
-        snprintf(h_id, sizeof(h_id), "X-Portcullis-Delivery: portcullis-%" PRId64, id);
+        {
+                json_t *b = json_loads(body, 0, NULL);
+
+                snprintf(h_id, sizeof(h_id), "X-Portcullis-Delivery: %s",
+                         json_is_string(json_object_get(b, "delivery")) ? json_string_value(json_object_get(b, "delivery"))
+                                                                        : "?");
+                json_decref(b);
+        }
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
         hdrs = curl_slist_append(hdrs, h_sig);
         hdrs = curl_slist_append(hdrs, h_event);

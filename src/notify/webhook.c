@@ -21,7 +21,13 @@ int pc_webhook_body(int64_t id, const char *event, int64_t created, const char *
                 json_decref(data);
                 return -EINVAL;
         }
-        snprintf(delivery, sizeof(delivery), "portcullis-%" PRId64, id);
+        /* the id the store gave the event when it queued it, moved out of
+         * its data (rows queued before it had one: by row number) */
+        if (json_is_string(json_object_get(data, "delivery")))
+                snprintf(delivery, sizeof(delivery), "%s", json_string_value(json_object_get(data, "delivery")));
+        else
+                snprintf(delivery, sizeof(delivery), "portcullis-%" PRId64, id);
+        json_object_del(data, "delivery");
         o = json_pack("{s:s, s:s, s:I, s:o}", "delivery", delivery, "event", event != NULL ? event : "",
                       "created", (json_int_t)created, "data", data);
         if (o == NULL)

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1889,7 +1890,20 @@ static int termination_facts(struct sqlite_store *s, json_t *after, int64_t inci
 static int webhook_queue(struct sqlite_store *s, int64_t now, const char *kind, const char *url, json_t *vps,
                          json_t *facts)
 {
-        return outbox_queue(s, now, kind, vps, facts, "webhook", url, "", true);
+        _cleanup_json_ json_t *with_id = json_copy(facts);
+        uint8_t rnd[16];
+        char hex[2 * sizeof(rnd) + 1];
+
+        /* Its delivery id, the same on every attempt and unique across
+         * hypervisors (each has its own database and row numbers), which
+         * receivers drop duplicates by. */
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+                return set_err(s, -EIO, "no random bytes for a webhook delivery id");
+        for (size_t i = 0; i < sizeof(rnd); i++)
+                snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+        if (with_id == NULL || json_object_set_new(with_id, "delivery", json_string(hex)) < 0)
+                return set_err(s, -ENOMEM, "cannot write the webhook event");
+        return outbox_queue(s, now, kind, vps, with_id, "webhook", url, "", true);
 }
 
 static int terminate_tx(struct sqlite_store *s, const char *vps_id, int64_t incident_id, const char *why,

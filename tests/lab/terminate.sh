@@ -101,13 +101,14 @@ check "notification list shows it, pending" grep -q "vps.terminated .*$HOOK_URL 
 lab_bg webhook-receiver inet /usr/bin/python3 "$here/webhook_receiver.py" "$LAB_INET_V4" "$HOOK_PORT" "$SECRET" "$HOOK_OUT" >/dev/null
 lab_wait_port inet "$LAB_INET_V4" "$HOOK_PORT" >/dev/null 2>&1
 check "the receiver got the event, once its backoff was over" wait_for 20 test -s "$HOOK_OUT"
-check "... its HMAC verified with the shared secret" /usr/bin/python3 -c '
-import json, sys
+check "... its HMAC verified with the shared secret, its delivery id random (128 bits)" /usr/bin/python3 -c '
+import json, re, sys
 rs = [json.loads(l) for l in open(sys.argv[1])]
 d = rs[0]["body"]["data"] if rs and rs[0]["body"] else {}
 ok = len(rs) == 1 and rs[0]["verified"] and rs[0]["event"] == "vps.terminated" and rs[0]["body"]["event"] == "vps.terminated"
 ok = ok and d.get("vps") == "vps-101" and d.get("owner") == "ada@example.net" and d.get("terminated") is True
 ok = ok and d.get("evidence", {}).get("claimed_source") == sys.argv[2] and rs[0]["delivery"] == rs[0]["body"]["delivery"]
+ok = ok and re.fullmatch("[0-9a-f]{32}", rs[0]["delivery"] or "") is not None and "delivery" not in d
 sys.exit(0 if ok else print(rs) or 1)' "$HOOK_OUT" "$VPS202_V4"
 check "the outbox says sent, after more than one attempt" \
         wait_for 5 bash -c "[ \"\$(sqlite3 '$LAB_DIR/portcullis.db' \"SELECT state || ':' || (attempts >= 2) FROM notification WHERE channel = 'webhook'\")\" = 'sent:1' ]"

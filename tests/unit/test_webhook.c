@@ -54,6 +54,14 @@ static void test_body(void **state)
                                   "\"delivery\":\"portcullis-7\",\"event\":\"vps.terminated\"}");
         free(body);
         body = NULL;
+        /* the id the store gave it, moved out of the data */
+        assert_int_equal(pc_webhook_body(7, "vps.terminated", NOW,
+                                         "{\"vps\":\"vps-102\",\"delivery\":\"0f1e2d3c4b5a69788796a5b4c3d2e1f0\"}", &body),
+                         0);
+        assert_string_equal(body, "{\"created\":1795000000,\"data\":{\"vps\":\"vps-102\"},"
+                                  "\"delivery\":\"0f1e2d3c4b5a69788796a5b4c3d2e1f0\",\"event\":\"vps.terminated\"}");
+        free(body);
+        body = NULL;
         assert_int_equal(pc_webhook_body(7, "vps.terminated", NOW, "[1]", &body), -EINVAL);
         assert_int_equal(pc_webhook_body(7, "vps.terminated", NOW, "not json", &body), -EINVAL);
         assert_null(body);
