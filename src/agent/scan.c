@@ -248,14 +248,6 @@ static void refill_flush(struct agent *a)
         a->n_scan_refill = 0;
 }
 
-/* The protocols whose first contacts the kernel contains (scan_contain):
- * with ports, and echo requests (their conntrack entries have no ports). */
-static bool scanned_proto(uint8_t proto)
-{
-        return proto == IPPROTO_TCP || proto == IPPROTO_UDP || proto == IPPROTO_SCTP || proto == IPPROTO_DCCP ||
-               proto == IPPROTO_UDPLITE || proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6;
-}
-
 /* One conntrack event: a VPS's flow opened, answered, refused or gone. */
 static void ct_event(const struct pc_ct_event *ev, void *userdata)
 {
@@ -274,7 +266,9 @@ static void ct_event(const struct pc_ct_event *ev, void *userdata)
         if (ev->type == PC_CT_NEW && ev->proto == IPPROTO_TCP && ev->dport == 25 && a->spam != NULL &&
             memcmp(ev->reply_src, ev->dst, ev->family == AF_INET ? 4 : 16) == 0 && (vps = flow_vps(a, ev)) != NULL)
                 agent_spam_direct(a, vps, ev);
-        if (a->scan == NULL || !scanned_proto(ev->proto))
+        /* every protocol: those with ports by port, ICMP requests and the
+         * others (GRE, IPIP, ESP...) by host, as the kernel holds them */
+        if (a->scan == NULL)
                 return;
         if (ev->type == PC_CT_NEW)
                 o = PC_CONTACT_OPENED;

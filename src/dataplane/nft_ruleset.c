@@ -450,7 +450,8 @@ static bool scan_contained(const struct pc_config *cfg, const struct pc_policy *
  * budget of a VPS whose first contacts are answered, before it runs out.
  * (Held packets are dropped, not queued to the agent: this kernel, like
  * others, has no nft_queue, and a queue would put the agent in the data
- * path.)  A VPS with an exception for scanning (@scan_excepted, until
+ * path.)  Echo and other ICMP requests, and protocols without ports,
+ * count by destination host.  A VPS with an exception for scanning (@scan_excepted, until
  * the exception ends) and the destinations of detectors.scan.exclude are
  * left alone.  Repeat contacts are never held.  Protocols with ports are
  * counted by (destination, protocol, port); echo requests (a ping sweep)
@@ -510,9 +511,13 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
                       /* a traceroute: one contact of its host */
                       "\t\tudp dport %u-%u goto scan_hosts\n"
                       "\t\tmeta l4proto { tcp, udp, sctp, dccp, udplite } goto scan_ports\n"
-                      /* a ping sweep: echo requests, by host */
-                      "\t\ticmp type echo-request goto scan_hosts\n"
-                      "\t\ticmpv6 type echo-request goto scan_hosts\n"
+                      /* a ping sweep: requests (echo, timestamp, information,
+                       * address mask, node information), by host; the
+                       * protocols without ports (GRE, IPIP, ESP...) too */
+                      "\t\ticmp type { echo-request, timestamp-request, info-request, address-mask-request } "
+                      "goto scan_hosts\n"
+                      "\t\ticmpv6 type { echo-request, 139 } goto scan_hosts\n"
+                      "\t\tmeta l4proto != { icmp, ipv6-icmp } goto scan_hosts\n"
                       "\t}\n"
                       /* a repeat contact refreshes its element: contact-memory
                        * runs from the last use, as the detector's does */

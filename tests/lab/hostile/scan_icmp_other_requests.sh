@@ -19,14 +19,16 @@
 # sweep at ~50 packets/s (scapy) 67 and 80 of 127 out (two runs) before the filter (one scan
 # incident; a faster sender gets all 127 out); GRE sweep 127 of 127 out
 # from vps-201, no incident, never filtered.
+# Closed: every ICMP request type and every protocol without ports goes
+# to scan_hosts (by host), and the detector judges every protocol.
 # Usage: scan_icmp_other_requests.sh BUILD_DIR SOURCE_ROOT
 set -u
 here=$(dirname "$(readlink -f "$0")")
-lab=$here/../..
+lab=$here/..
 export LAB_PREFIX=${LAB_PREFIX:-pchr} LAB_QUIET=1
 . "$lab/lab.sh"
 . "$lab/common.sh"
-. "$here/../scanlab.sh"
+. "$here/scanlab.sh"
 sl_up "$1" "$2"
 sweep() { # NS PROTO: one packet to each of 192.0.2.128-254, 200 a second
         lab_exec "$1" "$PY" -c '
