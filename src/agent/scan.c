@@ -43,11 +43,23 @@ static void scan_params(const struct pc_detectors *d, struct pc_scan_params *p)
         p->slow_threshold = d->scan_slow_threshold;
 }
 
+/* Says so if detectors.scan.exclude covers a VPS (`portcullis check`
+ * refuses it): the kernel does not hold back scans of it, the detector
+ * still finds them. */
+static void exclude_warn(struct agent *a)
+{
+        char why[512];
+
+        if (pc_scan_exclude_covers_vps(a->cfg, a->model, why, sizeof(why)) != NULL)
+                agent_log("Warning: %s; the detector still counts contacts to VPSes there", why);
+}
+
 int agent_scan_open(struct agent *a)
 {
         struct pc_scan_params p;
         int r;
 
+        exclude_warn(a);
         if (!a->cfg->detectors.scan_enabled) {
                 agent_log("Port-scan detection is off (detectors.scan.enabled is false in %s)", a->config_path);
                 return 0;
@@ -74,6 +86,7 @@ void agent_scan_reconfigure(struct agent *a)
         struct pc_scan_params p;
         struct pc_scan *fresh = NULL;
 
+        exclude_warn(a);
         if (!a->cfg->detectors.scan_enabled) {
                 if (a->ct != NULL)
                         agent_log("Port-scan detection is now off (detectors.scan.enabled is false)");
@@ -110,7 +123,8 @@ void agent_scan_close(struct agent *a)
 
 /* The VPS whose address opened a flow from <ev>'s source, or NULL.  The
  * index follows the model: rebuilt after a change, at the first event. */
-static struct pc_vps *flow_vps(struct agent *a, const struct pc_ct_event *ev)
+/* The VPS that has address <addr> (4 or 16 bytes of <family>), or NULL. */
+static struct pc_vps *vps_at(struct agent *a, int family, const uint8_t *addr)
 {
         struct sockaddr_storage ss = { 0 };
         const char *id;
@@ -124,19 +138,25 @@ static struct pc_vps *flow_vps(struct agent *a, const struct pc_ct_event *ev)
                 a->addr_ix = ix;
                 a->addr_ix_gen = a->changes;
         }
-        if (ev->family == AF_INET) {
+        if (family == AF_INET) {
                 struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 
                 sin->sin_family = AF_INET;
-                memcpy(&sin->sin_addr, ev->src, 4);
+                memcpy(&sin->sin_addr, addr, 4);
         } else {
                 struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
 
                 sin6->sin6_family = AF_INET6;
-                memcpy(&sin6->sin6_addr, ev->src, 16);
+                memcpy(&sin6->sin6_addr, addr, 16);
         }
         id = addr_index_lookup(a->addr_ix, (struct sockaddr *)&ss);
         return id != NULL ? pc_model_find(a->model, id) : NULL;
+}
+
+/* The VPS whose flow <ev> is (its source), or NULL. */
+static struct pc_vps *flow_vps(struct agent *a, const struct pc_ct_event *ev)
+{
+        return vps_at(a, ev->family, ev->src);
 }
 
 static const char *proto_name(uint8_t proto)
@@ -287,7 +307,13 @@ static void ct_event(const struct pc_ct_event *ev, void *userdata)
                 return; /* not a VPS's flow (or one to a VPS: inbound) */
         /* An approved audit, or a destination that never leaves the
          * provider: not the detectors' business. */
-        if (pc_vps_may_scan(vps, pc_now()) || pc_scan_excluded(a->cfg, ev->family, ev->dst))
+        if (pc_vps_may_scan(vps, pc_now()))
+                return;
+        /* An excluded range that holds customers' VPSes (the provider's
+         * own) excludes its services, never its VPSes: probing neighbours
+         * is scanning (the kernel does not hold it back there; this finds
+         * it). */
+        if (pc_scan_excluded(a->cfg, ev->family, ev->dst) && vps_at(a, ev->family, ev->dst) == NULL)
                 return;
         c.vps = vps->id;
         memcpy(c.addr, ev->dst, ev->family == AF_INET ? 4 : 16);

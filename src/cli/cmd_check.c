@@ -50,6 +50,16 @@ int cmd_check(struct cli *c, int argc, char **argv)
                         fprintf(stderr, "%s: %s\n", c->config_path, err);
                 return CLI_NO;
         }
+        if (c->cfg->detectors.n_scan_exclude > 0 && (r = cli_model(c)) != CLI_OK)
+                return r;
+        if (c->model != NULL && pc_scan_exclude_covers_vps(c->cfg, c->model, err, sizeof(err)) != NULL) {
+                if (c->json)
+                        cli_print_json(json_pack("{s:s, s:b, s:[s]}", "config", c->config_path,
+                                                 "ok", 0, "errors", err));
+                else
+                        fprintf(stderr, "%s: %s\n", c->config_path, err);
+                return CLI_NO;
+        }
         if (c->json)
                 return cli_print_json(json_pack("{s:s, s:b, s:[], s:s, s:i, s:i, s:i, s:i}", "config",
                                                 c->config_path, "ok", 1, "errors", "database", db,

@@ -328,6 +328,32 @@ bool pc_exception_source_prefix(const char *service, struct pc_prefix *ret)
         return true;
 }
 
+const struct pc_vps *pc_scan_exclude_covers_vps(const struct pc_config *cfg, const struct pc_model *m, char *why,
+                                                size_t size)
+{
+        for (size_t i = 0; i < pc_model_count(m); i++) {
+                const struct pc_vps *v = pc_model_at(m, i);
+
+                for (size_t k = 0; k < v->n_addrs; k++)
+                        for (size_t e = 0; e < cfg->detectors.n_scan_exclude; e++) {
+                                const struct pc_prefix *x = &cfg->detectors.scan_exclude[e];
+                                char px[64], pa[64];
+
+                                if (x->family != v->addrs[k].family || !pc_prefix_overlaps(x, &v->addrs[k]))
+                                        continue;
+                                pc_format_prefix(x, px, sizeof(px));
+                                pc_format_prefix(&v->addrs[k], pa, sizeof(pa));
+                                snprintf(why, size,
+                                         "detectors.scan.exclude: %s covers %s of %s; exclude the provider's "
+                                         "services (resolvers, mirrors), never its customers' VPSes (scans of them "
+                                         "would not be held back)",
+                                         px, pa, v->id);
+                                return v;
+                        }
+        }
+        return NULL;
+}
+
 bool pc_vps_may_scan(const struct pc_vps *vps, int64_t now)
 {
         const struct pc_exception *e = pc_vps_exception_for(vps, PC_EXCEPTION_SCANNING);

@@ -152,5 +152,11 @@ const struct pc_exception *pc_vps_exception_for(const struct pc_vps *vps, const 
  * exception for scanning in force. */
 bool pc_vps_scans_contained(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now);
 
+/* detectors.scan.exclude is for the provider's services (resolvers,
+ * mirrors), never its customers: the first VPS of <m> with an address an
+ * excluded prefix of <cfg> covers (and why, in <why>), or NULL. */
+const struct pc_vps *pc_scan_exclude_covers_vps(const struct pc_config *cfg, const struct pc_model *m, char *why,
+                                                size_t size);
+
 /* True if <vps> has an exception for scanning in force at <now>. */
 bool pc_vps_may_scan(const struct pc_vps *vps, int64_t now);
