@@ -18,7 +18,9 @@ sl_up "$1" "$2" nostart
 sed -i 's|^    exclude: .*|    exclude: [192.0.2.128/28, 2001:db8:fffe::/48]|' "$PC_CFG"
 # the ladder's first step shortened, so that a detector's filter ends
 # within the scenario (while the agent is down)
-sed -i 's|^  steps: .*|  steps: [50s, 24h, suspend]|' "$PC_CFG"
+sed -i 's|^  steps: .*|  steps: [30s, 24h, suspend]|' "$PC_CFG"
+# and holds of 20 s, so that the scanner's hold is over when its filter is
+sed -i 's|^    hold-timeout: .*|    hold-timeout: 20s|' "$PC_CFG"
 check "the config names the excluded range" pc check
 check "agent starts" agent_start
 excepted() { nft_hv list set inet portcullis scan_excepted 2>/dev/null | grep -q "\"$1\""; }
@@ -49,11 +51,11 @@ echo "# ... and then 32 hosts outside it"
 p=$(sweep vps101 160 191 out)
 check "outside the range it is held back after 5 ($p)" test "$p" -le 10
 check "... and filtered" wait_for 5 filtered "$VPS101_IF"
-check "... for the ladder's first step (50 s)" test \
-        "$(sql "SELECT count(*) FROM action WHERE vps_id='vps-101' AND kind='filter' AND lifted_at IS NULL AND until - created BETWEEN 49 AND 51")" = 1
+check "... for the ladder's first step (30 s)" test \
+        "$(sql "SELECT count(*) FROM action WHERE vps_id='vps-101' AND kind='filter' AND lifted_at IS NULL AND until - created BETWEEN 29 AND 31")" = 1
 
-echo "# vps-202: an approved audit (exception for scanning, 40 s)"
-check "the exception is granted" pc exception grant vps-202 scanning --until +40s --by lab --reason "lab: approved audit"
+echo "# vps-202: an approved audit (exception for scanning, 20 s)"
+check "the exception is granted" pc exception grant vps-202 scanning --until +20s --by lab --reason "lab: approved audit"
 check "... and listed" sh -c "ip netns exec $LAB_HV $PC_BIN -c $PC_CFG exception list vps-202 | grep -q 'scanning'"
 check "the kernel has it, with its end" wait_for 3 excepted_until "$VPS202_IF"
 p=$(sweep vps202 128 254 audit)
@@ -65,12 +67,12 @@ check_not "... not filtered" filtered "$VPS202_IF"
 
 echo "# the exception and vps-101's filter end in the kernel with the agent killed"
 agent_kill
-check "the exception's element is gone on time" wait_for 45 sh -c "! ip netns exec $LAB_HV nft list set inet portcullis scan_excepted | grep -q '\"$VPS202_IF\"'"
+check "the exception's element is gone on time" wait_for 25 sh -c "! ip netns exec $LAB_HV nft list set inet portcullis scan_excepted | grep -q '\"$VPS202_IF\"'"
 p=$(sweep vps202 192 223 after)
 check "the next sweep is held back after 5 ($p)" test "$p" -le 10
-check "vps-101's filter is gone from the kernel on time" wait_for 30 sh -c "! ip netns exec $LAB_HV nft list set inet portcullis filter_out | grep -q '\"$VPS101_IF\"'"
+check "vps-101's filter is gone from the kernel on time" wait_for 25 sh -c "! ip netns exec $LAB_HV nft list set inet portcullis filter_out | grep -q '\"$VPS101_IF\"'"
 # (its first contacts may still be held back for what is left of the
-# hold's minute, which began with the sweep)
+# hold, which began with the sweep)
 check "... and vps-101 reaches the web again, the agent still down" \
         wait_for 20 lab_exec vps101 curl -sf --max-time 2 "http://$LAB_INET_V4/"
 check "agent restarts" agent_start
