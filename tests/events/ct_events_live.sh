@@ -194,14 +194,14 @@ probe_pid=
 [ "$rc" = 0 ] || fail "probe exited $rc (wanted 8 DESTROY events within 90 s)"
 
 # The client's view, to make sure each case was what it claims.
-grep -qx '40001 ConnectionRefusedError' "$tmp/client" || fail "40001 was not refused"
-grep -qx "40002 connected b'hi\\\\n'" "$tmp/client" || fail "40002 did not connect"
-grep -qx '40003 TimeoutError' "$tmp/client" || grep -qx '40003 timeout' "$tmp/client" || fail "40003 did not time out"
-grep -qx "40004 reply b'x\\\\n'" "$tmp/client" || fail "40004 got no reply"
-grep -qE '^40005 (TimeoutError|timeout)$' "$tmp/client" || fail "40005 did not time out"
-grep -qx '40006 ConnectionRefusedError' "$tmp/client" || fail "40006 got no ICMP port unreachable"
-grep -qx "40007 connected b'hi\\\\n'" "$tmp/client" || fail "40007 did not connect"
-grep -qx "40008 reply b'x\\\\n'" "$tmp/client" || fail "40008 got no reply"
+grep -qx '40001 ConnectionRefusedError' "$tmp/client" || fail "40001 was not refused (the client: $(grep '^40001 ' "$tmp/client" | head -1))"
+grep -qx "40002 connected b'hi\\\\n'" "$tmp/client" || fail "40002 did not connect (the client: $(grep '^40002 ' "$tmp/client" | head -1))"
+grep -qx '40003 TimeoutError' "$tmp/client" || grep -qx '40003 timeout' "$tmp/client" || fail "40003 did not time out (the client: $(grep '^40003 ' "$tmp/client" | head -1))"
+grep -qx "40004 reply b'x\\\\n'" "$tmp/client" || fail "40004 got no reply (the client: $(grep '^40004 ' "$tmp/client" | head -1))"
+grep -qE '^40005 (TimeoutError|timeout)$' "$tmp/client" || fail "40005 did not time out (the client: $(grep '^40005 ' "$tmp/client" | head -1))"
+grep -qx '40006 ConnectionRefusedError' "$tmp/client" || fail "40006 got no ICMP port unreachable (the client: $(grep '^40006 ' "$tmp/client" | head -1))"
+grep -qx "40007 connected b'hi\\\\n'" "$tmp/client" || fail "40007 did not connect (the client: $(grep '^40007 ' "$tmp/client" | head -1))"
+grep -qx "40008 reply b'x\\\\n'" "$tmp/client" || fail "40008 got no reply (the client: $(grep '^40008 ' "$tmp/client" | head -1))"
 
 # The events of the flow from source port <$1>, one "TYPE st=N rep=N as=N ctr=..." per line.
 life() { awk -v p="$1" '$4 == p { print $1, $7, $8, $9, $11 }' "$tmp/out"; }

@@ -180,7 +180,8 @@ check "and its other traffic works" lab_exec vps203 curl -sf --max-time 3 "http:
 before=$(nft_hv list table inet portcullis | grep -v expires)
 sqlite3 "$LAB_DIR/portcullis.db" "INSERT INTO vps (id, owner, lang, site, iface, created)
         VALUES ('vps-666', 'x@example.net', 'en', 'milano', 'v6\" }; flush ruleset; #', 0);"
-reply=$(echo "sync vps-666" | timeout 10 ip netns exec "$LAB_HV" socat - "UNIX-CONNECT:$LAB_DIR/control.sock")
+reply=$(echo "sync vps-666" | timeout 15 ip netns exec "$LAB_HV" socat -t10 - "UNIX-CONNECT:$LAB_DIR/control.sock")
+echo "     the agent answered: $reply"
 refused_unsafe() { grep -q '"ok":false' <<<"$reply" && grep -q 'not safe to program' <<<"$reply"; }
 check "an unsafe interface name from the database is refused with a reason" refused_unsafe
 check "and the kernel is unchanged" test "$(nft_hv list table inet portcullis | grep -v expires)" = "$before"
