@@ -114,7 +114,9 @@ while True:
             data, peer = udp.recvfrom(2048)
             udp.sendto(data, peer)
 PY
-in_s python3 "$tmp/server.py" >"$tmp/server" 2>&1 &
+# not through in_s: a function in the background is a subshell, and
+# killing it would leave the server running
+ip netns exec "$s" python3 "$tmp/server.py" >"$tmp/server" 2>&1 &
 server_pid=$!
 for _ in $(seq 50); do grep -q listening "$tmp/server" && break; sleep 0.1; done
 grep -q listening "$tmp/server" || fail "the server did not start"
