@@ -208,7 +208,8 @@ static void found(void *userdata, const struct pc_scan_finding *f)
 {
         struct agent *a = userdata;
         struct pc_vps *vps = pc_model_find(a->model, f->vps);
-        char *evidence, what[256];
+        char *evidence, what[256], id[PC_NAME_MAX], iface[PC_NAME_MAX];
+        bool contained;
         int r;
 
         if (vps == NULL)
@@ -235,8 +236,18 @@ static void found(void *userdata, const struct pc_scan_finding *f)
                  " answered, to %" PRIu64 " hosts and %" PRIu64 " ports",
                  f->kind == PC_SCAN_SLOW ? "slow" : "fast", f->shape != NULL ? f->shape : "mixed", f->failures,
                  f->successes, f->distinct_hosts, f->distinct_ports);
-        agent_abuse(a, vps, "scan", f->failures, evidence, SCAN_EPISODE_GAP, what, NULL);
+        /* (what the response needs of <vps> is copied first: responding
+         * changes the model, which may replace it) */
+        contained = pc_vps_scans_contained(a->cfg, vps, pc_now());
+        snprintf(id, sizeof(id), "%s", vps->id);
+        snprintf(iface, sizeof(iface), "%s", vps->iface);
+        r = agent_abuse(a, vps, "scan", f->failures, evidence, SCAN_EPISODE_GAP, what, NULL);
         free(evidence);
+        /* Filtered now: the hold is redundant, and it would outlive a
+         * filter lifted within hold-timeout, hiding the VPS's next scan
+         * from the detector (its probes dropped before conntrack). */
+        if (r > 0 && contained && pc_dp_scan_release(a->dp, iface) < 0)
+                agent_log("Failed to release %s from scan containment: %s", id, pc_dp_errmsg(a->dp));
 }
 
 /* Weaver's containment counts a VPS's unanswered first contacts; the
