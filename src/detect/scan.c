@@ -40,6 +40,10 @@
 /* A destination's state. */
 enum { C_PENDING = 1, C_TIMEDOUT, C_FAILED, C_ANSWERED };
 
+/* What a first contact's outcome does to the walk, once it is counted:
+ * nothing yet (undecided), a success, a failure, or neither. */
+enum { O_NONE = 0, O_SUCCESS, O_FAIL, O_NEITHER };
+
 struct link {
         uint32_t prev, next;
 };
@@ -62,12 +66,14 @@ struct ckey {
 
 struct contact {
         struct ckey k;
-        struct link by_vps, by_all, pending;
+        struct link by_vps, by_all, pending, order;
         int64_t opened_ms, last_ms;
         uint32_t walk;   /* the walk its outcome counted in */
         uint32_t hold;   /* the VPS's release count when it was made */
         uint8_t state;   /* 0: a free slot */
         uint8_t proto;   /* the protocol it was first made over, for the evidence */
+        uint8_t outcome; /* O_*, while <queued> */
+        bool queued;     /* in its VPS's <order>: not counted in a walk yet */
 };
 
 /* The slow test's sketches of one VPS. */
@@ -86,9 +92,14 @@ struct vps {
         char id[ID_MAX];
         struct link lru;          /* in s->idle or s->kept */
         struct list contacts;     /* by last contact, oldest first */
+        struct list order;        /* first contacts not counted yet, by opening */
         uint32_t pending;         /* its contacts awaiting an outcome */
         uint32_t failures, successes; /* of the walk */
-        uint32_t hosts[PC_SCAN_HOSTS]; /* hashed, the walk's successes' hosts, one each */
+        /* The hosts whose answers offset a failure, within contact
+         * memory: a ring of <n_credits>, oldest overwritten first. */
+        uint32_t credit_host[PC_SCAN_CREDITS];
+        int64_t credit_ms[PC_SCAN_CREDITS];
+        uint32_t credit_next, n_credits;
         uint32_t walk;            /* walks restarted */
         uint32_t hold;            /* releases */
         uint32_t budget;          /* C */
@@ -437,7 +448,7 @@ static size_t failed_contacts(struct pc_scan *s, const struct vps *v, bool walk_
         for (uint32_t i = v->contacts.tail; i != NIL; i = s->con[i].by_vps.prev) {
                 const struct contact *c = &s->con[i];
 
-                if ((c->state != C_TIMEDOUT && c->state != C_FAILED) || (walk_only && c->walk != v->walk))
+                if ((c->state != C_TIMEDOUT && c->state != C_FAILED) || (walk_only && (c->queued || c->walk != v->walk)))
                         continue;
                 if (f->n_sample < PC_SCAN_SAMPLE)
                         dest_of(c, &f->sample[f->n_sample++]);
@@ -489,7 +500,8 @@ static void fast_found(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
                 cb(ud, &f);
 }
 
-/* The hash of <k>'s host (family, address), for the walk's successes. */
+/* The hash of <k>'s host for credits: its address, an IPv6 one's /64
+ * (a server with a whole /64 answers as any number of addresses). */
 static uint32_t host_hash(const struct pc_scan *s, const struct ckey *k)
 {
         struct {
@@ -500,27 +512,49 @@ static uint32_t host_hash(const struct pc_scan *s, const struct ckey *k)
 
         memset(&key, 0, sizeof(key));
         key.family = k->family;
-        memcpy(key.addr, k->addr, sizeof(key.addr));
+        memcpy(key.addr, k->addr, k->family == 6 ? 8 : sizeof(key.addr));
         return (uint32_t)hash_words(s->seed ^ 0x2545f4914f6cdd1dull, &key, sizeof(key));
 }
 
-/* True if an answer from <c>'s host is a success of <v>'s walk: the
- * first from that host in the walk, while fewer than PC_SCAN_HOSTS hosts
- * have given one.  A collision of hashes only denies a success. */
+/* True if credit slot <i> of <v> still remembers its host. */
+static bool credit_live(const struct pc_scan *s, const struct vps *v, uint32_t i)
+{
+        return i < v->n_credits && since(s->now, v->credit_ms[i]) <= (uint64_t)s->p.contact_memory_ms;
+}
+
+/* True if an answer from <c>'s host is a success of <v>'s walk: its host
+ * has offset no failure within contact memory -- in this walk or an
+ * earlier one, so that restarting the walk does not let the same hosts
+ * pay again -- and fewer than PC_SCAN_HOSTS hosts have in this walk.  A
+ * collision of hashes only denies a success. */
 static bool host_credited(const struct pc_scan *s, const struct vps *v, const struct contact *c)
 {
         uint32_t h = host_hash(s, &c->k);
 
         if (v->successes >= PC_SCAN_HOSTS)
                 return false;
-        for (uint32_t i = 0; i < v->successes; i++)
-                if (v->hosts[i] == h)
+        for (uint32_t i = 0; i < PC_SCAN_CREDITS; i++)
+                if (v->credit_host[i] == h && credit_live(s, v, i))
                         return false;
         return true;
 }
 
+/* Remembers that <c>'s host offset a failure now.  Over PC_SCAN_CREDITS
+ * hosts within contact memory the oldest is forgotten (and may pay
+ * again): a busy client's credits must not run out. */
+static void credit(struct pc_scan *s, struct vps *v, const struct contact *c)
+{
+        uint32_t i = v->credit_next;
+
+        v->credit_host[i] = host_hash(s, &c->k);
+        v->credit_ms[i] = s->now;
+        v->credit_next = (i + 1) % PC_SCAN_CREDITS;
+        if (v->n_credits < PC_SCAN_CREDITS)
+                v->n_credits++;
+}
+
 /* Counts the outcome of contact <c> in its VPS's walk (a success: one
- * host_credited() allowed, its host remembered). */
+ * host_credited() allowed and credit() remembered). */
 static void walk_count(struct pc_scan *s, uint32_t vi, struct contact *c, bool success, pc_scan_cb cb, void *ud)
 {
         struct vps *v = &s->vps[vi];
@@ -535,7 +569,7 @@ static void walk_count(struct pc_scan *s, uint32_t vi, struct contact *c, bool s
                         v->last_ms = c->opened_ms;
         }
         if (success)
-                v->hosts[v->successes++] = host_hash(s, &c->k);
+                v->successes++;
         else
                 v->failures++;
         c->walk = v->walk;
@@ -812,6 +846,78 @@ static void slow_success(struct pc_scan *s, struct vps *v)
 
 /* ---- destinations ---- */
 
+/* Counts queued contact <ci>'s outcome in its VPS's walk, now. */
+static void apply(struct pc_scan *s, uint32_t ci, pc_scan_cb cb, void *ud)
+{
+        struct contact *c = &s->con[ci];
+        uint32_t vi = c->k.vps;
+        struct vps *v = &s->vps[vi];
+
+        list_del(&v->order, CL(s, order), ci);
+        c->queued = false;
+        if (c->outcome == O_FAIL || (c->outcome == O_SUCCESS && v->successes < PC_SCAN_HOSTS))
+                walk_count(s, vi, c, c->outcome == O_SUCCESS, cb, ud);
+        else
+                c->walk = v->walk;
+        if (c->outcome == O_FAIL)
+                slow_fail(s, vi, c, cb, ud);
+}
+
+/* Happy Eyeballs (RFC 8305): a dual-stack client tries a site over IPv6
+ * first and, PC_SCAN_FALLBACK_MS later at most, over IPv4.  Where IPv6 is
+ * broken every site is one failure and one answer, the failures first: a
+ * burst of them would be a scanner.  So a failed IPv6 contact <ci>
+ * followed within PC_SCAN_FALLBACK_MS by an answered IPv4 one to the same
+ * port and protocol (a success, whose host has paid for it) is one site
+ * reached: neither counts.  A scanner pairing its IPv6 probes so needs
+ * one host of its own per probe, as the credits' padding does. */
+static void fallback(struct pc_scan *s, uint32_t ci)
+{
+        struct contact *c = &s->con[ci];
+        unsigned steps = 0;
+
+        if (c->outcome != O_FAIL || c->k.family != 6)
+                return;
+        for (uint32_t di = c->order.next; di != NIL && steps < PC_SCAN_HOSTS; di = s->con[di].order.next, steps++) {
+                struct contact *d = &s->con[di];
+
+                if (since(d->opened_ms, c->opened_ms) > PC_SCAN_FALLBACK_MS)
+                        return;
+                if (d->k.family == 4 && d->k.port == c->k.port && d->k.proto == c->k.proto &&
+                    d->outcome == O_SUCCESS) {
+                        d->outcome = c->outcome = O_NEITHER;
+                        return;
+                }
+        }
+}
+
+/* Counts the outcomes of VPS <vi>'s first contacts in the order they were
+ * opened, as the walk assumes: an answer waits for the contacts opened
+ * before it to be decided (pending_timeout_ms at most).  Otherwise the
+ * answers of a burst, quick, restart the walk before its failures, slow,
+ * are counted: a client with one host in six dead (a P2P swarm, a
+ * dual-stack client whose IPv6 is broken) met them in a fresh walk. */
+static void drain(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
+{
+        struct vps *v = &s->vps[vi];
+
+        while (v->order.head != NIL && s->con[v->order.head].outcome != O_NONE) {
+                fallback(s, v->order.head);
+                apply(s, v->order.head, cb, ud);
+        }
+}
+
+/* An answer from queued or pending contact <c>: a success if its host
+ * has not paid within contact memory (it pays now), else neither. */
+static bool answer_credit(struct pc_scan *s, struct vps *v, const struct contact *c)
+{
+        if (!host_credited(s, v, c))
+                return false;
+        credit(s, v, c);
+        slow_success(s, v);
+        return true;
+}
+
 /* Settles contact <ci> (see scan.h for which outcome counts how). */
 static void resolve(struct pc_scan *s, uint32_t ci, uint8_t state, pc_scan_cb cb, void *ud)
 {
@@ -826,16 +932,20 @@ static void resolve(struct pc_scan *s, uint32_t ci, uint8_t state, pc_scan_cb cb
                 v->pending--;
                 c->state = state;
                 if (state == C_ANSWERED) {
-                        credited = host_credited(s, v, c);
-                        if (credited) {
-                                slow_success(s, v);
-                                walk_count(s, vi, c, true, cb, ud);
-                        }
+                        credited = answer_credit(s, v, c);
+                        c->outcome = credited ? O_SUCCESS : O_NEITHER;
+                        drain(s, vi, cb, ud);
                         budget_answer(s, vi, c, credited, cb, ud);
                 } else {
-                        walk_count(s, vi, c, false, cb, ud);
-                        slow_fail(s, vi, c, cb, ud);
+                        c->outcome = O_FAIL;
+                        drain(s, vi, cb, ud);
                 }
+        } else if (was == C_TIMEDOUT && state == C_ANSWERED && c->queued) {
+                /* Its failure was not counted yet: an answer instead. */
+                c->state = C_ANSWERED;
+                credited = answer_credit(s, v, c);
+                c->outcome = credited ? O_SUCCESS : O_NEITHER;
+                budget_answer(s, vi, c, credited, cb, ud);
         } else if (was == C_TIMEDOUT && state == C_ANSWERED) {
                 /* Its failure is undone in the walk it counted in, not in
                  * the sketches. */
@@ -843,13 +953,11 @@ static void resolve(struct pc_scan *s, uint32_t ci, uint8_t state, pc_scan_cb cb
                 credited = c->walk == v->walk && v->failures > 0;
                 if (credited) {
                         v->failures--;
-                        credited = host_credited(s, v, c);
-                        if (credited) {
-                                slow_success(s, v);
+                        credited = answer_credit(s, v, c);
+                        if (credited)
                                 walk_count(s, vi, c, true, cb, ud);
-                        } else if (lambda(s, v) <= s->lower) {
+                        else if (lambda(s, v) <= s->lower)
                                 walk_restart(v);
-                        }
                 }
                 budget_answer(s, vi, c, credited, cb, ud);
         } else if (was == C_TIMEDOUT && state == C_FAILED) {
@@ -867,6 +975,8 @@ static void con_free(struct pc_scan *s, uint32_t ci)
                 list_del(&s->pending, CL(s, pending), ci);
                 v->pending--;
         }
+        if (c->queued)
+                list_del(&v->order, CL(s, order), ci);
         list_del(&v->contacts, CL(s, by_vps), ci);
         list_del(&s->all, CL(s, by_all), ci);
         index_del(&s->cidx, con_slot(s, &c->k, hash_key(s, &c->k)));
@@ -877,13 +987,15 @@ static void con_free(struct pc_scan *s, uint32_t ci)
 }
 
 /* Forgets contact <ci>: a pending one fails first, a timed-out one's
- * failure becomes final. */
+ * failure becomes final, and one still queued counts at once. */
 static void con_drop(struct pc_scan *s, uint32_t ci, pc_scan_cb cb, void *ud)
 {
         if (s->con[ci].state == C_PENDING)
                 resolve(s, ci, C_TIMEDOUT, cb, ud);
         if (s->con[ci].state == C_TIMEDOUT)
                 resolve(s, ci, C_FAILED, cb, ud);
+        if (s->con[ci].queued)
+                apply(s, ci, cb, ud);
         con_free(s, ci);
 }
 
@@ -965,6 +1077,7 @@ static int vps_get(struct pc_scan *s, const char *id, uint32_t *ret)
         memset(v, 0, sizeof(*v));
         strcpy(v->id, id);
         list_init(&v->contacts);
+        list_init(&v->order);
         v->used = true;
         v->active_ms = s->now;
         list_push(&s->idle, VL(s), vi);
@@ -1012,6 +1125,8 @@ static int con_new(struct pc_scan *s, uint32_t vi, const struct ckey *k, uint8_t
         list_push(&v->contacts, CL(s, by_vps), ci);
         list_push(&s->all, CL(s, by_all), ci);
         list_push(&s->pending, CL(s, pending), ci);
+        list_push(&v->order, CL(s, order), ci);
+        c->queued = true;
         s->cidx.slots[con_slot(s, k, h)] = (struct islot){ .hash = h, .ref = ci + 1 };
         s->cidx.n++;
         s->n_con++;
@@ -1302,6 +1417,7 @@ int pc_scan_check(const struct pc_scan *s)
         for (uint32_t vi = 0; vi < s->vps_cap; vi++) {
                 const struct vps *v = &s->vps[vi];
                 size_t pending = 0;
+                ptrdiff_t queued = 0;
                 double l;
 
                 if (!v->used)
@@ -1312,9 +1428,10 @@ int pc_scan_check(const struct pc_scan *s)
                     !list_ok(&v->contacts, CL(s, by_vps), s->con_cap) || v->contacts.n > s->p.max_contacts_per_vps ||
                     !(l < s->upper) || !(l > s->lower) || v->successes > PC_SCAN_HOSTS)
                         return -EUCLEAN;
-                for (uint32_t i = 0; i < v->successes; i++)
+                for (uint32_t i = 0; i < PC_SCAN_CREDITS; i++)
                         for (uint32_t j = 0; j < i; j++)
-                                if (v->hosts[i] == v->hosts[j])
+                                if (credit_live(s, v, i) && credit_live(s, v, j) &&
+                                    v->credit_host[i] == v->credit_host[j])
                                         return -EUCLEAN;
                 for (uint32_t ci = v->contacts.head; ci != NIL; ci = s->con[ci].by_vps.next) {
                         const struct contact *c = &s->con[ci];
@@ -1324,10 +1441,23 @@ int pc_scan_check(const struct pc_scan *s)
                                                                                         (uint64_t)s->p.contact_memory_ms)
                                 return -EUCLEAN;
                         pending += c->state == C_PENDING;
+                        queued -= c->queued;
+                        if (c->queued && c->outcome == O_NONE && c->state != C_PENDING)
+                                return -EUCLEAN;
                         if (c->state == C_PENDING && since(s->now, c->opened_ms) >= (uint64_t)s->p.pending_timeout_ms)
                                 return -EUCLEAN;
                 }
-                if (pending != v->pending)
+                if (pending != v->pending || !list_ok(&v->order, CL(s, order), s->con_cap) ||
+                    (v->order.head != NIL && s->con[v->order.head].outcome != O_NONE))
+                        return -EUCLEAN;
+                for (uint32_t ci = v->order.head; ci != NIL; ci = s->con[ci].order.next, queued++) {
+                        uint32_t next = s->con[ci].order.next;
+
+                        if (!s->con[ci].queued || s->con[ci].k.vps != vi ||
+                            (next != NIL && s->con[next].opened_ms < s->con[ci].opened_ms))
+                                return -EUCLEAN;
+                }
+                if (queued != 0)
                         return -EUCLEAN;
                 n_con += v->contacts.n;
                 n_pending += pending;

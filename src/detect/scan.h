@@ -17,18 +17,25 @@
  *     contact settles it, later ones are ignored (but see the timeout);
  *   - a first contact fails when REFUSED or CLOSED before an answer,
  *     and when still unanswered pending_timeout_ms after it was opened
- *     (at exactly that age).  ANSWERED, it is a success only if it is
- *     the first answer from its host (family, address) in the walk
- *     (below) and fewer than PC_SCAN_HOSTS hosts have given one in it;
- *     otherwise it is neither a success nor a failure.  So one host
- *     answering on any number of ports offsets one failure per walk,
- *     and no number of hosts can be made to pay twice: beyond
- *     PC_SCAN_HOSTS answering hosts in one walk (which takes nearly as
- *     many failures in it, where a benign VPS restarts its walk after a
- *     few), answers offset nothing more.  A timed-out contact answered
- *     later has its failure undone if the walk did not restart between
- *     the two (and is then a success by the same rule); otherwise the
- *     late answer counts for nothing in the walk;
+ *     (at exactly that age).  ANSWERED, it is a success only if its
+ *     host (family and address; an IPv6 one's /64) has not paid within
+ *     contact_memory_ms -- in this walk or an earlier one -- and it pays
+ *     now; otherwise it is neither a success nor a failure.  So one host
+ *     answering on any number of ports offsets one failure per contact
+ *     memory, and restarting the walk does not let it pay again.  The
+ *     VPS remembers the last PC_SCAN_CREDITS hosts that paid (one
+ *     forgotten sooner may pay again: a busy client's credits must not
+ *     run out), and a walk counts at most PC_SCAN_HOSTS successes.  A
+ *     timed-out contact answered before its failure was counted (below)
+ *     is answered; answered after, its failure is undone if the walk did
+ *     not restart between the two (and is then a success by the same
+ *     rule); otherwise the late answer counts for nothing in the walk;
+ *   - outcomes count in the walk (and failures in the slow test) in the
+ *     order the contacts were opened: an outcome waits for those of the
+ *     VPS's contacts opened before it (pending_timeout_ms at most).  A
+ *     failed IPv6 contact followed within PC_SCAN_FALLBACK_MS by an IPv4
+ *     one to the same port and protocol that is a success (Happy
+ *     Eyeballs' fallback) is one site reached: neither counts;
  *   - the fast test is Jung et al.'s Threshold Random Walk: each outcome
  *     adds ln(θ1/θ0) (success) or ln((1-θ1)/(1-θ0)) (failure) to the
  *     VPS's Λ, computed as failures * the one + successes * the other, so
@@ -102,6 +109,8 @@
 
 #define PC_SCAN_SAMPLE 8             /* failed contacts a finding lists */
 #define PC_SCAN_HOSTS 64             /* most successes (hosts) in one walk */
+#define PC_SCAN_CREDITS 64           /* hosts remembered as having paid, per VPS */
+#define PC_SCAN_FALLBACK_MS 300      /* Happy Eyeballs' IPv4 after IPv6, at most (Chrome's 300 ms) */
 #define PC_SCAN_SUBWINDOWS 6         /* sub-windows of the slow test */
 #define PC_SCAN_VPS_MAX (1u << 20)   /* largest max_vps */
 #define PC_SCAN_CONTACTS_MAX (1u << 26)     /* largest max_contacts */

@@ -352,9 +352,11 @@ static void test_padding_one_host(void **state)
                 ev(s, &r, "vps-1", 7, (uint16_t)(2000 + i), PC_CONTACT_OPENED, t + 10);
                 ev(s, &r, "vps-1", 7, (uint16_t)(2000 + i), PC_CONTACT_ANSWERED, t + 20);
                 if (i == 4) {
-                        /* Five probes pending, one success: C = 5 - 1. */
+                        /* Five probes pending, one success: C = 5 - 1;
+                         * the walk counts the success after the probe
+                         * opened before it is decided. */
                         assert_int_equal(stats(s, "vps-1").budget_count, 4);
-                        assert_int_equal(stats(s, "vps-1").successes, 1);
+                        assert_int_equal(stats(s, "vps-1").successes, 0);
                 }
                 pc_scan_tick(s, t + 49, record, &r);
                 if (count(&r, PC_SCAN_FAST) > 0)
@@ -369,6 +371,144 @@ static void test_padding_one_host(void **state)
         assert_int_equal(r.f[0].distinct_ports, 1);
         assert_int_equal(r.f[0].first_ms, 0);
         assert_true(stats(s, "vps-1").scanner);
+        assert_int_equal(pc_scan_check(s), 0);
+        pc_scan_free(s);
+}
+
+/* The padding of tests/lab/hostile/scan_walk_restart_padding.sh: per
+ * cycle, 8 hosts of the scanner's own answer on a new port (8 successes:
+ * the walk restarts twice) and 4 probes time out.  A host pays once per
+ * contact memory, not once per walk: the second cycle's padding offsets
+ * nothing, and its probes make the finding. */
+static void test_padding_across_walks(void **state)
+{
+        struct pc_scan *s = make_default();
+        struct rec r = { 0 };
+        int probes = 0;
+        int64_t t = 0;
+
+        for (int cyc = 0; cyc < 15 && count(&r, PC_SCAN_FAST) == 0; cyc++) {
+                for (uint32_t h = 0; h < 8; h++) {
+                        ev(s, &r, "vps-1", 10 + h, (uint16_t)(2000 + cyc), PC_CONTACT_OPENED, t);
+                        ev(s, &r, "vps-1", 10 + h, (uint16_t)(2000 + cyc), PC_CONTACT_ANSWERED, t + 1);
+                        t += 10;
+                }
+                for (int k = 0; k < 4; k++, probes++)
+                        ev(s, &r, "vps-1", (uint32_t)(128 + probes), 80, PC_CONTACT_OPENED, t + k);
+                t += 3000;
+                pc_scan_tick(s, t, record, &r);
+        }
+        assert_int_equal(count(&r, PC_SCAN_FAST), 1);
+        assert_true(probes <= 8);
+        assert_int_equal(pc_scan_check(s), 0);
+
+        /* Once contact memory has passed, the same hosts pay again. */
+        pc_scan_forget(s, "vps-1");
+        ev(s, &r, "vps-1", 10, 3000, PC_CONTACT_OPENED, t);
+        ev(s, &r, "vps-1", 10, 3000, PC_CONTACT_ANSWERED, t + 1);
+        ev(s, &r, "vps-1", 10, 3001, PC_CONTACT_OPENED, t + 2);
+        ev(s, &r, "vps-1", 10, 3001, PC_CONTACT_ANSWERED, t + 3);
+        assert_int_equal(stats(s, "vps-1").successes, 1);
+        t += 600000 + 10;
+        ev(s, &r, "vps-1", 10, 3002, PC_CONTACT_OPENED, t);
+        ev(s, &r, "vps-1", 10, 3002, PC_CONTACT_ANSWERED, t + 1);
+        assert_int_equal(stats(s, "vps-1").successes, 2);
+        pc_scan_free(s);
+}
+
+/* An IPv6 server answers as any address of its /64: one host. */
+static void test_padding_one_v6_prefix(void **state)
+{
+        struct pc_scan *s = make_default();
+        struct rec r = { 0 };
+        struct pc_contact c = { .vps = "vps-1", .family = AF_INET6, .proto = IPPROTO_TCP, .port = 443 };
+
+        c.addr[0] = 0x20;
+        c.addr[1] = 0x01;
+        c.addr[2] = 0x0d;
+        c.addr[3] = 0xb8;
+        for (int i = 1; i <= 10; i++) {
+                c.addr[15] = (uint8_t)i;
+                assert_int_equal(pc_scan_event(s, &c, PC_CONTACT_OPENED, i * 10, record, &r), 0);
+                assert_int_equal(pc_scan_event(s, &c, PC_CONTACT_ANSWERED, i * 10 + 1, record, &r), 0);
+        }
+        assert_int_equal(stats(s, "vps-1").successes, 1);
+        c.addr[7] = 1; /* another /64 */
+        assert_int_equal(pc_scan_event(s, &c, PC_CONTACT_OPENED, 200, record, &r), 0);
+        assert_int_equal(pc_scan_event(s, &c, PC_CONTACT_ANSWERED, 201, record, &r), 0);
+        assert_int_equal(stats(s, "vps-1").successes, 2);
+        assert_int_equal(pc_scan_check(s), 0);
+        pc_scan_free(s);
+}
+
+/* A dual-stack client whose IPv6 is broken opens 10 sites at once, each
+ * over IPv6 (never answered) and 10 ms later over IPv4 (answered at
+ * once).  Counted as they come, the 10 answers restart the walk twice
+ * and the 10 failures, 2 s later, meet a fresh walk: a scanner.  Counted
+ * in the order the contacts were opened, failure and answer alternate. */
+static void test_outcomes_in_opening_order(void **state)
+{
+        struct pc_scan *s = make_default();
+        struct rec r = { 0 };
+
+        for (uint32_t i = 0; i < 10; i++) {
+                ev(s, &r, "vps-1", 1000 + i, 80, PC_CONTACT_OPENED, (int64_t)i * 20);
+                ev(s, &r, "vps-1", 2000 + i, 80, PC_CONTACT_OPENED, (int64_t)i * 20 + 10);
+                ev(s, &r, "vps-1", 2000 + i, 80, PC_CONTACT_ANSWERED, (int64_t)i * 20 + 12);
+        }
+        assert_int_equal(stats(s, "vps-1").successes, 0); /* waiting for the first IPv6 one */
+        pc_scan_tick(s, 5000, record, &r);
+        assert_int_equal(count(&r, PC_SCAN_FAST), 0);
+        assert_int_equal(pc_scan_check(s), 0);
+
+        /* A refusal opened after a pending contact waits for it too, and
+         * an answer counts as soon as the contacts before it are decided. */
+        uint64_t f0 = stats(s, "vps-1").failures, s0 = stats(s, "vps-1").successes;
+
+        ev(s, &r, "vps-1", 3000, 80, PC_CONTACT_OPENED, 6000);
+        ev(s, &r, "vps-1", 3001, 80, PC_CONTACT_OPENED, 6001);
+        ev(s, &r, "vps-1", 3001, 80, PC_CONTACT_REFUSED, 6002);
+        assert_int_equal(stats(s, "vps-1").failures, f0);
+        ev(s, &r, "vps-1", 3000, 80, PC_CONTACT_ANSWERED, 6500);
+        assert_int_equal(stats(s, "vps-1").failures, f0 + 1);
+        assert_int_equal(stats(s, "vps-1").successes, s0 + 1);
+        assert_int_equal(pc_scan_check(s), 0);
+        pc_scan_free(s);
+}
+
+/* Happy Eyeballs with IPv6 broken: a burst of 10 sites, each an IPv6
+ * SYN never answered and 200 ms later an IPv4 one answered: each pair is
+ * one site reached, neither a failure nor a success, in the walk and in
+ * the slow test.  An IPv4 contact 400 ms later is no fallback. */
+static void test_happy_eyeballs(void **state)
+{
+        struct pc_scan *s = make_default();
+        struct rec r = { 0 };
+        struct pc_contact c6 = { .vps = "vps-1", .family = AF_INET6, .proto = IPPROTO_TCP, .port = 80 };
+
+        c6.addr[0] = 0x20;
+        c6.addr[1] = 0x01;
+        for (uint32_t i = 0; i < 10; i++) {
+                c6.addr[5] = (uint8_t)i; /* a /64 each */
+                assert_int_equal(pc_scan_event(s, &c6, PC_CONTACT_OPENED, i, record, &r), 0);
+        }
+        for (uint32_t i = 0; i < 10; i++) {
+                ev(s, &r, "vps-1", 2000 + i, 80, PC_CONTACT_OPENED, 200 + i);
+                ev(s, &r, "vps-1", 2000 + i, 80, PC_CONTACT_ANSWERED, 210 + i);
+        }
+        pc_scan_tick(s, 5000, record, &r);
+        assert_int_equal(r.n, 0);
+        assert_int_equal(stats(s, "vps-1").failures, 0);
+        assert_int_equal(stats(s, "vps-1").successes, 0);
+        assert_true(stats(s, "vps-1").slow_estimate < 0.5);
+
+        c6.addr[5] = 100;
+        assert_int_equal(pc_scan_event(s, &c6, PC_CONTACT_OPENED, 6000, record, &r), 0);
+        ev(s, &r, "vps-1", 3000, 80, PC_CONTACT_OPENED, 6400);
+        ev(s, &r, "vps-1", 3000, 80, PC_CONTACT_ANSWERED, 6410);
+        pc_scan_tick(s, 9000, record, &r);
+        assert_int_equal(stats(s, "vps-1").failures, 1);
+        assert_int_equal(stats(s, "vps-1").successes, 1);
         assert_int_equal(pc_scan_check(s), 0);
         pc_scan_free(s);
 }
@@ -870,6 +1010,10 @@ int main(void)
                 cmocka_unit_test(test_scanner_not_released),
                 cmocka_unit_test(test_held_walk_drops_banked_answers),
                 cmocka_unit_test(test_padding_one_host),
+                cmocka_unit_test(test_padding_across_walks),
+                cmocka_unit_test(test_padding_one_v6_prefix),
+                cmocka_unit_test(test_outcomes_in_opening_order),
+                cmocka_unit_test(test_happy_eyeballs),
                 cmocka_unit_test(test_benign_burst),
                 cmocka_unit_test(test_slow_timeout),
                 cmocka_unit_test(test_slow_counted_once),
