@@ -264,11 +264,12 @@ static size_t discard_cb(char *buf, size_t size, size_t n, void *userdata)
 /* One POST of <body> to <url>, signed: 2xx is delivered; a 4xx other
  * than 408 and 429 is the receiver refusing it for good; anything else
  * (no connection, a timeout, 5xx) is tried again. */
-static void send_webhook(struct notifier *nt, const char *url, const char *event, int64_t id, const char *body,
-                         struct send_result *res)
+static void send_webhook(struct notifier *nt, const char *url, const char *event, const char *delivery,
+                         const char *body, struct send_result *res)
 {
         const struct pc_notify_config *nc = &nt->nc;
-        char sig[PC_WEBHOOK_SIGNATURE_MAX], h_sig[PC_WEBHOOK_SIGNATURE_MAX + 32], h_event[128], h_id[64];
+        char sig[PC_WEBHOOK_SIGNATURE_MAX], h_sig[PC_WEBHOOK_SIGNATURE_MAX + 32], h_event[128];
+        char h_id[PC_WEBHOOK_DELIVERY_MAX + 32];
         char errbuf[CURL_ERROR_SIZE] = "";
         struct curl_slist *hdrs = NULL;
         long code = 0;
@@ -292,14 +293,7 @@ static void send_webhook(struct notifier *nt, const char *url, const char *event
         }
         snprintf(h_sig, sizeof(h_sig), "X-Portcullis-Signature: %s", sig);
         snprintf(h_event, sizeof(h_event), "X-Portcullis-Event: %s", event);
-        {
-                json_t *b = json_loads(body, 0, NULL);
-
-                snprintf(h_id, sizeof(h_id), "X-Portcullis-Delivery: %s",
-                         json_is_string(json_object_get(b, "delivery")) ? json_string_value(json_object_get(b, "delivery"))
-                                                                        : "?");
-                json_decref(b);
-        }
+        snprintf(h_id, sizeof(h_id), "X-Portcullis-Delivery: %s", delivery);
         hdrs = curl_slist_append(hdrs, "Content-Type: application/json");
         hdrs = curl_slist_append(hdrs, h_sig);
         hdrs = curl_slist_append(hdrs, h_event);
@@ -340,10 +334,10 @@ static void deliver_webhook(struct notifier *nt, struct pc_store *store, const s
 {
         _cleanup_free_ char *body = NULL;
         struct send_result res;
-        char mid[PC_NOTIFICATION_MESSAGE_ID_MAX];
+        char mid[PC_NOTIFICATION_MESSAGE_ID_MAX], delivery[PC_WEBHOOK_DELIVERY_MAX];
         int r;
 
-        r = pc_webhook_body(n->id, n->kind, n->created, n->payload, &body);
+        r = pc_webhook_body(n->id, n->kind, n->created, n->payload, delivery, &body);
         if (r < 0) {
                 agent_log("Notification #%" PRId64 " (webhook %s to %s) failed: its payload is not a JSON object",
                           n->id, n->kind, n->recipient);
@@ -359,7 +353,7 @@ static void deliver_webhook(struct notifier *nt, struct pc_store *store, const s
                           pc_store_errmsg(store));
                 return;
         }
-        send_webhook(nt, n->recipient, n->kind, n->id, body, &res);
+        send_webhook(nt, n->recipient, n->kind, delivery, body, &res);
         if (res.ok) {
                 pc_store_notification_sent(store, n->id, pc_now());
                 agent_log("Notification #%" PRId64 " (webhook %s) delivered to %s", n->id, n->kind, n->recipient);

@@ -356,6 +356,7 @@ static int incident_close(struct cli *c, int argc, char **argv)
                 return r;
         snprintf(vps, sizeof(vps), "%s", json_string_value(json_object_get(inc, "vps")));
         json_decref(inc);
+        ch.who.webhook_url = c->cfg->notify.webhook_url; /* a termination lifted: billing is told */
         if (pc_store_incident_close(c->store, id, ch.lift_actions, &ch.who, &lifted) < 0) {
                 cli_error("Failed to close incident #%" PRId64 ": %s", id, pc_store_errmsg(c->store));
                 return CLI_ERROR;
@@ -443,6 +444,7 @@ static int action_change(struct cli *c, int argc, char **argv)
                 cli_error("action %s: %s", sub, pc_store_errmsg(c->store));
                 return CLI_ERROR;
         }
+        ch.who.webhook_url = c->cfg->notify.webhook_url; /* a termination lifted: billing is told */
         r = strcmp(sub, "lift") == 0 ? pc_store_action_lift(c->store, id, &ch.who)
                                      : pc_store_action_set_until(c->store, id, until, &ch.who);
         if (r < 0) {

@@ -68,6 +68,7 @@ static int suspension_change(struct cli *c, int argc, char **argv, enum change w
         if (r != CLI_OK)
                 return r;
         url = c->cfg->notify.webhook_url; /* the config is loaded with the store */
+        who.webhook_url = url;            /* a termination lifted: billing is told */
         r = what == SUSPEND     ? pc_store_suspend(c->store, argv[optind], incident, &who, &id)
             : what == UNSUSPEND ? pc_store_unsuspend(c->store, argv[optind], &who)
                                 : pc_store_terminate(c->store, argv[optind], incident, "terminated by hand", url,

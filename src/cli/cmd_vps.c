@@ -259,6 +259,7 @@ static int vps_remove(struct cli *c, int argc, char **argv)
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;
+        who.webhook_url = c->cfg->notify.webhook_url; /* a termination removed: billing is told */
         if (pc_store_vps_remove(c->store, argv[optind + 1], &who) < 0) {
                 cli_error("Failed to remove %s: %s", argv[optind + 1], pc_store_errmsg(c->store));
                 return CLI_ERROR;

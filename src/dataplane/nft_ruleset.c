@@ -831,6 +831,75 @@ static void bridge_bad_chain(const char *kind, struct strbuf *out)
                       kind, kind, kind, kind);
 }
 
+/* A host answers for every address it has, on any interface (the weak
+ * host model): a VPS with Docker's docker0, a WireGuard or libvirt address
+ * answers a neighbour's "who-has" for it, and an echo request, a TCP SYN
+ * or a datagram sent to it at the VPS's MAC, from that address.  Those
+ * frames are still dropped (no VPS ever claims a foreign address on the
+ * segment), but a neighbour's ordinary frames must not make spoofing
+ * incidents of them, which suspend the VPS that answered.  So the table
+ * remembers, briefly, what each port was sent for an address it does not
+ * own: "who-has" requests (asked address . asker's address and MAC, one
+ * element for a broadcast), and unicast IP (port . address . sender).
+ * A frame from the port that answers one of them -- an ARP reply to the
+ * asker, an ARP request from that address resolving the next hop (Linux
+ * asks from the source of the packet it is sending), an IP packet
+ * back to the sender that is not itself an opening (no bare SYN, no ICMP
+ * request) -- is dropped and counted in @spoof_answer, unlogged: no
+ * finding.  Conntrack cannot tell this here: the bridge family has none
+ * without CONFIG_NF_CONNTRACK_BRIDGE, and asking the inet hooks' conntrack
+ * would let a forged packet touch state (a reply-direction packet marks
+ * the neighbour's flow answered) before it is dropped; ARP has no
+ * conntrack anyway.  A spoofer whose accomplice asks first only gets its
+ * forged answers dropped without an incident (DETECTION.md, "Answers"). */
+static void bridge_answers(struct strbuf *out)
+{
+        strbuf_printf(out,
+                      "\tset arp_asked {\n\t\ttype ipv4_addr . ipv4_addr . ether_addr\n\t\tsize 1048576\n"
+                      "\t\tflags dynamic,timeout\n\t\ttimeout " PC_ARP_ASKED_TIMEOUT "\n\t}\n"
+                      "\tset asked4 {\n\t\ttype ifname . ipv4_addr . ipv4_addr\n\t\tsize 1048576\n"
+                      "\t\tflags dynamic,timeout\n\t\ttimeout " PC_IP_ASKED_TIMEOUT "\n\t}\n"
+                      "\tset asked4_at {\n\t\ttype ifname . ipv4_addr\n\t\tsize 1048576\n"
+                      "\t\tflags dynamic,timeout\n\t\ttimeout " PC_IP_ASKED_TIMEOUT "\n\t}\n"
+                      "\tset asked6 {\n\t\ttype ifname . ipv6_addr . ipv6_addr\n\t\tsize 1048576\n"
+                      "\t\tflags dynamic,timeout\n\t\ttimeout " PC_IP_ASKED_TIMEOUT "\n\t}\n"
+                      "\tset spoof_answer {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
+                      "\t\ttimeout 7d\n\t}\n"
+                      /* what a port is sent for an address it does not own; its
+                       * own addresses are answered from them, and never stored */
+                      "\tchain asked {\n"
+                      "\t\tarp operation request oifname . arp daddr ip != @src4 oifname . arp daddr ip != @src4_net "
+                      "update @arp_asked { arp daddr ip . arp saddr ip . arp saddr ether }\n"
+                      /* broadcast and multicast IP is answered from own addresses */
+                      "\t\tether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 return\n"
+                      "\t\tether type ip oifname . ip daddr != @src4 oifname . ip daddr != @src4_net "
+                      "update @asked4 { oifname . ip daddr . ip saddr } update @asked4_at { oifname . ip daddr }\n"
+                      "\t\tether type ip6 oifname . ip6 daddr != @src6 oifname . ip6 daddr != @src6_net "
+                      "update @asked6 { oifname . ip6 daddr . ip6 saddr }\n"
+                      "\t}\n"
+                      /* an answer opens nothing: a SYN without ACK and ICMP
+                       * requests are claims, whatever was received before */
+                      "\tchain answer_ipv4 {\n"
+                      "\t\ttcp flags & (syn | ack) == syn jump bad_ipv4\n"
+                      "\t\tmeta l4proto { tcp, udp } jump answer\n"
+                      "\t\ticmp type { echo-reply, destination-unreachable, time-exceeded, parameter-problem, "
+                      "timestamp-reply, info-reply, address-mask-reply } jump answer\n"
+                      "\t\tjump bad_ipv4\n"
+                      "\t}\n"
+                      "\tchain answer_ipv6 {\n"
+                      "\t\ttcp flags & (syn | ack) == syn jump bad_ipv6\n"
+                      "\t\tmeta l4proto { tcp, udp } jump answer\n"
+                      "\t\ticmpv6 type { echo-reply, destination-unreachable, packet-too-big, time-exceeded, "
+                      "parameter-problem } jump answer\n"
+                      "\t\tjump bad_ipv6\n"
+                      "\t}\n"
+                      /* dropped and counted, never logged: no finding */
+                      "\tchain answer {\n"
+                      "\t\tupdate @spoof_answer { iifname counter }\n"
+                      "\t\tdrop\n"
+                      "\t}\n");
+}
+
 /* The sets and chains of the site policies in the bridge table: the same
  * per-VPS maps and sets as the inet table's, keyed by bridge port, and the
  * same policy chains, which mark instead of rejecting (BR_VERDICT). */
@@ -929,6 +998,7 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tset nd_lladdr {\n\t\ttypeof iifname . @th,208,48\n\t}\n");
         for (size_t i = 0; i < PC_ARRAY_SIZE(kinds); i++)
                 bridge_bad_chain(kinds[i], out);
+        bridge_answers(out);
         strbuf_printf(out,
                       "\tchain prerouting {\n"
                       "\t\ttype filter hook prerouting priority -300; policy accept;\n"
@@ -939,10 +1009,12 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tchain forward {\n"
                       "\t\ttype filter hook forward priority filter; policy accept;\n"
                       "\t\toifname @suspended counter drop\n"
+                      "\t\toifname @vps jump asked\n"
                       "\t}\n"
                       "\tchain output {\n"
                       "\t\ttype filter hook output priority filter; policy accept;\n"
                       "\t\toifname @suspended counter drop\n"
+                      "\t\toifname @vps jump asked\n"
                       "\t}\n"
                       "\tchain check_vps {\n"
                       "\t\tiifname != @any_mac iifname . ether saddr != @mac jump bad_mac\n"
@@ -957,6 +1029,11 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tarp saddr ip 0.0.0.0 accept\n"
                       "\t\tiifname . arp saddr ip @src4 accept\n"
                       "\t\tiifname . arp saddr ip @src4_net accept\n"
+                      /* answering a neighbour's request, or resolving the next hop
+                       * (the sender or the router) to answer what it was sent at
+                       * that address (bridge_answers) */
+                      "\t\tarp operation reply arp saddr ip . arp daddr ip . arp daddr ether @arp_asked jump answer\n"
+                      "\t\tarp operation request iifname . arp saddr ip @asked4_at jump answer\n"
                       "\t\tjump bad_arp\n"
                       "\t}\n"
                       "\tchain check_ipv4 {\n"
@@ -965,6 +1042,7 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept\n"
                       "\t\tiifname . ip saddr @src4 accept\n"
                       "\t\tiifname . ip saddr @src4_net accept\n"
+                      "\t\tiifname . ip saddr . ip daddr @asked4 jump answer_ipv4\n"
                       "\t\tjump bad_ipv4\n"
                       "\t}\n"
                       "\tchain check_ipv6 {\n"
@@ -984,6 +1062,7 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tiifname . ip6 saddr @src6 accept\n"
                       "\t\tiifname . ip6 saddr @src6_net accept\n"
                       "\t\tip6 saddr fe80::/64 iifname @any_link_local accept\n"
+                      "\t\tiifname . ip6 saddr . ip6 daddr @asked6 jump answer_ipv6\n"
                       "\t\tjump bad_ipv6\n"
                       "\t}\n");
         if (pc_config_has_bridged(cfg))

@@ -20,6 +20,13 @@
 #define PC_SPOOF_PREFIX_DHCP "pc-spoof-dhcp" /* a DHCP/DHCPv6 server reply from a VPS */
 #define PC_SPOOF_PREFIX "pc-spoof-"         /* what every kind starts with */
 #define PC_SPOOF_LOG_RATE "20/second"
+/* How long a bridged VPS's answer from an address it does not own counts
+ * as one (dropped without a finding, nft_ruleset.c, bridge_answers): to a
+ * "who-has" (Linux answers at once; proxy ARP within 0.8 s), and to IP
+ * (each packet received refreshes it, so a TCP exchange's retransmissions
+ * stay answers). */
+#define PC_ARP_ASKED_TIMEOUT "3s"
+#define PC_IP_ASKED_TIMEOUT "10s"
 /* A VPS's first contacts went past the kernel's budget: it is held back
  * (nft_ruleset.c, scan_contain), logged once per hold to PC_NFLOG_GROUP. */
 #define PC_SCAN_HOLD_PREFIX "pc-scan-hold"

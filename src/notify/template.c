@@ -249,6 +249,7 @@ static const struct kind kinds[] = {
         { "vps.suspended", { common_keys, suspension_keys, actor_keys, answered_keys, evidence_keys } },
         { "vps.unsuspended", { common_keys, suspension_keys, actor_keys } },
         { "vps.terminated", { common_keys, suspension_keys, actor_keys, termination_keys, incident_keys, evidence_keys } },
+        { "vps.unterminated", { common_keys, suspension_keys, actor_keys } },
         { "incident.opened", { common_keys, incident_keys, evidence_keys } },
         { "incident.digest", { common_keys, incident_keys, digest_keys } },
         { "abuse", { common_keys, abuse_keys } },
@@ -257,7 +258,7 @@ static const struct kind kinds[] = {
 const char *const pc_template_kinds[] = {
         "exception.granted", "exception.revoked", "exception.expiring", "filter.placed",
         "filter.lifted",     "vps.suspended",     "vps.unsuspended",    "incident.opened",
-        "incident.digest",   "vps.terminated",    NULL,
+        "incident.digest",   "vps.terminated",    "vps.unterminated", NULL,
 };
 
 const char *const pc_template_languages[] = { "en", "it", NULL };

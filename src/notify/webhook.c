@@ -11,10 +11,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-int pc_webhook_body(int64_t id, const char *event, int64_t created, const char *payload_json, char **ret)
+int pc_webhook_body(int64_t id, const char *event, int64_t created, const char *payload_json,
+                    char delivery[PC_WEBHOOK_DELIVERY_MAX], char **ret)
 {
         json_t *data = json_loads(payload_json != NULL ? payload_json : "", 0, NULL), *o;
-        char delivery[48];
         char *text;
 
         if (data == NULL || !json_is_object(data)) {
@@ -24,9 +24,9 @@ int pc_webhook_body(int64_t id, const char *event, int64_t created, const char *
         /* the id the store gave the event when it queued it, moved out of
          * its data (rows queued before it had one: by row number) */
         if (json_is_string(json_object_get(data, "delivery")))
-                snprintf(delivery, sizeof(delivery), "%s", json_string_value(json_object_get(data, "delivery")));
+                snprintf(delivery, PC_WEBHOOK_DELIVERY_MAX, "%s", json_string_value(json_object_get(data, "delivery")));
         else
-                snprintf(delivery, sizeof(delivery), "portcullis-%" PRId64, id);
+                snprintf(delivery, PC_WEBHOOK_DELIVERY_MAX, "portcullis-%" PRId64, id);
         json_object_del(data, "delivery");
         o = json_pack("{s:s, s:s, s:I, s:o}", "delivery", delivery, "event", event != NULL ? event : "",
                       "created", (json_int_t)created, "data", data);

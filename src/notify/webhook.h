@@ -5,8 +5,10 @@
  * agent's notifier (src/agent/notifier.c) POSTs what this builds.  The
  * contract, once (docs/NOTIFICATIONS.md says it for receivers):
  *   - the body is a JSON object {"delivery", "event", "created", "data"}:
- *     <delivery> is "portcullis-<notification id>" (the same on every
- *     retry: receivers deduplicate on it), <data> the event's payload;
+ *     <delivery> is the id the store gave the event when it queued it (128
+ *     random bits in hex; "portcullis-<notification id>" for rows queued
+ *     before it had one), the same on every retry: receivers deduplicate
+ *     on it; <data> the event's payload;
  *   - the header X-Portcullis-Signature is "t=<unix seconds>,v1=<hex>",
  *     <hex> the lowercase HMAC-SHA256, keyed with the shared secret, of
  *     "<unix seconds>.<body>" (the decimal timestamp, a full stop, the body
@@ -21,11 +23,16 @@
 /* "t=" + 20 digits + ",v1=" + 64 hex + NUL, rounded up. */
 #define PC_WEBHOOK_SIGNATURE_MAX 128
 
+/* A delivery id with its NUL (longer ones are cut). */
+#define PC_WEBHOOK_DELIVERY_MAX 48
+
 /* The body for notification <id> of <event>, queued at <created>, with
  * <payload_json> (a JSON object as text) as its data: compact JSON into
- * *<ret> (the caller frees it).  -EINVAL if <payload_json> is not a JSON
- * object, -ENOMEM. */
-int pc_webhook_body(int64_t id, const char *event, int64_t created, const char *payload_json, char **ret);
+ * *<ret> (the caller frees it), and its delivery id into <delivery> (for
+ * the X-Portcullis-Delivery header).  -EINVAL if <payload_json> is not a
+ * JSON object, -ENOMEM. */
+int pc_webhook_body(int64_t id, const char *event, int64_t created, const char *payload_json,
+                    char delivery[PC_WEBHOOK_DELIVERY_MAX], char **ret);
 
 /* The X-Portcullis-Signature value of <body> (<body_len> bytes) at
  * <timestamp> under <secret> (<secret_len> bytes, at least 1) into <out>

@@ -19,6 +19,12 @@ struct pc_actor {
         /* An admin overrides a termination (lifts it): without it, lifting a
          * terminated VPS's suspension is refused with -EPERM.  Audited. */
         bool admin_override;
+        /* With admin_override: where lifting a termination is announced
+         * (notifications.webhook, as pc_store_terminate's), a
+         * "vps.unterminated" event queued in the same transaction, so that
+         * billing, which heard of the termination, hears of its end.  NULL
+         * or "": no webhook. */
+        const char *webhook_url;
 };
 
 struct pc_audit_entry {

@@ -386,6 +386,27 @@ static int notify(struct sqlite_store *s, int64_t now, const char *kind, json_t 
                             json_string_value(json_object_get(vps, "lang")), false);
 }
 
+/* Queues the webhook event <kind> to <url>: <facts> (borrowed) plus the
+ * VPS, its owner, site and addresses, in the notification outbox. */
+static int webhook_queue(struct sqlite_store *s, int64_t now, const char *kind, const char *url, json_t *vps,
+                         json_t *facts)
+{
+        _cleanup_json_ json_t *with_id = json_copy(facts);
+        uint8_t rnd[16];
+        char hex[2 * sizeof(rnd) + 1];
+
+        /* Its delivery id, the same on every attempt and unique across
+         * hypervisors (each has its own database and row numbers), which
+         * receivers drop duplicates by. */
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+                return set_err(s, -EIO, "no random bytes for a webhook delivery id");
+        for (size_t i = 0; i < sizeof(rnd); i++)
+                snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
+        if (with_id == NULL || json_object_set_new(with_id, "delivery", json_string(hex)) < 0)
+                return set_err(s, -ENOMEM, "cannot write the webhook event");
+        return outbox_queue(s, now, kind, vps, with_id, "webhook", url, "", true);
+}
+
 /* Checks that incident <incident_id> (0: none) exists and is <vps_id>'s. */
 static int incident_check(struct sqlite_store *s, const char *vps_id, int64_t incident_id)
 {
@@ -1172,10 +1193,27 @@ static int sq_vps_add(struct pc_store *ps, const struct pc_vps *vps, const struc
         return tx_end(s, vps_add_tx(s, vps, who, pc_now()));
 }
 
+static int action_fetch(struct sqlite_store *s, int64_t id, json_t **ret);
+
+/* *<ret>: the termination of <vps_id> in force as JSON (action_json), or
+ * NULL if there is none. */
+static int termination_of(struct sqlite_store *s, const char *vps_id, json_t **ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        *ret = NULL;
+        r = query(s, &st, "SELECT id FROM action WHERE vps_id = ? AND terminated != 0 AND lifted_at IS NULL", "t",
+                  vps_id);
+        if (r < 0 || (r = step(s, st)) <= 0)
+                return r;
+        return action_fetch(s, sqlite3_column_int64(st, 0), ret);
+}
+
 static int vps_remove_tx(struct sqlite_store *s, const char *id, const struct pc_actor *who,
                          int64_t now)
 {
-        _cleanup_json_ json_t *before = NULL;
+        _cleanup_json_ json_t *before = NULL, *termination = NULL;
         char object[128];
         int r;
 
@@ -1184,24 +1222,28 @@ static int vps_remove_tx(struct sqlite_store *s, const char *id, const struct pc
                 return r;
         /* Removing it would take its termination (and its history) with
          * it, and a `vps add` would bring it back unterminated. */
-        if (!who->admin_override) {
-                _cleanup_stmt_ sqlite3_stmt *st = NULL;
-
-                r = query(s, &st, "SELECT id FROM action WHERE vps_id = ? AND terminated != 0 AND lifted_at IS NULL",
-                          "t", id);
-                if (r < 0 || (r = step(s, st)) < 0)
-                        return r;
-                if (r > 0)
-                        return set_err(s, -EPERM,
-                                       "%s is terminated (suspension #%lld): only an admin removes it "
-                                       "(--admin-override, audited)",
-                                       id, (long long)sqlite3_column_int64(st, 0));
-        }
+        r = termination_of(s, id, &termination);
+        if (r < 0)
+                return r;
+        if (termination != NULL && !who->admin_override)
+                return set_err(s, -EPERM,
+                               "%s is terminated (suspension #%lld): only an admin removes it "
+                               "(--admin-override, audited)",
+                               id, (long long)json_integer_value(json_object_get(termination, "id")));
         r = exec(s, "DELETE FROM vps WHERE id = ?", "t", id);
         if (r < 0)
                 return r;
         snprintf(object, sizeof(object), "vps/%s", id);
-        return audit(s, now, who, "vps.remove", object, id, before, NULL);
+        r = audit(s, now, who, "vps.remove", object, id, before, NULL);
+        if (r < 0 || termination == NULL || who->webhook_url == NULL || who->webhook_url[0] == '\0')
+                return r;
+        /* Billing heard of the termination: its end, with the VPS gone (the
+         * owner is not emailed of a removal). */
+        if (json_object_set_new(termination, "by", json_string(who->by)) < 0 ||
+            json_object_set_new(termination, "reason", who->reason != NULL ? json_string(who->reason) : json_null()) < 0 ||
+            json_object_set_new(termination, "removed", json_true()) < 0)
+                return set_err(s, -ENOMEM, "%s: cannot describe its termination in JSON", id);
+        return webhook_queue(s, now, "vps.unterminated", who->webhook_url, before, termination);
 }
 
 static int sq_vps_remove(struct pc_store *ps, const char *id, const struct pc_actor *who)
@@ -1702,8 +1744,11 @@ static int filter_episode_end(struct sqlite_store *s, int64_t filter_id, const s
         return incident_close_tx(s, incident, false, who, now, &lifted);
 }
 
+/* Lifts the action at the current row of <st>: audited as <action>, the
+ * owner's <notification> queued and, unless <webhook_url> is NULL or "",
+ * the same event to the webhook. */
 static int action_lift(struct sqlite_store *s, sqlite3_stmt *st, json_t *vps, const char *action,
-                       const char *object_kind, const char *notification,
+                       const char *object_kind, const char *notification, const char *webhook_url,
                        const struct pc_actor *who, int64_t now)
 {
         _cleanup_json_ json_t *before = NULL, *facts = NULL;
@@ -1731,7 +1776,23 @@ static int action_lift(struct sqlite_store *s, sqlite3_stmt *st, json_t *vps, co
             json_object_set_new(facts, "reason",
                                 who->reason != NULL ? json_string(who->reason) : json_null()) < 0)
                 return set_err(s, -ENOMEM, "%s: cannot describe it in JSON", object);
-        return notify(s, now, notification, vps, facts);
+        r = notify(s, now, notification, vps, facts);
+        if (r >= 0 && webhook_url != NULL && webhook_url[0] != '\0')
+                r = webhook_queue(s, now, notification, webhook_url, vps, facts);
+        return r;
+}
+
+/* Lifts the suspension at the current row of <st> (ACTION_COLUMNS), which
+ * termination_check allowed.  A termination's end is vps.unterminate in
+ * the audit log and "vps.unterminated" to the owner and, with
+ * <who>->webhook_url, to billing, which was told of the termination. */
+static int suspension_lift(struct sqlite_store *s, sqlite3_stmt *st, json_t *vps, const struct pc_actor *who,
+                           int64_t now)
+{
+        if (sqlite3_column_int64(st, 10) == 0)
+                return action_lift(s, st, vps, "vps.unsuspend", "suspension", "vps.unsuspended", NULL, who, now);
+        return action_lift(s, st, vps, "vps.unterminate", "suspension", "vps.unterminated", who->webhook_url, who,
+                           now);
 }
 
 static int filter_lift_tx(struct sqlite_store *s, const char *vps_id, int64_t filter_id,
@@ -1756,7 +1817,7 @@ static int filter_lift_tx(struct sqlite_store *s, const char *vps_id, int64_t fi
         if (r == 0)
                 return set_err(s, -ENOENT, "%s has no filter #%lld in force", vps_id,
                                (long long)filter_id);
-        return action_lift(s, st, vps, "filter.lift", "filter", "filter.lifted", who, now);
+        return action_lift(s, st, vps, "filter.lift", "filter", "filter.lifted", NULL, who, now);
 }
 
 static int sq_filter_lift(struct pc_store *ps, const char *vps_id, int64_t filter_id,
@@ -1883,27 +1944,6 @@ static int termination_facts(struct sqlite_store *s, json_t *after, int64_t inci
         *ret = facts;
         facts = NULL;
         return 0;
-}
-
-/* Queues the webhook event <kind> to <url>: <facts> (borrowed) plus the
- * VPS, its owner, site and addresses, in the notification outbox. */
-static int webhook_queue(struct sqlite_store *s, int64_t now, const char *kind, const char *url, json_t *vps,
-                         json_t *facts)
-{
-        _cleanup_json_ json_t *with_id = json_copy(facts);
-        uint8_t rnd[16];
-        char hex[2 * sizeof(rnd) + 1];
-
-        /* Its delivery id, the same on every attempt and unique across
-         * hypervisors (each has its own database and row numbers), which
-         * receivers drop duplicates by. */
-        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
-                return set_err(s, -EIO, "no random bytes for a webhook delivery id");
-        for (size_t i = 0; i < sizeof(rnd); i++)
-                snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
-        if (with_id == NULL || json_object_set_new(with_id, "delivery", json_string(hex)) < 0)
-                return set_err(s, -ENOMEM, "cannot write the webhook event");
-        return outbox_queue(s, now, kind, vps, with_id, "webhook", url, "", true);
 }
 
 static int terminate_tx(struct sqlite_store *s, const char *vps_id, int64_t incident_id, const char *why,
@@ -2043,8 +2083,7 @@ static int unsuspend_tx(struct sqlite_store *s, const char *vps_id, const struct
         r = termination_check(s, st, who);
         if (r < 0)
                 return r;
-        r = action_lift(s, st, vps, sqlite3_column_int64(st, 10) != 0 ? "vps.unterminate" : "vps.unsuspend",
-                        "suspension", "vps.unsuspended", who, now);
+        r = suspension_lift(s, st, vps, who, now);
         return r < 0 ? r : incidents_close(s, vps_id, who, now);
 }
 
@@ -2359,12 +2398,11 @@ static int action_lift_row(struct sqlite_store *s, sqlite3_stmt *st, const struc
         if (r < 0)
                 return r;
         if (strcmp(col_text(st, 2), "suspension") != 0)
-                return action_lift(s, st, vps, "filter.lift", "filter", "filter.lifted", who, now);
+                return action_lift(s, st, vps, "filter.lift", "filter", "filter.lifted", NULL, who, now);
         r = termination_check(s, st, who);
         if (r < 0)
                 return r;
-        r = action_lift(s, st, vps, sqlite3_column_int64(st, 10) != 0 ? "vps.unterminate" : "vps.unsuspend",
-                        "suspension", "vps.unsuspended", who, now);
+        r = suspension_lift(s, st, vps, who, now);
         return r < 0 ? r : incidents_close(s, vps_id, who, now);
 }
 

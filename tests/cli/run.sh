@@ -16,7 +16,7 @@ t() {
         local name=$1 want=$2
         shift 2
         n=$((n + 1))
-        "$bin" -c etc/portcullis.yaml --db "$db" "$@" >"$tmp/out" 2>"$tmp/err"
+        "$bin" -c "${cli_cfg:-etc/portcullis.yaml}" --db "$db" "$@" >"$tmp/out" 2>"$tmp/err"
         got=$?
         out=$(cat "$tmp/out")
         err=$(cat "$tmp/err")
@@ -673,6 +673,33 @@ t term-list 0 notification list vps-902 && has term-list "vps.terminated" "$out"
 t term-override 0 unsuspend vps-902 --admin-override --by carol --reason "billing reviewed it"
 t term-audit 0 audit vps-902 --json && json term-audit '[e["by"] for e in j["audit"] if e["action"] == "vps.unterminate"] == ["carol"] and [e["action"] for e in j["audit"] if e["action"] == "vps.terminate"] == ["vps.terminate"]'
 t term-show-after 0 vps show vps-902 --json && json term-show-after 'j["state"] != "terminated"'
+# Lifting a termination tells billing: vps.unterminated to the webhook (and
+# the owner), queued with the change, by every path an override opens.
+sed 's|^notifications:$|notifications:\n  webhook:\n    url: https://crm.example.net/hook\n    secret-file: /nonexistent/webhook.key|' \
+        etc/portcullis.yaml >"$tmp/webhook.yaml"
+ln -s "$PWD/etc/profiles" "$tmp/profiles" # its profiles, relative to it
+cli_cfg=$tmp/webhook.yaml
+unterminated() { q9 "SELECT count(*) FROM notification WHERE vps_id = '$1' AND kind = 'vps.unterminated' AND channel = '$2'"; }
+# the override above, with no webhook configured: the owner's email only
+t unterm-no-event 0 notification list vps-902 && has unterm-no-event "vps.unterminated" "$out"
+[ "$(unterminated vps-902 webhook)" = 0 ] && [ "$(unterminated vps-902 email)" = 1 ] ||
+        { echo "FAIL unterm-no-event: $(unterminated vps-902 webhook) webhook events, $(unterminated vps-902 email) emails, want 0 and 1"; failures=$((failures + 1)); }
+t unterm-term 0 terminate vps-902 --by alice --reason "spoofed once more" && has unterm-term "the webhook told" "$out"
+t unterm-override 0 unsuspend vps-902 --admin-override --by carol --reason "reviewed: a neighbour's ARP request"
+[ "$(unterminated vps-902 webhook)" = 1 ] || { echo "FAIL unterm-override: $(unterminated vps-902 webhook) webhook events, want 1"; failures=$((failures + 1)); }
+[ "$(q9 "SELECT recipient FROM notification WHERE kind = 'vps.unterminated' AND channel = 'webhook'")" = https://crm.example.net/hook ] ||
+        { echo "FAIL unterm-override: not to the configured webhook"; failures=$((failures + 1)); }
+t unterm-term2 0 terminate vps-902 --by alice --reason "and again"
+term_id=$(q9 "SELECT id FROM action WHERE vps_id = 'vps-902' AND terminated = 1 AND lifted_at IS NULL")
+t unterm-lift 0 action lift "$term_id" --admin-override --by carol --reason "reviewed again"
+[ "$(unterminated vps-902 webhook)" = 2 ] || { echo "FAIL unterm-lift: $(unterminated vps-902 webhook) webhook events, want 2"; failures=$((failures + 1)); }
+t unterm-term3 0 terminate vps-902 --by alice --reason "for good"
+t unterm-remove 0 vps remove vps-902 --admin-override --by carol --reason "contract ended"
+[ "$(unterminated vps-902 webhook)" = 3 ] || { echo "FAIL unterm-remove: $(unterminated vps-902 webhook) webhook events, want 3"; failures=$((failures + 1)); }
+q9 "SELECT payload FROM notification WHERE kind = 'vps.unterminated' AND channel = 'webhook' ORDER BY id DESC LIMIT 1" | grep -q '"removed":true' ||
+        { echo "FAIL unterm-remove: the event does not say the VPS was removed"; failures=$((failures + 1)); }
+[ "$(unterminated vps-902 email)" = 3 ] || { echo "FAIL unterm-remove: $(unterminated vps-902 email) owner emails, want 3 (none for the removal)"; failures=$((failures + 1)); }
+unset cli_cfg
 
 echo "$n commands, $failures failures"
 [ $failures = 0 ]

@@ -459,6 +459,96 @@ static void test_bridged(void **state)
         strbuf_free(&b);
 }
 
+/* The body of chain <name> of the text <s> (up to its closing brace), in
+ * <buf>; fails the test if there is none. */
+static const char *chain_body(const char *s, const char *name, char *buf, size_t size)
+{
+        char head[64];
+        const char *b, *e;
+
+        snprintf(head, sizeof(head), "\tchain %s {\n", name);
+        b = strstr(s, head);
+        assert_non_null(b);
+        b += strlen(head);
+        e = strstr(b, "\t}\n");
+        assert_non_null(e);
+        assert_true((size_t)(e - b) < size);
+        snprintf(buf, size, "%.*s", (int)(e - b), b);
+        return buf;
+}
+
+/* <first> comes before <second> in <s>, both present. */
+static void assert_before(const char *s, const char *first, const char *second)
+{
+        const char *a = strstr(s, first), *b = strstr(s, second);
+
+        assert_non_null(a);
+        assert_non_null(b);
+        assert_true(a < b);
+}
+
+/* A bridged VPS's answers from an address it does not own (a neighbour
+ * asked its docker0 address) are dropped without a finding; claims are
+ * still findings.  The decision is the kernel's: these are its rules. */
+static void test_bridged_answers(void **state)
+{
+        struct pc_config *bc;
+        struct strbuf b = { 0 };
+        char err[1024], c[2048];
+        const char *s;
+
+        assert_int_equal(pc_config_load(PC_SOURCE_ROOT "/tests/golden/ok/bridged.yaml", &bc, err, sizeof(err)), 0);
+        nft_skeleton(bc, &b);
+        s = strstr(strbuf_str(&b), "table bridge portcullis {");
+        assert_non_null(s);
+        /* what a port is sent, from anyone (forwarded, or the hypervisor's),
+         * for an address that is not the port's own */
+        assert_non_null(strstr(chain_body(s, "forward", c, sizeof(c)), "oifname @vps jump asked\n"));
+        assert_non_null(strstr(chain_body(s, "output", c, sizeof(c)), "oifname @vps jump asked\n"));
+        chain_body(s, "asked", c, sizeof(c));
+        assert_non_null(strstr(c, "arp operation request oifname . arp daddr ip != @src4 oifname . arp daddr ip != "
+                                  "@src4_net update @arp_asked { arp daddr ip . arp saddr ip . arp saddr ether }"));
+        assert_before(c, "arp operation request", "ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 return");
+        assert_before(c, "return", "oifname . ip daddr != @src4 oifname . ip daddr != @src4_net update @asked4");
+        assert_non_null(strstr(c, "oifname . ip6 daddr != @src6 oifname . ip6 daddr != @src6_net update @asked6"));
+        /* ARP: the MAC first (a forged MAC is never an answer), own
+         * addresses, then an answer, then a claim */
+        chain_body(s, "check_arp", c, sizeof(c));
+        assert_before(c, "arp saddr ether != @mac jump bad_arp", "iifname . arp saddr ip @src4 accept");
+        assert_before(c, "@src4_net accept", "arp operation reply arp saddr ip . arp daddr ip . arp daddr ether "
+                                             "@arp_asked jump answer\n");
+        assert_before(c, "arp operation request iifname . arp saddr ip @asked4_at jump answer\n", "\t\tjump bad_arp\n");
+        assert_before(c, "@arp_asked jump answer", "\t\tjump bad_arp\n");
+        /* IP: a DHCP server reply is never an answer */
+        chain_body(s, "check_ipv4", c, sizeof(c));
+        assert_before(c, "udp sport 67 jump bad_dhcp", "iifname . ip saddr . ip daddr @asked4 jump answer_ipv4");
+        assert_before(c, "@asked4 jump answer_ipv4", "\t\tjump bad_ipv4\n");
+        chain_body(s, "check_ipv6", c, sizeof(c));
+        assert_before(c, "nd-router-advert jump bad_ra", "iifname . ip6 saddr . ip6 daddr @asked6 jump answer_ipv6");
+        assert_before(c, "nd-neighbor-advert iifname . @th,64,128 != @na_target jump bad_nd", "@asked6 jump answer_ipv6");
+        /* an answer opens nothing: a bare SYN or an ICMP request is a claim */
+        chain_body(s, "answer_ipv4", c, sizeof(c));
+        assert_before(c, "tcp flags & (syn | ack) == syn jump bad_ipv4", "meta l4proto { tcp, udp } jump answer");
+        assert_non_null(strstr(c, "icmp type { echo-reply, destination-unreachable, time-exceeded, "));
+        assert_null(strstr(c, "echo-request"));
+        assert_true(strlen(c) > strlen("\t\tjump bad_ipv4\n"));
+        assert_string_equal(c + strlen(c) - strlen("\t\tjump bad_ipv4\n"), "\t\tjump bad_ipv4\n");
+        chain_body(s, "answer_ipv6", c, sizeof(c));
+        assert_before(c, "tcp flags & (syn | ack) == syn jump bad_ipv6", "meta l4proto { tcp, udp } jump answer");
+        assert_non_null(strstr(c, "icmpv6 type { echo-reply, destination-unreachable, packet-too-big, "));
+        assert_null(strstr(c, "echo-request"));
+        assert_null(strstr(c, "nd-"));
+        assert_string_equal(c + strlen(c) - strlen("\t\tjump bad_ipv6\n"), "\t\tjump bad_ipv6\n");
+        /* dropped and counted, never logged: the agent sees no finding */
+        assert_string_equal(chain_body(s, "answer", c, sizeof(c)),
+                            "\t\tupdate @spoof_answer { iifname counter }\n\t\tdrop\n");
+        assert_non_null(strstr(s, "\tset arp_asked {\n\t\ttype ipv4_addr . ipv4_addr . ether_addr\n"
+                                  "\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout "
+                                  PC_ARP_ASKED_TIMEOUT "\n"));
+        strbuf_free(&b);
+        pc_config_free(bc);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -468,6 +558,7 @@ int main(void)
                 cmocka_unit_test(test_normalise_and_diff),
                 cmocka_unit_test(test_proxy_return_chains),
                 cmocka_unit_test(test_bridged),
+                cmocka_unit_test(test_bridged_answers),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -135,6 +135,10 @@ static const struct fixture fixtures[] = {
           "\"evidence\": {\"kind\": \"ipv4-source\", \"claimed_source\": \"203.0.113.9\", "
           "\"destination\": \"198.51.100.7\", \"interface\": \"vps102\", \"protocol\": 17, "
           "\"length\": 40, \"headers\": \"4500\"}}" },
+        { "vps.unterminated", "vps.unterminated", 117,
+          "{" COMMON("vps.unterminated") ", \"id\": 15, \"incident\": 43, \"by\": \"carol\", "
+          "\"reason\": \"reviewed: a neighbour's ARP request, not spoofing (ticket 812)\", "
+          "\"created\": 1773223500, \"terminated\": true}" },
 };
 
 static const char *const langs[] = { "en", "it" };

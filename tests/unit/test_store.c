@@ -908,6 +908,79 @@ static void test_terminate(void **state)
         pc_store_close(s);
 }
 
+/* Lifting a termination, by any path an admin's override opens, is
+ * "vps.unterminated": the owner's email instead of vps.unsuspended, and
+ * the webhook event for billing, which heard of the termination. */
+static void test_unterminate(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_actor admin = { .by = "carol", .reason = "reviewed: not spoofing", .admin_override = true,
+                                  .webhook_url = "http://crm.example.net/hook" };
+        int64_t id = 0, incident = 0;
+        bool opened;
+        char buf[512];
+
+        add_vps(s, "vps-101", "lenoir", "192.0.2.10");
+        /* unsuspend --admin-override */
+        assert_int_equal(pc_store_terminate(s, "vps-101", 0, "by hand", "", &alice, &id), 0);
+        assert_int_equal(pc_store_unsuspend(s, "vps-101", &admin), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'vps.unterminated' "
+                                 "AND channel = 'email' AND recipient = 'owner-vps-101@example.net'"), 1);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'vps.unsuspended'"), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'vps.unterminated' "
+                                 "AND channel = 'webhook' AND recipient = 'http://crm.example.net/hook'"), 1);
+        raw_text("SELECT payload FROM notification WHERE kind = 'vps.unterminated' AND channel = 'webhook'", buf,
+                 sizeof(buf));
+        assert_non_null(strstr(buf, "\"event\":\"vps.unterminated\""));
+        assert_non_null(strstr(buf, "\"by\":\"carol\""));
+        assert_non_null(strstr(buf, "\"reason\":\"reviewed: not spoofing\""));
+        assert_non_null(strstr(buf, "\"owner\":\"owner-vps-101@example.net\""));
+        assert_non_null(strstr(buf, "\"delivery\":\""));
+        assert_non_null(strstr(buf, "\"terminated\":true"));
+        /* action lift --admin-override, and incident close --lift-actions */
+        assert_int_equal(pc_store_terminate(s, "vps-101", 0, "by hand", "", &alice, &id), 0);
+        assert_int_equal(pc_store_action_lift(s, id, &admin), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'vps.unterminated' "
+                                 "AND channel = 'webhook'"), 2);
+        assert_int_equal(pc_store_incident_note(s, "vps-101", "spoof", 1, 1000, "{\"kind\":\"ipv4-source\"}", 60,
+                                                &incident, &opened, 0),
+                         0);
+        assert_int_equal(pc_store_terminate(s, "vps-101", incident, "again", "", &alice, &id), 0);
+        assert_int_equal(pc_store_incident_close(s, incident, true, &admin, NULL), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'vps.unterminated' "
+                                 "AND channel = 'webhook'"), 3);
+        /* a suspension that is no termination: vps.unsuspended, no event */
+        assert_int_equal(pc_store_suspend(s, "vps-101", 0, &alice, &id), 0);
+        assert_int_equal(pc_store_unsuspend(s, "vps-101", &admin), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'vps.unsuspended'"), 1);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE channel = 'webhook'"), 3);
+        /* no webhook configured: the owner's email only */
+        admin.webhook_url = "";
+        assert_int_equal(pc_store_terminate(s, "vps-101", 0, "by hand", "", &alice, &id), 0);
+        assert_int_equal(pc_store_unsuspend(s, "vps-101", &admin), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'vps.unterminated' "
+                                 "AND channel = 'email'"), 4);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE channel = 'webhook'"), 3);
+        /* vps remove --admin-override of a terminated VPS: the event, marked
+         * removed, and no email (the VPS is gone) */
+        admin.webhook_url = "http://crm.example.net/hook";
+        assert_int_equal(pc_store_terminate(s, "vps-101", 0, "by hand", "", &alice, &id), 0);
+        assert_int_equal(pc_store_vps_remove(s, "vps-101", &admin), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'vps.unterminated' "
+                                 "AND channel = 'webhook'"), 4);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind = 'vps.unterminated' "
+                                 "AND channel = 'email'"), 4);
+        raw_text("SELECT payload FROM notification WHERE kind = 'vps.unterminated' AND channel = 'webhook' "
+                 "ORDER BY id DESC LIMIT 1", buf, sizeof(buf));
+        assert_non_null(strstr(buf, "\"removed\":true"));
+        assert_non_null(strstr(buf, "\"vps\":\"vps-101\""));
+        /* a VPS that is not terminated: removed without an event */
+        add_vps(s, "vps-102", "lenoir", "192.0.2.11");
+        assert_int_equal(pc_store_vps_remove(s, "vps-102", &admin), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE channel = 'webhook'"), 4);
+        pc_store_close(s);
+}
+
 static void test_filters(void **state)
 {
         struct pc_store *s = open_store();
@@ -2335,6 +2408,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_exception_ended, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_suspend, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_terminate, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_unterminate, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_unknown_site, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_audit, setup, teardown),

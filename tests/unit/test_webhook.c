@@ -44,26 +44,30 @@ static void test_signature_is_hmac_sha256_of_timestamp_dot_body(void **state)
 
 static void test_body(void **state)
 {
-        char *body = NULL;
+        char *body = NULL, delivery[PC_WEBHOOK_DELIVERY_MAX];
 
         (void)state;
         assert_int_equal(pc_webhook_body(7, "vps.terminated", NOW, "{\"vps\":\"vps-102\",\"owner\":\"eve@example.net\"}",
-                                         &body),
+                                         delivery, &body),
                          0);
         assert_string_equal(body, "{\"created\":1795000000,\"data\":{\"owner\":\"eve@example.net\",\"vps\":\"vps-102\"},"
                                   "\"delivery\":\"portcullis-7\",\"event\":\"vps.terminated\"}");
+        /* the header's id is the body's, without parsing it again */
+        assert_string_equal(delivery, "portcullis-7");
         free(body);
         body = NULL;
         /* the id the store gave it, moved out of the data */
         assert_int_equal(pc_webhook_body(7, "vps.terminated", NOW,
-                                         "{\"vps\":\"vps-102\",\"delivery\":\"0f1e2d3c4b5a69788796a5b4c3d2e1f0\"}", &body),
+                                         "{\"vps\":\"vps-102\",\"delivery\":\"0f1e2d3c4b5a69788796a5b4c3d2e1f0\"}",
+                                         delivery, &body),
                          0);
         assert_string_equal(body, "{\"created\":1795000000,\"data\":{\"vps\":\"vps-102\"},"
                                   "\"delivery\":\"0f1e2d3c4b5a69788796a5b4c3d2e1f0\",\"event\":\"vps.terminated\"}");
+        assert_string_equal(delivery, "0f1e2d3c4b5a69788796a5b4c3d2e1f0");
         free(body);
         body = NULL;
-        assert_int_equal(pc_webhook_body(7, "vps.terminated", NOW, "[1]", &body), -EINVAL);
-        assert_int_equal(pc_webhook_body(7, "vps.terminated", NOW, "not json", &body), -EINVAL);
+        assert_int_equal(pc_webhook_body(7, "vps.terminated", NOW, "[1]", delivery, &body), -EINVAL);
+        assert_int_equal(pc_webhook_body(7, "vps.terminated", NOW, "not json", delivery, &body), -EINVAL);
         assert_null(body);
 }
 
