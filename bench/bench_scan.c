@@ -34,7 +34,7 @@ struct gev {
 };
 
 struct counts {
-        size_t kind[3];
+        size_t kind[PC_SCAN_KINDS];
         size_t benign_flagged, scanners_flagged;
         unsigned char *flagged; /* per VPS */
         size_t scanner_every;
@@ -78,7 +78,7 @@ static void on_finding(void *ud, const struct pc_scan_finding *f)
         uint32_t v = (uint32_t)strtoul(f->vps + 4, NULL, 10);
 
         c->kind[f->kind]++;
-        if (f->kind == PC_SCAN_RELEASE || c->flagged[v])
+        if ((f->kind != PC_SCAN_FAST && f->kind != PC_SCAN_SLOW) || c->flagged[v])
                 return;
         c->flagged[v] = 1;
         if (v % c->scanner_every == 0)

@@ -151,6 +151,8 @@ int agent_scan_fd(const struct agent *a);
 void agent_scan_dispatch(struct agent *a);
 void agent_scan_tick(struct agent *a);
 void agent_scan_hold(struct agent *a, const char *iface);
+/* A first contact the kernel held back (logged, PC_SCAN_HELD_PREFIX). */
+void agent_scan_held_contact(struct agent *a, const struct pc_nflog_packet *p);
 void agent_scan_close(struct agent *a);
 /* After a reload: the detector restarts with the new parameters (what it
  * knew is lost: holds in the kernel end by their timeout), or stops, or

@@ -41,6 +41,8 @@ static void scan_params(const struct pc_detectors *d, struct pc_scan_params *p)
         p->hold_budget = d->scan_hold_after;
         p->slow_window_ms = d->scan_slow_window * 1000;
         p->slow_threshold = d->scan_slow_threshold;
+        p->confirm_probes = d->scan_confirm_probes;
+        p->confirm_window_ms = d->scan_hold_timeout * 1000;
 }
 
 /* Says so if detectors.scan.exclude covers a VPS (`portcullis check`
@@ -202,6 +204,34 @@ static char *evidence_of(const struct pc_scan_finding *f)
         return text;
 }
 
+/* The fast test finds <vps> a suspect: held back (where the policy
+ * contains scans) until it confirms itself a scanner by going on; or it
+ * did not, and is released with no incident.  Contacts a stranger makes
+ * a VPS open (a URL fetcher, a resolver) stop there. */
+static void suspect_found(struct agent *a, const struct pc_vps *vps, const struct pc_scan_finding *f)
+{
+        bool contained = pc_vps_scans_contained(a->cfg, vps, pc_now());
+        int r = 0;
+
+        if (f->kind == PC_SCAN_SUSPECT) {
+                if (contained)
+                        r = pc_dp_scan_hold(a->dp, vps->iface);
+                agent_log("%s: %" PRIu64 " first contacts failed, %" PRIu64 " answered: a suspected port scan; "
+                          "an incident if it makes %u more within %" PRId64 " s%s",
+                          vps->id, f->failures, f->successes, a->cfg->detectors.scan_confirm_probes,
+                          a->cfg->detectors.scan_hold_timeout,
+                          !contained ? "" : r < 0 ? " (failed to hold it back)" : ", its new destinations held back meanwhile");
+                if (r < 0)
+                        agent_log("Failed to hold back %s: %s", vps->id, pc_dp_errmsg(a->dp));
+                return;
+        }
+        if (contained)
+                r = pc_dp_scan_release(a->dp, vps->iface);
+        agent_log("%s: made %.0f more first contacts within %" PRId64 " s, under %u: not a port scan, no incident%s",
+                  vps->id, f->score, a->cfg->detectors.scan_hold_timeout, a->cfg->detectors.scan_confirm_probes,
+                  !contained ? "" : r < 0 ? " (failed to release it; the kernel does)" : "; released");
+}
+
 /* A finding of the detector: an incident and the policy's response, or
  * the release of a VPS the kernel held back. */
 static void found(void *userdata, const struct pc_scan_finding *f)
@@ -214,6 +244,10 @@ static void found(void *userdata, const struct pc_scan_finding *f)
 
         if (vps == NULL)
                 return;
+        if (f->kind == PC_SCAN_SUSPECT || f->kind == PC_SCAN_UNCONFIRMED) {
+                suspect_found(a, vps, f);
+                return;
+        }
         if (f->kind == PC_SCAN_RELEASE) {
                 if (!pc_vps_scans_contained(a->cfg, vps, pc_now()))
                         return;
@@ -368,6 +402,42 @@ void agent_scan_tick(struct agent *a)
 {
         if (a->scan != NULL)
                 pc_scan_tick(a->scan, now_ms(), found, a);
+        forget_answered(a);
+}
+
+/* The destination port of the packet <p> logged (0: none, or not read). */
+static uint16_t logged_dport(const struct pc_nflog_packet *p)
+{
+        size_t off;
+
+        if (p->family == AF_INET && p->head_len >= 20)
+                off = (size_t)(p->head[0] & 0x0f) * 4;
+        else if (p->family == AF_INET6)
+                off = 40; /* the first header only, as the kernel's th dport */
+        else
+                return 0;
+        switch (p->l4proto) {
+        case IPPROTO_TCP: case IPPROTO_UDP: case IPPROTO_SCTP: case IPPROTO_DCCP: case IPPROTO_UDPLITE:
+                break;
+        default:
+                return 0;
+        }
+        if (p->head_len < off + 4)
+                return 0;
+        return (uint16_t)(p->head[off + 2] << 8 | p->head[off + 3]);
+}
+
+void agent_scan_held_contact(struct agent *a, const struct pc_nflog_packet *p)
+{
+        struct pc_vps *vps = pc_model_find_iface(a->model, p->iface);
+        struct pc_contact c = { .family = p->family, .proto = p->l4proto };
+
+        if (vps == NULL || a->scan == NULL || (p->family != AF_INET && p->family != AF_INET6))
+                return;
+        c.vps = vps->id;
+        c.port = pc_scan_contact_port(p->l4proto, logged_dport(p));
+        memcpy(c.addr, p->dst, p->family == AF_INET ? 4 : 16);
+        pc_scan_held_contact(a->scan, &c, now_ms(), found, a);
         forget_answered(a);
 }
 

@@ -164,6 +164,8 @@ static void event_cb(const struct pc_nflog_packet *p, void *userdata)
 {
         if (strcmp(p->prefix, PC_SCAN_HOLD_PREFIX) == 0)
                 agent_scan_hold(userdata, p->iface);
+        else if (strcmp(p->prefix, PC_SCAN_HELD_PREFIX) == 0)
+                agent_scan_held_contact(userdata, p);
         else if (strcmp(p->prefix, PC_FLOOD_OUT_PREFIX) == 0 || strcmp(p->prefix, PC_FLOOD_IN_PREFIX) == 0 ||
                  strcmp(p->prefix, PC_FLOOD_SPREAD_PREFIX) == 0 ||
                  strcmp(p->prefix, PC_REFLECT_PREFIX) == 0)

@@ -52,6 +52,11 @@ int pc_dp_scan_release(struct pc_dataplane *dp, const char *iface)
         return dp->ops->scan_release(dp, iface);
 }
 
+int pc_dp_scan_hold(struct pc_dataplane *dp, const char *iface)
+{
+        return dp->ops->scan_hold(dp, iface);
+}
+
 int pc_dp_destroy(struct pc_dataplane *dp)
 {
         return dp->ops->destroy(dp);

@@ -56,6 +56,7 @@ struct pc_dataplane_ops {
         int (*destroy)(struct pc_dataplane *dp);
         int (*held)(struct pc_dataplane *dp, size_t *ret);
         int (*scan_release)(struct pc_dataplane *dp, const char *iface);
+        int (*scan_hold)(struct pc_dataplane *dp, const char *iface);
 };
 
 /* Opens the nftables backend for <cfg> (which must outlive it). */
@@ -94,6 +95,10 @@ int pc_dp_held(struct pc_dataplane *dp, size_t *ret);
  * and its budget of first contacts is full again (docs/DETECTION.md).
  * Done whether or not it was held. */
 int pc_dp_scan_release(struct pc_dataplane *dp, const char *iface);
+
+/* Puts the VPS on <iface> on scan hold now, for hold-timeout: its new
+ * destinations are dropped (a suspect, until confirmed or not). */
+int pc_dp_scan_hold(struct pc_dataplane *dp, const char *iface);
 
 /* Deletes the agent's table (uninstall; tests). */
 int pc_dp_destroy(struct pc_dataplane *dp);

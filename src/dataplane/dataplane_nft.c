@@ -622,6 +622,22 @@ static int nft_scan_release(struct pc_dataplane *dp, const char *iface)
         return run(d, "releasing a VPS from scan containment", cmd);
 }
 
+static int nft_scan_hold(struct pc_dataplane *dp, const char *iface)
+{
+        struct nft_dp *d = dp_of(dp);
+        const char *t = d->cfg->agent.nft_table;
+        char cmd[256];
+
+        if (!pc_ifname_valid(iface))
+                return -EINVAL;
+        /* deleted first: an element the kernel added has less time left */
+        snprintf(cmd, sizeof(cmd),
+                 "add element inet %s scan_hold { \"%s\" }\ndelete element inet %s scan_hold { \"%s\" }\n"
+                 "add element inet %s scan_hold { \"%s\" }\n",
+                 t, iface, t, iface, t, iface);
+        return run(d, "holding back a suspected scanner's new destinations", cmd);
+}
+
 static int nft_destroy(struct pc_dataplane *dp)
 {
         struct nft_dp *d = dp_of(dp);
@@ -644,4 +660,5 @@ const struct pc_dataplane_ops pc_dp_nft_ops = {
         .destroy = nft_destroy,
         .held = nft_held,
         .scan_release = nft_scan_release,
+        .scan_hold = nft_scan_hold,
 };

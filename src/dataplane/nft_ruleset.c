@@ -490,6 +490,8 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
                       "\tset scan_hold {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
                       "\t\ttimeout %" PRId64 "s\n\t}\n"
                       "\tset scan_budget {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
+                      "\t\ttimeout 1m\n\t}\n"
+                      "\tset scan_held_log {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
                       "\t\ttimeout 1m\n\t}\n",
                       d->scan_hold_timeout);
         strbuf_printf(out,
@@ -538,12 +540,16 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tmeta nfproto ipv6 add @hosts6 { iifname . ip6 daddr }\n"
                       "\t}\n"
                       "\tchain scan_first {\n"
+                      /* what a held VPS still tries confirms it a scanner */
+                      "\t\tiifname @scan_hold update @scan_held_log { iifname limit rate %u/second burst %u packets } "
+                      "log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SCAN_HELD_PREFIX "\" counter drop\n"
                       "\t\tiifname @scan_hold counter drop\n"
                       "\t\tupdate @scan_budget { iifname limit rate over 1/second burst %u packets } "
                       "add @scan_hold { iifname } log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SCAN_HOLD_PREFIX
                       "\" counter drop\n"
                       "\t}\n",
-                      PC_TRACEROUTE_PORT_FIRST, PC_TRACEROUTE_PORT_LAST, d->scan_hold_after);
+                      PC_TRACEROUTE_PORT_FIRST, PC_TRACEROUTE_PORT_LAST, PC_SCAN_HELD_LOG_RATE,
+                      PC_SCAN_HELD_LOG_RATE / 2, d->scan_hold_after);
 }
 
 /* True if the kernel samples packets for the flood and reflection detectors. */

@@ -30,6 +30,10 @@
 /* A VPS's first contacts went past the kernel's budget: it is held back
  * (nft_ruleset.c, scan_contain), logged once per hold to PC_NFLOG_GROUP. */
 #define PC_SCAN_HOLD_PREFIX "pc-scan-hold"
+/* A first contact the hold dropped: at most PC_SCAN_HELD_LOG_RATE a
+ * second per VPS are logged, to confirm a suspect (detect/scan.h). */
+#define PC_SCAN_HELD_PREFIX "pc-scan-held"
+#define PC_SCAN_HELD_LOG_RATE 50
 /* Sampled rates over the detectors' thresholds (nft_ruleset.c, sampled):
  * a VPS flooding one destination, a VPS flooded, a VPS's UDP service
  * reflecting.  At most twice a second per VPS and kind. */

@@ -36,6 +36,7 @@
 #define M_SIDES (1u << P_SIDES)
 #define REGS (M_PAIRS + 2 * M_SIDES)   /* one sub-window's three sketches */
 #define ID_MAX 64
+#define HELD_SEEN 16                   /* held-back destinations told apart */
 
 /* A destination's state. */
 enum { C_PENDING = 1, C_TIMEDOUT, C_FAILED, C_ANSWERED };
@@ -105,7 +106,11 @@ struct vps {
         uint32_t budget;          /* C */
         int64_t active_ms;
         int64_t first_ms, last_ms; /* the walk's first contacts' openings */
-        bool used, held, scanner, kept;
+        int64_t suspect_ms;       /* when it became a suspect */
+        uint32_t confirm;         /* first contacts towards confirmation */
+        uint32_t held_seen[HELD_SEEN]; /* hashed, the last held-back destinations */
+        uint32_t held_next;
+        bool used, held, scanner, suspect, kept;
         struct slow *slow;
 };
 
@@ -137,6 +142,8 @@ struct pc_scan {
         uint32_t con_free;        /* free list through by_all.next */
         struct index vidx, cidx;
         struct list idle, kept;   /* VPSes by last activity */
+        size_t n_suspect;
+        int64_t suspect_due;      /* no suspect's window ends before */
         struct list all, pending; /* destinations */
         size_t slow_bytes;
         struct pc_scan_dest *scratch; /* max_contacts_per_vps, for a finding */
@@ -463,7 +470,7 @@ static void relist(struct pc_scan *s, uint32_t vi)
         struct vps *v = &s->vps[vi];
 
         list_del(v->kept ? &s->kept : &s->idle, VL(s), vi);
-        v->kept = v->held || v->scanner;
+        v->kept = v->held || v->scanner || v->suspect;
         list_push(v->kept ? &s->kept : &s->idle, VL(s), vi);
 }
 
@@ -473,6 +480,17 @@ static void walk_restart(struct vps *v)
         v->failures = v->successes = 0;
         v->first_ms = v->last_ms = 0;
         v->walk++;
+}
+
+/* <v> is no suspect any more (found, or not confirmed). */
+static void suspicion_end(struct pc_scan *s, struct vps *v)
+{
+        if (v->suspect) {
+                s->n_suspect--;
+                walk_restart(v);
+        }
+        v->suspect = false;
+        v->confirm = 0;
 }
 
 static void fast_found(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
@@ -495,6 +513,7 @@ static void fast_found(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
         f.shape = shape(f.distinct_hosts, f.distinct_ports);
         walk_restart(v);
         v->scanner = true;
+        suspicion_end(s, v);
         relist(s, vi);
         if (cb != NULL)
                 cb(ud, &f);
@@ -553,6 +572,100 @@ static void credit(struct pc_scan *s, struct vps *v, const struct contact *c)
                 v->n_credits++;
 }
 
+/* The finding of kind <kind> about <v>'s walk, without its sample. */
+static struct pc_scan_finding walk_finding(const struct pc_scan *s, const struct vps *v,
+                                           enum pc_scan_finding_kind kind)
+{
+        return (struct pc_scan_finding){
+                .kind = kind,
+                .vps = v->id,
+                .score = lambda(s, v),
+                .failures = v->failures,
+                .successes = v->successes,
+                .pending = v->pending,
+                .first_ms = v->first_ms,
+                .last_ms = v->last_ms,
+                .shape = "",
+        };
+}
+
+/* One more first contact of suspect <vi> failed or was held back: a
+ * FAST finding once there are confirm_probes. */
+static void confirm_add(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
+{
+        struct vps *v = &s->vps[vi];
+
+        if (v->confirm < UINT32_MAX)
+                v->confirm++;
+        if (v->suspect && v->confirm >= s->p.confirm_probes)
+                fast_found(s, vi, cb, ud);
+}
+
+/* The walk of <vi> reached the threshold: a FAST finding, or with
+ * confirmation a SUSPECT one (the held-back contacts since its hold
+ * count towards it already). */
+static void suspect(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
+{
+        struct vps *v = &s->vps[vi];
+        struct pc_scan_finding f;
+
+        if (s->p.confirm_probes == 0 || v->scanner) { /* (a scanner is confirmed) */
+                fast_found(s, vi, cb, ud);
+                return;
+        }
+        v->suspect = true;
+        v->suspect_ms = s->now;
+        if (s->n_suspect++ == 0 || v->suspect_ms + s->p.confirm_window_ms < s->suspect_due)
+                s->suspect_due = v->suspect_ms + s->p.confirm_window_ms;
+        relist(s, vi);
+        f = walk_finding(s, v, PC_SCAN_SUSPECT);
+        if (cb != NULL)
+                cb(ud, &f);
+        if (v->confirm >= s->p.confirm_probes)
+                fast_found(s, vi, cb, ud);
+}
+
+/* Suspect <vi> made too few first contacts within the window: no
+ * finding; its walk restarts and it is released (UNCONFIRMED). */
+static void unconfirm(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
+{
+        struct vps *v = &s->vps[vi];
+        struct pc_scan_finding f = walk_finding(s, v, PC_SCAN_UNCONFIRMED);
+
+        f.score = v->confirm;
+        suspicion_end(s, v);
+        if (v->held) {
+                v->held = false;
+                v->budget = 0;
+                v->hold++;
+        }
+        relist(s, vi);
+        if (cb != NULL)
+                cb(ud, &f);
+}
+
+/* Ends the suspicions whose window is over. */
+static void suspects_expire(struct pc_scan *s, pc_scan_cb cb, void *ud)
+{
+        int64_t due = INT64_MAX;
+        uint32_t vi, next;
+
+        if (s->n_suspect == 0 || s->now < s->suspect_due)
+                return;
+        for (vi = s->kept.head; vi != NIL; vi = next) {
+                struct vps *v = &s->vps[vi];
+
+                next = v->lru.next;
+                if (!v->suspect)
+                        continue;
+                if (since(s->now, v->suspect_ms) >= (uint64_t)s->p.confirm_window_ms)
+                        unconfirm(s, vi, cb, ud);
+                else if (v->suspect_ms + s->p.confirm_window_ms < due)
+                        due = v->suspect_ms + s->p.confirm_window_ms;
+        }
+        s->suspect_due = due;
+}
+
 /* Counts the outcome of contact <c> in its VPS's walk (a success: one
  * host_credited() allowed and credit() remembered). */
 static void walk_count(struct pc_scan *s, uint32_t vi, struct contact *c, bool success, pc_scan_cb cb, void *ud)
@@ -574,10 +687,15 @@ static void walk_count(struct pc_scan *s, uint32_t vi, struct contact *c, bool s
                 v->failures++;
         c->walk = v->walk;
         l = lambda(s, v);
-        if (l >= s->upper)
-                fast_found(s, vi, cb, ud);
-        else if (l <= s->lower)
+        if (v->suspect) {
+                /* the walk goes on until the suspicion is decided */
+                if (!success)
+                        confirm_add(s, vi, cb, ud);
+        } else if (l >= s->upper) {
+                suspect(s, vi, cb, ud);
+        } else if (l <= s->lower) {
                 walk_restart(v);
+        }
 }
 
 static void release_check(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
@@ -585,7 +703,7 @@ static void release_check(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *u
         struct vps *v = &s->vps[vi];
         struct pc_scan_finding f;
 
-        if (!v->held || v->scanner || v->budget >= s->p.hold_budget)
+        if (!v->held || v->scanner || v->suspect || v->budget >= s->p.hold_budget)
                 return;
         f = (struct pc_scan_finding){
                 .kind = PC_SCAN_RELEASE,
@@ -599,6 +717,7 @@ static void release_check(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *u
         v->held = false;
         v->budget = 0;
         v->hold++;
+        v->confirm = 0;
         relist(s, vi);
         if (cb != NULL)
                 cb(ud, &f);
@@ -762,6 +881,7 @@ static void slow_found(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
         (void)failed_contacts(s, v, false, &f);
         slow_free(s, v);
         v->scanner = true;
+        suspicion_end(s, v);
         relist(s, vi);
         if (cb != NULL)
                 cb(ud, &f);
@@ -1030,6 +1150,8 @@ static void vps_free(struct pc_scan *s, uint32_t vi)
 
         while (v->contacts.head != NIL)
                 con_free(s, v->contacts.head);
+        if (v->suspect)
+                s->n_suspect--;
         slow_free(s, v);
         list_del(v->kept ? &s->kept : &s->idle, VL(s), vi);
         index_del(&s->vidx, vps_slot(s, v->id, hash_id(s, v->id)));
@@ -1141,6 +1263,7 @@ static void expire(struct pc_scan *s, pc_scan_cb cb, void *ud)
         while (s->pending.head != NIL && since(s->now, s->con[s->pending.head].opened_ms) >=
                                                  (uint64_t)s->p.pending_timeout_ms)
                 resolve(s, s->pending.head, C_TIMEDOUT, cb, ud);
+        suspects_expire(s, cb, ud);
         while (s->all.head != NIL && since(s->now, s->con[s->all.head].last_ms) > (uint64_t)s->p.contact_memory_ms)
                 con_drop(s, s->all.head, cb, ud);
         while (s->idle.head != NIL && since(s->now, s->vps[s->idle.head].active_ms) >= (uint64_t)s->idle_ms)
@@ -1164,6 +1287,8 @@ void pc_scan_params_default(struct pc_scan_params *p)
                 .max_vps = 65536,
                 .slow_window_ms = 3600000,
                 .slow_threshold = 100,
+                .confirm_probes = 20,
+                .confirm_window_ms = 60000,
         };
 }
 
@@ -1183,7 +1308,9 @@ static bool params_valid(const struct pc_scan_params *p)
                p->hold_budget > 0 && p->max_contacts_per_vps >= 1 &&
                p->max_contacts_per_vps <= PC_SCAN_CONTACTS_PER_VPS_MAX && p->max_contacts >= 1 &&
                p->max_contacts <= PC_SCAN_CONTACTS_MAX && p->max_vps >= 1 && p->max_vps <= PC_SCAN_VPS_MAX &&
-               p->slow_window_ms >= SUBS && p->slow_window_ms <= PC_SCAN_TIME_MAX && p->slow_threshold >= 1;
+               p->slow_window_ms >= SUBS && p->slow_window_ms <= PC_SCAN_TIME_MAX && p->slow_threshold >= 1 &&
+               p->confirm_probes <= PC_SCAN_CONFIRM_MAX && p->confirm_window_ms > 0 &&
+               p->confirm_window_ms <= PC_SCAN_TIME_MAX;
 }
 
 int pc_scan_new(const struct pc_scan_params *p, struct pc_scan **ret)
@@ -1321,6 +1448,41 @@ int pc_scan_held(struct pc_scan *s, const char *vps, int64_t now_ms, pc_scan_cb 
         return 0;
 }
 
+int pc_scan_held_contact(struct pc_scan *s, const struct pc_contact *c, int64_t now_ms, pc_scan_cb cb,
+                         void *userdata)
+{
+        struct ckey k;
+        struct vps *v;
+        uint32_t vi, h;
+
+        if (c == NULL || !id_valid(c->vps) || (c->family != AF_INET && c->family != AF_INET6))
+                return -EINVAL;
+        clock_to(s, now_ms);
+        expire(s, cb, userdata);
+        vi = vps_find(s, c->vps);
+        if (vi == NIL)
+                return 0;
+        v = &s->vps[vi];
+        if (!v->held && !v->suspect)
+                return 0;
+        memset(&k, 0, sizeof(k));
+        k.vps = vi;
+        k.family = c->family == AF_INET ? 4 : 6;
+        k.proto = key_proto(c->proto);
+        k.port = c->port;
+        memcpy(k.addr, c->addr, c->family == AF_INET ? 4 : 16);
+        h = hash_key(s, &k);
+        touch(s, vi);
+        /* a retransmission (TCP's SYN after 1 s, 3 s...) is no new contact */
+        for (uint32_t i = 0; i < HELD_SEEN; i++)
+                if (v->held_seen[i] == h)
+                        return 0;
+        v->held_seen[v->held_next] = h;
+        v->held_next = (v->held_next + 1) % HELD_SEEN;
+        confirm_add(s, vi, cb, userdata);
+        return 0;
+}
+
 void pc_scan_tick(struct pc_scan *s, int64_t now_ms, pc_scan_cb cb, void *userdata)
 {
         clock_to(s, now_ms);
@@ -1357,8 +1519,10 @@ int pc_scan_stats(const struct pc_scan *s, const char *vps, struct pc_scan_vps *
                 .contacts = v->contacts.n,
                 .budget_count = v->budget,
                 .slow_estimate = v->slow != NULL ? hll_estimate(v->slow, 0) : 0,
+                .confirm_count = v->confirm,
                 .held = v->held,
                 .scanner = v->scanner,
+                .suspect = v->suspect,
         };
         return 0;
 }
@@ -1406,7 +1570,7 @@ static bool list_ok(const struct list *l, void *base, size_t size, size_t off, s
 
 int pc_scan_check(const struct pc_scan *s)
 {
-        size_t n_vps = 0, n_con = 0, n_pending = 0, n_slow = 0;
+        size_t n_vps = 0, n_con = 0, n_pending = 0, n_slow = 0, n_suspect = 0;
 
         if (!list_ok(&s->idle, VL(s), s->vps_cap) || !list_ok(&s->kept, VL(s), s->vps_cap) ||
             !list_ok(&s->all, CL(s, by_all), s->con_cap) || !list_ok(&s->pending, CL(s, pending), s->con_cap) ||
@@ -1424,9 +1588,11 @@ int pc_scan_check(const struct pc_scan *s)
                         continue;
                 n_vps++;
                 l = lambda(s, v);
-                if (vps_find(s, v->id) != vi || v->kept != (v->held || v->scanner) ||
+                n_suspect += v->suspect;
+                if (vps_find(s, v->id) != vi || v->kept != (v->held || v->scanner || v->suspect) ||
+                    (v->suspect && v->suspect_ms + s->p.confirm_window_ms < s->suspect_due) ||
                     !list_ok(&v->contacts, CL(s, by_vps), s->con_cap) || v->contacts.n > s->p.max_contacts_per_vps ||
-                    !(l < s->upper) || !(l > s->lower) || v->successes > PC_SCAN_HOSTS)
+                    !(v->suspect || (l < s->upper && l > s->lower)) || v->successes > PC_SCAN_HOSTS)
                         return -EUCLEAN;
                 for (uint32_t i = 0; i < PC_SCAN_CREDITS; i++)
                         for (uint32_t j = 0; j < i; j++)
@@ -1475,7 +1641,8 @@ int pc_scan_check(const struct pc_scan *s)
                                 return -EUCLEAN;
                 }
         }
-        if (n_vps != s->n_vps || n_con != s->n_con || n_pending != s->pending.n || n_slow != s->slow_bytes)
+        if (n_vps != s->n_vps || n_con != s->n_con || n_pending != s->pending.n || n_slow != s->slow_bytes ||
+            n_suspect != s->n_suspect)
                 return -EUCLEAN;
         return 0;
 }

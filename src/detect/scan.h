@@ -48,6 +48,16 @@
  *     restarts when the kernel holds the VPS (pc_scan_held): held, it
  *     can make no more than the budget's first contacts, too few to
  *     outweigh them;
+ *   - confirmation (confirm_probes > 0): Λ reaching the threshold
+ *     makes the VPS a SUSPECT finding, not a FAST one; its walk goes on
+ *     (no restart) and each further failure, and each destination
+ *     pc_scan_held_contact() says the kernel held back (while held or a
+ *     suspect; since the VPS's hold, so a burst held before the walk's
+ *     verdict counts), counts towards confirm_probes: reached, a FAST
+ *     finding; not within confirm_window_ms of the suspicion, an
+ *     UNCONFIRMED one (score: the count), the walk restarts, and the VPS
+ *     is released.  A suspect is never released by answers, and a VPS
+ *     already a scanner is found at once;
  *   - the slow test counts distinct failed destinations (REFUSED, CLOSED
  *     unanswered, or timed out), each entered once, when it fails: a
  *     sketch cannot take one out, so a destination answered after its
@@ -110,6 +120,7 @@
 #define PC_SCAN_SAMPLE 8             /* failed contacts a finding lists */
 #define PC_SCAN_HOSTS 64             /* most successes (hosts) in one walk */
 #define PC_SCAN_CREDITS 64           /* hosts remembered as having paid, per VPS */
+#define PC_SCAN_CONFIRM_MAX 10000    /* largest confirm_probes */
 #define PC_SCAN_FALLBACK_MS 300      /* Happy Eyeballs' IPv4 after IPv6, at most (Chrome's 300 ms) */
 #define PC_SCAN_SUBWINDOWS 6         /* sub-windows of the slow test */
 #define PC_SCAN_VPS_MAX (1u << 20)   /* largest max_vps */
@@ -166,10 +177,24 @@ struct pc_scan_params {
         size_t max_vps;
         int64_t slow_window_ms;     /* >= PC_SCAN_SUBWINDOWS */
         unsigned slow_threshold;    /* >= 1 distinct failed destinations */
+        /* The fast test's confirmation: 0, a FAST finding when Λ reaches
+         * the threshold; else a SUSPECT finding then, and the FAST one
+         * when the VPS has made confirm_probes more first contacts --
+         * failed, or held back by the kernel (pc_scan_held_contact) --
+         * within confirm_window_ms (> 0) of it; none: UNCONFIRMED. */
+        unsigned confirm_probes;    /* <= PC_SCAN_CONFIRM_MAX */
+        int64_t confirm_window_ms;
         uint64_t seed;              /* of the hashes; 0: a random one (tests set it) */
 };
 
-enum pc_scan_finding_kind { PC_SCAN_FAST, PC_SCAN_SLOW, PC_SCAN_RELEASE };
+enum pc_scan_finding_kind {
+        PC_SCAN_FAST,        /* a scanner (confirmed, if confirmation is on) */
+        PC_SCAN_SLOW,        /* a slow scanner */
+        PC_SCAN_RELEASE,     /* held, and its first contacts are answered: release it */
+        PC_SCAN_SUSPECT,     /* the walk says scanner: hold it until confirmed */
+        PC_SCAN_UNCONFIRMED, /* a suspect that stopped: release it, no finding */
+};
+#define PC_SCAN_KINDS 5
 
 struct pc_scan_dest {
         int family;
@@ -214,7 +239,8 @@ struct pc_scan_vps {
         uint64_t contacts;          /* destinations remembered */
         uint64_t budget_count;      /* C */
         double slow_estimate;       /* distinct failures in the window */
-        bool held, scanner;
+        uint64_t confirm_count;     /* a suspect's first contacts towards confirmation */
+        bool held, scanner, suspect;
 };
 
 struct pc_scan;
@@ -250,6 +276,15 @@ int pc_scan_event(struct pc_scan *s, const struct pc_contact *c, enum pc_contact
  * that made the kernel hold it may not have been counted yet and the
  * release comes too early.  -EINVAL: <vps> NULL or too long; -ENOMEM. */
 int pc_scan_held(struct pc_scan *s, const char *vps, int64_t now_ms, pc_scan_cb cb, void *userdata);
+
+/* The kernel held back (dropped) a first contact <c> of its VPS at
+ * <now_ms> (c->proto and c->port as for pc_scan_event).  While the VPS is
+ * held or a suspect, each destination not among the last 16 held back
+ * counts towards confirming it (a FAST finding to <cb> when it is
+ * confirmed); otherwise, or for a VPS not known, nothing (0).  -EINVAL as
+ * pc_scan_event's. */
+int pc_scan_held_contact(struct pc_scan *s, const struct pc_contact *c, int64_t now_ms, pc_scan_cb cb,
+                         void *userdata);
 
 /* Runs what is due at <now_ms>: pending contacts time out, destinations
  * and idle VPSes are forgotten.  Costs what expired, not what is held;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "base/util.h"
+#include "detect/scan.h"
 #include "policy/config.h"
 
 /* Limits on what a config file can make us allocate. */
@@ -52,6 +53,7 @@ static const struct pc_detectors default_detectors = {
         .scan_slow_threshold = 100,
         .scan_hold_after = 5,
         .scan_hold_timeout = 60,
+        .scan_confirm_probes = 20,
         .scan_pending_timeout = 2,
         .scan_contact_memory = 600,
         .spam_enabled = true,
@@ -187,7 +189,7 @@ static const char *const flood_keys[] = { "enabled", "packets-per-second", "mega
 static const char *const reflection_keys[] = { "enabled", "ports", "megabits-per-second" };
 static const char *const scan_keys[] = {
         "enabled", "false-positive-rate", "detection-rate", "slow-window", "slow-threshold",
-        "hold-after", "hold-timeout", "pending-timeout", "contact-memory", "exclude",
+        "hold-after", "hold-timeout", "confirm-probes", "pending-timeout", "contact-memory", "exclude",
 };
 static const char *const spam_keys[] = {
         "enabled", "messages-per-hour", "recipients-per-message", "upstream-reject-ratio",
@@ -1835,6 +1837,9 @@ static int load_detectors(struct ctx *c, const struct node *n)
                         return r;
                 if ((x = map_get(sec, "hold-timeout")) != NULL &&
                     (r = get_duration_in(c, x, "hold-timeout", 1, 3600, &d->scan_hold_timeout)) < 0)
+                        return r;
+                if ((x = map_get(sec, "confirm-probes")) != NULL &&
+                    (r = get_uint(c, x, "confirm-probes", 0, PC_SCAN_CONFIRM_MAX, &d->scan_confirm_probes)) < 0)
                         return r;
                 if ((x = map_get(sec, "pending-timeout")) != NULL &&
                     (r = get_duration_in(c, x, "pending-timeout", 1, 60, &d->scan_pending_timeout)) < 0)

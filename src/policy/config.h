@@ -140,6 +140,10 @@ struct pc_detectors {
          * <scan_hold_timeout> seconds if the agent says nothing. */
         unsigned scan_hold_after;
         int64_t scan_hold_timeout;
+        /* A VPS the fast test finds is a suspect, held back for
+         * <scan_hold_timeout>; a scanner (an incident) only once it makes
+         * <scan_confirm_probes> more first contacts meanwhile (0: at once). */
+        unsigned scan_confirm_probes;
         int64_t scan_pending_timeout; /* an unanswered first contact is a failure after this */
         int64_t scan_contact_memory;  /* a destination contacted within this is no first contact */
         /* Destinations that never count (the provider's resolvers, its own

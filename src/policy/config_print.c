@@ -247,6 +247,7 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
         fprintf(out, "\n    slow-threshold: %u\n", d->scan_slow_threshold);
         fprintf(out, "    hold-after: %u\n    hold-timeout: ", d->scan_hold_after);
         print_duration(out, d->scan_hold_timeout);
+        fprintf(out, "\n    confirm-probes: %u", d->scan_confirm_probes);
         fputs("\n    pending-timeout: ", out);
         print_duration(out, d->scan_pending_timeout);
         fputs("\n    contact-memory: ", out);
@@ -510,6 +511,7 @@ static json_t *jb_detectors(struct jb *b, const struct pc_detectors *d)
         put(b, scan, "slow-threshold", json_integer(d->scan_slow_threshold));
         put(b, scan, "hold-after", json_integer(d->scan_hold_after));
         put(b, scan, "hold-timeout", jb_duration(d->scan_hold_timeout));
+        put(b, scan, "confirm-probes", json_integer(d->scan_confirm_probes));
         put(b, scan, "pending-timeout", jb_duration(d->scan_pending_timeout));
         put(b, scan, "contact-memory", jb_duration(d->scan_contact_memory));
         {

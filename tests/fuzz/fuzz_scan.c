@@ -3,7 +3,8 @@
  * The input is a series of 3-byte records driving a detector with tiny
  * limits (4 VPSes, 8 destinations each, 20 in all, budget 3, short
  * times): byte 0, bits 0-2: the operation (0-3 an outcome of
- * enum pc_contact_outcome, 4 held, 5 tick, 6 forget, 7 a clock jump),
+ * enum pc_contact_outcome, 4 held, 5 a held-back contact, 6 forget, 7 a
+ * clock jump and tick), confirmation after 3 more contacts within 200 ms,
  * bits 3-5: the VPS (of 6 ids, so that some are evicted), bit 6: IPv6,
  * bit 7: UDP; byte 1: the address (its low 3 bits) and port (the rest,
  * 5 values); byte 2: milliseconds to advance the clock (x 16 for a jump).
@@ -37,6 +38,7 @@ static const char *ids[N_IDS] = { "vps-a", "vps-b", "vps-c", "vps-d", "vps-e", "
 struct fuzz {
         struct pc_scan_params p;
         bool scanner[N_IDS]; /* a FAST or SLOW finding since last forgotten */
+        bool suspect[N_IDS]; /* a SUSPECT finding since, neither confirmed nor not */
 };
 
 static int id_of(const char *vps)
@@ -59,21 +61,35 @@ static void on_finding(void *ud, const struct pc_scan_finding *f)
         switch (f->kind) {
         case PC_SCAN_FAST:
                 if (fabs(f->score - (f->failures * ln_f + f->successes * ln_s)) > 1e-9 ||
-                    f->score < log(z->p.detection_rate / z->p.false_positive_rate) || f->n_sample > f->failures ||
+                    (f->score < log(z->p.detection_rate / z->p.false_positive_rate) && !z->suspect[id]) ||
+                    f->n_sample > f->failures ||
                     f->distinct_hosts > f->failures || f->distinct_ports > f->failures || f->first_ms > f->last_ms ||
                     f->successes > N_HOSTS || f->successes > PC_SCAN_HOSTS ||
                     (f->failures > 0 && (f->distinct_hosts == 0) != (f->n_sample == 0)))
                         abort();
                 z->scanner[id] = true;
+                z->suspect[id] = false;
                 break;
         case PC_SCAN_SLOW:
                 if (f->score < z->p.slow_threshold || f->failures == 0 || f->first_ms > f->last_ms)
                         abort();
                 z->scanner[id] = true;
+                z->suspect[id] = false;
                 break;
         case PC_SCAN_RELEASE:
                 if (z->scanner[id] || f->score >= z->p.hold_budget || f->n_sample != 0)
                         abort();
+                break;
+        case PC_SCAN_SUSPECT:
+                if (z->scanner[id] || z->suspect[id] ||
+                    f->score < log(z->p.detection_rate / z->p.false_positive_rate))
+                        abort();
+                z->suspect[id] = true;
+                break;
+        case PC_SCAN_UNCONFIRMED:
+                if (z->scanner[id] || !z->suspect[id] || f->score >= z->p.confirm_probes)
+                        abort();
+                z->suspect[id] = false;
                 break;
         default:
                 abort();
@@ -97,6 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         z.p.max_vps = 4;
         z.p.slow_window_ms = 600;
         z.p.slow_threshold = 6;
+        z.p.confirm_probes = 3;
+        z.p.confirm_window_ms = 200;
         z.p.seed = 1;
         if (pc_scan_new(&z.p, &s) < 0)
                 abort();
@@ -125,23 +143,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                                 abort();
                         break;
                 case 5:
+                        if (pc_scan_held_contact(s, &c, now, on_finding, &z) < 0)
+                                abort();
+                        break;
                 case 7:
                         pc_scan_tick(s, now, on_finding, &z);
                         break;
                 case 6:
                         pc_scan_forget(s, vps);
                         z.scanner[id % N_IDS] = false;
+                        z.suspect[id % N_IDS] = false;
                         break;
                 }
                 for (int k = 0; k < N_IDS; k++) {
                         if (pc_scan_stats(s, ids[k], &st) < 0) {
-                                z.scanner[k] = false; /* forgotten: a fresh start */
+                                z.scanner[k] = z.suspect[k] = false; /* forgotten: a fresh start */
                                 continue;
                         }
                         if (st.pending > st.contacts || st.contacts > z.p.max_contacts_per_vps ||
                             st.successes > N_HOSTS || st.successes > PC_SCAN_HOSTS ||
-                            st.scanner != z.scanner[k] || (st.held && st.budget_count < z.p.hold_budget &&
-                                                           !st.scanner))
+                            st.scanner != z.scanner[k] || st.suspect != z.suspect[k] || (st.suspect && st.scanner) ||
+                            (st.held && st.budget_count < z.p.hold_budget && !st.scanner && !st.suspect))
                                 abort();
                 }
                 /* The full check walks every register: every 8th record. */

@@ -125,11 +125,12 @@ for i in $(seq 128 254); do # as a real uplink would: probes to absent hosts lea
 done
 cap=$(lab_capture inet eth0 demo-scan "src host $VPS101_V4 and tcp[tcpflags] & tcp-syn != 0")
 lab_exec vps101 timeout 15 nmap -sS -T4 -Pn -n -p 80 --max-retries 1 192.0.2.128-254 >/dev/null 2>&1
-# the agent finds it a second after its first probes (unanswered by then)
+# the agent suspects it a second after its first probes (unanswered by
+# then), holds it back, and its next probes confirm it: filtered
 wait_for 5 sh -c "ip netns exec $LAB_HV nft list set inet portcullis filter_out | grep -q '\"$VPS101_IF\"'"
 kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null
 echo "  distinct hosts its SYNs reached on the internet: $(tcpdump -r "$LAB_DIR/demo-scan.pcap" -nn 2>/dev/null | awk '{ print $5 }' | sort -u | wc -l) of 127"
-grep -E "unanswered first contacts|port scanning|Filtered vps-101" "$LAB_DIR/log/portcullisd.log" | sed 's/^/  /'
+grep -E "unanswered first contacts|suspected port scan|port scanning|Filtered vps-101" "$LAB_DIR/log/portcullisd.log" | sed 's/^/  /'
 run incident list vps-101
 run action list vps-101 --active
 

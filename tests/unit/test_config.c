@@ -336,7 +336,7 @@ static void test_main_errors(void **state)
                  "t.yaml:2:1: duplicate key 'database' in the main file (first at line 1)");
         load_bad("detectors:\n  scan:\n    enable: true\n",
                  "t.yaml:3:5: unknown key 'enable' in 'scan' (expected: enabled, "
-                 "false-positive-rate, detection-rate, slow-window, slow-threshold, hold-after, hold-timeout, pending-timeout, contact-memory, exclude)");
+                 "false-positive-rate, detection-rate, slow-window, slow-threshold, hold-after, hold-timeout, confirm-probes, pending-timeout, contact-memory, exclude)");
         load_bad("detectors:\n  scan:\n    exclude: [192.0.2.1/24]\n",
                  "t.yaml:3:15: '192.0.2.1/24' in 'exclude' has bits set beyond its length");
         load_bad("detectors:\n  scan:\n    exclude: [192.0.2.53, 192.0.2.53]\n",

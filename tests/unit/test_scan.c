@@ -60,6 +60,7 @@ static void params_1s(struct pc_scan_params *p)
 {
         pc_scan_params_default(p);
         p->pending_timeout_ms = 1000;
+        p->confirm_probes = 0; /* a finding at once; confirmation has its own tests */
 }
 
 static struct pc_scan *make_default(void)
@@ -509,6 +510,82 @@ static void test_happy_eyeballs(void **state)
         pc_scan_tick(s, 9000, record, &r);
         assert_int_equal(stats(s, "vps-1").failures, 1);
         assert_int_equal(stats(s, "vps-1").successes, 1);
+        assert_int_equal(pc_scan_check(s), 0);
+        pc_scan_free(s);
+}
+
+/* Confirmation (the default: 20 more first contacts within a minute).
+ * A stranger who makes a VPS's URL fetcher open 6 contacts to silent
+ * hosts makes it a suspect, held back, never a scanner: the suspicion
+ * ends after the window.  A scanner goes on: its held-back contacts (or,
+ * where nothing holds it, its further failures) confirm it. */
+static void test_confirm(void **state)
+{
+        struct pc_scan_params p;
+        struct pc_scan *s;
+        struct rec r = { 0 };
+        struct pc_contact held = { .vps = "vps-1", .family = AF_INET, .proto = IPPROTO_TCP, .port = 80 };
+
+        params_1s(&p);
+        p.confirm_probes = 20;
+        s = make(&p);
+        for (uint32_t i = 0; i < 5; i++)
+                ev(s, &r, "vps-1", 100 + i, 80, PC_CONTACT_OPENED, i);
+        pc_scan_tick(s, 1500, record, &r);
+        assert_int_equal(r.n, 1);
+        assert_int_equal(r.f[0].kind, PC_SCAN_SUSPECT);
+        assert_true(r.f[0].score >= log(99.0) + log(10.0) - 1e-9);
+        assert_true(stats(s, "vps-1").suspect);
+        assert_false(stats(s, "vps-1").scanner);
+        assert_int_equal(pc_scan_held(s, "vps-1", 1500, record, &r), 0);
+        assert_int_equal(r.n, 1); /* a suspect is not released */
+
+        /* Held-back contacts: a retransmission counts once. */
+        held.addr[0] = 10;
+        for (int i = 0; i < 19; i++) {
+                held.addr[3] = (uint8_t)(200 + i);
+                assert_int_equal(pc_scan_held_contact(s, &held, 2000 + i, record, &r), 0);
+                assert_int_equal(pc_scan_held_contact(s, &held, 2000 + i, record, &r), 0);
+        }
+        assert_int_equal(stats(s, "vps-1").confirm_count, 19);
+        assert_int_equal(r.n, 1);
+        held.addr[3] = 250;
+        assert_int_equal(pc_scan_held_contact(s, &held, 2100, record, &r), 0);
+        assert_int_equal(r.n, 2);
+        assert_int_equal(r.f[1].kind, PC_SCAN_FAST);
+        assert_int_equal(r.f[1].failures, 5);
+        assert_true(stats(s, "vps-1").scanner);
+        assert_false(stats(s, "vps-1").suspect);
+        assert_int_equal(pc_scan_check(s), 0);
+
+        /* Not confirmed within the window: released, no finding. */
+        for (uint32_t i = 0; i < 6; i++)
+                ev(s, &r, "vps-2", 100 + i, 80, PC_CONTACT_OPENED, 3000 + i);
+        assert_int_equal(pc_scan_held(s, "vps-2", 3010, record, &r), 0);
+        pc_scan_tick(s, 4500, record, &r);
+        assert_int_equal(r.n, 3);
+        assert_int_equal(r.f[2].kind, PC_SCAN_SUSPECT);
+        pc_scan_tick(s, 4500 + 59999, record, &r);
+        assert_int_equal(r.n, 3);
+        assert_int_equal(pc_scan_check(s), 0);
+        pc_scan_tick(s, 4500 + 60000, record, &r);
+        assert_int_equal(r.n, 4);
+        assert_int_equal(r.f[3].kind, PC_SCAN_UNCONFIRMED);
+        assert_false(stats(s, "vps-2").suspect);
+        assert_false(stats(s, "vps-2").held);
+        assert_int_equal(stats(s, "vps-2").failures, 0);
+        assert_int_equal(pc_scan_check(s), 0);
+
+        /* Nothing holds vps-3 back: its further failures confirm it. */
+        for (uint32_t i = 0; i < 26; i++)
+                ev(s, &r, "vps-3", 100 + i, 80, PC_CONTACT_OPENED, 70000 + 10 * i);
+        pc_scan_tick(s, 71000 + 10 * 23, record, &r); /* 24 failed: 5 to suspect it, 19 more */
+        assert_int_equal(count(&r, PC_SCAN_FAST), 1);
+        assert_true(stats(s, "vps-3").suspect);
+        pc_scan_tick(s, 71000 + 10 * 24, record, &r);
+        assert_int_equal(r.f[r.n - 1].kind, PC_SCAN_FAST);
+        assert_string_equal(r.vps[r.n - 1], "vps-3");
+        assert_int_equal(count(&r, PC_SCAN_FAST), 2);
         assert_int_equal(pc_scan_check(s), 0);
         pc_scan_free(s);
 }
@@ -1014,6 +1091,7 @@ int main(void)
                 cmocka_unit_test(test_padding_one_v6_prefix),
                 cmocka_unit_test(test_outcomes_in_opening_order),
                 cmocka_unit_test(test_happy_eyeballs),
+                cmocka_unit_test(test_confirm),
                 cmocka_unit_test(test_benign_burst),
                 cmocka_unit_test(test_slow_timeout),
                 cmocka_unit_test(test_slow_counted_once),

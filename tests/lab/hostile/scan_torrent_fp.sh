@@ -27,11 +27,11 @@
 # Usage: scan_torrent_fp.sh BUILD_DIR SOURCE_ROOT
 set -u
 here=$(dirname "$(readlink -f "$0")")
-lab=$here/../..
+lab=$here/..
 export LAB_PREFIX=${LAB_PREFIX:-pchr} LAB_QUIET=1
 . "$lab/lab.sh"
 . "$lab/common.sh"
-. "$here/../scanlab.sh"
+. "$here/scanlab.sh"
 sl_up "$1" "$2" nostart
 # shellcheck disable=SC2046
 pc vps add vps-201 --site milano --owner bo@example.it $(pc_vps_link VPS201) --by lab >/dev/null 2>&1

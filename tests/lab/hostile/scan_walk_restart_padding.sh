@@ -24,11 +24,11 @@
 # Usage: scan_walk_restart_padding.sh BUILD_DIR SOURCE_ROOT
 set -u
 here=$(dirname "$(readlink -f "$0")")
-lab=$here/../..
+lab=$here/..
 export LAB_PREFIX=${LAB_PREFIX:-pchr} LAB_QUIET=1
 . "$lab/lab.sh"
 . "$lab/common.sh"
-. "$here/../scanlab.sh"
+. "$here/scanlab.sh"
 sl_up "$1" "$2"
 # the customer's own 8 hosts: every TCP port of 192.0.2.10-17 answers
 lab_exec inet nft -f - <<'NFT'
