@@ -188,6 +188,8 @@ static char *evidence_of(const struct pc_scan_finding *f)
         json_object_set_new(o, "pending_first_contacts", json_integer((json_int_t)f->pending));
         json_object_set_new(o, "distinct_hosts", json_integer((json_int_t)f->distinct_hosts));
         json_object_set_new(o, "distinct_ports", json_integer((json_int_t)f->distinct_ports));
+        if (f->confirmed_by > 0)
+                json_object_set_new(o, "confirming_first_contacts", json_integer((json_int_t)f->confirmed_by));
         json_object_set_new(o, "shape", json_string(f->shape != NULL ? f->shape : "mixed"));
         json_object_set_new(o, "first_to_last_ms", json_integer(f->last_ms - f->first_ms));
         for (size_t i = 0; i < f->n_sample; i++) {
@@ -267,9 +269,10 @@ static void found(void *userdata, const struct pc_scan_finding *f)
                 snprintf(a->scan_forget[a->n_scan_forget++], sizeof(a->scan_forget[0]), "%s", f->vps);
         evidence = evidence_of(f);
         snprintf(what, sizeof(what), "port scanning (%s, %s): %" PRIu64 " first contacts failed, %" PRIu64
-                 " answered, to %" PRIu64 " hosts and %" PRIu64 " ports",
+                 " answered, to %" PRIu64 " hosts and %" PRIu64 " ports%s",
                  f->kind == PC_SCAN_SLOW ? "slow" : "fast", f->shape != NULL ? f->shape : "mixed", f->failures,
-                 f->successes, f->distinct_hosts, f->distinct_ports);
+                 f->successes, f->distinct_hosts, f->distinct_ports,
+                 f->confirmed_by > 0 ? ", and it went on while held back" : "");
         /* (what the response needs of <vps> is copied first: responding
          * changes the model, which may replace it) */
         contained = pc_vps_scans_contained(a->cfg, vps, pc_now());

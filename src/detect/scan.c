@@ -505,6 +505,7 @@ static void fast_found(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
                 .pending = v->pending,
                 .first_ms = v->first_ms,
                 .last_ms = v->last_ms,
+                .confirmed_by = v->suspect ? v->confirm : 0,
         };
         size_t n = failed_contacts(s, v, true, &f);
 

@@ -217,6 +217,9 @@ struct pc_scan_finding {
         /* Among the failures: FAST, exact over those still remembered;
          * SLOW, estimated; RELEASE, 0. */
         uint64_t distinct_hosts, distinct_ports;
+        /* FAST: the first contacts, failed or held back, that confirmed
+         * the suspicion (0 without confirmation); others: 0. */
+        uint64_t confirmed_by;
         const char *shape;          /* "vertical", "horizontal", "block" or "mixed"; RELEASE: "" */
         /* FAST: the earliest and latest opening of the walk's first
          * contacts; SLOW: of the window's failures; RELEASE: 0. */

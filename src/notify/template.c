@@ -174,6 +174,8 @@ static const struct key evidence_keys[] = {
         { "evidence.distinct_hosts_text", H_COUNT_TEXT, "evidence.distinct_hosts", NULL },
         { "evidence.distinct_ports", H_RAW, NULL, NULL },
         { "evidence.distinct_ports_text", H_COUNT_TEXT, "evidence.distinct_ports", NULL },
+        { "evidence.confirming_first_contacts", H_RAW, NULL, NULL },
+        { "evidence.confirming_first_contacts_text", H_COUNT_TEXT, "evidence.confirming_first_contacts", NULL },
         { "evidence.sample", H_ADDRESSES, NULL, NULL },
         { "evidence.sample_text", H_ADDRESSES, "evidence.sample", NULL },
         /* spoof (src/agent/spoof.c) */

@@ -119,7 +119,7 @@ static const struct fixture fixtures[] = {
           "(incident #42, first step of the ladder)\", \"created\": " STR(T) ", \"until\": 1773486300, "
           "\"incident_kind\": \"scan\", \"evidence\": {\"detector\": \"fast-scan\", "
           "\"failed_first_contacts\": 5, \"answered_first_contacts\": 0, \"distinct_hosts\": 5, "
-          "\"distinct_ports\": 1, \"shape\": \"horizontal\", "
+          "\"distinct_ports\": 1, \"shape\": \"horizontal\", \"confirming_first_contacts\": 20, "
           "\"sample\": [\"192.0.2.131:80/tcp\", \"[2001:db8::1]:80/tcp\"]}}" },
         { "vps.suspended-flood", "vps.suspended", 115,
           "{" COMMON("vps.suspended") ", \"id\": 16, \"incident\": 45, \"by\": \"portcullisd\", "

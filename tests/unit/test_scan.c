@@ -554,6 +554,7 @@ static void test_confirm(void **state)
         assert_int_equal(r.n, 2);
         assert_int_equal(r.f[1].kind, PC_SCAN_FAST);
         assert_int_equal(r.f[1].failures, 5);
+        assert_int_equal(r.f[1].confirmed_by, 20);
         assert_true(stats(s, "vps-1").scanner);
         assert_false(stats(s, "vps-1").suspect);
         assert_int_equal(pc_scan_check(s), 0);
