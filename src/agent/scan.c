@@ -64,19 +64,24 @@ int agent_scan_open(struct agent *a)
         exclude_warn(a);
         if (!a->cfg->detectors.scan_enabled) {
                 agent_log("Port-scan detection is off (detectors.scan.enabled is false in %s)", a->config_path);
+        } else {
+                scan_params(&a->cfg->detectors, &p);
+                r = pc_scan_new(&p, &a->scan);
+                if (r < 0) {
+                        agent_log("Failed to start port-scan detection: %s", strerror(-r));
+                        return r;
+                }
+        }
+        /* Conntrack's events feed the scan detector and, where a VPS
+         * sends mail past the proxy (an smtp exception at a site without
+         * one), the spam detector's count of its direct connections. */
+        if (!a->cfg->detectors.scan_enabled && !a->cfg->detectors.spam_enabled)
                 return 0;
-        }
-        scan_params(&a->cfg->detectors, &p);
-        r = pc_scan_new(&p, &a->scan);
-        if (r < 0) {
-                agent_log("Failed to start port-scan detection: %s", strerror(-r));
-                return r;
-        }
         r = pc_ct_events_open(PC_CT_EV_NEW | PC_CT_EV_UPDATE | PC_CT_EV_DESTROY, &a->ct);
         if (r < 0) {
                 agent_log("Failed to read conntrack events: %s; port scans are not detected (scanners are "
-                          "still held back by the kernel for %" PRId64 " s at a time)",
-                          strerror(-r), a->cfg->detectors.scan_hold_timeout);
+                          "still held back by the kernel for %" PRId64 " s at a time), nor mail sent past the "
+                          "proxy", strerror(-r), a->cfg->detectors.scan_hold_timeout);
                 a->scan = pc_scan_free(a->scan);
                 return r;
         }
@@ -90,10 +95,10 @@ void agent_scan_reconfigure(struct agent *a)
 
         exclude_warn(a);
         if (!a->cfg->detectors.scan_enabled) {
-                if (a->ct != NULL)
+                if (a->scan != NULL)
                         agent_log("Port-scan detection is now off (detectors.scan.enabled is false)");
                 a->scan = pc_scan_free(a->scan);
-                return; /* the conntrack socket stays, unread events dropped */
+                return; /* the conntrack socket stays (the spam detector's) */
         }
         if (a->ct == NULL) {
                 agent_log("Port-scan detection is on after the reload, but the agent reads conntrack events "
