@@ -264,8 +264,6 @@ void agent_stop(struct agent *a)
         a->mail_stats = NULL;
         json_decref(a->incident_notices);
         a->incident_notices = NULL;
-        json_decref(a->notes);
-        a->notes = NULL;
         json_decref(a->spoof_episodes);
         a->spoof_episodes = NULL;
 }

@@ -15,6 +15,17 @@ struct pc_scan;            /* the port-scan detector (detect/scan.h) */
 struct pc_spam;            /* the spam detector (detect/spam.h) */
 struct addr_index;         /* address -> VPS (policy/addr_index.h) */
 
+/* A detector's last note about (vps, kind) that reached the store, and
+ * the counts of those that waited on it (respond.c, coalesced()). */
+#define AGENT_NOTES 256
+struct agent_note {
+        char vps[PC_NAME_MAX];
+        char kind[16];
+        int64_t when;             /* 0: a free slot */
+        uint64_t changes;         /* a->changes then */
+        uint64_t count;           /* waiting */
+};
+
 struct agent {
         const char *config_path;
         const char *db_url;       /* overrides the config's database; may be NULL */
@@ -37,7 +48,7 @@ struct agent {
         size_t attempts_refused;      /* counter elements not tracked in this pass */
         struct notifier *notifier; /* NULL if not running */
         json_t *incident_notices; /* {vps: {kind: when}}: notices sent, for storms */
-        json_t *notes;            /* {"vps/kind": [when, changes, count]}: findings not yet written (respond.c) */
+        struct agent_note notes[AGENT_NOTES]; /* findings not yet written (respond.c) */
         json_t *spoof_episodes;   /* {vps: {incident, kinds: {kind: true}}}: spoofing kinds per episode */
         struct pc_ct_events *ct;  /* conntrack events for the detectors; NULL if off */
         struct pc_scan *scan;     /* the port-scan detector; NULL if off */

@@ -125,25 +125,41 @@ int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, 
  * reaches the store carries the counts that waited (*<count> is raised). */
 #define NOTE_COALESCE_S 5
 
+/* The note of (<vps_id>, <kind>), or the slot to take for it: a free
+ * one, else the oldest (AGENT_NOTES at once is a storm: what waited on
+ * the oldest is lost to its incident's count, nothing else). */
+static struct agent_note *note_slot(struct agent *a, const char *vps_id, const char *kind)
+{
+        struct agent_note *oldest = &a->notes[0];
+
+        for (size_t i = 0; i < AGENT_NOTES; i++) {
+                struct agent_note *n = &a->notes[i];
+
+                if (n->when != 0 && strcmp(n->vps, vps_id) == 0 && strcmp(n->kind, kind) == 0)
+                        return n;
+                if (n->when < oldest->when)
+                        oldest = n;
+        }
+        return oldest;
+}
+
 static bool coalesced(struct agent *a, const char *vps_id, const char *kind, uint64_t *count)
 {
-        char key[2 * PC_NAME_MAX + 2];
+        struct agent_note *n = note_slot(a, vps_id, kind);
         int64_t now = pc_now();
-        json_t *e;
+        bool same = n->when != 0 && strcmp(n->vps, vps_id) == 0 && strcmp(n->kind, kind) == 0;
 
-        if (a->notes == NULL && (a->notes = json_object()) == NULL)
-                return false;
-        snprintf(key, sizeof(key), "%s/%s", vps_id, kind);
-        e = json_object_get(a->notes, key);
-        if (e != NULL && json_integer_value(json_array_get(e, 1)) == (json_int_t)a->changes &&
-            now - json_integer_value(json_array_get(e, 0)) < NOTE_COALESCE_S) {
-                json_array_set_new(e, 2, json_integer(json_integer_value(json_array_get(e, 2)) + (json_int_t)*count));
+        if (same && n->changes == a->changes && now - n->when < NOTE_COALESCE_S) {
+                n->count += *count;
                 return true;
         }
-        if (e != NULL)
-                *count += (uint64_t)json_integer_value(json_array_get(e, 2));
-        json_object_set_new(a->notes, key, json_pack("[I, I, I]", (json_int_t)now, (json_int_t)a->changes,
-                                                     (json_int_t)0));
+        if (same)
+                *count += n->count;
+        snprintf(n->vps, sizeof(n->vps), "%s", vps_id);
+        snprintf(n->kind, sizeof(n->kind), "%s", kind);
+        n->when = now > 0 ? now : 1;
+        n->changes = a->changes;
+        n->count = 0;
         return false;
 }
 

@@ -334,10 +334,9 @@ static void ct_event(const struct pc_ct_event *ev, void *userdata)
          * VPS's address from the uplink is nobody's first contact. */
         if (ev->mark != PC_CT_MARK_VPS)
                 return;
-        /* A connection to an MX that the proxy does not carry (not
-         * redirected: the reply comes from where it went). */
+        /* A connection to an MX that the proxy does not carry. */
         if (ev->type == PC_CT_NEW && ev->proto == IPPROTO_TCP && ev->dport == 25 && a->spam != NULL &&
-            memcmp(ev->reply_src, ev->dst, ev->family == AF_INET ? 4 : 16) == 0 && (vps = flow_vps(a, ev)) != NULL)
+            !pc_ct_event_redirected(ev) && (vps = flow_vps(a, ev)) != NULL)
                 agent_spam_direct(a, vps, ev);
         /* every protocol: those with ports by port, ICMP requests and the
          * others (GRE, IPIP, ESP...) by host, as the kernel holds them */

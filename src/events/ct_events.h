@@ -68,6 +68,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 
 struct pc_ct_events;
 
@@ -95,6 +97,13 @@ struct pc_ct_event {
                                                                         * (nf_conntrack_acct), else 0 */
         bool has_counters;
 };
+
+/* True if <ev>'s flow was redirected (DNAT, redirect to a local proxy):
+ * its reply comes from elsewhere than where it was sent. */
+static inline bool pc_ct_event_redirected(const struct pc_ct_event *ev)
+{
+        return memcmp(ev->reply_src, ev->dst, ev->family == AF_INET ? 4 : 16) != 0;
+}
 
 /* Event types to subscribe to, for pc_ct_events_open(). */
 #define PC_CT_EV_NEW 1u
