@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 if [ "${2:-}" = --smoke ]; then
         "$build/bench/bench_evaluate" --vps 2000 --exceptions 200 --flows 20000 --seconds 0.1
         "$build/bench/bench_load" --vps 2000 --exceptions 200 --runs 1
+        "$build/bench/bench_vps_add" --vps 2000 --runs 3
         "$build/bench/bench_nft" --vps 200 --changes 50
         "$build/bench/bench_conntrack" --entries 2000 --vps 20 --calls 3
         "$build/bench/bench_attempts" --vps 2000 --elements 20000 --linear-elements 2000
@@ -17,6 +18,7 @@ if [ "${2:-}" = --smoke ]; then
 else
         "$build/bench/bench_evaluate" --vps 100000 --exceptions 10000 --seconds 2
         "$build/bench/bench_load" --vps 100000 --exceptions 10000 --runs 3
+        "$build/bench/bench_vps_add" --vps 100000 --runs 20
         for n in 100 10000 100000; do "$build/bench/bench_nft" --vps $n --changes 200; done
         for n in 10000 200000; do "$build/bench/bench_conntrack" --entries $n --vps 100 --calls 20; done
         "$build/bench/bench_attempts" --vps 100000 --elements 1000000 --linear-elements 20000

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 #include "base/escape.h"
+#include "ops/ops.h"
 #include "policy/config.h"
 #include "policy/model.h"
 #include "store/store.h"
@@ -109,3 +110,18 @@ bool cli_text_valid(const char *cmd, const char *option, const char *value, size
  * PC_ESCAPE_TEXT), cut to fit <buf> of <size> bytes.  Returns <buf>.  For
  * every text output of what a writer stored; JSON output needs none. */
 const char *cli_text(const char *text, char *buf, size_t size);
+
+/* The operations layer over the loaded config and the open store (call
+ * cli_store() first). */
+struct pc_ops cli_ops(struct cli *c);
+
+/* The actor of a change made with this command: <by> as an admin -- who
+ * can run `portcullis` on the database can write the database anyway. */
+struct pc_ops_actor cli_ops_actor(const char *by);
+
+/* Prints an operation's error and returns CLI_ERROR: a bad value as a
+ * usage error of <cmd>, naming the option the field came from ("--addr
+ * 0.0.0.0/0 cannot be a VPS's ..."); anything else after what failed,
+ * from <fmt> ("Failed to add vps-301: address ... overlaps ..."). */
+int cli_ops_error(const char *cmd, const struct pc_ops_error *err, const char *fmt, ...)
+        __attribute__((format(printf, 3, 4)));

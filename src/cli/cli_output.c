@@ -301,3 +301,47 @@ struct cli_table *cli_table_free(struct cli_table *t)
         free(t);
         return NULL;
 }
+
+struct pc_ops cli_ops(struct cli *c)
+{
+        return (struct pc_ops){ .cfg = c->cfg, .store = c->store };
+}
+
+struct pc_ops_actor cli_ops_actor(const char *by)
+{
+        return (struct pc_ops_actor){ .principal = by, .role = PC_ROLE_ADMIN };
+}
+
+/* The option of the CLI that gives an operation's input <field>; NULL for
+ * a positional argument. */
+static const char *field_option(const char *field)
+{
+        static const struct {
+                const char *field, *option;
+        } options[] = {
+                { "owner", "--owner" }, { "iface", "--iface" },   { "addresses", "--addr" }, { "mac", "--mac" },
+                { "site", "--site" },   { "lang", "--lang" },     { "reason", "--reason" },  { "by", "--by" },
+                { "until", "--until" }, { "ticket", "--ticket" }, { "admin_override", "--admin-override" },
+        };
+
+        for (size_t i = 0; i < PC_ARRAY_SIZE(options); i++)
+                if (strcmp(field, options[i].field) == 0)
+                        return options[i].option;
+        return NULL;
+}
+
+int cli_ops_error(const char *cmd, const struct pc_ops_error *err, const char *fmt, ...)
+{
+        const char *option = field_option(err->field);
+        char what[512];
+        va_list ap;
+
+        if (err->code == PC_OPS_EINVAL && err->field[0] != '\0')
+                return option != NULL ? cli_usage_error(cmd, "%s %s", option, err->message)
+                                      : cli_usage_error(cmd, "%s", err->message);
+        va_start(ap, fmt);
+        vsnprintf(what, sizeof(what), fmt, ap);
+        va_end(ap);
+        cli_error("%s: %s", what, err->message);
+        return CLI_ERROR;
+}

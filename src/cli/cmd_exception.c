@@ -5,7 +5,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "policy/grant.h"
 
 int cmd_exception(struct cli *c, int argc, char **argv);
 
@@ -40,162 +39,89 @@ static int parse_change_opts(int argc, char **argv, bool grant, struct change_op
                 return cli_usage_error("exception", "exception %s takes a VPS id and a service", argv[1]);
         if (!cli_actor_valid("exception", o->by))
                 return CLI_ERROR;
-        if (o->reason == NULL || o->reason[0] == '\0')
-                return cli_usage_error("exception", "--reason TEXT is required: the audit log and the customer's email say why");
-        if (!cli_text_valid("exception", "--reason", o->reason, CLI_REASON_SIZE))
-                return CLI_ERROR;
-        return CLI_OK;
-}
-
-/* Looks up the VPS and the site rule an exception for <service> lifts. */
-static int resolve(struct cli *c, const char *id, const char *service, const struct pc_vps **ret_vps,
-                   const struct pc_rule **ret_rule)
-{
-        const struct pc_vps *vps;
-        const struct pc_rule *rule;
-        const struct pc_policy *pol;
-        int r = cli_model(c);
-
-        if (r != CLI_OK)
-                return r;
-        if (strncmp(service, PC_SOURCE_PREFIX, strlen(PC_SOURCE_PREFIX)) == 0) {
-                if (!pc_exception_source_prefix(service, NULL)) {
-                        cli_error("'%s' is not source-prefix:CIDR with a valid prefix (e.g. source-prefix:198.51.100.64/29)",
-                                  service);
-                        return CLI_ERROR;
-                }
-        } else if (strcmp(service, PC_EXCEPTION_SCANNING) != 0 && pc_config_service(c->cfg, service) == NULL) {
-                cli_error("unknown service '%s' (see portcullis services)", service);
-                return CLI_ERROR;
-        }
-        vps = pc_model_find(c->model, id);
-        if (vps == NULL) {
-                cli_error("vps %s does not exist", id);
-                return CLI_ERROR;
-        }
-        pol = vps->site->policy;
-        rule = pc_policy_rule_for(pol, service);
-        *ret_vps = vps;
-        *ret_rule = rule;
         return CLI_OK;
 }
 
 static int exception_grant(struct cli *c, int argc, char **argv)
 {
-        struct change_opts o;
-        const struct pc_vps *vps;
-        const struct pc_rule *rule;
-        struct pc_exception e = { 0 };
-        struct pc_prefix extra;
-        char why[512];
-        int64_t now = pc_now(), id;
+        struct change_opts opt;
+        struct pc_exception_spec spec = { 0 };
+        struct pc_grant_result res;
+        struct pc_ops_error err;
+        struct pc_ops_actor who;
+        struct pc_ops o;
+        int r = parse_change_opts(argc, argv, true, &opt);
+
+        if (r != CLI_OK)
+                return r;
+        spec.vps_id = argv[optind + 1];
+        spec.service = argv[optind + 2];
+        spec.reason = opt.reason;
+        if (opt.until != NULL && !cli_until_valid("exception", opt.until, pc_now(), &spec.until))
+                return CLI_ERROR;
+        if (opt.ticket != NULL) {
+                char *end;
+
+                spec.ticket_id = strtoll(opt.ticket, &end, 10);
+                if (*end != '\0' || spec.ticket_id <= 0)
+                        return cli_usage_error("exception", "--ticket '%s' is not a ticket number", opt.ticket);
+        }
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        o = cli_ops(c);
+        who = cli_ops_actor(opt.by);
+        if (pc_ops_exception_grant(&o, &who, &spec, &res, &err) < 0)
+                return cli_ops_error("exception", &err, "Failed to grant %s to %s", spec.service, spec.vps_id);
+        if (c->json) {
+                json_t *out = json_pack("{s:I, s:s, s:s}", "exception", (json_int_t)res.id, "vps", spec.vps_id,
+                                        "service", spec.service);
+
+                r = cli_agent_sync(c, spec.vps_id, out);
+                cli_print_json(out);
+                return r;
+        }
+        if (res.rule != NULL)
+                printf("exception #%" PRId64 ": %s may use %s (rule %u of policy %s lifted)\n", res.id, spec.vps_id,
+                       spec.service, res.rule->index + 1, res.site->policy->name);
+        else if (strcmp(spec.service, PC_EXCEPTION_SCANNING) == 0)
+                printf("exception #%" PRId64 ": %s may port-scan (neither held back nor detected)\n", res.id,
+                       spec.vps_id);
+        else
+                printf("exception #%" PRId64 ": %s may also send from %s\n", res.id, spec.vps_id,
+                       spec.service + strlen(PC_SOURCE_PREFIX));
+        return cli_agent_sync(c, spec.vps_id, NULL);
+}
+
+static int exception_revoke(struct cli *c, int argc, char **argv)
+{
+        struct change_opts opt;
+        struct pc_ops_error err;
+        struct pc_ops_actor who;
+        struct pc_ops o;
         const char *vps_id, *service;
-        int r = parse_change_opts(argc, argv, true, &o);
+        int r = parse_change_opts(argc, argv, false, &opt);
 
         if (r != CLI_OK)
                 return r;
         vps_id = argv[optind + 1];
         service = argv[optind + 2];
-        if (o.until != NULL && !cli_until_valid("exception", o.until, now, &e.until))
-                return CLI_ERROR;
-        if (o.ticket != NULL) {
-                char *end;
-
-                e.ticket_id = strtoll(o.ticket, &end, 10);
-                if (*end != '\0' || e.ticket_id <= 0)
-                        return cli_usage_error("exception", "--ticket '%s' is not a ticket number", o.ticket);
-        }
-        r = resolve(c, vps_id, service, &vps, &rule);
+        r = cli_store(c);
         if (r != CLI_OK)
                 return r;
-        if (pc_exception_source_prefix(service, &extra)) {
-                char pe[64];
-
-                pc_format_prefix(&extra, pe, sizeof(pe));
-                if (pc_prefix_unassignable(&extra) != NULL) {
-                        cli_error("Failed to grant %s to %s: %s cannot be a VPS's: it is %s", service, vps_id, pe,
-                                  pc_prefix_unassignable(&extra));
-                        return CLI_ERROR;
-                }
-                /* Another VPS's addresses can never become this one's. */
-                for (size_t i = 0; i < pc_model_count(c->model); i++) {
-                        const struct pc_vps *other = pc_model_at(c->model, i);
-
-                        for (size_t k = 0; other != vps && k < other->n_addrs; k++)
-                                if (pc_prefix_overlaps(&extra, &other->addrs[k])) {
-                                        char pb[64];
-
-                                        pc_format_prefix(&other->addrs[k], pb, sizeof(pb));
-                                        cli_error("Failed to grant %s to %s: it overlaps %s of %s", service, vps_id,
-                                                  pb, other->id);
-                                        return CLI_ERROR;
-                                }
-                }
-                if (!vps->site->policy->anti_spoofing) {
-                        cli_error("Failed to grant %s to %s: site %s (policy %s) has no anti-spoofing policy to "
-                                  "except from (its VPSes may send from their registered addresses only, BCP 38); "
-                                  "register the prefix as an address of the VPS instead", service, vps_id,
-                                  vps->site->name, vps->site->policy->name);
-                        return CLI_ERROR;
-                }
-        } else if (pc_grant_check(c->cfg, vps->site, service, &rule, why, sizeof(why)) < 0) {
-                cli_error("Failed to grant %s to %s: %s", service, vps_id, why);
-                return CLI_ERROR;
-        }
-        snprintf(e.service, sizeof(e.service), "%s", service);
-        snprintf(e.by, sizeof(e.by), "%s", o.by);
-        snprintf(e.reason, sizeof(e.reason), "%s", o.reason);
-        e.created = now;
-        if (pc_store_exception_grant(c->store, vps_id, &e, &(struct pc_actor){ .by = o.by, .reason = o.reason }, &id) < 0) {
-                cli_error("Failed to grant %s to %s: %s", service, vps_id, pc_store_errmsg(c->store));
-                return CLI_ERROR;
-        }
+        o = cli_ops(c);
+        who = cli_ops_actor(opt.by);
+        if (pc_ops_exception_revoke(&o, &who, vps_id, service, opt.reason, &err) < 0)
+                return cli_ops_error("exception", &err, "Failed to revoke %s from %s", service, vps_id);
         if (c->json) {
-                json_t *out = json_pack("{s:I, s:s, s:s}", "exception", (json_int_t)id, "vps", vps_id, "service",
-                                        service);
+                json_t *out = json_pack("{s:s, s:s}", "revoked", service, "vps", vps_id);
 
                 r = cli_agent_sync(c, vps_id, out);
                 cli_print_json(out);
                 return r;
         }
-        if (rule != NULL)
-                printf("exception #%" PRId64 ": %s may use %s (rule %u of policy %s lifted)\n", id, vps_id, service,
-                       rule->index + 1, vps->site->policy->name);
-        else if (strcmp(service, PC_EXCEPTION_SCANNING) == 0)
-                printf("exception #%" PRId64 ": %s may port-scan (neither held back nor detected)\n", id, vps_id);
-        else
-                printf("exception #%" PRId64 ": %s may also send from %s\n", id, vps_id,
-                       service + strlen(PC_SOURCE_PREFIX));
+        printf("revoked: %s may no longer use %s\n", vps_id, service);
         return cli_agent_sync(c, vps_id, NULL);
-}
-
-static int exception_revoke(struct cli *c, int argc, char **argv)
-{
-        struct change_opts o;
-        const struct pc_vps *vps;
-        const struct pc_rule *rule;
-        int r = parse_change_opts(argc, argv, false, &o);
-
-        if (r != CLI_OK)
-                return r;
-        r = resolve(c, argv[optind + 1], argv[optind + 2], &vps, &rule);
-        if (r != CLI_OK)
-                return r;
-        if (pc_store_exception_revoke(c->store, vps->id, argv[optind + 2],
-                                      &(struct pc_actor){ .by = o.by, .reason = o.reason }) < 0) {
-                cli_error("Failed to revoke %s from %s: %s", argv[optind + 2], vps->id,
-                          pc_store_errmsg(c->store));
-                return CLI_ERROR;
-        }
-        if (c->json) {
-                json_t *out = json_pack("{s:s, s:s}", "revoked", argv[optind + 2], "vps", vps->id);
-
-                r = cli_agent_sync(c, vps->id, out);
-                cli_print_json(out);
-                return r;
-        }
-        printf("revoked: %s may no longer use %s\n", vps->id, argv[optind + 2]);
-        return cli_agent_sync(c, vps->id, NULL);
 }
 
 static int exception_list(struct cli *c, int argc, char **argv)

@@ -13,8 +13,6 @@
 
 int cmd_vps(struct cli *c, int argc, char **argv);
 
-static const char *const languages[] = { "en", "it" };
-
 /* The login name of the user running the command, for the audit log. */
 static const char *default_actor(void)
 {
@@ -29,7 +27,25 @@ static const char *default_actor(void)
         return "unknown";
 }
 
-static int vps_add(struct cli *c, int argc, char **argv)
+/* Parses one --addr: an address or a prefix without host bits. */
+static int parse_addr(const char *arg, struct pc_prefix *ret)
+{
+        char buf[64];
+
+        if (pc_parse_prefix(arg, false, ret) == 0)
+                return CLI_OK;
+        if (pc_parse_prefix(arg, true, ret) == 0) {
+                pc_format_prefix(ret, buf, sizeof(buf));
+                return cli_usage_error("vps", "--addr %s has host bits set beyond the prefix length (the network is %s)",
+                                       arg, buf);
+        }
+        return cli_usage_error("vps", "--addr '%s' is not an IPv4 or IPv6 address or prefix (e.g. 203.0.113.10, 2001:db8:1::/64)",
+                               arg);
+}
+
+/* Parses `vps add`'s options into <spec>; the rules are the operation's. */
+static int vps_add_parse(int argc, char **argv, struct pc_vps_spec *spec, struct pc_prefix *addrs, uint8_t *mac,
+                         const char **by, const char **reason)
 {
         static const struct option opts[] = {
                 { "owner", required_argument, NULL, 'o' }, { "iface", required_argument, NULL, 'i' },
@@ -38,194 +54,73 @@ static int vps_add(struct cli *c, int argc, char **argv)
                 { "by", required_argument, NULL, 'b' },    { "reason", required_argument, NULL, 'r' },
                 { NULL, 0, NULL, 0 },
         };
-        const char *owner = NULL, *iface = NULL, *mac = NULL, *site = NULL, *lang = NULL;
-        const char *by = default_actor(), *reason = NULL;
-        struct pc_vps *vps = NULL;
-        char buf[64];
-        int opt, r = CLI_ERROR;
+        int opt;
 
-        if (pc_vps_new(&vps) < 0)
-                return CLI_ERROR;
         optind = 0;
         while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                struct pc_prefix p;
-
                 switch (opt) {
-                case 'o': owner = optarg; break;
-                case 'i': iface = optarg; break;
-                case 'm': mac = optarg; break;
-                case 's': site = optarg; break;
-                case 'l': lang = optarg; break;
-                case 'b': by = optarg; break;
-                case 'r': reason = optarg; break;
+                case 'o': spec->owner = optarg; break;
+                case 'i': spec->iface = optarg; break;
+                case 's': spec->site = optarg; break;
+                case 'l': spec->lang = optarg; break;
+                case 'b': *by = optarg; break;
+                case 'r': *reason = optarg; break;
+                case 'm':
+                        if (pc_parse_mac(optarg, mac) < 0)
+                                return cli_usage_error("vps", "--mac '%s' is not a unicast MAC address (aa:bb:cc:dd:ee:ff)",
+                                                       optarg);
+                        spec->mac = mac;
+                        break;
                 case 'a':
-                        if (pc_parse_prefix(optarg, false, &p) < 0) {
-                                if (pc_parse_prefix(optarg, true, &p) == 0) {
-                                        pc_format_prefix(&p, buf, sizeof(buf));
-                                        cli_usage_error("vps", "--addr %s has host bits set beyond the prefix length (the network is %s)",
-                                                        optarg, buf);
-                                } else
-                                        cli_usage_error("vps", "--addr '%s' is not an IPv4 or IPv6 address or prefix (e.g. 203.0.113.10, 2001:db8:1::/64)",
-                                                        optarg);
-                                goto out;
-                        }
-                        if (pc_prefix_unassignable(&p) != NULL) {
-                                cli_usage_error("vps", "--addr %s cannot be a VPS's: it is %s", optarg,
-                                                pc_prefix_unassignable(&p));
-                                goto out;
-                        }
-                        if (pc_vps_add_addr(vps, &p) < 0) {
-                                cli_usage_error("vps", "too many --addr (at most %d)", PC_VPS_ADDRS_MAX);
-                                goto out;
-                        }
+                        if (spec->n_addrs == PC_VPS_ADDRS_MAX)
+                                return cli_usage_error("vps", "too many --addr (at most %d)", PC_VPS_ADDRS_MAX);
+                        if (parse_addr(optarg, &addrs[spec->n_addrs]) != CLI_OK)
+                                return CLI_ERROR;
+                        spec->n_addrs++;
                         break;
                 default:
-                        cli_usage_error("vps", "bad option for vps add");
-                        goto out;
+                        return cli_usage_error("vps", "bad option for vps add");
                 }
         }
-        if (optind + 2 != argc) {
-                cli_usage_error("vps", "vps add takes exactly one ID");
-                goto out;
-        }
-        if (!pc_name_valid(argv[optind + 1])) {
-                cli_usage_error("vps", "'%s' is not a valid VPS id (1-63 of a-z 0-9 . _ -, starting with a letter or digit)",
-                                argv[optind + 1]);
-                goto out;
-        }
-        snprintf(vps->id, sizeof(vps->id), "%s", argv[optind + 1]);
-        if (!cli_text_valid("vps", "--owner", owner, sizeof(vps->owner)) ||
-            !cli_text_valid("vps", "--reason", reason, CLI_REASON_SIZE))
-                goto out;
-        if (owner == NULL || !pc_email_valid(owner)) {
-                cli_usage_error("vps", owner == NULL ? "--owner EMAIL is required (notifications go there)%s"
-                                                     : "--owner '%s' is not a valid email address",
-                                owner == NULL ? "" : owner);
-                goto out;
-        }
-        snprintf(vps->owner, sizeof(vps->owner), "%s", owner);
-        if (iface == NULL || !pc_ifname_valid(iface)) {
-                cli_usage_error("vps", iface == NULL ? "--iface IF is required (the VPS's host-side interface)%s"
-                                                     : "--iface '%s' is not a valid interface name",
-                                iface == NULL ? "" : iface);
-                goto out;
-        }
-        if (strcmp(iface, "lo") == 0) {
-                cli_usage_error("vps", "--iface lo is the hypervisor's loopback, not a VPS's interface");
-                goto out;
-        }
-        snprintf(vps->iface, sizeof(vps->iface), "%s", iface);
-        if (vps->n_addrs == 0) {
-                cli_usage_error("vps", "at least one --addr CIDR is required");
-                goto out;
-        }
-        if (mac != NULL) {
-                if (pc_parse_mac(mac, vps->mac) < 0) {
-                        cli_usage_error("vps", "--mac '%s' is not a unicast MAC address (aa:bb:cc:dd:ee:ff)", mac);
-                        goto out;
-                }
-                vps->has_mac = true;
-        }
-        snprintf(vps->lang, sizeof(vps->lang), "%s", lang != NULL ? lang : "en");
-        {
-                bool known = false;
+        if (optind + 2 != argc)
+                return cli_usage_error("vps", "vps add takes exactly one ID");
+        spec->id = argv[optind + 1];
+        if (!pc_name_valid(*by))
+                return cli_usage_error("vps", "--by '%s' is not a valid name", *by);
+        return CLI_OK;
+}
 
-                for (size_t i = 0; i < PC_ARRAY_SIZE(languages); i++)
-                        known |= strcmp(vps->lang, languages[i]) == 0;
-                if (!known) {
-                        cli_usage_error("vps", "--lang '%s' is not supported (en, it)", vps->lang);
-                        goto out;
-                }
-        }
-        if (!pc_name_valid(by)) {
-                cli_usage_error("vps", "--by '%s' is not a valid name", by);
-                goto out;
-        }
-        if (cli_model(c) != CLI_OK)
-                goto out;
-        if (site == NULL && c->cfg->default_site == NULL) {
-                cli_usage_error("vps", "--site is required: the configuration has no default-site");
-                goto out;
-        }
-        vps->site = site != NULL ? pc_config_site(c->cfg, site) : c->cfg->default_site;
-        if (vps->site == NULL) {
-                cli_usage_error("vps", "site '%s' is not in %s", site, c->config_path);
-                goto out;
-        }
-        if (vps->site->topology == PC_TOPOLOGY_BRIDGED && vps->site->policy->anti_spoofing && !vps->has_mac) {
-                cli_usage_error("vps", "--mac is required at site %s: it is bridged, and a bridged VPS may only send "
-                                "frames from its own MAC", vps->site->name);
-                goto out;
-        }
-        /* Overlapping addresses would let one VPS speak as another: its
-         * addresses, and the prefixes granted to it as exceptions. */
-        for (size_t i = 0; i < pc_model_count(c->model); i++) {
-                const struct pc_vps *o = pc_model_at(c->model, i);
+static int vps_add(struct cli *c, int argc, char **argv)
+{
+        struct pc_prefix addrs[PC_VPS_ADDRS_MAX];
+        struct pc_vps_spec spec = { .addrs = addrs };
+        const char *by = default_actor(), *reason = NULL;
+        const struct pc_site *site;
+        struct pc_ops_error err;
+        struct pc_ops_actor who;
+        struct pc_ops o;
+        uint8_t mac[6];
+        int r;
 
-                if (vps->has_mac && o->has_mac && memcmp(vps->mac, o->mac, 6) == 0) {
-                        char m[24];
-
-                        pc_format_mac(vps->mac, m, sizeof(m));
-                        cli_error("Failed to add %s: MAC %s is already %s's", vps->id, m, o->id);
-                        goto out;
-                }
-                for (size_t e = 0; e < o->n_exceptions; e++) {
-                        struct pc_prefix g;
-
-                        if (!pc_exception_source_prefix(o->exceptions[e].service, &g) ||
-                            (o->exceptions[e].until != 0 && o->exceptions[e].until <= pc_now()))
-                                continue;
-                        for (size_t a = 0; a < vps->n_addrs; a++)
-                                if (pc_prefix_overlaps(&vps->addrs[a], &g)) {
-                                        char pa[64];
-
-                                        pc_format_prefix(&vps->addrs[a], pa, sizeof(pa));
-                                        cli_error("Failed to add %s: address %s overlaps %s granted to %s",
-                                                  vps->id, pa, o->exceptions[e].service, o->id);
-                                        goto out;
-                                }
-                }
-
-                for (size_t a = 0; a < vps->n_addrs; a++)
-                        for (size_t b = 0; b < o->n_addrs; b++)
-                                if (pc_prefix_overlaps(&vps->addrs[a], &o->addrs[b])) {
-                                        char pa[64], pb[64];
-
-                                        pc_format_prefix(&vps->addrs[a], pa, sizeof(pa));
-                                        pc_format_prefix(&o->addrs[b], pb, sizeof(pb));
-                                        cli_error("Failed to add %s: address %s overlaps %s of %s",
-                                                  vps->id, pa, pb, o->id);
-                                        goto out;
-                                }
-        }
-        for (size_t a = 0; a < vps->n_addrs; a++)
-                for (size_t b = a + 1; b < vps->n_addrs; b++)
-                        if (pc_prefix_overlaps(&vps->addrs[a], &vps->addrs[b])) {
-                                cli_usage_error("vps", "--addr values overlap each other");
-                                goto out;
-                        }
-        {
-                struct pc_actor who = { .by = by, .reason = reason };
-
-                if (pc_store_vps_add(c->store, vps, &who) < 0) {
-                        cli_error("Failed to add %s: %s", vps->id, pc_store_errmsg(c->store));
-                        goto out;
-                }
-        }
+        r = vps_add_parse(argc, argv, &spec, addrs, mac, &by, &reason);
+        if (r == CLI_OK)
+                r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        o = cli_ops(c);
+        who = cli_ops_actor(by);
+        if (pc_ops_vps_register(&o, &who, &spec, reason, &site, &err) < 0)
+                return cli_ops_error("vps", &err, "Failed to add %s", spec.id);
         if (c->json) {
-                json_t *out = json_pack("{s:s, s:s, s:s}", "added", vps->id, "site", vps->site->name, "policy",
-                                        vps->site->policy->name);
+                json_t *out = json_pack("{s:s, s:s, s:s}", "added", spec.id, "site", site->name, "policy",
+                                        site->policy->name);
 
-                r = cli_agent_sync(c, vps->id, out);
+                r = cli_agent_sync(c, spec.id, out);
                 cli_print_json(out);
-        } else {
-                printf("added %s at site %s (policy %s)\n", vps->id, vps->site->name,
-                       vps->site->policy->name);
-                r = cli_agent_sync(c, vps->id, NULL);
+                return r;
         }
-out:
-        pc_vps_free(vps);
-        return r;
+        printf("added %s at site %s (policy %s)\n", spec.id, site->name, site->policy->name);
+        return cli_agent_sync(c, spec.id, NULL);
 }
 
 static int vps_remove(struct cli *c, int argc, char **argv)
@@ -236,34 +131,35 @@ static int vps_remove(struct cli *c, int argc, char **argv)
                 { "admin-override", no_argument, NULL, 'A' },
                 { NULL, 0, NULL, 0 },
         };
-        struct pc_actor who = { .by = default_actor() };
+        const char *by = default_actor(), *reason = NULL;
+        bool admin_override = false;
+        struct pc_ops_error err;
+        struct pc_ops_actor who;
+        struct pc_ops o;
         int opt, r;
 
         optind = 0;
         while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
                 if (opt == 'b')
-                        who.by = optarg;
+                        by = optarg;
                 else if (opt == 'r')
-                        who.reason = optarg;
+                        reason = optarg;
                 else if (opt == 'A')
-                        who.admin_override = true; /* a terminated VPS: audited as vps.remove by who */
+                        admin_override = true; /* a terminated VPS: audited as vps.remove by who */
                 else
                         return cli_usage_error("vps", "bad option for vps remove");
         }
         if (optind + 2 != argc)
                 return cli_usage_error("vps", "vps remove takes exactly one ID");
-        if (!pc_name_valid(who.by))
-                return cli_usage_error("vps", "--by '%s' is not a valid name", who.by);
-        if (!cli_text_valid("vps", "--reason", who.reason, CLI_REASON_SIZE))
-                return CLI_ERROR;
+        if (!pc_name_valid(by))
+                return cli_usage_error("vps", "--by '%s' is not a valid name", by);
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;
-        who.webhook_url = c->cfg->notify.webhook_url; /* a termination removed: billing is told */
-        if (pc_store_vps_remove(c->store, argv[optind + 1], &who) < 0) {
-                cli_error("Failed to remove %s: %s", argv[optind + 1], pc_store_errmsg(c->store));
-                return CLI_ERROR;
-        }
+        o = cli_ops(c);
+        who = cli_ops_actor(by);
+        if (pc_ops_vps_remove(&o, &who, argv[optind + 1], reason, admin_override, &err) < 0)
+                return cli_ops_error("vps", &err, "Failed to remove %s", argv[optind + 1]);
         if (c->json) {
                 json_t *out = json_pack("{s:s}", "removed", argv[optind + 1]);
 

@@ -10,8 +10,11 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include <sqlite3.h>
+
+#include "base/util.h"
 
 static const char schema_v1[] =
         "CREATE TABLE vps (\n"
@@ -308,12 +311,58 @@ static const char schema_v5[] =
         "ALTER TABLE notification ADD COLUMN channel TEXT NOT NULL DEFAULT 'email'\n"
         "        CHECK (channel IN ('email', 'webhook'));\n";
 
+/* v6: what an operation asks of the fleet is answered by an index, not by
+ * loading every VPS (`vps add` at 100,000 VPSes read them all to check
+ * one address).  Each address keeps its network in bytes (4 or 16, network
+ * order, so that byte order is address order) and its length: the
+ * addresses inside a prefix are a range of <net>, those around it one
+ * point per shorter length (pc_store_addr_holder).  MACs and live
+ * source-prefix exceptions get their own index for the same reason.
+ * fill_v6 computes <net> and <len> of the addresses already there. */
+static const char schema_v6[] =
+        "ALTER TABLE vps_address ADD COLUMN net BLOB;\n"
+        "ALTER TABLE vps_address ADD COLUMN len INTEGER;\n"
+        "CREATE INDEX vps_address_net ON vps_address(family, net);\n"
+        "CREATE INDEX vps_mac ON vps(mac) WHERE mac IS NOT NULL;\n"
+        "CREATE INDEX exception_live_service ON exception(service) WHERE revoked_at IS NULL;\n";
+
+/* Sets net and len of every address from its text: v6's data step. */
+static int fill_v6(sqlite3 *db)
+{
+        sqlite3_stmt *sel = NULL, *upd = NULL;
+        int rc;
+
+        rc = sqlite3_prepare_v2(db, "SELECT rowid, prefix FROM vps_address", -1, &sel, NULL);
+        if (rc == SQLITE_OK)
+                rc = sqlite3_prepare_v2(db, "UPDATE vps_address SET net = ?, len = ? WHERE rowid = ?", -1, &upd,
+                                        NULL);
+        while (rc == SQLITE_OK && (rc = sqlite3_step(sel)) == SQLITE_ROW) {
+                struct pc_prefix p;
+
+                /* Written canonical by every version: anything else is damage. */
+                if (pc_parse_prefix((const char *)sqlite3_column_text(sel, 1), false, &p) < 0) {
+                        rc = SQLITE_CORRUPT;
+                        break;
+                }
+                sqlite3_bind_blob(upd, 1, p.bytes, p.family == AF_INET ? 4 : 16, SQLITE_TRANSIENT);
+                sqlite3_bind_int(upd, 2, p.len);
+                sqlite3_bind_int64(upd, 3, sqlite3_column_int64(sel, 0));
+                rc = sqlite3_step(upd);
+                sqlite3_reset(upd);
+                rc = rc == SQLITE_DONE ? SQLITE_OK : rc;
+        }
+        sqlite3_finalize(sel);
+        sqlite3_finalize(upd);
+        return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 const struct pc_migration pc_sqlite_migrations[] = {
-        { 1, schema_v1 },
-        { 2, schema_v2 },
-        { 3, schema_v3 },
-        { 4, schema_v4 },
-        { 5, schema_v5 },
+        { 1, schema_v1, NULL },
+        { 2, schema_v2, NULL },
+        { 3, schema_v3, NULL },
+        { 4, schema_v4, NULL },
+        { 5, schema_v5, NULL },
+        { 6, schema_v6, fill_v6 },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);
@@ -392,6 +441,8 @@ static int migrate_step(sqlite3 *db, const char *path, const struct pc_migration
                 goto out;
         }
         if (exec_script(db, mig->sql) != SQLITE_OK)
+                goto out;
+        if (mig->fill != NULL && mig->fill(db) != SQLITE_OK)
                 goto out;
         /* PRAGMA takes no parameters; the version is ours, not input. */
         snprintf(pragma, sizeof(pragma), "PRAGMA user_version = %d", mig->version);

@@ -32,11 +32,16 @@ int pc_store_sqlite_open(const char *path, bool create, bool *ret_created, struc
  * the agent, keeps them).  A schema other than this build's is refused. */
 int pc_store_sqlite_open_readonly(const char *path, struct pc_store **ret, char *err, size_t errsz);
 
+struct sqlite3;
+
 /* One step of the SQLite schema: the script that takes a database from
- * version <version> - 1 to <version>. */
+ * version <version> - 1 to <version> and, if the step derives new columns
+ * from old ones (which SQL alone cannot), <fill> run after it in the same
+ * transaction (returns a SQLite result code). */
 struct pc_migration {
         int version;
         const char *sql;
+        int (*fill)(struct sqlite3 *db);
 };
 
 /* The SQLite schema's steps, ordered, versions 1..n without gaps. */
@@ -45,8 +50,6 @@ extern const size_t pc_sqlite_n_migrations;
 
 /* The newest schema version this build knows (the last migration's). */
 int pc_sqlite_schema_latest(void);
-
-struct sqlite3;
 
 /* Brings the open SQLite database <db> (the file <path>, named in
  * messages) to pc_sqlite_schema_latest(), each step in its own IMMEDIATE

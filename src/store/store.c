@@ -188,6 +188,24 @@ int pc_store_vps_remove(struct pc_store *s, const char *id, const struct pc_acto
         return s->ops->vps_remove(s, id, who);
 }
 
+/* Finds who else holds an address overlapping <p>. */
+int pc_store_addr_holder(struct pc_store *s, const struct pc_prefix *p, const char *except_vps, unsigned what,
+                         int64_t now, struct pc_addr_holder *ret)
+{
+        if (s == NULL || p == NULL || ret == NULL)
+                return -EINVAL;
+        return s->ops->addr_holder(s, p, except_vps, what, now, ret);
+}
+
+/* Finds who else has MAC <mac>. */
+int pc_store_mac_holder(struct pc_store *s, const uint8_t mac[6], const char *except_vps, char *ret_vps,
+                        size_t size)
+{
+        if (s == NULL || mac == NULL || ret_vps == NULL || size == 0)
+                return -EINVAL;
+        return s->ops->mac_holder(s, mac, except_vps, ret_vps, size);
+}
+
 /* Grants exception <e> to <vps_id>. */
 int pc_store_exception_grant(struct pc_store *s, const char *vps_id, const struct pc_exception *e,
                              const struct pc_actor *who, int64_t *ret_id)

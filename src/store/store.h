@@ -120,6 +120,15 @@ struct pc_store_action {
         bool terminated;          /* a suspension that is a termination */
 };
 
+/* Who holds an address (pc_store_addr_holder). */
+struct pc_addr_holder {
+        char vps_id[PC_NAME_MAX];
+        /* The address as registered ("198.51.100.24/29") or, for an
+         * exception, its subject ("source-prefix:192.0.2.64/29"). */
+        char what[PC_NAME_MAX + 16];
+        bool exception; /* a source-prefix exception, not a registered address */
+};
+
 /* Callbacks return 0 to go on, or a negative errno to stop (returned). */
 typedef int (*pc_audit_cb)(const struct pc_audit_entry *e, void *userdata);
 typedef int (*pc_ticket_cb)(const struct pc_ticket *t, void *userdata);
@@ -138,6 +147,10 @@ struct pc_store_ops {
         int (*load)(struct pc_store *s, struct pc_model *m);
         int (*vps_add)(struct pc_store *s, const struct pc_vps *vps, const struct pc_actor *who);
         int (*vps_remove)(struct pc_store *s, const char *id, const struct pc_actor *who);
+        int (*addr_holder)(struct pc_store *s, const struct pc_prefix *p, const char *except_vps, unsigned what,
+                           int64_t now, struct pc_addr_holder *ret);
+        int (*mac_holder)(struct pc_store *s, const uint8_t mac[6], const char *except_vps, char *ret_vps,
+                          size_t size);
         int (*exception_grant)(struct pc_store *s, const char *vps_id, const struct pc_exception *e,
                                const struct pc_actor *who, int64_t *ret_id);
         int (*exception_revoke)(struct pc_store *s, const char *vps_id, const char *service,
@@ -269,6 +282,24 @@ int pc_store_vps_add(struct pc_store *s, const struct pc_vps *vps, const struct 
 /* Deletes the VPS <id> and everything hanging off it (the audit log keeps
  * the history).  -ENOENT if absent. */
 int pc_store_vps_remove(struct pc_store *s, const char *id, const struct pc_actor *who);
+
+/* pc_store_addr_holder()'s <what>: the holdings it looks at. */
+#define PC_ADDR_REGISTERED 1u /* the VPSes' registered addresses */
+#define PC_ADDR_GRANTED 2u    /* source-prefix exceptions in force */
+
+/* Finds a VPS other than <except_vps> (NULL: any) that holds an address
+ * overlapping <p>, among <what> (PC_ADDR_*): registered addresses first,
+ * then source-prefix exceptions in force at <now>.  Returns 1 and fills
+ * *<ret> (the first found), 0 if none does.  Answered from indexes in
+ * time independent of the fleet's size: what `vps add` and
+ * `exception grant ID source-prefix:...` ask before writing. */
+int pc_store_addr_holder(struct pc_store *s, const struct pc_prefix *p, const char *except_vps, unsigned what,
+                         int64_t now, struct pc_addr_holder *ret);
+
+/* Finds a VPS other than <except_vps> (NULL: any) registered with MAC
+ * <mac>: returns 1 and its id in <ret_vps> (<size> bytes), 0 if none. */
+int pc_store_mac_holder(struct pc_store *s, const uint8_t mac[6], const char *except_vps, char *ret_vps,
+                        size_t size);
 
 /* Grants <e> (service, ticket_id, until, reason) to <vps_id>; queues the
  * owner's notification.  With a ticket, the ticket must be <vps_id>'s, ask

@@ -92,7 +92,7 @@ static int db_err(struct sqlite_store *s, int rc, const char *what)
 
 /* Prepares <sql> and binds the arguments in <ap> to its parameters 1, 2...
  * as <fmt> says: 't' a const char * (NULL binds NULL), 'i' an int64_t, 'n'
- * an int64_t bound as NULL when 0. */
+ * an int64_t bound as NULL when 0, '?' nothing (the caller binds it). */
 static int prepare_va(struct sqlite_store *s, sqlite3_stmt **ret, const char *sql,
                       const char *fmt, va_list ap)
 {
@@ -118,6 +118,8 @@ static int prepare_va(struct sqlite_store *s, sqlite3_stmt **ret, const char *sq
                 case 'n':
                         v = va_arg(ap, int64_t);
                         rc = v == 0 ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, v);
+                        break;
+                case '?': /* bound by the caller (a blob) */
                         break;
                 default:
                         rc = SQLITE_MISUSE;
@@ -1116,6 +1118,31 @@ static int check_vps(struct sqlite_store *s, const struct pc_vps *vps)
         return 0;
 }
 
+/* Binds prefix <p>'s network (4 or 16 bytes, network order: byte order
+ * is address order) to parameter <i> of <st>. */
+static int bind_net(struct sqlite_store *s, sqlite3_stmt *st, int i, const struct pc_prefix *p)
+{
+        int rc = sqlite3_bind_blob(st, i, p->bytes, p->family == AF_INET ? 4 : 16, SQLITE_TRANSIENT);
+
+        return rc == SQLITE_OK ? 0 : db_err(s, rc, "binding an address");
+}
+
+/* Writes address <p> (formatted <prefix>) of <vps_id>, with the network
+ * and length that pc_store_addr_holder's index looks up. */
+static int addr_insert(struct sqlite_store *s, const char *vps_id, const struct pc_prefix *p, const char *prefix)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = query(s, &st, "INSERT INTO vps_address (vps_id, family, prefix, len, net) VALUES (?, ?, ?, ?, ?)",
+                  "titi", vps_id, (int64_t)(p->family == AF_INET ? 4 : 6), prefix, (int64_t)p->len);
+        if (r >= 0)
+                r = bind_net(s, st, 5, p);
+        if (r >= 0)
+                r = step(s, st);
+        return r < 0 ? r : 0;
+}
+
 static int vps_add_tx(struct sqlite_store *s, const struct pc_vps *vps,
                       const struct pc_actor *who, int64_t now)
 {
@@ -1165,9 +1192,7 @@ static int vps_add_tx(struct sqlite_store *s, const struct pc_vps *vps,
                         return set_err(s, -EEXIST, "address %s is already assigned to %s",
                                        prefix, col_text(st, 0));
                 }
-                r = exec(s, "INSERT INTO vps_address (vps_id, family, prefix) VALUES (?, ?, ?)",
-                         "tit", vps->id, (int64_t)(vps->addrs[i].family == AF_INET ? 4 : 6),
-                         prefix);
+                r = addr_insert(s, vps->id, &vps->addrs[i], prefix);
                 if (r < 0)
                         return r;
         }
@@ -1257,6 +1282,131 @@ static int sq_vps_remove(struct pc_store *ps, const char *id, const struct pc_ac
         if (r < 0)
                 return r;
         return tx_end(s, vps_remove_tx(s, id, who, pc_now()));
+}
+
+/* ---- who holds an address, a MAC ------------------------------------ */
+
+/* <p> with every bit from <len> on cleared into <ret>. */
+static void prefix_truncate(const struct pc_prefix *p, unsigned len, struct pc_prefix *ret)
+{
+        *ret = *p;
+        ret->len = (uint8_t)len;
+        for (unsigned bit = len; bit < sizeof(ret->bytes) * 8; bit++)
+                ret->bytes[bit / 8] &= (uint8_t) ~(0x80 >> (bit % 8));
+}
+
+/* Copies the holder at the current row of <st> (vps_id, what) to *<ret>. */
+static int holder_found(sqlite3_stmt *st, bool exception, struct pc_addr_holder *ret)
+{
+        copy_trunc(ret->vps_id, sizeof(ret->vps_id), col_text(st, 0));
+        copy_trunc(ret->what, sizeof(ret->what), col_text(st, 1));
+        ret->exception = exception;
+        return 1;
+}
+
+/* A registered address overlapping <p>.  Addresses are aligned prefixes,
+ * so one overlaps <p> if it starts inside <p> (one range of the index on
+ * (family, net)) or contains <p>: then it is <p> cut to a shorter length,
+ * one point of the index per length.  At most 129 lookups, whatever the
+ * fleet's size. */
+static int registered_holder(struct sqlite_store *s, const struct pc_prefix *p, const char *except_vps,
+                             struct pc_addr_holder *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *in = NULL, *around = NULL;
+        int64_t family = p->family == AF_INET ? 4 : 6;
+        struct pc_prefix last, cut;
+        int r;
+
+        prefix_truncate(p, p->len, &cut);
+        last = cut;
+        for (unsigned bit = p->len; bit < (p->family == AF_INET ? 32u : 128u); bit++)
+                last.bytes[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
+        r = query(s, &in,
+                  "SELECT vps_id, prefix FROM vps_address WHERE family = ? AND net >= ? AND net <= ? "
+                  "AND vps_id IS NOT ? LIMIT 1",
+                  "i??t", family, except_vps);
+        if (r < 0)
+                return r;
+        if ((r = bind_net(s, in, 2, &cut)) < 0 || (r = bind_net(s, in, 3, &last)) < 0 || (r = step(s, in)) != 0)
+                return r < 0 ? r : holder_found(in, false, ret);
+        r = query(s, &around,
+                  "SELECT vps_id, prefix FROM vps_address WHERE family = ? AND net = ? AND len = ? "
+                  "AND vps_id IS NOT ? LIMIT 1",
+                  "i?it", family, (int64_t)0, except_vps);
+        if (r < 0)
+                return r;
+        for (unsigned len = 0; len < p->len; len++) {
+                int rc;
+
+                prefix_truncate(p, len, &cut);
+                sqlite3_reset(around);
+                rc = sqlite3_bind_int64(around, 3, len);
+                if (rc != SQLITE_OK)
+                        return db_err(s, rc, "binding a length");
+                r = bind_net(s, around, 2, &cut);
+                if (r >= 0)
+                        r = step(s, around);
+                if (r != 0)
+                        return r < 0 ? r : holder_found(around, false, ret);
+        }
+        return 0;
+}
+
+/* A source-prefix exception in force at <now> overlapping <p>.  They are
+ * few (anti-spoofing exceptions for gateways): the partial index on live
+ * exceptions' services gives them without touching the others. */
+static int exception_holder(struct sqlite_store *s, const struct pc_prefix *p, const char *except_vps, int64_t now,
+                            struct pc_addr_holder *ret)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = query(s, &st,
+                  "SELECT vps_id, service FROM exception WHERE service >= '" PC_SOURCE_PREFIX "' "
+                  "AND service < 'source-prefix;' AND revoked_at IS NULL AND (until IS NULL OR until > ?) "
+                  "AND vps_id IS NOT ? ORDER BY id",
+                  "it", now, except_vps);
+        if (r < 0)
+                return r;
+        while ((r = step(s, st)) > 0) {
+                struct pc_prefix g;
+
+                if (pc_exception_source_prefix(col_text(st, 1), &g) && pc_prefix_overlaps(p, &g))
+                        return holder_found(st, true, ret);
+        }
+        return r;
+}
+
+static int sq_addr_holder(struct pc_store *ps, const struct pc_prefix *p, const char *except_vps, unsigned what,
+                          int64_t now, struct pc_addr_holder *ret)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int r = 0;
+
+        if (p->family != AF_INET && p->family != AF_INET6)
+                return set_err(s, -EINVAL, "an address that is neither IPv4 nor IPv6");
+        memset(ret, 0, sizeof(*ret));
+        if (what & PC_ADDR_REGISTERED)
+                r = registered_holder(s, p, except_vps, ret);
+        if (r == 0 && (what & PC_ADDR_GRANTED))
+                r = exception_holder(s, p, except_vps, now, ret);
+        return r;
+}
+
+static int sq_mac_holder(struct pc_store *ps, const uint8_t mac[6], const char *except_vps, char *ret_vps,
+                         size_t size)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        char m[18];
+        int r;
+
+        pc_format_mac(mac, m, sizeof(m));
+        r = query(s, &st, "SELECT id FROM vps WHERE mac = ? AND id IS NOT ? LIMIT 1", "tt", m, except_vps);
+        if (r < 0 || (r = step(s, st)) <= 0)
+                return r;
+        copy_trunc(ret_vps, size, col_text(st, 0));
+        return 1;
 }
 
 /* ---- exceptions ------------------------------------------------------ */
@@ -3335,6 +3485,8 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .load = sq_load,
         .vps_add = sq_vps_add,
         .vps_remove = sq_vps_remove,
+        .addr_holder = sq_addr_holder,
+        .mac_holder = sq_mac_holder,
         .exception_grant = sq_exception_grant,
         .exception_revoke = sq_exception_revoke,
         .filter_place = sq_filter_place,

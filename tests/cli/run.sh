@@ -78,7 +78,7 @@ t add-sameiface 2 vps add vps-301 --owner x@example.net --iface tap201 --addr 19
 t add-overlap 2 vps add vps-301 --owner x@example.net --iface tap301 --addr 198.51.100.26 && has add-overlap "overlaps 198.51.100.24/29 of vps-202" "$err"
 t add-hostbits 2 vps add vps-301 --owner x@example.net --iface tap301 --addr 198.51.100.33/29 && has add-hostbits "host bits" "$err"
 t add-badaddr 2 vps add vps-301 --owner x@example.net --iface tap301 --addr 300.1.1.1 && has add-badaddr "'300.1.1.1' is not an IPv4 or IPv6 address" "$err"
-t add-noaddr 2 vps add vps-301 --owner x@example.net --iface tap301 && has add-noaddr "at least one --addr" "$err"
+t add-noaddr 2 vps add vps-301 --owner x@example.net --iface tap301 && has add-noaddr "--addr is required: at least one address or prefix" "$err"
 t add-badowner 2 vps add vps-301 --owner nobody --iface tap301 --addr 198.51.100.40 && has add-badowner "--owner 'nobody' is not a valid email" "$err"
 t add-badsite 2 vps add vps-301 --site mars --owner x@example.net --iface tap301 --addr 198.51.100.40 && has add-badsite "site 'mars' is not in" "$err"
 t add-badlang 2 vps add vps-301 --lang fr --owner x@example.net --iface tap301 --addr 198.51.100.40 && has add-badlang "--lang 'fr' is not supported" "$err"
@@ -114,7 +114,7 @@ t explain-novps 2 explain vps-999 tcp/25 && has explain-novps "vps vps-999 does 
 
 # Exceptions: grant lifts the block for that VPS only; revoke restores it.
 t grant-noby 2 exception grant vps-201 smtp --reason x && has grant-noby "--by WHO is required" "$err"
-t grant-noreason 2 exception grant vps-201 smtp --by alice && has grant-noreason "--reason TEXT is required" "$err"
+t grant-noreason 2 exception grant vps-201 smtp --by alice && has grant-noreason "--reason is required: the audit log and the customer's email say why" "$err"
 t grant-lenoir 2 exception grant vps-101 smtp --by alice --reason x && has grant-lenoir "is not exemptable" "$err"
 t grant-unrestricted 2 exception grant vps-101 vpn --by alice --reason x && has grant-unrestricted "does not restrict vpn" "$err"
 t grant-unknown 2 exception grant vps-201 gopher --by alice --reason x && has grant-unknown "unknown service 'gopher'" "$err"

@@ -178,7 +178,9 @@ check "and its other traffic works" lab_exec vps203 curl -sf --max-time 3 "http:
 # out of an nftables command: the agent refuses that one VPS, says why, and
 # the kernel is left exactly as it was.
 before=$(nft_hv list table inet portcullis | grep -v expires)
-sqlite3 "$LAB_DIR/portcullis.db" "INSERT INTO vps (id, owner, lang, site, iface, created)
+# (.timeout: the agent may be writing -- a blocked attempt just above -- and
+# sqlite3 alone gives up at once with "database is locked".)
+sqlite3 -cmd ".timeout 5000" "$LAB_DIR/portcullis.db" "INSERT INTO vps (id, owner, lang, site, iface, created)
         VALUES ('vps-666', 'x@example.net', 'en', 'milano', 'v6\" }; flush ruleset; #', 0);"
 reply=$(echo "sync vps-666" | timeout 15 ip netns exec "$LAB_HV" socat -t10 - "UNIX-CONNECT:$LAB_DIR/control.sock")
 echo "     the agent answered: $reply"

@@ -263,7 +263,7 @@ static void test_open_creates_schema(void **state)
         char buf[64], parent[128];
         int v = -1;
 
-        assert_int_equal(pc_store_schema_latest(), 5);
+        assert_int_equal(pc_store_schema_latest(), 6);
         assert_int_equal(pc_store_schema_version(s, &v), 0);
         assert_int_equal(v, pc_store_schema_latest());
         assert_int_equal(raw_int("PRAGMA user_version"), pc_store_schema_latest());
@@ -311,7 +311,7 @@ static void test_newer_schema_refused(void **state)
         assert_int_equal(pc_store_open(url, &s, err, sizeof(err)), -EPROTONOSUPPORT);
         assert_null(s);
         assert_non_null(strstr(err, "is at schema version 99 but this portcullis knows versions "
-                                    "up to 5; upgrade portcullis"));
+                                    "up to 6; upgrade portcullis"));
         assert_non_null(strstr(err, dbpath));
         /* Untouched: same version, no tables of ours, journal mode as it was. */
         assert_int_equal(raw_int("PRAGMA user_version"), 99);
@@ -2132,6 +2132,177 @@ static void test_ids_migrate_v3(void **state)
         pc_store_close(s);
 }
 
+/* ---- who holds an address, a MAC -------------------------------------- */
+
+/* <text> parsed, for the lookups below. */
+static struct pc_prefix pfx(const char *text)
+{
+        struct pc_prefix p;
+
+        assert_int_equal(pc_parse_prefix(text, false, &p), 0);
+        return p;
+}
+
+/* Who holds <text> among <what>, except <except>: "vps-id what", or "". */
+static const char *holder(struct pc_store *s, const char *text, const char *except, unsigned what)
+{
+        static char buf[128];
+        struct pc_prefix p = pfx(text);
+        struct pc_addr_holder h;
+        int r = pc_store_addr_holder(s, &p, except, what, pc_now(), &h);
+
+        if (r < 0)
+                fail_msg("addr_holder %s: %s", text, pc_store_errmsg(s));
+        if (r == 0)
+                return "";
+        snprintf(buf, sizeof(buf), "%s %s%s", h.vps_id, h.what, h.exception ? " (granted)" : "");
+        return buf;
+}
+
+#define ALL (PC_ADDR_REGISTERED | PC_ADDR_GRANTED)
+
+/* Overlap both ways, at every length, in both families; the VPS asking
+ * is left out; only source prefixes in force count. */
+static void test_addr_holder(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_vps *v = make_vps("vps-101", "lenoir", "198.51.100.24/29", "2001:db8:101::/64", "203.0.113.7", NULL);
+        struct pc_exception e = exception_for("source-prefix:192.0.2.64/29", 0, 0);
+        struct pc_exception old = exception_for("source-prefix:192.0.2.128/29", 0, 0);
+
+        assert_int_equal(pc_store_vps_add(s, v, &alice), 0);
+        pc_vps_free(v);
+        add_vps(s, "vps-102", "lenoir", "198.51.100.40");
+        /* inside a registered prefix, equal to it, around it */
+        assert_string_equal(holder(s, "198.51.100.26", NULL, ALL), "vps-101 198.51.100.24/29");
+        assert_string_equal(holder(s, "198.51.100.24/29", NULL, ALL), "vps-101 198.51.100.24/29");
+        assert_string_equal(holder(s, "198.51.100.24/30", NULL, ALL), "vps-101 198.51.100.24/29");
+        assert_string_equal(holder(s, "198.51.100.0/24", NULL, ALL), "vps-101 198.51.100.24/29");
+        assert_string_equal(holder(s, "0.0.0.0/0", NULL, ALL), "vps-101 198.51.100.24/29");
+        assert_string_equal(holder(s, "203.0.113.7", NULL, ALL), "vps-101 203.0.113.7/32");
+        assert_string_equal(holder(s, "203.0.113.0/24", NULL, ALL), "vps-101 203.0.113.7/32");
+        assert_string_equal(holder(s, "2001:db8:101::1", NULL, ALL), "vps-101 2001:db8:101::/64");
+        assert_string_equal(holder(s, "2001:db8::/32", NULL, ALL), "vps-101 2001:db8:101::/64");
+        /* next to it, and the other family's bytes, are not it */
+        assert_string_equal(holder(s, "198.51.100.32/29", NULL, ALL), "");
+        assert_string_equal(holder(s, "198.51.100.16/29", NULL, ALL), "");
+        assert_string_equal(holder(s, "203.0.113.8", NULL, ALL), "");
+        assert_string_equal(holder(s, "2001:db8:102::/64", NULL, ALL), "");
+        assert_string_equal(holder(s, "c633:6418::/32", NULL, ALL), ""); /* 198.51.100.24 as IPv6 bytes */
+        /* the asker's own addresses do not count; another's do */
+        assert_string_equal(holder(s, "198.51.100.0/24", "vps-101", ALL), "vps-102 198.51.100.40/32");
+        assert_string_equal(holder(s, "198.51.100.26", "vps-101", ALL), "");
+
+        /* source prefixes granted: only when asked, only while in force */
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, NULL), 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-102", &old, &alice, NULL), 0);
+        assert_string_equal(holder(s, "192.0.2.66", NULL, ALL), "vps-101 source-prefix:192.0.2.64/29 (granted)");
+        assert_string_equal(holder(s, "192.0.2.0/24", NULL, ALL), "vps-101 source-prefix:192.0.2.64/29 (granted)");
+        assert_string_equal(holder(s, "192.0.2.66", NULL, PC_ADDR_REGISTERED), "");
+        assert_string_equal(holder(s, "192.0.2.66", "vps-101", ALL), "");
+        assert_string_equal(holder(s, "192.0.2.130", NULL, ALL), "vps-102 source-prefix:192.0.2.128/29 (granted)");
+        assert_int_equal(pc_store_exception_revoke(s, "vps-102", "source-prefix:192.0.2.128/29", &alice), 0);
+        assert_string_equal(holder(s, "192.0.2.130", NULL, ALL), "");
+        raw_exec("UPDATE exception SET until = 1000 WHERE service = 'source-prefix:192.0.2.64/29'", NULL, 0);
+        assert_string_equal(holder(s, "192.0.2.66", NULL, ALL), "");
+        /* removed, nobody holds it */
+        assert_int_equal(pc_store_vps_remove(s, "vps-101", &alice), 0);
+        assert_string_equal(holder(s, "198.51.100.26", NULL, ALL), "");
+        pc_store_close(s);
+}
+
+static void test_mac_holder(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_vps *v = make_vps("vps-101", "lenoir", "198.51.100.10", NULL);
+        uint8_t mac[6], other[6];
+        char who[PC_NAME_MAX] = "";
+
+        assert_int_equal(pc_parse_mac("52:54:00:00:01:01", mac), 0);
+        assert_int_equal(pc_parse_mac("52:54:00:00:01:02", other), 0);
+        memcpy(v->mac, mac, 6);
+        v->has_mac = true;
+        assert_int_equal(pc_store_vps_add(s, v, &alice), 0);
+        pc_vps_free(v);
+        assert_int_equal(pc_store_mac_holder(s, mac, NULL, who, sizeof(who)), 1);
+        assert_string_equal(who, "vps-101");
+        assert_int_equal(pc_store_mac_holder(s, mac, "vps-101", who, sizeof(who)), 0);
+        assert_int_equal(pc_store_mac_holder(s, other, NULL, who, sizeof(who)), 0);
+        pc_store_close(s);
+}
+
+/* A database of schema 5 gets its addresses' networks and lengths, and
+ * the lookups find what was there before the upgrade. */
+static void test_addr_migrate_v5(void **state)
+{
+        struct pc_store *s;
+        char parent[128];
+        sqlite3 *db;
+        int v = -1;
+
+        snprintf(parent, sizeof(parent), "%s/state", dir);
+        assert_int_equal(mkdir(parent, 0750), 0);
+        assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+        for (int i = 0; i < 5; i++)
+                assert_int_equal(sqlite3_exec(db, pc_sqlite_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "PRAGMA user_version = 5;"
+                                      "INSERT INTO vps (id, owner, lang, site, mac, created) "
+                                      "VALUES ('vps-101', 'ada@example.net', 'en', 'milano', '52:54:00:00:01:01', 1000);"
+                                      "INSERT INTO vps_address (vps_id, family, prefix) VALUES "
+                                      "('vps-101', 4, '198.51.100.24/29'), ('vps-101', 6, '2001:db8:101::/64');",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+
+        s = open_store();
+        assert_int_equal(pc_store_schema_version(s, &v), 0);
+        assert_int_equal(v, 6);
+        assert_int_equal(raw_int("SELECT count(*) FROM vps_address WHERE net IS NULL OR len IS NULL"), 0);
+        assert_int_equal(raw_int("SELECT len FROM vps_address WHERE family = 4"), 29);
+        assert_int_equal(raw_int("SELECT length(net) FROM vps_address WHERE family = 6"), 16);
+        assert_string_equal(holder(s, "198.51.100.30", NULL, ALL), "vps-101 198.51.100.24/29");
+        assert_string_equal(holder(s, "2001:db8:101::9", NULL, ALL), "vps-101 2001:db8:101::/64");
+        pc_store_close(s);
+}
+
+/* The plan SQLite makes for <sql>, its steps' details joined. */
+static const char *plan_of(const char *sql)
+{
+        static char plan[512];
+        char q[512];
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        size_t len = 0;
+
+        plan[0] = '\0';
+        snprintf(q, sizeof(q), "EXPLAIN QUERY PLAN %s", sql);
+        assert_int_equal(sqlite3_open_v2(dbpath, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+        while (sqlite3_step(st) == SQLITE_ROW && len < sizeof(plan))
+                len += snprintf(plan + len, sizeof(plan) - len, "%s; ", (const char *)sqlite3_column_text(st, 3));
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return plan;
+}
+
+/* The lookups use their indexes: a fleet's size costs them nothing. */
+static void test_addr_holder_indexed(void **state)
+{
+        pc_store_close(open_store());
+        assert_non_null(strstr(plan_of("SELECT vps_id, prefix FROM vps_address WHERE family = 4 AND net >= x'0a000000' "
+                                       "AND net <= x'0a0000ff' AND vps_id IS NOT NULL LIMIT 1"),
+                               "USING INDEX vps_address_net (family=? AND net>? AND net<?)"));
+        assert_non_null(strstr(plan_of("SELECT vps_id, prefix FROM vps_address WHERE family = 4 AND net = x'0a000000' "
+                                       "AND len = 8 AND vps_id IS NOT NULL LIMIT 1"),
+                               "USING INDEX vps_address_net (family=? AND net=?)"));
+        assert_non_null(strstr(plan_of("SELECT vps_id, service FROM exception WHERE service >= 'source-prefix:' "
+                                       "AND service < 'source-prefix;' AND revoked_at IS NULL "
+                                       "AND (until IS NULL OR until > 0) AND vps_id IS NOT NULL ORDER BY id"),
+                               "exception_live_service"));
+        assert_non_null(strstr(plan_of("SELECT id FROM vps WHERE mac = 'x' AND id IS NOT NULL LIMIT 1"), "vps_mac"));
+}
+
 /* ---- scale ------------------------------------------------------------ */
 
 static void test_load_many(void **state)
@@ -2433,6 +2604,10 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_ids_migrate_v3, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_injection, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_load_many, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_addr_holder, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_mac_holder, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_addr_migrate_v5, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_addr_holder_indexed, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -1,0 +1,163 @@
+/* The operations layer's common part: roles, typed errors and the one
+ * table of who may do what (ops.h). */
+#include "ops/ops.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/utf8.h"
+#include "base/util.h"
+
+static const char *const role_names[] = {
+        [PC_ROLE_ADMIN] = "admin",
+        [PC_ROLE_SUPPORT] = "support",
+        [PC_ROLE_CUSTOMER] = "customer",
+        [PC_ROLE_AGENT] = "agent",
+};
+
+const char *pc_role_name(enum pc_role role)
+{
+        return (unsigned)role < PC_ARRAY_SIZE(role_names) ? role_names[role] : NULL;
+}
+
+int pc_role_parse(const char *name, enum pc_role *ret)
+{
+        for (size_t i = 0; name != NULL && i < PC_ARRAY_SIZE(role_names); i++)
+                if (strcmp(name, role_names[i]) == 0) {
+                        *ret = (enum pc_role)i;
+                        return 0;
+                }
+        return -EINVAL;
+}
+
+static const struct {
+        const char *name;
+        int http;
+        int errno_;
+} codes[] = {
+        [PC_OPS_OK] = { "ok", 200, 0 },
+        [PC_OPS_EINVAL] = { "invalid", 400, EINVAL },
+        [PC_OPS_ENOENT] = { "not_found", 404, ENOENT },
+        [PC_OPS_EEXIST] = { "exists", 409, EEXIST },
+        [PC_OPS_EPERM] = { "forbidden", 403, EPERM },
+        [PC_OPS_ECONFLICT] = { "conflict", 409, EBUSY },
+        [PC_OPS_ELIMIT] = { "limit", 409, ENOSPC },
+        [PC_OPS_EIO] = { "internal", 500, EIO },
+};
+
+int pc_ops_http_status(enum pc_ops_code code)
+{
+        return (unsigned)code < PC_ARRAY_SIZE(codes) ? codes[code].http : 500;
+}
+
+const char *pc_ops_code_name(enum pc_ops_code code)
+{
+        return (unsigned)code < PC_ARRAY_SIZE(codes) ? codes[code].name : "internal";
+}
+
+int pc_ops_fail(struct pc_ops_error *err, enum pc_ops_code code, const char *field, const char *fmt, ...)
+{
+        va_list ap;
+
+        err->code = code;
+        snprintf(err->field, sizeof(err->field), "%s", field != NULL ? field : "");
+        va_start(ap, fmt);
+        vsnprintf(err->message, sizeof(err->message), fmt, ap);
+        va_end(ap);
+        return -codes[(unsigned)code < PC_ARRAY_SIZE(codes) ? code : PC_OPS_EIO].errno_;
+}
+
+int pc_ops_store_fail(struct pc_ops *o, int r, const char *field, struct pc_ops_error *err)
+{
+        enum pc_ops_code code;
+
+        switch (r) {
+        case -ENOENT: code = PC_OPS_ENOENT; break;
+        case -EEXIST: code = PC_OPS_EEXIST; break;
+        /* The store's -EPERM is a state (a termination), not a role. */
+        case -EPERM:
+        case -EALREADY: code = PC_OPS_ECONFLICT; break;
+        case -EINVAL: code = PC_OPS_EINVAL; break;
+        case -ENOSPC: code = PC_OPS_ELIMIT; break;
+        default: code = PC_OPS_EIO; break;
+        }
+        pc_ops_fail(err, code, field, "%s", pc_store_errmsg(o->store));
+        return r;
+}
+
+struct pc_actor pc_ops_store_actor(const struct pc_ops_actor *who, const char *reason)
+{
+        return (struct pc_actor){ .by = who->principal, .reason = reason };
+}
+
+/* Who may do what: one bit per role.  Customers ask (tickets, the next
+ * slice), they never change the registry or grant; support decides on
+ * exceptions but does not register machines; the agent (and the VM
+ * manager's hooks) keeps the registry in step with the hypervisor. */
+#define ROLE(r) (1u << (r))
+static const unsigned allowed[PC_OP_COUNT_] = {
+        [PC_OP_VPS_REGISTER] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
+        [PC_OP_VPS_UPDATE_ADDRESSES] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
+        [PC_OP_VPS_REMOVE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
+        [PC_OP_EXCEPTION_GRANT] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
+        [PC_OP_EXCEPTION_REVOKE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
+};
+
+static const char *const op_names[PC_OP_COUNT_] = {
+        [PC_OP_VPS_REGISTER] = "register VPSes",
+        [PC_OP_VPS_UPDATE_ADDRESSES] = "change a VPS's addresses",
+        [PC_OP_VPS_REMOVE] = "remove VPSes",
+        [PC_OP_EXCEPTION_GRANT] = "grant exceptions",
+        [PC_OP_EXCEPTION_REVOKE] = "revoke exceptions",
+};
+
+/* "admin or agent": the roles in <mask>, for the refusal. */
+static void roles_text(unsigned mask, char *buf, size_t size)
+{
+        size_t len = 0, n = 0, total = 0;
+
+        for (size_t i = 0; i < PC_ARRAY_SIZE(role_names); i++)
+                total += (mask & ROLE(i)) != 0;
+        buf[0] = '\0';
+        for (size_t i = 0; i < PC_ARRAY_SIZE(role_names) && len < size; i++) {
+                if (!(mask & ROLE(i)))
+                        continue;
+                n++;
+                len += snprintf(buf + len, size - len, "%s%s", n == 1 ? "" : n == total ? " or " : ", ",
+                                role_names[i]);
+        }
+}
+
+int pc_ops_authorize(const struct pc_ops_actor *who, enum pc_op op, struct pc_ops_error *err)
+{
+        char roles[64];
+
+        if (who == NULL || who->principal == NULL || who->principal[0] == '\0')
+                return pc_ops_fail(err, PC_OPS_EINVAL, "by", "is required: every change is audited with who made it");
+        if ((unsigned)op >= PC_OP_COUNT_ || pc_role_name(who->role) == NULL)
+                return pc_ops_fail(err, PC_OPS_EPERM, NULL, "%s may not do that", who->principal);
+        if (allowed[op] & ROLE(who->role))
+                return 0;
+        roles_text(allowed[op], roles, sizeof(roles));
+        return pc_ops_fail(err, PC_OPS_EPERM, NULL, "%s (role %s) may not %s: only %s may", who->principal,
+                           role_names[who->role], op_names[op], roles);
+}
+
+int pc_ops_text_check(const char *field, const char *value, size_t size, struct pc_ops_error *err)
+{
+        char why[80];
+
+        if (value == NULL)
+                return 0;
+        if (strlen(value) >= size)
+                return pc_ops_fail(err, PC_OPS_EINVAL, field, "is longer than %zu bytes", size - 1);
+        /* A newline would fake a row of `audit`, an ESC steer the terminal
+         * of whoever reads it. */
+        if (pc_text_invalid(value, why, sizeof(why)) != NULL)
+                return pc_ops_fail(err, PC_OPS_EINVAL, field,
+                                   "%s: it is stored and shown to people, so it must be one line of text "
+                                   "without control characters", why);
+        return 0;
+}

@@ -1,0 +1,205 @@
+/* The operations layer: every change to the fleet's policy state, with its
+ * business rules and its authorisation, written once.  The CLI's cmd_*.c
+ * parse arguments and print; the HTTP API will parse JSON and answer; the
+ * agent's response engine acts -- all of them through these operations,
+ * none of them re-deciding what is allowed.  Below, the store keeps the
+ * state (one transaction per change, with its audit and outbox rows).
+ *
+ * An operation reads only what it needs: the VPS it touches
+ * (pc_store_vps_fetch) and indexed answers about the rest of the fleet
+ * (pc_store_addr_holder, pc_store_mac_holder), never the whole model.
+ *
+ * Every operation takes the actor (who, in which role) and returns 0 or a
+ * negative errno, filling a typed error (code, field, message) that the
+ * caller shows as it likes.  See docs/OPERATIONS.md. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/config.h"
+#include "policy/model.h"
+#include "store/store.h"
+
+/* ---- actors ---------------------------------------------------------- */
+
+/* What an actor may do (pc_ops_authorize has the one table of it). */
+enum pc_role {
+        PC_ROLE_ADMIN,    /* everything, the VPS registry included */
+        PC_ROLE_SUPPORT,  /* exceptions, tickets, incidents and actions; not the registry */
+        PC_ROLE_CUSTOMER, /* their own VPSes (bound to <customer>); asks, never grants */
+        PC_ROLE_AGENT,    /* portcullisd and orchestration (VM manager hooks): registry, actions */
+};
+
+/* Who does an operation: a principal in a role.  <principal> is what the
+ * audit log records as "by" ("alice", "portcullisd", a token's name). */
+struct pc_ops_actor {
+        const char *principal;
+        enum pc_role role;
+        /* PC_ROLE_CUSTOMER: the customer the actor is bound to -- the owner
+         * (email) of the VPSes they may see.  Ignored for other roles. */
+        const char *customer;
+};
+
+/* "admin", "support", "customer", "agent"; NULL for another value. */
+const char *pc_role_name(enum pc_role role);
+/* Parses a role's name: 0, or -EINVAL. */
+int pc_role_parse(const char *name, enum pc_role *ret);
+
+/* ---- errors ---------------------------------------------------------- */
+
+/* What went wrong, as a caller can act on it.  The HTTP API maps each to
+ * one status (pc_ops_http_status); the CLI exits 2 for all of them. */
+enum pc_ops_code {
+        PC_OPS_OK = 0,
+        PC_OPS_EINVAL,    /* 400: a value is malformed, missing or out of range (<field> names it) */
+        PC_OPS_ENOENT,    /* 404: the object does not exist -- or the actor may not see it */
+        PC_OPS_EEXIST,    /* 409: the object exists already (a VPS id, an exception in force) */
+        PC_OPS_EPERM,     /* 403: the actor's role may not do this */
+        PC_OPS_ECONFLICT, /* 409: refused by the state of the fleet or the site policy (an address
+                           * another VPS holds, a rule that is not exemptable, a termination) */
+        PC_OPS_ELIMIT,    /* 409: a limit is reached (exceptions per VPS) */
+        PC_OPS_EIO,       /* 500: the store failed (database error, out of memory) */
+};
+
+#define PC_OPS_FIELD_MAX 32
+#define PC_OPS_MESSAGE_MAX 1024
+
+/* A typed error.  <field> names the input at fault in the API's words
+ * ("addresses", "mac", "service"; "" when none is).  <message> says what
+ * is wrong; for PC_OPS_EINVAL with a field it speaks of the value only
+ * ("'fr' is not supported (en, it)") so that each front end names the
+ * field its own way (the CLI: "--lang 'fr' ..."; the API: {"field":
+ * "lang"}); otherwise it is a whole sentence ("address 198.51.100.26/32
+ * overlaps 198.51.100.24/29 of vps-202"). */
+struct pc_ops_error {
+        enum pc_ops_code code;
+        char field[PC_OPS_FIELD_MAX];
+        char message[PC_OPS_MESSAGE_MAX];
+};
+
+/* The HTTP status an error of <code> maps to: 400, 404, 409, 403, 500
+ * (200 for PC_OPS_OK).  A customer asking for another customer's object
+ * gets PC_OPS_ENOENT, so 404, never 403: whether it exists is not theirs
+ * to learn. */
+int pc_ops_http_status(enum pc_ops_code code);
+
+/* The code's name in the API's JSON: "invalid", "not_found", "exists",
+ * "forbidden", "conflict", "limit", "internal" ("ok"). */
+const char *pc_ops_code_name(enum pc_ops_code code);
+
+/* ---- context --------------------------------------------------------- */
+
+/* What operations work on: the loaded configuration (sites, policies,
+ * services) and the open store.  Neither is owned. */
+struct pc_ops {
+        const struct pc_config *cfg;
+        struct pc_store *store;
+};
+
+/* ---- authorisation --------------------------------------------------- */
+
+/* The operations, for pc_ops_authorize. */
+enum pc_op {
+        PC_OP_VPS_REGISTER,
+        PC_OP_VPS_UPDATE_ADDRESSES,
+        PC_OP_VPS_REMOVE,
+        PC_OP_EXCEPTION_GRANT,
+        PC_OP_EXCEPTION_REVOKE,
+        PC_OP_COUNT_,
+};
+
+/* May <who> do <op> at all?  The one table of roles and operations:
+ * 0, or -EPERM with <err> saying which role may.  An operation on one VPS
+ * also checks that a customer owns it (-ENOENT otherwise, see above). */
+int pc_ops_authorize(const struct pc_ops_actor *who, enum pc_op op, struct pc_ops_error *err);
+
+/* ---- VPSes ----------------------------------------------------------- */
+
+/* A VPS to register.  Strings as given (validated here); NULL for none. */
+struct pc_vps_spec {
+        const char *id;
+        const char *owner;    /* the customer's email: notifications go there */
+        const char *lang;     /* NULL: "en" */
+        const char *site;     /* NULL: the configuration's default-site */
+        const char *iface;    /* the host-side interface (tap, or bridge port) */
+        const uint8_t *mac;   /* 6 bytes, or NULL */
+        const struct pc_prefix *addrs;
+        size_t n_addrs;
+};
+
+/* Registers <spec> for <who> (admin, agent), <reason> (may be NULL) in
+ * the audit log.  Refused: a bad or missing value (EINVAL, its field); a
+ * site without the MAC a bridged anti-spoofed VPS needs (EINVAL, mac);
+ * an address that overlaps another of the VPS's own (EINVAL, addresses),
+ * another VPS's address or a source prefix granted to one (ECONFLICT,
+ * addresses: one VPS could speak as another); a MAC another VPS has
+ * (ECONFLICT, mac); an id or interface already registered (EEXIST).  On
+ * success *<ret_site> (may be NULL) is the site it was placed at. */
+int pc_ops_vps_register(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_spec *spec,
+                        const char *reason, const struct pc_site **ret_site, struct pc_ops_error *err);
+
+/* Removes VPS <id> and what hangs off it for <who> (admin, agent).  A
+ * terminated VPS only with <admin_override>, which only an admin may use
+ * (EPERM); billing is told through notifications.webhook then. */
+int pc_ops_vps_remove(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *reason,
+                      bool admin_override, struct pc_ops_error *err);
+
+/* ---- exceptions ------------------------------------------------------ */
+
+/* An exception to grant. */
+struct pc_exception_spec {
+        const char *vps_id;
+        const char *service;  /* a service, "scanning", or "source-prefix:CIDR" */
+        const char *reason;   /* required: the audit log and the owner's email say why */
+        int64_t until;        /* 0: no end; else in the future */
+        int64_t ticket_id;    /* 0: none; else a pending ticket of the VPS for <service> */
+};
+
+/* What a grant lifted, for the caller to say so. */
+struct pc_grant_result {
+        int64_t id;                  /* the exception */
+        const struct pc_site *site;  /* the VPS's site */
+        const struct pc_rule *rule;  /* the rule of the site's policy lifted; NULL for scanning or a
+                                      * source prefix */
+};
+
+/* Grants <spec> for <who> (admin, support).  Refused: an unknown VPS
+ * (ENOENT, vps) or service (EINVAL, service); a rule that the site's
+ * policy does not have, or that is not exemptable, or a policy without
+ * exceptions (ECONFLICT, service); a source prefix that is unassignable
+ * (EINVAL, service), overlaps another VPS's address (ECONFLICT, service)
+ * or is granted where there is no anti-spoofing to except from
+ * (ECONFLICT, service); an exception in force already (EEXIST); the
+ * exception limit of the VPS (ELIMIT); a ticket that does not exist
+ * (ENOENT), is another VPS's or service's or is not pending (EINVAL
+ * without a field: the store checks the ticket until ticket_decide, the
+ * next slice, takes it over). */
+int pc_ops_exception_grant(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_exception_spec *spec,
+                           struct pc_grant_result *ret, struct pc_ops_error *err);
+
+/* Revokes <vps_id>'s exception for <service> for <who> (admin, support),
+ * <reason> required.  ENOENT if there is none in force. */
+int pc_ops_exception_revoke(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id,
+                            const char *service, const char *reason, struct pc_ops_error *err);
+
+/* ---- for the operations' own files ----------------------------------- */
+
+/* Fills <err> with <code>, <field> (NULL: none) and the message from
+ * <fmt>; returns the negative errno that goes with <code>. */
+int pc_ops_fail(struct pc_ops_error *err, enum pc_ops_code code, const char *field, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+/* Turns the store's failure <r> into an error: its errno gives the code
+ * (-ENOENT ENOENT, -EEXIST EEXIST, -EPERM or -EALREADY ECONFLICT, -EINVAL
+ * EINVAL, -ENOSPC ELIMIT, else EIO), its message the message; <field>
+ * (may be NULL) names the input the store judged.  Returns <r>. */
+int pc_ops_store_fail(struct pc_ops *o, int r, const char *field, struct pc_ops_error *err);
+
+/* Checks free text <value> (NULL passes) of input <field>: shorter than
+ * <size> bytes, valid UTF-8 without control characters.  0, or -EINVAL. */
+int pc_ops_text_check(const char *field, const char *value, size_t size, struct pc_ops_error *err);
+
+/* The store's actor for an operation: <who>'s principal, <reason>. */
+struct pc_actor pc_ops_store_actor(const struct pc_ops_actor *who, const char *reason);

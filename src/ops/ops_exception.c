@@ -1,0 +1,164 @@
+/* Exceptions: granting and revoking what a site policy lets support lift
+ * for one VPS (ops.h). */
+#include "ops/ops.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "base/util.h"
+#include "policy/grant.h"
+
+#define REASON_SIZE 256 /* bytes of a stored reason, with its NUL */
+
+/* <service> names something an exception can be for: a source prefix, an
+ * approved port-scanning audit or a service of the catalog. */
+static int check_subject(struct pc_ops *o, const char *service, struct pc_ops_error *err)
+{
+        if (service == NULL || service[0] == '\0')
+                return pc_ops_fail(err, PC_OPS_EINVAL, "service", "is required");
+        if (strncmp(service, PC_SOURCE_PREFIX, strlen(PC_SOURCE_PREFIX)) == 0) {
+                if (strlen(service) >= PC_NAME_MAX || !pc_exception_source_prefix(service, NULL))
+                        return pc_ops_fail(err, PC_OPS_EINVAL, "service",
+                                           "'%s' is not source-prefix:CIDR with a valid prefix (e.g. "
+                                           "source-prefix:198.51.100.64/29)", service);
+                return 0;
+        }
+        if (strcmp(service, PC_EXCEPTION_SCANNING) != 0 && pc_config_service(o->cfg, service) == NULL)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "service", "unknown service '%s' (see portcullis services)",
+                                   service);
+        return 0;
+}
+
+/* The reason an exception's change gives: required, as the audit log and
+ * the owner's email say why. */
+static int check_reason(const char *reason, struct pc_ops_error *err)
+{
+        if (reason == NULL || reason[0] == '\0')
+                return pc_ops_fail(err, PC_OPS_EINVAL, "reason",
+                                   "is required: the audit log and the customer's email say why");
+        return pc_ops_text_check("reason", reason, REASON_SIZE, err);
+}
+
+/* The VPS <id>, as the store has it (one VPS, not the fleet). */
+static int fetch_vps(struct pc_ops *o, const char *id, struct pc_vps **ret, struct pc_ops_error *err)
+{
+        int r;
+
+        if (id == NULL || id[0] == '\0')
+                return pc_ops_fail(err, PC_OPS_EINVAL, "vps", "is required");
+        r = pc_store_vps_fetch(o->store, o->cfg, id, ret);
+        return r < 0 ? pc_ops_store_fail(o, r, "vps", err) : 0;
+}
+
+/* A source prefix may become <vps>'s: an address a VPS can have, no other
+ * VPS's (it would speak as that one), at a site whose anti-spoofing it is
+ * an exception to.  Another VPS's granted source prefix is no obstacle:
+ * two VPSes may share a failover address. */
+static int source_prefix_check(struct pc_ops *o, const struct pc_vps *vps, const char *service,
+                               struct pc_ops_error *err)
+{
+        struct pc_addr_holder h;
+        struct pc_prefix p;
+        char pe[64];
+        int r;
+
+        pc_exception_source_prefix(service, &p);
+        pc_format_prefix(&p, pe, sizeof(pe));
+        if (pc_prefix_unassignable(&p) != NULL)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "service", "%s cannot be a VPS's: it is %s", pe,
+                                   pc_prefix_unassignable(&p));
+        r = pc_store_addr_holder(o->store, &p, vps->id, PC_ADDR_REGISTERED, pc_now(), &h);
+        if (r < 0)
+                return pc_ops_store_fail(o, r, NULL, err);
+        if (r > 0)
+                return pc_ops_fail(err, PC_OPS_ECONFLICT, "service", "it overlaps %s of %s", h.what, h.vps_id);
+        if (!vps->site->policy->anti_spoofing)
+                return pc_ops_fail(err, PC_OPS_ECONFLICT, "service",
+                                   "site %s (policy %s) has no anti-spoofing policy to except from (its VPSes may "
+                                   "send from their registered addresses only, BCP 38); register the prefix as an "
+                                   "address of the VPS instead", vps->site->name, vps->site->policy->name);
+        return 0;
+}
+
+/* May <spec> be granted to <vps> under its site's policy?  Sets *<rule>
+ * to the rule it lifts (NULL: none, a source prefix or scanning). */
+static int grant_check(struct pc_ops *o, const struct pc_vps *vps, const char *service, const struct pc_rule **rule,
+                       struct pc_ops_error *err)
+{
+        char why[512];
+        int r;
+
+        *rule = NULL;
+        if (strncmp(service, PC_SOURCE_PREFIX, strlen(PC_SOURCE_PREFIX)) == 0)
+                return source_prefix_check(o, vps, service, err);
+        r = pc_grant_check(o->cfg, vps->site, service, rule, why, sizeof(why));
+        if (r == -ENOENT)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "service", "%s", why);
+        if (r < 0)
+                return pc_ops_fail(err, PC_OPS_ECONFLICT, "service", "%s", why);
+        return 0;
+}
+
+static int check_grant_spec(struct pc_ops *o, const struct pc_exception_spec *spec, struct pc_ops_error *err)
+{
+        int r;
+
+        if ((r = check_subject(o, spec->service, err)) < 0 || (r = check_reason(spec->reason, err)) < 0)
+                return r;
+        if (spec->until != 0 && spec->until <= pc_now())
+                return pc_ops_fail(err, PC_OPS_EINVAL, "until", "is not in the future");
+        if (spec->ticket_id < 0)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "ticket", "is not a ticket number");
+        return 0;
+}
+
+int pc_ops_exception_grant(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_exception_spec *spec,
+                           struct pc_grant_result *ret, struct pc_ops_error *err)
+{
+        struct pc_exception e = { .until = spec->until, .ticket_id = spec->ticket_id, .created = pc_now() };
+        struct pc_vps *vps = NULL;
+        const struct pc_rule *rule;
+        struct pc_actor actor;
+        int64_t id;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_EXCEPTION_GRANT, err)) < 0 || (r = check_grant_spec(o, spec, err)) < 0 ||
+            (r = fetch_vps(o, spec->vps_id, &vps, err)) < 0)
+                return r;
+        r = grant_check(o, vps, spec->service, &rule, err);
+        if (r < 0)
+                goto out;
+        snprintf(e.service, sizeof(e.service), "%s", spec->service);
+        snprintf(e.by, sizeof(e.by), "%s", who->principal);
+        snprintf(e.reason, sizeof(e.reason), "%s", spec->reason);
+        actor = pc_ops_store_actor(who, spec->reason);
+        /* The ticket's checks (its VPS, service, state) are the store's
+         * until ticket_decide brings them here: no field to name. */
+        r = pc_store_exception_grant(o->store, vps->id, &e, &actor, &id);
+        if (r < 0) {
+                pc_ops_store_fail(o, r, NULL, err);
+                goto out;
+        }
+        if (ret != NULL)
+                *ret = (struct pc_grant_result){ .id = id, .site = vps->site, .rule = rule };
+out:
+        pc_vps_free(vps);
+        return r;
+}
+
+int pc_ops_exception_revoke(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id,
+                            const char *service, const char *reason, struct pc_ops_error *err)
+{
+        struct pc_actor actor;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_EXCEPTION_REVOKE, err)) < 0 || (r = check_subject(o, service, err)) < 0 ||
+            (r = check_reason(reason, err)) < 0)
+                return r;
+        if (vps_id == NULL || vps_id[0] == '\0')
+                return pc_ops_fail(err, PC_OPS_EINVAL, "vps", "is required");
+        actor = pc_ops_store_actor(who, reason);
+        r = pc_store_exception_revoke(o->store, vps_id, service, &actor);
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}

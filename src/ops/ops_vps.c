@@ -1,0 +1,231 @@
+/* The VPS registry's operations: register and remove (ops.h). */
+#include "ops/ops.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "base/util.h"
+
+#define REASON_SIZE 256 /* bytes of a stored reason, with its NUL */
+
+/* The languages the shipped templates are written in. */
+static const char *const languages[] = { "en", "it" };
+
+static int check_id(const char *id, struct pc_ops_error *err)
+{
+        if (id == NULL || strlen(id) >= PC_NAME_MAX || !pc_name_valid(id))
+                return pc_ops_fail(err, PC_OPS_EINVAL, "id",
+                                   "'%s' is not a valid VPS id (1-63 of a-z 0-9 . _ -, starting with a letter or digit)",
+                                   id != NULL ? id : "");
+        return 0;
+}
+
+static int check_owner(const char *owner, struct pc_ops_error *err)
+{
+        if (owner == NULL)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "owner", "EMAIL is required (notifications go there)");
+        if (pc_ops_text_check("owner", owner, sizeof(((struct pc_vps *)0)->owner), err) < 0)
+                return -EINVAL;
+        if (!pc_email_valid(owner))
+                return pc_ops_fail(err, PC_OPS_EINVAL, "owner", "'%s' is not a valid email address", owner);
+        return 0;
+}
+
+static int check_iface(const char *iface, struct pc_ops_error *err)
+{
+        if (iface == NULL)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "iface", "IF is required (the VPS's host-side interface)");
+        if (!pc_ifname_valid(iface))
+                return pc_ops_fail(err, PC_OPS_EINVAL, "iface", "'%s' is not a valid interface name", iface);
+        if (strcmp(iface, "lo") == 0)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "iface", "lo is the hypervisor's loopback, not a VPS's interface");
+        return 0;
+}
+
+static int check_lang(const char *lang, struct pc_ops_error *err)
+{
+        for (size_t i = 0; i < PC_ARRAY_SIZE(languages); i++)
+                if (strcmp(lang, languages[i]) == 0)
+                        return 0;
+        return pc_ops_fail(err, PC_OPS_EINVAL, "lang", "'%s' is not supported (en, it)", lang);
+}
+
+/* <p> as given: an address alone when it is one host ("127.0.0.1"). */
+static void format_addr(const struct pc_prefix *p, char *buf, size_t size)
+{
+        pc_format_prefix(p, buf, size);
+        if (p->len == (p->family == AF_INET ? 32 : 128) && strchr(buf, '/') != NULL)
+                *strchr(buf, '/') = '\0';
+}
+
+/* Each address can be a VPS's, and no two of them overlap: the VPS would
+ * own one address twice. */
+static int check_addrs(const struct pc_prefix *addrs, size_t n, struct pc_ops_error *err)
+{
+        char pa[64], pb[64];
+
+        if (n == 0)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "addresses",
+                                   "is required: at least one address or prefix (e.g. 203.0.113.10, 2001:db8:1::/64)");
+        if (n > PC_VPS_ADDRS_MAX)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "addresses", "has %zu values; at most %d", n, PC_VPS_ADDRS_MAX);
+        for (size_t a = 0; a < n; a++) {
+                format_addr(&addrs[a], pa, sizeof(pa));
+                if (addrs[a].family != AF_INET && addrs[a].family != AF_INET6)
+                        return pc_ops_fail(err, PC_OPS_EINVAL, "addresses", "value %zu is not IPv4 or IPv6", a + 1);
+                if (pc_prefix_unassignable(&addrs[a]) != NULL)
+                        return pc_ops_fail(err, PC_OPS_EINVAL, "addresses", "%s cannot be a VPS's: it is %s", pa,
+                                           pc_prefix_unassignable(&addrs[a]));
+                for (size_t b = 0; b < a; b++)
+                        if (pc_prefix_overlaps(&addrs[a], &addrs[b])) {
+                                format_addr(&addrs[b], pb, sizeof(pb));
+                                return pc_ops_fail(err, PC_OPS_EINVAL, "addresses", "values %s and %s overlap each other",
+                                                   pb, pa);
+                        }
+        }
+        return 0;
+}
+
+/* The site a VPS goes to: the one named, else the default. */
+static int resolve_site(struct pc_ops *o, const struct pc_vps_spec *spec, const struct pc_site **ret,
+                        struct pc_ops_error *err)
+{
+        const struct pc_site *site;
+
+        if (spec->site == NULL && o->cfg->default_site == NULL)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "site", "is required: the configuration has no default-site");
+        site = spec->site != NULL ? pc_config_site(o->cfg, spec->site) : o->cfg->default_site;
+        if (site == NULL)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "site", "'%s' is not in %s", spec->site,
+                                   o->cfg->path != NULL ? o->cfg->path : "the configuration");
+        /* A bridged VPS's frames are checked against its MAC: without one
+         * anti-spoofing could not tell it from a neighbour. */
+        if (site->topology == PC_TOPOLOGY_BRIDGED && site->policy->anti_spoofing && spec->mac == NULL)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "mac",
+                                   "is required at site %s: it is bridged, and a bridged VPS may only send frames "
+                                   "from its own MAC", site->name);
+        *ret = site;
+        return 0;
+}
+
+/* Each of the fields of <spec>, alone and together. */
+static int check_spec(struct pc_ops *o, const struct pc_vps_spec *spec, const char *reason,
+                      const struct pc_site **ret_site, struct pc_ops_error *err)
+{
+        int r;
+
+        if ((r = check_id(spec->id, err)) < 0 || (r = check_owner(spec->owner, err)) < 0 ||
+            (r = check_iface(spec->iface, err)) < 0 || (r = check_addrs(spec->addrs, spec->n_addrs, err)) < 0 ||
+            (r = check_lang(spec->lang != NULL ? spec->lang : "en", err)) < 0 ||
+            (r = pc_ops_text_check("reason", reason, REASON_SIZE, err)) < 0)
+                return r;
+        if (spec->mac != NULL && (spec->mac[0] & 1))
+                return pc_ops_fail(err, PC_OPS_EINVAL, "mac", "is not a unicast MAC address");
+        return resolve_site(o, spec, ret_site, err);
+}
+
+/* Nobody else holds the MAC or any address of <spec>: overlapping
+ * addresses would let one VPS speak as another, and so would a granted
+ * source prefix.  Indexed lookups, whatever the fleet's size. */
+static int check_fleet(struct pc_ops *o, const struct pc_vps_spec *spec, struct pc_ops_error *err)
+{
+        char other[PC_NAME_MAX], pa[64];
+        struct pc_addr_holder h;
+        int r;
+
+        if (spec->mac != NULL) {
+                r = pc_store_mac_holder(o->store, spec->mac, NULL, other, sizeof(other));
+                if (r < 0)
+                        return pc_ops_store_fail(o, r, NULL, err);
+                if (r > 0) {
+                        pc_format_mac(spec->mac, pa, sizeof(pa));
+                        return pc_ops_fail(err, PC_OPS_ECONFLICT, "mac", "MAC %s is already %s's", pa, other);
+                }
+        }
+        for (size_t a = 0; a < spec->n_addrs; a++) {
+                r = pc_store_addr_holder(o->store, &spec->addrs[a], NULL, PC_ADDR_REGISTERED | PC_ADDR_GRANTED,
+                                         pc_now(), &h);
+                if (r < 0)
+                        return pc_ops_store_fail(o, r, NULL, err);
+                if (r == 0)
+                        continue;
+                pc_format_prefix(&spec->addrs[a], pa, sizeof(pa));
+                return pc_ops_fail(err, PC_OPS_ECONFLICT, "addresses",
+                                   h.exception ? "address %s overlaps %s granted to %s" : "address %s overlaps %s of %s",
+                                   pa, h.what, h.vps_id);
+        }
+        return 0;
+}
+
+/* <spec> as the store's VPS, at <site>. */
+static int vps_build(const struct pc_vps_spec *spec, const struct pc_site *site, struct pc_vps **ret,
+                     struct pc_ops_error *err)
+{
+        struct pc_vps *vps;
+
+        if (pc_vps_new(&vps) < 0)
+                return pc_ops_fail(err, PC_OPS_EIO, NULL, "out of memory");
+        snprintf(vps->id, sizeof(vps->id), "%s", spec->id);
+        snprintf(vps->owner, sizeof(vps->owner), "%s", spec->owner);
+        snprintf(vps->lang, sizeof(vps->lang), "%s", spec->lang != NULL ? spec->lang : "en");
+        snprintf(vps->iface, sizeof(vps->iface), "%s", spec->iface);
+        vps->site = site;
+        if (spec->mac != NULL) {
+                memcpy(vps->mac, spec->mac, sizeof(vps->mac));
+                vps->has_mac = true;
+        }
+        for (size_t a = 0; a < spec->n_addrs; a++)
+                if (pc_vps_add_addr(vps, &spec->addrs[a]) < 0) {
+                        pc_vps_free(vps);
+                        return pc_ops_fail(err, PC_OPS_EIO, NULL, "out of memory");
+                }
+        *ret = vps;
+        return 0;
+}
+
+int pc_ops_vps_register(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_spec *spec,
+                        const char *reason, const struct pc_site **ret_site, struct pc_ops_error *err)
+{
+        const struct pc_site *site = NULL;
+        struct pc_vps *vps = NULL;
+        struct pc_actor actor;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_VPS_REGISTER, err)) < 0 || (r = check_spec(o, spec, reason, &site, err)) < 0 ||
+            (r = check_fleet(o, spec, err)) < 0 || (r = vps_build(spec, site, &vps, err)) < 0)
+                return r;
+        actor = pc_ops_store_actor(who, reason);
+        r = pc_store_vps_add(o->store, vps, &actor);
+        pc_vps_free(vps);
+        if (r < 0)
+                return pc_ops_store_fail(o, r, NULL, err);
+        if (ret_site != NULL)
+                *ret_site = site;
+        return 0;
+}
+
+int pc_ops_vps_remove(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *reason,
+                      bool admin_override, struct pc_ops_error *err)
+{
+        struct pc_actor actor;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_VPS_REMOVE, err)) < 0 ||
+            (r = pc_ops_text_check("reason", reason, REASON_SIZE, err)) < 0)
+                return r;
+        if (id == NULL || id[0] == '\0')
+                return pc_ops_fail(err, PC_OPS_EINVAL, "id", "is required");
+        /* Lifting a termination is the admin's alone, whoever else may
+         * remove VPSes: the agent, a hook of the VM manager. */
+        if (admin_override && who->role != PC_ROLE_ADMIN)
+                return pc_ops_fail(err, PC_OPS_EPERM, "admin_override",
+                                   "%s (role %s) may not override a termination: only an admin may", who->principal,
+                                   pc_role_name(who->role));
+        actor = pc_ops_store_actor(who, reason);
+        actor.admin_override = admin_override;
+        actor.webhook_url = o->cfg->notify.webhook_url; /* a termination removed: billing is told */
+        r = pc_store_vps_remove(o->store, id, &actor);
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}

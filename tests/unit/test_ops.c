@@ -1,0 +1,449 @@
+/* The operations layer against a real store in a temporary folder and the
+ * shipped configuration: who may do what, the rules each operation
+ * enforces (the field it names, the code a caller maps to a status), and
+ * that a refused operation writes nothing. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fixture.h"
+#include "ops/ops.h"
+
+static char dir[64];
+static struct pc_store *store;
+static struct pc_ops ops;
+
+static const struct pc_ops_actor admin = { .principal = "alice", .role = PC_ROLE_ADMIN };
+static const struct pc_ops_actor support = { .principal = "sam", .role = PC_ROLE_SUPPORT };
+static const struct pc_ops_actor agent = { .principal = "portcullisd", .role = PC_ROLE_AGENT };
+static const struct pc_ops_actor customer = { .principal = "bruno", .role = PC_ROLE_CUSTOMER,
+                                              .customer = "bruno@example.it" };
+
+static int open_store(void **state)
+{
+        char url[128], err[512];
+
+        snprintf(dir, sizeof(dir), "/tmp/pc-test-ops-XXXXXX");
+        if (mkdtemp(dir) == NULL)
+                return -1;
+        snprintf(url, sizeof(url), "sqlite:%s/portcullis.db", dir);
+        if (pc_store_init(url, NULL, &store, err, sizeof(err)) < 0) {
+                fprintf(stderr, "%s\n", err);
+                return -1;
+        }
+        ops = (struct pc_ops){ .cfg = cfg, .store = store };
+        return 0;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+        return remove(path);
+}
+
+static int close_store(void **state)
+{
+        store = pc_store_close(store);
+        return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* ---- helpers ---------------------------------------------------------- */
+
+struct spec_buf {
+        struct pc_vps_spec spec;
+        struct pc_prefix addrs[4];
+        uint8_t mac[6];
+};
+
+/* A VPS <id> at <site> (NULL: the default) with the addresses given, up to
+ * NULL. */
+static struct pc_vps_spec *spec_of(struct spec_buf *b, const char *id, const char *site, ...)
+{
+        const char *a;
+        va_list ap;
+
+        memset(b, 0, sizeof(*b));
+        b->spec = (struct pc_vps_spec){ .id = id, .site = site, .owner = "bruno@example.it", .addrs = b->addrs };
+        b->spec.iface = id; /* "vps-201": a valid interface name, one per VPS */
+        va_start(ap, site);
+        while ((a = va_arg(ap, const char *)) != NULL)
+                assert_int_equal(pc_parse_prefix(a, false, &b->addrs[b->spec.n_addrs++]), 0);
+        va_end(ap);
+        return &b->spec;
+}
+
+static void register_ok(const struct pc_vps_spec *spec)
+{
+        struct pc_ops_error err;
+
+        if (pc_ops_vps_register(&ops, &admin, spec, "new customer", NULL, &err) < 0)
+                fail_msg("register %s: %s", spec->id, err.message);
+}
+
+/* The number of VPSes the store has (the model, loaded: tests only). */
+static size_t fleet(void)
+{
+        struct pc_model *m;
+        size_t n;
+
+        assert_int_equal(pc_model_new(cfg, &m), 0);
+        assert_int_equal(pc_store_load(store, m), 0);
+        n = pc_model_count(m);
+        pc_model_free(m);
+        return n;
+}
+
+static int64_t audit_rows;
+
+static int count_audit(const struct pc_audit_entry *e, void *userdata)
+{
+        audit_rows++;
+        return 0;
+}
+
+static int64_t audit_count(void)
+{
+        audit_rows = 0;
+        assert_int_equal(pc_store_audit_list(store, NULL, 0, count_audit, NULL), 0);
+        return audit_rows;
+}
+
+/* Asserts that <r>, <err> are the refusal <code> naming <field> with
+ * <text> in its message. */
+static void assert_refused(int r, const struct pc_ops_error *err, enum pc_ops_code code, const char *field,
+                           const char *text)
+{
+        if (r >= 0)
+                fail_msg("succeeded; expected %s", pc_ops_code_name(code));
+        if (err->code != code || strcmp(err->field, field) != 0 || strstr(err->message, text) == NULL)
+                fail_msg("got %s field '%s' \"%s\"; expected %s field '%s' \"%s\"", pc_ops_code_name(err->code),
+                         err->field, err->message, pc_ops_code_name(code), field, text);
+}
+
+/* ---- roles ------------------------------------------------------------ */
+
+static void test_codes(void **state)
+{
+        assert_int_equal(pc_ops_http_status(PC_OPS_OK), 200);
+        assert_int_equal(pc_ops_http_status(PC_OPS_EINVAL), 400);
+        assert_int_equal(pc_ops_http_status(PC_OPS_EPERM), 403);
+        assert_int_equal(pc_ops_http_status(PC_OPS_ENOENT), 404);
+        assert_int_equal(pc_ops_http_status(PC_OPS_EEXIST), 409);
+        assert_int_equal(pc_ops_http_status(PC_OPS_ECONFLICT), 409);
+        assert_int_equal(pc_ops_http_status(PC_OPS_ELIMIT), 409);
+        assert_int_equal(pc_ops_http_status(PC_OPS_EIO), 500);
+        assert_string_equal(pc_ops_code_name(PC_OPS_EPERM), "forbidden");
+        for (enum pc_role r = PC_ROLE_ADMIN; r <= PC_ROLE_AGENT; r++) {
+                enum pc_role back;
+
+                assert_int_equal(pc_role_parse(pc_role_name(r), &back), 0);
+                assert_int_equal(back, r);
+        }
+        assert_int_equal(pc_role_parse("root", &(enum pc_role){ 0 }), -EINVAL);
+}
+
+/* The one table: every role against every operation. */
+static void test_authorize_matrix(void **state)
+{
+        static const struct {
+                const struct pc_ops_actor *who;
+                bool may[PC_OP_COUNT_];
+        } rows[] = {
+                { &admin, { true, true, true, true, true } },
+                { &support, { false, false, false, true, true } },
+                { &customer, { false, false, false, false, false } },
+                { &agent, { true, true, true, false, false } },
+        };
+        struct pc_ops_error err;
+
+        for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+                for (enum pc_op op = 0; op < PC_OP_COUNT_; op++) {
+                        int r = pc_ops_authorize(rows[i].who, op, &err);
+
+                        if (rows[i].may[op] ? r != 0 : (r != -EPERM || err.code != PC_OPS_EPERM))
+                                fail_msg("%s, operation %d: %d %s", pc_role_name(rows[i].who->role), op, r,
+                                         err.message);
+                }
+        assert_refused(pc_ops_authorize(&customer, PC_OP_EXCEPTION_GRANT, &err), &err, PC_OPS_EPERM, "",
+                       "bruno (role customer) may not grant exceptions: only admin or support may");
+        assert_refused(pc_ops_authorize(&(struct pc_ops_actor){ .role = PC_ROLE_ADMIN }, PC_OP_VPS_REGISTER, &err),
+                       &err, PC_OPS_EINVAL, "by", "is required");
+}
+
+/* ---- VPSes ------------------------------------------------------------ */
+
+static void test_register(void **state)
+{
+        struct spec_buf b;
+        const struct pc_site *site = NULL;
+        struct pc_ops_error err;
+        struct pc_vps *v;
+
+        assert_int_equal(pc_ops_vps_register(&ops, &agent, spec_of(&b, "vps-201", NULL, "198.51.100.10",
+                                                                   "2001:db8:201::/64", NULL),
+                                             "VM started", &site, &err),
+                         0);
+        assert_non_null(site);
+        assert_string_equal(site->name, "milano"); /* the default site */
+        assert_int_equal(pc_store_vps_fetch(store, cfg, "vps-201", &v), 0);
+        assert_string_equal(v->lang, "en");
+        assert_int_equal(v->n_addrs, 2);
+        pc_vps_free(v);
+}
+
+/* Customers and support do not register machines; nothing is written. */
+static void test_register_refused_roles(void **state)
+{
+        struct spec_buf b;
+        struct pc_ops_error err;
+        int64_t before = audit_count();
+
+        spec_of(&b, "vps-201", NULL, "198.51.100.10", NULL);
+        assert_refused(pc_ops_vps_register(&ops, &customer, &b.spec, NULL, NULL, &err), &err, PC_OPS_EPERM, "",
+                       "may not register VPSes");
+        assert_int_equal(pc_ops_http_status(err.code), 403);
+        assert_refused(pc_ops_vps_register(&ops, &support, &b.spec, NULL, NULL, &err), &err, PC_OPS_EPERM, "",
+                       "only admin or agent may");
+        assert_int_equal(fleet(), 0);
+        assert_int_equal(audit_count(), before);
+}
+
+/* Bad values, each naming its field. */
+static void test_register_invalid(void **state)
+{
+        struct spec_buf b;
+        struct pc_ops_error err;
+
+        spec_of(&b, "vps-301", NULL, "198.51.100.10", NULL);
+        b.spec.lang = "fr";
+        assert_refused(pc_ops_vps_register(&ops, &admin, &b.spec, NULL, NULL, &err), &err, PC_OPS_EINVAL, "lang",
+                       "'fr' is not supported");
+        spec_of(&b, "vps-301", "mars", "198.51.100.10", NULL);
+        assert_refused(pc_ops_vps_register(&ops, &admin, &b.spec, NULL, NULL, &err), &err, PC_OPS_EINVAL, "site",
+                       "'mars' is not in");
+        spec_of(&b, "vps-301", NULL, "127.0.0.1", NULL);
+        assert_refused(pc_ops_vps_register(&ops, &admin, &b.spec, NULL, NULL, &err), &err, PC_OPS_EINVAL,
+                       "addresses", "127.0.0.1 cannot be a VPS's");
+        spec_of(&b, "vps-301", NULL, "198.51.100.8/29", "198.51.100.10", NULL);
+        assert_refused(pc_ops_vps_register(&ops, &admin, &b.spec, NULL, NULL, &err), &err, PC_OPS_EINVAL,
+                       "addresses", "values 198.51.100.8/29 and 198.51.100.10 overlap each other");
+        spec_of(&b, "vps-301", NULL, NULL);
+        assert_refused(pc_ops_vps_register(&ops, &admin, &b.spec, NULL, NULL, &err), &err, PC_OPS_EINVAL,
+                       "addresses", "is required");
+        spec_of(&b, "vps-301", NULL, "198.51.100.10", NULL);
+        b.spec.owner = "nobody";
+        assert_refused(pc_ops_vps_register(&ops, &admin, &b.spec, NULL, NULL, &err), &err, PC_OPS_EINVAL, "owner",
+                       "'nobody' is not a valid email address");
+        spec_of(&b, "vps-301", NULL, "198.51.100.10", NULL);
+        b.spec.iface = "lo";
+        assert_refused(pc_ops_vps_register(&ops, &admin, &b.spec, NULL, NULL, &err), &err, PC_OPS_EINVAL, "iface",
+                       "loopback");
+        spec_of(&b, "x'); DROP TABLE vps;--", NULL, "198.51.100.10", NULL);
+        b.spec.iface = "tap301";
+        assert_refused(pc_ops_vps_register(&ops, &admin, &b.spec, NULL, NULL, &err), &err, PC_OPS_EINVAL, "id",
+                       "is not a valid VPS id");
+        spec_of(&b, "vps-301", NULL, "198.51.100.10", NULL);
+        assert_refused(pc_ops_vps_register(&ops, &admin, &b.spec, "two\nlines", NULL, &err), &err, PC_OPS_EINVAL,
+                       "reason", "one line of text");
+        assert_int_equal(fleet(), 0);
+}
+
+/* Another VPS's addresses, MAC or granted source prefix: a conflict,
+ * naming the field and who holds it. */
+static void test_register_overlap(void **state)
+{
+        struct spec_buf b;
+        struct pc_ops_error err;
+
+        register_ok(spec_of(&b, "vps-202", NULL, "198.51.100.24/29", NULL));
+        spec_of(&b, "vps-101", "lenoir", "203.0.113.10", NULL);
+        assert_int_equal(pc_parse_mac("52:54:00:00:01:01", b.mac), 0);
+        b.spec.mac = b.mac;
+        register_ok(&b.spec);
+
+        assert_refused(pc_ops_vps_register(&ops, &admin, spec_of(&b, "vps-301", NULL, "198.51.100.26", NULL), NULL,
+                                           NULL, &err),
+                       &err, PC_OPS_ECONFLICT, "addresses", "address 198.51.100.26/32 overlaps 198.51.100.24/29 of vps-202");
+        assert_int_equal(pc_ops_http_status(err.code), 409);
+        assert_refused(pc_ops_vps_register(&ops, &admin, spec_of(&b, "vps-301", NULL, "198.51.100.0/24", NULL), NULL,
+                                           NULL, &err),
+                       &err, PC_OPS_ECONFLICT, "addresses", "overlaps 198.51.100.24/29 of vps-202");
+        spec_of(&b, "vps-301", "lenoir", "203.0.113.77", NULL);
+        assert_int_equal(pc_parse_mac("52:54:00:00:01:01", b.mac), 0);
+        b.spec.mac = b.mac;
+        assert_refused(pc_ops_vps_register(&ops, &admin, &b.spec, NULL, NULL, &err), &err, PC_OPS_ECONFLICT, "mac",
+                       "MAC 52:54:00:00:01:01 is already vps-101's");
+        /* the same id, the same interface: the store's, as EEXIST */
+        assert_refused(pc_ops_vps_register(&ops, &admin, spec_of(&b, "vps-202", NULL, "198.51.100.99", NULL), NULL,
+                                           NULL, &err),
+                       &err, PC_OPS_EEXIST, "", "vps vps-202 already exists");
+        assert_int_equal(fleet(), 2);
+}
+
+static void test_remove(void **state)
+{
+        struct spec_buf b;
+        struct pc_ops_error err;
+
+        register_ok(spec_of(&b, "vps-201", NULL, "198.51.100.10", NULL));
+        assert_refused(pc_ops_vps_remove(&ops, &customer, "vps-201", NULL, false, &err), &err, PC_OPS_EPERM, "",
+                       "may not remove VPSes");
+        assert_refused(pc_ops_vps_remove(&ops, &support, "vps-201", NULL, false, &err), &err, PC_OPS_EPERM, "",
+                       "may not remove VPSes");
+        /* overriding a termination is the admin's alone */
+        assert_refused(pc_ops_vps_remove(&ops, &agent, "vps-201", NULL, true, &err), &err, PC_OPS_EPERM,
+                       "admin_override", "only an admin may");
+        assert_int_equal(fleet(), 1);
+        assert_int_equal(pc_ops_vps_remove(&ops, &agent, "vps-201", "VM deleted", false, &err), 0);
+        assert_int_equal(fleet(), 0);
+        assert_refused(pc_ops_vps_remove(&ops, &agent, "vps-201", NULL, false, &err), &err, PC_OPS_ENOENT, "",
+                       "vps vps-201 does not exist");
+        assert_int_equal(pc_ops_http_status(err.code), 404);
+}
+
+/* ---- exceptions ------------------------------------------------------- */
+
+static struct pc_exception_spec grant_of(const char *vps, const char *service)
+{
+        return (struct pc_exception_spec){ .vps_id = vps, .service = service, .reason = "transactional mail" };
+}
+
+static void test_grant(void **state)
+{
+        struct spec_buf b;
+        struct pc_exception_spec g = grant_of("vps-201", "smtp");
+        struct pc_grant_result res;
+        struct pc_ops_error err;
+        struct pc_vps *v;
+
+        register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        assert_int_equal(pc_ops_exception_grant(&ops, &support, &g, &res, &err), 0);
+        assert_true(res.id > 0);
+        assert_non_null(res.rule);
+        assert_string_equal(res.rule->service->name, "smtp");
+        assert_string_equal(res.site->name, "milano");
+        assert_int_equal(pc_store_vps_fetch(store, cfg, "vps-201", &v), 0);
+        assert_non_null(pc_vps_exception_for(v, "smtp"));
+        assert_string_equal(pc_vps_exception_for(v, "smtp")->by, "sam");
+        pc_vps_free(v);
+        /* once only */
+        assert_refused(pc_ops_exception_grant(&ops, &admin, &g, &res, &err), &err, PC_OPS_EEXIST, "",
+                       "already has an exception for service smtp");
+        /* revoke: support may, a customer may not; then there is none */
+        assert_refused(pc_ops_exception_revoke(&ops, &customer, "vps-201", "smtp", "done", &err), &err, PC_OPS_EPERM,
+                       "", "may not revoke exceptions");
+        assert_refused(pc_ops_exception_revoke(&ops, &support, "vps-201", "smtp", NULL, &err), &err, PC_OPS_EINVAL,
+                       "reason", "is required");
+        assert_int_equal(pc_ops_exception_revoke(&ops, &support, "vps-201", "smtp", "abuse report", &err), 0);
+        assert_refused(pc_ops_exception_revoke(&ops, &support, "vps-201", "smtp", "again", &err), &err, PC_OPS_ENOENT,
+                       "", "no exception for service smtp");
+}
+
+/* A customer (or the agent) never grants, even on their own VPS. */
+static void test_grant_refused_roles(void **state)
+{
+        struct spec_buf b;
+        struct pc_exception_spec g = grant_of("vps-201", "smtp");
+        struct pc_ops_error err;
+        int64_t before;
+
+        register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        before = audit_count();
+        assert_refused(pc_ops_exception_grant(&ops, &customer, &g, NULL, &err), &err, PC_OPS_EPERM, "",
+                       "may not grant exceptions");
+        assert_refused(pc_ops_exception_grant(&ops, &agent, &g, NULL, &err), &err, PC_OPS_EPERM, "",
+                       "may not grant exceptions");
+        assert_int_equal(audit_count(), before);
+}
+
+/* What the site policy does not let support lift, with why. */
+static void test_grant_not_exemptable(void **state)
+{
+        struct spec_buf b;
+        struct pc_exception_spec g;
+        struct pc_ops_error err;
+
+        register_ok(spec_of(&b, "vps-101", "lenoir", "203.0.113.10", NULL));
+        g = grant_of("vps-101", "smtp");
+        assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_ECONFLICT, "service",
+                       "is not exemptable");
+        g = grant_of("vps-101", "vpn");
+        assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_ECONFLICT, "service",
+                       "does not restrict vpn; there is nothing to except");
+        g = grant_of("vps-101", "gopher");
+        assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_EINVAL, "service",
+                       "unknown service 'gopher'");
+        g = grant_of("vps-999", "smtp");
+        assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_ENOENT, "vps",
+                       "vps vps-999 does not exist");
+        g = grant_of("vps-101", "smtp");
+        g.reason = "";
+        assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_EINVAL, "reason",
+                       "is required");
+        g = grant_of("vps-101", "smtp");
+        g.until = pc_now() - 10;
+        assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_EINVAL, "until",
+                       "is not in the future");
+}
+
+/* Source prefixes: never another VPS's address, only where anti-spoofing
+ * applies; once granted, no new VPS takes an address inside. */
+static void test_grant_source_prefix(void **state)
+{
+        struct spec_buf b;
+        struct pc_exception_spec g;
+        struct pc_grant_result res;
+        struct pc_ops_error err;
+
+        register_ok(spec_of(&b, "vps-101", "lenoir", "203.0.113.10", NULL));
+        register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        g = grant_of("vps-101", "source-prefix:198.51.100.0/24");
+        assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_ECONFLICT, "service",
+                       "it overlaps 198.51.100.10/32 of vps-201");
+        g = grant_of("vps-101", "source-prefix:203.0.113.0/24"); /* its own address: fine */
+        assert_int_equal(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), 0);
+        g = grant_of("vps-201", "source-prefix:192.0.2.64/29");
+        assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_ECONFLICT, "service",
+                       "has no anti-spoofing policy to except from");
+        g = grant_of("vps-101", "source-prefix:127.0.0.0/8");
+        assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_EINVAL, "service",
+                       "127.0.0.0/8 cannot be a VPS's");
+        g = grant_of("vps-101", "source-prefix:198.51.100.999/29");
+        assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_EINVAL, "service",
+                       "is not source-prefix:CIDR");
+        g = grant_of("vps-101", "source-prefix:192.0.2.64/29");
+        assert_int_equal(pc_ops_exception_grant(&ops, &admin, &g, &res, &err), 0);
+        assert_null(res.rule);
+        assert_refused(pc_ops_vps_register(&ops, &admin, spec_of(&b, "vps-399", NULL, "192.0.2.66", NULL), NULL,
+                                           NULL, &err),
+                       &err, PC_OPS_ECONFLICT, "addresses",
+                       "address 192.0.2.66/32 overlaps source-prefix:192.0.2.64/29 granted to vps-101");
+}
+
+int main(void)
+{
+        const struct CMUnitTest tests[] = {
+                cmocka_unit_test(test_codes),
+                cmocka_unit_test(test_authorize_matrix),
+                cmocka_unit_test_setup_teardown(test_register, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_register_refused_roles, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_register_invalid, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_register_overlap, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_remove, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_grant, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_grant_refused_roles, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_grant_not_exemptable, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_grant_source_prefix, open_store, close_store),
+        };
+
+        return cmocka_run_group_tests(tests, setup, teardown);
+}
