@@ -65,5 +65,7 @@ for _ in 1 2 3; do
 done
 # shellcheck disable=SC2086
 wait $hp
-check "vps-201's spread flood is a flood incident (recorded: provider B)" wait_for 3 test "$(incidents vps-201 flood)" -ge 1
+has_flood() { test "$(incidents "$1" flood)" -ge 1; } # evaluated at each try of wait_for
+check "vps-201's spread flood is a flood incident (recorded: provider B)" wait_for 3 has_flood vps-201
+[ "$(incidents vps-201 flood)" -ge 1 ] || { echo "     vps-201's incidents:"; sql "SELECT id, kind, count, evidence FROM incident WHERE vps_id='vps-201'" | head -c 600; echo; grep "vps-201" "$LAB_DIR/log/portcullisd.log" | tail -5; }
 lab_summary
