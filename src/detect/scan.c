@@ -493,11 +493,12 @@ static void suspicion_end(struct pc_scan *s, struct vps *v)
         v->confirm = 0;
 }
 
-static void fast_found(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
+/* The finding of kind <kind> about <v>'s walk, without its sample. */
+static struct pc_scan_finding walk_finding(const struct pc_scan *s, const struct vps *v,
+                                           enum pc_scan_finding_kind kind)
 {
-        struct vps *v = &s->vps[vi];
-        struct pc_scan_finding f = {
-                .kind = PC_SCAN_FAST,
+        return (struct pc_scan_finding){
+                .kind = kind,
                 .vps = v->id,
                 .score = lambda(s, v),
                 .failures = v->failures,
@@ -505,10 +506,17 @@ static void fast_found(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
                 .pending = v->pending,
                 .first_ms = v->first_ms,
                 .last_ms = v->last_ms,
-                .confirmed_by = v->suspect ? v->confirm : 0,
+                .shape = "",
         };
+}
+
+static void fast_found(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
+{
+        struct vps *v = &s->vps[vi];
+        struct pc_scan_finding f = walk_finding(s, v, PC_SCAN_FAST);
         size_t n = failed_contacts(s, v, true, &f);
 
+        f.confirmed_by = v->suspect ? v->confirm : 0;
         f.distinct_hosts = distinct(s->scratch, n, cmp_host);
         f.distinct_ports = distinct(s->scratch, n, cmp_port);
         f.shape = shape(f.distinct_hosts, f.distinct_ports);
@@ -518,6 +526,18 @@ static void fast_found(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
         relist(s, vi);
         if (cb != NULL)
                 cb(ud, &f);
+}
+
+/* One more first contact of suspect <vi> failed or was held back: a
+ * FAST finding once there are confirm_probes. */
+static void confirm_add(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
+{
+        struct vps *v = &s->vps[vi];
+
+        if (v->confirm < UINT32_MAX)
+                v->confirm++;
+        if (v->suspect && v->confirm >= s->p.confirm_probes)
+                fast_found(s, vi, cb, ud);
 }
 
 /* The hash of <k>'s host for credits: its address, an IPv6 one's /64
@@ -573,34 +593,6 @@ static void credit(struct pc_scan *s, struct vps *v, const struct contact *c)
                 v->n_credits++;
 }
 
-/* The finding of kind <kind> about <v>'s walk, without its sample. */
-static struct pc_scan_finding walk_finding(const struct pc_scan *s, const struct vps *v,
-                                           enum pc_scan_finding_kind kind)
-{
-        return (struct pc_scan_finding){
-                .kind = kind,
-                .vps = v->id,
-                .score = lambda(s, v),
-                .failures = v->failures,
-                .successes = v->successes,
-                .pending = v->pending,
-                .first_ms = v->first_ms,
-                .last_ms = v->last_ms,
-                .shape = "",
-        };
-}
-
-/* One more first contact of suspect <vi> failed or was held back: a
- * FAST finding once there are confirm_probes. */
-static void confirm_add(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
-{
-        struct vps *v = &s->vps[vi];
-
-        if (v->confirm < UINT32_MAX)
-                v->confirm++;
-        if (v->suspect && v->confirm >= s->p.confirm_probes)
-                fast_found(s, vi, cb, ud);
-}
 
 /* The walk of <vi> reached the threshold: a FAST finding, or with
  * confirmation a SUSPECT one (the held-back contacts since its hold
