@@ -165,32 +165,32 @@ t srcpfx-unassignable 2 exception grant vps-101 source-prefix:127.0.0.0/8 --by a
         has srcpfx-unassignable "127.0.0.0/8 cannot be a VPS's" "$err"
 
 # The notification outbox: list, show, retry a dead letter, never a sent one.
-# Queued so far: vps-201 #1 granted, #2 revoked, #3 suspended, #4
-# unsuspended; vps-101 #5 granted (source prefix).
+# Queued so far: vps-201 #1 ticket received, #2 ticket approved, #3 revoked,
+# #4 suspended, #5 unsuspended; vps-101 #6 granted (source prefix).
 t notif-help 0 notification --help && has notif-help "notification retry N --by WHO --reason TEXT" "$out"
 t notif-nosub 2 notification && has notif-nosub "needs a subcommand" "$err"
 t notif-badsub 2 notification frob && has notif-badsub "unknown notification subcommand 'frob'" "$err"
 t notif-list 0 notification list && has notif-list "exception.granted" "$out" && has notif-list "bruno@example.it" "$out" && has notif-list "LAST ERROR" "$out"
-t notif-list-json 0 notification list --json && json notif-list-json '[n["id"] for n in j["notifications"]] == [5, 4, 3, 2, 1] and all(n["state"] == "pending" and n["attempts"] == 0 and n["sent_at"] is None and n["message_id"] is None for n in j["notifications"])'
-t notif-list-vps 0 notification list vps-201 --limit 2 --json && json notif-list-vps '[n["id"] for n in j["notifications"]] == [4, 3] and j["notifications"][0]["language"] == "it"'
+t notif-list-json 0 notification list --json && json notif-list-json '[n["id"] for n in j["notifications"]] == [6, 5, 4, 3, 2, 1] and all(n["state"] == "pending" and n["attempts"] == 0 and n["sent_at"] is None and n["message_id"] is None for n in j["notifications"])'
+t notif-list-vps 0 notification list vps-201 --limit 2 --json && json notif-list-vps '[n["id"] for n in j["notifications"]] == [5, 4] and j["notifications"][0]["language"] == "it"'
 t notif-list-badstate 2 notification list --state lost && has notif-list-badstate "--state is pending, sent or failed, not 'lost'" "$err"
 t notif-list-badlimit 2 notification list --limit x && has notif-list-badlimit "--limit 'x' is not a number" "$err"
-t notif-show 0 notification show 3 && has notif-show "notification #3: vps.suspended to bruno@example.it (it)" "$out" && has notif-show "payload:" "$out" && has notif-show '"reason": "abuse report #7"' "$out"
-t notif-show-json 0 notification show 3 --json && json notif-show-json 'j["id"] == 3 and j["state"] == "pending" and j["payload"]["event"] == "vps.suspended" and j["payload"]["vps"] == "vps-201" and j["payload"]["addresses"] == ["198.51.100.10/32"]'
+t notif-show 0 notification show 4 && has notif-show "notification #4: vps.suspended to bruno@example.it (it)" "$out" && has notif-show "payload:" "$out" && has notif-show '"reason": "abuse report #7"' "$out"
+t notif-show-json 0 notification show 4 --json && json notif-show-json 'j["id"] == 4 and j["state"] == "pending" and j["payload"]["event"] == "vps.suspended" and j["payload"]["vps"] == "vps-201" and j["payload"]["addresses"] == ["198.51.100.10/32"]'
 t notif-show-missing 2 notification show 99 && has notif-show-missing "notification #99 does not exist" "$err"
 t notif-show-bad 2 notification show x && has notif-show-bad "'x' is not a notification number" "$err"
-# What the notifier would have done: #3 given up on, #4 delivered.
-sqlite3 "$tmp/t.db" "UPDATE notification SET attempts = 5, message_id = '<3.t@portcullis.test>', state = 'failed', last_error = '550 5.1.1 user unknown' WHERE id = 3;
-UPDATE notification SET attempts = 1, message_id = '<4.t@portcullis.test>', state = 'sent', sent_at = 1767225600 WHERE id = 4;"
-t notif-failed 0 notification list --state failed --json && json notif-failed '[n["id"] for n in j["notifications"]] == [3] and j["notifications"][0]["last_error"] == "550 5.1.1 user unknown"'
+# What the notifier would have done: #4 given up on, #5 delivered.
+sqlite3 "$tmp/t.db" "UPDATE notification SET attempts = 5, message_id = '<4.t@portcullis.test>', state = 'failed', last_error = '550 5.1.1 user unknown' WHERE id = 4;
+UPDATE notification SET attempts = 1, message_id = '<5.t@portcullis.test>', state = 'sent', sent_at = 1767225600 WHERE id = 5;"
+t notif-failed 0 notification list --state failed --json && json notif-failed '[n["id"] for n in j["notifications"]] == [4] and j["notifications"][0]["last_error"] == "550 5.1.1 user unknown"'
 t notif-sent 0 notification list vps-201 --state sent && has notif-sent "2026-01-01T00:00:00Z" "$out"
-t notif-retry-noby 2 notification retry 3 --reason x && has notif-retry-noby "--by WHO is required" "$err"
-t notif-retry-noreason 2 notification retry 3 --by alice && has notif-retry-noreason "--reason TEXT is required" "$err"
-t notif-retry 0 notification retry 3 --by alice --reason "mailbox fixed" && has notif-retry "notification #3 (vps.suspended for vps-201) queued again for bruno@example.it" "$out"
-t notif-retried 0 notification show 3 --json && json notif-retried 'j["state"] == "pending" and j["attempts"] == 0 and j["message_id"] == "<3.t@portcullis.test>" and j["next_attempt"] is not None'
-t notif-retry-sent 2 notification retry 4 --by alice --reason again && has notif-retry-sent "was sent at 2026-01-01T00:00:00Z" "$err" && has notif-retry-sent "it is not sent twice" "$err"
+t notif-retry-noby 2 notification retry 4 --reason x && has notif-retry-noby "--by WHO is required" "$err"
+t notif-retry-noreason 2 notification retry 4 --by alice && has notif-retry-noreason "--reason TEXT is required" "$err"
+t notif-retry 0 notification retry 4 --by alice --reason "mailbox fixed" && has notif-retry "notification #4 (vps.suspended for vps-201) queued again for bruno@example.it" "$out"
+t notif-retried 0 notification show 4 --json && json notif-retried 'j["state"] == "pending" and j["attempts"] == 0 and j["message_id"] == "<4.t@portcullis.test>" and j["next_attempt"] is not None'
+t notif-retry-sent 2 notification retry 5 --by alice --reason again && has notif-retry-sent "was sent at 2026-01-01T00:00:00Z" "$err" && has notif-retry-sent "it is not sent twice" "$err"
 t notif-retry-missing 2 notification retry 99 --by alice --reason x && has notif-retry-missing "notification #99 does not exist" "$err"
-t notif-retry-json 0 notification retry 3 --by alice --reason "again" --json && json notif-retry-json 'j == {"retried": 3, "vps": "vps-201", "kind": "vps.suspended", "recipient": "bruno@example.it", "state": "pending"}'
+t notif-retry-json 0 notification retry 4 --by alice --reason "again" --json && json notif-retry-json 'j == {"retried": 4, "vps": "vps-201", "kind": "vps.suspended", "recipient": "bruno@example.it", "state": "pending"}'
 t notif-audit 0 audit vps-201 && has notif-audit "notification.retry" "$out" && has notif-audit "mailbox fixed" "$out"
 
 # Audit: every change, who and why, oldest first.
@@ -288,15 +288,16 @@ raw_control "$out" && { echo "FAIL s8-explain-escaped: a raw control character i
 tickets() { q8 "SELECT count(*) FROM ticket"; }
 n_tickets=$(tickets)
 t8 s8-ticket-unrestricted 2 ticket open vps-803 vpn --by fede --text "office VPN" &&
-        has s8-ticket-unrestricted "site lenoir (policy lenoir) does not restrict vpn; there is nothing to except" "$err"
+        has s8-ticket-unrestricted "site lenoir (policy lenoir) does not restrict vpn; there is nothing to exempt" "$err"
 t8 s8-ticket-not-exemptable 2 ticket open vps-803 smtp --by fede --text "direct mail" &&
         has s8-ticket-not-exemptable "rule 1 of policy lenoir" "$err" && has s8-ticket-not-exemptable "is not exemptable" "$err"
 t8 s8-ticket-exceptions-none 2 ticket open vps-804 smtp --by gino --text "mail" &&
         has s8-ticket-exceptions-none "policy strict of site strict" "$err" && has s8-ticket-exceptions-none "has exceptions: none" "$err"
 [ "$(tickets)" = "$n_tickets" ] || { echo "FAIL s8-ticket-nothing-stored: $(tickets) tickets, want $n_tickets"; failures=$((failures + 1)); }
 
-# exception grant --ticket N: the ticket must be this VPS's, ask for this
-# service and be pending; refused otherwise, the ticket left as it was.
+# exception grant --ticket N is ticket approve N: the ticket must be this
+# VPS's, ask for this service and be open or investigating; refused
+# otherwise, the ticket left as it was.
 t8 s8-ticket-vpn 0 ticket open vps-801 vpn --by dora --text "office VPN" && has s8-ticket-vpn "ticket #2 opened" "$out"
 t8 s8-ticket-bt 0 ticket open vps-801 bittorrent --by dora --text "linux ISOs" && has s8-ticket-bt "ticket #3 opened" "$out"
 t8 s8-grant-other-service 2 exception grant vps-801 vpn --by alice --reason x --ticket 1 &&
@@ -305,14 +306,15 @@ t8 s8-grant-other-vps 2 exception grant vps-802 vpn --by alice --reason x --tick
         has s8-grant-other-vps "ticket #2 is for vps-801, not vps-802" "$err"
 q8 "UPDATE ticket SET state = 'denied' WHERE id = 2; UPDATE ticket SET state = 'closed' WHERE id = 3;"
 t8 s8-grant-denied 2 exception grant vps-801 vpn --by alice --reason x --ticket 2 &&
-        has s8-grant-denied "ticket #2 is denied, not pending" "$err"
+        has s8-grant-denied "ticket #2 is denied: only an open or investigating ticket can be approved" "$err"
 t8 s8-grant-closed 2 exception grant vps-801 bittorrent --by alice --reason x --ticket 3 &&
-        has s8-grant-closed "ticket #3 is closed, not pending" "$err"
+        has s8-grant-closed "ticket #3 is closed: only an open or investigating ticket can be approved" "$err"
 t8 s8-grant-ticket 0 exception grant vps-801 smtp --by alice --reason "invoices" --ticket 1
-t8 s8-revoke 0 exception revoke vps-801 smtp --by alice --reason "abuse report"
 t8 s8-grant-approved 2 exception grant vps-801 smtp --by alice --reason "again" --ticket 1 &&
-        has s8-grant-approved "ticket #1 is approved, not pending" "$err"
-[ "$(q8 "SELECT group_concat(id || ':' || state) FROM ticket WHERE vps_id = 'vps-801'")" = "1:approved,2:denied,3:closed" ] ||
+        has s8-grant-approved "ticket #1 is approved: only an open or investigating ticket can be approved" "$err"
+# revoking the exception revokes the ticket it answered
+t8 s8-revoke 0 exception revoke vps-801 smtp --by alice --reason "abuse report"
+[ "$(q8 "SELECT group_concat(id || ':' || state) FROM ticket WHERE vps_id = 'vps-801'")" = "1:revoked,2:denied,3:closed" ] ||
         { echo "FAIL s8-grant-tickets-kept: $(q8 "SELECT group_concat(id || ':' || state) FROM ticket")"; failures=$((failures + 1)); }
 [ "$(q8 "SELECT count(*) FROM exception WHERE vps_id = 'vps-801' AND revoked_at IS NULL")" = 0 ] ||
         { echo "FAIL s8-grant-nothing-granted: vps-801 has an exception"; failures=$((failures + 1)); }

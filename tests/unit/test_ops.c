@@ -158,10 +158,12 @@ static void test_authorize_matrix(void **state)
                 const struct pc_ops_actor *who;
                 bool may[PC_OP_COUNT_];
         } rows[] = {
-                { &admin, { true, true, true, true, true } },
-                { &support, { false, false, false, true, true } },
-                { &customer, { false, false, false, false, false } },
-                { &agent, { true, true, true, false, false } },
+                /* register, update, remove, grant, revoke; ticket open, read,
+                 * investigate, approve, deny, revoke, expire */
+                { &admin, { true, true, true, true, true, true, true, true, true, true, true, true } },
+                { &support, { false, false, false, true, true, true, true, true, true, true, true, false } },
+                { &customer, { false, false, false, false, false, true, true, false, false, false, false, false } },
+                { &agent, { true, true, true, false, false, false, false, false, false, false, false, true } },
         };
         struct pc_ops_error err;
 
@@ -378,7 +380,7 @@ static void test_grant_not_exemptable(void **state)
                        "is not exemptable");
         g = grant_of("vps-101", "vpn");
         assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_ECONFLICT, "service",
-                       "does not restrict vpn; there is nothing to except");
+                       "does not restrict vpn; there is nothing to exempt");
         g = grant_of("vps-101", "gopher");
         assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_EINVAL, "service",
                        "unknown service 'gopher'");
