@@ -45,15 +45,19 @@ static int parse_opts(int argc, char **argv, const char *allowed, struct ticket_
                 { "customer", required_argument, NULL, O_CUSTOMER },
                 { NULL, 0, NULL, 0 },
         };
-        int opt;
+        const char *sub = argv[1]; /* getopt_long permutes argv */
+        int opt, li = -1;
 
         memset(o, 0, sizeof(*o));
         optind = 0;
         opterr = 0;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                if (opt == '?' || strchr(allowed, opt) == NULL)
+        while ((opt = getopt_long(argc, argv, "", opts, &li)) != -1) {
+                if (opt == '?')
                         return cli_usage_error("ticket", "%s is not an option of ticket %s (see portcullis ticket --help)",
-                                               argv[optind - 1], argv[1]);
+                                               argv[optind - 1], sub);
+                if (strchr(allowed, opt) == NULL)
+                        return cli_usage_error("ticket", "--%s is not an option of ticket %s (see portcullis ticket --help)",
+                                               opts[li].name, sub);
                 switch (opt) {
                 case O_BY: o->by = optarg; break;
                 case O_TEXT: o->text = optarg; break;

@@ -703,5 +703,85 @@ q9 "SELECT payload FROM notification WHERE kind = 'vps.unterminated' AND channel
 [ "$(unterminated vps-902 email)" = 3 ] || { echo "FAIL unterm-remove: $(unterminated vps-902 email) owner emails, want 3 (none for the removal)"; failures=$((failures + 1)); }
 unset cli_cfg
 
+# ---- issue 13: the ticket process (a fresh database)
+db="sqlite:$tmp/tix.db"
+qt() { sqlite3 "$tmp/tix.db" "$@"; }
+t tix-init 0 init
+t tix-add 0 vps add vps-301 --site milano --owner ada@example.it --lang it --iface tap301 --addr 198.51.100.31 --by orch
+t tix-add2 0 vps add vps-302 --site milano --owner bea@example.org --iface tap302 --addr 198.51.100.32 --by orch
+t tix-add3 0 vps add vps-303 --site lenoir --owner ada@example.it --iface tap303 --addr 203.0.113.33 --by orch
+t tix-help 0 ticket --help && has tix-help "ticket approve N --by WHO [--ports PORTS] [--until TIME] [--note TEXT]" "$out" &&
+        has tix-help "open -> investigating -> approved | denied" "$out" && has tix-help "--role support|customer" "$out"
+t tix-nosub 2 ticket && has tix-nosub "open, list, show, investigate, approve, deny or revoke" "$err"
+t tix-badsub 2 ticket close 1 && has tix-badsub "unknown ticket subcommand 'close'" "$err"
+t tix-unknown-opt 2 ticket list --frob && has tix-unknown-opt "--frob is not an option of ticket list" "$err"
+# open: the customer's own VPS, what is asked, refused with why
+t tix-open 0 ticket open vps-301 smtp --by ada --role customer --customer ada@example.it --ports 587 --duration 90d \
+        --text "invoices from our billing app" --evidence "https://example.it/spf" --evidence "DKIM selector s1" &&
+        has tix-open "ticket #1 opened: vps-301 asks for smtp ports 587" "$out"
+t tix-open-json 0 ticket open vps-301 vpn --by ada --text "office VPN" --json &&
+        json tix-open-json 'j == {"ticket": 2, "vps": "vps-301", "service": "vpn", "ports": None, "state": "open"}'
+t tix-open-other 2 ticket open vps-302 smtp --by ada --role customer --customer ada@example.it --text x &&
+        has tix-open-other "vps vps-302 does not exist" "$err"
+t tix-open-notexempt 2 ticket open vps-303 smtp --by ada --text "direct mail" &&
+        has tix-open-notexempt "rule 1 of policy lenoir" "$err" && has tix-open-notexempt "is not exemptable" "$err"
+t tix-open-nothing 2 ticket open vps-303 vpn --by ada --text "vpn" && has tix-open-nothing "nothing to exempt" "$err"
+t tix-open-ports 2 ticket open vps-301 smtp --by ada --text x --ports tcp/80 &&
+        has tix-open-ports "--ports 'tcp/80' is not within the ports the site blocks for the service" "$err"
+t tix-open-dur 2 ticket open vps-301 smtp --by ada --text x --duration soon && has tix-open-dur "--duration 'soon' is not a duration" "$err"
+t tix-open-notext 2 ticket open vps-301 smtp --by ada && has tix-open-notext "--text TEXT is required" "$err"
+t tix-open-noby 2 ticket open vps-301 smtp --text x && has tix-open-noby "--by WHO is required" "$err"
+t tix-open-badopt 2 ticket open vps-301 smtp --by ada --text x --reason y && has tix-open-badopt "--reason is not an option of ticket open" "$err"
+t tix-open-role 2 ticket open vps-301 smtp --by ada --text x --role root && has tix-open-role "--role 'root' is not a role" "$err"
+t tix-open-nocust 2 ticket open vps-301 smtp --by ada --text x --role customer && has tix-open-nocust "--role customer needs --customer EMAIL" "$err"
+[ "$(qt "SELECT count(*) FROM ticket")" = 2 ] || { echo "FAIL tix-refused-nothing-stored: $(qt "SELECT count(*) FROM ticket") tickets"; failures=$((failures + 1)); }
+[ "$(qt "SELECT group_concat(kind || ':' || language) FROM notification")" = "ticket.received:it,ticket.received:it" ] ||
+        { echo "FAIL tix-received: $(qt "SELECT group_concat(kind) FROM notification")"; failures=$((failures + 1)); }
+# list and show, --json
+t tix-list 0 ticket list && has tix-list "smtp tcp/587" "$out" && has tix-list "open" "$out"
+t tix-list-json 0 ticket list --json && json tix-list-json '[t["id"] for t in j["tickets"]] == [2, 1] and j["tickets"][1]["ports"] == "tcp/587" and j["tickets"][1]["duration"] == 7776000 and j["tickets"][1]["evidence"] == "https://example.it/spf | DKIM selector s1"'
+t tix-list-state 0 ticket list --state investigating --json && json tix-list-state 'j["tickets"] == []'
+t tix-list-badstate 2 ticket list --state pending && has tix-list-badstate "--state 'pending' is not a state" "$err"
+t tix-list-other 0 ticket list --role customer --customer bea@example.org --json && json tix-list-other 'j["tickets"] == []'
+t tix-list-novps 2 ticket list vps-999 && has tix-list-novps "vps vps-999 does not exist" "$err"
+t tix-show 0 ticket show 1 && has tix-show "Ticket #1: vps-301 asks for smtp ports tcp/587 -- open" "$out" &&
+        has tix-show "duration:  90 days" "$out" && has tix-show "opened" "$out" && has tix-show "The customer's earlier tickets:" "$out" &&
+        has tix-show "#2 vps-301 vpn: open" "$out"
+t tix-show-json 0 ticket show 1 --json && json tix-show-json 'j["state"] == "open" and j["history"][0]["kind"] == "opened" and [x["id"] for x in j["earlier_tickets"]] == [2] and j["incidents"] == [] and j["actions"] == [] and "blocked_attempts" in j'
+t tix-show-customer 0 ticket show 1 --role customer --customer ada@example.it --json && json tix-show-customer '"incidents" not in j and j["id"] == 1'
+t tix-show-other 2 ticket show 1 --role customer --customer bea@example.org && has tix-show-other "ticket #1 does not exist" "$err"
+t tix-show-missing 2 ticket show 99 && has tix-show-missing "ticket #99 does not exist" "$err"
+t tix-show-bad 2 ticket show x && has tix-show-bad "'x' is not a ticket number" "$err"
+# decisions: a customer never, not even their own
+t tix-approve-cust 2 ticket approve 1 --by ada --role customer --customer ada@example.it &&
+        has tix-approve-cust "ada (role customer) may not approve tickets: only admin or support may" "$err"
+t tix-investigate 0 ticket investigate 1 --by sam --role support --note "asked for the mail logs" && has tix-investigate "ticket #1 under investigation" "$out"
+t tix-investigate-again 2 ticket investigate 1 --by sam && has tix-investigate-again "ticket #1 is investigating: only an open ticket can be investigated" "$err"
+t tix-approve-more 2 ticket approve 1 --by sam --ports 25 && has tix-approve-more "--ports '25' is not within the ports the ticket asks for (tcp/587)" "$err"
+t tix-approve-past 2 ticket approve 1 --by sam --until 2020-01-01 && has tix-approve-past "--until '2020-01-01' is in the past" "$err"
+t tix-approve 0 ticket approve 1 --by sam --role support --note "SPF and DKIM checked" &&
+        has tix-approve "ticket #1 approved: exception #1 for vps-301" "$out"
+t tix-approved-json 0 ticket show 1 --json && json tix-approved-json 'j["state"] == "approved" and j["exception"] == 1 and j["until"] is not None and [h["kind"] for h in j["history"]] == ["opened", "investigating", "approved"] and j["history"][2]["note"] == "SPF and DKIM checked"'
+t tix-explain-587 0 explain vps-301 tcp/587 && has tix-explain-587 "allow" "$out"
+t tix-explain-25 1 explain vps-301 tcp/25 && has tix-explain-25 "reject" "$out"
+t tix-vps-show 0 vps show vps-301 && has tix-vps-show "only tcp/587, ticket #1" "$out" && has tix-vps-show "Filters:
+  none" "$out"
+[ "$(qt "SELECT ports || ':' || ticket_id FROM exception WHERE id = 1")" = "tcp/587:1" ] || { echo "FAIL tix-exception: $(qt "SELECT ports, ticket_id FROM exception")"; failures=$((failures + 1)); }
+[ "$(qt "SELECT kind FROM notification ORDER BY id DESC LIMIT 1")" = "ticket.approved" ] || { echo "FAIL tix-approved-mail"; failures=$((failures + 1)); }
+t tix-approve-again 2 ticket approve 1 --by sam && has tix-approve-again "ticket #1 is approved: only an open or investigating ticket can be approved" "$err"
+t tix-deny-approved 2 ticket deny 1 --by sam --reason x && has tix-deny-approved "ticket #1 is approved: only an open or investigating ticket can be denied" "$err"
+t tix-deny-noreason 2 ticket deny 2 --by sam && has tix-deny-noreason "--reason is required" "$err"
+t tix-deny 0 ticket deny 2 --by sam --reason "VPNs need a business contract" --json && json tix-deny 'j["state"] == "denied" and j["note"] == "VPNs need a business contract"'
+[ "$(qt "SELECT json_extract(payload, '$.reason') FROM notification WHERE kind = 'ticket.denied'")" = "VPNs need a business contract" ] ||
+        { echo "FAIL tix-denied-mail"; failures=$((failures + 1)); }
+t tix-revoke-denied 2 ticket revoke 2 --by sam --reason x && has tix-revoke-denied "ticket #2 is denied: only an approved ticket can be revoked" "$err"
+t tix-revoke 0 ticket revoke 1 --by sam --reason "spam complaints" && has tix-revoke "ticket #1 revoked" "$out"
+t tix-explain-revoked 1 explain vps-301 tcp/587 && has tix-explain-revoked "reject" "$out"
+[ "$(qt "SELECT count(*) FROM exception WHERE revoked_at IS NULL")" = 0 ] || { echo "FAIL tix-revoked-exception"; failures=$((failures + 1)); }
+[ "$(qt "SELECT group_concat(action) FROM audit WHERE object = 'ticket/1'")" = "ticket.open,ticket.investigate,ticket.approve,ticket.revoke" ] ||
+        { echo "FAIL tix-audit: $(qt "SELECT group_concat(action) FROM audit WHERE object = 'ticket/1'")"; failures=$((failures + 1)); }
+t tix-audit 0 audit vps-301 && has tix-audit "ticket.approve" "$out"
+db="sqlite:$tmp/t.db"
+
 echo "$n commands, $failures failures"
 [ $failures = 0 ]
