@@ -28,6 +28,7 @@
 #include "notify/mime.h"
 #include "notify/template.h"
 #include "notify/webhook.h"
+#include "ops/ops.h"
 
 #define BATCH 20
 #define BACKOFF_MAX (6 * 3600)
@@ -589,7 +590,17 @@ void notifier_digest_pass(struct agent *a)
 
 void notifier_expiry_pass(struct agent *a)
 {
+        struct pc_ops o = { .cfg = a->cfg, .store = a->store };
+        struct pc_ops_actor who = { .principal = "portcullisd", .role = PC_ROLE_AGENT };
+        struct pc_ops_error err;
         size_t n = 0;
+
+        /* Approved tickets whose exception ran out: expired, audited. */
+        if (pc_ops_ticket_expire_due(&o, &who, &n, &err) < 0)
+                agent_log("Failed to record the tickets whose exception ended: %s", err.message);
+        else if (n > 0)
+                agent_log("%zu ticket%s expired with %s exception", n, n == 1 ? "" : "s", n == 1 ? "its" : "their");
+        n = 0;
 
         if (pc_store_exception_expiry_notices(a->store, pc_now(), EXPIRY_NOTICE_WINDOW, &n) < 0) {
                 agent_log("Failed to queue the notices of exceptions ending soon: %s", pc_store_errmsg(a->store));

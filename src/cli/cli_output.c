@@ -322,6 +322,8 @@ static const char *field_option(const char *field)
                 { "owner", "--owner" }, { "iface", "--iface" },   { "addresses", "--addr" }, { "mac", "--mac" },
                 { "site", "--site" },   { "lang", "--lang" },     { "reason", "--reason" },  { "by", "--by" },
                 { "until", "--until" }, { "ticket", "--ticket" }, { "admin_override", "--admin-override" },
+                { "text", "--text" },   { "ports", "--ports" },   { "duration", "--duration" },
+                { "evidence", "--evidence" }, { "note", "--note" }, { "customer", "--customer" },
         };
 
         for (size_t i = 0; i < PC_ARRAY_SIZE(options); i++)

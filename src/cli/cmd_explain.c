@@ -20,7 +20,7 @@ static int ticket_cb(const struct pc_ticket *t, void *userdata)
 {
         struct ticket_ctx *ctx = userdata;
 
-        if (strcmp(t->service, ctx->service) == 0 && t->state == PC_TICKET_PENDING)
+        if (strcmp(t->service, ctx->service) == 0 && (t->state == PC_TICKET_OPEN || t->state == PC_TICKET_INVESTIGATING))
                 json_array_append_new(ctx->list, json_pack("{s:I, s:s}", "id", (json_int_t)t->id, "state",
                                                            pc_ticket_state_name(t->state)));
         return 0;
@@ -86,8 +86,9 @@ static int add_context(struct cli *c, const struct pc_vps *vps, const struct pc_
                 return -1;
         }
         json_array_foreach(ctx.list, i, t) {
-                snprintf(buf, sizeof(buf), "ticket #%" JSON_INTEGER_FORMAT " pending: asks for an exception for %s",
-                         json_integer_value(json_object_get(t, "id")), rule->service->name);
+                snprintf(buf, sizeof(buf), "ticket #%" JSON_INTEGER_FORMAT " pending (%s): asks for an exception for %s",
+                         json_integer_value(json_object_get(t, "id")),
+                         json_string_value(json_object_get(t, "state")), rule->service->name);
                 json_array_append_new(notes, json_string(buf));
         }
         json_object_set_new(j, "pending_tickets", ctx.list);

@@ -1,128 +1,652 @@
-/* portcullis ticket open | list: exception requests, the minimum that
- * `exception grant --ticket N` and `explain` need.  Review, deny and the
- * customer-facing side are the ticket workflow's own step. */
+/* portcullis ticket open | list | show | investigate | approve | deny |
+ * revoke: the exception process (docs/OPERATIONS.md), through the
+ * operations layer.  This file parses and prints; src/ops/ops_ticket.c
+ * decides. */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "policy/grant.h"
+#include "dataplane/dataplane.h"
 
 int cmd_ticket(struct cli *c, int argc, char **argv);
 
-static int ticket_open(struct cli *c, int argc, char **argv)
+#define EVIDENCE_MAX 8 /* --evidence given more than once: joined */
+
+/* Every option of every subcommand; each takes the ones it documents. */
+struct ticket_opts {
+        const char *by, *role, *customer;
+        const char *text, *ports, *duration, *until, *note, *reason, *state;
+        const char *evidence[EVIDENCE_MAX];
+        size_t n_evidence;
+};
+
+enum { O_BY = 'b', O_TEXT = 't', O_PORTS = 'p', O_DURATION = 'd', O_UNTIL = 'u', O_NOTE = 'n', O_REASON = 'r',
+       O_STATE = 's', O_EVIDENCE = 'e', O_ROLE = 'R', O_CUSTOMER = 'C' };
+
+/* Parses argv's options that <allowed> (option letters) lists; leaves the
+ * positionals at optind. */
+static int parse_opts(int argc, char **argv, const char *allowed, struct ticket_opts *o)
 {
         static const struct option opts[] = {
-                { "by", required_argument, NULL, 'b' },
-                { "text", required_argument, NULL, 't' },
+                { "by", required_argument, NULL, O_BY },
+                { "text", required_argument, NULL, O_TEXT },
+                { "ports", required_argument, NULL, O_PORTS },
+                { "duration", required_argument, NULL, O_DURATION },
+                { "until", required_argument, NULL, O_UNTIL },
+                { "note", required_argument, NULL, O_NOTE },
+                { "reason", required_argument, NULL, O_REASON },
+                { "state", required_argument, NULL, O_STATE },
+                { "evidence", required_argument, NULL, O_EVIDENCE },
+                { "role", required_argument, NULL, O_ROLE },
+                { "customer", required_argument, NULL, O_CUSTOMER },
                 { NULL, 0, NULL, 0 },
         };
-        struct pc_ticket t = { 0 };
-        const struct pc_vps *vps;
-        const char *by = NULL, *text = NULL;
-        char why[512];
-        int64_t id;
-        int opt, r;
+        const char *sub = argv[1]; /* getopt_long permutes argv */
+        int opt, li = -1;
 
+        memset(o, 0, sizeof(*o));
         optind = 0;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                if (opt == 'b')
-                        by = optarg;
-                else if (opt == 't')
-                        text = optarg;
-                else
-                        return cli_usage_error("ticket", "bad option for ticket open");
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, "", opts, &li)) != -1) {
+                if (opt == '?')
+                        return cli_usage_error("ticket", "%s is not an option of ticket %s (see portcullis ticket --help)",
+                                               argv[optind - 1], sub);
+                if (strchr(allowed, opt) == NULL)
+                        return cli_usage_error("ticket", "--%s is not an option of ticket %s (see portcullis ticket --help)",
+                                               opts[li].name, sub);
+                switch (opt) {
+                case O_BY: o->by = optarg; break;
+                case O_TEXT: o->text = optarg; break;
+                case O_PORTS: o->ports = optarg; break;
+                case O_DURATION: o->duration = optarg; break;
+                case O_UNTIL: o->until = optarg; break;
+                case O_NOTE: o->note = optarg; break;
+                case O_REASON: o->reason = optarg; break;
+                case O_STATE: o->state = optarg; break;
+                case O_ROLE: o->role = optarg; break;
+                case O_CUSTOMER: o->customer = optarg; break;
+                case O_EVIDENCE:
+                        if (o->n_evidence == EVIDENCE_MAX)
+                                return cli_usage_error("ticket", "--evidence is given more than %d times",
+                                                       EVIDENCE_MAX);
+                        o->evidence[o->n_evidence++] = optarg;
+                        break;
+                }
         }
-        if (optind + 3 != argc)
-                return cli_usage_error("ticket", "ticket open takes a VPS id and a service");
-        if (!cli_actor_valid("ticket", by))
-                return CLI_ERROR;
-        if (text == NULL || text[0] == '\0')
-                return cli_usage_error("ticket", "--text TEXT is required: the customer's use case and evidence");
-        if (!cli_text_valid("ticket", "--text", text, sizeof(t.text)))
-                return CLI_ERROR;
-        r = cli_model(c);
-        if (r != CLI_OK)
-                return r;
-        vps = pc_model_find(c->model, argv[optind + 1]);
-        if (vps == NULL) {
-                cli_error("vps %s does not exist", argv[optind + 1]);
-                return CLI_ERROR;
-        }
-        /* A request that no grant could answer is refused now, with why,
-         * not left pending for support to find out. */
-        if (pc_grant_check(c->cfg, vps->site, argv[optind + 2], NULL, why, sizeof(why)) < 0) {
-                cli_error("Failed to open a ticket for %s: %s", vps->id, why);
-                return CLI_ERROR;
-        }
-        snprintf(t.vps_id, sizeof(t.vps_id), "%s", argv[optind + 1]);
-        snprintf(t.service, sizeof(t.service), "%s", argv[optind + 2]);
-        snprintf(t.text, sizeof(t.text), "%s", text);
-        if (pc_store_ticket_open(c->store, &t, &(struct pc_actor){ .by = by }, &id) < 0) {
-                cli_error("Failed to open a ticket for %s: %s", t.vps_id, pc_store_errmsg(c->store));
-                return CLI_ERROR;
-        }
-        if (c->json)
-                return cli_print_json(json_pack("{s:I, s:s, s:s}", "ticket", (json_int_t)id, "vps", t.vps_id,
-                                                "service", t.service));
-        printf("ticket #%" PRId64 " opened: %s asks for %s\n", id, t.vps_id, t.service);
         return CLI_OK;
 }
+
+/* The actor: --by (required for a change; "cli" for a read), in --role
+ * (default admin: whoever can run the CLI against the database can write
+ * it anyway), bound to --customer for the customer role. */
+static int actor_of(const struct ticket_opts *o, bool change, struct pc_ops_actor *who)
+{
+        if (change && !cli_actor_valid("ticket", o->by))
+                return CLI_ERROR;
+        *who = cli_ops_actor(o->by != NULL ? o->by : "cli");
+        if (o->role != NULL && pc_role_parse(o->role, &who->role) < 0)
+                return cli_usage_error("ticket", "--role '%s' is not a role (admin, support, customer, agent)", o->role);
+        if (who->role == PC_ROLE_CUSTOMER && (o->customer == NULL || o->customer[0] == '\0'))
+                return cli_usage_error("ticket", "--role customer needs --customer EMAIL: the owner the customer is");
+        if (who->role != PC_ROLE_CUSTOMER && o->customer != NULL)
+                return cli_usage_error("ticket", "--customer is for --role customer");
+        who->customer = o->customer;
+        return CLI_OK;
+}
+
+/* The ticket number of argv[optind + 1]: 0 and a usage error if bad. */
+static int64_t ticket_arg(int argc, char **argv)
+{
+        char *end;
+        long long id;
+
+        if (optind + 2 != argc) {
+                cli_usage_error("ticket", "ticket %s takes one ticket number", argv[1]);
+                return 0;
+        }
+        id = strtoll(argv[optind + 1], &end, 10);
+        if (*end != '\0' || id <= 0 || argv[optind + 1][0] == '\0') {
+                cli_usage_error("ticket", "'%s' is not a ticket number", argv[optind + 1]);
+                return 0;
+        }
+        return id;
+}
+
+/* "30d", "12h", "90m", "3600s", "2w" (a bare number: seconds). */
+static bool duration_parse(const char *s, int64_t *ret)
+{
+        static const struct {
+                char unit;
+                int64_t seconds;
+        } units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 }, { 'w', 7 * 86400 } };
+        char *end;
+        long long n;
+
+        if (s[0] < '0' || s[0] > '9')
+                return false;
+        n = strtoll(s, &end, 10);
+        if (n <= 0 || n > 10LL * 366 * 86400)
+                return false;
+        if (*end == '\0') {
+                *ret = n;
+                return true;
+        }
+        for (size_t i = 0; i < PC_ARRAY_SIZE(units); i++)
+                if (end[0] == units[i].unit && end[1] == '\0' && n <= 10LL * 366 * 86400 / units[i].seconds) {
+                        *ret = n * units[i].seconds;
+                        return true;
+                }
+        return false;
+}
+
+/* "30d 0h" style, for a duration asked. */
+static void duration_text(int64_t d, char *buf, size_t size)
+{
+        if (d == 0)
+                snprintf(buf, size, "none said");
+        else if (d % 86400 == 0)
+                snprintf(buf, size, "%" PRId64 " day%s", d / 86400, d == 86400 ? "" : "s");
+        else if (d % 3600 == 0)
+                snprintf(buf, size, "%" PRId64 " hour%s", d / 3600, d == 3600 ? "" : "s");
+        else
+                snprintf(buf, size, "%" PRId64 " seconds", d);
+}
+
+static json_t *ticket_json(const struct pc_ticket *t)
+{
+        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:s, s:o, s:o, s:o}", "id",
+                         (json_int_t)t->id, "vps", t->vps_id, "service", t->service, "ports",
+                         t->ports[0] != '\0' ? json_string(t->ports) : json_null(), "duration",
+                         t->duration != 0 ? json_integer(t->duration) : json_null(), "state",
+                         pc_ticket_state_name(t->state), "owner", t->owner, "opened_by", t->opened_by, "opened",
+                         cli_time_json(t->opened), "text", t->text, "evidence",
+                         t->evidence[0] != '\0' ? json_string(t->evidence) : json_null(), "updated",
+                         cli_time_json(t->updated), "updated_by", t->updated_by, "note",
+                         t->note[0] != '\0' ? json_string(t->note) : json_null(), "exception",
+                         t->exception_id != 0 ? json_integer(t->exception_id) : json_null(), "until",
+                         cli_time_json(t->until));
+}
+
+/* ---- open ------------------------------------------------------------- */
+
+static int ticket_open(struct cli *c, int argc, char **argv)
+{
+        struct ticket_opts opt;
+        struct pc_ticket_spec spec = { 0 };
+        struct pc_ops_actor who;
+        struct pc_ops_error err;
+        struct pc_ops o;
+        char evidence[PC_TICKET_EVIDENCE_MAX] = "";
+        int64_t id;
+        int r = parse_opts(argc, argv, "btpdeRC", &opt);
+
+        if (r != CLI_OK)
+                return r;
+        if (optind + 3 != argc)
+                return cli_usage_error("ticket", "ticket open takes a VPS id and a service");
+        if ((r = actor_of(&opt, true, &who)) != CLI_OK)
+                return r;
+        if (opt.text == NULL || opt.text[0] == '\0')
+                return cli_usage_error("ticket", "--text TEXT is required: the customer's use case");
+        if (opt.duration != NULL && !duration_parse(opt.duration, &spec.duration))
+                return cli_usage_error("ticket", "--duration '%s' is not a duration (30d, 12h, 2w; at most 10 years)",
+                                       opt.duration);
+        /* Each --evidence is one piece (a sentence, a link): one line. */
+        for (size_t i = 0, len = 0; i < opt.n_evidence; i++) {
+                if (len + strlen(opt.evidence[i]) + 3 >= sizeof(evidence))
+                        return cli_usage_error("ticket", "--evidence is longer than %zu bytes in all",
+                                               sizeof(evidence) - 1);
+                len += (size_t)snprintf(evidence + len, sizeof(evidence) - len, "%s%s", i == 0 ? "" : " | ",
+                                        opt.evidence[i]);
+        }
+        spec.vps_id = argv[optind + 1];
+        spec.service = argv[optind + 2];
+        spec.ports = opt.ports;
+        spec.text = opt.text;
+        spec.evidence = opt.n_evidence > 0 ? evidence : NULL;
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        o = cli_ops(c);
+        if (pc_ops_ticket_open(&o, &who, &spec, &id, &err) < 0)
+                return cli_ops_error("ticket", &err, "Failed to open a ticket for %s", spec.vps_id);
+        if (c->json)
+                return cli_print_json(json_pack("{s:I, s:s, s:s, s:o, s:s}", "ticket", (json_int_t)id, "vps",
+                                                spec.vps_id, "service", spec.service, "ports",
+                                                spec.ports != NULL ? json_string(spec.ports) : json_null(), "state",
+                                                "open"));
+        printf("ticket #%" PRId64 " opened: %s asks for %s%s%s\n", id, spec.vps_id, spec.service,
+               spec.ports != NULL ? " ports " : "", spec.ports != NULL ? spec.ports : "");
+        return CLI_OK;
+}
+
+/* ---- list ------------------------------------------------------------- */
 
 struct list_ctx {
         json_t *list;
         struct cli_table *table;
+        int64_t skip; /* a ticket not to list (show's earlier tickets) */
 };
 
 static int list_cb(const struct pc_ticket *t, void *userdata)
 {
         struct list_ctx *ctx = userdata;
-        char id[24], when[32];
+        char id[24], when[32], what[PC_NAME_MAX + PC_PORTS_TEXT_MAX + 4];
 
+        if (t->id == ctx->skip)
+                return 0;
         snprintf(id, sizeof(id), "%" PRId64, t->id);
+        snprintf(what, sizeof(what), "%s%s%s", t->service, t->ports[0] != '\0' ? " " : "", t->ports);
         pc_format_time(t->opened, when, sizeof(when));
-        cli_table_add(ctx->table, id, t->vps_id, t->service, pc_ticket_state_name(t->state), t->opened_by, when,
-                      t->text);
-        json_array_append_new(ctx->list, json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s}", "id", (json_int_t)t->id,
-                                                   "vps", t->vps_id, "service", t->service, "state",
-                                                   pc_ticket_state_name(t->state), "opened_by", t->opened_by,
-                                                   "opened", when, "text", t->text));
+        if (ctx->table != NULL)
+                cli_table_add(ctx->table, id, t->vps_id, what, pc_ticket_state_name(t->state), t->opened_by, when,
+                              t->text);
+        json_array_append_new(ctx->list, ticket_json(t));
         return 0;
 }
 
 static int ticket_list(struct cli *c, int argc, char **argv)
 {
-        static const char *const headers[] = { "#", "VPS", "SERVICE", "STATE", "BY", "OPENED", "TEXT" };
+        static const char *const headers[] = { "#", "VPS", "ASKS FOR", "STATE", "BY", "OPENED", "TEXT" };
+        struct pc_ticket_query q = { .state = -1 };
+        struct ticket_opts opt;
+        struct pc_ops_actor who;
+        struct pc_ops_error err;
+        struct pc_ops o;
         struct list_ctx ctx;
-        int r;
+        int r = parse_opts(argc, argv, "bsRC", &opt);
 
-        if (argc > 3)
+        if (r != CLI_OK)
+                return r;
+        if (optind + 2 < argc)
                 return cli_usage_error("ticket", "ticket list takes at most one VPS id");
+        if ((r = actor_of(&opt, false, &who)) != CLI_OK)
+                return r;
+        if (opt.state != NULL) {
+                enum pc_ticket_state st;
+
+                if (pc_ticket_state_parse(opt.state, &st) < 0)
+                        return cli_usage_error("ticket",
+                                               "--state '%s' is not a state (open, investigating, approved, denied, "
+                                               "revoked, expired, closed)", opt.state);
+                q.state = (int)st;
+        }
+        q.vps_id = optind + 1 < argc ? argv[optind + 1] : NULL;
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;
-        ctx.list = json_array();
-        ctx.table = cli_table_new(7, headers);
-        r = pc_store_ticket_list(c->store, argc == 3 ? argv[2] : NULL, list_cb, &ctx);
+        o = cli_ops(c);
+        ctx = (struct list_ctx){ json_array(), cli_table_new(7, headers), 0 };
+        r = pc_ops_ticket_list(&o, &who, &q, list_cb, &ctx, &err);
         if (r < 0)
-                cli_error("Failed to list tickets: %s", pc_store_errmsg(c->store));
-        else if (c->json) {
-                cli_print_json(json_pack("{s:O}", "tickets", ctx.list));
-        } else
+                r = cli_ops_error("ticket", &err, "Failed to list tickets");
+        else if (c->json)
+                r = cli_print_json(json_pack("{s:O}", "tickets", ctx.list));
+        else {
                 cli_table_print(ctx.table);
+                r = CLI_OK;
+        }
         json_decref(ctx.list);
         cli_table_free(ctx.table);
-        return r < 0 ? CLI_ERROR : CLI_OK;
+        return r;
+}
+
+/* ---- show ------------------------------------------------------------- */
+
+static int event_cb(const struct pc_ticket_event *e, void *userdata)
+{
+        json_array_append_new(userdata, json_pack("{s:o, s:s, s:s, s:o}", "at", cli_time_json(e->at), "by", e->by,
+                                                  "kind", e->kind, "note",
+                                                  e->text[0] != '\0' ? json_string(e->text) : json_null()));
+        return 0;
+}
+
+static int incident_cb(const struct pc_incident *i, void *userdata)
+{
+        json_array_append_new(userdata, json_pack("{s:I, s:s, s:o, s:o, s:I, s:s, s:I}", "id", (json_int_t)i->id,
+                                                  "kind", i->kind, "first_seen", cli_time_json(i->first_seen),
+                                                  "last_seen", cli_time_json(i->last_seen), "count",
+                                                  (json_int_t)i->count, "state", i->open ? "open" : "closed",
+                                                  "actions", (json_int_t)i->actions));
+        return 0;
+}
+
+struct action_ctx {
+        json_t *list;
+        int64_t now;
+};
+
+static int action_cb(const struct pc_store_action *a, void *userdata)
+{
+        struct action_ctx *ctx = userdata;
+
+        json_array_append_new(ctx->list, json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:s}", "id",
+                                                   (json_int_t)a->id, "kind", a->kind, "direction", a->direction,
+                                                   "scope", a->scope, "incident",
+                                                   a->incident_id != 0 ? json_integer(a->incident_id) : json_null(),
+                                                   "by", a->by, "reason", a->reason, "created",
+                                                   cli_time_json(a->created), "until", cli_time_json(a->until),
+                                                   "state", pc_store_action_state(a, ctx->now)));
+        return 0;
+}
+
+struct attempts_ctx {
+        const char *iface;
+        const struct pc_rule *rule;
+        json_t *list;
+};
+
+/* The kernel's blocked attempts of the VPS on the ports of the rule the
+ * ticket asks to lift. */
+static int attempts_cb(const struct pc_dp_attempt *a, void *userdata)
+{
+        struct attempts_ctx *ctx = userdata;
+        bool ours = false;
+
+        if (strcmp(a->iface, ctx->iface) != 0)
+                return 0;
+        for (size_t k = 0; k < ctx->rule->n_ports && !ours; k++)
+                ours = ctx->rule->ports[k].proto == a->proto && ctx->rule->ports[k].lo <= a->port &&
+                       a->port <= ctx->rule->ports[k].hi;
+        if (ours)
+                json_array_append_new(ctx->list, json_pack("{s:s, s:i, s:s, s:I, s:o}", "proto",
+                                                           pc_proto_name(a->proto), "port", (int)a->port, "direction",
+                                                           pc_dir_name(a->dir), "packets", (json_int_t)a->packets,
+                                                           "last_seen", cli_time_json(a->last_seen)));
+        return 0;
+}
+
+/* The evidence Portcullis has beside ticket <t>, for support: the
+ * kernel's blocked attempts for the service, the VPS's incidents (the
+ * terms-of-service events among them) and actions, and the customer's
+ * earlier tickets.  A customer sees the ticket and its history only. */
+static int evidence_json(struct cli *c, const struct pc_ops_actor *who, const struct pc_ticket *t, json_t *out,
+                         char *why, size_t size)
+{
+        struct action_ctx actx = { json_array(), pc_now() };
+        struct pc_ticket_query q = { .owner = t->owner, .state = -1 };
+        struct list_ctx lctx = { json_array(), NULL, t->id };
+        json_t *incidents = json_array(), *attempts = NULL;
+        struct pc_ops_error err;
+        struct pc_ops o = cli_ops(c);
+        struct pc_vps *vps = NULL;
+        int r;
+
+        why[0] = '\0';
+        r = pc_store_incident_list(c->store, t->vps_id, NULL, false, incident_cb, incidents);
+        if (r >= 0)
+                r = pc_store_action_list(c->store, t->vps_id, 0, false, actx.now, action_cb, &actx);
+        if (r >= 0)
+                r = pc_ops_ticket_list(&o, who, &q, list_cb, &lctx, &err) < 0 ? -EIO : 0;
+        if (r >= 0 && pc_store_vps_fetch(c->store, c->cfg, t->vps_id, &vps) >= 0) {
+                const struct pc_rule *rule = pc_policy_rule_for(vps->site->policy, t->service);
+                struct pc_dataplane *dp = NULL;
+
+                if (rule != NULL && pc_dp_open(c->cfg, &dp) >= 0) {
+                        struct attempts_ctx at = { vps->iface, rule, json_array() };
+
+                        if (pc_dp_attempts(dp, attempts_cb, &at) >= 0)
+                                attempts = at.list;
+                        else {
+                                snprintf(why, size, "%s", pc_dp_errmsg(dp));
+                                json_decref(at.list);
+                        }
+                } else if (rule != NULL)
+                        snprintf(why, size, "the kernel's counters are not readable here (not root, or portcullisd "
+                                 "has not run on this host)");
+                pc_dp_close(dp);
+        }
+        pc_vps_free(vps);
+        if (r < 0) {
+                json_decref(incidents);
+                json_decref(actx.list);
+                json_decref(lctx.list);
+                json_decref(attempts);
+                return r;
+        }
+        json_object_set_new(out, "blocked_attempts", attempts != NULL ? attempts : json_null());
+        json_object_set_new(out, "incidents", incidents);
+        json_object_set_new(out, "actions", actx.list);
+        json_object_set_new(out, "earlier_tickets", lctx.list);
+        return 0;
+}
+
+static void print_ticket(const struct pc_ticket *t, json_t *j)
+{
+        char buf[PC_TICKET_EVIDENCE_MAX * 4], d[48];
+        size_t i;
+        json_t *x;
+
+        duration_text(t->duration, d, sizeof(d));
+        printf("Ticket #%" PRId64 ": %s asks for %s%s%s -- %s\n", t->id, t->vps_id, t->service,
+               t->ports[0] != '\0' ? " ports " : "", t->ports, pc_ticket_state_name(t->state));
+        printf("  owner:     %s\n", cli_text(t->owner, buf, sizeof(buf)));
+        printf("  opened:    %s by %s\n", json_string_value(json_object_get(j, "opened")),
+               cli_text(t->opened_by, buf, sizeof(buf)));
+        printf("  duration:  %s\n", d);
+        printf("  text:      %s\n", cli_text(t->text, buf, sizeof(buf)));
+        printf("  evidence:  %s\n", t->evidence[0] != '\0' ? cli_text(t->evidence, buf, sizeof(buf)) : "none");
+        if (t->exception_id != 0)
+                printf("  exception: #%" PRId64 ", until %s\n", t->exception_id,
+                       t->until != 0 ? json_string_value(json_object_get(j, "until")) : "no end");
+        printf("\nHistory:\n");
+        json_array_foreach(json_object_get(j, "history"), i, x) {
+                const char *note = json_string_value(json_object_get(x, "note"));
+
+                printf("  %s  %-13s by %s%s%s\n", json_string_value(json_object_get(x, "at")),
+                       json_string_value(json_object_get(x, "kind")),
+                       cli_text(json_string_value(json_object_get(x, "by")), d, sizeof(d)), note != NULL ? ": " : "",
+                       note != NULL ? cli_text(note, buf, sizeof(buf)) : "");
+        }
+        if (json_object_get(j, "incidents") == NULL)
+                return;
+        printf("\nBlocked attempts for %s (kernel counters):\n", t->service);
+        x = json_object_get(j, "blocked_attempts");
+        if (json_is_null(x) || x == NULL)
+                printf("  unknown: %s\n", json_string_value(json_object_get(j, "blocked_attempts_unknown")));
+        else if (json_array_size(x) == 0)
+                printf("  none\n");
+        else {
+                json_t *a;
+
+                json_array_foreach(x, i, a)
+                        printf("  %s/%" JSON_INTEGER_FORMAT " %s: %" JSON_INTEGER_FORMAT " packets, last %s\n",
+                               json_string_value(json_object_get(a, "proto")),
+                               json_integer_value(json_object_get(a, "port")),
+                               json_string_value(json_object_get(a, "direction")),
+                               json_integer_value(json_object_get(a, "packets")),
+                               json_string_value(json_object_get(a, "last_seen")));
+        }
+        printf("\nIncidents of %s (blocked-use: terms-of-service events):\n", t->vps_id);
+        if (json_array_size(json_object_get(j, "incidents")) == 0)
+                printf("  none\n");
+        json_array_foreach(json_object_get(j, "incidents"), i, x)
+                printf("  #%" JSON_INTEGER_FORMAT " %s, %s, %" JSON_INTEGER_FORMAT " seen, %s to %s\n",
+                       json_integer_value(json_object_get(x, "id")), json_string_value(json_object_get(x, "kind")),
+                       json_string_value(json_object_get(x, "state")), json_integer_value(json_object_get(x, "count")),
+                       json_string_value(json_object_get(x, "first_seen")),
+                       json_string_value(json_object_get(x, "last_seen")));
+        printf("\nActions on %s (filters, suspensions):\n", t->vps_id);
+        if (json_array_size(json_object_get(j, "actions")) == 0)
+                printf("  none\n");
+        json_array_foreach(json_object_get(j, "actions"), i, x)
+                printf("  #%" JSON_INTEGER_FORMAT " %s %s %s, %s, by %s: %s\n",
+                       json_integer_value(json_object_get(x, "id")), json_string_value(json_object_get(x, "kind")),
+                       json_string_value(json_object_get(x, "direction")),
+                       json_string_value(json_object_get(x, "scope")), json_string_value(json_object_get(x, "state")),
+                       cli_text(json_string_value(json_object_get(x, "by")), d, sizeof(d)),
+                       cli_text(json_string_value(json_object_get(x, "reason")), buf, sizeof(buf)));
+        printf("\nThe customer's earlier tickets:\n");
+        if (json_array_size(json_object_get(j, "earlier_tickets")) == 0)
+                printf("  none\n");
+        json_array_foreach(json_object_get(j, "earlier_tickets"), i, x)
+                printf("  #%" JSON_INTEGER_FORMAT " %s %s: %s\n", json_integer_value(json_object_get(x, "id")),
+                       json_string_value(json_object_get(x, "vps")), json_string_value(json_object_get(x, "service")),
+                       json_string_value(json_object_get(x, "state")));
+}
+
+static int ticket_show(struct cli *c, int argc, char **argv)
+{
+        struct ticket_opts opt;
+        struct pc_ops_actor who;
+        struct pc_ops_error err;
+        struct pc_ops o;
+        struct pc_ticket *t;
+        json_t *j, *history;
+        char why[256];
+        int64_t id;
+        int r = parse_opts(argc, argv, "bRC", &opt);
+
+        if (r != CLI_OK)
+                return r;
+        if ((id = ticket_arg(argc, argv)) == 0)
+                return CLI_ERROR;
+        if ((r = actor_of(&opt, false, &who)) != CLI_OK)
+                return r;
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        t = malloc(sizeof(*t));
+        if (t == NULL) {
+                cli_error("Out of memory");
+                return CLI_ERROR;
+        }
+        o = cli_ops(c);
+        if (pc_ops_ticket_get(&o, &who, id, t, &err) < 0) {
+                free(t);
+                return cli_ops_error("ticket", &err, "Failed to show ticket #%" PRId64, id);
+        }
+        j = ticket_json(t);
+        history = json_array();
+        json_object_set_new(j, "history", history);
+        r = pc_store_ticket_events(c->store, id, event_cb, history);
+        if (r >= 0 && who.role != PC_ROLE_CUSTOMER) {
+                r = evidence_json(c, &who, t, j, why, sizeof(why));
+                if (r >= 0 && why[0] != '\0')
+                        json_object_set_new(j, "blocked_attempts_unknown", json_string(why));
+        }
+        if (r < 0) {
+                cli_error("Failed to read what is known of ticket #%" PRId64 ": %s", id, pc_store_errmsg(c->store));
+                json_decref(j);
+                free(t);
+                return CLI_ERROR;
+        }
+        if (c->json)
+                r = cli_print_json(j);
+        else {
+                print_ticket(t, j);
+                json_decref(j);
+                r = CLI_OK;
+        }
+        free(t);
+        return r;
+}
+
+/* ---- transitions ------------------------------------------------------ */
+
+/* Reads back ticket <id> after a change, for --json. */
+static json_t *ticket_after(struct cli *c, const struct pc_ops_actor *who, int64_t id)
+{
+        struct pc_ticket *t = malloc(sizeof(*t));
+        struct pc_ops_error err;
+        struct pc_ops o = cli_ops(c);
+        json_t *j = NULL;
+
+        if (t != NULL && pc_ops_ticket_get(&o, who, id, t, &err) >= 0)
+                j = ticket_json(t);
+        free(t);
+        return j;
+}
+
+/* The VPS of ticket <id>, to tell the agent after a change. */
+static void ticket_vps(struct cli *c, const struct pc_ops_actor *who, int64_t id, char *buf, size_t size)
+{
+        struct pc_ticket *t = malloc(sizeof(*t));
+        struct pc_ops_error err;
+        struct pc_ops o = cli_ops(c);
+
+        buf[0] = '\0';
+        if (t != NULL && pc_ops_ticket_get(&o, who, id, t, &err) >= 0)
+                snprintf(buf, size, "%s", t->vps_id);
+        free(t);
+}
+
+static int ticket_change(struct cli *c, int argc, char **argv)
+{
+        const char *sub = argv[1];
+        bool approve = strcmp(sub, "approve") == 0, investigate = strcmp(sub, "investigate") == 0;
+        struct pc_ticket_approval a = { 0 };
+        struct pc_grant_result res = { 0 };
+        struct ticket_opts opt;
+        struct pc_ops_actor who;
+        struct pc_ops_error err;
+        struct pc_ops o;
+        char vps[PC_NAME_MAX], text[512];
+        int64_t id;
+        int r = parse_opts(argc, argv, approve ? "bpunRC" : investigate ? "bnRC" : "brRC", &opt);
+
+        if (r != CLI_OK)
+                return r;
+        if ((id = ticket_arg(argc, argv)) == 0)
+                return CLI_ERROR;
+        if ((r = actor_of(&opt, true, &who)) != CLI_OK)
+                return r;
+        if (approve && opt.until != NULL && !cli_until_valid("ticket", opt.until, pc_now(), &a.until))
+                return CLI_ERROR;
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        o = cli_ops(c);
+        if (approve) {
+                a.ports = opt.ports;
+                a.note = opt.note;
+                r = pc_ops_ticket_approve(&o, &who, id, &a, &res, &err);
+        } else if (investigate)
+                r = pc_ops_ticket_investigate(&o, &who, id, opt.note, &err);
+        else if (strcmp(sub, "deny") == 0)
+                r = pc_ops_ticket_deny(&o, &who, id, opt.reason, &err);
+        else
+                r = pc_ops_ticket_revoke(&o, &who, id, opt.reason, &err);
+        if (r < 0)
+                return cli_ops_error("ticket", &err, "Failed to %s ticket #%" PRId64, sub, id);
+        ticket_vps(c, &who, id, vps, sizeof(vps));
+        if (approve)
+                snprintf(text, sizeof(text), "ticket #%" PRId64 " approved: exception #%" PRId64 " for %s", id,
+                         res.id, vps);
+        else
+                snprintf(text, sizeof(text), "ticket #%" PRId64 " %s", id,
+                         investigate ? "under investigation" : strcmp(sub, "deny") == 0 ? "denied" : "revoked");
+        /* Only an approval and a revocation change what the kernel does. */
+        if (!approve && strcmp(sub, "revoke") != 0) {
+                if (c->json)
+                        return cli_print_json(ticket_after(c, &who, id));
+                printf("%s\n", text);
+                return CLI_OK;
+        }
+        return cli_change_done(c, vps, c->json ? ticket_after(c, &who, id) : NULL, text);
 }
 
 int cmd_ticket(struct cli *c, int argc, char **argv)
 {
+        static const char *const subs[] = { "investigate", "approve", "deny", "revoke" };
+
         if (argc < 2)
-                return cli_usage_error("ticket", "ticket needs a subcommand: open or list");
+                return cli_usage_error("ticket", "ticket needs a subcommand: open, list, show, investigate, approve, "
+                                                 "deny or revoke");
         if (strcmp(argv[1], "open") == 0)
                 return ticket_open(c, argc, argv);
         if (strcmp(argv[1], "list") == 0)
                 return ticket_list(c, argc, argv);
-        return cli_usage_error("ticket", "unknown ticket subcommand '%s' (open, list)", argv[1]);
+        if (strcmp(argv[1], "show") == 0)
+                return ticket_show(c, argc, argv);
+        for (size_t i = 0; i < PC_ARRAY_SIZE(subs); i++)
+                if (strcmp(argv[1], subs[i]) == 0)
+                        return ticket_change(c, argc, argv);
+        return cli_usage_error("ticket",
+                               "unknown ticket subcommand '%s' (open, list, show, investigate, approve, deny, revoke)",
+                               argv[1]);
 }

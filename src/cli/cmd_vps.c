@@ -199,7 +199,7 @@ static const char *vps_state(const struct pc_vps *v)
 {
         return v->suspended && v->suspension.terminated ? "terminated"
                : v->suspended                           ? "suspended"
-               : v->n_filters > 0                       ? "filtered"
+               : pc_vps_real_filters(v) > 0             ? "filtered"
                                                         : "active";
 }
 
@@ -237,7 +237,7 @@ static int vps_list(struct cli *c, int argc, char **argv)
                                                 "site", v->site->name, "owner", v->owner, "lang", v->lang,
                                                 "iface", v->iface, "addresses", addrs_json(v), "state",
                                                 vps_state(v), "exceptions", (int)v->n_exceptions,
-                                                "filters", (int)v->n_filters));
+                                                "filters", (int)pc_vps_real_filters(v)));
                 }
                 free(sorted);
                 return cli_print_json(json_pack("{s:o}", "vps", list));
@@ -252,7 +252,7 @@ static int vps_list(struct cli *c, int argc, char **argv)
 
                         addrs_text(v, addrs, sizeof(addrs));
                         snprintf(ne, sizeof(ne), "%zu", v->n_exceptions);
-                        snprintf(nf, sizeof(nf), "%zu", v->n_filters);
+                        snprintf(nf, sizeof(nf), "%zu", pc_vps_real_filters(v));
                         cli_table_add(t, v->id, v->site->name, v->iface, vps_state(v), ne, nf, v->owner,
                                       addrs);
                 }
@@ -407,9 +407,12 @@ static int vps_show(struct cli *c, int argc, char **argv)
         exc = json_array();
         for (size_t i = 0; i < v->n_exceptions; i++) {
                 const struct pc_exception *e = &v->exceptions[i];
+                char ports[PC_PORTS_TEXT_MAX];
 
-                json_array_append_new(exc, json_pack("{s:I, s:s, s:o, s:s, s:s, s:o, s:o}", "id", (json_int_t)e->id,
-                                                     "service", e->service, "ticket",
+                pc_ports_format(e->ports, e->n_ports, ports, sizeof(ports));
+                json_array_append_new(exc, json_pack("{s:I, s:s, s:o, s:o, s:s, s:s, s:o, s:o}", "id",
+                                                     (json_int_t)e->id, "service", e->service, "ports",
+                                                     e->n_ports != 0 ? json_string(ports) : json_null(), "ticket",
                                                      e->ticket_id != 0 ? json_integer(e->ticket_id) : json_null(),
                                                      "by", e->by, "reason", e->reason, "created",
                                                      cli_time_json(e->created), "until", cli_time_json(e->until)));
@@ -418,6 +421,9 @@ static int vps_show(struct cli *c, int argc, char **argv)
         for (size_t i = 0; i < v->n_filters; i++) {
                 const struct pc_filter *f = &v->filters[i];
                 char scope[80];
+
+                if (f->exception_id != 0)
+                        continue; /* a port-subset exception's, listed with it */
 
                 if (f->scope == PC_SCOPE_ALL)
                         snprintf(scope, sizeof(scope), "all");
@@ -510,15 +516,25 @@ static int vps_show(struct cli *c, int argc, char **argv)
                         pc_format_time(e->until, until, sizeof(until));
                 printf("  #%" PRId64 " %s granted by %s at %s, until %s", e->id, cli_text(e->service, t2, sizeof(t2)),
                        cli_text(e->by, t1, sizeof(t1)), when, until);
+                if (e->n_ports != 0) {
+                        char ports[PC_PORTS_TEXT_MAX];
+
+                        pc_ports_format(e->ports, e->n_ports, ports, sizeof(ports));
+                        printf(", only %s", ports);
+                }
                 if (e->ticket_id != 0)
                         printf(", ticket #%" PRId64, e->ticket_id);
                 printf(": %s\n", cli_text(e->reason, t2, sizeof(t2)));
         }
         printf("\nFilters:\n");
-        if (v->n_filters == 0)
+        if (pc_vps_real_filters(v) == 0)
                 printf("  none\n");
-        for (size_t i = 0; i < v->n_filters; i++) {
-                json_t *jf = json_array_get(filt, i);
+        for (size_t i = 0, k = 0; i < v->n_filters; i++) {
+                json_t *jf;
+
+                if (v->filters[i].exception_id != 0)
+                        continue;
+                jf = json_array_get(filt, k++);
 
                 printf("  #%" PRId64 " %s %s until %s by %s: %s\n", v->filters[i].id,
                        json_string_value(json_object_get(jf, "direction")),

@@ -100,6 +100,18 @@ static const struct key exception_keys[] = {
         KEYS_END,
 };
 
+/* A ticket: what is asked, and the customer's words.  An approval's
+ * payload is the exception it made (exception_keys, ports, until). */
+static const struct key ticket_keys[] = {
+        { "ticket", H_RAW, NULL, NULL },
+        { "service", H_RAW, NULL, NULL },
+        { "service_name", H_NOT_PREFIX, "service", "source-prefix:" },
+        { "source_prefix", H_PREFIX, "service", "source-prefix:" },
+        { "ports", H_RAW, NULL, NULL },
+        { "text", H_RAW, NULL, NULL },
+        KEYS_END,
+};
+
 static const struct key filter_keys[] = {
         { "direction", H_RAW, NULL, NULL },
         { "direction_egress", H_EQUALS, "direction", "egress" },
@@ -254,13 +266,17 @@ static const struct kind kinds[] = {
         { "vps.unterminated", { common_keys, suspension_keys, actor_keys } },
         { "incident.opened", { common_keys, incident_keys, evidence_keys } },
         { "incident.digest", { common_keys, incident_keys, digest_keys } },
+        { "ticket.received", { common_keys, ticket_keys, actor_keys } },
+        { "ticket.approved", { common_keys, ticket_keys, actor_keys, until_keys } },
+        { "ticket.denied", { common_keys, ticket_keys, actor_keys } },
         { "abuse", { common_keys, abuse_keys } },
 };
 
 const char *const pc_template_kinds[] = {
         "exception.granted", "exception.revoked", "exception.expiring", "filter.placed",
         "filter.lifted",     "vps.suspended",     "vps.unsuspended",    "incident.opened",
-        "incident.digest",   "vps.terminated",    "vps.unterminated", NULL,
+        "incident.digest",   "vps.terminated",    "vps.unterminated", "ticket.received",
+        "ticket.approved",   "ticket.denied",     NULL,
 };
 
 const char *const pc_template_languages[] = { "en", "it", NULL };

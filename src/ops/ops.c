@@ -92,8 +92,7 @@ struct pc_actor pc_ops_store_actor(const struct pc_ops_actor *who, const char *r
         return (struct pc_actor){ .by = who->principal, .reason = reason };
 }
 
-/* Who may do what: one bit per role.  Customers ask (tickets, the next
- * slice), they never change the registry or grant; support decides on
+/* Who may do what: one bit per role.  Customers ask (tickets), they never change the registry or grant; support decides on
  * exceptions but does not register machines; the agent (and the VM
  * manager's hooks) keeps the registry in step with the hypervisor. */
 #define ROLE(r) (1u << (r))
@@ -103,6 +102,15 @@ static const unsigned allowed[PC_OP_COUNT_] = {
         [PC_OP_VPS_REMOVE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
         [PC_OP_EXCEPTION_GRANT] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
         [PC_OP_EXCEPTION_REVOKE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
+        /* A customer asks and reads (their own: ENOENT otherwise); only the
+         * team decides, and never the customer, not even on their own. */
+        [PC_OP_TICKET_OPEN] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT) | ROLE(PC_ROLE_CUSTOMER),
+        [PC_OP_TICKET_READ] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT) | ROLE(PC_ROLE_CUSTOMER),
+        [PC_OP_TICKET_INVESTIGATE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
+        [PC_OP_TICKET_APPROVE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
+        [PC_OP_TICKET_DENY] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
+        [PC_OP_TICKET_REVOKE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
+        [PC_OP_TICKET_EXPIRE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
 };
 
 static const char *const op_names[PC_OP_COUNT_] = {
@@ -111,6 +119,13 @@ static const char *const op_names[PC_OP_COUNT_] = {
         [PC_OP_VPS_REMOVE] = "remove VPSes",
         [PC_OP_EXCEPTION_GRANT] = "grant exceptions",
         [PC_OP_EXCEPTION_REVOKE] = "revoke exceptions",
+        [PC_OP_TICKET_OPEN] = "open tickets",
+        [PC_OP_TICKET_READ] = "read tickets",
+        [PC_OP_TICKET_INVESTIGATE] = "investigate tickets",
+        [PC_OP_TICKET_APPROVE] = "approve tickets",
+        [PC_OP_TICKET_DENY] = "deny tickets",
+        [PC_OP_TICKET_REVOKE] = "revoke tickets",
+        [PC_OP_TICKET_EXPIRE] = "expire tickets",
 };
 
 /* "admin or agent": the roles in <mask>, for the refusal. */

@@ -107,6 +107,13 @@ enum pc_op {
         PC_OP_VPS_REMOVE,
         PC_OP_EXCEPTION_GRANT,
         PC_OP_EXCEPTION_REVOKE,
+        PC_OP_TICKET_OPEN,
+        PC_OP_TICKET_READ,
+        PC_OP_TICKET_INVESTIGATE,
+        PC_OP_TICKET_APPROVE,
+        PC_OP_TICKET_DENY,
+        PC_OP_TICKET_REVOKE,
+        PC_OP_TICKET_EXPIRE,
         PC_OP_COUNT_,
 };
 
@@ -165,7 +172,10 @@ struct pc_grant_result {
                                       * source prefix */
 };
 
-/* Grants <spec> for <who> (admin, support).  Refused: an unknown VPS
+/* Grants <spec> for <who> (admin, support).  With a ticket, the grant is
+ * that ticket's approval (pc_ops_ticket_approve): the ticket must be the
+ * VPS's and ask for <service> (ECONFLICT, ticket), and be open or
+ * investigating (ECONFLICT).  Refused: an unknown VPS
  * (ENOENT, vps) or service (EINVAL, service); a rule that the site's
  * policy does not have, or that is not exemptable, or a policy without
  * exceptions (ECONFLICT, service); a source prefix that is unassignable
@@ -184,7 +194,89 @@ int pc_ops_exception_grant(struct pc_ops *o, const struct pc_ops_actor *who, con
 int pc_ops_exception_revoke(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id,
                             const char *service, const char *reason, struct pc_ops_error *err);
 
+/* ---- tickets --------------------------------------------------------- */
+
+/* A customer's request for an exception. */
+struct pc_ticket_spec {
+        const char *vps_id;
+        const char *service;  /* a service, "scanning", or "source-prefix:CIDR" */
+        const char *ports;    /* NULL: the whole service; "tcp/587,tcp/465" (a bare port is tcp) */
+        int64_t duration;     /* seconds asked; 0: none said */
+        const char *text;     /* required: the use case */
+        const char *evidence; /* NULL: none; documentation, links */
+};
+
+/* Opens a ticket for <who> (admin, support; a customer on their own VPS
+ * only: another's is ENOENT, as if it did not exist).  Refused at once,
+ * saying why, what no approval could answer: an unknown service (EINVAL,
+ * service), a rule that is not exemptable or a policy without exceptions
+ * (ECONFLICT, service: "rule 1 of policy lenoir ... is not exemptable"), a
+ * service the site does not restrict (ECONFLICT, service: "nothing to
+ * exempt"), ports that are not the service's at that site (EINVAL, ports).
+ * Audited; the owner's "ticket.received" queued. */
+int pc_ops_ticket_open(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_ticket_spec *spec,
+                       int64_t *ret_id, struct pc_ops_error *err);
+
+/* Reads ticket <id> for <who> (admin, support; a customer: their own
+ * VPSes' only, else ENOENT). */
+int pc_ops_ticket_get(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, struct pc_ticket *ret,
+                      struct pc_ops_error *err);
+
+/* Lists tickets for <who>: <q> as given for admin and support; a
+ * customer's are always narrowed to their own VPSes (another customer's
+ * VPS in <q> is ENOENT). */
+int pc_ops_ticket_list(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_ticket_query *q,
+                       pc_ticket_cb cb, void *userdata, struct pc_ops_error *err);
+
+/* How support approves. */
+struct pc_ticket_approval {
+        const char *ports; /* NULL: as asked; else a subset of what was asked */
+        int64_t until;     /* 0: the duration asked from now (none asked: no end) */
+        const char *note;  /* the exception's reason; NULL: "ticket #N approved" */
+};
+
+/* The transitions, for <who> (admin, support; never a customer, not even
+ * on their own ticket: EPERM).  Each records who, when and the note in the
+ * ticket's history and the audit log; a ticket not in a state the
+ * transition leaves is ECONFLICT naming its state ("ticket #3 is denied:
+ * only an open ticket can be investigated").
+ *   investigate: open -> investigating
+ *   approve:     open | investigating -> approved; creates exactly the
+ *                exception asked (the whole service or the ports), checked
+ *                again against the site's policy now, with the ticket's id;
+ *                the owner's "ticket.approved" says what opened, until when
+ *   deny:        open | investigating -> denied, <reason> required (the
+ *                owner's "ticket.denied" gives it)
+ *   revoke:      approved -> revoked, <reason> required; its exception is
+ *                revoked (the owner's "exception.revoked") */
+int pc_ops_ticket_investigate(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, const char *note,
+                              struct pc_ops_error *err);
+int pc_ops_ticket_approve(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id,
+                          const struct pc_ticket_approval *a, struct pc_grant_result *ret, struct pc_ops_error *err);
+int pc_ops_ticket_deny(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, const char *reason,
+                       struct pc_ops_error *err);
+int pc_ops_ticket_revoke(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, const char *reason,
+                         struct pc_ops_error *err);
+
+/* Records as expired every approved ticket whose exception ran out (the
+ * agent, admin); *<ret_n> says how many. */
+int pc_ops_ticket_expire_due(struct pc_ops *o, const struct pc_ops_actor *who, size_t *ret_n,
+                             struct pc_ops_error *err);
+
 /* ---- for the operations' own files ----------------------------------- */
+
+/* May <spec> (a service, scanning or a source prefix) be granted to <vps>
+ * under its site's policy?  Sets *<rule> to the rule it lifts (NULL for
+ * scanning or a source prefix).  Errors as pc_ops_exception_grant. */
+int pc_ops_grant_check(struct pc_ops *o, const struct pc_vps *vps, const char *service, const struct pc_rule **rule,
+                       struct pc_ops_error *err);
+
+/* The VPS <id> as the store has it, for <who>: a customer's own only
+ * (ENOENT otherwise, field vps). */
+int pc_ops_vps_fetch(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, struct pc_vps **ret,
+                     struct pc_ops_error *err);
+
+/* ---- for the operations' own files (continued) ------------------------ */
 
 /* Fills <err> with <code>, <field> (NULL: none) and the message from
  * <fmt>; returns the negative errno that goes with <code>. */

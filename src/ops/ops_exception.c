@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/util.h"
@@ -41,14 +42,22 @@ static int check_reason(const char *reason, struct pc_ops_error *err)
 }
 
 /* The VPS <id>, as the store has it (one VPS, not the fleet). */
-static int fetch_vps(struct pc_ops *o, const char *id, struct pc_vps **ret, struct pc_ops_error *err)
+int pc_ops_vps_fetch(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, struct pc_vps **ret,
+                     struct pc_ops_error *err)
 {
         int r;
 
         if (id == NULL || id[0] == '\0')
                 return pc_ops_fail(err, PC_OPS_EINVAL, "vps", "is required");
         r = pc_store_vps_fetch(o->store, o->cfg, id, ret);
-        return r < 0 ? pc_ops_store_fail(o, r, "vps", err) : 0;
+        if (r < 0)
+                return pc_ops_store_fail(o, r, "vps", err);
+        /* Another customer's VPS does not exist, as far as they can tell. */
+        if (who->role == PC_ROLE_CUSTOMER && (who->customer == NULL || strcmp((*ret)->owner, who->customer) != 0)) {
+                *ret = pc_vps_free(*ret);
+                return pc_ops_fail(err, PC_OPS_ENOENT, "vps", "vps %s does not exist", id);
+        }
+        return 0;
 }
 
 /* A source prefix may become <vps>'s: an address a VPS can have, no other
@@ -83,7 +92,7 @@ static int source_prefix_check(struct pc_ops *o, const struct pc_vps *vps, const
 
 /* May <spec> be granted to <vps> under its site's policy?  Sets *<rule>
  * to the rule it lifts (NULL: none, a source prefix or scanning). */
-static int grant_check(struct pc_ops *o, const struct pc_vps *vps, const char *service, const struct pc_rule **rule,
+int pc_ops_grant_check(struct pc_ops *o, const struct pc_vps *vps, const char *service, const struct pc_rule **rule,
                        struct pc_ops_error *err)
 {
         char why[512];
@@ -113,6 +122,33 @@ static int check_grant_spec(struct pc_ops *o, const struct pc_exception_spec *sp
         return 0;
 }
 
+/* `exception grant --ticket N`: the approval of ticket N, which must be
+ * the VPS's and ask for the service. */
+static int grant_ticket(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_exception_spec *spec,
+                        struct pc_grant_result *ret, struct pc_ops_error *err)
+{
+        struct pc_ticket_approval a = { .until = spec->until, .note = spec->reason };
+        struct pc_ticket *t = malloc(sizeof(*t));
+        int r;
+
+        if (t == NULL)
+                return pc_ops_fail(err, PC_OPS_EIO, NULL, "out of memory");
+        r = pc_ops_ticket_get(o, who, spec->ticket_id, t, err);
+        if (r >= 0 && (spec->vps_id == NULL || strcmp(t->vps_id, spec->vps_id) != 0))
+                r = pc_ops_fail(err, PC_OPS_ECONFLICT, "ticket", "ticket #%lld is for %s, not %s",
+                                (long long)t->id, t->vps_id, spec->vps_id != NULL ? spec->vps_id : "");
+        else if (r >= 0 && strcmp(t->service, spec->service) != 0)
+                r = pc_ops_fail(err, PC_OPS_ECONFLICT, "ticket", "ticket #%lld asks for %s, not %s",
+                                (long long)t->id, t->service, spec->service);
+        free(t);
+        if (r < 0) {
+                if (err->code == PC_OPS_ENOENT)
+                        snprintf(err->field, sizeof(err->field), "ticket");
+                return r;
+        }
+        return pc_ops_ticket_approve(o, who, spec->ticket_id, &a, ret, err);
+}
+
 int pc_ops_exception_grant(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_exception_spec *spec,
                            struct pc_grant_result *ret, struct pc_ops_error *err)
 {
@@ -123,18 +159,19 @@ int pc_ops_exception_grant(struct pc_ops *o, const struct pc_ops_actor *who, con
         int64_t id;
         int r;
 
-        if ((r = pc_ops_authorize(who, PC_OP_EXCEPTION_GRANT, err)) < 0 || (r = check_grant_spec(o, spec, err)) < 0 ||
-            (r = fetch_vps(o, spec->vps_id, &vps, err)) < 0)
+        if ((r = pc_ops_authorize(who, PC_OP_EXCEPTION_GRANT, err)) < 0 || (r = check_grant_spec(o, spec, err)) < 0)
                 return r;
-        r = grant_check(o, vps, spec->service, &rule, err);
+        if (spec->ticket_id != 0)
+                return grant_ticket(o, who, spec, ret, err);
+        if ((r = pc_ops_vps_fetch(o, who, spec->vps_id, &vps, err)) < 0)
+                return r;
+        r = pc_ops_grant_check(o, vps, spec->service, &rule, err);
         if (r < 0)
                 goto out;
         snprintf(e.service, sizeof(e.service), "%s", spec->service);
         snprintf(e.by, sizeof(e.by), "%s", who->principal);
         snprintf(e.reason, sizeof(e.reason), "%s", spec->reason);
         actor = pc_ops_store_actor(who, spec->reason);
-        /* The ticket's checks (its VPS, service, state) are the store's
-         * until ticket_decide brings them here: no field to name. */
         r = pc_store_exception_grant(o->store, vps->id, &e, &actor, &id);
         if (r < 0) {
                 pc_ops_store_fail(o, r, NULL, err);

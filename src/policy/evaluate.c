@@ -78,8 +78,10 @@ static bool filter_covers(const struct pc_filter *f, const struct pc_flow *flow,
 static const struct pc_filter *filter_lookup(const struct pc_vps *vps, const struct pc_flow *flow,
                                              int64_t now)
 {
+        /* Filters kept for a port-subset exception are the kernel's way of
+         * saying what pc_exception_covers says here. */
         for (size_t i = 0; i < vps->n_filters; i++)
-                if (filter_covers(&vps->filters[i], flow, now))
+                if (vps->filters[i].exception_id == 0 && filter_covers(&vps->filters[i], flow, now))
                         return &vps->filters[i];
         return NULL;
 }
@@ -136,6 +138,9 @@ void pc_evaluate(const struct pc_vps *vps, const struct pc_flow *flow, int64_t n
                 rr->rule = rule;
                 if (vps->exempt_mask & (UINT64_C(1) << rule->index))
                         e = pc_vps_exception_for(vps, rule->service->name);
+                /* An exception for other ports of the service lifts nothing here. */
+                if (e != NULL && !pc_exception_covers(e, flow->proto, flow->port))
+                        e = NULL;
                 if (e != NULL) {
                         enum pc_reason_kind k = !active(e->until, now)         ? PC_REASON_EXCEPTION_EXPIRED
                                                 : !pc_rule_exemptable(pol, rule) ? PC_REASON_NOT_EXEMPTABLE
@@ -176,7 +181,7 @@ enum pc_verdict_kind pc_evaluate_fast(const struct pc_vps *vps, const struct pc_
         if ((vps->exempt_mask & (UINT64_C(1) << rule->index)) && pc_rule_exemptable(vps->site->policy, rule)) {
                 const struct pc_exception *e = pc_vps_exception_for(vps, rule->service->name);
 
-                if (e != NULL && active(e->until, now))
+                if (e != NULL && active(e->until, now) && pc_exception_covers(e, flow->proto, flow->port))
                         return PC_VERDICT_ALLOW;
         }
         return rule_verdict(rule, flow);

@@ -21,7 +21,7 @@ int pc_grant_check(const struct pc_config *cfg, const struct pc_site *site, cons
                         return -EPERM;
                 }
                 if (pol->responses[PC_ABUSE_SCANNING] == 0) {
-                        snprintf(why, size, "site %s (policy %s) does not answer port scans; there is nothing to except",
+                        snprintf(why, size, "site %s (policy %s) does not answer port scans; there is nothing to exempt",
                                  site->name, pol->name);
                         return -EPERM;
                 }
@@ -35,7 +35,7 @@ int pc_grant_check(const struct pc_config *cfg, const struct pc_site *site, cons
         }
         rule = pc_policy_rule_for(pol, service);
         if (rule == NULL) {
-                snprintf(why, size, "site %s (policy %s) does not restrict %s; there is nothing to except",
+                snprintf(why, size, "site %s (policy %s) does not restrict %s; there is nothing to exempt",
                          site->name, pol->name, service);
                 return -EPERM;
         }

@@ -14,7 +14,7 @@
  * <ret_rule> is not NULL, the rule an exception lifts; else -ENOENT
  * (unknown service) or -EPERM (cannot be granted here) with the reason in
  * <why> ("site lenoir (policy lenoir) does not restrict vpn; there is
- * nothing to except").  Source prefixes (anti-spoofing exceptions) are
+ * nothing to exempt").  Source prefixes (anti-spoofing exceptions) are
  * not services: -ENOENT.  PC_EXCEPTION_SCANNING ("scanning", an approved
  * audit) can be granted where the policy answers port scans and grants
  * exceptions; *<ret_rule> is then NULL (no rule is lifted). */

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -277,6 +278,51 @@ int pc_vps_add_addr(struct pc_vps *vps, const struct pc_prefix *p)
         return array_append(&vps->addrs, &vps->n_addrs, PC_VPS_ADDRS_MAX, p, sizeof(*p));
 }
 
+/* Adds a kernel filter for <proto> <lo>-<hi> of <rule>, kept closed
+ * while port-subset exception <e> lifts the rule. */
+static int add_kept_closed(struct pc_vps *vps, const struct pc_exception *e, const struct pc_rule *rule, uint8_t proto,
+                           uint16_t lo, uint16_t hi)
+{
+        struct pc_filter f = { .direction = rule->direction, .scope = PC_SCOPE_PORTS, .until = e->until,
+                               .created = e->created, .exception_id = e->id != 0 ? e->id : -1 };
+
+        f.ports = (struct pc_port_range){ .proto = proto, .lo = lo, .hi = hi };
+        snprintf(f.by, sizeof(f.by), "%s", e->by);
+        snprintf(f.reason, sizeof(f.reason), "not among the ports exception #%lld opens", (long long)e->id);
+        return pc_vps_add_filter(vps, &f);
+}
+
+/* The rest of <e>'s rule, for the kernel (see pc_vps_add_exception). */
+static int add_subset_filters(struct pc_vps *vps, const struct pc_exception *e)
+{
+        const struct pc_policy *pol = vps->site != NULL ? vps->site->policy : NULL;
+        const struct pc_rule *rule = pol != NULL ? pc_policy_rule_for(pol, e->service) : NULL;
+        int r = 0;
+
+        if (e->n_ports == 0 || rule == NULL || !pc_rule_exemptable(pol, rule))
+                return 0;
+        for (size_t i = 0; i < rule->n_ports && r == 0; i++) {
+                const struct pc_port_range *rr = &rule->ports[i];
+                uint32_t from = rr->lo;
+
+                /* e->ports are sorted and do not overlap. */
+                for (size_t k = 0; k < e->n_ports && r == 0; k++) {
+                        const struct pc_port_range *p = &e->ports[k];
+
+                        if (p->proto != rr->proto || p->hi < from || p->lo > rr->hi)
+                                continue;
+                        if (p->lo > from)
+                                r = add_kept_closed(vps, e, rule, rr->proto, (uint16_t)from, (uint16_t)(p->lo - 1));
+                        from = (uint32_t)p->hi + 1;
+                }
+                if (r == 0 && from <= rr->hi)
+                        r = add_kept_closed(vps, e, rule, rr->proto, (uint16_t)from, rr->hi);
+        }
+        for (size_t i = 0; i < rule->n_ip_protos && r == 0; i++)
+                r = add_kept_closed(vps, e, rule, rule->ip_protos[i], 0, 65535);
+        return r;
+}
+
 int pc_vps_add_exception(struct pc_vps *vps, const struct pc_exception *e)
 {
         int r;
@@ -287,8 +333,23 @@ int pc_vps_add_exception(struct pc_vps *vps, const struct pc_exception *e)
                          sizeof(*e));
         if (r < 0)
                 return r;
+        r = add_subset_filters(vps, e);
+        if (r < 0) {
+                /* Not lifted at all rather than lifted whole. */
+                vps->n_exceptions--;
+                return r;
+        }
         pc_vps_reindex(vps);
         return 0;
+}
+
+size_t pc_vps_real_filters(const struct pc_vps *vps)
+{
+        size_t n = 0;
+
+        for (size_t i = 0; i < vps->n_filters; i++)
+                n += vps->filters[i].exception_id == 0;
+        return n;
 }
 
 int pc_vps_add_filter(struct pc_vps *vps, const struct pc_filter *f)
@@ -306,6 +367,105 @@ void pc_vps_reindex(struct pc_vps *vps)
         for (size_t i = 0; i < pol->n_rules; i++)
                 if (pc_vps_exception_for(vps, pol->rules[i].service->name) != NULL)
                         vps->exempt_mask |= UINT64_C(1) << i;
+}
+
+static int range_cmp(const void *a, const void *b)
+{
+        const struct pc_port_range *x = a, *y = b;
+
+        if (x->proto != y->proto)
+                return x->proto < y->proto ? -1 : 1;
+        return x->lo < y->lo ? -1 : x->lo > y->lo;
+}
+
+int pc_ports_parse(const char *s, struct pc_port_range *ret, size_t *ret_n, char *err, size_t errsz)
+{
+        size_t n = 0;
+
+        if (s == NULL || *s == '\0') {
+                snprintf(err, errsz, "is empty");
+                return -EINVAL;
+        }
+        while (*s != '\0') {
+                size_t len = strcspn(s, ", ");
+                char item[40], perr[128];
+
+                if (len == 0) {
+                        s++;
+                        continue;
+                }
+                if (len >= sizeof(item) - 4) {
+                        snprintf(err, errsz, "'%.*s' is not PROTO/PORT", (int)(len > 32 ? 32 : len), s);
+                        return -EINVAL;
+                }
+                /* a bare port is tcp's */
+                snprintf(item, sizeof(item), "%s%.*s", memchr(s, '/', len) != NULL ? "" : "tcp/", (int)len, s);
+                if (n >= PC_EXCEPTION_PORTS_MAX) {
+                        snprintf(err, errsz, "has more than %d ports or ranges", PC_EXCEPTION_PORTS_MAX);
+                        return -EINVAL;
+                }
+                if (pc_port_range_parse(item, &ret[n], perr, sizeof(perr)) < 0 ||
+                    (ret[n].proto != PC_PROTO_TCP && ret[n].proto != PC_PROTO_UDP)) {
+                        snprintf(err, errsz, "'%s' is not PROTO/PORT or PROTO/PORT-PORT with tcp or udp", item);
+                        return -EINVAL;
+                }
+                n++;
+                s += len;
+        }
+        if (n == 0) {
+                snprintf(err, errsz, "is empty");
+                return -EINVAL;
+        }
+        qsort(ret, n, sizeof(*ret), range_cmp);
+        for (size_t i = 1; i < n; i++)
+                if (ret[i].proto == ret[i - 1].proto && ret[i].lo <= ret[i - 1].hi) {
+                        char a[32], b[32];
+
+                        pc_port_range_format(&ret[i - 1], a, sizeof(a));
+                        pc_port_range_format(&ret[i], b, sizeof(b));
+                        snprintf(err, errsz, "%s and %s overlap", a, b);
+                        return -EINVAL;
+                }
+        *ret_n = n;
+        return 0;
+}
+
+void pc_ports_format(const struct pc_port_range *p, size_t n, char *buf, size_t size)
+{
+        size_t len = 0;
+
+        if (size == 0)
+                return;
+        buf[0] = '\0';
+        for (size_t i = 0; i < n && len < size; i++) {
+                char one[32];
+
+                pc_port_range_format(&p[i], one, sizeof(one));
+                len += (size_t)snprintf(buf + len, size - len, "%s%s", i == 0 ? "" : ",", one);
+        }
+}
+
+bool pc_ports_within(const struct pc_port_range *sub, size_t n_sub, const struct pc_port_range *of, size_t n_of)
+{
+        for (size_t i = 0; i < n_sub; i++) {
+                bool in = false;
+
+                for (size_t k = 0; k < n_of && !in; k++)
+                        in = of[k].proto == sub[i].proto && of[k].lo <= sub[i].lo && sub[i].hi <= of[k].hi;
+                if (!in)
+                        return false;
+        }
+        return true;
+}
+
+bool pc_exception_covers(const struct pc_exception *e, uint8_t proto, uint16_t port)
+{
+        if (e->n_ports == 0)
+                return true;
+        for (size_t i = 0; i < e->n_ports; i++)
+                if (e->ports[i].proto == proto && e->ports[i].lo <= port && port <= e->ports[i].hi)
+                        return true;
+        return false;
 }
 
 const struct pc_exception *pc_vps_exception_for(const struct pc_vps *vps, const char *service)

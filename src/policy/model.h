@@ -10,9 +10,16 @@
 #define PC_VPS_EXCEPTIONS_MAX 64
 #define PC_VPS_FILTERS_MAX 64
 
+#define PC_EXCEPTION_PORTS_MAX 16 /* port ranges of a port-subset exception */
+#define PC_PORTS_TEXT_MAX 128     /* "tcp/465,tcp/587": such a subset as text, with its NUL */
+
 struct pc_exception {
         int64_t id;
         char service[PC_NAME_MAX];
+        /* Only these ports of the service's rule are lifted (a ticket that
+         * asked for 587 and 465 but not 25); n_ports 0: all of them. */
+        struct pc_port_range ports[PC_EXCEPTION_PORTS_MAX];
+        size_t n_ports;
         int64_t ticket_id; /* 0: granted without a ticket */
         char by[PC_NAME_MAX];
         char reason[256];
@@ -38,6 +45,12 @@ struct pc_filter {
         char reason[256];
         int64_t created;
         int64_t until; /* 0: no end */
+        /* Not 0: no filter of support's but the rest of a port-subset
+         * exception's service, kept closed while the exception lifts the
+         * rule (pc_vps_add_exception adds these; the store never has them).
+         * The kernel programs it as any filter; evaluation and listings
+         * skip it (pc_evaluate judges the subset itself). */
+        int64_t exception_id;
 };
 
 struct pc_suspension {
@@ -121,7 +134,12 @@ const struct pc_config *pc_model_config(const struct pc_model *m);
 
 /* Append a copy of an address/exception/filter to <vps>.  -ENOSPC past
  * the PC_VPS_*_MAX limits, -ENOMEM; pc_vps_add_exception gives -EEXIST if
- * an exception for the same service exists.  Exceptions reindex. */
+ * an exception for the same service exists.  Exceptions reindex.  An
+ * exception for some ports of a service (n_ports > 0) whose rule at the
+ * VPS's site is exemptable also adds, for the kernel, a filter (its
+ * exception_id set) for each of the rule's other ports and protocols,
+ * ending with it: the kernel lifts a rule for a VPS as a whole, so the
+ * ports not approved stay closed by those (the VPS's site must be set). */
 int pc_vps_add_addr(struct pc_vps *vps, const struct pc_prefix *p);
 int pc_vps_add_exception(struct pc_vps *vps, const struct pc_exception *e);
 int pc_vps_add_filter(struct pc_vps *vps, const struct pc_filter *f);
@@ -138,6 +156,26 @@ bool pc_exception_source_prefix(const char *service, struct pc_prefix *ret);
 /* True if <service> can be the subject of an exception: a service name,
  * or a source prefix as above. */
 bool pc_exception_subject_valid(const char *service);
+
+/* Parses a ports subset "tcp/587,tcp/465" (a bare port is tcp; ranges as
+ * "udp/6881-6889") into <ret> (at most PC_EXCEPTION_PORTS_MAX), sorted by
+ * protocol and first port, overlaps refused.  0, or -EINVAL with why in
+ * <err>. */
+int pc_ports_parse(const char *s, struct pc_port_range *ret, size_t *ret_n, char *err, size_t errsz);
+
+/* Formats <n> ranges as "tcp/465,tcp/587" into <buf> ("" for none). */
+void pc_ports_format(const struct pc_port_range *p, size_t n, char *buf, size_t size);
+
+/* True if every port of <sub> is one of <rule>'s ports. */
+bool pc_ports_within(const struct pc_port_range *sub, size_t n_sub, const struct pc_port_range *of, size_t n_of);
+
+/* True if exception <e> lifts the block of <proto>/<port>: it has no ports
+ * subset, or the subset has the port. */
+bool pc_exception_covers(const struct pc_exception *e, uint8_t proto, uint16_t port);
+
+/* The number of <vps>'s filters that are support's (not kept closed for a
+ * port-subset exception). */
+size_t pc_vps_real_filters(const struct pc_vps *vps);
 
 /* Returns the exception of <vps> for <service> or NULL. */
 const struct pc_exception *pc_vps_exception_for(const struct pc_vps *vps, const char *service);

@@ -326,6 +326,51 @@ static const char schema_v6[] =
         "CREATE INDEX vps_mac ON vps(mac) WHERE mac IS NOT NULL;\n"
         "CREATE INDEX exception_live_service ON exception(service) WHERE revoked_at IS NULL;\n";
 
+/* v7: tickets as a process (docs/OPERATIONS.md): open -> investigating ->
+ * approved | denied, approved -> revoked | expired, with the ports asked
+ * (NULL: the whole service), the duration asked, the evidence, the last
+ * transition (who, when, note) and the exception an approval created.
+ * 'pending' becomes 'open'; 'closed' stays for tickets closed before (no
+ * transition leaves it).  An approved ticket whose exception was revoked
+ * early is 'revoked', one whose exception ran out 'expired'.  Exceptions
+ * get the ports they open (NULL: the service's every port).  The table is
+ * rebuilt for its CHECK, ids and sequence kept. */
+static const char schema_v7[] =
+        "ALTER TABLE exception ADD COLUMN ports TEXT;\n"
+        "CREATE TABLE ticket_v7 (\n"
+        "        id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+        "        vps_id TEXT NOT NULL REFERENCES vps(id) ON DELETE CASCADE,\n"
+        "        service TEXT NOT NULL,\n"
+        "        ports TEXT,\n"
+        "        duration INTEGER,\n"
+        "        state TEXT NOT NULL DEFAULT 'open'\n"
+        "                CHECK (state IN ('open', 'investigating', 'approved', 'denied', 'revoked',\n"
+        "                                 'expired', 'closed')),\n"
+        "        opened_by TEXT NOT NULL,\n"
+        "        opened INTEGER NOT NULL,\n"
+        "        text TEXT NOT NULL,\n"
+        "        evidence TEXT,\n"
+        "        updated INTEGER,\n"
+        "        updated_by TEXT,\n"
+        "        note TEXT,\n"
+        "        exception_id INTEGER REFERENCES exception(id) ON DELETE SET NULL\n"
+        ");\n"
+        "INSERT INTO ticket_v7 (id, vps_id, service, state, opened_by, opened, text, exception_id)\n"
+        "        SELECT id, vps_id, service, CASE state WHEN 'pending' THEN 'open' ELSE state END,\n"
+        "               opened_by, opened, text,\n"
+        "               (SELECT max(e.id) FROM exception e WHERE e.ticket_id = ticket.id) FROM ticket;\n"
+        "UPDATE ticket_v7 SET state = 'revoked' WHERE state = 'approved' AND exception_id IN\n"
+        "        (SELECT id FROM exception WHERE revoked_at IS NOT NULL\n"
+        "         AND (until IS NULL OR revoked_at < until));\n"
+        "UPDATE ticket_v7 SET state = 'expired' WHERE state = 'approved' AND exception_id IN\n"
+        "        (SELECT id FROM exception WHERE until IS NOT NULL AND until <= CAST(strftime('%s', 'now') AS INTEGER)\n"
+        "         AND (revoked_at IS NULL OR revoked_at >= until));\n"
+        "DROP TABLE ticket;\n"
+        "ALTER TABLE ticket_v7 RENAME TO ticket;\n"
+        "CREATE INDEX ticket_vps ON ticket(vps_id);\n"
+        "CREATE INDEX ticket_state ON ticket(state);\n"
+        SEQ_FROM("ticket", "ticket", "8");
+
 /* Sets net and len of every address from its text: v6's data step. */
 static int fill_v6(sqlite3 *db)
 {
@@ -363,6 +408,7 @@ const struct pc_migration pc_sqlite_migrations[] = {
         { 4, schema_v4, NULL },
         { 5, schema_v5, NULL },
         { 6, schema_v6, fill_v6 },
+        { 7, schema_v7, NULL },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);

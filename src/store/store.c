@@ -289,9 +289,49 @@ int pc_store_ticket_open(struct pc_store *s, const struct pc_ticket *t, const st
 /* Lists <vps_id>'s tickets, newest first. */
 int pc_store_ticket_list(struct pc_store *s, const char *vps_id, pc_ticket_cb cb, void *userdata)
 {
+        struct pc_ticket_query q = { .vps_id = vps_id, .state = -1 };
+
         if (s == NULL || cb == NULL)
                 return -EINVAL;
-        return s->ops->ticket_list(s, vps_id, cb, userdata);
+        return s->ops->ticket_query(s, &q, pc_now(), cb, userdata);
+}
+
+int pc_store_ticket_query(struct pc_store *s, const struct pc_ticket_query *q, int64_t now, pc_ticket_cb cb,
+                          void *userdata)
+{
+        if (s == NULL || q == NULL || cb == NULL)
+                return -EINVAL;
+        return s->ops->ticket_query(s, q, now, cb, userdata);
+}
+
+int pc_store_ticket_get(struct pc_store *s, int64_t id, int64_t now, struct pc_ticket *ret)
+{
+        if (s == NULL || ret == NULL)
+                return -EINVAL;
+        return s->ops->ticket_get(s, id, now, ret);
+}
+
+int pc_store_ticket_events(struct pc_store *s, int64_t id, pc_ticket_event_cb cb, void *userdata)
+{
+        if (s == NULL || cb == NULL)
+                return -EINVAL;
+        return s->ops->ticket_events(s, id, cb, userdata);
+}
+
+int pc_store_ticket_transition(struct pc_store *s, int64_t id, enum pc_ticket_state from,
+                               enum pc_ticket_state to, const struct pc_exception *grant,
+                               const struct pc_actor *who, int64_t *ret_exception_id)
+{
+        if (s == NULL || who == NULL || (to == PC_TICKET_APPROVED && grant == NULL))
+                return -EINVAL;
+        return s->ops->ticket_transition(s, id, from, to, grant, who, ret_exception_id);
+}
+
+int pc_store_ticket_expire_due(struct pc_store *s, int64_t now, const struct pc_actor *who, size_t *ret_n)
+{
+        if (s == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->ticket_expire_due(s, now, who, ret_n);
 }
 
 /* Lists the newest <limit> audit entries, oldest first. */
@@ -303,20 +343,26 @@ int pc_store_audit_list(struct pc_store *s, const char *vps_id, size_t limit, pc
         return s->ops->audit_list(s, vps_id, limit, cb, userdata);
 }
 
-/* "pending", "approved", "denied", "closed"; NULL for other values. */
+static const char *const ticket_states[PC_TICKET_STATE_COUNT_] = {
+        [PC_TICKET_OPEN] = "open",         [PC_TICKET_INVESTIGATING] = "investigating",
+        [PC_TICKET_APPROVED] = "approved", [PC_TICKET_DENIED] = "denied",
+        [PC_TICKET_REVOKED] = "revoked",   [PC_TICKET_EXPIRED] = "expired",
+        [PC_TICKET_CLOSED] = "closed",
+};
+
 const char *pc_ticket_state_name(enum pc_ticket_state st)
 {
-        switch (st) {
-        case PC_TICKET_PENDING:
-                return "pending";
-        case PC_TICKET_APPROVED:
-                return "approved";
-        case PC_TICKET_DENIED:
-                return "denied";
-        case PC_TICKET_CLOSED:
-                return "closed";
-        }
-        return NULL;
+        return (unsigned)st < PC_TICKET_STATE_COUNT_ ? ticket_states[st] : NULL;
+}
+
+int pc_ticket_state_parse(const char *name, enum pc_ticket_state *ret)
+{
+        for (unsigned i = 0; name != NULL && i < PC_TICKET_STATE_COUNT_; i++)
+                if (strcmp(name, ticket_states[i]) == 0) {
+                        *ret = (enum pc_ticket_state)i;
+                        return 0;
+                }
+        return -EINVAL;
 }
 
 int pc_store_vps_fetch(struct pc_store *s, const struct pc_config *cfg, const char *id,

@@ -39,21 +39,64 @@ struct pc_audit_entry {
         const char *after;    /* JSON or NULL */
 };
 
+/* A ticket's states (docs/OPERATIONS.md):
+ *
+ *     open -> investigating -> approved | denied
+ *     open -> approved | denied
+ *     approved -> revoked | expired
+ *
+ * CLOSED is a ticket closed before the process existed (schema < 7): no
+ * transition leaves or reaches it. */
 enum pc_ticket_state {
-        PC_TICKET_PENDING,
+        PC_TICKET_OPEN,
+        PC_TICKET_INVESTIGATING,
         PC_TICKET_APPROVED,
         PC_TICKET_DENIED,
+        PC_TICKET_REVOKED,
+        PC_TICKET_EXPIRED,
         PC_TICKET_CLOSED,
+        PC_TICKET_STATE_COUNT_,
 };
+
+#define PC_TICKET_TEXT_MAX 1024     /* bytes of the justification, with its NUL */
+#define PC_TICKET_EVIDENCE_MAX 2048 /* bytes of the evidence (text and links) */
 
 struct pc_ticket {
         int64_t id;
         char vps_id[PC_NAME_MAX];
+        /* What is asked: a service, "scanning" or "source-prefix:CIDR". */
         char service[PC_NAME_MAX];
+        /* Only these ports of the service ("tcp/465,tcp/587"); "": all. */
+        char ports[PC_PORTS_TEXT_MAX];
+        int64_t duration;            /* seconds asked; 0: none said */
         enum pc_ticket_state state;
-        char opened_by[PC_NAME_MAX];
+        char opened_by[PC_NAME_MAX]; /* the requester */
         int64_t opened;
-        char text[1024];
+        char text[PC_TICKET_TEXT_MAX];         /* the justification */
+        char evidence[PC_TICKET_EVIDENCE_MAX]; /* documentation, links; "" none */
+        /* Filled by reads: */
+        char owner[256];             /* the VPS's owner (customer) */
+        int64_t updated;             /* the last transition: when, */
+        char updated_by[PC_NAME_MAX]; /* who */
+        char note[256];              /* and its note ("" none) */
+        int64_t exception_id;        /* the exception an approval made; 0: none */
+        int64_t until;               /* that exception's end; 0: none */
+};
+
+/* One transition of a ticket, for its history. */
+struct pc_ticket_event {
+        int64_t at;
+        char by[PC_NAME_MAX];
+        char kind[32];   /* "opened", "investigating", "approved", ... */
+        char text[PC_TICKET_TEXT_MAX]; /* the note ("" none) */
+};
+
+/* What pc_store_ticket_query lists. */
+struct pc_ticket_query {
+        const char *vps_id; /* NULL: every VPS */
+        const char *owner;  /* NULL: every owner; else only that customer's VPSes */
+        int state;          /* -1: any; else an enum pc_ticket_state */
+        size_t limit;       /* 0: all */
 };
 
 #define PC_NOTIFICATION_KIND_MAX 64
@@ -132,6 +175,7 @@ struct pc_addr_holder {
 /* Callbacks return 0 to go on, or a negative errno to stop (returned). */
 typedef int (*pc_audit_cb)(const struct pc_audit_entry *e, void *userdata);
 typedef int (*pc_ticket_cb)(const struct pc_ticket *t, void *userdata);
+typedef int (*pc_ticket_event_cb)(const struct pc_ticket_event *e, void *userdata);
 typedef int (*pc_incident_cb)(const struct pc_incident *i, void *userdata);
 typedef int (*pc_store_action_cb)(const struct pc_store_action *a, void *userdata);
 /* <n> and its payload are valid during the call only: copy what you keep. */
@@ -168,7 +212,14 @@ struct pc_store_ops {
                          const char *webhook_url, const struct pc_actor *who, int64_t *ret_id);
         int (*ticket_open)(struct pc_store *s, const struct pc_ticket *t, const struct pc_actor *who,
                            int64_t *ret_id);
-        int (*ticket_list)(struct pc_store *s, const char *vps_id, pc_ticket_cb cb, void *userdata);
+        int (*ticket_query)(struct pc_store *s, const struct pc_ticket_query *q, int64_t now, pc_ticket_cb cb,
+                            void *userdata);
+        int (*ticket_get)(struct pc_store *s, int64_t id, int64_t now, struct pc_ticket *ret);
+        int (*ticket_events)(struct pc_store *s, int64_t id, pc_ticket_event_cb cb, void *userdata);
+        int (*ticket_transition)(struct pc_store *s, int64_t id, enum pc_ticket_state from,
+                                 enum pc_ticket_state to, const struct pc_exception *grant,
+                                 const struct pc_actor *who, int64_t *ret_exception_id);
+        int (*ticket_expire_due)(struct pc_store *s, int64_t now, const struct pc_actor *who, size_t *ret_n);
         int (*audit_list)(struct pc_store *s, const char *vps_id, size_t limit, pc_audit_cb cb,
                           void *userdata);
         int (*vps_fetch)(struct pc_store *s, const struct pc_config *cfg, const char *id,
@@ -348,19 +399,64 @@ int pc_store_unsuspend(struct pc_store *s, const char *vps_id, const struct pc_a
 int pc_store_terminate(struct pc_store *s, const char *vps_id, int64_t incident_id, const char *why,
                        const char *webhook_url, const struct pc_actor *who, int64_t *ret_id);
 
-/* Opens an exception-request ticket (vps_id, service, text). */
+/* Opens ticket <t> (vps_id, service, ports, duration, text, evidence),
+ * state open, requested by <who>: audited as ticket.open, and the owner's
+ * "ticket.received" email queued, in one transaction.  The caller (the
+ * operations layer) has judged what is asked; the store checks the
+ * values' shape only.  -ENOENT for an unknown VPS. */
 int pc_store_ticket_open(struct pc_store *s, const struct pc_ticket *t, const struct pc_actor *who,
                          int64_t *ret_id);
 
-/* Calls <cb> for each ticket of <vps_id>, newest first. */
+/* Calls <cb> for each ticket of <vps_id> (NULL: all), newest first.
+ * -ENOENT for an unknown VPS. */
 int pc_store_ticket_list(struct pc_store *s, const char *vps_id, pc_ticket_cb cb, void *userdata);
+
+/* Calls <cb> for the tickets <q> selects, newest first, as they stand at
+ * <now>: an approved ticket whose exception ran out by <now> reads as
+ * expired even before pc_store_ticket_expire_due records it.  <cb> must
+ * not call the store. */
+int pc_store_ticket_query(struct pc_store *s, const struct pc_ticket_query *q, int64_t now, pc_ticket_cb cb,
+                          void *userdata);
+
+/* Reads ticket <id> as it stands at <now> into *<ret>.  -ENOENT. */
+int pc_store_ticket_get(struct pc_store *s, int64_t id, int64_t now, struct pc_ticket *ret);
+
+/* Calls <cb> for each transition of ticket <id>, oldest first. */
+int pc_store_ticket_events(struct pc_store *s, int64_t id, pc_ticket_event_cb cb, void *userdata);
+
+/* Moves ticket <id> from <from> to <to>, by <who> with the note
+ * <who>->reason, in one transaction with its history row and its audit
+ * row (ticket.investigate, ticket.approve, ticket.deny, ticket.revoke,
+ * ticket.expire; before and after).  The operations layer judges whether
+ * the transition is allowed; the store only refuses, with -EALREADY
+ * naming the state, a ticket that is no longer <from> (another writer got
+ * there first).  Per <to>:
+ *   APPROVED: grants <grant> (service, ports, until, reason) to the
+ *     ticket's VPS as pc_store_exception_grant does, linked to the ticket
+ *     (*<ret_exception_id>), and queues "ticket.approved" (what opened and
+ *     until when) instead of "exception.granted";
+ *   DENIED: queues "ticket.denied" with the note, the team's reason;
+ *   REVOKED: revokes the ticket's exception if it is in force (queuing
+ *     "exception.revoked");
+ *   INVESTIGATING, EXPIRED: the state only.
+ * -ENOENT for an unknown ticket. */
+int pc_store_ticket_transition(struct pc_store *s, int64_t id, enum pc_ticket_state from,
+                               enum pc_ticket_state to, const struct pc_exception *grant,
+                               const struct pc_actor *who, int64_t *ret_exception_id);
+
+/* Records as expired, audited (ticket.expire by <who>), every approved
+ * ticket whose exception ran out by <now>; their number in *<ret_n>. */
+int pc_store_ticket_expire_due(struct pc_store *s, int64_t now, const struct pc_actor *who, size_t *ret_n);
 
 /* Calls <cb> for the newest <limit> audit entries (0: all), oldest first,
  * of <vps_id> or of everything if <vps_id> is NULL. */
 int pc_store_audit_list(struct pc_store *s, const char *vps_id, size_t limit, pc_audit_cb cb,
                         void *userdata);
 
+/* "open", "investigating", ...; NULL for another value. */
 const char *pc_ticket_state_name(enum pc_ticket_state st);
+/* Parses a state's name: 0, or -EINVAL. */
+int pc_ticket_state_parse(const char *name, enum pc_ticket_state *ret);
 
 /* ---- incidents and actions (`portcullis incident`, `action`) ---------
  *

@@ -810,8 +810,8 @@ static int load_addrs(struct sqlite_store *s, struct cursor *c, struct pc_vps *v
         return r;
 }
 
-/* Reads the exception of the row at <st> whose columns 1-7 are id,
- * service, ticket_id, by, reason, created, until. */
+/* Reads the exception of the row at <st> whose columns 1-8 are id,
+ * service, ticket_id, by, reason, created, until, ports. */
 static void exception_read(sqlite3_stmt *st, struct pc_exception *e)
 {
         memset(e, 0, sizeof(*e));
@@ -822,6 +822,16 @@ static void exception_read(sqlite3_stmt *st, struct pc_exception *e)
         copy_trunc(e->reason, sizeof(e->reason), col_text(st, 5));
         e->created = sqlite3_column_int64(st, 6);
         e->until = sqlite3_column_int64(st, 7);
+        /* Written canonical by exception_grant: a subset that no longer
+         * parses lifts nothing rather than everything. */
+        if (sqlite3_column_type(st, 8) == SQLITE_TEXT) {
+                char err[128];
+
+                if (pc_ports_parse(col_text(st, 8), e->ports, &e->n_ports, err, sizeof(err)) < 0) {
+                        e->n_ports = 1;
+                        e->ports[0] = (struct pc_port_range){ .proto = PC_PROTO_TCP, .lo = 0, .hi = 0 };
+                }
+        }
 }
 
 /* Adds the exception rows (vps_id, id, service, ticket_id, by, reason,
@@ -999,7 +1009,7 @@ static int load_into(struct sqlite_store *s, struct pc_model *m, const char *onl
         static const char *const sql[2][4] = {
                 { "SELECT id, owner, lang, site, iface, mac, created FROM vps WHERE ?1 IS NULL ORDER BY id",
                   "SELECT vps_id, prefix FROM vps_address WHERE ?1 IS NULL ORDER BY vps_id, rowid",
-                  "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until FROM exception "
+                  "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until, ports FROM exception "
                   "WHERE ?1 IS NULL AND revoked_at IS NULL AND (until IS NULL OR until > ?2) "
                   "ORDER BY vps_id, id",
                   "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until, "
@@ -1007,7 +1017,7 @@ static int load_into(struct sqlite_store *s, struct pc_model *m, const char *onl
                   "ORDER BY vps_id, id" },
                 { "SELECT id, owner, lang, site, iface, mac, created FROM vps WHERE id = ?1",
                   "SELECT vps_id, prefix FROM vps_address WHERE vps_id = ?1 ORDER BY rowid",
-                  "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until FROM exception "
+                  "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until, ports FROM exception "
                   "WHERE vps_id = ?1 AND revoked_at IS NULL AND (until IS NULL OR until > ?2) ORDER BY id",
                   "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until, "
                   "terminated FROM action WHERE vps_id = ?1 AND lifted_at IS NULL AND (until IS NULL OR until > ?2) "
@@ -1411,16 +1421,24 @@ static int sq_mac_holder(struct pc_store *ps, const uint8_t mac[6], const char *
 
 /* ---- exceptions ------------------------------------------------------ */
 
-#define EXCEPTION_COLUMNS "id, vps_id, service, ticket_id, \"by\", reason, created, until"
+#define EXCEPTION_COLUMNS "id, vps_id, service, ticket_id, \"by\", reason, created, until, ports"
 
 /* The exception at the current row of <st> (EXCEPTION_COLUMNS) as JSON. */
 static json_t *exception_json(sqlite3_stmt *st)
 {
-        return json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:I, s:o}", "id",
-                         (json_int_t)sqlite3_column_int64(st, 0), "vps", col_text(st, 1),
-                         "service", col_text(st, 2), "ticket", col_json_int(st, 3), "by",
-                         col_text(st, 4), "reason", col_json_text(st, 5), "created",
-                         (json_int_t)sqlite3_column_int64(st, 6), "until", col_json_int(st, 7));
+        json_t *j = json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:I, s:o}", "id",
+                              (json_int_t)sqlite3_column_int64(st, 0), "vps", col_text(st, 1),
+                              "service", col_text(st, 2), "ticket", col_json_int(st, 3), "by",
+                              col_text(st, 4), "reason", col_json_text(st, 5), "created",
+                              (json_int_t)sqlite3_column_int64(st, 6), "until", col_json_int(st, 7));
+
+        /* Only a port subset says "ports": the whole service as before. */
+        if (j != NULL && sqlite3_column_type(st, 8) == SQLITE_TEXT &&
+            json_object_set_new(j, "ports", json_string(col_text(st, 8))) < 0) {
+                json_decref(j);
+                return NULL;
+        }
+        return j;
 }
 
 /* Runs <sql> for the row <id> and turns it into JSON with <to_json>, into
@@ -1504,11 +1522,12 @@ static int record_action(struct sqlite_store *s, int64_t now, const struct pc_ac
 }
 
 /* Checks that ticket <ticket_id> (0: none) asks for the grant of
- * <service> to <vps_id> and is still pending -- an approved ticket was
- * answered by a grant already, a denied or closed one was refused or
- * withdrawn -- and marks it approved. */
-static int ticket_approve(struct sqlite_store *s, const char *vps_id, const char *service,
-                          int64_t ticket_id, const struct pc_actor *who, int64_t now)
+ * <service> to <vps_id> and is still undecided (open or investigating) --
+ * an approved ticket was answered by a grant already, a denied, revoked,
+ * expired or closed one was refused or is over.  The operations layer
+ * judges a ticket before it asks for the grant; this keeps the store's
+ * own callers (and a racing writer) from approving one twice. */
+static int ticket_grantable(struct sqlite_store *s, const char *vps_id, const char *service, int64_t ticket_id)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r;
@@ -1529,24 +1548,37 @@ static int ticket_approve(struct sqlite_store *s, const char *vps_id, const char
         if (strcmp(col_text(st, 1), service) != 0)
                 return set_err(s, -EINVAL, "ticket #%lld asks for %s, not %s", (long long)ticket_id,
                                col_text(st, 1), service);
-        if (strcmp(col_text(st, 2), "pending") != 0)
-                return set_err(s, -EINVAL,
-                               "ticket #%lld is %s, not pending: only a pending ticket can be "
-                               "answered by a grant (open a new one)",
+        if (strcmp(col_text(st, 2), "open") != 0 && strcmp(col_text(st, 2), "investigating") != 0)
+                return set_err(s, -EALREADY,
+                               "ticket #%lld is %s: only an open or investigating ticket can be "
+                               "approved (the customer opens a new one)",
                                (long long)ticket_id, col_text(st, 2));
-        r = exec(s, "UPDATE ticket SET state = 'approved' WHERE id = ?", "i", ticket_id);
-        if (r < 0)
-                return r;
-        return exec(s,
-                    "INSERT INTO ticket_event (ticket_id, at, \"by\", kind, text) "
-                    "VALUES (?, ?, ?, 'approved', ?)",
-                    "iitt", ticket_id, now, who->by, who->reason);
+        return 0;
 }
 
+/* Records that ticket <id> is now <state> by <who> (note: its reason),
+ * with its history row; <exception_id> (0: unchanged) is the exception an
+ * approval made. */
+static int ticket_mark(struct sqlite_store *s, int64_t id, const char *state, int64_t exception_id,
+                       const struct pc_actor *who, int64_t now)
+{
+        int r = exec(s,
+                     "UPDATE ticket SET state = ?, updated = ?, updated_by = ?, note = ?, "
+                     "exception_id = coalesce(?, exception_id) WHERE id = ?",
+                     "tittni", state, now, who->by, who->reason, exception_id, id);
+
+        if (r < 0)
+                return r;
+        return exec(s, "INSERT INTO ticket_event (ticket_id, at, \"by\", kind, text) VALUES (?, ?, ?, ?, ?)",
+                    "iittt", id, now, who->by, state, who->reason);
+}
+
+/* Grants <e> to <vps_id>, queuing the owner's <notification>. */
 static int exception_grant_tx(struct sqlite_store *s, const char *vps_id,
                               const struct pc_exception *e, const struct pc_actor *who,
-                              int64_t now, int64_t *ret_id)
+                              int64_t now, const char *notification, int64_t *ret_id)
 {
+        char ports[PC_PORTS_TEXT_MAX];
         _cleanup_stmt_ sqlite3_stmt *st = NULL, *cst = NULL;
         _cleanup_json_ json_t *vps = NULL, *after = NULL;
         const char *reason = e->reason[0] != '\0' ? e->reason : who->reason;
@@ -1590,20 +1622,24 @@ static int exception_grant_tx(struct sqlite_store *s, const char *vps_id,
         if (sqlite3_column_int64(cst, 0) >= PC_VPS_EXCEPTIONS_MAX)
                 return set_err(s, -ENOSPC, "%s already has %d exceptions, the limit", vps_id,
                                PC_VPS_EXCEPTIONS_MAX);
-        r = ticket_approve(s, vps_id, e->service, e->ticket_id, who, now);
+        r = ticket_grantable(s, vps_id, e->service, e->ticket_id);
         if (r < 0)
                 return r;
+        pc_ports_format(e->ports, e->n_ports, ports, sizeof(ports));
         r = exec(s,
                  "INSERT INTO exception (vps_id, service, ticket_id, \"by\", reason, created, "
-                 "until) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                 "ttnttin", vps_id, e->service, e->ticket_id, who->by, reason, now, e->until);
+                 "until, ports) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                 "ttnttint", vps_id, e->service, e->ticket_id, who->by, reason, now, e->until,
+                 e->n_ports > 0 ? ports : NULL);
         if (r < 0)
                 return r;
         id = sqlite3_last_insert_rowid(s->db);
+        if (e->ticket_id != 0 && (r = ticket_mark(s, e->ticket_id, "approved", id, who, now)) < 0)
+                return r;
         r = exception_fetch(s, id, &after);
         if (r < 0)
                 return r;
-        r = record_created(s, now, who, vps_id, vps, "exception", id, after, "exception.grant", "exception.granted");
+        r = record_created(s, now, who, vps_id, vps, "exception", id, after, "exception.grant", notification);
         if (r < 0)
                 return r;
         if (ret_id != NULL)
@@ -1637,7 +1673,7 @@ static int sq_exception_grant(struct pc_store *ps, const char *vps_id,
                 r = tx_begin(s);
         if (r < 0)
                 return r;
-        r = tx_end(s, exception_grant_tx(s, vps_id, e, who, now, &id));
+        r = tx_end(s, exception_grant_tx(s, vps_id, e, who, now, "exception.granted", &id));
         if (r < 0)
                 return r;
         if (ret_id != NULL)
@@ -1656,7 +1692,7 @@ static int sq_exception_ended(struct pc_store *ps, const char *vps_id, const cha
         int r;
 
         r = query(s, &st,
-                  "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until FROM exception "
+                  "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until, ports FROM exception "
                   "WHERE vps_id = ? AND service = ? AND until IS NOT NULL AND until <= ? "
                   "AND (revoked_at IS NULL OR revoked_at >= until) ORDER BY until DESC, id DESC LIMIT 1",
                   "tti", vps_id, service, now);
@@ -1671,13 +1707,16 @@ static int sq_exception_ended(struct pc_store *ps, const char *vps_id, const cha
         return 0;
 }
 
+/* Revokes <vps_id>'s exception for <service>; the approved ticket it
+ * answered, if any, becomes revoked unless <from_ticket> (the ticket's
+ * own revocation records that itself). */
 static int exception_revoke_tx(struct sqlite_store *s, const char *vps_id, const char *service,
-                               const struct pc_actor *who, int64_t now)
+                               const struct pc_actor *who, int64_t now, bool from_ticket)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         _cleanup_json_ json_t *vps = NULL, *before = NULL, *facts = NULL;
         char object[64];
-        int64_t id;
+        int64_t id, tid;
         int r;
 
         r = vps_fetch(s, vps_id, &vps);
@@ -1696,6 +1735,7 @@ static int exception_revoke_tx(struct sqlite_store *s, const char *vps_id, const
         if (r == 0)
                 return set_err(s, -ENOENT, "%s has no exception for service %s", vps_id, service);
         id = sqlite3_column_int64(st, 0);
+        tid = sqlite3_column_int64(st, 3);
         before = exception_json(st);
         if (before == NULL)
                 return set_err(s, -ENOMEM, "exception #%lld: cannot describe it in JSON",
@@ -1708,6 +1748,16 @@ static int exception_revoke_tx(struct sqlite_store *s, const char *vps_id, const
         r = audit(s, now, who, "exception.revoke", object, vps_id, before, NULL);
         if (r < 0)
                 return r;
+        if (!from_ticket && tid != 0) {
+                _cleanup_stmt_ sqlite3_stmt *tst = NULL;
+
+                r = query(s, &tst, "SELECT state FROM ticket WHERE id = ?", "i", tid);
+                if (r < 0 || (r = step(s, tst)) < 0)
+                        return r;
+                if (r > 0 && strcmp(col_text(tst, 0), "approved") == 0 &&
+                    (r = ticket_mark(s, tid, "revoked", 0, who, now)) < 0)
+                        return r;
+        }
         /* The owner is told who revoked it and why, not who granted it. */
         facts = json_deep_copy(before);
         if (facts == NULL || json_object_set_new(facts, "by", json_string(who->by)) < 0 ||
@@ -1729,7 +1779,7 @@ static int sq_exception_revoke(struct pc_store *ps, const char *vps_id, const ch
                 r = tx_begin(s);
         if (r < 0)
                 return r;
-        return tx_end(s, exception_revoke_tx(s, vps_id, service, who, pc_now()));
+        return tx_end(s, exception_revoke_tx(s, vps_id, service, who, pc_now(), false));
 }
 
 /* ---- filters and suspensions ----------------------------------------- */
@@ -2711,21 +2761,85 @@ static int sq_incident_close(struct pc_store *ps, int64_t id, bool lift_actions,
 
 /* ---- tickets --------------------------------------------------------- */
 
+/* A ticket as it stands at ?1: an approved one whose exception ran out is
+ * expired even before pc_store_ticket_expire_due records it. */
+#define TICKET_STATE_AT "CASE WHEN t.state = 'approved' AND e.until IS NOT NULL AND e.until <= ?1 " \
+        "THEN 'expired' ELSE t.state END"
+#define TICKET_SELECT \
+        "SELECT t.id, t.vps_id, t.service, t.ports, t.duration, " TICKET_STATE_AT ", t.opened_by, t.opened, " \
+        "t.text, t.evidence, v.owner, coalesce(t.updated, t.opened), coalesce(t.updated_by, t.opened_by), " \
+        "t.note, t.exception_id, e.until FROM ticket t JOIN vps v ON v.id = t.vps_id " \
+        "LEFT JOIN exception e ON e.id = t.exception_id "
+
+/* Reads the ticket at the current row of <st> (TICKET_SELECT). */
+static int ticket_read(struct sqlite_store *s, sqlite3_stmt *st, struct pc_ticket *t)
+{
+        memset(t, 0, sizeof(*t));
+        t->id = sqlite3_column_int64(st, 0);
+        copy_trunc(t->vps_id, sizeof(t->vps_id), col_text(st, 1));
+        copy_trunc(t->service, sizeof(t->service), col_text(st, 2));
+        copy_trunc(t->ports, sizeof(t->ports), col_text(st, 3));
+        t->duration = sqlite3_column_int64(st, 4);
+        if (pc_ticket_state_parse(col_text(st, 5), &t->state) < 0)
+                return set_err(s, -EINVAL, "ticket #%lld has an unknown state '%s'", (long long)t->id,
+                               col_text(st, 5));
+        copy_trunc(t->opened_by, sizeof(t->opened_by), col_text(st, 6));
+        t->opened = sqlite3_column_int64(st, 7);
+        copy_trunc(t->text, sizeof(t->text), col_text(st, 8));
+        copy_trunc(t->evidence, sizeof(t->evidence), col_text(st, 9));
+        copy_trunc(t->owner, sizeof(t->owner), col_text(st, 10));
+        t->updated = sqlite3_column_int64(st, 11);
+        copy_trunc(t->updated_by, sizeof(t->updated_by), col_text(st, 12));
+        copy_trunc(t->note, sizeof(t->note), col_text(st, 13));
+        t->exception_id = sqlite3_column_int64(st, 14);
+        t->until = sqlite3_column_int64(st, 15);
+        return 0;
+}
+
+/* <t> as the audit log and notifications describe it. */
+static json_t *ticket_json(const struct pc_ticket *t)
+{
+        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:s, s:s, s:I, s:s, s:o, s:o}", "id", (json_int_t)t->id, "vps",
+                         t->vps_id, "service", t->service, "ports",
+                         t->ports[0] != '\0' ? json_string(t->ports) : json_null(), "duration",
+                         t->duration != 0 ? json_integer(t->duration) : json_null(), "state",
+                         pc_ticket_state_name(t->state), "opened_by", t->opened_by, "opened", (json_int_t)t->opened,
+                         "text", t->text, "evidence", t->evidence[0] != '\0' ? json_string(t->evidence) : json_null(),
+                         "exception", t->exception_id != 0 ? json_integer(t->exception_id) : json_null());
+}
+
+/* Reads ticket <id> at <now> into *<t>: 0, or -ENOENT. */
+static int ticket_fetch(struct sqlite_store *s, int64_t id, int64_t now, struct pc_ticket *t)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r = query(s, &st, TICKET_SELECT "WHERE t.id = ?2", "ii", now, id);
+
+        if (r < 0 || (r = step(s, st)) < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "ticket #%lld does not exist", (long long)id);
+        return ticket_read(s, st, t);
+}
+
 static int ticket_open_tx(struct sqlite_store *s, const struct pc_ticket *t,
                           const struct pc_actor *who, int64_t now, int64_t *ret_id)
 {
-        _cleanup_json_ json_t *vps = NULL, *after = NULL;
+        _cleanup_json_ json_t *vps = NULL, *after = NULL, *facts = NULL;
+        _cleanup_free_ struct pc_ticket *saved = malloc(sizeof(*saved));
         char object[64];
         int64_t id;
         int r;
 
+        if (saved == NULL)
+                return set_err(s, -ENOMEM, "out of memory");
         r = vps_fetch(s, t->vps_id, &vps);
         if (r < 0)
                 return r;
         r = exec(s,
-                 "INSERT INTO ticket (vps_id, service, state, opened_by, opened, text) "
-                 "VALUES (?, ?, 'pending', ?, ?, ?)",
-                 "tttit", t->vps_id, t->service, who->by, now, t->text);
+                 "INSERT INTO ticket (vps_id, service, ports, duration, state, opened_by, opened, text, evidence) "
+                 "VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)",
+                 "tttntitt", t->vps_id, t->service, t->ports[0] != '\0' ? t->ports : NULL, t->duration, who->by,
+                 now, t->text, t->evidence[0] != '\0' ? t->evidence : NULL);
         if (r < 0)
                 return r;
         id = sqlite3_last_insert_rowid(s->db);
@@ -2735,9 +2849,10 @@ static int ticket_open_tx(struct sqlite_store *s, const struct pc_ticket *t,
                  "iitt", id, now, who->by, t->text);
         if (r < 0)
                 return r;
-        after = json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:s}", "id", (json_int_t)id, "vps",
-                          t->vps_id, "service", t->service, "state", "pending", "opened_by",
-                          who->by, "opened", (json_int_t)now, "text", t->text);
+        r = ticket_fetch(s, id, now, saved);
+        if (r < 0)
+                return r;
+        after = ticket_json(saved);
         if (after == NULL)
                 return set_err(s, -ENOMEM, "ticket #%lld: cannot describe it in JSON",
                                (long long)id);
@@ -2745,8 +2860,48 @@ static int ticket_open_tx(struct sqlite_store *s, const struct pc_ticket *t,
         r = audit(s, now, who, "ticket.open", object, t->vps_id, NULL, after);
         if (r < 0)
                 return r;
+        /* The owner hears that the request arrived, whoever opened it. */
+        facts = json_deep_copy(after);
+        if (facts == NULL || json_object_set_new(facts, "ticket", json_integer(id)) < 0 ||
+            json_object_set_new(facts, "by", json_string(who->by)) < 0 ||
+            json_object_set_new(facts, "created", json_integer(now)) < 0)
+                return set_err(s, -ENOMEM, "ticket #%lld: cannot describe it in JSON", (long long)id);
+        r = notify(s, now, "ticket.received", vps, facts);
+        if (r < 0)
+                return r;
         *ret_id = id;
         return 0;
+}
+
+/* Checks the shape of what a ticket carries: the store is the last line
+ * whoever calls it. */
+static int ticket_check(struct sqlite_store *s, const struct pc_ticket *t)
+{
+        int r;
+
+        if (strnlen(t->vps_id, sizeof(t->vps_id)) >= sizeof(t->vps_id))
+                return set_err(s, -EINVAL, "the ticket's vps id is not terminated");
+        if (strnlen(t->service, sizeof(t->service)) >= sizeof(t->service) ||
+            !pc_exception_subject_valid(t->service))
+                return set_err(s, -EINVAL, "invalid service name '%.63s'", t->service);
+        if (strnlen(t->ports, sizeof(t->ports)) >= sizeof(t->ports))
+                return set_err(s, -EINVAL, "the ticket's ports are not terminated");
+        if (t->ports[0] != '\0') {
+                struct pc_port_range p[PC_EXCEPTION_PORTS_MAX];
+                char err[128];
+                size_t n;
+
+                if (pc_ports_parse(t->ports, p, &n, err, sizeof(err)) < 0)
+                        return set_err(s, -EINVAL, "the ticket's ports %s", err);
+        }
+        if (t->duration < 0)
+                return set_err(s, -EINVAL, "the ticket's duration is negative");
+        if (strnlen(t->text, sizeof(t->text)) >= sizeof(t->text))
+                return set_err(s, -EINVAL, "the ticket's text is not terminated");
+        if (strnlen(t->evidence, sizeof(t->evidence)) >= sizeof(t->evidence))
+                return set_err(s, -EINVAL, "the ticket's evidence is not terminated");
+        r = check_text(s, "the ticket's text", t->text, sizeof(t->text));
+        return r < 0 ? r : check_text(s, "the ticket's evidence", t->evidence, sizeof(t->evidence));
 }
 
 static int sq_ticket_open(struct pc_store *ps, const struct pc_ticket *t,
@@ -2757,16 +2912,8 @@ static int sq_ticket_open(struct pc_store *ps, const struct pc_ticket *t,
         int r;
 
         r = check_actor(s, who);
-        if (r < 0)
-                return r;
-        if (strnlen(t->vps_id, sizeof(t->vps_id)) >= sizeof(t->vps_id))
-                return set_err(s, -EINVAL, "the ticket's vps id is not terminated");
-        if (strnlen(t->service, sizeof(t->service)) >= sizeof(t->service) ||
-            !pc_name_valid(t->service))
-                return set_err(s, -EINVAL, "invalid service name '%.63s'", t->service);
-        if (strnlen(t->text, sizeof(t->text)) >= sizeof(t->text))
-                return set_err(s, -EINVAL, "the ticket's text is not terminated");
-        r = check_text(s, "the ticket's text", t->text, sizeof(t->text));
+        if (r >= 0)
+                r = ticket_check(s, t);
         if (r >= 0)
                 r = tx_begin(s);
         if (r < 0)
@@ -2779,68 +2926,234 @@ static int sq_ticket_open(struct pc_store *ps, const struct pc_ticket *t,
         return 0;
 }
 
-static int parse_ticket_state(const char *name, enum pc_ticket_state *ret)
-{
-        static const enum pc_ticket_state states[] = {
-                PC_TICKET_PENDING, PC_TICKET_APPROVED, PC_TICKET_DENIED, PC_TICKET_CLOSED,
-        };
-
-        for (size_t i = 0; i < PC_ARRAY_SIZE(states); i++)
-                if (strcmp(name, pc_ticket_state_name(states[i])) == 0) {
-                        *ret = states[i];
-                        return 0;
-                }
-        return -EINVAL;
-}
-
-static int sq_ticket_list(struct pc_store *ps, const char *vps_id, pc_ticket_cb cb,
-                          void *userdata)
+static int sq_ticket_query(struct pc_store *ps, const struct pc_ticket_query *q, int64_t now, pc_ticket_cb cb,
+                           void *userdata)
 {
         struct sqlite_store *s = to_sqlite(ps);
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
-        struct pc_ticket *t = NULL;
+        _cleanup_free_ struct pc_ticket *t = NULL;
+        int64_t lim = q->limit == 0 || q->limit > (size_t)INT64_MAX ? -1 : (int64_t)q->limit;
+        const char *state = q->state < 0 ? NULL : pc_ticket_state_name((enum pc_ticket_state)q->state);
         int r;
 
-        if (vps_id != NULL) {
+        if (q->state >= 0 && state == NULL)
+                return set_err(s, -EINVAL, "no ticket state %d", q->state);
+        if (q->vps_id != NULL) {
                 _cleanup_json_ json_t *vps = NULL;
 
-                r = vps_fetch(s, vps_id, &vps);
+                r = vps_fetch(s, q->vps_id, &vps);
                 if (r < 0)
                         return r;
-                r = query(s, &st,
-                          "SELECT id, vps_id, service, state, opened_by, opened, text "
-                          "FROM ticket WHERE vps_id = ? ORDER BY id DESC",
-                          "t", vps_id);
-        } else {
-                r = query(s, &st,
-                          "SELECT id, vps_id, service, state, opened_by, opened, text "
-                          "FROM ticket ORDER BY id DESC",
-                          "");
         }
+        /* One VPS's tickets through its index; a customer's through the
+         * VPSes' owner. */
+        r = query(s, &st,
+                  q->vps_id != NULL
+                          ? TICKET_SELECT "WHERE t.vps_id = ?2 AND (?3 IS NULL OR v.owner = ?3) "
+                                          "AND (?4 IS NULL OR " TICKET_STATE_AT " = ?4) ORDER BY t.id DESC LIMIT ?5"
+                          : TICKET_SELECT "WHERE ?2 IS NULL AND (?3 IS NULL OR v.owner = ?3) "
+                                          "AND (?4 IS NULL OR " TICKET_STATE_AT " = ?4) ORDER BY t.id DESC LIMIT ?5",
+                  "ittti", now, q->vps_id, q->owner, state, lim);
         if (r < 0)
                 return r;
         t = malloc(sizeof(*t));
         if (t == NULL)
                 return set_err(s, -ENOMEM, "out of memory");
         while ((r = step(s, st)) > 0) {
-                memset(t, 0, sizeof(*t));
-                t->id = sqlite3_column_int64(st, 0);
-                copy_trunc(t->vps_id, sizeof(t->vps_id), col_text(st, 1));
-                copy_trunc(t->service, sizeof(t->service), col_text(st, 2));
-                if (parse_ticket_state(col_text(st, 3), &t->state) < 0) {
-                        r = set_err(s, -EINVAL, "ticket #%lld has an unknown state '%s'",
-                                    (long long)t->id, col_text(st, 3));
+                r = ticket_read(s, st, t);
+                if (r < 0)
                         break;
-                }
-                copy_trunc(t->opened_by, sizeof(t->opened_by), col_text(st, 4));
-                t->opened = sqlite3_column_int64(st, 5);
-                copy_trunc(t->text, sizeof(t->text), col_text(st, 6));
                 r = cb(t, userdata);
                 if (r < 0)
                         break;
         }
-        free(t);
         return r < 0 ? r : 0;
+}
+
+static int sq_ticket_get(struct pc_store *ps, int64_t id, int64_t now, struct pc_ticket *ret)
+{
+        return ticket_fetch(to_sqlite(ps), id, now, ret);
+}
+
+static int sq_ticket_events(struct pc_store *ps, int64_t id, pc_ticket_event_cb cb, void *userdata)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_free_ struct pc_ticket_event *e = malloc(sizeof(*e));
+        int r;
+
+        if (e == NULL)
+                return set_err(s, -ENOMEM, "out of memory");
+        r = query(s, &st, "SELECT at, \"by\", kind, text FROM ticket_event WHERE ticket_id = ? ORDER BY id", "i", id);
+        if (r < 0)
+                return r;
+        while ((r = step(s, st)) > 0) {
+                memset(e, 0, sizeof(*e));
+                e->at = sqlite3_column_int64(st, 0);
+                copy_trunc(e->by, sizeof(e->by), col_text(st, 1));
+                copy_trunc(e->kind, sizeof(e->kind), col_text(st, 2));
+                copy_trunc(e->text, sizeof(e->text), col_text(st, 3));
+                r = cb(e, userdata);
+                if (r < 0)
+                        break;
+        }
+        return r < 0 ? r : 0;
+}
+
+static const char *const ticket_verbs[PC_TICKET_STATE_COUNT_] = {
+        [PC_TICKET_INVESTIGATING] = "ticket.investigate", [PC_TICKET_APPROVED] = "ticket.approve",
+        [PC_TICKET_DENIED] = "ticket.deny",               [PC_TICKET_REVOKED] = "ticket.revoke",
+        [PC_TICKET_EXPIRED] = "ticket.expire",
+};
+
+static int ticket_transition_tx(struct sqlite_store *s, int64_t id, enum pc_ticket_state from,
+                                enum pc_ticket_state to, const struct pc_exception *grant,
+                                const struct pc_actor *who, int64_t now, int64_t *ret_exception_id)
+{
+        _cleanup_free_ struct pc_ticket *t = malloc(sizeof(*t));
+        _cleanup_json_ json_t *before = NULL, *after = NULL, *vps = NULL, *facts = NULL;
+        const char *verb = (unsigned)to < PC_TICKET_STATE_COUNT_ ? ticket_verbs[to] : NULL;
+        char object[64];
+        int64_t eid = 0;
+        int r;
+
+        if (t == NULL)
+                return set_err(s, -ENOMEM, "out of memory");
+        if (verb == NULL)
+                return set_err(s, -EINVAL, "no ticket becomes %s by a transition",
+                               pc_ticket_state_name(to) != NULL ? pc_ticket_state_name(to) : "that");
+        r = ticket_fetch(s, id, now, t);
+        if (r < 0)
+                return r;
+        if (t->state != from)
+                return set_err(s, -EALREADY, "ticket #%lld is %s, no longer %s", (long long)id,
+                               pc_ticket_state_name(t->state), pc_ticket_state_name(from));
+        before = ticket_json(t);
+        r = vps_fetch(s, t->vps_id, &vps);
+        if (r < 0)
+                return r;
+        switch (to) {
+        case PC_TICKET_APPROVED: {
+                struct pc_exception e = *grant;
+
+                e.ticket_id = id;
+                snprintf(e.service, sizeof(e.service), "%s", t->service);
+                r = exception_grant_tx(s, t->vps_id, &e, who, now, "ticket.approved", &eid);
+                break;
+        }
+        case PC_TICKET_REVOKED: {
+                _cleanup_stmt_ sqlite3_stmt *st = NULL;
+
+                /* Its exception, if still in force: revoked as `exception
+                 * revoke` does (the owner is told). */
+                r = query(s, &st,
+                          "SELECT id FROM exception WHERE id = ? AND revoked_at IS NULL "
+                          "AND (until IS NULL OR until > ?)",
+                          "ii", t->exception_id, now);
+                if (r < 0 || (r = step(s, st)) < 0)
+                        return r;
+                if (r > 0 && (r = exception_revoke_tx(s, t->vps_id, t->service, who, now, true)) < 0)
+                        return r;
+                r = ticket_mark(s, id, "revoked", 0, who, now);
+                break;
+        }
+        case PC_TICKET_DENIED:
+                r = ticket_mark(s, id, "denied", 0, who, now);
+                facts = json_deep_copy(before);
+                if (r >= 0 && (facts == NULL || json_object_set_new(facts, "ticket", json_integer(id)) < 0 ||
+                               json_object_set_new(facts, "by", json_string(who->by)) < 0 ||
+                               json_object_set_new(facts, "reason", json_string(who->reason != NULL ? who->reason
+                                                                                                   : "")) < 0 ||
+                               json_object_set_new(facts, "created", json_integer(now)) < 0))
+                        r = set_err(s, -ENOMEM, "ticket #%lld: cannot describe it in JSON", (long long)id);
+                if (r >= 0)
+                        r = notify(s, now, "ticket.denied", vps, facts);
+                break;
+        default:
+                r = ticket_mark(s, id, pc_ticket_state_name(to), 0, who, now);
+                break;
+        }
+        if (r < 0)
+                return r;
+        r = ticket_fetch(s, id, now, t);
+        if (r < 0)
+                return r;
+        after = ticket_json(t);
+        if (before == NULL || after == NULL)
+                return set_err(s, -ENOMEM, "ticket #%lld: cannot describe it in JSON", (long long)id);
+        snprintf(object, sizeof(object), "ticket/%lld", (long long)id);
+        r = audit(s, now, who, verb, object, t->vps_id, before, after);
+        if (r < 0)
+                return r;
+        if (ret_exception_id != NULL)
+                *ret_exception_id = eid;
+        return 0;
+}
+
+static int sq_ticket_transition(struct pc_store *ps, int64_t id, enum pc_ticket_state from,
+                                enum pc_ticket_state to, const struct pc_exception *grant,
+                                const struct pc_actor *who, int64_t *ret_exception_id)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int64_t now = pc_now();
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0 && grant != NULL) {
+                if (strnlen(grant->reason, sizeof(grant->reason)) >= sizeof(grant->reason))
+                        return set_err(s, -EINVAL, "the exception's reason is not terminated");
+                r = check_text(s, "the exception's reason", grant->reason, sizeof(grant->reason));
+                if (r >= 0)
+                        r = check_until(s, "the exception", grant->until, now);
+        }
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, ticket_transition_tx(s, id, from, to, grant, who, now, ret_exception_id));
+}
+
+static int ticket_expire_tx(struct sqlite_store *s, int64_t now, const struct pc_actor *who, size_t *ret_n)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int64_t ids[256];
+        size_t n = 0;
+        int r;
+
+        r = query(s, &st,
+                  "SELECT t.id FROM ticket t JOIN exception e ON e.id = t.exception_id "
+                  "WHERE t.state = 'approved' AND e.until IS NOT NULL AND e.until <= ? ORDER BY t.id LIMIT 256",
+                  "i", now);
+        if (r < 0)
+                return r;
+        while (n < PC_ARRAY_SIZE(ids) && (r = step(s, st)) > 0)
+                ids[n++] = sqlite3_column_int64(st, 0);
+        if (r < 0)
+                return r;
+        for (size_t i = 0; i < n; i++) {
+                r = ticket_transition_tx(s, ids[i], PC_TICKET_EXPIRED, PC_TICKET_EXPIRED, NULL, who, now, NULL);
+                if (r < 0)
+                        return r;
+        }
+        *ret_n = n;
+        return 0;
+}
+
+static int sq_ticket_expire_due(struct pc_store *ps, int64_t now, const struct pc_actor *who, size_t *ret_n)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        size_t n = 0;
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        r = tx_end(s, ticket_expire_tx(s, now, who, &n));
+        if (r >= 0 && ret_n != NULL)
+                *ret_n = n;
+        return r;
 }
 
 /* ---- audit ----------------------------------------------------------- */
@@ -3506,7 +3819,11 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .action_get = sq_action_get,
         .action_lift = sq_action_lift,
         .action_set_until = sq_action_set_until,
-        .ticket_list = sq_ticket_list,
+        .ticket_query = sq_ticket_query,
+        .ticket_get = sq_ticket_get,
+        .ticket_events = sq_ticket_events,
+        .ticket_transition = sq_ticket_transition,
+        .ticket_expire_due = sq_ticket_expire_due,
         .audit_list = sq_audit_list,
         .notification_due = sq_notification_due,
         .notification_list = sq_notification_list,

@@ -165,32 +165,32 @@ t srcpfx-unassignable 2 exception grant vps-101 source-prefix:127.0.0.0/8 --by a
         has srcpfx-unassignable "127.0.0.0/8 cannot be a VPS's" "$err"
 
 # The notification outbox: list, show, retry a dead letter, never a sent one.
-# Queued so far: vps-201 #1 granted, #2 revoked, #3 suspended, #4
-# unsuspended; vps-101 #5 granted (source prefix).
+# Queued so far: vps-201 #1 ticket received, #2 ticket approved, #3 revoked,
+# #4 suspended, #5 unsuspended; vps-101 #6 granted (source prefix).
 t notif-help 0 notification --help && has notif-help "notification retry N --by WHO --reason TEXT" "$out"
 t notif-nosub 2 notification && has notif-nosub "needs a subcommand" "$err"
 t notif-badsub 2 notification frob && has notif-badsub "unknown notification subcommand 'frob'" "$err"
 t notif-list 0 notification list && has notif-list "exception.granted" "$out" && has notif-list "bruno@example.it" "$out" && has notif-list "LAST ERROR" "$out"
-t notif-list-json 0 notification list --json && json notif-list-json '[n["id"] for n in j["notifications"]] == [5, 4, 3, 2, 1] and all(n["state"] == "pending" and n["attempts"] == 0 and n["sent_at"] is None and n["message_id"] is None for n in j["notifications"])'
-t notif-list-vps 0 notification list vps-201 --limit 2 --json && json notif-list-vps '[n["id"] for n in j["notifications"]] == [4, 3] and j["notifications"][0]["language"] == "it"'
+t notif-list-json 0 notification list --json && json notif-list-json '[n["id"] for n in j["notifications"]] == [6, 5, 4, 3, 2, 1] and all(n["state"] == "pending" and n["attempts"] == 0 and n["sent_at"] is None and n["message_id"] is None for n in j["notifications"])'
+t notif-list-vps 0 notification list vps-201 --limit 2 --json && json notif-list-vps '[n["id"] for n in j["notifications"]] == [5, 4] and j["notifications"][0]["language"] == "it"'
 t notif-list-badstate 2 notification list --state lost && has notif-list-badstate "--state is pending, sent or failed, not 'lost'" "$err"
 t notif-list-badlimit 2 notification list --limit x && has notif-list-badlimit "--limit 'x' is not a number" "$err"
-t notif-show 0 notification show 3 && has notif-show "notification #3: vps.suspended to bruno@example.it (it)" "$out" && has notif-show "payload:" "$out" && has notif-show '"reason": "abuse report #7"' "$out"
-t notif-show-json 0 notification show 3 --json && json notif-show-json 'j["id"] == 3 and j["state"] == "pending" and j["payload"]["event"] == "vps.suspended" and j["payload"]["vps"] == "vps-201" and j["payload"]["addresses"] == ["198.51.100.10/32"]'
+t notif-show 0 notification show 4 && has notif-show "notification #4: vps.suspended to bruno@example.it (it)" "$out" && has notif-show "payload:" "$out" && has notif-show '"reason": "abuse report #7"' "$out"
+t notif-show-json 0 notification show 4 --json && json notif-show-json 'j["id"] == 4 and j["state"] == "pending" and j["payload"]["event"] == "vps.suspended" and j["payload"]["vps"] == "vps-201" and j["payload"]["addresses"] == ["198.51.100.10/32"]'
 t notif-show-missing 2 notification show 99 && has notif-show-missing "notification #99 does not exist" "$err"
 t notif-show-bad 2 notification show x && has notif-show-bad "'x' is not a notification number" "$err"
-# What the notifier would have done: #3 given up on, #4 delivered.
-sqlite3 "$tmp/t.db" "UPDATE notification SET attempts = 5, message_id = '<3.t@portcullis.test>', state = 'failed', last_error = '550 5.1.1 user unknown' WHERE id = 3;
-UPDATE notification SET attempts = 1, message_id = '<4.t@portcullis.test>', state = 'sent', sent_at = 1767225600 WHERE id = 4;"
-t notif-failed 0 notification list --state failed --json && json notif-failed '[n["id"] for n in j["notifications"]] == [3] and j["notifications"][0]["last_error"] == "550 5.1.1 user unknown"'
+# What the notifier would have done: #4 given up on, #5 delivered.
+sqlite3 "$tmp/t.db" "UPDATE notification SET attempts = 5, message_id = '<4.t@portcullis.test>', state = 'failed', last_error = '550 5.1.1 user unknown' WHERE id = 4;
+UPDATE notification SET attempts = 1, message_id = '<5.t@portcullis.test>', state = 'sent', sent_at = 1767225600 WHERE id = 5;"
+t notif-failed 0 notification list --state failed --json && json notif-failed '[n["id"] for n in j["notifications"]] == [4] and j["notifications"][0]["last_error"] == "550 5.1.1 user unknown"'
 t notif-sent 0 notification list vps-201 --state sent && has notif-sent "2026-01-01T00:00:00Z" "$out"
-t notif-retry-noby 2 notification retry 3 --reason x && has notif-retry-noby "--by WHO is required" "$err"
-t notif-retry-noreason 2 notification retry 3 --by alice && has notif-retry-noreason "--reason TEXT is required" "$err"
-t notif-retry 0 notification retry 3 --by alice --reason "mailbox fixed" && has notif-retry "notification #3 (vps.suspended for vps-201) queued again for bruno@example.it" "$out"
-t notif-retried 0 notification show 3 --json && json notif-retried 'j["state"] == "pending" and j["attempts"] == 0 and j["message_id"] == "<3.t@portcullis.test>" and j["next_attempt"] is not None'
-t notif-retry-sent 2 notification retry 4 --by alice --reason again && has notif-retry-sent "was sent at 2026-01-01T00:00:00Z" "$err" && has notif-retry-sent "it is not sent twice" "$err"
+t notif-retry-noby 2 notification retry 4 --reason x && has notif-retry-noby "--by WHO is required" "$err"
+t notif-retry-noreason 2 notification retry 4 --by alice && has notif-retry-noreason "--reason TEXT is required" "$err"
+t notif-retry 0 notification retry 4 --by alice --reason "mailbox fixed" && has notif-retry "notification #4 (vps.suspended for vps-201) queued again for bruno@example.it" "$out"
+t notif-retried 0 notification show 4 --json && json notif-retried 'j["state"] == "pending" and j["attempts"] == 0 and j["message_id"] == "<4.t@portcullis.test>" and j["next_attempt"] is not None'
+t notif-retry-sent 2 notification retry 5 --by alice --reason again && has notif-retry-sent "was sent at 2026-01-01T00:00:00Z" "$err" && has notif-retry-sent "it is not sent twice" "$err"
 t notif-retry-missing 2 notification retry 99 --by alice --reason x && has notif-retry-missing "notification #99 does not exist" "$err"
-t notif-retry-json 0 notification retry 3 --by alice --reason "again" --json && json notif-retry-json 'j == {"retried": 3, "vps": "vps-201", "kind": "vps.suspended", "recipient": "bruno@example.it", "state": "pending"}'
+t notif-retry-json 0 notification retry 4 --by alice --reason "again" --json && json notif-retry-json 'j == {"retried": 4, "vps": "vps-201", "kind": "vps.suspended", "recipient": "bruno@example.it", "state": "pending"}'
 t notif-audit 0 audit vps-201 && has notif-audit "notification.retry" "$out" && has notif-audit "mailbox fixed" "$out"
 
 # Audit: every change, who and why, oldest first.
@@ -288,15 +288,16 @@ raw_control "$out" && { echo "FAIL s8-explain-escaped: a raw control character i
 tickets() { q8 "SELECT count(*) FROM ticket"; }
 n_tickets=$(tickets)
 t8 s8-ticket-unrestricted 2 ticket open vps-803 vpn --by fede --text "office VPN" &&
-        has s8-ticket-unrestricted "site lenoir (policy lenoir) does not restrict vpn; there is nothing to except" "$err"
+        has s8-ticket-unrestricted "site lenoir (policy lenoir) does not restrict vpn; there is nothing to exempt" "$err"
 t8 s8-ticket-not-exemptable 2 ticket open vps-803 smtp --by fede --text "direct mail" &&
         has s8-ticket-not-exemptable "rule 1 of policy lenoir" "$err" && has s8-ticket-not-exemptable "is not exemptable" "$err"
 t8 s8-ticket-exceptions-none 2 ticket open vps-804 smtp --by gino --text "mail" &&
         has s8-ticket-exceptions-none "policy strict of site strict" "$err" && has s8-ticket-exceptions-none "has exceptions: none" "$err"
 [ "$(tickets)" = "$n_tickets" ] || { echo "FAIL s8-ticket-nothing-stored: $(tickets) tickets, want $n_tickets"; failures=$((failures + 1)); }
 
-# exception grant --ticket N: the ticket must be this VPS's, ask for this
-# service and be pending; refused otherwise, the ticket left as it was.
+# exception grant --ticket N is ticket approve N: the ticket must be this
+# VPS's, ask for this service and be open or investigating; refused
+# otherwise, the ticket left as it was.
 t8 s8-ticket-vpn 0 ticket open vps-801 vpn --by dora --text "office VPN" && has s8-ticket-vpn "ticket #2 opened" "$out"
 t8 s8-ticket-bt 0 ticket open vps-801 bittorrent --by dora --text "linux ISOs" && has s8-ticket-bt "ticket #3 opened" "$out"
 t8 s8-grant-other-service 2 exception grant vps-801 vpn --by alice --reason x --ticket 1 &&
@@ -305,14 +306,15 @@ t8 s8-grant-other-vps 2 exception grant vps-802 vpn --by alice --reason x --tick
         has s8-grant-other-vps "ticket #2 is for vps-801, not vps-802" "$err"
 q8 "UPDATE ticket SET state = 'denied' WHERE id = 2; UPDATE ticket SET state = 'closed' WHERE id = 3;"
 t8 s8-grant-denied 2 exception grant vps-801 vpn --by alice --reason x --ticket 2 &&
-        has s8-grant-denied "ticket #2 is denied, not pending" "$err"
+        has s8-grant-denied "ticket #2 is denied: only an open or investigating ticket can be approved" "$err"
 t8 s8-grant-closed 2 exception grant vps-801 bittorrent --by alice --reason x --ticket 3 &&
-        has s8-grant-closed "ticket #3 is closed, not pending" "$err"
+        has s8-grant-closed "ticket #3 is closed: only an open or investigating ticket can be approved" "$err"
 t8 s8-grant-ticket 0 exception grant vps-801 smtp --by alice --reason "invoices" --ticket 1
-t8 s8-revoke 0 exception revoke vps-801 smtp --by alice --reason "abuse report"
 t8 s8-grant-approved 2 exception grant vps-801 smtp --by alice --reason "again" --ticket 1 &&
-        has s8-grant-approved "ticket #1 is approved, not pending" "$err"
-[ "$(q8 "SELECT group_concat(id || ':' || state) FROM ticket WHERE vps_id = 'vps-801'")" = "1:approved,2:denied,3:closed" ] ||
+        has s8-grant-approved "ticket #1 is approved: only an open or investigating ticket can be approved" "$err"
+# revoking the exception revokes the ticket it answered
+t8 s8-revoke 0 exception revoke vps-801 smtp --by alice --reason "abuse report"
+[ "$(q8 "SELECT group_concat(id || ':' || state) FROM ticket WHERE vps_id = 'vps-801'")" = "1:revoked,2:denied,3:closed" ] ||
         { echo "FAIL s8-grant-tickets-kept: $(q8 "SELECT group_concat(id || ':' || state) FROM ticket")"; failures=$((failures + 1)); }
 [ "$(q8 "SELECT count(*) FROM exception WHERE vps_id = 'vps-801' AND revoked_at IS NULL")" = 0 ] ||
         { echo "FAIL s8-grant-nothing-granted: vps-801 has an exception"; failures=$((failures + 1)); }
@@ -700,6 +702,86 @@ q9 "SELECT payload FROM notification WHERE kind = 'vps.unterminated' AND channel
         { echo "FAIL unterm-remove: the event does not say the VPS was removed"; failures=$((failures + 1)); }
 [ "$(unterminated vps-902 email)" = 3 ] || { echo "FAIL unterm-remove: $(unterminated vps-902 email) owner emails, want 3 (none for the removal)"; failures=$((failures + 1)); }
 unset cli_cfg
+
+# ---- issue 13: the ticket process (a fresh database)
+db="sqlite:$tmp/tix.db"
+qt() { sqlite3 "$tmp/tix.db" "$@"; }
+t tix-init 0 init
+t tix-add 0 vps add vps-301 --site milano --owner ada@example.it --lang it --iface tap301 --addr 198.51.100.31 --by orch
+t tix-add2 0 vps add vps-302 --site milano --owner bea@example.org --iface tap302 --addr 198.51.100.32 --by orch
+t tix-add3 0 vps add vps-303 --site lenoir --owner ada@example.it --iface tap303 --addr 203.0.113.33 --by orch
+t tix-help 0 ticket --help && has tix-help "ticket approve N --by WHO [--ports PORTS] [--until TIME] [--note TEXT]" "$out" &&
+        has tix-help "open -> investigating -> approved | denied" "$out" && has tix-help "--role support|customer" "$out"
+t tix-nosub 2 ticket && has tix-nosub "open, list, show, investigate, approve, deny or revoke" "$err"
+t tix-badsub 2 ticket close 1 && has tix-badsub "unknown ticket subcommand 'close'" "$err"
+t tix-unknown-opt 2 ticket list --frob && has tix-unknown-opt "--frob is not an option of ticket list" "$err"
+# open: the customer's own VPS, what is asked, refused with why
+t tix-open 0 ticket open vps-301 smtp --by ada --role customer --customer ada@example.it --ports 587 --duration 90d \
+        --text "invoices from our billing app" --evidence "https://example.it/spf" --evidence "DKIM selector s1" &&
+        has tix-open "ticket #1 opened: vps-301 asks for smtp ports 587" "$out"
+t tix-open-json 0 ticket open vps-301 vpn --by ada --text "office VPN" --json &&
+        json tix-open-json 'j == {"ticket": 2, "vps": "vps-301", "service": "vpn", "ports": None, "state": "open"}'
+t tix-open-other 2 ticket open vps-302 smtp --by ada --role customer --customer ada@example.it --text x &&
+        has tix-open-other "vps vps-302 does not exist" "$err"
+t tix-open-notexempt 2 ticket open vps-303 smtp --by ada --text "direct mail" &&
+        has tix-open-notexempt "rule 1 of policy lenoir" "$err" && has tix-open-notexempt "is not exemptable" "$err"
+t tix-open-nothing 2 ticket open vps-303 vpn --by ada --text "vpn" && has tix-open-nothing "nothing to exempt" "$err"
+t tix-open-ports 2 ticket open vps-301 smtp --by ada --text x --ports tcp/80 &&
+        has tix-open-ports "--ports 'tcp/80' is not within the ports the site blocks for the service" "$err"
+t tix-open-dur 2 ticket open vps-301 smtp --by ada --text x --duration soon && has tix-open-dur "--duration 'soon' is not a duration" "$err"
+t tix-open-notext 2 ticket open vps-301 smtp --by ada && has tix-open-notext "--text TEXT is required" "$err"
+t tix-open-noby 2 ticket open vps-301 smtp --text x && has tix-open-noby "--by WHO is required" "$err"
+t tix-open-badopt 2 ticket open vps-301 smtp --by ada --text x --reason y && has tix-open-badopt "--reason is not an option of ticket open" "$err"
+t tix-open-role 2 ticket open vps-301 smtp --by ada --text x --role root && has tix-open-role "--role 'root' is not a role" "$err"
+t tix-open-nocust 2 ticket open vps-301 smtp --by ada --text x --role customer && has tix-open-nocust "--role customer needs --customer EMAIL" "$err"
+[ "$(qt "SELECT count(*) FROM ticket")" = 2 ] || { echo "FAIL tix-refused-nothing-stored: $(qt "SELECT count(*) FROM ticket") tickets"; failures=$((failures + 1)); }
+[ "$(qt "SELECT group_concat(kind || ':' || language) FROM notification")" = "ticket.received:it,ticket.received:it" ] ||
+        { echo "FAIL tix-received: $(qt "SELECT group_concat(kind) FROM notification")"; failures=$((failures + 1)); }
+# list and show, --json
+t tix-list 0 ticket list && has tix-list "smtp tcp/587" "$out" && has tix-list "open" "$out"
+t tix-list-json 0 ticket list --json && json tix-list-json '[t["id"] for t in j["tickets"]] == [2, 1] and j["tickets"][1]["ports"] == "tcp/587" and j["tickets"][1]["duration"] == 7776000 and j["tickets"][1]["evidence"] == "https://example.it/spf | DKIM selector s1"'
+t tix-list-state 0 ticket list --state investigating --json && json tix-list-state 'j["tickets"] == []'
+t tix-list-badstate 2 ticket list --state pending && has tix-list-badstate "--state 'pending' is not a state" "$err"
+t tix-list-other 0 ticket list --role customer --customer bea@example.org --json && json tix-list-other 'j["tickets"] == []'
+t tix-list-novps 2 ticket list vps-999 && has tix-list-novps "vps vps-999 does not exist" "$err"
+t tix-show 0 ticket show 1 && has tix-show "Ticket #1: vps-301 asks for smtp ports tcp/587 -- open" "$out" &&
+        has tix-show "duration:  90 days" "$out" && has tix-show "opened" "$out" && has tix-show "The customer's earlier tickets:" "$out" &&
+        has tix-show "#2 vps-301 vpn: open" "$out"
+t tix-show-json 0 ticket show 1 --json && json tix-show-json 'j["state"] == "open" and j["history"][0]["kind"] == "opened" and [x["id"] for x in j["earlier_tickets"]] == [2] and j["incidents"] == [] and j["actions"] == [] and "blocked_attempts" in j'
+t tix-show-customer 0 ticket show 1 --role customer --customer ada@example.it --json && json tix-show-customer '"incidents" not in j and j["id"] == 1'
+t tix-show-other 2 ticket show 1 --role customer --customer bea@example.org && has tix-show-other "ticket #1 does not exist" "$err"
+t tix-show-missing 2 ticket show 99 && has tix-show-missing "ticket #99 does not exist" "$err"
+t tix-show-bad 2 ticket show x && has tix-show-bad "'x' is not a ticket number" "$err"
+# decisions: a customer never, not even their own
+t tix-approve-cust 2 ticket approve 1 --by ada --role customer --customer ada@example.it &&
+        has tix-approve-cust "ada (role customer) may not approve tickets: only admin or support may" "$err"
+t tix-investigate 0 ticket investigate 1 --by sam --role support --note "asked for the mail logs" && has tix-investigate "ticket #1 under investigation" "$out"
+t tix-investigate-again 2 ticket investigate 1 --by sam && has tix-investigate-again "ticket #1 is investigating: only an open ticket can be investigated" "$err"
+t tix-approve-more 2 ticket approve 1 --by sam --ports 25 && has tix-approve-more "--ports '25' is not within the ports the ticket asks for (tcp/587)" "$err"
+t tix-approve-past 2 ticket approve 1 --by sam --until 2020-01-01 && has tix-approve-past "--until '2020-01-01' is in the past" "$err"
+t tix-approve 0 ticket approve 1 --by sam --role support --note "SPF and DKIM checked" &&
+        has tix-approve "ticket #1 approved: exception #1 for vps-301" "$out"
+t tix-approved-json 0 ticket show 1 --json && json tix-approved-json 'j["state"] == "approved" and j["exception"] == 1 and j["until"] is not None and [h["kind"] for h in j["history"]] == ["opened", "investigating", "approved"] and j["history"][2]["note"] == "SPF and DKIM checked"'
+t tix-explain-587 0 explain vps-301 tcp/587 && has tix-explain-587 "allow" "$out"
+t tix-explain-25 1 explain vps-301 tcp/25 && has tix-explain-25 "reject" "$out"
+t tix-vps-show 0 vps show vps-301 && has tix-vps-show "only tcp/587, ticket #1" "$out" && has tix-vps-show "Filters:
+  none" "$out"
+[ "$(qt "SELECT ports || ':' || ticket_id FROM exception WHERE id = 1")" = "tcp/587:1" ] || { echo "FAIL tix-exception: $(qt "SELECT ports, ticket_id FROM exception")"; failures=$((failures + 1)); }
+[ "$(qt "SELECT kind FROM notification ORDER BY id DESC LIMIT 1")" = "ticket.approved" ] || { echo "FAIL tix-approved-mail"; failures=$((failures + 1)); }
+t tix-approve-again 2 ticket approve 1 --by sam && has tix-approve-again "ticket #1 is approved: only an open or investigating ticket can be approved" "$err"
+t tix-deny-approved 2 ticket deny 1 --by sam --reason x && has tix-deny-approved "ticket #1 is approved: only an open or investigating ticket can be denied" "$err"
+t tix-deny-noreason 2 ticket deny 2 --by sam && has tix-deny-noreason "--reason is required" "$err"
+t tix-deny 0 ticket deny 2 --by sam --reason "VPNs need a business contract" --json && json tix-deny 'j["state"] == "denied" and j["note"] == "VPNs need a business contract"'
+[ "$(qt "SELECT json_extract(payload, '$.reason') FROM notification WHERE kind = 'ticket.denied'")" = "VPNs need a business contract" ] ||
+        { echo "FAIL tix-denied-mail"; failures=$((failures + 1)); }
+t tix-revoke-denied 2 ticket revoke 2 --by sam --reason x && has tix-revoke-denied "ticket #2 is denied: only an approved ticket can be revoked" "$err"
+t tix-revoke 0 ticket revoke 1 --by sam --reason "spam complaints" && has tix-revoke "ticket #1 revoked" "$out"
+t tix-explain-revoked 1 explain vps-301 tcp/587 && has tix-explain-revoked "reject" "$out"
+[ "$(qt "SELECT count(*) FROM exception WHERE revoked_at IS NULL")" = 0 ] || { echo "FAIL tix-revoked-exception"; failures=$((failures + 1)); }
+[ "$(qt "SELECT group_concat(action) FROM audit WHERE object = 'ticket/1'")" = "ticket.open,ticket.investigate,ticket.approve,ticket.revoke" ] ||
+        { echo "FAIL tix-audit: $(qt "SELECT group_concat(action) FROM audit WHERE object = 'ticket/1'")"; failures=$((failures + 1)); }
+t tix-audit 0 audit vps-301 && has tix-audit "ticket.approve" "$out"
+db="sqlite:$tmp/t.db"
 
 echo "$n commands, $failures failures"
 [ $failures = 0 ]

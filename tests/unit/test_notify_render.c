@@ -139,6 +139,24 @@ static const struct fixture fixtures[] = {
           "{" COMMON("vps.unterminated") ", \"id\": 15, \"incident\": 43, \"by\": \"carol\", "
           "\"reason\": \"reviewed: a neighbour's ARP request, not spoofing (ticket 812)\", "
           "\"created\": 1773223500, \"terminated\": true}" },
+        { "ticket.received", "ticket.received", 121,
+          "{" COMMON("ticket.received") ", \"id\": 3, \"ticket\": 3, \"service\": \"smtp\", "
+          "\"ports\": \"tcp/465,tcp/587\", \"duration\": 7776000, \"state\": \"open\", "
+          "\"text\": \"Fatture ai clienti dal gestionale — SPF e DKIM configurati\", "
+          "\"evidence\": \"https://example.org/spf\", \"by\": \"ada\", \"opened_by\": \"ada\", "
+          "\"opened\": " STR(T) ", \"created\": " STR(T) ", \"exception\": null}" },
+        { "ticket.approved", "ticket.approved", 122,
+          "{" COMMON("ticket.approved") ", \"id\": 9, \"service\": \"smtp\", \"ports\": \"tcp/587\", "
+          "\"ticket\": 3, \"by\": \"sam\", \"reason\": \"invoices; SPF and DKIM checked\", "
+          "\"created\": " STR(T) ", \"until\": 1781258700}" },
+        { "ticket.approved-whole", "ticket.approved", 123,
+          "{" COMMON("ticket.approved") ", \"id\": 10, \"service\": \"vpn\", \"ticket\": 4, "
+          "\"by\": \"sam\", \"reason\": \"ticket #4 approved\", \"created\": " STR(T) ", \"until\": null}" },
+        { "ticket.denied", "ticket.denied", 124,
+          "{" COMMON("ticket.denied") ", \"id\": 5, \"ticket\": 5, \"service\": \"bittorrent\", "
+          "\"ports\": null, \"state\": \"open\", \"text\": \"linux ISOs\", \"by\": \"sam\", "
+          "\"reason\": \"we cannot verify that the files are yours to share <a href=x>\", "
+          "\"created\": " STR(T) "}" },
 };
 
 static const char *const langs[] = { "en", "it" };

@@ -16,8 +16,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sqlite3.h>
+
 #include "fixture.h"
 #include "ops/ops.h"
+#include "policy/evaluate.h"
 
 static char dir[64];
 static struct pc_store *store;
@@ -102,6 +105,12 @@ static size_t fleet(void)
         return n;
 }
 
+static int count_ticket(const struct pc_ticket *t, void *userdata)
+{
+        (*(int64_t *)userdata)++;
+        return 0;
+}
+
 static int64_t audit_rows;
 
 static int count_audit(const struct pc_audit_entry *e, void *userdata)
@@ -158,10 +167,12 @@ static void test_authorize_matrix(void **state)
                 const struct pc_ops_actor *who;
                 bool may[PC_OP_COUNT_];
         } rows[] = {
-                { &admin, { true, true, true, true, true } },
-                { &support, { false, false, false, true, true } },
-                { &customer, { false, false, false, false, false } },
-                { &agent, { true, true, true, false, false } },
+                /* register, update, remove, grant, revoke; ticket open, read,
+                 * investigate, approve, deny, revoke, expire */
+                { &admin, { true, true, true, true, true, true, true, true, true, true, true, true } },
+                { &support, { false, false, false, true, true, true, true, true, true, true, true, false } },
+                { &customer, { false, false, false, false, false, true, true, false, false, false, false, false } },
+                { &agent, { true, true, true, false, false, false, false, false, false, false, false, true } },
         };
         struct pc_ops_error err;
 
@@ -378,7 +389,7 @@ static void test_grant_not_exemptable(void **state)
                        "is not exemptable");
         g = grant_of("vps-101", "vpn");
         assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_ECONFLICT, "service",
-                       "does not restrict vpn; there is nothing to except");
+                       "does not restrict vpn; there is nothing to exempt");
         g = grant_of("vps-101", "gopher");
         assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_EINVAL, "service",
                        "unknown service 'gopher'");
@@ -429,6 +440,400 @@ static void test_grant_source_prefix(void **state)
                        "address 192.0.2.66/32 overlaps source-prefix:192.0.2.64/29 granted to vps-101");
 }
 
+/* ---- tickets ---------------------------------------------------------- */
+
+static const struct pc_ops_actor other = { .principal = "carla", .role = PC_ROLE_CUSTOMER,
+                                           .customer = "carla@example.org" };
+
+static int64_t open_ok(const char *vps, const char *service, const char *ports)
+{
+        struct pc_ticket_spec t = { .vps_id = vps, .service = service, .ports = ports, .text = "invoices",
+                                    .duration = 30 * 86400 };
+        struct pc_ops_error err;
+        int64_t id = 0;
+
+        if (pc_ops_ticket_open(&ops, &customer, &t, &id, &err) < 0)
+                fail_msg("open %s %s: %s", vps, service, err.message);
+        return id;
+}
+
+static enum pc_ticket_state state_of(int64_t id)
+{
+        struct pc_ticket t;
+
+        assert_int_equal(pc_store_ticket_get(store, id, pc_now(), &t), 0);
+        return t.state;
+}
+
+static int64_t rows_of(const char *sql)
+{
+        char path[128];
+        sqlite3 *db;
+        sqlite3_stmt *st;
+        int64_t n = -1;
+
+        snprintf(path, sizeof(path), "%s/portcullis.db", dir);
+        assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+        if (sqlite3_step(st) == SQLITE_ROW)
+                n = sqlite3_column_int64(st, 0);
+        sqlite3_finalize(st);
+        sqlite3_close(db);
+        return n;
+}
+
+/* Every legal transition, each with its history and audit rows. */
+static void test_ticket_transitions(void **state)
+{
+        struct spec_buf b;
+        struct pc_ticket_approval a = { .note = "SPF and DKIM checked" };
+        struct pc_grant_result res;
+        struct pc_ops_error err;
+        struct pc_vps *v;
+        struct pc_ticket t;
+        int64_t t1, t2, t3, before;
+
+        register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        t1 = open_ok("vps-201", "smtp", NULL);
+        assert_int_equal(state_of(t1), PC_TICKET_OPEN);
+        before = audit_count();
+        assert_int_equal(pc_ops_ticket_investigate(&ops, &support, t1, "asked for the mail logs", &err), 0);
+        assert_int_equal(state_of(t1), PC_TICKET_INVESTIGATING);
+        assert_int_equal(pc_ops_ticket_approve(&ops, &support, t1, &a, &res, &err), 0);
+        assert_int_equal(state_of(t1), PC_TICKET_APPROVED);
+        assert_int_equal(pc_store_ticket_get(store, t1, pc_now(), &t), 0);
+        assert_int_equal(t.exception_id, res.id);
+        assert_string_equal(t.updated_by, "sam");
+        assert_string_equal(t.note, "SPF and DKIM checked");
+        /* the duration asked: 30 days from now */
+        assert_true(t.until > pc_now() + 30 * 86400 - 60 && t.until <= pc_now() + 30 * 86400);
+        assert_int_equal(pc_store_vps_fetch(store, cfg, "vps-201", &v), 0);
+        assert_non_null(pc_vps_exception_for(v, "smtp"));
+        assert_int_equal(pc_vps_exception_for(v, "smtp")->ticket_id, t1);
+        assert_int_equal(pc_vps_exception_for(v, "smtp")->n_ports, 0);
+        pc_vps_free(v);
+        assert_int_equal(pc_ops_ticket_revoke(&ops, &support, t1, "spam complaints", &err), 0);
+        assert_int_equal(state_of(t1), PC_TICKET_REVOKED);
+        assert_int_equal(pc_store_vps_fetch(store, cfg, "vps-201", &v), 0);
+        assert_null(pc_vps_exception_for(v, "smtp"));
+        pc_vps_free(v);
+        /* investigate, approve (+exception.grant), revoke (+exception.revoke) */
+        assert_int_equal(audit_count(), before + 5);
+        assert_int_equal(rows_of("SELECT count(*) FROM ticket_event WHERE ticket_id = 1"), 4);
+
+        /* open -> approved directly; open -> denied; investigating -> denied */
+        t2 = open_ok("vps-201", "vpn", NULL);
+        assert_int_equal(pc_ops_ticket_approve(&ops, &admin, t2, &(struct pc_ticket_approval){ 0 }, NULL, &err), 0);
+        assert_int_equal(state_of(t2), PC_TICKET_APPROVED);
+        t3 = open_ok("vps-201", "bittorrent", NULL);
+        assert_int_equal(pc_ops_ticket_deny(&ops, &support, t3, "we cannot verify the files are yours", &err), 0);
+        assert_int_equal(state_of(t3), PC_TICKET_DENIED);
+        t3 = open_ok("vps-201", "bittorrent", NULL);
+        assert_int_equal(pc_ops_ticket_investigate(&ops, &support, t3, NULL, &err), 0);
+        assert_int_equal(pc_ops_ticket_deny(&ops, &support, t3, "no", &err), 0);
+        assert_int_equal(state_of(t3), PC_TICKET_DENIED);
+}
+
+/* Every illegal transition: ECONFLICT naming the state, nothing written. */
+static void test_ticket_illegal(void **state)
+{
+        struct spec_buf b;
+        struct pc_ticket_approval a = { 0 };
+        struct pc_ops_error err;
+        int64_t open_, inv, appr, den, rev, before;
+
+        register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        open_ = open_ok("vps-201", "smtp", NULL);
+        inv = open_ok("vps-201", "smtp", NULL);
+        assert_int_equal(pc_ops_ticket_investigate(&ops, &support, inv, NULL, &err), 0);
+        appr = open_ok("vps-201", "vpn", NULL);
+        assert_int_equal(pc_ops_ticket_approve(&ops, &support, appr, &a, NULL, &err), 0);
+        den = open_ok("vps-201", "bittorrent", NULL);
+        assert_int_equal(pc_ops_ticket_deny(&ops, &support, den, "no", &err), 0);
+        rev = open_ok("vps-201", "bittorrent", NULL);
+        assert_int_equal(pc_ops_ticket_approve(&ops, &support, rev, &a, NULL, &err), 0);
+        assert_int_equal(pc_ops_ticket_revoke(&ops, &support, rev, "abuse", &err), 0);
+        before = audit_count();
+
+        assert_refused(pc_ops_ticket_revoke(&ops, &support, open_, "x", &err), &err, PC_OPS_ECONFLICT, "",
+                       "is open: only an approved ticket can be revoked");
+        assert_int_equal(pc_ops_http_status(err.code), 409);
+        assert_refused(pc_ops_ticket_investigate(&ops, &support, inv, NULL, &err), &err, PC_OPS_ECONFLICT, "",
+                       "is investigating: only an open ticket can be investigated");
+        assert_refused(pc_ops_ticket_revoke(&ops, &support, inv, "x", &err), &err, PC_OPS_ECONFLICT, "",
+                       "is investigating: only an approved ticket can be revoked");
+        assert_refused(pc_ops_ticket_approve(&ops, &support, appr, &a, NULL, &err), &err, PC_OPS_ECONFLICT, "",
+                       "is approved: only an open or investigating ticket can be approved");
+        assert_refused(pc_ops_ticket_deny(&ops, &support, appr, "x", &err), &err, PC_OPS_ECONFLICT, "",
+                       "is approved: only an open or investigating ticket can be denied");
+        assert_refused(pc_ops_ticket_investigate(&ops, &support, appr, NULL, &err), &err, PC_OPS_ECONFLICT, "",
+                       "is approved: only an open ticket can be investigated");
+        for (int i = 0; i < 2; i++) {
+                int64_t id = i == 0 ? den : rev;
+                const char *st = i == 0 ? "denied" : "revoked";
+                char want[128];
+
+                snprintf(want, sizeof(want), "is %s: only an open or investigating ticket can be approved", st);
+                assert_refused(pc_ops_ticket_approve(&ops, &support, id, &a, NULL, &err), &err, PC_OPS_ECONFLICT, "",
+                               want);
+                snprintf(want, sizeof(want), "is %s: only an open or investigating ticket can be denied", st);
+                assert_refused(pc_ops_ticket_deny(&ops, &support, id, "x", &err), &err, PC_OPS_ECONFLICT, "", want);
+                snprintf(want, sizeof(want), "is %s: only an approved ticket can be revoked", st);
+                assert_refused(pc_ops_ticket_revoke(&ops, &support, id, "x", &err), &err, PC_OPS_ECONFLICT, "", want);
+                snprintf(want, sizeof(want), "is %s: only an open ticket can be investigated", st);
+                assert_refused(pc_ops_ticket_investigate(&ops, &support, id, NULL, &err), &err, PC_OPS_ECONFLICT, "",
+                               want);
+        }
+        /* reasons a customer reads are required; a missing ticket */
+        assert_refused(pc_ops_ticket_deny(&ops, &support, open_, NULL, &err), &err, PC_OPS_EINVAL, "reason",
+                       "is required");
+        assert_refused(pc_ops_ticket_revoke(&ops, &support, appr, "", &err), &err, PC_OPS_EINVAL, "reason",
+                       "is required");
+        assert_refused(pc_ops_ticket_deny(&ops, &support, 999, "x", &err), &err, PC_OPS_ENOENT, "",
+                       "ticket #999 does not exist");
+        assert_int_equal(audit_count(), before);
+}
+
+/* A customer opens and reads their own; never decides, not even their
+ * own; another customer's ticket or VPS does not exist for them. */
+static void test_ticket_authorisation(void **state)
+{
+        struct spec_buf b;
+        struct pc_ticket_approval a = { 0 };
+        struct pc_ticket_spec ts = { .vps_id = "vps-202", .service = "smtp", .text = "mail" };
+        struct pc_ticket_query q = { .state = -1 };
+        struct pc_ops_error err;
+        struct pc_ticket t;
+        int64_t mine, before, n = 0;
+
+        register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        spec_of(&b, "vps-202", "milano", "198.51.100.20", NULL);
+        b.spec.owner = "carla@example.org";
+        register_ok(&b.spec);
+        mine = open_ok("vps-201", "smtp", NULL);
+        before = audit_count();
+        assert_refused(pc_ops_ticket_approve(&ops, &customer, mine, &a, NULL, &err), &err, PC_OPS_EPERM, "",
+                       "bruno (role customer) may not approve tickets: only admin or support may");
+        assert_int_equal(pc_ops_http_status(err.code), 403);
+        assert_refused(pc_ops_ticket_deny(&ops, &customer, mine, "x", &err), &err, PC_OPS_EPERM, "", "may not deny");
+        assert_refused(pc_ops_ticket_investigate(&ops, &customer, mine, NULL, &err), &err, PC_OPS_EPERM, "",
+                       "may not investigate");
+        assert_refused(pc_ops_ticket_revoke(&ops, &customer, mine, "x", &err), &err, PC_OPS_EPERM, "", "may not revoke");
+        assert_refused(pc_ops_ticket_approve(&ops, &agent, mine, &a, NULL, &err), &err, PC_OPS_EPERM, "",
+                       "may not approve");
+        assert_int_equal(audit_count(), before);
+        assert_int_equal(state_of(mine), PC_TICKET_OPEN);
+
+        /* their own: readable; another customer's: not found, not forbidden */
+        assert_int_equal(pc_ops_ticket_get(&ops, &customer, mine, &t, &err), 0);
+        assert_refused(pc_ops_ticket_get(&ops, &other, mine, &t, &err), &err, PC_OPS_ENOENT, "",
+                       "ticket #1 does not exist");
+        assert_int_equal(pc_ops_http_status(err.code), 404);
+        assert_refused(pc_ops_ticket_open(&ops, &customer, &ts, NULL, &err), &err, PC_OPS_ENOENT, "vps",
+                       "vps vps-202 does not exist");
+        assert_int_equal(pc_ops_ticket_open(&ops, &other, &ts, NULL, &err), 0);
+        /* lists: a customer's are theirs only, whatever they ask */
+        assert_int_equal(pc_ops_ticket_list(&ops, &other, &q, count_ticket, &n, &err), 0);
+        assert_int_equal(n, 1);
+        q.vps_id = "vps-201";
+        assert_refused(pc_ops_ticket_list(&ops, &other, &q, count_ticket, &n, &err), &err, PC_OPS_ENOENT, "vps",
+                       "vps vps-201 does not exist");
+        q.vps_id = NULL;
+        n = 0;
+        assert_int_equal(pc_ops_ticket_list(&ops, &support, &q, count_ticket, &n, &err), 0);
+        assert_int_equal(n, 2);
+}
+
+/* Refused at creation, with why, writing nothing. */
+static void test_ticket_open_refused(void **state)
+{
+        struct spec_buf b;
+        struct pc_ticket_spec t = { .vps_id = "vps-101", .service = "smtp", .text = "direct mail" };
+        struct pc_ops_error err;
+        int64_t before;
+
+        register_ok(spec_of(&b, "vps-101", "lenoir", "203.0.113.10", NULL));
+        register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        before = audit_count();
+        /* provider A's port-25 proxy */
+        assert_refused(pc_ops_ticket_open(&ops, &customer, &t, NULL, &err), &err, PC_OPS_ECONFLICT, "service",
+                       "rule 1 of policy lenoir");
+        assert_non_null(strstr(err.message, "is not exemptable"));
+        t.service = "vpn";
+        assert_refused(pc_ops_ticket_open(&ops, &customer, &t, NULL, &err), &err, PC_OPS_ECONFLICT, "service",
+                       "does not restrict vpn; there is nothing to exempt");
+        t.service = "gopher";
+        assert_refused(pc_ops_ticket_open(&ops, &customer, &t, NULL, &err), &err, PC_OPS_EINVAL, "service",
+                       "unknown service 'gopher'");
+        t = (struct pc_ticket_spec){ .vps_id = "vps-201", .service = "smtp", .text = "mail", .ports = "tcp/80" };
+        assert_refused(pc_ops_ticket_open(&ops, &customer, &t, NULL, &err), &err, PC_OPS_EINVAL, "ports",
+                       "'tcp/80' is not within the ports the site blocks for the service");
+        t.ports = "tcp/587,587";
+        assert_refused(pc_ops_ticket_open(&ops, &customer, &t, NULL, &err), &err, PC_OPS_EINVAL, "ports", "overlap");
+        t.ports = NULL;
+        t.text = "";
+        assert_refused(pc_ops_ticket_open(&ops, &customer, &t, NULL, &err), &err, PC_OPS_EINVAL, "text",
+                       "is required");
+        t.text = "two\nlines";
+        assert_refused(pc_ops_ticket_open(&ops, &customer, &t, NULL, &err), &err, PC_OPS_EINVAL, "text",
+                       "one line of text");
+        t = (struct pc_ticket_spec){ .vps_id = "vps-201", .service = "scanning", .text = "audit", .ports = "22" };
+        assert_refused(pc_ops_ticket_open(&ops, &admin, &t, NULL, &err), &err, PC_OPS_EINVAL, "ports",
+                       "are a service's: scanning has none");
+        assert_int_equal(audit_count(), before);
+        assert_int_equal(rows_of("SELECT count(*) FROM ticket"), 0);
+        assert_int_equal(rows_of("SELECT count(*) FROM notification"), 0);
+}
+
+/* A port subset: exactly those ports open, the rest of the rule stays
+ * closed (in evaluation and in the kernel's filters); revoke closes all. */
+static void test_ticket_ports(void **state)
+{
+        struct spec_buf b;
+        struct pc_ticket_approval a = { 0 };
+        struct pc_grant_result res;
+        struct pc_ops_error err;
+        struct pc_verdict verdict;
+        struct pc_vps *v;
+        const struct pc_exception *e;
+        int64_t id;
+        size_t kept = 0;
+
+        register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        id = open_ok("vps-201", "smtp", "tcp/587,tcp/465");
+        /* support opens fewer than asked, never more */
+        a.ports = "tcp/25";
+        assert_refused(pc_ops_ticket_approve(&ops, &support, id, &a, NULL, &err), &err, PC_OPS_EINVAL, "ports",
+                       "'tcp/25' is not within the ports the ticket asks for (tcp/465,tcp/587)");
+        a.ports = "587";
+        assert_int_equal(pc_ops_ticket_approve(&ops, &support, id, &a, &res, &err), 0);
+        assert_int_equal(pc_store_vps_fetch(store, cfg, "vps-201", &v), 0);
+        e = pc_vps_exception_for(v, "smtp");
+        assert_non_null(e);
+        assert_int_equal(e->n_ports, 1);
+        assert_int_equal(e->ports[0].lo, 587);
+        static const uint16_t ports[] = { 25, 26, 465, 587, 2525, 80, 443 };
+
+        for (size_t i = 0; i < sizeof(ports) / sizeof(ports[0]); i++) {
+                uint16_t port = ports[i];
+                struct pc_flow f = { .dir = PC_DIR_EGRESS, .proto = PC_PROTO_TCP, .port = port };
+                bool smtp = port == 25 || port == 26 || port == 465 || port == 587 || port == 2525;
+                enum pc_verdict_kind want = !smtp || port == 587 ? PC_VERDICT_ALLOW : PC_VERDICT_REJECT;
+
+                pc_evaluate(v, &f, pc_now(), &verdict);
+                if (verdict.verdict != want || pc_evaluate_fast(v, &f, pc_now()) != want)
+                        fail_msg("tcp/%u: %s", port, pc_verdict_name(verdict.verdict));
+        }
+        /* the kernel's view: the rule lifted, its other ports filtered */
+        for (size_t i = 0; i < v->n_filters; i++) {
+                const struct pc_filter *f = &v->filters[i];
+
+                assert_int_equal(f->exception_id, e->id);
+                assert_int_equal(f->until, e->until);
+                assert_false(f->ports.lo <= 587 && 587 <= f->ports.hi);
+                kept++;
+        }
+        assert_int_equal(kept, 4); /* 25, 26, 465, 2525 */
+        assert_int_equal(pc_vps_real_filters(v), 0);
+        pc_vps_free(v);
+        assert_int_equal(rows_of("SELECT count(*) FROM exception WHERE ports = 'tcp/587'"), 1);
+
+        assert_int_equal(pc_ops_ticket_revoke(&ops, &support, id, "spam", &err), 0);
+        assert_int_equal(pc_store_vps_fetch(store, cfg, "vps-201", &v), 0);
+        assert_null(pc_vps_exception_for(v, "smtp"));
+        assert_int_equal(v->n_filters, 0);
+        pc_vps_free(v);
+}
+
+/* The owner hears of each step in the same transaction, in their
+ * language; an investigation is internal. */
+static void test_ticket_notifications(void **state)
+{
+        struct spec_buf b;
+        struct pc_ops_error err;
+        int64_t t1, t2;
+
+        register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        t1 = open_ok("vps-201", "smtp", "587");
+        assert_int_equal(rows_of("SELECT count(*) FROM notification WHERE kind = 'ticket.received'"), 1);
+        assert_int_equal(pc_ops_ticket_investigate(&ops, &support, t1, NULL, &err), 0);
+        assert_int_equal(rows_of("SELECT count(*) FROM notification"), 1);
+        assert_int_equal(pc_ops_ticket_approve(&ops, &support, t1, &(struct pc_ticket_approval){ 0 }, NULL, &err), 0);
+        assert_int_equal(rows_of("SELECT count(*) FROM notification WHERE kind = 'ticket.approved' AND "
+                                 "json_extract(payload, '$.ports') = 'tcp/587' AND "
+                                 "json_extract(payload, '$.until') > 0 AND json_extract(payload, '$.ticket') = 1"),
+                         1);
+        /* the approval says what opened: no second email */
+        assert_int_equal(rows_of("SELECT count(*) FROM notification WHERE kind = 'exception.granted'"), 0);
+        t2 = open_ok("vps-201", "vpn", NULL);
+        assert_int_equal(pc_ops_ticket_deny(&ops, &support, t2, "VPNs need a contract", &err), 0);
+        assert_int_equal(rows_of("SELECT count(*) FROM notification WHERE kind = 'ticket.denied' AND "
+                                 "json_extract(payload, '$.reason') = 'VPNs need a contract' AND "
+                                 "recipient = 'bruno@example.it'"),
+                         1);
+        assert_int_equal(pc_ops_ticket_revoke(&ops, &support, t1, "abuse", &err), 0);
+        assert_int_equal(rows_of("SELECT count(*) FROM notification WHERE kind = 'exception.revoked'"), 1);
+}
+
+/* exception grant --ticket N is ticket_approve: the ticket's VPS and
+ * service are checked (the bug: the service was not). */
+static void test_grant_with_ticket(void **state)
+{
+        struct spec_buf b;
+        struct pc_exception_spec g = grant_of("vps-201", "vpn");
+        struct pc_grant_result res;
+        struct pc_ops_error err;
+        int64_t id;
+
+        register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        register_ok(spec_of(&b, "vps-202", "milano", "198.51.100.20", NULL));
+        id = open_ok("vps-201", "smtp", NULL);
+        g.ticket_id = id;
+        assert_refused(pc_ops_exception_grant(&ops, &support, &g, &res, &err), &err, PC_OPS_ECONFLICT, "ticket",
+                       "ticket #1 asks for smtp, not vpn");
+        g = grant_of("vps-202", "smtp");
+        g.ticket_id = id;
+        assert_refused(pc_ops_exception_grant(&ops, &support, &g, &res, &err), &err, PC_OPS_ECONFLICT, "ticket",
+                       "ticket #1 is for vps-201, not vps-202");
+        g.ticket_id = 99;
+        assert_refused(pc_ops_exception_grant(&ops, &support, &g, &res, &err), &err, PC_OPS_ENOENT, "ticket",
+                       "ticket #99 does not exist");
+        assert_int_equal(state_of(id), PC_TICKET_OPEN);
+        g = grant_of("vps-201", "smtp");
+        g.ticket_id = id;
+        assert_int_equal(pc_ops_exception_grant(&ops, &support, &g, &res, &err), 0);
+        assert_int_equal(state_of(id), PC_TICKET_APPROVED);
+        assert_string_equal(res.rule->service->name, "smtp");
+}
+
+/* An approved ticket whose exception ran out is expired: read so at
+ * once, recorded by the agent's pass; it can no longer be revoked. */
+static void test_ticket_expiry(void **state)
+{
+        struct spec_buf b;
+        struct pc_ticket_approval a = { .until = pc_now() + 2 };
+        struct pc_ops_error err;
+        size_t n = 0;
+        int64_t id;
+
+        register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        id = open_ok("vps-201", "smtp", NULL);
+        assert_int_equal(pc_ops_ticket_approve(&ops, &support, id, &a, NULL, &err), 0);
+        assert_int_equal(state_of(id), PC_TICKET_APPROVED);
+        sleep(3);
+        assert_int_equal(state_of(id), PC_TICKET_EXPIRED);
+        assert_refused(pc_ops_ticket_revoke(&ops, &support, id, "x", &err), &err, PC_OPS_ECONFLICT, "",
+                       "is expired: only an approved ticket can be revoked");
+        assert_refused(pc_ops_ticket_expire_due(&ops, &support, &n, &err), &err, PC_OPS_EPERM, "",
+                       "may not expire tickets");
+        assert_int_equal(pc_ops_ticket_expire_due(&ops, &agent, &n, &err), 0);
+        assert_int_equal(n, 1);
+        assert_int_equal(rows_of("SELECT count(*) FROM ticket WHERE state = 'expired'"), 1);
+        assert_int_equal(rows_of("SELECT count(*) FROM audit WHERE action = 'ticket.expire'"), 1);
+        assert_int_equal(pc_ops_ticket_expire_due(&ops, &agent, &n, &err), 0);
+        assert_int_equal(n, 0);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -443,6 +848,14 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_grant_refused_roles, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_grant_not_exemptable, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_grant_source_prefix, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_ticket_transitions, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_ticket_illegal, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_ticket_authorisation, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_ticket_open_refused, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_ticket_ports, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_ticket_notifications, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_grant_with_ticket, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_ticket_expiry, open_store, close_store),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

@@ -263,7 +263,7 @@ static void test_open_creates_schema(void **state)
         char buf[64], parent[128];
         int v = -1;
 
-        assert_int_equal(pc_store_schema_latest(), 6);
+        assert_int_equal(pc_store_schema_latest(), 7);
         assert_int_equal(pc_store_schema_version(s, &v), 0);
         assert_int_equal(v, pc_store_schema_latest());
         assert_int_equal(raw_int("PRAGMA user_version"), pc_store_schema_latest());
@@ -311,7 +311,7 @@ static void test_newer_schema_refused(void **state)
         assert_int_equal(pc_store_open(url, &s, err, sizeof(err)), -EPROTONOSUPPORT);
         assert_null(s);
         assert_non_null(strstr(err, "is at schema version 99 but this portcullis knows versions "
-                                    "up to 6; upgrade portcullis"));
+                                    "up to 7; upgrade portcullis"));
         assert_non_null(strstr(err, dbpath));
         /* Untouched: same version, no tables of ours, journal mode as it was. */
         assert_int_equal(raw_int("PRAGMA user_version"), 99);
@@ -735,6 +735,7 @@ static void test_tickets(void **state)
         assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), 0);
         e = exception_for("vpn", 0, t3);
         assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -EINVAL);
+        assert_string_equal(pc_store_errmsg(s), "ticket #3 is for vps-102, not vps-101");
         e = exception_for("vpn", 0, 4242);
         assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -ENOENT);
         assert_string_equal(pc_store_errmsg(s), "ticket #4242 does not exist");
@@ -742,20 +743,25 @@ static void test_tickets(void **state)
         e = exception_for("bittorrent", 0, t2);
         assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -EINVAL);
         assert_string_equal(pc_store_errmsg(s), "ticket #2 asks for vpn, not bittorrent");
-        assert_int_equal(pc_store_exception_revoke(s, "vps-101", "smtp", &bob), 0);
         e = exception_for("smtp", 0, t1);
-        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -EINVAL);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -EEXIST);
+        /* revoking the exception revokes the ticket it answered */
+        assert_int_equal(pc_store_exception_revoke(s, "vps-101", "smtp", &bob), 0);
+        assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &bob, NULL), -EALREADY);
         assert_string_equal(pc_store_errmsg(s),
-                            "ticket #1 is approved, not pending: only a pending ticket can be answered by "
-                            "a grant (open a new one)");
+                            "ticket #1 is revoked: only an open or investigating ticket can be approved (the "
+                            "customer opens a new one)");
 
         assert_int_equal(pc_store_ticket_list(s, "vps-101", collect_ticket, rows), 0);
         assert_int_equal(rows->n, 2);
         assert_int_equal(rows->t[0].id, t2); /* newest first */
         assert_string_equal(rows->t[0].text, INJECTION);
-        assert_int_equal(rows->t[0].state, PC_TICKET_PENDING);
+        assert_int_equal(rows->t[0].state, PC_TICKET_OPEN);
         assert_int_equal(rows->t[1].id, t1);
-        assert_int_equal(rows->t[1].state, PC_TICKET_APPROVED);
+        assert_int_equal(rows->t[1].state, PC_TICKET_REVOKED);
+        assert_string_equal(rows->t[1].updated_by, "bob");
+        assert_true(rows->t[1].exception_id > 0);
+        assert_string_equal(rows->t[1].owner, "owner-vps-101@example.net");
         assert_string_equal(rows->t[1].service, "smtp");
         assert_string_equal(rows->t[1].opened_by, "alice");
         assert_string_equal(rows->t[1].vps_id, "vps-101");
@@ -764,7 +770,7 @@ static void test_tickets(void **state)
         assert_int_equal(pc_store_ticket_list(s, NULL, collect_ticket, rows), 0);
         assert_int_equal(rows->n, 3);
         assert_int_equal(pc_store_ticket_list(s, "vps-999", collect_ticket, rows), -ENOENT);
-        assert_int_equal(raw_int("SELECT count(*) FROM ticket_event"), 4); /* 3 opened, 1 approved */
+        assert_int_equal(raw_int("SELECT count(*) FROM ticket_event"), 5); /* 3 opened, approved, revoked */
 
         assert_string_equal(pc_ticket_state_name(PC_TICKET_DENIED), "denied");
         assert_string_equal(pc_ticket_state_name(PC_TICKET_CLOSED), "closed");
@@ -1224,7 +1230,7 @@ static void test_outbox(void **state)
         int64_t tid = 0, fid = 0, until = pc_now() + 86400;
         char payload[2048], buf[512], sql[256];
         static const char *const kinds[] = {
-                "exception.granted", "exception.revoked", "filter.placed",
+                "ticket.received", "exception.granted", "exception.revoked", "filter.placed",
                 "filter.lifted",     "vps.suspended",     "vps.unsuspended",
         };
 
@@ -1235,7 +1241,7 @@ static void test_outbox(void **state)
         snprintf(t.service, sizeof(t.service), "smtp");
         snprintf(t.text, sizeof(t.text), "please");
         assert_int_equal(pc_store_ticket_open(s, &t, &alice, &tid), 0);
-        assert_int_equal(count_rows("notification"), 0); /* adds and tickets: none */
+        assert_int_equal(count_rows("notification"), 1); /* adds: none; a ticket: received */
 
         e = exception_for("smtp", until, tid);
         assert_int_equal(pc_store_exception_grant(s, "vps-101", &e, &alice, NULL), 0);
@@ -2231,6 +2237,76 @@ static void test_mac_holder(void **state)
         pc_store_close(s);
 }
 
+/* Tickets of schema 6 keep working in 7: pending ones are open (and can
+ * be approved), an approved one whose exception was revoked early is
+ * revoked, one whose exception ran out is expired, the rest as they were;
+ * ids go on past the highest. */
+static void test_ticket_migrate_v6(void **state)
+{
+        struct pc_store *s;
+        struct pc_ticket t;
+        struct pc_exception e = exception_for("", 0, 0);
+        char parent[128];
+        sqlite3 *db;
+        int64_t id = 0;
+        int v = -1;
+
+        snprintf(parent, sizeof(parent), "%s/state", dir);
+        assert_int_equal(mkdir(parent, 0750), 0);
+        assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+        for (int i = 0; i < 6; i++)
+                assert_int_equal(sqlite3_exec(db, pc_sqlite_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(db,
+                                      "PRAGMA user_version = 6;"
+                                      "INSERT INTO vps (id, owner, lang, site, created) "
+                                      "VALUES ('vps-101', 'ada@example.net', 'en', 'milano', 1000);"
+                                      "INSERT INTO ticket (id, vps_id, service, state, opened_by, opened, text) VALUES "
+                                      "(1, 'vps-101', 'smtp', 'pending', 'ada', 1000, 'mail'),"
+                                      "(2, 'vps-101', 'vpn', 'approved', 'ada', 1000, 'vpn'),"
+                                      "(3, 'vps-101', 'bittorrent', 'approved', 'ada', 1000, 'isos'),"
+                                      "(4, 'vps-101', 'smtp', 'approved', 'ada', 1000, 'old mail'),"
+                                      "(5, 'vps-101', 'smtp', 'denied', 'ada', 1000, 'no'),"
+                                      "(6, 'vps-101', 'smtp', 'closed', 'ada', 1000, 'withdrawn');"
+                                      "INSERT INTO exception (vps_id, service, ticket_id, \"by\", created, until) VALUES "
+                                      "('vps-101', 'vpn', 2, 'bob', 1000, NULL),"
+                                      "('vps-101', 'bittorrent', 3, 'bob', 1000, 2000);"
+                                      "INSERT INTO exception (vps_id, service, ticket_id, \"by\", created, revoked_at, revoked_by) "
+                                      "VALUES ('vps-101', 'smtp', 4, 'bob', 1000, 1500, 'bob');",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+
+        s = open_store();
+        assert_int_equal(pc_store_schema_version(s, &v), 0);
+        assert_int_equal(v, 7);
+        assert_int_equal(pc_store_ticket_get(s, 1, pc_now(), &t), 0);
+        assert_int_equal(t.state, PC_TICKET_OPEN);
+        assert_string_equal(t.text, "mail");
+        assert_int_equal(pc_store_ticket_get(s, 2, pc_now(), &t), 0);
+        assert_int_equal(t.state, PC_TICKET_APPROVED);
+        assert_int_equal(t.exception_id, 1);
+        assert_int_equal(pc_store_ticket_get(s, 3, pc_now(), &t), 0);
+        assert_int_equal(t.state, PC_TICKET_EXPIRED);
+        assert_int_equal(pc_store_ticket_get(s, 4, pc_now(), &t), 0);
+        assert_int_equal(t.state, PC_TICKET_REVOKED);
+        assert_int_equal(pc_store_ticket_get(s, 5, pc_now(), &t), 0);
+        assert_int_equal(t.state, PC_TICKET_DENIED);
+        assert_int_equal(pc_store_ticket_get(s, 6, pc_now(), &t), 0);
+        assert_int_equal(t.state, PC_TICKET_CLOSED);
+        /* the open one goes on through the process */
+        assert_int_equal(pc_store_ticket_transition(s, 1, PC_TICKET_OPEN, PC_TICKET_APPROVED, &e, &bob, &id), 0);
+        assert_true(id > 3);
+        assert_int_equal(pc_store_ticket_get(s, 1, pc_now(), &t), 0);
+        assert_int_equal(t.state, PC_TICKET_APPROVED);
+        assert_int_equal(t.exception_id, id);
+        snprintf(t.vps_id, sizeof(t.vps_id), "vps-101");
+        snprintf(t.service, sizeof(t.service), "vpn");
+        t.ports[0] = t.evidence[0] = '\0';
+        assert_int_equal(pc_store_ticket_open(s, &t, &alice, &id), 0);
+        assert_int_equal(id, 7);
+        pc_store_close(s);
+}
+
 /* A database of schema 5 gets its addresses' networks and lengths, and
  * the lookups find what was there before the upgrade. */
 static void test_addr_migrate_v5(void **state)
@@ -2257,7 +2333,7 @@ static void test_addr_migrate_v5(void **state)
 
         s = open_store();
         assert_int_equal(pc_store_schema_version(s, &v), 0);
-        assert_int_equal(v, 6);
+        assert_int_equal(v, pc_store_schema_latest());
         assert_int_equal(raw_int("SELECT count(*) FROM vps_address WHERE net IS NULL OR len IS NULL"), 0);
         assert_int_equal(raw_int("SELECT len FROM vps_address WHERE family = 4"), 29);
         assert_int_equal(raw_int("SELECT length(net) FROM vps_address WHERE family = 6"), 16);
@@ -2607,6 +2683,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_addr_holder, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_mac_holder, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_addr_migrate_v5, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_ticket_migrate_v6, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_addr_holder_indexed, setup, teardown),
         };
 
