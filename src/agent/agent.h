@@ -52,6 +52,7 @@ struct agent {
         json_t *spoof_episodes;   /* {vps: {incident, kinds: {kind: true}}}: spoofing kinds per episode */
         struct pc_ct_events *ct;  /* conntrack events for the detectors; NULL if off */
         struct pc_scan *scan;     /* the port-scan detector; NULL if off */
+        uint32_t held_unread;     /* held packets whose port was not logged (scan.c) */
         struct addr_index *addr_ix; /* which VPS a flow's source is, as of change #addr_ix_gen */
         uint64_t addr_ix_gen;
         uint64_t ct_lost_told;    /* conntrack events lost, as last logged */

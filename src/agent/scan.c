@@ -412,37 +412,63 @@ void agent_scan_tick(struct agent *a)
         forget_answered(a);
 }
 
-/* The destination port of the packet <p> logged (0: none, or not read). */
-static uint16_t logged_dport(const struct pc_nflog_packet *p)
+/* The transport protocol and destination port of the packet <p> logged:
+ * false if the port is not within the bytes logged.  IPv6 extension
+ * headers are walked (a probe behind an empty destination-options header
+ * logged as protocol 60, port 0: every held probe to a host was one
+ * destination, and a scanner was never confirmed). */
+static bool logged_dest(const struct pc_nflog_packet *p, uint8_t *proto, uint16_t *port)
 {
         size_t off;
+        uint8_t nh = p->l4proto;
 
-        if (p->family == AF_INET && p->head_len >= 20)
+        *port = 0;
+        if (p->family == AF_INET && p->head_len >= 20) {
                 off = (size_t)(p->head[0] & 0x0f) * 4;
-        else if (p->family == AF_INET6)
-                off = 40; /* the first header only, as the kernel's th dport */
-        else
-                return 0;
-        switch (p->l4proto) {
+        } else if (p->family == AF_INET6 && p->head_len >= 40) {
+                off = 40;
+                nh = p->head[6];
+                for (int i = 0; i < 8 && (nh == 0 || nh == 43 || nh == 44 || nh == 51 || nh == 60); i++) {
+                        if (off + 8 > p->head_len)
+                                return false;
+                        size_t len = nh == 44 ? 8 : nh == 51 ? ((size_t)p->head[off + 1] + 2) * 4
+                                                              : ((size_t)p->head[off + 1] + 1) * 8;
+                        nh = p->head[off];
+                        off += len;
+                }
+        } else {
+                return false;
+        }
+        *proto = nh;
+        switch (nh) {
         case IPPROTO_TCP: case IPPROTO_UDP: case IPPROTO_SCTP: case IPPROTO_DCCP: case IPPROTO_UDPLITE:
                 break;
         default:
-                return 0;
+                return true; /* counted by host */
         }
         if (p->head_len < off + 4)
-                return 0;
-        return (uint16_t)(p->head[off + 2] << 8 | p->head[off + 3]);
+                return false;
+        *port = (uint16_t)(p->head[off + 2] << 8 | p->head[off + 3]);
+        return true;
 }
 
 void agent_scan_held_contact(struct agent *a, const struct pc_nflog_packet *p)
 {
         struct pc_vps *vps = pc_model_find_iface(a->model, p->iface);
         struct pc_contact c = { .family = p->family, .proto = p->l4proto };
+        uint16_t port;
 
         if (vps == NULL || a->scan == NULL || (p->family != AF_INET && p->family != AF_INET6))
                 return;
         c.vps = vps->id;
-        c.port = pc_scan_contact_port(p->l4proto, logged_dport(p));
+        /* a port hidden past the bytes logged: each such packet is a new
+         * destination (no client pads its headers so; a scanner would, to
+         * make its probes one) */
+        if (!logged_dest(p, &c.proto, &port)) {
+                c.proto = IPPROTO_UDP;
+                port = (uint16_t)++a->held_unread;
+        }
+        c.port = pc_scan_contact_port(c.proto, port);
         memcpy(c.addr, p->dst, p->family == AF_INET ? 4 : 16);
         pc_scan_held_contact(a->scan, &c, now_ms(), found, a);
         forget_answered(a);

@@ -786,11 +786,18 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                        * namespaces), so only the copies are let through here. */
                       "\t\tct state untracked,new,established,related return\n"
                       /* A VPS is never a router or a DHCP server for its neighbours,
-                       * whatever source it uses. */
+                       * whatever source it uses: a DHCP reply (from a server's port,
+                       * or to a client's whatever its source port) to where a
+                       * client listens for one -- broadcast, multicast, link-local,
+                       * the hypervisor -- is a claim.  Routed to a unicast address
+                       * it is not: `nmap -sU` probes port 68 of internet hosts, and
+                       * the VPS was suspended for it (a unicast reply to another
+                       * VPS's client would need its transaction id; BCP 38 below
+                       * still holds its source). */
                       "\t\tmeta nfproto ipv6 icmpv6 type nd-router-advert jump rogue_ra\n"
-                      "\t\tudp sport { 67, 547 } jump rogue_dhcp\n"
-                      /* whatever its source port: a reply to a client's port */
-                      "\t\tudp dport { 68, 546 } jump rogue_dhcp\n"
+                      "\t\tudp sport { 67, 547 } fib daddr type { local, broadcast, multicast } jump rogue_dhcp\n"
+                      "\t\tudp dport { 68, 546 } fib daddr type { local, broadcast, multicast } jump rogue_dhcp\n"
+                      "\t\tmeta nfproto ipv6 ip6 daddr fe80::/10 udp dport 546 jump rogue_dhcp\n"
                       "\t\tmeta nfproto ipv4 iifname . ip saddr @src4 return\n"
                       "\t\tmeta nfproto ipv4 iifname . ip saddr @src4_net return\n"
                       /* a DHCP client has no address yet */

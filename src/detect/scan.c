@@ -976,34 +976,6 @@ static void apply(struct pc_scan *s, uint32_t ci, pc_scan_cb cb, void *ud)
                 slow_fail(s, vi, c, cb, ud);
 }
 
-/* Happy Eyeballs (RFC 8305): a dual-stack client tries a site over IPv6
- * first and, PC_SCAN_FALLBACK_MS later at most, over IPv4.  Where IPv6 is
- * broken every site is one failure and one answer, the failures first: a
- * burst of them would be a scanner.  So a failed IPv6 contact <ci>
- * followed within PC_SCAN_FALLBACK_MS by an answered IPv4 one to the same
- * port and protocol (a success, whose host has paid for it) is one site
- * reached: neither counts.  A scanner pairing its IPv6 probes so needs
- * one host of its own per probe, as the credits' padding does. */
-static void fallback(struct pc_scan *s, uint32_t ci)
-{
-        struct contact *c = &s->con[ci];
-        unsigned steps = 0;
-
-        if (c->outcome != O_FAIL || c->k.family != 6)
-                return;
-        for (uint32_t di = c->order.next; di != NIL && steps < PC_SCAN_HOSTS; di = s->con[di].order.next, steps++) {
-                struct contact *d = &s->con[di];
-
-                if (since(d->opened_ms, c->opened_ms) > PC_SCAN_FALLBACK_MS)
-                        return;
-                if (d->k.family == 4 && d->k.port == c->k.port && d->k.proto == c->k.proto &&
-                    d->outcome == O_SUCCESS) {
-                        d->outcome = c->outcome = O_NEITHER;
-                        return;
-                }
-        }
-}
-
 /* Counts the outcomes of VPS <vi>'s first contacts in the order they were
  * opened, as the walk assumes: an answer waits for the contacts opened
  * before it to be decided (pending_timeout_ms at most).  Otherwise the
@@ -1014,10 +986,8 @@ static void drain(struct pc_scan *s, uint32_t vi, pc_scan_cb cb, void *ud)
 {
         struct vps *v = &s->vps[vi];
 
-        while (v->order.head != NIL && s->con[v->order.head].outcome != O_NONE) {
-                fallback(s, v->order.head);
+        while (v->order.head != NIL && s->con[v->order.head].outcome != O_NONE)
                 apply(s, v->order.head, cb, ud);
-        }
 }
 
 /* An answer from queued or pending contact <c>: a success if its host

@@ -32,10 +32,7 @@
  *     rule); otherwise the late answer counts for nothing in the walk;
  *   - outcomes count in the walk (and failures in the slow test) in the
  *     order the contacts were opened: an outcome waits for those of the
- *     VPS's contacts opened before it (pending_timeout_ms at most).  A
- *     failed IPv6 contact followed within PC_SCAN_FALLBACK_MS by an IPv4
- *     one to the same port and protocol that is a success (Happy
- *     Eyeballs' fallback) is one site reached: neither counts;
+ *     VPS's contacts opened before it (pending_timeout_ms at most);
  *   - the fast test is Jung et al.'s Threshold Random Walk: each outcome
  *     adds ln(θ1/θ0) (success) or ln((1-θ1)/(1-θ0)) (failure) to the
  *     VPS's Λ, computed as failures * the one + successes * the other, so
@@ -121,7 +118,6 @@
 #define PC_SCAN_HOSTS 64             /* most successes (hosts) in one walk */
 #define PC_SCAN_CREDITS 64           /* hosts remembered as having paid, per VPS */
 #define PC_SCAN_CONFIRM_MAX 10000    /* largest confirm_probes */
-#define PC_SCAN_FALLBACK_MS 300      /* Happy Eyeballs' IPv4 after IPv6, at most (Chrome's 300 ms) */
 #define PC_SCAN_SUBWINDOWS 6         /* sub-windows of the slow test */
 #define PC_SCAN_VPS_MAX (1u << 20)   /* largest max_vps */
 #define PC_SCAN_CONTACTS_MAX (1u << 26)     /* largest max_contacts */

@@ -110,6 +110,20 @@ sendp(Ether(src=m, dst='ff:ff:ff:ff:ff:ff')/IP(src='203.0.113.20', dst='255.255.
 check "the DHCP OFFER from a VPS is dropped and counted" wait_for 2 spoof_at_least v102 spoof_dhcp 1
 check "the latest incident's evidence is the latest sample" wait_for 2 grep -q '"kind":"rogue-dhcp-server"' \
         <(sql "SELECT evidence FROM incident WHERE vps_id='vps-102' ORDER BY id DESC LIMIT 1")
+wait_for 2 suspended v102
+pc unsuspend vps-102 --by alice --reason "lab: next test" >/dev/null 2>&1
+n_before=$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-102' AND kind='spoof'")
+# nmap -sU probes port 68 of internet hosts: no DHCP client is there
+lab_exec vps102 $PY -c "
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for p in (67, 68):
+    s.sendto(b'probe', ('$LAB_INET_V4', p))
+" >/dev/null 2>&1
+sleep 1
+check "a datagram to an internet host's port 68 is no rogue DHCP server" \
+        test "$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-102' AND kind='spoof'")" = "$n_before"
+check_not "... and vps-102 is not suspended for it" suspended v102
 
 echo "# an extra prefix granted to vps-101 (a VPN gateway), not to vps-102"
 lab_exec hv ip route add 198.51.100.64/29 dev "$VPS101_IF"
