@@ -17,9 +17,9 @@
 # hour (the slow test's threshold; the fast test's is 5-10), whatever it
 # pads them with.
 # Seen on main (LAB_PREFIX=pchr1): 300 of 300 IPv6 probes (ports 1000-1299
-# of one silent host) reached the internet in 31 s, no scan incident, never
-# held, no filter; control: the same scan unpaired from vps-202, 5 out,
-# held back.  See the report's numbers in open/README.md.
+# of one silent host) reached the internet in 33 s, no scan incident, never
+# held, no filter, not one agent log line about vps-101; control: the same
+# scan unpaired from vps-202, 5 of 50 out, an incident.
 # Possible fix: a pairing needs the IPv4 answer from a host that this VPS's
 # IPv6 attempt could be the same site as -- at least not one used for
 # another pairing within contact-memory -- and pairings should be capped
