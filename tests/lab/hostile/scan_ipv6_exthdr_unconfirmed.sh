@@ -28,11 +28,11 @@
 # Usage: scan_ipv6_exthdr_unconfirmed.sh BUILD_DIR SOURCE_ROOT
 set -u
 here=$(dirname "$(readlink -f "$0")")
-lab=$here/../..
+lab=$here/..
 export LAB_PREFIX=${LAB_PREFIX:-pchr} LAB_QUIET=1
 . "$lab/lab.sh"
 . "$lab/common.sh"
-. "$here/../scanlab.sh"
+. "$here/scanlab.sh"
 sl_up "$1" "$2"
 ip -n "$LAB_INET" addr add "2001:db8:ffff::99/128" dev eth0 nodad
 lab_exec inet nft -f - <<'NFT'

@@ -28,11 +28,11 @@
 # Usage: scan_happy_eyeballs_smuggle.sh BUILD_DIR SOURCE_ROOT
 set -u
 here=$(dirname "$(readlink -f "$0")")
-lab=$here/../..
+lab=$here/..
 export LAB_PREFIX=${LAB_PREFIX:-pchr} LAB_QUIET=1
 . "$lab/lab.sh"
 . "$lab/common.sh"
-. "$here/../scanlab.sh"
+. "$here/scanlab.sh"
 sl_up "$1" "$2"
 # the scanner's own server: 65 IPv4 addresses 192.0.2.10-74 answering on
 # every TCP port; the target: 2001:db8:ffff::99, silent
