@@ -6,10 +6,13 @@
 #				N VPSes, vps-201 one of them) | antispoof-N
 #				(site lenoir, vps-101 one of them) | bridged-pc-N
 #				(LAB_TOPOLOGY=bridged: provider B's site bridged)
+#				CONFIG~CUT[~CUT...]: the same, then CUT (see
+#				_fwd_cut) taken out of the programmed table: what a
+#				part of the ruleset costs, to measure, never to ship
 #	fwd_clear CONFIG	removes what fwd_program CONFIG installed
 #	fwd_vps CONFIG		the VPS whose packets CONFIG is measured with
 fwd_vps() {
-	case $1 in
+	case ${1%%~*} in
 	antispoof-*) echo vps101 ;;
 	*) echo vps201 ;;
 	esac
@@ -23,8 +26,38 @@ _fwd_bench_nft() { # VPS-VAR ARGS...: bench_nft --here with the measured VPS reg
 		--extra-addr "${!addr4}" --extra-addr "${!addr6}" >/dev/null)
 }
 
+_fwd_del() { # CHAIN REGEX: deletes CHAIN's rules that match REGEX
+	local h
+	for h in $(lab_exec hv nft -a list chain inet portcullis "$1" | grep -E -- "$2" | sed 's/.*# handle //'); do
+		lab_exec hv nft delete rule inet portcullis "$1" handle "$h" || return 1
+	done
+}
+
+_fwd_cut() { # CUT: takes a part out of inet portcullis
+	case $1 in
+	no-sampling) _fwd_del forward 'numgen random' ;;	# flood sampling
+	no-fwd-suspended) _fwd_del forward '@suspended' ;;	# forward's suspended lookup(s)
+	no-raw-suspended) _fwd_del raw_prerouting '@suspended' ;;
+	no-antispoof) _fwd_del raw_prerouting '@antispoof' ;;	# the whole source check
+	no-as-dhcp) _fwd_del antispoof 'udp (s|d)port' ;;	# rogue DHCP checks
+	no-as-generic) _fwd_del antispoof 'ct state untracked|nd-router-advert|udp (s|d)port' ;;
+	no-proxy-return) lab_exec hv nft delete chain inet portcullis proxy_return ;;
+	no-nat) lab_exec hv nft delete chain inet portcullis prerouting ;;	# the nat chain (and with it NAT's hooks)
+	no-port25) _fwd_del forward 'tcp (d|s)port 25' ;;	# the proxied-port guards
+	est-first) lab_exec hv nft insert rule inet portcullis forward ct state established accept ;;
+	*) echo "fwd_program: unknown cut $1" >&2; return 1 ;;
+	esac
+}
+
 fwd_program() {
-	local n=${1##*-}
+	local n=${1%%~*} cut cuts
+	if [ "$n" != "$1" ]; then
+		fwd_program "$n" || return 1
+		IFS='~' read -r -a cuts <<<"${1#*~}"
+		for cut in "${cuts[@]}"; do _fwd_cut "$cut" || return 1; done
+		return 0
+	fi
+	n=${1##*-}
 	case $1 in
 	none) ;;
 	conntrack-only)
@@ -48,7 +81,7 @@ fwd_program() {
 }
 
 fwd_clear() {
-	case $1 in
+	case ${1%%~*} in
 	none) ;;
 	conntrack-only) lab_exec hv nft delete table inet ctonly ;;
 	bridged-pc-*) lab_exec hv nft delete table inet portcullis; lab_exec hv nft delete table bridge portcullis ;;
