@@ -19,7 +19,7 @@ root=$(readlink -f "$here/..")
 build=$(readlink -f "${1:-build}")
 secs=${2:-3}
 naive_n=${3:-10000}
-export LAB_PREFIX=pcfwd LAB_QUIET=1 LAB_TOPOLOGY=${LAB_TOPOLOGY:-routed}
+export LAB_PREFIX=${LAB_PREFIX:-pcfwd} LAB_QUIET=1 LAB_TOPOLOGY=${LAB_TOPOLOGY:-routed}
 . "$root/tests/lab/lab.sh"
 # shellcheck source=bench/fwd_lib.sh
 . "$here/fwd_lib.sh"
