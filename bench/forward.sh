@@ -19,8 +19,10 @@ root=$(readlink -f "$here/..")
 build=$(readlink -f "${1:-build}")
 secs=${2:-3}
 naive_n=${3:-10000}
-export LAB_PREFIX=pcfwd LAB_QUIET=1 LAB_TOPOLOGY=${LAB_TOPOLOGY:-routed}
+export LAB_PREFIX=${LAB_PREFIX:-pcfwd} LAB_QUIET=1 LAB_TOPOLOGY=${LAB_TOPOLOGY:-routed}
 . "$root/tests/lab/lab.sh"
+# shellcheck source=bench/fwd_lib.sh
+. "$here/fwd_lib.sh"
 command -v iperf3 >/dev/null || {
         echo "iperf3 iperf3/start_daemon boolean false" | debconf-set-selections
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q iperf3 >/dev/null
@@ -42,50 +44,24 @@ measure() { # LABEL [VPS]
         done
         printf '%-14s TCP %6s Gbit/s   UDP-64 %9s packets/s received\n' "$1" "$tcp" "$udp"
 }
-table() { lab_exec hv nft "$@"; }
 
 echo "seconds=$secs per measurement; kernel $(uname -r)"
 measure none
-# Conntrack alone (Portcullis decides at a connection's first packet, so
-# conntrack runs beside it; this separates its cost from the lookups').
-printf 'table inet ctonly {\n chain forward {\n  type filter hook forward priority filter; policy accept;\n  ct state established,related accept\n }\n}\n' >"$LAB_DIR/ctonly.nft"
-table -f "$LAB_DIR/ctonly.nft"
-measure conntrack-only
-table delete table inet ctonly
 if [ "$LAB_TOPOLOGY" = bridged ]; then
-        sed -e "s|  - profiles/|  - $root/etc/profiles/|" -e "s|^    policy: blocked-services|&\n    topology: bridged|" \
-                "$root/etc/portcullis.yaml" >"$LAB_DIR/bridged.yaml"
-        for n in 10 10000; do
-                (cd "$root" && lab_exec hv "$build/bench/bench_nft" --config "$LAB_DIR/bridged.yaml" --here --site milano \
-                        --vps $((n - 1)) --extra-iface "$VPS201_IF" --extra-addr "$VPS201_V4NET" \
-                        --extra-addr "$VPS201_V6NET" >/dev/null) || exit 1
-                measure "bridged-pc-$n"
-                table delete table inet portcullis
-                table delete table bridge portcullis
-        done
-        exit 0
+        configs="conntrack-only bridged-pc-10 bridged-pc-10000"
+else
+        configs="conntrack-only pc-10 pc-100000 none antispoof-10 antispoof-100000"
 fi
-# Every routed VPS's sources are checked now (BCP 38 at every site), so the
-# measured VPS is registered with its addresses.
-(cd "$root" && lab_exec hv "$build/bench/bench_nft" --here --vps 9 --extra-iface "$VPS201_IF" \
-        --extra-addr "$VPS201_V4NET" --extra-addr "$VPS201_V6NET" >/dev/null) || exit 1
-measure pc-10
-table delete table inet portcullis
-(cd "$root" && lab_exec hv "$build/bench/bench_nft" --here --vps 99999 --extra-iface "$VPS201_IF" \
-        --extra-addr "$VPS201_V4NET" --extra-addr "$VPS201_V6NET" >/dev/null) || exit 1
-measure pc-100000
-table delete table inet portcullis
-# Anti-spoofing (provider A's profile) measured from vps-101, whose every
-# packet is checked against its allowed sources.
-measure "none(vps101)" vps101
-(cd "$root" && lab_exec hv "$build/bench/bench_nft" --here --site lenoir --vps 9 --extra-iface "$VPS101_IF" \
-        --extra-addr "$VPS101_V4NET" --extra-addr "$VPS101_V6NET" >/dev/null) || exit 1
-measure antispoof-10 vps101
-table delete table inet portcullis
-(cd "$root" && lab_exec hv "$build/bench/bench_nft" --here --site lenoir --vps 99999 --extra-iface "$VPS101_IF" \
-        --extra-addr "$VPS101_V4NET" --extra-addr "$VPS101_V6NET" >/dev/null) || exit 1
-measure antispoof-100000 vps101
-table delete table inet portcullis
+for c in $configs; do
+        if [ "$c" = none ]; then # the anti-spoofed VPS's own baseline
+                measure "none(vps101)" vps101
+                continue
+        fi
+        fwd_program "$c" || exit 1
+        measure "$c" "$(fwd_vps "$c")"
+        fwd_clear "$c"
+done
+[ "$LAB_TOPOLOGY" = bridged ] && exit 0
 {
         echo "table inet naive { chain forward { type filter hook forward priority filter; policy accept;"
         for i in $(seq 1 "$naive_n"); do
@@ -97,5 +73,5 @@ table delete table inet portcullis
         echo "}"
         echo "}"
 } >"$LAB_DIR/naive.nft"
-table -f "$LAB_DIR/naive.nft" || exit 1
+lab_exec hv nft -f "$LAB_DIR/naive.nft" || exit 1
 measure "naive-$naive_n"

@@ -712,10 +712,15 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                         strbuf_printf(out, "\t}\n");
                 }
         }
+        /* What a suspended VPS sends never gets here: raw_prerouting drops
+         * it, on the same interface name, before conntrack (at a bridged
+         * site the bridge table does, and this chain sees the bridge, not
+         * the port).  Checking it again cost every forwarded packet a
+         * lookup: 170 ns of the rules' 1,150 per packet of an established
+         * flow (bench/packet_cost.sh, docs/BENCHMARKS.md). */
         strbuf_printf(out,
                       "\tchain forward {\n"
                       "\t\ttype filter hook forward priority filter; policy accept;\n%s"
-                      "\t\tiifname @suspended counter drop\n"
                       "\t\toifname @suspended counter drop\n",
                       bridged ? BRIDGED_FIRST : "");
         if (sampling(cfg))

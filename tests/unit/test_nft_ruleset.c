@@ -56,6 +56,19 @@ static void test_skeleton(void **state)
         assert_non_null(strstr(s, "table inet portcullis {"));
         assert_non_null(strstr(s, "type filter hook forward priority filter; policy accept;"));
         assert_non_null(strstr(s, "ct state established accept"));
+        /* a suspended VPS: what it sends is dropped once, before conntrack
+         * (raw_prerouting); what is sent to it, in forward */
+        assert_non_null(strstr(s, "type filter hook forward priority filter; policy accept;\n"
+                                  "\t\toifname @suspended counter drop\n"));
+        assert_non_null(strstr(s, "\tchain raw_prerouting {\n\t\ttype filter hook prerouting priority raw; "
+                                  "policy accept;\n\t\tiifname @suspended counter drop\n"));
+        {
+                /* ... and nowhere else in the inet table */
+                const char *first = strstr(s, "iifname @suspended"), *bridge = strstr(s, "table bridge");
+                const char *second = first ? strstr(first + 1, "iifname @suspended") : NULL;
+                assert_true(first == strstr(s, "\t\tiifname @suspended counter drop\n\t\tiifname @antispoof") + 2);
+                assert_true(second == NULL || (bridge != NULL && second > bridge));
+        }
         /* related only for ICMP errors; invalid packets of a VPS dropped */
         assert_non_null(strstr(s, "ct state related meta l4proto { icmp, ipv6-icmp } accept"));
         assert_non_null(strstr(s, "ct state invalid iifname @vps counter drop"));
@@ -372,7 +385,8 @@ static void test_bridged(void **state)
         s = strbuf_str(&b);
         /* the inet side: the bridge table's verdicts, unless established */
         assert_non_null(strstr(s, "type filter hook forward priority filter; policy accept;\n"
-                                  "\t\tmeta mark & 0xffffff00 == " PC_BR_MARK_VPS " jump bridged\n"));
+                                  "\t\tmeta mark & 0xffffff00 == " PC_BR_MARK_VPS " jump bridged\n"
+                                  "\t\toifname @suspended counter drop\n"));
         assert_non_null(strstr(s, "\tchain bridged {\n\t\tct state established accept\n"));
         assert_non_null(strstr(s, "meta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_HOST
                                   " : jump bridged_vps, " PC_BR_MARK_REJECT " : jump bridged_reject, " PC_BR_MARK_DROP
