@@ -67,7 +67,7 @@ packets() {
 # filter wait for it to confirm itself a scanner: confirm-probes more
 # first contacts, which a UDP scan slowed down by the target's ICMP rate
 # limit makes in 8 to 30 s: it waits 40 s).  Then the same scan again: none of its
-# probes arrive.  The scanners are cut short (15 s, then 5 s): what
+# probes arrive.  The scanners are cut short (15 s, then 3 s): what
 # counts happens in the first seconds, and a scanner that waits out its
 # timeouts against a filter proves nothing more.
 scan_case() {
@@ -99,7 +99,7 @@ scan_case() {
         check "$what: the filter names the incident and lasts 1h (the ladder's first step)" test \
                 "$(sql "SELECT count(*) FROM action a JOIN incident i ON a.incident_id = i.id WHERE a.vps_id='$id' AND i.kind='scan' AND a.kind='filter' AND a.lifted_at IS NULL AND a.until - a.created BETWEEN 3590 AND 3610")" = 1
         cap=$(lab_capture inet eth0 "again-$v" "src host $addr") || { fail "$what: capture"; return; }
-        lab_exec "$v" timeout 5 "$@" >/dev/null 2>&1
+        lab_exec "$v" timeout 3 "$@" >/dev/null 2>&1
         sleep 0.3
         kill "$cap" 2>/dev/null
         wait "$cap" 2>/dev/null

@@ -53,7 +53,7 @@ table ip6 silent {
 }
 NFT
 check "(control: 192.0.2.74 answers on any port)" tcp_open vps202 192.0.2.74 4321
-N=${PROBES:-300}
+N=${PROBES:-100}
 cap=$(lab_capture inet eth0 he6 "ip6 and dst host 2001:db8:ffff::99 and tcp") || exit 1
 scan() { # NS N PAIRED FIRST_PORT
         lab_exec "$1" timeout 120 "$PY" -c '

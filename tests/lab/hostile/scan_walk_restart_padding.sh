@@ -44,14 +44,14 @@ check "(control: 192.0.2.17 answers on any port)" tcp_open vps202 192.0.2.17 432
 cycles=${CYCLES:-5}
 cap=$(lab_capture inet eth0 pad "src host $VPS101_V4 and tcp[tcpflags] & tcp-syn != 0 and tcp[tcpflags] & tcp-ack == 0") || exit 1
 t0=$(lab_now_ms)
-lab_exec vps101 timeout 100 "$PY" -c '
+ip netns exec "$(lab_ns vps101)" timeout 100 "$PY" -c '
 import socket, sys, time
 cycles = int(sys.argv[1])
 bad = []
 n = 0
 for cyc in range(cycles):
     for h in range(8):                     # 8 successes: the walk restarts
-        g = socket.socket(); g.settimeout(4)
+        g = socket.socket(); g.settimeout(2)   # one SYN retransmission
         try:
             g.connect(("192.0.2.%d" % (10 + h), 2000 + cyc)); g.close()
         except OSError as e:
@@ -62,7 +62,13 @@ for cyc in range(cycles):
         bad.append(b); n += 1
     time.sleep(3)                          # they count as failed
 print("sent %d probes" % n, flush=True)
-' "$cycles" >"$LAB_DIR/log/pad.log" 2>&1
+' "$cycles" >"$LAB_DIR/log/pad.log" 2>&1 &
+sp=$!
+# once filtered nothing more gets out: the rest of its run proves nothing
+wait_for 100 filtered "$VPS101_IF"
+sleep 2
+kill "$sp" 2>/dev/null
+wait "$sp" 2>/dev/null
 t1=$(lab_now_ms)
 capture_stop "$cap" 1
 p=$(distinct "$LAB_DIR/pad.pcap" "src host $VPS101_V4 and not dst net 192.0.2.0/27")
