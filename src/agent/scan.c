@@ -413,34 +413,19 @@ void agent_scan_tick(struct agent *a)
 }
 
 /* The transport protocol and destination port of the packet <p> logged:
- * false if the port is not within the bytes logged.  IPv6 extension
- * headers are walked (a probe behind an empty destination-options header
- * logged as protocol 60, port 0: every held probe to a host was one
- * destination, and a scanner was never confirmed). */
+ * false if the port is not within the bytes logged (pc_nflog_transport
+ * walks IPv6 extension headers: a probe behind an empty
+ * destination-options header logged as protocol 60, port 0, every held
+ * probe to a host was one destination, and a scanner was never
+ * confirmed). */
 static bool logged_dest(const struct pc_nflog_packet *p, uint8_t *proto, uint16_t *port)
 {
         size_t off;
-        uint8_t nh = p->l4proto;
 
         *port = 0;
-        if (p->family == AF_INET && p->head_len >= 20) {
-                off = (size_t)(p->head[0] & 0x0f) * 4;
-        } else if (p->family == AF_INET6 && p->head_len >= 40) {
-                off = 40;
-                nh = p->head[6];
-                for (int i = 0; i < 8 && (nh == 0 || nh == 43 || nh == 44 || nh == 51 || nh == 60); i++) {
-                        if (off + 8 > p->head_len)
-                                return false;
-                        size_t len = nh == 44 ? 8 : nh == 51 ? ((size_t)p->head[off + 1] + 2) * 4
-                                                              : ((size_t)p->head[off + 1] + 1) * 8;
-                        nh = p->head[off];
-                        off += len;
-                }
-        } else {
+        if (!pc_nflog_transport(p, proto, &off))
                 return false;
-        }
-        *proto = nh;
-        switch (nh) {
+        switch (*proto) {
         case IPPROTO_TCP: case IPPROTO_UDP: case IPPROTO_SCTP: case IPPROTO_DCCP: case IPPROTO_UDPLITE:
                 break;
         default:

@@ -302,3 +302,29 @@ struct pc_nflog *pc_nflog_close(struct pc_nflog *n)
         free(n);
         return NULL;
 }
+
+bool pc_nflog_transport(const struct pc_nflog_packet *p, uint8_t *proto, size_t *off)
+{
+        uint8_t nh = p->l4proto;
+
+        if (p->family == AF_INET && p->head_len >= 20) {
+                *off = (size_t)(p->head[0] & 0x0f) * 4;
+        } else if (p->family == AF_INET6 && p->head_len >= 40) {
+                *off = 40;
+                nh = p->head[6];
+                for (int i = 0; i < 8 && (nh == 0 || nh == 43 || nh == 44 || nh == 51 || nh == 60); i++) {
+                        size_t len;
+
+                        if (*off + 8 > p->head_len)
+                                return false;
+                        len = nh == 44 ? 8 : nh == 51 ? ((size_t)p->head[*off + 1] + 2) * 4
+                                                      : ((size_t)p->head[*off + 1] + 1) * 8;
+                        nh = p->head[*off];
+                        *off += len;
+                }
+        } else {
+                return false;
+        }
+        *proto = nh;
+        return true;
+}

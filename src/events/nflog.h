@@ -60,6 +60,13 @@ uint64_t pc_nflog_dropped(const struct pc_nflog *n);
 /* Unbinds the group and frees; accepts NULL; returns NULL. */
 struct pc_nflog *pc_nflog_close(struct pc_nflog *n);
 
+/* Where the transport header of the logged packet <p> starts: its
+ * protocol in *<proto> and its offset in <p>->head in *<off>, IPv6
+ * extension headers (hop-by-hop, routing, fragment, AH, destination
+ * options) walked.  False if <p> is not IP, or its headers run past the
+ * bytes logged.  The transport header itself may still be cut short. */
+bool pc_nflog_transport(const struct pc_nflog_packet *p, uint8_t *proto, size_t *off);
+
 /* Parses the network-layer packet <buf> of <len> bytes (attacker-controlled;
  * may be truncated to what the kernel copied) into <p>: always sets
  * family, src, dst, l4proto, len, head and head_len, and leaves the other
