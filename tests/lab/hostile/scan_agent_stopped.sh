@@ -5,7 +5,7 @@
 # contacts, then a hold of hold-timeout (10 s) whose end refills the budget
 # (scan_budget's limit earns 1/s meanwhile, up to its burst of 5).  So an
 # unattended scanner gets about 5 probes out every 10 s, forever: no bound.
-# Measured: a 127-host connect scan at 2 probes/s for about 65 s.
+# Measured: a 127-host connect scan at 4 probes/s for about 32 s.
 # Usage: scan_agent_stopped.sh BUILD_DIR SOURCE_ROOT
 set -u
 here=$(dirname "$(readlink -f "$0")")
@@ -25,7 +25,7 @@ keep = []
 for i in range(128, 255):
     s = socket.socket(); s.setblocking(False)
     s.connect_ex(("192.0.2.%d" % i, 80)); keep.append(s)
-    time.sleep(0.5)
+    time.sleep(0.25)
 ' >"$LAB_DIR/log/scanner.log" 2>&1
 t1=$(lab_now_ms)
 capture_stop "$cap" 0.5
