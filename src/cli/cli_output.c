@@ -324,6 +324,7 @@ static const char *field_option(const char *field)
                 { "until", "--until" }, { "ticket", "--ticket" }, { "admin_override", "--admin-override" },
                 { "text", "--text" },   { "ports", "--ports" },   { "duration", "--duration" },
                 { "evidence", "--evidence" }, { "note", "--note" }, { "customer", "--customer" },
+                { "role", "--role" },   { "expires", "--expires" },
         };
 
         for (size_t i = 0; i < PC_ARRAY_SIZE(options); i++)

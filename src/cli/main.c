@@ -24,6 +24,7 @@ int cmd_terminate(struct cli *c, int argc, char **argv);
 int cmd_notification(struct cli *c, int argc, char **argv);
 int cmd_incident(struct cli *c, int argc, char **argv);
 int cmd_action(struct cli *c, int argc, char **argv);
+int cmd_token(struct cli *c, int argc, char **argv);
 
 #define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
 
@@ -207,6 +208,24 @@ const struct cli_command cli_commands[] = {
           "that role may do.  Illegal steps are refused naming the ticket's state\n"
           "(\"ticket #3 is denied: only an open or investigating ticket can be\n"
           "approved\"); exit status 2 for every error.\n" },
+        { "token", cmd_token, "create|list|revoke ...",
+          "bearer tokens of the HTTP API (portcullis-apid)",
+          "  token create NAME --role ROLE [--customer EMAIL] [--expires TIME] --by WHO\n"
+          "      Mints a token and prints it on stdout, this once: the database keeps\n"
+          "      only its SHA-256.  NAME is who its changes are audited as.  ROLE:\n"
+          "        admin     everything, the VPS registry and tokens included\n"
+          "        support   tickets, exceptions, incidents and actions; not the registry\n"
+          "        customer  bound to --customer EMAIL, the owner address of their VPSes:\n"
+          "                  sees and asks about those only, never decides\n"
+          "        agent     the VM manager's hooks: keeps the registry in step\n"
+          "      TIME is 2026-12-31, 2026-12-31T18:00:00Z or +90d (default: never).\n"
+          "  token list [--all]\n"
+          "      The tokens in force (--all: the revoked too), with when each was last\n"
+          "      used (to the minute).\n"
+          "  token revoke NAME --by WHO\n"
+          "      The API refuses the token from the next request on.\n"
+          "Both changes are audited (token.create, token.revoke), never with the token.\n"
+          "Example: TOKEN=$(portcullis token create panel --role agent --by alice)\n" },
         { "status", cmd_status, "",
           "the agent's health: ruleset in sync, VPSes, last change and its latency",
           "Asks portcullisd (through the control socket of the configuration) whether\n"

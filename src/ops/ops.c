@@ -45,6 +45,7 @@ static const struct {
         [PC_OPS_ECONFLICT] = { "conflict", 409, EBUSY },
         [PC_OPS_ELIMIT] = { "limit", 409, ENOSPC },
         [PC_OPS_EIO] = { "internal", 500, EIO },
+        [PC_OPS_EAUTH] = { "unauthenticated", 401, EACCES },
 };
 
 int pc_ops_http_status(enum pc_ops_code code)
@@ -111,6 +112,10 @@ static const unsigned allowed[PC_OP_COUNT_] = {
         [PC_OP_TICKET_DENY] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
         [PC_OP_TICKET_REVOKE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
         [PC_OP_TICKET_EXPIRE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
+        /* Every role reads VPSes; a customer only their own (ENOENT). */
+        [PC_OP_VPS_READ] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT) | ROLE(PC_ROLE_CUSTOMER) | ROLE(PC_ROLE_AGENT),
+        /* A token is a key to everything its role may do: only an admin mints them. */
+        [PC_OP_TOKEN_MANAGE] = ROLE(PC_ROLE_ADMIN),
 };
 
 static const char *const op_names[PC_OP_COUNT_] = {
@@ -126,6 +131,8 @@ static const char *const op_names[PC_OP_COUNT_] = {
         [PC_OP_TICKET_DENY] = "deny tickets",
         [PC_OP_TICKET_REVOKE] = "revoke tickets",
         [PC_OP_TICKET_EXPIRE] = "expire tickets",
+        [PC_OP_VPS_READ] = "read VPSes",
+        [PC_OP_TOKEN_MANAGE] = "manage API tokens",
 };
 
 /* "admin or agent": the roles in <mask>, for the refusal. */

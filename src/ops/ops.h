@@ -61,6 +61,7 @@ enum pc_ops_code {
                            * another VPS holds, a rule that is not exemptable, a termination) */
         PC_OPS_ELIMIT,    /* 409: a limit is reached (exceptions per VPS) */
         PC_OPS_EIO,       /* 500: the store failed (database error, out of memory) */
+        PC_OPS_EAUTH,     /* 401: no credentials, or not valid ones (an unknown, revoked or expired token) */
 };
 
 #define PC_OPS_FIELD_MAX 32
@@ -114,6 +115,8 @@ enum pc_op {
         PC_OP_TICKET_DENY,
         PC_OP_TICKET_REVOKE,
         PC_OP_TICKET_EXPIRE,
+        PC_OP_VPS_READ,
+        PC_OP_TOKEN_MANAGE,
         PC_OP_COUNT_,
 };
 
@@ -262,6 +265,43 @@ int pc_ops_ticket_revoke(struct pc_ops *o, const struct pc_ops_actor *who, int64
  * agent, admin); *<ret_n> says how many. */
 int pc_ops_ticket_expire_due(struct pc_ops *o, const struct pc_ops_actor *who, size_t *ret_n,
                              struct pc_ops_error *err);
+
+/* ---- API tokens (ops_token.c) ------------------------------------------ */
+
+/* A token's text: "pct_" and 43 characters of base64url (256 random bits),
+ * with its NUL. */
+#define PC_TOKEN_TEXT_SIZE 48
+
+/* A token to create. */
+struct pc_token_spec {
+        const char *name;     /* the principal it acts as: 1-63 of a-z 0-9 . _ - */
+        const char *role;     /* "admin", "support", "customer", "agent" */
+        const char *customer; /* role customer: the owner email it is bound to (required); else NULL */
+        int64_t expires;      /* 0: never; else in the future */
+};
+
+/* Creates a token for <who> (admin only): writes its text, shown this
+ * once and stored only as its SHA-256, into <text>, and the stored token
+ * into *<ret> (may be NULL).  Refused: a bad name, role, customer or
+ * expiry (EINVAL, the field); a name in force already (EEXIST). */
+int pc_ops_token_create(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_token_spec *spec,
+                        char text[PC_TOKEN_TEXT_SIZE], struct pc_api_token *ret, struct pc_ops_error *err);
+
+/* Revokes the token in force named <name> for <who> (admin only).  ENOENT
+ * if there is none. */
+int pc_ops_token_revoke(struct pc_ops *o, const struct pc_ops_actor *who, const char *name,
+                        struct pc_ops_error *err);
+
+/* Lists the tokens for <who> (admin only); <all>: the revoked too. */
+int pc_ops_token_list(struct pc_ops *o, const struct pc_ops_actor *who, bool all, pc_api_token_cb cb,
+                      void *userdata, struct pc_ops_error *err);
+
+/* Who presents the token <text>: fills *<ret> (whose strings <actor>
+ * points into) and <actor>.  EAUTH, with the same message whatever the
+ * cause, for a malformed, unknown, revoked or expired token.  Records its
+ * use to the minute. */
+int pc_ops_token_authenticate(struct pc_ops *o, const char *text, int64_t now, struct pc_api_token *ret,
+                              struct pc_ops_actor *actor, struct pc_ops_error *err);
 
 /* ---- for the operations' own files ----------------------------------- */
 

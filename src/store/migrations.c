@@ -371,6 +371,27 @@ static const char schema_v7[] =
         "CREATE INDEX ticket_state ON ticket(state);\n"
         SEQ_FROM("ticket", "ticket", "8");
 
+/* Version 8: the HTTP API's bearer tokens (docs/API.md), stored only as
+ * the SHA-256 of the token: a copy of the database lets nobody in.  A name
+ * is unique among the tokens in force, so a revoked one can be reissued.
+ * And the index a customer's lists need: their VPSes by owner. */
+static const char schema_v8[] =
+        "CREATE TABLE api_token (\n"
+        "        id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+        "        name TEXT NOT NULL,\n"
+        "        hash BLOB NOT NULL UNIQUE,\n"
+        "        role TEXT NOT NULL CHECK (role IN ('admin', 'support', 'customer', 'agent')),\n"
+        "        customer TEXT,\n"
+        "        created INTEGER NOT NULL,\n"
+        "        created_by TEXT NOT NULL,\n"
+        "        expires INTEGER,\n"
+        "        revoked INTEGER,\n"
+        "        last_used INTEGER,\n"
+        "        CHECK ((role = 'customer') = (customer IS NOT NULL))\n"
+        ");\n"
+        "CREATE UNIQUE INDEX api_token_live_name ON api_token(name) WHERE revoked IS NULL;\n"
+        "CREATE INDEX vps_owner ON vps(owner);\n";
+
 /* Sets net and len of every address from its text: v6's data step. */
 static int fill_v6(sqlite3 *db)
 {
@@ -409,6 +430,7 @@ const struct pc_migration pc_sqlite_migrations[] = {
         { 5, schema_v5, NULL },
         { 6, schema_v6, fill_v6 },
         { 7, schema_v7, NULL },
+        { 8, schema_v8, NULL },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);

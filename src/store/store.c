@@ -537,3 +537,53 @@ const char *pc_store_action_state(const struct pc_store_action *a, int64_t now)
                 return "expired";
         return "active";
 }
+
+int pc_store_token_add(struct pc_store *s, const struct pc_api_token *t, const uint8_t hash[PC_TOKEN_HASH_SIZE],
+                       int64_t now, const struct pc_actor *who, int64_t *ret_id)
+{
+        if (s == NULL || t == NULL || hash == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->token_add(s, t, hash, now, who, ret_id);
+}
+
+int pc_store_token_find(struct pc_store *s, const uint8_t hash[PC_TOKEN_HASH_SIZE], struct pc_api_token *ret)
+{
+        if (s == NULL || hash == NULL || ret == NULL)
+                return -EINVAL;
+        return s->ops->token_find(s, hash, ret);
+}
+
+int pc_store_token_list(struct pc_store *s, bool all, pc_api_token_cb cb, void *userdata)
+{
+        if (s == NULL || cb == NULL)
+                return -EINVAL;
+        return s->ops->token_list(s, all, cb, userdata);
+}
+
+int pc_store_token_revoke(struct pc_store *s, const char *name, int64_t now, const struct pc_actor *who)
+{
+        if (s == NULL || name == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->token_revoke(s, name, now, who);
+}
+
+int pc_store_token_used(struct pc_store *s, int64_t id, int64_t now)
+{
+        if (s == NULL)
+                return -EINVAL;
+        return s->ops->token_used(s, id, now);
+}
+
+int pc_store_changes(struct pc_store *s, int64_t after, size_t limit, pc_change_cb cb, void *userdata)
+{
+        if (s == NULL || cb == NULL)
+                return -EINVAL;
+        return s->ops->changes(s, after, limit, cb, userdata);
+}
+
+int pc_store_change_last(struct pc_store *s, int64_t *ret_id)
+{
+        if (s == NULL || ret_id == NULL)
+                return -EINVAL;
+        return s->ops->change_last(s, ret_id);
+}

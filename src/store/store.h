@@ -181,6 +181,11 @@ typedef int (*pc_store_action_cb)(const struct pc_store_action *a, void *userdat
 /* <n> and its payload are valid during the call only: copy what you keep. */
 typedef int (*pc_notification_cb)(const struct pc_notification *n, void *userdata);
 
+struct pc_api_token;
+struct pc_change;
+typedef int (*pc_api_token_cb)(const struct pc_api_token *t, void *userdata);
+typedef int (*pc_change_cb)(const struct pc_change *c, void *userdata);
+
 /* A backend.  Callers never use this directly. */
 struct pc_store_ops {
         const char *scheme; /* URL scheme it serves: "sqlite" */
@@ -256,6 +261,14 @@ struct pc_store_ops {
                                         size_t *ret_count);
         int (*notification_queue)(struct pc_store *s, const char *vps_id, const char *kind,
                                   const char *facts, int64_t now, int64_t *ret_id);
+        int (*token_add)(struct pc_store *s, const struct pc_api_token *t, const uint8_t *hash, int64_t now,
+                         const struct pc_actor *who, int64_t *ret_id);
+        int (*token_find)(struct pc_store *s, const uint8_t *hash, struct pc_api_token *ret);
+        int (*token_list)(struct pc_store *s, bool all, pc_api_token_cb cb, void *userdata);
+        int (*token_revoke)(struct pc_store *s, const char *name, int64_t now, const struct pc_actor *who);
+        int (*token_used)(struct pc_store *s, int64_t id, int64_t now);
+        int (*changes)(struct pc_store *s, int64_t after, size_t limit, pc_change_cb cb, void *userdata);
+        int (*change_last)(struct pc_store *s, int64_t *ret_id);
 };
 
 /* Opens the existing store named by <url> ("sqlite:/path/db",
@@ -617,6 +630,62 @@ int pc_store_exception_expiry_notices(struct pc_store *s, int64_t now, int64_t w
 
 int pc_store_notification_queue(struct pc_store *s, const char *vps_id, const char *kind,
                                 const char *facts, int64_t now, int64_t *ret_id);
+
+/* ---- API tokens (portcullis-apid, docs/API.md) ------------------------ */
+
+#define PC_TOKEN_HASH_SIZE 32 /* SHA-256 */
+
+/* A bearer token of the HTTP API, as stored: never the token itself, only
+ * its hash.  Times are unix seconds, 0 none. */
+struct pc_api_token {
+        int64_t id;
+        char name[PC_NAME_MAX];       /* the principal its changes are audited as */
+        char role[16];                /* "admin", "support", "customer", "agent" */
+        char customer[256];           /* role customer: the owner email it acts for; else "" */
+        int64_t created;
+        char created_by[PC_NAME_MAX];
+        int64_t expires;              /* 0: never */
+        int64_t revoked;              /* 0: in force */
+        int64_t last_used;            /* to the minute (pc_store_token_used) */
+};
+
+/* Stores token <t> (name, role, customer, expires) with <hash>, created by
+ * <who> at <now>: audited token.create, without the hash.  -EEXIST if a
+ * token in force has that name. */
+int pc_store_token_add(struct pc_store *s, const struct pc_api_token *t, const uint8_t hash[PC_TOKEN_HASH_SIZE],
+                       int64_t now, const struct pc_actor *who, int64_t *ret_id);
+
+/* Reads the token whose hash is <hash>, revoked or not, into *<ret>.
+ * -ENOENT if there is none. */
+int pc_store_token_find(struct pc_store *s, const uint8_t hash[PC_TOKEN_HASH_SIZE], struct pc_api_token *ret);
+
+/* Calls <cb> for each token (<all>: revoked ones too), by name. */
+int pc_store_token_list(struct pc_store *s, bool all, pc_api_token_cb cb, void *userdata);
+
+/* Revokes the token in force named <name> at <now>, audited token.revoke.
+ * -ENOENT if none is. */
+int pc_store_token_revoke(struct pc_store *s, const char *name, int64_t now, const struct pc_actor *who);
+
+/* Records that token <id> was used at <now> (not audited). */
+int pc_store_token_used(struct pc_store *s, int64_t id, int64_t now);
+
+/* ---- the change feed -------------------------------------------------- */
+
+/* One change, as the audit log recorded it: what portcullisd follows to
+ * learn of changes made by writers without its control socket
+ * (portcullis-apid).  <vps_id> is "" for a change of no one VPS. */
+struct pc_change {
+        int64_t id;
+        char vps_id[PC_NAME_MAX];
+        char action[32];
+};
+
+/* Calls <cb> for the changes after <after> (an audit id), oldest first, at
+ * most <limit> (0: all). */
+int pc_store_changes(struct pc_store *s, int64_t after, size_t limit, pc_change_cb cb, void *userdata);
+
+/* The newest change's id into *<ret_id> (0: none yet). */
+int pc_store_change_last(struct pc_store *s, int64_t *ret_id);
 
 /* The SQLite backend. */
 extern const struct pc_store_ops pc_store_sqlite_ops;

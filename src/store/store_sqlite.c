@@ -3789,6 +3789,226 @@ static int sq_notification_queue(struct pc_store *ps, const char *vps_id, const 
         return 0;
 }
 
+/* ---- API tokens ----------------------------------------------------- */
+
+#define TOKEN_COLUMNS "id, name, role, customer, created, created_by, expires, revoked, last_used"
+
+static void token_read(sqlite3_stmt *st, struct pc_api_token *t)
+{
+        memset(t, 0, sizeof(*t));
+        t->id = sqlite3_column_int64(st, 0);
+        copy_trunc(t->name, sizeof(t->name), col_text(st, 1));
+        copy_trunc(t->role, sizeof(t->role), col_text(st, 2));
+        copy_trunc(t->customer, sizeof(t->customer), col_text(st, 3));
+        t->created = sqlite3_column_int64(st, 4);
+        copy_trunc(t->created_by, sizeof(t->created_by), col_text(st, 5));
+        t->expires = sqlite3_column_int64(st, 6);
+        t->revoked = sqlite3_column_int64(st, 7);
+        t->last_used = sqlite3_column_int64(st, 8);
+}
+
+/* A token as the audit log shows it: everything but its hash. */
+static json_t *token_json(const struct pc_api_token *t, int64_t id)
+{
+        return json_pack("{s:I, s:s, s:s, s:o, s:o}", "id", (json_int_t)id, "name", t->name, "role", t->role,
+                         "customer", t->customer[0] != '\0' ? json_string(t->customer) : json_null(), "expires",
+                         t->expires != 0 ? json_integer(t->expires) : json_null());
+}
+
+static int token_add_tx(struct sqlite_store *s, const struct pc_api_token *t, const uint8_t *hash, int64_t now,
+                        const struct pc_actor *who, int64_t *ret_id)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *after = NULL;
+        char object[48];
+        int64_t id;
+        int r;
+
+        r = query(s, &st, "SELECT 1 FROM api_token WHERE name = ? AND revoked IS NULL", "t", t->name);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r > 0)
+                return set_err(s, -EEXIST, "a token named %s is in force already: revoke it first", t->name);
+        sqlite3_finalize(st);
+        st = NULL;
+        r = query(s, &st,
+                  "INSERT INTO api_token (name, hash, role, customer, created, created_by, expires) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                  "t?ttitn", t->name, t->role, t->customer[0] != '\0' ? t->customer : NULL, now, who->by,
+                  t->expires);
+        if (r < 0)
+                return r;
+        if (sqlite3_bind_blob(st, 2, hash, PC_TOKEN_HASH_SIZE, SQLITE_TRANSIENT) != SQLITE_OK)
+                return db_err(s, SQLITE_ERROR, "binding a parameter");
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        id = sqlite3_last_insert_rowid(s->db);
+        after = token_json(t, id);
+        if (after == NULL)
+                return set_err(s, -ENOMEM, "out of memory");
+        snprintf(object, sizeof(object), "token/%lld", (long long)id);
+        r = audit(s, now, who, "token.create", object, NULL, NULL, after);
+        if (r < 0)
+                return r;
+        *ret_id = id;
+        return 0;
+}
+
+static int sq_token_add(struct pc_store *ps, const struct pc_api_token *t, const uint8_t *hash, int64_t now,
+                        const struct pc_actor *who, int64_t *ret_id)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int64_t id = 0;
+        int r;
+
+        r = check_actor(s, who);
+        if (r < 0)
+                return r;
+        r = tx_begin(s);
+        if (r < 0)
+                return r;
+        r = tx_end(s, token_add_tx(s, t, hash, now, who, &id));
+        if (r >= 0 && ret_id != NULL)
+                *ret_id = id;
+        return r;
+}
+
+static int sq_token_find(struct pc_store *ps, const uint8_t *hash, struct pc_api_token *ret)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = query(s, &st, "SELECT " TOKEN_COLUMNS " FROM api_token WHERE hash = ?", "?");
+        if (r < 0)
+                return r;
+        if (sqlite3_bind_blob(st, 1, hash, PC_TOKEN_HASH_SIZE, SQLITE_TRANSIENT) != SQLITE_OK)
+                return db_err(s, SQLITE_ERROR, "binding a parameter");
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "no such token");
+        token_read(st, ret);
+        return 0;
+}
+
+static int sq_token_list(struct pc_store *ps, bool all, pc_api_token_cb cb, void *userdata)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct pc_api_token t;
+        int r;
+
+        r = query(s, &st,
+                  all ? "SELECT " TOKEN_COLUMNS " FROM api_token ORDER BY name, id"
+                      : "SELECT " TOKEN_COLUMNS " FROM api_token WHERE revoked IS NULL ORDER BY name, id",
+                  "");
+        if (r < 0)
+                return r;
+        while ((r = step(s, st)) > 0) {
+                token_read(st, &t);
+                r = cb(&t, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+static int token_revoke_tx(struct sqlite_store *s, const char *name, int64_t now, const struct pc_actor *who)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *before = NULL, *after = NULL;
+        struct pc_api_token t;
+        char object[48];
+        int r;
+
+        r = query(s, &st, "SELECT " TOKEN_COLUMNS " FROM api_token WHERE name = ? AND revoked IS NULL", "t",
+                  name);
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "no token named %s is in force", name);
+        token_read(st, &t);
+        r = exec(s, "UPDATE api_token SET revoked = ? WHERE id = ?", "ii", now, t.id);
+        if (r < 0)
+                return r;
+        before = token_json(&t, t.id);
+        after = json_pack("{s:I}", "revoked", (json_int_t)now);
+        if (before == NULL || after == NULL)
+                return set_err(s, -ENOMEM, "out of memory");
+        snprintf(object, sizeof(object), "token/%lld", (long long)t.id);
+        return audit(s, now, who, "token.revoke", object, NULL, before, after);
+}
+
+static int sq_token_revoke(struct pc_store *ps, const char *name, int64_t now, const struct pc_actor *who)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        int r;
+
+        r = check_actor(s, who);
+        if (r < 0)
+                return r;
+        r = tx_begin(s);
+        if (r < 0)
+                return r;
+        return tx_end(s, token_revoke_tx(s, name, now, who));
+}
+
+static int sq_token_used(struct pc_store *ps, int64_t id, int64_t now)
+{
+        return exec(to_sqlite(ps), "UPDATE api_token SET last_used = ? WHERE id = ?", "ii", now, id);
+}
+
+/* ---- the change feed ------------------------------------------------ */
+
+static int sq_changes(struct pc_store *ps, int64_t after, size_t limit, pc_change_cb cb, void *userdata)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int64_t lim = limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit;
+        struct pc_change c;
+        int r;
+
+        r = query(s, &st, "SELECT id, vps_id, action FROM audit WHERE id > ? ORDER BY id LIMIT ?", "ii", after,
+                  lim);
+        if (r < 0)
+                return r;
+        while ((r = step(s, st)) > 0) {
+                memset(&c, 0, sizeof(c));
+                c.id = sqlite3_column_int64(st, 0);
+                copy_trunc(c.vps_id, sizeof(c.vps_id), col_text(st, 1));
+                copy_trunc(c.action, sizeof(c.action), col_text(st, 2));
+                r = cb(&c, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
+static int sq_change_last(struct pc_store *ps, int64_t *ret_id)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        r = query(s, &st, "SELECT coalesce(max(id), 0) FROM audit", "");
+        if (r < 0)
+                return r;
+        r = step(s, st);
+        if (r < 0)
+                return r;
+        *ret_id = r > 0 ? sqlite3_column_int64(st, 0) : 0;
+        return 0;
+}
+
 const struct pc_store_ops pc_store_sqlite_ops = {
         .scheme = "sqlite",
         .open = sq_open,
@@ -3835,4 +4055,11 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .notification_retry = sq_notification_retry,
         .notification_queue = sq_notification_queue,
         .exception_expiry_notices = sq_exception_expiry_notices,
+        .token_add = sq_token_add,
+        .token_find = sq_token_find,
+        .token_list = sq_token_list,
+        .token_revoke = sq_token_revoke,
+        .token_used = sq_token_used,
+        .changes = sq_changes,
+        .change_last = sq_change_last,
 };

@@ -783,5 +783,34 @@ t tix-explain-revoked 1 explain vps-301 tcp/587 && has tix-explain-revoked "reje
 t tix-audit 0 audit vps-301 && has tix-audit "ticket.approve" "$out"
 db="sqlite:$tmp/t.db"
 
+# API tokens: shown once, stored as a hash, refused with the field at fault.
+db="sqlite:$tmp/tok.db"
+t tok-init 0 init
+qt() { sqlite3 "$tmp/tok.db" "$@"; }
+t tok-norole 2 token create panel --by alice && has tok-norole "--role ROLE is required" "$err"
+t tok-badrole 2 token create panel --role root --by alice && has tok-badrole "--role 'root' is not a role" "$err"
+t tok-nocust 2 token create c1 --role customer --by alice && has tok-nocust "--customer is required" "$err"
+t tok-custrole 2 token create s1 --role support --customer a@example.org --by alice &&
+        has tok-custrole "--customer is only for a customer token" "$err"
+t tok-badname 2 token create 'Panel!' --role agent --by alice && has tok-badname "'Panel!' is not a valid token name" "$err"
+t tok-past 2 token create p2 --role agent --expires 2001-01-01 --by alice && has tok-past "in the past" "$err"
+t tok-create 0 token create panel --role agent --by alice && has tok-create "pct_" "$out"
+tok=$out
+[ ${#tok} = 47 ] || { echo "FAIL tok-length: ${#tok}"; failures=$((failures + 1)); }
+[ "$(qt "SELECT count(*) FROM api_token WHERE hash = X'$(printf %s "$tok" | sha256sum | cut -c1-64)'")" = 1 ] ||
+        { echo "FAIL tok-hash-stored"; failures=$((failures + 1)); }
+[ "$(qt "SELECT count(*) FROM audit WHERE action = 'token.create' AND \"after\" LIKE '%pct_%'")" = 0 ] ||
+        { echo "FAIL tok-audit-leaks-token"; failures=$((failures + 1)); }
+t tok-dup 2 token create panel --role admin --by alice && has tok-dup "a token named panel is in force already" "$err"
+t tok-cust 0 --json token create carol --role customer --customer carol@example.org --expires +30d --by alice &&
+        json tok-cust 'j["role"] == "customer" and j["customer"] == "carol@example.org" and j["token"].startswith("pct_") and j["expires"]'
+t tok-list 0 --json token list && json tok-list '[t["name"] for t in j["tokens"]] == ["carol", "panel"] and "token" not in j["tokens"][0]'
+t tok-revoke 0 token revoke panel --by alice && has tok-revoke "token panel revoked" "$out"
+t tok-revoke-again 2 token revoke panel --by alice && has tok-revoke-again "no token named panel is in force" "$err"
+t tok-list-live 0 --json token list && json tok-list-live '[t["name"] for t in j["tokens"]] == ["carol"]'
+t tok-list-all 0 --json token list --all && json tok-list-all 'len(j["tokens"]) == 2'
+t tok-reissue 0 token create panel --role agent --by alice
+db="sqlite:$tmp/t.db"
+
 echo "$n commands, $failures failures"
 [ $failures = 0 ]
