@@ -71,6 +71,7 @@ static int load_all(struct agent *a, bool create, struct pc_config **ret_cfg,
         struct pc_model *m = NULL;
         const char *db;
         bool created = false;
+        int64_t seen = 0;
         char err[1024];
         int r;
 
@@ -93,13 +94,19 @@ static int load_all(struct agent *a, bool create, struct pc_config **ret_cfg,
         }
         if (created)
                 agent_log("Created the database %s (no VPS registered yet)", db);
-        r = pc_model_new(cfg, &m);
+        /* The change feed from before the load on: a change written
+         * meanwhile is applied twice, none is missed (changes.c). */
+        r = pc_store_change_last(store, &seen);
+        if (r >= 0)
+                r = pc_model_new(cfg, &m);
         if (r >= 0)
                 r = pc_store_load(store, m);
         if (r < 0) {
                 agent_log("Failed to load the database: %s", pc_store_errmsg(store));
                 goto fail;
         }
+        if (create)
+                a->change_seen = seen;
         *ret_cfg = cfg;
         *ret_store = store;
         *ret_model = m;
@@ -278,6 +285,11 @@ static void record_change(struct agent *a, const char *what, long us)
 
 int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
 {
+        return agent_sync_vps_from(a, id, false, reply);
+}
+
+int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *reply)
+{
         struct pc_vps *fresh = NULL, *old = pc_model_find(a->model, id);
         bool tighten;
         struct timespec t0;
@@ -305,6 +317,15 @@ int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
                           pc_dp_errmsg(a->dp));
                 pc_vps_free(fresh);
                 return r;
+        }
+        /* The feed repeats what `portcullis` told already: nothing to say. */
+        if (feed && changes == 0 && old != NULL && fresh != NULL && !verdicts_tighten(old, fresh, pc_now())) {
+                pc_model_remove(a->model, id);
+                if (pc_model_add(a->model, fresh) < 0)
+                        pc_vps_free(fresh);
+                a->changes++; /* the model changed: what indexes it is stale */
+                json_object_set_new(reply, "state", json_string("enforced"));
+                return 0;
         }
         tighten = fresh != NULL && verdicts_tighten(old, fresh, pc_now());
         if (old != NULL)

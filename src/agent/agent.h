@@ -65,6 +65,9 @@ struct agent {
         struct pc_spam *spam;     /* the spam detector; NULL if off */
         struct account *direct_mail; /* VPSes' SMTP not through the proxy, from conntrack (spam.c) */
         json_t *direct_prev;      /* its figures as last fed */
+        int64_t change_seen;      /* the change feed's last entry applied (changes.c) */
+        int wake_fd;              /* the wake socket; -1 none */
+        char wake_path[108];
 };
 
 /* Loads config, store and model and makes the kernel enforce them
@@ -78,6 +81,19 @@ void agent_stop(struct agent *a);
 /* Re-reads VPS <id> from the store and applies its change to the kernel.
  * Fills <reply> (a JSON object) with what happened. */
 int agent_sync_vps(struct agent *a, const char *id, json_t *reply);
+/* As agent_sync_vps; <feed>: the change feed asks, and a VPS whose kernel
+ * state did not change is applied silently (`portcullis` told us first). */
+int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *reply);
+
+/* ---- the change feed (changes.c) ---- */
+/* Listens on the wake socket beside the control socket.  Logs a failure:
+ * the feed is then followed on the periodic timer alone. */
+void agent_changes_open(struct agent *a);
+void agent_changes_close(struct agent *a);
+/* Drains the wake socket, then follows the feed. */
+void agent_changes_wake(struct agent *a);
+/* Applies the VPSes the store's changes since the last one seen name. */
+void agent_changes_follow(struct agent *a);
 
 /* Re-reads the config: the new one replaces the old only if it loads and
  * the kernel takes it; otherwise the old stays and the error is logged. */

@@ -58,11 +58,19 @@ static void on_conntrack(evutil_socket_t fd, short what, void *arg)
         agent_scan_dispatch(l->a);
 }
 
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+        struct loop *l = arg;
+
+        agent_changes_wake(l->a);
+}
+
 /* The periodic passes, every agent.attempts-interval. */
 static void on_periodic(evutil_socket_t fd, short what, void *arg)
 {
         struct loop *l = arg;
 
+        agent_changes_follow(l->a); /* a lost wake costs one period */
         agent_attempts_pass(l->a);
         agent_expiry_pass(l->a);
         agent_smtpd_poll(l->a);
@@ -96,7 +104,7 @@ static int watch(struct loop *l, int fd, const struct timeval *every, event_call
 int agent_run(struct agent *a, int listen_fd, int sig_fd)
 {
         struct loop l = { .a = a, .sig_fd = sig_fd };
-        struct event *ev[6] = { NULL };
+        struct event *ev[7] = { NULL };
         struct timeval periodic = { .tv_sec = a->cfg->agent.attempts_interval }, tick = { .tv_usec = 100000 };
         int r;
 
@@ -114,6 +122,8 @@ int agent_run(struct agent *a, int listen_fd, int sig_fd)
                 r = watch(&l, -1, &periodic, on_periodic, &ev[4]);
         if (r == 0)
                 r = watch(&l, -1, &tick, on_tick, &ev[5]);
+        if (r == 0 && a->wake_fd >= 0)
+                r = watch(&l, a->wake_fd, NULL, on_wake, &ev[6]);
         if (r == 0 && event_base_dispatch(l.base) < 0)
                 r = -EIO;
         for (size_t i = 0; i < PC_ARRAY_SIZE(ev); i++)

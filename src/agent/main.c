@@ -49,7 +49,7 @@ int main(int argc, char **argv)
                 { "once", no_argument, NULL, 'o' },          { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
-        struct agent a = { 0 };
+        struct agent a = { .wake_fd = -1 };
         bool once = false;
         int opt, listen_fd = -1, sig_fd, r;
         sigset_t mask;
@@ -97,6 +97,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         agent_log("Listening on %s", a.cfg->agent.control_socket);
+        agent_changes_open(&a);
         agent_smtpd_started(&a);
         agent_events_open(&a);
         agent_scan_open(&a);
@@ -106,6 +107,7 @@ int main(int argc, char **argv)
                 agent_log("The event loop failed: %s", strerror(-r));
         close(listen_fd);
         unlink(a.cfg->agent.control_socket);
+        agent_changes_close(&a);
         close(sig_fd);
         agent_stop(&a);
         return r < 0 ? 1 : 0;

@@ -58,6 +58,71 @@ int pc_unix_listen(const char *path, int *ret_fd)
         return 0;
 }
 
+int pc_unix_wake_path(const char *control, char *buf, size_t size)
+{
+        const char *slash = strrchr(control, '/');
+        int dir = slash != NULL ? (int)(slash - control) : 0;
+        int n;
+
+        n = slash != NULL ? snprintf(buf, size, "%.*s/changes.sock", dir, control)
+                          : snprintf(buf, size, "changes.sock");
+        if (n < 0 || (size_t)n >= size || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
+                return -ENAMETOOLONG;
+        return 0;
+}
+
+int pc_unix_wake_listen(const char *path, int *ret_fd)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        char dir[sizeof(sa.sun_path)];
+        struct stat st;
+        char *slash;
+        int fd, r;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        r = make_parent(path);
+        if (r < 0)
+                return r;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        snprintf(dir, sizeof(dir), "%s", path);
+        slash = strrchr(dir, '/');
+        if (slash != NULL && slash != dir) {
+                *slash = '\0';
+                if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH))
+                        chmod(dir, (st.st_mode & 07777) | S_IXOTH);
+        }
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd == -1)
+                return -errno;
+        if ((unlink(path) == -1 && errno != ENOENT) || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+            chmod(path, 0666) == -1) {
+                r = -errno;
+                close(fd);
+                return r;
+        }
+        *ret_fd = fd;
+        return 0;
+}
+
+int pc_unix_wake(const char *path)
+{
+        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        int fd, r = 0;
+
+        if (strlen(path) >= sizeof(sa.sun_path))
+                return -ENAMETOOLONG;
+        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd == -1)
+                return -errno;
+        /* A full queue (EAGAIN) means a wake is pending already. */
+        if (sendto(fd, "w", 1, MSG_NOSIGNAL, (struct sockaddr *)&sa, sizeof(sa)) == -1 && errno != EAGAIN)
+                r = -errno;
+        close(fd);
+        return r;
+}
+
 bool pc_unix_peer_trusted(int fd, int *ret_uid)
 {
         struct ucred cred;

@@ -16,3 +16,18 @@ bool pc_unix_peer_trusted(int fd, int *ret_uid);
  * one-line JSON reply within <timeout_ms>.  *<ret> is the reply object.
  * -ENOENT/-ECONNREFUSED if nothing listens, -ETIMEDOUT, -EPROTO. */
 int pc_unix_request(const char *path, const char *request, int timeout_ms, json_t **ret);
+
+/* The path of the wake socket beside control socket <control>: the same
+ * folder, "changes.sock".  Writes it into <buf> of <size> bytes; -ENAMETOOLONG. */
+int pc_unix_wake_path(const char *control, char *buf, size_t size);
+
+/* Listens on the datagram wake socket at <path>: mode 0666, and its folder
+ * made traversable by all (o+x, not readable), so that an unprivileged
+ * writer (portcullis-apid) can reach it.  A datagram carries no data and
+ * no authority: it only says "look at the change feed".  Non-blocking. */
+int pc_unix_wake_listen(const char *path, int *ret_fd);
+
+/* Sends one wake datagram to <path>, never blocking: 0, or -errno
+ * (-ENOENT/-ECONNREFUSED when nothing listens; the listener follows the
+ * feed on its own then). */
+int pc_unix_wake(const char *path);

@@ -8,6 +8,7 @@
 #include "base/utf8.h"
 #include "base/util.h"
 #include "cli/cli.h"
+#include "ops/ops_json.h"
 
 int cli_config(struct cli *c)
 {
@@ -156,12 +157,7 @@ bool cli_wants_help(const char *name, int argc, char **argv)
 
 json_t *cli_time_json(int64_t t)
 {
-        char buf[32];
-
-        if (t == 0)
-                return json_null();
-        pc_format_time(t, buf, sizeof(buf));
-        return json_string(buf);
+        return pc_json_time(t);
 }
 
 int cli_print_json(json_t *j)

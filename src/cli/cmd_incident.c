@@ -13,6 +13,7 @@
 
 #include "base/util.h"
 #include "cli/cli.h"
+#include "ops/ops_json.h"
 
 int cmd_incident(struct cli *c, int argc, char **argv);
 int cmd_action(struct cli *c, int argc, char **argv);
@@ -114,26 +115,7 @@ static int vps_exists(struct cli *c, const char *cmd, const char *id)
 
 /* ---- incidents ------------------------------------------------------- */
 
-/* Evidence JSON text <e> (may be NULL) as JSON: the object, or the text
- * as a string if a writer stored something that is not JSON. */
-static json_t *evidence_json(const char *e)
-{
-        json_t *j;
 
-        if (e == NULL)
-                return json_null();
-        j = json_loads(e, JSON_DECODE_ANY, NULL);
-        return j != NULL ? j : json_string(e);
-}
-
-static json_t *incident_json(const struct pc_incident *i)
-{
-        return json_pack("{s:I, s:s, s:s, s:s, s:o, s:o, s:I, s:I, s:o}", "id", (json_int_t)i->id, "vps",
-                         i->vps_id, "kind", i->kind, "state", i->open ? "open" : "closed", "first_seen",
-                         cli_time_json(i->first_seen), "last_seen", cli_time_json(i->last_seen), "count",
-                         (json_int_t)i->count, "actions", (json_int_t)i->actions, "evidence",
-                         evidence_json(i->evidence));
-}
 
 struct incident_out {
         json_t *list;          /* --json */
@@ -146,7 +128,7 @@ static int incident_row(const struct pc_incident *i, void *userdata)
         char id[24], first[32], last[32], count[24], actions[24];
 
         if (o->list != NULL)
-                return json_array_append_new(o->list, incident_json(i)) < 0 ? -ENOMEM : 0;
+                return json_array_append_new(o->list, pc_json_incident(i)) < 0 ? -ENOMEM : 0;
         snprintf(id, sizeof(id), "%" PRId64, i->id);
         pc_format_time(i->first_seen, first, sizeof(first));
         pc_format_time(i->last_seen, last, sizeof(last));
@@ -211,16 +193,6 @@ static int incident_list(struct cli *c, int argc, char **argv)
 
 /* ---- actions --------------------------------------------------------- */
 
-static json_t *action_json(const struct pc_store_action *a, int64_t now)
-{
-        return json_pack("{s:I, s:s, s:s, s:b, s:s, s:s, s:o, s:s, s:s, s:s?, s:o, s:o, s:o, s:s?}", "id",
-                         (json_int_t)a->id, "vps", a->vps_id, "kind", a->kind, "terminated", a->terminated, "state",
-                         pc_store_action_state(a, now), "direction", a->direction, "incident",
-                         a->incident_id != 0 ? json_integer(a->incident_id) : json_null(), "scope", a->scope,
-                         "by", a->by, "reason", a->reason[0] != '\0' ? a->reason : NULL, "created",
-                         cli_time_json(a->created), "until", cli_time_json(a->until), "lifted_at",
-                         cli_time_json(a->lifted_at), "lifted_by", a->lifted_by[0] != '\0' ? a->lifted_by : NULL);
-}
 
 struct action_out {
         json_t *list;
@@ -237,7 +209,7 @@ static int action_row(const struct pc_store_action *a, void *userdata)
         char id[24], incident[24] = "-", until[32] = "no end";
 
         if (o->list != NULL)
-                return json_array_append_new(o->list, action_json(a, o->now)) < 0 ? -ENOMEM : 0;
+                return json_array_append_new(o->list, pc_json_action(a, o->now)) < 0 ? -ENOMEM : 0;
         snprintf(id, sizeof(id), "%" PRId64, a->id);
         if (a->incident_id != 0)
                 snprintf(incident, sizeof(incident), "%" PRId64, a->incident_id);
@@ -279,7 +251,7 @@ static int incident_copy(const struct pc_incident *i, void *userdata)
 {
         json_t **ret = userdata;
 
-        *ret = incident_json(i);
+        *ret = pc_json_incident(i);
         return *ret != NULL ? 0 : -ENOMEM;
 }
 

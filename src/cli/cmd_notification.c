@@ -11,6 +11,7 @@
 
 #include "base/util.h"
 #include "cli/cli.h"
+#include "ops/ops_json.h"
 
 int cmd_notification(struct cli *c, int argc, char **argv);
 
@@ -41,30 +42,8 @@ static const char *time_or_dash(int64_t t, char *buf, size_t size)
         return buf;
 }
 
-/* Text <s> as a JSON string, or null if empty. */
-static json_t *text_json(const char *s)
-{
-        return s[0] != '\0' ? json_string(s) : json_null();
-}
 
-/* When the notifier will next try <n>: only pending ones have a time. */
-static int64_t next_attempt(const struct pc_notification *n)
-{
-        return strcmp(n->state, "pending") == 0 ? n->next_attempt : 0;
-}
 
-/* <n> as the JSON object of docs/JSON.md, without the payload. */
-static json_t *notification_json(const struct pc_notification *n)
-{
-        return json_pack("{s:I, s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o}", "id",
-                         (json_int_t)n->id, "created", cli_time_json(n->created), "vps", n->vps_id,
-                         "kind", n->kind, "channel", n->channel[0] != '\0' ? n->channel : "email",
-                         "recipient", n->recipient, "language", n->language,
-                         "state", n->state, "attempts", (json_int_t)n->attempts, "next_attempt",
-                         cli_time_json(next_attempt(n)), "sent_at", cli_time_json(n->sent_at),
-                         "last_error", text_json(n->last_error), "message_id",
-                         text_json(n->message_id));
-}
 
 /* Copies <s> into <buf>, cut to <max> characters (not bytes) with "...". */
 static const char *cut_text(const char *s, size_t max, char *buf, size_t size)
@@ -92,7 +71,7 @@ static int list_cb(const struct pc_notification *n, void *userdata)
         char id[24], attempts[16], created[32], when[32], error[PC_NOTIFICATION_ERROR_MAX + 4];
 
         if (ctx->list != NULL) {
-                json_t *j = notification_json(n);
+                json_t *j = pc_json_notification(n);
 
                 if (j == NULL || json_array_append_new(ctx->list, j) < 0)
                         return -ENOMEM;
@@ -104,7 +83,7 @@ static int list_cb(const struct pc_notification *n, void *userdata)
         if (strcmp(n->state, "sent") == 0)
                 time_or_dash(n->sent_at, when, sizeof(when));
         else
-                time_or_dash(next_attempt(n), when, sizeof(when));
+                time_or_dash(pc_notification_next_attempt(n), when, sizeof(when));
         cut_text(n->last_error[0] != '\0' ? n->last_error : "-", ERROR_COLUMN_MAX, error,
                  sizeof(error));
         /* A webhook event has no language: the column says what it is. */
@@ -212,7 +191,7 @@ static void show_text(const struct pc_notification *n)
         printf("  created:       %s\n", time_or_dash(n->created, buf, sizeof(buf)));
         printf("  state:         %s\n", cli_text(n->state, t1, sizeof(t1)));
         printf("  attempts:      %u\n", n->attempts);
-        printf("  next attempt:  %s\n", time_or_dash(next_attempt(n), buf, sizeof(buf)));
+        printf("  next attempt:  %s\n", time_or_dash(pc_notification_next_attempt(n), buf, sizeof(buf)));
         printf("  sent at:       %s\n", time_or_dash(n->sent_at, buf, sizeof(buf)));
         printf("  message-id:    %s\n", cli_text(n->message_id[0] != '\0' ? n->message_id : "-", t2, sizeof(t2)));
         printf("  last error:    %s\n", cli_text(n->last_error[0] != '\0' ? n->last_error : "-", t2, sizeof(t2)));
@@ -250,7 +229,7 @@ static int notification_show(struct cli *c, int argc, char **argv)
                 pc_notification_clear(&n);
                 return CLI_OK;
         }
-        j = notification_json(&n);
+        j = pc_json_notification(&n);
         payload = json_loads(n.payload, 0, NULL);
         if (payload == NULL)
                 payload = json_string(n.payload);

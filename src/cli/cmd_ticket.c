@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "ops/ops_json.h"
 #include "dataplane/dataplane.h"
 
 int cmd_ticket(struct cli *c, int argc, char **argv);
@@ -156,20 +157,6 @@ static void duration_text(int64_t d, char *buf, size_t size)
                 snprintf(buf, size, "%" PRId64 " seconds", d);
 }
 
-static json_t *ticket_json(const struct pc_ticket *t)
-{
-        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:s, s:o, s:o, s:s, s:o, s:o, s:o}", "id",
-                         (json_int_t)t->id, "vps", t->vps_id, "service", t->service, "ports",
-                         t->ports[0] != '\0' ? json_string(t->ports) : json_null(), "duration",
-                         t->duration != 0 ? json_integer(t->duration) : json_null(), "state",
-                         pc_ticket_state_name(t->state), "owner", t->owner, "opened_by", t->opened_by, "opened",
-                         cli_time_json(t->opened), "text", t->text, "evidence",
-                         t->evidence[0] != '\0' ? json_string(t->evidence) : json_null(), "updated",
-                         cli_time_json(t->updated), "updated_by", t->updated_by, "note",
-                         t->note[0] != '\0' ? json_string(t->note) : json_null(), "exception",
-                         t->exception_id != 0 ? json_integer(t->exception_id) : json_null(), "until",
-                         cli_time_json(t->until));
-}
 
 /* ---- open ------------------------------------------------------------- */
 
@@ -245,7 +232,7 @@ static int list_cb(const struct pc_ticket *t, void *userdata)
         if (ctx->table != NULL)
                 cli_table_add(ctx->table, id, t->vps_id, what, pc_ticket_state_name(t->state), t->opened_by, when,
                               t->text);
-        json_array_append_new(ctx->list, ticket_json(t));
+        json_array_append_new(ctx->list, pc_json_ticket(t));
         return 0;
 }
 
@@ -299,9 +286,7 @@ static int ticket_list(struct cli *c, int argc, char **argv)
 
 static int event_cb(const struct pc_ticket_event *e, void *userdata)
 {
-        json_array_append_new(userdata, json_pack("{s:o, s:s, s:s, s:o}", "at", cli_time_json(e->at), "by", e->by,
-                                                  "kind", e->kind, "note",
-                                                  e->text[0] != '\0' ? json_string(e->text) : json_null()));
+        json_array_append_new(userdata, pc_json_ticket_event(e));
         return 0;
 }
 
@@ -520,7 +505,7 @@ static int ticket_show(struct cli *c, int argc, char **argv)
                 free(t);
                 return cli_ops_error("ticket", &err, "Failed to show ticket #%" PRId64, id);
         }
-        j = ticket_json(t);
+        j = pc_json_ticket(t);
         history = json_array();
         json_object_set_new(j, "history", history);
         r = pc_store_ticket_events(c->store, id, event_cb, history);
@@ -557,7 +542,7 @@ static json_t *ticket_after(struct cli *c, const struct pc_ops_actor *who, int64
         json_t *j = NULL;
 
         if (t != NULL && pc_ops_ticket_get(&o, who, id, t, &err) >= 0)
-                j = ticket_json(t);
+                j = pc_json_ticket(t);
         free(t);
         return j;
 }

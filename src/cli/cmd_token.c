@@ -5,17 +5,10 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "ops/ops_json.h"
 
 int cmd_token(struct cli *c, int argc, char **argv);
 
-static json_t *token_json(const struct pc_api_token *t)
-{
-        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o}", "id", (json_int_t)t->id, "name", t->name,
-                         "role", t->role, "customer", t->customer[0] != '\0' ? json_string(t->customer) : json_null(),
-                         "created", cli_time_json(t->created), "created_by", t->created_by, "expires",
-                         cli_time_json(t->expires), "revoked", cli_time_json(t->revoked), "last_used",
-                         cli_time_json(t->last_used));
-}
 
 static int token_create(struct cli *c, int argc, char **argv)
 {
@@ -60,7 +53,7 @@ static int token_create(struct cli *c, int argc, char **argv)
         if (pc_ops_token_create(&o, &who, &spec, text, &t, &err) < 0)
                 return cli_ops_error("token", &err, "Failed to create token %s", spec.name);
         if (c->json) {
-                json_t *out = token_json(&t);
+                json_t *out = pc_json_token(&t);
 
                 json_object_set_new(out, "token", json_string(text));
                 return cli_print_json(out);
@@ -83,7 +76,7 @@ static int list_cb(const struct pc_api_token *t, void *userdata)
         struct list_ctx *ctx = userdata;
         char created[32], expires[32], used[32];
 
-        json_array_append_new(ctx->list, token_json(t));
+        json_array_append_new(ctx->list, pc_json_token(t));
         pc_format_time(t->created, created, sizeof(created));
         pc_format_time(t->expires, expires, sizeof(expires));
         pc_format_time(t->last_used, used, sizeof(used));

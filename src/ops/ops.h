@@ -156,6 +156,16 @@ int pc_ops_vps_register(struct pc_ops *o, const struct pc_ops_actor *who, const 
 int pc_ops_vps_remove(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *reason,
                       bool admin_override, struct pc_ops_error *err);
 
+/* Calls <cb> for the ids of the VPSes <who> may see (PC_OP_VPS_READ: a
+ * customer their own), by id, after <after> (NULL: from the first), at
+ * most <limit>. */
+int pc_ops_vps_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *after, size_t limit,
+                    int (*cb)(const char *id, void *userdata), void *userdata, struct pc_ops_error *err);
+
+/* Reads VPS <id> for <who> (PC_OP_VPS_READ; another customer's: ENOENT). */
+int pc_ops_vps_get(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, struct pc_vps **ret,
+                   struct pc_ops_error *err);
+
 /* ---- exceptions ------------------------------------------------------ */
 
 /* An exception to grant. */

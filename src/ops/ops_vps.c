@@ -229,3 +229,30 @@ int pc_ops_vps_remove(struct pc_ops *o, const struct pc_ops_actor *who, const ch
         r = pc_store_vps_remove(o->store, id, &actor);
         return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
 }
+
+int pc_ops_vps_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *after, size_t limit,
+                    int (*cb)(const char *id, void *userdata), void *userdata, struct pc_ops_error *err)
+{
+        const char *owner = NULL;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_VPS_READ, err)) < 0)
+                return r;
+        if (who->role == PC_ROLE_CUSTOMER) {
+                if (who->customer == NULL || who->customer[0] == '\0')
+                        return pc_ops_fail(err, PC_OPS_EINVAL, "customer", "is required for a customer");
+                owner = who->customer;
+        }
+        r = pc_store_vps_ids(o->store, owner, after, limit, cb, userdata);
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}
+
+int pc_ops_vps_get(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, struct pc_vps **ret,
+                   struct pc_ops_error *err)
+{
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_VPS_READ, err)) < 0)
+                return r;
+        return pc_ops_vps_fetch(o, who, id, ret, err);
+}

@@ -587,3 +587,11 @@ int pc_store_change_last(struct pc_store *s, int64_t *ret_id)
                 return -EINVAL;
         return s->ops->change_last(s, ret_id);
 }
+
+int pc_store_vps_ids(struct pc_store *s, const char *owner, const char *after, size_t limit,
+                     int (*cb)(const char *id, void *userdata), void *userdata)
+{
+        if (s == NULL || cb == NULL)
+                return -EINVAL;
+        return s->ops->vps_ids(s, owner, after, limit, cb, userdata);
+}

@@ -269,6 +269,8 @@ struct pc_store_ops {
         int (*token_used)(struct pc_store *s, int64_t id, int64_t now);
         int (*changes)(struct pc_store *s, int64_t after, size_t limit, pc_change_cb cb, void *userdata);
         int (*change_last)(struct pc_store *s, int64_t *ret_id);
+        int (*vps_ids)(struct pc_store *s, const char *owner, const char *after, size_t limit,
+                       int (*cb)(const char *id, void *userdata), void *userdata);
 };
 
 /* Opens the existing store named by <url> ("sqlite:/path/db",
@@ -668,6 +670,12 @@ int pc_store_token_revoke(struct pc_store *s, const char *name, int64_t now, con
 
 /* Records that token <id> was used at <now> (not audited). */
 int pc_store_token_used(struct pc_store *s, int64_t id, int64_t now);
+
+/* Calls <cb> with the id of each VPS, by id, after <after> ("" or NULL:
+ * from the first), at most <limit> (0: all); of <owner>'s only unless
+ * NULL.  Indexed: a page of a customer's VPSes reads that page. */
+int pc_store_vps_ids(struct pc_store *s, const char *owner, const char *after, size_t limit,
+                     int (*cb)(const char *id, void *userdata), void *userdata);
 
 /* ---- the change feed -------------------------------------------------- */
 

@@ -3967,6 +3967,27 @@ static int sq_token_used(struct pc_store *ps, int64_t id, int64_t now)
         return exec(to_sqlite(ps), "UPDATE api_token SET last_used = ? WHERE id = ?", "ii", now, id);
 }
 
+static int sq_vps_ids(struct pc_store *ps, const char *owner, const char *after, size_t limit,
+                      int (*cb)(const char *id, void *userdata), void *userdata)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int64_t lim = limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit;
+        int r;
+
+        r = query(s, &st,
+                  "SELECT id FROM vps WHERE (?1 IS NULL OR owner = ?1) AND id > ?2 ORDER BY id LIMIT ?3", "tti",
+                  owner, after != NULL ? after : "", lim);
+        if (r < 0)
+                return r;
+        while ((r = step(s, st)) > 0) {
+                r = cb(col_text(st, 0), userdata);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
 /* ---- the change feed ------------------------------------------------ */
 
 static int sq_changes(struct pc_store *ps, int64_t after, size_t limit, pc_change_cb cb, void *userdata)
@@ -4062,4 +4083,5 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .token_used = sq_token_used,
         .changes = sq_changes,
         .change_last = sq_change_last,
+        .vps_ids = sq_vps_ids,
 };

@@ -1,0 +1,28 @@
+/* The JSON form of each object the operations read or write
+ * (docs/JSON.md): one form, shared by `portcullis --json` and the HTTP API,
+ * so that a script can move from one to the other unchanged.  Each returns
+ * a new reference, or NULL out of memory. */
+#pragma once
+
+#include <jansson.h>
+
+#include "policy/model.h"
+#include "store/store.h"
+
+/* Unix time <t> as "2026-12-31T18:00:00Z", or null for 0 (none). */
+json_t *pc_json_time(int64_t t);
+
+/* Text <s> as a string, or null if empty. */
+json_t *pc_json_text(const char *s);
+
+json_t *pc_json_ticket(const struct pc_ticket *t);
+json_t *pc_json_ticket_event(const struct pc_ticket_event *e);
+json_t *pc_json_incident(const struct pc_incident *i);
+/* <a> as it stands at <now> (active, expired or lifted). */
+json_t *pc_json_action(const struct pc_store_action *a, int64_t now);
+/* When the notifier will next try <n>: only a pending one has a time (0: none). */
+int64_t pc_notification_next_attempt(const struct pc_notification *n);
+/* Without the payload. */
+json_t *pc_json_notification(const struct pc_notification *n);
+/* Never the token itself: the store does not have it. */
+json_t *pc_json_token(const struct pc_api_token *t);
