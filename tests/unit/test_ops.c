@@ -168,11 +168,11 @@ static void test_authorize_matrix(void **state)
                 bool may[PC_OP_COUNT_];
         } rows[] = {
                 /* register, update, remove, grant, revoke; ticket open, read,
-                 * investigate, approve, deny, revoke, expire */
-                { &admin, { true, true, true, true, true, true, true, true, true, true, true, true } },
-                { &support, { false, false, false, true, true, true, true, true, true, true, true, false } },
-                { &customer, { false, false, false, false, false, true, true, false, false, false, false, false } },
-                { &agent, { true, true, true, false, false, false, false, false, false, false, false, true } },
+                 * investigate, approve, deny, revoke, expire; vps read, tokens */
+                { &admin, { true, true, true, true, true, true, true, true, true, true, true, true, true, true } },
+                { &support, { false, false, false, true, true, true, true, true, true, true, true, false, true, false } },
+                { &customer, { false, false, false, false, false, true, true, false, false, false, false, false, true, false } },
+                { &agent, { true, true, true, false, false, false, false, false, false, false, false, true, true, false } },
         };
         struct pc_ops_error err;
 
@@ -188,6 +188,77 @@ static void test_authorize_matrix(void **state)
                        "bruno (role customer) may not grant exceptions: only admin or support may");
         assert_refused(pc_ops_authorize(&(struct pc_ops_actor){ .role = PC_ROLE_ADMIN }, PC_OP_VPS_REGISTER, &err),
                        &err, PC_OPS_EINVAL, "by", "is required");
+}
+
+/* ---- API tokens ------------------------------------------------------- */
+
+static void test_tokens(void **state)
+{
+        struct pc_token_spec sup = { .name = "desk", .role = "support" };
+        struct pc_token_spec cust = { .name = "bruno", .role = "customer", .customer = "bruno@example.it" };
+        char text[PC_TOKEN_TEXT_SIZE], ctext[PC_TOKEN_TEXT_SIZE], bad[PC_TOKEN_TEXT_SIZE];
+        struct pc_api_token t;
+        struct pc_ops_actor who;
+        struct pc_ops_error err;
+
+        /* Only an admin mints, lists and revokes. */
+        assert_refused(pc_ops_token_create(&ops, &support, &sup, text, NULL, &err), &err, PC_OPS_EPERM, "",
+                       "only admin may");
+        assert_refused(pc_ops_token_create(&ops, &customer, &cust, text, NULL, &err), &err, PC_OPS_EPERM, "",
+                       "only admin may");
+        assert_refused(pc_ops_token_create(&ops, &admin, &(struct pc_token_spec){ .name = "x", .role = "root" }, text,
+                                           NULL, &err),
+                       &err, PC_OPS_EINVAL, "role", "'root' is not a role");
+        assert_refused(pc_ops_token_create(&ops, &admin, &(struct pc_token_spec){ .name = "x", .role = "customer" },
+                                           text, NULL, &err),
+                       &err, PC_OPS_EINVAL, "customer", "is required");
+        assert_refused(pc_ops_token_create(&ops, &admin,
+                                           &(struct pc_token_spec){ .name = "x", .role = "agent", .expires = 1000 },
+                                           text, NULL, &err),
+                       &err, PC_OPS_EINVAL, "expires", "in the past");
+
+        assert_int_equal(pc_ops_token_create(&ops, &admin, &sup, text, &t, &err), 0);
+        assert_int_equal(strlen(text), PC_TOKEN_TEXT_SIZE - 1);
+        assert_int_equal(strncmp(text, "pct_", 4), 0);
+        assert_refused(pc_ops_token_create(&ops, &admin, &sup, bad, NULL, &err), &err, PC_OPS_EEXIST, "name",
+                       "in force already");
+        assert_int_equal(pc_ops_token_create(&ops, &admin, &cust, ctext, NULL, &err), 0);
+        assert_string_not_equal(text, ctext);
+
+        /* The token names its actor: principal, role, customer. */
+        assert_int_equal(pc_ops_token_authenticate(&ops, text, pc_now(), &t, &who, &err), 0);
+        assert_string_equal(who.principal, "desk");
+        assert_int_equal(who.role, PC_ROLE_SUPPORT);
+        assert_null(who.customer);
+        assert_true(t.last_used != 0);
+        assert_int_equal(pc_ops_token_authenticate(&ops, ctext, pc_now(), &t, &who, &err), 0);
+        assert_int_equal(who.role, PC_ROLE_CUSTOMER);
+        assert_string_equal(who.customer, "bruno@example.it");
+
+        /* One message, whatever is wrong with it. */
+        memcpy(bad, text, sizeof(bad));
+        bad[10] = bad[10] == 'A' ? 'B' : 'A';
+        assert_refused(pc_ops_token_authenticate(&ops, bad, pc_now(), &t, &who, &err), &err, PC_OPS_EAUTH, "",
+                       "a valid bearer token is required");
+        assert_refused(pc_ops_token_authenticate(&ops, "pct_short", pc_now(), &t, &who, &err), &err, PC_OPS_EAUTH,
+                       "", "a valid bearer token is required");
+        assert_refused(pc_ops_token_authenticate(&ops, NULL, pc_now(), &t, &who, &err), &err, PC_OPS_EAUTH, "",
+                       "a valid bearer token is required");
+        assert_int_equal(pc_ops_http_status(PC_OPS_EAUTH), 401);
+
+        /* Revoked: refused from the next request on; expired likewise. */
+        assert_int_equal(pc_ops_token_revoke(&ops, &admin, "desk", &err), 0);
+        assert_refused(pc_ops_token_authenticate(&ops, text, pc_now(), &t, &who, &err), &err, PC_OPS_EAUTH, "",
+                       "a valid bearer token is required");
+        assert_refused(pc_ops_token_revoke(&ops, &admin, "desk", &err), &err, PC_OPS_ENOENT, "", "no token named desk");
+        assert_int_equal(pc_ops_token_create(&ops, &admin,
+                                             &(struct pc_token_spec){ .name = "soon", .role = "agent",
+                                                                      .expires = pc_now() + 60 },
+                                             text, NULL, &err),
+                         0);
+        assert_int_equal(pc_ops_token_authenticate(&ops, text, pc_now(), &t, &who, &err), 0);
+        assert_refused(pc_ops_token_authenticate(&ops, text, pc_now() + 61, &t, &who, &err), &err, PC_OPS_EAUTH, "",
+                       "a valid bearer token is required");
 }
 
 /* ---- VPSes ------------------------------------------------------------ */
@@ -839,6 +910,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_codes),
                 cmocka_unit_test(test_authorize_matrix),
+                cmocka_unit_test_setup_teardown(test_tokens, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register_refused_roles, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register_invalid, open_store, close_store),
