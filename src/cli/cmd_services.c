@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "ops/ops_json.h"
 
 int cmd_services(struct cli *c, int argc, char **argv);
 
@@ -39,27 +40,6 @@ static void ports_text(const struct pc_port_range *pr, size_t n, const uint8_t *
                                 pc_proto_name(ipp[i]));
 }
 
-static json_t *ports_json(const struct pc_port_range *pr, size_t n)
-{
-        json_t *a = json_array();
-        char buf[32];
-
-        for (size_t i = 0; i < n; i++) {
-                pc_port_range_format(&pr[i], buf, sizeof(buf));
-                json_array_append_new(a, json_string(buf));
-        }
-        return a;
-}
-
-static json_t *ipprotos_json(const uint8_t *p, size_t n)
-{
-        json_t *a = json_array();
-
-        for (size_t i = 0; i < n; i++)
-                json_array_append_new(a, json_string(pc_proto_name(p[i])));
-        return a;
-}
-
 /* What <site> does with <svc>, in words: "block both, exemptable". */
 static void site_text(const struct pc_site *site, const struct pc_service *svc, char *buf,
                       size_t size)
@@ -88,42 +68,8 @@ int cmd_services(struct cli *c, int argc, char **argv)
         if (r != CLI_OK)
                 return r;
         cfg = c->cfg;
-        if (c->json) {
-                json_t *list = json_array();
-
-                for (size_t i = 0; i < cfg->n_services; i++) {
-                        const struct pc_service *s = &cfg->services[i];
-                        json_t *sites = json_object();
-
-                        for (size_t k = 0; k < cfg->n_sites; k++) {
-                                const struct pc_rule *rule =
-                                        pc_policy_rule_for(cfg->sites[k].policy, s->name);
-
-                                json_object_set_new(
-                                        sites, cfg->sites[k].name,
-                                        rule == NULL
-                                                ? json_pack("{s:s}", "action", "allow")
-                                                : json_pack("{s:s, s:s, s:o, s:o, s:b, s:b}", "action",
-                                                            rule->action == PC_ACTION_BLOCK ? "block" : "redirect",
-                                                            "direction", pc_dir_name(rule->direction), "ports",
-                                                            ports_json(rule->ports, rule->n_ports),
-                                                            "ip_protocols",
-                                                            ipprotos_json(rule->ip_protos, rule->n_ip_protos),
-                                                            "exemptable",
-                                                            pc_rule_exemptable(cfg->sites[k].policy, rule),
-                                                            "tos_event",
-                                                            rule->tos_event));
-                        }
-                        json_array_append_new(
-                                list, json_pack("{s:s, s:s, s:b, s:s, s:o, s:o, s:o}", "name", s->name,
-                                                "description", s->description, "builtin", s->builtin,
-                                                "direction", pc_dir_name(s->direction), "ports",
-                                                ports_json(s->ports, s->n_ports), "ip_protocols",
-                                                ipprotos_json(s->ip_protos, s->n_ip_protos), "sites",
-                                                sites));
-                }
-                return cli_print_json(json_pack("{s:o}", "services", list));
-        }
+        if (c->json)
+                return cli_print_json(json_pack("{s:o}", "services", pc_json_services(cfg)));
 
         /* One column per site after the service's own description. */
         {

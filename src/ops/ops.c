@@ -116,6 +116,8 @@ static const unsigned allowed[PC_OP_COUNT_] = {
         [PC_OP_VPS_READ] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT) | ROLE(PC_ROLE_CUSTOMER) | ROLE(PC_ROLE_AGENT),
         /* A token is a key to everything its role may do: only an admin mints them. */
         [PC_OP_TOKEN_MANAGE] = ROLE(PC_ROLE_ADMIN),
+        /* Fleet-wide figures: not a customer's to see. */
+        [PC_OP_METRICS_READ] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT) | ROLE(PC_ROLE_AGENT),
 };
 
 static const char *const op_names[PC_OP_COUNT_] = {
@@ -133,6 +135,7 @@ static const char *const op_names[PC_OP_COUNT_] = {
         [PC_OP_TICKET_EXPIRE] = "expire tickets",
         [PC_OP_VPS_READ] = "read VPSes",
         [PC_OP_TOKEN_MANAGE] = "manage API tokens",
+        [PC_OP_METRICS_READ] = "read the fleet's metrics",
 };
 
 /* "admin or agent": the roles in <mask>, for the refusal. */

@@ -117,6 +117,7 @@ enum pc_op {
         PC_OP_TICKET_EXPIRE,
         PC_OP_VPS_READ,
         PC_OP_TOKEN_MANAGE,
+        PC_OP_METRICS_READ,
         PC_OP_COUNT_,
 };
 

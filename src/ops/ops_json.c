@@ -1,7 +1,10 @@
 /* The JSON form of each object (ops_json.h). */
 #include "ops/ops_json.h"
 
+#include <stdio.h>
 #include <string.h>
+
+#include "policy/catalog.h"
 
 json_t *pc_json_time(int64_t t)
 {
@@ -16,6 +19,163 @@ json_t *pc_json_time(int64_t t)
 json_t *pc_json_text(const char *s)
 {
         return s != NULL && s[0] != '\0' ? json_string(s) : json_null();
+}
+
+const char *pc_vps_state_name(const struct pc_vps *v)
+{
+        return v->suspended && v->suspension.terminated ? "terminated"
+               : v->suspended                           ? "suspended"
+               : pc_vps_real_filters(v) > 0             ? "filtered"
+                                                        : "active";
+}
+
+static json_t *rules_json(const struct pc_vps *v)
+{
+        const struct pc_policy *pol = v->site->policy;
+        json_t *rules = json_array();
+        char buf[64];
+
+        for (size_t i = 0; i < pol->n_rules; i++) {
+                const struct pc_rule *rule = &pol->rules[i];
+                const struct pc_exception *e = pc_vps_exception_for(v, rule->service->name);
+                json_t *ports = json_array();
+
+                for (size_t k = 0; k < rule->n_ports; k++) {
+                        pc_port_range_format(&rule->ports[k], buf, sizeof(buf));
+                        json_array_append_new(ports, json_string(buf));
+                }
+                json_array_append_new(rules, json_pack("{s:i, s:s, s:s, s:s, s:o, s:b, s:o}", "rule", (int)i + 1,
+                                                       "service", rule->service->name, "action",
+                                                       rule->action == PC_ACTION_BLOCK ? "block" : "redirect",
+                                                       "direction", pc_dir_name(rule->direction), "ports", ports,
+                                                       "exemptable", pc_rule_exemptable(pol, rule), "exception",
+                                                       e != NULL ? json_integer(e->id) : json_null()));
+        }
+        return rules;
+}
+
+static json_t *exceptions_json(const struct pc_vps *v)
+{
+        json_t *exc = json_array();
+
+        for (size_t i = 0; i < v->n_exceptions; i++) {
+                const struct pc_exception *e = &v->exceptions[i];
+                char ports[PC_PORTS_TEXT_MAX];
+
+                pc_ports_format(e->ports, e->n_ports, ports, sizeof(ports));
+                json_array_append_new(exc, json_pack("{s:I, s:s, s:o, s:o, s:s, s:s, s:o, s:o}", "id",
+                                                     (json_int_t)e->id, "service", e->service, "ports",
+                                                     e->n_ports != 0 ? json_string(ports) : json_null(), "ticket",
+                                                     e->ticket_id != 0 ? json_integer(e->ticket_id) : json_null(),
+                                                     "by", e->by, "reason", e->reason, "created",
+                                                     pc_json_time(e->created), "until", pc_json_time(e->until)));
+        }
+        return exc;
+}
+
+static json_t *filters_json(const struct pc_vps *v)
+{
+        json_t *filt = json_array();
+
+        for (size_t i = 0; i < v->n_filters; i++) {
+                const struct pc_filter *f = &v->filters[i];
+                char scope[80];
+
+                if (f->exception_id != 0)
+                        continue; /* a port-subset exception's, listed with it */
+                if (f->scope == PC_SCOPE_ALL)
+                        snprintf(scope, sizeof(scope), "all");
+                else if (f->scope == PC_SCOPE_SERVICE)
+                        snprintf(scope, sizeof(scope), "service:%s", f->service->name);
+                else
+                        pc_port_range_format(&f->ports, scope, sizeof(scope));
+                json_array_append_new(filt, json_pack("{s:I, s:s, s:s, s:o, s:s, s:s, s:o, s:o}", "id",
+                                                      (json_int_t)f->id, "direction", pc_dir_name(f->direction),
+                                                      "scope", scope, "incident",
+                                                      f->incident_id != 0 ? json_integer(f->incident_id) : json_null(),
+                                                      "by", f->by, "reason", f->reason, "created",
+                                                      pc_json_time(f->created), "until", pc_json_time(f->until)));
+        }
+        return filt;
+}
+
+json_t *pc_json_vps(const struct pc_vps *v)
+{
+        json_t *addrs = json_array();
+        char buf[64], mac[24] = "";
+
+        for (size_t i = 0; i < v->n_addrs; i++) {
+                pc_format_prefix(&v->addrs[i], buf, sizeof(buf));
+                json_array_append_new(addrs, json_string(buf));
+        }
+        if (v->has_mac)
+                pc_format_mac(v->mac, mac, sizeof(mac));
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "id", v->id,
+                         "site", v->site->name, "policy", v->site->policy->name, "owner", v->owner, "lang", v->lang,
+                         "iface", v->iface, "mac", v->has_mac ? mac : NULL, "addresses", addrs, "state",
+                         pc_vps_state_name(v), "suspension",
+                         v->suspended ? json_pack("{s:I, s:b, s:s, s:s, s:o, s:o}", "id", (json_int_t)v->suspension.id,
+                                                  "terminated", v->suspension.terminated, "by", v->suspension.by,
+                                                  "reason", v->suspension.reason, "since",
+                                                  pc_json_time(v->suspension.created), "incident",
+                                                  v->suspension.incident_id != 0
+                                                          ? json_integer(v->suspension.incident_id)
+                                                          : json_null())
+                                      : json_null(),
+                         "rules", rules_json(v), "exceptions", exceptions_json(v), "filters", filters_json(v),
+                         "created", pc_json_time(v->created));
+}
+
+static json_t *ports_json(const struct pc_port_range *pr, size_t n)
+{
+        json_t *a = json_array();
+        char buf[32];
+
+        for (size_t i = 0; i < n; i++) {
+                pc_port_range_format(&pr[i], buf, sizeof(buf));
+                json_array_append_new(a, json_string(buf));
+        }
+        return a;
+}
+
+static json_t *ipprotos_json(const uint8_t *p, size_t n)
+{
+        json_t *a = json_array();
+
+        for (size_t i = 0; i < n; i++)
+                json_array_append_new(a, json_string(pc_proto_name(p[i])));
+        return a;
+}
+
+json_t *pc_json_services(const struct pc_config *cfg)
+{
+        json_t *list = json_array();
+
+        for (size_t i = 0; i < cfg->n_services; i++) {
+                const struct pc_service *s = &cfg->services[i];
+                json_t *sites = json_object();
+
+                for (size_t k = 0; k < cfg->n_sites; k++) {
+                        const struct pc_rule *rule = pc_policy_rule_for(cfg->sites[k].policy, s->name);
+
+                        json_object_set_new(
+                                sites, cfg->sites[k].name,
+                                rule == NULL ? json_pack("{s:s}", "action", "allow")
+                                             : json_pack("{s:s, s:s, s:o, s:o, s:b, s:b}", "action",
+                                                         rule->action == PC_ACTION_BLOCK ? "block" : "redirect",
+                                                         "direction", pc_dir_name(rule->direction), "ports",
+                                                         ports_json(rule->ports, rule->n_ports), "ip_protocols",
+                                                         ipprotos_json(rule->ip_protos, rule->n_ip_protos),
+                                                         "exemptable", pc_rule_exemptable(cfg->sites[k].policy, rule),
+                                                         "tos_event", rule->tos_event));
+                }
+                json_array_append_new(list, json_pack("{s:s, s:s, s:b, s:s, s:o, s:o, s:o}", "name", s->name,
+                                                      "description", s->description, "builtin", s->builtin,
+                                                      "direction", pc_dir_name(s->direction), "ports",
+                                                      ports_json(s->ports, s->n_ports), "ip_protocols",
+                                                      ipprotos_json(s->ip_protos, s->n_ip_protos), "sites", sites));
+        }
+        return list;
 }
 
 json_t *pc_json_ticket(const struct pc_ticket *t)

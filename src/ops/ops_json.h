@@ -15,6 +15,15 @@ json_t *pc_json_time(int64_t t);
 /* Text <s> as a string, or null if empty. */
 json_t *pc_json_text(const char *s);
 
+/* A VPS with what is in force on it: its site's rules (and which an
+ * exception lifts), exceptions, filters, suspension and state. */
+json_t *pc_json_vps(const struct pc_vps *v);
+/* "active", "filtered", "suspended" or "terminated". */
+const char *pc_vps_state_name(const struct pc_vps *v);
+
+/* Every service, with what each site does with it. */
+json_t *pc_json_services(const struct pc_config *cfg);
+
 json_t *pc_json_ticket(const struct pc_ticket *t);
 json_t *pc_json_ticket_event(const struct pc_ticket_event *e);
 json_t *pc_json_incident(const struct pc_incident *i);

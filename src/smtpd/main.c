@@ -14,7 +14,7 @@
 #include "policy/addr_index.h"
 #include "smtpd/dest.h"
 #include "smtpd/lograte.h"
-#include "smtpd/privdrop.h"
+#include "base/privdrop.h"
 #include "smtpd/smtpd.h"
 
 #define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"

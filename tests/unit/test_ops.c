@@ -168,11 +168,11 @@ static void test_authorize_matrix(void **state)
                 bool may[PC_OP_COUNT_];
         } rows[] = {
                 /* register, update, remove, grant, revoke; ticket open, read,
-                 * investigate, approve, deny, revoke, expire; vps read, tokens */
-                { &admin, { true, true, true, true, true, true, true, true, true, true, true, true, true, true } },
-                { &support, { false, false, false, true, true, true, true, true, true, true, true, false, true, false } },
-                { &customer, { false, false, false, false, false, true, true, false, false, false, false, false, true, false } },
-                { &agent, { true, true, true, false, false, false, false, false, false, false, false, true, true, false } },
+                 * investigate, approve, deny, revoke, expire; vps read, tokens, metrics */
+                { &admin, { true, true, true, true, true, true, true, true, true, true, true, true, true, true, true } },
+                { &support, { false, false, false, true, true, true, true, true, true, true, true, false, true, false, true } },
+                { &customer, { false, false, false, false, false, true, true, false, false, false, false, false, true, false, false } },
+                { &agent, { true, true, true, false, false, false, false, false, false, false, false, true, true, false, true } },
         };
         struct pc_ops_error err;
 

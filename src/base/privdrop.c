@@ -1,4 +1,6 @@
-/* Dropping root after setup, keeping only what transparent sockets need. */
+/* Dropping root after setup, keeping only what a daemon needs (the SMTP
+ * proxy's transparent sockets: CAP_NET_RAW; the API: nothing).  Built into
+ * each daemon that uses it: the core library does not link libcap. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -8,7 +10,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-#include "smtpd/privdrop.h"
+#include "base/privdrop.h"
 
 int privdrop(const char *user, bool keep_net_raw, char *err, size_t errsz)
 {

@@ -1,0 +1,157 @@
+/* portcullis-apid: the HTTP+JSON API (docs/API.md).  A separate,
+ * unprivileged daemon: it parses what customers and control panels send,
+ * so it holds no root and no control socket.  It authenticates a bearer
+ * token, routes the request to a handler, and the handler calls the
+ * operations layer (src/ops/), which authorises and writes the store.  The
+ * agent learns of a change from the store's change feed, woken by a
+ * datagram (agent/changes.c). */
+#pragma once
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "ops/ops.h"
+
+#define API_BODY_MAX (64 * 1024)  /* bytes of a request body: 413 beyond */
+#define API_PARAMS_MAX 4           /* {placeholders} in a route */
+#define API_PAGE_DEFAULT 100
+#define API_PAGE_MAX 1000
+
+/* A request, as a handler sees it. */
+struct api_request {
+        const char *method;
+        const char *path;
+        const char *params[API_PARAMS_MAX]; /* the route's {placeholders}, in order */
+        void *conn;                          /* the MHD connection, for api_query() */
+        json_t *body;                        /* the JSON object sent; NULL for none */
+        struct pc_ops_actor who;             /* authenticated */
+        struct pc_ops *ops;
+        struct api_server *server;
+};
+
+/* A handler's answer: a status and a JSON body (taken). */
+struct api_reply {
+        unsigned status;
+        json_t *body;
+        char *text;      /* instead of <body>: text/plain (Prometheus), freed */
+};
+
+typedef void (*api_handler)(struct api_request *req, struct api_reply *rep);
+
+struct api_route {
+        const char *method;   /* "GET", "POST", "DELETE" */
+        const char *pattern;  /* "/v1/tickets/{id}/approve"; a last "{name+}" takes the rest of the path */
+        api_handler handler;
+        int op;               /* the enum pc_op the caller's role must be allowed (pc_ops_authorize),
+                               * checked before the body is looked at; -1: any authenticated caller */
+        bool change;          /* a 2xx wakes the agent */
+};
+
+/* The route table (routes.c), in the order matched. */
+extern const struct api_route api_routes[];
+extern const size_t api_n_routes;
+
+/* Finds the route for <method> <path>, filling <params> (pointers into
+ * <buf>, a copy of <path> of <size> bytes).  NULL and *<ret_path_known>
+ * true if the path exists with other methods (405), false if not (404). */
+const struct api_route *api_route_find(const char *method, const char *path, char *buf, size_t size,
+                                       const char **params, bool *ret_path_known);
+
+/* ---- replies ---------------------------------------------------------- */
+
+/* <body> (taken) with <status>. */
+void api_reply_json(struct api_reply *rep, unsigned status, json_t *body);
+
+/* The error of an operation: its HTTP status and
+ * {"error": {"code", "message", "field"}}. */
+void api_reply_error(struct api_reply *rep, const struct pc_ops_error *err);
+
+/* An error of the API's own (a bad query argument, an unknown route). */
+void api_reply_fail(struct api_reply *rep, enum pc_ops_code code, const char *field, const char *fmt, ...)
+        __attribute__((format(printf, 4, 5)));
+
+/* ---- input ------------------------------------------------------------ */
+
+/* Body member <name> as a string into *<ret>: 0 (NULL when absent and not
+ * <required>), or -EINVAL with a 400 naming the field in <rep>. */
+int api_body_string(struct api_request *req, struct api_reply *rep, const char *name, bool required,
+                    const char **ret);
+
+/* Body member <name> as an integer (0 when absent). */
+int api_body_int(struct api_request *req, struct api_reply *rep, const char *name, int64_t *ret);
+
+/* Body member <name> as a time: an integer (unix seconds) or a string
+ * pc_parse_time reads ("2026-12-31", "+30d"); 0 when absent. */
+int api_body_time(struct api_request *req, struct api_reply *rep, const char *name, int64_t *ret);
+
+/* Fails with 400 if the body has a member not in <known> (NULL-ended):
+ * a misspelt field must not pass silently. */
+int api_body_only(struct api_request *req, struct api_reply *rep, const char *const *known);
+
+/* Query argument <name>, or NULL. */
+const char *api_query(struct api_request *req, const char *name);
+
+/* ?limit= (default API_PAGE_DEFAULT, at most API_PAGE_MAX) into *<ret>. */
+int api_query_limit(struct api_request *req, struct api_reply *rep, size_t *ret);
+
+/* Path parameter <i> as a positive id. */
+int api_param_id(struct api_request *req, struct api_reply *rep, size_t i, const char *field, int64_t *ret);
+
+/* ---- the server ------------------------------------------------------- */
+
+struct api_settings {
+        const char *address;     /* the address to listen on: "127.0.0.1" (default), "::1", "0.0.0.0" */
+        uint16_t port;           /* 8470 */
+        const char *tls_cert;    /* PEM text (not a path), or NULL: plain HTTP */
+        const char *tls_key;
+        unsigned rate;           /* requests per second per client address */
+        unsigned burst;          /* and in one burst */
+        unsigned connections;    /* at once, all clients */
+        const char *wake_path;   /* the agent's wake socket; "" none */
+        const char *agent_metrics; /* the file portcullisd writes its figures to; NULL none */
+};
+
+struct api_server;
+
+/* Starts serving on a thread of its own; every request is handled on it,
+ * one at a time (the store's connection is not shared).  0, or -errno
+ * with <err> saying why. */
+int api_server_start(const struct api_settings *set, struct pc_ops *ops, struct api_server **ret, char *err,
+                     size_t errsz);
+void api_server_stop(struct api_server *s);
+
+/* The server's counters, for /metrics: requests by status class ([1] 1xx
+ * .. [5] 5xx), refused over the rate, over the size, unauthenticated, and
+ * wakes of the agent that failed. */
+void api_server_counters(const struct api_server *s, uint64_t requests[6], uint64_t *rate, uint64_t *size,
+                         uint64_t *auth, uint64_t *wakes_failed);
+
+/* The agent's metrics file opened for reading, or NULL (none, or not
+ * readable: /metrics then has the API's and the store's figures only). */
+FILE *api_server_agent_metrics(const struct api_server *s);
+
+/* The port actually bound (for --port 0). */
+uint16_t api_server_port(const struct api_server *s);
+
+/* Handlers of routes.c's table, one file per resource. */
+void api_whoami(struct api_request *req, struct api_reply *rep);
+void api_metrics(struct api_request *req, struct api_reply *rep);
+void api_vps_list(struct api_request *req, struct api_reply *rep);
+void api_vps_get(struct api_request *req, struct api_reply *rep);
+void api_vps_register(struct api_request *req, struct api_reply *rep);
+void api_vps_remove(struct api_request *req, struct api_reply *rep);
+void api_exception_grant(struct api_request *req, struct api_reply *rep);
+void api_exception_revoke(struct api_request *req, struct api_reply *rep);
+void api_services(struct api_request *req, struct api_reply *rep);
+void api_ticket_list(struct api_request *req, struct api_reply *rep);
+void api_ticket_open(struct api_request *req, struct api_reply *rep);
+void api_ticket_get(struct api_request *req, struct api_reply *rep);
+void api_ticket_investigate(struct api_request *req, struct api_reply *rep);
+void api_ticket_approve(struct api_request *req, struct api_reply *rep);
+void api_ticket_deny(struct api_request *req, struct api_reply *rep);
+void api_ticket_revoke(struct api_request *req, struct api_reply *rep);
+void api_token_list(struct api_request *req, struct api_reply *rep);
+void api_token_create(struct api_request *req, struct api_reply *rep);
+void api_token_revoke(struct api_request *req, struct api_reply *rep);

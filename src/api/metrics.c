@@ -1,0 +1,132 @@
+/* GET /metrics: Prometheus text format (version 0.0.4).  The API's own
+ * counters, the fleet's state from the store, and, appended as it is, the
+ * file portcullisd writes with the kernel's figures (verdicts, blocked
+ * attempts, change latency), which this unprivileged daemon cannot read
+ * from the kernel itself (agent.metrics-file, docs/API.md). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "base/strbuf.h"
+#include "base/util.h"
+
+#define KINDS 16
+
+struct tally {
+        char name[KINDS][PC_NAME_MAX + 16];
+        uint64_t n[KINDS];
+        size_t used;
+};
+
+static void tally_add(struct tally *t, const char *name)
+{
+        for (size_t i = 0; i < t->used; i++)
+                if (strcmp(t->name[i], name) == 0) {
+                        t->n[i]++;
+                        return;
+                }
+        if (t->used < KINDS) {
+                snprintf(t->name[t->used], sizeof(t->name[0]), "%s", name);
+                t->n[t->used++] = 1;
+        }
+}
+
+static int incident_cb(const struct pc_incident *i, void *userdata)
+{
+        tally_add(userdata, i->kind);
+        return 0;
+}
+
+struct actions_ctx {
+        struct tally t;
+        int64_t now;
+};
+
+static int action_cb(const struct pc_store_action *a, void *userdata)
+{
+        struct actions_ctx *c = userdata;
+
+        tally_add(&c->t, a->kind);
+        return 0;
+}
+
+static int ticket_cb(const struct pc_ticket *t, void *userdata)
+{
+        tally_add(userdata, pc_ticket_state_name(t->state));
+        return 0;
+}
+
+static int vps_cb(const char *id, void *userdata)
+{
+        (*(uint64_t *)userdata)++;
+        return 0;
+}
+
+static void gauge(struct strbuf *b, const char *name, const char *help, const char *label, const struct tally *t)
+{
+        strbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
+        for (size_t i = 0; i < t->used; i++)
+                strbuf_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, t->name[i], (unsigned long long)t->n[i]);
+}
+
+void api_metrics(struct api_request *req, struct api_reply *rep)
+{
+        static const char *const classes[] = { "other", "1xx", "2xx", "3xx", "4xx", "5xx" };
+        struct pc_ticket_query q = { .state = -1 };
+        struct actions_ctx actions = { .now = pc_now() };
+        struct tally incidents = { 0 }, tickets = { 0 };
+        uint64_t requests[6], rate, size, auth, wakes, vpses = 0;
+        struct strbuf b = { 0 };
+        struct pc_store *st = req->ops->store;
+        FILE *f;
+
+        if (pc_ops_vps_list(req->ops, &req->who, NULL, 0, vps_cb, &vpses, &(struct pc_ops_error){ 0 }) < 0 ||
+            pc_store_incident_list(st, NULL, NULL, true, incident_cb, &incidents) < 0 ||
+            pc_store_action_list(st, NULL, 0, true, actions.now, action_cb, &actions) < 0 ||
+            pc_store_ticket_query(st, &q, actions.now, ticket_cb, &tickets) < 0) {
+                api_reply_fail(rep, PC_OPS_EIO, NULL, "%s", pc_store_errmsg(st));
+                return;
+        }
+        api_server_counters(req->server, requests, &rate, &size, &auth, &wakes);
+        strbuf_printf(&b, "# HELP portcullis_api_requests_total Requests answered, by status class.\n"
+                             "# TYPE portcullis_api_requests_total counter\n");
+        for (size_t i = 1; i < 6; i++)
+                strbuf_printf(&b, "portcullis_api_requests_total{class=\"%s\"} %llu\n", classes[i],
+                                 (unsigned long long)requests[i]);
+        strbuf_printf(&b,
+                         "# HELP portcullis_api_refused_total Requests refused before any operation.\n"
+                         "# TYPE portcullis_api_refused_total counter\n"
+                         "portcullis_api_refused_total{reason=\"rate\"} %llu\n"
+                         "portcullis_api_refused_total{reason=\"size\"} %llu\n"
+                         "portcullis_api_refused_total{reason=\"auth\"} %llu\n"
+                         "# HELP portcullis_api_agent_wakes_failed_total Changes the agent was not woken for "
+                         "(it follows the feed on its own).\n"
+                         "# TYPE portcullis_api_agent_wakes_failed_total counter\n"
+                         "portcullis_api_agent_wakes_failed_total %llu\n"
+                         "# HELP portcullis_vps VPSes registered.\n# TYPE portcullis_vps gauge\nportcullis_vps %llu\n",
+                         (unsigned long long)rate, (unsigned long long)size, (unsigned long long)auth,
+                         (unsigned long long)wakes, (unsigned long long)vpses);
+        gauge(&b, "portcullis_incidents_open", "Open incidents, by kind.", "kind", &incidents);
+        gauge(&b, "portcullis_actions_active", "Filters and suspensions in force, by kind.", "kind", &actions.t);
+        gauge(&b, "portcullis_tickets", "Tickets, by state.", "state", &tickets);
+        /* The agent's own figures, if it writes them where we can read. */
+        f = req->server != NULL ? api_server_agent_metrics(req->server) : NULL;
+        if (f != NULL) {
+                char line[512];
+
+                while (fgets(line, sizeof(line), f) != NULL)
+                        strbuf_printf(&b, "%s", line);
+                fclose(f);
+        }
+        if (b.oom) {
+                strbuf_free(&b);
+                api_reply_fail(rep, PC_OPS_EIO, NULL, "out of memory");
+                return;
+        }
+        json_decref(rep->body);
+        rep->body = NULL;
+        rep->status = 200;
+        rep->text = b.s != NULL ? b.s : strdup("");
+}

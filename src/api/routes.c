@@ -1,0 +1,85 @@
+/* The API's routes: one table, matched in order.  docs/openapi.yaml
+ * describes each; tests/api checks the two agree (`portcullis-apid
+ * --routes` prints this table). */
+#include <stdio.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "base/util.h"
+
+const struct api_route api_routes[] = {
+        { "GET", "/v1/whoami", api_whoami, -1, false },
+        { "GET", "/metrics", api_metrics, PC_OP_METRICS_READ, false },
+        { "GET", "/v1/services", api_services, -1, false },
+        { "GET", "/v1/vps", api_vps_list, PC_OP_VPS_READ, false },
+        { "POST", "/v1/vps", api_vps_register, PC_OP_VPS_REGISTER, true },
+        { "GET", "/v1/vps/{id}", api_vps_get, PC_OP_VPS_READ, false },
+        { "DELETE", "/v1/vps/{id}", api_vps_remove, PC_OP_VPS_REMOVE, true },
+        { "POST", "/v1/vps/{id}/exceptions", api_exception_grant, PC_OP_EXCEPTION_GRANT, true },
+        { "DELETE", "/v1/vps/{id}/exceptions/{service+}", api_exception_revoke, PC_OP_EXCEPTION_REVOKE, true },
+        { "GET", "/v1/tickets", api_ticket_list, PC_OP_TICKET_READ, false },
+        { "POST", "/v1/tickets", api_ticket_open, PC_OP_TICKET_OPEN, true },
+        { "GET", "/v1/tickets/{id}", api_ticket_get, PC_OP_TICKET_READ, false },
+        { "POST", "/v1/tickets/{id}/investigate", api_ticket_investigate, PC_OP_TICKET_INVESTIGATE, true },
+        { "POST", "/v1/tickets/{id}/approve", api_ticket_approve, PC_OP_TICKET_APPROVE, true },
+        { "POST", "/v1/tickets/{id}/deny", api_ticket_deny, PC_OP_TICKET_DENY, true },
+        { "POST", "/v1/tickets/{id}/revoke", api_ticket_revoke, PC_OP_TICKET_REVOKE, true },
+        { "GET", "/v1/tokens", api_token_list, PC_OP_TOKEN_MANAGE, false },
+        { "POST", "/v1/tokens", api_token_create, PC_OP_TOKEN_MANAGE, false },
+        { "DELETE", "/v1/tokens/{name}", api_token_revoke, PC_OP_TOKEN_MANAGE, false },
+};
+
+const size_t api_n_routes = PC_ARRAY_SIZE(api_routes);
+
+/* Does <path> (a writable copy) match <pattern>?  Fills <params>. */
+static bool path_match(const char *pattern, char *path, const char **params)
+{
+        size_t n = 0;
+        const char *p = pattern;
+        char *s = path;
+
+        while (*p != '\0') {
+                if (*p == '{') {
+                        const char *close = strchr(p, '}');
+                        bool rest = close != NULL && close > p && close[-1] == '+';
+                        char *end;
+
+                        if (close == NULL || n == API_PARAMS_MAX)
+                                return false;
+                        end = rest ? s + strlen(s) : strchrnul(s, '/');
+                        if (end == s) /* an empty segment is no value */
+                                return false;
+                        params[n++] = s;
+                        p = close + 1;
+                        s = end;
+                        if (*s == '/' && *p == '/') {
+                                *s++ = '\0';
+                                p++;
+                        } else if (*s != '\0' || *p != '\0')
+                                return false;
+                        continue;
+                }
+                if (*p != *s)
+                        return false;
+                p++;
+                s++;
+        }
+        return *s == '\0';
+}
+
+const struct api_route *api_route_find(const char *method, const char *path, char *buf, size_t size,
+                                       const char **params, bool *ret_path_known)
+{
+        *ret_path_known = false;
+        if (strlen(path) >= size)
+                return NULL;
+        for (size_t i = 0; i < api_n_routes; i++) {
+                memcpy(buf, path, strlen(path) + 1);
+                if (!path_match(api_routes[i].pattern, buf, params))
+                        continue;
+                if (strcmp(api_routes[i].method, method) == 0)
+                        return &api_routes[i];
+                *ret_path_known = true;
+        }
+        return NULL;
+}

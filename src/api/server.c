@@ -1,0 +1,560 @@
+/* The API's HTTP side (libmicrohttpd): limits, authentication, routing,
+ * and the JSON of every answer.  One thread handles every request in turn
+ * (MHD's internal polling thread): the store's connection is not shared
+ * between threads, and an operation takes milliseconds. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+
+#include "api/api.h"
+#include "base/escape.h"
+#include "base/unixsock.h"
+#include "base/util.h"
+#include "ops/ops_json.h"
+
+#define CLIENTS 1024          /* rate buckets (client addresses) tracked */
+#define CONNECTION_TIMEOUT 10 /* s: a client that stops sending is dropped */
+
+/* A client's token bucket: <tokens> (in 1/1000s) refill at <rate>/s. */
+struct bucket {
+        uint8_t addr[16];
+        bool used;
+        int64_t tokens;
+        int64_t at_ms;
+};
+
+struct api_server {
+        struct MHD_Daemon *mhd;
+        struct pc_ops *ops;
+        struct api_settings set;
+        struct bucket buckets[CLIENTS];
+        uint64_t requests[6];   /* by status class: 1xx .. 5xx; [0] others */
+        uint64_t refused_rate, refused_size, refused_auth;
+        uint64_t wakes_failed;
+        uint16_t port;
+};
+
+/* What one request accumulates across MHD's calls. */
+struct pending {
+        char *body;
+        size_t len;
+        bool too_large;
+        bool limited;
+};
+
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- replies ---------------------------------------------------------- */
+
+void api_reply_json(struct api_reply *rep, unsigned status, json_t *body)
+{
+        json_decref(rep->body);
+        rep->status = status;
+        rep->body = body;
+}
+
+static void reply_error(struct api_reply *rep, enum pc_ops_code code, const char *field, const char *message)
+{
+        api_reply_json(rep, (unsigned)pc_ops_http_status(code),
+                       json_pack("{s:{s:s, s:s, s:o}}", "error", "code", pc_ops_code_name(code), "message", message,
+                                 "field", field != NULL && field[0] != '\0' ? json_string(field) : json_null()));
+}
+
+void api_reply_error(struct api_reply *rep, const struct pc_ops_error *err)
+{
+        char msg[PC_OPS_MESSAGE_MAX + PC_OPS_FIELD_MAX + 2];
+
+        /* A bad value's message speaks of the value: say whose it is. */
+        if (err->code == PC_OPS_EINVAL && err->field[0] != '\0')
+                snprintf(msg, sizeof(msg), "%s %s", err->field, err->message);
+        else
+                snprintf(msg, sizeof(msg), "%s", err->message);
+        reply_error(rep, err->code, err->field, msg);
+}
+
+void api_reply_fail(struct api_reply *rep, enum pc_ops_code code, const char *field, const char *fmt, ...)
+{
+        char msg[PC_OPS_MESSAGE_MAX];
+        va_list ap;
+
+        va_start(ap, fmt);
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        va_end(ap);
+        reply_error(rep, code, field, msg);
+}
+
+/* ---- limits ----------------------------------------------------------- */
+
+/* The client's address as 16 bytes (IPv4 mapped). */
+static void client_addr(struct MHD_Connection *conn, uint8_t out[16])
+{
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+
+        memset(out, 0, 16);
+        if (sa != NULL && sa->sa_family == AF_INET6)
+                memcpy(out, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+        else if (sa != NULL && sa->sa_family == AF_INET) {
+                out[10] = out[11] = 0xff;
+                memcpy(out + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+        }
+}
+
+/* Takes one request from the client's bucket: false when it is empty.
+ * An unknown client takes the slot of the one seen longest ago. */
+static bool rate_take(struct api_server *s, const uint8_t addr[16])
+{
+        int64_t now = mono_ms(), full = (int64_t)s->set.burst * 1000;
+        struct bucket *b = NULL, *oldest = &s->buckets[0];
+
+        for (size_t i = 0; i < CLIENTS; i++) {
+                struct bucket *c = &s->buckets[i];
+
+                if (c->used && memcmp(c->addr, addr, 16) == 0) {
+                        b = c;
+                        break;
+                }
+                if (!c->used || (oldest->used && c->at_ms < oldest->at_ms))
+                        oldest = c;
+        }
+        if (b == NULL) {
+                b = oldest;
+                *b = (struct bucket){ .used = true, .tokens = full, .at_ms = now };
+                memcpy(b->addr, addr, 16);
+        }
+        b->tokens += (now - b->at_ms) * s->set.rate;
+        if (b->tokens > full)
+                b->tokens = full;
+        b->at_ms = now;
+        if (b->tokens < 1000)
+                return false;
+        b->tokens -= 1000;
+        return true;
+}
+
+/* ---- input ------------------------------------------------------------ */
+
+static int bad_type(struct api_reply *rep, const char *name, const char *what)
+{
+        api_reply_fail(rep, PC_OPS_EINVAL, name, "%s must be %s", name, what);
+        return -EINVAL;
+}
+
+int api_body_string(struct api_request *req, struct api_reply *rep, const char *name, bool required,
+                    const char **ret)
+{
+        json_t *v = req->body != NULL ? json_object_get(req->body, name) : NULL;
+
+        *ret = NULL;
+        if (v == NULL || json_is_null(v)) {
+                if (!required)
+                        return 0;
+                api_reply_fail(rep, PC_OPS_EINVAL, name, "%s is required", name);
+                return -EINVAL;
+        }
+        if (!json_is_string(v))
+                return bad_type(rep, name, "a string");
+        /* jansson accepts \u0000 inside a string: C would cut it there. */
+        if (strlen(json_string_value(v)) != json_string_length(v))
+                return bad_type(rep, name, "a string without NUL characters");
+        *ret = json_string_value(v);
+        return 0;
+}
+
+int api_body_int(struct api_request *req, struct api_reply *rep, const char *name, int64_t *ret)
+{
+        json_t *v = req->body != NULL ? json_object_get(req->body, name) : NULL;
+
+        *ret = 0;
+        if (v == NULL || json_is_null(v))
+                return 0;
+        if (!json_is_integer(v) || json_integer_value(v) < 0)
+                return bad_type(rep, name, "an integer >= 0");
+        *ret = json_integer_value(v);
+        return 0;
+}
+
+int api_body_time(struct api_request *req, struct api_reply *rep, const char *name, int64_t *ret)
+{
+        json_t *v = req->body != NULL ? json_object_get(req->body, name) : NULL;
+        int64_t now = pc_now();
+
+        *ret = 0;
+        if (v == NULL || json_is_null(v))
+                return 0;
+        if (json_is_integer(v))
+                *ret = json_integer_value(v);
+        else if (!json_is_string(v) || pc_parse_time(json_string_value(v), now, ret) < 0)
+                return bad_type(rep, name,
+                                "a time: unix seconds, or \"2026-12-31\", \"2026-12-31T18:00:00Z\" or \"+30d\"");
+        if (*ret <= now) {
+                api_reply_fail(rep, PC_OPS_EINVAL, name, "%s is in the past", name);
+                return -EINVAL;
+        }
+        return 0;
+}
+
+int api_body_only(struct api_request *req, struct api_reply *rep, const char *const *known)
+{
+        const char *key;
+        json_t *v;
+
+        if (req->body == NULL)
+                return 0;
+        json_object_foreach(req->body, key, v) {
+                size_t i;
+
+                for (i = 0; known[i] != NULL && strcmp(known[i], key) != 0; i++)
+                        ;
+                if (known[i] == NULL) {
+                        char name[64];
+
+                        /* The member's name is the client's text: cut, never echoed whole. */
+                        pc_escape(name, sizeof(name), key, PC_ESCAPE_TEXT);
+                        api_reply_fail(rep, PC_OPS_EINVAL, name, "unknown member '%s'", name);
+                        return -EINVAL;
+                }
+        }
+        return 0;
+}
+
+const char *api_query(struct api_request *req, const char *name)
+{
+        return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+int api_query_limit(struct api_request *req, struct api_reply *rep, size_t *ret)
+{
+        const char *v = api_query(req, "limit");
+        char *end;
+        long n;
+
+        *ret = API_PAGE_DEFAULT;
+        if (v == NULL)
+                return 0;
+        n = strtol(v, &end, 10);
+        if (*v == '\0' || *end != '\0' || n < 1 || n > API_PAGE_MAX) {
+                api_reply_fail(rep, PC_OPS_EINVAL, "limit", "limit must be 1 to %d", API_PAGE_MAX);
+                return -EINVAL;
+        }
+        *ret = (size_t)n;
+        return 0;
+}
+
+int api_param_id(struct api_request *req, struct api_reply *rep, size_t i, const char *field, int64_t *ret)
+{
+        const char *v = req->params[i];
+        char *end;
+        long long n;
+
+        n = strtoll(v, &end, 10);
+        if (*v < '1' || *v > '9' || *end != '\0' || n <= 0) {
+                /* Not an id of anything: the object does not exist. */
+                api_reply_fail(rep, PC_OPS_ENOENT, field, "%s does not exist", field);
+                return -ENOENT;
+        }
+        *ret = n;
+        return 0;
+}
+
+/* ---- one request ------------------------------------------------------ */
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, struct api_server *s, struct api_reply *rep)
+{
+        struct MHD_Response *resp;
+        enum MHD_Result ret;
+        char *text = NULL;
+
+        if (rep->text != NULL) {
+                text = rep->text;
+                rep->text = NULL;
+                goto send;
+        }
+        if (rep->body == NULL)
+                rep->body = json_object();
+        text = rep->body != NULL ? json_dumps(rep->body, JSON_INDENT(2) | JSON_SORT_KEYS) : NULL;
+        if (text == NULL) {
+                rep->status = 500;
+                text = strdup("{\"error\": {\"code\": \"internal\", \"message\": \"out of memory\", \"field\": null}}");
+                if (text == NULL)
+                        return MHD_NO;
+        }
+        {
+                /* A newline at the end, as curl users expect. */
+                size_t len = strlen(text);
+                char *t = realloc(text, len + 2);
+
+                if (t != NULL) {
+                        text = t;
+                        text[len] = '\n';
+                        text[len + 1] = '\0';
+                }
+        }
+send:
+        resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (resp == NULL) {
+                free(text);
+                return MHD_NO;
+        }
+        MHD_add_response_header(resp, "Content-Type",
+                                rep->body != NULL ? "application/json" : "text/plain; version=0.0.4; charset=utf-8");
+        MHD_add_response_header(resp, "Cache-Control", "no-store");
+        MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+        if (rep->status == 401)
+                MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"portcullis\"");
+        if (rep->status == 429)
+                MHD_add_response_header(resp, "Retry-After", "1");
+        ret = MHD_queue_response(conn, rep->status, resp);
+        MHD_destroy_response(resp);
+        s->requests[rep->status / 100 <= 5 ? rep->status / 100 : 0]++;
+        json_decref(rep->body);
+        rep->body = NULL;
+        return ret;
+}
+
+/* The token of "Authorization: Bearer TOKEN", or NULL. */
+static const char *bearer(struct MHD_Connection *conn)
+{
+        const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+
+        if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
+                return NULL;
+        h += 7;
+        while (*h == ' ')
+                h++;
+        return h;
+}
+
+static void handle(struct api_server *s, struct MHD_Connection *conn, const char *method, const char *url,
+                   struct pending *p, struct api_reply *rep, char who[PC_NAME_MAX])
+{
+        struct api_request req = { .method = method, .path = url, .conn = conn, .ops = s->ops, .server = s };
+        const struct api_route *route;
+        struct pc_api_token token;
+        struct pc_ops_error err;
+        json_error_t jerr;
+        char path[1024];
+        bool known;
+
+        route = api_route_find(method, url, path, sizeof(path), req.params, &known);
+        /* Authenticate before saying whether a route exists. */
+        if (pc_ops_token_authenticate(s->ops, bearer(conn), pc_now(), &token, &req.who, &err) < 0) {
+                if (err.code == PC_OPS_EAUTH)
+                        s->refused_auth++;
+                api_reply_error(rep, &err);
+                return;
+        }
+        snprintf(who, PC_NAME_MAX, "%s", req.who.principal);
+        if (route == NULL) {
+                if (known)
+                        api_reply_json(rep, 405,
+                                       json_pack("{s:{s:s, s:s, s:n}}", "error", "code", "method_not_allowed",
+                                                 "message", "the method is not allowed on this path", "field"));
+                else
+                        api_reply_fail(rep, PC_OPS_ENOENT, NULL, "no such resource");
+                return;
+        }
+        /* The role before anything of the request is looked at. */
+        if (route->op >= 0 && pc_ops_authorize(&req.who, (enum pc_op)route->op, &err) < 0) {
+                api_reply_error(rep, &err);
+                return;
+        }
+        if (p->len > 0) {
+                req.body = json_loadb(p->body, p->len, JSON_REJECT_DUPLICATES, &jerr);
+                if (req.body == NULL || !json_is_object(req.body)) {
+                        api_reply_fail(rep, PC_OPS_EINVAL, "body", "the body must be a JSON object: %s",
+                                       req.body == NULL ? jerr.text : "it is another JSON value");
+                        json_decref(req.body);
+                        return;
+                }
+        }
+        route->handler(&req, rep);
+        json_decref(req.body);
+        if (route->change && rep->status / 100 == 2 && s->set.wake_path != NULL && s->set.wake_path[0] != '\0' &&
+            pc_unix_wake(s->set.wake_path) < 0)
+                s->wakes_failed++; /* the agent follows the feed on its own */
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+        struct api_server *s = cls;
+        struct pending *p = *con_cls;
+        struct api_reply rep = { 0 };
+        char who[PC_NAME_MAX] = "";
+        enum MHD_Result ret;
+        unsigned status;
+
+        if (p == NULL) {
+                const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+                uint8_t addr[16];
+
+                p = calloc(1, sizeof(*p));
+                if (p == NULL)
+                        return MHD_NO;
+                *con_cls = p;
+                client_addr(conn, addr);
+                p->limited = !rate_take(s, addr);
+                /* Refused before its body is read, when it says its size. */
+                p->too_large = cl != NULL && strtoull(cl, NULL, 10) > API_BODY_MAX;
+                return MHD_YES;
+        }
+        if (*upload_size > 0) {
+                if (!p->too_large && !p->limited && p->len + *upload_size <= API_BODY_MAX) {
+                        char *b = realloc(p->body, p->len + *upload_size);
+
+                        if (b == NULL)
+                                return MHD_NO;
+                        memcpy(b + p->len, upload, *upload_size);
+                        p->body = b;
+                        p->len += *upload_size;
+                } else if (p->len + *upload_size > API_BODY_MAX)
+                        p->too_large = true;
+                *upload_size = 0;
+                return MHD_YES;
+        }
+        if (p->limited) {
+                s->refused_rate++;
+                api_reply_fail(&rep, PC_OPS_ELIMIT, NULL, "too many requests from this address: at most %u a second",
+                               s->set.rate);
+                rep.status = 429;
+                json_object_set_new(json_object_get(rep.body, "error"), "code", json_string("rate_limited"));
+        } else if (p->too_large) {
+                s->refused_size++;
+                api_reply_fail(&rep, PC_OPS_EINVAL, "body", "the body is larger than %d bytes", API_BODY_MAX);
+                rep.status = 413;
+                json_object_set_new(json_object_get(rep.body, "error"), "code", json_string("too_large"));
+        } else
+                handle(s, conn, method, url, p, &rep, who);
+        status = rep.status;
+        ret = send_reply(conn, s, &rep);
+        /* One line per request, but not per refused one of a flood. */
+        if (!p->limited) {
+                char path[256];
+
+                pc_escape(path, sizeof(path), url, PC_ESCAPE_LOG);
+                fprintf(stderr, "%s %s %u by=%s\n", method, path, status, who[0] != '\0' ? who : "-");
+        }
+        return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
+{
+        struct pending *p = *con_cls;
+
+        if (p != NULL) {
+                free(p->body);
+                free(p);
+        }
+        *con_cls = NULL;
+}
+
+/* ---- the server ------------------------------------------------------- */
+
+int api_server_start(const struct api_settings *set, struct pc_ops *ops, struct api_server **ret, char *err,
+                     size_t errsz)
+{
+        union {
+                struct sockaddr sa;
+                struct sockaddr_in in;
+                struct sockaddr_in6 in6;
+        } addr = { 0 };
+        unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ERROR_LOG;
+        struct api_server *s;
+        const union MHD_DaemonInfo *di;
+
+        if (inet_pton(AF_INET, set->address, &addr.in.sin_addr) == 1) {
+                addr.in.sin_family = AF_INET;
+                addr.in.sin_port = htons(set->port);
+        } else if (inet_pton(AF_INET6, set->address, &addr.in6.sin6_addr) == 1) {
+                addr.in6.sin6_family = AF_INET6;
+                addr.in6.sin6_port = htons(set->port);
+                flags |= MHD_USE_IPv6;
+        } else {
+                snprintf(err, errsz, "--listen '%s' is not an IPv4 or IPv6 address", set->address);
+                return -EINVAL;
+        }
+        if ((set->tls_cert == NULL) != (set->tls_key == NULL)) {
+                snprintf(err, errsz, "TLS needs both a certificate and its key");
+                return -EINVAL;
+        }
+        if (set->tls_cert != NULL)
+                flags |= MHD_USE_TLS;
+        s = calloc(1, sizeof(*s));
+        if (s == NULL)
+                return -ENOMEM;
+        s->ops = ops;
+        s->set = *set;
+        if (set->tls_cert != NULL)
+                s->mhd = MHD_start_daemon(flags, set->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr.sa,
+                                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
+                                          MHD_OPTION_CONNECTION_LIMIT, set->connections,
+                                          MHD_OPTION_HTTPS_MEM_CERT, set->tls_cert, MHD_OPTION_HTTPS_MEM_KEY,
+                                          set->tls_key, MHD_OPTION_END);
+        else
+                s->mhd = MHD_start_daemon(flags, set->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr.sa,
+                                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
+                                          MHD_OPTION_CONNECTION_LIMIT, set->connections, MHD_OPTION_END);
+        if (s->mhd == NULL) {
+                snprintf(err, errsz, "cannot listen on %s port %u (in use, or not an address of this host?)",
+                         set->address, set->port);
+                free(s);
+                return -EADDRNOTAVAIL;
+        }
+        di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+        s->port = di != NULL ? di->port : set->port;
+        *ret = s;
+        return 0;
+}
+
+void api_server_stop(struct api_server *s)
+{
+        if (s == NULL)
+                return;
+        MHD_stop_daemon(s->mhd);
+        free(s);
+}
+
+FILE *api_server_agent_metrics(const struct api_server *s)
+{
+        return s->set.agent_metrics != NULL ? fopen(s->set.agent_metrics, "re") : NULL;
+}
+
+uint16_t api_server_port(const struct api_server *s)
+{
+        return s->port;
+}
+
+/* ---- the server's own resources ---------------------------------------- */
+
+void api_whoami(struct api_request *req, struct api_reply *rep)
+{
+        api_reply_json(rep, 200,
+                       json_pack("{s:s, s:s, s:o}", "name", req->who.principal, "role", pc_role_name(req->who.role),
+                                 "customer", pc_json_text(req->who.customer)));
+}
+
+void api_server_counters(const struct api_server *s, uint64_t requests[6], uint64_t *rate, uint64_t *size,
+                         uint64_t *auth, uint64_t *wakes_failed)
+{
+        memcpy(requests, s->requests, sizeof(s->requests));
+        *rate = s->refused_rate;
+        *size = s->refused_size;
+        *auth = s->refused_auth;
+        *wakes_failed = s->wakes_failed;
+}

@@ -1,0 +1,203 @@
+/* /v1/tickets: provider B's exception process (docs/OPERATIONS.md). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "base/util.h"
+#include "ops/ops_json.h"
+
+#define PAGE_FULL 1 /* a callback's "stop: the page is full" */
+
+struct page {
+        json_t *list;
+        int64_t before;  /* 0: from the newest */
+        size_t limit, n;
+        int64_t last;
+};
+
+static int ticket_page_cb(const struct pc_ticket *t, void *userdata)
+{
+        struct page *p = userdata;
+
+        if (p->before != 0 && t->id >= p->before)
+                return 0;
+        if (p->n == p->limit)
+                return -ENOBUFS;
+        json_array_append_new(p->list, pc_json_ticket(t));
+        p->last = t->id;
+        p->n++;
+        return 0;
+}
+
+void api_ticket_list(struct api_request *req, struct api_reply *rep)
+{
+        struct pc_ticket_query q = { .vps_id = api_query(req, "vps"), .state = -1 };
+        const char *state = api_query(req, "state"), *before = api_query(req, "before");
+        struct page p = { 0 };
+        struct pc_ops_error err;
+        enum pc_ticket_state st;
+        int r;
+
+        if (api_query_limit(req, rep, &p.limit) < 0)
+                return;
+        if (state != NULL) {
+                if (pc_ticket_state_parse(state, &st) < 0) {
+                        api_reply_fail(rep, PC_OPS_EINVAL, "state",
+                                       "state must be open, investigating, approved, denied, revoked or expired");
+                        return;
+                }
+                q.state = (int)st;
+        }
+        if (before != NULL) {
+                char *end;
+
+                p.before = strtoll(before, &end, 10);
+                if (*before == '\0' || *end != '\0' || p.before <= 0) {
+                        api_reply_fail(rep, PC_OPS_EINVAL, "before", "before must be a ticket id");
+                        return;
+                }
+        }
+        p.list = json_array();
+        r = pc_ops_ticket_list(req->ops, &req->who, &q, ticket_page_cb, &p, &err);
+        if (r < 0 && r != -ENOBUFS) {
+                json_decref(p.list);
+                api_reply_error(rep, &err);
+                return;
+        }
+        /* Newest first: the next page is before the last one here. */
+        api_reply_json(rep, 200,
+                       json_pack("{s:o, s:o}", "tickets", p.list, "next",
+                                 r == -ENOBUFS ? json_integer(p.last) : json_null()));
+}
+
+void api_ticket_open(struct api_request *req, struct api_reply *rep)
+{
+        static const char *const known[] = { "vps", "service", "ports", "duration", "text", "evidence", NULL };
+        struct pc_ticket_spec spec = { 0 };
+        struct pc_ops_error err;
+        struct pc_ticket t;
+        int64_t id;
+
+        if (api_body_only(req, rep, known) < 0 || api_body_string(req, rep, "vps", true, &spec.vps_id) < 0 ||
+            api_body_string(req, rep, "service", true, &spec.service) < 0 ||
+            api_body_string(req, rep, "ports", false, &spec.ports) < 0 ||
+            api_body_int(req, rep, "duration", &spec.duration) < 0 ||
+            api_body_string(req, rep, "text", true, &spec.text) < 0 ||
+            api_body_string(req, rep, "evidence", false, &spec.evidence) < 0)
+                return;
+        if (pc_ops_ticket_open(req->ops, &req->who, &spec, &id, &err) < 0 ||
+            pc_ops_ticket_get(req->ops, &req->who, id, &t, &err) < 0) {
+                api_reply_error(rep, &err);
+                return;
+        }
+        api_reply_json(rep, 201, pc_json_ticket(&t));
+}
+
+static int event_cb(const struct pc_ticket_event *e, void *userdata)
+{
+        return json_array_append_new(userdata, pc_json_ticket_event(e));
+}
+
+/* Ticket <id> as it stands, with its history, as <status>. */
+static void ticket_reply(struct api_request *req, struct api_reply *rep, int64_t id, unsigned status)
+{
+        struct pc_ops_error err;
+        struct pc_ticket t;
+        json_t *j, *history;
+
+        if (pc_ops_ticket_get(req->ops, &req->who, id, &t, &err) < 0) {
+                api_reply_error(rep, &err);
+                return;
+        }
+        j = pc_json_ticket(&t);
+        history = json_array();
+        if (pc_store_ticket_events(req->ops->store, id, event_cb, history) < 0) {
+                json_decref(j);
+                json_decref(history);
+                api_reply_fail(rep, PC_OPS_EIO, NULL, "%s", pc_store_errmsg(req->ops->store));
+                return;
+        }
+        json_object_set_new(j, "history", history);
+        api_reply_json(rep, status, j);
+}
+
+void api_ticket_get(struct api_request *req, struct api_reply *rep)
+{
+        int64_t id;
+
+        if (api_param_id(req, rep, 0, "ticket", &id) == 0)
+                ticket_reply(req, rep, id, 200);
+}
+
+/* A transition whose body is one text member <name> (required or not). */
+static int transition_text(struct api_request *req, struct api_reply *rep, const char *name, bool required,
+                           int64_t *id, const char **text)
+{
+        const char *const known[] = { name, NULL };
+
+        if (api_param_id(req, rep, 0, "ticket", id) < 0 || api_body_only(req, rep, known) < 0 ||
+            api_body_string(req, rep, name, required, text) < 0)
+                return -EINVAL;
+        return 0;
+}
+
+void api_ticket_investigate(struct api_request *req, struct api_reply *rep)
+{
+        struct pc_ops_error err;
+        const char *note;
+        int64_t id;
+
+        if (transition_text(req, rep, "note", false, &id, &note) < 0)
+                return;
+        if (pc_ops_ticket_investigate(req->ops, &req->who, id, note, &err) < 0)
+                api_reply_error(rep, &err);
+        else
+                ticket_reply(req, rep, id, 200);
+}
+
+void api_ticket_approve(struct api_request *req, struct api_reply *rep)
+{
+        static const char *const known[] = { "ports", "until", "note", NULL };
+        struct pc_ticket_approval a = { 0 };
+        struct pc_grant_result res;
+        struct pc_ops_error err;
+        int64_t id;
+
+        if (api_param_id(req, rep, 0, "ticket", &id) < 0 || api_body_only(req, rep, known) < 0 ||
+            api_body_string(req, rep, "ports", false, &a.ports) < 0 || api_body_time(req, rep, "until", &a.until) < 0 ||
+            api_body_string(req, rep, "note", false, &a.note) < 0)
+                return;
+        if (pc_ops_ticket_approve(req->ops, &req->who, id, &a, &res, &err) < 0)
+                api_reply_error(rep, &err);
+        else
+                ticket_reply(req, rep, id, 200);
+}
+
+void api_ticket_deny(struct api_request *req, struct api_reply *rep)
+{
+        struct pc_ops_error err;
+        const char *reason;
+        int64_t id;
+
+        if (transition_text(req, rep, "reason", true, &id, &reason) < 0)
+                return;
+        if (pc_ops_ticket_deny(req->ops, &req->who, id, reason, &err) < 0)
+                api_reply_error(rep, &err);
+        else
+                ticket_reply(req, rep, id, 200);
+}
+
+void api_ticket_revoke(struct api_request *req, struct api_reply *rep)
+{
+        struct pc_ops_error err;
+        const char *reason;
+        int64_t id;
+
+        if (transition_text(req, rep, "reason", true, &id, &reason) < 0)
+                return;
+        if (pc_ops_ticket_revoke(req->ops, &req->who, id, reason, &err) < 0)
+                api_reply_error(rep, &err);
+        else
+                ticket_reply(req, rep, id, 200);
+}
