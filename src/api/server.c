@@ -79,7 +79,7 @@ void api_reply_error(struct api_reply *rep, const struct pc_ops_error *err)
 
         /* A bad value's message speaks of the value: say whose it is. */
         if (err->code == PC_OPS_EINVAL && err->field[0] != '\0')
-                snprintf(msg, sizeof(msg), "%s %s", err->field, err->message);
+                snprintf(msg, sizeof(msg), "%s: %s", err->field, err->message);
         else
                 snprintf(msg, sizeof(msg), "%s", err->message);
         reply_error(rep, err->code, err->field, msg);

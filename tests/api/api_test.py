@@ -1,0 +1,252 @@
+#!/usr/bin/env python3
+"""The HTTP API's authorisation matrix and error statuses (run.sh starts
+the server).  Every check prints "ok" or "FAIL"; exits 1 on any FAIL."""
+import http.client
+import json
+import os
+import re
+import sys
+
+import yaml
+
+port, slow_port, tmp, openapi_path, routes_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+tok = {r: open(os.path.join(tmp, "tok-" + r)).read().strip() for r in ("admin", "support", "agent", "ann", "bob", "gone")}
+failures = 0
+checks = 0
+
+
+def call(method, path, body=None, token=None, raw=None, p=None, headers=None):
+    c = http.client.HTTPConnection("127.0.0.1", p or port, timeout=10)
+    h = dict(headers or {})
+    if token is not None:
+        h["Authorization"] = "Bearer " + token
+    data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+    if data is not None:
+        h["Content-Type"] = "application/json"
+    c.request(method, path, body=data, headers=h)
+    r = c.getresponse()
+    text = r.read().decode()
+    c.close()
+    try:
+        j = json.loads(text)
+    except ValueError:
+        j = None
+    return r.status, j, text, r
+
+
+def check(name, cond, detail=""):
+    global failures, checks
+    checks += 1
+    if cond:
+        print("ok   " + name)
+    else:
+        failures += 1
+        print("FAIL " + name + (": " + str(detail)[:400] if detail else ""))
+
+
+def expect(name, want, method, path, body=None, token=None, **kw):
+    st, j, text, _ = call(method, path, body, token, **kw)
+    check("%s -> %d" % (name, want), st == want, "got %d %s" % (st, text))
+    if st >= 400 and st != 405:
+        e = (j or {}).get("error", {})
+        check("%s: error body {code, message, field}" % name,
+              set(e) == {"code", "message", "field"} and e["message"], text)
+    return st, j
+
+
+# ---- authentication --------------------------------------------------------
+expect("no token", 401, "GET", "/v1/whoami")
+expect("not a bearer token", 401, "GET", "/v1/whoami", headers={"Authorization": "Basic YTpi"})
+expect("unknown token", 401, "GET", "/v1/whoami", token="pct_" + "A" * 43)
+expect("revoked token", 401, "GET", "/v1/whoami", token=tok["gone"])
+expect("unknown route, no token: 401 (existence not told)", 401, "GET", "/v1/nothing")
+st, j, _, r = call("GET", "/v1/whoami")
+check("401 says WWW-Authenticate: Bearer", (r.getheader("WWW-Authenticate") or "").startswith("Bearer"))
+for role, name in (("admin", "t-admin"), ("support", "t-support"), ("agent", "t-agent"), ("ann", "ann")):
+    st, j = expect("whoami " + role, 200, "GET", "/v1/whoami", token=tok[role])
+    check("whoami %s names the token" % role, j and j["name"] == name, j)
+check("a customer's whoami says its customer", call("GET", "/v1/whoami", token=tok["ann"])[1]["customer"] == "ann@example.org")
+
+# ---- the matrix ------------------------------------------------------------
+ROLES = ("admin", "support", "agent", "ann")
+A = {"admin": "t-admin", "support": "t-support", "agent": "t-agent", "ann": "ann"}
+seq = [0]
+
+
+def fresh_vps(owner="ann@example.org"):
+    """A new VPS registered by the admin, for a route that consumes one."""
+    seq[0] += 1
+    vid = "vps-m%d" % seq[0]
+    st, j = expect("(setup) register " + vid, 201, "POST", "/v1/vps",
+                   {"id": vid, "owner": owner, "iface": "tapm%d" % seq[0], "addresses": ["203.0.113.%d" % seq[0]]},
+                   tok["admin"])
+    return vid
+
+
+def fresh_ticket(vid, state="open"):
+    st, j = expect("(setup) ticket on " + vid, 201, "POST", "/v1/tickets",
+                   {"vps": vid, "service": "smtp", "text": "newsletter"}, tok["admin"])
+    tid = j["id"]
+    if state == "approved":
+        expect("(setup) approve #%d" % tid, 200, "POST", "/v1/tickets/%d/approve" % tid, {}, tok["admin"])
+    return tid
+
+
+for role in ROLES:
+    t = tok[role]
+    cust = role == "ann"
+    # reads
+    expect("%s GET /v1/services" % role, 200, "GET", "/v1/services", token=t)
+    expect("%s GET /metrics" % role, 403 if cust else 200, "GET", "/metrics", token=t)
+    st, j = expect("%s GET /v1/vps" % role, 200, "GET", "/v1/vps", token=t)
+    ids = [v["id"] for v in (j or {}).get("vps", [])]
+    if cust:
+        check("customer lists only their own VPSes", ids and all(v["owner"] == "ann@example.org" for v in j["vps"])
+              and "vps-b1" not in ids, ids)
+    else:
+        check("%s lists every VPS" % role, "vps-a1" in ids and "vps-b1" in ids, ids)
+    expect("%s GET own vps" % role, 200, "GET", "/v1/vps/vps-a1", token=t)
+    expect("%s GET other's vps" % role, 404 if cust else 200, "GET", "/v1/vps/vps-b1", token=t)
+    expect("%s GET missing vps" % role, 404, "GET", "/v1/vps/vps-none", token=t)
+    # the registry
+    seq[0] += 1
+    expect("%s POST /v1/vps" % role, 201 if role in ("admin", "agent") else 403, "POST", "/v1/vps",
+           {"id": "vps-r%d" % seq[0], "owner": "ann@example.org", "iface": "tapr%d" % seq[0],
+            "addresses": ["192.0.2.%d" % seq[0]]}, t)
+    for whose, owner in (("own", "ann@example.org"), ("other's", "bob@example.org")):
+        vid = fresh_vps(owner)
+        expect("%s DELETE %s vps" % (role, whose), 200 if role in ("admin", "agent") else 403, "DELETE",
+               "/v1/vps/" + vid, {"reason": "VM destroyed"}, t)
+    # exceptions
+    for whose, vid in (("own", "vps-a1"), ("other's", "vps-b1")):
+        may = role in ("admin", "support")
+        expect("%s grant on %s vps" % (role, whose), 201 if may else 403, "POST", "/v1/vps/%s/exceptions" % vid,
+               {"service": "vpn", "reason": "site-to-site link", "until": "+1d"}, t)
+        if not may:
+            expect("(setup) admin grants on %s" % vid, 201, "POST", "/v1/vps/%s/exceptions" % vid,
+                   {"service": "vpn", "reason": "x"}, tok["admin"])
+        expect("%s revoke on %s vps" % (role, whose), 200 if may else 403, "DELETE",
+               "/v1/vps/%s/exceptions/vpn" % vid, {"reason": "done"}, t)
+        if not may:
+            expect("(setup) admin revokes on %s" % vid, 200, "DELETE", "/v1/vps/%s/exceptions/vpn" % vid,
+                   {"reason": "x"}, tok["admin"])
+    # tickets
+    st, j = expect("%s GET /v1/tickets" % role, 403 if role == "agent" else 200, "GET", "/v1/tickets", token=t)
+    if cust:
+        check("customer lists only their own tickets", all(x["owner"] == "ann@example.org" for x in j["tickets"]),
+              j)
+    for whose, vid in (("own", "vps-a1"), ("other's", "vps-b1")):
+        want = 403 if role == "agent" else (404 if cust and whose == "other's" else 201)
+        expect("%s opens a ticket on %s vps" % (role, whose), want, "POST", "/v1/tickets",
+               {"vps": vid, "service": "bittorrent", "text": "linux ISOs"}, t)
+        tid = fresh_ticket(vid)
+        want = 403 if role == "agent" else (404 if cust and whose == "other's" else 200)
+        expect("%s reads %s ticket" % (role, whose), want, "GET", "/v1/tickets/%d" % tid, token=t)
+        decide = 200 if role in ("admin", "support") else 403
+        expect("%s investigates %s ticket" % (role, whose), decide, "POST", "/v1/tickets/%d/investigate" % tid,
+               {"note": "looking"}, t)
+        expect("%s approves %s ticket" % (role, whose), decide, "POST", "/v1/tickets/%d/approve" % tid, {}, t)
+        if decide != 200:
+            expect("(setup) admin approves #%d" % tid, 200, "POST", "/v1/tickets/%d/approve" % tid, {}, tok["admin"])
+        expect("%s revokes %s ticket" % (role, whose), decide, "POST", "/v1/tickets/%d/revoke" % tid,
+               {"reason": "complaints"}, t)
+        if decide != 200:
+            expect("(setup) admin revokes #%d" % tid, 200, "POST", "/v1/tickets/%d/revoke" % tid,
+                   {"reason": "x"}, tok["admin"])
+        tid = fresh_ticket(vid)
+        expect("%s denies %s ticket" % (role, whose), decide, "POST", "/v1/tickets/%d/deny" % tid,
+               {"reason": "no"}, t)
+    # tokens: an admin's only
+    adm = role == "admin"
+    expect("%s GET /v1/tokens" % role, 200 if adm else 403, "GET", "/v1/tokens", token=t)
+    st, j = expect("%s POST /v1/tokens" % role, 201 if adm else 403, "POST", "/v1/tokens",
+                   {"name": "minted-" + role, "role": "admin"}, t)
+    if adm:
+        check("a minted token is shown once and works", j["token"].startswith("pct_") and
+              call("GET", "/v1/whoami", token=j["token"])[0] == 200, j)
+        check("the token list never shows a token", "pct_" not in call("GET", "/v1/tokens", token=t)[2])
+    expect("%s DELETE /v1/tokens/bob" % role, 403, "DELETE", "/v1/tokens/bob", token=t) if not adm else None
+
+expect("a customer cannot approve even their own ticket", 403, "POST",
+       "/v1/tickets/%d/approve" % fresh_ticket("vps-a1"), {}, tok["ann"])
+expect("bob cannot read ann's VPS", 404, "GET", "/v1/vps/vps-a1", token=tok["bob"])
+st, j = expect("bob lists his tickets", 200, "GET", "/v1/tickets", token=tok["bob"])
+check("bob sees none of ann's tickets", all(x["vps"] == "vps-b1" for x in j["tickets"]) and j["tickets"], j)
+expect("bob cannot list ann's VPS's tickets", 404, "GET", "/v1/tickets?vps=vps-a1", token=tok["bob"])
+expect("the admin revokes bob's token", 200, "DELETE", "/v1/tokens/bob", token=tok["admin"])
+expect("bob's token is refused from the next request on", 401, "GET", "/v1/whoami", token=tok["bob"])
+
+# ---- errors ----------------------------------------------------------------
+adm = tok["admin"]
+st, j = expect("bad JSON", 400, "POST", "/v1/tickets", raw=b"{\"vps\": ", token=adm)
+check("bad JSON names the body", j["error"]["field"] == "body", j)
+st, j = expect("a JSON array body", 400, "POST", "/v1/tickets", raw=b"[1]", token=adm)
+st, j = expect("a misspelt member", 400, "POST", "/v1/tickets",
+               {"vps": "vps-a1", "service": "smtp", "txt": "x"}, adm)
+check("the misspelt member is named", j["error"]["field"] == "txt", j)
+st, j = expect("a wrong type", 400, "POST", "/v1/tickets", {"vps": "vps-a1", "service": 25, "text": "x"}, adm)
+check("the wrong type's field", j["error"]["field"] == "service", j)
+st, j = expect("a missing member", 400, "POST", "/v1/tickets", {"vps": "vps-a1", "service": "smtp"}, adm)
+check("the missing member's field", j["error"]["field"] == "text", j)
+st, j = expect("an operation's bad value", 400, "POST", "/v1/vps",
+               {"id": "vps-x", "owner": "not-an-email", "iface": "tapx", "addresses": ["192.0.2.200"]}, adm)
+check("the operation's field", j["error"]["field"] == "owner" and j["error"]["code"] == "invalid", j)
+st, j = expect("a bad address", 400, "POST", "/v1/vps",
+               {"id": "vps-x", "owner": "x@example.org", "iface": "tapx", "addresses": ["192.0.2.300"]}, adm)
+check("the address's field", j["error"]["field"] == "addresses", j)
+st, j = expect("a NUL inside a string", 400, "POST", "/v1/tickets", raw=b'{"vps": "vps-a1\\u0000x", "service": "smtp", "text": "x"}', token=adm)
+expect("an address another VPS holds", 409, "POST", "/v1/vps",
+       {"id": "vps-x", "owner": "x@example.org", "iface": "tapx", "addresses": ["198.51.100.11"]}, adm)
+expect("a VPS id registered already", 409, "POST", "/v1/vps",
+       {"id": "vps-a1", "owner": "x@example.org", "iface": "tapx2", "addresses": ["192.0.2.201"]}, adm)
+tid = fresh_ticket("vps-a1")
+expect("deny", 200, "POST", "/v1/tickets/%d/deny" % tid, {"reason": "no"}, adm)
+st, j = expect("an illegal transition: approve a denied ticket", 409, "POST", "/v1/tickets/%d/approve" % tid, {}, adm)
+check("it names the state", "denied" in j["error"]["message"], j)
+st, j = expect("a service the site does not restrict: ticket refused", 409, "POST", "/v1/tickets",
+               {"vps": "vps-a1", "service": "irc", "text": "x"}, adm)
+check("it says there is nothing to exempt", "nothing to exempt" in j["error"]["message"], j)
+expect("an unknown service", 400, "POST", "/v1/tickets", {"vps": "vps-a1", "service": "dns", "text": "x"}, adm)
+expect("a ticket id that is no number", 404, "GET", "/v1/tickets/abc", token=adm)
+expect("a ticket that does not exist", 404, "GET", "/v1/tickets/999999", token=adm)
+expect("an unknown route", 404, "GET", "/v1/nothing", token=adm)
+expect("a method the path does not have", 405, "PUT", "/v1/tickets", {}, adm)
+expect("limit out of range", 400, "GET", "/v1/vps?limit=0", token=adm)
+expect("a body over 64 KiB", 413, "POST", "/v1/tickets", raw=b"{\"text\": \"" + b"x" * 70000 + b"\"}", token=adm)
+st, j = expect("paging: limit=1", 200, "GET", "/v1/vps?limit=1", token=adm)
+check("paging gives the next cursor", j["next"] == j["vps"][0]["id"], j)
+st, j2 = expect("paging: the next page", 200, "GET", "/v1/vps?limit=1&after=" + j["next"], token=adm)
+check("the next page starts after it", j2["vps"][0]["id"] > j["next"], j2)
+st, _, text, r = call("GET", "/metrics", token=adm)
+check("metrics are Prometheus text", st == 200 and "text/plain" in r.getheader("Content-Type") and
+      re.search(r"^portcullis_api_requests_total\{class=\"4xx\"\} [1-9]", text, re.M) and
+      re.search(r"^portcullis_tickets\{state=\"denied\"\} [1-9]", text, re.M) and
+      re.search(r"^portcullis_api_refused_total\{reason=\"auth\"\} [1-9]", text, re.M), text[:600])
+
+# ---- the rate limit ----------------------------------------------------------
+codes = [call("GET", "/v1/whoami", token=adm, p=slow_port)[0] for _ in range(8)]
+check("over the rate: 429 after the burst (3)", codes[:3] == [200] * 3 and 429 in codes[3:], codes)
+st, j, _, r = call("GET", "/v1/whoami", token=adm, p=slow_port)
+check("429 says Retry-After and code rate_limited", st != 429 or (r.getheader("Retry-After") and
+                                                               j["error"]["code"] == "rate_limited"), j)
+codes = [call("GET", "/v1/whoami", token="pct_" + "B" * 43, p=slow_port)[0] for _ in range(6)]
+check("unauthenticated guesses are rate limited too", 429 in codes, codes)
+
+# ---- OpenAPI: the document and the server agree -------------------------------
+doc = yaml.safe_load(open(openapi_path))
+served = set()
+for line in open(routes_path):
+    method, path = line.split()
+    served.add((method.lower(), path.replace("+}", "}")))
+documented = set()
+for path, ops in doc["paths"].items():
+    for method, op in ops.items():
+        if method in ("get", "post", "put", "delete", "patch"):
+            documented.add((method, path))
+            check("openapi %s %s documents 401" % (method, path), "401" in op.get("responses", {}), op)
+check("openapi: version 3", str(doc.get("openapi", "")).startswith("3."))
+check("openapi documents every route served", served <= documented, sorted(served - documented))
+check("openapi documents no route the server lacks", documented <= served, sorted(documented - served))
+
+print("%d checks, %d failures" % (checks, failures))
+sys.exit(1 if failures else 0)

@@ -1,0 +1,75 @@
+#!/bin/bash
+# The HTTP API against a real portcullis-apid on loopback and a temporary
+# database: the authorisation matrix (every route x every role x own and
+# another customer's object), the error statuses, the limits, and that
+# docs/openapi.yaml describes exactly the routes the server serves.
+# Usage: run.sh BUILD_DIR SOURCE_ROOT
+set -u
+build=$(readlink -f "$1")
+root=$(readlink -f "$2")
+tmp=$(mktemp -d /tmp/portcullis-api.XXXXXX)
+pids=()
+cleanup() {
+        for p in "${pids[@]+"${pids[@]}"}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+        rm -rf "$tmp"
+}
+trap cleanup EXIT
+cd "$root"
+chmod 755 "$tmp"
+mkdir "$tmp/db"
+db="sqlite:$tmp/db/p.db"
+pc() { "$build/src/cli/portcullis" -c etc/portcullis.yaml --db "$db" "$@"; }
+pc init >/dev/null || exit 1
+pc vps add vps-a1 --owner ann@example.org --iface tapa1 --addr 198.51.100.11 --by t >/dev/null 2>&1 || exit 1
+pc vps add vps-b1 --owner bob@example.org --iface tapb1 --addr 198.51.100.21 --by t >/dev/null 2>&1 || exit 1
+for r in admin support agent; do
+        pc token create "t-$r" --role "$r" --by t >"$tmp/tok-$r" 2>/dev/null || exit 1
+done
+pc token create ann --role customer --customer ann@example.org --by t >"$tmp/tok-ann" 2>/dev/null || exit 1
+pc token create bob --role customer --customer bob@example.org --by t >"$tmp/tok-bob" 2>/dev/null || exit 1
+pc token create gone --role admin --by t >"$tmp/tok-gone" 2>/dev/null || exit 1
+pc token revoke gone --by t >/dev/null || exit 1
+user=()
+if [ "$(id -u)" = 0 ]; then
+        chown -R nobody "$tmp/db"
+        user=(--user nobody)
+fi
+
+# start_apid LOG ARGS...: starts apid on a free port (in this shell, so
+# that cleanup knows it).  apid_port LOG: waits for it and prints the port.
+start_apid() {
+        local log=$1
+        shift
+        "$build/src/api/portcullis-apid" -c etc/portcullis.yaml --db "$db" --port 0 "${user[@]+"${user[@]}"}" \
+                --agent-metrics "" "$@" >/dev/null 2>"$log" &
+        pids+=($!)
+}
+apid_port() {
+        local port
+        for _ in $(seq 1 50); do
+                port=$(sed -n 's/.*listening on 127.0.0.1 port \([0-9]*\) .*/\1/p' "$1")
+                [ -n "$port" ] && { echo "$port"; return 0; }
+                sleep 0.1
+        done
+        echo "apid did not start:" >&2
+        cat "$1" >&2
+        return 1
+}
+start_apid "$tmp/apid.log" --rate 1000 --burst 1000
+start_apid "$tmp/apid-slow.log" --rate 1 --burst 3
+port=$(apid_port "$tmp/apid.log") || exit 1
+slow=$(apid_port "$tmp/apid-slow.log") || exit 1
+"$build/src/api/portcullis-apid" --routes >"$tmp/routes" || exit 1
+
+python3 "$root/tests/api/api_test.py" "$port" "$slow" "$tmp" "$root/docs/openapi.yaml" "$tmp/routes"
+rc=$?
+if [ $rc != 0 ]; then
+        echo "--- apid log (tail)"
+        tail -20 "$tmp/apid.log"
+fi
+# apid ran as nobody and wrote the database: nothing was left owned by root.
+if [ "$(id -u)" = 0 ] && [ -n "$(find "$tmp/db" ! -user nobody)" ]; then
+        echo "FAIL files in the database folder not owned by nobody: $(find "$tmp/db" ! -user nobody)"
+        rc=1
+fi
+exit $rc
