@@ -43,30 +43,6 @@ static int parse_addr(const char *arg, struct pc_prefix *ret)
                                arg);
 }
 
-static json_t *addrs_json(const struct pc_vps *v)
-{
-        json_t *a = json_array();
-        char buf[64];
-
-        for (size_t i = 0; i < v->n_addrs; i++) {
-                pc_format_prefix(&v->addrs[i], buf, sizeof(buf));
-                json_array_append_new(a, json_string(buf));
-        }
-        return a;
-}
-
-static void addrs_text(const struct pc_vps *v, char *out, size_t size)
-{
-        size_t len = 0;
-        char buf[64];
-
-        out[0] = '\0';
-        for (size_t i = 0; i < v->n_addrs && len < size; i++) {
-                pc_format_prefix(&v->addrs[i], buf, sizeof(buf));
-                len += snprintf(out + len, size - len, "%s%s", i > 0 ? " " : "", buf);
-        }
-}
-
 /* Parses the options of `vps add` or, without the registration-only
  * --owner, --site and --lang, of `vps update` (<sub>) into <spec>; the
  * rules are the operation's. */
@@ -157,6 +133,78 @@ static int vps_add(struct cli *c, int argc, char **argv)
         return cli_agent_sync(c, spec.id, NULL);
 }
 
+static int vps_remove(struct cli *c, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "by", required_argument, NULL, 'b' },
+                { "reason", required_argument, NULL, 'r' },
+                { "admin-override", no_argument, NULL, 'A' },
+                { NULL, 0, NULL, 0 },
+        };
+        const char *by = default_actor(), *reason = NULL;
+        bool admin_override = false;
+        struct pc_ops_error err;
+        struct pc_ops_actor who;
+        struct pc_ops o;
+        int opt, r;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                if (opt == 'b')
+                        by = optarg;
+                else if (opt == 'r')
+                        reason = optarg;
+                else if (opt == 'A')
+                        admin_override = true; /* a terminated VPS: audited as vps.remove by who */
+                else
+                        return cli_usage_error("vps", "bad option for vps remove");
+        }
+        if (optind + 2 != argc)
+                return cli_usage_error("vps", "vps remove takes exactly one ID");
+        if (!pc_name_valid(by))
+                return cli_usage_error("vps", "--by '%s' is not a valid name", by);
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        o = cli_ops(c);
+        who = cli_ops_actor(by);
+        if (pc_ops_vps_remove(&o, &who, argv[optind + 1], reason, admin_override, &err) < 0)
+                return cli_ops_error("vps", &err, "Failed to remove %s", argv[optind + 1]);
+        if (c->json) {
+                json_t *out = json_pack("{s:s}", "removed", argv[optind + 1]);
+
+                r = cli_agent_sync(c, argv[optind + 1], out);
+                cli_print_json(out);
+                return r;
+        }
+        printf("removed %s\n", argv[optind + 1]);
+        return cli_agent_sync(c, argv[optind + 1], NULL);
+}
+
+static json_t *addrs_json(const struct pc_vps *v)
+{
+        json_t *a = json_array();
+        char buf[64];
+
+        for (size_t i = 0; i < v->n_addrs; i++) {
+                pc_format_prefix(&v->addrs[i], buf, sizeof(buf));
+                json_array_append_new(a, json_string(buf));
+        }
+        return a;
+}
+
+static void addrs_text(const struct pc_vps *v, char *out, size_t size)
+{
+        size_t len = 0;
+        char buf[64];
+
+        out[0] = '\0';
+        for (size_t i = 0; i < v->n_addrs && len < size; i++) {
+                pc_format_prefix(&v->addrs[i], buf, sizeof(buf));
+                len += snprintf(out + len, size - len, "%s%s", i > 0 ? " " : "", buf);
+        }
+}
+
 static const char *run_state(const struct pc_vps *v)
 {
         return v->stopped ? "stopped" : "running";
@@ -167,7 +215,7 @@ static int vps_update(struct cli *c, int argc, char **argv)
 {
         struct pc_prefix addrs[PC_VPS_ADDRS_MAX];
         struct pc_vps_spec spec = { .addrs = addrs };
-        struct pc_vps_change change = { 0 };
+        struct pc_vps_change change;
         const char *by = default_actor(), *reason = NULL;
         char text[1024], buf[768], mac[24] = "";
         struct pc_ops_error err;
@@ -267,54 +315,6 @@ static int vps_run(struct cli *c, int argc, char **argv)
         }
         snprintf(text, sizeof(text), running ? "%s is running" : "%s is stopped; its policy stays in force", id);
         return cli_change_done(c, id, out, text);
-}
-
-static int vps_remove(struct cli *c, int argc, char **argv)
-{
-        static const struct option opts[] = {
-                { "by", required_argument, NULL, 'b' },
-                { "reason", required_argument, NULL, 'r' },
-                { "admin-override", no_argument, NULL, 'A' },
-                { NULL, 0, NULL, 0 },
-        };
-        const char *by = default_actor(), *reason = NULL;
-        bool admin_override = false;
-        struct pc_ops_error err;
-        struct pc_ops_actor who;
-        struct pc_ops o;
-        int opt, r;
-
-        optind = 0;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                if (opt == 'b')
-                        by = optarg;
-                else if (opt == 'r')
-                        reason = optarg;
-                else if (opt == 'A')
-                        admin_override = true; /* a terminated VPS: audited as vps.remove by who */
-                else
-                        return cli_usage_error("vps", "bad option for vps remove");
-        }
-        if (optind + 2 != argc)
-                return cli_usage_error("vps", "vps remove takes exactly one ID");
-        if (!pc_name_valid(by))
-                return cli_usage_error("vps", "--by '%s' is not a valid name", by);
-        r = cli_store(c);
-        if (r != CLI_OK)
-                return r;
-        o = cli_ops(c);
-        who = cli_ops_actor(by);
-        if (pc_ops_vps_remove(&o, &who, argv[optind + 1], reason, admin_override, &err) < 0)
-                return cli_ops_error("vps", &err, "Failed to remove %s", argv[optind + 1]);
-        if (c->json) {
-                json_t *out = json_pack("{s:s}", "removed", argv[optind + 1]);
-
-                r = cli_agent_sync(c, argv[optind + 1], out);
-                cli_print_json(out);
-                return r;
-        }
-        printf("removed %s\n", argv[optind + 1]);
-        return cli_agent_sync(c, argv[optind + 1], NULL);
 }
 
 static const char *vps_state(const struct pc_vps *v)
