@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "dataplane/dataplane.h"
+#include "ops/ops_json.h"
 
 int cmd_vps(struct cli *c, int argc, char **argv);
 
@@ -205,11 +206,6 @@ static void addrs_text(const struct pc_vps *v, char *out, size_t size)
         }
 }
 
-static const char *run_state(const struct pc_vps *v)
-{
-        return v->stopped ? "stopped" : "running";
-}
-
 /* `vps update`: what the VM manager changed (addresses, interface, MAC). */
 static int vps_update(struct cli *c, int argc, char **argv)
 {
@@ -251,7 +247,7 @@ static int vps_update(struct cli *c, int argc, char **argv)
         addrs_text(v, buf, sizeof(buf));
         out = json_pack("{s:s, s:b, s:s, s:s, s:s, s:s, s:s?, s:o, s:s}", "updated", v->id, "changed", changed,
                         "site", v->site->name, "owner", v->owner, "lang", v->lang, "iface", v->iface, "mac",
-                        v->has_mac ? mac : NULL, "addresses", addrs_json(v), "run_state", run_state(v));
+                        v->has_mac ? mac : NULL, "addresses", addrs_json(v), "run_state", pc_vps_run_state_name(v));
         snprintf(text, sizeof(text), "%s %s: interface %s%s%s, addresses %s", changed ? "updated" : "unchanged",
                  v->id, v->iface, v->has_mac ? ", MAC " : "", mac, buf);
         pc_vps_free(v);
@@ -358,7 +354,7 @@ static int vps_list(struct cli *c, int argc, char **argv)
                                 list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:i}", "id", v->id,
                                                 "site", v->site->name, "owner", v->owner, "lang", v->lang,
                                                 "iface", v->iface, "addresses", addrs_json(v), "state",
-                                                vps_state(v), "run_state", run_state(v), "exceptions",
+                                                vps_state(v), "run_state", pc_vps_run_state_name(v), "exceptions",
                                                 (int)v->n_exceptions, "filters", (int)pc_vps_real_filters(v)));
                 }
                 free(sorted);
@@ -375,7 +371,7 @@ static int vps_list(struct cli *c, int argc, char **argv)
                         addrs_text(v, addrs, sizeof(addrs));
                         snprintf(ne, sizeof(ne), "%zu", v->n_exceptions);
                         snprintf(nf, sizeof(nf), "%zu", pc_vps_real_filters(v));
-                        cli_table_add(t, v->id, v->site->name, v->iface, vps_state(v), run_state(v), ne, nf,
+                        cli_table_add(t, v->id, v->site->name, v->iface, vps_state(v), pc_vps_run_state_name(v), ne, nf,
                                       v->owner, addrs);
                 }
                 cli_table_print(t);
@@ -574,7 +570,7 @@ static int vps_show(struct cli *c, int argc, char **argv)
         root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:O?, s:O?}",
                          "id", v->id, "site", v->site->name, "policy", pol->name, "owner", v->owner, "lang",
                          v->lang, "iface", v->iface, "mac", v->has_mac ? mac : NULL, "addresses", addrs_json(v),
-                         "state", vps_state(v), "run_state", run_state(v), "run_since", cli_time_json(v->run_since),
+                         "state", vps_state(v), "run_state", pc_vps_run_state_name(v), "run_since", cli_time_json(v->run_since),
                          "suspension",
                          v->suspended ? json_pack("{s:I, s:b, s:s, s:s, s:o, s:o}", "id", (json_int_t)v->suspension.id,
                                                   "terminated", v->suspension.terminated,
@@ -602,10 +598,10 @@ static int vps_show(struct cli *c, int argc, char **argv)
                 char since[32];
 
                 pc_format_time(v->run_since, since, sizeof(since));
-                printf("  run state   %s since %s%s\n", run_state(v), since,
+                printf("  run state   %s since %s%s\n", pc_vps_run_state_name(v), since,
                        v->stopped ? " (its policy stays in force)" : "");
         } else
-                printf("  run state   %s\n", run_state(v));
+                printf("  run state   %s\n", pc_vps_run_state_name(v));
         if (v->suspended) {
                 pc_format_time(v->suspension.created, buf, sizeof(buf));
                 printf("  %s #%" PRId64 " since %s by %s: %s\n",
