@@ -1,4 +1,4 @@
-/* portcullis vps add | remove | list | show */
+/* portcullis vps add | update | start | stop | remove | list | show */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "dataplane/dataplane.h"
+#include "ops/ops_json.h"
 
 int cmd_vps(struct cli *c, int argc, char **argv);
 
@@ -43,21 +44,31 @@ static int parse_addr(const char *arg, struct pc_prefix *ret)
                                arg);
 }
 
-/* Parses `vps add`'s options into <spec>; the rules are the operation's. */
-static int vps_add_parse(int argc, char **argv, struct pc_vps_spec *spec, struct pc_prefix *addrs, uint8_t *mac,
-                         const char **by, const char **reason)
+/* Parses the options of `vps add` or, without the registration-only
+ * --owner, --site and --lang, of `vps update` (<sub>) into <spec>; the
+ * rules are the operation's. */
+static int vps_parse(const char *sub, int argc, char **argv, struct pc_vps_spec *spec, struct pc_prefix *addrs,
+                     uint8_t *mac, const char **by, const char **reason)
 {
         static const struct option opts[] = {
                 { "owner", required_argument, NULL, 'o' }, { "iface", required_argument, NULL, 'i' },
-                { "addr", required_argument, NULL, 'a' },  { "mac", required_argument, NULL, 'm' },
-                { "site", required_argument, NULL, 's' },  { "lang", required_argument, NULL, 'l' },
-                { "by", required_argument, NULL, 'b' },    { "reason", required_argument, NULL, 'r' },
-                { NULL, 0, NULL, 0 },
+                { "addr", required_argument, NULL, 'a' },  { "address", required_argument, NULL, 'a' },
+                { "mac", required_argument, NULL, 'm' },   { "site", required_argument, NULL, 's' },
+                { "lang", required_argument, NULL, 'l' },  { "by", required_argument, NULL, 'b' },
+                { "reason", required_argument, NULL, 'r' }, { NULL, 0, NULL, 0 },
         };
-        int opt;
+        bool update = strcmp(sub, "update") == 0;
+        int opt, index;
 
         optind = 0;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        while ((opt = getopt_long(argc, argv, "", opts, &index)) != -1) {
+                /* Who owns it and where it is stay as registered: a change
+                 * of either is a removal and a new registration. */
+                if (update && (opt == 'o' || opt == 's' || opt == 'l'))
+                        return cli_usage_error("vps",
+                                               "--%s is not an option of vps update: the owner, site and language "
+                                               "stay as registered (vps remove, then vps add)",
+                                               opts[index].name);
                 switch (opt) {
                 case 'o': spec->owner = optarg; break;
                 case 'i': spec->iface = optarg; break;
@@ -79,11 +90,11 @@ static int vps_add_parse(int argc, char **argv, struct pc_vps_spec *spec, struct
                         spec->n_addrs++;
                         break;
                 default:
-                        return cli_usage_error("vps", "bad option for vps add");
+                        return cli_usage_error("vps", "bad option for vps %s", sub);
                 }
         }
         if (optind + 2 != argc)
-                return cli_usage_error("vps", "vps add takes exactly one ID");
+                return cli_usage_error("vps", "vps %s takes exactly one ID", sub);
         spec->id = argv[optind + 1];
         if (!pc_name_valid(*by))
                 return cli_usage_error("vps", "--by '%s' is not a valid name", *by);
@@ -102,7 +113,7 @@ static int vps_add(struct cli *c, int argc, char **argv)
         uint8_t mac[6];
         int r;
 
-        r = vps_add_parse(argc, argv, &spec, addrs, mac, &by, &reason);
+        r = vps_parse("add", argc, argv, &spec, addrs, mac, &by, &reason);
         if (r == CLI_OK)
                 r = cli_store(c);
         if (r != CLI_OK)
@@ -195,6 +206,113 @@ static void addrs_text(const struct pc_vps *v, char *out, size_t size)
         }
 }
 
+/* `vps update`: what the VM manager changed (addresses, interface, MAC). */
+static int vps_update(struct cli *c, int argc, char **argv)
+{
+        struct pc_prefix addrs[PC_VPS_ADDRS_MAX];
+        struct pc_vps_spec spec = { .addrs = addrs };
+        struct pc_vps_change change;
+        const char *by = default_actor(), *reason = NULL;
+        char text[1024], buf[768], mac[24] = "";
+        struct pc_ops_error err;
+        struct pc_ops_actor who;
+        struct pc_vps *v = NULL;
+        bool changed = false;
+        struct pc_ops o;
+        uint8_t newmac[6];
+        json_t *out;
+        int r;
+
+        r = vps_parse("update", argc, argv, &spec, addrs, newmac, &by, &reason);
+        if (r != CLI_OK)
+                return r;
+        if (spec.iface == NULL && spec.mac == NULL && spec.n_addrs == 0)
+                return cli_usage_error("vps", "vps update needs what changes: --addr (every address, replacing "
+                                              "the list), --iface or --mac");
+        change = (struct pc_vps_change){ .id = spec.id, .iface = spec.iface, .mac = spec.mac,
+                                         .addrs = spec.n_addrs > 0 ? addrs : NULL, .n_addrs = spec.n_addrs };
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        o = cli_ops(c);
+        who = cli_ops_actor(by);
+        if (pc_ops_vps_update(&o, &who, &change, reason, &changed, &err) < 0)
+                return cli_ops_error("vps", &err, "Failed to update %s", spec.id);
+        if (pc_ops_vps_fetch(&o, &who, spec.id, &v, &err) < 0) {
+                cli_error("%s is updated, but reading it back failed: %s", spec.id, err.message);
+                return CLI_ERROR;
+        }
+        if (v->has_mac)
+                pc_format_mac(v->mac, mac, sizeof(mac));
+        addrs_text(v, buf, sizeof(buf));
+        out = json_pack("{s:s, s:b, s:s, s:s, s:s, s:s, s:s?, s:o, s:s}", "updated", v->id, "changed", changed,
+                        "site", v->site->name, "owner", v->owner, "lang", v->lang, "iface", v->iface, "mac",
+                        v->has_mac ? mac : NULL, "addresses", addrs_json(v), "run_state", pc_vps_run_state_name(v));
+        snprintf(text, sizeof(text), "%s %s: interface %s%s%s, addresses %s", changed ? "updated" : "unchanged",
+                 v->id, v->iface, v->has_mac ? ", MAC " : "", mac, buf);
+        pc_vps_free(v);
+        /* Nothing changed, nothing to enforce: a hook's every start. */
+        if (!changed) {
+                if (c->json)
+                        return cli_print_json(out);
+                json_decref(out);
+                printf("%s\n", text);
+                return CLI_OK;
+        }
+        return cli_change_done(c, spec.id, out, text);
+}
+
+/* `vps start` and `vps stop`: what the VM manager says of the VM. */
+static int vps_run(struct cli *c, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "by", required_argument, NULL, 'b' },
+                { "reason", required_argument, NULL, 'r' },
+                { NULL, 0, NULL, 0 },
+        };
+        const char *by = default_actor(), *reason = NULL, *id;
+        bool running = strcmp(argv[1], "start") == 0, changed = false;
+        struct pc_ops_error err;
+        struct pc_ops_actor who;
+        struct pc_ops o;
+        char text[256];
+        json_t *out;
+        int opt, r;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                if (opt == 'b')
+                        by = optarg;
+                else if (opt == 'r')
+                        reason = optarg;
+                else
+                        return cli_usage_error("vps", "bad option for vps %s", argv[1]);
+        }
+        if (optind + 2 != argc)
+                return cli_usage_error("vps", "vps %s takes exactly one ID", argv[1]);
+        id = argv[optind + 1];
+        if (!pc_name_valid(by))
+                return cli_usage_error("vps", "--by '%s' is not a valid name", by);
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        o = cli_ops(c);
+        who = cli_ops_actor(by);
+        if (pc_ops_vps_set_state(&o, &who, id, running, reason, &changed, &err) < 0)
+                return cli_ops_error("vps", &err, "Failed to %s %s", argv[1], id);
+        out = json_pack("{s:s, s:s, s:b}", "vps", id, "run_state", running ? "running" : "stopped", "changed",
+                        changed);
+        if (!changed) {
+                if (c->json)
+                        return cli_print_json(out);
+                json_decref(out);
+                printf("%s was %s already\n", id, running ? "running" : "stopped");
+                return CLI_OK;
+        }
+        snprintf(text, sizeof(text), running ? "%s is running" : "%s is stopped; its policy stays in force", id);
+        return cli_change_done(c, id, out, text);
+}
+
 static const char *vps_state(const struct pc_vps *v)
 {
         return v->suspended && v->suspension.terminated ? "terminated"
@@ -233,18 +351,18 @@ static int vps_list(struct cli *c, int argc, char **argv)
                         const struct pc_vps *v = sorted[i];
 
                         json_array_append_new(
-                                list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:i}", "id", v->id,
+                                list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:i}", "id", v->id,
                                                 "site", v->site->name, "owner", v->owner, "lang", v->lang,
                                                 "iface", v->iface, "addresses", addrs_json(v), "state",
-                                                vps_state(v), "exceptions", (int)v->n_exceptions,
-                                                "filters", (int)pc_vps_real_filters(v)));
+                                                vps_state(v), "run_state", pc_vps_run_state_name(v), "exceptions",
+                                                (int)v->n_exceptions, "filters", (int)pc_vps_real_filters(v)));
                 }
                 free(sorted);
                 return cli_print_json(json_pack("{s:o}", "vps", list));
         } else {
-                static const char *const headers[] = { "ID", "SITE", "IFACE", "STATE", "EXC", "FILT",
+                static const char *const headers[] = { "ID", "SITE", "IFACE", "STATE", "RUN", "EXC", "FILT",
                                                        "OWNER", "ADDRESSES" };
-                struct cli_table *t = cli_table_new(8, headers);
+                struct cli_table *t = cli_table_new(9, headers);
 
                 for (size_t i = 0; i < n; i++) {
                         const struct pc_vps *v = sorted[i];
@@ -253,8 +371,8 @@ static int vps_list(struct cli *c, int argc, char **argv)
                         addrs_text(v, addrs, sizeof(addrs));
                         snprintf(ne, sizeof(ne), "%zu", v->n_exceptions);
                         snprintf(nf, sizeof(nf), "%zu", pc_vps_real_filters(v));
-                        cli_table_add(t, v->id, v->site->name, v->iface, vps_state(v), ne, nf, v->owner,
-                                      addrs);
+                        cli_table_add(t, v->id, v->site->name, v->iface, vps_state(v), pc_vps_run_state_name(v), ne, nf,
+                                      v->owner, addrs);
                 }
                 cli_table_print(t);
                 cli_table_free(t);
@@ -449,10 +567,11 @@ static int vps_show(struct cli *c, int argc, char **argv)
         }
         attempts = vps_attempts(c, v, why, sizeof(why));
         mail = vps_mail(c, v);
-        root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:o, s:o, s:o, s:o, s:o, s:O?, s:O?}", "id", v->id,
-                         "site", v->site->name, "policy", pol->name, "owner", v->owner, "lang", v->lang,
-                         "iface", v->iface, "mac", v->has_mac ? mac : NULL, "addresses", addrs_json(v),
-                         "state", vps_state(v), "suspension",
+        root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:O?, s:O?}",
+                         "id", v->id, "site", v->site->name, "policy", pol->name, "owner", v->owner, "lang",
+                         v->lang, "iface", v->iface, "mac", v->has_mac ? mac : NULL, "addresses", addrs_json(v),
+                         "state", vps_state(v), "run_state", pc_vps_run_state_name(v), "run_since", cli_time_json(v->run_since),
+                         "suspension",
                          v->suspended ? json_pack("{s:I, s:b, s:s, s:s, s:o, s:o}", "id", (json_int_t)v->suspension.id,
                                                   "terminated", v->suspension.terminated,
                                                   "by", v->suspension.by, "reason", v->suspension.reason,
@@ -475,6 +594,14 @@ static int vps_show(struct cli *c, int argc, char **argv)
         printf("  interface   %s%s%s\n", v->iface, v->has_mac ? ", MAC " : "", mac);
         printf("  addresses   %s\n", buf);
         printf("  state       %s\n", vps_state(v));
+        if (v->run_since != 0) {
+                char since[32];
+
+                pc_format_time(v->run_since, since, sizeof(since));
+                printf("  run state   %s since %s%s\n", pc_vps_run_state_name(v), since,
+                       v->stopped ? " (its policy stays in force)" : "");
+        } else
+                printf("  run state   %s\n", pc_vps_run_state_name(v));
         if (v->suspended) {
                 pc_format_time(v->suspension.created, buf, sizeof(buf));
                 printf("  %s #%" PRId64 " since %s by %s: %s\n",
@@ -606,14 +733,19 @@ static int vps_show(struct cli *c, int argc, char **argv)
 int cmd_vps(struct cli *c, int argc, char **argv)
 {
         if (argc < 2)
-                return cli_usage_error("vps", "vps needs a subcommand: add, remove, list or show");
+                return cli_usage_error("vps", "vps needs a subcommand: add, update, start, stop, remove, list or show");
         if (strcmp(argv[1], "add") == 0)
                 return vps_add(c, argc, argv);
+        if (strcmp(argv[1], "update") == 0)
+                return vps_update(c, argc, argv);
+        if (strcmp(argv[1], "start") == 0 || strcmp(argv[1], "stop") == 0)
+                return vps_run(c, argc, argv);
         if (strcmp(argv[1], "remove") == 0)
                 return vps_remove(c, argc, argv);
         if (strcmp(argv[1], "list") == 0)
                 return vps_list(c, argc, argv);
         if (strcmp(argv[1], "show") == 0)
                 return vps_show(c, argc, argv);
-        return cli_usage_error("vps", "unknown vps subcommand '%s' (add, remove, list, show)", argv[1]);
+        return cli_usage_error("vps", "unknown vps subcommand '%s' (add, update, start, stop, remove, list, show)",
+                               argv[1]);
 }

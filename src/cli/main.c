@@ -79,8 +79,8 @@ const struct cli_command cli_commands[] = {
           "Lists every service (built-in and configured) with its ports, and for each\n"
           "site whether it blocks, redirects or allows it, in which direction, and\n"
           "whether an exception can be granted.\n" },
-        { "vps", cmd_vps, "add|remove|list|show ...",
-          "register, remove, list and inspect VPSes",
+        { "vps", cmd_vps, "add|update|start|stop|remove|list|show ...",
+          "register, update, start/stop, remove, list and inspect VPSes",
           "  vps add ID --owner EMAIL --iface IF --addr CIDR [--addr CIDR...]\n"
           "          [--mac MAC] [--site SITE] [--lang en|it] [--by WHO]\n"
           "      Registers a VPS: its owner's email and language (for notifications),\n"
@@ -90,11 +90,23 @@ const struct cli_command cli_commands[] = {
           "      has (or was granted), prefixes shorter than /16 or /32, loopback,\n"
           "      link-local, multicast, broadcast, unspecified, reserved and\n"
           "      IPv4-mapped addresses.  --site defaults to the config's default-site.\n"
+          "  vps update ID [--addr CIDR...] [--iface IF] [--mac MAC] [--by WHO]\n"
+          "          [--reason TEXT]\n"
+          "      Changes a registered VPS's addresses (--addr, also --address: the\n"
+          "      list given replaces every one), interface or MAC, refused as vps add\n"
+          "      refuses them.  Owner, site and language stay.  Values it has already\n"
+          "      are no change: nothing is written (\"unchanged\").\n"
+          "  vps start ID [--by WHO] [--reason TEXT]\n"
+          "  vps stop ID [--by WHO] [--reason TEXT]\n"
+          "      Records that the VM runs or was stopped, as its VM manager says\n"
+          "      (contrib/ has libvirt and Proxmox hooks that call them).  Shown by\n"
+          "      list and show; a stopped VPS keeps its exceptions, filters and\n"
+          "      suspension in force.  A new VPS is running.\n"
           "  vps remove ID [--by WHO] [--reason TEXT] [--admin-override]\n"
           "      Deletes the VPS and its exceptions and filters; the audit log keeps\n"
           "      its history.  A terminated VPS only with --admin-override.\n"
           "  vps list\n"
-          "      One line per VPS: site, interface, addresses, state.\n"
+          "      One line per VPS: site, interface, addresses, state, run state.\n"
           "  vps show ID\n"
           "      The VPS and the restrictions in force: site rules, exceptions,\n"
           "      filters, suspension.\n" },

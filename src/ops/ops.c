@@ -100,6 +100,7 @@ struct pc_actor pc_ops_store_actor(const struct pc_ops_actor *who, const char *r
 static const unsigned allowed[PC_OP_COUNT_] = {
         [PC_OP_VPS_REGISTER] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
         [PC_OP_VPS_UPDATE_ADDRESSES] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
+        [PC_OP_VPS_SET_STATE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
         [PC_OP_VPS_REMOVE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
         [PC_OP_EXCEPTION_GRANT] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
         [PC_OP_EXCEPTION_REVOKE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
@@ -123,6 +124,7 @@ static const unsigned allowed[PC_OP_COUNT_] = {
 static const char *const op_names[PC_OP_COUNT_] = {
         [PC_OP_VPS_REGISTER] = "register VPSes",
         [PC_OP_VPS_UPDATE_ADDRESSES] = "change a VPS's addresses",
+        [PC_OP_VPS_SET_STATE] = "start or stop VPSes",
         [PC_OP_VPS_REMOVE] = "remove VPSes",
         [PC_OP_EXCEPTION_GRANT] = "grant exceptions",
         [PC_OP_EXCEPTION_REVOKE] = "revoke exceptions",

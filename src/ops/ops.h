@@ -105,6 +105,7 @@ struct pc_ops {
 enum pc_op {
         PC_OP_VPS_REGISTER,
         PC_OP_VPS_UPDATE_ADDRESSES,
+        PC_OP_VPS_SET_STATE,
         PC_OP_VPS_REMOVE,
         PC_OP_EXCEPTION_GRANT,
         PC_OP_EXCEPTION_REVOKE,
@@ -150,6 +151,37 @@ struct pc_vps_spec {
  * success *<ret_site> (may be NULL) is the site it was placed at. */
 int pc_ops_vps_register(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_spec *spec,
                         const char *reason, const struct pc_site **ret_site, struct pc_ops_error *err);
+
+/* What changes of a registered VPS (pc_ops_vps_update): NULL for what
+ * stays.  Its owner, language and site are not the VM manager's to change. */
+struct pc_vps_change {
+        const char *id;
+        const char *iface;            /* the new host-side interface */
+        const uint8_t *mac;           /* 6 bytes: the new MAC */
+        const struct pc_prefix *addrs; /* the new addresses: they replace every one */
+        size_t n_addrs;
+};
+
+/* Changes VPS <change>->id's addresses, and its interface and MAC if given,
+ * for <who> (admin, agent), <reason> (may be NULL) in the audit log
+ * (vps.update, before and after).  The result is checked as
+ * pc_ops_vps_register checks a registration -- bad values (EINVAL, their
+ * field), addresses overlapping each other (EINVAL, addresses) or another
+ * VPS's or a source prefix granted to another (ECONFLICT, addresses),
+ * another VPS's MAC (ECONFLICT, mac) or interface (EEXIST) -- and an
+ * unknown VPS is ENOENT.  What it already has is no change: nothing is
+ * written and *<ret_changed> (may be NULL) is false. */
+int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_change *change,
+                      const char *reason, bool *ret_changed, struct pc_ops_error *err);
+
+/* Records for <who> (admin, agent) that VPS <id> runs (<running>) or is
+ * stopped, as its VM manager says: audited as vps.start or vps.stop with
+ * <reason> (may be NULL).  Informational only: a stopped VPS keeps its
+ * exceptions, filters and suspension, in the store and in the kernel.  In
+ * that state already: nothing is written, *<ret_changed> (may be NULL) is
+ * false.  ENOENT for an unknown VPS. */
+int pc_ops_vps_set_state(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, bool running,
+                         const char *reason, bool *ret_changed, struct pc_ops_error *err);
 
 /* Removes VPS <id> and what hangs off it for <who> (admin, agent).  A
  * terminated VPS only with <admin_override>, which only an admin may use

@@ -99,6 +99,11 @@ static json_t *filters_json(const struct pc_vps *v)
         return filt;
 }
 
+const char *pc_vps_run_state_name(const struct pc_vps *v)
+{
+        return v->stopped ? "stopped" : "running";
+}
+
 json_t *pc_json_vps(const struct pc_vps *v)
 {
         json_t *addrs = json_array();
@@ -110,10 +115,11 @@ json_t *pc_json_vps(const struct pc_vps *v)
         }
         if (v->has_mac)
                 pc_format_mac(v->mac, mac, sizeof(mac));
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:o, s:o, s:o, s:o, s:o}", "id", v->id,
-                         "site", v->site->name, "policy", v->site->policy->name, "owner", v->owner, "lang", v->lang,
-                         "iface", v->iface, "mac", v->has_mac ? mac : NULL, "addresses", addrs, "state",
-                         pc_vps_state_name(v), "suspension",
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+                         v->id, "site", v->site->name, "policy", v->site->policy->name, "owner", v->owner, "lang",
+                         v->lang, "iface", v->iface, "mac", v->has_mac ? mac : NULL, "addresses", addrs, "state",
+                         pc_vps_state_name(v), "run_state", pc_vps_run_state_name(v), "run_since",
+                         pc_json_time(v->run_since), "suspension",
                          v->suspended ? json_pack("{s:I, s:b, s:s, s:s, s:o, s:o}", "id", (json_int_t)v->suspension.id,
                                                   "terminated", v->suspension.terminated, "by", v->suspension.by,
                                                   "reason", v->suspension.reason, "since",

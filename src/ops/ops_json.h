@@ -20,6 +20,8 @@ json_t *pc_json_text(const char *s);
 json_t *pc_json_vps(const struct pc_vps *v);
 /* "active", "filtered", "suspended" or "terminated". */
 const char *pc_vps_state_name(const struct pc_vps *v);
+/* "running" or "stopped": what its VM manager last said. */
+const char *pc_vps_run_state_name(const struct pc_vps *v);
 
 /* Every service, with what each site does with it. */
 json_t *pc_json_services(const struct pc_config *cfg);

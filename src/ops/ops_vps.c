@@ -1,4 +1,5 @@
-/* The VPS registry's operations: register and remove (ops.h). */
+/* The VPS registry's operations: register, update, start and stop, remove
+ * (ops.h). */
 #include "ops/ops.h"
 
 #include <errno.h>
@@ -126,17 +127,18 @@ static int check_spec(struct pc_ops *o, const struct pc_vps_spec *spec, const ch
         return resolve_site(o, spec, ret_site, err);
 }
 
-/* Nobody else holds the MAC or any address of <spec>: overlapping
- * addresses would let one VPS speak as another, and so would a granted
- * source prefix.  Indexed lookups, whatever the fleet's size. */
-static int check_fleet(struct pc_ops *o, const struct pc_vps_spec *spec, struct pc_ops_error *err)
+/* Nobody but <self> (NULL: nobody) holds the MAC or any address of
+ * <spec>: overlapping addresses would let one VPS speak as another, and
+ * so would a granted source prefix.  Indexed lookups, whatever the
+ * fleet's size. */
+static int check_fleet(struct pc_ops *o, const struct pc_vps_spec *spec, const char *self, struct pc_ops_error *err)
 {
         char other[PC_NAME_MAX], pa[64];
         struct pc_addr_holder h;
         int r;
 
         if (spec->mac != NULL) {
-                r = pc_store_mac_holder(o->store, spec->mac, NULL, other, sizeof(other));
+                r = pc_store_mac_holder(o->store, spec->mac, self, other, sizeof(other));
                 if (r < 0)
                         return pc_ops_store_fail(o, r, NULL, err);
                 if (r > 0) {
@@ -145,7 +147,7 @@ static int check_fleet(struct pc_ops *o, const struct pc_vps_spec *spec, struct 
                 }
         }
         for (size_t a = 0; a < spec->n_addrs; a++) {
-                r = pc_store_addr_holder(o->store, &spec->addrs[a], NULL, PC_ADDR_REGISTERED | PC_ADDR_GRANTED,
+                r = pc_store_addr_holder(o->store, &spec->addrs[a], self, PC_ADDR_REGISTERED | PC_ADDR_GRANTED,
                                          pc_now(), &h);
                 if (r < 0)
                         return pc_ops_store_fail(o, r, NULL, err);
@@ -194,7 +196,7 @@ int pc_ops_vps_register(struct pc_ops *o, const struct pc_ops_actor *who, const 
         int r;
 
         if ((r = pc_ops_authorize(who, PC_OP_VPS_REGISTER, err)) < 0 || (r = check_spec(o, spec, reason, &site, err)) < 0 ||
-            (r = check_fleet(o, spec, err)) < 0 || (r = vps_build(spec, site, &vps, err)) < 0)
+            (r = check_fleet(o, spec, NULL, err)) < 0 || (r = vps_build(spec, site, &vps, err)) < 0)
                 return r;
         actor = pc_ops_store_actor(who, reason);
         r = pc_store_vps_add(o->store, vps, &actor);
@@ -204,6 +206,69 @@ int pc_ops_vps_register(struct pc_ops *o, const struct pc_ops_actor *who, const 
         if (ret_site != NULL)
                 *ret_site = site;
         return 0;
+}
+
+/* <cur> with <change> made, as a registration: what pc_ops_vps_update
+ * checks as pc_ops_vps_register would check it.  <spec> borrows <cur>'s
+ * and <change>'s strings and arrays. */
+static void spec_changed(const struct pc_vps *cur, const struct pc_vps_change *change, struct pc_vps_spec *spec)
+{
+        *spec = (struct pc_vps_spec){
+                .id = cur->id,
+                .owner = cur->owner,
+                .lang = cur->lang,
+                .site = cur->site->name,
+                .iface = change->iface != NULL ? change->iface : cur->iface,
+                .mac = change->mac != NULL ? change->mac : cur->has_mac ? cur->mac : NULL,
+                .addrs = change->addrs != NULL ? change->addrs : cur->addrs,
+                .n_addrs = change->addrs != NULL ? change->n_addrs : cur->n_addrs,
+        };
+}
+
+int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_change *change,
+                      const char *reason, bool *ret_changed, struct pc_ops_error *err)
+{
+        const struct pc_site *site = NULL;
+        struct pc_vps *cur = NULL, *vps = NULL;
+        struct pc_vps_spec spec;
+        struct pc_actor actor;
+        bool changed = false;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_VPS_UPDATE_ADDRESSES, err)) < 0 || (r = check_id(change->id, err)) < 0 ||
+            (r = pc_ops_vps_fetch(o, who, change->id, &cur, err)) < 0)
+                return r;
+        /* The whole VPS as it would be, through the registration's checks:
+         * its own addresses are no conflict, anybody else's are. */
+        spec_changed(cur, change, &spec);
+        if ((r = check_spec(o, &spec, reason, &site, err)) >= 0 && (r = check_fleet(o, &spec, cur->id, err)) >= 0 &&
+            (r = vps_build(&spec, site, &vps, err)) >= 0) {
+                actor = pc_ops_store_actor(who, reason);
+                r = pc_store_vps_update(o->store, vps, &actor, &changed);
+                if (r < 0)
+                        pc_ops_store_fail(o, r, NULL, err);
+        }
+        pc_vps_free(vps);
+        pc_vps_free(cur);
+        if (r < 0)
+                return r;
+        if (ret_changed != NULL)
+                *ret_changed = changed;
+        return 0;
+}
+
+int pc_ops_vps_set_state(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, bool running,
+                         const char *reason, bool *ret_changed, struct pc_ops_error *err)
+{
+        struct pc_actor actor;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_VPS_SET_STATE, err)) < 0 || (r = check_id(id, err)) < 0 ||
+            (r = pc_ops_text_check("reason", reason, REASON_SIZE, err)) < 0)
+                return r;
+        actor = pc_ops_store_actor(who, reason);
+        r = pc_store_vps_set_state(o->store, id, running, &actor, ret_changed);
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
 }
 
 int pc_ops_vps_remove(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *reason,

@@ -85,6 +85,10 @@ struct pc_vps {
         size_t n_addrs;
         struct pc_suspension suspension; /* valid if suspended */
         int64_t created;
+        /* What its VM manager last said (vps start/stop): informational, a
+         * stopped VPS keeps its whole policy in force.  0/false: running. */
+        bool stopped;
+        int64_t run_since; /* when it last started or stopped; 0: since registered */
         size_t model_slot; /* private to model.c: position in the model */
 };
 

@@ -392,6 +392,15 @@ static const char schema_v8[] =
         "CREATE UNIQUE INDEX api_token_live_name ON api_token(name) WHERE revoked IS NULL;\n"
         "CREATE INDEX vps_owner ON vps(owner);\n";
 
+/* v9: whether a VPS is running, as its VM manager last said (`vps
+ * start`, `vps stop`, the hooks of contrib/), and since when (NULL: since
+ * it was registered).  Informational: a stopped VPS keeps its policy.
+ * Every VPS registered before is running: it was enforced as one. */
+static const char schema_v9[] =
+        "ALTER TABLE vps ADD COLUMN run_state TEXT NOT NULL DEFAULT 'running'\n"
+        "        CHECK (run_state IN ('running', 'stopped'));\n"
+        "ALTER TABLE vps ADD COLUMN run_since INTEGER;\n";
+
 /* Sets net and len of every address from its text: v6's data step. */
 static int fill_v6(sqlite3 *db)
 {
@@ -431,6 +440,7 @@ const struct pc_migration pc_sqlite_migrations[] = {
         { 6, schema_v6, fill_v6 },
         { 7, schema_v7, NULL },
         { 8, schema_v8, NULL },
+        { 9, schema_v9, NULL },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);

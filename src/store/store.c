@@ -188,6 +188,24 @@ int pc_store_vps_remove(struct pc_store *s, const char *id, const struct pc_acto
         return s->ops->vps_remove(s, id, who);
 }
 
+/* Changes the interface, MAC and addresses of VPS <vps>->id. */
+int pc_store_vps_update(struct pc_store *s, const struct pc_vps *vps, const struct pc_actor *who,
+                        bool *ret_changed)
+{
+        if (s == NULL || vps == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->vps_update(s, vps, who, ret_changed);
+}
+
+/* Records that VPS <id> runs or is stopped. */
+int pc_store_vps_set_state(struct pc_store *s, const char *id, bool running, const struct pc_actor *who,
+                           bool *ret_changed)
+{
+        if (s == NULL || id == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->vps_set_state(s, id, running, who, ret_changed);
+}
+
 /* Finds who else holds an address overlapping <p>. */
 int pc_store_addr_holder(struct pc_store *s, const struct pc_prefix *p, const char *except_vps, unsigned what,
                          int64_t now, struct pc_addr_holder *ret)

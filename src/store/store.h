@@ -196,6 +196,10 @@ struct pc_store_ops {
         int (*load)(struct pc_store *s, struct pc_model *m);
         int (*vps_add)(struct pc_store *s, const struct pc_vps *vps, const struct pc_actor *who);
         int (*vps_remove)(struct pc_store *s, const char *id, const struct pc_actor *who);
+        int (*vps_update)(struct pc_store *s, const struct pc_vps *vps, const struct pc_actor *who,
+                          bool *ret_changed);
+        int (*vps_set_state)(struct pc_store *s, const char *id, bool running, const struct pc_actor *who,
+                             bool *ret_changed);
         int (*addr_holder)(struct pc_store *s, const struct pc_prefix *p, const char *except_vps, unsigned what,
                            int64_t now, struct pc_addr_holder *ret);
         int (*mac_holder)(struct pc_store *s, const uint8_t mac[6], const char *except_vps, char *ret_vps,
@@ -348,6 +352,24 @@ int pc_store_vps_add(struct pc_store *s, const struct pc_vps *vps, const struct 
 /* Deletes the VPS <id> and everything hanging off it (the audit log keeps
  * the history).  -ENOENT if absent. */
 int pc_store_vps_remove(struct pc_store *s, const char *id, const struct pc_actor *who);
+
+/* Gives the registered VPS <vps>->id the interface, MAC (none unless
+ * <vps>->has_mac) and addresses of <vps>; its owner, language, site and
+ * everything hanging off it stay.  Audited as vps.update with before and
+ * after, in one transaction.  If they are what is stored already nothing
+ * is written (no audit row) and *<ret_changed> (may be NULL) is false.
+ * -ENOENT for an unknown VPS; -EEXIST if the interface, or one of the
+ * addresses, is another VPS's. */
+int pc_store_vps_update(struct pc_store *s, const struct pc_vps *vps, const struct pc_actor *who,
+                        bool *ret_changed);
+
+/* Records that VPS <id> is running (<running>) or stopped, as its VM
+ * manager says, and since now: audited as vps.start or vps.stop.  It
+ * changes nothing that is in force.  In that state already: nothing is
+ * written and *<ret_changed> (may be NULL) is false.  -ENOENT for an
+ * unknown VPS. */
+int pc_store_vps_set_state(struct pc_store *s, const char *id, bool running, const struct pc_actor *who,
+                           bool *ret_changed);
 
 /* pc_store_addr_holder()'s <what>: the holdings it looks at. */
 #define PC_ADDR_REGISTERED 1u /* the VPSes' registered addresses */

@@ -925,8 +925,8 @@ static int load_actions(struct sqlite_store *s, const struct pc_config *cfg, str
 }
 
 /* Builds the VPS of the current row of <v> (id, owner, lang, site, iface,
- * mac, created) with what the other cursors hold for it, and adds it to
- * <m>. */
+ * mac, created, run_state, run_since) with what the other cursors hold for
+ * it, and adds it to <m>. */
 static int load_one(struct sqlite_store *s, struct pc_model *m, struct cursor *v,
                     struct cursor *a, struct cursor *e, struct cursor *f)
 {
@@ -957,6 +957,8 @@ static int load_one(struct sqlite_store *s, struct pc_model *m, struct cursor *v
                 vps->has_mac = true;
         }
         vps->created = sqlite3_column_int64(v->st, 6);
+        vps->stopped = strcmp(col_text(v->st, 7), "stopped") == 0;
+        vps->run_since = sqlite3_column_int64(v->st, 8);
 
         r = load_addrs(s, a, vps);
         if (r >= 0)
@@ -1007,7 +1009,8 @@ static int load_into(struct sqlite_store *s, struct pc_model *m, const char *onl
         /* Every VPS, or just <only>: separate texts so that the single
          * fetch is an index lookup, not a scan. */
         static const char *const sql[2][4] = {
-                { "SELECT id, owner, lang, site, iface, mac, created FROM vps WHERE ?1 IS NULL ORDER BY id",
+                { "SELECT id, owner, lang, site, iface, mac, created, run_state, run_since FROM vps WHERE ?1 IS NULL "
+                  "ORDER BY id",
                   "SELECT vps_id, prefix FROM vps_address WHERE ?1 IS NULL ORDER BY vps_id, rowid",
                   "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until, ports FROM exception "
                   "WHERE ?1 IS NULL AND revoked_at IS NULL AND (until IS NULL OR until > ?2) "
@@ -1015,7 +1018,7 @@ static int load_into(struct sqlite_store *s, struct pc_model *m, const char *onl
                   "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until, "
                   "terminated FROM action WHERE ?1 IS NULL AND lifted_at IS NULL AND (until IS NULL OR until > ?2) "
                   "ORDER BY vps_id, id" },
-                { "SELECT id, owner, lang, site, iface, mac, created FROM vps WHERE id = ?1",
+                { "SELECT id, owner, lang, site, iface, mac, created, run_state, run_since FROM vps WHERE id = ?1",
                   "SELECT vps_id, prefix FROM vps_address WHERE vps_id = ?1 ORDER BY rowid",
                   "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until, ports FROM exception "
                   "WHERE vps_id = ?1 AND revoked_at IS NULL AND (until IS NULL OR until > ?2) ORDER BY id",
@@ -1153,37 +1156,30 @@ static int addr_insert(struct sqlite_store *s, const char *vps_id, const struct 
         return r < 0 ? r : 0;
 }
 
-static int vps_add_tx(struct sqlite_store *s, const struct pc_vps *vps,
-                      const struct pc_actor *who, int64_t now)
+/* Checks that no VPS but <vps> is on <vps>'s interface: the kernel knows
+ * a VPS by its interface, and two VPSes on one would get each other's
+ * policy.  -EEXIST naming the other. */
+static int iface_free(struct sqlite_store *s, const struct pc_vps *vps)
 {
-        _cleanup_json_ json_t *after = NULL;
-        char object[128], mac[18];
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r;
 
-        if (vps->has_mac)
-                pc_format_mac(vps->mac, mac, sizeof(mac));
-        /* The kernel knows a VPS by its interface: two VPSes on one would
-         * get each other's policy. */
-        {
-                _cleanup_stmt_ sqlite3_stmt *st = NULL;
-
-                r = query(s, &st, "SELECT id FROM vps WHERE iface = ? AND iface != '' AND id != ?", "tt", vps->iface, vps->id);
-                if (r >= 0)
-                        r = step(s, st);
-                if (r < 0)
-                        return r;
-                if (r > 0)
-                        return set_err(s, -EEXIST, "interface %s is already %s's", vps->iface, col_text(st, 0));
-        }
-        r = exec(s,
-                 "INSERT INTO vps (id, owner, lang, site, iface, mac, created) "
-                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                 "tttttti", vps->id, vps->owner, vps->lang, vps->site->name, vps->iface,
-                 vps->has_mac ? mac : NULL, now);
+        r = query(s, &st, "SELECT id FROM vps WHERE iface = ? AND iface != '' AND id != ?", "tt", vps->iface, vps->id);
+        if (r >= 0)
+                r = step(s, st);
         if (r < 0)
                 return r;
-        if (sqlite3_changes(s->db) == 0)
-                return set_err(s, -EEXIST, "vps %s already exists", vps->id);
+        if (r > 0)
+                return set_err(s, -EEXIST, "interface %s is already %s's", vps->iface, col_text(st, 0));
+        return 0;
+}
+
+/* Writes the addresses of <vps>, each one nobody holds already (the
+ * operations layer checked overlaps; this is the exact-match backstop). */
+static int addrs_insert(struct sqlite_store *s, const struct pc_vps *vps)
+{
+        int r;
+
         for (size_t i = 0; i < vps->n_addrs; i++) {
                 _cleanup_stmt_ sqlite3_stmt *st = NULL;
                 char prefix[64];
@@ -1206,6 +1202,33 @@ static int vps_add_tx(struct sqlite_store *s, const struct pc_vps *vps,
                 if (r < 0)
                         return r;
         }
+        return 0;
+}
+
+static int vps_add_tx(struct sqlite_store *s, const struct pc_vps *vps,
+                      const struct pc_actor *who, int64_t now)
+{
+        _cleanup_json_ json_t *after = NULL;
+        char object[128], mac[18];
+        int r;
+
+        if (vps->has_mac)
+                pc_format_mac(vps->mac, mac, sizeof(mac));
+        r = iface_free(s, vps);
+        if (r < 0)
+                return r;
+        r = exec(s,
+                 "INSERT INTO vps (id, owner, lang, site, iface, mac, created) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                 "tttttti", vps->id, vps->owner, vps->lang, vps->site->name, vps->iface,
+                 vps->has_mac ? mac : NULL, now);
+        if (r < 0)
+                return r;
+        if (sqlite3_changes(s->db) == 0)
+                return set_err(s, -EEXIST, "vps %s already exists", vps->id);
+        r = addrs_insert(s, vps);
+        if (r < 0)
+                return r;
         r = vps_fetch(s, vps->id, &after);
         if (r < 0)
                 return r;
@@ -1226,6 +1249,116 @@ static int sq_vps_add(struct pc_store *ps, const struct pc_vps *vps, const struc
         if (r < 0)
                 return r;
         return tx_end(s, vps_add_tx(s, vps, who, pc_now()));
+}
+
+/* Writes <vps>'s interface, MAC and addresses over those of the VPS of
+ * that id, and audits the change; *<ret_changed> says whether there was
+ * one (the caller rolls back if not). */
+static int vps_update_tx(struct sqlite_store *s, const struct pc_vps *vps, const struct pc_actor *who,
+                         int64_t now, bool *ret_changed)
+{
+        _cleanup_json_ json_t *before = NULL, *after = NULL;
+        char object[128], mac[18];
+        int r;
+
+        r = vps_fetch(s, vps->id, &before);
+        if (r < 0)
+                return r;
+        r = iface_free(s, vps);
+        if (r < 0)
+                return r;
+        if (vps->has_mac)
+                pc_format_mac(vps->mac, mac, sizeof(mac));
+        r = exec(s, "UPDATE vps SET iface = ?, mac = ? WHERE id = ?", "ttt", vps->iface, vps->has_mac ? mac : NULL,
+                 vps->id);
+        if (r >= 0)
+                r = exec(s, "DELETE FROM vps_address WHERE vps_id = ?", "t", vps->id);
+        if (r >= 0)
+                r = addrs_insert(s, vps);
+        if (r >= 0)
+                r = vps_fetch(s, vps->id, &after);
+        if (r < 0)
+                return r;
+        *ret_changed = !json_equal(before, after);
+        if (!*ret_changed)
+                return 0;
+        snprintf(object, sizeof(object), "vps/%s", vps->id);
+        return audit(s, now, who, "vps.update", object, vps->id, before, after);
+}
+
+static int sq_vps_update(struct pc_store *ps, const struct pc_vps *vps, const struct pc_actor *who,
+                         bool *ret_changed)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        bool changed = false;
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0)
+                r = check_vps(s, vps);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        r = vps_update_tx(s, vps, who, pc_now(), &changed);
+        /* Nothing to change: rolled back, so that a VM manager's hook
+         * telling the same thing at every start leaves no trace. */
+        r = tx_end(s, r >= 0 && !changed ? -ECANCELED : r);
+        if (r < 0 && r != -ECANCELED)
+                return r;
+        if (ret_changed != NULL)
+                *ret_changed = changed;
+        return 0;
+}
+
+static int vps_set_state_tx(struct sqlite_store *s, const char *id, bool running, const struct pc_actor *who,
+                            int64_t now, bool *ret_changed)
+{
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_json_ json_t *before = NULL, *after = NULL;
+        const char *want = running ? "running" : "stopped";
+        char object[128];
+        int r;
+
+        r = query(s, &st, "SELECT run_state FROM vps WHERE id = ?", "t", id);
+        if (r >= 0)
+                r = step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return set_err(s, -ENOENT, "vps %s does not exist", id);
+        *ret_changed = strcmp(col_text(st, 0), want) != 0;
+        if (!*ret_changed)
+                return 0;
+        before = json_pack("{s:s}", "run_state", col_text(st, 0));
+        after = json_pack("{s:s}", "run_state", want);
+        if (before == NULL || after == NULL)
+                return set_err(s, -ENOMEM, "vps %s: cannot describe its state in JSON", id);
+        r = exec(s, "UPDATE vps SET run_state = ?, run_since = ? WHERE id = ?", "tit", want, now, id);
+        if (r < 0)
+                return r;
+        snprintf(object, sizeof(object), "vps/%s", id);
+        return audit(s, now, who, running ? "vps.start" : "vps.stop", object, id, before, after);
+}
+
+static int sq_vps_set_state(struct pc_store *ps, const char *id, bool running, const struct pc_actor *who,
+                            bool *ret_changed)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        bool changed = false;
+        int r;
+
+        r = check_actor(s, who);
+        if (r >= 0)
+                r = tx_begin(s);
+        if (r < 0)
+                return r;
+        r = tx_end(s, vps_set_state_tx(s, id, running, who, pc_now(), &changed));
+        if (r < 0)
+                return r;
+        if (ret_changed != NULL)
+                *ret_changed = changed;
+        return 0;
 }
 
 static int action_fetch(struct sqlite_store *s, int64_t id, json_t **ret);
@@ -4039,6 +4172,8 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .load = sq_load,
         .vps_add = sq_vps_add,
         .vps_remove = sq_vps_remove,
+        .vps_update = sq_vps_update,
+        .vps_set_state = sq_vps_set_state,
         .addr_holder = sq_addr_holder,
         .mac_holder = sq_mac_holder,
         .exception_grant = sq_exception_grant,

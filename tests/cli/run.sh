@@ -781,6 +781,66 @@ t tix-explain-revoked 1 explain vps-301 tcp/587 && has tix-explain-revoked "reje
 [ "$(qt "SELECT group_concat(action) FROM audit WHERE object = 'ticket/1'")" = "ticket.open,ticket.investigate,ticket.approve,ticket.revoke" ] ||
         { echo "FAIL tix-audit: $(qt "SELECT group_concat(action) FROM audit WHERE object = 'ticket/1'")"; failures=$((failures + 1)); }
 t tix-audit 0 audit vps-301 && has tix-audit "ticket.approve" "$out"
+
+# ---- step 10: vps update, start, stop (a fresh database)
+db="sqlite:$tmp/orch.db"
+qo() { sqlite3 "$tmp/orch.db" "$@"; }
+t orch-init 0 init
+t orch-add-501 0 vps add vps-501 --site lenoir --owner ada@example.net --iface tap501 --addr 203.0.113.51 --mac 52:54:00:00:05:01 --by orch
+t orch-add-502 0 vps add vps-502 --owner bea@example.it --iface tap502 --addr 198.51.100.52 --addr 2001:db8:502::/64 --by orch
+t orch-help 0 vps --help && has orch-help "vps update ID [--addr CIDR...] [--iface IF] [--mac MAC]" "$out" &&
+        has orch-help "vps stop ID [--by WHO] [--reason TEXT]" "$out" && has orch-help "keeps its exceptions, filters" "$out"
+t orch-update 0 vps update vps-501 --addr 203.0.113.52 --addr 2001:db8:501::/64 --by libvirt-hook --reason "VM started" &&
+        has orch-update "updated vps-501: interface tap501, MAC 52:54:00:00:05:01, addresses 203.0.113.52/32 2001:db8:501::/64" "$out"
+t orch-update-json 0 vps update vps-501 --address 203.0.113.52 --address 2001:db8:501::/64 --by libvirt-hook --json &&
+        json orch-update-json 'j["updated"] == "vps-501" and j["changed"] is False and j["addresses"] == ["203.0.113.52/32", "2001:db8:501::/64"] and j["owner"] == "ada@example.net" and j["run_state"] == "running" and "agent" not in j'
+t orch-update-same 0 vps update vps-501 --iface tap501 && has orch-update-same "unchanged vps-501" "$out"
+[ "$(qo "SELECT count(*) FROM audit WHERE action = 'vps.update'")" = 1 ] ||
+        { echo "FAIL orch-update-once: $(qo "SELECT count(*) FROM audit WHERE action = 'vps.update'") vps.update rows, want 1"; failures=$((failures + 1)); }
+t orch-update-iface 0 vps update vps-501 --iface tap501b --mac 52:54:00:00:05:0a --json &&
+        json orch-update-iface 'j["changed"] is True and j["iface"] == "tap501b" and j["mac"] == "52:54:00:00:05:0a" and j["agent"]["state"] == "not running"'
+t orch-show 0 vps show vps-501 --json && json orch-show 'j["iface"] == "tap501b" and j["addresses"] == ["203.0.113.52/32", "2001:db8:501::/64"] and j["site"] == "lenoir"'
+t orch-audit 0 audit vps-501 --json &&
+        json orch-audit '[(e["before"]["addresses"], e["after"]["addresses"], e["by"], e["reason"]) for e in j["audit"] if e["action"] == "vps.update"][0] == (["203.0.113.51/32"], ["203.0.113.52/32", "2001:db8:501::/64"], "libvirt-hook", "VM started")'
+# refused as vps add refuses, naming the option; nothing written
+rows=$(qo "SELECT count(*) FROM audit")
+t orch-overlap 2 vps update vps-501 --addr 198.51.100.52 && has orch-overlap "Failed to update vps-501: address 198.51.100.52/32 overlaps 198.51.100.52/32 of vps-502" "$err"
+t orch-overlap6 2 vps update vps-501 --addr 2001:db8:502::1 && has orch-overlap6 "overlaps 2001:db8:502::/64 of vps-502" "$err"
+t orch-self-overlap 2 vps update vps-501 --addr 203.0.113.48/29 --addr 203.0.113.52 && has orch-self-overlap "--addr values 203.0.113.48/29 and 203.0.113.52 overlap each other" "$err"
+t orch-unassignable 2 vps update vps-501 --addr 10.0.0.0/8 && has orch-unassignable "--addr 10.0.0.0/8 cannot be a VPS's" "$err"
+t orch-hostbits 2 vps update vps-501 --addr 203.0.113.53/29 && has orch-hostbits "host bits" "$err"
+t orch-unknown 2 vps update vps-999 --addr 203.0.113.99 && has orch-unknown "Failed to update vps-999: vps vps-999 does not exist" "$err"
+t orch-badmac 2 vps update vps-501 --mac ff:ff:ff:ff:ff:ff && has orch-badmac "--mac 'ff:ff:ff:ff:ff:ff' is not a unicast MAC address" "$err"
+t orch-badmac2 2 vps update vps-501 --mac 52:54:00:zz:00:01 && has orch-badmac2 "--mac '52:54:00:zz:00:01' is not a unicast MAC address" "$err"
+t orch-samemac 2 vps update vps-502 --mac 52:54:00:00:05:0a && has orch-samemac "MAC 52:54:00:00:05:0a is already vps-501's" "$err"
+t orch-sameiface 2 vps update vps-502 --iface tap501b && has orch-sameiface "interface tap501b is already vps-501's" "$err"
+t orch-lo 2 vps update vps-502 --iface lo && has orch-lo "--iface lo is the hypervisor's loopback" "$err"
+t orch-nothing 2 vps update vps-502 && has orch-nothing "vps update needs what changes: --addr" "$err"
+t orch-owner 2 vps update vps-502 --owner x@example.net && has orch-owner "--owner is not an option of vps update" "$err"
+t orch-site 2 vps update vps-502 --site lenoir --addr 198.51.100.53 && has orch-site "--site is not an option of vps update" "$err"
+t orch-reason 2 vps update vps-502 --iface tap502b --reason $'a\nb' && has orch-reason "--reason holds the control character U+000A" "$err"
+t orch-twoids 2 vps update vps-501 vps-502 --iface tap9 && has orch-twoids "vps update takes exactly one ID" "$err"
+[ "$(qo "SELECT count(*) FROM audit")" = "$rows" ] || { echo "FAIL orch-nothing-written: the audit log grew"; failures=$((failures + 1)); }
+# start and stop: informational; a stopped VPS keeps what is in force
+t orch-filter 0 filter place vps-502 --all --by alice --reason "abuse report" --until +1d
+t orch-stop 0 vps stop vps-502 --by libvirt-hook --reason "VM stopped" && has orch-stop "vps-502 is stopped; its policy stays in force" "$out"
+t orch-stop-again 0 vps stop vps-502 --by libvirt-hook && has orch-stop-again "vps-502 was stopped already" "$out"
+t orch-stop-json 0 vps stop vps-502 --json && json orch-stop-json 'j == {"vps": "vps-502", "run_state": "stopped", "changed": False}'
+t orch-list 0 vps list && has orch-list "RUN" "$out" && has orch-list "stopped" "$out"
+t orch-list-json 0 vps list --json && json orch-list-json '[(v["id"], v["run_state"], v["state"]) for v in j["vps"]] == [("vps-501", "running", "active"), ("vps-502", "stopped", "filtered")]'
+t orch-show-stopped 0 vps show vps-502 && has orch-show-stopped "run state   stopped since " "$out" && has orch-show-stopped "(its policy stays in force)" "$out"
+t orch-show-stopped-json 0 vps show vps-502 --json && json orch-show-stopped-json 'j["run_state"] == "stopped" and j["run_since"].endswith("Z") and len(j["filters"]) == 1 and j["state"] == "filtered"'
+t orch-explain-stopped 1 explain vps-502 tcp/443 && has orch-explain-stopped "filter #1" "$out"
+t orch-ruleset 0 ruleset --elements && has orch-ruleset "tap502" "$out"
+t orch-start 0 vps start vps-502 --by libvirt-hook --json && json orch-start 'j["vps"] == "vps-502" and j["run_state"] == "running" and j["changed"] is True and "agent" in j'
+t orch-start-audit 0 audit vps-502 --json &&
+        json orch-start-audit '[(e["action"], e["before"], e["after"], e["reason"]) for e in j["audit"] if e["action"] in ("vps.stop", "vps.start")] == [("vps.stop", {"run_state": "running"}, {"run_state": "stopped"}, "VM stopped"), ("vps.start", {"run_state": "stopped"}, {"run_state": "running"}, "")]'
+t orch-start-unknown 2 vps start vps-999 && has orch-start-unknown "Failed to start vps-999: vps vps-999 does not exist" "$err"
+t orch-stop-badid 2 vps stop "x y" && has orch-stop-badid "is not a valid VPS id" "$err"
+t orch-stop-badby 2 vps stop vps-502 --by "A B" && has orch-stop-badby "--by 'A B' is not a valid name" "$err"
+t orch-stop-extra 2 vps stop vps-502 now && has orch-stop-extra "vps stop takes exactly one ID" "$err"
+t orch-stop-badopt 2 vps stop vps-502 --addr 198.51.100.52 && has orch-stop-badopt "bad option for vps stop" "$err"
+t orch-badsub 2 vps pause vps-502 && has orch-badsub "unknown vps subcommand 'pause' (add, update, start, stop, remove, list, show)" "$err"
 db="sqlite:$tmp/t.db"
 
 # API tokens: shown once, stored as a hash, refused with the field at fault.

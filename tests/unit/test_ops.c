@@ -167,12 +167,20 @@ static void test_authorize_matrix(void **state)
                 const struct pc_ops_actor *who;
                 bool may[PC_OP_COUNT_];
         } rows[] = {
-                /* register, update, remove, grant, revoke; ticket open, read,
-                 * investigate, approve, deny, revoke, expire; vps read, tokens, metrics */
-                { &admin, { true, true, true, true, true, true, true, true, true, true, true, true, true, true, true } },
-                { &support, { false, false, false, true, true, true, true, true, true, true, true, false, true, false, true } },
-                { &customer, { false, false, false, false, false, true, true, false, false, false, false, false, true, false, false } },
-                { &agent, { true, true, true, false, false, false, false, false, false, false, false, true, true, false, true } },
+                /* register, update, start/stop, remove, grant, revoke; ticket
+                 * open, read, investigate, approve, deny, revoke, expire; vps
+                 * read, tokens, metrics */
+                { &admin,
+                  { true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true } },
+                { &support,
+                  { false, false, false, false, true, true, true, true, true, true, true, true, false, true, false,
+                    true } },
+                { &customer,
+                  { false, false, false, false, false, false, true, true, false, false, false, false, false, true,
+                    false, false } },
+                { &agent,
+                  { true, true, true, true, false, false, false, false, false, false, false, false, true, true, false,
+                    true } },
         };
         struct pc_ops_error err;
 
@@ -390,6 +398,144 @@ static void test_remove(void **state)
         assert_refused(pc_ops_vps_remove(&ops, &agent, "vps-201", NULL, false, &err), &err, PC_OPS_ENOENT, "",
                        "vps vps-201 does not exist");
         assert_int_equal(pc_ops_http_status(err.code), 404);
+}
+
+/* A VM manager's update goes through the registration's checks: the
+ * VPS's own addresses and MAC are no conflict, anybody else's are. */
+static void test_update(void **state)
+{
+        struct spec_buf b, other;
+        struct pc_vps_change c = { .id = "vps-101" };
+        struct pc_ops_error err;
+        struct pc_prefix addrs[3];
+        uint8_t mac[6];
+        bool changed = false;
+        struct pc_vps *v;
+        int64_t rows;
+
+        spec_of(&b, "vps-101", "lenoir", "203.0.113.10", "2001:db8:101::/64", NULL);
+        assert_int_equal(pc_parse_mac("52:54:00:00:01:01", b.mac), 0);
+        b.spec.mac = b.mac;
+        register_ok(&b.spec);
+        register_ok(spec_of(&other, "vps-202", NULL, "198.51.100.24/29", NULL));
+        assert_int_equal(pc_ops_exception_grant(&ops, &admin,
+                                                &(struct pc_exception_spec){ .vps_id = "vps-101",
+                                                                             .service = "source-prefix:192.0.2.64/29",
+                                                                             .reason = "VPN gateway" },
+                                                NULL, &err),
+                         0);
+
+        /* what it has already: no change */
+        c.addrs = b.addrs;
+        c.n_addrs = 2;
+        rows = audit_count();
+        if (pc_ops_vps_update(&ops, &agent, &c, "VM started", &changed, &err) < 0)
+                fail_msg("update: %s %s", err.field, err.message);
+        assert_false(changed);
+        assert_int_equal(audit_count(), rows);
+
+        /* a new address list (its own granted source prefix is no conflict) */
+        assert_int_equal(pc_parse_prefix("203.0.113.11", false, &addrs[0]), 0);
+        assert_int_equal(pc_parse_prefix("2001:db8:101::/64", false, &addrs[1]), 0);
+        c.addrs = addrs;
+        c.n_addrs = 2;
+        assert_int_equal(pc_ops_vps_update(&ops, &agent, &c, "VM started", &changed, &err), 0);
+        assert_true(changed);
+        assert_int_equal(audit_count(), rows + 1);
+        assert_int_equal(pc_store_vps_fetch(store, cfg, "vps-101", &v), 0);
+        assert_int_equal(v->n_addrs, 2);
+        assert_true(v->has_mac); /* kept: not given */
+        assert_string_equal(v->owner, "bruno@example.it");
+        pc_vps_free(v);
+
+        /* refusals: the registration's, each with its field */
+        assert_int_equal(pc_parse_prefix("198.51.100.26", false, &addrs[0]), 0);
+        assert_refused(pc_ops_vps_update(&ops, &agent, &c, NULL, NULL, &err), &err, PC_OPS_ECONFLICT, "addresses",
+                       "address 198.51.100.26/32 overlaps 198.51.100.24/29 of vps-202");
+        assert_int_equal(pc_parse_prefix("203.0.113.8/29", false, &addrs[0]), 0);
+        assert_int_equal(pc_parse_prefix("203.0.113.11", false, &addrs[1]), 0);
+        assert_refused(pc_ops_vps_update(&ops, &agent, &c, NULL, NULL, &err), &err, PC_OPS_EINVAL, "addresses",
+                       "overlap each other");
+        assert_int_equal(pc_parse_prefix("127.0.0.1", false, &addrs[0]), 0);
+        c.n_addrs = 1;
+        assert_refused(pc_ops_vps_update(&ops, &agent, &c, NULL, NULL, &err), &err, PC_OPS_EINVAL, "addresses",
+                       "127.0.0.1 cannot be a VPS's");
+        c.n_addrs = 0;
+        assert_refused(pc_ops_vps_update(&ops, &agent, &c, NULL, NULL, &err), &err, PC_OPS_EINVAL, "addresses",
+                       "is required");
+        c.addrs = NULL;
+        c.iface = "vps-202";
+        assert_refused(pc_ops_vps_update(&ops, &agent, &c, NULL, NULL, &err), &err, PC_OPS_EEXIST, "",
+                       "interface vps-202 is already vps-202's");
+        c.iface = "lo";
+        assert_refused(pc_ops_vps_update(&ops, &agent, &c, NULL, NULL, &err), &err, PC_OPS_EINVAL, "iface",
+                       "loopback");
+        c.iface = NULL;
+        memcpy(mac, (uint8_t[6]){ 0x01, 0x00, 0x5e, 0x00, 0x00, 0x01 }, 6); /* multicast */
+        c.mac = mac;
+        assert_refused(pc_ops_vps_update(&ops, &agent, &c, NULL, NULL, &err), &err, PC_OPS_EINVAL, "mac",
+                       "is not a unicast MAC");
+        c.mac = NULL;
+        assert_refused(pc_ops_vps_update(&ops, &agent, &c, "two\nlines", NULL, &err), &err, PC_OPS_EINVAL,
+                       "reason", "one line of text");
+        c.id = "vps-999";
+        assert_refused(pc_ops_vps_update(&ops, &agent, &c, NULL, NULL, &err), &err, PC_OPS_ENOENT, "vps",
+                       "vps vps-999 does not exist");
+        assert_int_equal(pc_ops_http_status(err.code), 404);
+        c.id = "vps-101";
+        assert_refused(pc_ops_vps_update(&ops, &support, &c, NULL, NULL, &err), &err, PC_OPS_EPERM, "",
+                       "may not change a VPS's addresses");
+        assert_refused(pc_ops_vps_update(&ops, &customer, &c, NULL, NULL, &err), &err, PC_OPS_EPERM, "",
+                       "only admin or agent may");
+        assert_int_equal(audit_count(), rows + 1);
+
+        /* another VPS's MAC */
+        register_ok(spec_of(&other, "vps-102", "lenoir", "203.0.113.20", NULL));
+        assert_int_equal(pc_parse_mac("52:54:00:00:01:01", mac), 0);
+        c = (struct pc_vps_change){ .id = "vps-102", .mac = mac };
+        assert_refused(pc_ops_vps_update(&ops, &agent, &c, NULL, NULL, &err), &err, PC_OPS_ECONFLICT, "mac",
+                       "MAC 52:54:00:00:01:01 is already vps-101's");
+}
+
+/* Start and stop: informational, audited, idempotent; the policy stays. */
+static void test_set_state(void **state)
+{
+        struct spec_buf b;
+        struct pc_ops_error err;
+        bool changed = false;
+        struct pc_vps *v;
+        int64_t rows;
+
+        register_ok(spec_of(&b, "vps-201", NULL, "198.51.100.10", NULL));
+        assert_int_equal(pc_ops_exception_grant(&ops, &admin, &(struct pc_exception_spec){ .vps_id = "vps-201",
+                                                                                            .service = "smtp",
+                                                                                            .reason = "mail" },
+                                                NULL, &err),
+                         0);
+        rows = audit_count();
+        assert_int_equal(pc_ops_vps_set_state(&ops, &agent, "vps-201", false, "VM stopped", &changed, &err), 0);
+        assert_true(changed);
+        assert_int_equal(pc_ops_vps_set_state(&ops, &agent, "vps-201", false, NULL, &changed, &err), 0);
+        assert_false(changed);
+        assert_int_equal(audit_count(), rows + 1);
+        assert_int_equal(pc_store_vps_fetch(store, cfg, "vps-201", &v), 0);
+        assert_true(v->stopped);
+        assert_int_equal(v->n_exceptions, 1);
+        pc_vps_free(v);
+        assert_int_equal(pc_ops_vps_set_state(&ops, &admin, "vps-201", true, NULL, &changed, &err), 0);
+        assert_true(changed);
+
+        assert_refused(pc_ops_vps_set_state(&ops, &support, "vps-201", false, NULL, NULL, &err), &err, PC_OPS_EPERM,
+                       "", "may not start or stop VPSes");
+        assert_refused(pc_ops_vps_set_state(&ops, &customer, "vps-201", false, NULL, NULL, &err), &err,
+                       PC_OPS_EPERM, "", "only admin or agent may");
+        assert_refused(pc_ops_vps_set_state(&ops, &agent, "vps-999", false, NULL, NULL, &err), &err, PC_OPS_ENOENT,
+                       "", "vps vps-999 does not exist");
+        assert_refused(pc_ops_vps_set_state(&ops, &agent, "x y", false, NULL, NULL, &err), &err, PC_OPS_EINVAL, "id",
+                       "is not a valid VPS id");
+        assert_refused(pc_ops_vps_set_state(&ops, &agent, "vps-201", false, "a\x1b[2J", NULL, &err), &err,
+                       PC_OPS_EINVAL, "reason", "control character");
+        assert_int_equal(audit_count(), rows + 2);
 }
 
 /* ---- exceptions ------------------------------------------------------- */
@@ -916,6 +1062,8 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_register_invalid, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register_overlap, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_remove, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_update, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_set_state, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_grant, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_grant_refused_roles, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_grant_not_exemptable, open_store, close_store),

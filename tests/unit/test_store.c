@@ -263,7 +263,7 @@ static void test_open_creates_schema(void **state)
         char buf[64], parent[128];
         int v = -1;
 
-        assert_int_equal(pc_store_schema_latest(), 8);
+        assert_int_equal(pc_store_schema_latest(), 9);
         assert_int_equal(pc_store_schema_version(s, &v), 0);
         assert_int_equal(v, pc_store_schema_latest());
         assert_int_equal(raw_int("PRAGMA user_version"), pc_store_schema_latest());
@@ -310,8 +310,9 @@ static void test_newer_schema_refused(void **state)
         }
         assert_int_equal(pc_store_open(url, &s, err, sizeof(err)), -EPROTONOSUPPORT);
         assert_null(s);
-        assert_non_null(strstr(err, "is at schema version 99 but this portcullis knows versions "
-                                    "up to 8; upgrade portcullis"));
+        snprintf(buf, sizeof(buf), "up to %d; upgrade portcullis", pc_store_schema_latest());
+        assert_non_null(strstr(err, "is at schema version 99 but this portcullis knows versions "));
+        assert_non_null(strstr(err, buf));
         assert_non_null(strstr(err, dbpath));
         /* Untouched: same version, no tables of ours, journal mode as it was. */
         assert_int_equal(raw_int("PRAGMA user_version"), 99);
@@ -2056,6 +2057,160 @@ static void test_notification_migrate_v1(void **state)
         pc_store_close(s);
 }
 
+/* vps_update replaces interface, MAC and addresses in one audited
+ * transaction; what is stored already is no change and writes nothing;
+ * another VPS's interface or address is refused with nothing written. */
+static void test_vps_update(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_vps *v = make_vps("vps-101", "milano", "192.0.2.10", "2001:db8:101::/64", NULL), *got;
+        struct audit_rows *rows;
+        struct pc_model *m;
+        bool changed = true;
+        char buf[256];
+
+        snprintf(v->iface, sizeof(v->iface), "tap101");
+        assert_int_equal(pc_store_vps_add(s, v, &alice), 0);
+        add_vps(s, "vps-102", "milano", "192.0.2.20");
+        assert_int_equal(raw_exec("UPDATE vps SET iface = 'tap102' WHERE id = 'vps-102'", NULL, 0), SQLITE_OK);
+
+        /* the same values: no change, no audit row */
+        assert_int_equal(pc_store_vps_update(s, v, &bob, &changed), 0);
+        assert_false(changed);
+        assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE action = 'vps.update'"), 0);
+
+        pc_vps_free(v);
+        v = make_vps("vps-101", "milano", "192.0.2.11", NULL);
+        snprintf(v->iface, sizeof(v->iface), "tap101b");
+        assert_int_equal(pc_parse_mac("52:54:00:00:01:01", v->mac), 0);
+        v->has_mac = true;
+        assert_int_equal(pc_store_vps_update(s, v, &bob, &changed), 0);
+        assert_true(changed);
+        m = load(s);
+        got = pc_model_find(m, "vps-101");
+        assert_non_null(got);
+        assert_string_equal(got->iface, "tap101b");
+        assert_true(got->has_mac);
+        assert_int_equal(got->n_addrs, 1);
+        assert_string_equal(got->owner, "owner-vps-101@example.net"); /* kept */
+        pc_model_free(m);
+        rows = audit_of(s, "vps-101", 0);
+        assert_int_equal(rows->n, 2);
+        assert_string_equal(rows->e[1].action, "vps.update");
+        assert_string_equal(rows->e[1].by, "bob");
+        assert_string_equal(json_field(rows->before[1], "iface", buf, sizeof(buf)), "tap101");
+        assert_string_equal(json_field(rows->before[1], "addresses", buf, sizeof(buf)),
+                            "[\"192.0.2.10/32\",\"2001:db8:101::/64\"]");
+        assert_string_equal(json_field(rows->after[1], "addresses", buf, sizeof(buf)), "[\"192.0.2.11/32\"]");
+        assert_string_equal(json_field(rows->after[1], "mac", buf, sizeof(buf)), "52:54:00:00:01:01");
+        free(rows);
+
+        /* another VPS's interface, address: refused, nothing written */
+        snprintf(v->iface, sizeof(v->iface), "tap102");
+        assert_int_equal(pc_store_vps_update(s, v, &bob, NULL), -EEXIST);
+        assert_non_null(strstr(pc_store_errmsg(s), "interface tap102 is already vps-102's"));
+        pc_vps_free(v);
+        v = make_vps("vps-101", "milano", "192.0.2.20", NULL);
+        snprintf(v->iface, sizeof(v->iface), "tap101b");
+        assert_int_equal(pc_store_vps_update(s, v, &bob, NULL), -EEXIST);
+        assert_non_null(strstr(pc_store_errmsg(s), "192.0.2.20/32 is already assigned to vps-102"));
+        assert_int_equal(raw_int("SELECT count(*) FROM vps_address WHERE vps_id = 'vps-101' AND prefix = '192.0.2.11/32'"),
+                         1);
+        assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE action = 'vps.update'"), 1);
+        pc_vps_free(v);
+        v = make_vps("vps-999", "milano", "192.0.2.99", NULL);
+        assert_int_equal(pc_store_vps_update(s, v, &bob, NULL), -ENOENT);
+        pc_vps_free(v);
+        pc_store_close(s);
+}
+
+/* vps_set_state: running <-> stopped, audited, idempotent; the VPS keeps
+ * what is in force (its filter here). */
+static void test_vps_set_state(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_filter f = { .direction = PC_DIR_EGRESS, .scope = PC_SCOPE_ALL };
+        struct audit_rows *rows;
+        struct pc_model *m;
+        const struct pc_vps *v;
+        bool changed = false;
+        int64_t now = pc_now();
+        char buf[64];
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        assert_int_equal(pc_store_filter_place(s, "vps-101", &f, &alice, NULL), 0);
+        m = load(s);
+        v = pc_model_find(m, "vps-101");
+        assert_false(v->stopped); /* a new VPS runs */
+        assert_int_equal(v->run_since, 0);
+        pc_model_free(m);
+
+        assert_int_equal(pc_store_vps_set_state(s, "vps-101", true, &bob, &changed), 0);
+        assert_false(changed);
+        assert_int_equal(pc_store_vps_set_state(s, "vps-101", false, &bob, &changed), 0);
+        assert_true(changed);
+        assert_int_equal(pc_store_vps_set_state(s, "vps-101", false, &bob, &changed), 0);
+        assert_false(changed);
+        m = load(s);
+        v = pc_model_find(m, "vps-101");
+        assert_true(v->stopped);
+        assert_true(v->run_since >= now);
+        assert_int_equal(v->n_filters, 1);
+        pc_model_free(m);
+        assert_int_equal(pc_store_vps_set_state(s, "vps-101", true, &alice, &changed), 0);
+        assert_true(changed);
+
+        rows = audit_of(s, "vps-101", 0);
+        assert_int_equal(rows->n, 4); /* add, filter, stop, start */
+        assert_string_equal(rows->e[2].action, "vps.stop");
+        assert_string_equal(json_field(rows->before[2], "run_state", buf, sizeof(buf)), "running");
+        assert_string_equal(json_field(rows->after[2], "run_state", buf, sizeof(buf)), "stopped");
+        assert_string_equal(rows->e[3].action, "vps.start");
+        assert_string_equal(rows->e[3].reason, "customer ticket");
+        free(rows);
+        assert_int_equal(pc_store_vps_set_state(s, "vps-999", false, &bob, NULL), -ENOENT);
+        assert_non_null(strstr(pc_store_errmsg(s), "vps vps-999 does not exist"));
+        /* the schema holds the two states only */
+        assert_int_not_equal(raw_exec("UPDATE vps SET run_state = 'paused'", NULL, 0), SQLITE_OK);
+        pc_store_close(s);
+}
+
+/* A version-7 database's VPSes are running after the upgrade. */
+static void test_run_state_migrate_v7(void **state)
+{
+        struct pc_store *s;
+        struct pc_model *m;
+        char parent[128];
+        sqlite3 *db;
+        size_t n7 = 0;
+
+        while (pc_sqlite_migrations[n7].version <= 7)
+                n7++;
+        snprintf(parent, sizeof(parent), "%s/state", dir);
+        assert_int_equal(mkdir(parent, 0750), 0);
+        assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+        for (size_t i = 0; i < n7; i++) {
+                assert_int_equal(sqlite3_exec(db, pc_sqlite_migrations[i].sql, NULL, NULL, NULL), SQLITE_OK);
+                if (pc_sqlite_migrations[i].fill != NULL)
+                        assert_int_equal(pc_sqlite_migrations[i].fill(db), SQLITE_OK);
+        }
+        assert_int_equal(sqlite3_exec(db,
+                                      "PRAGMA user_version = 7;"
+                                      "INSERT INTO vps (id, owner, lang, site, iface, created) "
+                                      "VALUES ('vps-101', 'ada@example.net', 'en', 'milano', 'tap101', 1000);",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(db);
+
+        s = open_store();
+        m = load(s);
+        assert_false(pc_model_find(m, "vps-101")->stopped);
+        assert_int_equal(pc_model_find(m, "vps-101")->run_since, 0);
+        pc_model_free(m);
+        assert_int_equal(pc_store_vps_set_state(s, "vps-101", false, &bob, NULL), 0);
+        pc_store_close(s);
+}
+
 /* Ids are never used twice: after the newest VPS is removed (and with it
  * its tickets, exceptions, filters and incidents), a new VPS's objects get
  * new numbers, so that the audit log never names two objects with one. */
@@ -2685,6 +2840,9 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_addr_migrate_v5, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_ticket_migrate_v6, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_addr_holder_indexed, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_vps_update, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_vps_set_state, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_run_state_migrate_v7, setup, teardown),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
