@@ -133,6 +133,73 @@ void api_vps_register(struct api_request *req, struct api_reply *rep)
         pc_vps_free(v);
 }
 
+/* The VPS <id> as it stands now, as <status>. */
+static void vps_reply(struct api_request *req, struct api_reply *rep, const char *id, unsigned status)
+{
+        struct pc_ops_error err;
+        struct pc_vps *v = NULL;
+
+        if (pc_ops_vps_get(req->ops, &req->who, id, &v, &err) < 0) {
+                api_reply_error(rep, &err);
+                return;
+        }
+        api_reply_json(rep, status, pc_json_vps(v));
+        pc_vps_free(v);
+}
+
+void api_vps_update(struct api_request *req, struct api_reply *rep)
+{
+        static const char *const known[] = { "iface", "mac", "addresses", "reason", NULL };
+        struct pc_prefix addrs[PC_VPS_ADDRS_MAX];
+        struct pc_vps_change change = { .id = req->params[0] };
+        const char *mac = NULL, *reason = NULL;
+        struct pc_ops_error err;
+        uint8_t macb[6];
+
+        if (api_body_only(req, rep, known) < 0 || api_body_string(req, rep, "iface", false, &change.iface) < 0 ||
+            api_body_string(req, rep, "mac", false, &mac) < 0 ||
+            api_body_string(req, rep, "reason", false, &reason) < 0 ||
+            addresses(req, rep, addrs, &change.n_addrs) < 0)
+                return;
+        if (json_object_get(req->body, "addresses") != NULL)
+                change.addrs = addrs;
+        if (mac != NULL) {
+                if (pc_parse_mac(mac, macb) < 0) {
+                        api_reply_fail(rep, PC_OPS_EINVAL, "mac", "mac is not a unicast MAC address (aa:bb:cc:dd:ee:ff)");
+                        return;
+                }
+                change.mac = macb;
+        }
+        if (pc_ops_vps_update(req->ops, &req->who, &change, reason, NULL, &err) < 0)
+                api_reply_error(rep, &err);
+        else
+                vps_reply(req, rep, change.id, 200);
+}
+
+static void set_state(struct api_request *req, struct api_reply *rep, bool running)
+{
+        static const char *const known[] = { "reason", NULL };
+        struct pc_ops_error err;
+        const char *reason = NULL;
+
+        if (api_body_only(req, rep, known) < 0 || api_body_string(req, rep, "reason", false, &reason) < 0)
+                return;
+        if (pc_ops_vps_set_state(req->ops, &req->who, req->params[0], running, reason, NULL, &err) < 0)
+                api_reply_error(rep, &err);
+        else
+                vps_reply(req, rep, req->params[0], 200);
+}
+
+void api_vps_start(struct api_request *req, struct api_reply *rep)
+{
+        set_state(req, rep, true);
+}
+
+void api_vps_stop(struct api_request *req, struct api_reply *rep)
+{
+        set_state(req, rep, false);
+}
+
 void api_vps_remove(struct api_request *req, struct api_reply *rep)
 {
         static const char *const known[] = { "reason", "admin_override", NULL };

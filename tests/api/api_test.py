@@ -115,6 +115,16 @@ for role in ROLES:
             "addresses": ["192.0.2.%d" % seq[0]]}, t)
     for whose, owner in (("own", "ann@example.org"), ("other's", "bob@example.org")):
         vid = fresh_vps(owner)
+        may = role in ("admin", "agent")
+        st, j = expect("%s PATCH %s vps" % (role, whose), 200 if may else 403, "PATCH", "/v1/vps/" + vid,
+                       {"addresses": ["203.0.113.%d" % (100 + seq[0])], "reason": "VM reconfigured"}, t)
+        if may:
+            check("PATCH replaced the addresses", j["addresses"] == ["203.0.113.%d/32" % (100 + seq[0])], j)
+        for verb in ("stop", "start"):
+            st, j = expect("%s %s %s vps" % (role, verb, whose), 200 if may else 403, "POST",
+                           "/v1/vps/%s/%s" % (vid, verb), {}, t)
+            if may:
+                check("%s: run state %s" % (verb, verb), j["run_state"] == ("stopped" if verb == "stop" else "running"), j)
         expect("%s DELETE %s vps" % (role, whose), 200 if role in ("admin", "agent") else 403, "DELETE",
                "/v1/vps/" + vid, {"reason": "VM destroyed"}, t)
     # exceptions
