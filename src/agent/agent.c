@@ -281,6 +281,7 @@ static void record_change(struct agent *a, const char *what, long us)
         a->last_change_at = pc_now();
         a->last_change_us = us;
         snprintf(a->last_change, sizeof(a->last_change), "%s", what);
+        agent_metrics_change(a, us);
 }
 
 int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
@@ -447,6 +448,7 @@ static int attempt_cb(const struct pc_dp_attempt *x, void *userdata)
         }
         if (delta == 0)
                 return 0;
+        agent_metrics_blocked(a, x->dir, x->proto, x->port, delta);
         vps = pc_model_find_iface(a->model, x->iface);
         if (vps == NULL)
                 return 0;

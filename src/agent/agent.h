@@ -26,6 +26,23 @@ struct agent_note {
         uint64_t count;           /* waiting */
 };
 
+/* The agent's figures for Prometheus (metrics.c). */
+#define AGENT_LATENCY_BUCKETS 8
+#define AGENT_BLOCKED_KEYS 128
+struct agent_blocked {
+        unsigned dir;
+        uint8_t proto;
+        uint16_t port;
+        uint64_t packets;
+};
+struct agent_metrics {
+        uint64_t latency[AGENT_LATENCY_BUCKETS]; /* cumulative, as Prometheus buckets are */
+        uint64_t latency_count, latency_sum_us;
+        struct agent_blocked blocked[AGENT_BLOCKED_KEYS];
+        size_t n_blocked;
+        uint64_t blocked_other;  /* beyond AGENT_BLOCKED_KEYS keys */
+};
+
 struct agent {
         const char *config_path;
         const char *db_url;       /* overrides the config's database; may be NULL */
@@ -66,6 +83,7 @@ struct agent {
         struct account *direct_mail; /* VPSes' SMTP not through the proxy, from conntrack (spam.c) */
         json_t *direct_prev;      /* its figures as last fed */
         int64_t change_seen;      /* the change feed's last entry applied (changes.c) */
+        struct agent_metrics metrics;
         int wake_fd;              /* the wake socket; -1 none */
         char wake_path[108];
 };
@@ -84,6 +102,15 @@ int agent_sync_vps(struct agent *a, const char *id, json_t *reply);
 /* As agent_sync_vps; <feed>: the change feed asks, and a VPS whose kernel
  * state did not change is applied silently (`portcullis` told us first). */
 int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *reply);
+
+/* ---- metrics (metrics.c) ---- */
+/* A change reached the kernel in <us>. */
+void agent_metrics_change(struct agent *a, long us);
+/* <packets> more blocked attempts on (dir, proto, port). */
+void agent_metrics_blocked(struct agent *a, unsigned dir, uint8_t proto, uint16_t port, uint64_t packets);
+/* Writes agent.prom beside the control socket; removes it (at stop). */
+void agent_metrics_write(struct agent *a);
+void agent_metrics_remove(struct agent *a);
 
 /* ---- the change feed (changes.c) ---- */
 /* Listens on the wake socket beside the control socket.  Logs a failure:

@@ -77,6 +77,7 @@ static void on_periodic(evutil_socket_t fd, short what, void *arg)
         agent_spam_direct_pass(l->a);
         notifier_expiry_pass(l->a);
         notifier_digest_pass(l->a);
+        agent_metrics_write(l->a);
 }
 
 /* The detectors' clock: pending contacts time out, windows slide. */

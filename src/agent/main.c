@@ -98,6 +98,7 @@ int main(int argc, char **argv)
         }
         agent_log("Listening on %s", a.cfg->agent.control_socket);
         agent_changes_open(&a);
+        agent_metrics_write(&a);
         agent_smtpd_started(&a);
         agent_events_open(&a);
         agent_scan_open(&a);
@@ -108,6 +109,7 @@ int main(int argc, char **argv)
         close(listen_fd);
         unlink(a.cfg->agent.control_socket);
         agent_changes_close(&a);
+        agent_metrics_remove(&a); /* stale figures would say "in sync" */
         close(sig_fd);
         agent_stop(&a);
         return r < 0 ? 1 : 0;

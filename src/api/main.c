@@ -2,6 +2,7 @@
  * server (server.c) until SIGTERM. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,8 +18,7 @@
 #include "store/store.h"
 
 #define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
-#define DEFAULT_USER "portcullis"
-#define DEFAULT_AGENT_METRICS "/run/portcullis/agent.prom"
+#define DEFAULT_USER "portcullis-api"
 #define PEM_MAX (64 * 1024)
 
 static void usage(FILE *out)
@@ -50,8 +50,9 @@ static void usage(FILE *out)
                 "      --user NAME     when started as root, become NAME after reading the\n"
                 "                      configuration and the TLS files (default " DEFAULT_USER ")\n"
                 "      --agent-metrics FILE\n"
-                "                      portcullisd's figures appended to /metrics (default\n"
-                "                      " DEFAULT_AGENT_METRICS ")\n"
+                "                      portcullisd's figures appended to /metrics (default:\n"
+                "                      agent.prom beside the agent's control socket,\n"
+                "                      /run/portcullis/agent.prom; \"\": none)\n"
                 "      --routes        print the routes served (METHOD PATH) and exit\n"
                 "  -h, --help          this help\n"
                 "\n"
@@ -106,10 +107,11 @@ int main(int argc, char **argv)
                 { "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
         };
         struct api_settings set = { .address = "127.0.0.1", .port = 8470, .rate = 20, .burst = 40,
-                                    .connections = 256, .agent_metrics = DEFAULT_AGENT_METRICS };
+                                    .connections = 256 };
         const char *config = getenv("PORTCULLIS_CONFIG"), *db = NULL, *user = DEFAULT_USER;
         const char *cert_path = NULL, *key_path = NULL;
-        char *cert = NULL, *key = NULL, err[1024], wake[108] = "";
+        char *cert = NULL, *key = NULL, err[1024], wake[108] = "", metrics[108] = "";
+        bool metrics_given = false;
         struct pc_config *cfg = NULL;
         struct pc_store *store = NULL;
         struct api_server *server = NULL;
@@ -146,7 +148,10 @@ int main(int argc, char **argv)
                         break;
                 }
                 case 'u': user = optarg; break;
-                case 'm': set.agent_metrics = optarg[0] != '\0' ? optarg : NULL; break;
+                case 'm':
+                        set.agent_metrics = optarg[0] != '\0' ? optarg : NULL;
+                        metrics_given = true;
+                        break;
                 case 'R':
                         for (size_t i = 0; i < api_n_routes; i++)
                                 printf("%s %s\n", api_routes[i].method, api_routes[i].pattern);
@@ -194,6 +199,8 @@ int main(int argc, char **argv)
         }
         if (pc_unix_wake_path(cfg->agent.control_socket, wake, sizeof(wake)) == 0)
                 set.wake_path = wake;
+        if (!metrics_given && pc_unix_sibling_path(cfg->agent.control_socket, "agent.prom", metrics, sizeof(metrics)) == 0)
+                set.agent_metrics = metrics;
         ops = (struct pc_ops){ .cfg = cfg, .store = store };
 
         sigemptyset(&mask);

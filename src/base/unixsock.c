@@ -58,17 +58,21 @@ int pc_unix_listen(const char *path, int *ret_fd)
         return 0;
 }
 
-int pc_unix_wake_path(const char *control, char *buf, size_t size)
+int pc_unix_sibling_path(const char *control, const char *name, char *buf, size_t size)
 {
         const char *slash = strrchr(control, '/');
         int dir = slash != NULL ? (int)(slash - control) : 0;
         int n;
 
-        n = slash != NULL ? snprintf(buf, size, "%.*s/changes.sock", dir, control)
-                          : snprintf(buf, size, "changes.sock");
+        n = slash != NULL ? snprintf(buf, size, "%.*s/%s", dir, control, name) : snprintf(buf, size, "%s", name);
         if (n < 0 || (size_t)n >= size || (size_t)n >= sizeof(((struct sockaddr_un *)0)->sun_path))
                 return -ENAMETOOLONG;
         return 0;
+}
+
+int pc_unix_wake_path(const char *control, char *buf, size_t size)
+{
+        return pc_unix_sibling_path(control, "changes.sock", buf, size);
 }
 
 int pc_unix_wake_listen(const char *path, int *ret_fd)

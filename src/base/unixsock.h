@@ -17,8 +17,12 @@ bool pc_unix_peer_trusted(int fd, int *ret_uid);
  * -ENOENT/-ECONNREFUSED if nothing listens, -ETIMEDOUT, -EPROTO. */
 int pc_unix_request(const char *path, const char *request, int timeout_ms, json_t **ret);
 
-/* The path of the wake socket beside control socket <control>: the same
- * folder, "changes.sock".  Writes it into <buf> of <size> bytes; -ENAMETOOLONG. */
+/* The path of file <name> beside control socket <control>, in the same
+ * folder, into <buf> of <size> bytes; -ENAMETOOLONG. */
+int pc_unix_sibling_path(const char *control, const char *name, char *buf, size_t size);
+
+/* The path of the wake socket beside control socket <control>:
+ * "changes.sock" (pc_unix_sibling_path). */
 int pc_unix_wake_path(const char *control, char *buf, size_t size);
 
 /* Listens on the datagram wake socket at <path>: mode 0666, and its folder

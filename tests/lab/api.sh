@@ -38,7 +38,7 @@ tok() { pc token create "$@" --by lab 2>/dev/null; }
 BRUNO=$(tok bruno --role customer --customer bruno@example.it)
 CARLA=$(tok carla --role customer --customer carla@example.it)
 SAM=$(tok sam --role support)
-lab_bg apid hv "$APID" -c "$PC_CFG" --user nobody --port 8470 --agent-metrics "" >/dev/null
+lab_bg apid hv "$APID" -c "$PC_CFG" --user nobody --port 8470 >/dev/null
 for _ in $(seq 1 50); do grep -q "listening on" "$LAB_DIR/log/apid.log" 2>/dev/null && break; sleep 0.1; done
 check "apid listens, as nobody" grep -q "listening on 127.0.0.1 port 8470 (http).*as uid $(id -u nobody)" "$LAB_DIR/log/apid.log"
 check "the agent listens on its wake socket" test -S "$LAB_DIR/changes.sock"
@@ -117,5 +117,13 @@ api "$SAM" POST "/v1/tickets/$id/approve" '{}' >/dev/null
 for _ in $(seq 1 200); do [ "$(changes)" -gt "$n0" ] && break; sleep 0.1; done
 check "the agent applied it without a wake (within its periodic pass)" test "$(changes)" -gt "$n0"
 check "swaks to 587 delivers again" swaks_send vps201 "$LAB_INET_V4" 587 "api-feed-$$"
+ADMIN=$(tok ops --role admin)
+out=$(api "$ADMIN" GET /metrics)
+echo "$out" | grep -E "^portcullis_(agent_change_seconds_count|blocked_attempts_total|tickets)" | sed 's/^/     /'
+check "/metrics has the agent's change latency (apid reads agent.prom)" \
+        grep -qE "^portcullis_agent_change_seconds_count [1-9]" <<<"$out"
+check "/metrics has the kernel's blocked attempts on 587" \
+        grep -qE '^portcullis_blocked_attempts_total\{direction="egress",proto="tcp",port="587"\} [1-9]' <<<"$out"
+check "/metrics: the tickets by state" grep -qE '^portcullis_tickets\{state="revoked"\} 1$' <<<"$out"
 check "the audit log has every step, by the tokens' names" test "$(pc audit vps-201 --limit 0 | grep -c 'ticket\..*sam\|sam.*ticket\.')" -ge 5
 lab_summary
