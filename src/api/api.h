@@ -53,6 +53,10 @@ struct api_route {
 extern const struct api_route api_routes[];
 extern const size_t api_n_routes;
 
+/* Does <path> (a writable copy, cut at the parameters' ends) match
+ * <pattern>?  Fills <params> with pointers into it (route_match.c). */
+bool api_path_match(const char *pattern, char *path, const char **params);
+
 /* Finds the route for <method> <path>, filling <params> (pointers into
  * <buf>, a copy of <path> of <size> bytes).  NULL and *<ret_path_known>
  * true if the path exists with other methods (405), false if not (404). */

@@ -34,42 +34,6 @@ const struct api_route api_routes[] = {
 
 const size_t api_n_routes = PC_ARRAY_SIZE(api_routes);
 
-/* Does <path> (a writable copy) match <pattern>?  Fills <params>. */
-static bool path_match(const char *pattern, char *path, const char **params)
-{
-        size_t n = 0;
-        const char *p = pattern;
-        char *s = path;
-
-        while (*p != '\0') {
-                if (*p == '{') {
-                        const char *close = strchr(p, '}');
-                        bool rest = close != NULL && close > p && close[-1] == '+';
-                        char *end;
-
-                        if (close == NULL || n == API_PARAMS_MAX)
-                                return false;
-                        end = rest ? s + strlen(s) : strchrnul(s, '/');
-                        if (end == s) /* an empty segment is no value */
-                                return false;
-                        params[n++] = s;
-                        p = close + 1;
-                        s = end;
-                        if (*s == '/' && *p == '/') {
-                                *s++ = '\0';
-                                p++;
-                        } else if (*s != '\0' || *p != '\0')
-                                return false;
-                        continue;
-                }
-                if (*p != *s)
-                        return false;
-                p++;
-                s++;
-        }
-        return *s == '\0';
-}
-
 const struct api_route *api_route_find(const char *method, const char *path, char *buf, size_t size,
                                        const char **params, bool *ret_path_known)
 {
@@ -78,7 +42,7 @@ const struct api_route *api_route_find(const char *method, const char *path, cha
                 return NULL;
         for (size_t i = 0; i < api_n_routes; i++) {
                 memcpy(buf, path, strlen(path) + 1);
-                if (!path_match(api_routes[i].pattern, buf, params))
+                if (!api_path_match(api_routes[i].pattern, buf, params))
                         continue;
                 if (strcmp(api_routes[i].method, method) == 0)
                         return &api_routes[i];

@@ -57,45 +57,6 @@ static int64_t mono_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* ---- replies ---------------------------------------------------------- */
-
-void api_reply_json(struct api_reply *rep, unsigned status, json_t *body)
-{
-        json_decref(rep->body);
-        rep->status = status;
-        rep->body = body;
-}
-
-static void reply_error(struct api_reply *rep, enum pc_ops_code code, const char *field, const char *message)
-{
-        api_reply_json(rep, (unsigned)pc_ops_http_status(code),
-                       json_pack("{s:{s:s, s:s, s:o}}", "error", "code", pc_ops_code_name(code), "message", message,
-                                 "field", field != NULL && field[0] != '\0' ? json_string(field) : json_null()));
-}
-
-void api_reply_error(struct api_reply *rep, const struct pc_ops_error *err)
-{
-        char msg[PC_OPS_MESSAGE_MAX + PC_OPS_FIELD_MAX + 2];
-
-        /* A bad value's message speaks of the value: say whose it is. */
-        if (err->code == PC_OPS_EINVAL && err->field[0] != '\0')
-                snprintf(msg, sizeof(msg), "%s: %s", err->field, err->message);
-        else
-                snprintf(msg, sizeof(msg), "%s", err->message);
-        reply_error(rep, err->code, err->field, msg);
-}
-
-void api_reply_fail(struct api_reply *rep, enum pc_ops_code code, const char *field, const char *fmt, ...)
-{
-        char msg[PC_OPS_MESSAGE_MAX];
-        va_list ap;
-
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        reply_error(rep, code, field, msg);
-}
-
 /* ---- limits ----------------------------------------------------------- */
 
 /* The client's address as 16 bytes (IPv4 mapped). */
@@ -145,129 +106,11 @@ static bool rate_take(struct api_server *s, const uint8_t addr[16])
         return true;
 }
 
-/* ---- input ------------------------------------------------------------ */
-
-static int bad_type(struct api_reply *rep, const char *name, const char *what)
-{
-        api_reply_fail(rep, PC_OPS_EINVAL, name, "%s must be %s", name, what);
-        return -EINVAL;
-}
-
-int api_body_string(struct api_request *req, struct api_reply *rep, const char *name, bool required,
-                    const char **ret)
-{
-        json_t *v = req->body != NULL ? json_object_get(req->body, name) : NULL;
-
-        *ret = NULL;
-        if (v == NULL || json_is_null(v)) {
-                if (!required)
-                        return 0;
-                api_reply_fail(rep, PC_OPS_EINVAL, name, "%s is required", name);
-                return -EINVAL;
-        }
-        if (!json_is_string(v))
-                return bad_type(rep, name, "a string");
-        /* jansson accepts \u0000 inside a string: C would cut it there. */
-        if (strlen(json_string_value(v)) != json_string_length(v))
-                return bad_type(rep, name, "a string without NUL characters");
-        *ret = json_string_value(v);
-        return 0;
-}
-
-int api_body_int(struct api_request *req, struct api_reply *rep, const char *name, int64_t *ret)
-{
-        json_t *v = req->body != NULL ? json_object_get(req->body, name) : NULL;
-
-        *ret = 0;
-        if (v == NULL || json_is_null(v))
-                return 0;
-        if (!json_is_integer(v) || json_integer_value(v) < 0)
-                return bad_type(rep, name, "an integer >= 0");
-        *ret = json_integer_value(v);
-        return 0;
-}
-
-int api_body_time(struct api_request *req, struct api_reply *rep, const char *name, int64_t *ret)
-{
-        json_t *v = req->body != NULL ? json_object_get(req->body, name) : NULL;
-        int64_t now = pc_now();
-
-        *ret = 0;
-        if (v == NULL || json_is_null(v))
-                return 0;
-        if (json_is_integer(v))
-                *ret = json_integer_value(v);
-        else if (!json_is_string(v) || pc_parse_time(json_string_value(v), now, ret) < 0)
-                return bad_type(rep, name,
-                                "a time: unix seconds, or \"2026-12-31\", \"2026-12-31T18:00:00Z\" or \"+30d\"");
-        if (*ret <= now) {
-                api_reply_fail(rep, PC_OPS_EINVAL, name, "%s is in the past", name);
-                return -EINVAL;
-        }
-        return 0;
-}
-
-int api_body_only(struct api_request *req, struct api_reply *rep, const char *const *known)
-{
-        const char *key;
-        json_t *v;
-
-        if (req->body == NULL)
-                return 0;
-        json_object_foreach(req->body, key, v) {
-                size_t i;
-
-                for (i = 0; known[i] != NULL && strcmp(known[i], key) != 0; i++)
-                        ;
-                if (known[i] == NULL) {
-                        char name[64];
-
-                        /* The member's name is the client's text: cut, never echoed whole. */
-                        pc_escape(name, sizeof(name), key, PC_ESCAPE_TEXT);
-                        api_reply_fail(rep, PC_OPS_EINVAL, name, "unknown member '%s'", name);
-                        return -EINVAL;
-                }
-        }
-        return 0;
-}
+/* ---- input that needs the connection ---------------------------------- */
 
 const char *api_query(struct api_request *req, const char *name)
 {
         return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-int api_query_limit(struct api_request *req, struct api_reply *rep, size_t *ret)
-{
-        const char *v = api_query(req, "limit");
-        char *end;
-        long n;
-
-        *ret = API_PAGE_DEFAULT;
-        if (v == NULL)
-                return 0;
-        n = strtol(v, &end, 10);
-        if (*v == '\0' || *end != '\0' || n < 1 || n > API_PAGE_MAX) {
-                api_reply_fail(rep, PC_OPS_EINVAL, "limit", "limit must be 1 to %d", API_PAGE_MAX);
-                return -EINVAL;
-        }
-        *ret = (size_t)n;
-        return 0;
-}
-
-int api_param_id(struct api_request *req, struct api_reply *rep, size_t i, const char *field, int64_t *ret)
-{
-        const char *v = req->params[i];
-        char *end;
-        long long n;
-
-        n = strtoll(v, &end, 10);
-        if (*v < '1' || *v > '9' || *end != '\0' || n <= 0) {
-                /* Not an id of anything: the object does not exist. */
-                api_reply_fail(rep, PC_OPS_ENOENT, field, "%s does not exist", field);
-                return -ENOENT;
-        }
-        *ret = n;
-        return 0;
 }
 
 /* ---- one request ------------------------------------------------------ */
