@@ -316,6 +316,9 @@ static int incident_close(struct cli *c, int argc, char **argv)
         struct change ch;
         json_t *inc = NULL, *out;
         char vps[PC_NAME_MAX], text[256];
+        struct pc_ops_error err;
+        struct pc_ops_actor who;
+        struct pc_ops o;
         size_t lifted = 0;
         int64_t id;
         int r = change_parse("incident", "close", "incident number", argc, argv, &ch, &id);
@@ -328,11 +331,11 @@ static int incident_close(struct cli *c, int argc, char **argv)
                 return r;
         snprintf(vps, sizeof(vps), "%s", json_string_value(json_object_get(inc, "vps")));
         json_decref(inc);
-        ch.who.webhook_url = c->cfg->notify.webhook_url; /* a termination lifted: billing is told */
-        if (pc_store_incident_close(c->store, id, ch.lift_actions, &ch.who, &lifted) < 0) {
-                cli_error("Failed to close incident #%" PRId64 ": %s", id, pc_store_errmsg(c->store));
-                return CLI_ERROR;
-        }
+        o = cli_ops(c);
+        who = cli_ops_actor(ch.who.by);
+        if (pc_ops_incident_close(&o, &who, id, ch.lift_actions, ch.who.reason, ch.who.admin_override, &lifted,
+                                  &err) < 0)
+                return cli_ops_error("incident", &err, "Failed to close incident #%" PRId64, id);
         out = json_pack("{s:I, s:s, s:I}", "closed", (json_int_t)id, "vps", vps, "lifted", (json_int_t)lifted);
         if (lifted == 0) {
                 /* Nothing the kernel enforces changed: no agent to tell. */
@@ -399,6 +402,9 @@ static int action_change(struct cli *c, int argc, char **argv)
 {
         const char *sub = argv[0];
         struct pc_store_action a;
+        struct pc_ops_error err;
+        struct pc_ops_actor who;
+        struct pc_ops o;
         struct change ch;
         char text[256], until_s[32];
         int64_t id, until = 0, now = pc_now();
@@ -416,13 +422,13 @@ static int action_change(struct cli *c, int argc, char **argv)
                 cli_error("action %s: %s", sub, pc_store_errmsg(c->store));
                 return CLI_ERROR;
         }
-        ch.who.webhook_url = c->cfg->notify.webhook_url; /* a termination lifted: billing is told */
-        r = strcmp(sub, "lift") == 0 ? pc_store_action_lift(c->store, id, &ch.who)
-                                     : pc_store_action_set_until(c->store, id, until, &ch.who);
-        if (r < 0) {
-                cli_error("Failed to %s action #%" PRId64 " of %s: %s", sub, id, a.vps_id, pc_store_errmsg(c->store));
-                return CLI_ERROR;
-        }
+        o = cli_ops(c);
+        who = cli_ops_actor(ch.who.by);
+        r = strcmp(sub, "lift") == 0
+                    ? pc_ops_action_lift(&o, &who, id, ch.who.reason, ch.who.admin_override, NULL, &err)
+                    : pc_ops_action_set_until(&o, &who, id, until, ch.who.reason, NULL, &err);
+        if (r < 0)
+                return cli_ops_error("action", &err, "Failed to %s action #%" PRId64 " of %s", sub, id, a.vps_id);
         if (strcmp(sub, "lift") == 0) {
                 snprintf(text, sizeof(text), "lifted %s #%" PRId64 " of %s; the owner will be emailed", a.kind, id,
                          a.vps_id);

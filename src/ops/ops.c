@@ -119,6 +119,11 @@ static const unsigned allowed[PC_OP_COUNT_] = {
         [PC_OP_TOKEN_MANAGE] = ROLE(PC_ROLE_ADMIN),
         /* Fleet-wide figures: not a customer's to see. */
         [PC_OP_METRICS_READ] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT) | ROLE(PC_ROLE_AGENT),
+        /* A customer sees what happened to their own VPSes, and why. */
+        [PC_OP_INCIDENT_READ] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT) | ROLE(PC_ROLE_CUSTOMER),
+        [PC_OP_INCIDENT_CLOSE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
+        [PC_OP_ACTION_LIFT] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
+        [PC_OP_AUDIT_READ] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
 };
 
 static const char *const op_names[PC_OP_COUNT_] = {
@@ -138,6 +143,10 @@ static const char *const op_names[PC_OP_COUNT_] = {
         [PC_OP_VPS_READ] = "read VPSes",
         [PC_OP_TOKEN_MANAGE] = "manage API tokens",
         [PC_OP_METRICS_READ] = "read the fleet's metrics",
+        [PC_OP_INCIDENT_READ] = "read incidents, actions and notifications",
+        [PC_OP_INCIDENT_CLOSE] = "close incidents",
+        [PC_OP_ACTION_LIFT] = "lift or extend actions",
+        [PC_OP_AUDIT_READ] = "read the audit log",
 };
 
 /* "admin or agent": the roles in <mask>, for the refusal. */

@@ -119,6 +119,10 @@ enum pc_op {
         PC_OP_VPS_READ,
         PC_OP_TOKEN_MANAGE,
         PC_OP_METRICS_READ,
+        PC_OP_INCIDENT_READ,
+        PC_OP_INCIDENT_CLOSE,
+        PC_OP_ACTION_LIFT,
+        PC_OP_AUDIT_READ,
         PC_OP_COUNT_,
 };
 
@@ -308,6 +312,48 @@ int pc_ops_ticket_revoke(struct pc_ops *o, const struct pc_ops_actor *who, int64
  * agent, admin); *<ret_n> says how many. */
 int pc_ops_ticket_expire_due(struct pc_ops *o, const struct pc_ops_actor *who, size_t *ret_n,
                              struct pc_ops_error *err);
+
+/* ---- incidents, actions, the outbox, the audit log (ops_incident.c) ---- */
+
+/* The reads take the store's callbacks; a callback may return -ENOBUFS to
+ * stop early (a full page), which the read returns as it is.  A customer
+ * reads their own VPSes' only: with <vps_id> another customer's VPS is
+ * ENOENT; without, every VPS of theirs (each VPS's newest first). */
+
+/* Incidents (admin, support, customer), as pc_store_incident_list. */
+int pc_ops_incident_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *kind,
+                         bool open_only, pc_incident_cb cb, void *userdata, struct pc_ops_error *err);
+/* Incident <id>: another customer's is ENOENT. */
+int pc_ops_incident_get(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, pc_incident_cb cb,
+                        void *userdata, struct pc_ops_error *err);
+/* Support's verdict that the episode is over (admin, support), <reason>
+ * required; <lift_actions>: its actions in force are lifted too (a
+ * termination among them only with <admin_override>, an admin's: EPERM
+ * for another role; billing is told through notifications.webhook). */
+int pc_ops_incident_close(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, bool lift_actions,
+                          const char *reason, bool admin_override, size_t *ret_lifted, struct pc_ops_error *err);
+
+/* Filters and suspensions (admin, support, customer), as pc_store_action_list. */
+int pc_ops_action_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t incident_id,
+                       bool active_only, pc_store_action_cb cb, void *userdata, struct pc_ops_error *err);
+/* Lifts action <id> (admin, support), <reason> required; a termination
+ * only with <admin_override>, as pc_ops_incident_close.  *<ret_vps> (may
+ * be NULL): the VPS, for the agent. */
+int pc_ops_action_lift(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, const char *reason,
+                       bool admin_override, char ret_vps[PC_NAME_MAX], struct pc_ops_error *err);
+/* A filter's new end <until> (0: permanent), as pc_store_action_set_until
+ * (admin, support). */
+int pc_ops_action_set_until(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, int64_t until,
+                            const char *reason, char ret_vps[PC_NAME_MAX], struct pc_ops_error *err);
+
+/* The outbox (admin, support; a customer: the emails to them, never the
+ * provider's webhook events), as pc_store_notification_list. */
+int pc_ops_notification_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *state,
+                             size_t limit, pc_notification_cb cb, void *userdata, struct pc_ops_error *err);
+
+/* The audit log (admin, support), as pc_store_audit_list. */
+int pc_ops_audit_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, size_t limit,
+                      pc_audit_cb cb, void *userdata, struct pc_ops_error *err);
 
 /* ---- API tokens (ops_token.c) ------------------------------------------ */
 

@@ -5,6 +5,8 @@ import http.client
 import json
 import os
 import re
+import sqlite3
+import subprocess
 import sys
 
 import yaml
@@ -176,6 +178,77 @@ for role in ROLES:
               call("GET", "/v1/whoami", token=j["token"])[0] == 200, j)
         check("the token list never shows a token", "pct_" not in call("GET", "/v1/tokens", token=t)[2])
     expect("%s DELETE /v1/tokens/bob" % role, 403, "DELETE", "/v1/tokens/bob", token=t) if not adm else None
+
+# ---- incidents, actions, notifications, audit ---------------------------------
+
+
+def incident(vid, kind="scan"):
+    """An open incident of <vid>, as the agent would have recorded it."""
+    db = sqlite3.connect(os.environ["PC_DB_FILE"], timeout=10)
+    cur = db.execute("INSERT INTO incident (vps_id, kind, first_seen, last_seen, count, evidence) "
+                     "VALUES (?, ?, 1000, 1000, 5, '{\"probes\": 5}')", (vid, kind))
+    db.commit()
+    iid = cur.lastrowid
+    db.close()
+    return iid
+
+
+def filter_on(vid):
+    """A filter placed on <vid> by support (through the CLI); its action id."""
+    out = subprocess.run([os.environ["PC_CLI"], "-c", "etc/portcullis.yaml", "--db", os.environ["PC_DB"], "--json",
+                          "filter", "place", vid, "--service", "smtp", "--by", "t", "--reason", "spam complaint"],
+                         capture_output=True, text=True)
+    return json.loads(out.stdout)["filter"]
+
+
+ia, ib = incident("vps-a1"), incident("vps-b1", "spam")
+for role in ROLES:
+    t = tok[role]
+    cust = role == "ann"
+    reads = 403 if role == "agent" else 200
+    st, j = expect("%s GET /v1/incidents" % role, reads, "GET", "/v1/incidents", token=t)
+    if st == 200:
+        vpses = {x["vps"] for x in j["incidents"]}
+        check("%s sees %s incidents" % (role, "only their own" if cust else "every VPS's"),
+              vpses == {"vps-a1"} if cust else {"vps-a1", "vps-b1"} <= vpses, vpses)
+    expect("%s GET own incident" % role, reads, "GET", "/v1/incidents/%d" % ia, token=t)
+    expect("%s GET other's incident" % role, 403 if role == "agent" else 404 if cust else 200, "GET",
+           "/v1/incidents/%d" % ib, token=t)
+    expect("%s GET other's VPS's incidents" % role, 403 if role == "agent" else 404 if cust else 200, "GET",
+           "/v1/incidents?vps=vps-b1", token=t)
+    st, j = expect("%s GET /v1/actions" % role, reads, "GET", "/v1/actions", token=t)
+    st, j = expect("%s GET /v1/notifications" % role, reads, "GET", "/v1/notifications?limit=1000", token=t)
+    if st == 200 and cust:
+        check("a customer sees only their own emails, no webhook",
+              all(n["vps"].startswith("vps-") and n["channel"] == "email" and n["recipient"] == "ann@example.org"
+                  for n in j["notifications"]) and j["notifications"], j["notifications"][:3])
+    expect("%s GET other's notifications" % role, 403 if role == "agent" else 404 if cust else 200, "GET",
+           "/v1/notifications?vps=vps-b1", token=t)
+    expect("%s GET /v1/audit" % role, 200 if role in ("admin", "support") else 403, "GET", "/v1/audit", token=t)
+    decide = 200 if role in ("admin", "support") else 403
+    for whose, vid in (("own", "vps-a1"), ("other's", "vps-b1")):
+        iid = incident(vid)
+        expect("%s closes %s incident" % (role, whose), decide, "POST", "/v1/incidents/%d/close" % iid,
+               {"reason": "handled"}, t)
+        aid = filter_on(vid)
+        expect("%s lifts %s action" % (role, whose), decide, "POST", "/v1/actions/%d/lift" % aid,
+               {"reason": "customer fixed it"}, t)
+        if decide != 200:
+            expect("(setup) admin lifts #%d" % aid, 200, "POST", "/v1/actions/%d/lift" % aid, {"reason": "x"}, tok["admin"])
+    expect("%s overrides a termination" % role, 200 if role == "admin" else 403, "POST",
+           "/v1/incidents/%d/close" % incident("vps-a1"), {"reason": "x", "admin_override": True}, t)
+
+expect("close it", 200, "POST", "/v1/incidents/%d/close" % ia, {"reason": "x"}, tok["admin"])
+expect("close it again: 409", 409, "POST", "/v1/incidents/%d/close" % ia, {"reason": "x"}, tok["admin"])
+st, j = expect("the incident shows its actions", 200, "GET", "/v1/incidents/%d" % ia, token=tok["admin"])
+check("incident JSON: kind, state, evidence, actions", j["kind"] == "scan" and j["state"] == "closed" and
+      j["evidence"] == {"probes": 5} and isinstance(j["actions"], list), j)
+st, j = expect("audit of vps-a1", 200, "GET", "/v1/audit?vps=vps-a1&limit=5", token=tok["support"])
+check("audit: the newest 5, with by and action", len(j["audit"]) == 5 and all(e["by"] and e["action"] for e in j["audit"]),
+      j)
+st, j = expect("incidents paged: limit=1", 200, "GET", "/v1/incidents?limit=1", token=tok["admin"])
+st, j2 = expect("the next page", 200, "GET", "/v1/incidents?limit=1&before=%d" % j["next"], token=tok["admin"])
+check("paging goes to older incidents", j2["incidents"][0]["id"] < j["incidents"][0]["id"], (j, j2))
 
 expect("a customer cannot approve even their own ticket", 403, "POST",
        "/v1/tickets/%d/approve" % fresh_ticket("vps-a1"), {}, tok["ann"])

@@ -61,7 +61,7 @@ port=$(apid_port "$tmp/apid.log") || exit 1
 slow=$(apid_port "$tmp/apid-slow.log") || exit 1
 "$build/src/api/portcullis-apid" --routes >"$tmp/routes" || exit 1
 
-python3 "$root/tests/api/api_test.py" "$port" "$slow" "$tmp" "$root/docs/openapi.yaml" "$tmp/routes"
+PC_CLI="$build/src/cli/portcullis" PC_DB="$db" PC_DB_FILE="$tmp/db/p.db" python3 "$root/tests/api/api_test.py" "$port" "$slow" "$tmp" "$root/docs/openapi.yaml" "$tmp/routes"
 rc=$?
 if [ $rc != 0 ]; then
         echo "--- apid log (tail)"

@@ -169,18 +169,19 @@ static void test_authorize_matrix(void **state)
         } rows[] = {
                 /* register, update, start/stop, remove, grant, revoke; ticket
                  * open, read, investigate, approve, deny, revoke, expire; vps
-                 * read, tokens, metrics */
+                 * read, tokens, metrics; incident read, close; action lift; audit */
                 { &admin,
-                  { true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true } },
+                  { true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true,
+                    true, true, true, true } },
                 { &support,
                   { false, false, false, false, true, true, true, true, true, true, true, true, false, true, false,
-                    true } },
+                    true, true, true, true, true } },
                 { &customer,
                   { false, false, false, false, false, false, true, true, false, false, false, false, false, true,
-                    false, false } },
+                    false, false, true, false, false, false } },
                 { &agent,
                   { true, true, true, true, false, false, false, false, false, false, false, false, true, true, false,
-                    true } },
+                    true, false, false, false, false } },
         };
         struct pc_ops_error err;
 

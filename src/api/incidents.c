@@ -1,0 +1,275 @@
+/* /v1/incidents, /v1/actions, /v1/notifications, /v1/audit: what happened
+ * to a VPS and why, for support and for the VPS's owner. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+#include "base/util.h"
+#include "ops/ops_json.h"
+
+/* A page of a newest-first list: items with an id below <before> (0: any),
+ * at most <limit>; <last> the last id taken, for the next page. */
+struct page {
+        json_t *list;
+        int64_t before, last;
+        size_t limit, n;
+        int64_t now;
+};
+
+/* ?limit= and ?before= into <p>, a new list. */
+static int page_start(struct api_request *req, struct api_reply *rep, struct page *p)
+{
+        const char *before = api_query(req, "before");
+
+        memset(p, 0, sizeof(*p));
+        p->now = pc_now();
+        if (api_query_limit(req, rep, &p->limit) < 0)
+                return -EINVAL;
+        if (before != NULL) {
+                char *end;
+
+                p->before = strtoll(before, &end, 10);
+                if (*before == '\0' || *end != '\0' || p->before <= 0) {
+                        api_reply_fail(rep, PC_OPS_EINVAL, "before", "before must be an id");
+                        return -EINVAL;
+                }
+        }
+        p->list = json_array();
+        return 0;
+}
+
+/* Takes <item> (its <id>) into the page: 0, or -ENOBUFS when full. */
+static int page_take(struct page *p, int64_t id, json_t *item)
+{
+        if (p->before != 0 && id >= p->before) {
+                json_decref(item);
+                return 0;
+        }
+        if (p->n == p->limit) {
+                json_decref(item);
+                return -ENOBUFS;
+        }
+        json_array_append_new(p->list, item);
+        p->last = id;
+        p->n++;
+        return 0;
+}
+
+/* Answers the page as {<name>: [...], next} after a read that returned <r>. */
+static void page_reply(struct api_reply *rep, struct page *p, const char *name, int r,
+                       const struct pc_ops_error *err)
+{
+        if (r < 0 && r != -ENOBUFS) {
+                json_decref(p->list);
+                api_reply_error(rep, err);
+                return;
+        }
+        api_reply_json(rep, 200,
+                       json_pack("{s:o, s:o}", name, p->list, "next",
+                                 r == -ENOBUFS ? json_integer(p->last) : json_null()));
+}
+
+/* ?name=1|true|0|false (absent: false). */
+static int query_bool(struct api_request *req, struct api_reply *rep, const char *name, bool *ret)
+{
+        const char *v = api_query(req, name);
+
+        *ret = false;
+        if (v == NULL || strcmp(v, "0") == 0 || strcmp(v, "false") == 0)
+                return 0;
+        if (strcmp(v, "1") == 0 || strcmp(v, "true") == 0) {
+                *ret = true;
+                return 0;
+        }
+        api_reply_fail(rep, PC_OPS_EINVAL, name, "%s must be true or false", name);
+        return -EINVAL;
+}
+
+static int incident_cb(const struct pc_incident *i, void *userdata)
+{
+        struct page *p = userdata;
+
+        return page_take(p, i->id, pc_json_incident(i));
+}
+
+void api_incident_list(struct api_request *req, struct api_reply *rep)
+{
+        struct pc_ops_error err;
+        struct page p;
+        bool open;
+        int r;
+
+        if (query_bool(req, rep, "open", &open) < 0 || page_start(req, rep, &p) < 0)
+                return;
+        r = pc_ops_incident_list(req->ops, &req->who, api_query(req, "vps"), api_query(req, "kind"), open,
+                                 incident_cb, &p, &err);
+        page_reply(rep, &p, "incidents", r, &err);
+}
+
+static int incident_one_cb(const struct pc_incident *i, void *userdata)
+{
+        *(json_t **)userdata = pc_json_incident(i);
+        return 0;
+}
+
+static int action_cb(const struct pc_store_action *a, void *userdata)
+{
+        struct page *p = userdata;
+
+        return page_take(p, a->id, pc_json_action(a, p->now));
+}
+
+void api_incident_get(struct api_request *req, struct api_reply *rep)
+{
+        struct pc_ops_error err;
+        struct page p = { .limit = API_PAGE_MAX, .now = pc_now() };
+        json_t *inc = NULL;
+        int64_t id;
+        int r;
+
+        if (api_param_id(req, rep, 0, "incident", &id) < 0)
+                return;
+        if (pc_ops_incident_get(req->ops, &req->who, id, incident_one_cb, &inc, &err) < 0) {
+                api_reply_error(rep, &err);
+                return;
+        }
+        p.list = json_array();
+        r = pc_ops_action_list(req->ops, &req->who, json_string_value(json_object_get(inc, "vps")), id, false,
+                               action_cb, &p, &err);
+        if (r < 0 && r != -ENOBUFS) {
+                json_decref(inc);
+                json_decref(p.list);
+                api_reply_error(rep, &err);
+                return;
+        }
+        json_object_set_new(inc, "actions", p.list);
+        api_reply_json(rep, 200, inc);
+}
+
+void api_incident_close(struct api_request *req, struct api_reply *rep)
+{
+        static const char *const known[] = { "reason", "lift_actions", "admin_override", NULL };
+        json_t *lift = json_object_get(req->body, "lift_actions"), *ov = json_object_get(req->body, "admin_override");
+        struct pc_ops_error err;
+        const char *reason;
+        size_t lifted = 0;
+        int64_t id;
+
+        if (api_param_id(req, rep, 0, "incident", &id) < 0 || api_body_only(req, rep, known) < 0 ||
+            api_body_string(req, rep, "reason", true, &reason) < 0)
+                return;
+        if ((lift != NULL && !json_is_boolean(lift)) || (ov != NULL && !json_is_boolean(ov))) {
+                api_reply_fail(rep, PC_OPS_EINVAL, lift != NULL && !json_is_boolean(lift) ? "lift_actions" : "admin_override",
+                               "must be true or false");
+                return;
+        }
+        if (pc_ops_incident_close(req->ops, &req->who, id, json_is_true(lift), reason, json_is_true(ov), &lifted,
+                                  &err) < 0) {
+                api_reply_error(rep, &err);
+                return;
+        }
+        api_reply_json(rep, 200, json_pack("{s:I, s:I}", "closed", (json_int_t)id, "lifted", (json_int_t)lifted));
+}
+
+void api_action_list(struct api_request *req, struct api_reply *rep)
+{
+        const char *inc = api_query(req, "incident");
+        struct pc_ops_error err;
+        int64_t incident = 0;
+        struct page p;
+        bool active;
+        int r;
+
+        if (inc != NULL) {
+                char *end;
+
+                incident = strtoll(inc, &end, 10);
+                if (*inc == '\0' || *end != '\0' || incident <= 0) {
+                        api_reply_fail(rep, PC_OPS_EINVAL, "incident", "incident must be an incident id");
+                        return;
+                }
+        }
+        if (query_bool(req, rep, "active", &active) < 0 || page_start(req, rep, &p) < 0)
+                return;
+        r = pc_ops_action_list(req->ops, &req->who, api_query(req, "vps"), incident, active, action_cb, &p, &err);
+        page_reply(rep, &p, "actions", r, &err);
+}
+
+void api_action_lift(struct api_request *req, struct api_reply *rep)
+{
+        static const char *const known[] = { "reason", "admin_override", NULL };
+        json_t *ov = json_object_get(req->body, "admin_override");
+        struct pc_ops_error err;
+        char vps[PC_NAME_MAX];
+        const char *reason;
+        int64_t id;
+
+        if (api_param_id(req, rep, 0, "action", &id) < 0 || api_body_only(req, rep, known) < 0 ||
+            api_body_string(req, rep, "reason", true, &reason) < 0)
+                return;
+        if (ov != NULL && !json_is_boolean(ov)) {
+                api_reply_fail(rep, PC_OPS_EINVAL, "admin_override", "must be true or false");
+                return;
+        }
+        if (pc_ops_action_lift(req->ops, &req->who, id, reason, json_is_true(ov), vps, &err) < 0) {
+                api_reply_error(rep, &err);
+                return;
+        }
+        api_reply_json(rep, 200, json_pack("{s:I, s:s}", "lifted", (json_int_t)id, "vps", vps));
+}
+
+static int notification_cb(const struct pc_notification *n, void *userdata)
+{
+        return page_take(userdata, n->id, pc_json_notification(n));
+}
+
+void api_notification_list(struct api_request *req, struct api_reply *rep)
+{
+        const char *state = api_query(req, "state");
+        struct pc_ops_error err;
+        struct page p;
+        int r;
+
+        if (state != NULL && strcmp(state, "pending") != 0 && strcmp(state, "sent") != 0 &&
+            strcmp(state, "failed") != 0) {
+                api_reply_fail(rep, PC_OPS_EINVAL, "state", "state must be pending, sent or failed");
+                return;
+        }
+        if (page_start(req, rep, &p) < 0)
+                return;
+        r = pc_ops_notification_list(req->ops, &req->who, api_query(req, "vps"), state, 0, notification_cb, &p, &err);
+        page_reply(rep, &p, "notifications", r, &err);
+}
+
+static int audit_cb(const struct pc_audit_entry *e, void *userdata)
+{
+        json_t *before = e->before != NULL ? json_loads(e->before, 0, NULL) : NULL;
+        json_t *after = e->after != NULL ? json_loads(e->after, 0, NULL) : NULL;
+
+        json_array_append_new(userdata, json_pack("{s:I, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id",
+                                                  (json_int_t)e->id, "at", pc_json_time(e->at), "by", e->by,
+                                                  "action", e->action, "object", e->object, "vps",
+                                                  pc_json_text(e->vps_id), "reason", pc_json_text(e->reason),
+                                                  "before", before != NULL ? before : json_null(), "after",
+                                                  after != NULL ? after : json_null()));
+        return 0;
+}
+
+void api_audit_list(struct api_request *req, struct api_reply *rep)
+{
+        struct pc_ops_error err;
+        json_t *list = json_array();
+        size_t limit;
+
+        if (api_query_limit(req, rep, &limit) < 0) {
+                json_decref(list);
+                return;
+        }
+        if (pc_ops_audit_list(req->ops, &req->who, api_query(req, "vps"), limit, audit_cb, list, &err) < 0) {
+                json_decref(list);
+                api_reply_error(rep, &err);
+                return;
+        }
+        api_reply_json(rep, 200, json_pack("{s:o}", "audit", list));
+}

@@ -1,0 +1,286 @@
+/* Incidents and actions, the outbox and the audit log, as support and
+ * customers read them, and support's verdicts on them (ops.h).  The
+ * response engine's own writes are the agent's (respond.c). */
+#include "ops/ops.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/util.h"
+
+/* The VPS ids a read covers: <vps_id> itself (checked to be the
+ * customer's), or every VPS of the customer, or NULL (all) for the team. */
+struct scope {
+        char (*ids)[PC_NAME_MAX];
+        size_t n, cap;
+        bool all;
+};
+
+static int scope_add(const char *id, void *userdata)
+{
+        struct scope *sc = userdata;
+
+        if (sc->n == sc->cap) {
+                size_t cap = sc->cap != 0 ? sc->cap * 2 : 16;
+                void *p = realloc(sc->ids, cap * sizeof(*sc->ids));
+
+                if (p == NULL)
+                        return -ENOMEM;
+                sc->ids = p;
+                sc->cap = cap;
+        }
+        snprintf(sc->ids[sc->n++], PC_NAME_MAX, "%s", id);
+        return 0;
+}
+
+static int scope_of(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, struct scope *sc,
+                    struct pc_ops_error *err)
+{
+        struct pc_vps *v = NULL;
+        int r;
+
+        memset(sc, 0, sizeof(*sc));
+        if (vps_id != NULL) {
+                r = pc_ops_vps_fetch(o, who, vps_id, &v, err);
+                pc_vps_free(v);
+                return r < 0 ? r : scope_add(vps_id, sc);
+        }
+        if (who->role != PC_ROLE_CUSTOMER) {
+                sc->all = true;
+                return 0;
+        }
+        if (who->customer == NULL || who->customer[0] == '\0')
+                return pc_ops_fail(err, PC_OPS_EINVAL, "customer", "is required for a customer");
+        /* Collected first: a store callback must not call the store. */
+        r = pc_store_vps_ids(o->store, who->customer, NULL, 0, scope_add, sc);
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}
+
+/* How many reads <sc> takes, and the VPS id of the <i>-th (NULL: all). */
+static size_t scope_count(const struct scope *sc)
+{
+        return sc->all ? 1 : sc->n;
+}
+
+static const char *scope_id(const struct scope *sc, size_t i)
+{
+        return sc->all ? NULL : sc->ids[i];
+}
+
+/* A callback's "stop here" that is not a failure (the page is full). */
+static bool stopped(int r)
+{
+        return r == -ENOBUFS;
+}
+
+int pc_ops_incident_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *kind,
+                         bool open_only, pc_incident_cb cb, void *userdata, struct pc_ops_error *err)
+{
+        struct scope sc;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_INCIDENT_READ, err)) < 0 || (r = scope_of(o, who, vps_id, &sc, err)) < 0)
+                return r;
+        for (size_t i = 0; i < scope_count(&sc); i++) {
+                r = pc_store_incident_list(o->store, scope_id(&sc, i), kind, open_only, cb, userdata);
+                if (r < 0)
+                        break;
+        }
+        free(sc.ids);
+        if (r < 0 && !stopped(r))
+                return pc_ops_store_fail(o, r, NULL, err);
+        return r < 0 ? r : 0;
+}
+
+struct owner_of {
+        char vps_id[PC_NAME_MAX];
+};
+
+static int incident_vps_cb(const struct pc_incident *i, void *userdata)
+{
+        snprintf(((struct owner_of *)userdata)->vps_id, PC_NAME_MAX, "%s", i->vps_id);
+        return 0;
+}
+
+/* May <who> see the object of VPS <vps_id>?  Another customer's: ENOENT
+ * naming <what> (as if it did not exist). */
+static int visible(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *what, int64_t id,
+                   struct pc_ops_error *err)
+{
+        struct pc_vps *v = NULL;
+        int r;
+
+        if (who->role != PC_ROLE_CUSTOMER)
+                return 0;
+        r = pc_ops_vps_fetch(o, who, vps_id, &v, err);
+        pc_vps_free(v);
+        return r < 0 ? pc_ops_fail(err, PC_OPS_ENOENT, NULL, "%s #%lld does not exist", what, (long long)id) : 0;
+}
+
+int pc_ops_incident_get(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, pc_incident_cb cb,
+                        void *userdata, struct pc_ops_error *err)
+{
+        struct owner_of ow = { "" };
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_INCIDENT_READ, err)) < 0)
+                return r;
+        r = pc_store_incident_get(o->store, id, incident_vps_cb, &ow);
+        if (r < 0)
+                return pc_ops_store_fail(o, r, NULL, err);
+        if ((r = visible(o, who, ow.vps_id, "incident", id, err)) < 0)
+                return r;
+        r = pc_store_incident_get(o->store, id, cb, userdata);
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}
+
+/* The store's actor for a change that may lift a termination: only an
+ * admin overrides one, and billing hears of it (notifications.webhook). */
+static int lifting_actor(struct pc_ops *o, const struct pc_ops_actor *who, const char *reason, bool admin_override,
+                         struct pc_actor *by, struct pc_ops_error *err)
+{
+        *by = pc_ops_store_actor(who, reason);
+        if (admin_override && who->role != PC_ROLE_ADMIN)
+                return pc_ops_fail(err, PC_OPS_EPERM, "admin_override",
+                                   "%s (role %s) may not override a termination: only an admin may", who->principal,
+                                   pc_role_name(who->role));
+        by->admin_override = admin_override;
+        by->webhook_url = o->cfg->notify.webhook_url;
+        return 0;
+}
+
+int pc_ops_incident_close(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, bool lift_actions,
+                          const char *reason, bool admin_override, size_t *ret_lifted, struct pc_ops_error *err)
+{
+        struct pc_actor by;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_INCIDENT_CLOSE, err)) < 0 ||
+            (r = lifting_actor(o, who, reason, admin_override, &by, err)) < 0)
+                return r;
+        if (reason == NULL || reason[0] == '\0')
+                return pc_ops_fail(err, PC_OPS_EINVAL, "reason", "is required: the audit log says why");
+        if (pc_ops_text_check("reason", reason, 256, err) < 0)
+                return -EINVAL;
+        r = pc_store_incident_close(o->store, id, lift_actions, &by, ret_lifted);
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}
+
+int pc_ops_action_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t incident_id,
+                       bool active_only, pc_store_action_cb cb, void *userdata, struct pc_ops_error *err)
+{
+        struct scope sc;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_INCIDENT_READ, err)) < 0 || (r = scope_of(o, who, vps_id, &sc, err)) < 0)
+                return r;
+        for (size_t i = 0; i < scope_count(&sc); i++) {
+                r = pc_store_action_list(o->store, scope_id(&sc, i), incident_id, active_only, pc_now(), cb, userdata);
+                if (r < 0)
+                        break;
+        }
+        free(sc.ids);
+        if (r < 0 && !stopped(r))
+                return pc_ops_store_fail(o, r, NULL, err);
+        return r < 0 ? r : 0;
+}
+
+/* Action <id> for a change by <who>: it exists (ENOENT otherwise). */
+static int action_of(struct pc_ops *o, int64_t id, struct pc_store_action *a, struct pc_ops_error *err)
+{
+        int r = pc_store_action_get(o->store, id, a);
+
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}
+
+int pc_ops_action_lift(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, const char *reason,
+                       bool admin_override, char ret_vps[PC_NAME_MAX], struct pc_ops_error *err)
+{
+        struct pc_actor by;
+        struct pc_store_action a;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_ACTION_LIFT, err)) < 0 ||
+            (r = lifting_actor(o, who, reason, admin_override, &by, err)) < 0)
+                return r;
+        if (reason == NULL || reason[0] == '\0')
+                return pc_ops_fail(err, PC_OPS_EINVAL, "reason", "is required: the audit log and the owner's email say why");
+        if (pc_ops_text_check("reason", reason, 256, err) < 0 || (r = action_of(o, id, &a, err)) < 0)
+                return r < 0 ? r : -EINVAL;
+        r = pc_store_action_lift(o->store, id, &by);
+        if (r < 0)
+                return pc_ops_store_fail(o, r, NULL, err);
+        if (ret_vps != NULL)
+                snprintf(ret_vps, PC_NAME_MAX, "%s", a.vps_id);
+        return 0;
+}
+
+int pc_ops_action_set_until(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, int64_t until,
+                            const char *reason, char ret_vps[PC_NAME_MAX], struct pc_ops_error *err)
+{
+        struct pc_actor by = pc_ops_store_actor(who, reason);
+        struct pc_store_action a;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_ACTION_LIFT, err)) < 0)
+                return r;
+        if (pc_ops_text_check("reason", reason, 256, err) < 0 || (r = action_of(o, id, &a, err)) < 0)
+                return r < 0 ? r : -EINVAL;
+        r = pc_store_action_set_until(o->store, id, until, &by);
+        if (r < 0)
+                return pc_ops_store_fail(o, r, r == -EINVAL ? "until" : NULL, err);
+        if (ret_vps != NULL)
+                snprintf(ret_vps, PC_NAME_MAX, "%s", a.vps_id);
+        return 0;
+}
+
+/* A customer reads the emails to them; the provider's webhooks are not theirs. */
+struct notif_filter {
+        pc_notification_cb cb;
+        void *userdata;
+};
+
+static int notif_email_cb(const struct pc_notification *n, void *userdata)
+{
+        struct notif_filter *f = userdata;
+
+        if (n->channel[0] != '\0' && strcmp(n->channel, "email") != 0)
+                return 0;
+        return f->cb(n, f->userdata);
+}
+
+int pc_ops_notification_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *state,
+                             size_t limit, pc_notification_cb cb, void *userdata, struct pc_ops_error *err)
+{
+        struct notif_filter f = { cb, userdata };
+        struct scope sc;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_INCIDENT_READ, err)) < 0 || (r = scope_of(o, who, vps_id, &sc, err)) < 0)
+                return r;
+        for (size_t i = 0; i < scope_count(&sc); i++) {
+                const char *id = scope_id(&sc, i);
+
+                r = who->role == PC_ROLE_CUSTOMER
+                            ? pc_store_notification_list(o->store, id, state, limit, notif_email_cb, &f)
+                            : pc_store_notification_list(o->store, id, state, limit, cb, userdata);
+                if (r < 0)
+                        break;
+        }
+        free(sc.ids);
+        if (r < 0 && !stopped(r))
+                return pc_ops_store_fail(o, r, "state", err);
+        return r < 0 ? r : 0;
+}
+
+int pc_ops_audit_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, size_t limit,
+                      pc_audit_cb cb, void *userdata, struct pc_ops_error *err)
+{
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_AUDIT_READ, err)) < 0)
+                return r;
+        r = pc_store_audit_list(o->store, vps_id, limit, cb, userdata);
+        return r < 0 && !stopped(r) ? pc_ops_store_fail(o, r, NULL, err) : r < 0 ? r : 0;
+}
