@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "agent/agent.h"
+#include "ops/ops.h"
 #include "respond/response.h"
 
 /* The policy's response bits for incidents of <kind> at <p>. */
@@ -193,7 +194,10 @@ int agent_respond_episode(struct agent *a, struct pc_vps *vps, const char *kind,
 {
         unsigned resp = policy_response(vps->site->policy, kind);
         char reason[384], id[PC_NAME_MAX], step[128], len[32] = "", kind_copy[16];
-        struct pc_actor who = { .by = "portcullisd", .reason = reason };
+        /* The response engine acts through the operations, as the agent. */
+        struct pc_ops o = { .cfg = a->cfg, .store = a->store };
+        const struct pc_ops_actor who = { .principal = "portcullisd", .role = PC_ROLE_AGENT };
+        struct pc_ops_error err = { 0 };
         int64_t action = 0, now = pc_now();
         struct pc_response_plan p;
         struct timespec t;
@@ -226,8 +230,7 @@ int agent_respond_episode(struct agent *a, struct pc_vps *vps, const char *kind,
                           p.kind == PC_RESPONSE_NOTICE ? "a notice to the owner" : "no action");
                 return 0; /* the notice, if any, was queued with the incident */
         case PC_RESPONSE_TERMINATE:
-                r = pc_store_terminate(a->store, id, incident, pc_circumvention_text(p.why), a->cfg->notify.webhook_url,
-                                       &who, &action);
+                r = pc_ops_terminate(&o, &who, id, incident, pc_circumvention_text(p.why), reason, &action, &err);
                 if (r == -EALREADY) {
                         agent_log("%s: incident #%" PRId64 " recorded; already terminated", id, incident);
                         return 0;
@@ -238,7 +241,7 @@ int agent_respond_episode(struct agent *a, struct pc_vps *vps, const char *kind,
                         agent_log("%s: incident #%" PRId64 " recorded; already suspended", id, incident);
                         return 0;
                 }
-                r = pc_store_suspend(a->store, id, incident, &who, &action);
+                r = pc_ops_suspend(&o, &who, id, incident, reason, &action, &err);
                 break;
         case PC_RESPONSE_FILTER: {
                 struct pc_filter f = { .scope = PC_SCOPE_ALL, .incident_id = incident, .direction = p.direction,
@@ -249,13 +252,13 @@ int agent_respond_episode(struct agent *a, struct pc_vps *vps, const char *kind,
                         f.ports = *ports;
                 }
 
-                r = pc_store_filter_place(a->store, id, &f, &who, &action);
+                r = pc_ops_filter_place(&o, &who, id, &f, reason, &action, &err);
                 break;
         }
         }
         if (r < 0) {
                 agent_log("Failed to act on %s's %s (incident #%" PRId64 "): %s", id, kind_copy, incident,
-                          pc_store_errmsg(a->store));
+                          err.message);
                 return r;
         }
         reply = json_object();

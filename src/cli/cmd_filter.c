@@ -1,5 +1,5 @@
-/* portcullis filter place | lift: support (and, later, the detectors)
- * filters a VPS's traffic in one direction. */
+/* portcullis filter place | lift: support filters a VPS's traffic in one
+ * direction (the response engine does it through the same operation). */
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -21,6 +21,9 @@ static int filter_place(struct cli *c, int argc, char **argv)
         };
         struct pc_filter f = { .direction = PC_DIR_EGRESS, .scope = PC_SCOPE_ALL };
         struct pc_actor who = { 0 };
+        struct pc_ops_error oerr;
+        struct pc_ops_actor actor;
+        struct pc_ops o;
         const char *service = NULL, *ports = NULL, *until = NULL;
         bool all = false;
         char err[256], text[256];
@@ -74,16 +77,13 @@ static int filter_place(struct cli *c, int argc, char **argv)
                 if (pc_port_range_parse(ports, &f.ports, err, sizeof(err)) < 0)
                         return cli_usage_error("filter", "--ports: %s", err);
         }
-        snprintf(f.by, sizeof(f.by), "%s", who.by);
-        snprintf(f.reason, sizeof(f.reason), "%s", who.reason);
-        f.created = now;
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;
-        if (pc_store_filter_place(c->store, argv[optind], &f, &who, &id) < 0) {
-                cli_error("Failed to place a filter on %s: %s", argv[optind], pc_store_errmsg(c->store));
-                return CLI_ERROR;
-        }
+        o = cli_ops(c);
+        actor = cli_ops_actor(who.by);
+        if (pc_ops_filter_place(&o, &actor, argv[optind], &f, who.reason, &id, &oerr) < 0)
+                return cli_ops_error("filter", &oerr, "Failed to place a filter on %s", argv[optind]);
         snprintf(text, sizeof(text), "placed filter #%" PRId64 " on %s; the owner will be emailed", id,
                  argv[optind]);
         return cli_change_done(c, argv[optind],
@@ -98,6 +98,9 @@ static int filter_lift(struct cli *c, int argc, char **argv)
                 { NULL, 0, NULL, 0 },
         };
         struct pc_actor who = { 0 };
+        struct pc_ops_error oerr;
+        struct pc_ops_actor actor;
+        struct pc_ops o;
         int64_t id;
         char *end, text[256];
         int opt, r;
@@ -124,10 +127,10 @@ static int filter_lift(struct cli *c, int argc, char **argv)
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;
-        if (pc_store_filter_lift(c->store, argv[optind], id, &who) < 0) {
-                cli_error("Failed to lift filter #%" PRId64 " of %s: %s", id, argv[optind], pc_store_errmsg(c->store));
-                return CLI_ERROR;
-        }
+        o = cli_ops(c);
+        actor = cli_ops_actor(who.by);
+        if (pc_ops_filter_lift(&o, &actor, argv[optind], id, who.reason, &oerr) < 0)
+                return cli_ops_error("filter", &oerr, "Failed to lift filter #%" PRId64 " of %s", id, argv[optind]);
         snprintf(text, sizeof(text), "lifted filter #%" PRId64 " of %s; the owner will be emailed", id,
                  argv[optind]);
         return cli_change_done(c, argv[optind],

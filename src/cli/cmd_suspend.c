@@ -28,6 +28,9 @@ static int suspension_change(struct cli *c, int argc, char **argv, enum change w
         static const char *const names[] = { "suspend", "unsuspend", "terminate" };
         const char *cmd = names[what], *url;
         struct pc_actor who = { 0 };
+        struct pc_ops_error err;
+        struct pc_ops_actor actor;
+        struct pc_ops o;
         int64_t incident = 0, id = 0;
         char text[256];
         json_t *out;
@@ -68,15 +71,14 @@ static int suspension_change(struct cli *c, int argc, char **argv, enum change w
         if (r != CLI_OK)
                 return r;
         url = c->cfg->notify.webhook_url; /* the config is loaded with the store */
-        who.webhook_url = url;            /* a termination lifted: billing is told */
-        r = what == SUSPEND     ? pc_store_suspend(c->store, argv[optind], incident, &who, &id)
-            : what == UNSUSPEND ? pc_store_unsuspend(c->store, argv[optind], &who)
-                                : pc_store_terminate(c->store, argv[optind], incident, "terminated by hand", url,
-                                                     &who, &id);
-        if (r < 0) {
-                cli_error("Failed to %s %s: %s", cmd, argv[optind], pc_store_errmsg(c->store));
-                return CLI_ERROR;
-        }
+        o = cli_ops(c);
+        actor = cli_ops_actor(who.by);
+        r = what == SUSPEND ? pc_ops_suspend(&o, &actor, argv[optind], incident, who.reason, &id, &err)
+            : what == UNSUSPEND
+                    ? pc_ops_unsuspend(&o, &actor, argv[optind], who.reason, who.admin_override, &err)
+                    : pc_ops_terminate(&o, &actor, argv[optind], incident, "terminated by hand", who.reason, &id, &err);
+        if (r < 0)
+                return cli_ops_error(cmd, &err, "Failed to %s %s", cmd, argv[optind]);
         switch (what) {
         case SUSPEND:
                 snprintf(text, sizeof(text), "suspended %s (suspension #%" PRId64 "); the owner will be emailed",

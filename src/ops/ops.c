@@ -124,6 +124,10 @@ static const unsigned allowed[PC_OP_COUNT_] = {
         [PC_OP_INCIDENT_CLOSE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
         [PC_OP_ACTION_LIFT] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
         [PC_OP_AUDIT_READ] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
+        /* Support filters and suspends by hand, the response engine on evidence. */
+        [PC_OP_ACTION_PLACE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT) | ROLE(PC_ROLE_AGENT),
+        /* It ends a contract: the site policy's engine, or an admin. */
+        [PC_OP_TERMINATE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
 };
 
 static const char *const op_names[PC_OP_COUNT_] = {
@@ -147,6 +151,8 @@ static const char *const op_names[PC_OP_COUNT_] = {
         [PC_OP_INCIDENT_CLOSE] = "close incidents",
         [PC_OP_ACTION_LIFT] = "lift or extend actions",
         [PC_OP_AUDIT_READ] = "read the audit log",
+        [PC_OP_ACTION_PLACE] = "filter or suspend VPSes",
+        [PC_OP_TERMINATE] = "terminate VPSes",
 };
 
 /* "admin or agent": the roles in <mask>, for the refusal. */

@@ -123,6 +123,8 @@ enum pc_op {
         PC_OP_INCIDENT_CLOSE,
         PC_OP_ACTION_LIFT,
         PC_OP_AUDIT_READ,
+        PC_OP_ACTION_PLACE,
+        PC_OP_TERMINATE,
         PC_OP_COUNT_,
 };
 
@@ -345,6 +347,28 @@ int pc_ops_action_lift(struct pc_ops *o, const struct pc_ops_actor *who, int64_t
  * (admin, support). */
 int pc_ops_action_set_until(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, int64_t until,
                             const char *reason, char ret_vps[PC_NAME_MAX], struct pc_ops_error *err);
+
+/* Filters and suspensions placed by support by hand or by the response
+ * engine (admin, support, agent), <reason> required: audited, the owner
+ * emailed.  A filter's <spec> says its scope, direction (0: egress),
+ * incident and end (0: none; else in the future); its by, reason and
+ * created are set here.  ENOENT (vps) for an unknown VPS; a suspension of
+ * a suspended VPS is ECONFLICT. */
+int pc_ops_filter_place(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id,
+                        const struct pc_filter *spec, const char *reason, int64_t *ret_id, struct pc_ops_error *err);
+int pc_ops_filter_lift(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t filter_id,
+                       const char *reason, struct pc_ops_error *err);
+int pc_ops_suspend(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t incident_id,
+                   const char *reason, int64_t *ret_id, struct pc_ops_error *err);
+/* Lifts the suspension (admin, support); a termination only with
+ * <admin_override>, an admin's. */
+int pc_ops_unsuspend(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *reason,
+                     bool admin_override, struct pc_ops_error *err);
+/* A suspension only an admin lifts, announced to billing by the webhook
+ * (admin, agent -- not support: it ends a contract).  <why> is the
+ * termination's cause for the webhook and the email. */
+int pc_ops_terminate(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t incident_id,
+                     const char *why, const char *reason, int64_t *ret_id, struct pc_ops_error *err);
 
 /* The outbox (admin, support; a customer: the emails to them, never the
  * provider's webhook events), as pc_store_notification_list. */

@@ -284,3 +284,83 @@ int pc_ops_audit_list(struct pc_ops *o, const struct pc_ops_actor *who, const ch
         r = pc_store_audit_list(o->store, vps_id, limit, cb, userdata);
         return r < 0 && !stopped(r) ? pc_ops_store_fail(o, r, NULL, err) : r < 0 ? r : 0;
 }
+
+/* ---- actions placed by hand or by the response engine ------------------ */
+
+static int reason_required(const char *reason, struct pc_ops_error *err)
+{
+        if (reason == NULL || reason[0] == '\0')
+                return pc_ops_fail(err, PC_OPS_EINVAL, "reason",
+                                   "is required: the owner's email and the audit log say why");
+        return pc_ops_text_check("reason", reason, 256, err);
+}
+
+int pc_ops_filter_place(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id,
+                        const struct pc_filter *spec, const char *reason, int64_t *ret_id, struct pc_ops_error *err)
+{
+        struct pc_actor by = pc_ops_store_actor(who, reason);
+        struct pc_filter f = *spec;
+        int64_t now = pc_now();
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_ACTION_PLACE, err)) < 0 || (r = reason_required(reason, err)) < 0)
+                return r;
+        if (f.until != 0 && f.until <= now)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "until", "is in the past");
+        if (f.direction == 0)
+                f.direction = PC_DIR_EGRESS;
+        snprintf(f.by, sizeof(f.by), "%s", who->principal);
+        snprintf(f.reason, sizeof(f.reason), "%s", reason);
+        f.created = now;
+        r = pc_store_filter_place(o->store, vps_id, &f, &by, ret_id);
+        return r < 0 ? pc_ops_store_fail(o, r, r == -ENOENT ? "vps" : NULL, err) : 0;
+}
+
+int pc_ops_filter_lift(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t filter_id,
+                       const char *reason, struct pc_ops_error *err)
+{
+        struct pc_actor by = pc_ops_store_actor(who, reason);
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_ACTION_LIFT, err)) < 0 || (r = reason_required(reason, err)) < 0)
+                return r;
+        r = pc_store_filter_lift(o->store, vps_id, filter_id, &by);
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}
+
+int pc_ops_suspend(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t incident_id,
+                   const char *reason, int64_t *ret_id, struct pc_ops_error *err)
+{
+        struct pc_actor by = pc_ops_store_actor(who, reason);
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_ACTION_PLACE, err)) < 0 || (r = reason_required(reason, err)) < 0)
+                return r;
+        r = pc_store_suspend(o->store, vps_id, incident_id, &by, ret_id);
+        return r < 0 ? pc_ops_store_fail(o, r, r == -ENOENT ? "vps" : NULL, err) : 0;
+}
+
+int pc_ops_unsuspend(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *reason,
+                     bool admin_override, struct pc_ops_error *err)
+{
+        struct pc_actor by;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_ACTION_LIFT, err)) < 0 ||
+            (r = lifting_actor(o, who, reason, admin_override, &by, err)) < 0 || (r = reason_required(reason, err)) < 0)
+                return r;
+        r = pc_store_unsuspend(o->store, vps_id, &by);
+        return r < 0 ? pc_ops_store_fail(o, r, r == -ENOENT ? "vps" : NULL, err) : 0;
+}
+
+int pc_ops_terminate(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t incident_id,
+                     const char *why, const char *reason, int64_t *ret_id, struct pc_ops_error *err)
+{
+        struct pc_actor by = pc_ops_store_actor(who, reason);
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_TERMINATE, err)) < 0 || (r = reason_required(reason, err)) < 0)
+                return r;
+        r = pc_store_terminate(o->store, vps_id, incident_id, why, o->cfg->notify.webhook_url, &by, ret_id);
+        return r < 0 ? pc_ops_store_fail(o, r, r == -ENOENT ? "vps" : NULL, err) : 0;
+}

@@ -67,6 +67,13 @@ if [ $rc != 0 ]; then
         echo "--- apid log (tail)"
         tail -20 "$tmp/apid.log"
 fi
+# Stopped as systemd stops it: a sanitizer's report (the ASan build) fails the test.
+for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+pids=()
+if grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$tmp"/apid*.log; then
+        grep -hE -A12 "ERROR: (Address|Leak)Sanitizer|runtime error:" "$tmp"/apid*.log | head -40
+        rc=1
+fi
 # apid ran as nobody and wrote the database: nothing was left owned by root.
 if [ "$(id -u)" = 0 ] && [ -n "$(find "$tmp/db" ! -user nobody)" ]; then
         echo "FAIL files in the database folder not owned by nobody: $(find "$tmp/db" ! -user nobody)"

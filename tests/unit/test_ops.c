@@ -169,19 +169,20 @@ static void test_authorize_matrix(void **state)
         } rows[] = {
                 /* register, update, start/stop, remove, grant, revoke; ticket
                  * open, read, investigate, approve, deny, revoke, expire; vps
-                 * read, tokens, metrics; incident read, close; action lift; audit */
+                 * read, tokens, metrics; incident read, close; action lift; audit;
+                 * action place; terminate */
                 { &admin,
                   { true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true,
-                    true, true, true, true } },
+                    true, true, true, true, true, true } },
                 { &support,
                   { false, false, false, false, true, true, true, true, true, true, true, true, false, true, false,
-                    true, true, true, true, true } },
+                    true, true, true, true, true, true, false } },
                 { &customer,
                   { false, false, false, false, false, false, true, true, false, false, false, false, false, true,
-                    false, false, true, false, false, false } },
+                    false, false, true, false, false, false, false, false } },
                 { &agent,
                   { true, true, true, true, false, false, false, false, false, false, false, false, true, true, false,
-                    true, false, false, false, false } },
+                    true, false, false, false, false, true, true } },
         };
         struct pc_ops_error err;
 
