@@ -273,3 +273,123 @@ void api_audit_list(struct api_request *req, struct api_reply *rep)
         }
         api_reply_json(rep, 200, json_pack("{s:o}", "audit", list));
 }
+
+/* ---- actions by hand: filters, suspensions, terminations ------------------ */
+
+void api_filter_place(struct api_request *req, struct api_reply *rep)
+{
+        static const char *const known[] = { "service", "ports", "all", "direction", "until", "reason", NULL };
+        struct pc_filter f = { .direction = PC_DIR_EGRESS, .scope = PC_SCOPE_ALL };
+        const char *service, *ports, *dir, *reason;
+        json_t *all = json_object_get(req->body, "all");
+        struct pc_ops_error err;
+        char why[256];
+        int64_t id;
+
+        if (api_body_only(req, rep, known) < 0 || api_body_string(req, rep, "service", false, &service) < 0 ||
+            api_body_string(req, rep, "ports", false, &ports) < 0 ||
+            api_body_string(req, rep, "direction", false, &dir) < 0 ||
+            api_body_string(req, rep, "reason", true, &reason) < 0 || api_body_time(req, rep, "until", &f.until) < 0)
+                return;
+        if (all != NULL && !json_is_true(all)) {
+                api_reply_fail(rep, PC_OPS_EINVAL, "all", "all must be true when given");
+                return;
+        }
+        if ((service != NULL) + (ports != NULL) + (all != NULL) != 1) {
+                api_reply_fail(rep, PC_OPS_EINVAL, "service", "say what to filter: one of service, ports, all");
+                return;
+        }
+        if (dir != NULL) {
+                if (strcmp(dir, "out") == 0 || strcmp(dir, "egress") == 0)
+                        f.direction = PC_DIR_EGRESS;
+                else if (strcmp(dir, "in") == 0 || strcmp(dir, "ingress") == 0)
+                        f.direction = PC_DIR_INGRESS;
+                else if (strcmp(dir, "both") == 0)
+                        f.direction = PC_DIR_BOTH;
+                else {
+                        api_reply_fail(rep, PC_OPS_EINVAL, "direction", "direction must be out, in or both");
+                        return;
+                }
+        }
+        if (service != NULL) {
+                f.scope = PC_SCOPE_SERVICE;
+                f.service = pc_config_service(req->ops->cfg, service);
+                if (f.service == NULL) {
+                        api_reply_fail(rep, PC_OPS_EINVAL, "service", "service: no such service (see /v1/services)");
+                        return;
+                }
+        } else if (ports != NULL) {
+                f.scope = PC_SCOPE_PORTS;
+                if (pc_port_range_parse(ports, &f.ports, why, sizeof(why)) < 0) {
+                        api_reply_fail(rep, PC_OPS_EINVAL, "ports", "ports: %s", why);
+                        return;
+                }
+        }
+        if (pc_ops_filter_place(req->ops, &req->who, req->params[0], &f, reason, &id, &err) < 0) {
+                api_reply_error(rep, &err);
+                return;
+        }
+        api_reply_json(rep, 201, json_pack("{s:s, s:I}", "vps", req->params[0], "filter", (json_int_t)id));
+}
+
+/* Body {reason, incident?} of a suspension or a termination. */
+static int suspension_body(struct api_request *req, struct api_reply *rep, const char **reason, int64_t *incident)
+{
+        static const char *const known[] = { "reason", "incident", NULL };
+
+        if (api_body_only(req, rep, known) < 0 || api_body_string(req, rep, "reason", true, reason) < 0 ||
+            api_body_int(req, rep, "incident", incident) < 0)
+                return -EINVAL;
+        return 0;
+}
+
+void api_vps_suspend(struct api_request *req, struct api_reply *rep)
+{
+        struct pc_ops_error err;
+        const char *reason;
+        int64_t incident, id;
+
+        if (suspension_body(req, rep, &reason, &incident) < 0)
+                return;
+        if (pc_ops_suspend(req->ops, &req->who, req->params[0], incident, reason, &id, &err) < 0) {
+                api_reply_error(rep, &err);
+                return;
+        }
+        api_reply_json(rep, 201, json_pack("{s:s, s:I}", "suspended", req->params[0], "suspension", (json_int_t)id));
+}
+
+void api_vps_terminate(struct api_request *req, struct api_reply *rep)
+{
+        struct pc_ops_error err;
+        const char *reason;
+        int64_t incident, id;
+
+        if (suspension_body(req, rep, &reason, &incident) < 0)
+                return;
+        if (pc_ops_terminate(req->ops, &req->who, req->params[0], incident, "terminated by hand", reason, &id,
+                             &err) < 0) {
+                api_reply_error(rep, &err);
+                return;
+        }
+        api_reply_json(rep, 201, json_pack("{s:s, s:I}", "terminated", req->params[0], "suspension", (json_int_t)id));
+}
+
+void api_vps_unsuspend(struct api_request *req, struct api_reply *rep)
+{
+        static const char *const known[] = { "reason", "admin_override", NULL };
+        json_t *ov = json_object_get(req->body, "admin_override");
+        struct pc_ops_error err;
+        const char *reason;
+
+        if (api_body_only(req, rep, known) < 0 || api_body_string(req, rep, "reason", true, &reason) < 0)
+                return;
+        if (ov != NULL && !json_is_boolean(ov)) {
+                api_reply_fail(rep, PC_OPS_EINVAL, "admin_override", "must be true or false");
+                return;
+        }
+        if (pc_ops_unsuspend(req->ops, &req->who, req->params[0], reason, json_is_true(ov), &err) < 0) {
+                api_reply_error(rep, &err);
+                return;
+        }
+        api_reply_json(rep, 200, json_pack("{s:s}", "unsuspended", req->params[0]));
+}

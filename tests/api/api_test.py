@@ -238,6 +238,39 @@ for role in ROLES:
     expect("%s overrides a termination" % role, 200 if role == "admin" else 403, "POST",
            "/v1/incidents/%d/close" % incident("vps-a1"), {"reason": "x", "admin_override": True}, t)
 
+for role in ROLES:
+    t = tok[role]
+    # The agent role is portcullisd's: it places actions and terminates as the
+    # site policy says; it never lifts them.
+    place = 201 if role in ("admin", "support", "agent") else 403
+    lift = 200 if role in ("admin", "support") else 403
+    for whose, owner in (("own", "ann@example.org"), ("other's", "bob@example.org")):
+        vid = fresh_vps(owner)
+        st, j = expect("%s filters %s vps" % (role, whose), place, "POST", "/v1/vps/%s/filters" % vid,
+                       {"service": "smtp", "direction": "out", "until": "+1h", "reason": "spam complaint"}, t)
+        expect("%s suspends %s vps" % (role, whose), place, "POST", "/v1/vps/%s/suspend" % vid, {"reason": "abuse"}, t)
+        if place != 201:
+            expect("(setup) admin suspends", 201, "POST", "/v1/vps/%s/suspend" % vid, {"reason": "x"}, tok["admin"])
+        expect("%s unsuspends %s vps" % (role, whose), lift, "POST", "/v1/vps/%s/unsuspend" % vid, {"reason": "fixed"}, t)
+        if lift != 200:
+            expect("(setup) admin unsuspends", 200, "POST", "/v1/vps/%s/unsuspend" % vid, {"reason": "x"}, tok["admin"])
+        terminate = 201 if role in ("admin", "agent") else 403
+        expect("%s terminates %s vps" % (role, whose), terminate, "POST",
+               "/v1/vps/%s/terminate" % vid, {"reason": "fraud"}, t)
+        if terminate != 201:
+            expect("(setup) admin terminates", 201, "POST", "/v1/vps/%s/terminate" % vid, {"reason": "x"}, tok["admin"])
+        # Without the override a termination stays (409 for who may unsuspend at all).
+        expect("%s lifts %s termination without the override" % (role, whose),
+               409 if role in ("admin", "support") else 403, "POST", "/v1/vps/%s/unsuspend" % vid, {"reason": "x"}, t)
+        expect("%s lifts %s termination with the override" % (role, whose), 200 if role == "admin" else 403,
+               "POST", "/v1/vps/%s/unsuspend" % vid, {"reason": "paid", "admin_override": True}, t)
+st, j = expect("filter: two scopes", 400, "POST", "/v1/vps/vps-a1/filters", {"service": "smtp", "all": True,
+                                                                          "reason": "x"}, tok["admin"])
+st, j = expect("filter: bad ports", 400, "POST", "/v1/vps/vps-a1/filters", {"ports": "tcp/99999", "reason": "x"},
+               tok["admin"])
+check("filter: the ports field", j["error"]["field"] == "ports", j)
+expect("filter: an unknown VPS", 404, "POST", "/v1/vps/vps-none/filters", {"all": True, "reason": "x"}, tok["admin"])
+
 expect("close it", 200, "POST", "/v1/incidents/%d/close" % ia, {"reason": "x"}, tok["admin"])
 expect("close it again: 409", 409, "POST", "/v1/incidents/%d/close" % ia, {"reason": "x"}, tok["admin"])
 st, j = expect("the incident shows its actions", 200, "GET", "/v1/incidents/%d" % ia, token=tok["admin"])
