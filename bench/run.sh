@@ -15,6 +15,7 @@ if [ "${2:-}" = --smoke ]; then
         "$build/bench/bench_attempts" --vps 2000 --elements 20000 --linear-elements 2000
         "$build/bench/bench_scan" --vps 2000 --events 50000
         bench/smtp.sh "$build" --smoke
+        bench/api.sh "$build" --smoke
 else
         "$build/bench/bench_evaluate" --vps 100000 --exceptions 10000 --seconds 2
         "$build/bench/bench_load" --vps 100000 --exceptions 10000 --runs 3
@@ -24,4 +25,5 @@ else
         "$build/bench/bench_attempts" --vps 100000 --elements 1000000 --linear-elements 20000
         "$build/bench/bench_scan" --vps 10000 --events 4000000
         bench/smtp.sh "$build"
+        bench/api.sh "$build"
 fi
