@@ -294,6 +294,25 @@ expect("bob's token is refused from the next request on", 401, "GET", "/v1/whoam
 
 # ---- errors ----------------------------------------------------------------
 adm = tok["admin"]
+
+
+def audit_rows():
+    db = sqlite3.connect(os.environ["PC_DB_FILE"], timeout=10)
+    n = db.execute("SELECT count(*), coalesce(max(id), 0) FROM audit").fetchone()
+    db.close()
+    return n
+
+
+audit_before = audit_rows()
+st, j = expect("a newline in a ticket's text", 400, "POST", "/v1/tickets",
+               {"vps": "vps-a1", "service": "smtp", "text": "fake\n2026-01-01 audit row"}, adm)
+check("the text's field", j["error"]["field"] == "text", j)
+st, j = expect("an ESC in a reason", 400, "POST", "/v1/vps/vps-a1/exceptions",
+               {"service": "vpn", "reason": "\u001b[2Jcleared"}, adm)
+check("the reason's field", j["error"]["field"] == "reason", j)
+expect("a C1 control in the evidence", 400, "POST", "/v1/tickets",
+       {"vps": "vps-a1", "service": "smtp", "text": "x", "evidence": "a\u0085b"}, adm)
+expect("a text over its size", 400, "POST", "/v1/tickets", {"vps": "vps-a1", "service": "smtp", "text": "x" * 5000}, adm)
 st, j = expect("bad JSON", 400, "POST", "/v1/tickets", raw=b"{\"vps\": ", token=adm)
 check("bad JSON names the body", j["error"]["field"] == "body", j)
 st, j = expect("a JSON array body", 400, "POST", "/v1/tickets", raw=b"[1]", token=adm)
@@ -315,8 +334,11 @@ expect("an address another VPS holds", 409, "POST", "/v1/vps",
        {"id": "vps-x", "owner": "x@example.org", "iface": "tapx", "addresses": ["198.51.100.11"]}, adm)
 expect("a VPS id registered already", 409, "POST", "/v1/vps",
        {"id": "vps-a1", "owner": "x@example.org", "iface": "tapx2", "addresses": ["192.0.2.201"]}, adm)
+check("no refused request wrote anything (the audit log is unchanged)", audit_rows() == audit_before,
+      (audit_before, audit_rows()))
 tid = fresh_ticket("vps-a1")
 expect("deny", 200, "POST", "/v1/tickets/%d/deny" % tid, {"reason": "no"}, adm)
+audit_before = audit_rows()
 st, j = expect("an illegal transition: approve a denied ticket", 409, "POST", "/v1/tickets/%d/approve" % tid, {}, adm)
 check("it names the state", "denied" in j["error"]["message"], j)
 st, j = expect("a service the site does not restrict: ticket refused", 409, "POST", "/v1/tickets",
@@ -329,6 +351,8 @@ expect("an unknown route", 404, "GET", "/v1/nothing", token=adm)
 expect("a method the path does not have", 405, "PUT", "/v1/tickets", {}, adm)
 expect("limit out of range", 400, "GET", "/v1/vps?limit=0", token=adm)
 expect("a body over 64 KiB", 413, "POST", "/v1/tickets", raw=b"{\"text\": \"" + b"x" * 70000 + b"\"}", token=adm)
+check("no refused request wrote anything (the audit log is unchanged)", audit_rows() == audit_before,
+      (audit_before, audit_rows()))
 st, j = expect("paging: limit=1", 200, "GET", "/v1/vps?limit=1", token=adm)
 check("paging gives the next cursor", j["next"] == j["vps"][0]["id"], j)
 st, j2 = expect("paging: the next page", 200, "GET", "/v1/vps?limit=1&after=" + j["next"], token=adm)

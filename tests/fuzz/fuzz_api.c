@@ -1,9 +1,11 @@
 /* libFuzzer harness for what portcullis-apid reads from a client: the
- * request line's path against every route pattern, and the JSON body
- * through the input readers every handler uses.  Input: "PATH\nBODY".
- * Nothing may crash, leak or read out of bounds; every refusal must come
- * with an error body naming a field that is valid UTF-8 (it is JSON). */
+ * request line's path against every route pattern, a query argument's
+ * value (?limit=), and the JSON body through the input readers every
+ * handler uses.  Input: "PATH\nQUERY VALUE\nBODY".  Nothing may crash,
+ * leak or read out of bounds; every refusal must come with an error body
+ * that serialises (valid UTF-8: it is JSON). */
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,10 +26,14 @@ const char *pc_store_errmsg(const struct pc_store *s)
         return "";
 }
 
-/* The query string is libmicrohttpd's to split (server.c). */
+/* The query string is libmicrohttpd's to split (server.c); a query
+ * argument's value is the input's second line. */
+static char query_value[256];
+static bool query_given;
+
 const char *api_query(struct api_request *req, const char *name)
 {
-        return NULL;
+        return query_given ? query_value : NULL;
 }
 
 static void reply_check(struct api_reply *rep)
@@ -76,6 +82,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 if (api_param_id(&req, &rep, 0, "ticket", &v) == 0 && v <= 0)
                         abort();
                 reply_check(&rep);
+        }
+        if (nl == NULL)
+                return 0;
+        data = (const uint8_t *)nl + 1;
+        size -= plen + 1;
+        nl = memchr(data, '\n', size);
+        plen = nl != NULL ? (size_t)(nl - (const char *)data) : size;
+        query_given = plen < sizeof(query_value) && memchr(data, '\0', plen) == NULL;
+        if (query_given) {
+                size_t limit;
+
+                memcpy(query_value, data, plen);
+                query_value[plen] = '\0';
+                if (api_query_limit(&req, &rep, &limit) < 0)
+                        reply_check(&rep);
+                else if (limit < 1 || limit > API_PAGE_MAX)
+                        abort();
         }
         if (nl == NULL)
                 return 0;
