@@ -203,3 +203,20 @@ int pc_ops_text_check(const char *field, const char *value, size_t size, struct 
                                    "without control characters", why);
         return 0;
 }
+
+int pc_ops_begin(struct pc_ops *o, struct pc_ops_error *err)
+{
+        int r = pc_store_tx_begin(o->store);
+
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}
+
+int pc_ops_end(struct pc_ops *o, int r, struct pc_ops_error *err)
+{
+        int e = pc_store_tx_end(o->store, r);
+
+        /* The operation's own error stands; a failed commit is the store's. */
+        if (r < 0)
+                return r;
+        return e < 0 ? pc_ops_store_fail(o, e, NULL, err) : 0;
+}

@@ -446,5 +446,12 @@ int pc_ops_store_fail(struct pc_ops *o, int r, const char *field, struct pc_ops_
  * <size> bytes, valid UTF-8 without control characters.  0, or -EINVAL. */
 int pc_ops_text_check(const char *field, const char *value, size_t size, struct pc_ops_error *err);
 
+/* An operation whose checks and writes must see one state of the
+ * database (who holds an address, is the ticket still open): begin, then
+ * end with the operation's result; commits only if it succeeded
+ * (pc_store_tx_begin).  pc_ops_end returns <r>, or the commit's error. */
+int pc_ops_begin(struct pc_ops *o, struct pc_ops_error *err);
+int pc_ops_end(struct pc_ops *o, int r, struct pc_ops_error *err);
+
 /* The store's actor for an operation: <who>'s principal, <reason>. */
 struct pc_actor pc_ops_store_actor(const struct pc_ops_actor *who, const char *reason);

@@ -149,7 +149,7 @@ static int grant_ticket(struct pc_ops *o, const struct pc_ops_actor *who, const 
         return pc_ops_ticket_approve(o, who, spec->ticket_id, &a, ret, err);
 }
 
-int pc_ops_exception_grant(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_exception_spec *spec,
+static int exception_grant_checked(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_exception_spec *spec,
                            struct pc_grant_result *ret, struct pc_ops_error *err)
 {
         struct pc_exception e = { .until = spec->until, .ticket_id = spec->ticket_id, .created = pc_now() };
@@ -182,6 +182,16 @@ int pc_ops_exception_grant(struct pc_ops *o, const struct pc_ops_actor *who, con
 out:
         pc_vps_free(vps);
         return r;
+}
+
+/* One transaction: the source prefix's owner and the VPS's policy are
+ * the ones the grant is written against. */
+int pc_ops_exception_grant(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_exception_spec *spec,
+                           struct pc_grant_result *ret, struct pc_ops_error *err)
+{
+        int r = pc_ops_begin(o, err);
+
+        return r < 0 ? r : pc_ops_end(o, exception_grant_checked(o, who, spec, ret, err), err);
 }
 
 int pc_ops_exception_revoke(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id,

@@ -243,7 +243,7 @@ int pc_ops_ticket_revoke(struct pc_ops *o, const struct pc_ops_actor *who, int64
         return transition_simple(o, who, id, PC_TICKET_REVOKED, reason, true, err);
 }
 
-int pc_ops_ticket_approve(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id,
+static int ticket_approve_checked(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id,
                           const struct pc_ticket_approval *a, struct pc_grant_result *ret, struct pc_ops_error *err)
 {
         struct pc_exception e = { 0 };
@@ -319,6 +319,16 @@ out:
         pc_vps_free(vps);
         free(t);
         return r;
+}
+
+/* One transaction: the ticket's state and the VPS's exceptions checked
+ * are the ones the approval is written against. */
+int pc_ops_ticket_approve(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id,
+                          const struct pc_ticket_approval *a, struct pc_grant_result *ret, struct pc_ops_error *err)
+{
+        int r = pc_ops_begin(o, err);
+
+        return r < 0 ? r : pc_ops_end(o, ticket_approve_checked(o, who, id, a, ret, err), err);
 }
 
 int pc_ops_ticket_expire_due(struct pc_ops *o, const struct pc_ops_actor *who, size_t *ret_n,

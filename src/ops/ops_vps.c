@@ -187,7 +187,7 @@ static int vps_build(const struct pc_vps_spec *spec, const struct pc_site *site,
         return 0;
 }
 
-int pc_ops_vps_register(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_spec *spec,
+static int vps_register_checked(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_spec *spec,
                         const char *reason, const struct pc_site **ret_site, struct pc_ops_error *err)
 {
         const struct pc_site *site = NULL;
@@ -208,6 +208,16 @@ int pc_ops_vps_register(struct pc_ops *o, const struct pc_ops_actor *who, const 
         return 0;
 }
 
+/* One transaction: no other writer can take an address or a MAC between
+ * the checks and the insert. */
+int pc_ops_vps_register(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_spec *spec,
+                        const char *reason, const struct pc_site **ret_site, struct pc_ops_error *err)
+{
+        int r = pc_ops_begin(o, err);
+
+        return r < 0 ? r : pc_ops_end(o, vps_register_checked(o, who, spec, reason, ret_site, err), err);
+}
+
 /* <cur> with <change> made, as a registration: what pc_ops_vps_update
  * checks as pc_ops_vps_register would check it.  <spec> borrows <cur>'s
  * and <change>'s strings and arrays. */
@@ -225,7 +235,7 @@ static void spec_changed(const struct pc_vps *cur, const struct pc_vps_change *c
         };
 }
 
-int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_change *change,
+static int vps_update_checked(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_change *change,
                       const char *reason, bool *ret_changed, struct pc_ops_error *err)
 {
         const struct pc_site *site = NULL;
@@ -255,6 +265,15 @@ int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const st
         if (ret_changed != NULL)
                 *ret_changed = changed;
         return 0;
+}
+
+/* One transaction, as a registration. */
+int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_change *change,
+                      const char *reason, bool *ret_changed, struct pc_ops_error *err)
+{
+        int r = pc_ops_begin(o, err);
+
+        return r < 0 ? r : pc_ops_end(o, vps_update_checked(o, who, change, reason, ret_changed, err), err);
 }
 
 int pc_ops_vps_set_state(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, bool running,

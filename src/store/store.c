@@ -613,3 +613,17 @@ int pc_store_vps_ids(struct pc_store *s, const char *owner, const char *after, s
                 return -EINVAL;
         return s->ops->vps_ids(s, owner, after, limit, cb, userdata);
 }
+
+int pc_store_tx_begin(struct pc_store *s)
+{
+        if (s == NULL)
+                return -EINVAL;
+        return s->ops->tx_begin(s);
+}
+
+int pc_store_tx_end(struct pc_store *s, int r)
+{
+        if (s == NULL)
+                return -EINVAL;
+        return s->ops->tx_end(s, r);
+}

@@ -275,6 +275,8 @@ struct pc_store_ops {
         int (*change_last)(struct pc_store *s, int64_t *ret_id);
         int (*vps_ids)(struct pc_store *s, const char *owner, const char *after, size_t limit,
                        int (*cb)(const char *id, void *userdata), void *userdata);
+        int (*tx_begin)(struct pc_store *s);
+        int (*tx_end)(struct pc_store *s, int r);
 };
 
 /* Opens the existing store named by <url> ("sqlite:/path/db",
@@ -698,6 +700,20 @@ int pc_store_token_used(struct pc_store *s, int64_t id, int64_t now);
  * NULL.  Indexed: a page of a customer's VPSes reads that page. */
 int pc_store_vps_ids(struct pc_store *s, const char *owner, const char *after, size_t limit,
                      int (*cb)(const char *id, void *userdata), void *userdata);
+
+/* ---- an operation's transaction ---------------------------------------- */
+
+/* Begins a write transaction that holds the changes made until
+ * pc_store_tx_end: an operation's checks (who holds an address, is the
+ * ticket still open) and its writes see one state of the database, and a
+ * writer elsewhere waits.  Changes made inside join it (each a savepoint:
+ * one that fails is rolled back alone, and the caller decides).  Nests.
+ * 0, or a negative errno. */
+int pc_store_tx_begin(struct pc_store *s);
+
+/* Ends it: commits if <r> >= 0, else rolls back.  Returns 0, or the
+ * error (<r>, or the commit's). */
+int pc_store_tx_end(struct pc_store *s, int r);
 
 /* ---- the change feed -------------------------------------------------- */
 

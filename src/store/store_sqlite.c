@@ -35,6 +35,10 @@ struct sqlite_store {
         sqlite3 *db;
         char *path;
         char errmsg[1024];
+        /* Transactions nest: an operation's (pc_store_tx_begin) holds the
+         * changes made inside it, each a savepoint that a failure rolls
+         * back alone; they commit with the operation, or not at all. */
+        unsigned tx_depth;
 };
 
 /* A statement stepped in step with others while merging (see load). */
@@ -219,8 +223,16 @@ static void copy_trunc(char *dst, size_t size, const char *src)
 static int tx_begin(struct sqlite_store *s)
 {
         int moved = 0;
-        int r = exec(s, "BEGIN IMMEDIATE", "");
+        int r;
 
+        if (s->tx_depth > 0) { /* within an operation's transaction */
+                r = exec(s, "SAVEPOINT nested", "");
+                if (r < 0)
+                        return r;
+                s->tx_depth++;
+                return 0;
+        }
+        r = exec(s, "BEGIN IMMEDIATE", "");
         if (r < 0)
                 return r;
         if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
@@ -231,6 +243,7 @@ static int tx_begin(struct sqlite_store *s)
                                "written",
                                s->path);
         }
+        s->tx_depth = 1;
         return 0;
 }
 
@@ -239,6 +252,23 @@ static int tx_begin(struct sqlite_store *s)
  * error. */
 static int tx_end(struct sqlite_store *s, int r)
 {
+        if (s->tx_depth > 1) { /* the outer transaction commits, or not */
+                sqlite3_stmt *st = NULL;
+
+                s->tx_depth--;
+                if (r >= 0)
+                        return exec(s, "RELEASE nested", "");
+                /* Not exec(): it would overwrite the message that matters. */
+                if (sqlite3_prepare_v2(s->db, "ROLLBACK TO nested", -1, &st, NULL) == SQLITE_OK)
+                        sqlite3_step(st);
+                sqlite3_finalize(st);
+                st = NULL;
+                if (sqlite3_prepare_v2(s->db, "RELEASE nested", -1, &st, NULL) == SQLITE_OK)
+                        sqlite3_step(st);
+                sqlite3_finalize(st);
+                return r;
+        }
+        s->tx_depth = 0;
         if (r >= 0) {
                 r = exec(s, "COMMIT", "");
                 if (r >= 0)
@@ -1001,9 +1031,12 @@ static int load_into(struct sqlite_store *s, struct pc_model *m, const char *onl
         int64_t now = pc_now();
         int r;
 
+        /* Within an operation's transaction, that one is the snapshot. */
+        bool own_tx = s->tx_depth == 0;
+
         if (pc_model_count(m) != 0)
                 return set_err(s, -EINVAL, "cannot load into a model that is not empty");
-        r = exec(s, "BEGIN", "");
+        r = own_tx ? exec(s, "BEGIN", "") : 0;
         if (r < 0)
                 return r;
         /* Every VPS, or just <only>: separate texts so that the single
@@ -1061,7 +1094,8 @@ out:
         sqlite3_finalize(est);
         sqlite3_finalize(fst);
         vst = ast = est = fst = NULL;
-        tx_end(s, -1);
+        if (own_tx)
+                tx_end(s, -1);
         if (r < 0) {
                 model_clear(m);
                 return r;
@@ -3922,6 +3956,18 @@ static int sq_notification_queue(struct pc_store *ps, const char *vps_id, const 
         return 0;
 }
 
+/* ---- an operation's transaction --------------------------------------- */
+
+static int sq_tx_begin(struct pc_store *ps)
+{
+        return tx_begin(to_sqlite(ps));
+}
+
+static int sq_tx_end(struct pc_store *ps, int r)
+{
+        return tx_end(to_sqlite(ps), r);
+}
+
 /* ---- API tokens ----------------------------------------------------- */
 
 #define TOKEN_COLUMNS "id, name, role, customer, created, created_by, expires, revoked, last_used"
@@ -4219,4 +4265,6 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .changes = sq_changes,
         .change_last = sq_change_last,
         .vps_ids = sq_vps_ids,
+        .tx_begin = sq_tx_begin,
+        .tx_end = sq_tx_end,
 };

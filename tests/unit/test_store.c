@@ -396,6 +396,39 @@ static void test_open_never_creates(void **state)
         pc_store_close(s);
 }
 
+/* An operation's transaction: its checks and writes see one state; a
+ * change inside that fails is rolled back alone (a savepoint), and the
+ * operation's failure discards everything it wrote. */
+static void test_operation_transaction(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_vps *v = make_vps("vps-101", "milano", "192.0.2.10", NULL);
+        struct pc_model *m;
+
+        assert_int_equal(pc_store_tx_begin(s), 0);
+        assert_int_equal(pc_store_vps_add(s, v, &alice), 0);
+        assert_int_equal(pc_store_vps_add(s, v, &alice), -EEXIST); /* rolled back alone */
+        add_vps(s, "vps-102", "milano", "192.0.2.11");
+        assert_int_equal(pc_store_tx_end(s, -EBUSY), -EBUSY); /* the operation refused: nothing stays */
+        assert_int_equal(count_rows("vps"), 0);
+        assert_int_equal(count_rows("audit"), 0);
+
+        assert_int_equal(pc_store_tx_begin(s), 0);
+        assert_int_equal(pc_store_vps_add(s, v, &alice), 0);
+        assert_int_equal(pc_store_vps_add(s, v, &alice), -EEXIST);
+        assert_int_equal(pc_store_tx_begin(s), 0); /* nests */
+        add_vps(s, "vps-102", "milano", "192.0.2.11");
+        assert_int_equal(pc_store_tx_end(s, 0), 0);
+        assert_int_equal(pc_store_tx_end(s, 0), 0);
+        assert_int_equal(count_rows("vps"), 2);
+        assert_int_equal(count_rows("audit"), 2);
+        m = load(s);
+        assert_int_equal(pc_model_count(m), 2);
+        pc_model_free(m);
+        pc_vps_free(v);
+        pc_store_close(s);
+}
+
 /* A change written to a database file deleted, or replaced, under the
  * open store fails: SQLite alone would write it to the unlinked file and
  * report success. */
@@ -2800,6 +2833,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_urls, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_open_never_creates, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_operation_transaction, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_write_after_delete, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_fds_cloexec, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_vps_roundtrip, setup, teardown),
