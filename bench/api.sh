@@ -63,7 +63,7 @@ support=$(pc token create desk --role support --by bench 2>/dev/null)
 chown -R nobody "$tmp/db"
 
 "$build/src/api/portcullis-apid" -c "$cfg" --port 0 --user nobody --rate 1000000 --burst 1000000 \
-        --connections 1024 >/dev/null 2>"$tmp/apid.log" &
+        --connections 1024 --per-client 1024 >/dev/null 2>"$tmp/apid.log" &
 pids+=($!)
 port=
 for _ in $(seq 1 100); do

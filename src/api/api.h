@@ -16,8 +16,8 @@
 
 #define API_BODY_MAX (64 * 1024)  /* bytes of a request body: 413 beyond */
 #define API_PARAMS_MAX 4           /* {placeholders} in a route */
-#define API_PAGE_DEFAULT 100
-#define API_PAGE_MAX 1000
+#define API_PAGE_DEFAULT 50
+#define API_PAGE_MAX 100 /* a page is one request's work: bounded */
 
 /* A request, as a handler sees it. */
 struct api_request {
@@ -36,6 +36,7 @@ struct api_reply {
         unsigned status;
         json_t *body;
         char *text;      /* instead of <body>: text/plain (Prometheus), freed */
+        bool close;      /* close the connection after it */
 };
 
 typedef void (*api_handler)(struct api_request *req, struct api_reply *rep);
@@ -113,6 +114,8 @@ struct api_settings {
         unsigned rate;           /* requests per second per client address */
         unsigned burst;          /* and in one burst */
         unsigned connections;    /* at once, all clients */
+        unsigned per_client;     /* at once from one address: a slow client (slowloris) holds at most
+                                  * these, never all of them */
         const char *wake_path;   /* the agent's wake socket; "" none */
         const char *agent_metrics; /* the file portcullisd writes its figures to; NULL none */
 };

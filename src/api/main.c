@@ -46,7 +46,8 @@ static void usage(FILE *out)
                 "      --tls-key FILE  PEM private key\n"
                 "      --rate N        requests a second per client address (default 20),\n"
                 "      --burst N       and in one burst (default 40); over it: 429\n"
-                "      --connections N open connections at once (default 256)\n"
+                "      --connections N open connections at once (default 256),\n"
+                "      --per-client N  and from one address (default 16)\n"
                 "      --user NAME     when started as root, become NAME after reading the\n"
                 "                      configuration and the TLS files (default " DEFAULT_USER ")\n"
                 "      --agent-metrics FILE\n"
@@ -104,10 +105,11 @@ int main(int argc, char **argv)
                 { "rate", required_argument, NULL, 'r' },      { "burst", required_argument, NULL, 'b' },
                 { "connections", required_argument, NULL, 'n' }, { "user", required_argument, NULL, 'u' },
                 { "agent-metrics", required_argument, NULL, 'm' }, { "routes", no_argument, NULL, 'R' },
+                { "per-client", required_argument, NULL, 'P' },
                 { "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
         };
         struct api_settings set = { .address = "127.0.0.1", .port = 8470, .rate = 20, .burst = 40,
-                                    .connections = 256 };
+                                    .connections = 256, .per_client = 16 };
         const char *config = getenv("PORTCULLIS_CONFIG"), *db = NULL, *user = DEFAULT_USER;
         const char *cert_path = NULL, *key_path = NULL;
         char *cert = NULL, *key = NULL, err[1024], wake[108] = "", metrics[108] = "";
@@ -136,15 +138,21 @@ int main(int argc, char **argv)
                 case 'K': key_path = optarg; break;
                 case 'r':
                 case 'b':
-                case 'n': {
+                case 'n':
+                case 'P': {
                         unsigned v;
 
                         if (parse_uint(optarg, 1000000, &v) < 0 || v == 0) {
                                 fprintf(stderr, "portcullis-apid: --%s '%s' is not a number from 1 to 1000000\n",
-                                        opt == 'r' ? "rate" : opt == 'b' ? "burst" : "connections", optarg);
+                                        opt == 'r'   ? "rate"
+                                        : opt == 'b' ? "burst"
+                                        : opt == 'n' ? "connections"
+                                                     : "per-client",
+                                        optarg);
                                 return 2;
                         }
-                        *(opt == 'r' ? &set.rate : opt == 'b' ? &set.burst : &set.connections) = v;
+                        *(opt == 'r' ? &set.rate : opt == 'b' ? &set.burst : opt == 'n' ? &set.connections
+                                                                                        : &set.per_client) = v;
                         break;
                 }
                 case 'u': user = optarg; break;

@@ -35,6 +35,7 @@ struct api_server {
         struct pc_ops *ops;
         struct api_settings set;
         struct bucket buckets[CLIENTS];
+        struct bucket overflow;  /* shared by newcomers while every slot holds a throttled client */
         uint64_t requests[6];   /* by status class: 1xx .. 5xx; [0] others */
         uint64_t refused_rate, refused_size, refused_auth;
         uint64_t wakes_failed;
@@ -47,6 +48,7 @@ struct pending {
         size_t len;
         bool too_large;
         bool limited;
+        bool ambiguous; /* both Content-Length and Transfer-Encoding: a smuggling attempt */
 };
 
 static int64_t mono_ms(void)
@@ -59,27 +61,45 @@ static int64_t mono_ms(void)
 
 /* ---- limits ----------------------------------------------------------- */
 
-/* The client's address as 16 bytes (IPv4 mapped). */
+/* The client's address as 16 bytes (IPv4 mapped); an IPv6 client is its
+ * /64, as one host has a whole /64 to send from. */
 static void client_addr(struct MHD_Connection *conn, uint8_t out[16])
 {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
         const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
 
         memset(out, 0, 16);
-        if (sa != NULL && sa->sa_family == AF_INET6)
+        if (sa != NULL && sa->sa_family == AF_INET6) {
                 memcpy(out, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+                if (!IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)out))
+                        memset(out + 8, 0, 8);
+        }
         else if (sa != NULL && sa->sa_family == AF_INET) {
                 out[10] = out[11] = 0xff;
                 memcpy(out + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
         }
 }
 
+/* Refills <b> to <now>. */
+static void bucket_refill(const struct api_server *s, struct bucket *b, int64_t now)
+{
+        int64_t full = (int64_t)s->set.burst * 1000;
+
+        b->tokens += (now - b->at_ms) * s->set.rate;
+        if (b->tokens > full)
+                b->tokens = full;
+        b->at_ms = now;
+}
+
 /* Takes one request from the client's bucket: false when it is empty.
- * An unknown client takes the slot of the one seen longest ago. */
+ * A new client takes the slot of a client whose bucket is full again (it
+ * holds nothing to forget); with none, it shares the overflow bucket with
+ * every other newcomer: flooding the table with addresses frees no
+ * throttled client, it only throttles the flood. */
 static bool rate_take(struct api_server *s, const uint8_t addr[16])
 {
         int64_t now = mono_ms(), full = (int64_t)s->set.burst * 1000;
-        struct bucket *b = NULL, *oldest = &s->buckets[0];
+        struct bucket *b = NULL, *free_slot = NULL;
 
         for (size_t i = 0; i < CLIENTS; i++) {
                 struct bucket *c = &s->buckets[i];
@@ -88,18 +108,23 @@ static bool rate_take(struct api_server *s, const uint8_t addr[16])
                         b = c;
                         break;
                 }
-                if (!c->used || (oldest->used && c->at_ms < oldest->at_ms))
-                        oldest = c;
+                if (free_slot != NULL)
+                        continue;
+                if (c->used)
+                        bucket_refill(s, c, now);
+                if (!c->used || c->tokens >= full)
+                        free_slot = c;
         }
-        if (b == NULL) {
-                b = oldest;
+        if (b == NULL && free_slot != NULL) {
+                b = free_slot;
                 *b = (struct bucket){ .used = true, .tokens = full, .at_ms = now };
                 memcpy(b->addr, addr, 16);
+        } else if (b == NULL) {
+                b = &s->overflow;
+                if (b->at_ms == 0)
+                        *b = (struct bucket){ .used = true, .tokens = full, .at_ms = now };
         }
-        b->tokens += (now - b->at_ms) * s->set.rate;
-        if (b->tokens > full)
-                b->tokens = full;
-        b->at_ms = now;
+        bucket_refill(s, b, now);
         if (b->tokens < 1000)
                 return false;
         b->tokens -= 1000;
@@ -160,6 +185,8 @@ send:
                 MHD_add_response_header(resp, "WWW-Authenticate", "Bearer realm=\"portcullis\"");
         if (rep->status == 429)
                 MHD_add_response_header(resp, "Retry-After", "1");
+        if (rep->close)
+                MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
         ret = MHD_queue_response(conn, rep->status, resp);
         MHD_destroy_response(resp);
         s->requests[rep->status / 100 <= 5 ? rep->status / 100 : 0]++;
@@ -253,6 +280,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 p->limited = !rate_take(s, addr);
                 /* Refused before its body is read, when it says its size. */
                 p->too_large = cl != NULL && strtoull(cl, NULL, 10) > API_BODY_MAX;
+                /* Two framings: a proxy in front may read another request
+                 * in it than we do (RFC 9112 6.3): refuse, and close. */
+                p->ambiguous = cl != NULL && MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                                         MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
                 return MHD_YES;
         }
         if (*upload_size > 0) {
@@ -269,7 +300,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 *upload_size = 0;
                 return MHD_YES;
         }
-        if (p->limited) {
+        if (p->ambiguous) {
+                api_reply_fail(&rep, PC_OPS_EINVAL, NULL,
+                               "a request with both Content-Length and Transfer-Encoding is refused");
+                rep.close = true;
+        } else if (p->limited) {
                 s->refused_rate++;
                 api_reply_fail(&rep, PC_OPS_ELIMIT, NULL, "too many requests from this address: at most %u a second",
                                s->set.rate);
@@ -288,8 +323,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!p->limited) {
                 char path[256];
 
+                char verb[32];
+
                 pc_escape(path, sizeof(path), url, PC_ESCAPE_LOG);
-                fprintf(stderr, "%s %s %u by=%s\n", method, path, status, who[0] != '\0' ? who : "-");
+                pc_escape(verb, sizeof(verb), method, PC_ESCAPE_LOG); /* any token is a method to MHD */
+                fprintf(stderr, "%s %s %u by=%s\n", verb, path, status, who[0] != '\0' ? who : "-");
         }
         return ret;
 }
@@ -346,13 +384,15 @@ int api_server_start(const struct api_settings *set, struct pc_ops *ops, struct 
                                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
                                           MHD_OPTION_CONNECTION_LIMIT, set->connections,
+                                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, set->per_client,
                                           MHD_OPTION_HTTPS_MEM_CERT, set->tls_cert, MHD_OPTION_HTTPS_MEM_KEY,
                                           set->tls_key, MHD_OPTION_END);
         else
                 s->mhd = MHD_start_daemon(flags, set->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr.sa,
                                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
-                                          MHD_OPTION_CONNECTION_LIMIT, set->connections, MHD_OPTION_END);
+                                          MHD_OPTION_CONNECTION_LIMIT, set->connections,
+                                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, set->per_client, MHD_OPTION_END);
         if (s->mhd == NULL) {
                 snprintf(err, errsz, "cannot listen on %s port %u (in use, or not an address of this host?)",
                          set->address, set->port);

@@ -20,8 +20,6 @@ static int ticket_page_cb(const struct pc_ticket *t, void *userdata)
 {
         struct page *p = userdata;
 
-        if (p->before != 0 && t->id >= p->before)
-                return 0;
         if (p->n == p->limit)
                 return -ENOBUFS;
         json_array_append_new(p->list, pc_json_ticket(t));
@@ -58,6 +56,9 @@ void api_ticket_list(struct api_request *req, struct api_reply *rep)
                         return;
                 }
         }
+        /* A page and one more, through the index: is there a next page? */
+        q.before = p.before;
+        q.limit = p.limit + 1;
         p.list = json_array();
         r = pc_ops_ticket_list(req->ops, &req->who, &q, ticket_page_cb, &p, &err);
         if (r < 0 && r != -ENOBUFS) {

@@ -248,6 +248,9 @@ int pc_ops_exception_revoke(struct pc_ops *o, const struct pc_ops_actor *who, co
 
 /* ---- tickets --------------------------------------------------------- */
 
+#define PC_TICKETS_PENDING_MAX 5           /* tickets of one VPS waiting for a decision */
+#define PC_TICKET_DURATION_MAX (366 * 86400) /* seconds a ticket may ask for */
+
 /* A customer's request for an exception. */
 struct pc_ticket_spec {
         const char *vps_id;
@@ -264,8 +267,11 @@ struct pc_ticket_spec {
  * service), a rule that is not exemptable or a policy without exceptions
  * (ECONFLICT, service: "rule 1 of policy lenoir ... is not exemptable"), a
  * service the site does not restrict (ECONFLICT, service: "nothing to
- * exempt"), ports that are not the service's at that site (EINVAL, ports).
- * Audited; the owner's "ticket.received" queued. */
+ * exempt"), ports that are not the service's at that site (EINVAL, ports),
+ * a duration beyond a year (EINVAL, duration); a ticket for the same
+ * service waiting for a decision already (EEXIST, service), or
+ * PC_TICKETS_PENDING_MAX of the VPS waiting (ELIMIT).  Audited; the
+ * owner's "ticket.received" queued. */
 int pc_ops_ticket_open(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_ticket_spec *spec,
                        int64_t *ret_id, struct pc_ops_error *err);
 
@@ -420,9 +426,11 @@ int pc_ops_token_authenticate(struct pc_ops *o, const char *text, int64_t now, s
 
 /* May <spec> (a service, scanning or a source prefix) be granted to <vps>
  * under its site's policy?  Sets *<rule> to the rule it lifts (NULL for
- * scanning or a source prefix).  Errors as pc_ops_exception_grant. */
-int pc_ops_grant_check(struct pc_ops *o, const struct pc_vps *vps, const char *service, const struct pc_rule **rule,
-                       struct pc_ops_error *err);
+ * scanning or a source prefix).  Errors as pc_ops_exception_grant; to a
+ * customer <who>, a source prefix another VPS holds is only "not
+ * available", not whose it is. */
+int pc_ops_grant_check(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps *vps,
+                       const char *service, const struct pc_rule **rule, struct pc_ops_error *err);
 
 /* The VPS <id> as the store has it, for <who>: a customer's own only
  * (ENOENT otherwise, field vps). */

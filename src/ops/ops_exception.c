@@ -64,8 +64,8 @@ int pc_ops_vps_fetch(struct pc_ops *o, const struct pc_ops_actor *who, const cha
  * VPS's (it would speak as that one), at a site whose anti-spoofing it is
  * an exception to.  Another VPS's granted source prefix is no obstacle:
  * two VPSes may share a failover address. */
-static int source_prefix_check(struct pc_ops *o, const struct pc_vps *vps, const char *service,
-                               struct pc_ops_error *err)
+static int source_prefix_check(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps *vps,
+                               const char *service, struct pc_ops_error *err)
 {
         struct pc_addr_holder h;
         struct pc_prefix p;
@@ -80,6 +80,10 @@ static int source_prefix_check(struct pc_ops *o, const struct pc_vps *vps, const
         r = pc_store_addr_holder(o->store, &p, vps->id, PC_ADDR_REGISTERED, pc_now(), &h);
         if (r < 0)
                 return pc_ops_store_fail(o, r, NULL, err);
+        /* Whose address it is, is not a customer's to learn: it would map
+         * the other customers' VPSes, which are "not found" to them. */
+        if (r > 0 && who->role == PC_ROLE_CUSTOMER)
+                return pc_ops_fail(err, PC_OPS_ECONFLICT, "service", "%s is not available to %s", pe, vps->id);
         if (r > 0)
                 return pc_ops_fail(err, PC_OPS_ECONFLICT, "service", "it overlaps %s of %s", h.what, h.vps_id);
         if (!vps->site->policy->anti_spoofing)
@@ -92,15 +96,15 @@ static int source_prefix_check(struct pc_ops *o, const struct pc_vps *vps, const
 
 /* May <spec> be granted to <vps> under its site's policy?  Sets *<rule>
  * to the rule it lifts (NULL: none, a source prefix or scanning). */
-int pc_ops_grant_check(struct pc_ops *o, const struct pc_vps *vps, const char *service, const struct pc_rule **rule,
-                       struct pc_ops_error *err)
+int pc_ops_grant_check(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps *vps,
+                       const char *service, const struct pc_rule **rule, struct pc_ops_error *err)
 {
         char why[512];
         int r;
 
         *rule = NULL;
         if (strncmp(service, PC_SOURCE_PREFIX, strlen(PC_SOURCE_PREFIX)) == 0)
-                return source_prefix_check(o, vps, service, err);
+                return source_prefix_check(o, who, vps, service, err);
         r = pc_grant_check(o->cfg, vps->site, service, rule, why, sizeof(why));
         if (r == -ENOENT)
                 return pc_ops_fail(err, PC_OPS_EINVAL, "service", "%s", why);
@@ -165,7 +169,7 @@ static int exception_grant_checked(struct pc_ops *o, const struct pc_ops_actor *
                 return grant_ticket(o, who, spec, ret, err);
         if ((r = pc_ops_vps_fetch(o, who, spec->vps_id, &vps, err)) < 0)
                 return r;
-        r = pc_ops_grant_check(o, vps, spec->service, &rule, err);
+        r = pc_ops_grant_check(o, who, vps, spec->service, &rule, err);
         if (r < 0)
                 goto out;
         snprintf(e.service, sizeof(e.service), "%s", spec->service);

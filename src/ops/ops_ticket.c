@@ -109,7 +109,46 @@ static int ports_check(const char *text, const struct pc_port_range *of, size_t 
         return 0;
 }
 
-int pc_ops_ticket_open(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_ticket_spec *spec,
+/* The tickets of a VPS still waiting for a decision. */
+struct pending {
+        const char *service;
+        size_t n;
+        int64_t same; /* one for the same service; 0: none */
+};
+
+static int pending_cb(const struct pc_ticket *t, void *userdata)
+{
+        struct pending *p = userdata;
+
+        if (t->state != PC_TICKET_OPEN && t->state != PC_TICKET_INVESTIGATING)
+                return 0;
+        p->n++;
+        if (strcmp(t->service, p->service) == 0)
+                p->same = t->id;
+        return 0;
+}
+
+/* A customer asks once per service, and has a few questions pending per
+ * VPS at most: each ticket is an email and work for the team. */
+static int pending_check(struct pc_ops *o, const struct pc_vps *vps, const char *service, struct pc_ops_error *err)
+{
+        struct pc_ticket_query q = { .vps_id = vps->id, .state = -1 };
+        struct pending p = { .service = service };
+        int r = pc_store_ticket_query(o->store, &q, pc_now(), pending_cb, &p);
+
+        if (r < 0)
+                return pc_ops_store_fail(o, r, NULL, err);
+        if (p.same != 0)
+                return pc_ops_fail(err, PC_OPS_EEXIST, "service", "ticket #%lld for %s on %s is waiting for a decision already",
+                                   (long long)p.same, service, vps->id);
+        if (p.n >= PC_TICKETS_PENDING_MAX)
+                return pc_ops_fail(err, PC_OPS_ELIMIT, NULL,
+                                   "%s has %zu tickets waiting for a decision (at most %d): wait for them", vps->id, p.n,
+                                   PC_TICKETS_PENDING_MAX);
+        return 0;
+}
+
+static int ticket_open_checked(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_ticket_spec *spec,
                        int64_t *ret_id, struct pc_ops_error *err)
 {
         struct pc_ticket *t = NULL;
@@ -130,13 +169,14 @@ int pc_ops_ticket_open(struct pc_ops *o, const struct pc_ops_actor *who, const s
         if ((r = pc_ops_text_check("text", spec->text, PC_TICKET_TEXT_MAX, err)) < 0 ||
             (r = pc_ops_text_check("evidence", spec->evidence, PC_TICKET_EVIDENCE_MAX, err)) < 0)
                 return r;
-        if (spec->duration < 0)
-                return pc_ops_fail(err, PC_OPS_EINVAL, "duration", "is negative");
+        if (spec->duration < 0 || spec->duration > PC_TICKET_DURATION_MAX)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "duration", "must be 0 (none said) to %d seconds (a year)",
+                                   PC_TICKET_DURATION_MAX);
         if ((r = pc_ops_vps_fetch(o, who, spec->vps_id, &vps, err)) < 0)
                 return r;
         /* What no approval could answer is refused now, with why, not left
          * open for support to find out. */
-        r = pc_ops_grant_check(o, vps, spec->service, &rule, err);
+        r = pc_ops_grant_check(o, who, vps, spec->service, &rule, err);
         if (r < 0)
                 goto out;
         t = calloc(1, sizeof(*t));
@@ -159,6 +199,9 @@ int pc_ops_ticket_open(struct pc_ops *o, const struct pc_ops_actor *who, const s
                         goto out;
                 pc_ports_format(p, n, t->ports, sizeof(t->ports));
         }
+        r = pending_check(o, vps, spec->service, err);
+        if (r < 0)
+                goto out;
         snprintf(t->vps_id, sizeof(t->vps_id), "%s", vps->id);
         snprintf(t->service, sizeof(t->service), "%s", spec->service);
         snprintf(t->text, sizeof(t->text), "%s", spec->text);
@@ -176,6 +219,15 @@ out:
         free(t);
         pc_vps_free(vps);
         return r;
+}
+
+/* One transaction: no second ticket for the service slips in between. */
+int pc_ops_ticket_open(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_ticket_spec *spec,
+                       int64_t *ret_id, struct pc_ops_error *err)
+{
+        int r = pc_ops_begin(o, err);
+
+        return r < 0 ? r : pc_ops_end(o, ticket_open_checked(o, who, spec, ret_id, err), err);
 }
 
 /* Authorises <who> for the transition of ticket <id> to <to> and reads the
@@ -265,7 +317,7 @@ static int ticket_approve_checked(struct pc_ops *o, const struct pc_ops_actor *w
                 r = pc_ops_vps_fetch(o, who, t->vps_id, &vps, err);
         /* The site's policy now, not when the ticket was opened. */
         if (r >= 0)
-                r = pc_ops_grant_check(o, vps, t->service, &rule, err);
+                r = pc_ops_grant_check(o, who, vps, t->service, &rule, err);
         if (r < 0)
                 goto out;
         if (t->ports[0] != '\0' || a->ports != NULL) {
@@ -301,7 +353,8 @@ static int ticket_approve_checked(struct pc_ops *o, const struct pc_ops_actor *w
                         goto out;
         }
         snprintf(e.service, sizeof(e.service), "%s", t->service);
-        e.until = a->until != 0 ? a->until : t->duration != 0 ? now + t->duration : 0;
+        /* A duration asked is at most a year (pc_ops_ticket_open): no overflow. */
+        e.until = a->until != 0 ? a->until : t->duration > 0 && t->duration <= PC_TICKET_DURATION_MAX ? now + t->duration : 0;
         e.ticket_id = id;
         if (a->note != NULL && a->note[0] != '\0')
                 snprintf(e.reason, sizeof(e.reason), "%s", a->note);

@@ -97,6 +97,7 @@ struct pc_ticket_query {
         const char *owner;  /* NULL: every owner; else only that customer's VPSes */
         int state;          /* -1: any; else an enum pc_ticket_state */
         size_t limit;       /* 0: all */
+        int64_t before;     /* 0: from the newest; else only ids below it (the next page) */
 };
 
 #define PC_NOTIFICATION_KIND_MAX 64

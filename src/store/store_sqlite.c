@@ -3117,10 +3117,12 @@ static int sq_ticket_query(struct pc_store *ps, const struct pc_ticket_query *q,
         r = query(s, &st,
                   q->vps_id != NULL
                           ? TICKET_SELECT "WHERE t.vps_id = ?2 AND (?3 IS NULL OR v.owner = ?3) "
-                                          "AND (?4 IS NULL OR " TICKET_STATE_AT " = ?4) ORDER BY t.id DESC LIMIT ?5"
+                                          "AND (?4 IS NULL OR " TICKET_STATE_AT " = ?4) AND t.id < ?6 "
+                                          "ORDER BY t.id DESC LIMIT ?5"
                           : TICKET_SELECT "WHERE ?2 IS NULL AND (?3 IS NULL OR v.owner = ?3) "
-                                          "AND (?4 IS NULL OR " TICKET_STATE_AT " = ?4) ORDER BY t.id DESC LIMIT ?5",
-                  "ittti", now, q->vps_id, q->owner, state, lim);
+                                          "AND (?4 IS NULL OR " TICKET_STATE_AT " = ?4) AND t.id < ?6 "
+                                          "ORDER BY t.id DESC LIMIT ?5",
+                  "ittti" "i", now, q->vps_id, q->owner, state, lim, q->before > 0 ? q->before : INT64_MAX);
         if (r < 0)
                 return r;
         t = malloc(sizeof(*t));

@@ -753,6 +753,43 @@ static void test_ticket_transitions(void **state)
         assert_int_equal(state_of(t3), PC_TICKET_DENIED);
 }
 
+/* A customer asks once per service and VPS, a few questions at a time,
+ * for at most a year: each ticket is an email and the team's work. */
+static void test_ticket_pending_limits(void **state)
+{
+        struct spec_buf b;
+        struct pc_ticket_spec t = { .vps_id = "vps-201", .service = "smtp", .text = "invoices" };
+        struct pc_ops_error err;
+        int64_t first, id;
+
+        register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        first = open_ok("vps-201", "smtp", NULL);
+        assert_refused(pc_ops_ticket_open(&ops, &customer, &t, &id, &err), &err, PC_OPS_EEXIST, "service",
+                       "is waiting for a decision already");
+        assert_int_equal(pc_ops_http_status(err.code), 409);
+        assert_int_equal(pc_ops_ticket_deny(&ops, &support, first, "no", &err), 0);
+        open_ok("vps-201", "smtp", NULL); /* decided: the customer may ask again */
+        /* Source prefixes are as many subjects as there are prefixes. */
+        register_ok(spec_of(&b, "vps-101", "lenoir", "203.0.113.10", NULL));
+        for (int i = 0; i < PC_TICKETS_PENDING_MAX; i++) {
+                char subject[64];
+
+                snprintf(subject, sizeof(subject), "source-prefix:192.0.2.%d/29", 64 + 8 * i);
+                open_ok("vps-101", subject, NULL);
+        }
+        t.vps_id = "vps-101";
+        t.service = "source-prefix:192.0.2.128/29";
+        assert_refused(pc_ops_ticket_open(&ops, &customer, &t, &id, &err), &err, PC_OPS_ELIMIT, "",
+                       "has 5 tickets waiting for a decision (at most 5)");
+        t.service = "smtp";
+        t.vps_id = "vps-201";
+        t.duration = PC_TICKET_DURATION_MAX + 1;
+        assert_refused(pc_ops_ticket_open(&ops, &customer, &t, &id, &err), &err, PC_OPS_EINVAL, "duration",
+                       "to 31622400 seconds");
+        t.duration = INT64_MAX;
+        assert_refused(pc_ops_ticket_open(&ops, &customer, &t, &id, &err), &err, PC_OPS_EINVAL, "duration", "a year");
+}
+
 /* Every illegal transition: ECONFLICT naming the state, nothing written. */
 static void test_ticket_illegal(void **state)
 {
@@ -762,8 +799,9 @@ static void test_ticket_illegal(void **state)
         int64_t open_, inv, appr, den, rev, before;
 
         register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        register_ok(spec_of(&b, "vps-202", "milano", "198.51.100.11", NULL));
         open_ = open_ok("vps-201", "smtp", NULL);
-        inv = open_ok("vps-201", "smtp", NULL);
+        inv = open_ok("vps-202", "smtp", NULL); /* one pending ticket per service and VPS */
         assert_int_equal(pc_ops_ticket_investigate(&ops, &support, inv, NULL, &err), 0);
         appr = open_ok("vps-201", "vpn", NULL);
         assert_int_equal(pc_ops_ticket_approve(&ops, &support, appr, &a, NULL, &err), 0);
@@ -1072,6 +1110,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_grant_source_prefix, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_ticket_transitions, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_ticket_illegal, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_ticket_pending_limits, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_ticket_authorisation, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_ticket_open_refused, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_ticket_ports, open_store, close_store),
