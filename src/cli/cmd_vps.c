@@ -485,7 +485,7 @@ static int vps_show(struct cli *c, int argc, char **argv)
 {
         const struct pc_policy *pol;
         const struct pc_vps *v;
-        json_t *rules, *exc, *filt, *tickets, *root, *attempts, *mail;
+        json_t *rules, *filt, *tickets, *root, *attempts, *mail;
         char buf[1024], mac[24] = "", why[512] = "";
         /* Stored text is escaped for the terminal (cli_text): t1 and t2. */
         char t1[PC_ESCAPED_SIZE(256)], t2[PC_ESCAPED_SIZE(1024)];
@@ -505,82 +505,22 @@ static int vps_show(struct cli *c, int argc, char **argv)
         if (v->has_mac)
                 pc_format_mac(v->mac, mac, sizeof(mac));
 
-        rules = json_array();
-        for (size_t i = 0; i < pol->n_rules; i++) {
-                const struct pc_rule *rule = &pol->rules[i];
-                const struct pc_exception *e = pc_vps_exception_for(v, rule->service->name);
-                json_t *ports = json_array();
-
-                for (size_t k = 0; k < rule->n_ports; k++) {
-                        pc_port_range_format(&rule->ports[k], buf, sizeof(buf));
-                        json_array_append_new(ports, json_string(buf));
-                }
-                json_array_append_new(rules, json_pack("{s:i, s:s, s:s, s:s, s:o, s:b, s:o}", "rule", (int)i + 1,
-                                                       "service", rule->service->name, "action",
-                                                       rule->action == PC_ACTION_BLOCK ? "block" : "redirect",
-                                                       "direction", pc_dir_name(rule->direction), "ports", ports,
-                                                       "exemptable", pc_rule_exemptable(pol, rule), "exception",
-                                                       e != NULL ? json_integer(e->id) : json_null()));
-        }
-        exc = json_array();
-        for (size_t i = 0; i < v->n_exceptions; i++) {
-                const struct pc_exception *e = &v->exceptions[i];
-                char ports[PC_PORTS_TEXT_MAX];
-
-                pc_ports_format(e->ports, e->n_ports, ports, sizeof(ports));
-                json_array_append_new(exc, json_pack("{s:I, s:s, s:o, s:o, s:s, s:s, s:o, s:o}", "id",
-                                                     (json_int_t)e->id, "service", e->service, "ports",
-                                                     e->n_ports != 0 ? json_string(ports) : json_null(), "ticket",
-                                                     e->ticket_id != 0 ? json_integer(e->ticket_id) : json_null(),
-                                                     "by", e->by, "reason", e->reason, "created",
-                                                     cli_time_json(e->created), "until", cli_time_json(e->until)));
-        }
-        filt = json_array();
-        for (size_t i = 0; i < v->n_filters; i++) {
-                const struct pc_filter *f = &v->filters[i];
-                char scope[80];
-
-                if (f->exception_id != 0)
-                        continue; /* a port-subset exception's, listed with it */
-
-                if (f->scope == PC_SCOPE_ALL)
-                        snprintf(scope, sizeof(scope), "all");
-                else if (f->scope == PC_SCOPE_SERVICE)
-                        snprintf(scope, sizeof(scope), "service:%s", f->service->name);
-                else
-                        pc_port_range_format(&f->ports, scope, sizeof(scope));
-                json_array_append_new(filt, json_pack("{s:I, s:s, s:s, s:o, s:s, s:s, s:o, s:o}", "id",
-                                                      (json_int_t)f->id, "direction", pc_dir_name(f->direction),
-                                                      "scope", scope, "incident",
-                                                      f->incident_id != 0 ? json_integer(f->incident_id) : json_null(),
-                                                      "by", f->by, "reason", f->reason, "created",
-                                                      cli_time_json(f->created), "until", cli_time_json(f->until)));
-        }
+        /* The one JSON form of a VPS (the API's too), and what the CLI adds. */
+        root = pc_json_vps(v);
         tickets = json_array();
-        if (pc_store_ticket_list(c->store, v->id, ticket_json_cb, tickets) < 0) {
-                json_decref(rules);
-                json_decref(exc);
-                json_decref(filt);
+        if (root == NULL || pc_store_ticket_list(c->store, v->id, ticket_json_cb, tickets) < 0) {
+                json_decref(root);
                 json_decref(tickets);
                 cli_error("Failed to read tickets of %s: %s", v->id, pc_store_errmsg(c->store));
                 return CLI_ERROR;
         }
+        rules = json_object_get(root, "rules"); /* borrowed, for the text below */
+        filt = json_object_get(root, "filters");
         attempts = vps_attempts(c, v, why, sizeof(why));
         mail = vps_mail(c, v);
-        root = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o, s:O?, s:O?}",
-                         "id", v->id, "site", v->site->name, "policy", pol->name, "owner", v->owner, "lang",
-                         v->lang, "iface", v->iface, "mac", v->has_mac ? mac : NULL, "addresses", addrs_json(v),
-                         "state", vps_state(v), "run_state", pc_vps_run_state_name(v), "run_since", cli_time_json(v->run_since),
-                         "suspension",
-                         v->suspended ? json_pack("{s:I, s:b, s:s, s:s, s:o, s:o}", "id", (json_int_t)v->suspension.id,
-                                                  "terminated", v->suspension.terminated,
-                                                  "by", v->suspension.by, "reason", v->suspension.reason,
-                                                  "since", cli_time_json(v->suspension.created), "incident",
-                                                  v->suspension.incident_id != 0 ? json_integer(v->suspension.incident_id)
-                                                                                 : json_null())
-                                      : json_null(),
-                         "rules", rules, "exceptions", exc, "filters", filt, "tickets", tickets, "attempts",
-                         attempts, "mail", mail);
+        json_object_set_new(root, "tickets", tickets);
+        json_object_set(root, "attempts", attempts != NULL ? attempts : json_null());
+        json_object_set(root, "mail", mail != NULL ? mail : json_null());
         if (c->json) {
                 json_decref(attempts);
                 json_decref(mail);
