@@ -55,14 +55,30 @@ apid_port() {
         cat "$1" >&2
         return 1
 }
+# HTTPS: a self-signed certificate for 127.0.0.1, read as root before the
+# privileges go (the key is root's only).
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+        -keyout "$tmp/key.pem" -out "$tmp/cert.pem" >/dev/null 2>&1 || { echo "FAIL openssl"; exit 1; }
+chmod 600 "$tmp/key.pem"
 start_apid "$tmp/apid.log" --rate 1000 --burst 1000
 start_apid "$tmp/apid-slow.log" --rate 1 --burst 3
+start_apid "$tmp/apid-tls.log" --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem"
 port=$(apid_port "$tmp/apid.log") || exit 1
 slow=$(apid_port "$tmp/apid-slow.log") || exit 1
+tls=$(apid_port "$tmp/apid-tls.log") || exit 1
+tls_fail=0
+out=$(curl -sS --cacert "$tmp/cert.pem" -H "Authorization: Bearer $(cat "$tmp/tok-admin")" "https://127.0.0.1:$tls/v1/whoami" 2>&1)
+if grep -q '"role": "admin"' <<<"$out"; then echo "ok   https: whoami over TLS, certificate verified"
+else echo "FAIL https: $out"; tls_fail=1; fi
+if curl -sS -m 5 "http://127.0.0.1:$tls/v1/whoami" >/dev/null 2>&1; then
+        echo "FAIL https: plain HTTP answered on the TLS port"; tls_fail=1
+else echo "ok   https: plain HTTP refused on the TLS port"; fi
+grep -q "port $tls (https)" "$tmp/apid-tls.log" || { echo "FAIL https: the log does not say https"; tls_fail=1; }
 "$build/src/api/portcullis-apid" --routes >"$tmp/routes" || exit 1
 
 PC_CLI="$build/src/cli/portcullis" PC_DB="$db" PC_DB_FILE="$tmp/db/p.db" python3 "$root/tests/api/api_test.py" "$port" "$slow" "$tmp" "$root/docs/openapi.yaml" "$tmp/routes"
 rc=$?
+[ $tls_fail = 0 ] || rc=1
 if [ $rc != 0 ]; then
         echo "--- apid log (tail)"
         tail -20 "$tmp/apid.log"
