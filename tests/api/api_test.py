@@ -281,6 +281,12 @@ expect("close it again: 409", 409, "POST", "/v1/incidents/%d/close" % ia, {"reas
 st, j = expect("the incident shows its actions", 200, "GET", "/v1/incidents/%d" % ia, token=tok["admin"])
 check("incident JSON: kind, state, evidence, actions", j["kind"] == "scan" and j["state"] == "closed" and
       j["evidence"] == {"probes": 5} and isinstance(j["actions"], list), j)
+st, j = expect("support reads a ticket with its evidence", 200, "GET", "/v1/tickets/%d" % fresh_ticket("vps-a1"),
+               token=tok["support"])
+check("findings: incidents, actions, earlier tickets", set(j.get("findings", {})) == {"incidents", "actions",
+                                                                                    "earlier_tickets"}, j)
+st, j = expect("the customer reads it without", 200, "GET", "/v1/tickets/%d" % j["id"], token=tok["ann"])
+check("no findings for the customer", "findings" not in j, j)
 st, j = expect("audit of vps-a1", 200, "GET", "/v1/audit?vps=vps-a1&limit=5", token=tok["support"])
 check("audit: the newest 5, with by and action", len(j["audit"]) == 5 and all(e["by"] and e["action"] for e in j["audit"]),
       j)
