@@ -33,7 +33,7 @@ cleanup() {
         ip netns del "$ns" 2>/dev/null || true
         rm -rf "$tmp"
 }
-trap cleanup EXIT
+trap cleanup EXIT INT TERM
 chmod 755 "$tmp"
 mkdir "$tmp/db"
 cfg=$tmp/portcullis.yaml
