@@ -168,6 +168,7 @@ void api_incident_close(struct api_request *req, struct api_reply *rep);
 void api_action_list(struct api_request *req, struct api_reply *rep);
 void api_action_lift(struct api_request *req, struct api_reply *rep);
 void api_notification_list(struct api_request *req, struct api_reply *rep);
+void api_notification_retry(struct api_request *req, struct api_reply *rep);
 void api_filter_place(struct api_request *req, struct api_reply *rep);
 void api_vps_suspend(struct api_request *req, struct api_reply *rep);
 void api_vps_unsuspend(struct api_request *req, struct api_reply *rep);

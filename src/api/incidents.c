@@ -393,3 +393,20 @@ void api_vps_unsuspend(struct api_request *req, struct api_reply *rep)
         }
         api_reply_json(rep, 200, json_pack("{s:s}", "unsuspended", req->params[0]));
 }
+
+void api_notification_retry(struct api_request *req, struct api_reply *rep)
+{
+        static const char *const known[] = { "reason", NULL };
+        struct pc_ops_error err;
+        const char *reason;
+        int64_t id;
+
+        if (api_param_id(req, rep, 0, "notification", &id) < 0 || api_body_only(req, rep, known) < 0 ||
+            api_body_string(req, rep, "reason", true, &reason) < 0)
+                return;
+        if (pc_ops_notification_retry(req->ops, &req->who, id, reason, &err) < 0) {
+                api_reply_error(rep, &err);
+                return;
+        }
+        api_reply_json(rep, 200, json_pack("{s:I}", "retried", (json_int_t)id));
+}

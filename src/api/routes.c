@@ -37,6 +37,7 @@ const struct api_route api_routes[] = {
         { "GET", "/v1/actions", api_action_list, PC_OP_INCIDENT_READ, false },
         { "POST", "/v1/actions/{id}/lift", api_action_lift, PC_OP_ACTION_LIFT, true },
         { "GET", "/v1/notifications", api_notification_list, PC_OP_INCIDENT_READ, false },
+        { "POST", "/v1/notifications/{id}/retry", api_notification_retry, PC_OP_NOTIFICATION_RETRY, true },
         { "GET", "/v1/audit", api_audit_list, PC_OP_AUDIT_READ, false },
         { "GET", "/v1/tokens", api_token_list, PC_OP_TOKEN_MANAGE, false },
         { "POST", "/v1/tokens", api_token_create, PC_OP_TOKEN_MANAGE, false },

@@ -250,6 +250,9 @@ static int notification_retry(struct cli *c, int argc, char **argv)
         };
         struct pc_notification n = { 0 };
         struct pc_actor who = { 0 };
+        struct pc_ops_error err;
+        struct pc_ops_actor actor;
+        struct pc_ops o;
         int64_t id;
         int opt, r;
 
@@ -275,10 +278,10 @@ static int notification_retry(struct cli *c, int argc, char **argv)
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;
-        if (pc_store_notification_retry(c->store, id, &who) < 0) {
-                cli_error("Failed to retry notification #%" PRId64 ": %s", id, pc_store_errmsg(c->store));
-                return CLI_ERROR;
-        }
+        o = cli_ops(c);
+        actor = cli_ops_actor(who.by);
+        if (pc_ops_notification_retry(&o, &actor, id, who.reason, &err) < 0)
+                return cli_ops_error("notification", &err, "Failed to retry notification #%" PRId64, id);
         if (pc_store_notification_get(c->store, id, &n) < 0) {
                 cli_error("Notification #%" PRId64 " was queued again, but reading it back failed: %s", id,
                           pc_store_errmsg(c->store));

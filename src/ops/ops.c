@@ -128,6 +128,7 @@ static const unsigned allowed[PC_OP_COUNT_] = {
         [PC_OP_ACTION_PLACE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT) | ROLE(PC_ROLE_AGENT),
         /* It ends a contract: the site policy's engine, or an admin. */
         [PC_OP_TERMINATE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
+        [PC_OP_NOTIFICATION_RETRY] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
 };
 
 static const char *const op_names[PC_OP_COUNT_] = {
@@ -153,6 +154,7 @@ static const char *const op_names[PC_OP_COUNT_] = {
         [PC_OP_AUDIT_READ] = "read the audit log",
         [PC_OP_ACTION_PLACE] = "filter or suspend VPSes",
         [PC_OP_TERMINATE] = "terminate VPSes",
+        [PC_OP_NOTIFICATION_RETRY] = "send notifications again",
 };
 
 /* "admin or agent": the roles in <mask>, for the refusal. */

@@ -125,6 +125,7 @@ enum pc_op {
         PC_OP_AUDIT_READ,
         PC_OP_ACTION_PLACE,
         PC_OP_TERMINATE,
+        PC_OP_NOTIFICATION_RETRY,
         PC_OP_COUNT_,
 };
 
@@ -380,6 +381,12 @@ int pc_ops_terminate(struct pc_ops *o, const struct pc_ops_actor *who, const cha
  * provider's webhook events), as pc_store_notification_list. */
 int pc_ops_notification_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *state,
                              size_t limit, pc_notification_cb cb, void *userdata, struct pc_ops_error *err);
+
+/* Queues notification <id> again (admin, support), <reason> required:
+ * a dead letter once its cause is fixed.  As pc_store_notification_retry:
+ * one already sent is ECONFLICT. */
+int pc_ops_notification_retry(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, const char *reason,
+                              struct pc_ops_error *err);
 
 /* The audit log (admin, support), as pc_store_audit_list. */
 int pc_ops_audit_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, size_t limit,

@@ -274,6 +274,22 @@ int pc_ops_notification_list(struct pc_ops *o, const struct pc_ops_actor *who, c
         return r < 0 ? r : 0;
 }
 
+int pc_ops_notification_retry(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, const char *reason,
+                              struct pc_ops_error *err)
+{
+        struct pc_actor by = pc_ops_store_actor(who, reason);
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_NOTIFICATION_RETRY, err)) < 0)
+                return r;
+        if (reason == NULL || reason[0] == '\0')
+                return pc_ops_fail(err, PC_OPS_EINVAL, "reason", "is required: the audit log says why it is sent again");
+        if ((r = pc_ops_text_check("reason", reason, 256, err)) < 0)
+                return r;
+        r = pc_store_notification_retry(o->store, id, &by);
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}
+
 int pc_ops_audit_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, size_t limit,
                       pc_audit_cb cb, void *userdata, struct pc_ops_error *err)
 {

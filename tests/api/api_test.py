@@ -229,6 +229,8 @@ for role in ROLES:
                   for n in j["notifications"]) and j["notifications"], j["notifications"][:3])
     expect("%s GET other's notifications" % role, 403 if role == "agent" else 404 if cust else 200, "GET",
            "/v1/notifications?vps=vps-b1", token=t)
+    expect("%s retries a notification" % role, 200 if role in ("admin", "support") else 403, "POST",
+           "/v1/notifications/1/retry", {"reason": "relay fixed"}, t)
     expect("%s GET /v1/audit" % role, 200 if role in ("admin", "support") else 403, "GET", "/v1/audit", token=t)
     decide = 200 if role in ("admin", "support") else 403
     for whose, vid in (("own", "vps-a1"), ("other's", "vps-b1")):
