@@ -49,6 +49,7 @@ struct pending {
         bool too_large;
         bool limited;
         bool ambiguous; /* both Content-Length and Transfer-Encoding: a smuggling attempt */
+        bool answered;  /* refused before its body: the rest of it is dropped */
 };
 
 static int64_t mono_ms(void)
@@ -258,13 +259,40 @@ static void handle(struct api_server *s, struct MHD_Connection *conn, const char
                 s->wakes_failed++; /* the agent follows the feed on its own */
 }
 
+/* A refusal before the request is read (its address over the rate, a
+ * body it says is too large, two framings): into <rep>; false if none. */
+static bool refused_early(struct api_server *s, const struct pending *p, struct api_reply *rep)
+{
+        if (p->ambiguous) {
+                /* A proxy in front may read another request in it than we
+                 * do (RFC 9112 6.3). */
+                api_reply_fail(rep, PC_OPS_EINVAL, NULL,
+                               "a request with both Content-Length and Transfer-Encoding is refused");
+        } else if (p->limited) {
+                s->refused_rate++;
+                api_reply_fail(rep, PC_OPS_ELIMIT, NULL, "too many requests from this address: at most %u a second",
+                               s->set.rate);
+                rep->status = 429;
+                json_object_set_new(json_object_get(rep->body, "error"), "code", json_string("rate_limited"));
+        } else if (p->too_large) {
+                s->refused_size++;
+                api_reply_fail(rep, PC_OPS_EINVAL, "body", "the body is larger than %d bytes", API_BODY_MAX);
+                rep->status = 413;
+                json_object_set_new(json_object_get(rep->body, "error"), "code", json_string("too_large"));
+        } else
+                return false;
+        /* What the client still sends is not read: the connection ends. */
+        rep->close = true;
+        return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
         struct api_server *s = cls;
         struct pending *p = *con_cls;
         struct api_reply rep = { 0 };
-        char who[PC_NAME_MAX] = "";
+        char who[PC_NAME_MAX] = "", path[256], verb[32];
         enum MHD_Result ret;
         unsigned status;
 
@@ -278,16 +306,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 *con_cls = p;
                 client_addr(conn, addr);
                 p->limited = !rate_take(s, addr);
-                /* Refused before its body is read, when it says its size. */
                 p->too_large = cl != NULL && strtoull(cl, NULL, 10) > API_BODY_MAX;
-                /* Two framings: a proxy in front may read another request
-                 * in it than we do (RFC 9112 6.3): refuse, and close. */
                 p->ambiguous = cl != NULL && MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                                          MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+                if (!refused_early(s, p, &rep))
+                        return MHD_YES;
+                p->answered = true;
+                return send_reply(conn, s, &rep);
+        }
+        if (p->answered) { /* refused early: what follows is dropped */
+                *upload_size = 0;
                 return MHD_YES;
         }
         if (*upload_size > 0) {
-                if (!p->too_large && !p->limited && p->len + *upload_size <= API_BODY_MAX) {
+                if (!p->too_large && p->len + *upload_size <= API_BODY_MAX) {
                         char *b = realloc(p->body, p->len + *upload_size);
 
                         if (b == NULL)
@@ -295,40 +327,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                         memcpy(b + p->len, upload, *upload_size);
                         p->body = b;
                         p->len += *upload_size;
-                } else if (p->len + *upload_size > API_BODY_MAX)
-                        p->too_large = true;
+                } else
+                        p->too_large = true; /* a chunked body, which said no size */
                 *upload_size = 0;
                 return MHD_YES;
         }
-        if (p->ambiguous) {
-                api_reply_fail(&rep, PC_OPS_EINVAL, NULL,
-                               "a request with both Content-Length and Transfer-Encoding is refused");
-                rep.close = true;
-        } else if (p->limited) {
-                s->refused_rate++;
-                api_reply_fail(&rep, PC_OPS_ELIMIT, NULL, "too many requests from this address: at most %u a second",
-                               s->set.rate);
-                rep.status = 429;
-                json_object_set_new(json_object_get(rep.body, "error"), "code", json_string("rate_limited"));
-        } else if (p->too_large) {
-                s->refused_size++;
-                api_reply_fail(&rep, PC_OPS_EINVAL, "body", "the body is larger than %d bytes", API_BODY_MAX);
-                rep.status = 413;
-                json_object_set_new(json_object_get(rep.body, "error"), "code", json_string("too_large"));
-        } else
+        if (!refused_early(s, p, &rep))
                 handle(s, conn, method, url, p, &rep, who);
         status = rep.status;
         ret = send_reply(conn, s, &rep);
-        /* One line per request, but not per refused one of a flood. */
-        if (!p->limited) {
-                char path[256];
-
-                char verb[32];
-
-                pc_escape(path, sizeof(path), url, PC_ESCAPE_LOG);
-                pc_escape(verb, sizeof(verb), method, PC_ESCAPE_LOG); /* any token is a method to MHD */
-                fprintf(stderr, "%s %s %u by=%s\n", verb, path, status, who[0] != '\0' ? who : "-");
-        }
+        /* One line per request (not per one refused over the rate: a flood
+         * would flood the log), what the client sent escaped. */
+        pc_escape(path, sizeof(path), url, PC_ESCAPE_LOG);
+        pc_escape(verb, sizeof(verb), method, PC_ESCAPE_LOG); /* any token is a method to MHD */
+        fprintf(stderr, "%s %s %u by=%s\n", verb, path, status, who[0] != '\0' ? who : "-");
         return ret;
 }
 

@@ -366,6 +366,14 @@ expect("limit out of range", 400, "GET", "/v1/vps?limit=0", token=adm)
 expect("a body over 64 KiB", 413, "POST", "/v1/tickets", raw=b"{\"text\": \"" + b"x" * 70000 + b"\"}", token=adm)
 check("no refused request wrote anything (the audit log is unchanged)", audit_rows() == audit_before,
       (audit_before, audit_rows()))
+# A body announced too large is refused before it is read, at once.
+import socket as _socket
+sk = _socket.create_connection(("127.0.0.1", port), timeout=5)
+sk.sendall(("POST /v1/tickets HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\n"
+            "Content-Length: 10000000000\r\n\r\n{" % adm).encode())
+head = sk.recv(4096).decode(errors="replace")
+sk.close()
+check("a body announced at 10 GB: 413 before it is sent", head.startswith("HTTP/1.1 413"), head[:200])
 st, j = expect("paging: limit=1", 200, "GET", "/v1/vps?limit=1", token=adm)
 check("paging gives the next cursor", j["next"] == j["vps"][0]["id"], j)
 st, j2 = expect("paging: the next page", 200, "GET", "/v1/vps?limit=1&after=" + j["next"], token=adm)
