@@ -118,6 +118,11 @@ pids+=($!)
 for _ in $(seq 1 600); do [ -S "$tmp/control.sock" ] && break; sleep 0.1; done
 [ -S "$tmp/control.sock" ] || { tail "$tmp/agent.log"; exit 1; }
 grep -m1 "Programmed\|Repaired\|in sync" "$tmp/agent.log" | sed 's/^/agent: /' || true
+if [ -n "${BENCH_PERF_APID:-}" ]; then # where the API's CPU goes
+        perf record -g -o "$BENCH_PERF_APID" -p "$(pgrep -n -f "portcullis-apid -c $cfg")" >/dev/null 2>&1 &
+        pids+=($!)
+        sleep 1
+fi
 if [ -n "${BENCH_STRACE_APID:-}" ]; then # where the API's time goes
         strace -f -c -o "$BENCH_STRACE_APID" -p "$(pgrep -n -f "portcullis-apid -c $cfg")" 2>/dev/null &
         pids+=($!)

@@ -8,6 +8,7 @@
 #include "store/store-internal.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 #include "base/util.h"
 
 #define BUSY_TIMEOUT_MS 5000
+#define STMT_CACHE 128 /* prepared statements kept per connection */
 #define DIR_MODE 0750
 #define FILE_MODE 0640
 #define JSON_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
@@ -39,7 +41,20 @@ struct sqlite_store {
          * changes made inside it, each a savepoint that a failure rolls
          * back alone; they commit with the operation, or not at all. */
         unsigned tx_depth;
+        /* Prepared statements kept for the next use of the same SQL:
+         * parsing it again was half of an API request's CPU. */
+        struct stmt_slot {
+                sqlite3_stmt *st;
+                bool busy; /* handed out, not yet released */
+        } cache[STMT_CACHE];
+        size_t n_cache;
 };
+
+/* The stores open in this process, for stmt_release to find a statement's
+ * cache from its connection (a cleanup attribute passes the statement
+ * only).  Each store is used by one thread; the list is shared. */
+static pthread_mutex_t stores_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sqlite_store *stores[16];
 
 /* A statement stepped in step with others while merging (see load). */
 struct cursor {
@@ -47,9 +62,34 @@ struct cursor {
         bool row; /* a row is current */
 };
 
+/* Gives back a statement of query(): a cached one is reset for its next
+ * use (which also ends the read it holds), any other finalized. */
+static void stmt_release(sqlite3_stmt *st)
+{
+        struct sqlite_store *s = NULL;
+        sqlite3 *db;
+
+        if (st == NULL)
+                return;
+        db = sqlite3_db_handle(st);
+        pthread_mutex_lock(&stores_lock);
+        for (size_t i = 0; i < PC_ARRAY_SIZE(stores) && s == NULL; i++)
+                if (stores[i] != NULL && stores[i]->db == db)
+                        s = stores[i];
+        pthread_mutex_unlock(&stores_lock);
+        for (size_t i = 0; s != NULL && i < s->n_cache; i++)
+                if (s->cache[i].st == st) {
+                        sqlite3_reset(st);
+                        sqlite3_clear_bindings(st);
+                        s->cache[i].busy = false;
+                        return;
+                }
+        sqlite3_finalize(st);
+}
+
 static void stmt_freep(sqlite3_stmt **p)
 {
-        sqlite3_finalize(*p);
+        stmt_release(*p);
 }
 #define _cleanup_stmt_ __attribute__((cleanup(stmt_freep)))
 
@@ -103,9 +143,22 @@ static int prepare_va(struct sqlite_store *s, sqlite3_stmt **ret, const char *sq
         sqlite3_stmt *st = NULL;
         int rc, i = 1;
 
-        rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-        if (rc != SQLITE_OK)
-                return db_err(s, rc, "preparing a statement");
+        for (size_t k = 0; k < s->n_cache && st == NULL; k++)
+                if (!s->cache[k].busy && strcmp(sqlite3_sql(s->cache[k].st), sql) == 0) {
+                        st = s->cache[k].st;
+                        s->cache[k].busy = true;
+                }
+        if (st == NULL && s->n_cache < STMT_CACHE) {
+                rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
+                if (rc != SQLITE_OK)
+                        return db_err(s, rc, "preparing a statement");
+                s->cache[s->n_cache++] = (struct stmt_slot){ st, true };
+        } else if (st == NULL) {
+                rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
+                if (rc != SQLITE_OK)
+                        return db_err(s, rc, "preparing a statement");
+        }
+        rc = SQLITE_OK;
         for (const char *f = fmt; *f != '\0' && rc == SQLITE_OK; f++, i++) {
                 const char *t;
                 int64_t v;
@@ -133,7 +186,7 @@ static int prepare_va(struct sqlite_store *s, sqlite3_stmt **ret, const char *sq
         if (rc != SQLITE_OK) {
                 int r = db_err(s, rc, "binding a parameter");
 
-                sqlite3_finalize(st);
+                stmt_release(st);
                 return r;
         }
         *ret = st;
@@ -261,11 +314,11 @@ static int tx_end(struct sqlite_store *s, int r)
                 /* Not exec(): it would overwrite the message that matters. */
                 if (sqlite3_prepare_v2(s->db, "ROLLBACK TO nested", -1, &st, NULL) == SQLITE_OK)
                         sqlite3_step(st);
-                sqlite3_finalize(st);
+                stmt_release(st);
                 st = NULL;
                 if (sqlite3_prepare_v2(s->db, "RELEASE nested", -1, &st, NULL) == SQLITE_OK)
                         sqlite3_step(st);
-                sqlite3_finalize(st);
+                stmt_release(st);
                 return r;
         }
         s->tx_depth = 0;
@@ -280,7 +333,7 @@ static int tx_end(struct sqlite_store *s, int r)
                 /* Not exec(): it would overwrite the message that matters. */
                 if (sqlite3_prepare_v2(s->db, "ROLLBACK", -1, &st, NULL) == SQLITE_OK)
                         sqlite3_step(st);
-                sqlite3_finalize(st);
+                stmt_release(st);
         }
         return r;
 }
@@ -506,6 +559,13 @@ static int store_wrap(sqlite3 *db, const char *path, struct pc_store **ret, char
         }
         s->base.ops = &pc_store_sqlite_ops;
         s->db = db;
+        pthread_mutex_lock(&stores_lock);
+        for (size_t i = 0; i < PC_ARRAY_SIZE(stores); i++)
+                if (stores[i] == NULL) {
+                        stores[i] = s;
+                        break;
+                }
+        pthread_mutex_unlock(&stores_lock);
         *ret = &s->base;
         return 0;
 }
@@ -644,7 +704,7 @@ int pc_store_sqlite_open(const char *path, bool create, bool *ret_created, struc
                          sqlite3_errmsg(db));
                 goto fail;
         }
-        sqlite3_finalize(st);
+        stmt_release(st);
         st = NULL;
 
         r = -EIO;
@@ -655,7 +715,7 @@ int pc_store_sqlite_open(const char *path, bool create, bool *ret_created, struc
                          sqlite3_errmsg(db));
                 goto fail;
         }
-        sqlite3_finalize(st);
+        stmt_release(st);
         st = NULL;
 
         r = store_wrap(db, path, ret, err, errsz);
@@ -665,7 +725,7 @@ int pc_store_sqlite_open(const char *path, bool create, bool *ret_created, struc
                 *ret_created = created;
         return 0;
 fail:
-        sqlite3_finalize(st);
+        stmt_release(st);
         sqlite3_close_v2(db);
         return r;
 }
@@ -790,6 +850,13 @@ static void sq_close(struct pc_store *ps)
 {
         struct sqlite_store *s = to_sqlite(ps);
 
+        pthread_mutex_lock(&stores_lock);
+        for (size_t i = 0; i < PC_ARRAY_SIZE(stores); i++)
+                if (stores[i] == s)
+                        stores[i] = NULL;
+        pthread_mutex_unlock(&stores_lock);
+        for (size_t i = 0; i < s->n_cache; i++)
+                sqlite3_finalize(s->cache[i].st);
         sqlite3_close_v2(s->db);
         free(s->path);
         free(s);
@@ -1105,10 +1172,10 @@ static int load_into(struct sqlite_store *s, struct pc_model *m, const char *onl
 out:
         /* Finalize before ending the read transaction, which cannot lose
          * anything. */
-        sqlite3_finalize(vst);
-        sqlite3_finalize(ast);
-        sqlite3_finalize(est);
-        sqlite3_finalize(fst);
+        stmt_release(vst);
+        stmt_release(ast);
+        stmt_release(est);
+        stmt_release(fst);
         vst = ast = est = fst = NULL;
         if (own_tx)
                 tx_end(s, -1);
@@ -2728,7 +2795,7 @@ static int action_row(struct sqlite_store *s, int64_t id, sqlite3_stmt **ret)
                 return r;
         r = step(s, st);
         if (r <= 0) {
-                sqlite3_finalize(st);
+                stmt_release(st);
                 return r < 0 ? r : set_err(s, -ENOENT, "action #%lld does not exist", (long long)id);
         }
         *ret = st;
@@ -3448,7 +3515,7 @@ static int notification_row(struct sqlite_store *s, int64_t id, sqlite3_stmt **r
                 return r;
         r = step(s, st);
         if (r <= 0) {
-                sqlite3_finalize(st);
+                stmt_release(st);
                 return r < 0 ? r : set_err(s, -ENOENT, "notification #%lld does not exist",
                                            (long long)id);
         }
@@ -3480,7 +3547,7 @@ static int notification_pending_row(struct sqlite_store *s, int64_t id, sqlite3_
                             "notification #%lld is %s, not pending: it is not to be sent "
                             "unless support retries it",
                             (long long)id, col_text(st, 7));
-        sqlite3_finalize(st);
+        stmt_release(st);
         return r;
 }
 
@@ -3570,7 +3637,7 @@ static int sq_notification_due(struct pc_store *ps, int64_t now, size_t limit,
                         break;
                 n++;
         }
-        sqlite3_finalize(st);
+        stmt_release(st);
         st = NULL;
         for (size_t i = 0; r >= 0 && i < n; i++)
                 r = cb(&rows[i], userdata);
@@ -4029,7 +4096,7 @@ static int token_add_tx(struct sqlite_store *s, const struct pc_api_token *t, co
                 return r;
         if (r > 0)
                 return set_err(s, -EEXIST, "a token named %s is in force already: revoke it first", t->name);
-        sqlite3_finalize(st);
+        stmt_release(st);
         st = NULL;
         r = query(s, &st,
                   "INSERT INTO api_token (name, hash, role, customer, created, created_by, expires) "
