@@ -165,8 +165,9 @@ static int program_all(struct nft_dp *d, const struct nft_elems *want, int64_t n
 static bool per_vps_set(const char *family, const char *name)
 {
         static const char *const bridge[] = { "suspended",     "vps",         "mac",          "src4",
-                                              "src6",          "src4_net",    "src6_net",     "any_link_local",
-                                              "na_target",     "nd_lladdr",   "spoof_report", "any_mac",
+                                              "src6",          "src6_64",     "src4_net",     "src6_net",
+                                              "any_link_local", "na_target",  "na_target_addr", "na_target_64",
+                                              "nd_lladdr",     "spoof_report", "any_mac",
                                               "vps_out",       "vps_in",      "vps_nat",      "vps_proxied",
                                               "filter_out",    "filter_in",   "filter_ports_out",
                                               "filter_ports_in", "filtered" };
@@ -182,10 +183,11 @@ static bool per_vps_set(const char *family, const char *name)
         static const char *const fixed[] = { "vps_out",          "vps_in",          "vps_nat",   "suspended",
                                              "filter_out",       "filter_in",       "filter_ports_out",
                                              "filter_ports_in",  "antispoof",       "src4",      "src6",
-                                             "src4_net",         "src6_net",        "any_link_local",
+                                             "src6_64",          "src4_net",        "src6_net",  "any_link_local",
                                              "vps",              "vps_proxied",     "spoof_report",
-                                             "bridged4",         "bridged6",        "bridged4_net",
-                                             "bridged6_net",     "scan_contain",    "scan_excepted" };
+                                             "bridged4",         "bridged6",        "bridged6_64",
+                                             "bridged4_net",     "bridged6_net",    "scan_contain",
+                                             "scan_excepted" };
 
         for (size_t i = 0; i < PC_ARRAY_SIZE(fixed); i++)
                 if (strcmp(name, fixed[i]) == 0)

@@ -112,6 +112,18 @@ static void port_map(const struct pc_policy *p, size_t pi, unsigned dir, bool re
  * is established. */
 #define BR_VERDICT(mark) "meta mark set " mark " accept"
 
+/* An IPv6 address's /64, the key of the _64 sets: a VPS's prefix is a /64
+ * as a rule, and a hash set of 100,000 of them builds in a fraction of the
+ * time an interval set takes (BENCHMARKS.md, "Programming and restart"). */
+#define MASK64 "& ffff:ffff:ffff:ffff::"
+
+/* The target of a neighbour solicitation or advertisement is none of the
+ * bridge port's own: its whole addresses, its /64s, its other prefixes. */
+#define NA_TARGET_NOT_OWN                                                                   \
+        "iifname . @th,64,128 != @na_target_addr "                                          \
+        "iifname . @th,64,128 & 0xffffffffffffffff0000000000000000 != @na_target_64 " \
+        "iifname . @th,64,128 != @na_target"
+
 /* The per-rule chains of policy <pi>'s block rules in direction <dir>, for
  * the inet table or (<bridged>) the bridge table. */
 static void rule_chains(const struct pc_policy *p, size_t pi, unsigned dir, bool bridged, struct strbuf *out)
@@ -375,12 +387,14 @@ static void bridged_chains(struct strbuf *out)
                            "\t\tip daddr @bridged4 counter drop\n"
                            "\t\tip daddr @bridged4_net counter drop\n"
                            "\t\tip6 daddr @bridged6 counter drop\n"
+                           "\t\tip6 daddr " MASK64 " @bridged6_64 counter drop\n"
                            "\t\tip6 daddr @bridged6_net counter drop\n"
                            "\t\tjump bridged_forged\n\t}\n"
                            "\tchain bridged_forged {\n"
                            "\t\tip saddr @bridged4 counter drop\n"
                            "\t\tip saddr @bridged4_net counter drop\n"
                            "\t\tip6 saddr @bridged6 counter drop\n"
+                           "\t\tip6 saddr " MASK64 " @bridged6_64 counter drop\n"
                            "\t\tip6 saddr @bridged6_net counter drop\n\t}\n");
 }
 
@@ -666,10 +680,11 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tset antispoof {\n\t\ttype ifname\n\t}\n"
                       /* ... and those whose policy counts, samples and answers spoofing */
                       "\tset spoof_report {\n\t\ttype ifname\n\t}\n"
-                      /* whole addresses in hash sets; only shorter prefixes need the
-                       * (slower to build) interval sets */
+                      /* whole addresses and IPv6 /64s in hash sets; only other
+                       * prefixes need the (slower to build) interval sets */
                       "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tflags timeout\n\t}\n"
                       "\tset src6 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
+                      "\tset src6_64 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
                       "\tset src4_net {\n\t\ttype ifname . ipv4_addr\n\t\tflags interval,timeout\n\t}\n"
                       "\tset src6_net {\n\t\ttype ifname . ipv6_addr\n\t\tflags interval,timeout\n\t}\n"
                       /* VPSes whose MAC is not registered: any link-local source */
@@ -683,6 +698,7 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
         if (bridged)
                 strbuf_printf(out, "\tset bridged4 {\n\t\ttype ipv4_addr\n\t}\n"
                                    "\tset bridged6 {\n\t\ttype ipv6_addr\n\t}\n"
+                                   "\tset bridged6_64 {\n\t\ttype ipv6_addr\n\t}\n"
                                    "\tset bridged4_net {\n\t\ttype ipv4_addr\n\t\tflags interval\n\t}\n"
                                    "\tset bridged6_net {\n\t\ttype ipv6_addr\n\t\tflags interval\n\t}\n");
         for (size_t pi = 0; pi < cfg->n_policies; pi++) {
@@ -808,6 +824,7 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       /* a DHCP client has no address yet */
                       "\t\tmeta nfproto ipv4 ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return\n"
                       "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6 return\n"
+                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr " MASK64 " @src6_64 return\n"
                       "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6_net return\n"
                       "\t\tmeta nfproto ipv6 ip6 saddr fe80::/64 iifname @any_link_local return\n"
                       /* duplicate address detection and its MLD report come from :: */
@@ -892,7 +909,8 @@ static void bridge_answers(struct strbuf *out)
                       "\t\tether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 return\n"
                       "\t\tether type ip oifname . ip daddr != @src4 oifname . ip daddr != @src4_net "
                       "update @asked4 { oifname . ip daddr . ip saddr } update @asked4_at { oifname . ip daddr }\n"
-                      "\t\tether type ip6 oifname . ip6 daddr != @src6 oifname . ip6 daddr != @src6_net "
+                      "\t\tether type ip6 oifname . ip6 daddr != @src6 oifname . ip6 daddr " MASK64 " != @src6_64 "
+                      "oifname . ip6 daddr != @src6_net "
                       "update @asked6 { oifname . ip6 daddr . ip6 saddr }\n"
                       "\t}\n"
                       /* an answer opens nothing: a SYN without ACK and ICMP
@@ -1005,11 +1023,15 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tset mac {\n\t\ttype ifname . ether_addr\n\t}\n"
                       "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tflags timeout\n\t}\n"
                       "\tset src6 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
+                      "\tset src6_64 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
                       "\tset src4_net {\n\t\ttype ifname . ipv4_addr\n\t\tflags interval,timeout\n\t}\n"
                       "\tset src6_net {\n\t\ttype ifname . ipv6_addr\n\t\tflags interval,timeout\n\t}\n"
                       "\tset any_link_local {\n\t\ttype ifname\n\t}\n"
                       /* nft 1.0.6 has no `icmpv6 taddr`: the target of a neighbour
-                       * advertisement is bits 64-191 of the ICMPv6 header */
+                       * advertisement is bits 64-191 of the ICMPv6 header; whole
+                       * addresses and /64s hashed, as the sources are */
+                      "\tset na_target_addr {\n\t\ttypeof iifname . @th,64,128\n\t\tflags timeout\n\t}\n"
+                      "\tset na_target_64 {\n\t\ttypeof iifname . @th,64,128\n\t\tflags timeout\n\t}\n"
                       "\tset na_target {\n\t\ttypeof iifname . @th,64,128\n\t\tflags interval,timeout\n\t}\n"
                       /* its MAC as a 48-bit number, for the link-layer address
                        * options of neighbour discovery */
@@ -1067,7 +1089,7 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\ticmpv6 type nd-router-advert jump bad_ra\n"
                       "\t\tudp sport 547 jump bad_dhcp\n"
                       "\t\tudp dport 546 jump bad_dhcp\n"
-                      "\t\ticmpv6 type nd-neighbor-advert iifname . @th,64,128 != @na_target jump bad_nd\n"
+                      "\t\ticmpv6 type nd-neighbor-advert " NA_TARGET_NOT_OWN " jump bad_nd\n"
                       /* a source/target link-layer address option (the first one)
                        * must name its own MAC, as ARP's sender address must */
                       "\t\ticmpv6 type { nd-neighbor-solicit, nd-neighbor-advert } @th,192,8 { 1, 2 } "
@@ -1075,9 +1097,10 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\ticmpv6 type nd-router-solicit @th,64,8 1 iifname != @any_mac "
                       "iifname . @th,80,48 != @nd_lladdr jump bad_nd\n"
                       /* duplicate address detection only for its own addresses */
-                      "\t\tip6 saddr :: icmpv6 type nd-neighbor-solicit iifname . @th,64,128 != @na_target jump bad_nd\n"
+                      "\t\tip6 saddr :: icmpv6 type nd-neighbor-solicit " NA_TARGET_NOT_OWN " jump bad_nd\n"
                       "\t\tip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } accept\n"
                       "\t\tiifname . ip6 saddr @src6 accept\n"
+                      "\t\tiifname . ip6 saddr " MASK64 " @src6_64 accept\n"
                       "\t\tiifname . ip6 saddr @src6_net accept\n"
                       "\t\tip6 saddr fe80::/64 iifname @any_link_local accept\n"
                       "\t\tiifname . ip6 saddr . ip6 daddr @asked6 jump answer_ipv6\n"
@@ -1214,7 +1237,8 @@ static int filter_elements(const char *fam, const struct pc_vps *vps, const stru
 }
 
 /* `"b301" . 0x2001...0031` or a range: the targets a bridged VPS may
- * advertise in neighbour advertisements (its IPv6 addresses). */
+ * advertise in neighbour advertisements (its IPv6 addresses).  Whole
+ * addresses and /64s go to hash sets (NA_TARGET_NOT_OWN). */
 static int na_target_element(const struct pc_vps *vps, const struct pc_prefix *p, int64_t until,
                              struct nft_elems *out)
 {
@@ -1228,27 +1252,40 @@ static int na_target_element(const struct pc_vps *vps, const struct pc_prefix *p
                 snprintf(lo + 2 * i, 3, "%02x", p->bytes[i]);
                 snprintf(hi + 2 * i, 3, "%02x", last[i]);
         }
-        if (p->len == 128)
+        if (p->len == 128 || p->len == 64) {
                 snprintf(key, sizeof(key), "\"%s\" . 0x%s", vps->iface, lo);
-        else
-                snprintf(key, sizeof(key), "\"%s\" . 0x%s-0x%s", vps->iface, lo, hi);
+                return push_in(out, "bridge", p->len == 128 ? "na_target_addr" : "na_target_64", key, "", until);
+        }
+        snprintf(key, sizeof(key), "\"%s\" . 0x%s-0x%s", vps->iface, lo, hi);
         return push_in(out, "bridge", "na_target", key, "", until);
+}
+
+/* The set of address or prefix <p> (<base> "src", "bridged"), and its
+ * text in <addr>: whole addresses and IPv6 /64s without their length, in
+ * the hash sets <base>4, <base>6 and <base>6_64; other prefixes in the
+ * interval sets <base>4_net and <base>6_net. */
+static void addr_set(const char *base, const struct pc_prefix *p, char *set, size_t set_size, char *addr,
+                     size_t addr_size)
+{
+        bool whole = p->len == (p->family == AF_INET ? 32 : 128);
+        bool is64 = p->family == AF_INET6 && p->len == 64;
+
+        pc_format_prefix(p, addr, addr_size);
+        if (whole || is64)
+                *strchr(addr, '/') = '\0';
+        snprintf(set, set_size, "%s%c%s", base, p->family == AF_INET ? '4' : '6',
+                 whole ? "" : is64 ? "_64" : "_net");
 }
 
 /* `"v201" . 198.51.100.10` or `"v201" . 198.51.100.64/29` into src4/src6. */
 static int source_element(const char *family, const struct pc_vps *vps, const struct pc_prefix *p,
                           int64_t until, struct nft_elems *out)
 {
-        bool whole = p->len == (p->family == AF_INET ? 32 : 128);
         char addr[64], key[96], set[16];
         int r;
 
-        pc_format_prefix(p, addr, sizeof(addr));
-        /* A whole address goes, without its length, into the hash set. */
-        if (whole)
-                *strchr(addr, '/') = '\0';
+        addr_set("src", p, set, sizeof(set), addr, sizeof(addr));
         snprintf(key, sizeof(key), "\"%s\" . %s", vps->iface, addr);
-        snprintf(set, sizeof(set), "src%c%s", p->family == AF_INET ? '4' : '6', whole ? "" : "_net");
         r = push_in(out, family, set, key, "", until);
         if (r == 0 && strcmp(family, "bridge") == 0 && p->family == AF_INET6)
                 r = na_target_element(vps, p, until, out);
@@ -1372,14 +1409,9 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
         /* A bridged VPS's addresses are reached through the bridge, never
          * routed to or from it by the hypervisor (BRIDGED_ROUTED). */
         for (size_t i = 0; i < vps->n_addrs && r == 0 && vps->site->topology == PC_TOPOLOGY_BRIDGED; i++) {
-                const struct pc_prefix *a = &vps->addrs[i];
-                bool whole = a->len == (a->family == AF_INET ? 32 : 128);
                 char addr[64];
 
-                pc_format_prefix(a, addr, sizeof(addr));
-                if (whole)
-                        *strchr(addr, '/') = '\0';
-                snprintf(set, sizeof(set), "bridged%c%s", a->family == AF_INET ? '4' : '6', whole ? "" : "_net");
+                addr_set("bridged", &vps->addrs[i], set, sizeof(set), addr, sizeof(addr));
                 r = push(out, set, addr, "", 0);
         }
         for (size_t i = 0; i < vps->n_exceptions && r == 0; i++) {

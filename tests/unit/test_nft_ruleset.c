@@ -195,7 +195,7 @@ static void test_vps_elements(void **state)
         nft_elems_free(&out);
         {
                 struct pc_prefix p4, p6;
-                struct pc_exception x = { .id = 9, .until = NOW + 60 };
+                struct pc_exception x = { .id = 9, .until = NOW + 60 }, y = { .id = 10 };
 
                 assert_int_equal(pc_parse_prefix("203.0.113.10", false, &p4), 0);
                 assert_int_equal(pc_parse_prefix("2001:db8:101::/64", false, &p6), 0);
@@ -205,10 +205,16 @@ static void test_vps_elements(void **state)
                 a->has_mac = true;
                 snprintf(x.service, sizeof(x.service), "source-prefix:198.51.100.64/29");
                 assert_int_equal(pc_vps_add_exception(a, &x), 0);
+                snprintf(y.service, sizeof(y.service), "source-prefix:2001:db8:ff00::/56");
+                assert_int_equal(pc_vps_add_exception(a, &y), 0);
         }
         assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
         assert_true(has_elem(&out, "src4", "\"v101\" . 203.0.113.10", "", 0));
-        assert_true(has_elem(&out, "src6_net", "\"v101\" . 2001:db8:101::/64", "", 0));
+        /* a /64 in the hash set, matched on the source's /64; other
+         * prefixes in the interval set */
+        assert_true(has_elem(&out, "src6_64", "\"v101\" . 2001:db8:101::", "", 0));
+        assert_false(has_elem(&out, "src6_net", "\"v101\" . 2001:db8:101::/64", "", 0));
+        assert_true(has_elem(&out, "src6_net", "\"v101\" . 2001:db8:ff00::/56", "", 0));
         assert_true(has_elem(&out, "src6", "\"v101\" . fe80::5054:ff:fe00:101", "", 0));
         assert_true(has_elem(&out, "src4_net", "\"v101\" . 198.51.100.64/29", "", NOW + 60));
         assert_false(has_elem(&out, "any_link_local", "\"v101\"", "", 0));
@@ -429,7 +435,14 @@ static void test_bridged(void **state)
                 }
                 assert_int_equal(nft_vps_elements(bc, v, NOW, &out), 0);
                 assert_non_null(find_in(&out, "inet", "bridged4", "198.51.100.31"));
-                assert_non_null(find_in(&out, "inet", "bridged6_net", "2001:db8:301::/64"));
+                assert_non_null(find_in(&out, "inet", "bridged6_64", "2001:db8:301::"));
+                assert_null(find_in(&out, "inet", "bridged6_net", "2001:db8:301::/64"));
+                /* the targets it may advertise: its /64, and (no MAC) any
+                 * link-local, both hashed */
+                assert_non_null(find_in(&out, "bridge", "na_target_64", "\"b301\" . 0x20010db8030100000000000000000000"));
+                assert_non_null(find_in(&out, "bridge", "na_target_64", "\"b301\" . 0xfe800000000000000000000000000000"));
+                assert_null(find_in(&out, "bridge", "na_target", "\"b301\" . 0x20010db8030100000000000000000000-"
+                                                                 "0x20010db803010000ffffffffffffffff"));
                 snprintf(value, sizeof(value), "jump p%zu_out", mi);
                 assert_non_null(find_in(&out, "bridge", "vps_out", "\"b301\""));
                 assert_string_equal(find_in(&out, "bridge", "vps_out", "\"b301\"")->value, value);
@@ -524,7 +537,8 @@ static void test_bridged_answers(void **state)
                                   "@src4_net update @arp_asked { arp daddr ip . arp saddr ip . arp saddr ether }"));
         assert_before(c, "arp operation request", "ether daddr & 01:00:00:00:00:00 == 01:00:00:00:00:00 return");
         assert_before(c, "return", "oifname . ip daddr != @src4 oifname . ip daddr != @src4_net update @asked4");
-        assert_non_null(strstr(c, "oifname . ip6 daddr != @src6 oifname . ip6 daddr != @src6_net update @asked6"));
+        assert_non_null(strstr(c, "oifname . ip6 daddr != @src6 oifname . ip6 daddr & ffff:ffff:ffff:ffff:: != @src6_64 "
+                                  "oifname . ip6 daddr != @src6_net update @asked6"));
         /* ARP: the MAC first (a forged MAC is never an answer), own
          * addresses, then an answer, then a claim */
         chain_body(s, "check_arp", c, sizeof(c));
@@ -539,7 +553,11 @@ static void test_bridged_answers(void **state)
         assert_before(c, "@asked4 jump answer_ipv4", "\t\tjump bad_ipv4\n");
         chain_body(s, "check_ipv6", c, sizeof(c));
         assert_before(c, "nd-router-advert jump bad_ra", "iifname . ip6 saddr . ip6 daddr @asked6 jump answer_ipv6");
-        assert_before(c, "nd-neighbor-advert iifname . @th,64,128 != @na_target jump bad_nd", "@asked6 jump answer_ipv6");
+        assert_before(c, "nd-neighbor-advert iifname . @th,64,128 != @na_target_addr iifname . @th,64,128 & "
+                         "0xffffffffffffffff0000000000000000 != @na_target_64 iifname . @th,64,128 != @na_target "
+                         "jump bad_nd", "@asked6 jump answer_ipv6");
+        assert_before(c, "iifname . ip6 saddr @src6 accept", "iifname . ip6 saddr & ffff:ffff:ffff:ffff:: @src6_64 accept");
+        assert_before(c, "@src6_64 accept", "iifname . ip6 saddr @src6_net accept");
         /* an answer opens nothing: a bare SYN or an ICMP request is a claim */
         chain_body(s, "answer_ipv4", c, sizeof(c));
         assert_before(c, "tcp flags & (syn | ack) == syn jump bad_ipv4", "meta l4proto { tcp, udp } jump answer");
