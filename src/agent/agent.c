@@ -123,7 +123,11 @@ static void log_repair(const struct pc_dp_repair *rep, long us)
         if (rep->skipped > 0)
                 agent_log("NOT enforcing %zu VPSes that cannot be programmed (e.g. %s); fix them in the database",
                           rep->skipped, rep->skipped_example);
-        if (rep->reprogrammed)
+        if (rep->unchanged)
+                agent_log("The kernel already enforces the policy (%zu per-VPS elements): nothing has changed its "
+                          "ruleset since this policy's last transaction, verified in %.1f ms",
+                          rep->elements, us / 1000.0);
+        else if (rep->reprogrammed)
                 agent_log("Programmed the whole ruleset (%zu per-VPS elements) in one transaction in %.1f ms: %s",
                           rep->elements, us / 1000.0, rep->why);
         else if (rep->missing + rep->extra > 0)
@@ -153,7 +157,8 @@ static void purge_flows(struct agent *a, const struct pc_vps *vps)
 }
 
 /* Records what a full sync found: logs it and updates the health that
- * `status` reports; ends the flows the policy no longer allows. */
+ * `status` reports; ends the flows the policy no longer allows (at the
+ * start, once the agent listens: agent_start_purge). */
 static void synced(struct agent *a, const struct pc_dp_repair *rep, long us)
 {
         log_repair(rep, us);
@@ -161,6 +166,15 @@ static void synced(struct agent *a, const struct pc_dp_repair *rep, long us)
         if (rep->skipped > 0)
                 snprintf(a->last_error, sizeof(a->last_error), "%s", rep->skipped_example);
         a->elements = rep->elements;
+        if (!a->purge_due)
+                purge_flows(a, NULL);
+}
+
+void agent_start_purge(struct agent *a)
+{
+        if (!a->purge_due)
+                return;
+        a->purge_due = false;
         purge_flows(a, NULL);
 }
 
@@ -230,6 +244,8 @@ int agent_start(struct agent *a)
         int r;
 
         a->started = pc_now();
+        /* what ends from now on is the expiry pass's (the start purges the rest) */
+        a->expiry_checked = a->started;
         r = load_all(a, true, &a->cfg, &a->store, &a->model);
         if (r < 0)
                 return r;
@@ -245,6 +261,7 @@ int agent_start(struct agent *a)
                 agent_log("Failed to program the kernel: %s", pc_dp_errmsg(a->dp));
                 return r;
         }
+        a->purge_due = true;
         synced(a, &rep, elapsed_us(&t0));
         proxy_route_apply(a->cfg);
         agent_log("Enforcing %zu VPSes of %zu sites from %s in table inet %s",
@@ -502,33 +519,86 @@ int agent_attempts_pass(struct agent *a)
         return r;
 }
 
+/* Re-reads <id> from the store once an exception or filter of it ended:
+ * the kernel dropped its elements by itself, and the model now holds what
+ * a fresh start would load, so that the next start finds the fingerprint
+ * the kernel records (pc_dp_sync_all) and need not read the kernel back.
+ * A failure is logged; the next change or start catches up. */
+static void refresh_vps(struct agent *a, const char *id)
+{
+        struct pc_vps *fresh = NULL, *old = pc_model_find(a->model, id);
+        int r = pc_store_vps_fetch(a->store, a->cfg, id, &fresh);
+
+        if (r < 0 || old == NULL) {
+                if (r < 0 && r != -ENOENT)
+                        agent_log("Failed to read %s from the database: %s", id, pc_store_errmsg(a->store));
+                pc_vps_free(fresh);
+                return;
+        }
+        r = pc_dp_vps_change(a->dp, old, fresh, pc_now(), NULL);
+        if (r < 0) {
+                agent_log("Failed to record in the kernel what ended for %s: %s", id, pc_dp_errmsg(a->dp));
+                pc_vps_free(fresh);
+                return;
+        }
+        pc_model_remove(a->model, id);
+        if (pc_model_add(a->model, fresh) < 0)
+                pc_vps_free(fresh);
+}
+
+/* True if an exception or filter of <vps> ended in (<since>, <now>];
+ * *<ret_exception>: the first such exception, if any. */
+static bool something_ended(const struct pc_vps *vps, int64_t since, int64_t now,
+                            const struct pc_exception **ret_exception)
+{
+        bool any = false;
+
+        *ret_exception = NULL;
+        for (size_t k = 0; k < vps->n_exceptions && *ret_exception == NULL; k++) {
+                int64_t until = vps->exceptions[k].until;
+
+                if (until != 0 && until > since && until <= now)
+                        *ret_exception = &vps->exceptions[k];
+        }
+        for (size_t k = 0; k < vps->n_filters && !any; k++)
+                any = vps->filters[k].until != 0 && vps->filters[k].until > since && vps->filters[k].until <= now;
+        return any || *ret_exception != NULL;
+}
+
 void agent_expiry_pass(struct agent *a)
 {
         int64_t now = pc_now(), since = a->expiry_checked;
         const struct pc_vps *ended = NULL;
-        size_t n_ended = 0;
+        size_t n_ended = 0, n_refresh = 0;
+        char (*refresh)[PC_NAME_MAX] = NULL;
 
         a->expiry_checked = now;
         if (since == 0)
                 return; /* the start's full purge covered the past */
         for (size_t i = 0; i < pc_model_count(a->model); i++) {
                 const struct pc_vps *vps = pc_model_at(a->model, i);
+                const struct pc_exception *e;
+                void *more;
 
-                for (size_t k = 0; k < vps->n_exceptions; k++) {
-                        int64_t until = vps->exceptions[k].until;
-
-                        if (until != 0 && until > since && until <= now) {
-                                agent_log("%s: exception #%" PRId64 " (%s) ended", vps->id,
-                                          vps->exceptions[k].id, vps->exceptions[k].service);
-                                ended = vps;
-                                n_ended++;
-                                break;
-                        }
+                if (!something_ended(vps, since, now, &e))
+                        continue;
+                if (e != NULL) {
+                        agent_log("%s: exception #%" PRId64 " (%s) ended", vps->id, e->id, e->service);
+                        ended = vps;
+                        n_ended++;
                 }
+                more = realloc(refresh, (n_refresh + 1) * sizeof(*refresh));
+                if (more == NULL)
+                        continue; /* the next start reads the kernel back */
+                refresh = more;
+                snprintf(refresh[n_refresh++], PC_NAME_MAX, "%s", vps->id);
         }
         /* One pass over the conntrack table however many ended. */
         if (n_ended > 0)
                 purge_flows(a, n_ended == 1 ? ended : NULL);
+        for (size_t i = 0; i < n_refresh; i++)
+                refresh_vps(a, refresh[i]);
+        free(refresh);
 }
 
 void agent_status(struct agent *a, json_t *reply)

@@ -53,6 +53,7 @@ struct agent {
         int64_t started;
         int64_t expiry_checked;   /* exceptions ending up to here were purged */
         bool in_sync;             /* the kernel holds what the model says */
+        bool purge_due;           /* the start's purge of flows, once listening */
         char last_error[512];
         uint64_t changes;
         int64_t last_change_at;
@@ -92,6 +93,12 @@ struct agent {
  * (reconciling with what it already holds).  Logs what it repaired.
  * Returns 0, or a negative errno after logging why. */
 int agent_start(struct agent *a);
+
+/* Ends the flows the policy no longer allows, once, after agent_start():
+ * they are no rules, so the agent takes changes first (reading the
+ * conntrack table takes about a second at 200,000 entries, BENCHMARKS.md).
+ * Nothing if it ran already. */
+void agent_start_purge(struct agent *a);
 
 /* Frees everything; the kernel keeps enforcing (fail closed). */
 void agent_stop(struct agent *a);
@@ -134,7 +141,9 @@ int agent_attempts_pass(struct agent *a);
 
 /* Ends the connections of VPSes whose exceptions ended since the last
  * pass: the kernel drops the element on time by itself, but a connection
- * opened under the exception would outlive it. */
+ * opened under the exception would outlive it.  Re-reads the VPSes whose
+ * exceptions or filters ended, so that the model (and the kernel's record
+ * of it, pc_dp_sync_all) is what a fresh start would load. */
 void agent_expiry_pass(struct agent *a);
 
 /* Fills <reply> with the agent's health. */

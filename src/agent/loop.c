@@ -88,6 +88,14 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         agent_scan_tick(l->a);
 }
 
+/* The start's purge of flows, at the loop's first turn. */
+static void on_start(evutil_socket_t fd, short what, void *arg)
+{
+        struct loop *l = arg;
+
+        agent_start_purge(l->a);
+}
+
 /* Adds a persistent event on <fd> (or a timer of <every> if <fd> is -1). */
 static int watch(struct loop *l, int fd, const struct timeval *every, event_callback_fn cb, struct event **ret)
 {
@@ -125,6 +133,8 @@ int agent_run(struct agent *a, int listen_fd, int sig_fd)
                 r = watch(&l, -1, &tick, on_tick, &ev[5]);
         if (r == 0 && a->wake_fd >= 0)
                 r = watch(&l, a->wake_fd, NULL, on_wake, &ev[6]);
+        if (r == 0 && event_base_once(l.base, -1, EV_TIMEOUT, on_start, &l, &(struct timeval){ 0 }) < 0)
+                r = -ENOMEM;
         if (r == 0 && event_base_dispatch(l.base) < 0)
                 r = -EIO;
         for (size_t i = 0; i < PC_ARRAY_SIZE(ev); i++)

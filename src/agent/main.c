@@ -87,6 +87,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         if (once) {
+                agent_start_purge(&a);
                 agent_stop(&a);
                 return 0;
         }

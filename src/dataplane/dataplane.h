@@ -32,6 +32,8 @@ typedef int (*pc_dp_spoofed_cb)(const struct pc_dp_spoofed *s, void *userdata);
 
 /* What pc_dp_sync_all() found and did. */
 struct pc_dp_repair {
+        bool unchanged;      /* nothing has touched the kernel's ruleset since this
+                              * model's last transaction: not read back */
         bool reprogrammed;   /* the whole table was (re)written atomically */
         char why[128];       /* ...because: "table missing", "config changed" */
         size_t missing;      /* elements that should have been there */
@@ -67,10 +69,14 @@ struct pc_dataplane *pc_dp_close(struct pc_dataplane *dp);
 
 const char *pc_dp_errmsg(const struct pc_dataplane *dp);
 
-/* Makes the kernel enforce exactly <m> at <now>.  Reads what the kernel
- * holds: if the table is missing or was built from another config, writes
- * the whole table in one atomic transaction; otherwise adds and deletes just
- * the elements that drifted, in one transaction.  <ret> says what it did. */
+/* Makes the kernel enforce exactly <m> at <now>.  If the kernel's ruleset
+ * is as the last transaction for the same model left it (every transaction
+ * records the ruleset's generation and the model's fingerprint in the
+ * table, and no one has committed since), there is nothing to do and
+ * nothing is read back.  Otherwise reads what the kernel holds: if the
+ * table is missing or was built from another config, writes the whole
+ * table in one atomic transaction; otherwise adds and deletes just the
+ * elements that drifted, in one transaction.  <ret> says what it did. */
 int pc_dp_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64_t now,
                    struct pc_dp_repair *ret);
 

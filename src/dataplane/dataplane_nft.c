@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "dataplane/dataplane-internal.h"
+#include "dataplane/nft_netlink.h"
 #include "dataplane/nft_ruleset.h"
 
 #define ATTEMPTS_TIMEOUT (7 * 86400) /* the attempts set's element lifetime */
@@ -17,6 +18,10 @@ struct nft_dp {
         struct pc_dataplane base;
         const struct pc_config *cfg;
         struct nft_ctx *ctx;
+        /* What our last transaction recorded in set `state` (nft_ruleset.h);
+         * genid 0 until a sync: a record that never matches. */
+        struct nft_state st;
+        struct nft_elems scratch; /* for fingerprints */
         char err[1024];
 };
 
@@ -54,6 +59,34 @@ static int run(struct nft_dp *d, const char *what, const char *cmds)
                 return -EIO;
         }
         return 0;
+}
+
+/* Runs <b>'s commands and the record of <fp> as one transaction, which is
+ * then ours: the ruleset's generation after it is one more than after our
+ * previous one (if anyone else commits in between, the record is wrong,
+ * which is what it is for).  -ENOMEM, or run()'s errors. */
+static int commit(struct nft_dp *d, const char *what, struct strbuf *b, uint64_t fp)
+{
+        struct nft_state st = { d->st.genid != 0 ? d->st.genid + 1 : 0, fp };
+        int r;
+
+        nft_state_commands(d->cfg->agent.nft_table, &st, b);
+        r = b->oom ? -ENOMEM : run(d, what, strbuf_str(b));
+        if (r == 0)
+                d->st = st;
+        return r;
+}
+
+/* commit() of <cmds>, which leave the model's fingerprint as it is. */
+static int commit_text(struct nft_dp *d, const char *what, const char *cmds)
+{
+        struct strbuf b = { 0 };
+        int r;
+
+        strbuf_printf(&b, "%s", cmds);
+        r = commit(d, what, &b, d->st.fp);
+        strbuf_free(&b);
+        return r;
 }
 
 /* Runs a list command and parses its JSON output.  -ENOENT if the object
@@ -110,6 +143,7 @@ static void nft_close(struct pc_dataplane *dp)
 {
         struct nft_dp *d = dp_of(dp);
 
+        nft_elems_free(&d->scratch);
         nft_ctx_free(d->ctx);
         free(d);
 }
@@ -144,8 +178,9 @@ static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t 
         return 0;
 }
 
-/* Writes the whole table, replacing any old one, in one transaction. */
-static int program_all(struct nft_dp *d, const struct nft_elems *want, int64_t now)
+/* Writes the whole table, replacing any old one, in one transaction, with
+ * the record of <fp>. */
+static int program_all(struct nft_dp *d, const struct nft_elems *want, int64_t now, uint64_t fp)
 {
         const char *t = d->cfg->agent.nft_table;
         struct strbuf b = { 0 };
@@ -156,9 +191,69 @@ static int program_all(struct nft_dp *d, const struct nft_elems *want, int64_t n
         strbuf_printf(&b, "add table bridge %s\ndelete table bridge %s\n", t, t);
         nft_skeleton(d->cfg, &b);
         nft_elems_commands(t, want, true, now, &b);
-        r = b.oom ? -ENOMEM : run(d, "programming the ruleset", strbuf_str(&b));
+        r = commit(d, "programming the ruleset", &b, fp);
         strbuf_free(&b);
         return r;
+}
+
+/* The fingerprint of <m> for the kernel (nft_ruleset.h) in *<ret_fp>, and in
+ * *<ret_n> how many per-VPS elements it has at <now>; the VPSes that cannot
+ * be programmed are counted in <rep>, as desired_elements() does.  -ENOMEM. */
+static int model_fingerprint(struct nft_dp *d, const struct pc_model *m, int64_t now, uint64_t *ret_fp,
+                             size_t *ret_n, struct pc_dp_repair *rep)
+{
+        uint64_t fp = nft_fingerprint_base(d->cfg);
+        size_t n = 0;
+
+        for (size_t i = 0; i < pc_model_count(m); i++) {
+                const struct pc_vps *v = pc_model_at(m, i);
+                uint64_t h;
+                size_t k;
+                int r = nft_vps_fingerprint(d->cfg, v, now, &d->scratch, &h, &k);
+
+                if (r == -EINVAL) {
+                        if (rep->skipped++ == 0)
+                                snprintf(rep->skipped_example, sizeof(rep->skipped_example),
+                                         "%s: interface name '%s' is not safe to program", v->id, v->iface);
+                        continue;
+                }
+                if (r < 0)
+                        return r;
+                fp += h;
+                n += k;
+        }
+        *ret_fp = fp;
+        *ret_n = n;
+        return 0;
+}
+
+static int state_cb(const void *key, size_t len, void *userdata)
+{
+        struct nft_state *st = userdata;
+        uint32_t w[3];
+
+        if (len != sizeof(w))
+                return -EIO;
+        memcpy(w, key, sizeof(w)); /* marks: host byte order */
+        st->genid = w[0];
+        st->fp = (uint64_t)w[1] << 32 | w[2];
+        return 0;
+}
+
+/* True if the kernel's ruleset is as our record of fingerprint <fp> says
+ * it was left: the record is there, with the generation the ruleset has
+ * now.  *<ret_genid>: that generation (0 if unknown). */
+static bool kernel_unchanged(struct nft_dp *d, uint64_t fp, uint32_t *ret_genid)
+{
+        struct nft_state st = { 0 };
+        uint32_t gen = 0;
+
+        *ret_genid = 0;
+        if (nft_nl_genid(&gen) < 0)
+                return false;
+        *ret_genid = gen;
+        return nft_nl_set_keys("inet", d->cfg->agent.nft_table, "state", state_cb, &st) == 0 &&
+               st.genid == gen && st.fp == fp;
 }
 
 /* True for the sets that hold per-VPS elements. */
@@ -377,12 +472,26 @@ static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64
         struct nft_elems want = { 0 }, have = { 0 }, del = { 0 }, add = { 0 };
         struct pc_dp_repair rep = { 0 };
         struct strbuf b = { 0 };
-        uint32_t id = 0, want_id = nft_skeleton_id(d->cfg);
+        uint32_t id = 0, want_id = nft_skeleton_id(d->cfg), gen;
+        uint64_t fp;
+        size_t n;
         int r;
 
         r = bridge_netfilter_on(d);
         if (r < 0)
                 return r;
+        r = model_fingerprint(d, m, now, &fp, &n, &rep);
+        if (r < 0)
+                return r;
+        if (kernel_unchanged(d, fp, &gen)) {
+                rep.unchanged = true;
+                rep.elements = n;
+                d->st = (struct nft_state){ gen, fp };
+                goto out;
+        }
+        /* Our next transaction is the one after this generation. */
+        d->st = (struct nft_state){ gen, fp };
+        rep.skipped = 0;
         r = desired_elements(d, m, now, &want, &rep);
         if (r < 0)
                 goto out;
@@ -397,7 +506,7 @@ static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64
                                  "table inet %s was built from another config (skeleton 0x%08" PRIx32
                                  ", want 0x%08" PRIx32 ")", d->cfg->agent.nft_table, id, want_id);
                 rep.missing = want.n;
-                r = program_all(d, &want, now);
+                r = program_all(d, &want, now, fp);
                 goto out;
         }
         if (r < 0)
@@ -435,8 +544,10 @@ static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64
                          x->value[0] != '\0' ? " : " : "", x->value);
                 nft_elems_commands(d->cfg->agent.nft_table, &del, false, now, &b);
                 nft_elems_commands(d->cfg->agent.nft_table, &add, true, now, &b);
-                r = b.oom ? -ENOMEM : run(d, "repairing drifted elements", strbuf_str(&b));
         }
+        /* With nothing to repair, the record alone (a stranger's transaction,
+         * or ours without one, since) */
+        r = commit(d, del.n + add.n > 0 ? "repairing drifted elements" : "recording the kernel's state", &b, fp);
 out:
         if (r == 0 && ret != NULL)
                 *ret = rep;
@@ -454,12 +565,19 @@ static int nft_vps_change(struct pc_dataplane *dp, const struct pc_vps *before, 
         struct nft_dp *d = dp_of(dp);
         struct nft_elems old = { 0 }, new = { 0 }, del = { 0 }, add = { 0 };
         struct strbuf b = { 0 };
+        uint64_t fp = d->st.fp, h;
+        size_t n;
         int r = 0;
 
         if (before != NULL)
                 r = nft_vps_elements(d->cfg, before, now, &old);
         if (r == 0 && after != NULL)
                 r = nft_vps_elements(d->cfg, after, now, &new);
+        /* the fingerprint of the model after the change (nft_ruleset.h) */
+        if (r == 0 && before != NULL && (r = nft_vps_fingerprint(d->cfg, before, now, &d->scratch, &h, &n)) == 0)
+                fp -= h;
+        if (r == 0 && after != NULL && (r = nft_vps_fingerprint(d->cfg, after, now, &d->scratch, &h, &n)) == 0)
+                fp += h;
         if (r == -EINVAL) {
                 const struct pc_vps *v = after != NULL ? after : before;
 
@@ -473,17 +591,17 @@ static int nft_vps_change(struct pc_dataplane *dp, const struct pc_vps *before, 
         nft_elems_normalise(&old);
         nft_elems_normalise(&new);
         r = nft_elems_diff(&old, &new, &del, &add);
-        if (r < 0 || del.n + add.n == 0)
+        /* Nothing for the kernel, and nothing to record either (the record
+         * changes when what ended leaves the model: agent_expiry_pass) */
+        if (r < 0 || (del.n + add.n == 0 && fp == d->st.fp))
                 goto out;
         nft_elems_commands(d->cfg->agent.nft_table, &del, false, now, &b);
         nft_elems_commands(d->cfg->agent.nft_table, &add, true, now, &b);
-        if (b.oom)
-                r = -ENOMEM;
-        else {
+        {
                 char what[96];
 
                 snprintf(what, sizeof(what), "changing %s", after != NULL ? after->id : before->id);
-                r = run(d, what, strbuf_str(&b));
+                r = commit(d, what, &b, fp);
         }
 out:
         if (r == 0 && ret_changes != NULL)
@@ -621,7 +739,7 @@ static int nft_scan_release(struct pc_dataplane *dp, const char *iface)
                  "add element inet %s scan_hold { \"%s\" }\ndelete element inet %s scan_hold { \"%s\" }\n"
                  "add element inet %s scan_budget { \"%s\" }\ndelete element inet %s scan_budget { \"%s\" }\n",
                  t, iface, t, iface, t, iface, t, iface);
-        return run(d, "releasing a VPS from scan containment", cmd);
+        return commit_text(d, "releasing a VPS from scan containment", cmd);
 }
 
 static int nft_scan_hold(struct pc_dataplane *dp, const char *iface)
@@ -637,7 +755,7 @@ static int nft_scan_hold(struct pc_dataplane *dp, const char *iface)
                  "add element inet %s scan_hold { \"%s\" }\ndelete element inet %s scan_hold { \"%s\" }\n"
                  "add element inet %s scan_hold { \"%s\" }\n",
                  t, iface, t, iface, t, iface);
-        return run(d, "holding back a suspected scanner's new destinations", cmd);
+        return commit_text(d, "holding back a suspected scanner's new destinations", cmd);
 }
 
 static int nft_destroy(struct pc_dataplane *dp)
@@ -645,6 +763,7 @@ static int nft_destroy(struct pc_dataplane *dp)
         struct nft_dp *d = dp_of(dp);
         char cmd[256];
 
+        d->st.genid = 0; /* nothing of ours left to trust */
         snprintf(cmd, sizeof(cmd), "add table inet %s\ndelete table inet %s\nadd table bridge %s\ndelete table bridge %s\n",
                  d->cfg->agent.nft_table, d->cfg->agent.nft_table, d->cfg->agent.nft_table, d->cfg->agent.nft_table);
         return run(d, "deleting the table", cmd);

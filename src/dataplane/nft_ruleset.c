@@ -673,6 +673,8 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
 
         policy_sets(out);
         strbuf_printf(out,
+                      /* the agent's record of its last transaction (nft_state) */
+                      "\tset state {\n\t\ttype mark . mark . mark\n\t}\n"
                       /* every VPS interface: conntrack's invalid packets are dropped */
                       "\tset vps {\n\t\ttype ifname\n\t}\n"
                       "\tset suspended {\n\t\ttype ifname\n\t}\n"
@@ -1146,7 +1148,8 @@ void nft_skeleton(const struct pc_config *cfg, struct strbuf *out)
         strbuf_printf(out, "}\n");
 }
 
-int nft_elems_push(struct nft_elems *e, const struct nft_elem *x)
+/* Room in <e> for one more element.  -ENOMEM. */
+static int reserve(struct nft_elems *e)
 {
         if (e->n == e->cap) {
                 size_t cap = e->cap == 0 ? 16 : e->cap * 2;
@@ -1157,6 +1160,13 @@ int nft_elems_push(struct nft_elems *e, const struct nft_elem *x)
                 e->v = v;
                 e->cap = cap;
         }
+        return 0;
+}
+
+int nft_elems_push(struct nft_elems *e, const struct nft_elem *x)
+{
+        if (reserve(e) < 0)
+                return -ENOMEM;
         e->v[e->n++] = *x;
         return 0;
 }
@@ -1168,26 +1178,61 @@ void nft_elems_free(struct nft_elems *e)
         e->n = e->cap = 0;
 }
 
+/* Appends <s> to the string of <*len> characters in <buf> of <size>
+ * bytes, cut short if it does not fit: snprintf() without its formats,
+ * for what is built for every VPS at every start (100,000 VPSes' elements,
+ * BENCHMARKS.md, "Programming and restart at scale"). */
+static void cat(char *buf, size_t size, size_t *len, const char *s)
+{
+        size_t n = strlen(s);
+
+        if (*len + n >= size)
+                n = size - 1 - *len;
+        memcpy(buf + *len, s, n);
+        *len += n;
+        buf[*len] = '\0';
+}
+
+static void copy(char *buf, size_t size, const char *s)
+{
+        size_t len = 0;
+
+        cat(buf, size, &len, s);
+}
+
+/* `"v201"`, or `"v201" . <rest>` */
+static void iface_key(const char *iface, const char *rest, char *buf, size_t size)
+{
+        size_t len = 0;
+
+        cat(buf, size, &len, "\"");
+        cat(buf, size, &len, iface);
+        cat(buf, size, &len, "\"");
+        if (rest != NULL) {
+                cat(buf, size, &len, " . ");
+                cat(buf, size, &len, rest);
+        }
+}
+
 static int push_in(struct nft_elems *out, const char *family, const char *set, const char *key, const char *value,
                    int64_t until)
 {
-        struct nft_elem x = { .until = until };
+        struct nft_elem *x;
 
-        snprintf(x.family, sizeof(x.family), "%s", family);
-        snprintf(x.set, sizeof(x.set), "%s", set);
-        snprintf(x.key, sizeof(x.key), "%s", key);
-        snprintf(x.value, sizeof(x.value), "%s", value);
-        return nft_elems_push(out, &x);
+        if (reserve(out) < 0)
+                return -ENOMEM;
+        x = &out->v[out->n++];
+        copy(x->family, sizeof(x->family), family);
+        copy(x->set, sizeof(x->set), set);
+        copy(x->key, sizeof(x->key), key);
+        copy(x->value, sizeof(x->value), value);
+        x->until = until;
+        return 0;
 }
 
 static int push(struct nft_elems *out, const char *set, const char *key, const char *value, int64_t until)
 {
-        struct nft_elem x = { .family = "inet", .until = until };
-
-        snprintf(x.set, sizeof(x.set), "%s", set);
-        snprintf(x.key, sizeof(x.key), "%s", key);
-        snprintf(x.value, sizeof(x.value), "%s", value);
-        return nft_elems_push(out, &x);
+        return push_in(out, "inet", set, key, value, until);
 }
 
 static bool ended(int64_t until, int64_t now)
@@ -1203,7 +1248,7 @@ static int filter_elements(const char *fam, const struct pc_vps *vps, const stru
         int r = 0;
 
         if (strcmp(fam, "bridge") == 0) {
-                snprintf(key, sizeof(key), "\"%s\"", vps->iface);
+                iface_key(vps->iface, NULL, key, sizeof(key));
                 r = push_in(out, fam, "filtered", key, "", f->until);
         }
         for (size_t d = 0; d < 2 && r == 0; d++) {
@@ -1214,21 +1259,21 @@ static int filter_elements(const char *fam, const struct pc_vps *vps, const stru
                         continue;
                 if (f->scope == PC_SCOPE_ALL) {
                         snprintf(set, sizeof(set), "filter_%s", dn);
-                        snprintf(key, sizeof(key), "\"%s\"", vps->iface);
+                        iface_key(vps->iface, NULL, key, sizeof(key));
                         r = push_in(out, fam, set, key, "", f->until);
                         continue;
                 }
                 snprintf(set, sizeof(set), "filter_ports_%s", dn);
                 if (f->scope == PC_SCOPE_PORTS) {
                         range_key(f->ports.proto, f->ports.lo, f->ports.hi, rk, sizeof(rk));
-                        snprintf(key, sizeof(key), "\"%s\" . %s", vps->iface, rk);
+                        iface_key(vps->iface, rk, key, sizeof(key));
                         r = push_in(out, fam, set, key, "", f->until);
                 } else if (f->service != NULL) {
                         for (size_t k = 0; k < f->service->n_ports && r == 0; k++) {
                                 const struct pc_port_range *p = &f->service->ports[k];
 
                                 range_key(p->proto, p->lo, p->hi, rk, sizeof(rk));
-                                snprintf(key, sizeof(key), "\"%s\" . %s", vps->iface, rk);
+                                iface_key(vps->iface, rk, key, sizeof(key));
                                 r = push_in(out, fam, set, key, "", f->until);
                         }
                 }
@@ -1248,15 +1293,20 @@ static int na_target_element(const struct pc_vps *vps, const struct pc_prefix *p
         memcpy(last, p->bytes, 16);
         for (unsigned bit = p->len; bit < 128; bit++)
                 last[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
+        lo[0] = hi[0] = '0';
+        lo[1] = hi[1] = 'x';
         for (int i = 0; i < 16; i++) {
-                snprintf(lo + 2 * i, 3, "%02x", p->bytes[i]);
-                snprintf(hi + 2 * i, 3, "%02x", last[i]);
+                lo[2 + 2 * i] = "0123456789abcdef"[p->bytes[i] >> 4];
+                lo[3 + 2 * i] = "0123456789abcdef"[p->bytes[i] & 15];
+                hi[2 + 2 * i] = "0123456789abcdef"[last[i] >> 4];
+                hi[3 + 2 * i] = "0123456789abcdef"[last[i] & 15];
         }
+        lo[34] = hi[34] = '\0';
         if (p->len == 128 || p->len == 64) {
-                snprintf(key, sizeof(key), "\"%s\" . 0x%s", vps->iface, lo);
+                iface_key(vps->iface, lo, key, sizeof(key));
                 return push_in(out, "bridge", p->len == 128 ? "na_target_addr" : "na_target_64", key, "", until);
         }
-        snprintf(key, sizeof(key), "\"%s\" . 0x%s-0x%s", vps->iface, lo, hi);
+        snprintf(key, sizeof(key), "\"%s\" . %s-%s", vps->iface, lo, hi);
         return push_in(out, "bridge", "na_target", key, "", until);
 }
 
@@ -1273,8 +1323,9 @@ static void addr_set(const char *base, const struct pc_prefix *p, char *set, siz
         pc_format_prefix(p, addr, addr_size);
         if (whole || is64)
                 *strchr(addr, '/') = '\0';
-        snprintf(set, set_size, "%s%c%s", base, p->family == AF_INET ? '4' : '6',
-                 whole ? "" : is64 ? "_64" : "_net");
+        copy(set, set_size, base);
+        copy(set + strlen(set), set_size - strlen(set),
+             p->family == AF_INET ? (whole ? "4" : "4_net") : whole ? "6" : is64 ? "6_64" : "6_net");
 }
 
 /* `"v201" . 198.51.100.10` or `"v201" . 198.51.100.64/29` into src4/src6. */
@@ -1285,7 +1336,7 @@ static int source_element(const char *family, const struct pc_vps *vps, const st
         int r;
 
         addr_set("src", p, set, sizeof(set), addr, sizeof(addr));
-        snprintf(key, sizeof(key), "\"%s\" . %s", vps->iface, addr);
+        iface_key(vps->iface, addr, key, sizeof(key));
         r = push_in(out, family, set, key, "", until);
         if (r == 0 && strcmp(family, "bridge") == 0 && p->family == AF_INET6)
                 r = na_target_element(vps, p, until, out);
@@ -1303,7 +1354,7 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
         char key[96], mac[24];
         int r;
 
-        snprintf(key, sizeof(key), "\"%s\"", vps->iface);
+        iface_key(vps->iface, NULL, key, sizeof(key));
         r = push_in(out, fam, bridged ? "vps" : "antispoof", key, "", 0);
         if (r == 0 && vps->site->policy->anti_spoofing)
                 r = push_in(out, fam, "spoof_report", key, "", 0);
@@ -1316,7 +1367,7 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
                 char mkey[96];
 
                 pc_format_mac(vps->mac, mac, sizeof(mac));
-                snprintf(mkey, sizeof(mkey), "\"%s\" . %s", vps->iface, mac);
+                iface_key(vps->iface, mac, mkey, sizeof(mkey));
                 r = push_in(out, fam, "mac", mkey, "", 0);
                 if (r == 0) {
                         uint64_t n = 0;
@@ -1372,7 +1423,7 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
         if (!pc_ifname_valid(vps->iface))
                 return -EINVAL;
 
-        snprintf(key, sizeof(key), "\"%s\"", vps->iface);
+        iface_key(vps->iface, NULL, key, sizeof(key));
         r = push(out, "vps", key, "", 0);
         /* Both chains whichever way the rules go: each also checks the
          * other direction's rules in disguise. */
@@ -1560,4 +1611,69 @@ void nft_elems_commands(const char *table, const struct nft_elems *e, bool add, 
                 if (last)
                         strbuf_printf(out, " }\n");
         }
+}
+
+/* FNV-1a 64 over <len> bytes at <p>, from <h>. */
+static uint64_t fnv(uint64_t h, const void *p, size_t len)
+{
+        for (size_t i = 0; i < len; i++)
+                h = (h ^ ((const unsigned char *)p)[i]) * 1099511628211ull;
+        return h;
+}
+
+/* The strings of <x> with their NULs, and its lifetime, hashed and mixed
+ * (splitmix64's finaliser), so that sums of them stay well spread. */
+static uint64_t elem_hash(const struct nft_elem *x)
+{
+        uint64_t h = 1469598103934665603ull;
+
+        h = fnv(h, x->family, strlen(x->family) + 1);
+        h = fnv(h, x->set, strlen(x->set) + 1);
+        h = fnv(h, x->key, strlen(x->key) + 1);
+        h = fnv(h, x->value, strlen(x->value) + 1);
+        h = fnv(h, &x->until, sizeof(x->until));
+        h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+        h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+        return h ^ (h >> 31);
+}
+
+int nft_vps_fingerprint(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,
+                        struct nft_elems *scratch, uint64_t *ret_fp, size_t *ret_n)
+{
+        uint64_t fp = 0;
+        size_t n = 0;
+        int r;
+
+        scratch->n = 0;
+        /* At time 0: every exception and filter of the model, ended or not
+         * (the kernel times them out by itself). */
+        r = nft_vps_elements(cfg, vps, 0, scratch);
+        if (r < 0)
+                return r;
+        /* Only exceptions and filters can give an element twice (or an
+         * overlap); a sum does not depend on the order. */
+        if (vps->n_exceptions + vps->n_filters > 0)
+                nft_elems_normalise(scratch);
+        for (size_t i = 0; i < scratch->n; i++) {
+                fp += elem_hash(&scratch->v[i]);
+                n += !ended(scratch->v[i].until, now);
+        }
+        *ret_fp = fp;
+        *ret_n = n;
+        return 0;
+}
+
+uint64_t nft_fingerprint_base(const struct pc_config *cfg)
+{
+        uint64_t h = body_hash(cfg);
+
+        h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+        return h ^ (h >> 31);
+}
+
+void nft_state_commands(const char *table, const struct nft_state *st, struct strbuf *out)
+{
+        strbuf_printf(out, "flush set inet %s state\nadd element inet %s state { 0x%08" PRIx32 " . 0x%08" PRIx32
+                           " . 0x%08" PRIx32 " }\n",
+                      table, table, st->genid, (uint32_t)(st->fp >> 32), (uint32_t)st->fp);
 }

@@ -106,5 +106,35 @@ void nft_elems_commands(const char *table, const struct nft_elems *e, bool add, 
 /* Orders elements by family, set and key (the order of normalised lists). */
 int nft_elem_cmp(const struct nft_elem *x, const struct nft_elem *y);
 
+/* What an agent's last transaction left in the kernel, recorded by that
+ * transaction itself in set `state` (one element, mark . mark . mark):
+ * the generation of the namespace's ruleset right after it (nft_netlink.h:
+ * any later transaction, by anyone, changes it) and the fingerprint of the
+ * model it made the kernel enforce.  If both still hold at the agent's
+ * next start, the kernel is known to enforce that model without reading
+ * its elements back. */
+struct nft_state {
+        uint32_t genid;
+        uint64_t fp;
+};
+
+/* The fingerprint of what the kernel holds for <vps>: the sum of a 64-bit
+ * hash of each of its normalised elements, taken at time 0 (every
+ * exception and filter of <vps>, ended or not), so that it does not change
+ * with the time, and a fleet's is the sum of its VPSes' (plus
+ * nft_fingerprint_base()) however it was built.  *<ret_n>: how many of
+ * those elements are in force at <now>.  <scratch> is working space, kept
+ * between calls.  -EINVAL for a VPS that cannot be programmed (it adds
+ * nothing to a fleet's fingerprint), -ENOMEM. */
+int nft_vps_fingerprint(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,
+                        struct nft_elems *scratch, uint64_t *ret_fp, size_t *ret_n);
+
+/* The fingerprint of the skeleton: the part of a fleet's that <cfg> gives. */
+uint64_t nft_fingerprint_base(const struct pc_config *cfg);
+
+/* Appends the commands that make <st> the only element of set `state` of
+ * table inet <table>. */
+void nft_state_commands(const char *table, const struct nft_state *st, struct strbuf *out);
+
 int nft_elems_push(struct nft_elems *e, const struct nft_elem *x);
 void nft_elems_free(struct nft_elems *e);

@@ -159,6 +159,21 @@ check "a grant made while the agent was down is enforced" lab_tcp_hello vps202 "
 check "one forward chain, no duplicates" test "$(nft_hv list table inet portcullis | grep -c 'chain forward')" = 1
 check "one vps_out element per blocked-site VPS" test "$(nft_hv -j list map $FAM portcullis vps_out | grep -o '"jump"' | wc -l)" = 2
 
+echo "# restarts: the kernel's record of the agent's last transaction"
+last_sync() { agent_log | grep -E "already enforces|Repaired drift|Programmed the whole" | tail -1; }
+pc exception revoke vps-202 bittorrent --by alice --reason "lab: a change before a crash" >/dev/null 2>&1
+agent_kill
+check "agent restarts after a change and kill -9" agent_start
+check "nothing has changed the kernel since its last transaction: nothing read back" \
+        grep -q "nothing has changed its ruleset since this policy's last transaction" <(last_sync)
+check_not "bittorrent is blocked again for vps-202 (the revocation)" lab_tcp_hello vps202 "$LAB_INET_V4" 6881
+agent_kill
+nft_hv add table inet pclab_other
+nft_hv delete table inet pclab_other
+check "agent restarts after another program's transaction" agent_start
+check "which it cannot tell from a change of its table: it reads the kernel back" \
+        grep -q "nothing to repair" <(last_sync)
+
 echo "# bad input"
 cp "$PC_CFG" "$PC_CFG.good"
 echo "servicez: {}" >>"$PC_CFG"

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -581,6 +582,52 @@ static void test_bridged_answers(void **state)
         pc_config_free(bc);
 }
 
+/* A VPS's fingerprint does not change with the time (the kernel times out
+ * what ends by itself), nor with the order of its exceptions, and changes
+ * with anything the kernel holds for it; the record of it replaces the
+ * only element of set `state`. */
+static void test_fingerprint(void **state)
+{
+        struct pc_vps *v = make_vps("milano", "v201"), *w = make_vps("milano", "v201"), *x = make_vps("milano", "v202");
+        struct pc_exception e = { .id = 1, .until = NOW + 3600 }, f = { .id = 2 };
+        struct nft_elems scratch = { 0 };
+        struct nft_state st = { 0x12345678, 0x0123456789abcdefull };
+        struct strbuf b = { 0 };
+        uint64_t fv, fw, fx, later;
+        size_t n, n_later;
+
+        snprintf(e.service, sizeof(e.service), "smtp");
+        snprintf(f.service, sizeof(f.service), "vpn");
+        assert_int_equal(pc_vps_add_exception(v, &e), 0);
+        assert_int_equal(pc_vps_add_exception(v, &f), 0);
+        assert_int_equal(pc_vps_add_exception(w, &f), 0);
+        assert_int_equal(pc_vps_add_exception(w, &e), 0);
+        assert_int_equal(nft_vps_fingerprint(cfg, v, NOW, &scratch, &fv, &n), 0);
+        assert_int_equal(n, 7); /* both maps, vps, antispoof, any_link_local, two exemptions */
+        assert_int_equal(nft_vps_fingerprint(cfg, v, NOW + 7200, &scratch, &later, &n_later), 0);
+        assert_true(later == fv);
+        assert_int_equal(n_later, 6); /* the smtp exemption ended */
+        assert_int_equal(nft_vps_fingerprint(cfg, w, NOW, &scratch, &fw, &n), 0);
+        assert_true(fw == fv);
+        assert_int_equal(nft_vps_fingerprint(cfg, x, NOW, &scratch, &fx, &n), 0);
+        assert_true(fx != fv);
+        w->exceptions[0].until = NOW + 60; /* another lifetime */
+        assert_int_equal(nft_vps_fingerprint(cfg, w, NOW, &scratch, &fw, &n), 0);
+        assert_true(fw != fv);
+        snprintf(x->iface, sizeof(x->iface), "v 1");
+        assert_int_equal(nft_vps_fingerprint(cfg, x, NOW, &scratch, &fx, &n), -EINVAL);
+        assert_true(nft_fingerprint_base(cfg) != 0);
+
+        nft_state_commands("portcullis", &st, &b);
+        assert_string_equal(strbuf_str(&b), "flush set inet portcullis state\n"
+                                            "add element inet portcullis state { 0x12345678 . 0x01234567 . 0x89abcdef }\n");
+        strbuf_free(&b);
+        nft_elems_free(&scratch);
+        pc_vps_free(v);
+        pc_vps_free(w);
+        pc_vps_free(x);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -591,6 +638,7 @@ int main(void)
                 cmocka_unit_test(test_proxy_return_chains),
                 cmocka_unit_test(test_bridged),
                 cmocka_unit_test(test_bridged_answers),
+                cmocka_unit_test(test_fingerprint),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);

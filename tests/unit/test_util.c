@@ -5,7 +5,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -98,6 +101,39 @@ static void test_prefix_unassignable(void **state)
         for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
                 assert_int_equal(pc_parse_prefix(fine[i], false, &p), 0);
                 assert_null(pc_prefix_unassignable(&p));
+        }
+}
+
+/* pc_format_prefix() writes what inet_ntop() writes, for addresses with
+ * every pattern of zero groups, IPv4-mapped and -compatible ones, and
+ * random ones. */
+static void test_format_prefix_ntop(void **state)
+{
+        unsigned seed = 12;
+
+        for (unsigned k = 0; k < 70000; k++) {
+                struct pc_prefix p = { .family = k % 7 == 0 ? AF_INET : AF_INET6, .len = (uint8_t)(k % 33) };
+                char want[INET6_ADDRSTRLEN + 8], got[INET6_ADDRSTRLEN + 8], addr[INET6_ADDRSTRLEN];
+
+                for (int i = 0; i < 16; i++)
+                        p.bytes[i] = (uint8_t)rand_r(&seed);
+                if (k < 256) /* every zero pattern of the eight groups */
+                        for (int g = 0; g < 8; g++)
+                                if (k & (1u << g))
+                                        p.bytes[2 * g] = p.bytes[2 * g + 1] = 0;
+                if (k % 5 == 1) { /* small groups: no leading zeros */
+                        p.bytes[2] = 0;
+                        p.bytes[4] = 0;
+                        p.bytes[5] &= 0x0f;
+                }
+                if (k % 11 == 3 || k % 11 == 4) { /* ::ffff:a.b.c.d, ::a.b.c.d */
+                        memset(p.bytes, 0, 10);
+                        p.bytes[10] = p.bytes[11] = k % 11 == 3 ? 0xff : 0;
+                }
+                assert_non_null(inet_ntop(p.family, p.bytes, addr, sizeof(addr)));
+                snprintf(want, sizeof(want), "%s/%u", addr, p.len);
+                pc_format_prefix(&p, got, sizeof(got));
+                assert_string_equal(got, want);
         }
 }
 
@@ -195,7 +231,7 @@ static void test_names(void **state)
 int main(void)
 {
         const struct CMUnitTest tests[] = {
-                cmocka_unit_test(test_duration), cmocka_unit_test(test_time), cmocka_unit_test(test_prefix), cmocka_unit_test(test_prefix_unassignable), cmocka_unit_test(test_format_count),
+                cmocka_unit_test(test_duration), cmocka_unit_test(test_time), cmocka_unit_test(test_prefix), cmocka_unit_test(test_format_prefix_ntop), cmocka_unit_test(test_prefix_unassignable), cmocka_unit_test(test_format_count),
                 cmocka_unit_test(test_mac),      cmocka_unit_test(test_names),
                 cmocka_unit_test(test_mailbox_address),
         };
