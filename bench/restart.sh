@@ -8,7 +8,11 @@
 #   restart  the table in place, the agent stopped with SIGTERM before
 #   kill9    the same after kill -9
 #   changed  one VPS registered while the agent was stopped
-#   drift    one element deleted by hand while the agent was stopped
+#   drift    one element deleted by hand while the agent was stopped; once
+#            the agent listens (reading the kernel back in the background),
+#            a VPS is registered, and how long that change took is printed
+#            ("change", ms for the whole `portcullis vps add`) and checked in
+#            the kernel after
 # Usage: bench/restart.sh BUILD_DIR [VPS=100000] [ROUNDS=3] [BUILD_DIR...]
 # Further build folders (e.g. the build before a change) are measured in the
 # same rounds, each after the first, one case at a time.  LAB_PREFIX (default
@@ -66,23 +70,33 @@ nsx() { ip netns exec "$ns" "$@"; }
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
-# start BUILD: starts the agent, waits until it listens and says the kernel
-# is in sync; sets out to "listen_ms sync_ms rss_kb what-it-logged".
+# start BUILD [CMD...]: starts the agent, waits until it listens and says
+# the kernel is in sync, running CMD once it listens if it is not in sync
+# yet (its ms in $change); sets out to "listen_ms sync_ms rss_kb logged".
 start() {
-        local log=$dir/agent.log t0 listen= sync= line
+        local log=$dir/agent.log t0 t1 listen= sync= line b=$1
+        shift
+        change=-
         : >"$log"
         t0=$(now_ms)
-        ip netns exec "$ns" "$1/src/agent/portcullisd" -c "$cfg" >"$log" 2>&1 &
+        ip netns exec "$ns" "$b/src/agent/portcullisd" -c "$cfg" >"$log" 2>&1 &
         pid=$!
         while [ -z "$listen" ] || [ -z "$sync" ]; do
                 kill -0 "$pid" 2>/dev/null || { echo "portcullisd exited:" >&2; cat "$log" >&2; exit 1; }
-                [ -z "$listen" ] && grep -q "Listening on" "$log" && listen=$(($(now_ms) - t0))
+                if [ -z "$listen" ] && grep -q "Listening on" "$log"; then
+                        listen=$(($(now_ms) - t0))
+                        if [ $# -gt 0 ] && ! grep -qE "Programmed the whole|already enforces|Repaired drift" "$log"; then
+                                t1=$(now_ms)
+                                "$@" >/dev/null 2>&1 || { echo "failed while verifying: $*" >&2; exit 1; }
+                                change=$(($(now_ms) - t1))
+                        fi
+                fi
                 [ -z "$sync" ] && grep -qE "Programmed the whole|already enforces|Repaired drift" "$log" &&
                         sync=$(($(now_ms) - t0))
                 sleep 0.01
         done
         line=$(grep -E "Programmed the whole|already enforces|Repaired drift" "$log" | head -1)
-        out="$listen $sync $(awk '/VmHWM/ { print $2 }' "/proc/$pid/status") ${line#portcullisd: }"
+        out="$listen $sync $(awk '/VmHWM/ { print $2 }' "/proc/$pid/status") $change ${line#portcullisd: }"
 }
 
 stop() { # SIGNAL
@@ -105,9 +119,17 @@ for r in $(seq 1 "$rounds"); do
                                         --mac 02:ff:00:00:00:01 --by bench >/dev/null 2>&1 ;;
                         drift) nsx nft delete element inet "$table" vps '{ "tap7" }' ;;
                         esac
-                        start "$b"
+                        if [ "$c" = drift ]; then
+                                start "$b" "$b/src/cli/portcullis" -c "$cfg" vps add dv-vps --site milano \
+                                        --owner x@example.net --iface tapdv --addr 192.0.2.2 --by bench
+                                nsx nft list set inet "$table" vps | grep -q '"tapdv"' ||
+                                        { echo "the change made while verifying is not in the kernel" >&2; exit 1; }
+                                "$b/src/cli/portcullis" -c "$cfg" vps remove dv-vps --by bench >/dev/null 2>&1
+                        else
+                                start "$b"
+                        fi
                         echo "round $r $c ${b}: $out"
-                        res[$c,$b]+="${out%% [A-Z]*}
+                        res[$c,$b]+="$(cut -d' ' -f1-4 <<<"$out")
 "
                         case $c in
                         restart) stop 9 ;;
@@ -123,12 +145,15 @@ done
 stat() {
         sort -n -k"$1" | awk -v c="$1" '{ v[NR] = $c } END { printf "%d [%d-%d]", v[int((NR + 1) / 2)], v[1], v[NR] }'
 }
-echo "$n VPSes, $rounds rounds; ms from the agent's start, medians [min-max]; peak RSS in MiB"
-printf '%-8s %-40s %-20s %-20s %s\n' case build listen in-sync rss
+echo "$n VPSes, $rounds rounds; ms from the agent's start, medians [min-max]; peak RSS in MiB;"
+echo "change: ms of a \`portcullis vps add\` made once the agent listens, before it is in sync (drift)"
+printf '%-8s %-36s %-20s %-20s %-12s %s\n' case build listen in-sync rss change
 for c in "${cases[@]}"; do
         for b in "${builds[@]}"; do
                 v=$(printf '%s' "${res[$c,$b]}")
-                printf '%-8s %-40s %-20s %-20s %s\n' "$c" "$b" "$(stat 1 <<<"$v")" "$(stat 2 <<<"$v")" \
-                        "$(awk '{ print int($3 / 1024) }' <<<"$v" | stat 1)"
+                ch=-
+                grep -qv -- ' -$' <<<"$v" && ch=$(grep -v -- ' -$' <<<"$v" | stat 4)
+                printf '%-8s %-36s %-20s %-20s %-12s %s\n' "$c" "$b" "$(stat 1 <<<"$v")" "$(stat 2 <<<"$v")" \
+                        "$(awk '{ print int($3 / 1024) }' <<<"$v" | stat 1)" "$ch"
         done
 done

@@ -8,7 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "dataplane/conntrack.h"
 #include "dataplane/proxy_route.h"
@@ -128,7 +130,7 @@ static void log_repair(const struct pc_dp_repair *rep, long us)
                           "ruleset since this policy's last transaction, verified in %.1f ms",
                           rep->elements, us / 1000.0);
         else if (rep->reprogrammed)
-                agent_log("Programmed the whole ruleset (%zu per-VPS elements) in one transaction in %.1f ms: %s",
+                agent_log("Programmed the whole ruleset (%zu per-VPS elements) in %.1f ms: %s",
                           rep->elements, us / 1000.0, rep->why);
         else if (rep->missing + rep->extra > 0)
                 agent_log("Repaired drift in the kernel: %zu elements missing, %zu extra (e.g. %s); now %zu elements",
@@ -255,14 +257,27 @@ int agent_start(struct agent *a)
                 return r;
         }
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        r = pc_dp_sync_all(a->dp, a->model, pc_now(), &rep);
-        if (r < 0) {
+        a->sync_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (a->once || a->sync_fd == -1)
+                r = pc_dp_sync_all(a->dp, a->model, pc_now(), &rep);
+        else
+                r = pc_dp_sync_start(a->dp, a->model, pc_now(), a->sync_fd, &rep);
+        if (r < 0 && r != -EINPROGRESS) {
                 snprintf(a->last_error, sizeof(a->last_error), "%s", pc_dp_errmsg(a->dp));
                 agent_log("Failed to program the kernel: %s", pc_dp_errmsg(a->dp));
                 return r;
         }
         a->purge_due = true;
-        synced(a, &rep, elapsed_us(&t0));
+        if (r == -EINPROGRESS) {
+                /* The table is this config's, and enforces what it holds. */
+                a->verifying = true;
+                a->in_sync = false;
+                a->verify_t0 = t0;
+                agent_log("The kernel's ruleset changed since this policy's last transaction (or the policy did): "
+                          "reading it back in the background; it keeps enforcing what it holds, and changes are "
+                          "applied meanwhile");
+        } else
+                synced(a, &rep, elapsed_us(&t0));
         proxy_route_apply(a->cfg);
         agent_log("Enforcing %zu VPSes of %zu sites from %s in table inet %s",
                   pc_model_count(a->model), a->cfg->n_sites, a->config_path, a->cfg->agent.nft_table);
@@ -270,6 +285,28 @@ int agent_start(struct agent *a)
          * outbox keeps what it would have sent. */
         notifier_start(a);
         return 0;
+}
+
+void agent_sync_finish(struct agent *a)
+{
+        struct pc_dp_repair rep;
+        int r;
+
+        if (!a->verifying)
+                return;
+        r = pc_dp_sync_finish(a->dp, a->model, pc_now(), a->sync_fd, &rep);
+        if (r == -EINPROGRESS) {
+                agent_log("Changes were applied while the kernel was read back: reading it again");
+                return;
+        }
+        a->verifying = false;
+        if (r < 0) {
+                snprintf(a->last_error, sizeof(a->last_error), "%s", pc_dp_errmsg(a->dp));
+                agent_log("Failed to repair the kernel after reading it back: %s; `portcullis reconcile` tries again",
+                          pc_dp_errmsg(a->dp));
+                return;
+        }
+        synced(a, &rep, elapsed_us(&a->verify_t0));
 }
 
 void agent_stop(struct agent *a)
@@ -280,6 +317,9 @@ void agent_stop(struct agent *a)
         agent_spam_direct_close(a);
         a->nflog = pc_nflog_close(a->nflog);
         a->dp = pc_dp_close(a->dp);
+        if (a->sync_fd >= 0)
+                close(a->sync_fd);
+        a->sync_fd = -1;
         a->model = pc_model_free(a->model);
         a->store = pc_store_close(a->store);
         a->cfg = pc_config_free(a->cfg);
@@ -375,6 +415,7 @@ int agent_reconcile(struct agent *a, json_t *reply)
 
         clock_gettime(CLOCK_MONOTONIC, &t0);
         r = pc_dp_sync_all(a->dp, a->model, pc_now(), &rep);
+        a->verifying = false; /* the read in the background, if any, is superseded */
         if (r < 0) {
                 a->in_sync = false;
                 snprintf(a->last_error, sizeof(a->last_error), "%s", pc_dp_errmsg(a->dp));
@@ -428,6 +469,7 @@ int agent_reload(struct agent *a, json_t *reply)
                 }
                 pc_dp_close(a->dp);
                 a->dp = dp;
+                a->verifying = false;
         }
         a->cfg = cfg;
         a->model = m;
@@ -606,6 +648,7 @@ void agent_status(struct agent *a, json_t *reply)
         char t[32];
 
         json_object_set_new(reply, "in_sync", json_boolean(a->in_sync));
+        json_object_set_new(reply, "verifying", json_boolean(a->verifying));
         json_object_set_new(reply, "table", json_sprintf("inet %s", a->cfg->agent.nft_table));
         json_object_set_new(reply, "vps", json_integer((json_int_t)pc_model_count(a->model)));
         json_object_set_new(reply, "elements", json_integer((json_int_t)a->elements));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <jansson.h>
+#include <time.h>
 
 #include "dataplane/dataplane.h"
 #include "events/nflog.h"
@@ -54,6 +55,10 @@ struct agent {
         int64_t expiry_checked;   /* exceptions ending up to here were purged */
         bool in_sync;             /* the kernel holds what the model says */
         bool purge_due;           /* the start's purge of flows, once listening */
+        bool once;                /* --once: nothing in the background */
+        int sync_fd;              /* eventfd: the kernel's read in the background is done */
+        bool verifying;           /* ... and is still to be finished (pc_dp_sync_start) */
+        struct timespec verify_t0;
         char last_error[512];
         uint64_t changes;
         int64_t last_change_at;
@@ -99,6 +104,11 @@ int agent_start(struct agent *a);
  * conntrack table takes about a second at 200,000 entries, BENCHMARKS.md).
  * Nothing if it ran already. */
 void agent_start_purge(struct agent *a);
+
+/* Finishes the start's read of the kernel in the background, once
+ * <a->sync_fd> says it is done: repairs what drifted (logged, as at a
+ * start), or reads again if a change was applied meanwhile. */
+void agent_sync_finish(struct agent *a);
 
 /* Frees everything; the kernel keeps enforcing (fail closed). */
 void agent_stop(struct agent *a);

@@ -4,6 +4,7 @@
  * hand over to agent.c, spoof.c, scan.c... */
 #include <errno.h>
 #include <event2/event.h>
+#include <stdint.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -88,6 +89,17 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         agent_scan_tick(l->a);
 }
 
+/* The start's read of the kernel in the background is done. */
+static void on_sync(evutil_socket_t fd, short what, void *arg)
+{
+        struct loop *l = arg;
+        uint64_t n;
+
+        while (read(fd, &n, sizeof(n)) == sizeof(n))
+                ;
+        agent_sync_finish(l->a);
+}
+
 /* The start's purge of flows, at the loop's first turn. */
 static void on_start(evutil_socket_t fd, short what, void *arg)
 {
@@ -113,7 +125,7 @@ static int watch(struct loop *l, int fd, const struct timeval *every, event_call
 int agent_run(struct agent *a, int listen_fd, int sig_fd)
 {
         struct loop l = { .a = a, .sig_fd = sig_fd };
-        struct event *ev[7] = { NULL };
+        struct event *ev[8] = { NULL };
         struct timeval periodic = { .tv_sec = a->cfg->agent.attempts_interval }, tick = { .tv_usec = 100000 };
         int r;
 
@@ -133,6 +145,8 @@ int agent_run(struct agent *a, int listen_fd, int sig_fd)
                 r = watch(&l, -1, &tick, on_tick, &ev[5]);
         if (r == 0 && a->wake_fd >= 0)
                 r = watch(&l, a->wake_fd, NULL, on_wake, &ev[6]);
+        if (r == 0 && a->sync_fd >= 0)
+                r = watch(&l, a->sync_fd, NULL, on_sync, &ev[7]);
         if (r == 0 && event_base_once(l.base, -1, EV_TIMEOUT, on_start, &l, &(struct timeval){ 0 }) < 0)
                 r = -ENOMEM;
         if (r == 0 && event_base_dispatch(l.base) < 0)

@@ -24,9 +24,12 @@ static void usage(FILE *out)
                 "enforce the policy of every VPS registered in the database, in its own\n"
                 "nftables table (table inet portcullis by default; nothing else is touched).\n"
                 "\n"
-                "At start it reads what the kernel holds and repairs any drift: the whole\n"
-                "table in one atomic transaction if it is missing or was built from another\n"
-                "configuration, otherwise just the elements that are missing or extra.\n"
+                "At start it checks the table's record of its last transaction: if nothing\n"
+                "has changed the ruleset since, and the database holds what it enforced then,\n"
+                "there is nothing to do.  Otherwise it reads what the kernel holds (in the\n"
+                "background, taking changes meanwhile, if its table is in place) and repairs\n"
+                "any drift: the whole table in one atomic transaction if it was built from\n"
+                "another configuration, otherwise just the elements that are missing or extra.\n"
                 "Changes made with `portcullis` arrive through the control socket and are\n"
                 "applied as element changes, one transaction each.  Stopping or killing the\n"
                 "agent leaves enforcement in place (fail closed); time-limited exceptions and\n"
@@ -49,7 +52,7 @@ int main(int argc, char **argv)
                 { "once", no_argument, NULL, 'o' },          { "help", no_argument, NULL, 'h' },
                 { NULL, 0, NULL, 0 },
         };
-        struct agent a = { .wake_fd = -1 };
+        struct agent a = { .wake_fd = -1, .sync_fd = -1 };
         bool once = false;
         int opt, listen_fd = -1, sig_fd, r;
         sigset_t mask;
@@ -82,6 +85,7 @@ int main(int argc, char **argv)
                 return 1;
         }
         curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread */
+        a.once = once;
         if (agent_start(&a) < 0) {
                 agent_stop(&a);
                 return 1;

@@ -26,6 +26,18 @@ int pc_dp_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64_t no
         return dp->ops->sync_all(dp, m, now, ret);
 }
 
+int pc_dp_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
+                     struct pc_dp_repair *ret)
+{
+        return dp->ops->sync_start(dp, m, now, notify_fd, ret);
+}
+
+int pc_dp_sync_finish(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
+                      struct pc_dp_repair *ret)
+{
+        return dp->ops->sync_finish(dp, m, now, notify_fd, ret);
+}
+
 int pc_dp_vps_change(struct pc_dataplane *dp, const struct pc_vps *before,
                      const struct pc_vps *after, int64_t now, size_t *ret_changes)
 {

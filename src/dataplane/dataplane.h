@@ -51,6 +51,10 @@ struct pc_dataplane_ops {
         const char *(*errmsg)(const struct pc_dataplane *dp);
         int (*sync_all)(struct pc_dataplane *dp, const struct pc_model *m, int64_t now,
                         struct pc_dp_repair *ret);
+        int (*sync_start)(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
+                          struct pc_dp_repair *ret);
+        int (*sync_finish)(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
+                           struct pc_dp_repair *ret);
         int (*vps_change)(struct pc_dataplane *dp, const struct pc_vps *before,
                           const struct pc_vps *after, int64_t now, size_t *ret_changes);
         int (*attempts)(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata);
@@ -79,6 +83,28 @@ const char *pc_dp_errmsg(const struct pc_dataplane *dp);
  * elements that drifted, in one transaction.  <ret> says what it did. */
 int pc_dp_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64_t now,
                    struct pc_dp_repair *ret);
+
+/* pc_dp_sync_all() that need not keep the caller waiting while the kernel
+ * is read back: 0 when it is done (*<ret> says what it did, as
+ * pc_dp_sync_all()'s), or -EINPROGRESS if the kernel is being read in the
+ * background.  Only a table of this config that is in place is read so: it
+ * enforces what it holds meanwhile, and pc_dp_vps_change() may be called
+ * (its transactions record the kernel as unverified).  <notify_fd> (an
+ * eventfd or a pipe, the caller's) is written to when the read is done;
+ * then call pc_dp_sync_finish() with the model as it is by then.  Other
+ * pc_dp_*() calls that read or rewrite the whole kernel wait for the read
+ * and discard it. */
+int pc_dp_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
+                     struct pc_dp_repair *ret);
+
+/* Repairs what the background read of pc_dp_sync_start() found against
+ * <m> at <now>, in one transaction, and only if no other came since the
+ * read began: 0 and *<ret> when done; -EINPROGRESS if one did (a change
+ * meanwhile) and the kernel is being read again (<notify_fd> again; after
+ * three reads it reads and writes without letting the caller go on);
+ * -EALREADY if no read was pending. */
+int pc_dp_sync_finish(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
+                      struct pc_dp_repair *ret);
 
 /* Applies the change of one VPS from <before> to <after> (NULL: it did not
  * exist / no longer exists) as element additions and deletions in one

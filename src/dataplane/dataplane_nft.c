@@ -1,12 +1,16 @@
-/* The nftables backend, through libnftables: one transaction per change. */
+/* The nftables backend: libnftables for the skeleton and for each change,
+ * one transaction each; nf_tables netlink itself (nft_netlink.h) for reading
+ * and writing the elements of a whole fleet. */
 #include <errno.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <nftables/libnftables.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "dataplane/dataplane-internal.h"
 #include "dataplane/nft_netlink.h"
@@ -14,16 +18,34 @@
 
 #define ATTEMPTS_TIMEOUT (7 * 86400) /* the attempts set's element lifetime */
 
+/* A read of the kernel in a thread of its own (pc_dp_sync_start): it uses
+ * only the config, which outlives it, and its own netlink sockets. */
+struct bg_read {
+        const struct pc_config *cfg;
+        int notify_fd;       /* written to once it is done */
+        pthread_t thread;
+        uint32_t genid;      /* the ruleset's generation before it read */
+        uint32_t id;         /* the skeleton's */
+        struct nft_elems have;
+        int r;
+        char err[512];
+};
+
 struct nft_dp {
         struct pc_dataplane base;
         const struct pc_config *cfg;
         struct nft_ctx *ctx;
+        struct bg_read *bg;  /* a read in the background, or NULL */
+        unsigned bg_tries;   /* reads since pc_dp_sync_start() */
         /* What our last transaction recorded in set `state` (nft_ruleset.h);
          * genid 0 until a sync: a record that never matches. */
         struct nft_state st;
         struct nft_elems scratch; /* for fingerprints */
         char err[1024];
 };
+
+static struct bg_read *bg_join(struct nft_dp *d);
+static void bg_free(struct bg_read *bg);
 
 static struct nft_dp *dp_of(struct pc_dataplane *dp)
 {
@@ -143,6 +165,7 @@ static void nft_close(struct pc_dataplane *dp)
 {
         struct nft_dp *d = dp_of(dp);
 
+        bg_free(bg_join(d));
         nft_elems_free(&d->scratch);
         nft_ctx_free(d->ctx);
         free(d);
@@ -153,9 +176,10 @@ static const char *nft_errmsg(const struct pc_dataplane *dp)
         return ((const struct nft_dp *)dp)->err;
 }
 
-/* The desired per-VPS elements of every VPS of <m>, normalised.  A VPS
- * that cannot be programmed (an unsafe interface name from the database)
- * is left out and counted in <rep>, so that it cannot stop the others. */
+/* The desired per-VPS elements of every VPS of <m>, each VPS's normalised
+ * (only one VPS's can repeat or overlap), grouped by set.  A VPS that
+ * cannot be programmed (an unsafe interface name from the database) is
+ * left out and counted in <rep>, so that it cannot stop the others. */
 static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t now, struct nft_elems *out,
                             struct pc_dp_repair *rep)
 {
@@ -173,9 +197,10 @@ static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t 
                 }
                 if (r < 0)
                         return r;
+                if (v->n_exceptions + v->n_filters > 0)
+                        nft_elems_normalise_from(out, before);
         }
-        nft_elems_normalise(out);
-        return 0;
+        return nft_elems_group(out);
 }
 
 /* Writes the whole table, replacing any old one, in one transaction, with
@@ -227,14 +252,14 @@ static int model_fingerprint(struct nft_dp *d, const struct pc_model *m, int64_t
         return 0;
 }
 
-static int state_cb(const void *key, size_t len, void *userdata)
+static int state_cb(const struct nft_raw_elem *e, void *userdata)
 {
         struct nft_state *st = userdata;
         uint32_t w[3];
 
-        if (len != sizeof(w))
+        if (e->len != sizeof(w))
                 return -EIO;
-        memcpy(w, key, sizeof(w)); /* marks: host byte order */
+        memcpy(w, e->key, sizeof(w)); /* marks: host byte order */
         st->genid = w[0];
         st->fp = (uint64_t)w[1] << 32 | w[2];
         return 0;
@@ -252,191 +277,184 @@ static bool kernel_unchanged(struct nft_dp *d, uint64_t fp, uint32_t *ret_genid)
         if (nft_nl_genid(&gen) < 0)
                 return false;
         *ret_genid = gen;
-        return nft_nl_set_keys("inet", d->cfg->agent.nft_table, "state", state_cb, &st) == 0 &&
+        return nft_nl_set_dump("inet", d->cfg->agent.nft_table, "state", state_cb, &st) == 0 &&
                st.genid == gen && st.fp == fp;
 }
 
-/* True for the sets that hold per-VPS elements. */
-static bool per_vps_set(const char *family, const char *name)
+/* The raw elements of one set, as dumped. */
+struct raw_list {
+        struct nft_raw_elem *v;
+        size_t n, cap;
+};
+
+static int raw_push(const struct nft_raw_elem *e, void *userdata)
 {
-        static const char *const bridge[] = { "suspended",     "vps",         "mac",          "src4",
-                                              "src6",          "src6_64",     "src4_net",     "src6_net",
-                                              "any_link_local", "na_target",  "na_target_addr", "na_target_64",
-                                              "nd_lladdr",     "spoof_report", "any_mac",
-                                              "vps_out",       "vps_in",      "vps_nat",      "vps_proxied",
-                                              "filter_out",    "filter_in",   "filter_ports_out",
-                                              "filter_ports_in", "filtered" };
-        unsigned a, b;
-        char tail[16];
+        struct raw_list *l = userdata;
 
-        if (strcmp(family, "bridge") == 0) {
-                for (size_t i = 0; i < PC_ARRAY_SIZE(bridge); i++)
-                        if (strcmp(name, bridge[i]) == 0)
-                                return true;
-                return sscanf(name, "p%u_r%u_%15s", &a, &b, tail) == 3 && strcmp(tail, "exempt") == 0;
+        if (l->n == l->cap) {
+                size_t cap = l->cap == 0 ? 1024 : 2 * l->cap;
+                struct nft_raw_elem *v = realloc(l->v, cap * sizeof(*v));
+
+                if (v == NULL)
+                        return -ENOMEM;
+                l->v = v;
+                l->cap = cap;
         }
-        static const char *const fixed[] = { "vps_out",          "vps_in",          "vps_nat",   "suspended",
-                                             "filter_out",       "filter_in",       "filter_ports_out",
-                                             "filter_ports_in",  "antispoof",       "src4",      "src6",
-                                             "src6_64",          "src4_net",        "src6_net",  "any_link_local",
-                                             "vps",              "vps_proxied",     "spoof_report",
-                                             "bridged4",         "bridged6",        "bridged6_64",
-                                             "bridged4_net",     "bridged6_net",    "scan_contain",
-                                             "scan_excepted" };
-
-        for (size_t i = 0; i < PC_ARRAY_SIZE(fixed); i++)
-                if (strcmp(name, fixed[i]) == 0)
-                        return true;
-        return sscanf(name, "p%u_r%u_%15s", &a, &b, tail) == 3 && strcmp(tail, "exempt") == 0;
+        l->v[l->n++] = *e;
+        return 0;
 }
 
-/* One component of a key as our text form writes it. */
-static void key_part(json_t *v, bool quote, char *buf, size_t size)
+/* A read of the kernel: it uses nothing of the handle's but the config
+ * (which outlives it), so that it can run in a thread (pc_dp_sync_start). */
+struct reader {
+        const struct pc_config *cfg;
+        struct nft_elems *out;
+        struct raw_list raw;
+        char *err;
+        size_t err_size;
+};
+
+/* Reads per-VPS set <set> of table <family> into the reader's elements. */
+static int read_set(const char *family, const char *set, const struct nft_set_layout *l, void *userdata)
 {
-        if (json_is_string(v))
-                snprintf(buf, size, quote ? "\"%s\"" : "%s", json_string_value(v));
-        else if (json_is_integer(v))
-                snprintf(buf, size, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-        else if (json_is_object(v) && json_is_object(json_object_get(v, "prefix")))
-                snprintf(buf, size, "%s/%" JSON_INTEGER_FORMAT,
-                         json_string_value(json_object_get(json_object_get(v, "prefix"), "addr")),
-                         json_integer_value(json_object_get(json_object_get(v, "prefix"), "len")));
-        else if (json_is_object(v) && json_is_string(json_array_get(json_object_get(v, "range"), 0)))
-                snprintf(buf, size, "%s-%s", json_string_value(json_array_get(json_object_get(v, "range"), 0)),
-                         json_string_value(json_array_get(json_object_get(v, "range"), 1)));
-        else if (json_is_object(v) && json_is_array(json_object_get(v, "range")))
-                snprintf(buf, size, "%" JSON_INTEGER_FORMAT "-%" JSON_INTEGER_FORMAT,
-                         json_integer_value(json_array_get(json_object_get(v, "range"), 0)),
-                         json_integer_value(json_array_get(json_object_get(v, "range"), 1)));
-        else
-                snprintf(buf, size, "?");
-}
-
-/* A JSON key (string, number or concat) in our text form: a string is an
- * interface name, quoted, unless the set holds addresses (<addr>). */
-static void key_text(json_t *v, bool addr, char *buf, size_t size)
-{
-        json_t *concat = json_is_object(v) ? json_object_get(v, "concat") : NULL;
-        size_t n = 0, i;
-        json_t *part;
-
-        if (concat == NULL) {
-                key_part(v, !addr, buf, size);
-                return;
-        }
-        buf[0] = '\0';
-        json_array_foreach(concat, i, part) {
-                char p[96]; /* a range of two 128-bit numbers: 69 characters */
-
-                key_part(part, i == 0, p, sizeof(p));
-                n += snprintf(buf + n, n < size ? size - n : 0, "%s%s", i > 0 ? " . " : "", p);
-        }
-}
-
-/* Parses one JSON set element into <x> (set name already filled). */
-static void elem_from_json(json_t *e, bool addr, int64_t now, struct nft_elem *x)
-{
-        json_t *val = e, *data = NULL, *wrap;
-
-        if (json_is_array(e)) { /* map: [key, value] */
-                val = json_array_get(e, 0);
-                data = json_array_get(e, 1);
-        }
-        wrap = json_is_object(val) ? json_object_get(val, "elem") : NULL;
-        x->until = 0;
-        if (wrap != NULL) {
-                json_t *exp = json_object_get(wrap, "expires");
-
-                if (json_is_integer(exp))
-                        x->until = now + json_integer_value(exp);
-                val = json_object_get(wrap, "val");
-        }
-        key_text(val, addr, x->key, sizeof(x->key));
-        x->value[0] = '\0';
-        if (data != NULL) {
-                json_t *jump = json_object_get(data, "jump");
-                json_t *target = jump != NULL ? json_object_get(jump, "target") : NULL;
-
-                if (json_is_string(target))
-                        snprintf(x->value, sizeof(x->value), "jump %s", json_string_value(target));
-        }
-}
-
-/* Reads one of the agent's tables (<family> inet or bridge): its skeleton
- * id if it holds one, and its per-VPS elements, appended to <out>. */
-static int read_table(struct nft_dp *d, const char *family, int64_t now, uint32_t *ret_id,
-                      struct nft_elems *out)
-{
-        char cmd[96];
-        json_t *root, *items, *item;
-        size_t i;
+        struct reader *c = userdata;
+        size_t bad;
         int r;
 
-        snprintf(cmd, sizeof(cmd), "list table %s %s", family, d->cfg->agent.nft_table);
-        r = list_json(d, cmd, &root);
+        c->raw.n = 0;
+        r = nft_nl_set_dump(family, c->cfg->agent.nft_table, set, raw_push, &c->raw);
+        /* lifetimes counted from when they were read: a whole read takes
+         * seconds at 100,000 VPSes */
+        if (r == 0)
+                r = nft_raw_decode(family, set, l, c->raw.v, c->raw.n, pc_now(), c->out, &bad);
         if (r < 0)
-                return r;
-        items = json_object_get(root, "nftables");
-        json_array_foreach(items, i, item) {
-                json_t *set = json_object_get(item, "set");
-                const char *name;
-                json_t *elems, *e;
-                size_t k;
-
-                if (set == NULL)
-                        set = json_object_get(item, "map");
-                if (set == NULL)
-                        continue;
-                name = json_string_value(json_object_get(set, "name"));
-                elems = json_object_get(set, "elem");
-                if (name == NULL)
-                        continue;
-                if (strcmp(name, "skeleton") == 0 && json_is_integer(json_array_get(elems, 0))) {
-                        *ret_id = (uint32_t)json_integer_value(json_array_get(elems, 0));
-                        continue;
-                }
-                if (!per_vps_set(family, name))
-                        continue;
-                const char *type = json_string_value(json_object_get(set, "type"));
-                bool addr = type != NULL && (strcmp(type, "ipv4_addr") == 0 || strcmp(type, "ipv6_addr") == 0);
-
-                json_array_foreach(elems, k, e) {
-                        struct nft_elem x = { 0 };
-
-                        snprintf(x.family, sizeof(x.family), "%s", family);
-                        snprintf(x.set, sizeof(x.set), "%s", name);
-                        elem_from_json(e, addr, now, &x);
-                        r = nft_elems_push(out, &x);
-                        if (r < 0)
-                                goto out;
-                }
-        }
-        r = 0;
-out:
-        json_decref(root);
+                snprintf(c->err, c->err_size, "reading set %s of table %s %s: %s", set, family, c->cfg->agent.nft_table,
+                         strerror(-r));
         return r;
 }
 
-/* Reads the kernel's tables: the skeleton id (kept in the inet table) and
- * the per-VPS elements of both.  -ENOENT if either table is missing. */
-static int read_kernel(struct nft_dp *d, int64_t now, uint32_t *ret_id, struct nft_elems *out)
+static int skeleton_cb(const struct nft_raw_elem *e, void *userdata)
 {
-        uint32_t unused = 0;
+        if (e->len == sizeof(uint32_t))
+                memcpy(userdata, e->key, sizeof(uint32_t)); /* a mark: host byte order */
+        return 0;
+}
+
+static int ignore_cb(const struct nft_raw_elem *e, void *userdata)
+{
+        return 0;
+}
+
+/* True if our table of <family> exists (one of its sets does). */
+static bool table_exists(struct nft_dp *d, const char *family)
+{
+        return nft_nl_set_dump(family, d->cfg->agent.nft_table, strcmp(family, "inet") == 0 ? "skeleton" : "vps",
+                               ignore_cb, NULL) == 0;
+}
+
+/* Reads the kernel's tables of <cfg> through netlink (nft_codec.h): the
+ * skeleton id (kept in the inet table) in *<ret_id>, and, if it is that
+ * config's, the per-VPS elements of both tables, set by set, into <out>.
+ * -ENOENT if either table is missing; other errors explained in <err>. */
+static int read_kernel(const struct pc_config *cfg, uint32_t *ret_id, struct nft_elems *out, char *err,
+                       size_t err_size)
+{
+        struct reader c = { cfg, out, { 0 }, err, err_size };
         int r;
 
         *ret_id = 0;
-        r = read_table(d, "inet", now, ret_id, out);
-        if (r == 0)
-                r = read_table(d, "bridge", now, &unused, out);
-        if (r == 0)
-                nft_elems_normalise(out);
+        r = nft_nl_set_dump("inet", cfg->agent.nft_table, "skeleton", skeleton_cb, ret_id);
+        if (r == 0 && *ret_id == nft_skeleton_id(cfg))
+                r = nft_per_vps_sets(cfg, read_set, &c);
+        free(c.raw.v);
         return r;
 }
 
-/* A lifetime the kernel holds is as good as ours within 2 s of counting. */
-static bool same_lifetime(int64_t a, int64_t b)
+/* Adds to <b> the addition (<add>) or deletion of the elements of <e>
+ * (grouped by set, as normalised lists are), lifetimes counted from <now>.
+ * -EINVAL with the reason in d->err for one that cannot be encoded. */
+static int batch_elems(struct nft_dp *d, struct nft_nl_batch *b, const struct nft_elems *e, bool add, int64_t now)
 {
-        return (a == 0) == (b == 0) && (a == 0 || llabs(a - b) <= 2);
+        struct nft_raw_elem *raw = NULL;
+        int r = 0;
+
+        for (size_t i = 0, j; i < e->n && r == 0; i = j) {
+                const struct nft_elem *x = &e->v[i];
+                struct nft_set_layout l;
+                size_t n = 0, k;
+                void *more;
+
+                for (j = i; j < e->n && strcmp(e->v[j].set, x->set) == 0 && strcmp(e->v[j].family, x->family) == 0; j++)
+                        ;
+                more = realloc(raw, 2 * (j - i) * sizeof(*raw));
+                if (more == NULL) {
+                        r = -ENOMEM;
+                        break;
+                }
+                raw = more;
+                if (!nft_set_layout(x->family, x->set, &l))
+                        r = -EINVAL;
+                for (size_t m = i; m < j && r == 0; m++, n += k)
+                        r = nft_raw_encode(&l, &e->v[m], now, &raw[n], &k);
+                if (r == -EINVAL)
+                        snprintf(d->err, sizeof(d->err), "cannot write element %s of set %s %s", e->v[i].key,
+                                 x->family, x->set);
+                if (r == 0)
+                        r = nft_nl_batch_elems(b, x->family[0] != '\0' ? x->family : "inet", d->cfg->agent.nft_table,
+                                               x->set, add, raw, n);
+        }
+        free(raw);
+        return r;
+}
+
+/* Commits <b> and the record of <fp> as one transaction through netlink,
+ * only if the ruleset's generation is still <genid> (0: unknown, and the
+ * record one that never matches): ours is then the one after it.
+ * -ERESTART if another transaction came first; nothing changed then. */
+static int commit_raw(struct nft_dp *d, const char *what, struct nft_nl_batch *b, uint32_t genid, uint64_t fp)
+{
+        struct nft_state st = { genid != 0 ? genid + 1 : 0, fp };
+        struct nft_raw_elem rec = { .len = 12 };
+        uint32_t w[3] = { st.genid, (uint32_t)(fp >> 32), (uint32_t)fp };
+        char err[512] = "";
+        int r;
+
+        memcpy(rec.key, w, sizeof(w)); /* mark . mark . mark: host byte order */
+        r = nft_nl_batch_elems(b, "inet", d->cfg->agent.nft_table, "state", false, NULL, 0);
+        if (r == 0)
+                r = nft_nl_batch_elems(b, "inet", d->cfg->agent.nft_table, "state", true, &rec, 1);
+        if (r == 0)
+                r = nft_nl_batch_commit(b, genid, err, sizeof(err));
+        if (r == 0)
+                d->st = st;
+        else if (r != -ERESTART)
+                snprintf(d->err, sizeof(d->err), "%s: %s", what, err[0] != '\0' ? err : strerror(-r));
+        return r;
+}
+
+/* Programs the whole ruleset where neither table exists: the skeleton,
+ * whose sets are empty and so hold nobody to anything (no VPS was held
+ * before it either), then every element and the record, through netlink,
+ * in a transaction of its own: libnftables would parse 100,000 VPSes'
+ * elements as text (BENCHMARKS.md).  <genid>: the ruleset's generation
+ * before; -ERESTART if another transaction came in between. */
+static int program_fresh(struct nft_dp *d, const struct nft_elems *want, int64_t now, uint32_t genid, uint64_t fp)
+{
+        struct nft_nl_batch *b = NULL;
+        struct strbuf s = { 0 };
+        int r;
+
+        nft_skeleton(d->cfg, &s);
+        r = s.oom ? -ENOMEM : run(d, "programming the ruleset's skeleton", strbuf_str(&s));
+        strbuf_free(&s);
+        if (r == 0)
+                r = nft_nl_batch_new(&b);
+        if (r == 0)
+                r = batch_elems(d, b, want, true, now);
+        if (r == 0)
+                r = commit_raw(d, "programming the elements", b, genid != 0 ? genid + 1 : 0, fp);
+        nft_nl_batch_free(b);
+        return r;
 }
 
 /* Bridged frames reach the inet hooks (conntrack, reject, NAT) only through
@@ -465,18 +483,205 @@ static int bridge_netfilter_on(struct nft_dp *d)
         return 0;
 }
 
+/* Makes the kernel, whose elements <have> were read at ruleset generation
+ * <gen>, hold <want> and the record of <fp>: one transaction through
+ * netlink, and only onto that generation.  *<rep> says what it repaired.
+ * -ERESTART if another transaction came after <gen>: nothing written. */
+static int repair(struct nft_dp *d, const struct nft_elems *have, const struct nft_elems *want, int64_t now,
+                  uint32_t gen, uint64_t fp, struct pc_dp_repair *rep)
+{
+        struct nft_elems del = { 0 }, add = { 0 };
+        struct nft_nl_batch *b = NULL;
+        int r;
+
+        /* Only what drifted (a lifetime the kernel holds is as good as
+         * ours within 2 s of counting). */
+        r = nft_elems_reconcile(have, want, 2, &del, &add);
+        if (r < 0)
+                goto out;
+        rep->missing = add.n;
+        rep->extra = del.n;
+        if (del.n + add.n > 0) {
+                const struct nft_elem *x = add.n > 0 ? &add.v[0] : &del.v[0];
+
+                snprintf(rep->example, sizeof(rep->example), "%s %s in %s%s%s%s", add.n > 0 ? "missing" : "extra",
+                         x->key, strcmp(x->family, "bridge") == 0 ? "bridge " : "", x->set,
+                         x->value[0] != '\0' ? " : " : "", x->value);
+        }
+        /* With nothing to repair, the record alone (another program's
+         * transaction, or ours without one, since). */
+        r = nft_nl_batch_new(&b);
+        if (r == 0)
+                r = batch_elems(d, b, &del, false, now);
+        if (r == 0)
+                r = batch_elems(d, b, &add, true, now);
+        if (r == 0)
+                r = commit_raw(d, del.n + add.n > 0 ? "repairing drifted elements" : "recording the kernel's state", b,
+                               gen, fp);
+out:
+        nft_nl_batch_free(b);
+        nft_elems_free(&del);
+        nft_elems_free(&add);
+        return r;
+}
+
+/* One attempt of nft_sync_all() for <m> of fingerprint <fp> (<n> elements
+ * at <now>).  -ERESTART if another transaction came between what it read
+ * and what it wrote: nothing was written then. */
+static int sync_once(struct nft_dp *d, const struct pc_model *m, int64_t now, uint64_t fp, size_t n,
+                     struct pc_dp_repair *rep)
+{
+        struct nft_elems want = { 0 }, have = { 0 };
+        uint32_t id = 0, want_id = nft_skeleton_id(d->cfg), gen;
+        int r;
+
+        if (kernel_unchanged(d, fp, &gen)) {
+                rep->unchanged = true;
+                rep->elements = n;
+                d->st = (struct nft_state){ gen, fp };
+                return 0;
+        }
+        /* Until this sync's transaction, the kernel is not known to hold
+         * the model: a transaction meanwhile records so (genid 0). */
+        d->st = (struct nft_state){ 0, fp };
+        rep->skipped = 0;
+        r = desired_elements(d, m, now, &want, rep);
+        if (r < 0)
+                goto out;
+        rep->elements = want.n;
+        r = read_kernel(d->cfg, &id, &have, d->err, sizeof(d->err));
+        if (r == -ENOENT || (r == 0 && id != want_id)) {
+                rep->reprogrammed = true;
+                rep->missing = want.n;
+                if (r == -ENOENT && !table_exists(d, "inet") && !table_exists(d, "bridge")) {
+                        snprintf(rep->why, sizeof(rep->why), "tables inet and bridge %s are missing",
+                                 d->cfg->agent.nft_table);
+                        r = program_fresh(d, &want, now, gen, fp);
+                        goto out;
+                }
+                if (r == -ENOENT)
+                        snprintf(rep->why, sizeof(rep->why), "table inet or bridge %s is missing", d->cfg->agent.nft_table);
+                else
+                        snprintf(rep->why, sizeof(rep->why),
+                                 "table inet %s was built from another config (skeleton 0x%08" PRIx32
+                                 ", want 0x%08" PRIx32 ")", d->cfg->agent.nft_table, id, want_id);
+                /* Replacing a table that enforces: one transaction, whatever
+                 * it costs (libnftables), so that no moment is unenforced. */
+                d->st.genid = gen;
+                r = program_all(d, &want, now, fp);
+                goto out;
+        }
+        if (r < 0)
+                goto out;
+        r = repair(d, &have, &want, now, gen, fp, rep);
+out:
+        nft_elems_free(&want);
+        nft_elems_free(&have);
+        return r;
+}
+
 static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64_t now,
                         struct pc_dp_repair *ret)
 {
         struct nft_dp *d = dp_of(dp);
-        struct nft_elems want = { 0 }, have = { 0 }, del = { 0 }, add = { 0 };
         struct pc_dp_repair rep = { 0 };
-        struct strbuf b = { 0 };
-        uint32_t id = 0, want_id = nft_skeleton_id(d->cfg), gen;
         uint64_t fp;
         size_t n;
         int r;
 
+        bg_free(bg_join(d)); /* what it read may be stale by now */
+        r = bridge_netfilter_on(d);
+        if (r < 0)
+                return r;
+        r = model_fingerprint(d, m, now, &fp, &n, &rep);
+        for (int attempt = 0; r == 0 && attempt < 5; attempt++) {
+                struct pc_dp_repair one = { .skipped = rep.skipped };
+
+                memcpy(one.skipped_example, rep.skipped_example, sizeof(one.skipped_example));
+                r = sync_once(d, m, now, fp, n, &one);
+                if (r == -ERESTART) {
+                        r = 0;
+                        continue;
+                }
+                if (r == 0 && ret != NULL)
+                        *ret = one;
+                return r;
+        }
+        if (r == 0) {
+                snprintf(d->err, sizeof(d->err), "other programs kept changing the ruleset while the agent read it "
+                                                 "(5 times); nothing written");
+                r = -EAGAIN;
+        }
+        return r;
+}
+
+static void *bg_run(void *arg)
+{
+        struct bg_read *bg = arg;
+        uint64_t one = 1;
+
+        bg->r = nft_nl_genid(&bg->genid);
+        if (bg->r < 0)
+                snprintf(bg->err, sizeof(bg->err), "reading the ruleset's generation: %s", strerror(-bg->r));
+        else
+                bg->r = read_kernel(bg->cfg, &bg->id, &bg->have, bg->err, sizeof(bg->err));
+        /* an eventfd takes 8 bytes, a pipe as many */
+        while (write(bg->notify_fd, &one, sizeof(one)) == -1 && errno == EINTR)
+                ;
+        return NULL;
+}
+
+/* Starts reading the kernel in the background; <notify_fd> is written to
+ * when it is done.  -ENOMEM, or pthread_create's error. */
+static int bg_start(struct nft_dp *d, int notify_fd)
+{
+        struct bg_read *bg = calloc(1, sizeof(*bg));
+        int r;
+
+        if (bg == NULL)
+                return -ENOMEM;
+        bg->cfg = d->cfg;
+        bg->notify_fd = notify_fd;
+        r = -pthread_create(&bg->thread, NULL, bg_run, bg);
+        if (r < 0) {
+                free(bg);
+                return r;
+        }
+        d->bg = bg;
+        d->bg_tries++;
+        return 0;
+}
+
+/* Waits for the background read, if any, and returns it (the caller
+ * frees it), or NULL. */
+static struct bg_read *bg_join(struct nft_dp *d)
+{
+        struct bg_read *bg = d->bg;
+
+        if (bg != NULL)
+                pthread_join(bg->thread, NULL);
+        d->bg = NULL;
+        return bg;
+}
+
+static void bg_free(struct bg_read *bg)
+{
+        if (bg != NULL)
+                nft_elems_free(&bg->have);
+        free(bg);
+}
+
+static int nft_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
+                          struct pc_dp_repair *ret)
+{
+        struct nft_dp *d = dp_of(dp);
+        struct pc_dp_repair rep = { 0 };
+        uint32_t gen, id = 0;
+        uint64_t fp;
+        size_t n;
+        int r;
+
+        bg_free(bg_join(d));
         r = bridge_netfilter_on(d);
         if (r < 0)
                 return r;
@@ -487,75 +692,59 @@ static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64
                 rep.unchanged = true;
                 rep.elements = n;
                 d->st = (struct nft_state){ gen, fp };
-                goto out;
+                if (ret != NULL)
+                        *ret = rep;
+                return 0;
         }
-        /* Our next transaction is the one after this generation. */
-        d->st = (struct nft_state){ gen, fp };
+        /* In the background only where our tables of this config are in
+         * place, and enforce what they hold meanwhile; the rest (the
+         * tables to write) cannot wait. */
+        if (nft_nl_set_dump("inet", d->cfg->agent.nft_table, "skeleton", skeleton_cb, &id) == 0 &&
+            id == nft_skeleton_id(d->cfg) && table_exists(d, "bridge")) {
+                /* until it is repaired, no record of ours is trusted */
+                d->st = (struct nft_state){ 0, fp };
+                d->bg_tries = 0;
+                if (bg_start(d, notify_fd) == 0)
+                        return -EINPROGRESS;
+        }
+        return nft_sync_all(dp, m, now, ret);
+}
+
+static int nft_sync_finish(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
+                           struct pc_dp_repair *ret)
+{
+        struct nft_dp *d = dp_of(dp);
+        struct bg_read *bg = bg_join(d);
+        struct pc_dp_repair rep = { 0 };
+        struct nft_elems want = { 0 };
+        uint64_t fp;
+        size_t n;
+        int r;
+
+        if (bg == NULL)
+                return -EALREADY;
+        if (bg->r < 0 || bg->id != nft_skeleton_id(d->cfg)) {
+                /* it could not be read, or our table was replaced meanwhile */
+                bg_free(bg);
+                return nft_sync_all(dp, m, now, ret);
+        }
+        r = model_fingerprint(d, m, now, &fp, &n, &rep);
         rep.skipped = 0;
-        r = desired_elements(d, m, now, &want, &rep);
-        if (r < 0)
-                goto out;
+        if (r == 0)
+                r = desired_elements(d, m, now, &want, &rep);
         rep.elements = want.n;
-        r = read_kernel(d, now, &id, &have);
-        if (r == -ENOENT || (r == 0 && id != want_id)) {
-                rep.reprogrammed = true;
-                if (r == -ENOENT)
-                        snprintf(rep.why, sizeof(rep.why), "table inet or bridge %s is missing", d->cfg->agent.nft_table);
-                else
-                        snprintf(rep.why, sizeof(rep.why),
-                                 "table inet %s was built from another config (skeleton 0x%08" PRIx32
-                                 ", want 0x%08" PRIx32 ")", d->cfg->agent.nft_table, id, want_id);
-                rep.missing = want.n;
-                r = program_all(d, &want, now, fp);
-                goto out;
-        }
-        if (r < 0)
-                goto out;
-        /* Same skeleton: repair only the elements that drifted. */
-        for (size_t i = 0, j = 0; i < have.n || j < want.n;) {
-                int c = i == have.n ? 1 : j == want.n ? -1 : nft_elem_cmp(&have.v[i], &want.v[j]);
-
-                if (c < 0) {
-                        r = nft_elems_push(&del, &have.v[i++]);
-                        rep.extra++;
-                } else if (c > 0) {
-                        r = nft_elems_push(&add, &want.v[j++]);
-                        rep.missing++;
-                } else {
-                        if (!same_lifetime(have.v[i].until, want.v[j].until) ||
-                            strcmp(have.v[i].value, want.v[j].value) != 0) {
-                                r = nft_elems_push(&del, &have.v[i]);
-                                if (r == 0)
-                                        r = nft_elems_push(&add, &want.v[j]);
-                                rep.missing++;
-                                rep.extra++;
-                        }
-                        i++;
-                        j++;
-                }
-                if (r < 0)
-                        goto out;
-        }
-        if (del.n + add.n > 0) {
-                const struct nft_elem *x = add.n > 0 ? &add.v[0] : &del.v[0];
-
-                snprintf(rep.example, sizeof(rep.example), "%s %s in %s%s%s%s", add.n > 0 ? "missing" : "extra",
-                         x->key, strcmp(x->family, "bridge") == 0 ? "bridge " : "", x->set,
-                         x->value[0] != '\0' ? " : " : "", x->value);
-                nft_elems_commands(d->cfg->agent.nft_table, &del, false, now, &b);
-                nft_elems_commands(d->cfg->agent.nft_table, &add, true, now, &b);
-        }
-        /* With nothing to repair, the record alone (a stranger's transaction,
-         * or ours without one, since) */
-        r = commit(d, del.n + add.n > 0 ? "repairing drifted elements" : "recording the kernel's state", &b, fp);
-out:
+        if (r == 0)
+                r = repair(d, &bg->have, &want, now, bg->genid, fp, &rep);
+        bg_free(bg);
+        nft_elems_free(&want);
+        /* A transaction since it read (a change applied meanwhile): read
+         * again, twice; then read and write without taking changes. */
+        if (r == -ERESTART && d->bg_tries < 3 && bg_start(d, notify_fd) == 0)
+                return -EINPROGRESS;
+        if (r == -ERESTART)
+                return nft_sync_all(dp, m, now, ret);
         if (r == 0 && ret != NULL)
                 *ret = rep;
-        strbuf_free(&b);
-        nft_elems_free(&want);
-        nft_elems_free(&have);
-        nft_elems_free(&del);
-        nft_elems_free(&add);
         return r;
 }
 
@@ -591,10 +780,23 @@ static int nft_vps_change(struct pc_dataplane *dp, const struct pc_vps *before, 
         nft_elems_normalise(&old);
         nft_elems_normalise(&new);
         r = nft_elems_diff(&old, &new, &del, &add);
+        old.n = 0; /* reused below */
         /* Nothing for the kernel, and nothing to record either (the record
          * changes when what ended leaves the model: agent_expiry_pass) */
         if (r < 0 || (del.n + add.n == 0 && fp == d->st.fp))
                 goto out;
+        /* Each deletion after an addition of the same element, so that it
+         * cannot fail on one that is missing: the kernel may not hold the
+         * model yet (pc_dp_sync_start), or may have drifted. */
+        for (size_t i = 0; i < del.n && r == 0; i++) {
+                struct nft_elem x = del.v[i];
+
+                x.until = 0;
+                r = nft_elems_push(&old, &x);
+        }
+        if (r < 0)
+                goto out;
+        nft_elems_commands(d->cfg->agent.nft_table, &old, true, now, &b);
         nft_elems_commands(d->cfg->agent.nft_table, &del, false, now, &b);
         nft_elems_commands(d->cfg->agent.nft_table, &add, true, now, &b);
         {
@@ -718,7 +920,7 @@ static int nft_held(struct pc_dataplane *dp, size_t *ret)
 {
         struct nft_elems have = { 0 };
         uint32_t id;
-        int r = read_kernel(dp_of(dp), pc_now(), &id, &have);
+        int r = read_kernel(dp_of(dp)->cfg, &id, &have, dp_of(dp)->err, sizeof(dp_of(dp)->err));
 
         *ret = r == 0 ? have.n : 0;
         nft_elems_free(&have);
@@ -775,6 +977,8 @@ const struct pc_dataplane_ops pc_dp_nft_ops = {
         .close = nft_close,
         .errmsg = nft_errmsg,
         .sync_all = nft_sync_all,
+        .sync_start = nft_sync_start,
+        .sync_finish = nft_sync_finish,
         .vps_change = nft_vps_change,
         .attempts = nft_attempts,
         .spoofed = nft_spoofed,

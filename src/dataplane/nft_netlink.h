@@ -3,8 +3,11 @@
  * network namespace; both negative errno on failure. */
 #pragma once
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "dataplane/nft_codec.h"
 
 /* The generation of the namespace's nftables ruleset in *<ret>.  It goes up
  * by exactly one with every committed transaction, whoever commits it, and
@@ -13,11 +16,30 @@
  * therefore mean an unchanged ruleset. */
 int nft_nl_genid(uint32_t *ret);
 
-typedef int (*nft_nl_key_cb)(const void *key, size_t len, void *userdata);
+typedef int (*nft_nl_elem_cb)(const struct nft_raw_elem *e, void *userdata);
 
-/* Calls <cb> with the key of every element of set <set> of table <family>
- * <table> (family "inet" or "bridge"), as the kernel stores
- * it (each field of a concatenation in 4-byte words, in the field's own
- * byte order).  -ENOENT if the table or the set does not exist; a negative
- * return of <cb> stops the walk and is returned. */
-int nft_nl_set_keys(const char *family, const char *table, const char *set, nft_nl_key_cb cb, void *userdata);
+/* Calls <cb> with every element of set <set> of table <family> <table>
+ * (family "inet" or "bridge") as the kernel holds it (nft_codec.h).
+ * -ENOENT if the table or the set does not exist; a negative return of
+ * <cb> stops the walk and is returned. */
+int nft_nl_set_dump(const char *family, const char *table, const char *set, nft_nl_elem_cb cb, void *userdata);
+
+/* A transaction of element additions and deletions, built in memory. */
+struct nft_nl_batch;
+
+int nft_nl_batch_new(struct nft_nl_batch **ret);
+
+/* Frees <b>; accepts NULL; returns NULL. */
+struct nft_nl_batch *nft_nl_batch_free(struct nft_nl_batch *b);
+
+/* Adds to <b> the addition (<add>) or deletion of the <n> elements <v> of
+ * set <set> of table <family> <table>; with <n> 0 and not <add>, the
+ * deletion of all of the set's elements.  -ENOMEM, -EINVAL. */
+int nft_nl_batch_elems(struct nft_nl_batch *b, const char *family, const char *table, const char *set, bool add,
+                       const struct nft_raw_elem *v, size_t n);
+
+/* Commits <b> as one transaction, and only if the ruleset's generation is
+ * still <genid> (0: whatever it is; nft_nl_genid()): -ERESTART if it is
+ * not, and nothing changed.  Another error: the kernel's first, with its
+ * message and the set it was about in <err>; nothing changed either. */
+int nft_nl_batch_commit(struct nft_nl_batch *b, uint32_t genid, char *err, size_t size);

@@ -1677,3 +1677,218 @@ void nft_state_commands(const char *table, const struct nft_state *st, struct st
                            " . 0x%08" PRIx32 " }\n",
                       table, table, st->genid, (uint32_t)(st->fp >> 32), (uint32_t)st->fp);
 }
+
+bool nft_set_layout(const char *family, const char *set, struct nft_set_layout *ret)
+{
+        /* As skeleton_body() and bridge_body() declare them. */
+        static const struct {
+                const char *name;
+                char where; /* 'i' inet only, 'b' bridge only, '*' both */
+                struct nft_set_layout l;
+        } sets[] = {
+#define IF { NFT_F_IFNAME }, 1
+                { "vps", '*', { IF, false, false, false } },
+                { "suspended", '*', { IF, false, false, false } },
+                { "spoof_report", '*', { IF, false, false, false } },
+                { "any_link_local", '*', { IF, false, false, false } },
+                { "antispoof", 'i', { IF, false, false, false } },
+                { "scan_contain", 'i', { IF, false, false, false } },
+                { "scan_excepted", 'i', { IF, false, true, false } },
+                { "any_mac", 'b', { IF, false, false, false } },
+                { "filter_out", '*', { IF, false, true, false } },
+                { "filter_in", '*', { IF, false, true, false } },
+                { "filtered", 'b', { IF, false, true, false } },
+                { "vps_out", '*', { IF, false, false, true } },
+                { "vps_in", '*', { IF, false, false, true } },
+                { "vps_nat", '*', { IF, false, false, true } },
+                { "vps_proxied", '*', { IF, false, false, true } },
+#undef IF
+                { "filter_ports_out", '*', { { NFT_F_IFNAME, NFT_F_PROTO, NFT_F_PORT }, 3, true, true, false } },
+                { "filter_ports_in", '*', { { NFT_F_IFNAME, NFT_F_PROTO, NFT_F_PORT }, 3, true, true, false } },
+                { "src4", '*', { { NFT_F_IFNAME, NFT_F_IPV4 }, 2, false, true, false } },
+                { "src6", '*', { { NFT_F_IFNAME, NFT_F_IPV6 }, 2, false, true, false } },
+                { "src6_64", '*', { { NFT_F_IFNAME, NFT_F_IPV6 }, 2, false, true, false } },
+                { "src4_net", '*', { { NFT_F_IFNAME, NFT_F_IPV4 }, 2, true, true, false } },
+                { "src6_net", '*', { { NFT_F_IFNAME, NFT_F_IPV6 }, 2, true, true, false } },
+                { "mac", 'b', { { NFT_F_IFNAME, NFT_F_ETHER }, 2, false, false, false } },
+                { "nd_lladdr", 'b', { { NFT_F_IFNAME, NFT_F_INT48 }, 2, false, false, false } },
+                { "na_target_addr", 'b', { { NFT_F_IFNAME, NFT_F_INT128 }, 2, false, true, false } },
+                { "na_target_64", 'b', { { NFT_F_IFNAME, NFT_F_INT128 }, 2, false, true, false } },
+                { "na_target", 'b', { { NFT_F_IFNAME, NFT_F_INT128 }, 2, true, true, false } },
+                { "bridged4", 'i', { { NFT_F_IPV4 }, 1, false, false, false } },
+                { "bridged6", 'i', { { NFT_F_IPV6 }, 1, false, false, false } },
+                { "bridged6_64", 'i', { { NFT_F_IPV6 }, 1, false, false, false } },
+                { "bridged4_net", 'i', { { NFT_F_IPV4 }, 1, true, false, false } },
+                { "bridged6_net", 'i', { { NFT_F_IPV6 }, 1, true, false, false } },
+        };
+        bool bridge = strcmp(family, "bridge") == 0;
+        unsigned a, b;
+        char tail[16];
+
+        if (!bridge && strcmp(family, "inet") != 0)
+                return false;
+        for (size_t i = 0; i < PC_ARRAY_SIZE(sets); i++)
+                if (strcmp(set, sets[i].name) == 0 && (sets[i].where == '*' || sets[i].where == (bridge ? 'b' : 'i'))) {
+                        *ret = sets[i].l;
+                        return true;
+                }
+        if (sscanf(set, "p%u_r%u_%15s", &a, &b, tail) == 3 && strcmp(tail, "exempt") == 0) {
+                *ret = (struct nft_set_layout){ { NFT_F_IFNAME }, 1, false, true, false };
+                return true;
+        }
+        return false;
+}
+
+int nft_per_vps_sets(const struct pc_config *cfg, nft_set_cb cb, void *userdata)
+{
+        struct strbuf b = { 0 };
+        const char *family = "inet";
+        int r = 0;
+
+        /* what the skeleton declares, read from its text: one truth */
+        nft_skeleton(cfg, &b);
+        if (b.oom)
+                r = -ENOMEM;
+        for (const char *line = strbuf_str(&b); r == 0 && line != NULL && *line != '\0';) {
+                const char *end = strchr(line, '\n');
+                struct nft_set_layout l;
+                char name[64];
+
+                if (strncmp(line, "table bridge ", 13) == 0)
+                        family = "bridge";
+                if ((strncmp(line, "\tset ", 5) == 0 || strncmp(line, "\tmap ", 5) == 0) &&
+                    sscanf(line + 5, "%63s", name) == 1 && nft_set_layout(family, name, &l))
+                        r = cb(family, name, &l, userdata);
+                line = end != NULL ? end + 1 : NULL;
+        }
+        strbuf_free(&b);
+        return r;
+}
+
+void nft_elems_normalise_from(struct nft_elems *e, size_t from)
+{
+        struct nft_elems tail = { e->v + from, e->n - from, e->n - from };
+
+        nft_elems_normalise(&tail); /* in place: it only sorts and drops */
+        e->n = from + tail.n;
+}
+
+/* FNV-1a 64 of the NUL-terminated <s>, from <h>. */
+static uint64_t fnv_str(uint64_t h, const char *s)
+{
+        for (; *s != '\0'; s++)
+                h = (h ^ (unsigned char)*s) * 1099511628211ull;
+        return (h ^ 0xff) * 1099511628211ull; /* the end of a string */
+}
+
+int nft_elems_group(struct nft_elems *e)
+{
+        enum { SLOTS = 256 }; /* far more than the skeleton's sets */
+        struct {
+                const struct nft_elem *first;
+                size_t count, at;
+        } slot[SLOTS] = { { 0 } };
+        unsigned order[SLOTS], n_sets = 0, *which;
+        struct nft_elem *v;
+
+        which = malloc(e->n * sizeof(*which) + 1);
+        if (which == NULL)
+                return -ENOMEM;
+        for (size_t i = 0; i < e->n; i++) {
+                unsigned j = (unsigned)fnv_str(fnv_str(1469598103934665603ull, e->v[i].family), e->v[i].set) % SLOTS;
+
+                while (slot[j].first != NULL && (strcmp(slot[j].first->set, e->v[i].set) != 0 ||
+                                                 strcmp(slot[j].first->family, e->v[i].family) != 0))
+                        j = (j + 1) % SLOTS;
+                if (slot[j].first == NULL) {
+                        if (n_sets == SLOTS - 1) {
+                                free(which);
+                                nft_elems_normalise(e); /* cannot happen: sorted instead */
+                                return 0;
+                        }
+                        slot[j].first = &e->v[i];
+                        order[n_sets++] = j;
+                }
+                slot[j].count++;
+                which[i] = j;
+        }
+        for (unsigned k = 0, at = 0; k < n_sets; k++) {
+                slot[order[k]].at = at;
+                at += (unsigned)slot[order[k]].count;
+        }
+        v = malloc(e->cap * sizeof(*v) + 1);
+        if (v == NULL) {
+                free(which);
+                return -ENOMEM;
+        }
+        for (size_t i = 0; i < e->n; i++)
+                v[slot[which[i]].at++] = e->v[i];
+        free(which);
+        free(e->v);
+        e->v = v;
+        return 0;
+}
+
+/* The hash of an element's identity: its table, set and key. */
+static uint64_t elem_id(const struct nft_elem *x)
+{
+        return fnv_str(fnv_str(fnv_str(1469598103934665603ull, x->family), x->set), x->key);
+}
+
+int nft_elems_reconcile(const struct nft_elems *have, const struct nft_elems *want, int64_t slack,
+                        struct nft_elems *del, struct nft_elems *add)
+{
+        size_t cap = 16, *slot;
+        bool *seen;
+        int r = 0;
+
+        while (cap < 2 * have->n)
+                cap *= 2;
+        slot = malloc(cap * sizeof(*slot));
+        seen = calloc(have->n + 1, sizeof(*seen));
+        if (slot == NULL || seen == NULL) {
+                free(slot);
+                free(seen);
+                return -ENOMEM;
+        }
+        /* an index of <have>: slot -> element + 1, 0 empty */
+        memset(slot, 0, cap * sizeof(*slot));
+        for (size_t i = 0; i < have->n; i++) {
+                size_t j = (size_t)elem_id(&have->v[i]) & (cap - 1);
+
+                while (slot[j] != 0)
+                        j = (j + 1) & (cap - 1);
+                slot[j] = i + 1;
+        }
+        for (size_t i = 0; i < want->n && r == 0; i++) {
+                const struct nft_elem *w = &want->v[i], *h = NULL;
+                size_t j = (size_t)elem_id(w) & (cap - 1);
+
+                for (; slot[j] != 0; j = (j + 1) & (cap - 1))
+                        if (nft_elem_cmp(&have->v[slot[j] - 1], w) == 0) {
+                                h = &have->v[slot[j] - 1];
+                                break;
+                        }
+                if (h == NULL) {
+                        r = nft_elems_push(add, w);
+                        continue;
+                }
+                seen[slot[j] - 1] = true;
+                if (strcmp(h->value, w->value) != 0 || (h->until == 0) != (w->until == 0) ||
+                    llabs(h->until - w->until) > slack) {
+                        r = nft_elems_push(del, h);
+                        if (r == 0)
+                                r = nft_elems_push(add, w);
+                }
+        }
+        for (size_t i = 0; i < have->n && r == 0; i++)
+                if (!seen[i])
+                        r = nft_elems_push(del, &have->v[i]);
+        free(slot);
+        free(seen);
+        if (r == 0)
+                r = nft_elems_group(del);
+        if (r == 0)
+                r = nft_elems_group(add);
+        return r;
+}

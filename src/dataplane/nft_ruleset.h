@@ -72,6 +72,39 @@ struct nft_elems {
         size_t n, cap;
 };
 
+/* The kinds of field in the keys of the per-VPS sets. */
+enum nft_field {
+        NFT_F_IFNAME, /* "v201": 16 bytes, NUL-padded */
+        NFT_F_IPV4,
+        NFT_F_IPV6,
+        NFT_F_PROTO,  /* tcp, or a number: 1 byte */
+        NFT_F_PORT,   /* 2 bytes, network order */
+        NFT_F_ETHER,  /* 6 bytes */
+        NFT_F_INT48,  /* a raw 48-bit field (a MAC in an ND option), in decimal */
+        NFT_F_INT128, /* a raw 128-bit field (an ND target), 0x and 32 hex digits */
+};
+
+/* What the skeleton declares a per-VPS set as. */
+struct nft_set_layout {
+        enum nft_field fields[3];
+        unsigned n_fields; /* more than one: a concatenation */
+        bool interval;     /* its elements are ranges (or prefixes) */
+        bool timeout;      /* its elements may have lifetimes */
+        bool map;          /* ifname : verdict */
+};
+
+/* The layout of set <set> of table <family> ("inet", "bridge") if it is one
+ * that nft_vps_elements() fills (policy exemption sets included); false for
+ * every other set of the skeleton. */
+bool nft_set_layout(const char *family, const char *set, struct nft_set_layout *ret);
+
+typedef int (*nft_set_cb)(const char *family, const char *set, const struct nft_set_layout *l, void *userdata);
+
+/* Calls <cb> for every per-VPS set (nft_set_layout) that the skeleton of
+ * <cfg> declares, table by table.  A negative return of <cb> stops the
+ * walk and is returned; -ENOMEM. */
+int nft_per_vps_sets(const struct pc_config *cfg, nft_set_cb cb, void *userdata);
+
 /* Writes the skeleton of table inet <cfg->agent.nft_table> and of table
  * bridge <cfg->agent.nft_table> (anti-spoofing at bridged sites) into <out>.
  * Its set `skeleton` holds nft_skeleton_id(), so that a running table can
@@ -91,6 +124,22 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
  * lifetime) and, in interval sets, ranges that overlap an earlier one of the
  * same interface (the kernel refuses overlaps; the earlier one covers it). */
 void nft_elems_normalise(struct nft_elems *e);
+
+/* nft_elems_normalise() of the elements from index <from> on only (a
+ * VPS's, appended after others'). */
+void nft_elems_normalise_from(struct nft_elems *e, size_t from);
+
+/* Puts the elements of each set together, sets in the order they first
+ * appear, elements in their order: what nft_elems_commands() and a
+ * netlink batch want, at a fraction of a sort's cost.  -ENOMEM. */
+int nft_elems_group(struct nft_elems *e);
+
+/* Matches <have> (the kernel's) against <want>, neither sorted: an element
+ * of <want> not in <have>, or there with another value or a lifetime more
+ * than <slack> seconds off (0 is forever), goes to <add> (and the old one
+ * to <del>); an element of <have> not in <want> goes to <del>.  -ENOMEM. */
+int nft_elems_reconcile(const struct nft_elems *have, const struct nft_elems *want, int64_t slack,
+                        struct nft_elems *del, struct nft_elems *add);
 
 /* Elements in <before> and not in <after> go to <del>; in <after> and not
  * in <before>, or with another lifetime or value, to <add> (and the old one

@@ -628,6 +628,161 @@ static void test_fingerprint(void **state)
         pc_vps_free(x);
 }
 
+/* Grouping keeps each set's elements in their order; reconciling the
+ * kernel's elements with the wanted ones, neither sorted, finds what
+ * nft_elems_diff() finds on sorted lists, lifetimes within the slack kept. */
+static void test_group_and_reconcile(void **state)
+{
+        struct nft_elems have = { 0 }, want = { 0 }, del = { 0 }, add = { 0 };
+        static const char *const sets[] = { "vps", "src4", "vps", "vps_out", "src4", "vps" };
+        struct nft_elem x = { .family = "inet" };
+
+        for (size_t i = 0; i < PC_ARRAY_SIZE(sets); i++) {
+                snprintf(x.set, sizeof(x.set), "%s", sets[i]);
+                snprintf(x.key, sizeof(x.key), "\"v%zu\"", i);
+                assert_int_equal(nft_elems_push(&want, &x), 0);
+        }
+        assert_int_equal(nft_elems_group(&want), 0);
+        assert_int_equal(want.n, 6);
+        assert_string_equal(want.v[0].key, "\"v0\"");
+        assert_string_equal(want.v[1].key, "\"v2\"");
+        assert_string_equal(want.v[2].key, "\"v5\"");
+        assert_string_equal(want.v[3].set, "src4");
+        assert_string_equal(want.v[4].key, "\"v4\"");
+        assert_string_equal(want.v[5].set, "vps_out");
+
+        /* the kernel: v0 as wanted, v2 with a lifetime 1 s off (kept), v5
+         * missing, v4 with another value, v9 extra, in another order */
+        for (size_t i = 0; i < want.n; i++) {
+                x = want.v[want.n - 1 - i];
+                if (strcmp(x.key, "\"v5\"") == 0)
+                        continue;
+                if (strcmp(x.key, "\"v2\"") == 0)
+                        x.until = 1;
+                if (strcmp(x.key, "\"v4\"") == 0)
+                        snprintf(x.value, sizeof(x.value), "jump p0_out");
+                assert_int_equal(nft_elems_push(&have, &x), 0);
+        }
+        snprintf(x.key, sizeof(x.key), "\"v9\"");
+        assert_int_equal(nft_elems_push(&have, &x), 0);
+        want.v[1].until = 2;
+        assert_int_equal(nft_elems_reconcile(&have, &want, 2, &del, &add), 0);
+        assert_int_equal(add.n, 2); /* v5; v4 with its value */
+        assert_int_equal(del.n, 2); /* v4 with the wrong value; v9 */
+        assert_string_equal(add.v[0].key, "\"v5\"");
+        assert_string_equal(add.v[1].key, "\"v4\"");
+        assert_string_equal(add.v[1].value, "");
+        assert_string_equal(del.v[0].key, "\"v4\"");
+        assert_string_equal(del.v[1].key, "\"v9\"");
+        nft_elems_free(&del);
+        nft_elems_free(&add);
+        want.v[1].until = 5; /* 4 s off: replaced */
+        assert_int_equal(nft_elems_reconcile(&have, &want, 2, &del, &add), 0);
+        assert_int_equal(add.n, 3);
+        nft_elems_free(&have);
+        nft_elems_free(&want);
+        nft_elems_free(&del);
+        nft_elems_free(&add);
+}
+
+/* The field a key's type or typeof names. */
+static int field_of(const char *word)
+{
+        static const char *const names[] = { "ifname", "ipv4_addr", "ipv6_addr", "inet_proto", "inet_service",
+                                             "ether_addr", "@th,208,48", "@th,64,128" };
+
+        if (strcmp(word, "iifname") == 0)
+                return NFT_F_IFNAME;
+        for (size_t i = 0; i < PC_ARRAY_SIZE(names); i++)
+                if (strcmp(word, names[i]) == 0)
+                        return (int)i;
+        return -1;
+}
+
+/* Every set of the skeleton (the bridged config: both tables, every
+ * per-VPS set) that nft_set_layout() knows is declared as it says, and
+ * every set it holds elements in (nft_vps_elements) is one it knows. */
+static void test_set_layouts(void **state)
+{
+        struct pc_config *bc;
+        struct strbuf b = { 0 };
+        char err[1024];
+        const char *family = "inet";
+        size_t known = 0;
+
+        assert_int_equal(pc_config_load(PC_SOURCE_ROOT "/tests/golden/ok/bridged.yaml", &bc, err, sizeof(err)), 0);
+        nft_skeleton(bc, &b);
+        for (const char *line = strbuf_str(&b); line != NULL && *line != '\0';) {
+                const char *end = strchr(line, '\n');
+                char name[64], decl[256] = "", flags[128] = "";
+                struct nft_set_layout l;
+                bool map;
+
+                if (strncmp(line, "table bridge", 12) == 0)
+                        family = "bridge";
+                map = strncmp(line, "\tmap ", 5) == 0;
+                if ((map || strncmp(line, "\tset ", 5) == 0) && sscanf(line + 5, "%63s", name) == 1 &&
+                    nft_set_layout(family, name, &l)) {
+                        /* the declaration's next lines: type/typeof, flags */
+                        for (const char *n = end + 1; strncmp(n, "\t\t", 2) == 0; n = strchr(n, '\n') + 1) {
+                                if (sscanf(n, "\t\ttypeof %255[^\n]", decl) == 1 || sscanf(n, "\t\ttype %255[^\n]", decl) == 1)
+                                        continue;
+                                sscanf(n, "\t\tflags %127[^\n]", flags);
+                        }
+                        assert_int_equal(map, l.map);
+                        assert_int_equal(strstr(flags, "interval") != NULL, l.interval);
+                        assert_int_equal(strstr(flags, "timeout") != NULL, l.timeout);
+                        if (map)
+                                *strstr(decl, " : verdict") = '\0';
+                        {
+                                unsigned k = 0;
+                                char *save = NULL;
+
+                                for (char *w = strtok_r(decl, " .", &save); w != NULL; w = strtok_r(NULL, " .", &save)) {
+                                        assert_true(k < l.n_fields);
+                                        assert_int_equal(field_of(w), l.fields[k++]);
+                                }
+                                assert_int_equal(k, l.n_fields);
+                        }
+                        known++;
+                }
+                line = end != NULL ? end + 1 : NULL;
+        }
+        assert_true(known > 40);
+        strbuf_free(&b);
+        {
+                struct pc_vps *v;
+                struct nft_elems out = { 0 };
+                struct pc_prefix a4 = { .family = AF_INET, .len = 29, .bytes = { 198, 51, 100, 8 } };
+                struct pc_prefix a6 = { .family = AF_INET6, .len = 56, .bytes = { 0x20, 0x01, 0x0d, 0xb8, 3 } };
+                struct pc_filter f = { .id = 2, .direction = PC_DIR_EGRESS | PC_DIR_INGRESS, .scope = PC_SCOPE_PORTS,
+                                       .ports = { PC_PROTO_UDP, 53, 53 } };
+                struct pc_exception e = { .id = 1 };
+
+                for (int bridged = 0; bridged < 2; bridged++) {
+                        assert_int_equal(pc_vps_new(&v), 0);
+                        snprintf(v->id, sizeof(v->id), "vps-301");
+                        snprintf(v->iface, sizeof(v->iface), "b301");
+                        v->site = pc_config_site(bc, bridged ? "lenoir-bridged" : "lenoir");
+                        assert_non_null(v->site);
+                        assert_int_equal(pc_vps_add_addr(v, &a4), 0);
+                        assert_int_equal(pc_vps_add_addr(v, &a6), 0);
+                        assert_int_equal(pc_vps_add_filter(v, &f), 0);
+                        snprintf(e.service, sizeof(e.service), "smtp");
+                        assert_int_equal(pc_vps_add_exception(v, &e), 0);
+                        v->mac[0] = 2;
+                        v->has_mac = bridged;
+                        v->suspended = true;
+                        assert_int_equal(nft_vps_elements(bc, v, NOW, &out), 0);
+                        for (size_t i = 0; i < out.n; i++)
+                                assert_true(nft_set_layout(out.v[i].family, out.v[i].set, &(struct nft_set_layout){ 0 }));
+                        nft_elems_free(&out);
+                        pc_vps_free(v);
+                }
+        }
+        pc_config_free(bc);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -639,6 +794,8 @@ int main(void)
                 cmocka_unit_test(test_bridged),
                 cmocka_unit_test(test_bridged_answers),
                 cmocka_unit_test(test_fingerprint),
+                cmocka_unit_test(test_set_layouts),
+                cmocka_unit_test(test_group_and_reconcile),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
