@@ -180,46 +180,6 @@ void agent_start_purge(struct agent *a)
         purge_flows(a, NULL);
 }
 
-static bool ends_before(int64_t a, int64_t b) /* until a ends before until b; 0 is never */
-{
-        return a != 0 && (b == 0 || a < b);
-}
-
-/* True if going from <old> to <fresh> can take away something a connection
- * may rely on: only then are connections worth ending (reading the conntrack
- * table costs about 3.5 us per entry, BENCHMARKS.md).  A grant, a lift or
- * an unsuspension only adds. */
-static bool verdicts_tighten(const struct pc_vps *old, const struct pc_vps *fresh, int64_t now)
-{
-        if (old == NULL || old->site != fresh->site || old->n_addrs != fresh->n_addrs ||
-            (fresh->suspended && !old->suspended))
-                return true;
-        for (size_t i = 0; i < fresh->n_addrs; i++)
-                if (memcmp(&old->addrs[i], &fresh->addrs[i], sizeof(fresh->addrs[i])) != 0)
-                        return true;
-        for (size_t i = 0; i < fresh->n_filters; i++) {
-                const struct pc_filter *f = &fresh->filters[i];
-                bool known = false;
-
-                for (size_t k = 0; k < old->n_filters && !known; k++)
-                        known = old->filters[k].id == f->id && !ends_before(old->filters[k].until, f->until);
-                if (!known && (f->until == 0 || f->until > now))
-                        return true;
-        }
-        for (size_t i = 0; i < old->n_exceptions; i++) {
-                const struct pc_exception *e = &old->exceptions[i];
-                bool kept = false;
-
-                if (e->until != 0 && e->until <= now)
-                        continue;
-                for (size_t k = 0; k < fresh->n_exceptions && !kept; k++)
-                        kept = fresh->exceptions[k].id == e->id && !ends_before(fresh->exceptions[k].until, e->until);
-                if (!kept)
-                        return true;
-        }
-        return false;
-}
-
 /* Routes replies to the SMTP proxy's transparent sockets to the proxy when
  * <cfg> has a proxy that connects from the VPS's address, and takes the
  * routes away when it has none.  Only that mail depends on it, so a failure
@@ -377,7 +337,7 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
                 return r;
         }
         /* The feed repeats what `portcullis` told already: nothing to say. */
-        if (feed && changes == 0 && old != NULL && fresh != NULL && !verdicts_tighten(old, fresh, pc_now())) {
+        if (feed && changes == 0 && old != NULL && fresh != NULL && !pc_vps_change_tightens(old, fresh, pc_now())) {
                 pc_model_remove(a->model, id);
                 if (pc_model_add(a->model, fresh) < 0)
                         pc_vps_free(fresh);
@@ -385,7 +345,7 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
                 json_object_set_new(reply, "state", json_string("enforced"));
                 return 0;
         }
-        tighten = fresh != NULL && verdicts_tighten(old, fresh, pc_now());
+        tighten = fresh != NULL && pc_vps_change_tightens(old, fresh, pc_now());
         if (old != NULL)
                 pc_model_remove(a->model, id);
         if (fresh != NULL && pc_model_add(a->model, fresh) < 0) {

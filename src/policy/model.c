@@ -531,3 +531,44 @@ bool pc_exception_subject_valid(const char *service)
 {
         return pc_name_valid(service) || pc_exception_source_prefix(service, NULL);
 }
+
+static bool ends_before(int64_t a, int64_t b) /* until a ends before until b; 0 is never */
+{
+        return a != 0 && (b == 0 || a < b);
+}
+
+bool pc_vps_change_tightens(const struct pc_vps *old, const struct pc_vps *fresh, int64_t now)
+{
+        if (old == NULL || old->site != fresh->site || old->n_addrs != fresh->n_addrs ||
+            (fresh->suspended && !old->suspended))
+                return true;
+        for (size_t i = 0; i < fresh->n_addrs; i++)
+                if (memcmp(&old->addrs[i], &fresh->addrs[i], sizeof(fresh->addrs[i])) != 0)
+                        return true;
+        for (size_t i = 0; i < fresh->n_filters; i++) {
+                const struct pc_filter *f = &fresh->filters[i];
+                bool known = false;
+
+                /* The rest of a port-subset exception's service: closed
+                 * before the exception as well (its exception is judged
+                 * below). */
+                if (f->exception_id != 0)
+                        continue;
+                for (size_t k = 0; k < old->n_filters && !known; k++)
+                        known = old->filters[k].id == f->id && !ends_before(old->filters[k].until, f->until);
+                if (!known && (f->until == 0 || f->until > now))
+                        return true;
+        }
+        for (size_t i = 0; i < old->n_exceptions; i++) {
+                const struct pc_exception *e = &old->exceptions[i];
+                bool kept = false;
+
+                if (e->until != 0 && e->until <= now)
+                        continue;
+                for (size_t k = 0; k < fresh->n_exceptions && !kept; k++)
+                        kept = fresh->exceptions[k].id == e->id && !ends_before(fresh->exceptions[k].until, e->until);
+                if (!kept)
+                        return true;
+        }
+        return false;
+}

@@ -181,6 +181,12 @@ bool pc_exception_covers(const struct pc_exception *e, uint8_t proto, uint16_t p
  * port-subset exception). */
 size_t pc_vps_real_filters(const struct pc_vps *vps);
 
+/* True if going from <old> to <fresh> can take away something a connection
+ * may rely on: only then are connections worth ending (reading the conntrack
+ * table costs about 3.5 us per entry).  A grant, a lift or
+ * an unsuspension only adds. */
+bool pc_vps_change_tightens(const struct pc_vps *old, const struct pc_vps *fresh, int64_t now);
+
 /* Returns the exception of <vps> for <service> or NULL. */
 const struct pc_exception *pc_vps_exception_for(const struct pc_vps *vps, const char *service);
 

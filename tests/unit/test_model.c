@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -241,6 +242,40 @@ static void test_scans_contained(void **state)
         pc_vps_free(v);
 }
 
+/* Which changes end connections: only those that take something away.  A
+ * port-subset exception adds filters of its own (the rest of the service,
+ * kept closed), which close nothing that was open. */
+static void test_change_tightens(void **state)
+{
+        struct pc_vps *old = vps_named("vps-%d", 1), *fresh = vps_named("vps-%d", 1);
+        struct pc_exception e = { .id = 7, .n_ports = 1, .until = 5000 };
+        struct pc_filter f = { .id = 3, .direction = PC_DIR_EGRESS, .scope = PC_SCOPE_ALL };
+
+        (void)state;
+        snprintf(e.service, sizeof(e.service), "smtp");
+        e.ports[0] = (struct pc_port_range){ .proto = IPPROTO_TCP, .lo = 587, .hi = 587 };
+        assert_false(pc_vps_change_tightens(old, fresh, 1000));
+        /* granting 587 alone: its kept-closed filters are no new filter */
+        assert_int_equal(pc_vps_add_exception(fresh, &e), 0);
+        assert_true(fresh->n_filters > 0);
+        assert_false(pc_vps_change_tightens(old, fresh, 1000));
+        /* revoking it takes 587 away */
+        assert_true(pc_vps_change_tightens(fresh, old, 1000));
+        /* shortening it too; extending it does not */
+        e.until = 4000;
+        assert_int_equal(pc_vps_add_exception(old, &e), 0);
+        assert_false(pc_vps_change_tightens(old, fresh, 1000));
+        assert_true(pc_vps_change_tightens(fresh, old, 1000));
+        /* a filter of support's, or a suspension, does */
+        assert_int_equal(pc_vps_add_filter(fresh, &f), 0);
+        assert_true(pc_vps_change_tightens(old, fresh, 1000));
+        fresh->n_filters--;
+        fresh->suspended = true;
+        assert_true(pc_vps_change_tightens(old, fresh, 1000));
+        pc_vps_free(old);
+        pc_vps_free(fresh);
+}
+
 static void test_limits(void **state)
 {
         struct pc_vps *v = vps_named("vps-%d", 1);
@@ -263,6 +298,7 @@ int main(void)
                 cmocka_unit_test(test_invalid_vps_refused),
                 cmocka_unit_test(test_exceptions_index),
                 cmocka_unit_test(test_scans_contained),
+                cmocka_unit_test(test_change_tightens),
                 cmocka_unit_test(test_limits),
         };
 
