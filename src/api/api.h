@@ -47,7 +47,6 @@ struct api_route {
         api_handler handler;
         int op;               /* the enum pc_op the caller's role must be allowed (pc_ops_authorize),
                                * checked before the body is looked at; -1: any authenticated caller */
-        bool change;          /* a 2xx wakes the agent */
 };
 
 /* The route table (routes.c), in the order matched. */

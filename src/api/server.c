@@ -254,8 +254,15 @@ static void handle(struct api_server *s, struct MHD_Connection *conn, const char
         }
         route->handler(&req, rep);
         json_decref(req.body);
-        if (route->change && rep->status / 100 == 2 && s->set.wake_path != NULL && s->set.wake_path[0] != '\0' &&
-            pc_unix_wake(s->set.wake_path) < 0)
+}
+
+/* A change committed (every write transaction is one, in the feed): the
+ * agent is woken before the answer is built. */
+static void on_commit(void *userdata)
+{
+        struct api_server *s = userdata;
+
+        if (s->set.wake_path != NULL && s->set.wake_path[0] != '\0' && pc_unix_wake(s->set.wake_path) < 0)
                 s->wakes_failed++; /* the agent follows the feed on its own */
 }
 
@@ -391,6 +398,7 @@ int api_server_start(const struct api_settings *set, struct pc_ops *ops, struct 
                 return -ENOMEM;
         s->ops = ops;
         s->set = *set;
+        pc_store_on_commit(ops->store, on_commit, s);
         if (set->tls_cert != NULL)
                 s->mhd = MHD_start_daemon(flags, set->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr.sa,
                                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -422,6 +430,7 @@ void api_server_stop(struct api_server *s)
         if (s == NULL)
                 return;
         MHD_stop_daemon(s->mhd);
+        pc_store_on_commit(s->ops->store, NULL, NULL);
         free(s);
 }
 

@@ -13,7 +13,13 @@
  * <ops> without knowing the rest. */
 struct pc_store {
         const struct pc_store_ops *ops;
+        void (*on_commit)(void *userdata); /* pc_store_on_commit */
+        void *on_commit_data;
 };
+
+/* Called by a backend once a transaction of its own has committed (not a
+ * nested one, not a rollback): runs the hook of pc_store_on_commit. */
+void pc_store_committed(struct pc_store *s);
 
 /* Opens the SQLite database at the file path <path> (already stripped of
  * its "sqlite:" scheme) and migrates its schema.  With <create> a missing

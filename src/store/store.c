@@ -614,6 +614,20 @@ int pc_store_vps_ids(struct pc_store *s, const char *owner, const char *after, s
         return s->ops->vps_ids(s, owner, after, limit, cb, userdata);
 }
 
+void pc_store_on_commit(struct pc_store *s, void (*cb)(void *userdata), void *userdata)
+{
+        if (s == NULL)
+                return;
+        s->on_commit = cb;
+        s->on_commit_data = userdata;
+}
+
+void pc_store_committed(struct pc_store *s)
+{
+        if (s->on_commit != NULL)
+                s->on_commit(s->on_commit_data);
+}
+
 int pc_store_tx_begin(struct pc_store *s)
 {
         if (s == NULL)

@@ -308,6 +308,12 @@ int pc_store_open_readonly(const char *url, struct pc_store **ret, char *err, si
 /* Closes <s>; accepts NULL; returns NULL. */
 struct pc_store *pc_store_close(struct pc_store *s);
 
+/* Calls <cb>(<userdata>) after every write transaction of <s> commits
+ * (each one writes the change feed: pc_store_changes), before the writer
+ * goes on: portcullis-apid wakes the agent there, before it builds its
+ * answer.  NULL removes it. */
+void pc_store_on_commit(struct pc_store *s, void (*cb)(void *userdata), void *userdata);
+
 /* The last error's message, naming the object and the cause. */
 const char *pc_store_errmsg(const struct pc_store *s);
 

@@ -324,8 +324,10 @@ static int tx_end(struct sqlite_store *s, int r)
         s->tx_depth = 0;
         if (r >= 0) {
                 r = exec(s, "COMMIT", "");
-                if (r >= 0)
+                if (r >= 0) {
+                        pc_store_committed(&s->base);
                         return 0;
+                }
         }
         if (!sqlite3_get_autocommit(s->db)) {
                 sqlite3_stmt *st = NULL;
