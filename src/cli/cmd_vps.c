@@ -481,26 +481,14 @@ static void ago(int64_t t, char *buf, size_t size)
                 snprintf(buf, size, "%lld days ago", (long long)(d / 86400));
 }
 
-static int vps_show(struct cli *c, int argc, char **argv)
+static int show(struct cli *c, const struct pc_vps *v)
 {
         const struct pc_policy *pol;
-        const struct pc_vps *v;
         json_t *rules, *filt, *tickets, *root, *attempts, *mail;
         char buf[1024], mac[24] = "", why[512] = "";
         /* Stored text is escaped for the terminal (cli_text): t1 and t2. */
         char t1[PC_ESCAPED_SIZE(256)], t2[PC_ESCAPED_SIZE(1024)];
-        int r;
 
-        if (argc != 3)
-                return cli_usage_error("vps", "vps show takes exactly one ID");
-        r = cli_model(c);
-        if (r != CLI_OK)
-                return r;
-        v = pc_model_find(c->model, argv[2]);
-        if (v == NULL) {
-                cli_error("vps %s does not exist", argv[2]);
-                return CLI_ERROR;
-        }
         pol = v->site->policy;
         if (v->has_mac)
                 pc_format_mac(v->mac, mac, sizeof(mac));
@@ -668,6 +656,31 @@ static int vps_show(struct cli *c, int argc, char **argv)
         }
         json_decref(root);
         return CLI_OK;
+}
+
+/* One VPS, read alone (not the whole fleet). */
+static int vps_show(struct cli *c, int argc, char **argv)
+{
+        struct pc_vps *v = NULL;
+        int r;
+
+        if (argc != 3)
+                return cli_usage_error("vps", "vps show takes exactly one ID");
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        r = pc_store_vps_fetch(c->store, c->cfg, argv[2], &v);
+        if (r == -ENOENT) {
+                cli_error("vps %s does not exist", argv[2]);
+                return CLI_ERROR;
+        }
+        if (r < 0) {
+                cli_error("Failed to read vps %s: %s", argv[2], pc_store_errmsg(c->store));
+                return CLI_ERROR;
+        }
+        r = show(c, v);
+        pc_vps_free(v);
+        return r;
 }
 
 int cmd_vps(struct cli *c, int argc, char **argv)
