@@ -244,16 +244,7 @@ void api_notification_list(struct api_request *req, struct api_reply *rep)
 
 static int audit_cb(const struct pc_audit_entry *e, void *userdata)
 {
-        json_t *before = e->before != NULL ? json_loads(e->before, 0, NULL) : NULL;
-        json_t *after = e->after != NULL ? json_loads(e->after, 0, NULL) : NULL;
-
-        json_array_append_new(userdata, json_pack("{s:I, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id",
-                                                  (json_int_t)e->id, "at", pc_json_time(e->at), "by", e->by,
-                                                  "action", e->action, "object", e->object, "vps",
-                                                  pc_json_text(e->vps_id), "reason", pc_json_text(e->reason),
-                                                  "before", before != NULL ? before : json_null(), "after",
-                                                  after != NULL ? after : json_null()));
-        return 0;
+        return json_array_append_new(userdata, pc_json_audit(e));
 }
 
 void api_audit_list(struct api_request *req, struct api_reply *rep)

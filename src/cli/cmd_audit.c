@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "ops/ops_json.h"
 
 int cmd_audit(struct cli *c, int argc, char **argv);
 
@@ -20,17 +21,9 @@ static int audit_cb(const struct pc_audit_entry *e, void *userdata)
         char when[32];
 
         pc_format_time(e->at, when, sizeof(when));
-        if (ctx->json) {
-                json_t *before = e->before != NULL ? json_loads(e->before, 0, NULL) : NULL;
-                json_t *after = e->after != NULL ? json_loads(e->after, 0, NULL) : NULL;
-
-                json_array_append_new(ctx->list,
-                                      json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "id",
-                                                (json_int_t)e->id, "at", when, "by", e->by, "action",
-                                                e->action, "object", e->object, "vps", e->vps_id, "reason",
-                                                e->reason, "before", before != NULL ? before : json_null(),
-                                                "after", after != NULL ? after : json_null()));
-        } else {
+        if (ctx->json)
+                json_array_append_new(ctx->list, pc_json_audit(e));
+        else {
                 char id[24];
 
                 snprintf(id, sizeof(id), "%" PRId64, e->id);

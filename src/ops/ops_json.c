@@ -256,3 +256,14 @@ json_t *pc_json_token(const struct pc_api_token *t)
                          "created_by", t->created_by, "expires", pc_json_time(t->expires), "revoked",
                          pc_json_time(t->revoked), "last_used", pc_json_time(t->last_used));
 }
+
+json_t *pc_json_audit(const struct pc_audit_entry *e)
+{
+        json_t *before = e->before != NULL ? json_loads(e->before, 0, NULL) : NULL;
+        json_t *after = e->after != NULL ? json_loads(e->after, 0, NULL) : NULL;
+
+        return json_pack("{s:I, s:o, s:s, s:s, s:s, s:o, s:o, s:o, s:o}", "id", (json_int_t)e->id, "at",
+                         pc_json_time(e->at), "by", e->by, "action", e->action, "object", e->object, "vps",
+                         pc_json_text(e->vps_id), "reason", pc_json_text(e->reason), "before",
+                         before != NULL ? before : json_null(), "after", after != NULL ? after : json_null());
+}

@@ -35,5 +35,7 @@ json_t *pc_json_action(const struct pc_store_action *a, int64_t now);
 int64_t pc_notification_next_attempt(const struct pc_notification *n);
 /* Without the payload. */
 json_t *pc_json_notification(const struct pc_notification *n);
+/* An audit entry (one change of the feed), its before and after parsed. */
+json_t *pc_json_audit(const struct pc_audit_entry *e);
 /* Never the token itself: the store does not have it. */
 json_t *pc_json_token(const struct pc_api_token *t);

@@ -834,7 +834,7 @@ t orch-explain-stopped 1 explain vps-502 tcp/443 && has orch-explain-stopped "fi
 t orch-ruleset 0 ruleset --elements && has orch-ruleset "tap502" "$out"
 t orch-start 0 vps start vps-502 --by libvirt-hook --json && json orch-start 'j["vps"] == "vps-502" and j["run_state"] == "running" and j["changed"] is True and "agent" in j'
 t orch-start-audit 0 audit vps-502 --json &&
-        json orch-start-audit '[(e["action"], e["before"], e["after"], e["reason"]) for e in j["audit"] if e["action"] in ("vps.stop", "vps.start")] == [("vps.stop", {"run_state": "running"}, {"run_state": "stopped"}, "VM stopped"), ("vps.start", {"run_state": "stopped"}, {"run_state": "running"}, "")]'
+        json orch-start-audit '[(e["action"], e["before"], e["after"], e["reason"]) for e in j["audit"] if e["action"] in ("vps.stop", "vps.start")] == [("vps.stop", {"run_state": "running"}, {"run_state": "stopped"}, "VM stopped"), ("vps.start", {"run_state": "stopped"}, {"run_state": "running"}, None)]'
 t orch-start-unknown 2 vps start vps-999 && has orch-start-unknown "Failed to start vps-999: vps vps-999 does not exist" "$err"
 t orch-stop-badid 2 vps stop "x y" && has orch-stop-badid "is not a valid VPS id" "$err"
 t orch-stop-badby 2 vps stop vps-502 --by "A B" && has orch-stop-badby "--by 'A B' is not a valid name" "$err"
