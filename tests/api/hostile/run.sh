@@ -9,7 +9,9 @@ export BUILD=$(readlink -f "${1:-$here/../../../build}")
 shift || true
 names=("$@")
 [ ${#names[@]} = 0 ] && names=(slowloris ticket_flood ticket_list_cost rate_forget prefix_oracle
-                               duration_overflow log_method smuggle_cl_te)
+                               duration_overflow log_method smuggle_cl_te
+                               notification_reused_id investigation_note slowloris_spread
+                               source_prefix_shared hook_guest_name log_flood_malformed)
 open=0
 for n in "${names[@]}"; do
         echo "== $n"
