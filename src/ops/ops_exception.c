@@ -62,8 +62,8 @@ int pc_ops_vps_fetch(struct pc_ops *o, const struct pc_ops_actor *who, const cha
 
 /* A source prefix may become <vps>'s: an address a VPS can have, no other
  * VPS's (it would speak as that one), at a site whose anti-spoofing it is
- * an exception to.  Another VPS's granted source prefix is no obstacle:
- * two VPSes may share a failover address. */
+ * an exception to.  Another VPS of the same owner may hold it too (a
+ * failover address moves between them). */
 static int source_prefix_check(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps *vps,
                                const char *service, struct pc_ops_error *err)
 {
@@ -77,7 +77,10 @@ static int source_prefix_check(struct pc_ops *o, const struct pc_ops_actor *who,
         if (pc_prefix_unassignable(&p) != NULL)
                 return pc_ops_fail(err, PC_OPS_EINVAL, "service", "%s cannot be a VPS's: it is %s", pe,
                                    pc_prefix_unassignable(&p));
+        /* Shared between the VPSes of one owner, never across owners. */
         r = pc_store_addr_holder(o->store, &p, vps->id, PC_ADDR_REGISTERED, pc_now(), &h);
+        if (r == 0)
+                r = pc_store_addr_holder(o->store, &p, vps->id, PC_ADDR_GRANTED | PC_ADDR_OTHER_OWNER, pc_now(), &h);
         if (r < 0)
                 return pc_ops_store_fail(o, r, NULL, err);
         /* Whose address it is, is not a customer's to learn: it would map

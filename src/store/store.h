@@ -383,6 +383,7 @@ int pc_store_vps_set_state(struct pc_store *s, const char *id, bool running, con
 /* pc_store_addr_holder()'s <what>: the holdings it looks at. */
 #define PC_ADDR_REGISTERED 1u /* the VPSes' registered addresses */
 #define PC_ADDR_GRANTED 2u    /* source-prefix exceptions in force */
+#define PC_ADDR_OTHER_OWNER 4u /* only VPSes whose owner is not <except_vps>'s */
 
 /* Finds a VPS other than <except_vps> (NULL: any) that holds an address
  * overlapping <p>, among <what> (PC_ADDR_*): registered addresses first,

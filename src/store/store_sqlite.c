@@ -1618,16 +1618,24 @@ static int registered_holder(struct sqlite_store *s, const struct pc_prefix *p, 
  * few (anti-spoofing exceptions for gateways): the partial index on live
  * exceptions' services gives them without touching the others. */
 static int exception_holder(struct sqlite_store *s, const struct pc_prefix *p, const char *except_vps, int64_t now,
-                            struct pc_addr_holder *ret)
+                            bool other_owner, struct pc_addr_holder *ret)
 {
         _cleanup_stmt_ sqlite3_stmt *st = NULL;
         int r;
 
-        r = query(s, &st,
-                  "SELECT vps_id, service FROM exception WHERE service >= '" PC_SOURCE_PREFIX "' "
-                  "AND service < 'source-prefix;' AND revoked_at IS NULL AND (until IS NULL OR until > ?) "
-                  "AND vps_id IS NOT ? ORDER BY id",
-                  "it", now, except_vps);
+        if (other_owner)
+                r = query(s, &st,
+                          "SELECT e.vps_id, e.service FROM exception e JOIN vps v ON v.id = e.vps_id "
+                          "WHERE e.service >= '" PC_SOURCE_PREFIX "' AND e.service < 'source-prefix;' "
+                          "AND e.revoked_at IS NULL AND (e.until IS NULL OR e.until > ?) AND e.vps_id IS NOT ? "
+                          "AND v.owner IS NOT (SELECT owner FROM vps WHERE id = ?) ORDER BY e.id",
+                          "itt", now, except_vps, except_vps);
+        else
+                r = query(s, &st,
+                          "SELECT vps_id, service FROM exception WHERE service >= '" PC_SOURCE_PREFIX "' "
+                          "AND service < 'source-prefix;' AND revoked_at IS NULL AND (until IS NULL OR until > ?) "
+                          "AND vps_id IS NOT ? ORDER BY id",
+                          "it", now, except_vps);
         if (r < 0)
                 return r;
         while ((r = step(s, st)) > 0) {
@@ -1651,7 +1659,7 @@ static int sq_addr_holder(struct pc_store *ps, const struct pc_prefix *p, const 
         if (what & PC_ADDR_REGISTERED)
                 r = registered_holder(s, p, except_vps, ret);
         if (r == 0 && (what & PC_ADDR_GRANTED))
-                r = exception_holder(s, p, except_vps, now, ret);
+                r = exception_holder(s, p, except_vps, now, (what & PC_ADDR_OTHER_OWNER) != 0, ret);
         return r;
 }
 

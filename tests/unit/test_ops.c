@@ -657,6 +657,16 @@ static void test_grant_source_prefix(void **state)
                                            NULL, &err),
                        &err, PC_OPS_ECONFLICT, "addresses",
                        "address 192.0.2.66/32 overlaps source-prefix:192.0.2.64/29 granted to vps-101");
+        /* A failover address: shared by another VPS of the same owner, not
+         * by another owner's. */
+        register_ok(spec_of(&b, "vps-102", "lenoir", "198.51.100.20", NULL));
+        g = grant_of("vps-102", "source-prefix:192.0.2.66/32");
+        assert_int_equal(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), 0);
+        spec_of(&b, "vps-103", "lenoir", "198.51.100.30", NULL)->owner = "carla@example.org";
+        register_ok(&b.spec);
+        g = grant_of("vps-103", "source-prefix:192.0.2.64/30");
+        assert_refused(pc_ops_exception_grant(&ops, &admin, &g, NULL, &err), &err, PC_OPS_ECONFLICT, "service",
+                       "it overlaps source-prefix:192.0.2.64/29 of vps-101");
 }
 
 /* ---- tickets ---------------------------------------------------------- */
