@@ -42,6 +42,7 @@ struct agent_metrics {
         struct agent_blocked blocked[AGENT_BLOCKED_KEYS];
         size_t n_blocked;
         uint64_t blocked_other;  /* beyond AGENT_BLOCKED_KEYS keys */
+        bool verdicts_failed;    /* the kernel's verdict counters could not be read (logged once) */
 };
 
 struct agent {

@@ -1,5 +1,6 @@
 /* The agent's figures for Prometheus: what only root can see (the kernel's
- * blocked attempts, how fast changes reach the kernel), written as a text
+ * blocked attempts and verdict counters, how fast changes reach the
+ * kernel), written as a text
  * file in the exposition format beside the control socket (agent.prom,
  * mode 0644, replaced atomically every periodic pass).  portcullis-apid,
  * unprivileged, appends it to its /metrics; node_exporter's textfile
@@ -48,6 +49,51 @@ void agent_metrics_blocked(struct agent *a, unsigned dir, uint8_t proto, uint16_
         b->packets += packets;
 }
 
+/* The kernel's verdict counters, as read for one agent.prom (far more
+ * room than the two tables' reasons need). */
+struct verdicts {
+        struct pc_dp_verdict v[64];
+        size_t n;
+};
+
+static int verdict_add(const struct pc_dp_verdict *v, void *userdata)
+{
+        struct verdicts *all = userdata;
+
+        if (all->n < PC_ARRAY_SIZE(all->v))
+                all->v[all->n++] = *v;
+        return 0;
+}
+
+/* The packets and bytes each reason's counter holds, by table; nothing
+ * (and a line in the log, once) if they cannot be read.  Read here, once a
+ * periodic pass: the kernel's counters are cumulative, as Prometheus's. */
+static void write_verdicts(struct agent *a, FILE *f)
+{
+        struct verdicts all = { .n = 0 };
+        int r = a->dp != NULL ? pc_dp_verdicts(a->dp, verdict_add, &all) : -ENODEV;
+
+        if (r < 0) {
+                if (!a->metrics.verdicts_failed)
+                        agent_log("Failed to read the verdict counters for agent.prom: %s",
+                                  a->dp != NULL ? pc_dp_errmsg(a->dp) : "no data plane");
+                a->metrics.verdicts_failed = true;
+                return;
+        }
+        a->metrics.verdicts_failed = false;
+        fprintf(f, "# HELP portcullis_verdict_packets_total Packets the ruleset dropped, rejected or redirected, "
+                   "by reason and table family (docs/API.md).\n"
+                   "# TYPE portcullis_verdict_packets_total counter\n");
+        for (size_t i = 0; i < all.n; i++)
+                fprintf(f, "portcullis_verdict_packets_total{reason=\"%s\",family=\"%s\"} %llu\n", all.v[i].reason,
+                        all.v[i].family, (unsigned long long)all.v[i].packets);
+        fprintf(f, "# HELP portcullis_verdict_bytes_total Bytes of those packets.\n"
+                   "# TYPE portcullis_verdict_bytes_total counter\n");
+        for (size_t i = 0; i < all.n; i++)
+                fprintf(f, "portcullis_verdict_bytes_total{reason=\"%s\",family=\"%s\"} %llu\n", all.v[i].reason,
+                        all.v[i].family, (unsigned long long)all.v[i].bytes);
+}
+
 void agent_metrics_write(struct agent *a)
 {
         char path[108], tmp[128];
@@ -94,6 +140,7 @@ void agent_metrics_write(struct agent *a)
         if (a->metrics.blocked_other > 0)
                 fprintf(f, "portcullis_blocked_attempts_total{direction=\"other\",proto=\"other\",port=\"other\"} %llu\n",
                         (unsigned long long)a->metrics.blocked_other);
+        write_verdicts(a, f);
         if (fclose(f) != 0 || rename(tmp, path) < 0)
                 unlink(tmp);
 }

@@ -54,6 +54,11 @@ int pc_dp_spoofed(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userdata)
         return dp->ops->spoofed(dp, cb, userdata);
 }
 
+int pc_dp_verdicts(struct pc_dataplane *dp, pc_dp_verdict_cb cb, void *userdata)
+{
+        return dp->ops->verdicts(dp, cb, userdata);
+}
+
 int pc_dp_held(struct pc_dataplane *dp, size_t *ret)
 {
         return dp->ops->held(dp, ret);

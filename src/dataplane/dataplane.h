@@ -30,6 +30,15 @@ struct pc_dp_spoofed {
 
 typedef int (*pc_dp_spoofed_cb)(const struct pc_dp_spoofed *s, void *userdata);
 
+/* What the kernel counted for one reason of its verdicts in one table. */
+struct pc_dp_verdict {
+        char reason[48];    /* "spoof", "blocked_service_out" (docs/API.md, /metrics) */
+        const char *family; /* the table: "inet", or "bridge" (bridged sites) */
+        uint64_t packets, bytes;
+};
+
+typedef int (*pc_dp_verdict_cb)(const struct pc_dp_verdict *v, void *userdata);
+
 /* What pc_dp_sync_all() found and did. */
 struct pc_dp_repair {
         bool unchanged;      /* nothing has touched the kernel's ruleset since this
@@ -59,6 +68,7 @@ struct pc_dataplane_ops {
                           const struct pc_vps *after, int64_t now, size_t *ret_changes);
         int (*attempts)(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata);
         int (*spoofed)(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userdata);
+        int (*verdicts)(struct pc_dataplane *dp, pc_dp_verdict_cb cb, void *userdata);
         int (*destroy)(struct pc_dataplane *dp);
         int (*held)(struct pc_dataplane *dp, size_t *ret);
         int (*scan_release)(struct pc_dataplane *dp, const char *iface);
@@ -118,6 +128,13 @@ int pc_dp_attempts(struct pc_dataplane *dp, pc_dp_attempt_cb cb, void *userdata)
 
 /* Calls <cb> for every interface whose spoofed packets were counted. */
 int pc_dp_spoofed(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userdata);
+
+/* Calls <cb> for every reason the kernel counts its drops, rejections and
+ * redirections by, in each table, with the packets and bytes counted since
+ * the table was last written whole (a reprogramming starts them at 0).
+ * Reads those counters alone, never a set: cheap at any number of VPSes.
+ * Nothing for a table that is not there. */
+int pc_dp_verdicts(struct pc_dataplane *dp, pc_dp_verdict_cb cb, void *userdata);
 
 /* How many per-VPS elements the kernel holds now (0 without the agent's
  * tables): what it enforces for someone. */

@@ -916,6 +916,45 @@ static int nft_spoofed(struct pc_dataplane *dp, pc_dp_spoofed_cb cb, void *userd
         return r;
 }
 
+struct verdicts_ctx {
+        const char *family;
+        pc_dp_verdict_cb cb;
+        void *userdata;
+};
+
+/* A counter of the table: a verdict's to the callback, others ignored. */
+static int verdict_cb(const struct nft_nl_counter *c, void *userdata)
+{
+        const size_t len = strlen(NFT_VERDICT_PREFIX);
+        struct verdicts_ctx *v = userdata;
+        struct pc_dp_verdict x = { .family = v->family, .packets = c->packets, .bytes = c->bytes };
+
+        if (strncmp(c->name, NFT_VERDICT_PREFIX, len) != 0 || c->name[len] == '\0')
+                return 0;
+        snprintf(x.reason, sizeof(x.reason), "%s", c->name + len);
+        return v->cb(&x, v->userdata);
+}
+
+static int nft_verdicts(struct pc_dataplane *dp, pc_dp_verdict_cb cb, void *userdata)
+{
+        struct nft_dp *d = dp_of(dp);
+        static const char *const families[] = { "inet", "bridge" };
+        int r = 0;
+
+        /* The bridge table counts for bridged sites only (nft_ruleset.h). */
+        for (size_t i = 0; i < (pc_config_has_bridged(d->cfg) ? 2 : 1) && r == 0; i++) {
+                struct verdicts_ctx v = { families[i], cb, userdata };
+
+                r = nft_nl_counters(families[i], d->cfg->agent.nft_table, verdict_cb, &v);
+                if (r == -ENOENT) /* no such table: nothing counted there */
+                        r = 0;
+                else if (r < 0)
+                        snprintf(d->err, sizeof(d->err), "reading the verdict counters of table %s %s: %s",
+                                 families[i], d->cfg->agent.nft_table, strerror(-r));
+        }
+        return r;
+}
+
 static int nft_held(struct pc_dataplane *dp, size_t *ret)
 {
         struct nft_elems have = { 0 };
@@ -982,6 +1021,7 @@ const struct pc_dataplane_ops pc_dp_nft_ops = {
         .vps_change = nft_vps_change,
         .attempts = nft_attempts,
         .spoofed = nft_spoofed,
+        .verdicts = nft_verdicts,
         .destroy = nft_destroy,
         .held = nft_held,
         .scan_release = nft_scan_release,

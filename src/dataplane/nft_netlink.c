@@ -224,6 +224,69 @@ int nft_nl_set_dump(const char *family, const char *table, const char *set, nft_
         return c.r < 0 ? c.r : r;
 }
 
+struct counters_ctx {
+        nft_nl_counter_cb cb;
+        void *userdata;
+        int r;
+};
+
+/* One NFT_MSG_NEWOBJ of a dump: a counter to the callback. */
+static int counter_cb(const struct nlmsghdr *nlh, void *data)
+{
+        struct counters_ctx *c = data;
+        struct nft_nl_counter x = { { 0 }, 0, 0 };
+        struct nlattr *a, *v;
+        bool counter = false;
+
+        mnl_attr_for_each(a, nlh, sizeof(struct nfgenmsg)) {
+                switch (mnl_attr_get_type(a)) {
+                case NFTA_OBJ_NAME:
+                        if (mnl_attr_validate(a, MNL_TYPE_STRING) == 0)
+                                snprintf(x.name, sizeof(x.name), "%s", mnl_attr_get_str(a));
+                        break;
+                case NFTA_OBJ_TYPE:
+                        counter = mnl_attr_validate(a, MNL_TYPE_U32) == 0 &&
+                                  be32toh(mnl_attr_get_u32(a)) == NFT_OBJECT_COUNTER;
+                        break;
+                case NFTA_OBJ_DATA:
+                        mnl_attr_for_each_nested(v, a) {
+                                if (mnl_attr_validate(v, MNL_TYPE_U64) != 0)
+                                        continue;
+                                if (mnl_attr_get_type(v) == NFTA_COUNTER_PACKETS)
+                                        x.packets = be64toh(mnl_attr_get_u64(v));
+                                else if (mnl_attr_get_type(v) == NFTA_COUNTER_BYTES)
+                                        x.bytes = be64toh(mnl_attr_get_u64(v));
+                        }
+                        break;
+                }
+        }
+        if (!counter || x.name[0] == '\0')
+                return MNL_CB_OK;
+        c->r = c->cb(&x, c->userdata);
+        return c->r < 0 ? MNL_CB_ERROR : MNL_CB_OK;
+}
+
+int nft_nl_counters(const char *family, const char *table, nft_nl_counter_cb cb, void *userdata)
+{
+        struct counters_ctx c = { cb, userdata, 0 };
+        struct nlmsghdr *nlh;
+        struct nfnl n;
+        int r;
+
+        if (strcmp(family, "inet") != 0 && strcmp(family, "bridge") != 0)
+                return -EINVAL;
+        r = nfnl_open(&n);
+        if (r < 0)
+                return r;
+        /* the kernel filters the dump by table and type */
+        nlh = nfnl_request(&n, NFT_MSG_GETOBJ, NLM_F_DUMP, strcmp(family, "inet") == 0 ? NFPROTO_INET : NFPROTO_BRIDGE);
+        mnl_attr_put_strz(nlh, NFTA_OBJ_TABLE, table);
+        mnl_attr_put_u32(nlh, NFTA_OBJ_TYPE, htobe32(NFT_OBJECT_COUNTER));
+        r = nfnl_talk(&n, nlh, counter_cb, &c);
+        nfnl_close(&n);
+        return c.r < 0 ? c.r : r;
+}
+
 /* A message of a batch: what its errors are about. */
 struct batch_msg {
         uint32_t seq;

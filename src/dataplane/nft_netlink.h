@@ -24,6 +24,21 @@ typedef int (*nft_nl_elem_cb)(const struct nft_raw_elem *e, void *userdata);
  * <cb> stops the walk and is returned. */
 int nft_nl_set_dump(const char *family, const char *table, const char *set, nft_nl_elem_cb cb, void *userdata);
 
+/* One named counter object, as nft_nl_counters() reads it. */
+struct nft_nl_counter {
+        char name[64];
+        uint64_t packets, bytes;
+};
+
+typedef int (*nft_nl_counter_cb)(const struct nft_nl_counter *c, void *userdata);
+
+/* Calls <cb> with every named counter of table <family> <table> (family
+ * "inet" or "bridge"): one dump of the table's counter objects, which
+ * reads no set, whatever their size (`nft list counters` reads them all).
+ * Nothing if the table does not exist; a negative return of <cb> stops
+ * the walk and is returned. */
+int nft_nl_counters(const char *family, const char *table, nft_nl_counter_cb cb, void *userdata);
+
 /* A transaction of element additions and deletions, built in memory. */
 struct nft_nl_batch;
 

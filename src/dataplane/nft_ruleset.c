@@ -112,6 +112,32 @@ static void port_map(const struct pc_policy *p, size_t pi, unsigned dir, bool re
  * is established. */
 #define BR_VERDICT(mark) "meta mark set " mark " accept"
 
+/* The named counter of a verdict's reason (NFT_VERDICT_PREFIX), in the rule
+ * that decides it, where an anonymous counter would be: the same per-cpu
+ * addition, readable without listing the ruleset.  VERDICT_FMT takes the
+ * reason in two strings ("filter_", "out"). */
+#define VERDICT(reason) "counter name \"" NFT_VERDICT_PREFIX reason "\""
+#define VERDICT_FMT "counter name \"" NFT_VERDICT_PREFIX "%s%s\""
+
+/* The reasons each table counts, declared first in it: a fixed set, so
+ * that a reason the config does not use reads 0 rather than missing (but
+ * bridged_routed, only with a bridged site, as its chains). */
+static const char *const inet_verdicts[] = {
+        "suspended_out", "suspended_in", "spoof",     "invalid",      "filter_out",   "filter_in",
+        "blocked_service_out", "blocked_service_in", "scan_hold", "proxy_bypass", "smtp_proxied",
+};
+static const char *const bridge_verdicts[] = {
+        "suspended_out", "suspended_in", "spoof", "spoof_answer", "ethertype",
+        "filter_out", "filter_in", "blocked_service_out", "blocked_service_in", "proxy_bypass",
+};
+
+/* The declarations of the <n> counters <reasons>. */
+static void verdict_counters(const char *const *reasons, size_t n, struct strbuf *out)
+{
+        for (size_t i = 0; i < n; i++)
+                strbuf_printf(out, "\tcounter " NFT_VERDICT_PREFIX "%s {\n\t}\n", reasons[i]);
+}
+
 /* An IPv6 address's /64, the key of the _64 sets: a VPS's prefix is a /64
  * as a rule, and a hash set of 100,000 of them builds in a fraction of the
  * time an interval set takes (BENCHMARKS.md, "Programming and restart"). */
@@ -142,7 +168,9 @@ static void rule_chains(const struct pc_policy *p, size_t pi, unsigned dir, bool
                               rule->service->name, pc_dir_name(dir));
                 if (rule->exemptable)
                         strbuf_printf(out, "\t\t%s @p%zu_r%zu_exempt return\n", ifkey, pi, r);
-                strbuf_printf(out, "\t\tupdate @attempts_%s { %s . meta l4proto . th dport counter }\n", d, ifkey);
+                /* one rule: the named counter adds no lookup */
+                strbuf_printf(out, "\t\tupdate @attempts_%s { %s . meta l4proto . th dport counter } " VERDICT_FMT "\n",
+                              d, ifkey, "blocked_service_", d);
                 if (bridged)
                         strbuf_printf(out, "\t\t%s\n\t}\n",
                                       dir == PC_DIR_EGRESS ? BR_VERDICT(PC_BR_MARK_REJECT) : BR_VERDICT(PC_BR_MARK_DROP));
@@ -158,7 +186,8 @@ static void rule_chains(const struct pc_policy *p, size_t pi, unsigned dir, bool
                               p->name, r + 1, rule->service->name, pc_dir_name(dir));
                 if (rule->exemptable)
                         strbuf_printf(out, "\t\t%s @p%zu_r%zu_exempt return\n", revkey, pi, r);
-                strbuf_printf(out, "\t\tcounter %s\n\t}\n", bridged ? BR_VERDICT(PC_BR_MARK_DROP) : "drop");
+                strbuf_printf(out, "\t\t" VERDICT_FMT " %s\n\t}\n", "blocked_service_", d,
+                              bridged ? BR_VERDICT(PC_BR_MARK_DROP) : "drop");
         }
 }
 
@@ -328,7 +357,7 @@ static void proxied_chain(const struct pc_policy *p, size_t pi, struct strbuf *o
                                 strbuf_printf(out, "\t\ttcp %s %s", side == 0 ? "dport" : "sport", ports);
                                 if (rule->exemptable)
                                         strbuf_printf(out, " %s != @p%zu_r%zu_exempt", ifkey, pi, r);
-                                strbuf_printf(out, " counter drop\n");
+                                strbuf_printf(out, " " VERDICT("proxy_bypass") " drop\n");
                         }
                 }
         }
@@ -341,22 +370,27 @@ static void proxied_chain(const struct pc_policy *p, size_t pi, struct strbuf *o
  * mark the frame for the inet table. */
 static void filter_checks(bool bridged, struct strbuf *out)
 {
-        static const char *const checks[] = {
-                "iifname @filter_out",
-                "oifname @filter_in",
+        /* each counted as the filter's direction (its verdict counter) */
+        static const struct {
+                const char *match;
+                const char *dir;
+        } checks[] = {
+                { "iifname @filter_out", "out" },
+                { "oifname @filter_in", "in" },
                 /* A whole-VPS outbound filter: a new flow towards the VPS
                  * could be its own in disguise, and for datagrams nothing
                  * tells the two apart (TCP's handshake does, and ICMP
                  * errors and echo replies carry nothing worth sending). */
-                "meta l4proto != { tcp, icmp, ipv6-icmp } oifname @filter_out",
-                "iifname . meta l4proto . th dport @filter_ports_out",
-                "oifname . meta l4proto . th sport @filter_ports_out",
-                "oifname . meta l4proto . th dport @filter_ports_in",
-                "iifname . meta l4proto . th sport @filter_ports_in",
+                { "meta l4proto != { tcp, icmp, ipv6-icmp } oifname @filter_out", "out" },
+                { "iifname . meta l4proto . th dport @filter_ports_out", "out" },
+                { "oifname . meta l4proto . th sport @filter_ports_out", "out" },
+                { "oifname . meta l4proto . th dport @filter_ports_in", "in" },
+                { "iifname . meta l4proto . th sport @filter_ports_in", "in" },
         };
 
         for (size_t i = 0; i < PC_ARRAY_SIZE(checks); i++)
-                strbuf_printf(out, "\t\t%s counter %s\n", checks[i], bridged ? BR_VERDICT(PC_BR_MARK_DROP) : "drop");
+                strbuf_printf(out, "\t\t%s " VERDICT_FMT " %s\n", checks[i].match, "filter_", checks[i].dir,
+                              bridged ? BR_VERDICT(PC_BR_MARK_DROP) : "drop");
 }
 
 /* The inet side of bridged enforcement, first in the forward and input
@@ -378,24 +412,24 @@ static void bridged_chains(struct strbuf *out)
                             * packets back to the hypervisor (the VPS talking to
                             * the hypervisor's own address through its gateway)
                             * they are not forgeries (BRIDGED_ROUTED). */
-                           "\tchain bridged_vps {\n\t\tct state invalid counter drop\n"
+                           "\tchain bridged_vps {\n\t\tct state invalid " VERDICT("invalid") " drop\n"
                            "\t\tct state new ct mark set " PC_BR_MARK_VPS "\n\t}\n"
                            "\tchain bridged_reject {\n"
                            "\t\tmeta l4proto tcp reject with tcp reset\n"
                            "\t\treject with icmpx admin-prohibited\n\t}\n"
                            "\tchain bridged_routed {\n"
-                           "\t\tip daddr @bridged4 counter drop\n"
-                           "\t\tip daddr @bridged4_net counter drop\n"
-                           "\t\tip6 daddr @bridged6 counter drop\n"
-                           "\t\tip6 daddr " MASK64 " @bridged6_64 counter drop\n"
-                           "\t\tip6 daddr @bridged6_net counter drop\n"
+                           "\t\tip daddr @bridged4 " VERDICT("bridged_routed") " drop\n"
+                           "\t\tip daddr @bridged4_net " VERDICT("bridged_routed") " drop\n"
+                           "\t\tip6 daddr @bridged6 " VERDICT("bridged_routed") " drop\n"
+                           "\t\tip6 daddr " MASK64 " @bridged6_64 " VERDICT("bridged_routed") " drop\n"
+                           "\t\tip6 daddr @bridged6_net " VERDICT("bridged_routed") " drop\n"
                            "\t\tjump bridged_forged\n\t}\n"
                            "\tchain bridged_forged {\n"
-                           "\t\tip saddr @bridged4 counter drop\n"
-                           "\t\tip saddr @bridged4_net counter drop\n"
-                           "\t\tip6 saddr @bridged6 counter drop\n"
-                           "\t\tip6 saddr " MASK64 " @bridged6_64 counter drop\n"
-                           "\t\tip6 saddr @bridged6_net counter drop\n\t}\n");
+                           "\t\tip saddr @bridged4 " VERDICT("bridged_routed") " drop\n"
+                           "\t\tip saddr @bridged4_net " VERDICT("bridged_routed") " drop\n"
+                           "\t\tip6 saddr @bridged6 " VERDICT("bridged_routed") " drop\n"
+                           "\t\tip6 saddr " MASK64 " @bridged6_64 " VERDICT("bridged_routed") " drop\n"
+                           "\t\tip6 saddr @bridged6_net " VERDICT("bridged_routed") " drop\n\t}\n");
 }
 
 /* The bridge table judges only what the bridge forwards, and what a VPS port
@@ -556,11 +590,11 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
                       "\tchain scan_first {\n"
                       /* what a held VPS still tries confirms it a scanner */
                       "\t\tiifname @scan_hold update @scan_held_log { iifname limit rate %u/second burst %u packets } "
-                      "log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SCAN_HELD_PREFIX "\" counter drop\n"
-                      "\t\tiifname @scan_hold counter drop\n"
+                      "log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SCAN_HELD_PREFIX "\" " VERDICT("scan_hold") " drop\n"
+                      "\t\tiifname @scan_hold " VERDICT("scan_hold") " drop\n"
                       "\t\tupdate @scan_budget { iifname limit rate over 1/second burst %u packets } "
                       "add @scan_hold { iifname } log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SCAN_HOLD_PREFIX
-                      "\" counter drop\n"
+                      "\" " VERDICT("scan_hold") " drop\n"
                       "\t}\n",
                       PC_TRACEROUTE_PORT_FIRST, PC_TRACEROUTE_PORT_LAST, PC_SCAN_HELD_LOG_RATE,
                       PC_SCAN_HELD_LOG_RATE / 2, d->scan_hold_after);
@@ -671,6 +705,9 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
 {
         bool bridged = pc_config_has_bridged(cfg);
 
+        verdict_counters(inet_verdicts, PC_ARRAY_SIZE(inet_verdicts), out);
+        if (bridged)
+                strbuf_printf(out, "\tcounter " NFT_VERDICT_PREFIX "bridged_routed {\n\t}\n");
         policy_sets(out);
         strbuf_printf(out,
                       /* the agent's record of its last transaction (nft_state) */
@@ -724,7 +761,8 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                                         strbuf_printf(out, "\t\tmeta l4proto tcp th dport %u", rule->ports[k].lo);
                                         if (rule->ports[k].hi != rule->ports[k].lo)
                                                 strbuf_printf(out, "-%u", rule->ports[k].hi);
-                                        strbuf_printf(out, " redirect to :%u\n", listen_port(p->smtp_proxy_listen));
+                                        strbuf_printf(out, " " VERDICT("smtp_proxied") " redirect to :%u\n",
+                                                      listen_port(p->smtp_proxy_listen));
                                 }
                         }
                         strbuf_printf(out, "\t}\n");
@@ -739,7 +777,7 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
         strbuf_printf(out,
                       "\tchain forward {\n"
                       "\t\ttype filter hook forward priority filter; policy accept;\n%s"
-                      "\t\toifname @suspended counter drop\n",
+                      "\t\toifname @suspended " VERDICT("suspended_in") " drop\n",
                       bridged ? BRIDGED_FIRST : "");
         if (sampling(cfg))
                 strbuf_printf(out, "\t\tnumgen random mod %u 0 jump sampled\n", cfg->detectors.flood_sample);
@@ -751,8 +789,8 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       /* Everything below decides a connection at its first
                        * packet: the rest of it costs one conntrack lookup. */
                       CT_DECIDED
-                      "\t\tct state invalid iifname @vps counter drop\n"
-                      "\t\tct state invalid oifname @vps counter drop\n%s",
+                      "\t\tct state invalid iifname @vps " VERDICT("invalid") " drop\n"
+                      "\t\tct state invalid oifname @vps " VERDICT("invalid") " drop\n%s",
                       bridged ? BRIDGED_ROUTED("bridged_routed") : "");
         filter_checks(false, out);
         strbuf_printf(out,
@@ -778,7 +816,7 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
          * neighbour discovery to the gateway, and with them the inbound
          * sessions a filtered VPS keeps. */
         strbuf_printf(out, CT_DECIDED "%s"
-                           "\t\tiifname . meta l4proto . th dport @filter_ports_out counter drop\n"
+                           "\t\tiifname . meta l4proto . th dport @filter_ports_out " VERDICT("filter_out") " drop\n"
                            "\t\tiifname vmap @vps_out\n"
                            "\t}\n",
                       bridged ? BRIDGED_ROUTED("bridged_forged") : "");
@@ -797,7 +835,7 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                        * suspended VPS cannot reach the hypervisor either. */
                       "\tchain raw_prerouting {\n"
                       "\t\ttype filter hook prerouting priority raw; policy accept;\n"
-                      "\t\tiifname @suspended counter drop\n"
+                      "\t\tiifname @suspended " VERDICT("suspended_out") " drop\n"
                       "\t\tiifname @antispoof jump antispoof\n"
                       "\t}\n"
                       "\tchain antispoof {\n"
@@ -832,26 +870,26 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       /* duplicate address detection and its MLD report come from :: */
                       "\t\tmeta nfproto ipv6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } return\n"
                       /* BCP 38 everywhere; counted and answered where the policy says */
-                      "\t\tiifname != @spoof_report drop\n"
+                      "\t\tiifname != @spoof_report " VERDICT("spoof") " drop\n"
                       "\t\tmeta nfproto ipv4 update @spoof4 { iifname counter }\n"
                       "\t\tmeta nfproto ipv6 update @spoof6 { iifname counter }\n"
                       "\t\tmeta nfproto ipv4 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
                       " prefix \"" PC_SPOOF_PREFIX_V4 "\"\n"
                       "\t\tmeta nfproto ipv6 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
                       " prefix \"" PC_SPOOF_PREFIX_V6 "\"\n"
-                      "\t\tcounter drop\n"
+                      "\t\t" VERDICT("spoof") " drop\n"
                       "\t}\n"
                       "\tchain rogue_ra {\n"
-                      "\t\tiifname != @spoof_report drop\n"
+                      "\t\tiifname != @spoof_report " VERDICT("spoof") " drop\n"
                       "\t\tupdate @spoof_ra { iifname counter }\n"
                       "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX_RA "\"\n"
-                      "\t\tdrop\n"
+                      "\t\t" VERDICT("spoof") " drop\n"
                       "\t}\n"
                       "\tchain rogue_dhcp {\n"
-                      "\t\tiifname != @spoof_report drop\n"
+                      "\t\tiifname != @spoof_report " VERDICT("spoof") " drop\n"
                       "\t\tupdate @spoof_dhcp { iifname counter }\n"
                       "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX_DHCP "\"\n"
-                      "\t\tdrop\n"
+                      "\t\t" VERDICT("spoof") " drop\n"
                       "\t}\n");
         proxy_chains(cfg, out);
 }
@@ -861,10 +899,10 @@ static void bridge_bad_chain(const char *kind, struct strbuf *out)
 {
         strbuf_printf(out,
                       "\tset spoof_%s {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
-                      "\tchain bad_%s {\n\t\tiifname != @spoof_report drop\n"
+                      "\tchain bad_%s {\n\t\tiifname != @spoof_report " VERDICT("spoof") " drop\n"
                       "\t\tupdate @spoof_%s { iifname counter }\n"
                       "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX
-                      "%s\"\n\t\tdrop\n\t}\n",
+                      "%s\"\n\t\t" VERDICT("spoof") " drop\n\t}\n",
                       kind, kind, kind, kind);
 }
 
@@ -934,7 +972,7 @@ static void bridge_answers(struct strbuf *out)
                       /* dropped and counted, never logged: no finding */
                       "\tchain answer {\n"
                       "\t\tupdate @spoof_answer { iifname counter }\n"
-                      "\t\tdrop\n"
+                      "\t\t" VERDICT("spoof_answer") " drop\n"
                       "\t}\n");
 }
 
@@ -980,7 +1018,7 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
         strbuf_printf(out,
                       /* A VPS port only ever receives what the inet hooks can
                        * see: no VLAN tags, no other protocols around them. */
-                      "\t\toifname @vps ether type != { ip, ip6, arp } counter drop\n"
+                      "\t\toifname @vps ether type != { ip, ip6, arp } " VERDICT("ethertype") " drop\n"
                       "\t\tiifname @vps meta mark set " PC_BR_MARK_VPS "\n"
                       "\t\toifname @vps meta mark set " PC_BR_MARK_VPS "\n"
                       /* every frame comes here: the filters cost one lookup
@@ -1006,7 +1044,8 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
         proxied_guard(cfg, "dport", "iifname", out);
         /* what a VPS port sends up to the hypervisor (BRIDGED_ROUTED) */
         strbuf_printf(out, "\t\tiifname @vps meta mark set " PC_BR_MARK_HOST "\n");
-        strbuf_printf(out, "\t\tiifname . meta l4proto . th dport @filter_ports_out counter " BR_VERDICT(PC_BR_MARK_DROP) "\n"
+        strbuf_printf(out, "\t\tiifname . meta l4proto . th dport @filter_ports_out " VERDICT("filter_out") " "
+                           BR_VERDICT(PC_BR_MARK_DROP) "\n"
                            "\t\tiifname vmap @vps_out\n"
                            "\t}\n");
 }
@@ -1017,6 +1056,7 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
 {
         static const char *const kinds[] = { "mac", "arp", "nd", "ra", "dhcp", "ipv4", "ipv6" };
 
+        verdict_counters(bridge_verdicts, PC_ARRAY_SIZE(bridge_verdicts), out);
         strbuf_printf(out,
                       "\tset suspended {\n\t\ttype ifname\n\t}\n"
                       "\tset vps {\n\t\ttype ifname\n\t}\n"
@@ -1044,18 +1084,18 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
         strbuf_printf(out,
                       "\tchain prerouting {\n"
                       "\t\ttype filter hook prerouting priority -300; policy accept;\n"
-                      "\t\tiifname @suspended counter drop\n"
+                      "\t\tiifname @suspended " VERDICT("suspended_out") " drop\n"
                       "\t\tiifname @vps jump check_vps\n"
                       "\t}\n"
                       /* a suspended VPS receives nothing either */
                       "\tchain forward {\n"
                       "\t\ttype filter hook forward priority filter; policy accept;\n"
-                      "\t\toifname @suspended counter drop\n"
+                      "\t\toifname @suspended " VERDICT("suspended_in") " drop\n"
                       "\t\toifname @vps jump asked\n"
                       "\t}\n"
                       "\tchain output {\n"
                       "\t\ttype filter hook output priority filter; policy accept;\n"
-                      "\t\toifname @suspended counter drop\n"
+                      "\t\toifname @suspended " VERDICT("suspended_in") " drop\n"
                       "\t\toifname @vps jump asked\n"
                       "\t}\n"
                       "\tchain check_vps {\n"

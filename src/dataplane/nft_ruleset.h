@@ -58,6 +58,12 @@
 #define PC_BR_MARK_HOST "0x50430103"   /* from a VPS port up to the hypervisor */
 #define PC_BR_MARK_PROXY 0x50430200u   /* + policy index: redirect to its proxy */
 
+/* Why a packet was dropped, rejected or redirected: each table has a named
+ * counter "verdict_<reason>" per reason, which the deciding rules update
+ * (docs/API.md, /metrics, lists the reasons).  At a bridged site the bridge
+ * table's count what it marked for the inet table to carry out. */
+#define NFT_VERDICT_PREFIX "verdict_"
+
 /* One element of a named set or map. */
 struct nft_elem {
         char family[8]; /* the table's family: "inet" (default when empty) or "bridge" */

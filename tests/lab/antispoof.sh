@@ -37,6 +37,7 @@ check "vps-102 curl IPv4 (no MAC registered)" lab_exec vps102 curl -sf --max-tim
 check "vps-101 reaches vps-102" lab_exec vps101 ping -c1 -W2 203.0.113.20
 check "vps-101 reaches vps-102 over IPv6" lab_exec vps101 ping -c1 -W2 2001:db8:102::10
 check "nothing counted as spoofed so far" test "$(spoof_count "$VPS101_IF" spoof4)$(spoof_count v102 spoof4)" = 00
+check "agent.prom: no verdict for spoofing yet" wait_for 3 test "$(verdict spoof)" = 0
 
 echo "# vps-102 spoofs vps-101's address with hping3"
 lab_capture inet eth0 spoof "udp port 9999" >/dev/null || exit 1
@@ -51,6 +52,7 @@ check "vps-102 is suspended in the kernel within 1 s" suspended v102
 echo "     suspended $((t1 - t0)) ms after hping3 started"
 check "within 1 s" test $((t1 - t0)) -lt 1000
 check "the spoof counter of vps-102 rose" test "$(spoof_count v102 spoof4)" -ge 1
+check "agent.prom counts the spoofed packets as verdicts" wait_for 3 verdict_above spoof inet 0
 check "an incident was recorded" test "$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-102' AND kind='spoof'")" = 1
 check "its evidence names the forged source" grep -q "\"claimed_source\":\"$VPS101_V4\"" <(sql "SELECT evidence FROM incident WHERE vps_id='vps-102'")
 check "the suspension names the incident" test "$(sql "SELECT count(*) FROM action a JOIN incident i ON a.incident_id = i.id WHERE a.vps_id='vps-102' AND a.kind='suspension' AND a.lifted_at IS NULL")" = 1

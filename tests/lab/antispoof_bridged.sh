@@ -471,13 +471,16 @@ check "an incident names the forged source" grep -q "\"claimed_source\":\"$V4_30
 check "a notification row is queued (vps.suspended, Italian)" wait_for 1 test \
 	"$(sql "SELECT count(*) FROM notification WHERE vps_id='vps-302' AND kind='vps.suspended' AND language='it'")" -gt "$PHASE_NOTES"
 check_not "suspended vps302 cannot ping inet" lab_exec vps302 ping -c1 -W1 $GW4
+# what the bridge dropped towards a suspended port (forward and output)
+fwd_dropped() { nft_hv list counter bridge portcullis verdict_suspended_in | grep -o 'packets [0-9]*' | awk '{ s += $2 } END { print s + 0 }'; }
+fwd_before=$(fwd_dropped)
 cap_start in302 vps302 "udp port 7777"
 lab_exec inet bash -c "for i in 1 2 3; do echo x > /dev/udp/$V4_302/7777; done" 2>/dev/null
 sleep 0.3
 n=$(cap_count in302)
 check "nothing reaches suspended vps302 either (capture: $n)" test "$n" = 0
-fwd_dropped() { nft_hv list chain bridge portcullis forward | grep -o 'packets [0-9]*' | awk '{ s += $2 } END { print s + 0 }'; }
-check "frames towards it were dropped by the bridge (forward counter: $(fwd_dropped))" test "$(fwd_dropped)" -gt 0
+check "frames towards it were dropped by the bridge (verdict_suspended_in: $fwd_before -> $(fwd_dropped))" \
+	test "$(fwd_dropped)" -gt "$fwd_before"
 check "vps301 still can" lab_exec vps301 ping -c1 -W2 $GW4
 sleep 0.1
 n=$(cap_count p8)

@@ -168,6 +168,16 @@ for item in json.load(sys.stdin)["nftables"]:
 print(n)' "$1"
 }
 
+# verdict REASON [FAMILY=inet]: the packets the kernel counted for REASON
+# (docs/API.md, "Verdicts") as the agent last wrote them to agent.prom;
+# nothing if it has no such line (or no agent.prom).
+verdict() {
+        local key="portcullis_verdict_packets_total{reason=\"$1\",family=\"${2:-inet}\"}"
+        cat "$LAB_DIR/agent.prom" 2>/dev/null | awk -v k="$key" '$1 == k { print $2 }'
+}
+# verdict_above REASON FAMILY N: agent.prom counts more than N for REASON.
+verdict_above() { local n; n=$(verdict "$1" "$2"); [ -n "$n" ] && [ "$n" -gt "$3" ]; }
+
 # suspended IFACE [FAMILY=inet]: IFACE is in the agent's `suspended` set.
 suspended() { nft_hv list set "${2:-inet}" portcullis suspended | grep -q "\"$1\""; }
 

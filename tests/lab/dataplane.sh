@@ -29,6 +29,11 @@ FAM=inet
 [ "$LAB_TOPOLOGY" = bridged ] && FAM=bridge
 check "agent starts and programs the kernel" agent_start
 check "status: in sync" pc status
+# the kernel's verdict counters, through agent.prom (docs/API.md, "Verdicts"):
+# a table just programmed has counted nothing
+check "agent.prom counts verdicts: nothing blocked yet" wait_for 3 test "$(verdict blocked_service_out $FAM)" = 0
+check "... nothing redirected to the SMTP proxy yet" test "$(verdict smtp_proxied)" = 0
+check "... nobody suspended yet" test "$(verdict suspended_out $FAM)$(verdict suspended_in $FAM)" = 00
 
 echo "# provider B (blocked-services): vps-201"
 check "swaks to 587 fails fast (IPv4)" refused_fast 1 swaks_send vps201 "$LAB_INET_V4" 587 "b-587-v4"
@@ -104,6 +109,11 @@ sleep 1.5
 show=$(pc vps show vps-201 2>&1)
 check "vps show counts blocked attempts on tcp/587" grep -Eq "tcp/587 egress: [0-9,]+ blocked attempts?" <<<"$show"
 check "vps show counts blocked attempts on tcp/6881 ingress" grep -Eq "tcp/6881 ingress: [0-9,]+ blocked attempts?" <<<"$show"
+check "agent.prom: blocked services counted outbound ($(verdict blocked_service_out $FAM))" \
+        verdict_above blocked_service_out $FAM 0
+check "... and inbound ($(verdict blocked_service_in $FAM))" verdict_above blocked_service_in $FAM 0
+check "... and the redirections to the SMTP proxy ($(verdict smtp_proxied))" verdict_above smtp_proxied inet 0
+check "... nothing filtered yet" test "$(verdict filter_out $FAM)" = 0
 check "agent recorded a terms-of-service incident" grep -q "terms-of-service evidence in incident" <(agent_log)
 audit_has() { pc audit "$1" | grep -q "$2"; }
 check "audit shows the incident" audit_has vps-201 incident.open
@@ -114,6 +124,7 @@ pc filter place vps-101 --ports tcp/6881 --by abuse --reason "lab: action" --unt
 act=$(pc --json action list vps-101 --active | python3 -c 'import json,sys; print(json.load(sys.stdin)["actions"][0]["id"])' 2>/dev/null)
 check "the filter is an active action" test -n "$act"
 check_not "vps-101's TCP to 6881 is filtered (dropped)" lab_tcp_hello vps101 "$LAB_INET_V4" 6881 2
+check "agent.prom counts the filtered packets" wait_for 3 verdict_above filter_out $FAM 0
 pc action extend "$act" --until +2h --by abuse --reason "lab: longer" >/dev/null 2>&1
 ttl=$(nft_hv -j list set $FAM portcullis filter_ports_out | python3 -c '
 import json, sys
@@ -141,6 +152,8 @@ sleep 0.3
 kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null
 n_in=$(tcpdump -nn -r "$LAB_DIR/susp-in.pcap" 2>/dev/null | wc -l)
 check "nothing from inet reaches suspended vps-202's interface (capture in vps-202: $n_in)" test "$n_in" = 0
+check "agent.prom counts what suspended vps-202 sent" wait_for 3 verdict_above suspended_out $FAM 0
+check "... and what was sent to it" verdict_above suspended_in $FAM 0
 pc unsuspend vps-202 --by lab --reason "lab: done" >/dev/null 2>&1
 check "unsuspended vps-202 reaches the web server again" lab_exec vps202 curl -sf --max-time 3 "http://$LAB_INET_V4/"
 check "and inet reaches it again" lab_tcp_hello inet "$V202" 8080 2
@@ -153,7 +166,9 @@ check "drift: by hand, vps-202 is no longer blocked" tcp_open vps202 "$LAB_INET_
 pc exception grant vps-202 bittorrent --by alice --reason "lab: while the agent is down" >/dev/null 2>&1
 check "agent restarts" agent_start
 # Missing: the element deleted by hand, and the exception granted meanwhile.
-check "restart repaired the deleted element" grep -q "Repaired drift in the kernel: 2 elements missing, 0 extra" <(agent_log)
+# (the repair follows a read in the background, after the agent listens)
+repaired() { agent_log | grep -q "Repaired drift in the kernel: 2 elements missing, 0 extra"; }
+check "restart repaired the deleted element" wait_for 3 repaired
 check "vps-202 is blocked again" refused_fast 1 swaks_send vps202 "$LAB_INET_V4" 587 "after-restart"
 check "a grant made while the agent was down is enforced" lab_tcp_hello vps202 "$LAB_INET_V4" 6881
 check "one forward chain, no duplicates" test "$(nft_hv list table inet portcullis | grep -c 'chain forward')" = 1
@@ -171,8 +186,8 @@ agent_kill
 nft_hv add table inet pclab_other
 nft_hv delete table inet pclab_other
 check "agent restarts after another program's transaction" agent_start
-check "which it cannot tell from a change of its table: it reads the kernel back" \
-        grep -q "nothing to repair" <(last_sync)
+read_back() { last_sync | grep -q "nothing to repair"; }
+check "which it cannot tell from a change of its table: it reads the kernel back" wait_for 3 read_back
 
 echo "# bad input"
 cp "$PC_CFG" "$PC_CFG.good"

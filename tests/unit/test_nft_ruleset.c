@@ -60,20 +60,21 @@ static void test_skeleton(void **state)
         /* a suspended VPS: what it sends is dropped once, before conntrack
          * (raw_prerouting); what is sent to it, in forward */
         assert_non_null(strstr(s, "type filter hook forward priority filter; policy accept;\n"
-                                  "\t\toifname @suspended counter drop\n"));
+                                  "\t\toifname @suspended counter name \"verdict_suspended_in\" drop\n"));
         assert_non_null(strstr(s, "\tchain raw_prerouting {\n\t\ttype filter hook prerouting priority raw; "
-                                  "policy accept;\n\t\tiifname @suspended counter drop\n"));
+                                  "policy accept;\n\t\tiifname @suspended counter name \"verdict_suspended_out\" drop\n"));
         {
                 /* ... and nowhere else in the inet table */
                 const char *first = strstr(s, "iifname @suspended"), *bridge = strstr(s, "table bridge");
                 const char *second = first ? strstr(first + 1, "iifname @suspended") : NULL;
-                assert_true(first == strstr(s, "\t\tiifname @suspended counter drop\n\t\tiifname @antispoof") + 2);
+                assert_true(first == strstr(s, "\t\tiifname @suspended counter name \"verdict_suspended_out\" drop\n"
+                                                 "\t\tiifname @antispoof") + 2);
                 assert_true(second == NULL || (bridge != NULL && second > bridge));
         }
         /* related only for ICMP errors; invalid packets of a VPS dropped */
         assert_non_null(strstr(s, "ct state related meta l4proto { icmp, ipv6-icmp } accept"));
-        assert_non_null(strstr(s, "ct state invalid iifname @vps counter drop"));
-        assert_non_null(strstr(s, "ct state invalid oifname @vps counter drop"));
+        assert_non_null(strstr(s, "ct state invalid iifname @vps counter name \"verdict_invalid\" drop"));
+        assert_non_null(strstr(s, "ct state invalid oifname @vps counter name \"verdict_invalid\" drop"));
         /* the proxied port is never forwarded, whatever conntrack says,
          * and is checked before the established shortcut */
         assert_non_null(strstr(s, "tcp dport 25 iifname vmap @vps_proxied"));
@@ -83,13 +84,15 @@ static void test_skeleton(void **state)
                                   "\t\ttcp dport 25 iifname vmap @vps_proxied\n"
                                   "\t\tct state established accept\n"));
         /* the hypervisor as a destination: the same site rules */
-        assert_non_null(strstr(s, "@filter_ports_out counter drop\n\t\tiifname vmap @vps_out\n\t}\n"));
+        assert_non_null(strstr(s, "@filter_ports_out counter name \"verdict_filter_out\" drop\n"
+                                  "\t\tiifname vmap @vps_out\n\t}\n"));
         /* a whole-VPS outbound filter also refuses datagram flows towards it */
-        assert_non_null(strstr(s, "meta l4proto != { tcp, icmp, ipv6-icmp } oifname @filter_out counter drop"));
+        assert_non_null(strstr(s, "meta l4proto != { tcp, icmp, ipv6-icmp } oifname @filter_out "
+                                  "counter name \"verdict_filter_out\" drop"));
         assert_true(strstr(s, "tcp dport 25 iifname vmap @vps_proxied") <
                     strstr(s, "ct state established accept"));
-        snprintf(want, sizeof(want), "chain p%zu_proxied {\n\t\ttcp dport 25 counter drop\n"
-                                     "\t\ttcp sport 25 counter drop\n", a_idx);
+        snprintf(want, sizeof(want), "chain p%zu_proxied {\n\t\ttcp dport 25 counter name \"verdict_proxy_bypass\" drop\n"
+                                     "\t\ttcp sport 25 counter name \"verdict_proxy_bypass\" drop\n", a_idx);
         assert_non_null(strstr(s, want));
         /* a new flow's tuple is checked both ways round */
         snprintf(want, sizeof(want), "chain p%zu_in {\n\t\tmeta l4proto . th dport vmap @p%zu_in_ports\n"
@@ -102,12 +105,12 @@ static void test_skeleton(void **state)
         assert_non_null(strstr(s, want));
         snprintf(want, sizeof(want), "chain p%zu_r0_rout {", b_idx);
         assert_non_null(strstr(s, want));
-        snprintf(want, sizeof(want), "oifname @p%zu_r0_exempt return\n\t\tcounter drop", b_idx);
+        snprintf(want, sizeof(want), "oifname @p%zu_r0_exempt return\n\t\tcounter name \"verdict_blocked_service_out\" drop", b_idx);
         assert_non_null(strstr(s, want));
-        assert_non_null(strstr(s, "oifname . meta l4proto . th sport @filter_ports_out counter drop"));
-        assert_non_null(strstr(s, "iifname . meta l4proto . th sport @filter_ports_in counter drop"));
+        assert_non_null(strstr(s, "oifname . meta l4proto . th sport @filter_ports_out counter name \"verdict_filter_out\" drop"));
+        assert_non_null(strstr(s, "iifname . meta l4proto . th sport @filter_ports_in counter name \"verdict_filter_in\" drop"));
         /* BCP 38 everywhere, answered only where the policy says */
-        assert_non_null(strstr(s, "iifname != @spoof_report drop"));
+        assert_non_null(strstr(s, "iifname != @spoof_report counter name \"verdict_spoof\" drop"));
         /* Provider B: smtp egress only, vpn and bittorrent both ways, published ports. */
         snprintf(want, sizeof(want), "tcp . 25 : jump p%zu_r0_out", b_idx);
         assert_non_null(strstr(s, want));
@@ -122,7 +125,7 @@ static void test_skeleton(void **state)
         snprintf(want, sizeof(want),
                  "chain p%zu_nat {\n\t\tfib daddr type { local, broadcast, multicast } return\n"
                  "\t\tip6 daddr { ::, ::ffff:0.0.0.0/96 } return\n"
-                 "\t\tmeta l4proto tcp th dport 25 redirect to :10025", a_idx);
+                 "\t\tmeta l4proto tcp th dport 25 counter name \"verdict_smtp_proxied\" redirect to :10025", a_idx);
         assert_non_null(strstr(s, want));
         snprintf(want, sizeof(want), "chain p%zu_out", a_idx);
         assert_null(strstr(s, want));
@@ -351,7 +354,7 @@ static void test_proxy_return_chains(void **state)
         }
         assert_false(pc_proxy_route_needed(cfg));
         nft_skeleton(cfg, &b);
-        assert_null(strstr(strbuf_str(&b), "proxy_"));
+        assert_null(strstr(strbuf_str(&b), "chain proxy_"));
         assert_null(strstr(strbuf_str(&b), "socket transparent"));
         assert_null(strstr(strbuf_str(&b), "meta mark set"));
         assert_null(strstr(strbuf_str(&b), "ct zone"));
@@ -393,7 +396,7 @@ static void test_bridged(void **state)
         /* the inet side: the bridge table's verdicts, unless established */
         assert_non_null(strstr(s, "type filter hook forward priority filter; policy accept;\n"
                                   "\t\tmeta mark & 0xffffff00 == " PC_BR_MARK_VPS " jump bridged\n"
-                                  "\t\toifname @suspended counter drop\n"));
+                                  "\t\toifname @suspended counter name \"verdict_suspended_in\" drop\n"));
         assert_non_null(strstr(s, "\tchain bridged {\n\t\tct state established accept\n"));
         assert_non_null(strstr(s, "meta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_HOST
                                   " : jump bridged_vps, " PC_BR_MARK_REJECT " : jump bridged_reject, " PC_BR_MARK_DROP
@@ -402,8 +405,8 @@ static void test_bridged(void **state)
          * but a routed VPS's, or the VPS's own frames sent up to it */
         assert_non_null(strstr(s, "\t\tiifname != @vps ct mark != " PC_BR_MARK_VPS " jump bridged_routed\n"));
         assert_non_null(strstr(s, "\t\tiifname != @vps ct mark != " PC_BR_MARK_VPS " jump bridged_forged\n"));
-        assert_non_null(strstr(s, "\tchain bridged_routed {\n\t\tip daddr @bridged4 counter drop\n"));
-        assert_non_null(strstr(s, "\tchain bridged_forged {\n\t\tip saddr @bridged4 counter drop\n"));
+        assert_non_null(strstr(s, "\tchain bridged_routed {\n\t\tip daddr @bridged4 counter name \"verdict_bridged_routed\" drop\n"));
+        assert_non_null(strstr(s, "\tchain bridged_forged {\n\t\tip saddr @bridged4 counter name \"verdict_bridged_routed\" drop\n"));
         assert_non_null(strstr(s, "\t\tiifname @vps meta mark set " PC_BR_MARK_HOST "\n"));
         assert_non_null(strstr(s, "chain bridged_reject {\n\t\tmeta l4proto tcp reject with tcp reset\n"
                                   "\t\treject with icmpx admin-prohibited\n"));
@@ -412,8 +415,8 @@ static void test_bridged(void **state)
         /* the bridge side: per port, marking instead of rejecting */
         assert_non_null(strstr(s, "table bridge portcullis {"));
         assert_non_null(strstr(s, "\tchain enforce {\n\t\ttype filter hook forward priority filter;"));
-        assert_non_null(strstr(s, "oifname @vps ether type != { ip, ip6, arp } counter drop"));
-        assert_non_null(strstr(s, "iifname @filter_out counter meta mark set " PC_BR_MARK_DROP " accept"));
+        assert_non_null(strstr(s, "oifname @vps ether type != { ip, ip6, arp } counter name \"verdict_ethertype\" drop"));
+        assert_non_null(strstr(s, "iifname @filter_out counter name \"verdict_filter_out\" meta mark set " PC_BR_MARK_DROP " accept"));
         snprintf(value, sizeof(value), "\tchain p%zu_r0_out {", mi);
         assert_non_null(strstr(s, value));
         assert_non_null(strstr(s, "meta mark set " PC_BR_MARK_REJECT " accept"));
@@ -574,7 +577,8 @@ static void test_bridged_answers(void **state)
         assert_string_equal(c + strlen(c) - strlen("\t\tjump bad_ipv6\n"), "\t\tjump bad_ipv6\n");
         /* dropped and counted, never logged: the agent sees no finding */
         assert_string_equal(chain_body(s, "answer", c, sizeof(c)),
-                            "\t\tupdate @spoof_answer { iifname counter }\n\t\tdrop\n");
+                            "\t\tupdate @spoof_answer { iifname counter }\n"
+                            "\t\tcounter name \"verdict_spoof_answer\" drop\n");
         assert_non_null(strstr(s, "\tset arp_asked {\n\t\ttype ipv4_addr . ipv4_addr . ether_addr\n"
                                   "\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout "
                                   PC_ARP_ASKED_TIMEOUT "\n"));
@@ -783,6 +787,87 @@ static void test_set_layouts(void **state)
         pc_config_free(bc);
 }
 
+/* The verdict counters of <text>, the whole ruleset: in each table, every
+ * counter a rule names is declared there and documented in docs/API.md;
+ * every rule that drops is counted by one; no anonymous counter is left. */
+static void check_verdicts(const char *text, const char *api)
+{
+        const char *bridge = strstr(text, "\ntable bridge ");
+        size_t declared = 0;
+
+        assert_non_null(bridge);
+        for (const char *p = text; (p = strstr(p, "counter name \"verdict_")) != NULL; p++) {
+                char name[64], decl[80];
+                bool in_bridge = p > bridge;
+                const char *table = in_bridge ? bridge : text, *end = in_bridge ? text + strlen(text) : bridge;
+                const char *d;
+
+                assert_int_equal(sscanf(p, "counter name \"%63[a-z_]\"", name), 1);
+                snprintf(decl, sizeof(decl), "\tcounter %s {\n", name);
+                d = strstr(table, decl);
+                assert_true(d != NULL && d < end);
+        }
+        for (const char *p = text; (p = strstr(p, "\tcounter verdict_")) != NULL; p++) {
+                char reason[64], doc[80];
+
+                assert_int_equal(sscanf(p, "\tcounter verdict_%63[a-z_]", reason), 1);
+                snprintf(doc, sizeof(doc), "`%s`", reason);
+                if (strstr(api, doc) == NULL)
+                        fail_msg("verdict reason %s is not in docs/API.md", reason);
+                declared++;
+        }
+        assert_true(declared >= 20);
+        for (const char *line = text, *prev = ""; *line != '\0';) {
+                const char *nl = strchr(line, '\n');
+                size_t len = nl != NULL ? (size_t)(nl - line) : strlen(line);
+                char l[1024];
+
+                snprintf(l, sizeof(l), "%.*s", (int)len, line);
+                /* the bridge table's marks are counted there, not where the
+                 * inet table carries them out; a blocked service is counted
+                 * with its attempt, the rule before its verdict */
+                if (len >= 4 && strcmp(l + len - 4, "drop") == 0 && strstr(l, "vmap") == NULL &&
+                    strstr(l, "counter name \"verdict_") == NULL &&
+                    strncmp(prev, "\t\tupdate @attempts_", strlen("\t\tupdate @attempts_")) != 0)
+                        fail_msg("a drop without its verdict counter: %s", l);
+                assert_null(strstr(l, "counter drop"));
+                assert_null(strstr(l, "counter meta mark"));
+                prev = line;
+                line += len + (nl != NULL);
+        }
+}
+
+static void test_verdict_counters(void **state)
+{
+        static char api[256 * 1024];
+        struct pc_config *bc;
+        struct strbuf b = { 0 };
+        char err[1024];
+        FILE *f = fopen(PC_SOURCE_ROOT "/docs/API.md", "r");
+        size_t n;
+
+        assert_non_null(f);
+        n = fread(api, 1, sizeof(api) - 1, f);
+        api[n] = '\0';
+        fclose(f);
+        nft_skeleton(cfg, &b);
+        check_verdicts(strbuf_str(&b), api);
+        /* the reasons a hosting engineer asked for, where they are decided */
+        assert_non_null(strstr(strbuf_str(&b), "update @attempts_out { iifname . meta l4proto . th dport counter } "
+                                               "counter name \"verdict_blocked_service_out\"\n"));
+        assert_non_null(strstr(strbuf_str(&b), "update @attempts_in { oifname . meta l4proto . th dport counter } "
+                                               "counter name \"verdict_blocked_service_in\"\n"));
+        assert_non_null(strstr(strbuf_str(&b), "iifname @scan_hold counter name \"verdict_scan_hold\" drop\n"));
+        assert_null(strstr(strbuf_str(&b), "verdict_bridged_routed"));
+        strbuf_free(&b);
+        assert_int_equal(pc_config_load(PC_SOURCE_ROOT "/tests/golden/ok/bridged.yaml", &bc, err, sizeof(err)), 0);
+        nft_skeleton(bc, &b);
+        check_verdicts(strbuf_str(&b), api);
+        assert_non_null(strstr(strbuf_str(&b), "\tcounter verdict_bridged_routed {\n"));
+        strbuf_free(&b);
+        pc_config_free(bc);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -796,6 +881,7 @@ int main(void)
                 cmocka_unit_test(test_fingerprint),
                 cmocka_unit_test(test_set_layouts),
                 cmocka_unit_test(test_group_and_reconcile),
+                cmocka_unit_test(test_verdict_counters),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
