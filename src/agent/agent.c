@@ -284,6 +284,9 @@ void agent_stop(struct agent *a)
         a->store = pc_store_close(a->store);
         a->cfg = pc_config_free(a->cfg);
         a->attempts = pc_attempts_free(a->attempts);
+        free(a->attempts_grew);
+        a->attempts_grew = NULL;
+        a->n_attempts_grew = a->attempts_grew_cap = 0;
         json_decref(a->mail_stats);
         a->mail_stats = NULL;
         json_decref(a->incident_notices);
@@ -450,7 +453,59 @@ int agent_reload(struct agent *a, json_t *reply)
         return 0;
 }
 
-/* Records new blocked attempts of a terms-of-service rule as an incident. */
+/* Keeps the count of <x>, an element of <vps> that grew, for
+ * attempts_store.  Bounded: the pass tracks at most PC_ATTEMPTS_MAX. */
+static int attempts_keep(struct agent *a, const struct pc_vps *vps, const struct pc_dp_attempt *x)
+{
+        if (a->n_attempts_grew == a->attempts_grew_cap) {
+                size_t cap = a->attempts_grew_cap == 0 ? 64 : 2 * a->attempts_grew_cap;
+                struct pc_attempt_count *n;
+
+                if (cap > PC_ATTEMPTS_MAX)
+                        cap = PC_ATTEMPTS_MAX;
+                if (cap == a->attempts_grew_cap)
+                        return -ENOSPC;
+                n = reallocarray(a->attempts_grew, cap, sizeof(*n));
+                if (n == NULL)
+                        return -ENOMEM;
+                a->attempts_grew = n;
+                a->attempts_grew_cap = cap;
+        }
+        a->attempts_grew[a->n_attempts_grew++] = (struct pc_attempt_count){
+                .vps_id = vps->id, .dir = x->dir, .proto = x->proto, .port = x->port,
+                .packets = x->packets, .last_seen = x->last_seen,
+        };
+        return 0;
+}
+
+/* Writes the counts that grew in this pass to the store, in one
+ * transaction: what support reads beside a ticket without the kernel
+ * (pc_ops_ticket_findings).  A VPS removed since the model was read is
+ * skipped.  A failure is logged; the next growth writes the count again. */
+static void attempts_store(struct agent *a)
+{
+        size_t n = a->n_attempts_grew;
+        int r;
+
+        a->n_attempts_grew = 0;
+        if (n == 0)
+                return;
+        r = pc_store_tx_begin(a->store);
+        if (r < 0) {
+                agent_log("Failed to record %zu blocked-attempt count(s): %s", n, pc_store_errmsg(a->store));
+                return;
+        }
+        for (size_t i = 0; i < n && r >= 0; i++) {
+                r = pc_store_attempt_note(a->store, &a->attempts_grew[i]);
+                if (r == -ENOENT)
+                        r = 0;
+        }
+        if (pc_store_tx_end(a->store, r) < 0)
+                agent_log("Failed to record %zu blocked-attempt count(s): %s", n, pc_store_errmsg(a->store));
+}
+
+/* Records new blocked attempts of a terms-of-service rule as an incident,
+ * and keeps the VPS's new count for the store. */
 static int attempt_cb(const struct pc_dp_attempt *x, void *userdata)
 {
         struct agent *a = userdata;
@@ -471,6 +526,8 @@ static int attempt_cb(const struct pc_dp_attempt *x, void *userdata)
         vps = pc_model_find_iface(a->model, x->iface);
         if (vps == NULL)
                 return 0;
+        if (attempts_keep(a, vps, x) < 0)
+                a->attempts_unkept++;
         pc_evaluate(vps, &flow, pc_now(), &v);
         for (unsigned i = 0; i < v.n_reasons; i++)
                 if (v.reasons[i].kind == PC_REASON_SITE_RULE)
@@ -508,12 +565,19 @@ int agent_attempts_pass(struct agent *a)
                 return -ENOMEM;
         }
         a->attempts_refused = 0;
+        a->attempts_unkept = 0;
+        a->n_attempts_grew = 0;
         pc_attempts_begin(a->attempts);
         r = pc_dp_attempts(a->dp, attempt_cb, a);
         if (r < 0)
                 agent_log("Failed to read the blocked-attempt counters: %s", pc_dp_errmsg(a->dp));
         else
                 pc_attempts_end(a->attempts); /* forgets the elements the kernel let expire */
+        /* What was read before a failure grew all the same. */
+        attempts_store(a);
+        if (a->attempts_unkept > 0)
+                agent_log("Not recording %zu blocked-attempt count(s) for support (out of memory)",
+                          a->attempts_unkept);
         if (a->attempts_refused > 0)
                 agent_log("Not tracking %zu blocked-attempt counter(s) beyond %zu (at most %u, or out of memory): "
                           "their attempts are not recorded as incidents",

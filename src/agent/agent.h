@@ -70,6 +70,11 @@ struct agent {
         bool spoof_off_told;      /* logged that detectors.spoof.enabled is false */
         struct pc_attempts *attempts; /* NULL until the first attempts pass */
         size_t attempts_refused;      /* counter elements not tracked in this pass */
+        /* The counts of this pass that grew, for the store (their vps_id
+         * point into the model); written at the pass's end. */
+        struct pc_attempt_count *attempts_grew;
+        size_t n_attempts_grew, attempts_grew_cap;
+        size_t attempts_unkept;       /* of them, not kept (out of memory) */
         struct notifier *notifier; /* NULL if not running */
         json_t *incident_notices; /* {vps: {kind: when}}: notices sent, for storms */
         struct agent_note notes[AGENT_NOTES]; /* findings not yet written (respond.c) */

@@ -100,77 +100,13 @@ static int event_cb(const struct pc_ticket_event *e, void *userdata)
         return json_array_append_new(userdata, pc_json_ticket_event(e));
 }
 
-static int evidence_incident_cb(const struct pc_incident *i, void *userdata)
-{
-        return json_array_size(userdata) < API_PAGE_MAX ? json_array_append_new(userdata, pc_json_incident(i))
-                                                        : -ENOBUFS;
-}
-
-struct actions_of {
-        json_t *list;
-        int64_t now;
-};
-
-static int evidence_action_cb(const struct pc_store_action *a, void *userdata)
-{
-        struct actions_of *x = userdata;
-
-        return json_array_size(x->list) < API_PAGE_MAX ? json_array_append_new(x->list, pc_json_action(a, x->now))
-                                                       : -ENOBUFS;
-}
-
-struct earlier {
-        json_t *list;
-        int64_t self;
-};
-
-static int evidence_ticket_cb(const struct pc_ticket *t, void *userdata)
-{
-        struct earlier *e = userdata;
-
-        if (t->id == e->self)
-                return 0;
-        return json_array_size(e->list) < API_PAGE_MAX ? json_array_append_new(e->list, pc_json_ticket(t)) : -ENOBUFS;
-}
-
-/* What support weighs beside ticket <t> (docs/OPERATIONS.md): the VPS's
- * incidents -- the terms-of-service ones, "blocked-use", among them -- and
- * actions, and the customer's other tickets, newest first, 100 of each at
- * most.  The kernel's blocked-attempt counters are root's: the agent
- * publishes their totals on /metrics, and `portcullis ticket show` reads
- * them per VPS. */
-static int ticket_evidence(struct api_request *req, const struct pc_ticket *t, json_t *out, struct pc_ops_error *err)
-{
-        struct pc_ticket_query q = { .owner = t->owner, .state = -1, .limit = API_PAGE_MAX + 1 };
-        struct actions_of acts = { json_array(), pc_now() };
-        struct earlier earlier = { json_array(), t->id };
-        json_t *incidents = json_array();
-        int r;
-
-        r = pc_ops_incident_list(req->ops, &req->who, t->vps_id, NULL, false, evidence_incident_cb, incidents, err);
-        if (r >= 0 || r == -ENOBUFS)
-                r = pc_ops_action_list(req->ops, &req->who, t->vps_id, 0, false, evidence_action_cb, &acts, err);
-        if (r >= 0 || r == -ENOBUFS)
-                r = pc_ops_ticket_list(req->ops, &req->who, &q, evidence_ticket_cb, &earlier, err);
-        if (r < 0 && r != -ENOBUFS) {
-                json_decref(incidents);
-                json_decref(acts.list);
-                json_decref(earlier.list);
-                return r;
-        }
-        json_object_set_new(out, "findings",
-                            json_pack("{s:o, s:o, s:o}", "incidents", incidents, "actions", acts.list,
-                                      "earlier_tickets", earlier.list));
-        return 0;
-}
-
 /* Ticket <id> as it stands, with its history, as <status>; for support
- * (admin, support), with the evidence beside it. */
+ * (admin, support), with its findings beside it (pc_ops_ticket_findings). */
 static void ticket_reply(struct api_request *req, struct api_reply *rep, int64_t id, unsigned status)
 {
         struct pc_ops_error err;
         struct pc_ticket t;
-        json_t *j, *history;
+        json_t *j, *history, *findings;
 
         if (pc_ops_ticket_get(req->ops, &req->who, id, &t, &err) < 0) {
                 api_reply_error(rep, &err);
@@ -185,7 +121,10 @@ static void ticket_reply(struct api_request *req, struct api_reply *rep, int64_t
                 return;
         }
         json_object_set_new(j, "history", history);
-        if (req->who.role != PC_ROLE_CUSTOMER && ticket_evidence(req, &t, j, &err) < 0) {
+        /* A customer gets the ticket only (EPERM: not theirs to see). */
+        if (pc_ops_ticket_findings(req->ops, &req->who, id, &findings, &err) == 0)
+                json_object_set_new(j, "findings", findings);
+        else if (err.code != PC_OPS_EPERM) {
                 json_decref(j);
                 api_reply_error(rep, &err);
                 return;

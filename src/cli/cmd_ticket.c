@@ -11,7 +11,6 @@
 
 #include "cli/cli.h"
 #include "ops/ops_json.h"
-#include "dataplane/dataplane.h"
 
 int cmd_ticket(struct cli *c, int argc, char **argv);
 
@@ -216,7 +215,6 @@ static int ticket_open(struct cli *c, int argc, char **argv)
 struct list_ctx {
         json_t *list;
         struct cli_table *table;
-        int64_t skip; /* a ticket not to list (show's earlier tickets) */
 };
 
 static int list_cb(const struct pc_ticket *t, void *userdata)
@@ -224,8 +222,6 @@ static int list_cb(const struct pc_ticket *t, void *userdata)
         struct list_ctx *ctx = userdata;
         char id[24], when[32], what[PC_NAME_MAX + PC_PORTS_TEXT_MAX + 4];
 
-        if (t->id == ctx->skip)
-                return 0;
         snprintf(id, sizeof(id), "%" PRId64, t->id);
         snprintf(what, sizeof(what), "%s%s%s", t->service, t->ports[0] != '\0' ? " " : "", t->ports);
         pc_format_time(t->opened, when, sizeof(when));
@@ -267,7 +263,7 @@ static int ticket_list(struct cli *c, int argc, char **argv)
         if (r != CLI_OK)
                 return r;
         o = cli_ops(c);
-        ctx = (struct list_ctx){ json_array(), cli_table_new(7, headers), 0 };
+        ctx = (struct list_ctx){ json_array(), cli_table_new(7, headers) };
         r = pc_ops_ticket_list(&o, &who, &q, list_cb, &ctx, &err);
         if (r < 0)
                 r = cli_ops_error("ticket", &err, "Failed to list tickets");
@@ -290,121 +286,13 @@ static int event_cb(const struct pc_ticket_event *e, void *userdata)
         return 0;
 }
 
-static int incident_cb(const struct pc_incident *i, void *userdata)
-{
-        json_array_append_new(userdata, json_pack("{s:I, s:s, s:o, s:o, s:I, s:s, s:I}", "id", (json_int_t)i->id,
-                                                  "kind", i->kind, "first_seen", cli_time_json(i->first_seen),
-                                                  "last_seen", cli_time_json(i->last_seen), "count",
-                                                  (json_int_t)i->count, "state", i->open ? "open" : "closed",
-                                                  "actions", (json_int_t)i->actions));
-        return 0;
-}
-
-struct action_ctx {
-        json_t *list;
-        int64_t now;
-};
-
-static int action_cb(const struct pc_store_action *a, void *userdata)
-{
-        struct action_ctx *ctx = userdata;
-
-        json_array_append_new(ctx->list, json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:s, s:o, s:o, s:s}", "id",
-                                                   (json_int_t)a->id, "kind", a->kind, "direction", a->direction,
-                                                   "scope", a->scope, "incident",
-                                                   a->incident_id != 0 ? json_integer(a->incident_id) : json_null(),
-                                                   "by", a->by, "reason", a->reason, "created",
-                                                   cli_time_json(a->created), "until", cli_time_json(a->until),
-                                                   "state", pc_store_action_state(a, ctx->now)));
-        return 0;
-}
-
-struct attempts_ctx {
-        const char *iface;
-        const struct pc_rule *rule;
-        json_t *list;
-};
-
-/* The kernel's blocked attempts of the VPS on the ports of the rule the
- * ticket asks to lift. */
-static int attempts_cb(const struct pc_dp_attempt *a, void *userdata)
-{
-        struct attempts_ctx *ctx = userdata;
-        bool ours = false;
-
-        if (strcmp(a->iface, ctx->iface) != 0)
-                return 0;
-        for (size_t k = 0; k < ctx->rule->n_ports && !ours; k++)
-                ours = ctx->rule->ports[k].proto == a->proto && ctx->rule->ports[k].lo <= a->port &&
-                       a->port <= ctx->rule->ports[k].hi;
-        if (ours)
-                json_array_append_new(ctx->list, json_pack("{s:s, s:i, s:s, s:I, s:o}", "proto",
-                                                           pc_proto_name(a->proto), "port", (int)a->port, "direction",
-                                                           pc_dir_name(a->dir), "packets", (json_int_t)a->packets,
-                                                           "last_seen", cli_time_json(a->last_seen)));
-        return 0;
-}
-
-/* The evidence Portcullis has beside ticket <t>, for support: the
- * kernel's blocked attempts for the service, the VPS's incidents (the
- * terms-of-service events among them) and actions, and the customer's
- * earlier tickets.  A customer sees the ticket and its history only. */
-static int evidence_json(struct cli *c, const struct pc_ops_actor *who, const struct pc_ticket *t, json_t *out,
-                         char *why, size_t size)
-{
-        struct action_ctx actx = { json_array(), pc_now() };
-        struct pc_ticket_query q = { .owner = t->owner, .state = -1 };
-        struct list_ctx lctx = { json_array(), NULL, t->id };
-        json_t *incidents = json_array(), *attempts = NULL;
-        struct pc_ops_error err;
-        struct pc_ops o = cli_ops(c);
-        struct pc_vps *vps = NULL;
-        int r;
-
-        why[0] = '\0';
-        r = pc_store_incident_list(c->store, t->vps_id, NULL, false, incident_cb, incidents);
-        if (r >= 0)
-                r = pc_store_action_list(c->store, t->vps_id, 0, false, actx.now, action_cb, &actx);
-        if (r >= 0)
-                r = pc_ops_ticket_list(&o, who, &q, list_cb, &lctx, &err) < 0 ? -EIO : 0;
-        if (r >= 0 && pc_store_vps_fetch(c->store, c->cfg, t->vps_id, &vps) >= 0) {
-                const struct pc_rule *rule = pc_policy_rule_for(vps->site->policy, t->service);
-                struct pc_dataplane *dp = NULL;
-
-                if (rule != NULL && pc_dp_open(c->cfg, &dp) >= 0) {
-                        struct attempts_ctx at = { vps->iface, rule, json_array() };
-
-                        if (pc_dp_attempts(dp, attempts_cb, &at) >= 0)
-                                attempts = at.list;
-                        else {
-                                snprintf(why, size, "%s", pc_dp_errmsg(dp));
-                                json_decref(at.list);
-                        }
-                } else if (rule != NULL)
-                        snprintf(why, size, "the kernel's counters are not readable here (not root, or portcullisd "
-                                 "has not run on this host)");
-                pc_dp_close(dp);
-        }
-        pc_vps_free(vps);
-        if (r < 0) {
-                json_decref(incidents);
-                json_decref(actx.list);
-                json_decref(lctx.list);
-                json_decref(attempts);
-                return r;
-        }
-        json_object_set_new(out, "blocked_attempts", attempts != NULL ? attempts : json_null());
-        json_object_set_new(out, "incidents", incidents);
-        json_object_set_new(out, "actions", actx.list);
-        json_object_set_new(out, "earlier_tickets", lctx.list);
-        return 0;
-}
-
+/* Prints <t>, with its history and, for support, its findings from <j>
+ * (the ticket's JSON). */
 static void print_ticket(const struct pc_ticket *t, json_t *j)
 {
         char buf[PC_TICKET_EVIDENCE_MAX * 4], d[48];
+        json_t *x, *f = json_object_get(j, "findings");
         size_t i;
-        json_t *x;
 
         duration_text(t->duration, d, sizeof(d));
         printf("Ticket #%" PRId64 ": %s asks for %s%s%s -- %s\n", t->id, t->vps_id, t->service,
@@ -427,13 +315,11 @@ static void print_ticket(const struct pc_ticket *t, json_t *j)
                        cli_text(json_string_value(json_object_get(x, "by")), d, sizeof(d)), note != NULL ? ": " : "",
                        note != NULL ? cli_text(note, buf, sizeof(buf)) : "");
         }
-        if (json_object_get(j, "incidents") == NULL)
+        if (f == NULL)
                 return;
-        printf("\nBlocked attempts for %s (kernel counters):\n", t->service);
-        x = json_object_get(j, "blocked_attempts");
-        if (json_is_null(x) || x == NULL)
-                printf("  unknown: %s\n", json_string_value(json_object_get(j, "blocked_attempts_unknown")));
-        else if (json_array_size(x) == 0)
+        printf("\nBlocked attempts for %s (the kernel's counters, as portcullisd last read them):\n", t->service);
+        x = json_object_get(f, "blocked_attempts");
+        if (json_array_size(x) == 0)
                 printf("  none\n");
         else {
                 json_t *a;
@@ -447,18 +333,18 @@ static void print_ticket(const struct pc_ticket *t, json_t *j)
                                json_string_value(json_object_get(a, "last_seen")));
         }
         printf("\nIncidents of %s (blocked-use: terms-of-service events):\n", t->vps_id);
-        if (json_array_size(json_object_get(j, "incidents")) == 0)
+        if (json_array_size(json_object_get(f, "incidents")) == 0)
                 printf("  none\n");
-        json_array_foreach(json_object_get(j, "incidents"), i, x)
+        json_array_foreach(json_object_get(f, "incidents"), i, x)
                 printf("  #%" JSON_INTEGER_FORMAT " %s, %s, %" JSON_INTEGER_FORMAT " seen, %s to %s\n",
                        json_integer_value(json_object_get(x, "id")), json_string_value(json_object_get(x, "kind")),
                        json_string_value(json_object_get(x, "state")), json_integer_value(json_object_get(x, "count")),
                        json_string_value(json_object_get(x, "first_seen")),
                        json_string_value(json_object_get(x, "last_seen")));
         printf("\nActions on %s (filters, suspensions):\n", t->vps_id);
-        if (json_array_size(json_object_get(j, "actions")) == 0)
+        if (json_array_size(json_object_get(f, "actions")) == 0)
                 printf("  none\n");
-        json_array_foreach(json_object_get(j, "actions"), i, x)
+        json_array_foreach(json_object_get(f, "actions"), i, x)
                 printf("  #%" JSON_INTEGER_FORMAT " %s %s %s, %s, by %s: %s\n",
                        json_integer_value(json_object_get(x, "id")), json_string_value(json_object_get(x, "kind")),
                        json_string_value(json_object_get(x, "direction")),
@@ -466,9 +352,9 @@ static void print_ticket(const struct pc_ticket *t, json_t *j)
                        cli_text(json_string_value(json_object_get(x, "by")), d, sizeof(d)),
                        cli_text(json_string_value(json_object_get(x, "reason")), buf, sizeof(buf)));
         printf("\nThe customer's earlier tickets:\n");
-        if (json_array_size(json_object_get(j, "earlier_tickets")) == 0)
+        if (json_array_size(json_object_get(f, "earlier_tickets")) == 0)
                 printf("  none\n");
-        json_array_foreach(json_object_get(j, "earlier_tickets"), i, x)
+        json_array_foreach(json_object_get(f, "earlier_tickets"), i, x)
                 printf("  #%" JSON_INTEGER_FORMAT " %s %s: %s\n", json_integer_value(json_object_get(x, "id")),
                        json_string_value(json_object_get(x, "vps")), json_string_value(json_object_get(x, "service")),
                        json_string_value(json_object_get(x, "state")));
@@ -481,8 +367,7 @@ static int ticket_show(struct cli *c, int argc, char **argv)
         struct pc_ops_error err;
         struct pc_ops o;
         struct pc_ticket *t;
-        json_t *j, *history;
-        char why[256];
+        json_t *j, *history, *findings;
         int64_t id;
         int r = parse_opts(argc, argv, "bRC", &opt);
 
@@ -509,16 +394,19 @@ static int ticket_show(struct cli *c, int argc, char **argv)
         history = json_array();
         json_object_set_new(j, "history", history);
         r = pc_store_ticket_events(c->store, id, event_cb, history);
-        if (r >= 0 && who.role != PC_ROLE_CUSTOMER) {
-                r = evidence_json(c, &who, t, j, why, sizeof(why));
-                if (r >= 0 && why[0] != '\0')
-                        json_object_set_new(j, "blocked_attempts_unknown", json_string(why));
-        }
         if (r < 0) {
-                cli_error("Failed to read what is known of ticket #%" PRId64 ": %s", id, pc_store_errmsg(c->store));
+                cli_error("Failed to read the history of ticket #%" PRId64 ": %s", id, pc_store_errmsg(c->store));
                 json_decref(j);
                 free(t);
                 return CLI_ERROR;
+        }
+        /* A customer sees the ticket and its history only (EPERM). */
+        if (pc_ops_ticket_findings(&o, &who, id, &findings, &err) == 0)
+                json_object_set_new(j, "findings", findings);
+        else if (err.code != PC_OPS_EPERM) {
+                json_decref(j);
+                free(t);
+                return cli_ops_error("ticket", &err, "Failed to read the findings of ticket #%" PRId64, id);
         }
         if (c->json)
                 r = cli_print_json(j);

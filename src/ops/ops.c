@@ -129,6 +129,9 @@ static const unsigned allowed[PC_OP_COUNT_] = {
         /* It ends a contract: the site policy's engine, or an admin. */
         [PC_OP_TERMINATE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
         [PC_OP_NOTIFICATION_RETRY] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
+        /* The evidence beside a ticket is the team's: a customer reads the
+         * ticket and its history. */
+        [PC_OP_TICKET_FINDINGS] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
 };
 
 static const char *const op_names[PC_OP_COUNT_] = {
@@ -155,6 +158,7 @@ static const char *const op_names[PC_OP_COUNT_] = {
         [PC_OP_ACTION_PLACE] = "filter or suspend VPSes",
         [PC_OP_TERMINATE] = "terminate VPSes",
         [PC_OP_NOTIFICATION_RETRY] = "send notifications again",
+        [PC_OP_TICKET_FINDINGS] = "read a ticket's findings",
 };
 
 /* "admin or agent": the roles in <mask>, for the refusal. */

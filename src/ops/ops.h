@@ -126,6 +126,7 @@ enum pc_op {
         PC_OP_ACTION_PLACE,
         PC_OP_TERMINATE,
         PC_OP_NOTIFICATION_RETRY,
+        PC_OP_TICKET_FINDINGS,
         PC_OP_COUNT_,
 };
 
@@ -286,6 +287,20 @@ int pc_ops_ticket_get(struct pc_ops *o, const struct pc_ops_actor *who, int64_t 
  * VPS in <q> is ENOENT). */
 int pc_ops_ticket_list(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_ticket_query *q,
                        pc_ticket_cb cb, void *userdata, struct pc_ops_error *err);
+
+/* What support weighs beside ticket <id> (admin, support; a customer
+ * sees the ticket and its history only: EPERM), as a new JSON object in
+ * *<ret>: {"blocked_attempts": the VPS's blocked attempts on the ports of
+ * its site's rule for the service asked (none without such a rule), by
+ * port -- the kernel's counters as portcullisd last wrote them to the
+ * store (pc_store_attempt_note), no kernel read here; "incidents" and
+ * "actions" of the VPS, newest first; "earlier_tickets": the customer's
+ * other tickets, newest first}, PC_FINDINGS_MAX of each at most.  An
+ * unknown ticket is ENOENT. */
+#define PC_FINDINGS_MAX 100
+struct json_t;
+int pc_ops_ticket_findings(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, struct json_t **ret,
+                           struct pc_ops_error *err);
 
 /* How support approves. */
 struct pc_ticket_approval {

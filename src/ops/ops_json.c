@@ -267,3 +267,11 @@ json_t *pc_json_audit(const struct pc_audit_entry *e)
                          pc_json_text(e->vps_id), "reason", pc_json_text(e->reason), "before",
                          before != NULL ? before : json_null(), "after", after != NULL ? after : json_null());
 }
+
+json_t *pc_json_attempt(const struct pc_attempt_count *a)
+{
+        return json_pack("{s:s?, s:i, s:s, s:I, s:o}", "proto", pc_proto_name(a->proto), "port", (int)a->port,
+                         "direction", pc_dir_name(a->dir), "packets",
+                         (json_int_t)(a->packets > INT64_MAX ? INT64_MAX : a->packets), "last_seen",
+                         pc_json_time(a->last_seen));
+}

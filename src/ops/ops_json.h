@@ -29,6 +29,8 @@ json_t *pc_json_services(const struct pc_config *cfg);
 json_t *pc_json_ticket(const struct pc_ticket *t);
 json_t *pc_json_ticket_event(const struct pc_ticket_event *e);
 json_t *pc_json_incident(const struct pc_incident *i);
+/* A blocked-attempt count: proto, port, direction, packets, last_seen. */
+json_t *pc_json_attempt(const struct pc_attempt_count *a);
 /* <a> as it stands at <now> (active, expired or lifted). */
 json_t *pc_json_action(const struct pc_store_action *a, int64_t now);
 /* When the notifier will next try <n>: only a pending one has a time (0: none). */

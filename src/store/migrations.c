@@ -401,6 +401,24 @@ static const char schema_v9[] =
         "        CHECK (run_state IN ('running', 'stopped'));\n"
         "ALTER TABLE vps ADD COLUMN run_since INTEGER;\n";
 
+/* v10: the kernel's blocked attempts per VPS, as portcullisd last read
+ * them (agent_attempts_pass), so that the unprivileged readers -- the HTTP
+ * API, `portcullis ticket show` -- see them beside a ticket without the
+ * kernel.  One row per VPS, direction, protocol and port: the kernel's
+ * count of that element and its latest attempt.  The kernel forgets an
+ * element after 7 days without attempts and counts again from 0; the row
+ * keeps the old count until the next attempt.  Goes with its VPS. */
+static const char schema_v10[] =
+        "CREATE TABLE vps_attempt (\n"
+        "        vps_id TEXT NOT NULL REFERENCES vps(id) ON DELETE CASCADE,\n"
+        "        direction TEXT NOT NULL CHECK (direction IN ('egress', 'ingress')),\n"
+        "        proto TEXT NOT NULL CHECK (proto IN ('tcp', 'udp')),\n"
+        "        port INTEGER NOT NULL CHECK (port BETWEEN 0 AND 65535),\n"
+        "        packets INTEGER NOT NULL CHECK (packets >= 0),\n"
+        "        last_seen INTEGER NOT NULL,\n"
+        "        PRIMARY KEY (vps_id, proto, port, direction)\n"
+        ") WITHOUT ROWID;\n";
+
 /* Sets net and len of every address from its text: v6's data step. */
 static int fill_v6(sqlite3 *db)
 {
@@ -441,6 +459,7 @@ const struct pc_migration pc_sqlite_migrations[] = {
         { 7, schema_v7, NULL },
         { 8, schema_v8, NULL },
         { 9, schema_v9, NULL },
+        { 10, schema_v10, NULL },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);

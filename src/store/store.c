@@ -628,6 +628,21 @@ void pc_store_committed(struct pc_store *s)
                 s->on_commit(s->on_commit_data);
 }
 
+int pc_store_attempt_note(struct pc_store *s, const struct pc_attempt_count *a)
+{
+        if (s == NULL || a == NULL || a->vps_id == NULL)
+                return -EINVAL;
+        return s->ops->attempt_note(s, a);
+}
+
+int pc_store_attempt_list(struct pc_store *s, const char *vps_id, uint8_t proto, uint16_t lo, uint16_t hi,
+                          size_t limit, pc_attempt_count_cb cb, void *userdata)
+{
+        if (s == NULL || vps_id == NULL || cb == NULL || lo > hi)
+                return -EINVAL;
+        return s->ops->attempt_list(s, vps_id, proto, lo, hi, limit, cb, userdata);
+}
+
 int pc_store_tx_begin(struct pc_store *s)
 {
         if (s == NULL)

@@ -182,6 +182,20 @@ typedef int (*pc_store_action_cb)(const struct pc_store_action *a, void *userdat
 /* <n> and its payload are valid during the call only: copy what you keep. */
 typedef int (*pc_notification_cb)(const struct pc_notification *n, void *userdata);
 
+/* The kernel's count of blocked attempts of one VPS on one direction,
+ * protocol and port, as portcullisd last read it (pc_store_attempt_note).
+ * Read back, <vps_id> points into the row: valid during the callback. */
+struct pc_attempt_count {
+        const char *vps_id;
+        unsigned dir;      /* PC_DIR_EGRESS or PC_DIR_INGRESS */
+        uint8_t proto;     /* IPPROTO_TCP or IPPROTO_UDP */
+        uint16_t port;
+        uint64_t packets;  /* the kernel's count of the element */
+        int64_t last_seen; /* unix time of the latest attempt */
+};
+
+typedef int (*pc_attempt_count_cb)(const struct pc_attempt_count *a, void *userdata);
+
 struct pc_api_token;
 struct pc_change;
 typedef int (*pc_api_token_cb)(const struct pc_api_token *t, void *userdata);
@@ -276,6 +290,9 @@ struct pc_store_ops {
         int (*change_last)(struct pc_store *s, int64_t *ret_id);
         int (*vps_ids)(struct pc_store *s, const char *owner, const char *after, size_t limit,
                        int (*cb)(const char *id, void *userdata), void *userdata);
+        int (*attempt_note)(struct pc_store *s, const struct pc_attempt_count *a);
+        int (*attempt_list)(struct pc_store *s, const char *vps_id, uint8_t proto, uint16_t lo, uint16_t hi,
+                            size_t limit, pc_attempt_count_cb cb, void *userdata);
         int (*tx_begin)(struct pc_store *s);
         int (*tx_end)(struct pc_store *s, int r);
 };
@@ -558,6 +575,27 @@ int pc_store_action_set_until(struct pc_store *s, int64_t id, int64_t until,
 
 /* "active", "expired" or "lifted": the state of <a> at <now>. */
 const char *pc_store_action_state(const struct pc_store_action *a, int64_t now);
+
+/* ---- blocked attempts (the kernel's counters, for support) --------------
+ *
+ * portcullisd reads the kernel's blocked-attempt counters every
+ * attempts-interval and writes here those that grew, one transaction per
+ * pass (pc_store_tx_begin); the unprivileged readers (portcullis-apid,
+ * `portcullis ticket show`) read them here.  Not audited: a count is an
+ * observation, not a change.  A VPS's rows go with it. */
+
+/* Sets the count of (<a>->vps_id, dir, proto, port) to <a>->packets and
+ * its latest attempt to <a>->last_seen, creating the row if need be.  One
+ * statement, no transaction of its own: call it inside one.  -EINVAL for
+ * a direction other than egress or ingress or a protocol other than tcp
+ * or udp; -ENOENT if the VPS is not registered (nothing written). */
+int pc_store_attempt_note(struct pc_store *s, const struct pc_attempt_count *a);
+
+/* Calls <cb> for <vps_id>'s counts of <proto> on ports <lo> to <hi>, by
+ * port then direction, at most <limit> (0: all).  <cb> must not call the
+ * store; it may return -ENOBUFS to stop, which is returned as it is. */
+int pc_store_attempt_list(struct pc_store *s, const char *vps_id, uint8_t proto, uint16_t lo, uint16_t hi,
+                          size_t limit, pc_attempt_count_cb cb, void *userdata);
 
 /* ---- the notification outbox ------------------------------------------
  *

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -4051,6 +4052,62 @@ static int sq_notification_queue(struct pc_store *ps, const char *vps_id, const 
         return 0;
 }
 
+/* ---- blocked attempts -------------------------------------------------- */
+
+static int sq_attempt_note(struct pc_store *ps, const struct pc_attempt_count *a)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        const char *proto = a->proto == IPPROTO_TCP ? "tcp" : a->proto == IPPROTO_UDP ? "udp" : NULL;
+        const char *dir = a->dir == PC_DIR_EGRESS ? "egress" : a->dir == PC_DIR_INGRESS ? "ingress" : NULL;
+        int r;
+
+        if (proto == NULL || dir == NULL)
+                return set_err(s, -EINVAL, "blocked attempts of %s: protocol %u or direction %u is not counted",
+                               a->vps_id, a->proto, a->dir);
+        r = exec(s,
+                 "INSERT INTO vps_attempt (vps_id, direction, proto, port, packets, last_seen) "
+                 "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vps_id, proto, port, direction) DO UPDATE "
+                 "SET packets = excluded.packets, last_seen = max(last_seen, excluded.last_seen)",
+                 "tttiii", a->vps_id, dir, proto, (int64_t)a->port,
+                 a->packets > INT64_MAX ? INT64_MAX : (int64_t)a->packets, a->last_seen);
+        if (r == -ENOENT)
+                return set_err(s, r, "blocked attempts of %s: vps %s does not exist", a->vps_id, a->vps_id);
+        return r;
+}
+
+static int sq_attempt_list(struct pc_store *ps, const char *vps_id, uint8_t proto, uint16_t lo, uint16_t hi,
+                           size_t limit, pc_attempt_count_cb cb, void *userdata)
+{
+        struct sqlite_store *s = to_sqlite(ps);
+        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        int r;
+
+        if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
+                return 0; /* the kernel counts no other */
+        r = query(s, &st,
+                  "SELECT vps_id, direction, port, packets, last_seen FROM vps_attempt "
+                  "WHERE vps_id = ? AND proto = ? AND port BETWEEN ? AND ? ORDER BY port, direction LIMIT ?",
+                  "ttiii", vps_id, proto == IPPROTO_TCP ? "tcp" : "udp", (int64_t)lo, (int64_t)hi,
+                  limit == 0 || limit > INT64_MAX ? (int64_t)-1 : (int64_t)limit);
+        if (r < 0)
+                return r;
+        while ((r = step(s, st)) > 0) {
+                struct pc_attempt_count a = {
+                        .vps_id = col_text(st, 0),
+                        .dir = strcmp(col_text(st, 1), "egress") == 0 ? PC_DIR_EGRESS : PC_DIR_INGRESS,
+                        .proto = proto,
+                        .port = (uint16_t)sqlite3_column_int(st, 2),
+                        .packets = (uint64_t)sqlite3_column_int64(st, 3),
+                        .last_seen = sqlite3_column_int64(st, 4),
+                };
+
+                r = cb(&a, userdata);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
 /* ---- an operation's transaction --------------------------------------- */
 
 static int sq_tx_begin(struct pc_store *ps)
@@ -4360,6 +4417,8 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .changes = sq_changes,
         .change_last = sq_change_last,
         .vps_ids = sq_vps_ids,
+        .attempt_note = sq_attempt_note,
+        .attempt_list = sq_attempt_list,
         .tx_begin = sq_tx_begin,
         .tx_end = sq_tx_end,
 };

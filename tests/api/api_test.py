@@ -283,10 +283,30 @@ expect("close it again: 409", 409, "POST", "/v1/incidents/%d/close" % ia, {"reas
 st, j = expect("the incident shows its actions", 200, "GET", "/v1/incidents/%d" % ia, token=tok["admin"])
 check("incident JSON: kind, state, evidence, actions", j["kind"] == "scan" and j["state"] == "closed" and
       j["evidence"] == {"probes": 5} and isinstance(j["actions"], list), j)
-st, j = expect("support reads a ticket with its evidence", 200, "GET", "/v1/tickets/%d" % fresh_ticket("vps-a1"),
-               token=tok["support"])
-check("findings: incidents, actions, earlier tickets", set(j.get("findings", {})) == {"incidents", "actions",
-                                                                                    "earlier_tickets"}, j)
+
+
+def attempts(vid, *rows):
+    """Blocked-attempt counts of <vid> as portcullisd records them: (direction, proto, port, packets)."""
+    db = sqlite3.connect(os.environ["PC_DB_FILE"], timeout=10)
+    db.executemany("INSERT INTO vps_attempt (vps_id, direction, proto, port, packets, last_seen) "
+                   "VALUES (?, ?, ?, ?, ?, 1767225600)", [(vid,) + r for r in rows])
+    db.commit()
+    db.close()
+
+
+tid = fresh_ticket("vps-a1")
+vid = call("GET", "/v1/tickets/%d" % tid, token=tok["admin"])[1]["vps"]
+# smtp's 587 and 25 are the findings; bittorrent's 6881 and another VPS's 587 are not.
+attempts(vid, ("egress", "tcp", 587, 42), ("ingress", "tcp", 25, 2), ("egress", "tcp", 6881, 3))
+attempts("vps-b1", ("egress", "tcp", 587, 99))
+st, j = expect("support reads a ticket with its evidence", 200, "GET", "/v1/tickets/%d" % tid, token=tok["support"])
+check("findings: blocked attempts, incidents, actions, earlier tickets",
+      set(j.get("findings", {})) == {"blocked_attempts", "incidents", "actions", "earlier_tickets"}, j)
+check("findings: the VPS's blocked attempts on smtp's ports, by port, as recorded",
+      j["findings"]["blocked_attempts"] == [
+          {"proto": "tcp", "port": 25, "direction": "ingress", "packets": 2, "last_seen": "2026-01-01T00:00:00Z"},
+          {"proto": "tcp", "port": 587, "direction": "egress", "packets": 42, "last_seen": "2026-01-01T00:00:00Z"}],
+      j.get("findings"))
 st, j = expect("the customer reads it without", 200, "GET", "/v1/tickets/%d" % j["id"], token=tok["ann"])
 check("no findings for the customer", "findings" not in j, j)
 st, j = expect("audit of vps-a1", 200, "GET", "/v1/audit?vps=vps-a1&limit=5", token=tok["support"])

@@ -37,6 +37,14 @@ has() {
                 failures=$((failures + 1))
         fi
 }
+# hasnt NAME TEXT HAYSTACK
+hasnt() {
+        if grep -qF -- "$2" <<<"$3"; then
+                echo "FAIL $1: unexpected '$2' in:"
+                echo "$3" | head -20
+                failures=$((failures + 1))
+        fi
+}
 json() { # NAME PY-EXPR (on the variable j, from $out)
         if ! python3 -c "import json,sys; j=json.loads(sys.stdin.read()); assert $2, 'assertion: $2'" <<<"$out"; then
                 echo "FAIL $1: JSON check $2 on: $out" | head -20
@@ -746,9 +754,17 @@ t tix-list-other 0 ticket list --role customer --customer bea@example.org --json
 t tix-list-novps 2 ticket list vps-999 && has tix-list-novps "vps vps-999 does not exist" "$err"
 t tix-show 0 ticket show 1 && has tix-show "Ticket #1: vps-301 asks for smtp ports tcp/587 -- open" "$out" &&
         has tix-show "duration:  90 days" "$out" && has tix-show "opened" "$out" && has tix-show "The customer's earlier tickets:" "$out" &&
-        has tix-show "#2 vps-301 vpn: open" "$out"
-t tix-show-json 0 ticket show 1 --json && json tix-show-json 'j["state"] == "open" and j["history"][0]["kind"] == "opened" and [x["id"] for x in j["earlier_tickets"]] == [2] and j["incidents"] == [] and j["actions"] == [] and "blocked_attempts" in j'
-t tix-show-customer 0 ticket show 1 --role customer --customer ada@example.it --json && json tix-show-customer '"incidents" not in j and j["id"] == 1'
+        has tix-show "#2 vps-301 vpn: open" "$out" && has tix-show "Blocked attempts for smtp (the kernel's counters, as portcullisd last read them):" "$out" &&
+        has tix-show-none "  none" "$(sed -n '/^Blocked attempts/{n;p}' <<<"$out")"
+# The counts portcullisd records (the store, not the kernel): smtp's ports only.
+qt "INSERT INTO vps_attempt (vps_id, direction, proto, port, packets, last_seen) VALUES
+    ('vps-301', 'egress', 'tcp', 587, 12, 1767225600), ('vps-301', 'egress', 'tcp', 6881, 3, 1767225600)"
+t tix-show-attempts 0 ticket show 1 --role support --by sam && has tix-show-attempts "  tcp/587 egress: 12 packets, last 2026-01-01T00:00:00Z" "$out" &&
+        hasnt tix-show-attempts "6881" "$out"
+t tix-show-attempts-json 0 ticket show 1 --json && json tix-show-attempts-json 'j["findings"]["blocked_attempts"] == [{"proto": "tcp", "port": 587, "direction": "egress", "packets": 12, "last_seen": "2026-01-01T00:00:00Z"}]'
+t tix-show-customer-text 0 ticket show 1 --role customer --customer ada@example.it && hasnt tix-show-customer-text "Blocked attempts" "$out"
+t tix-show-json 0 ticket show 1 --json && json tix-show-json 'j["state"] == "open" and j["history"][0]["kind"] == "opened" and [x["id"] for x in j["findings"]["earlier_tickets"]] == [2] and j["findings"]["incidents"] == [] and j["findings"]["actions"] == []'
+t tix-show-customer 0 ticket show 1 --role customer --customer ada@example.it --json && json tix-show-customer '"findings" not in j and j["id"] == 1'
 t tix-show-other 2 ticket show 1 --role customer --customer bea@example.org && has tix-show-other "ticket #1 does not exist" "$err"
 t tix-show-missing 2 ticket show 99 && has tix-show-missing "ticket #99 does not exist" "$err"
 t tix-show-bad 2 ticket show x && has tix-show-bad "'x' is not a ticket number" "$err"

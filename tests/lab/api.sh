@@ -3,10 +3,12 @@
 # curl against the real daemons -- portcullis-apid running unprivileged
 # (nobody) and portcullisd as root, sharing only the database and the wake
 # socket.  A customer opens a ticket for smtp port 587 on their VPS at
-# milano; support investigates and approves; the VPS then delivers on 587
-# to the real postfix (swaks) and the kernel took the change within the
-# latency goal; revoked, 587 is blocked again; a denied ticket changes
-# nothing in the kernel; another customer sees none of it.
+# milano; support investigates, seeing beside the ticket the VPS's refused
+# attempts on 587 as portcullisd recorded them from the kernel, and
+# approves; the VPS then delivers on 587 to the real postfix (swaks) and
+# the kernel took the change within the latency goal; revoked, 587 is
+# blocked again; a denied ticket changes nothing in the kernel; another
+# customer sees none of it.
 # Usage: api.sh BUILD_DIR SOURCE_ROOT.  Namespaces prefixed pcapi.
 set -u
 here=$(dirname "$(readlink -f "$0")")
@@ -80,6 +82,22 @@ check "the customer cannot approve their own: 403" test "$(status "$(api "$BRUNO
 out=$(api "$SAM" POST "/v1/tickets/$id/investigate" '{"note": "checked SPF and DKIM"}')
 check "support investigates: investigating" test "$(field "$out" '["state"]')" = investigating
 check "still blocked while investigating" refused_fast 1 swaks_send vps201 "$LAB_INET_V4" 587 "investigating"
+# Those refused connections are in the kernel's counters, which only root
+# reads: portcullisd records them every attempts-interval (1 s here), and
+# apid, as nobody, shows them beside the ticket.
+tcp587() { sed '$d' <<<"$1" | python3 -c "import json, sys; f = json.load(sys.stdin).get('findings') or {}
+print(sum(a['packets'] for a in f.get('blocked_attempts', [])
+          if (a['proto'], a['port'], a['direction']) == ('tcp', 587, 'egress')))"; }
+for _ in $(seq 1 50); do
+        out=$(api "$SAM" GET "/v1/tickets/$id")
+        [ "$(tcp587 "$out")" -gt 0 ] 2>/dev/null && break
+        sleep 0.2
+done
+echo "     findings: $(sed '$d' <<<"$out" | python3 -c "import json, sys; print(json.load(sys.stdin)['findings']['blocked_attempts'])")"
+check "support sees the VPS's blocked attempts on tcp/587 outbound beside the ticket (within 10 s)" \
+        test "$(tcp587 "$out")" -gt 0
+out=$(api "$BRUNO" GET "/v1/tickets/$id")
+check "the customer reads the ticket without findings" test "$(status "$out")/$(field "$out" '.get("findings")')" = 200/None
 n0=$(changes)
 t0=$(lab_now_ms)
 out=$(api "$SAM" POST "/v1/tickets/$id/approve" '{"note": "transactional mail only"}')

@@ -16,6 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <jansson.h>
+#include <netinet/in.h>
 #include <sqlite3.h>
 
 #include "fixture.h"
@@ -170,19 +172,19 @@ static void test_authorize_matrix(void **state)
                 /* register, update, start/stop, remove, grant, revoke; ticket
                  * open, read, investigate, approve, deny, revoke, expire; vps
                  * read, tokens, metrics; incident read, close; action lift; audit;
-                 * action place; terminate; notification retry */
+                 * action place; terminate; notification retry; ticket findings */
                 { &admin,
                   { true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true,
-                    true, true, true, true, true, true, true } },
+                    true, true, true, true, true, true, true, true } },
                 { &support,
                   { false, false, false, false, true, true, true, true, true, true, true, true, false, true, false,
-                    true, true, true, true, true, true, false, true } },
+                    true, true, true, true, true, true, false, true, true } },
                 { &customer,
                   { false, false, false, false, false, false, true, true, false, false, false, false, false, true,
-                    false, false, true, false, false, false, false, false, false } },
+                    false, false, true, false, false, false, false, false, false, false } },
                 { &agent,
                   { true, true, true, true, false, false, false, false, false, false, false, false, true, true, false,
-                    true, false, false, false, false, true, true, false } },
+                    true, false, false, false, false, true, true, false, false } },
         };
         struct pc_ops_error err;
 
@@ -911,6 +913,65 @@ static void test_ticket_authorisation(void **state)
         assert_int_equal(n, 2);
 }
 
+/* A ticket's findings: support sees the VPS's blocked attempts on the
+ * service's ports (from the store, as portcullisd writes them), its
+ * incidents and actions and the customer's other tickets; a customer, even
+ * on their own ticket, and the agent get none. */
+static void test_ticket_findings(void **state)
+{
+        struct pc_attempt_count seed[] = {
+                { "vps-201", PC_DIR_EGRESS, IPPROTO_TCP, 587, 5, 1000 },
+                { "vps-201", PC_DIR_EGRESS, IPPROTO_TCP, 6881, 9, 1000 }, /* bittorrent's, not smtp's */
+                { "vps-202", PC_DIR_EGRESS, IPPROTO_TCP, 25, 7, 1000 },   /* another VPS */
+        };
+        struct spec_buf b;
+        struct pc_ops_error err;
+        json_t *f = NULL, *a;
+        int64_t id, vpn, incident;
+        bool opened;
+
+        register_ok(spec_of(&b, "vps-201", "milano", "198.51.100.10", NULL));
+        register_ok(spec_of(&b, "vps-202", "milano", "198.51.100.20", NULL));
+        vpn = open_ok("vps-201", "vpn", NULL);
+        id = open_ok("vps-201", "smtp", NULL);
+        for (size_t i = 0; i < PC_ARRAY_SIZE(seed); i++)
+                assert_int_equal(pc_store_attempt_note(store, &seed[i]), 0);
+        assert_int_equal(pc_store_incident_note(store, "vps-201", "blocked-use", 5, 1000, NULL, 3600, &incident,
+                                                &opened, 0), 0);
+
+        assert_refused(pc_ops_ticket_findings(&ops, &customer, id, &f, &err), &err, PC_OPS_EPERM, "",
+                       "bruno (role customer) may not read a ticket's findings: only admin or support may");
+        assert_null(f);
+        assert_refused(pc_ops_ticket_findings(&ops, &agent, id, &f, &err), &err, PC_OPS_EPERM, "", "may not");
+        assert_null(f);
+        assert_refused(pc_ops_ticket_findings(&ops, &support, 999, &f, &err), &err, PC_OPS_ENOENT, "",
+                       "ticket #999 does not exist");
+
+        assert_int_equal(pc_ops_ticket_findings(&ops, &support, id, &f, &err), 0);
+        a = json_object_get(f, "blocked_attempts");
+        assert_int_equal(json_array_size(a), 1);
+        a = json_array_get(a, 0);
+        assert_string_equal(json_string_value(json_object_get(a, "proto")), "tcp");
+        assert_int_equal(json_integer_value(json_object_get(a, "port")), 587);
+        assert_string_equal(json_string_value(json_object_get(a, "direction")), "egress");
+        assert_int_equal(json_integer_value(json_object_get(a, "packets")), 5);
+        assert_string_equal(json_string_value(json_object_get(a, "last_seen")), "1970-01-01T00:16:40Z");
+        assert_int_equal(json_array_size(json_object_get(f, "incidents")), 1);
+        assert_int_equal(json_integer_value(json_object_get(json_array_get(json_object_get(f, "incidents"), 0), "id")),
+                         incident);
+        assert_int_equal(json_array_size(json_object_get(f, "actions")), 0);
+        assert_int_equal(json_array_size(json_object_get(f, "earlier_tickets")), 1);
+        assert_int_equal(json_integer_value(
+                                 json_object_get(json_array_get(json_object_get(f, "earlier_tickets"), 0), "id")),
+                         vpn);
+        json_decref(f);
+
+        /* vpn's rule has other ports: none of the counts seeded */
+        assert_int_equal(pc_ops_ticket_findings(&ops, &admin, vpn, &f, &err), 0);
+        assert_int_equal(json_array_size(json_object_get(f, "blocked_attempts")), 0);
+        json_decref(f);
+}
+
 /* Refused at creation, with why, writing nothing. */
 static void test_ticket_open_refused(void **state)
 {
@@ -1122,6 +1183,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_ticket_illegal, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_ticket_pending_limits, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_ticket_authorisation, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_ticket_findings, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_ticket_open_refused, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_ticket_ports, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_ticket_notifications, open_store, close_store),

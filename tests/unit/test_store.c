@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -263,7 +264,7 @@ static void test_open_creates_schema(void **state)
         char buf[64], parent[128];
         int v = -1;
 
-        assert_int_equal(pc_store_schema_latest(), 9);
+        assert_int_equal(pc_store_schema_latest(), 10);
         assert_int_equal(pc_store_schema_version(s, &v), 0);
         assert_int_equal(v, pc_store_schema_latest());
         assert_int_equal(raw_int("PRAGMA user_version"), pc_store_schema_latest());
@@ -2685,6 +2686,94 @@ static int64_t place_filter(struct pc_store *s, const char *vps, int64_t inciden
         return id;
 }
 
+struct attempts_seen {
+        size_t n;
+        char vps[PC_NAME_MAX];
+        struct pc_attempt_count a[8];
+};
+
+static int attempt_seen(const struct pc_attempt_count *a, void *userdata)
+{
+        struct attempts_seen *x = userdata;
+
+        if (x->n == PC_ARRAY_SIZE(x->a))
+                return -ENOBUFS;
+        snprintf(x->vps, sizeof(x->vps), "%s", a->vps_id);
+        x->a[x->n] = *a;
+        x->a[x->n++].vps_id = NULL; /* it pointed into the row */
+        return 0;
+}
+
+/* The kernel's counts as portcullisd writes them: set (not added) per VPS,
+ * direction, protocol and port; read back by range, by port, bounded; a
+ * removed VPS's go with it. */
+static void test_attempts(void **state)
+{
+        struct pc_store *s = open_store();
+        struct attempts_seen x = { 0 };
+        struct pc_attempt_count a = { "vps-101", PC_DIR_EGRESS, IPPROTO_TCP, 587, 3, 1000 };
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        add_vps(s, "vps-102", "milano", "192.0.2.11");
+        assert_int_equal(pc_store_tx_begin(s), 0);
+        assert_int_equal(pc_store_attempt_note(s, &a), 0);
+        a.packets = 7; /* the kernel's new count replaces the old */
+        a.last_seen = 1200;
+        assert_int_equal(pc_store_attempt_note(s, &a), 0);
+        a.last_seen = 900; /* never back in time */
+        assert_int_equal(pc_store_attempt_note(s, &a), 0);
+        a.port = 25;
+        a.packets = 2;
+        assert_int_equal(pc_store_attempt_note(s, &a), 0);
+        a.dir = PC_DIR_INGRESS;
+        a.packets = 4;
+        assert_int_equal(pc_store_attempt_note(s, &a), 0);
+        a = (struct pc_attempt_count){ "vps-102", PC_DIR_EGRESS, IPPROTO_TCP, 587, 50, 1000 };
+        assert_int_equal(pc_store_attempt_note(s, &a), 0);
+        a.vps_id = "vps-999"; /* not registered: nothing written, the rest stands */
+        assert_int_equal(pc_store_attempt_note(s, &a), -ENOENT);
+        a = (struct pc_attempt_count){ "vps-101", PC_DIR_BOTH, IPPROTO_TCP, 80, 1, 1000 };
+        assert_int_equal(pc_store_attempt_note(s, &a), -EINVAL);
+        a = (struct pc_attempt_count){ "vps-101", PC_DIR_EGRESS, 47 /* gre */, 0, 1, 1000 };
+        assert_int_equal(pc_store_attempt_note(s, &a), -EINVAL);
+        assert_int_equal(pc_store_tx_end(s, 0), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM vps_attempt"), 4);
+        assert_int_equal(raw_int("SELECT count(*) FROM audit WHERE action LIKE 'attempt%'"), 0);
+
+        assert_int_equal(pc_store_attempt_list(s, "vps-101", IPPROTO_TCP, 0, 65535, 0, attempt_seen, &x), 0);
+        assert_int_equal(x.n, 3);
+        assert_string_equal(x.vps, "vps-101");
+        assert_int_equal(x.a[0].port, 25);
+        assert_int_equal(x.a[0].dir, PC_DIR_EGRESS);
+        assert_int_equal(x.a[0].packets, 2);
+        assert_int_equal(x.a[1].port, 25);
+        assert_int_equal(x.a[1].dir, PC_DIR_INGRESS);
+        assert_int_equal(x.a[2].port, 587);
+        assert_int_equal(x.a[2].proto, IPPROTO_TCP);
+        assert_int_equal(x.a[2].packets, 7);
+        assert_int_equal(x.a[2].last_seen, 1200);
+        x.n = 0;
+        assert_int_equal(pc_store_attempt_list(s, "vps-101", IPPROTO_TCP, 500, 600, 0, attempt_seen, &x), 0);
+        assert_int_equal(x.n, 1);
+        x.n = 0;
+        assert_int_equal(pc_store_attempt_list(s, "vps-101", IPPROTO_UDP, 0, 65535, 0, attempt_seen, &x), 0);
+        assert_int_equal(x.n, 0);
+        assert_int_equal(pc_store_attempt_list(s, "vps-101", IPPROTO_TCP, 0, 65535, 1, attempt_seen, &x), 0);
+        assert_int_equal(x.n, 1);
+
+        /* A transaction that fails writes none of its counts. */
+        a = (struct pc_attempt_count){ "vps-101", PC_DIR_EGRESS, IPPROTO_UDP, 53, 9, 1000 };
+        assert_int_equal(pc_store_tx_begin(s), 0);
+        assert_int_equal(pc_store_attempt_note(s, &a), 0);
+        assert_int_equal(pc_store_tx_end(s, -EIO), -EIO);
+        assert_int_equal(raw_int("SELECT count(*) FROM vps_attempt WHERE proto = 'udp'"), 0);
+
+        assert_int_equal(pc_store_vps_remove(s, "vps-101", &bob), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM vps_attempt WHERE vps_id = 'vps-101'"), 0);
+        assert_int_equal(raw_int("SELECT count(*) FROM vps_attempt"), 1);
+        pc_store_close(s);
+}
+
 /* Listing and reading incidents: newest first, filtered by VPS, kind and
  * state, with evidence and the number of actions. */
 static void test_incident_list(void **state)
@@ -2861,6 +2950,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_incident_notice, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_incident_times, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_incident_list, setup, teardown),
+                cmocka_unit_test_setup_teardown(test_attempts, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_incident_close, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_actions, setup, teardown),
                 cmocka_unit_test_setup_teardown(test_notification_list, setup, teardown),
