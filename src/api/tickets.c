@@ -114,10 +114,10 @@ static void ticket_reply(struct api_request *req, struct api_reply *rep, int64_t
         }
         j = pc_json_ticket(&t);
         history = json_array();
-        if (pc_store_ticket_events(req->ops->store, id, event_cb, history) < 0) {
+        if (pc_ops_ticket_history(req->ops, &req->who, id, event_cb, history, &err) < 0) {
                 json_decref(j);
                 json_decref(history);
-                api_reply_fail(rep, PC_OPS_EIO, NULL, "%s", pc_store_errmsg(req->ops->store));
+                api_reply_error(rep, &err);
                 return;
         }
         json_object_set_new(j, "history", history);

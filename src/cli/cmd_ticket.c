@@ -393,12 +393,10 @@ static int ticket_show(struct cli *c, int argc, char **argv)
         j = pc_json_ticket(t);
         history = json_array();
         json_object_set_new(j, "history", history);
-        r = pc_store_ticket_events(c->store, id, event_cb, history);
-        if (r < 0) {
-                cli_error("Failed to read the history of ticket #%" PRId64 ": %s", id, pc_store_errmsg(c->store));
+        if (pc_ops_ticket_history(&o, &who, id, event_cb, history, &err) < 0) {
                 json_decref(j);
                 free(t);
-                return CLI_ERROR;
+                return cli_ops_error("ticket", &err, "Failed to read the history of ticket #%" PRId64, id);
         }
         /* A customer sees the ticket and its history only (EPERM). */
         if (pc_ops_ticket_findings(&o, &who, id, &findings, &err) == 0)

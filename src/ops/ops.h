@@ -282,6 +282,13 @@ int pc_ops_ticket_open(struct pc_ops *o, const struct pc_ops_actor *who, const s
 int pc_ops_ticket_get(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, struct pc_ticket *ret,
                       struct pc_ops_error *err);
 
+/* Calls <cb> for each event of ticket <id>, oldest first, as <who> may
+ * see it (admin, support; a customer: their own VPSes' only, else ENOENT,
+ * and without what is internal: an investigation's note, and who of the
+ * team acted -- "support"). */
+int pc_ops_ticket_history(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, pc_ticket_event_cb cb,
+                          void *userdata, struct pc_ops_error *err);
+
 /* Lists tickets for <who>: <q> as given for admin and support; a
  * customer's are always narrowed to their own VPSes (another customer's
  * VPS in <q> is ENOENT). */

@@ -42,6 +42,23 @@ static bool visible(const struct pc_ops_actor *who, const struct pc_ticket *t)
         return who->role != PC_ROLE_CUSTOMER || (who->customer != NULL && strcmp(t->owner, who->customer) == 0);
 }
 
+/* What of the team's work a customer sees: who of the team acted is
+ * "support", and an investigation's note is internal. */
+static void redact_by(const struct pc_ops_actor *who, char *by, size_t size)
+{
+        if (strcmp(by, who->principal) != 0)
+                snprintf(by, size, "support");
+}
+
+static void redact_ticket(const struct pc_ops_actor *who, struct pc_ticket *t)
+{
+        if (who->role != PC_ROLE_CUSTOMER)
+                return;
+        redact_by(who, t->updated_by, sizeof(t->updated_by));
+        if (t->state == PC_TICKET_INVESTIGATING)
+                t->note[0] = '\0';
+}
+
 /* Reads ticket <id> for <who> into *<t> (no authorisation: the caller's). */
 static int ticket_fetch(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, struct pc_ticket *t,
                         struct pc_ops_error *err)
@@ -63,7 +80,69 @@ int pc_ops_ticket_get(struct pc_ops *o, const struct pc_ops_actor *who, int64_t 
 {
         int r = pc_ops_authorize(who, PC_OP_TICKET_READ, err);
 
-        return r < 0 ? r : ticket_fetch(o, who, id, ret, err);
+        if (r >= 0)
+                r = ticket_fetch(o, who, id, ret, err);
+        if (r >= 0)
+                redact_ticket(who, ret);
+        return r;
+}
+
+struct history {
+        const struct pc_ops_actor *who;
+        pc_ticket_event_cb cb;
+        void *userdata;
+};
+
+static int history_cb(const struct pc_ticket_event *e, void *userdata)
+{
+        struct history *h = userdata;
+        struct pc_ticket_event shown;
+
+        if (h->who->role != PC_ROLE_CUSTOMER)
+                return h->cb(e, h->userdata);
+        shown = *e;
+        redact_by(h->who, shown.by, sizeof(shown.by));
+        if (strcmp(e->kind, pc_ticket_state_name(PC_TICKET_INVESTIGATING)) == 0)
+                shown.text[0] = '\0';
+        return h->cb(&shown, h->userdata);
+}
+
+int pc_ops_ticket_history(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, pc_ticket_event_cb cb,
+                          void *userdata, struct pc_ops_error *err)
+{
+        struct history h = { who, cb, userdata };
+        struct pc_ticket *t = malloc(sizeof(*t));
+        int r;
+
+        if (t == NULL)
+                return pc_ops_fail(err, PC_OPS_EIO, NULL, "out of memory");
+        r = pc_ops_ticket_get(o, who, id, t, err); /* whose it is */
+        free(t);
+        if (r < 0)
+                return r;
+        r = pc_store_ticket_events(o->store, id, history_cb, &h);
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}
+
+struct listing {
+        const struct pc_ops_actor *who;
+        pc_ticket_cb cb;
+        void *userdata;
+};
+
+static int listing_cb(const struct pc_ticket *t, void *userdata)
+{
+        struct listing *l = userdata;
+        struct pc_ticket *shown = malloc(sizeof(*shown));
+        int r;
+
+        if (shown == NULL)
+                return -ENOMEM;
+        *shown = *t;
+        redact_ticket(l->who, shown);
+        r = l->cb(shown, l->userdata);
+        free(shown);
+        return r;
 }
 
 int pc_ops_ticket_list(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_ticket_query *q,
@@ -87,7 +166,12 @@ int pc_ops_ticket_list(struct pc_ops *o, const struct pc_ops_actor *who, const s
                 }
                 mine.owner = who->customer;
         }
-        r = pc_store_ticket_query(o->store, &mine, pc_now(), cb, userdata);
+        if (who->role == PC_ROLE_CUSTOMER) {
+                struct listing l = { who, cb, userdata };
+
+                r = pc_store_ticket_query(o->store, &mine, pc_now(), listing_cb, &l);
+        } else
+                r = pc_store_ticket_query(o->store, &mine, pc_now(), cb, userdata);
         return r < 0 ? pc_ops_store_fail(o, r, q->vps_id != NULL ? "vps" : NULL, err) : 0;
 }
 
