@@ -11,49 +11,39 @@ void api_services(struct api_request *req, struct api_reply *rep)
         api_reply_json(rep, 200, json_pack("{s:o}", "services", pc_json_services(req->ops->cfg)));
 }
 
-struct page {
+/* A page of VPSes, by name: the next one starts after the last (?after=). */
+struct vps_page {
+        struct api_page page;
         struct api_request *req;
-        json_t *list;
         char last[PC_NAME_MAX];
-        size_t n;
         struct pc_ops_error err;
-        int failed;
 };
 
 static int vps_page_cb(const char *id, void *userdata)
 {
-        struct page *p = userdata;
+        struct vps_page *p = userdata;
         struct pc_vps *v = NULL;
 
-        if (pc_ops_vps_get(p->req->ops, &p->req->who, id, &v, &p->err) < 0) {
-                p->failed = -EIO;
+        if (pc_ops_vps_get(p->req->ops, &p->req->who, id, &v, &p->err) < 0)
                 return -EIO;
-        }
-        json_array_append_new(p->list, pc_json_vps(v));
+        api_page_take(&p->page, 0, pc_json_vps(v));
         pc_vps_free(v);
         snprintf(p->last, sizeof(p->last), "%s", id);
-        p->n++;
         return 0;
 }
 
 void api_vps_list(struct api_request *req, struct api_reply *rep)
 {
-        struct page p = { .req = req };
-        const char *after = api_query(req, "after");
-        size_t limit;
+        struct vps_page p = { .req = req };
 
-        if (api_query_limit(req, rep, &limit) < 0)
+        if (api_page_start(req, rep, NULL, &p.page) < 0)
                 return;
-        p.list = json_array();
-        if (pc_ops_vps_list(req->ops, &req->who, after, limit, vps_page_cb, &p, &p.err) < 0) {
-                json_decref(p.list);
-                api_reply_error(rep, &p.err);
+        if (pc_ops_vps_list(req->ops, &req->who, api_query(req, "after"), p.page.limit, vps_page_cb, &p, &p.err) < 0) {
+                api_page_fail(rep, &p.page, &p.err);
                 return;
         }
         /* A full page says where the next one starts. */
-        api_reply_json(rep, 200,
-                       json_pack("{s:o, s:o}", "vps", p.list, "next",
-                                 p.n == limit ? json_string(p.last) : json_null()));
+        api_page_reply(rep, &p.page, "vps", p.page.n == p.page.limit ? json_string(p.last) : json_null());
 }
 
 void api_vps_get(struct api_request *req, struct api_reply *rep)
