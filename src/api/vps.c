@@ -86,6 +86,20 @@ static int addresses(struct api_request *req, struct api_reply *rep, struct pc_p
         return 0;
 }
 
+/* The "mac" member's text <mac> (NULL: absent) into <buf>: *<ret> then
+ * points to it, or stays NULL. */
+static int parse_mac(struct api_reply *rep, const char *mac, uint8_t buf[6], const uint8_t **ret)
+{
+        if (mac == NULL)
+                return 0;
+        if (pc_parse_mac(mac, buf) < 0) {
+                api_reply_fail(rep, PC_OPS_EINVAL, "mac", "mac is not a unicast MAC address (aa:bb:cc:dd:ee:ff)");
+                return -EINVAL;
+        }
+        *ret = buf;
+        return 0;
+}
+
 void api_vps_register(struct api_request *req, struct api_reply *rep)
 {
         static const char *const known[] = { "id", "owner", "lang", "site", "iface", "mac", "addresses", "reason",
@@ -105,15 +119,8 @@ void api_vps_register(struct api_request *req, struct api_reply *rep)
             api_body_string(req, rep, "iface", true, &spec.iface) < 0 ||
             api_body_string(req, rep, "mac", false, &mac) < 0 ||
             api_body_string(req, rep, "reason", false, &reason) < 0 ||
-            addresses(req, rep, addrs, &spec.n_addrs) < 0)
+            addresses(req, rep, addrs, &spec.n_addrs) < 0 || parse_mac(rep, mac, macb, &spec.mac) < 0)
                 return;
-        if (mac != NULL) {
-                if (pc_parse_mac(mac, macb) < 0) {
-                        api_reply_fail(rep, PC_OPS_EINVAL, "mac", "mac is not a unicast MAC address (aa:bb:cc:dd:ee:ff)");
-                        return;
-                }
-                spec.mac = macb;
-        }
         if (pc_ops_vps_register(req->ops, &req->who, &spec, reason, &site, &err) < 0 ||
             pc_ops_vps_get(req->ops, &req->who, spec.id, &v, &err) < 0) {
                 api_reply_error(rep, &err);
@@ -149,17 +156,10 @@ void api_vps_update(struct api_request *req, struct api_reply *rep)
         if (api_body_only(req, rep, known) < 0 || api_body_string(req, rep, "iface", false, &change.iface) < 0 ||
             api_body_string(req, rep, "mac", false, &mac) < 0 ||
             api_body_string(req, rep, "reason", false, &reason) < 0 ||
-            addresses(req, rep, addrs, &change.n_addrs) < 0)
+            addresses(req, rep, addrs, &change.n_addrs) < 0 || parse_mac(rep, mac, macb, &change.mac) < 0)
                 return;
         if (json_object_get(req->body, "addresses") != NULL)
                 change.addrs = addrs;
-        if (mac != NULL) {
-                if (pc_parse_mac(mac, macb) < 0) {
-                        api_reply_fail(rep, PC_OPS_EINVAL, "mac", "mac is not a unicast MAC address (aa:bb:cc:dd:ee:ff)");
-                        return;
-                }
-                change.mac = macb;
-        }
         if (pc_ops_vps_update(req->ops, &req->who, &change, reason, NULL, &err) < 0)
                 api_reply_error(rep, &err);
         else
