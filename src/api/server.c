@@ -95,17 +95,6 @@ static void bucket_refill(const struct api_server *s, struct bucket *b, int64_t 
         b->at_ms = now;
 }
 
-/* Murmur3's finaliser: every bit of <h> moves every bit of the result. */
-static uint64_t mix64(uint64_t h)
-{
-        h ^= h >> 33;
-        h *= 0xff51afd7ed558ccdull;
-        h ^= h >> 33;
-        h *= 0xc4ceb9fe1a85ec53ull;
-        h ^= h >> 33;
-        return h;
-}
-
 /* The first of the PROBES slots of <addr>. */
 static size_t slot_of(const struct api_server *s, const uint8_t addr[16])
 {
@@ -113,7 +102,7 @@ static size_t slot_of(const struct api_server *s, const uint8_t addr[16])
 
         memcpy(&hi, addr, 8);
         memcpy(&lo, addr + 8, 8);
-        return (size_t)mix64(mix64(hi ^ s->seed) ^ lo) & (CLIENTS - 1);
+        return (size_t)pc_mix64(pc_mix64(hi ^ s->seed) ^ lo) & (CLIENTS - 1);
 }
 
 /* Takes one request from the client's bucket: false when it is empty.
