@@ -103,6 +103,39 @@ int api_query_limit(struct api_request *req, struct api_reply *rep, size_t *ret)
 /* Path parameter <i> as a positive id. */
 int api_param_id(struct api_request *req, struct api_reply *rep, size_t i, const char *field, int64_t *ret);
 
+/* ---- pages of a list (page.c) ----------------------------------------- */
+
+/* One page of a list: at most <limit> items, newest first by id unless the
+ * list is keyed otherwise (/v1/vps, ?after=). */
+struct api_page {
+        json_t *list;   /* the items taken; the reply takes it */
+        int64_t before; /* ?before=: only ids below it; 0 from the newest */
+        int64_t last;   /* the id of the last item taken: the next page's ?before= */
+        size_t limit, n;
+};
+
+/* Reads ?limit= and, unless <before_is> is NULL (a list without ?before=),
+ * ?before= (a positive id, else "before must be <before_is>") into <p>,
+ * with a new empty list: 0, or -EINVAL with a 400 in <rep>. */
+int api_page_start(struct api_request *req, struct api_reply *rep, const char *before_is, struct api_page *p);
+
+/* Takes <item> (taken) with id <id> (0 in a list keyed otherwise) into the
+ * page; an item at or past ?before= is dropped.  0, or -ENOBUFS when the
+ * page is full: a read callback's "stop", that api_page_end reads as
+ * "there is a next page". */
+int api_page_take(struct api_page *p, int64_t id, json_t *item);
+
+/* Answers the error <err> of the read, freeing the page's list. */
+void api_page_fail(struct api_reply *rep, struct api_page *p, const struct pc_ops_error *err);
+
+/* Answers 200 {<name>: [the items], "next": <next> (taken)}. */
+void api_page_reply(struct api_reply *rep, struct api_page *p, const char *name, json_t *next);
+
+/* Answers after a read that returned <r>: its error (r < 0, not -ENOBUFS),
+ * or the page, "next" the last id when the read stopped on a full page
+ * and null when the list ended within it. */
+void api_page_end(struct api_reply *rep, struct api_page *p, const char *name, int r, const struct pc_ops_error *err);
+
 /* ---- the server ------------------------------------------------------- */
 
 struct api_settings {

@@ -8,67 +8,11 @@
 #include "base/util.h"
 #include "ops/ops_json.h"
 
-/* A page of a newest-first list: items with an id below <before> (0: any),
- * at most <limit>; <last> the last id taken, for the next page. */
-struct page {
-        json_t *list;
-        int64_t before, last;
-        size_t limit, n;
+/* A page of actions: an action's JSON says whether it is in force <now>. */
+struct action_page {
+        struct api_page page;
         int64_t now;
 };
-
-/* ?limit= and ?before= into <p>, a new list. */
-static int page_start(struct api_request *req, struct api_reply *rep, struct page *p)
-{
-        const char *before = api_query(req, "before");
-
-        memset(p, 0, sizeof(*p));
-        p->now = pc_now();
-        if (api_query_limit(req, rep, &p->limit) < 0)
-                return -EINVAL;
-        if (before != NULL) {
-                char *end;
-
-                p->before = strtoll(before, &end, 10);
-                if (*before == '\0' || *end != '\0' || p->before <= 0) {
-                        api_reply_fail(rep, PC_OPS_EINVAL, "before", "before must be an id");
-                        return -EINVAL;
-                }
-        }
-        p->list = json_array();
-        return 0;
-}
-
-/* Takes <item> (its <id>) into the page: 0, or -ENOBUFS when full. */
-static int page_take(struct page *p, int64_t id, json_t *item)
-{
-        if (p->before != 0 && id >= p->before) {
-                json_decref(item);
-                return 0;
-        }
-        if (p->n == p->limit) {
-                json_decref(item);
-                return -ENOBUFS;
-        }
-        json_array_append_new(p->list, item);
-        p->last = id;
-        p->n++;
-        return 0;
-}
-
-/* Answers the page as {<name>: [...], next} after a read that returned <r>. */
-static void page_reply(struct api_reply *rep, struct page *p, const char *name, int r,
-                       const struct pc_ops_error *err)
-{
-        if (r < 0 && r != -ENOBUFS) {
-                json_decref(p->list);
-                api_reply_error(rep, err);
-                return;
-        }
-        api_reply_json(rep, 200,
-                       json_pack("{s:o, s:o}", name, p->list, "next",
-                                 r == -ENOBUFS ? json_integer(p->last) : json_null()));
-}
 
 /* ?name=1|true|0|false (absent: false). */
 static int query_bool(struct api_request *req, struct api_reply *rep, const char *name, bool *ret)
@@ -88,23 +32,21 @@ static int query_bool(struct api_request *req, struct api_reply *rep, const char
 
 static int incident_cb(const struct pc_incident *i, void *userdata)
 {
-        struct page *p = userdata;
-
-        return page_take(p, i->id, pc_json_incident(i));
+        return api_page_take(userdata, i->id, pc_json_incident(i));
 }
 
 void api_incident_list(struct api_request *req, struct api_reply *rep)
 {
         struct pc_ops_error err;
-        struct page p;
+        struct api_page p;
         bool open;
         int r;
 
-        if (query_bool(req, rep, "open", &open) < 0 || page_start(req, rep, &p) < 0)
+        if (query_bool(req, rep, "open", &open) < 0 || api_page_start(req, rep, "an id", &p) < 0)
                 return;
         r = pc_ops_incident_list(req->ops, &req->who, api_query(req, "vps"), api_query(req, "kind"), open,
                                  incident_cb, &p, &err);
-        page_reply(rep, &p, "incidents", r, &err);
+        api_page_end(rep, &p, "incidents", r, &err);
 }
 
 static int incident_one_cb(const struct pc_incident *i, void *userdata)
@@ -115,15 +57,15 @@ static int incident_one_cb(const struct pc_incident *i, void *userdata)
 
 static int action_cb(const struct pc_store_action *a, void *userdata)
 {
-        struct page *p = userdata;
+        struct action_page *ap = userdata;
 
-        return page_take(p, a->id, pc_json_action(a, p->now));
+        return api_page_take(&ap->page, a->id, pc_json_action(a, ap->now));
 }
 
 void api_incident_get(struct api_request *req, struct api_reply *rep)
 {
         struct pc_ops_error err;
-        struct page p = { .limit = API_PAGE_MAX, .now = pc_now() };
+        struct action_page ap = { .page = { .limit = API_PAGE_MAX }, .now = pc_now() };
         json_t *inc = NULL;
         int64_t id;
         int r;
@@ -134,16 +76,16 @@ void api_incident_get(struct api_request *req, struct api_reply *rep)
                 api_reply_error(rep, &err);
                 return;
         }
-        p.list = json_array();
+        ap.page.list = json_array();
         r = pc_ops_action_list(req->ops, &req->who, json_string_value(json_object_get(inc, "vps")), id, false,
-                               action_cb, &p, &err);
+                               action_cb, &ap, &err);
         if (r < 0 && r != -ENOBUFS) {
                 json_decref(inc);
-                json_decref(p.list);
-                api_reply_error(rep, &err);
+                api_page_fail(rep, &ap.page, &err);
                 return;
         }
-        json_object_set_new(inc, "actions", p.list);
+        /* The incident's actions, the first API_PAGE_MAX of them: no next page. */
+        json_object_set_new(inc, "actions", ap.page.list);
         api_reply_json(rep, 200, inc);
 }
 
@@ -177,7 +119,7 @@ void api_action_list(struct api_request *req, struct api_reply *rep)
         const char *inc = api_query(req, "incident");
         struct pc_ops_error err;
         int64_t incident = 0;
-        struct page p;
+        struct action_page ap;
         bool active;
         int r;
 
@@ -190,10 +132,11 @@ void api_action_list(struct api_request *req, struct api_reply *rep)
                         return;
                 }
         }
-        if (query_bool(req, rep, "active", &active) < 0 || page_start(req, rep, &p) < 0)
+        if (query_bool(req, rep, "active", &active) < 0 || api_page_start(req, rep, "an id", &ap.page) < 0)
                 return;
-        r = pc_ops_action_list(req->ops, &req->who, api_query(req, "vps"), incident, active, action_cb, &p, &err);
-        page_reply(rep, &p, "actions", r, &err);
+        ap.now = pc_now();
+        r = pc_ops_action_list(req->ops, &req->who, api_query(req, "vps"), incident, active, action_cb, &ap, &err);
+        api_page_end(rep, &ap.page, "actions", r, &err);
 }
 
 void api_action_lift(struct api_request *req, struct api_reply *rep)
@@ -221,14 +164,14 @@ void api_action_lift(struct api_request *req, struct api_reply *rep)
 
 static int notification_cb(const struct pc_notification *n, void *userdata)
 {
-        return page_take(userdata, n->id, pc_json_notification(n));
+        return api_page_take(userdata, n->id, pc_json_notification(n));
 }
 
 void api_notification_list(struct api_request *req, struct api_reply *rep)
 {
         const char *state = api_query(req, "state");
         struct pc_ops_error err;
-        struct page p;
+        struct api_page p;
         int r;
 
         if (state != NULL && strcmp(state, "pending") != 0 && strcmp(state, "sent") != 0 &&
@@ -236,33 +179,30 @@ void api_notification_list(struct api_request *req, struct api_reply *rep)
                 api_reply_fail(rep, PC_OPS_EINVAL, "state", "state must be pending, sent or failed");
                 return;
         }
-        if (page_start(req, rep, &p) < 0)
+        if (api_page_start(req, rep, "an id", &p) < 0)
                 return;
         r = pc_ops_notification_list(req->ops, &req->who, api_query(req, "vps"), state, 0, notification_cb, &p, &err);
-        page_reply(rep, &p, "notifications", r, &err);
+        api_page_end(rep, &p, "notifications", r, &err);
 }
 
 static int audit_cb(const struct pc_audit_entry *e, void *userdata)
 {
-        return json_array_append_new(userdata, pc_json_audit(e));
+        return api_page_take(userdata, e->id, pc_json_audit(e));
 }
 
 void api_audit_list(struct api_request *req, struct api_reply *rep)
 {
         struct pc_ops_error err;
-        json_t *list = json_array();
-        size_t limit;
+        struct api_page p;
 
-        if (api_query_limit(req, rep, &limit) < 0) {
-                json_decref(list);
+        /* The newest <limit> entries, read as such by the store: no ?before=, no next page. */
+        if (api_page_start(req, rep, NULL, &p) < 0)
+                return;
+        if (pc_ops_audit_list(req->ops, &req->who, api_query(req, "vps"), p.limit, audit_cb, &p, &err) < 0) {
+                api_page_fail(rep, &p, &err);
                 return;
         }
-        if (pc_ops_audit_list(req->ops, &req->who, api_query(req, "vps"), limit, audit_cb, list, &err) < 0) {
-                json_decref(list);
-                api_reply_error(rep, &err);
-                return;
-        }
-        api_reply_json(rep, 200, json_pack("{s:o}", "audit", list));
+        api_reply_json(rep, 200, json_pack("{s:o}", "audit", p.list));
 }
 
 /* ---- actions by hand: filters, suspensions, terminations ------------------ */

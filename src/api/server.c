@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -19,7 +20,8 @@
 #include "base/util.h"
 #include "ops/ops_json.h"
 
-#define CLIENTS 1024          /* rate buckets (client addresses) tracked */
+#define CLIENTS 1024          /* rate buckets (client addresses) tracked: a power of 2 */
+#define PROBES 16             /* the slots a client's address may take, from its hash on */
 #define CONNECTION_TIMEOUT 10 /* s: a client that stops sending is dropped */
 
 /* A client's token bucket: <tokens> (in 1/1000s) refill at <rate>/s. */
@@ -35,7 +37,8 @@ struct api_server {
         struct pc_ops *ops;
         struct api_settings set;
         struct bucket buckets[CLIENTS];
-        struct bucket overflow;  /* shared by newcomers while every slot holds a throttled client */
+        struct bucket overflow;  /* shared by newcomers while each of their slots holds a throttled client */
+        uint64_t seed;           /* of the slots' hash: a client cannot aim at another's slots */
         uint64_t requests[6];   /* by status class: 1xx .. 5xx; [0] others */
         uint64_t refused_rate, refused_size, refused_auth;
         uint64_t wakes_failed;
@@ -92,28 +95,44 @@ static void bucket_refill(const struct api_server *s, struct bucket *b, int64_t 
         b->at_ms = now;
 }
 
+/* The first of the PROBES slots of <addr>. */
+static size_t slot_of(const struct api_server *s, const uint8_t addr[16])
+{
+        uint64_t hi, lo;
+
+        memcpy(&hi, addr, 8);
+        memcpy(&lo, addr + 8, 8);
+        return (size_t)pc_mix64(pc_mix64(hi ^ s->seed) ^ lo) & (CLIENTS - 1);
+}
+
 /* Takes one request from the client's bucket: false when it is empty.
- * A new client takes the slot of a client whose bucket is full again (it
- * holds nothing to forget); with none, it shares the overflow bucket with
- * every other newcomer: flooding the table with addresses frees no
- * throttled client, it only throttles the flood. */
+ * A client's bucket is in one of the PROBES slots from slot_of() on, never
+ * elsewhere: its lookup reads at most those, and stops at an unused slot
+ * (a slot is never emptied, so nobody was put past one).  A new client
+ * takes an unused slot there or that of a client whose bucket is full
+ * again (it holds nothing to forget); with neither, it shares the overflow
+ * bucket with every other such newcomer: flooding the table with addresses
+ * frees no throttled client, it only throttles the flood. */
 static bool rate_take(struct api_server *s, const uint8_t addr[16])
 {
         int64_t now = mono_ms(), full = (int64_t)s->set.burst * 1000;
         struct bucket *b = NULL, *free_slot = NULL;
+        size_t first = slot_of(s, addr);
 
-        for (size_t i = 0; i < CLIENTS; i++) {
-                struct bucket *c = &s->buckets[i];
+        for (size_t i = 0; i < PROBES && b == NULL; i++) {
+                struct bucket *c = &s->buckets[(first + i) & (CLIENTS - 1)];
 
-                if (c->used && memcmp(c->addr, addr, 16) == 0) {
+                if (!c->used) {
+                        if (free_slot == NULL)
+                                free_slot = c;
+                        break;
+                }
+                if (memcmp(c->addr, addr, 16) == 0) {
                         b = c;
                         break;
                 }
-                if (free_slot != NULL)
-                        continue;
-                if (c->used)
-                        bucket_refill(s, c, now);
-                if (!c->used || c->tokens >= full)
+                bucket_refill(s, c, now);
+                if (free_slot == NULL && c->tokens >= full)
                         free_slot = c;
         }
         if (b == NULL && free_slot != NULL) {
@@ -399,6 +418,8 @@ int api_server_start(const struct api_settings *set, struct pc_ops *ops, struct 
         s->ops = ops;
         s->set = *set;
         pc_store_on_commit(ops->store, on_commit, s);
+        if (getrandom(&s->seed, sizeof(s->seed), GRND_NONBLOCK) != (ssize_t)sizeof(s->seed))
+                s->seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)s;
         if (set->tls_cert != NULL)
                 s->mhd = MHD_start_daemon(flags, set->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr.sa,
                                           MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,

@@ -7,38 +7,20 @@
 #include "base/util.h"
 #include "ops/ops_json.h"
 
-#define PAGE_FULL 1 /* a callback's "stop: the page is full" */
-
-struct page {
-        json_t *list;
-        int64_t before;  /* 0: from the newest */
-        size_t limit, n;
-        int64_t last;
-};
-
 static int ticket_page_cb(const struct pc_ticket *t, void *userdata)
 {
-        struct page *p = userdata;
-
-        if (p->n == p->limit)
-                return -ENOBUFS;
-        json_array_append_new(p->list, pc_json_ticket(t));
-        p->last = t->id;
-        p->n++;
-        return 0;
+        return api_page_take(userdata, t->id, pc_json_ticket(t));
 }
 
 void api_ticket_list(struct api_request *req, struct api_reply *rep)
 {
         struct pc_ticket_query q = { .vps_id = api_query(req, "vps"), .state = -1 };
-        const char *state = api_query(req, "state"), *before = api_query(req, "before");
-        struct page p = { 0 };
+        const char *state = api_query(req, "state");
         struct pc_ops_error err;
         enum pc_ticket_state st;
+        struct api_page p;
         int r;
 
-        if (api_query_limit(req, rep, &p.limit) < 0)
-                return;
         if (state != NULL) {
                 if (pc_ticket_state_parse(state, &st) < 0) {
                         api_reply_fail(rep, PC_OPS_EINVAL, "state",
@@ -47,29 +29,13 @@ void api_ticket_list(struct api_request *req, struct api_reply *rep)
                 }
                 q.state = (int)st;
         }
-        if (before != NULL) {
-                char *end;
-
-                p.before = strtoll(before, &end, 10);
-                if (*before == '\0' || *end != '\0' || p.before <= 0) {
-                        api_reply_fail(rep, PC_OPS_EINVAL, "before", "before must be a ticket id");
-                        return;
-                }
-        }
+        if (api_page_start(req, rep, "a ticket id", &p) < 0)
+                return;
         /* A page and one more, through the index: is there a next page? */
         q.before = p.before;
         q.limit = p.limit + 1;
-        p.list = json_array();
         r = pc_ops_ticket_list(req->ops, &req->who, &q, ticket_page_cb, &p, &err);
-        if (r < 0 && r != -ENOBUFS) {
-                json_decref(p.list);
-                api_reply_error(rep, &err);
-                return;
-        }
-        /* Newest first: the next page is before the last one here. */
-        api_reply_json(rep, 200,
-                       json_pack("{s:o, s:o}", "tickets", p.list, "next",
-                                 r == -ENOBUFS ? json_integer(p.last) : json_null()));
+        api_page_end(rep, &p, "tickets", r, &err);
 }
 
 void api_ticket_open(struct api_request *req, struct api_reply *rep)

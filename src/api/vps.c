@@ -11,49 +11,39 @@ void api_services(struct api_request *req, struct api_reply *rep)
         api_reply_json(rep, 200, json_pack("{s:o}", "services", pc_json_services(req->ops->cfg)));
 }
 
-struct page {
+/* A page of VPSes, by name: the next one starts after the last (?after=). */
+struct vps_page {
+        struct api_page page;
         struct api_request *req;
-        json_t *list;
         char last[PC_NAME_MAX];
-        size_t n;
         struct pc_ops_error err;
-        int failed;
 };
 
 static int vps_page_cb(const char *id, void *userdata)
 {
-        struct page *p = userdata;
+        struct vps_page *p = userdata;
         struct pc_vps *v = NULL;
 
-        if (pc_ops_vps_get(p->req->ops, &p->req->who, id, &v, &p->err) < 0) {
-                p->failed = -EIO;
+        if (pc_ops_vps_get(p->req->ops, &p->req->who, id, &v, &p->err) < 0)
                 return -EIO;
-        }
-        json_array_append_new(p->list, pc_json_vps(v));
+        api_page_take(&p->page, 0, pc_json_vps(v));
         pc_vps_free(v);
         snprintf(p->last, sizeof(p->last), "%s", id);
-        p->n++;
         return 0;
 }
 
 void api_vps_list(struct api_request *req, struct api_reply *rep)
 {
-        struct page p = { .req = req };
-        const char *after = api_query(req, "after");
-        size_t limit;
+        struct vps_page p = { .req = req };
 
-        if (api_query_limit(req, rep, &limit) < 0)
+        if (api_page_start(req, rep, NULL, &p.page) < 0)
                 return;
-        p.list = json_array();
-        if (pc_ops_vps_list(req->ops, &req->who, after, limit, vps_page_cb, &p, &p.err) < 0) {
-                json_decref(p.list);
-                api_reply_error(rep, &p.err);
+        if (pc_ops_vps_list(req->ops, &req->who, api_query(req, "after"), p.page.limit, vps_page_cb, &p, &p.err) < 0) {
+                api_page_fail(rep, &p.page, &p.err);
                 return;
         }
         /* A full page says where the next one starts. */
-        api_reply_json(rep, 200,
-                       json_pack("{s:o, s:o}", "vps", p.list, "next",
-                                 p.n == limit ? json_string(p.last) : json_null()));
+        api_page_reply(rep, &p.page, "vps", p.page.n == p.page.limit ? json_string(p.last) : json_null());
 }
 
 void api_vps_get(struct api_request *req, struct api_reply *rep)
@@ -96,6 +86,20 @@ static int addresses(struct api_request *req, struct api_reply *rep, struct pc_p
         return 0;
 }
 
+/* The "mac" member's text <mac> (NULL: absent) into <buf>: *<ret> then
+ * points to it, or stays NULL. */
+static int parse_mac(struct api_reply *rep, const char *mac, uint8_t buf[6], const uint8_t **ret)
+{
+        if (mac == NULL)
+                return 0;
+        if (pc_parse_mac(mac, buf) < 0) {
+                api_reply_fail(rep, PC_OPS_EINVAL, "mac", "mac is not a unicast MAC address (aa:bb:cc:dd:ee:ff)");
+                return -EINVAL;
+        }
+        *ret = buf;
+        return 0;
+}
+
 void api_vps_register(struct api_request *req, struct api_reply *rep)
 {
         static const char *const known[] = { "id", "owner", "lang", "site", "iface", "mac", "addresses", "reason",
@@ -115,15 +119,8 @@ void api_vps_register(struct api_request *req, struct api_reply *rep)
             api_body_string(req, rep, "iface", true, &spec.iface) < 0 ||
             api_body_string(req, rep, "mac", false, &mac) < 0 ||
             api_body_string(req, rep, "reason", false, &reason) < 0 ||
-            addresses(req, rep, addrs, &spec.n_addrs) < 0)
+            addresses(req, rep, addrs, &spec.n_addrs) < 0 || parse_mac(rep, mac, macb, &spec.mac) < 0)
                 return;
-        if (mac != NULL) {
-                if (pc_parse_mac(mac, macb) < 0) {
-                        api_reply_fail(rep, PC_OPS_EINVAL, "mac", "mac is not a unicast MAC address (aa:bb:cc:dd:ee:ff)");
-                        return;
-                }
-                spec.mac = macb;
-        }
         if (pc_ops_vps_register(req->ops, &req->who, &spec, reason, &site, &err) < 0 ||
             pc_ops_vps_get(req->ops, &req->who, spec.id, &v, &err) < 0) {
                 api_reply_error(rep, &err);
@@ -159,17 +156,10 @@ void api_vps_update(struct api_request *req, struct api_reply *rep)
         if (api_body_only(req, rep, known) < 0 || api_body_string(req, rep, "iface", false, &change.iface) < 0 ||
             api_body_string(req, rep, "mac", false, &mac) < 0 ||
             api_body_string(req, rep, "reason", false, &reason) < 0 ||
-            addresses(req, rep, addrs, &change.n_addrs) < 0)
+            addresses(req, rep, addrs, &change.n_addrs) < 0 || parse_mac(rep, mac, macb, &change.mac) < 0)
                 return;
         if (json_object_get(req->body, "addresses") != NULL)
                 change.addrs = addrs;
-        if (mac != NULL) {
-                if (pc_parse_mac(mac, macb) < 0) {
-                        api_reply_fail(rep, PC_OPS_EINVAL, "mac", "mac is not a unicast MAC address (aa:bb:cc:dd:ee:ff)");
-                        return;
-                }
-                change.mac = macb;
-        }
         if (pc_ops_vps_update(req->ops, &req->who, &change, reason, NULL, &err) < 0)
                 api_reply_error(rep, &err);
         else

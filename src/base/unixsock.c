@@ -28,28 +28,51 @@ static int make_parent(const char *path)
         return 0;
 }
 
-int pc_unix_listen(const char *path, int *ret_fd)
+/* <path> as the address of a Unix socket: -ENAMETOOLONG if it does not fit. */
+static int unix_addr(const char *path, struct sockaddr_un *sa)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
+        *sa = (struct sockaddr_un){ .sun_family = AF_UNIX };
+        if (strlen(path) >= sizeof(sa->sun_path))
+                return -ENAMETOOLONG;
+        snprintf(sa->sun_path, sizeof(sa->sun_path), "%s", path);
+        return 0;
+}
+
+/* A socket of <type> (SOCK_STREAM, SOCK_DGRAM), non-blocking and CLOEXEC,
+ * bound at <path> with mode <mode>: its folder made if missing (0750), a
+ * socket a killed process left there replaced.  0 and *<ret_fd>, or
+ * -errno. */
+static int bind_at(const char *path, int type, mode_t mode, int *ret_fd)
+{
+        struct sockaddr_un sa;
         int fd, r;
 
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        r = make_parent(path);
-        if (r < 0)
+        if ((r = unix_addr(path, &sa)) < 0 || (r = make_parent(path)) < 0)
                 return r;
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        fd = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd == -1)
                 return -errno;
-        /* A socket left by a killed agent would make bind() fail. */
-        if (unlink(path) == -1 && errno != ENOENT) {
+        /* A socket left by a killed process would make bind() fail.
+         * bind() creates the file under the umask, never wider: chmod()
+         * then sets <mode> itself, wider (0666) or narrower. */
+        if ((unlink(path) == -1 && errno != ENOENT) || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
+            chmod(path, mode) == -1) {
                 r = -errno;
                 close(fd);
                 return r;
         }
-        if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 || chmod(path, 0660) == -1 ||
-            listen(fd, 64) == -1) {
+        *ret_fd = fd;
+        return 0;
+}
+
+int pc_unix_listen(const char *path, int *ret_fd)
+{
+        int fd, r;
+
+        r = bind_at(path, SOCK_STREAM, 0660, &fd);
+        if (r < 0)
+                return r;
+        if (listen(fd, 64) == -1) {
                 r = -errno;
                 close(fd);
                 return r;
@@ -75,48 +98,40 @@ int pc_unix_wake_path(const char *control, char *buf, size_t size)
         return pc_unix_sibling_path(control, "changes.sock", buf, size);
 }
 
-int pc_unix_wake_listen(const char *path, int *ret_fd)
+/* Makes the folder of <path> traversable by all (o+x), not readable. */
+static void open_folder(const char *path)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        char dir[sizeof(sa.sun_path)];
+        char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
         struct stat st;
         char *slash;
-        int fd, r;
 
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        r = make_parent(path);
-        if (r < 0)
-                return r;
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
         snprintf(dir, sizeof(dir), "%s", path);
         slash = strrchr(dir, '/');
-        if (slash != NULL && slash != dir) {
-                *slash = '\0';
-                if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH))
-                        chmod(dir, (st.st_mode & 07777) | S_IXOTH);
-        }
-        fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-        if (fd == -1)
-                return -errno;
-        if ((unlink(path) == -1 && errno != ENOENT) || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == -1 ||
-            chmod(path, 0666) == -1) {
-                r = -errno;
-                close(fd);
+        if (slash == NULL || slash == dir)
+                return;
+        *slash = '\0';
+        if (stat(dir, &st) == 0 && !(st.st_mode & S_IXOTH))
+                chmod(dir, (st.st_mode & 07777) | S_IXOTH);
+}
+
+int pc_unix_wake_listen(const char *path, int *ret_fd)
+{
+        int r;
+
+        r = bind_at(path, SOCK_DGRAM, 0666, ret_fd);
+        if (r < 0)
                 return r;
-        }
-        *ret_fd = fd;
+        open_folder(path);
         return 0;
 }
 
 int pc_unix_wake(const char *path)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
-        int fd, r = 0;
+        struct sockaddr_un sa;
+        int fd, r;
 
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        if ((r = unix_addr(path, &sa)) < 0)
+                return r;
         fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
         if (fd == -1)
                 return -errno;
@@ -150,16 +165,15 @@ static int64_t now_ms(void)
 
 int pc_unix_request(const char *path, const char *request, int timeout_ms, json_t **ret)
 {
-        struct sockaddr_un sa = { .sun_family = AF_UNIX };
         int64_t deadline = now_ms() + timeout_ms;
         size_t n = 0, cap = 4096;
+        struct sockaddr_un sa;
         char *buf = NULL;
         json_t *j;
-        int fd, r = 0;
+        int fd, r;
 
-        if (strlen(path) >= sizeof(sa.sun_path))
-                return -ENAMETOOLONG;
-        snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+        if ((r = unix_addr(path, &sa)) < 0)
+                return r;
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd == -1)
                 return -errno;

@@ -13,6 +13,18 @@
 static inline void pc_freep(void *p) { free(*(void **)p); }
 #define _cleanup_free_ __attribute__((cleanup(pc_freep)))
 
+/* Murmur3's 64-bit finaliser: every bit of <h> moves every bit of the
+ * result, so a table can index by its low bits whatever keys it is given. */
+static inline uint64_t pc_mix64(uint64_t h)
+{
+        h ^= h >> 33;
+        h *= 0xff51afd7ed558ccdull;
+        h ^= h >> 33;
+        h *= 0xc4ceb9fe1a85ec53ull;
+        h ^= h >> 33;
+        return h;
+}
+
 /* Copies <src> into <dst> of <size> bytes; returns -ENAMETOOLONG (and
  * leaves <dst> an empty string) if it does not fit. */
 int pc_strlcpy(char *dst, const char *src, size_t size);

@@ -28,6 +28,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "base/util.h"
+
 #define NIL UINT32_MAX
 #define SUBS PC_SCAN_SUBWINDOWS
 #define P_PAIRS 8                      /* 256 registers: pairs */
@@ -201,16 +203,6 @@ static void list_del(struct list *l, void *base, size_t size, size_t off, uint32
 
 /* ---- hashing ---- */
 
-static uint64_t fmix(uint64_t h)
-{
-        h ^= h >> 33;
-        h *= 0xff51afd7ed558ccdull;
-        h ^= h >> 33;
-        h *= 0xc4ceb9fe1a85ec53ull;
-        h ^= h >> 33;
-        return h;
-}
-
 /* <len> bytes of <key>, a multiple of 8, mixed word by word into <seed>. */
 static uint64_t hash_words(uint64_t seed, const void *key, size_t len)
 {
@@ -218,9 +210,9 @@ static uint64_t hash_words(uint64_t seed, const void *key, size_t len)
 
         for (size_t i = 0; i < len; i += 8) {
                 memcpy(&w, (const char *)key + i, sizeof(w));
-                h = fmix(h ^ w) + 0x9e3779b97f4a7c15ull;
+                h = pc_mix64(h ^ w) + 0x9e3779b97f4a7c15ull;
         }
-        return fmix(h);
+        return pc_mix64(h);
 }
 
 static uint32_t hash_id(const struct pc_scan *s, const char *id)
@@ -229,7 +221,7 @@ static uint32_t hash_id(const struct pc_scan *s, const char *id)
 
         for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++)
                 h = (h ^ *p) * 1099511628211ull;
-        return (uint32_t)fmix(h);
+        return (uint32_t)pc_mix64(h);
 }
 
 static uint32_t hash_key(const struct pc_scan *s, const struct ckey *k)

@@ -74,23 +74,58 @@ static bool stopped(int r)
         return r == -ENOBUFS;
 }
 
-int pc_ops_incident_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *kind,
-                         bool open_only, pc_incident_cb cb, void *userdata, struct pc_ops_error *err)
+/* What a list returns after a read that returned <r>: 0, -ENOBUFS (a
+ * callback stopped it), or a failure of the store in <err>, an EINVAL of
+ * the store naming <field>. */
+static int list_end(struct pc_ops *o, int r, const char *field, struct pc_ops_error *err)
+{
+        if (r < 0 && !stopped(r))
+                return pc_ops_store_fail(o, r, field, err);
+        return r < 0 ? r : 0;
+}
+
+/* One list's read of the store for VPS <vps_id> (NULL: every VPS), with
+ * the list's own arguments in <ctx>. */
+typedef int (*scoped_read_fn)(struct pc_ops *o, const char *vps_id, void *ctx);
+
+/* Incidents, actions and notifications as <who> may read them: authorised
+ * (PC_OP_INCIDENT_READ), then <read> once for each VPS in <who>'s scope of
+ * <vps_id> (scope_of: a customer reads only their own VPSes), until a
+ * read fails or its callback stops.  Returns as list_end. */
+static int scoped_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *field,
+                       scoped_read_fn read, void *ctx, struct pc_ops_error *err)
 {
         struct scope sc;
         int r;
 
         if ((r = pc_ops_authorize(who, PC_OP_INCIDENT_READ, err)) < 0 || (r = scope_of(o, who, vps_id, &sc, err)) < 0)
                 return r;
-        for (size_t i = 0; i < scope_count(&sc); i++) {
-                r = pc_store_incident_list(o->store, scope_id(&sc, i), kind, open_only, cb, userdata);
-                if (r < 0)
-                        break;
-        }
+        for (size_t i = 0; i < scope_count(&sc) && r >= 0; i++)
+                r = read(o, scope_id(&sc, i), ctx);
         free(sc.ids);
-        if (r < 0 && !stopped(r))
-                return pc_ops_store_fail(o, r, NULL, err);
-        return r < 0 ? r : 0;
+        return list_end(o, r, field, err);
+}
+
+struct incident_read {
+        const char *kind;
+        bool open_only;
+        pc_incident_cb cb;
+        void *userdata;
+};
+
+static int incident_read(struct pc_ops *o, const char *vps_id, void *ctx)
+{
+        struct incident_read *q = ctx;
+
+        return pc_store_incident_list(o->store, vps_id, q->kind, q->open_only, q->cb, q->userdata);
+}
+
+int pc_ops_incident_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *kind,
+                         bool open_only, pc_incident_cb cb, void *userdata, struct pc_ops_error *err)
+{
+        struct incident_read q = { kind, open_only, cb, userdata };
+
+        return scoped_list(o, who, vps_id, NULL, incident_read, &q, err);
 }
 
 struct owner_of {
@@ -167,23 +202,26 @@ int pc_ops_incident_close(struct pc_ops *o, const struct pc_ops_actor *who, int6
         return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
 }
 
+struct action_read {
+        int64_t incident_id;
+        bool active_only;
+        pc_store_action_cb cb;
+        void *userdata;
+};
+
+static int action_read(struct pc_ops *o, const char *vps_id, void *ctx)
+{
+        struct action_read *q = ctx;
+
+        return pc_store_action_list(o->store, vps_id, q->incident_id, q->active_only, pc_now(), q->cb, q->userdata);
+}
+
 int pc_ops_action_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t incident_id,
                        bool active_only, pc_store_action_cb cb, void *userdata, struct pc_ops_error *err)
 {
-        struct scope sc;
-        int r;
+        struct action_read q = { incident_id, active_only, cb, userdata };
 
-        if ((r = pc_ops_authorize(who, PC_OP_INCIDENT_READ, err)) < 0 || (r = scope_of(o, who, vps_id, &sc, err)) < 0)
-                return r;
-        for (size_t i = 0; i < scope_count(&sc); i++) {
-                r = pc_store_action_list(o->store, scope_id(&sc, i), incident_id, active_only, pc_now(), cb, userdata);
-                if (r < 0)
-                        break;
-        }
-        free(sc.ids);
-        if (r < 0 && !stopped(r))
-                return pc_ops_store_fail(o, r, NULL, err);
-        return r < 0 ? r : 0;
+        return scoped_list(o, who, vps_id, NULL, action_read, &q, err);
 }
 
 /* Action <id> for a change by <who>: it exists (ENOENT otherwise). */
@@ -250,28 +288,32 @@ static int notif_email_cb(const struct pc_notification *n, void *userdata)
         return f->cb(n, f->userdata);
 }
 
+struct notif_read {
+        const char *state;
+        size_t limit;
+        pc_notification_cb cb;
+        void *userdata;
+};
+
+static int notif_read(struct pc_ops *o, const char *vps_id, void *ctx)
+{
+        struct notif_read *q = ctx;
+
+        return pc_store_notification_list(o->store, vps_id, q->state, q->limit, q->cb, q->userdata);
+}
+
 int pc_ops_notification_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *state,
                              size_t limit, pc_notification_cb cb, void *userdata, struct pc_ops_error *err)
 {
         struct notif_filter f = { cb, userdata };
-        struct scope sc;
-        int r;
+        struct notif_read q = { state, limit, cb, userdata };
 
-        if ((r = pc_ops_authorize(who, PC_OP_INCIDENT_READ, err)) < 0 || (r = scope_of(o, who, vps_id, &sc, err)) < 0)
-                return r;
-        for (size_t i = 0; i < scope_count(&sc); i++) {
-                const char *id = scope_id(&sc, i);
-
-                r = who->role == PC_ROLE_CUSTOMER
-                            ? pc_store_notification_list(o->store, id, state, limit, notif_email_cb, &f)
-                            : pc_store_notification_list(o->store, id, state, limit, cb, userdata);
-                if (r < 0)
-                        break;
+        if (who->role == PC_ROLE_CUSTOMER) {
+                q.cb = notif_email_cb;
+                q.userdata = &f;
         }
-        free(sc.ids);
-        if (r < 0 && !stopped(r))
-                return pc_ops_store_fail(o, r, "state", err);
-        return r < 0 ? r : 0;
+        /* The store rejects an unknown state: name the argument. */
+        return scoped_list(o, who, vps_id, "state", notif_read, &q, err);
 }
 
 int pc_ops_notification_retry(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, const char *reason,
@@ -297,8 +339,9 @@ int pc_ops_audit_list(struct pc_ops *o, const struct pc_ops_actor *who, const ch
 
         if ((r = pc_ops_authorize(who, PC_OP_AUDIT_READ, err)) < 0)
                 return r;
+        /* Not scoped: the audit of a VPS outlives it, and no customer reads it. */
         r = pc_store_audit_list(o->store, vps_id, limit, cb, userdata);
-        return r < 0 && !stopped(r) ? pc_ops_store_fail(o, r, NULL, err) : r < 0 ? r : 0;
+        return list_end(o, r, NULL, err);
 }
 
 /* ---- actions placed by hand or by the response engine ------------------ */

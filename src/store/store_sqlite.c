@@ -11,6 +11,7 @@
 #include <pthread.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -43,19 +44,39 @@ struct sqlite_store {
          * back alone; they commit with the operation, or not at all. */
         unsigned tx_depth;
         /* Prepared statements kept for the next use of the same SQL:
-         * parsing it again was half of an API request's CPU. */
+         * parsing it again was half of an API request's CPU.  A slot is
+         * found by the address of its SQL text, which is always a string
+         * literal here (prepare_va): one text, one address, for the life
+         * of the process.  Should the compiler keep two copies of the same
+         * literal, each takes a slot of its own; the text is never
+         * compared. */
         struct stmt_slot {
+                const char *sql; /* the caller's text: the key */
                 sqlite3_stmt *st;
-                bool busy; /* handed out, not yet released */
+                bool busy;       /* handed out, not yet released */
         } cache[STMT_CACHE];
         size_t n_cache;
+        bool registered; /* in stores[]: its statements can be cached */
 };
 
 /* The stores open in this process, for stmt_release to find a statement's
  * cache from its connection (a cleanup attribute passes the statement
- * only).  Each store is used by one thread; the list is shared. */
+ * only).  Each store is used by one thread at a time; the table is shared.
+ * Opening and closing take <stores_lock>; releasing a statement, the hot
+ * path, reads the table without it, which is safe because:
+ *  - it compares <db> pointers and reads a slot's <store> only when the
+ *    slot holds its own statement's connection;
+ *  - that connection is open (every statement is released before its
+ *    store is closed, by whoever uses the store), so its slot is not
+ *    cleared or reused meanwhile;
+ *  - a slot's <store> is written before its <db> (release) and read after
+ *    it (acquire), so a matching <db> comes with its <store>.
+ * Another slot changing meanwhile only ever fails to match. */
 static pthread_mutex_t stores_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct sqlite_store *stores[16];
+static struct {
+        _Atomic(sqlite3 *) db;
+        _Atomic(struct sqlite_store *) store;
+} stores[16];
 
 /* A statement stepped in step with others while merging (see load). */
 struct cursor {
@@ -73,11 +94,9 @@ static void stmt_release(sqlite3_stmt *st)
         if (st == NULL)
                 return;
         db = sqlite3_db_handle(st);
-        pthread_mutex_lock(&stores_lock);
         for (size_t i = 0; i < PC_ARRAY_SIZE(stores) && s == NULL; i++)
-                if (stores[i] != NULL && stores[i]->db == db)
-                        s = stores[i];
-        pthread_mutex_unlock(&stores_lock);
+                if (atomic_load_explicit(&stores[i].db, memory_order_acquire) == db)
+                        s = atomic_load_explicit(&stores[i].store, memory_order_relaxed);
         for (size_t i = 0; s != NULL && i < s->n_cache; i++)
                 if (s->cache[i].st == st) {
                         sqlite3_reset(st);
@@ -135,9 +154,10 @@ static int db_err(struct sqlite_store *s, int rc, const char *what)
         return set_err(s, r, "database %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
 }
 
-/* Prepares <sql> and binds the arguments in <ap> to its parameters 1, 2...
- * as <fmt> says: 't' a const char * (NULL binds NULL), 'i' an int64_t, 'n'
- * an int64_t bound as NULL when 0, '?' nothing (the caller binds it). */
+/* Prepares <sql>, a string literal (the cache keeps its address), and
+ * binds the arguments in <ap> to its parameters 1, 2... as <fmt> says:
+ * 't' a const char * (NULL binds NULL), 'i' an int64_t, 'n' an int64_t
+ * bound as NULL when 0, '?' nothing (the caller binds it). */
 static int prepare_va(struct sqlite_store *s, sqlite3_stmt **ret, const char *sql,
                       const char *fmt, va_list ap)
 {
@@ -145,15 +165,15 @@ static int prepare_va(struct sqlite_store *s, sqlite3_stmt **ret, const char *sq
         int rc, i = 1;
 
         for (size_t k = 0; k < s->n_cache && st == NULL; k++)
-                if (!s->cache[k].busy && strcmp(sqlite3_sql(s->cache[k].st), sql) == 0) {
+                if (s->cache[k].sql == sql && !s->cache[k].busy) {
                         st = s->cache[k].st;
                         s->cache[k].busy = true;
                 }
-        if (st == NULL && s->n_cache < STMT_CACHE) {
+        if (st == NULL && s->n_cache < STMT_CACHE && s->registered) {
                 rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
                 if (rc != SQLITE_OK)
                         return db_err(s, rc, "preparing a statement");
-                s->cache[s->n_cache++] = (struct stmt_slot){ st, true };
+                s->cache[s->n_cache++] = (struct stmt_slot){ sql, st, true };
         } else if (st == NULL) {
                 rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
                 if (rc != SQLITE_OK)
@@ -562,11 +582,14 @@ static int store_wrap(sqlite3 *db, const char *path, struct pc_store **ret, char
         }
         s->base.ops = &pc_store_sqlite_ops;
         s->db = db;
+        /* Unregistered (a 17th store), its statements are never cached:
+         * stmt_release could not find them. */
         pthread_mutex_lock(&stores_lock);
-        for (size_t i = 0; i < PC_ARRAY_SIZE(stores); i++)
-                if (stores[i] == NULL) {
-                        stores[i] = s;
-                        break;
+        for (size_t i = 0; i < PC_ARRAY_SIZE(stores) && !s->registered; i++)
+                if (atomic_load_explicit(&stores[i].db, memory_order_relaxed) == NULL) {
+                        atomic_store_explicit(&stores[i].store, s, memory_order_relaxed);
+                        atomic_store_explicit(&stores[i].db, db, memory_order_release);
+                        s->registered = true;
                 }
         pthread_mutex_unlock(&stores_lock);
         *ret = &s->base;
@@ -855,8 +878,10 @@ static void sq_close(struct pc_store *ps)
 
         pthread_mutex_lock(&stores_lock);
         for (size_t i = 0; i < PC_ARRAY_SIZE(stores); i++)
-                if (stores[i] == s)
-                        stores[i] = NULL;
+                if (atomic_load_explicit(&stores[i].db, memory_order_relaxed) == s->db) {
+                        atomic_store_explicit(&stores[i].db, NULL, memory_order_release);
+                        atomic_store_explicit(&stores[i].store, NULL, memory_order_relaxed);
+                }
         pthread_mutex_unlock(&stores_lock);
         for (size_t i = 0; i < s->n_cache; i++)
                 sqlite3_finalize(s->cache[i].st);
