@@ -273,8 +273,11 @@ int pc_ops_action_set_until(struct pc_ops *o, const struct pc_ops_actor *who, in
         return 0;
 }
 
-/* A customer reads the emails to them; the provider's webhooks are not theirs. */
+/* A customer reads the emails to them: not the provider's webhooks, nor
+ * the emails to an earlier owner of a VPS id a VM manager reused (the
+ * outbox outlives its VPS), nor why the provider's relay failed. */
 struct notif_filter {
+        const char *customer;
         pc_notification_cb cb;
         void *userdata;
 };
@@ -282,10 +285,13 @@ struct notif_filter {
 static int notif_email_cb(const struct pc_notification *n, void *userdata)
 {
         struct notif_filter *f = userdata;
+        struct pc_notification shown;
 
-        if (n->channel[0] != '\0' && strcmp(n->channel, "email") != 0)
+        if ((n->channel[0] != '\0' && strcmp(n->channel, "email") != 0) || strcmp(n->recipient, f->customer) != 0)
                 return 0;
-        return f->cb(n, f->userdata);
+        shown = *n;
+        shown.last_error[0] = '\0';
+        return f->cb(&shown, f->userdata);
 }
 
 struct notif_read {
@@ -305,7 +311,7 @@ static int notif_read(struct pc_ops *o, const char *vps_id, void *ctx)
 int pc_ops_notification_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *state,
                              size_t limit, pc_notification_cb cb, void *userdata, struct pc_ops_error *err)
 {
-        struct notif_filter f = { cb, userdata };
+        struct notif_filter f = { who->customer != NULL ? who->customer : "", cb, userdata };
         struct notif_read q = { state, limit, cb, userdata };
 
         if (who->role == PC_ROLE_CUSTOMER) {
