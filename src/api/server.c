@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "api/api.h"
+#include "api/slots.h"
 #include "base/escape.h"
 #include "base/unixsock.h"
 #include "base/util.h"
@@ -23,6 +24,8 @@
 #define CLIENTS 1024          /* rate buckets (client addresses) tracked: a power of 2 */
 #define PROBES 16             /* the slots a client's address may take, from its hash on */
 #define CONNECTION_TIMEOUT 10 /* s: a client that stops sending is dropped */
+#define MHD_LOG_BURST 5       /* libmicrohttpd's own messages logged per window: a stranger's */
+#define MHD_LOG_WINDOW_MS 10000 /* malformed requests must not write the log at their rate */
 
 /* A client's token bucket: <tokens> (in 1/1000s) refill at <rate>/s. */
 struct bucket {
@@ -43,6 +46,10 @@ struct api_server {
         uint64_t refused_rate, refused_size, refused_auth;
         uint64_t wakes_failed;
         uint16_t port;
+        struct api_slots slots;
+        int64_t log_window_ms;   /* of libmicrohttpd's messages: when this window began */
+        unsigned log_lines;      /* logged in it */
+        uint64_t log_suppressed; /* not logged in it */
 };
 
 /* What one request accumulates across MHD's calls. */
@@ -65,23 +72,12 @@ static int64_t mono_ms(void)
 
 /* ---- limits ----------------------------------------------------------- */
 
-/* The client's address as 16 bytes (IPv4 mapped); an IPv6 client is its
- * /64, as one host has a whole /64 to send from. */
+/* The client's address as the rate limiter keys it (api_client_key). */
 static void client_addr(struct MHD_Connection *conn, uint8_t out[16])
 {
         const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
 
-        memset(out, 0, 16);
-        if (sa != NULL && sa->sa_family == AF_INET6) {
-                memcpy(out, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
-                if (!IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(const void *)out))
-                        memset(out + 8, 0, 8);
-        }
-        else if (sa != NULL && sa->sa_family == AF_INET) {
-                out[10] = out[11] = 0xff;
-                memcpy(out + 12, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
-        }
+        api_client_key(ci != NULL ? ci->client_addr : NULL, out);
 }
 
 /* Refills <b> to <now>. */
@@ -330,6 +326,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 if (p == NULL)
                         return MHD_NO;
                 *con_cls = p;
+                api_slots_request(&s->slots, conn, true);
                 client_addr(conn, addr);
                 p->limited = !rate_take(s, addr);
                 p->too_large = cl != NULL && strtoull(cl, NULL, 10) > API_BODY_MAX;
@@ -372,8 +369,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
+        struct api_server *s = cls;
         struct pending *p = *con_cls;
 
+        api_slots_request(&s->slots, conn, false);
         if (p != NULL) {
                 free(p->body);
                 free(p);
@@ -382,6 +381,37 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /* ---- the server ------------------------------------------------------- */
+
+/* libmicrohttpd's own messages (a request it cannot parse never reaches
+ * on_request): at most MHD_LOG_BURST per window, escaped, and how many
+ * were not logged. */
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+        struct api_server *s = cls;
+        char msg[512], safe[PC_ESCAPED_SIZE(512)];
+        int64_t now = mono_ms();
+        size_t n;
+
+        if (now - s->log_window_ms >= MHD_LOG_WINDOW_MS) {
+                if (s->log_suppressed > 0)
+                        fprintf(stderr, "libmicrohttpd: %llu more message(s) not logged (at most %d per %d s)\n",
+                                (unsigned long long)s->log_suppressed, MHD_LOG_BURST, MHD_LOG_WINDOW_MS / 1000);
+                s->log_window_ms = now;
+                s->log_lines = 0;
+                s->log_suppressed = 0;
+        }
+        if (s->log_lines >= MHD_LOG_BURST) {
+                s->log_suppressed++;
+                return;
+        }
+        s->log_lines++;
+        vsnprintf(msg, sizeof(msg), fmt, ap);
+        n = strlen(msg);
+        while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+                msg[--n] = '\0';
+        pc_escape(safe, sizeof(safe), msg, PC_ESCAPE_LOG);
+        fprintf(stderr, "libmicrohttpd: %s\n", safe);
+}
 
 int api_server_start(const struct api_settings *set, struct pc_ops *ops, struct api_server **ret, char *err,
                      size_t errsz)
@@ -420,20 +450,25 @@ int api_server_start(const struct api_settings *set, struct pc_ops *ops, struct 
         pc_store_on_commit(ops->store, on_commit, s);
         if (getrandom(&s->seed, sizeof(s->seed), GRND_NONBLOCK) != (ssize_t)sizeof(s->seed))
                 s->seed = (uint64_t)time(NULL) ^ (uint64_t)(uintptr_t)s;
+        s->slots = (struct api_slots){ .limit = set->connections, .per_client = set->per_client };
+        /* The slots are ours (slots.c); MHD's own limit leaves room for the
+         * connections they took, which MHD closes at its next turn. */
         if (set->tls_cert != NULL)
-                s->mhd = MHD_start_daemon(flags, set->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr.sa,
-                                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                s->mhd = MHD_start_daemon(flags, set->port, api_slots_accept, &s->slots, on_request, s,
+                                          MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                          MHD_OPTION_NOTIFY_CONNECTION, api_slots_notify, &s->slots,
+                                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
-                                          MHD_OPTION_CONNECTION_LIMIT, set->connections,
-                                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, set->per_client,
+                                          MHD_OPTION_CONNECTION_LIMIT, 2 * set->connections,
                                           MHD_OPTION_HTTPS_MEM_CERT, set->tls_cert, MHD_OPTION_HTTPS_MEM_KEY,
                                           set->tls_key, MHD_OPTION_END);
         else
-                s->mhd = MHD_start_daemon(flags, set->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, &addr.sa,
-                                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                s->mhd = MHD_start_daemon(flags, set->port, api_slots_accept, &s->slots, on_request, s,
+                                          MHD_OPTION_SOCK_ADDR, &addr.sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                          MHD_OPTION_NOTIFY_CONNECTION, api_slots_notify, &s->slots,
+                                          MHD_OPTION_EXTERNAL_LOGGER, mhd_log, s,
                                           MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)CONNECTION_TIMEOUT,
-                                          MHD_OPTION_CONNECTION_LIMIT, set->connections,
-                                          MHD_OPTION_PER_IP_CONNECTION_LIMIT, set->per_client, MHD_OPTION_END);
+                                          MHD_OPTION_CONNECTION_LIMIT, 2 * set->connections, MHD_OPTION_END);
         if (s->mhd == NULL) {
                 snprintf(err, errsz, "cannot listen on %s port %u (in use, or not an address of this host?)",
                          set->address, set->port);
