@@ -139,4 +139,10 @@ class Apid:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+        # A sanitizer build (build-asan) reports into apid's log.
+        report = [l for l in open(self.log, errors="replace") if "Sanitizer" in l or "runtime error:" in l] \
+            if os.path.exists(self.log) else []
         shutil.rmtree(self.tmp, ignore_errors=True)
+        if report:
+            print("apid's sanitizer report:\n" + "".join(report[:20]))
+            os._exit(1)
