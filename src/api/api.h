@@ -106,12 +106,18 @@ int api_param_id(struct api_request *req, struct api_reply *rep, size_t i, const
 /* ---- pages of a list (page.c) ----------------------------------------- */
 
 /* One page of a list: at most <limit> items, newest first by id unless the
- * list is keyed otherwise (/v1/vps, ?after=). */
+ * list is keyed otherwise (/v1/vps, ?after=).  A list may be read in
+ * several runs, each newest first (a customer's VPSes, one read each): the
+ * page keeps the newest <limit> of them all, so that ?before= skips none. */
 struct api_page {
-        json_t *list;   /* the items taken; the reply takes it */
+        json_t *list;   /* the items taken, newest first; the reply takes it */
         int64_t before; /* ?before=: only ids below it; 0 from the newest */
         int64_t last;   /* the id of the last item taken: the next page's ?before= */
         size_t limit, n;
+        int64_t ids[API_PAGE_MAX]; /* of the items in <list> */
+        int64_t prev;   /* the id taken before: a higher one begins another run */
+        size_t run;     /* items taken from this run */
+        bool more;      /* an item was left out: there is a next page */
 };
 
 /* Reads ?limit= and, unless <before_is> is NULL (a list without ?before=),
@@ -121,8 +127,8 @@ int api_page_start(struct api_request *req, struct api_reply *rep, const char *b
 
 /* Takes <item> (taken) with id <id> (0 in a list keyed otherwise) into the
  * page; an item at or past ?before= is dropped.  0, or -ENOBUFS when the
- * page is full: a read callback's "stop", that api_page_end reads as
- * "there is a next page". */
+ * current run can add nothing more to the page: a read callback's "stop"
+ * (of that run; pc_ops lists go on with the next). */
 int api_page_take(struct api_page *p, int64_t id, json_t *item);
 
 /* Answers the error <err> of the read, freeing the page's list. */
@@ -132,8 +138,8 @@ void api_page_fail(struct api_reply *rep, struct api_page *p, const struct pc_op
 void api_page_reply(struct api_reply *rep, struct api_page *p, const char *name, json_t *next);
 
 /* Answers after a read that returned <r>: its error (r < 0, not -ENOBUFS),
- * or the page, "next" the last id when the read stopped on a full page
- * and null when the list ended within it. */
+ * or the page, "next" the last id when items were left out of it and null
+ * when the list ended within it. */
 void api_page_end(struct api_reply *rep, struct api_page *p, const char *name, int r, const struct pc_ops_error *err);
 
 /* ---- the server ------------------------------------------------------- */

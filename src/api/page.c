@@ -28,18 +28,49 @@ int api_page_start(struct api_request *req, struct api_reply *rep, const char *b
 
 int api_page_take(struct api_page *p, int64_t id, json_t *item)
 {
+        size_t at;
+
         /* A read not narrowed by the store: the items the client has seen. */
         if (p->before != 0 && id >= p->before) {
                 json_decref(item);
                 return 0;
         }
-        if (p->n == p->limit) {
+        if (id == 0) { /* keyed otherwise: in the order read */
+                if (p->n == p->limit) {
+                        json_decref(item);
+                        return -ENOBUFS;
+                }
+                json_array_append_new(p->list, item);
+                p->n++;
+                return 0;
+        }
+        if (p->n == 0 || id > p->prev)
+                p->run = 0; /* another run, newest first again */
+        p->prev = id;
+        /* This run's next items are older than the <limit> it gave. */
+        if (p->run == p->limit) {
                 json_decref(item);
+                p->more = true;
                 return -ENOBUFS;
         }
-        json_array_append_new(p->list, item);
-        p->last = id;
+        p->run++;
+        for (at = p->n; at > 0 && p->ids[at - 1] < id; at--)
+                ;
+        if (at == p->limit) { /* older than a full page */
+                json_decref(item);
+                p->more = true;
+                return 0;
+        }
+        if (p->n == p->limit) { /* the oldest goes */
+                json_array_remove(p->list, p->n - 1);
+                p->n--;
+                p->more = true;
+        }
+        memmove(&p->ids[at + 1], &p->ids[at], (p->n - at) * sizeof(p->ids[0]));
+        p->ids[at] = id;
+        json_array_insert_new(p->list, at, item);
         p->n++;
+        p->last = p->ids[p->n - 1];
         return 0;
 }
 
@@ -63,5 +94,5 @@ void api_page_end(struct api_reply *rep, struct api_page *p, const char *name, i
                 return;
         }
         /* Newest first: the next page is before the last item of this one. */
-        api_page_reply(rep, p, name, r == -ENOBUFS ? json_integer(p->last) : json_null());
+        api_page_reply(rep, p, name, p->more && p->n > 0 ? json_integer(p->last) : json_null());
 }

@@ -91,19 +91,27 @@ typedef int (*scoped_read_fn)(struct pc_ops *o, const char *vps_id, void *ctx);
 /* Incidents, actions and notifications as <who> may read them: authorised
  * (PC_OP_INCIDENT_READ), then <read> once for each VPS in <who>'s scope of
  * <vps_id> (scope_of: a customer reads only their own VPSes), until a
- * read fails or its callback stops.  Returns as list_end. */
+ * read fails.  A callback's stop ends its VPS's read only: the next VPS
+ * may still have newer items (a page keeps the newest of all).  Returns
+ * as list_end, -ENOBUFS if any read was stopped. */
 static int scoped_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *field,
                        scoped_read_fn read, void *ctx, struct pc_ops_error *err)
 {
+        bool cut = false;
         struct scope sc;
         int r;
 
         if ((r = pc_ops_authorize(who, PC_OP_INCIDENT_READ, err)) < 0 || (r = scope_of(o, who, vps_id, &sc, err)) < 0)
                 return r;
-        for (size_t i = 0; i < scope_count(&sc) && r >= 0; i++)
+        for (size_t i = 0; i < scope_count(&sc) && r >= 0; i++) {
                 r = read(o, scope_id(&sc, i), ctx);
+                if (stopped(r)) {
+                        cut = true;
+                        r = 0;
+                }
+        }
         free(sc.ids);
-        return list_end(o, r, field, err);
+        return list_end(o, r < 0 ? r : cut ? -ENOBUFS : 0, field, err);
 }
 
 struct incident_read {

@@ -404,6 +404,28 @@ check("metrics are Prometheus text", st == 200 and "text/plain" in r.getheader("
       re.search(r"^portcullis_tickets\{state=\"denied\"\} [1-9]", text, re.M) and
       re.search(r"^portcullis_api_refused_total\{reason=\"auth\"\} [1-9]", text, re.M), text[:600])
 
+# ---- pages across a customer's VPSes -----------------------------------------
+# A customer's list is read one VPS at a time; pages must still run newest
+# first over all of them, ?before= skipping none.
+pv = [fresh_vps("pager@example.org") for _ in range(3)]
+seeded = [incident(pv[i % 3]) for i in range(10)]
+ptok = call("POST", "/v1/tokens", {"name": "pager", "role": "customer", "customer": "pager@example.org"},
+            token=tok["admin"])[1].get("token")
+for size in (1, 3, 4):
+    got, before, pages = [], None, 0
+    while pages < 20:
+        st, j = call("GET", "/v1/incidents?limit=%d%s" % (size, "&before=%d" % before if before else ""),
+                     token=ptok)[:2]
+        if st != 200:
+            break
+        got += [i["id"] for i in j["incidents"]]
+        pages += 1
+        before = j["next"]
+        if before is None:
+            break
+    check("a customer's incidents in pages of %d: all of them, newest first, none skipped" % size,
+          got == sorted(seeded, reverse=True), (got, seeded))
+
 # ---- the rate limit ----------------------------------------------------------
 codes = [call("GET", "/v1/whoami", token=adm, p=slow_port)[0] for _ in range(8)]
 check("over the rate: 429 after the burst (3)", codes[:3] == [200] * 3 and 429 in codes[3:], codes)
