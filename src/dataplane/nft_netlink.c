@@ -203,25 +203,42 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
         return MNL_CB_OK;
 }
 
+/* Opens <n> and starts a dump request <type> in the table family named
+ * <family> ("inet" or "bridge"): its attributes are the caller's. */
+static int dump_begin(struct nfnl *n, const char *family, uint16_t type, struct nlmsghdr **ret)
+{
+        int r;
+
+        if (strcmp(family, "inet") != 0 && strcmp(family, "bridge") != 0)
+                return -EINVAL;
+        r = nfnl_open(n);
+        if (r < 0)
+                return r;
+        *ret = nfnl_request(n, type, NLM_F_DUMP, strcmp(family, "inet") == 0 ? NFPROTO_INET : NFPROTO_BRIDGE);
+        return 0;
+}
+
+/* Sends the dump <nlh> of dump_begin, reads it through <cb>, closes <n>. */
+static int dump_end(struct nfnl *n, struct nlmsghdr *nlh, mnl_cb_t cb, void *data, int *cb_r)
+{
+        int r = nfnl_talk(n, nlh, cb, data);
+
+        nfnl_close(n);
+        return *cb_r < 0 ? *cb_r : r;
+}
+
 int nft_nl_set_dump(const char *family, const char *table, const char *set, nft_nl_elem_cb cb, void *userdata)
 {
         struct dump_ctx c = { cb, userdata, 0 };
         struct nlmsghdr *nlh;
         struct nfnl n;
-        int r;
+        int r = dump_begin(&n, family, NFT_MSG_GETSETELEM, &nlh);
 
-        if (strcmp(family, "inet") != 0 && strcmp(family, "bridge") != 0)
-                return -EINVAL;
-        r = nfnl_open(&n);
         if (r < 0)
                 return r;
-        nlh = nfnl_request(&n, NFT_MSG_GETSETELEM, NLM_F_DUMP,
-                           strcmp(family, "inet") == 0 ? NFPROTO_INET : NFPROTO_BRIDGE);
         mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_TABLE, table);
         mnl_attr_put_strz(nlh, NFTA_SET_ELEM_LIST_SET, set);
-        r = nfnl_talk(&n, nlh, dump_cb, &c);
-        nfnl_close(&n);
-        return c.r < 0 ? c.r : r;
+        return dump_end(&n, nlh, dump_cb, &c, &c.r);
 }
 
 struct counters_ctx {
@@ -271,20 +288,14 @@ int nft_nl_counters(const char *family, const char *table, nft_nl_counter_cb cb,
         struct counters_ctx c = { cb, userdata, 0 };
         struct nlmsghdr *nlh;
         struct nfnl n;
-        int r;
+        int r = dump_begin(&n, family, NFT_MSG_GETOBJ, &nlh);
 
-        if (strcmp(family, "inet") != 0 && strcmp(family, "bridge") != 0)
-                return -EINVAL;
-        r = nfnl_open(&n);
         if (r < 0)
                 return r;
         /* the kernel filters the dump by table and type */
-        nlh = nfnl_request(&n, NFT_MSG_GETOBJ, NLM_F_DUMP, strcmp(family, "inet") == 0 ? NFPROTO_INET : NFPROTO_BRIDGE);
         mnl_attr_put_strz(nlh, NFTA_OBJ_TABLE, table);
         mnl_attr_put_u32(nlh, NFTA_OBJ_TYPE, htobe32(NFT_OBJECT_COUNTER));
-        r = nfnl_talk(&n, nlh, counter_cb, &c);
-        nfnl_close(&n);
-        return c.r < 0 ? c.r : r;
+        return dump_end(&n, nlh, counter_cb, &c, &c.r);
 }
 
 /* A message of a batch: what its errors are about. */

@@ -2,6 +2,7 @@
  * attempts.h).  Open addressing with linear probing over 32-byte slots,
  * at most half full; the key is hashed with a per-table random seed, since
  * a tenant chooses the ports (and so part of the key) it is counted on. */
+#include "base/util.h"
 #include "detect/attempts.h"
 
 #include <errno.h>
@@ -41,12 +42,7 @@ static uint64_t hash(const struct pc_attempts *t, const struct key *k)
         for (size_t i = 0; i < sizeof(*k); i++)
                 h = (h ^ b[i]) * 1099511628211ull;
         /* Murmur3's finaliser: FNV alone clusters similar keys' low bits. */
-        h ^= h >> 33;
-        h *= 0xff51afd7ed558ccdull;
-        h ^= h >> 33;
-        h *= 0xc4ceb9fe1a85ec53ull;
-        h ^= h >> 33;
-        return h;
+        return pc_mix64(h);
 }
 
 /* The slot of <k> in <slots> of <cap>, or the empty slot where it goes. */
