@@ -1,0 +1,76 @@
+#!/bin/bash
+# The PostgreSQL schema (src/store/schema_pg.sql) on a real server: it
+# loads, it has every table and column SQLite's migrations reach (so a new
+# SQLite step without its PostgreSQL twin fails here), and it keeps the
+# same rules (append-only audit, final states, one live exception per
+# service, one live suspension per VPS).
+#
+# Usage: schema_test.sh BUILD_DIR SOURCE_ROOT
+set -u
+build=$(readlink -f "$1") src=$(readlink -f "$2")
+tmp=$(mktemp -d /tmp/portcullis-pgschema.XXXXXX)
+chmod 0711 "$tmp" # postgres, the server's user, reaches its folder inside
+cluster=$tmp/pg
+trap '"$src/tests/pg/cluster.sh" stop "$cluster"; rm -rf "$tmp"' EXIT
+checks=0 failures=0
+check() { # NAME CONDITION-EXIT-STATUS [DETAIL]
+        checks=$((checks + 1))
+        if [ "$2" = 0 ]; then
+                echo "ok   $1"
+        else
+                failures=$((failures + 1))
+                echo "FAIL $1${3:+: $3}"
+        fi
+}
+
+url=$("$src/tests/pg/cluster.sh" start "$cluster") || exit 1
+psql_() { psql "$url" -X -q -tA -v ON_ERROR_STOP=1 "$@"; }
+# ERR SQL: runs SQL, which must fail with SQLSTATE ERR.
+refused() {
+        local out
+        out=$(psql "$url" -X -q -tA -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -c "$2" 2>&1)
+        [ $? -ne 0 ] && grep -q "ERROR:  $1" <<<"$out"
+}
+
+out=$(psql_ -f "$src/src/store/schema_pg.sql" 2>&1)
+check "the schema loads" $? "$out"
+check "at version 10" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 10 ]; echo $?)"
+
+# Every SQLite table and column, from a database the build creates.
+"$build/src/cli/portcullis" -c "$src/etc/portcullis.yaml" --db "sqlite:$tmp/s.db" init >/dev/null
+sqlite_cols=$(sqlite3 "$tmp/s.db" "SELECT m.name || '.' || p.name FROM sqlite_master m, pragma_table_info(m.name) p
+                                    WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' ORDER BY 1")
+pg_cols=$(psql_ -c "SELECT table_name || '.' || column_name FROM information_schema.columns
+                     WHERE table_schema = 'public' AND table_name <> 'schema_version' ORDER BY 1")
+missing=$(comm -23 <(sort <<<"$sqlite_cols") <(sort <<<"$pg_cols"))
+extra=$(comm -13 <(sort <<<"$sqlite_cols") <(sort <<<"$pg_cols") | grep -v '^vps_address\.id$')
+check "every SQLite column is in PostgreSQL's schema" "$([ -z "$missing" ]; echo $?)" "$missing"
+check "and no other (but vps_address.id, SQLite's rowid)" "$([ -z "$extra" ]; echo $?)" "$extra"
+check "SQLite's schema is at version 10 too" \
+        "$([ "$(sqlite3 "$tmp/s.db" 'PRAGMA user_version')" = 10 ]; echo $?)"
+
+psql_ -c "INSERT INTO vps (id, owner, lang, site, created) VALUES ('vps-1', 'ann@example.org', 'en', 'milano', 1)" \
+      -c "INSERT INTO audit (at, \"by\", action, object) VALUES (1, 'alice', 'vps.add', 'vps/vps-1')" \
+      -c "INSERT INTO exception (vps_id, service, \"by\", created) VALUES ('vps-1', 'smtp', 'alice', 1)" \
+      -c "INSERT INTO action (vps_id, kind, direction, scope, \"by\", created, terminated)
+          VALUES ('vps-1', 'suspension', 'both', 'all', 'alice', 1, 1)" \
+      -c "INSERT INTO notification (created, vps_id, kind, recipient, language, payload, state, next_attempt, message_id)
+          VALUES (1, 'vps-1', 'k', 'ann@example.org', 'en', '{}', 'sent', 1, '<m@x>')"
+check "rows go in" $?
+check "the audit log refuses an update (23000)" "$(refused 23000 "UPDATE audit SET reason = 'x'"; echo $?)"
+check "and a delete" "$(refused 23000 "DELETE FROM audit"; echo $?)"
+check "a sent notification stays sent" "$(refused 23000 "UPDATE notification SET state = 'pending'"; echo $?)"
+check "its message id never changes" "$(refused 23000 "UPDATE notification SET message_id = '<n@x>'"; echo $?)"
+check "a termination stays one" "$(refused 23000 "UPDATE action SET terminated = 0"; echo $?)"
+check "one live exception per VPS and service (23505)" \
+        "$(refused 23505 "INSERT INTO exception (vps_id, service, \"by\", created) VALUES ('vps-1', 'smtp', 'bob', 2)"; echo $?)"
+check "one live suspension per VPS" "$(refused 23505 "INSERT INTO action (vps_id, kind, direction, scope, \"by\", created)
+                                                        VALUES ('vps-1', 'suspension', 'both', 'all', 'bob', 2)"; echo $?)"
+check "a row of a VPS that does not exist (23503)" \
+        "$(refused 23503 "INSERT INTO exception (vps_id, service, \"by\", created) VALUES ('vps-9', 'vpn', 'bob', 2)"; echo $?)"
+psql_ -c "DELETE FROM vps WHERE id = 'vps-1'" 2>/dev/null
+check "removing a VPS takes its rows along (the audit log stays)" \
+        "$([ "$(psql_ -c 'SELECT (SELECT count(*) FROM exception) + (SELECT count(*) FROM action), (SELECT count(*) FROM audit)')" = "0|1" ]; echo $?)"
+
+echo "$checks checks, $failures failures"
+[ "$failures" = 0 ]
