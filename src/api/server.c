@@ -60,6 +60,12 @@ struct pending {
         bool limited;
         bool ambiguous; /* both Content-Length and Transfer-Encoding: a smuggling attempt */
         bool answered;  /* refused before its body: the rest of it is dropped */
+        /* Authenticated from the headers, before any body is read: a
+         * stranger's body is never waited for. */
+        int auth;                 /* 0, or pc_ops_token_authenticate's failure */
+        struct pc_ops_error auth_err;
+        struct pc_api_token token;
+        struct pc_ops_actor who;  /* its strings are <token>'s */
 };
 
 static int64_t mono_ms(void)
@@ -229,20 +235,15 @@ static void handle(struct api_server *s, struct MHD_Connection *conn, const char
 {
         struct api_request req = { .method = method, .path = url, .conn = conn, .ops = s->ops, .server = s };
         const struct api_route *route;
-        struct pc_api_token token;
         struct pc_ops_error err;
         json_error_t jerr;
         char path[1024];
         bool known;
 
         route = api_route_find(method, url, path, sizeof(path), req.params, &known);
-        /* Authenticate before saying whether a route exists. */
-        if (pc_ops_token_authenticate(s->ops, bearer(conn), pc_now(), &token, &req.who, &err) < 0) {
-                if (err.code == PC_OPS_EAUTH)
-                        s->refused_auth++;
-                api_reply_error(rep, &err);
-                return;
-        }
+        /* Authenticated from the headers (on_request) before it says
+         * whether a route exists. */
+        req.who = p->who;
         snprintf(who, PC_NAME_MAX, "%s", req.who.principal);
         if (route == NULL) {
                 if (known)
@@ -282,10 +283,15 @@ static void on_commit(void *userdata)
 }
 
 /* A refusal before the request is read (its address over the rate, a
- * body it says is too large, two framings): into <rep>; false if none. */
+ * body it says is too large, two framings, no valid token): into <rep>;
+ * false if none. */
 static bool refused_early(struct api_server *s, const struct pending *p, struct api_reply *rep)
 {
-        if (p->ambiguous) {
+        if (p->auth < 0 && !p->limited) {
+                if (p->auth_err.code == PC_OPS_EAUTH)
+                        s->refused_auth++;
+                api_reply_error(rep, &p->auth_err);
+        } else if (p->ambiguous) {
                 /* A proxy in front may read another request in it than we
                  * do (RFC 9112 6.3). */
                 api_reply_fail(rep, PC_OPS_EINVAL, NULL,
@@ -329,6 +335,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                 api_slots_request(&s->slots, conn, true);
                 client_addr(conn, addr);
                 p->limited = !rate_take(s, addr);
+                if (!p->limited)
+                        p->auth = pc_ops_token_authenticate(s->ops, bearer(conn), pc_now(), &p->token, &p->who,
+                                                            &p->auth_err);
                 p->too_large = cl != NULL && strtoull(cl, NULL, 10) > API_BODY_MAX;
                 p->ambiguous = cl != NULL && MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                                          MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;

@@ -12,6 +12,12 @@
  *   a complete request takes milliseconds.  So slow clients cost each
  *   other their slots, never an honest client its answer.
  *
+ * - A request whose body has not arrived REQUEST_DEADLINE_MS after its
+ *   headers (one byte every few seconds keeps MHD's idle timeout away for
+ *   ever) is as good as waiting: its slot may be taken too.  Strangers
+ *   never get that far: a request without a valid token is answered 401
+ *   from its headers, its body unread (server.c).
+ *
  * Every call is on MHD's one thread: no locking. */
 #include <errno.h>
 #include <microhttpd.h>
@@ -23,11 +29,14 @@
 #include "api/slots.h"
 #include "base/util.h"
 
+#define REQUEST_DEADLINE_MS 30000 /* headers to the body's end: the API's bodies are 64 KiB at most */
+
 /* One open connection, oldest wait first in the slots' list. */
 struct api_conn {
         struct MHD_Connection *conn;
         uint8_t key[16];
-        bool in_request; /* its headers are in: not to be taken */
+        bool in_request; /* its headers are in: not to be taken (until the deadline) */
+        int64_t request_ms; /* when they came */
         bool evicted;    /* shut down, MHD has yet to close it */
         struct api_conn *prev, *next;
 };
@@ -69,14 +78,17 @@ void api_client_key(const struct sockaddr *sa, uint8_t out[16])
         }
 }
 
-/* Takes the slot of the connection waiting longest for its headers:
- * false if every connection is inside a request. */
+/* Takes the slot of the connection waiting longest for its headers (or a
+ * request past its deadline): false if every connection is inside a
+ * request in time. */
 static bool evict_oldest_waiting(struct api_slots *sl)
 {
+        int64_t now = pc_mono_ms();
+
         for (struct api_conn *c = sl->head; c != NULL; c = c->next) {
                 const union MHD_ConnectionInfo *ci;
 
-                if (c->in_request || c->evicted)
+                if (c->evicted || (c->in_request && now - c->request_ms < REQUEST_DEADLINE_MS))
                         continue;
                 ci = MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
                 if (ci == NULL)
@@ -153,6 +165,7 @@ void api_slots_request(struct api_slots *sl, struct MHD_Connection *conn, bool s
         if (c == NULL)
                 return;
         c->in_request = started;
+        c->request_ms = pc_mono_ms();
         if (!started) { /* waiting again: the newest wait */
                 unlink_conn(sl, c);
                 append_conn(sl, c);

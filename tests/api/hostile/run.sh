@@ -11,7 +11,8 @@ names=("$@")
 [ ${#names[@]} = 0 ] && names=(slowloris ticket_flood ticket_list_cost rate_forget prefix_oracle
                                duration_overflow log_method smuggle_cl_te
                                notification_reused_id investigation_note slowloris_spread
-                               source_prefix_shared hook_guest_name log_flood_malformed)
+                               source_prefix_shared hook_guest_name log_flood_malformed
+                               slowloris_body)
 open=0
 for n in "${names[@]}"; do
         echo "== $n"
