@@ -1,128 +1,57 @@
-/* The SQLite store backend: one database file in WAL mode, foreign keys
- * on, every change in one IMMEDIATE transaction together with its audit
- * row and, where the owner must be told, its notification-outbox row.
+/* The store over the database driver (db.h): every change in one write
+ * transaction together with its audit row and, where the owner must be
+ * told, its notification-outbox row.
  *
  * All SQL below is constant text; every value travels as a bound
- * parameter.  Statements are prepared per call and always finalized (the
+ * parameter.  Statements are prepared per call and always released (the
  * _cleanup_stmt_ attribute), so no call leaves one behind. */
 #include "store/store-internal.h"
 
 #include <errno.h>
-#include <pthread.h>
-#include <fcntl.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <netinet/in.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <jansson.h>
-#include <sqlite3.h>
 
 #include "base/utf8.h"
 #include "base/util.h"
+#include "store/db.h"
 
-#define BUSY_TIMEOUT_MS 5000
-#define STMT_CACHE 128 /* prepared statements kept per connection */
-#define DIR_MODE 0750
-#define FILE_MODE 0640
 #define JSON_FLAGS (JSON_COMPACT | JSON_SORT_KEYS)
 #define REASON_MAX 256     /* bytes incl. NUL, as in the model's structs */
 #define EXPIRED_BY "(expired)" /* revoked_by of an exception closed by its end */
 
-struct sqlite_store {
+struct sql_store {
         struct pc_store base; /* first: store.c sees only this */
-        sqlite3 *db;
-        char *path;
+        struct db *db;
         char errmsg[1024];
         /* Transactions nest: an operation's (pc_store_tx_begin) holds the
          * changes made inside it, each a savepoint that a failure rolls
          * back alone; they commit with the operation, or not at all. */
         unsigned tx_depth;
-        /* Prepared statements kept for the next use of the same SQL:
-         * parsing it again was half of an API request's CPU.  A slot is
-         * found by the address of its SQL text, which is always a string
-         * literal here (prepare_va): one text, one address, for the life
-         * of the process.  Should the compiler keep two copies of the same
-         * literal, each takes a slot of its own; the text is never
-         * compared. */
-        struct stmt_slot {
-                const char *sql; /* the caller's text: the key */
-                sqlite3_stmt *st;
-                bool busy;       /* handed out, not yet released */
-        } cache[STMT_CACHE];
-        size_t n_cache;
-        bool registered; /* in stores[]: its statements can be cached */
 };
-
-/* The stores open in this process, for stmt_release to find a statement's
- * cache from its connection (a cleanup attribute passes the statement
- * only).  Each store is used by one thread at a time; the table is shared.
- * Opening and closing take <stores_lock>; releasing a statement, the hot
- * path, reads the table without it, which is safe because:
- *  - it compares <db> pointers and reads a slot's <store> only when the
- *    slot holds its own statement's connection;
- *  - that connection is open (every statement is released before its
- *    store is closed, by whoever uses the store), so its slot is not
- *    cleared or reused meanwhile;
- *  - a slot's <store> is written before its <db> (release) and read after
- *    it (acquire), so a matching <db> comes with its <store>.
- * Another slot changing meanwhile only ever fails to match. */
-static pthread_mutex_t stores_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct {
-        _Atomic(sqlite3 *) db;
-        _Atomic(struct sqlite_store *) store;
-} stores[16];
 
 /* A statement stepped in step with others while merging (see load). */
 struct cursor {
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         bool row; /* a row is current */
 };
-
-/* Gives back a statement of query(): a cached one is reset for its next
- * use (which also ends the read it holds), any other finalized. */
-static void stmt_release(sqlite3_stmt *st)
-{
-        struct sqlite_store *s = NULL;
-        sqlite3 *db;
-
-        if (st == NULL)
-                return;
-        db = sqlite3_db_handle(st);
-        for (size_t i = 0; i < PC_ARRAY_SIZE(stores) && s == NULL; i++)
-                if (atomic_load_explicit(&stores[i].db, memory_order_acquire) == db)
-                        s = atomic_load_explicit(&stores[i].store, memory_order_relaxed);
-        for (size_t i = 0; s != NULL && i < s->n_cache; i++)
-                if (s->cache[i].st == st) {
-                        sqlite3_reset(st);
-                        sqlite3_clear_bindings(st);
-                        s->cache[i].busy = false;
-                        return;
-                }
-        sqlite3_finalize(st);
-}
-
-static void stmt_freep(sqlite3_stmt **p)
-{
-        stmt_release(*p);
-}
-#define _cleanup_stmt_ __attribute__((cleanup(stmt_freep)))
 
 /* jansson.h provides json_decrefp(). */
 #define _cleanup_json_ __attribute__((cleanup(json_decrefp)))
 
-static struct sqlite_store *to_sqlite(struct pc_store *s)
+static struct sql_store *to_sql(struct pc_store *s)
 {
-        return (struct sqlite_store *)s;
+        return (struct sql_store *)s;
 }
 
 /* Sets the store's message from <fmt> and returns <r>. */
-static int set_err(struct sqlite_store *s, int r, const char *fmt, ...)
+static int set_err(struct sql_store *s, int r, const char *fmt, ...)
 {
         va_list ap;
 
@@ -132,82 +61,52 @@ static int set_err(struct sqlite_store *s, int r, const char *fmt, ...)
         return r;
 }
 
-/* Turns SQLite result <rc> of doing <what> into a negative errno with a
- * message: a duplicate is -EEXIST, a missing referent -ENOENT, memory
- * -ENOMEM, anything else -EIO. */
-static int db_err(struct sqlite_store *s, int rc, const char *what)
+/* Sets the message of the driver's error <r> (a negative errno, db.h)
+ * while doing <what>, with the engine's words, and returns <r>. */
+static int db_fail(struct sql_store *s, int r, const char *what)
 {
-        int r = -EIO;
-
-        switch (rc) {
-        case SQLITE_CONSTRAINT_UNIQUE:
-        case SQLITE_CONSTRAINT_PRIMARYKEY:
-                r = -EEXIST;
-                break;
-        case SQLITE_CONSTRAINT_FOREIGNKEY:
-                r = -ENOENT;
-                break;
-        case SQLITE_NOMEM:
-                r = -ENOMEM;
-                break;
-        }
-        return set_err(s, r, "database %s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+        return set_err(s, r, "database %s: %s: %s", s->db->name, what, db_errmsg(s->db));
 }
 
-/* Prepares <sql>, a string literal (the cache keeps its address), and
- * binds the arguments in <ap> to its parameters 1, 2... as <fmt> says:
- * 't' a const char * (NULL binds NULL), 'i' an int64_t, 'n' an int64_t
- * bound as NULL when 0, '?' nothing (the caller binds it). */
-static int prepare_va(struct sqlite_store *s, sqlite3_stmt **ret, const char *sql,
-                      const char *fmt, va_list ap)
+/* Prepares <sql>, a string literal (the driver's cache keeps its
+ * address), and binds the arguments in <ap> to its parameters 1, 2... as
+ * <fmt> says: 't' a const char * (NULL binds NULL), 'i' an int64_t, 'n'
+ * an int64_t bound as NULL when 0, '?' nothing (the caller binds it). */
+static int prepare_va(struct sql_store *s, struct db_stmt **ret, const char *sql, const char *fmt,
+                      va_list ap)
 {
-        sqlite3_stmt *st = NULL;
-        int rc, i = 1;
+        struct db_stmt *st = NULL;
+        int r, i = 1;
 
-        for (size_t k = 0; k < s->n_cache && st == NULL; k++)
-                if (s->cache[k].sql == sql && !s->cache[k].busy) {
-                        st = s->cache[k].st;
-                        s->cache[k].busy = true;
-                }
-        if (st == NULL && s->n_cache < STMT_CACHE && s->registered) {
-                rc = sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL);
-                if (rc != SQLITE_OK)
-                        return db_err(s, rc, "preparing a statement");
-                s->cache[s->n_cache++] = (struct stmt_slot){ sql, st, true };
-        } else if (st == NULL) {
-                rc = sqlite3_prepare_v2(s->db, sql, -1, &st, NULL);
-                if (rc != SQLITE_OK)
-                        return db_err(s, rc, "preparing a statement");
-        }
-        rc = SQLITE_OK;
-        for (const char *f = fmt; *f != '\0' && rc == SQLITE_OK; f++, i++) {
+        r = db_prepare(s->db, sql, &st);
+        if (r < 0)
+                return db_fail(s, r, "preparing a statement");
+        for (const char *f = fmt; *f != '\0' && r >= 0; f++, i++) {
                 const char *t;
                 int64_t v;
 
                 switch (*f) {
                 case 't':
                         t = va_arg(ap, const char *);
-                        rc = t == NULL ? sqlite3_bind_null(st, i)
-                                       : sqlite3_bind_text(st, i, t, -1, SQLITE_TRANSIENT);
+                        r = t == NULL ? db_bind_null(st, i) : db_bind_text(st, i, t);
                         break;
                 case 'i':
-                        rc = sqlite3_bind_int64(st, i, va_arg(ap, int64_t));
+                        r = db_bind_int64(st, i, va_arg(ap, int64_t));
                         break;
                 case 'n':
                         v = va_arg(ap, int64_t);
-                        rc = v == 0 ? sqlite3_bind_null(st, i) : sqlite3_bind_int64(st, i, v);
+                        r = v == 0 ? db_bind_null(st, i) : db_bind_int64(st, i, v);
                         break;
                 case '?': /* bound by the caller (a blob) */
                         break;
                 default:
-                        rc = SQLITE_MISUSE;
+                        r = -EIO;
                         break;
                 }
         }
-        if (rc != SQLITE_OK) {
-                int r = db_err(s, rc, "binding a parameter");
-
-                stmt_release(st);
+        if (r < 0) {
+                r = db_fail(s, r, "binding a parameter");
+                db_stmt_release(st);
                 return r;
         }
         *ret = st;
@@ -215,8 +114,7 @@ static int prepare_va(struct sqlite_store *s, sqlite3_stmt **ret, const char *sq
 }
 
 /* Prepares <sql> with parameters bound per <fmt> (see prepare_va). */
-static int query(struct sqlite_store *s, sqlite3_stmt **ret, const char *sql, const char *fmt,
-                 ...)
+static int query(struct sql_store *s, struct db_stmt **ret, const char *sql, const char *fmt, ...)
 {
         va_list ap;
         int r;
@@ -228,22 +126,18 @@ static int query(struct sqlite_store *s, sqlite3_stmt **ret, const char *sql, co
 }
 
 /* Steps <st>: 1 for a row, 0 when done, or a negative errno. */
-static int step(struct sqlite_store *s, sqlite3_stmt *st)
+static int step(struct sql_store *s, struct db_stmt *st)
 {
-        int rc = sqlite3_step(st);
+        int r = db_step(st);
 
-        if (rc == SQLITE_ROW)
-                return 1;
-        if (rc == SQLITE_DONE)
-                return 0;
-        return db_err(s, rc, "executing a statement");
+        return r >= 0 ? r : db_fail(s, r, "executing a statement");
 }
 
 /* Runs the statement <sql>, which returns no rows, with parameters bound
  * per <fmt> (see prepare_va). */
-static int exec(struct sqlite_store *s, const char *sql, const char *fmt, ...)
+static int exec(struct sql_store *s, const char *sql, const char *fmt, ...)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         va_list ap;
         int r;
 
@@ -257,27 +151,31 @@ static int exec(struct sqlite_store *s, const char *sql, const char *fmt, ...)
 }
 
 /* Column <i> of the current row as text; "" for NULL. */
-static const char *col_text(sqlite3_stmt *st, int i)
+static const char *col_text(struct db_stmt *st, int i)
 {
-        const unsigned char *t = sqlite3_column_text(st, i);
+        return db_column_text(st, i);
+}
 
-        return t != NULL ? (const char *)t : "";
+/* Column <i> as text, or NULL for NULL. */
+static const char *col_text_or_null(struct db_stmt *st, int i)
+{
+        return db_column_is_null(st, i) ? NULL : db_column_text(st, i);
 }
 
 /* Column <i> as a JSON string or null. */
-static json_t *col_json_text(sqlite3_stmt *st, int i)
+static json_t *col_json_text(struct db_stmt *st, int i)
 {
-        if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        if (db_column_is_null(st, i))
                 return json_null();
         return json_string(col_text(st, i));
 }
 
 /* Column <i> as a JSON integer or null. */
-static json_t *col_json_int(sqlite3_stmt *st, int i)
+static json_t *col_json_int(struct db_stmt *st, int i)
 {
-        if (sqlite3_column_type(st, i) == SQLITE_NULL)
+        if (db_column_is_null(st, i))
                 return json_null();
-        return json_integer(sqlite3_column_int64(st, i));
+        return json_integer(db_column_int64(st, i));
 }
 
 /* Copies <src> into <dst> of <size> bytes, cutting it if longer. */
@@ -290,33 +188,28 @@ static void copy_trunc(char *dst, size_t size, const char *src)
         dst[n] = '\0';
 }
 
-/* Begins a write transaction on a database file that is still where it
- * was opened.  In WAL mode SQLite goes on writing to a file deleted (or
- * replaced) under an open connection and reports success: every change
- * would be lost.  -ESTALE then, with nothing written. */
-static int tx_begin(struct sqlite_store *s)
+/* Begins a write transaction, or a savepoint within the operation's.
+ * -ESTALE if the database is no longer the one opened (a file deleted or
+ * replaced under us), with nothing written. */
+static int tx_begin(struct sql_store *s)
 {
-        int moved = 0;
         int r;
 
         if (s->tx_depth > 0) { /* within an operation's transaction */
-                r = exec(s, "SAVEPOINT nested", "");
+                r = db_savepoint(s->db);
                 if (r < 0)
-                        return r;
+                        return db_fail(s, r, "executing a statement");
                 s->tx_depth++;
                 return 0;
         }
-        r = exec(s, "BEGIN IMMEDIATE", "");
-        if (r < 0)
-                return r;
-        if (sqlite3_file_control(s->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
-            moved) {
-                exec(s, "ROLLBACK", "");
+        r = db_begin(s->db);
+        if (r == -ESTALE)
                 return set_err(s, -ESTALE,
                                "database %s was deleted or replaced while open: nothing was "
                                "written",
-                               s->path);
-        }
+                               s->db->name);
+        if (r < 0)
+                return db_fail(s, r, "executing a statement");
         s->tx_depth = 1;
         return 0;
 }
@@ -324,40 +217,30 @@ static int tx_begin(struct sqlite_store *s)
 /* Ends the transaction: commits if <r> >= 0, else (or if the commit
  * fails) rolls back keeping the first error's message.  Returns 0 or the
  * error. */
-static int tx_end(struct sqlite_store *s, int r)
+static int tx_end(struct sql_store *s, int r)
 {
         if (s->tx_depth > 1) { /* the outer transaction commits, or not */
-                sqlite3_stmt *st = NULL;
-
                 s->tx_depth--;
-                if (r >= 0)
-                        return exec(s, "RELEASE nested", "");
-                /* Not exec(): it would overwrite the message that matters. */
-                if (sqlite3_prepare_v2(s->db, "ROLLBACK TO nested", -1, &st, NULL) == SQLITE_OK)
-                        sqlite3_step(st);
-                stmt_release(st);
-                st = NULL;
-                if (sqlite3_prepare_v2(s->db, "RELEASE nested", -1, &st, NULL) == SQLITE_OK)
-                        sqlite3_step(st);
-                stmt_release(st);
+                if (r >= 0) {
+                        r = db_savepoint_release(s->db);
+                        return r < 0 ? db_fail(s, r, "executing a statement") : 0;
+                }
+                /* Failures ignored: the message that matters is <r>'s. */
+                db_savepoint_rollback(s->db);
+                db_savepoint_release(s->db);
                 return r;
         }
         s->tx_depth = 0;
         if (r >= 0) {
-                r = exec(s, "COMMIT", "");
+                r = db_commit(s->db);
                 if (r >= 0) {
                         pc_store_committed(&s->base);
                         return 0;
                 }
+                r = db_fail(s, r, "executing a statement");
         }
-        if (!sqlite3_get_autocommit(s->db)) {
-                sqlite3_stmt *st = NULL;
-
-                /* Not exec(): it would overwrite the message that matters. */
-                if (sqlite3_prepare_v2(s->db, "ROLLBACK", -1, &st, NULL) == SQLITE_OK)
-                        sqlite3_step(st);
-                stmt_release(st);
-        }
+        if (db_in_tx(s->db))
+                db_rollback(s->db); /* keeps <r>'s message */
         return r;
 }
 
@@ -365,7 +248,7 @@ static int tx_end(struct sqlite_store *s, int r)
  * is shorter than <max> bytes and is text (pc_text_invalid: valid UTF-8,
  * no control character), whoever the writer: a newline or an ESC stored
  * here would fake a row or steer a terminal wherever it is shown. */
-static int check_text(struct sqlite_store *s, const char *what, const char *text, size_t max)
+static int check_text(struct sql_store *s, const char *what, const char *text, size_t max)
 {
         char why[80];
 
@@ -379,7 +262,7 @@ static int check_text(struct sqlite_store *s, const char *what, const char *text
 }
 
 /* Checks that <who> names someone and gives a reason that fits. */
-static int check_actor(struct sqlite_store *s, const struct pc_actor *who)
+static int check_actor(struct sql_store *s, const struct pc_actor *who)
 {
         if (who->by == NULL || who->by[0] == '\0')
                 return set_err(s, -EINVAL, "no actor given: say who makes the change");
@@ -389,7 +272,7 @@ static int check_actor(struct sqlite_store *s, const struct pc_actor *who)
 }
 
 /* Checks that an end time <until> (0: none) of <what> is in the future. */
-static int check_until(struct sqlite_store *s, const char *what, int64_t until, int64_t now)
+static int check_until(struct sql_store *s, const char *what, int64_t until, int64_t now)
 {
         char buf[32];
 
@@ -402,9 +285,9 @@ static int check_until(struct sqlite_store *s, const char *what, int64_t until, 
 /* Reads the VPS <id> as a JSON object (id, owner, lang, site, iface, mac,
  * addresses, created) into *<ret>, owned by the caller.  -ENOENT if it does
  * not exist. */
-static int vps_fetch(struct sqlite_store *s, const char *id, json_t **ret)
+static int vps_fetch(struct sql_store *s, const char *id, json_t **ret)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL, *ast = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL, *ast = NULL;
         _cleanup_json_ json_t *addrs = NULL;
         json_t *v;
         int r;
@@ -433,7 +316,7 @@ static int vps_fetch(struct sqlite_store *s, const char *id, json_t **ret)
         v = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:O, s:I}", "id", col_text(st, 0), "owner",
                       col_text(st, 1), "lang", col_text(st, 2), "site", col_text(st, 3), "iface",
                       col_text(st, 4), "mac", col_json_text(st, 5), "addresses", addrs,
-                      "created", (json_int_t)sqlite3_column_int64(st, 6));
+                      "created", (json_int_t)db_column_int64(st, 6));
         if (v == NULL)
                 return set_err(s, -ENOMEM, "vps %s: cannot describe it in JSON", id);
         *ret = v;
@@ -442,7 +325,7 @@ static int vps_fetch(struct sqlite_store *s, const char *id, json_t **ret)
 
 /* Appends the audit row of a change.  <before> and <after> (JSON, either
  * may be NULL) are borrowed. */
-static int audit(struct sqlite_store *s, int64_t now, const struct pc_actor *who,
+static int audit(struct sql_store *s, int64_t now, const struct pc_actor *who,
                  const char *action, const char *object, const char *vps_id, json_t *before,
                  json_t *after)
 {
@@ -465,7 +348,7 @@ static int audit(struct sqlite_store *s, int64_t now, const struct pc_actor *who
  * email's language, "" for a webhook): <facts> (borrowed) plus the VPS, its
  * site and addresses -- and its owner, if <owner> -- in the same
  * transaction as what it tells of, so that nothing is lost. */
-static int outbox_queue(struct sqlite_store *s, int64_t now, const char *kind, json_t *vps, json_t *facts,
+static int outbox_queue(struct sql_store *s, int64_t now, const char *kind, json_t *vps, json_t *facts,
                         const char *channel, const char *recipient, const char *lang, bool owner)
 {
         _cleanup_json_ json_t *payload = json_deep_copy(facts);
@@ -488,7 +371,7 @@ static int outbox_queue(struct sqlite_store *s, int64_t now, const char *kind, j
 }
 
 /* Queues the owner's email <kind>. */
-static int notify(struct sqlite_store *s, int64_t now, const char *kind, json_t *vps, json_t *facts)
+static int notify(struct sql_store *s, int64_t now, const char *kind, json_t *vps, json_t *facts)
 {
         return outbox_queue(s, now, kind, vps, facts, "email", json_string_value(json_object_get(vps, "owner")),
                             json_string_value(json_object_get(vps, "lang")), false);
@@ -496,7 +379,7 @@ static int notify(struct sqlite_store *s, int64_t now, const char *kind, json_t 
 
 /* Queues the webhook event <kind> to <url>: <facts> (borrowed) plus the
  * VPS, its owner, site and addresses, in the notification outbox. */
-static int webhook_queue(struct sqlite_store *s, int64_t now, const char *kind, const char *url, json_t *vps,
+static int webhook_queue(struct sql_store *s, int64_t now, const char *kind, const char *url, json_t *vps,
                          json_t *facts)
 {
         _cleanup_json_ json_t *with_id = json_copy(facts);
@@ -516,9 +399,9 @@ static int webhook_queue(struct sqlite_store *s, int64_t now, const char *kind, 
 }
 
 /* Checks that incident <incident_id> (0: none) exists and is <vps_id>'s. */
-static int incident_check(struct sqlite_store *s, const char *vps_id, int64_t incident_id)
+static int incident_check(struct sql_store *s, const char *vps_id, int64_t incident_id)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
         if (incident_id == 0)
@@ -540,331 +423,39 @@ static int incident_check(struct sqlite_store *s, const char *vps_id, int64_t in
 
 /* ---- open / close ---------------------------------------------------- */
 
-/* Creates the missing folders above the file <path>, mode DIR_MODE. */
-static int make_parents(const char *path, char *err, size_t errsz)
+/* The store over the open connection <db>, which it then owns. */
+static int store_wrap(struct db *db, struct pc_store **ret, char *err, size_t errsz)
 {
-        _cleanup_free_ char *p = strdup(path);
+        struct sql_store *s = calloc(1, sizeof(*s));
 
-        if (p == NULL) {
-                snprintf(err, errsz, "database %s: out of memory", path);
-                return -ENOMEM;
-        }
-        for (char *slash = strchr(p + 1, '/'); slash != NULL; slash = strchr(slash + 1, '/')) {
-                struct stat sb;
-
-                *slash = '\0';
-                if (stat(p, &sb) == -1) {
-                        if (errno != ENOENT || (mkdir(p, DIR_MODE) == -1 && errno != EEXIST)) {
-                                int e = errno;
-
-                                snprintf(err, errsz, "database %s: cannot create folder %s: %s",
-                                         path, p, strerror(e));
-                                return -e;
-                        }
-                } else if (!S_ISDIR(sb.st_mode)) {
-                        snprintf(err, errsz, "database %s: %s is not a folder", path, p);
-                        return -ENOTDIR;
-                }
-                *slash = '/';
-        }
-        return 0;
-}
-
-/* The store around an open connection <db>, which it then owns. */
-static int store_wrap(sqlite3 *db, const char *path, struct pc_store **ret, char *err, size_t errsz)
-{
-        struct sqlite_store *s = calloc(1, sizeof(*s));
-
-        if (s == NULL || (s->path = strdup(path)) == NULL) {
-                free(s);
-                snprintf(err, errsz, "database %s: out of memory", path);
+        if (s == NULL) {
+                snprintf(err, errsz, "database %s: out of memory", db->name);
+                db_close(db);
                 return -ENOMEM;
         }
         s->base.ops = &pc_store_sqlite_ops;
         s->db = db;
-        /* Unregistered (a 17th store), its statements are never cached:
-         * stmt_release could not find them. */
-        pthread_mutex_lock(&stores_lock);
-        for (size_t i = 0; i < PC_ARRAY_SIZE(stores) && !s->registered; i++)
-                if (atomic_load_explicit(&stores[i].db, memory_order_relaxed) == NULL) {
-                        atomic_store_explicit(&stores[i].store, s, memory_order_relaxed);
-                        atomic_store_explicit(&stores[i].db, db, memory_order_release);
-                        s->registered = true;
-                }
-        pthread_mutex_unlock(&stores_lock);
         *ret = &s->base;
-        return 0;
-}
-
-/* Creates the database file <path> and the folders above it, unless it
- * exists.  Sets *<ret_created>. */
-static int create_file(const char *path, bool *ret_created, char *err, size_t errsz)
-{
-        int fd, r;
-
-        r = make_parents(path, err, errsz);
-        if (r < 0)
-                return r;
-        /* Create the file ourselves so that it gets FILE_MODE, not SQLite's
-         * 0644; SQLite gives its -wal and -shm files the same mode. */
-        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, FILE_MODE);
-        if (fd == -1) {
-                if (errno == EEXIST) {
-                        *ret_created = false;
-                        return 0;
-                }
-                r = -errno;
-                snprintf(err, errsz, "database %s: cannot create it: %s", path, strerror(-r));
-                return r;
-        }
-        if (fchmod(fd, FILE_MODE) == -1) {
-                r = -errno;
-                close(fd);
-                unlink(path);
-                snprintf(err, errsz, "database %s: cannot set its mode: %s", path, strerror(-r));
-                return r;
-        }
-        close(fd);
-        *ret_created = true;
-        return 0;
-}
-
-/* Waits for another writer's lock: 100 us at a time for the first 2 ms
- * (a change is a millisecond's transaction: SQLite's own handler would
- * sleep a whole millisecond, then 2, 5, 10... on the first conflict),
- * then 1 ms, then 10 ms at a time, BUSY_TIMEOUT_MS in all. */
-static int busy_wait(void *arg, int count)
-{
-        long us = count < 20 ? 100 : count < 100 ? 1000 : 10000;
-        long waited_ms = count < 20 ? count / 10 : count < 100 ? 2 + (count - 20) : 82 + (count - 100) * 10;
-
-        (void)arg;
-        if (waited_ms >= BUSY_TIMEOUT_MS)
-                return 0;
-        usleep((useconds_t)us);
-        return 1;
-}
-
-/* Checks that the database file <path> exists: -ENOENT "no database at
- * PATH" if it does not. */
-static int check_exists(const char *path, char *err, size_t errsz)
-{
-        struct stat sb;
-
-        if (stat(path, &sb) == -1) {
-                int r = -errno;
-
-                if (r == -ENOENT || r == -ENOTDIR)
-                        snprintf(err, errsz, "no database at %s", path);
-                else
-                        snprintf(err, errsz, "database %s: %s", path, strerror(-r));
-                return r == -ENOTDIR ? -ENOENT : r;
-        }
-        if (!S_ISREG(sb.st_mode)) {
-                snprintf(err, errsz, "database %s is not a regular file", path);
-                return -EINVAL;
-        }
         return 0;
 }
 
 int pc_store_sqlite_open(const char *path, bool create, bool *ret_created, struct pc_store **ret,
                          char *err, size_t errsz)
 {
-        sqlite3 *db = NULL;
-        sqlite3_stmt *st = NULL;
-        bool created = false;
-        int version, rc, r;
+        struct db *db = NULL;
+        int r;
 
-        if (path == NULL || path[0] == '\0') {
-                snprintf(err, errsz, "no database file given");
-                return -EINVAL;
-        }
-        r = create ? create_file(path, &created, err, errsz) : check_exists(path, err, errsz);
-        if (r < 0)
-                return r;
-
-        /* Never SQLITE_OPEN_CREATE: a file deleted since is not made again. */
-        rc = sqlite3_open_v2(path, &db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW | SQLITE_OPEN_EXRESCODE,
-                             NULL);
-        if (rc != SQLITE_OK) {
-                snprintf(err, errsz, "database %s: cannot open it: %s", path,
-                         db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-                r = rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
-                goto fail;
-        }
-        sqlite3_extended_result_codes(db, 1);
-        sqlite3_busy_handler(db, busy_wait, NULL);
-
-        /* Only an initialisation gives an empty file its schema: anything
-         * else is told there is no database yet. */
-        if (!create) {
-                r = pc_sqlite_user_version(db, &version);
-                if (r < 0) {
-                        snprintf(err, errsz, "database %s: cannot read it: %s", path,
-                                 sqlite3_errmsg(db));
-                        goto fail;
-                }
-                if (version == 0) {
-                        snprintf(err, errsz, "no database at %s (the file is there, but empty "
-                                 "of Portcullis's schema)", path);
-                        r = -ENOENT;
-                        goto fail;
-                }
-        }
-
-        /* Refuses a newer database before anything below can touch it.
-         * Foreign keys are still off (a connection's default): a migration
-         * that rebuilds a parent table must not cascade. */
-        r = pc_sqlite_migrate(db, path, err, errsz);
-        if (r < 0)
-                goto fail;
-
-        /* Per connection; must be outside a transaction.  Check it took:
-         * a SQLite built without foreign keys would silently ignore it. */
-        r = -EIO;
-        if (sqlite3_exec(db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) != SQLITE_OK ||
-            sqlite3_prepare_v2(db, "PRAGMA foreign_keys", -1, &st, NULL) != SQLITE_OK ||
-            sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1) {
-                snprintf(err, errsz, "database %s: cannot enable foreign keys: %s", path,
-                         sqlite3_errmsg(db));
-                goto fail;
-        }
-        stmt_release(st);
-        st = NULL;
-
-        r = -EIO;
-        if (sqlite3_prepare_v2(db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
-            sqlite3_step(st) != SQLITE_ROW || sqlite3_column_text(st, 0) == NULL ||
-            strcmp((const char *)sqlite3_column_text(st, 0), "wal") != 0) {
-                snprintf(err, errsz, "database %s: cannot switch it to WAL mode: %s", path,
-                         sqlite3_errmsg(db));
-                goto fail;
-        }
-        stmt_release(st);
-        st = NULL;
-
-        r = store_wrap(db, path, ret, err, errsz);
-        if (r < 0)
-                goto fail;
-        if (ret_created != NULL)
-                *ret_created = created;
-        return 0;
-fail:
-        stmt_release(st);
-        sqlite3_close_v2(db);
-        return r;
-}
-
-/* ---- read-only opening ---------------------------------------------- */
-
-/* SQLite opens a read-only database's -wal (and -shm) for writing when it
- * can: as root, always.  This VFS, a thin layer over the default one,
- * asks for every file of the database read-only and never creates one;
- * "readonly_shm=1" does the same for the -shm.  Temporary files (sorting)
- * are left alone: they go to memory (temp_store). */
-static sqlite3_vfs ro_vfs;
-
-static int ro_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *file, int flags, int *out_flags)
-{
-        sqlite3_vfs *real = vfs->pAppData;
-
-        if (flags & (SQLITE_OPEN_MAIN_DB | SQLITE_OPEN_WAL | SQLITE_OPEN_MAIN_JOURNAL |
-                     SQLITE_OPEN_SUPER_JOURNAL)) {
-                flags &= ~(SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_DELETEONCLOSE);
-                flags |= SQLITE_OPEN_READONLY;
-        }
-        return real->xOpen(real, name, file, flags, out_flags);
-}
-
-/* Registers the read-only VFS once (the proxy is single-threaded). */
-static int ro_vfs_register(void)
-{
-        sqlite3_vfs *real;
-
-        if (ro_vfs.zName != NULL)
-                return SQLITE_OK;
-        real = sqlite3_vfs_find(NULL);
-        if (real == NULL)
-                return SQLITE_ERROR;
-        ro_vfs = *real;
-        ro_vfs.pNext = NULL;
-        ro_vfs.zName = "portcullis-readonly";
-        ro_vfs.pAppData = real;
-        ro_vfs.xOpen = ro_open;
-        return sqlite3_vfs_register(&ro_vfs, 0);
-}
-
-/* "file:" URI of <path> with readonly_shm=1, %-escaping what URIs reserve. */
-static char *ro_uri(const char *path)
-{
-        size_t len = strlen(path);
-        char *uri = malloc(len * 3 + 32), *o;
-
-        if (uri == NULL)
-                return NULL;
-        o = uri + sprintf(uri, "file:");
-        for (const unsigned char *p = (const unsigned char *)path; *p != '\0'; p++) {
-                if (*p == '?' || *p == '#' || *p == '%' || *p <= ' ' || *p >= 0x7f)
-                        o += sprintf(o, "%%%02X", *p);
-                else
-                        *o++ = (char)*p;
-        }
-        strcpy(o, "?readonly_shm=1");
-        return uri;
+        r = db_sqlite_open(path, create, ret_created, &db, err, errsz);
+        return r < 0 ? r : store_wrap(db, ret, err, errsz);
 }
 
 int pc_store_sqlite_open_readonly(const char *path, struct pc_store **ret, char *err, size_t errsz)
 {
-        sqlite3 *db = NULL;
-        _cleanup_free_ char *uri = NULL;
-        int version, rc, r;
+        struct db *db = NULL;
+        int r;
 
-        if (path == NULL || path[0] == '\0') {
-                snprintf(err, errsz, "no database file given");
-                return -EINVAL;
-        }
-        r = check_exists(path, err, errsz);
-        if (r < 0)
-                return r;
-        uri = ro_uri(path);
-        if (uri == NULL || ro_vfs_register() != SQLITE_OK) {
-                snprintf(err, errsz, "database %s: out of memory", path);
-                return -ENOMEM;
-        }
-        rc = sqlite3_open_v2(uri, &db,
-                             SQLITE_OPEN_READONLY | SQLITE_OPEN_URI | SQLITE_OPEN_NOFOLLOW |
-                                     SQLITE_OPEN_EXRESCODE,
-                             ro_vfs.zName);
-        if (rc != SQLITE_OK) {
-                snprintf(err, errsz, "database %s: cannot open it read-only: %s", path,
-                         db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
-                r = rc == SQLITE_NOMEM ? -ENOMEM : -EIO;
-                goto fail;
-        }
-        sqlite3_extended_result_codes(db, 1);
-        sqlite3_busy_handler(db, busy_wait, NULL);
-        if (sqlite3_exec(db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL) != SQLITE_OK ||
-            pc_sqlite_user_version(db, &version) < 0) {
-                snprintf(err, errsz, "database %s: cannot read it: %s (a WAL database needs its "
-                         "-wal and -shm, which the agent keeps)", path, sqlite3_errmsg(db));
-                r = -EIO;
-                goto fail;
-        }
-        if (version != pc_sqlite_schema_latest()) {
-                snprintf(err, errsz, "database %s is at schema version %d, this build reads %d "
-                         "(run the agent or `portcullis init` of this build first)", path, version,
-                         pc_sqlite_schema_latest());
-                r = -EPROTONOSUPPORT;
-                goto fail;
-        }
-        r = store_wrap(db, path, ret, err, errsz);
-        if (r < 0)
-                goto fail;
-        return 0;
-fail:
-        sqlite3_close_v2(db);
-        return r;
+        r = db_sqlite_open_readonly(path, &db, err, errsz);
+        return r < 0 ? r : store_wrap(db, ret, err, errsz);
 }
 
 static int sq_open(const char *location, struct pc_store **ret)
@@ -874,39 +465,28 @@ static int sq_open(const char *location, struct pc_store **ret)
 
 static void sq_close(struct pc_store *ps)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
 
-        pthread_mutex_lock(&stores_lock);
-        for (size_t i = 0; i < PC_ARRAY_SIZE(stores); i++)
-                if (atomic_load_explicit(&stores[i].db, memory_order_relaxed) == s->db) {
-                        atomic_store_explicit(&stores[i].db, NULL, memory_order_release);
-                        atomic_store_explicit(&stores[i].store, NULL, memory_order_relaxed);
-                }
-        pthread_mutex_unlock(&stores_lock);
-        for (size_t i = 0; i < s->n_cache; i++)
-                sqlite3_finalize(s->cache[i].st);
-        sqlite3_close_v2(s->db);
-        free(s->path);
+        db_close(s->db);
         free(s);
 }
 
 static const char *sq_errmsg(const struct pc_store *ps)
 {
-        return ((const struct sqlite_store *)ps)->errmsg;
+        return ((const struct sql_store *)ps)->errmsg;
 }
 
 static int sq_schema_version(struct pc_store *ps, int *ret_version)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
+        int r = db_schema_version(s->db, ret_version);
 
-        if (pc_sqlite_user_version(s->db, ret_version) < 0)
-                return db_err(s, sqlite3_errcode(s->db), "reading the schema version");
-        return 0;
+        return r < 0 ? db_fail(s, r, "reading the schema version") : 0;
 }
 
 /* ---- load ------------------------------------------------------------ */
 
-static int cursor_next(struct sqlite_store *s, struct cursor *c)
+static int cursor_next(struct sql_store *s, struct cursor *c)
 {
         int r = step(s, c->st);
 
@@ -918,7 +498,7 @@ static int cursor_next(struct sqlite_store *s, struct cursor *c)
 
 /* Moves <c> (ordered by vps_id in column 0) past rows of VPSes before
  * <id>, which cannot exist with foreign keys on, but cost nothing to skip. */
-static int cursor_seek(struct sqlite_store *s, struct cursor *c, const char *id)
+static int cursor_seek(struct sql_store *s, struct cursor *c, const char *id)
 {
         int r = 0;
 
@@ -933,7 +513,7 @@ static bool cursor_at(const struct cursor *c, const char *id)
 }
 
 /* Adds the address rows (vps_id, prefix) of <vps> at <c> to it. */
-static int load_addrs(struct sqlite_store *s, struct cursor *c, struct pc_vps *vps)
+static int load_addrs(struct sql_store *s, struct cursor *c, struct pc_vps *vps)
 {
         int r = cursor_seek(s, c, vps->id);
 
@@ -953,19 +533,19 @@ static int load_addrs(struct sqlite_store *s, struct cursor *c, struct pc_vps *v
 
 /* Reads the exception of the row at <st> whose columns 1-8 are id,
  * service, ticket_id, by, reason, created, until, ports. */
-static void exception_read(sqlite3_stmt *st, struct pc_exception *e)
+static void exception_read(struct db_stmt *st, struct pc_exception *e)
 {
         memset(e, 0, sizeof(*e));
-        e->id = sqlite3_column_int64(st, 1);
+        e->id = db_column_int64(st, 1);
         copy_trunc(e->service, sizeof(e->service), col_text(st, 2));
-        e->ticket_id = sqlite3_column_int64(st, 3);
+        e->ticket_id = db_column_int64(st, 3);
         copy_trunc(e->by, sizeof(e->by), col_text(st, 4));
         copy_trunc(e->reason, sizeof(e->reason), col_text(st, 5));
-        e->created = sqlite3_column_int64(st, 6);
-        e->until = sqlite3_column_int64(st, 7);
+        e->created = db_column_int64(st, 6);
+        e->until = db_column_int64(st, 7);
         /* Written canonical by exception_grant: a subset that no longer
          * parses lifts nothing rather than everything. */
-        if (sqlite3_column_type(st, 8) == SQLITE_TEXT) {
+        if (!db_column_is_null(st, 8)) {
                 char err[128];
 
                 if (pc_ports_parse(col_text(st, 8), e->ports, &e->n_ports, err, sizeof(err)) < 0) {
@@ -977,7 +557,7 @@ static void exception_read(sqlite3_stmt *st, struct pc_exception *e)
 
 /* Adds the exception rows (vps_id, id, service, ticket_id, by, reason,
  * created, until) of <vps> at <c> to it. */
-static int load_exceptions(struct sqlite_store *s, struct cursor *c, struct pc_vps *vps)
+static int load_exceptions(struct sql_store *s, struct cursor *c, struct pc_vps *vps)
 {
         int r = cursor_seek(s, c, vps->id);
 
@@ -994,7 +574,7 @@ static int load_exceptions(struct sqlite_store *s, struct cursor *c, struct pc_v
 }
 
 /* Parses a filter's stored <scope> into <f>. */
-static int parse_scope(struct sqlite_store *s, const struct pc_config *cfg, const char *vps_id,
+static int parse_scope(struct sql_store *s, const struct pc_config *cfg, const char *vps_id,
                        const char *scope, struct pc_filter *f)
 {
         char perr[128];
@@ -1021,13 +601,13 @@ static int parse_scope(struct sqlite_store *s, const struct pc_config *cfg, cons
 /* Adds the action rows (vps_id, id, kind, direction, scope, incident_id,
  * by, reason, created, until) of <vps> at <c> to it: filters and the
  * suspension. */
-static int load_actions(struct sqlite_store *s, const struct pc_config *cfg, struct cursor *c,
+static int load_actions(struct sql_store *s, const struct pc_config *cfg, struct cursor *c,
                         struct pc_vps *vps)
 {
         int r = cursor_seek(s, c, vps->id);
 
         for (; r >= 0 && cursor_at(c, vps->id); r = cursor_next(s, c)) {
-                int64_t id = sqlite3_column_int64(c->st, 1);
+                int64_t id = db_column_int64(c->st, 1);
                 const char *kind = col_text(c->st, 2);
 
                 if (strcmp(kind, "suspension") == 0) {
@@ -1035,11 +615,11 @@ static int load_actions(struct sqlite_store *s, const struct pc_config *cfg, str
 
                         vps->suspended = true;
                         su->id = id;
-                        su->incident_id = sqlite3_column_int64(c->st, 5);
+                        su->incident_id = db_column_int64(c->st, 5);
                         copy_trunc(su->by, sizeof(su->by), col_text(c->st, 6));
                         copy_trunc(su->reason, sizeof(su->reason), col_text(c->st, 7));
-                        su->created = sqlite3_column_int64(c->st, 8);
-                        su->terminated = sqlite3_column_int64(c->st, 10) != 0;
+                        su->created = db_column_int64(c->st, 8);
+                        su->terminated = db_column_int64(c->st, 10) != 0;
                 } else {
                         struct pc_filter f = { 0 };
 
@@ -1051,11 +631,11 @@ static int load_actions(struct sqlite_store *s, const struct pc_config *cfg, str
                         r = parse_scope(s, cfg, vps->id, col_text(c->st, 4), &f);
                         if (r < 0)
                                 return r;
-                        f.incident_id = sqlite3_column_int64(c->st, 5);
+                        f.incident_id = db_column_int64(c->st, 5);
                         copy_trunc(f.by, sizeof(f.by), col_text(c->st, 6));
                         copy_trunc(f.reason, sizeof(f.reason), col_text(c->st, 7));
-                        f.created = sqlite3_column_int64(c->st, 8);
-                        f.until = sqlite3_column_int64(c->st, 9);
+                        f.created = db_column_int64(c->st, 8);
+                        f.until = db_column_int64(c->st, 9);
                         r = pc_vps_add_filter(vps, &f);
                         if (r < 0)
                                 return set_err(s, r, "%s: cannot add filter #%lld: %s",
@@ -1068,7 +648,7 @@ static int load_actions(struct sqlite_store *s, const struct pc_config *cfg, str
 /* Builds the VPS of the current row of <v> (id, owner, lang, site, iface,
  * mac, created, run_state, run_since) with what the other cursors hold for
  * it, and adds it to <m>. */
-static int load_one(struct sqlite_store *s, struct pc_model *m, struct cursor *v,
+static int load_one(struct sql_store *s, struct pc_model *m, struct cursor *v,
                     struct cursor *a, struct cursor *e, struct cursor *f)
 {
         const struct pc_config *cfg = pc_model_config(m);
@@ -1089,7 +669,7 @@ static int load_one(struct sqlite_store *s, struct pc_model *m, struct cursor *v
                 goto out;
         }
         copy_trunc(vps->iface, sizeof(vps->iface), col_text(v->st, 4));
-        if (sqlite3_column_type(v->st, 5) != SQLITE_NULL) {
+        if (!db_column_is_null(v->st, 5)) {
                 if (pc_parse_mac(col_text(v->st, 5), vps->mac) < 0) {
                         r = set_err(s, -EINVAL, "%s: bad MAC '%s' in the database", vps->id,
                                     col_text(v->st, 5));
@@ -1097,9 +677,9 @@ static int load_one(struct sqlite_store *s, struct pc_model *m, struct cursor *v
                 }
                 vps->has_mac = true;
         }
-        vps->created = sqlite3_column_int64(v->st, 6);
+        vps->created = db_column_int64(v->st, 6);
         vps->stopped = strcmp(col_text(v->st, 7), "stopped") == 0;
-        vps->run_since = sqlite3_column_int64(v->st, 8);
+        vps->run_since = db_column_int64(v->st, 8);
 
         r = load_addrs(s, a, vps);
         if (r >= 0)
@@ -1135,9 +715,9 @@ static void model_clear(struct pc_model *m)
 /* Loads everything in force, in one read transaction: four ordered
  * SELECTs (VPSes, addresses, exceptions, actions) merged by VPS id in one
  * pass, so the cost is one scan of each table whatever the fleet's size. */
-static int load_into(struct sqlite_store *s, struct pc_model *m, const char *only)
+static int load_into(struct sql_store *s, struct pc_model *m, const char *only)
 {
-        _cleanup_stmt_ sqlite3_stmt *vst = NULL, *ast = NULL, *est = NULL, *fst = NULL;
+        _cleanup_stmt_ struct db_stmt *vst = NULL, *ast = NULL, *est = NULL, *fst = NULL;
         struct cursor v, a, e, f;
         int64_t now = pc_now();
         int r;
@@ -1147,7 +727,9 @@ static int load_into(struct sqlite_store *s, struct pc_model *m, const char *onl
 
         if (pc_model_count(m) != 0)
                 return set_err(s, -EINVAL, "cannot load into a model that is not empty");
-        r = own_tx ? exec(s, "BEGIN", "") : 0;
+        r = own_tx ? db_begin_read(s->db) : 0;
+        if (r < 0)
+                r = db_fail(s, r, "executing a statement");
         if (r < 0)
                 return r;
         /* Every VPS, or just <only>: separate texts so that the single
@@ -1200,10 +782,10 @@ static int load_into(struct sqlite_store *s, struct pc_model *m, const char *onl
 out:
         /* Finalize before ending the read transaction, which cannot lose
          * anything. */
-        stmt_release(vst);
-        stmt_release(ast);
-        stmt_release(est);
-        stmt_release(fst);
+        db_stmt_release(vst);
+        db_stmt_release(ast);
+        db_stmt_release(est);
+        db_stmt_release(fst);
         vst = ast = est = fst = NULL;
         if (own_tx)
                 tx_end(s, -1);
@@ -1216,7 +798,7 @@ out:
 
 static int sq_load(struct pc_store *ps, struct pc_model *m)
 {
-        return load_into(to_sqlite(ps), m, NULL);
+        return load_into(to_sql(ps), m, NULL);
 }
 
 /* Loads the one VPS <id> through the same path as sq_load, into a model
@@ -1224,7 +806,7 @@ static int sq_load(struct pc_store *ps, struct pc_model *m)
 static int sq_vps_fetch(struct pc_store *ps, const struct pc_config *cfg, const char *id,
                         struct pc_vps **ret)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         struct pc_model *m = NULL;
         int r = pc_model_new(cfg, &m);
 
@@ -1242,7 +824,7 @@ static int sq_vps_fetch(struct pc_store *ps, const struct pc_config *cfg, const 
 /* ---- VPSes ----------------------------------------------------------- */
 
 /* Checks the fields of <vps> that the store keeps. */
-static int check_vps(struct sqlite_store *s, const struct pc_vps *vps)
+static int check_vps(struct sql_store *s, const struct pc_vps *vps)
 {
         if (strnlen(vps->id, sizeof(vps->id)) >= sizeof(vps->id) || !pc_name_valid(vps->id))
                 return set_err(s, -EINVAL,
@@ -1278,18 +860,18 @@ static int check_vps(struct sqlite_store *s, const struct pc_vps *vps)
 
 /* Binds prefix <p>'s network (4 or 16 bytes, network order: byte order
  * is address order) to parameter <i> of <st>. */
-static int bind_net(struct sqlite_store *s, sqlite3_stmt *st, int i, const struct pc_prefix *p)
+static int bind_net(struct sql_store *s, struct db_stmt *st, int i, const struct pc_prefix *p)
 {
-        int rc = sqlite3_bind_blob(st, i, p->bytes, p->family == AF_INET ? 4 : 16, SQLITE_TRANSIENT);
+        int r = db_bind_blob(st, i, p->bytes, p->family == AF_INET ? 4 : 16);
 
-        return rc == SQLITE_OK ? 0 : db_err(s, rc, "binding an address");
+        return r >= 0 ? 0 : db_fail(s, r, "binding an address");
 }
 
 /* Writes address <p> (formatted <prefix>) of <vps_id>, with the network
  * and length that pc_store_addr_holder's index looks up. */
-static int addr_insert(struct sqlite_store *s, const char *vps_id, const struct pc_prefix *p, const char *prefix)
+static int addr_insert(struct sql_store *s, const char *vps_id, const struct pc_prefix *p, const char *prefix)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
         r = query(s, &st, "INSERT INTO vps_address (vps_id, family, prefix, len, net) VALUES (?, ?, ?, ?, ?)",
@@ -1304,9 +886,9 @@ static int addr_insert(struct sqlite_store *s, const char *vps_id, const struct 
 /* Checks that no VPS but <vps> is on <vps>'s interface: the kernel knows
  * a VPS by its interface, and two VPSes on one would get each other's
  * policy.  -EEXIST naming the other. */
-static int iface_free(struct sqlite_store *s, const struct pc_vps *vps)
+static int iface_free(struct sql_store *s, const struct pc_vps *vps)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
         r = query(s, &st, "SELECT id FROM vps WHERE iface = ? AND iface != '' AND id != ?", "tt", vps->iface, vps->id);
@@ -1321,12 +903,12 @@ static int iface_free(struct sqlite_store *s, const struct pc_vps *vps)
 
 /* Writes the addresses of <vps>, each one nobody holds already (the
  * operations layer checked overlaps; this is the exact-match backstop). */
-static int addrs_insert(struct sqlite_store *s, const struct pc_vps *vps)
+static int addrs_insert(struct sql_store *s, const struct pc_vps *vps)
 {
         int r;
 
         for (size_t i = 0; i < vps->n_addrs; i++) {
-                _cleanup_stmt_ sqlite3_stmt *st = NULL;
+                _cleanup_stmt_ struct db_stmt *st = NULL;
                 char prefix[64];
 
                 pc_format_prefix(&vps->addrs[i], prefix, sizeof(prefix));
@@ -1350,7 +932,7 @@ static int addrs_insert(struct sqlite_store *s, const struct pc_vps *vps)
         return 0;
 }
 
-static int vps_add_tx(struct sqlite_store *s, const struct pc_vps *vps,
+static int vps_add_tx(struct sql_store *s, const struct pc_vps *vps,
                       const struct pc_actor *who, int64_t now)
 {
         _cleanup_json_ json_t *after = NULL;
@@ -1369,7 +951,7 @@ static int vps_add_tx(struct sqlite_store *s, const struct pc_vps *vps,
                  vps->has_mac ? mac : NULL, now);
         if (r < 0)
                 return r;
-        if (sqlite3_changes(s->db) == 0)
+        if (db_changes(s->db) == 0)
                 return set_err(s, -EEXIST, "vps %s already exists", vps->id);
         r = addrs_insert(s, vps);
         if (r < 0)
@@ -1383,7 +965,7 @@ static int vps_add_tx(struct sqlite_store *s, const struct pc_vps *vps,
 
 static int sq_vps_add(struct pc_store *ps, const struct pc_vps *vps, const struct pc_actor *who)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int r;
 
         r = check_actor(s, who);
@@ -1399,7 +981,7 @@ static int sq_vps_add(struct pc_store *ps, const struct pc_vps *vps, const struc
 /* Writes <vps>'s interface, MAC and addresses over those of the VPS of
  * that id, and audits the change; *<ret_changed> says whether there was
  * one (the caller rolls back if not). */
-static int vps_update_tx(struct sqlite_store *s, const struct pc_vps *vps, const struct pc_actor *who,
+static int vps_update_tx(struct sql_store *s, const struct pc_vps *vps, const struct pc_actor *who,
                          int64_t now, bool *ret_changed)
 {
         _cleanup_json_ json_t *before = NULL, *after = NULL;
@@ -1434,7 +1016,7 @@ static int vps_update_tx(struct sqlite_store *s, const struct pc_vps *vps, const
 static int sq_vps_update(struct pc_store *ps, const struct pc_vps *vps, const struct pc_actor *who,
                          bool *ret_changed)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         bool changed = false;
         int r;
 
@@ -1456,10 +1038,10 @@ static int sq_vps_update(struct pc_store *ps, const struct pc_vps *vps, const st
         return 0;
 }
 
-static int vps_set_state_tx(struct sqlite_store *s, const char *id, bool running, const struct pc_actor *who,
+static int vps_set_state_tx(struct sql_store *s, const char *id, bool running, const struct pc_actor *who,
                             int64_t now, bool *ret_changed)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *before = NULL, *after = NULL;
         const char *want = running ? "running" : "stopped";
         char object[128];
@@ -1489,7 +1071,7 @@ static int vps_set_state_tx(struct sqlite_store *s, const char *id, bool running
 static int sq_vps_set_state(struct pc_store *ps, const char *id, bool running, const struct pc_actor *who,
                             bool *ret_changed)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         bool changed = false;
         int r;
 
@@ -1506,13 +1088,13 @@ static int sq_vps_set_state(struct pc_store *ps, const char *id, bool running, c
         return 0;
 }
 
-static int action_fetch(struct sqlite_store *s, int64_t id, json_t **ret);
+static int action_fetch(struct sql_store *s, int64_t id, json_t **ret);
 
 /* *<ret>: the termination of <vps_id> in force as JSON (action_json), or
  * NULL if there is none. */
-static int termination_of(struct sqlite_store *s, const char *vps_id, json_t **ret)
+static int termination_of(struct sql_store *s, const char *vps_id, json_t **ret)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
         *ret = NULL;
@@ -1520,10 +1102,10 @@ static int termination_of(struct sqlite_store *s, const char *vps_id, json_t **r
                   vps_id);
         if (r < 0 || (r = step(s, st)) <= 0)
                 return r;
-        return action_fetch(s, sqlite3_column_int64(st, 0), ret);
+        return action_fetch(s, db_column_int64(st, 0), ret);
 }
 
-static int vps_remove_tx(struct sqlite_store *s, const char *id, const struct pc_actor *who,
+static int vps_remove_tx(struct sql_store *s, const char *id, const struct pc_actor *who,
                          int64_t now)
 {
         _cleanup_json_ json_t *before = NULL, *termination = NULL;
@@ -1561,7 +1143,7 @@ static int vps_remove_tx(struct sqlite_store *s, const char *id, const struct pc
 
 static int sq_vps_remove(struct pc_store *ps, const char *id, const struct pc_actor *who)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int r;
 
         r = check_actor(s, who);
@@ -1584,7 +1166,7 @@ static void prefix_truncate(const struct pc_prefix *p, unsigned len, struct pc_p
 }
 
 /* Copies the holder at the current row of <st> (vps_id, what) to *<ret>. */
-static int holder_found(sqlite3_stmt *st, bool exception, struct pc_addr_holder *ret)
+static int holder_found(struct db_stmt *st, bool exception, struct pc_addr_holder *ret)
 {
         copy_trunc(ret->vps_id, sizeof(ret->vps_id), col_text(st, 0));
         copy_trunc(ret->what, sizeof(ret->what), col_text(st, 1));
@@ -1597,10 +1179,10 @@ static int holder_found(sqlite3_stmt *st, bool exception, struct pc_addr_holder 
  * (family, net)) or contains <p>: then it is <p> cut to a shorter length,
  * one point of the index per length.  At most 129 lookups, whatever the
  * fleet's size. */
-static int registered_holder(struct sqlite_store *s, const struct pc_prefix *p, const char *except_vps,
+static int registered_holder(struct sql_store *s, const struct pc_prefix *p, const char *except_vps,
                              struct pc_addr_holder *ret)
 {
-        _cleanup_stmt_ sqlite3_stmt *in = NULL, *around = NULL;
+        _cleanup_stmt_ struct db_stmt *in = NULL, *around = NULL;
         int64_t family = p->family == AF_INET ? 4 : 6;
         struct pc_prefix last, cut;
         int r;
@@ -1624,13 +1206,11 @@ static int registered_holder(struct sqlite_store *s, const struct pc_prefix *p, 
         if (r < 0)
                 return r;
         for (unsigned len = 0; len < p->len; len++) {
-                int rc;
-
                 prefix_truncate(p, len, &cut);
-                sqlite3_reset(around);
-                rc = sqlite3_bind_int64(around, 3, len);
-                if (rc != SQLITE_OK)
-                        return db_err(s, rc, "binding a length");
+                db_stmt_reset(around);
+                r = db_bind_int64(around, 3, len);
+                if (r < 0)
+                        return db_fail(s, r, "binding a length");
                 r = bind_net(s, around, 2, &cut);
                 if (r >= 0)
                         r = step(s, around);
@@ -1643,10 +1223,10 @@ static int registered_holder(struct sqlite_store *s, const struct pc_prefix *p, 
 /* A source-prefix exception in force at <now> overlapping <p>.  They are
  * few (anti-spoofing exceptions for gateways): the partial index on live
  * exceptions' services gives them without touching the others. */
-static int exception_holder(struct sqlite_store *s, const struct pc_prefix *p, const char *except_vps, int64_t now,
+static int exception_holder(struct sql_store *s, const struct pc_prefix *p, const char *except_vps, int64_t now,
                             bool other_owner, struct pc_addr_holder *ret)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
         if (other_owner)
@@ -1676,7 +1256,7 @@ static int exception_holder(struct sqlite_store *s, const struct pc_prefix *p, c
 static int sq_addr_holder(struct pc_store *ps, const struct pc_prefix *p, const char *except_vps, unsigned what,
                           int64_t now, struct pc_addr_holder *ret)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int r = 0;
 
         if (p->family != AF_INET && p->family != AF_INET6)
@@ -1692,8 +1272,8 @@ static int sq_addr_holder(struct pc_store *ps, const struct pc_prefix *p, const 
 static int sq_mac_holder(struct pc_store *ps, const uint8_t mac[6], const char *except_vps, char *ret_vps,
                          size_t size)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         char m[18];
         int r;
 
@@ -1710,16 +1290,16 @@ static int sq_mac_holder(struct pc_store *ps, const uint8_t mac[6], const char *
 #define EXCEPTION_COLUMNS "id, vps_id, service, ticket_id, \"by\", reason, created, until, ports"
 
 /* The exception at the current row of <st> (EXCEPTION_COLUMNS) as JSON. */
-static json_t *exception_json(sqlite3_stmt *st)
+static json_t *exception_json(struct db_stmt *st)
 {
         json_t *j = json_pack("{s:I, s:s, s:s, s:o, s:s, s:o, s:I, s:o}", "id",
-                              (json_int_t)sqlite3_column_int64(st, 0), "vps", col_text(st, 1),
+                              (json_int_t)db_column_int64(st, 0), "vps", col_text(st, 1),
                               "service", col_text(st, 2), "ticket", col_json_int(st, 3), "by",
                               col_text(st, 4), "reason", col_json_text(st, 5), "created",
-                              (json_int_t)sqlite3_column_int64(st, 6), "until", col_json_int(st, 7));
+                              (json_int_t)db_column_int64(st, 6), "until", col_json_int(st, 7));
 
         /* Only a port subset says "ports": the whole service as before. */
-        if (j != NULL && sqlite3_column_type(st, 8) == SQLITE_TEXT &&
+        if (j != NULL && !db_column_is_null(st, 8) &&
             json_object_set_new(j, "ports", json_string(col_text(st, 8))) < 0) {
                 json_decref(j);
                 return NULL;
@@ -1729,10 +1309,10 @@ static json_t *exception_json(sqlite3_stmt *st)
 
 /* Runs <sql> for the row <id> and turns it into JSON with <to_json>, into
  * *<ret>; <what> ("exception", "action") names it in messages. */
-static int row_fetch(struct sqlite_store *s, const char *what, const char *sql, json_t *(*to_json)(sqlite3_stmt *),
+static int row_fetch(struct sql_store *s, const char *what, const char *sql, json_t *(*to_json)(struct db_stmt *),
                      int64_t id, json_t **ret)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         json_t *j;
         int r;
 
@@ -1752,7 +1332,7 @@ static int row_fetch(struct sqlite_store *s, const char *what, const char *sql, 
 }
 
 /* Reads exception <id> as JSON into *<ret>. */
-static int exception_fetch(struct sqlite_store *s, int64_t id, json_t **ret)
+static int exception_fetch(struct sql_store *s, int64_t id, json_t **ret)
 {
         return row_fetch(s, "exception", "SELECT " EXCEPTION_COLUMNS " FROM exception WHERE id = ?",
                          exception_json, id, ret);
@@ -1760,7 +1340,7 @@ static int exception_fetch(struct sqlite_store *s, int64_t id, json_t **ret)
 
 /* Writes the audit row and queues the owner's notification for the new
  * <kind>/<id> (exception, filter, suspension) described by <after>. */
-static int record_created(struct sqlite_store *s, int64_t now, const struct pc_actor *who,
+static int record_created(struct sql_store *s, int64_t now, const struct pc_actor *who,
                           const char *vps_id, json_t *vps, const char *kind, int64_t id,
                           json_t *after, const char *audit_action, const char *notification)
 {
@@ -1775,11 +1355,11 @@ static int record_created(struct sqlite_store *s, int64_t now, const struct pc_a
 /* An action's audit record <after>, and its notification: the same with,
  * when it answers incident <incident_id> (0: none), the incident's kind
  * ("incident_kind") and evidence, which the owner's email puts in words. */
-static int record_action(struct sqlite_store *s, int64_t now, const struct pc_actor *who, const char *vps_id,
+static int record_action(struct sql_store *s, int64_t now, const struct pc_actor *who, const char *vps_id,
                          json_t *vps, const char *kind, int64_t id, json_t *after, int64_t incident_id,
                          const char *audit_action, const char *notification)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *facts = json_copy(after);
         json_t *ev = NULL;
         char object[48];
@@ -1792,7 +1372,7 @@ static int record_action(struct sqlite_store *s, int64_t now, const struct pc_ac
                 if (r < 0 || (r = step(s, st)) < 0)
                         return r;
                 if (r > 0) {
-                        if (sqlite3_column_type(st, 1) == SQLITE_TEXT)
+                        if (!db_column_is_null(st, 1))
                                 ev = json_loads(col_text(st, 1), 0, NULL);
                         if (json_object_set_new(facts, "incident_kind", json_string(col_text(st, 0))) < 0 ||
                             json_object_set_new(facts, "evidence", json_is_object(ev) ? ev : json_object()) < 0)
@@ -1813,9 +1393,9 @@ static int record_action(struct sqlite_store *s, int64_t now, const struct pc_ac
  * expired or closed one was refused or is over.  The operations layer
  * judges a ticket before it asks for the grant; this keeps the store's
  * own callers (and a racing writer) from approving one twice. */
-static int ticket_grantable(struct sqlite_store *s, const char *vps_id, const char *service, int64_t ticket_id)
+static int ticket_grantable(struct sql_store *s, const char *vps_id, const char *service, int64_t ticket_id)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
         if (ticket_id == 0)
@@ -1845,7 +1425,7 @@ static int ticket_grantable(struct sqlite_store *s, const char *vps_id, const ch
 /* Records that ticket <id> is now <state> by <who> (note: its reason),
  * with its history row; <exception_id> (0: unchanged) is the exception an
  * approval made. */
-static int ticket_mark(struct sqlite_store *s, int64_t id, const char *state, int64_t exception_id,
+static int ticket_mark(struct sql_store *s, int64_t id, const char *state, int64_t exception_id,
                        const struct pc_actor *who, int64_t now)
 {
         int r = exec(s,
@@ -1860,12 +1440,12 @@ static int ticket_mark(struct sqlite_store *s, int64_t id, const char *state, in
 }
 
 /* Grants <e> to <vps_id>, queuing the owner's <notification>. */
-static int exception_grant_tx(struct sqlite_store *s, const char *vps_id,
+static int exception_grant_tx(struct sql_store *s, const char *vps_id,
                               const struct pc_exception *e, const struct pc_actor *who,
                               int64_t now, const char *notification, int64_t *ret_id)
 {
         char ports[PC_PORTS_TEXT_MAX];
-        _cleanup_stmt_ sqlite3_stmt *st = NULL, *cst = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL, *cst = NULL;
         _cleanup_json_ json_t *vps = NULL, *after = NULL;
         const char *reason = e->reason[0] != '\0' ? e->reason : who->reason;
         int64_t id;
@@ -1884,9 +1464,9 @@ static int exception_grant_tx(struct sqlite_store *s, const char *vps_id,
         if (r < 0)
                 return r;
         if (r > 0) {
-                int64_t old = sqlite3_column_int64(st, 0);
+                int64_t old = db_column_int64(st, 0);
 
-                if (sqlite3_column_type(st, 1) == SQLITE_NULL || sqlite3_column_int64(st, 1) > now)
+                if (db_column_is_null(st, 1) || db_column_int64(st, 1) > now)
                         return set_err(s, -EEXIST,
                                        "%s already has an exception for service %s "
                                        "(exception #%lld)",
@@ -1905,7 +1485,7 @@ static int exception_grant_tx(struct sqlite_store *s, const char *vps_id,
                   "ti", vps_id, now);
         if (r < 0 || (r = step(s, cst)) < 0)
                 return r;
-        if (sqlite3_column_int64(cst, 0) >= PC_VPS_EXCEPTIONS_MAX)
+        if (db_column_int64(cst, 0) >= PC_VPS_EXCEPTIONS_MAX)
                 return set_err(s, -ENOSPC, "%s already has %d exceptions, the limit", vps_id,
                                PC_VPS_EXCEPTIONS_MAX);
         r = ticket_grantable(s, vps_id, e->service, e->ticket_id);
@@ -1919,7 +1499,7 @@ static int exception_grant_tx(struct sqlite_store *s, const char *vps_id,
                  e->n_ports > 0 ? ports : NULL);
         if (r < 0)
                 return r;
-        id = sqlite3_last_insert_rowid(s->db);
+        id = db_last_insert_id(s->db);
         if (e->ticket_id != 0 && (r = ticket_mark(s, e->ticket_id, "approved", id, who, now)) < 0)
                 return r;
         r = exception_fetch(s, id, &after);
@@ -1937,7 +1517,7 @@ static int sq_exception_grant(struct pc_store *ps, const char *vps_id,
                               const struct pc_exception *e, const struct pc_actor *who,
                               int64_t *ret_id)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int64_t now = pc_now(), id = 0;
         char what[160];
         int r;
@@ -1973,8 +1553,8 @@ static int sq_exception_grant(struct pc_store *ps, const char *vps_id,
 static int sq_exception_ended(struct pc_store *ps, const char *vps_id, const char *service, int64_t now,
                               struct pc_exception *ret)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
         r = query(s, &st,
@@ -1996,10 +1576,10 @@ static int sq_exception_ended(struct pc_store *ps, const char *vps_id, const cha
 /* Revokes <vps_id>'s exception for <service>; the approved ticket it
  * answered, if any, becomes revoked unless <from_ticket> (the ticket's
  * own revocation records that itself). */
-static int exception_revoke_tx(struct sqlite_store *s, const char *vps_id, const char *service,
+static int exception_revoke_tx(struct sql_store *s, const char *vps_id, const char *service,
                                const struct pc_actor *who, int64_t now, bool from_ticket)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *vps = NULL, *before = NULL, *facts = NULL;
         char object[64];
         int64_t id, tid;
@@ -2020,8 +1600,8 @@ static int exception_revoke_tx(struct sqlite_store *s, const char *vps_id, const
                 return r;
         if (r == 0)
                 return set_err(s, -ENOENT, "%s has no exception for service %s", vps_id, service);
-        id = sqlite3_column_int64(st, 0);
-        tid = sqlite3_column_int64(st, 3);
+        id = db_column_int64(st, 0);
+        tid = db_column_int64(st, 3);
         before = exception_json(st);
         if (before == NULL)
                 return set_err(s, -ENOMEM, "exception #%lld: cannot describe it in JSON",
@@ -2035,7 +1615,7 @@ static int exception_revoke_tx(struct sqlite_store *s, const char *vps_id, const
         if (r < 0)
                 return r;
         if (!from_ticket && tid != 0) {
-                _cleanup_stmt_ sqlite3_stmt *tst = NULL;
+                _cleanup_stmt_ struct db_stmt *tst = NULL;
 
                 r = query(s, &tst, "SELECT state FROM ticket WHERE id = ?", "i", tid);
                 if (r < 0 || (r = step(s, tst)) < 0)
@@ -2057,7 +1637,7 @@ static int exception_revoke_tx(struct sqlite_store *s, const char *vps_id, const
 static int sq_exception_revoke(struct pc_store *ps, const char *vps_id, const char *service,
                                const struct pc_actor *who)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int r;
 
         r = check_actor(s, who);
@@ -2074,36 +1654,36 @@ static int sq_exception_revoke(struct pc_store *ps, const char *vps_id, const ch
         "id, vps_id, kind, direction, scope, incident_id, \"by\", reason, created, until, terminated"
 
 /* The filter or suspension at the current row of <st> (ACTION_COLUMNS). */
-static json_t *action_json(sqlite3_stmt *st)
+static json_t *action_json(struct db_stmt *st)
 {
-        if (strcmp(col_text(st, 2), "suspension") == 0 && sqlite3_column_int64(st, 10) != 0)
+        if (strcmp(col_text(st, 2), "suspension") == 0 && db_column_int64(st, 10) != 0)
                 return json_pack("{s:I, s:s, s:o, s:s, s:o, s:I, s:b}", "id",
-                                 (json_int_t)sqlite3_column_int64(st, 0), "vps", col_text(st, 1),
+                                 (json_int_t)db_column_int64(st, 0), "vps", col_text(st, 1),
                                  "incident", col_json_int(st, 5), "by", col_text(st, 6),
                                  "reason", col_json_text(st, 7), "created",
-                                 (json_int_t)sqlite3_column_int64(st, 8), "terminated", 1);
+                                 (json_int_t)db_column_int64(st, 8), "terminated", 1);
         if (strcmp(col_text(st, 2), "suspension") == 0)
                 return json_pack("{s:I, s:s, s:o, s:s, s:o, s:I}", "id",
-                                 (json_int_t)sqlite3_column_int64(st, 0), "vps", col_text(st, 1),
+                                 (json_int_t)db_column_int64(st, 0), "vps", col_text(st, 1),
                                  "incident", col_json_int(st, 5), "by", col_text(st, 6),
                                  "reason", col_json_text(st, 7), "created",
-                                 (json_int_t)sqlite3_column_int64(st, 8));
+                                 (json_int_t)db_column_int64(st, 8));
         return json_pack("{s:I, s:s, s:s, s:s, s:o, s:s, s:o, s:I, s:o}", "id",
-                         (json_int_t)sqlite3_column_int64(st, 0), "vps", col_text(st, 1),
+                         (json_int_t)db_column_int64(st, 0), "vps", col_text(st, 1),
                          "direction", col_text(st, 3), "scope", col_text(st, 4), "incident",
                          col_json_int(st, 5), "by", col_text(st, 6), "reason",
-                         col_json_text(st, 7), "created", (json_int_t)sqlite3_column_int64(st, 8),
+                         col_json_text(st, 7), "created", (json_int_t)db_column_int64(st, 8),
                          "until", col_json_int(st, 9));
 }
 
 /* Reads the action (filter or suspension) <id> as JSON into *<ret>. */
-static int action_fetch(struct sqlite_store *s, int64_t id, json_t **ret)
+static int action_fetch(struct sql_store *s, int64_t id, json_t **ret)
 {
         return row_fetch(s, "action", "SELECT " ACTION_COLUMNS " FROM action WHERE id = ?", action_json, id, ret);
 }
 
 /* Writes the scope of <f> as stored: "all", "service:NAME", "tcp/25". */
-static int format_scope(struct sqlite_store *s, const struct pc_filter *f, char *buf,
+static int format_scope(struct sql_store *s, const struct pc_filter *f, char *buf,
                         size_t size)
 {
         switch (f->scope) {
@@ -2126,11 +1706,11 @@ static int format_scope(struct sqlite_store *s, const struct pc_filter *f, char 
         return set_err(s, -EINVAL, "unknown filter scope %d", (int)f->scope);
 }
 
-static int filter_place_tx(struct sqlite_store *s, const char *vps_id, const struct pc_filter *f,
+static int filter_place_tx(struct sql_store *s, const char *vps_id, const struct pc_filter *f,
                            const char *scope, const struct pc_actor *who, int64_t now,
                            int64_t *ret_id)
 {
-        _cleanup_stmt_ sqlite3_stmt *cst = NULL;
+        _cleanup_stmt_ struct db_stmt *cst = NULL;
         _cleanup_json_ json_t *vps = NULL, *after = NULL;
         const char *reason = f->reason[0] != '\0' ? f->reason : who->reason;
         int64_t id;
@@ -2148,7 +1728,7 @@ static int filter_place_tx(struct sqlite_store *s, const char *vps_id, const str
                   "ti", vps_id, now);
         if (r < 0 || (r = step(s, cst)) < 0)
                 return r;
-        if (sqlite3_column_int64(cst, 0) >= PC_VPS_FILTERS_MAX)
+        if (db_column_int64(cst, 0) >= PC_VPS_FILTERS_MAX)
                 return set_err(s, -ENOSPC, "%s already has %d filters, the limit", vps_id,
                                PC_VPS_FILTERS_MAX);
         r = exec(s,
@@ -2158,7 +1738,7 @@ static int filter_place_tx(struct sqlite_store *s, const char *vps_id, const str
                  reason, now, f->until);
         if (r < 0)
                 return r;
-        id = sqlite3_last_insert_rowid(s->db);
+        id = db_last_insert_id(s->db);
         r = action_fetch(s, id, &after);
         if (r < 0)
                 return r;
@@ -2173,7 +1753,7 @@ static int filter_place_tx(struct sqlite_store *s, const char *vps_id, const str
 static int sq_filter_place(struct pc_store *ps, const char *vps_id, const struct pc_filter *f,
                            const struct pc_actor *who, int64_t *ret_id)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int64_t now = pc_now(), id = 0;
         char scope[PC_NAME_MAX + 16], what[128];
         int r;
@@ -2208,15 +1788,15 @@ static int sq_filter_place(struct pc_store *ps, const char *vps_id, const struct
 
 /* Marks the action at the current row of <st> (ACTION_COLUMNS) lifted,
  * with its audit row and notification. */
-static int incident_close_tx(struct sqlite_store *s, int64_t id, bool lift_actions, const struct pc_actor *who,
+static int incident_close_tx(struct sql_store *s, int64_t id, bool lift_actions, const struct pc_actor *who,
                              int64_t now, size_t *ret_lifted);
 
 /* Lifting a filter ends the episode it answered: its incident, if still
  * open, is closed (audited), so that abuse after this is a new incident
  * and the policy answers it again -- as an unsuspension does. */
-static int filter_episode_end(struct sqlite_store *s, int64_t filter_id, const struct pc_actor *who, int64_t now)
+static int filter_episode_end(struct sql_store *s, int64_t filter_id, const struct pc_actor *who, int64_t now)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         size_t lifted = 0;
         int64_t incident;
         int r = query(s, &st,
@@ -2226,19 +1806,19 @@ static int filter_episode_end(struct sqlite_store *s, int64_t filter_id, const s
 
         if (r < 0 || (r = step(s, st)) <= 0)
                 return r;
-        incident = sqlite3_column_int64(st, 0);
+        incident = db_column_int64(st, 0);
         return incident_close_tx(s, incident, false, who, now, &lifted);
 }
 
 /* Lifts the action at the current row of <st>: audited as <action>, the
  * owner's <notification> queued and, unless <webhook_url> is NULL or "",
  * the same event to the webhook. */
-static int action_lift(struct sqlite_store *s, sqlite3_stmt *st, json_t *vps, const char *action,
+static int action_lift(struct sql_store *s, struct db_stmt *st, json_t *vps, const char *action,
                        const char *object_kind, const char *notification, const char *webhook_url,
                        const struct pc_actor *who, int64_t now)
 {
         _cleanup_json_ json_t *before = NULL, *facts = NULL;
-        int64_t id = sqlite3_column_int64(st, 0);
+        int64_t id = db_column_int64(st, 0);
         const char *vps_id = json_string_value(json_object_get(vps, "id"));
         char object[64];
         int r;
@@ -2272,19 +1852,19 @@ static int action_lift(struct sqlite_store *s, sqlite3_stmt *st, json_t *vps, co
  * termination_check allowed.  A termination's end is vps.unterminate in
  * the audit log and "vps.unterminated" to the owner and, with
  * <who>->webhook_url, to billing, which was told of the termination. */
-static int suspension_lift(struct sqlite_store *s, sqlite3_stmt *st, json_t *vps, const struct pc_actor *who,
+static int suspension_lift(struct sql_store *s, struct db_stmt *st, json_t *vps, const struct pc_actor *who,
                            int64_t now)
 {
-        if (sqlite3_column_int64(st, 10) == 0)
+        if (db_column_int64(st, 10) == 0)
                 return action_lift(s, st, vps, "vps.unsuspend", "suspension", "vps.unsuspended", NULL, who, now);
         return action_lift(s, st, vps, "vps.unterminate", "suspension", "vps.unterminated", who->webhook_url, who,
                            now);
 }
 
-static int filter_lift_tx(struct sqlite_store *s, const char *vps_id, int64_t filter_id,
+static int filter_lift_tx(struct sql_store *s, const char *vps_id, int64_t filter_id,
                           const struct pc_actor *who, int64_t now)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *vps = NULL;
         int r;
 
@@ -2309,7 +1889,7 @@ static int filter_lift_tx(struct sqlite_store *s, const char *vps_id, int64_t fi
 static int sq_filter_lift(struct pc_store *ps, const char *vps_id, int64_t filter_id,
                           const struct pc_actor *who)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int r;
 
         r = check_actor(s, who);
@@ -2321,7 +1901,7 @@ static int sq_filter_lift(struct pc_store *ps, const char *vps_id, int64_t filte
 }
 
 /* Prepares into *<ret> the query for <vps_id>'s suspension in force. */
-static int suspension_query(struct sqlite_store *s, const char *vps_id, sqlite3_stmt **ret)
+static int suspension_query(struct sql_store *s, const char *vps_id, struct db_stmt **ret)
 {
         return query(s, ret,
                      "SELECT " ACTION_COLUMNS " FROM action "
@@ -2329,10 +1909,10 @@ static int suspension_query(struct sqlite_store *s, const char *vps_id, sqlite3_
                      "t", vps_id);
 }
 
-static int suspend_tx(struct sqlite_store *s, const char *vps_id, int64_t incident_id,
+static int suspend_tx(struct sql_store *s, const char *vps_id, int64_t incident_id,
                       const struct pc_actor *who, int64_t now, int64_t *ret_id)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *vps = NULL, *after = NULL;
         char since[32];
         int64_t id;
@@ -2348,9 +1928,9 @@ static int suspend_tx(struct sqlite_store *s, const char *vps_id, int64_t incide
         if (r < 0)
                 return r;
         if (r > 0) {
-                pc_format_time(sqlite3_column_int64(st, 8), since, sizeof(since));
+                pc_format_time(db_column_int64(st, 8), since, sizeof(since));
                 return set_err(s, -EALREADY, "%s is already suspended (suspension #%lld since %s)",
-                               vps_id, (long long)sqlite3_column_int64(st, 0), since);
+                               vps_id, (long long)db_column_int64(st, 0), since);
         }
         r = incident_check(s, vps_id, incident_id);
         if (r < 0)
@@ -2361,7 +1941,7 @@ static int suspend_tx(struct sqlite_store *s, const char *vps_id, int64_t incide
                  "tntti", vps_id, incident_id, who->by, who->reason, now);
         if (r < 0)
                 return r;
-        id = sqlite3_last_insert_rowid(s->db);
+        id = db_last_insert_id(s->db);
         r = action_fetch(s, id, &after);
         if (r < 0)
                 return r;
@@ -2376,7 +1956,7 @@ static int suspend_tx(struct sqlite_store *s, const char *vps_id, int64_t incide
 static int sq_suspend(struct pc_store *ps, const char *vps_id, int64_t incident_id,
                       const struct pc_actor *who, int64_t *ret_id)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int64_t id = 0;
         int r;
 
@@ -2396,10 +1976,10 @@ static int sq_suspend(struct pc_store *ps, const char *vps_id, int64_t incident_
 /* The facts of a termination for incident <incident_id> (0: none): the
  * suspension <after>, what made it one <why>, the incident's kind and
  * evidence (the abuse team's copy shows them). */
-static int termination_facts(struct sqlite_store *s, json_t *after, int64_t incident_id, const char *why,
+static int termination_facts(struct sql_store *s, json_t *after, int64_t incident_id, const char *why,
                              json_t **ret)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *facts = json_deep_copy(after);
         int r;
 
@@ -2415,15 +1995,15 @@ static int termination_facts(struct sqlite_store *s, json_t *after, int64_t inci
                 if (r < 0)
                         return r;
                 if (r > 0) {
-                        json_t *ev = sqlite3_column_type(st, 1) == SQLITE_NULL
+                        json_t *ev = db_column_is_null(st, 1)
                                              ? json_null()
                                              : json_loads(col_text(st, 1), 0, NULL);
 
                         if (json_object_set_new(facts, "kind", json_string(col_text(st, 0))) < 0 ||
                             json_object_set_new(facts, "evidence", ev != NULL ? ev : json_string(col_text(st, 1))) < 0 ||
-                            json_object_set_new(facts, "first_seen", json_integer(sqlite3_column_int64(st, 2))) < 0 ||
-                            json_object_set_new(facts, "last_seen", json_integer(sqlite3_column_int64(st, 3))) < 0 ||
-                            json_object_set_new(facts, "count", json_integer(sqlite3_column_int64(st, 4))) < 0)
+                            json_object_set_new(facts, "first_seen", json_integer(db_column_int64(st, 2))) < 0 ||
+                            json_object_set_new(facts, "last_seen", json_integer(db_column_int64(st, 3))) < 0 ||
+                            json_object_set_new(facts, "count", json_integer(db_column_int64(st, 4))) < 0)
                                 return set_err(s, -ENOMEM, "termination: out of memory");
                 }
         }
@@ -2432,10 +2012,10 @@ static int termination_facts(struct sqlite_store *s, json_t *after, int64_t inci
         return 0;
 }
 
-static int terminate_tx(struct sqlite_store *s, const char *vps_id, int64_t incident_id, const char *why,
+static int terminate_tx(struct sql_store *s, const char *vps_id, int64_t incident_id, const char *why,
                         const char *webhook_url, const struct pc_actor *who, int64_t now, int64_t *ret_id)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *vps = NULL, *before = NULL, *after = NULL, *facts = NULL;
         char object[48];
         int64_t id;
@@ -2453,12 +2033,12 @@ static int terminate_tx(struct sqlite_store *s, const char *vps_id, int64_t inci
         r = step(s, st);
         if (r < 0)
                 return r;
-        if (r > 0 && sqlite3_column_int64(st, 10) != 0)
+        if (r > 0 && db_column_int64(st, 10) != 0)
                 return set_err(s, -EALREADY, "%s is terminated already (suspension #%lld)", vps_id,
-                               (long long)sqlite3_column_int64(st, 0));
+                               (long long)db_column_int64(st, 0));
         if (r > 0) {
                 /* Suspended already: the suspension becomes the termination. */
-                id = sqlite3_column_int64(st, 0);
+                id = db_column_int64(st, 0);
                 before = action_json(st);
                 if (before == NULL)
                         return set_err(s, -ENOMEM, "suspension/%lld: cannot describe it in JSON", (long long)id);
@@ -2470,7 +2050,7 @@ static int terminate_tx(struct sqlite_store *s, const char *vps_id, int64_t inci
                          "INSERT INTO action (vps_id, kind, direction, scope, incident_id, \"by\", "
                          "reason, created, terminated) VALUES (?, 'suspension', 'both', 'all', ?, ?, ?, ?, 1)",
                          "tntti", vps_id, incident_id, who->by, who->reason, now);
-                id = sqlite3_last_insert_rowid(s->db);
+                id = db_last_insert_id(s->db);
         }
         if (r < 0)
                 return r;
@@ -2494,7 +2074,7 @@ static int terminate_tx(struct sqlite_store *s, const char *vps_id, int64_t inci
 static int sq_terminate(struct pc_store *ps, const char *vps_id, int64_t incident_id, const char *why,
                         const char *webhook_url, const struct pc_actor *who, int64_t *ret_id)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int64_t id = 0;
         int r;
 
@@ -2514,13 +2094,13 @@ static int sq_terminate(struct pc_store *ps, const char *vps_id, int64_t inciden
 /* Closes the open incidents of <vps_id>: support has looked at the VPS
  * (it lifted the suspension), so abuse after this is a new episode, and
  * the policy answers it again. */
-static int incidents_close(struct sqlite_store *s, const char *vps_id, const struct pc_actor *who, int64_t now)
+static int incidents_close(struct sql_store *s, const char *vps_id, const struct pc_actor *who, int64_t now)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r = query(s, &st, "SELECT id FROM incident WHERE vps_id = ? AND state = 'open'", "t", vps_id);
 
         while (r >= 0 && (r = step(s, st)) > 0) {
-                int64_t id = sqlite3_column_int64(st, 0);
+                int64_t id = db_column_int64(st, 0);
                 char object[48];
 
                 snprintf(object, sizeof(object), "incident/%lld", (long long)id);
@@ -2537,21 +2117,21 @@ static int incidents_close(struct sqlite_store *s, const char *vps_id, const str
 
 /* Refuses, unless <who> is an admin's override, to lift the suspension at
  * the current row of <st> (ACTION_COLUMNS) if it is a termination. */
-static int termination_check(struct sqlite_store *s, sqlite3_stmt *st, const struct pc_actor *who)
+static int termination_check(struct sql_store *s, struct db_stmt *st, const struct pc_actor *who)
 {
-        if (sqlite3_column_int64(st, 10) == 0 || who->admin_override)
+        if (db_column_int64(st, 10) == 0 || who->admin_override)
                 return 0;
         return set_err(s, -EPERM,
                        "%s is terminated (suspension #%lld: %s); only an admin lifts a termination "
                        "(--admin-override, audited as vps.unterminate)",
-                       col_text(st, 1), (long long)sqlite3_column_int64(st, 0),
+                       col_text(st, 1), (long long)db_column_int64(st, 0),
                        col_text(st, 7)[0] != '\0' ? col_text(st, 7) : "no reason recorded");
 }
 
-static int unsuspend_tx(struct sqlite_store *s, const char *vps_id, const struct pc_actor *who,
+static int unsuspend_tx(struct sql_store *s, const char *vps_id, const struct pc_actor *who,
                         int64_t now)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *vps = NULL;
         int r;
 
@@ -2575,7 +2155,7 @@ static int unsuspend_tx(struct sqlite_store *s, const char *vps_id, const struct
 
 static int sq_unsuspend(struct pc_store *ps, const char *vps_id, const struct pc_actor *who)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int r;
 
         r = check_actor(s, who);
@@ -2588,11 +2168,11 @@ static int sq_unsuspend(struct pc_store *ps, const char *vps_id, const struct pc
 
 /* ---- incidents ------------------------------------------------------- */
 
-static int incident_note_tx(struct sqlite_store *s, const char *vps_id, const char *kind,
+static int incident_note_tx(struct sql_store *s, const char *vps_id, const char *kind,
                             uint64_t count, int64_t at, const char *evidence, int64_t gap,
                             unsigned flags, int64_t *ret_id, bool *ret_opened)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         char object[48];
         int64_t id;
         int r;
@@ -2607,7 +2187,7 @@ static int incident_note_tx(struct sqlite_store *s, const char *vps_id, const ch
         if (r < 0)
                 return r;
         if (r > 0) {
-                id = sqlite3_column_int64(st, 0);
+                id = db_column_int64(st, 0);
                 r = exec(s,
                          "UPDATE incident SET last_seen = max(last_seen, ?), count = count + ?, "
                          "evidence = coalesce(?, evidence) WHERE id = ?",
@@ -2624,7 +2204,7 @@ static int incident_note_tx(struct sqlite_store *s, const char *vps_id, const ch
                  "ttiiit", vps_id, kind, at, at, (int64_t)count, evidence);
         if (r < 0)
                 return r;
-        id = sqlite3_last_insert_rowid(s->db);
+        id = db_last_insert_id(s->db);
         snprintf(object, sizeof(object), "incident/%lld", (long long)id);
         {
                 _cleanup_json_ json_t *after = json_pack("{s:I, s:s, s:s, s:I, s:s?}", "id", (json_int_t)id,
@@ -2661,7 +2241,7 @@ static int sq_incident_note(struct pc_store *ps, const char *vps_id, const char 
                             int64_t at, const char *evidence, int64_t gap, int64_t *ret_id,
                             bool *ret_opened, unsigned flags)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int64_t id = 0;
         bool opened = false;
         int r = tx_begin(s);
@@ -2681,8 +2261,8 @@ static int sq_incident_note(struct pc_store *ps, const char *vps_id, const char 
 static int sq_incident_times(struct pc_store *ps, const char *vps_id, const char *kind, int64_t since,
                              int64_t before_id, int64_t *ret_times, size_t max, size_t *ret_n)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         size_t n = 0;
         int r;
 
@@ -2695,7 +2275,7 @@ static int sq_incident_times(struct pc_store *ps, const char *vps_id, const char
         if (r < 0)
                 return r;
         while (n < max && (r = step(s, st)) > 0)
-                ret_times[n++] = sqlite3_column_int64(st, 0);
+                ret_times[n++] = db_column_int64(st, 0);
         if (r < 0)
                 return r;
         *ret_n = n;
@@ -2710,22 +2290,22 @@ static int sq_incident_times(struct pc_store *ps, const char *vps_id, const char
 
 /* Fills <i> from the current row of <st> (INCIDENT_COLUMNS); its evidence
  * points into the row. */
-static void incident_read(sqlite3_stmt *st, struct pc_incident *i)
+static void incident_read(struct db_stmt *st, struct pc_incident *i)
 {
         memset(i, 0, sizeof(*i));
-        i->id = sqlite3_column_int64(st, 0);
+        i->id = db_column_int64(st, 0);
         copy_trunc(i->vps_id, sizeof(i->vps_id), col_text(st, 1));
         copy_trunc(i->kind, sizeof(i->kind), col_text(st, 2));
-        i->first_seen = sqlite3_column_int64(st, 3);
-        i->last_seen = sqlite3_column_int64(st, 4);
-        i->count = (uint64_t)sqlite3_column_int64(st, 5);
-        i->evidence = (const char *)sqlite3_column_text(st, 6);
+        i->first_seen = db_column_int64(st, 3);
+        i->last_seen = db_column_int64(st, 4);
+        i->count = (uint64_t)db_column_int64(st, 5);
+        i->evidence = col_text_or_null(st, 6);
         i->open = strcmp(col_text(st, 7), "open") == 0;
-        i->actions = (size_t)sqlite3_column_int64(st, 8);
+        i->actions = (size_t)db_column_int64(st, 8);
 }
 
 /* Calls <cb> for each row of <st> (INCIDENT_COLUMNS). */
-static int incident_each(struct sqlite_store *s, sqlite3_stmt *st, pc_incident_cb cb, void *userdata)
+static int incident_each(struct sql_store *s, struct db_stmt *st, pc_incident_cb cb, void *userdata)
 {
         struct pc_incident i;
         int r;
@@ -2742,8 +2322,8 @@ static int incident_each(struct sqlite_store *s, sqlite3_stmt *st, pc_incident_c
 static int sq_incident_list(struct pc_store *ps, const char *vps_id, const char *kind, bool open_only,
                             pc_incident_cb cb, void *userdata)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
         r = query(s, &st,
@@ -2757,8 +2337,8 @@ static int sq_incident_list(struct pc_store *ps, const char *vps_id, const char 
 
 static int sq_incident_get(struct pc_store *ps, int64_t id, pc_incident_cb cb, void *userdata)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         struct pc_incident i;
         int r;
 
@@ -2777,29 +2357,29 @@ static int sq_incident_get(struct pc_store *ps, int64_t id, pc_incident_cb cb, v
 #define ACTION_ROW_COLUMNS ACTION_COLUMNS ", lifted_at, lifted_by"
 
 /* Fills <a> from the current row of <st> (ACTION_ROW_COLUMNS). */
-static void action_read(sqlite3_stmt *st, struct pc_store_action *a)
+static void action_read(struct db_stmt *st, struct pc_store_action *a)
 {
         memset(a, 0, sizeof(*a));
-        a->id = sqlite3_column_int64(st, 0);
+        a->id = db_column_int64(st, 0);
         copy_trunc(a->vps_id, sizeof(a->vps_id), col_text(st, 1));
         copy_trunc(a->kind, sizeof(a->kind), col_text(st, 2));
         copy_trunc(a->direction, sizeof(a->direction), col_text(st, 3));
         copy_trunc(a->scope, sizeof(a->scope), col_text(st, 4));
-        a->incident_id = sqlite3_column_int64(st, 5);
+        a->incident_id = db_column_int64(st, 5);
         copy_trunc(a->by, sizeof(a->by), col_text(st, 6));
         copy_trunc(a->reason, sizeof(a->reason), col_text(st, 7));
-        a->created = sqlite3_column_int64(st, 8);
-        a->until = sqlite3_column_int64(st, 9);
-        a->terminated = sqlite3_column_int64(st, 10) != 0;
-        a->lifted_at = sqlite3_column_int64(st, 11);
+        a->created = db_column_int64(st, 8);
+        a->until = db_column_int64(st, 9);
+        a->terminated = db_column_int64(st, 10) != 0;
+        a->lifted_at = db_column_int64(st, 11);
         copy_trunc(a->lifted_by, sizeof(a->lifted_by), col_text(st, 12));
 }
 
 static int sq_action_list(struct pc_store *ps, const char *vps_id, int64_t incident_id, bool active_only,
                           int64_t now, pc_store_action_cb cb, void *userdata)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         struct pc_store_action a;
         int r;
 
@@ -2821,9 +2401,9 @@ static int sq_action_list(struct pc_store *ps, const char *vps_id, int64_t incid
 
 /* Prepares into *<ret> the row of action <id> (ACTION_ROW_COLUMNS) and
  * steps to it.  -ENOENT if there is none. */
-static int action_row(struct sqlite_store *s, int64_t id, sqlite3_stmt **ret)
+static int action_row(struct sql_store *s, int64_t id, struct db_stmt **ret)
 {
-        sqlite3_stmt *st = NULL;
+        struct db_stmt *st = NULL;
         int r;
 
         r = query(s, &st, "SELECT " ACTION_ROW_COLUMNS " FROM action WHERE id = ?", "i", id);
@@ -2831,7 +2411,7 @@ static int action_row(struct sqlite_store *s, int64_t id, sqlite3_stmt **ret)
                 return r;
         r = step(s, st);
         if (r <= 0) {
-                stmt_release(st);
+                db_stmt_release(st);
                 return r < 0 ? r : set_err(s, -ENOENT, "action #%lld does not exist", (long long)id);
         }
         *ret = st;
@@ -2840,8 +2420,8 @@ static int action_row(struct sqlite_store *s, int64_t id, sqlite3_stmt **ret)
 
 static int sq_action_get(struct pc_store *ps, int64_t id, struct pc_store_action *ret)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r = action_row(s, id, &st);
 
         if (r < 0)
@@ -2852,7 +2432,7 @@ static int sq_action_get(struct pc_store *ps, int64_t id, struct pc_store_action
 
 /* Checks that the action at the current row of <st> (ACTION_ROW_COLUMNS)
  * is active at <now>: -EALREADY saying when it ended, if not. */
-static int action_active(struct sqlite_store *s, sqlite3_stmt *st, int64_t now)
+static int action_active(struct sql_store *s, struct db_stmt *st, int64_t now)
 {
         struct pc_store_action a;
         char when[32];
@@ -2873,7 +2453,7 @@ static int action_active(struct sqlite_store *s, sqlite3_stmt *st, int64_t now)
 
 /* Lifts the active action at the current row of <st> (ACTION_COLUMNS
  * first): a filter as filter_lift does, a suspension as unsuspend does. */
-static int action_lift_row(struct sqlite_store *s, sqlite3_stmt *st, const struct pc_actor *who, int64_t now)
+static int action_lift_row(struct sql_store *s, struct db_stmt *st, const struct pc_actor *who, int64_t now)
 {
         _cleanup_json_ json_t *vps = NULL;
         char vps_id[PC_NAME_MAX];
@@ -2892,9 +2472,9 @@ static int action_lift_row(struct sqlite_store *s, sqlite3_stmt *st, const struc
         return r < 0 ? r : incidents_close(s, vps_id, who, now);
 }
 
-static int action_lift_tx(struct sqlite_store *s, int64_t id, const struct pc_actor *who, int64_t now)
+static int action_lift_tx(struct sql_store *s, int64_t id, const struct pc_actor *who, int64_t now)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r = action_row(s, id, &st);
 
         if (r >= 0)
@@ -2904,7 +2484,7 @@ static int action_lift_tx(struct sqlite_store *s, int64_t id, const struct pc_ac
 
 static int sq_action_lift(struct pc_store *ps, int64_t id, const struct pc_actor *who)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int r;
 
         r = check_actor(s, who);
@@ -2915,10 +2495,10 @@ static int sq_action_lift(struct pc_store *ps, int64_t id, const struct pc_actor
         return tx_end(s, action_lift_tx(s, id, who, pc_now()));
 }
 
-static int action_set_until_tx(struct sqlite_store *s, int64_t id, int64_t until, const struct pc_actor *who,
+static int action_set_until_tx(struct sql_store *s, int64_t id, int64_t until, const struct pc_actor *who,
                                int64_t now)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *before = NULL, *after = NULL;
         struct pc_store_action a;
         char object[48], when[32];
@@ -2958,7 +2538,7 @@ static int action_set_until_tx(struct sqlite_store *s, int64_t id, int64_t until
 
 static int sq_action_set_until(struct pc_store *ps, int64_t id, int64_t until, const struct pc_actor *who)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int64_t now = pc_now();
         int r;
 
@@ -2974,19 +2554,19 @@ static int sq_action_set_until(struct pc_store *ps, int64_t id, int64_t until, c
 
 /* The incident at the current row of <st> (INCIDENT_COLUMNS) as JSON for
  * the audit log. */
-static json_t *incident_json(sqlite3_stmt *st)
+static json_t *incident_json(struct db_stmt *st)
 {
-        return json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s}", "id", (json_int_t)sqlite3_column_int64(st, 0),
+        return json_pack("{s:I, s:s, s:s, s:I, s:I, s:I, s:s}", "id", (json_int_t)db_column_int64(st, 0),
                          "vps", col_text(st, 1), "kind", col_text(st, 2), "first_seen",
-                         (json_int_t)sqlite3_column_int64(st, 3), "last_seen",
-                         (json_int_t)sqlite3_column_int64(st, 4), "count", (json_int_t)sqlite3_column_int64(st, 5),
+                         (json_int_t)db_column_int64(st, 3), "last_seen",
+                         (json_int_t)db_column_int64(st, 4), "count", (json_int_t)db_column_int64(st, 5),
                          "state", col_text(st, 7));
 }
 
-static int incident_close_tx(struct sqlite_store *s, int64_t id, bool lift_actions, const struct pc_actor *who,
+static int incident_close_tx(struct sql_store *s, int64_t id, bool lift_actions, const struct pc_actor *who,
                              int64_t now, size_t *ret_lifted)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *before = NULL, *after = NULL;
         char object[48], vps_id[PC_NAME_MAX];
         size_t lifted = 0;
@@ -3011,7 +2591,7 @@ static int incident_close_tx(struct sqlite_store *s, int64_t id, bool lift_actio
         r = audit(s, now, who, "incident.close", object, vps_id, before, after);
         /* One at a time: lifting a suspension closes other incidents too. */
         while (r >= 0 && lift_actions) {
-                _cleanup_stmt_ sqlite3_stmt *ast = NULL;
+                _cleanup_stmt_ struct db_stmt *ast = NULL;
 
                 r = query(s, &ast,
                           "SELECT " ACTION_COLUMNS " FROM action WHERE incident_id = ? AND lifted_at IS NULL "
@@ -3032,7 +2612,7 @@ static int incident_close_tx(struct sqlite_store *s, int64_t id, bool lift_actio
 static int sq_incident_close(struct pc_store *ps, int64_t id, bool lift_actions, const struct pc_actor *who,
                              size_t *ret_lifted)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int r;
 
         r = check_actor(s, who);
@@ -3058,27 +2638,27 @@ static int sq_incident_close(struct pc_store *ps, int64_t id, bool lift_actions,
         "LEFT JOIN exception e ON e.id = t.exception_id "
 
 /* Reads the ticket at the current row of <st> (TICKET_SELECT). */
-static int ticket_read(struct sqlite_store *s, sqlite3_stmt *st, struct pc_ticket *t)
+static int ticket_read(struct sql_store *s, struct db_stmt *st, struct pc_ticket *t)
 {
         memset(t, 0, sizeof(*t));
-        t->id = sqlite3_column_int64(st, 0);
+        t->id = db_column_int64(st, 0);
         copy_trunc(t->vps_id, sizeof(t->vps_id), col_text(st, 1));
         copy_trunc(t->service, sizeof(t->service), col_text(st, 2));
         copy_trunc(t->ports, sizeof(t->ports), col_text(st, 3));
-        t->duration = sqlite3_column_int64(st, 4);
+        t->duration = db_column_int64(st, 4);
         if (pc_ticket_state_parse(col_text(st, 5), &t->state) < 0)
                 return set_err(s, -EINVAL, "ticket #%lld has an unknown state '%s'", (long long)t->id,
                                col_text(st, 5));
         copy_trunc(t->opened_by, sizeof(t->opened_by), col_text(st, 6));
-        t->opened = sqlite3_column_int64(st, 7);
+        t->opened = db_column_int64(st, 7);
         copy_trunc(t->text, sizeof(t->text), col_text(st, 8));
         copy_trunc(t->evidence, sizeof(t->evidence), col_text(st, 9));
         copy_trunc(t->owner, sizeof(t->owner), col_text(st, 10));
-        t->updated = sqlite3_column_int64(st, 11);
+        t->updated = db_column_int64(st, 11);
         copy_trunc(t->updated_by, sizeof(t->updated_by), col_text(st, 12));
         copy_trunc(t->note, sizeof(t->note), col_text(st, 13));
-        t->exception_id = sqlite3_column_int64(st, 14);
-        t->until = sqlite3_column_int64(st, 15);
+        t->exception_id = db_column_int64(st, 14);
+        t->until = db_column_int64(st, 15);
         return 0;
 }
 
@@ -3095,9 +2675,9 @@ static json_t *ticket_json(const struct pc_ticket *t)
 }
 
 /* Reads ticket <id> at <now> into *<t>: 0, or -ENOENT. */
-static int ticket_fetch(struct sqlite_store *s, int64_t id, int64_t now, struct pc_ticket *t)
+static int ticket_fetch(struct sql_store *s, int64_t id, int64_t now, struct pc_ticket *t)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r = query(s, &st, TICKET_SELECT "WHERE t.id = ?2", "ii", now, id);
 
         if (r < 0 || (r = step(s, st)) < 0)
@@ -3107,7 +2687,7 @@ static int ticket_fetch(struct sqlite_store *s, int64_t id, int64_t now, struct 
         return ticket_read(s, st, t);
 }
 
-static int ticket_open_tx(struct sqlite_store *s, const struct pc_ticket *t,
+static int ticket_open_tx(struct sql_store *s, const struct pc_ticket *t,
                           const struct pc_actor *who, int64_t now, int64_t *ret_id)
 {
         _cleanup_json_ json_t *vps = NULL, *after = NULL, *facts = NULL;
@@ -3128,7 +2708,7 @@ static int ticket_open_tx(struct sqlite_store *s, const struct pc_ticket *t,
                  now, t->text, t->evidence[0] != '\0' ? t->evidence : NULL);
         if (r < 0)
                 return r;
-        id = sqlite3_last_insert_rowid(s->db);
+        id = db_last_insert_id(s->db);
         r = exec(s,
                  "INSERT INTO ticket_event (ticket_id, at, \"by\", kind, text) "
                  "VALUES (?, ?, ?, 'opened', ?)",
@@ -3161,7 +2741,7 @@ static int ticket_open_tx(struct sqlite_store *s, const struct pc_ticket *t,
 
 /* Checks the shape of what a ticket carries: the store is the last line
  * whoever calls it. */
-static int ticket_check(struct sqlite_store *s, const struct pc_ticket *t)
+static int ticket_check(struct sql_store *s, const struct pc_ticket *t)
 {
         int r;
 
@@ -3193,7 +2773,7 @@ static int ticket_check(struct sqlite_store *s, const struct pc_ticket *t)
 static int sq_ticket_open(struct pc_store *ps, const struct pc_ticket *t,
                           const struct pc_actor *who, int64_t *ret_id)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int64_t id = 0;
         int r;
 
@@ -3215,8 +2795,8 @@ static int sq_ticket_open(struct pc_store *ps, const struct pc_ticket *t,
 static int sq_ticket_query(struct pc_store *ps, const struct pc_ticket_query *q, int64_t now, pc_ticket_cb cb,
                            void *userdata)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_free_ struct pc_ticket *t = NULL;
         int64_t lim = q->limit == 0 || q->limit > (size_t)INT64_MAX ? -1 : (int64_t)q->limit;
         const char *state = q->state < 0 ? NULL : pc_ticket_state_name((enum pc_ticket_state)q->state);
@@ -3260,13 +2840,13 @@ static int sq_ticket_query(struct pc_store *ps, const struct pc_ticket_query *q,
 
 static int sq_ticket_get(struct pc_store *ps, int64_t id, int64_t now, struct pc_ticket *ret)
 {
-        return ticket_fetch(to_sqlite(ps), id, now, ret);
+        return ticket_fetch(to_sql(ps), id, now, ret);
 }
 
 static int sq_ticket_events(struct pc_store *ps, int64_t id, pc_ticket_event_cb cb, void *userdata)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_free_ struct pc_ticket_event *e = malloc(sizeof(*e));
         int r;
 
@@ -3277,7 +2857,7 @@ static int sq_ticket_events(struct pc_store *ps, int64_t id, pc_ticket_event_cb 
                 return r;
         while ((r = step(s, st)) > 0) {
                 memset(e, 0, sizeof(*e));
-                e->at = sqlite3_column_int64(st, 0);
+                e->at = db_column_int64(st, 0);
                 copy_trunc(e->by, sizeof(e->by), col_text(st, 1));
                 copy_trunc(e->kind, sizeof(e->kind), col_text(st, 2));
                 copy_trunc(e->text, sizeof(e->text), col_text(st, 3));
@@ -3294,7 +2874,7 @@ static const char *const ticket_verbs[PC_TICKET_STATE_COUNT_] = {
         [PC_TICKET_EXPIRED] = "ticket.expire",
 };
 
-static int ticket_transition_tx(struct sqlite_store *s, int64_t id, enum pc_ticket_state from,
+static int ticket_transition_tx(struct sql_store *s, int64_t id, enum pc_ticket_state from,
                                 enum pc_ticket_state to, const struct pc_exception *grant,
                                 const struct pc_actor *who, int64_t now, int64_t *ret_exception_id)
 {
@@ -3330,7 +2910,7 @@ static int ticket_transition_tx(struct sqlite_store *s, int64_t id, enum pc_tick
                 break;
         }
         case PC_TICKET_REVOKED: {
-                _cleanup_stmt_ sqlite3_stmt *st = NULL;
+                _cleanup_stmt_ struct db_stmt *st = NULL;
 
                 /* Its exception, if still in force: revoked as `exception
                  * revoke` does (the owner is told). */
@@ -3382,7 +2962,7 @@ static int sq_ticket_transition(struct pc_store *ps, int64_t id, enum pc_ticket_
                                 enum pc_ticket_state to, const struct pc_exception *grant,
                                 const struct pc_actor *who, int64_t *ret_exception_id)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int64_t now = pc_now();
         int r;
 
@@ -3401,9 +2981,9 @@ static int sq_ticket_transition(struct pc_store *ps, int64_t id, enum pc_ticket_
         return tx_end(s, ticket_transition_tx(s, id, from, to, grant, who, now, ret_exception_id));
 }
 
-static int ticket_expire_tx(struct sqlite_store *s, int64_t now, const struct pc_actor *who, size_t *ret_n)
+static int ticket_expire_tx(struct sql_store *s, int64_t now, const struct pc_actor *who, size_t *ret_n)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int64_t ids[256];
         size_t n = 0;
         int r;
@@ -3415,7 +2995,7 @@ static int ticket_expire_tx(struct sqlite_store *s, int64_t now, const struct pc
         if (r < 0)
                 return r;
         while (n < PC_ARRAY_SIZE(ids) && (r = step(s, st)) > 0)
-                ids[n++] = sqlite3_column_int64(st, 0);
+                ids[n++] = db_column_int64(st, 0);
         if (r < 0)
                 return r;
         for (size_t i = 0; i < n; i++) {
@@ -3429,7 +3009,7 @@ static int ticket_expire_tx(struct sqlite_store *s, int64_t now, const struct pc
 
 static int sq_ticket_expire_due(struct pc_store *ps, int64_t now, const struct pc_actor *who, size_t *ret_n)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         size_t n = 0;
         int r;
 
@@ -3451,8 +3031,8 @@ static int sq_ticket_expire_due(struct pc_store *ps, int64_t now, const struct p
 static int sq_audit_list(struct pc_store *ps, const char *vps_id, size_t limit, pc_audit_cb cb,
                          void *userdata)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         struct pc_audit_entry *e = NULL;
         /* LIMIT -1: no limit. */
         int64_t lim = limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit;
@@ -3476,15 +3056,15 @@ static int sq_audit_list(struct pc_store *ps, const char *vps_id, size_t limit, 
                 return set_err(s, -ENOMEM, "out of memory");
         while ((r = step(s, st)) > 0) {
                 memset(e, 0, sizeof(*e));
-                e->id = sqlite3_column_int64(st, 0);
-                e->at = sqlite3_column_int64(st, 1);
+                e->id = db_column_int64(st, 0);
+                e->at = db_column_int64(st, 1);
                 copy_trunc(e->by, sizeof(e->by), col_text(st, 2));
                 copy_trunc(e->action, sizeof(e->action), col_text(st, 3));
                 copy_trunc(e->object, sizeof(e->object), col_text(st, 4));
                 copy_trunc(e->vps_id, sizeof(e->vps_id), col_text(st, 5));
                 copy_trunc(e->reason, sizeof(e->reason), col_text(st, 6));
-                e->before = (const char *)sqlite3_column_text(st, 7);
-                e->after = (const char *)sqlite3_column_text(st, 8);
+                e->before = col_text_or_null(st, 7);
+                e->after = col_text_or_null(st, 8);
                 r = cb(e, userdata);
                 if (r < 0)
                         break;
@@ -3503,21 +3083,21 @@ static const struct pc_actor notifier = { .by = "portcullisd", .reason = NULL };
 
 /* Fills <n> from the current row of <st> (NOTIFICATION_COLUMNS), the
  * payload copied onto the heap. */
-static int notification_read(struct sqlite_store *s, sqlite3_stmt *st, struct pc_notification *n)
+static int notification_read(struct sql_store *s, struct db_stmt *st, struct pc_notification *n)
 {
         memset(n, 0, sizeof(*n));
-        n->id = sqlite3_column_int64(st, 0);
-        n->created = sqlite3_column_int64(st, 1);
+        n->id = db_column_int64(st, 0);
+        n->created = db_column_int64(st, 1);
         copy_trunc(n->vps_id, sizeof(n->vps_id), col_text(st, 2));
         copy_trunc(n->kind, sizeof(n->kind), col_text(st, 3));
         copy_trunc(n->recipient, sizeof(n->recipient), col_text(st, 4));
         copy_trunc(n->language, sizeof(n->language), col_text(st, 5));
         copy_trunc(n->state, sizeof(n->state), col_text(st, 7));
-        n->attempts = (unsigned)sqlite3_column_int64(st, 8);
-        n->next_attempt = sqlite3_column_int64(st, 9);
+        n->attempts = (unsigned)db_column_int64(st, 8);
+        n->next_attempt = db_column_int64(st, 9);
         copy_trunc(n->last_error, sizeof(n->last_error), col_text(st, 10));
         copy_trunc(n->message_id, sizeof(n->message_id), col_text(st, 11));
-        n->sent_at = sqlite3_column_int64(st, 12);
+        n->sent_at = db_column_int64(st, 12);
         copy_trunc(n->channel, sizeof(n->channel), col_text(st, 13));
         n->payload = strdup(col_text(st, 6));
         if (n->payload == NULL)
@@ -3527,22 +3107,22 @@ static int notification_read(struct sqlite_store *s, sqlite3_stmt *st, struct pc
 
 /* The notification at the current row of <st> (NOTIFICATION_COLUMNS) as
  * JSON for the audit log: its delivery state, not its payload. */
-static json_t *notification_json(sqlite3_stmt *st)
+static json_t *notification_json(struct db_stmt *st)
 {
         return json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:I, s:o, s:o, s:o}", "id",
-                         (json_int_t)sqlite3_column_int64(st, 0), "vps", col_text(st, 2), "kind",
+                         (json_int_t)db_column_int64(st, 0), "vps", col_text(st, 2), "kind",
                          col_text(st, 3), "recipient", col_text(st, 4), "state", col_text(st, 7),
-                         "attempts", (json_int_t)sqlite3_column_int64(st, 8), "next_attempt",
-                         (json_int_t)sqlite3_column_int64(st, 9), "last_error",
+                         "attempts", (json_int_t)db_column_int64(st, 8), "next_attempt",
+                         (json_int_t)db_column_int64(st, 9), "last_error",
                          col_json_text(st, 10), "message_id", col_json_text(st, 11), "sent_at",
                          col_json_int(st, 12));
 }
 
 /* Prepares into *<ret> the row of notification <id>, positioned on it.
  * -ENOENT if there is none. */
-static int notification_row(struct sqlite_store *s, int64_t id, sqlite3_stmt **ret)
+static int notification_row(struct sql_store *s, int64_t id, struct db_stmt **ret)
 {
-        sqlite3_stmt *st = NULL;
+        struct db_stmt *st = NULL;
         int r;
 
         r = query(s, &st, "SELECT " NOTIFICATION_COLUMNS " FROM notification WHERE id = ?", "i",
@@ -3551,7 +3131,7 @@ static int notification_row(struct sqlite_store *s, int64_t id, sqlite3_stmt **r
                 return r;
         r = step(s, st);
         if (r <= 0) {
-                stmt_release(st);
+                db_stmt_release(st);
                 return r < 0 ? r : set_err(s, -ENOENT, "notification #%lld does not exist",
                                            (long long)id);
         }
@@ -3561,9 +3141,9 @@ static int notification_row(struct sqlite_store *s, int64_t id, sqlite3_stmt **r
 
 /* Like notification_row, for a transition of the delivery worker: the
  * notification must be pending, else -EALREADY saying what it is. */
-static int notification_pending_row(struct sqlite_store *s, int64_t id, sqlite3_stmt **ret)
+static int notification_pending_row(struct sql_store *s, int64_t id, struct db_stmt **ret)
 {
-        sqlite3_stmt *st = NULL;
+        struct db_stmt *st = NULL;
         char when[32];
         int r;
 
@@ -3575,7 +3155,7 @@ static int notification_pending_row(struct sqlite_store *s, int64_t id, sqlite3_
                 return 0;
         }
         if (strcmp(col_text(st, 7), "sent") == 0) {
-                pc_format_time(sqlite3_column_int64(st, 12), when, sizeof(when));
+                pc_format_time(db_column_int64(st, 12), when, sizeof(when));
                 r = set_err(s, -EALREADY, "notification #%lld was already sent at %s",
                             (long long)id, when);
         } else
@@ -3583,7 +3163,7 @@ static int notification_pending_row(struct sqlite_store *s, int64_t id, sqlite3_
                             "notification #%lld is %s, not pending: it is not to be sent "
                             "unless support retries it",
                             (long long)id, col_text(st, 7));
-        stmt_release(st);
+        db_stmt_release(st);
         return r;
 }
 
@@ -3624,7 +3204,7 @@ static void clean_text(char *dst, size_t size, const char *src)
 }
 
 /* Reads the rows of <st> (NOTIFICATION_COLUMNS) and calls <cb> for each. */
-static int notification_each(struct sqlite_store *s, sqlite3_stmt *st, pc_notification_cb cb,
+static int notification_each(struct sql_store *s, struct db_stmt *st, pc_notification_cb cb,
                              void *userdata)
 {
         struct pc_notification *n = malloc(sizeof(*n));
@@ -3647,8 +3227,8 @@ static int notification_each(struct sqlite_store *s, sqlite3_stmt *st, pc_notifi
 static int sq_notification_due(struct pc_store *ps, int64_t now, size_t limit,
                                pc_notification_cb cb, void *userdata)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         struct pc_notification *rows = NULL;
         size_t n = 0;
         int r;
@@ -3673,7 +3253,7 @@ static int sq_notification_due(struct pc_store *ps, int64_t now, size_t limit,
                         break;
                 n++;
         }
-        stmt_release(st);
+        db_stmt_release(st);
         st = NULL;
         for (size_t i = 0; r >= 0 && i < n; i++)
                 r = cb(&rows[i], userdata);
@@ -3686,8 +3266,8 @@ static int sq_notification_due(struct pc_store *ps, int64_t now, size_t limit,
 static int sq_notification_list(struct pc_store *ps, const char *vps_id, const char *state,
                                 size_t limit, pc_notification_cb cb, void *userdata)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         /* LIMIT -1: no limit. */
         int64_t lim = limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit;
         int r;
@@ -3715,8 +3295,8 @@ static int sq_notification_list(struct pc_store *ps, const char *vps_id, const c
 
 static int sq_notification_get(struct pc_store *ps, int64_t id, struct pc_notification *ret)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         struct pc_notification n;
         int r;
 
@@ -3731,7 +3311,7 @@ static int sq_notification_get(struct pc_store *ps, int64_t id, struct pc_notifi
 }
 
 /* Checks that <mid> can go in a Message-ID header as it is. */
-static int check_message_id(struct sqlite_store *s, const char *mid)
+static int check_message_id(struct sql_store *s, const char *mid)
 {
         size_t len = strnlen(mid, PC_NOTIFICATION_MESSAGE_ID_MAX);
 
@@ -3747,10 +3327,10 @@ static int check_message_id(struct sqlite_store *s, const char *mid)
         return 0;
 }
 
-static int notification_sending_tx(struct sqlite_store *s, int64_t id, const char *message_id,
+static int notification_sending_tx(struct sql_store *s, int64_t id, const char *message_id,
                                    int64_t now, char *ret_message_id)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         char mid[PC_NOTIFICATION_MESSAGE_ID_MAX];
         int r;
 
@@ -3759,7 +3339,7 @@ static int notification_sending_tx(struct sqlite_store *s, int64_t id, const cha
                 return r;
         /* The first attempt's Message-ID wins, whatever this one proposes. */
         copy_trunc(mid, sizeof(mid),
-                   sqlite3_column_type(st, 11) != SQLITE_NULL ? col_text(st, 11) : message_id);
+                   !db_column_is_null(st, 11) ? col_text(st, 11) : message_id);
         r = exec(s,
                  "UPDATE notification SET attempts = attempts + 1, next_attempt = ?, "
                  "message_id = coalesce(message_id, ?) WHERE id = ?",
@@ -3779,7 +3359,7 @@ static int notification_sending_tx(struct sqlite_store *s, int64_t id, const cha
 static int sq_notification_sending(struct pc_store *ps, int64_t id, const char *message_id,
                                    int64_t now, char *ret_message_id)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int r;
 
         r = check_message_id(s, message_id);
@@ -3790,15 +3370,15 @@ static int sq_notification_sending(struct pc_store *ps, int64_t id, const char *
         return tx_end(s, notification_sending_tx(s, id, message_id, now, ret_message_id));
 }
 
-static int notification_sent_tx(struct sqlite_store *s, int64_t id, int64_t now)
+static int notification_sent_tx(struct sql_store *s, int64_t id, int64_t now)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
         r = notification_pending_row(s, id, &st);
         if (r < 0)
                 return r;
-        if (sqlite3_column_type(st, 11) == SQLITE_NULL)
+        if (db_column_is_null(st, 11))
                 return set_err(s, -EINVAL,
                                "notification #%lld: no send attempt was begun "
                                "(notification_sending records its Message-ID first)",
@@ -3809,7 +3389,7 @@ static int notification_sent_tx(struct sqlite_store *s, int64_t id, int64_t now)
 
 static int sq_notification_sent(struct pc_store *ps, int64_t id, int64_t now)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int r = tx_begin(s);
 
         if (r < 0)
@@ -3817,10 +3397,10 @@ static int sq_notification_sent(struct pc_store *ps, int64_t id, int64_t now)
         return tx_end(s, notification_sent_tx(s, id, now));
 }
 
-static int notification_retry_later_tx(struct sqlite_store *s, int64_t id, const char *error,
+static int notification_retry_later_tx(struct sql_store *s, int64_t id, const char *error,
                                        int64_t next_attempt)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
         r = notification_pending_row(s, id, &st);
@@ -3833,7 +3413,7 @@ static int notification_retry_later_tx(struct sqlite_store *s, int64_t id, const
 static int sq_notification_retry_later(struct pc_store *ps, int64_t id, const char *error,
                                        int64_t next_attempt)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         char clean[PC_NOTIFICATION_ERROR_MAX];
         int r;
 
@@ -3846,10 +3426,10 @@ static int sq_notification_retry_later(struct pc_store *ps, int64_t id, const ch
 
 /* Writes the audit row of a change of notification <id>; <before> (JSON
  * from notification_json, taken before the change) is borrowed. */
-static int notification_audit(struct sqlite_store *s, int64_t now, const struct pc_actor *who,
+static int notification_audit(struct sql_store *s, int64_t now, const struct pc_actor *who,
                               const char *action, int64_t id, json_t *before)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *after = NULL;
         char object[48];
         int r;
@@ -3866,7 +3446,7 @@ static int notification_audit(struct sqlite_store *s, int64_t now, const struct 
 }
 
 /* The current row of <st> as notification_json, before it changes. */
-static int notification_before(struct sqlite_store *s, int64_t id, sqlite3_stmt *st,
+static int notification_before(struct sql_store *s, int64_t id, struct db_stmt *st,
                                json_t **ret)
 {
         json_t *j = notification_json(st);
@@ -3878,10 +3458,10 @@ static int notification_before(struct sqlite_store *s, int64_t id, sqlite3_stmt 
         return 0;
 }
 
-static int notification_failed_tx(struct sqlite_store *s, int64_t id, const char *error,
+static int notification_failed_tx(struct sql_store *s, int64_t id, const char *error,
                                   int64_t now)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *before = NULL;
         struct pc_actor who = notifier;
         char reason[REASON_MAX];
@@ -3904,7 +3484,7 @@ static int notification_failed_tx(struct sqlite_store *s, int64_t id, const char
 
 static int sq_notification_failed(struct pc_store *ps, int64_t id, const char *error)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         char clean[PC_NOTIFICATION_ERROR_MAX];
         int r;
 
@@ -3915,10 +3495,10 @@ static int sq_notification_failed(struct pc_store *ps, int64_t id, const char *e
         return tx_end(s, notification_failed_tx(s, id, clean, pc_now()));
 }
 
-static int notification_retry_tx(struct sqlite_store *s, int64_t id, const struct pc_actor *who,
+static int notification_retry_tx(struct sql_store *s, int64_t id, const struct pc_actor *who,
                                  int64_t now)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *before = NULL;
         char when[32];
         int r;
@@ -3927,7 +3507,7 @@ static int notification_retry_tx(struct sqlite_store *s, int64_t id, const struc
         if (r < 0)
                 return r;
         if (strcmp(col_text(st, 7), "sent") == 0) {
-                pc_format_time(sqlite3_column_int64(st, 12), when, sizeof(when));
+                pc_format_time(db_column_int64(st, 12), when, sizeof(when));
                 return set_err(s, -EINVAL,
                                "notification #%lld was sent at %s (Message-ID %s); it is not "
                                "sent twice",
@@ -3947,7 +3527,7 @@ static int notification_retry_tx(struct sqlite_store *s, int64_t id, const struc
 
 static int sq_notification_retry(struct pc_store *ps, int64_t id, const struct pc_actor *who)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int r;
 
         r = check_actor(s, who);
@@ -3960,9 +3540,9 @@ static int sq_notification_retry(struct pc_store *ps, int64_t id, const struct p
 
 #define EXPIRY_BATCH 100
 
-static int expiry_notices_tx(struct sqlite_store *s, int64_t now, int64_t within, size_t *ret_count)
+static int expiry_notices_tx(struct sql_store *s, int64_t now, int64_t within, size_t *ret_count)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         json_t *due[EXPIRY_BATCH];
         size_t n = 0, i;
         int r;
@@ -4004,7 +3584,7 @@ static int expiry_notices_tx(struct sqlite_store *s, int64_t now, int64_t within
 
 static int sq_exception_expiry_notices(struct pc_store *ps, int64_t now, int64_t within, size_t *ret_count)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         size_t n = 0;
         int r;
 
@@ -4018,7 +3598,7 @@ static int sq_exception_expiry_notices(struct pc_store *ps, int64_t now, int64_t
         return 0;
 }
 
-static int notification_queue_tx(struct sqlite_store *s, const char *vps_id, const char *kind,
+static int notification_queue_tx(struct sql_store *s, const char *vps_id, const char *kind,
                                   json_t *facts, int64_t now, int64_t *ret_id)
 {
         _cleanup_json_ json_t *vps = NULL;
@@ -4030,14 +3610,14 @@ static int notification_queue_tx(struct sqlite_store *s, const char *vps_id, con
         r = notify(s, now, kind, vps, facts);
         if (r < 0)
                 return r;
-        *ret_id = sqlite3_last_insert_rowid(s->db);
+        *ret_id = db_last_insert_id(s->db);
         return 0;
 }
 
 static int sq_notification_queue(struct pc_store *ps, const char *vps_id, const char *kind,
                                  const char *facts, int64_t now, int64_t *ret_id)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         _cleanup_json_ json_t *f = NULL;
         json_error_t jerr;
         int64_t id = 0;
@@ -4081,7 +3661,7 @@ static int sq_notification_queue(struct pc_store *ps, const char *vps_id, const 
 
 static int sq_attempt_note(struct pc_store *ps, const struct pc_attempt_count *a)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         const char *proto = a->proto == IPPROTO_TCP ? "tcp" : a->proto == IPPROTO_UDP ? "udp" : NULL;
         const char *dir = a->dir == PC_DIR_EGRESS ? "egress" : a->dir == PC_DIR_INGRESS ? "ingress" : NULL;
         int r;
@@ -4103,8 +3683,8 @@ static int sq_attempt_note(struct pc_store *ps, const struct pc_attempt_count *a
 static int sq_attempt_list(struct pc_store *ps, const char *vps_id, uint8_t proto, uint16_t lo, uint16_t hi,
                            size_t limit, pc_attempt_count_cb cb, void *userdata)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
         if (proto != IPPROTO_TCP && proto != IPPROTO_UDP)
@@ -4121,9 +3701,9 @@ static int sq_attempt_list(struct pc_store *ps, const char *vps_id, uint8_t prot
                         .vps_id = col_text(st, 0),
                         .dir = strcmp(col_text(st, 1), "egress") == 0 ? PC_DIR_EGRESS : PC_DIR_INGRESS,
                         .proto = proto,
-                        .port = (uint16_t)sqlite3_column_int(st, 2),
-                        .packets = (uint64_t)sqlite3_column_int64(st, 3),
-                        .last_seen = sqlite3_column_int64(st, 4),
+                        .port = (uint16_t)db_column_int64(st, 2),
+                        .packets = (uint64_t)db_column_int64(st, 3),
+                        .last_seen = db_column_int64(st, 4),
                 };
 
                 r = cb(&a, userdata);
@@ -4137,30 +3717,30 @@ static int sq_attempt_list(struct pc_store *ps, const char *vps_id, uint8_t prot
 
 static int sq_tx_begin(struct pc_store *ps)
 {
-        return tx_begin(to_sqlite(ps));
+        return tx_begin(to_sql(ps));
 }
 
 static int sq_tx_end(struct pc_store *ps, int r)
 {
-        return tx_end(to_sqlite(ps), r);
+        return tx_end(to_sql(ps), r);
 }
 
 /* ---- API tokens ----------------------------------------------------- */
 
 #define TOKEN_COLUMNS "id, name, role, customer, created, created_by, expires, revoked, last_used"
 
-static void token_read(sqlite3_stmt *st, struct pc_api_token *t)
+static void token_read(struct db_stmt *st, struct pc_api_token *t)
 {
         memset(t, 0, sizeof(*t));
-        t->id = sqlite3_column_int64(st, 0);
+        t->id = db_column_int64(st, 0);
         copy_trunc(t->name, sizeof(t->name), col_text(st, 1));
         copy_trunc(t->role, sizeof(t->role), col_text(st, 2));
         copy_trunc(t->customer, sizeof(t->customer), col_text(st, 3));
-        t->created = sqlite3_column_int64(st, 4);
+        t->created = db_column_int64(st, 4);
         copy_trunc(t->created_by, sizeof(t->created_by), col_text(st, 5));
-        t->expires = sqlite3_column_int64(st, 6);
-        t->revoked = sqlite3_column_int64(st, 7);
-        t->last_used = sqlite3_column_int64(st, 8);
+        t->expires = db_column_int64(st, 6);
+        t->revoked = db_column_int64(st, 7);
+        t->last_used = db_column_int64(st, 8);
 }
 
 /* A token as the audit log shows it: everything but its hash. */
@@ -4171,10 +3751,10 @@ static json_t *token_json(const struct pc_api_token *t, int64_t id)
                          t->expires != 0 ? json_integer(t->expires) : json_null());
 }
 
-static int token_add_tx(struct sqlite_store *s, const struct pc_api_token *t, const uint8_t *hash, int64_t now,
+static int token_add_tx(struct sql_store *s, const struct pc_api_token *t, const uint8_t *hash, int64_t now,
                         const struct pc_actor *who, int64_t *ret_id)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *after = NULL;
         char object[48];
         int64_t id;
@@ -4188,7 +3768,7 @@ static int token_add_tx(struct sqlite_store *s, const struct pc_api_token *t, co
                 return r;
         if (r > 0)
                 return set_err(s, -EEXIST, "a token named %s is in force already: revoke it first", t->name);
-        stmt_release(st);
+        db_stmt_release(st);
         st = NULL;
         r = query(s, &st,
                   "INSERT INTO api_token (name, hash, role, customer, created, created_by, expires) "
@@ -4197,12 +3777,12 @@ static int token_add_tx(struct sqlite_store *s, const struct pc_api_token *t, co
                   t->expires);
         if (r < 0)
                 return r;
-        if (sqlite3_bind_blob(st, 2, hash, PC_TOKEN_HASH_SIZE, SQLITE_TRANSIENT) != SQLITE_OK)
-                return db_err(s, SQLITE_ERROR, "binding a parameter");
+        if (db_bind_blob(st, 2, hash, PC_TOKEN_HASH_SIZE) < 0)
+                return db_fail(s, -EIO, "binding a parameter");
         r = step(s, st);
         if (r < 0)
                 return r;
-        id = sqlite3_last_insert_rowid(s->db);
+        id = db_last_insert_id(s->db);
         after = token_json(t, id);
         if (after == NULL)
                 return set_err(s, -ENOMEM, "out of memory");
@@ -4217,7 +3797,7 @@ static int token_add_tx(struct sqlite_store *s, const struct pc_api_token *t, co
 static int sq_token_add(struct pc_store *ps, const struct pc_api_token *t, const uint8_t *hash, int64_t now,
                         const struct pc_actor *who, int64_t *ret_id)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int64_t id = 0;
         int r;
 
@@ -4235,15 +3815,15 @@ static int sq_token_add(struct pc_store *ps, const struct pc_api_token *t, const
 
 static int sq_token_find(struct pc_store *ps, const uint8_t *hash, struct pc_api_token *ret)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
         r = query(s, &st, "SELECT " TOKEN_COLUMNS " FROM api_token WHERE hash = ?", "?");
         if (r < 0)
                 return r;
-        if (sqlite3_bind_blob(st, 1, hash, PC_TOKEN_HASH_SIZE, SQLITE_TRANSIENT) != SQLITE_OK)
-                return db_err(s, SQLITE_ERROR, "binding a parameter");
+        if (db_bind_blob(st, 1, hash, PC_TOKEN_HASH_SIZE) < 0)
+                return db_fail(s, -EIO, "binding a parameter");
         r = step(s, st);
         if (r < 0)
                 return r;
@@ -4255,8 +3835,8 @@ static int sq_token_find(struct pc_store *ps, const uint8_t *hash, struct pc_api
 
 static int sq_token_list(struct pc_store *ps, bool all, pc_api_token_cb cb, void *userdata)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         struct pc_api_token t;
         int r;
 
@@ -4275,9 +3855,9 @@ static int sq_token_list(struct pc_store *ps, bool all, pc_api_token_cb cb, void
         return r;
 }
 
-static int token_revoke_tx(struct sqlite_store *s, const char *name, int64_t now, const struct pc_actor *who)
+static int token_revoke_tx(struct sql_store *s, const char *name, int64_t now, const struct pc_actor *who)
 {
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_json_ json_t *before = NULL, *after = NULL;
         struct pc_api_token t;
         char object[48];
@@ -4306,7 +3886,7 @@ static int token_revoke_tx(struct sqlite_store *s, const char *name, int64_t now
 
 static int sq_token_revoke(struct pc_store *ps, const char *name, int64_t now, const struct pc_actor *who)
 {
-        struct sqlite_store *s = to_sqlite(ps);
+        struct sql_store *s = to_sql(ps);
         int r;
 
         r = check_actor(s, who);
@@ -4320,14 +3900,14 @@ static int sq_token_revoke(struct pc_store *ps, const char *name, int64_t now, c
 
 static int sq_token_used(struct pc_store *ps, int64_t id, int64_t now)
 {
-        return exec(to_sqlite(ps), "UPDATE api_token SET last_used = ? WHERE id = ?", "ii", now, id);
+        return exec(to_sql(ps), "UPDATE api_token SET last_used = ? WHERE id = ?", "ii", now, id);
 }
 
 static int sq_vps_ids(struct pc_store *ps, const char *owner, const char *after, size_t limit,
                       int (*cb)(const char *id, void *userdata), void *userdata)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int64_t lim = limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit;
         int r;
 
@@ -4348,8 +3928,8 @@ static int sq_vps_ids(struct pc_store *ps, const char *owner, const char *after,
 
 static int sq_changes(struct pc_store *ps, int64_t after, size_t limit, pc_change_cb cb, void *userdata)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int64_t lim = limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit;
         struct pc_change c;
         int r;
@@ -4360,7 +3940,7 @@ static int sq_changes(struct pc_store *ps, int64_t after, size_t limit, pc_chang
                 return r;
         while ((r = step(s, st)) > 0) {
                 memset(&c, 0, sizeof(c));
-                c.id = sqlite3_column_int64(st, 0);
+                c.id = db_column_int64(st, 0);
                 copy_trunc(c.vps_id, sizeof(c.vps_id), col_text(st, 1));
                 copy_trunc(c.action, sizeof(c.action), col_text(st, 2));
                 r = cb(&c, userdata);
@@ -4372,8 +3952,8 @@ static int sq_changes(struct pc_store *ps, int64_t after, size_t limit, pc_chang
 
 static int sq_change_last(struct pc_store *ps, int64_t *ret_id)
 {
-        struct sqlite_store *s = to_sqlite(ps);
-        _cleanup_stmt_ sqlite3_stmt *st = NULL;
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
         r = query(s, &st, "SELECT coalesce(max(id), 0) FROM audit", "");
@@ -4382,7 +3962,7 @@ static int sq_change_last(struct pc_store *ps, int64_t *ret_id)
         r = step(s, st);
         if (r < 0)
                 return r;
-        *ret_id = r > 0 ? sqlite3_column_int64(st, 0) : 0;
+        *ret_id = r > 0 ? db_column_int64(st, 0) : 0;
         return 0;
 }
 
