@@ -1,6 +1,7 @@
-/* The store: durable state behind one interface.  SQLite is the embedded
- * default (store_sqlite.c); PostgreSQL can be added as another
- * pc_store_ops without touching callers, who only use pc_store_*().
+/* The store: durable state behind one interface.  The SQL store
+ * (store_*.c, store-sql.h) is written once over a database driver (db.h):
+ * SQLite, the embedded default, is db_sqlite.c; PostgreSQL can be added as
+ * another driver without touching callers, who only use pc_store_*().
  *
  * Every change runs in one transaction together with its audit-log row and,
  * where the customer must be told, its notification-outbox row: either all
