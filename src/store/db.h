@@ -10,8 +10,15 @@
  * n-th `?` is parameter n) or `?N` (parameter N, which may appear more
  * than once), numbered from 1.  A PostgreSQL driver rewrites both to `$N`
  * once, when it prepares the text (outside quotes and identifiers).
- * New rows tell their id with `INSERT ... RETURNING id` or, after the
- * step, db_last_insert_id().
+ * A new row tells its id with `INSERT ... RETURNING id` (SQLite >= 3.35),
+ * a row like any other.
+ * What a PostgreSQL driver must add to that: the type of each parameter
+ * at preparing, from its binding (a parameter that appears only in
+ * `? IS NULL` gives PostgreSQL nothing to infer it from), so it prepares
+ * at the first step; and text keys compared and sorted byte by byte
+ * (COLLATE "C" in its schema), as SQLite does: the load merges rows
+ * ordered by VPS id with strcmp(), and a prefix range such as
+ * service >= 'source-prefix:' AND service < 'source-prefix;' counts on it.
  *
  * Errors.  Every function that can fail returns a negative errno, mapped
  * from the engine's code the same way by every driver:
@@ -75,7 +82,6 @@ struct db_driver {
         const char *(*column_text)(struct db_stmt *st, int i);
         const void *(*column_blob)(struct db_stmt *st, int i, size_t *ret_n);
         int64_t (*changes)(struct db *db);
-        int64_t (*last_insert_id)(struct db *db);
         int (*tx)(struct db *db, enum db_tx op);
         bool (*in_tx)(struct db *db);
         int (*lock)(struct db *db, const char *table, const char *key);
@@ -193,15 +199,6 @@ static inline const void *db_column_blob(struct db_stmt *st, int i, size_t *ret_
 static inline int64_t db_changes(struct db *db)
 {
         return db->driver->changes(db);
-}
-
-/* The id of the row the last INSERT on <db> added (SQLite: its rowid,
- * which every table's INTEGER PRIMARY KEY id is).  A PostgreSQL driver
- * answers from the INSERT's `RETURNING id` when the SQL has one, else
- * lastval(). */
-static inline int64_t db_last_insert_id(struct db *db)
-{
-        return db->driver->last_insert_id(db);
 }
 
 /* Transaction control (see above): begin a write transaction (-ESTALE if

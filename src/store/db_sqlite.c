@@ -203,11 +203,6 @@ static int64_t sq_changes(struct db *db)
         return sqlite3_changes64(to_sq(db)->db);
 }
 
-static int64_t sq_last_insert_id(struct db *db)
-{
-        return sqlite3_last_insert_rowid(to_sq(db)->db);
-}
-
 /* Runs the statement <sql> (a literal, so cached), which returns no rows. */
 static int sq_exec(struct db *db, const char *sql)
 {
@@ -314,7 +309,6 @@ static const struct db_driver sq_driver = {
         .column_text = sq_column_text,
         .column_blob = sq_column_blob,
         .changes = sq_changes,
-        .last_insert_id = sq_last_insert_id,
         .tx = sq_tx,
         .in_tx = sq_in_tx,
         .lock = sq_lock,

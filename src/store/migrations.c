@@ -419,6 +419,26 @@ static const char schema_v10[] =
         "        PRIMARY KEY (vps_id, proto, port, direction)\n"
         ") WITHOUT ROWID;\n";
 
+/* v11: an address's row has an id of its own, the order it was given in,
+ * which SQLite kept as the hidden rowid: SQL that PostgreSQL shares says
+ * ORDER BY id.  The table is made again with the id (the rowid's alias,
+ * so each row keeps its number) and its indexes; nothing refers to it. */
+static const char schema_v11[] =
+        "CREATE TABLE vps_address_v11 (\n"
+        "        id INTEGER PRIMARY KEY,\n"
+        "        vps_id TEXT NOT NULL REFERENCES vps(id) ON DELETE CASCADE,\n"
+        "        family INTEGER NOT NULL CHECK (family IN (4, 6)),\n"
+        "        prefix TEXT NOT NULL UNIQUE,\n" /* canonical "addr/len" */
+        "        net BLOB,\n"
+        "        len INTEGER\n"
+        ");\n"
+        "INSERT INTO vps_address_v11 (id, vps_id, family, prefix, net, len)\n"
+        "        SELECT rowid, vps_id, family, prefix, net, len FROM vps_address;\n"
+        "DROP TABLE vps_address;\n"
+        "ALTER TABLE vps_address_v11 RENAME TO vps_address;\n"
+        "CREATE INDEX vps_address_vps ON vps_address(vps_id);\n"
+        "CREATE INDEX vps_address_net ON vps_address(family, net);\n";
+
 /* Sets net and len of every address from its text: v6's data step. */
 static int fill_v6(sqlite3 *db)
 {
@@ -460,6 +480,7 @@ const struct pc_migration pc_sqlite_migrations[] = {
         { 8, schema_v8, NULL },
         { 9, schema_v9, NULL },
         { 10, schema_v10, NULL },
+        { 11, schema_v11, NULL },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);

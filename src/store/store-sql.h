@@ -124,6 +124,12 @@ int sql_tx_begin(struct sql_store *s);
  * error; an outermost commit runs pc_store_on_commit's hook. */
 int sql_tx_end(struct sql_store *s, int r);
 
+/* Holds row <key> (its primary key, as text) of <table> against other
+ * writers until the transaction ends, before a read-check-write rule
+ * reads what it checks (db_lock: nothing to do for SQLite, whose write
+ * transaction holds the database). */
+int sql_lock(struct sql_store *s, const char *table, const char *key);
+
 /* Checks that free text <text> (may be NULL), called <what> in messages,
  * is shorter than <max> bytes and is text (pc_text_invalid).  -EINVAL. */
 int sql_check_text(struct sql_store *s, const char *what, const char *text, size_t max);
@@ -139,6 +145,18 @@ int sql_check_until(struct sql_store *s, const char *what, int64_t until, int64_
  * names it in messages: -ENOENT "what #id does not exist". */
 int sql_row_fetch(struct sql_store *s, const char *what, const char *sql, json_t *(*to_json)(struct db_stmt *),
                   int64_t id, json_t **ret);
+
+/* Runs <sql>, an INSERT ... RETURNING id, with parameters as sql_query(),
+ * and puts the new row's id into *<ret_id>. */
+int sql_insert(struct sql_store *s, int64_t *ret_id, const char *sql, const char *fmt, ...);
+
+/* <limit> as a LIMIT's value: 0 (none) or beyond int64_t is the largest
+ * (both engines take it; SQLite's -1 and PostgreSQL's NULL or ALL are
+ * not shared). */
+static inline int64_t sql_limit(size_t limit)
+{
+        return limit == 0 || limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit;
+}
 
 /* Writes the audit row <audit_action> and queues the owner's
  * <notification> for the new <kind>/<id> (exception, filter, suspension)
@@ -160,20 +178,20 @@ int sql_record_action(struct sql_store *s, int64_t now, const struct pc_actor *w
  * addresses, created) into *<ret>, the caller's.  -ENOENT. */
 int sql_vps_fetch(struct sql_store *s, const char *id, json_t **ret);
 
+/* store_vps.c: holds the VPS <id> for a change to it or its policy
+ * (sql_lock: the rules "at most N exceptions", "one suspension" are read
+ * then written) and reads it as sql_vps_fetch(). */
+int sql_vps_hold(struct sql_store *s, const char *id, json_t **ret);
+
 /* store_audit.c: appends the audit row of a change.  <before> and <after>
  * (JSON, either may be NULL) are borrowed. */
 int sql_audit(struct sql_store *s, int64_t now, const struct pc_actor *who, const char *action,
               const char *object, const char *vps_id, json_t *before, json_t *after);
 
-/* store_outbox.c: queues outbox row <kind> on <channel> ("email",
- * "webhook") to <recipient> (<lang>: the email's language, "" for a
- * webhook): <facts> (borrowed) plus the VPS <vps> (sql_vps_fetch's), its
- * site and addresses -- and its owner, if <owner> -- in the transaction
- * of what it tells, so that nothing is lost. */
-int sql_outbox_queue(struct sql_store *s, int64_t now, const char *kind, json_t *vps, json_t *facts,
-                     const char *channel, const char *recipient, const char *lang, bool owner);
-
-/* store_outbox.c: queues the owner's email <kind> about <vps>. */
+/* store_outbox.c: queues the owner's email <kind> about <vps>
+ * (sql_vps_fetch's): <facts> (borrowed) plus the VPS's id, site and
+ * addresses, in the transaction of what it tells, so that nothing is
+ * lost. */
 int sql_notify(struct sql_store *s, int64_t now, const char *kind, json_t *vps, json_t *facts);
 
 /* store_outbox.c: queues the webhook event <kind> to <url>, with a

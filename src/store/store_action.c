@@ -70,7 +70,7 @@ static int filter_place_tx(struct sql_store *s, const char *vps_id, const struct
         int64_t id;
         int r;
 
-        r = sql_vps_fetch(s, vps_id, &vps);
+        r = sql_vps_hold(s, vps_id, &vps);
         if (r < 0)
                 return r;
         r = sql_incident_check(s, vps_id, f->incident_id);
@@ -85,14 +85,13 @@ static int filter_place_tx(struct sql_store *s, const char *vps_id, const struct
         if (db_column_int64(cst, 0) >= PC_VPS_FILTERS_MAX)
                 return sql_err(s, -ENOSPC, "%s already has %d filters, the limit", vps_id,
                                PC_VPS_FILTERS_MAX);
-        r = sql_exec(s,
-                     "INSERT INTO action (vps_id, kind, direction, scope, incident_id, \"by\", "
-                     "reason, created, until) VALUES (?, 'filter', ?, ?, ?, ?, ?, ?, ?)",
-                     "tttnttin", vps_id, pc_dir_name(f->direction), scope, f->incident_id, who->by,
-                     reason, now, f->until);
+        r = sql_insert(s, &id,
+                       "INSERT INTO action (vps_id, kind, direction, scope, incident_id, \"by\", "
+                       "reason, created, until) VALUES (?, 'filter', ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                       "tttnttin", vps_id, pc_dir_name(f->direction), scope, f->incident_id, who->by,
+                       reason, now, f->until);
         if (r < 0)
                 return r;
-        id = db_last_insert_id(s->db);
         r = sql_action_fetch(s, id, &after);
         if (r < 0)
                 return r;
@@ -217,7 +216,7 @@ static int filter_lift_tx(struct sql_store *s, const char *vps_id, int64_t filte
         _cleanup_json_ json_t *vps = NULL;
         int r;
 
-        r = sql_vps_fetch(s, vps_id, &vps);
+        r = sql_vps_hold(s, vps_id, &vps);
         if (r < 0)
                 return r;
         r = sql_query(s, &st,
@@ -267,7 +266,7 @@ static int suspend_tx(struct sql_store *s, const char *vps_id, int64_t incident_
         int64_t id;
         int r;
 
-        r = sql_vps_fetch(s, vps_id, &vps);
+        r = sql_vps_hold(s, vps_id, &vps);
         if (r < 0)
                 return r;
         r = suspension_query(s, vps_id, &st);
@@ -284,13 +283,12 @@ static int suspend_tx(struct sql_store *s, const char *vps_id, int64_t incident_
         r = sql_incident_check(s, vps_id, incident_id);
         if (r < 0)
                 return r;
-        r = sql_exec(s,
-                     "INSERT INTO action (vps_id, kind, direction, scope, incident_id, \"by\", "
-                     "reason, created) VALUES (?, 'suspension', 'both', 'all', ?, ?, ?, ?)",
-                     "tntti", vps_id, incident_id, who->by, who->reason, now);
+        r = sql_insert(s, &id,
+                       "INSERT INTO action (vps_id, kind, direction, scope, incident_id, \"by\", "
+                       "reason, created) VALUES (?, 'suspension', 'both', 'all', ?, ?, ?, ?) RETURNING id",
+                       "tntti", vps_id, incident_id, who->by, who->reason, now);
         if (r < 0)
                 return r;
-        id = db_last_insert_id(s->db);
         r = sql_action_fetch(s, id, &after);
         if (r < 0)
                 return r;
@@ -370,7 +368,7 @@ static int terminate_tx(struct sql_store *s, const char *vps_id, int64_t inciden
         int64_t id;
         int r;
 
-        r = sql_vps_fetch(s, vps_id, &vps);
+        r = sql_vps_hold(s, vps_id, &vps);
         if (r < 0)
                 return r;
         r = sql_incident_check(s, vps_id, incident_id);
@@ -395,11 +393,11 @@ static int terminate_tx(struct sql_store *s, const char *vps_id, int64_t inciden
                              "reason = ? WHERE id = ?",
                          "nti", incident_id, who->reason, id);
         } else {
-                r = sql_exec(s,
-                             "INSERT INTO action (vps_id, kind, direction, scope, incident_id, \"by\", "
-                             "reason, created, terminated) VALUES (?, 'suspension', 'both', 'all', ?, ?, ?, ?, 1)",
-                             "tntti", vps_id, incident_id, who->by, who->reason, now);
-                id = db_last_insert_id(s->db);
+                r = sql_insert(s, &id,
+                               "INSERT INTO action (vps_id, kind, direction, scope, incident_id, \"by\", "
+                               "reason, created, terminated) VALUES (?, 'suspension', 'both', 'all', ?, ?, ?, ?, 1) "
+                               "RETURNING id",
+                               "tntti", vps_id, incident_id, who->by, who->reason, now);
         }
         if (r < 0)
                 return r;
@@ -460,7 +458,7 @@ static int unsuspend_tx(struct sql_store *s, const char *vps_id, const struct pc
         _cleanup_json_ json_t *vps = NULL;
         int r;
 
-        r = sql_vps_fetch(s, vps_id, &vps);
+        r = sql_vps_hold(s, vps_id, &vps);
         if (r < 0)
                 return r;
         r = suspension_query(s, vps_id, &st);
@@ -599,7 +597,7 @@ int sql_action_lift_row(struct sql_store *s, struct db_stmt *st, const struct pc
         int r;
 
         copy_trunc(vps_id, sizeof(vps_id), col_text(st, 1));
-        r = sql_vps_fetch(s, vps_id, &vps);
+        r = sql_vps_hold(s, vps_id, &vps);
         if (r < 0)
                 return r;
         if (strcmp(col_text(st, 2), "suspension") != 0)

@@ -20,7 +20,8 @@ int store_attempt_note(struct pc_store *ps, const struct pc_attempt_count *a)
         r = sql_exec(s,
                      "INSERT INTO vps_attempt (vps_id, direction, proto, port, packets, last_seen) "
                      "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vps_id, proto, port, direction) DO UPDATE "
-                     "SET packets = excluded.packets, last_seen = max(last_seen, excluded.last_seen)",
+                     "SET packets = excluded.packets, last_seen = CASE WHEN excluded.last_seen > vps_attempt.last_seen "
+                     "THEN excluded.last_seen ELSE vps_attempt.last_seen END",
                      "tttiii", a->vps_id, dir, proto, (int64_t)a->port,
                      a->packets > INT64_MAX ? INT64_MAX : (int64_t)a->packets, a->last_seen);
         if (r == -ENOENT)
@@ -41,7 +42,7 @@ int store_attempt_list(struct pc_store *ps, const char *vps_id, uint8_t proto, u
                       "SELECT vps_id, direction, port, packets, last_seen FROM vps_attempt "
                       "WHERE vps_id = ? AND proto = ? AND port BETWEEN ? AND ? ORDER BY port, direction LIMIT ?",
                       "ttiii", vps_id, proto == IPPROTO_TCP ? "tcp" : "udp", (int64_t)lo, (int64_t)hi,
-                      limit == 0 || limit > INT64_MAX ? (int64_t)-1 : (int64_t)limit);
+                      sql_limit(limit));
         if (r < 0)
                 return r;
         while ((r = sql_step(s, st)) > 0) {

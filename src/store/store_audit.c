@@ -33,20 +33,19 @@ int store_audit_list(struct pc_store *ps, const char *vps_id, size_t limit, pc_a
         struct sql_store *s = to_sql(ps);
         _cleanup_stmt_ struct db_stmt *st = NULL;
         struct pc_audit_entry *e = NULL;
-        /* LIMIT -1: no limit. */
-        int64_t lim = limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit;
+        int64_t lim = sql_limit(limit);
         int r;
 
         /* The newest <limit>, then turned oldest first. */
         if (vps_id != NULL)
                 r = sql_query(s, &st,
                               "SELECT * FROM (SELECT " AUDIT_COLUMNS " FROM audit WHERE vps_id = ? "
-                              "ORDER BY id DESC LIMIT ?) ORDER BY id",
+                              "ORDER BY id DESC LIMIT ?) AS newest ORDER BY id",
                               "ti", vps_id, lim);
         else
                 r = sql_query(s, &st,
                               "SELECT * FROM (SELECT " AUDIT_COLUMNS " FROM audit "
-                              "ORDER BY id DESC LIMIT ?) ORDER BY id",
+                              "ORDER BY id DESC LIMIT ?) AS newest ORDER BY id",
                               "i", lim);
         if (r < 0)
                 return r;

@@ -70,7 +70,7 @@ int sql_exception_grant_tx(struct sql_store *s, const char *vps_id,
         int64_t id;
         int r;
 
-        r = sql_vps_fetch(s, vps_id, &vps);
+        r = sql_vps_hold(s, vps_id, &vps);
         if (r < 0)
                 return r;
         r = sql_query(s, &st,
@@ -111,14 +111,13 @@ int sql_exception_grant_tx(struct sql_store *s, const char *vps_id,
         if (r < 0)
                 return r;
         pc_ports_format(e->ports, e->n_ports, ports, sizeof(ports));
-        r = sql_exec(s,
-                     "INSERT INTO exception (vps_id, service, ticket_id, \"by\", reason, created, "
-                     "until, ports) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     "ttnttint", vps_id, e->service, e->ticket_id, who->by, reason, now, e->until,
-                     e->n_ports > 0 ? ports : NULL);
+        r = sql_insert(s, &id,
+                       "INSERT INTO exception (vps_id, service, ticket_id, \"by\", reason, created, "
+                       "until, ports) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                       "ttnttint", vps_id, e->service, e->ticket_id, who->by, reason, now, e->until,
+                       e->n_ports > 0 ? ports : NULL);
         if (r < 0)
                 return r;
-        id = db_last_insert_id(s->db);
         if (e->ticket_id != 0 && (r = sql_ticket_mark(s, e->ticket_id, "approved", id, who, now)) < 0)
                 return r;
         r = exception_fetch(s, id, &after);
@@ -204,7 +203,7 @@ int sql_exception_revoke_tx(struct sql_store *s, const char *vps_id, const char 
         int64_t id, tid;
         int r;
 
-        r = sql_vps_fetch(s, vps_id, &vps);
+        r = sql_vps_hold(s, vps_id, &vps);
         if (r < 0)
                 return r;
         r = sql_query(s, &st,

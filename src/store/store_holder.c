@@ -46,7 +46,7 @@ static int registered_holder(struct sql_store *s, const struct pc_prefix *p, con
                 last.bytes[bit / 8] |= (uint8_t)(0x80 >> (bit % 8));
         r = sql_query(s, &in,
                       "SELECT vps_id, prefix FROM vps_address WHERE family = ? AND net >= ? AND net <= ? "
-                      "AND vps_id IS NOT ? LIMIT 1",
+                      "AND vps_id IS DISTINCT FROM ? LIMIT 1",
                       "i??t", family, except_vps);
         if (r < 0)
                 return r;
@@ -55,7 +55,7 @@ static int registered_holder(struct sql_store *s, const struct pc_prefix *p, con
                 return r < 0 ? r : holder_found(in, false, ret);
         r = sql_query(s, &around,
                       "SELECT vps_id, prefix FROM vps_address WHERE family = ? AND net = ? AND len = ? "
-                      "AND vps_id IS NOT ? LIMIT 1",
+                      "AND vps_id IS DISTINCT FROM ? LIMIT 1",
                       "i?it", family, (int64_t)0, except_vps);
         if (r < 0)
                 return r;
@@ -87,14 +87,14 @@ static int exception_holder(struct sql_store *s, const struct pc_prefix *p, cons
                 r = sql_query(s, &st,
                               "SELECT e.vps_id, e.service FROM exception e JOIN vps v ON v.id = e.vps_id "
                               "WHERE e.service >= '" PC_SOURCE_PREFIX "' AND e.service < 'source-prefix;' "
-                              "AND e.revoked_at IS NULL AND (e.until IS NULL OR e.until > ?) AND e.vps_id IS NOT ? "
-                              "AND v.owner IS NOT (SELECT owner FROM vps WHERE id = ?) ORDER BY e.id",
+                              "AND e.revoked_at IS NULL AND (e.until IS NULL OR e.until > ?) AND e.vps_id IS DISTINCT FROM ? "
+                              "AND v.owner IS DISTINCT FROM (SELECT owner FROM vps WHERE id = ?) ORDER BY e.id",
                               "itt", now, except_vps, except_vps);
         else
                 r = sql_query(s, &st,
                               "SELECT vps_id, service FROM exception WHERE service >= '" PC_SOURCE_PREFIX "' "
                               "AND service < 'source-prefix;' AND revoked_at IS NULL AND (until IS NULL OR until > ?) "
-                              "AND vps_id IS NOT ? ORDER BY id",
+                              "AND vps_id IS DISTINCT FROM ? ORDER BY id",
                               "it", now, except_vps);
         if (r < 0)
                 return r;
@@ -132,7 +132,7 @@ int store_mac_holder(struct pc_store *ps, const uint8_t mac[6], const char *exce
         int r;
 
         pc_format_mac(mac, m, sizeof(m));
-        r = sql_query(s, &st, "SELECT id FROM vps WHERE mac = ? AND id IS NOT ? LIMIT 1", "tt", m, except_vps);
+        r = sql_query(s, &st, "SELECT id FROM vps WHERE mac = ? AND id IS DISTINCT FROM ? LIMIT 1", "tt", m, except_vps);
         if (r < 0 || (r = sql_step(s, st)) <= 0)
                 return r;
         copy_trunc(ret_vps, size, col_text(st, 0));

@@ -63,6 +63,9 @@ static int incident_note_tx(struct sql_store *s, const char *vps_id, const char 
         int64_t id;
         int r;
 
+        r = sql_lock(s, "vps", vps_id); /* one open incident per kind */
+        if (r < 0)
+                return r;
         r = sql_query(s, &st,
                       "SELECT id FROM incident WHERE vps_id = ? AND kind = ? AND state = 'open' "
                       "AND last_seen >= ? ORDER BY id DESC LIMIT 1",
@@ -75,8 +78,8 @@ static int incident_note_tx(struct sql_store *s, const char *vps_id, const char 
         if (r > 0) {
                 id = db_column_int64(st, 0);
                 r = sql_exec(s,
-                             "UPDATE incident SET last_seen = max(last_seen, ?), count = count + ?, "
-                             "evidence = coalesce(?, evidence) WHERE id = ?",
+                             "UPDATE incident SET last_seen = CASE WHEN ?1 > last_seen THEN ?1 ELSE last_seen END, "
+                             "count = count + ?2, evidence = coalesce(?3, evidence) WHERE id = ?4",
                              "iiti", at, (int64_t)count, evidence, id);
                 if (r < 0)
                         return r;
@@ -84,13 +87,12 @@ static int incident_note_tx(struct sql_store *s, const char *vps_id, const char 
                 *ret_opened = false;
                 return 0;
         }
-        r = sql_exec(s,
-                     "INSERT INTO incident (vps_id, kind, first_seen, last_seen, count, evidence) "
-                     "VALUES (?, ?, ?, ?, ?, ?)",
-                     "ttiiit", vps_id, kind, at, at, (int64_t)count, evidence);
+        r = sql_insert(s, &id,
+                       "INSERT INTO incident (vps_id, kind, first_seen, last_seen, count, evidence) "
+                       "VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+                       "ttiiit", vps_id, kind, at, at, (int64_t)count, evidence);
         if (r < 0)
                 return r;
-        id = db_last_insert_id(s->db);
         snprintf(object, sizeof(object), "incident/%lld", (long long)id);
         {
                 _cleanup_json_ json_t *after = json_pack("{s:I, s:s, s:s, s:I, s:s?}", "id", (json_int_t)id,

@@ -243,7 +243,7 @@ static int load_into(struct sql_store *s, struct pc_model *m, const char *only)
         static const char *const sql[2][4] = {
                 { "SELECT id, owner, lang, site, iface, mac, created, run_state, run_since FROM vps WHERE ?1 IS NULL "
                   "ORDER BY id",
-                  "SELECT vps_id, prefix FROM vps_address WHERE ?1 IS NULL ORDER BY vps_id, rowid",
+                  "SELECT vps_id, prefix FROM vps_address WHERE ?1 IS NULL ORDER BY vps_id, id",
                   "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until, ports FROM exception "
                   "WHERE ?1 IS NULL AND revoked_at IS NULL AND (until IS NULL OR until > ?2) "
                   "ORDER BY vps_id, id",
@@ -251,7 +251,7 @@ static int load_into(struct sql_store *s, struct pc_model *m, const char *only)
                   "terminated FROM action WHERE ?1 IS NULL AND lifted_at IS NULL AND (until IS NULL OR until > ?2) "
                   "ORDER BY vps_id, id" },
                 { "SELECT id, owner, lang, site, iface, mac, created, run_state, run_since FROM vps WHERE id = ?1",
-                  "SELECT vps_id, prefix FROM vps_address WHERE vps_id = ?1 ORDER BY rowid",
+                  "SELECT vps_id, prefix FROM vps_address WHERE vps_id = ?1 ORDER BY id",
                   "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until, ports FROM exception "
                   "WHERE vps_id = ?1 AND revoked_at IS NULL AND (until IS NULL OR until > ?2) ORDER BY id",
                   "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until, "

@@ -10,16 +10,17 @@
 
 #include "base/utf8.h"
 
-/* Queues the notification <kind> to the owner of <vps> (from vps_fetch).
- * Its payload is <facts> (borrowed) plus the VPS's id, site and
- * addresses. */
 /* Queues outbox row <kind> on <channel> to <recipient> (<lang>: the
  * email's language, "" for a webhook): <facts> (borrowed) plus the VPS, its
  * site and addresses -- and its owner, if <owner> -- in the same
- * transaction as what it tells of, so that nothing is lost. */
-int sql_outbox_queue(struct sql_store *s, int64_t now, const char *kind, json_t *vps, json_t *facts,
-                     const char *channel, const char *recipient, const char *lang, bool owner)
+ * transaction as what it tells of, so that nothing is lost.  Its id goes
+ * to *<ret_id> (may be NULL). */
+static int outbox_queue(struct sql_store *s, int64_t now, const char *kind, json_t *vps, json_t *facts,
+                         const char *channel, const char *recipient, const char *lang, bool owner, int64_t *ret_id)
 {
+        int64_t row;
+        int r;
+
         _cleanup_json_ json_t *payload = json_deep_copy(facts);
         _cleanup_free_ char *text = NULL;
         const char *id = json_string_value(json_object_get(vps, "id"));
@@ -32,18 +33,27 @@ int sql_outbox_queue(struct sql_store *s, int64_t now, const char *kind, json_t 
             (text = json_dumps(payload, JSON_FLAGS)) == NULL)
                 return sql_err(s, -ENOMEM, "%s: cannot write the %s", id,
                                strcmp(channel, "email") == 0 ? "notification" : "webhook event");
-        return sql_exec(s,
-                        "INSERT INTO notification (created, vps_id, kind, recipient, language, "
-                        "payload, state, attempts, next_attempt, channel) "
-                        "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?)",
-                        "itttttit", now, id, kind, recipient, lang, text, now, channel);
+        r = sql_insert(s, &row,
+                       "INSERT INTO notification (created, vps_id, kind, recipient, language, "
+                       "payload, state, attempts, next_attempt, channel) "
+                       "VALUES (?, ?, ?, ?, ?, ?, 'pending', 0, ?, ?) RETURNING id",
+                       "itttttit", now, id, kind, recipient, lang, text, now, channel);
+        if (r >= 0 && ret_id != NULL)
+                *ret_id = row;
+        return r;
 }
 
-/* Queues the owner's email <kind>. */
+/* Queues the owner's email <kind>; its id to *<ret_id> (may be NULL). */
+static int email_queue(struct sql_store *s, int64_t now, const char *kind, json_t *vps, json_t *facts,
+                       int64_t *ret_id)
+{
+        return outbox_queue(s, now, kind, vps, facts, "email", json_string_value(json_object_get(vps, "owner")),
+                            json_string_value(json_object_get(vps, "lang")), false, ret_id);
+}
+
 int sql_notify(struct sql_store *s, int64_t now, const char *kind, json_t *vps, json_t *facts)
 {
-        return sql_outbox_queue(s, now, kind, vps, facts, "email", json_string_value(json_object_get(vps, "owner")),
-                                json_string_value(json_object_get(vps, "lang")), false);
+        return email_queue(s, now, kind, vps, facts, NULL);
 }
 
 /* Queues the webhook event <kind> to <url>: <facts> (borrowed) plus the
@@ -64,7 +74,7 @@ int sql_webhook_queue(struct sql_store *s, int64_t now, const char *kind, const 
                 snprintf(hex + 2 * i, 3, "%02x", rnd[i]);
         if (with_id == NULL || json_object_set_new(with_id, "delivery", json_string(hex)) < 0)
                 return sql_err(s, -ENOMEM, "cannot write the webhook event");
-        return sql_outbox_queue(s, now, kind, vps, with_id, "webhook", url, "", true);
+        return outbox_queue(s, now, kind, vps, with_id, "webhook", url, "", true, NULL);
 }
 
 #define NOTIFICATION_COLUMNS                                                                   \
@@ -261,7 +271,7 @@ int store_notification_list(struct pc_store *ps, const char *vps_id, const char 
         struct sql_store *s = to_sql(ps);
         _cleanup_stmt_ struct db_stmt *st = NULL;
         /* LIMIT -1: no limit. */
-        int64_t lim = limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit;
+        int64_t lim = sql_limit(limit);
         int r;
 
         if (state != NULL && strcmp(state, "pending") != 0 && strcmp(state, "sent") != 0 &&
@@ -539,11 +549,7 @@ static int notification_queue_tx(struct sql_store *s, const char *vps_id, const 
         r = sql_vps_fetch(s, vps_id, &vps);
         if (r < 0)
                 return r;
-        r = sql_notify(s, now, kind, vps, facts);
-        if (r < 0)
-                return r;
-        *ret_id = db_last_insert_id(s->db);
-        return 0;
+        return email_queue(s, now, kind, vps, facts, ret_id);
 }
 
 int store_notification_queue(struct pc_store *ps, const char *vps_id, const char *kind,

@@ -112,6 +112,41 @@ int sql_exec(struct sql_store *s, const char *sql, const char *fmt, ...)
         return r < 0 ? r : 0;
 }
 
+/* Runs the INSERT ... RETURNING id <sql> with parameters bound per <fmt>
+ * (see prepare_va), to its end, and reads the new row's id. */
+int sql_insert(struct sql_store *s, int64_t *ret_id, const char *sql, const char *fmt, ...)
+{
+        _cleanup_stmt_ struct db_stmt *st = NULL;
+        va_list ap;
+        int64_t id;
+        int r;
+
+        va_start(ap, fmt);
+        r = prepare_va(s, &st, sql, fmt, ap);
+        va_end(ap);
+        if (r < 0)
+                return r;
+        r = sql_step(s, st);
+        if (r < 0)
+                return r;
+        if (r == 0)
+                return sql_err(s, -EIO, "database %s: an insert returned no id", s->db->name);
+        id = db_column_int64(st, 0);
+        r = sql_step(s, st);
+        if (r < 0)
+                return r;
+        *ret_id = id;
+        return 0;
+}
+
+/* Holds row <key> of <table> until the transaction ends (db_lock). */
+int sql_lock(struct sql_store *s, const char *table, const char *key)
+{
+        int r = db_lock(s->db, table, key);
+
+        return r < 0 ? sql_fail(s, r, "locking a row") : 0;
+}
+
 /* Begins a write transaction, or a savepoint within the operation's.
  * -ESTALE if the database is no longer the one opened (a file deleted or
  * replaced under us), with nothing written. */

@@ -133,14 +133,13 @@ static int ticket_open_tx(struct sql_store *s, const struct pc_ticket *t,
         r = sql_vps_fetch(s, t->vps_id, &vps);
         if (r < 0)
                 return r;
-        r = sql_exec(s,
-                     "INSERT INTO ticket (vps_id, service, ports, duration, state, opened_by, opened, text, evidence) "
-                     "VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?)",
-                     "tttntitt", t->vps_id, t->service, t->ports[0] != '\0' ? t->ports : NULL, t->duration, who->by,
-                     now, t->text, t->evidence[0] != '\0' ? t->evidence : NULL);
+        r = sql_insert(s, &id,
+                       "INSERT INTO ticket (vps_id, service, ports, duration, state, opened_by, opened, text, "
+                       "evidence) VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?) RETURNING id",
+                       "tttntitt", t->vps_id, t->service, t->ports[0] != '\0' ? t->ports : NULL, t->duration,
+                       who->by, now, t->text, t->evidence[0] != '\0' ? t->evidence : NULL);
         if (r < 0)
                 return r;
-        id = db_last_insert_id(s->db);
         r = sql_exec(s,
                      "INSERT INTO ticket_event (ticket_id, at, \"by\", kind, text) "
                      "VALUES (?, ?, ?, 'opened', ?)",
@@ -230,7 +229,7 @@ int store_ticket_query(struct pc_store *ps, const struct pc_ticket_query *q, int
         struct sql_store *s = to_sql(ps);
         _cleanup_stmt_ struct db_stmt *st = NULL;
         _cleanup_free_ struct pc_ticket *t = NULL;
-        int64_t lim = q->limit == 0 || q->limit > (size_t)INT64_MAX ? -1 : (int64_t)q->limit;
+        int64_t lim = sql_limit(q->limit);
         const char *state = q->state < 0 ? NULL : pc_ticket_state_name((enum pc_ticket_state)q->state);
         int r;
 

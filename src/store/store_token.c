@@ -51,7 +51,7 @@ static int token_add_tx(struct sql_store *s, const struct pc_api_token *t, const
         st = NULL;
         r = sql_query(s, &st,
                       "INSERT INTO api_token (name, hash, role, customer, created, created_by, expires) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                      "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
                       "t?ttitn", t->name, t->role, t->customer[0] != '\0' ? t->customer : NULL, now, who->by,
                       t->expires);
         if (r < 0)
@@ -61,7 +61,11 @@ static int token_add_tx(struct sql_store *s, const struct pc_api_token *t, const
         r = sql_step(s, st);
         if (r < 0)
                 return r;
-        id = db_last_insert_id(s->db);
+        if (r == 0)
+                return sql_err(s, -EIO, "database %s: token %s: the insert returned no id", s->db->name, t->name);
+        id = db_column_int64(st, 0);
+        db_stmt_release(st); /* the insert is done: end it before the audit row's */
+        st = NULL;
         after = token_json(t, id);
         if (after == NULL)
                 return sql_err(s, -ENOMEM, "out of memory");

@@ -27,7 +27,7 @@ int sql_vps_fetch(struct sql_store *s, const char *id, json_t **ret)
                 return r;
         if (r == 0)
                 return sql_err(s, -ENOENT, "vps %s does not exist", id);
-        r = sql_query(s, &ast, "SELECT prefix FROM vps_address WHERE vps_id = ? ORDER BY rowid", "t",
+        r = sql_query(s, &ast, "SELECT prefix FROM vps_address WHERE vps_id = ? ORDER BY id", "t",
                       id);
         if (r < 0)
                 return r;
@@ -82,6 +82,15 @@ static int check_vps(struct sql_store *s, const struct pc_vps *vps)
                                        vps->id, i + 1);
         }
         return 0;
+}
+
+/* Holds the VPS <id> for a change (sql_lock) and reads it as
+ * sql_vps_fetch() does. */
+int sql_vps_hold(struct sql_store *s, const char *id, json_t **ret)
+{
+        int r = sql_lock(s, "vps", id);
+
+        return r < 0 ? r : sql_vps_fetch(s, id, ret);
 }
 
 /* Binds prefix <p>'s network (4 or 16 bytes, network order: byte order
@@ -215,7 +224,7 @@ static int vps_update_tx(struct sql_store *s, const struct pc_vps *vps, const st
         char object[128], mac[18];
         int r;
 
-        r = sql_vps_fetch(s, vps->id, &before);
+        r = sql_vps_hold(s, vps->id, &before);
         if (r < 0)
                 return r;
         r = iface_free(s, vps);
@@ -337,7 +346,7 @@ static int vps_remove_tx(struct sql_store *s, const char *id, const struct pc_ac
         char object[128];
         int r;
 
-        r = sql_vps_fetch(s, id, &before);
+        r = sql_vps_hold(s, id, &before);
         if (r < 0)
                 return r;
         /* Removing it would take its termination (and its history) with
@@ -384,7 +393,7 @@ int store_vps_ids(struct pc_store *ps, const char *owner, const char *after, siz
 {
         struct sql_store *s = to_sql(ps);
         _cleanup_stmt_ struct db_stmt *st = NULL;
-        int64_t lim = limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit;
+        int64_t lim = sql_limit(limit);
         int r;
 
         r = sql_query(s, &st,

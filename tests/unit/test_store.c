@@ -264,7 +264,7 @@ static void test_open_creates_schema(void **state)
         char buf[64], parent[128];
         int v = -1;
 
-        assert_int_equal(pc_store_schema_latest(), 10);
+        assert_int_equal(pc_store_schema_latest(), 11);
         assert_int_equal(pc_store_schema_version(s, &v), 0);
         assert_int_equal(v, pc_store_schema_latest());
         assert_int_equal(raw_int("PRAGMA user_version"), pc_store_schema_latest());
@@ -2526,6 +2526,9 @@ static void test_addr_migrate_v5(void **state)
         assert_int_equal(raw_int("SELECT count(*) FROM vps_address WHERE net IS NULL OR len IS NULL"), 0);
         assert_int_equal(raw_int("SELECT len FROM vps_address WHERE family = 4"), 29);
         assert_int_equal(raw_int("SELECT length(net) FROM vps_address WHERE family = 6"), 16);
+        /* v11: each row's id is its rowid, the order it was given in. */
+        assert_int_equal(raw_int("SELECT id FROM vps_address WHERE family = 4"), 1);
+        assert_int_equal(raw_int("SELECT id FROM vps_address WHERE family = 6"), 2);
         assert_string_equal(holder(s, "198.51.100.30", NULL, ALL), "vps-101 198.51.100.24/29");
         assert_string_equal(holder(s, "2001:db8:101::9", NULL, ALL), "vps-101 2001:db8:101::/64");
         pc_store_close(s);
@@ -2556,10 +2559,10 @@ static void test_addr_holder_indexed(void **state)
 {
         pc_store_close(open_store());
         assert_non_null(strstr(plan_of("SELECT vps_id, prefix FROM vps_address WHERE family = 4 AND net >= x'0a000000' "
-                                       "AND net <= x'0a0000ff' AND vps_id IS NOT NULL LIMIT 1"),
+                                       "AND net <= x'0a0000ff' AND vps_id IS DISTINCT FROM 'vps-1' LIMIT 1"),
                                "USING INDEX vps_address_net (family=? AND net>? AND net<?)"));
         assert_non_null(strstr(plan_of("SELECT vps_id, prefix FROM vps_address WHERE family = 4 AND net = x'0a000000' "
-                                       "AND len = 8 AND vps_id IS NOT NULL LIMIT 1"),
+                                       "AND len = 8 AND vps_id IS DISTINCT FROM 'vps-1' LIMIT 1"),
                                "USING INDEX vps_address_net (family=? AND net=?)"));
         assert_non_null(strstr(plan_of("SELECT vps_id, service FROM exception WHERE service >= 'source-prefix:' "
                                        "AND service < 'source-prefix;' AND revoked_at IS NULL "
