@@ -13,7 +13,8 @@
 /* A statement stepped in step with others while merging (see load). */
 struct cursor {
         struct db_stmt *st;
-        bool row; /* a row is current */
+        bool row;       /* a row is current */
+        const char *id; /* its VPS id (column 0), read once per row */
 };
 
 static int cursor_next(struct sql_store *s, struct cursor *c)
@@ -23,6 +24,7 @@ static int cursor_next(struct sql_store *s, struct cursor *c)
         if (r < 0)
                 return r;
         c->row = r > 0;
+        c->id = c->row ? col_text(c->st, 0) : NULL;
         return 0;
 }
 
@@ -32,14 +34,14 @@ static int cursor_seek(struct sql_store *s, struct cursor *c, const char *id)
 {
         int r = 0;
 
-        while (r >= 0 && c->row && strcmp(col_text(c->st, 0), id) < 0)
+        while (r >= 0 && c->row && strcmp(c->id, id) < 0)
                 r = cursor_next(s, c);
         return r;
 }
 
 static bool cursor_at(const struct cursor *c, const char *id)
 {
-        return c->row && strcmp(col_text(c->st, 0), id) == 0;
+        return c->row && strcmp(c->id, id) == 0;
 }
 
 /* Adds the address rows (vps_id, prefix) of <vps> at <c> to it. */
@@ -269,10 +271,10 @@ static int load_into(struct sql_store *s, struct pc_model *m, const char *only)
                 r = sql_query(s, &fst, q[3], "ti", only, now);
         if (r < 0)
                 goto out;
-        v = (struct cursor){ vst, false };
-        a = (struct cursor){ ast, false };
-        e = (struct cursor){ est, false };
-        f = (struct cursor){ fst, false };
+        v = (struct cursor){ vst, false, NULL };
+        a = (struct cursor){ ast, false, NULL };
+        e = (struct cursor){ est, false, NULL };
+        f = (struct cursor){ fst, false, NULL };
         r = cursor_next(s, &a);
         if (r >= 0)
                 r = cursor_next(s, &e);
