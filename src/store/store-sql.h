@@ -104,7 +104,8 @@ int sql_fail(struct sql_store *s, int r, const char *what);
  * address), into *<ret>, owned by the caller (_cleanup_stmt_), and binds
  * the arguments that follow to its parameters 1, 2... as <fmt> says: 't'
  * a const char * (NULL binds NULL), 'i' an int64_t, 'n' an int64_t bound
- * as NULL when 0, '?' nothing (the caller binds it: a blob). */
+ * as NULL when 0, 'b' a const void * and a size_t (a blob and its
+ * length), '?' nothing (the caller binds it). */
 int sql_query(struct sql_store *s, struct db_stmt **ret, const char *sql, const char *fmt, ...);
 
 /* Steps <st>: 1 for a row, 0 when done, or a negative errno with the

@@ -33,7 +33,8 @@ int sql_fail(struct sql_store *s, int r, const char *what)
 /* Prepares <sql>, a string literal (the driver's cache keeps its
  * address), and binds the arguments in <ap> to its parameters 1, 2... as
  * <fmt> says: 't' a const char * (NULL binds NULL), 'i' an int64_t, 'n'
- * an int64_t bound as NULL when 0, '?' nothing (the caller binds it). */
+ * an int64_t bound as NULL when 0, 'b' a const void * and a size_t (a
+ * blob and its length), '?' nothing (the caller binds it). */
 static int prepare_va(struct sql_store *s, struct db_stmt **ret, const char *sql, const char *fmt,
                       va_list ap)
 {
@@ -45,6 +46,7 @@ static int prepare_va(struct sql_store *s, struct db_stmt **ret, const char *sql
                 return sql_fail(s, r, "preparing a statement");
         for (const char *f = fmt; *f != '\0' && r >= 0; f++, i++) {
                 const char *t;
+                const void *b;
                 int64_t v;
 
                 switch (*f) {
@@ -58,6 +60,10 @@ static int prepare_va(struct sql_store *s, struct db_stmt **ret, const char *sql
                 case 'n':
                         v = va_arg(ap, int64_t);
                         r = v == 0 ? db_bind_null(st, i) : db_bind_int64(st, i, v);
+                        break;
+                case 'b':
+                        b = va_arg(ap, const void *);
+                        r = db_bind_blob(st, i, b, va_arg(ap, size_t));
                         break;
                 case '?': /* bound by the caller (a blob) */
                         break;

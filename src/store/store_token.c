@@ -47,25 +47,13 @@ static int token_add_tx(struct sql_store *s, const struct pc_api_token *t, const
                 return r;
         if (r > 0)
                 return sql_err(s, -EEXIST, "a token named %s is in force already: revoke it first", t->name);
-        db_stmt_release(st);
-        st = NULL;
-        r = sql_query(s, &st,
-                      "INSERT INTO api_token (name, hash, role, customer, created, created_by, expires) "
-                      "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                      "t?ttitn", t->name, t->role, t->customer[0] != '\0' ? t->customer : NULL, now, who->by,
-                      t->expires);
+        r = sql_insert(s, &id,
+                       "INSERT INTO api_token (name, hash, role, customer, created, created_by, expires) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                       "tbttitn", t->name, (const void *)hash, (size_t)PC_TOKEN_HASH_SIZE, t->role,
+                       t->customer[0] != '\0' ? t->customer : NULL, now, who->by, t->expires);
         if (r < 0)
                 return r;
-        if (db_bind_blob(st, 2, hash, PC_TOKEN_HASH_SIZE) < 0)
-                return sql_fail(s, -EIO, "binding a parameter");
-        r = sql_step(s, st);
-        if (r < 0)
-                return r;
-        if (r == 0)
-                return sql_err(s, -EIO, "database %s: token %s: the insert returned no id", s->db->name, t->name);
-        id = db_column_int64(st, 0);
-        db_stmt_release(st); /* the insert is done: end it before the audit row's */
-        st = NULL;
         after = token_json(t, id);
         if (after == NULL)
                 return sql_err(s, -ENOMEM, "out of memory");
@@ -102,11 +90,10 @@ int store_token_find(struct pc_store *ps, const uint8_t *hash, struct pc_api_tok
         _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
-        r = sql_query(s, &st, "SELECT " TOKEN_COLUMNS " FROM api_token WHERE hash = ?", "?");
+        r = sql_query(s, &st, "SELECT " TOKEN_COLUMNS " FROM api_token WHERE hash = ?", "b", (const void *)hash,
+                      (size_t)PC_TOKEN_HASH_SIZE);
         if (r < 0)
                 return r;
-        if (db_bind_blob(st, 1, hash, PC_TOKEN_HASH_SIZE) < 0)
-                return sql_fail(s, -EIO, "binding a parameter");
         r = sql_step(s, st);
         if (r < 0)
                 return r;
