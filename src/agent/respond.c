@@ -55,7 +55,7 @@ static size_t lifted_suspensions(struct agent *a, const char *vps_id, const char
         struct lifted l = { .since = now - a->cfg->escalation.memory };
         size_t n = 0;
 
-        if (pc_store_action_list(a->store, vps_id, 0, false, now, lifted_cb, &l) < 0) {
+        if (pc_store_action_list(a->store, vps_id, 0, false, now, 0, lifted_cb, &l) < 0) {
                 agent_log("Failed to read %s's lifted suspensions, not counting them: %s", vps_id,
                           pc_store_errmsg(a->store));
                 return 0;

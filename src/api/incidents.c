@@ -45,7 +45,7 @@ void api_incident_list(struct api_request *req, struct api_reply *rep)
         if (query_bool(req, rep, "open", &open) < 0 || api_page_start(req, rep, "an id", &p) < 0)
                 return;
         r = pc_ops_incident_list(req->ops, &req->who, api_query(req, "vps"), api_query(req, "kind"), open,
-                                 incident_cb, &p, &err);
+                                 p.before, incident_cb, &p, &err);
         api_page_end(rep, &p, "incidents", r, &err);
 }
 
@@ -78,7 +78,7 @@ void api_incident_get(struct api_request *req, struct api_reply *rep)
         }
         ap.page.list = json_array();
         r = pc_ops_action_list(req->ops, &req->who, json_string_value(json_object_get(inc, "vps")), id, false,
-                               action_cb, &ap, &err);
+                               0, action_cb, &ap, &err);
         if (r < 0 && r != -ENOBUFS) {
                 json_decref(inc);
                 api_page_fail(rep, &ap.page, &err);
@@ -135,7 +135,8 @@ void api_action_list(struct api_request *req, struct api_reply *rep)
         if (query_bool(req, rep, "active", &active) < 0 || api_page_start(req, rep, "an id", &ap.page) < 0)
                 return;
         ap.now = pc_now();
-        r = pc_ops_action_list(req->ops, &req->who, api_query(req, "vps"), incident, active, action_cb, &ap, &err);
+        r = pc_ops_action_list(req->ops, &req->who, api_query(req, "vps"), incident, active, ap.page.before, action_cb,
+                               &ap, &err);
         api_page_end(rep, &ap.page, "actions", r, &err);
 }
 
@@ -181,7 +182,8 @@ void api_notification_list(struct api_request *req, struct api_reply *rep)
         }
         if (api_page_start(req, rep, "an id", &p) < 0)
                 return;
-        r = pc_ops_notification_list(req->ops, &req->who, api_query(req, "vps"), state, 0, notification_cb, &p, &err);
+        r = pc_ops_notification_list(req->ops, &req->who, api_query(req, "vps"), state, 0, p.before, notification_cb,
+                                     &p, &err);
         api_page_end(rep, &p, "notifications", r, &err);
 }
 

@@ -83,8 +83,8 @@ void api_metrics(struct api_request *req, struct api_reply *rep)
         FILE *f;
 
         if (pc_ops_vps_list(req->ops, &req->who, NULL, 0, vps_cb, &vpses, &(struct pc_ops_error){ 0 }) < 0 ||
-            pc_store_incident_list(st, NULL, NULL, true, incident_cb, &incidents) < 0 ||
-            pc_store_action_list(st, NULL, 0, true, actions.now, action_cb, &actions) < 0 ||
+            pc_store_incident_list(st, NULL, NULL, true, 0, incident_cb, &incidents) < 0 ||
+            pc_store_action_list(st, NULL, 0, true, actions.now, 0, action_cb, &actions) < 0 ||
             pc_store_ticket_query(st, &q, actions.now, ticket_cb, &tickets) < 0) {
                 api_reply_fail(rep, PC_OPS_EIO, NULL, "%s", pc_store_errmsg(st));
                 return;

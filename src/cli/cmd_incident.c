@@ -177,7 +177,7 @@ static int incident_list(struct cli *c, int argc, char **argv)
                 o.list = json_array();
         else
                 o.t = cli_table_new(8, headers);
-        r = pc_store_incident_list(c->store, vps, kind, !all, incident_row, &o);
+        r = pc_store_incident_list(c->store, vps, kind, !all, 0, incident_row, &o);
         if (r < 0) {
                 json_decref(o.list);
                 cli_table_free(o.t);
@@ -231,7 +231,7 @@ static int actions_out(struct cli *c, const char *vps, int64_t incident, bool ac
                 o.list = json_array();
         else
                 o.t = cli_table_new(10, action_headers);
-        r = pc_store_action_list(c->store, vps, incident, active, o.now, action_row, &o);
+        r = pc_store_action_list(c->store, vps, incident, active, o.now, 0, action_row, &o);
         if (r < 0) {
                 json_decref(o.list);
                 cli_table_free(o.t);

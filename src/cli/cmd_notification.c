@@ -140,7 +140,7 @@ static int notification_list(struct cli *c, int argc, char **argv)
                 ctx.list = json_array();
         else
                 ctx.table = cli_table_new(PC_ARRAY_SIZE(headers), headers);
-        r = pc_store_notification_list(c->store, vps, state, (size_t)limit, list_cb, &ctx);
+        r = pc_store_notification_list(c->store, vps, state, (size_t)limit, 0, list_cb, &ctx);
         if (r < 0) {
                 if (r == -ENOMEM)
                         cli_error("Failed to list notifications: out of memory");

@@ -353,7 +353,8 @@ int pc_ops_ticket_expire_due(struct pc_ops *o, const struct pc_ops_actor *who, s
 
 /* Incidents (admin, support, customer), as pc_store_incident_list. */
 int pc_ops_incident_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *kind,
-                         bool open_only, pc_incident_cb cb, void *userdata, struct pc_ops_error *err);
+                         bool open_only, int64_t before, pc_incident_cb cb, void *userdata,
+                         struct pc_ops_error *err);
 /* Incident <id>: another customer's is ENOENT. */
 int pc_ops_incident_get(struct pc_ops *o, const struct pc_ops_actor *who, int64_t id, pc_incident_cb cb,
                         void *userdata, struct pc_ops_error *err);
@@ -366,7 +367,8 @@ int pc_ops_incident_close(struct pc_ops *o, const struct pc_ops_actor *who, int6
 
 /* Filters and suspensions (admin, support, customer), as pc_store_action_list. */
 int pc_ops_action_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t incident_id,
-                       bool active_only, pc_store_action_cb cb, void *userdata, struct pc_ops_error *err);
+                       bool active_only, int64_t before, pc_store_action_cb cb, void *userdata,
+                       struct pc_ops_error *err);
 /* Lifts action <id> (admin, support), <reason> required; a termination
  * only with <admin_override>, as pc_ops_incident_close.  *<ret_vps> (may
  * be NULL): the VPS, for the agent. */
@@ -402,7 +404,8 @@ int pc_ops_terminate(struct pc_ops *o, const struct pc_ops_actor *who, const cha
 /* The outbox (admin, support; a customer: the emails to them, never the
  * provider's webhook events), as pc_store_notification_list. */
 int pc_ops_notification_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *state,
-                             size_t limit, pc_notification_cb cb, void *userdata, struct pc_ops_error *err);
+                             size_t limit, int64_t before, pc_notification_cb cb, void *userdata,
+                             struct pc_ops_error *err);
 
 /* Queues notification <id> again (admin, support), <reason> required:
  * a dead letter once its cause is fixed.  As pc_store_notification_retry:

@@ -105,9 +105,9 @@ int pc_ops_ticket_findings(struct pc_ops *o, const struct pc_ops_actor *who, int
         if (r >= 0)
                 r = attempts_of(o, who, t, attempts, err);
         if (r >= 0)
-                r = pc_ops_incident_list(o, who, t->vps_id, NULL, false, incident_cb, incidents, err);
+                r = pc_ops_incident_list(o, who, t->vps_id, NULL, false, 0, incident_cb, incidents, err);
         if (r >= 0 || r == -ENOBUFS)
-                r = pc_ops_action_list(o, who, t->vps_id, 0, false, action_cb, &acts, err);
+                r = pc_ops_action_list(o, who, t->vps_id, 0, false, 0, action_cb, &acts, err);
         if (r >= 0 || r == -ENOBUFS)
                 r = pc_ops_ticket_list(o, who, &q, ticket_cb, &earlier, err);
         if (r >= 0 || r == -ENOBUFS)

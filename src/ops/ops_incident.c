@@ -117,6 +117,7 @@ static int scoped_list(struct pc_ops *o, const struct pc_ops_actor *who, const c
 struct incident_read {
         const char *kind;
         bool open_only;
+        int64_t before;
         pc_incident_cb cb;
         void *userdata;
 };
@@ -125,13 +126,14 @@ static int incident_read(struct pc_ops *o, const char *vps_id, void *ctx)
 {
         struct incident_read *q = ctx;
 
-        return pc_store_incident_list(o->store, vps_id, q->kind, q->open_only, q->cb, q->userdata);
+        return pc_store_incident_list(o->store, vps_id, q->kind, q->open_only, q->before, q->cb, q->userdata);
 }
 
 int pc_ops_incident_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *kind,
-                         bool open_only, pc_incident_cb cb, void *userdata, struct pc_ops_error *err)
+                         bool open_only, int64_t before, pc_incident_cb cb, void *userdata,
+                         struct pc_ops_error *err)
 {
-        struct incident_read q = { kind, open_only, cb, userdata };
+        struct incident_read q = { kind, open_only, before, cb, userdata };
 
         return scoped_list(o, who, vps_id, NULL, incident_read, &q, err);
 }
@@ -213,6 +215,7 @@ int pc_ops_incident_close(struct pc_ops *o, const struct pc_ops_actor *who, int6
 struct action_read {
         int64_t incident_id;
         bool active_only;
+        int64_t before;
         pc_store_action_cb cb;
         void *userdata;
 };
@@ -221,13 +224,15 @@ static int action_read(struct pc_ops *o, const char *vps_id, void *ctx)
 {
         struct action_read *q = ctx;
 
-        return pc_store_action_list(o->store, vps_id, q->incident_id, q->active_only, pc_now(), q->cb, q->userdata);
+        return pc_store_action_list(o->store, vps_id, q->incident_id, q->active_only, pc_now(), q->before, q->cb,
+                                    q->userdata);
 }
 
 int pc_ops_action_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t incident_id,
-                       bool active_only, pc_store_action_cb cb, void *userdata, struct pc_ops_error *err)
+                       bool active_only, int64_t before, pc_store_action_cb cb, void *userdata,
+                       struct pc_ops_error *err)
 {
-        struct action_read q = { incident_id, active_only, cb, userdata };
+        struct action_read q = { incident_id, active_only, before, cb, userdata };
 
         return scoped_list(o, who, vps_id, NULL, action_read, &q, err);
 }
@@ -305,6 +310,7 @@ static int notif_email_cb(const struct pc_notification *n, void *userdata)
 struct notif_read {
         const char *state;
         size_t limit;
+        int64_t before;
         pc_notification_cb cb;
         void *userdata;
 };
@@ -313,14 +319,15 @@ static int notif_read(struct pc_ops *o, const char *vps_id, void *ctx)
 {
         struct notif_read *q = ctx;
 
-        return pc_store_notification_list(o->store, vps_id, q->state, q->limit, q->cb, q->userdata);
+        return pc_store_notification_list(o->store, vps_id, q->state, q->limit, q->before, q->cb, q->userdata);
 }
 
 int pc_ops_notification_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *state,
-                             size_t limit, pc_notification_cb cb, void *userdata, struct pc_ops_error *err)
+                             size_t limit, int64_t before, pc_notification_cb cb, void *userdata,
+                             struct pc_ops_error *err)
 {
         struct notif_filter f = { who->customer != NULL ? who->customer : "", cb, userdata };
-        struct notif_read q = { state, limit, cb, userdata };
+        struct notif_read q = { state, limit, before, cb, userdata };
 
         if (who->role == PC_ROLE_CUSTOMER) {
                 q.cb = notif_email_cb;

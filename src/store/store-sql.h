@@ -276,7 +276,7 @@ int store_change_last(struct pc_store *ps, int64_t *ret_id);
 int store_notification_due(struct pc_store *ps, int64_t now, size_t limit, pc_notification_cb cb,
         void *userdata);
 int store_notification_list(struct pc_store *ps, const char *vps_id, const char *state, size_t limit,
-        pc_notification_cb cb, void *userdata);
+                            int64_t before, pc_notification_cb cb, void *userdata);
 int store_notification_get(struct pc_store *ps, int64_t id, struct pc_notification *ret);
 int store_notification_sending(struct pc_store *ps, int64_t id, const char *message_id, int64_t now,
         char *ret_message_id);
@@ -292,7 +292,7 @@ int store_incident_note(struct pc_store *ps, const char *vps_id, const char *kin
 int store_incident_times(struct pc_store *ps, const char *vps_id, const char *kind, int64_t since,
         int64_t before_id, int64_t *ret_times, size_t max, size_t *ret_n);
 int store_incident_list(struct pc_store *ps, const char *vps_id, const char *kind, bool open_only,
-        pc_incident_cb cb, void *userdata);
+                        int64_t before, pc_incident_cb cb, void *userdata);
 int store_incident_get(struct pc_store *ps, int64_t id, pc_incident_cb cb, void *userdata);
 int store_incident_close(struct pc_store *ps, int64_t id, bool lift_actions, const struct pc_actor *who,
         size_t *ret_lifted);
@@ -322,7 +322,7 @@ int store_unsuspend(struct pc_store *ps, const char *vps_id, const struct pc_act
 int store_terminate(struct pc_store *ps, const char *vps_id, int64_t incident_id, const char *why,
         const char *webhook_url, const struct pc_actor *who, int64_t *ret_id);
 int store_action_list(struct pc_store *ps, const char *vps_id, int64_t incident_id, bool active_only,
-        int64_t now, pc_store_action_cb cb, void *userdata);
+                      int64_t now, int64_t before, pc_store_action_cb cb, void *userdata);
 int store_action_get(struct pc_store *ps, int64_t id, struct pc_store_action *ret);
 int store_action_lift(struct pc_store *ps, int64_t id, const struct pc_actor *who);
 int store_action_set_until(struct pc_store *ps, int64_t id, int64_t until, const struct pc_actor *who);

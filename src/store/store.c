@@ -422,11 +422,11 @@ int pc_store_notification_due(struct pc_store *s, int64_t now, size_t limit, pc_
 
 /* Lists notifications, newest first. */
 int pc_store_notification_list(struct pc_store *s, const char *vps_id, const char *state,
-                               size_t limit, pc_notification_cb cb, void *userdata)
+                               size_t limit, int64_t before, pc_notification_cb cb, void *userdata)
 {
-        if (s == NULL || cb == NULL)
+        if (s == NULL || cb == NULL || before < 0)
                 return -EINVAL;
-        return s->ops->notification_list(s, vps_id, state, limit, cb, userdata);
+        return s->ops->notification_list(s, vps_id, state, limit, before, cb, userdata);
 }
 
 /* Reads notification <id>. */
@@ -494,11 +494,11 @@ int pc_store_notification_queue(struct pc_store *s, const char *vps_id, const ch
 }
 
 int pc_store_incident_list(struct pc_store *s, const char *vps_id, const char *kind, bool open_only,
-                           pc_incident_cb cb, void *userdata)
+                           int64_t before, pc_incident_cb cb, void *userdata)
 {
-        if (s == NULL || cb == NULL)
+        if (s == NULL || cb == NULL || before < 0)
                 return -EINVAL;
-        return s->ops->incident_list(s, vps_id, kind, open_only, cb, userdata);
+        return s->ops->incident_list(s, vps_id, kind, open_only, before, cb, userdata);
 }
 
 int pc_store_incident_get(struct pc_store *s, int64_t id, pc_incident_cb cb, void *userdata)
@@ -517,11 +517,11 @@ int pc_store_incident_close(struct pc_store *s, int64_t id, bool lift_actions,
 }
 
 int pc_store_action_list(struct pc_store *s, const char *vps_id, int64_t incident_id,
-                         bool active_only, int64_t now, pc_store_action_cb cb, void *userdata)
+                         bool active_only, int64_t now, int64_t before, pc_store_action_cb cb, void *userdata)
 {
-        if (s == NULL || cb == NULL)
+        if (s == NULL || cb == NULL || before < 0)
                 return -EINVAL;
-        return s->ops->action_list(s, vps_id, incident_id, active_only, now, cb, userdata);
+        return s->ops->action_list(s, vps_id, incident_id, active_only, now, before, cb, userdata);
 }
 
 int pc_store_action_get(struct pc_store *s, int64_t id, struct pc_store_action *ret)

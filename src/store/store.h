@@ -255,12 +255,12 @@ struct pc_store_ops {
         int (*incident_times)(struct pc_store *s, const char *vps_id, const char *kind, int64_t since,
                               int64_t before_id, int64_t *ret_times, size_t max, size_t *ret_n);
         int (*incident_list)(struct pc_store *s, const char *vps_id, const char *kind, bool open_only,
-                             pc_incident_cb cb, void *userdata);
+                             int64_t before, pc_incident_cb cb, void *userdata);
         int (*incident_get)(struct pc_store *s, int64_t id, pc_incident_cb cb, void *userdata);
         int (*incident_close)(struct pc_store *s, int64_t id, bool lift_actions,
                               const struct pc_actor *who, size_t *ret_lifted);
         int (*action_list)(struct pc_store *s, const char *vps_id, int64_t incident_id,
-                           bool active_only, int64_t now, pc_store_action_cb cb, void *userdata);
+                           bool active_only, int64_t now, int64_t before, pc_store_action_cb cb, void *userdata);
         int (*action_get)(struct pc_store *s, int64_t id, struct pc_store_action *ret);
         int (*action_lift)(struct pc_store *s, int64_t id, const struct pc_actor *who);
         int (*action_set_until)(struct pc_store *s, int64_t id, int64_t until,
@@ -268,7 +268,7 @@ struct pc_store_ops {
         int (*notification_due)(struct pc_store *s, int64_t now, size_t limit, pc_notification_cb cb,
                                 void *userdata);
         int (*notification_list)(struct pc_store *s, const char *vps_id, const char *state,
-                                 size_t limit, pc_notification_cb cb, void *userdata);
+                                 size_t limit, int64_t before, pc_notification_cb cb, void *userdata);
         int (*notification_get)(struct pc_store *s, int64_t id, struct pc_notification *ret);
         int (*notification_sending)(struct pc_store *s, int64_t id, const char *message_id,
                                     int64_t now, char *ret_message_id);
@@ -532,10 +532,11 @@ int pc_ticket_state_parse(const char *name, enum pc_ticket_state *ret);
  * over; it lifts nothing unless asked to (the actions run to their end). */
 
 /* Calls <cb> for the incidents, newest first, of <vps_id> (NULL: every
- * VPS), of <kind> (NULL: any), only the open ones if <open_only>.  <cb>
- * must not call the store. */
+ * VPS), of <kind> (NULL: any), only the open ones if <open_only>, with an
+ * id below <before> (0: any; a page's keyset).  A negative return of <cb>
+ * stops the read and is returned.  <cb> must not call the store. */
 int pc_store_incident_list(struct pc_store *s, const char *vps_id, const char *kind, bool open_only,
-                           pc_incident_cb cb, void *userdata);
+                           int64_t before, pc_incident_cb cb, void *userdata);
 
 /* Calls <cb> once for incident <id>.  -ENOENT if there is none. */
 int pc_store_incident_get(struct pc_store *s, int64_t id, pc_incident_cb cb, void *userdata);
@@ -551,9 +552,10 @@ int pc_store_incident_close(struct pc_store *s, int64_t id, bool lift_actions,
 
 /* Calls <cb> for the actions, newest first, of <vps_id> (NULL: every VPS)
  * and of incident <incident_id> (0: any), only those active at <now> if
- * <active_only>.  <cb> must not call the store. */
+ * <active_only>, with an id below <before> (0: any).  <cb> must not call
+ * the store. */
 int pc_store_action_list(struct pc_store *s, const char *vps_id, int64_t incident_id,
-                         bool active_only, int64_t now, pc_store_action_cb cb, void *userdata);
+                         bool active_only, int64_t now, int64_t before, pc_store_action_cb cb, void *userdata);
 
 /* Reads action <id> into *<ret>.  -ENOENT if there is none. */
 int pc_store_action_get(struct pc_store *s, int64_t id, struct pc_store_action *ret);
@@ -638,10 +640,10 @@ int pc_store_notification_due(struct pc_store *s, int64_t now, size_t limit, pc_
 
 /* Calls <cb> for the newest <limit> (0: all) notifications, newest first,
  * of <vps_id> (NULL: every VPS, removed ones included) in <state>
- * ("pending", "sent", "failed"; NULL: any; else -EINVAL).  <cb> must not
- * call the store. */
+ * ("pending", "sent", "failed"; NULL: any; else -EINVAL), with an id below
+ * <before> (0: any).  <cb> must not call the store. */
 int pc_store_notification_list(struct pc_store *s, const char *vps_id, const char *state,
-                               size_t limit, pc_notification_cb cb, void *userdata);
+                               size_t limit, int64_t before, pc_notification_cb cb, void *userdata);
 
 /* Reads notification <id> into *<ret>, whose payload the caller then owns
  * (pc_notification_clear).  -ENOENT if there is none. */

@@ -513,7 +513,7 @@ static void action_read(struct db_stmt *st, struct pc_store_action *a)
 }
 
 int store_action_list(struct pc_store *ps, const char *vps_id, int64_t incident_id, bool active_only,
-                      int64_t now, pc_store_action_cb cb, void *userdata)
+                      int64_t now, int64_t before, pc_store_action_cb cb, void *userdata)
 {
         struct sql_store *s = to_sql(ps);
         _cleanup_stmt_ struct db_stmt *st = NULL;
@@ -523,8 +523,8 @@ int store_action_list(struct pc_store *ps, const char *vps_id, int64_t incident_
         r = sql_query(s, &st,
                       "SELECT " ACTION_ROW_COLUMNS " FROM action WHERE (?1 IS NULL OR vps_id = ?1) "
                       "AND (?2 = 0 OR incident_id = ?2) AND (?3 = 0 OR (lifted_at IS NULL "
-                      "AND (until IS NULL OR until > ?4))) ORDER BY id DESC",
-                      "tiii", vps_id, incident_id, (int64_t)active_only, now);
+                      "AND (until IS NULL OR until > ?4))) AND id < ?5 ORDER BY id DESC",
+                      "tiiii", vps_id, incident_id, (int64_t)active_only, now, before > 0 ? before : INT64_MAX);
         if (r < 0)
                 return r;
         while ((r = sql_step(s, st)) > 0) {

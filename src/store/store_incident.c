@@ -208,7 +208,7 @@ static int incident_each(struct sql_store *s, struct db_stmt *st, pc_incident_cb
 }
 
 int store_incident_list(struct pc_store *ps, const char *vps_id, const char *kind, bool open_only,
-                        pc_incident_cb cb, void *userdata)
+                        int64_t before, pc_incident_cb cb, void *userdata)
 {
         struct sql_store *s = to_sql(ps);
         _cleanup_stmt_ struct db_stmt *st = NULL;
@@ -216,8 +216,9 @@ int store_incident_list(struct pc_store *ps, const char *vps_id, const char *kin
 
         r = sql_query(s, &st,
                       "SELECT " INCIDENT_COLUMNS " FROM incident WHERE (?1 IS NULL OR vps_id = ?1) "
-                      "AND (?2 IS NULL OR kind = ?2) AND (?3 = 0 OR state = 'open') ORDER BY id DESC",
-                      "tti", vps_id, kind, (int64_t)open_only);
+                      "AND (?2 IS NULL OR kind = ?2) AND (?3 = 0 OR state = 'open') AND id < ?4 "
+                      "ORDER BY id DESC",
+                      "ttii", vps_id, kind, (int64_t)open_only, before > 0 ? before : INT64_MAX);
         if (r < 0)
                 return r;
         return incident_each(s, st, cb, userdata);

@@ -266,7 +266,7 @@ int store_notification_due(struct pc_store *ps, int64_t now, size_t limit,
 }
 
 int store_notification_list(struct pc_store *ps, const char *vps_id, const char *state,
-                            size_t limit, pc_notification_cb cb, void *userdata)
+                            size_t limit, int64_t before, pc_notification_cb cb, void *userdata)
 {
         struct sql_store *s = to_sql(ps);
         _cleanup_stmt_ struct db_stmt *st = NULL;
@@ -282,14 +282,14 @@ int store_notification_list(struct pc_store *ps, const char *vps_id, const char 
         if (vps_id != NULL)
                 r = sql_query(s, &st,
                               "SELECT " NOTIFICATION_COLUMNS " FROM notification "
-                              "WHERE vps_id = ?1 AND (?2 IS NULL OR state = ?2) "
+                              "WHERE vps_id = ?1 AND (?2 IS NULL OR state = ?2) AND id < ?4 "
                               "ORDER BY id DESC LIMIT ?3",
-                              "tti", vps_id, state, lim);
+                              "ttii", vps_id, state, lim, before > 0 ? before : INT64_MAX);
         else
                 r = sql_query(s, &st,
                               "SELECT " NOTIFICATION_COLUMNS " FROM notification "
-                              "WHERE ?1 IS NULL OR state = ?1 ORDER BY id DESC LIMIT ?2",
-                              "ti", state, lim);
+                              "WHERE (?1 IS NULL OR state = ?1) AND id < ?3 ORDER BY id DESC LIMIT ?2",
+                              "tii", state, lim, before > 0 ? before : INT64_MAX);
         if (r < 0)
                 return r;
         return notification_each(s, st, cb, userdata);

@@ -1425,7 +1425,7 @@ static struct notif_rows *list_of(struct pc_store *s, const char *vps_id, const 
         int r;
 
         assert_non_null(rows);
-        r = pc_store_notification_list(s, vps_id, st, limit, collect_notif, rows);
+        r = pc_store_notification_list(s, vps_id, st, limit, 0, collect_notif, rows);
         if (r < 0)
                 fail_msg("notification_list: %s", pc_store_errmsg(s));
         return rows;
@@ -2019,11 +2019,11 @@ static void test_notification_list(void **state)
         rows = list_of(s, "vps-999", NULL, 0);
         assert_int_equal(rows->n, 0);
         free(rows);
-        assert_int_equal(pc_store_notification_list(s, NULL, "lost", 0, collect_notif, &dummy),
+        assert_int_equal(pc_store_notification_list(s, NULL, "lost", 0, 0, collect_notif, &dummy),
                          -EINVAL);
         assert_string_equal(pc_store_errmsg(s),
                             "'lost' is not a notification state (pending, sent, failed)");
-        assert_int_equal(pc_store_notification_list(s, NULL, INJECTION, 0, collect_notif, &dummy),
+        assert_int_equal(pc_store_notification_list(s, NULL, INJECTION, 0, 0, collect_notif, &dummy),
                          -EINVAL);
         rows = list_of(s, INJECTION, NULL, 0);
         assert_int_equal(rows->n, 0);
@@ -2792,22 +2792,29 @@ static void test_incident_list(void **state)
         assert_int_equal(pc_store_incident_note(s, "vps-101", "spam", 1, now, NULL, 300, &b, &opened, 0), 0);
         assert_int_equal(pc_store_incident_note(s, "vps-102", "scan", 1, now, NULL, 300, &c, &opened, 0), 0);
         place_filter(s, "vps-101", a, now + 3600);
-        assert_int_equal(pc_store_incident_list(s, NULL, NULL, false, incident_seen, &sn), 0);
+        assert_int_equal(pc_store_incident_list(s, NULL, NULL, false, 0, incident_seen, &sn), 0);
         assert_int_equal(sn.n, 3);
         assert_int_equal(sn.ids[0], c);
         assert_int_equal(sn.ids[2], a);
+        /* a page's keyset: only ids below <before> */
         sn.n = 0;
-        assert_int_equal(pc_store_incident_list(s, "vps-101", "scan", false, incident_seen, &sn), 0);
+        assert_int_equal(pc_store_incident_list(s, NULL, NULL, false, c, incident_seen, &sn), 0);
+        assert_int_equal(sn.n, 2);
+        assert_int_equal(sn.ids[0], b);
+        sn.n = 0;
+        assert_int_equal(pc_store_incident_list(s, NULL, NULL, false, -1, incident_seen, &sn), -EINVAL);
+        sn.n = 0;
+        assert_int_equal(pc_store_incident_list(s, "vps-101", "scan", false, 0, incident_seen, &sn), 0);
         assert_int_equal(sn.n, 1);
         assert_string_equal(sn.evidence, "{\"ports\":5}");
         sn.n = 0;
-        assert_int_equal(pc_store_incident_list(s, "vps-999", NULL, false, incident_seen, &sn), 0);
+        assert_int_equal(pc_store_incident_list(s, "vps-999", NULL, false, 0, incident_seen, &sn), 0);
         assert_int_equal(sn.n, 0);
         assert_int_equal(pc_store_incident_get(s, 999, incident_seen, &sn), -ENOENT);
         assert_non_null(strstr(pc_store_errmsg(s), "incident #999 does not exist"));
         assert_int_equal(pc_store_incident_close(s, b, false, &alice, NULL), 0);
         sn.n = 0;
-        assert_int_equal(pc_store_incident_list(s, "vps-101", NULL, true, incident_seen, &sn), 0);
+        assert_int_equal(pc_store_incident_list(s, "vps-101", NULL, true, 0, incident_seen, &sn), 0);
         assert_int_equal(sn.n, 1);
         assert_int_equal(sn.ids[0], a);
         pc_store_close(s);
@@ -2863,11 +2870,11 @@ static void test_actions(void **state)
         f1 = place_filter(s, "vps-101", inc, now + 3600);
         f2 = place_filter(s, "vps-101", 0, 0);
         assert_int_equal(pc_store_suspend(s, "vps-101", 0, &alice, &su), 0);
-        assert_int_equal(pc_store_action_list(s, "vps-101", 0, true, now, action_seen, &sn), 0);
+        assert_int_equal(pc_store_action_list(s, "vps-101", 0, true, now, 0, action_seen, &sn), 0);
         assert_int_equal(sn.n, 3);
         assert_int_equal(sn.ids[0], su);
         sn.n = 0;
-        assert_int_equal(pc_store_action_list(s, NULL, inc, false, now, action_seen, &sn), 0);
+        assert_int_equal(pc_store_action_list(s, NULL, inc, false, now, 0, action_seen, &sn), 0);
         assert_int_equal(sn.n, 1);
         assert_int_equal(sn.ids[0], f1);
 
@@ -2908,7 +2915,7 @@ static void test_actions(void **state)
         assert_int_equal(raw_int("SELECT count(*) FROM notification WHERE kind IN ('filter.lifted', 'vps.unsuspended')"), 2);
         assert_int_equal(pc_store_action_lift(s, 999, &bob), -ENOENT);
         sn.n = 0;
-        assert_int_equal(pc_store_action_list(s, "vps-101", 0, true, now, action_seen, &sn), 0);
+        assert_int_equal(pc_store_action_list(s, "vps-101", 0, true, now, 0, action_seen, &sn), 0);
         assert_int_equal(sn.n, 1);
         assert_int_equal(sn.ids[0], f2);
         /* an expired filter cannot be lifted or extended */
