@@ -286,3 +286,14 @@ int db_sqlite_open(const char *path, bool create, bool *ret_created, struct db *
  * of it through a read-only descriptor; a schema other than this build's
  * is refused (-EPROTONOSUPPORT).  Messages as db_sqlite_open(). */
 int db_sqlite_open_readonly(const char *path, struct db **ret, char *err, size_t errsz);
+
+/* Connects to the PostgreSQL database of the libpq URL or keyword string
+ * <url> (db_pg.c).  With <create>, a database without Portcullis's schema
+ * gets it (pc_schema_pg, one transaction) and *<ret_created> (may be
+ * NULL) says so; without, it is -ENOENT "no database at URL".  A schema
+ * newer than this build's is refused.  Messages as db_sqlite_open(), the
+ * URL shown without its password. */
+int db_pg_open(const char *url, bool create, bool *ret_created, struct db **ret, char *err, size_t errsz);
+
+/* schema_pg.sql, as the build embeds it. */
+extern const char pc_schema_pg[];

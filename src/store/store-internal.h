@@ -38,6 +38,12 @@ int pc_store_sqlite_open(const char *path, bool create, bool *ret_created, struc
  * the agent, keeps them).  A schema other than this build's is refused. */
 int pc_store_sqlite_open_readonly(const char *path, struct pc_store **ret, char *err, size_t errsz);
 
+/* Opens the PostgreSQL database of <url> (the whole "postgresql://..."
+ * URL, or a libpq keyword string), as pc_store_sqlite_open: with <create>
+ * a database without the schema gets it. */
+int pc_store_pg_open(const char *url, bool create, bool *ret_created, struct pc_store **ret, char *err,
+                     size_t errsz);
+
 struct sqlite3;
 
 /* One step of the SQLite schema: the script that takes a database from

@@ -13,6 +13,8 @@
 /* A backend and, if it has one, its open function that explains failures
  * and can create the database. */
 struct backend {
+        const char *scheme;     /* of the URL: "sqlite", "postgresql" */
+        bool whole_url;         /* the backend's library reads the whole URL (libpq) */
         const struct pc_store_ops *ops;
         int (*open)(const char *location, bool create, bool *ret_created, struct pc_store **ret,
                     char *err, size_t errsz);
@@ -26,8 +28,11 @@ enum open_mode {
         OPEN_READONLY,
 };
 
+/* One set of operations (store_sql.c) over either engine's driver. */
 static const struct backend backends[] = {
-        { &pc_store_sqlite_ops, pc_store_sqlite_open, pc_store_sqlite_open_readonly },
+        { "sqlite", false, &pc_store_sqlite_ops, pc_store_sqlite_open, pc_store_sqlite_open_readonly },
+        { "postgresql", true, &pc_store_sqlite_ops, pc_store_pg_open, NULL },
+        { "postgres", true, &pc_store_sqlite_ops, pc_store_pg_open, NULL },
 };
 
 /* Returns the part of "<scheme>:<rest>" that names the database for a
@@ -91,22 +96,14 @@ static int store_open(const char *url, enum open_mode mode, bool *ret_created,
         }
         colon = strchr(url, ':');
         scheme_len = colon != NULL ? (size_t)(colon - url) : 0;
-        if (colon != NULL && ((scheme_len == 10 && strncmp(url, "postgresql", 10) == 0) ||
-                              (scheme_len == 8 && strncmp(url, "postgres", 8) == 0))) {
-                snprintf(err, errsz,
-                         "database URL '%s': PostgreSQL support is not built yet; use "
-                         "sqlite:PATH",
-                         url);
-                return -EPROTONOSUPPORT;
-        }
         for (size_t i = 0; colon != NULL && i < PC_ARRAY_SIZE(backends); i++) {
                 const struct backend *b = &backends[i];
 
-                if (strlen(b->ops->scheme) != scheme_len ||
-                    strncmp(url, b->ops->scheme, scheme_len) != 0)
+                if (strlen(b->scheme) != scheme_len || strncmp(url, b->scheme, scheme_len) != 0)
                         continue;
-                r = parse_location(url, colon + 1, &location, err, errsz);
-                if (r < 0)
+                if (b->whole_url)
+                        location = url;
+                else if ((r = parse_location(url, colon + 1, &location, err, errsz)) < 0)
                         return r;
                 if (mode == OPEN_READONLY) {
                         if (b->open_readonly == NULL) {
@@ -130,7 +127,8 @@ static int store_open(const char *url, enum open_mode mode, bool *ret_created,
                 *ret = s;
                 return 0;
         }
-        snprintf(err, errsz, "unknown database URL scheme in '%s' (expected sqlite:PATH)", url);
+        snprintf(err, errsz, "unknown database URL scheme in '%s' (expected sqlite:PATH or postgresql://...)",
+                 url);
         return -EPROTONOSUPPORT;
 }
 

@@ -284,6 +284,16 @@ int pc_store_sqlite_open_readonly(const char *path, struct pc_store **ret, char 
         return r < 0 ? r : store_wrap(db, ret, err, errsz);
 }
 
+int pc_store_pg_open(const char *url, bool create, bool *ret_created, struct pc_store **ret, char *err,
+                     size_t errsz)
+{
+        struct db *db = NULL;
+        int r;
+
+        r = db_pg_open(url, create, ret_created, &db, err, errsz);
+        return r < 0 ? r : store_wrap(db, ret, err, errsz);
+}
+
 static int sqlite_open(const char *location, struct pc_store **ret)
 {
         return pc_store_sqlite_open(location, false, NULL, ret, NULL, 0);

@@ -1,0 +1,618 @@
+/* The PostgreSQL driver of the store (db.h), over libpq: prepared
+ * statements, parameters as text (a blob as binary), results as text.
+ *
+ * - SQL: the store's `?` and `?N` become `$N` once, when a text is first
+ *   prepared on a connection (outside quotes and identifiers); the named
+ *   server-side statement is kept for the next call with the same text,
+ *   found by the text's address as the SQLite driver does.
+ * - Writers: SQLite's BEGIN IMMEDIATE gives the store one writer at a
+ *   time, which its read-check-write rules rely on ("at most N exceptions",
+ *   "one pending ticket per service").  Here a write transaction takes a
+ *   transaction-scoped advisory lock first: the same guarantee across every
+ *   host of the fleet, without a rule to forget.  Reads never wait for it.
+ * - Errors: SQLSTATE 23505 -> -EEXIST, 23503 -> -ENOENT, 23000 (the
+ *   schema's triggers) and other constraint failures -> -EIO as SQLite's
+ *   RAISE(ABORT) is; the server's message in db_errmsg().
+ *
+ * Calls block until the server answers: a connection is one thread's, and
+ * the agent keeps its enforcement loop off them. */
+#include <errno.h>
+#include <inttypes.h>
+#include <libpq-fe.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "store/db.h"
+
+#define STMT_CACHE 128     /* prepared statements kept per connection */
+#define PARAMS_MAX 16      /* the store's statements have fewer */
+#define PG_SCHEMA_VERSION 11 /* schema_pg.sql's */
+
+#define VARIANTS 6 /* server statements of one text, by its parameters' types */
+
+/* A server-side statement of a text for one signature of parameter types
+ * ('i' int8, 't' text, 'b' bytea, 'n' a NULL: the server infers it). */
+struct pg_variant {
+        char sig[PARAMS_MAX + 1];
+        char name[16];
+};
+
+struct pg_stmt {
+        struct db_stmt head; /* first: db.h's */
+        const char *sql;     /* the store's text: the cache's key */
+        char *text;          /* with $N parameters */
+        struct pg_variant variants[VARIANTS];
+        size_t n_variants;
+        char kinds[PARAMS_MAX]; /* of the bound values, as a signature */
+        int n_params;
+        bool is_null_test[PARAMS_MAX]; /* rewrite_params */
+        bool busy;           /* handed out */
+        char *values[PARAMS_MAX];
+        int lengths[PARAMS_MAX];
+        int formats[PARAMS_MAX];
+        PGresult *res;
+        int row;             /* the current row; -1 before the first */
+        unsigned char *blob; /* the last column_blob's bytes */
+};
+
+struct pg_db {
+        struct db head; /* first: db.h's */
+        PGconn *conn;
+        char name[256];  /* the URL without a password */
+        char errmsg[1024];
+        int64_t changes;
+        struct pg_stmt *cache[STMT_CACHE];
+        size_t n_cache;
+        unsigned prepared; /* statements named so far */
+};
+
+static struct pg_db *pg_of(struct db *db)
+{
+        return (struct pg_db *)db;
+}
+
+static struct pg_stmt *stmt_of(struct db_stmt *st)
+{
+        return (struct pg_stmt *)st;
+}
+
+static int set_err(struct pg_db *d, int r, const char *msg)
+{
+        size_t n;
+
+        snprintf(d->errmsg, sizeof(d->errmsg), "%s", msg != NULL && msg[0] != '\0' ? msg : "unknown error");
+        n = strlen(d->errmsg);
+        while (n > 0 && (d->errmsg[n - 1] == '\n' || d->errmsg[n - 1] == ' '))
+                d->errmsg[--n] = '\0';
+        return r;
+}
+
+/* Maps a failed result's SQLSTATE (see the head comment). */
+static int result_err(struct pg_db *d, const PGresult *res)
+{
+        const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        int r = -EIO;
+
+        if (state != NULL && strcmp(state, "23505") == 0)
+                r = -EEXIST;
+        else if (state != NULL && strcmp(state, "23503") == 0)
+                r = -ENOENT;
+        else if (res == NULL || PQresultStatus(res) == PGRES_FATAL_ERROR)
+                r = PQstatus(d->conn) == CONNECTION_BAD ? -EIO : r;
+        return set_err(d, r, res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(d->conn));
+}
+
+/* Runs <sql> (no parameters, no rows wanted). */
+static int exec_simple(struct pg_db *d, const char *sql)
+{
+        PGresult *res = PQexec(d->conn, sql);
+        int r = 0;
+
+        if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+                r = result_err(d, res);
+        PQclear(res);
+        return r;
+}
+
+/* <sql> with `?` and `?N` as `$N` into a new string; the number of
+ * parameters into *<ret_n>, and in <is_null_test> those that the text
+ * tests with IS NULL somewhere (a NULL bound to one is then text: the
+ * store's are all texts, "(?1 IS NULL OR vps_id = ?1)").  Quotes ('...',
+ * "...") are copied as they are. */
+static char *rewrite_params(const char *sql, int *ret_n, bool is_null_test[PARAMS_MAX])
+{
+        size_t len = strlen(sql);
+        char *out = malloc(len * 3 + 1), *o = out, quote = 0;
+        int next = 0, max = 0;
+
+        if (out == NULL)
+                return NULL;
+        for (const char *p = sql; *p != '\0'; p++) {
+                if (quote != 0) {
+                        if (*p == quote)
+                                quote = 0;
+                        *o++ = *p;
+                } else if (*p == '\'' || *p == '"') {
+                        quote = *p;
+                        *o++ = *p;
+                } else if (*p == '?') {
+                        int n;
+
+                        if (p[1] >= '1' && p[1] <= '9') {
+                                n = 0;
+                                while (p[1] >= '0' && p[1] <= '9')
+                                        n = n * 10 + (*++p - '0');
+                        } else
+                                n = ++next;
+                        if (n > max)
+                                max = n;
+                        if (n <= PARAMS_MAX && strncmp(p + 1, " IS NULL", 8) == 0)
+                                is_null_test[n - 1] = true;
+                        o += sprintf(o, "$%d", n);
+                } else
+                        *o++ = *p;
+        }
+        *o = '\0';
+        *ret_n = max;
+        return out;
+}
+
+static void stmt_clear_result(struct pg_stmt *s)
+{
+        PQclear(s->res);
+        s->res = NULL;
+        s->row = -1;
+        free(s->blob);
+        s->blob = NULL;
+}
+
+static void stmt_clear_params(struct pg_stmt *s)
+{
+        for (int i = 0; i < PARAMS_MAX; i++) {
+                free(s->values[i]);
+                s->values[i] = NULL;
+                s->lengths[i] = 0;
+                s->formats[i] = 0;
+                s->kinds[i] = 'n';
+        }
+}
+
+static void stmt_free(struct pg_stmt *s)
+{
+        if (s == NULL)
+                return;
+        stmt_clear_result(s);
+        stmt_clear_params(s);
+        free(s->text);
+        free(s);
+}
+
+/* A new statement of <sql>: prepared on the server at its first run,
+ * when the types of its parameters are known (variant_of). */
+static int stmt_new(struct pg_db *d, const char *sql, struct pg_stmt **ret)
+{
+        struct pg_stmt *s = calloc(1, sizeof(*s));
+
+        if (s == NULL)
+                return set_err(d, -ENOMEM, "out of memory");
+        s->text = rewrite_params(sql, &s->n_params, s->is_null_test);
+        if (s->text == NULL || s->n_params > PARAMS_MAX) {
+                int r = set_err(d, s->text == NULL ? -ENOMEM : -EINVAL, "a statement with too many parameters");
+
+                free(s->text);
+                free(s);
+                return r;
+        }
+        s->head.db = &d->head;
+        s->sql = sql;
+        s->row = -1;
+        memset(s->kinds, 'n', sizeof(s->kinds));
+        *ret = s;
+        return 0;
+}
+
+/* Prepares <s>'s text on the server for the types of <sig>: a NULL is
+ * the server's to infer from where it goes ("VALUES (?)"), but text where
+ * the text tests the parameter with IS NULL (nothing else to infer from). */
+static int prepare_variant(struct pg_db *d, struct pg_stmt *s, const char *sig, struct pg_variant *v)
+{
+        Oid types[PARAMS_MAX];
+        PGresult *res;
+        int r = 0;
+
+        snprintf(v->name, sizeof(v->name), "s%u", d->prepared++);
+        snprintf(v->sig, sizeof(v->sig), "%s", sig);
+        for (int i = 0; i < s->n_params; i++)
+                types[i] = sig[i] == 'i' ? 20 : sig[i] == 't' ? 25 : sig[i] == 'b' ? 17 : s->is_null_test[i] ? 25 : 0;
+        res = PQprepare(d->conn, v->name, s->text, s->n_params, types);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                r = result_err(d, res);
+        PQclear(res);
+        return r;
+}
+
+/* The server statement of <s> for the types now bound. */
+static int variant_of(struct pg_db *d, struct pg_stmt *s, const char **ret_name)
+{
+        char sig[PARAMS_MAX + 1];
+        struct pg_variant *v;
+        int r;
+
+        memcpy(sig, s->kinds, (size_t)s->n_params);
+        sig[s->n_params] = '\0';
+        for (size_t i = 0; i < s->n_variants; i++)
+                if (strcmp(s->variants[i].sig, sig) == 0) {
+                        *ret_name = s->variants[i].name;
+                        return 0;
+                }
+        if (s->n_variants == VARIANTS) { /* the oldest goes */
+                char sql[40];
+
+                snprintf(sql, sizeof(sql), "DEALLOCATE %s", s->variants[0].name);
+                PQclear(PQexec(d->conn, sql));
+                memmove(&s->variants[0], &s->variants[1], (VARIANTS - 1) * sizeof(s->variants[0]));
+                s->n_variants--;
+        }
+        v = &s->variants[s->n_variants];
+        r = prepare_variant(d, s, sig, v);
+        if (r < 0)
+                return r;
+        s->n_variants++;
+        *ret_name = v->name;
+        return 0;
+}
+
+static int pg_prepare(struct db *db, const char *sql, struct db_stmt **ret)
+{
+        struct pg_db *d = pg_of(db);
+        struct pg_stmt *s = NULL;
+        int r;
+
+        for (size_t i = 0; i < d->n_cache; i++)
+                if (d->cache[i]->sql == sql && !d->cache[i]->busy) {
+                        s = d->cache[i];
+                        break;
+                }
+        if (s == NULL) {
+                r = stmt_new(d, sql, &s);
+                if (r < 0)
+                        return r;
+                if (d->n_cache < STMT_CACHE)
+                        d->cache[d->n_cache++] = s;
+        }
+        s->busy = true;
+        *ret = &s->head;
+        return 0;
+}
+
+static int bind_value(struct db_stmt *st, int i, char *value, int length, int format, char kind)
+{
+        struct pg_stmt *s = stmt_of(st);
+
+        if (i < 1 || i > s->n_params) {
+                free(value);
+                return set_err(pg_of(st->db), -EINVAL, "binding a parameter the statement does not have");
+        }
+        free(s->values[i - 1]);
+        s->values[i - 1] = value;
+        s->lengths[i - 1] = length;
+        s->formats[i - 1] = format;
+        s->kinds[i - 1] = kind;
+        return 0;
+}
+
+static int pg_bind_null(struct db_stmt *st, int i)
+{
+        return bind_value(st, i, NULL, 0, 0, 'n');
+}
+
+static int pg_bind_int64(struct db_stmt *st, int i, int64_t v)
+{
+        char *t = malloc(24);
+
+        if (t == NULL)
+                return set_err(pg_of(st->db), -ENOMEM, "out of memory");
+        snprintf(t, 24, "%" PRId64, v);
+        return bind_value(st, i, t, 0, 0, 'i');
+}
+
+static int pg_bind_text(struct db_stmt *st, int i, const char *text)
+{
+        char *t;
+
+        if (text == NULL)
+                return pg_bind_null(st, i);
+        t = strdup(text);
+        if (t == NULL)
+                return set_err(pg_of(st->db), -ENOMEM, "out of memory");
+        return bind_value(st, i, t, 0, 0, 't');
+}
+
+static int pg_bind_blob(struct db_stmt *st, int i, const void *p, size_t n)
+{
+        char *b = malloc(n > 0 ? n : 1);
+
+        if (b == NULL)
+                return set_err(pg_of(st->db), -ENOMEM, "out of memory");
+        if (n > 0)
+                memcpy(b, p, n);
+        return bind_value(st, i, b, (int)n, 1, 'b'); /* binary: bytea as it is */
+}
+
+static int pg_step(struct db_stmt *st)
+{
+        struct pg_stmt *s = stmt_of(st);
+        struct pg_db *d = pg_of(st->db);
+
+        if (s->res == NULL) {
+                ExecStatusType status;
+                const char *name;
+                int r = variant_of(d, s, &name);
+
+                if (r < 0)
+                        return r;
+                s->res = PQexecPrepared(d->conn, name, s->n_params, (const char *const *)s->values, s->lengths,
+                                        s->formats, 0);
+                status = PQresultStatus(s->res);
+                if (status == PGRES_COMMAND_OK) {
+                        const char *n = PQcmdTuples(s->res);
+
+                        d->changes = n[0] != '\0' ? strtoll(n, NULL, 10) : 0;
+                        return 0;
+                }
+                if (status != PGRES_TUPLES_OK) {
+                        r = result_err(d, s->res);
+                        stmt_clear_result(s);
+                        return r;
+                }
+                /* INSERT ... RETURNING and UPDATE ... RETURNING count too */
+                if (PQcmdTuples(s->res)[0] != '\0')
+                        d->changes = strtoll(PQcmdTuples(s->res), NULL, 10);
+        }
+        free(s->blob);
+        s->blob = NULL;
+        if (s->row + 1 >= PQntuples(s->res))
+                return 0;
+        s->row++;
+        return 1;
+}
+
+static void pg_reset(struct db_stmt *st)
+{
+        stmt_clear_result(stmt_of(st));
+}
+
+static void pg_release(struct db_stmt *st)
+{
+        struct pg_stmt *s = stmt_of(st);
+        struct pg_db *d = pg_of(st->db);
+
+        stmt_clear_result(s);
+        stmt_clear_params(s);
+        for (size_t i = 0; i < d->n_cache; i++)
+                if (d->cache[i] == s) {
+                        s->busy = false;
+                        return;
+                }
+        /* Not kept: the server forgets its statements. */
+        for (size_t k = 0; k < s->n_variants; k++) {
+                char sql[40];
+
+                snprintf(sql, sizeof(sql), "DEALLOCATE %s", s->variants[k].name);
+                PQclear(PQexec(d->conn, sql));
+        }
+        stmt_free(s);
+}
+
+static bool pg_column_is_null(struct db_stmt *st, int i)
+{
+        struct pg_stmt *s = stmt_of(st);
+
+        return s->res == NULL || s->row < 0 || PQgetisnull(s->res, s->row, i);
+}
+
+static int64_t pg_column_int64(struct db_stmt *st, int i)
+{
+        struct pg_stmt *s = stmt_of(st);
+
+        if (pg_column_is_null(st, i))
+                return 0;
+        return strtoll(PQgetvalue(s->res, s->row, i), NULL, 10);
+}
+
+static const char *pg_column_text(struct db_stmt *st, int i)
+{
+        struct pg_stmt *s = stmt_of(st);
+
+        return pg_column_is_null(st, i) ? "" : PQgetvalue(s->res, s->row, i);
+}
+
+static const void *pg_column_blob(struct db_stmt *st, int i, size_t *ret_n)
+{
+        struct pg_stmt *s = stmt_of(st);
+        size_t n = 0;
+
+        *ret_n = 0;
+        if (pg_column_is_null(st, i))
+                return NULL;
+        free(s->blob);
+        /* bytea in text results is hex ("\x0a0b..."): back to bytes */
+        s->blob = PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, i), &n);
+        *ret_n = s->blob != NULL ? n : 0;
+        return s->blob;
+}
+
+static int64_t pg_changes(struct db *db)
+{
+        return pg_of(db)->changes;
+}
+
+static int pg_tx(struct db *db, enum db_tx op)
+{
+        struct pg_db *d = pg_of(db);
+        int r;
+
+        switch (op) {
+        case DB_BEGIN:
+                r = exec_simple(d, "BEGIN");
+                if (r == 0) /* one writer at a time, fleet-wide (see the head comment) */
+                        r = exec_simple(d, "SELECT pg_advisory_xact_lock(1346568193)"); /* "PC\0\1" */
+                if (r < 0 && PQtransactionStatus(d->conn) != PQTRANS_IDLE)
+                        PQclear(PQexec(d->conn, "ROLLBACK"));
+                return r;
+        case DB_BEGIN_READ:
+                return exec_simple(d, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        case DB_COMMIT:
+                return exec_simple(d, "COMMIT");
+        case DB_ROLLBACK:
+                return exec_simple(d, "ROLLBACK");
+        case DB_SAVEPOINT:
+                return exec_simple(d, "SAVEPOINT nested");
+        case DB_RELEASE:
+                return exec_simple(d, "RELEASE SAVEPOINT nested");
+        case DB_ROLLBACK_TO:
+                return exec_simple(d, "ROLLBACK TO SAVEPOINT nested");
+        }
+        return set_err(d, -EINVAL, "an unknown transaction step");
+}
+
+static bool pg_in_tx(struct db *db)
+{
+        return PQtransactionStatus(pg_of(db)->conn) != PQTRANS_IDLE;
+}
+
+static int pg_lock(struct db *db, const char *table, const char *key)
+{
+        /* The writers' lock of DB_BEGIN already holds every row. */
+        (void)db;
+        (void)table;
+        (void)key;
+        return 0;
+}
+
+static int pg_schema_version(struct db *db, int *ret_version)
+{
+        struct pg_db *d = pg_of(db);
+        PGresult *res = PQexec(d->conn, "SELECT version FROM schema_version");
+        int r = 0;
+
+        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
+                *ret_version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
+        else if (PQresultStatus(res) == PGRES_FATAL_ERROR &&
+                 strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+                                                                           : "",
+                        "42P01") == 0)
+                *ret_version = 0; /* no schema yet */
+        else
+                r = result_err(d, res);
+        PQclear(res);
+        return r;
+}
+
+static const char *pg_errmsg(struct db *db)
+{
+        return pg_of(db)->errmsg;
+}
+
+static void pg_close(struct db *db)
+{
+        struct pg_db *d = pg_of(db);
+
+        for (size_t i = 0; i < d->n_cache; i++)
+                stmt_free(d->cache[i]);
+        PQfinish(d->conn);
+        free(d);
+}
+
+static const struct db_driver pg_driver = {
+        .name = "postgresql",
+        .close = pg_close,
+        .prepare = pg_prepare,
+        .bind_null = pg_bind_null,
+        .bind_int64 = pg_bind_int64,
+        .bind_text = pg_bind_text,
+        .bind_blob = pg_bind_blob,
+        .step = pg_step,
+        .reset = pg_reset,
+        .release = pg_release,
+        .column_is_null = pg_column_is_null,
+        .column_int64 = pg_column_int64,
+        .column_text = pg_column_text,
+        .column_blob = pg_column_blob,
+        .changes = pg_changes,
+        .tx = pg_tx,
+        .in_tx = pg_in_tx,
+        .lock = pg_lock,
+        .schema_version = pg_schema_version,
+        .errmsg = pg_errmsg,
+};
+
+/* <url> with any password left out, for messages. */
+static void url_shown(const char *url, char *buf, size_t size)
+{
+        PQconninfoOption *opts = PQconninfoParse(url, NULL);
+        size_t o = 0;
+
+        buf[0] = '\0';
+        if (opts == NULL) {
+                snprintf(buf, size, "(a PostgreSQL URL that does not parse)");
+                return;
+        }
+        for (PQconninfoOption *p = opts; p->keyword != NULL && o < size; p++)
+                if (p->val != NULL && p->val[0] != '\0' && strcmp(p->keyword, "password") != 0)
+                        o += (size_t)snprintf(buf + o, size - o, "%s%s=%s", o > 0 ? " " : "", p->keyword, p->val);
+        PQconninfoFree(opts);
+}
+
+int db_pg_open(const char *url, bool create, bool *ret_created, struct db **ret, char *err, size_t errsz)
+{
+        struct pg_db *d = calloc(1, sizeof(*d));
+        int version = 0, r;
+
+        if (ret_created != NULL)
+                *ret_created = false;
+        if (d == NULL) {
+                snprintf(err, errsz, "out of memory");
+                return -ENOMEM;
+        }
+        d->head.driver = &pg_driver;
+        url_shown(url, d->name, sizeof(d->name));
+        d->head.name = d->name;
+        d->conn = PQconnectdb(url);
+        if (PQstatus(d->conn) != CONNECTION_OK) {
+                snprintf(err, errsz, "database %s: cannot connect: %s", d->name, PQerrorMessage(d->conn));
+                err[strcspn(err, "\n")] = '\0';
+                pg_close(&d->head);
+                return -EIO;
+        }
+        /* Quiet: the server's NOTICEs are not the store's to print. */
+        r = exec_simple(d, "SET client_min_messages = warning");
+        if (r == 0)
+                r = pg_schema_version(&d->head, &version);
+        if (r == 0 && version == 0 && !create) {
+                snprintf(err, errsz, "no database at %s (it has no Portcullis schema)", d->name);
+                pg_close(&d->head);
+                return -ENOENT;
+        }
+        if (r == 0 && version == 0) {
+                r = exec_simple(d, pc_schema_pg); /* BEGIN ... COMMIT: all of it or nothing */
+                if (r == 0 && ret_created != NULL)
+                        *ret_created = true;
+                if (r == 0)
+                        r = pg_schema_version(&d->head, &version);
+        }
+        if (r == 0 && version != PG_SCHEMA_VERSION) {
+                snprintf(err, errsz, "database %s is at schema version %d, this build reads %d", d->name, version,
+                         PG_SCHEMA_VERSION);
+                pg_close(&d->head);
+                return -EPROTONOSUPPORT;
+        }
+        if (r < 0) {
+                snprintf(err, errsz, "database %s: %s", d->name, d->errmsg);
+                pg_close(&d->head);
+                return r;
+        }
+        *ret = &d->head;
+        return 0;
+}
