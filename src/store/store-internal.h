@@ -43,6 +43,8 @@ int pc_store_sqlite_open_readonly(const char *path, struct pc_store **ret, char 
  * a database without the schema gets it. */
 int pc_store_pg_open(const char *url, bool create, bool *ret_created, struct pc_store **ret, char *err,
                      size_t errsz);
+/* The same, never creating: the server's grants say what the role reads. */
+int pc_store_pg_open_readonly(const char *url, struct pc_store **ret, char *err, size_t errsz);
 
 struct sqlite3;
 

@@ -31,8 +31,8 @@ enum open_mode {
 /* One set of operations (store_sql.c) over either engine's driver. */
 static const struct backend backends[] = {
         { "sqlite", false, &pc_store_sqlite_ops, pc_store_sqlite_open, pc_store_sqlite_open_readonly },
-        { "postgresql", true, &pc_store_sqlite_ops, pc_store_pg_open, NULL },
-        { "postgres", true, &pc_store_sqlite_ops, pc_store_pg_open, NULL },
+        { "postgresql", true, &pc_store_sqlite_ops, pc_store_pg_open, pc_store_pg_open_readonly },
+        { "postgres", true, &pc_store_sqlite_ops, pc_store_pg_open, pc_store_pg_open_readonly },
 };
 
 /* Returns the part of "<scheme>:<rest>" that names the database for a

@@ -294,6 +294,13 @@ int pc_store_pg_open(const char *url, bool create, bool *ret_created, struct pc_
         return r < 0 ? r : store_wrap(db, ret, err, errsz);
 }
 
+/* PostgreSQL has no read-only opening of its own: what the role may do
+ * is the server's to say (grant a reader SELECT only). */
+int pc_store_pg_open_readonly(const char *url, struct pc_store **ret, char *err, size_t errsz)
+{
+        return pc_store_pg_open(url, false, NULL, ret, err, errsz);
+}
+
 static int sqlite_open(const char *location, struct pc_store **ret)
 {
         return pc_store_sqlite_open(location, false, NULL, ret, NULL, 0);
