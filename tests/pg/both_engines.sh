@@ -20,6 +20,9 @@ pg=$("$src/tests/pg/cluster.sh" start "$tmp/pg") || exit 1
 cd "$src"
 
 # The commands, one per line (words split by the shell: no quoting games).
+# VPS ids whose byte order is not a locale's (vps_7, vps-7, vps.7: the
+# cluster's database collates en-US) check that the store compares bytes,
+# as the load's merge of rows by VPS id needs.
 cat >"$tmp/script" <<'EOF'
 init
 check
@@ -69,6 +72,11 @@ token revoke panel --by alice
 --json audit
 --json audit vps-201 --limit 5
 vps remove vps-202 --by orch --reason gone
+vps add vps_7 --owner ann@example.org --iface tap7u --addr 198.51.100.70 --by orch
+vps add vps-7 --owner ann@example.org --iface tap7 --addr 198.51.100.71 --by orch
+vps add vps.7 --owner ann@example.org --iface tap7d --addr 198.51.100.72 --by orch
+exception grant vps_7 vpn --by alice --reason byte-order
+exception grant vps.7 bittorrent --by alice --reason byte-order
 --json vps list
 EOF
 

@@ -48,7 +48,8 @@ start)
                     -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null ||
                 { cat "$dir/server.log" >&2; exit 1; }
         as_owner "$bindir/psql" -X -q -h "$dir" -p $port -U postgres -d postgres -v ON_ERROR_STOP=1 \
-                -c "CREATE ROLE portcullis LOGIN" -c "CREATE DATABASE portcullis OWNER portcullis" >/dev/null
+                -c "CREATE ROLE portcullis LOGIN" \
+                -c "CREATE DATABASE portcullis OWNER portcullis TEMPLATE template0 LOCALE_PROVIDER icu ICU_LOCALE 'en-US' LOCALE 'C.UTF-8'" >/dev/null
         # Whoever runs the test (root) reaches the socket.
         chmod 0755 "$dir"
         url
