@@ -17,25 +17,36 @@
 #     transparent mode ('full': it connects from the VPS's address too), from
 #     vps-201 with its own nft redirect in a table of its own.
 #
+# In 1, each case also runs through the floor: bench/relay_floor, a plain
+# TCP relay (one thread, epoll, read/write, no parsing) in hv on port 2527
+# of hv's own address, connecting to the same sink as the proxy.  What it
+# costs per message is what any relay of these bytes costs (two connections,
+# every byte moved twice); the report gives the proxy's CPU per message
+# over the floor's, per run.
+#
 # Usage: bench/smtp.sh BUILD_DIR [--smoke]
 # --smoke: 1 and 10 sessions, 50 messages each, 100 idle sessions, no
 # proxsmtp; well under a minute.  Either way the exit status is non-zero if
 # a message failed, the sink received fewer messages than were sent, or the
 # proxy did not hold every idle session.  Needs root (namespaces, nft).
-# LAB_KEEP=1 keeps the lab's directory (logs) after the run.
+# LAB_KEEP=1 keeps the lab's directory (logs) after the run; LAB_PREFIX
+# names its namespaces (default pcsmtp).  For a shorter full run:
+# SMTP_SESSIONS="100" (the shared sessions list), SMTP_MODES=shared,
+# SMTP_PEER=0 (no proxsmtp), SMTP_FLOOR_SPLICE=1 adds the floor relay with
+# splice() instead of read/write, as a second floor.
 set -u
 here=$(dirname "$(readlink -f "$0")")
 root=$(readlink -f "$here/..")
 build=$(readlink -f "${1:-build}")
 smoke=0
 [ "${2:-}" = --smoke ] && smoke=1
-export LAB_PREFIX=pcsmtp LAB_QUIET=1
+export LAB_PREFIX=${LAB_PREFIX:-pcsmtp} LAB_QUIET=1
 . "$root/tests/lab/lab.sh"
 . "$root/tests/lab/common.sh"
 
 die() { echo "smtp.sh: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "needs root (network namespaces, nftables)"
-for b in src/smtpd/portcullis-smtpd src/agent/portcullisd src/cli/portcullis; do
+for b in src/smtpd/portcullis-smtpd src/agent/portcullisd src/cli/portcullis bench/relay_floor; do
 	[ -x "$build/$b" ] || die "no $build/$b (build first)"
 done
 # smtp-source and smtp-sink come with postfix, socat is for smtpd_ask.
@@ -49,6 +60,8 @@ if [ "$smoke" = 1 ]; then
 else
 	sessions_list="1 100 1000" pinned_sessions_list="100 1000" rcpts_list="1 10" reps=2 idle_want=10000 peer=1
 	msgs_for() { case $1 in 1) echo 2000 ;; 100) echo 5000 ;; *) echo 10000 ;; esac; }
+	sessions_list=${SMTP_SESSIONS:-$sessions_list}
+	[ "${SMTP_PEER:-1}" = 0 ] && peer=0
 	# proxsmtp drops most connection attempts at these rates (see
 	# docs/BENCHMARKS.md): fewer messages keep the run under 10 minutes.
 	peer_msgs_for() { case $1 in 1) echo 200 ;; 100) echo 300 ;; *) echo 1000 ;; esac; }
@@ -78,7 +91,7 @@ fail() { FAILED=1; echo "FAIL: $*"; }
 lab_up --trap --no-servers || die "lab_up failed"
 
 # The lab's config, pointing at a copy of provider A's profile with limits
-# that a benchmark does not hit.
+# that a benchmark does not hit, and no spam detection.
 pc_setup "$build" "$root"
 mkdir -p "$LAB_DIR/profiles"
 sed -e '/^  limits:/,/^  [a-z]/{
@@ -87,10 +100,13 @@ s/recipients-per-message: .*/recipients-per-message: 1000/
 s/recipients-per-hour: .*/recipients-per-hour: 10000000/
 s/sessions-per-vps: .*/sessions-per-vps: 20000/
 }' "$root/etc/profiles/lenoir.yaml" >"$LAB_DIR/profiles/lenoir.yaml"
+# The spam detector would filter vps-101 after 200 messages in an hour.
 sed -i -e "s|^  - $PC_ROOT/etc/profiles/lenoir.yaml\$|  - $LAB_DIR/profiles/lenoir.yaml|" \
-	-e "s|^  max-sessions: .*|  max-sessions: 20000|" "$PC_CFG"
+	-e "s|^  max-sessions: .*|  max-sessions: 20000|" \
+	-e '/^  spam:$/,/^  [a-z]/s/^    enabled: true$/    enabled: false/' "$PC_CFG"
 grep -q "sessions-per-vps: 20000" "$LAB_DIR/profiles/lenoir.yaml" &&
-	grep -q "^  - $LAB_DIR/profiles/lenoir.yaml\$" "$PC_CFG" && grep -q "^  max-sessions: 20000" "$PC_CFG" ||
+	grep -q "^  - $LAB_DIR/profiles/lenoir.yaml\$" "$PC_CFG" && grep -q "^  max-sessions: 20000" "$PC_CFG" &&
+	sed -n '/^  spam:$/,/^  [a-z]/p' "$PC_CFG" | grep -q "^    enabled: false$" ||
 	die "could not write the benchmark's config"
 
 pc vps add vps-101 --site lenoir --owner ada@example.net --iface "$VPS101_IF" \
@@ -103,6 +119,18 @@ SINK25=$(lab_bg sink25 inet smtp-sink -u nobody -c -m 15000 -t 600 "$LAB_INET_V4
 SINK2526=$(lab_bg sink2526 inet smtp-sink -u nobody -c -m 15000 -t 600 "$LAB_INET_V4:2526" 4096)
 lab_wait_port inet "$LAB_INET_V4" 25 5 >/dev/null && lab_wait_port inet "$LAB_INET_V4" 2526 5 >/dev/null ||
 	die "smtp-sink did not start: $(cat "$LAB_DIR"/log/sink*.log)"
+
+# The floor: a plain relay on hv's own address (the VPS's gateway), to the
+# proxy's sink; with SMTP_FLOOR_SPLICE=1 a second one that splices.
+FLOOR_ADDR=203.0.113.1
+FLOOR=$(lab_bg floor hv "$build/bench/relay_floor" "$FLOOR_ADDR:2527" "$LAB_INET_V4:25")
+floor_paths=floor
+if [ "${SMTP_FLOOR_SPLICE:-0}" = 1 ]; then
+	FLOOR_SPLICE=$(lab_bg floor_splice hv "$build/bench/relay_floor" --splice "$FLOOR_ADDR:2528" "$LAB_INET_V4:25")
+	floor_paths="floor floor_splice"
+fi
+wait_for 5 bash -c "ip netns exec $LAB_HV ss -ltnH | grep -q '$FLOOR_ADDR:2527 '" ||
+	die "relay_floor did not start: $(cat "$LAB_DIR/log/floor.log")"
 
 # ---- measuring helpers ----
 
@@ -138,15 +166,18 @@ div() { # A B [FORMAT]: A / B (numbers), "-" if B is 0
 	awk -v a="$1" -v b="$2" -v f="${3:-%.0f}" 'BEGIN { if (b == 0) print "-"; else printf f "\n", a / b }'; }
 
 # run_case PATH SESSIONS MESSAGES RCPTS: one smtp-source run; PATH is direct,
-# proxy or proxsmtp.  Sets R_MS R_RATE R_PCPU (the proxy's CPU, us/message)
+# proxy, floor, floor_splice or proxsmtp.  Sets R_MS R_RATE R_PCPU (the
+# proxy's, or the floor relay's, CPU, us/message)
 # R_SCPU (the sink's) R_BUSY (% of the whole machine) R_DROPS (hv listen
 # drops); checks that every message arrived.
 run_case() {
-	local path=$1 s=$2 m=$3 r=$4 from=vps101 port=25 sink=sink25 spid=$SINK25 ppid=$SMTPD_PID
+	local path=$1 s=$2 m=$3 r=$4 from=vps101 port=25 sink=sink25 spid=$SINK25 ppid=$SMTPD_PID to=$LAB_INET_V4
 	local sink0 sink1 pc0 pc1 sc0 sc1 mt0 mt1 d0 d1 t0 t1 rc got=0 deadline px0 px1 a0 f0 r0 a1 f1 r1
 	case $path in
 	direct) port=2526 sink=sink2526 spid=$SINK2526 ppid= ;;
 	proxsmtp) from=vps201 ppid=$PROXSMTP_PID ;;
+	floor) to=$FLOOR_ADDR port=2527 ppid=$FLOOR ;;
+	floor_splice) to=$FLOOR_ADDR port=2528 ppid=$FLOOR_SPLICE ;;
 	esac
 	sink0=$(sink_count "$sink")
 	[ "$path" = proxy ] && px0=$(proxy_counts)
@@ -156,7 +187,7 @@ run_case() {
 	mt0=$(machine_ticks)
 	t0=$(lab_now_ms)
 	lab_exec "$from" "${SOURCE_PIN[@]}" smtp-source -s "$s" -m "$m" -l 10240 -r "$r" -f a@vps.example -t b@example.net \
-		"$LAB_INET_V4:$port" >"$LAB_DIR/source.out" 2>&1
+		"$to:$port" >"$LAB_DIR/source.out" 2>&1
 	rc=$?
 	t1=$(lab_now_ms)
 	mt1=$(machine_ticks)
@@ -178,7 +209,7 @@ run_case() {
 	R_BUSY=$(awk -v a="$mt0" -v b="$mt1" 'BEGIN { split(a, x, " "); split(b, y, " ");
 		t = y[1] - x[1]; i = y[2] - x[2]; if (t <= 0) print "-"; else printf "%.0f\n", 100 * (t - i) / t }')
 	R_DROPS=$((d1 - d0))
-	printf '  %-8s sessions=%-4s rcpts=%-2s messages=%-5s %7.2f s %6s msg/s  proxy %5s us/msg  sink %4s us/msg  machine %3s%%  listen drops %s\n' \
+	printf '  %-12s sessions=%-4s rcpts=%-2s messages=%-5s %7.2f s %6s msg/s  proxy %5s us/msg  sink %4s us/msg  machine %3s%%  listen drops %s\n' \
 		"$path" "$s" "$r" "$m" "$(div "$R_MS" 1000 %.3f)" "$R_RATE" "$R_PCPU" "$R_SCPU" "$R_BUSY" "$R_DROPS"
 	local failed0=$FAILED
 	FAILED=0
@@ -208,16 +239,18 @@ echo "smtp bench: $(uname -r), $(nproc) cores, ulimit -n $nofile, postfix $(post
 # the load generator and the MX for this VM's cores); pinned (2 cores or
 # more): smtp-source and the sinks on CPU 0, the proxy on the others -- a
 # hypervisor's proxy does not share a core with the VPS and the MX.
-declare -A best_direct best_proxy cpu_proxy cpu_sink busy_proxy busy_direct
+declare -A best_direct best_proxy cpu_proxy cpu_sink busy_proxy busy_direct run_cpu
 ncpu=$(nproc)
 modes=shared
 [ "$ncpu" -ge 2 ] && command -v taskset >/dev/null && modes="shared pinned"
+[ "$smoke" = 0 ] && [ -n "${SMTP_MODES:-}" ] && modes=$SMTP_MODES
 pin() { # MODE: sets the affinity of the sinks and the proxy (all threads)
 	local gen=0-$((ncpu - 1)) proxy=0-$((ncpu - 1))
 	command -v taskset >/dev/null || return 0
 	[ "$1" = pinned ] && gen=0 proxy=1-$((ncpu - 1))
 	taskset -a -p -c "$gen" "$SINK25" >/dev/null && taskset -a -p -c "$gen" "$SINK2526" >/dev/null &&
-		taskset -a -p -c "$proxy" "$SMTPD_PID" >/dev/null || die "taskset failed"
+		taskset -a -p -c "$proxy" "$SMTPD_PID" >/dev/null && taskset -a -p -c "$proxy" "$FLOOR" >/dev/null &&
+		{ [ -z "${FLOOR_SPLICE:-}" ] || taskset -a -p -c "$proxy" "$FLOOR_SPLICE" >/dev/null; } || die "taskset failed"
 	SOURCE_PIN=(taskset -c "$gen")
 }
 for mode in $modes; do
@@ -230,10 +263,12 @@ for mode in $modes; do
 			for r in $rcpts_list; do
 				m=$(msgs_for "$s")
 				k="$mode/$s/$r"
-				order="direct proxy"
-				[ $((rep % 2)) = 0 ] && order="proxy direct"
+				order="direct proxy $floor_paths"
+				[ $((rep % 2)) = 0 ] && order="$(echo $floor_paths | tr ' ' '\n' | tac | tr '\n' ' ')proxy direct"
 				for path in $order; do
 					run_case "$path" "$s" "$m" "$r"
+					run_cpu[$k/$rep/$path]=$R_PCPU
+					[ "$path" = floor ] || [ "$path" = floor_splice ] && continue
 					if [ "$path" = direct ]; then
 						if [ "${R_RATE}" != - ] && [ "${R_RATE}" -gt "${best_direct[$k]:-0}" ]; then
 							best_direct[$k]=$R_RATE busy_direct[$k]=$R_BUSY
@@ -385,6 +420,24 @@ for mode in $modes; do
 	echo
 done
 echo "(us/msg: CPU time per message of the proxy and of the sink, in the proxy run; machine busy: % of all $ncpu cores, direct / proxy run)"
+echo
+echo "CPU per message, us: the proxy and the floor (bench/relay_floor: a plain TCP relay, read/write) in each run"
+for mode in $modes; do
+	list=$sessions_list
+	[ "$mode" = pinned ] && list=$pinned_sessions_list
+	printf '%-7s %-9s %-6s %-4s %8s %8s %12s%s\n' mode sessions rcpts run proxy floor proxy/floor \
+		"$( [ -n "${FLOOR_SPLICE:-}" ] && printf ' %13s' 'floor(splice)')"
+	for s in $list; do
+		for r in $rcpts_list; do
+			for rep in $(seq 1 "$reps"); do
+				k="$mode/$s/$r/$rep"
+				printf '%-7s %-9s %-6s %-4s %8s %8s %12s%s\n' "$mode" "$s" "$r" "$rep" "${run_cpu[$k/proxy]:--}" \
+					"${run_cpu[$k/floor]:--}" "$(div "${run_cpu[$k/proxy]:-0}" "${run_cpu[$k/floor]:-0}" %.2f)" \
+					"$( [ -n "${FLOOR_SPLICE:-}" ] && printf ' %13s' "${run_cpu[$k/floor_splice]:--}")"
+			done
+		done
+	done
+done
 echo "proxy peak RSS over these runs (VmHWM): ${proxy_hwm} kB"
 if [ "$peer" = 1 ]; then
 	echo
