@@ -91,7 +91,7 @@ fail() { FAILED=1; echo "FAIL: $*"; }
 lab_up --trap --no-servers || die "lab_up failed"
 
 # The lab's config, pointing at a copy of provider A's profile with limits
-# that a benchmark does not hit, and no spam detection.
+# that a benchmark does not hit, and no spam or flood detection.
 pc_setup "$build" "$root"
 mkdir -p "$LAB_DIR/profiles"
 sed -e '/^  limits:/,/^  [a-z]/{
@@ -100,13 +100,16 @@ s/recipients-per-message: .*/recipients-per-message: 1000/
 s/recipients-per-hour: .*/recipients-per-hour: 10000000/
 s/sessions-per-vps: .*/sessions-per-vps: 20000/
 }' "$root/etc/profiles/lenoir.yaml" >"$LAB_DIR/profiles/lenoir.yaml"
-# The spam detector would filter vps-101 after 200 messages in an hour.
+# The spam and flood detectors would filter vps-101 (200 messages in an
+# hour; 20,000 packets/s to the sink).
 sed -i -e "s|^  - $PC_ROOT/etc/profiles/lenoir.yaml\$|  - $LAB_DIR/profiles/lenoir.yaml|" \
 	-e "s|^  max-sessions: .*|  max-sessions: 20000|" \
-	-e '/^  spam:$/,/^  [a-z]/s/^    enabled: true$/    enabled: false/' "$PC_CFG"
+	-e '/^  spam:$/,/^  [a-z]/s/^    enabled: true$/    enabled: false/' \
+	-e '/^  flood:$/,/^  [a-z]/s/^    enabled: true$/    enabled: false/' "$PC_CFG"
 grep -q "sessions-per-vps: 20000" "$LAB_DIR/profiles/lenoir.yaml" &&
 	grep -q "^  - $LAB_DIR/profiles/lenoir.yaml\$" "$PC_CFG" && grep -q "^  max-sessions: 20000" "$PC_CFG" &&
-	sed -n '/^  spam:$/,/^  [a-z]/p' "$PC_CFG" | grep -q "^    enabled: false$" ||
+	sed -n '/^  spam:$/,/^  [a-z]/p' "$PC_CFG" | grep -q "^    enabled: false$" &&
+	sed -n '/^  flood:$/,/^  [a-z]/p' "$PC_CFG" | grep -q "^    enabled: false$" ||
 	die "could not write the benchmark's config"
 
 pc vps add vps-101 --site lenoir --owner ada@example.net --iface "$VPS101_IF" \

@@ -60,6 +60,7 @@ struct session {
         char mx[INET6_ADDRSTRLEN + 8];
         struct event *timer;
         struct event *life;  /* the session's lifetime */
+        struct event *end;   /* frees it from the loop (end_soon) */
         int64_t started_ms, txn_started_ms;
         unsigned messages;
         bool connected;  /* to the upstream */
@@ -69,6 +70,7 @@ struct session {
         bool tls_on;
         bool relay_live; /* <relay> was initialised */
         bool upstream_paused; /* the client's output is over CLIENT_BACKLOG */
+        bool upstream_stopped; /* nothing more may go upstream (proxy_end_refused) */
         bool logged;     /* its connect line was logged (lograte): so is its close */
         unsigned reserved; /* its transactions' share of acct->messages_pending */
         struct session *prev, *next; /* d->first: every open session */
@@ -335,19 +337,71 @@ static void client_written(struct bufferevent *bev, void *ctx)
         after_io(s);
 }
 
+/* Writes what waits in <bev>'s output now, rather than asking epoll
+ * whether the socket takes it: it nearly always does, and a write event
+ * costs two epoll_ctl calls and a turn of the loop per reply or command.
+ * Whatever the socket does not take waits for the write event (and the
+ * side's write timeout), enabled until the output is empty.  <direct> false:
+ * a TLS upstream, or one not yet connected: libevent writes, as before. */
+static void flush_out(struct bufferevent *bev, bool direct)
+{
+        struct evbuffer *out = bufferevent_get_output(bev);
+        bool waiting = (bufferevent_get_enabled(bev) & EV_WRITE) != 0;
+
+        if (evbuffer_get_length(out) == 0) {
+                if (waiting && direct)
+                        bufferevent_disable(bev, EV_WRITE);
+                return;
+        }
+        if (direct && !waiting) {
+                /* The bufferevent keeps its output's front frozen but while
+                 * it writes itself; an error is left to the write event,
+                 * which reports it. */
+                evbuffer_unfreeze(out, 1);
+                evbuffer_write(out, bufferevent_getfd(bev));
+                evbuffer_freeze(out, 1);
+                if (evbuffer_get_length(out) == 0)
+                        return;
+        }
+        if (!waiting)
+                bufferevent_enable(bev, EV_WRITE);
+}
+
+static void session_end(evutil_socket_t fd, short what, void *ctx)
+{
+        session_free(ctx, NULL);
+}
+
+/* Frees <s> once the current callback has returned: its last bytes are
+ * written, but a bufferevent (a TLS filter above all) may still be on the
+ * stack, and use the session after its callback returns. */
+static void end_soon(struct session *s)
+{
+        if (s->end == NULL)
+                s->end = event_new(s->d->base, -1, 0, session_end, s);
+        if (s->end == NULL) {
+                session_free(s, NULL);
+                return;
+        }
+        event_active(s->end, EV_TIMEOUT, 1);
+}
+
 /* After any input: closes, or sets what each side may do next. */
 static void after_io(struct session *s)
 {
         const struct pc_smtp_proxy_limits *l = limits(s);
         size_t client_out;
 
+        flush_out(s->client, true);
+        if (!s->upstream_stopped)
+                flush_out(s->upstream, s->connected && !s->tls_wanted && !s->tls_on);
         if (smtp_relay_closing(&s->relay) || (s->client_eof && !smtp_relay_busy(&s->relay))) {
                 if (s->ending)
                         return;
                 s->ending = true;
                 bufferevent_disable(s->client, EV_READ);
                 if (evbuffer_get_length(bufferevent_get_output(s->client)) == 0)
-                        session_free(s, NULL);
+                        end_soon(s);
                 return;
         }
         /* While the upstream owes replies, its timeout runs and the
@@ -405,6 +459,7 @@ static int upstream_tls(struct session *s)
 
         if (ssl == NULL)
                 return -ENOMEM;
+        bufferevent_enable(s->upstream, EV_WRITE); /* the filter writes through it */
         f = bufferevent_openssl_filter_new(s->d->base, s->upstream, ssl, BUFFEREVENT_SSL_CONNECTING,
                                            BEV_OPT_CLOSE_ON_FREE);
         if (f == NULL) {
@@ -553,6 +608,8 @@ static void session_free(struct session *s, const char *why)
                 event_free(s->timer);
         if (s->life != NULL)
                 event_free(s->life);
+        if (s->end != NULL)
+                event_free(s->end);
         if (s->client != NULL)
                 bufferevent_free(s->client);
         if (s->upstream != NULL)
@@ -586,6 +643,7 @@ unsigned proxy_end_refused(struct smtpd *d, const char *id)
                  * connection before the end of the data drops the message. */
                 if (s->upstream != NULL)
                         bufferevent_disable(s->upstream, EV_WRITE);
+                s->upstream_stopped = true;
                 smtp_relay_abort(&s->relay, line);
                 after_io(s);
                 n++;
@@ -849,6 +907,9 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
                           s->src, s->mx);
         bufferevent_enable(s->client, EV_READ);
         bufferevent_enable(s->upstream, EV_READ);
+        /* Written by flush_out(), the write event only for what waits. */
+        bufferevent_disable(s->client, EV_WRITE);
+        bufferevent_disable(s->upstream, EV_WRITE);
         arm_timer(s);
         if (bufferevent_socket_connect(s->upstream, (struct sockaddr *)&dst,
                                        dst.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
