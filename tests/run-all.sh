@@ -58,7 +58,7 @@ fuzz_one() { # HARNESS: runs it, leaves its status in build-fuzz/NAME.status
         local name corpus
         name=$(basename "$1")
         corpus=tests/fuzz/corpus/${name#fuzz_}
-        tests/fuzz/run.sh "$1" "$corpus" "${FUZZ_SECONDS:-12}" >"build-fuzz/$name.log" 2>&1
+        tests/fuzz/run.sh "$1" "$corpus" "${FUZZ_SECONDS:-10}" >"build-fuzz/$name.log" 2>&1
         echo $? >"build-fuzz/$name.status"
 }
 harnesses=()
@@ -73,7 +73,7 @@ done
 for fz in "${harnesses[@]+"${harnesses[@]}"}"; do
         name=$(basename "$fz")
         st=$(cat "build-fuzz/$name.status" 2>/dev/null || echo 1)
-        record "fuzz: $name (${FUZZ_SECONDS:-12}s)" "$st"
+        record "fuzz: $name (${FUZZ_SECONDS:-10}s)" "$st"
         [ "$st" = 0 ] || tail -30 "build-fuzz/$name.log"
 done
 ls build-fuzz/tests/fuzz/fuzz_* >/dev/null 2>&1 || record "fuzz: no harness was built" 1
