@@ -26,9 +26,9 @@ lab_install() {
         local p
         for p in "$@"; do
                 dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' && continue
-                DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$p" >/dev/null 2>&1 ||
-                        { DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null 2>&1 &&
-                          DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$p" >/dev/null 2>&1; } ||
+                lab_apt install -y -q --no-install-recommends "$p" >/dev/null 2>&1 ||
+                        { lab_apt update -q >/dev/null 2>&1 &&
+                          lab_apt install -y -q --no-install-recommends "$p" >/dev/null 2>&1; } ||
                         { echo "FAIL cannot install $p"; return 1; }
         done
 }

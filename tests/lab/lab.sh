@@ -17,6 +17,11 @@
 #			"$LAB_PREFIX-hv", "$LAB_PREFIX-inet", "$LAB_PREFIX-vps201"...).
 #			Two labs can coexist with two prefixes, as long as neither
 #			prefix plus "-" starts the other ("pc" and "pc-x" clash).
+#	LAB_INSTANCE	appended to LAB_PREFIX (letters and digits only, so
+#			that no two instances clash): tests/meson.build gives
+#			each lab test its own, so that two tests run at once
+#			never share a namespace, a LAB_DIR or a sweep of stale
+#			ones.  Applied once (unset for child shells).
 #	LAB_DIR		all state (pids, logs, postfix instance, mail, UDP logs),
 #			default a fresh `mktemp -d` made by lab_up; removed by lab_down
 #	LAB_KEEP=1	lab_down keeps $LAB_DIR (to read logs after a failure)
@@ -73,6 +78,13 @@
 # Every function returns promptly: each wait is bounded by a timeout.
 
 : "${LAB_PREFIX:=pc}"
+if [ -n "${LAB_INSTANCE:-}" ]; then
+	case $LAB_INSTANCE in
+	*[!a-z0-9]*) echo "lab.sh: LAB_INSTANCE=$LAB_INSTANCE: letters and digits only" >&2; exit 2 ;;
+	esac
+	LAB_PREFIX=$LAB_PREFIX$LAB_INSTANCE
+	unset LAB_INSTANCE
+fi
 : "${LAB_TOPOLOGY:=routed}"
 : "${LAB_DIR:=}"
 
@@ -144,6 +156,12 @@ _lab_setvar() { # NAME VALUE: set, export and persist to $LAB_DIR/env
 	fi
 }
 
+# lab_apt ARGS...: apt-get ARGS, one at a time on this machine: meson runs
+# two lab tests at once, and a second apt-get would find dpkg locked.
+lab_apt() {
+	flock -w 900 /run/lock/portcullis-lab-apt.lock env DEBIAN_FRONTEND=noninteractive apt-get "$@"
+}
+
 # lab_deps: installs the Debian packages the lab needs (only the missing ones).
 # Installing postfix never configures or leaves running a system postfix.
 lab_deps() {
@@ -158,11 +176,11 @@ lab_deps() {
 	[ "${#missing[@]}" = 0 ] && return 0
 	_lab_log "installing: ${missing[*]}"
 	echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
-	local apt=(env DEBIAN_FRONTEND=noninteractive apt-get -y -qq
+	local apt=(lab_apt -y -qq
 		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold
 		--no-install-recommends install "${missing[@]}")
 	if ! "${apt[@]}" >/dev/null 2>&1; then
-		env DEBIAN_FRONTEND=noninteractive apt-get -qq update >/dev/null 2>&1 || true
+		lab_apt -qq update >/dev/null 2>&1 || true
 		"${apt[@]}" >/dev/null || { echo "lab_deps: apt-get install failed" >&2; return 1; }
 	fi
 	# No system postfix: stop and disable it if installing started it.

@@ -101,7 +101,7 @@ ok = any("scade" in m["subject"] and "smtp" in m["text"] and "Scadenza:" in m["t
 sys.exit(0 if ok else print(ms) or 1)' "$(mails carla@example.it)"
 
 echo "# a suspension by the agent: vps-101 spoofs (hping3), its owner is told in English"
-command -v hping3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q hping3 >/dev/null 2>&1
+lab_install hping3 || exit 1
 lab_exec vps101 hping3 --udp -p 9999 -a "$VPS202_V4" -c 3 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1
 check "vps-101 is suspended" wait_for 5 suspended v101
 check "ada@example.net receives one message" wait_mails ada@example.net 1
