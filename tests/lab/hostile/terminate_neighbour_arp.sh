@@ -66,6 +66,7 @@ check "(control) no incident so far" test "$(sql 'SELECT count(*) FROM incident'
 bridged() { [ "$LAB_TOPOLOGY" = bridged ]; }
 answers() { if bridged; then spoof_count "$VPS201_IF" spoof_answer bridge; else echo 0; fi; }
 incidents() { sql "SELECT count(*) FROM incident WHERE vps_id='$1'"; }
+incidents_are() { [ "$(incidents "$1")" = "$2" ]; } # VPS N (for wait_for: asks again each time)
 # vps-202's frames, from its own MAC and address: "arp" a broadcast who-has
 # 203.0.113.77, "echo" and "syn" (to port 80) to it at vps-201's MAC (at a
 # routed site: at its gateway's).  Prints what was answered.
@@ -131,7 +132,7 @@ from scapy.all import IP, TCP, send, conf
 conf.verb = 0
 send(IP(src="203.0.113.77", dst="'"$VPS202_V4"'") / TCP(sport=80, dport=47701, flags="S"))
 ' 2>/dev/null
-wait_for 3 test "$(incidents vps-201)" = 1
+wait_for 3 incidents_are vps-201 1
 check "a SYN from 203.0.113.77 right after the echo request: an incident of vps-201" test "$(incidents vps-201)" = 1
 check "... ipv4-source" grep -q '"kind":"ipv4-source"' <<<"$(sql "SELECT evidence FROM incident WHERE vps_id='vps-201'")"
 # vps-202: a reply that answers no request (ARP cache poisoning of its
@@ -144,7 +145,7 @@ me, dst = get_if_hwaddr("eth0"), sys.argv[1] or getmacbyip(sys.argv[2])
 sendp(Ether(src=me, dst=dst) / ARP(op=2, hwsrc=me, psrc="203.0.113.78", hwdst=dst, pdst=sys.argv[3]), iface="eth0")
 ' "${VPS201_MAC:-}" "$LAB_GW_V4" "$VPS201_V4" 2>/dev/null
 if bridged; then
-        wait_for 3 test "$(incidents vps-202)" = 1
+        wait_for 3 incidents_are vps-202 1
         check "an unsolicited ARP reply claiming 203.0.113.78: an incident of vps-202" test "$(incidents vps-202)" = 1
         check "... arp-claims-foreign-address" grep -q '"kind":"arp-claims-foreign-address"' <<<"$(sql "SELECT evidence FROM incident WHERE vps_id='vps-202'")"
 else
