@@ -49,8 +49,15 @@ for line in open(sys.argv[1]):
         fi
 }
 
+# phase NAME: ends the phase before (its wall time goes to the summary)
+phases=
+phase_t0=$SECONDS
+phase() { phases+="${phases:+, }$1 $((SECONDS - phase_t0)) s"; phase_t0=$SECONDS; }
+
 meson_suite build plain
+phase plain
 meson_suite build-asan asan
+phase asan
 
 # Fuzzing: each harness for a bounded time from its seed corpus, two at a
 # time (one per core).
@@ -77,14 +84,17 @@ for fz in "${harnesses[@]+"${harnesses[@]}"}"; do
         [ "$st" = 0 ] || tail -30 "build-fuzz/$name.log"
 done
 ls build-fuzz/tests/fuzz/fuzz_* >/dev/null 2>&1 || record "fuzz: no harness was built" 1
+phase fuzz
 
 # Benchmarks: a short smoke run each (the real runs are `make bench`).
 bench/run.sh build --smoke >build/bench-smoke.log 2>&1
 st=$?
 record "bench: smoke run" $st
 [ $st = 0 ] || tail -30 build/bench-smoke.log
+phase bench
 
 cat "$why_log"
 for f in "${failed[@]+"${failed[@]}"}"; do echo "failed: $f"; done
+echo "wall time: $phases; $SECONDS s in all"
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
