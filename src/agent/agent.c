@@ -61,6 +61,54 @@ static bool kernel_enforces(const struct pc_config *cfg, const char *db)
         return held > 0;
 }
 
+const char *agent_host(const struct agent *a)
+{
+        return a->cfg->agent.host;
+}
+
+bool agent_owns(const struct agent *a, const struct pc_vps *vps)
+{
+        const char *me = agent_host(a);
+
+        return me[0] == '\0' || strcmp(vps->host, me) == 0 || strcmp(vps->moving_from, me) == 0;
+}
+
+/* A VPS moving away from <host> is on its interface there until it goes. */
+static void localize_vps(const char *host, struct pc_vps *vps)
+{
+        if (host[0] != '\0' && strcmp(vps->moving_from, host) == 0)
+                snprintf(vps->iface, sizeof(vps->iface), "%s", vps->moving_iface);
+}
+
+static void localize(const char *host, struct pc_model *m)
+{
+        for (size_t i = 0; host[0] != '\0' && i < pc_model_count(m); i++) {
+                struct pc_vps *vps = pc_model_at(m, i);
+
+                if (strcmp(vps->moving_from, host) == 0 && strcmp(vps->iface, vps->moving_iface) != 0)
+                        pc_model_set_iface(m, vps, vps->moving_iface);
+        }
+}
+
+void agent_heartbeat(struct agent *a)
+{
+        struct pc_agent_beat b = {
+                .started = a->started,
+                .heartbeat = pc_now(),
+                .change_seen = a->change_seen,
+                .changes = a->changes,
+                .vpses = pc_model_count(a->model),
+                .in_sync = a->in_sync,
+        };
+
+        if (agent_host(a)[0] == '\0')
+                return;
+        snprintf(b.host, sizeof(b.host), "%s", agent_host(a));
+        snprintf(b.version, sizeof(b.version), "%s", PC_VERSION);
+        if (pc_store_agent_beat(a->store, &b) < 0)
+                agent_log("Failed to record the heartbeat: %s", pc_store_errmsg(a->store));
+}
+
 /* Loads config, store and model into the out-parameters; nothing is kept
  * on failure.  With <create> (the agent's start) a missing database is
  * created; a reload never creates one: a database gone from under a
@@ -82,6 +130,16 @@ static int load_all(struct agent *a, bool create, struct pc_config **ret_cfg,
                 agent_log("Failed to load the configuration: %s", err);
                 return r;
         }
+        if (a->host_arg != NULL) {
+                if (strlen(a->host_arg) >= sizeof(cfg->agent.host) || !pc_name_valid(a->host_arg)) {
+                        agent_log("--host '%.63s' is not a host name: use 1-63 of a-z 0-9 . _ - starting with a "
+                                  "letter or digit",
+                                  a->host_arg);
+                        pc_config_free(cfg);
+                        return -EINVAL;
+                }
+                snprintf(cfg->agent.host, sizeof(cfg->agent.host), "%s", a->host_arg);
+        }
         db = a->db_url != NULL ? a->db_url : cfg->database;
         r = pc_store_open(db, &store, err, sizeof(err));
         if (r == -ENOENT && create && kernel_enforces(cfg, db))
@@ -102,11 +160,12 @@ static int load_all(struct agent *a, bool create, struct pc_config **ret_cfg,
         if (r >= 0)
                 r = pc_model_new(cfg, &m);
         if (r >= 0)
-                r = pc_store_load(store, m);
+                r = pc_store_load_host(store, m, cfg->agent.host[0] != '\0' ? cfg->agent.host : NULL);
         if (r < 0) {
                 agent_log("Failed to load the database: %s", pc_store_errmsg(store));
                 goto fail;
         }
+        localize(cfg->agent.host, m);
         if (create)
                 a->change_seen = seen;
         *ret_cfg = cfg;
@@ -309,6 +368,30 @@ int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
         return agent_sync_vps_from(a, id, false, reply);
 }
 
+/* <vps> (NULL: none), now in this host's kernel, moved here: the host it
+ * left may let it go.  A failure leaves it enforced there too, and the
+ * next change or start of this VPS says it again. */
+static void arrived(struct agent *a, const struct pc_vps *vps)
+{
+        struct pc_actor who = { .by = "portcullisd", .reason = "enforced on its new host" };
+
+        if (vps == NULL || vps->moving_from[0] == '\0' || agent_host(a)[0] == '\0' ||
+            strcmp(vps->host, agent_host(a)) != 0)
+                return;
+        if (pc_store_vps_arrived(a->store, vps->id, agent_host(a), &who) < 0)
+                agent_log("%s is enforced here, but telling %s so failed (it keeps enforcing it meanwhile): %s",
+                          vps->id, vps->moving_from, pc_store_errmsg(a->store));
+        else
+                agent_log("%s moved here from %s and is enforced: %s may let it go", vps->id, vps->moving_from,
+                          vps->moving_from);
+}
+
+void agent_arrivals(struct agent *a)
+{
+        for (size_t i = 0; a->in_sync && agent_host(a)[0] != '\0' && i < pc_model_count(a->model); i++)
+                arrived(a, pc_model_at(a->model, i));
+}
+
 int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *reply)
 {
         struct pc_vps *fresh = NULL, *old = pc_model_find(a->model, id);
@@ -325,6 +408,20 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
                 agent_log("Failed to read %s from the database: %s", id, pc_store_errmsg(a->store));
                 return r;
         }
+        if (fresh != NULL && !agent_owns(a, fresh)) {
+                /* Another host's (moved there, and enforced there now). */
+                if (old == NULL) {
+                        json_object_set_new(reply, "error", json_sprintf("%s runs on host %s, not on this one (%s)",
+                                                                         id, fresh->host[0] != '\0' ? fresh->host : "(none)",
+                                                                         agent_host(a)));
+                        pc_vps_free(fresh);
+                        return -ENOENT;
+                }
+                pc_vps_free(fresh);
+                fresh = NULL;
+        }
+        if (fresh != NULL)
+                localize_vps(agent_host(a), fresh);
         if (old == NULL && fresh == NULL) {
                 json_object_set_new(reply, "error", json_string("no such VPS in the database or the kernel"));
                 return -ENOENT;
@@ -339,6 +436,7 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
                 pc_vps_free(fresh);
                 return r;
         }
+        arrived(a, fresh);
         /* The feed repeats what `portcullis` told already: nothing to say. */
         if (feed && changes == 0 && old != NULL && fresh != NULL && !pc_vps_change_tightens(old, fresh, pc_now())) {
                 pc_model_remove(a->model, id);
@@ -448,6 +546,10 @@ int agent_reload(struct agent *a, json_t *reply)
         notifier_stop(a); /* it holds a copy of the old notifications config */
         notifier_start(a);
         agent_scan_reconfigure(a);
+        /* The database (or the host) may be another now. */
+        agent_watch_close(a);
+        a->watch_none = false;
+        agent_watch_start(a);
         json_object_set_new(reply, "reloaded", json_true());
         json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
         return 0;
@@ -673,6 +775,8 @@ void agent_status(struct agent *a, json_t *reply)
 
         json_object_set_new(reply, "in_sync", json_boolean(a->in_sync));
         json_object_set_new(reply, "verifying", json_boolean(a->verifying));
+        if (agent_host(a)[0] != '\0')
+                json_object_set_new(reply, "host", json_string(agent_host(a)));
         json_object_set_new(reply, "table", json_sprintf("inet %s", a->cfg->agent.nft_table));
         json_object_set_new(reply, "vps", json_integer((json_int_t)pc_model_count(a->model)));
         json_object_set_new(reply, "elements", json_integer((json_int_t)a->elements));

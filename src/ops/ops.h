@@ -127,6 +127,8 @@ enum pc_op {
         PC_OP_TERMINATE,
         PC_OP_NOTIFICATION_RETRY,
         PC_OP_TICKET_FINDINGS,
+        PC_OP_VPS_MOVE,
+        PC_OP_FLEET_READ,
         PC_OP_COUNT_,
 };
 
@@ -147,6 +149,7 @@ struct pc_vps_spec {
         const uint8_t *mac;   /* 6 bytes, or NULL */
         const struct pc_prefix *addrs;
         size_t n_addrs;
+        const char *host;     /* the hypervisor it runs on; NULL: none (a single host) */
 };
 
 /* Registers <spec> for <who> (admin, agent), <reason> (may be NULL) in
@@ -181,6 +184,22 @@ struct pc_vps_change {
  * written and *<ret_changed> (may be NULL) is false. */
 int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_change *change,
                       const char *reason, bool *ret_changed, struct pc_ops_error *err);
+
+/* Moves VPS <id> to hypervisor <host> (NULL or "": none), on interface
+ * <iface> there (NULL: the same name), for <who> (admin, agent), <reason>
+ * (may be NULL) in the audit log (vps.move).  Its policy, filters with
+ * their remaining time, suspension and history go with it; the host it
+ * leaves keeps enforcing it until the new one does (pc_store_vps_move).
+ * Refused: a bad name (EINVAL, host or iface), an interface another VPS
+ * has on that host (EEXIST), an unknown VPS (ENOENT).  Moving it where it
+ * is: *<ret_changed> (may be NULL) false, nothing written. */
+int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *host,
+                    const char *iface, const char *reason, bool *ret_changed, struct pc_ops_error *err);
+
+/* Calls <cb> with each agent's last heartbeat, for <who> (admin, support;
+ * PC_OP_FLEET_READ). */
+int pc_ops_fleet_agents(struct pc_ops *o, const struct pc_ops_actor *who, pc_agent_beat_cb cb, void *userdata,
+                        struct pc_ops_error *err);
 
 /* Records for <who> (admin, agent) that VPS <id> runs (<running>) or is
  * stopped, as its VM manager says: audited as vps.start or vps.stop with

@@ -113,9 +113,11 @@ json_t *pc_json_vps(const struct pc_vps *v)
                 pc_format_prefix(&v->addrs[i], buf, sizeof(buf));
                 json_array_append_new(addrs, json_string(buf));
         }
+        json_t *o;
+
         if (v->has_mac)
                 pc_format_mac(v->mac, mac, sizeof(mac));
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
                          v->id, "site", v->site->name, "policy", v->site->policy->name, "owner", v->owner, "lang",
                          v->lang, "iface", v->iface, "mac", v->has_mac ? mac : NULL, "addresses", addrs, "state",
                          pc_vps_state_name(v), "run_state", pc_vps_run_state_name(v), "run_since",
@@ -130,6 +132,12 @@ json_t *pc_json_vps(const struct pc_vps *v)
                                       : json_null(),
                          "rules", rules_json(v), "exceptions", exceptions_json(v), "filters", filters_json(v),
                          "created", pc_json_time(v->created));
+        /* Only in a fleet: a single host's VPSes read as before. */
+        if (o != NULL && v->host[0] != '\0')
+                json_object_set_new(o, "host", json_string(v->host));
+        if (o != NULL && v->moving_from[0] != '\0')
+                json_object_set_new(o, "moving_from", json_string(v->moving_from));
+        return o;
 }
 
 static json_t *ports_json(const struct pc_port_range *pr, size_t n)

@@ -45,6 +45,17 @@ static int check_iface(const char *iface, struct pc_ops_error *err)
         return 0;
 }
 
+/* NULL or "": none (a single host). */
+static int check_host(const char *host, struct pc_ops_error *err)
+{
+        if (host != NULL && host[0] != '\0' && (strlen(host) >= PC_NAME_MAX || !pc_name_valid(host)))
+                return pc_ops_fail(err, PC_OPS_EINVAL, "host",
+                                   "host '%.63s' is not a name: use 1-63 of a-z 0-9 . _ - starting with a letter "
+                                   "or digit",
+                                   host);
+        return 0;
+}
+
 static int check_lang(const char *lang, struct pc_ops_error *err)
 {
         for (size_t i = 0; i < PC_ARRAY_SIZE(languages); i++)
@@ -119,7 +130,7 @@ static int check_spec(struct pc_ops *o, const struct pc_vps_spec *spec, const ch
 
         if ((r = check_id(spec->id, err)) < 0 || (r = check_owner(spec->owner, err)) < 0 ||
             (r = check_iface(spec->iface, err)) < 0 || (r = check_addrs(spec->addrs, spec->n_addrs, err)) < 0 ||
-            (r = check_lang(spec->lang != NULL ? spec->lang : "en", err)) < 0 ||
+            (r = check_lang(spec->lang != NULL ? spec->lang : "en", err)) < 0 || (r = check_host(spec->host, err)) < 0 ||
             (r = pc_ops_text_check("reason", reason, REASON_SIZE, err)) < 0)
                 return r;
         if (spec->mac != NULL && (spec->mac[0] & 1))
@@ -173,6 +184,7 @@ static int vps_build(const struct pc_vps_spec *spec, const struct pc_site *site,
         snprintf(vps->owner, sizeof(vps->owner), "%s", spec->owner);
         snprintf(vps->lang, sizeof(vps->lang), "%s", spec->lang != NULL ? spec->lang : "en");
         snprintf(vps->iface, sizeof(vps->iface), "%s", spec->iface);
+        snprintf(vps->host, sizeof(vps->host), "%s", spec->host != NULL ? spec->host : "");
         vps->site = site;
         if (spec->mac != NULL) {
                 memcpy(vps->mac, spec->mac, sizeof(vps->mac));
@@ -232,6 +244,7 @@ static void spec_changed(const struct pc_vps *cur, const struct pc_vps_change *c
                 .mac = change->mac != NULL ? change->mac : cur->has_mac ? cur->mac : NULL,
                 .addrs = change->addrs != NULL ? change->addrs : cur->addrs,
                 .n_addrs = change->addrs != NULL ? change->n_addrs : cur->n_addrs,
+                .host = cur->host,
         };
 }
 
@@ -274,6 +287,33 @@ int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const st
         int r = pc_ops_begin(o, err);
 
         return r < 0 ? r : pc_ops_end(o, vps_update_checked(o, who, change, reason, ret_changed, err), err);
+}
+
+int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *host,
+                    const char *iface, const char *reason, bool *ret_changed, struct pc_ops_error *err)
+{
+        struct pc_actor actor;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_VPS_MOVE, err)) < 0 || (r = check_id(id, err)) < 0 ||
+            (r = pc_ops_text_check("reason", reason, REASON_SIZE, err)) < 0)
+                return r;
+        if ((r = check_host(host, err)) < 0 || (iface != NULL && (r = check_iface(iface, err)) < 0))
+                return r;
+        actor = pc_ops_store_actor(who, reason);
+        r = pc_store_vps_move(o->store, id, host, iface, &actor, ret_changed);
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}
+
+int pc_ops_fleet_agents(struct pc_ops *o, const struct pc_ops_actor *who, pc_agent_beat_cb cb, void *userdata,
+                        struct pc_ops_error *err)
+{
+        int r = pc_ops_authorize(who, PC_OP_FLEET_READ, err);
+
+        if (r < 0)
+                return r;
+        r = pc_store_agent_list(o->store, cb, userdata);
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
 }
 
 int pc_ops_vps_set_state(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, bool running,

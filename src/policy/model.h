@@ -89,6 +89,13 @@ struct pc_vps {
          * stopped VPS keeps its whole policy in force.  0/false: running. */
         bool stopped;
         int64_t run_since; /* when it last started or stopped; 0: since registered */
+        /* The hypervisor it runs on ("": a single-host installation, where
+         * the one agent enforces every VPS) and, while it moves, the one
+         * that enforced it before and keeps it until <host>'s agent says
+         * it enforces it (pc_store_vps_arrived). */
+        char host[PC_NAME_MAX];
+        char moving_from[PC_NAME_MAX];
+        char moving_iface[16]; /* its interface on <moving_from> */
         size_t model_slot; /* private to model.c: position in the model */
 };
 

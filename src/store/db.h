@@ -63,6 +63,7 @@ enum db_tx {
 
 struct db;
 struct db_stmt;
+struct db_listener;
 
 /* What a driver does; every member is required.  The store calls them
  * only through the db_* functions below, which say each one's contract. */
@@ -87,6 +88,27 @@ struct db_driver {
         int (*lock)(struct db *db, const char *table, const char *key);
         int (*schema_version)(struct db *db, int *ret_version);
         const char *(*errmsg)(struct db *db);
+        /* Optional (NULL: the engine cannot): a listener, on a connection
+         * of its own, of the notifications sent on <channel> at commit. */
+        int (*listen)(struct db *db, const char *channel, struct db_listener **ret);
+};
+
+/* A listener (db_driver.listen): it connects and listens without
+ * blocking; the caller waits on fd() (for writing too if wants_write())
+ * and calls ready() then.  ready() sets *<ret_notified> when a
+ * notification came or the connection was just made (whatever was sent
+ * before is lost: read what it would have told); -EIO when the
+ * connection is lost, *<ret_why> saying why (valid until the next call):
+ * close it and listen again later. */
+struct db_listener_ops {
+        int (*fd)(struct db_listener *l);
+        bool (*wants_write)(struct db_listener *l);
+        int (*ready)(struct db_listener *l, bool *ret_notified, const char **ret_why);
+        void (*close)(struct db_listener *l);
+};
+
+struct db_listener {
+        const struct db_listener_ops *ops;
 };
 
 /* The head of a driver's connection: the driver's own struct embeds it

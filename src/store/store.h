@@ -199,6 +199,9 @@ typedef int (*pc_attempt_count_cb)(const struct pc_attempt_count *a, void *userd
 
 struct pc_api_token;
 struct pc_change;
+struct pc_agent_beat;
+struct pc_store_watch;
+typedef int (*pc_agent_beat_cb)(const struct pc_agent_beat *b, void *userdata);
 typedef int (*pc_api_token_cb)(const struct pc_api_token *t, void *userdata);
 typedef int (*pc_change_cb)(const struct pc_change *c, void *userdata);
 
@@ -209,7 +212,7 @@ struct pc_store_ops {
         void (*close)(struct pc_store *s);
         const char *(*errmsg)(const struct pc_store *s);
         int (*schema_version)(struct pc_store *s, int *ret_version);
-        int (*load)(struct pc_store *s, struct pc_model *m);
+        int (*load)(struct pc_store *s, struct pc_model *m, const char *host);
         int (*vps_add)(struct pc_store *s, const struct pc_vps *vps, const struct pc_actor *who);
         int (*vps_remove)(struct pc_store *s, const char *id, const struct pc_actor *who);
         int (*vps_update)(struct pc_store *s, const struct pc_vps *vps, const struct pc_actor *who,
@@ -296,6 +299,12 @@ struct pc_store_ops {
                             size_t limit, pc_attempt_count_cb cb, void *userdata);
         int (*tx_begin)(struct pc_store *s);
         int (*tx_end)(struct pc_store *s, int r);
+        int (*vps_move)(struct pc_store *s, const char *id, const char *host, const char *iface,
+                        const struct pc_actor *who, bool *ret_changed);
+        int (*vps_arrived)(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who);
+        int (*agent_beat)(struct pc_store *s, const struct pc_agent_beat *b);
+        int (*agent_list)(struct pc_store *s, pc_agent_beat_cb cb, void *userdata);
+        int (*watch_open)(struct pc_store *s, struct pc_store_watch **ret);
 };
 
 /* Opens the existing store named by <url> ("sqlite:/path/db",
@@ -343,6 +352,11 @@ int pc_store_schema_version(struct pc_store *s, int *ret_version);
  * suspension into <m> (which must be empty).  A VPS whose site is not in
  * the model's config fails the load with -ENOENT naming VPS and site. */
 int pc_store_load(struct pc_store *s, struct pc_model *m);
+
+/* As pc_store_load, the VPSes the agent of hypervisor <host> enforces:
+ * those on it, and those moving away from it that the new host does not
+ * enforce yet (pc_store_vps_arrived).  <host> NULL: every VPS. */
+int pc_store_load_host(struct pc_store *s, struct pc_model *m, const char *host);
 
 /* Loads the one VPS <id> as pc_store_load would, into a new VPS that the
  * caller owns (free with pc_vps_free).  -ENOENT if it does not exist. */
@@ -773,6 +787,10 @@ struct pc_change {
         int64_t id;
         char vps_id[PC_NAME_MAX];
         char action[32];
+        /* Where that VPS is now (""), none or removed): an agent skips the
+         * changes of VPSes it neither holds nor is to hold. */
+        char host[PC_NAME_MAX];
+        char moving_from[PC_NAME_MAX];
 };
 
 /* Calls <cb> for the changes after <after> (an audit id), oldest first, at
@@ -781,6 +799,69 @@ int pc_store_changes(struct pc_store *s, int64_t after, size_t limit, pc_change_
 
 /* The newest change's id into *<ret_id> (0: none yet). */
 int pc_store_change_last(struct pc_store *s, int64_t *ret_id);
+
+/* ---- the fleet ---------------------------------------------------------
+ *
+ * Several hypervisors share one database (PostgreSQL).  Each VPS records
+ * the host it runs on, and each host's agent enforces only its own
+ * (pc_store_load_host).  A VPS moves without a moment unenforced: the old
+ * host keeps it until the new host's agent has it in its kernel and says
+ * so (pc_store_vps_arrived); that change reaches the old host through the
+ * feed like any other, and it lets the VPS go. */
+
+/* Moves VPS <id> to hypervisor <host> (1-63 of a-z 0-9 . _ -; NULL or "":
+ * none, a single-host installation's), on interface <iface> there (NULL:
+ * the same name).  The host that enforced it (its host before, or the one
+ * still holding it from an earlier move) keeps it until <host> arrives.
+ * Its exceptions, filters (with their remaining time), suspension and
+ * history are the VPS's and stay.  Audited as vps.move (before, after).
+ * -ENOENT, -EINVAL (a bad name), -EEXIST (the interface is another VPS's
+ * on that host).  Moving it where it is changes nothing: *<ret_changed>
+ * (may be NULL) false. */
+int pc_store_vps_move(struct pc_store *s, const char *id, const char *host, const char *iface,
+                      const struct pc_actor *who, bool *ret_changed);
+
+/* <host>'s agent enforces VPS <id>, which moved there: the host it moved
+ * from lets it go.  Audited as vps.arrive by <who>, only if <id> was
+ * moving to <host> (otherwise nothing: 0). */
+int pc_store_vps_arrived(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who);
+
+/* An agent's heartbeat: who it is, since when, how far it has followed
+ * the feed and what it holds. */
+struct pc_agent_beat {
+        char host[PC_NAME_MAX];
+        int64_t started;      /* unix time */
+        int64_t heartbeat;    /* unix time of this beat */
+        int64_t change_seen;  /* the last change of the feed it applied */
+        uint64_t changes;     /* changes it applied to its kernel since it started */
+        uint64_t vpses;       /* VPSes it enforces */
+        bool in_sync;         /* its kernel holds what its model says */
+        char version[32];
+};
+
+/* Records <b> (one row per host, replaced).  Not audited: a heartbeat is
+ * no change. */
+int pc_store_agent_beat(struct pc_store *s, const struct pc_agent_beat *b);
+
+/* Calls <cb> for every agent's last heartbeat, by host. */
+int pc_store_agent_list(struct pc_store *s, pc_agent_beat_cb cb, void *userdata);
+
+/* Following changes as they commit, where the engine can tell
+ * (PostgreSQL's LISTEN/NOTIFY on a connection of its own, connected
+ * without blocking).  -EOPNOTSUPP where it cannot (SQLite: writers wake
+ * the agent through its wake socket instead). */
+int pc_store_watch_open(struct pc_store *s, struct pc_store_watch **ret);
+/* The descriptor to wait on, and whether for writing too: both may change
+ * after each pc_store_watch_ready(). */
+int pc_store_watch_fd(struct pc_store_watch *w);
+bool pc_store_watch_wants_write(struct pc_store_watch *w);
+/* Advances <w> once its descriptor is ready: *<ret_changed> if the feed
+ * may have grown (a notification, or a connection just made: what was
+ * missed meanwhile is in the feed).  -EIO: the connection is lost (the
+ * message in *<ret_why>, static until the next call): close and open again
+ * later. */
+int pc_store_watch_ready(struct pc_store_watch *w, bool *ret_changed, const char **ret_why);
+void pc_store_watch_close(struct pc_store_watch *w);
 
 /* The SQLite backend. */
 extern const struct pc_store_ops pc_store_sqlite_ops;

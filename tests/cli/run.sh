@@ -856,7 +856,7 @@ t orch-stop-badid 2 vps stop "x y" && has orch-stop-badid "is not a valid VPS id
 t orch-stop-badby 2 vps stop vps-502 --by "A B" && has orch-stop-badby "--by 'A B' is not a valid name" "$err"
 t orch-stop-extra 2 vps stop vps-502 now && has orch-stop-extra "vps stop takes exactly one ID" "$err"
 t orch-stop-badopt 2 vps stop vps-502 --addr 198.51.100.52 && has orch-stop-badopt "bad option for vps stop" "$err"
-t orch-badsub 2 vps pause vps-502 && has orch-badsub "unknown vps subcommand 'pause' (add, update, start, stop, remove, list, show)" "$err"
+t orch-badsub 2 vps pause vps-502 && has orch-badsub "unknown vps subcommand 'pause' (add, update, move, start, stop, remove, list, show)" "$err"
 db="sqlite:$tmp/t.db"
 
 # API tokens: shown once, stored as a hash, refused with the field at fault.

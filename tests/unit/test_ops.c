@@ -172,19 +172,20 @@ static void test_authorize_matrix(void **state)
                 /* register, update, start/stop, remove, grant, revoke; ticket
                  * open, read, investigate, approve, deny, revoke, expire; vps
                  * read, tokens, metrics; incident read, close; action lift; audit;
-                 * action place; terminate; notification retry; ticket findings */
+                 * action place; terminate; notification retry; ticket findings;
+                 * vps move; fleet read */
                 { &admin,
                   { true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true,
-                    true, true, true, true, true, true, true, true } },
+                    true, true, true, true, true, true, true, true, true, true } },
                 { &support,
                   { false, false, false, false, true, true, true, true, true, true, true, true, false, true, false,
-                    true, true, true, true, true, true, false, true, true } },
+                    true, true, true, true, true, true, false, true, true, false, true } },
                 { &customer,
                   { false, false, false, false, false, false, true, true, false, false, false, false, false, true,
-                    false, false, true, false, false, false, false, false, false, false } },
+                    false, false, true, false, false, false, false, false, false, false, false, false } },
                 { &agent,
                   { true, true, true, true, false, false, false, false, false, false, false, false, true, true, false,
-                    true, false, false, false, false, true, true, false, false } },
+                    true, false, false, false, false, true, true, false, false, true, false } },
         };
         struct pc_ops_error err;
 
