@@ -3,6 +3,7 @@
 #include "agent/agent.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -386,6 +387,36 @@ static void arrived(struct agent *a, const struct pc_vps *vps)
                           vps->moving_from);
 }
 
+/* Whether <vps>, in the model, is one that left for another host and is
+ * kept for its interface (logged once, when it began). */
+static bool departing(const struct agent *a, const struct pc_vps *vps)
+{
+        return !agent_owns(a, vps) || (vps->moving_from[0] == '\0' && strcmp(vps->host, agent_host(a)) != 0);
+}
+
+void agent_departures(struct agent *a)
+{
+        char gone[16][PC_NAME_MAX];
+        size_t n = 0;
+
+        if (agent_host(a)[0] == '\0')
+                return;
+        for (size_t i = 0; i < pc_model_count(a->model) && n < PC_ARRAY_SIZE(gone); i++) {
+                const struct pc_vps *vps = pc_model_at(a->model, i);
+
+                if (strcmp(vps->host, agent_host(a)) != 0 && strcmp(vps->moving_from, agent_host(a)) != 0 &&
+                    (vps->iface[0] == '\0' || if_nametoindex(vps->iface) == 0))
+                        snprintf(gone[n++], PC_NAME_MAX, "%s", vps->id);
+        }
+        for (size_t i = 0; i < n; i++) {
+                json_t *reply = json_object();
+
+                agent_log("%s's interface is gone from this host: letting it go", gone[i]);
+                agent_sync_vps_from(a, gone[i], false, reply);
+                json_decref(reply);
+        }
+}
+
 void agent_arrivals(struct agent *a)
 {
         for (size_t i = 0; a->in_sync && agent_host(a)[0] != '\0' && i < pc_model_count(a->model); i++)
@@ -410,6 +441,18 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
         }
         if (fresh != NULL && !agent_owns(a, fresh)) {
                 /* Another host's (moved there, and enforced there now). */
+                if (old != NULL && old->iface[0] != '\0' && if_nametoindex(old->iface) != 0) {
+                        /* Its VM is still here (a live migration copies it
+                         * first): enforced here too until its interface
+                         * goes (agent_departures). */
+                        if (!departing(a, old))
+                                agent_log("%s runs on %s now and is enforced there; its interface %s is still "
+                                          "here: enforced here too until it goes",
+                                          id, fresh->host, old->iface);
+                        pc_vps_free(fresh);
+                        json_object_set_new(reply, "state", json_string("departing"));
+                        return 0;
+                }
                 if (old == NULL) {
                         json_object_set_new(reply, "error", json_sprintf("%s runs on host %s, not on this one (%s)",
                                                                          id, fresh->host[0] != '\0' ? fresh->host : "(none)",

@@ -121,6 +121,10 @@ bool agent_owns(const struct agent *a, const struct pc_vps *vps);
  * attempt that failed, leaves them to the periodic pass. */
 void agent_arrivals(struct agent *a);
 
+/* Lets go of the VPSes that moved to another host, are enforced there,
+ * and whose interface is gone from this one (their VM left). */
+void agent_departures(struct agent *a);
+
 /* Records the agent's heartbeat in the database (only with a host). */
 void agent_heartbeat(struct agent *a);
 

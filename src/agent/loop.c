@@ -73,6 +73,7 @@ static void on_periodic(evutil_socket_t fd, short what, void *arg)
 
         agent_changes_follow(l->a); /* a lost wake costs one period */
         agent_arrivals(l->a);
+        agent_departures(l->a);
         agent_heartbeat(l->a);
         agent_attempts_pass(l->a);
         agent_expiry_pass(l->a);
