@@ -9,7 +9,12 @@
  * or kept as failed (a relay's 5xx, a template that cannot render, or
  * max-attempts reached).  Delivery is at least once: a crash after the
  * relay accepted a message and before the row was marked resends the same
- * bytes with the same Message-ID, which receivers can recognise. */
+ * bytes with the same Message-ID, which receivers can recognise.
+ *
+ * The agents of a fleet share one outbox (PostgreSQL): each reads the due
+ * rows, and the claim (pc_store_notification_sending) gives each row to one
+ * of them; the others are told -EBUSY, or -EALREADY once it is settled,
+ * and skip it without a word -- it is not theirs to send, fail or retry. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -204,8 +209,8 @@ static void deliver(struct notifier *nt, struct pc_store *store, const struct pc
                 if (r < 0)
                         snprintf(err, sizeof(err), "cannot compose the message for %s (%s)", n->recipient,
                                  strerror(-r));
-        } else if (r == -EALREADY) {
-                return; /* no longer pending: someone else settled it */
+        } else if (r == -EALREADY || r == -EBUSY) {
+                return; /* settled, or another agent claimed it after our read: theirs to send */
         } else if (r < 0 && err[0] == '\0') {
                 snprintf(err, sizeof(err), "cannot prepare the message: %s", strerror(-r));
         }
@@ -347,8 +352,8 @@ static void deliver_webhook(struct notifier *nt, struct pc_store *store, const s
         }
         snprintf(mid, sizeof(mid), "<webhook.portcullis.N%" PRId64 ".%" PRId64 "@portcullis>", n->id, n->created);
         r = pc_store_notification_sending(store, n->id, mid, pc_now(), mid);
-        if (r == -EALREADY)
-                return;
+        if (r == -EALREADY || r == -EBUSY)
+                return; /* as deliver() */
         if (r < 0) {
                 agent_log("Notification #%" PRId64 " (webhook %s): cannot claim it: %s", n->id, n->kind,
                           pc_store_errmsg(store));

@@ -638,6 +638,15 @@ int pc_store_attempt_list(struct pc_store *s, const char *vps_id, uint8_t proto,
  * crashed ones included, so a message that kills the worker every time is
  * still given up on (notification_failed) after the worker's maximum.
  *
+ * Several workers (the agents of a fleet sharing one PostgreSQL) may drain
+ * one outbox: each reads the due rows, and notification_sending() is the
+ * claim that decides between them -- it takes a row only if the row is
+ * still pending and due when it writes, so of the workers that read a row
+ * due exactly one claims it, and the others get -EBUSY and leave it to
+ * that one (neither sent, failed nor retried by them).  The lease is what
+ * keeps it claimed, so a worker's send attempt ends well within
+ * PC_NOTIFICATION_LEASE, and the hosts' clocks agree to well within it.
+ *
  * Support sees dead letters in the audit log (notification.fail, by
  * "portcullisd") and in `portcullis notification list --state failed`, and
  * can queue one again with notification_retry (audited). */
@@ -648,7 +657,9 @@ void pc_notification_clear(struct pc_notification *n);
 /* Calls <cb> for the pending notifications with next_attempt <= <now>,
  * oldest (lowest id) first, at most <limit> (1..PC_NOTIFICATION_BATCH_MAX,
  * else -EINVAL) of them.  The rows are read before the first call, so <cb>
- * may call the store (notification_sending, ...). */
+ * may call the store (notification_sending, ...).  Reading claims nothing:
+ * another worker may claim a row before <cb> does (notification_sending
+ * then says -EBUSY or -EALREADY). */
 int pc_store_notification_due(struct pc_store *s, int64_t now, size_t limit, pc_notification_cb cb,
                               void *userdata);
 
@@ -663,17 +674,23 @@ int pc_store_notification_list(struct pc_store *s, const char *vps_id, const cha
  * (pc_notification_clear).  -ENOENT if there is none. */
 int pc_store_notification_get(struct pc_store *s, int64_t id, struct pc_notification *ret);
 
-/* Begins a send attempt of the pending notification <id>: attempts + 1,
- * claimed until <now> + PC_NOTIFICATION_LEASE, and <message_id> recorded
- * as its Message-ID unless it has one already -- a Message-ID, once set,
- * never changes (the schema refuses it too).  Call it, and let it commit,
- * before handing the message to the relay; see the at-least-once note
- * above.  <message_id> is 1-255 printable ASCII characters without spaces
- * (what goes in the header, "<...@...>").  <ret_message_id> (NULL, or
+/* Claims notification <id> for a send attempt at <now>, if it is pending
+ * and due (next_attempt <= <now>), checked and written in one statement of
+ * one write transaction: attempts + 1, not due again before <now> +
+ * PC_NOTIFICATION_LEASE, and <message_id> recorded as its Message-ID
+ * unless it has one already -- a Message-ID, once set, never changes (the
+ * schema refuses it too).  Call it, and let it commit, before handing the
+ * message to the relay; see the at-least-once note above.  <message_id>
+ * is 1-255 printable ASCII characters without spaces (what goes in the
+ * header, "<...@...>").  <ret_message_id> (NULL, or
  * PC_NOTIFICATION_MESSAGE_ID_MAX bytes) gets the Message-ID to send with:
  * the one recorded by the first attempt.  -ENOENT if there is no such
  * notification, -EALREADY if it is not pending (sent or failed: do not
- * send it), -EEXIST if <message_id> is already another notification's. */
+ * send it), -EBUSY if it is pending but not due at <now> (another
+ * worker's attempt holds it, or it waits for its retry_later time: do not
+ * send it, nor settle it; it is not an error), -EEXIST if <message_id> is
+ * already another notification's.  Nothing is written unless it returns
+ * 0. */
 int pc_store_notification_sending(struct pc_store *s, int64_t id, const char *message_id,
                                   int64_t now, char *ret_message_id);
 
