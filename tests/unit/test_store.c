@@ -1708,7 +1708,7 @@ static void test_notification_retry(void **state)
         b = queue(s, "vps-101", "incident.opened", 1, now - 3600);
         c = queue(s, "vps-101", "incident.opened", 2, now + 3600);
         for (int i = 0; i < 3; i++)
-                assert_int_equal(pc_store_notification_sending(s, a, "<a@test>", now - 3600, NULL), 0);
+                assert_int_equal(pc_store_notification_sending(s, a, "<a@test>", now - 3600 + i * PC_NOTIFICATION_LEASE, NULL), 0);
         assert_int_equal(pc_store_notification_failed(s, a, "550 mailbox full"), 0);
         assert_int_equal(pc_store_notification_sending(s, b, "<b@test>", now - 3600, NULL), 0);
         assert_int_equal(pc_store_notification_sent(s, b, now - 3500), 0);
