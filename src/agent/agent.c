@@ -449,16 +449,21 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
                                 agent_log("%s runs on %s now and is enforced there; its interface %s is still "
                                           "here: enforced here too until it goes",
                                           id, fresh->host, old->iface);
+                        /* Not ours any more: only where it is (the model
+                         * indexes neither). */
+                        snprintf(old->host, sizeof(old->host), "%s", fresh->host);
+                        old->moving_from[0] = '\0';
+                        old->moving_iface[0] = '\0';
                         pc_vps_free(fresh);
                         json_object_set_new(reply, "state", json_string("departing"));
                         return 0;
                 }
-                if (old == NULL) {
-                        json_object_set_new(reply, "error", json_sprintf("%s runs on host %s, not on this one (%s)",
-                                                                         id, fresh->host[0] != '\0' ? fresh->host : "(none)",
-                                                                         agent_host(a)));
+                if (old == NULL) { /* not ours: its host's agent follows the database */
+                        json_object_set_new(reply, "state", json_string("elsewhere"));
+                        json_object_set_new(reply, "vps", json_string(id));
+                        json_object_set_new(reply, "host", json_string(fresh->host));
                         pc_vps_free(fresh);
-                        return -ENOENT;
+                        return 0;
                 }
                 pc_vps_free(fresh);
                 fresh = NULL;

@@ -45,6 +45,12 @@ int cli_agent_sync(struct cli *c, const char *id, json_t *out)
         }
         if (out != NULL)
                 json_object_set(out, "agent", reply);
+        else if (json_is_string(json_object_get(reply, "host")) &&
+                 strcmp(json_string_value(json_object_get(reply, "state")), "elsewhere") == 0)
+                printf("enforced by host %s's portcullisd (this host's follows the database too)\n",
+                       json_string_value(json_object_get(reply, "host")));
+        else if (strcmp(json_string_value(json_object_get(reply, "state")) ?: "", "departing") == 0)
+                printf("enforced here until its interface is gone (it runs on another host now)\n");
         else
                 printf("enforced by portcullisd in %.2f ms (%" JSON_INTEGER_FORMAT " kernel elements changed)\n",
                        json_integer_value(json_object_get(reply, "latency_us")) / 1000.0,
