@@ -40,7 +40,11 @@
  * once.  A driver whose engine locks rows instead (PostgreSQL) must give
  * the same guarantee: db_lock() below takes the lock such a rule needs.
  * Savepoints nest inside it, one level at a time (the store's nesting
- * counts them).
+ * counts them).  A statement that fails inside a transaction: SQLite
+ * undoes that statement alone, PostgreSQL aborts the whole transaction
+ * (every later statement fails, and db_commit() is then -EIO with nothing
+ * written, never a silent rollback).  So a step whose failure the caller
+ * may pass over runs in a savepoint, or is written not to fail.
  *
  * Threads.  A connection and its statements are used by one thread at a
  * time. */

@@ -491,6 +491,13 @@ static int pg_tx(struct db *db, enum db_tx op)
         case DB_BEGIN_READ:
                 return exec_simple(d, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
         case DB_COMMIT:
+                /* A statement that failed inside the transaction aborted
+                 * it (SQLite would undo that statement alone): the server
+                 * answers COMMIT with a rollback, which is no success. */
+                if (PQtransactionStatus(d->conn) == PQTRANS_INERROR) {
+                        PQclear(PQexec(d->conn, "ROLLBACK"));
+                        return set_err(d, -EIO, "the transaction was rolled back: a statement in it had failed");
+                }
                 return exec_simple(d, "COMMIT");
         case DB_ROLLBACK:
                 return exec_simple(d, "ROLLBACK");
