@@ -155,6 +155,8 @@ static int load_all(struct agent *a, bool create, struct pc_config **ret_cfg,
         }
         if (created)
                 agent_log("Created the database %s (no VPS registered yet)", db);
+        /* The loop never waits for a database that does not answer. */
+        pc_store_background_reconnect(store);
         /* The change feed from before the load on: a change written
          * meanwhile is applied twice, none is missed (changes.c). */
         r = pc_store_change_last(store, &seen);
@@ -435,8 +437,12 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
         clock_gettime(CLOCK_MONOTONIC, &t0);
         r = pc_store_vps_fetch(a->store, a->cfg, id, &fresh);
         if (r < 0 && r != -ENOENT) {
+                /* The change is stored: the feed brings it again once the
+                 * database answers (changes.c does not pass it by). */
                 json_object_set_new(reply, "error", json_string(pc_store_errmsg(a->store)));
-                agent_log("Failed to read %s from the database: %s", id, pc_store_errmsg(a->store));
+                json_object_set_new(reply, "pending", json_string("database"));
+                agent_log("Failed to read %s from the database (applied once it answers): %s", id,
+                          pc_store_errmsg(a->store));
                 return r;
         }
         if (fresh != NULL && !agent_owns(a, fresh)) {

@@ -102,11 +102,16 @@ void agent_changes_follow(struct agent *a)
                 }
                 for (size_t i = 0; i < f.n; i++) {
                         json_t *reply = json_object();
+                        bool later;
 
-                        /* A failure is logged and left to the reconcile:
-                         * the kernel keeps its previous state meanwhile. */
+                        /* The kernel's failure is logged and left to the
+                         * reconcile (it keeps its previous state); the
+                         * database's is read again next time, from here. */
                         agent_sync_vps_from(a, f.ids[i], true, reply);
+                        later = json_object_get(reply, "pending") != NULL;
                         json_decref(reply);
+                        if (later)
+                                return;
                 }
                 if (f.last == a->change_seen)
                         return;

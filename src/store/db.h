@@ -321,5 +321,12 @@ int db_sqlite_open_readonly(const char *path, struct db **ret, char *err, size_t
  * URL shown without its password. */
 int db_pg_open(const char *url, bool create, bool *ret_created, struct db **ret, char *err, size_t errsz);
 
+/* A PostgreSQL connection <db> (nothing for another engine) that the
+ * server or the network ended is made again in steps, one per call that
+ * needs it, without waiting: each fails with -EIO until it is made (the
+ * agent's loop must not stop for a database that does not answer).  By
+ * default a call waits for the reconnection (connect_timeout). */
+void db_pg_background_reconnect(struct db *db);
+
 /* schema_pg.sql, as the build embeds it. */
 extern const char pc_schema_pg[];

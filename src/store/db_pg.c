@@ -19,9 +19,11 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "store/db.h"
 
@@ -68,7 +70,14 @@ struct pg_db {
         size_t n_cache;
         unsigned prepared; /* statements named so far */
         unsigned conn_gen; /* reconnections so far: a new session knows no statement */
+        /* Reconnecting without blocking (db_pg_background_reconnect): */
+        bool background;   /* a lost connection is made again in steps */
+        bool resetting;    /* PQresetStart begun, PQresetPoll goes on */
+        int64_t reset_began, retry_at; /* CLOCK_MONOTONIC ms */
+        char lost[256];    /* why the last attempt failed */
 };
+
+static const struct db_driver pg_driver;
 
 static struct pg_db *pg_of(struct db *db)
 {
@@ -347,20 +356,100 @@ static int pg_bind_blob(struct db_stmt *st, int i, const void *p, size_t n)
         return bind_value(st, i, b, (int)n, 1, 'b'); /* binary: bytea as it is */
 }
 
+/* Within a transaction (a lost connection is in none: PQTRANS_UNKNOWN). */
+static bool in_tx(struct pg_db *d)
+{
+        PGTransactionStatusType t = PQtransactionStatus(d->conn);
+
+        return t == PQTRANS_ACTIVE || t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
+}
+
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define RECONNECT_TIMEOUT_MS 5000 /* connect_timeout's, for the steps */
+#define RECONNECT_PAUSE_MS 1000   /* between failed attempts, in the background */
+#define RECONNECT_STEP_MS 20      /* the longest a step waits for the server */
+
+/* The session is new: what was prepared on the old one is prepared again
+ * on first use. */
+static int session_new(struct pg_db *d)
+{
+        d->conn_gen++;
+        d->resetting = false;
+        return exec_simple(d, "SET client_min_messages = warning");
+}
+
+/* One step of a reconnection in the background: -EIO until it is made,
+ * never waiting (a caller's loop goes on; the next call takes the next
+ * step).  A failed attempt is tried again after RECONNECT_PAUSE_MS. */
+static int reconnect_step(struct pg_db *d)
+{
+        int64_t now = mono_ms();
+
+        if (!d->resetting) {
+                if (now < d->retry_at)
+                        return set_err(d, -EIO, d->lost);
+                if (!PQresetStart(d->conn))
+                        goto failed;
+                d->resetting = true;
+                d->reset_began = now;
+        }
+        /* Each step that the server answers at once (a local one, most
+         * of the time: the whole reconnection in one call), then no more. */
+        for (;;) {
+                PostgresPollingStatusType st = PQresetPoll(d->conn);
+                struct pollfd p = { .fd = PQsocket(d->conn) };
+
+                if (st == PGRES_POLLING_OK)
+                        return session_new(d);
+                if (st == PGRES_POLLING_FAILED)
+                        goto failed;
+                p.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+                if (p.fd < 0 || poll(&p, 1, RECONNECT_STEP_MS) != 1)
+                        break;
+        }
+        if (now - d->reset_began <= RECONNECT_TIMEOUT_MS)
+                return set_err(d, -EIO, "reconnecting to the database");
+        snprintf(d->lost, sizeof(d->lost), "the database is unreachable: no answer within %d s",
+                 RECONNECT_TIMEOUT_MS / 1000);
+        d->resetting = false;
+        d->retry_at = now + RECONNECT_PAUSE_MS;
+        return set_err(d, -EIO, d->lost);
+failed:
+        snprintf(d->lost, sizeof(d->lost), "the database is unreachable: %s", PQerrorMessage(d->conn));
+        d->lost[strcspn(d->lost, "\n")] = '\0';
+        d->resetting = false;
+        d->retry_at = now + RECONNECT_PAUSE_MS;
+        return set_err(d, -EIO, d->lost);
+}
+
 /* Before a transaction or a statement outside one: a connection the
  * server or the network ended is made again (with a multi-host URL and
  * target_session_attrs=read-write, to whichever server is the primary
- * now: a failover needs no configuration change).  What was prepared on
- * the old session is prepared again on first use. */
+ * now: a failover needs no configuration change).  In the background
+ * (the agent's loop) or, by default, waiting for it. */
 static int ensure_conn(struct pg_db *d)
 {
-        if (PQstatus(d->conn) == CONNECTION_OK)
+        if (PQstatus(d->conn) == CONNECTION_OK && !d->resetting)
                 return 0;
+        if (d->background)
+                return reconnect_step(d);
         PQreset(d->conn);
         if (PQstatus(d->conn) != CONNECTION_OK)
                 return set_err(d, -EIO, PQerrorMessage(d->conn));
-        d->conn_gen++;
-        return exec_simple(d, "SET client_min_messages = warning");
+        return session_new(d);
+}
+
+void db_pg_background_reconnect(struct db *db)
+{
+        if (db->driver == &pg_driver)
+                pg_of(db)->background = true;
 }
 
 static int pg_step(struct db_stmt *st)
@@ -371,7 +460,7 @@ static int pg_step(struct db_stmt *st)
         if (s->res == NULL) {
                 ExecStatusType status;
                 const char *name = NULL;
-                int r = PQtransactionStatus(d->conn) == PQTRANS_IDLE ? ensure_conn(d) : 0;
+                int r = in_tx(d) ? 0 : ensure_conn(d);
 
                 if (r == 0)
                         r = variant_of(d, s, &name);
@@ -513,7 +602,7 @@ static int pg_tx(struct db *db, enum db_tx op)
 
 static bool pg_in_tx(struct db *db)
 {
-        return PQtransactionStatus(pg_of(db)->conn) != PQTRANS_IDLE;
+        return in_tx(pg_of(db));
 }
 
 static int pg_lock(struct db *db, const char *table, const char *key)

@@ -863,6 +863,11 @@ int pc_store_agent_beat(struct pc_store *s, const struct pc_agent_beat *b);
 /* Calls <cb> for every agent's last heartbeat, by host. */
 int pc_store_agent_list(struct pc_store *s, pc_agent_beat_cb cb, void *userdata);
 
+/* A lost connection to the database is made again without making a
+ * caller wait: calls fail at once (-EIO, "the database is unreachable")
+ * until it is back.  For the agent's loop. */
+void pc_store_background_reconnect(struct pc_store *s);
+
 /* Following changes as they commit, where the engine can tell
  * (PostgreSQL's LISTEN/NOTIFY on a connection of its own, connected
  * without blocking).  -EOPNOTSUPP where it cannot (SQLite: writers wake

@@ -187,6 +187,11 @@ int store_agent_list(struct pc_store *ps, pc_agent_beat_cb cb, void *userdata)
         return r;
 }
 
+void pc_store_background_reconnect(struct pc_store *ps)
+{
+        db_pg_background_reconnect(to_sql(ps)->db);
+}
+
 /* ---- the feed's wake-up ---------------------------------------------- */
 
 /* A store watch is the driver's listener. */
