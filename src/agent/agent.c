@@ -278,6 +278,7 @@ int agent_start(struct agent *a)
                 agent_log("Failed to open nftables: %s", strerror(-r));
                 return r;
         }
+        agent_offline_load(a); /* stored by the first feed follow */
         clock_gettime(CLOCK_MONOTONIC, &t0);
         a->sync_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (a->once || a->sync_fd == -1)
@@ -334,6 +335,7 @@ void agent_sync_finish(struct agent *a)
 void agent_stop(struct agent *a)
 {
         notifier_stop(a);
+        agent_offline_free(a);
         agent_scan_close(a);
         agent_spam_close(a);
         agent_spam_direct_close(a);

@@ -107,6 +107,9 @@ struct agent {
         unsigned watch_failures;      /* in a row, for the back-off */
         bool watch_told;              /* its loss was logged */
         bool watch_none;              /* the engine has no notices (SQLite) */
+        struct agent_journal_entry *journal; /* findings the database has not heard of (offline.c) */
+        size_t n_journal;
+        uint64_t journal_seq, journal_lost;
 };
 
 /* This agent's host in a fleet ("": a single host, every VPS its own). */
@@ -124,6 +127,24 @@ void agent_arrivals(struct agent *a);
 /* Lets go of the VPSes that moved to another host, are enforced there,
  * and whose interface is gone from this one (their VM left). */
 void agent_departures(struct agent *a);
+
+/* ---- without the database (offline.c) ---- */
+/* <count> observations of <kind> by <vps> with <evidence> that the
+ * database could not take: kept in the journal, in the episode of <gap>.
+ * 1 if this began an episode (answer it: agent_respond with incident 0),
+ * 0 if it extended one, a negative errno. */
+struct agent_journal_entry;
+int agent_offline_note(struct agent *a, const struct pc_vps *vps, const char *kind, uint64_t count,
+                       const char *evidence, int64_t gap);
+/* The policy's first response to it, in the kernel only (<vps> is not
+ * valid afterwards).  0, or a negative errno after logging why. */
+int agent_offline_respond(struct agent *a, struct pc_vps *vps, const char *kind, const char *what,
+                          const struct pc_port_range *ports, size_t episode_kinds);
+/* Stores what the journal holds, once each, if the database answers. */
+void agent_offline_replay(struct agent *a);
+/* Reads the journal an earlier run left (at the start); frees it. */
+void agent_offline_load(struct agent *a);
+void agent_offline_free(struct agent *a);
 
 /* Records the agent's heartbeat in the database (only with a host). */
 void agent_heartbeat(struct agent *a);

@@ -90,6 +90,14 @@ void agent_changes_follow(struct agent *a)
         struct feed f;
         int r;
 
+        /* What the database missed first: the feed would undo the
+         * kernel's part of it (a suspension the journal placed). */
+        if (a->n_journal > 0) {
+                agent_offline_replay(a);
+                if (a->n_journal > 0)
+                        return;
+        }
+
         /* Until a read finds nothing new. */
         for (;;) {
                 memset(&f, 0, sizeof(f));

@@ -104,6 +104,9 @@ struct pc_model; /* opaque: VPSes by id and by interface */
 /* Creates an empty model over <cfg>, which must outlive it. */
 int pc_model_new(const struct pc_config *cfg, struct pc_model **ret);
 
+/* A copy of <vps> that is in no model, into *<ret> (pc_vps_free).  -ENOMEM. */
+int pc_vps_clone(const struct pc_vps *vps, struct pc_vps **ret);
+
 /* Frees <m> and its VPSes; accepts NULL; returns NULL. */
 struct pc_model *pc_model_free(struct pc_model *m);
 

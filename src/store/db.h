@@ -95,6 +95,9 @@ struct db_driver {
         /* Optional (NULL: the engine cannot): a listener, on a connection
          * of its own, of the notifications sent on <channel> at commit. */
         int (*listen)(struct db *db, const char *channel, struct db_listener **ret);
+        /* Optional (NULL: always): whether the connection is up, as far as
+         * the driver knows without asking the server. */
+        bool (*connected)(struct db *db);
 };
 
 /* A listener (db_driver.listen): it connects and listens without

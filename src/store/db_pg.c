@@ -600,6 +600,13 @@ static int pg_tx(struct db *db, enum db_tx op)
         return set_err(d, -EINVAL, "an unknown transaction step");
 }
 
+static bool pg_connected(struct db *db)
+{
+        struct pg_db *d = pg_of(db);
+
+        return PQstatus(d->conn) == CONNECTION_OK && !d->resetting;
+}
+
 static bool pg_in_tx(struct db *db)
 {
         return in_tx(pg_of(db));
@@ -809,6 +816,7 @@ static const struct db_driver pg_driver = {
         .schema_version = pg_schema_version,
         .errmsg = pg_errmsg,
         .listen = pg_listen,
+        .connected = pg_connected,
 };
 
 /* The steps from an older PostgreSQL schema to schema_pg.sql's, each one
@@ -828,6 +836,7 @@ static const struct {
               " heartbeat BIGINT NOT NULL, change_seen BIGINT NOT NULL DEFAULT 0, changes BIGINT NOT NULL DEFAULT 0,"
               " vpses INTEGER NOT NULL DEFAULT 0, in_sync INTEGER NOT NULL DEFAULT 0,"
               " version TEXT COLLATE \"C\" NOT NULL DEFAULT '');"
+              "CREATE TABLE agent_journal (op TEXT COLLATE \"C\" PRIMARY KEY NOT NULL, at BIGINT NOT NULL);"
               "CREATE FUNCTION portcullis_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$"
               " BEGIN PERFORM pg_notify('portcullis_change', ''); RETURN NULL; END; $$;"
               "CREATE TRIGGER audit_notify AFTER INSERT ON audit"

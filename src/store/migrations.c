@@ -459,6 +459,12 @@ static const char schema_v12[] =
         "        vpses INTEGER NOT NULL DEFAULT 0,\n"
         "        in_sync INTEGER NOT NULL DEFAULT 0,\n"
         "        version TEXT NOT NULL DEFAULT ''\n"
+        ");\n"
+        /* What agents did while the database was away, replayed once
+         * each (pc_store_journal_mark) */
+        "CREATE TABLE agent_journal (\n"
+        "        op TEXT PRIMARY KEY NOT NULL,\n"
+        "        at INTEGER NOT NULL\n"
         ");\n";
 
 /* Sets net and len of every address from its text: v6's data step. */

@@ -868,6 +868,16 @@ int pc_store_agent_list(struct pc_store *s, pc_agent_beat_cb cb, void *userdata)
  * until it is back.  For the agent's loop. */
 void pc_store_background_reconnect(struct pc_store *s);
 
+/* Whether the database was there at the last call (a server that went
+ * away: false until a call finds it back). */
+bool pc_store_connected(struct pc_store *s);
+
+/* Within pc_store_tx_begin's transaction: records that operation <op>
+ * (an agent's journal entry, "HOST:EPOCH:SEQ") is applied, so that it
+ * commits with what it did.  -EEXIST if it already was (replayed before:
+ * roll back, it is done). */
+int pc_store_journal_mark(struct pc_store *s, const char *op, int64_t at);
+
 /* Following changes as they commit, where the engine can tell
  * (PostgreSQL's LISTEN/NOTIFY on a connection of its own, connected
  * without blocking).  -EOPNOTSUPP where it cannot (SQLite: writers wake

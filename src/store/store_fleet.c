@@ -192,6 +192,23 @@ void pc_store_background_reconnect(struct pc_store *ps)
         db_pg_background_reconnect(to_sql(ps)->db);
 }
 
+bool pc_store_connected(struct pc_store *ps)
+{
+        struct db *db = to_sql(ps)->db;
+
+        return db->driver->connected == NULL || db->driver->connected(db);
+}
+
+int pc_store_journal_mark(struct pc_store *ps, const char *op, int64_t at)
+{
+        struct sql_store *s = to_sql(ps);
+        int r = sql_exec(s, "INSERT INTO agent_journal (op, at) VALUES (?, ?)", "ti", op, at);
+
+        if (r == -EEXIST)
+                return sql_err(s, r, "journal entry %s is applied already", op);
+        return r;
+}
+
 /* ---- the feed's wake-up ---------------------------------------------- */
 
 /* A store watch is the driver's listener. */

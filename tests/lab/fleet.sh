@@ -16,6 +16,10 @@
 #   - the primary stops and its streaming replica is promoted while
 #     changes are made: agents and CLI follow (a multi-host URL), nothing
 #     is lost or doubled, and the agents apply what came after;
+#   - PostgreSQL stops for 30 s (FLEET_OUTAGE_S) while a VPS spoofs: its
+#     agent suspends it in the kernel at once and keeps the incident in its
+#     journal; when the database is back, the incident, the suspension and
+#     the owner's email are there exactly once;
 #   - `portcullis fleet status` shows every agent.
 #
 #            inet 192.0.2.2 (br0): postfix (25, 587), tcp/8080 and 8083 listeners
@@ -82,7 +86,7 @@ vps_link() {
         ip -n "$(ns $v)" route replace default via 203.0.113.1 dev eth0 onlink
         ip -n "$(ns inet)" route replace 198.51.100.$o/32 via 192.0.2.1$h
 }
-for v in a:1:va:11 b:2:vb:12 c:3:vc:13 m:1:vm1:14; do
+for v in a:1:va:11 b:2:vb:12 c:3:vc:13 m:1:vm1:14 s:3:vs:15; do
         IFS=: read -r name h ifc o <<<"$v"
         mkns "$name"
         vps_link "$name" "$h" "$ifc" "$o"
@@ -143,6 +147,7 @@ check "vps-a registered on hv1" pc_on 1 vps add vps-a --owner ann@example.org --
 check "vps-b on hv2 (registered from hv1's CLI)" pc_on 1 vps add vps-b --owner bob@example.org --iface vb --addr 198.51.100.12 --host hv2 --by lab
 check "vps-c on hv3" pc_on 3 vps add vps-c --owner cid@example.org --iface vc --addr 198.51.100.13 --host hv3 --by lab
 check "vps-m on hv1" pc_on 1 vps add vps-m --owner max@example.org --iface vm1 --addr 198.51.100.14 --host hv1 --by lab
+check "vps-s on hv3, at provider A's site (anti-spoofing; spoofing: suspend)" pc_on 3 vps add vps-s --site lenoir --owner sue@example.org --iface vs --addr 198.51.100.15 --host hv3 --by lab
 for h in 1 2 3; do check "hv$h's agent starts" agent_up $h; done
 check "each agent enforces its own VPSes: hv1 vps-a, vps-m" wait_for 5 in_table 1 va
 check "  hv2 vps-b" in_table 2 vb
@@ -243,6 +248,36 @@ for h in 1 2 3; do
                 "$LAB_DIR/log/portcullisd-hv$h.log"
 done
 
+outage=${FLEET_OUTAGE_S:-30}
+echo "# PostgreSQL away for $outage s while vps-s spoofs"
+suspended_on() { ip netns exec "$(ns hv$1)" nft list set inet portcullis suspended 2>/dev/null | grep -q "\"$2\""; }
+check "before: vps-s is not suspended" sh -c "! ip netns exec $(ns hv3) nft list set inet portcullis suspended | grep -q '\"vs\"'"
+t_out=$(lab_now_ms)
+check "the database stops (the promoted primary)" cluster halt "$LAB_DIR/pgr"
+ip -n "$(ns s)" addr add 198.51.100.99/32 dev eth0
+ip netns exec "$(ns s)" ping -c 3 -i 0.2 -W 1 -I 198.51.100.99 192.0.2.2 >/dev/null 2>&1
+check "hv3 suspends vps-s in its kernel, without the database" wait_for 5 suspended_on 3 vs
+check "vps-s is held back (8080 blocked)" blocked s 8080
+check "hv3 keeps the incident in its journal, on disk" test -s "$LAB_DIR/journal-hv3.json"
+check "and logged why" grep -q "recorded in the journal" "$LAB_DIR/log/portcullisd-hv3.log"
+ip netns exec "$(ns s)" ping -c 2 -i 0.2 -W 1 -I 198.51.100.99 192.0.2.2 >/dev/null 2>&1 # more of the episode
+rest=$(( outage * 1000 - ($(lab_now_ms) - t_out) ))
+[ "$rest" -gt 0 ] && sleep "$(awk -v m="$rest" 'BEGIN { printf "%.3f", m / 1000 }')"
+check "the database is back after $outage s" cluster resume "$LAB_DIR/pgr"
+spoof_incidents() { pc_on 1 --json incident list vps-s --all --kind spoof |
+        python3 -c 'import json,sys; print(len(json.load(sys.stdin)["incidents"]))'; }
+check "the spoofing incident is stored, once" wait_for 15 sh -c "[ \"\$(pc_on() { ip netns exec $(ns hv1) $PC_BIN -c $LAB_DIR/hv1.yaml \"\$@\"; }; pc_on --json incident list vps-s --all --kind spoof |
+        python3 -c 'import json,sys; print(len(json.load(sys.stdin)[\"incidents\"]))')\" = 1 ]"
+n_susp=$(pc_on 1 --json action list vps-s | python3 -c 'import json,sys
+print(sum(1 for x in json.load(sys.stdin)["actions"] if x["kind"] == "suspension"))')
+check "and its suspension, once ($n_susp)" test "$n_susp" = 1
+check "vps-s stays suspended" suspended_on 3 vs
+check "the journal is emptied" wait_for 5 test ! -e "$LAB_DIR/journal-hv3.json"
+owner_mail() { python3 "$here/mailbox.py" "$LAB_MAILDIR" --to sue@example.org | grep -ci "suspen"; }
+check "sue's suspension email arrives" wait_for 20 sh -c "[ \$(python3 $here/mailbox.py $LAB_MAILDIR --to sue@example.org | grep -ci suspen) -ge 1 ]"
+sleep 1
+check "once ($(owner_mail))" test "$(owner_mail)" = 1
+
 echo "# three notifiers, one outbox: every email once"
 all_sent() {
         pc_on 1 --json notification list | python3 -c 'import json,sys
@@ -250,6 +285,7 @@ n = json.load(sys.stdin)["notifications"]
 sys.exit(not (n and all(x["state"] == "sent" for x in n)))'
 }
 check "every notification is sent (each agent's notifier takes its share)" wait_for 20 all_sent
+all_sent || pc_on 1 notification list | grep -v " sent " | head -5
 queued=$(pc_on 1 --json notification list | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["notifications"]))')
 # (each also goes to the abuse desk, abuse-copy: counted apart)
 mails=$(python3 "$here/mailbox.py" "$LAB_MAILDIR" | python3 -c 'import json,sys

@@ -14,6 +14,7 @@
 #   cluster.sh halt DIR    stop the server (fast: what it has is written
 #                          and sent to its replicas), keeping DIR
 #   cluster.sh promote DIR make the replica in DIR the primary
+#   cluster.sh resume DIR  start a halted server again
 #
 # DIR must not exist at `start` (it is created). Nothing is left behind by
 # `stop`, so a test that starts a cluster stops it in its EXIT trap.
@@ -90,6 +91,12 @@ halt)
         ;;
 promote)
         as_owner "$bindir/pg_ctl" -D "$dir/data" -w -t 30 promote >/dev/null
+        ;;
+resume)
+        as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 30 \
+                -o "-c listen_addresses='' -c unix_socket_directories='$dir' -p $port -c fsync=off \
+                    -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" start >/dev/null ||
+                { cat "$dir/server.log" >&2; exit 1; }
         ;;
 *)
         echo "usage: cluster.sh start|stop|url|halt|promote DIR | replica PRIMARY DIR" >&2
