@@ -201,6 +201,53 @@ int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char
 int pc_ops_fleet_agents(struct pc_ops *o, const struct pc_ops_actor *who, pc_agent_beat_cb cb, void *userdata,
                         struct pc_ops_error *err);
 
+/* What an agent's last heartbeat says of it: ok; out-of-sync (its kernel
+ * does not hold what its model says); stale (no heartbeat for
+ * pc_fleet_stale_after seconds: stopped, hung or cut off -- its kernel
+ * keeps what it last had), which outweighs what the last beat said. */
+enum pc_agent_state {
+        PC_AGENT_OK,
+        PC_AGENT_OUT_OF_SYNC,
+        PC_AGENT_STALE,
+        PC_AGENT_STATE_COUNT_,
+};
+
+/* "ok", "out-of-sync", "stale"; NULL for another value. */
+const char *pc_agent_state_name(enum pc_agent_state state);
+
+/* An agent as the fleet's operators see it (`portcullis fleet status`,
+ * GET /v1/fleet, /metrics). */
+struct pc_fleet_agent {
+        const struct pc_agent_beat *beat; /* borrowed: valid during the callback only */
+        enum pc_agent_state state;
+        int64_t age; /* seconds since its heartbeat */
+        int64_t lag; /* changes of the feed newer than the last it applied, >= 0 */
+};
+
+/* The fleet as a whole, when it was judged. */
+struct pc_fleet_view {
+        int64_t now;
+        int64_t last_change; /* the newest change of the feed (pc_store_change_last) */
+        int64_t stale_after; /* seconds without a heartbeat before an agent is stale */
+};
+
+/* Seconds without a heartbeat before an agent is stale under <cfg>:
+ * three periodic passes (3 x agent.attempts-interval). */
+int64_t pc_fleet_stale_after(const struct pc_config *cfg);
+
+/* Judges heartbeat <b> within <view>: fills *<ret> (whose beat is <b>).
+ * Pure: no store, the clock in <view>. */
+void pc_fleet_judge(const struct pc_agent_beat *b, const struct pc_fleet_view *view, struct pc_fleet_agent *ret);
+
+typedef int (*pc_fleet_agent_cb)(const struct pc_fleet_agent *a, void *userdata);
+
+/* The fleet at <now> for <who> (admin, support; PC_OP_FLEET_READ): calls
+ * <cb> with each agent judged (pc_fleet_judge), by host, and on success
+ * fills *<ret_view> (may be NULL).  A negative return of <cb> stops the
+ * read: EIO. */
+int pc_ops_fleet_status(struct pc_ops *o, const struct pc_ops_actor *who, int64_t now, pc_fleet_agent_cb cb,
+                        void *userdata, struct pc_fleet_view *ret_view, struct pc_ops_error *err);
+
 /* Records for <who> (admin, agent) that VPS <id> runs (<running>) or is
  * stopped, as its VM manager says: audited as vps.start or vps.stop with
  * <reason> (may be NULL).  Informational only: a stopped VPS keeps its

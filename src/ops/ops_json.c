@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ops/ops.h"
 #include "policy/catalog.h"
 
 json_t *pc_json_time(int64_t t)
@@ -282,4 +283,21 @@ json_t *pc_json_attempt(const struct pc_attempt_count *a)
                          "direction", pc_dir_name(a->dir), "packets",
                          (json_int_t)(a->packets > INT64_MAX ? INT64_MAX : a->packets), "last_seen",
                          pc_json_time(a->last_seen));
+}
+
+json_t *pc_json_fleet_agent(const struct pc_fleet_agent *a)
+{
+        const struct pc_agent_beat *b = a->beat;
+
+        return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:b, s:s}", "host", b->host, "state",
+                         pc_agent_state_name(a->state), "started", pc_json_time(b->started), "heartbeat",
+                         pc_json_time(b->heartbeat), "heartbeat_age_s", (json_int_t)a->age, "change_seen",
+                         (json_int_t)b->change_seen, "lag", (json_int_t)a->lag, "vpses", (json_int_t)b->vpses,
+                         "in_sync", b->in_sync, "version", b->version);
+}
+
+json_t *pc_json_fleet(json_t *agents, const struct pc_fleet_view *view)
+{
+        return json_pack("{s:o, s:I, s:I}", "agents", agents, "last_change", (json_int_t)view->last_change,
+                         "stale_after_s", (json_int_t)view->stale_after);
 }

@@ -1,5 +1,5 @@
-/* The VPS registry's operations: register, update, start and stop, remove
- * (ops.h). */
+/* The VPS registry's operations: register, update, move, start and stop, remove
+ * (ops.h), and the fleet's agents as their heartbeats say. */
 #include "ops/ops.h"
 
 #include <errno.h>
@@ -314,6 +314,77 @@ int pc_ops_fleet_agents(struct pc_ops *o, const struct pc_ops_actor *who, pc_age
                 return r;
         r = pc_store_agent_list(o->store, cb, userdata);
         return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}
+
+const char *pc_agent_state_name(enum pc_agent_state state)
+{
+        static const char *const names[PC_AGENT_STATE_COUNT_] = {
+                [PC_AGENT_OK] = "ok",
+                [PC_AGENT_OUT_OF_SYNC] = "out-of-sync",
+                [PC_AGENT_STALE] = "stale",
+        };
+
+        return (unsigned)state < PC_AGENT_STATE_COUNT_ ? names[state] : NULL;
+}
+
+int64_t pc_fleet_stale_after(const struct pc_config *cfg)
+{
+        /* Three periodic passes without a beat: the agent is not working. */
+        return 3 * cfg->agent.attempts_interval;
+}
+
+void pc_fleet_judge(const struct pc_agent_beat *b, const struct pc_fleet_view *view, struct pc_fleet_agent *ret)
+{
+        int64_t age = view->now - b->heartbeat, lag = view->last_change - b->change_seen;
+
+        *ret = (struct pc_fleet_agent){
+                .beat = b,
+                .state = age > view->stale_after ? PC_AGENT_STALE
+                         : !b->in_sync           ? PC_AGENT_OUT_OF_SYNC
+                                                 : PC_AGENT_OK,
+                .age = age,
+                .lag = lag > 0 ? lag : 0,
+        };
+}
+
+/* pc_ops_fleet_status's read: each beat judged, then the caller's <cb>. */
+struct fleet_read {
+        const struct pc_fleet_view *view;
+        pc_fleet_agent_cb cb;
+        void *userdata;
+        int cb_failed; /* what <cb> returned when it stopped the read; 0: it did not */
+};
+
+static int fleet_read_cb(const struct pc_agent_beat *b, void *userdata)
+{
+        struct fleet_read *f = userdata;
+        struct pc_fleet_agent a;
+
+        pc_fleet_judge(b, f->view, &a);
+        f->cb_failed = f->cb(&a, f->userdata);
+        return f->cb_failed < 0 ? f->cb_failed : 0;
+}
+
+int pc_ops_fleet_status(struct pc_ops *o, const struct pc_ops_actor *who, int64_t now, pc_fleet_agent_cb cb,
+                        void *userdata, struct pc_fleet_view *ret_view, struct pc_ops_error *err)
+{
+        struct pc_fleet_view view = { .now = now, .stale_after = pc_fleet_stale_after(o->cfg) };
+        struct fleet_read f = { .view = &view, .cb = cb, .userdata = userdata };
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_FLEET_READ, err)) < 0)
+                return r;
+        r = pc_store_change_last(o->store, &view.last_change);
+        if (r < 0)
+                return pc_ops_store_fail(o, r, NULL, err);
+        r = pc_ops_fleet_agents(o, who, fleet_read_cb, &f, err);
+        if (r < 0 && f.cb_failed < 0)
+                return pc_ops_fail(err, PC_OPS_EIO, NULL, "reading the fleet failed: %s", strerror(-f.cb_failed));
+        if (r < 0)
+                return r;
+        if (ret_view != NULL)
+                *ret_view = view;
+        return 0;
 }
 
 int pc_ops_vps_set_state(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, bool running,
