@@ -692,16 +692,19 @@ static int attempt_cb(const struct pc_dp_attempt *x, void *userdata)
                         rule = v.reasons[i].rule;
         if (rule != NULL && rule->tos_event) {
                 char evidence[256];
-                int64_t id;
-                bool opened;
+                int64_t id = 0;
+                bool opened = false;
 
                 snprintf(evidence, sizeof(evidence),
                          "{\"service\":\"%s\",\"proto\":\"%s\",\"port\":%u,\"direction\":\"%s\",\"packets\":%" PRIu64 "}",
                          rule->service->name, pc_proto_name(x->proto), x->port, pc_dir_name(x->dir), x->packets);
                 bool notice = notifier_incident_notice_due(a, vps->id, "blocked-use");
 
-                if (pc_store_incident_note(a->store, vps->id, "blocked-use", delta, x->last_seen, evidence,
-                                           TOS_EPISODE_GAP, &id, &opened, notice ? PC_INCIDENT_NOTICE : 0) < 0)
+                r = pc_store_incident_note(a->store, vps->id, "blocked-use", delta, x->last_seen, evidence,
+                                           TOS_EPISODE_GAP, &id, &opened, notice ? PC_INCIDENT_NOTICE : 0);
+                if (r < 0 && !pc_store_connected(a->store)) /* the database away: the journal keeps it */
+                        agent_offline_note(a, vps, "blocked-use", delta, evidence, TOS_EPISODE_GAP);
+                else if (r < 0)
                         agent_log("Failed to record blocked use by %s: %s", vps->id, pc_store_errmsg(a->store));
                 else
                         agent_log("%s tried %s/%u %s %" PRIu64 " more time(s) (service %s blocked by policy %s, no "
