@@ -108,7 +108,7 @@ struct agent {
         bool watch_told;              /* its loss was logged */
         bool watch_none;              /* the engine has no notices (SQLite) */
         struct agent_journal_entry *journal; /* findings the database has not heard of (offline.c) */
-        size_t n_journal;
+        size_t n_journal, journal_cap;
         uint64_t journal_seq, journal_lost;
 };
 

@@ -20,7 +20,8 @@
 #include "agent/agent.h"
 #include "respond/response.h"
 
-#define JOURNAL_MAX 256 /* entries at once: a storm beyond it is counted, not kept */
+#define JOURNAL_MAX 4096   /* entries at once: a storm beyond it is counted, not kept */
+#define JOURNAL_PER_VPS 16 /* one VPS's episodes beyond it extend its newest of the kind */
 
 struct agent_journal_entry {
         char op[96];          /* "HOST:EPOCH:SEQ": its mark in the database */
@@ -74,16 +75,46 @@ static void journal_save(struct agent *a)
                 agent_log("Failed to write the journal %s: what it holds is kept in memory only", path);
 }
 
-/* The entry of (<vps>, <kind>) whose episode <now> extends, or NULL. */
+/* The entry of (<vps>, <kind>) whose episode <now> extends, or NULL.  A
+ * VPS with JOURNAL_PER_VPS entries already extends its newest of the kind
+ * whatever the gap: one customer cannot fill the journal for the others. */
 static struct agent_journal_entry *journal_find(struct agent *a, const char *vps, const char *kind, int64_t now)
 {
+        struct agent_journal_entry *newest = NULL;
+        size_t of_vps = 0;
+
         for (size_t i = a->n_journal; i-- > 0;) {
                 struct agent_journal_entry *e = &a->journal[i];
 
-                if (strcmp(e->vps, vps) == 0 && strcmp(e->kind, kind) == 0 && now - e->last < e->gap)
+                if (strcmp(e->vps, vps) != 0)
+                        continue;
+                of_vps++;
+                if (strcmp(e->kind, kind) != 0)
+                        continue;
+                if (now - e->last < e->gap)
                         return e;
+                if (newest == NULL)
+                        newest = e;
         }
-        return NULL;
+        return of_vps >= JOURNAL_PER_VPS ? newest : NULL;
+}
+
+/* Room for one more entry: -ENOSPC at JOURNAL_MAX. */
+static int journal_grow(struct agent *a)
+{
+        size_t cap = a->journal_cap == 0 ? 64 : 2 * a->journal_cap;
+        struct agent_journal_entry *j;
+
+        if (a->n_journal < a->journal_cap)
+                return 0;
+        if (a->journal_cap >= JOURNAL_MAX)
+                return -ENOSPC;
+        j = realloc(a->journal, cap * sizeof(*j));
+        if (j == NULL)
+                return -ENOMEM;
+        a->journal = j;
+        a->journal_cap = cap;
+        return 0;
 }
 
 static void entry_free(struct agent_journal_entry *e)
@@ -97,6 +128,7 @@ int agent_offline_note(struct agent *a, const struct pc_vps *vps, const char *ki
 {
         int64_t now = pc_now();
         struct agent_journal_entry *e = journal_find(a, vps->id, kind, now);
+        int r;
 
         if (e != NULL) {
                 e->count += count;
@@ -104,11 +136,10 @@ int agent_offline_note(struct agent *a, const struct pc_vps *vps, const char *ki
                 journal_save(a);
                 return 0;
         }
-        if (a->journal == NULL && (a->journal = calloc(JOURNAL_MAX, sizeof(*a->journal))) == NULL)
-                return -ENOMEM;
-        if (a->n_journal == JOURNAL_MAX) {
+        r = journal_grow(a);
+        if (r < 0) {
                 a->journal_lost += count;
-                return -ENOSPC;
+                return r;
         }
         e = &a->journal[a->n_journal++];
         memset(e, 0, sizeof(*e));
@@ -150,6 +181,9 @@ int agent_offline_respond(struct agent *a, struct pc_vps *vps, const char *kind,
                 return 0;
         if (vps->suspended)
                 return 0;
+        for (size_t i = 0; p.kind == PC_RESPONSE_FILTER && i < vps->n_filters; i++)
+                if (vps->filters[i].id == 0)
+                        return 0; /* held back already, by the journal's own */
         snprintf(id, sizeof(id), "%s", vps->id);
         r = pc_vps_clone(vps, &copy);
         if (r < 0)
@@ -199,9 +233,8 @@ static int replay_one(struct agent *a, struct agent_journal_entry *e)
         int64_t id = 0;
         int r;
 
-        r = pc_store_tx_begin(a->store);
-        if (r < 0)
-                return pc_store_connected(a->store) ? r : 0;
+        if (pc_store_tx_begin(a->store) < 0)
+                return 0; /* kept: tried again on the next turn */
         r = pc_store_journal_mark(a->store, e->op, e->first);
         if (r == -EEXIST) {
                 pc_store_tx_end(a->store, -ECANCELED);
@@ -274,15 +307,11 @@ void agent_offline_load(struct agent *a)
                 json_decref(arr);
                 return;
         }
-        if (a->journal == NULL && (a->journal = calloc(JOURNAL_MAX, sizeof(*a->journal))) == NULL) {
-                json_decref(arr);
-                return;
-        }
         json_array_foreach(arr, i, x) {
                 struct agent_journal_entry *e;
                 const char *evidence = json_string_value(json_object_get(x, "evidence"));
 
-                if (a->n_journal == JOURNAL_MAX || !json_is_string(json_object_get(x, "op")))
+                if (journal_grow(a) < 0 || !json_is_string(json_object_get(x, "op")))
                         break;
                 e = &a->journal[a->n_journal++];
                 memset(e, 0, sizeof(*e));
@@ -308,5 +337,5 @@ void agent_offline_free(struct agent *a)
                 entry_free(&a->journal[i]);
         free(a->journal);
         a->journal = NULL;
-        a->n_journal = 0;
+        a->n_journal = a->journal_cap = 0;
 }

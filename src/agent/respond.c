@@ -105,8 +105,10 @@ int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, 
                                    notice ? PC_INCIDENT_NOTICE : 0) < 0) {
                 /* The database is away: the journal keeps it (id 0). */
                 if (!pc_store_connected(a->store)) {
+                        int r = agent_offline_note(a, vps, kind, count, evidence, gap);
+
                         *ret_id = 0;
-                        return agent_offline_note(a, vps, kind, count, evidence, gap);
+                        return r == -ENOSPC ? 1 : r; /* not kept, but answered in the kernel */
                 }
                 agent_log("Failed to record %s by %s: %s", kind, vps->id, pc_store_errmsg(a->store));
                 return -EIO;
