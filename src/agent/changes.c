@@ -60,6 +60,7 @@ struct feed {
         const struct agent *a;
         char ids[FEED_VPSES][PC_NAME_MAX];
         size_t n;
+        size_t rows;      /* read */
         int64_t last;     /* the last row taken */
 };
 
@@ -68,6 +69,7 @@ static int feed_cb(const struct pc_change *c, void *userdata)
         struct feed *f = userdata;
         const char *me = agent_host(f->a);
 
+        f->rows++;
         /* Another host's VPS, not ours before either: nothing to do. */
         if (me[0] != '\0' && c->vps_id[0] != '\0' && strcmp(c->host, me) != 0 && strcmp(c->moving_from, me) != 0 &&
             pc_model_find(f->a->model, c->vps_id) == NULL)
@@ -124,6 +126,9 @@ void agent_changes_follow(struct agent *a)
                 if (f.last == a->change_seen)
                         return;
                 a->change_seen = f.last;
+                /* All of it: a change committed since sends its own notice. */
+                if (r != -ENOBUFS && f.rows < FEED_BATCH)
+                        return;
         }
 }
 
@@ -206,7 +211,7 @@ void agent_watch_start(struct agent *a)
 
         if (a->watch != NULL || a->watch_none || a->base == NULL)
                 return;
-        r = pc_store_watch_open(a->store, &a->watch);
+        r = pc_store_watch_open(a->store, agent_host(a), &a->watch);
         if (r == -EOPNOTSUPP) {
                 a->watch_none = true;
                 return;

@@ -93,8 +93,9 @@ struct db_driver {
         int (*schema_version)(struct db *db, int *ret_version);
         const char *(*errmsg)(struct db *db);
         /* Optional (NULL: the engine cannot): a listener, on a connection
-         * of its own, of the notifications sent on <channel> at commit. */
-        int (*listen)(struct db *db, const char *channel, struct db_listener **ret);
+         * of its own, of the notifications sent on <channel> at commit
+         * whose payload names <key> or is empty (<key> NULL or "": all). */
+        int (*listen)(struct db *db, const char *channel, const char *key, struct db_listener **ret);
         /* Optional (NULL: always): whether the connection is up, as far as
          * the driver knows without asking the server. */
         bool (*connected)(struct db *db);

@@ -676,8 +676,23 @@ struct pg_listener {
         enum { L_CONNECTING, L_LISTEN_SENT, L_LISTENING } state;
         bool wants_write;
         char listen[96];   /* the LISTEN command */
+        char key[64];      /* notices for it only ("": all) */
         char why[512];
 };
+
+/* Whether a notice with <payload> (space-separated names; "" everyone's)
+ * is for <key> ("": takes all). */
+static bool notice_for(const char *payload, const char *key)
+{
+        size_t n = strlen(key);
+
+        if (key[0] == '\0' || payload[0] == '\0')
+                return true;
+        for (const char *p = payload; (p = strstr(p, key)) != NULL; p += n)
+                if ((p == payload || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+                        return true;
+        return false;
+}
 
 static struct pg_listener *listener_of(struct db_listener *l)
 {
@@ -746,7 +761,8 @@ static int listener_ready(struct db_listener *l, bool *ret_notified, const char 
                 PQclear(res);
         }
         while ((n = PQnotifies(p->conn)) != NULL) {
-                *ret_notified = true;
+                if (notice_for(n->extra != NULL ? n->extra : "", p->key))
+                        *ret_notified = true;
                 PQfreemem(n);
         }
         if (PQstatus(p->conn) == CONNECTION_BAD)
@@ -769,7 +785,7 @@ static const struct db_listener_ops pg_listener_ops = {
         .close = listener_close,
 };
 
-static int pg_listen(struct db *db, const char *channel, struct db_listener **ret)
+static int pg_listen(struct db *db, const char *channel, const char *key, struct db_listener **ret)
 {
         struct pg_db *d = pg_of(db);
         struct pg_listener *p;
@@ -781,6 +797,7 @@ static int pg_listen(struct db *db, const char *channel, struct db_listener **re
                 return set_err(d, -ENOMEM, "out of memory");
         p->head.ops = &pg_listener_ops;
         snprintf(p->listen, sizeof(p->listen), "LISTEN %s", channel); /* ours, never input */
+        snprintf(p->key, sizeof(p->key), "%s", key != NULL ? key : "");
         p->conn = connect_to(d->url, true);
         if (p->conn == NULL || PQstatus(p->conn) == CONNECTION_BAD) {
                 int r = set_err(d, -EIO, p->conn != NULL ? PQerrorMessage(p->conn) : "out of memory");
@@ -838,9 +855,11 @@ static const struct {
               " version TEXT COLLATE \"C\" NOT NULL DEFAULT '');"
               "CREATE TABLE agent_journal (op TEXT COLLATE \"C\" PRIMARY KEY NOT NULL, at BIGINT NOT NULL);"
               "CREATE FUNCTION portcullis_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$"
-              " BEGIN PERFORM pg_notify('portcullis_change', ''); RETURN NULL; END; $$;"
+              " DECLARE hosts TEXT; BEGIN"
+              " SELECT coalesce(host, '') || ' ' || coalesce(moving_from, '') INTO hosts FROM vps WHERE id = NEW.vps_id;"
+              " PERFORM pg_notify('portcullis_change', coalesce(trim(hosts), '')); RETURN NULL; END; $$;"
               "CREATE TRIGGER audit_notify AFTER INSERT ON audit"
-              " FOR EACH STATEMENT EXECUTE FUNCTION portcullis_notify_change();"
+              " FOR EACH ROW EXECUTE FUNCTION portcullis_notify_change();"
               "UPDATE schema_version SET version = 12;"
               "COMMIT;" },
 };

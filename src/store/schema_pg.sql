@@ -226,13 +226,19 @@ CREATE TRIGGER action_terminated_final BEFORE UPDATE OF terminated ON action
 -- The change feed's wake-up: every change is an audit row (the feed,
 -- pc_store_changes); agents LISTEN on portcullis_change.  Delivered at
 -- commit, so an agent never reads the feed before the change is there.
+-- The payload names the hosts the change concerns (the VPS's host and the
+-- one it moves from, space-separated; "" for everyone: a removed VPS, a
+-- change of no VPS), so that an agent reads the feed for its own only.
 CREATE FUNCTION portcullis_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+        hosts TEXT;
 BEGIN
-        PERFORM pg_notify('portcullis_change', '');
+        SELECT coalesce(host, '') || ' ' || coalesce(moving_from, '') INTO hosts FROM vps WHERE id = NEW.vps_id;
+        PERFORM pg_notify('portcullis_change', coalesce(trim(hosts), ''));
         RETURN NULL;
 END;
 $$;
 CREATE TRIGGER audit_notify AFTER INSERT ON audit
-        FOR EACH STATEMENT EXECUTE FUNCTION portcullis_notify_change();
+        FOR EACH ROW EXECUTE FUNCTION portcullis_notify_change();
 
 COMMIT;

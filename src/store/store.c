@@ -638,11 +638,11 @@ int pc_store_agent_list(struct pc_store *s, pc_agent_beat_cb cb, void *userdata)
         return s->ops->agent_list(s, cb, userdata);
 }
 
-int pc_store_watch_open(struct pc_store *s, struct pc_store_watch **ret)
+int pc_store_watch_open(struct pc_store *s, const char *host, struct pc_store_watch **ret)
 {
         if (s == NULL || ret == NULL)
                 return -EINVAL;
-        return s->ops->watch_open(s, ret);
+        return s->ops->watch_open(s, host, ret);
 }
 
 int pc_store_vps_ids(struct pc_store *s, const char *owner, const char *after, size_t limit,

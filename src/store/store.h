@@ -304,7 +304,7 @@ struct pc_store_ops {
         int (*vps_arrived)(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who);
         int (*agent_beat)(struct pc_store *s, const struct pc_agent_beat *b);
         int (*agent_list)(struct pc_store *s, pc_agent_beat_cb cb, void *userdata);
-        int (*watch_open)(struct pc_store *s, struct pc_store_watch **ret);
+        int (*watch_open)(struct pc_store *s, const char *host, struct pc_store_watch **ret);
 };
 
 /* Opens the existing store named by <url> ("sqlite:/path/db",
@@ -880,9 +880,10 @@ int pc_store_journal_mark(struct pc_store *s, const char *op, int64_t at);
 
 /* Following changes as they commit, where the engine can tell
  * (PostgreSQL's LISTEN/NOTIFY on a connection of its own, connected
- * without blocking).  -EOPNOTSUPP where it cannot (SQLite: writers wake
+ * without blocking): those of the VPSes of <host> (on it, or moving from
+ * it) and those of no host or no VPS (<host> NULL or "": every change).  -EOPNOTSUPP where it cannot (SQLite: writers wake
  * the agent through its wake socket instead). */
-int pc_store_watch_open(struct pc_store *s, struct pc_store_watch **ret);
+int pc_store_watch_open(struct pc_store *s, const char *host, struct pc_store_watch **ret);
 /* The descriptor to wait on, and whether for writing too: both may change
  * after each pc_store_watch_ready(). */
 int pc_store_watch_fd(struct pc_store_watch *w);

@@ -216,7 +216,7 @@ struct pc_store_watch {
         struct db_listener *l;
 };
 
-int store_watch_open(struct pc_store *ps, struct pc_store_watch **ret)
+int store_watch_open(struct pc_store *ps, const char *host, struct pc_store_watch **ret)
 {
         struct sql_store *s = to_sql(ps);
         struct pc_store_watch *w;
@@ -228,7 +228,7 @@ int store_watch_open(struct pc_store *ps, struct pc_store_watch **ret)
         w = calloc(1, sizeof(*w));
         if (w == NULL)
                 return sql_err(s, -ENOMEM, "out of memory");
-        r = s->db->driver->listen(s->db, "portcullis_change", &w->l);
+        r = s->db->driver->listen(s->db, "portcullis_change", host, &w->l);
         if (r < 0) {
                 free(w);
                 return sql_fail(s, r, "listening for changes");
