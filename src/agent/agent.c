@@ -398,6 +398,24 @@ static bool departing(const struct agent *a, const struct pc_vps *vps)
         return !agent_owns(a, vps) || (vps->moving_from[0] == '\0' && strcmp(vps->host, agent_host(a)) != 0);
 }
 
+/* Drops <vps>, a departed VPS kept for its interface, from the kernel and
+ * the model (<vps> is not valid afterwards). */
+static void let_go(struct agent *a, struct pc_vps *vps)
+{
+        char id[PC_NAME_MAX], iface[16];
+
+        snprintf(id, sizeof(id), "%s", vps->id);
+        snprintf(iface, sizeof(iface), "%s", vps->iface);
+        if (pc_dp_vps_change(a->dp, vps, NULL, pc_now(), NULL) < 0) {
+                agent_log("Failed to let go of %s (its interface %s is another VPS's now): %s", id, iface,
+                          pc_dp_errmsg(a->dp));
+                return;
+        }
+        pc_model_remove(a->model, id);
+        a->changes++;
+        agent_log("%s left this host; its interface %s is another VPS's now: let go", id, iface);
+}
+
 void agent_departures(struct agent *a)
 {
         char gone[16][PC_NAME_MAX];
@@ -451,20 +469,17 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
                 /* Another host's (moved there, and enforced there now). */
                 if (old != NULL && old->iface[0] != '\0' && if_nametoindex(old->iface) != 0) {
                         /* Its VM is still here (a live migration copies it
-                         * first): enforced here too until its interface
-                         * goes (agent_departures). */
+                         * first): enforced here too, as it is now (a filter
+                         * placed meanwhile holds here too), on its interface
+                         * here, until that goes (agent_departures). */
                         if (!departing(a, old))
                                 agent_log("%s runs on %s now and is enforced there; its interface %s is still "
                                           "here: enforced here too until it goes",
                                           id, fresh->host, old->iface);
-                        /* Not ours any more: only where it is (the model
-                         * indexes neither). */
-                        snprintf(old->host, sizeof(old->host), "%s", fresh->host);
-                        old->moving_from[0] = '\0';
-                        old->moving_iface[0] = '\0';
-                        pc_vps_free(fresh);
-                        json_object_set_new(reply, "state", json_string("departing"));
-                        return 0;
+                        snprintf(fresh->iface, sizeof(fresh->iface), "%s", old->iface);
+                        fresh->moving_from[0] = '\0';
+                        fresh->moving_iface[0] = '\0';
+                        goto apply;
                 }
                 if (old == NULL) { /* not ours: its host's agent follows the database */
                         json_object_set_new(reply, "state", json_string("elsewhere"));
@@ -478,6 +493,15 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
         }
         if (fresh != NULL)
                 localize_vps(agent_host(a), fresh);
+        /* An interface a departed VPS was kept for is another's now: its
+         * VM is gone, whatever the name says. */
+        if (fresh != NULL && fresh->iface[0] != '\0') {
+                struct pc_vps *holder = pc_model_find_iface(a->model, fresh->iface);
+
+                if (holder != NULL && holder != old && !agent_owns(a, holder))
+                        let_go(a, holder);
+        }
+apply:
         if (old == NULL && fresh == NULL) {
                 json_object_set_new(reply, "error", json_string("no such VPS in the database or the kernel"));
                 return -ENOENT;

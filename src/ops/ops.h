@@ -186,7 +186,8 @@ int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const st
                       const char *reason, bool *ret_changed, struct pc_ops_error *err);
 
 /* Moves VPS <id> to hypervisor <host> (NULL or "": none), on interface
- * <iface> there (NULL: the same name), for <who> (admin, agent), <reason>
+ * <iface> there (NULL: on its host, the same name; back to the host still
+ * holding it, its interface there; to another host it is required), for <who> (admin, agent), <reason>
  * (may be NULL) in the audit log (vps.move).  Its policy, filters with
  * their remaining time, suspension and history go with it; the host it
  * leaves keeps enforcing it until the new one does (pc_store_vps_move).

@@ -302,7 +302,8 @@ int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char
                 return r;
         actor = pc_ops_store_actor(who, reason);
         r = pc_store_vps_move(o->store, id, host, iface, &actor, ret_changed);
-        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+        /* (The store's one refusal of a valid name: the interface there.) */
+        return r < 0 ? pc_ops_store_fail(o, r, r == -EINVAL ? "iface" : NULL, err) : 0;
 }
 
 int pc_ops_fleet_agents(struct pc_ops *o, const struct pc_ops_actor *who, pc_agent_beat_cb cb, void *userdata,

@@ -72,6 +72,8 @@ struct pg_db {
         unsigned conn_gen; /* reconnections so far: a new session knows no statement */
         /* Reconnecting without blocking (db_pg_background_reconnect): */
         bool background;   /* a lost connection is made again in steps */
+        bool stalled;      /* a writer waited past lock_timeout: writes wait for */
+        int64_t stall_retry_at; /* ... this (CLOCK_MONOTONIC ms) before trying again */
         bool resetting;    /* PQresetStart begun, PQresetPoll goes on */
         int64_t reset_began, retry_at; /* CLOCK_MONOTONIC ms */
         char lost[256];    /* why the last attempt failed */
@@ -89,6 +91,22 @@ static struct pg_stmt *stmt_of(struct db_stmt *st)
         return (struct pg_stmt *)st;
 }
 
+static int64_t mono_ms(void)
+{
+        struct timespec ts;
+
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#define RECONNECT_TIMEOUT_MS 5000 /* connect_timeout's, for the steps */
+#define RECONNECT_PAUSE_MS 1000   /* between failed attempts, in the background */
+#define RECONNECT_STEP_MS 20      /* the longest a step waits for the server */
+/* In the background (the agent): a writer that holds the writers' lock
+ * (a stuck session, a hostile one) makes the database count as away
+ * after this, not stop the loop. */
+#define LOCK_TIMEOUT "SET lock_timeout = '1s'"
+
 static int set_err(struct pg_db *d, int r, const char *msg)
 {
         size_t n;
@@ -105,6 +123,13 @@ static int result_err(struct pg_db *d, const PGresult *res)
 {
         const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
         int r = -EIO;
+
+        /* lock_not_available: another session holds the writers' lock
+         * (db_pg_background_reconnect); the database counts as away. */
+        if (state != NULL && strcmp(state, "55P03") == 0) {
+                d->stalled = true;
+                d->stall_retry_at = mono_ms() + RECONNECT_PAUSE_MS;
+        }
 
         if (state != NULL && strcmp(state, "23505") == 0)
                 r = -EEXIST;
@@ -364,25 +389,20 @@ static bool in_tx(struct pg_db *d)
         return t == PQTRANS_ACTIVE || t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
 }
 
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-#define RECONNECT_TIMEOUT_MS 5000 /* connect_timeout's, for the steps */
-#define RECONNECT_PAUSE_MS 1000   /* between failed attempts, in the background */
-#define RECONNECT_STEP_MS 20      /* the longest a step waits for the server */
 
 /* The session is new: what was prepared on the old one is prepared again
  * on first use. */
 static int session_new(struct pg_db *d)
 {
+        int r;
+
         d->conn_gen++;
         d->resetting = false;
-        return exec_simple(d, "SET client_min_messages = warning");
+        r = exec_simple(d, "SET client_min_messages = warning");
+        if (r == 0 && d->background)
+                r = exec_simple(d, LOCK_TIMEOUT);
+        return r;
 }
 
 /* One step of a reconnection in the background: -EIO until it is made,
@@ -448,8 +468,10 @@ static int ensure_conn(struct pg_db *d)
 
 void db_pg_background_reconnect(struct db *db)
 {
-        if (db->driver == &pg_driver)
-                pg_of(db)->background = true;
+        if (db->driver != &pg_driver)
+                return;
+        pg_of(db)->background = true;
+        exec_simple(pg_of(db), LOCK_TIMEOUT); /* a failure: the next session sets it */
 }
 
 static int pg_step(struct db_stmt *st)
@@ -571,9 +593,13 @@ static int pg_tx(struct db *db, enum db_tx op)
                 return r;
         switch (op) {
         case DB_BEGIN:
+                if (d->stalled && mono_ms() < d->stall_retry_at) /* not a second wait right away */
+                        return set_err(d, -EIO, "another session holds the database's writers' lock");
                 r = exec_simple(d, "BEGIN");
                 if (r == 0) /* one writer at a time, fleet-wide (see the head comment) */
                         r = exec_simple(d, "SELECT pg_advisory_xact_lock(1346568193)"); /* "PC\0\1" */
+                if (r == 0)
+                        d->stalled = false;
                 if (r < 0 && PQtransactionStatus(d->conn) != PQTRANS_IDLE)
                         PQclear(PQexec(d->conn, "ROLLBACK"));
                 return r;
@@ -604,7 +630,7 @@ static bool pg_connected(struct db *db)
 {
         struct pg_db *d = pg_of(db);
 
-        return PQstatus(d->conn) == CONNECTION_OK && !d->resetting;
+        return PQstatus(d->conn) == CONNECTION_OK && !d->resetting && !d->stalled;
 }
 
 static bool pg_in_tx(struct db *db)

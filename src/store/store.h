@@ -828,7 +828,8 @@ int pc_store_change_last(struct pc_store *s, int64_t *ret_id);
 
 /* Moves VPS <id> to hypervisor <host> (1-63 of a-z 0-9 . _ -; NULL or "":
  * none, a single-host installation's), on interface <iface> there (NULL:
- * the same name).  The host that enforced it (its host before, or the one
+ * on its host, the same name; back to the host still holding it, its
+ * interface there; to another host, -EINVAL: a name is the host's).  The host that enforced it (its host before, or the one
  * still holding it from an earlier move) keeps it until <host> arrives.
  * Its exceptions, filters (with their remaining time), suspension and
  * history are the VPS's and stay.  Audited as vps.move (before, after).

@@ -47,6 +47,15 @@ static int vps_move_tx(struct sql_store *s, const char *id, const char *host, co
                 return r;
         cur_host = member_or_empty(before, "host");
         new_iface = iface != NULL ? iface : member_or_empty(before, "iface");
+        /* Back to the host that still holds it (a migration called off):
+         * where its VM still is, on its interface there.  To any other
+         * host, the name there must be said: an interface's name is the
+         * host's (a VM that never left keeps its own, whatever the
+         * database last said). */
+        if (iface == NULL && strcmp(host, member_or_empty(before, "moving_from")) == 0 && host[0] != '\0')
+                new_iface = member_or_empty(before, "moving_iface");
+        else if (iface == NULL && strcmp(host, cur_host) != 0 && host[0] != '\0')
+                return sql_err(s, -EINVAL, "moving %s to %s needs its interface there (--iface)", id, host);
         *ret_changed = strcmp(cur_host, host) != 0 || strcmp(new_iface, member_or_empty(before, "iface")) != 0;
         if (!*ret_changed)
                 return 0;

@@ -510,8 +510,11 @@ audit_before = audit_rows()
 st, j = expect("the same move again", 200, "POST", "/v1/vps/vps-f1/move", {"host": "hv2", "iface": "vnet7"}, adm)
 check("  changed is false", j.get("changed") is False and j.get("host") == "hv2", j)
 check("  and nothing was written", audit_rows() == audit_before, (audit_before, audit_rows()))
-st, j = expect("agent moves it on to hv3 (same interface name)", 200, "POST", "/v1/vps/vps-f1/move",
+st, j = expect("a move to another host without its interface there", 400, "POST", "/v1/vps/vps-f1/move",
                {"host": "hv3"}, tok["agent"])
+check("  field iface", (j or {}).get("error", {}).get("field") == "iface", j)
+st, j = expect("agent moves it on to hv3 (same interface name)", 200, "POST", "/v1/vps/vps-f1/move",
+               {"host": "hv3", "iface": "vnet7"}, tok["agent"])
 check("  on hv3's vnet7; hv1 still holds it (hv2 never had it)",
       j.get("changed") is True and j.get("host") == "hv3" and j.get("iface") == "vnet7" and
       j.get("moving_from") == "hv1", j)
@@ -567,9 +570,10 @@ w0 = wakes_failed()
 register("vps-g1", "tapg1", "192.0.2.160", "hv0", p=fport)
 check("a registration wakes the agent at commit (no agent yet: the wake fails, counted)", wakes_failed() == w0 + 1,
       (w0, wakes_failed()))
-st, j = expect("move vps-g1 to hv9", 200, "POST", "/v1/vps/vps-g1/move", {"host": "hv9"}, adm, p=fport)
+st, j = expect("move vps-g1 to hv9", 200, "POST", "/v1/vps/vps-g1/move", {"host": "hv9", "iface": "tapg1"}, adm,
+               p=fport)
 check("a move wakes the agent at commit", wakes_failed() == w0 + 2, (w0, wakes_failed()))
-expect("the same move again", 200, "POST", "/v1/vps/vps-g1/move", {"host": "hv9"}, adm, p=fport)
+expect("the same move again", 200, "POST", "/v1/vps/vps-g1/move", {"host": "hv9", "iface": "tapg1"}, adm, p=fport)
 expect("a refused move", 400, "POST", "/v1/vps/vps-g1/move", {"host": "HV9"}, adm, p=fport)
 check("a move that changed nothing, or was refused, wakes nobody", wakes_failed() == w0 + 2, (w0, wakes_failed()))
 
@@ -634,7 +638,7 @@ else:
     check("  /v1/fleet and `portcullis --json fleet status` agree (exit 0: every agent ok)",
           same and rc == 0 and j["stale_after_s"] == 6, (j, cj, rc))
     st, j = expect("move vps-g1 to hv1, whose agent runs", 200, "POST", "/v1/vps/vps-g1/move",
-                   {"host": "hv1", "reason": "to the running agent"}, tok["agent"], p=fport)
+                   {"host": "hv1", "iface": "tapg1", "reason": "to the running agent"}, tok["agent"], p=fport)
     check("  hv0 keeps it until hv1 has it", j.get("moving_from") == "hv0" and j.get("changed") is True, j)
     check("  the wake reached the agent's socket (none failed)", wakes_failed() == w0 + 2 and
           os.path.exists(wake_sock), (w0, wakes_failed()))
