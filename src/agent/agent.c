@@ -572,6 +572,31 @@ int agent_reconcile(struct agent *a, json_t *reply)
         return 0;
 }
 
+/* The VPSes of the running model that left for another host and are kept
+ * for their interface here (their VM not gone yet), into the reloaded
+ * model <m> (of <cfg> and <store>), as the database has them now, on
+ * their interface here: a reload must not let them out. */
+static void keep_departing(struct agent *a, const struct pc_config *cfg, struct pc_store *store, struct pc_model *m)
+{
+        const char *me = cfg->agent.host;
+
+        for (size_t i = 0; me[0] != '\0' && i < pc_model_count(a->model); i++) {
+                const struct pc_vps *v = pc_model_at(a->model, i);
+                struct pc_vps *fresh = NULL;
+
+                if (strcmp(v->host, me) == 0 || strcmp(v->moving_from, me) == 0 || v->iface[0] == '\0' ||
+                    if_nametoindex(v->iface) == 0 || pc_model_find(m, v->id) != NULL ||
+                    pc_model_find_iface(m, v->iface) != NULL)
+                        continue;
+                if (pc_store_vps_fetch(store, cfg, v->id, &fresh) < 0)
+                        continue; /* removed meanwhile: its VM's interface goes with it */
+                snprintf(fresh->iface, sizeof(fresh->iface), "%s", v->iface);
+                fresh->moving_from[0] = fresh->moving_iface[0] = '\0';
+                if (pc_model_add(m, fresh) < 0)
+                        pc_vps_free(fresh);
+        }
+}
+
 int agent_reload(struct agent *a, json_t *reply)
 {
         struct pc_config *cfg = NULL, *old_cfg = a->cfg;
@@ -589,6 +614,7 @@ int agent_reload(struct agent *a, json_t *reply)
                 agent_log("Reload refused; keeping the configuration in force");
                 return r;
         }
+        keep_departing(a, cfg, store, m);
         /* The data plane holds a pointer to the config it was opened with. */
         {
                 struct pc_dataplane *dp = NULL;

@@ -107,6 +107,8 @@ struct agent {
         unsigned watch_failures;      /* in a row, for the back-off */
         bool watch_told;              /* its loss was logged */
         bool watch_none;              /* the engine has no notices (SQLite) */
+        int64_t followed_at;          /* CLOCK_MONOTONIC ms of the last read on a notice */
+        bool follow_scheduled;        /* a paced read is due (changes.c) */
         struct agent_journal_entry *journal; /* findings the database has not heard of (offline.c) */
         size_t n_journal, journal_cap;
         uint64_t journal_seq, journal_lost;

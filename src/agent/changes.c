@@ -144,6 +144,9 @@ void agent_changes_wake(struct agent *a)
 /* ---- the database's notices ---- */
 
 static void watch_ready(struct agent *a);
+static void follow_paced(struct agent *a);
+
+#define FOLLOW_PACE_MS 10 /* between two reads of the feed on notices */
 
 static void on_watch(evutil_socket_t fd, short what, void *arg)
 {
@@ -202,7 +205,35 @@ static void watch_ready(struct agent *a)
                 a->watch_told = false;
         }
         if (changed)
+                follow_paced(a);
+}
+
+static void on_follow_due(evutil_socket_t fd, short what, void *arg)
+{
+        struct agent *a = arg;
+
+        a->follow_scheduled = false;
+        a->followed_at = pc_mono_ms();
+        agent_changes_follow(a);
+}
+
+/* Follows the feed now, or, within FOLLOW_PACE_MS of the last time, once
+ * at its end: notices can come faster than changes (any session of the
+ * database may NOTIFY), and one read takes every change in between. */
+static void follow_paced(struct agent *a)
+{
+        int64_t now = pc_mono_ms(), wait = a->followed_at + FOLLOW_PACE_MS - now;
+
+        if (a->follow_scheduled)
+                return;
+        if (wait <= 0) {
+                a->followed_at = now;
                 agent_changes_follow(a);
+                return;
+        }
+        if (event_base_once(a->base, -1, EV_TIMEOUT, on_follow_due, a,
+                            &(struct timeval){ .tv_usec = (suseconds_t)wait * 1000 }) == 0)
+                a->follow_scheduled = true;
 }
 
 void agent_watch_start(struct agent *a)

@@ -23,8 +23,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "base/util.h"
 #include "store/db.h"
 
 #define STMT_CACHE 128     /* prepared statements kept per connection */
@@ -91,14 +91,6 @@ static struct pg_stmt *stmt_of(struct db_stmt *st)
         return (struct pg_stmt *)st;
 }
 
-static int64_t mono_ms(void)
-{
-        struct timespec ts;
-
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 #define RECONNECT_TIMEOUT_MS 5000 /* connect_timeout's, for the steps */
 #define RECONNECT_PAUSE_MS 1000   /* between failed attempts, in the background */
 #define RECONNECT_STEP_MS 20      /* the longest a step waits for the server */
@@ -128,7 +120,7 @@ static int result_err(struct pg_db *d, const PGresult *res)
          * (db_pg_background_reconnect); the database counts as away. */
         if (state != NULL && strcmp(state, "55P03") == 0) {
                 d->stalled = true;
-                d->stall_retry_at = mono_ms() + RECONNECT_PAUSE_MS;
+                d->stall_retry_at = pc_mono_ms() + RECONNECT_PAUSE_MS;
         }
 
         if (state != NULL && strcmp(state, "23505") == 0)
@@ -410,7 +402,7 @@ static int session_new(struct pg_db *d)
  * step).  A failed attempt is tried again after RECONNECT_PAUSE_MS. */
 static int reconnect_step(struct pg_db *d)
 {
-        int64_t now = mono_ms();
+        int64_t now = pc_mono_ms();
 
         if (!d->resetting) {
                 if (now < d->retry_at)
@@ -593,7 +585,7 @@ static int pg_tx(struct db *db, enum db_tx op)
                 return r;
         switch (op) {
         case DB_BEGIN:
-                if (d->stalled && mono_ms() < d->stall_retry_at) /* not a second wait right away */
+                if (d->stalled && pc_mono_ms() < d->stall_retry_at) /* not a second wait right away */
                         return set_err(d, -EIO, "another session holds the database's writers' lock");
                 r = exec_simple(d, "BEGIN");
                 if (r == 0) /* one writer at a time, fleet-wide (see the head comment) */
@@ -886,6 +878,8 @@ static const struct {
               " PERFORM pg_notify('portcullis_change', coalesce(trim(hosts), '')); RETURN NULL; END; $$;"
               "CREATE TRIGGER audit_notify AFTER INSERT ON audit"
               " FOR EACH ROW EXECUTE FUNCTION portcullis_notify_change();"
+              "DO $$ BEGIN EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());"
+              " END $$;"
               "UPDATE schema_version SET version = 12;"
               "COMMIT;" },
 };

@@ -241,4 +241,10 @@ $$;
 CREATE TRIGGER audit_notify AFTER INSERT ON audit
         FOR EACH ROW EXECUTE FUNCTION portcullis_notify_change();
 
+-- Only the roles the provider grants it reach the database: any other
+-- could hold the writers' lock or send notices to every agent.
+DO $$ BEGIN
+        EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+END $$;
+
 COMMIT;
