@@ -159,22 +159,35 @@ int agent_offline_note(struct agent *a, const struct pc_vps *vps, const char *ki
         return 1;
 }
 
+/* The policy's first response to <kind> by <vps>: into the kernel and the
+ * model (<kernel>), or the model only (a start: the kernel is programmed
+ * from it next).  <vps> is not valid afterwards. */
+static int hold_back(struct agent *a, struct pc_vps *vps, const char *kind, const char *what,
+                     const struct pc_port_range *ports, bool kernel);
+
 int agent_offline_respond(struct agent *a, struct pc_vps *vps, const char *kind, const char *what,
                           const struct pc_port_range *ports, size_t episode_kinds)
 {
-        unsigned resp = agent_response_bits(vps, kind);
-        struct pc_response_plan p = pc_response_decide(resp, &a->cfg->escalation, NULL, 0, pc_now(),
-                                                       strcmp(kind, "attacked") == 0);
         struct agent_journal_entry *e = journal_find(a, vps->id, kind, pc_now());
-        struct pc_vps *copy = NULL;
-        char id[PC_NAME_MAX];
-        int r;
 
         if (e != NULL) {
                 snprintf(e->what, sizeof(e->what), "%s", what);
                 e->kinds = episode_kinds > e->kinds ? episode_kinds : e->kinds;
                 journal_save(a);
         }
+        return hold_back(a, vps, kind, what, ports, true);
+}
+
+static int hold_back(struct agent *a, struct pc_vps *vps, const char *kind, const char *what,
+                     const struct pc_port_range *ports, bool kernel)
+{
+        unsigned resp = agent_response_bits(vps, kind);
+        struct pc_response_plan p = pc_response_decide(resp, &a->cfg->escalation, NULL, 0, pc_now(),
+                                                       strcmp(kind, "attacked") == 0);
+        struct pc_vps *copy = NULL;
+        char id[PC_NAME_MAX];
+        int r;
+
         /* Only the kernel's part, and only what holds the VPS back; the
          * replay asks the store (a termination is a suspension here). */
         if (p.kind != PC_RESPONSE_SUSPEND && p.kind != PC_RESPONSE_TERMINATE && p.kind != PC_RESPONSE_FILTER)
@@ -204,7 +217,7 @@ int agent_offline_respond(struct agent *a, struct pc_vps *vps, const char *kind,
                 snprintf(copy->suspension.reason, sizeof(copy->suspension.reason),
                          "%s (database unreachable: journal)", what);
         }
-        if (r >= 0)
+        if (r >= 0 && kernel)
                 r = pc_dp_vps_change(a->dp, vps, copy, pc_now(), NULL);
         if (r < 0) {
                 agent_log("Failed to hold %s back in the kernel while the database is unreachable: %s", id,
@@ -216,9 +229,9 @@ int agent_offline_respond(struct agent *a, struct pc_vps *vps, const char *kind,
         if (pc_model_add(a->model, copy) < 0)
                 pc_vps_free(copy);
         a->changes++;
-        agent_log("%s %s in the kernel for %s while the database is unreachable; stored with its incident when it "
-                  "answers",
-                  p.kind == PC_RESPONSE_FILTER ? "Filtered" : "Suspended", id, kind);
+        agent_log("%s %s in the kernel for %s while the database %s; stored with its incident when it answers",
+                  p.kind == PC_RESPONSE_FILTER ? "Filtered" : "Suspended", id, kind,
+                  kernel ? "is unreachable" : "was unreachable (the journal, at the start)");
         return 0;
 }
 
@@ -329,6 +342,15 @@ void agent_offline_load(struct agent *a)
         json_decref(arr);
         agent_log("The journal %s holds %zu entr%s from while the database was unreachable: stored now", path,
                   a->n_journal, a->n_journal == 1 ? "y" : "ies");
+        /* What the kernel held meanwhile holds again until they are: the
+         * database does not know it yet. */
+        for (size_t k = 0; k < a->n_journal; k++) {
+                const struct agent_journal_entry *e = &a->journal[k];
+                struct pc_vps *vps = pc_model_find(a->model, e->vps);
+
+                if (vps != NULL)
+                        hold_back(a, vps, e->kind, e->what[0] != '\0' ? e->what : e->kind, NULL, false);
+        }
 }
 
 void agent_offline_free(struct agent *a)
