@@ -455,6 +455,24 @@ for c in "vps list" "vps show vps-201" "audit" "exception list" "ticket list" "n
                 has "db-missing-$c" "no database at $missing; create it with \`portcullis -c etc/portcullis.yaml --db sqlite:$missing init\`, or by starting portcullisd" "$err"
 done
 absent db-missing "$tmp/s8/nowhere"
+# ... and on PostgreSQL, a database with no Portcullis schema is "no
+# database" alike: refused, naming it, and left without a table.
+if [ -n "$pg" ]; then
+        usedb empty
+        for c in "check" "vps list" "vps add vps-801 --owner x@example.net --iface tap801 --addr 198.51.100.80 --by t" \
+                 "suspend vps-201 --by t --reason x"; do
+                want=2
+                [ "$c" = check ] && want=1
+                # shellcheck disable=SC2086 # the command's words
+                tx "db-empty-pg-$c" $want "$bin" -c etc/portcullis.yaml --db "$db" $c &&
+                        has "db-empty-pg-$c" "no database at" "$err" && has "db-empty-pg-$c" "dbname=cli_empty" "$err" &&
+                        has "db-empty-pg-$c" "(it has no Portcullis schema); create it with" "$err"
+        done
+        [ "$(sql empty "" "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')")" = 0 ] ||
+                { echo "FAIL db-empty-pg: tables were created"; failures=$((failures + 1)); }
+        tx db-empty-pg-init 0 "$bin" -c etc/portcullis.yaml --db "$db" init && has db-empty-pg-init "created at schema version" "$out"
+        tx db-empty-pg-check 0 "$bin" -c etc/portcullis.yaml --db "$db" check && has db-empty-pg-check "ok" "$out"
+fi
 tx db-init-help 0 "$bin" init --help && has db-init-help "Usage: portcullis [-c FILE] [--json] init" "$out" &&
         has db-init-help "the only command that does" "$out" &&
         has db-init-help "relative to the working directory" "$out" && has db-init-help "Exit status:" "$out"
