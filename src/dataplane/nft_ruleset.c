@@ -22,7 +22,8 @@
  *                                              from a VPS whose policy filters
  *                                              scanners: first contacts are
  *                                              budgeted, then held back
- *   prerouting (nat): iifname vmap @vps_nat -> pN_nat: redirect to the proxy
+ *   prerouting (nat): iifname vmap @vps_nat -> pN_nat: redirect to the proxy;
+ *     only when some policy redirects (NAT's hooks cost every packet)
  *   proxy_return (prerouting, raw) and proxy_out (output, raw), only with
  *     a proxy that connects from the VPS: the MX's replies to the proxy's
  *     transparent sockets are marked, to be routed locally, and those
@@ -822,15 +823,24 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       bridged ? BRIDGED_ROUTED("bridged_forged") : "");
         if (bridged)
                 bridged_chains(out);
+        /* Only where some policy redirects: a nat chain registers NAT's
+         * hooks, which every packet then crosses and every new connection
+         * sets up (~80 ns per established packet, 11 % of the new
+         * connections/s; docs/BENCHMARKS.md).  A config that gains or loses
+         * a redirect has another skeleton id: the table is rebuilt whole. */
+        if (proxy_needed(cfg)) {
+                strbuf_printf(out,
+                              "\tchain prerouting {\n"
+                              "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+                              "\t\tiifname vmap @vps_nat\n");
+                /* a bridged VPS's frame, marked by the bridge table (bridge_body) */
+                for (size_t pi = 0; bridged && pi < cfg->n_policies; pi++)
+                        if (policy_has(&cfg->policies[pi], PC_ACTION_REDIRECT, PC_DIR_EGRESS))
+                                strbuf_printf(out, "\t\tmeta mark 0x%08x jump p%zu_nat\n",
+                                              PC_BR_MARK_PROXY + (unsigned)pi, pi);
+                strbuf_printf(out, "\t}\n");
+        }
         strbuf_printf(out,
-                      "\tchain prerouting {\n"
-                      "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-                      "\t\tiifname vmap @vps_nat\n");
-        /* a bridged VPS's frame, marked by the bridge table (bridge_body) */
-        for (size_t pi = 0; bridged && pi < cfg->n_policies; pi++)
-                if (policy_has(&cfg->policies[pi], PC_ACTION_REDIRECT, PC_DIR_EGRESS))
-                        strbuf_printf(out, "\t\tmeta mark 0x%08x jump p%zu_nat\n", PC_BR_MARK_PROXY + (unsigned)pi, pi);
-        strbuf_printf(out, "\t}\n"
                       /* Before conntrack: spoofed packets never create state, and a
                        * suspended VPS cannot reach the hypervisor either. */
                       "\tchain raw_prerouting {\n"
@@ -1008,10 +1018,13 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
                 }
                 strbuf_printf(out, "\t}\n");
         }
-        strbuf_printf(out, "\tchain nat_mark {\n\t\ttype filter hook prerouting priority -300; policy accept;\n");
-        proxied_guard_vmap(cfg, "dport", "iifname", "vps_nat", out);
-        strbuf_printf(out, "\t}\n"
-                           "\tchain enforce {\n"
+        /* Empty without a redirect: not registered then (a hook for nothing). */
+        if (proxy_needed(cfg)) {
+                strbuf_printf(out, "\tchain nat_mark {\n\t\ttype filter hook prerouting priority -300; policy accept;\n");
+                proxied_guard_vmap(cfg, "dport", "iifname", "vps_nat", out);
+                strbuf_printf(out, "\t}\n");
+        }
+        strbuf_printf(out, "\tchain enforce {\n"
                            "\t\ttype filter hook forward priority filter; policy accept;\n");
         proxied_guard(cfg, "dport", "iifname", out);
         proxied_guard(cfg, "sport", "oifname", out);

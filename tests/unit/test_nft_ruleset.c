@@ -365,6 +365,68 @@ static void test_proxy_return_chains(void **state)
         assert_int_equal(nft_skeleton_id(cfg), with_id);
 }
 
+/* Every redirect of <c> turned into a block, remembered in <was> (room
+ * for <size>); returns how many. */
+static size_t no_redirects(struct pc_config *c, struct pc_rule **was, size_t size)
+{
+        size_t n = 0;
+
+        for (size_t pi = 0; pi < c->n_policies; pi++)
+                for (size_t r = 0; r < c->policies[pi].n_rules; r++)
+                        if (c->policies[pi].rules[r].action == PC_ACTION_REDIRECT) {
+                                assert_true(n < size);
+                                was[n] = &c->policies[pi].rules[r];
+                                was[n++]->action = PC_ACTION_BLOCK;
+                        }
+        return n;
+}
+
+/* NAT's hooks only where some policy redirects: a nat chain costs every
+ * packet (and every new connection) whether it redirects or not. */
+static void test_nat_only_with_redirect(void **state)
+{
+        struct pc_config *bc;
+        struct strbuf b = { 0 };
+        struct pc_rule *was[8];
+        char err[1024];
+        uint32_t with_id = nft_skeleton_id(cfg);
+        size_t n;
+
+        nft_skeleton(cfg, &b);
+        assert_non_null(strstr(strbuf_str(&b), "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; "
+                                               "policy accept;\n\t\tiifname vmap @vps_nat\n\t}\n"));
+        strbuf_free(&b);
+        n = no_redirects(cfg, was, PC_ARRAY_SIZE(was));
+        assert_true(n > 0);
+        nft_skeleton(cfg, &b);
+        assert_false(b.oom);
+        assert_null(strstr(strbuf_str(&b), "type nat hook"));
+        assert_null(strstr(strbuf_str(&b), "vmap @vps_proxied"));
+        /* the rest of the table as before */
+        assert_non_null(strstr(strbuf_str(&b), "\tchain raw_prerouting {\n"));
+        assert_non_null(strstr(strbuf_str(&b), "\tmap vps_nat {\n"));
+        strbuf_free(&b);
+        /* another skeleton: the agent rebuilds the table whole, both ways */
+        assert_int_not_equal(nft_skeleton_id(cfg), with_id);
+        while (n > 0)
+                was[--n]->action = PC_ACTION_REDIRECT;
+        assert_int_equal(nft_skeleton_id(cfg), with_id);
+
+        /* a bridged site: the bridge table's nat_mark hook likewise */
+        assert_int_equal(pc_config_load(PC_SOURCE_ROOT "/tests/golden/ok/bridged.yaml", &bc, err, sizeof(err)), 0);
+        nft_skeleton(bc, &b);
+        assert_non_null(strstr(strbuf_str(&b), "\tchain nat_mark {\n"));
+        assert_non_null(strstr(strbuf_str(&b), "type nat hook prerouting"));
+        strbuf_free(&b);
+        assert_true(no_redirects(bc, was, PC_ARRAY_SIZE(was)) > 0);
+        nft_skeleton(bc, &b);
+        assert_null(strstr(strbuf_str(&b), "chain nat_mark"));
+        assert_null(strstr(strbuf_str(&b), "type nat hook"));
+        assert_non_null(strstr(strbuf_str(&b), "\tchain enforce {\n"));
+        strbuf_free(&b);
+        pc_config_free(bc);
+}
+
 /* The element of <set> in the table of <family> with <key>, or NULL. */
 static const struct nft_elem *find_in(const struct nft_elems *e, const char *family, const char *set,
                                       const char *key)
@@ -876,6 +938,7 @@ int main(void)
                 cmocka_unit_test(test_vps_elements),
                 cmocka_unit_test(test_normalise_and_diff),
                 cmocka_unit_test(test_proxy_return_chains),
+                cmocka_unit_test(test_nat_only_with_redirect),
                 cmocka_unit_test(test_bridged),
                 cmocka_unit_test(test_bridged_answers),
                 cmocka_unit_test(test_fingerprint),
