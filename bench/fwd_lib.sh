@@ -38,7 +38,7 @@ _fwd_cut() { # CUT: takes a part out of inet portcullis
 	case $1 in
 	no-sampling) _fwd_del forward 'numgen random' ;;	# flood sampling
 	no-fwd-suspended) _fwd_del forward '@suspended' ;;	# forward's suspended lookup(s)
-	no-raw-suspended) _fwd_del raw_prerouting '@suspended' ;;
+	no-raw-suspended) _fwd_del raw_prerouting '@suspended' ;;	# older builds: now one vmap lookup does both
 	no-antispoof) _fwd_del raw_prerouting '@antispoof' ;;	# the whole source check
 	no-as-dhcp) _fwd_del antispoof 'udp (s|d)port' ;;	# rogue DHCP checks
 	no-as-generic) _fwd_del antispoof 'ct state untracked|nd-router-advert|udp (s|d)port' ;;

@@ -22,6 +22,9 @@
  *                                              from a VPS whose policy filters
  *                                              scanners: first contacts are
  *                                              budgeted, then held back
+ *   raw_prerouting (prerouting, raw): iifname vmap @antispoof -> antispoof
+ *     (BCP 38, before conntrack) or, for a suspended VPS, suspended_out:
+ *     one lookup of the interface of every packet in
  *   prerouting (nat): iifname vmap @vps_nat -> pN_nat: redirect to the proxy;
  *     only when some policy redirects (NAT's hooks cost every packet)
  *   proxy_return (prerouting, raw) and proxy_out (output, raw), only with
@@ -716,8 +719,10 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       /* every VPS interface: conntrack's invalid packets are dropped */
                       "\tset vps {\n\t\ttype ifname\n\t}\n"
                       "\tset suspended {\n\t\ttype ifname\n\t}\n"
-                      /* anti-spoofing: the interfaces checked, and what each may send from */
-                      "\tset antispoof {\n\t\ttype ifname\n\t}\n"
+                      /* anti-spoofing: the interfaces checked (jump antispoof, or
+                       * jump suspended_out for a suspended VPS: one lookup for
+                       * both), and what each may send from */
+                      "\tmap antispoof {\n\t\ttype ifname : verdict\n\t}\n"
                       /* ... and those whose policy counts, samples and answers spoofing */
                       "\tset spoof_report {\n\t\ttype ifname\n\t}\n"
                       /* whole addresses and IPv6 /64s in hash sets; only other
@@ -845,8 +850,14 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                        * suspended VPS cannot reach the hypervisor either. */
                       "\tchain raw_prerouting {\n"
                       "\t\ttype filter hook prerouting priority raw; policy accept;\n"
-                      "\t\tiifname @suspended " VERDICT("suspended_out") " drop\n"
-                      "\t\tiifname @antispoof jump antispoof\n"
+                      /* One lookup on the interface for every packet in: a
+                       * second (@suspended, then @antispoof) cost ~70 ns of
+                       * each (docs/BENCHMARKS.md).  Every routed VPS is in
+                       * the map, so a suspended one is too, to its drop. */
+                      "\t\tiifname vmap @antispoof\n"
+                      "\t}\n"
+                      "\tchain suspended_out {\n"
+                      "\t\t" VERDICT("suspended_out") " drop\n"
                       "\t}\n"
                       "\tchain antispoof {\n"
                       /* The kernel loops the hypervisor's own multicast and broadcast
@@ -1408,7 +1419,9 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
         int r;
 
         iface_key(vps->iface, NULL, key, sizeof(key));
-        r = push_in(out, fam, bridged ? "vps" : "antispoof", key, "", 0);
+        /* routed: what it sends is checked, or dropped if it is suspended */
+        r = push_in(out, fam, bridged ? "vps" : "antispoof", key,
+                    bridged ? "" : vps->suspended ? "jump suspended_out" : "jump antispoof", 0);
         if (r == 0 && vps->site->policy->anti_spoofing)
                 r = push_in(out, fam, "spoof_report", key, "", 0);
         /* Without a registered MAC (only where the policy does not answer
@@ -1744,7 +1757,7 @@ bool nft_set_layout(const char *family, const char *set, struct nft_set_layout *
                 { "suspended", '*', { IF, false, false, false } },
                 { "spoof_report", '*', { IF, false, false, false } },
                 { "any_link_local", '*', { IF, false, false, false } },
-                { "antispoof", 'i', { IF, false, false, false } },
+                { "antispoof", 'i', { IF, false, false, true } },
                 { "scan_contain", 'i', { IF, false, false, false } },
                 { "scan_excepted", 'i', { IF, false, true, false } },
                 { "any_mac", 'b', { IF, false, false, false } },
