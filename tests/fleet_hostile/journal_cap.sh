@@ -25,7 +25,7 @@ echo "registered $N attacker VPSes in $(( $(date +%s) - t0 )) s"
 vps_link v 1 vv 30
 pc_on 1 vps add vps-v --site lenoir --owner val@example.org --iface vv --addr 198.51.100.30 --host hv1 --by lab >/dev/null || exit 2
 agent_up 1 || { echo "SETUP agent"; exit 2; }
-wait_for 20 sh -c "ip netns exec $(ns hv1) nft list set inet portcullis antispoof | grep -q vv" || { echo "SETUP vv not enforced"; tail -5 "$LAB_DIR/log/portcullisd-hv1.log"; ip netns exec "$(ns hv1)" nft list map inet portcullis vps_out | head -5; exit 2; }
+wait_for 20 sh -c "ip netns exec $(ns hv1) nft list map inet portcullis antispoof | grep -q vv" || { echo "SETUP vv not enforced"; tail -5 "$LAB_DIR/log/portcullisd-hv1.log"; ip netns exec "$(ns hv1)" nft list map inet portcullis vps_out | head -5; exit 2; }
 "$FH_SRC/tests/pg/cluster.sh" halt "$LAB_DIR/pg" >/dev/null || { echo "SETUP halt"; exit 2; }
 sleep 1
 # Each attacker VPS sends one spoofed UDP packet (source 10.66.0.1), paced
