@@ -4,7 +4,8 @@
 # lab's hv (sourced after tests/lab/lab.sh; needs $root, $build, $LAB_DIR).
 #	fwd_program CONFIG	none | conntrack-only | pc-N (provider B's site,
 #				N VPSes, vps-201 one of them) | antispoof-N
-#				(site lenoir, vps-101 one of them) | bridged-pc-N
+#				(site lenoir, vps-101 one of them) | b-N (provider
+#				B's site alone: no redirect, no nat chain) | bridged-pc-N
 #				(LAB_TOPOLOGY=bridged: provider B's site bridged)
 #				CONFIG~CUT[~CUT...]: the same, then CUT (see
 #				_fwd_cut) taken out of the programmed table: what a
@@ -37,7 +38,7 @@ _fwd_cut() { # CUT: takes a part out of inet portcullis
 	case $1 in
 	no-sampling) _fwd_del forward 'numgen random' ;;	# flood sampling
 	no-fwd-suspended) _fwd_del forward '@suspended' ;;	# forward's suspended lookup(s)
-	no-raw-suspended) _fwd_del raw_prerouting '@suspended' ;;
+	no-raw-suspended) _fwd_del raw_prerouting '@suspended' ;;	# older builds: now one vmap lookup does both
 	no-antispoof) _fwd_del raw_prerouting '@antispoof' ;;	# the whole source check
 	no-as-dhcp) _fwd_del antispoof 'udp (s|d)port' ;;	# rogue DHCP checks
 	no-as-generic) _fwd_del antispoof 'ct state untracked|nd-router-advert|udp (s|d)port' ;;
@@ -71,6 +72,13 @@ fwd_program() {
 	# the measured VPS is registered with its addresses.
 	pc-*) _fwd_bench_nft VPS201 --vps $((n - 1)) ;;
 	antispoof-*) _fwd_bench_nft VPS101 --site lenoir --vps $((n - 1)) ;;
+	# Provider B's site alone, as its provider ships it: no policy
+	# redirects, so the table has no nat chain (and NAT no hooks).
+	b-*)
+		sed -e "s|  - profiles/|  - $root/etc/profiles/|" -e "/profiles\/lenoir.yaml/d" \
+			-e "/^  lenoir:/,/^    description:/d" "$root/etc/portcullis.yaml" >"$LAB_DIR/b.yaml"
+		_fwd_bench_nft VPS201 --config "$LAB_DIR/b.yaml" --site milano --vps $((n - 1))
+		;;
 	bridged-pc-*)
 		sed -e "s|  - profiles/|  - $root/etc/profiles/|" -e "s|^    policy: blocked-services|&\n    topology: bridged|" \
 			"$root/etc/portcullis.yaml" >"$LAB_DIR/bridged.yaml"

@@ -17,6 +17,7 @@ if [ "${2:-}" = --smoke ]; then
         "$build/bench/bench_scan" --vps 2000 --events 50000
         bench/smtp.sh "$build" --smoke
         bench/api.sh "$build" --smoke
+        bench/fleet.sh "$build" --smoke
 else
         "$build/bench/bench_evaluate" --vps 100000 --exceptions 10000 --seconds 2
         "$build/bench/bench_load" --vps 100000 --exceptions 10000 --runs 3
@@ -29,4 +30,5 @@ else
         "$build/bench/bench_scan" --vps 10000 --events 4000000
         bench/smtp.sh "$build"
         bench/api.sh "$build"
+        bench/fleet.sh "$build"
 fi

@@ -3,6 +3,7 @@
 #include "agent/agent.h"
 
 #include <errno.h>
+#include <net/if.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -61,6 +62,54 @@ static bool kernel_enforces(const struct pc_config *cfg, const char *db)
         return held > 0;
 }
 
+const char *agent_host(const struct agent *a)
+{
+        return a->cfg->agent.host;
+}
+
+bool agent_owns(const struct agent *a, const struct pc_vps *vps)
+{
+        const char *me = agent_host(a);
+
+        return me[0] == '\0' || strcmp(vps->host, me) == 0 || strcmp(vps->moving_from, me) == 0;
+}
+
+/* A VPS moving away from <host> is on its interface there until it goes. */
+static void localize_vps(const char *host, struct pc_vps *vps)
+{
+        if (host[0] != '\0' && strcmp(vps->moving_from, host) == 0)
+                snprintf(vps->iface, sizeof(vps->iface), "%s", vps->moving_iface);
+}
+
+static void localize(const char *host, struct pc_model *m)
+{
+        for (size_t i = 0; host[0] != '\0' && i < pc_model_count(m); i++) {
+                struct pc_vps *vps = pc_model_at(m, i);
+
+                if (strcmp(vps->moving_from, host) == 0 && strcmp(vps->iface, vps->moving_iface) != 0)
+                        pc_model_set_iface(m, vps, vps->moving_iface);
+        }
+}
+
+void agent_heartbeat(struct agent *a)
+{
+        struct pc_agent_beat b = {
+                .started = a->started,
+                .heartbeat = pc_now(),
+                .change_seen = a->change_seen,
+                .changes = a->changes,
+                .vpses = pc_model_count(a->model),
+                .in_sync = a->in_sync,
+        };
+
+        if (agent_host(a)[0] == '\0')
+                return;
+        snprintf(b.host, sizeof(b.host), "%s", agent_host(a));
+        snprintf(b.version, sizeof(b.version), "%s", PC_VERSION);
+        if (pc_store_agent_beat(a->store, &b) < 0)
+                agent_log("Failed to record the heartbeat: %s", pc_store_errmsg(a->store));
+}
+
 /* Loads config, store and model into the out-parameters; nothing is kept
  * on failure.  With <create> (the agent's start) a missing database is
  * created; a reload never creates one: a database gone from under a
@@ -82,6 +131,16 @@ static int load_all(struct agent *a, bool create, struct pc_config **ret_cfg,
                 agent_log("Failed to load the configuration: %s", err);
                 return r;
         }
+        if (a->host_arg != NULL) {
+                if (strlen(a->host_arg) >= sizeof(cfg->agent.host) || !pc_name_valid(a->host_arg)) {
+                        agent_log("--host '%.63s' is not a host name: use 1-63 of a-z 0-9 . _ - starting with a "
+                                  "letter or digit",
+                                  a->host_arg);
+                        pc_config_free(cfg);
+                        return -EINVAL;
+                }
+                snprintf(cfg->agent.host, sizeof(cfg->agent.host), "%s", a->host_arg);
+        }
         db = a->db_url != NULL ? a->db_url : cfg->database;
         r = pc_store_open(db, &store, err, sizeof(err));
         if (r == -ENOENT && create && kernel_enforces(cfg, db))
@@ -96,17 +155,20 @@ static int load_all(struct agent *a, bool create, struct pc_config **ret_cfg,
         }
         if (created)
                 agent_log("Created the database %s (no VPS registered yet)", db);
+        /* The loop never waits for a database that does not answer. */
+        pc_store_background_reconnect(store);
         /* The change feed from before the load on: a change written
          * meanwhile is applied twice, none is missed (changes.c). */
         r = pc_store_change_last(store, &seen);
         if (r >= 0)
                 r = pc_model_new(cfg, &m);
         if (r >= 0)
-                r = pc_store_load(store, m);
+                r = pc_store_load_host(store, m, cfg->agent.host[0] != '\0' ? cfg->agent.host : NULL);
         if (r < 0) {
                 agent_log("Failed to load the database: %s", pc_store_errmsg(store));
                 goto fail;
         }
+        localize(cfg->agent.host, m);
         if (create)
                 a->change_seen = seen;
         *ret_cfg = cfg;
@@ -216,6 +278,7 @@ int agent_start(struct agent *a)
                 agent_log("Failed to open nftables: %s", strerror(-r));
                 return r;
         }
+        agent_offline_load(a); /* stored by the first feed follow */
         clock_gettime(CLOCK_MONOTONIC, &t0);
         a->sync_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
         if (a->once || a->sync_fd == -1)
@@ -272,6 +335,7 @@ void agent_sync_finish(struct agent *a)
 void agent_stop(struct agent *a)
 {
         notifier_stop(a);
+        agent_offline_free(a);
         agent_scan_close(a);
         agent_spam_close(a);
         agent_spam_direct_close(a);
@@ -309,6 +373,78 @@ int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
         return agent_sync_vps_from(a, id, false, reply);
 }
 
+/* <vps> (NULL: none), now in this host's kernel, moved here: the host it
+ * left may let it go.  A failure leaves it enforced there too, and the
+ * next change or start of this VPS says it again. */
+static void arrived(struct agent *a, const struct pc_vps *vps)
+{
+        struct pc_actor who = { .by = "portcullisd", .reason = "enforced on its new host" };
+
+        if (vps == NULL || vps->moving_from[0] == '\0' || agent_host(a)[0] == '\0' ||
+            strcmp(vps->host, agent_host(a)) != 0)
+                return;
+        if (pc_store_vps_arrived(a->store, vps->id, agent_host(a), &who) < 0)
+                agent_log("%s is enforced here, but telling %s so failed (it keeps enforcing it meanwhile): %s",
+                          vps->id, vps->moving_from, pc_store_errmsg(a->store));
+        else
+                agent_log("%s moved here from %s and is enforced: %s may let it go", vps->id, vps->moving_from,
+                          vps->moving_from);
+}
+
+/* Whether <vps>, in the model, is one that left for another host and is
+ * kept for its interface (logged once, when it began). */
+static bool departing(const struct agent *a, const struct pc_vps *vps)
+{
+        return !agent_owns(a, vps) || (vps->moving_from[0] == '\0' && strcmp(vps->host, agent_host(a)) != 0);
+}
+
+/* Drops <vps>, a departed VPS kept for its interface, from the kernel and
+ * the model (<vps> is not valid afterwards). */
+static void let_go(struct agent *a, struct pc_vps *vps)
+{
+        char id[PC_NAME_MAX], iface[16];
+
+        snprintf(id, sizeof(id), "%s", vps->id);
+        snprintf(iface, sizeof(iface), "%s", vps->iface);
+        if (pc_dp_vps_change(a->dp, vps, NULL, pc_now(), NULL) < 0) {
+                agent_log("Failed to let go of %s (its interface %s is another VPS's now): %s", id, iface,
+                          pc_dp_errmsg(a->dp));
+                return;
+        }
+        pc_model_remove(a->model, id);
+        a->changes++;
+        agent_log("%s left this host; its interface %s is another VPS's now: let go", id, iface);
+}
+
+void agent_departures(struct agent *a)
+{
+        char gone[16][PC_NAME_MAX];
+        size_t n = 0;
+
+        if (agent_host(a)[0] == '\0')
+                return;
+        for (size_t i = 0; i < pc_model_count(a->model) && n < PC_ARRAY_SIZE(gone); i++) {
+                const struct pc_vps *vps = pc_model_at(a->model, i);
+
+                if (strcmp(vps->host, agent_host(a)) != 0 && strcmp(vps->moving_from, agent_host(a)) != 0 &&
+                    (vps->iface[0] == '\0' || if_nametoindex(vps->iface) == 0))
+                        snprintf(gone[n++], PC_NAME_MAX, "%s", vps->id);
+        }
+        for (size_t i = 0; i < n; i++) {
+                json_t *reply = json_object();
+
+                agent_log("%s's interface is gone from this host: letting it go", gone[i]);
+                agent_sync_vps_from(a, gone[i], false, reply);
+                json_decref(reply);
+        }
+}
+
+void agent_arrivals(struct agent *a)
+{
+        for (size_t i = 0; a->in_sync && agent_host(a)[0] != '\0' && i < pc_model_count(a->model); i++)
+                arrived(a, pc_model_at(a->model, i));
+}
+
 int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *reply)
 {
         struct pc_vps *fresh = NULL, *old = pc_model_find(a->model, id);
@@ -321,10 +457,51 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
         clock_gettime(CLOCK_MONOTONIC, &t0);
         r = pc_store_vps_fetch(a->store, a->cfg, id, &fresh);
         if (r < 0 && r != -ENOENT) {
+                /* The change is stored: the feed brings it again once the
+                 * database answers (changes.c does not pass it by). */
                 json_object_set_new(reply, "error", json_string(pc_store_errmsg(a->store)));
-                agent_log("Failed to read %s from the database: %s", id, pc_store_errmsg(a->store));
+                json_object_set_new(reply, "pending", json_string("database"));
+                agent_log("Failed to read %s from the database (applied once it answers): %s", id,
+                          pc_store_errmsg(a->store));
                 return r;
         }
+        if (fresh != NULL && !agent_owns(a, fresh)) {
+                /* Another host's (moved there, and enforced there now). */
+                if (old != NULL && old->iface[0] != '\0' && if_nametoindex(old->iface) != 0) {
+                        /* Its VM is still here (a live migration copies it
+                         * first): enforced here too, as it is now (a filter
+                         * placed meanwhile holds here too), on its interface
+                         * here, until that goes (agent_departures). */
+                        if (!departing(a, old))
+                                agent_log("%s runs on %s now and is enforced there; its interface %s is still "
+                                          "here: enforced here too until it goes",
+                                          id, fresh->host, old->iface);
+                        snprintf(fresh->iface, sizeof(fresh->iface), "%s", old->iface);
+                        fresh->moving_from[0] = '\0';
+                        fresh->moving_iface[0] = '\0';
+                        goto apply;
+                }
+                if (old == NULL) { /* not ours: its host's agent follows the database */
+                        json_object_set_new(reply, "state", json_string("elsewhere"));
+                        json_object_set_new(reply, "vps", json_string(id));
+                        json_object_set_new(reply, "host", json_string(fresh->host));
+                        pc_vps_free(fresh);
+                        return 0;
+                }
+                pc_vps_free(fresh);
+                fresh = NULL;
+        }
+        if (fresh != NULL)
+                localize_vps(agent_host(a), fresh);
+        /* An interface a departed VPS was kept for is another's now: its
+         * VM is gone, whatever the name says. */
+        if (fresh != NULL && fresh->iface[0] != '\0') {
+                struct pc_vps *holder = pc_model_find_iface(a->model, fresh->iface);
+
+                if (holder != NULL && holder != old && !agent_owns(a, holder))
+                        let_go(a, holder);
+        }
+apply:
         if (old == NULL && fresh == NULL) {
                 json_object_set_new(reply, "error", json_string("no such VPS in the database or the kernel"));
                 return -ENOENT;
@@ -339,6 +516,7 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
                 pc_vps_free(fresh);
                 return r;
         }
+        arrived(a, fresh);
         /* The feed repeats what `portcullis` told already: nothing to say. */
         if (feed && changes == 0 && old != NULL && fresh != NULL && !pc_vps_change_tightens(old, fresh, pc_now())) {
                 pc_model_remove(a->model, id);
@@ -394,6 +572,31 @@ int agent_reconcile(struct agent *a, json_t *reply)
         return 0;
 }
 
+/* The VPSes of the running model that left for another host and are kept
+ * for their interface here (their VM not gone yet), into the reloaded
+ * model <m> (of <cfg> and <store>), as the database has them now, on
+ * their interface here: a reload must not let them out. */
+static void keep_departing(struct agent *a, const struct pc_config *cfg, struct pc_store *store, struct pc_model *m)
+{
+        const char *me = cfg->agent.host;
+
+        for (size_t i = 0; me[0] != '\0' && i < pc_model_count(a->model); i++) {
+                const struct pc_vps *v = pc_model_at(a->model, i);
+                struct pc_vps *fresh = NULL;
+
+                if (strcmp(v->host, me) == 0 || strcmp(v->moving_from, me) == 0 || v->iface[0] == '\0' ||
+                    if_nametoindex(v->iface) == 0 || pc_model_find(m, v->id) != NULL ||
+                    pc_model_find_iface(m, v->iface) != NULL)
+                        continue;
+                if (pc_store_vps_fetch(store, cfg, v->id, &fresh) < 0)
+                        continue; /* removed meanwhile: its VM's interface goes with it */
+                snprintf(fresh->iface, sizeof(fresh->iface), "%s", v->iface);
+                fresh->moving_from[0] = fresh->moving_iface[0] = '\0';
+                if (pc_model_add(m, fresh) < 0)
+                        pc_vps_free(fresh);
+        }
+}
+
 int agent_reload(struct agent *a, json_t *reply)
 {
         struct pc_config *cfg = NULL, *old_cfg = a->cfg;
@@ -411,6 +614,7 @@ int agent_reload(struct agent *a, json_t *reply)
                 agent_log("Reload refused; keeping the configuration in force");
                 return r;
         }
+        keep_departing(a, cfg, store, m);
         /* The data plane holds a pointer to the config it was opened with. */
         {
                 struct pc_dataplane *dp = NULL;
@@ -448,6 +652,10 @@ int agent_reload(struct agent *a, json_t *reply)
         notifier_stop(a); /* it holds a copy of the old notifications config */
         notifier_start(a);
         agent_scan_reconfigure(a);
+        /* The database (or the host) may be another now. */
+        agent_watch_close(a);
+        a->watch_none = false;
+        agent_watch_start(a);
         json_object_set_new(reply, "reloaded", json_true());
         json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
         return 0;
@@ -534,16 +742,19 @@ static int attempt_cb(const struct pc_dp_attempt *x, void *userdata)
                         rule = v.reasons[i].rule;
         if (rule != NULL && rule->tos_event) {
                 char evidence[256];
-                int64_t id;
-                bool opened;
+                int64_t id = 0;
+                bool opened = false;
 
                 snprintf(evidence, sizeof(evidence),
                          "{\"service\":\"%s\",\"proto\":\"%s\",\"port\":%u,\"direction\":\"%s\",\"packets\":%" PRIu64 "}",
                          rule->service->name, pc_proto_name(x->proto), x->port, pc_dir_name(x->dir), x->packets);
                 bool notice = notifier_incident_notice_due(a, vps->id, "blocked-use");
 
-                if (pc_store_incident_note(a->store, vps->id, "blocked-use", delta, x->last_seen, evidence,
-                                           TOS_EPISODE_GAP, &id, &opened, notice ? PC_INCIDENT_NOTICE : 0) < 0)
+                r = pc_store_incident_note(a->store, vps->id, "blocked-use", delta, x->last_seen, evidence,
+                                           TOS_EPISODE_GAP, &id, &opened, notice ? PC_INCIDENT_NOTICE : 0);
+                if (r < 0 && !pc_store_connected(a->store)) /* the database away: the journal keeps it */
+                        agent_offline_note(a, vps, "blocked-use", delta, evidence, TOS_EPISODE_GAP);
+                else if (r < 0)
                         agent_log("Failed to record blocked use by %s: %s", vps->id, pc_store_errmsg(a->store));
                 else
                         agent_log("%s tried %s/%u %s %" PRIu64 " more time(s) (service %s blocked by policy %s, no "
@@ -673,6 +884,8 @@ void agent_status(struct agent *a, json_t *reply)
 
         json_object_set_new(reply, "in_sync", json_boolean(a->in_sync));
         json_object_set_new(reply, "verifying", json_boolean(a->verifying));
+        if (agent_host(a)[0] != '\0')
+                json_object_set_new(reply, "host", json_string(agent_host(a)));
         json_object_set_new(reply, "table", json_sprintf("inet %s", a->cfg->agent.nft_table));
         json_object_set_new(reply, "vps", json_integer((json_int_t)pc_model_count(a->model)));
         json_object_set_new(reply, "elements", json_integer((json_int_t)a->elements));

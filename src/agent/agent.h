@@ -2,6 +2,7 @@
  * kernel enforcing it, and answers the control socket. */
 #pragma once
 
+#include <event2/event.h>
 #include <jansson.h>
 #include <time.h>
 
@@ -48,6 +49,7 @@ struct agent_metrics {
 struct agent {
         const char *config_path;
         const char *db_url;       /* overrides the config's database; may be NULL */
+        const char *host_arg;     /* --host: overrides the config's agent.host; may be NULL */
         struct pc_config *cfg;
         struct pc_store *store;
         struct pc_model *model;
@@ -98,7 +100,56 @@ struct agent {
         struct agent_metrics metrics;
         int wake_fd;              /* the wake socket; -1 none */
         char wake_path[108];
+        struct pc_store_watch *watch; /* the database's change notices; NULL none (changes.c) */
+        struct event *watch_ev;       /* its event on the loop */
+        struct event_base *base;      /* the loop's (loop.c) */
+        int64_t watch_retry_at;       /* when to connect again after losing it; 0: now */
+        unsigned watch_failures;      /* in a row, for the back-off */
+        bool watch_told;              /* its loss was logged */
+        bool watch_none;              /* the engine has no notices (SQLite) */
+        int64_t followed_at;          /* CLOCK_MONOTONIC ms of the last read on a notice */
+        bool follow_scheduled;        /* a paced read is due (changes.c) */
+        struct agent_journal_entry *journal; /* findings the database has not heard of (offline.c) */
+        size_t n_journal, journal_cap;
+        uint64_t journal_seq, journal_lost;
 };
+
+/* This agent's host in a fleet ("": a single host, every VPS its own). */
+const char *agent_host(const struct agent *a);
+
+/* Whether <vps> is this agent's to enforce: on its host, or moving away
+ * from it and not yet enforced by the new one. */
+bool agent_owns(const struct agent *a, const struct pc_vps *vps);
+
+/* Says, for each VPS that moved here and is in the kernel (the agent is in
+ * sync), that the host it left may let it go: a start, or an earlier
+ * attempt that failed, leaves them to the periodic pass. */
+void agent_arrivals(struct agent *a);
+
+/* Lets go of the VPSes that moved to another host, are enforced there,
+ * and whose interface is gone from this one (their VM left). */
+void agent_departures(struct agent *a);
+
+/* ---- without the database (offline.c) ---- */
+/* <count> observations of <kind> by <vps> with <evidence> that the
+ * database could not take: kept in the journal, in the episode of <gap>.
+ * 1 if this began an episode (answer it: agent_respond with incident 0),
+ * 0 if it extended one, a negative errno. */
+struct agent_journal_entry;
+int agent_offline_note(struct agent *a, const struct pc_vps *vps, const char *kind, uint64_t count,
+                       const char *evidence, int64_t gap);
+/* The policy's first response to it, in the kernel only (<vps> is not
+ * valid afterwards).  0, or a negative errno after logging why. */
+int agent_offline_respond(struct agent *a, struct pc_vps *vps, const char *kind, const char *what,
+                          const struct pc_port_range *ports, size_t episode_kinds);
+/* Stores what the journal holds, once each, if the database answers. */
+void agent_offline_replay(struct agent *a);
+/* Reads the journal an earlier run left (at the start); frees it. */
+void agent_offline_load(struct agent *a);
+void agent_offline_free(struct agent *a);
+
+/* Records the agent's heartbeat in the database (only with a host). */
+void agent_heartbeat(struct agent *a);
 
 /* Loads config, store and model and makes the kernel enforce them
  * (reconciling with what it already holds).  Logs what it repaired.
@@ -142,6 +193,12 @@ void agent_changes_open(struct agent *a);
 void agent_changes_close(struct agent *a);
 /* Drains the wake socket, then follows the feed. */
 void agent_changes_wake(struct agent *a);
+/* The database's notices (PostgreSQL's LISTEN): opened without blocking
+ * once the loop runs (a no-op where the engine has none), followed as
+ * they come, opened again after a loss (the periodic pass follows the feed
+ * meanwhile). */
+void agent_watch_start(struct agent *a);
+void agent_watch_close(struct agent *a);
 /* Applies the VPSes the store's changes since the last one seen name. */
 void agent_changes_follow(struct agent *a);
 

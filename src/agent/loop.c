@@ -72,6 +72,9 @@ static void on_periodic(evutil_socket_t fd, short what, void *arg)
         struct loop *l = arg;
 
         agent_changes_follow(l->a); /* a lost wake costs one period */
+        agent_arrivals(l->a);
+        agent_departures(l->a);
+        agent_heartbeat(l->a);
         agent_attempts_pass(l->a);
         agent_expiry_pass(l->a);
         agent_smtpd_poll(l->a);
@@ -149,8 +152,13 @@ int agent_run(struct agent *a, int listen_fd, int sig_fd)
                 r = watch(&l, a->sync_fd, NULL, on_sync, &ev[7]);
         if (r == 0 && event_base_once(l.base, -1, EV_TIMEOUT, on_start, &l, &(struct timeval){ 0 }) < 0)
                 r = -ENOMEM;
+        a->base = l.base;
+        if (r == 0)
+                agent_watch_start(a);
         if (r == 0 && event_base_dispatch(l.base) < 0)
                 r = -EIO;
+        agent_watch_close(a);
+        a->base = NULL;
         for (size_t i = 0; i < PC_ARRAY_SIZE(ev); i++)
                 if (ev[i] != NULL)
                         event_free(ev[i]);

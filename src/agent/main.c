@@ -18,7 +18,7 @@
 static void usage(FILE *out)
 {
         fprintf(out,
-                "Usage: portcullisd [-c FILE] [--db URL] [--once]\n"
+                "Usage: portcullisd [-c FILE] [--db URL] [--host NAME] [--once]\n"
                 "\n"
                 "The Portcullis agent: runs on a hypervisor as root and makes the kernel\n"
                 "enforce the policy of every VPS registered in the database, in its own\n"
@@ -38,6 +38,12 @@ static void usage(FILE *out)
                 "  -c, --config FILE  configuration (default $PORTCULLIS_CONFIG, then\n"
                 "                     " DEFAULT_CONFIG ")\n"
                 "      --db URL       database instead of the config's `database`\n"
+                "      --host NAME    this hypervisor's name in a fleet sharing one PostgreSQL\n"
+                "                     database (instead of the config's agent.host): only the\n"
+                "                     VPSes registered on NAME are enforced here, changes are\n"
+                "                     followed as the database commits them (LISTEN), and a\n"
+                "                     heartbeat is recorded for `portcullis fleet status`.\n"
+                "                     Without a host, every VPS in the database is enforced.\n"
                 "      --once         reconcile the kernel and exit (0 if in sync)\n"
                 "  -h, --help         this help\n"
                 "\n"
@@ -50,6 +56,7 @@ int main(int argc, char **argv)
         static const struct option opts[] = {
                 { "config", required_argument, NULL, 'c' }, { "db", required_argument, NULL, 'd' },
                 { "once", no_argument, NULL, 'o' },          { "help", no_argument, NULL, 'h' },
+                { "host", required_argument, NULL, 'H' },
                 { NULL, 0, NULL, 0 },
         };
         struct agent a = { .wake_fd = -1, .sync_fd = -1 };
@@ -62,6 +69,7 @@ int main(int argc, char **argv)
                 switch (opt) {
                 case 'c': a.config_path = optarg; break;
                 case 'd': a.db_url = optarg; break;
+                case 'H': a.host_arg = optarg; break;
                 case 'o': once = true; break;
                 case 'h': usage(stdout); return 0;
                 default: usage(stderr); return 2;
@@ -101,8 +109,10 @@ int main(int argc, char **argv)
                 agent_stop(&a);
                 return 1;
         }
-        agent_log("Listening on %s", a.cfg->agent.control_socket);
+        agent_log("Listening on %s%s%s", a.cfg->agent.control_socket, agent_host(&a)[0] != '\0' ? " as host " : "",
+                  agent_host(&a));
         agent_changes_open(&a);
+        agent_heartbeat(&a);
         agent_metrics_write(&a);
         agent_smtpd_started(&a);
         agent_events_open(&a);

@@ -9,7 +9,12 @@
  * or kept as failed (a relay's 5xx, a template that cannot render, or
  * max-attempts reached).  Delivery is at least once: a crash after the
  * relay accepted a message and before the row was marked resends the same
- * bytes with the same Message-ID, which receivers can recognise. */
+ * bytes with the same Message-ID, which receivers can recognise.
+ *
+ * The agents of a fleet share one outbox (PostgreSQL): each reads the due
+ * rows, and the claim (pc_store_notification_sending) gives each row to one
+ * of them; the others are told -EBUSY, or -EALREADY once it is settled,
+ * and skip it without a word -- it is not theirs to send, fail or retry. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -43,7 +48,45 @@ struct notifier {
         char password[256];
         char webhook_secret[512]; /* the HMAC key, from notifications.webhook.secret-file */
         size_t webhook_secret_len; /* 0: none could be read (webhook events wait and retry) */
+        /* Delivered, but the database did not hear it (it was away):
+         * told again before anything else, so that the lease running out
+         * does not send them twice. */
+        int64_t unrecorded[64];
+        int64_t unrecorded_at[64];
+        size_t n_unrecorded;
 };
+
+/* Records that <id> was delivered at <at>, now or, if the database does
+ * not answer, on a later turn (kept; beyond 64 at once, the lease ends
+ * and it may be sent again: at least once). */
+static void record_sent(struct notifier *nt, struct pc_store *store, int64_t id, int64_t at)
+{
+        int r = pc_store_notification_sent(store, id, at);
+
+        if (r >= 0 || r == -EALREADY || r == -ENOENT || pc_store_connected(store))
+                return;
+        if (nt->n_unrecorded < PC_ARRAY_SIZE(nt->unrecorded)) {
+                nt->unrecorded[nt->n_unrecorded] = id;
+                nt->unrecorded_at[nt->n_unrecorded++] = at;
+        }
+        agent_log("Notification #%" PRId64 " was delivered, but the database is away: recorded when it is back", id);
+}
+
+/* Tells the database what was delivered while it was away. */
+static void record_unrecorded(struct notifier *nt, struct pc_store *store)
+{
+        size_t kept = 0;
+
+        for (size_t i = 0; i < nt->n_unrecorded; i++) {
+                int r = pc_store_notification_sent(store, nt->unrecorded[i], nt->unrecorded_at[i]);
+
+                if (r < 0 && r != -EALREADY && r != -ENOENT && !pc_store_connected(store)) {
+                        nt->unrecorded[kept] = nt->unrecorded[i];
+                        nt->unrecorded_at[kept++] = nt->unrecorded_at[i];
+                }
+        }
+        nt->n_unrecorded = kept;
+}
 
 /* What one send attempt gave. */
 struct send_result {
@@ -204,8 +247,8 @@ static void deliver(struct notifier *nt, struct pc_store *store, const struct pc
                 if (r < 0)
                         snprintf(err, sizeof(err), "cannot compose the message for %s (%s)", n->recipient,
                                  strerror(-r));
-        } else if (r == -EALREADY) {
-                return; /* no longer pending: someone else settled it */
+        } else if (r == -EALREADY || r == -EBUSY) {
+                return; /* settled, or another agent claimed it after our read: theirs to send */
         } else if (r < 0 && err[0] == '\0') {
                 snprintf(err, sizeof(err), "cannot prepare the message: %s", strerror(-r));
         }
@@ -219,7 +262,7 @@ static void deliver(struct notifier *nt, struct pc_store *store, const struct pc
         send_mail(nt, n->recipient, &msg, &res);
         strbuf_free(&msg);
         if (res.ok) {
-                pc_store_notification_sent(store, n->id, pc_now());
+                record_sent(nt, store, n->id, pc_now());
                 agent_log("Notification #%" PRId64 " (%s, %s) sent to %s as %s", n->id, n->kind, n->language,
                           n->recipient, mid);
                 if (nc->abuse_copy[0] != '\0')
@@ -347,8 +390,8 @@ static void deliver_webhook(struct notifier *nt, struct pc_store *store, const s
         }
         snprintf(mid, sizeof(mid), "<webhook.portcullis.N%" PRId64 ".%" PRId64 "@portcullis>", n->id, n->created);
         r = pc_store_notification_sending(store, n->id, mid, pc_now(), mid);
-        if (r == -EALREADY)
-                return;
+        if (r == -EALREADY || r == -EBUSY)
+                return; /* as deliver() */
         if (r < 0) {
                 agent_log("Notification #%" PRId64 " (webhook %s): cannot claim it: %s", n->id, n->kind,
                           pc_store_errmsg(store));
@@ -356,7 +399,7 @@ static void deliver_webhook(struct notifier *nt, struct pc_store *store, const s
         }
         send_webhook(nt, n->recipient, n->kind, delivery, body, &res);
         if (res.ok) {
-                pc_store_notification_sent(store, n->id, pc_now());
+                record_sent(nt, store, n->id, pc_now());
                 agent_log("Notification #%" PRId64 " (webhook %s) delivered to %s", n->id, n->kind, n->recipient);
         } else
                 settle_failure(nt, store, n, &res);
@@ -398,6 +441,8 @@ static void *run(void *arg)
                 struct pollfd p = { .fd = nt->wake_fd, .events = POLLIN };
                 uint64_t v;
 
+                if (nt->n_unrecorded > 0)
+                        record_unrecorded(nt, store);
                 if (pc_store_notification_due(store, pc_now(), BATCH, collect, &b) < 0)
                         agent_log("The notification worker cannot read the outbox: %s", pc_store_errmsg(store));
                 for (size_t i = 0; i < b.n && !atomic_load(&nt->stop); i++)

@@ -103,6 +103,13 @@ int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, 
 
         if (pc_store_incident_note(a->store, vps->id, kind, count, pc_now(), evidence, gap, &id, &opened,
                                    notice ? PC_INCIDENT_NOTICE : 0) < 0) {
+                /* The database is away: the journal keeps it (id 0). */
+                if (!pc_store_connected(a->store)) {
+                        int r = agent_offline_note(a, vps, kind, count, evidence, gap);
+
+                        *ret_id = 0;
+                        return r == -ENOSPC ? 1 : r; /* not kept, but answered in the kernel */
+                }
                 agent_log("Failed to record %s by %s: %s", kind, vps->id, pc_store_errmsg(a->store));
                 return -EIO;
         }
@@ -204,6 +211,8 @@ int agent_respond_episode(struct agent *a, struct pc_vps *vps, const char *kind,
         json_t *reply;
         int r = 0;
 
+        if (incident == 0) /* in the journal: the database is away */
+                return agent_offline_respond(a, vps, kind, what, ports, episode_kinds);
         snprintf(id, sizeof(id), "%s", vps->id); /* vps is replaced by the sync below */
         snprintf(kind_copy, sizeof(kind_copy), "%s", kind);
         p = plan(a, resp, id, kind_copy, incident, now);
@@ -237,7 +246,8 @@ int agent_respond_episode(struct agent *a, struct pc_vps *vps, const char *kind,
                 }
                 break;
         case PC_RESPONSE_SUSPEND:
-                if (vps->suspended) {
+                /* (A suspension the journal placed is not the store's yet.) */
+                if (vps->suspended && vps->suspension.id != 0) {
                         agent_log("%s: incident #%" PRId64 " recorded; already suspended", id, incident);
                         return 0;
                 }

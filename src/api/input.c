@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "base/escape.h"
+#include "base/utf8.h"
 #include "base/util.h"
 
 /* ---- replies ---------------------------------------------------------- */
@@ -20,8 +21,20 @@ void api_reply_json(struct api_reply *rep, unsigned status, json_t *body)
         rep->body = body;
 }
 
-static void reply_error(struct api_reply *rep, enum pc_ops_code code, const char *field, const char *message)
+/* A message quotes what the client sent ("host '...' is not a name"), cut
+ * to a size, maybe inside a character: JSON needs valid UTF-8 (jansson
+ * refuses the rest, and the error would be lost), and whoever shows the
+ * message must not get the client's control or bidirectional characters.
+ * Such a message is escaped (PC_ESCAPE_TEXT); any other stays as written. */
+static void reply_error(struct api_reply *rep, enum pc_ops_code code, const char *field, const char *text)
 {
+        char why[64], safe[PC_ESCAPED_SIZE(PC_OPS_MESSAGE_MAX + PC_OPS_FIELD_MAX + 2)];
+        const char *message = text;
+
+        if (pc_text_invalid(text, why, sizeof(why)) != NULL) {
+                pc_escape(safe, sizeof(safe), text, PC_ESCAPE_TEXT);
+                message = safe;
+        }
         api_reply_json(rep, (unsigned)pc_ops_http_status(code),
                        json_pack("{s:{s:s, s:s, s:o}}", "error", "code", pc_ops_code_name(code), "message", message,
                                  "field", field != NULL && field[0] != '\0' ? json_string(field) : json_null()));

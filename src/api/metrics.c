@@ -64,11 +64,68 @@ static int vps_cb(const char *id, void *userdata)
         return 0;
 }
 
+/* <s> as a label value of the text format into <buf>: a backslash, a
+ * double quote and a newline escaped, cut at <size> (never inside an
+ * escape).  Names reach here validated; this keeps a line one line
+ * whatever the store holds. */
+static const char *label_value(char *buf, size_t size, const char *s)
+{
+        size_t n = 0;
+
+        for (; *s != '\0' && n + 3 <= size; s++) {
+                if (*s == '\\' || *s == '"' || *s == '\n') {
+                        buf[n++] = '\\';
+                        buf[n++] = *s == '\n' ? 'n' : *s;
+                } else
+                        buf[n++] = *s;
+        }
+        buf[n] = '\0';
+        return buf;
+}
+
 static void gauge(struct strbuf *b, const char *name, const char *help, const char *label, const struct tally *t)
 {
+        char v[2 * sizeof(t->name[0]) + 1];
+
         strbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", name, help, name);
         for (size_t i = 0; i < t->used; i++)
-                strbuf_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, t->name[i], (unsigned long long)t->n[i]);
+                strbuf_printf(b, "%s{%s=\"%s\"} %llu\n", name, label, label_value(v, sizeof(v), t->name[i]),
+                              (unsigned long long)t->n[i]);
+}
+
+/* The fleet's agents, judged by the operations layer's rule
+ * (pc_fleet_judge) as `portcullis fleet status` and /v1/fleet judge them:
+ * how many are in each state, and each one's heartbeat age. */
+struct fleet_tally {
+        struct pc_fleet_view view;
+        uint64_t n[PC_AGENT_STATE_COUNT_];
+        struct strbuf ages;
+};
+
+static int beat_cb(const struct pc_agent_beat *b, void *userdata)
+{
+        struct fleet_tally *f = userdata;
+        struct pc_fleet_agent a;
+        char host[2 * PC_NAME_MAX + 1];
+
+        pc_fleet_judge(b, &f->view, &a);
+        f->n[a.state]++;
+        strbuf_printf(&f->ages, "portcullis_fleet_heartbeat_age_seconds{host=\"%s\"} %lld\n",
+                      label_value(host, sizeof(host), b->host), (long long)a.age);
+        return 0;
+}
+
+static void fleet_gauges(struct strbuf *b, struct fleet_tally *f)
+{
+        strbuf_printf(b, "# HELP portcullis_fleet_agents Agents of the fleet (portcullisd --host), by state: stale "
+                         "without a heartbeat for %lld s.\n# TYPE portcullis_fleet_agents gauge\n",
+                      (long long)f->view.stale_after);
+        for (int s = 0; s < PC_AGENT_STATE_COUNT_; s++)
+                strbuf_printf(b, "portcullis_fleet_agents{state=\"%s\"} %llu\n", pc_agent_state_name(s),
+                              (unsigned long long)f->n[s]);
+        strbuf_printf(b, "# HELP portcullis_fleet_heartbeat_age_seconds Seconds since each agent's last heartbeat.\n"
+                         "# TYPE portcullis_fleet_heartbeat_age_seconds gauge\n%s",
+                      strbuf_str(&f->ages));
 }
 
 void api_metrics(struct api_request *req, struct api_reply *rep)
@@ -77,6 +134,9 @@ void api_metrics(struct api_request *req, struct api_reply *rep)
         struct pc_ticket_query q = { .state = -1 };
         struct actions_ctx actions = { .now = pc_now() };
         struct tally incidents = { 0 }, tickets = { 0 };
+        struct fleet_tally fleet = {
+                .view = { .now = actions.now, .stale_after = pc_fleet_stale_after(req->ops->cfg) },
+        };
         uint64_t requests[6], rate, size, auth, wakes, vpses = 0;
         struct strbuf b = { 0 };
         struct pc_store *st = req->ops->store;
@@ -85,7 +145,10 @@ void api_metrics(struct api_request *req, struct api_reply *rep)
         if (pc_ops_vps_list(req->ops, &req->who, NULL, 0, vps_cb, &vpses, &(struct pc_ops_error){ 0 }) < 0 ||
             pc_store_incident_list(st, NULL, NULL, true, 0, incident_cb, &incidents) < 0 ||
             pc_store_action_list(st, NULL, 0, true, actions.now, 0, action_cb, &actions) < 0 ||
-            pc_store_ticket_query(st, &q, actions.now, ticket_cb, &tickets) < 0) {
+            pc_store_ticket_query(st, &q, actions.now, ticket_cb, &tickets) < 0 ||
+            pc_store_change_last(st, &fleet.view.last_change) < 0 ||
+            pc_store_agent_list(st, beat_cb, &fleet) < 0) {
+                strbuf_free(&fleet.ages);
                 api_reply_fail(rep, PC_OPS_EIO, NULL, "%s", pc_store_errmsg(st));
                 return;
         }
@@ -111,6 +174,10 @@ void api_metrics(struct api_request *req, struct api_reply *rep)
         gauge(&b, "portcullis_incidents_open", "Open incidents, by kind.", "kind", &incidents);
         gauge(&b, "portcullis_actions_active", "Filters and suspensions in force, by kind.", "kind", &actions.t);
         gauge(&b, "portcullis_tickets", "Tickets, by state.", "state", &tickets);
+        fleet_gauges(&b, &fleet);
+        if (fleet.ages.oom)
+                b.oom = true;
+        strbuf_free(&fleet.ages);
         /* The agent's own figures, if it writes them where we can read. */
         f = req->server != NULL ? api_server_agent_metrics(req->server) : NULL;
         if (f != NULL) {

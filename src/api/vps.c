@@ -103,7 +103,7 @@ static int parse_mac(struct api_reply *rep, const char *mac, uint8_t buf[6], con
 void api_vps_register(struct api_request *req, struct api_reply *rep)
 {
         static const char *const known[] = { "id", "owner", "lang", "site", "iface", "mac", "addresses", "reason",
-                                             NULL };
+                                             "host", NULL };
         struct pc_prefix addrs[PC_VPS_ADDRS_MAX];
         struct pc_vps_spec spec = { .addrs = addrs };
         const struct pc_site *site = NULL;
@@ -119,6 +119,7 @@ void api_vps_register(struct api_request *req, struct api_reply *rep)
             api_body_string(req, rep, "iface", true, &spec.iface) < 0 ||
             api_body_string(req, rep, "mac", false, &mac) < 0 ||
             api_body_string(req, rep, "reason", false, &reason) < 0 ||
+            api_body_string(req, rep, "host", false, &spec.host) < 0 ||
             addresses(req, rep, addrs, &spec.n_addrs) < 0 || parse_mac(rep, mac, macb, &spec.mac) < 0)
                 return;
         if (pc_ops_vps_register(req->ops, &req->who, &spec, reason, &site, &err) < 0 ||
@@ -130,17 +131,23 @@ void api_vps_register(struct api_request *req, struct api_reply *rep)
         pc_vps_free(v);
 }
 
-/* The VPS <id> as it stands now, as <status>. */
-static void vps_reply(struct api_request *req, struct api_reply *rep, const char *id, unsigned status)
+/* The VPS <id> as it stands now, as <status>; with "changed" when
+ * <changed> is not NULL. */
+static void vps_reply(struct api_request *req, struct api_reply *rep, const char *id, unsigned status,
+                      const bool *changed)
 {
         struct pc_ops_error err;
         struct pc_vps *v = NULL;
+        json_t *j;
 
         if (pc_ops_vps_get(req->ops, &req->who, id, &v, &err) < 0) {
                 api_reply_error(rep, &err);
                 return;
         }
-        api_reply_json(rep, status, pc_json_vps(v));
+        j = pc_json_vps(v);
+        if (j != NULL && changed != NULL)
+                json_object_set_new(j, "changed", json_boolean(*changed));
+        api_reply_json(rep, status, j);
         pc_vps_free(v);
 }
 
@@ -163,7 +170,7 @@ void api_vps_update(struct api_request *req, struct api_reply *rep)
         if (pc_ops_vps_update(req->ops, &req->who, &change, reason, NULL, &err) < 0)
                 api_reply_error(rep, &err);
         else
-                vps_reply(req, rep, change.id, 200);
+                vps_reply(req, rep, change.id, 200, NULL);
 }
 
 static void set_state(struct api_request *req, struct api_reply *rep, bool running)
@@ -177,7 +184,7 @@ static void set_state(struct api_request *req, struct api_reply *rep, bool runni
         if (pc_ops_vps_set_state(req->ops, &req->who, req->params[0], running, reason, NULL, &err) < 0)
                 api_reply_error(rep, &err);
         else
-                vps_reply(req, rep, req->params[0], 200);
+                vps_reply(req, rep, req->params[0], 200, NULL);
 }
 
 void api_vps_start(struct api_request *req, struct api_reply *rep)
@@ -188,6 +195,25 @@ void api_vps_start(struct api_request *req, struct api_reply *rep)
 void api_vps_stop(struct api_request *req, struct api_reply *rep)
 {
         set_state(req, rep, false);
+}
+
+/* To another hypervisor: the operation keeps the host it leaves
+ * enforcing the VPS until the new host's agent does. */
+void api_vps_move(struct api_request *req, struct api_reply *rep)
+{
+        static const char *const known[] = { "host", "iface", "reason", NULL };
+        const char *host = NULL, *iface = NULL, *reason = NULL;
+        struct pc_ops_error err;
+        bool changed = false;
+
+        if (api_body_only(req, rep, known) < 0 || api_body_string(req, rep, "host", true, &host) < 0 ||
+            api_body_string(req, rep, "iface", false, &iface) < 0 ||
+            api_body_string(req, rep, "reason", false, &reason) < 0)
+                return;
+        if (pc_ops_vps_move(req->ops, &req->who, req->params[0], host, iface, reason, &changed, &err) < 0)
+                api_reply_error(rep, &err);
+        else
+                vps_reply(req, rep, req->params[0], 200, &changed);
 }
 
 void api_vps_remove(struct api_request *req, struct api_reply *rep)

@@ -37,6 +37,17 @@ int cli_agent_sync(struct cli *c, const char *id, json_t *out)
                 cli_error("The change of %s is stored, but telling portcullisd failed: %s", id, strerror(-r));
                 return CLI_ERROR;
         }
+        if (!json_is_true(json_object_get(reply, "ok")) && json_is_string(json_object_get(reply, "pending"))) {
+                /* Stored; the agent applies it from the database's feed. */
+                fprintf(stderr,
+                        "portcullis: note: the change of %s is stored; portcullisd could not read it back yet (%s) "
+                        "and applies it as soon as it can\n",
+                        id, json_string_value(json_object_get(reply, "error")));
+                if (out != NULL)
+                        json_object_set(out, "agent", reply);
+                json_decref(reply);
+                return CLI_OK;
+        }
         if (!json_is_true(json_object_get(reply, "ok"))) {
                 cli_error("The change of %s is stored, but the kernel did not take it: %s", id,
                           json_string_value(json_object_get(reply, "error")));
@@ -45,6 +56,12 @@ int cli_agent_sync(struct cli *c, const char *id, json_t *out)
         }
         if (out != NULL)
                 json_object_set(out, "agent", reply);
+        else if (json_is_string(json_object_get(reply, "host")) &&
+                 strcmp(json_string_value(json_object_get(reply, "state")), "elsewhere") == 0)
+                printf("enforced by host %s's portcullisd (this host's follows the database too)\n",
+                       json_string_value(json_object_get(reply, "host")));
+        else if (strcmp(json_string_value(json_object_get(reply, "state")) ?: "", "departing") == 0)
+                printf("enforced here until its interface is gone (it runs on another host now)\n");
         else
                 printf("enforced by portcullisd in %.2f ms (%" JSON_INTEGER_FORMAT " kernel elements changed)\n",
                        json_integer_value(json_object_get(reply, "latency_us")) / 1000.0,

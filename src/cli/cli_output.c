@@ -30,16 +30,30 @@ const char *cli_db(const struct cli *c)
         return c->db_url != NULL ? c->db_url : c->cfg->database;
 }
 
+/* <s> as one shell word into <buf>: as it is if nothing in it is special
+ * to a shell, else in single quotes (a PostgreSQL URL's ? and &).  (One
+ * with a quote of its own is shown as it is: the error line escapes a
+ * backslash, so no quoting of it would read right.) */
+static const char *shell_word(const char *s, char *buf, size_t size)
+{
+        if (strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_./:@%+=,-") == strlen(s) ||
+            strchr(s, '\'') != NULL)
+                return s;
+        snprintf(buf, size, "'%s'", s);
+        return buf;
+}
+
 void cli_store_hint(const struct cli *c, int r, char *err, size_t errsz)
 {
         size_t len = strlen(err);
+        char cfg[600], db[1200];
 
         if (r != -ENOENT || len >= errsz)
                 return;
         snprintf(err + len, errsz - len,
                  "; create it with `portcullis -c %s%s%s init`, or by starting portcullisd",
-                 c->config_path, c->db_url != NULL ? " --db " : "",
-                 c->db_url != NULL ? c->db_url : "");
+                 shell_word(c->config_path, cfg, sizeof(cfg)), c->db_url != NULL ? " --db " : "",
+                 c->db_url != NULL ? shell_word(c->db_url, db, sizeof(db)) : "");
 }
 
 int cli_store(struct cli *c)

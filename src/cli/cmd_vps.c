@@ -55,7 +55,8 @@ static int vps_parse(const char *sub, int argc, char **argv, struct pc_vps_spec 
                 { "addr", required_argument, NULL, 'a' },  { "address", required_argument, NULL, 'a' },
                 { "mac", required_argument, NULL, 'm' },   { "site", required_argument, NULL, 's' },
                 { "lang", required_argument, NULL, 'l' },  { "by", required_argument, NULL, 'b' },
-                { "reason", required_argument, NULL, 'r' }, { NULL, 0, NULL, 0 },
+                { "reason", required_argument, NULL, 'r' }, { "host", required_argument, NULL, 'H' },
+                { NULL, 0, NULL, 0 },
         };
         bool update = strcmp(sub, "update") == 0;
         int opt, index;
@@ -69,7 +70,11 @@ static int vps_parse(const char *sub, int argc, char **argv, struct pc_vps_spec 
                                                "--%s is not an option of vps update: the owner, site and language "
                                                "stay as registered (vps remove, then vps add)",
                                                opts[index].name);
+                if (update && opt == 'H')
+                        return cli_usage_error("vps", "--host is not an option of vps update: vps move ID --host H "
+                                                      "moves a VPS to another hypervisor");
                 switch (opt) {
+                case 'H': spec->host = optarg; break;
                 case 'o': spec->owner = optarg; break;
                 case 'i': spec->iface = optarg; break;
                 case 's': spec->site = optarg; break;
@@ -118,6 +123,9 @@ static int vps_add(struct cli *c, int argc, char **argv)
                 r = cli_store(c);
         if (r != CLI_OK)
                 return r;
+        /* On a hypervisor of a fleet, a new VPS is this host's. */
+        if (spec.host == NULL && c->cfg != NULL && c->cfg->agent.host[0] != '\0')
+                spec.host = c->cfg->agent.host;
         o = cli_ops(c);
         who = cli_ops_actor(by);
         if (pc_ops_vps_register(&o, &who, &spec, reason, &site, &err) < 0)
@@ -260,6 +268,76 @@ static int vps_update(struct cli *c, int argc, char **argv)
                 return CLI_OK;
         }
         return cli_change_done(c, spec.id, out, text);
+}
+
+/* `vps move ID --host H [--iface IF]`: to another hypervisor. */
+static int vps_move(struct cli *c, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "host", required_argument, NULL, 'H' }, { "iface", required_argument, NULL, 'i' },
+                { "by", required_argument, NULL, 'b' },   { "reason", required_argument, NULL, 'r' },
+                { NULL, 0, NULL, 0 },
+        };
+        const char *by = default_actor(), *reason = NULL, *host = NULL, *iface = NULL, *id;
+        struct pc_ops_error err;
+        struct pc_ops_actor who;
+        struct pc_vps *v = NULL;
+        bool changed = false;
+        char text[512];
+        struct pc_ops o;
+        json_t *out;
+        int opt, r;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                switch (opt) {
+                case 'H': host = optarg; break;
+                case 'i': iface = optarg; break;
+                case 'b': by = optarg; break;
+                case 'r': reason = optarg; break;
+                default: return cli_usage_error("vps", "bad option for vps move");
+                }
+        }
+        if (optind + 2 != argc)
+                return cli_usage_error("vps", "vps move takes exactly one ID");
+        if (host == NULL)
+                return cli_usage_error("vps", "vps move needs --host H: the hypervisor the VPS now runs on");
+        if (!pc_name_valid(by))
+                return cli_usage_error("vps", "--by '%s' is not a valid name", by);
+        id = argv[optind + 1];
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        o = cli_ops(c);
+        who = cli_ops_actor(by);
+        if (pc_ops_vps_move(&o, &who, id, host, iface, reason, &changed, &err) < 0)
+                return cli_ops_error("vps", &err, "Failed to move %s", id);
+        if (pc_ops_vps_fetch(&o, &who, id, &v, &err) < 0) {
+                cli_error("%s is moved, but reading it back failed: %s", id, err.message);
+                return CLI_ERROR;
+        }
+        out = json_pack("{s:s, s:b, s:s?, s:s?, s:s}", "moved", v->id, "changed", changed, "host",
+                        v->host[0] != '\0' ? v->host : NULL, "moving_from",
+                        v->moving_from[0] != '\0' ? v->moving_from : NULL, "iface", v->iface);
+        if (!changed)
+                snprintf(text, sizeof(text), "unchanged %s: it is on %s, interface %s", v->id,
+                         v->host[0] != '\0' ? v->host : "(no host)", v->iface);
+        else if (v->moving_from[0] != '\0')
+                snprintf(text, sizeof(text), "moved %s to %s, interface %s (%s enforces it until %s does)", v->id,
+                         v->host[0] != '\0' ? v->host : "(no host)", v->iface, v->moving_from,
+                         v->host[0] != '\0' ? v->host : "the new host");
+        else
+                snprintf(text, sizeof(text), "moved %s to %s, interface %s", v->id,
+                         v->host[0] != '\0' ? v->host : "(no host)", v->iface);
+        pc_vps_free(v);
+        if (!changed) {
+                if (c->json)
+                        return cli_print_json(out);
+                json_decref(out);
+                printf("%s\n", text);
+                return CLI_OK;
+        }
+        return cli_change_done(c, id, out, text);
 }
 
 /* `vps start` and `vps stop`: what the VM manager says of the VM. */
@@ -519,6 +597,11 @@ static int show(struct cli *c, const struct pc_vps *v)
         printf("VPS %s\n", v->id);
         printf("  site        %s (policy %s)\n", v->site->name, pol->name);
         printf("  owner       %s (language %s)\n", cli_text(v->owner, t1, sizeof(t1)), v->lang);
+        if (v->host[0] != '\0' && v->moving_from[0] != '\0')
+                printf("  host        %s (moving from %s, which enforces it until %s does)\n", v->host,
+                       v->moving_from, v->host);
+        else if (v->host[0] != '\0')
+                printf("  host        %s\n", v->host);
         printf("  interface   %s%s%s\n", v->iface, v->has_mac ? ", MAC " : "", mac);
         printf("  addresses   %s\n", buf);
         printf("  state       %s\n", vps_state(v));
@@ -686,7 +769,7 @@ static int vps_show(struct cli *c, int argc, char **argv)
 int cmd_vps(struct cli *c, int argc, char **argv)
 {
         if (argc < 2)
-                return cli_usage_error("vps", "vps needs a subcommand: add, update, start, stop, remove, list or show");
+                return cli_usage_error("vps", "vps needs a subcommand: add, update, move, start, stop, remove, list or show");
         if (strcmp(argv[1], "add") == 0)
                 return vps_add(c, argc, argv);
         if (strcmp(argv[1], "update") == 0)
@@ -695,10 +778,12 @@ int cmd_vps(struct cli *c, int argc, char **argv)
                 return vps_run(c, argc, argv);
         if (strcmp(argv[1], "remove") == 0)
                 return vps_remove(c, argc, argv);
+        if (strcmp(argv[1], "move") == 0)
+                return vps_move(c, argc, argv);
         if (strcmp(argv[1], "list") == 0)
                 return vps_list(c, argc, argv);
         if (strcmp(argv[1], "show") == 0)
                 return vps_show(c, argc, argv);
-        return cli_usage_error("vps", "unknown vps subcommand '%s' (add, update, start, stop, remove, list, show)",
+        return cli_usage_error("vps", "unknown vps subcommand '%s' (add, update, move, start, stop, remove, list, show)",
                                argv[1]);
 }

@@ -17,6 +17,7 @@ int cmd_exception(struct cli *c, int argc, char **argv);
 int cmd_audit(struct cli *c, int argc, char **argv);
 int cmd_ticket(struct cli *c, int argc, char **argv);
 int cmd_status(struct cli *c, int argc, char **argv);
+int cmd_fleet(struct cli *c, int argc, char **argv);
 int cmd_filter(struct cli *c, int argc, char **argv);
 int cmd_suspend(struct cli *c, int argc, char **argv);
 int cmd_unsuspend(struct cli *c, int argc, char **argv);
@@ -79,10 +80,10 @@ const struct cli_command cli_commands[] = {
           "Lists every service (built-in and configured) with its ports, and for each\n"
           "site whether it blocks, redirects or allows it, in which direction, and\n"
           "whether an exception can be granted.\n" },
-        { "vps", cmd_vps, "add|update|start|stop|remove|list|show ...",
+        { "vps", cmd_vps, "add|update|move|start|stop|remove|list|show ...",
           "register, update, start/stop, remove, list and inspect VPSes",
           "  vps add ID --owner EMAIL --iface IF --addr CIDR [--addr CIDR...]\n"
-          "          [--mac MAC] [--site SITE] [--lang en|it] [--by WHO]\n"
+          "          [--mac MAC] [--site SITE] [--lang en|it] [--host H] [--by WHO]\n"
           "      Registers a VPS: its owner's email and language (for notifications),\n"
           "      the host-side interface it is behind, its MAC, and every address or\n"
           "      routed prefix it may use (IPv4 and IPv6): the only sources it may\n"
@@ -90,12 +91,24 @@ const struct cli_command cli_commands[] = {
           "      has (or was granted), prefixes shorter than /16 or /32, loopback,\n"
           "      link-local, multicast, broadcast, unspecified, reserved and\n"
           "      IPv4-mapped addresses.  --site defaults to the config's default-site.\n"
+          "      --host: the hypervisor it runs on, in a fleet sharing one PostgreSQL\n"
+          "      database (default: the config's agent.host; none on a single host).\n"
+          "      Only that host's portcullisd enforces it.\n"
           "  vps update ID [--addr CIDR...] [--iface IF] [--mac MAC] [--by WHO]\n"
           "          [--reason TEXT]\n"
           "      Changes a registered VPS's addresses (--addr, also --address: the\n"
           "      list given replaces every one), interface or MAC, refused as vps add\n"
           "      refuses them.  Owner, site and language stay.  Values it has already\n"
           "      are no change: nothing is written (\"unchanged\").\n"
+          "  vps move ID --host H [--iface IF] [--by WHO] [--reason TEXT]\n"
+          "      The VPS now runs on hypervisor H, on interface IF there (required to\n"
+          "      another host: a name is the host's; back to the host that still\n"
+          "      holds it, a migration called off, its interface there).  Its\n"
+          "      exceptions, filters (with their remaining time), suspension and\n"
+          "      history stay with it.  The host it leaves keeps enforcing it until\n"
+          "      H's portcullisd has it in its kernel (vps.arrive in the audit log),\n"
+          "      and while the VM's interface is still there: no moment is\n"
+          "      unenforced.  Refused: an interface another VPS has on H.\n"
           "  vps start ID [--by WHO] [--reason TEXT]\n"
           "  vps stop ID [--by WHO] [--reason TEXT]\n"
           "      Records that the VM runs or was stopped, as its VM manager says\n"
@@ -246,6 +259,18 @@ const struct cli_command cli_commands[] = {
           "the kernel enforces what the database says, how many VPSes and elements it\n"
           "holds, and the last change with how long it took to reach the kernel.\n"
           "Exit status: 0 in sync, 1 out of sync or the agent is not running.\n" },
+        { "fleet", cmd_fleet, "status",
+          "every hypervisor's agent: heartbeat, VPSes, how far it follows the changes",
+          "For a fleet sharing one PostgreSQL database: one line per hypervisor whose\n"
+          "portcullisd runs with a host (agent.host, or portcullisd --host): its last\n"
+          "heartbeat (every agent.attempts-interval), the VPSes it enforces, the last\n"
+          "change of the feed it applied and how many newer ones the database has\n"
+          "(an agent follows them as they commit: it catches up within a second),\n"
+          "the changes it applied since it started, and whether its kernel holds\n"
+          "what its model says.  STATE is ok, out-of-sync, or stale (no heartbeat\n"
+          "for three intervals: the agent is stopped, hung or cut off; its kernel\n"
+          "keeps enforcing what it last had).\n"
+          "Exit status: 0 every agent ok, 1 one is not (or none reported), 2 error.\n" },
         { "audit", cmd_audit, "[ID] [--limit N]",
           "the audit log, of one VPS or of everything",
           "Prints the append-only audit log, oldest first: when, who, what, the\n"
@@ -423,7 +448,7 @@ int main(int argc, char **argv)
                         usage(stdout);
                         return CLI_OK;
                 } else if (strcmp(a, "--version") == 0) {
-                        printf("portcullis 0.1.0\n");
+                        printf("portcullis %s\n", PC_VERSION);
                         return CLI_OK;
                 } else if ((strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) && i + 1 < argc)
                         c.config_path = argv[++i];

@@ -22,7 +22,11 @@
  *                                              from a VPS whose policy filters
  *                                              scanners: first contacts are
  *                                              budgeted, then held back
- *   prerouting (nat): iifname vmap @vps_nat -> pN_nat: redirect to the proxy
+ *   raw_prerouting (prerouting, raw): iifname vmap @antispoof -> antispoof
+ *     (BCP 38, before conntrack) or, for a suspended VPS, suspended_out:
+ *     one lookup of the interface of every packet in
+ *   prerouting (nat): iifname vmap @vps_nat -> pN_nat: redirect to the proxy;
+ *     only when some policy redirects (NAT's hooks cost every packet)
  *   proxy_return (prerouting, raw) and proxy_out (output, raw), only with
  *     a proxy that connects from the VPS: the MX's replies to the proxy's
  *     transparent sockets are marked, to be routed locally, and those
@@ -715,8 +719,10 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       /* every VPS interface: conntrack's invalid packets are dropped */
                       "\tset vps {\n\t\ttype ifname\n\t}\n"
                       "\tset suspended {\n\t\ttype ifname\n\t}\n"
-                      /* anti-spoofing: the interfaces checked, and what each may send from */
-                      "\tset antispoof {\n\t\ttype ifname\n\t}\n"
+                      /* anti-spoofing: the interfaces checked (jump antispoof, or
+                       * jump suspended_out for a suspended VPS: one lookup for
+                       * both), and what each may send from */
+                      "\tmap antispoof {\n\t\ttype ifname : verdict\n\t}\n"
                       /* ... and those whose policy counts, samples and answers spoofing */
                       "\tset spoof_report {\n\t\ttype ifname\n\t}\n"
                       /* whole addresses and IPv6 /64s in hash sets; only other
@@ -822,21 +828,36 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       bridged ? BRIDGED_ROUTED("bridged_forged") : "");
         if (bridged)
                 bridged_chains(out);
+        /* Only where some policy redirects: a nat chain registers NAT's
+         * hooks, which every packet then crosses and every new connection
+         * sets up (~80 ns per established packet, 11 % of the new
+         * connections/s; docs/BENCHMARKS.md).  A config that gains or loses
+         * a redirect has another skeleton id: the table is rebuilt whole. */
+        if (proxy_needed(cfg)) {
+                strbuf_printf(out,
+                              "\tchain prerouting {\n"
+                              "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
+                              "\t\tiifname vmap @vps_nat\n");
+                /* a bridged VPS's frame, marked by the bridge table (bridge_body) */
+                for (size_t pi = 0; bridged && pi < cfg->n_policies; pi++)
+                        if (policy_has(&cfg->policies[pi], PC_ACTION_REDIRECT, PC_DIR_EGRESS))
+                                strbuf_printf(out, "\t\tmeta mark 0x%08x jump p%zu_nat\n",
+                                              PC_BR_MARK_PROXY + (unsigned)pi, pi);
+                strbuf_printf(out, "\t}\n");
+        }
         strbuf_printf(out,
-                      "\tchain prerouting {\n"
-                      "\t\ttype nat hook prerouting priority dstnat; policy accept;\n"
-                      "\t\tiifname vmap @vps_nat\n");
-        /* a bridged VPS's frame, marked by the bridge table (bridge_body) */
-        for (size_t pi = 0; bridged && pi < cfg->n_policies; pi++)
-                if (policy_has(&cfg->policies[pi], PC_ACTION_REDIRECT, PC_DIR_EGRESS))
-                        strbuf_printf(out, "\t\tmeta mark 0x%08x jump p%zu_nat\n", PC_BR_MARK_PROXY + (unsigned)pi, pi);
-        strbuf_printf(out, "\t}\n"
                       /* Before conntrack: spoofed packets never create state, and a
                        * suspended VPS cannot reach the hypervisor either. */
                       "\tchain raw_prerouting {\n"
                       "\t\ttype filter hook prerouting priority raw; policy accept;\n"
-                      "\t\tiifname @suspended " VERDICT("suspended_out") " drop\n"
-                      "\t\tiifname @antispoof jump antispoof\n"
+                      /* One lookup on the interface for every packet in: a
+                       * second (@suspended, then @antispoof) cost ~70 ns of
+                       * each (docs/BENCHMARKS.md).  Every routed VPS is in
+                       * the map, so a suspended one is too, to its drop. */
+                      "\t\tiifname vmap @antispoof\n"
+                      "\t}\n"
+                      "\tchain suspended_out {\n"
+                      "\t\t" VERDICT("suspended_out") " drop\n"
                       "\t}\n"
                       "\tchain antispoof {\n"
                       /* The kernel loops the hypervisor's own multicast and broadcast
@@ -1008,10 +1029,13 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
                 }
                 strbuf_printf(out, "\t}\n");
         }
-        strbuf_printf(out, "\tchain nat_mark {\n\t\ttype filter hook prerouting priority -300; policy accept;\n");
-        proxied_guard_vmap(cfg, "dport", "iifname", "vps_nat", out);
-        strbuf_printf(out, "\t}\n"
-                           "\tchain enforce {\n"
+        /* Empty without a redirect: not registered then (a hook for nothing). */
+        if (proxy_needed(cfg)) {
+                strbuf_printf(out, "\tchain nat_mark {\n\t\ttype filter hook prerouting priority -300; policy accept;\n");
+                proxied_guard_vmap(cfg, "dport", "iifname", "vps_nat", out);
+                strbuf_printf(out, "\t}\n");
+        }
+        strbuf_printf(out, "\tchain enforce {\n"
                            "\t\ttype filter hook forward priority filter; policy accept;\n");
         proxied_guard(cfg, "dport", "iifname", out);
         proxied_guard(cfg, "sport", "oifname", out);
@@ -1395,7 +1419,9 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
         int r;
 
         iface_key(vps->iface, NULL, key, sizeof(key));
-        r = push_in(out, fam, bridged ? "vps" : "antispoof", key, "", 0);
+        /* routed: what it sends is checked, or dropped if it is suspended */
+        r = push_in(out, fam, bridged ? "vps" : "antispoof", key,
+                    bridged ? "" : vps->suspended ? "jump suspended_out" : "jump antispoof", 0);
         if (r == 0 && vps->site->policy->anti_spoofing)
                 r = push_in(out, fam, "spoof_report", key, "", 0);
         /* Without a registered MAC (only where the policy does not answer
@@ -1731,7 +1757,7 @@ bool nft_set_layout(const char *family, const char *set, struct nft_set_layout *
                 { "suspended", '*', { IF, false, false, false } },
                 { "spoof_report", '*', { IF, false, false, false } },
                 { "any_link_local", '*', { IF, false, false, false } },
-                { "antispoof", 'i', { IF, false, false, false } },
+                { "antispoof", 'i', { IF, false, false, true } },
                 { "scan_contain", 'i', { IF, false, false, false } },
                 { "scan_excepted", 'i', { IF, false, true, false } },
                 { "any_mac", 'b', { IF, false, false, false } },

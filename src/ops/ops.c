@@ -132,6 +132,8 @@ static const unsigned allowed[PC_OP_COUNT_] = {
         /* The evidence beside a ticket is the team's: a customer reads the
          * ticket and its history. */
         [PC_OP_TICKET_FINDINGS] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
+        [PC_OP_VPS_MOVE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
+        [PC_OP_FLEET_READ] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
 };
 
 static const char *const op_names[PC_OP_COUNT_] = {
@@ -159,6 +161,8 @@ static const char *const op_names[PC_OP_COUNT_] = {
         [PC_OP_TERMINATE] = "terminate VPSes",
         [PC_OP_NOTIFICATION_RETRY] = "send notifications again",
         [PC_OP_TICKET_FINDINGS] = "read a ticket's findings",
+        [PC_OP_VPS_MOVE] = "move VPSes between hypervisors",
+        [PC_OP_FLEET_READ] = "read the fleet's agents",
 };
 
 /* "admin or agent": the roles in <mask>, for the refusal. */

@@ -127,6 +127,8 @@ enum pc_op {
         PC_OP_TERMINATE,
         PC_OP_NOTIFICATION_RETRY,
         PC_OP_TICKET_FINDINGS,
+        PC_OP_VPS_MOVE,
+        PC_OP_FLEET_READ,
         PC_OP_COUNT_,
 };
 
@@ -147,6 +149,7 @@ struct pc_vps_spec {
         const uint8_t *mac;   /* 6 bytes, or NULL */
         const struct pc_prefix *addrs;
         size_t n_addrs;
+        const char *host;     /* the hypervisor it runs on; NULL: none (a single host) */
 };
 
 /* Registers <spec> for <who> (admin, agent), <reason> (may be NULL) in
@@ -181,6 +184,70 @@ struct pc_vps_change {
  * written and *<ret_changed> (may be NULL) is false. */
 int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_change *change,
                       const char *reason, bool *ret_changed, struct pc_ops_error *err);
+
+/* Moves VPS <id> to hypervisor <host> (NULL or "": none), on interface
+ * <iface> there (NULL: on its host, the same name; back to the host still
+ * holding it, its interface there; to another host it is required), for <who> (admin, agent), <reason>
+ * (may be NULL) in the audit log (vps.move).  Its policy, filters with
+ * their remaining time, suspension and history go with it; the host it
+ * leaves keeps enforcing it until the new one does (pc_store_vps_move).
+ * Refused: a bad name (EINVAL, host or iface), an interface another VPS
+ * has on that host (EEXIST), an unknown VPS (ENOENT).  Moving it where it
+ * is: *<ret_changed> (may be NULL) false, nothing written. */
+int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *host,
+                    const char *iface, const char *reason, bool *ret_changed, struct pc_ops_error *err);
+
+/* Calls <cb> with each agent's last heartbeat, for <who> (admin, support;
+ * PC_OP_FLEET_READ). */
+int pc_ops_fleet_agents(struct pc_ops *o, const struct pc_ops_actor *who, pc_agent_beat_cb cb, void *userdata,
+                        struct pc_ops_error *err);
+
+/* What an agent's last heartbeat says of it: ok; out-of-sync (its kernel
+ * does not hold what its model says); stale (no heartbeat for
+ * pc_fleet_stale_after seconds: stopped, hung or cut off -- its kernel
+ * keeps what it last had), which outweighs what the last beat said. */
+enum pc_agent_state {
+        PC_AGENT_OK,
+        PC_AGENT_OUT_OF_SYNC,
+        PC_AGENT_STALE,
+        PC_AGENT_STATE_COUNT_,
+};
+
+/* "ok", "out-of-sync", "stale"; NULL for another value. */
+const char *pc_agent_state_name(enum pc_agent_state state);
+
+/* An agent as the fleet's operators see it (`portcullis fleet status`,
+ * GET /v1/fleet, /metrics). */
+struct pc_fleet_agent {
+        const struct pc_agent_beat *beat; /* borrowed: valid during the callback only */
+        enum pc_agent_state state;
+        int64_t age; /* seconds since its heartbeat */
+        int64_t lag; /* changes of the feed newer than the last it applied, >= 0 */
+};
+
+/* The fleet as a whole, when it was judged. */
+struct pc_fleet_view {
+        int64_t now;
+        int64_t last_change; /* the newest change of the feed (pc_store_change_last) */
+        int64_t stale_after; /* seconds without a heartbeat before an agent is stale */
+};
+
+/* Seconds without a heartbeat before an agent is stale under <cfg>:
+ * three periodic passes (3 x agent.attempts-interval). */
+int64_t pc_fleet_stale_after(const struct pc_config *cfg);
+
+/* Judges heartbeat <b> within <view>: fills *<ret> (whose beat is <b>).
+ * Pure: no store, the clock in <view>. */
+void pc_fleet_judge(const struct pc_agent_beat *b, const struct pc_fleet_view *view, struct pc_fleet_agent *ret);
+
+typedef int (*pc_fleet_agent_cb)(const struct pc_fleet_agent *a, void *userdata);
+
+/* The fleet at <now> for <who> (admin, support; PC_OP_FLEET_READ): calls
+ * <cb> with each agent judged (pc_fleet_judge), by host, and on success
+ * fills *<ret_view> (may be NULL).  A negative return of <cb> stops the
+ * read: EIO. */
+int pc_ops_fleet_status(struct pc_ops *o, const struct pc_ops_actor *who, int64_t now, pc_fleet_agent_cb cb,
+                        void *userdata, struct pc_fleet_view *ret_view, struct pc_ops_error *err);
 
 /* Records for <who> (admin, agent) that VPS <id> runs (<running>) or is
  * stopped, as its VM manager says: audited as vps.start or vps.stop with

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ops/ops.h"
 #include "policy/catalog.h"
 
 json_t *pc_json_time(int64_t t)
@@ -113,9 +114,11 @@ json_t *pc_json_vps(const struct pc_vps *v)
                 pc_format_prefix(&v->addrs[i], buf, sizeof(buf));
                 json_array_append_new(addrs, json_string(buf));
         }
+        json_t *o;
+
         if (v->has_mac)
                 pc_format_mac(v->mac, mac, sizeof(mac));
-        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
+        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s?, s:o, s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "id",
                          v->id, "site", v->site->name, "policy", v->site->policy->name, "owner", v->owner, "lang",
                          v->lang, "iface", v->iface, "mac", v->has_mac ? mac : NULL, "addresses", addrs, "state",
                          pc_vps_state_name(v), "run_state", pc_vps_run_state_name(v), "run_since",
@@ -130,6 +133,12 @@ json_t *pc_json_vps(const struct pc_vps *v)
                                       : json_null(),
                          "rules", rules_json(v), "exceptions", exceptions_json(v), "filters", filters_json(v),
                          "created", pc_json_time(v->created));
+        /* Only in a fleet: a single host's VPSes read as before. */
+        if (o != NULL && v->host[0] != '\0')
+                json_object_set_new(o, "host", json_string(v->host));
+        if (o != NULL && v->moving_from[0] != '\0')
+                json_object_set_new(o, "moving_from", json_string(v->moving_from));
+        return o;
 }
 
 static json_t *ports_json(const struct pc_port_range *pr, size_t n)
@@ -274,4 +283,21 @@ json_t *pc_json_attempt(const struct pc_attempt_count *a)
                          "direction", pc_dir_name(a->dir), "packets",
                          (json_int_t)(a->packets > INT64_MAX ? INT64_MAX : a->packets), "last_seen",
                          pc_json_time(a->last_seen));
+}
+
+json_t *pc_json_fleet_agent(const struct pc_fleet_agent *a)
+{
+        const struct pc_agent_beat *b = a->beat;
+
+        return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:b, s:s}", "host", b->host, "state",
+                         pc_agent_state_name(a->state), "started", pc_json_time(b->started), "heartbeat",
+                         pc_json_time(b->heartbeat), "heartbeat_age_s", (json_int_t)a->age, "change_seen",
+                         (json_int_t)b->change_seen, "lag", (json_int_t)a->lag, "vpses", (json_int_t)b->vpses,
+                         "in_sync", b->in_sync, "version", b->version);
+}
+
+json_t *pc_json_fleet(json_t *agents, const struct pc_fleet_view *view)
+{
+        return json_pack("{s:o, s:I, s:I}", "agents", agents, "last_change", (json_int_t)view->last_change,
+                         "stale_after_s", (json_int_t)view->stale_after);
 }

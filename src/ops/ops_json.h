@@ -41,3 +41,12 @@ json_t *pc_json_notification(const struct pc_notification *n);
 json_t *pc_json_audit(const struct pc_audit_entry *e);
 /* Never the token itself: the store does not have it. */
 json_t *pc_json_token(const struct pc_api_token *t);
+
+struct pc_fleet_agent;
+struct pc_fleet_view;
+/* An agent as `portcullis fleet status` and GET /v1/fleet show it: host,
+ * state, started, heartbeat, heartbeat_age_s, change_seen, lag, vpses,
+ * in_sync, version. */
+json_t *pc_json_fleet_agent(const struct pc_fleet_agent *a);
+/* {"agents": <agents> (taken), "last_change", "stale_after_s"} of <view>. */
+json_t *pc_json_fleet(json_t *agents, const struct pc_fleet_view *view);

@@ -1,5 +1,5 @@
-/* The VPS registry's operations: register, update, start and stop, remove
- * (ops.h). */
+/* The VPS registry's operations: register, update, move, start and stop, remove
+ * (ops.h), and the fleet's agents as their heartbeats say. */
 #include "ops/ops.h"
 
 #include <errno.h>
@@ -42,6 +42,17 @@ static int check_iface(const char *iface, struct pc_ops_error *err)
                 return pc_ops_fail(err, PC_OPS_EINVAL, "iface", "'%s' is not a valid interface name", iface);
         if (strcmp(iface, "lo") == 0)
                 return pc_ops_fail(err, PC_OPS_EINVAL, "iface", "lo is the hypervisor's loopback, not a VPS's interface");
+        return 0;
+}
+
+/* NULL or "": none (a single host). */
+static int check_host(const char *host, struct pc_ops_error *err)
+{
+        if (host != NULL && host[0] != '\0' && (strlen(host) >= PC_NAME_MAX || !pc_name_valid(host)))
+                return pc_ops_fail(err, PC_OPS_EINVAL, "host",
+                                   "host '%.63s' is not a name: use 1-63 of a-z 0-9 . _ - starting with a letter "
+                                   "or digit",
+                                   host);
         return 0;
 }
 
@@ -119,7 +130,7 @@ static int check_spec(struct pc_ops *o, const struct pc_vps_spec *spec, const ch
 
         if ((r = check_id(spec->id, err)) < 0 || (r = check_owner(spec->owner, err)) < 0 ||
             (r = check_iface(spec->iface, err)) < 0 || (r = check_addrs(spec->addrs, spec->n_addrs, err)) < 0 ||
-            (r = check_lang(spec->lang != NULL ? spec->lang : "en", err)) < 0 ||
+            (r = check_lang(spec->lang != NULL ? spec->lang : "en", err)) < 0 || (r = check_host(spec->host, err)) < 0 ||
             (r = pc_ops_text_check("reason", reason, REASON_SIZE, err)) < 0)
                 return r;
         if (spec->mac != NULL && (spec->mac[0] & 1))
@@ -173,6 +184,7 @@ static int vps_build(const struct pc_vps_spec *spec, const struct pc_site *site,
         snprintf(vps->owner, sizeof(vps->owner), "%s", spec->owner);
         snprintf(vps->lang, sizeof(vps->lang), "%s", spec->lang != NULL ? spec->lang : "en");
         snprintf(vps->iface, sizeof(vps->iface), "%s", spec->iface);
+        snprintf(vps->host, sizeof(vps->host), "%s", spec->host != NULL ? spec->host : "");
         vps->site = site;
         if (spec->mac != NULL) {
                 memcpy(vps->mac, spec->mac, sizeof(vps->mac));
@@ -232,6 +244,7 @@ static void spec_changed(const struct pc_vps *cur, const struct pc_vps_change *c
                 .mac = change->mac != NULL ? change->mac : cur->has_mac ? cur->mac : NULL,
                 .addrs = change->addrs != NULL ? change->addrs : cur->addrs,
                 .n_addrs = change->addrs != NULL ? change->n_addrs : cur->n_addrs,
+                .host = cur->host,
         };
 }
 
@@ -274,6 +287,105 @@ int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const st
         int r = pc_ops_begin(o, err);
 
         return r < 0 ? r : pc_ops_end(o, vps_update_checked(o, who, change, reason, ret_changed, err), err);
+}
+
+int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *host,
+                    const char *iface, const char *reason, bool *ret_changed, struct pc_ops_error *err)
+{
+        struct pc_actor actor;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_VPS_MOVE, err)) < 0 || (r = check_id(id, err)) < 0 ||
+            (r = pc_ops_text_check("reason", reason, REASON_SIZE, err)) < 0)
+                return r;
+        if ((r = check_host(host, err)) < 0 || (iface != NULL && (r = check_iface(iface, err)) < 0))
+                return r;
+        actor = pc_ops_store_actor(who, reason);
+        r = pc_store_vps_move(o->store, id, host, iface, &actor, ret_changed);
+        /* (The store's one refusal of a valid name: the interface there.) */
+        return r < 0 ? pc_ops_store_fail(o, r, r == -EINVAL ? "iface" : NULL, err) : 0;
+}
+
+int pc_ops_fleet_agents(struct pc_ops *o, const struct pc_ops_actor *who, pc_agent_beat_cb cb, void *userdata,
+                        struct pc_ops_error *err)
+{
+        int r = pc_ops_authorize(who, PC_OP_FLEET_READ, err);
+
+        if (r < 0)
+                return r;
+        r = pc_store_agent_list(o->store, cb, userdata);
+        return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}
+
+const char *pc_agent_state_name(enum pc_agent_state state)
+{
+        static const char *const names[PC_AGENT_STATE_COUNT_] = {
+                [PC_AGENT_OK] = "ok",
+                [PC_AGENT_OUT_OF_SYNC] = "out-of-sync",
+                [PC_AGENT_STALE] = "stale",
+        };
+
+        return (unsigned)state < PC_AGENT_STATE_COUNT_ ? names[state] : NULL;
+}
+
+int64_t pc_fleet_stale_after(const struct pc_config *cfg)
+{
+        /* Three periodic passes without a beat: the agent is not working. */
+        return 3 * cfg->agent.attempts_interval;
+}
+
+void pc_fleet_judge(const struct pc_agent_beat *b, const struct pc_fleet_view *view, struct pc_fleet_agent *ret)
+{
+        int64_t age = view->now - b->heartbeat, lag = view->last_change - b->change_seen;
+
+        *ret = (struct pc_fleet_agent){
+                .beat = b,
+                .state = age > view->stale_after ? PC_AGENT_STALE
+                         : !b->in_sync           ? PC_AGENT_OUT_OF_SYNC
+                                                 : PC_AGENT_OK,
+                .age = age,
+                .lag = lag > 0 ? lag : 0,
+        };
+}
+
+/* pc_ops_fleet_status's read: each beat judged, then the caller's <cb>. */
+struct fleet_read {
+        const struct pc_fleet_view *view;
+        pc_fleet_agent_cb cb;
+        void *userdata;
+        int cb_failed; /* what <cb> returned when it stopped the read; 0: it did not */
+};
+
+static int fleet_read_cb(const struct pc_agent_beat *b, void *userdata)
+{
+        struct fleet_read *f = userdata;
+        struct pc_fleet_agent a;
+
+        pc_fleet_judge(b, f->view, &a);
+        f->cb_failed = f->cb(&a, f->userdata);
+        return f->cb_failed < 0 ? f->cb_failed : 0;
+}
+
+int pc_ops_fleet_status(struct pc_ops *o, const struct pc_ops_actor *who, int64_t now, pc_fleet_agent_cb cb,
+                        void *userdata, struct pc_fleet_view *ret_view, struct pc_ops_error *err)
+{
+        struct pc_fleet_view view = { .now = now, .stale_after = pc_fleet_stale_after(o->cfg) };
+        struct fleet_read f = { .view = &view, .cb = cb, .userdata = userdata };
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_FLEET_READ, err)) < 0)
+                return r;
+        r = pc_store_change_last(o->store, &view.last_change);
+        if (r < 0)
+                return pc_ops_store_fail(o, r, NULL, err);
+        r = pc_ops_fleet_agents(o, who, fleet_read_cb, &f, err);
+        if (r < 0 && f.cb_failed < 0)
+                return pc_ops_fail(err, PC_OPS_EIO, NULL, "reading the fleet failed: %s", strerror(-f.cb_failed));
+        if (r < 0)
+                return r;
+        if (ret_view != NULL)
+                *ret_view = view;
+        return 0;
 }
 
 int pc_ops_vps_set_state(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, bool running,

@@ -197,7 +197,7 @@ static const char *const spam_keys[] = {
 };
 static const char *const spoof_keys[] = { "enabled", "episode-gap" };
 static const char *const escalation_keys[] = { "memory", "steps" };
-static const char *const agent_keys[] = { "control-socket", "nft-table", "attempts-interval" };
+static const char *const agent_keys[] = { "control-socket", "nft-table", "attempts-interval", "host" };
 static const char *const smtpd_keys[] = { "control-socket", "max-sessions", "user", "internal-prefixes" };
 static const char *const notify_keys[] = {
         "relay", "from", "abuse-copy", "default-language", "max-attempts", "templates",
@@ -2156,6 +2156,15 @@ static int load_agent(struct ctx *c, const struct node *n)
         if ((x = map_get(n, "attempts-interval")) != NULL &&
             (r = get_duration(c, x, "attempts-interval", &ac->attempts_interval)) < 0)
                 return r;
+        if ((x = map_get(n, "host")) != NULL) {
+                r = get_string(c, x, "host", ac->host, sizeof(ac->host));
+                if (r < 0)
+                        return r;
+                if (!pc_name_valid(ac->host))
+                        return fail(c, x, "'host' must be 1-63 of a-z 0-9 . _ - starting with a letter or digit, "
+                                          "not %s",
+                                    show(x, buf, sizeof(buf)));
+        }
         return 0;
 }
 

@@ -214,6 +214,9 @@ struct pc_agent_config {
         char control_socket[108]; /* sun_path of the control socket */
         char nft_table[32];       /* the agent's nftables tables: inet <name> */
         int64_t attempts_interval; /* seconds between reads of blocked-attempt counters */
+        /* This hypervisor's name in a fleet ("": a single host, whose agent
+         * enforces every VPS); portcullisd --host overrides it. */
+        char host[PC_NAME_MAX];
 };
 
 #define PC_SMTPD_INTERNAL_MAX 256

@@ -342,6 +342,8 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
         print_quoted(out, cfg->agent.control_socket);
         fprintf(out, "\n  nft-table: %s\n  attempts-interval: ", cfg->agent.nft_table);
         print_duration(out, cfg->agent.attempts_interval);
+        if (cfg->agent.host[0] != '\0') /* only in a fleet */
+                fprintf(out, "\n  host: %s", cfg->agent.host);
         fputs("\n\nsmtpd:\n  control-socket: ", out);
         print_quoted(out, cfg->smtpd.control_socket);
         fprintf(out, "\n  max-sessions: %u\n  user: %s\n", cfg->smtpd.max_sessions,
@@ -641,6 +643,8 @@ json_t *pc_config_json(const struct pc_config *cfg)
         put(&b, x, "control-socket", json_string(cfg->agent.control_socket));
         put(&b, x, "nft-table", json_string(cfg->agent.nft_table));
         put(&b, x, "attempts-interval", jb_duration(cfg->agent.attempts_interval));
+        if (cfg->agent.host[0] != '\0')
+                put(&b, x, "host", json_string(cfg->agent.host));
         put(&b, o, "agent", x);
 
         x = json_object();

@@ -162,6 +162,33 @@ struct pc_vps *pc_vps_free(struct pc_vps *vps)
         return NULL;
 }
 
+int pc_vps_clone(const struct pc_vps *vps, struct pc_vps **ret)
+{
+        struct pc_vps *c;
+        int r = pc_vps_new(&c);
+
+        if (r < 0)
+                return r;
+        *c = *vps;
+        c->exceptions = NULL, c->n_exceptions = 0;
+        c->filters = NULL, c->n_filters = 0;
+        c->addrs = NULL, c->n_addrs = 0;
+        c->model_slot = 0;
+        for (size_t i = 0; r >= 0 && i < vps->n_addrs; i++)
+                r = pc_vps_add_addr(c, &vps->addrs[i]);
+        for (size_t i = 0; r >= 0 && i < vps->n_exceptions; i++)
+                r = pc_vps_add_exception(c, &vps->exceptions[i]);
+        for (size_t i = 0; r >= 0 && i < vps->n_filters; i++)
+                r = pc_vps_add_filter(c, &vps->filters[i]);
+        if (r < 0) {
+                pc_vps_free(c);
+                return r;
+        }
+        pc_vps_reindex(c);
+        *ret = c;
+        return 0;
+}
+
 int pc_model_add(struct pc_model *m, struct pc_vps *vps)
 {
         size_t slot;

@@ -89,6 +89,13 @@ struct pc_vps {
          * stopped VPS keeps its whole policy in force.  0/false: running. */
         bool stopped;
         int64_t run_since; /* when it last started or stopped; 0: since registered */
+        /* The hypervisor it runs on ("": a single-host installation, where
+         * the one agent enforces every VPS) and, while it moves, the one
+         * that enforced it before and keeps it until <host>'s agent says
+         * it enforces it (pc_store_vps_arrived). */
+        char host[PC_NAME_MAX];
+        char moving_from[PC_NAME_MAX];
+        char moving_iface[16]; /* its interface on <moving_from> */
         size_t model_slot; /* private to model.c: position in the model */
 };
 
@@ -96,6 +103,9 @@ struct pc_model; /* opaque: VPSes by id and by interface */
 
 /* Creates an empty model over <cfg>, which must outlive it. */
 int pc_model_new(const struct pc_config *cfg, struct pc_model **ret);
+
+/* A copy of <vps> that is in no model, into *<ret> (pc_vps_free).  -ENOMEM. */
+int pc_vps_clone(const struct pc_vps *vps, struct pc_vps **ret);
 
 /* Frees <m> and its VPSes; accepts NULL; returns NULL. */
 struct pc_model *pc_model_free(struct pc_model *m);

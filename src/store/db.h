@@ -40,7 +40,11 @@
  * once.  A driver whose engine locks rows instead (PostgreSQL) must give
  * the same guarantee: db_lock() below takes the lock such a rule needs.
  * Savepoints nest inside it, one level at a time (the store's nesting
- * counts them).
+ * counts them).  A statement that fails inside a transaction: SQLite
+ * undoes that statement alone, PostgreSQL aborts the whole transaction
+ * (every later statement fails, and db_commit() is then -EIO with nothing
+ * written, never a silent rollback).  So a step whose failure the caller
+ * may pass over runs in a savepoint, or is written not to fail.
  *
  * Threads.  A connection and its statements are used by one thread at a
  * time. */
@@ -63,6 +67,7 @@ enum db_tx {
 
 struct db;
 struct db_stmt;
+struct db_listener;
 
 /* What a driver does; every member is required.  The store calls them
  * only through the db_* functions below, which say each one's contract. */
@@ -87,6 +92,31 @@ struct db_driver {
         int (*lock)(struct db *db, const char *table, const char *key);
         int (*schema_version)(struct db *db, int *ret_version);
         const char *(*errmsg)(struct db *db);
+        /* Optional (NULL: the engine cannot): a listener, on a connection
+         * of its own, of the notifications sent on <channel> at commit
+         * whose payload names <key> or is empty (<key> NULL or "": all). */
+        int (*listen)(struct db *db, const char *channel, const char *key, struct db_listener **ret);
+        /* Optional (NULL: always): whether the connection is up, as far as
+         * the driver knows without asking the server. */
+        bool (*connected)(struct db *db);
+};
+
+/* A listener (db_driver.listen): it connects and listens without
+ * blocking; the caller waits on fd() (for writing too if wants_write())
+ * and calls ready() then.  ready() sets *<ret_notified> when a
+ * notification came or the connection was just made (whatever was sent
+ * before is lost: read what it would have told); -EIO when the
+ * connection is lost, *<ret_why> saying why (valid until the next call):
+ * close it and listen again later. */
+struct db_listener_ops {
+        int (*fd)(struct db_listener *l);
+        bool (*wants_write)(struct db_listener *l);
+        int (*ready)(struct db_listener *l, bool *ret_notified, const char **ret_why);
+        void (*close)(struct db_listener *l);
+};
+
+struct db_listener {
+        const struct db_listener_ops *ops;
 };
 
 /* The head of a driver's connection: the driver's own struct embeds it
@@ -294,6 +324,13 @@ int db_sqlite_open_readonly(const char *path, struct db **ret, char *err, size_t
  * newer than this build's is refused.  Messages as db_sqlite_open(), the
  * URL shown without its password. */
 int db_pg_open(const char *url, bool create, bool *ret_created, struct db **ret, char *err, size_t errsz);
+
+/* A PostgreSQL connection <db> (nothing for another engine) that the
+ * server or the network ended is made again in steps, one per call that
+ * needs it, without waiting: each fails with -EIO until it is made (the
+ * agent's loop must not stop for a database that does not answer).  By
+ * default a call waits for the reconnection (connect_timeout). */
+void db_pg_background_reconnect(struct db *db);
 
 /* schema_pg.sql, as the build embeds it. */
 extern const char pc_schema_pg[];

@@ -19,15 +19,17 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/util.h"
 #include "store/db.h"
 
 #define STMT_CACHE 128     /* prepared statements kept per connection */
 #define PARAMS_MAX 16      /* the store's statements have fewer */
-#define PG_SCHEMA_VERSION 11 /* schema_pg.sql's */
+#define PG_SCHEMA_VERSION 12 /* schema_pg.sql's */
 
 #define VARIANTS 6 /* server statements of one text, by its parameters' types */
 
@@ -44,6 +46,7 @@ struct pg_stmt {
         char *text;          /* with $N parameters */
         struct pg_variant variants[VARIANTS];
         size_t n_variants;
+        unsigned conn_gen;   /* the connection its variants were prepared on */
         char kinds[PARAMS_MAX]; /* of the bound values, as a signature */
         int n_params;
         bool is_null_test[PARAMS_MAX]; /* rewrite_params */
@@ -59,13 +62,24 @@ struct pg_stmt {
 struct pg_db {
         struct db head; /* first: db.h's */
         PGconn *conn;
+        char *url;       /* as given, for a listener's connection */
         char name[256];  /* the URL without a password */
         char errmsg[1024];
         int64_t changes;
         struct pg_stmt *cache[STMT_CACHE];
         size_t n_cache;
         unsigned prepared; /* statements named so far */
+        unsigned conn_gen; /* reconnections so far: a new session knows no statement */
+        /* Reconnecting without blocking (db_pg_background_reconnect): */
+        bool background;   /* a lost connection is made again in steps */
+        bool stalled;      /* a writer waited past lock_timeout: writes wait for */
+        int64_t stall_retry_at; /* ... this (CLOCK_MONOTONIC ms) before trying again */
+        bool resetting;    /* PQresetStart begun, PQresetPoll goes on */
+        int64_t reset_began, retry_at; /* CLOCK_MONOTONIC ms */
+        char lost[256];    /* why the last attempt failed */
 };
+
+static const struct db_driver pg_driver;
 
 static struct pg_db *pg_of(struct db *db)
 {
@@ -76,6 +90,14 @@ static struct pg_stmt *stmt_of(struct db_stmt *st)
 {
         return (struct pg_stmt *)st;
 }
+
+#define RECONNECT_TIMEOUT_MS 5000 /* connect_timeout's, for the steps */
+#define RECONNECT_PAUSE_MS 1000   /* between failed attempts, in the background */
+#define RECONNECT_STEP_MS 20      /* the longest a step waits for the server */
+/* In the background (the agent): a writer that holds the writers' lock
+ * (a stuck session, a hostile one) makes the database count as away
+ * after this, not stop the loop. */
+#define LOCK_TIMEOUT "SET lock_timeout = '1s'"
 
 static int set_err(struct pg_db *d, int r, const char *msg)
 {
@@ -93,6 +115,13 @@ static int result_err(struct pg_db *d, const PGresult *res)
 {
         const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
         int r = -EIO;
+
+        /* lock_not_available: another session holds the writers' lock
+         * (db_pg_background_reconnect); the database counts as away. */
+        if (state != NULL && strcmp(state, "55P03") == 0) {
+                d->stalled = true;
+                d->stall_retry_at = pc_mono_ms() + RECONNECT_PAUSE_MS;
+        }
 
         if (state != NULL && strcmp(state, "23505") == 0)
                 r = -EEXIST;
@@ -239,6 +268,10 @@ static int variant_of(struct pg_db *d, struct pg_stmt *s, const char **ret_name)
         struct pg_variant *v;
         int r;
 
+        if (s->conn_gen != d->conn_gen) { /* prepared on a session that is gone */
+                s->n_variants = 0;
+                s->conn_gen = d->conn_gen;
+        }
         memcpy(sig, s->kinds, (size_t)s->n_params);
         sig[s->n_params] = '\0';
         for (size_t i = 0; i < s->n_variants; i++)
@@ -340,6 +373,99 @@ static int pg_bind_blob(struct db_stmt *st, int i, const void *p, size_t n)
         return bind_value(st, i, b, (int)n, 1, 'b'); /* binary: bytea as it is */
 }
 
+/* Within a transaction (a lost connection is in none: PQTRANS_UNKNOWN). */
+static bool in_tx(struct pg_db *d)
+{
+        PGTransactionStatusType t = PQtransactionStatus(d->conn);
+
+        return t == PQTRANS_ACTIVE || t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
+}
+
+
+
+/* The session is new: what was prepared on the old one is prepared again
+ * on first use. */
+static int session_new(struct pg_db *d)
+{
+        int r;
+
+        d->conn_gen++;
+        d->resetting = false;
+        r = exec_simple(d, "SET client_min_messages = warning");
+        if (r == 0 && d->background)
+                r = exec_simple(d, LOCK_TIMEOUT);
+        return r;
+}
+
+/* One step of a reconnection in the background: -EIO until it is made,
+ * never waiting (a caller's loop goes on; the next call takes the next
+ * step).  A failed attempt is tried again after RECONNECT_PAUSE_MS. */
+static int reconnect_step(struct pg_db *d)
+{
+        int64_t now = pc_mono_ms();
+
+        if (!d->resetting) {
+                if (now < d->retry_at)
+                        return set_err(d, -EIO, d->lost);
+                if (!PQresetStart(d->conn))
+                        goto failed;
+                d->resetting = true;
+                d->reset_began = now;
+        }
+        /* Each step that the server answers at once (a local one, most
+         * of the time: the whole reconnection in one call), then no more. */
+        for (;;) {
+                PostgresPollingStatusType st = PQresetPoll(d->conn);
+                struct pollfd p = { .fd = PQsocket(d->conn) };
+
+                if (st == PGRES_POLLING_OK)
+                        return session_new(d);
+                if (st == PGRES_POLLING_FAILED)
+                        goto failed;
+                p.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+                if (p.fd < 0 || poll(&p, 1, RECONNECT_STEP_MS) != 1)
+                        break;
+        }
+        if (now - d->reset_began <= RECONNECT_TIMEOUT_MS)
+                return set_err(d, -EIO, "reconnecting to the database");
+        snprintf(d->lost, sizeof(d->lost), "the database is unreachable: no answer within %d s",
+                 RECONNECT_TIMEOUT_MS / 1000);
+        d->resetting = false;
+        d->retry_at = now + RECONNECT_PAUSE_MS;
+        return set_err(d, -EIO, d->lost);
+failed:
+        snprintf(d->lost, sizeof(d->lost), "the database is unreachable: %s", PQerrorMessage(d->conn));
+        d->lost[strcspn(d->lost, "\n")] = '\0';
+        d->resetting = false;
+        d->retry_at = now + RECONNECT_PAUSE_MS;
+        return set_err(d, -EIO, d->lost);
+}
+
+/* Before a transaction or a statement outside one: a connection the
+ * server or the network ended is made again (with a multi-host URL and
+ * target_session_attrs=read-write, to whichever server is the primary
+ * now: a failover needs no configuration change).  In the background
+ * (the agent's loop) or, by default, waiting for it. */
+static int ensure_conn(struct pg_db *d)
+{
+        if (PQstatus(d->conn) == CONNECTION_OK && !d->resetting)
+                return 0;
+        if (d->background)
+                return reconnect_step(d);
+        PQreset(d->conn);
+        if (PQstatus(d->conn) != CONNECTION_OK)
+                return set_err(d, -EIO, PQerrorMessage(d->conn));
+        return session_new(d);
+}
+
+void db_pg_background_reconnect(struct db *db)
+{
+        if (db->driver != &pg_driver)
+                return;
+        pg_of(db)->background = true;
+        exec_simple(pg_of(db), LOCK_TIMEOUT); /* a failure: the next session sets it */
+}
+
 static int pg_step(struct db_stmt *st)
 {
         struct pg_stmt *s = stmt_of(st);
@@ -347,9 +473,11 @@ static int pg_step(struct db_stmt *st)
 
         if (s->res == NULL) {
                 ExecStatusType status;
-                const char *name;
-                int r = variant_of(d, s, &name);
+                const char *name = NULL;
+                int r = in_tx(d) ? 0 : ensure_conn(d);
 
+                if (r == 0)
+                        r = variant_of(d, s, &name);
                 if (r < 0)
                         return r;
                 s->res = PQexecPrepared(d->conn, name, s->n_params, (const char *const *)s->values, s->lengths,
@@ -453,17 +581,30 @@ static int pg_tx(struct db *db, enum db_tx op)
         struct pg_db *d = pg_of(db);
         int r;
 
+        if ((op == DB_BEGIN || op == DB_BEGIN_READ) && (r = ensure_conn(d)) < 0)
+                return r;
         switch (op) {
         case DB_BEGIN:
+                if (d->stalled && pc_mono_ms() < d->stall_retry_at) /* not a second wait right away */
+                        return set_err(d, -EIO, "another session holds the database's writers' lock");
                 r = exec_simple(d, "BEGIN");
                 if (r == 0) /* one writer at a time, fleet-wide (see the head comment) */
                         r = exec_simple(d, "SELECT pg_advisory_xact_lock(1346568193)"); /* "PC\0\1" */
+                if (r == 0)
+                        d->stalled = false;
                 if (r < 0 && PQtransactionStatus(d->conn) != PQTRANS_IDLE)
                         PQclear(PQexec(d->conn, "ROLLBACK"));
                 return r;
         case DB_BEGIN_READ:
                 return exec_simple(d, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
         case DB_COMMIT:
+                /* A statement that failed inside the transaction aborted
+                 * it (SQLite would undo that statement alone): the server
+                 * answers COMMIT with a rollback, which is no success. */
+                if (PQtransactionStatus(d->conn) == PQTRANS_INERROR) {
+                        PQclear(PQexec(d->conn, "ROLLBACK"));
+                        return set_err(d, -EIO, "the transaction was rolled back: a statement in it had failed");
+                }
                 return exec_simple(d, "COMMIT");
         case DB_ROLLBACK:
                 return exec_simple(d, "ROLLBACK");
@@ -477,9 +618,16 @@ static int pg_tx(struct db *db, enum db_tx op)
         return set_err(d, -EINVAL, "an unknown transaction step");
 }
 
+static bool pg_connected(struct db *db)
+{
+        struct pg_db *d = pg_of(db);
+
+        return PQstatus(d->conn) == CONNECTION_OK && !d->resetting && !d->stalled;
+}
+
 static bool pg_in_tx(struct db *db)
 {
-        return PQtransactionStatus(pg_of(db)->conn) != PQTRANS_IDLE;
+        return in_tx(pg_of(db));
 }
 
 static int pg_lock(struct db *db, const char *table, const char *key)
@@ -522,7 +670,163 @@ static void pg_close(struct db *db)
         for (size_t i = 0; i < d->n_cache; i++)
                 stmt_free(d->cache[i]);
         PQfinish(d->conn);
+        free(d->url);
         free(d);
+}
+
+/* Connects to <url>, with defaults it may override (it comes last): a
+ * dead server or network is noticed within seconds, not the kernel's
+ * minutes.  <nonblocking>: only starts (PQconnectPoll goes on). */
+static PGconn *connect_to(const char *url, bool nonblocking)
+{
+        static const char *const keys[] = { "connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval",
+                                            "keepalives_count", "tcp_user_timeout", "dbname", NULL };
+        const char *const values[] = { "5", "1", "10", "3", "3", "15000", url, NULL };
+
+        return nonblocking ? PQconnectStartParams(keys, values, 1) : PQconnectdbParams(keys, values, 1);
+}
+
+/* ---- LISTEN, on a connection of its own, without blocking ---- */
+
+struct pg_listener {
+        struct db_listener head; /* first: db.h's */
+        PGconn *conn;
+        enum { L_CONNECTING, L_LISTEN_SENT, L_LISTENING } state;
+        bool wants_write;
+        char listen[96];   /* the LISTEN command */
+        char key[64];      /* notices for it only ("": all) */
+        char why[512];
+};
+
+/* Whether a notice with <payload> (space-separated names; "" everyone's)
+ * is for <key> ("": takes all). */
+static bool notice_for(const char *payload, const char *key)
+{
+        size_t n = strlen(key);
+
+        if (key[0] == '\0' || payload[0] == '\0')
+                return true;
+        for (const char *p = payload; (p = strstr(p, key)) != NULL; p += n)
+                if ((p == payload || p[-1] == ' ') && (p[n] == '\0' || p[n] == ' '))
+                        return true;
+        return false;
+}
+
+static struct pg_listener *listener_of(struct db_listener *l)
+{
+        return (struct pg_listener *)l;
+}
+
+static int listener_fd(struct db_listener *l)
+{
+        return PQsocket(listener_of(l)->conn);
+}
+
+static bool listener_wants_write(struct db_listener *l)
+{
+        return listener_of(l)->wants_write;
+}
+
+static int listener_lost(struct pg_listener *p, const char **ret_why)
+{
+        snprintf(p->why, sizeof(p->why), "%s", PQerrorMessage(p->conn));
+        p->why[strcspn(p->why, "\n")] = '\0';
+        *ret_why = p->why;
+        return -EIO;
+}
+
+static int listener_ready(struct db_listener *l, bool *ret_notified, const char **ret_why)
+{
+        struct pg_listener *p = listener_of(l);
+        PGnotify *n;
+
+        *ret_notified = false;
+        if (p->state == L_CONNECTING) {
+                switch (PQconnectPoll(p->conn)) {
+                case PGRES_POLLING_READING:
+                        p->wants_write = false;
+                        return 0;
+                case PGRES_POLLING_WRITING:
+                        p->wants_write = true;
+                        return 0;
+                case PGRES_POLLING_OK:
+                        break;
+                default:
+                        return listener_lost(p, ret_why);
+                }
+                if (PQsetnonblocking(p->conn, 1) < 0 || !PQsendQuery(p->conn, p->listen))
+                        return listener_lost(p, ret_why);
+                p->state = L_LISTEN_SENT;
+        }
+        p->wants_write = PQflush(p->conn) == 1;
+        if (!PQconsumeInput(p->conn))
+                return listener_lost(p, ret_why);
+        while (p->state == L_LISTEN_SENT && !PQisBusy(p->conn)) {
+                PGresult *res = PQgetResult(p->conn);
+
+                if (res == NULL) {
+                        p->state = L_LISTENING;
+                        *ret_notified = true; /* listening now: what came before is in the feed */
+                        break;
+                }
+                if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+                        snprintf(p->why, sizeof(p->why), "%s", PQresultErrorMessage(res));
+                        p->why[strcspn(p->why, "\n")] = '\0';
+                        *ret_why = p->why;
+                        PQclear(res);
+                        return -EIO;
+                }
+                PQclear(res);
+        }
+        while ((n = PQnotifies(p->conn)) != NULL) {
+                if (notice_for(n->extra != NULL ? n->extra : "", p->key))
+                        *ret_notified = true;
+                PQfreemem(n);
+        }
+        if (PQstatus(p->conn) == CONNECTION_BAD)
+                return listener_lost(p, ret_why);
+        return 0;
+}
+
+static void listener_close(struct db_listener *l)
+{
+        struct pg_listener *p = listener_of(l);
+
+        PQfinish(p->conn);
+        free(p);
+}
+
+static const struct db_listener_ops pg_listener_ops = {
+        .fd = listener_fd,
+        .wants_write = listener_wants_write,
+        .ready = listener_ready,
+        .close = listener_close,
+};
+
+static int pg_listen(struct db *db, const char *channel, const char *key, struct db_listener **ret)
+{
+        struct pg_db *d = pg_of(db);
+        struct pg_listener *p;
+
+        if (d->url == NULL)
+                return set_err(d, -ENOMEM, "out of memory");
+        p = calloc(1, sizeof(*p));
+        if (p == NULL)
+                return set_err(d, -ENOMEM, "out of memory");
+        p->head.ops = &pg_listener_ops;
+        snprintf(p->listen, sizeof(p->listen), "LISTEN %s", channel); /* ours, never input */
+        snprintf(p->key, sizeof(p->key), "%s", key != NULL ? key : "");
+        p->conn = connect_to(d->url, true);
+        if (p->conn == NULL || PQstatus(p->conn) == CONNECTION_BAD) {
+                int r = set_err(d, -EIO, p->conn != NULL ? PQerrorMessage(p->conn) : "out of memory");
+
+                PQfinish(p->conn);
+                free(p);
+                return r;
+        }
+        p->wants_write = true; /* PQconnectStart: wait for writable first */
+        *ret = &p->head;
+        return 0;
 }
 
 static const struct db_driver pg_driver = {
@@ -546,7 +850,66 @@ static const struct db_driver pg_driver = {
         .lock = pg_lock,
         .schema_version = pg_schema_version,
         .errmsg = pg_errmsg,
+        .listen = pg_listen,
+        .connected = pg_connected,
 };
+
+/* The steps from an older PostgreSQL schema to schema_pg.sql's, each one
+ * transaction that also sets its version.  (A database created by
+ * schema_pg.sql starts at its version and needs none.) */
+static const struct {
+        int version;
+        const char *sql;
+} pg_migrations[] = {
+        { 12, "BEGIN;"
+              "ALTER TABLE vps ADD COLUMN host TEXT COLLATE \"C\";"
+              "ALTER TABLE vps ADD COLUMN moving_from TEXT COLLATE \"C\";"
+              "ALTER TABLE vps ADD COLUMN moving_iface TEXT COLLATE \"C\";"
+              "CREATE INDEX vps_host ON vps(host) WHERE host IS NOT NULL;"
+              "CREATE INDEX vps_moving_from ON vps(moving_from) WHERE moving_from IS NOT NULL;"
+              "CREATE TABLE agent (host TEXT COLLATE \"C\" PRIMARY KEY NOT NULL, started BIGINT NOT NULL,"
+              " heartbeat BIGINT NOT NULL, change_seen BIGINT NOT NULL DEFAULT 0, changes BIGINT NOT NULL DEFAULT 0,"
+              " vpses INTEGER NOT NULL DEFAULT 0, in_sync INTEGER NOT NULL DEFAULT 0,"
+              " version TEXT COLLATE \"C\" NOT NULL DEFAULT '');"
+              "CREATE TABLE agent_journal (op TEXT COLLATE \"C\" PRIMARY KEY NOT NULL, at BIGINT NOT NULL);"
+              "CREATE FUNCTION portcullis_notify_change() RETURNS trigger LANGUAGE plpgsql AS $$"
+              " DECLARE hosts TEXT; BEGIN"
+              " SELECT coalesce(host, '') || ' ' || coalesce(moving_from, '') INTO hosts FROM vps WHERE id = NEW.vps_id;"
+              " PERFORM pg_notify('portcullis_change', coalesce(trim(hosts), '')); RETURN NULL; END; $$;"
+              "CREATE TRIGGER audit_notify AFTER INSERT ON audit"
+              " FOR EACH ROW EXECUTE FUNCTION portcullis_notify_change();"
+              "DO $$ BEGIN EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());"
+              " END $$;"
+              "UPDATE schema_version SET version = 12;"
+              "COMMIT;" },
+};
+
+/* Brings a database at an older <*version> to this build's, one step at
+ * a time; another agent may be doing the same, so a step re-checks the
+ * version under a lock. */
+static int pg_migrate(struct pg_db *d, int *version)
+{
+        for (size_t i = 0; i < sizeof(pg_migrations) / sizeof(pg_migrations[0]); i++) {
+                int r;
+
+                if (pg_migrations[i].version <= *version)
+                        continue;
+                r = exec_simple(d, "SELECT pg_advisory_lock(1346568194)");
+                if (r == 0)
+                        r = pg_schema_version(&d->head, version);
+                if (r == 0 && *version < pg_migrations[i].version) {
+                        r = exec_simple(d, pg_migrations[i].sql);
+                        if (r < 0 && PQtransactionStatus(d->conn) != PQTRANS_IDLE)
+                                PQclear(PQexec(d->conn, "ROLLBACK"));
+                        if (r == 0)
+                                *version = pg_migrations[i].version;
+                }
+                PQclear(PQexec(d->conn, "SELECT pg_advisory_unlock(1346568194)"));
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
 
 /* <url> with any password left out, for messages. */
 static void url_shown(const char *url, char *buf, size_t size)
@@ -579,7 +942,8 @@ int db_pg_open(const char *url, bool create, bool *ret_created, struct db **ret,
         d->head.driver = &pg_driver;
         url_shown(url, d->name, sizeof(d->name));
         d->head.name = d->name;
-        d->conn = PQconnectdb(url);
+        d->url = strdup(url);
+        d->conn = connect_to(url, false);
         if (PQstatus(d->conn) != CONNECTION_OK) {
                 snprintf(err, errsz, "database %s: cannot connect: %s", d->name, PQerrorMessage(d->conn));
                 err[strcspn(err, "\n")] = '\0';
@@ -602,6 +966,8 @@ int db_pg_open(const char *url, bool create, bool *ret_created, struct db **ret,
                 if (r == 0)
                         r = pg_schema_version(&d->head, &version);
         }
+        if (r == 0 && version > 0 && version < PG_SCHEMA_VERSION)
+                r = pg_migrate(d, &version);
         if (r == 0 && version != PG_SCHEMA_VERSION) {
                 snprintf(err, errsz, "database %s is at schema version %d, this build reads %d", d->name, version,
                          PG_SCHEMA_VERSION);

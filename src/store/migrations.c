@@ -439,6 +439,34 @@ static const char schema_v11[] =
         "CREATE INDEX vps_address_vps ON vps_address(vps_id);\n"
         "CREATE INDEX vps_address_net ON vps_address(family, net);\n";
 
+/* v12: the fleet.  Where each VPS runs (host; NULL on a single-host
+ * installation) and, while it moves, the host that enforced it before
+ * (and its interface there), which keeps it until the new host says it
+ * enforces it; and each agent's
+ * heartbeat, for `portcullis fleet status`. */
+static const char schema_v12[] =
+        "ALTER TABLE vps ADD COLUMN host TEXT;\n"
+        "ALTER TABLE vps ADD COLUMN moving_from TEXT;\n"
+        "ALTER TABLE vps ADD COLUMN moving_iface TEXT;\n"
+        "CREATE INDEX vps_host ON vps(host) WHERE host IS NOT NULL;\n"
+        "CREATE INDEX vps_moving_from ON vps(moving_from) WHERE moving_from IS NOT NULL;\n"
+        "CREATE TABLE agent (\n"
+        "        host TEXT PRIMARY KEY NOT NULL,\n"
+        "        started INTEGER NOT NULL,\n"
+        "        heartbeat INTEGER NOT NULL,\n"
+        "        change_seen INTEGER NOT NULL DEFAULT 0,\n"
+        "        changes INTEGER NOT NULL DEFAULT 0,\n"
+        "        vpses INTEGER NOT NULL DEFAULT 0,\n"
+        "        in_sync INTEGER NOT NULL DEFAULT 0,\n"
+        "        version TEXT NOT NULL DEFAULT ''\n"
+        ");\n"
+        /* What agents did while the database was away, replayed once
+         * each (pc_store_journal_mark) */
+        "CREATE TABLE agent_journal (\n"
+        "        op TEXT PRIMARY KEY NOT NULL,\n"
+        "        at INTEGER NOT NULL\n"
+        ");\n";
+
 /* Sets net and len of every address from its text: v6's data step. */
 static int fill_v6(sqlite3 *db)
 {
@@ -481,6 +509,7 @@ const struct pc_migration pc_sqlite_migrations[] = {
         { 9, schema_v9, NULL },
         { 10, schema_v10, NULL },
         { 11, schema_v11, NULL },
+        { 12, schema_v12, NULL },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);

@@ -178,6 +178,9 @@ int sql_record_action(struct sql_store *s, int64_t now, const struct pc_actor *w
 /* store_vps.c: the VPS <id> as JSON (id, owner, lang, site, iface, mac,
  * addresses, created) into *<ret>, the caller's.  -ENOENT. */
 int sql_vps_fetch(struct sql_store *s, const char *id, json_t **ret);
+/* -EEXIST (with a message naming it) if a VPS other than <id> is on
+ * interface <iface> of <host> ("": none) (store_vps.c). */
+int sql_iface_free(struct sql_store *s, const char *id, const char *iface, const char *host);
 
 /* store_vps.c: holds the VPS <id> for a change to it or its policy
  * (sql_lock: the rules "at most N exceptions", "one suspension" are read
@@ -271,6 +274,13 @@ int store_vps_ids(struct pc_store *ps, const char *owner, const char *after, siz
 /* store_audit.c */
 int store_audit_list(struct pc_store *ps, const char *vps_id, size_t limit, pc_audit_cb cb, void *userdata);
 int store_changes(struct pc_store *ps, int64_t after, size_t limit, pc_change_cb cb, void *userdata);
+/* store_fleet.c */
+int store_vps_move(struct pc_store *ps, const char *id, const char *host, const char *iface,
+                   const struct pc_actor *who, bool *ret_changed);
+int store_vps_arrived(struct pc_store *ps, const char *id, const char *host, const struct pc_actor *who);
+int store_agent_beat(struct pc_store *ps, const struct pc_agent_beat *b);
+int store_agent_list(struct pc_store *ps, pc_agent_beat_cb cb, void *userdata);
+int store_watch_open(struct pc_store *ps, const char *host, struct pc_store_watch **ret);
 int store_change_last(struct pc_store *ps, int64_t *ret_id);
 /* store_outbox.c */
 int store_notification_due(struct pc_store *ps, int64_t now, size_t limit, pc_notification_cb cb,
@@ -297,7 +307,7 @@ int store_incident_get(struct pc_store *ps, int64_t id, pc_incident_cb cb, void 
 int store_incident_close(struct pc_store *ps, int64_t id, bool lift_actions, const struct pc_actor *who,
         size_t *ret_lifted);
 /* store_load.c */
-int store_load(struct pc_store *ps, struct pc_model *m);
+int store_load(struct pc_store *ps, struct pc_model *m, const char *host);
 int store_vps_fetch(struct pc_store *ps, const struct pc_config *cfg, const char *id, struct pc_vps **ret);
 /* store_holder.c */
 int store_addr_holder(struct pc_store *ps, const struct pc_prefix *p, const char *except_vps, unsigned what,

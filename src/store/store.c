@@ -165,9 +165,14 @@ int pc_store_schema_version(struct pc_store *s, int *ret_version)
 /* Loads <s> into the empty model <m>. */
 int pc_store_load(struct pc_store *s, struct pc_model *m)
 {
+        return pc_store_load_host(s, m, NULL);
+}
+
+int pc_store_load_host(struct pc_store *s, struct pc_model *m, const char *host)
+{
         if (s == NULL || m == NULL)
                 return -EINVAL;
-        return s->ops->load(s, m);
+        return s->ops->load(s, m, host);
 }
 
 /* Registers <vps>. */
@@ -602,6 +607,42 @@ int pc_store_change_last(struct pc_store *s, int64_t *ret_id)
         if (s == NULL || ret_id == NULL)
                 return -EINVAL;
         return s->ops->change_last(s, ret_id);
+}
+
+int pc_store_vps_move(struct pc_store *s, const char *id, const char *host, const char *iface,
+                      const struct pc_actor *who, bool *ret_changed)
+{
+        if (s == NULL || id == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->vps_move(s, id, host, iface, who, ret_changed);
+}
+
+int pc_store_vps_arrived(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who)
+{
+        if (s == NULL || id == NULL || host == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->vps_arrived(s, id, host, who);
+}
+
+int pc_store_agent_beat(struct pc_store *s, const struct pc_agent_beat *b)
+{
+        if (s == NULL || b == NULL)
+                return -EINVAL;
+        return s->ops->agent_beat(s, b);
+}
+
+int pc_store_agent_list(struct pc_store *s, pc_agent_beat_cb cb, void *userdata)
+{
+        if (s == NULL || cb == NULL)
+                return -EINVAL;
+        return s->ops->agent_list(s, cb, userdata);
+}
+
+int pc_store_watch_open(struct pc_store *s, const char *host, struct pc_store_watch **ret)
+{
+        if (s == NULL || ret == NULL)
+                return -EINVAL;
+        return s->ops->watch_open(s, host, ret);
 }
 
 int pc_store_vps_ids(struct pc_store *s, const char *owner, const char *after, size_t limit,

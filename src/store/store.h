@@ -199,6 +199,9 @@ typedef int (*pc_attempt_count_cb)(const struct pc_attempt_count *a, void *userd
 
 struct pc_api_token;
 struct pc_change;
+struct pc_agent_beat;
+struct pc_store_watch;
+typedef int (*pc_agent_beat_cb)(const struct pc_agent_beat *b, void *userdata);
 typedef int (*pc_api_token_cb)(const struct pc_api_token *t, void *userdata);
 typedef int (*pc_change_cb)(const struct pc_change *c, void *userdata);
 
@@ -209,7 +212,7 @@ struct pc_store_ops {
         void (*close)(struct pc_store *s);
         const char *(*errmsg)(const struct pc_store *s);
         int (*schema_version)(struct pc_store *s, int *ret_version);
-        int (*load)(struct pc_store *s, struct pc_model *m);
+        int (*load)(struct pc_store *s, struct pc_model *m, const char *host);
         int (*vps_add)(struct pc_store *s, const struct pc_vps *vps, const struct pc_actor *who);
         int (*vps_remove)(struct pc_store *s, const char *id, const struct pc_actor *who);
         int (*vps_update)(struct pc_store *s, const struct pc_vps *vps, const struct pc_actor *who,
@@ -296,6 +299,12 @@ struct pc_store_ops {
                             size_t limit, pc_attempt_count_cb cb, void *userdata);
         int (*tx_begin)(struct pc_store *s);
         int (*tx_end)(struct pc_store *s, int r);
+        int (*vps_move)(struct pc_store *s, const char *id, const char *host, const char *iface,
+                        const struct pc_actor *who, bool *ret_changed);
+        int (*vps_arrived)(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who);
+        int (*agent_beat)(struct pc_store *s, const struct pc_agent_beat *b);
+        int (*agent_list)(struct pc_store *s, pc_agent_beat_cb cb, void *userdata);
+        int (*watch_open)(struct pc_store *s, const char *host, struct pc_store_watch **ret);
 };
 
 /* Opens the existing store named by <url> ("sqlite:/path/db",
@@ -343,6 +352,11 @@ int pc_store_schema_version(struct pc_store *s, int *ret_version);
  * suspension into <m> (which must be empty).  A VPS whose site is not in
  * the model's config fails the load with -ENOENT naming VPS and site. */
 int pc_store_load(struct pc_store *s, struct pc_model *m);
+
+/* As pc_store_load, the VPSes the agent of hypervisor <host> enforces:
+ * those on it, and those moving away from it that the new host does not
+ * enforce yet (pc_store_vps_arrived).  <host> NULL: every VPS. */
+int pc_store_load_host(struct pc_store *s, struct pc_model *m, const char *host);
 
 /* Loads the one VPS <id> as pc_store_load would, into a new VPS that the
  * caller owns (free with pc_vps_free).  -ENOENT if it does not exist. */
@@ -624,6 +638,15 @@ int pc_store_attempt_list(struct pc_store *s, const char *vps_id, uint8_t proto,
  * crashed ones included, so a message that kills the worker every time is
  * still given up on (notification_failed) after the worker's maximum.
  *
+ * Several workers (the agents of a fleet sharing one PostgreSQL) may drain
+ * one outbox: each reads the due rows, and notification_sending() is the
+ * claim that decides between them -- it takes a row only if the row is
+ * still pending and due when it writes, so of the workers that read a row
+ * due exactly one claims it, and the others get -EBUSY and leave it to
+ * that one (neither sent, failed nor retried by them).  The lease is what
+ * keeps it claimed, so a worker's send attempt ends well within
+ * PC_NOTIFICATION_LEASE, and the hosts' clocks agree to well within it.
+ *
  * Support sees dead letters in the audit log (notification.fail, by
  * "portcullisd") and in `portcullis notification list --state failed`, and
  * can queue one again with notification_retry (audited). */
@@ -634,7 +657,9 @@ void pc_notification_clear(struct pc_notification *n);
 /* Calls <cb> for the pending notifications with next_attempt <= <now>,
  * oldest (lowest id) first, at most <limit> (1..PC_NOTIFICATION_BATCH_MAX,
  * else -EINVAL) of them.  The rows are read before the first call, so <cb>
- * may call the store (notification_sending, ...). */
+ * may call the store (notification_sending, ...).  Reading claims nothing:
+ * another worker may claim a row before <cb> does (notification_sending
+ * then says -EBUSY or -EALREADY). */
 int pc_store_notification_due(struct pc_store *s, int64_t now, size_t limit, pc_notification_cb cb,
                               void *userdata);
 
@@ -649,17 +674,23 @@ int pc_store_notification_list(struct pc_store *s, const char *vps_id, const cha
  * (pc_notification_clear).  -ENOENT if there is none. */
 int pc_store_notification_get(struct pc_store *s, int64_t id, struct pc_notification *ret);
 
-/* Begins a send attempt of the pending notification <id>: attempts + 1,
- * claimed until <now> + PC_NOTIFICATION_LEASE, and <message_id> recorded
- * as its Message-ID unless it has one already -- a Message-ID, once set,
- * never changes (the schema refuses it too).  Call it, and let it commit,
- * before handing the message to the relay; see the at-least-once note
- * above.  <message_id> is 1-255 printable ASCII characters without spaces
- * (what goes in the header, "<...@...>").  <ret_message_id> (NULL, or
+/* Claims notification <id> for a send attempt at <now>, if it is pending
+ * and due (next_attempt <= <now>), checked and written in one statement of
+ * one write transaction: attempts + 1, not due again before <now> +
+ * PC_NOTIFICATION_LEASE, and <message_id> recorded as its Message-ID
+ * unless it has one already -- a Message-ID, once set, never changes (the
+ * schema refuses it too).  Call it, and let it commit, before handing the
+ * message to the relay; see the at-least-once note above.  <message_id>
+ * is 1-255 printable ASCII characters without spaces (what goes in the
+ * header, "<...@...>").  <ret_message_id> (NULL, or
  * PC_NOTIFICATION_MESSAGE_ID_MAX bytes) gets the Message-ID to send with:
  * the one recorded by the first attempt.  -ENOENT if there is no such
  * notification, -EALREADY if it is not pending (sent or failed: do not
- * send it), -EEXIST if <message_id> is already another notification's. */
+ * send it), -EBUSY if it is pending but not due at <now> (another
+ * worker's attempt holds it, or it waits for its retry_later time: do not
+ * send it, nor settle it; it is not an error), -EEXIST if <message_id> is
+ * already another notification's.  Nothing is written unless it returns
+ * 0. */
 int pc_store_notification_sending(struct pc_store *s, int64_t id, const char *message_id,
                                   int64_t now, char *ret_message_id);
 
@@ -773,6 +804,10 @@ struct pc_change {
         int64_t id;
         char vps_id[PC_NAME_MAX];
         char action[32];
+        /* Where that VPS is now (""), none or removed): an agent skips the
+         * changes of VPSes it neither holds nor is to hold. */
+        char host[PC_NAME_MAX];
+        char moving_from[PC_NAME_MAX];
 };
 
 /* Calls <cb> for the changes after <after> (an audit id), oldest first, at
@@ -781,6 +816,86 @@ int pc_store_changes(struct pc_store *s, int64_t after, size_t limit, pc_change_
 
 /* The newest change's id into *<ret_id> (0: none yet). */
 int pc_store_change_last(struct pc_store *s, int64_t *ret_id);
+
+/* ---- the fleet ---------------------------------------------------------
+ *
+ * Several hypervisors share one database (PostgreSQL).  Each VPS records
+ * the host it runs on, and each host's agent enforces only its own
+ * (pc_store_load_host).  A VPS moves without a moment unenforced: the old
+ * host keeps it until the new host's agent has it in its kernel and says
+ * so (pc_store_vps_arrived); that change reaches the old host through the
+ * feed like any other, and it lets the VPS go. */
+
+/* Moves VPS <id> to hypervisor <host> (1-63 of a-z 0-9 . _ -; NULL or "":
+ * none, a single-host installation's), on interface <iface> there (NULL:
+ * on its host, the same name; back to the host still holding it, its
+ * interface there; to another host, -EINVAL: a name is the host's).  The host that enforced it (its host before, or the one
+ * still holding it from an earlier move) keeps it until <host> arrives.
+ * Its exceptions, filters (with their remaining time), suspension and
+ * history are the VPS's and stay.  Audited as vps.move (before, after).
+ * -ENOENT, -EINVAL (a bad name), -EEXIST (the interface is another VPS's
+ * on that host).  Moving it where it is changes nothing: *<ret_changed>
+ * (may be NULL) false. */
+int pc_store_vps_move(struct pc_store *s, const char *id, const char *host, const char *iface,
+                      const struct pc_actor *who, bool *ret_changed);
+
+/* <host>'s agent enforces VPS <id>, which moved there: the host it moved
+ * from lets it go.  Audited as vps.arrive by <who>, only if <id> was
+ * moving to <host> (otherwise nothing: 0). */
+int pc_store_vps_arrived(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who);
+
+/* An agent's heartbeat: who it is, since when, how far it has followed
+ * the feed and what it holds. */
+struct pc_agent_beat {
+        char host[PC_NAME_MAX];
+        int64_t started;      /* unix time */
+        int64_t heartbeat;    /* unix time of this beat */
+        int64_t change_seen;  /* the last change of the feed it applied */
+        uint64_t changes;     /* changes it applied to its kernel since it started */
+        uint64_t vpses;       /* VPSes it enforces */
+        bool in_sync;         /* its kernel holds what its model says */
+        char version[32];
+};
+
+/* Records <b> (one row per host, replaced).  Not audited: a heartbeat is
+ * no change. */
+int pc_store_agent_beat(struct pc_store *s, const struct pc_agent_beat *b);
+
+/* Calls <cb> for every agent's last heartbeat, by host. */
+int pc_store_agent_list(struct pc_store *s, pc_agent_beat_cb cb, void *userdata);
+
+/* A lost connection to the database is made again without making a
+ * caller wait: calls fail at once (-EIO, "the database is unreachable")
+ * until it is back.  For the agent's loop. */
+void pc_store_background_reconnect(struct pc_store *s);
+
+/* Whether the database was there at the last call (a server that went
+ * away: false until a call finds it back). */
+bool pc_store_connected(struct pc_store *s);
+
+/* Within pc_store_tx_begin's transaction: records that operation <op>
+ * (an agent's journal entry, "HOST:EPOCH:SEQ") is applied, so that it
+ * commits with what it did.  -EEXIST if it already was (replayed before:
+ * roll back, it is done). */
+int pc_store_journal_mark(struct pc_store *s, const char *op, int64_t at);
+
+/* Following changes as they commit, where the engine can tell
+ * (PostgreSQL's LISTEN/NOTIFY on a connection of its own, connected
+ * without blocking): those of the VPSes of <host> (on it, or moving from
+ * it) and those of no host or no VPS (<host> NULL or "": every change).  -EOPNOTSUPP where it cannot (SQLite: writers wake
+ * the agent through its wake socket instead). */
+int pc_store_watch_open(struct pc_store *s, const char *host, struct pc_store_watch **ret);
+/* The descriptor to wait on, and whether for writing too: both may change
+ * after each pc_store_watch_ready(). */
+int pc_store_watch_fd(struct pc_store_watch *w);
+bool pc_store_watch_wants_write(struct pc_store_watch *w);
+/* Advances <w> once its descriptor is ready: *<ret_changed> if the feed
+ * may have grown (a notification, or a connection just made: what was
+ * missed meanwhile is in the feed).  -EIO: the connection is lost (the
+ * message in *<ret_why>, static until the next call): close and open again
+ * later. */
+int pc_store_watch_ready(struct pc_store_watch *w, bool *ret_changed, const char **ret_why);
+void pc_store_watch_close(struct pc_store_watch *w);
 
 /* The SQLite backend. */
 extern const struct pc_store_ops pc_store_sqlite_ops;

@@ -17,13 +17,20 @@ int store_attempt_note(struct pc_store *ps, const struct pc_attempt_count *a)
         if (proto == NULL || dir == NULL)
                 return sql_err(s, -EINVAL, "blocked attempts of %s: protocol %u or direction %u is not counted",
                                a->vps_id, a->proto, a->dir);
+        /* A VPS that is not registered writes nothing rather than fail on
+         * the foreign key: a failed statement would abort a PostgreSQL
+         * caller's whole transaction (the pass's other counts), where
+         * SQLite undoes that statement alone. */
         r = sql_exec(s,
                      "INSERT INTO vps_attempt (vps_id, direction, proto, port, packets, last_seen) "
-                     "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (vps_id, proto, port, direction) DO UPDATE "
+                     "SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM vps WHERE id = ?1) "
+                     "ON CONFLICT (vps_id, proto, port, direction) DO UPDATE "
                      "SET packets = excluded.packets, last_seen = CASE WHEN excluded.last_seen > vps_attempt.last_seen "
                      "THEN excluded.last_seen ELSE vps_attempt.last_seen END",
                      "tttiii", a->vps_id, dir, proto, (int64_t)a->port,
                      a->packets > INT64_MAX ? INT64_MAX : (int64_t)a->packets, a->last_seen);
+        if (r == 0 && db_changes(s->db) == 0)
+                r = -ENOENT;
         if (r == -ENOENT)
                 return sql_err(s, r, "blocked attempts of %s: vps %s does not exist", a->vps_id, a->vps_id);
         return r;

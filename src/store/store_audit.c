@@ -77,12 +77,13 @@ int store_changes(struct pc_store *ps, int64_t after, size_t limit, pc_change_cb
 {
         struct sql_store *s = to_sql(ps);
         _cleanup_stmt_ struct db_stmt *st = NULL;
-        int64_t lim = limit == 0 || limit > (size_t)INT64_MAX ? -1 : (int64_t)limit;
         struct pc_change c;
         int r;
 
-        r = sql_query(s, &st, "SELECT id, vps_id, action FROM audit WHERE id > ? ORDER BY id LIMIT ?", "ii", after,
-                      lim);
+        r = sql_query(s, &st,
+                      "SELECT a.id, a.vps_id, a.action, v.host, v.moving_from FROM audit a "
+                      "LEFT JOIN vps v ON v.id = a.vps_id WHERE a.id > ? ORDER BY a.id LIMIT ?",
+                      "ii", after, sql_limit(limit));
         if (r < 0)
                 return r;
         while ((r = sql_step(s, st)) > 0) {
@@ -90,6 +91,8 @@ int store_changes(struct pc_store *ps, int64_t after, size_t limit, pc_change_cb
                 c.id = db_column_int64(st, 0);
                 copy_trunc(c.vps_id, sizeof(c.vps_id), col_text(st, 1));
                 copy_trunc(c.action, sizeof(c.action), col_text(st, 2));
+                copy_trunc(c.host, sizeof(c.host), col_text(st, 3));
+                copy_trunc(c.moving_from, sizeof(c.moving_from), col_text(st, 4));
                 r = cb(&c, userdata);
                 if (r < 0)
                         return r;

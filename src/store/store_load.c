@@ -1,4 +1,4 @@
-/* Loading the policy in force into the model: every VPS, or one, with its
+/* Loading the policy in force into the model: every VPS, a host's, or one, with its
  * addresses, exceptions and actions, in one read transaction of four
  * ordered SELECTs merged by VPS id. */
 #include "store/store-sql.h"
@@ -154,7 +154,7 @@ static int load_actions(struct sql_store *s, const struct pc_config *cfg, struct
 }
 
 /* Builds the VPS of the current row of <v> (id, owner, lang, site, iface,
- * mac, created, run_state, run_since) with what the other cursors hold for
+ * mac, created, run_state, run_since, host, moving_from, moving_iface) with what the other cursors hold for
  * it, and adds it to <m>. */
 static int load_one(struct sql_store *s, struct pc_model *m, struct cursor *v,
                     struct cursor *a, struct cursor *e, struct cursor *f)
@@ -188,6 +188,9 @@ static int load_one(struct sql_store *s, struct pc_model *m, struct cursor *v,
         vps->created = db_column_int64(v->st, 6);
         vps->stopped = strcmp(col_text(v->st, 7), "stopped") == 0;
         vps->run_since = db_column_int64(v->st, 8);
+        copy_trunc(vps->host, sizeof(vps->host), col_text(v->st, 9));
+        copy_trunc(vps->moving_from, sizeof(vps->moving_from), col_text(v->st, 10));
+        copy_trunc(vps->moving_iface, sizeof(vps->moving_iface), col_text(v->st, 11));
 
         r = load_addrs(s, a, vps);
         if (r >= 0)
@@ -220,10 +223,14 @@ static void model_clear(struct pc_model *m)
         }
 }
 
+/* What a load reads: every VPS, one (<only>), or those a host's agent
+ * enforces (<host>: those on it, and those moving away from it). */
+enum load_scope { LOAD_ALL, LOAD_ONE, LOAD_HOST };
+
 /* Loads everything in force, in one read transaction: four ordered
  * SELECTs (VPSes, addresses, exceptions, actions) merged by VPS id in one
  * pass, so the cost is one scan of each table whatever the fleet's size. */
-static int load_into(struct sql_store *s, struct pc_model *m, const char *only)
+static int load_into(struct sql_store *s, struct pc_model *m, enum load_scope scope, const char *key)
 {
         _cleanup_stmt_ struct db_stmt *vst = NULL, *ast = NULL, *est = NULL, *fst = NULL;
         struct cursor v, a, e, f;
@@ -240,27 +247,41 @@ static int load_into(struct sql_store *s, struct pc_model *m, const char *only)
                 r = sql_fail(s, r, "executing a statement");
         if (r < 0)
                 return r;
-        /* Every VPS, or just <only>: separate texts so that the single
+        /* Every VPS, one, or a host's: separate texts so that the single
          * fetch is an index lookup, not a scan. */
-        static const char *const sql[2][4] = {
-                { "SELECT id, owner, lang, site, iface, mac, created, run_state, run_since FROM vps WHERE ?1 IS NULL "
-                  "ORDER BY id",
-                  "SELECT vps_id, prefix FROM vps_address WHERE ?1 IS NULL ORDER BY vps_id, id",
-                  "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until, ports FROM exception "
-                  "WHERE ?1 IS NULL AND revoked_at IS NULL AND (until IS NULL OR until > ?2) "
-                  "ORDER BY vps_id, id",
-                  "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until, "
-                  "terminated FROM action WHERE ?1 IS NULL AND lifted_at IS NULL AND (until IS NULL OR until > ?2) "
-                  "ORDER BY vps_id, id" },
-                { "SELECT id, owner, lang, site, iface, mac, created, run_state, run_since FROM vps WHERE id = ?1",
-                  "SELECT vps_id, prefix FROM vps_address WHERE vps_id = ?1 ORDER BY id",
-                  "SELECT vps_id, id, service, ticket_id, \"by\", reason, created, until, ports FROM exception "
-                  "WHERE vps_id = ?1 AND revoked_at IS NULL AND (until IS NULL OR until > ?2) ORDER BY id",
-                  "SELECT vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until, "
-                  "terminated FROM action WHERE vps_id = ?1 AND lifted_at IS NULL AND (until IS NULL OR until > ?2) "
-                  "ORDER BY id" },
+#define LOAD_VPS_COLUMNS "id, owner, lang, site, iface, mac, created, run_state, run_since, host, moving_from, moving_iface"
+#define LOAD_EXCEPTION_COLUMNS "vps_id, id, service, ticket_id, \"by\", reason, created, until, ports"
+#define LOAD_ACTION_COLUMNS "vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until, terminated"
+#define OF_HOST "vps_id IN (SELECT id FROM vps WHERE host = ?1 OR moving_from = ?1)"
+        static const char *const sql[3][4] = {
+                [LOAD_ALL] = {
+                        "SELECT " LOAD_VPS_COLUMNS " FROM vps WHERE ?1 IS NULL ORDER BY id",
+                        "SELECT vps_id, prefix FROM vps_address WHERE ?1 IS NULL ORDER BY vps_id, id",
+                        "SELECT " LOAD_EXCEPTION_COLUMNS " FROM exception WHERE ?1 IS NULL AND revoked_at IS NULL "
+                        "AND (until IS NULL OR until > ?2) ORDER BY vps_id, id",
+                        "SELECT " LOAD_ACTION_COLUMNS " FROM action WHERE ?1 IS NULL AND lifted_at IS NULL "
+                        "AND (until IS NULL OR until > ?2) ORDER BY vps_id, id" },
+                [LOAD_ONE] = {
+                        "SELECT " LOAD_VPS_COLUMNS " FROM vps WHERE id = ?1",
+                        "SELECT vps_id, prefix FROM vps_address WHERE vps_id = ?1 ORDER BY id",
+                        "SELECT " LOAD_EXCEPTION_COLUMNS " FROM exception WHERE vps_id = ?1 AND revoked_at IS NULL "
+                        "AND (until IS NULL OR until > ?2) ORDER BY id",
+                        "SELECT " LOAD_ACTION_COLUMNS " FROM action WHERE vps_id = ?1 AND lifted_at IS NULL "
+                        "AND (until IS NULL OR until > ?2) ORDER BY id" },
+                [LOAD_HOST] = {
+                        "SELECT " LOAD_VPS_COLUMNS " FROM vps WHERE host = ?1 OR moving_from = ?1 ORDER BY id",
+                        "SELECT vps_id, prefix FROM vps_address WHERE " OF_HOST " ORDER BY vps_id, id",
+                        "SELECT " LOAD_EXCEPTION_COLUMNS " FROM exception WHERE " OF_HOST " AND revoked_at IS NULL "
+                        "AND (until IS NULL OR until > ?2) ORDER BY vps_id, id",
+                        "SELECT " LOAD_ACTION_COLUMNS " FROM action WHERE " OF_HOST " AND lifted_at IS NULL "
+                        "AND (until IS NULL OR until > ?2) ORDER BY vps_id, id" },
         };
-        const char *const *q = sql[only != NULL];
+#undef LOAD_VPS_COLUMNS
+#undef LOAD_EXCEPTION_COLUMNS
+#undef LOAD_ACTION_COLUMNS
+#undef OF_HOST
+        const char *const *q = sql[scope];
+        const char *only = key;
 
         r = sql_query(s, &vst, q[0], "t", only);
         if (r >= 0)
@@ -304,9 +325,9 @@ out:
         return 0;
 }
 
-int store_load(struct pc_store *ps, struct pc_model *m)
+int store_load(struct pc_store *ps, struct pc_model *m, const char *host)
 {
-        return load_into(to_sql(ps), m, NULL);
+        return load_into(to_sql(ps), m, host != NULL ? LOAD_HOST : LOAD_ALL, host);
 }
 
 /* Loads the one VPS <id> through the same path as store_load, into a model
@@ -320,7 +341,7 @@ int store_vps_fetch(struct pc_store *ps, const struct pc_config *cfg, const char
 
         if (r < 0)
                 return sql_err(s, r, "out of memory");
-        r = load_into(s, m, id);
+        r = load_into(s, m, LOAD_ONE, id);
         if (r >= 0 && pc_model_count(m) == 0)
                 r = sql_err(s, -ENOENT, "vps %s does not exist", id);
         if (r >= 0)

@@ -329,23 +329,47 @@ static int check_message_id(struct sql_store *s, const char *mid)
         return 0;
 }
 
-static int notification_sending_tx(struct sql_store *s, int64_t id, const char *message_id,
-                                   int64_t now, char *ret_message_id)
+/* Says why notification <id> could not be claimed: -ENOENT,
+ * -EALREADY (not pending), or -EBUSY (pending, not due: another attempt's
+ * lease, or a retry_later time, runs until next_attempt). */
+static int notification_unclaimed(struct sql_store *s, int64_t id)
 {
         _cleanup_stmt_ struct db_stmt *st = NULL;
-        char mid[PC_NOTIFICATION_MESSAGE_ID_MAX];
+        char when[32];
         int r;
 
         r = notification_pending_row(s, id, &st);
         if (r < 0)
                 return r;
+        pc_format_time(db_column_int64(st, 9), when, sizeof(when));
+        return sql_err(s, -EBUSY,
+                       "notification #%lld is not due before %s: another attempt holds it, or it "
+                       "waits for its retry",
+                       (long long)id, when);
+}
+
+/* The claim is one conditional UPDATE: the row changes only if it is
+ * still pending and due when the write happens, whichever worker read it
+ * due and whatever the engine locks (SQLite: the database; PostgreSQL: the
+ * row, its WHERE evaluated again once a concurrent writer's change is
+ * committed -- and the driver's writers' lock besides).  Of several
+ * workers that read one due row, exactly one claims it. */
+static int notification_sending_tx(struct sql_store *s, int64_t id, const char *message_id,
+                                   int64_t now, char *ret_message_id)
+{
+        _cleanup_stmt_ struct db_stmt *st = NULL;
+        int r;
+
         /* The first attempt's Message-ID wins, whatever this one proposes. */
-        copy_trunc(mid, sizeof(mid),
-                   !db_column_is_null(st, 11) ? col_text(st, 11) : message_id);
-        r = sql_exec(s,
-                     "UPDATE notification SET attempts = attempts + 1, next_attempt = ?, "
-                     "message_id = coalesce(message_id, ?) WHERE id = ?",
-                     "iti", now + PC_NOTIFICATION_LEASE, message_id, id);
+        r = sql_query(s, &st,
+                      "UPDATE notification SET attempts = attempts + 1, next_attempt = ?1, "
+                      "message_id = coalesce(message_id, ?2) "
+                      "WHERE id = ?3 AND state = 'pending' AND next_attempt <= ?4 "
+                      "RETURNING message_id",
+                      "itii", now + PC_NOTIFICATION_LEASE, message_id, id, now);
+        if (r < 0)
+                return r;
+        r = sql_step(s, st);
         if (r == -EEXIST)
                 return sql_err(s, -EEXIST,
                                "notification #%lld: Message-ID %s is already another "
@@ -353,8 +377,10 @@ static int notification_sending_tx(struct sql_store *s, int64_t id, const char *
                                (long long)id, message_id);
         if (r < 0)
                 return r;
+        if (r == 0)
+                return notification_unclaimed(s, id);
         if (ret_message_id != NULL)
-                memcpy(ret_message_id, mid, strlen(mid) + 1);
+                copy_trunc(ret_message_id, PC_NOTIFICATION_MESSAGE_ID_MAX, col_text(st, 0));
         return 0;
 }
 

@@ -472,4 +472,9 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .attempt_list = store_attempt_list,
         .tx_begin = store_tx_begin,
         .tx_end = store_tx_end,
+        .vps_move = store_vps_move,
+        .vps_arrived = store_vps_arrived,
+        .agent_beat = store_agent_beat,
+        .agent_list = store_agent_list,
+        .watch_open = store_watch_open,
 };

@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 
 /* Reads the VPS <id> as a JSON object (id, owner, lang, site, iface, mac,
- * addresses, created) into *<ret>, owned by the caller.  -ENOENT if it does
+ * addresses, created; host, moving_from and moving_iface if it has them)
+ * into *<ret>,
+ * owned by the caller.  -ENOENT if it does
  * not exist. */
 int sql_vps_fetch(struct sql_store *s, const char *id, json_t **ret)
 {
@@ -18,7 +20,9 @@ int sql_vps_fetch(struct sql_store *s, const char *id, json_t **ret)
         json_t *v;
         int r;
 
-        r = sql_query(s, &st, "SELECT id, owner, lang, site, iface, mac, created FROM vps WHERE id = ?",
+        r = sql_query(s, &st,
+                      "SELECT id, owner, lang, site, iface, mac, created, host, moving_from, moving_iface FROM vps "
+                      "WHERE id = ?",
                       "t", id);
         if (r < 0)
                 return r;
@@ -43,6 +47,13 @@ int sql_vps_fetch(struct sql_store *s, const char *id, json_t **ret)
                       col_text(st, 1), "lang", col_text(st, 2), "site", col_text(st, 3), "iface",
                       col_text(st, 4), "mac", col_json_text(st, 5), "addresses", addrs,
                       "created", (json_int_t)db_column_int64(st, 6));
+        /* Only where there is a fleet: a single host's VPSes read as before. */
+        if (v != NULL && !db_column_is_null(st, 7) && json_object_set_new(v, "host", col_json_text(st, 7)) < 0)
+                json_decref(v), v = NULL;
+        if (v != NULL && !db_column_is_null(st, 8) &&
+            (json_object_set_new(v, "moving_from", col_json_text(st, 8)) < 0 ||
+             json_object_set_new(v, "moving_iface", col_json_text(st, 9)) < 0))
+                json_decref(v), v = NULL;
         if (v == NULL)
                 return sql_err(s, -ENOMEM, "vps %s: cannot describe it in JSON", id);
         *ret = v;
@@ -66,6 +77,10 @@ static int check_vps(struct sql_store *s, const struct pc_vps *vps)
         if (strnlen(vps->lang, sizeof(vps->lang)) >= sizeof(vps->lang) ||
             sql_check_text(s, "language", vps->lang, sizeof(vps->lang)) < 0)
                 return sql_err(s, -EINVAL, "vps %s: bad language", vps->id);
+        if (strnlen(vps->host, sizeof(vps->host)) >= sizeof(vps->host) ||
+            (vps->host[0] != '\0' && !pc_name_valid(vps->host)))
+                return sql_err(s, -EINVAL, "vps %s: bad host name '%.63s': use 1-63 of a-z 0-9 . _ -", vps->id,
+                               vps->host);
         if (strnlen(vps->iface, sizeof(vps->iface)) >= sizeof(vps->iface) ||
             (vps->iface[0] != '\0' && !pc_ifname_valid(vps->iface)))
                 return sql_err(s, -EINVAL, "vps %s: bad interface name '%.15s'", vps->id,
@@ -118,23 +133,32 @@ static int addr_insert(struct sql_store *s, const char *vps_id, const struct pc_
         return r < 0 ? r : 0;
 }
 
-/* Checks that no VPS but <vps> is on <vps>'s interface: the kernel knows
- * a VPS by its interface, and two VPSes on one would get each other's
- * policy.  -EEXIST naming the other. */
-static int iface_free(struct sql_store *s, const struct pc_vps *vps)
+/* Checks that no VPS but <id> is on interface <iface> of <host> ("": a
+ * single host): the kernel knows a VPS by its interface, and two VPSes on
+ * one would get each other's policy.  A VPS moving away from <host> still
+ * holds its interface there.  -EEXIST naming the other. */
+int sql_iface_free(struct sql_store *s, const char *id, const char *iface, const char *host)
 {
         _cleanup_stmt_ struct db_stmt *st = NULL;
         int r;
 
-        r = sql_query(s, &st, "SELECT id FROM vps WHERE iface = ? AND iface != '' AND id != ?", "tt", vps->iface,
-                      vps->id);
+        r = sql_query(s, &st,
+                      "SELECT id FROM vps WHERE ?1 != '' AND id != ?2 "
+                      "AND ((coalesce(host, '') = ?3 AND iface = ?1) OR (moving_from = ?3 AND moving_iface = ?1))",
+                      "ttt", iface, id, host);
         if (r >= 0)
                 r = sql_step(s, st);
         if (r < 0)
                 return r;
         if (r > 0)
-                return sql_err(s, -EEXIST, "interface %s is already %s's", vps->iface, col_text(st, 0));
+                return sql_err(s, -EEXIST, "interface %s%s%s is already %s's", iface, host[0] != '\0' ? " on " : "",
+                               host, col_text(st, 0));
         return 0;
+}
+
+static int iface_free(struct sql_store *s, const struct pc_vps *vps)
+{
+        return sql_iface_free(s, vps->id, vps->iface, vps->host);
 }
 
 /* Writes the addresses of <vps>, each one nobody holds already (the
@@ -181,10 +205,10 @@ static int vps_add_tx(struct sql_store *s, const struct pc_vps *vps,
         if (r < 0)
                 return r;
         r = sql_exec(s,
-                     "INSERT INTO vps (id, owner, lang, site, iface, mac, created) "
-                     "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                     "tttttti", vps->id, vps->owner, vps->lang, vps->site->name, vps->iface,
-                     vps->has_mac ? mac : NULL, now);
+                     "INSERT INTO vps (id, owner, lang, site, iface, mac, created, host) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                     "ttttttit", vps->id, vps->owner, vps->lang, vps->site->name, vps->iface,
+                     vps->has_mac ? mac : NULL, now, vps->host[0] != '\0' ? vps->host : NULL);
         if (r < 0)
                 return r;
         if (db_changes(s->db) == 0)
@@ -227,7 +251,10 @@ static int vps_update_tx(struct sql_store *s, const struct pc_vps *vps, const st
         r = sql_vps_hold(s, vps->id, &before);
         if (r < 0)
                 return r;
-        r = iface_free(s, vps);
+        /* On the host it is on (an update does not move it). */
+        r = sql_iface_free(s, vps->id, vps->iface,
+                           json_object_get(before, "host") != NULL
+                                   ? json_string_value(json_object_get(before, "host")) : "");
         if (r < 0)
                 return r;
         if (vps->has_mac)

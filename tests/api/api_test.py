@@ -435,6 +435,235 @@ check("429 says Retry-After and code rate_limited", st != 429 or (r.getheader("R
 codes = [call("GET", "/v1/whoami", token="pct_" + "B" * 43, p=slow_port)[0] for _ in range(6)]
 check("unauthenticated guesses are rate limited too", 429 in codes, codes)
 
+# ---- the fleet: a VPS's host, moves between hosts, the agents ----------------
+import signal as _signal
+import time as _time
+
+
+def cli_json(*args, cfg="etc/portcullis.yaml"):
+    """`portcullis --json ARGS` on the test's database: (exit status, document)."""
+    p = subprocess.run([os.environ["PC_CLI"], "-c", cfg, "--db", os.environ["PC_DB"], "--json"] + list(args),
+                       capture_output=True, text=True)
+    try:
+        return p.returncode, json.loads(p.stdout)
+    except ValueError:
+        return p.returncode, p.stdout + p.stderr
+
+
+def metric(text, name):
+    """The value of the sample <name> (with its labels) in a /metrics text, or None."""
+    m = re.search(r"^%s (\S+)$" % re.escape(name), text, re.M)
+    return float(m.group(1)) if m else None
+
+
+def register(vid, iface, addr, host=None, token=None, p=None):
+    body = {"id": vid, "owner": "ann@example.org", "iface": iface, "addresses": [addr]}
+    if host is not None:
+        body["host"] = host
+    return expect("(setup) register %s%s" % (vid, " on " + host if host else ""), 201, "POST", "/v1/vps", body,
+                  token or tok["agent"], p=p)
+
+
+st, j = register("vps-f1", "tapf1", "192.0.2.150", "hv1")
+check("registration with a host: the VPS says it, and moves nowhere", j.get("host") == "hv1" and
+      "moving_from" not in j, j)
+st, j = expect("a VPS registered without a host", 200, "GET", "/v1/vps/vps-a1", token=adm)
+check("a single host's VPS has no host member", "host" not in j and "moving_from" not in j, j)
+for name, host in (("capitals", "HV1"), ("a space", "hv 1"), ("a leading dash", "-hv1"), ("64 characters", "h" * 64),
+                   ("a bidi override", "hv\u202e1"), ("an ESC", "hv\u001b[2J"), ("a number", 7)):
+    st, j = expect("register on a host with %s" % name, 400, "POST", "/v1/vps",
+                   {"id": "vps-f9", "owner": "ann@example.org", "iface": "tapf9", "addresses": ["192.0.2.159"],
+                    "host": host}, tok["agent"])
+    check("  its field is host", (j or {}).get("error", {}).get("field") == "host", j)
+expect("the refused registrations registered nothing", 404, "GET", "/v1/vps/vps-f9", token=adm)
+
+# Moves: the role before anything else, then the operation's refusals.
+audit_before = audit_rows()
+for role in ("support", "ann"):
+    for whose, vid in (("own", "vps-f1"), ("other's", "vps-b1"), ("a missing", "vps-none")):
+        expect("%s moves %s VPS" % (role, whose), 403, "POST", "/v1/vps/%s/move" % vid, {"host": "hv2"}, tok[role])
+expect("admin moves a missing VPS", 404, "POST", "/v1/vps/vps-none/move", {"host": "hv2"}, adm)
+for name, body, field in (("no host", {"iface": "vnet7"}, "host"),
+                          ("a host that is a number", {"host": 2}, "host"),
+                          ("a host that is no name", {"host": "hv_2!"}, "host"),
+                          ("a bidi host", {"host": "hv\u202e2"}, "host"),
+                          ("a control character in the host", {"host": "hv\u00852"}, "host"),
+                          ("an interface name too long", {"host": "hv2", "iface": "vnet" + "7" * 16}, "iface"),
+                          ("an interface with a slash", {"host": "hv2", "iface": "vnet/7"}, "iface"),
+                          ("the loopback", {"host": "hv2", "iface": "lo"}, "iface"),
+                          ("a newline in the reason", {"host": "hv2", "reason": "a\nb"}, "reason"),
+                          ("a misspelt member", {"host": "hv2", "ifcae": "vnet7"}, "ifcae")):
+    st, j = expect("move with %s" % name, 400, "POST", "/v1/vps/vps-f1/move", body, adm)
+    check("  names the field %s" % field, (j or {}).get("error", {}).get("field") == field, j)
+check("no refused move wrote anything (the audit log is unchanged)", audit_rows() == audit_before,
+      (audit_before, audit_rows()))
+
+st, j = expect("admin moves vps-f1 to hv2 on vnet7", 200, "POST", "/v1/vps/vps-f1/move",
+               {"host": "hv2", "iface": "vnet7", "reason": "hv1 maintenance"}, adm)
+check("moved: changed, on hv2's vnet7, hv1 keeps it until hv2 has it",
+      j.get("changed") is True and j.get("host") == "hv2" and j.get("iface") == "vnet7" and
+      j.get("moving_from") == "hv1", j)
+st, g = expect("GET the moved VPS", 200, "GET", "/v1/vps/vps-f1", token=adm)
+check("the move answers the VPS as GET does, plus changed", {k: v for k, v in j.items() if k != "changed"} == g,
+      (j, g))
+audit_before = audit_rows()
+st, j = expect("the same move again", 200, "POST", "/v1/vps/vps-f1/move", {"host": "hv2", "iface": "vnet7"}, adm)
+check("  changed is false", j.get("changed") is False and j.get("host") == "hv2", j)
+check("  and nothing was written", audit_rows() == audit_before, (audit_before, audit_rows()))
+st, j = expect("a move to another host without its interface there", 400, "POST", "/v1/vps/vps-f1/move",
+               {"host": "hv3"}, tok["agent"])
+check("  field iface", (j or {}).get("error", {}).get("field") == "iface", j)
+st, j = expect("agent moves it on to hv3 (same interface name)", 200, "POST", "/v1/vps/vps-f1/move",
+               {"host": "hv3", "iface": "vnet7"}, tok["agent"])
+check("  on hv3's vnet7; hv1 still holds it (hv2 never had it)",
+      j.get("changed") is True and j.get("host") == "hv3" and j.get("iface") == "vnet7" and
+      j.get("moving_from") == "hv1", j)
+register("vps-f2", "vnet9", "192.0.2.151", "hv4")
+audit_before = audit_rows()
+st, j = expect("a move onto an interface another VPS has on that host", 409, "POST", "/v1/vps/vps-f1/move",
+               {"host": "hv4", "iface": "vnet9"}, adm)
+check("  code exists", (j or {}).get("error", {}).get("code") == "exists", j)
+check("  and nothing was written", audit_rows() == audit_before, (audit_before, audit_rows()))
+st, j = expect("the same interface name on another host", 200, "POST", "/v1/vps/vps-f1/move",
+               {"host": "hv5", "iface": "vnet9"}, adm)
+st, j = expect("the owner reads their moved VPS", 200, "GET", "/v1/vps/vps-f1", token=tok["ann"])
+check("  host hv5, interface vnet9", j.get("host") == "hv5" and j.get("iface") == "vnet9", j)
+st, j = expect("audit of vps-f1", 200, "GET", "/v1/audit?vps=vps-f1&limit=10", token=adm)
+moves = [(e["by"], e["reason"]) for e in sorted(j["audit"], key=lambda e: e["id"]) if e["action"] == "vps.move"]
+check("the moves are audited, by the tokens' names", moves == [("t-admin", "hv1 maintenance"), ("t-agent", None),
+                                                              ("t-admin", None)], moves)
+
+# The fleet as its operators read it.
+for role in ("admin", "support", "agent", "ann"):
+    st, j = expect("%s GET /v1/fleet" % role, 200 if role in ("admin", "support") else 403, "GET", "/v1/fleet",
+                   token=tok[role])
+rc, cj = cli_json("fleet", "status")
+st, j = call("GET", "/v1/fleet", token=adm)[:2]
+check("no agent yet: /v1/fleet is what `portcullis --json fleet status` prints",
+      j == cj and j["agents"] == [] and j["stale_after_s"] == 30 and j["last_change"] > 0, (j, cj))
+st, _, text, r = call("GET", "/metrics", token=tok["support"])
+check("metrics: no agent in any state", all(metric(text, 'portcullis_fleet_agents{state="%s"}' % s) == 0
+                                            for s in ("ok", "out-of-sync", "stale")), text[text.find("portcullis_fleet"):])
+
+# A real agent: portcullisd --host hv1 in a network namespace of its own,
+# beside an apid with the same configuration (its wake socket, 2 s passes).
+fport, fcfg = int(os.environ["PC_FLEET_PORT"]), os.environ["PC_FLEET_CFG"]
+wake_sock = os.path.join(os.path.dirname(fcfg), "run", "changes.sock")
+
+
+def wakes_failed():
+    text = call("GET", "/metrics", token=adm, p=fport)[2]
+    return metric(text, "portcullis_api_agent_wakes_failed_total")
+
+
+def wait_for(cond, seconds):
+    """<cond>() once it is true, or its last value after <seconds>."""
+    end = _time.time() + seconds
+    while True:
+        v = cond()
+        if v or _time.time() > end:
+            return v
+        _time.sleep(0.2)
+
+
+w0 = wakes_failed()
+register("vps-g1", "tapg1", "192.0.2.160", "hv0", p=fport)
+check("a registration wakes the agent at commit (no agent yet: the wake fails, counted)", wakes_failed() == w0 + 1,
+      (w0, wakes_failed()))
+st, j = expect("move vps-g1 to hv9", 200, "POST", "/v1/vps/vps-g1/move", {"host": "hv9", "iface": "tapg1"}, adm,
+               p=fport)
+check("a move wakes the agent at commit", wakes_failed() == w0 + 2, (w0, wakes_failed()))
+expect("the same move again", 200, "POST", "/v1/vps/vps-g1/move", {"host": "hv9", "iface": "tapg1"}, adm, p=fport)
+expect("a refused move", 400, "POST", "/v1/vps/vps-g1/move", {"host": "HV9"}, adm, p=fport)
+check("a move that changed nothing, or was refused, wakes nobody", wakes_failed() == w0 + 2, (w0, wakes_failed()))
+
+agent_log = open(os.path.join(tmp, "agent.log"), "w")
+unshare = ["unshare", "-n"] if os.geteuid() == 0 else ["unshare", "-rn"]
+agent = subprocess.Popen(unshare + [os.environ["PC_AGENT"], "-c", fcfg, "--db", os.environ["PC_DB"], "--host", "hv1"],
+                         stdout=agent_log, stderr=agent_log)
+
+
+def agent_stop():
+    if agent.poll() is None:
+        agent.send_signal(_signal.SIGTERM)
+        try:
+            agent.wait(10)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            agent.wait()
+
+
+import atexit as _atexit
+_atexit.register(agent_stop)
+
+
+def hv1():
+    st, j = call("GET", "/v1/fleet", token=adm, p=fport)[:2]
+    return next((a for a in (j or {}).get("agents", []) if a["host"] == "hv1"), None)
+
+
+def g1_arrived():
+    g = call("GET", "/v1/vps/vps-g1", token=adm, p=fport)[1]
+    return g if "moving_from" not in g else None
+
+
+def hv1_stale():
+    x = hv1()
+    return x if x and x["state"] == "stale" else None
+
+
+a = wait_for(hv1, 20)
+if a is None and agent.poll() is not None and "unshare" in open(os.path.join(tmp, "agent.log")).read():
+    # a skipped check is a failed one
+    check("a network namespace for the agent's checks", False, open(os.path.join(tmp, "agent.log")).read()[:200])
+else:
+    check("portcullisd --host hv1 beats: its row appears in /v1/fleet", a is not None,
+          open(os.path.join(tmp, "agent.log")).read()[-600:])
+    a = a or {}
+    check("  as `fleet status --json` shows an agent: host, state, started, heartbeat, heartbeat_age_s, "
+          "change_seen, lag, vpses, in_sync, version",
+          set(a) == {"host", "state", "started", "heartbeat", "heartbeat_age_s", "change_seen", "lag", "vpses",
+                     "in_sync", "version"}, a)
+    check("  ok: in sync, a version, just heard of", a.get("state") == "ok" and a.get("in_sync") is True and
+          a.get("version") and 0 <= a.get("heartbeat_age_s", -1) <= 6 and a.get("lag", -1) >= 0, a)
+    moving = ("heartbeat", "heartbeat_age_s")  # a beat may fall between the two reads
+    for _ in range(3):
+        rc, cj = cli_json("fleet", "status", cfg=fcfg)
+        j = call("GET", "/v1/fleet", token=tok["support"], p=fport)[1]
+        same = [{k: v for k, v in x.items() if k not in moving} for x in j["agents"]] == \
+               [{k: v for k, v in x.items() if k not in moving} for x in cj["agents"]] and \
+               (j["last_change"], j["stale_after_s"]) == (cj["last_change"], cj["stale_after_s"])
+        if same:
+            break
+    check("  /v1/fleet and `portcullis --json fleet status` agree (exit 0: every agent ok)",
+          same and rc == 0 and j["stale_after_s"] == 6, (j, cj, rc))
+    st, j = expect("move vps-g1 to hv1, whose agent runs", 200, "POST", "/v1/vps/vps-g1/move",
+                   {"host": "hv1", "iface": "tapg1", "reason": "to the running agent"}, tok["agent"], p=fport)
+    check("  hv0 keeps it until hv1 has it", j.get("moving_from") == "hv0" and j.get("changed") is True, j)
+    check("  the wake reached the agent's socket (none failed)", wakes_failed() == w0 + 2 and
+          os.path.exists(wake_sock), (w0, wakes_failed()))
+    j = wait_for(g1_arrived, 10)
+    check("hv1's agent took vps-g1 over: moving_from is gone", j is not None and j.get("host") == "hv1", j)
+    st, j = expect("audit of vps-g1", 200, "GET", "/v1/audit?vps=vps-g1&limit=10", token=adm, p=fport)
+    acts = [e["action"] for e in sorted(j["audit"], key=lambda e: e["id"])]
+    check("  audited as vps.arrive, after the moves", acts[-1:] == ["vps.arrive"], acts)
+    st, _, text, r = call("GET", "/metrics", token=tok["agent"], p=fport)
+    age = metric(text, 'portcullis_fleet_heartbeat_age_seconds{host="hv1"}')
+    check("metrics: one agent ok, none out of sync or stale, hv1's heartbeat age",
+          metric(text, 'portcullis_fleet_agents{state="ok"}') == 1 and
+          metric(text, 'portcullis_fleet_agents{state="out-of-sync"}') == 0 and
+          metric(text, 'portcullis_fleet_agents{state="stale"}') == 0 and age is not None and 0 <= age <= 6,
+          text[text.find("portcullis_fleet"):])
+    agent_stop()
+    a = wait_for(hv1_stale, 15)
+    check("the agent stopped: stale after 3 passes without a heartbeat", a is not None and a["heartbeat_age_s"] > 6, a)
+    rc, cj = cli_json("fleet", "status", cfg=fcfg)
+    check("  `fleet status` says so too (exit 1)", rc == 1 and [x["state"] for x in cj["agents"]] == ["stale"],
+          (rc, cj))
+    text = call("GET", "/metrics", token=adm, p=fport)[2]
+    check("  metrics: one agent stale", metric(text, 'portcullis_fleet_agents{state="stale"}') == 1 and
+          metric(text, 'portcullis_fleet_agents{state="ok"}') == 0, text[text.find("portcullis_fleet"):])
+
 # ---- OpenAPI: the document and the server agree -------------------------------
 doc = yaml.safe_load(open(openapi_path))
 served = set()

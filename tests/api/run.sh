@@ -1,8 +1,10 @@
 #!/bin/bash
 # The HTTP API against a real portcullis-apid on loopback and a temporary
 # database: the authorisation matrix (every route x every role x own and
-# another customer's object), the error statuses, the limits, and that
-# docs/openapi.yaml describes exactly the routes the server serves.
+# another customer's object), the error statuses, the limits, the fleet
+# (moves, and a real portcullisd --host in a network namespace of its own
+# beating, woken by the API, going stale), and that docs/openapi.yaml
+# describes exactly the routes the server serves.
 # Usage: run.sh BUILD_DIR SOURCE_ROOT
 set -u
 build=$(readlink -f "$1")
@@ -35,12 +37,25 @@ if [ "$(id -u)" = 0 ]; then
         user=(--user nobody)
 fi
 
+# The fleet's checks (a real portcullisd --host in a network namespace of
+# its own, woken by the API): the shipped config with the agent's sockets
+# here, its periodic pass every 2 s (stale after 6 s).
+mkdir -m 755 "$tmp/run"
+sed -e "s|control-socket: /run/portcullis/|control-socket: $tmp/run/|" \
+    -e "s|attempts-interval: .*|attempts-interval: 2s|" \
+    -e "s|  - profiles/|  - $root/etc/profiles/|" \
+    -e "s|^  templates: templates|  templates: $root/etc/templates|" \
+    etc/portcullis.yaml >"$tmp/fleet.yaml"
+chmod 644 "$tmp/fleet.yaml"
+
 # start_apid LOG ARGS...: starts apid on a free port (in this shell, so
-# that cleanup knows it).  apid_port LOG: waits for it and prints the port.
+# that cleanup knows it), with $apid_cfg's config (the shipped one unless
+# set).  apid_port LOG: waits for it and prints the port.
 start_apid() {
         local log=$1
         shift
-        "$build/src/api/portcullis-apid" -c etc/portcullis.yaml --db "$db" --port 0 "${user[@]+"${user[@]}"}" \
+        "$build/src/api/portcullis-apid" -c "${apid_cfg:-etc/portcullis.yaml}" --db "$db" --port 0 \
+                "${user[@]+"${user[@]}"}" \
                 --agent-metrics "" "$@" >/dev/null 2>"$log" &
         pids+=($!)
 }
@@ -63,7 +78,9 @@ chmod 600 "$tmp/key.pem"
 start_apid "$tmp/apid.log" --rate 1000 --burst 1000
 start_apid "$tmp/apid-slow.log" --rate 1 --burst 3
 start_apid "$tmp/apid-tls.log" --tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem"
+apid_cfg=$tmp/fleet.yaml start_apid "$tmp/apid-fleet.log" --rate 1000 --burst 1000
 port=$(apid_port "$tmp/apid.log") || exit 1
+fleet=$(apid_port "$tmp/apid-fleet.log") || exit 1
 slow=$(apid_port "$tmp/apid-slow.log") || exit 1
 tls=$(apid_port "$tmp/apid-tls.log") || exit 1
 tls_fail=0
@@ -76,18 +93,23 @@ else echo "ok   https: plain HTTP refused on the TLS port"; fi
 grep -q "port $tls (https)" "$tmp/apid-tls.log" || { echo "FAIL https: the log does not say https"; tls_fail=1; }
 "$build/src/api/portcullis-apid" --routes >"$tmp/routes" || exit 1
 
-PC_CLI="$build/src/cli/portcullis" PC_DB="$db" PC_DB_FILE="$tmp/db/p.db" python3 "$root/tests/api/api_test.py" "$port" "$slow" "$tmp" "$root/docs/openapi.yaml" "$tmp/routes"
+PC_CLI="$build/src/cli/portcullis" PC_DB="$db" PC_DB_FILE="$tmp/db/p.db" PC_AGENT="$build/src/agent/portcullisd" \
+        PC_FLEET_CFG="$tmp/fleet.yaml" PC_FLEET_PORT="$fleet" python3 "$root/tests/api/api_test.py" "$port" "$slow" "$tmp" "$root/docs/openapi.yaml" "$tmp/routes"
 rc=$?
 [ $tls_fail = 0 ] || rc=1
 if [ $rc != 0 ]; then
         echo "--- apid log (tail)"
         tail -20 "$tmp/apid.log"
+        [ -f "$tmp/agent.log" ] && { echo "--- portcullisd --host hv1 log (tail)"; tail -20 "$tmp/agent.log"; }
 fi
 # Stopped as systemd stops it: a sanitizer's report (the ASan build) fails the test.
 for p in "${pids[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 pids=()
-if grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "$tmp"/apid*.log; then
-        grep -hE -A12 "ERROR: (Address|Leak)Sanitizer|runtime error:" "$tmp"/apid*.log | head -40
+# The agent of the fleet's checks too, stopped by the test.
+logs=("$tmp"/apid*.log)
+[ -f "$tmp/agent.log" ] && logs+=("$tmp/agent.log")
+if grep -lE "ERROR: (Address|Leak)Sanitizer|runtime error:" "${logs[@]}"; then
+        grep -hE -A12 "ERROR: (Address|Leak)Sanitizer|runtime error:" "${logs[@]}" | head -40
         rc=1
 fi
 # apid ran as nobody and wrote the database: nothing was left owned by root.

@@ -144,7 +144,7 @@ lab_exec vps102 hping3 --udp -p 9999 -a 198.51.100.66 -c 1 "$LAB_INET_V4" >/dev/
 check "vps-102 still cannot" wait_for 2 test "$(spoof_count v102 spoof4)" -ge $((before + 1))
 
 echo "# provider B's profile has no spoofing response (its page says nothing of it): BCP 38, silently"
-check "vps-201's sources are checked" sh -c "ip netns exec $LAB_HV nft list set inet portcullis antispoof | grep -q $VPS201_IF"
+check "vps-201's sources are checked" sh -c "ip netns exec $LAB_HV nft list map inet portcullis antispoof | grep -q $VPS201_IF"
 check "... but not reported" sh -c "! ip netns exec $LAB_HV nft list set inet portcullis spoof_report | grep -q $VPS201_IF"
 cap=$(lab_capture inet eth0 bcp38 "udp port 9998")
 lab_exec vps201 hping3 --udp -p 9998 -a 198.51.100.99 -c 3 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1

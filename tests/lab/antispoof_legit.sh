@@ -75,7 +75,7 @@ mac=$(lab_exec vps101 cat /sys/class/net/eth0/address)
 check "register vps-101 (lenoir, MAC $mac)" pc vps add vps-101 --site lenoir --owner ada@example.net \
 	--iface "$IF" --mac "$mac" --addr "$VPS101_V4NET" --addr "$VPS101_V6NET" --by lab
 check "agent starts" agent_start
-antispoofed() { nft_hv list set inet portcullis antispoof | grep -q "\"$IF\""; }
+antispoofed() { nft_hv list map inet portcullis antispoof | grep -q "\"$IF\""; }
 check "$IF is under anti-spoofing" wait_for 5 antispoofed
 # The EUI-64 link-local of the registered MAC, the only link-local allowed.
 lla=$(/usr/bin/python3 -c '

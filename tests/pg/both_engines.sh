@@ -9,6 +9,10 @@
 # constraint it maps to another error, or a transaction it nests otherwise
 # shows as a difference.
 #
+# Fleet: hosts, an interface free on one host and taken on another, moves
+# (the host left keeps the VPS, on its interface there, until the new one
+# says it enforces it), and fleet status with no agent.
+#
 # Usage: both_engines.sh BUILD_DIR SOURCE_ROOT
 set -u
 build=$(readlink -f "$1") src=$(readlink -f "$2")
@@ -78,6 +82,23 @@ vps add vps.7 --owner ann@example.org --iface tap7d --addr 198.51.100.72 --by or
 exception grant vps_7 vpn --by alice --reason byte-order
 exception grant vps.7 bittorrent --by alice --reason byte-order
 --json vps list
+vps add vps-901 --owner ann@example.org --iface vnet1 --addr 198.51.100.90 --host hv1 --by orch
+vps add vps-902 --owner ann@example.org --iface vnet1 --addr 198.51.100.91 --host hv2 --by orch
+vps add vps-903 --owner ann@example.org --iface vnet1 --addr 198.51.100.92 --host hv1 --by orch
+vps add vps-904 --owner ann@example.org --iface vnet4 --addr 198.51.100.93 --host Bad! --by orch
+vps move vps-901 --host hv2 --by orch
+vps move vps-901 --host hv2 --iface vnet5 --by orch --reason migration
+--json vps show vps-901
+vps add vps-905 --owner ann@example.org --iface vnet1 --addr 198.51.100.94 --host hv1 --by orch
+vps move vps-901 --host hv3 --iface vnet5 --by orch
+--json vps show vps-901
+vps move vps-901 --host hv1 --iface vnet1 --by orch
+vps move vps-905 --host hv1 --iface vnet1 --by orch
+vps move vps-901 --host hv1 --iface vnet1 --by orch
+vps update vps-901 --host hv2
+--json audit vps-901 --limit 4
+--json fleet status
+fleet status
 EOF
 
 # STATUS, then the output with what differs by nature masked: times,

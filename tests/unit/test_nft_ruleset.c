@@ -61,15 +61,18 @@ static void test_skeleton(void **state)
          * (raw_prerouting); what is sent to it, in forward */
         assert_non_null(strstr(s, "type filter hook forward priority filter; policy accept;\n"
                                   "\t\toifname @suspended counter name \"verdict_suspended_in\" drop\n"));
+        /* ... by the one lookup of the interface that every packet in
+         * makes (a routed VPS's element there: jump suspended_out) */
         assert_non_null(strstr(s, "\tchain raw_prerouting {\n\t\ttype filter hook prerouting priority raw; "
-                                  "policy accept;\n\t\tiifname @suspended counter name \"verdict_suspended_out\" drop\n"));
+                                  "policy accept;\n\t\tiifname vmap @antispoof\n\t}\n"));
+        assert_non_null(strstr(s, "\tmap antispoof {\n\t\ttype ifname : verdict\n\t}\n"));
+        assert_non_null(strstr(s, "\tchain suspended_out {\n\t\tcounter name \"verdict_suspended_out\" drop\n\t}\n"));
         {
-                /* ... and nowhere else in the inet table */
-                const char *first = strstr(s, "iifname @suspended"), *bridge = strstr(s, "table bridge");
-                const char *second = first ? strstr(first + 1, "iifname @suspended") : NULL;
-                assert_true(first == strstr(s, "\t\tiifname @suspended counter name \"verdict_suspended_out\" drop\n"
-                                                 "\t\tiifname @antispoof") + 2);
-                assert_true(second == NULL || (bridge != NULL && second > bridge));
+                /* ... and no other lookup of the sender in the inet table */
+                const char *bridge = strstr(s, "table bridge"), *first = strstr(s, "iifname @suspended");
+
+                assert_true(first == NULL || (bridge != NULL && first > bridge));
+                assert_null(strstr(s, "iifname @antispoof"));
         }
         /* related only for ICMP errors; invalid packets of a VPS dropped */
         assert_non_null(strstr(s, "ct state related meta l4proto { icmp, ipv6-icmp } accept"));
@@ -175,7 +178,7 @@ static void test_vps_elements(void **state)
         assert_true(has_elem(&out, "filter_ports_out", "\"v201\" . tcp . 20-23", "", NOW + 60));
         /* BCP 38 at provider B's site too, silently */
         assert_true(has_elem(&out, "vps", "\"v201\"", "", 0));
-        assert_true(has_elem(&out, "antispoof", "\"v201\"", "", 0));
+        assert_true(has_elem(&out, "antispoof", "\"v201\"", "jump antispoof", 0));
         assert_true(has_elem(&out, "any_link_local", "\"v201\"", "", 0));
         assert_false(has_elem(&out, "spoof_report", "\"v201\"", "", 0));
         /* milano only records scans: nothing held back */
@@ -187,7 +190,7 @@ static void test_vps_elements(void **state)
         snprintf(value, sizeof(value), "jump p%zu_nat", l);
         assert_true(has_elem(&out, "vps_nat", "\"v101\"", value, 0));
         /* lenoir checks sources: no MAC registered, so any link-local */
-        assert_true(has_elem(&out, "antispoof", "\"v101\"", "", 0));
+        assert_true(has_elem(&out, "antispoof", "\"v101\"", "jump antispoof", 0));
         assert_true(has_elem(&out, "any_link_local", "\"v101\"", "", 0));
         assert_true(has_elem(&out, "spoof_report", "\"v101\"", "", 0));
         assert_true(has_elem(&out, "vps", "\"v101\"", "", 0));
@@ -226,6 +229,9 @@ static void test_vps_elements(void **state)
         a->suspended = true;
         assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
         assert_true(has_elem(&out, "suspended", "\"v101\"", "", 0));
+        /* what it sends: dropped at the same single lookup, never checked */
+        assert_true(has_elem(&out, "antispoof", "\"v101\"", "jump suspended_out", 0));
+        assert_false(has_elem(&out, "antispoof", "\"v101\"", "jump antispoof", 0));
         nft_elems_free(&out);
         pc_vps_free(v);
         pc_vps_free(a);
@@ -363,6 +369,68 @@ static void test_proxy_return_chains(void **state)
         for (size_t i = 0; i < cfg->n_policies; i++)
                 cfg->policies[i].has_smtp_proxy = had[i];
         assert_int_equal(nft_skeleton_id(cfg), with_id);
+}
+
+/* Every redirect of <c> turned into a block, remembered in <was> (room
+ * for <size>); returns how many. */
+static size_t no_redirects(struct pc_config *c, struct pc_rule **was, size_t size)
+{
+        size_t n = 0;
+
+        for (size_t pi = 0; pi < c->n_policies; pi++)
+                for (size_t r = 0; r < c->policies[pi].n_rules; r++)
+                        if (c->policies[pi].rules[r].action == PC_ACTION_REDIRECT) {
+                                assert_true(n < size);
+                                was[n] = &c->policies[pi].rules[r];
+                                was[n++]->action = PC_ACTION_BLOCK;
+                        }
+        return n;
+}
+
+/* NAT's hooks only where some policy redirects: a nat chain costs every
+ * packet (and every new connection) whether it redirects or not. */
+static void test_nat_only_with_redirect(void **state)
+{
+        struct pc_config *bc;
+        struct strbuf b = { 0 };
+        struct pc_rule *was[8];
+        char err[1024];
+        uint32_t with_id = nft_skeleton_id(cfg);
+        size_t n;
+
+        nft_skeleton(cfg, &b);
+        assert_non_null(strstr(strbuf_str(&b), "\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; "
+                                               "policy accept;\n\t\tiifname vmap @vps_nat\n\t}\n"));
+        strbuf_free(&b);
+        n = no_redirects(cfg, was, PC_ARRAY_SIZE(was));
+        assert_true(n > 0);
+        nft_skeleton(cfg, &b);
+        assert_false(b.oom);
+        assert_null(strstr(strbuf_str(&b), "type nat hook"));
+        assert_null(strstr(strbuf_str(&b), "vmap @vps_proxied"));
+        /* the rest of the table as before */
+        assert_non_null(strstr(strbuf_str(&b), "\tchain raw_prerouting {\n"));
+        assert_non_null(strstr(strbuf_str(&b), "\tmap vps_nat {\n"));
+        strbuf_free(&b);
+        /* another skeleton: the agent rebuilds the table whole, both ways */
+        assert_int_not_equal(nft_skeleton_id(cfg), with_id);
+        while (n > 0)
+                was[--n]->action = PC_ACTION_REDIRECT;
+        assert_int_equal(nft_skeleton_id(cfg), with_id);
+
+        /* a bridged site: the bridge table's nat_mark hook likewise */
+        assert_int_equal(pc_config_load(PC_SOURCE_ROOT "/tests/golden/ok/bridged.yaml", &bc, err, sizeof(err)), 0);
+        nft_skeleton(bc, &b);
+        assert_non_null(strstr(strbuf_str(&b), "\tchain nat_mark {\n"));
+        assert_non_null(strstr(strbuf_str(&b), "type nat hook prerouting"));
+        strbuf_free(&b);
+        assert_true(no_redirects(bc, was, PC_ARRAY_SIZE(was)) > 0);
+        nft_skeleton(bc, &b);
+        assert_null(strstr(strbuf_str(&b), "chain nat_mark"));
+        assert_null(strstr(strbuf_str(&b), "type nat hook"));
+        assert_non_null(strstr(strbuf_str(&b), "\tchain enforce {\n"));
+        strbuf_free(&b);
+        pc_config_free(bc);
 }
 
 /* The element of <set> in the table of <family> with <key>, or NULL. */
@@ -876,6 +944,7 @@ int main(void)
                 cmocka_unit_test(test_vps_elements),
                 cmocka_unit_test(test_normalise_and_diff),
                 cmocka_unit_test(test_proxy_return_chains),
+                cmocka_unit_test(test_nat_only_with_redirect),
                 cmocka_unit_test(test_bridged),
                 cmocka_unit_test(test_bridged_answers),
                 cmocka_unit_test(test_fingerprint),

@@ -162,6 +162,35 @@ static void test_codes(void **state)
         assert_int_equal(pc_role_parse("root", &(enum pc_role){ 0 }), -EINVAL);
 }
 
+/* The fleet's judgement of a heartbeat: stale past the bound (whatever
+ * it says of itself), out of sync if it says so, the lag never negative. */
+static void test_fleet_judge(void **state)
+{
+        const struct pc_fleet_view view = { .now = 1000, .last_change = 50, .stale_after = 30 };
+        struct pc_agent_beat b = { .heartbeat = 990, .change_seen = 48, .in_sync = true };
+        struct pc_fleet_agent x;
+
+        pc_fleet_judge(&b, &view, &x);
+        assert_int_equal(x.state, PC_AGENT_OK);
+        assert_int_equal(x.age, 10);
+        assert_int_equal(x.lag, 2);
+        b.heartbeat = 970; /* exactly the bound: still ok */
+        pc_fleet_judge(&b, &view, &x);
+        assert_int_equal(x.state, PC_AGENT_OK);
+        b.heartbeat = 969;
+        pc_fleet_judge(&b, &view, &x);
+        assert_int_equal(x.state, PC_AGENT_STALE);
+        b.heartbeat = 995;
+        b.in_sync = false;
+        pc_fleet_judge(&b, &view, &x);
+        assert_int_equal(x.state, PC_AGENT_OUT_OF_SYNC);
+        b.in_sync = true;
+        b.change_seen = 60; /* ahead of a view read before its beat */
+        pc_fleet_judge(&b, &view, &x);
+        assert_int_equal(x.lag, 0);
+        (void)state;
+}
+
 /* The one table: every role against every operation. */
 static void test_authorize_matrix(void **state)
 {
@@ -172,19 +201,20 @@ static void test_authorize_matrix(void **state)
                 /* register, update, start/stop, remove, grant, revoke; ticket
                  * open, read, investigate, approve, deny, revoke, expire; vps
                  * read, tokens, metrics; incident read, close; action lift; audit;
-                 * action place; terminate; notification retry; ticket findings */
+                 * action place; terminate; notification retry; ticket findings;
+                 * vps move; fleet read */
                 { &admin,
                   { true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true,
-                    true, true, true, true, true, true, true, true } },
+                    true, true, true, true, true, true, true, true, true, true } },
                 { &support,
                   { false, false, false, false, true, true, true, true, true, true, true, true, false, true, false,
-                    true, true, true, true, true, true, false, true, true } },
+                    true, true, true, true, true, true, false, true, true, false, true } },
                 { &customer,
                   { false, false, false, false, false, false, true, true, false, false, false, false, false, true,
-                    false, false, true, false, false, false, false, false, false, false } },
+                    false, false, true, false, false, false, false, false, false, false, false, false } },
                 { &agent,
                   { true, true, true, true, false, false, false, false, false, false, false, false, true, true, false,
-                    true, false, false, false, false, true, true, false, false } },
+                    true, false, false, false, false, true, true, false, false, true, false } },
         };
         struct pc_ops_error err;
 
@@ -1167,6 +1197,7 @@ int main(void)
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_codes),
                 cmocka_unit_test(test_authorize_matrix),
+                cmocka_unit_test(test_fleet_judge),
                 cmocka_unit_test_setup_teardown(test_tokens, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register_refused_roles, open_store, close_store),

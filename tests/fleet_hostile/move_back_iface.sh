@@ -1,0 +1,36 @@
+#!/bin/bash
+# Hole: a migration aborted with `vps move VPS --host OLD` (no --iface)
+# kept the interface name of the host it was going to, so the host the
+# VM never left reprogrammed it on that name: the VM's real interface was
+# left unenforced.  Fixed: a move to another host must name the interface
+# there; the move back with the VM's name keeps it filtered.  Exits 1
+# while the hole is open, 0 once fixed.
+. "$(dirname "$0")/lib.sh"
+fh_init 2
+vps_link m 1 vm1 14
+pc_on 1 init >/dev/null 2>&1 || { echo "SETUP init"; exit 2; }
+pc_on 1 vps add vps-m --owner max@example.org --iface vm1 --addr 198.51.100.14 --host hv1 --by lab >/dev/null || exit 2
+pc_on 1 filter place vps-m --ports tcp/8080 --by sam --reason "abuse report" >/dev/null || exit 2
+agent_up 1 && agent_up 2 || { echo "SETUP agents"; exit 2; }
+wait_for 5 blocked m 8080 || { echo "SETUP the filter does not hold"; exit 2; }
+# The orchestrator starts a live migration to hv2 ...
+pc_on 2 vps move vps-m --host hv2 --iface vm2 --by orchestrator --reason "live migration" >/dev/null || exit 2
+wait_for 5 sh -c "ip netns exec $(ns hv1) $PC_BIN -c $LAB_DIR/hv1.yaml --json audit vps-m | grep -q vps.arrive" || { echo "SETUP no arrival"; exit 2; }
+# ... and aborts it: the VM never left hv1 (still behind vm1).
+# Without --iface the move back must be refused (the database no longer
+# knows the VM's name on hv1): a name is the host's.
+if out=$(pc_on 1 vps move vps-m --host hv1 --by orchestrator --reason "migration aborted" 2>&1); then
+        echo "HOLE: the move back without --iface was taken ($out)"
+fi
+grep -q "needs its interface there" <<<"$out" || { echo "HOLE: not refused for the interface: $out"; exit 1; }
+pc_on 1 vps move vps-m --host hv1 --iface vm1 --by orchestrator --reason "migration aborted" >/dev/null ||
+        { echo "SETUP move back refused"; exit 2; }
+sleep 2 # a periodic pass or two of both agents
+iface=$(pc_on 1 --json vps show vps-m | python3 -c 'import json,sys; print(json.load(sys.stdin).get("iface"))')
+echo "after the move back the database says iface=$iface; hv1's kernel has vm1: $(in_table 1 vm1 && echo yes || echo no)"
+if blocked m 8080; then
+        echo "HELD: vps-m, still behind vm1 on hv1, is still filtered on tcp/8080"
+        exit 0
+fi
+echo "HOLE: vps-m (still on hv1 behind vm1) reaches tcp/8080 through its filter after the aborted move"
+exit 1

@@ -1,0 +1,33 @@
+#!/bin/bash
+# Hole: every Portcullis writer of the fleet begins with
+# pg_advisory_xact_lock(1346568193), waited for without any lock or
+# statement timeout, on the agent's loop.  Whoever holds that lock --
+# any role of the cluster (advisory locks need no privilege; CONNECT is
+# PUBLIC's), or a CLI/API session stuck mid-transaction (a partitioned
+# client is noticed by the server only after its TCP keepalive, 2 h by
+# default) -- freezes every agent at its next write: a VPS that spoofs is
+# not suspended, the database counts as connected so the journal is not
+# used, and the control socket stops answering.  Exits 1 while the hole
+# is open.
+. "$(dirname "$0")/lib.sh"
+fh_init 1
+vps_link s 1 vs 15
+pc_on 1 init >/dev/null 2>&1 || { echo "SETUP init"; exit 2; }
+pc_on 1 vps add vps-s --site lenoir --owner sue@example.org --iface vs --addr 198.51.100.15 --host hv1 --by lab >/dev/null || exit 2
+agent_up 1 || { echo "SETUP agent"; exit 2; }
+wait_for 10 sh -c "ip netns exec $(ns hv1) nft list map inet portcullis antispoof | grep -q vs" || { echo "SETUP vs"; exit 2; }
+runuser -u postgres -- psql -X -q -h "$LAB_DIR/pg" -p 5432 -d postgres -c "CREATE ROLE stranger LOGIN" >/dev/null || exit 2
+# The stranger takes the writers' lock and keeps its session open.
+( echo "SELECT pg_advisory_lock(1346568193);"; sleep 25 ) |
+        runuser -u postgres -- psql -X -q -h "$LAB_DIR/pg" -p 5432 -U stranger -d portcullis >/dev/null 2>&1 &
+echo "$! stranger" >>"$LAB_DIR/pids"
+sleep 1
+ip -n "$(ns s)" addr add 198.51.100.99/32 dev eth0
+ip netns exec "$(ns s)" ping -c 3 -i 0.3 -W 1 -I 198.51.100.99 192.0.2.2 >/dev/null 2>&1
+if wait_for 4 sh -c "ip netns exec $(ns hv1) nft list set inet portcullis suspended | grep -q '\"vs\"'"; then
+        echo "HELD: vps-s is suspended although another session holds the writers' lock"
+        exit 0
+fi
+st=$(timeout 3 ip netns exec "$(ns hv1)" "$PC_BIN" -c "$LAB_DIR/hv1.yaml" status >/dev/null 2>&1 && echo answers || echo "does not answer")
+echo "HOLE: a foreign session holding advisory lock 1346568193 froze the agent: vps-s spoofed and is not suspended; its control socket $st"
+exit 1
