@@ -8,7 +8,9 @@ set -u
 FH_HERE=$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")
 FH_SRC=$(readlink -f "$FH_HERE/../..")
 FH_BUILD=$(readlink -f "${BUILD:-$FH_SRC/build}")
-export LAB_PREFIX=${LAB_PREFIX:-pch$$} LAB_QUIET=1
+# Its own prefix whatever the caller set (make test may set one for every
+# lab): each repro, then each run, a namespace set of its own.
+export LAB_PREFIX=pch$$ LAB_QUIET=1
 . "$FH_SRC/tests/lab/lab.sh"
 . "$FH_SRC/tests/lab/common.sh"
 PC_BIN=$FH_BUILD/src/cli/portcullis PC_AGENT=$FH_BUILD/src/agent/portcullisd
