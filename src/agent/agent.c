@@ -398,22 +398,36 @@ static bool departing(const struct agent *a, const struct pc_vps *vps)
         return !agent_owns(a, vps) || (vps->moving_from[0] == '\0' && strcmp(vps->host, agent_host(a)) != 0);
 }
 
-/* Drops <vps>, a departed VPS kept for its interface, from the kernel and
- * the model (<vps> is not valid afterwards). */
+/* Whether a VPS of this host other than <vps> is on <vps>'s interface: a
+ * departed VPS's name given to another VM, whose interface it is now. */
+static bool iface_of_another(const struct agent *a, const struct pc_vps *vps)
+{
+        for (size_t i = 0; i < pc_model_count(a->model); i++) {
+                const struct pc_vps *o = pc_model_at(a->model, i);
+
+                if (o != vps && strcmp(o->iface, vps->iface) == 0 && agent_owns(a, o))
+                        return true;
+        }
+        return false;
+}
+
+/* Drops <vps>, a departed VPS kept for its interface, which another VPS
+ * of this host has now, from the model, and makes the kernel hold what
+ * the model says: the kernel knows a VPS by its interface, so the two
+ * shared elements, and only a whole sync sorts them out (a rare event).
+ * <vps> is not valid afterwards. */
 static void let_go(struct agent *a, struct pc_vps *vps)
 {
         char id[PC_NAME_MAX], iface[16];
+        json_t *reply = json_object();
 
         snprintf(id, sizeof(id), "%s", vps->id);
         snprintf(iface, sizeof(iface), "%s", vps->iface);
-        if (pc_dp_vps_change(a->dp, vps, NULL, pc_now(), NULL) < 0) {
-                agent_log("Failed to let go of %s (its interface %s is another VPS's now): %s", id, iface,
-                          pc_dp_errmsg(a->dp));
-                return;
-        }
         pc_model_remove(a->model, id);
         a->changes++;
         agent_log("%s left this host; its interface %s is another VPS's now: let go", id, iface);
+        agent_reconcile(a, reply);
+        json_decref(reply);
 }
 
 void agent_departures(struct agent *a)
@@ -426,6 +440,12 @@ void agent_departures(struct agent *a)
         for (size_t i = 0; i < pc_model_count(a->model) && n < PC_ARRAY_SIZE(gone); i++) {
                 const struct pc_vps *vps = pc_model_at(a->model, i);
 
+                if (strcmp(vps->host, agent_host(a)) != 0 && strcmp(vps->moving_from, agent_host(a)) != 0 &&
+                    iface_of_another(a, vps)) {
+                        let_go(a, pc_model_at(a->model, i));
+                        i--; /* the model moved its last VPS here */
+                        continue;
+                }
                 if (strcmp(vps->host, agent_host(a)) != 0 && strcmp(vps->moving_from, agent_host(a)) != 0 &&
                     (vps->iface[0] == '\0' || if_nametoindex(vps->iface) == 0))
                         snprintf(gone[n++], PC_NAME_MAX, "%s", vps->id);
@@ -467,6 +487,12 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
         }
         if (fresh != NULL && !agent_owns(a, fresh)) {
                 /* Another host's (moved there, and enforced there now). */
+                if (old != NULL && iface_of_another(a, old)) {
+                        pc_vps_free(fresh);
+                        let_go(a, old);
+                        json_object_set_new(reply, "state", json_string("removed"));
+                        return 0;
+                }
                 if (old != NULL && old->iface[0] != '\0' && if_nametoindex(old->iface) != 0) {
                         /* Its VM is still here (a live migration copies it
                          * first): enforced here too, as it is now (a filter
