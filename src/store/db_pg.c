@@ -14,8 +14,11 @@
  *   schema's triggers) and other constraint failures -> -EIO as SQLite's
  *   RAISE(ABORT) is; the server's message in db_errmsg().
  *
- * Calls block until the server answers: a connection is one thread's, and
- * the agent keeps its enforcement loop off them. */
+ * Calls wait for the server's answer.  In the background (the agent's
+ * loop: db_pg_background_reconnect) a server silent for ANSWER_TIMEOUT_MS
+ * is given up, whether it is hung, partitioned away or crashed without a
+ * word: the connection is made again in steps, and the database counts
+ * as away meanwhile. */
 #include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
@@ -75,6 +78,8 @@ struct pg_db {
         bool stalled;      /* a writer waited past lock_timeout: writes wait for */
         int64_t stall_retry_at; /* ... this (CLOCK_MONOTONIC ms) before trying again */
         bool resetting;    /* PQresetStart begun, PQresetPoll goes on */
+        bool hung;         /* the server did not answer: the session is given up */
+        bool tx_open;      /* BEGIN done, COMMIT or ROLLBACK not yet */
         int64_t reset_began, retry_at; /* CLOCK_MONOTONIC ms */
         char lost[256];    /* why the last attempt failed */
 };
@@ -98,6 +103,11 @@ static struct pg_stmt *stmt_of(struct db_stmt *st)
  * (a stuck session, a hostile one) makes the database count as away
  * after this, not stop the loop. */
 #define LOCK_TIMEOUT "SET lock_timeout = '1s'"
+/* In the background: the longest the server may stay silent on a
+ * statement (not a whole answer: bytes arriving restart it).  Above
+ * lock_timeout, so that a lock waited for is reported as such; far above
+ * any statement of the agent's (its load of 10,000 VPSes: under 0.2 s). */
+#define ANSWER_TIMEOUT_MS 3000
 
 static int set_err(struct pg_db *d, int r, const char *msg)
 {
@@ -129,13 +139,80 @@ static int result_err(struct pg_db *d, const PGresult *res)
                 r = -ENOENT;
         else if (res == NULL || PQresultStatus(res) == PGRES_FATAL_ERROR)
                 r = PQstatus(d->conn) == CONNECTION_BAD ? -EIO : r;
+        if (res == NULL && d->hung)
+                return set_err(d, -EIO, d->lost);
         return set_err(d, r, res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(d->conn));
+}
+
+/* The session answers statements: not lost, not being made again, not
+ * given up. */
+static bool usable(struct pg_db *d)
+{
+        return PQstatus(d->conn) == CONNECTION_OK && !d->resetting && !d->hung;
+}
+
+/* After a PQsend* that returned <sent>: the statement's result, as
+ * PQexec would give it (the last one), or NULL.  By default waiting as
+ * long as it takes; in the background at most ANSWER_TIMEOUT_MS of
+ * silence, after which the session is given up (d->hung, d->lost). */
+static PGresult *answer(struct pg_db *d, int sent)
+{
+        PGresult *last = NULL, *res;
+        int64_t heard = pc_mono_ms();
+
+        if (!sent)
+                return NULL;
+        for (;;) {
+                int flushed = PQflush(d->conn); /* 0: all sent, 1: more to send */
+                struct pollfd p = { .fd = PQsocket(d->conn), .events = POLLIN };
+                int64_t left;
+                int n;
+
+                if (flushed < 0)
+                        break;
+                if (flushed == 0 && !PQisBusy(d->conn)) {
+                        res = PQgetResult(d->conn);
+                        if (res == NULL)
+                                return last;
+                        PQclear(last);
+                        last = res;
+                        continue;
+                }
+                if (flushed == 1)
+                        p.events |= POLLOUT;
+                left = d->background ? ANSWER_TIMEOUT_MS - (pc_mono_ms() - heard) : -1;
+                if (d->background && left <= 0) {
+                        snprintf(d->lost, sizeof(d->lost), "the database did not answer within %d s",
+                                 ANSWER_TIMEOUT_MS / 1000);
+                        d->hung = true; /* the next statement makes the session again */
+                        d->retry_at = 0;
+                        break;
+                }
+                n = poll(&p, 1, (int)left);
+                if (n < 0 && errno != EINTR)
+                        break;
+                if (n > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP))) {
+                        if (!PQconsumeInput(d->conn))
+                                break;
+                        heard = pc_mono_ms();
+                }
+        }
+        PQclear(last);
+        return NULL;
+}
+
+/* PQexec, bounded as answer() says. */
+static PGresult *run(struct pg_db *d, const char *sql)
+{
+        if (!d->background)
+                return PQexec(d->conn, sql);
+        return d->hung ? NULL : answer(d, PQsendQuery(d->conn, sql));
 }
 
 /* Runs <sql> (no parameters, no rows wanted). */
 static int exec_simple(struct pg_db *d, const char *sql)
 {
-        PGresult *res = PQexec(d->conn, sql);
+        PGresult *res = run(d, sql);
         int r = 0;
 
         if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
@@ -254,7 +331,10 @@ static int prepare_variant(struct pg_db *d, struct pg_stmt *s, const char *sig, 
         snprintf(v->sig, sizeof(v->sig), "%s", sig);
         for (int i = 0; i < s->n_params; i++)
                 types[i] = sig[i] == 'i' ? 20 : sig[i] == 't' ? 25 : sig[i] == 'b' ? 17 : s->is_null_test[i] ? 25 : 0;
-        res = PQprepare(d->conn, v->name, s->text, s->n_params, types);
+        if (!d->background)
+                res = PQprepare(d->conn, v->name, s->text, s->n_params, types);
+        else
+                res = answer(d, PQsendPrepare(d->conn, v->name, s->text, s->n_params, types));
         if (PQresultStatus(res) != PGRES_COMMAND_OK)
                 r = result_err(d, res);
         PQclear(res);
@@ -283,7 +363,7 @@ static int variant_of(struct pg_db *d, struct pg_stmt *s, const char **ret_name)
                 char sql[40];
 
                 snprintf(sql, sizeof(sql), "DEALLOCATE %s", s->variants[0].name);
-                PQclear(PQexec(d->conn, sql));
+                PQclear(run(d, sql));
                 memmove(&s->variants[0], &s->variants[1], (VARIANTS - 1) * sizeof(s->variants[0]));
                 s->n_variants--;
         }
@@ -373,12 +453,14 @@ static int pg_bind_blob(struct db_stmt *st, int i, const void *p, size_t n)
         return bind_value(st, i, b, (int)n, 1, 'b'); /* binary: bytea as it is */
 }
 
-/* Within a transaction (a lost connection is in none: PQTRANS_UNKNOWN). */
-static bool in_tx(struct pg_db *d)
+/* A statement within a transaction runs on the session that began it or
+ * fails: made again, a session would run it outside the transaction (and
+ * COMMIT would then succeed with what was before it lost). */
+static int tx_session(struct pg_db *d)
 {
-        PGTransactionStatusType t = PQtransactionStatus(d->conn);
-
-        return t == PQTRANS_ACTIVE || t == PQTRANS_INTRANS || t == PQTRANS_INERROR;
+        if (usable(d))
+                return 0;
+        return set_err(d, -EIO, d->hung ? d->lost : "the connection to the database was lost in a transaction");
 }
 
 
@@ -391,7 +473,10 @@ static int session_new(struct pg_db *d)
 
         d->conn_gen++;
         d->resetting = false;
+        d->hung = false;
         r = exec_simple(d, "SET client_min_messages = warning");
+        if (r == 0 && d->background && PQsetnonblocking(d->conn, 1) < 0)
+                r = set_err(d, -EIO, PQerrorMessage(d->conn));
         if (r == 0 && d->background)
                 r = exec_simple(d, LOCK_TIMEOUT);
         return r;
@@ -407,6 +492,7 @@ static int reconnect_step(struct pg_db *d)
         if (!d->resetting) {
                 if (now < d->retry_at)
                         return set_err(d, -EIO, d->lost);
+                d->hung = false; /* PQresetStart closes that session */
                 if (!PQresetStart(d->conn))
                         goto failed;
                 d->resetting = true;
@@ -448,7 +534,7 @@ failed:
  * (the agent's loop) or, by default, waiting for it. */
 static int ensure_conn(struct pg_db *d)
 {
-        if (PQstatus(d->conn) == CONNECTION_OK && !d->resetting)
+        if (usable(d))
                 return 0;
         if (d->background)
                 return reconnect_step(d);
@@ -463,6 +549,7 @@ void db_pg_background_reconnect(struct db *db)
         if (db->driver != &pg_driver)
                 return;
         pg_of(db)->background = true;
+        PQsetnonblocking(pg_of(db)->conn, 1); /* answer() flushes; kept across resets */
         exec_simple(pg_of(db), LOCK_TIMEOUT); /* a failure: the next session sets it */
 }
 
@@ -474,7 +561,7 @@ static int pg_step(struct db_stmt *st)
         if (s->res == NULL) {
                 ExecStatusType status;
                 const char *name = NULL;
-                int r = in_tx(d) ? 0 : ensure_conn(d);
+                int r = d->tx_open ? tx_session(d) : ensure_conn(d);
 
                 if (r == 0)
                         r = variant_of(d, s, &name);
@@ -528,7 +615,8 @@ static void pg_release(struct db_stmt *st)
                 char sql[40];
 
                 snprintf(sql, sizeof(sql), "DEALLOCATE %s", s->variants[k].name);
-                PQclear(PQexec(d->conn, sql));
+                if (usable(d))
+                        PQclear(run(d, sql));
         }
         stmt_free(s);
 }
@@ -583,6 +671,11 @@ static int pg_tx(struct db *db, enum db_tx op)
 
         if ((op == DB_BEGIN || op == DB_BEGIN_READ) && (r = ensure_conn(d)) < 0)
                 return r;
+        if (op != DB_BEGIN && op != DB_BEGIN_READ && (r = tx_session(d)) < 0) {
+                if (op == DB_COMMIT || op == DB_ROLLBACK)
+                        d->tx_open = false;
+                return r;
+        }
         switch (op) {
         case DB_BEGIN:
                 if (d->stalled && pc_mono_ms() < d->stall_retry_at) /* not a second wait right away */
@@ -592,21 +685,26 @@ static int pg_tx(struct db *db, enum db_tx op)
                         r = exec_simple(d, "SELECT pg_advisory_xact_lock(1346568193)"); /* "PC\0\1" */
                 if (r == 0)
                         d->stalled = false;
-                if (r < 0 && PQtransactionStatus(d->conn) != PQTRANS_IDLE)
-                        PQclear(PQexec(d->conn, "ROLLBACK"));
+                if (r < 0 && usable(d) && PQtransactionStatus(d->conn) != PQTRANS_IDLE)
+                        PQclear(run(d, "ROLLBACK"));
+                d->tx_open = r == 0;
                 return r;
         case DB_BEGIN_READ:
-                return exec_simple(d, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+                r = exec_simple(d, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+                d->tx_open = r == 0;
+                return r;
         case DB_COMMIT:
+                d->tx_open = false;
                 /* A statement that failed inside the transaction aborted
                  * it (SQLite would undo that statement alone): the server
                  * answers COMMIT with a rollback, which is no success. */
                 if (PQtransactionStatus(d->conn) == PQTRANS_INERROR) {
-                        PQclear(PQexec(d->conn, "ROLLBACK"));
+                        PQclear(run(d, "ROLLBACK"));
                         return set_err(d, -EIO, "the transaction was rolled back: a statement in it had failed");
                 }
                 return exec_simple(d, "COMMIT");
         case DB_ROLLBACK:
+                d->tx_open = false;
                 return exec_simple(d, "ROLLBACK");
         case DB_SAVEPOINT:
                 return exec_simple(d, "SAVEPOINT nested");
@@ -622,12 +720,12 @@ static bool pg_connected(struct db *db)
 {
         struct pg_db *d = pg_of(db);
 
-        return PQstatus(d->conn) == CONNECTION_OK && !d->resetting && !d->stalled;
+        return usable(d) && !d->stalled;
 }
 
 static bool pg_in_tx(struct db *db)
 {
-        return in_tx(pg_of(db));
+        return pg_of(db)->tx_open;
 }
 
 static int pg_lock(struct db *db, const char *table, const char *key)

@@ -11,7 +11,7 @@ export BUILD=$(readlink -f "${1:-$here/../../build}")
 shift || true
 names=("$@")
 [ ${#names[@]} = 0 ] && names=(writer_lock_stall iface_reuse move_back_iface departing_stale departing_reload
-                               journal_cap notify_flood journal_replay_twice journal_restart_gap api_authz)
+                               journal_cap notify_flood journal_replay_twice journal_restart_gap api_authz db_hang)
 open=0
 for n in "${names[@]}"; do
         echo "== $n"

@@ -1,0 +1,46 @@
+#!/bin/bash
+# Hole: the agent's queries wait for the server without any bound.  A
+# server that hangs with its connections open (SIGSTOP here; in a fleet a
+# frozen VM, a disk that stops answering, a partition the kernel has not
+# noticed: keepalives and tcp_user_timeout only help on TCP, and only
+# after 15 s) freezes the agent's loop at its next statement: a VPS that
+# spoofs is not suspended, the journal is not used, the control socket
+# does not answer.  Exits 1 while the hole is open.
+. "$(dirname "$0")/lib.sh"
+fh_init 1
+vps_link s 1 vs 15
+pc_on 1 init >/dev/null 2>&1 || { echo "SETUP init"; exit 2; }
+pc_on 1 vps add vps-s --site lenoir --owner sue@example.org --iface vs --addr 198.51.100.15 --host hv1 --by lab >/dev/null || exit 2
+agent_up 1 || { echo "SETUP agent"; exit 2; }
+wait_for 10 sh -c "ip netns exec $(ns hv1) nft list map inet portcullis antispoof | grep -q vs" || { echo "SETUP vs"; exit 2; }
+pg_pids() { # the postmaster and its children
+        local pm
+        pm=$(head -1 "$LAB_DIR/pg/data/postmaster.pid" 2>/dev/null) || return
+        echo "$pm" $(pgrep -P "$pm")
+}
+pg_cont() { local p; for p in $(pg_pids); do kill -CONT "$p" 2>/dev/null; done; }
+trap 'pg_cont; fh_cleanup' EXIT
+[ -n "$(pg_pids)" ] || { echo "SETUP no postmaster"; exit 2; }
+for p in $(pg_pids); do kill -STOP "$p"; done
+ip -n "$(ns s)" addr add 198.51.100.99/32 dev eth0
+t0=$(lab_now_ms)
+ip netns exec "$(ns s)" ping -c 3 -i 0.3 -W 1 -I 198.51.100.99 192.0.2.2 >/dev/null 2>&1
+susp() { ip netns exec "$(ns hv1)" nft list set inet portcullis suspended 2>/dev/null | grep -q '"vs"'; }
+wait_for 8 susp && took=$(( $(lab_now_ms) - t0 )) || took=
+st=$(timeout 3 ip netns exec "$(ns hv1)" "$PC_BIN" -c "$LAB_DIR/hv1.yaml" status >/dev/null 2>&1 && echo answers || echo "does not answer")
+echo "database hung: vps-s suspended ${took:+after $took ms}${took:+}$([ -n "$took" ] || echo "never (8 s)"); the control socket $st"
+pg_cont
+if [ -z "$took" ] || [ "$st" != answers ]; then
+        echo "HOLE: a hung database server froze the agent"
+        exit 1
+fi
+# The server answers again: the journal's finding is stored once.
+q() { runuser -u postgres -- psql -X -qtA -h "$LAB_DIR/pg" -p 5432 -d portcullis -c "$1"; }
+wait_for 20 sh -c "[ \"\$(runuser -u postgres -- psql -X -qtA -h '$LAB_DIR/pg' -p 5432 -d portcullis -c \"SELECT count(*) FROM incident WHERE vps_id = 'vps-s'\")\" -ge 1 ]"
+n=$(q "SELECT count(*) FROM incident WHERE vps_id = 'vps-s'")
+sleep 2
+n2=$(q "SELECT count(*) FROM incident WHERE vps_id = 'vps-s'")
+echo "after the server came back: $n incident(s), $n2 two seconds later"
+[ "$n" = 1 ] && [ "$n2" = 1 ] || { echo "HOLE: the finding was not stored exactly once ($n, $n2)"; exit 1; }
+echo "HELD: suspended in $took ms while the server hung; stored once afterwards"
+exit 0
