@@ -34,6 +34,14 @@ void agent_log(const char *fmt, ...)
         funlockfile(stderr);
 }
 
+static int64_t mono_ns(void)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
+}
+
 static long elapsed_us(const struct timespec *t0)
 {
         struct timespec t1;
@@ -542,6 +550,7 @@ apply:
                 pc_vps_free(fresh);
                 return r;
         }
+        a->last_enforced_ns = mono_ns();
         arrived(a, fresh);
         /* The feed repeats what `portcullis` told already: nothing to say. */
         if (feed && changes == 0 && old != NULL && fresh != NULL && !pc_vps_change_tightens(old, fresh, pc_now())) {

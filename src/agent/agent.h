@@ -66,6 +66,7 @@ struct agent {
         uint64_t changes;
         int64_t last_change_at;
         long last_change_us;
+        int64_t last_enforced_ns; /* CLOCK_MONOTONIC: the last change's kernel commit */
         char last_change[128];
         size_t elements;
         struct pc_nflog *nflog;   /* spoofed packets; NULL if it could not be opened */

@@ -277,13 +277,15 @@ int agent_respond_episode(struct agent *a, struct pc_vps *vps, const char *kind,
         if (r < 0)
                 return r;
         clock_gettime(CLOCK_MONOTONIC, &t);
-        agent_log("%s %s%s%s%s for %s (incident #%" PRId64 ", %s #%" PRId64 "%s), %.1f ms after the first "
-                  "evidence reached the agent; the owner's email is queued",
+        /* Enforced at the kernel's commit; ending the VPS's flows came after. */
+        agent_log("%s %s%s%s%s for %s (incident #%" PRId64 ", %s #%" PRId64 "%s), in the kernel %.1f ms after "
+                  "the first evidence reached the agent (its flows ended after %.1f ms); the owner's email is "
+                  "queued",
                   p.kind == PC_RESPONSE_TERMINATE ? "Terminated"
                   : p.kind == PC_RESPONSE_SUSPEND ? "Suspended"
                                                   : "Filtered",
                   id, len[0] != '\0' ? " (" : "", len, len[0] != '\0' ? ")" : "", kind_copy, incident,
                   p.kind == PC_RESPONSE_FILTER ? "filter" : "suspension", action, step,
-                  (t.tv_sec * 1e9 + t.tv_nsec - first_ns) / 1e6);
+                  (a->last_enforced_ns - first_ns) / 1e6, (t.tv_sec * 1e9 + t.tv_nsec - first_ns) / 1e6);
         return 0;
 }

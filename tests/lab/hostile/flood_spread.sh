@@ -3,7 +3,7 @@
 # destination* (flood_out4 keyed iifname . ip daddr), and scan containment
 # ignores ICMP.  hping3 --flood --rand-dest spreads the same ICMP flood over
 # a /24 (carpet bombing one victim network): each destination stays under
-# 20,000 packets/s while the total goes far over, and no flood incident is
+# the line (here 10,000 packets/s) while the total goes far over, and no flood incident is
 # raised.  (Control: the same flood to one destination from vps-202 is
 # filtered.)  Measured: the flood's packets per second at the internet side.
 # Usage: flood_spread.sh BUILD_DIR SOURCE_ROOT
@@ -14,7 +14,12 @@ export LAB_PREFIX=${LAB_PREFIX:-pch9} LAB_QUIET=1
 . "$lab/lab.sh"
 . "$lab/common.sh"
 . "$here/scanlab.sh"
-sl_up "$1" "$2"
+sl_up "$1" "$2" nostart
+# The flood line at half the default (lab/flood says why: hping3's speed on
+# a busy machine, not the agent's, decided how soon the meter tripped).
+sed -i 's/^    packets-per-second: 20000$/    packets-per-second: 10000/' "$PC_CFG"
+grep -q '^    packets-per-second: 10000$' "$PC_CFG" || { echo "FAIL the lab's flood line is not set"; exit 1; }
+check "agent starts" agent_start
 for i in $(seq 3 9) $(seq 60 127) 255 0; do
         ip -n "$LAB_HV" neigh replace "192.0.2.$i" lladdr "$inet_mac" dev "$LAB_UPLINK_IF" nud permanent
 done
@@ -51,7 +56,7 @@ echo "     spread: $(((b - a) / 5)) packets/s reached the internet for 5 s"
 # new hosts before the flood meter sees a flood: either way it must not
 # get a flood's rate out, and vps-101 ends filtered.
 check "the spread flood never reaches the internet at a flood's rate ($(((b - a) / 5)) packets/s)" \
-        test $(((b - a) / 5)) -lt 20000
+        test $(((b - a) / 5)) -lt 10000
 check "... it is a flood or scan incident" test "$(($(incidents vps-101 flood) + $(incidents vps-101 scan)))" -ge 1
 check "... vps-101 is filtered" filtered "$VPS101_IF"
 
