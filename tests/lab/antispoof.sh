@@ -37,7 +37,7 @@ check "vps-102 curl IPv4 (no MAC registered)" lab_exec vps102 curl -sf --max-tim
 check "vps-101 reaches vps-102" lab_exec vps101 ping -c1 -W2 203.0.113.20
 check "vps-101 reaches vps-102 over IPv6" lab_exec vps101 ping -c1 -W2 2001:db8:102::10
 check "nothing counted as spoofed so far" test "$(spoof_count "$VPS101_IF" spoof4)$(spoof_count v102 spoof4)" = 00
-check "agent.prom: no verdict for spoofing yet" wait_for 3 test "$(verdict spoof)" = 0
+check "agent.prom: no verdict for spoofing yet" wait_for 3 cmd_is = 0 verdict spoof
 
 echo "# vps-102 spoofs vps-101's address with hping3"
 lab_capture inet eth0 spoof "udp port 9999" >/dev/null || exit 1
@@ -70,14 +70,14 @@ echo "# other forged sources: a random address, the hypervisor's own, IPv6 (scap
 # answered again (a suspended VPS's packets are dropped before they are counted).
 before=$(spoof_count v102 spoof4)
 lab_exec vps102 hping3 --udp -p 9999 -a 198.51.100.250 -c 1 "$LAB_INET_V4" >/dev/null 2>&1
-check "a random forged source is counted" wait_for 2 test "$(spoof_count v102 spoof4)" -ge $((before + 1))
+check "a random forged source is counted" wait_for 2 cmd_is -ge $((before + 1)) spoof_count v102 spoof4
 check "spoofing after the unsuspension is a new incident" \
         test "$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-102' AND kind='spoof'")" = 2
 check "... and vps-102 is suspended again" wait_for 2 suspended v102
 pc unsuspend vps-102 --by alice --reason "lab: next test" >/dev/null 2>&1
 before=$(spoof_count v102 spoof4)
 lab_exec vps102 hping3 --udp -p 9999 -a "$LAB_GW_V4" -c 1 "$LAB_INET_V4" >/dev/null 2>&1
-check "the hypervisor's address as source is counted" wait_for 2 test "$(spoof_count v102 spoof4)" -ge $((before + 1))
+check "the hypervisor's address as source is counted" wait_for 2 cmd_is -ge $((before + 1)) spoof_count v102 spoof4
 check "... and suspends again" wait_for 2 suspended v102
 pc unsuspend vps-102 --by alice --reason "lab: next test" >/dev/null 2>&1
 lab_exec vps102 $PY -c "
@@ -141,7 +141,7 @@ wait_for 2 suspended v102
 pc unsuspend vps-102 --by alice --reason "lab: next test" >/dev/null 2>&1
 before=$(spoof_count v102 spoof4)
 lab_exec vps102 hping3 --udp -p 9999 -a 198.51.100.66 -c 1 "$LAB_INET_V4" >/dev/null 2>&1
-check "vps-102 still cannot" wait_for 2 test "$(spoof_count v102 spoof4)" -ge $((before + 1))
+check "vps-102 still cannot" wait_for 2 cmd_is -ge $((before + 1)) spoof_count v102 spoof4
 
 echo "# provider B's profile has no spoofing response (its page says nothing of it): BCP 38, silently"
 check "vps-201's sources are checked" sh -c "ip netns exec $LAB_HV nft list map inet portcullis antispoof | grep -q $VPS201_IF"
@@ -210,7 +210,7 @@ for _ in 1 2; do # two episodes' worth: the agent says why once
         lab_exec vps102 hping3 --udp -p 9997 -a 198.51.100.251 -c 2 -i u20000 "$LAB_INET_V4" >/dev/null 2>&1
         sleep 0.3
 done
-check "the forged packets are still counted" wait_for 2 test "$(spoof_count v102 spoof4)" -ge $((before + 2))
+check "the forged packets are still counted" wait_for 2 cmd_is -ge $((before + 2)) spoof_count v102 spoof4
 sleep 0.5
 kill "$cap" 2>/dev/null; wait "$cap" 2>/dev/null
 check "... and dropped (capture in inet: $(tcpdump -nn -r "$LAB_DIR/disabled.pcap" 2>/dev/null | wc -l))" \
@@ -239,7 +239,7 @@ check_not "... and not suspended" suspended v102
 check "the 2 s filter ends in the kernel" wait_for 4 eval '! filtered_out'
 sleep 1.2 # the episode gap
 lab_exec vps102 hping3 --udp -p 9999 -a 198.51.100.253 -c 1 "$LAB_INET_V4" >/dev/null 2>&1
-check "2nd episode: a 2nd incident" wait_for 2 test "$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-102' AND kind='spoof'")" = 2
+check "2nd episode: a 2nd incident" wait_for 2 cmd_is = 2 sql "SELECT count(*) FROM incident WHERE vps_id='vps-102' AND kind='spoof'"
 check "... vps-102 is filtered outbound again" wait_for 2 filtered_out
 check "... for the 2nd step, 1 h (store: $(filter_len 0))" test "$(filter_len 0)" -ge 3599 -a "$(filter_len 0)" -le 3601
 check "... and so in the kernel" grep -q '"v102" timeout 1h' <(nft_hv list set inet portcullis filter_out)

@@ -335,7 +335,7 @@ phase_end() {
 		else
 			fail "the episode suspended vps-302 within 1 s"
 		fi
-		check "its owner's email is queued" wait_for 1 test "$(notifications vps-302)" -gt "$PHASE_NOTES"
+		check "its owner's email is queued" wait_for 1 cmd_is -gt "$PHASE_NOTES" notifications vps-302
 	fi
 	check "vps-301 (the victim) is never counted, never suspended" sh -c "
 		[ '$(counters b301)' = '$ZERO' ] &&

@@ -182,6 +182,14 @@ verdict_above() { local n; n=$(verdict "$1" "$2"); [ -n "$n" ] && [ "$n" -gt "$3
 suspended() { nft_hv list set "${2:-inet}" portcullis suspended | grep -q "\"$1\""; }
 
 # wait_for TIMEOUT_S CMD...: CMD succeeds within TIMEOUT_S (polled every 50 ms).
+# cmd_is OP VALUE CMD...: CMD's output compared with VALUE (test's OP),
+# run again at each try of wait_for (`wait_for 2 test "$(CMD)" = 1` would
+# run CMD once, before the wait).
+cmd_is() {
+        local op=$1 v=$2
+        shift 2
+        test "$("$@")" "$op" "$v"
+}
 wait_for() {
         local deadline=$(($(lab_now_ms) + $1 * 1000))
         shift

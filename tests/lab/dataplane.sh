@@ -31,7 +31,7 @@ check "agent starts and programs the kernel" agent_start
 check "status: in sync" pc status
 # the kernel's verdict counters, through agent.prom (docs/API.md, "Verdicts"):
 # a table just programmed has counted nothing
-check "agent.prom counts verdicts: nothing blocked yet" wait_for 3 test "$(verdict blocked_service_out $FAM)" = 0
+check "agent.prom counts verdicts: nothing blocked yet" wait_for 3 cmd_is = 0 verdict blocked_service_out $FAM
 check "... nothing redirected to the SMTP proxy yet" test "$(verdict smtp_proxied)" = 0
 check "... nobody suspended yet" test "$(verdict suspended_out $FAM)$(verdict suspended_in $FAM)" = 00
 

@@ -137,6 +137,6 @@ wait "$h1" 2>/dev/null
 check "... an 'attacked' incident, filtered for 1h (a victim never climbs the ladder)" test \
         "$(sql "SELECT count(*) FROM action a JOIN incident i ON a.incident_id = i.id WHERE a.vps_id='vps-202' AND i.kind='attacked' AND a.direction='ingress' AND a.until - a.created BETWEEN 3590 AND 3610")" = 1
 lab_exec inet timeout 3 hping3 --flood --udp -s 40000 -k -p 7 -d 64 "$VPS201_V4" >/dev/null 2>&1
-check "vps-201's attack is recorded" wait_for 2 test "$(incidents vps-201 attacked)" = 1
+check "vps-201's attack is recorded" wait_for 2 cmd_is = 1 incidents vps-201 attacked
 check "... and not filtered (provider B records)" test "$(sql "SELECT count(*) FROM action WHERE vps_id='vps-201'")" = 0
 lab_summary

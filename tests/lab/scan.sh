@@ -155,7 +155,7 @@ lab_exec vps201 timeout 20 nmap -sS -T4 -Pn -n -p 80 --max-retries 0 192.0.2.128
 sleep 2
 kill "$cap"; wait "$cap" 2>/dev/null
 p=$(probes "$LAB_DIR/scan-201.pcap" "$VPS201_V4")
-check "vps-201's scan is recorded as an incident" wait_for 3 test "$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-201' AND kind='scan'")" = 1
+check "vps-201's scan is recorded as an incident" wait_for 3 cmd_is = 1 sql "SELECT count(*) FROM incident WHERE vps_id='vps-201' AND kind='scan'"
 check "... with no filter" test "$(sql "SELECT count(*) FROM action WHERE vps_id='vps-201'")" = 0
 check "... and every probe left (32: $p)" test "$p" = 32
 

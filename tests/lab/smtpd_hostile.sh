@@ -311,7 +311,7 @@ check "... and arrived" lab_mail_wait "during-flood-$$" 5
 sessions() { smtpd_ask status | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["sessions"])'; }
 # client-write 3s: the deaf client still holds its sockets, the proxy lets go.
 check "client-write (3 s): every session of the deaf client is closed while it still holds them" \
-        wait_for 6 test "$(sessions)" = 0
+        wait_for 6 cmd_is = 0 sessions
 check "... logged as a client that did not read" \
         grep -q "event=close vps=vps-101 .*why=\"the client did not read for 3 s\"" "$LAB_DIR/log/portcullis-smtpd.log"
 echo "     proxy RSS after the sessions closed: $(($(rss) / 1024)) MiB"

@@ -143,7 +143,7 @@ sendp([Ether(src=m, dst='33:33:00:00:00:01')/IPv6(src='fe80::1:2', dst='ff02::1'
        BOOTP(op=2, yiaddr='203.0.113.99')/DHCP(options=[('message-type', 'offer'), 'end'])], iface='eth0', verbose=0)
 " >/dev/null 2>&1
 check "vps-102 is suspended in the kernel" wait_for 5 suspended v102
-check "... one incident, the episode" wait_for 3 test "$(sql "SELECT count(*) FROM incident WHERE vps_id = 'vps-102'")" = 1
+check "... one incident, the episode" wait_for 3 cmd_is = 1 sql "SELECT count(*) FROM incident WHERE vps_id = 'vps-102'"
 sleep 1
 check_not "... and not terminated: a burst is one attempt" \
         bash -c "'$PC_BIN' -c '$PC_CFG' --json vps show vps-102 | grep -q '\"state\": \"terminated\"'"
