@@ -172,6 +172,8 @@ int pc_snapshot_format(const struct pc_model *m, const struct pc_snapshot_head *
         put_str(out, head->host);
         put_raw(out, "\nwritten");
         put_int(out, head->written);
+        put_raw(out, "\nloaded");
+        put_int(out, head->loaded);
         snprintf(fp, sizeof(fp), " %016" PRIx64 "\n", head->fingerprint);
         put_raw(out, "\nfingerprint");
         put_raw(out, fp);
@@ -587,10 +589,11 @@ static int read_line(struct reader *rd, const struct line *l)
         return fail(rd, -EINVAL, "unknown record");
 }
 
-/* The head's lines: <i> 0 magic and version, 1 host, 2 written, 3 fingerprint. */
+/* The head's lines: <i> 0 magic and version, 1 host, 2 written, 3
+ * loaded, 4 fingerprint. */
 static int read_head(struct reader *rd, const struct line *l, size_t i, struct pc_snapshot_head *h)
 {
-        static const char *const word[] = { PC_SNAPSHOT_MAGIC, "host", "written", "fingerprint" };
+        static const char *const word[] = { PC_SNAPSHOT_MAGIC, "host", "written", "loaded", "fingerprint" };
         char buf[24], *end;
         int64_t v;
 
@@ -613,6 +616,8 @@ static int read_head(struct reader *rd, const struct line *l, size_t i, struct p
                 return 0;
         case 2:
                 return field_int(rd, l, 1, "time", &h->written);
+        case 3:
+                return field_int(rd, l, 1, "time", &h->loaded);
         default:
                 if (l->n[1] != 16)
                         return fail(rd, -EINVAL, "bad fingerprint");
@@ -715,14 +720,14 @@ int pc_snapshot_parse(const char *text, size_t len, struct pc_model *m, int64_t 
                         r = fail(&rd, -EINVAL, "malformed line");
                 else if (split(text + pos, (size_t)(nl - (text + pos)), &l) < 0)
                         r = fail(&rd, -EINVAL, "malformed line");
-                else if (i < 4)
+                else if (i < 5)
                         r = read_head(&rd, &l, i, &h);
                 else
                         r = read_line(&rd, &l);
                 if (nl != NULL)
                         pos = (size_t)(nl - text) + 1;
         }
-        if (r >= 0 && rd.line < 4)
+        if (r >= 0 && rd.line < 5)
                 r = fail(&rd, -EINVAL, "torn: no head");
         if (r >= 0)
                 r = vps_done(&rd);

@@ -11,6 +11,7 @@
  *   portcullis-snapshot 1                    format and version
  *   host hv17                                "-": a single host
  *   written 1764590000                       unix time
+ *   loaded 1764589000                        when its policy was last read from the database
  *   fingerprint 0123456789abcdef             the kernel's record of it (dataplane)
  *   vps ID SITE IFACE MAC OWNER LANG CREATED STOPPED RUN_SINCE HOST MOVING_FROM MOVING_IFACE
  *   addr PREFIX                              ... of the VPS above
@@ -39,6 +40,7 @@ struct pc_snapshot_head {
         int version;
         char host[PC_NAME_MAX]; /* "": a single host */
         int64_t written;        /* unix time */
+        int64_t loaded;         /* when the policy was last read from the database */
         uint64_t fingerprint;   /* the kernel's fingerprint of the model (0: unknown) */
 };
 

@@ -108,7 +108,7 @@ static struct pc_model *sample(void)
 /* <m> as a sealed snapshot, in a string the caller frees. */
 static char *written(const struct pc_model *m, size_t *ret_len)
 {
-        struct pc_snapshot_head h = { .host = "hv1", .written = NOW, .fingerprint = 0x0123456789abcdefULL };
+        struct pc_snapshot_head h = { .host = "hv1", .written = NOW, .loaded = NOW - 60, .fingerprint = 0x0123456789abcdefULL };
         struct strbuf b = { 0 };
         size_t n = 0;
 
@@ -203,6 +203,7 @@ static void test_round_trip(void **state)
         assert_int_equal(h.version, PC_SNAPSHOT_VERSION);
         assert_string_equal(h.host, "hv1");
         assert_int_equal(h.written, NOW);
+        assert_int_equal(h.loaded, NOW - 60);
         assert_true(h.fingerprint == 0x0123456789abcdefULL);
         assert_int_equal(st.vpses, 3);
         assert_int_equal(st.loaded, 3);
@@ -378,7 +379,7 @@ static void test_malformed(void **state)
                 char err[256];
                 int r;
 
-                strbuf_printf(&b, PC_SNAPSHOT_MAGIC " 1\nhost -\nwritten %d\nfingerprint 0000000000000000\n%s", NOW,
+                strbuf_printf(&b, PC_SNAPSHOT_MAGIC " 1\nhost -\nwritten %d\nloaded 0\nfingerprint 0000000000000000\n%s", NOW,
                               bodies[i]);
                 pc_snapshot_seal(&b, 1 + (strstr(bodies[i], "\nvps ") != NULL));
                 r = parsed(b.s, b.len, NOW, &back, &h, NULL, err, sizeof(err));
@@ -406,7 +407,7 @@ static void test_unknown_names(void **state)
         struct pc_snapshot_stats st;
         char err[256];
 
-        strbuf_printf(&b, PC_SNAPSHOT_MAGIC " 1\nhost hv1\nwritten 1\nfingerprint 0000000000000000\n"
+        strbuf_printf(&b, PC_SNAPSHOT_MAGIC " 1\nhost hv1\nwritten 1\nloaded 1\nfingerprint 0000000000000000\n"
                           "vps vps-1 gone - - - en 0 0 0 hv1 - -\naddr 192.0.2.1\nfilter 1 egress all 0 0 0 - -\n"
                           "vps vps-2 milano v2 - - en 0 0 0 hv1 - -\nfilter 2 egress service:gopher 0 0 0 - -\n"
                           "filter 3 egress tcp/25 0 0 0 - -\n");
