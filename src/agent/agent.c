@@ -304,6 +304,7 @@ static int start_from_snapshot(struct agent *a, const char *why)
         struct pc_model *m = NULL;
         struct timespec t0;
         size_t held = 0;
+        bool enforced;
         char err[1024], t[32];
         int r;
 
@@ -313,9 +314,12 @@ static int start_from_snapshot(struct agent *a, const char *why)
                 agent_log("Failed to open nftables: %s", strerror(-r));
                 return r;
         }
-        if (pc_dp_held(a->dp, &held) < 0)
-                held = 0;
         r = agent_snapshot_read(a, a->cfg, pc_now(), &m, &a->snapshot_head, err, sizeof(err));
+        /* The kernel's own record says it holds the snapshot: nothing to
+         * read (a restart; at 100,000 VPSes the read takes seconds). */
+        enforced = r >= 0 && pc_dp_enforces(a->dp, a->snapshot_head.fingerprint);
+        if (!enforced && pc_dp_held(a->dp, &held) < 0)
+                held = 0;
         if (r < 0) {
                 if (held > 0)
                         agent_log("Not starting: the database cannot be read and there is no usable snapshot of "
@@ -334,7 +338,7 @@ static int start_from_snapshot(struct agent *a, const char *why)
         a->policy_loaded = a->snapshot_head.loaded;
         pc_format_time(a->snapshot_head.loaded, t, sizeof(t));
         agent_offline_load(a); /* the journal's holds, into the model */
-        if (held == 0) {
+        if (!enforced && held == 0) {
                 clock_gettime(CLOCK_MONOTONIC, &t0);
                 r = pc_dp_sync_all(a->dp, a->model, pc_now(), &rep);
                 if (r < 0) {
@@ -347,12 +351,11 @@ static int start_from_snapshot(struct agent *a, const char *why)
                 agent_log("Enforcing the snapshot of this host's policy of %s (%zu VPSes) while the database cannot "
                           "be read: the kernel held nothing (a reboot?)",
                           t, pc_model_count(a->model));
-        } else if (pc_dp_enforces(a->dp, a->snapshot_head.fingerprint)) {
+        } else if (enforced) {
                 a->in_sync = true;
-                a->elements = held;
-                agent_log("The kernel enforces the snapshot of this host's policy of %s already (%zu VPSes, %zu "
-                          "per-VPS elements): kept as it is while the database cannot be read",
-                          t, pc_model_count(a->model), held);
+                agent_log("The kernel enforces the snapshot of this host's policy of %s already (%zu VPSes; its "
+                          "record says so): kept as it is while the database cannot be read",
+                          t, pc_model_count(a->model));
         } else {
                 a->in_sync = false;
                 a->elements = held;
