@@ -74,6 +74,7 @@ for h in $(seq 1 "$agents"); do
         sed -e "s|^database:.*|database: \"${url//&/\\&}\"|" \
             -e "s|control-socket: /run/portcullis/control.sock|control-socket: $tmp/hv$h.sock|" \
             -e "s|control-socket: /run/portcullis/smtpd.sock|control-socket: $tmp/smtpd$h.sock|" \
+            -e "s|^  nft-table: .*|&\n  snapshot: $tmp/snapshot-hv$h|" \
             -e "s|  - profiles/|  - $root/etc/profiles/|" -e "s|^  templates: templates|  templates: $root/etc/templates|" \
             etc/portcullis.yaml >"$tmp/hv$h.yaml"
 done

@@ -110,7 +110,7 @@ void agent_heartbeat(struct agent *a)
                 .in_sync = a->in_sync,
         };
 
-        if (agent_host(a)[0] == '\0')
+        if (agent_host(a)[0] == '\0' || a->store == NULL)
                 return;
         snprintf(b.host, sizeof(b.host), "%s", agent_host(a));
         snprintf(b.version, sizeof(b.version), "%s", PC_VERSION);
@@ -118,47 +118,62 @@ void agent_heartbeat(struct agent *a)
                 agent_log("Failed to record the heartbeat: %s", pc_store_errmsg(a->store));
 }
 
-/* Loads config, store and model into the out-parameters; nothing is kept
- * on failure.  With <create> (the agent's start) a missing database is
- * created; a reload never creates one: a database gone from under a
- * running agent is an error to look into, not an empty policy to enforce. */
-static int load_all(struct agent *a, bool create, struct pc_config **ret_cfg,
-                    struct pc_store **ret_store, struct pc_model **ret_model)
+/* Loads the configuration, with --host over its agent.host, into
+ * *<ret_cfg>.  0, or a negative errno with why in <err>. */
+static int load_config(struct agent *a, struct pc_config **ret_cfg, char *err, size_t errsz)
 {
         struct pc_config *cfg = NULL;
-        struct pc_store *store = NULL;
-        struct pc_model *m = NULL;
-        const char *db;
-        bool created = false;
-        int64_t seen = 0;
-        char err[1024];
-        int r;
+        char why[1024];
+        int r = pc_config_load(a->config_path, &cfg, why, sizeof(why));
 
-        r = pc_config_load(a->config_path, &cfg, err, sizeof(err));
         if (r < 0) {
-                agent_log("Failed to load the configuration: %s", err);
+                snprintf(err, errsz, "cannot load the configuration: %s", why);
                 return r;
         }
         if (a->host_arg != NULL) {
                 if (strlen(a->host_arg) >= sizeof(cfg->agent.host) || !pc_name_valid(a->host_arg)) {
-                        agent_log("--host '%.63s' is not a host name: use 1-63 of a-z 0-9 . _ - starting with a "
-                                  "letter or digit",
-                                  a->host_arg);
+                        snprintf(err, errsz,
+                                 "--host '%.63s' is not a host name: use 1-63 of a-z 0-9 . _ - starting with a letter "
+                                 "or digit",
+                                 a->host_arg);
                         pc_config_free(cfg);
                         return -EINVAL;
                 }
                 snprintf(cfg->agent.host, sizeof(cfg->agent.host), "%s", a->host_arg);
         }
-        db = a->db_url != NULL ? a->db_url : cfg->database;
-        r = pc_store_open(db, &store, err, sizeof(err));
+        *ret_cfg = cfg;
+        return 0;
+}
+
+/* Opens the store of <cfg> and loads this host's model from it into the
+ * out-parameters, with *<ret_seen> the change feed's last entry before
+ * the load; nothing is kept on failure (why in <err>).  With <create>
+ * (the agent's start) a missing database is created; a reload never
+ * creates one: a database gone from under a running agent is an error to
+ * look into, not an empty policy to enforce.  -EEXIST: the database is
+ * missing while the kernel enforces a policy (logged: a start refuses). */
+static int load_db(struct agent *a, const struct pc_config *cfg, bool create, struct pc_store **ret_store,
+                   struct pc_model **ret_model, int64_t *ret_seen, char *err, size_t errsz)
+{
+        struct pc_store *store = NULL;
+        struct pc_model *m = NULL;
+        const char *db = a->db_url != NULL ? a->db_url : cfg->database;
+        bool created = false;
+        int64_t seen = 0;
+        char why[1024];
+        int r;
+
+        r = pc_store_open(db, &store, why, sizeof(why));
         if (r == -ENOENT && create && kernel_enforces(cfg, db))
                 r = -EEXIST;
         else if (r == -ENOENT && create)
-                r = pc_store_init(db, &created, &store, err, sizeof(err));
-        if (r == -EEXIST)
+                r = pc_store_init(db, &created, &store, why, sizeof(why));
+        if (r == -EEXIST) {
+                snprintf(err, errsz, "there is no database at %s", db);
                 goto fail;
+        }
         if (r < 0) {
-                agent_log("Failed to open the database: %s", err);
+                snprintf(err, errsz, "cannot open the database: %s", why);
                 goto fail;
         }
         if (created)
@@ -173,21 +188,34 @@ static int load_all(struct agent *a, bool create, struct pc_config **ret_cfg,
         if (r >= 0)
                 r = pc_store_load_host(store, m, cfg->agent.host[0] != '\0' ? cfg->agent.host : NULL);
         if (r < 0) {
-                agent_log("Failed to load the database: %s", pc_store_errmsg(store));
+                snprintf(err, errsz, "cannot load the database: %s", pc_store_errmsg(store));
                 goto fail;
         }
         localize(cfg->agent.host, m);
-        if (create)
-                a->change_seen = seen;
-        *ret_cfg = cfg;
         *ret_store = store;
         *ret_model = m;
+        *ret_seen = seen;
         return 0;
 fail:
         pc_model_free(m);
         pc_store_close(store);
-        pc_config_free(cfg);
         return r;
+}
+
+int agent_load_all(struct agent *a, bool create, struct pc_config **ret_cfg, struct pc_store **ret_store,
+                   struct pc_model **ret_model, int64_t *ret_seen, char *err, size_t errsz)
+{
+        struct pc_config *cfg = NULL;
+        int r = load_config(a, &cfg, err, errsz);
+
+        if (r >= 0)
+                r = load_db(a, cfg, create, ret_store, ret_model, ret_seen, err, errsz);
+        if (r < 0) {
+                pc_config_free(cfg);
+                return r;
+        }
+        *ret_cfg = cfg;
+        return 0;
 }
 
 static void log_repair(const struct pc_dp_repair *rep, long us)
@@ -269,18 +297,114 @@ static void proxy_route_apply(const struct pc_config *cfg)
                           "fail, everything else is enforced: %s", err);
 }
 
+/* The start without the database (<why> it cannot be read): the kernel
+ * is programmed from the snapshot of the host's policy if it holds
+ * nothing (a reboot, a flushed ruleset); if it holds the agent's table,
+ * that stays as it is (an agent restarted: the kernel is as new as the
+ * snapshot, or newer), and the snapshot's model only names the VPSes for
+ * the detectors.  A thread keeps trying the database; when it answers,
+ * its policy is loaded and the kernel reconciled with it
+ * (agent_db_back).  0, or a negative errno after logging why (the agent
+ * does not start: no snapshot, or none usable). */
+static int start_from_snapshot(struct agent *a, const char *why)
+{
+        struct pc_dp_repair rep;
+        struct pc_model *m = NULL;
+        struct timespec t0;
+        size_t held = 0;
+        bool enforced;
+        char err[1024], t[32];
+        int r;
+
+        agent_log("Failed to read the database: %s", why);
+        r = pc_dp_open(a->cfg, &a->dp);
+        if (r < 0) {
+                agent_log("Failed to open nftables: %s", strerror(-r));
+                return r;
+        }
+        r = agent_snapshot_read(a, a->cfg, pc_now(), &m, &a->snapshot_head, err, sizeof(err));
+        /* The kernel's own record says it holds the snapshot: nothing to
+         * read (a restart; at 100,000 VPSes the read takes seconds). */
+        enforced = r >= 0 && pc_dp_enforces(a->dp, a->snapshot_head.fingerprint);
+        if (!enforced && pc_dp_held(a->dp, &held) < 0)
+                held = 0;
+        if (r < 0) {
+                if (held > 0)
+                        agent_log("Not starting: the database cannot be read and there is no usable snapshot of "
+                                  "this host's policy (%s); the kernel keeps enforcing the %zu per-VPS elements it "
+                                  "holds.  Starting again once the database answers",
+                                  err, held);
+                else
+                        agent_log("This host enforces NOTHING for its VPSes: the database cannot be read and there "
+                                  "is no usable snapshot of its policy (%s).  Starting again once the database "
+                                  "answers",
+                                  err);
+                return r;
+        }
+        a->model = m;
+        a->from_snapshot = true;
+        a->policy_loaded = a->snapshot_head.loaded;
+        pc_format_time(a->snapshot_head.loaded, t, sizeof(t));
+        agent_offline_load(a); /* the journal's holds, into the model */
+        if (!enforced && held == 0) {
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+                r = pc_dp_sync_all(a->dp, a->model, pc_now(), &rep);
+                if (r < 0) {
+                        snprintf(a->last_error, sizeof(a->last_error), "%s", pc_dp_errmsg(a->dp));
+                        agent_log("Failed to program the kernel from the snapshot: %s", pc_dp_errmsg(a->dp));
+                        return r;
+                }
+                a->purge_due = true;
+                synced(a, &rep, elapsed_us(&t0));
+                agent_log("Enforcing the snapshot of this host's policy of %s (%zu VPSes) while the database cannot "
+                          "be read: the kernel held nothing (a reboot?)",
+                          t, pc_model_count(a->model));
+        } else if (enforced) {
+                a->in_sync = true;
+                agent_log("The kernel enforces the snapshot of this host's policy of %s already (%zu VPSes; its "
+                          "record says so): kept as it is while the database cannot be read",
+                          t, pc_model_count(a->model));
+        } else {
+                a->in_sync = false;
+                a->elements = held;
+                agent_log("The kernel holds %zu per-VPS elements, not what the snapshot of this host's policy of %s "
+                          "says (newer, or changed since): they stay as they are while the database cannot be read; "
+                          "the snapshot's %zu VPSes are followed by the detectors.  Reconciled when it answers",
+                          held, t, pc_model_count(a->model));
+        }
+        snprintf(a->last_error, sizeof(a->last_error), "the database cannot be read: enforcing the snapshot of %s",
+                 t);
+        /* What is written next is this, as it is now. */
+        agent_snapshot_written(a, pc_dp_fingerprint(a->dp));
+        proxy_route_apply(a->cfg);
+        agent_dbwait_start(a, why);
+        return 0;
+}
+
 int agent_start(struct agent *a)
 {
         struct pc_dp_repair rep;
         struct timespec t0;
+        char err[1280];
+        int64_t seen = 0;
         int r;
 
         a->started = pc_now();
         /* what ends from now on is the expiry pass's (the start purges the rest) */
         a->expiry_checked = a->started;
-        r = load_all(a, true, &a->cfg, &a->store, &a->model);
-        if (r < 0)
+        r = load_config(a, &a->cfg, err, sizeof(err));
+        if (r < 0) {
+                agent_log("Failed to start: %s", err);
                 return r;
+        }
+        r = load_db(a, a->cfg, true, &a->store, &a->model, &seen, err, sizeof(err));
+        if (r == -EEXIST) /* refused, and said why */
+                return r;
+        if (r < 0)
+                return start_from_snapshot(a, err);
+        a->change_seen = seen;
+        a->policy_loaded = pc_now();
+        agent_snapshot_due(a);
         r = pc_dp_open(a->cfg, &a->dp);
         if (r < 0) {
                 agent_log("Failed to open nftables: %s", strerror(-r));
@@ -342,6 +466,7 @@ void agent_sync_finish(struct agent *a)
 
 void agent_stop(struct agent *a)
 {
+        agent_snapshot_stop(a);
         notifier_stop(a);
         agent_offline_free(a);
         agent_scan_close(a);
@@ -388,7 +513,7 @@ static void arrived(struct agent *a, const struct pc_vps *vps)
 {
         struct pc_actor who = { .by = "portcullisd", .reason = "enforced on its new host" };
 
-        if (vps == NULL || vps->moving_from[0] == '\0' || agent_host(a)[0] == '\0' ||
+        if (vps == NULL || a->store == NULL || vps->moving_from[0] == '\0' || agent_host(a)[0] == '\0' ||
             strcmp(vps->host, agent_host(a)) != 0)
                 return;
         if (pc_store_vps_arrived(a->store, vps->id, agent_host(a), &who) < 0)
@@ -443,7 +568,8 @@ void agent_departures(struct agent *a)
         char gone[16][PC_NAME_MAX];
         size_t n = 0;
 
-        if (agent_host(a)[0] == '\0')
+        /* Without the database (a snapshot) nobody can say where they went. */
+        if (agent_host(a)[0] == '\0' || a->store == NULL)
                 return;
         for (size_t i = 0; i < pc_model_count(a->model) && n < PC_ARRAY_SIZE(gone); i++) {
                 const struct pc_vps *vps = pc_model_at(a->model, i);
@@ -482,6 +608,13 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
         char what[160];
         int r;
 
+        if (a->store == NULL) {
+                /* Stored: the database's load brings it when it answers. */
+                json_object_set_new(reply, "error", json_string("the database cannot be read: this host enforces "
+                                                                "the snapshot of its policy until it answers"));
+                json_object_set_new(reply, "pending", json_string("database"));
+                return -EAGAIN;
+        }
         clock_gettime(CLOCK_MONOTONIC, &t0);
         r = pc_store_vps_fetch(a->store, a->cfg, id, &fresh);
         if (r < 0 && r != -ENOENT) {
@@ -641,12 +774,23 @@ int agent_reload(struct agent *a, json_t *reply)
         struct timespec t0;
         int r;
 
+        char err[1280];
+        int64_t seen;
+
+        if (a->from_snapshot) {
+                json_object_set_new(reply, "error", json_string("the database cannot be read: the snapshot stays in "
+                                                                "force; the configuration is read again with the "
+                                                                "database's policy when it answers"));
+                agent_log("Reload refused: enforcing the snapshot while the database cannot be read; the "
+                          "configuration is read again when it answers");
+                return -EAGAIN;
+        }
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        r = load_all(a, false, &cfg, &store, &m);
+        r = agent_load_all(a, false, &cfg, &store, &m, &seen, err, sizeof(err));
         if (r < 0) {
                 json_object_set_new(reply, "error", json_string("the new configuration or database did not load; "
                                                                 "the old one stays in force (see the log)"));
-                agent_log("Reload refused; keeping the configuration in force");
+                agent_log("Reload refused (%s); keeping the configuration in force", err);
                 return r;
         }
         keep_departing(a, cfg, store, m);
@@ -691,8 +835,76 @@ int agent_reload(struct agent *a, json_t *reply)
         agent_watch_close(a);
         a->watch_none = false;
         agent_watch_start(a);
+        a->policy_loaded = pc_now();
+        agent_snapshot_due(a);
         json_object_set_new(reply, "reloaded", json_true());
         json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
+        return 0;
+}
+
+int agent_db_back(struct agent *a, struct pc_config *cfg, struct pc_store *store, struct pc_model *m, int64_t seen)
+{
+        struct pc_config *old_cfg = a->cfg;
+        struct pc_model *old_model = a->model;
+        struct pc_dataplane *dp = NULL;
+        struct pc_dp_repair rep;
+        struct timespec t0;
+        char t[32];
+        int r;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        keep_departing(a, cfg, store, m);
+        r = pc_dp_open(cfg, &dp);
+        if (r >= 0) {
+                /* What the journal held meanwhile holds until it is stored
+                 * (agent_changes_follow replays it first). */
+                a->cfg = cfg;
+                a->model = m;
+                agent_offline_hold(a);
+                m = a->model;
+                r = pc_dp_sync_all(dp, m, pc_now(), &rep);
+        }
+        if (r < 0) {
+                const char *why = dp != NULL ? pc_dp_errmsg(dp) : strerror(-r);
+
+                a->cfg = old_cfg;
+                a->model = old_model;
+                agent_log("The database answers, but the kernel did not take its policy (%s): the snapshot stays in "
+                          "force; tried again",
+                          why);
+                pc_dp_close(dp);
+                pc_model_free(m);
+                pc_store_close(store);
+                pc_config_free(cfg);
+                return r;
+        }
+        pc_dp_close(a->dp);
+        a->dp = dp;
+        a->verifying = false;
+        pc_store_close(a->store);
+        a->store = store;
+        pc_model_free(old_model);
+        pc_config_free(old_cfg);
+        a->from_snapshot = false;
+        a->change_seen = seen;
+        a->policy_loaded = pc_now();
+        a->last_error[0] = '\0';
+        pc_format_time(a->snapshot_head.loaded, t, sizeof(t));
+        synced(a, &rep, elapsed_us(&t0));
+        proxy_route_apply(a->cfg);
+        record_change(a, "loaded the database's policy", elapsed_us(&t0));
+        agent_log("The database answers: enforcing its policy (%zu VPSes of %zu sites) in place of the snapshot of %s",
+                  pc_model_count(m), a->cfg->n_sites, t);
+        agent_smtpd_tell(a, "reload", NULL);
+        notifier_stop(a);
+        notifier_start(a);
+        agent_scan_reconfigure(a);
+        agent_watch_close(a);
+        a->watch_none = false;
+        agent_watch_start(a);
+        agent_snapshot_due(a);
+        agent_heartbeat(a);
+        agent_changes_follow(a); /* the journal first, then what changed since the load */
         return 0;
 }
 
@@ -731,7 +943,7 @@ static void attempts_store(struct agent *a)
         int r;
 
         a->n_attempts_grew = 0;
-        if (n == 0)
+        if (n == 0 || a->store == NULL)
                 return;
         r = pc_store_tx_begin(a->store);
         if (r < 0) {
@@ -839,8 +1051,11 @@ int agent_attempts_pass(struct agent *a)
 static void refresh_vps(struct agent *a, const char *id)
 {
         struct pc_vps *fresh = NULL, *old = pc_model_find(a->model, id);
-        int r = pc_store_vps_fetch(a->store, a->cfg, id, &fresh);
+        int r;
 
+        if (a->store == NULL)
+                return; /* a snapshot: the database's load, when it answers, has it */
+        r = pc_store_vps_fetch(a->store, a->cfg, id, &fresh);
         if (r < 0 || old == NULL) {
                 if (r < 0 && r != -ENOENT)
                         agent_log("Failed to read %s from the database: %s", id, pc_store_errmsg(a->store));
@@ -934,4 +1149,5 @@ void agent_status(struct agent *a, json_t *reply)
                                               (json_int_t)a->last_change_us));
         }
         json_object_set_new(reply, "last_error", a->last_error[0] != '\0' ? json_string(a->last_error) : json_null());
+        agent_snapshot_status(a, reply);
 }

@@ -8,6 +8,7 @@
 
 #include "dataplane/dataplane.h"
 #include "events/nflog.h"
+#include "policy/snapshot.h"
 #include "store/store.h"
 
 struct pc_attempts;        /* last counter values per (iface, dir, proto, port) */
@@ -113,6 +114,13 @@ struct agent {
         struct agent_journal_entry *journal; /* findings the database has not heard of (offline.c) */
         size_t n_journal, journal_cap;
         uint64_t journal_seq, journal_lost;
+        /* The snapshot of the host's policy (snapshot.c). */
+        struct agent_snapshot *snap;  /* its writer; NULL until a write is due */
+        int64_t policy_loaded;        /* when the policy in force was read from the database */
+        bool from_snapshot;           /* the policy in force is the snapshot's: <store> is NULL */
+        struct pc_snapshot_head snapshot_head; /* ... of that snapshot */
+        struct agent_dbwait *dbwait;  /* the thread trying the database meanwhile */
+        int64_t dbwait_nag;           /* when the log last said it is still away */
 };
 
 /* This agent's host in a fleet ("": a single host, every VPS its own). */
@@ -148,6 +156,56 @@ void agent_offline_replay(struct agent *a);
 /* Reads the journal an earlier run left (at the start); frees it. */
 void agent_offline_load(struct agent *a);
 void agent_offline_free(struct agent *a);
+
+/* Re-holds in the model (not the kernel) what the journal's entries held
+ * back in the kernel: a load from the database does not know it yet. */
+void agent_offline_hold(struct agent *a);
+
+/* ---- the snapshot of the host's policy (snapshot.c) ---- */
+/* Its path under <cfg> (agent.snapshot; "" if none is kept). */
+void agent_snapshot_path(const struct agent *a, const struct pc_config *cfg, char *buf, size_t size);
+/* A full load: the snapshot is written at the next tick, whatever changed. */
+void agent_snapshot_due(struct agent *a);
+/* What is in force was just read from the snapshot of fingerprint <fp>:
+ * no write until it changes. */
+void agent_snapshot_written(struct agent *a, uint64_t fp);
+/* Every tick: takes a finished write, starts one if the model changed
+ * (bounded, see snapshot.c), and takes the database back if the thread
+ * waiting for it has loaded it. */
+void agent_snapshot_tick(struct agent *a);
+/* Reads the snapshot under <cfg> at <now> into *<ret_model> (over <cfg>)
+ * and *<ret_head>; logs what it left out.  0, or a negative errno with
+ * why in <err> (-ENOENT: none kept, or no file). */
+int agent_snapshot_read(struct agent *a, const struct pc_config *cfg, int64_t now, struct pc_model **ret_model,
+                        struct pc_snapshot_head *ret_head, char *err, size_t errsz);
+/* Adds "policy" ("database" or "snapshot") and "snapshot" to <reply>. */
+void agent_snapshot_status(struct agent *a, json_t *reply);
+/* Waits for a write in flight and stops the thread waiting for the database. */
+void agent_snapshot_stop(struct agent *a);
+/* The thread that loads the database (agent_load_all) every 2 s until it
+ * answers, <why> it did not; its eventfd (-1: none); why its last attempt
+ * failed; stopping it; taking its load (agent_db_back). */
+int agent_dbwait_start(struct agent *a, const char *why);
+int agent_dbwait_fd(const struct agent *a);
+void agent_dbwait_why(struct agent *a, char *buf, size_t size);
+void agent_dbwait_stop(struct agent *a);
+void agent_dbwait_ready(struct agent *a);
+
+/* Loads the configuration, the store and this host's model, with the
+ * change feed's last entry before the load (<create>: a missing database
+ * is created, as at a first start).  Logs nothing (the notifier's thread
+ * and the snapshot's call it too): 0, or a negative errno with why in
+ * <err>; nothing is kept on failure. */
+int agent_load_all(struct agent *a, bool create, struct pc_config **ret_cfg, struct pc_store **ret_store,
+                   struct pc_model **ret_model, int64_t *ret_seen, char *err, size_t errsz);
+
+/* The database answers while the agent enforces a snapshot: <cfg>,
+ * <store> and <model> (loaded with the change feed at <seen>) replace it,
+ * the kernel is reconciled with them, the journal replayed.  Takes them
+ * whatever it returns: 0, or a negative errno after logging why (the
+ * snapshot stays in force). */
+int agent_db_back(struct agent *a, struct pc_config *cfg, struct pc_store *store, struct pc_model *model,
+                  int64_t seen);
 
 /* Records the agent's heartbeat in the database (only with a host). */
 void agent_heartbeat(struct agent *a);

@@ -92,6 +92,8 @@ void agent_changes_follow(struct agent *a)
         struct feed f;
         int r;
 
+        if (a->store == NULL)
+                return; /* a snapshot: the database's load follows it */
         /* What the database missed first: the feed would undo the
          * kernel's part of it (a suspension the journal placed). */
         if (a->n_journal > 0) {
@@ -240,7 +242,7 @@ void agent_watch_start(struct agent *a)
 {
         int r;
 
-        if (a->watch != NULL || a->watch_none || a->base == NULL)
+        if (a->watch != NULL || a->watch_none || a->base == NULL || a->store == NULL)
                 return;
         r = pc_store_watch_open(a->store, agent_host(a), &a->watch);
         if (r == -EOPNOTSUPP) {

@@ -90,6 +90,18 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         struct loop *l = arg;
 
         agent_scan_tick(l->a);
+        agent_snapshot_tick(l->a); /* writes it if the model changed; the database back */
+}
+
+/* The thread waiting for the database has loaded it (snapshot.c). */
+static void on_db_back(evutil_socket_t fd, short what, void *arg)
+{
+        struct loop *l = arg;
+        uint64_t n;
+
+        while (read(fd, &n, sizeof(n)) == sizeof(n))
+                ;
+        agent_dbwait_ready(l->a);
 }
 
 /* The start's read of the kernel in the background is done. */
@@ -128,7 +140,7 @@ static int watch(struct loop *l, int fd, const struct timeval *every, event_call
 int agent_run(struct agent *a, int listen_fd, int sig_fd)
 {
         struct loop l = { .a = a, .sig_fd = sig_fd };
-        struct event *ev[8] = { NULL };
+        struct event *ev[9] = { NULL };
         struct timeval periodic = { .tv_sec = a->cfg->agent.attempts_interval }, tick = { .tv_usec = 100000 };
         int r;
 
@@ -150,6 +162,8 @@ int agent_run(struct agent *a, int listen_fd, int sig_fd)
                 r = watch(&l, a->wake_fd, NULL, on_wake, &ev[6]);
         if (r == 0 && a->sync_fd >= 0)
                 r = watch(&l, a->sync_fd, NULL, on_sync, &ev[7]);
+        if (r == 0 && agent_dbwait_fd(a) >= 0)
+                r = watch(&l, agent_dbwait_fd(a), NULL, on_db_back, &ev[8]);
         if (r == 0 && event_base_once(l.base, -1, EV_TIMEOUT, on_start, &l, &(struct timeval){ 0 }) < 0)
                 r = -ENOMEM;
         a->base = l.base;

@@ -603,6 +603,8 @@ void notifier_digest_pass(struct agent *a)
         json_t *per_vps, *st;
         int64_t now = pc_now();
 
+        if (a->store == NULL)
+                return; /* a snapshot: the digests wait for the database */
         json_object_foreach(a->incident_notices, vps_id, per_vps) {
                 json_object_foreach(per_vps, kind, st) {
                         _cleanup_free_ char *facts = NULL;
@@ -639,6 +641,9 @@ void notifier_expiry_pass(struct agent *a)
         struct pc_ops_actor who = { .principal = "portcullisd", .role = PC_ROLE_AGENT };
         struct pc_ops_error err;
         size_t n = 0;
+
+        if (a->store == NULL)
+                return;
 
         /* Approved tickets whose exception ran out: expired, audited. */
         if (pc_ops_ticket_expire_due(&o, &who, &n, &err) < 0)

@@ -340,8 +340,13 @@ void agent_offline_load(struct agent *a)
                 e->evidence = evidence != NULL ? strdup(evidence) : NULL;
         }
         json_decref(arr);
-        agent_log("The journal %s holds %zu entr%s from while the database was unreachable: stored now", path,
-                  a->n_journal, a->n_journal == 1 ? "y" : "ies");
+        agent_log("The journal %s holds %zu entr%s from while the database was unreachable: stored %s", path,
+                  a->n_journal, a->n_journal == 1 ? "y" : "ies", a->store != NULL ? "now" : "when it answers");
+        agent_offline_hold(a);
+}
+
+void agent_offline_hold(struct agent *a)
+{
         /* What the kernel held meanwhile holds again until they are: the
          * database does not know it yet. */
         for (size_t k = 0; k < a->n_journal; k++) {

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 void strbuf_printf(struct strbuf *b, const char *fmt, ...)
 {
@@ -39,6 +40,39 @@ void strbuf_printf(struct strbuf *b, const char *fmt, ...)
                 va_end(ap);
         }
         b->len += (size_t)n;
+}
+
+bool strbuf_reserve(struct strbuf *b, size_t n)
+{
+        size_t cap;
+        char *s;
+
+        if (b->oom)
+                return false;
+        if (b->s != NULL && b->len + n < b->cap)
+                return true;
+        cap = b->cap == 0 ? 256 : b->cap;
+        while (cap <= b->len + n)
+                cap *= 2;
+        s = realloc(b->s, cap);
+        if (s == NULL) {
+                b->oom = true;
+                return false;
+        }
+        if (b->s == NULL)
+                s[0] = '\0';
+        b->s = s;
+        b->cap = cap;
+        return true;
+}
+
+void strbuf_append(struct strbuf *b, const char *p, size_t n)
+{
+        if (!strbuf_reserve(b, n))
+                return;
+        memcpy(b->s + b->len, p, n);
+        b->len += n;
+        b->s[b->len] = '\0';
 }
 
 void strbuf_reset(struct strbuf *b)

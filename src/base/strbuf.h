@@ -15,6 +15,14 @@ struct strbuf {
  * it was, so callers check once at the end. */
 void strbuf_printf(struct strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Appends the <n> bytes at <p> (no NUL among them); on ENOMEM as
+ * strbuf_printf. */
+void strbuf_append(struct strbuf *b, const char *p, size_t n);
+
+/* Makes room for <n> more bytes (and the NUL): true, or false with
+ * <b>->oom set. */
+bool strbuf_reserve(struct strbuf *b, size_t n);
+
 /* Empties <b> without freeing its memory. */
 void strbuf_reset(struct strbuf *b);
 

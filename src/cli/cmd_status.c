@@ -9,7 +9,8 @@ int cmd_status(struct cli *c, int argc, char **argv);
 
 int cmd_status(struct cli *c, int argc, char **argv)
 {
-        json_t *reply = NULL, *last;
+        json_t *reply = NULL, *last, *snap;
+        bool from_snapshot;
         int r;
 
         if (argc != 1)
@@ -24,15 +25,31 @@ int cmd_status(struct cli *c, int argc, char **argv)
                                   strerror(-r));
                 return CLI_NO;
         }
+        /* Enforcing the snapshot of the host's policy: the database is away. */
+        snap = json_object_get(reply, "snapshot");
+        from_snapshot = json_is_string(json_object_get(reply, "policy")) &&
+                        strcmp(json_string_value(json_object_get(reply, "policy")), "snapshot") == 0;
         if (c->json) {
-                bool ok = json_is_true(json_object_get(reply, "in_sync"));
+                bool ok = json_is_true(json_object_get(reply, "in_sync")) && !from_snapshot;
 
                 cli_print_json(reply);
                 return ok ? CLI_OK : CLI_NO;
         }
         printf("portcullisd   running since %s\n", json_string_value(json_object_get(reply, "started")));
-        printf("ruleset       %s, %s\n", json_string_value(json_object_get(reply, "table")),
-               json_is_true(json_object_get(reply, "in_sync")) ? "in sync with the database" : "OUT OF SYNC");
+        if (from_snapshot) {
+                char safe[1024];
+
+                printf("policy        the SNAPSHOT of %s (%" JSON_INTEGER_FORMAT " s old): the database cannot be read\n",
+                       json_string_value(json_object_get(snap, "policy_of")),
+                       json_integer_value(json_object_get(snap, "age_s")));
+                printf("database      %s\n",
+                       cli_text(json_string_value(json_object_get(snap, "database")) ?: "", safe, sizeof(safe)));
+                printf("ruleset       %s, %s\n", json_string_value(json_object_get(reply, "table")),
+                       json_is_true(json_object_get(reply, "in_sync")) ? "enforcing the snapshot"
+                                                                         : "NOT what the snapshot says (kept as it is)");
+        } else
+                printf("ruleset       %s, %s\n", json_string_value(json_object_get(reply, "table")),
+                       json_is_true(json_object_get(reply, "in_sync")) ? "in sync with the database" : "OUT OF SYNC");
         printf("VPSes         %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT " kernel elements at the last full check)\n",
                json_integer_value(json_object_get(reply, "vps")), json_integer_value(json_object_get(reply, "elements")));
         printf("changes       %" JSON_INTEGER_FORMAT " since start\n", json_integer_value(json_object_get(reply, "changes")));
@@ -48,7 +65,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
                 printf("last error    %s\n",
                        cli_text(json_string_value(json_object_get(reply, "last_error")), safe, sizeof(safe)));
         }
-        r = json_is_true(json_object_get(reply, "in_sync")) ? CLI_OK : CLI_NO;
+        r = json_is_true(json_object_get(reply, "in_sync")) && !from_snapshot ? CLI_OK : CLI_NO;
         json_decref(reply);
         return r;
 }

@@ -78,3 +78,13 @@ int pc_dp_destroy(struct pc_dataplane *dp)
 {
         return dp->ops->destroy(dp);
 }
+
+uint64_t pc_dp_fingerprint(const struct pc_dataplane *dp)
+{
+        return dp->ops->fingerprint(dp);
+}
+
+bool pc_dp_enforces(struct pc_dataplane *dp, uint64_t fp)
+{
+        return dp->ops->enforces(dp, fp);
+}

@@ -73,6 +73,8 @@ struct pc_dataplane_ops {
         int (*held)(struct pc_dataplane *dp, size_t *ret);
         int (*scan_release)(struct pc_dataplane *dp, const char *iface);
         int (*scan_hold)(struct pc_dataplane *dp, const char *iface);
+        uint64_t (*fingerprint)(const struct pc_dataplane *dp);
+        bool (*enforces)(struct pc_dataplane *dp, uint64_t fp);
 };
 
 /* Opens the nftables backend for <cfg> (which must outlive it). */
@@ -139,6 +141,17 @@ int pc_dp_verdicts(struct pc_dataplane *dp, pc_dp_verdict_cb cb, void *userdata)
 /* How many per-VPS elements the kernel holds now (0 without the agent's
  * tables): what it enforces for someone. */
 int pc_dp_held(struct pc_dataplane *dp, size_t *ret);
+
+/* The fingerprint of the model <dp> last made the kernel enforce (a sync,
+ * then each change; 0 before any): it changes with every change of what
+ * the kernel holds for a VPS, and not with the time (what ends by itself
+ * leaves it as it is).  Constant time. */
+uint64_t pc_dp_fingerprint(const struct pc_dataplane *dp);
+
+/* True if the kernel's table records that the last transaction on the
+ * ruleset was one that left it enforcing a model of fingerprint <fp>:
+ * nothing, and no one, has changed it since. */
+bool pc_dp_enforces(struct pc_dataplane *dp, uint64_t fp);
 
 /* Releases the VPS on <iface> from scan containment: it leaves the hold
  * and its budget of first contacts is full again (docs/DETECTION.md).

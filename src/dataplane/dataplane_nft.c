@@ -966,6 +966,18 @@ static int nft_held(struct pc_dataplane *dp, size_t *ret)
         return r == -ENOENT ? 0 : r;
 }
 
+static uint64_t nft_fingerprint(const struct pc_dataplane *dp)
+{
+        return ((const struct nft_dp *)dp)->st.fp;
+}
+
+static bool nft_enforces(struct pc_dataplane *dp, uint64_t fp)
+{
+        uint32_t gen;
+
+        return kernel_unchanged(dp_of(dp), fp, &gen);
+}
+
 static int nft_scan_release(struct pc_dataplane *dp, const char *iface)
 {
         struct nft_dp *d = dp_of(dp);
@@ -1026,4 +1038,6 @@ const struct pc_dataplane_ops pc_dp_nft_ops = {
         .held = nft_held,
         .scan_release = nft_scan_release,
         .scan_hold = nft_scan_hold,
+        .fingerprint = nft_fingerprint,
+        .enforces = nft_enforces,
 };

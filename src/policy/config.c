@@ -197,7 +197,7 @@ static const char *const spam_keys[] = {
 };
 static const char *const spoof_keys[] = { "enabled", "episode-gap" };
 static const char *const escalation_keys[] = { "memory", "steps" };
-static const char *const agent_keys[] = { "control-socket", "nft-table", "attempts-interval", "host" };
+static const char *const agent_keys[] = { "control-socket", "nft-table", "attempts-interval", "host", "snapshot" };
 static const char *const smtpd_keys[] = { "control-socket", "max-sessions", "user", "internal-prefixes" };
 static const char *const notify_keys[] = {
         "relay", "from", "abuse-copy", "default-language", "max-attempts", "templates",
@@ -2164,6 +2164,16 @@ static int load_agent(struct ctx *c, const struct node *n)
                         return fail(c, x, "'host' must be 1-63 of a-z 0-9 . _ - starting with a letter or digit, "
                                           "not %s",
                                     show(x, buf, sizeof(buf)));
+        }
+        if ((x = map_get(n, "snapshot")) != NULL) {
+                r = get_string(c, x, "snapshot", ac->snapshot, sizeof(ac->snapshot));
+                if (r < 0)
+                        return r;
+                /* a temporary file beside it takes 4 more bytes */
+                if ((ac->snapshot[0] != '/' && strcmp(ac->snapshot, "none") != 0) ||
+                    strlen(ac->snapshot) + 4 >= sizeof(ac->snapshot))
+                        return fail(c, x, "'snapshot' must be an absolute path of at most %zu bytes, or none, not %s",
+                                    sizeof(ac->snapshot) - 5, show(x, buf, sizeof(buf)));
         }
         return 0;
 }

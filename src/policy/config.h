@@ -217,6 +217,11 @@ struct pc_agent_config {
         /* This hypervisor's name in a fleet ("": a single host, whose agent
          * enforces every VPS); portcullisd --host overrides it. */
         char host[PC_NAME_MAX];
+        /* The snapshot of the host's policy the agent keeps to start from
+         * when the database cannot be read: a path, "none", or "" (not
+         * set: /var/lib/portcullis/snapshot-HOST in a fleet, none on a
+         * single host). */
+        char snapshot[256];
 };
 
 #define PC_SMTPD_INTERNAL_MAX 256

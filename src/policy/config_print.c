@@ -344,6 +344,10 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
         print_duration(out, cfg->agent.attempts_interval);
         if (cfg->agent.host[0] != '\0') /* only in a fleet */
                 fprintf(out, "\n  host: %s", cfg->agent.host);
+        if (cfg->agent.snapshot[0] != '\0') { /* only if set */
+                fputs("\n  snapshot: ", out);
+                print_quoted(out, cfg->agent.snapshot);
+        }
         fputs("\n\nsmtpd:\n  control-socket: ", out);
         print_quoted(out, cfg->smtpd.control_socket);
         fprintf(out, "\n  max-sessions: %u\n  user: %s\n", cfg->smtpd.max_sessions,
@@ -645,6 +649,8 @@ json_t *pc_config_json(const struct pc_config *cfg)
         put(&b, x, "attempts-interval", jb_duration(cfg->agent.attempts_interval));
         if (cfg->agent.host[0] != '\0')
                 put(&b, x, "host", json_string(cfg->agent.host));
+        if (cfg->agent.snapshot[0] != '\0')
+                put(&b, x, "snapshot", json_string(cfg->agent.snapshot));
         put(&b, o, "agent", x);
 
         x = json_object();

@@ -870,7 +870,7 @@ int pc_store_agent_list(struct pc_store *s, pc_agent_beat_cb cb, void *userdata)
 void pc_store_background_reconnect(struct pc_store *s);
 
 /* Whether the database was there at the last call (a server that went
- * away: false until a call finds it back). */
+ * away: false until a call finds it back; NULL: none opened, false). */
 bool pc_store_connected(struct pc_store *s);
 
 /* Within pc_store_tx_begin's transaction: records that operation <op>

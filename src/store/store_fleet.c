@@ -203,7 +203,11 @@ void pc_store_background_reconnect(struct pc_store *ps)
 
 bool pc_store_connected(struct pc_store *ps)
 {
-        struct db *db = to_sql(ps)->db;
+        struct db *db;
+
+        if (ps == NULL)
+                return false; /* none opened: away */
+        db = to_sql(ps)->db;
 
         return db->driver->connected == NULL || db->driver->connected(db);
 }

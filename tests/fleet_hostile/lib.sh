@@ -50,7 +50,7 @@ fh_init() { # NHOSTS
                 sed -e "s|^database:.*|database: \"${FH_URL//&/\\&}\"|" \
                     -e "s|control-socket: /run/portcullis/control.sock|control-socket: $LAB_DIR/hv$h.sock|" \
                     -e "s|control-socket: /run/portcullis/smtpd.sock|control-socket: $LAB_DIR/smtpd$h.sock|" \
-                    -e "s|attempts-interval: .*|attempts-interval: 1s|" \
+                    -e "s|attempts-interval: .*|attempts-interval: 1s\n  snapshot: $LAB_DIR/snapshot-hv$h|" \
                     -e "s|  - profiles/|  - $FH_SRC/etc/profiles/|" \
                     -e "s|^  templates: templates|  templates: $FH_SRC/etc/templates|" \
                     -e "s|^  relay: .*|  relay: smtp://192.0.2.2:25|" -e "s|^  tls-verify: .*|  tls-verify: false|" \

@@ -114,7 +114,7 @@ for h in 1 2 3; do
         sed -e "s|^database:.*|database: \"${url//&/\\&}\"|" \
             -e "s|control-socket: /run/portcullis/control.sock|control-socket: $LAB_DIR/hv$h.sock|" \
             -e "s|control-socket: /run/portcullis/smtpd.sock|control-socket: $LAB_DIR/smtpd$h.sock|" \
-            -e "s|attempts-interval: .*|attempts-interval: 1s|" \
+            -e "s|attempts-interval: .*|attempts-interval: 1s\n  snapshot: $LAB_DIR/snapshot-hv$h|" \
             -e "s|  - profiles/|  - $src/etc/profiles/|" \
             -e "s|^  templates: templates|  templates: $src/etc/templates|" \
             -e "s|^  relay: .*|  relay: smtp://192.0.2.2:25|" -e "s|^  tls-verify: .*|  tls-verify: false|" \
