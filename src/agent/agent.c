@@ -381,6 +381,24 @@ static int start_from_snapshot(struct agent *a, const char *why)
         return 0;
 }
 
+static void keep_departing(const struct pc_model *from, const struct pc_config *cfg, struct pc_store *store,
+                           struct pc_model *m);
+
+/* At a start with the database: the VPSes the snapshot kept for a VM that
+ * has not left yet (the database names another host for them now). */
+static void keep_departing_of_snapshot(struct agent *a)
+{
+        struct pc_snapshot_head head;
+        struct pc_model *snap = NULL;
+        char err[512];
+
+        if (a->cfg->agent.host[0] == '\0' ||
+            agent_snapshot_read(a, a->cfg, pc_now(), &snap, &head, err, sizeof(err)) < 0)
+                return;
+        keep_departing(snap, a->cfg, a->store, a->model);
+        pc_model_free(snap);
+}
+
 int agent_start(struct agent *a)
 {
         struct pc_dp_repair rep;
@@ -404,6 +422,7 @@ int agent_start(struct agent *a)
                 return start_from_snapshot(a, err);
         a->change_seen = seen;
         a->policy_loaded = pc_now();
+        keep_departing_of_snapshot(a);
         agent_snapshot_due(a);
         r = pc_dp_open(a->cfg, &a->dp);
         if (r < 0) {
@@ -740,24 +759,31 @@ int agent_reconcile(struct agent *a, json_t *reply)
         return 0;
 }
 
-/* The VPSes of the running model that left for another host and are kept
- * for their interface here (their VM not gone yet), into the reloaded
- * model <m> (of <cfg> and <store>), as the database has them now, on
- * their interface here: a reload must not let them out. */
-static void keep_departing(struct agent *a, const struct pc_config *cfg, struct pc_store *store, struct pc_model *m)
+/* The VPSes of <from> (the running model, or the snapshot's at a start)
+ * that left for another host and are kept for their interface here (their
+ * VM not gone yet), into the new model <m> (of <cfg> and <store>), as the
+ * database has them now, on their interface here: a reload or a restart
+ * must not let them out. */
+static void keep_departing(const struct pc_model *from, const struct pc_config *cfg, struct pc_store *store,
+                           struct pc_model *m)
 {
         const char *me = cfg->agent.host;
 
-        for (size_t i = 0; me[0] != '\0' && i < pc_model_count(a->model); i++) {
-                const struct pc_vps *v = pc_model_at(a->model, i);
+        for (size_t i = 0; me[0] != '\0' && i < pc_model_count(from); i++) {
+                const struct pc_vps *v = pc_model_at(from, i);
                 struct pc_vps *fresh = NULL;
 
-                if (strcmp(v->host, me) == 0 || strcmp(v->moving_from, me) == 0 || v->iface[0] == '\0' ||
-                    if_nametoindex(v->iface) == 0 || pc_model_find(m, v->id) != NULL ||
+                /* (Whatever <from> says of its host: a snapshot may be older
+                 * than the move.) */
+                if (v->iface[0] == '\0' || if_nametoindex(v->iface) == 0 || pc_model_find(m, v->id) != NULL ||
                     pc_model_find_iface(m, v->iface) != NULL)
                         continue;
                 if (pc_store_vps_fetch(store, cfg, v->id, &fresh) < 0)
                         continue; /* removed meanwhile: its VM's interface goes with it */
+                if (strcmp(fresh->host, me) == 0 || strcmp(fresh->moving_from, me) == 0) {
+                        pc_vps_free(fresh); /* this host's after all: not <m>'s by a race; the feed brings it */
+                        continue;
+                }
                 snprintf(fresh->iface, sizeof(fresh->iface), "%s", v->iface);
                 fresh->moving_from[0] = fresh->moving_iface[0] = '\0';
                 if (pc_model_add(m, fresh) < 0)
@@ -793,7 +819,7 @@ int agent_reload(struct agent *a, json_t *reply)
                 agent_log("Reload refused (%s); keeping the configuration in force", err);
                 return r;
         }
-        keep_departing(a, cfg, store, m);
+        keep_departing(a->model, cfg, store, m);
         /* The data plane holds a pointer to the config it was opened with. */
         {
                 struct pc_dataplane *dp = NULL;
@@ -853,7 +879,7 @@ int agent_db_back(struct agent *a, struct pc_config *cfg, struct pc_store *store
         int r;
 
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        keep_departing(a, cfg, store, m);
+        keep_departing(a->model, cfg, store, m);
         r = pc_dp_open(cfg, &dp);
         if (r >= 0) {
                 /* What the journal held meanwhile holds until it is stored
