@@ -7,12 +7,7 @@
 # spoofs is not suspended, the journal is not used, the control socket
 # does not answer.  Exits 1 while the hole is open.
 . "$(dirname "$0")/lib.sh"
-fh_init 1
-vps_link s 1 vs 15
-pc_on 1 init >/dev/null 2>&1 || { echo "SETUP init"; exit 2; }
-pc_on 1 vps add vps-s --site lenoir --owner sue@example.org --iface vs --addr 198.51.100.15 --host hv1 --by lab >/dev/null || exit 2
-agent_up 1 || { echo "SETUP agent"; exit 2; }
-wait_for 10 sh -c "ip netns exec $(ns hv1) nft list map inet portcullis antispoof | grep -q vs" || { echo "SETUP vs"; exit 2; }
+fh_one_vps
 pg_pids() { # the postmaster and its children
         local pm
         pm=$(head -1 "$LAB_DIR/pg/data/postmaster.pid" 2>/dev/null) || return

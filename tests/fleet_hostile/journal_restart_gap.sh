@@ -6,13 +6,7 @@
 # VPS let out meanwhile?  Exits 1 if vps-s is unsuspended at any moment
 # after the restart (polled every ~20 ms), 0 if not.
 . "$(dirname "$0")/lib.sh"
-fh_init 1
-vps_link s 1 vs 15
-pc_on 1 init >/dev/null 2>&1 || { echo "SETUP init"; exit 2; }
-pc_on 1 vps add vps-s --site lenoir --owner sue@example.org --iface vs --addr 198.51.100.15 --host hv1 --by lab >/dev/null || exit 2
-sed -i 's/attempts-interval: .*/attempts-interval: 10s/' "$LAB_DIR/hv1.yaml"
-agent_up 1 || { echo "SETUP agent"; exit 2; }
-wait_for 10 sh -c "ip netns exec $(ns hv1) nft list map inet portcullis antispoof | grep -q vs" || { echo "SETUP vs"; exit 2; }
+fh_one_vps 10s
 "$FH_SRC/tests/pg/cluster.sh" halt "$LAB_DIR/pg" >/dev/null || exit 2
 ip -n "$(ns s)" addr add 198.51.100.99/32 dev eth0
 ip netns exec "$(ns s)" ping -c 2 -i 0.3 -W 1 -I 198.51.100.99 192.0.2.2 >/dev/null 2>&1

@@ -82,3 +82,18 @@ agent_up() { # HOST
 connects() { timeout 1 ip netns exec "$(ns $1)" bash -c "exec 3<>/dev/tcp/192.0.2.2/$2"; }
 blocked() { ! connects "$@" >/dev/null 2>&1; }
 in_table() { ip netns exec "$(ns hv$1)" nft list map inet portcullis vps_out 2>/dev/null | grep -q "\"$2\""; }
+# fh_one_vps [ATTEMPTS_INTERVAL]: one hypervisor (hv1) with its agent
+# (its periodic pass every ATTEMPTS_INTERVAL, 1s by default), enforcing
+# vps-s (site lenoir, behind interface vs, 198.51.100.15) with
+# anti-spoofing; exits 2 (set-up failed) if any of it does not come up.
+fh_one_vps() {
+        fh_init 1
+        vps_link s 1 vs 15
+        pc_on 1 init >/dev/null 2>&1 || { echo "SETUP init"; exit 2; }
+        pc_on 1 vps add vps-s --site lenoir --owner sue@example.org --iface vs --addr 198.51.100.15 --host hv1 \
+                --by lab >/dev/null || exit 2
+        [ -z "${1:-}" ] || sed -i "s/attempts-interval: .*/attempts-interval: $1/" "$LAB_DIR/hv1.yaml"
+        agent_up 1 || { echo "SETUP agent"; exit 2; }
+        wait_for 10 sh -c "ip netns exec $(ns hv1) nft list map inet portcullis antispoof | grep -q vs" ||
+                { echo "SETUP vs"; exit 2; }
+}

@@ -10,12 +10,7 @@
 # used, and the control socket stops answering.  Exits 1 while the hole
 # is open.
 . "$(dirname "$0")/lib.sh"
-fh_init 1
-vps_link s 1 vs 15
-pc_on 1 init >/dev/null 2>&1 || { echo "SETUP init"; exit 2; }
-pc_on 1 vps add vps-s --site lenoir --owner sue@example.org --iface vs --addr 198.51.100.15 --host hv1 --by lab >/dev/null || exit 2
-agent_up 1 || { echo "SETUP agent"; exit 2; }
-wait_for 10 sh -c "ip netns exec $(ns hv1) nft list map inet portcullis antispoof | grep -q vs" || { echo "SETUP vs"; exit 2; }
+fh_one_vps
 runuser -u postgres -- psql -X -q -h "$LAB_DIR/pg" -p 5432 -d postgres -c "CREATE ROLE stranger LOGIN" >/dev/null || exit 2
 # The stranger takes the writers' lock and keeps its session open.
 ( echo "SELECT pg_advisory_lock(1346568193);"; sleep 25 ) |
