@@ -97,3 +97,20 @@ fh_one_vps() {
         wait_for 10 sh -c "ip netns exec $(ns hv1) nft list map inet portcullis antispoof | grep -q vs" ||
                 { echo "SETUP vs"; exit 2; }
 }
+# fh_migrated_vps: two hypervisors with their agents; vps-m (behind vm1 of
+# hv1, 198.51.100.14) filtered on tcp/8080, then moved to hv2 (interface
+# vm2) and arrived there, its VM still on hv1 (a live migration's copy);
+# exits 2 (set-up failed) if any of it does not come up.
+fh_migrated_vps() {
+        fh_init 2
+        vps_link m 1 vm1 14
+        pc_on 1 init >/dev/null 2>&1 || { echo "SETUP init"; exit 2; }
+        pc_on 1 vps add vps-m --owner max@example.org --iface vm1 --addr 198.51.100.14 --host hv1 --by lab \
+                >/dev/null || exit 2
+        pc_on 1 filter place vps-m --ports tcp/8080 --by sam --reason "abuse report" >/dev/null || exit 2
+        agent_up 1 && agent_up 2 || { echo "SETUP agents"; exit 2; }
+        wait_for 5 blocked m 8080 || { echo "SETUP the filter does not hold"; exit 2; }
+        pc_on 2 vps move vps-m --host hv2 --iface vm2 --by orchestrator --reason "live migration" >/dev/null || exit 2
+        wait_for 5 sh -c "ip netns exec $(ns hv1) $PC_BIN -c $LAB_DIR/hv1.yaml --json audit vps-m | grep -q vps.arrive" ||
+                { echo "SETUP no arrival"; exit 2; }
+}

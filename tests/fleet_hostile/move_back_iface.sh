@@ -6,16 +6,8 @@
 # there; the move back with the VM's name keeps it filtered.  Exits 1
 # while the hole is open, 0 once fixed.
 . "$(dirname "$0")/lib.sh"
-fh_init 2
-vps_link m 1 vm1 14
-pc_on 1 init >/dev/null 2>&1 || { echo "SETUP init"; exit 2; }
-pc_on 1 vps add vps-m --owner max@example.org --iface vm1 --addr 198.51.100.14 --host hv1 --by lab >/dev/null || exit 2
-pc_on 1 filter place vps-m --ports tcp/8080 --by sam --reason "abuse report" >/dev/null || exit 2
-agent_up 1 && agent_up 2 || { echo "SETUP agents"; exit 2; }
-wait_for 5 blocked m 8080 || { echo "SETUP the filter does not hold"; exit 2; }
 # The orchestrator starts a live migration to hv2 ...
-pc_on 2 vps move vps-m --host hv2 --iface vm2 --by orchestrator --reason "live migration" >/dev/null || exit 2
-wait_for 5 sh -c "ip netns exec $(ns hv1) $PC_BIN -c $LAB_DIR/hv1.yaml --json audit vps-m | grep -q vps.arrive" || { echo "SETUP no arrival"; exit 2; }
+fh_migrated_vps
 # ... and aborts it: the VM never left hv1 (still behind vm1).
 # Without --iface the move back must be refused (the database no longer
 # knows the VM's name on hv1): a name is the host's.
