@@ -36,6 +36,7 @@ here=$(dirname "$(readlink -f "$0")")
 export LAB_PREFIX=${LAB_PREFIX:-pcfl} LAB_QUIET=1
 . "$here/lab.sh"
 . "$here/common.sh"
+. "$here/fleet_topology.sh"
 
 build=$(readlink -f "$1") src=$(readlink -f "$2")
 PC_BIN=$build/src/cli/portcullis PC_AGENT=$build/src/agent/portcullisd
@@ -58,37 +59,10 @@ cluster replica "$LAB_DIR/pg" "$LAB_DIR/pgr" >/dev/null || { echo "FAIL its stre
 # configuration change).
 url="postgresql:///portcullis?host=$LAB_DIR/pg,$LAB_DIR/pgr&port=5432,5433&user=portcullis&target_session_attrs=read-write"
 
-# ---- the topology ----
-ns() { echo "$LAB_PREFIX-$1"; }
-mkns() { ip netns add "$(ns "$1")" && ip -n "$(ns "$1")" link set lo up; }
-mkns inet
-ip -n "$(ns inet)" link add br0 type bridge
-ip -n "$(ns inet)" addr add 192.0.2.2/24 dev br0
-ip -n "$(ns inet)" link set br0 up
-for h in 1 2 3; do
-        mkns hv$h
-        ip link add up$h netns "$(ns hv$h)" type veth peer name hv$h netns "$(ns inet)"
-        ip -n "$(ns inet)" link set hv$h master br0 up
-        ip -n "$(ns hv$h)" addr add 192.0.2.1$h/24 dev up$h
-        ip -n "$(ns hv$h)" link set up$h up
-        ip netns exec "$(ns hv$h)" sysctl -qw net.ipv4.ip_forward=1 net.ipv4.conf.all.rp_filter=0
-done
-# vps_link NAME HOST IFACE LAST-OCTET: the VPS NAME behind IFACE of hvHOST.
-vps_link() {
-        local v=$1 h=$2 ifc=$3 o=$4
-        ip link add "$ifc" netns "$(ns hv$h)" type veth peer name eth0 netns "$(ns $v)"
-        ip -n "$(ns hv$h)" addr add 203.0.113.1/32 dev "$ifc"
-        ip -n "$(ns hv$h)" link set "$ifc" up
-        ip -n "$(ns hv$h)" route add 198.51.100.$o/32 dev "$ifc"
-        ip -n "$(ns $v)" addr add 198.51.100.$o/32 dev eth0
-        ip -n "$(ns $v)" link set eth0 up
-        ip -n "$(ns $v)" route add 203.0.113.1/32 dev eth0
-        ip -n "$(ns $v)" route replace default via 203.0.113.1 dev eth0 onlink
-        ip -n "$(ns inet)" route replace 198.51.100.$o/32 via 192.0.2.1$h
-}
+# ---- the topology (fleet_topology.sh) ----
+fleet_topology 3
 for v in a:1:va:11 b:2:vb:12 c:3:vc:13 m:1:vm1:14 s:3:vs:15; do
         IFS=: read -r name h ifc o <<<"$v"
-        mkns "$name"
         vps_link "$name" "$h" "$ifc" "$o"
 done
 # inet: listeners that accept and close, and a counter of every SYN to
@@ -110,35 +84,11 @@ table inet watch {
 EOF
 
 # ---- Portcullis on each hypervisor ----
-for h in 1 2 3; do
-        sed -e "s|^database:.*|database: \"${url//&/\\&}\"|" \
-            -e "s|control-socket: /run/portcullis/control.sock|control-socket: $LAB_DIR/hv$h.sock|" \
-            -e "s|control-socket: /run/portcullis/smtpd.sock|control-socket: $LAB_DIR/smtpd$h.sock|" \
-            -e "s|attempts-interval: .*|attempts-interval: 1s\n  snapshot: $LAB_DIR/snapshot-hv$h|" \
-            -e "s|  - profiles/|  - $src/etc/profiles/|" \
-            -e "s|^  templates: templates|  templates: $src/etc/templates|" \
-            -e "s|^  relay: .*|  relay: smtp://192.0.2.2:25|" -e "s|^  tls-verify: .*|  tls-verify: false|" \
-            "$src/etc/portcullis.yaml" >"$LAB_DIR/hv$h.yaml"
-done
-pc_on() { local h=$1; shift; ip netns exec "$(ns hv$h)" "$PC_BIN" -c "$LAB_DIR/hv$h.yaml" "$@"; }
-agent_up() { # HOST: starts hvHOST's agent, waits for its socket
-        AGENT[$1]=$(lab_bg "portcullisd-hv$1" hv$1 "$PC_AGENT" -c "$LAB_DIR/hv$1.yaml" --host hv$1)
-        wait_for 10 test -S "$LAB_DIR/hv$1.sock"
-}
-declare -A AGENT
-connects() { # VPS PORT: a TCP connection to inet is established within 1 s
-        timeout 1 ip netns exec "$(ns $1)" bash -c "exec 3<>/dev/tcp/192.0.2.2/$2"
-}
+for h in 1 2 3; do fleet_config "$h" "$url" "$src"; done
 refused() { # VPS PORT: refused (the reset Portcullis sends), not a timeout
         local out
         out=$(timeout 1 ip netns exec "$(ns $1)" bash -c "exec 3<>/dev/tcp/192.0.2.2/$2" 2>&1)
         [ $? -ne 0 ] && grep -q "Connection refused" <<<"$out"
-}
-blocked() { # VPS PORT: does not get through (a filter drops: no answer at all)
-        ! connects "$@" >/dev/null 2>&1
-}
-in_table() { # HOST IFACE: hvHOST's kernel knows IFACE as a VPS's
-        ip netns exec "$(ns hv$1)" nft list map inet portcullis vps_out 2>/dev/null | grep -q "\"$2\""
 }
 
 echo "# one database, three hypervisors"
