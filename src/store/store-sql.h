@@ -137,6 +137,8 @@ int sql_check_text(struct sql_store *s, const char *what, const char *text, size
 
 /* Checks that <who> names someone and gives a reason that fits. */
 int sql_check_actor(struct sql_store *s, const struct pc_actor *who);
+/* sql_check_actor, then sql_tx_begin: a write on behalf of <who>. */
+int sql_write_begin(struct sql_store *s, const struct pc_actor *who);
 
 /* Checks that an end time <until> (0: none) of <what> is in the future. */
 int sql_check_until(struct sql_store *s, const char *what, int64_t until, int64_t now);

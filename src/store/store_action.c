@@ -240,9 +240,7 @@ int store_filter_lift(struct pc_store *ps, const char *vps_id, int64_t filter_id
         struct sql_store *s = to_sql(ps);
         int r;
 
-        r = sql_check_actor(s, who);
-        if (r >= 0)
-                r = sql_tx_begin(s);
+        r = sql_write_begin(s, who);
         if (r < 0)
                 return r;
         return sql_tx_end(s, filter_lift_tx(s, vps_id, filter_id, who, pc_now()));
@@ -307,9 +305,7 @@ int store_suspend(struct pc_store *ps, const char *vps_id, int64_t incident_id,
         int64_t id = 0;
         int r;
 
-        r = sql_check_actor(s, who);
-        if (r >= 0)
-                r = sql_tx_begin(s);
+        r = sql_write_begin(s, who);
         if (r < 0)
                 return r;
         r = sql_tx_end(s, suspend_tx(s, vps_id, incident_id, who, pc_now(), &id));
@@ -425,9 +421,7 @@ int store_terminate(struct pc_store *ps, const char *vps_id, int64_t incident_id
         int64_t id = 0;
         int r;
 
-        r = sql_check_actor(s, who);
-        if (r >= 0)
-                r = sql_tx_begin(s);
+        r = sql_write_begin(s, who);
         if (r < 0)
                 return r;
         r = sql_tx_end(s, terminate_tx(s, vps_id, incident_id, why, webhook_url, who, pc_now(), &id));
@@ -481,9 +475,7 @@ int store_unsuspend(struct pc_store *ps, const char *vps_id, const struct pc_act
         struct sql_store *s = to_sql(ps);
         int r;
 
-        r = sql_check_actor(s, who);
-        if (r >= 0)
-                r = sql_tx_begin(s);
+        r = sql_write_begin(s, who);
         if (r < 0)
                 return r;
         return sql_tx_end(s, unsuspend_tx(s, vps_id, who, pc_now()));
@@ -624,9 +616,7 @@ int store_action_lift(struct pc_store *ps, int64_t id, const struct pc_actor *wh
         struct sql_store *s = to_sql(ps);
         int r;
 
-        r = sql_check_actor(s, who);
-        if (r >= 0)
-                r = sql_tx_begin(s);
+        r = sql_write_begin(s, who);
         if (r < 0)
                 return r;
         return sql_tx_end(s, action_lift_tx(s, id, who, pc_now()));

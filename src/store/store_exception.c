@@ -258,9 +258,7 @@ int store_exception_revoke(struct pc_store *ps, const char *vps_id, const char *
         struct sql_store *s = to_sql(ps);
         int r;
 
-        r = sql_check_actor(s, who);
-        if (r >= 0)
-                r = sql_tx_begin(s);
+        r = sql_write_begin(s, who);
         if (r < 0)
                 return r;
         return sql_tx_end(s, sql_exception_revoke_tx(s, vps_id, service, who, pc_now(), false));

@@ -135,9 +135,7 @@ int store_vps_arrived(struct pc_store *ps, const char *id, const char *host, con
         bool changed = false;
         int r;
 
-        r = sql_check_actor(s, who);
-        if (r >= 0)
-                r = sql_tx_begin(s);
+        r = sql_write_begin(s, who);
         if (r < 0)
                 return r;
         r = vps_arrived_tx(s, id, host, who, pc_now(), &changed);

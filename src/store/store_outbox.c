@@ -558,9 +558,7 @@ int store_notification_retry(struct pc_store *ps, int64_t id, const struct pc_ac
         struct sql_store *s = to_sql(ps);
         int r;
 
-        r = sql_check_actor(s, who);
-        if (r >= 0)
-                r = sql_tx_begin(s);
+        r = sql_write_begin(s, who);
         if (r < 0)
                 return r;
         return sql_tx_end(s, notification_retry_tx(s, id, who, pc_now()));

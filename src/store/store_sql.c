@@ -236,6 +236,13 @@ int sql_check_actor(struct sql_store *s, const struct pc_actor *who)
         return sql_check_text(s, "reason", who->reason, REASON_MAX);
 }
 
+int sql_write_begin(struct sql_store *s, const struct pc_actor *who)
+{
+        int r = sql_check_actor(s, who);
+
+        return r < 0 ? r : sql_tx_begin(s);
+}
+
 /* Checks that an end time <until> (0: none) of <what> is in the future. */
 int sql_check_until(struct sql_store *s, const char *what, int64_t until, int64_t now)
 {

@@ -445,9 +445,7 @@ int store_ticket_expire_due(struct pc_store *ps, int64_t now, const struct pc_ac
         size_t n = 0;
         int r;
 
-        r = sql_check_actor(s, who);
-        if (r >= 0)
-                r = sql_tx_begin(s);
+        r = sql_write_begin(s, who);
         if (r < 0)
                 return r;
         r = sql_tx_end(s, ticket_expire_tx(s, now, who, &n));

@@ -338,9 +338,7 @@ int store_vps_set_state(struct pc_store *ps, const char *id, bool running, const
         bool changed = false;
         int r;
 
-        r = sql_check_actor(s, who);
-        if (r >= 0)
-                r = sql_tx_begin(s);
+        r = sql_write_begin(s, who);
         if (r < 0)
                 return r;
         r = sql_tx_end(s, vps_set_state_tx(s, id, running, who, pc_now(), &changed));
@@ -407,9 +405,7 @@ int store_vps_remove(struct pc_store *ps, const char *id, const struct pc_actor 
         struct sql_store *s = to_sql(ps);
         int r;
 
-        r = sql_check_actor(s, who);
-        if (r >= 0)
-                r = sql_tx_begin(s);
+        r = sql_write_begin(s, who);
         if (r < 0)
                 return r;
         return sql_tx_end(s, vps_remove_tx(s, id, who, pc_now()));
