@@ -89,6 +89,14 @@ static void localize_vps(const char *host, struct pc_vps *vps)
                 snprintf(vps->iface, sizeof(vps->iface), "%s", vps->moving_iface);
 }
 
+/* <vps>, another host's now, kept here on this host's interface <iface>
+ * for as long as its VM is still here (a live migration copies it first). */
+static void keep_on(struct pc_vps *vps, const char *iface)
+{
+        snprintf(vps->iface, sizeof(vps->iface), "%s", iface);
+        vps->moving_from[0] = vps->moving_iface[0] = '\0';
+}
+
 static void localize(const char *host, struct pc_model *m)
 {
         for (size_t i = 0; host[0] != '\0' && i < pc_model_count(m); i++) {
@@ -593,14 +601,14 @@ void agent_departures(struct agent *a)
         for (size_t i = 0; i < pc_model_count(a->model) && n < PC_ARRAY_SIZE(gone); i++) {
                 const struct pc_vps *vps = pc_model_at(a->model, i);
 
-                if (strcmp(vps->host, agent_host(a)) != 0 && strcmp(vps->moving_from, agent_host(a)) != 0 &&
-                    iface_of_another(a, vps)) {
+                if (agent_owns(a, vps))
+                        continue;
+                if (iface_of_another(a, vps)) {
                         let_go(a, pc_model_at(a->model, i));
-                        i--; /* the model moved its last VPS here */
+                        i--; /* the model moved its last VPS here (0 - 1 + 1: unsigned, defined) */
                         continue;
                 }
-                if (strcmp(vps->host, agent_host(a)) != 0 && strcmp(vps->moving_from, agent_host(a)) != 0 &&
-                    (vps->iface[0] == '\0' || if_nametoindex(vps->iface) == 0))
+                if (vps->iface[0] == '\0' || if_nametoindex(vps->iface) == 0)
                         snprintf(gone[n++], PC_NAME_MAX, "%s", vps->id);
         }
         for (size_t i = 0; i < n; i++) {
@@ -662,9 +670,7 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
                                 agent_log("%s runs on %s now and is enforced there; its interface %s is still "
                                           "here: enforced here too until it goes",
                                           id, fresh->host, old->iface);
-                        snprintf(fresh->iface, sizeof(fresh->iface), "%s", old->iface);
-                        fresh->moving_from[0] = '\0';
-                        fresh->moving_iface[0] = '\0';
+                        keep_on(fresh, old->iface);
                         goto apply;
                 }
                 if (old == NULL) { /* not ours: its host's agent follows the database */
@@ -784,8 +790,7 @@ static void keep_departing(const struct pc_model *from, const struct pc_config *
                         pc_vps_free(fresh); /* this host's after all: not <m>'s by a race; the feed brings it */
                         continue;
                 }
-                snprintf(fresh->iface, sizeof(fresh->iface), "%s", v->iface);
-                fresh->moving_from[0] = fresh->moving_iface[0] = '\0';
+                keep_on(fresh, v->iface);
                 if (pc_model_add(m, fresh) < 0)
                         pc_vps_free(fresh);
         }
