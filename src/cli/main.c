@@ -237,22 +237,29 @@ const struct cli_command cli_commands[] = {
           "approved\"); exit status 2 for every error.\n" },
         { "token", cmd_token, "create|list|revoke ...",
           "bearer tokens of the HTTP API (portcullis-apid)",
-          "  token create NAME --role ROLE [--customer EMAIL] [--expires TIME] --by WHO\n"
+          "  token create NAME --role ROLE [--customer EMAIL] [--host H | --any-host]\n"
+          "          [--expires TIME] --by WHO\n"
           "      Mints a token and prints it on stdout, this once: the database keeps\n"
           "      only its SHA-256.  NAME is who its changes are audited as.  ROLE:\n"
           "        admin     everything, the VPS registry and tokens included\n"
           "        support   tickets, exceptions, incidents and actions; not the registry\n"
           "        customer  bound to --customer EMAIL, the owner address of their VPSes:\n"
           "                  sees and asks about those only, never decides\n"
-          "        agent     the VM manager's hooks: keeps the registry in step\n"
+          "        agent     the VM manager's hooks: keeps the registry in step;\n"
+          "                  bound to hypervisor --host H (default: the config's\n"
+          "                  agent.host): registers onto H, sees and changes H's\n"
+          "                  VPSes only, and moves a VPS only onto H (a migration's\n"
+          "                  destination pulls it).  --any-host: every host's, said\n"
+          "                  explicitly (a single host; a fleet should not)\n"
           "      TIME is 2026-12-31, 2026-12-31T18:00:00Z or +90d (default: never).\n"
           "  token list [--all]\n"
-          "      The tokens in force (--all: the revoked too), with when each was last\n"
-          "      used (to the minute).\n"
+          "      The tokens in force (--all: the revoked too), with the host an agent\n"
+          "      token is bound to (any: none) and when each was last used (to the\n"
+          "      minute).\n"
           "  token revoke NAME --by WHO\n"
           "      The API refuses the token from the next request on.\n"
           "Both changes are audited (token.create, token.revoke), never with the token.\n"
-          "Example: TOKEN=$(portcullis token create panel --role agent --by alice)\n" },
+          "Example: TOKEN=$(portcullis token create hv17-hooks --role agent --host hv17 --by alice)\n" },
         { "status", cmd_status, "",
           "the agent's health: ruleset in sync, VPSes, last change and its latency",
           "Asks portcullisd (through the control socket of the configuration) whether\n"

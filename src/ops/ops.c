@@ -197,6 +197,11 @@ int pc_ops_authorize(const struct pc_ops_actor *who, enum pc_op op, struct pc_op
                            role_names[who->role], op_names[op], roles);
 }
 
+const char *pc_ops_actor_host(const struct pc_ops_actor *who)
+{
+        return who->role == PC_ROLE_AGENT && who->host != NULL && who->host[0] != '\0' ? who->host : NULL;
+}
+
 int pc_ops_text_check(const char *field, const char *value, size_t size, struct pc_ops_error *err)
 {
         char why[80];

@@ -40,7 +40,16 @@ struct pc_ops_actor {
         /* PC_ROLE_CUSTOMER: the customer the actor is bound to -- the owner
          * (email) of the VPSes they may see.  Ignored for other roles. */
         const char *customer;
+        /* PC_ROLE_AGENT: the hypervisor the actor is bound to (an agent
+         * token minted with a host): it acts on that host's VPSes only and
+         * sees no other.  NULL or "": any host -- an
+         * agent token minted --any-host, portcullisd's own response engine,
+         * the CLI.  Ignored for other roles. */
+        const char *host;
 };
+
+/* <who>'s host if it is an agent bound to one, else NULL. */
+const char *pc_ops_actor_host(const struct pc_ops_actor *who);
 
 /* "admin", "support", "customer", "agent"; NULL for another value. */
 const char *pc_role_name(enum pc_role role);
@@ -495,13 +504,17 @@ struct pc_token_spec {
         const char *name;     /* the principal it acts as: 1-63 of a-z 0-9 . _ - */
         const char *role;     /* "admin", "support", "customer", "agent" */
         const char *customer; /* role customer: the owner email it is bound to (required); else NULL */
+        const char *host;     /* role agent: the hypervisor it is bound to; else NULL */
+        bool any_host;        /* role agent: bound to no host, said explicitly (a single host) */
         int64_t expires;      /* 0: never; else in the future */
 };
 
 /* Creates a token for <who> (admin only): writes its text, shown this
  * once and stored only as its SHA-256, into <text>, and the stored token
- * into *<ret> (may be NULL).  Refused: a bad name, role, customer or
- * expiry (EINVAL, the field); a name in force already (EEXIST). */
+ * into *<ret> (may be NULL).  An agent token is bound to a host (<host>)
+ * unless <any_host> says it is not, explicitly: one of the two is
+ * required, and only for an agent.  Refused: a bad name, role, customer,
+ * host or expiry (EINVAL, the field); a name in force already (EEXIST). */
 int pc_ops_token_create(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_token_spec *spec,
                         char text[PC_TOKEN_TEXT_SIZE], struct pc_api_token *ret, struct pc_ops_error *err);
 

@@ -53,7 +53,7 @@ static int scope_of(struct pc_ops *o, const struct pc_ops_actor *who, const char
         if (who->customer == NULL || who->customer[0] == '\0')
                 return pc_ops_fail(err, PC_OPS_EINVAL, "customer", "is required for a customer");
         /* Collected first: a store callback must not call the store. */
-        r = pc_store_vps_ids(o->store, who->customer, NULL, 0, scope_add, sc);
+        r = pc_store_vps_ids(o->store, who->customer, NULL, NULL, 0, scope_add, sc);
         return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
 }
 

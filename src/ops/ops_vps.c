@@ -439,7 +439,7 @@ int pc_ops_vps_list(struct pc_ops *o, const struct pc_ops_actor *who, const char
                         return pc_ops_fail(err, PC_OPS_EINVAL, "customer", "is required for a customer");
                 owner = who->customer;
         }
-        r = pc_store_vps_ids(o->store, owner, after, limit, cb, userdata);
+        r = pc_store_vps_ids(o->store, owner, NULL, after, limit, cb, userdata);
         return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
 }
 

@@ -32,7 +32,7 @@
 
 #define STMT_CACHE 128     /* prepared statements kept per connection */
 #define PARAMS_MAX 16      /* the store's statements have fewer */
-#define PG_SCHEMA_VERSION 12 /* schema_pg.sql's */
+#define PG_SCHEMA_VERSION 13 /* schema_pg.sql's */
 
 #define VARIANTS 6 /* server statements of one text, by its parameters' types */
 
@@ -979,6 +979,12 @@ static const struct {
               "DO $$ BEGIN EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());"
               " END $$;"
               "UPDATE schema_version SET version = 12;"
+              "COMMIT;" },
+        /* An agent token's host (migrations.c's v13). */
+        { 13, "BEGIN;"
+              "ALTER TABLE api_token ADD COLUMN host TEXT COLLATE \"C\","
+              " ADD CHECK (host IS NULL OR role = 'agent');"
+              "UPDATE schema_version SET version = 13;"
               "COMMIT;" },
 };
 

@@ -269,7 +269,7 @@ int store_vps_update(struct pc_store *ps, const struct pc_vps *vps, const struct
         bool *ret_changed);
 int store_vps_set_state(struct pc_store *ps, const char *id, bool running, const struct pc_actor *who,
         bool *ret_changed);
-int store_vps_ids(struct pc_store *ps, const char *owner, const char *after, size_t limit,
+int store_vps_ids(struct pc_store *ps, const char *owner, const char *host, const char *after, size_t limit,
         int (*cb)(const char *id, void *userdata), void *userdata);
 /* store_audit.c */
 int store_audit_list(struct pc_store *ps, const char *vps_id, size_t limit, pc_audit_cb cb, void *userdata);

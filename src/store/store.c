@@ -645,12 +645,12 @@ int pc_store_watch_open(struct pc_store *s, const char *host, struct pc_store_wa
         return s->ops->watch_open(s, host, ret);
 }
 
-int pc_store_vps_ids(struct pc_store *s, const char *owner, const char *after, size_t limit,
+int pc_store_vps_ids(struct pc_store *s, const char *owner, const char *host, const char *after, size_t limit,
                      int (*cb)(const char *id, void *userdata), void *userdata)
 {
         if (s == NULL || cb == NULL)
                 return -EINVAL;
-        return s->ops->vps_ids(s, owner, after, limit, cb, userdata);
+        return s->ops->vps_ids(s, owner, host, after, limit, cb, userdata);
 }
 
 void pc_store_on_commit(struct pc_store *s, void (*cb)(void *userdata), void *userdata)

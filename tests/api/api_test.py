@@ -12,7 +12,8 @@ import sys
 import yaml
 
 port, slow_port, tmp, openapi_path, routes_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-tok = {r: open(os.path.join(tmp, "tok-" + r)).read().strip() for r in ("admin", "support", "agent", "ann", "bob", "gone")}
+tok = {r: open(os.path.join(tmp, "tok-" + r)).read().strip()
+       for r in ("admin", "support", "agent", "hv1", "ann", "bob", "gone")}
 failures = 0
 checks = 0
 

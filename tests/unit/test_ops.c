@@ -255,7 +255,8 @@ static void test_tokens(void **state)
                                            text, NULL, &err),
                        &err, PC_OPS_EINVAL, "customer", "is required");
         assert_refused(pc_ops_token_create(&ops, &admin,
-                                           &(struct pc_token_spec){ .name = "x", .role = "agent", .expires = 1000 },
+                                           &(struct pc_token_spec){ .name = "x", .role = "agent", .any_host = true,
+                                                                    .expires = 1000 },
                                            text, NULL, &err),
                        &err, PC_OPS_EINVAL, "expires", "in the past");
 
@@ -295,12 +296,66 @@ static void test_tokens(void **state)
         assert_refused(pc_ops_token_revoke(&ops, &admin, "desk", &err), &err, PC_OPS_ENOENT, "", "no token named desk");
         assert_int_equal(pc_ops_token_create(&ops, &admin,
                                              &(struct pc_token_spec){ .name = "soon", .role = "agent",
-                                                                      .expires = pc_now() + 60 },
+                                                                      .any_host = true, .expires = pc_now() + 60 },
                                              text, NULL, &err),
                          0);
         assert_int_equal(pc_ops_token_authenticate(&ops, text, pc_now(), &t, &who, &err), 0);
         assert_refused(pc_ops_token_authenticate(&ops, text, pc_now() + 61, &t, &who, &err), &err, PC_OPS_EAUTH, "",
                        "a valid bearer token is required");
+}
+
+/* An agent token is bound to a host unless said otherwise, and names it. */
+static void test_token_host(void **state)
+{
+        char text[PC_TOKEN_TEXT_SIZE];
+        struct pc_api_token t;
+        struct pc_ops_actor who;
+        struct pc_ops_error err;
+
+        assert_refused(pc_ops_token_create(&ops, &admin, &(struct pc_token_spec){ .name = "h", .role = "agent" }, text,
+                                           NULL, &err),
+                       &err, PC_OPS_EINVAL, "host", "an agent token needs a host");
+        assert_refused(pc_ops_token_create(&ops, &admin,
+                                           &(struct pc_token_spec){ .name = "h", .role = "agent", .host = "hv1",
+                                                                    .any_host = true },
+                                           text, NULL, &err),
+                       &err, PC_OPS_EINVAL, "host", "not both");
+        assert_refused(pc_ops_token_create(&ops, &admin,
+                                           &(struct pc_token_spec){ .name = "h", .role = "agent", .host = "HV 1" },
+                                           text, NULL, &err),
+                       &err, PC_OPS_EINVAL, "host", "is not a name");
+        assert_refused(pc_ops_token_create(&ops, &admin,
+                                           &(struct pc_token_spec){ .name = "h", .role = "agent", .host = "" }, text,
+                                           NULL, &err),
+                       &err, PC_OPS_EINVAL, "host", "is not a name");
+        assert_refused(pc_ops_token_create(&ops, &admin,
+                                           &(struct pc_token_spec){ .name = "h", .role = "support", .host = "hv1" },
+                                           text, NULL, &err),
+                       &err, PC_OPS_EINVAL, "host", "only for an agent token");
+        assert_refused(pc_ops_token_create(&ops, &admin,
+                                           &(struct pc_token_spec){ .name = "h", .role = "admin", .any_host = true },
+                                           text, NULL, &err),
+                       &err, PC_OPS_EINVAL, "host", "only for an agent token");
+
+        assert_int_equal(pc_ops_token_create(&ops, &admin,
+                                             &(struct pc_token_spec){ .name = "hv1-hooks", .role = "agent",
+                                                                      .host = "hv1" },
+                                             text, &t, &err),
+                         0);
+        assert_string_equal(t.host, "hv1");
+        assert_int_equal(pc_ops_token_authenticate(&ops, text, pc_now(), &t, &who, &err), 0);
+        assert_int_equal(who.role, PC_ROLE_AGENT);
+        assert_string_equal(who.host, "hv1");
+        assert_string_equal(pc_ops_actor_host(&who), "hv1");
+        assert_int_equal(pc_ops_token_create(&ops, &admin,
+                                             &(struct pc_token_spec){ .name = "all-hooks", .role = "agent",
+                                                                      .any_host = true },
+                                             text, &t, &err),
+                         0);
+        assert_string_equal(t.host, "");
+        assert_int_equal(pc_ops_token_authenticate(&ops, text, pc_now(), &t, &who, &err), 0);
+        assert_null(who.host);
+        assert_null(pc_ops_actor_host(&who));
 }
 
 /* ---- VPSes ------------------------------------------------------------ */
@@ -1199,6 +1254,7 @@ int main(void)
                 cmocka_unit_test(test_authorize_matrix),
                 cmocka_unit_test(test_fleet_judge),
                 cmocka_unit_test_setup_teardown(test_tokens, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_token_host, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register_refused_roles, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register_invalid, open_store, close_store),
