@@ -30,7 +30,7 @@ int cmd_token(struct cli *c, int argc, char **argv);
 #define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
 
 const struct cli_command cli_commands[] = {
-        { "init", cmd_init, "",
+        { "init", cmd_init, "[--agent-role HOST [--db-role ROLE]]",
           "create the database (the only command that does)",
           "Creates the database the configuration names (its `database`, or --db URL)\n"
           "with this build's schema, and the folders above it: folders mode 0750, the\n"
@@ -48,12 +48,21 @@ const struct cli_command cli_commands[] = {
           "file's folder; a relative --db sqlite:PATH on the command line is\n"
           "relative to the working directory.\n"
           "\n"
+          "--agent-role HOST [--db-role ROLE] (PostgreSQL, as the database's owner):\n"
+          "makes ROLE (default portcullis_HOST), which must exist (createuser\n"
+          "--pwprompt ROLE), hypervisor HOST's own: it may connect, read everything\n"
+          "and change, under row-level security, only HOST's VPSes and what hangs off\n"
+          "them, HOST's agent heartbeat and journal, and its changes' audit rows; no\n"
+          "token, no other host's VPS, no move.  Give HOST that role instead of the\n"
+          "owner's (docs/FLEET.md).  Again: the role is HOST's now.\n"
+          "\n"
           "Output: 'database URL created at schema version N', or 'database URL\n"
           "exists, at schema version N: nothing created'.  With --json:\n"
           "{\"database\": URL, \"created\": true|false, \"schema_version\": N}.\n"
           "Exit status: 0 the database is there now (created or not), 2 an error (the\n"
           "configuration, a folder or file that cannot be created, a newer schema).\n"
-          "Example: portcullis -c /etc/portcullis/portcullis.yaml init\n" },
+          "Example: portcullis -c /etc/portcullis/portcullis.yaml init\n"
+          "         portcullis init --agent-role hv17   # role portcullis_hv17 is hv17's\n" },
         { "check", cmd_check, "",
           "validate the configuration and the database schema",
           "Loads the configuration and every profile it names, and opens the existing\n"

@@ -474,6 +474,16 @@ static const char schema_v12[] =
 static const char schema_v13[] =
         "ALTER TABLE api_token ADD COLUMN host TEXT CHECK (host IS NULL OR role = 'agent');\n";
 
+/* v14: the hosts of PostgreSQL's per-host roles (`portcullis init
+ * --agent-role`, whose row-level security is PostgreSQL's alone:
+ * schema_pg.sql).  A SQLite database has one hypervisor and no roles; the
+ * table stays empty, there for both engines to have the same tables. */
+static const char schema_v14[] =
+        "CREATE TABLE agent_role (\n"
+        "        role TEXT PRIMARY KEY NOT NULL,\n"
+        "        host TEXT NOT NULL\n"
+        ");\n";
+
 /* Sets net and len of every address from its text: v6's data step. */
 static int fill_v6(sqlite3 *db)
 {
@@ -518,6 +528,7 @@ const struct pc_migration pc_sqlite_migrations[] = {
         { 11, schema_v11, NULL },
         { 12, schema_v12, NULL },
         { 13, schema_v13, NULL },
+        { 14, schema_v14, NULL },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);

@@ -280,6 +280,7 @@ int store_vps_move(struct pc_store *ps, const char *id, const char *host, const 
 int store_vps_arrived(struct pc_store *ps, const char *id, const char *host, const struct pc_actor *who);
 int store_agent_beat(struct pc_store *ps, const struct pc_agent_beat *b);
 int store_agent_list(struct pc_store *ps, pc_agent_beat_cb cb, void *userdata);
+int store_agent_role(struct pc_store *ps, const char *host, const char *role);
 int store_watch_open(struct pc_store *ps, const char *host, struct pc_store_watch **ret);
 int store_change_last(struct pc_store *ps, int64_t *ret_id);
 /* store_outbox.c */

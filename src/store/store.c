@@ -631,6 +631,13 @@ int pc_store_agent_beat(struct pc_store *s, const struct pc_agent_beat *b)
         return s->ops->agent_beat(s, b);
 }
 
+int pc_store_agent_role(struct pc_store *s, const char *host, const char *role)
+{
+        if (s == NULL || host == NULL || role == NULL)
+                return -EINVAL;
+        return s->ops->agent_role(s, host, role);
+}
+
 int pc_store_agent_list(struct pc_store *s, pc_agent_beat_cb cb, void *userdata)
 {
         if (s == NULL || cb == NULL)

@@ -304,6 +304,7 @@ struct pc_store_ops {
         int (*vps_arrived)(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who);
         int (*agent_beat)(struct pc_store *s, const struct pc_agent_beat *b);
         int (*agent_list)(struct pc_store *s, pc_agent_beat_cb cb, void *userdata);
+        int (*agent_role)(struct pc_store *s, const char *host, const char *role);
         int (*watch_open)(struct pc_store *s, const char *host, struct pc_store_watch **ret);
 };
 
@@ -866,6 +867,15 @@ int pc_store_agent_beat(struct pc_store *s, const struct pc_agent_beat *b);
 
 /* Calls <cb> for every agent's last heartbeat, by host. */
 int pc_store_agent_list(struct pc_store *s, pc_agent_beat_cb cb, void *userdata);
+
+/* Makes PostgreSQL role <role>, which must exist, hypervisor <host>'s
+ * (schema 14's agent_role, docs/FLEET.md): it may log in, read the
+ * database and change, as row-level security lets it, only <host>'s VPSes
+ * and what hangs off them, its agent's heartbeat and journal.  Again for a
+ * role that is mapped already: its host is <host> now.  The owner's to
+ * call.  -ENOENT: no such role; -EOPNOTSUPP: not a PostgreSQL database
+ * (SQLite has one hypervisor and no roles). */
+int pc_store_agent_role(struct pc_store *s, const char *host, const char *role);
 
 /* A lost connection to the database is made again without making a
  * caller wait: calls fail at once (-EIO, "the database is unreachable")
