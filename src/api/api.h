@@ -86,6 +86,9 @@ int api_body_string(struct api_request *req, struct api_reply *rep, const char *
 /* Body member <name> as an integer (0 when absent). */
 int api_body_int(struct api_request *req, struct api_reply *rep, const char *name, int64_t *ret);
 
+/* Body member <name> as a boolean (false when absent). */
+int api_body_bool(struct api_request *req, struct api_reply *rep, const char *name, bool *ret);
+
 /* Body member <name> as a time: an integer (unix seconds) or a string
  * pc_parse_time reads ("2026-12-31", "+30d"); 0 when absent. */
 int api_body_time(struct api_request *req, struct api_reply *rep, const char *name, int64_t *ret);

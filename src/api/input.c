@@ -105,6 +105,19 @@ int api_body_int(struct api_request *req, struct api_reply *rep, const char *nam
         return 0;
 }
 
+int api_body_bool(struct api_request *req, struct api_reply *rep, const char *name, bool *ret)
+{
+        json_t *v = req->body != NULL ? json_object_get(req->body, name) : NULL;
+
+        *ret = false;
+        if (v == NULL || json_is_null(v))
+                return 0;
+        if (!json_is_boolean(v))
+                return bad_type(rep, name, "true or false");
+        *ret = json_is_true(v);
+        return 0;
+}
+
 int api_body_time(struct api_request *req, struct api_reply *rep, const char *name, int64_t *ret)
 {
         json_t *v = req->body != NULL ? json_object_get(req->body, name) : NULL;

@@ -514,8 +514,9 @@ uint16_t api_server_port(const struct api_server *s)
 void api_whoami(struct api_request *req, struct api_reply *rep)
 {
         api_reply_json(rep, 200,
-                       json_pack("{s:s, s:s, s:o}", "name", req->who.principal, "role", pc_role_name(req->who.role),
-                                 "customer", pc_json_text(req->who.customer)));
+                       json_pack("{s:s, s:s, s:o, s:o}", "name", req->who.principal, "role",
+                                 pc_role_name(req->who.role), "customer", pc_json_text(req->who.customer), "host",
+                                 pc_json_text(pc_ops_actor_host(&req->who))));
 }
 
 void api_server_counters(const struct api_server *s, uint64_t requests[6], uint64_t *rate, uint64_t *size,

@@ -26,7 +26,7 @@ void api_token_list(struct api_request *req, struct api_reply *rep)
 
 void api_token_create(struct api_request *req, struct api_reply *rep)
 {
-        static const char *const known[] = { "name", "role", "customer", "expires", NULL };
+        static const char *const known[] = { "name", "role", "customer", "host", "any_host", "expires", NULL };
         struct pc_token_spec spec = { 0 };
         char text[PC_TOKEN_TEXT_SIZE];
         struct pc_api_token t;
@@ -36,6 +36,8 @@ void api_token_create(struct api_request *req, struct api_reply *rep)
         if (api_body_only(req, rep, known) < 0 || api_body_string(req, rep, "name", true, &spec.name) < 0 ||
             api_body_string(req, rep, "role", true, &spec.role) < 0 ||
             api_body_string(req, rep, "customer", false, &spec.customer) < 0 ||
+            api_body_string(req, rep, "host", false, &spec.host) < 0 ||
+            api_body_bool(req, rep, "any_host", &spec.any_host) < 0 ||
             api_body_time(req, rep, "expires", &spec.expires) < 0)
                 return;
         if (pc_ops_token_create(req->ops, &req->who, &spec, text, &t, &err) < 0) {

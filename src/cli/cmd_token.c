@@ -15,6 +15,7 @@ static int token_create(struct cli *c, int argc, char **argv)
         static const struct option opts[] = {
                 { "role", required_argument, NULL, 'r' },     { "customer", required_argument, NULL, 'c' },
                 { "expires", required_argument, NULL, 'e' }, { "by", required_argument, NULL, 'b' },
+                { "host", required_argument, NULL, 'H' },     { "any-host", no_argument, NULL, 'A' },
                 { NULL, 0, NULL, 0 },
         };
         struct pc_token_spec spec = { 0 };
@@ -33,6 +34,8 @@ static int token_create(struct cli *c, int argc, char **argv)
                 case 'c': spec.customer = optarg; break;
                 case 'e': expires = optarg; break;
                 case 'b': by = optarg; break;
+                case 'H': spec.host = optarg; break;
+                case 'A': spec.any_host = true; break;
                 default: return cli_usage_error("token", "bad option for token create");
                 }
         }
@@ -48,6 +51,15 @@ static int token_create(struct cli *c, int argc, char **argv)
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;
+        /* On a hypervisor of a fleet, its hooks' token is bound to it. */
+        if (spec.role != NULL && strcmp(spec.role, "agent") == 0 && spec.host == NULL && !spec.any_host &&
+            c->cfg != NULL && c->cfg->agent.host[0] != '\0')
+                spec.host = c->cfg->agent.host;
+        if (spec.role != NULL && strcmp(spec.role, "agent") == 0 && spec.host == NULL && !spec.any_host)
+                return cli_usage_error("token",
+                                       "--host H is required for an agent token: the hypervisor whose hooks hold "
+                                       "it, whose VPSes alone it acts on (the config's agent.host by default); "
+                                       "--any-host for a token of every host, on a single host");
         o = cli_ops(c);
         who = cli_ops_actor(by);
         if (pc_ops_token_create(&o, &who, &spec, text, &t, &err) < 0)
@@ -61,8 +73,12 @@ static int token_create(struct cli *c, int argc, char **argv)
         /* The token alone on stdout, for `TOKEN=$(portcullis token create ...)`. */
         printf("%s\n", text);
         fprintf(stderr,
-                "portcullis: token %s (role %s%s%s) created: it is shown this once and stored only as a hash\n",
-                t.name, t.role, t.customer[0] != '\0' ? ", customer " : "", t.customer);
+                "portcullis: token %s (role %s%s%s%s%s) created: it is shown this once and stored only as a hash\n",
+                t.name, t.role, t.customer[0] != '\0' ? ", customer " : "", t.customer,
+                t.host[0] != '\0'                ? ", host "
+                : strcmp(t.role, "agent") == 0 ? ", any host"
+                                                : "",
+                t.host);
         return CLI_OK;
 }
 
@@ -80,7 +96,8 @@ static int list_cb(const struct pc_api_token *t, void *userdata)
         pc_format_time(t->created, created, sizeof(created));
         pc_format_time(t->expires, expires, sizeof(expires));
         pc_format_time(t->last_used, used, sizeof(used));
-        cli_table_add(ctx->table, t->name, t->role, t->customer[0] != '\0' ? t->customer : "-", created,
+        cli_table_add(ctx->table, t->name, t->role, t->customer[0] != '\0' ? t->customer : "-",
+                      t->host[0] != '\0' ? t->host : strcmp(t->role, "agent") == 0 ? "any" : "-", created,
                       t->expires != 0 ? expires : "never", t->last_used != 0 ? used : "never",
                       t->revoked != 0 ? "revoked" : "in force");
         return 0;
@@ -88,7 +105,8 @@ static int list_cb(const struct pc_api_token *t, void *userdata)
 
 static int token_list(struct cli *c, int argc, char **argv)
 {
-        static const char *const headers[] = { "NAME", "ROLE", "CUSTOMER", "CREATED", "EXPIRES", "LAST USED", "STATE" };
+        static const char *const headers[] = { "NAME",    "ROLE",      "CUSTOMER", "HOST",
+                                               "CREATED", "EXPIRES", "LAST USED", "STATE" };
         struct list_ctx ctx;
         struct pc_ops_error err;
         struct pc_ops_actor who = cli_ops_actor("portcullis");
@@ -107,7 +125,7 @@ static int token_list(struct cli *c, int argc, char **argv)
                 return r;
         o = cli_ops(c);
         ctx.list = json_array();
-        ctx.table = cli_table_new(7, headers);
+        ctx.table = cli_table_new(8, headers);
         r = pc_ops_token_list(&o, &who, all, list_cb, &ctx, &err);
         if (r < 0) {
                 json_decref(ctx.list);

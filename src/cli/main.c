@@ -30,7 +30,7 @@ int cmd_token(struct cli *c, int argc, char **argv);
 #define DEFAULT_CONFIG "/etc/portcullis/portcullis.yaml"
 
 const struct cli_command cli_commands[] = {
-        { "init", cmd_init, "",
+        { "init", cmd_init, "[--agent-role HOST [--db-role ROLE]]",
           "create the database (the only command that does)",
           "Creates the database the configuration names (its `database`, or --db URL)\n"
           "with this build's schema, and the folders above it: folders mode 0750, the\n"
@@ -48,12 +48,21 @@ const struct cli_command cli_commands[] = {
           "file's folder; a relative --db sqlite:PATH on the command line is\n"
           "relative to the working directory.\n"
           "\n"
+          "--agent-role HOST [--db-role ROLE] (PostgreSQL, as the database's owner):\n"
+          "makes ROLE (default portcullis_HOST), which must exist (createuser\n"
+          "--pwprompt ROLE), hypervisor HOST's own: it may connect, read everything\n"
+          "and change, under row-level security, only HOST's VPSes and what hangs off\n"
+          "them, HOST's agent heartbeat and journal, and its changes' audit rows; no\n"
+          "token, no other host's VPS, no move.  Give HOST that role instead of the\n"
+          "owner's (docs/FLEET.md).  Again: the role is HOST's now.\n"
+          "\n"
           "Output: 'database URL created at schema version N', or 'database URL\n"
           "exists, at schema version N: nothing created'.  With --json:\n"
           "{\"database\": URL, \"created\": true|false, \"schema_version\": N}.\n"
           "Exit status: 0 the database is there now (created or not), 2 an error (the\n"
           "configuration, a folder or file that cannot be created, a newer schema).\n"
-          "Example: portcullis -c /etc/portcullis/portcullis.yaml init\n" },
+          "Example: portcullis -c /etc/portcullis/portcullis.yaml init\n"
+          "         portcullis init --agent-role hv17   # role portcullis_hv17 is hv17's\n" },
         { "check", cmd_check, "",
           "validate the configuration and the database schema",
           "Loads the configuration and every profile it names, and opens the existing\n"
@@ -237,22 +246,29 @@ const struct cli_command cli_commands[] = {
           "approved\"); exit status 2 for every error.\n" },
         { "token", cmd_token, "create|list|revoke ...",
           "bearer tokens of the HTTP API (portcullis-apid)",
-          "  token create NAME --role ROLE [--customer EMAIL] [--expires TIME] --by WHO\n"
+          "  token create NAME --role ROLE [--customer EMAIL] [--host H | --any-host]\n"
+          "          [--expires TIME] --by WHO\n"
           "      Mints a token and prints it on stdout, this once: the database keeps\n"
           "      only its SHA-256.  NAME is who its changes are audited as.  ROLE:\n"
           "        admin     everything, the VPS registry and tokens included\n"
           "        support   tickets, exceptions, incidents and actions; not the registry\n"
           "        customer  bound to --customer EMAIL, the owner address of their VPSes:\n"
           "                  sees and asks about those only, never decides\n"
-          "        agent     the VM manager's hooks: keeps the registry in step\n"
+          "        agent     the VM manager's hooks: keeps the registry in step;\n"
+          "                  bound to hypervisor --host H (default: the config's\n"
+          "                  agent.host): registers onto H, sees and changes H's\n"
+          "                  VPSes only, and moves a VPS only onto H (a migration's\n"
+          "                  destination pulls it).  --any-host: every host's, said\n"
+          "                  explicitly (a single host; a fleet should not)\n"
           "      TIME is 2026-12-31, 2026-12-31T18:00:00Z or +90d (default: never).\n"
           "  token list [--all]\n"
-          "      The tokens in force (--all: the revoked too), with when each was last\n"
-          "      used (to the minute).\n"
+          "      The tokens in force (--all: the revoked too), with the host an agent\n"
+          "      token is bound to (any: none) and when each was last used (to the\n"
+          "      minute).\n"
           "  token revoke NAME --by WHO\n"
           "      The API refuses the token from the next request on.\n"
           "Both changes are audited (token.create, token.revoke), never with the token.\n"
-          "Example: TOKEN=$(portcullis token create panel --role agent --by alice)\n" },
+          "Example: TOKEN=$(portcullis token create hv17-hooks --role agent --host hv17 --by alice)\n" },
         { "status", cmd_status, "",
           "the agent's health: ruleset in sync, VPSes, last change and its latency",
           "Asks portcullisd (through the control socket of the configuration) whether\n"

@@ -197,6 +197,24 @@ int pc_ops_authorize(const struct pc_ops_actor *who, enum pc_op op, struct pc_op
                            role_names[who->role], op_names[op], roles);
 }
 
+const char *pc_ops_actor_host(const struct pc_ops_actor *who)
+{
+        return who->role == PC_ROLE_AGENT && who->host != NULL && who->host[0] != '\0' ? who->host : NULL;
+}
+
+int pc_ops_authorize_vps(const struct pc_ops_actor *who, const struct pc_vps *vps, struct pc_ops_error *err)
+{
+        const char *host = pc_ops_actor_host(who);
+
+        /* Another customer's VPS does not exist, as far as they can tell;
+         * nor, to a hypervisor's hooks, does another hypervisor's: one
+         * compromised host must not reach into the rest of the fleet. */
+        if ((who->role == PC_ROLE_CUSTOMER && (who->customer == NULL || strcmp(vps->owner, who->customer) != 0)) ||
+            (host != NULL && strcmp(vps->host, host) != 0))
+                return pc_ops_fail(err, PC_OPS_ENOENT, "vps", "vps %s does not exist", vps->id);
+        return 0;
+}
+
 int pc_ops_text_check(const char *field, const char *value, size_t size, struct pc_ops_error *err)
 {
         char why[80];

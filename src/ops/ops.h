@@ -40,7 +40,16 @@ struct pc_ops_actor {
         /* PC_ROLE_CUSTOMER: the customer the actor is bound to -- the owner
          * (email) of the VPSes they may see.  Ignored for other roles. */
         const char *customer;
+        /* PC_ROLE_AGENT: the hypervisor the actor is bound to (an agent
+         * token minted with a host): it acts on that host's VPSes only and
+         * sees no other (pc_ops_authorize_vps).  NULL or "": any host -- an
+         * agent token minted --any-host, portcullisd's own response engine,
+         * the CLI.  Ignored for other roles. */
+        const char *host;
 };
+
+/* <who>'s host if it is an agent bound to one, else NULL. */
+const char *pc_ops_actor_host(const struct pc_ops_actor *who);
 
 /* "admin", "support", "customer", "agent"; NULL for another value. */
 const char *pc_role_name(enum pc_role role);
@@ -134,8 +143,17 @@ enum pc_op {
 
 /* May <who> do <op> at all?  The one table of roles and operations:
  * 0, or -EPERM with <err> saying which role may.  An operation on one VPS
- * also checks that a customer owns it (-ENOENT otherwise, see above). */
+ * also checks that a customer owns it, and that an agent bound to a host
+ * acts on that host's (pc_ops_authorize_vps: -ENOENT otherwise, see
+ * above). */
 int pc_ops_authorize(const struct pc_ops_actor *who, enum pc_op op, struct pc_ops_error *err);
+
+/* May <who> see and act on VPS <vps> at all, whatever the operation: a
+ * customer their own only, an agent bound to host H the VPSes whose host
+ * is H only.  0, or -ENOENT ("vps X does not exist", field vps): whether
+ * another customer's or another host's VPS exists is not theirs to learn.
+ * Pure: the caller has read <vps>. */
+int pc_ops_authorize_vps(const struct pc_ops_actor *who, const struct pc_vps *vps, struct pc_ops_error *err);
 
 /* ---- VPSes ----------------------------------------------------------- */
 
@@ -153,7 +171,9 @@ struct pc_vps_spec {
 };
 
 /* Registers <spec> for <who> (admin, agent), <reason> (may be NULL) in
- * the audit log.  Refused: a bad or missing value (EINVAL, its field); a
+ * the audit log.  An agent bound to host H registers onto H only: no host
+ * in <spec> is H, another is EPERM (host).  Refused: a bad or missing
+ * value (EINVAL, its field); a
  * site without the MAC a bridged anti-spoofed VPS needs (EINVAL, mac);
  * an address that overlaps another of the VPS's own (EINVAL, addresses),
  * another VPS's address or a source prefix granted to one (ECONFLICT,
@@ -188,7 +208,11 @@ int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const st
 /* Moves VPS <id> to hypervisor <host> (NULL or "": none), on interface
  * <iface> there (NULL: on its host, the same name; back to the host still
  * holding it, its interface there; to another host it is required), for <who> (admin, agent), <reason>
- * (may be NULL) in the audit log (vps.move).  Its policy, filters with
+ * (may be NULL) in the audit log (vps.move).  An agent bound to host H
+ * only pulls: it moves a VPS, from wherever it is, onto H and nowhere else
+ * (EPERM, host) -- a live migration's destination says the VM arrives
+ * (libvirt runs its migrate hook there only); the host the VPS leaves
+ * keeps enforcing it while the VM's interface is there.  Its policy, filters with
  * their remaining time, suspension and history go with it; the host it
  * leaves keeps enforcing it until the new one does (pc_store_vps_move).
  * Refused: a bad name (EINVAL, host or iface), an interface another VPS
@@ -265,12 +289,13 @@ int pc_ops_vps_remove(struct pc_ops *o, const struct pc_ops_actor *who, const ch
                       bool admin_override, struct pc_ops_error *err);
 
 /* Calls <cb> for the ids of the VPSes <who> may see (PC_OP_VPS_READ: a
- * customer their own), by id, after <after> (NULL: from the first), at
+ * customer their own, an agent bound to a host that host's), by id, after <after> (NULL: from the first), at
  * most <limit>. */
 int pc_ops_vps_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *after, size_t limit,
                     int (*cb)(const char *id, void *userdata), void *userdata, struct pc_ops_error *err);
 
-/* Reads VPS <id> for <who> (PC_OP_VPS_READ; another customer's: ENOENT). */
+/* Reads VPS <id> for <who> (PC_OP_VPS_READ; another customer's, or
+ * another host's to a bound agent: ENOENT). */
 int pc_ops_vps_get(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, struct pc_vps **ret,
                    struct pc_ops_error *err);
 
@@ -495,13 +520,17 @@ struct pc_token_spec {
         const char *name;     /* the principal it acts as: 1-63 of a-z 0-9 . _ - */
         const char *role;     /* "admin", "support", "customer", "agent" */
         const char *customer; /* role customer: the owner email it is bound to (required); else NULL */
+        const char *host;     /* role agent: the hypervisor it is bound to; else NULL */
+        bool any_host;        /* role agent: bound to no host, said explicitly (a single host) */
         int64_t expires;      /* 0: never; else in the future */
 };
 
 /* Creates a token for <who> (admin only): writes its text, shown this
  * once and stored only as its SHA-256, into <text>, and the stored token
- * into *<ret> (may be NULL).  Refused: a bad name, role, customer or
- * expiry (EINVAL, the field); a name in force already (EEXIST). */
+ * into *<ret> (may be NULL).  An agent token is bound to a host (<host>)
+ * unless <any_host> says it is not, explicitly: one of the two is
+ * required, and only for an agent.  Refused: a bad name, role, customer,
+ * host or expiry (EINVAL, the field); a name in force already (EEXIST). */
 int pc_ops_token_create(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_token_spec *spec,
                         char text[PC_TOKEN_TEXT_SIZE], struct pc_api_token *ret, struct pc_ops_error *err);
 
@@ -531,8 +560,9 @@ int pc_ops_token_authenticate(struct pc_ops *o, const char *text, int64_t now, s
 int pc_ops_grant_check(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps *vps,
                        const char *service, const struct pc_rule **rule, struct pc_ops_error *err);
 
-/* The VPS <id> as the store has it, for <who>: a customer's own only
- * (ENOENT otherwise, field vps). */
+/* The VPS <id> as the store has it, for <who>: a customer's own only,
+ * a bound agent's host's only (pc_ops_authorize_vps: ENOENT otherwise,
+ * field vps). */
 int pc_ops_vps_fetch(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, struct pc_vps **ret,
                      struct pc_ops_error *err);
 
@@ -559,6 +589,13 @@ int pc_ops_text_check(const char *field, const char *value, size_t size, struct 
  * (pc_store_tx_begin).  pc_ops_end returns <r>, or the commit's error. */
 int pc_ops_begin(struct pc_ops *o, struct pc_ops_error *err);
 int pc_ops_end(struct pc_ops *o, int r, struct pc_ops_error *err);
+
+/* For an operation on VPS <id> that does not read it otherwise: to an
+ * actor who may not see every VPS (a customer, a bound agent), <id> must
+ * be one they may (pc_ops_vps_fetch's refusals); to the others, nothing is
+ * read.  Inside the operation's transaction, so the VPS cannot move
+ * between the check and the write. */
+int pc_ops_vps_check(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, struct pc_ops_error *err);
 
 /* The store's actor for an operation: <who>'s principal, <reason>. */
 struct pc_actor pc_ops_store_actor(const struct pc_ops_actor *who, const char *reason);

@@ -52,12 +52,22 @@ int pc_ops_vps_fetch(struct pc_ops *o, const struct pc_ops_actor *who, const cha
         r = pc_store_vps_fetch(o->store, o->cfg, id, ret);
         if (r < 0)
                 return pc_ops_store_fail(o, r, "vps", err);
-        /* Another customer's VPS does not exist, as far as they can tell. */
-        if (who->role == PC_ROLE_CUSTOMER && (who->customer == NULL || strcmp((*ret)->owner, who->customer) != 0)) {
+        r = pc_ops_authorize_vps(who, *ret, err);
+        if (r < 0)
                 *ret = pc_vps_free(*ret);
-                return pc_ops_fail(err, PC_OPS_ENOENT, "vps", "vps %s does not exist", id);
-        }
-        return 0;
+        return r;
+}
+
+int pc_ops_vps_check(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, struct pc_ops_error *err)
+{
+        struct pc_vps *vps = NULL;
+        int r;
+
+        if (who->role != PC_ROLE_CUSTOMER && pc_ops_actor_host(who) == NULL)
+                return 0;
+        r = pc_ops_vps_fetch(o, who, id, &vps, err);
+        pc_vps_free(vps);
+        return r;
 }
 
 /* A source prefix may become <vps>'s: an address a VPS can have, no other

@@ -53,7 +53,7 @@ static int scope_of(struct pc_ops *o, const struct pc_ops_actor *who, const char
         if (who->customer == NULL || who->customer[0] == '\0')
                 return pc_ops_fail(err, PC_OPS_EINVAL, "customer", "is required for a customer");
         /* Collected first: a store callback must not call the store. */
-        r = pc_store_vps_ids(o->store, who->customer, NULL, 0, scope_add, sc);
+        r = pc_store_vps_ids(o->store, who->customer, NULL, NULL, 0, scope_add, sc);
         return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
 }
 
@@ -375,16 +375,47 @@ static int reason_required(const char *reason, struct pc_ops_error *err)
         return pc_ops_text_check("reason", reason, 256, err);
 }
 
-int pc_ops_filter_place(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id,
-                        const struct pc_filter *spec, const char *reason, int64_t *ret_id, struct pc_ops_error *err)
+/* A filter, a suspension or a termination of <vps_id> by <who>, checked
+ * (PC_OP_ACTION_PLACE or PC_OP_TERMINATE, the reason, pc_ops_vps_check)
+ * and stored by <place> in one transaction: the VPS is where the check
+ * saw it when it is written. */
+struct placing {
+        int64_t incident_id;
+        const struct pc_filter *filter;
+        const char *why;
+        int64_t *ret_id;
+};
+
+typedef int (*place_fn)(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *reason,
+                        const struct placing *p, struct pc_ops_error *err);
+
+static int place_checked(struct pc_ops *o, const struct pc_ops_actor *who, enum pc_op op, const char *vps_id,
+                         const char *reason, const struct placing *p, place_fn place, struct pc_ops_error *err)
+{
+        int r;
+
+        if ((r = pc_ops_authorize(who, op, err)) < 0 || (r = reason_required(reason, err)) < 0 ||
+            (r = pc_ops_vps_check(o, who, vps_id, err)) < 0)
+                return r;
+        return place(o, who, vps_id, reason, p, err);
+}
+
+static int place_tx(struct pc_ops *o, const struct pc_ops_actor *who, enum pc_op op, const char *vps_id,
+                    const char *reason, const struct placing *p, place_fn place, struct pc_ops_error *err)
+{
+        int r = pc_ops_begin(o, err);
+
+        return r < 0 ? r : pc_ops_end(o, place_checked(o, who, op, vps_id, reason, p, place, err), err);
+}
+
+static int filter_place(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *reason,
+                        const struct placing *p, struct pc_ops_error *err)
 {
         struct pc_actor by = pc_ops_store_actor(who, reason);
-        struct pc_filter f = *spec;
+        struct pc_filter f = *p->filter;
         int64_t now = pc_now();
         int r;
 
-        if ((r = pc_ops_authorize(who, PC_OP_ACTION_PLACE, err)) < 0 || (r = reason_required(reason, err)) < 0)
-                return r;
         if (f.until != 0 && f.until <= now)
                 return pc_ops_fail(err, PC_OPS_EINVAL, "until", "is in the past");
         if (f.direction == 0)
@@ -392,8 +423,51 @@ int pc_ops_filter_place(struct pc_ops *o, const struct pc_ops_actor *who, const 
         snprintf(f.by, sizeof(f.by), "%s", who->principal);
         snprintf(f.reason, sizeof(f.reason), "%s", reason);
         f.created = now;
-        r = pc_store_filter_place(o->store, vps_id, &f, &by, ret_id);
+        r = pc_store_filter_place(o->store, vps_id, &f, &by, p->ret_id);
         return r < 0 ? pc_ops_store_fail(o, r, r == -ENOENT ? "vps" : NULL, err) : 0;
+}
+
+int pc_ops_filter_place(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id,
+                        const struct pc_filter *spec, const char *reason, int64_t *ret_id, struct pc_ops_error *err)
+{
+        const struct placing p = { .filter = spec, .ret_id = ret_id };
+
+        return place_tx(o, who, PC_OP_ACTION_PLACE, vps_id, reason, &p, filter_place, err);
+}
+
+static int suspend(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *reason,
+                   const struct placing *p, struct pc_ops_error *err)
+{
+        struct pc_actor by = pc_ops_store_actor(who, reason);
+        int r = pc_store_suspend(o->store, vps_id, p->incident_id, &by, p->ret_id);
+
+        return r < 0 ? pc_ops_store_fail(o, r, r == -ENOENT ? "vps" : NULL, err) : 0;
+}
+
+int pc_ops_suspend(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t incident_id,
+                   const char *reason, int64_t *ret_id, struct pc_ops_error *err)
+{
+        const struct placing p = { .incident_id = incident_id, .ret_id = ret_id };
+
+        return place_tx(o, who, PC_OP_ACTION_PLACE, vps_id, reason, &p, suspend, err);
+}
+
+static int terminate(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *reason,
+                     const struct placing *p, struct pc_ops_error *err)
+{
+        struct pc_actor by = pc_ops_store_actor(who, reason);
+        int r = pc_store_terminate(o->store, vps_id, p->incident_id, p->why, o->cfg->notify.webhook_url, &by,
+                                   p->ret_id);
+
+        return r < 0 ? pc_ops_store_fail(o, r, r == -ENOENT ? "vps" : NULL, err) : 0;
+}
+
+int pc_ops_terminate(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t incident_id,
+                     const char *why, const char *reason, int64_t *ret_id, struct pc_ops_error *err)
+{
+        const struct placing p = { .incident_id = incident_id, .why = why, .ret_id = ret_id };
+
+        return place_tx(o, who, PC_OP_TERMINATE, vps_id, reason, &p, terminate, err);
 }
 
 int pc_ops_filter_lift(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t filter_id,
@@ -408,18 +482,6 @@ int pc_ops_filter_lift(struct pc_ops *o, const struct pc_ops_actor *who, const c
         return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
 }
 
-int pc_ops_suspend(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t incident_id,
-                   const char *reason, int64_t *ret_id, struct pc_ops_error *err)
-{
-        struct pc_actor by = pc_ops_store_actor(who, reason);
-        int r;
-
-        if ((r = pc_ops_authorize(who, PC_OP_ACTION_PLACE, err)) < 0 || (r = reason_required(reason, err)) < 0)
-                return r;
-        r = pc_store_suspend(o->store, vps_id, incident_id, &by, ret_id);
-        return r < 0 ? pc_ops_store_fail(o, r, r == -ENOENT ? "vps" : NULL, err) : 0;
-}
-
 int pc_ops_unsuspend(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, const char *reason,
                      bool admin_override, struct pc_ops_error *err)
 {
@@ -430,17 +492,5 @@ int pc_ops_unsuspend(struct pc_ops *o, const struct pc_ops_actor *who, const cha
             (r = lifting_actor(o, who, reason, admin_override, &by, err)) < 0 || (r = reason_required(reason, err)) < 0)
                 return r;
         r = pc_store_unsuspend(o->store, vps_id, &by);
-        return r < 0 ? pc_ops_store_fail(o, r, r == -ENOENT ? "vps" : NULL, err) : 0;
-}
-
-int pc_ops_terminate(struct pc_ops *o, const struct pc_ops_actor *who, const char *vps_id, int64_t incident_id,
-                     const char *why, const char *reason, int64_t *ret_id, struct pc_ops_error *err)
-{
-        struct pc_actor by = pc_ops_store_actor(who, reason);
-        int r;
-
-        if ((r = pc_ops_authorize(who, PC_OP_TERMINATE, err)) < 0 || (r = reason_required(reason, err)) < 0)
-                return r;
-        r = pc_store_terminate(o->store, vps_id, incident_id, why, o->cfg->notify.webhook_url, &by, ret_id);
         return r < 0 ? pc_ops_store_fail(o, r, r == -ENOENT ? "vps" : NULL, err) : 0;
 }

@@ -260,8 +260,9 @@ json_t *pc_json_notification(const struct pc_notification *n)
 
 json_t *pc_json_token(const struct pc_api_token *t)
 {
-        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:s, s:o, s:o, s:o}", "id", (json_int_t)t->id, "name", t->name,
-                         "role", t->role, "customer", pc_json_text(t->customer), "created", pc_json_time(t->created),
+        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o, s:s, s:o, s:o, s:o}", "id", (json_int_t)t->id, "name",
+                         t->name, "role", t->role, "customer", pc_json_text(t->customer), "host",
+                         pc_json_text(t->host), "created", pc_json_time(t->created),
                          "created_by", t->created_by, "expires", pc_json_time(t->expires), "revoked",
                          pc_json_time(t->revoked), "last_used", pc_json_time(t->last_used));
 }

@@ -78,6 +78,31 @@ int pc_ops_token_create(struct pc_ops *o, const struct pc_ops_actor *who, const 
         } else if (spec->customer != NULL)
                 return pc_ops_fail(err, PC_OPS_EINVAL, "customer", "is only for a customer token (role %s has none)",
                                    pc_role_name(role));
+        if (role == PC_ROLE_AGENT) {
+                /* A hypervisor's hooks hold an agent token: bound to that
+                 * host, a compromised one reaches no other host's VPSes.
+                 * Unbound only when the admin says so. */
+                if (spec->host != NULL && spec->any_host)
+                        return pc_ops_fail(err, PC_OPS_EINVAL, "host",
+                                           "an agent token is bound to one host or to any host, not both (host "
+                                           "%.63s given, and any host)",
+                                           spec->host);
+                if (spec->host == NULL && !spec->any_host)
+                        return pc_ops_fail(err, PC_OPS_EINVAL, "host",
+                                           "an agent token needs a host: the hypervisor whose hooks hold it, "
+                                           "whose VPSes alone it acts on (or any host, said explicitly, on a "
+                                           "single host)");
+                if (spec->host != NULL && (spec->host[0] == '\0' || strlen(spec->host) >= sizeof(t.host) ||
+                                           !pc_name_valid(spec->host)))
+                        return pc_ops_fail(err, PC_OPS_EINVAL, "host",
+                                           "host '%.63s' is not a name: use 1-63 of a-z 0-9 . _ - starting with a "
+                                           "letter or digit",
+                                           spec->host);
+                if (spec->host != NULL)
+                        snprintf(t.host, sizeof(t.host), "%s", spec->host);
+        } else if (spec->host != NULL || spec->any_host)
+                return pc_ops_fail(err, PC_OPS_EINVAL, "host", "a host is only for an agent token (role %s has none)",
+                                   pc_role_name(role));
         if (spec->expires != 0 && spec->expires <= now)
                 return pc_ops_fail(err, PC_OPS_EINVAL, "expires", "is in the past");
         snprintf(t.name, sizeof(t.name), "%s", spec->name);
@@ -153,6 +178,7 @@ int pc_ops_token_authenticate(struct pc_ops *o, const char *text, int64_t now, s
                 .principal = ret->name,
                 .role = role,
                 .customer = ret->customer[0] != '\0' ? ret->customer : NULL,
+                .host = ret->host[0] != '\0' ? ret->host : NULL,
         };
         /* To the minute: a write per request would serialise readers. */
         if (now - ret->last_used >= 60 && pc_store_token_used(o->store, ret->id, now) == 0)

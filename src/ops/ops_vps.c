@@ -199,15 +199,36 @@ static int vps_build(const struct pc_vps_spec *spec, const struct pc_site *site,
         return 0;
 }
 
-static int vps_register_checked(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_spec *spec,
+/* An agent bound to a host registers onto that host only: none said is
+ * that host, another is refused.  *<spec> is <given>, its host filled. */
+static int register_host(const struct pc_ops_actor *who, const struct pc_vps_spec *given, struct pc_vps_spec *spec,
+                         struct pc_ops_error *err)
+{
+        const char *mine = pc_ops_actor_host(who);
+
+        *spec = *given;
+        if (mine == NULL)
+                return 0;
+        if (spec->host == NULL || spec->host[0] == '\0')
+                spec->host = mine;
+        else if (strcmp(spec->host, mine) != 0)
+                return pc_ops_fail(err, PC_OPS_EPERM, "host",
+                                   "%s (role agent, bound to host %s) may not register a VPS on host %.63s: only on %s",
+                                   who->principal, mine, spec->host, mine);
+        return 0;
+}
+
+static int vps_register_checked(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_spec *given,
                         const char *reason, const struct pc_site **ret_site, struct pc_ops_error *err)
 {
         const struct pc_site *site = NULL;
         struct pc_vps *vps = NULL;
+        struct pc_vps_spec spec_, *spec = &spec_;
         struct pc_actor actor;
         int r;
 
-        if ((r = pc_ops_authorize(who, PC_OP_VPS_REGISTER, err)) < 0 || (r = check_spec(o, spec, reason, &site, err)) < 0 ||
+        if ((r = pc_ops_authorize(who, PC_OP_VPS_REGISTER, err)) < 0 || (r = check_host(given->host, err)) < 0 ||
+            (r = register_host(who, given, spec, err)) < 0 || (r = check_spec(o, spec, reason, &site, err)) < 0 ||
             (r = check_fleet(o, spec, NULL, err)) < 0 || (r = vps_build(spec, site, &vps, err)) < 0)
                 return r;
         actor = pc_ops_store_actor(who, reason);
@@ -292,6 +313,7 @@ int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const st
 int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *host,
                     const char *iface, const char *reason, bool *ret_changed, struct pc_ops_error *err)
 {
+        const char *mine = pc_ops_actor_host(who);
         struct pc_actor actor;
         int r;
 
@@ -300,6 +322,16 @@ int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char
                 return r;
         if ((r = check_host(host, err)) < 0 || (iface != NULL && (r = check_iface(iface, err)) < 0))
                 return r;
+        /* A bound agent pulls, never pushes: its hooks say a VM arrives on
+         * its own host (libvirt calls the migrate hook on the destination
+         * only), and the host the VPS leaves keeps enforcing it while the
+         * VM's interface is there.  Pointing a VPS at another host (at a
+         * dead interface there) is the fleet's admin's alone. */
+        if (mine != NULL && (host == NULL || strcmp(host, mine) != 0))
+                return pc_ops_fail(err, PC_OPS_EPERM, "host",
+                                   "%s (role agent, bound to host %s) may move a VPS only onto %s, not to %s",
+                                   who->principal, mine, mine,
+                                   host != NULL && host[0] != '\0' ? host : "no host");
         actor = pc_ops_store_actor(who, reason);
         r = pc_store_vps_move(o->store, id, host, iface, &actor, ret_changed);
         /* (The store's one refusal of a valid name: the interface there.) */
@@ -388,22 +420,31 @@ int pc_ops_fleet_status(struct pc_ops *o, const struct pc_ops_actor *who, int64_
         return 0;
 }
 
-int pc_ops_vps_set_state(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, bool running,
-                         const char *reason, bool *ret_changed, struct pc_ops_error *err)
+static int vps_set_state_checked(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, bool running,
+                                 const char *reason, bool *ret_changed, struct pc_ops_error *err)
 {
         struct pc_actor actor;
         int r;
 
         if ((r = pc_ops_authorize(who, PC_OP_VPS_SET_STATE, err)) < 0 || (r = check_id(id, err)) < 0 ||
-            (r = pc_ops_text_check("reason", reason, REASON_SIZE, err)) < 0)
+            (r = pc_ops_text_check("reason", reason, REASON_SIZE, err)) < 0 || (r = pc_ops_vps_check(o, who, id, err)) < 0)
                 return r;
         actor = pc_ops_store_actor(who, reason);
         r = pc_store_vps_set_state(o->store, id, running, &actor, ret_changed);
         return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
 }
 
-int pc_ops_vps_remove(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *reason,
-                      bool admin_override, struct pc_ops_error *err)
+/* One transaction: the VPS is where the check saw it when it is written. */
+int pc_ops_vps_set_state(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, bool running,
+                         const char *reason, bool *ret_changed, struct pc_ops_error *err)
+{
+        int r = pc_ops_begin(o, err);
+
+        return r < 0 ? r : pc_ops_end(o, vps_set_state_checked(o, who, id, running, reason, ret_changed, err), err);
+}
+
+static int vps_remove_checked(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *reason,
+                              bool admin_override, struct pc_ops_error *err)
 {
         struct pc_actor actor;
         int r;
@@ -413,6 +454,8 @@ int pc_ops_vps_remove(struct pc_ops *o, const struct pc_ops_actor *who, const ch
                 return r;
         if (id == NULL || id[0] == '\0')
                 return pc_ops_fail(err, PC_OPS_EINVAL, "id", "is required");
+        if ((r = pc_ops_vps_check(o, who, id, err)) < 0)
+                return r;
         /* Lifting a termination is the admin's alone, whoever else may
          * remove VPSes: the agent, a hook of the VM manager. */
         if (admin_override && who->role != PC_ROLE_ADMIN)
@@ -424,6 +467,15 @@ int pc_ops_vps_remove(struct pc_ops *o, const struct pc_ops_actor *who, const ch
         actor.webhook_url = o->cfg->notify.webhook_url; /* a termination removed: billing is told */
         r = pc_store_vps_remove(o->store, id, &actor);
         return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
+}
+
+/* One transaction, as pc_ops_vps_set_state. */
+int pc_ops_vps_remove(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *reason,
+                      bool admin_override, struct pc_ops_error *err)
+{
+        int r = pc_ops_begin(o, err);
+
+        return r < 0 ? r : pc_ops_end(o, vps_remove_checked(o, who, id, reason, admin_override, err), err);
 }
 
 int pc_ops_vps_list(struct pc_ops *o, const struct pc_ops_actor *who, const char *after, size_t limit,
@@ -439,7 +491,8 @@ int pc_ops_vps_list(struct pc_ops *o, const struct pc_ops_actor *who, const char
                         return pc_ops_fail(err, PC_OPS_EINVAL, "customer", "is required for a customer");
                 owner = who->customer;
         }
-        r = pc_store_vps_ids(o->store, owner, after, limit, cb, userdata);
+        /* A bound agent's hooks see their own host's VPSes only. */
+        r = pc_store_vps_ids(o->store, owner, pc_ops_actor_host(who), after, limit, cb, userdata);
         return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
 }
 

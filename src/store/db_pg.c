@@ -32,7 +32,7 @@
 
 #define STMT_CACHE 128     /* prepared statements kept per connection */
 #define PARAMS_MAX 16      /* the store's statements have fewer */
-#define PG_SCHEMA_VERSION 12 /* schema_pg.sql's */
+#define PG_SCHEMA_VERSION 14 /* schema_pg.sql's */
 
 #define VARIANTS 6 /* server statements of one text, by its parameters' types */
 
@@ -979,6 +979,77 @@ static const struct {
               "DO $$ BEGIN EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());"
               " END $$;"
               "UPDATE schema_version SET version = 12;"
+              "COMMIT;" },
+        /* An agent token's host (migrations.c's v13). */
+        { 13, "BEGIN;"
+              "ALTER TABLE api_token ADD COLUMN host TEXT COLLATE \"C\","
+              " ADD CHECK (host IS NULL OR role = 'agent');"
+              "UPDATE schema_version SET version = 13;"
+              "COMMIT;" },
+        /* Per-host roles and row-level security: schema_pg.sql's block of
+         * schema 14, as it is there (pg/schema compares the two). */
+        { 14, "BEGIN;\n"
+              "CREATE TABLE agent_role (\n"
+              "        role TEXT COLLATE \"C\" PRIMARY KEY NOT NULL,\n"
+              "        host TEXT COLLATE \"C\" NOT NULL\n"
+              ");\n"
+              "REVOKE ALL ON agent_role FROM PUBLIC;\n"
+              "CREATE FUNCTION portcullis_host() RETURNS TEXT LANGUAGE sql STABLE SECURITY DEFINER\n"
+              "        SET search_path = pg_catalog, public\n"
+              "        AS $$ SELECT host FROM public.agent_role WHERE role = session_user $$;\n"
+              "CREATE FUNCTION portcullis_mine(v TEXT) RETURNS BOOLEAN LANGUAGE sql STABLE SECURITY DEFINER\n"
+              "        SET search_path = pg_catalog, public\n"
+              "        AS $$ SELECT EXISTS (SELECT 1 FROM public.vps WHERE id = v\n"
+              "                             AND (host = public.portcullis_host() OR moving_from = public.portcullis_host())) $$;\n"
+              "CREATE FUNCTION portcullis_gone(v TEXT) RETURNS BOOLEAN LANGUAGE sql STABLE SECURITY DEFINER\n"
+              "        SET search_path = pg_catalog, public\n"
+              "        AS $$ SELECT NOT EXISTS (SELECT 1 FROM public.vps WHERE id = v) $$;\n"
+              "DO $$\n"
+              "DECLARE\n"
+              "        t TEXT;\n"
+              "BEGIN\n"
+              "        FOREACH t IN ARRAY ARRAY['vps', 'vps_address', 'ticket', 'ticket_event', 'exception', 'incident', 'action',\n"
+              "                                 'notification', 'audit', 'agent', 'agent_journal', 'vps_attempt'] LOOP\n"
+              "                EXECUTE format('ALTER TABLE %I ENABLE ROW LEVEL SECURITY', t);\n"
+              "                EXECUTE format('CREATE POLICY readers ON %I FOR SELECT USING (true)', t);\n"
+              "        END LOOP;\n"
+              "        FOREACH t IN ARRAY ARRAY['vps_address', 'ticket', 'exception', 'incident', 'action', 'vps_attempt'] LOOP\n"
+              "                EXECUTE format('CREATE POLICY host_rows ON %I USING (portcullis_mine(vps_id))'\n"
+              "                               ' WITH CHECK (portcullis_mine(vps_id))', t);\n"
+              "        END LOOP;\n"
+              "END $$;\n"
+              "CREATE POLICY host_add ON vps FOR INSERT WITH CHECK (host = portcullis_host());\n"
+              "CREATE POLICY host_change ON vps FOR UPDATE USING (host = portcullis_host()) WITH CHECK (host = portcullis_host());\n"
+              "CREATE POLICY host_remove ON vps FOR DELETE USING (host = portcullis_host());\n"
+              "CREATE POLICY host_rows ON ticket_event\n"
+              "        USING (EXISTS (SELECT 1 FROM ticket WHERE ticket.id = ticket_id AND portcullis_mine(ticket.vps_id)))\n"
+              "        WITH CHECK (EXISTS (SELECT 1 FROM ticket WHERE ticket.id = ticket_id AND portcullis_mine(ticket.vps_id)));\n"
+              "CREATE POLICY host_rows ON notification USING (portcullis_mine(vps_id) OR portcullis_gone(vps_id))\n"
+              "        WITH CHECK (portcullis_mine(vps_id) OR portcullis_gone(vps_id));\n"
+              "CREATE POLICY host_rows ON audit FOR INSERT\n"
+              "        WITH CHECK (vps_id IS NOT NULL AND (portcullis_mine(vps_id) OR portcullis_gone(vps_id)));\n"
+              "CREATE POLICY host_rows ON agent USING (host = portcullis_host()) WITH CHECK (host = portcullis_host());\n"
+              "CREATE POLICY host_rows ON agent_journal USING (split_part(op, ':', 1) = portcullis_host())\n"
+              "        WITH CHECK (split_part(op, ':', 1) = portcullis_host());\n"
+              "CREATE FUNCTION portcullis_agent_role(r TEXT, h TEXT) RETURNS VOID LANGUAGE plpgsql\n"
+              "        SET search_path = pg_catalog, public AS $$\n"
+              "BEGIN\n"
+              "        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN\n"
+              "                RAISE EXCEPTION 'role % does not exist: create it first (createuser %)', r, r\n"
+              "                        USING ERRCODE = 'undefined_object';\n"
+              "        END IF;\n"
+              "        INSERT INTO agent_role (role, host) VALUES (r, h) ON CONFLICT (role) DO UPDATE SET host = EXCLUDED.host;\n"
+              "        EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), r);\n"
+              "        EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', r);\n"
+              "        EXECUTE format('GRANT SELECT ON schema_version, vps, vps_address, ticket, ticket_event, exception, incident,'\n"
+              "                       ' action, notification, audit, agent, agent_journal, vps_attempt TO %I', r);\n"
+              "        EXECUTE format('GRANT INSERT, UPDATE, DELETE ON vps, vps_address, ticket, ticket_event, exception, incident,'\n"
+              "                       ' action, notification, agent, agent_journal, vps_attempt TO %I', r);\n"
+              "        EXECUTE format('GRANT INSERT ON audit TO %I', r);\n"
+              "        EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %I', r);\n"
+              "END $$;\n"
+              "REVOKE EXECUTE ON FUNCTION portcullis_agent_role(TEXT, TEXT) FROM PUBLIC;\n"
+              "UPDATE schema_version SET version = 14;\n"
               "COMMIT;" },
 };
 

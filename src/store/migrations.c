@@ -467,6 +467,23 @@ static const char schema_v12[] =
         "        at INTEGER NOT NULL\n"
         ");\n";
 
+/* v13: an agent token's host.  A token of role agent bound to a
+ * hypervisor acts only on that host's VPSes (pc_ops_authorize_vps); NULL:
+ * not bound (every other role, and an agent token made with --any-host,
+ * as every agent token was before). */
+static const char schema_v13[] =
+        "ALTER TABLE api_token ADD COLUMN host TEXT CHECK (host IS NULL OR role = 'agent');\n";
+
+/* v14: the hosts of PostgreSQL's per-host roles (`portcullis init
+ * --agent-role`, whose row-level security is PostgreSQL's alone:
+ * schema_pg.sql).  A SQLite database has one hypervisor and no roles; the
+ * table stays empty, there for both engines to have the same tables. */
+static const char schema_v14[] =
+        "CREATE TABLE agent_role (\n"
+        "        role TEXT PRIMARY KEY NOT NULL,\n"
+        "        host TEXT NOT NULL\n"
+        ");\n";
+
 /* Sets net and len of every address from its text: v6's data step. */
 static int fill_v6(sqlite3 *db)
 {
@@ -510,6 +527,8 @@ const struct pc_migration pc_sqlite_migrations[] = {
         { 10, schema_v10, NULL },
         { 11, schema_v11, NULL },
         { 12, schema_v12, NULL },
+        { 13, schema_v13, NULL },
+        { 14, schema_v14, NULL },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);

@@ -271,7 +271,7 @@ int store_vps_update(struct pc_store *ps, const struct pc_vps *vps, const struct
         bool *ret_changed);
 int store_vps_set_state(struct pc_store *ps, const char *id, bool running, const struct pc_actor *who,
         bool *ret_changed);
-int store_vps_ids(struct pc_store *ps, const char *owner, const char *after, size_t limit,
+int store_vps_ids(struct pc_store *ps, const char *owner, const char *host, const char *after, size_t limit,
         int (*cb)(const char *id, void *userdata), void *userdata);
 /* store_audit.c */
 int store_audit_list(struct pc_store *ps, const char *vps_id, size_t limit, pc_audit_cb cb, void *userdata);
@@ -282,6 +282,7 @@ int store_vps_move(struct pc_store *ps, const char *id, const char *host, const 
 int store_vps_arrived(struct pc_store *ps, const char *id, const char *host, const struct pc_actor *who);
 int store_agent_beat(struct pc_store *ps, const struct pc_agent_beat *b);
 int store_agent_list(struct pc_store *ps, pc_agent_beat_cb cb, void *userdata);
+int store_agent_role(struct pc_store *ps, const char *host, const char *role);
 int store_watch_open(struct pc_store *ps, const char *host, struct pc_store_watch **ret);
 int store_change_last(struct pc_store *ps, int64_t *ret_id);
 /* store_outbox.c */

@@ -631,6 +631,13 @@ int pc_store_agent_beat(struct pc_store *s, const struct pc_agent_beat *b)
         return s->ops->agent_beat(s, b);
 }
 
+int pc_store_agent_role(struct pc_store *s, const char *host, const char *role)
+{
+        if (s == NULL || host == NULL || role == NULL)
+                return -EINVAL;
+        return s->ops->agent_role(s, host, role);
+}
+
 int pc_store_agent_list(struct pc_store *s, pc_agent_beat_cb cb, void *userdata)
 {
         if (s == NULL || cb == NULL)
@@ -645,12 +652,12 @@ int pc_store_watch_open(struct pc_store *s, const char *host, struct pc_store_wa
         return s->ops->watch_open(s, host, ret);
 }
 
-int pc_store_vps_ids(struct pc_store *s, const char *owner, const char *after, size_t limit,
+int pc_store_vps_ids(struct pc_store *s, const char *owner, const char *host, const char *after, size_t limit,
                      int (*cb)(const char *id, void *userdata), void *userdata)
 {
         if (s == NULL || cb == NULL)
                 return -EINVAL;
-        return s->ops->vps_ids(s, owner, after, limit, cb, userdata);
+        return s->ops->vps_ids(s, owner, host, after, limit, cb, userdata);
 }
 
 void pc_store_on_commit(struct pc_store *s, void (*cb)(void *userdata), void *userdata)

@@ -292,7 +292,7 @@ struct pc_store_ops {
         int (*token_used)(struct pc_store *s, int64_t id, int64_t now);
         int (*changes)(struct pc_store *s, int64_t after, size_t limit, pc_change_cb cb, void *userdata);
         int (*change_last)(struct pc_store *s, int64_t *ret_id);
-        int (*vps_ids)(struct pc_store *s, const char *owner, const char *after, size_t limit,
+        int (*vps_ids)(struct pc_store *s, const char *owner, const char *host, const char *after, size_t limit,
                        int (*cb)(const char *id, void *userdata), void *userdata);
         int (*attempt_note)(struct pc_store *s, const struct pc_attempt_count *a);
         int (*attempt_list)(struct pc_store *s, const char *vps_id, uint8_t proto, uint16_t lo, uint16_t hi,
@@ -304,6 +304,7 @@ struct pc_store_ops {
         int (*vps_arrived)(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who);
         int (*agent_beat)(struct pc_store *s, const struct pc_agent_beat *b);
         int (*agent_list)(struct pc_store *s, pc_agent_beat_cb cb, void *userdata);
+        int (*agent_role)(struct pc_store *s, const char *host, const char *role);
         int (*watch_open)(struct pc_store *s, const char *host, struct pc_store_watch **ret);
 };
 
@@ -753,9 +754,11 @@ struct pc_api_token {
         int64_t expires;              /* 0: never */
         int64_t revoked;              /* 0: in force */
         int64_t last_used;            /* to the minute (pc_store_token_used) */
+        char host[PC_NAME_MAX];       /* role agent: the hypervisor it is bound to; "" none (any
+                                       * host: --any-host, or minted before schema 13) */
 };
 
-/* Stores token <t> (name, role, customer, expires) with <hash>, created by
+/* Stores token <t> (name, role, customer, host, expires) with <hash>, created by
  * <who> at <now>: audited token.create, without the hash.  -EEXIST if a
  * token in force has that name. */
 int pc_store_token_add(struct pc_store *s, const struct pc_api_token *t, const uint8_t hash[PC_TOKEN_HASH_SIZE],
@@ -777,8 +780,9 @@ int pc_store_token_used(struct pc_store *s, int64_t id, int64_t now);
 
 /* Calls <cb> with the id of each VPS, by id, after <after> ("" or NULL:
  * from the first), at most <limit> (0: all); of <owner>'s only unless
- * NULL.  Indexed: a page of a customer's VPSes reads that page. */
-int pc_store_vps_ids(struct pc_store *s, const char *owner, const char *after, size_t limit,
+ * NULL, and of those on hypervisor <host> only unless NULL.  Indexed: a
+ * page of a customer's VPSes reads that page. */
+int pc_store_vps_ids(struct pc_store *s, const char *owner, const char *host, const char *after, size_t limit,
                      int (*cb)(const char *id, void *userdata), void *userdata);
 
 /* ---- an operation's transaction ---------------------------------------- */
@@ -863,6 +867,15 @@ int pc_store_agent_beat(struct pc_store *s, const struct pc_agent_beat *b);
 
 /* Calls <cb> for every agent's last heartbeat, by host. */
 int pc_store_agent_list(struct pc_store *s, pc_agent_beat_cb cb, void *userdata);
+
+/* Makes PostgreSQL role <role>, which must exist, hypervisor <host>'s
+ * (schema 14's agent_role, docs/FLEET.md): it may log in, read the
+ * database and change, as row-level security lets it, only <host>'s VPSes
+ * and what hangs off them, its agent's heartbeat and journal.  Again for a
+ * role that is mapped already: its host is <host> now.  The owner's to
+ * call.  -ENOENT: no such role; -EOPNOTSUPP: not a PostgreSQL database
+ * (SQLite has one hypervisor and no roles). */
+int pc_store_agent_role(struct pc_store *s, const char *host, const char *role);
 
 /* A lost connection to the database is made again without making a
  * caller wait: calls fail at once (-EIO, "the database is unreachable")

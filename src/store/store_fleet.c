@@ -227,6 +227,41 @@ struct pc_store_watch {
         struct db_listener *l;
 };
 
+static int agent_role_tx(struct sql_store *s, const char *host, const char *role)
+{
+        _cleanup_stmt_ struct db_stmt *st = NULL;
+        int r;
+
+        r = sql_query(s, &st, "SELECT 1 FROM pg_roles WHERE rolname = ?", "t", role);
+        if (r >= 0)
+                r = sql_step(s, st);
+        if (r == 0)
+                return sql_err(s, -ENOENT,
+                               "database %s has no role %s: create it first, with its password (createuser "
+                               "--pwprompt %s), as a role that may create roles",
+                               s->db->name, role, role);
+        if (r < 0)
+                return r;
+        /* The mapping and the grants, in schema_pg.sql's function. */
+        return sql_exec(s, "SELECT portcullis_agent_role(?, ?)", "tt", role, host);
+}
+
+int store_agent_role(struct pc_store *ps, const char *host, const char *role)
+{
+        struct sql_store *s = to_sql(ps);
+        int r;
+
+        if (strcmp(s->db->driver->name, "postgresql") != 0)
+                return sql_err(s, -EOPNOTSUPP,
+                               "database %s: per-host roles are PostgreSQL's (a %s database has one hypervisor "
+                               "and no roles)",
+                               s->db->name, s->db->driver->name);
+        r = sql_tx_begin(s);
+        if (r < 0)
+                return r;
+        return sql_tx_end(s, agent_role_tx(s, host, role));
+}
+
 int store_watch_open(struct pc_store *ps, const char *host, struct pc_store_watch **ret)
 {
         struct sql_store *s = to_sql(ps);

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define TOKEN_COLUMNS "id, name, role, customer, created, created_by, expires, revoked, last_used"
+#define TOKEN_COLUMNS "id, name, role, customer, created, created_by, expires, revoked, last_used, host"
 
 static void token_read(struct db_stmt *st, struct pc_api_token *t)
 {
@@ -20,13 +20,15 @@ static void token_read(struct db_stmt *st, struct pc_api_token *t)
         t->expires = db_column_int64(st, 6);
         t->revoked = db_column_int64(st, 7);
         t->last_used = db_column_int64(st, 8);
+        copy_trunc(t->host, sizeof(t->host), col_text(st, 9));
 }
 
 /* A token as the audit log shows it: everything but its hash. */
 static json_t *token_json(const struct pc_api_token *t, int64_t id)
 {
-        return json_pack("{s:I, s:s, s:s, s:o, s:o}", "id", (json_int_t)id, "name", t->name, "role", t->role,
-                         "customer", t->customer[0] != '\0' ? json_string(t->customer) : json_null(), "expires",
+        return json_pack("{s:I, s:s, s:s, s:o, s:o, s:o}", "id", (json_int_t)id, "name", t->name, "role", t->role,
+                         "customer", t->customer[0] != '\0' ? json_string(t->customer) : json_null(), "host",
+                         t->host[0] != '\0' ? json_string(t->host) : json_null(), "expires",
                          t->expires != 0 ? json_integer(t->expires) : json_null());
 }
 
@@ -48,10 +50,11 @@ static int token_add_tx(struct sql_store *s, const struct pc_api_token *t, const
         if (r > 0)
                 return sql_err(s, -EEXIST, "a token named %s is in force already: revoke it first", t->name);
         r = sql_insert(s, &id,
-                       "INSERT INTO api_token (name, hash, role, customer, created, created_by, expires) "
-                       "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                       "tbttitn", t->name, (const void *)hash, (size_t)PC_TOKEN_HASH_SIZE, t->role,
-                       t->customer[0] != '\0' ? t->customer : NULL, now, who->by, t->expires);
+                       "INSERT INTO api_token (name, hash, role, customer, created, created_by, expires, host) "
+                       "VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                       "tbttitnt", t->name, (const void *)hash, (size_t)PC_TOKEN_HASH_SIZE, t->role,
+                       t->customer[0] != '\0' ? t->customer : NULL, now, who->by, t->expires,
+                       t->host[0] != '\0' ? t->host : NULL);
         if (r < 0)
                 return r;
         after = token_json(t, id);

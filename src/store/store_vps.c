@@ -411,7 +411,7 @@ int store_vps_remove(struct pc_store *ps, const char *id, const struct pc_actor 
         return sql_tx_end(s, vps_remove_tx(s, id, who, pc_now()));
 }
 
-int store_vps_ids(struct pc_store *ps, const char *owner, const char *after, size_t limit,
+int store_vps_ids(struct pc_store *ps, const char *owner, const char *host, const char *after, size_t limit,
                   int (*cb)(const char *id, void *userdata), void *userdata)
 {
         struct sql_store *s = to_sql(ps);
@@ -420,8 +420,9 @@ int store_vps_ids(struct pc_store *ps, const char *owner, const char *after, siz
         int r;
 
         r = sql_query(s, &st,
-                      "SELECT id FROM vps WHERE (?1 IS NULL OR owner = ?1) AND id > ?2 ORDER BY id LIMIT ?3", "tti",
-                      owner, after != NULL ? after : "", lim);
+                      "SELECT id FROM vps WHERE (?1 IS NULL OR owner = ?1) AND (?2 IS NULL OR host = ?2) AND id > ?3 "
+                      "ORDER BY id LIMIT ?4",
+                      "ttti", owner, host, after != NULL ? after : "", lim);
         if (r < 0)
                 return r;
         while ((r = sql_step(s, st)) > 0) {

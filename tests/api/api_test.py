@@ -12,7 +12,8 @@ import sys
 import yaml
 
 port, slow_port, tmp, openapi_path, routes_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
-tok = {r: open(os.path.join(tmp, "tok-" + r)).read().strip() for r in ("admin", "support", "agent", "ann", "bob", "gone")}
+tok = {r: open(os.path.join(tmp, "tok-" + r)).read().strip()
+       for r in ("admin", "support", "agent", "hv1", "ann", "bob", "gone")}
 failures = 0
 checks = 0
 
@@ -532,6 +533,102 @@ st, j = expect("audit of vps-f1", 200, "GET", "/v1/audit?vps=vps-f1&limit=10", t
 moves = [(e["by"], e["reason"]) for e in sorted(j["audit"], key=lambda e: e["id"]) if e["action"] == "vps.move"]
 check("the moves are audited, by the tokens' names", moves == [("t-admin", "hv1 maintenance"), ("t-agent", None),
                                                               ("t-admin", None)], moves)
+
+# ---- an agent token bound to a host (issue 14, hostile #6) -------------------
+# hv1's hooks hold hv1-hooks: every agent route on hv1's VPS is theirs, on
+# another host's VPS or a single host's (vps-a1) as on one that does not
+# exist (404, as a customer's on another customer's); a VPS goes onto hv1
+# only (403, field host).  Nothing refused is written.
+hv1 = tok["hv1"]
+st, j = expect("whoami of a bound agent token", 200, "GET", "/v1/whoami", token=hv1)
+check("  names its host", j.get("role") == "agent" and j.get("host") == "hv1", j)
+check("an unbound agent token's whoami: host null", call("GET", "/v1/whoami", token=tok["agent"])[1].get("host") is None)
+expect("hv1-hooks reads /metrics", 200, "GET", "/metrics", token=hv1)
+st, j = expect("hv1-hooks registers without a host", 201, "POST", "/v1/vps",
+               {"id": "vps-h1", "owner": "ann@example.org", "iface": "taph1", "addresses": ["192.0.2.171"]}, hv1)
+check("  onto hv1", (j or {}).get("host") == "hv1", j)
+st, j = expect("hv1-hooks registers on hv1", 201, "POST", "/v1/vps",
+               {"id": "vps-h2", "owner": "bob@example.org", "iface": "taph2", "addresses": ["192.0.2.172"],
+                "host": "hv1"}, hv1)
+register("vps-o1", "vnet1", "192.0.2.173", "hv2", token=adm)
+register("vps-o2", "vnet2", "192.0.2.174", "hv2", token=adm)
+audit_before = audit_rows()
+st, j = expect("hv1-hooks registers on hv2", 403, "POST", "/v1/vps",
+               {"id": "vps-h9", "owner": "ann@example.org", "iface": "taph9", "addresses": ["192.0.2.179"],
+                "host": "hv2"}, hv1)
+check("  field host, says which host it may", (j or {}).get("error", {}).get("field") == "host" and
+      "only on hv1" in j["error"]["message"], j)
+st, j = expect("hv1-hooks lists VPSes", 200, "GET", "/v1/vps?limit=100", token=hv1)
+check("  hv1's only", sorted(v["id"] for v in (j or {}).get("vps", [])) == ["vps-h1", "vps-h2"], j)
+st, j = expect("hv1-hooks pages its list", 200, "GET", "/v1/vps?limit=1", token=hv1)
+check("  by id, hv1's", [v["id"] for v in j["vps"]] == ["vps-h1"] and j["next"] == "vps-h1", j)
+st, j = expect("  the next page", 200, "GET", "/v1/vps?limit=1&after=vps-h1", token=hv1)
+check("  is hv1's too", [v["id"] for v in j["vps"]] == ["vps-h2"], j)
+for whose, vid in (("hv2's", "vps-o1"), ("a single host's", "vps-a1")):
+    for name, method, path, body in (
+            ("GET", "GET", "", None),
+            ("PATCH", "PATCH", "", {"addresses": ["192.0.2.178"], "reason": "VM reconfigured"}),
+            ("stop", "POST", "/stop", {}),
+            ("start", "POST", "/start", {}),
+            ("filters", "POST", "/filters", {"all": True, "reason": "abuse"}),
+            ("suspend", "POST", "/suspend", {"reason": "abuse"}),
+            ("terminate", "POST", "/terminate", {"reason": "fraud"}),
+            ("DELETE", "DELETE", "", {"reason": "VM destroyed"})):
+        st, j = expect("hv1-hooks %s %s VPS" % (name, whose), 404, method, "/v1/vps/" + vid + path, body, hv1)
+        check("  as one that does not exist", (j or {}).get("error", {}).get("message") == "vps %s does not exist" % vid,
+              j)
+# The hole's own request (tests/fleet_hostile/agent_token_cross_host.sh):
+# hv2's VPS re-pointed at a dead interface of hv2; and pushes elsewhere.
+for name, vid, body in (("hv2's VPS to a dead interface of hv2", "vps-o1", {"host": "hv2", "iface": "vnet999"}),
+                        ("hv2's VPS to hv3", "vps-o1", {"host": "hv3", "iface": "vnet9"}),
+                        ("its own VPS to hv2", "vps-h1", {"host": "hv2", "iface": "vnet9"}),
+                        ("its own VPS to no host", "vps-h1", {"host": ""})):
+    st, j = expect("hv1-hooks moves %s" % name, 403, "POST", "/v1/vps/%s/move" % vid, body, hv1)
+    check("  field host: onto hv1 only", (j or {}).get("error", {}).get("field") == "host" and
+          "only onto hv1" in j["error"]["message"], j)
+check("nothing refused was written (the audit log is unchanged)", audit_rows() == audit_before,
+      (audit_before, audit_rows()))
+st, j = expect("admin: hv2's VPS is untouched", 200, "GET", "/v1/vps/vps-o1", token=adm)
+check("  on hv2's vnet1, running, no filter", j.get("host") == "hv2" and j.get("iface") == "vnet1" and
+      j.get("run_state") == "running" and not j.get("filters") and "moving_from" not in j, j)
+# Its own host's VPS: every agent route.
+for name, method, path, body, want in (
+        ("GET", "GET", "", None, 200),
+        ("PATCH", "PATCH", "", {"addresses": ["192.0.2.175"], "reason": "VM reconfigured"}, 200),
+        ("stop", "POST", "/stop", {}, 200),
+        ("start", "POST", "/start", {}, 200),
+        ("filters", "POST", "/filters", {"all": True, "until": "+1h", "reason": "abuse"}, 201),
+        ("suspend", "POST", "/suspend", {"reason": "abuse"}, 201),
+        ("moves on hv1", "POST", "/move", {"host": "hv1", "iface": "taph7", "reason": "nic renamed"}, 200),
+        ("terminate", "POST", "/terminate", {"reason": "fraud"}, 201)):
+    expect("hv1-hooks %s hv1's VPS" % name, want, method, "/v1/vps/vps-h1" + path, body, hv1)
+expect("hv1-hooks DELETE hv1's VPS", 200, "DELETE", "/v1/vps/vps-h2", {"reason": "VM destroyed"}, hv1)
+# A live migration: the destination's hooks pull the VPS onto their host.
+st, j = expect("hv1-hooks pulls hv2's VPS onto hv1 (a migration's destination)", 200, "POST",
+               "/v1/vps/vps-o2/move", {"host": "hv1", "iface": "taph8", "reason": "migrate begin"}, hv1)
+check("  hv1's now; hv2 keeps enforcing it until hv1 has it", j.get("host") == "hv1" and
+      j.get("moving_from") == "hv2" and j.get("iface") == "taph8", j)
+expect("  and hv1-hooks reads it", 200, "GET", "/v1/vps/vps-o2", token=hv1)
+# Minting one through the API.
+st, j = expect("POST /v1/tokens: an agent token bound to hv3", 201, "POST", "/v1/tokens",
+               {"name": "hv3-hooks", "role": "agent", "host": "hv3"}, adm)
+check("  says its host", j.get("host") == "hv3" and j["token"].startswith("pct_"), j)
+check("  and acts as hv3's", call("GET", "/v1/whoami", token=j["token"])[1].get("host") == "hv3")
+st, j = expect("POST /v1/tokens: an agent token of any host, said", 201, "POST", "/v1/tokens",
+               {"name": "every-hooks", "role": "agent", "any_host": True}, adm)
+check("  host null", "host" in j and j["host"] is None, j)
+for name, body, field in (("an agent token without a host", {"name": "x1", "role": "agent"}, "host"),
+                          ("both a host and any host", {"name": "x1", "role": "agent", "host": "hv1",
+                                                        "any_host": True}, "host"),
+                          ("a host that is no name", {"name": "x1", "role": "agent", "host": "hv 1"}, "host"),
+                          ("a host on a support token", {"name": "x1", "role": "support", "host": "hv1"}, "host"),
+                          ("any_host a string", {"name": "x1", "role": "agent", "any_host": "yes"}, "any_host")):
+    st, j = expect("POST /v1/tokens with %s" % name, 400, "POST", "/v1/tokens", body, adm)
+    check("  field %s" % field, (j or {}).get("error", {}).get("field") == field, j)
+st, j = expect("GET /v1/tokens", 200, "GET", "/v1/tokens", token=adm)
+hosts = {t["name"]: t["host"] for t in j["tokens"]}
+check("the token list says each token's host", hosts.get("hv1-hooks") == "hv1" and hosts.get("hv3-hooks") == "hv3"
+      and hosts.get("t-agent") is None and hosts.get("every-hooks") is None and hosts.get("t-admin") is None, hosts)
 
 # The fleet as its operators read it.
 for role in ("admin", "support", "agent", "ann"):

@@ -24,9 +24,13 @@ pc() { "$build/src/cli/portcullis" -c etc/portcullis.yaml --db "$db" "$@"; }
 pc init >/dev/null || exit 1
 pc vps add vps-a1 --owner ann@example.org --iface tapa1 --addr 198.51.100.11 --by t >/dev/null 2>&1 || exit 1
 pc vps add vps-b1 --owner bob@example.org --iface tapb1 --addr 198.51.100.21 --by t >/dev/null 2>&1 || exit 1
-for r in admin support agent; do
+for r in admin support; do
         pc token create "t-$r" --role "$r" --by t >"$tmp/tok-$r" 2>/dev/null || exit 1
 done
+# The agent role's matrix with a token of every host (portcullisd's own
+# response engine acts so); a hypervisor's hooks hold one bound to it.
+pc token create t-agent --role agent --any-host --by t >"$tmp/tok-agent" 2>/dev/null || exit 1
+pc token create hv1-hooks --role agent --host hv1 --by t >"$tmp/tok-hv1" 2>/dev/null || exit 1
 pc token create ann --role customer --customer ann@example.org --by t >"$tmp/tok-ann" 2>/dev/null || exit 1
 pc token create bob --role customer --customer bob@example.org --by t >"$tmp/tok-bob" 2>/dev/null || exit 1
 pc token create gone --role admin --by t >"$tmp/tok-gone" 2>/dev/null || exit 1

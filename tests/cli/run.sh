@@ -936,9 +936,31 @@ t tok-badrole 2 token create panel --role root --by alice && has tok-badrole "--
 t tok-nocust 2 token create c1 --role customer --by alice && has tok-nocust "--customer is required" "$err"
 t tok-custrole 2 token create s1 --role support --customer a@example.org --by alice &&
         has tok-custrole "--customer is only for a customer token" "$err"
-t tok-badname 2 token create 'Panel!' --role agent --by alice && has tok-badname "'Panel!' is not a valid token name" "$err"
-t tok-past 2 token create p2 --role agent --expires 2001-01-01 --by alice && has tok-past "in the past" "$err"
-t tok-create 0 token create panel --role agent --by alice && has tok-create "pct_" "$out"
+t tok-badname 2 token create 'Panel!' --role agent --host hv1 --by alice && has tok-badname "'Panel!' is not a valid token name" "$err"
+t tok-past 2 token create p2 --role agent --host hv1 --expires 2001-01-01 --by alice && has tok-past "in the past" "$err"
+# An agent token is bound to a hypervisor (issue 14): --host, the config's
+# agent.host, or --any-host said explicitly; only an agent's.
+t tok-nohost 2 token create p3 --role agent --by alice && has tok-nohost "--host H is required for an agent token" "$err"
+t tok-bothhost 2 token create p3 --role agent --host hv1 --any-host --by alice && has tok-bothhost "not both" "$err"
+t tok-badhost 2 token create p3 --role agent --host 'HV 1' --by alice && has tok-badhost "host 'HV 1' is not a name" "$err"
+t tok-hostrole 2 token create p3 --role support --host hv1 --by alice && has tok-hostrole "a host is only for an agent token (role support has none)" "$err"
+t tok-anyrole 2 token create p3 --role admin --any-host --by alice && has tok-anyrole "a host is only for an agent token" "$err"
+t tok-nohost-none 0 --json token list && json tok-nohost-none 'j["tokens"] == []'
+sed 's|^agent:$|agent:\n  host: hv17|' etc/portcullis.yaml >"$tmp/hv17.yaml"
+[ -e "$tmp/profiles" ] || ln -s "$PWD/etc/profiles" "$tmp/profiles"
+cli_cfg=$tmp/hv17.yaml
+t tok-cfghost 0 --json token create hv17-hooks --role agent --by alice &&
+        json tok-cfghost 'j["host"] == "hv17" and j["role"] == "agent" and j["token"].startswith("pct_")'
+t tok-cfghost-other 0 --json token create hv18-hooks --role agent --host hv18 --by alice && json tok-cfghost-other 'j["host"] == "hv18"'
+t tok-cfghost-any 0 token create every-hooks --role agent --any-host --by alice && has tok-cfghost-any "(role agent, any host)" "$err"
+unset cli_cfg
+t tok-hostlist 0 token list && has tok-hostlist "HOST" "$out" && grep -qE "^hv17-hooks +agent +- +hv17 " <<<"$out" &&
+        grep -qE "^every-hooks +agent +- +any " <<<"$out" || { echo "FAIL tok-hostlist: $out"; failures=$((failures + 1)); }
+[ "$(qt "SELECT count(*) FROM audit WHERE action = 'token.create' AND \"after\" LIKE '%\"host\":\"hv17\"%'")" = 1 ] ||
+        { echo "FAIL tok-host-audited"; failures=$((failures + 1)); }
+for name in hv17-hooks hv18-hooks every-hooks; do t "tok-hostrevoke-$name" 0 token revoke "$name" --by alice; done
+t tok-create 0 token create panel --role agent --host hv1 --by alice && has tok-create "pct_" "$out" &&
+        has tok-create "(role agent, host hv1)" "$err"
 tok=$out
 [ ${#tok} = 47 ] || { echo "FAIL tok-length: ${#tok}"; failures=$((failures + 1)); }
 hex=$(printf %s "$tok" | sha256sum | cut -c1-64)
@@ -949,12 +971,12 @@ hex=$(printf %s "$tok" | sha256sum | cut -c1-64)
 t tok-dup 2 token create panel --role admin --by alice && has tok-dup "a token named panel is in force already" "$err"
 t tok-cust 0 --json token create carol --role customer --customer carol@example.org --expires +30d --by alice &&
         json tok-cust 'j["role"] == "customer" and j["customer"] == "carol@example.org" and j["token"].startswith("pct_") and j["expires"]'
-t tok-list 0 --json token list && json tok-list '[t["name"] for t in j["tokens"]] == ["carol", "panel"] and "token" not in j["tokens"][0]'
+t tok-list 0 --json token list && json tok-list '[t["name"] for t in j["tokens"]] == ["carol", "panel"] and "token" not in j["tokens"][0] and [t["host"] for t in j["tokens"]] == [None, "hv1"]'
 t tok-revoke 0 token revoke panel --by alice && has tok-revoke "token panel revoked" "$out"
 t tok-revoke-again 2 token revoke panel --by alice && has tok-revoke-again "no token named panel is in force" "$err"
 t tok-list-live 0 --json token list && json tok-list-live '[t["name"] for t in j["tokens"]] == ["carol"]'
-t tok-list-all 0 --json token list --all && json tok-list-all 'len(j["tokens"]) == 2'
-t tok-reissue 0 token create panel --role agent --by alice
+t tok-list-all 0 --json token list --all && json tok-list-all 'len(j["tokens"]) == 5'
+t tok-reissue 0 token create panel --role agent --any-host --by alice
 usedb t
 
 echo "$n commands, $failures failures"

@@ -65,7 +65,7 @@ ticket revoke 1 --by alice --reason abuse
 --json ticket show 1
 --json ticket list vps-201 --state denied
 --json vps show vps-201
-token create panel --role agent --by alice
+token create panel --role agent --host hv1 --by alice
 token create ann --role customer --customer ann@example.org --by alice
 token create panel --role admin --by alice
 token revoke panel --by alice

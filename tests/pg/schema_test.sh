@@ -34,7 +34,18 @@ refused() {
 
 out=$(psql_ -f "$src/src/store/schema_pg.sql" 2>&1)
 check "the schema loads" $? "$out"
-check "at version 12" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 12 ]; echo $?)"
+check "at version 14" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 14 ]; echo $?)"
+# Row-level security as schema 14 made it, to compare with a migrated one.
+security() {
+        psql_ -c "SELECT tablename || ' ' || policyname || ' ' || cmd || ' ' || coalesce(qual, '-') || ' ' || coalesce(with_check, '-')
+                  FROM pg_policies WHERE schemaname = 'public' ORDER BY 1" \
+              -c "SELECT relname FROM pg_class WHERE relrowsecurity AND relnamespace = 'public'::regnamespace ORDER BY 1" \
+              -c "SELECT proname || ' ' || md5(prosrc) || ' ' || prosecdef FROM pg_proc
+                  WHERE proname IN ('portcullis_host', 'portcullis_mine', 'portcullis_gone', 'portcullis_agent_role')
+                  ORDER BY 1"
+}
+fresh_security=$(security)
+check "row-level security on the per-VPS tables" "$(grep -c "^vps host_change UPDATE" <<<"$fresh_security" | grep -q 1; echo $?)" "$fresh_security"
 
 # Every SQLite table and column, from a database the build creates.
 "$build/src/cli/portcullis" -c "$src/etc/portcullis.yaml" --db "sqlite:$tmp/s.db" init >/dev/null
@@ -46,8 +57,8 @@ missing=$(comm -23 <(sort <<<"$sqlite_cols") <(sort <<<"$pg_cols"))
 extra=$(comm -13 <(sort <<<"$sqlite_cols") <(sort <<<"$pg_cols"))
 check "every SQLite column is in PostgreSQL's schema" "$([ -z "$missing" ]; echo $?)" "$missing"
 check "and no other" "$([ -z "$extra" ]; echo $?)" "$extra"
-check "SQLite's schema is at version 12 too" \
-        "$([ "$(sqlite3 "$tmp/s.db" 'PRAGMA user_version')" = 12 ]; echo $?)"
+check "SQLite's schema is at version 14 too" \
+        "$([ "$(sqlite3 "$tmp/s.db" 'PRAGMA user_version')" = 14 ]; echo $?)"
 
 psql_ -c "INSERT INTO vps (id, owner, lang, site, created) VALUES ('vps-1', 'ann@example.org', 'en', 'milano', 1)" \
       -c "INSERT INTO audit (at, \"by\", action, object) VALUES (1, 'alice', 'vps.add', 'vps/vps-1')" \
@@ -79,13 +90,37 @@ check "a version 11 database loads" $? "$out"
 psql_ -c "INSERT INTO vps (id, owner, lang, site, iface, created) VALUES ('vps-2', 'ann@example.org', 'en', 'milano', 'tap2', 1)"
 out=$("$build/src/cli/portcullis" -c "$src/etc/portcullis.yaml" --db "$url" --json vps show vps-2 2>&1)
 check "this build opens it" $? "$out"
-check "and migrated it to version 12" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 12 ]; echo $?)"
+check "and migrated it to version 14" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 14 ]; echo $?)"
+check "  its row-level security as a new one's" "$([ "$(security)" = "$fresh_security" ]; echo $?)" \
+        "$(diff <(echo "$fresh_security") <(security) | head -5)"
 pg_cols=$(psql_ -c "SELECT table_name || '.' || column_name FROM information_schema.columns
                      WHERE table_schema = 'public' AND table_name <> 'schema_version' ORDER BY 1")
 missing=$(comm -23 <(sort <<<"$sqlite_cols") <(sort <<<"$pg_cols"))
 check "with every column a new one has" "$([ -z "$missing" ]; echo $?)" "$missing"
 check "and the change notices" "$([ "$(psql_ -c "SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_notify'")" = 1 ]; echo $?)"
 check "its VPS kept" "$([ "$(psql_ -c "SELECT iface FROM vps WHERE id = 'vps-2'")" = tap2 ]; echo $?)"
+
+# A version 12 database (the fleet's, before an agent token's host) too,
+# its tokens kept: an agent token of then is bound to no host.
+psql_ -c "DROP SCHEMA public CASCADE" -c "CREATE SCHEMA public" >/dev/null 2>&1
+out=$(psql_ -f "$src/tests/pg/schema_v12.sql" 2>&1)
+check "a version 12 database loads" $? "$out"
+psql_ -c "INSERT INTO api_token (name, hash, role, created, created_by) VALUES ('hooks', '\\x00', 'agent', 1, 'alice')"
+out=$("$build/src/cli/portcullis" -c "$src/etc/portcullis.yaml" --db "$url" --json token list 2>&1)
+check "this build opens it" $? "$out"
+check "and migrated it to version 14" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 14 ]; echo $?)"
+check "  its row-level security as a new one's" "$([ "$(security)" = "$fresh_security" ]; echo $?)" \
+        "$(diff <(echo "$fresh_security") <(security) | head -5)"
+pg_cols=$(psql_ -c "SELECT table_name || '.' || column_name FROM information_schema.columns
+                     WHERE table_schema = 'public' AND table_name <> 'schema_version' ORDER BY 1")
+missing=$(comm -23 <(sort <<<"$sqlite_cols") <(sort <<<"$pg_cols"))
+check "with every column a new one has" "$([ -z "$missing" ]; echo $?)" "$missing"
+check "its agent token kept, bound to no host" "$(python3 -c '
+import json, sys
+t = json.loads(sys.argv[1])["tokens"]
+sys.exit(0 if [(x["name"], x["role"], x["host"]) for x in t] == [("hooks", "agent", None)] else 1)' "$out"; echo $?)" "$out"
+check "a host only on an agent token (23514)" \
+        "$(refused 23514 "INSERT INTO api_token (name, hash, role, created, created_by, host) VALUES ('s', '\\x01', 'support', 1, 'a', 'hv1')"; echo $?)"
 
 echo "$checks checks, $failures failures"
 [ "$failures" = 0 ]

@@ -255,7 +255,8 @@ static void test_tokens(void **state)
                                            text, NULL, &err),
                        &err, PC_OPS_EINVAL, "customer", "is required");
         assert_refused(pc_ops_token_create(&ops, &admin,
-                                           &(struct pc_token_spec){ .name = "x", .role = "agent", .expires = 1000 },
+                                           &(struct pc_token_spec){ .name = "x", .role = "agent", .any_host = true,
+                                                                    .expires = 1000 },
                                            text, NULL, &err),
                        &err, PC_OPS_EINVAL, "expires", "in the past");
 
@@ -295,12 +296,66 @@ static void test_tokens(void **state)
         assert_refused(pc_ops_token_revoke(&ops, &admin, "desk", &err), &err, PC_OPS_ENOENT, "", "no token named desk");
         assert_int_equal(pc_ops_token_create(&ops, &admin,
                                              &(struct pc_token_spec){ .name = "soon", .role = "agent",
-                                                                      .expires = pc_now() + 60 },
+                                                                      .any_host = true, .expires = pc_now() + 60 },
                                              text, NULL, &err),
                          0);
         assert_int_equal(pc_ops_token_authenticate(&ops, text, pc_now(), &t, &who, &err), 0);
         assert_refused(pc_ops_token_authenticate(&ops, text, pc_now() + 61, &t, &who, &err), &err, PC_OPS_EAUTH, "",
                        "a valid bearer token is required");
+}
+
+/* An agent token is bound to a host unless said otherwise, and names it. */
+static void test_token_host(void **state)
+{
+        char text[PC_TOKEN_TEXT_SIZE];
+        struct pc_api_token t;
+        struct pc_ops_actor who;
+        struct pc_ops_error err;
+
+        assert_refused(pc_ops_token_create(&ops, &admin, &(struct pc_token_spec){ .name = "h", .role = "agent" }, text,
+                                           NULL, &err),
+                       &err, PC_OPS_EINVAL, "host", "an agent token needs a host");
+        assert_refused(pc_ops_token_create(&ops, &admin,
+                                           &(struct pc_token_spec){ .name = "h", .role = "agent", .host = "hv1",
+                                                                    .any_host = true },
+                                           text, NULL, &err),
+                       &err, PC_OPS_EINVAL, "host", "not both");
+        assert_refused(pc_ops_token_create(&ops, &admin,
+                                           &(struct pc_token_spec){ .name = "h", .role = "agent", .host = "HV 1" },
+                                           text, NULL, &err),
+                       &err, PC_OPS_EINVAL, "host", "is not a name");
+        assert_refused(pc_ops_token_create(&ops, &admin,
+                                           &(struct pc_token_spec){ .name = "h", .role = "agent", .host = "" }, text,
+                                           NULL, &err),
+                       &err, PC_OPS_EINVAL, "host", "is not a name");
+        assert_refused(pc_ops_token_create(&ops, &admin,
+                                           &(struct pc_token_spec){ .name = "h", .role = "support", .host = "hv1" },
+                                           text, NULL, &err),
+                       &err, PC_OPS_EINVAL, "host", "only for an agent token");
+        assert_refused(pc_ops_token_create(&ops, &admin,
+                                           &(struct pc_token_spec){ .name = "h", .role = "admin", .any_host = true },
+                                           text, NULL, &err),
+                       &err, PC_OPS_EINVAL, "host", "only for an agent token");
+
+        assert_int_equal(pc_ops_token_create(&ops, &admin,
+                                             &(struct pc_token_spec){ .name = "hv1-hooks", .role = "agent",
+                                                                      .host = "hv1" },
+                                             text, &t, &err),
+                         0);
+        assert_string_equal(t.host, "hv1");
+        assert_int_equal(pc_ops_token_authenticate(&ops, text, pc_now(), &t, &who, &err), 0);
+        assert_int_equal(who.role, PC_ROLE_AGENT);
+        assert_string_equal(who.host, "hv1");
+        assert_string_equal(pc_ops_actor_host(&who), "hv1");
+        assert_int_equal(pc_ops_token_create(&ops, &admin,
+                                             &(struct pc_token_spec){ .name = "all-hooks", .role = "agent",
+                                                                      .any_host = true },
+                                             text, &t, &err),
+                         0);
+        assert_string_equal(t.host, "");
+        assert_int_equal(pc_ops_token_authenticate(&ops, text, pc_now(), &t, &who, &err), 0);
+        assert_null(who.host);
+        assert_null(pc_ops_actor_host(&who));
 }
 
 /* ---- VPSes ------------------------------------------------------------ */
@@ -570,6 +625,132 @@ static void test_set_state(void **state)
         assert_refused(pc_ops_vps_set_state(&ops, &agent, "vps-201", false, "a\x1b[2J", NULL, &err), &err,
                        PC_OPS_EINVAL, "reason", "control character");
         assert_int_equal(audit_count(), rows + 2);
+}
+
+/* An agent bound to hv1 (its hooks' token) acts on hv1's VPSes only: it
+ * registers onto hv1, sees, changes, filters, suspends and terminates
+ * hv1's, and moves a VPS only onto hv1.  Another host's VPS, or a single
+ * host's, does not exist to it; a refusal writes nothing. */
+static void test_agent_bound_to_host(void **state)
+{
+        static const struct pc_ops_actor hv1 = { .principal = "hv1-hooks", .role = PC_ROLE_AGENT, .host = "hv1" };
+        struct pc_filter f = { .scope = PC_SCOPE_ALL, .direction = PC_DIR_EGRESS };
+        struct pc_prefix addr;
+        struct pc_vps_change ch = { .id = "vps-b", .addrs = &addr, .n_addrs = 1 };
+        const char *theirs[] = { "vps-b", "vps-s" };
+        struct spec_buf b;
+        struct pc_ops_error err;
+        struct pc_vps *v;
+        int64_t rows, id;
+        bool changed;
+
+        assert_int_equal(pc_parse_prefix("198.51.100.99", false, &addr), 0);
+        /* hv2's vps-b and a single host's vps-s, by the admin. */
+        spec_of(&b, "vps-b", NULL, "198.51.100.12", NULL)->host = "hv2";
+        register_ok(&b.spec);
+        register_ok(spec_of(&b, "vps-s", NULL, "198.51.100.13", NULL));
+
+        /* Registration: onto hv1, said or not; elsewhere refused. */
+        assert_int_equal(pc_ops_vps_register(&ops, &hv1, spec_of(&b, "vps-a", NULL, "198.51.100.11", NULL), NULL, NULL,
+                                             &err),
+                         0);
+        assert_int_equal(pc_ops_vps_get(&ops, &hv1, "vps-a", &v, &err), 0);
+        assert_string_equal(v->host, "hv1");
+        pc_vps_free(v);
+        rows = audit_count();
+        spec_of(&b, "vps-c", NULL, "198.51.100.14", NULL)->host = "hv2";
+        assert_refused(pc_ops_vps_register(&ops, &hv1, &b.spec, NULL, NULL, &err), &err, PC_OPS_EPERM, "host",
+                       "may not register a VPS on host hv2: only on hv1");
+
+        /* Another host's VPS, and a single host's: as if they did not exist. */
+        for (size_t i = 0; i < PC_ARRAY_SIZE(theirs); i++) {
+                const char *id_ = theirs[i];
+
+                ch.id = id_;
+                assert_refused(pc_ops_vps_get(&ops, &hv1, id_, &v, &err), &err, PC_OPS_ENOENT, "vps", "does not exist");
+                assert_refused(pc_ops_vps_update(&ops, &hv1, &ch, NULL, NULL, &err), &err, PC_OPS_ENOENT, "vps",
+                               "does not exist");
+                assert_refused(pc_ops_vps_set_state(&ops, &hv1, id_, false, NULL, NULL, &err), &err, PC_OPS_ENOENT,
+                               "vps", "does not exist");
+                assert_refused(pc_ops_vps_remove(&ops, &hv1, id_, "VM destroyed", false, &err), &err, PC_OPS_ENOENT,
+                               "vps", "does not exist");
+                assert_refused(pc_ops_filter_place(&ops, &hv1, id_, &f, "abuse", &id, &err), &err, PC_OPS_ENOENT,
+                               "vps", "does not exist");
+                assert_refused(pc_ops_suspend(&ops, &hv1, id_, 0, "abuse", &id, &err), &err, PC_OPS_ENOENT, "vps",
+                               "does not exist");
+                assert_refused(pc_ops_terminate(&ops, &hv1, id_, 0, "fraud", "fraud", &id, &err), &err,
+                               PC_OPS_ENOENT, "vps", "does not exist");
+        }
+        /* The move of issue 14's repro: hv2's VPS re-pointed at a dead
+         * interface of hv2.  A bound agent moves onto its own host only. */
+        assert_refused(pc_ops_vps_move(&ops, &hv1, "vps-b", "hv2", "vnet999", NULL, NULL, &err), &err, PC_OPS_EPERM,
+                       "host", "may move a VPS only onto hv1, not to hv2");
+        assert_refused(pc_ops_vps_move(&ops, &hv1, "vps-a", "hv2", "vnet7", NULL, NULL, &err), &err, PC_OPS_EPERM,
+                       "host", "only onto hv1");
+        assert_refused(pc_ops_vps_move(&ops, &hv1, "vps-a", "", NULL, NULL, NULL, &err), &err, PC_OPS_EPERM, "host",
+                       "not to no host");
+        assert_int_equal(audit_count(), rows);
+        assert_int_equal(pc_store_vps_fetch(store, cfg, "vps-b", &v), 0);
+        assert_string_equal(v->host, "hv2");
+        assert_string_equal(v->iface, "vps-b");
+        pc_vps_free(v);
+
+        /* Its own host's VPS: everything the agent role may do. */
+        ch.id = "vps-a";
+        assert_int_equal(pc_ops_vps_update(&ops, &hv1, &ch, "VM reconfigured", &changed, &err), 0);
+        assert_true(changed);
+        assert_int_equal(pc_ops_vps_set_state(&ops, &hv1, "vps-a", false, NULL, &changed, &err), 0);
+        assert_int_equal(pc_ops_filter_place(&ops, &hv1, "vps-a", &f, "abuse", &id, &err), 0);
+        assert_int_equal(pc_ops_suspend(&ops, &hv1, "vps-a", 0, "abuse", &id, &err), 0);
+        assert_int_equal(pc_ops_vps_move(&ops, &hv1, "vps-a", "hv1", "vnet3", NULL, &changed, &err), 0);
+        assert_true(changed);
+
+        /* A live migration's destination pulls the VPS onto its host. */
+        assert_int_equal(pc_ops_vps_move(&ops, &hv1, "vps-b", "hv1", "vnet9", "migrated here", &changed, &err), 0);
+        assert_int_equal(pc_ops_vps_get(&ops, &hv1, "vps-b", &v, &err), 0);
+        assert_string_equal(v->host, "hv1");
+        assert_string_equal(v->moving_from, "hv2");
+        pc_vps_free(v);
+        assert_int_equal(pc_ops_vps_remove(&ops, &hv1, "vps-a", "VM destroyed", false, &err), 0);
+
+        /* An unbound agent (portcullisd's engine, an --any-host token)
+         * acts on every host's. */
+        assert_int_equal(pc_ops_vps_set_state(&ops, &agent, "vps-s", false, NULL, &changed, &err), 0);
+        assert_true(changed);
+}
+
+static int collect_id(const char *id, void *userdata)
+{
+        char *buf = userdata;
+
+        strcat(buf, id);
+        strcat(buf, " ");
+        return 0;
+}
+
+/* A bound agent's list is its host's VPSes. */
+static void test_agent_host_list(void **state)
+{
+        static const struct pc_ops_actor hv1 = { .principal = "hv1-hooks", .role = PC_ROLE_AGENT, .host = "hv1" };
+        struct spec_buf b;
+        struct pc_ops_error err;
+        char ids[256] = "";
+
+        spec_of(&b, "vps-1", NULL, "198.51.100.11", NULL)->host = "hv1";
+        register_ok(&b.spec);
+        spec_of(&b, "vps-2", NULL, "198.51.100.12", NULL)->host = "hv2";
+        register_ok(&b.spec);
+        register_ok(spec_of(&b, "vps-3", NULL, "198.51.100.13", NULL));
+        spec_of(&b, "vps-4", NULL, "198.51.100.14", NULL)->host = "hv1";
+        register_ok(&b.spec);
+        assert_int_equal(pc_ops_vps_list(&ops, &hv1, NULL, 0, collect_id, ids, &err), 0);
+        assert_string_equal(ids, "vps-1 vps-4 ");
+        ids[0] = '\0';
+        assert_int_equal(pc_ops_vps_list(&ops, &hv1, "vps-1", 1, collect_id, ids, &err), 0);
+        assert_string_equal(ids, "vps-4 ");
+        ids[0] = '\0';
+        assert_int_equal(pc_ops_vps_list(&ops, &agent, NULL, 0, collect_id, ids, &err), 0);
+        assert_string_equal(ids, "vps-1 vps-2 vps-3 vps-4 ");
 }
 
 /* ---- exceptions ------------------------------------------------------- */
@@ -1199,6 +1380,9 @@ int main(void)
                 cmocka_unit_test(test_authorize_matrix),
                 cmocka_unit_test(test_fleet_judge),
                 cmocka_unit_test_setup_teardown(test_tokens, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_token_host, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_agent_bound_to_host, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_agent_host_list, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register_refused_roles, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register_invalid, open_store, close_store),

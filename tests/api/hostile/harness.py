@@ -53,7 +53,9 @@ class Apid:
                     "--addr", "198.51.100.21", "--by", "t")
         self.tok = {}
         for r in ("admin", "support", "agent"):
-            self.tok[r] = self.pc("token", "create", "t-" + r, "--role", r, "--by", "t").strip()
+            # The agent's token of every host, as portcullisd's own engine acts.
+            self.tok[r] = self.pc("token", "create", "t-" + r, "--role", r, "--by", "t",
+                                  *(["--any-host"] if r == "agent" else [])).strip()
         for c in ("ann", "bob"):
             self.tok[c] = self.pc("token", "create", c, "--role", "customer", "--customer",
                                   c + "@example.org", "--by", "t").strip()

@@ -1,0 +1,37 @@
+#!/bin/bash
+# Probe of the rule that closed agent_token_cross_host (hostile #6): a
+# bound agent token moves a VPS onto its own host only -- it pulls, as a
+# live migration's destination does.  A compromised hv1 can therefore
+# claim hv2's VPS.  hv2 must keep enforcing the VM for as long as its
+# interface is still on hv2, whatever hv1 then does with the VPS it
+# claimed: loosen it (its addresses), lift nothing it may not, remove it.
+# Exits 1 while hv1's claim lets the VM on hv2 out through its filter.
+. "$(dirname "$0")/lib.sh"
+fh_init 2
+vps_link b 2 vb 12
+pc_on 1 init >/dev/null 2>&1 || { echo "SETUP init"; exit 2; }
+pc_on 1 vps add vps-b --owner bob@example.org --iface vb --addr 198.51.100.12 --host hv2 --by lab >/dev/null || exit 2
+pc_on 1 filter place vps-b --ports tcp/8080 --by sam --reason "abuse report" >/dev/null || exit 2
+agent_up 1 && agent_up 2 || { echo "SETUP agents"; exit 2; }
+wait_for 5 blocked b 8080 || { echo "SETUP the filter does not hold"; exit 2; }
+TOK=$(pc_on 1 token create hv1-hooks --role agent --host hv1 --by lab 2>/dev/null)
+[ -n "$TOK" ] || { echo "SETUP no token"; exit 2; }
+lab_bg apid hv1 "$FH_BUILD/src/api/portcullis-apid" -c "$LAB_DIR/hv1.yaml" --user nobody --port 8470 >/dev/null
+wait_for 5 grep -q "listening on" "$LAB_DIR/log/apid.log" || { echo "SETUP apid"; cat "$LAB_DIR/log/apid.log"; exit 2; }
+api() {
+        ip netns exec "$(ns hv1)" curl -sS -m 5 -o "$LAB_DIR/api.out" -w '%{http_code}' -X "$1" \
+                -H "Authorization: Bearer $TOK" -H "Content-Type: application/json" ${3:+--data "$3"} \
+                "http://127.0.0.1:8470$2"
+}
+code=$(api POST /v1/vps/vps-b/move '{"host":"hv1","iface":"vnet999","reason":"migrate begin"}')
+echo "hv1's agent token pulls hv2's vps-b onto hv1 -> $code"
+[ "$code" = 200 ] || { echo "SETUP the pull was refused ($code)"; cat "$LAB_DIR/api.out"; exit 2; }
+sleep 2
+blocked b 8080 || { echo "HOLE: after hv1's pull, vps-b on hv2 reaches tcp/8080 through its filter"; exit 1; }
+echo "after the pull, hv2 still holds vps-b's filter on vb"
+code=$(api DELETE /v1/vps/vps-b '{"reason":"claimed"}')
+echo "hv1's agent token removes the VPS it pulled -> $code"
+sleep 2
+blocked b 8080 || { echo "HOLE: hv1 pulled then removed hv2's VPS: vps-b on hv2 reaches tcp/8080"; exit 1; }
+echo "HELD"
+exit 0
