@@ -165,13 +165,13 @@ static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp
         /* A filter or suspension placed during the session ends it. */
         if (mail_refused(vps, s->vps_id, reply, size))
                 return SMTP_CHECK_CLOSE;
-        pc_format_duration(l->window, span, sizeof(span));
         s->acct->window_ms = win;
         if (stage == SMTP_STAGE_DATA || stage == SMTP_STAGE_BDAT)
                 return SMTP_CHECK_PASS; /* the policy is all they are asked */
         if (stage == SMTP_STAGE_MAIL) {
                 if (!account_may_mail(s->acct, l, now)) {
                         s->acct->limited++;
+                        pc_format_duration(l->window, span, sizeof(span));
                         snprintf(reply, size, "451 4.7.1 Too many messages from %s: the limit is %u per %s; "
                                  "try again later", s->vps_id, l->messages_per_hour, span);
                         return SMTP_CHECK_REFUSE;
@@ -189,6 +189,7 @@ static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp
         }
         if (!account_may_recipient(s->acct, l, now)) {
                 s->acct->limited++;
+                pc_format_duration(l->window, span, sizeof(span));
                 snprintf(reply, size, "451 4.7.1 Too many recipients from %s: the limit is %u per %s; "
                          "try again later", s->vps_id, l->recipients_per_hour, span);
                 return SMTP_CHECK_REFUSE;
