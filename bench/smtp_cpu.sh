@@ -22,8 +22,12 @@
 # sinks on CPU 0, the relays on the others) or shared, SMTP_CPU_MSGS
 # (messages per run, default 3000), SMTP_CPU_PERF=DIR (perf record -g of
 # each run, the floor's too, into DIR), SMTP_CPU_STRACE=DIR (strace -c -f of every
-# path in round 1, into DIR); a traced run is not counted.  LAB_PREFIX
-# (default pcsmtp), LAB_KEEP as bench/smtp.sh.
+# path in round 1, into DIR); a traced run is not counted.  For CPU
+# placement (Nice=): SMTP_CPU_NICE_B=N runs proxy b at nice N (b is BUILD's
+# own proxy if no BUILD_B is given), SMTP_CPU_HOG=1 keeps a busy loop (a
+# guest's vCPU) on the relays' first core at nice 0, and the report adds
+# messages/s and the loop's share of its core.  LAB_PREFIX (default
+# pcsmtp), LAB_KEEP as bench/smtp.sh.
 # Needs root.  Exit status non-zero if a message was lost or refused.
 set -u
 here=$(dirname "$(readlink -f "$0")")
@@ -42,6 +46,7 @@ for b in src/smtpd/portcullis-smtpd src/agent/portcullisd src/cli/portcullis ben
 	[ -x "$build/$b" ] || die "no $build/$b (build first)"
 done
 [ -z "$build_b" ] || [ -x "$build_b/src/smtpd/portcullis-smtpd" ] || die "no $build_b/src/smtpd/portcullis-smtpd"
+[ -z "$build_b" ] && [ -n "${SMTP_CPU_NICE_B:-}" ] && build_b=$build
 if ! command -v smtp-source >/dev/null || ! command -v smtp-sink >/dev/null || ! command -v socat >/dev/null; then
 	lab_deps || die "cannot install the lab's packages"
 fi
@@ -73,6 +78,7 @@ use_proxy() {
 	SMTPD_PID=$(daemon_start portcullis-smtpd "$LAB_DIR/smtpd.sock" "$([ "$1" = a ] && echo "$BIN_A" || echo "$BIN_B")") ||
 		die "portcullis-smtpd ($1) did not start"
 	taskset -a -p -c "$relay_cpus" "$SMTPD_PID" >/dev/null || die "taskset failed"
+	[ "$1" = b ] && [ -n "${SMTP_CPU_NICE_B:-}" ] && { renice -n "$SMTP_CPU_NICE_B" -p "$SMTPD_PID" >/dev/null || die "renice failed"; }
 	CUR=$1
 	wait_for 5 bash -c "ip netns exec $LAB_HV ss -ltnH | grep -q ':10025 '" || die "portcullis-smtpd ($1) does not listen"
 }
@@ -81,8 +87,13 @@ run_ns() { # PID: nanoseconds of CPU of every thread
 	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ t += $1 } END { printf "%.0f\n", t }'
 }
 
+HOG=
+if [ "${SMTP_CPU_HOG:-0}" = 1 ]; then
+	HOG=$(lab_bg hog hv taskset -c "${relay_cpus%%-*}" sh -c 'while :; do :; done')
+fi
+
 FAILED=0
-declare -A cpu
+declare -A cpu rate hog
 # one_run PATH SESSIONS RCPTS ROUND: PATH floor, a or b.
 one_run() {
 	local path=$1 s=$2 r=$3 k=$4 to=$LAB_INET_V4 port=25 pid sink0 sink1 c0 c1 t0 t1 rc st=()
@@ -104,12 +115,15 @@ one_run() {
 	fi
 	sink0=$(sink_count sink25)
 	c0=$(run_ns "$pid")
+	local h0=0 h1=0
+	[ -n "$HOG" ] && h0=$(run_ns "$HOG")
 	t0=$(lab_now_ms)
 	lab_exec vps101 taskset -c "$gen_cpus" smtp-source -s "$s" -m "$msgs" -l 10240 -r "$r" -f a@vps.example \
 		-t b@example.net "$to:$port" >"$LAB_DIR/source.out" 2>&1
 	rc=$?
 	t1=$(lab_now_ms)
 	c1=$(run_ns "$pid")
+	[ -n "$HOG" ] && h1=$(run_ns "$HOG")
 	for p in "${st[@]}"; do kill -INT "$p"; wait "$p" 2>/dev/null; done
 	local deadline=$(($(lab_now_ms) + 5000))
 	while :; do
@@ -119,7 +133,11 @@ one_run() {
 	done
 	local us=$(((c1 - c0) / msgs / 1000))
 	# a traced run is slower: not counted
-	[ "${#st[@]}" = 0 ] && cpu[$path/$s/$r/$k]=$us
+	if [ "${#st[@]}" = 0 ]; then
+		cpu[$path/$s/$r/$k]=$us
+		rate[$path/$s/$r/$k]=$((msgs * 1000 / (t1 - t0 > 0 ? t1 - t0 : 1)))
+		[ -n "$HOG" ] && hog[$path/$s/$r/$k]=$(((h1 - h0) / 10000 / (t1 - t0 > 0 ? t1 - t0 : 1)))
+	fi
 	printf '  round %s %-5s sessions=%-4s rcpts=%-2s %6.2f s %5s us/msg%s\n' "$k" "$path" "$s" "$r" \
 		"$(awk -v m=$((t1 - t0)) 'BEGIN { print m / 1000 }')" "$us" "$([ "${#st[@]}" = 0 ] || echo " (traced: not counted)")"
 	[ "$rc" = 0 ] || { FAILED=1; echo "FAIL: $path: smtp-source exited $rc: $(tail -3 "$LAB_DIR/source.out" | tr '\n' ' ')"; }
@@ -172,6 +190,29 @@ for c in $cases; do
 	done
 	printf '%-10s %-16s %-16s %-16s %-20s %-20s %-20s\n' "${row[@]}"
 done
+if [ -n "${SMTP_CPU_NICE_B:-}" ] || [ -n "$HOG" ]; then
+	echo
+	echo "messages/s${HOG:+, and the share of its core the busy loop had (%)}: median [min-max] over $rounds rounds${SMTP_CPU_NICE_B:+ (b at nice $SMTP_CPU_NICE_B)}"
+	printf '%-10s %-18s %-18s %-18s %-16s %-16s %-16s\n' case floor a b "loop, floor" "loop, a" "loop, b"
+	for c in $cases; do
+		s=${c%/*} r=${c#*/}
+		row=("$c")
+		for table in rate hog; do
+			[ "$table" = hog ] && [ -z "$HOG" ] && { row+=(- - -); continue; }
+			for path in floor a b; do
+				v=()
+				for k in $(seq 1 "$rounds"); do
+					eval "x=\${$table[\$path/\$s/\$r/\$k]:-}"
+					[ -n "$x" ] && v+=("$x")
+				done
+				if [ "${#v[@]}" = 0 ]; then row+=(-); continue; fi
+				read -r m lo hi <<<"$(stats "${v[@]}")"
+				row+=("$(printf '%.0f [%.0f-%.0f]' "$m" "$lo" "$hi")")
+			done
+		done
+		printf '%-10s %-18s %-18s %-18s %-16s %-16s %-16s\n' "${row[@]}"
+	done
+fi
 errors=$(grep -c 'event=error' "$LAB_DIR/log/portcullis-smtpd.log")
 [ "$errors" = 0 ] || { FAILED=1; echo "FAIL: the proxy logged $errors errors"; }
 [ "$FAILED" = 0 ] || { echo "smtp_cpu: FAILED"; exit 1; }
