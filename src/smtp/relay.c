@@ -693,11 +693,34 @@ static void data_end(struct smtp_relay *r)
         push(r, SMTP_STAGE_DOT, txn_finish(r));
 }
 
+/* The index of the first <c> in buf[from..len), or <len>. */
+static size_t find_byte(const char *buf, size_t len, size_t from, char c)
+{
+        const char *p = memchr(buf + from, c, len - from);
+
+        return p != NULL ? (size_t)(p - buf) : len;
+}
+
+/* The index of the first CR or LF in buf[i..len), or <len>.  <next_cr>
+ * and <next_lf> hold where the next of each was found (<len>: none); one
+ * below <i> has been passed and is looked for again from <i>, so that each
+ * byte is searched once whatever the mix of line ends (a buffer of bare
+ * CRs costs no more than one of proper lines). */
+static size_t next_eol(const char *buf, size_t len, size_t i, size_t *next_cr, size_t *next_lf)
+{
+        if (*next_cr < i)
+                *next_cr = find_byte(buf, len, i, '\r');
+        if (*next_lf < i)
+                *next_lf = find_byte(buf, len, i, '\n');
+        return *next_cr < *next_lf ? *next_cr : *next_lf;
+}
+
 /* Message data: relayed with every line ending made CRLF, so that the
  * upstream sees the end of the data exactly where the relay does. */
 static size_t client_data(struct smtp_relay *r, const char *buf, size_t len)
 {
         size_t i = 0, run = 0; /* buf[run..i) is relayed as it is */
+        size_t next_cr, next_lf; /* for next_eol() */
 
         if (r->pending_cr) {
                 r->pending_cr = false;
@@ -710,17 +733,25 @@ static size_t client_data(struct smtp_relay *r, const char *buf, size_t len)
                         return i;
                 }
         }
+        next_cr = find_byte(buf, len, i, '\r');
+        next_lf = find_byte(buf, len, i, '\n');
         while (i < len) {
-                char c = buf[i];
+                size_t eol;
+                char c;
 
-                if (c != '\r' && c != '\n') {
-                        if (r->data_line_len == 0 && c == '.')
+                /* The bytes up to the next line end, at memchr's speed. */
+                eol = next_eol(buf, len, i, &next_cr, &next_lf);
+                if (eol > i) {
+                        if (r->data_line_len == 0 && buf[i] == '.')
                                 r->data_line_dot = true;
-                        if (r->data_line_len < UINT16_MAX)
-                                r->data_line_len++;
-                        i++;
-                        continue;
+                        r->data_line_len = eol - i >= (size_t)(UINT16_MAX - r->data_line_len)
+                                                   ? UINT16_MAX
+                                                   : (uint16_t)(r->data_line_len + (eol - i));
+                        i = eol;
+                        if (i == len)
+                                break;
                 }
+                c = buf[i];
                 if (c == '\r' && i + 1 < len && buf[i + 1] == '\n') {
                         i += 2; /* a proper CRLF stays in the run */
                 } else if (c == '\r' && i + 1 == len) {

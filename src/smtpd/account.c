@@ -132,6 +132,8 @@ static void domains_roll(struct account_vps *v, int64_t now_ms)
         }
 }
 
+_Static_assert(sizeof(((struct account_vps *)0)->domains) % 8 == 0, "the domain bitmap is counted by 64-bit words");
+
 unsigned account_domains(const struct account_vps *v, int64_t now_ms)
 {
         const double m = sizeof(v->domains) * 8;
@@ -139,8 +141,13 @@ unsigned account_domains(const struct account_vps *v, int64_t now_ms)
 
         if (now_ms - v->domains_since >= v->window_ms)
                 return 0;
-        for (size_t i = 0; i < sizeof(v->domains); i++)
-                zero += 8 - (unsigned)__builtin_popcount(v->domains[i]);
+        /* By 64-bit words: the bitmap is counted after every recipient. */
+        for (size_t i = 0; i < sizeof(v->domains); i += 8) {
+                uint64_t w;
+
+                memcpy(&w, v->domains + i, 8);
+                zero += 64 - (unsigned)__builtin_popcountll(w);
+        }
         if (zero == 0)
                 zero = 1;
         /* Linear counting: n ~ -m ln(zero / m). */

@@ -1,11 +1,12 @@
 /* Listeners and sessions: a VPS's redirected connection spliced onto a
  * connection to the MX it was going to, through the SMTP relay.
  *
- * One libevent loop, two bufferevents per session, no thread or process
- * per connection.  Each side's input is bounded (read watermarks); a slow
- * upstream stops the client being read, and a client that does not read
- * stops the upstream being read (CLIENT_BACKLOG), so a session's memory is
- * bounded whatever either peer sends.  A client that reads nothing for
+ * One libevent loop, two conns per session (conn.c: a socket, or TLS over
+ * it, with the proxy's own buffers), no thread or process per connection.
+ * Each side's input is bounded (CONN_INPUT_MAX); a slow upstream stops the
+ * client being read, and a client that does not read stops the upstream
+ * being read (CLIENT_BACKLOG), so a session's memory is bounded whatever
+ * either peer sends.  A client that reads nothing for
  * `client-write` is cut off, and no session outlives `lifetime`.
  *
  * Before connecting anywhere, the original destination is checked against
@@ -15,9 +16,6 @@
  * and connection and refusal lines are held to a rate per VPS (lograte.c). */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <linux/netfilter_ipv4.h>
@@ -37,20 +35,20 @@
 #include "base/util.h"
 #include "smtp/relay.h"
 #include "smtpd/account.h"
+#include "smtpd/conn.h"
 #include "policy/addr_index.h"
 #include "smtpd/dest.h"
 #include "base/escape.h"
 #include "smtpd/lograte.h"
 #include "smtpd/smtpd.h"
 
-#define INPUT_MAX (64 * 1024)        /* bytes read ahead from either side */
 #define UPSTREAM_BACKLOG (256 * 1024) /* unsent to the MX before the client waits */
 #define CLIENT_BACKLOG (64 * 1024)    /* unsent to the client before the MX waits */
 
 struct session {
         struct smtpd *d;
         uint64_t id;
-        struct bufferevent *client, *upstream;
+        struct conn client, upstream;
         struct smtp_relay relay;
         struct account_vps *acct;
         /* A copy: a reload frees the configuration the session began with. */
@@ -59,11 +57,13 @@ struct session {
         char src[INET6_ADDRSTRLEN];
         char mx[INET6_ADDRSTRLEN + 8];
         struct event *timer;
-        struct event *life;  /* the session's lifetime */
-        struct event *end;   /* frees it from the loop (end_soon) */
+        struct event *life;     /* the session's lifetime */
+        struct event *up_timer; /* connect-timeout, then upstream-timeout */
+        struct event *wr_timer; /* client-write (made when first needed) */
         int64_t started_ms, txn_started_ms;
         unsigned messages;
         bool connected;  /* to the upstream */
+        bool upstream_dead; /* it closed or failed: no more I/O on it */
         bool ending;     /* flushing the client's last bytes */
         bool client_eof; /* the client half-closed; replies still owed */
         bool tls_wanted; /* the relay asked for TLS on the upstream leg */
@@ -120,18 +120,21 @@ static void format_addr(const struct sockaddr *sa, char *buf, size_t size, bool 
 
 /* ---- the relay's callbacks ---- */
 
+/* Output waits in the conn until after_io() writes it: one write for all
+ * that one input produced. */
 static void to_client(void *ctx, const char *buf, size_t len)
 {
         struct session *s = ctx;
 
-        bufferevent_write(s->client, buf, len);
+        conn_append(&s->client, buf, len);
 }
 
 static void to_upstream(void *ctx, const char *buf, size_t len)
 {
         struct session *s = ctx;
 
-        bufferevent_write(s->upstream, buf, len);
+        if (!s->upstream_stopped && !s->upstream_dead)
+                conn_append(&s->upstream, buf, len);
 }
 
 /* The 421 that refuses VPS <id>'s mail into <line>, or false if its policy
@@ -162,13 +165,13 @@ static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp
         /* A filter or suspension placed during the session ends it. */
         if (mail_refused(vps, s->vps_id, reply, size))
                 return SMTP_CHECK_CLOSE;
-        pc_format_duration(l->window, span, sizeof(span));
         s->acct->window_ms = win;
         if (stage == SMTP_STAGE_DATA || stage == SMTP_STAGE_BDAT)
                 return SMTP_CHECK_PASS; /* the policy is all they are asked */
         if (stage == SMTP_STAGE_MAIL) {
                 if (!account_may_mail(s->acct, l, now)) {
                         s->acct->limited++;
+                        pc_format_duration(l->window, span, sizeof(span));
                         snprintf(reply, size, "451 4.7.1 Too many messages from %s: the limit is %u per %s; "
                                  "try again later", s->vps_id, l->messages_per_hour, span);
                         return SMTP_CHECK_REFUSE;
@@ -186,6 +189,7 @@ static enum smtp_check check(void *ctx, enum smtp_stage stage, const struct smtp
         }
         if (!account_may_recipient(s->acct, l, now)) {
                 s->acct->limited++;
+                pc_format_duration(l->window, span, sizeof(span));
                 snprintf(reply, size, "451 4.7.1 Too many recipients from %s: the limit is %u per %s; "
                          "try again later", s->vps_id, l->recipients_per_hour, span);
                 return SMTP_CHECK_REFUSE;
@@ -294,114 +298,131 @@ static void arm_timer(struct session *s)
         evtimer_add(s->timer, &tv);
 }
 
-/* Offers the client's buffered bytes to the relay. */
-static void pump_client(struct session *s)
+/* Offers the client's input to the relay: <buf> and <len> are what
+ * conn_read() gave, or the input kept from before.  What the relay leaves
+ * (an incomplete line, bytes held for a reply) is kept for the next offer. */
+static void offer_client(struct session *s, const char *buf, size_t len)
 {
-        struct evbuffer *in = bufferevent_get_input(s->client);
-        size_t len = evbuffer_get_length(in);
-        size_t used;
-
-        if (len == 0 || smtp_relay_closing(&s->relay))
-                return;
-        used = smtp_relay_client(&s->relay, (const char *)evbuffer_pullup(in, (ssize_t)len), len);
-        evbuffer_drain(in, used);
-        /* The command timer restarts only on whole lines (or data): a
-         * client trickling bytes of one line cannot hold the session. */
-        if (used > 0)
-                arm_timer(s);
-}
-
-static void pump_upstream(struct session *s)
-{
-        struct evbuffer *in = bufferevent_get_input(s->upstream);
-        size_t len = evbuffer_get_length(in);
         size_t used;
 
         if (len == 0)
                 return;
-        used = smtp_relay_upstream(&s->relay, (const char *)evbuffer_pullup(in, (ssize_t)len), len);
-        evbuffer_drain(in, used);
+        /* A session that is closing reads nothing more. */
+        used = smtp_relay_closing(&s->relay) ? len : smtp_relay_client(&s->relay, buf, len);
+        if (conn_keep(&s->client, buf, len, used) < 0)
+                smtp_relay_abort(&s->relay, "421 4.3.0 Out of memory");
+        /* The command timer restarts only on whole lines (or data): a
+         * client trickling bytes of one line cannot hold the session. */
+        if (used > 0 && !smtp_relay_closing(&s->relay))
+                arm_timer(s);
 }
 
-/* The client's output drained to CLIENT_BACKLOG / 2 (its low watermark)
- * or, when ending, to nothing. */
-static void client_written(struct bufferevent *bev, void *ctx)
+static void pump_client(struct session *s)
 {
-        struct session *s = ctx;
+        offer_client(s, s->client.in, s->client.in_len);
+}
 
-        if (s->ending) {
-                if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-                        session_free(s, NULL);
+static void offer_upstream(struct session *s, const char *buf, size_t len)
+{
+        size_t used;
+
+        if (len == 0)
                 return;
-        }
-        after_io(s);
+        used = smtp_relay_upstream(&s->relay, buf, len);
+        if (conn_keep(&s->upstream, buf, len, used) < 0)
+                smtp_relay_upstream_gone(&s->relay, "sent more than this proxy could hold (out of memory)");
 }
 
-/* Writes what waits in <bev>'s output now, rather than asking epoll
- * whether the socket takes it: it nearly always does, and a write event
- * costs two epoll_ctl calls and a turn of the loop per reply or command.
- * Whatever the socket does not take waits for the write event (and the
- * side's write timeout), enabled until the output is empty.  <direct> false:
- * a TLS upstream, or one not yet connected: libevent writes, as before. */
-static void flush_out(struct bufferevent *bev, bool direct)
+static void pump_upstream(struct session *s)
 {
-        struct evbuffer *out = bufferevent_get_output(bev);
-        bool waiting = (bufferevent_get_enabled(bev) & EV_WRITE) != 0;
-
-        if (evbuffer_get_length(out) == 0) {
-                if (waiting && direct)
-                        bufferevent_disable(bev, EV_WRITE);
-                return;
-        }
-        if (direct && !waiting) {
-                /* The bufferevent keeps its output's front frozen but while
-                 * it writes itself; an error is left to the write event,
-                 * which reports it. */
-                evbuffer_unfreeze(out, 1);
-                evbuffer_write(out, bufferevent_getfd(bev));
-                evbuffer_freeze(out, 1);
-                if (evbuffer_get_length(out) == 0)
-                        return;
-        }
-        if (!waiting)
-                bufferevent_enable(bev, EV_WRITE);
+        offer_upstream(s, s->upstream.in, s->upstream.in_len);
 }
 
-static void session_end(evutil_socket_t fd, short what, void *ctx)
+/* The upstream closed or failed (<why>): no more I/O on it. */
+static void upstream_lost(struct session *s, const char *why)
 {
-        session_free(ctx, NULL);
+        s->upstream_dead = true;
+        conn_discard(&s->upstream);
+        conn_arm(&s->upstream, false, false);
+        evtimer_del(s->up_timer);
+        smtp_relay_upstream_gone(&s->relay, why);
 }
 
-/* Frees <s> once the current callback has returned: its last bytes are
- * written, but a bufferevent (a TLS filter above all) may still be on the
- * stack, and use the session after its callback returns. */
-static void end_soon(struct session *s)
+/* Between the relay's 220 to STARTTLS and the end of the handshake. */
+static bool handshaking(const struct session *s)
 {
-        if (s->end == NULL)
-                s->end = event_new(s->d->base, -1, 0, session_end, s);
-        if (s->end == NULL) {
-                session_free(s, NULL);
-                return;
-        }
-        event_active(s->end, EV_TIMEOUT, 1);
+        return s->upstream.ssl != NULL && !s->tls_on;
 }
 
-/* After any input: closes, or sets what each side may do next. */
+/* Whether the upstream is read now: not while the client has too much
+ * waiting for it, nor during the handshake, nor with its input full. */
+static bool upstream_may_read(const struct session *s)
+{
+        return s->connected && !s->upstream_dead && !s->upstream_paused && !handshaking(s) &&
+               s->upstream.in_len < CONN_INPUT_MAX;
+}
+
+static void client_write_timeout(evutil_socket_t fd, short what, void *ctx);
+
+/* Writes what waits on both sides, then closes, or sets what each side
+ * may do next.  Always the last thing a callback does with <s>: it may
+ * free it. */
 static void after_io(struct session *s)
 {
         const struct pc_smtp_proxy_limits *l = limits(s);
         size_t client_out;
+        ssize_t n;
+        /* No message bytes while TLS is being set up: nothing is sent in
+         * plain text once the server has said 220 to STARTTLS. */
+        bool up_write = s->connected && !s->upstream_dead && !s->upstream_stopped && (!s->tls_wanted || s->tls_on);
 
-        flush_out(s->client, true);
-        if (!s->upstream_stopped)
-                flush_out(s->upstream, s->connected && !s->tls_wanted && !s->tls_on);
-        if (smtp_relay_closing(&s->relay) || (s->client_eof && !smtp_relay_busy(&s->relay))) {
-                if (s->ending)
+        /* The upstream first: its failure gives the client a reply. */
+        if (up_write && conn_pending(&s->upstream) > 0) {
+                n = conn_flush(&s->upstream);
+                if (n < 0)
+                        upstream_lost(s, "reset the connection");
+        }
+        if (s->upstream.out_oom && !s->upstream_dead)
+                upstream_lost(s, "could not be written to (out of memory)");
+        if (s->client.out_oom) {
+                session_free(s, "out of memory");
+                return;
+        }
+        if (conn_pending(&s->client) > 0) {
+                n = conn_flush(&s->client);
+                if (n < 0) {
+                        session_free(s, "client error");
                         return;
+                }
+                /* client-write: a client that takes nothing of what waits
+                 * for it that long is cut off; any progress restarts it. */
+                if (conn_pending(&s->client) == 0) {
+                        if (s->wr_timer != NULL)
+                                evtimer_del(s->wr_timer);
+                } else if (n > 0 || s->wr_timer == NULL || !evtimer_pending(s->wr_timer, NULL)) {
+                        struct timeval tv = { .tv_sec = l->client_write_timeout };
+
+                        if (s->wr_timer == NULL)
+                                s->wr_timer = evtimer_new(s->d->base, client_write_timeout, s);
+                        if (s->wr_timer == NULL) {
+                                session_free(s, "out of memory");
+                                return;
+                        }
+                        evtimer_add(s->wr_timer, &tv);
+                }
+        }
+        client_out = conn_pending(&s->client);
+        if (smtp_relay_closing(&s->relay) || (s->client_eof && !smtp_relay_busy(&s->relay))) {
+                /* Ending: the client's last bytes, then free. */
+                if (client_out == 0) {
+                        session_free(s, NULL);
+                        return;
+                }
                 s->ending = true;
-                bufferevent_disable(s->client, EV_READ);
-                if (evbuffer_get_length(bufferevent_get_output(s->client)) == 0)
-                        end_soon(s);
+                conn_arm(&s->client, false, true);
+                conn_arm(&s->upstream, false, false);
+                evtimer_del(s->timer);
+                evtimer_del(s->up_timer);
                 return;
         }
         /* While the upstream owes replies, its timeout runs and the
@@ -409,159 +430,191 @@ static void after_io(struct session *s)
         if (smtp_relay_busy(&s->relay)) {
                 struct timeval tv = { .tv_sec = l->upstream_timeout };
 
-                if (s->connected)
-                        bufferevent_set_timeouts(s->upstream, &tv, NULL);
+                if (s->connected && !s->upstream_dead)
+                        evtimer_add(s->up_timer, &tv);
                 evtimer_del(s->timer);
         } else {
                 if (s->connected)
-                        bufferevent_set_timeouts(s->upstream, NULL, NULL);
+                        evtimer_del(s->up_timer);
                 if (!evtimer_pending(s->timer, NULL))
                         arm_timer(s);
         }
-        client_out = evbuffer_get_length(bufferevent_get_output(s->client));
-        /* Nor is a client read while its own replies pile up unread, local
-         * ones included (a limit's 452s cost no MX time): its memory is
-         * bounded by what it will take. */
-        if (s->client_eof || evbuffer_get_length(bufferevent_get_output(s->upstream)) > UPSTREAM_BACKLOG ||
-            client_out > CLIENT_BACKLOG)
-                bufferevent_disable(s->client, EV_READ);
-        else
-                bufferevent_enable(s->client, EV_READ);
         /* The other way round: an MX that talks on to a client that does not
          * read waits (the kernel's buffers, then its own) until the client
          * has taken half of it; client-write ends a client that never does. */
-        if (!s->upstream_paused && client_out > CLIENT_BACKLOG) {
+        if (!s->upstream_paused && client_out > CLIENT_BACKLOG)
                 s->upstream_paused = true;
-                bufferevent_disable(s->upstream, EV_READ);
-        } else if (s->upstream_paused && client_out <= CLIENT_BACKLOG / 2) {
+        else if (s->upstream_paused && client_out <= CLIENT_BACKLOG / 2)
                 s->upstream_paused = false;
-                bufferevent_enable(s->upstream, EV_READ);
+        /* Nor is a client read while its own replies pile up unread, local
+         * ones included (a limit's 452s cost no MX time): its memory is
+         * bounded by what it will take. */
+        conn_arm(&s->client,
+                 !s->client_eof && conn_pending(&s->upstream) <= UPSTREAM_BACKLOG && client_out <= CLIENT_BACKLOG &&
+                         s->client.in_len < CONN_INPUT_MAX,
+                 client_out > 0);
+        if (s->upstream_dead) {
+                conn_arm(&s->upstream, false, false);
+        } else if (!s->connected) {
+                conn_arm(&s->upstream, false, true); /* the connect's end */
+        } else {
+                bool up_read = upstream_may_read(s);
+
+                conn_arm(&s->upstream, up_read, up_write && conn_pending(&s->upstream) > 0);
+                /* TLS may hold a record's rest that no socket event announces. */
+                if (up_read && conn_has_buffered(&s->upstream))
+                        event_active(s->upstream.ev_read, EV_READ, 1);
         }
 }
 
-static void client_read(struct bufferevent *bev, void *ctx)
+static void client_event(evutil_socket_t fd, short what, void *ctx)
 {
         struct session *s = ctx;
+        const char *buf;
+        size_t len;
+        ssize_t n;
 
-        pump_client(s);
-        after_io(s);
-}
-
-static void upstream_event(struct bufferevent *bev, short what, void *ctx);
-static void upstream_read(struct bufferevent *bev, void *ctx);
-static void upstream_written(struct bufferevent *bev, void *ctx);
-
-/* Puts a TLS filter between the relay and the upstream connection. */
-static int upstream_tls(struct session *s)
-{
-        struct bufferevent *f;
-        SSL *ssl = SSL_new(s->d->tls);
-
-        if (ssl == NULL)
-                return -ENOMEM;
-        bufferevent_enable(s->upstream, EV_WRITE); /* the filter writes through it */
-        f = bufferevent_openssl_filter_new(s->d->base, s->upstream, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                           BEV_OPT_CLOSE_ON_FREE);
-        if (f == NULL) {
-                SSL_free(ssl);
-                return -ENOMEM;
-        }
-        s->upstream = f; /* freeing the filter frees the connection under it */
-        bufferevent_setcb(f, upstream_read, upstream_written, upstream_event, s);
-        bufferevent_setwatermark(f, EV_READ, 0, INPUT_MAX);
-        bufferevent_setwatermark(f, EV_WRITE, UPSTREAM_BACKLOG / 2, 0);
-        if (!s->upstream_paused)
-                bufferevent_enable(f, EV_READ);
-        return 0;
-}
-
-static void upstream_read(struct bufferevent *bev, void *ctx)
-{
-        struct session *s = ctx;
-
-        pump_upstream(s);
-        if (s->tls_wanted && !s->tls_on && bev == s->upstream &&
-            bufferevent_openssl_get_ssl(bev) == NULL && upstream_tls(s) < 0)
-                smtp_relay_upstream_gone(&s->relay, "could not start TLS (out of memory)");
-        pump_client(s); /* bytes held back for a reply may go now */
-        after_io(s);
-}
-
-static void upstream_written(struct bufferevent *bev, void *ctx)
-{
-        struct session *s = ctx;
-
-        if (!s->ending)
-                after_io(s);
-}
-
-static void client_event(struct bufferevent *bev, short what, void *ctx)
-{
-        struct session *s = ctx;
-        char why[80];
-
-        if (what & BEV_EVENT_TIMEOUT) {
-                /* Only writes have a timeout: the client read nothing of
-                 * what waited for it for client-write seconds. */
-                snprintf(why, sizeof(why), "the client did not read for %lld s",
-                         (long long)limits(s)->client_write_timeout);
-                session_free(s, why);
-                return;
-        }
-        if (what & BEV_EVENT_EOF) {
-                /* A client may send its last commands and half-close: what
-                 * it sent still gets its replies, as from a real MTA. */
-                pump_client(s);
-                if (smtp_relay_busy(&s->relay) && !smtp_relay_closing(&s->relay)) {
+        if ((what & EV_READ) && !s->ending) {
+                n = conn_read(&s->client, &buf, &len);
+                if (n > 0) {
+                        offer_client(s, buf, len);
+                } else if (n == 0) {
+                        /* A client may send its last commands and half-close:
+                         * what it sent still gets its replies, as from a real MTA. */
+                        pump_client(s);
+                        if (!smtp_relay_busy(&s->relay) || smtp_relay_closing(&s->relay)) {
+                                session_free(s, "client closed");
+                                return;
+                        }
                         s->client_eof = true;
-                        after_io(s);
+                } else if (n != -EAGAIN && n != -ENOBUFS) {
+                        session_free(s, "client error");
                         return;
                 }
         }
-        if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-                session_free(s, what & BEV_EVENT_EOF ? "client closed" : "client error");
+        after_io(s); /* writes, if that is what the event was for */
 }
 
-static void upstream_event(struct bufferevent *bev, short what, void *ctx)
+/* The connection to the upstream is made, or failed. */
+static void upstream_connected(struct session *s)
+{
+        int err = 0;
+        socklen_t len = sizeof(err);
+        char line[200];
+
+        if (getsockopt(s->upstream.fd, SOL_SOCKET, SO_ERROR, &err, &len) == -1)
+                err = errno;
+        if (err != 0) {
+                s->acct->upstream_4xx[ACCOUNT_CONNECT]++;
+                snprintf(line, sizeof(line), "421 4.4.1 Could not connect to %s: %s", s->mx, strerror(err));
+                s->upstream_dead = true;
+                conn_arm(&s->upstream, false, false);
+                smtp_relay_abort(&s->relay, line);
+                return;
+        }
+        s->connected = true;
+        evtimer_del(s->up_timer);
+}
+
+/* Starts TLS on the upstream after the server's 220 to the relay's STARTTLS. */
+static void upstream_tls(struct session *s)
+{
+        char why[160], line[200];
+        int r;
+
+        if (conn_tls_start(&s->upstream, s->d->tls) < 0) {
+                upstream_lost(s, "could not start TLS (out of memory)");
+                return;
+        }
+        r = conn_handshake(&s->upstream, why, sizeof(why));
+        if (r < 0) {
+                snprintf(line, sizeof(line), "failed the TLS handshake (%s)", why);
+                upstream_lost(s, line);
+        } else if (r == 1) {
+                s->tls_on = true;
+                smtp_relay_tls_ready(&s->relay);
+        }
+}
+
+static void upstream_event(evutil_socket_t fd, short what, void *ctx)
+{
+        struct session *s = ctx;
+        const char *buf;
+        size_t len;
+        ssize_t n;
+
+        if (s->ending || s->upstream_dead) {
+                after_io(s);
+                return;
+        }
+        if (!s->connected) {
+                upstream_connected(s);
+                after_io(s);
+                return;
+        }
+        if (handshaking(s)) {
+                char why[160], line[200];
+                int r = conn_handshake(&s->upstream, why, sizeof(why));
+
+                if (r < 0) {
+                        snprintf(line, sizeof(line), "failed the TLS handshake (%s)", why);
+                        upstream_lost(s, line);
+                } else if (r == 1) {
+                        s->tls_on = true;
+                        smtp_relay_tls_ready(&s->relay);
+                }
+                after_io(s);
+                return;
+        }
+        /* With TLS either event may be what the other direction waited for:
+         * both are tried (after_io writes). */
+        if (((what & EV_READ) || s->upstream.ssl != NULL) && upstream_may_read(s)) {
+                n = conn_read(&s->upstream, &buf, &len);
+                if (n > 0) {
+                        offer_upstream(s, buf, len);
+                        if (s->tls_wanted && !s->tls_on && s->upstream.ssl == NULL && !smtp_relay_closing(&s->relay))
+                                upstream_tls(s);
+                        pump_client(s); /* bytes held back for a reply may go now */
+                } else if (n == 0) {
+                        pump_upstream(s); /* a last reply may sit in the buffer */
+                        upstream_lost(s, "closed the connection");
+                } else if (n != -EAGAIN && n != -ENOBUFS) {
+                        upstream_lost(s, "reset the connection");
+                }
+        }
+        after_io(s);
+}
+
+/* connect-timeout before the connection is made, upstream-timeout after. */
+static void upstream_timeout(evutil_socket_t fd, short what, void *ctx)
 {
         struct session *s = ctx;
         const struct pc_smtp_proxy_limits *l = limits(s);
         char line[200];
 
-        if ((what & BEV_EVENT_CONNECTED) && s->tls_wanted && !s->tls_on) {
-                s->tls_on = true;
-                smtp_relay_tls_ready(&s->relay);
-                after_io(s);
-                return;
-        }
-        if (what & BEV_EVENT_CONNECTED) {
-                s->connected = true;
-                bufferevent_set_timeouts(s->upstream, NULL, NULL);
-                after_io(s);
-                return;
-        }
         if (!s->connected) {
-                int err = EVUTIL_SOCKET_ERROR();
-
                 s->acct->upstream_4xx[ACCOUNT_CONNECT]++;
-                snprintf(line, sizeof(line), "421 4.4.1 Could not connect to %s: %s", s->mx,
-                         what & BEV_EVENT_TIMEOUT ? "no answer" : strerror(err));
+                snprintf(line, sizeof(line), "421 4.4.1 Could not connect to %s: no answer", s->mx);
+                s->upstream_dead = true;
+                conn_arm(&s->upstream, false, false);
                 smtp_relay_abort(&s->relay, line);
-        } else if (s->tls_wanted && !s->tls_on) {
-                unsigned long e = bufferevent_get_openssl_error(s->upstream);
-
-                snprintf(line, sizeof(line), "failed the TLS handshake (%s)",
-                         e != 0 ? ERR_reason_error_string(e) : "connection closed");
-                smtp_relay_upstream_gone(&s->relay, line);
-        } else if (what & BEV_EVENT_TIMEOUT) {
-                snprintf(line, sizeof(line), "did not answer within %lld s", (long long)l->upstream_timeout);
-                smtp_relay_upstream_gone(&s->relay, line);
+        } else if (handshaking(s)) {
+                upstream_lost(s, "failed the TLS handshake (no answer)");
         } else {
-                pump_upstream(s); /* a last reply may sit in the buffer */
-                smtp_relay_upstream_gone(&s->relay, what & BEV_EVENT_EOF ? "closed the connection"
-                                                                        : "reset the connection");
+                snprintf(line, sizeof(line), "did not answer within %lld s", (long long)l->upstream_timeout);
+                upstream_lost(s, line);
         }
         after_io(s);
+}
+
+/* The client read nothing of what waited for it for client-write seconds. */
+static void client_write_timeout(evutil_socket_t fd, short what, void *ctx)
+{
+        struct session *s = ctx;
+        char why[80];
+
+        snprintf(why, sizeof(why), "the client did not read for %lld s", (long long)limits(s)->client_write_timeout);
+        session_free(s, why);
 }
 
 static void timer_fired(evutil_socket_t fd, short what, void *ctx)
@@ -608,12 +661,12 @@ static void session_free(struct session *s, const char *why)
                 event_free(s->timer);
         if (s->life != NULL)
                 event_free(s->life);
-        if (s->end != NULL)
-                event_free(s->end);
-        if (s->client != NULL)
-                bufferevent_free(s->client);
-        if (s->upstream != NULL)
-                bufferevent_free(s->upstream);
+        if (s->up_timer != NULL)
+                event_free(s->up_timer);
+        if (s->wr_timer != NULL)
+                event_free(s->wr_timer);
+        conn_close(&s->client);
+        conn_close(&s->upstream);
         if (s->acct != NULL && s->acct->active > 0)
                 s->acct->active--;
         if (s->prev != NULL)
@@ -641,9 +694,8 @@ unsigned proxy_end_refused(struct smtpd *d, const char *id)
                         continue;
                 /* Nothing more goes upstream: an MX that loses the
                  * connection before the end of the data drops the message. */
-                if (s->upstream != NULL)
-                        bufferevent_disable(s->upstream, EV_WRITE);
                 s->upstream_stopped = true;
+                conn_discard(&s->upstream);
                 smtp_relay_abort(&s->relay, line);
                 after_io(s);
                 n++;
@@ -782,7 +834,7 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
         const struct pc_policy *policy;
         struct account_vps *acct;
         struct session *s;
-        int up, r;
+        int up = -1, r;
 
         memcpy(&src, sa, (size_t)salen < sizeof(src) ? (size_t)salen : sizeof(src));
         unmap(&src);
@@ -844,6 +896,7 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
                 refuse(d, fd, id, src_text, "421 4.3.0 Out of memory");
                 return;
         }
+        s->client.fd = s->upstream.fd = -1; /* conn_close() of a conn not opened */
         s->d = d;
         s->id = ++d->next_session_id;
         s->acct = acct;
@@ -864,62 +917,47 @@ static void accepted(struct evconnlistener *l, evutil_socket_t fd, struct sockad
         acct->last_ms = wall_ms();
 
         s->logged = lograte_event(d->log_sessions, vps->id, "", pc_mono_ms());
-        s->client = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
         s->timer = evtimer_new(d->base, timer_fired, s);
         s->life = evtimer_new(d->base, life_over, s);
-        r = upstream_socket(s, &src, &dst, &up);
-        if (s->client == NULL || s->timer == NULL || s->life == NULL || r < 0) {
-                if (s->client == NULL)
-                        close(fd);
+        s->up_timer = evtimer_new(d->base, upstream_timeout, s);
+        r = conn_init(&s->client, d->base, fd, client_event, s);
+        if (r == 0)
+                r = upstream_socket(s, &src, &dst, &up);
+        if (r == 0)
+                r = conn_init(&s->upstream, d->base, up, upstream_event, s);
+        if (s->timer == NULL || s->life == NULL || s->up_timer == NULL || r < 0) {
                 smtpd_log("session=%llu event=error vps=%s src=%s mx=%s why=\"cannot open the upstream socket: %s\"",
                           (unsigned long long)s->id, s->vps_id, s->src, s->mx, strerror(r < 0 ? -r : ENOMEM));
-                if (s->client != NULL)
+                if (s->client.fd != -1)
                         send(fd, "421 4.3.0 Proxy error, try again later\r\n", 40, MSG_DONTWAIT | MSG_NOSIGNAL);
                 session_free(s, NULL);
-                return;
-        }
-        s->upstream = bufferevent_socket_new(d->base, up, BEV_OPT_CLOSE_ON_FREE);
-        if (s->upstream == NULL) {
-                close(up);
-                session_free(s, "out of memory");
                 return;
         }
         smtp_relay_init(&s->relay, policy->smtp_limits.upstream_tls && d->tls != NULL ? &relay_ops_tls : &relay_ops,
                         s);
         s->relay_live = true;
-        bufferevent_setcb(s->client, client_read, client_written, client_event, s);
-        bufferevent_setcb(s->upstream, upstream_read, upstream_written, upstream_event, s);
-        bufferevent_setwatermark(s->client, EV_READ, 0, INPUT_MAX);
-        bufferevent_setwatermark(s->client, EV_WRITE, CLIENT_BACKLOG / 2, 0);
-        bufferevent_setwatermark(s->upstream, EV_READ, 0, INPUT_MAX);
-        bufferevent_setwatermark(s->upstream, EV_WRITE, UPSTREAM_BACKLOG / 2, 0);
         {
                 struct timeval tv = { .tv_sec = policy->smtp_limits.connect_timeout };
-                struct timeval wr = { .tv_sec = policy->smtp_limits.client_write_timeout };
                 struct timeval life = { .tv_sec = policy->smtp_limits.lifetime };
 
-                bufferevent_set_timeouts(s->upstream, NULL, &tv);
-                bufferevent_set_timeouts(s->client, NULL, &wr);
+                evtimer_add(s->up_timer, &tv);
                 evtimer_add(s->life, &life);
         }
         if (s->logged)
                 smtpd_log("session=%llu event=connect vps=%s src=%s mx=%s", (unsigned long long)s->id, s->vps_id,
                           s->src, s->mx);
-        bufferevent_enable(s->client, EV_READ);
-        bufferevent_enable(s->upstream, EV_READ);
-        /* Written by flush_out(), the write event only for what waits. */
-        bufferevent_disable(s->client, EV_WRITE);
-        bufferevent_disable(s->upstream, EV_WRITE);
         arm_timer(s);
-        if (bufferevent_socket_connect(s->upstream, (struct sockaddr *)&dst,
-                                       dst.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6)
-                                                                 : sizeof(struct sockaddr_in)) < 0) {
+        if (connect(up, (struct sockaddr *)&dst,
+                    dst.ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) == 0) {
+                s->connected = true;
+                evtimer_del(s->up_timer);
+        } else if (errno != EINPROGRESS) {
+                s->upstream_dead = true;
                 s->acct->upstream_4xx[ACCOUNT_CONNECT]++;
-                snprintf(line, sizeof(line), "421 4.4.1 Could not connect to %s: %s", s->mx,
-                         strerror(EVUTIL_SOCKET_ERROR()));
+                snprintf(line, sizeof(line), "421 4.4.1 Could not connect to %s: %s", s->mx, strerror(errno));
                 smtp_relay_abort(&s->relay, line);
-                after_io(s);
         }
+        after_io(s); /* reads the client, waits for the connection */
 }
 
 static void listener_error(struct evconnlistener *l, void *ctx)
