@@ -20,6 +20,9 @@ static int parse_change_opts(int argc, char **argv, bool grant, struct change_op
                 { "until", required_argument, NULL, 'u' }, { "ticket", required_argument, NULL, 't' },
                 { NULL, 0, NULL, 0 },
         };
+        /* (getopt_long moves the options before the operands: argv[1] is
+         * not the verb by then.) */
+        const char *verb = grant ? "grant" : "revoke";
         int opt;
 
         memset(o, 0, sizeof(*o));
@@ -30,13 +33,13 @@ static int parse_change_opts(int argc, char **argv, bool grant, struct change_op
                 case 'r': o->reason = optarg; break;
                 case 'u': o->until = optarg; break;
                 case 't': o->ticket = optarg; break;
-                default: return cli_usage_error("exception", "bad option for exception %s", argv[1]);
+                default: return cli_usage_error("exception", "bad option for exception %s", verb);
                 }
                 if (!grant && (opt == 'u' || opt == 't'))
-                        return cli_usage_error("exception", "exception %s takes no --until or --ticket", argv[1]);
+                        return cli_usage_error("exception", "exception %s takes no --until or --ticket", verb);
         }
         if (optind + 3 != argc)
-                return cli_usage_error("exception", "exception %s takes a VPS id and a service", argv[1]);
+                return cli_usage_error("exception", "exception %s takes a VPS id and a service", verb);
         if (!cli_actor_valid("exception", o->by))
                 return CLI_ERROR;
         return CLI_OK;

@@ -348,8 +348,9 @@ static int vps_run(struct cli *c, int argc, char **argv)
                 { "reason", required_argument, NULL, 'r' },
                 { NULL, 0, NULL, 0 },
         };
-        const char *by = default_actor(), *reason = NULL, *id;
-        bool running = strcmp(argv[1], "start") == 0, changed = false;
+        /* The verb before getopt_long moves the options ahead of it. */
+        const char *by = default_actor(), *reason = NULL, *id, *verb = argv[1];
+        bool running = strcmp(verb, "start") == 0, changed = false;
         struct pc_ops_error err;
         struct pc_ops_actor who;
         struct pc_ops o;
@@ -364,10 +365,10 @@ static int vps_run(struct cli *c, int argc, char **argv)
                 else if (opt == 'r')
                         reason = optarg;
                 else
-                        return cli_usage_error("vps", "bad option for vps %s", argv[1]);
+                        return cli_usage_error("vps", "bad option for vps %s", verb);
         }
         if (optind + 2 != argc)
-                return cli_usage_error("vps", "vps %s takes exactly one ID", argv[1]);
+                return cli_usage_error("vps", "vps %s takes exactly one ID", verb);
         id = argv[optind + 1];
         if (!pc_name_valid(by))
                 return cli_usage_error("vps", "--by '%s' is not a valid name", by);
@@ -377,7 +378,7 @@ static int vps_run(struct cli *c, int argc, char **argv)
         o = cli_ops(c);
         who = cli_ops_actor(by);
         if (pc_ops_vps_set_state(&o, &who, id, running, reason, &changed, &err) < 0)
-                return cli_ops_error("vps", &err, "Failed to %s %s", argv[1], id);
+                return cli_ops_error("vps", &err, "Failed to %s %s", verb, id);
         out = json_pack("{s:s, s:s, s:b}", "vps", id, "run_state", running ? "running" : "stopped", "changed",
                         changed);
         if (!changed) {

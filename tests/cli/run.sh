@@ -192,6 +192,8 @@ t exc-list 0 exception list && has exc-list "vps-201" "$out"
 t revoke 0 exception revoke vps-201 smtp --by alice --reason "abuse report"
 t explain-revoked 1 explain vps-201 tcp/465 out
 t revoke-again 2 exception revoke vps-201 smtp --by alice --reason again && has revoke-again "no exception" "$err"
+t revoke-until 2 exception revoke vps-201 smtp --by alice --until 1d && has revoke-until "exception revoke takes no --until or --ticket" "$err"
+t revoke-extra 2 exception revoke vps-201 smtp now --by alice && has revoke-extra "exception revoke takes a VPS id and a service" "$err"
 
 # Suspension by hand, and anti-spoofing exceptions.
 t suspend-noreason 2 suspend vps-201 --by alice && has suspend-noreason "--reason TEXT is required" "$err"
@@ -920,6 +922,9 @@ t orch-start 0 vps start vps-502 --by libvirt-hook --json && json orch-start 'j[
 t orch-start-audit 0 audit vps-502 --json &&
         json orch-start-audit '[(e["action"], e["before"], e["after"], e["reason"]) for e in j["audit"] if e["action"] in ("vps.stop", "vps.start")] == [("vps.stop", {"run_state": "running"}, {"run_state": "stopped"}, "VM stopped"), ("vps.start", {"run_state": "stopped"}, {"run_state": "running"}, None)]'
 t orch-start-unknown 2 vps start vps-999 && has orch-start-unknown "Failed to start vps-999: vps vps-999 does not exist" "$err"
+t orch-start-unknown-by 2 vps start vps-999 --by libvirt-hook &&
+        has orch-start-unknown-by "Failed to start vps-999: vps vps-999 does not exist" "$err"
+t orch-stop-extra-by 2 vps stop vps-502 now --by libvirt-hook && has orch-stop-extra-by "vps stop takes exactly one ID" "$err"
 t orch-stop-badid 2 vps stop "x y" && has orch-stop-badid "is not a valid VPS id" "$err"
 t orch-stop-badby 2 vps stop vps-502 --by "A B" && has orch-stop-badby "--by 'A B' is not a valid name" "$err"
 t orch-stop-extra 2 vps stop vps-502 now && has orch-stop-extra "vps stop takes exactly one ID" "$err"
