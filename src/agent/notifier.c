@@ -646,13 +646,15 @@ void notifier_expiry_pass(struct agent *a)
                 return;
 
         /* Approved tickets whose exception ran out: expired, audited. */
-        if (pc_ops_ticket_expire_due(&o, &who, &n, &err) < 0)
+        /* This host's VPSes only: each host's agent does its own (and a
+         * host's database role may change no other host's rows). */
+        if (pc_ops_ticket_expire_due(&o, &who, agent_host(a), &n, &err) < 0)
                 agent_log("Failed to record the tickets whose exception ended: %s", err.message);
         else if (n > 0)
                 agent_log("%zu ticket%s expired with %s exception", n, n == 1 ? "" : "s", n == 1 ? "its" : "their");
         n = 0;
 
-        if (pc_store_exception_expiry_notices(a->store, pc_now(), EXPIRY_NOTICE_WINDOW, &n) < 0) {
+        if (pc_store_exception_expiry_notices(a->store, pc_now(), EXPIRY_NOTICE_WINDOW, agent_host(a), &n) < 0) {
                 agent_log("Failed to queue the notices of exceptions ending soon: %s", pc_store_errmsg(a->store));
                 return;
         }

@@ -432,8 +432,9 @@ int pc_ops_ticket_revoke(struct pc_ops *o, const struct pc_ops_actor *who, int64
                          struct pc_ops_error *err);
 
 /* Records as expired every approved ticket whose exception ran out (the
- * agent, admin); *<ret_n> says how many. */
-int pc_ops_ticket_expire_due(struct pc_ops *o, const struct pc_ops_actor *who, size_t *ret_n,
+ * agent, admin), of <host>'s VPSes (NULL or "": every VPS); *<ret_n> says
+ * how many. */
+int pc_ops_ticket_expire_due(struct pc_ops *o, const struct pc_ops_actor *who, const char *host, size_t *ret_n,
                              struct pc_ops_error *err);
 
 /* ---- incidents, actions, the outbox, the audit log (ops_incident.c) ---- */

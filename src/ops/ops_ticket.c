@@ -468,7 +468,7 @@ int pc_ops_ticket_approve(struct pc_ops *o, const struct pc_ops_actor *who, int6
         return r < 0 ? r : pc_ops_end(o, ticket_approve_checked(o, who, id, a, ret, err), err);
 }
 
-int pc_ops_ticket_expire_due(struct pc_ops *o, const struct pc_ops_actor *who, size_t *ret_n,
+int pc_ops_ticket_expire_due(struct pc_ops *o, const struct pc_ops_actor *who, const char *host, size_t *ret_n,
                              struct pc_ops_error *err)
 {
         struct pc_actor actor;
@@ -477,6 +477,6 @@ int pc_ops_ticket_expire_due(struct pc_ops *o, const struct pc_ops_actor *who, s
         if (r < 0)
                 return r;
         actor = pc_ops_store_actor(who, "its exception ran out");
-        r = pc_store_ticket_expire_due(o->store, pc_now(), &actor, ret_n);
+        r = pc_store_ticket_expire_due(o->store, pc_now(), host, &actor, ret_n);
         return r < 0 ? pc_ops_store_fail(o, r, NULL, err) : 0;
 }

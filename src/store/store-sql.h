@@ -324,7 +324,8 @@ int store_exception_revoke(struct pc_store *ps, const char *vps_id, const char *
         const struct pc_actor *who);
 int store_exception_ended(struct pc_store *ps, const char *vps_id, const char *service, int64_t now,
         struct pc_exception *ret);
-int store_exception_expiry_notices(struct pc_store *ps, int64_t now, int64_t within, size_t *ret_count);
+int store_exception_expiry_notices(struct pc_store *ps, int64_t now, int64_t within, const char *host,
+                                   size_t *ret_count);
 /* store_action.c */
 int store_filter_place(struct pc_store *ps, const char *vps_id, const struct pc_filter *f,
         const struct pc_actor *who, int64_t *ret_id);
@@ -349,7 +350,8 @@ int store_ticket_events(struct pc_store *ps, int64_t id, pc_ticket_event_cb cb, 
 int store_ticket_transition(struct pc_store *ps, int64_t id, enum pc_ticket_state from,
         enum pc_ticket_state to, const struct pc_exception *grant, const struct pc_actor *who,
         int64_t *ret_exception_id);
-int store_ticket_expire_due(struct pc_store *ps, int64_t now, const struct pc_actor *who, size_t *ret_n);
+int store_ticket_expire_due(struct pc_store *ps, int64_t now, const char *host, const struct pc_actor *who,
+                            size_t *ret_n);
 /* store_token.c */
 int store_token_add(struct pc_store *ps, const struct pc_api_token *t, const uint8_t *hash, int64_t now,
         const struct pc_actor *who, int64_t *ret_id);

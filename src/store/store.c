@@ -348,11 +348,12 @@ int pc_store_ticket_transition(struct pc_store *s, int64_t id, enum pc_ticket_st
         return s->ops->ticket_transition(s, id, from, to, grant, who, ret_exception_id);
 }
 
-int pc_store_ticket_expire_due(struct pc_store *s, int64_t now, const struct pc_actor *who, size_t *ret_n)
+int pc_store_ticket_expire_due(struct pc_store *s, int64_t now, const char *host, const struct pc_actor *who,
+                               size_t *ret_n)
 {
         if (s == NULL || who == NULL)
                 return -EINVAL;
-        return s->ops->ticket_expire_due(s, now, who, ret_n);
+        return s->ops->ticket_expire_due(s, now, host != NULL && host[0] != '\0' ? host : NULL, who, ret_n);
 }
 
 /* Lists the newest <limit> audit entries, oldest first. */
@@ -483,9 +484,11 @@ int pc_store_notification_retry(struct pc_store *s, int64_t id, const struct pc_
 }
 
 /* Queues notification <kind> to <vps_id>'s owner. */
-int pc_store_exception_expiry_notices(struct pc_store *s, int64_t now, int64_t within, size_t *ret_count)
+int pc_store_exception_expiry_notices(struct pc_store *s, int64_t now, int64_t within, const char *host,
+                                      size_t *ret_count)
 {
-        return s->ops->exception_expiry_notices(s, now, within, ret_count);
+        return s->ops->exception_expiry_notices(s, now, within, host != NULL && host[0] != '\0' ? host : NULL,
+                                                ret_count);
 }
 
 int pc_store_notification_queue(struct pc_store *s, const char *vps_id, const char *kind,

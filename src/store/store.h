@@ -247,7 +247,8 @@ struct pc_store_ops {
         int (*ticket_transition)(struct pc_store *s, int64_t id, enum pc_ticket_state from,
                                  enum pc_ticket_state to, const struct pc_exception *grant,
                                  const struct pc_actor *who, int64_t *ret_exception_id);
-        int (*ticket_expire_due)(struct pc_store *s, int64_t now, const struct pc_actor *who, size_t *ret_n);
+        int (*ticket_expire_due)(struct pc_store *s, int64_t now, const char *host, const struct pc_actor *who,
+                                 size_t *ret_n);
         int (*audit_list)(struct pc_store *s, const char *vps_id, size_t limit, pc_audit_cb cb,
                           void *userdata);
         int (*vps_fetch)(struct pc_store *s, const struct pc_config *cfg, const char *id,
@@ -280,7 +281,7 @@ struct pc_store_ops {
                                         int64_t next_attempt);
         int (*notification_failed)(struct pc_store *s, int64_t id, const char *error);
         int (*notification_retry)(struct pc_store *s, int64_t id, const struct pc_actor *who);
-        int (*exception_expiry_notices)(struct pc_store *s, int64_t now, int64_t within,
+        int (*exception_expiry_notices)(struct pc_store *s, int64_t now, int64_t within, const char *host,
                                         size_t *ret_count);
         int (*notification_queue)(struct pc_store *s, const char *vps_id, const char *kind,
                                   const char *facts, int64_t now, int64_t *ret_id);
@@ -525,8 +526,11 @@ int pc_store_ticket_transition(struct pc_store *s, int64_t id, enum pc_ticket_st
                                const struct pc_actor *who, int64_t *ret_exception_id);
 
 /* Records as expired, audited (ticket.expire by <who>), every approved
- * ticket whose exception ran out by <now>; their number in *<ret_n>. */
-int pc_store_ticket_expire_due(struct pc_store *s, int64_t now, const struct pc_actor *who, size_t *ret_n);
+ * ticket whose exception ran out by <now>, of the VPSes of <host> and
+ * those moving away from it (NULL: of every VPS); their number in
+ * *<ret_n>. */
+int pc_store_ticket_expire_due(struct pc_store *s, int64_t now, const char *host, const struct pc_actor *who,
+                               size_t *ret_n);
 
 /* Calls <cb> for the newest <limit> audit entries (0: all), oldest first,
  * of <vps_id> or of everything if <vps_id> is NULL. */
@@ -731,9 +735,12 @@ int pc_store_notification_retry(struct pc_store *s, int64_t id, const struct pc_
  * behind it is audited by incident_note).  -ENOENT for an unknown VPS,
  * -EINVAL for a bad kind or facts.  Sets *<ret_id> (may be NULL). */
 /* Queues "exception.expiring" to the owner of every live exception that
- * ends within <within> seconds of <now> and has not been announced yet, and
- * marks each announced, in one transaction.  *<ret_count> says how many. */
-int pc_store_exception_expiry_notices(struct pc_store *s, int64_t now, int64_t within, size_t *ret_count);
+ * ends within <within> seconds of <now> and has not been announced yet, of
+ * the VPSes of <host> and those moving away from it (NULL or "": every
+ * VPS), and marks each announced, in one transaction.  *<ret_count> says
+ * how many. */
+int pc_store_exception_expiry_notices(struct pc_store *s, int64_t now, int64_t within, const char *host,
+                                      size_t *ret_count);
 
 int pc_store_notification_queue(struct pc_store *s, const char *vps_id, const char *kind,
                                 const char *facts, int64_t now, int64_t *ret_id);

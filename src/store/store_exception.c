@@ -266,7 +266,8 @@ int store_exception_revoke(struct pc_store *ps, const char *vps_id, const char *
 
 #define EXPIRY_BATCH 100
 
-static int expiry_notices_tx(struct sql_store *s, int64_t now, int64_t within, size_t *ret_count)
+static int expiry_notices_tx(struct sql_store *s, int64_t now, int64_t within, const char *host,
+                             size_t *ret_count)
 {
         _cleanup_stmt_ struct db_stmt *st = NULL;
         json_t *due[EXPIRY_BATCH];
@@ -275,9 +276,10 @@ static int expiry_notices_tx(struct sql_store *s, int64_t now, int64_t within, s
 
         r = sql_query(s, &st,
                       "SELECT " EXCEPTION_COLUMNS " FROM exception WHERE revoked_at IS NULL "
-                      "AND warned_at IS NULL AND until IS NOT NULL AND until > ? AND until <= ? "
-                      "ORDER BY until LIMIT ?",
-                      "iii", now, now + within, (int64_t)EXPIRY_BATCH);
+                      "AND warned_at IS NULL AND until IS NOT NULL AND until > ?1 AND until <= ?2 "
+                      "AND (?4 IS NULL OR vps_id IN (SELECT id FROM vps WHERE host = ?4 OR moving_from = ?4)) "
+                      "ORDER BY until LIMIT ?3",
+                      "iiit", now, now + within, (int64_t)EXPIRY_BATCH, host);
         if (r < 0)
                 return r;
         /* Read them all first: the loop below writes to the same table. */
@@ -308,7 +310,8 @@ static int expiry_notices_tx(struct sql_store *s, int64_t now, int64_t within, s
         return 0;
 }
 
-int store_exception_expiry_notices(struct pc_store *ps, int64_t now, int64_t within, size_t *ret_count)
+int store_exception_expiry_notices(struct pc_store *ps, int64_t now, int64_t within, const char *host,
+                                   size_t *ret_count)
 {
         struct sql_store *s = to_sql(ps);
         size_t n = 0;
@@ -317,7 +320,7 @@ int store_exception_expiry_notices(struct pc_store *ps, int64_t now, int64_t wit
         r = sql_tx_begin(s);
         if (r < 0)
                 return r;
-        r = sql_tx_end(s, expiry_notices_tx(s, now, within, &n));
+        r = sql_tx_end(s, expiry_notices_tx(s, now, within, host, &n));
         if (r < 0)
                 return r;
         *ret_count = n;

@@ -413,7 +413,8 @@ int store_ticket_transition(struct pc_store *ps, int64_t id, enum pc_ticket_stat
         return sql_tx_end(s, ticket_transition_tx(s, id, from, to, grant, who, now, ret_exception_id));
 }
 
-static int ticket_expire_tx(struct sql_store *s, int64_t now, const struct pc_actor *who, size_t *ret_n)
+static int ticket_expire_tx(struct sql_store *s, int64_t now, const char *host, const struct pc_actor *who,
+                            size_t *ret_n)
 {
         _cleanup_stmt_ struct db_stmt *st = NULL;
         int64_t ids[256];
@@ -422,8 +423,10 @@ static int ticket_expire_tx(struct sql_store *s, int64_t now, const struct pc_ac
 
         r = sql_query(s, &st,
                       "SELECT t.id FROM ticket t JOIN exception e ON e.id = t.exception_id "
-                      "WHERE t.state = 'approved' AND e.until IS NOT NULL AND e.until <= ? ORDER BY t.id LIMIT 256",
-                      "i", now);
+                      "WHERE t.state = 'approved' AND e.until IS NOT NULL AND e.until <= ?1 "
+                      "AND (?2 IS NULL OR t.vps_id IN (SELECT id FROM vps WHERE host = ?2 OR moving_from = ?2)) "
+                      "ORDER BY t.id LIMIT 256",
+                      "it", now, host);
         if (r < 0)
                 return r;
         while (n < PC_ARRAY_SIZE(ids) && (r = sql_step(s, st)) > 0)
@@ -439,7 +442,8 @@ static int ticket_expire_tx(struct sql_store *s, int64_t now, const struct pc_ac
         return 0;
 }
 
-int store_ticket_expire_due(struct pc_store *ps, int64_t now, const struct pc_actor *who, size_t *ret_n)
+int store_ticket_expire_due(struct pc_store *ps, int64_t now, const char *host, const struct pc_actor *who,
+                            size_t *ret_n)
 {
         struct sql_store *s = to_sql(ps);
         size_t n = 0;
@@ -448,7 +452,7 @@ int store_ticket_expire_due(struct pc_store *ps, int64_t now, const struct pc_ac
         r = sql_write_begin(s, who);
         if (r < 0)
                 return r;
-        r = sql_tx_end(s, ticket_expire_tx(s, now, who, &n));
+        r = sql_tx_end(s, ticket_expire_tx(s, now, host, who, &n));
         if (r >= 0 && ret_n != NULL)
                 *ret_n = n;
         return r;

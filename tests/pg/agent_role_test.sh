@@ -130,6 +130,12 @@ check "  it reads the fleet (the ladder counts a VPS's history across hosts)" "$
 out=$(as1 "INSERT INTO agent_journal VALUES ('hv1:1:1', 1) RETURNING op")
 check "  its own journal: yes" "$([ "$out" = hv1:1:1 ]; echo $?)" "$out"
 
+# Exceptions ending within 3 days on both hosts: each host's agent warns
+# its own VPS's owner (the pass met hv2's and failed, every pass, when it
+# was fleet-wide).
+pc exception grant vps-a smtp --by alice --reason "trial" --until +2d >/dev/null || exit 1
+pc exception grant vps-b smtp --by alice --reason "trial" --until +2d >/dev/null || exit 1
+
 # hv1's agent with hv1's role: it starts, enforces and beats, and sends
 # the owner's email of its own VPS (the relay is absent: a retry).
 if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
@@ -155,7 +161,14 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
         check "  and tries its VPS's email" \
                 "$([ "$(owner "SELECT attempts FROM notification WHERE vps_id = 'vps-a' AND kind = 'filter.placed'")" -ge 1 ] 2>/dev/null; echo $?)" \
                 "$(tail -5 "$tmp/agent.log")"
-        check "  not hv2's" "$([ "$(owner "SELECT attempts FROM notification WHERE vps_id = 'vps-b'")" = 0 ]; echo $?)"
+        check "  not hv2's" "$([ "$(owner "SELECT coalesce(sum(attempts), 0) FROM notification WHERE vps_id = 'vps-b'")" = 0 ]; echo $?)"
+        for _ in $(seq 1 30); do
+                [ "$(owner "SELECT count(*) FROM notification WHERE kind = 'exception.expiring'")" -ge 1 ] && break
+                sleep 0.2
+        done
+        check "  it warns its VPS's owner of the exception ending" \
+                "$([ "$(owner "SELECT string_agg(vps_id, ',') FROM notification WHERE kind = 'exception.expiring'")" = vps-a ]; echo $?)" \
+                "$(owner "SELECT string_agg(vps_id, ',') FROM notification WHERE kind = 'exception.expiring'")"
         check "  nothing refused on the way" "$(! grep -q "row-level security\|permission denied" "$tmp/agent.log"; echo $?)" \
                 "$(grep -m3 "row-level security\|permission denied" "$tmp/agent.log")"
         kill "$agent_pid" 2>/dev/null

@@ -2154,7 +2154,10 @@ static void test_exception_expiry_notices(void **state)
         assert_int_equal(pc_store_exception_grant(s, "vps-102", &e, &alice, &id), 0);
         assert_int_equal(pc_store_exception_revoke(s, "vps-102", "vpn", &alice), 0);
 
-        assert_int_equal(pc_store_exception_expiry_notices(s, now, 3 * 86400, &n), 0);
+        /* Another host's agent leaves them to theirs. */
+        assert_int_equal(pc_store_exception_expiry_notices(s, now, 3 * 86400, "hv9", &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(pc_store_exception_expiry_notices(s, now, 3 * 86400, NULL, &n), 0);
         assert_int_equal(n, 1);
         assert_int_equal(n_notifications(s, "exception.expiring", "email", "owner-vps-101@example.net", buf,
                                          sizeof(buf)),
@@ -2162,10 +2165,14 @@ static void test_exception_expiry_notices(void **state)
         assert_string_equal(json_field(buf, "vps", field, sizeof(field)), "vps-101");
         assert_string_equal(json_field(buf, "service", field, sizeof(field)), "smtp");
         /* Once only. */
-        assert_int_equal(pc_store_exception_expiry_notices(s, now + 60, 3 * 86400, &n), 0);
+        assert_int_equal(pc_store_exception_expiry_notices(s, now + 60, 3 * 86400, NULL, &n), 0);
         assert_int_equal(n, 0);
         /* The 30-day one, when its time comes. */
-        assert_int_equal(pc_store_exception_expiry_notices(s, now + 28 * 86400, 3 * 86400, &n), 0);
+        /* vps-101 runs on hv1 now: hv2's pass leaves it, hv1's takes it. */
+        assert_int_equal(pc_store_vps_move(s, "vps-101", "hv1", "tap101", &alice, NULL), 0);
+        assert_int_equal(pc_store_exception_expiry_notices(s, now + 28 * 86400, 3 * 86400, "hv2", &n), 0);
+        assert_int_equal(n, 0);
+        assert_int_equal(pc_store_exception_expiry_notices(s, now + 28 * 86400, 3 * 86400, "hv1", &n), 0);
         assert_int_equal(n, 1);
         assert_int_equal(n_notifications(s, "exception.expiring", NULL, NULL, buf, sizeof(buf)), 2);
         assert_string_equal(json_field(buf, "service", field, sizeof(field)), "vpn");
