@@ -558,6 +558,40 @@ static bool departing(const struct agent *a, const struct pc_vps *vps)
         return !agent_owns(a, vps) || (vps->moving_from[0] == '\0' && strcmp(vps->host, agent_host(a)) != 0);
 }
 
+/* Whether <old>, as this host enforces it, is leaving it (moving away, or
+ * gone but for its VM: <fresh>, the database's now, may be NULL) while its
+ * VM's interface is still here. */
+static bool leaving_here(const struct agent *a, const struct pc_vps *old, const struct pc_vps *fresh)
+{
+        const char *me = agent_host(a);
+
+        return me[0] != '\0' && old->iface[0] != '\0' && if_nametoindex(old->iface) != 0 &&
+               (strcmp(old->host, me) != 0 || (fresh != NULL && strcmp(fresh->host, me) != 0));
+}
+
+/* What this host enforces of <old> (leaving it, leaving_here) now that
+ * the database has <fresh> (taken; NULL: removed): <fresh>, unless it would
+ * let the VM do more -- a source more, a filter lifted, an exception
+ * granted, the VPS removed -- which its new host may give it, not this
+ * one: then <old>'s policy, where the database says it is going.  A host
+ * that pulls another's VPS (an agent token may) cannot loosen it under
+ * the VM still here.  NULL if out of memory. */
+static struct pc_vps *leaving_policy(const struct pc_vps *old, struct pc_vps *fresh, bool *ret_kept)
+{
+        struct pc_vps *kept = NULL;
+
+        *ret_kept = pc_vps_change_loosens(old, fresh, pc_now());
+        if (!*ret_kept)
+                return fresh;
+        if (pc_vps_clone(old, &kept) < 0)
+                return pc_vps_free(fresh);
+        snprintf(kept->host, sizeof(kept->host), "%s", fresh != NULL ? fresh->host : "");
+        snprintf(kept->moving_from, sizeof(kept->moving_from), "%s", fresh != NULL ? fresh->moving_from : "");
+        snprintf(kept->moving_iface, sizeof(kept->moving_iface), "%s", fresh != NULL ? fresh->moving_iface : "");
+        pc_vps_free(fresh);
+        return kept;
+}
+
 /* Whether a VPS of this host other than <vps> is on <vps>'s interface: a
  * departed VPS's name given to another VM, whose interface it is now. */
 static bool iface_of_another(const struct agent *a, const struct pc_vps *vps)
@@ -653,6 +687,20 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
                           pc_store_errmsg(a->store));
                 return r;
         }
+        if (old != NULL && leaving_here(a, old, fresh)) {
+                bool removed = fresh == NULL, kept;
+
+                fresh = leaving_policy(old, fresh, &kept);
+                if (fresh == NULL) {
+                        json_object_set_new(reply, "error", json_string("out of memory"));
+                        return -ENOMEM;
+                }
+                if (kept)
+                        agent_log("%s is leaving this host%s%s and its VM is still here on %s: the change (%s) "
+                                  "would let it do more, which its new host may give it, not this one; kept as "
+                                  "it was until its interface goes", id, fresh->host[0] != '\0' ? " for " : "",
+                                  fresh->host, old->iface, removed ? "its removal" : "a loosening");
+        }
         if (fresh != NULL && !agent_owns(a, fresh)) {
                 /* Another host's (moved there, and enforced there now). */
                 if (old != NULL && iface_of_another(a, old)) {
@@ -709,6 +757,11 @@ apply:
                 return r;
         }
         a->last_enforced_ns = mono_ns();
+        /* Where it runs is in the snapshot, not in the kernel's fingerprint:
+         * a restart must know a VPS that left but whose VM is still here. */
+        if (old != NULL && fresh != NULL &&
+            (strcmp(old->host, fresh->host) != 0 || strcmp(old->moving_from, fresh->moving_from) != 0))
+                agent_snapshot_changed(a);
         arrived(a, fresh);
         /* The feed repeats what `portcullis` told already: nothing to say. */
         if (feed && changes == 0 && old != NULL && fresh != NULL && !pc_vps_change_tightens(old, fresh, pc_now())) {
@@ -778,18 +831,25 @@ static void keep_departing(const struct pc_model *from, const struct pc_config *
         for (size_t i = 0; me[0] != '\0' && i < pc_model_count(from); i++) {
                 const struct pc_vps *v = pc_model_at(from, i);
                 struct pc_vps *fresh = NULL;
+                bool kept;
+                int r;
 
                 /* (Whatever <from> says of its host: a snapshot may be older
                  * than the move.) */
                 if (v->iface[0] == '\0' || if_nametoindex(v->iface) == 0 || pc_model_find(m, v->id) != NULL ||
                     pc_model_find_iface(m, v->iface) != NULL)
                         continue;
-                if (pc_store_vps_fetch(store, cfg, v->id, &fresh) < 0)
-                        continue; /* removed meanwhile: its VM's interface goes with it */
-                if (strcmp(fresh->host, me) == 0 || strcmp(fresh->moving_from, me) == 0) {
+                r = pc_store_vps_fetch(store, cfg, v->id, &fresh);
+                if (r < 0 && (r != -ENOENT || strcmp(v->host, me) == 0))
+                        continue; /* this host's own removed: gone with it */
+                if (fresh != NULL && (strcmp(fresh->host, me) == 0 || strcmp(fresh->moving_from, me) == 0)) {
                         pc_vps_free(fresh); /* this host's after all: not <m>'s by a race; the feed brings it */
                         continue;
                 }
+                /* Removed or loosened on its way out: as <from> had it. */
+                fresh = leaving_policy(v, fresh, &kept);
+                if (fresh == NULL)
+                        continue;
                 keep_on(fresh, v->iface);
                 if (pc_model_add(m, fresh) < 0)
                         pc_vps_free(fresh);

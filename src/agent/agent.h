@@ -166,6 +166,9 @@ void agent_offline_hold(struct agent *a);
 void agent_snapshot_path(const struct agent *a, const struct pc_config *cfg, char *buf, size_t size);
 /* A full load: the snapshot is written at the next tick, whatever changed. */
 void agent_snapshot_due(struct agent *a);
+/* Something the kernel's fingerprint does not show changed (where a VPS
+ * runs): the snapshot is written again, when its pace allows. */
+void agent_snapshot_changed(struct agent *a);
 /* What is in force was just read from the snapshot of fingerprint <fp>:
  * no write until it changes. */
 void agent_snapshot_written(struct agent *a, uint64_t fp);

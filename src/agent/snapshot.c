@@ -227,6 +227,12 @@ void agent_snapshot_due(struct agent *a)
         }
 }
 
+void agent_snapshot_changed(struct agent *a)
+{
+        if (a->snap != NULL)
+                a->snap->due = true;
+}
+
 /* Starts a write of the model if one is due. */
 static void write_start(struct agent *a)
 {

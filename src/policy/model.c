@@ -564,6 +564,44 @@ static bool ends_before(int64_t a, int64_t b) /* until a ends before until b; 0 
         return a != 0 && (b == 0 || a < b);
 }
 
+bool pc_vps_change_loosens(const struct pc_vps *old, const struct pc_vps *fresh, int64_t now)
+{
+        if (fresh == NULL || old->site != fresh->site || (old->suspended && !fresh->suspended) ||
+            old->has_mac != fresh->has_mac || (old->has_mac && memcmp(old->mac, fresh->mac, sizeof(old->mac)) != 0))
+                return true;
+        for (size_t i = 0; i < fresh->n_addrs; i++) {
+                bool known = false;
+
+                for (size_t k = 0; k < old->n_addrs && !known; k++)
+                        known = memcmp(&old->addrs[k], &fresh->addrs[i], sizeof(fresh->addrs[i])) == 0;
+                if (!known)
+                        return true;
+        }
+        for (size_t i = 0; i < old->n_filters; i++) {
+                const struct pc_filter *f = &old->filters[i];
+                bool kept = false;
+
+                if (f->until != 0 && f->until <= now)
+                        continue;
+                for (size_t k = 0; k < fresh->n_filters && !kept; k++)
+                        kept = fresh->filters[k].id == f->id && !ends_before(fresh->filters[k].until, f->until);
+                if (!kept)
+                        return true;
+        }
+        for (size_t i = 0; i < fresh->n_exceptions; i++) {
+                const struct pc_exception *e = &fresh->exceptions[i];
+                bool known = false;
+
+                if (e->until != 0 && e->until <= now)
+                        continue;
+                for (size_t k = 0; k < old->n_exceptions && !known; k++)
+                        known = old->exceptions[k].id == e->id && !ends_before(old->exceptions[k].until, e->until);
+                if (!known)
+                        return true;
+        }
+        return false;
+}
+
 bool pc_vps_change_tightens(const struct pc_vps *old, const struct pc_vps *fresh, int64_t now)
 {
         if (old == NULL || old->site != fresh->site || old->n_addrs != fresh->n_addrs ||

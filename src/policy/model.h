@@ -197,6 +197,13 @@ size_t pc_vps_real_filters(const struct pc_vps *vps);
  * an unsuspension only adds. */
 bool pc_vps_change_tightens(const struct pc_vps *old, const struct pc_vps *fresh, int64_t now);
 
+/* True if going from <old> to <fresh> (NULL: removed) lets the VPS do
+ * something <old> did not at <now>: another site, a source address more,
+ * another MAC, a suspension or a filter lifted or ending sooner, an
+ * exception granted or ending later.  What a VPS leaving this host may
+ * not be given here on its way out (docs/FLEET.md). */
+bool pc_vps_change_loosens(const struct pc_vps *old, const struct pc_vps *fresh, int64_t now);
+
 /* Returns the exception of <vps> for <service> or NULL. */
 const struct pc_exception *pc_vps_exception_for(const struct pc_vps *vps, const char *service);
 

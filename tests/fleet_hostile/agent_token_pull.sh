@@ -6,6 +6,7 @@
 # interface is still on hv2, whatever hv1 then does with the VPS it
 # claimed: loosen it (its addresses), lift nothing it may not, remove it.
 # Exits 1 while hv1's claim lets the VM on hv2 out through its filter.
+# Closed: a VPS leaving a host is only ever tightened there (FLEET.md).
 . "$(dirname "$0")/lib.sh"
 fh_init 2
 vps_link b 2 vb 12
@@ -33,5 +34,16 @@ code=$(api DELETE /v1/vps/vps-b '{"reason":"claimed"}')
 echo "hv1's agent token removes the VPS it pulled -> $code"
 sleep 2
 blocked b 8080 || { echo "HOLE: hv1 pulled then removed hv2's VPS: vps-b on hv2 reaches tcp/8080"; exit 1; }
-echo "HELD"
+echo "after the removal, hv2 still holds vps-b's filter on vb"
+# hv2's agent restarts (an upgrade): the database has no vps-b any more.
+sleep 2.5 # the snapshot is written at most every 2 s
+kill "${AGENT[2]}"; wait_for 5 sh -c "! kill -0 ${AGENT[2]}"
+agent_up 2 || { echo "SETUP hv2's agent does not start again"; exit 2; }
+sleep 1.5
+blocked b 8080 || { echo "HOLE: after hv2's restart, the VPS hv1 pulled and removed reaches tcp/8080 on hv2"; exit 1; }
+# The VM goes from hv2 (its interface with it): let go.
+ip -n "$(ns hv2)" link del vb
+wait_for 8 sh -c "! ip netns exec $(ns hv2) nft list map inet portcullis vps_out | grep -q '\"vb\"'" ||
+        { echo "HOLE: hv2 keeps vps-b's elements after its interface is gone"; exit 1; }
+echo "HELD: hv2 kept vps-b as it was through hv1's removal and its own restart, and let it go with its interface"
 exit 0

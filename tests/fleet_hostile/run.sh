@@ -3,8 +3,6 @@
 # hypervisor namespaces and throwaway PostgreSQL (lib.sh), attacks, and
 # exits 1 while its hole is open, 0 once it is closed (2: its set-up
 # failed, which counts as open).  Usage: run.sh [BUILD_DIR] [NAME...]
-# The hole still open (agent_token_pull, the rule of agent_token_cross_host's
-# residue) is not in the default list: README.md says why; run it by name.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 export BUILD=$(readlink -f "${1:-$here/../../build}")

@@ -276,6 +276,57 @@ static void test_change_tightens(void **state)
         pc_vps_free(fresh);
 }
 
+/* What a VPS leaving this host may not be given on its way out (the host
+ * it goes to may have given it): anything that lets its VM do more. */
+static void test_change_loosens(void **state)
+{
+        struct pc_vps *old = vps_named("vps-%d", 1), *fresh = vps_named("vps-%d", 1);
+        struct pc_exception e = { .id = 7, .until = 5000 };
+        struct pc_filter f = { .id = 3, .direction = PC_DIR_EGRESS, .scope = PC_SCOPE_ALL, .until = 4000 };
+        struct pc_prefix a, b;
+
+        (void)state;
+        snprintf(e.service, sizeof(e.service), "smtp");
+        assert_int_equal(pc_parse_prefix("198.51.100.1", false, &a), 0);
+        assert_int_equal(pc_parse_prefix("198.51.100.2", false, &b), 0);
+        assert_int_equal(pc_vps_add_addr(old, &a), 0);
+        assert_int_equal(pc_vps_add_addr(fresh, &a), 0);
+        assert_false(pc_vps_change_loosens(old, fresh, 1000));
+        assert_true(pc_vps_change_loosens(old, NULL, 1000)); /* removed: nothing enforced */
+        /* a source more: it may send from it */
+        assert_int_equal(pc_vps_add_addr(fresh, &b), 0);
+        assert_true(pc_vps_change_loosens(old, fresh, 1000));
+        assert_false(pc_vps_change_loosens(fresh, old, 1000)); /* one less */
+        fresh->n_addrs--;
+        /* an exception granted, or extended */
+        assert_int_equal(pc_vps_add_exception(fresh, &e), 0);
+        assert_true(pc_vps_change_loosens(old, fresh, 1000));
+        assert_false(pc_vps_change_loosens(fresh, old, 1000));
+        assert_int_equal(pc_vps_add_exception(old, &e), 0);
+        assert_false(pc_vps_change_loosens(old, fresh, 1000));
+        fresh->exceptions[0].until = 6000;
+        assert_true(pc_vps_change_loosens(old, fresh, 1000));
+        fresh->exceptions[0].until = 5000;
+        /* a filter lifted or shortened (an ended one is no loss) */
+        assert_int_equal(pc_vps_add_filter(old, &f), 0);
+        assert_true(pc_vps_change_loosens(old, fresh, 1000));
+        assert_false(pc_vps_change_loosens(old, fresh, 4000));
+        f.until = 3000;
+        assert_int_equal(pc_vps_add_filter(fresh, &f), 0);
+        assert_true(pc_vps_change_loosens(old, fresh, 1000));
+        fresh->filters[fresh->n_filters - 1].until = 0;
+        assert_false(pc_vps_change_loosens(old, fresh, 1000));
+        /* unsuspended; another MAC */
+        old->suspended = true;
+        assert_true(pc_vps_change_loosens(old, fresh, 1000));
+        fresh->suspended = true;
+        assert_false(pc_vps_change_loosens(old, fresh, 1000));
+        fresh->has_mac = true;
+        assert_true(pc_vps_change_loosens(old, fresh, 1000));
+        pc_vps_free(old);
+        pc_vps_free(fresh);
+}
+
 static void test_limits(void **state)
 {
         struct pc_vps *v = vps_named("vps-%d", 1);
@@ -298,6 +349,7 @@ int main(void)
                 cmocka_unit_test(test_invalid_vps_refused),
                 cmocka_unit_test(test_exceptions_index),
                 cmocka_unit_test(test_scans_contained),
+                cmocka_unit_test(test_change_loosens),
                 cmocka_unit_test(test_change_tightens),
                 cmocka_unit_test(test_limits),
         };
