@@ -1153,6 +1153,18 @@ static void refresh_vps(struct agent *a, const char *id)
                 pc_vps_free(fresh);
                 return;
         }
+        /* As this host enforces it: a VPS leaving it stays on its
+         * interface here, and is not loosened here on its way out. */
+        if (leaving_here(a, old, fresh)) {
+                bool kept;
+
+                fresh = leaving_policy(old, fresh, &kept);
+                if (fresh == NULL)
+                        return;
+                if (!agent_owns(a, fresh))
+                        keep_on(fresh, old->iface);
+        }
+        localize_vps(agent_host(a), fresh);
         r = pc_dp_vps_change(a->dp, old, fresh, pc_now(), NULL);
         if (r < 0) {
                 agent_log("Failed to record in the kernel what ended for %s: %s", id, pc_dp_errmsg(a->dp));
