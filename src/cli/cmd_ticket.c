@@ -220,7 +220,7 @@ struct list_ctx {
 static int list_cb(const struct pc_ticket *t, void *userdata)
 {
         struct list_ctx *ctx = userdata;
-        char id[24], when[32], what[PC_NAME_MAX + PC_PORTS_TEXT_MAX + 4];
+        char id[24], when[32], what[PC_NAME_MAX + PC_PORTS_CANON_MAX + 4];
 
         snprintf(id, sizeof(id), "%" PRId64, t->id);
         snprintf(what, sizeof(what), "%s%s%s", t->service, t->ports[0] != '\0' ? " " : "", t->ports);

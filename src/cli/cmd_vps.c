@@ -656,7 +656,7 @@ static int show(struct cli *c, const struct pc_vps *v)
                 printf("  #%" PRId64 " %s granted by %s at %s, until %s", e->id, cli_text(e->service, t2, sizeof(t2)),
                        cli_text(e->by, t1, sizeof(t1)), when, until);
                 if (e->n_ports != 0) {
-                        char ports[PC_PORTS_TEXT_MAX];
+                        char ports[PC_PORTS_CANON_MAX];
 
                         pc_ports_format(e->ports, e->n_ports, ports, sizeof(ports));
                         printf(", only %s", ports);

@@ -61,7 +61,7 @@ static json_t *exceptions_json(const struct pc_vps *v)
 
         for (size_t i = 0; i < v->n_exceptions; i++) {
                 const struct pc_exception *e = &v->exceptions[i];
-                char ports[PC_PORTS_TEXT_MAX];
+                char ports[PC_PORTS_CANON_MAX];
 
                 pc_ports_format(e->ports, e->n_ports, ports, sizeof(ports));
                 json_array_append_new(exc, json_pack("{s:I, s:s, s:o, s:o, s:s, s:s, s:o, s:o}", "id",

@@ -142,10 +142,15 @@ static int check_spec(struct pc_ops *o, const struct pc_vps_spec *spec, const ch
  * <spec>: overlapping addresses would let one VPS speak as another, and
  * so would a granted source prefix.  Indexed lookups, whatever the
  * fleet's size. */
-static int check_fleet(struct pc_ops *o, const struct pc_vps_spec *spec, const char *self, struct pc_ops_error *err)
+static int check_fleet(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_spec *spec,
+                       const char *self, struct pc_ops_error *err)
 {
         char other[PC_NAME_MAX], pa[64];
         struct pc_addr_holder h;
+        /* To a bound agent another host's VPS does not exist: which VPS
+         * holds an address or a MAC is not its to learn (it would map the
+         * fleet through refused registrations, nothing written). */
+        bool name_it = pc_ops_actor_host(who) == NULL;
         int r;
 
         if (spec->mac != NULL) {
@@ -154,7 +159,8 @@ static int check_fleet(struct pc_ops *o, const struct pc_vps_spec *spec, const c
                         return pc_ops_store_fail(o, r, NULL, err);
                 if (r > 0) {
                         pc_format_mac(spec->mac, pa, sizeof(pa));
-                        return pc_ops_fail(err, PC_OPS_ECONFLICT, "mac", "MAC %s is already %s's", pa, other);
+                        return pc_ops_fail(err, PC_OPS_ECONFLICT, "mac", "MAC %s is already %s's", pa,
+                                           name_it ? other : "another VPS");
                 }
         }
         for (size_t a = 0; a < spec->n_addrs; a++) {
@@ -165,6 +171,9 @@ static int check_fleet(struct pc_ops *o, const struct pc_vps_spec *spec, const c
                 if (r == 0)
                         continue;
                 pc_format_prefix(&spec->addrs[a], pa, sizeof(pa));
+                if (!name_it)
+                        return pc_ops_fail(err, PC_OPS_ECONFLICT, "addresses",
+                                           "address %s overlaps an address of another VPS", pa);
                 return pc_ops_fail(err, PC_OPS_ECONFLICT, "addresses",
                                    h.exception ? "address %s overlaps %s granted to %s" : "address %s overlaps %s of %s",
                                    pa, h.what, h.vps_id);
@@ -229,7 +238,7 @@ static int vps_register_checked(struct pc_ops *o, const struct pc_ops_actor *who
 
         if ((r = pc_ops_authorize(who, PC_OP_VPS_REGISTER, err)) < 0 || (r = check_host(given->host, err)) < 0 ||
             (r = register_host(who, given, spec, err)) < 0 || (r = check_spec(o, spec, reason, &site, err)) < 0 ||
-            (r = check_fleet(o, spec, NULL, err)) < 0 || (r = vps_build(spec, site, &vps, err)) < 0)
+            (r = check_fleet(o, who, spec, NULL, err)) < 0 || (r = vps_build(spec, site, &vps, err)) < 0)
                 return r;
         actor = pc_ops_store_actor(who, reason);
         r = pc_store_vps_add(o->store, vps, &actor);
@@ -285,7 +294,7 @@ static int vps_update_checked(struct pc_ops *o, const struct pc_ops_actor *who, 
         /* The whole VPS as it would be, through the registration's checks:
          * its own addresses are no conflict, anybody else's are. */
         spec_changed(cur, change, &spec);
-        if ((r = check_spec(o, &spec, reason, &site, err)) >= 0 && (r = check_fleet(o, &spec, cur->id, err)) >= 0 &&
+        if ((r = check_spec(o, &spec, reason, &site, err)) >= 0 && (r = check_fleet(o, who, &spec, cur->id, err)) >= 0 &&
             (r = vps_build(&spec, site, &vps, err)) >= 0) {
                 actor = pc_ops_store_actor(who, reason);
                 r = pc_store_vps_update(o->store, vps, &actor, &changed);
@@ -332,6 +341,22 @@ int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char
                                    "%s (role agent, bound to host %s) may move a VPS only onto %s, not to %s",
                                    who->principal, mine, mine,
                                    host != NULL && host[0] != '\0' ? host : "no host");
+        /* Without an interface a bound agent moves only a VPS of its own
+         * host back (a migration called off); another host's is refused by
+         * the store for the missing interface, which told a VPS that
+         * exists elsewhere from one that does not, with nothing written:
+         * the same 404 for both. */
+        if (mine != NULL && iface == NULL) {
+                struct pc_vps *v = NULL;
+
+                r = pc_store_vps_fetch(o->store, o->cfg, id, &v);
+                if (r < 0 && r != -ENOENT)
+                        return pc_ops_store_fail(o, r, NULL, err);
+                r = v != NULL && (strcmp(v->host, mine) == 0 || strcmp(v->moving_from, mine) == 0);
+                pc_vps_free(v);
+                if (!r)
+                        return pc_ops_fail(err, PC_OPS_ENOENT, "vps", "vps %s does not exist", id);
+        }
         actor = pc_ops_store_actor(who, reason);
         r = pc_store_vps_move(o->store, id, host, iface, &actor, ret_changed);
         /* (The store's one refusal of a valid name: the interface there.) */

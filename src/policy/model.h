@@ -12,6 +12,11 @@
 
 #define PC_EXCEPTION_PORTS_MAX 16 /* port ranges of a port-subset exception */
 #define PC_PORTS_TEXT_MAX 128     /* "tcp/465,tcp/587": such a subset as text, with its NUL */
+/* ... as pc_ports_format writes it: every range "udp/65535-65535" and a
+ * comma, with its NUL.  Longer than what is asked for (a bare port is
+ * written "tcp/PORT"): 16 bare ports of 4 digits are 79 bytes asked, 143
+ * written. */
+#define PC_PORTS_CANON_MAX (PC_EXCEPTION_PORTS_MAX * 16)
 
 struct pc_exception {
         int64_t id;

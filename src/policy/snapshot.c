@@ -90,7 +90,7 @@ static void put_scope(struct strbuf *b, const struct pc_filter *f)
 
 static void put_vps(struct strbuf *b, const struct pc_vps *v)
 {
-        char buf[128];
+        char buf[PC_PORTS_CANON_MAX]; /* a MAC, a prefix or a port subset */
 
         put_raw(b, "vps");
         put_str(b, v->id);
@@ -473,7 +473,7 @@ static int read_addr(struct reader *rd, const struct line *l)
 static int read_exception(struct reader *rd, const struct line *l)
 {
         struct pc_exception e = { 0 };
-        char ports[PC_PORTS_TEXT_MAX], perr[128];
+        char ports[PC_PORTS_CANON_MAX], perr[128];
         int r;
 
         if (l->count != 9)

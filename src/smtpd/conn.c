@@ -66,11 +66,28 @@ static void event_set_wanted(struct event *ev, bool *on, bool want)
 void conn_arm(struct conn *c, bool read, bool write)
 {
         if (c->ssl != NULL) {
-                read = read || c->tls_wants_read;
-                write = write || c->tls_wants_write;
+                /* What TLS wants is for the handshake, or for the operation
+                 * that asked for it: an SSL_write that must read first is
+                 * retried only while the caller still writes, an SSL_read
+                 * that must write first only while it still reads.  Left
+                 * armed otherwise, a readable (or writable) socket that
+                 * nobody services fires on every pass of the loop. */
+                bool handshake = !SSL_is_init_finished(c->ssl);
+                bool r = read || (c->tls_wants_read && (write || handshake));
+                bool w = write || (c->tls_wants_write && (read || handshake));
+
+                read = r;
+                write = w;
         }
         event_set_wanted(c->ev_read, &c->reading, read);
         event_set_wanted(c->ev_write, &c->writing, write);
+}
+
+void conn_stop(struct conn *c)
+{
+        c->tls_wants_read = c->tls_wants_write = false;
+        event_set_wanted(c->ev_read, &c->reading, false);
+        event_set_wanted(c->ev_write, &c->writing, false);
 }
 
 bool conn_has_buffered(const struct conn *c)

@@ -60,6 +60,11 @@ void conn_close(struct conn *c);
  * (if <write>); with TLS, also those its last operation needs. */
 void conn_arm(struct conn *c, bool read, bool write);
 
+/* No more I/O on <c>: both events deleted, and what TLS last wanted (a
+ * handshake given up, a write or read left half done) forgotten, so that
+ * a later conn_arm(c, false, false) keeps them deleted. */
+void conn_stop(struct conn *c);
+
 /* True if TLS holds decrypted input that no socket event will announce. */
 bool conn_has_buffered(const struct conn *c);
 

@@ -343,7 +343,7 @@ static void upstream_lost(struct session *s, const char *why)
 {
         s->upstream_dead = true;
         conn_discard(&s->upstream);
-        conn_arm(&s->upstream, false, false);
+        conn_stop(&s->upstream);
         evtimer_del(s->up_timer);
         smtp_relay_upstream_gone(&s->relay, why);
 }
@@ -420,7 +420,7 @@ static void after_io(struct session *s)
                 }
                 s->ending = true;
                 conn_arm(&s->client, false, true);
-                conn_arm(&s->upstream, false, false);
+                conn_stop(&s->upstream);
                 evtimer_del(s->timer);
                 evtimer_del(s->up_timer);
                 return;
@@ -454,7 +454,7 @@ static void after_io(struct session *s)
                          s->client.in_len < CONN_INPUT_MAX,
                  client_out > 0);
         if (s->upstream_dead) {
-                conn_arm(&s->upstream, false, false);
+                conn_stop(&s->upstream);
         } else if (!s->connected) {
                 conn_arm(&s->upstream, false, true); /* the connect's end */
         } else {

@@ -567,8 +567,15 @@ static int pg_step(struct db_stmt *st)
                         r = variant_of(d, s, &name);
                 if (r < 0)
                         return r;
-                s->res = PQexecPrepared(d->conn, name, s->n_params, (const char *const *)s->values, s->lengths,
-                                        s->formats, 0);
+                /* PQexecPrepared waits for ever, nonblocking or not: in
+                 * the background the answer is bounded as every other. */
+                if (!d->background)
+                        s->res = PQexecPrepared(d->conn, name, s->n_params, (const char *const *)s->values,
+                                                s->lengths, s->formats, 0);
+                else
+                        s->res = answer(d, PQsendQueryPrepared(d->conn, name, s->n_params,
+                                                               (const char *const *)s->values, s->lengths,
+                                                               s->formats, 0));
                 status = PQresultStatus(s->res);
                 if (status == PGRES_COMMAND_OK) {
                         const char *n = PQcmdTuples(s->res);
@@ -740,7 +747,7 @@ static int pg_lock(struct db *db, const char *table, const char *key)
 static int pg_schema_version(struct db *db, int *ret_version)
 {
         struct pg_db *d = pg_of(db);
-        PGresult *res = PQexec(d->conn, "SELECT version FROM schema_version");
+        PGresult *res = run(d, "SELECT version FROM schema_version");
         int r = 0;
 
         if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)

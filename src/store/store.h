@@ -68,7 +68,7 @@ struct pc_ticket {
         /* What is asked: a service, "scanning" or "source-prefix:CIDR". */
         char service[PC_NAME_MAX];
         /* Only these ports of the service ("tcp/465,tcp/587"); "": all. */
-        char ports[PC_PORTS_TEXT_MAX];
+        char ports[PC_PORTS_CANON_MAX];
         int64_t duration;            /* seconds asked; 0: none said */
         enum pc_ticket_state state;
         char opened_by[PC_NAME_MAX]; /* the requester */

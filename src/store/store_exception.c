@@ -63,7 +63,7 @@ int sql_exception_grant_tx(struct sql_store *s, const char *vps_id,
                            const struct pc_exception *e, const struct pc_actor *who,
                            int64_t now, const char *notification, int64_t *ret_id)
 {
-        char ports[PC_PORTS_TEXT_MAX];
+        char ports[PC_PORTS_CANON_MAX];
         _cleanup_stmt_ struct db_stmt *st = NULL, *cst = NULL;
         _cleanup_json_ json_t *vps = NULL, *after = NULL;
         const char *reason = e->reason[0] != '\0' ? e->reason : who->reason;

@@ -42,6 +42,15 @@ static int vps_move_tx(struct sql_store *s, const char *id, const char *host, co
         char object[128];
         int r;
 
+        /* An interface named on the destination that another VPS has
+         * there is refused before the VPS is looked up: answered after,
+         * it told a VPS that exists (409) from one that does not (404) to
+         * a bound agent, to which another host's VPS does not exist. */
+        if (iface != NULL && host[0] != '\0') {
+                r = sql_iface_free(s, id, iface, host);
+                if (r < 0)
+                        return r;
+        }
         r = sql_vps_hold(s, id, &before);
         if (r < 0)
                 return r;

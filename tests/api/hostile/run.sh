@@ -12,7 +12,8 @@ names=("$@")
                                duration_overflow log_method smuggle_cl_te
                                notification_reused_id investigation_note slowloris_spread
                                source_prefix_shared hook_guest_name log_flood_malformed
-                               slowloris_body page_before_cost move_host_text)
+                               slowloris_body page_before_cost move_host_text agent_host_oracle agent_host_oracle_iface
+                               ticket_ports_canonical)
 open=0
 for n in "${names[@]}"; do
         echo "== $n"

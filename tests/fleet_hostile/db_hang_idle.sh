@@ -1,0 +1,39 @@
+#!/bin/bash
+# Variant of db_hang.sh (hole 10, closed by d82cf64 for the statements that
+# go through answer()): the statements the store prepares -- nearly all of
+# them, once each has run -- are executed with PQexecPrepared(), which
+# waits for the server without bound whatever PQsetnonblocking says.
+# db_hang.sh spoofs at once after freezing the server, so the first
+# statement is the response's BEGIN (bounded: the session is given up after
+# 3 s).  Here the server is frozen and the agent left alone for 2.5 s:
+# its periodic pass (attempts-interval 1 s) reads the change feed with a
+# prepared SELECT that was prepared long ago, and waits there for ever.
+# The VPS then spoofs: never suspended, the control socket dead, as before
+# the fix.  Exits 1 while the hole is open.
+. "$(dirname "$0")/lib.sh"
+fh_one_vps
+pg_pids() { # the postmaster and its children
+        local pm
+        pm=$(head -1 "$LAB_DIR/pg/data/postmaster.pid" 2>/dev/null) || return
+        echo "$pm" $(pgrep -P "$pm")
+}
+pg_cont() { local p; for p in $(pg_pids); do kill -CONT "$p" 2>/dev/null; done; }
+trap 'pg_cont; fh_cleanup' EXIT
+[ -n "$(pg_pids)" ] || { echo "SETUP no postmaster"; exit 2; }
+sleep 2 # a few periodic passes: their statements are prepared on the session
+for p in $(pg_pids); do kill -STOP "$p"; done
+sleep 2.5 # the agent's periodic pass meets the frozen server first
+ip -n "$(ns s)" addr add 198.51.100.99/32 dev eth0
+t0=$(lab_now_ms)
+ip netns exec "$(ns s)" ping -c 3 -i 0.3 -W 1 -I 198.51.100.99 192.0.2.2 >/dev/null 2>&1
+susp() { ip netns exec "$(ns hv1)" nft list set inet portcullis suspended 2>/dev/null | grep -q '"vs"'; }
+wait_for 8 susp && took=$(( $(lab_now_ms) - t0 )) || took=
+st=$(timeout 3 ip netns exec "$(ns hv1)" "$PC_BIN" -c "$LAB_DIR/hv1.yaml" status >/dev/null 2>&1 && echo answers || echo "does not answer")
+echo "database hung before the spoofing: vps-s suspended ${took:+after $took ms}$([ -n "$took" ] || echo "never (8 s)"); the control socket $st"
+pg_cont
+if [ -z "$took" ] || [ "$st" != answers ]; then
+        echo "HOLE: a hung database server froze the agent in a prepared statement"
+        exit 1
+fi
+echo "HELD: suspended in $took ms while the server hung"
+exit 0
