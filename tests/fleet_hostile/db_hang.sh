@@ -8,15 +8,7 @@
 # does not answer.  Exits 1 while the hole is open.
 . "$(dirname "$0")/lib.sh"
 fh_one_vps
-pg_pids() { # the postmaster and its children
-        local pm
-        pm=$(head -1 "$LAB_DIR/pg/data/postmaster.pid" 2>/dev/null) || return
-        echo "$pm" $(pgrep -P "$pm")
-}
-pg_cont() { local p; for p in $(pg_pids); do kill -CONT "$p" 2>/dev/null; done; }
-trap 'pg_cont; fh_cleanup' EXIT
-[ -n "$(pg_pids)" ] || { echo "SETUP no postmaster"; exit 2; }
-for p in $(pg_pids); do kill -STOP "$p"; done
+fh_pg_freeze
 ip -n "$(ns s)" addr add 198.51.100.99/32 dev eth0
 t0=$(lab_now_ms)
 ip netns exec "$(ns s)" ping -c 3 -i 0.3 -W 1 -I 198.51.100.99 192.0.2.2 >/dev/null 2>&1
@@ -24,7 +16,7 @@ susp() { ip netns exec "$(ns hv1)" nft list set inet portcullis suspended 2>/dev
 wait_for 8 susp && took=$(( $(lab_now_ms) - t0 )) || took=
 st=$(timeout 3 ip netns exec "$(ns hv1)" "$PC_BIN" -c "$LAB_DIR/hv1.yaml" status >/dev/null 2>&1 && echo answers || echo "does not answer")
 echo "database hung: vps-s suspended ${took:+after $took ms}${took:+}$([ -n "$took" ] || echo "never (8 s)"); the control socket $st"
-pg_cont
+fh_pg_thaw
 if [ -z "$took" ] || [ "$st" != answers ]; then
         echo "HOLE: a hung database server froze the agent"
         exit 1

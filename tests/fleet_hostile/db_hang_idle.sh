@@ -12,16 +12,8 @@
 # the fix.  Exits 1 while the hole is open.
 . "$(dirname "$0")/lib.sh"
 fh_one_vps
-pg_pids() { # the postmaster and its children
-        local pm
-        pm=$(head -1 "$LAB_DIR/pg/data/postmaster.pid" 2>/dev/null) || return
-        echo "$pm" $(pgrep -P "$pm")
-}
-pg_cont() { local p; for p in $(pg_pids); do kill -CONT "$p" 2>/dev/null; done; }
-trap 'pg_cont; fh_cleanup' EXIT
-[ -n "$(pg_pids)" ] || { echo "SETUP no postmaster"; exit 2; }
 sleep 2 # a few periodic passes: their statements are prepared on the session
-for p in $(pg_pids); do kill -STOP "$p"; done
+fh_pg_freeze
 sleep 2.5 # the agent's periodic pass meets the frozen server first
 ip -n "$(ns s)" addr add 198.51.100.99/32 dev eth0
 t0=$(lab_now_ms)
@@ -30,7 +22,7 @@ susp() { ip netns exec "$(ns hv1)" nft list set inet portcullis suspended 2>/dev
 wait_for 8 susp && took=$(( $(lab_now_ms) - t0 )) || took=
 st=$(timeout 3 ip netns exec "$(ns hv1)" "$PC_BIN" -c "$LAB_DIR/hv1.yaml" status >/dev/null 2>&1 && echo answers || echo "does not answer")
 echo "database hung before the spoofing: vps-s suspended ${took:+after $took ms}$([ -n "$took" ] || echo "never (8 s)"); the control socket $st"
-pg_cont
+fh_pg_thaw
 if [ -z "$took" ] || [ "$st" != answers ]; then
         echo "HOLE: a hung database server froze the agent in a prepared statement"
         exit 1

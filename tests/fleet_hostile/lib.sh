@@ -71,3 +71,42 @@ fh_migrated_vps() {
         wait_for 5 sh -c "ip netns exec $(ns hv1) $PC_BIN -c $LAB_DIR/hv1.yaml --json audit vps-m | grep -q vps.arrive" ||
                 { echo "SETUP no arrival"; exit 2; }
 }
+# fh_pg_freeze: the cluster's postmaster and its backends stopped (SIGSTOP:
+# connections open, nothing answered), and made to go on (SIGCONT) however
+# the repro ends; fh_pg_thaw: now.
+fh_pg_pids() {
+        local pm
+        pm=$(head -1 "$LAB_DIR/pg/data/postmaster.pid" 2>/dev/null) || return
+        echo "$pm" $(pgrep -P "$pm")
+}
+fh_pg_thaw() { local p; for p in $(fh_pg_pids); do kill -CONT "$p" 2>/dev/null; done; }
+fh_pg_freeze() {
+        local p
+        trap 'fh_pg_thaw; fh_cleanup' EXIT
+        [ -n "$(fh_pg_pids)" ] || { echo "SETUP no postmaster"; exit 2; }
+        for p in $(fh_pg_pids); do kill -STOP "$p"; done
+}
+# fh_hv2_vps_and_hv1_token: two hypervisors with their agents; vps-b (behind
+# vb of hv2, 198.51.100.12) filtered on tcp/8080; hv1's hooks' agent token
+# bound to hv1 in TOK, and hv1's portcullis-apid on 127.0.0.1:8470 there.
+# api METHOD PATH [BODY] prints the status of a request with TOK (the body
+# of the answer in $LAB_DIR/api.out).
+fh_hv2_vps_and_hv1_token() {
+        fh_init 2
+        vps_link b 2 vb 12
+        pc_on 1 init >/dev/null 2>&1 || { echo "SETUP init"; exit 2; }
+        pc_on 1 vps add vps-b --owner bob@example.org --iface vb --addr 198.51.100.12 --host hv2 --by lab \
+                >/dev/null || exit 2
+        pc_on 1 filter place vps-b --ports tcp/8080 --by sam --reason "abuse report" >/dev/null || exit 2
+        agent_up 1 && agent_up 2 || { echo "SETUP agents"; exit 2; }
+        wait_for 5 blocked b 8080 || { echo "SETUP the filter does not hold"; exit 2; }
+        TOK=$(pc_on 1 token create hv1-hooks --role agent --host hv1 --by lab 2>/dev/null)
+        [ -n "$TOK" ] || { echo "SETUP no token"; exit 2; }
+        lab_bg apid hv1 "$FH_BUILD/src/api/portcullis-apid" -c "$LAB_DIR/hv1.yaml" --user nobody --port 8470 >/dev/null
+        wait_for 5 grep -q "listening on" "$LAB_DIR/log/apid.log" || { echo "SETUP apid"; cat "$LAB_DIR/log/apid.log"; exit 2; }
+}
+api() {
+        ip netns exec "$(ns hv1)" curl -sS -m 5 -o "$LAB_DIR/api.out" -w '%{http_code}' -X "$1" \
+                -H "Authorization: Bearer $TOK" -H "Content-Type: application/json" ${3:+--data "$3"} \
+                "http://127.0.0.1:8470$2"
+}
