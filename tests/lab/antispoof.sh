@@ -110,8 +110,10 @@ m = get_if_hwaddr('eth0')
 sendp(Ether(src=m, dst='ff:ff:ff:ff:ff:ff')/IP(src='203.0.113.20', dst='255.255.255.255')/UDP(sport=67, dport=68)/BOOTP(op=2, yiaddr='203.0.113.99')/DHCP(options=[('message-type', 'offer'), 'end']), iface='eth0', count=1, verbose=0)
 " >/dev/null 2>&1
 check "the DHCP OFFER from a VPS is dropped and counted" wait_for 2 spoof_at_least v102 spoof_dhcp 1
-check "the latest incident's evidence is the latest sample" wait_for 2 grep -q '"kind":"rogue-dhcp-server"' \
-        <(sql "SELECT evidence FROM incident WHERE vps_id='vps-102' ORDER BY id DESC LIMIT 1")
+# (read again at each try: a <(...) is read once, before the wait)
+latest_evidence_has() { sql "SELECT evidence FROM incident WHERE vps_id='$1' ORDER BY id DESC LIMIT 1" | grep -q "$2"; }
+check "the latest incident's evidence is the latest sample" \
+        wait_for 2 latest_evidence_has vps-102 '"kind":"rogue-dhcp-server"'
 wait_for 2 suspended v102
 pc unsuspend vps-102 --by alice --reason "lab: next test" >/dev/null 2>&1
 n_before=$(sql "SELECT count(*) FROM incident WHERE vps_id='vps-102' AND kind='spoof'")
