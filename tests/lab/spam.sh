@@ -91,8 +91,12 @@ echo "     $out"
 # reading falls depends on how long the checks above took (the sleep
 # 3.5 s sets the phase): both orders are right.
 read -r sent accepted refused cut <<<"$(sed -E 's/sent=([0-9]+) accepted=([0-9]+) refused=([0-9]+)( cut)?/\1 \2 \3 \4/' <<<"$out")"
-check "the MTA refused two recipients of every message it took (${refused:-?} of $((3 * ${sent:-0})))" \
-        test -n "$sent" -a "$accepted" = "${sent:-x}" -a "$refused" = "$((2 * ${sent:-0}))"
+# (Cut, the message in hand when the proxy began refusing adds its own
+# refused recipients: up to 3 more.)
+slack=0; [ "$cut" = cut ] && slack=3
+check "the MTA refused two recipients of every message it took (${refused:-?} for ${sent:-?} messages)" \
+        test -n "$sent" -a "$accepted" = "${sent:-x}" -a "${refused:-0}" -ge "$((2 * ${sent:-0}))" -a \
+        "${refused:-0}" -le "$((2 * ${sent:-0} + slack))"
 check "... all 60, or the filter cut the batch once its figures crossed the line" \
         test "$sent" = 60 -o \( "$cut" = cut -a "${sent:-0}" -ge 7 \)
 check "vps-102 is filtered outbound within 5 s (3 attempts-intervals and the proxy's reply)" \
