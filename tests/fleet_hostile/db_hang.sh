@@ -9,13 +9,9 @@
 . "$(dirname "$0")/lib.sh"
 fh_one_vps
 fh_pg_freeze
-ip -n "$(ns s)" addr add 198.51.100.99/32 dev eth0
-t0=$(lab_now_ms)
-ip netns exec "$(ns s)" ping -c 3 -i 0.3 -W 1 -I 198.51.100.99 192.0.2.2 >/dev/null 2>&1
-susp() { ip netns exec "$(ns hv1)" nft list set inet portcullis suspended 2>/dev/null | grep -q '"vs"'; }
-wait_for 8 susp && took=$(( $(lab_now_ms) - t0 )) || took=
-st=$(timeout 3 ip netns exec "$(ns hv1)" "$PC_BIN" -c "$LAB_DIR/hv1.yaml" status >/dev/null 2>&1 && echo answers || echo "does not answer")
-echo "database hung: vps-s suspended ${took:+after $took ms}${took:+}$([ -n "$took" ] || echo "never (8 s)"); the control socket $st"
+fh_spoof_timed
+took=$FH_TOOK st=$FH_CONTROL
+echo "database hung: vps-s suspended ${took:+after $took ms}$([ -n "$took" ] || echo "never (8 s)"); the control socket $st"
 fh_pg_thaw
 if [ -z "$took" ] || [ "$st" != answers ]; then
         echo "HOLE: a hung database server froze the agent"
@@ -23,7 +19,7 @@ if [ -z "$took" ] || [ "$st" != answers ]; then
 fi
 # The server answers again: the journal's finding is stored once.
 q() { runuser -u postgres -- psql -X -qtA -h "$LAB_DIR/pg" -p 5432 -d portcullis -c "$1"; }
-wait_for 20 sh -c "[ \"\$(runuser -u postgres -- psql -X -qtA -h '$LAB_DIR/pg' -p 5432 -d portcullis -c \"SELECT count(*) FROM incident WHERE vps_id = 'vps-s'\")\" -ge 1 ]"
+wait_for 20 cmd_is -ge 1 q "SELECT count(*) FROM incident WHERE vps_id = 'vps-s'"
 n=$(q "SELECT count(*) FROM incident WHERE vps_id = 'vps-s'")
 sleep 2
 n2=$(q "SELECT count(*) FROM incident WHERE vps_id = 'vps-s'")

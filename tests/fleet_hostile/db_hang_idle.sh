@@ -15,12 +15,8 @@ fh_one_vps
 sleep 2 # a few periodic passes: their statements are prepared on the session
 fh_pg_freeze
 sleep 2.5 # the agent's periodic pass meets the frozen server first
-ip -n "$(ns s)" addr add 198.51.100.99/32 dev eth0
-t0=$(lab_now_ms)
-ip netns exec "$(ns s)" ping -c 3 -i 0.3 -W 1 -I 198.51.100.99 192.0.2.2 >/dev/null 2>&1
-susp() { ip netns exec "$(ns hv1)" nft list set inet portcullis suspended 2>/dev/null | grep -q '"vs"'; }
-wait_for 8 susp && took=$(( $(lab_now_ms) - t0 )) || took=
-st=$(timeout 3 ip netns exec "$(ns hv1)" "$PC_BIN" -c "$LAB_DIR/hv1.yaml" status >/dev/null 2>&1 && echo answers || echo "does not answer")
+fh_spoof_timed
+took=$FH_TOOK st=$FH_CONTROL
 echo "database hung before the spoofing: vps-s suspended ${took:+after $took ms}$([ -n "$took" ] || echo "never (8 s)"); the control socket $st"
 fh_pg_thaw
 if [ -z "$took" ] || [ "$st" != answers ]; then

@@ -110,3 +110,17 @@ api() {
                 -H "Authorization: Bearer $TOK" -H "Content-Type: application/json" ${3:+--data "$3"} \
                 "http://127.0.0.1:8470$2"
 }
+# fh_spoof_timed: vps-s (fh_one_vps) sends from an address not its own;
+# FH_TOOK: ms until hv1's kernel suspends it ("" if not within 8 s);
+# FH_CONTROL: whether hv1's control socket answers then ("answers").
+fh_spoof_timed() {
+        local t0
+        ip -n "$(ns s)" addr add 198.51.100.99/32 dev eth0
+        t0=$(lab_now_ms)
+        ip netns exec "$(ns s)" ping -c 3 -i 0.3 -W 1 -I 198.51.100.99 192.0.2.2 >/dev/null 2>&1
+        FH_TOOK=
+        wait_for 8 sh -c "ip netns exec $(ns hv1) nft list set inet portcullis suspended 2>/dev/null | grep -q '\"vs\"'" &&
+                FH_TOOK=$(($(lab_now_ms) - t0))
+        FH_CONTROL="does not answer"
+        timeout 3 ip netns exec "$(ns hv1)" "$PC_BIN" -c "$LAB_DIR/hv1.yaml" status >/dev/null 2>&1 && FH_CONTROL=answers
+}
