@@ -856,6 +856,30 @@ static void keep_departing(const struct pc_model *from, const struct pc_config *
         }
 }
 
+/* A load (config, database, model) and the data plane opened for it,
+ * given up: the kernel did not take it. */
+static void drop_load(struct pc_dataplane *dp, struct pc_model *m, struct pc_store *store, struct pc_config *cfg)
+{
+        pc_dp_close(dp);
+        pc_model_free(m);
+        pc_store_close(store);
+        pc_config_free(cfg);
+}
+
+/* The data plane <dp> and <store> of a load the kernel took replace the
+ * agent's, and the config and model it replaced are freed. */
+static void take_load(struct agent *a, struct pc_dataplane *dp, struct pc_store *store, struct pc_config *old_cfg,
+                      struct pc_model *old_model)
+{
+        pc_dp_close(a->dp);
+        a->dp = dp;
+        a->verifying = false;
+        pc_store_close(a->store);
+        a->store = store;
+        pc_model_free(old_model);
+        pc_config_free(old_cfg);
+}
+
 int agent_reload(struct agent *a, json_t *reply)
 {
         struct pc_config *cfg = NULL, *old_cfg = a->cfg;
@@ -898,22 +922,13 @@ int agent_reload(struct agent *a, json_t *reply)
                         json_object_set_new(reply, "error", json_string(why));
                         agent_log("Reload refused: the kernel did not take the new ruleset (%s); keeping the old one",
                                   why);
-                        pc_dp_close(dp);
-                        pc_model_free(m);
-                        pc_store_close(store);
-                        pc_config_free(cfg);
+                        drop_load(dp, m, store, cfg);
                         return r;
                 }
-                pc_dp_close(a->dp);
-                a->dp = dp;
-                a->verifying = false;
+                take_load(a, dp, store, old_cfg, old_model);
         }
         a->cfg = cfg;
         a->model = m;
-        pc_store_close(a->store);
-        a->store = store;
-        pc_model_free(old_model);
-        pc_config_free(old_cfg);
         synced(a, &rep, elapsed_us(&t0));
         proxy_route_apply(cfg);
         record_change(a, "reloaded the configuration", elapsed_us(&t0));
@@ -963,19 +978,10 @@ int agent_db_back(struct agent *a, struct pc_config *cfg, struct pc_store *store
                 agent_log("The database answers, but the kernel did not take its policy (%s): the snapshot stays in "
                           "force; tried again",
                           why);
-                pc_dp_close(dp);
-                pc_model_free(m);
-                pc_store_close(store);
-                pc_config_free(cfg);
+                drop_load(dp, m, store, cfg);
                 return r;
         }
-        pc_dp_close(a->dp);
-        a->dp = dp;
-        a->verifying = false;
-        pc_store_close(a->store);
-        a->store = store;
-        pc_model_free(old_model);
-        pc_config_free(old_cfg);
+        take_load(a, dp, store, old_cfg, old_model);
         a->from_snapshot = false;
         a->change_seen = seen;
         a->policy_loaded = pc_now();
