@@ -74,5 +74,5 @@ void agent_sampled_event(struct agent *a, const struct pc_nflog_packet *p)
         else
                 snprintf(what, sizeof(what), "flooding %s: over %u packets/s or %u Mbit/s", dst,
                          d->flood_packets_per_second, d->flood_megabits_per_second);
-        agent_abuse(a, vps, kind, 1, evidence, SAMPLED_EPISODE_GAP, what, reflect ? &port : NULL);
+        agent_abuse(a, vps, kind, 1, evidence, SAMPLED_EPISODE_GAP, what, reflect ? &port : NULL, NULL);
 }

@@ -126,6 +126,74 @@ void agent_heartbeat(struct agent *a)
                 agent_log("Failed to record the heartbeat: %s", pc_store_errmsg(a->store));
 }
 
+/* The periodic pass's heartbeat, through the database thread: a probe
+ * of the database too (agent_probe). */
+struct probe {
+        struct pc_agent_beat b;
+        bool beat;                    /* with a host: recorded; else only a read */
+        void (*then)(struct agent *a);
+};
+
+static int probe_run(struct pc_store *store, const struct pc_config *cfg, void *arg)
+{
+        struct probe *p = arg;
+        int64_t seen;
+
+        (void)cfg;
+        return p->beat ? pc_store_agent_beat(store, &p->b) : pc_store_change_last(store, &seen);
+}
+
+static void probe_done(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        struct probe *p = arg;
+        bool quiet = res->r < 0 && res->away;
+
+        a->probing = false;
+        if (res->r < 0 && !res->away)
+                agent_log("Failed to record the heartbeat: %s", res->err);
+        if (quiet != a->db_quiet)
+                agent_log(quiet ? "The database does not answer (%s): the periodic passes leave it alone until it "
+                                  "does; findings go to the journal"
+                                : "%sThe database answers again: the periodic passes use it",
+                          quiet ? res->err : "");
+        a->db_quiet = quiet;
+        p->then(a);
+        free(p);
+}
+
+int agent_probe(struct agent *a, void (*then)(struct agent *a))
+{
+        struct probe *p;
+        int r;
+
+        if (a->db == NULL || a->store == NULL)
+                return -ENOTCONN;
+        if (a->probing)
+                return -EINPROGRESS;
+        p = calloc(1, sizeof(*p));
+        if (p == NULL)
+                return -ENOMEM;
+        p->b = (struct pc_agent_beat){
+                .started = a->started,
+                .heartbeat = pc_now(),
+                .change_seen = a->change_seen,
+                .changes = a->changes,
+                .vpses = pc_model_count(a->model),
+                .in_sync = a->in_sync,
+        };
+        p->beat = agent_host(a)[0] != '\0';
+        snprintf(p->b.host, sizeof(p->b.host), "%s", agent_host(a));
+        snprintf(p->b.version, sizeof(p->b.version), "%s", PC_VERSION);
+        p->then = then;
+        r = agent_db_submit(a, probe_run, probe_done, p);
+        if (r < 0) {
+                free(p);
+                return r;
+        }
+        a->probing = a->db != NULL && agent_db_queued(a) > 0; /* (done already if it ran here) */
+        return 0;
+}
+
 /* Loads the configuration, with --host over its agent.host, into
  * *<ret_cfg>.  0, or a negative errno with why in <err>. */
 static int load_config(struct agent *a, struct pc_config **ret_cfg, char *err, size_t errsz)
@@ -423,6 +491,10 @@ int agent_start(struct agent *a)
                 agent_log("Failed to start: %s", err);
                 return r;
         }
+        /* The findings' statements, off the loop (--once has no loop). */
+        if (!a->once && (r = agent_db_start(a)) < 0)
+                agent_log("Failed to start the database thread (%s): findings are stored from the loop",
+                          strerror(-r));
         r = load_db(a, a->cfg, true, &a->store, &a->model, &seen, err, sizeof(err));
         if (r == -EEXIST) /* refused, and said why */
                 return r;
@@ -493,6 +565,7 @@ void agent_sync_finish(struct agent *a)
 
 void agent_stop(struct agent *a)
 {
+        agent_db_stop(a); /* what it finishes is taken first */
         agent_snapshot_stop(a);
         notifier_stop(a);
         agent_offline_free(a);
@@ -662,11 +735,8 @@ void agent_arrivals(struct agent *a)
 
 int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *reply)
 {
-        struct pc_vps *fresh = NULL, *old = pc_model_find(a->model, id);
-        bool tighten;
+        struct pc_vps *fresh = NULL;
         struct timespec t0;
-        size_t changes = 0;
-        char what[160];
         int r;
 
         if (a->store == NULL) {
@@ -678,14 +748,32 @@ int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *repl
         }
         clock_gettime(CLOCK_MONOTONIC, &t0);
         r = pc_store_vps_fetch(a->store, a->cfg, id, &fresh);
-        if (r < 0 && r != -ENOENT) {
+        return agent_sync_vps_apply(a, id, r, fresh, r < 0 ? pc_store_errmsg(a->store) : NULL, &t0, feed, reply);
+}
+
+int agent_sync_vps_apply(struct agent *a, const char *id, int fetched, struct pc_vps *fresh, const char *why,
+                         const struct timespec *since, bool feed, json_t *reply)
+{
+        struct pc_vps *old = pc_model_find(a->model, id);
+        bool tighten;
+        struct timespec t0;
+        size_t changes = 0;
+        char what[160];
+        int r;
+
+        if (since != NULL)
+                t0 = *since;
+        else
+                clock_gettime(CLOCK_MONOTONIC, &t0);
+        if (fetched < 0 && fetched != -ENOENT) {
                 /* The change is stored: the feed brings it again once the
                  * database answers (changes.c does not pass it by). */
-                json_object_set_new(reply, "error", json_string(pc_store_errmsg(a->store)));
+                json_object_set_new(reply, "error", json_string(why != NULL ? why : strerror(-fetched)));
                 json_object_set_new(reply, "pending", json_string("database"));
                 agent_log("Failed to read %s from the database (applied once it answers): %s", id,
-                          pc_store_errmsg(a->store));
-                return r;
+                          why != NULL ? why : strerror(-fetched));
+                pc_vps_free(fresh);
+                return fetched;
         }
         if (old != NULL && leaving_here(a, old, fresh)) {
                 bool removed = fresh == NULL, kept;
@@ -900,6 +988,7 @@ int agent_reload(struct agent *a, json_t *reply)
                           "configuration is read again when it answers");
                 return -EAGAIN;
         }
+        agent_db_drain(a); /* its jobs use the config in force */
         clock_gettime(CLOCK_MONOTONIC, &t0);
         r = agent_load_all(a, false, &cfg, &store, &m, &seen, err, sizeof(err));
         if (r < 0) {
@@ -929,6 +1018,7 @@ int agent_reload(struct agent *a, json_t *reply)
         }
         a->cfg = cfg;
         a->model = m;
+        agent_db_reconfigure(a);
         synced(a, &rep, elapsed_us(&t0));
         proxy_route_apply(cfg);
         record_change(a, "reloaded the configuration", elapsed_us(&t0));
@@ -958,6 +1048,7 @@ int agent_db_back(struct agent *a, struct pc_config *cfg, struct pc_store *store
         char t[32];
         int r;
 
+        agent_db_drain(a); /* its jobs use the config in force */
         clock_gettime(CLOCK_MONOTONIC, &t0);
         keep_departing(a->model, cfg, store, m);
         r = pc_dp_open(cfg, &dp);
@@ -982,6 +1073,7 @@ int agent_db_back(struct agent *a, struct pc_config *cfg, struct pc_store *store
                 return r;
         }
         take_load(a, dp, store, old_cfg, old_model);
+        agent_db_reconfigure(a);
         a->from_snapshot = false;
         a->change_seen = seen;
         a->policy_loaded = pc_now();
@@ -1145,19 +1237,33 @@ int agent_attempts_pass(struct agent *a)
  * a fresh start would load, so that the next start finds the fingerprint
  * the kernel records (pc_dp_sync_all) and need not read the kernel back.
  * A failure is logged; the next change or start catches up. */
-static void refresh_vps(struct agent *a, const char *id)
+/* A VPS whose exception or filter ended, read again by the database
+ * thread (refresh_vps). */
+struct refresh {
+        char id[PC_NAME_MAX];
+        struct pc_vps *fresh;
+};
+
+static int refresh_run(struct pc_store *store, const struct pc_config *cfg, void *arg)
 {
-        struct pc_vps *fresh = NULL, *old = pc_model_find(a->model, id);
+        struct refresh *x = arg;
+
+        return pc_store_vps_fetch(store, cfg, x->id, &x->fresh);
+}
+
+static void refresh_done(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        struct refresh *x = arg;
+        struct pc_vps *fresh = x->fresh, *old = pc_model_find(a->model, x->id);
         int r;
 
-        if (a->store == NULL)
-                return; /* a snapshot: the database's load, when it answers, has it */
-        r = pc_store_vps_fetch(a->store, a->cfg, id, &fresh);
-        if (r < 0 || old == NULL) {
-                if (r < 0 && r != -ENOENT)
-                        agent_log("Failed to read %s from the database: %s", id, pc_store_errmsg(a->store));
+        if (res->r < 0 || old == NULL) {
+                /* (The kernel dropped what ended by itself; only the model
+                 * keeps it until the VPS's next change or a reload.) */
+                if (res->r < 0 && res->r != -ENOENT)
+                        agent_log("Failed to read %s from the database: %s", x->id, res->err);
                 pc_vps_free(fresh);
-                return;
+                goto out;
         }
         /* As this host enforces it: a VPS leaving it stays on its
          * interface here, and is not loosened here on its way out. */
@@ -1166,20 +1272,38 @@ static void refresh_vps(struct agent *a, const char *id)
 
                 fresh = leaving_policy(old, fresh, &kept);
                 if (fresh == NULL)
-                        return;
+                        goto out;
                 if (!agent_owns(a, fresh))
                         keep_on(fresh, old->iface);
         }
         localize_vps(agent_host(a), fresh);
         r = pc_dp_vps_change(a->dp, old, fresh, pc_now(), NULL);
         if (r < 0) {
-                agent_log("Failed to record in the kernel what ended for %s: %s", id, pc_dp_errmsg(a->dp));
+                agent_log("Failed to record in the kernel what ended for %s: %s", x->id, pc_dp_errmsg(a->dp));
                 pc_vps_free(fresh);
-                return;
+                goto out;
         }
-        pc_model_remove(a->model, id);
+        pc_model_remove(a->model, x->id);
         if (pc_model_add(a->model, fresh) < 0)
                 pc_vps_free(fresh);
+out:
+        free(x);
+}
+
+/* Reads <id> again, by the database thread: its model (and the kernel's
+ * record of it) become what a fresh start would load. */
+static void refresh_vps(struct agent *a, const char *id)
+{
+        struct refresh *x;
+
+        if (a->store == NULL)
+                return; /* a snapshot: the database's load, when it answers, has it */
+        x = calloc(1, sizeof(*x));
+        if (x == NULL)
+                return;
+        snprintf(x->id, sizeof(x->id), "%s", id);
+        if (agent_db_submit(a, refresh_run, refresh_done, x) < 0)
+                free(x);
 }
 
 /* True if an exception or filter of <vps> ended in (<since>, <now>];
@@ -1259,4 +1383,10 @@ void agent_status(struct agent *a, json_t *reply)
         }
         json_object_set_new(reply, "last_error", a->last_error[0] != '\0' ? json_string(a->last_error) : json_null());
         agent_snapshot_status(a, reply);
+        /* The database thread: statements waiting, and whether the last
+         * heartbeat found the database answering. */
+        if (a->db != NULL)
+                json_object_set_new(reply, "database_thread",
+                                    json_pack("{s:I, s:b}", "queued", (json_int_t)agent_db_queued(a), "answers",
+                                              !a->db_quiet));
 }

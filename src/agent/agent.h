@@ -17,6 +17,7 @@ struct pc_ct_events;       /* conntrack events (events/ct_events.h) */
 struct pc_scan;            /* the port-scan detector (detect/scan.h) */
 struct pc_spam;            /* the spam detector (detect/spam.h) */
 struct addr_index;         /* address -> VPS (policy/addr_index.h) */
+struct agent_db;           /* the findings' database thread (dbthread.c) */
 
 /* A detector's last note about (vps, kind) that reached the store, and
  * the counts of those that waited on it (respond.c, coalesced()). */
@@ -120,6 +121,9 @@ struct agent {
         bool from_snapshot;           /* the policy in force is the snapshot's: <store> is NULL */
         struct pc_snapshot_head snapshot_head; /* ... of that snapshot */
         struct agent_dbwait *dbwait;  /* the thread trying the database meanwhile */
+        struct agent_db *db;          /* the findings' database thread (dbthread.c); NULL: on the loop */
+        bool probing;                 /* the periodic pass's heartbeat is with it (agent_probe) */
+        bool db_quiet;                /* ... and found the database not answering */
         int64_t dbwait_nag;           /* when the log last said it is still away */
 };
 
@@ -160,6 +164,45 @@ void agent_offline_free(struct agent *a);
 /* Re-holds in the model (not the kernel) what the journal's entries held
  * back in the kernel: a load from the database does not know it yet. */
 void agent_offline_hold(struct agent *a);
+
+/* ---- the database thread (dbthread.c) ---- */
+/* What a job's run() gave: its return, and if negative, whether the
+ * database is away (the journal's) and the store's message. */
+struct agent_db_result {
+        int r;
+        bool away;
+        char err[256];
+};
+/* A job's halves: run() on the thread, with its store and the config in
+ * force, touching nothing of the agent; done() on the loop, in the order
+ * of submission, which frees <arg>. */
+typedef int (*agent_db_run_fn)(struct pc_store *store, const struct pc_config *cfg, void *arg);
+typedef void (*agent_db_done_fn)(struct agent *a, void *arg, const struct agent_db_result *res);
+/* Starts the thread (its store is opened at its first job).  0, or a
+ * negative errno: the jobs then run on the loop. */
+int agent_db_start(struct agent *a);
+/* The eventfd the loop watches: agent_db_complete() when readable; -1 none. */
+int agent_db_fd(const struct agent *a);
+/* Queues a job: 0, -ENOBUFS if too many wait (the database hangs under a
+ * flood of findings), -ENOMEM.  Without the thread, runs it here on the
+ * loop's store and calls done() before returning 0. */
+int agent_db_submit(struct agent *a, agent_db_run_fn run, agent_db_done_fn done, void *arg);
+/* Runs a job here, on <store> (NULL: the database away), done() included:
+ * a replay of the journal runs its finding inside its own transaction.
+ * Returns what run() returned. */
+int agent_db_run_here(struct agent *a, struct pc_store *store, agent_db_run_fn run, agent_db_done_fn done,
+                      void *arg);
+/* Calls done() of the jobs the thread finished. */
+void agent_db_complete(struct agent *a);
+/* Jobs submitted and not completed yet. */
+size_t agent_db_queued(const struct agent *a);
+/* Waits for every job, and those their done() submit, to complete. */
+void agent_db_drain(struct agent *a);
+/* After a reload or the database's return: drains, then the thread takes
+ * a->cfg and opens its store again. */
+void agent_db_reconfigure(struct agent *a);
+/* Drains and stops the thread. */
+void agent_db_stop(struct agent *a);
 
 /* ---- the snapshot of the host's policy (snapshot.c) ---- */
 /* Its path under <cfg> (agent.snapshot; "" if none is kept). */
@@ -212,6 +255,12 @@ int agent_db_back(struct agent *a, struct pc_config *cfg, struct pc_store *store
 
 /* Records the agent's heartbeat in the database (only with a host). */
 void agent_heartbeat(struct agent *a);
+/* The heartbeat (or, without a host, a read) through the database thread,
+ * then <then> on the loop, with a->db_quiet saying whether the database
+ * answered it: the loop's own statements wait for a database that just
+ * answered, not for one that hangs.  0; -EINPROGRESS if one is on its way
+ * already; -ENOTCONN without a thread or a database (call <then> now). */
+int agent_probe(struct agent *a, void (*then)(struct agent *a));
 
 /* Loads config, store and model and makes the kernel enforce them
  * (reconciling with what it already holds).  Logs what it repaired.
@@ -238,6 +287,12 @@ int agent_sync_vps(struct agent *a, const char *id, json_t *reply);
 /* As agent_sync_vps; <feed>: the change feed asks, and a VPS whose kernel
  * state did not change is applied silently (`portcullis` told us first). */
 int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *reply);
+/* Its second half: applies <fresh> (taken; NULL: none), VPS <id> as the
+ * store read it (<fetched>: what pc_store_vps_fetch returned, -ENOENT
+ * removed, another error with <why> leaves the kernel as it is); the
+ * change's latency counts from <since> (CLOCK_MONOTONIC; NULL: now). */
+int agent_sync_vps_apply(struct agent *a, const char *id, int fetched, struct pc_vps *fresh, const char *why,
+                         const struct timespec *since, bool feed, json_t *reply);
 
 /* ---- metrics (metrics.c) ---- */
 /* A change reached the kernel in <us>. */
@@ -287,41 +342,54 @@ void agent_status(struct agent *a, json_t *reply);
 /* Logs one line to stderr ("portcullisd: ..."); journald keeps it. */
 void agent_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Called on the loop when a response is in the kernel: with the VPS's id
+ * (scan.c releases the hold the response made redundant). */
+typedef void (*agent_answered_fn)(struct agent *a, const char *vps_id);
+
 /* The response to new incident #<incident> of <kind> ("spoof", "scan",
  * "spam") by <vps> (respond.c): the policy's response stepped up by the
- * ladder, carried out in the store and the kernel and logged; <what> says
- * what happened, in words, for the reason; <first_ns> (CLOCK_MONOTONIC)
- * when its first evidence reached the agent.  0, or a negative errno after
- * logging why.  A filter covers <ports> (NULL: the whole VPS).  <vps> is
- * not valid afterwards. */
-int agent_respond(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident, const char *what,
-                  const struct pc_port_range *ports, int64_t first_ns);
-
-/* As agent_respond(), for an episode that has shown <episode_kinds>
+ * ladder, decided and placed in the store by the database thread, then
+ * carried out in the kernel and logged on the loop; <what> says what
+ * happened, in words, for the reason; <first_ns> (CLOCK_MONOTONIC) when its
+ * first evidence reached the agent.  The episode has shown <episode_kinds>
  * different kinds of the abuse so far (spoofing: a forged source, a forged
  * MAC, ARP claims...): with a policy that lists 'terminate', several kinds
- * are an attempt to circumvent (respond/response.h).  Called again when an
- * open episode shows a new kind. */
+ * are an attempt to circumvent (respond/response.h); called again when an
+ * open episode shows a new kind.  A filter covers <ports> (NULL: the whole
+ * VPS).  Incident 0 (in the journal): the kernel's part only, at once.
+ * <answered> (may be NULL) once it is in the kernel.  0 (queued), or a
+ * negative errno after logging why.  <vps> is not valid afterwards. */
 int agent_respond_episode(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident,
                           const char *what, const struct pc_port_range *ports, int64_t first_ns,
-                          size_t episode_kinds);
+                          size_t episode_kinds, agent_answered_fn answered);
+/* As agent_respond_episode(), for a finding the journal's replay stored:
+ * on the loop's store, inside the replay's transaction, done when it
+ * returns (0, or a negative errno: the replay rolls back). */
+int agent_respond_replayed(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident,
+                           const char *what, size_t episode_kinds);
+
+/* What became of a finding agent_incident() took, on the loop: <r> 1 if
+ * it opened a new incident (answer it: agent_respond_episode), 0 if it
+ * extended the open one, a negative errno after logging why; <id> the
+ * incident (0: in the journal, the database away). */
+typedef void (*agent_noted_fn)(struct agent *a, int r, int64_t id, void *arg);
 
 /* Records <count> observations of <kind> by <vps> with <evidence> (JSON
  * text) in its incident of this episode (observations <gap> seconds apart
  * are separate episodes), queueing the owner's notice where the policy
- * only notifies.  1 and *<ret_id> if this opened a new incident (then call
- * agent_respond()), 0 and *<ret_id> if it extended the open one, a
- * negative errno after logging why. */
+ * only notifies: through the database thread, then <then> (may be NULL)
+ * with <then_arg> on the loop, always called once.  0, or a negative errno
+ * (out of memory, logged; <then> not called). */
 int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, uint64_t count,
-                   const char *evidence, int64_t gap, int64_t *ret_id);
+                   const char *evidence, int64_t gap, agent_noted_fn then, void *then_arg);
 
 /* A detector's finding of <kind> by <vps>: agent_incident(), and if that
- * opened a new incident, logged with <what> and agent_respond() (a filter
- * covering <ports>, NULL: the whole VPS).  1 if it opened one, 0 if it
- * extended the open one, a negative errno after logging why.  <vps> is not
- * valid afterwards. */
+ * opened a new incident, logged with <what> and answered
+ * (agent_respond_episode, a filter covering <ports>, NULL: the whole VPS;
+ * <answered> once in the kernel).  0, or a negative errno after logging
+ * why. */
 int agent_abuse(struct agent *a, struct pc_vps *vps, const char *kind, uint64_t count, const char *evidence,
-                int64_t gap, const char *what, const struct pc_port_range *ports);
+                int64_t gap, const char *what, const struct pc_port_range *ports, agent_answered_fn answered);
 
 /* The policy's response bits (enum pc_response) to incidents of <kind> by <vps>. */
 unsigned agent_response_bits(const struct pc_vps *vps, const char *kind);

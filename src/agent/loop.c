@@ -66,21 +66,37 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         agent_changes_wake(l->a);
 }
 
+/* The periodic passes that use the database, once the heartbeat went
+ * through the database thread: while it hangs they wait for it, the loop
+ * does not.  While it does not answer (db_quiet) they leave it alone but
+ * for what holds without it. */
+static void periodic_db(struct agent *a)
+{
+        if (!a->db_quiet) {
+                agent_changes_follow(a); /* a lost wake costs one period */
+                agent_arrivals(a);
+                agent_departures(a);
+                agent_attempts_pass(a);
+        }
+        agent_expiry_pass(a);
+        if (!a->db_quiet) {
+                notifier_expiry_pass(a);
+                notifier_digest_pass(a);
+        }
+}
+
 /* The periodic passes, every agent.attempts-interval. */
 static void on_periodic(evutil_socket_t fd, short what, void *arg)
 {
         struct loop *l = arg;
+        int r = agent_probe(l->a, periodic_db);
 
-        agent_changes_follow(l->a); /* a lost wake costs one period */
-        agent_arrivals(l->a);
-        agent_departures(l->a);
-        agent_heartbeat(l->a);
-        agent_attempts_pass(l->a);
-        agent_expiry_pass(l->a);
+        if (r < 0 && r != -EINPROGRESS) { /* no thread, or the snapshot: here, as they come */
+                agent_heartbeat(l->a);
+                periodic_db(l->a);
+        }
         agent_smtpd_poll(l->a);
         agent_spam_direct_pass(l->a);
-        notifier_expiry_pass(l->a);
-        notifier_digest_pass(l->a);
         agent_metrics_write(l->a);
 }
 
@@ -102,6 +118,14 @@ static void on_db_back(evutil_socket_t fd, short what, void *arg)
         while (read(fd, &n, sizeof(n)) == sizeof(n))
                 ;
         agent_dbwait_ready(l->a);
+}
+
+/* The database thread finished jobs (dbthread.c). */
+static void on_db_done(evutil_socket_t fd, short what, void *arg)
+{
+        struct loop *l = arg;
+
+        agent_db_complete(l->a);
 }
 
 /* The start's read of the kernel in the background is done. */
@@ -140,7 +164,7 @@ static int watch(struct loop *l, int fd, const struct timeval *every, event_call
 int agent_run(struct agent *a, int listen_fd, int sig_fd)
 {
         struct loop l = { .a = a, .sig_fd = sig_fd };
-        struct event *ev[9] = { NULL };
+        struct event *ev[10] = { NULL };
         struct timeval periodic = { .tv_sec = a->cfg->agent.attempts_interval }, tick = { .tv_usec = 100000 };
         int r;
 
@@ -164,6 +188,8 @@ int agent_run(struct agent *a, int listen_fd, int sig_fd)
                 r = watch(&l, a->sync_fd, NULL, on_sync, &ev[7]);
         if (r == 0 && agent_dbwait_fd(a) >= 0)
                 r = watch(&l, agent_dbwait_fd(a), NULL, on_db_back, &ev[8]);
+        if (r == 0 && agent_db_fd(a) >= 0)
+                r = watch(&l, agent_db_fd(a), NULL, on_db_done, &ev[9]);
         if (r == 0 && event_base_once(l.base, -1, EV_TIMEOUT, on_start, &l, &(struct timeval){ 0 }) < 0)
                 r = -ENOMEM;
         a->base = l.base;

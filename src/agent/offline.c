@@ -259,13 +259,8 @@ static int replay_one(struct agent *a, struct agent_journal_entry *e)
         if (r >= 0)
                 r = pc_store_incident_note(a->store, e->vps, e->kind, e->count, e->first, e->evidence, e->gap, &id,
                                            &opened, wanted ? PC_INCIDENT_NOTICE : 0);
-        if (r >= 0 && opened && vps != NULL) {
-                struct timespec t;
-
-                clock_gettime(CLOCK_MONOTONIC, &t);
-                r = agent_respond_episode(a, vps, e->kind, id, e->what[0] != '\0' ? e->what : e->kind, NULL,
-                                          t.tv_sec * 1000000000LL + t.tv_nsec, e->kinds);
-        }
+        if (r >= 0 && opened && vps != NULL)
+                r = agent_respond_replayed(a, vps, e->kind, id, e->what[0] != '\0' ? e->what : e->kind, e->kinds);
         r = pc_store_tx_end(a->store, r < 0 ? r : 0);
         if (r < 0 && !pc_store_connected(a->store))
                 return 0;

@@ -239,13 +239,24 @@ static void suspect_found(struct agent *a, const struct pc_vps *vps, const struc
                   !contained ? "" : r < 0 ? " (failed to release it; the kernel does)" : "; released");
 }
 
+/* A scanner's response is in the kernel: the hold is redundant, and it
+ * would outlive a filter lifted within hold-timeout, hiding the VPS's next
+ * scan from the detector (its probes dropped before conntrack). */
+static void scan_answered(struct agent *a, const char *vps_id)
+{
+        struct pc_vps *vps = pc_model_find(a->model, vps_id);
+
+        if (vps != NULL && pc_dp_scan_release(a->dp, vps->iface) < 0)
+                agent_log("Failed to release %s from scan containment: %s", vps_id, pc_dp_errmsg(a->dp));
+}
+
 /* A finding of the detector: an incident and the policy's response, or
  * the release of a VPS the kernel held back. */
 static void found(void *userdata, const struct pc_scan_finding *f)
 {
         struct agent *a = userdata;
         struct pc_vps *vps = pc_model_find(a->model, f->vps);
-        char *evidence, what[256], id[PC_NAME_MAX], iface[PC_NAME_MAX];
+        char *evidence, what[256];
         bool contained;
         int r;
 
@@ -281,15 +292,9 @@ static void found(void *userdata, const struct pc_scan_finding *f)
         /* (what the response needs of <vps> is copied first: responding
          * changes the model, which may replace it) */
         contained = pc_vps_scans_contained(a->cfg, vps, pc_now());
-        snprintf(id, sizeof(id), "%s", vps->id);
-        snprintf(iface, sizeof(iface), "%s", vps->iface);
-        r = agent_abuse(a, vps, "scan", f->failures, evidence, SCAN_EPISODE_GAP, what, NULL);
+        agent_abuse(a, vps, "scan", f->failures, evidence, SCAN_EPISODE_GAP, what, NULL,
+                    contained ? scan_answered : NULL);
         free(evidence);
-        /* Filtered now: the hold is redundant, and it would outlive a
-         * filter lifted within hold-timeout, hiding the VPS's next scan
-         * from the detector (its probes dropped before conntrack). */
-        if (r > 0 && contained && pc_dp_scan_release(a->dp, iface) < 0)
-                agent_log("Failed to release %s from scan containment: %s", id, pc_dp_errmsg(a->dp));
 }
 
 /* Weaver's containment counts a VPS's unanswered first contacts; the

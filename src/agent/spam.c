@@ -90,7 +90,8 @@ static void found(void *userdata, const struct pc_spam_finding *f)
                  " recipients refused by the remote servers (%.0f%%), %" PRIu64 " domains, %" PRIu64
                  " limit hits in the last hour", pc_spam_rule_name(f->rule), f->threshold, f->w.messages,
                  f->w.refused, f->w.recipients, f->w.reject_ratio * 100, f->w.domains, f->w.limited);
-        agent_abuse(a, vps, "spam", f->w.messages > 0 ? f->w.messages : 1, evidence, SPAM_EPISODE_GAP, what, NULL);
+        agent_abuse(a, vps, "spam", f->w.messages > 0 ? f->w.messages : 1, evidence, SPAM_EPISODE_GAP, what, NULL,
+                    NULL);
         free(evidence);
 }
 

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -88,18 +89,56 @@ static size_t episode_kinds(struct agent *a, const char *vps_id, int64_t inciden
         return n;
 }
 
+/* A spoofed packet on its way to the store (spoof_cb), and what to
+ * answer once its incident is noted (spoof_noted). */
+struct spoofing {
+        char vps[PC_NAME_MAX];
+        char iface[16];
+        char kind[16];                /* of the log prefix */
+        char claimed[INET6_ADDRSTRLEN];
+        struct timespec t;            /* CLOCK_MONOTONIC: it reached the agent */
+};
+
+static void spoof_noted(struct agent *a, int r, int64_t id, void *arg)
+{
+        struct spoofing *sp = arg;
+        struct pc_vps *vps = pc_model_find(a->model, sp->vps);
+        const char *kind = kind_name(sp->kind);
+        char what[192];
+        size_t kinds;
+        bool new_kind;
+
+        if (r < 0 || vps == NULL)
+                goto out;
+        kinds = episode_kinds(a, sp->vps, id, kind, sp->t.tv_sec, &new_kind);
+        /* An open episode is answered again only when it shows a new kind:
+         * trying one protection after another is an attempt to circumvent. */
+        if (r == 0 && (!new_kind || kinds < 2 || !(agent_response_bits(vps, "spoof") & PC_RESP_TERMINATE)))
+                goto out;
+        if (r == 0)
+                agent_log("%s on %s: %s (%s) in open incident #%" PRId64 ", its %zu%s kind of spoofing", sp->vps,
+                          sp->iface, kind, sp->claimed, id, kinds, kinds == 2 ? "nd" : kinds == 3 ? "rd" : "th");
+        else
+                agent_log("%s on %s: %s (%s): incident #%" PRId64, sp->vps, sp->iface, kind, sp->claimed, id);
+        snprintf(what, sizeof(what), "spoofing (%s): %s", kind, sp->claimed);
+        if (strcmp(sp->kind, "ipv4") == 0 || strcmp(sp->kind, "ipv6") == 0)
+                snprintf(what, sizeof(what), "IP spoofing: sent packets with source %s, which is not assigned to it",
+                         sp->claimed);
+        agent_respond_episode(a, vps, "spoof", id, what, NULL, sp->t.tv_sec * 1000000000LL + sp->t.tv_nsec, kinds,
+                              NULL);
+out:
+        free(sp);
+}
+
 static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
 {
         struct agent *a = userdata;
         const char *kind = p->prefix + strlen(PC_SPOOF_PREFIX);
         char claimed[INET6_ADDRSTRLEN] = "?", dst[INET6_ADDRSTRLEN] = "?", sample[2 * 64 + 1];
         char evidence[768];
+        struct spoofing *sp;
         struct pc_vps *vps;
         struct timespec t;
-        int64_t id;
-        size_t kinds;
-        bool new_kind;
-        int r;
 
         if (strncmp(p->prefix, PC_SPOOF_PREFIX, strlen(PC_SPOOF_PREFIX)) != 0)
                 return;
@@ -135,28 +174,18 @@ static void spoof_cb(const struct pc_nflog_packet *p, void *userdata)
                  "\"protocol\":%u,\"length\":%zu,\"headers\":\"%s\"}",
                  kind_name(kind),
                  claimed, dst, p->iface, p->l4proto, p->len, sample);
-        r = agent_incident(a, vps, "spoof", 1, evidence, a->cfg->detectors.spoof_episode_gap, &id);
-        if (r < 0)
+        sp = calloc(1, sizeof(*sp));
+        if (sp == NULL) {
+                agent_log("Failed to record spoofing by %s: out of memory", vps->id);
                 return;
-        kinds = episode_kinds(a, vps->id, id, kind_name(kind), t.tv_sec, &new_kind);
-        /* An open episode is answered again only when it shows a new kind:
-         * trying one protection after another is an attempt to circumvent. */
-        if (r == 0 && (!new_kind || kinds < 2 || !(agent_response_bits(vps, "spoof") & PC_RESP_TERMINATE)))
-                return;
-        if (r == 0)
-                agent_log("%s on %s: %s (%s) in open incident #%" PRId64 ", its %zu%s kind of spoofing", vps->id,
-                          p->iface, kind_name(kind), claimed, id, kinds, kinds == 2 ? "nd" : kinds == 3 ? "rd" : "th");
-        else
-                agent_log("%s on %s: %s (%s): incident #%" PRId64, vps->id, p->iface, kind_name(kind), claimed, id);
-        {
-                char what[192];
-
-                snprintf(what, sizeof(what), "spoofing (%s): %s", kind_name(kind), claimed);
-                if (strcmp(kind, "ipv4") == 0 || strcmp(kind, "ipv6") == 0)
-                        snprintf(what, sizeof(what), "IP spoofing: sent packets with source %s, which is not assigned to it",
-                                 claimed);
-                agent_respond_episode(a, vps, "spoof", id, what, NULL, t.tv_sec * 1000000000LL + t.tv_nsec, kinds);
         }
+        snprintf(sp->vps, sizeof(sp->vps), "%s", vps->id);
+        snprintf(sp->iface, sizeof(sp->iface), "%s", p->iface);
+        snprintf(sp->kind, sizeof(sp->kind), "%s", kind);
+        snprintf(sp->claimed, sizeof(sp->claimed), "%s", claimed);
+        sp->t = t;
+        if (agent_incident(a, vps, "spoof", 1, evidence, a->cfg->detectors.spoof_episode_gap, spoof_noted, sp) < 0)
+                free(sp);
 }
 
 /* One logged packet: spoofing, or a VPS the kernel put on scan hold. */
