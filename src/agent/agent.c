@@ -107,9 +107,10 @@ static void localize(const char *host, struct pc_model *m)
         }
 }
 
-void agent_heartbeat(struct agent *a)
+/* The heartbeat the agent records now. */
+static void beat_now(const struct agent *a, struct pc_agent_beat *b)
 {
-        struct pc_agent_beat b = {
+        *b = (struct pc_agent_beat){
                 .started = a->started,
                 .heartbeat = pc_now(),
                 .change_seen = a->change_seen,
@@ -117,11 +118,17 @@ void agent_heartbeat(struct agent *a)
                 .vpses = pc_model_count(a->model),
                 .in_sync = a->in_sync,
         };
+        snprintf(b->host, sizeof(b->host), "%s", agent_host(a));
+        snprintf(b->version, sizeof(b->version), "%s", PC_VERSION);
+}
+
+void agent_heartbeat(struct agent *a)
+{
+        struct pc_agent_beat b;
 
         if (agent_host(a)[0] == '\0' || a->store == NULL)
                 return;
-        snprintf(b.host, sizeof(b.host), "%s", agent_host(a));
-        snprintf(b.version, sizeof(b.version), "%s", PC_VERSION);
+        beat_now(a, &b);
         if (pc_store_agent_beat(a->store, &b) < 0)
                 agent_log("Failed to record the heartbeat: %s", pc_store_errmsg(a->store));
 }
@@ -173,17 +180,8 @@ int agent_probe(struct agent *a, void (*then)(struct agent *a))
         p = calloc(1, sizeof(*p));
         if (p == NULL)
                 return -ENOMEM;
-        p->b = (struct pc_agent_beat){
-                .started = a->started,
-                .heartbeat = pc_now(),
-                .change_seen = a->change_seen,
-                .changes = a->changes,
-                .vpses = pc_model_count(a->model),
-                .in_sync = a->in_sync,
-        };
+        beat_now(a, &p->b);
         p->beat = agent_host(a)[0] != '\0';
-        snprintf(p->b.host, sizeof(p->b.host), "%s", agent_host(a));
-        snprintf(p->b.version, sizeof(p->b.version), "%s", PC_VERSION);
         p->then = then;
         r = agent_db_submit(a, probe_run, probe_done, p);
         if (r < 0) {
