@@ -604,22 +604,143 @@ int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
         return agent_sync_vps_from(a, id, false, reply);
 }
 
+/* VPSes read by the database thread (fetch_run), then applied on the
+ * loop in their order (fetch_done), until one could not be read. */
+struct agent_fetch {
+        size_t n, fetched;
+        char ids[AGENT_FETCH_MAX][PC_NAME_MAX];
+        struct pc_vps *fresh[AGENT_FETCH_MAX];
+        int got[AGENT_FETCH_MAX];
+        bool feed;
+        struct timespec t0;
+        agent_fetched_fn then;
+        void *arg;
+};
+
+static int fetch_run(struct pc_store *store, const struct pc_config *cfg, void *arg)
+{
+        struct agent_fetch *f = arg;
+
+        for (f->fetched = 0; f->fetched < f->n; f->fetched++) {
+                int r = pc_store_vps_fetch(store, cfg, f->ids[f->fetched], &f->fresh[f->fetched]);
+
+                f->got[f->fetched] = r;
+                if (r < 0 && r != -ENOENT) {
+                        f->fetched++;
+                        return r; /* the rest waits: the database does not answer */
+                }
+        }
+        return 0;
+}
+
+static void fetch_done(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        struct agent_fetch *f = arg;
+        json_t *reply = json_object();
+        bool pending = false;
+        size_t i;
+
+        for (i = 0; i < f->fetched && !pending; i++) {
+                json_object_clear(reply);
+                agent_sync_vps_apply(a, f->ids[i], f->got[i], f->fresh[i], res->err, &f->t0, f->feed, reply);
+                f->fresh[i] = NULL; /* taken */
+                pending = json_object_get(reply, "pending") != NULL;
+        }
+        for (; i < f->fetched; i++)
+                pc_vps_free(f->fresh[i]);
+        if (f->fetched < f->n && !pending) { /* (the thread stopped short of them) */
+                json_object_clear(reply);
+                json_object_set_new(reply, "error", json_string(res->err));
+                json_object_set_new(reply, "pending", json_string("database"));
+                pending = true;
+        }
+        if (f->then != NULL)
+                f->then(a, f->arg, reply, pending);
+        json_decref(reply);
+        free(f);
+}
+
+int agent_sync_vpses(struct agent *a, const char (*ids)[PC_NAME_MAX], size_t n, bool feed, agent_fetched_fn then,
+                     void *arg)
+{
+        struct agent_fetch *f;
+        int r;
+
+        if (n > AGENT_FETCH_MAX)
+                return -E2BIG;
+        f = calloc(1, sizeof(*f));
+        if (f == NULL)
+                return -ENOMEM;
+        f->n = n;
+        for (size_t i = 0; i < n; i++)
+                snprintf(f->ids[i], sizeof(f->ids[i]), "%s", ids[i]);
+        f->feed = feed;
+        f->then = then;
+        f->arg = arg;
+        clock_gettime(CLOCK_MONOTONIC, &f->t0);
+        if (a->store == NULL) {
+                /* Stored: the database's load brings it when it answers. */
+                json_t *reply = json_pack("{s:s, s:s}", "error", "the database cannot be read: this host enforces "
+                                          "the snapshot of its policy until it answers", "pending", "database");
+
+                if (then != NULL)
+                        then(a, arg, reply, true);
+                json_decref(reply);
+                free(f);
+                return 0;
+        }
+        r = agent_db_submit(a, fetch_run, fetch_done, f);
+        if (r < 0)
+                free(f);
+        return r;
+}
+
+/* Says, by the database thread, that VPS <id> moved here from <from> and
+ * is in this host's kernel (arrived). */
+struct arrival {
+        char id[PC_NAME_MAX], host[PC_NAME_MAX], from[PC_NAME_MAX];
+};
+
+static int arrival_run(struct pc_store *store, const struct pc_config *cfg, void *arg)
+{
+        struct arrival *x = arg;
+        struct pc_actor who = { .by = "portcullisd", .reason = "enforced on its new host" };
+
+        (void)cfg;
+        return pc_store_vps_arrived(store, x->id, x->host, &who);
+}
+
+static void arrival_done(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        struct arrival *x = arg;
+
+        (void)a;
+        if (res->r < 0)
+                agent_log("%s is enforced here, but telling %s so failed (it keeps enforcing it meanwhile): %s",
+                          x->id, x->from, res->err);
+        else
+                agent_log("%s moved here from %s and is enforced: %s may let it go", x->id, x->from, x->from);
+        free(x);
+}
+
 /* <vps> (NULL: none), now in this host's kernel, moved here: the host it
  * left may let it go.  A failure leaves it enforced there too, and the
  * next change or start of this VPS says it again. */
 static void arrived(struct agent *a, const struct pc_vps *vps)
 {
-        struct pc_actor who = { .by = "portcullisd", .reason = "enforced on its new host" };
+        struct arrival *x;
 
         if (vps == NULL || a->store == NULL || vps->moving_from[0] == '\0' || agent_host(a)[0] == '\0' ||
             strcmp(vps->host, agent_host(a)) != 0)
                 return;
-        if (pc_store_vps_arrived(a->store, vps->id, agent_host(a), &who) < 0)
-                agent_log("%s is enforced here, but telling %s so failed (it keeps enforcing it meanwhile): %s",
-                          vps->id, vps->moving_from, pc_store_errmsg(a->store));
-        else
-                agent_log("%s moved here from %s and is enforced: %s may let it go", vps->id, vps->moving_from,
-                          vps->moving_from);
+        x = calloc(1, sizeof(*x));
+        if (x == NULL)
+                return;
+        snprintf(x->id, sizeof(x->id), "%s", vps->id);
+        snprintf(x->host, sizeof(x->host), "%s", agent_host(a));
+        snprintf(x->from, sizeof(x->from), "%s", vps->moving_from);
+        if (agent_db_submit(a, arrival_run, arrival_done, x) < 0)
+                free(x);
 }
 
 /* Whether <vps>, in the model, is one that left for another host and is
@@ -716,13 +837,10 @@ void agent_departures(struct agent *a)
                 if (vps->iface[0] == '\0' || if_nametoindex(vps->iface) == 0)
                         snprintf(gone[n++], PC_NAME_MAX, "%s", vps->id);
         }
-        for (size_t i = 0; i < n; i++) {
-                json_t *reply = json_object();
-
+        for (size_t i = 0; i < n; i++)
                 agent_log("%s's interface is gone from this host: letting it go", gone[i]);
-                agent_sync_vps_from(a, gone[i], false, reply);
-                json_decref(reply);
-        }
+        if (n > 0 && agent_sync_vpses(a, (const char (*)[PC_NAME_MAX])gone, n, false, NULL, NULL) < 0)
+                agent_log("Failed to read %zu departed VPS(es) again: tried at the next pass", n);
 }
 
 void agent_arrivals(struct agent *a)
@@ -1120,30 +1238,89 @@ static int attempts_keep(struct agent *a, const struct pc_vps *vps, const struct
         return 0;
 }
 
+/* The counts that grew in a pass, copied for the database thread. */
+struct attempts_write {
+        size_t n;
+        struct pc_attempt_count *counts;
+        char (*ids)[PC_NAME_MAX];     /* counts[i].vps_id points here */
+};
+
+static int attempts_run(struct pc_store *store, const struct pc_config *cfg, void *arg)
+{
+        struct attempts_write *w = arg;
+        int r;
+
+        (void)cfg;
+        r = pc_store_tx_begin(store);
+        for (size_t i = 0; i < w->n && r >= 0; i++) {
+                r = pc_store_attempt_note(store, &w->counts[i]);
+                if (r == -ENOENT)
+                        r = 0;
+        }
+        if (r == -ENOENT || pc_store_tx_end(store, r) < 0 || r < 0)
+                return r < 0 ? r : -EIO;
+        return 0;
+}
+
+static void attempts_done(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        struct attempts_write *w = arg;
+
+        (void)a;
+        if (res->r < 0)
+                agent_log("Failed to record %zu blocked-attempt count(s): %s", w->n, res->err);
+        free(w->counts);
+        free(w->ids);
+        free(w);
+}
+
 /* Writes the counts that grew in this pass to the store, in one
- * transaction: what support reads beside a ticket without the kernel
- * (pc_ops_ticket_findings).  A VPS removed since the model was read is
- * skipped.  A failure is logged; the next growth writes the count again. */
+ * transaction, by the database thread: what support reads beside a
+ * ticket without the kernel (pc_ops_ticket_findings).  A VPS removed since
+ * the model was read is skipped.  A failure is logged; the next growth
+ * writes the count again. */
 static void attempts_store(struct agent *a)
 {
         size_t n = a->n_attempts_grew;
-        int r;
+        struct attempts_write *w;
 
         a->n_attempts_grew = 0;
         if (n == 0 || a->store == NULL)
                 return;
-        r = pc_store_tx_begin(a->store);
-        if (r < 0) {
-                agent_log("Failed to record %zu blocked-attempt count(s): %s", n, pc_store_errmsg(a->store));
+        w = calloc(1, sizeof(*w));
+        if (w == NULL || (w->counts = calloc(n, sizeof(*w->counts))) == NULL ||
+            (w->ids = calloc(n, sizeof(*w->ids))) == NULL) {
+                if (w != NULL)
+                        free(w->counts);
+                free(w);
+                agent_log("Failed to record %zu blocked-attempt count(s): out of memory", n);
                 return;
         }
-        for (size_t i = 0; i < n && r >= 0; i++) {
-                r = pc_store_attempt_note(a->store, &a->attempts_grew[i]);
-                if (r == -ENOENT)
-                        r = 0;
+        w->n = n;
+        for (size_t i = 0; i < n; i++) {
+                w->counts[i] = a->attempts_grew[i];
+                snprintf(w->ids[i], sizeof(w->ids[i]), "%s", a->attempts_grew[i].vps_id);
+                w->counts[i].vps_id = w->ids[i];
         }
-        if (pc_store_tx_end(a->store, r) < 0)
-                agent_log("Failed to record %zu blocked-attempt count(s): %s", n, pc_store_errmsg(a->store));
+        if (agent_db_submit(a, attempts_run, attempts_done, w) < 0)
+                attempts_done(a, w, &(struct agent_db_result){ .r = -ENOBUFS, .err = "the database thread is full" });
+}
+
+/* A blocked use noted (attempt_cb): what to log once the store has it. */
+struct blocked_use {
+        char vps[PC_NAME_MAX];
+        char what[320];
+};
+
+static void blocked_use_noted(struct agent *a, int r, int64_t id, void *arg)
+{
+        struct blocked_use *b = arg;
+
+        (void)a;
+        if (r >= 0 && id != 0)
+                agent_log("%s: terms-of-service evidence in incident #%" PRId64 "%s", b->what, id,
+                          r > 0 ? " (new)" : "");
+        free(b);
 }
 
 /* Records new blocked attempts of a terms-of-service rule as an incident,
@@ -1175,28 +1352,22 @@ static int attempt_cb(const struct pc_dp_attempt *x, void *userdata)
                 if (v.reasons[i].kind == PC_REASON_SITE_RULE)
                         rule = v.reasons[i].rule;
         if (rule != NULL && rule->tos_event) {
+                struct blocked_use *b = calloc(1, sizeof(*b));
                 char evidence[256];
-                int64_t id = 0;
-                bool opened = false;
 
+                if (b == NULL)
+                        return 0;
                 snprintf(evidence, sizeof(evidence),
                          "{\"service\":\"%s\",\"proto\":\"%s\",\"port\":%u,\"direction\":\"%s\",\"packets\":%" PRIu64 "}",
                          rule->service->name, pc_proto_name(x->proto), x->port, pc_dir_name(x->dir), x->packets);
-                bool notice = notifier_incident_notice_due(a, vps->id, "blocked-use");
-
-                r = pc_store_incident_note(a->store, vps->id, "blocked-use", delta, x->last_seen, evidence,
-                                           TOS_EPISODE_GAP, &id, &opened, notice ? PC_INCIDENT_NOTICE : 0);
-                if (r < 0 && !pc_store_connected(a->store)) /* the database away: the journal keeps it */
-                        agent_offline_note(a, vps, "blocked-use", delta, evidence, TOS_EPISODE_GAP);
-                else if (r < 0)
-                        agent_log("Failed to record blocked use by %s: %s", vps->id, pc_store_errmsg(a->store));
-                else
-                        agent_log("%s tried %s/%u %s %" PRIu64 " more time(s) (service %s blocked by policy %s, no "
-                                  "approval): terms-of-service evidence in incident #%" PRId64 "%s",
-                                  vps->id, pc_proto_name(x->proto), x->port, pc_dir_name(x->dir), delta,
-                                  rule->service->name, vps->site->policy->name, id, opened ? " (new)" : "");
-                if (opened)
-                        notifier_incident_opened(a, vps->id, "blocked-use", notice, x->last_seen);
+                snprintf(b->vps, sizeof(b->vps), "%s", vps->id);
+                snprintf(b->what, sizeof(b->what),
+                         "%s tried %s/%u %s %" PRIu64 " more time(s) (service %s blocked by policy %s, no approval)",
+                         vps->id, pc_proto_name(x->proto), x->port, pc_dir_name(x->dir), delta, rule->service->name,
+                         vps->site->policy->name);
+                /* (the database away: the journal keeps it) */
+                agent_incident_at(a, vps, "blocked-use", delta, x->last_seen, evidence, TOS_EPISODE_GAP,
+                                  blocked_use_noted, b);
         }
         return 0;
 }

@@ -100,6 +100,8 @@ struct agent {
         struct account *direct_mail; /* VPSes' SMTP not through the proxy, from conntrack (spam.c) */
         json_t *direct_prev;      /* its figures as last fed */
         int64_t change_seen;      /* the change feed's last entry applied (changes.c) */
+        bool following;           /* a turn of the feed is with the database thread */
+        bool follow_again;        /* ... and another was asked for meanwhile */
         struct agent_metrics metrics;
         int wake_fd;              /* the wake socket; -1 none */
         char wake_path[108];
@@ -287,6 +289,16 @@ int agent_sync_vps(struct agent *a, const char *id, json_t *reply);
 /* As agent_sync_vps; <feed>: the change feed asks, and a VPS whose kernel
  * state did not change is applied silently (`portcullis` told us first). */
 int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *reply);
+/* What became of agent_sync_vpses(), on the loop: <reply> as
+ * agent_sync_vps fills it for the last VPS applied; <pending> if one could
+ * not be read (the rest were not applied: the database does not answer). */
+typedef void (*agent_fetched_fn)(struct agent *a, void *arg, json_t *reply, bool pending);
+#define AGENT_FETCH_MAX 64
+/* As agent_sync_vps_from() for <n> (at most AGENT_FETCH_MAX) VPSes <ids>,
+ * in their order: read by the database thread, applied on the loop, then
+ * <then> (may be NULL).  0, or a negative errno (<then> not called). */
+int agent_sync_vpses(struct agent *a, const char (*ids)[PC_NAME_MAX], size_t n, bool feed, agent_fetched_fn then,
+                     void *arg);
 /* Its second half: applies <fresh> (taken; NULL: none), VPS <id> as the
  * store read it (<fetched>: what pc_store_vps_fetch returned, -ENOENT
  * removed, another error with <why> leaves the kernel as it is); the
@@ -382,6 +394,9 @@ typedef void (*agent_noted_fn)(struct agent *a, int r, int64_t id, void *arg);
  * (out of memory, logged; <then> not called). */
 int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, uint64_t count,
                    const char *evidence, int64_t gap, agent_noted_fn then, void *then_arg);
+/* As agent_incident(), for observations whose last was at <at>. */
+int agent_incident_at(struct agent *a, const struct pc_vps *vps, const char *kind, uint64_t count, int64_t at,
+                      const char *evidence, int64_t gap, agent_noted_fn then, void *then_arg);
 
 /* A detector's finding of <kind> by <vps>: agent_incident(), and if that
  * opened a new incident, logged with <what> and answered

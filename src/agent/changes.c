@@ -20,6 +20,7 @@
  * names every host's VPSes: an agent skips those it neither holds nor is
  * to hold. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -56,82 +57,177 @@ void agent_changes_close(struct agent *a)
         a->wake_fd = -1;
 }
 
-struct feed {
-        const struct agent *a;
-        char ids[FEED_VPSES][PC_NAME_MAX];
-        size_t n;
-        size_t rows;      /* read */
-        int64_t last;     /* the last row taken */
+/* A read of the feed by the database thread: its rows, as they are. */
+struct feed_read {
+        int64_t after;
+        struct pc_change *rows;
+        size_t n, cap;
 };
 
-static int feed_cb(const struct pc_change *c, void *userdata)
+static int read_cb(const struct pc_change *c, void *userdata)
 {
-        struct feed *f = userdata;
-        const char *me = agent_host(f->a);
+        struct feed_read *x = userdata;
 
-        f->rows++;
-        /* Another host's VPS, not ours before either: nothing to do. */
-        if (me[0] != '\0' && c->vps_id[0] != '\0' && strcmp(c->host, me) != 0 && strcmp(c->moving_from, me) != 0 &&
-            pc_model_find(f->a->model, c->vps_id) == NULL)
-                goto seen;
-        if (c->vps_id[0] != '\0') {
-                for (size_t i = 0; i < f->n; i++)
-                        if (strcmp(f->ids[i], c->vps_id) == 0)
-                                goto seen;
-                if (f->n == FEED_VPSES)
-                        return -ENOBUFS; /* this row waits for the next turn */
-                snprintf(f->ids[f->n++], PC_NAME_MAX, "%s", c->vps_id);
+        if (x->n == x->cap) {
+                size_t cap = x->cap != 0 ? 2 * x->cap : 64;
+                struct pc_change *more = realloc(x->rows, cap * sizeof(*more));
+
+                if (more == NULL)
+                        return -ENOMEM;
+                x->rows = more;
+                x->cap = cap;
         }
-seen:
-        f->last = c->id;
+        x->rows[x->n++] = *c;
         return 0;
+}
+
+static int read_run(struct pc_store *store, const struct pc_config *cfg, void *arg)
+{
+        struct feed_read *x = arg;
+
+        (void)cfg;
+        return pc_store_changes(store, x->after, FEED_BATCH, read_cb, x);
+}
+
+/* The VPSes of one turn, to apply, and the row up to which it goes. */
+struct feed {
+        char ids[FEED_VPSES][PC_NAME_MAX];
+        size_t n;
+        int64_t last;     /* the last row taken */
+        bool more;        /* rows wait after it */
+};
+
+/* Takes <rows> as far as FEED_VPSES distinct VPSes of this host go. */
+static void feed_take(const struct agent *a, const struct pc_change *rows, size_t n_rows, struct feed *f)
+{
+        const char *me = agent_host(a);
+
+        for (size_t r = 0; r < n_rows; r++) {
+                const struct pc_change *c = &rows[r];
+
+                /* Another host's VPS, not ours before either: nothing to do. */
+                if (me[0] != '\0' && c->vps_id[0] != '\0' && strcmp(c->host, me) != 0 &&
+                    strcmp(c->moving_from, me) != 0 && pc_model_find(a->model, c->vps_id) == NULL)
+                        goto seen;
+                if (c->vps_id[0] != '\0') {
+                        for (size_t i = 0; i < f->n; i++)
+                                if (strcmp(f->ids[i], c->vps_id) == 0)
+                                        goto seen;
+                        if (f->n == FEED_VPSES) {
+                                f->more = true; /* this row waits for the next turn */
+                                return;
+                        }
+                        snprintf(f->ids[f->n++], PC_NAME_MAX, "%s", c->vps_id);
+                }
+seen:
+                f->last = c->id;
+        }
+}
+
+static void follow_read(struct agent *a);
+
+/* The turn is over: a follow asked for meanwhile begins. */
+static void follow_end(struct agent *a)
+{
+        a->following = false;
+        if (a->follow_again) {
+                a->follow_again = false;
+                agent_changes_follow(a);
+        }
+}
+
+/* The turn's VPSes are applied (<pending>: one could not be read, and the
+ * feed is read again from where it was: changes.c does not pass it by). */
+static void turn_applied(struct agent *a, void *arg, json_t *reply, bool pending)
+{
+        struct feed *f = arg;
+
+        (void)reply;
+        /* The kernel's failure is logged and left to the reconcile (it
+         * keeps its previous state); the database's is read again next
+         * time, from here. */
+        if (!pending && f->last > a->change_seen)
+                a->change_seen = f->last;
+        /* All of it: a change committed since sends its own notice. */
+        if (!pending && f->more)
+                follow_read(a);
+        else
+                follow_end(a);
+        free(f);
+}
+
+static void read_done(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        struct feed_read *x = arg;
+        struct feed *f = calloc(1, sizeof(*f));
+
+        if (res->r < 0 || f == NULL) {
+                if (res->r < 0 && !res->away)
+                        agent_log("Failed to read the change feed: %s", res->err);
+                free(f);
+                follow_end(a);
+                goto out;
+        }
+        /* (a reload or the database's return may have moved it meanwhile) */
+        f->last = a->change_seen;
+        feed_take(a, x->rows, x->n, f);
+        f->more = f->more || x->n == FEED_BATCH;
+        if (f->last <= a->change_seen && f->n == 0) {
+                free(f);
+                follow_end(a);
+                goto out;
+        }
+        if (f->n == 0) {
+                turn_applied(a, f, NULL, false);
+                goto out;
+        }
+        if (agent_sync_vpses(a, (const char (*)[PC_NAME_MAX])f->ids, f->n, true, turn_applied, f) < 0) {
+                free(f);
+                follow_end(a);
+        }
+out:
+        free(x->rows);
+        free(x);
+}
+
+/* One turn: the thread reads the feed after the last change applied. */
+static void follow_read(struct agent *a)
+{
+        struct feed_read *x = calloc(1, sizeof(*x));
+
+        if (x == NULL) {
+                follow_end(a);
+                return;
+        }
+        x->after = a->change_seen;
+        if (agent_db_submit(a, read_run, read_done, x) < 0) {
+                free(x);
+                follow_end(a);
+        }
 }
 
 void agent_changes_follow(struct agent *a)
 {
-        struct feed f;
-        int r;
-
         if (a->store == NULL)
                 return; /* a snapshot: the database's load follows it */
         /* What the database missed first: the feed would undo the
          * kernel's part of it (a suspension the journal placed). */
         if (a->n_journal > 0) {
+                /* (on the loop, in one transaction per entry: only when the
+                 * heartbeat just found the database answering) */
+                if (a->db_quiet)
+                        return;
                 agent_offline_replay(a);
                 if (a->n_journal > 0)
                         return;
         }
-
-        /* Until a read finds nothing new. */
-        for (;;) {
-                memset(&f, 0, sizeof(f));
-                f.a = a;
-                f.last = a->change_seen;
-                r = pc_store_changes(a->store, a->change_seen, FEED_BATCH, feed_cb, &f);
-                if (r < 0 && r != -ENOBUFS) {
-                        agent_log("Failed to read the change feed: %s", pc_store_errmsg(a->store));
-                        return;
-                }
-                for (size_t i = 0; i < f.n; i++) {
-                        json_t *reply = json_object();
-                        bool later;
-
-                        /* The kernel's failure is logged and left to the
-                         * reconcile (it keeps its previous state); the
-                         * database's is read again next time, from here. */
-                        agent_sync_vps_from(a, f.ids[i], true, reply);
-                        later = json_object_get(reply, "pending") != NULL;
-                        json_decref(reply);
-                        if (later)
-                                return;
-                }
-                if (f.last == a->change_seen)
-                        return;
-                a->change_seen = f.last;
-                /* All of it: a change committed since sends its own notice. */
-                if (r != -ENOBUFS && f.rows < FEED_BATCH)
-                        return;
+        /* One turn at a time, in order; one asked for meanwhile follows it. */
+        if (a->following) {
+                a->follow_again = true;
+                return;
         }
+        a->following = true;
+        follow_read(a);
 }
 
 void agent_changes_wake(struct agent *a)

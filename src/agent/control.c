@@ -12,6 +12,7 @@
  * gets CONTROL_DEADLINE_MS to send its line; it cannot hold the agent. */
 #include <errno.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -88,17 +89,37 @@ static void reply_send(int fd, json_t *reply)
         free(text);
 }
 
-/* Runs request <line>; fills <reply>. */
-static void dispatch(struct agent *a, char *line, json_t *reply)
+/* A `sync ID` is answered once the database thread read the VPS and the
+ * loop applied it: the client waits, the loop does not. */
+static void synced_reply(struct agent *a, void *arg, json_t *reply, bool pending)
+{
+        int fd = (int)(intptr_t)arg;
+
+        (void)a, (void)pending;
+        json_object_set_new(reply, "ok", json_boolean(json_object_get(reply, "error") == NULL));
+        reply_send(fd, reply);
+        close(fd);
+}
+
+/* Runs request <line> of client <fd>; fills <reply>.  1 if the reply is
+ * sent later, by then the fd's owner. */
+static int dispatch(struct agent *a, int fd, char *line, json_t *reply)
 {
         char *arg = strchr(line, ' ');
         int r;
 
         if (arg != NULL)
                 *arg++ = '\0';
-        if (strcmp(line, "sync") == 0 && arg != NULL && pc_name_valid(arg))
-                r = agent_sync_vps(a, arg, reply);
-        else if (strcmp(line, "status") == 0 && arg == NULL) {
+        if (strcmp(line, "sync") == 0 && arg != NULL && pc_name_valid(arg)) {
+                char id[1][PC_NAME_MAX];
+
+                snprintf(id[0], sizeof(id[0]), "%s", arg);
+                r = agent_sync_vpses(a, (const char (*)[PC_NAME_MAX])id, 1, false, synced_reply, (void *)(intptr_t)fd);
+                if (r == 0)
+                        return 1;
+                json_object_set_new(reply, "error", json_string(r == -ENOBUFS ? "the database thread is full: try again"
+                                                                              : strerror(-r)));
+        } else if (strcmp(line, "status") == 0 && arg == NULL) {
                 agent_status(a, reply);
                 r = 0;
         } else if (strcmp(line, "reconcile") == 0 && arg == NULL)
@@ -114,6 +135,7 @@ static void dispatch(struct agent *a, char *line, json_t *reply)
                 r = -EINVAL;
         }
         json_object_set_new(reply, "ok", json_boolean(r >= 0));
+        return 0;
 }
 
 void control_serve(struct agent *a, int listen_fd)
@@ -137,8 +159,10 @@ void control_serve(struct agent *a, int listen_fd)
                                                 : r == -EMSGSIZE ? "request line too long"
                                                 : r == -EBADMSG  ? "request line holds a NUL byte"
                                                                  : "connection closed before a request line"));
-        } else
-                dispatch(a, line, reply);
+        } else if (dispatch(a, fd, line, reply) == 1) {
+                json_decref(reply);
+                return; /* answered once applied (synced_reply) */
+        }
         reply_send(fd, reply);
         json_decref(reply);
         close(fd);

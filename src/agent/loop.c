@@ -66,23 +66,19 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
         agent_changes_wake(l->a);
 }
 
-/* The periodic passes that use the database, once the heartbeat went
- * through the database thread: while it hangs they wait for it, the loop
- * does not.  While it does not answer (db_quiet) they leave it alone but
- * for what holds without it. */
+/* The periodic passes, once the heartbeat went through the database
+ * thread: their statements are the thread's too, but for the journal's
+ * replay (changes.c), which runs only after the database just answered.
+ * While the heartbeat hangs, they wait: they do not pile up behind it. */
 static void periodic_db(struct agent *a)
 {
-        if (!a->db_quiet) {
-                agent_changes_follow(a); /* a lost wake costs one period */
-                agent_arrivals(a);
-                agent_departures(a);
-                agent_attempts_pass(a);
-        }
+        agent_changes_follow(a); /* a lost wake costs one period */
+        agent_arrivals(a);
+        agent_departures(a);
+        agent_attempts_pass(a);
         agent_expiry_pass(a);
-        if (!a->db_quiet) {
-                notifier_expiry_pass(a);
-                notifier_digest_pass(a);
-        }
+        notifier_expiry_pass(a);
+        notifier_digest_pass(a);
 }
 
 /* The periodic passes, every agent.attempts-interval. */

@@ -597,6 +597,46 @@ void notifier_incident_opened(struct agent *a, const char *vps_id, const char *k
         json_object_set_new(st, "suppressed", json_integer(field(st, "suppressed") + 1));
 }
 
+/* A digest on its way to the outbox, by the database thread: its facts,
+ * and what its state was before it was taken (restored if it fails). */
+struct digest {
+        char vps[PC_NAME_MAX];
+        char kind[32];
+        char *facts;
+        int64_t now, at_before, first, last, episodes;
+};
+
+static int digest_run(struct pc_store *store, const struct pc_config *cfg, void *arg)
+{
+        struct digest *d = arg;
+
+        (void)cfg;
+        return pc_store_notification_queue(store, d->vps, "incident.digest", d->facts, d->now, NULL);
+}
+
+static void digest_done(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        struct digest *d = arg;
+
+        if (res->r >= 0) {
+                agent_log("Queued a digest of %" PRId64 " more %s episode(s) of %s", d->episodes, d->kind, d->vps);
+                notifier_wake(a);
+        } else {
+                /* Kept: tried again next pass, with what came meanwhile. */
+                json_t *st = notice_state(a, d->vps, d->kind);
+
+                agent_log("Failed to queue the digest of %s's %s incidents: %s", d->vps, d->kind, res->err);
+                if (field(st, "suppressed") == 0 || d->first < field(st, "first"))
+                        json_object_set_new(st, "first", json_integer(d->first));
+                if (d->last > field(st, "last"))
+                        json_object_set_new(st, "last", json_integer(d->last));
+                json_object_set_new(st, "suppressed", json_integer(field(st, "suppressed") + d->episodes));
+                json_object_set_new(st, "at", json_integer(d->at_before));
+        }
+        free(d->facts);
+        free(d);
+}
+
 void notifier_digest_pass(struct agent *a)
 {
         const char *vps_id, *kind;
@@ -607,27 +647,37 @@ void notifier_digest_pass(struct agent *a)
                 return; /* a snapshot: the digests wait for the database */
         json_object_foreach(a->incident_notices, vps_id, per_vps) {
                 json_object_foreach(per_vps, kind, st) {
-                        _cleanup_free_ char *facts = NULL;
+                        struct digest *d;
                         json_t *f;
 
                         if (field(st, "suppressed") == 0 || now - field(st, "at") < a->cfg->notify.notice_gap)
                                 continue;
-                        f = json_pack("{s:s, s:I, s:I, s:I}", "kind", kind, "episodes",
-                                      (json_int_t)field(st, "suppressed"), "first_seen",
-                                      (json_int_t)field(st, "first"), "last_seen", (json_int_t)field(st, "last"));
-                        facts = f != NULL ? json_dumps(f, JSON_COMPACT) : NULL;
+                        d = calloc(1, sizeof(*d));
+                        if (d == NULL)
+                                return;
+                        snprintf(d->vps, sizeof(d->vps), "%s", vps_id);
+                        snprintf(d->kind, sizeof(d->kind), "%s", kind);
+                        d->now = now;
+                        d->at_before = field(st, "at");
+                        d->first = field(st, "first");
+                        d->last = field(st, "last");
+                        d->episodes = field(st, "suppressed");
+                        f = json_pack("{s:s, s:I, s:I, s:I}", "kind", kind, "episodes", (json_int_t)d->episodes,
+                                      "first_seen", (json_int_t)d->first, "last_seen", (json_int_t)d->last);
+                        d->facts = f != NULL ? json_dumps(f, JSON_COMPACT) : NULL;
                         json_decref(f);
-                        if (facts == NULL ||
-                            pc_store_notification_queue(a->store, vps_id, "incident.digest", facts, now, NULL) < 0) {
-                                agent_log("Failed to queue the digest of %s's %s incidents: %s", vps_id, kind,
-                                          facts == NULL ? "out of memory" : pc_store_errmsg(a->store));
-                                continue; /* kept: tried again next pass */
+                        if (d->facts == NULL) {
+                                agent_log("Failed to queue the digest of %s's %s incidents: out of memory", vps_id,
+                                          kind);
+                                free(d);
+                                continue;
                         }
-                        agent_log("Queued a digest of %" JSON_INTEGER_FORMAT " more %s episode(s) of %s",
-                                  json_integer_value(json_object_get(st, "suppressed")), kind, vps_id);
+                        /* Taken now: the next pass does not queue it twice. */
                         json_object_set_new(st, "at", json_integer(now));
                         json_object_set_new(st, "suppressed", json_integer(0));
-                        notifier_wake(a);
+                        if (agent_db_submit(a, digest_run, digest_done, d) < 0)
+                                digest_done(a, d, &(struct agent_db_result){ .r = -ENOBUFS,
+                                                                             .err = "the database thread is full" });
                 }
         }
 }
@@ -635,31 +685,56 @@ void notifier_digest_pass(struct agent *a)
 /* Owners hear this long before an exception ends. */
 #define EXPIRY_NOTICE_WINDOW (3 * 86400)
 
-void notifier_expiry_pass(struct agent *a)
-{
-        struct pc_ops o = { .cfg = a->cfg, .store = a->store };
-        struct pc_ops_actor who = { .principal = "portcullisd", .role = PC_ROLE_AGENT };
+/* The expiry pass, by the database thread: what it did, to log. */
+struct expiry {
+        char host[PC_NAME_MAX];
+        size_t tickets, notices;
+        int tickets_r;
         struct pc_ops_error err;
-        size_t n = 0;
+};
 
-        if (a->store == NULL)
-                return;
+static int expiry_run(struct pc_store *store, const struct pc_config *cfg, void *arg)
+{
+        struct expiry *x = arg;
+        struct pc_ops o = { .cfg = cfg, .store = store };
+        struct pc_ops_actor who = { .principal = "portcullisd", .role = PC_ROLE_AGENT };
 
-        /* Approved tickets whose exception ran out: expired, audited. */
-        /* This host's VPSes only: each host's agent does its own (and a
+        /* Approved tickets whose exception ran out: expired, audited.
+         * This host's VPSes only: each host's agent does its own (and a
          * host's database role may change no other host's rows). */
-        if (pc_ops_ticket_expire_due(&o, &who, agent_host(a), &n, &err) < 0)
-                agent_log("Failed to record the tickets whose exception ended: %s", err.message);
+        x->tickets_r = pc_ops_ticket_expire_due(&o, &who, x->host, &x->tickets, &x->err);
+        return pc_store_exception_expiry_notices(store, pc_now(), EXPIRY_NOTICE_WINDOW, x->host, &x->notices);
+}
+
+static void expiry_done(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        struct expiry *x = arg;
+        size_t n = x->tickets;
+
+        if (x->tickets_r < 0)
+                agent_log("Failed to record the tickets whose exception ended: %s", x->err.message);
         else if (n > 0)
                 agent_log("%zu ticket%s expired with %s exception", n, n == 1 ? "" : "s", n == 1 ? "its" : "their");
-        n = 0;
-
-        if (pc_store_exception_expiry_notices(a->store, pc_now(), EXPIRY_NOTICE_WINDOW, agent_host(a), &n) < 0) {
-                agent_log("Failed to queue the notices of exceptions ending soon: %s", pc_store_errmsg(a->store));
-                return;
-        }
-        if (n > 0) {
+        n = x->notices;
+        if (res->r < 0)
+                agent_log("Failed to queue the notices of exceptions ending soon: %s", res->err);
+        else if (n > 0) {
                 agent_log("Queued %zu notice%s of exceptions ending within 3 days", n, n == 1 ? "" : "s");
                 notifier_wake(a);
         }
+        free(x);
+}
+
+void notifier_expiry_pass(struct agent *a)
+{
+        struct expiry *x;
+
+        if (a->store == NULL)
+                return;
+        x = calloc(1, sizeof(*x));
+        if (x == NULL)
+                return;
+        snprintf(x->host, sizeof(x->host), "%s", agent_host(a));
+        if (agent_db_submit(a, expiry_run, expiry_done, x) < 0)
+                free(x);
 }

@@ -142,7 +142,7 @@ static void noting_done(struct agent *a, void *arg, const struct agent_db_result
         } else {
                 r = n->opened ? 1 : 0;
                 if (n->opened && n->wanted)
-                        notifier_incident_opened(a, n->vps, n->kind, n->notice, pc_now());
+                        notifier_incident_opened(a, n->vps, n->kind, n->notice, n->at);
         }
         if (n->then != NULL)
                 n->then(a, r, n->id, n->then_arg);
@@ -152,6 +152,12 @@ static void noting_done(struct agent *a, void *arg, const struct agent_db_result
 
 int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, uint64_t count,
                    const char *evidence, int64_t gap, agent_noted_fn then, void *then_arg)
+{
+        return agent_incident_at(a, vps, kind, count, pc_now(), evidence, gap, then, then_arg);
+}
+
+int agent_incident_at(struct agent *a, const struct pc_vps *vps, const char *kind, uint64_t count, int64_t at,
+                      const char *evidence, int64_t gap, agent_noted_fn then, void *then_arg)
 {
         /* A suspension or filter tells the owner itself; a notify-only
          * response is a notice, queued with the incident. */
@@ -168,7 +174,7 @@ int agent_incident(struct agent *a, const struct pc_vps *vps, const char *kind, 
         snprintf(n->kind, sizeof(n->kind), "%s", kind);
         n->count = count;
         n->gap = gap;
-        n->at = pc_now();
+        n->at = at;
         n->wanted = (resp & PC_RESP_NOTIFY) &&
                     !(resp & (PC_RESP_SUSPEND | PC_RESP_OUTBOUND_FILTER | PC_RESP_INBOUND_FILTER));
         n->notice = n->wanted && notifier_incident_notice_due(a, vps->id, kind);

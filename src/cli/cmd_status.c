@@ -11,6 +11,7 @@ int cmd_status(struct cli *c, int argc, char **argv)
 {
         json_t *reply = NULL, *last, *snap;
         bool from_snapshot;
+        json_t *dbt;
         int r;
 
         if (argc != 1)
@@ -53,6 +54,13 @@ int cmd_status(struct cli *c, int argc, char **argv)
         printf("VPSes         %" JSON_INTEGER_FORMAT " (%" JSON_INTEGER_FORMAT " kernel elements at the last full check)\n",
                json_integer_value(json_object_get(reply, "vps")), json_integer_value(json_object_get(reply, "elements")));
         printf("changes       %" JSON_INTEGER_FORMAT " since start\n", json_integer_value(json_object_get(reply, "changes")));
+        dbt = json_object_get(reply, "database_thread");
+        if (dbt != NULL && !from_snapshot)
+                printf("database      %s; %" JSON_INTEGER_FORMAT " statement(s) waiting\n",
+                       json_is_true(json_object_get(dbt, "answers"))
+                               ? "answers"
+                               : "DOES NOT ANSWER: findings go to the journal, the kernel keeps enforcing",
+                       json_integer_value(json_object_get(dbt, "queued")));
         last = json_object_get(reply, "last_change");
         if (last != NULL)
                 printf("last change   %s at %s, enforced in %.2f ms\n", json_string_value(json_object_get(last, "what")),
