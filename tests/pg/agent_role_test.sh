@@ -233,6 +233,53 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
         wait "$agent_pid" 2>/dev/null
         agent_pid=
 
+        # A spoofing episode of an hv1 VPS noted while the database was
+        # away, in the journal the agent keeps beside its socket (the
+        # agent was stopped meanwhile): its start with hv1's role replays
+        # it (offline.c: the mark, the incident, the policy's response,
+        # the owner's email, in one transaction).  At lenoir, whose
+        # policy suspends a spoofer.
+        pc1 vps add vps-j --owner jo@example.org --site lenoir --iface vj --addr 198.51.100.14 --host hv1 --by hooks \
+                >/dev/null || { cat "$tmp/err"; exit 1; }
+        now=$(date +%s)
+        printf '[{"op": "hv1:%s:1", "vps": "vps-j", "kind": "spoof", "count": 3, "first": %s, "last": %s, "gap": 300, "evidence": "{\\"source\\": \\"198.51.100.99\\"}", "what": "spoofed 198.51.100.99", "kinds": 1}]\n' \
+                "$((now - 60))" "$((now - 60))" "$((now - 30))" >"$tmp/run/journal-hv1.json"
+        # And a VPS moving from hv2 to hv1 (the orchestrator's move, as the
+        # owner): hv1's agent records its arrival.
+        pc vps add vps-m --owner mo@example.org --iface vm --addr 198.51.100.15 --host hv2 --by lab >/dev/null &&
+                pc vps move vps-m --host hv1 --iface vm1 --by alice >/dev/null || { cat "$tmp/err"; exit 1; }
+        unshare -n "$build/src/agent/portcullisd" -c "$tmp/agent.yaml" --db "$hv1" --host hv1 >"$tmp/agent2.log" 2>&1 &
+        agent_pid=$!
+        for _ in $(seq 1 50); do
+                [ ! -e "$tmp/run/journal-hv1.json" ] && break
+                sleep 0.2
+        done
+        check "hv1's agent replays its journal with hv1's role: the spoofing incident stored" \
+                "$([ "$(owner "SELECT count(*) FROM incident WHERE vps_id = 'vps-j' AND kind = 'spoof' AND count = 3")" = 1 ]; echo $?)" \
+                "$(grep -i journal "$tmp/agent2.log" | tail -3)"
+        check "  marked once, as hv1's" \
+                "$([ "$(owner "SELECT count(*) FROM agent_journal WHERE op = 'hv1:$((now - 60)):1'")" = 1 ]; echo $?)"
+        check "  the policy's response (a suspension) stored, by portcullisd" \
+                "$([ "$(owner "SELECT count(*) FROM action a JOIN incident i ON i.id = a.incident_id WHERE i.vps_id = 'vps-j' AND i.kind = 'spoof' AND a.kind = 'suspension' AND a.\"by\" = 'portcullisd'")" = 1 ]; echo $?)" \
+                "$(owner "SELECT kind || ' ' || scope || ' ' || \"by\" FROM action WHERE vps_id = 'vps-j'")"
+        check "  audited as portcullisd's" \
+                "$([ "$(owner "SELECT count(*) FROM audit WHERE vps_id = 'vps-j' AND \"by\" = 'portcullisd'")" -ge 2 ]; echo $?)" \
+                "$(owner "SELECT action || ' ' || \"by\" FROM audit WHERE vps_id = 'vps-j'")"
+        check "  the owner's email queued" \
+                "$([ "$(owner "SELECT count(*) FROM notification WHERE vps_id = 'vps-j'")" -ge 1 ]; echo $?)"
+        check "  the journal is empty" "$([ ! -e "$tmp/run/journal-hv1.json" ]; echo $?)"
+        for _ in $(seq 1 30); do
+                [ "$(owner "SELECT count(*) FROM vps WHERE id = 'vps-m' AND moving_from IS NULL")" = 1 ] && break
+                sleep 0.2
+        done
+        check "  it records vps-m's arrival from hv2, as portcullisd" \
+                "$([ "$(owner "SELECT count(*) FROM audit WHERE vps_id = 'vps-m' AND action = 'vps.arrive' AND \"by\" = 'portcullisd'")" = 1 ]; echo $?)" \
+                "$(owner "SELECT host || ' ' || coalesce(moving_from, '-') FROM vps WHERE id = 'vps-m'")"
+        check "  nothing refused on the way" "$(! grep -q "row-level security\|permission denied" "$tmp/agent2.log"; echo $?)" \
+                "$(grep -m3 "row-level security\|permission denied" "$tmp/agent2.log")"
+        kill "$agent_pid" 2>/dev/null
+        wait "$agent_pid" 2>/dev/null
+        agent_pid=
 else
         echo "skip the agent's checks (root and unshare needed)"
 fi
