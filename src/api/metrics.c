@@ -53,7 +53,9 @@ static int id_cmp(const void *a, const void *b)
 /* Whether rows of VPS <vps_id> count for <sc>'s reader. */
 static bool in_scope(const struct scope *sc, const char *vps_id)
 {
-        return sc->host == NULL || bsearch(vps_id, sc->ids, sc->n, sizeof(sc->ids[0]), id_cmp) != NULL;
+        /* (No VPS: no array, and bsearch wants one even of none.) */
+        return sc->host == NULL ||
+               (sc->n > 0 && bsearch(vps_id, sc->ids, sc->n, sizeof(sc->ids[0]), id_cmp) != NULL);
 }
 
 /* A tally of the rows <sc> lets count. */
@@ -194,7 +196,7 @@ void api_metrics(struct api_request *req, struct api_reply *rep)
         int r;
 
         r = pc_ops_vps_list(req->ops, &req->who, NULL, 0, vps_cb, &sc, &(struct pc_ops_error){ 0 });
-        if (r >= 0)
+        if (r >= 0 && sc.n > 0)
                 qsort(sc.ids, sc.n, sizeof(sc.ids[0]), id_cmp);
         if (r < 0 || pc_store_incident_list(st, NULL, NULL, true, 0, incident_cb, &incidents) < 0 ||
             pc_store_action_list(st, NULL, 0, true, now, 0, action_cb, &actions) < 0 ||

@@ -665,6 +665,10 @@ st, j = expect("POST /v1/tokens: an agent token bound to hv3", 201, "POST", "/v1
                {"name": "hv3-hooks", "role": "agent", "host": "hv3"}, adm)
 check("  says its host", j.get("host") == "hv3" and j["token"].startswith("pct_"), j)
 check("  and acts as hv3's", call("GET", "/v1/whoami", token=j["token"])[1].get("host") == "hv3")
+text = call("GET", "/metrics", token=j["token"])[2]
+check("  its /metrics: a host of no VPS counts none", metric(text, "portcullis_vps") == 0 and
+      not any(samples(text, n) for n in ("portcullis_incidents_open", "portcullis_actions_active",
+                                           "portcullis_tickets")), text[:600])
 st, j = expect("POST /v1/tokens: an agent token of any host, said", 201, "POST", "/v1/tokens",
                {"name": "every-hooks", "role": "agent", "any_host": True}, adm)
 check("  host null", "host" in j and j["host"] is None, j)
