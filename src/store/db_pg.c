@@ -32,7 +32,7 @@
 
 #define STMT_CACHE 128     /* prepared statements kept per connection */
 #define PARAMS_MAX 16      /* the store's statements have fewer */
-#define PG_SCHEMA_VERSION 14 /* schema_pg.sql's */
+#define PG_SCHEMA_VERSION 15 /* schema_pg.sql's */
 
 #define VARIANTS 6 /* server statements of one text, by its parameters' types */
 
@@ -1057,6 +1057,72 @@ static const struct {
               "END $$;\n"
               "REVOKE EXECUTE ON FUNCTION portcullis_agent_role(TEXT, TEXT) FROM PUBLIC;\n"
               "UPDATE schema_version SET version = 14;\n"
+              "COMMIT;" },
+        /* The audit log's "by" of a host's role, no table-wide UPDATE or
+         * DELETE for it (LOCK TABLE), sessions idle in a transaction ended
+         * after 30 s: schema_pg.sql's blocks of schema 15, as they are
+         * there (pg/schema compares the two), and the grants of every role
+         * mapped before made again. */
+        { 15, "BEGIN;\n"
+              "CREATE OR REPLACE FUNCTION portcullis_agent_role(r TEXT, h TEXT) RETURNS VOID LANGUAGE plpgsql\n"
+              "        SET search_path = pg_catalog, public AS $$\n"
+              "DECLARE\n"
+              "        t TEXT;\n"
+              "        cols TEXT;\n"
+              "BEGIN\n"
+              "        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN\n"
+              "                RAISE EXCEPTION 'role % does not exist: create it first (createuser %)', r, r\n"
+              "                        USING ERRCODE = 'undefined_object';\n"
+              "        END IF;\n"
+              "        INSERT INTO agent_role (role, host) VALUES (r, h) ON CONFLICT (role) DO UPDATE SET host = EXCLUDED.host;\n"
+              "        EXECUTE format('GRANT CONNECT ON DATABASE %I TO %I', current_database(), r);\n"
+              "        EXECUTE format('GRANT USAGE ON SCHEMA public TO %I', r);\n"
+              "        EXECUTE format('GRANT SELECT ON schema_version, vps, vps_address, ticket, ticket_event, exception, incident,'\n"
+              "                       ' action, notification, audit, agent, agent_journal, vps_attempt TO %I', r);\n"
+              "        EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE ON vps, vps_address, ticket, ticket_event, exception, incident,'\n"
+              "                       ' action, notification, audit, agent, agent_journal, vps_attempt FROM %I', r);\n"
+              "        EXECUTE format('GRANT INSERT ON vps, vps_address, ticket, ticket_event, exception, incident,'\n"
+              "                       ' action, notification, audit, agent, agent_journal, vps_attempt TO %I', r);\n"
+              "        FOREACH t IN ARRAY ARRAY['vps', 'vps_address', 'ticket', 'ticket_event', 'exception', 'incident', 'action',\n"
+              "                                 'notification', 'agent', 'agent_journal', 'vps_attempt'] LOOP\n"
+              "                SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) INTO cols FROM pg_attribute\n"
+              "                        WHERE attrelid = t::regclass AND attnum > 0 AND NOT attisdropped;\n"
+              "                EXECUTE format('GRANT UPDATE (%s) ON %I TO %I', cols, t, r);\n"
+              "        END LOOP;\n"
+              "        EXECUTE format('GRANT DELETE ON vps_address TO %I', r);\n"
+              "        EXECUTE format('GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %I', r);\n"
+              "END $$;\n"
+              "CREATE FUNCTION portcullis_audit_by() RETURNS trigger LANGUAGE plpgsql\n"
+              "        SET search_path = pg_catalog, public AS $$\n"
+              "DECLARE\n"
+              "        h TEXT := portcullis_host();\n"
+              "BEGIN\n"
+              "        IF h IS NULL OR NEW.\"by\" = 'portcullisd' OR right(NEW.\"by\", length(h) + 1) = '@' || h THEN\n"
+              "                RETURN NEW;\n"
+              "        END IF;\n"
+              "        IF strpos(NEW.\"by\", '@') > 0 THEN\n"
+              "                RAISE EXCEPTION 'permission denied: host %''s role writes the audit log as portcullisd or NAME@%, not as %',\n"
+              "                        h, h, NEW.\"by\" USING ERRCODE = 'insufficient_privilege';\n"
+              "        END IF;\n"
+              "        NEW.\"by\" := NEW.\"by\" || '@' || h;\n"
+              "        RETURN NEW;\n"
+              "END $$;\n"
+              "CREATE TRIGGER audit_by_host BEFORE INSERT ON audit\n"
+              "        FOR EACH ROW EXECUTE FUNCTION portcullis_audit_by();\n"
+              "DO $$ BEGIN\n"
+              "        EXECUTE format('ALTER DATABASE %I SET idle_in_transaction_session_timeout = ''30s''', current_database());\n"
+              "END $$;\n"
+              "DO $$\n"
+              "DECLARE\n"
+              "        m RECORD;\n"
+              "BEGIN\n"
+              "        FOR m IN SELECT role, host FROM agent_role LOOP\n"
+              "                IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = m.role) THEN\n"
+              "                        PERFORM portcullis_agent_role(m.role, m.host);\n"
+              "                END IF;\n"
+              "        END LOOP;\n"
+              "END $$;\n"
+              "UPDATE schema_version SET version = 15;\n"
               "COMMIT;" },
 };
 

@@ -609,11 +609,66 @@ st, j = expect("hv1-hooks pulls hv2's VPS onto hv1 (a migration's destination)",
 check("  hv1's now; hv2 keeps enforcing it until hv1 has it", j.get("host") == "hv1" and
       j.get("moving_from") == "hv2" and j.get("iface") == "taph8", j)
 expect("  and hv1-hooks reads it", 200, "GET", "/v1/vps/vps-o2", token=hv1)
+# /metrics to a bound agent token: its host's figures only (issue 14:
+# the counts were the fleet's -- other hosts' incidents, actions, tickets
+# and agents).  An open incident and an agent on hv1 and on hv2 each.
+incident("vps-o2", "spoof")
+incident("vps-o1", "flood")
+db = sqlite3.connect(os.environ["PC_DB_FILE"], timeout=10)
+db.executemany("INSERT INTO agent (host, started, heartbeat) VALUES (?, strftime('%s', 'now'), strftime('%s', 'now'))",
+               [("hv1",), ("hv2",)])
+db.commit()
+
+
+def host_counts(sql):
+    """{label: count} of hv1's VPSes' rows, as the store has them."""
+    d = sqlite3.connect(os.environ["PC_DB_FILE"], timeout=10)
+    rows = dict(d.execute(sql).fetchall())
+    d.close()
+    return rows
+
+
+def samples(text, name):
+    """{label value: count} of the samples of <name> in a /metrics text (0s left out)."""
+    return {m.group(1): float(m.group(2)) for m in re.finditer(r"^%s\{\w+=\"([^\"]*)\"\} (\S+)$" % name, text, re.M)
+            if float(m.group(2)) != 0}
+
+
+st, _, text, r = call("GET", "/metrics", token=hv1)
+mine = "(SELECT id FROM vps WHERE host = 'hv1')"
+want_inc = host_counts("SELECT kind, count(*) FROM incident WHERE state = 'open' AND vps_id IN %s GROUP BY kind" % mine)
+want_act = host_counts("SELECT kind, count(*) FROM action WHERE lifted_at IS NULL AND (until IS NULL OR "
+                       "until > strftime('%%s', 'now')) AND vps_id IN %s GROUP BY kind" % mine)
+want_tik = host_counts("SELECT state, count(*) FROM ticket WHERE vps_id IN %s GROUP BY state" % mine)
+check("hv1-hooks's /metrics: VPSes, hv1's", metric(text, "portcullis_vps") ==
+      len(call("GET", "/v1/vps?limit=100", token=hv1)[1]["vps"]), metric(text, "portcullis_vps"))
+check("  open incidents, hv1's VPSes' (spoof), not hv2's (flood)",
+      samples(text, "portcullis_incidents_open") == {k: float(v) for k, v in want_inc.items()} and "spoof" in want_inc,
+      (samples(text, "portcullis_incidents_open"), want_inc))
+check("  actions in force, hv1's VPSes'", samples(text, "portcullis_actions_active") ==
+      {k: float(v) for k, v in want_act.items()}, (samples(text, "portcullis_actions_active"), want_act))
+check("  tickets, hv1's VPSes'", samples(text, "portcullis_tickets") == {k: float(v) for k, v in want_tik.items()},
+      (samples(text, "portcullis_tickets"), want_tik))
+check("  agents: hv1's alone", metric(text, 'portcullis_fleet_heartbeat_age_seconds{host="hv2"}') is None and
+      metric(text, 'portcullis_fleet_heartbeat_age_seconds{host="hv1"}') is not None and
+      sum(metric(text, 'portcullis_fleet_agents{state="%s"}' % x) or 0 for x in ("ok", "out-of-sync", "stale")) == 1,
+      text[text.find("portcullis_fleet"):])
+text = call("GET", "/metrics", token=adm)[2]
+check("  (the admin's: the fleet's -- hv2's flood, both agents)",
+      (metric(text, 'portcullis_incidents_open{kind="flood"}') or 0) >= 1 and
+      metric(text, 'portcullis_fleet_heartbeat_age_seconds{host="hv2"}') is not None, text[:400])
+db.execute("DELETE FROM agent")
+db.commit()
+db.close()
 # Minting one through the API.
 st, j = expect("POST /v1/tokens: an agent token bound to hv3", 201, "POST", "/v1/tokens",
                {"name": "hv3-hooks", "role": "agent", "host": "hv3"}, adm)
 check("  says its host", j.get("host") == "hv3" and j["token"].startswith("pct_"), j)
 check("  and acts as hv3's", call("GET", "/v1/whoami", token=j["token"])[1].get("host") == "hv3")
+text = call("GET", "/metrics", token=j["token"])[2]
+check("  its /metrics: a host of no VPS counts none", metric(text, "portcullis_vps") == 0 and
+      not any(samples(text, n) for n in ("portcullis_incidents_open", "portcullis_actions_active",
+                                           "portcullis_tickets")), text[:600])
 st, j = expect("POST /v1/tokens: an agent token of any host, said", 201, "POST", "/v1/tokens",
                {"name": "every-hooks", "role": "agent", "any_host": True}, adm)
 check("  host null", "host" in j and j["host"] is None, j)

@@ -5,6 +5,9 @@
 # -- changes hv1's VPSes and nothing of hv2's: not its VPS, filters,
 # heartbeat, journal or audit, and no token.  The owner is not bound.
 # (issue 14: a compromised hypervisor held the owner's credentials.)
+# Schema 15: its audit rows are signed with its name, it locks no table
+# but vps_address, and a session of it left in a transaction with the
+# writers' lock is ended within 30 s.
 #
 # Usage: agent_role_test.sh BUILD_DIR SOURCE_ROOT
 set -u
@@ -71,6 +74,10 @@ pc1 vps stop vps-a --by hooks >/dev/null 2>&1
 check "hv1 stops its VPS" $? "$(cat "$tmp/err")"
 pc1 filter place vps-a --ports tcp/6881 --by portcullisd --reason "bittorrent" >/dev/null 2>&1
 check "hv1 filters its VPS" $? "$(cat "$tmp/err")"
+# Its audit rows carry its name: the agent's principal, or the hooks' own
+# name signed with the host (schema 15; a host wrote in anybody's name).
+out=$(owner "SELECT string_agg(DISTINCT \"by\", ',' ORDER BY \"by\") FROM audit WHERE vps_id = 'vps-a'")
+check "  its audit rows are hooks@hv1's and portcullisd's" "$([ "$out" = "hooks@hv1,portcullisd" ]; echo $?)" "$out"
 audit0=$(owner "SELECT count(*) FROM audit")
 for cmd in "vps add vps-c --owner ann@example.org --iface vc --addr 198.51.100.13 --host hv2 --by hooks" \
            "vps update vps-b --addr 198.51.100.99 --by hooks" \
@@ -102,7 +109,7 @@ check "psql as hv1: hv2's VPS repointed: no row" "$([ -z "$out" ]; echo $?)" "$o
 out=$(as1 "UPDATE vps SET host = 'hv1' WHERE id = 'vps-b' RETURNING id")
 check "  claimed: no row" "$([ -z "$out" ]; echo $?)" "$out"
 out=$(as1 "DELETE FROM vps WHERE id = 'vps-b' RETURNING id")
-check "  removed: no row" "$([ -z "$out" ]; echo $?)" "$out"
+check "  removed: refused (no host removes a VPS since schema 15)" "$(refused "$out"; echo $?)" "$out"
 out=$(as1 "UPDATE action SET lifted_at = 1 WHERE vps_id = 'vps-b' RETURNING id")
 check "  its filter lifted: no row" "$([ -z "$out" ]; echo $?)" "$out"
 out=$(as1 "UPDATE vps SET host = 'hv2' WHERE id = 'vps-a'")
@@ -130,11 +137,62 @@ check "  it reads the fleet (the ladder counts a VPS's history across hosts)" "$
 out=$(as1 "INSERT INTO agent_journal VALUES ('hv1:1:1', 1) RETURNING op")
 check "  its own journal: yes" "$([ "$out" = hv1:1:1 ]; echo $?)" "$out"
 
+# The audit log's "by" (schema 15): hv1 writes as its agent, or signed
+# with its name; never as somebody else.
+out=$(as1 "INSERT INTO audit (at, \"by\", action, object, vps_id) VALUES (1, 'alice', 'exception.grant', 'exception/99', 'vps-a') RETURNING \"by\"")
+check "  an audit row of its VPS in alice's name: signed alice@hv1" "$([ "$out" = alice@hv1 ]; echo $?)" "$out"
+out=$(as1 "INSERT INTO audit (at, \"by\", action, object, vps_id) VALUES (1, 'bob@hv2', 'vps.update', 'vps/vps-a', 'vps-a')")
+check "  in another host's name (bob@hv2): refused" "$(refused "$out"; echo $?)" "$out"
+out=$(as1 "INSERT INTO audit (at, \"by\", action, object, vps_id) VALUES (1, 'alice@example.org', 'vps.update', 'vps/vps-a', 'vps-a')")
+check "  in an address's (alice@example.org): refused" "$(refused "$out"; echo $?)" "$out"
+out=$(as1 "INSERT INTO audit (at, \"by\", action, object, vps_id) VALUES (1, 'portcullisd', 'incident.open', 'incident/99', 'vps-a') RETURNING \"by\"")
+check "  as its agent (portcullisd): yes" "$([ "$out" = portcullisd ]; echo $?)" "$out"
+out=$(psql "$url" -X -q -tA -c "INSERT INTO audit (at, \"by\", action, object, vps_id) VALUES (1, 'alice', 'vps.update', 'vps/vps-a', 'vps-a') RETURNING \"by\"")
+check "  the owner writes alice's as alice" "$([ "$out" = alice ]; echo $?)" "$out"
+
+# No table lock that stalls the fleet (schema 15): hv1 updates through
+# column privileges and deletes nothing but its VPSes' addresses, so
+# LOCK TABLE (which wants UPDATE, DELETE or TRUNCATE on the table) is
+# refused on every table but vps_address (vps update replaces them).
+for t in vps ticket ticket_event exception incident action notification audit agent agent_journal vps_attempt; do
+        out=$(as1 "BEGIN; LOCK TABLE $t IN ACCESS EXCLUSIVE MODE; ROLLBACK")
+        check "  LOCK TABLE $t IN ACCESS EXCLUSIVE MODE: refused" "$(refused "$out"; echo $?)" "$out"
+done
+out=$(as1 "BEGIN; SELECT id FROM vps WHERE id = 'vps-b' FOR UPDATE; ROLLBACK")
+check "  hv2's row locked FOR UPDATE: no row" "$([ -z "$out" ]; echo $?)" "$out"
+out=$(as1 "BEGIN; DELETE FROM vps WHERE id = 'vps-a' RETURNING id; ROLLBACK")
+check "  its own VPS removed (and its history with it): refused" "$(refused "$out"; echo $?)" "$out"
+
+# A session cut off in a transaction that holds the writers' lock (an
+# agent's, its network gone) is ended by the server within 30 s (the
+# database's idle_in_transaction_session_timeout, schema 15), not after
+# TCP keepalive's 2 h: a writer waiting behind it gets through.
+out=$(as1 "SHOW idle_in_transaction_session_timeout")
+check "hv1's sessions: idle_in_transaction_session_timeout 30s" "$([ "$out" = 30s ]; echo $?)" "$out"
+( echo "BEGIN; SELECT pg_advisory_xact_lock(1346568193);"; sleep 50; echo "COMMIT;" ) |
+        psql "$hv1" -X -q >"$tmp/hold.log" 2>&1 &
+hold_pid=$!
+for _ in $(seq 1 50); do
+        [ "$(owner "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 1346568193 AND granted")" = 1 ] && break
+        sleep 0.1
+done
+t0=$(date +%s%N)
+pc vps stop vps-b --by alice >/dev/null
+t1=$(date +%s%N)
+waited=$(( (t1 - t0) / 1000000 ))
+echo "     (the owner's write waited ${waited} ms behind hv1's idle transaction)"
+check "  a writer behind hv1's idle transaction with the writers' lock gets through within 30 s (+3)" \
+        "$([ "$waited" -le 33000 ]; echo $?)" "waited ${waited} ms"
+check "  the lock is gone with the session" \
+        "$([ "$(owner "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 1346568193")" = 0 ]; echo $?)"
+kill "$hold_pid" 2>/dev/null
+wait "$hold_pid" 2>/dev/null
+
 # Exceptions ending within 3 days on both hosts: each host's agent warns
 # its own VPS's owner (the pass met hv2's and failed, every pass, when it
 # was fleet-wide).
-pc exception grant vps-a smtp --by alice --reason "trial" --until +2d >/dev/null || exit 1
-pc exception grant vps-b smtp --by alice --reason "trial" --until +2d >/dev/null || exit 1
+pc exception grant vps-a smtp --by alice --reason "trial" --until +2d >/dev/null || { cat "$tmp/err"; exit 1; }
+pc exception grant vps-b smtp --by alice --reason "trial" --until +2d >/dev/null || { cat "$tmp/err"; exit 1; }
 
 # hv1's agent with hv1's role: it starts, enforces and beats, and sends
 # the owner's email of its own VPS (the relay is absent: a retry).
@@ -171,6 +229,54 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
                 "$(owner "SELECT string_agg(vps_id, ',') FROM notification WHERE kind = 'exception.expiring'")"
         check "  nothing refused on the way" "$(! grep -q "row-level security\|permission denied" "$tmp/agent.log"; echo $?)" \
                 "$(grep -m3 "row-level security\|permission denied" "$tmp/agent.log")"
+        kill "$agent_pid" 2>/dev/null
+        wait "$agent_pid" 2>/dev/null
+        agent_pid=
+
+        # A spoofing episode of an hv1 VPS noted while the database was
+        # away, in the journal the agent keeps beside its socket (the
+        # agent was stopped meanwhile): its start with hv1's role replays
+        # it (offline.c: the mark, the incident, the policy's response,
+        # the owner's email, in one transaction).  At lenoir, whose
+        # policy suspends a spoofer.
+        pc1 vps add vps-j --owner jo@example.org --site lenoir --iface vj --addr 198.51.100.14 --host hv1 --by hooks \
+                >/dev/null || { cat "$tmp/err"; exit 1; }
+        now=$(date +%s)
+        printf '[{"op": "hv1:%s:1", "vps": "vps-j", "kind": "spoof", "count": 3, "first": %s, "last": %s, "gap": 300, "evidence": "{\\"source\\": \\"198.51.100.99\\"}", "what": "spoofed 198.51.100.99", "kinds": 1}]\n' \
+                "$((now - 60))" "$((now - 60))" "$((now - 30))" >"$tmp/run/journal-hv1.json"
+        # And a VPS moving from hv2 to hv1 (the orchestrator's move, as the
+        # owner): hv1's agent records its arrival.
+        pc vps add vps-m --owner mo@example.org --iface vm --addr 198.51.100.15 --host hv2 --by lab >/dev/null &&
+                pc vps move vps-m --host hv1 --iface vm1 --by alice >/dev/null || { cat "$tmp/err"; exit 1; }
+        unshare -n "$build/src/agent/portcullisd" -c "$tmp/agent.yaml" --db "$hv1" --host hv1 >"$tmp/agent2.log" 2>&1 &
+        agent_pid=$!
+        for _ in $(seq 1 50); do
+                [ ! -e "$tmp/run/journal-hv1.json" ] && break
+                sleep 0.2
+        done
+        check "hv1's agent replays its journal with hv1's role: the spoofing incident stored" \
+                "$([ "$(owner "SELECT count(*) FROM incident WHERE vps_id = 'vps-j' AND kind = 'spoof' AND count = 3")" = 1 ]; echo $?)" \
+                "$(grep -i journal "$tmp/agent2.log" | tail -3)"
+        check "  marked once, as hv1's" \
+                "$([ "$(owner "SELECT count(*) FROM agent_journal WHERE op = 'hv1:$((now - 60)):1'")" = 1 ]; echo $?)"
+        check "  the policy's response (a suspension) stored, by portcullisd" \
+                "$([ "$(owner "SELECT count(*) FROM action a JOIN incident i ON i.id = a.incident_id WHERE i.vps_id = 'vps-j' AND i.kind = 'spoof' AND a.kind = 'suspension' AND a.\"by\" = 'portcullisd'")" = 1 ]; echo $?)" \
+                "$(owner "SELECT kind || ' ' || scope || ' ' || \"by\" FROM action WHERE vps_id = 'vps-j'")"
+        check "  audited as portcullisd's" \
+                "$([ "$(owner "SELECT count(*) FROM audit WHERE vps_id = 'vps-j' AND \"by\" = 'portcullisd'")" -ge 2 ]; echo $?)" \
+                "$(owner "SELECT action || ' ' || \"by\" FROM audit WHERE vps_id = 'vps-j'")"
+        check "  the owner's email queued" \
+                "$([ "$(owner "SELECT count(*) FROM notification WHERE vps_id = 'vps-j'")" -ge 1 ]; echo $?)"
+        check "  the journal is empty" "$([ ! -e "$tmp/run/journal-hv1.json" ]; echo $?)"
+        for _ in $(seq 1 30); do
+                [ "$(owner "SELECT count(*) FROM vps WHERE id = 'vps-m' AND moving_from IS NULL")" = 1 ] && break
+                sleep 0.2
+        done
+        check "  it records vps-m's arrival from hv2, as portcullisd" \
+                "$([ "$(owner "SELECT count(*) FROM audit WHERE vps_id = 'vps-m' AND action = 'vps.arrive' AND \"by\" = 'portcullisd'")" = 1 ]; echo $?)" \
+                "$(owner "SELECT host || ' ' || coalesce(moving_from, '-') FROM vps WHERE id = 'vps-m'")"
+        check "  nothing refused on the way" "$(! grep -q "row-level security\|permission denied" "$tmp/agent2.log"; echo $?)" \
+                "$(grep -m3 "row-level security\|permission denied" "$tmp/agent2.log")"
         kill "$agent_pid" 2>/dev/null
         wait "$agent_pid" 2>/dev/null
         agent_pid=

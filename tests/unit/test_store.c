@@ -542,7 +542,7 @@ static void test_open_creates_schema(void **state)
         char buf[64], parent[128];
         int v = -1;
 
-        assert_int_equal(pc_store_schema_latest(), 14);
+        assert_int_equal(pc_store_schema_latest(), 15);
         assert_int_equal(pc_store_schema_version(s, &v), 0);
         assert_int_equal(v, pc_store_schema_latest());
         for (size_t i = 0; i < PC_ARRAY_SIZE(tables); i++)
