@@ -138,6 +138,9 @@ json_t *pc_json_vps(const struct pc_vps *v)
                 json_object_set_new(o, "host", json_string(v->host));
         if (o != NULL && v->moving_from[0] != '\0')
                 json_object_set_new(o, "moving_from", json_string(v->moving_from));
+        /* A move the host it left has not confirmed (its VM may be there). */
+        if (o != NULL && v->departing_from[0] != '\0')
+                json_object_set_new(o, "departing_from", json_string(v->departing_from));
         return o;
 }
 

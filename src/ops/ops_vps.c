@@ -342,7 +342,8 @@ int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char
                                    who->principal, mine, mine,
                                    host != NULL && host[0] != '\0' ? host : "no host");
         /* Without an interface a bound agent moves only a VPS of its own
-         * host back (a migration called off); another host's is refused by
+         * host back (a migration called off, or a move it has not
+         * confirmed: undone); another host's is refused by
          * the store for the missing interface, which told a VPS that
          * exists elsewhere from one that does not, with nothing written:
          * the same 404 for both. */
@@ -352,7 +353,8 @@ int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char
                 r = pc_store_vps_fetch(o->store, o->cfg, id, &v);
                 if (r < 0 && r != -ENOENT)
                         return pc_ops_store_fail(o, r, NULL, err);
-                r = v != NULL && (strcmp(v->host, mine) == 0 || strcmp(v->moving_from, mine) == 0);
+                r = v != NULL && (strcmp(v->host, mine) == 0 || strcmp(v->moving_from, mine) == 0 ||
+                                  strcmp(v->departing_from, mine) == 0);
                 pc_vps_free(v);
                 if (!r)
                         return pc_ops_fail(err, PC_OPS_ENOENT, "vps", "vps %s does not exist", id);
@@ -468,6 +470,29 @@ int pc_ops_vps_set_state(struct pc_ops *o, const struct pc_ops_actor *who, const
         return r < 0 ? r : pc_ops_end(o, vps_set_state_checked(o, who, id, running, reason, ret_changed, err), err);
 }
 
+/* A bound agent does not remove a VPS whose move onto its host the host
+ * it left has not confirmed (pc_store_vps_departed): a pull may be a
+ * claim, and the admin undoes it by moving the VPS back, which a removal
+ * would make impossible.  (Its old host keeps the VM enforced meanwhile
+ * either way.) */
+static int unconfirmed_check(struct pc_ops *o, const struct pc_ops_actor *who, const char *id,
+                             struct pc_ops_error *err)
+{
+        struct pc_vps *vps = NULL;
+        int r;
+
+        if (pc_ops_actor_host(who) == NULL)
+                return 0;
+        r = pc_ops_vps_fetch(o, who, id, &vps, err);
+        if (r >= 0 && vps->departing_from[0] != '\0')
+                r = pc_ops_fail(err, PC_OPS_ECONFLICT, "vps",
+                                "vps %s moved here from %s, which has not confirmed that its VM left it: only an "
+                                "admin removes it before",
+                                id, vps->departing_from);
+        pc_vps_free(vps);
+        return r;
+}
+
 static int vps_remove_checked(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *reason,
                               bool admin_override, struct pc_ops_error *err)
 {
@@ -479,7 +504,7 @@ static int vps_remove_checked(struct pc_ops *o, const struct pc_ops_actor *who, 
                 return r;
         if (id == NULL || id[0] == '\0')
                 return pc_ops_fail(err, PC_OPS_EINVAL, "id", "is required");
-        if ((r = pc_ops_vps_check(o, who, id, err)) < 0)
+        if ((r = pc_ops_vps_check(o, who, id, err)) < 0 || (r = unconfirmed_check(o, who, id, err)) < 0)
                 return r;
         /* Lifting a termination is the admin's alone, whoever else may
          * remove VPSes: the agent, a hook of the VM manager. */

@@ -609,6 +609,22 @@ st, j = expect("hv1-hooks pulls hv2's VPS onto hv1 (a migration's destination)",
 check("  hv1's now; hv2 keeps enforcing it until hv1 has it", j.get("host") == "hv1" and
       j.get("moving_from") == "hv2" and j.get("iface") == "taph8", j)
 expect("  and hv1-hooks reads it", 200, "GET", "/v1/vps/vps-o2", token=hv1)
+# Not confirmed by hv2 until its agent says the VM left it (vps.depart): a
+# pull may be a claim, which hv1 cannot make final and the admin undoes.
+check("  not confirmed by hv2: departing_from", j.get("departing_from") == "hv2", j)
+expect("  hv1-hooks pulls it again (another interface)", 200, "POST", "/v1/vps/vps-o2/move",
+       {"host": "hv1", "iface": "taph9"}, hv1)
+audit_before = audit_rows()
+st, j = expect("  hv1-hooks removes it before hv2 confirmed", 409, "DELETE", "/v1/vps/vps-o2",
+               {"reason": "VM destroyed"}, hv1)
+check("    conflict, field vps, says who has to confirm", (j or {}).get("error", {}).get("code") == "conflict" and
+      j["error"].get("field") == "vps" and "not confirmed" in j["error"]["message"] and "hv2" in j["error"]["message"],
+      j)
+check("    nothing was written", audit_rows() == audit_before, (audit_before, audit_rows()))
+st, j = expect("  admin undoes the pull: back to hv2 without its interface there", 200, "POST", "/v1/vps/vps-o2/move",
+               {"host": "hv2", "reason": "claim undone"}, adm)
+check("    on hv2's vnet2 again, nothing to confirm", j.get("host") == "hv2" and j.get("iface") == "vnet2" and
+      "departing_from" not in j, j)
 # Minting one through the API.
 st, j = expect("POST /v1/tokens: an agent token bound to hv3", 201, "POST", "/v1/tokens",
                {"name": "hv3-hooks", "role": "agent", "host": "hv3"}, adm)
