@@ -883,6 +883,11 @@ struct pc_agent_beat {
         uint64_t vpses;       /* VPSes it enforces */
         bool in_sync;         /* its kernel holds what its model says */
         char version[32];
+        /* Read back only (pc_store_agent_list): the VPSes that moved away
+         * from this host whose departure it has not recorded yet
+         * (pc_store_vps_departed): a live migration's, for seconds, or a
+         * claim by the host they moved to. */
+        uint64_t unconfirmed;
 };
 
 /* Records <b> (one row per host, replaced).  Not audited: a heartbeat is

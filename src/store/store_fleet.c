@@ -253,8 +253,8 @@ int store_agent_list(struct pc_store *ps, pc_agent_beat_cb cb, void *userdata)
         int r;
 
         r = sql_query(s, &st,
-                      "SELECT host, started, heartbeat, change_seen, changes, vpses, in_sync, version FROM agent "
-                      "ORDER BY host",
+                      "SELECT host, started, heartbeat, change_seen, changes, vpses, in_sync, version, "
+                      "(SELECT count(*) FROM vps WHERE vps.departing_from = agent.host) FROM agent ORDER BY host",
                       "");
         if (r < 0)
                 return r;
@@ -268,6 +268,7 @@ int store_agent_list(struct pc_store *ps, pc_agent_beat_cb cb, void *userdata)
                 b.vpses = (uint64_t)db_column_int64(st, 5);
                 b.in_sync = db_column_int64(st, 6) != 0;
                 copy_trunc(b.version, sizeof(b.version), col_text(st, 7));
+                b.unconfirmed = (uint64_t)db_column_int64(st, 8);
                 r = cb(&b, userdata);
                 if (r < 0)
                         return r;

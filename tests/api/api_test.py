@@ -734,9 +734,9 @@ else:
           open(os.path.join(tmp, "agent.log")).read()[-600:])
     a = a or {}
     check("  as `fleet status --json` shows an agent: host, state, started, heartbeat, heartbeat_age_s, "
-          "change_seen, lag, vpses, in_sync, version",
+          "change_seen, lag, vpses, in_sync, version, unconfirmed_departures",
           set(a) == {"host", "state", "started", "heartbeat", "heartbeat_age_s", "change_seen", "lag", "vpses",
-                     "in_sync", "version"}, a)
+                     "in_sync", "version", "unconfirmed_departures"}, a)
     check("  ok: in sync, a version, just heard of", a.get("state") == "ok" and a.get("in_sync") is True and
           a.get("version") and 0 <= a.get("heartbeat_age_s", -1) <= 6 and a.get("lag", -1) >= 0, a)
     moving = ("heartbeat", "heartbeat_age_s")  # a beat may fall between the two reads
