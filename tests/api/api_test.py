@@ -621,6 +621,14 @@ check("    conflict, field vps, says who has to confirm", (j or {}).get("error",
       j["error"].get("field") == "vps" and "not confirmed" in j["error"]["message"] and "hv2" in j["error"]["message"],
       j)
 check("    nothing was written", audit_rows() == audit_before, (audit_before, audit_rows()))
+st, j = expect("  hv1-hooks gives it another address before hv2 confirmed", 409, "PATCH", "/v1/vps/vps-o2",
+               {"addresses": ["192.0.2.174", "192.0.2.176"], "reason": "VM reconfigured"}, hv1)
+check("    conflict, field vps", (j or {}).get("error", {}).get("field") == "vps", j)
+st, j = expect("  hv1-hooks gives it another MAC", 409, "PATCH", "/v1/vps/vps-o2", {"mac": "52:54:00:00:00:99"}, hv1)
+expect("  hv1-hooks names its interface on hv1 (its own)", 200, "PATCH", "/v1/vps/vps-o2", {"iface": "taph10"}, hv1)
+expect("  hv1-hooks gives it the addresses it has", 200, "PATCH", "/v1/vps/vps-o2", {"addresses": ["192.0.2.174"]},
+       hv1)
+check("    nothing but the interface was written", audit_rows()[0] == audit_before[0] + 1, (audit_before, audit_rows()))
 st, j = expect("  admin undoes the pull: back to hv2 without its interface there", 200, "POST", "/v1/vps/vps-o2/move",
                {"host": "hv2", "reason": "claim undone"}, adm)
 check("    on hv2's vnet2 again, nothing to confirm", j.get("host") == "hv2" and j.get("iface") == "vnet2" and

@@ -46,6 +46,9 @@ code=$(api POST /v1/vps/vps-b/move '{"host":"hv1","iface":"vnet998","reason":"ag
 code=$(api DELETE /v1/vps/vps-b '{"reason":"claimed"}')
 echo "hv1's agent token removes the VPS it claimed -> $code"
 [ "$code" = 409 ] || { echo "HOLE: hv1 removed the VPS it claimed before hv2 confirmed the move ($code)"; exit 1; }
+code=$(api PATCH /v1/vps/vps-b '{"addresses":["198.51.100.12","198.51.100.99"],"reason":"claimed"}')
+echo "hv1's agent token gives the VPS it claimed another address -> $code"
+[ "$code" = 409 ] || { echo "HOLE: hv1 loosened the VPS it claimed before hv2 confirmed the move ($code)"; exit 1; }
 blocked b 8080 || { echo "HOLE: after hv1's claim, vps-b on hv2 reaches tcp/8080 through its filter"; exit 1; }
 
 # The admin undoes it: back to hv2, on its interface there.
