@@ -436,11 +436,11 @@ static int vps_list(struct cli *c, int argc, char **argv)
                         const struct pc_vps *v = sorted[i];
                         json_t *o;
 
-                        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:i}", "id", v->id,
-                                                "site", v->site->name, "owner", v->owner, "lang", v->lang,
-                                                "iface", v->iface, "addresses", addrs_json(v), "state",
-                                                vps_state(v), "run_state", pc_vps_run_state_name(v), "exceptions",
-                                                (int)v->n_exceptions, "filters", (int)pc_vps_real_filters(v));
+                        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:i}", "id", v->id, "site",
+                                      v->site->name, "owner", v->owner, "lang", v->lang, "iface", v->iface,
+                                      "addresses", addrs_json(v), "state", vps_state(v), "run_state",
+                                      pc_vps_run_state_name(v), "exceptions", (int)v->n_exceptions, "filters",
+                                      (int)pc_vps_real_filters(v));
                         /* Only in a fleet, as the VPS's object has them. */
                         if (o != NULL && v->host[0] != '\0')
                                 json_object_set_new(o, "host", json_string(v->host));
