@@ -743,6 +743,21 @@ static void arrived(struct agent *a, const struct pc_vps *vps)
                 free(x);
 }
 
+/* <id>, let go, has left this host: the move away from it is confirmed
+ * (pc_store_vps_departed decides whether there was one).  A failure
+ * leaves the move shown as unconfirmed. */
+static void departed(struct agent *a, const char *id)
+{
+        struct pc_actor who = { .by = "portcullisd", .reason = "its VM's interface left this host" };
+        bool recorded = false;
+
+        if (pc_store_vps_departed(a->store, id, agent_host(a), &who, &recorded) < 0)
+                agent_log("%s left this host, but telling the fleet so failed (its move shows as unconfirmed): %s",
+                          id, pc_store_errmsg(a->store));
+        else if (recorded)
+                agent_log("%s left this host: its move away is confirmed", id);
+}
+
 /* Whether <vps>, in the model, is one that left for another host and is
  * kept for its interface (logged once, when it began). */
 static bool departing(const struct agent *a, const struct pc_vps *vps)
@@ -812,6 +827,7 @@ static void let_go(struct agent *a, struct pc_vps *vps)
         pc_model_remove(a->model, id);
         a->changes++;
         agent_log("%s left this host; its interface %s is another VPS's now: let go", id, iface);
+        departed(a, id);
         agent_reconcile(a, reply);
         json_decref(reply);
 }
@@ -934,6 +950,7 @@ int agent_sync_vps_apply(struct agent *a, const char *id, int fetched, struct pc
                 }
                 pc_vps_free(fresh);
                 fresh = NULL;
+                departed(a, id); /* its interface is gone */
         }
         if (fresh != NULL)
                 localize_vps(agent_host(a), fresh);

@@ -14,7 +14,7 @@ int cmd_fleet(struct cli *c, int argc, char **argv);
 struct fleet {
         json_t *agents;
         struct cli_table *table;
-        size_t n, unwell;
+        size_t n, unwell, unconfirmed;
 };
 
 /* One agent, judged by the operations layer (pc_fleet_judge): a row of
@@ -27,6 +27,7 @@ static int agent_cb(const struct pc_fleet_agent *a, void *userdata)
 
         f->n++;
         f->unwell += a->state != PC_AGENT_OK;
+        f->unconfirmed += b->unconfirmed != 0;
         json_array_append_new(f->agents, pc_json_fleet_agent(a));
         snprintf(beat, sizeof(beat), "%" PRId64 "s ago", a->age);
         snprintf(seen, sizeof(seen), "%" PRId64 " (%" PRId64 " behind)", b->change_seen, a->lag);
@@ -70,8 +71,8 @@ int cmd_fleet(struct cli *c, int argc, char **argv)
                 cli_print_json(pc_json_fleet(f.agents, &view));
                 return r;
         }
-        json_decref(f.agents);
         if (f.n == 0) {
+                json_decref(f.agents);
                 cli_table_free(f.table);
                 printf("no agent has reported: agents report once they run with a host (agent.host or "
                        "portcullisd --host)\n");
@@ -79,6 +80,19 @@ int cmd_fleet(struct cli *c, int argc, char **argv)
         }
         cli_table_print(f.table);
         cli_table_free(f.table);
+        /* Moves away from a host it has not confirmed: a migration's VM
+         * still there, or a claim (vps list says which). */
+        for (size_t i = 0; f.unconfirmed > 0 && i < json_array_size(f.agents); i++) {
+                json_t *a = json_array_get(f.agents, i);
+                json_int_t n = json_integer_value(json_object_get(a, "unconfirmed_departures"));
+
+                if (n > 0)
+                        printf("%s has not confirmed that %" JSON_INTEGER_FORMAT " VPS%s moved away from it left "
+                               "it (vps list: \"not confirmed by %s\")\n",
+                               json_string_value(json_object_get(a, "host")), n, n == 1 ? "" : "es",
+                               json_string_value(json_object_get(a, "host")));
+        }
+        json_decref(f.agents);
         printf("newest change %" PRId64 "; an agent is stale without a heartbeat for %" PRId64 " s\n",
                view.last_change, view.stale_after);
         return f.unwell == 0 ? CLI_OK : CLI_NO;

@@ -316,12 +316,18 @@ static int vps_move(struct cli *c, int argc, char **argv)
                 cli_error("%s is moved, but reading it back failed: %s", id, err.message);
                 return CLI_ERROR;
         }
-        out = json_pack("{s:s, s:b, s:s?, s:s?, s:s}", "moved", v->id, "changed", changed, "host",
+        out = json_pack("{s:s, s:b, s:s?, s:s?, s:s?, s:s}", "moved", v->id, "changed", changed, "host",
                         v->host[0] != '\0' ? v->host : NULL, "moving_from",
-                        v->moving_from[0] != '\0' ? v->moving_from : NULL, "iface", v->iface);
+                        v->moving_from[0] != '\0' ? v->moving_from : NULL, "departing_from",
+                        v->departing_from[0] != '\0' ? v->departing_from : NULL, "iface", v->iface);
         if (!changed)
                 snprintf(text, sizeof(text), "unchanged %s: it is on %s, interface %s", v->id,
                          v->host[0] != '\0' ? v->host : "(no host)", v->iface);
+        else if (v->departing_from[0] != '\0' && strcmp(v->departing_from, v->moving_from) == 0)
+                snprintf(text, sizeof(text), "moved %s to %s, interface %s (%s enforces it until %s does, and "
+                         "confirms the move once the VM has left it)", v->id,
+                         v->host[0] != '\0' ? v->host : "(no host)", v->iface, v->departing_from,
+                         v->host[0] != '\0' ? v->host : "the new host");
         else if (v->moving_from[0] != '\0')
                 snprintf(text, sizeof(text), "moved %s to %s, interface %s (%s enforces it until %s does)", v->id,
                          v->host[0] != '\0' ? v->host : "(no host)", v->iface, v->moving_from,
@@ -428,13 +434,21 @@ static int vps_list(struct cli *c, int argc, char **argv)
 
                 for (size_t i = 0; i < n; i++) {
                         const struct pc_vps *v = sorted[i];
+                        json_t *o;
 
-                        json_array_append_new(
-                                list, json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:i}", "id", v->id,
-                                                "site", v->site->name, "owner", v->owner, "lang", v->lang,
-                                                "iface", v->iface, "addresses", addrs_json(v), "state",
-                                                vps_state(v), "run_state", pc_vps_run_state_name(v), "exceptions",
-                                                (int)v->n_exceptions, "filters", (int)pc_vps_real_filters(v)));
+                        o = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:s, s:i, s:i}", "id", v->id, "site",
+                                      v->site->name, "owner", v->owner, "lang", v->lang, "iface", v->iface,
+                                      "addresses", addrs_json(v), "state", vps_state(v), "run_state",
+                                      pc_vps_run_state_name(v), "exceptions", (int)v->n_exceptions, "filters",
+                                      (int)pc_vps_real_filters(v));
+                        /* Only in a fleet, as the VPS's object has them. */
+                        if (o != NULL && v->host[0] != '\0')
+                                json_object_set_new(o, "host", json_string(v->host));
+                        if (o != NULL && v->moving_from[0] != '\0')
+                                json_object_set_new(o, "moving_from", json_string(v->moving_from));
+                        if (o != NULL && v->departing_from[0] != '\0')
+                                json_object_set_new(o, "departing_from", json_string(v->departing_from));
+                        json_array_append_new(list, o);
                 }
                 free(sorted);
                 return cli_print_json(json_pack("{s:o}", "vps", list));
@@ -445,12 +459,18 @@ static int vps_list(struct cli *c, int argc, char **argv)
 
                 for (size_t i = 0; i < n; i++) {
                         const struct pc_vps *v = sorted[i];
-                        char addrs[1024], ne[16], nf[16];
+                        char addrs[1024], ne[16], nf[16], state[160];
 
                         addrs_text(v, addrs, sizeof(addrs));
+                        /* A move its old host has not confirmed: a pull may be a claim. */
+                        if (v->departing_from[0] != '\0')
+                                snprintf(state, sizeof(state), "%s, moved from %s, not confirmed by %s", vps_state(v),
+                                         v->departing_from, v->departing_from);
+                        else
+                                snprintf(state, sizeof(state), "%s", vps_state(v));
                         snprintf(ne, sizeof(ne), "%zu", v->n_exceptions);
                         snprintf(nf, sizeof(nf), "%zu", pc_vps_real_filters(v));
-                        cli_table_add(t, v->id, v->site->name, v->iface, vps_state(v), pc_vps_run_state_name(v), ne, nf,
+                        cli_table_add(t, v->id, v->site->name, v->iface, state, pc_vps_run_state_name(v), ne, nf,
                                       v->owner, addrs);
                 }
                 cli_table_print(t);
@@ -601,8 +621,13 @@ static int show(struct cli *c, const struct pc_vps *v)
         if (v->host[0] != '\0' && v->moving_from[0] != '\0')
                 printf("  host        %s (moving from %s, which enforces it until %s does)\n", v->host,
                        v->moving_from, v->host);
+        else if (v->host[0] != '\0' && v->departing_from[0] != '\0')
+                printf("  host        %s (moved from %s, not confirmed by %s: its VM may still be there)\n",
+                       v->host, v->departing_from, v->departing_from);
         else if (v->host[0] != '\0')
                 printf("  host        %s\n", v->host);
+        if (v->moving_from[0] != '\0' && v->departing_from[0] != '\0')
+                printf("  move        not confirmed by %s: its VM may still be there\n", v->departing_from);
         printf("  interface   %s%s%s\n", v->iface, v->has_mac ? ", MAC " : "", mac);
         printf("  addresses   %s\n", buf);
         printf("  state       %s\n", vps_state(v));

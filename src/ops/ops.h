@@ -207,15 +207,18 @@ int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const st
 
 /* Moves VPS <id> to hypervisor <host> (NULL or "": none), on interface
  * <iface> there (NULL: on its host, the same name; back to the host still
- * holding it, its interface there; to another host it is required), for <who> (admin, agent), <reason>
+ * holding it, or to the one it left that has not confirmed the move, its
+ * interface there; to another host it is required), for <who> (admin, agent), <reason>
  * (may be NULL) in the audit log (vps.move).  An agent bound to host H
  * only pulls: it moves a VPS, from wherever it is, onto H and nowhere else
  * (EPERM, host) -- a live migration's destination says the VM arrives
  * (libvirt runs its migrate hook there only); the host the VPS leaves
  * keeps enforcing it while the VM's interface is there.  Its policy, filters with
  * their remaining time, suspension and history go with it; the host it
- * leaves keeps enforcing it until the new one does (pc_store_vps_move).
- * Refused: a bad name (EINVAL, host or iface), an interface another VPS
+ * leaves keeps enforcing it until the new one does (pc_store_vps_move),
+ * and confirms the move once the VM has left it (pc_store_vps_departed):
+ * until then the VPS says so (departing_from), and a pull that was a
+ * claim is undone by moving it back there.  Refused: a bad name (EINVAL, host or iface), an interface another VPS
  * has on that host (EEXIST), an unknown VPS (ENOENT).  Moving it where it
  * is: *<ret_changed> (may be NULL) false, nothing written. */
 int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *host,
@@ -284,7 +287,10 @@ int pc_ops_vps_set_state(struct pc_ops *o, const struct pc_ops_actor *who, const
 
 /* Removes VPS <id> and what hangs off it for <who> (admin, agent).  A
  * terminated VPS only with <admin_override>, which only an admin may use
- * (EPERM); billing is told through notifications.webhook then. */
+ * (EPERM); billing is told through notifications.webhook then.  An agent
+ * bound to a host does not remove a VPS whose move there the host it left
+ * has not confirmed (ECONFLICT, vps): a pull may be a claim, which the
+ * admin undoes by moving it back. */
 int pc_ops_vps_remove(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *reason,
                       bool admin_override, struct pc_ops_error *err);
 

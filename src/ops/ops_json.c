@@ -138,6 +138,9 @@ json_t *pc_json_vps(const struct pc_vps *v)
                 json_object_set_new(o, "host", json_string(v->host));
         if (o != NULL && v->moving_from[0] != '\0')
                 json_object_set_new(o, "moving_from", json_string(v->moving_from));
+        /* A move the host it left has not confirmed (its VM may be there). */
+        if (o != NULL && v->departing_from[0] != '\0')
+                json_object_set_new(o, "departing_from", json_string(v->departing_from));
         return o;
 }
 
@@ -290,11 +293,12 @@ json_t *pc_json_fleet_agent(const struct pc_fleet_agent *a)
 {
         const struct pc_agent_beat *b = a->beat;
 
-        return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:b, s:s}", "host", b->host, "state",
+        return json_pack("{s:s, s:s, s:o, s:o, s:I, s:I, s:I, s:I, s:b, s:s, s:I}", "host", b->host, "state",
                          pc_agent_state_name(a->state), "started", pc_json_time(b->started), "heartbeat",
                          pc_json_time(b->heartbeat), "heartbeat_age_s", (json_int_t)a->age, "change_seen",
                          (json_int_t)b->change_seen, "lag", (json_int_t)a->lag, "vpses", (json_int_t)b->vpses,
-                         "in_sync", b->in_sync, "version", b->version);
+                         "in_sync", b->in_sync, "version", b->version, "unconfirmed_departures",
+                         (json_int_t)b->unconfirmed);
 }
 
 json_t *pc_json_fleet(json_t *agents, const struct pc_fleet_view *view)

@@ -278,6 +278,43 @@ static void spec_changed(const struct pc_vps *cur, const struct pc_vps_change *c
         };
 }
 
+/* A bound agent does not make final, or loosen, a VPS whose move onto its
+ * host the host it left has not confirmed (pc_store_vps_departed): a
+ * pull may be a claim.  It does not remove it -- which leaves nothing for
+ * the admin to move back -- nor change its addresses or MAC (<what>),
+ * which the undo would keep.  (Its old host keeps the VM enforced, and
+ * tightened only, meanwhile either way.)  ECONFLICT, field vps. */
+static int unconfirmed_refuse(const struct pc_ops_actor *who, const struct pc_vps *vps, const char *what,
+                              struct pc_ops_error *err)
+{
+        if (pc_ops_actor_host(who) == NULL || vps->departing_from[0] == '\0')
+                return 0;
+        return pc_ops_fail(err, PC_OPS_ECONFLICT, "vps",
+                           "vps %s moved here from %s, which has not confirmed that its VM left it: %s only once "
+                           "it has, or by an admin",
+                           vps->id, vps->departing_from, what);
+}
+
+/* Whether <change> gives <cur> other addresses or another MAC. */
+static bool loosening_fields(const struct pc_vps *cur, const struct pc_vps_change *change)
+{
+        char a[64], b[64];
+
+        if (change->mac != NULL && (!cur->has_mac || memcmp(cur->mac, change->mac, sizeof(cur->mac)) != 0))
+                return true;
+        if (change->addrs == NULL)
+                return false;
+        if (change->n_addrs != cur->n_addrs)
+                return true;
+        for (size_t i = 0; i < cur->n_addrs; i++) {
+                pc_format_prefix(&cur->addrs[i], a, sizeof(a));
+                pc_format_prefix(&change->addrs[i], b, sizeof(b));
+                if (strcmp(a, b) != 0)
+                        return true;
+        }
+        return false;
+}
+
 static int vps_update_checked(struct pc_ops *o, const struct pc_ops_actor *who, const struct pc_vps_change *change,
                       const char *reason, bool *ret_changed, struct pc_ops_error *err)
 {
@@ -291,6 +328,11 @@ static int vps_update_checked(struct pc_ops *o, const struct pc_ops_actor *who, 
         if ((r = pc_ops_authorize(who, PC_OP_VPS_UPDATE_ADDRESSES, err)) < 0 || (r = check_id(change->id, err)) < 0 ||
             (r = pc_ops_vps_fetch(o, who, change->id, &cur, err)) < 0)
                 return r;
+        if (loosening_fields(cur, change) &&
+            (r = unconfirmed_refuse(who, cur, "its addresses and MAC change", err)) < 0) {
+                pc_vps_free(cur);
+                return r;
+        }
         /* The whole VPS as it would be, through the registration's checks:
          * its own addresses are no conflict, anybody else's are. */
         spec_changed(cur, change, &spec);
@@ -342,7 +384,8 @@ int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char
                                    who->principal, mine, mine,
                                    host != NULL && host[0] != '\0' ? host : "no host");
         /* Without an interface a bound agent moves only a VPS of its own
-         * host back (a migration called off); another host's is refused by
+         * host back (a migration called off, or a move it has not
+         * confirmed: undone); another host's is refused by
          * the store for the missing interface, which told a VPS that
          * exists elsewhere from one that does not, with nothing written:
          * the same 404 for both. */
@@ -352,7 +395,8 @@ int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char
                 r = pc_store_vps_fetch(o->store, o->cfg, id, &v);
                 if (r < 0 && r != -ENOENT)
                         return pc_ops_store_fail(o, r, NULL, err);
-                r = v != NULL && (strcmp(v->host, mine) == 0 || strcmp(v->moving_from, mine) == 0);
+                r = v != NULL && (strcmp(v->host, mine) == 0 || strcmp(v->moving_from, mine) == 0 ||
+                                  strcmp(v->departing_from, mine) == 0);
                 pc_vps_free(v);
                 if (!r)
                         return pc_ops_fail(err, PC_OPS_ENOENT, "vps", "vps %s does not exist", id);
@@ -479,7 +523,17 @@ static int vps_remove_checked(struct pc_ops *o, const struct pc_ops_actor *who, 
                 return r;
         if (id == NULL || id[0] == '\0')
                 return pc_ops_fail(err, PC_OPS_EINVAL, "id", "is required");
-        if ((r = pc_ops_vps_check(o, who, id, err)) < 0)
+        if (pc_ops_actor_host(who) == NULL) {
+                r = pc_ops_vps_check(o, who, id, err);
+        } else { /* a bound agent's check is this fetch */
+                struct pc_vps *vps = NULL;
+
+                r = pc_ops_vps_fetch(o, who, id, &vps, err);
+                if (r >= 0)
+                        r = unconfirmed_refuse(who, vps, "it is removed", err);
+                pc_vps_free(vps);
+        }
+        if (r < 0)
                 return r;
         /* Lifting a termination is the admin's alone, whoever else may
          * remove VPSes: the agent, a hook of the VM manager. */

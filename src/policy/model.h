@@ -101,6 +101,12 @@ struct pc_vps {
         char host[PC_NAME_MAX];
         char moving_from[PC_NAME_MAX];
         char moving_iface[16]; /* its interface on <moving_from> */
+        /* The host it moved from between hosts (and its interface there)
+         * until that host's agent says the VM left it
+         * (pc_store_vps_departed): the move is unconfirmed until then,
+         * through <host>'s arrival.  "": none. */
+        char departing_from[PC_NAME_MAX];
+        char departing_iface[16];
         size_t model_slot; /* private to model.c: position in the model */
 };
 

@@ -32,7 +32,7 @@
 
 #define STMT_CACHE 128     /* prepared statements kept per connection */
 #define PARAMS_MAX 16      /* the store's statements have fewer */
-#define PG_SCHEMA_VERSION 15 /* schema_pg.sql's */
+#define PG_SCHEMA_VERSION 16 /* schema_pg.sql's */
 
 #define VARIANTS 6 /* server statements of one text, by its parameters' types */
 
@@ -1123,6 +1123,65 @@ static const struct {
               "        END LOOP;\n"
               "END $$;\n"
               "UPDATE schema_version SET version = 15;\n"
+        /* A move's confirmation by the host the VPS left: schema_pg.sql's
+         * block of schema 16, as it is there (pg/schema compares the two).
+         */
+        { 16, "BEGIN;\n"
+              "ALTER TABLE vps ADD COLUMN departing_from TEXT COLLATE \"C\";\n"
+              "ALTER TABLE vps ADD COLUMN departing_iface TEXT COLLATE \"C\";\n"
+              "CREATE INDEX vps_departing_from ON vps(departing_from) WHERE departing_from IS NOT NULL;\n"
+              "CREATE FUNCTION portcullis_departure_guard() RETURNS trigger LANGUAGE plpgsql\n"
+              "        SET search_path = pg_catalog, public AS $$\n"
+              "DECLARE\n"
+              "        me TEXT := public.portcullis_host();\n"
+              "BEGIN\n"
+              "        IF me IS NULL THEN\n"
+              "                RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END;\n"
+              "        END IF;\n"
+              "        IF TG_OP = 'DELETE' THEN\n"
+              "                IF OLD.departing_from IS NOT NULL AND OLD.departing_from <> me THEN\n"
+              "                        RAISE EXCEPTION 'permission denied for vps %: its move from % is not confirmed by %, host % may not remove it',\n"
+              "                                OLD.id, OLD.departing_from, OLD.departing_from, me\n"
+              "                                USING ERRCODE = 'insufficient_privilege';\n"
+              "                END IF;\n"
+              "                RETURN OLD;\n"
+              "        END IF;\n"
+              "        IF TG_OP = 'INSERT' THEN\n"
+              "                IF NEW.departing_from IS NOT NULL OR NEW.departing_iface IS NOT NULL THEN\n"
+              "                        RAISE EXCEPTION 'permission denied for vps %: host % may not name the host it departs from', NEW.id, me\n"
+              "                                USING ERRCODE = 'insufficient_privilege';\n"
+              "                END IF;\n"
+              "                RETURN NEW;\n"
+              "        END IF;\n"
+              "        IF (NEW.departing_from IS DISTINCT FROM OLD.departing_from\n"
+              "            OR NEW.departing_iface IS DISTINCT FROM OLD.departing_iface)\n"
+              "           AND NOT (OLD.departing_from = me AND NEW.departing_from IS NULL AND NEW.departing_iface IS NULL) THEN\n"
+              "                RAISE EXCEPTION 'permission denied for vps %: host % may not change the host it departs from (%)',\n"
+              "                        NEW.id, me, coalesce(OLD.departing_from, 'none')\n"
+              "                        USING ERRCODE = 'insufficient_privilege';\n"
+              "        END IF;\n"
+              "        -- (host_depart's check passes a row that leaves the role's host:\n"
+              "        -- refused here, as host_change's refuses it.)\n"
+              "        IF OLD.host = me AND NEW.host IS DISTINCT FROM me THEN\n"
+              "                RAISE EXCEPTION 'permission denied for vps %: host % may not move it to another host', NEW.id, me\n"
+              "                        USING ERRCODE = 'insufficient_privilege';\n"
+              "        END IF;\n"
+              "        IF OLD.host IS DISTINCT FROM me\n"
+              "           AND (to_jsonb(NEW) - 'departing_from' - 'departing_iface')\n"
+              "               IS DISTINCT FROM (to_jsonb(OLD) - 'departing_from' - 'departing_iface') THEN\n"
+              "                RAISE EXCEPTION 'permission denied for vps %: host % only records that the VPS left it', NEW.id, me\n"
+              "                        USING ERRCODE = 'insufficient_privilege';\n"
+              "        END IF;\n"
+              "        RETURN NEW;\n"
+              "END $$;\n"
+              "CREATE TRIGGER vps_departure_guard BEFORE INSERT OR UPDATE OR DELETE ON vps\n"
+              "        FOR EACH ROW EXECUTE FUNCTION portcullis_departure_guard();\n"
+              "CREATE POLICY host_depart ON vps FOR UPDATE USING (departing_from = portcullis_host())\n"
+              "        WITH CHECK (departing_from IS NULL);\n"
+              "CREATE POLICY host_depart ON audit FOR INSERT\n"
+              "        WITH CHECK (action = 'vps.depart' AND EXISTS (SELECT 1 FROM vps WHERE vps.id = vps_id\n"
+              "                                                      AND vps.departing_from = portcullis_host()));\n"
+              "UPDATE schema_version SET version = 16;\n"
               "COMMIT;" },
 };
 

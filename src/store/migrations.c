@@ -490,6 +490,17 @@ static const char schema_v14[] =
  * in a transaction after 30 s; a SQLite database has no roles and one
  * writer.  The version moves so that both engines read the same number. */
 static const char schema_v15[] = "";
+/* v16: a move's confirmation by the host the VPS left.  A move between
+ * hosts names the host that enforced it (departing_from, with its
+ * interface there) until that host's agent says the VM's interface has
+ * left it (pc_store_vps_departed, audited vps.depart): kept through the
+ * new host's arrival, which clears moving_from only.  Until then the move
+ * is unconfirmed (a bound agent token may pull any VPS: a claim), and
+ * moving it back there needs no interface.  (v15 is another change's.) */
+static const char schema_v16[] =
+        "ALTER TABLE vps ADD COLUMN departing_from TEXT;\n"
+        "ALTER TABLE vps ADD COLUMN departing_iface TEXT;\n"
+        "CREATE INDEX vps_departing_from ON vps(departing_from) WHERE departing_from IS NOT NULL;\n";
 
 /* Sets net and len of every address from its text: v6's data step. */
 static int fill_v6(sqlite3 *db)
@@ -537,6 +548,7 @@ const struct pc_migration pc_sqlite_migrations[] = {
         { 13, schema_v13, NULL },
         { 14, schema_v14, NULL },
         { 15, schema_v15, NULL },
+        { 16, schema_v16, NULL },
 };
 
 const size_t pc_sqlite_n_migrations = sizeof(pc_sqlite_migrations) / sizeof(pc_sqlite_migrations[0]);

@@ -280,6 +280,8 @@ int store_changes(struct pc_store *ps, int64_t after, size_t limit, pc_change_cb
 int store_vps_move(struct pc_store *ps, const char *id, const char *host, const char *iface,
                    const struct pc_actor *who, bool *ret_changed);
 int store_vps_arrived(struct pc_store *ps, const char *id, const char *host, const struct pc_actor *who);
+int store_vps_departed(struct pc_store *ps, const char *id, const char *host, const struct pc_actor *who,
+                       bool *ret_recorded);
 int store_agent_beat(struct pc_store *ps, const struct pc_agent_beat *b);
 int store_agent_list(struct pc_store *ps, pc_agent_beat_cb cb, void *userdata);
 int store_agent_role(struct pc_store *ps, const char *host, const char *role);

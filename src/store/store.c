@@ -620,6 +620,16 @@ int pc_store_vps_move(struct pc_store *s, const char *id, const char *host, cons
         return s->ops->vps_move(s, id, host, iface, who, ret_changed);
 }
 
+int pc_store_vps_departed(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who,
+                          bool *ret_recorded)
+{
+        if (ret_recorded != NULL)
+                *ret_recorded = false;
+        if (s == NULL || id == NULL || host == NULL || who == NULL)
+                return -EINVAL;
+        return s->ops->vps_departed(s, id, host, who, ret_recorded);
+}
+
 int pc_store_vps_arrived(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who)
 {
         if (s == NULL || id == NULL || host == NULL || who == NULL)

@@ -303,6 +303,8 @@ struct pc_store_ops {
         int (*vps_move)(struct pc_store *s, const char *id, const char *host, const char *iface,
                         const struct pc_actor *who, bool *ret_changed);
         int (*vps_arrived)(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who);
+        int (*vps_departed)(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who,
+                            bool *ret_recorded);
         int (*agent_beat)(struct pc_store *s, const struct pc_agent_beat *b);
         int (*agent_list)(struct pc_store *s, pc_agent_beat_cb cb, void *userdata);
         int (*agent_role)(struct pc_store *s, const char *host, const char *role);
@@ -840,10 +842,15 @@ int pc_store_change_last(struct pc_store *s, int64_t *ret_id);
 /* Moves VPS <id> to hypervisor <host> (1-63 of a-z 0-9 . _ -; NULL or "":
  * none, a single-host installation's), on interface <iface> there (NULL:
  * on its host, the same name; back to the host still holding it, its
- * interface there; to another host, -EINVAL: a name is the host's).  The host that enforced it (its host before, or the one
+ * interface there -- or back to the host it departs from, not confirmed
+ * yet: its interface there; to another host, -EINVAL: a name is the host's).  The host that enforced it (its host before, or the one
  * still holding it from an earlier move) keeps it until <host> arrives.
  * Its exceptions, filters (with their remaining time), suspension and
- * history are the VPS's and stay.  Audited as vps.move (before, after).
+ * history are the VPS's and stay.  Between hosts, the host it leaves (or
+ * the one that has not confirmed an earlier move yet) is recorded as the
+ * one it departs from until that host's agent says the VM left it
+ * (pc_store_vps_departed); moved back there, none.  Audited as vps.move
+ * (before, after).
  * -ENOENT, -EINVAL (a bad name), -EEXIST (the interface is another VPS's
  * on that host).  Moving it where it is changes nothing: *<ret_changed>
  * (may be NULL) false. */
@@ -854,6 +861,16 @@ int pc_store_vps_move(struct pc_store *s, const char *id, const char *host, cons
  * from lets it go.  Audited as vps.arrive by <who>, only if <id> was
  * moving to <host> (otherwise nothing: 0). */
 int pc_store_vps_arrived(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who);
+
+/* <host>'s agent let VPS <id> go: the VM's interface is gone from <host>,
+ * which it moved away from.  That confirms the move (until then it shows
+ * as unconfirmed: a bound agent token may pull any host's VPS, and only
+ * the host it leaves knows that the VM really left).  Audited as
+ * vps.depart by <who>, only if <id> names <host> as the host it departs
+ * from (otherwise nothing, a VPS removed too: 0, *<ret_recorded> false).
+ * *<ret_recorded> (may be NULL): whether it was recorded. */
+int pc_store_vps_departed(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who,
+                          bool *ret_recorded);
 
 /* An agent's heartbeat: who it is, since when, how far it has followed
  * the feed and what it holds. */
@@ -866,6 +883,11 @@ struct pc_agent_beat {
         uint64_t vpses;       /* VPSes it enforces */
         bool in_sync;         /* its kernel holds what its model says */
         char version[32];
+        /* Read back only (pc_store_agent_list): the VPSes that moved away
+         * from this host whose departure it has not recorded yet
+         * (pc_store_vps_departed): a live migration's, for seconds, or a
+         * claim by the host they moved to. */
+        uint64_t unconfirmed;
 };
 
 /* Records <b> (one row per host, replaced).  Not audited: a heartbeat is

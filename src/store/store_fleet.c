@@ -34,11 +34,25 @@ static const char *keeper(const char *cur_host, const char *cur_moving, const ch
         return strcmp(k, host) == 0 ? "" : k;
 }
 
+/* The interface on <k> ("": none), the keeper of a VPS held as <before>
+ * (its host, or the host it is moving or departing from; never both one
+ * of those and its host): its interface there. */
+static const char *keeper_iface(const json_t *before, const char *k)
+{
+        if (k[0] == '\0')
+                return "";
+        if (strcmp(k, member_or_empty(before, "moving_from")) == 0)
+                return member_or_empty(before, "moving_iface");
+        if (strcmp(k, member_or_empty(before, "departing_from")) == 0)
+                return member_or_empty(before, "departing_iface");
+        return member_or_empty(before, "iface"); /* its host's */
+}
+
 static int vps_move_tx(struct sql_store *s, const char *id, const char *host, const char *iface,
                        const struct pc_actor *who, int64_t now, bool *ret_changed)
 {
         _cleanup_json_ json_t *before = NULL, *after = NULL;
-        const char *cur_host, *moving, *moving_iface, *new_iface;
+        const char *cur_host, *moving, *moving_iface, *new_iface, *departing;
         char object[128];
         int r;
 
@@ -61,8 +75,10 @@ static int vps_move_tx(struct sql_store *s, const char *id, const char *host, co
          * host, the name there must be said: an interface's name is the
          * host's (a VM that never left keeps its own, whatever the
          * database last said). */
-        if (iface == NULL && strcmp(host, member_or_empty(before, "moving_from")) == 0 && host[0] != '\0')
-                new_iface = member_or_empty(before, "moving_iface");
+        if (iface == NULL && host[0] != '\0' &&
+            (strcmp(host, member_or_empty(before, "moving_from")) == 0 ||
+             strcmp(host, member_or_empty(before, "departing_from")) == 0))
+                new_iface = keeper_iface(before, host);
         else if (iface == NULL && strcmp(host, cur_host) != 0 && host[0] != '\0')
                 return sql_err(s, -EINVAL, "moving %s to %s needs its interface there (--iface)", id, host);
         *ret_changed = strcmp(cur_host, host) != 0 || strcmp(new_iface, member_or_empty(before, "iface")) != 0;
@@ -72,15 +88,22 @@ static int vps_move_tx(struct sql_store *s, const char *id, const char *host, co
          * keeps its interface there too. */
         moving = strcmp(cur_host, host) != 0 ? keeper(cur_host, member_or_empty(before, "moving_from"), host)
                                               : member_or_empty(before, "moving_from");
-        moving_iface = moving[0] == '\0'                  ? ""
-                       : strcmp(moving, cur_host) == 0 ? member_or_empty(before, "iface")
-                                                       : member_or_empty(before, "moving_iface");
+        moving_iface = keeper_iface(before, moving);
+        /* The host whose word that the VM left it confirms the move: the
+         * one it left, or the one that has still to say so from an earlier
+         * move, through the arrival; none back there (a move undone).  The
+         * host it is on cannot wipe it by moving it again. */
+        departing = strcmp(cur_host, host) != 0 ? keeper(cur_host, member_or_empty(before, "departing_from"), host)
+                                                 : member_or_empty(before, "departing_from");
         r = sql_iface_free(s, id, new_iface, host);
         if (r < 0)
                 return r;
-        r = sql_exec(s, "UPDATE vps SET host = ?, moving_from = ?, moving_iface = ?, iface = ? WHERE id = ?", "ttttt",
-                     host[0] != '\0' ? host : NULL, moving[0] != '\0' ? moving : NULL,
-                     moving[0] != '\0' ? moving_iface : NULL, new_iface, id);
+        r = sql_exec(s,
+                     "UPDATE vps SET host = ?, moving_from = ?, moving_iface = ?, iface = ?, departing_from = ?, "
+                     "departing_iface = ? WHERE id = ?",
+                     "ttttttt", host[0] != '\0' ? host : NULL, moving[0] != '\0' ? moving : NULL,
+                     moving[0] != '\0' ? moving_iface : NULL, new_iface, departing[0] != '\0' ? departing : NULL,
+                     departing[0] != '\0' ? keeper_iface(before, departing) : NULL, id);
         if (r >= 0)
                 r = sql_vps_fetch(s, id, &after);
         if (r < 0)
@@ -152,6 +175,55 @@ int store_vps_arrived(struct pc_store *ps, const char *id, const char *host, con
         return r == -ECANCELED ? 0 : r;
 }
 
+static int vps_departed_tx(struct sql_store *s, const char *id, const char *host, const struct pc_actor *who,
+                           int64_t now, bool *ret_changed)
+{
+        _cleanup_json_ json_t *before = NULL, *after = NULL;
+        char object[128];
+        int r;
+
+        r = sql_vps_hold(s, id, &before);
+        if (r == -ENOENT) { /* removed meanwhile: nobody to tell */
+                *ret_changed = false;
+                return 0;
+        }
+        if (r < 0)
+                return r;
+        *ret_changed = host[0] != '\0' && strcmp(member_or_empty(before, "departing_from"), host) == 0;
+        if (!*ret_changed)
+                return 0;
+        /* The audit row first: with a host's own database role (schema 16)
+         * it may write it while the VPS still names it. */
+        after = json_deep_copy(before);
+        if (after == NULL || json_object_del(after, "departing_from") < 0 ||
+            json_object_del(after, "departing_iface") < 0)
+                return sql_err(s, -ENOMEM, "out of memory");
+        snprintf(object, sizeof(object), "vps/%s", id);
+        r = sql_audit(s, now, who, "vps.depart", object, id, before, after);
+        if (r >= 0)
+                r = sql_exec(s, "UPDATE vps SET departing_from = NULL, departing_iface = NULL WHERE id = ?", "t", id);
+        return r;
+}
+
+int store_vps_departed(struct pc_store *ps, const char *id, const char *host, const struct pc_actor *who,
+                       bool *ret_recorded)
+{
+        struct sql_store *s = to_sql(ps);
+        bool changed = false;
+        int r;
+
+        r = sql_write_begin(s, who);
+        if (r < 0)
+                return r;
+        r = vps_departed_tx(s, id, host, who, pc_now(), &changed);
+        r = sql_tx_end(s, r >= 0 && !changed ? -ECANCELED : r);
+        if (r < 0 && r != -ECANCELED)
+                return r;
+        if (ret_recorded != NULL)
+                *ret_recorded = changed;
+        return 0;
+}
+
 int store_agent_beat(struct pc_store *ps, const struct pc_agent_beat *b)
 {
         struct sql_store *s = to_sql(ps);
@@ -181,8 +253,8 @@ int store_agent_list(struct pc_store *ps, pc_agent_beat_cb cb, void *userdata)
         int r;
 
         r = sql_query(s, &st,
-                      "SELECT host, started, heartbeat, change_seen, changes, vpses, in_sync, version FROM agent "
-                      "ORDER BY host",
+                      "SELECT host, started, heartbeat, change_seen, changes, vpses, in_sync, version, "
+                      "(SELECT count(*) FROM vps WHERE vps.departing_from = agent.host) FROM agent ORDER BY host",
                       "");
         if (r < 0)
                 return r;
@@ -196,6 +268,7 @@ int store_agent_list(struct pc_store *ps, pc_agent_beat_cb cb, void *userdata)
                 b.vpses = (uint64_t)db_column_int64(st, 5);
                 b.in_sync = db_column_int64(st, 6) != 0;
                 copy_trunc(b.version, sizeof(b.version), col_text(st, 7));
+                b.unconfirmed = (uint64_t)db_column_int64(st, 8);
                 r = cb(&b, userdata);
                 if (r < 0)
                         return r;

@@ -154,7 +154,8 @@ static int load_actions(struct sql_store *s, const struct pc_config *cfg, struct
 }
 
 /* Builds the VPS of the current row of <v> (id, owner, lang, site, iface,
- * mac, created, run_state, run_since, host, moving_from, moving_iface) with what the other cursors hold for
+ * mac, created, run_state, run_since, host, moving_from, moving_iface,
+ * departing_from, departing_iface) with what the other cursors hold for
  * it, and adds it to <m>. */
 static int load_one(struct sql_store *s, struct pc_model *m, struct cursor *v,
                     struct cursor *a, struct cursor *e, struct cursor *f)
@@ -191,6 +192,8 @@ static int load_one(struct sql_store *s, struct pc_model *m, struct cursor *v,
         copy_trunc(vps->host, sizeof(vps->host), col_text(v->st, 9));
         copy_trunc(vps->moving_from, sizeof(vps->moving_from), col_text(v->st, 10));
         copy_trunc(vps->moving_iface, sizeof(vps->moving_iface), col_text(v->st, 11));
+        copy_trunc(vps->departing_from, sizeof(vps->departing_from), col_text(v->st, 12));
+        copy_trunc(vps->departing_iface, sizeof(vps->departing_iface), col_text(v->st, 13));
 
         r = load_addrs(s, a, vps);
         if (r >= 0)
@@ -249,7 +252,8 @@ static int load_into(struct sql_store *s, struct pc_model *m, enum load_scope sc
                 return r;
         /* Every VPS, one, or a host's: separate texts so that the single
          * fetch is an index lookup, not a scan. */
-#define LOAD_VPS_COLUMNS "id, owner, lang, site, iface, mac, created, run_state, run_since, host, moving_from, moving_iface"
+#define LOAD_VPS_COLUMNS "id, owner, lang, site, iface, mac, created, run_state, run_since, host, moving_from, moving_iface, " \
+        "departing_from, departing_iface"
 #define LOAD_EXCEPTION_COLUMNS "vps_id, id, service, ticket_id, \"by\", reason, created, until, ports"
 #define LOAD_ACTION_COLUMNS "vps_id, id, kind, direction, scope, incident_id, \"by\", reason, created, until, terminated"
 #define OF_HOST "vps_id IN (SELECT id FROM vps WHERE host = ?1 OR moving_from = ?1)"

@@ -9,7 +9,8 @@
 #include <sys/socket.h>
 
 /* Reads the VPS <id> as a JSON object (id, owner, lang, site, iface, mac,
- * addresses, created; host, moving_from and moving_iface if it has them)
+ * addresses, created; host, moving_from and moving_iface, departing_from
+ * and departing_iface if it has them)
  * into *<ret>,
  * owned by the caller.  -ENOENT if it does
  * not exist. */
@@ -21,7 +22,8 @@ int sql_vps_fetch(struct sql_store *s, const char *id, json_t **ret)
         int r;
 
         r = sql_query(s, &st,
-                      "SELECT id, owner, lang, site, iface, mac, created, host, moving_from, moving_iface FROM vps "
+                      "SELECT id, owner, lang, site, iface, mac, created, host, moving_from, moving_iface, departing_from, "
+                      "departing_iface FROM vps "
                       "WHERE id = ?",
                       "t", id);
         if (r < 0)
@@ -53,6 +55,10 @@ int sql_vps_fetch(struct sql_store *s, const char *id, json_t **ret)
         if (v != NULL && !db_column_is_null(st, 8) &&
             (json_object_set_new(v, "moving_from", col_json_text(st, 8)) < 0 ||
              json_object_set_new(v, "moving_iface", col_json_text(st, 9)) < 0))
+                json_decref(v), v = NULL;
+        if (v != NULL && !db_column_is_null(st, 10) &&
+            (json_object_set_new(v, "departing_from", col_json_text(st, 10)) < 0 ||
+             json_object_set_new(v, "departing_iface", col_json_text(st, 11)) < 0))
                 json_decref(v), v = NULL;
         if (v == NULL)
                 return sql_err(s, -ENOMEM, "vps %s: cannot describe it in JSON", id);

@@ -660,6 +660,30 @@ check("  (the admin's: the fleet's -- hv2's flood, both agents)",
 db.execute("DELETE FROM agent")
 db.commit()
 db.close()
+# Not confirmed by hv2 until its agent says the VM left it (vps.depart): a
+# pull may be a claim, which hv1 cannot make final and the admin undoes.
+check("  not confirmed by hv2: departing_from", j.get("departing_from") == "hv2", j)
+expect("  hv1-hooks pulls it again (another interface)", 200, "POST", "/v1/vps/vps-o2/move",
+       {"host": "hv1", "iface": "taph9"}, hv1)
+audit_before = audit_rows()
+st, j = expect("  hv1-hooks removes it before hv2 confirmed", 409, "DELETE", "/v1/vps/vps-o2",
+               {"reason": "VM destroyed"}, hv1)
+check("    conflict, field vps, says who has to confirm", (j or {}).get("error", {}).get("code") == "conflict" and
+      j["error"].get("field") == "vps" and "not confirmed" in j["error"]["message"] and "hv2" in j["error"]["message"],
+      j)
+check("    nothing was written", audit_rows() == audit_before, (audit_before, audit_rows()))
+st, j = expect("  hv1-hooks gives it another address before hv2 confirmed", 409, "PATCH", "/v1/vps/vps-o2",
+               {"addresses": ["192.0.2.174", "192.0.2.176"], "reason": "VM reconfigured"}, hv1)
+check("    conflict, field vps", (j or {}).get("error", {}).get("field") == "vps", j)
+st, j = expect("  hv1-hooks gives it another MAC", 409, "PATCH", "/v1/vps/vps-o2", {"mac": "52:54:00:00:00:99"}, hv1)
+expect("  hv1-hooks names its interface on hv1 (its own)", 200, "PATCH", "/v1/vps/vps-o2", {"iface": "taph10"}, hv1)
+expect("  hv1-hooks gives it the addresses it has", 200, "PATCH", "/v1/vps/vps-o2", {"addresses": ["192.0.2.174"]},
+       hv1)
+check("    nothing but the interface was written", audit_rows()[0] == audit_before[0] + 1, (audit_before, audit_rows()))
+st, j = expect("  admin undoes the pull: back to hv2 without its interface there", 200, "POST", "/v1/vps/vps-o2/move",
+               {"host": "hv2", "reason": "claim undone"}, adm)
+check("    on hv2's vnet2 again, nothing to confirm", j.get("host") == "hv2" and j.get("iface") == "vnet2" and
+      "departing_from" not in j, j)
 # Minting one through the API.
 st, j = expect("POST /v1/tokens: an agent token bound to hv3", 201, "POST", "/v1/tokens",
                {"name": "hv3-hooks", "role": "agent", "host": "hv3"}, adm)
@@ -773,9 +797,9 @@ else:
           open(os.path.join(tmp, "agent.log")).read()[-600:])
     a = a or {}
     check("  as `fleet status --json` shows an agent: host, state, started, heartbeat, heartbeat_age_s, "
-          "change_seen, lag, vpses, in_sync, version",
+          "change_seen, lag, vpses, in_sync, version, unconfirmed_departures",
           set(a) == {"host", "state", "started", "heartbeat", "heartbeat_age_s", "change_seen", "lag", "vpses",
-                     "in_sync", "version"}, a)
+                     "in_sync", "version", "unconfirmed_departures"}, a)
     check("  ok: in sync, a version, just heard of", a.get("state") == "ok" and a.get("in_sync") is True and
           a.get("version") and 0 <= a.get("heartbeat_age_s", -1) <= 6 and a.get("lag", -1) >= 0, a)
     moving = ("heartbeat", "heartbeat_age_s")  # a beat may fall between the two reads

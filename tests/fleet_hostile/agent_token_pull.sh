@@ -4,7 +4,8 @@
 # live migration's destination does.  A compromised hv1 can therefore
 # claim hv2's VPS.  hv2 must keep enforcing the VM for as long as its
 # interface is still on hv2, whatever hv1 then does with the VPS it
-# claimed: loosen it (its addresses), lift nothing it may not, remove it.
+# claimed: loosen it (its addresses), lift nothing it may not, remove it
+# (or, since hv1's token may not before hv2 confirms the move, an admin).
 # Exits 1 while hv1's claim lets the VM on hv2 out through its filter.
 # Closed: a VPS leaving a host is only ever tightened there (FLEET.md).
 . "$(dirname "$0")/lib.sh"
@@ -17,6 +18,15 @@ blocked b 8080 || { echo "HOLE: after hv1's pull, vps-b on hv2 reaches tcp/8080 
 echo "after the pull, hv2 still holds vps-b's filter on vb"
 code=$(api DELETE /v1/vps/vps-b '{"reason":"claimed"}')
 echo "hv1's agent token removes the VPS it pulled -> $code"
+# Refused since schema 16 (409: hv2 has not confirmed the move,
+# move_unconfirmed.sh); an admin's removal is not, and hv2 must hold
+# through it all the same.
+if [ "$code" = 409 ]; then
+        # (Its exit status says whether hv1's agent had it yet: not ours.)
+        pc_on 1 vps remove vps-b --by admin --reason "removed during the migration" >/dev/null 2>&1
+        pc_on 1 vps show vps-b >/dev/null 2>&1 && { echo "SETUP the admin's removal was refused"; exit 2; }
+        echo "an admin removes it instead"
+fi
 sleep 2
 blocked b 8080 || { echo "HOLE: hv1 pulled then removed hv2's VPS: vps-b on hv2 reaches tcp/8080"; exit 1; }
 echo "after the removal, hv2 still holds vps-b's filter on vb"

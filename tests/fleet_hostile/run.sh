@@ -11,7 +11,8 @@ names=("$@")
 [ ${#names[@]} = 0 ] && names=(writer_lock_stall iface_reuse move_back_iface departing_stale departing_reload
                                journal_cap notify_flood journal_replay_twice journal_restart_gap api_authz
                                reboot_during_outage db_hang db_hang_idle departing_restart agent_token_cross_host
-                               agent_token_pull departing_expiry db_hang_loop)
+                               agent_token_pull departing_expiry db_hang_loop
+                               move_unconfirmed)
 open=0
 for n in "${names[@]}"; do
         echo "== $n"

@@ -41,6 +41,7 @@ pc() { "$build/src/cli/portcullis" -c "$src/etc/portcullis.yaml" --db "$url" "$@
 pc1() { "$build/src/cli/portcullis" -c "$src/etc/portcullis.yaml" --db "$hv1" "$@" 2>"$tmp/err"; }
 # as1 SQL: one statement as portcullis_hv1; prints its rows or its error.
 as1() { psql "$hv1" -X -q -tA -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
+as2() { psql "${url/user=portcullis/user=hv2_db}" -X -q -tA -v ON_ERROR_STOP=1 -c "$1" 2>&1; }
 owner() { psql "$url" -X -q -tA -v ON_ERROR_STOP=1 -c "$1"; }
 refused() { grep -q "row-level security\|permission denied" <<<"$1"; }
 
@@ -283,6 +284,35 @@ if [ "$(id -u)" = 0 ] && command -v unshare >/dev/null; then
 else
         echo "skip the agent's checks (root and unshare needed)"
 fi
+
+# A move's confirmation (schema 16): hv2's vps-b pulled onto hv1 (by hv1's
+# agent token, through the API: as the owner) is hv2's to confirm.  hv1
+# cannot confirm it, nor remove the VPS before; hv2 confirms it and does
+# nothing else with it.
+pc vps move vps-b --host hv1 --iface vx --by hv1-hooks >/dev/null 2>&1
+check "vps-b pulled onto hv1: hv2 has to confirm it" \
+        "$([ "$(owner "SELECT host || ' ' || departing_from || ' ' || departing_iface FROM vps WHERE id = 'vps-b'")" = "hv1 hv2 vb" ]; echo $?)"
+out=$(as1 "UPDATE vps SET departing_from = NULL, departing_iface = NULL WHERE id = 'vps-b'")
+check "  psql as hv1: confirmed for hv2: refused" "$(refused "$out"; echo $?)" "$out"
+out=$(as1 "UPDATE vps SET departing_from = 'hv1' WHERE id = 'vps-b'")
+check "  another host named: refused" "$(refused "$out"; echo $?)" "$out"
+out=$(as1 "DELETE FROM vps WHERE id = 'vps-b'")
+check "  removed before hv2 confirmed: refused" "$(refused "$out"; echo $?)" "$out"
+pc1 vps remove vps-b --by hooks --reason claimed >/dev/null 2>&1
+check "  hv1's CLI: removed: refused" "$([ $? = 2 ] && refused "$(cat "$tmp/err")"; echo $?)" "$(cat "$tmp/err")"
+pc1 vps move vps-b --host hv1 --iface vy --by hooks >/dev/null 2>&1
+check "  pulled again on hv1 (its interface there)" $? "$(cat "$tmp/err")"
+check "    still hv2's to confirm" "$([ "$(owner "SELECT departing_from FROM vps WHERE id = 'vps-b'")" = hv2 ]; echo $?)"
+out=$(as1 "UPDATE vps SET moving_from = NULL, moving_iface = NULL WHERE id = 'vps-b' RETURNING departing_from")
+check "  its arrival on hv1 (hv1's to record): still hv2's to confirm" "$([ "$out" = hv2 ]; echo $?)" "$out"
+out=$(as2 "UPDATE vps SET host = 'hv2', departing_from = NULL, departing_iface = NULL WHERE id = 'vps-b'")
+check "  psql as hv2: taken back while confirming: refused" "$(refused "$out"; echo $?)" "$out"
+out=$(as2 "INSERT INTO audit (at, \"by\", action, object, vps_id) VALUES (1, 'x', 'vps.move', 'vps/vps-b', 'vps-b')")
+check "  another audit row of it: refused" "$(refused "$out"; echo $?)" "$out"
+out=$(as2 "INSERT INTO audit (at, \"by\", action, object, vps_id) VALUES (1, 'portcullisd', 'vps.depart', 'vps/vps-b', 'vps-b') RETURNING action")
+check "  its vps.depart: yes" "$([ "$out" = vps.depart ]; echo $?)" "$out"
+out=$(as2 "UPDATE vps SET departing_from = NULL, departing_iface = NULL WHERE id = 'vps-b' RETURNING host")
+check "  confirmed: yes, still hv1's" "$([ "$out" = hv1 ]; echo $?)" "$out"
 
 # The owner is not bound (it owns the tables): the API and the admins' CLI.
 pc vps move vps-b --host hv3 --iface vnet3 --by alice >/dev/null 2>&1

@@ -47,9 +47,9 @@ su_() { # SQL as the cluster's superuser (roles are made by a role that may)
 
 out=$(psql_ -f "$src/src/store/schema_pg.sql" 2>&1)
 check "the schema loads" $? "$out"
-check "at version 15" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 15 ]; echo $?)"
-# Row-level security as schema 14 made it and schema 15 bound (the audit
-# log's by, the database's idle-in-transaction bound), to compare with a
+check "at version 16" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 16 ]; echo $?)"
+# Row-level security as schemas 14 and 16 made it and schema 15 bound (the
+# audit log's by, the database's idle-in-transaction bound), to compare with a
 # migrated one.
 security() {
         psql_ -c "SELECT tablename || ' ' || policyname || ' ' || cmd || ' ' || coalesce(qual, '-') || ' ' || coalesce(with_check, '-')
@@ -57,7 +57,7 @@ security() {
               -c "SELECT relname FROM pg_class WHERE relrowsecurity AND relnamespace = 'public'::regnamespace ORDER BY 1" \
               -c "SELECT proname || ' ' || md5(prosrc) || ' ' || prosecdef FROM pg_proc
                   WHERE proname IN ('portcullis_host', 'portcullis_mine', 'portcullis_gone', 'portcullis_agent_role',
-                                    'portcullis_audit_by')
+                                    'portcullis_audit_by', 'portcullis_departure_guard')
                   ORDER BY 1" \
               -c "SELECT tgrelid::regclass || ' ' || tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY 1" \
               -c "SELECT array_to_string(setconfig, ' ') FROM pg_db_role_setting
@@ -77,8 +77,8 @@ missing=$(comm -23 <(sort <<<"$sqlite_cols") <(sort <<<"$pg_cols"))
 extra=$(comm -13 <(sort <<<"$sqlite_cols") <(sort <<<"$pg_cols"))
 check "every SQLite column is in PostgreSQL's schema" "$([ -z "$missing" ]; echo $?)" "$missing"
 check "and no other" "$([ -z "$extra" ]; echo $?)" "$extra"
-check "SQLite's schema is at version 15 too" \
-        "$([ "$(sqlite3 "$tmp/s.db" 'PRAGMA user_version')" = 15 ]; echo $?)"
+check "SQLite's schema is at version 16 too" \
+        "$([ "$(sqlite3 "$tmp/s.db" 'PRAGMA user_version')" = 16 ]; echo $?)"
 
 psql_ -c "INSERT INTO vps (id, owner, lang, site, created) VALUES ('vps-1', 'ann@example.org', 'en', 'milano', 1)" \
       -c "INSERT INTO audit (at, \"by\", action, object) VALUES (1, 'alice', 'vps.add', 'vps/vps-1')" \
@@ -110,7 +110,7 @@ check "a version 11 database loads" $? "$out"
 psql_ -c "INSERT INTO vps (id, owner, lang, site, iface, created) VALUES ('vps-2', 'ann@example.org', 'en', 'milano', 'tap2', 1)"
 out=$("$build/src/cli/portcullis" -c "$src/etc/portcullis.yaml" --db "$url" --json vps show vps-2 2>&1)
 check "this build opens it" $? "$out"
-check "and migrated it to version 15" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 15 ]; echo $?)"
+check "and migrated it to version 16" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 16 ]; echo $?)"
 check "  its row-level security as a new one's" "$([ "$(security)" = "$fresh_security" ]; echo $?)" \
         "$(diff <(echo "$fresh_security") <(security) | head -5)"
 pg_cols=$(psql_ -c "SELECT table_name || '.' || column_name FROM information_schema.columns
@@ -118,6 +118,8 @@ pg_cols=$(psql_ -c "SELECT table_name || '.' || column_name FROM information_sch
 missing=$(comm -23 <(sort <<<"$sqlite_cols") <(sort <<<"$pg_cols"))
 check "with every column a new one has" "$([ -z "$missing" ]; echo $?)" "$missing"
 check "and the change notices" "$([ "$(psql_ -c "SELECT count(*) FROM pg_trigger WHERE tgname = 'audit_notify'")" = 1 ]; echo $?)"
+check "and the guard of a move's confirmation" \
+        "$([ "$(psql_ -c "SELECT count(*) FROM pg_trigger WHERE tgname = 'vps_departure_guard'")" = 1 ]; echo $?)"
 check "its VPS kept" "$([ "$(psql_ -c "SELECT iface FROM vps WHERE id = 'vps-2'")" = tap2 ]; echo $?)"
 
 # A version 12 database (the fleet's, before an agent token's host) too,
@@ -128,7 +130,7 @@ check "a version 12 database loads" $? "$out"
 psql_ -c "INSERT INTO api_token (name, hash, role, created, created_by) VALUES ('hooks', '\\x00', 'agent', 1, 'alice')"
 out=$("$build/src/cli/portcullis" -c "$src/etc/portcullis.yaml" --db "$url" --json token list 2>&1)
 check "this build opens it" $? "$out"
-check "and migrated it to version 15" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 15 ]; echo $?)"
+check "and migrated it to version 16" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 16 ]; echo $?)"
 check "  its row-level security as a new one's" "$([ "$(security)" = "$fresh_security" ]; echo $?)" \
         "$(diff <(echo "$fresh_security") <(security) | head -5)"
 pg_cols=$(psql_ -c "SELECT table_name || '.' || column_name FROM information_schema.columns

@@ -542,7 +542,7 @@ static void test_open_creates_schema(void **state)
         char buf[64], parent[128];
         int v = -1;
 
-        assert_int_equal(pc_store_schema_latest(), 15);
+        assert_int_equal(pc_store_schema_latest(), 16);
         assert_int_equal(pc_store_schema_version(s, &v), 0);
         assert_int_equal(v, pc_store_schema_latest());
         for (size_t i = 0; i < PC_ARRAY_SIZE(tables); i++)
@@ -2179,6 +2179,65 @@ static void test_exception_expiry_notices(void **state)
         pc_store_close(s);
 }
 
+/* The host a VPS moved from and its interface there, "FROM/IFACE" ("/":
+ * none), as <s> has it, into <buf>. */
+static const char *departing(struct pc_store *s, const char *id, char *buf, size_t size)
+{
+        struct pc_vps *v = NULL;
+
+        if (pc_store_vps_fetch(s, cfg, id, &v) < 0)
+                fail_msg("fetch %s: %s", id, pc_store_errmsg(s));
+        snprintf(buf, size, "%s/%s", v->departing_from, v->departing_iface);
+        pc_vps_free(v);
+        return buf;
+}
+
+/* A move between hosts is the host it left to confirm (vps.depart): kept
+ * through the arrival and another pull onto the new host, recorded by
+ * that host only, and gone with a move back there, which needs no
+ * interface (a claim undone). */
+static void test_vps_departed(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_actor agent = { .by = "portcullisd", .reason = "left" };
+        bool recorded = true;
+        char buf[64];
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        assert_int_equal(pc_store_vps_move(s, "vps-101", "hv2", "vb", &alice, NULL), 0);
+        assert_string_equal(departing(s, "vps-101", buf, sizeof(buf)), "/"); /* from no host */
+        assert_int_equal(pc_store_vps_move(s, "vps-101", "hv1", "vx", &alice, NULL), 0);
+        assert_string_equal(departing(s, "vps-101", buf, sizeof(buf)), "hv2/vb");
+        assert_int_equal(pc_store_vps_arrived(s, "vps-101", "hv1", &agent), 0);
+        assert_string_equal(departing(s, "vps-101", buf, sizeof(buf)), "hv2/vb");
+        assert_int_equal(pc_store_vps_move(s, "vps-101", "hv1", "vy", &alice, NULL), 0);
+        assert_string_equal(departing(s, "vps-101", buf, sizeof(buf)), "hv2/vb");
+        /* Only hv2 confirms it. */
+        assert_int_equal(pc_store_vps_departed(s, "vps-101", "hv1", &agent, &recorded), 0);
+        assert_false(recorded);
+        assert_int_equal(pc_store_vps_departed(s, "vps-101", "hv3", &agent, &recorded), 0);
+        assert_false(recorded);
+        assert_int_equal(n_audit(s, "vps-101", "vps.depart"), 0);
+        /* Undone: back to hv2, on vb, without naming it. */
+        assert_int_equal(pc_store_vps_move(s, "vps-101", "hv2", NULL, &alice, NULL), 0);
+        assert_string_equal(departing(s, "vps-101", buf, sizeof(buf)), "/");
+        assert_int_equal(n_audit(s, "vps-101", "vps.move"), 4);
+        /* Moved again, and confirmed by hv2 once. */
+        assert_int_equal(pc_store_vps_arrived(s, "vps-101", "hv2", &agent), 0);
+        assert_int_equal(pc_store_vps_move(s, "vps-101", "hv1", "vx", &alice, NULL), 0);
+        assert_int_equal(pc_store_vps_departed(s, "vps-101", "hv2", &agent, &recorded), 0);
+        assert_true(recorded);
+        assert_string_equal(departing(s, "vps-101", buf, sizeof(buf)), "/");
+        assert_int_equal(n_audit_by(s, "vps-101", "vps.depart", "portcullisd"), 1);
+        assert_int_equal(pc_store_vps_departed(s, "vps-101", "hv2", &agent, &recorded), 0);
+        assert_false(recorded);
+        assert_int_equal(n_audit(s, "vps-101", "vps.depart"), 1);
+        /* A VPS removed meanwhile: nothing to confirm. */
+        assert_int_equal(pc_store_vps_departed(s, "vps-999", "hv2", &agent, &recorded), 0);
+        assert_false(recorded);
+        pc_store_close(s);
+}
+
 /* PC_INCIDENT_NOTICE: the owner's notice is queued with a new incident,
  * in the same transaction; a continuing episode queues nothing. */
 static void test_incident_notice(void **state)
@@ -3348,6 +3407,7 @@ static void test_actions(void **state)
         X(test_exception_expiry_notices) \
         X(test_unsuspend_closes_episode) \
         X(test_incident_notice) \
+        X(test_vps_departed) \
         X(test_incident_times) \
         X(test_incident_list) \
         X(test_attempts) \
