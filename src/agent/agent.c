@@ -743,19 +743,47 @@ static void arrived(struct agent *a, const struct pc_vps *vps)
                 free(x);
 }
 
+/* Says, by the database thread, that VPS <id> left this host (departed). */
+struct departure {
+        char id[PC_NAME_MAX], host[PC_NAME_MAX];
+        bool recorded;
+};
+
+static int departure_run(struct pc_store *store, const struct pc_config *cfg, void *arg)
+{
+        struct departure *x = arg;
+        struct pc_actor who = { .by = "portcullisd", .reason = "its VM's interface left this host" };
+
+        (void)cfg;
+        return pc_store_vps_departed(store, x->id, x->host, &who, &x->recorded);
+}
+
+static void departure_done(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        struct departure *x = arg;
+
+        (void)a;
+        if (res->r < 0)
+                agent_log("%s left this host, but telling the fleet so failed (its move shows as unconfirmed): %s",
+                          x->id, res->err);
+        else if (x->recorded)
+                agent_log("%s left this host: its move away is confirmed", x->id);
+        free(x);
+}
+
 /* <id>, let go, has left this host: the move away from it is confirmed
  * (pc_store_vps_departed decides whether there was one).  A failure
  * leaves the move shown as unconfirmed. */
 static void departed(struct agent *a, const char *id)
 {
-        struct pc_actor who = { .by = "portcullisd", .reason = "its VM's interface left this host" };
-        bool recorded = false;
+        struct departure *x;
 
-        if (pc_store_vps_departed(a->store, id, agent_host(a), &who, &recorded) < 0)
-                agent_log("%s left this host, but telling the fleet so failed (its move shows as unconfirmed): %s",
-                          id, pc_store_errmsg(a->store));
-        else if (recorded)
-                agent_log("%s left this host: its move away is confirmed", id);
+        if (a->store == NULL || (x = calloc(1, sizeof(*x))) == NULL)
+                return;
+        snprintf(x->id, sizeof(x->id), "%s", id);
+        snprintf(x->host, sizeof(x->host), "%s", agent_host(a));
+        if (agent_db_submit(a, departure_run, departure_done, x) < 0)
+                free(x);
 }
 
 /* Whether <vps>, in the model, is one that left for another host and is

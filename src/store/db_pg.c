@@ -1123,6 +1123,7 @@ static const struct {
               "        END LOOP;\n"
               "END $$;\n"
               "UPDATE schema_version SET version = 15;\n"
+              "COMMIT;" },
         /* A move's confirmation by the host the VPS left: schema_pg.sql's
          * block of schema 16, as it is there (pg/schema compares the two).
          */

@@ -496,7 +496,7 @@ static const char schema_v15[] = "";
  * left it (pc_store_vps_departed, audited vps.depart): kept through the
  * new host's arrival, which clears moving_from only.  Until then the move
  * is unconfirmed (a bound agent token may pull any VPS: a claim), and
- * moving it back there needs no interface.  (v15 is another change's.) */
+ * moving it back there needs no interface. */
 static const char schema_v16[] =
         "ALTER TABLE vps ADD COLUMN departing_from TEXT;\n"
         "ALTER TABLE vps ADD COLUMN departing_iface TEXT;\n"
