@@ -1125,8 +1125,9 @@ static const struct {
               "UPDATE schema_version SET version = 15;\n"
               "COMMIT;" },
         /* A move's confirmation by the host the VPS left: schema_pg.sql's
-         * block of schema 16, as it is there (pg/schema compares the two).
-         */
+         * block of schema 16, as it is there (pg/schema compares the two),
+         * and the grants of every role mapped before made again (its
+         * columns are new: a host's role updates columns, not tables). */
         { 16, "BEGIN;\n"
               "ALTER TABLE vps ADD COLUMN departing_from TEXT COLLATE \"C\";\n"
               "ALTER TABLE vps ADD COLUMN departing_iface TEXT COLLATE \"C\";\n"
@@ -1182,6 +1183,16 @@ static const struct {
               "CREATE POLICY host_depart ON audit FOR INSERT\n"
               "        WITH CHECK (action = 'vps.depart' AND EXISTS (SELECT 1 FROM vps WHERE vps.id = vps_id\n"
               "                                                      AND vps.departing_from = portcullis_host()));\n"
+              "DO $$\n"
+              "DECLARE\n"
+              "        m RECORD;\n"
+              "BEGIN\n"
+              "        FOR m IN SELECT role, host FROM agent_role LOOP\n"
+              "                IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = m.role) THEN\n"
+              "                        PERFORM portcullis_agent_role(m.role, m.host);\n"
+              "                END IF;\n"
+              "        END LOOP;\n"
+              "END $$;\n"
               "UPDATE schema_version SET version = 16;\n"
               "COMMIT;" },
 };

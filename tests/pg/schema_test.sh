@@ -156,7 +156,7 @@ check "  its role of hv9 may update and delete vps (14)" \
         "$([ "$(psql_ -c "SELECT has_table_privilege('portcullis_hv9', 'vps', 'UPDATE') AND has_table_privilege('portcullis_hv9', 'vps', 'DELETE')")" = t ]; echo $?)"
 out=$("$build/src/cli/portcullis" -c "$src/etc/portcullis.yaml" --db "$url" --json vps list 2>&1)
 check "this build opens it" $? "$out"
-check "and migrated it to version 15" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 15 ]; echo $?)"
+check "and migrated it to version 16" "$([ "$(psql_ -c 'SELECT version FROM schema_version')" = 16 ]; echo $?)"
 check "  its row-level security as a new one's" "$([ "$(security)" = "$fresh_security" ]; echo $?)" \
         "$(diff <(echo "$fresh_security") <(security) | head -5)"
 privs() { # TABLE COLUMN: hv9's table UPDATE, table DELETE, column UPDATE
@@ -165,6 +165,7 @@ privs() { # TABLE COLUMN: hv9's table UPDATE, table DELETE, column UPDATE
 }
 check "  hv9's role updates vps's columns, not the table; deletes no VPS" "$([ "$(privs vps iface)" = "false false true" ]; echo $?)" "$(privs vps iface)"
 check "  and deletes addresses" "$([ "$(privs vps_address prefix)" = "false true true" ]; echo $?)" "$(privs vps_address prefix)"
+check "  and the columns schema 16 added (a departure's)" "$([ "$(privs vps departing_from)" = "false false true" ]; echo $?)" "$(privs vps departing_from)"
 check "  its heartbeat's columns" "$([ "$(privs agent heartbeat)" = "false false true" ]; echo $?)" "$(privs agent heartbeat)"
 
 echo "$checks checks, $failures failures"
