@@ -10,7 +10,8 @@
  *   - the baseline in the same run: reprogramming everything for one change,
  *     which is what tools that recompile the whole ruleset do.
  * Usage: bench_nft [--config FILE] [--vps N] [--changes K]
- *                  [--site NAME] [--here [--extra-iface IF --extra-addr CIDR...]]
+ *                  [--site NAME] [--max-vps N] [--here [--extra-iface IF --extra-addr CIDR...]]
+ * --max-vps sets agent.max-vps (the per-VPS sets' size) over the config's.
  * --here programs the current namespace and leaves the table in place (for
  * the forwarding benchmark), with one more VPS behind IF if given. */
 #include <getopt.h>
@@ -60,6 +61,7 @@ int main(int argc, char **argv)
                 { "changes", required_argument, NULL, 'k' }, { "here", no_argument, NULL, 'H' },
                 { "extra-iface", required_argument, NULL, 'x' }, { "extra-addr", required_argument, NULL, 'a' },
                 { "site", required_argument, NULL, 's' }, { "extra-mac", required_argument, NULL, 'm' },
+                { "max-vps", required_argument, NULL, 'M' },
                 { NULL, 0, NULL, 0 },
         };
         const char *config = "etc/portcullis.yaml", *extra = NULL, *site_name = NULL;
@@ -69,6 +71,7 @@ int main(int argc, char **argv)
         size_t n_extra_addrs = 0;
         bool here = false;
         size_t n_vps = 10000, n_changes = 200;
+        long max_vps = -1;
         struct pc_config *cfg = NULL;
         struct pc_model *m = NULL;
         struct pc_dataplane *dp = NULL;
@@ -87,6 +90,7 @@ int main(int argc, char **argv)
                 case 'H': here = true; break;
                 case 'x': extra = optarg; break;
                 case 's': site_name = optarg; break;
+                case 'M': max_vps = strtol(optarg, NULL, 10); break;
                 case 'm':
                         if (pc_parse_mac(optarg, extra_mac) < 0)
                                 return 2;
@@ -109,6 +113,8 @@ int main(int argc, char **argv)
                 fprintf(stderr, "%s\n", err);
                 return 2;
         }
+        if (max_vps >= 0)
+                cfg->agent.max_vps = (unsigned)max_vps;
         for (size_t i = 0; i < cfg->n_sites; i++)
                 if (site_name != NULL ? strcmp(cfg->sites[i].name, site_name) == 0 : cfg->sites[i].policy->n_rules > 1)
                         site = &cfg->sites[i];

@@ -53,6 +53,17 @@ static struct nft_dp *dp_of(struct pc_dataplane *dp)
 }
 
 /* Keeps the kernel's complaint on one line: "Error: ...: <the command>". */
+/* What the kernel's ENFILE means here: a set declared with agent.max-vps
+ * elements is full (nft_ruleset.c, vps_size). */
+static const char *full_hint(struct nft_dp *d)
+{
+        static _Thread_local char buf[160];
+
+        snprintf(buf, sizeof(buf), " (a per-VPS set is full: this host holds more VPSes than agent.max-vps, %u)",
+                 d->cfg->agent.max_vps);
+        return buf;
+}
+
 static void set_error(struct nft_dp *d, const char *what, const char *nft_err)
 {
         char msg[768];
@@ -66,7 +77,8 @@ static void set_error(struct nft_dp *d, const char *what, const char *nft_err)
         while (n > 0 && msg[n - 1] == ' ')
                 n--;
         msg[n] = '\0';
-        snprintf(d->err, sizeof(d->err), "%s: %s", what, n > 0 ? msg : "the kernel refused it");
+        snprintf(d->err, sizeof(d->err), "%s: %s%s", what, n > 0 ? msg : "the kernel refused it",
+                 d->cfg->agent.max_vps != 0 && strstr(msg, strerror(ENFILE)) != NULL ? full_hint(d) : "");
 }
 
 /* Runs <cmds> as one transaction.  -EIO with the kernel's reason. */
@@ -428,7 +440,8 @@ static int commit_raw(struct nft_dp *d, const char *what, struct nft_nl_batch *b
         if (r == 0)
                 d->st = st;
         else if (r != -ERESTART)
-                snprintf(d->err, sizeof(d->err), "%s: %s", what, err[0] != '\0' ? err : strerror(-r));
+                snprintf(d->err, sizeof(d->err), "%s: %s%s", what, err[0] != '\0' ? err : strerror(-r),
+                         r == -ENFILE && d->cfg->agent.max_vps != 0 ? full_hint(d) : "");
         return r;
 }
 
@@ -455,6 +468,19 @@ static int program_fresh(struct nft_dp *d, const struct nft_elems *want, int64_t
                 r = commit_raw(d, "programming the elements", b, genid != 0 ? genid + 1 : 0, fp);
         nft_nl_batch_free(b);
         return r;
+}
+
+/* A model of more VPSes than agent.max-vps does not fit the sets declared
+ * with that size: refused before anything is written, so that the kernel
+ * keeps whatever it enforces (a fresh skeleton would hold nobody).
+ * -ENFILE. */
+static int model_fits(struct nft_dp *d, const struct pc_model *m)
+{
+        if (d->cfg->agent.max_vps == 0 || pc_model_count(m) <= d->cfg->agent.max_vps)
+                return 0;
+        snprintf(d->err, sizeof(d->err), "%zu VPSes on this host, more than agent.max-vps (%u): nothing written",
+                 pc_model_count(m), d->cfg->agent.max_vps);
+        return -ENFILE;
 }
 
 /* Bridged frames reach the inet hooks (conntrack, reject, NAT) only through
@@ -591,6 +617,8 @@ static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64
 
         bg_free(bg_join(d)); /* what it read may be stale by now */
         r = bridge_netfilter_on(d);
+        if (r == 0)
+                r = model_fits(d, m);
         if (r < 0)
                 return r;
         r = model_fingerprint(d, m, now, &fp, &n, &rep);
@@ -683,6 +711,8 @@ static int nft_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int
 
         bg_free(bg_join(d));
         r = bridge_netfilter_on(d);
+        if (r == 0)
+                r = model_fits(d, m);
         if (r < 0)
                 return r;
         r = model_fingerprint(d, m, now, &fp, &n, &rep);
