@@ -723,6 +723,64 @@ static void sampled_part(const struct pc_config *cfg, struct strbuf *out)
                            "log group " PC_NFLOG_GROUP_STR " prefix \"" PC_REFLECT_PREFIX "\"\n\t}\n");
 }
 
+/* BCP 38 for a routed VPS (raw_prerouting jumps here by @antispoof): the
+ * chain `antispoof` for a VPS whose policy counts, samples and answers
+ * spoofing (<report>), `antispoof_quiet` for one whose policy only drops
+ * it.  Which of the two is the value of the VPS's one element in
+ * @antispoof: a set of the VPSes that report (once @spoof_report) would be
+ * one more element per VPS for the kernel to insert (BENCHMARKS.md,
+ * "Programming and restart at scale"), and it was looked up only on the
+ * spoofed path, as the two chains differ only there. */
+static void antispoof_chain(bool report, struct strbuf *out)
+{
+        const char *ra = report ? "jump rogue_ra" : VERDICT("spoof") " drop";
+        const char *dhcp = report ? "jump rogue_dhcp" : VERDICT("spoof") " drop";
+
+        strbuf_printf(out,
+                      "\tchain %s {\n"
+                      /* The kernel loops the hypervisor's own multicast and broadcast
+                       * (its router advertisements, broadcast DHCP offers) back in as
+                       * if received on the VPS's interface.  Those copies already
+                       * carry conntrack state; a packet really received from a VPS
+                       * has none yet at raw priority (veth scrubs it between
+                       * namespaces), so only the copies are let through here. */
+                      "\t\tct state untracked,new,established,related return\n"
+                      /* A VPS is never a router or a DHCP server for its neighbours,
+                       * whatever source it uses: a DHCP reply (from a server's port,
+                       * or to a client's whatever its source port) to where a
+                       * client listens for one -- broadcast, multicast, link-local,
+                       * the hypervisor -- is a claim.  Routed to a unicast address
+                       * it is not: `nmap -sU` probes port 68 of internet hosts, and
+                       * the VPS was suspended for it (a unicast reply to another
+                       * VPS's client would need its transaction id; BCP 38 below
+                       * still holds its source). */
+                      "\t\tmeta nfproto ipv6 icmpv6 type nd-router-advert %s\n"
+                      "\t\tudp sport { 67, 547 } fib daddr type { local, broadcast, multicast } %s\n"
+                      "\t\tudp dport { 68, 546 } fib daddr type { local, broadcast, multicast } %s\n"
+                      "\t\tmeta nfproto ipv6 ip6 daddr fe80::/10 udp dport 546 %s\n"
+                      "\t\tmeta nfproto ipv4 iifname . ip saddr @src4 return\n"
+                      "\t\tmeta nfproto ipv4 iifname . ip saddr @src4_net return\n"
+                      /* a DHCP client has no address yet */
+                      "\t\tmeta nfproto ipv4 ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return\n"
+                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6 return\n"
+                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr " MASK64 " @src6_64 return\n"
+                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6_net return\n"
+                      "\t\tmeta nfproto ipv6 ip6 saddr fe80::/64 iifname @any_link_local return\n"
+                      /* duplicate address detection and its MLD report come from :: */
+                      "\t\tmeta nfproto ipv6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } return\n",
+                      report ? "antispoof" : "antispoof_quiet", ra, dhcp, dhcp, dhcp);
+        /* BCP 38 everywhere; counted and answered where the policy says */
+        if (report)
+                strbuf_printf(out,
+                              "\t\tmeta nfproto ipv4 update @spoof4 { iifname counter }\n"
+                              "\t\tmeta nfproto ipv6 update @spoof6 { iifname counter }\n"
+                              "\t\tmeta nfproto ipv4 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
+                              " prefix \"" PC_SPOOF_PREFIX_V4 "\"\n"
+                              "\t\tmeta nfproto ipv6 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
+                              " prefix \"" PC_SPOOF_PREFIX_V6 "\"\n");
+        strbuf_printf(out, "\t\t" VERDICT("spoof") " drop\n\t}\n");
+}
+
 /* Everything after the table's opening line and comment. */
 static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
 {
@@ -739,12 +797,11 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       /* every VPS interface: conntrack's invalid packets are dropped */
                       "\tset vps {\n\t\ttype ifname\n%s\t}\n"
                       "\tset suspended {\n\t\ttype ifname\n%s\t}\n"
-                      /* anti-spoofing: the interfaces checked (jump antispoof, or
+                      /* anti-spoofing: the interfaces checked (jump antispoof where
+                       * the policy answers spoofing, antispoof_quiet elsewhere, or
                        * jump suspended_out for a suspended VPS: one lookup for
-                       * both), and what each may send from */
+                       * all three), and what each may send from */
                       "\tmap antispoof {\n\t\ttype ifname : verdict\n%s\t}\n"
-                      /* ... and those whose policy counts, samples and answers spoofing */
-                      "\tset spoof_report {\n\t\ttype ifname\n%s\t}\n"
                       /* whole addresses and IPv6 /64s in hash sets; only other
                        * prefixes need the (slower to build) interval sets */
                       "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tflags timeout\n\t}\n"
@@ -759,7 +816,7 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tset spoof6 {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset spoof_ra {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset spoof_dhcp {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n",
-                      sz, sz, sz, sz, sz);
+                      sz, sz, sz, sz);
         /* every bridged VPS's addresses (BRIDGED_ROUTED) */
         if (bridged)
                 strbuf_printf(out, "\tset bridged4 {\n\t\ttype ipv4_addr\n\t}\n"
@@ -879,56 +936,16 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t}\n"
                       "\tchain suspended_out {\n"
                       "\t\t" VERDICT("suspended_out") " drop\n"
-                      "\t}\n"
-                      "\tchain antispoof {\n"
-                      /* The kernel loops the hypervisor's own multicast and broadcast
-                       * (its router advertisements, broadcast DHCP offers) back in as
-                       * if received on the VPS's interface.  Those copies already
-                       * carry conntrack state; a packet really received from a VPS
-                       * has none yet at raw priority (veth scrubs it between
-                       * namespaces), so only the copies are let through here. */
-                      "\t\tct state untracked,new,established,related return\n"
-                      /* A VPS is never a router or a DHCP server for its neighbours,
-                       * whatever source it uses: a DHCP reply (from a server's port,
-                       * or to a client's whatever its source port) to where a
-                       * client listens for one -- broadcast, multicast, link-local,
-                       * the hypervisor -- is a claim.  Routed to a unicast address
-                       * it is not: `nmap -sU` probes port 68 of internet hosts, and
-                       * the VPS was suspended for it (a unicast reply to another
-                       * VPS's client would need its transaction id; BCP 38 below
-                       * still holds its source). */
-                      "\t\tmeta nfproto ipv6 icmpv6 type nd-router-advert jump rogue_ra\n"
-                      "\t\tudp sport { 67, 547 } fib daddr type { local, broadcast, multicast } jump rogue_dhcp\n"
-                      "\t\tudp dport { 68, 546 } fib daddr type { local, broadcast, multicast } jump rogue_dhcp\n"
-                      "\t\tmeta nfproto ipv6 ip6 daddr fe80::/10 udp dport 546 jump rogue_dhcp\n"
-                      "\t\tmeta nfproto ipv4 iifname . ip saddr @src4 return\n"
-                      "\t\tmeta nfproto ipv4 iifname . ip saddr @src4_net return\n"
-                      /* a DHCP client has no address yet */
-                      "\t\tmeta nfproto ipv4 ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return\n"
-                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6 return\n"
-                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr " MASK64 " @src6_64 return\n"
-                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6_net return\n"
-                      "\t\tmeta nfproto ipv6 ip6 saddr fe80::/64 iifname @any_link_local return\n"
-                      /* duplicate address detection and its MLD report come from :: */
-                      "\t\tmeta nfproto ipv6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } return\n"
-                      /* BCP 38 everywhere; counted and answered where the policy says */
-                      "\t\tiifname != @spoof_report " VERDICT("spoof") " drop\n"
-                      "\t\tmeta nfproto ipv4 update @spoof4 { iifname counter }\n"
-                      "\t\tmeta nfproto ipv6 update @spoof6 { iifname counter }\n"
-                      "\t\tmeta nfproto ipv4 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
-                      " prefix \"" PC_SPOOF_PREFIX_V4 "\"\n"
-                      "\t\tmeta nfproto ipv6 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
-                      " prefix \"" PC_SPOOF_PREFIX_V6 "\"\n"
-                      "\t\t" VERDICT("spoof") " drop\n"
-                      "\t}\n"
+                      "\t}\n");
+        antispoof_chain(true, out);
+        antispoof_chain(false, out);
+        strbuf_printf(out,
                       "\tchain rogue_ra {\n"
-                      "\t\tiifname != @spoof_report " VERDICT("spoof") " drop\n"
                       "\t\tupdate @spoof_ra { iifname counter }\n"
                       "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX_RA "\"\n"
                       "\t\t" VERDICT("spoof") " drop\n"
                       "\t}\n"
                       "\tchain rogue_dhcp {\n"
-                      "\t\tiifname != @spoof_report " VERDICT("spoof") " drop\n"
                       "\t\tupdate @spoof_dhcp { iifname counter }\n"
                       "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX_DHCP "\"\n"
                       "\t\t" VERDICT("spoof") " drop\n"
@@ -1442,10 +1459,15 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
         int r;
 
         iface_key(vps->iface, NULL, key, sizeof(key));
-        /* routed: what it sends is checked, or dropped if it is suspended */
+        /* routed: what it sends is checked, or dropped if it is suspended;
+         * counted and answered (antispoof) where the policy says */
         r = push_in(out, fam, bridged ? "vps" : "antispoof", key,
-                    bridged ? "" : vps->suspended ? "jump suspended_out" : "jump antispoof", 0);
-        if (r == 0 && vps->site->policy->anti_spoofing)
+                    bridged                               ? ""
+                    : vps->suspended                      ? "jump suspended_out"
+                    : vps->site->policy->anti_spoofing ? "jump antispoof"
+                                                          : "jump antispoof_quiet",
+                    0);
+        if (r == 0 && bridged && vps->site->policy->anti_spoofing)
                 r = push_in(out, fam, "spoof_report", key, "", 0);
         /* Without a registered MAC (only where the policy does not answer
          * spoofing: the CLI requires one there) the frames' MACs are not
@@ -1778,7 +1800,7 @@ bool nft_set_layout(const char *family, const char *set, struct nft_set_layout *
 #define IF { NFT_F_IFNAME }, 1
                 { "vps", '*', { IF, false, false, false } },
                 { "suspended", '*', { IF, false, false, false } },
-                { "spoof_report", '*', { IF, false, false, false } },
+                { "spoof_report", 'b', { IF, false, false, false } },
                 { "any_link_local", '*', { IF, false, false, false } },
                 { "antispoof", 'i', { IF, false, false, true } },
                 { "scan_contain", 'i', { IF, false, false, false } },
