@@ -483,6 +483,29 @@ static int model_fits(struct nft_dp *d, const struct pc_model *m)
         return -ENFILE;
 }
 
+/* The same for the elements <want> of each set (grouped by set, as
+ * desired_elements() leaves them): a host's addresses may outgrow the
+ * source sets' size (nft_set_limit) before its VPSes do.  -ENFILE. */
+static int elements_fit(struct nft_dp *d, const struct nft_elems *want)
+{
+        for (size_t i = 0, j; i < want->n; i = j) {
+                unsigned limit = nft_set_limit(d->cfg, want->v[i].set);
+
+                for (j = i; j < want->n && strcmp(want->v[j].set, want->v[i].set) == 0 &&
+                            strcmp(want->v[j].family, want->v[i].family) == 0;
+                     j++)
+                        ;
+                if (limit != 0 && j - i > limit) {
+                        snprintf(d->err, sizeof(d->err),
+                                 "%zu elements for set %s %s, more than its size %u (agent.max-vps %u): nothing written",
+                                 j - i, want->v[i].family[0] != '\0' ? want->v[i].family : "inet", want->v[i].set,
+                                 limit, d->cfg->agent.max_vps);
+                        return -ENFILE;
+                }
+        }
+        return 0;
+}
+
 /* Bridged frames reach the inet hooks (conntrack, reject, NAT) only through
  * br_netfilter, with these switches on (nft_ruleset.h).  A kernel without
  * it cannot enforce a bridged site's policy: refuse rather than pretend. */
@@ -572,6 +595,8 @@ static int sync_once(struct nft_dp *d, const struct pc_model *m, int64_t now, ui
         d->st = (struct nft_state){ 0, fp };
         rep->skipped = 0;
         r = desired_elements(d, m, now, &want, rep);
+        if (r == 0)
+                r = elements_fit(d, &want);
         if (r < 0)
                 goto out;
         rep->elements = want.n;

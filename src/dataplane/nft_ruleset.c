@@ -163,6 +163,37 @@ static const char *vps_size(const struct pc_config *cfg)
         return buf;
 }
 
+/* The hash sets of the VPSes' sources (src4, src6, src6_64), with
+ * agent.max-vps: NFT_ADDRS_PER_VPS times its size, and no timeouts (the
+ * fixed-size hash has none): what ends in time goes to the _net sets
+ * (addr_set).  Without it, resizable and with timeouts, as before. */
+static const char *addr_set_opts(const struct pc_config *cfg)
+{
+        static _Thread_local char buf[48];
+
+        if (cfg->agent.max_vps == 0)
+                return "\t\tflags timeout\n";
+        snprintf(buf, sizeof(buf), "\t\tsize %u\n", nft_set_limit(cfg, "src4"));
+        return buf;
+}
+
+unsigned nft_set_limit(const struct pc_config *cfg, const char *set)
+{
+        static const char *const per_vps[] = {
+                "vps",     "suspended", "antispoof", "spoof_report", "any_link_local", "scan_contain", "any_mac",
+                "mac",     "nd_lladdr", "vps_out",   "vps_in",       "vps_nat",        "vps_proxied",
+        };
+
+        if (cfg->agent.max_vps == 0)
+                return 0;
+        for (size_t i = 0; i < PC_ARRAY_SIZE(per_vps); i++)
+                if (strcmp(set, per_vps[i]) == 0)
+                        return cfg->agent.max_vps;
+        if (strcmp(set, "src4") == 0 || strcmp(set, "src6") == 0 || strcmp(set, "src6_64") == 0)
+                return NFT_ADDRS_PER_VPS * cfg->agent.max_vps;
+        return 0;
+}
+
 /* The target of a neighbour solicitation or advertisement is none of the
  * bridge port's own: its whole addresses, its /64s, its other prefixes. */
 #define NA_TARGET_NOT_OWN                                                                   \
@@ -785,7 +816,7 @@ static void antispoof_chain(bool report, struct strbuf *out)
 static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
 {
         bool bridged = pc_config_has_bridged(cfg);
-        const char *sz = vps_size(cfg);
+        const char *sz = vps_size(cfg), *src = addr_set_opts(cfg);
 
         verdict_counters(inet_verdicts, PC_ARRAY_SIZE(inet_verdicts), out);
         if (bridged)
@@ -804,9 +835,9 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tmap antispoof {\n\t\ttype ifname : verdict\n%s\t}\n"
                       /* whole addresses and IPv6 /64s in hash sets; only other
                        * prefixes need the (slower to build) interval sets */
-                      "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tflags timeout\n\t}\n"
-                      "\tset src6 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
-                      "\tset src6_64 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
+                      "\tset src4 {\n\t\ttype ifname . ipv4_addr\n%s\t}\n"
+                      "\tset src6 {\n\t\ttype ifname . ipv6_addr\n%s\t}\n"
+                      "\tset src6_64 {\n\t\ttype ifname . ipv6_addr\n%s\t}\n"
                       "\tset src4_net {\n\t\ttype ifname . ipv4_addr\n\t\tflags interval,timeout\n\t}\n"
                       "\tset src6_net {\n\t\ttype ifname . ipv6_addr\n\t\tflags interval,timeout\n\t}\n"
                       /* VPSes whose MAC is not registered: any link-local source */
@@ -816,7 +847,7 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tset spoof6 {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset spoof_ra {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset spoof_dhcp {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n",
-                      sz, sz, sz, sz);
+                      sz, sz, sz, src, src, src, sz);
         /* every bridged VPS's addresses (BRIDGED_ROUTED) */
         if (bridged)
                 strbuf_printf(out, "\tset bridged4 {\n\t\ttype ipv4_addr\n\t}\n"
@@ -1117,7 +1148,7 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
 static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
 {
         static const char *const kinds[] = { "mac", "arp", "nd", "ra", "dhcp", "ipv4", "ipv6" };
-        const char *sz = vps_size(cfg);
+        const char *sz = vps_size(cfg), *src = addr_set_opts(cfg);
 
         verdict_counters(bridge_verdicts, PC_ARRAY_SIZE(bridge_verdicts), out);
         strbuf_printf(out,
@@ -1126,9 +1157,9 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tset spoof_report {\n\t\ttype ifname\n%s\t}\n"
                       "\tset any_mac {\n\t\ttype ifname\n%s\t}\n"
                       "\tset mac {\n\t\ttype ifname . ether_addr\n%s\t}\n"
-                      "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tflags timeout\n\t}\n"
-                      "\tset src6 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
-                      "\tset src6_64 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
+                      "\tset src4 {\n\t\ttype ifname . ipv4_addr\n%s\t}\n"
+                      "\tset src6 {\n\t\ttype ifname . ipv6_addr\n%s\t}\n"
+                      "\tset src6_64 {\n\t\ttype ifname . ipv6_addr\n%s\t}\n"
                       "\tset src4_net {\n\t\ttype ifname . ipv4_addr\n\t\tflags interval,timeout\n\t}\n"
                       "\tset src6_net {\n\t\ttype ifname . ipv6_addr\n\t\tflags interval,timeout\n\t}\n"
                       "\tset any_link_local {\n\t\ttype ifname\n%s\t}\n"
@@ -1141,7 +1172,7 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       /* its MAC as a 48-bit number, for the link-layer address
                        * options of neighbour discovery */
                       "\tset nd_lladdr {\n\t\ttypeof iifname . @th,208,48\n%s\t}\n",
-                      sz, sz, sz, sz, sz, sz, sz);
+                      sz, sz, sz, sz, sz, src, src, src, sz, sz);
         for (size_t i = 0; i < PC_ARRAY_SIZE(kinds); i++)
                 bridge_bad_chain(kinds[i], out);
         bridge_answers(out);
@@ -1416,30 +1447,34 @@ static int na_target_element(const struct pc_vps *vps, const struct pc_prefix *p
 
 /* The set of address or prefix <p> (<base> "src", "bridged"), and its
  * text in <addr>: whole addresses and IPv6 /64s without their length, in
- * the hash sets <base>4, <base>6 and <base>6_64; other prefixes in the
- * interval sets <base>4_net and <base>6_net. */
-static void addr_set(const char *base, const struct pc_prefix *p, char *set, size_t set_size, char *addr,
+ * the hash sets <base>4, <base>6 and <base>6_64; other prefixes, and
+ * (<net>) any prefix, in the interval sets <base>4_net and <base>6_net, a
+ * whole address there as the kernel gives it back (without its length). */
+static void addr_set(const char *base, const struct pc_prefix *p, bool net, char *set, size_t set_size, char *addr,
                      size_t addr_size)
 {
         bool whole = p->len == (p->family == AF_INET ? 32 : 128);
-        bool is64 = p->family == AF_INET6 && p->len == 64;
+        bool is64 = p->family == AF_INET6 && p->len == 64 && !net;
 
         pc_format_prefix(p, addr, addr_size);
         if (whole || is64)
                 *strchr(addr, '/') = '\0';
+        whole = whole && !net;
         copy(set, set_size, base);
         copy(set + strlen(set), set_size - strlen(set),
              p->family == AF_INET ? (whole ? "4" : "4_net") : whole ? "6" : is64 ? "6_64" : "6_net");
 }
 
-/* `"v201" . 198.51.100.10` or `"v201" . 198.51.100.64/29` into src4/src6. */
+/* `"v201" . 198.51.100.10` or `"v201" . 198.51.100.64/29` into src4/src6.
+ * With agent.max-vps (<sized>) the hash sets have no timeouts: a source
+ * that ends in time (<until>) goes to the interval sets. */
 static int source_element(const char *family, const struct pc_vps *vps, const struct pc_prefix *p,
-                          int64_t until, struct nft_elems *out)
+                          int64_t until, bool sized, struct nft_elems *out)
 {
         char addr[64], key[96], set[16];
         int r;
 
-        addr_set("src", p, set, sizeof(set), addr, sizeof(addr));
+        addr_set("src", p, sized && until != 0, set, sizeof(set), addr, sizeof(addr));
         iface_key(vps->iface, addr, key, sizeof(key));
         r = push_in(out, family, set, key, "", until);
         if (r == 0 && strcmp(family, "bridge") == 0 && p->family == AF_INET6)
@@ -1450,8 +1485,10 @@ static int source_element(const char *family, const struct pc_vps *vps, const st
 /* What an anti-spoofed VPS may send from: its addresses and prefixes, the
  * IPv6 link-local address its MAC gives (any link-local if the MAC is not
  * registered), and prefixes granted as exceptions. */
-static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_elems *out)
+static int antispoof_elements(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,
+                              struct nft_elems *out)
 {
+        bool sized = cfg->agent.max_vps != 0;
         bool bridged = vps->site->topology == PC_TOPOLOGY_BRIDGED;
         const char *fam = bridged ? "bridge" : "inet";
         struct pc_prefix ll = { .family = AF_INET6, .len = 128, .bytes = { 0xfe, 0x80 } };
@@ -1491,7 +1528,7 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
                 }
         }
         for (size_t i = 0; i < vps->n_addrs && r == 0; i++)
-                r = source_element(fam, vps, &vps->addrs[i], 0, out);
+                r = source_element(fam, vps, &vps->addrs[i], 0, sized, out);
         if (r == 0 && vps->has_mac) {
                 /* EUI-64: the MAC split by ff:fe, universal/local bit flipped */
                 ll.bytes[8] = vps->mac[0] ^ 0x02;
@@ -1502,7 +1539,7 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
                 ll.bytes[13] = vps->mac[3];
                 ll.bytes[14] = vps->mac[4];
                 ll.bytes[15] = vps->mac[5];
-                r = source_element(fam, vps, &ll, 0, out);
+                r = source_element(fam, vps, &ll, 0, sized, out);
         } else if (r == 0) {
                 r = push_in(out, fam, "any_link_local", key, "", 0);
                 if (r == 0 && bridged) {
@@ -1515,7 +1552,7 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
 
                 if (pc_exception_source_prefix(vps->exceptions[i].service, &p) &&
                     !ended(vps->exceptions[i].until, now))
-                        r = source_element(fam, vps, &p, vps->exceptions[i].until, out);
+                        r = source_element(fam, vps, &p, vps->exceptions[i].until, sized, out);
         }
         return r;
 }
@@ -1567,13 +1604,13 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
         /* BCP 38 at every site; the policy only says whether spoofing is
          * counted, sampled and answered. */
         if (r == 0)
-                r = antispoof_elements(vps, now, out);
+                r = antispoof_elements(cfg, vps, now, out);
         /* A bridged VPS's addresses are reached through the bridge, never
          * routed to or from it by the hypervisor (BRIDGED_ROUTED). */
         for (size_t i = 0; i < vps->n_addrs && r == 0 && vps->site->topology == PC_TOPOLOGY_BRIDGED; i++) {
                 char addr[64];
 
-                addr_set("bridged", &vps->addrs[i], set, sizeof(set), addr, sizeof(addr));
+                addr_set("bridged", &vps->addrs[i], false, set, sizeof(set), addr, sizeof(addr));
                 r = push(out, set, addr, "", 0);
         }
         for (size_t i = 0; i < vps->n_exceptions && r == 0; i++) {

@@ -121,6 +121,16 @@ void nft_skeleton(const struct pc_config *cfg, struct strbuf *out);
  * config changes anything the kernel holds outside per-VPS elements. */
 uint32_t nft_skeleton_id(const struct pc_config *cfg);
 
+/* With agent.max-vps, the hash sets of sources (src4, src6, src6_64) hold
+ * up to this many times as many elements: a VPS's IPv4 addresses, its
+ * whole IPv6 addresses (its link-local one included), its /64s. */
+#define NFT_ADDRS_PER_VPS 4
+
+/* How many elements per-VPS set <set> (of either table) may hold: its
+ * declared size, agent.max-vps or NFT_ADDRS_PER_VPS times it (0: not
+ * declared, no limit). */
+unsigned nft_set_limit(const struct pc_config *cfg, const char *set);
+
 /* Appends the elements <vps> needs at time <now> to <out> (exceptions and
  * filters that have ended are left out).  -ENOMEM. */
 int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,

@@ -228,6 +228,36 @@ static void test_vps_elements(void **state)
         assert_true(has_elem(&out, "src4_net", "\"v101\" . 198.51.100.64/29", "", NOW + 60));
         assert_false(has_elem(&out, "any_link_local", "\"v101\"", "", 0));
         nft_elems_free(&out);
+        {
+                /* agent.max-vps: the source hash sets have no timeouts, so a
+                 * source that ends in time goes to the interval sets, a whole
+                 * address there as the kernel gives it back */
+                struct pc_exception z = { .id = 11, .until = NOW + 60 };
+                struct strbuf sk = { 0 };
+
+                snprintf(z.service, sizeof(z.service), "source-prefix:198.51.100.7/32");
+                assert_int_equal(pc_vps_add_exception(a, &z), 0);
+                cfg->agent.max_vps = 1000;
+                assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
+                assert_true(has_elem(&out, "src4", "\"v101\" . 203.0.113.10", "", 0));
+                assert_true(has_elem(&out, "src4_net", "\"v101\" . 198.51.100.7", "", NOW + 60));
+                assert_false(has_elem(&out, "src4", "\"v101\" . 198.51.100.7", "", NOW + 60));
+                assert_true(has_elem(&out, "src4_net", "\"v101\" . 198.51.100.64/29", "", NOW + 60));
+                assert_true(has_elem(&out, "src6_64", "\"v101\" . 2001:db8:101::", "", 0));
+                assert_int_equal(nft_set_limit(cfg, "vps"), 1000);
+                assert_int_equal(nft_set_limit(cfg, "src6_64"), NFT_ADDRS_PER_VPS * 1000);
+                assert_int_equal(nft_set_limit(cfg, "src4_net"), 0);
+                nft_skeleton(cfg, &sk);
+                assert_non_null(strstr(strbuf_str(&sk), "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tsize 4000\n\t}\n"));
+                assert_non_null(strstr(strbuf_str(&sk), "\tset vps {\n\t\ttype ifname\n\t\tsize 1000\n\t}\n"));
+                strbuf_free(&sk);
+                cfg->agent.max_vps = 0;
+                assert_int_equal(nft_set_limit(cfg, "vps"), 0);
+                nft_elems_free(&out);
+                assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
+                assert_true(has_elem(&out, "src4", "\"v101\" . 198.51.100.7", "", NOW + 60));
+                nft_elems_free(&out);
+        }
         a->suspended = true;
         assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
         assert_true(has_elem(&out, "suspended", "\"v101\"", "", 0));
