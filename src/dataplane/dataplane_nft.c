@@ -52,18 +52,19 @@ static struct nft_dp *dp_of(struct pc_dataplane *dp)
         return (struct nft_dp *)dp;
 }
 
-/* Keeps the kernel's complaint on one line: "Error: ...: <the command>". */
-/* What the kernel's ENFILE means here: a set declared with agent.max-vps
- * elements is full (nft_ruleset.c, vps_size). */
+/* What the kernel's ENFILE means here: a set declared with a size from
+ * agent.max-vps is full (nft_set_limit). */
 static const char *full_hint(struct nft_dp *d)
 {
-        static _Thread_local char buf[160];
+        static _Thread_local char buf[192];
 
-        snprintf(buf, sizeof(buf), " (a per-VPS set is full: this host holds more VPSes than agent.max-vps, %u)",
+        snprintf(buf, sizeof(buf),
+                 " (a per-VPS set is full: this host holds more VPSes, or addresses, than agent.max-vps %u allows)",
                  d->cfg->agent.max_vps);
         return buf;
 }
 
+/* Keeps the kernel's complaint on one line: "Error: ...: <the command>". */
 static void set_error(struct nft_dp *d, const char *what, const char *nft_err)
 {
         char msg[768];

@@ -150,8 +150,8 @@ static void verdict_counters(const char *const *reasons, size_t n, struct strbuf
 /* "\t\tsize N\n" for the sets and maps that hold at most one element per
  * VPS, if agent.max-vps is set ("" otherwise): the kernel then gives them
  * its fixed-size hash, which it fills about three times as fast as the
- * resizable one (1.7 s of the 2.7 s that programming 100,000 VPSes took
- * was the resizable sets growing; BENCHMARKS.md, "Programming and restart
+ * resizable one (inserting into resizable sets was 1.7 s of the 2.7 s that
+ * programming 100,000 VPSes took; BENCHMARKS.md, "Programming and restart
  * at scale").  The size is a hard limit (DATAPLANE.md). */
 static const char *vps_size(const struct pc_config *cfg)
 {

@@ -197,8 +197,9 @@ static const char *const spam_keys[] = {
 };
 static const char *const spoof_keys[] = { "enabled", "episode-gap" };
 static const char *const escalation_keys[] = { "memory", "steps" };
-static const char *const agent_keys[] = { "control-socket", "nft-table", "attempts-interval", "host", "snapshot",
-                                                  "max-vps" };
+static const char *const agent_keys[] = {
+        "control-socket", "nft-table", "attempts-interval", "host", "snapshot", "max-vps",
+};
 static const char *const smtpd_keys[] = { "control-socket", "max-sessions", "user", "internal-prefixes" };
 static const char *const notify_keys[] = {
         "relay", "from", "abuse-copy", "default-language", "max-attempts", "templates",
