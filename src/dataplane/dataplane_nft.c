@@ -194,8 +194,11 @@ static const char *nft_errmsg(const struct pc_dataplane *dp)
  * cannot be programmed (an unsafe interface name from the database) is
  * left out and counted in <rep>, so that it cannot stop the others. */
 static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t now, struct nft_elems *out,
-                            struct pc_dp_repair *rep)
+                            struct pc_dp_repair *rep, uint64_t *ret_fp)
 {
+        uint64_t fp = nft_fingerprint_base(d->cfg), h;
+        size_t k;
+
         for (size_t i = 0; i < pc_model_count(m); i++) {
                 const struct pc_vps *v = pc_model_at(m, i);
                 size_t before = out->n;
@@ -210,9 +213,20 @@ static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t 
                 }
                 if (r < 0)
                         return r;
+                /* <m>'s fingerprint (model_fingerprint) as it goes: a VPS
+                 * without exceptions or filters has the same elements at
+                 * <now> as at time 0, which the fingerprint takes */
+                if (ret_fp != NULL && v->n_exceptions + v->n_filters == 0)
+                        fp += nft_elems_hash_sum(out, before);
+                else if (ret_fp != NULL && (r = nft_vps_fingerprint(d->cfg, v, now, &d->scratch, &h, &k)) == 0)
+                        fp += h;
+                if (r < 0)
+                        return r;
                 if (v->n_exceptions + v->n_filters > 0)
                         nft_elems_normalise_from(out, before);
         }
+        if (ret_fp != NULL)
+                *ret_fp = fp;
         return nft_elems_group(out);
 }
 
@@ -363,6 +377,13 @@ static bool table_exists(struct nft_dp *d, const char *family)
 {
         return nft_nl_set_dump(family, d->cfg->agent.nft_table, strcmp(family, "inet") == 0 ? "skeleton" : "vps",
                                ignore_cb, NULL) == 0;
+}
+
+/* True if neither of our tables exists: a cold start, with no record to
+ * compare a fingerprint with. */
+static bool no_tables(struct nft_dp *d)
+{
+        return !table_exists(d, "inet") && !table_exists(d, "bridge");
 }
 
 /* Reads the kernel's tables of <cfg> through netlink (nft_codec.h): the
@@ -576,26 +597,31 @@ out:
 }
 
 /* One attempt of nft_sync_all() for <m> of fingerprint <fp> (<n> elements
- * at <now>).  -ERESTART if another transaction came between what it read
- * and what it wrote: nothing was written then. */
+ * at <now>), or (!<fp_known>, no table there to hold a record) of the
+ * fingerprint desired_elements() takes as it goes.  -ERESTART if another
+ * transaction came between what it read and what it wrote: nothing was
+ * written then. */
 static int sync_once(struct nft_dp *d, const struct pc_model *m, int64_t now, uint64_t fp, size_t n,
-                     struct pc_dp_repair *rep)
+                     bool fp_known, struct pc_dp_repair *rep)
 {
         struct nft_elems want = { 0 }, have = { 0 };
-        uint32_t id = 0, want_id = nft_skeleton_id(d->cfg), gen;
+        uint32_t id = 0, want_id = nft_skeleton_id(d->cfg), gen = 0;
         int r;
 
-        if (kernel_unchanged(d, fp, &gen)) {
+        if (fp_known && kernel_unchanged(d, fp, &gen)) {
                 rep->unchanged = true;
                 rep->elements = n;
                 d->st = (struct nft_state){ gen, fp };
                 return 0;
         }
+        if (!fp_known && nft_nl_genid(&gen) < 0)
+                gen = 0;
         /* Until this sync's transaction, the kernel is not known to hold
          * the model: a transaction meanwhile records so (genid 0). */
         d->st = (struct nft_state){ 0, fp };
         rep->skipped = 0;
-        r = desired_elements(d, m, now, &want, rep);
+        r = desired_elements(d, m, now, &want, rep, fp_known ? NULL : &fp);
+        d->st.fp = fp;
         if (r == 0)
                 r = elements_fit(d, &want);
         if (r < 0)
@@ -635,9 +661,11 @@ out:
 /* nft_sync_all() once <m>'s fingerprint <fp> and count <n> are known (and
  * the VPSes that cannot be programmed counted in <rep>), as
  * nft_sync_start() knows them: at 100,000 VPSes computing them again cost
- * about 0.2 s of a cold start. */
+ * about 0.2 s of a cold start.  Not <fp_known>: where neither table exists
+ * (no record to compare it with), the fingerprint is taken from the
+ * elements as they are built (no_tables()). */
 static int sync_all_fp(struct nft_dp *d, const struct pc_model *m, int64_t now, uint64_t fp, size_t n,
-                       const struct pc_dp_repair *rep, struct pc_dp_repair *ret)
+                       bool fp_known, const struct pc_dp_repair *rep, struct pc_dp_repair *ret)
 {
         int r = 0;
 
@@ -645,7 +673,7 @@ static int sync_all_fp(struct nft_dp *d, const struct pc_model *m, int64_t now, 
                 struct pc_dp_repair one = { .skipped = rep->skipped };
 
                 memcpy(one.skipped_example, rep->skipped_example, sizeof(one.skipped_example));
-                r = sync_once(d, m, now, fp, n, &one);
+                r = sync_once(d, m, now, fp, n, fp_known, &one);
                 if (r == -ERESTART) {
                         r = 0;
                         continue;
@@ -672,9 +700,12 @@ static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64
         r = bridge_netfilter_on(d);
         if (r == 0)
                 r = model_fits(d, m);
-        if (r == 0)
-                r = model_fingerprint(d, m, now, &fp, &n, &rep);
-        return r < 0 ? r : sync_all_fp(d, m, now, fp, n, &rep, ret);
+        if (r < 0)
+                return r;
+        if (no_tables(d))
+                return sync_all_fp(d, m, now, 0, 0, false, &rep, ret);
+        r = model_fingerprint(d, m, now, &fp, &n, &rep);
+        return r < 0 ? r : sync_all_fp(d, m, now, fp, n, true, &rep, ret);
 }
 
 static void *bg_run(void *arg)
@@ -749,6 +780,8 @@ static int nft_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int
                 r = model_fits(d, m);
         if (r < 0)
                 return r;
+        if (no_tables(d))
+                return sync_all_fp(d, m, now, 0, 0, false, &rep, ret);
         r = model_fingerprint(d, m, now, &fp, &n, &rep);
         if (r < 0)
                 return r;
@@ -771,7 +804,7 @@ static int nft_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int
                 if (bg_start(d, notify_fd) == 0)
                         return -EINPROGRESS;
         }
-        return sync_all_fp(d, m, now, fp, n, &rep, ret);
+        return sync_all_fp(d, m, now, fp, n, true, &rep, ret);
 }
 
 static int nft_sync_finish(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
@@ -795,7 +828,7 @@ static int nft_sync_finish(struct pc_dataplane *dp, const struct pc_model *m, in
         r = model_fingerprint(d, m, now, &fp, &n, &rep);
         rep.skipped = 0;
         if (r == 0)
-                r = desired_elements(d, m, now, &want, &rep);
+                r = desired_elements(d, m, now, &want, &rep, NULL);
         rep.elements = want.n;
         if (r == 0)
                 r = repair(d, &bg->have, &want, now, bg->genid, fp, &rep);

@@ -1811,6 +1811,15 @@ int nft_vps_fingerprint(const struct pc_config *cfg, const struct pc_vps *vps, i
         return 0;
 }
 
+uint64_t nft_elems_hash_sum(const struct nft_elems *e, size_t from)
+{
+        uint64_t fp = 0;
+
+        for (size_t i = from; i < e->n; i++)
+                fp += elem_hash(&e->v[i]);
+        return fp;
+}
+
 uint64_t nft_fingerprint_base(const struct pc_config *cfg)
 {
         uint64_t h = body_hash(cfg);

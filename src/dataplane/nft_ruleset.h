@@ -194,6 +194,11 @@ struct nft_state {
 int nft_vps_fingerprint(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,
                         struct nft_elems *scratch, uint64_t *ret_fp, size_t *ret_n);
 
+/* The sum of the hashes nft_vps_fingerprint() adds up, of the elements of
+ * <e> from index <from>: a VPS's fingerprint, if they are its elements at a
+ * time when none of its exceptions and filters (it has none) has ended. */
+uint64_t nft_elems_hash_sum(const struct nft_elems *e, size_t from);
+
 /* The fingerprint of the skeleton: the part of a fleet's that <cfg> gives. */
 uint64_t nft_fingerprint_base(const struct pc_config *cfg);
 

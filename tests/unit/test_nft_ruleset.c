@@ -715,6 +715,20 @@ static void test_fingerprint(void **state)
         assert_true(fw == fv);
         assert_int_equal(nft_vps_fingerprint(cfg, x, NOW, &scratch, &fx, &n), 0);
         assert_true(fx != fv);
+        {
+                /* without exceptions or filters, the sum of its elements'
+                 * hashes at any time, which a cold start takes as it builds
+                 * them (desired_elements) */
+                struct nft_elems els = { 0 };
+
+                assert_int_equal(nft_vps_elements(cfg, x, NOW, &els), 0);
+                assert_int_equal(els.n, n);
+                assert_true(nft_elems_hash_sum(&els, 0) == fx);
+                /* with an exception ended, not: those are taken at time 0 */
+                assert_int_equal(nft_vps_elements(cfg, v, NOW + 7200, &els), 0);
+                assert_true(nft_elems_hash_sum(&els, n) != fv);
+                nft_elems_free(&els);
+        }
         w->exceptions[0].until = NOW + 60; /* another lifetime */
         assert_int_equal(nft_vps_fingerprint(cfg, w, NOW, &scratch, &fw, &n), 0);
         assert_true(fw != fv);
