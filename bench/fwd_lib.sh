@@ -71,6 +71,9 @@ fwd_program() {
 	# Every routed VPS's sources are checked (BCP 38 at every site), so
 	# the measured VPS is registered with its addresses.
 	pc-*) _fwd_bench_nft VPS201 --vps $((n - 1)) ;;
+	# the same with agent.max-vps: the per-VPS sets in the kernel's
+	# fixed-size hash (docs/DATAPLANE.md, "The size of the per-VPS sets")
+	antispoof-sized-*) _fwd_bench_nft VPS101 --site lenoir --max-vps 131072 --vps $((n - 1)) ;;
 	antispoof-*) _fwd_bench_nft VPS101 --site lenoir --vps $((n - 1)) ;;
 	# Provider B's site alone, as its provider ships it: no policy
 	# redirects, so the table has no nat chain (and NAT no hooks).

@@ -16,7 +16,8 @@
 # Usage: bench/restart.sh BUILD_DIR [VPS=100000] [ROUNDS=3] [BUILD_DIR...]
 # Further build folders (e.g. the build before a change) are measured in the
 # same rounds, each after the first, one case at a time.  LAB_PREFIX (default
-# pcrs) names the namespace.  Prints per case and build the medians and
+# pcrs) names the namespace.  MAX_VPS=N sets agent.max-vps (the per-VPS sets'
+# size, docs/DATAPLANE.md) for the builds that know the key.  Prints per case and build the medians and
 # min-max of: listen (ms to "Listening on"), sync (ms to the log line that
 # says the kernel is in sync), and the agent's peak RSS.
 set -eu
@@ -45,6 +46,18 @@ sed -e "s|^database:.*|database: sqlite:$dir/pc.db|" \
     -e "s|  - profiles/|  - $root/etc/profiles/|" \
     -e "s|^  templates: templates|  templates: $root/etc/templates|" \
     "$root/etc/portcullis.yaml" >"$cfg"
+base_cfg=$cfg
+if [ -n "${MAX_VPS:-}" ]; then
+        sed "s|^  nft-table: .*|&\n  max-vps: $MAX_VPS|" "$base_cfg" >"$dir/portcullis-max.yaml"
+fi
+# cfg_of BUILD: the config BUILD runs with (agent.max-vps if it knows it)
+cfg_of() {
+        if [ -n "${MAX_VPS:-}" ] && "$1/src/cli/portcullis" -c "$dir/portcullis-max.yaml" check >/dev/null 2>&1; then
+                echo "$dir/portcullis-max.yaml"
+        else
+                echo "$base_cfg"
+        fi
+}
 "${builds[0]}/src/cli/portcullis" -c "$cfg" init >/dev/null
 python3 - "$dir/pc.db" "$n" <<'EOF'
 import sqlite3, sys
@@ -108,6 +121,7 @@ cases=(cold restart kill9 changed drift)
 declare -A res=()
 for r in $(seq 1 "$rounds"); do
         for b in "${builds[@]}"; do
+                cfg=$(cfg_of "$b")
                 nsx nft delete table inet "$table" 2>/dev/null || true
                 nsx nft delete table bridge "$table" 2>/dev/null || true
                 for c in "${cases[@]}"; do
@@ -128,7 +142,7 @@ for r in $(seq 1 "$rounds"); do
                         else
                                 start "$b"
                         fi
-                        echo "round $r $c ${b}: $out"
+                        echo "round $r $c ${b} ($(basename "$cfg")): $out"
                         res[$c,$b]+="$(cut -d' ' -f1-4 <<<"$out")
 "
                         case $c in

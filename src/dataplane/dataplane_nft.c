@@ -52,6 +52,18 @@ static struct nft_dp *dp_of(struct pc_dataplane *dp)
         return (struct nft_dp *)dp;
 }
 
+/* What the kernel's ENFILE means here: a set declared with a size from
+ * agent.max-vps is full (nft_set_limit). */
+static const char *full_hint(struct nft_dp *d)
+{
+        static _Thread_local char buf[192];
+
+        snprintf(buf, sizeof(buf),
+                 " (a per-VPS set is full: this host holds more VPSes, or addresses, than agent.max-vps %u allows)",
+                 d->cfg->agent.max_vps);
+        return buf;
+}
+
 /* Keeps the kernel's complaint on one line: "Error: ...: <the command>". */
 static void set_error(struct nft_dp *d, const char *what, const char *nft_err)
 {
@@ -66,7 +78,8 @@ static void set_error(struct nft_dp *d, const char *what, const char *nft_err)
         while (n > 0 && msg[n - 1] == ' ')
                 n--;
         msg[n] = '\0';
-        snprintf(d->err, sizeof(d->err), "%s: %s", what, n > 0 ? msg : "the kernel refused it");
+        snprintf(d->err, sizeof(d->err), "%s: %s%s", what, n > 0 ? msg : "the kernel refused it",
+                 d->cfg->agent.max_vps != 0 && strstr(msg, strerror(ENFILE)) != NULL ? full_hint(d) : "");
 }
 
 /* Runs <cmds> as one transaction.  -EIO with the kernel's reason. */
@@ -181,8 +194,11 @@ static const char *nft_errmsg(const struct pc_dataplane *dp)
  * cannot be programmed (an unsafe interface name from the database) is
  * left out and counted in <rep>, so that it cannot stop the others. */
 static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t now, struct nft_elems *out,
-                            struct pc_dp_repair *rep)
+                            struct pc_dp_repair *rep, uint64_t *ret_fp)
 {
+        uint64_t fp = nft_fingerprint_base(d->cfg), h;
+        size_t k;
+
         for (size_t i = 0; i < pc_model_count(m); i++) {
                 const struct pc_vps *v = pc_model_at(m, i);
                 size_t before = out->n;
@@ -197,9 +213,20 @@ static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t 
                 }
                 if (r < 0)
                         return r;
+                /* <m>'s fingerprint (model_fingerprint) as it goes: a VPS
+                 * without exceptions or filters has the same elements at
+                 * <now> as at time 0, which the fingerprint takes */
+                if (ret_fp != NULL && v->n_exceptions + v->n_filters == 0)
+                        fp += nft_elems_hash_sum(out, before);
+                else if (ret_fp != NULL && (r = nft_vps_fingerprint(d->cfg, v, now, &d->scratch, &h, &k)) == 0)
+                        fp += h;
+                if (r < 0)
+                        return r;
                 if (v->n_exceptions + v->n_filters > 0)
                         nft_elems_normalise_from(out, before);
         }
+        if (ret_fp != NULL)
+                *ret_fp = fp;
         return nft_elems_group(out);
 }
 
@@ -352,6 +379,13 @@ static bool table_exists(struct nft_dp *d, const char *family)
                                ignore_cb, NULL) == 0;
 }
 
+/* True if neither of our tables exists: a cold start, with no record to
+ * compare a fingerprint with. */
+static bool no_tables(struct nft_dp *d)
+{
+        return !table_exists(d, "inet") && !table_exists(d, "bridge");
+}
+
 /* Reads the kernel's tables of <cfg> through netlink (nft_codec.h): the
  * skeleton id (kept in the inet table) in *<ret_id>, and, if it is that
  * config's, the per-VPS elements of both tables, set by set, into <out>.
@@ -428,7 +462,8 @@ static int commit_raw(struct nft_dp *d, const char *what, struct nft_nl_batch *b
         if (r == 0)
                 d->st = st;
         else if (r != -ERESTART)
-                snprintf(d->err, sizeof(d->err), "%s: %s", what, err[0] != '\0' ? err : strerror(-r));
+                snprintf(d->err, sizeof(d->err), "%s: %s%s", what, err[0] != '\0' ? err : strerror(-r),
+                         r == -ENFILE && d->cfg->agent.max_vps != 0 ? full_hint(d) : "");
         return r;
 }
 
@@ -455,6 +490,42 @@ static int program_fresh(struct nft_dp *d, const struct nft_elems *want, int64_t
                 r = commit_raw(d, "programming the elements", b, genid != 0 ? genid + 1 : 0, fp);
         nft_nl_batch_free(b);
         return r;
+}
+
+/* A model of more VPSes than agent.max-vps does not fit the sets declared
+ * with that size: refused before anything is written, so that the kernel
+ * keeps whatever it enforces (a fresh skeleton would hold nobody).
+ * -ENFILE. */
+static int model_fits(struct nft_dp *d, const struct pc_model *m)
+{
+        if (d->cfg->agent.max_vps == 0 || pc_model_count(m) <= d->cfg->agent.max_vps)
+                return 0;
+        snprintf(d->err, sizeof(d->err), "%zu VPSes on this host, more than agent.max-vps (%u): nothing written",
+                 pc_model_count(m), d->cfg->agent.max_vps);
+        return -ENFILE;
+}
+
+/* The same for the elements <want> of each set (grouped by set, as
+ * desired_elements() leaves them): a host's addresses may outgrow the
+ * source sets' size (nft_set_limit) before its VPSes do.  -ENFILE. */
+static int elements_fit(struct nft_dp *d, const struct nft_elems *want)
+{
+        for (size_t i = 0, j; i < want->n; i = j) {
+                unsigned limit = nft_set_limit(d->cfg, want->v[i].set);
+
+                for (j = i; j < want->n && strcmp(want->v[j].set, want->v[i].set) == 0 &&
+                            strcmp(want->v[j].family, want->v[i].family) == 0;
+                     j++)
+                        ;
+                if (limit != 0 && j - i > limit) {
+                        snprintf(d->err, sizeof(d->err),
+                                 "%zu elements for set %s %s, more than its size %u (agent.max-vps %u): nothing written",
+                                 j - i, want->v[i].family[0] != '\0' ? want->v[i].family : "inet", want->v[i].set,
+                                 limit, d->cfg->agent.max_vps);
+                        return -ENFILE;
+                }
+        }
+        return 0;
 }
 
 /* Bridged frames reach the inet hooks (conntrack, reject, NAT) only through
@@ -526,26 +597,33 @@ out:
 }
 
 /* One attempt of nft_sync_all() for <m> of fingerprint <fp> (<n> elements
- * at <now>).  -ERESTART if another transaction came between what it read
- * and what it wrote: nothing was written then. */
+ * at <now>), or (!<fp_known>, no table there to hold a record) of the
+ * fingerprint desired_elements() takes as it goes.  -ERESTART if another
+ * transaction came between what it read and what it wrote: nothing was
+ * written then. */
 static int sync_once(struct nft_dp *d, const struct pc_model *m, int64_t now, uint64_t fp, size_t n,
-                     struct pc_dp_repair *rep)
+                     bool fp_known, struct pc_dp_repair *rep)
 {
         struct nft_elems want = { 0 }, have = { 0 };
-        uint32_t id = 0, want_id = nft_skeleton_id(d->cfg), gen;
+        uint32_t id = 0, want_id = nft_skeleton_id(d->cfg), gen = 0;
         int r;
 
-        if (kernel_unchanged(d, fp, &gen)) {
+        if (fp_known && kernel_unchanged(d, fp, &gen)) {
                 rep->unchanged = true;
                 rep->elements = n;
                 d->st = (struct nft_state){ gen, fp };
                 return 0;
         }
+        if (!fp_known && nft_nl_genid(&gen) < 0)
+                gen = 0;
         /* Until this sync's transaction, the kernel is not known to hold
          * the model: a transaction meanwhile records so (genid 0). */
         d->st = (struct nft_state){ 0, fp };
         rep->skipped = 0;
-        r = desired_elements(d, m, now, &want, rep);
+        r = desired_elements(d, m, now, &want, rep, fp_known ? NULL : &fp);
+        d->st.fp = fp;
+        if (r == 0)
+                r = elements_fit(d, &want);
         if (r < 0)
                 goto out;
         rep->elements = want.n;
@@ -580,6 +658,35 @@ out:
         return r;
 }
 
+/* nft_sync_all() once <m>'s fingerprint <fp> and count <n> are known (and
+ * the VPSes that cannot be programmed counted in <rep>), as
+ * nft_sync_start() knows them: at 100,000 VPSes computing them again cost
+ * about 0.2 s of a cold start.  Not <fp_known>: where neither table exists
+ * (no record to compare it with), the fingerprint is taken from the
+ * elements as they are built (no_tables()). */
+static int sync_all_fp(struct nft_dp *d, const struct pc_model *m, int64_t now, uint64_t fp, size_t n,
+                       bool fp_known, const struct pc_dp_repair *rep, struct pc_dp_repair *ret)
+{
+        int r = 0;
+
+        for (int attempt = 0; attempt < 5; attempt++) {
+                struct pc_dp_repair one = { .skipped = rep->skipped };
+
+                memcpy(one.skipped_example, rep->skipped_example, sizeof(one.skipped_example));
+                r = sync_once(d, m, now, fp, n, fp_known, &one);
+                if (r == -ERESTART) {
+                        r = 0;
+                        continue;
+                }
+                if (r == 0 && ret != NULL)
+                        *ret = one;
+                return r;
+        }
+        snprintf(d->err, sizeof(d->err), "other programs kept changing the ruleset while the agent read it "
+                                         "(5 times); nothing written");
+        return -EAGAIN;
+}
+
 static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64_t now,
                         struct pc_dp_repair *ret)
 {
@@ -591,28 +698,14 @@ static int nft_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64
 
         bg_free(bg_join(d)); /* what it read may be stale by now */
         r = bridge_netfilter_on(d);
+        if (r == 0)
+                r = model_fits(d, m);
         if (r < 0)
                 return r;
+        if (no_tables(d))
+                return sync_all_fp(d, m, now, 0, 0, false, &rep, ret);
         r = model_fingerprint(d, m, now, &fp, &n, &rep);
-        for (int attempt = 0; r == 0 && attempt < 5; attempt++) {
-                struct pc_dp_repair one = { .skipped = rep.skipped };
-
-                memcpy(one.skipped_example, rep.skipped_example, sizeof(one.skipped_example));
-                r = sync_once(d, m, now, fp, n, &one);
-                if (r == -ERESTART) {
-                        r = 0;
-                        continue;
-                }
-                if (r == 0 && ret != NULL)
-                        *ret = one;
-                return r;
-        }
-        if (r == 0) {
-                snprintf(d->err, sizeof(d->err), "other programs kept changing the ruleset while the agent read it "
-                                                 "(5 times); nothing written");
-                r = -EAGAIN;
-        }
-        return r;
+        return r < 0 ? r : sync_all_fp(d, m, now, fp, n, true, &rep, ret);
 }
 
 static void *bg_run(void *arg)
@@ -683,8 +776,12 @@ static int nft_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int
 
         bg_free(bg_join(d));
         r = bridge_netfilter_on(d);
+        if (r == 0)
+                r = model_fits(d, m);
         if (r < 0)
                 return r;
+        if (no_tables(d))
+                return sync_all_fp(d, m, now, 0, 0, false, &rep, ret);
         r = model_fingerprint(d, m, now, &fp, &n, &rep);
         if (r < 0)
                 return r;
@@ -707,7 +804,7 @@ static int nft_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int
                 if (bg_start(d, notify_fd) == 0)
                         return -EINPROGRESS;
         }
-        return nft_sync_all(dp, m, now, ret);
+        return sync_all_fp(d, m, now, fp, n, true, &rep, ret);
 }
 
 static int nft_sync_finish(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
@@ -731,7 +828,7 @@ static int nft_sync_finish(struct pc_dataplane *dp, const struct pc_model *m, in
         r = model_fingerprint(d, m, now, &fp, &n, &rep);
         rep.skipped = 0;
         if (r == 0)
-                r = desired_elements(d, m, now, &want, &rep);
+                r = desired_elements(d, m, now, &want, &rep, NULL);
         rep.elements = want.n;
         if (r == 0)
                 r = repair(d, &bg->have, &want, now, bg->genid, fp, &rep);

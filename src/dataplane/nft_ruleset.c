@@ -147,6 +147,53 @@ static void verdict_counters(const char *const *reasons, size_t n, struct strbuf
  * time an interval set takes (BENCHMARKS.md, "Programming and restart"). */
 #define MASK64 "& ffff:ffff:ffff:ffff::"
 
+/* "\t\tsize N\n" for the sets and maps that hold at most one element per
+ * VPS, if agent.max-vps is set ("" otherwise): the kernel then gives them
+ * its fixed-size hash, which it fills about three times as fast as the
+ * resizable one (inserting into resizable sets was 1.7 s of the 2.7 s that
+ * programming 100,000 VPSes took; BENCHMARKS.md, "Programming and restart
+ * at scale").  The size is a hard limit (DATAPLANE.md). */
+static const char *vps_size(const struct pc_config *cfg)
+{
+        static _Thread_local char buf[32];
+
+        if (cfg->agent.max_vps == 0)
+                return "";
+        snprintf(buf, sizeof(buf), "\t\tsize %u\n", cfg->agent.max_vps);
+        return buf;
+}
+
+/* The hash sets of the VPSes' sources (src4, src6, src6_64), with
+ * agent.max-vps: NFT_ADDRS_PER_VPS times its size, and no timeouts (the
+ * fixed-size hash has none): what ends in time goes to the _net sets
+ * (addr_set).  Without it, resizable and with timeouts, as before. */
+static const char *addr_set_opts(const struct pc_config *cfg)
+{
+        static _Thread_local char buf[48];
+
+        if (cfg->agent.max_vps == 0)
+                return "\t\tflags timeout\n";
+        snprintf(buf, sizeof(buf), "\t\tsize %u\n", nft_set_limit(cfg, "src4"));
+        return buf;
+}
+
+unsigned nft_set_limit(const struct pc_config *cfg, const char *set)
+{
+        static const char *const per_vps[] = {
+                "vps",     "suspended", "antispoof", "spoof_report", "any_link_local", "scan_contain", "any_mac",
+                "mac",     "nd_lladdr", "vps_out",   "vps_in",       "vps_nat",        "vps_proxied",
+        };
+
+        if (cfg->agent.max_vps == 0)
+                return 0;
+        for (size_t i = 0; i < PC_ARRAY_SIZE(per_vps); i++)
+                if (strcmp(set, per_vps[i]) == 0)
+                        return cfg->agent.max_vps;
+        if (strcmp(set, "src4") == 0 || strcmp(set, "src6") == 0 || strcmp(set, "src6_64") == 0)
+                return NFT_ADDRS_PER_VPS * cfg->agent.max_vps;
+        return 0;
+}
+
 /* The target of a neighbour solicitation or advertisement is none of the
  * bridge port's own: its whole addresses, its /64s, its other prefixes. */
 #define NA_TARGET_NOT_OWN                                                                   \
@@ -450,13 +497,15 @@ static void bridged_chains(struct strbuf *out)
 /* The per-VPS maps and sets of the site policies, in the inet table for
  * routed VPSes and in the bridge table for bridged ones: keyed by interface
  * (bridge port). */
-static void policy_sets(struct strbuf *out)
+static void policy_sets(const struct pc_config *cfg, struct strbuf *out)
 {
+        const char *sz = vps_size(cfg);
+
         strbuf_printf(out,
-                      "\tmap vps_out {\n\t\ttype ifname : verdict\n\t}\n"
-                      "\tmap vps_in {\n\t\ttype ifname : verdict\n\t}\n"
-                      "\tmap vps_nat {\n\t\ttype ifname : verdict\n\t}\n"
-                      "\tmap vps_proxied {\n\t\ttype ifname : verdict\n\t}\n"
+                      "\tmap vps_out {\n\t\ttype ifname : verdict\n%s\t}\n"
+                      "\tmap vps_in {\n\t\ttype ifname : verdict\n%s\t}\n"
+                      "\tmap vps_nat {\n\t\ttype ifname : verdict\n%s\t}\n"
+                      "\tmap vps_proxied {\n\t\ttype ifname : verdict\n%s\t}\n"
                       "\tset filter_out {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
                       "\tset filter_in {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
                       "\tset filter_ports_out {\n\t\ttype ifname . inet_proto . inet_service\n"
@@ -467,7 +516,8 @@ static void policy_sets(struct strbuf *out)
                       "\tset attempts_out {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
                       "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset attempts_in {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
-                      "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n");
+                      "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n",
+                      sz, sz, sz, sz);
 }
 
 /* Policy <pi>'s exemption sets and chains, but its nat chain, which the
@@ -536,7 +586,7 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
         int64_t mem = d->scan_contact_memory;
 
         strbuf_printf(out,
-                      "\tset scan_contain {\n\t\ttype ifname\n\t}\n"
+                      "\tset scan_contain {\n\t\ttype ifname\n%s\t}\n"
                       /* exceptions for scanning, ending in the kernel on time */
                       "\tset scan_excepted {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
                       "\tset scan_hold {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
@@ -545,7 +595,7 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
                       "\t\ttimeout 1m\n\t}\n"
                       "\tset scan_held_log {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
                       "\t\ttimeout 1m\n\t}\n",
-                      d->scan_hold_timeout);
+                      vps_size(cfg), d->scan_hold_timeout);
         strbuf_printf(out,
                       "\tset contacts4 {\n\t\ttype ifname . ipv4_addr . inet_proto . inet_service\n"
                       "\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout %" PRId64 "s\n\t}\n"
@@ -704,41 +754,100 @@ static void sampled_part(const struct pc_config *cfg, struct strbuf *out)
                            "log group " PC_NFLOG_GROUP_STR " prefix \"" PC_REFLECT_PREFIX "\"\n\t}\n");
 }
 
+/* BCP 38 for a routed VPS (raw_prerouting jumps here by @antispoof): the
+ * chain `antispoof` for a VPS whose policy counts, samples and answers
+ * spoofing (<report>), `antispoof_quiet` for one whose policy only drops
+ * it.  Which of the two is the value of the VPS's one element in
+ * @antispoof: a set of the VPSes that report (once @spoof_report) would be
+ * one more element per VPS for the kernel to insert (BENCHMARKS.md,
+ * "Programming and restart at scale"), and it was looked up only on the
+ * spoofed path, as the two chains differ only there. */
+static void antispoof_chain(bool report, struct strbuf *out)
+{
+        const char *ra = report ? "jump rogue_ra" : VERDICT("spoof") " drop";
+        const char *dhcp = report ? "jump rogue_dhcp" : VERDICT("spoof") " drop";
+
+        strbuf_printf(out,
+                      "\tchain %s {\n"
+                      /* The kernel loops the hypervisor's own multicast and broadcast
+                       * (its router advertisements, broadcast DHCP offers) back in as
+                       * if received on the VPS's interface.  Those copies already
+                       * carry conntrack state; a packet really received from a VPS
+                       * has none yet at raw priority (veth scrubs it between
+                       * namespaces), so only the copies are let through here. */
+                      "\t\tct state untracked,new,established,related return\n"
+                      /* A VPS is never a router or a DHCP server for its neighbours,
+                       * whatever source it uses: a DHCP reply (from a server's port,
+                       * or to a client's whatever its source port) to where a
+                       * client listens for one -- broadcast, multicast, link-local,
+                       * the hypervisor -- is a claim.  Routed to a unicast address
+                       * it is not: `nmap -sU` probes port 68 of internet hosts, and
+                       * the VPS was suspended for it (a unicast reply to another
+                       * VPS's client would need its transaction id; BCP 38 below
+                       * still holds its source). */
+                      "\t\tmeta nfproto ipv6 icmpv6 type nd-router-advert %s\n"
+                      "\t\tudp sport { 67, 547 } fib daddr type { local, broadcast, multicast } %s\n"
+                      "\t\tudp dport { 68, 546 } fib daddr type { local, broadcast, multicast } %s\n"
+                      "\t\tmeta nfproto ipv6 ip6 daddr fe80::/10 udp dport 546 %s\n"
+                      "\t\tmeta nfproto ipv4 iifname . ip saddr @src4 return\n"
+                      "\t\tmeta nfproto ipv4 iifname . ip saddr @src4_net return\n"
+                      /* a DHCP client has no address yet */
+                      "\t\tmeta nfproto ipv4 ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return\n"
+                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6 return\n"
+                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr " MASK64 " @src6_64 return\n"
+                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6_net return\n"
+                      "\t\tmeta nfproto ipv6 ip6 saddr fe80::/64 iifname @any_link_local return\n"
+                      /* duplicate address detection and its MLD report come from :: */
+                      "\t\tmeta nfproto ipv6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } return\n",
+                      report ? "antispoof" : "antispoof_quiet", ra, dhcp, dhcp, dhcp);
+        /* BCP 38 everywhere; counted and answered where the policy says */
+        if (report)
+                strbuf_printf(out,
+                              "\t\tmeta nfproto ipv4 update @spoof4 { iifname counter }\n"
+                              "\t\tmeta nfproto ipv6 update @spoof6 { iifname counter }\n"
+                              "\t\tmeta nfproto ipv4 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
+                              " prefix \"" PC_SPOOF_PREFIX_V4 "\"\n"
+                              "\t\tmeta nfproto ipv6 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
+                              " prefix \"" PC_SPOOF_PREFIX_V6 "\"\n");
+        strbuf_printf(out, "\t\t" VERDICT("spoof") " drop\n\t}\n");
+}
+
 /* Everything after the table's opening line and comment. */
 static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
 {
         bool bridged = pc_config_has_bridged(cfg);
+        const char *sz = vps_size(cfg), *src = addr_set_opts(cfg);
 
         verdict_counters(inet_verdicts, PC_ARRAY_SIZE(inet_verdicts), out);
         if (bridged)
                 strbuf_printf(out, "\tcounter " NFT_VERDICT_PREFIX "bridged_routed {\n\t}\n");
-        policy_sets(out);
+        policy_sets(cfg, out);
         strbuf_printf(out,
                       /* the agent's record of its last transaction (nft_state) */
                       "\tset state {\n\t\ttype mark . mark . mark\n\t}\n"
                       /* every VPS interface: conntrack's invalid packets are dropped */
-                      "\tset vps {\n\t\ttype ifname\n\t}\n"
-                      "\tset suspended {\n\t\ttype ifname\n\t}\n"
-                      /* anti-spoofing: the interfaces checked (jump antispoof, or
+                      "\tset vps {\n\t\ttype ifname\n%s\t}\n"
+                      "\tset suspended {\n\t\ttype ifname\n%s\t}\n"
+                      /* anti-spoofing: the interfaces checked (jump antispoof where
+                       * the policy answers spoofing, antispoof_quiet elsewhere, or
                        * jump suspended_out for a suspended VPS: one lookup for
-                       * both), and what each may send from */
-                      "\tmap antispoof {\n\t\ttype ifname : verdict\n\t}\n"
-                      /* ... and those whose policy counts, samples and answers spoofing */
-                      "\tset spoof_report {\n\t\ttype ifname\n\t}\n"
+                       * all three), and what each may send from */
+                      "\tmap antispoof {\n\t\ttype ifname : verdict\n%s\t}\n"
                       /* whole addresses and IPv6 /64s in hash sets; only other
                        * prefixes need the (slower to build) interval sets */
-                      "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tflags timeout\n\t}\n"
-                      "\tset src6 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
-                      "\tset src6_64 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
+                      "\tset src4 {\n\t\ttype ifname . ipv4_addr\n%s\t}\n"
+                      "\tset src6 {\n\t\ttype ifname . ipv6_addr\n%s\t}\n"
+                      "\tset src6_64 {\n\t\ttype ifname . ipv6_addr\n%s\t}\n"
                       "\tset src4_net {\n\t\ttype ifname . ipv4_addr\n\t\tflags interval,timeout\n\t}\n"
                       "\tset src6_net {\n\t\ttype ifname . ipv6_addr\n\t\tflags interval,timeout\n\t}\n"
                       /* VPSes whose MAC is not registered: any link-local source */
-                      "\tset any_link_local {\n\t\ttype ifname\n\t}\n"
+                      "\tset any_link_local {\n\t\ttype ifname\n%s\t}\n"
                       /* spoofed packets per interface */
                       "\tset spoof4 {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset spoof6 {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset spoof_ra {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
-                      "\tset spoof_dhcp {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n");
+                      "\tset spoof_dhcp {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n",
+                      sz, sz, sz, src, src, src, sz);
         /* every bridged VPS's addresses (BRIDGED_ROUTED) */
         if (bridged)
                 strbuf_printf(out, "\tset bridged4 {\n\t\ttype ipv4_addr\n\t}\n"
@@ -858,56 +967,16 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t}\n"
                       "\tchain suspended_out {\n"
                       "\t\t" VERDICT("suspended_out") " drop\n"
-                      "\t}\n"
-                      "\tchain antispoof {\n"
-                      /* The kernel loops the hypervisor's own multicast and broadcast
-                       * (its router advertisements, broadcast DHCP offers) back in as
-                       * if received on the VPS's interface.  Those copies already
-                       * carry conntrack state; a packet really received from a VPS
-                       * has none yet at raw priority (veth scrubs it between
-                       * namespaces), so only the copies are let through here. */
-                      "\t\tct state untracked,new,established,related return\n"
-                      /* A VPS is never a router or a DHCP server for its neighbours,
-                       * whatever source it uses: a DHCP reply (from a server's port,
-                       * or to a client's whatever its source port) to where a
-                       * client listens for one -- broadcast, multicast, link-local,
-                       * the hypervisor -- is a claim.  Routed to a unicast address
-                       * it is not: `nmap -sU` probes port 68 of internet hosts, and
-                       * the VPS was suspended for it (a unicast reply to another
-                       * VPS's client would need its transaction id; BCP 38 below
-                       * still holds its source). */
-                      "\t\tmeta nfproto ipv6 icmpv6 type nd-router-advert jump rogue_ra\n"
-                      "\t\tudp sport { 67, 547 } fib daddr type { local, broadcast, multicast } jump rogue_dhcp\n"
-                      "\t\tudp dport { 68, 546 } fib daddr type { local, broadcast, multicast } jump rogue_dhcp\n"
-                      "\t\tmeta nfproto ipv6 ip6 daddr fe80::/10 udp dport 546 jump rogue_dhcp\n"
-                      "\t\tmeta nfproto ipv4 iifname . ip saddr @src4 return\n"
-                      "\t\tmeta nfproto ipv4 iifname . ip saddr @src4_net return\n"
-                      /* a DHCP client has no address yet */
-                      "\t\tmeta nfproto ipv4 ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return\n"
-                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6 return\n"
-                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr " MASK64 " @src6_64 return\n"
-                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6_net return\n"
-                      "\t\tmeta nfproto ipv6 ip6 saddr fe80::/64 iifname @any_link_local return\n"
-                      /* duplicate address detection and its MLD report come from :: */
-                      "\t\tmeta nfproto ipv6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } return\n"
-                      /* BCP 38 everywhere; counted and answered where the policy says */
-                      "\t\tiifname != @spoof_report " VERDICT("spoof") " drop\n"
-                      "\t\tmeta nfproto ipv4 update @spoof4 { iifname counter }\n"
-                      "\t\tmeta nfproto ipv6 update @spoof6 { iifname counter }\n"
-                      "\t\tmeta nfproto ipv4 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
-                      " prefix \"" PC_SPOOF_PREFIX_V4 "\"\n"
-                      "\t\tmeta nfproto ipv6 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
-                      " prefix \"" PC_SPOOF_PREFIX_V6 "\"\n"
-                      "\t\t" VERDICT("spoof") " drop\n"
-                      "\t}\n"
+                      "\t}\n");
+        antispoof_chain(true, out);
+        antispoof_chain(false, out);
+        strbuf_printf(out,
                       "\tchain rogue_ra {\n"
-                      "\t\tiifname != @spoof_report " VERDICT("spoof") " drop\n"
                       "\t\tupdate @spoof_ra { iifname counter }\n"
                       "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX_RA "\"\n"
                       "\t\t" VERDICT("spoof") " drop\n"
                       "\t}\n"
                       "\tchain rogue_dhcp {\n"
-                      "\t\tiifname != @spoof_report " VERDICT("spoof") " drop\n"
                       "\t\tupdate @spoof_dhcp { iifname counter }\n"
                       "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SPOOF_PREFIX_DHCP "\"\n"
                       "\t\t" VERDICT("spoof") " drop\n"
@@ -1002,7 +1071,7 @@ static void bridge_answers(struct strbuf *out)
  * same policy chains, which mark instead of rejecting (BR_VERDICT). */
 static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
 {
-        policy_sets(out);
+        policy_sets(cfg, out);
         /* the ports with any filter */
         strbuf_printf(out, "\tset filtered {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n");
         for (size_t pi = 0; pi < cfg->n_policies; pi++) {
@@ -1079,20 +1148,21 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
 static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
 {
         static const char *const kinds[] = { "mac", "arp", "nd", "ra", "dhcp", "ipv4", "ipv6" };
+        const char *sz = vps_size(cfg), *src = addr_set_opts(cfg);
 
         verdict_counters(bridge_verdicts, PC_ARRAY_SIZE(bridge_verdicts), out);
         strbuf_printf(out,
-                      "\tset suspended {\n\t\ttype ifname\n\t}\n"
-                      "\tset vps {\n\t\ttype ifname\n\t}\n"
-                      "\tset spoof_report {\n\t\ttype ifname\n\t}\n"
-                      "\tset any_mac {\n\t\ttype ifname\n\t}\n"
-                      "\tset mac {\n\t\ttype ifname . ether_addr\n\t}\n"
-                      "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tflags timeout\n\t}\n"
-                      "\tset src6 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
-                      "\tset src6_64 {\n\t\ttype ifname . ipv6_addr\n\t\tflags timeout\n\t}\n"
+                      "\tset suspended {\n\t\ttype ifname\n%s\t}\n"
+                      "\tset vps {\n\t\ttype ifname\n%s\t}\n"
+                      "\tset spoof_report {\n\t\ttype ifname\n%s\t}\n"
+                      "\tset any_mac {\n\t\ttype ifname\n%s\t}\n"
+                      "\tset mac {\n\t\ttype ifname . ether_addr\n%s\t}\n"
+                      "\tset src4 {\n\t\ttype ifname . ipv4_addr\n%s\t}\n"
+                      "\tset src6 {\n\t\ttype ifname . ipv6_addr\n%s\t}\n"
+                      "\tset src6_64 {\n\t\ttype ifname . ipv6_addr\n%s\t}\n"
                       "\tset src4_net {\n\t\ttype ifname . ipv4_addr\n\t\tflags interval,timeout\n\t}\n"
                       "\tset src6_net {\n\t\ttype ifname . ipv6_addr\n\t\tflags interval,timeout\n\t}\n"
-                      "\tset any_link_local {\n\t\ttype ifname\n\t}\n"
+                      "\tset any_link_local {\n\t\ttype ifname\n%s\t}\n"
                       /* nft 1.0.6 has no `icmpv6 taddr`: the target of a neighbour
                        * advertisement is bits 64-191 of the ICMPv6 header; whole
                        * addresses and /64s hashed, as the sources are */
@@ -1101,7 +1171,8 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tset na_target {\n\t\ttypeof iifname . @th,64,128\n\t\tflags interval,timeout\n\t}\n"
                       /* its MAC as a 48-bit number, for the link-layer address
                        * options of neighbour discovery */
-                      "\tset nd_lladdr {\n\t\ttypeof iifname . @th,208,48\n\t}\n");
+                      "\tset nd_lladdr {\n\t\ttypeof iifname . @th,208,48\n%s\t}\n",
+                      sz, sz, sz, sz, sz, src, src, src, sz, sz);
         for (size_t i = 0; i < PC_ARRAY_SIZE(kinds); i++)
                 bridge_bad_chain(kinds[i], out);
         bridge_answers(out);
@@ -1376,30 +1447,34 @@ static int na_target_element(const struct pc_vps *vps, const struct pc_prefix *p
 
 /* The set of address or prefix <p> (<base> "src", "bridged"), and its
  * text in <addr>: whole addresses and IPv6 /64s without their length, in
- * the hash sets <base>4, <base>6 and <base>6_64; other prefixes in the
- * interval sets <base>4_net and <base>6_net. */
-static void addr_set(const char *base, const struct pc_prefix *p, char *set, size_t set_size, char *addr,
+ * the hash sets <base>4, <base>6 and <base>6_64; other prefixes, and
+ * (<net>) any prefix, in the interval sets <base>4_net and <base>6_net, a
+ * whole address there as the kernel gives it back (without its length). */
+static void addr_set(const char *base, const struct pc_prefix *p, bool net, char *set, size_t set_size, char *addr,
                      size_t addr_size)
 {
         bool whole = p->len == (p->family == AF_INET ? 32 : 128);
-        bool is64 = p->family == AF_INET6 && p->len == 64;
+        bool is64 = p->family == AF_INET6 && p->len == 64 && !net;
 
         pc_format_prefix(p, addr, addr_size);
         if (whole || is64)
                 *strchr(addr, '/') = '\0';
+        whole = whole && !net;
         copy(set, set_size, base);
         copy(set + strlen(set), set_size - strlen(set),
              p->family == AF_INET ? (whole ? "4" : "4_net") : whole ? "6" : is64 ? "6_64" : "6_net");
 }
 
-/* `"v201" . 198.51.100.10` or `"v201" . 198.51.100.64/29` into src4/src6. */
+/* `"v201" . 198.51.100.10` or `"v201" . 198.51.100.64/29` into src4/src6.
+ * With agent.max-vps (<sized>) the hash sets have no timeouts: a source
+ * that ends in time (<until>) goes to the interval sets. */
 static int source_element(const char *family, const struct pc_vps *vps, const struct pc_prefix *p,
-                          int64_t until, struct nft_elems *out)
+                          int64_t until, bool sized, struct nft_elems *out)
 {
         char addr[64], key[96], set[16];
         int r;
 
-        addr_set("src", p, set, sizeof(set), addr, sizeof(addr));
+        addr_set("src", p, sized && until != 0, set, sizeof(set), addr, sizeof(addr));
         iface_key(vps->iface, addr, key, sizeof(key));
         r = push_in(out, family, set, key, "", until);
         if (r == 0 && strcmp(family, "bridge") == 0 && p->family == AF_INET6)
@@ -1410,8 +1485,10 @@ static int source_element(const char *family, const struct pc_vps *vps, const st
 /* What an anti-spoofed VPS may send from: its addresses and prefixes, the
  * IPv6 link-local address its MAC gives (any link-local if the MAC is not
  * registered), and prefixes granted as exceptions. */
-static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_elems *out)
+static int antispoof_elements(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,
+                              struct nft_elems *out)
 {
+        bool sized = cfg->agent.max_vps != 0;
         bool bridged = vps->site->topology == PC_TOPOLOGY_BRIDGED;
         const char *fam = bridged ? "bridge" : "inet";
         struct pc_prefix ll = { .family = AF_INET6, .len = 128, .bytes = { 0xfe, 0x80 } };
@@ -1419,10 +1496,15 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
         int r;
 
         iface_key(vps->iface, NULL, key, sizeof(key));
-        /* routed: what it sends is checked, or dropped if it is suspended */
+        /* routed: what it sends is checked, or dropped if it is suspended;
+         * counted and answered (antispoof) where the policy says */
         r = push_in(out, fam, bridged ? "vps" : "antispoof", key,
-                    bridged ? "" : vps->suspended ? "jump suspended_out" : "jump antispoof", 0);
-        if (r == 0 && vps->site->policy->anti_spoofing)
+                    bridged                               ? ""
+                    : vps->suspended                      ? "jump suspended_out"
+                    : vps->site->policy->anti_spoofing ? "jump antispoof"
+                                                          : "jump antispoof_quiet",
+                    0);
+        if (r == 0 && bridged && vps->site->policy->anti_spoofing)
                 r = push_in(out, fam, "spoof_report", key, "", 0);
         /* Without a registered MAC (only where the policy does not answer
          * spoofing: the CLI requires one there) the frames' MACs are not
@@ -1446,7 +1528,7 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
                 }
         }
         for (size_t i = 0; i < vps->n_addrs && r == 0; i++)
-                r = source_element(fam, vps, &vps->addrs[i], 0, out);
+                r = source_element(fam, vps, &vps->addrs[i], 0, sized, out);
         if (r == 0 && vps->has_mac) {
                 /* EUI-64: the MAC split by ff:fe, universal/local bit flipped */
                 ll.bytes[8] = vps->mac[0] ^ 0x02;
@@ -1457,7 +1539,7 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
                 ll.bytes[13] = vps->mac[3];
                 ll.bytes[14] = vps->mac[4];
                 ll.bytes[15] = vps->mac[5];
-                r = source_element(fam, vps, &ll, 0, out);
+                r = source_element(fam, vps, &ll, 0, sized, out);
         } else if (r == 0) {
                 r = push_in(out, fam, "any_link_local", key, "", 0);
                 if (r == 0 && bridged) {
@@ -1470,7 +1552,7 @@ static int antispoof_elements(const struct pc_vps *vps, int64_t now, struct nft_
 
                 if (pc_exception_source_prefix(vps->exceptions[i].service, &p) &&
                     !ended(vps->exceptions[i].until, now))
-                        r = source_element(fam, vps, &p, vps->exceptions[i].until, out);
+                        r = source_element(fam, vps, &p, vps->exceptions[i].until, sized, out);
         }
         return r;
 }
@@ -1522,13 +1604,13 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
         /* BCP 38 at every site; the policy only says whether spoofing is
          * counted, sampled and answered. */
         if (r == 0)
-                r = antispoof_elements(vps, now, out);
+                r = antispoof_elements(cfg, vps, now, out);
         /* A bridged VPS's addresses are reached through the bridge, never
          * routed to or from it by the hypervisor (BRIDGED_ROUTED). */
         for (size_t i = 0; i < vps->n_addrs && r == 0 && vps->site->topology == PC_TOPOLOGY_BRIDGED; i++) {
                 char addr[64];
 
-                addr_set("bridged", &vps->addrs[i], set, sizeof(set), addr, sizeof(addr));
+                addr_set("bridged", &vps->addrs[i], false, set, sizeof(set), addr, sizeof(addr));
                 r = push(out, set, addr, "", 0);
         }
         for (size_t i = 0; i < vps->n_exceptions && r == 0; i++) {
@@ -1729,6 +1811,15 @@ int nft_vps_fingerprint(const struct pc_config *cfg, const struct pc_vps *vps, i
         return 0;
 }
 
+uint64_t nft_elems_hash_sum(const struct nft_elems *e, size_t from)
+{
+        uint64_t fp = 0;
+
+        for (size_t i = from; i < e->n; i++)
+                fp += elem_hash(&e->v[i]);
+        return fp;
+}
+
 uint64_t nft_fingerprint_base(const struct pc_config *cfg)
 {
         uint64_t h = body_hash(cfg);
@@ -1755,7 +1846,7 @@ bool nft_set_layout(const char *family, const char *set, struct nft_set_layout *
 #define IF { NFT_F_IFNAME }, 1
                 { "vps", '*', { IF, false, false, false } },
                 { "suspended", '*', { IF, false, false, false } },
-                { "spoof_report", '*', { IF, false, false, false } },
+                { "spoof_report", 'b', { IF, false, false, false } },
                 { "any_link_local", '*', { IF, false, false, false } },
                 { "antispoof", 'i', { IF, false, false, true } },
                 { "scan_contain", 'i', { IF, false, false, false } },

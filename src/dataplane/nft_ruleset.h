@@ -121,6 +121,16 @@ void nft_skeleton(const struct pc_config *cfg, struct strbuf *out);
  * config changes anything the kernel holds outside per-VPS elements. */
 uint32_t nft_skeleton_id(const struct pc_config *cfg);
 
+/* With agent.max-vps, the hash sets of sources (src4, src6, src6_64) hold
+ * up to this many times as many elements: a VPS's IPv4 addresses, its
+ * whole IPv6 addresses (its link-local one included), its /64s. */
+#define NFT_ADDRS_PER_VPS 4
+
+/* How many elements per-VPS set <set> (of either table) may hold: its
+ * declared size, agent.max-vps or NFT_ADDRS_PER_VPS times it (0: not
+ * declared, no limit). */
+unsigned nft_set_limit(const struct pc_config *cfg, const char *set);
+
 /* Appends the elements <vps> needs at time <now> to <out> (exceptions and
  * filters that have ended are left out).  -ENOMEM. */
 int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,
@@ -183,6 +193,11 @@ struct nft_state {
  * nothing to a fleet's fingerprint), -ENOMEM. */
 int nft_vps_fingerprint(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,
                         struct nft_elems *scratch, uint64_t *ret_fp, size_t *ret_n);
+
+/* The sum of the hashes nft_vps_fingerprint() adds up, of the elements of
+ * <e> from index <from>: a VPS's fingerprint, if they are its elements at a
+ * time when none of its exceptions and filters (it has none) has ended. */
+uint64_t nft_elems_hash_sum(const struct nft_elems *e, size_t from);
 
 /* The fingerprint of the skeleton: the part of a fleet's that <cfg> gives. */
 uint64_t nft_fingerprint_base(const struct pc_config *cfg);

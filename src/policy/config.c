@@ -197,7 +197,9 @@ static const char *const spam_keys[] = {
 };
 static const char *const spoof_keys[] = { "enabled", "episode-gap" };
 static const char *const escalation_keys[] = { "memory", "steps" };
-static const char *const agent_keys[] = { "control-socket", "nft-table", "attempts-interval", "host", "snapshot" };
+static const char *const agent_keys[] = {
+        "control-socket", "nft-table", "attempts-interval", "host", "snapshot", "max-vps",
+};
 static const char *const smtpd_keys[] = { "control-socket", "max-sessions", "user", "internal-prefixes" };
 static const char *const notify_keys[] = {
         "relay", "from", "abuse-copy", "default-language", "max-attempts", "templates",
@@ -2175,6 +2177,10 @@ static int load_agent(struct ctx *c, const struct node *n)
                         return fail(c, x, "'snapshot' must be an absolute path of at most %zu bytes, or none, not %s",
                                     sizeof(ac->snapshot) - 5, show(x, buf, sizeof(buf)));
         }
+        /* 2^24: 32 MiB of buckets per set, far past any hypervisor */
+        if ((x = map_get(n, "max-vps")) != NULL &&
+            (r = get_uint(c, x, "max-vps", 1, 1u << 24, &ac->max_vps)) < 0)
+                return r;
         return 0;
 }
 

@@ -222,6 +222,12 @@ struct pc_agent_config {
          * set: /var/lib/portcullis/snapshot-HOST in a fleet, none on a
          * single host). */
         char snapshot[256];
+        /* agent.max-vps: the most VPSes this host will hold (0: not set).
+         * The per-VPS sets that hold one element per VPS are then declared
+         * with that size: a fixed hash table the kernel fills about three
+         * times as fast as a resizable one, whose size is a hard limit and
+         * whose buckets are allocated at once (docs/DATAPLANE.md). */
+        unsigned max_vps;
 };
 
 #define PC_SMTPD_INTERNAL_MAX 256

@@ -348,6 +348,8 @@ void pc_config_print(const struct pc_config *cfg, FILE *out)
                 fputs("\n  snapshot: ", out);
                 print_quoted(out, cfg->agent.snapshot);
         }
+        if (cfg->agent.max_vps != 0) /* only if set */
+                fprintf(out, "\n  max-vps: %u", cfg->agent.max_vps);
         fputs("\n\nsmtpd:\n  control-socket: ", out);
         print_quoted(out, cfg->smtpd.control_socket);
         fprintf(out, "\n  max-sessions: %u\n  user: %s\n", cfg->smtpd.max_sessions,
@@ -651,6 +653,8 @@ json_t *pc_config_json(const struct pc_config *cfg)
                 put(&b, x, "host", json_string(cfg->agent.host));
         if (cfg->agent.snapshot[0] != '\0')
                 put(&b, x, "snapshot", json_string(cfg->agent.snapshot));
+        if (cfg->agent.max_vps != 0)
+                put(&b, x, "max-vps", json_integer(cfg->agent.max_vps));
         put(&b, o, "agent", x);
 
         x = json_object();

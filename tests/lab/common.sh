@@ -65,6 +65,11 @@ pc_setup() {
                 sed "s|^  source: vps|  source: hypervisor|" "$PC_ROOT/etc/profiles/lenoir.yaml" >"$LAB_DIR/lenoir.yaml"
                 sed -i "s|^  - $PC_ROOT/etc/profiles/lenoir.yaml|  - $LAB_DIR/lenoir.yaml|" "$PC_CFG"
         fi
+        # LAB_MAX_VPS=N: agent.max-vps, the per-VPS sets declared with that
+        # size (docs/DATAPLANE.md, "The size of the per-VPS sets")
+        if [ -n "${LAB_MAX_VPS:-}" ]; then
+                sed -i "s|^  nft-table: .*|&\n  max-vps: $LAB_MAX_VPS|" "$PC_CFG"
+        fi
         "$PC_BIN" -c "$PC_CFG" init >/dev/null
 }
 

@@ -33,6 +33,8 @@
 #			fe80::1 are inet's), and hv keeps LAB_HV_UPLINK_V4/V6 on
 #			br0 with an on-link route to every VPS (for its resets,
 #			ICMP errors and the SMTP proxy's replies)
+#	LAB_MAX_VPS	agent.max-vps in the config pc_setup writes (common.sh):
+#			the per-VPS sets declared with that size
 #
 # Variables set (and exported) by lab_up; also written to $LAB_DIR/env so
 # another shell can `. "$LAB_DIR/env"`:

@@ -113,7 +113,8 @@ static void test_skeleton(void **state)
         assert_non_null(strstr(s, "oifname . meta l4proto . th sport @filter_ports_out counter name \"verdict_filter_out\" drop"));
         assert_non_null(strstr(s, "iifname . meta l4proto . th sport @filter_ports_in counter name \"verdict_filter_in\" drop"));
         /* BCP 38 everywhere, answered only where the policy says */
-        assert_non_null(strstr(s, "iifname != @spoof_report counter name \"verdict_spoof\" drop"));
+        assert_non_null(strstr(s, "chain antispoof_quiet {"));
+        assert_null(strstr(s, "set spoof_report {\n\t\ttype ifname\n\t}\n\tset src4")); /* inet: in @antispoof */
         /* Provider B: smtp egress only, vpn and bittorrent both ways, published ports. */
         snprintf(want, sizeof(want), "tcp . 25 : jump p%zu_r0_out", b_idx);
         assert_non_null(strstr(s, want));
@@ -178,7 +179,7 @@ static void test_vps_elements(void **state)
         assert_true(has_elem(&out, "filter_ports_out", "\"v201\" . tcp . 20-23", "", NOW + 60));
         /* BCP 38 at provider B's site too, silently */
         assert_true(has_elem(&out, "vps", "\"v201\"", "", 0));
-        assert_true(has_elem(&out, "antispoof", "\"v201\"", "jump antispoof", 0));
+        assert_true(has_elem(&out, "antispoof", "\"v201\"", "jump antispoof_quiet", 0));
         assert_true(has_elem(&out, "any_link_local", "\"v201\"", "", 0));
         assert_false(has_elem(&out, "spoof_report", "\"v201\"", "", 0));
         /* milano only records scans: nothing held back */
@@ -192,13 +193,14 @@ static void test_vps_elements(void **state)
         /* lenoir checks sources: no MAC registered, so any link-local */
         assert_true(has_elem(&out, "antispoof", "\"v101\"", "jump antispoof", 0));
         assert_true(has_elem(&out, "any_link_local", "\"v101\"", "", 0));
-        assert_true(has_elem(&out, "spoof_report", "\"v101\"", "", 0));
+        /* ... and answers spoofing: the value of its one element in @antispoof */
+        assert_false(has_elem(&out, "spoof_report", "\"v101\"", "", 0));
         assert_true(has_elem(&out, "vps", "\"v101\"", "", 0));
         snprintf(value, sizeof(value), "jump p%zu_proxied", l);
         assert_true(has_elem(&out, "vps_proxied", "\"v101\"", value, 0));
         /* lenoir filters scanners: the kernel holds back its first contacts */
         assert_true(has_elem(&out, "scan_contain", "\"v101\"", "", 0));
-        assert_int_equal(out.n, 7);
+        assert_int_equal(out.n, 6);
         nft_elems_free(&out);
         {
                 struct pc_prefix p4, p6;
@@ -226,6 +228,36 @@ static void test_vps_elements(void **state)
         assert_true(has_elem(&out, "src4_net", "\"v101\" . 198.51.100.64/29", "", NOW + 60));
         assert_false(has_elem(&out, "any_link_local", "\"v101\"", "", 0));
         nft_elems_free(&out);
+        {
+                /* agent.max-vps: the source hash sets have no timeouts, so a
+                 * source that ends in time goes to the interval sets, a whole
+                 * address there as the kernel gives it back */
+                struct pc_exception z = { .id = 11, .until = NOW + 60 };
+                struct strbuf sk = { 0 };
+
+                snprintf(z.service, sizeof(z.service), "source-prefix:198.51.100.7/32");
+                assert_int_equal(pc_vps_add_exception(a, &z), 0);
+                cfg->agent.max_vps = 1000;
+                assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
+                assert_true(has_elem(&out, "src4", "\"v101\" . 203.0.113.10", "", 0));
+                assert_true(has_elem(&out, "src4_net", "\"v101\" . 198.51.100.7", "", NOW + 60));
+                assert_false(has_elem(&out, "src4", "\"v101\" . 198.51.100.7", "", NOW + 60));
+                assert_true(has_elem(&out, "src4_net", "\"v101\" . 198.51.100.64/29", "", NOW + 60));
+                assert_true(has_elem(&out, "src6_64", "\"v101\" . 2001:db8:101::", "", 0));
+                assert_int_equal(nft_set_limit(cfg, "vps"), 1000);
+                assert_int_equal(nft_set_limit(cfg, "src6_64"), NFT_ADDRS_PER_VPS * 1000);
+                assert_int_equal(nft_set_limit(cfg, "src4_net"), 0);
+                nft_skeleton(cfg, &sk);
+                assert_non_null(strstr(strbuf_str(&sk), "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tsize 4000\n\t}\n"));
+                assert_non_null(strstr(strbuf_str(&sk), "\tset vps {\n\t\ttype ifname\n\t\tsize 1000\n\t}\n"));
+                strbuf_free(&sk);
+                cfg->agent.max_vps = 0;
+                assert_int_equal(nft_set_limit(cfg, "vps"), 0);
+                nft_elems_free(&out);
+                assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
+                assert_true(has_elem(&out, "src4", "\"v101\" . 198.51.100.7", "", NOW + 60));
+                nft_elems_free(&out);
+        }
         a->suspended = true;
         assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
         assert_true(has_elem(&out, "suspended", "\"v101\"", "", 0));
@@ -683,6 +715,20 @@ static void test_fingerprint(void **state)
         assert_true(fw == fv);
         assert_int_equal(nft_vps_fingerprint(cfg, x, NOW, &scratch, &fx, &n), 0);
         assert_true(fx != fv);
+        {
+                /* without exceptions or filters, the sum of its elements'
+                 * hashes at any time, which a cold start takes as it builds
+                 * them (desired_elements) */
+                struct nft_elems els = { 0 };
+
+                assert_int_equal(nft_vps_elements(cfg, x, NOW, &els), 0);
+                assert_int_equal(els.n, n);
+                assert_true(nft_elems_hash_sum(&els, 0) == fx);
+                /* with an exception ended, not: those are taken at time 0 */
+                assert_int_equal(nft_vps_elements(cfg, v, NOW + 7200, &els), 0);
+                assert_true(nft_elems_hash_sum(&els, n) != fv);
+                nft_elems_free(&els);
+        }
         w->exceptions[0].until = NOW + 60; /* another lifetime */
         assert_int_equal(nft_vps_fingerprint(cfg, w, NOW, &scratch, &fw, &n), 0);
         assert_true(fw != fv);
