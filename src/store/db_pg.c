@@ -959,6 +959,21 @@ static const struct db_driver pg_driver = {
         .connected = pg_connected,
 };
 
+/* The grants of every role mapped before, made again: a step that changes
+ * what a host's role may do (or adds columns it updates: it updates
+ * columns, not tables) ends with it. */
+#define REGRANT_MAPPED_ROLES                                                                    \
+        "DO $$\n"                                                                              \
+        "DECLARE\n"                                                                            \
+        "        m RECORD;\n"                                                                  \
+        "BEGIN\n"                                                                              \
+        "        FOR m IN SELECT role, host FROM agent_role LOOP\n"                            \
+        "                IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = m.role) THEN\n"     \
+        "                        PERFORM portcullis_agent_role(m.role, m.host);\n"             \
+        "                END IF;\n"                                                            \
+        "        END LOOP;\n"                                                                  \
+        "END $$;\n"
+
 /* The steps from an older PostgreSQL schema to schema_pg.sql's, each one
  * transaction that also sets its version.  (A database created by
  * schema_pg.sql starts at its version and needs none.) */
@@ -1112,16 +1127,7 @@ static const struct {
               "DO $$ BEGIN\n"
               "        EXECUTE format('ALTER DATABASE %I SET idle_in_transaction_session_timeout = ''30s''', current_database());\n"
               "END $$;\n"
-              "DO $$\n"
-              "DECLARE\n"
-              "        m RECORD;\n"
-              "BEGIN\n"
-              "        FOR m IN SELECT role, host FROM agent_role LOOP\n"
-              "                IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = m.role) THEN\n"
-              "                        PERFORM portcullis_agent_role(m.role, m.host);\n"
-              "                END IF;\n"
-              "        END LOOP;\n"
-              "END $$;\n"
+              REGRANT_MAPPED_ROLES
               "UPDATE schema_version SET version = 15;\n"
               "COMMIT;" },
         /* A move's confirmation by the host the VPS left: schema_pg.sql's
@@ -1183,16 +1189,7 @@ static const struct {
               "CREATE POLICY host_depart ON audit FOR INSERT\n"
               "        WITH CHECK (action = 'vps.depart' AND EXISTS (SELECT 1 FROM vps WHERE vps.id = vps_id\n"
               "                                                      AND vps.departing_from = portcullis_host()));\n"
-              "DO $$\n"
-              "DECLARE\n"
-              "        m RECORD;\n"
-              "BEGIN\n"
-              "        FOR m IN SELECT role, host FROM agent_role LOOP\n"
-              "                IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = m.role) THEN\n"
-              "                        PERFORM portcullis_agent_role(m.role, m.host);\n"
-              "                END IF;\n"
-              "        END LOOP;\n"
-              "END $$;\n"
+              REGRANT_MAPPED_ROLES
               "UPDATE schema_version SET version = 16;\n"
               "COMMIT;" },
 };

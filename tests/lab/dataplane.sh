@@ -77,7 +77,8 @@ t1=$(lab_now_ms)
 echo "     $out" | tail -1
 check "grant reached the kernel (agent confirmed)" grep -q "enforced by portcullisd" <<<"$out"
 echo "     grant-to-enforced: $((t1 - t0)) ms end to end (CLI start to kernel commit)"
-check "grant-to-enforced under 100 ms" test $((t1 - t0)) -lt 100
+bound=${ENFORCED_MS:-100} # tests/meson.build: 250 under ASan only
+check "grant-to-enforced under $bound ms" test $((t1 - t0)) -lt "$bound"
 check "swaks to 587 delivers after the grant" swaks_send vps201 "$LAB_INET_V4" 587 "granted-587-$$"
 check "the MTA really received it" lab_mail_wait "granted-587-$$" 5
 check "swaks over IPv6 delivers after the grant" swaks_send vps201 "$LAB_INET_V6" 587 "granted-587-v6-$$"

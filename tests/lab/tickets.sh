@@ -51,7 +51,8 @@ t1=$(lab_now_ms)
 echo "     $out" | tail -2
 check "approval reached the kernel (agent confirmed)" grep -q "enforced by portcullisd" <<<"$out"
 echo "     approve-to-enforced: $((t1 - t0)) ms end to end (CLI start to kernel commit)"
-check "approve-to-enforced under 100 ms" test $((t1 - t0)) -lt 100
+bound=${ENFORCED_MS:-100} # tests/meson.build: 250 under ASan only
+check "approve-to-enforced under $bound ms" test $((t1 - t0)) -lt "$bound"
 check "swaks to 587 delivers after the approval" swaks_send vps201 "$LAB_INET_V4" 587 "ticket-587-$$"
 check "the MTA really received it" lab_mail_wait "ticket-587-$$" 5
 check "swaks over IPv6 to 587 delivers too" swaks_send vps201 "$LAB_INET_V6" 587 "ticket-587-v6-$$"
