@@ -108,6 +108,8 @@ struct agent {
         struct pc_store_watch *watch; /* the database's change notices; NULL none (changes.c) */
         struct event *watch_ev;       /* its event on the loop */
         struct event_base *base;      /* the loop's (loop.c) */
+        struct control_client *control_clients; /* waiting for their request line (control.c) */
+        unsigned n_control_clients;
         int64_t watch_retry_at;       /* when to connect again after losing it; 0: now */
         unsigned watch_failures;      /* in a row, for the back-off */
         bool watch_told;              /* its loss was logged */
@@ -420,6 +422,8 @@ int agent_events_open(struct agent *a);
 void agent_events_dispatch(struct agent *a);
 
 void control_serve(struct agent *a, int listen_fd);
+/* Closes the clients still waiting for their request line (at stop). */
+void control_close(struct agent *a);
 
 /* The event loop (loop.c) until a signal stops it: 0, or a negative errno. */
 int agent_run(struct agent *a, int listen_fd, int sig_fd);

@@ -9,8 +9,10 @@
  *   reload      re-read the configuration (as SIGHUP)
  *   mail [ID]   the SMTP proxy's per-VPS mail figures, as last read
  * Only root or the agent's own user may talk to it (SO_PEERCRED).  A client
- * gets CONTROL_DEADLINE_MS to send its line; it cannot hold the agent. */
+ * gets CONTROL_DEADLINE_MS to send its line, waited for on the loop, not
+ * by it: a client that sends nothing holds neither the agent nor others. */
 #include <errno.h>
+#include <event2/event.h>
 #include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,40 +26,45 @@
 
 #define CONTROL_LINE_MAX 256
 #define CONTROL_DEADLINE_MS 1000
+#define CONTROL_CLIENTS_MAX 64 /* waiting for their line at once */
 
-/* Reads one line within the deadline.  -ETIMEDOUT, -EMSGSIZE, -EPROTO. */
-static int read_line(int fd, char *buf, size_t size)
+/* A client whose request line has not all arrived: it waits on the loop
+ * for its bytes, as many at once as CONTROL_CLIENTS_MAX, and never holds
+ * the loop (a read is never waited for). */
+struct control_client {
+        struct agent *a;
+        int fd;
+        struct event *ev;
+        long deadline; /* pc_mono_ms() */
+        size_t n;
+        char line[CONTROL_LINE_MAX];
+        struct control_client *next;
+};
+
+/* Reads what <c> sent so far: 0 a whole line (NUL-terminated in c->line),
+ * -EAGAIN not yet, -EMSGSIZE, -EPROTO, -EBADMSG. */
+static int read_line(struct control_client *c)
 {
-        long deadline = pc_mono_ms() + CONTROL_DEADLINE_MS;
-        size_t n = 0;
-
         for (;;) {
-                struct pollfd p = { .fd = fd, .events = POLLIN };
-                long left = deadline - pc_mono_ms();
-                ssize_t got;
+                ssize_t got = read(c->fd, c->line + c->n, sizeof(c->line) - 1 - c->n);
 
-                if (left <= 0)
-                        return -ETIMEDOUT;
-                if (poll(&p, 1, (int)left) <= 0)
-                        continue;
-                got = read(fd, buf + n, size - 1 - n);
                 if (got == 0)
                         return -EPROTO;
                 if (got == -1) {
-                        if (errno == EINTR || errno == EAGAIN)
+                        if (errno == EINTR)
                                 continue;
-                        return -errno;
+                        return errno == EAGAIN ? -EAGAIN : -errno;
                 }
-                n += (size_t)got;
-                buf[n] = '\0';
-                char *nl = memchr(buf, '\n', n);
+                c->n += (size_t)got;
+                c->line[c->n] = '\0';
+                char *nl = memchr(c->line, '\n', c->n);
 
                 if (nl != NULL) {
                         *nl = '\0';
                         /* A NUL inside would cut the request short unseen. */
-                        return memchr(buf, '\0', (size_t)(nl - buf)) != NULL ? -EBADMSG : 0;
+                        return memchr(c->line, '\0', (size_t)(nl - c->line)) != NULL ? -EBADMSG : 0;
                 }
-                if (n == size - 1)
+                if (c->n == sizeof(c->line) - 1)
                         return -EMSGSIZE;
         }
 }
@@ -138,11 +145,61 @@ static int dispatch(struct agent *a, int fd, char *line, json_t *reply)
         return 0;
 }
 
+static void client_free(struct control_client *c)
+{
+        for (struct control_client **p = &c->a->control_clients; *p != NULL; p = &(*p)->next)
+                if (*p == c) {
+                        *p = c->next;
+                        break;
+                }
+        c->a->n_control_clients--;
+        event_free(c->ev);
+        free(c);
+}
+
+static void answer(struct agent *a, int fd, json_t *reply)
+{
+        reply_send(fd, reply);
+        json_decref(reply);
+        close(fd);
+}
+
+static void on_client(evutil_socket_t fd, short what, void *arg)
+{
+        struct control_client *c = arg;
+        struct agent *a = c->a;
+        json_t *reply;
+        long left;
+        int r;
+
+        r = (what & EV_READ) ? read_line(c) : -EAGAIN;
+        left = c->deadline - pc_mono_ms();
+        if (r == -EAGAIN && left > 0) {
+                event_add(c->ev, &(struct timeval){ .tv_sec = left / 1000, .tv_usec = left % 1000 * 1000 });
+                return;
+        }
+        reply = json_object();
+        if (r < 0) {
+                json_object_set_new(reply, "ok", json_false());
+                json_object_set_new(reply, "error",
+                                    json_string(r == -EAGAIN     ? "no request line within 1 s"
+                                                : r == -EMSGSIZE ? "request line too long"
+                                                : r == -EBADMSG  ? "request line holds a NUL byte"
+                                                                 : "connection closed before a request line"));
+        } else if (dispatch(a, fd, c->line, reply) == 1) {
+                json_decref(reply);
+                client_free(c); /* answered once applied (synced_reply) */
+                return;
+        }
+        client_free(c);
+        answer(a, fd, reply);
+}
+
 void control_serve(struct agent *a, int listen_fd)
 {
-        char line[CONTROL_LINE_MAX];
+        struct control_client *c;
         json_t *reply;
-        int fd, r, uid = -1;
+        int fd, uid = -1;
 
         fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
         if (fd == -1)
@@ -152,18 +209,36 @@ void control_serve(struct agent *a, int listen_fd)
                 agent_log("Refused a control client with uid %d: only root may change the policy", uid);
                 json_object_set_new(reply, "ok", json_false());
                 json_object_set_new(reply, "error", json_string("permission denied"));
-        } else if ((r = read_line(fd, line, sizeof(line))) < 0) {
-                json_object_set_new(reply, "ok", json_false());
-                json_object_set_new(reply, "error",
-                                    json_string(r == -ETIMEDOUT   ? "no request line within 1 s"
-                                                : r == -EMSGSIZE ? "request line too long"
-                                                : r == -EBADMSG  ? "request line holds a NUL byte"
-                                                                 : "connection closed before a request line"));
-        } else if (dispatch(a, fd, line, reply) == 1) {
-                json_decref(reply);
-                return; /* answered once applied (synced_reply) */
+                answer(a, fd, reply);
+                return;
         }
-        reply_send(fd, reply);
+        if (a->n_control_clients >= CONTROL_CLIENTS_MAX || (c = calloc(1, sizeof(*c))) == NULL) {
+                json_object_set_new(reply, "ok", json_false());
+                json_object_set_new(reply, "error", json_string("too many control clients at once: try again"));
+                answer(a, fd, reply);
+                return;
+        }
         json_decref(reply);
-        close(fd);
+        *c = (struct control_client){ .a = a, .fd = fd, .deadline = pc_mono_ms() + CONTROL_DEADLINE_MS };
+        c->ev = event_new(a->base, fd, EV_READ, on_client, c);
+        if (c->ev == NULL) {
+                free(c);
+                close(fd);
+                return;
+        }
+        c->next = a->control_clients;
+        a->control_clients = c;
+        a->n_control_clients++;
+        /* (most clients' line is there already: read it now) */
+        on_client(fd, EV_READ, c);
+}
+
+void control_close(struct agent *a)
+{
+        while (a->control_clients != NULL) {
+                int fd = a->control_clients->fd;
+
+                client_free(a->control_clients);
+                close(fd);
+        }
 }

@@ -194,6 +194,7 @@ int agent_run(struct agent *a, int listen_fd, int sig_fd)
         if (r == 0 && event_base_dispatch(l.base) < 0)
                 r = -EIO;
         agent_watch_close(a);
+        control_close(a);
         a->base = NULL;
         for (size_t i = 0; i < PC_ARRAY_SIZE(ev); i++)
                 if (ev[i] != NULL)

@@ -221,6 +221,21 @@ check "and the kernel is unchanged" test "$(nft_hv list table inet portcullis | 
 check "status reports the error" grep -q "not safe to program" <(pc status)
 check "other VPSes are still enforced" refused_fast 1 swaks_send vps201 "$LAB_INET_V4" 587 "after-unsafe"
 
+echo "# control clients that send nothing hold neither the agent nor the others"
+silent=()
+for i in 1 2 3; do
+        ip netns exec "$LAB_HV" bash -c "sleep 4 | socat -t6 - UNIX-CONNECT:$LAB_DIR/control.sock" >"$LAB_DIR/silent$i.out" 2>&1 &
+        silent+=($!)
+done
+sleep 0.2
+t0=$(lab_now_ms)
+pc status >/dev/null
+t1=$(lab_now_ms)
+echo "     status beside three silent clients: $((t1 - t0)) ms (each may wait 1 s for its line)"
+check "status answers beside three silent clients, within 700 ms" test $((t1 - t0)) -lt 700
+wait "${silent[@]}"
+check "each silent client is told why after 1 s" test "$(cat "$LAB_DIR"/silent[123].out | grep -c 'no request line within 1 s')" = 3
+
 echo "# the database lost under the agent: it does not start on an empty one"
 agent_kill
 mv "$LAB_DIR/portcullis.db" "$LAB_DIR/portcullis.db.lost"
