@@ -860,6 +860,96 @@ static void let_go(struct agent *a, struct pc_vps *vps)
         json_decref(reply);
 }
 
+/* The moves away from this host that the database has not seen
+ * confirmed, as read by the database thread: at most DEPARTING_MAX a
+ * pass, after <after> (the last of the pass before: the next ones at the
+ * next pass, so that VMs still here do not hide the others). */
+#define DEPARTING_MAX 64
+struct departing_read {
+        char host[PC_NAME_MAX];
+        char after[PC_NAME_MAX];
+        size_t n;
+        char id[DEPARTING_MAX][PC_NAME_MAX];
+        char iface[DEPARTING_MAX][16];
+};
+
+static int departing_one(const char *id, const char *iface, void *arg)
+{
+        struct departing_read *x = arg;
+
+        if (x->n >= DEPARTING_MAX)
+                return 0;
+        snprintf(x->id[x->n], PC_NAME_MAX, "%s", id);
+        snprintf(x->iface[x->n], sizeof(x->iface[0]), "%s", iface);
+        x->n++;
+        return 0;
+}
+
+static int departing_run(struct pc_store *store, const struct pc_config *cfg, void *arg)
+{
+        struct departing_read *x = arg;
+
+        (void)cfg;
+        x->n = 0;
+        return pc_store_vps_departing(store, x->host, x->after, DEPARTING_MAX, departing_one, x);
+}
+
+/* Whether the VM of <id>, which the database says departs from this host
+ * on <iface> there, may still be here: this host holds <id> on an
+ * interface that is here (kept for it, or the feed has not brought the
+ * move yet: agent_departures' to let go), or an interface <iface> is here
+ * that no VPS of this host has taken since (a start without the snapshot
+ * while the VM was still here: only it, or an admin, can say). */
+static bool departing_vm_here(const struct agent *a, const char *id, const char *iface)
+{
+        const struct pc_vps *v = pc_model_find(a->model, id), *holder;
+
+        if (v != NULL && v->iface[0] != '\0' && if_nametoindex(v->iface) != 0)
+                return true;
+        if (iface[0] == '\0' || if_nametoindex(iface) == 0)
+                return false;
+        holder = pc_model_find_iface(a->model, iface);
+        return holder == NULL || strcmp(holder->id, id) == 0 || !agent_owns(a, holder);
+}
+
+static void departing_done(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        struct departing_read *x = arg;
+
+        a->departures_checking = false;
+        /* (The database away: the heartbeat says so; tried at the next pass.) */
+        if (res->r < 0 && !res->away)
+                agent_log("Failed to read the moves away from this host not confirmed yet: %s", res->err);
+        if (res->r >= 0) /* a page short of full: from the first again */
+                snprintf(a->departures_after, sizeof(a->departures_after), "%s",
+                         x->n == DEPARTING_MAX ? x->id[x->n - 1] : "");
+        for (size_t i = 0; res->r >= 0 && strcmp(x->host, agent_host(a)) == 0 && i < x->n; i++)
+                if (!departing_vm_here(a, x->id[i], x->iface[i]))
+                        departed(a, x->id[i]);
+        free(x);
+}
+
+/* Records, through the database thread, the departures from this host
+ * that the database still waits for and whose VM is not here: one that
+ * failed to be written (the database away, an error), or one the agent
+ * never saw (it started without a snapshot after the VM had left).  One
+ * indexed query a pass, and a lookup in the model for each VPS it names
+ * (moves not confirmed: a handful), not a walk of the model. */
+static void departures_unrecorded(struct agent *a)
+{
+        struct departing_read *x;
+
+        if (a->departures_checking || (x = calloc(1, sizeof(*x))) == NULL)
+                return;
+        snprintf(x->host, sizeof(x->host), "%s", agent_host(a));
+        snprintf(x->after, sizeof(x->after), "%s", a->departures_after);
+        a->departures_checking = true;
+        if (agent_db_submit(a, departing_run, departing_done, x) < 0) {
+                a->departures_checking = false;
+                free(x);
+        }
+}
+
 void agent_departures(struct agent *a)
 {
         char gone[16][PC_NAME_MAX];
@@ -885,6 +975,7 @@ void agent_departures(struct agent *a)
                 agent_log("%s's interface is gone from this host: letting it go", gone[i]);
         if (n > 0 && agent_sync_vpses(a, (const char (*)[PC_NAME_MAX])gone, n, false, NULL, NULL) < 0)
                 agent_log("Failed to read %zu departed VPS(es) again: tried at the next pass", n);
+        departures_unrecorded(a);
 }
 
 void agent_arrivals(struct agent *a)

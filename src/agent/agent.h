@@ -102,6 +102,8 @@ struct agent {
         int64_t change_seen;      /* the change feed's last entry applied (changes.c) */
         bool following;           /* a turn of the feed is with the database thread */
         bool follow_again;        /* ... and another was asked for meanwhile */
+        bool departures_checking; /* the moves away not confirmed are being read (agent_departures) */
+        char departures_after[PC_NAME_MAX]; /* ... from after this id at the next pass ("": the first) */
         struct agent_metrics metrics;
         int wake_fd;              /* the wake socket; -1 none */
         char wake_path[108];
@@ -144,7 +146,10 @@ bool agent_owns(const struct agent *a, const struct pc_vps *vps);
 void agent_arrivals(struct agent *a);
 
 /* Lets go of the VPSes that moved to another host, are enforced there,
- * and whose interface is gone from this one (their VM left). */
+ * and whose interface is gone from this one (their VM left); and records
+ * the departures the database still waits for from this host whose VM is
+ * not here (a write that failed, a start without the VM), read by the
+ * database thread. */
 void agent_departures(struct agent *a);
 
 /* ---- without the database (offline.c) ---- */

@@ -194,6 +194,7 @@ void api_vps_update(struct api_request *req, struct api_reply *rep);
 void api_vps_start(struct api_request *req, struct api_reply *rep);
 void api_vps_stop(struct api_request *req, struct api_reply *rep);
 void api_vps_move(struct api_request *req, struct api_reply *rep);
+void api_vps_depart(struct api_request *req, struct api_reply *rep);
 void api_exception_grant(struct api_request *req, struct api_reply *rep);
 void api_exception_revoke(struct api_request *req, struct api_reply *rep);
 void api_services(struct api_request *req, struct api_reply *rep);

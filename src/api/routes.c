@@ -19,6 +19,7 @@ const struct api_route api_routes[] = {
         { "POST", "/v1/vps/{id}/start", api_vps_start, PC_OP_VPS_SET_STATE },
         { "POST", "/v1/vps/{id}/stop", api_vps_stop, PC_OP_VPS_SET_STATE },
         { "POST", "/v1/vps/{id}/move", api_vps_move, PC_OP_VPS_MOVE },
+        { "POST", "/v1/vps/{id}/depart", api_vps_depart, PC_OP_VPS_DEPART },
         { "POST", "/v1/vps/{id}/exceptions", api_exception_grant, PC_OP_EXCEPTION_GRANT },
         { "DELETE", "/v1/vps/{id}/exceptions/{service+}", api_exception_revoke, PC_OP_EXCEPTION_REVOKE },
         { "POST", "/v1/vps/{id}/filters", api_filter_place, PC_OP_ACTION_PLACE },

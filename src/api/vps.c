@@ -216,6 +216,22 @@ void api_vps_move(struct api_request *req, struct api_reply *rep)
                 vps_reply(req, rep, req->params[0], 200, &changed);
 }
 
+/* The admin confirms a move away from a host that cannot (dead, or its
+ * agent started without the VM): the operation refuses any agent token. */
+void api_vps_depart(struct api_request *req, struct api_reply *rep)
+{
+        static const char *const known[] = { "reason", NULL };
+        const char *reason = NULL;
+        struct pc_ops_error err;
+
+        if (api_body_only(req, rep, known) < 0 || api_body_string(req, rep, "reason", true, &reason) < 0)
+                return;
+        if (pc_ops_vps_depart(req->ops, &req->who, req->params[0], reason, NULL, &err) < 0)
+                api_reply_error(rep, &err);
+        else
+                vps_reply(req, rep, req->params[0], 200, NULL);
+}
+
 void api_vps_remove(struct api_request *req, struct api_reply *rep)
 {
         static const char *const known[] = { "reason", "admin_override", NULL };

@@ -1,4 +1,4 @@
-/* portcullis vps add | update | start | stop | remove | list | show */
+/* portcullis vps add | update | move | depart | start | stop | remove | list | show */
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -343,6 +343,68 @@ static int vps_move(struct cli *c, int argc, char **argv)
                 printf("%s\n", text);
                 return CLI_OK;
         }
+        return cli_change_done(c, id, out, text);
+}
+
+/* `vps depart ID --reason TEXT`: the admin confirms a move away from a
+ * host whose agent cannot (dead, or started without the VM).  Exits 1 if
+ * there is no move to confirm, 2 on any other error. */
+static int vps_depart(struct cli *c, int argc, char **argv)
+{
+        static const struct option opts[] = {
+                { "by", required_argument, NULL, 'b' },
+                { "reason", required_argument, NULL, 'r' },
+                { NULL, 0, NULL, 0 },
+        };
+        const char *by = default_actor(), *reason = NULL, *id;
+        char from[PC_NAME_MAX], text[512];
+        struct pc_ops_error err;
+        struct pc_ops_actor who;
+        struct pc_vps *v = NULL;
+        struct pc_ops o;
+        json_t *out;
+        int opt, r;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                if (opt == 'b')
+                        by = optarg;
+                else if (opt == 'r')
+                        reason = optarg;
+                else
+                        return cli_usage_error("vps", "bad option for vps depart");
+        }
+        if (optind + 2 != argc)
+                return cli_usage_error("vps", "vps depart takes exactly one ID");
+        if (reason == NULL)
+                return cli_usage_error("vps", "vps depart needs --reason TEXT: how you know that the VM left the "
+                                              "host it departs from (its agent would have seen it)");
+        if (!pc_name_valid(by))
+                return cli_usage_error("vps", "--by '%s' is not a valid name", by);
+        id = argv[optind + 1];
+        r = cli_store(c);
+        if (r != CLI_OK)
+                return r;
+        o = cli_ops(c);
+        who = cli_ops_actor(by);
+        if (pc_ops_vps_depart(&o, &who, id, reason, from, &err) < 0) {
+                r = cli_ops_error("vps", &err, "Failed to confirm that %s left its old host", id);
+                /* Nothing to confirm is an answer, not a failure. */
+                return err.code == PC_OPS_ECONFLICT ? CLI_NO : r;
+        }
+        if (pc_ops_vps_fetch(&o, &who, id, &v, &err) < 0) {
+                cli_error("%s's departure from %s is confirmed, but reading it back failed: %s", id, from,
+                          err.message);
+                return CLI_ERROR;
+        }
+        out = json_pack("{s:s, s:s, s:s?, s:s?}", "departed", v->id, "from", from, "host",
+                        v->host[0] != '\0' ? v->host : NULL, "moving_from",
+                        v->moving_from[0] != '\0' ? v->moving_from : NULL);
+        snprintf(text, sizeof(text), "confirmed that %s left %s (vps.depart by %s): it runs on %s%s%s", v->id, from,
+                 by, v->host[0] != '\0' ? v->host : "(no host)",
+                 v->moving_from[0] != '\0' ? ", which does not enforce it yet; still enforced by " : "",
+                 v->moving_from);
+        pc_vps_free(v);
         return cli_change_done(c, id, out, text);
 }
 
@@ -795,7 +857,8 @@ static int vps_show(struct cli *c, int argc, char **argv)
 int cmd_vps(struct cli *c, int argc, char **argv)
 {
         if (argc < 2)
-                return cli_usage_error("vps", "vps needs a subcommand: add, update, move, start, stop, remove, list or show");
+                return cli_usage_error("vps", "vps needs a subcommand: add, update, move, depart, start, stop, remove, "
+                                              "list or show");
         if (strcmp(argv[1], "add") == 0)
                 return vps_add(c, argc, argv);
         if (strcmp(argv[1], "update") == 0)
@@ -806,10 +869,13 @@ int cmd_vps(struct cli *c, int argc, char **argv)
                 return vps_remove(c, argc, argv);
         if (strcmp(argv[1], "move") == 0)
                 return vps_move(c, argc, argv);
+        if (strcmp(argv[1], "depart") == 0)
+                return vps_depart(c, argc, argv);
         if (strcmp(argv[1], "list") == 0)
                 return vps_list(c, argc, argv);
         if (strcmp(argv[1], "show") == 0)
                 return vps_show(c, argc, argv);
-        return cli_usage_error("vps", "unknown vps subcommand '%s' (add, update, move, start, stop, remove, list, show)",
+        return cli_usage_error("vps", "unknown vps subcommand '%s' (add, update, move, depart, start, stop, remove, list, "
+                               "show)",
                                argv[1]);
 }

@@ -89,7 +89,7 @@ const struct cli_command cli_commands[] = {
           "Lists every service (built-in and configured) with its ports, and for each\n"
           "site whether it blocks, redirects or allows it, in which direction, and\n"
           "whether an exception can be granted.\n" },
-        { "vps", cmd_vps, "add|update|move|start|stop|remove|list|show ...",
+        { "vps", cmd_vps, "add|update|move|depart|start|stop|remove|list|show ...",
           "register, update, start/stop, remove, list and inspect VPSes",
           "  vps add ID --owner EMAIL --iface IF --addr CIDR [--addr CIDR...]\n"
           "          [--mac MAC] [--site SITE] [--lang en|it] [--host H] [--by WHO]\n"
@@ -123,6 +123,18 @@ const struct cli_command cli_commands[] = {
           "      confirmed by\" that host (--json: \"departing_from\").  An agent\n"
           "      token may pull any VPS onto its host: an admin undoes a claim by\n"
           "      moving the VPS back there (no --iface: its interface there).\n"
+          "  vps depart ID --reason TEXT [--by WHO]\n"
+          "      Confirms, for the host a VPS moved away from, that its VM has left\n"
+          "      it: for a host that cannot say so itself -- dead for good, or its\n"
+          "      portcullisd started without the VM and without a snapshot.  (A live\n"
+          "      host's agent records vps.depart by itself once the VM's interface is\n"
+          "      gone, and tries again at each periodic pass until the database has\n"
+          "      it.)  Audited as vps.depart by WHO with TEXT, which is required: how\n"
+          "      you know.  Afterwards the move shows as confirmed, and a token of\n"
+          "      the host it moved to may remove it or change its addresses.  Only\n"
+          "      an admin: the API refuses every agent token (403).  Exits 1,\n"
+          "      changing nothing, if the VPS has no move to confirm (never moved\n"
+          "      between hosts, moved back, or confirmed already); 2 on an error.\n"
           "  vps start ID [--by WHO] [--reason TEXT]\n"
           "  vps stop ID [--by WHO] [--reason TEXT]\n"
           "      Records that the VM runs or was stopped, as its VM manager says\n"

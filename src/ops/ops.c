@@ -134,6 +134,10 @@ static const unsigned allowed[PC_OP_COUNT_] = {
         [PC_OP_TICKET_FINDINGS] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
         [PC_OP_VPS_MOVE] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_AGENT),
         [PC_OP_FLEET_READ] = ROLE(PC_ROLE_ADMIN) | ROLE(PC_ROLE_SUPPORT),
+        /* Only the host a VM left can see that it did: for a host that
+         * cannot say so (dead, or started without the VM), the fleet's
+         * admin -- never an agent, whose token may be the claimer's. */
+        [PC_OP_VPS_DEPART] = ROLE(PC_ROLE_ADMIN),
 };
 
 static const char *const op_names[PC_OP_COUNT_] = {
@@ -163,6 +167,7 @@ static const char *const op_names[PC_OP_COUNT_] = {
         [PC_OP_TICKET_FINDINGS] = "read a ticket's findings",
         [PC_OP_VPS_MOVE] = "move VPSes between hypervisors",
         [PC_OP_FLEET_READ] = "read the fleet's agents",
+        [PC_OP_VPS_DEPART] = "confirm for a host that a VM left it",
 };
 
 /* "admin or agent": the roles in <mask>, for the refusal. */

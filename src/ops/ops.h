@@ -138,6 +138,7 @@ enum pc_op {
         PC_OP_TICKET_FINDINGS,
         PC_OP_VPS_MOVE,
         PC_OP_FLEET_READ,
+        PC_OP_VPS_DEPART,
         PC_OP_COUNT_,
 };
 
@@ -223,6 +224,20 @@ int pc_ops_vps_update(struct pc_ops *o, const struct pc_ops_actor *who, const st
  * is: *<ret_changed> (may be NULL) false, nothing written. */
 int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *host,
                     const char *iface, const char *reason, bool *ret_changed, struct pc_ops_error *err);
+
+/* Confirms for <who> (admin only: a token bound to a host, or any agent
+ * token, may not say for a host what left it) that the VM of VPS <id> has
+ * left the host it departs from -- the move the host's own agent has not
+ * confirmed (departing_from): the host is dead for good, or its agent
+ * started without the VM and a snapshot.  <reason> (required: how the
+ * admin knows) goes to the audit log, vps.depart by <who>, as the host's
+ * agent would have recorded it.  The host it departed from is copied into
+ * <ret_from> (may be NULL; PC_NAME_MAX bytes).  Refused: no reason
+ * (EINVAL, reason), an unknown VPS (ENOENT), a VPS with no move to
+ * confirm -- never moved between hosts, moved back, or confirmed already,
+ * by its old host's agent too (ECONFLICT, vps). */
+int pc_ops_vps_depart(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *reason,
+                      char *ret_from, struct pc_ops_error *err);
 
 /* Calls <cb> with each agent's last heartbeat, for <who> (admin, support;
  * PC_OP_FLEET_READ). */

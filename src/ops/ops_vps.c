@@ -407,6 +407,43 @@ int pc_ops_vps_move(struct pc_ops *o, const struct pc_ops_actor *who, const char
         return r < 0 ? pc_ops_store_fail(o, r, r == -EINVAL ? "iface" : NULL, err) : 0;
 }
 
+int pc_ops_vps_depart(struct pc_ops *o, const struct pc_ops_actor *who, const char *id, const char *reason,
+                      char *ret_from, struct pc_ops_error *err)
+{
+        char from[PC_NAME_MAX];
+        struct pc_vps *v = NULL;
+        struct pc_actor actor;
+        bool recorded = false;
+        int r;
+
+        if ((r = pc_ops_authorize(who, PC_OP_VPS_DEPART, err)) < 0 || (r = check_id(id, err)) < 0 ||
+            (r = pc_ops_text_check("reason", reason, REASON_SIZE, err)) < 0)
+                return r;
+        if (reason == NULL || reason[0] == '\0')
+                return pc_ops_fail(err, PC_OPS_EINVAL, "reason",
+                                   "is required: say how you know that the VM left the host it departs from "
+                                   "(its agent would have seen it)");
+        if ((r = pc_ops_vps_fetch(o, who, id, &v, err)) < 0)
+                return r;
+        snprintf(from, sizeof(from), "%s", v->departing_from);
+        pc_vps_free(v);
+        if (from[0] == '\0')
+                return pc_ops_fail(err, PC_OPS_ECONFLICT, "vps",
+                                   "vps %s has no move to confirm: no host it left is waiting to say that its VM "
+                                   "is gone (never moved between hosts, moved back, or confirmed already)", id);
+        actor = pc_ops_store_actor(who, reason);
+        r = pc_store_vps_departed(o->store, id, from, &actor, &recorded);
+        if (r < 0)
+                return pc_ops_store_fail(o, r, NULL, err);
+        if (!recorded) /* its host's agent, a move or a removal, between the two */
+                return pc_ops_fail(err, PC_OPS_ECONFLICT, "vps",
+                                   "vps %s has no move from %s to confirm any more: confirmed, moved or removed "
+                                   "meanwhile", id, from);
+        if (ret_from != NULL)
+                snprintf(ret_from, PC_NAME_MAX, "%s", from);
+        return 0;
+}
+
 int pc_ops_fleet_agents(struct pc_ops *o, const struct pc_ops_actor *who, pc_agent_beat_cb cb, void *userdata,
                         struct pc_ops_error *err)
 {

@@ -282,6 +282,8 @@ int store_vps_move(struct pc_store *ps, const char *id, const char *host, const 
 int store_vps_arrived(struct pc_store *ps, const char *id, const char *host, const struct pc_actor *who);
 int store_vps_departed(struct pc_store *ps, const char *id, const char *host, const struct pc_actor *who,
                        bool *ret_recorded);
+int store_vps_departing(struct pc_store *ps, const char *host, const char *after, size_t limit,
+                        pc_departing_cb cb, void *userdata);
 int store_agent_beat(struct pc_store *ps, const struct pc_agent_beat *b);
 int store_agent_list(struct pc_store *ps, pc_agent_beat_cb cb, void *userdata);
 int store_agent_role(struct pc_store *ps, const char *host, const char *role);

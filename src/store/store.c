@@ -630,6 +630,14 @@ int pc_store_vps_departed(struct pc_store *s, const char *id, const char *host, 
         return s->ops->vps_departed(s, id, host, who, ret_recorded);
 }
 
+int pc_store_vps_departing(struct pc_store *s, const char *host, const char *after, size_t limit,
+                           pc_departing_cb cb, void *userdata)
+{
+        if (s == NULL || host == NULL || host[0] == '\0' || cb == NULL)
+                return -EINVAL;
+        return s->ops->vps_departing(s, host, after != NULL ? after : "", limit, cb, userdata);
+}
+
 int pc_store_vps_arrived(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who)
 {
         if (s == NULL || id == NULL || host == NULL || who == NULL)

@@ -204,6 +204,7 @@ struct pc_store_watch;
 typedef int (*pc_agent_beat_cb)(const struct pc_agent_beat *b, void *userdata);
 typedef int (*pc_api_token_cb)(const struct pc_api_token *t, void *userdata);
 typedef int (*pc_change_cb)(const struct pc_change *c, void *userdata);
+typedef int (*pc_departing_cb)(const char *id, const char *iface, void *userdata);
 
 /* A backend.  Callers never use this directly. */
 struct pc_store_ops {
@@ -305,6 +306,8 @@ struct pc_store_ops {
         int (*vps_arrived)(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who);
         int (*vps_departed)(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who,
                             bool *ret_recorded);
+        int (*vps_departing)(struct pc_store *s, const char *host, const char *after, size_t limit,
+                             pc_departing_cb cb, void *userdata);
         int (*agent_beat)(struct pc_store *s, const struct pc_agent_beat *b);
         int (*agent_list)(struct pc_store *s, pc_agent_beat_cb cb, void *userdata);
         int (*agent_role)(struct pc_store *s, const char *host, const char *role);
@@ -871,6 +874,16 @@ int pc_store_vps_arrived(struct pc_store *s, const char *id, const char *host, c
  * *<ret_recorded> (may be NULL): whether it was recorded. */
 int pc_store_vps_departed(struct pc_store *s, const char *id, const char *host, const struct pc_actor *who,
                           bool *ret_recorded);
+
+/* Calls <cb> with the id of each VPS that names <host> as the host it
+ * departs from (a move away from <host> not confirmed yet), and with its
+ * interface there ("" if none), by id, after <after> (NULL or "": from
+ * the first), at most <limit> (0: all).  One indexed query, whatever the
+ * size of the fleet: what <host>'s agent checks on its periodic pass, to
+ * record the departures it missed (a write that failed, a start without
+ * the VM). */
+int pc_store_vps_departing(struct pc_store *s, const char *host, const char *after, size_t limit,
+                           pc_departing_cb cb, void *userdata);
 
 /* An agent's heartbeat: who it is, since when, how far it has followed
  * the feed and what it holds. */

@@ -224,6 +224,28 @@ int store_vps_departed(struct pc_store *ps, const char *id, const char *host, co
         return 0;
 }
 
+int store_vps_departing(struct pc_store *ps, const char *host, const char *after, size_t limit,
+                        pc_departing_cb cb, void *userdata)
+{
+        struct sql_store *s = to_sql(ps);
+        _cleanup_stmt_ struct db_stmt *st = NULL;
+        int r;
+
+        /* (vps_departing_from, a partial index: the rows of moves not
+         * confirmed, not the fleet's.) */
+        r = sql_query(s, &st,
+                      "SELECT id, departing_iface FROM vps WHERE departing_from = ? AND id > ? ORDER BY id LIMIT ?",
+                      "tti", host, after, limit == 0 || limit > INT64_MAX ? INT64_MAX : (int64_t)limit);
+        if (r < 0)
+                return r;
+        while ((r = sql_step(s, st)) > 0) {
+                r = cb(col_text(st, 0), col_text(st, 1), userdata);
+                if (r < 0)
+                        return r;
+        }
+        return r;
+}
+
 int store_agent_beat(struct pc_store *ps, const struct pc_agent_beat *b)
 {
         struct sql_store *s = to_sql(ps);

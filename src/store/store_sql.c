@@ -482,6 +482,7 @@ const struct pc_store_ops pc_store_sqlite_ops = {
         .vps_move = store_vps_move,
         .vps_arrived = store_vps_arrived,
         .vps_departed = store_vps_departed,
+        .vps_departing = store_vps_departing,
         .agent_beat = store_agent_beat,
         .agent_role = store_agent_role,
         .agent_list = store_agent_list,

@@ -684,6 +684,34 @@ st, j = expect("  admin undoes the pull: back to hv2 without its interface there
                {"host": "hv2", "reason": "claim undone"}, adm)
 check("    on hv2's vnet2 again, nothing to confirm", j.get("host") == "hv2" and j.get("iface") == "vnet2" and
       "departing_from" not in j, j)
+# hv2 is dead for good (or its agent started without the VM): only an
+# admin confirms the move for it (POST /v1/vps/{id}/depart, vps.depart).
+expect("  hv1-hooks pulls it once more", 200, "POST", "/v1/vps/vps-o2/move", {"host": "hv1", "iface": "taph8"}, hv1)
+audit_before = audit_rows()
+for who, t in (("hv1-hooks (the claimer)", hv1), ("an agent token of any host", tok["agent"]),
+               ("support", tok["support"]), ("the owner", tok["ann"])):
+    st, j = expect("  %s confirms hv2's departure" % who, 403, "POST", "/v1/vps/vps-o2/depart",
+                   {"reason": "hv2 is dead"}, t)
+    check("    only an admin may", "only admin may" in (j or {}).get("error", {}).get("message", ""), j)
+st, j = expect("  admin confirms without a reason", 400, "POST", "/v1/vps/vps-o2/depart", {}, adm)
+check("    field reason", (j or {}).get("error", {}).get("field") == "reason", j)
+expect("  admin confirms with an empty reason", 400, "POST", "/v1/vps/vps-o2/depart", {"reason": ""}, adm)
+expect("  admin confirms with another field", 400, "POST", "/v1/vps/vps-o2/depart", {"reason": "x", "host": "hv2"},
+       adm)
+expect("  admin confirms a missing VPS's", 404, "POST", "/v1/vps/vps-none/depart", {"reason": "x"}, adm)
+check("    nothing refused was written", audit_rows() == audit_before, (audit_before, audit_rows()))
+st, j = expect("  admin confirms it for hv2", 200, "POST", "/v1/vps/vps-o2/depart",
+               {"reason": "hv2 is dead: its disks are gone"}, adm)
+check("    the VPS as GET gives it, confirmed", j.get("host") == "hv1" and "departing_from" not in j, j)
+st, a = expect("  its audit log", 200, "GET", "/v1/audit?vps=vps-o2&limit=50", token=adm)
+dep = [(e["by"], e["reason"], e["before"].get("departing_from")) for e in a.get("audit", [])
+       if e["action"] == "vps.depart"]
+check("    vps.depart by the admin, with the reason", dep == [("t-admin", "hv2 is dead: its disks are gone", "hv2")], dep)
+st, j = expect("  admin confirms it again", 409, "POST", "/v1/vps/vps-o2/depart", {"reason": "again"}, adm)
+check("    conflict, field vps: no move to confirm", (j or {}).get("error", {}).get("field") == "vps" and
+      "no move to confirm" in j["error"]["message"], j)
+expect("  confirmed, hv1-hooks gives it another address", 200, "PATCH", "/v1/vps/vps-o2",
+       {"addresses": ["192.0.2.174", "192.0.2.176"], "reason": "VM reconfigured"}, hv1)
 # Minting one through the API.
 st, j = expect("POST /v1/tokens: an agent token bound to hv3", 201, "POST", "/v1/tokens",
                {"name": "hv3-hooks", "role": "agent", "host": "hv3"}, adm)

@@ -929,7 +929,33 @@ t orch-stop-badid 2 vps stop "x y" && has orch-stop-badid "is not a valid VPS id
 t orch-stop-badby 2 vps stop vps-502 --by "A B" && has orch-stop-badby "--by 'A B' is not a valid name" "$err"
 t orch-stop-extra 2 vps stop vps-502 now && has orch-stop-extra "vps stop takes exactly one ID" "$err"
 t orch-stop-badopt 2 vps stop vps-502 --addr 198.51.100.52 && has orch-stop-badopt "bad option for vps stop" "$err"
-t orch-badsub 2 vps pause vps-502 && has orch-badsub "unknown vps subcommand 'pause' (add, update, move, start, stop, remove, list, show)" "$err"
+t orch-badsub 2 vps pause vps-502 && has orch-badsub "unknown vps subcommand 'pause' (add, update, move, depart, start, stop, remove, list, show)" "$err"
+
+# A move its old host cannot confirm (dead for good, or its agent started
+# without the VM): the admin's `vps depart`, audited as vps.depart.
+t dep-add 0 vps add vps-503 --owner bea@example.it --iface tap503 --addr 198.51.100.53 --host hv1 --by orch
+t dep-none 1 vps depart vps-503 --by alice --reason "hv1 is dead" &&
+        has dep-none "Failed to confirm that vps-503 left its old host: vps vps-503 has no move to confirm" "$err"
+t dep-move 0 vps move vps-503 --host hv2 --iface tap7 --by orch --reason "migration"
+t dep-shown 0 vps show vps-503 && has dep-shown "not confirmed by hv1" "$out"
+t dep-noreason 2 vps depart vps-503 --by alice && has dep-noreason "vps depart needs --reason TEXT" "$err"
+t dep-emptyreason 2 vps depart vps-503 --by alice --reason "" && has dep-emptyreason "--reason is required" "$err"
+t dep-two 2 vps depart vps-503 vps-502 --by alice --reason x && has dep-two "vps depart takes exactly one ID" "$err"
+t dep-badopt 2 vps depart vps-503 --host hv1 --by alice --reason x && has dep-badopt "bad option for vps depart" "$err"
+t dep-unknown 2 vps depart vps-999 --by alice --reason "gone" &&
+        has dep-unknown "Failed to confirm that vps-999 left its old host: vps vps-999 does not exist" "$err"
+t dep-still 0 --json vps show vps-503 && json dep-still 'j["departing_from"] == "hv1"'
+t dep-json 0 --json vps depart vps-503 --by alice --reason "hv1 is dead: its disks are gone" &&
+        json dep-json 'j["departed"] == "vps-503" and j["from"] == "hv1" and j["host"] == "hv2"'
+t dep-gone 0 --json vps show vps-503 && json dep-gone '"departing_from" not in j and j["host"] == "hv2"'
+t dep-show 0 vps show vps-503 && hasnt dep-show "not confirmed" "$out"
+t dep-audit 0 --json audit vps-503 &&
+        json dep-audit '[(e["by"], e["reason"], e["before"].get("departing_from"), "departing_from" in e["after"]) for e in j["audit"] if e["action"] == "vps.depart"] == [("alice", "hv1 is dead: its disks are gone", "hv1", False)]'
+t dep-again 1 vps depart vps-503 --by alice --reason "again" && has dep-again "has no move to confirm" "$err"
+t dep-text 0 vps move vps-503 --host hv3 --iface tap8 --by orch --reason "again"
+t dep-text-ok 0 vps depart vps-503 --by alice --reason "hv2 is dead" &&
+        has dep-text-ok "confirmed that vps-503 left hv2 (vps.depart by alice): it runs on hv3" "$out"
+t dep-help 0 vps --help && has dep-help "vps depart ID --reason TEXT [--by WHO]" "$out"
 usedb t
 
 # API tokens: shown once, stored as a hash, refused with the field at fault.

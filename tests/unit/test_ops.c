@@ -202,19 +202,19 @@ static void test_authorize_matrix(void **state)
                  * open, read, investigate, approve, deny, revoke, expire; vps
                  * read, tokens, metrics; incident read, close; action lift; audit;
                  * action place; terminate; notification retry; ticket findings;
-                 * vps move; fleet read */
+                 * vps move; fleet read; vps depart (an admin's only) */
                 { &admin,
                   { true, true, true, true, true, true, true, true, true, true, true, true, true, true, true, true,
-                    true, true, true, true, true, true, true, true, true, true } },
+                    true, true, true, true, true, true, true, true, true, true, true } },
                 { &support,
                   { false, false, false, false, true, true, true, true, true, true, true, true, false, true, false,
-                    true, true, true, true, true, true, false, true, true, false, true } },
+                    true, true, true, true, true, true, false, true, true, false, true, false } },
                 { &customer,
                   { false, false, false, false, false, false, true, true, false, false, false, false, false, true,
-                    false, false, true, false, false, false, false, false, false, false, false, false } },
+                    false, false, true, false, false, false, false, false, false, false, false, false, false } },
                 { &agent,
                   { true, true, true, true, false, false, false, false, false, false, false, false, true, true, false,
-                    true, false, false, false, false, true, true, false, false, true, false } },
+                    true, false, false, false, false, true, true, false, false, true, false, false } },
         };
         struct pc_ops_error err;
 
@@ -228,6 +228,8 @@ static void test_authorize_matrix(void **state)
                 }
         assert_refused(pc_ops_authorize(&customer, PC_OP_EXCEPTION_GRANT, &err), &err, PC_OPS_EPERM, "",
                        "bruno (role customer) may not grant exceptions: only admin or support may");
+        assert_refused(pc_ops_authorize(&agent, PC_OP_VPS_DEPART, &err), &err, PC_OPS_EPERM, "",
+                       "portcullisd (role agent) may not confirm for a host that a VM left it: only admin may");
         assert_refused(pc_ops_authorize(&(struct pc_ops_actor){ .role = PC_ROLE_ADMIN }, PC_OP_VPS_REGISTER, &err),
                        &err, PC_OPS_EINVAL, "by", "is required");
 }
@@ -625,6 +627,51 @@ static void test_set_state(void **state)
         assert_refused(pc_ops_vps_set_state(&ops, &agent, "vps-201", false, "a\x1b[2J", NULL, &err), &err,
                        PC_OPS_EINVAL, "reason", "control character");
         assert_int_equal(audit_count(), rows + 2);
+}
+
+/* A move its old host cannot confirm: the admin's (vps.depart, with a
+ * reason), never an agent's -- the claimer's token least of all; a VPS
+ * with no move to confirm is ECONFLICT, nothing written. */
+static void test_vps_depart(void **state)
+{
+        static const struct pc_ops_actor hv1 = { .principal = "hv1-hooks", .role = PC_ROLE_AGENT, .host = "hv1" };
+        char from[PC_NAME_MAX] = "";
+        struct pc_ops_error err;
+        struct spec_buf b;
+        struct pc_vps *v;
+        int64_t rows;
+
+        spec_of(&b, "vps-b", NULL, "198.51.100.12", NULL)->host = "hv2";
+        register_ok(&b.spec);
+        assert_refused(pc_ops_vps_depart(&ops, &admin, "vps-b", "hv2 is dead", from, &err), &err, PC_OPS_ECONFLICT,
+                       "vps", "vps vps-b has no move to confirm");
+        assert_int_equal(pc_ops_vps_move(&ops, &hv1, "vps-b", "hv1", "vnet9", "migrate begin", NULL, &err), 0);
+        rows = audit_count();
+        assert_refused(pc_ops_vps_depart(&ops, &hv1, "vps-b", "hv2 is dead", from, &err), &err, PC_OPS_EPERM, "",
+                       "only admin may");
+        assert_refused(pc_ops_vps_depart(&ops, &agent, "vps-b", "hv2 is dead", from, &err), &err, PC_OPS_EPERM, "",
+                       "only admin may");
+        assert_refused(pc_ops_vps_depart(&ops, &support, "vps-b", "hv2 is dead", from, &err), &err, PC_OPS_EPERM,
+                       "", "only admin may");
+        assert_refused(pc_ops_vps_depart(&ops, &admin, "vps-b", NULL, from, &err), &err, PC_OPS_EINVAL, "reason",
+                       "is required");
+        assert_refused(pc_ops_vps_depart(&ops, &admin, "vps-b", "", from, &err), &err, PC_OPS_EINVAL, "reason",
+                       "is required");
+        assert_refused(pc_ops_vps_depart(&ops, &admin, "vps-x", "gone", from, &err), &err, PC_OPS_ENOENT, "vps",
+                       "does not exist");
+        assert_int_equal(audit_count(), rows);
+        assert_string_equal(from, "");
+        assert_int_equal(pc_ops_vps_depart(&ops, &admin, "vps-b", "hv2 is dead", from, &err), 0);
+        assert_string_equal(from, "hv2");
+        assert_int_equal(audit_count(), rows + 1);
+        assert_int_equal(pc_ops_vps_get(&ops, &admin, "vps-b", &v, &err), 0);
+        assert_string_equal(v->departing_from, "");
+        assert_string_equal(v->host, "hv1");
+        pc_vps_free(v);
+        assert_refused(pc_ops_vps_depart(&ops, &admin, "vps-b", "again", from, &err), &err, PC_OPS_ECONFLICT, "vps",
+                       "has no move to confirm");
+        assert_int_equal(audit_count(), rows + 1);
+        (void)state;
 }
 
 /* An agent bound to hv1 (its hooks' token) acts on hv1's VPSes only: it
@@ -1386,6 +1433,7 @@ int main(void)
                 cmocka_unit_test_setup_teardown(test_tokens, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_token_host, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_agent_bound_to_host, open_store, close_store),
+                cmocka_unit_test_setup_teardown(test_vps_depart, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_agent_host_list, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register, open_store, close_store),
                 cmocka_unit_test_setup_teardown(test_register_refused_roles, open_store, close_store),

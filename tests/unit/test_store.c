@@ -2238,6 +2238,61 @@ static void test_vps_departed(void **state)
         pc_store_close(s);
 }
 
+/* The moves away from a host not confirmed yet, as its agent's periodic
+ * pass reads them: that host's only, with the interface there, by id,
+ * after a cursor, at most <limit>; a confirmed one is gone from it. */
+static int departing_collect(const char *id, const char *iface, void *arg)
+{
+        char *buf = arg;
+        size_t len = strlen(buf);
+
+        snprintf(buf + len, 256 - len, "%s%s/%s", len > 0 ? " " : "", id, iface);
+        return 0;
+}
+
+static void test_vps_departing(void **state)
+{
+        struct pc_store *s = open_store();
+        struct pc_actor agent = { .by = "portcullisd", .reason = "left" };
+        char buf[256];
+
+        add_vps(s, "vps-101", "milano", "192.0.2.10");
+        add_vps(s, "vps-102", "milano", "192.0.2.11");
+        add_vps(s, "vps-103", "milano", "192.0.2.12");
+        assert_int_equal(pc_store_vps_move(s, "vps-101", "hv2", "va", &alice, NULL), 0);
+        assert_int_equal(pc_store_vps_move(s, "vps-102", "hv2", "vb", &alice, NULL), 0);
+        assert_int_equal(pc_store_vps_move(s, "vps-103", "hv3", "vc", &alice, NULL), 0);
+        buf[0] = '\0';
+        assert_int_equal(pc_store_vps_departing(s, "hv2", NULL, 0, departing_collect, buf), 0);
+        assert_string_equal(buf, ""); /* from no host: none to confirm */
+        assert_int_equal(pc_store_vps_move(s, "vps-102", "hv1", "vx", &alice, NULL), 0);
+        assert_int_equal(pc_store_vps_move(s, "vps-101", "hv1", "vy", &alice, NULL), 0);
+        assert_int_equal(pc_store_vps_move(s, "vps-103", "hv1", "vz", &alice, NULL), 0);
+        assert_int_equal(pc_store_vps_departing(s, "hv2", NULL, 0, departing_collect, buf), 0);
+        assert_string_equal(buf, "vps-101/va vps-102/vb");
+        buf[0] = '\0';
+        assert_int_equal(pc_store_vps_departing(s, "hv2", NULL, 1, departing_collect, buf), 0);
+        assert_string_equal(buf, "vps-101/va");
+        buf[0] = '\0';
+        assert_int_equal(pc_store_vps_departing(s, "hv2", "vps-101", 1, departing_collect, buf), 0);
+        assert_string_equal(buf, "vps-102/vb");
+        buf[0] = '\0';
+        assert_int_equal(pc_store_vps_departing(s, "hv2", "vps-102", 1, departing_collect, buf), 0);
+        assert_string_equal(buf, "");
+        assert_int_equal(pc_store_vps_departed(s, "vps-101", "hv2", &agent, NULL), 0);
+        buf[0] = '\0';
+        assert_int_equal(pc_store_vps_departing(s, "hv2", NULL, 0, departing_collect, buf), 0);
+        assert_string_equal(buf, "vps-102/vb");
+        buf[0] = '\0';
+        assert_int_equal(pc_store_vps_departing(s, "hv3", NULL, 0, departing_collect, buf), 0);
+        assert_string_equal(buf, "vps-103/vc");
+        buf[0] = '\0';
+        assert_int_equal(pc_store_vps_departing(s, "hv9", NULL, 0, departing_collect, buf), 0);
+        assert_string_equal(buf, "");
+        assert_int_equal(pc_store_vps_departing(s, "", NULL, 0, departing_collect, buf), -EINVAL);
+        pc_store_close(s);
+}
+
 /* PC_INCIDENT_NOTICE: the owner's notice is queued with a new incident,
  * in the same transaction; a continuing episode queues nothing. */
 static void test_incident_notice(void **state)
@@ -3408,6 +3463,7 @@ static void test_actions(void **state)
         X(test_unsuspend_closes_episode) \
         X(test_incident_notice) \
         X(test_vps_departed) \
+        X(test_vps_departing) \
         X(test_incident_times) \
         X(test_incident_list) \
         X(test_attempts) \
