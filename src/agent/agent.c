@@ -1250,6 +1250,14 @@ int agent_reload(struct agent *a, json_t *reply)
                 return r;
         }
         keep_departing(a->model, cfg, store, m);
+        /* What the journal holds back holds until it is stored: the
+         * database does not know it yet (as agent_db_back). */
+        a->cfg = cfg;
+        a->model = m;
+        agent_offline_hold(a);
+        m = a->model;
+        a->cfg = old_cfg;
+        a->model = old_model;
         /* The data plane holds a pointer to the config it was opened with. */
         {
                 struct pc_dataplane *dp = NULL;

@@ -121,6 +121,9 @@ struct agent {
         struct agent_journal_entry *journal; /* findings the database has not heard of (offline.c) */
         size_t n_journal, journal_cap;
         uint64_t journal_seq, journal_lost;
+        bool replaying;               /* an entry's replay is with the database thread (offline.c) */
+        bool replay_submitting;       /* ... being submitted (without the thread, it runs meanwhile) */
+        bool replay_ok;               /* ... and the last one was stored */
         /* The snapshot of the host's policy (snapshot.c). */
         struct agent_snapshot *snap;  /* its writer; NULL until a write is due */
         int64_t policy_loaded;        /* when the policy in force was read from the database */
@@ -164,7 +167,10 @@ int agent_offline_note(struct agent *a, const struct pc_vps *vps, const char *ki
  * valid afterwards).  0, or a negative errno after logging why. */
 int agent_offline_respond(struct agent *a, struct pc_vps *vps, const char *kind, const char *what,
                           const struct pc_port_range *ports, size_t episode_kinds);
-/* Stores what the journal holds, once each, if the database answers. */
+/* Stores what the journal holds, once each, if the database answers:
+ * an entry at a time through the database thread, the next once it is
+ * stored, the change feed followed once the journal is empty; nothing if
+ * one is on its way already. */
 void agent_offline_replay(struct agent *a);
 /* Reads the journal an earlier run left (at the start); frees it. */
 void agent_offline_load(struct agent *a);
@@ -196,8 +202,8 @@ int agent_db_fd(const struct agent *a);
  * flood of findings), -ENOMEM.  Without the thread, runs it here on the
  * loop's store and calls done() before returning 0. */
 int agent_db_submit(struct agent *a, agent_db_run_fn run, agent_db_done_fn done, void *arg);
-/* Runs a job here, on <store> (NULL: the database away), done() included:
- * a replay of the journal runs its finding inside its own transaction.
+/* Runs a job here, on <store> (NULL: the database away), done() included
+ * (agent_db_submit without the thread, or with the snapshot in force).
  * Returns what run() returned. */
 int agent_db_run_here(struct agent *a, struct pc_store *store, agent_db_run_fn run, agent_db_done_fn done,
                       void *arg);
@@ -381,11 +387,19 @@ typedef void (*agent_answered_fn)(struct agent *a, const char *vps_id);
 int agent_respond_episode(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident,
                           const char *what, const struct pc_port_range *ports, int64_t first_ns,
                           size_t episode_kinds, agent_answered_fn answered);
-/* As agent_respond_episode(), for a finding the journal's replay stored:
- * on the loop's store, inside the replay's transaction, done when it
- * returns (0, or a negative errno: the replay rolls back). */
-int agent_respond_replayed(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident,
-                           const char *what, size_t episode_kinds);
+/* The response to a finding the journal's replay stores (offline.c), in
+ * the replay's transaction on the database thread: made on the loop from
+ * <vps> (not kept), decided and placed by agent_response_run() once the
+ * replay opened incident <incident> (a negative errno: the replay rolls
+ * back), then carried out in the kernel and logged by
+ * agent_response_done() on the loop once the replay committed (<res>
+ * NULL: it did not, nothing is done), which frees it. */
+struct agent_response;
+struct agent_response *agent_response_new(struct pc_vps *vps, const char *kind, const char *what,
+                                          size_t episode_kinds);
+int agent_response_run(struct pc_store *store, const struct pc_config *cfg, struct agent_response *x,
+                       int64_t incident);
+void agent_response_done(struct agent *a, struct agent_response *x, const struct agent_db_result *res);
 
 /* What became of a finding agent_incident() took, on the loop: <r> 1 if
  * it opened a new incident (answer it: agent_respond_episode), 0 if it

@@ -212,13 +212,14 @@ void agent_changes_follow(struct agent *a)
                 return; /* a snapshot: the database's load follows it */
         /* What the database missed first: the feed would undo the
          * kernel's part of it (a suspension the journal placed). */
-        if (a->n_journal > 0) {
-                /* (on the loop, in one transaction per entry: only when the
-                 * heartbeat just found the database answering) */
+        if (a->n_journal > 0 || a->replaying) {
+                /* (by the database thread, an entry at a time, the last
+                 * following the feed: only when the heartbeat just found
+                 * the database answering) */
                 if (a->db_quiet)
                         return;
                 agent_offline_replay(a);
-                if (a->n_journal > 0)
+                if (a->n_journal > 0 || a->replaying)
                         return;
         }
         /* One turn at a time, in order; one asked for meanwhile follows it. */

@@ -67,8 +67,8 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
 }
 
 /* The periodic passes, once the heartbeat went through the database
- * thread: their statements are the thread's too, but for the journal's
- * replay (changes.c), which runs only after the database just answered.
+ * thread: their statements are the thread's too (the journal's replay
+ * starts only after the database just answered, changes.c).
  * While the heartbeat hangs, they wait: they do not pile up behind it. */
 static void periodic_db(struct agent *a)
 {

@@ -4,11 +4,13 @@
  * answered here at once -- the policy's first response, in the kernel
  * only -- and kept in a journal (a file beside the control socket, so an
  * agent restarted meanwhile keeps it).  When the database answers again,
- * each entry is replayed once: its incident, the policy's response as the
+ * each entry is replayed once, by the database thread (a server that
+ * hangs again holds no loop): its incident, the policy's response as the
  * store decides it (the ladder counts the fleet's history) and the
  * owner's email, in one transaction with a mark of the entry
  * (pc_store_journal_mark), so that a replay that is cut short and tried
- * again neither loses nor doubles anything. */
+ * again neither loses nor doubles anything.  The entry leaves the
+ * journal on the loop once that transaction committed. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -33,6 +35,7 @@ struct agent_journal_entry {
         char *evidence;       /* JSON text of the first observation */
         char what[192];       /* in words, for the response's reason */
         size_t kinds;         /* kinds of spoofing in the episode */
+        bool replaying;       /* with the database thread: extended by no finding (not saved) */
 };
 
 /* journal.json beside the control socket (journal-HOST.json in a fleet:
@@ -89,6 +92,10 @@ static struct agent_journal_entry *journal_find(struct agent *a, const char *vps
                 if (strcmp(e->vps, vps) != 0)
                         continue;
                 of_vps++;
+                /* What the thread stores now has its count: a new entry
+                 * (its episode's incident, if stored, takes it). */
+                if (e->replaying)
+                        continue;
                 if (strcmp(e->kind, kind) != 0)
                         continue;
                 if (now - e->last < e->gap)
@@ -235,68 +242,151 @@ static int hold_back(struct agent *a, struct pc_vps *vps, const char *kind, cons
         return 0;
 }
 
-/* Replays entry <e>: 1 done (stored now, or before), 0 not now (the
- * database does not answer), a negative errno if it cannot be (logged:
- * it is dropped). */
-static int replay_one(struct agent *a, struct agent_journal_entry *e)
+/* One entry's replay, on the database thread: a copy of the entry, and
+ * the response to its incident if it opens one (made on the loop). */
+struct replay {
+        struct agent_journal_entry e;
+        bool wanted;
+        struct agent_response *resp;  /* NULL: its VPS is gone from the model */
+        int64_t id;                   /* its incident, if stored now (0: before, its mark says) */
+};
+
+/* The entry's incident, the policy's response and the mark, in one
+ * transaction: all of it, or nothing (kept for the next try). */
+static int replay_run(struct pc_store *store, const struct pc_config *cfg, void *arg)
 {
-        unsigned resp;
-        bool wanted, opened = false;
-        struct pc_vps *vps;
-        int64_t id = 0;
+        struct replay *x = arg;
+        const struct agent_journal_entry *e = &x->e;
+        bool opened = false;
         int r;
 
-        if (pc_store_tx_begin(a->store) < 0)
-                return 0; /* kept: tried again on the next turn */
-        r = pc_store_journal_mark(a->store, e->op, e->first);
-        if (r == -EEXIST) {
-                pc_store_tx_end(a->store, -ECANCELED);
-                return 1;
-        }
-        vps = pc_model_find(a->model, e->vps);
-        resp = vps != NULL ? agent_response_bits(vps, e->kind) : PC_RESP_NOTIFY;
-        wanted = (resp & PC_RESP_NOTIFY) && !(resp & (PC_RESP_SUSPEND | PC_RESP_OUTBOUND_FILTER | PC_RESP_INBOUND_FILTER));
-        if (r >= 0)
-                r = pc_store_incident_note(a->store, e->vps, e->kind, e->count, e->first, e->evidence, e->gap, &id,
-                                           &opened, wanted ? PC_INCIDENT_NOTICE : 0);
-        if (r >= 0 && opened && vps != NULL)
-                r = agent_respond_replayed(a, vps, e->kind, id, e->what[0] != '\0' ? e->what : e->kind, e->kinds);
-        r = pc_store_tx_end(a->store, r < 0 ? r : 0);
-        if (r < 0 && !pc_store_connected(a->store))
-                return 0;
-        if (r < 0) {
-                agent_log("Failed to store %s's %s from the journal (%s), dropping it: %s", e->vps, e->kind, e->op,
-                          pc_store_errmsg(a->store));
+        r = pc_store_tx_begin(store);
+        if (r < 0)
                 return r;
+        r = pc_store_journal_mark(store, e->op, e->first);
+        if (r == -EEXIST) {
+                pc_store_tx_end(store, -ECANCELED);
+                return 0;
         }
-        agent_log("Stored %s's %s from the journal (%s): incident #%" PRId64 ", %" PRIu64 " observation(s) while "
-                  "the database was unreachable",
-                  e->vps, e->kind, e->op, id, e->count);
-        return 1;
+        if (r >= 0)
+                r = pc_store_incident_note(store, e->vps, e->kind, e->count, e->first, e->evidence, e->gap, &x->id,
+                                           &opened, x->wanted ? PC_INCIDENT_NOTICE : 0);
+        if (r >= 0 && opened && x->resp != NULL)
+                r = agent_response_run(store, cfg, x->resp, x->id);
+        return pc_store_tx_end(store, r < 0 ? r : 0);
 }
 
-void agent_offline_replay(struct agent *a)
+static void replay_next(struct agent *a);
+
+/* Takes entry <op> out of the journal (saved). */
+static void journal_drop(struct agent *a, const char *op)
 {
-        size_t done = 0;
-
-        while (done < a->n_journal) {
-                int r = replay_one(a, &a->journal[done]);
-
-                if (r == 0)
-                        break;
-                entry_free(&a->journal[done]);
-                done++;
+        for (size_t i = 0; i < a->n_journal; i++) {
+                if (strcmp(a->journal[i].op, op) != 0)
+                        continue;
+                entry_free(&a->journal[i]);
+                memmove(a->journal + i, a->journal + i + 1, (a->n_journal - i - 1) * sizeof(*a->journal));
+                a->n_journal--;
+                break;
         }
-        if (done == 0)
-                return;
-        memmove(a->journal, a->journal + done, (a->n_journal - done) * sizeof(*a->journal));
-        a->n_journal -= done;
         if (a->journal_lost > 0 && a->n_journal == 0) {
                 agent_log("%" PRIu64 " observation(s) beyond the journal's %d entries were not kept",
                           a->journal_lost, JOURNAL_MAX);
                 a->journal_lost = 0;
         }
         journal_save(a);
+}
+
+/* On the loop: the entry leaves the journal only once stored; the next
+ * follows, and once the journal is empty, the change feed. */
+static void replay_done(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        struct replay *x = arg;
+        const struct agent_journal_entry *e = &x->e;
+        bool ok = res->r >= 0;
+
+        a->replaying = false;
+        for (size_t i = 0; i < a->n_journal; i++)
+                if (strcmp(a->journal[i].op, e->op) == 0)
+                        a->journal[i].replaying = false;
+        if (!ok && res->away) {
+                agent_response_done(a, x->resp, NULL);
+                goto out; /* kept: tried again on the next turn */
+        }
+        if (!ok)
+                agent_log("Failed to store %s's %s from the journal (%s), dropping it: %s", e->vps, e->kind, e->op,
+                          res->err);
+        else if (x->id != 0)
+                agent_log("Stored %s's %s from the journal (%s): incident #%" PRId64 ", %" PRIu64 " observation(s) "
+                          "while the database was unreachable",
+                          e->vps, e->kind, e->op, x->id, e->count);
+        journal_drop(a, e->op);
+        /* Its response, in the kernel, once the database has it all. */
+        agent_response_done(a, x->resp, ok ? res : NULL);
+        x->resp = NULL;
+        a->replay_ok = true;
+        if (a->replay_submitting)
+                goto out; /* ran here: replay_next goes on */
+        replay_next(a);
+        /* The journal is empty: what changed meanwhile, only now (the
+         * feed would undo the kernel's part of what it held). */
+        if (a->n_journal == 0 && !a->replaying)
+                agent_changes_follow(a);
+out:
+        free(x->e.evidence);
+        free(x);
+}
+
+/* Hands the journal's first entry to the database thread; with no thread
+ * (the job ran here), goes on with the next while they are stored. */
+static void replay_next(struct agent *a)
+{
+        while (!a->replaying && a->n_journal > 0) {
+                struct agent_journal_entry *e = &a->journal[0];
+                struct replay *x = calloc(1, sizeof(*x));
+                struct pc_vps *vps = pc_model_find(a->model, e->vps);
+                unsigned resp = vps != NULL ? agent_response_bits(vps, e->kind) : PC_RESP_NOTIFY;
+                int r;
+
+                if (x == NULL)
+                        return;
+                x->e = *e;
+                x->e.evidence = e->evidence != NULL ? strdup(e->evidence) : NULL;
+                x->wanted = (resp & PC_RESP_NOTIFY) &&
+                            !(resp & (PC_RESP_SUSPEND | PC_RESP_OUTBOUND_FILTER | PC_RESP_INBOUND_FILTER));
+                if (vps != NULL)
+                        x->resp = agent_response_new(vps, e->kind, e->what[0] != '\0' ? e->what : e->kind,
+                                                     e->kinds);
+                if ((e->evidence != NULL && x->e.evidence == NULL) || (vps != NULL && x->resp == NULL)) {
+                        agent_response_done(a, x->resp, NULL);
+                        free(x->e.evidence);
+                        free(x);
+                        return; /* (out of memory) tried again on the next turn */
+                }
+                e->replaying = true;
+                a->replaying = true;
+                a->replay_ok = false;
+                a->replay_submitting = true;
+                r = agent_db_submit(a, replay_run, replay_done, x);
+                a->replay_submitting = false;
+                if (r < 0) {
+                        e->replaying = false;
+                        a->replaying = false;
+                        agent_response_done(a, x->resp, NULL);
+                        free(x->e.evidence);
+                        free(x);
+                        return;
+                }
+                if (a->replaying || !a->replay_ok)
+                        return; /* with the thread, or ran here and failed */
+        }
+}
+
+void agent_offline_replay(struct agent *a)
+{
+        if (a->replaying)
+                return; /* one entry at a time: replay_done takes the next */
+        replay_next(a);
 }
 
 void agent_offline_load(struct agent *a)

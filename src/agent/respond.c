@@ -292,7 +292,7 @@ int agent_abuse(struct agent *a, struct pc_vps *vps, const char *kind, uint64_t 
 
 /* A response on its way (agent_respond_episode): what the thread needs,
  * copied, and what it did. */
-struct response {
+struct agent_response {
         char vps[PC_NAME_MAX];
         char kind[16];
         char what[512];
@@ -312,11 +312,12 @@ struct response {
         struct pc_ops_error err;
         struct pc_vps *fresh;
         int fetched;
+        bool ran;                     /* (a replay's: its incident was opened) */
 };
 
 static int response_run(struct pc_store *store, const struct pc_config *cfg, void *arg)
 {
-        struct response *x = arg;
+        struct agent_response *x = arg;
         /* The response engine acts through the operations, as the agent. */
         struct pc_ops o = { .cfg = cfg, .store = store };
         const struct pc_ops_actor who = { .principal = "portcullisd", .role = PC_ROLE_AGENT };
@@ -380,7 +381,7 @@ static int response_run(struct pc_store *store, const struct pc_config *cfg, voi
 
 static void response_done(struct agent *a, void *arg, const struct agent_db_result *res)
 {
-        struct response *x = arg;
+        struct agent_response *x = arg;
         struct pc_vps *vps = pc_model_find(a->model, x->vps);
         struct timespec t;
         json_t *reply;
@@ -435,30 +436,21 @@ out:
         free(x);
 }
 
-/* As agent_respond_episode, on <here> (the loop's store, inside a
- * transaction of the caller's) if not NULL. */
-static int respond(struct agent *a, struct pc_store *here, struct pc_vps *vps, const char *kind, int64_t incident,
-                   const char *what, const struct pc_port_range *ports, int64_t first_ns, size_t episode_kinds,
-                   agent_answered_fn answered)
+/* The response to <vps>'s <kind> as the thread is to decide it (its
+ * incident still 0), or NULL (out of memory). */
+static struct agent_response *response_new(struct pc_vps *vps, const char *kind, const char *what,
+                                           const struct pc_port_range *ports, int64_t first_ns,
+                                           size_t episode_kinds, agent_answered_fn answered)
 {
-        struct response *x;
-        int r;
+        struct agent_response *x = calloc(1, sizeof(*x));
 
-        if (incident == 0) { /* in the journal: the database is away */
-                r = agent_offline_respond(a, vps, kind, what, ports, episode_kinds);
-                if (r >= 0 && answered != NULL)
-                        answered(a, vps->id);
-                return r;
-        }
-        x = calloc(1, sizeof(*x));
         if (x == NULL)
-                return -ENOMEM;
+                return NULL;
         snprintf(x->vps, sizeof(x->vps), "%s", vps->id);
         snprintf(x->kind, sizeof(x->kind), "%s", kind);
         snprintf(x->what, sizeof(x->what), "%s", what);
         snprintf(x->policy, sizeof(x->policy), "%s", vps->site->policy->name);
         x->resp = policy_response(vps->site->policy, kind);
-        x->incident = incident;
         x->first_ns = first_ns;
         x->now = pc_now();
         x->episode_kinds = episode_kinds;
@@ -469,8 +461,26 @@ static int respond(struct agent *a, struct pc_store *here, struct pc_vps *vps, c
         /* (A suspension the journal placed is not the store's yet.) */
         x->suspended = vps->suspended && vps->suspension.id != 0;
         x->answered = answered;
-        if (here != NULL)
-                return agent_db_run_here(a, here, response_run, response_done, x);
+        return x;
+}
+
+int agent_respond_episode(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident,
+                          const char *what, const struct pc_port_range *ports, int64_t first_ns,
+                          size_t episode_kinds, agent_answered_fn answered)
+{
+        struct agent_response *x;
+        int r;
+
+        if (incident == 0) { /* in the journal: the database is away */
+                r = agent_offline_respond(a, vps, kind, what, ports, episode_kinds);
+                if (r >= 0 && answered != NULL)
+                        answered(a, vps->id);
+                return r;
+        }
+        x = response_new(vps, kind, what, ports, first_ns, episode_kinds, answered);
+        if (x == NULL)
+                return -ENOMEM;
+        x->incident = incident;
         r = agent_db_submit(a, response_run, response_done, x);
         if (r < 0) {
                 free(x);
@@ -480,19 +490,36 @@ static int respond(struct agent *a, struct pc_store *here, struct pc_vps *vps, c
         return 0;
 }
 
-int agent_respond_episode(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident,
-                          const char *what, const struct pc_port_range *ports, int64_t first_ns,
-                          size_t episode_kinds, agent_answered_fn answered)
-{
-        return respond(a, NULL, vps, kind, incident, what, ports, first_ns, episode_kinds, answered);
-}
-
-int agent_respond_replayed(struct agent *a, struct pc_vps *vps, const char *kind, int64_t incident,
-                           const char *what, size_t episode_kinds)
+struct agent_response *agent_response_new(struct pc_vps *vps, const char *kind, const char *what,
+                                          size_t episode_kinds)
 {
         struct timespec t;
 
         clock_gettime(CLOCK_MONOTONIC, &t);
-        return respond(a, a->store, vps, kind, incident, what, NULL, t.tv_sec * 1000000000LL + t.tv_nsec,
-                       episode_kinds, NULL);
+        return response_new(vps, kind, what, NULL, t.tv_sec * 1000000000LL + t.tv_nsec, episode_kinds, NULL);
+}
+
+int agent_response_run(struct pc_store *store, const struct pc_config *cfg, struct agent_response *r,
+                       int64_t incident)
+{
+        struct agent_response *x = r;
+
+        x->incident = incident;
+        x->ran = true;
+        return response_run(store, cfg, x);
+}
+
+void agent_response_done(struct agent *a, struct agent_response *r, const struct agent_db_result *res)
+{
+        struct agent_response *x = r;
+
+        if (x == NULL)
+                return;
+        /* Not opened, or rolled back: nothing of it holds. */
+        if (res == NULL || !x->ran) {
+                pc_vps_free(x->fresh);
+                free(x);
+                return;
+        }
+        response_done(a, x, res);
 }
