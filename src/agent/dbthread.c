@@ -119,6 +119,17 @@ static void *thread_main(void *arg)
         return NULL;
 }
 
+/* What agent_db_start made, once its thread is gone (or never ran). */
+static void db_free(struct agent_db *d)
+{
+        pc_store_close(d->store);
+        close(d->efd);
+        pthread_mutex_destroy(&d->mu);
+        pthread_cond_destroy(&d->more);
+        pthread_cond_destroy(&d->idle);
+        free(d);
+}
+
 int agent_db_start(struct agent *a)
 {
         struct agent_db *d;
@@ -144,11 +155,7 @@ int agent_db_start(struct agent *a)
         pthread_cond_init(&d->idle, NULL);
         r = -pthread_create(&d->thread, NULL, thread_main, d);
         if (r < 0) {
-                close(d->efd);
-                pthread_mutex_destroy(&d->mu);
-                pthread_cond_destroy(&d->more);
-                pthread_cond_destroy(&d->idle);
-                free(d);
+                db_free(d);
                 return r;
         }
         a->db = d;
@@ -295,11 +302,6 @@ void agent_db_stop(struct agent *a)
         pthread_cond_signal(&d->more);
         pthread_mutex_unlock(&d->mu);
         pthread_join(d->thread, NULL);
-        pc_store_close(d->store);
-        close(d->efd);
-        pthread_mutex_destroy(&d->mu);
-        pthread_cond_destroy(&d->more);
-        pthread_cond_destroy(&d->idle);
-        free(d);
+        db_free(d);
         a->db = NULL;
 }
