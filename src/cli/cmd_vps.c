@@ -346,16 +346,40 @@ static int vps_move(struct cli *c, int argc, char **argv)
         return cli_change_done(c, id, out, text);
 }
 
-/* `vps depart ID --reason TEXT`: the admin confirms a move away from a
- * host whose agent cannot (dead, or started without the VM).  Exits 1 if
- * there is no move to confirm, 2 on any other error. */
-static int vps_depart(struct cli *c, int argc, char **argv)
+/* `vps VERB ID [--by WHO] [--reason TEXT]`: the options and the one ID
+ * (*id), or the usage error's exit status. */
+static int by_reason_args(int argc, char **argv, const char *verb, const char **by, const char **reason,
+                          const char **id)
 {
         static const struct option opts[] = {
                 { "by", required_argument, NULL, 'b' },
                 { "reason", required_argument, NULL, 'r' },
                 { NULL, 0, NULL, 0 },
         };
+        int opt;
+
+        optind = 0;
+        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+                if (opt == 'b')
+                        *by = optarg;
+                else if (opt == 'r')
+                        *reason = optarg;
+                else
+                        return cli_usage_error("vps", "bad option for vps %s", verb);
+        }
+        if (optind + 2 != argc)
+                return cli_usage_error("vps", "vps %s takes exactly one ID", verb);
+        if (!pc_name_valid(*by))
+                return cli_usage_error("vps", "--by '%s' is not a valid name", *by);
+        *id = argv[optind + 1];
+        return CLI_OK;
+}
+
+/* `vps depart ID --reason TEXT`: the admin confirms a move away from a
+ * host whose agent cannot (dead, or started without the VM).  Exits 1 if
+ * there is no move to confirm, 2 on any other error. */
+static int vps_depart(struct cli *c, int argc, char **argv)
+{
         const char *by = default_actor(), *reason = NULL, *id;
         char from[PC_NAME_MAX], text[512];
         struct pc_ops_error err;
@@ -363,25 +387,14 @@ static int vps_depart(struct cli *c, int argc, char **argv)
         struct pc_vps *v = NULL;
         struct pc_ops o;
         json_t *out;
-        int opt, r;
+        int r;
 
-        optind = 0;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                if (opt == 'b')
-                        by = optarg;
-                else if (opt == 'r')
-                        reason = optarg;
-                else
-                        return cli_usage_error("vps", "bad option for vps depart");
-        }
-        if (optind + 2 != argc)
-                return cli_usage_error("vps", "vps depart takes exactly one ID");
+        r = by_reason_args(argc, argv, "depart", &by, &reason, &id);
+        if (r != CLI_OK)
+                return r;
         if (reason == NULL)
                 return cli_usage_error("vps", "vps depart needs --reason TEXT: how you know that the VM left the "
                                               "host it departs from (its agent would have seen it)");
-        if (!pc_name_valid(by))
-                return cli_usage_error("vps", "--by '%s' is not a valid name", by);
-        id = argv[optind + 1];
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;
@@ -411,11 +424,6 @@ static int vps_depart(struct cli *c, int argc, char **argv)
 /* `vps start` and `vps stop`: what the VM manager says of the VM. */
 static int vps_run(struct cli *c, int argc, char **argv)
 {
-        static const struct option opts[] = {
-                { "by", required_argument, NULL, 'b' },
-                { "reason", required_argument, NULL, 'r' },
-                { NULL, 0, NULL, 0 },
-        };
         /* The verb before getopt_long moves the options ahead of it. */
         const char *by = default_actor(), *reason = NULL, *id, *verb = argv[1];
         bool running = strcmp(verb, "start") == 0, changed = false;
@@ -424,22 +432,11 @@ static int vps_run(struct cli *c, int argc, char **argv)
         struct pc_ops o;
         char text[256];
         json_t *out;
-        int opt, r;
+        int r;
 
-        optind = 0;
-        while ((opt = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-                if (opt == 'b')
-                        by = optarg;
-                else if (opt == 'r')
-                        reason = optarg;
-                else
-                        return cli_usage_error("vps", "bad option for vps %s", verb);
-        }
-        if (optind + 2 != argc)
-                return cli_usage_error("vps", "vps %s takes exactly one ID", verb);
-        id = argv[optind + 1];
-        if (!pc_name_valid(by))
-                return cli_usage_error("vps", "--by '%s' is not a valid name", by);
+        r = by_reason_args(argc, argv, verb, &by, &reason, &id);
+        if (r != CLI_OK)
+                return r;
         r = cli_store(c);
         if (r != CLI_OK)
                 return r;
