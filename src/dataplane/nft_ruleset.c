@@ -25,12 +25,12 @@
  *   raw_prerouting (prerouting, raw): iifname vmap @antispoof -> antispoof
  *     (BCP 38, before conntrack) or, for a suspended VPS, suspended_out:
  *     one lookup of the interface of every packet in
+ *     then, only with a proxy that connects from the VPS, the MX's
+ *     replies to the proxy's transparent sockets are marked, to be routed
+ *     locally, and those connections get their own conntrack zone (here
+ *     and in proxy_out, hook output, raw)
  *   prerouting (nat): iifname vmap @vps_nat -> pN_nat: redirect to the proxy;
  *     only when some policy redirects (NAT's hooks cost every packet)
- *   proxy_return (prerouting, raw) and proxy_out (output, raw), only with
- *     a proxy that connects from the VPS: the MX's replies to the proxy's
- *     transparent sockets are marked, to be routed locally, and those
- *     connections get their own conntrack zone
  *
  * A VPS is therefore a handful of set elements, never a chain or a rule. */
 #include "dataplane/nft_ruleset.h"
@@ -332,31 +332,40 @@ static void redirect_ports(const struct pc_config *cfg, bool route_only, struct 
 
 /* The SMTP proxy connects to the MX from the VPS's address, so the MX's
  * replies, addressed to the VPS, belong to a local transparent socket:
- * marked here, an ip rule routes them to the local table instead of to the
- * VPS (proxy_route.h).  Both directions of those connections are tracked
- * in their own conntrack zone, where they cannot be mistaken for the VPS's
- * redirected connection to the same MX.  Priority raw: the zone must be set
- * before conntrack (the mark only matters at the routing decision, later).
- * Only when a policy needs it, so that a config without such a proxy keeps
- * its table; and only for the MX's ports, so that other forwarded traffic
- * costs no socket lookup. */
+ * marked in raw_prerouting (proxy_return_rule), an ip rule routes them to
+ * the local table instead of to the VPS (proxy_route.h).  Both directions
+ * of those connections are tracked in their own conntrack zone, where they
+ * cannot be mistaken for the VPS's redirected connection to the same MX:
+ * proxy_out sets it for the proxy's own packets.  Priority raw: the zone
+ * must be set before conntrack (the mark only matters at the routing
+ * decision, later).  Only when a policy needs it, so that a config without
+ * such a proxy keeps its table; and only for the MX's ports, so that other
+ * forwarded traffic costs no socket lookup. */
 static void proxy_chains(const struct pc_config *cfg, struct strbuf *out)
 {
         if (!pc_proxy_route_needed(cfg))
                 return;
-        strbuf_printf(out, "\tchain proxy_return {\n"
-                           "\t\ttype filter hook prerouting priority raw; policy accept;\n"
-                           "\t\ttcp sport ");
-        redirect_ports(cfg, true, out);
-        strbuf_printf(out, " socket transparent 1 ct zone set " PC_PROXY_CT_ZONE_STR
-                           " meta mark set " PC_PROXY_FWMARK_STR "\n"
-                           "\t}\n"
-                           "\tchain proxy_out {\n"
+        strbuf_printf(out, "\tchain proxy_out {\n"
                            "\t\ttype filter hook output priority raw; policy accept;\n"
                            "\t\ttcp dport ");
         redirect_ports(cfg, true, out);
         strbuf_printf(out, " socket transparent 1 ct zone set " PC_PROXY_CT_ZONE_STR "\n"
                            "\t}\n");
+}
+
+/* The MX's replies to the proxy's transparent sockets (proxy_chains), in
+ * raw_prerouting after the sender's check rather than in a base chain of
+ * their own at the same hook: a second base chain there cost every packet
+ * in ~30-50 ns (docs/BENCHMARKS.md, step 12).  A VPS's packet reaches it
+ * only once anti-spoofing let it through. */
+static void proxy_return_rule(const struct pc_config *cfg, struct strbuf *out)
+{
+        if (!pc_proxy_route_needed(cfg))
+                return;
+        strbuf_printf(out, "\t\ttcp sport ");
+        redirect_ports(cfg, true, out);
+        strbuf_printf(out, " socket transparent 1 ct zone set " PC_PROXY_CT_ZONE_STR
+                           " meta mark set " PC_PROXY_FWMARK_STR "\n");
 }
 
 /* "tcp dport 25 iifname vmap @vps_proxied": a packet of a proxied port
@@ -976,7 +985,9 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                        * second (@suspended, then @antispoof) cost ~70 ns of
                        * each (docs/BENCHMARKS.md).  Every routed VPS is in
                        * the map, so a suspended one is too, to its drop. */
-                      "\t\tiifname vmap @antispoof\n"
+                      "\t\tiifname vmap @antispoof\n");
+        proxy_return_rule(cfg, out);
+        strbuf_printf(out,
                       "\t}\n"
                       "\tchain suspended_out {\n"
                       "\t\t" VERDICT("suspended_out") " drop\n"
