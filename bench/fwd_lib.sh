@@ -42,7 +42,8 @@ _fwd_cut() { # CUT: takes a part out of inet portcullis
 	no-antispoof) _fwd_del raw_prerouting '@antispoof' ;;	# the whole source check
 	no-as-dhcp) _fwd_del antispoof 'udp (s|d)port' ;;	# rogue DHCP checks
 	no-as-generic) _fwd_del antispoof 'ct state untracked|nd-router-advert|udp (s|d)port' ;;
-	no-proxy-return) lab_exec hv nft delete chain inet portcullis proxy_return ;;
+	no-proxy-return) # older builds: its own base chain; now a rule in raw_prerouting
+		lab_exec hv nft delete chain inet portcullis proxy_return 2>/dev/null || _fwd_del raw_prerouting 'socket transparent' ;;
 	no-nat) lab_exec hv nft delete chain inet portcullis prerouting ;;	# the nat chain (and with it NAT's hooks)
 	no-port25) _fwd_del forward 'tcp (d|s)port 25' ;;	# the proxied-port guards
 	est-first) lab_exec hv nft insert rule inet portcullis forward ct state established accept ;;

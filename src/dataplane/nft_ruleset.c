@@ -25,12 +25,12 @@
  *   raw_prerouting (prerouting, raw): iifname vmap @antispoof -> antispoof
  *     (BCP 38, before conntrack) or, for a suspended VPS, suspended_out:
  *     one lookup of the interface of every packet in
+ *     then, only with a proxy that connects from the VPS, the MX's
+ *     replies to the proxy's transparent sockets are marked, to be routed
+ *     locally, and those connections get their own conntrack zone (here
+ *     and in proxy_out, hook output, raw)
  *   prerouting (nat): iifname vmap @vps_nat -> pN_nat: redirect to the proxy;
  *     only when some policy redirects (NAT's hooks cost every packet)
- *   proxy_return (prerouting, raw) and proxy_out (output, raw), only with
- *     a proxy that connects from the VPS: the MX's replies to the proxy's
- *     transparent sockets are marked, to be routed locally, and those
- *     connections get their own conntrack zone
  *
  * A VPS is therefore a handful of set elements, never a chain or a rule. */
 #include "dataplane/nft_ruleset.h"
@@ -332,31 +332,40 @@ static void redirect_ports(const struct pc_config *cfg, bool route_only, struct 
 
 /* The SMTP proxy connects to the MX from the VPS's address, so the MX's
  * replies, addressed to the VPS, belong to a local transparent socket:
- * marked here, an ip rule routes them to the local table instead of to the
- * VPS (proxy_route.h).  Both directions of those connections are tracked
- * in their own conntrack zone, where they cannot be mistaken for the VPS's
- * redirected connection to the same MX.  Priority raw: the zone must be set
- * before conntrack (the mark only matters at the routing decision, later).
- * Only when a policy needs it, so that a config without such a proxy keeps
- * its table; and only for the MX's ports, so that other forwarded traffic
- * costs no socket lookup. */
+ * marked in raw_prerouting (proxy_return_rule), an ip rule routes them to
+ * the local table instead of to the VPS (proxy_route.h).  Both directions
+ * of those connections are tracked in their own conntrack zone, where they
+ * cannot be mistaken for the VPS's redirected connection to the same MX:
+ * proxy_out sets it for the proxy's own packets.  Priority raw: the zone
+ * must be set before conntrack (the mark only matters at the routing
+ * decision, later).  Only when a policy needs it, so that a config without
+ * such a proxy keeps its table; and only for the MX's ports, so that other
+ * forwarded traffic costs no socket lookup. */
 static void proxy_chains(const struct pc_config *cfg, struct strbuf *out)
 {
         if (!pc_proxy_route_needed(cfg))
                 return;
-        strbuf_printf(out, "\tchain proxy_return {\n"
-                           "\t\ttype filter hook prerouting priority raw; policy accept;\n"
-                           "\t\ttcp sport ");
-        redirect_ports(cfg, true, out);
-        strbuf_printf(out, " socket transparent 1 ct zone set " PC_PROXY_CT_ZONE_STR
-                           " meta mark set " PC_PROXY_FWMARK_STR "\n"
-                           "\t}\n"
-                           "\tchain proxy_out {\n"
+        strbuf_printf(out, "\tchain proxy_out {\n"
                            "\t\ttype filter hook output priority raw; policy accept;\n"
                            "\t\ttcp dport ");
         redirect_ports(cfg, true, out);
         strbuf_printf(out, " socket transparent 1 ct zone set " PC_PROXY_CT_ZONE_STR "\n"
                            "\t}\n");
+}
+
+/* The MX's replies to the proxy's transparent sockets (proxy_chains), in
+ * raw_prerouting after the sender's check rather than in a base chain of
+ * their own at the same hook: a second base chain there cost every packet
+ * in ~30-50 ns (docs/BENCHMARKS.md, step 12).  A VPS's packet reaches it
+ * only once anti-spoofing let it through. */
+static void proxy_return_rule(const struct pc_config *cfg, struct strbuf *out)
+{
+        if (!pc_proxy_route_needed(cfg))
+                return;
+        strbuf_printf(out, "\t\ttcp sport ");
+        redirect_ports(cfg, true, out);
+        strbuf_printf(out, " socket transparent 1 ct zone set " PC_PROXY_CT_ZONE_STR
+                           " meta mark set " PC_PROXY_FWMARK_STR "\n");
 }
 
 /* "tcp dport 25 iifname vmap @vps_proxied": a packet of a proxied port
@@ -764,6 +773,7 @@ static void sampled_part(const struct pc_config *cfg, struct strbuf *out)
  * spoofed path, as the two chains differ only there. */
 static void antispoof_chain(bool report, struct strbuf *out)
 {
+        const char *name = report ? "antispoof" : "antispoof_quiet";
         const char *ra = report ? "jump rogue_ra" : VERDICT("spoof") " drop";
         const char *dhcp = report ? "jump rogue_dhcp" : VERDICT("spoof") " drop";
 
@@ -776,6 +786,11 @@ static void antispoof_chain(bool report, struct strbuf *out)
                        * has none yet at raw priority (veth scrubs it between
                        * namespaces), so only the copies are let through here. */
                       "\t\tct state untracked,new,established,related return\n"
+                      /* One chain per family: an IPv4 packet meets no IPv6
+                       * check, and each family's DHCP ports are compared, not
+                       * looked up in a set of both families' (docs/BENCHMARKS.md,
+                       * step 12: the generic checks cost ~70 ns a packet). */
+                      "\t\tmeta nfproto ipv6 goto %s6\n"
                       /* A VPS is never a router or a DHCP server for its neighbours,
                        * whatever source it uses: a DHCP reply (from a server's port,
                        * or to a client's whatever its source port) to where a
@@ -784,31 +799,38 @@ static void antispoof_chain(bool report, struct strbuf *out)
                        * it is not: `nmap -sU` probes port 68 of internet hosts, and
                        * the VPS was suspended for it (a unicast reply to another
                        * VPS's client would need its transaction id; BCP 38 below
-                       * still holds its source). */
-                      "\t\tmeta nfproto ipv6 icmpv6 type nd-router-advert %s\n"
-                      "\t\tudp sport { 67, 547 } fib daddr type { local, broadcast, multicast } %s\n"
-                      "\t\tudp dport { 68, 546 } fib daddr type { local, broadcast, multicast } %s\n"
-                      "\t\tmeta nfproto ipv6 ip6 daddr fe80::/10 udp dport 546 %s\n"
-                      "\t\tmeta nfproto ipv4 iifname . ip saddr @src4 return\n"
-                      "\t\tmeta nfproto ipv4 iifname . ip saddr @src4_net return\n"
+                       * still holds its source).  DHCP is 67/68 over IPv4, 547/546
+                       * over IPv6. */
+                      "\t\tudp sport 67 fib daddr type { local, broadcast, multicast } %s\n"
+                      "\t\tudp dport 68 fib daddr type { local, broadcast, multicast } %s\n"
+                      "\t\tiifname . ip saddr @src4 return\n"
+                      "\t\tiifname . ip saddr @src4_net return\n"
                       /* a DHCP client has no address yet */
-                      "\t\tmeta nfproto ipv4 ip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return\n"
-                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6 return\n"
-                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr " MASK64 " @src6_64 return\n"
-                      "\t\tmeta nfproto ipv6 iifname . ip6 saddr @src6_net return\n"
-                      "\t\tmeta nfproto ipv6 ip6 saddr fe80::/64 iifname @any_link_local return\n"
-                      /* duplicate address detection and its MLD report come from :: */
-                      "\t\tmeta nfproto ipv6 ip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } return\n",
-                      report ? "antispoof" : "antispoof_quiet", ra, dhcp, dhcp, dhcp);
+                      "\t\tip saddr 0.0.0.0 ip daddr 255.255.255.255 udp sport 68 udp dport 67 return\n",
+                      name, name, dhcp, dhcp);
         /* BCP 38 everywhere; counted and answered where the policy says */
         if (report)
-                strbuf_printf(out,
-                              "\t\tmeta nfproto ipv4 update @spoof4 { iifname counter }\n"
-                              "\t\tmeta nfproto ipv6 update @spoof6 { iifname counter }\n"
-                              "\t\tmeta nfproto ipv4 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
-                              " prefix \"" PC_SPOOF_PREFIX_V4 "\"\n"
-                              "\t\tmeta nfproto ipv6 limit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
-                              " prefix \"" PC_SPOOF_PREFIX_V6 "\"\n");
+                strbuf_printf(out, "\t\tupdate @spoof4 { iifname counter }\n"
+                                   "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
+                                   " prefix \"" PC_SPOOF_PREFIX_V4 "\"\n");
+        strbuf_printf(out, "\t\t" VERDICT("spoof") " drop\n\t}\n");
+        strbuf_printf(out,
+                      "\tchain %s6 {\n"
+                      "\t\ticmpv6 type nd-router-advert %s\n"
+                      "\t\tudp sport 547 fib daddr type { local, broadcast, multicast } %s\n"
+                      "\t\tudp dport 546 fib daddr type { local, broadcast, multicast } %s\n"
+                      "\t\tip6 daddr fe80::/10 udp dport 546 %s\n"
+                      "\t\tiifname . ip6 saddr @src6 return\n"
+                      "\t\tiifname . ip6 saddr " MASK64 " @src6_64 return\n"
+                      "\t\tiifname . ip6 saddr @src6_net return\n"
+                      "\t\tip6 saddr fe80::/64 iifname @any_link_local return\n"
+                      /* duplicate address detection and its MLD report come from :: */
+                      "\t\tip6 saddr :: icmpv6 type { nd-neighbor-solicit, mld2-listener-report } return\n",
+                      name, ra, dhcp, dhcp, dhcp);
+        if (report)
+                strbuf_printf(out, "\t\tupdate @spoof6 { iifname counter }\n"
+                                   "\t\tlimit rate " PC_SPOOF_LOG_RATE " log group " PC_NFLOG_GROUP_STR
+                                   " prefix \"" PC_SPOOF_PREFIX_V6 "\"\n");
         strbuf_printf(out, "\t\t" VERDICT("spoof") " drop\n\t}\n");
 }
 
@@ -963,7 +985,9 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                        * second (@suspended, then @antispoof) cost ~70 ns of
                        * each (docs/BENCHMARKS.md).  Every routed VPS is in
                        * the map, so a suspended one is too, to its drop. */
-                      "\t\tiifname vmap @antispoof\n"
+                      "\t\tiifname vmap @antispoof\n");
+        proxy_return_rule(cfg, out);
+        strbuf_printf(out,
                       "\t}\n"
                       "\tchain suspended_out {\n"
                       "\t\t" VERDICT("suspended_out") " drop\n"

@@ -5,8 +5,8 @@
  * which the hypervisor would route to the VPS's interface.  As in the
  * kernel's TPROXY documentation, three things bring the replies home:
  *
- *   nft  chain proxy_return (prerouting, priority raw) in the agent's
- *        inet table: a TCP packet from the MX's port that belongs to a
+ *   nft  a rule in chain raw_prerouting (prerouting, priority raw) of the
+ *        agent's inet table: a TCP packet from the MX's port that belongs to a
  *        local transparent socket gets mark PC_PROXY_FWMARK, and both
  *        directions of such connections conntrack zone PC_PROXY_CT_ZONE
  *        (proxy_out, output)                         (nft_ruleset.c)

@@ -64,7 +64,7 @@ static void test_skeleton(void **state)
         /* ... by the one lookup of the interface that every packet in
          * makes (a routed VPS's element there: jump suspended_out) */
         assert_non_null(strstr(s, "\tchain raw_prerouting {\n\t\ttype filter hook prerouting priority raw; "
-                                  "policy accept;\n\t\tiifname vmap @antispoof\n\t}\n"));
+                                  "policy accept;\n\t\tiifname vmap @antispoof\n"));
         assert_non_null(strstr(s, "\tmap antispoof {\n\t\ttype ifname : verdict\n\t}\n"));
         assert_non_null(strstr(s, "\tchain suspended_out {\n\t\tcounter name \"verdict_suspended_out\" drop\n\t}\n"));
         {
@@ -312,16 +312,19 @@ static void test_normalise_and_diff(void **state)
         nft_elems_free(&add);
 }
 
-/* The proxy_return and proxy_out chains exist exactly when a policy
- * redirects to an SMTP proxy that connects from the VPS's address; without
- * them the table is what it always was. */
+/* The proxy's return rule (in raw_prerouting, after the sender's check:
+ * no base chain of its own) and the proxy_out chain exist exactly when a
+ * policy redirects to an SMTP proxy that connects from the VPS's address;
+ * without them the table is what it always was. */
 static void test_proxy_return_chains(void **state)
 {
-        static const char chains[] =
-                "\tchain proxy_return {\n"
+        static const char ret[] =
+                "\tchain raw_prerouting {\n"
                 "\t\ttype filter hook prerouting priority raw; policy accept;\n"
+                "\t\tiifname vmap @antispoof\n"
                 "\t\ttcp sport 25 socket transparent 1 ct zone set 2525 meta mark set 0x50430019\n"
-                "\t}\n"
+                "\t}\n";
+        static const char chains[] =
                 "\tchain proxy_out {\n"
                 "\t\ttype filter hook output priority raw; policy accept;\n"
                 "\t\ttcp dport 25 socket transparent 1 ct zone set 2525\n"
@@ -345,8 +348,11 @@ static void test_proxy_return_chains(void **state)
         nft_skeleton(cfg, &b);
         assert_false(b.oom);
         assert_non_null(strstr(strbuf_str(&b), chains));
+        assert_non_null(strstr(strbuf_str(&b), ret));
+        assert_null(strstr(strbuf_str(&b), "proxy_return"));
         /* In the inet table, not the bridge one. */
         assert_true(strstr(strbuf_str(&b), chains) < strstr(strbuf_str(&b), "table bridge"));
+        assert_true(strstr(strbuf_str(&b), ret) < strstr(strbuf_str(&b), "table bridge"));
         strbuf_free(&b);
 
         /* More ports, overlapping: merged, in a set. */
@@ -373,7 +379,7 @@ static void test_proxy_return_chains(void **state)
         l->smtp_limits.source = PC_SMTP_SOURCE_HYPERVISOR;
         assert_false(pc_proxy_route_needed(cfg));
         nft_skeleton(cfg, &b);
-        assert_null(strstr(strbuf_str(&b), "proxy_return"));
+        assert_null(strstr(strbuf_str(&b), "socket transparent"));
         assert_null(strstr(strbuf_str(&b), "proxy_out"));
         assert_int_not_equal(nft_skeleton_id(cfg), with_id);
         strbuf_free(&b);
