@@ -599,11 +599,6 @@ static void record_change(struct agent *a, const char *what, long us)
         agent_metrics_change(a, us);
 }
 
-int agent_sync_vps(struct agent *a, const char *id, json_t *reply)
-{
-        return agent_sync_vps_from(a, id, false, reply);
-}
-
 /* VPSes read by the database thread (fetch_run), then applied on the
  * loop in their order (fetch_done), until one could not be read. */
 struct agent_fetch {
@@ -982,24 +977,6 @@ void agent_arrivals(struct agent *a)
 {
         for (size_t i = 0; a->in_sync && agent_host(a)[0] != '\0' && i < pc_model_count(a->model); i++)
                 arrived(a, pc_model_at(a->model, i));
-}
-
-int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *reply)
-{
-        struct pc_vps *fresh = NULL;
-        struct timespec t0;
-        int r;
-
-        if (a->store == NULL) {
-                /* Stored: the database's load brings it when it answers. */
-                json_object_set_new(reply, "error", json_string("the database cannot be read: this host enforces "
-                                                                "the snapshot of its policy until it answers"));
-                json_object_set_new(reply, "pending", json_string("database"));
-                return -EAGAIN;
-        }
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        r = pc_store_vps_fetch(a->store, a->cfg, id, &fresh);
-        return agent_sync_vps_apply(a, id, r, fresh, r < 0 ? pc_store_errmsg(a->store) : NULL, &t0, feed, reply);
 }
 
 int agent_sync_vps_apply(struct agent *a, const char *id, int fetched, struct pc_vps *fresh, const char *why,

@@ -296,20 +296,17 @@ void agent_sync_finish(struct agent *a);
 /* Frees everything; the kernel keeps enforcing (fail closed). */
 void agent_stop(struct agent *a);
 
-/* Re-reads VPS <id> from the store and applies its change to the kernel.
- * Fills <reply> (a JSON object) with what happened. */
-int agent_sync_vps(struct agent *a, const char *id, json_t *reply);
-/* As agent_sync_vps; <feed>: the change feed asks, and a VPS whose kernel
- * state did not change is applied silently (`portcullis` told us first). */
-int agent_sync_vps_from(struct agent *a, const char *id, bool feed, json_t *reply);
-/* What became of agent_sync_vpses(), on the loop: <reply> as
- * agent_sync_vps fills it for the last VPS applied; <pending> if one could
- * not be read (the rest were not applied: the database does not answer). */
+/* What became of agent_sync_vpses(), on the loop: <reply> (a JSON object)
+ * says what happened to the last VPS applied; <pending> if one could not
+ * be read (the rest were not applied: the database does not answer). */
 typedef void (*agent_fetched_fn)(struct agent *a, void *arg, json_t *reply, bool pending);
 #define AGENT_FETCH_MAX 64
-/* As agent_sync_vps_from() for <n> (at most AGENT_FETCH_MAX) VPSes <ids>,
- * in their order: read by the database thread, applied on the loop, then
- * <then> (may be NULL).  0, or a negative errno (<then> not called). */
+/* Re-reads <n> (at most AGENT_FETCH_MAX) VPSes <ids> from the store and
+ * applies their changes to the kernel, in their order: read by the
+ * database thread, applied on the loop, then <then> (may be NULL).
+ * <feed>: the change feed asks, and a VPS whose kernel state did not
+ * change is applied silently (`portcullis` told us first).  0, or a
+ * negative errno (<then> not called). */
 int agent_sync_vpses(struct agent *a, const char (*ids)[PC_NAME_MAX], size_t n, bool feed, agent_fetched_fn then,
                      void *arg);
 /* Its second half: applies <fresh> (taken; NULL: none), VPS <id> as the
