@@ -29,6 +29,7 @@
 
 #include "base/util.h"
 #include "store/db.h"
+#include "store/pq_lazy.h"
 
 #define STMT_CACHE 128     /* prepared statements kept per connection */
 #define PARAMS_MAX 16      /* the store's statements have fewer */
@@ -123,7 +124,7 @@ static int set_err(struct pg_db *d, int r, const char *msg)
 /* Maps a failed result's SQLSTATE (see the head comment). */
 static int result_err(struct pg_db *d, const PGresult *res)
 {
-        const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+        const char *state = res != NULL ? pq.PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
         int r = -EIO;
 
         /* lock_not_available: another session holds the writers' lock
@@ -137,18 +138,18 @@ static int result_err(struct pg_db *d, const PGresult *res)
                 r = -EEXIST;
         else if (state != NULL && strcmp(state, "23503") == 0)
                 r = -ENOENT;
-        else if (res == NULL || PQresultStatus(res) == PGRES_FATAL_ERROR)
-                r = PQstatus(d->conn) == CONNECTION_BAD ? -EIO : r;
+        else if (res == NULL || pq.PQresultStatus(res) == PGRES_FATAL_ERROR)
+                r = pq.PQstatus(d->conn) == CONNECTION_BAD ? -EIO : r;
         if (res == NULL && d->hung)
                 return set_err(d, -EIO, d->lost);
-        return set_err(d, r, res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(d->conn));
+        return set_err(d, r, res != NULL ? pq.PQresultErrorMessage(res) : pq.PQerrorMessage(d->conn));
 }
 
 /* The session answers statements: not lost, not being made again, not
  * given up. */
 static bool usable(struct pg_db *d)
 {
-        return PQstatus(d->conn) == CONNECTION_OK && !d->resetting && !d->hung;
+        return pq.PQstatus(d->conn) == CONNECTION_OK && !d->resetting && !d->hung;
 }
 
 /* After a PQsend* that returned <sent>: the statement's result, as
@@ -163,18 +164,18 @@ static PGresult *answer(struct pg_db *d, int sent)
         if (!sent)
                 return NULL;
         for (;;) {
-                int flushed = PQflush(d->conn); /* 0: all sent, 1: more to send */
-                struct pollfd p = { .fd = PQsocket(d->conn), .events = POLLIN };
+                int flushed = pq.PQflush(d->conn); /* 0: all sent, 1: more to send */
+                struct pollfd p = { .fd = pq.PQsocket(d->conn), .events = POLLIN };
                 int64_t left;
                 int n;
 
                 if (flushed < 0)
                         break;
-                if (flushed == 0 && !PQisBusy(d->conn)) {
-                        res = PQgetResult(d->conn);
+                if (flushed == 0 && !pq.PQisBusy(d->conn)) {
+                        res = pq.PQgetResult(d->conn);
                         if (res == NULL)
                                 return last;
-                        PQclear(last);
+                        pq.PQclear(last);
                         last = res;
                         continue;
                 }
@@ -192,12 +193,12 @@ static PGresult *answer(struct pg_db *d, int sent)
                 if (n < 0 && errno != EINTR)
                         break;
                 if (n > 0 && (p.revents & (POLLIN | POLLERR | POLLHUP))) {
-                        if (!PQconsumeInput(d->conn))
+                        if (!pq.PQconsumeInput(d->conn))
                                 break;
                         heard = pc_mono_ms();
                 }
         }
-        PQclear(last);
+        pq.PQclear(last);
         return NULL;
 }
 
@@ -205,8 +206,8 @@ static PGresult *answer(struct pg_db *d, int sent)
 static PGresult *run(struct pg_db *d, const char *sql)
 {
         if (!d->background)
-                return PQexec(d->conn, sql);
-        return d->hung ? NULL : answer(d, PQsendQuery(d->conn, sql));
+                return pq.PQexec(d->conn, sql);
+        return d->hung ? NULL : answer(d, pq.PQsendQuery(d->conn, sql));
 }
 
 /* Runs <sql> (no parameters, no rows wanted). */
@@ -215,9 +216,9 @@ static int exec_simple(struct pg_db *d, const char *sql)
         PGresult *res = run(d, sql);
         int r = 0;
 
-        if (PQresultStatus(res) != PGRES_COMMAND_OK && PQresultStatus(res) != PGRES_TUPLES_OK)
+        if (pq.PQresultStatus(res) != PGRES_COMMAND_OK && pq.PQresultStatus(res) != PGRES_TUPLES_OK)
                 r = result_err(d, res);
-        PQclear(res);
+        pq.PQclear(res);
         return r;
 }
 
@@ -266,7 +267,7 @@ static char *rewrite_params(const char *sql, int *ret_n, bool is_null_test[PARAM
 
 static void stmt_clear_result(struct pg_stmt *s)
 {
-        PQclear(s->res);
+        pq.PQclear(s->res);
         s->res = NULL;
         s->row = -1;
         free(s->blob);
@@ -332,12 +333,12 @@ static int prepare_variant(struct pg_db *d, struct pg_stmt *s, const char *sig, 
         for (int i = 0; i < s->n_params; i++)
                 types[i] = sig[i] == 'i' ? 20 : sig[i] == 't' ? 25 : sig[i] == 'b' ? 17 : s->is_null_test[i] ? 25 : 0;
         if (!d->background)
-                res = PQprepare(d->conn, v->name, s->text, s->n_params, types);
+                res = pq.PQprepare(d->conn, v->name, s->text, s->n_params, types);
         else
-                res = answer(d, PQsendPrepare(d->conn, v->name, s->text, s->n_params, types));
-        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+                res = answer(d, pq.PQsendPrepare(d->conn, v->name, s->text, s->n_params, types));
+        if (pq.PQresultStatus(res) != PGRES_COMMAND_OK)
                 r = result_err(d, res);
-        PQclear(res);
+        pq.PQclear(res);
         return r;
 }
 
@@ -363,7 +364,7 @@ static int variant_of(struct pg_db *d, struct pg_stmt *s, const char **ret_name)
                 char sql[40];
 
                 snprintf(sql, sizeof(sql), "DEALLOCATE %s", s->variants[0].name);
-                PQclear(run(d, sql));
+                pq.PQclear(run(d, sql));
                 memmove(&s->variants[0], &s->variants[1], (VARIANTS - 1) * sizeof(s->variants[0]));
                 s->n_variants--;
         }
@@ -475,8 +476,8 @@ static int session_new(struct pg_db *d)
         d->resetting = false;
         d->hung = false;
         r = exec_simple(d, "SET client_min_messages = warning");
-        if (r == 0 && d->background && PQsetnonblocking(d->conn, 1) < 0)
-                r = set_err(d, -EIO, PQerrorMessage(d->conn));
+        if (r == 0 && d->background && pq.PQsetnonblocking(d->conn, 1) < 0)
+                r = set_err(d, -EIO, pq.PQerrorMessage(d->conn));
         if (r == 0 && d->background)
                 r = exec_simple(d, LOCK_TIMEOUT);
         return r;
@@ -493,7 +494,7 @@ static int reconnect_step(struct pg_db *d)
                 if (now < d->retry_at)
                         return set_err(d, -EIO, d->lost);
                 d->hung = false; /* PQresetStart closes that session */
-                if (!PQresetStart(d->conn))
+                if (!pq.PQresetStart(d->conn))
                         goto failed;
                 d->resetting = true;
                 d->reset_began = now;
@@ -501,8 +502,8 @@ static int reconnect_step(struct pg_db *d)
         /* Each step that the server answers at once (a local one, most
          * of the time: the whole reconnection in one call), then no more. */
         for (;;) {
-                PostgresPollingStatusType st = PQresetPoll(d->conn);
-                struct pollfd p = { .fd = PQsocket(d->conn) };
+                PostgresPollingStatusType st = pq.PQresetPoll(d->conn);
+                struct pollfd p = { .fd = pq.PQsocket(d->conn) };
 
                 if (st == PGRES_POLLING_OK)
                         return session_new(d);
@@ -520,7 +521,7 @@ static int reconnect_step(struct pg_db *d)
         d->retry_at = now + RECONNECT_PAUSE_MS;
         return set_err(d, -EIO, d->lost);
 failed:
-        snprintf(d->lost, sizeof(d->lost), "the database is unreachable: %s", PQerrorMessage(d->conn));
+        snprintf(d->lost, sizeof(d->lost), "the database is unreachable: %s", pq.PQerrorMessage(d->conn));
         d->lost[strcspn(d->lost, "\n")] = '\0';
         d->resetting = false;
         d->retry_at = now + RECONNECT_PAUSE_MS;
@@ -538,9 +539,9 @@ static int ensure_conn(struct pg_db *d)
                 return 0;
         if (d->background)
                 return reconnect_step(d);
-        PQreset(d->conn);
-        if (PQstatus(d->conn) != CONNECTION_OK)
-                return set_err(d, -EIO, PQerrorMessage(d->conn));
+        pq.PQreset(d->conn);
+        if (pq.PQstatus(d->conn) != CONNECTION_OK)
+                return set_err(d, -EIO, pq.PQerrorMessage(d->conn));
         return session_new(d);
 }
 
@@ -549,7 +550,7 @@ void db_pg_background_reconnect(struct db *db)
         if (db->driver != &pg_driver)
                 return;
         pg_of(db)->background = true;
-        PQsetnonblocking(pg_of(db)->conn, 1); /* answer() flushes; kept across resets */
+        pq.PQsetnonblocking(pg_of(db)->conn, 1); /* answer() flushes; kept across resets */
         exec_simple(pg_of(db), LOCK_TIMEOUT); /* a failure: the next session sets it */
 }
 
@@ -570,15 +571,15 @@ static int pg_step(struct db_stmt *st)
                 /* PQexecPrepared waits for ever, nonblocking or not: in
                  * the background the answer is bounded as every other. */
                 if (!d->background)
-                        s->res = PQexecPrepared(d->conn, name, s->n_params, (const char *const *)s->values,
+                        s->res = pq.PQexecPrepared(d->conn, name, s->n_params, (const char *const *)s->values,
                                                 s->lengths, s->formats, 0);
                 else
-                        s->res = answer(d, PQsendQueryPrepared(d->conn, name, s->n_params,
+                        s->res = answer(d, pq.PQsendQueryPrepared(d->conn, name, s->n_params,
                                                                (const char *const *)s->values, s->lengths,
                                                                s->formats, 0));
-                status = PQresultStatus(s->res);
+                status = pq.PQresultStatus(s->res);
                 if (status == PGRES_COMMAND_OK) {
-                        const char *n = PQcmdTuples(s->res);
+                        const char *n = pq.PQcmdTuples(s->res);
 
                         d->changes = n[0] != '\0' ? strtoll(n, NULL, 10) : 0;
                         return 0;
@@ -589,12 +590,12 @@ static int pg_step(struct db_stmt *st)
                         return r;
                 }
                 /* INSERT ... RETURNING and UPDATE ... RETURNING count too */
-                if (PQcmdTuples(s->res)[0] != '\0')
-                        d->changes = strtoll(PQcmdTuples(s->res), NULL, 10);
+                if (pq.PQcmdTuples(s->res)[0] != '\0')
+                        d->changes = strtoll(pq.PQcmdTuples(s->res), NULL, 10);
         }
         free(s->blob);
         s->blob = NULL;
-        if (s->row + 1 >= PQntuples(s->res))
+        if (s->row + 1 >= pq.PQntuples(s->res))
                 return 0;
         s->row++;
         return 1;
@@ -623,7 +624,7 @@ static void pg_release(struct db_stmt *st)
 
                 snprintf(sql, sizeof(sql), "DEALLOCATE %s", s->variants[k].name);
                 if (usable(d))
-                        PQclear(run(d, sql));
+                        pq.PQclear(run(d, sql));
         }
         stmt_free(s);
 }
@@ -632,7 +633,7 @@ static bool pg_column_is_null(struct db_stmt *st, int i)
 {
         struct pg_stmt *s = stmt_of(st);
 
-        return s->res == NULL || s->row < 0 || PQgetisnull(s->res, s->row, i);
+        return s->res == NULL || s->row < 0 || pq.PQgetisnull(s->res, s->row, i);
 }
 
 static int64_t pg_column_int64(struct db_stmt *st, int i)
@@ -641,14 +642,14 @@ static int64_t pg_column_int64(struct db_stmt *st, int i)
 
         if (pg_column_is_null(st, i))
                 return 0;
-        return strtoll(PQgetvalue(s->res, s->row, i), NULL, 10);
+        return strtoll(pq.PQgetvalue(s->res, s->row, i), NULL, 10);
 }
 
 static const char *pg_column_text(struct db_stmt *st, int i)
 {
         struct pg_stmt *s = stmt_of(st);
 
-        return pg_column_is_null(st, i) ? "" : PQgetvalue(s->res, s->row, i);
+        return pg_column_is_null(st, i) ? "" : pq.PQgetvalue(s->res, s->row, i);
 }
 
 static const void *pg_column_blob(struct db_stmt *st, int i, size_t *ret_n)
@@ -661,7 +662,7 @@ static const void *pg_column_blob(struct db_stmt *st, int i, size_t *ret_n)
                 return NULL;
         free(s->blob);
         /* bytea in text results is hex ("\x0a0b..."): back to bytes */
-        s->blob = PQunescapeBytea((const unsigned char *)PQgetvalue(s->res, s->row, i), &n);
+        s->blob = pq.PQunescapeBytea((const unsigned char *)pq.PQgetvalue(s->res, s->row, i), &n);
         *ret_n = s->blob != NULL ? n : 0;
         return s->blob;
 }
@@ -692,8 +693,8 @@ static int pg_tx(struct db *db, enum db_tx op)
                         r = exec_simple(d, "SELECT pg_advisory_xact_lock(1346568193)"); /* "PC\0\1" */
                 if (r == 0)
                         d->stalled = false;
-                if (r < 0 && usable(d) && PQtransactionStatus(d->conn) != PQTRANS_IDLE)
-                        PQclear(run(d, "ROLLBACK"));
+                if (r < 0 && usable(d) && pq.PQtransactionStatus(d->conn) != PQTRANS_IDLE)
+                        pq.PQclear(run(d, "ROLLBACK"));
                 d->tx_open = r == 0;
                 return r;
         case DB_BEGIN_READ:
@@ -705,8 +706,8 @@ static int pg_tx(struct db *db, enum db_tx op)
                 /* A statement that failed inside the transaction aborted
                  * it (SQLite would undo that statement alone): the server
                  * answers COMMIT with a rollback, which is no success. */
-                if (PQtransactionStatus(d->conn) == PQTRANS_INERROR) {
-                        PQclear(run(d, "ROLLBACK"));
+                if (pq.PQtransactionStatus(d->conn) == PQTRANS_INERROR) {
+                        pq.PQclear(run(d, "ROLLBACK"));
                         return set_err(d, -EIO, "the transaction was rolled back: a statement in it had failed");
                 }
                 return exec_simple(d, "COMMIT");
@@ -750,16 +751,16 @@ static int pg_schema_version(struct db *db, int *ret_version)
         PGresult *res = run(d, "SELECT version FROM schema_version");
         int r = 0;
 
-        if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) == 1)
-                *ret_version = (int)strtol(PQgetvalue(res, 0, 0), NULL, 10);
-        else if (PQresultStatus(res) == PGRES_FATAL_ERROR &&
-                 strcmp(PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE)
+        if (pq.PQresultStatus(res) == PGRES_TUPLES_OK && pq.PQntuples(res) == 1)
+                *ret_version = (int)strtol(pq.PQgetvalue(res, 0, 0), NULL, 10);
+        else if (pq.PQresultStatus(res) == PGRES_FATAL_ERROR &&
+                 strcmp(pq.PQresultErrorField(res, PG_DIAG_SQLSTATE) != NULL ? pq.PQresultErrorField(res, PG_DIAG_SQLSTATE)
                                                                            : "",
                         "42P01") == 0)
                 *ret_version = 0; /* no schema yet */
         else
                 r = result_err(d, res);
-        PQclear(res);
+        pq.PQclear(res);
         return r;
 }
 
@@ -774,7 +775,7 @@ static void pg_close(struct db *db)
 
         for (size_t i = 0; i < d->n_cache; i++)
                 stmt_free(d->cache[i]);
-        PQfinish(d->conn);
+        pq.PQfinish(d->conn);
         free(d->url);
         free(d);
 }
@@ -788,7 +789,7 @@ static PGconn *connect_to(const char *url, bool nonblocking)
                                             "keepalives_count", "tcp_user_timeout", "dbname", NULL };
         const char *const values[] = { "5", "1", "10", "3", "3", "15000", url, NULL };
 
-        return nonblocking ? PQconnectStartParams(keys, values, 1) : PQconnectdbParams(keys, values, 1);
+        return nonblocking ? pq.PQconnectStartParams(keys, values, 1) : pq.PQconnectdbParams(keys, values, 1);
 }
 
 /* ---- LISTEN, on a connection of its own, without blocking ---- */
@@ -824,7 +825,7 @@ static struct pg_listener *listener_of(struct db_listener *l)
 
 static int listener_fd(struct db_listener *l)
 {
-        return PQsocket(listener_of(l)->conn);
+        return pq.PQsocket(listener_of(l)->conn);
 }
 
 static bool listener_wants_write(struct db_listener *l)
@@ -834,7 +835,7 @@ static bool listener_wants_write(struct db_listener *l)
 
 static int listener_lost(struct pg_listener *p, const char **ret_why)
 {
-        snprintf(p->why, sizeof(p->why), "%s", PQerrorMessage(p->conn));
+        snprintf(p->why, sizeof(p->why), "%s", pq.PQerrorMessage(p->conn));
         p->why[strcspn(p->why, "\n")] = '\0';
         *ret_why = p->why;
         return -EIO;
@@ -847,7 +848,7 @@ static int listener_ready(struct db_listener *l, bool *ret_notified, const char 
 
         *ret_notified = false;
         if (p->state == L_CONNECTING) {
-                switch (PQconnectPoll(p->conn)) {
+                switch (pq.PQconnectPoll(p->conn)) {
                 case PGRES_POLLING_READING:
                         p->wants_write = false;
                         return 0;
@@ -859,36 +860,36 @@ static int listener_ready(struct db_listener *l, bool *ret_notified, const char 
                 default:
                         return listener_lost(p, ret_why);
                 }
-                if (PQsetnonblocking(p->conn, 1) < 0 || !PQsendQuery(p->conn, p->listen))
+                if (pq.PQsetnonblocking(p->conn, 1) < 0 || !pq.PQsendQuery(p->conn, p->listen))
                         return listener_lost(p, ret_why);
                 p->state = L_LISTEN_SENT;
         }
-        p->wants_write = PQflush(p->conn) == 1;
-        if (!PQconsumeInput(p->conn))
+        p->wants_write = pq.PQflush(p->conn) == 1;
+        if (!pq.PQconsumeInput(p->conn))
                 return listener_lost(p, ret_why);
-        while (p->state == L_LISTEN_SENT && !PQisBusy(p->conn)) {
-                PGresult *res = PQgetResult(p->conn);
+        while (p->state == L_LISTEN_SENT && !pq.PQisBusy(p->conn)) {
+                PGresult *res = pq.PQgetResult(p->conn);
 
                 if (res == NULL) {
                         p->state = L_LISTENING;
                         *ret_notified = true; /* listening now: what came before is in the feed */
                         break;
                 }
-                if (PQresultStatus(res) != PGRES_COMMAND_OK) {
-                        snprintf(p->why, sizeof(p->why), "%s", PQresultErrorMessage(res));
+                if (pq.PQresultStatus(res) != PGRES_COMMAND_OK) {
+                        snprintf(p->why, sizeof(p->why), "%s", pq.PQresultErrorMessage(res));
                         p->why[strcspn(p->why, "\n")] = '\0';
                         *ret_why = p->why;
-                        PQclear(res);
+                        pq.PQclear(res);
                         return -EIO;
                 }
-                PQclear(res);
+                pq.PQclear(res);
         }
-        while ((n = PQnotifies(p->conn)) != NULL) {
+        while ((n = pq.PQnotifies(p->conn)) != NULL) {
                 if (notice_for(n->extra != NULL ? n->extra : "", p->key))
                         *ret_notified = true;
-                PQfreemem(n);
+                pq.PQfreemem(n);
         }
-        if (PQstatus(p->conn) == CONNECTION_BAD)
+        if (pq.PQstatus(p->conn) == CONNECTION_BAD)
                 return listener_lost(p, ret_why);
         return 0;
 }
@@ -897,7 +898,7 @@ static void listener_close(struct db_listener *l)
 {
         struct pg_listener *p = listener_of(l);
 
-        PQfinish(p->conn);
+        pq.PQfinish(p->conn);
         free(p);
 }
 
@@ -922,10 +923,10 @@ static int pg_listen(struct db *db, const char *channel, const char *key, struct
         snprintf(p->listen, sizeof(p->listen), "LISTEN %s", channel); /* ours, never input */
         snprintf(p->key, sizeof(p->key), "%s", key != NULL ? key : "");
         p->conn = connect_to(d->url, true);
-        if (p->conn == NULL || PQstatus(p->conn) == CONNECTION_BAD) {
-                int r = set_err(d, -EIO, p->conn != NULL ? PQerrorMessage(p->conn) : "out of memory");
+        if (p->conn == NULL || pq.PQstatus(p->conn) == CONNECTION_BAD) {
+                int r = set_err(d, -EIO, p->conn != NULL ? pq.PQerrorMessage(p->conn) : "out of memory");
 
-                PQfinish(p->conn);
+                pq.PQfinish(p->conn);
                 free(p);
                 return r;
         }
@@ -1209,12 +1210,12 @@ static int pg_migrate(struct pg_db *d, int *version)
                         r = pg_schema_version(&d->head, version);
                 if (r == 0 && *version < pg_migrations[i].version) {
                         r = exec_simple(d, pg_migrations[i].sql);
-                        if (r < 0 && PQtransactionStatus(d->conn) != PQTRANS_IDLE)
-                                PQclear(PQexec(d->conn, "ROLLBACK"));
+                        if (r < 0 && pq.PQtransactionStatus(d->conn) != PQTRANS_IDLE)
+                                pq.PQclear(pq.PQexec(d->conn, "ROLLBACK"));
                         if (r == 0)
                                 *version = pg_migrations[i].version;
                 }
-                PQclear(PQexec(d->conn, "SELECT pg_advisory_unlock(1346568194)"));
+                pq.PQclear(pq.PQexec(d->conn, "SELECT pg_advisory_unlock(1346568194)"));
                 if (r < 0)
                         return r;
         }
@@ -1224,7 +1225,7 @@ static int pg_migrate(struct pg_db *d, int *version)
 /* <url> with any password left out, for messages. */
 static void url_shown(const char *url, char *buf, size_t size)
 {
-        PQconninfoOption *opts = PQconninfoParse(url, NULL);
+        PQconninfoOption *opts = pq.PQconninfoParse(url, NULL);
         size_t o = 0;
 
         buf[0] = '\0';
@@ -1235,7 +1236,7 @@ static void url_shown(const char *url, char *buf, size_t size)
         for (PQconninfoOption *p = opts; p->keyword != NULL && o < size; p++)
                 if (p->val != NULL && p->val[0] != '\0' && strcmp(p->keyword, "password") != 0)
                         o += (size_t)snprintf(buf + o, size - o, "%s%s=%s", o > 0 ? " " : "", p->keyword, p->val);
-        PQconninfoFree(opts);
+        pq.PQconninfoFree(opts);
 }
 
 int db_pg_open(const char *url, bool create, bool *ret_created, struct db **ret, char *err, size_t errsz)
@@ -1249,13 +1250,18 @@ int db_pg_open(const char *url, bool create, bool *ret_created, struct db **ret,
                 snprintf(err, errsz, "out of memory");
                 return -ENOMEM;
         }
+        r = pq_load(err, errsz);
+        if (r < 0) {
+                free(d);
+                return r;
+        }
         d->head.driver = &pg_driver;
         url_shown(url, d->name, sizeof(d->name));
         d->head.name = d->name;
         d->url = strdup(url);
         d->conn = connect_to(url, false);
-        if (PQstatus(d->conn) != CONNECTION_OK) {
-                snprintf(err, errsz, "database %s: cannot connect: %s", d->name, PQerrorMessage(d->conn));
+        if (pq.PQstatus(d->conn) != CONNECTION_OK) {
+                snprintf(err, errsz, "database %s: cannot connect: %s", d->name, pq.PQerrorMessage(d->conn));
                 err[strcspn(err, "\n")] = '\0';
                 pg_close(&d->head);
                 return -EIO;
