@@ -148,8 +148,10 @@ static void turn_applied(struct agent *a, void *arg, json_t *reply, bool pending
          * time, from here. */
         if (!pending && f->last > a->change_seen)
                 a->change_seen = f->last;
-        /* All of it: a change committed since sends its own notice. */
-        if (!pending && f->more)
+        /* All of it: a change committed since sends its own notice.  Not
+         * while the journal holds anything: its replay's last entry
+         * follows the feed (the feed would undo what the journal holds). */
+        if (!pending && f->more && a->n_journal == 0 && !a->replaying)
                 follow_read(a);
         else
                 follow_end(a);

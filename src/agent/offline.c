@@ -249,6 +249,7 @@ struct replay {
         bool wanted;
         struct agent_response *resp;  /* NULL: its VPS is gone from the model */
         int64_t id;                   /* its incident, if stored now (0: before, its mark says) */
+        bool begun;                   /* its transaction began: a failure is the entry's own */
 };
 
 /* The entry's incident, the policy's response and the mark, in one
@@ -262,7 +263,8 @@ static int replay_run(struct pc_store *store, const struct pc_config *cfg, void 
 
         r = pc_store_tx_begin(store);
         if (r < 0)
-                return r;
+                return r; /* (the writers' lock, a file replaced...: kept) */
+        x->begun = true;
         r = pc_store_journal_mark(store, e->op, e->first);
         if (r == -EEXIST) {
                 pc_store_tx_end(store, -ECANCELED);
@@ -309,9 +311,15 @@ static void replay_done(struct agent *a, void *arg, const struct agent_db_result
         for (size_t i = 0; i < a->n_journal; i++)
                 if (strcmp(a->journal[i].op, e->op) == 0)
                         a->journal[i].replaying = false;
-        if (!ok && res->away) {
+        /* Kept, tried again on the next turn, unless the entry's own
+         * statements failed: a store that is away, busy past its bound or
+         * replaced does not lose what the journal holds. */
+        if (!ok && (res->away || !x->begun)) {
+                if (!res->away)
+                        agent_log("Failed to begin storing %s's %s from the journal (%s), kept for the next try: %s",
+                                  e->vps, e->kind, e->op, res->err);
                 agent_response_done(a, x->resp, NULL);
-                goto out; /* kept: tried again on the next turn */
+                goto out;
         }
         if (!ok)
                 agent_log("Failed to store %s's %s from the journal (%s), dropping it: %s", e->vps, e->kind, e->op,

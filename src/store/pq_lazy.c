@@ -36,5 +36,5 @@ int pq_load(char *err, size_t errsz)
                 return 0;
         snprintf(err, errsz, "PostgreSQL's client library could not be loaded (%s): install it with "
                              "`apt-get install libpq5`", pq_missing);
-        return -ENOENT;
+        return -ELIBACC; /* (not -ENOENT: "no database there") */
 }

@@ -57,7 +57,7 @@ struct pq_api {
 /* Valid once pq_load() returned 0. */
 extern struct pq_api pq;
 
-/* Loads libpq (once; thread-safe).  0, or -ENOENT with <err> saying what
+/* Loads libpq (once; thread-safe).  0, or -ELIBACC with <err> saying what
  * is missing and how to install it. */
 int pq_load(char *err, size_t errsz);
 

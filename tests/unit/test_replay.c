@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -231,10 +232,40 @@ static void test_replay_on_the_thread(void **state)
         assert_int_equal(incidents(), 2);
 }
 
+/* The database answers, but its writers' lock is held past the store's
+ * bound (another writer, a VACUUM): the entry's transaction cannot begin,
+ * and the entry is kept for the next try, not dropped. */
+static void test_replay_kept_when_it_cannot_begin(void **state)
+{
+        char path[160];
+        sqlite3 *other;
+        size_t before = incidents();
+
+        (void)state;
+        snprintf(path, sizeof(path), "%s/portcullis.db", dir);
+        assert_int_equal(sqlite3_open(path, &other), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+        assert_int_equal(agent_offline_note(&ag, vps, "flood", 4, NULL, 600), 1);
+        agent_offline_replay(&ag);
+        agent_db_drain(&ag);
+        assert_false(ag.replaying);
+        assert_int_equal(ag.n_journal, 1);
+        assert_int_equal(incidents(), before);
+
+        /* The lock let go: the next turn stores it. */
+        assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(other);
+        agent_offline_replay(&ag);
+        agent_db_drain(&ag);
+        assert_int_equal(ag.n_journal, 0);
+        assert_int_equal(incidents(), before + 1);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_replay_on_the_thread),
+                cmocka_unit_test(test_replay_kept_when_it_cannot_begin),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
