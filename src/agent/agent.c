@@ -563,6 +563,7 @@ void agent_sync_finish(struct agent *a)
 
 void agent_stop(struct agent *a)
 {
+        agent_reload_stop(a);
         agent_db_stop(a); /* what it finishes is taken first */
         agent_snapshot_stop(a);
         notifier_stop(a);
@@ -1153,8 +1154,8 @@ static void keep_departing(const struct pc_model *from, const struct pc_config *
 
                 /* (Whatever <from> says of its host: a snapshot may be older
                  * than the move.) */
-                if (v->iface[0] == '\0' || if_nametoindex(v->iface) == 0 || pc_model_find(m, v->id) != NULL ||
-                    pc_model_find_iface(m, v->iface) != NULL)
+                if (v->iface[0] == '\0' || pc_model_find(m, v->id) != NULL || pc_model_find_iface(m, v->iface) != NULL ||
+                    if_nametoindex(v->iface) == 0)
                         continue;
                 r = pc_store_vps_fetch(store, cfg, v->id, &fresh);
                 if (r < 0 && (r != -ENOENT || strcmp(v->host, me) == 0))
@@ -1167,6 +1168,15 @@ static void keep_departing(const struct pc_model *from, const struct pc_config *
                 fresh = leaving_policy(v, fresh, &kept);
                 if (fresh == NULL)
                         continue;
+                /* <from>'s copy points into the configuration it was
+                 * loaded with, which <m>'s replaces. */
+                if (kept && pc_vps_rebase(fresh, cfg) < 0) {
+                        agent_log("NOT enforcing %s on %s any more: its site %s or a service of its filters is gone "
+                                  "from the configuration",
+                                  v->id, v->iface, v->site->name);
+                        pc_vps_free(fresh);
+                        continue;
+                }
                 keep_on(fresh, v->iface);
                 if (pc_model_add(m, fresh) < 0)
                         pc_vps_free(fresh);
@@ -1197,36 +1207,56 @@ static void take_load(struct agent *a, struct pc_dataplane *dp, struct pc_store 
         pc_config_free(old_cfg);
 }
 
-int agent_reload(struct agent *a, json_t *reply)
+/* The VPSes of the running model that the reload's model <m> (of <cfg>)
+ * has not and whose interface is here (a VM that moved away and is still
+ * here, kept; or one whose change the feed has applied and the load had
+ * not read yet, or the other way round), into <m> as the running model
+ * has them: the load ran beside the loop, and the kernel must not let
+ * them out meanwhile.  The change feed, read again from before both
+ * (agent_reload_take), brings what the database says of them since. */
+static void keep_running(const struct agent *a, const struct pc_config *cfg, struct pc_model *m)
 {
-        struct pc_config *cfg = NULL, *old_cfg = a->cfg;
-        struct pc_store *store = NULL;
-        struct pc_model *m = NULL, *old_model = a->model;
+        for (size_t i = 0; i < pc_model_count(a->model); i++) {
+                const struct pc_vps *v = pc_model_at(a->model, i);
+                struct pc_vps *kept = NULL;
+
+                if (v->iface[0] == '\0' || pc_model_find(m, v->id) != NULL || pc_model_find_iface(m, v->iface) != NULL ||
+                    if_nametoindex(v->iface) == 0)
+                        continue;
+                if (pc_vps_clone(v, &kept) < 0) {
+                        agent_log("Failed to keep %s on %s through the reload: out of memory", v->id, v->iface);
+                        continue;
+                }
+                if (pc_vps_rebase(kept, cfg) < 0) {
+                        agent_log("NOT enforcing %s on %s any more: its site %s or a service of its filters is gone "
+                                  "from the configuration",
+                                  v->id, v->iface, v->site->name);
+                        pc_vps_free(kept);
+                        continue;
+                }
+                if (pc_model_add(m, kept) < 0)
+                        pc_vps_free(kept);
+        }
+}
+
+int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *store, struct pc_model *m,
+                      int64_t seen, long load_us, json_t *reply)
+{
+        struct pc_config *old_cfg = a->cfg;
+        struct pc_model *old_model = a->model;
+        struct pc_dataplane *dp = NULL;
         struct pc_dp_repair rep;
         struct timespec t0;
         int r;
 
-        char err[1280];
-        int64_t seen;
-
-        if (a->from_snapshot) {
-                json_object_set_new(reply, "error", json_string("the database cannot be read: the snapshot stays in "
-                                                                "force; the configuration is read again with the "
-                                                                "database's policy when it answers"));
-                agent_log("Reload refused: enforcing the snapshot while the database cannot be read; the "
-                          "configuration is read again when it answers");
+        if (a->from_snapshot) { /* (not while it loaded: a start only) */
+                json_object_set_new(reply, "error", json_string("the database cannot be read"));
+                drop_load(NULL, m, store, cfg);
                 return -EAGAIN;
         }
         agent_db_drain(a); /* its jobs use the config in force */
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        r = agent_load_all(a, false, &cfg, &store, &m, &seen, err, sizeof(err));
-        if (r < 0) {
-                json_object_set_new(reply, "error", json_string("the new configuration or database did not load; "
-                                                                "the old one stays in force (see the log)"));
-                agent_log("Reload refused (%s); keeping the configuration in force", err);
-                return r;
-        }
-        keep_departing(a->model, cfg, store, m);
+        keep_running(a, cfg, m);
         /* What the journal holds back holds until it is stored: the
          * database does not know it yet (as agent_db_back). */
         a->cfg = cfg;
@@ -1236,30 +1266,31 @@ int agent_reload(struct agent *a, json_t *reply)
         a->cfg = old_cfg;
         a->model = old_model;
         /* The data plane holds a pointer to the config it was opened with. */
-        {
-                struct pc_dataplane *dp = NULL;
+        r = pc_dp_open(cfg, &dp);
+        if (r >= 0)
+                r = pc_dp_sync_all(dp, m, pc_now(), &rep);
+        if (r < 0) {
+                const char *why = dp != NULL ? pc_dp_errmsg(dp) : strerror(-r);
 
-                r = pc_dp_open(cfg, &dp);
-                if (r >= 0)
-                        r = pc_dp_sync_all(dp, m, pc_now(), &rep);
-                if (r < 0) {
-                        const char *why = dp != NULL ? pc_dp_errmsg(dp) : strerror(-r);
-
-                        json_object_set_new(reply, "error", json_string(why));
-                        agent_log("Reload refused: the kernel did not take the new ruleset (%s); keeping the old one",
-                                  why);
-                        drop_load(dp, m, store, cfg);
-                        return r;
-                }
-                take_load(a, dp, store, old_cfg, old_model);
+                json_object_set_new(reply, "error", json_string(why));
+                agent_log("Reload refused: the kernel did not take the new ruleset (%s); keeping the old one", why);
+                drop_load(dp, m, store, cfg);
+                return r;
         }
+        take_load(a, dp, store, old_cfg, old_model);
         a->cfg = cfg;
         a->model = m;
+        /* The loop applied changes while the thread loaded: the feed from
+         * the older of the two, so that none is missed (one applied twice
+         * changes nothing). */
+        if (seen < a->change_seen)
+                a->change_seen = seen;
         agent_db_reconfigure(a);
         synced(a, &rep, elapsed_us(&t0));
         proxy_route_apply(cfg);
         record_change(a, "reloaded the configuration", elapsed_us(&t0));
-        agent_log("Reloaded %s: %zu VPSes, %zu sites", a->config_path, pc_model_count(m), cfg->n_sites);
+        agent_log("Reloaded %s: %zu VPSes, %zu sites (loaded in %.1f ms beside the loop, taken in %.1f ms)",
+                  a->config_path, pc_model_count(m), cfg->n_sites, load_us / 1000.0, elapsed_us(&t0) / 1000.0);
         agent_smtpd_tell(a, "reload", NULL);
         notifier_stop(a); /* it holds a copy of the old notifications config */
         notifier_start(a);

@@ -134,6 +134,7 @@ struct agent {
         bool probing;                 /* the periodic pass's heartbeat is with it (agent_probe) */
         bool db_quiet;                /* ... and found the database not answering */
         int64_t dbwait_nag;           /* when the log last said it is still away */
+        struct agent_reload *reload;  /* a reload loading off the loop (reload.c); NULL: none */
 };
 
 /* This agent's host in a fleet ("": a single host, every VPS its own). */
@@ -341,9 +342,26 @@ void agent_watch_close(struct agent *a);
 /* Applies the VPSes the store's changes since the last one seen name. */
 void agent_changes_follow(struct agent *a);
 
-/* Re-reads the config: the new one replaces the old only if it loads and
- * the kernel takes it; otherwise the old stays and the error is logged. */
-int agent_reload(struct agent *a, json_t *reply);
+/* ---- reload (reload.c) ---- */
+/* Reads the configuration and the database's policy again: a thread
+ * loads them (the loop goes on meanwhile), the loop takes the load
+ * (agent_reload_take), then <then>(a, arg, reply, false) on the loop
+ * (<then> may be NULL; at once if refused: the snapshot is in force).  A
+ * reload asked for while one loads runs again after it (the files may
+ * have changed after the thread read them), and answers then. */
+void agent_reload(struct agent *a, agent_fetched_fn then, void *arg);
+/* Takes a load that has finished (its eventfd, or the tick, says so). */
+void agent_reload_ready(struct agent *a);
+/* Waits for a load in flight, drops it and answers its callers (a stop). */
+void agent_reload_stop(struct agent *a);
+
+/* The second half of a reload, on the loop: <cfg>, <store> and <model>
+ * (loaded with the change feed at <seen>) replace the ones in force if
+ * the kernel takes them; otherwise the old stay and the error is logged
+ * and put in <reply>.  Takes them whatever it returns: 0 or a negative
+ * errno. */
+int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *store, struct pc_model *model,
+                      int64_t seen, long load_us, json_t *reply);
 
 /* Re-checks the whole kernel state against the model, repairing drift. */
 int agent_reconcile(struct agent *a, json_t *reply);

@@ -131,9 +131,10 @@ static int dispatch(struct agent *a, int fd, char *line, json_t *reply)
                 r = 0;
         } else if (strcmp(line, "reconcile") == 0 && arg == NULL)
                 r = agent_reconcile(a, reply);
-        else if (strcmp(line, "reload") == 0 && arg == NULL)
-                r = agent_reload(a, reply);
-        else if (strcmp(line, "mail") == 0 && (arg == NULL || pc_name_valid(arg))) {
+        else if (strcmp(line, "reload") == 0 && arg == NULL) {
+                agent_reload(a, synced_reply, (void *)(intptr_t)fd);
+                return 1;
+        } else if (strcmp(line, "mail") == 0 && (arg == NULL || pc_name_valid(arg))) {
                 agent_mail_stats(a, arg, reply);
                 r = 0;
         } else {

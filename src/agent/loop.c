@@ -32,11 +32,8 @@ static void on_signal(evutil_socket_t fd, short what, void *arg)
 
         while (read(fd, &si, sizeof(si)) == sizeof(si)) {
                 if (si.ssi_signo == SIGHUP) {
-                        json_t *reply = json_object();
-
                         agent_log("SIGHUP: reloading %s", l->a->config_path);
-                        agent_reload(l->a, reply);
-                        json_decref(reply);
+                        agent_reload(l->a, NULL, NULL);
                 } else {
                         agent_log("Stopping on signal %u; the rules stay in force", si.ssi_signo);
                         event_base_loopbreak(l->base);
@@ -103,6 +100,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
         agent_scan_tick(l->a);
         agent_snapshot_tick(l->a); /* writes it if the model changed; the database back */
+        agent_reload_ready(l->a);  /* (its eventfd tells first) */
 }
 
 /* The thread waiting for the database has loaded it (snapshot.c). */

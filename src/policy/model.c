@@ -189,6 +189,25 @@ int pc_vps_clone(const struct pc_vps *vps, struct pc_vps **ret)
         return 0;
 }
 
+int pc_vps_rebase(struct pc_vps *vps, const struct pc_config *cfg)
+{
+        const struct pc_site *site = pc_config_site(cfg, vps->site->name);
+
+        if (site == NULL)
+                return -ENOENT;
+        /* All or nothing: look every name up before changing one. */
+        for (size_t i = 0; i < vps->n_filters; i++)
+                if (vps->filters[i].scope == PC_SCOPE_SERVICE && vps->filters[i].service != NULL &&
+                    pc_config_service(cfg, vps->filters[i].service->name) == NULL)
+                        return -ENOENT;
+        vps->site = site;
+        for (size_t i = 0; i < vps->n_filters; i++)
+                if (vps->filters[i].scope == PC_SCOPE_SERVICE && vps->filters[i].service != NULL)
+                        vps->filters[i].service = pc_config_service(cfg, vps->filters[i].service->name);
+        pc_vps_reindex(vps);
+        return 0;
+}
+
 int pc_model_add(struct pc_model *m, struct pc_vps *vps)
 {
         size_t slot;

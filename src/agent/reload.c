@@ -1,0 +1,245 @@
+/* Reloading the configuration and the database's policy (SIGHUP, the
+ * control socket's `reload`), off the loop.  Loading is the slow half:
+ * the configuration parsed, the database connected (up to its
+ * connect_timeout when it does not answer) and this host's VPSes read
+ * (about half a second at 100,000, BENCHMARKS.md).  A thread of its own
+ * does it, as the snapshot's does while the database is away, so the
+ * loop goes on reading the kernel's events, answering the control socket
+ * and applying changes meanwhile; the loop then takes the load
+ * (agent_reload_take: the kernel programmed, the proxy, the notifier and
+ * the detectors told).
+ *
+ * One load at a time: a reload asked for while one loads is merged into
+ * one more after it (the files may have changed after the thread read
+ * them), whose callers are answered once it is taken. */
+#include <errno.h>
+#include <event2/event.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+
+/* A caller to answer once a reload is taken (or refused). */
+struct reload_waiter {
+        agent_fetched_fn then;
+        void *arg;
+};
+
+struct reload_waiters {
+        struct reload_waiter *list;
+        size_t n, cap;
+};
+
+struct agent_reload {
+        pthread_t thread;
+        struct agent *a;             /* the thread reads its config path, URL and host only */
+        int fd;                      /* eventfd: the thread is done */
+        struct event *ev;            /* on the loop, for <fd> */
+        atomic_bool finished;
+        /* The thread's, until <finished>: */
+        int r;
+        char err[1280];
+        struct pc_config *cfg;
+        struct pc_store *store;
+        struct pc_model *model;
+        int64_t seen;
+        long us;
+        /* The loop's: */
+        struct reload_waiters waiting; /* answered when this one is taken */
+        struct reload_waiters next;    /* asked for meanwhile: one more after it */
+        bool again;
+};
+
+static long us_since(const struct timespec *t0)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (long)((t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000);
+}
+
+static void *load_run(void *arg)
+{
+        struct agent_reload *rl = arg;
+        struct timespec t0;
+        uint64_t one = 1;
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        rl->r = agent_load_all(rl->a, false, &rl->cfg, &rl->store, &rl->model, &rl->seen, rl->err,
+                               sizeof(rl->err));
+        rl->us = us_since(&t0);
+        atomic_store(&rl->finished, true);
+        (void)!write(rl->fd, &one, sizeof(one)); /* if not, the tick looks too */
+        return NULL;
+}
+
+/* Adds a caller to answer (NULL <then>: a signal, nobody to answer). */
+static int waiters_add(struct reload_waiters *w, agent_fetched_fn then, void *arg)
+{
+        if (then == NULL)
+                return 0;
+        if (w->n == w->cap) {
+                size_t cap = w->cap == 0 ? 4 : 2 * w->cap;
+                struct reload_waiter *l = realloc(w->list, cap * sizeof(*l));
+
+                if (l == NULL)
+                        return -ENOMEM;
+                w->list = l;
+                w->cap = cap;
+        }
+        w->list[w->n++] = (struct reload_waiter){ then, arg };
+        return 0;
+}
+
+/* Answers every caller of <w> with <reply>, and empties it. */
+static void waiters_answer(struct agent *a, struct reload_waiters *w, json_t *reply)
+{
+        for (size_t i = 0; i < w->n; i++)
+                w->list[i].then(a, w->list[i].arg, reply, false);
+        free(w->list);
+        *w = (struct reload_waiters){ 0 };
+}
+
+static void answer_error(struct agent *a, struct reload_waiters *w, const char *why)
+{
+        json_t *reply = json_object();
+
+        json_object_set_new(reply, "error", json_string(why));
+        waiters_answer(a, w, reply);
+        json_decref(reply);
+}
+
+static void on_loaded(evutil_socket_t fd, short what, void *arg)
+{
+        (void)fd, (void)what;
+        agent_reload_ready(arg);
+}
+
+/* Starts a load for the callers of <waiting> (taken, whatever happens). */
+static void load_start(struct agent *a, struct reload_waiters *waiting)
+{
+        struct agent_reload *rl = calloc(1, sizeof(*rl));
+
+        if (rl == NULL) {
+                answer_error(a, waiting, "out of memory");
+                return;
+        }
+        rl->a = a;
+        rl->waiting = *waiting;
+        *waiting = (struct reload_waiters){ 0 };
+        rl->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (rl->fd == -1 || pthread_create(&rl->thread, NULL, load_run, rl) != 0) {
+                agent_log("Reload refused: cannot start the thread that loads it (%s); keeping the configuration in "
+                          "force",
+                          strerror(errno));
+                if (rl->fd >= 0)
+                        close(rl->fd);
+                answer_error(a, &rl->waiting, "cannot start the thread that loads the configuration");
+                free(rl);
+                return;
+        }
+        /* Without the event, the tick (100 ms) takes it. */
+        if (a->base != NULL && (rl->ev = event_new(a->base, rl->fd, EV_READ | EV_PERSIST, on_loaded, a)) != NULL &&
+            event_add(rl->ev, NULL) < 0) {
+                event_free(rl->ev);
+                rl->ev = NULL;
+        }
+        a->reload = rl;
+}
+
+void agent_reload(struct agent *a, agent_fetched_fn then, void *arg)
+{
+        struct reload_waiters w = { 0 };
+
+        if (a->from_snapshot) {
+                json_t *reply = json_object();
+
+                json_object_set_new(reply, "error", json_string("the database cannot be read: the snapshot stays in "
+                                                                "force; the configuration is read again with the "
+                                                                "database's policy when it answers"));
+                agent_log("Reload refused: enforcing the snapshot while the database cannot be read; the "
+                          "configuration is read again when it answers");
+                if (then != NULL)
+                        then(a, arg, reply, false);
+                json_decref(reply);
+                return;
+        }
+        if (a->reload != NULL) {
+                if (waiters_add(&a->reload->next, then, arg) < 0) {
+                        json_t *reply = json_object();
+
+                        json_object_set_new(reply, "error", json_string("out of memory"));
+                        then(a, arg, reply, false);
+                        json_decref(reply);
+                        return;
+                }
+                if (!a->reload->again)
+                        agent_log("A reload is loading already: another follows it");
+                a->reload->again = true;
+                return;
+        }
+        if (waiters_add(&w, then, arg) < 0) {
+                json_t *reply = json_object();
+
+                json_object_set_new(reply, "error", json_string("out of memory"));
+                then(a, arg, reply, false);
+                json_decref(reply);
+                return;
+        }
+        load_start(a, &w);
+}
+
+/* Ends the thread of <rl> (done, or waited for) and its event. */
+static void load_end(struct agent_reload *rl)
+{
+        pthread_join(rl->thread, NULL);
+        if (rl->ev != NULL)
+                event_free(rl->ev);
+        close(rl->fd);
+}
+
+void agent_reload_ready(struct agent *a)
+{
+        struct agent_reload *rl = a->reload;
+        json_t *reply;
+
+        if (rl == NULL || !atomic_load(&rl->finished))
+                return;
+        a->reload = NULL;
+        load_end(rl);
+        reply = json_object();
+        if (rl->r < 0) {
+                json_object_set_new(reply, "error", json_string("the new configuration or database did not load; "
+                                                                "the old one stays in force (see the log)"));
+                agent_log("Reload refused (%s); keeping the configuration in force", rl->err);
+        } else
+                agent_reload_take(a, rl->cfg, rl->store, rl->model, rl->seen, rl->us, reply);
+        waiters_answer(a, &rl->waiting, reply);
+        json_decref(reply);
+        if (rl->again)
+                load_start(a, &rl->next);
+        free(rl);
+}
+
+void agent_reload_stop(struct agent *a)
+{
+        struct agent_reload *rl = a->reload;
+
+        if (rl == NULL)
+                return;
+        a->reload = NULL;
+        load_end(rl);
+        if (rl->r >= 0) {
+                pc_model_free(rl->model);
+                pc_store_close(rl->store);
+                pc_config_free(rl->cfg);
+        }
+        answer_error(a, &rl->waiting, "the agent is stopping");
+        answer_error(a, &rl->next, "the agent is stopping");
+        free(rl);
+}
