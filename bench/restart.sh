@@ -16,7 +16,10 @@
 # Usage: bench/restart.sh BUILD_DIR [VPS=100000] [ROUNDS=3] [BUILD_DIR...]
 # Further build folders (e.g. the build before a change) are measured in the
 # same rounds, each after the first, one case at a time.  LAB_PREFIX (default
-# pcrs) names the namespace.  MAX_VPS=N sets agent.max-vps (the per-VPS sets'
+# pcrs) names the namespace.  SNAPSHOT=1 gives the agent a snapshot file
+# (agent.snapshot, as a fleet host has by default), each run waiting for
+# its write before it stops: a start whose kernel holds its last run's
+# snapshot takes only what changed meanwhile.  MAX_VPS=N sets agent.max-vps (the per-VPS sets'
 # size, docs/DATAPLANE.md) for the builds that know the key.  Prints per case and build the medians and
 # min-max of: listen (ms to "Listening on"), sync (ms to the log line that
 # says the kernel is in sync), and the agent's peak RSS.
@@ -46,6 +49,9 @@ sed -e "s|^database:.*|database: sqlite:$dir/pc.db|" \
     -e "s|  - profiles/|  - $root/etc/profiles/|" \
     -e "s|^  templates: templates|  templates: $root/etc/templates|" \
     "$root/etc/portcullis.yaml" >"$cfg"
+if [ "${SNAPSHOT:-0}" = 1 ]; then
+        sed -i "s|^  nft-table: .*|&\n  snapshot: $dir/snapshot|" "$cfg"
+fi
 base_cfg=$cfg
 if [ -n "${MAX_VPS:-}" ]; then
         sed "s|^  nft-table: .*|&\n  max-vps: $MAX_VPS|" "$base_cfg" >"$dir/portcullis-max.yaml"
@@ -82,6 +88,9 @@ nsx() { ip netns exec "$ns" "$@"; }
 
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 
+# The log lines that say the kernel is in sync.
+synced="Programmed the whole|already enforces|Repaired drift|enforced the policy of this agent's last run"
+
 # start BUILD [CMD...]: starts the agent, waits until it listens and says
 # the kernel is in sync, running CMD once it listens if it is not in sync
 # yet (its ms in $change); sets out to "listen_ms sync_ms rss_kb logged".
@@ -97,21 +106,28 @@ start() {
                 kill -0 "$pid" 2>/dev/null || { echo "portcullisd exited:" >&2; cat "$log" >&2; exit 1; }
                 if [ -z "$listen" ] && grep -q "Listening on" "$log"; then
                         listen=$(($(now_ms) - t0))
-                        if [ $# -gt 0 ] && ! grep -qE "Programmed the whole|already enforces|Repaired drift" "$log"; then
+                        if [ $# -gt 0 ] && ! grep -qE "$synced" "$log"; then
                                 t1=$(now_ms)
                                 "$@" >/dev/null 2>&1 || { echo "failed while verifying: $*" >&2; exit 1; }
                                 change=$(($(now_ms) - t1))
                         fi
                 fi
-                [ -z "$sync" ] && grep -qE "Programmed the whole|already enforces|Repaired drift" "$log" &&
+                [ -z "$sync" ] && grep -qE "$synced" "$log" &&
                         sync=$(($(now_ms) - t0))
                 sleep 0.01
         done
-        line=$(grep -E "Programmed the whole|already enforces|Repaired drift" "$log" | head -1)
+        line=$(grep -E "$synced" "$log" | head -1)
         out="$listen $sync $(awk '/VmHWM/ { print $2 }' "/proc/$pid/status") $change ${line#portcullisd: }"
 }
 
 stop() { # SIGNAL
+        local i
+        if [ "${SNAPSHOT:-0}" = 1 ]; then # its snapshot written first
+                for i in $(seq 1 500); do
+                        grep -q "Wrote the policy snapshot" "$dir/agent.log" && break
+                        sleep 0.01
+                done
+        fi
         kill "-$1" "$pid"
         wait "$pid" 2>/dev/null || true
         pid=

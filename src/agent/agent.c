@@ -301,6 +301,11 @@ static void log_repair(const struct pc_dp_repair *rep, long us)
                 agent_log("The kernel already enforces the policy (%zu per-VPS elements): nothing has changed its "
                           "ruleset since this policy's last transaction, verified in %.1f ms",
                           rep->elements, us / 1000.0);
+        else if (rep->from_prev)
+                agent_log("The kernel enforced the policy of this agent's last run (its record says so, nothing "
+                          "else has written the ruleset since): changed the %zu VPSes that differ, %zu elements "
+                          "added and %zu deleted, in %.1f ms; now %zu elements",
+                          rep->changed, rep->missing, rep->extra, us / 1000.0, rep->elements);
         else if (rep->reprogrammed)
                 agent_log("Programmed the whole ruleset (%zu per-VPS elements) in %.1f ms: %s",
                           rep->elements, us / 1000.0, rep->why);
@@ -458,23 +463,38 @@ static int start_from_snapshot(struct agent *a, const char *why)
 static void keep_departing(const struct pc_model *from, const struct pc_config *cfg, struct pc_store *store,
                            struct pc_model *m);
 
-/* At a start with the database: the VPSes the snapshot kept for a VM that
- * has not left yet (the database names another host for them now). */
-static void keep_departing_of_snapshot(struct agent *a)
+/* The snapshot of the policy the agent enforced last, read once at a
+ * start with the database, when something asks for it. */
+struct start_snapshot {
+        struct agent *a;
+        struct pc_model *model; /* NULL: not read, or none usable */
+        bool read;
+};
+
+static struct pc_model *start_snapshot_get(void *arg)
 {
+        struct start_snapshot *s = arg;
         struct pc_snapshot_head head;
-        struct pc_model *snap = NULL;
         char err[512];
 
-        if (a->cfg->agent.host[0] == '\0' ||
-            agent_snapshot_read(a, a->cfg, pc_now(), &snap, &head, err, sizeof(err)) < 0)
+        if (!s->read && agent_snapshot_read(s->a, s->a->cfg, pc_now(), &s->model, &head, err, sizeof(err)) < 0)
+                s->model = NULL;
+        s->read = true;
+        return s->model;
+}
+
+/* At a start with the database: the VPSes the snapshot kept for a VM that
+ * has not left yet (the database names another host for them now). */
+static void keep_departing_of_snapshot(struct agent *a, struct start_snapshot *snap)
+{
+        if (a->cfg->agent.host[0] == '\0' || start_snapshot_get(snap) == NULL)
                 return;
-        keep_departing(snap, a->cfg, a->store, a->model);
-        pc_model_free(snap);
+        keep_departing(snap->model, a->cfg, a->store, a->model);
 }
 
 int agent_start(struct agent *a)
 {
+        struct start_snapshot snap = { .a = a };
         struct pc_dp_repair rep;
         struct timespec t0;
         char err[1280];
@@ -500,10 +520,11 @@ int agent_start(struct agent *a)
                 return start_from_snapshot(a, err);
         a->change_seen = seen;
         a->policy_loaded = pc_now();
-        keep_departing_of_snapshot(a);
+        keep_departing_of_snapshot(a, &snap);
         agent_snapshot_due(a);
         r = pc_dp_open(a->cfg, &a->dp);
         if (r < 0) {
+                pc_model_free(snap.model);
                 agent_log("Failed to open nftables: %s", strerror(-r));
                 return r;
         }
@@ -513,7 +534,8 @@ int agent_start(struct agent *a)
         if (a->once || a->sync_fd == -1)
                 r = pc_dp_sync_all(a->dp, a->model, pc_now(), &rep);
         else
-                r = pc_dp_sync_start(a->dp, a->model, pc_now(), a->sync_fd, &rep);
+                r = pc_dp_sync_start(a->dp, a->model, pc_now(), a->sync_fd, start_snapshot_get, &snap, &rep);
+        snap.model = pc_model_free(snap.model);
         if (r < 0 && r != -EINPROGRESS) {
                 snprintf(a->last_error, sizeof(a->last_error), "%s", pc_dp_errmsg(a->dp));
                 agent_log("Failed to program the kernel: %s", pc_dp_errmsg(a->dp));

@@ -27,9 +27,9 @@ int pc_dp_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64_t no
 }
 
 int pc_dp_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
-                     struct pc_dp_repair *ret)
+                     pc_dp_prev_fn prev, void *prev_arg, struct pc_dp_repair *ret)
 {
-        return dp->ops->sync_start(dp, m, now, notify_fd, ret);
+        return dp->ops->sync_start(dp, m, now, notify_fd, prev, prev_arg, ret);
 }
 
 int pc_dp_sync_finish(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,

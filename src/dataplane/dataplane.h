@@ -51,7 +51,16 @@ struct pc_dp_repair {
         char example[160];   /* one repaired element, for the log */
         size_t skipped;      /* VPSes that could not be programmed */
         char skipped_example[160];
+        bool from_prev;      /* the kernel's record vouched for the model before
+                              * (pc_dp_sync_start's <prev>): only <changed> VPSes'
+                              * elements were written, nothing read back */
+        size_t changed;
 };
+
+/* The model the kernel may hold instead of the one to enforce (an agent's
+ * snapshot of what it enforced last), or NULL; the caller's, freed after
+ * the call that asked for it returns.  Asked for only when needed. */
+typedef struct pc_model *(*pc_dp_prev_fn)(void *arg);
 
 struct pc_dataplane_ops {
         const char *name;
@@ -61,7 +70,7 @@ struct pc_dataplane_ops {
         int (*sync_all)(struct pc_dataplane *dp, const struct pc_model *m, int64_t now,
                         struct pc_dp_repair *ret);
         int (*sync_start)(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
-                          struct pc_dp_repair *ret);
+                          pc_dp_prev_fn prev, void *prev_arg, struct pc_dp_repair *ret);
         int (*sync_finish)(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
                            struct pc_dp_repair *ret);
         int (*vps_change)(struct pc_dataplane *dp, const struct pc_vps *before,
@@ -105,9 +114,13 @@ int pc_dp_sync_all(struct pc_dataplane *dp, const struct pc_model *m, int64_t no
  * eventfd or a pipe, the caller's) is written to when the read is done;
  * then call pc_dp_sync_finish() with the model as it is by then.  Other
  * pc_dp_*() calls that read or rewrite the whole kernel wait for the read
- * and discard it. */
+ * and discard it.  <prev> (may be NULL) is asked for the model the kernel
+ * held last when the record does not vouch for <m>: if it vouches for
+ * that one (nothing but the agent wrote the ruleset since), only the
+ * VPSes whose elements differ are written, and nothing is read back (a
+ * change made while the agent was down). */
 int pc_dp_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
-                     struct pc_dp_repair *ret);
+                     pc_dp_prev_fn prev, void *prev_arg, struct pc_dp_repair *ret);
 
 /* Repairs what the background read of pc_dp_sync_start() found against
  * <m> at <now>, in one transaction, and only if no other came since the

@@ -764,8 +764,116 @@ static void bg_free(struct bg_read *bg)
         free(bg);
 }
 
+/* A VPS of <m> or <prev> whose elements differ between the two
+ * (sync_from_prev): either may be NULL (added, removed). */
+struct vps_pair {
+        const struct pc_vps *before, *after;
+};
+
+/* <v>'s hash in a fleet's fingerprint (0: it cannot be programmed, and
+ * adds nothing).  -ENOMEM. */
+static int vps_hash(struct nft_dp *d, const struct pc_vps *v, int64_t now, uint64_t *ret)
+{
+        size_t k;
+        int r = nft_vps_fingerprint(d->cfg, v, now, &d->scratch, ret, &k);
+
+        if (r == -EINVAL)
+                *ret = 0;
+        return r == -EINVAL ? 0 : r;
+}
+
+/* Appends <v>'s elements at <now> to <out> (none if it cannot be
+ * programmed), normalised as desired_elements() has them. */
+static int vps_append(struct nft_dp *d, const struct pc_vps *v, int64_t now, struct nft_elems *out)
+{
+        size_t before = out->n;
+        int r = nft_vps_elements(d->cfg, v, now, out);
+
+        if (r == -EINVAL) {
+                out->n = before;
+                return 0;
+        }
+        if (r == 0 && v->n_exceptions + v->n_filters > 0)
+                nft_elems_normalise_from(out, before);
+        return r;
+}
+
+static int pairs_push(struct vps_pair **v, size_t *n, size_t *cap, const struct pc_vps *before,
+                      const struct pc_vps *after)
+{
+        if (*n == *cap) {
+                size_t c = *cap == 0 ? 64 : 2 * *cap;
+                struct vps_pair *p = realloc(*v, c * sizeof(*p));
+
+                if (p == NULL)
+                        return -ENOMEM;
+                *v = p;
+                *cap = c;
+        }
+        (*v)[(*n)++] = (struct vps_pair){ before, after };
+        return 0;
+}
+
+/* nft_sync_start() where the kernel's record does not vouch for <m> (of
+ * fingerprint <fp>) but may for <prev>, the model the agent enforced last:
+ * if it does (nothing but the agent has written the ruleset since), the
+ * kernel holds exactly <prev>'s elements, and those of the VPSes whose
+ * hashes differ are changed in one transaction, with the record of <fp>;
+ * nothing is read back (at 100,000 VPSes a read takes seconds).  -ESTALE
+ * if the record does not vouch for <prev>. */
+static int sync_from_prev(struct nft_dp *d, const struct pc_model *m, const struct pc_model *prev, int64_t now,
+                          uint64_t fp, struct pc_dp_repair *rep)
+{
+        struct nft_elems have = { 0 }, want = { 0 };
+        struct vps_pair *changed = NULL;
+        size_t n = 0, cap = 0;
+        uint64_t fp_prev = nft_fingerprint_base(d->cfg);
+        uint32_t gen;
+        int r = 0;
+
+        for (size_t i = 0; i < pc_model_count(prev) && r == 0; i++) {
+                const struct pc_vps *p = pc_model_at(prev, i), *v = pc_model_find(m, p->id);
+                uint64_t hp, hv = 0;
+
+                r = vps_hash(d, p, now, &hp);
+                if (r == 0 && v != NULL)
+                        r = vps_hash(d, v, now, &hv);
+                fp_prev += hp;
+                if (r == 0 && (v == NULL || hv != hp))
+                        r = pairs_push(&changed, &n, &cap, p, v);
+        }
+        for (size_t i = 0; i < pc_model_count(m) && r == 0; i++) {
+                const struct pc_vps *v = pc_model_at(m, i);
+
+                if (pc_model_find(prev, v->id) == NULL)
+                        r = pairs_push(&changed, &n, &cap, NULL, v);
+        }
+        if (r == 0 && !kernel_unchanged(d, fp_prev, &gen))
+                r = -ESTALE;
+        for (size_t i = 0; i < n && r == 0; i++) {
+                if (changed[i].before != NULL)
+                        r = vps_append(d, changed[i].before, now, &have);
+                if (r == 0 && changed[i].after != NULL)
+                        r = vps_append(d, changed[i].after, now, &want);
+        }
+        if (r == 0)
+                r = nft_elems_group(&have);
+        if (r == 0)
+                r = nft_elems_group(&want);
+        if (r == 0)
+                r = repair(d, &have, &want, now, gen, fp, rep);
+        if (r == 0) {
+                rep->from_prev = true;
+                rep->changed = n;
+        }
+        free(changed);
+        nft_elems_free(&have);
+        nft_elems_free(&want);
+        return r;
+}
+
 static int nft_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
-                          struct pc_dp_repair *ret)
+                          pc_dp_prev_fn prev, void *prev_arg, struct pc_dp_repair *ret)
 {
         struct nft_dp *d = dp_of(dp);
         struct pc_dp_repair rep = { 0 };
@@ -792,6 +900,20 @@ static int nft_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int
                 if (ret != NULL)
                         *ret = rep;
                 return 0;
+        }
+        if (prev != NULL) {
+                const struct pc_model *before = prev(prev_arg);
+
+                r = before != NULL ? sync_from_prev(d, m, before, now, fp, &rep) : -ESTALE;
+                if (r == 0) {
+                        rep.elements = n;
+                        if (ret != NULL)
+                                *ret = rep;
+                        return 0;
+                }
+                if (r != -ESTALE && r != -ERESTART) /* (-ERESTART: another program's transaction meanwhile) */
+                        return r;
+                rep.missing = rep.extra = 0;
         }
         /* In the background only where our tables of this config are in
          * place, and enforce what they hold meanwhile; the rest (the
