@@ -1261,6 +1261,15 @@ static void keep_running(const struct agent *a, const struct pc_config *cfg, str
         }
 }
 
+/* The model the kernel holds before a reload takes its load (a
+ * pc_dp_prev_fn): the running one. */
+static struct pc_model *running_model(void *arg)
+{
+        struct agent *a = arg;
+
+        return a->model;
+}
+
 int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *store, struct pc_model *m,
                       int64_t seen, long load_us, json_t *reply)
 {
@@ -1287,11 +1296,16 @@ int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *s
         m = a->model;
         a->cfg = old_cfg;
         a->model = old_model;
-        /* The data plane holds a pointer to the config it was opened with. */
+        /* The data plane holds a pointer to the config it was opened with.
+         * The kernel holds the running model: what differs from it is
+         * written, or, if the record does not vouch for it, the kernel is
+         * read back in the background as at a start. */
         r = pc_dp_open(cfg, &dp);
-        if (r >= 0)
+        if (r >= 0 && a->sync_fd >= 0 && !a->verifying)
+                r = pc_dp_sync_start(dp, m, pc_now(), a->sync_fd, running_model, a, &rep);
+        else if (r >= 0)
                 r = pc_dp_sync_all(dp, m, pc_now(), &rep);
-        if (r < 0) {
+        if (r < 0 && r != -EINPROGRESS) {
                 const char *why = dp != NULL ? pc_dp_errmsg(dp) : strerror(-r);
 
                 json_object_set_new(reply, "error", json_string(why));
@@ -1302,13 +1316,22 @@ int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *s
         take_load(a, dp, store, old_cfg, old_model);
         a->cfg = cfg;
         a->model = m;
+        if (r == -EINPROGRESS) {
+                a->verifying = true;
+                a->in_sync = false;
+                a->verify_t0 = t0;
+                agent_log("The kernel's ruleset changed since the last transaction of the policy in force: reading "
+                          "it back in the background; it keeps enforcing what it holds, and changes are applied "
+                          "meanwhile");
+        }
         /* The loop applied changes while the thread loaded: the feed from
          * the older of the two, so that none is missed (one applied twice
          * changes nothing). */
         if (seen < a->change_seen)
                 a->change_seen = seen;
         agent_db_reconfigure(a);
-        synced(a, &rep, elapsed_us(&t0));
+        if (r == 0)
+                synced(a, &rep, elapsed_us(&t0));
         proxy_route_apply(cfg);
         record_change(a, "reloaded the configuration", elapsed_us(&t0));
         agent_log("Reloaded %s: %zu VPSes, %zu sites (loaded in %.1f ms beside the loop, taken in %.1f ms)",
@@ -1324,7 +1347,8 @@ int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *s
         a->policy_loaded = pc_now();
         agent_snapshot_due(a);
         json_object_set_new(reply, "reloaded", json_true());
-        json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
+        json_object_set_new(reply, "reprogrammed", json_boolean(r == 0 && rep.reprogrammed));
+        json_object_set_new(reply, "verifying", json_boolean(r == -EINPROGRESS));
         return 0;
 }
 

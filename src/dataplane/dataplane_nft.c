@@ -251,8 +251,8 @@ static int program_all(struct nft_dp *d, const struct nft_elems *want, int64_t n
 /* The fingerprint of <m> for the kernel (nft_ruleset.h) in *<ret_fp>, and in
  * *<ret_n> how many per-VPS elements it has at <now>; the VPSes that cannot
  * be programmed are counted in <rep>, as desired_elements() does.  -ENOMEM. */
-static int model_fingerprint(struct nft_dp *d, const struct pc_model *m, int64_t now, uint64_t *ret_fp,
-                             size_t *ret_n, struct pc_dp_repair *rep)
+static int model_fingerprint_each(struct nft_dp *d, const struct pc_model *m, int64_t now, uint64_t *ret_fp,
+                                  size_t *ret_n, struct pc_dp_repair *rep, uint64_t *each)
 {
         uint64_t fp = nft_fingerprint_base(d->cfg);
         size_t n = 0;
@@ -263,6 +263,8 @@ static int model_fingerprint(struct nft_dp *d, const struct pc_model *m, int64_t
                 size_t k;
                 int r = nft_vps_fingerprint(d->cfg, v, now, &d->scratch, &h, &k);
 
+                if (each != NULL)
+                        each[i] = r == 0 ? h : 0;
                 if (r == -EINVAL) {
                         if (rep->skipped++ == 0)
                                 snprintf(rep->skipped_example, sizeof(rep->skipped_example),
@@ -277,6 +279,12 @@ static int model_fingerprint(struct nft_dp *d, const struct pc_model *m, int64_t
         *ret_fp = fp;
         *ret_n = n;
         return 0;
+}
+
+static int model_fingerprint(struct nft_dp *d, const struct pc_model *m, int64_t now, uint64_t *ret_fp,
+                             size_t *ret_n, struct pc_dp_repair *rep)
+{
+        return model_fingerprint_each(d, m, now, ret_fp, ret_n, rep, NULL);
 }
 
 static int state_cb(const struct nft_raw_elem *e, void *userdata)
@@ -770,24 +778,26 @@ struct vps_pair {
         const struct pc_vps *before, *after;
 };
 
-/* <v>'s hash in a fleet's fingerprint (0: it cannot be programmed, and
- * adds nothing).  -ENOMEM. */
-static int vps_hash(struct nft_dp *d, const struct pc_vps *v, int64_t now, uint64_t *ret)
+/* <v>'s hash in a fleet's fingerprint under <cfg>, the configuration its
+ * model points into (0: it cannot be programmed, and adds nothing).
+ * -ENOMEM. */
+static int vps_hash(struct nft_dp *d, const struct pc_config *cfg, const struct pc_vps *v, int64_t now,
+                    uint64_t *ret)
 {
         size_t k;
-        int r = nft_vps_fingerprint(d->cfg, v, now, &d->scratch, ret, &k);
+        int r = nft_vps_fingerprint(cfg, v, now, &d->scratch, ret, &k);
 
         if (r == -EINVAL)
                 *ret = 0;
         return r == -EINVAL ? 0 : r;
 }
 
-/* Appends <v>'s elements at <now> to <out> (none if it cannot be
- * programmed), normalised as desired_elements() has them. */
-static int vps_append(struct nft_dp *d, const struct pc_vps *v, int64_t now, struct nft_elems *out)
+/* Appends <v>'s elements at <now> under <cfg> to <out> (none if it
+ * cannot be programmed), normalised as desired_elements() has them. */
+static int vps_append(const struct pc_config *cfg, const struct pc_vps *v, int64_t now, struct nft_elems *out)
 {
         size_t before = out->n;
-        int r = nft_vps_elements(d->cfg, v, now, out);
+        int r = nft_vps_elements(cfg, v, now, out);
 
         if (r == -EINVAL) {
                 out->n = before;
@@ -821,40 +831,51 @@ static int pairs_push(struct vps_pair **v, size_t *n, size_t *cap, const struct 
  * hashes differ are changed in one transaction, with the record of <fp>;
  * nothing is read back (at 100,000 VPSes a read takes seconds).  -ESTALE
  * if the record does not vouch for <prev>. */
-static int sync_from_prev(struct nft_dp *d, const struct pc_model *m, const struct pc_model *prev, int64_t now,
-                          uint64_t fp, struct pc_dp_repair *rep)
+static int sync_from_prev(struct nft_dp *d, const struct pc_model *m, const uint64_t *m_hashes,
+                          const struct pc_model *prev, int64_t now, uint64_t fp, struct pc_dp_repair *rep)
 {
+        /* <prev> may be of another load of the configuration (a reload):
+         * its elements are its own configuration's, and the two must build
+         * the same table around them. */
+        const struct pc_config *pcfg = pc_model_config(prev);
         struct nft_elems have = { 0 }, want = { 0 };
         struct vps_pair *changed = NULL;
         size_t n = 0, cap = 0;
-        uint64_t fp_prev = nft_fingerprint_base(d->cfg);
+        uint64_t fp_prev = nft_fingerprint_base(pcfg);
         uint32_t gen;
         int r = 0;
 
-        for (size_t i = 0; i < pc_model_count(prev) && r == 0; i++) {
-                const struct pc_vps *p = pc_model_at(prev, i), *v = pc_model_find(m, p->id);
-                uint64_t hp, hv = 0;
+        if (fp_prev != nft_fingerprint_base(d->cfg))
+                return -ESTALE;
+        /* Each VPS's hash once: <m>'s are known (<m_hashes>, by position). */
+        for (size_t i = 0; i < pc_model_count(m) && r == 0; i++) {
+                const struct pc_vps *v = pc_model_at(m, i), *p = pc_model_find(prev, v->id);
+                uint64_t hp = 0;
 
-                r = vps_hash(d, p, now, &hp);
-                if (r == 0 && v != NULL)
-                        r = vps_hash(d, v, now, &hv);
+                if (p != NULL)
+                        r = vps_hash(d, pcfg, p, now, &hp);
                 fp_prev += hp;
-                if (r == 0 && (v == NULL || hv != hp))
+                if (r == 0 && (p == NULL || hp != m_hashes[i]))
                         r = pairs_push(&changed, &n, &cap, p, v);
         }
-        for (size_t i = 0; i < pc_model_count(m) && r == 0; i++) {
-                const struct pc_vps *v = pc_model_at(m, i);
+        for (size_t i = 0; i < pc_model_count(prev) && r == 0; i++) {
+                const struct pc_vps *p = pc_model_at(prev, i);
+                uint64_t hp;
 
-                if (pc_model_find(prev, v->id) == NULL)
-                        r = pairs_push(&changed, &n, &cap, NULL, v);
+                if (pc_model_find(m, p->id) != NULL)
+                        continue;
+                r = vps_hash(d, pcfg, p, now, &hp);
+                fp_prev += hp;
+                if (r == 0)
+                        r = pairs_push(&changed, &n, &cap, p, NULL);
         }
         if (r == 0 && !kernel_unchanged(d, fp_prev, &gen))
                 r = -ESTALE;
         for (size_t i = 0; i < n && r == 0; i++) {
                 if (changed[i].before != NULL)
-                        r = vps_append(d, changed[i].before, now, &have);
+                        r = vps_append(pcfg, changed[i].before, now, &have);
                 if (r == 0 && changed[i].after != NULL)
-                        r = vps_append(d, changed[i].after, now, &want);
+                        r = vps_append(d->cfg, changed[i].after, now, &want);
         }
         if (r == 0)
                 r = nft_elems_group(&have);
@@ -877,6 +898,7 @@ static int nft_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int
 {
         struct nft_dp *d = dp_of(dp);
         struct pc_dp_repair rep = { 0 };
+        uint64_t *hashes = NULL;
         uint32_t gen, id = 0;
         uint64_t fp;
         size_t n;
@@ -890,29 +912,28 @@ static int nft_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int
                 return r;
         if (no_tables(d))
                 return sync_all_fp(d, m, now, 0, 0, false, &rep, ret);
-        r = model_fingerprint(d, m, now, &fp, &n, &rep);
+        /* each VPS's hash kept for sync_from_prev() */
+        if (prev != NULL && (hashes = calloc(pc_model_count(m) + 1, sizeof(*hashes))) == NULL)
+                return -ENOMEM;
+        r = model_fingerprint_each(d, m, now, &fp, &n, &rep, hashes);
         if (r < 0)
-                return r;
+                goto out;
         if (kernel_unchanged(d, fp, &gen)) {
                 rep.unchanged = true;
                 rep.elements = n;
                 d->st = (struct nft_state){ gen, fp };
-                if (ret != NULL)
-                        *ret = rep;
-                return 0;
+                goto done;
         }
         if (prev != NULL) {
                 const struct pc_model *before = prev(prev_arg);
 
-                r = before != NULL ? sync_from_prev(d, m, before, now, fp, &rep) : -ESTALE;
+                r = before != NULL ? sync_from_prev(d, m, hashes, before, now, fp, &rep) : -ESTALE;
                 if (r == 0) {
                         rep.elements = n;
-                        if (ret != NULL)
-                                *ret = rep;
-                        return 0;
+                        goto done;
                 }
                 if (r != -ESTALE && r != -ERESTART) /* (-ERESTART: another program's transaction meanwhile) */
-                        return r;
+                        goto out;
                 rep.missing = rep.extra = 0;
         }
         /* In the background only where our tables of this config are in
@@ -923,10 +944,20 @@ static int nft_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int
                 /* until it is repaired, no record of ours is trusted */
                 d->st = (struct nft_state){ 0, fp };
                 d->bg_tries = 0;
-                if (bg_start(d, notify_fd) == 0)
-                        return -EINPROGRESS;
+                if (bg_start(d, notify_fd) == 0) {
+                        r = -EINPROGRESS;
+                        goto out;
+                }
         }
-        return sync_all_fp(d, m, now, fp, n, true, &rep, ret);
+        r = sync_all_fp(d, m, now, fp, n, true, &rep, ret);
+        goto out;
+done:
+        r = 0;
+        if (ret != NULL)
+                *ret = rep;
+out:
+        free(hashes);
+        return r;
 }
 
 static int nft_sync_finish(struct pc_dataplane *dp, const struct pc_model *m, int64_t now, int notify_fd,
