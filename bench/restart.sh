@@ -14,6 +14,7 @@
 #            ("change", ms for the whole `portcullis vps add`) and checked in
 #            the kernel after
 # Usage: bench/restart.sh BUILD_DIR [VPS=100000] [ROUNDS=3] [BUILD_DIR...]
+# CASES="cold changed" runs only those (default: all five, in that order).
 # Further build folders (e.g. the build before a change) are measured in the
 # same rounds, each after the first, one case at a time.  LAB_PREFIX (default
 # pcrs) names the namespace.  SNAPSHOT=1 gives the agent a snapshot file
@@ -133,7 +134,7 @@ stop() { # SIGNAL
         pid=
 }
 
-cases=(cold restart kill9 changed drift)
+cases=(${CASES:-cold restart kill9 changed drift})
 declare -A res=()
 for r in $(seq 1 "$rounds"); do
         for b in "${builds[@]}"; do
