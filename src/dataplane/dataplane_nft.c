@@ -316,6 +316,17 @@ static bool kernel_unchanged(struct nft_dp *d, uint64_t fp, uint32_t *ret_genid)
                st.genid == gen && st.fp == fp;
 }
 
+/* Whether nothing but the agent has written the ruleset since its last
+ * transaction (whatever model that left enforced). */
+static bool record_current(struct nft_dp *d)
+{
+        struct nft_state st = { 0 };
+        uint32_t gen = 0;
+
+        return nft_nl_genid(&gen) == 0 &&
+               nft_nl_set_dump("inet", d->cfg->agent.nft_table, "state", state_cb, &st) == 0 && st.genid == gen;
+}
+
 /* The raw elements of one set, as dumped. */
 struct raw_list {
         struct nft_raw_elem *v;
@@ -924,7 +935,8 @@ static int nft_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int
                 d->st = (struct nft_state){ gen, fp };
                 goto done;
         }
-        if (prev != NULL) {
+        /* (the model before is read only if the record may vouch for it) */
+        if (prev != NULL && record_current(d)) {
                 const struct pc_model *before = prev(prev_arg);
 
                 r = before != NULL ? sync_from_prev(d, m, hashes, before, now, fp, &rep) : -ESTALE;
