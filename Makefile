@@ -6,7 +6,7 @@
 DEPS := meson ninja-build gcc clang pkg-config libfyaml-dev libsqlite3-dev \
         libjansson-dev libcmocka-dev libclang-rt-14-dev sqlite3 python3 python3-yaml \
         libnftables-dev nftables libnetfilter-log-dev libnetfilter-conntrack-dev libmnl-dev libevent-dev libcap-dev libssl-dev libcurl4-openssl-dev libmicrohttpd-dev curl wrk openssl \
-        postgresql libpq-dev
+        postgresql libpq-dev gdb
 
 .PHONY: all deps build build-asan build-fuzz demo demo-policy test clean bench
 

@@ -871,6 +871,7 @@ static void let_go(struct agent *a, struct pc_vps *vps)
         snprintf(id, sizeof(id), "%s", vps->id);
         snprintf(iface, sizeof(iface), "%s", vps->iface);
         pc_model_remove(a->model, id);
+        agent_reload_touched(a, id);
         a->changes++;
         agent_log("%s left this host; its interface %s is another VPS's now: let go", id, iface);
         departed(a, id);
@@ -1097,6 +1098,7 @@ apply:
                 return r;
         }
         a->last_enforced_ns = mono_ns();
+        agent_reload_touched(a, id);
         /* Where it runs is in the snapshot, not in the kernel's fingerprint:
          * a restart must know a VPS that left but whose VM is still here. */
         if (old != NULL && fresh != NULL &&
@@ -1158,6 +1160,22 @@ int agent_reconcile(struct agent *a, json_t *reply)
         return 0;
 }
 
+/* <v>, of another load of the configuration, as a copy pointed at <cfg>
+ * (pc_vps_rebase), or NULL after logging why. */
+static struct pc_vps *rebased(const struct pc_vps *v, const struct pc_config *cfg)
+{
+        struct pc_vps *c = NULL;
+        int r = pc_vps_rebase(v, cfg, &c);
+
+        if (r == -ENOENT)
+                agent_log("NOT enforcing %s on %s any more: its site %s or a service of its filters is gone from the "
+                          "configuration",
+                          v->id, v->iface, v->site->name);
+        else if (r < 0)
+                agent_log("Failed to keep %s on %s through the reload: %s", v->id, v->iface, strerror(-r));
+        return c;
+}
+
 /* The VPSes of <from> (the running model, or the snapshot's at a start)
  * that left for another host and are kept for their interface here (their
  * VM not gone yet), into the new model <m> (of <cfg> and <store>), as the
@@ -1192,12 +1210,12 @@ static void keep_departing(const struct pc_model *from, const struct pc_config *
                         continue;
                 /* <from>'s copy points into the configuration it was
                  * loaded with, which <m>'s replaces. */
-                if (kept && pc_vps_rebase(fresh, cfg) < 0) {
-                        agent_log("NOT enforcing %s on %s any more: its site %s or a service of its filters is gone "
-                                  "from the configuration",
-                                  v->id, v->iface, v->site->name);
+                if (kept) {
+                        struct pc_vps *c = rebased(fresh, cfg);
+
                         pc_vps_free(fresh);
-                        continue;
+                        if ((fresh = c) == NULL)
+                                continue;
                 }
                 keep_on(fresh, v->iface);
                 if (pc_model_add(m, fresh) < 0)
@@ -1229,34 +1247,41 @@ static void take_load(struct agent *a, struct pc_dataplane *dp, struct pc_store 
         pc_config_free(old_cfg);
 }
 
-/* The VPSes of the running model that the reload's model <m> (of <cfg>)
- * has not and whose interface is here (a VM that moved away and is still
- * here, kept; or one whose change the feed has applied and the load had
- * not read yet, or the other way round), into <m> as the running model
- * has them: the load ran beside the loop, and the kernel must not let
- * them out meanwhile.  The change feed, read again from before both
- * (agent_reload_take), brings what the database says of them since. */
-static void keep_running(const struct agent *a, const struct pc_config *cfg, struct pc_model *m)
+/* Into the reload's model <m> (of <cfg>), as the running model has them:
+ * each VPS the loop changed while the thread loaded (<touched>: the load
+ * may have read it before; removed from <m> if the loop removed it), and
+ * each VPS <m> has not whose interface is here (a VM that moved away and
+ * is still here, kept; or one the load did not read yet).  The kernel
+ * must not undo what the loop applied; the change feed, read again from
+ * before both (agent_reload_take), brings what the database says of them
+ * since. */
+static void keep_running(const struct agent *a, const struct pc_config *cfg, struct pc_model *m,
+                         const char (*touched)[PC_NAME_MAX], size_t n_touched)
 {
+        for (size_t i = 0; i < n_touched; i++) {
+                const struct pc_vps *v = pc_model_find(a->model, touched[i]);
+                struct pc_vps *c;
+
+                if (v == NULL) {
+                        if (pc_model_find(m, touched[i]) != NULL)
+                                pc_model_remove(m, touched[i]);
+                        continue;
+                }
+                if ((c = rebased(v, cfg)) == NULL)
+                        continue;
+                if (pc_model_find(m, v->id) != NULL)
+                        pc_model_remove(m, v->id);
+                if (pc_model_add(m, c) < 0)
+                        pc_vps_free(c);
+        }
         for (size_t i = 0; i < pc_model_count(a->model); i++) {
                 const struct pc_vps *v = pc_model_at(a->model, i);
-                struct pc_vps *kept = NULL;
+                struct pc_vps *kept;
 
                 if (v->iface[0] == '\0' || pc_model_find(m, v->id) != NULL || pc_model_find_iface(m, v->iface) != NULL ||
                     if_nametoindex(v->iface) == 0)
                         continue;
-                if (pc_vps_clone(v, &kept) < 0) {
-                        agent_log("Failed to keep %s on %s through the reload: out of memory", v->id, v->iface);
-                        continue;
-                }
-                if (pc_vps_rebase(kept, cfg) < 0) {
-                        agent_log("NOT enforcing %s on %s any more: its site %s or a service of its filters is gone "
-                                  "from the configuration",
-                                  v->id, v->iface, v->site->name);
-                        pc_vps_free(kept);
-                        continue;
-                }
-                if (pc_model_add(m, kept) < 0)
+                if ((kept = rebased(v, cfg)) != NULL && pc_model_add(m, kept) < 0)
                         pc_vps_free(kept);
         }
 }
@@ -1271,7 +1296,8 @@ static struct pc_model *running_model(void *arg)
 }
 
 int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *store, struct pc_model *m,
-                      int64_t seen, long load_us, json_t *reply)
+                      int64_t seen, long load_us, const char (*touched)[PC_NAME_MAX], size_t n_touched,
+                      json_t *reply)
 {
         struct pc_config *old_cfg = a->cfg;
         struct pc_model *old_model = a->model;
@@ -1287,7 +1313,7 @@ int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *s
         }
         agent_db_drain(a); /* its jobs use the config in force */
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        keep_running(a, cfg, m);
+        keep_running(a, cfg, m, touched, n_touched);
         /* What the journal holds back holds until it is stored: the
          * database does not know it yet (as agent_db_back). */
         a->cfg = cfg;
@@ -1346,6 +1372,7 @@ int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *s
         agent_watch_start(a);
         a->policy_loaded = pc_now();
         agent_snapshot_due(a);
+        agent_changes_follow(a); /* from the older of the two, now */
         json_object_set_new(reply, "reloaded", json_true());
         json_object_set_new(reply, "reprogrammed", json_boolean(r == 0 && rep.reprogrammed));
         json_object_set_new(reply, "verifying", json_boolean(r == -EINPROGRESS));
@@ -1650,6 +1677,7 @@ static void refresh_done(struct agent *a, void *arg, const struct agent_db_resul
                 pc_vps_free(fresh);
                 goto out;
         }
+        agent_reload_touched(a, x->id);
         pc_model_remove(a->model, x->id);
         if (pc_model_add(a->model, fresh) < 0)
                 pc_vps_free(fresh);

@@ -352,16 +352,21 @@ void agent_changes_follow(struct agent *a);
 void agent_reload(struct agent *a, agent_fetched_fn then, void *arg);
 /* Takes a load that has finished (its eventfd, or the tick, says so). */
 void agent_reload_ready(struct agent *a);
-/* Waits for a load in flight, drops it and answers its callers (a stop). */
+/* Waits for a load in flight, drops it and answers its callers (a stop,
+ * before the loop's event base goes). */
 void agent_reload_stop(struct agent *a);
+/* The loop changed VPS <id> in the model: while a reload loads, the take
+ * keeps the running copy of it. */
+void agent_reload_touched(struct agent *a, const char *id);
 
 /* The second half of a reload, on the loop: <cfg>, <store> and <model>
- * (loaded with the change feed at <seen>) replace the ones in force if
- * the kernel takes them; otherwise the old stay and the error is logged
- * and put in <reply>.  Takes them whatever it returns: 0 or a negative
- * errno. */
+ * (loaded with the change feed at <seen>, in <load_us>; the loop changed
+ * the VPSes <touched> meanwhile) replace the ones in force if the kernel
+ * takes them; otherwise the old stay and the error is logged and put in
+ * <reply>.  Takes them whatever it returns: 0 or a negative errno. */
 int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *store, struct pc_model *model,
-                      int64_t seen, long load_us, json_t *reply);
+                      int64_t seen, long load_us, const char (*touched)[PC_NAME_MAX], size_t n_touched,
+                      json_t *reply);
 
 /* Re-checks the whole kernel state against the model, repairing drift. */
 int agent_reconcile(struct agent *a, json_t *reply);

@@ -191,6 +191,7 @@ int agent_run(struct agent *a, int listen_fd, int sig_fd)
                 agent_watch_start(a);
         if (r == 0 && event_base_dispatch(l.base) < 0)
                 r = -EIO;
+        agent_reload_stop(a); /* its event is the base's */
         agent_watch_close(a);
         control_close(a);
         a->base = NULL;

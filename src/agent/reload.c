@@ -24,6 +24,11 @@
 
 #include "agent/agent.h"
 
+/* The VPSes the loop may change while a reload loads, noted so that the
+ * take keeps their running copies (a flood of changes beyond it: loaded
+ * again). */
+#define RELOAD_TOUCHED_MAX 65536
+
 /* A caller to answer once a reload is taken (or refused). */
 struct reload_waiter {
         agent_fetched_fn then;
@@ -53,6 +58,9 @@ struct agent_reload {
         struct reload_waiters waiting; /* answered when this one is taken */
         struct reload_waiters next;    /* asked for meanwhile: one more after it */
         bool again;
+        char (*touched)[PC_NAME_MAX];  /* VPSes the loop changed while it loaded */
+        size_t n_touched, touched_cap;
+        bool touched_lost;             /* ... more than it could note: the load is not taken */
 };
 
 static long us_since(const struct timespec *t0)
@@ -203,6 +211,29 @@ static void load_end(struct agent_reload *rl)
         close(rl->fd);
 }
 
+void agent_reload_touched(struct agent *a, const char *id)
+{
+        struct agent_reload *rl = a->reload;
+
+        if (rl == NULL || rl->touched_lost)
+                return;
+        for (size_t i = rl->n_touched; i-- > 0;) /* (a burst names the same few) */
+                if (strcmp(rl->touched[i], id) == 0)
+                        return;
+        if (rl->n_touched == rl->touched_cap) {
+                size_t cap = rl->touched_cap == 0 ? 16 : 2 * rl->touched_cap;
+                char(*l)[PC_NAME_MAX] = cap <= RELOAD_TOUCHED_MAX ? realloc(rl->touched, cap * sizeof(*l)) : NULL;
+
+                if (l == NULL) {
+                        rl->touched_lost = true;
+                        return;
+                }
+                rl->touched = l;
+                rl->touched_cap = cap;
+        }
+        snprintf(rl->touched[rl->n_touched++], PC_NAME_MAX, "%s", id);
+}
+
 void agent_reload_ready(struct agent *a)
 {
         struct agent_reload *rl = a->reload;
@@ -217,12 +248,26 @@ void agent_reload_ready(struct agent *a)
                 json_object_set_new(reply, "error", json_string("the new configuration or database did not load; "
                                                                 "the old one stays in force (see the log)"));
                 agent_log("Reload refused (%s); keeping the configuration in force", rl->err);
+        } else if (rl->touched_lost) {
+                /* So many changes meanwhile: loaded again, after them. */
+                pc_model_free(rl->model);
+                pc_store_close(rl->store);
+                pc_config_free(rl->cfg);
+                agent_log("The loop applied more than %d changes while the reload loaded: loading it again",
+                          RELOAD_TOUCHED_MAX);
+                for (size_t i = 0; i < rl->waiting.n; i++)
+                        waiters_add(&rl->next, rl->waiting.list[i].then, rl->waiting.list[i].arg);
+                free(rl->waiting.list);
+                rl->waiting = (struct reload_waiters){ 0 };
+                rl->again = true;
         } else
-                agent_reload_take(a, rl->cfg, rl->store, rl->model, rl->seen, rl->us, reply);
+                agent_reload_take(a, rl->cfg, rl->store, rl->model, rl->seen, rl->us,
+                                  (const char (*)[PC_NAME_MAX])rl->touched, rl->n_touched, reply);
         waiters_answer(a, &rl->waiting, reply);
         json_decref(reply);
         if (rl->again)
                 load_start(a, &rl->next);
+        free(rl->touched);
         free(rl);
 }
 
@@ -241,5 +286,6 @@ void agent_reload_stop(struct agent *a)
         }
         answer_error(a, &rl->waiting, "the agent is stopping");
         answer_error(a, &rl->next, "the agent is stopping");
+        free(rl->touched);
         free(rl);
 }

@@ -944,8 +944,9 @@ static int nft_sync_start(struct pc_dataplane *dp, const struct pc_model *m, int
                         rep.elements = n;
                         goto done;
                 }
-                if (r != -ESTALE && r != -ERESTART) /* (-ERESTART: another program's transaction meanwhile) */
-                        goto out;
+                /* Otherwise nothing was written (-ESTALE: the record does
+                 * not vouch for it; -ERESTART: another program's
+                 * transaction meanwhile; or it failed): as without it. */
                 rep.missing = rep.extra = 0;
         }
         /* In the background only where our tables of this config are in

@@ -189,22 +189,48 @@ int pc_vps_clone(const struct pc_vps *vps, struct pc_vps **ret)
         return 0;
 }
 
-int pc_vps_rebase(struct pc_vps *vps, const struct pc_config *cfg)
+int pc_vps_rebase(const struct pc_vps *vps, const struct pc_config *cfg, struct pc_vps **ret)
 {
         const struct pc_site *site = pc_config_site(cfg, vps->site->name);
+        struct pc_vps *c;
+        int r;
 
         if (site == NULL)
                 return -ENOENT;
-        /* All or nothing: look every name up before changing one. */
         for (size_t i = 0; i < vps->n_filters; i++)
-                if (vps->filters[i].scope == PC_SCOPE_SERVICE && vps->filters[i].service != NULL &&
-                    pc_config_service(cfg, vps->filters[i].service->name) == NULL)
+                if (vps->filters[i].exception_id == 0 && vps->filters[i].scope == PC_SCOPE_SERVICE &&
+                    vps->filters[i].service != NULL && pc_config_service(cfg, vps->filters[i].service->name) == NULL)
                         return -ENOENT;
-        vps->site = site;
-        for (size_t i = 0; i < vps->n_filters; i++)
-                if (vps->filters[i].scope == PC_SCOPE_SERVICE && vps->filters[i].service != NULL)
-                        vps->filters[i].service = pc_config_service(cfg, vps->filters[i].service->name);
-        pc_vps_reindex(vps);
+        r = pc_vps_new(&c);
+        if (r < 0)
+                return r;
+        *c = *vps;
+        c->site = site;
+        c->exceptions = NULL, c->n_exceptions = 0;
+        c->filters = NULL, c->n_filters = 0;
+        c->addrs = NULL, c->n_addrs = 0;
+        c->model_slot = 0;
+        for (size_t i = 0; r >= 0 && i < vps->n_addrs; i++)
+                r = pc_vps_add_addr(c, &vps->addrs[i]);
+        /* The filters an exception keeps closed are derived again, from
+         * <cfg>'s policy (pc_vps_add_exception). */
+        for (size_t i = 0; r >= 0 && i < vps->n_exceptions; i++)
+                r = pc_vps_add_exception(c, &vps->exceptions[i]);
+        for (size_t i = 0; r >= 0 && i < vps->n_filters; i++) {
+                struct pc_filter f = vps->filters[i];
+
+                if (f.exception_id != 0)
+                        continue;
+                if (f.scope == PC_SCOPE_SERVICE && f.service != NULL)
+                        f.service = pc_config_service(cfg, f.service->name);
+                r = pc_vps_add_filter(c, &f);
+        }
+        if (r < 0) {
+                pc_vps_free(c);
+                return r;
+        }
+        pc_vps_reindex(c);
+        *ret = c;
         return 0;
 }
 

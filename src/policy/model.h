@@ -118,10 +118,12 @@ int pc_model_new(const struct pc_config *cfg, struct pc_model **ret);
 /* A copy of <vps> that is in no model, into *<ret> (pc_vps_free).  -ENOMEM. */
 int pc_vps_clone(const struct pc_vps *vps, struct pc_vps **ret);
 
-/* Points <vps> (in no model), a copy made under another load of the
- * configuration, at <cfg>: its site and its filters' services by name.
- * -ENOENT if <cfg> has not one of them (<vps> unchanged). */
-int pc_vps_rebase(struct pc_vps *vps, const struct pc_config *cfg);
+/* A copy of <vps> (of another load of the configuration) in no model,
+ * pointed at <cfg>: its site and its filters' services by name, and the
+ * filters its exceptions keep closed derived again from <cfg>'s policy;
+ * into *<ret> (pc_vps_free).  -ENOENT if <cfg> has not its site or a
+ * service of its filters, -ENOMEM. */
+int pc_vps_rebase(const struct pc_vps *vps, const struct pc_config *cfg, struct pc_vps **ret);
 
 /* Frees <m> and its VPSes; accepts NULL; returns NULL. */
 struct pc_model *pc_model_free(struct pc_model *m);

@@ -13,7 +13,8 @@ names=("$@")
                                reboot_during_outage db_hang db_hang_idle departing_restart agent_token_cross_host
                                agent_token_pull departing_expiry db_hang_loop
                                move_unconfirmed depart_retry depart_restart_gone depart_admin replay_hang journal_reload
-                               departing_loosened_reload reload_db_hang restart_changed)
+                               departing_loosened_reload reload_db_hang restart_changed
+                               reload_during_change)
 open=0
 for n in "${names[@]}"; do
         echo "== $n"
