@@ -162,46 +162,15 @@ struct pc_vps *pc_vps_free(struct pc_vps *vps)
         return NULL;
 }
 
-int pc_vps_clone(const struct pc_vps *vps, struct pc_vps **ret)
+/* A copy of <vps> in no model, on <site>, whose services are <cfg>'s
+ * (NULL: <vps>'s own configuration).  The filters its exceptions keep
+ * closed are derived again (pc_vps_add_exception), not copied. */
+static int vps_copy(const struct pc_vps *vps, const struct pc_site *site, const struct pc_config *cfg,
+                    struct pc_vps **ret)
 {
         struct pc_vps *c;
         int r = pc_vps_new(&c);
 
-        if (r < 0)
-                return r;
-        *c = *vps;
-        c->exceptions = NULL, c->n_exceptions = 0;
-        c->filters = NULL, c->n_filters = 0;
-        c->addrs = NULL, c->n_addrs = 0;
-        c->model_slot = 0;
-        for (size_t i = 0; r >= 0 && i < vps->n_addrs; i++)
-                r = pc_vps_add_addr(c, &vps->addrs[i]);
-        for (size_t i = 0; r >= 0 && i < vps->n_exceptions; i++)
-                r = pc_vps_add_exception(c, &vps->exceptions[i]);
-        for (size_t i = 0; r >= 0 && i < vps->n_filters; i++)
-                r = pc_vps_add_filter(c, &vps->filters[i]);
-        if (r < 0) {
-                pc_vps_free(c);
-                return r;
-        }
-        pc_vps_reindex(c);
-        *ret = c;
-        return 0;
-}
-
-int pc_vps_rebase(const struct pc_vps *vps, const struct pc_config *cfg, struct pc_vps **ret)
-{
-        const struct pc_site *site = pc_config_site(cfg, vps->site->name);
-        struct pc_vps *c;
-        int r;
-
-        if (site == NULL)
-                return -ENOENT;
-        for (size_t i = 0; i < vps->n_filters; i++)
-                if (vps->filters[i].exception_id == 0 && vps->filters[i].scope == PC_SCOPE_SERVICE &&
-                    vps->filters[i].service != NULL && pc_config_service(cfg, vps->filters[i].service->name) == NULL)
-                        return -ENOENT;
-        r = pc_vps_new(&c);
         if (r < 0)
                 return r;
         *c = *vps;
@@ -212,8 +181,6 @@ int pc_vps_rebase(const struct pc_vps *vps, const struct pc_config *cfg, struct 
         c->model_slot = 0;
         for (size_t i = 0; r >= 0 && i < vps->n_addrs; i++)
                 r = pc_vps_add_addr(c, &vps->addrs[i]);
-        /* The filters an exception keeps closed are derived again, from
-         * <cfg>'s policy (pc_vps_add_exception). */
         for (size_t i = 0; r >= 0 && i < vps->n_exceptions; i++)
                 r = pc_vps_add_exception(c, &vps->exceptions[i]);
         for (size_t i = 0; r >= 0 && i < vps->n_filters; i++) {
@@ -221,7 +188,7 @@ int pc_vps_rebase(const struct pc_vps *vps, const struct pc_config *cfg, struct 
 
                 if (f.exception_id != 0)
                         continue;
-                if (f.scope == PC_SCOPE_SERVICE && f.service != NULL)
+                if (cfg != NULL && f.scope == PC_SCOPE_SERVICE && f.service != NULL)
                         f.service = pc_config_service(cfg, f.service->name);
                 r = pc_vps_add_filter(c, &f);
         }
@@ -232,6 +199,24 @@ int pc_vps_rebase(const struct pc_vps *vps, const struct pc_config *cfg, struct 
         pc_vps_reindex(c);
         *ret = c;
         return 0;
+}
+
+int pc_vps_clone(const struct pc_vps *vps, struct pc_vps **ret)
+{
+        return vps_copy(vps, vps->site, NULL, ret);
+}
+
+int pc_vps_rebase(const struct pc_vps *vps, const struct pc_config *cfg, struct pc_vps **ret)
+{
+        const struct pc_site *site = pc_config_site(cfg, vps->site->name);
+
+        if (site == NULL)
+                return -ENOENT;
+        for (size_t i = 0; i < vps->n_filters; i++)
+                if (vps->filters[i].exception_id == 0 && vps->filters[i].scope == PC_SCOPE_SERVICE &&
+                    vps->filters[i].service != NULL && pc_config_service(cfg, vps->filters[i].service->name) == NULL)
+                        return -ENOENT;
+        return vps_copy(vps, site, cfg, ret);
 }
 
 int pc_model_add(struct pc_model *m, struct pc_vps *vps)
