@@ -349,6 +349,16 @@ static void synced(struct agent *a, const struct pc_dp_repair *rep, long us)
                 purge_flows(a, NULL);
 }
 
+/* pc_dp_sync_start() reads the kernel back in the background (since <t0>). */
+static void verifying(struct agent *a, const struct timespec *t0)
+{
+        a->verifying = true;
+        a->in_sync = false;
+        a->verify_t0 = *t0;
+        agent_log("The kernel's ruleset changed since this policy's last transaction (or the policy did): reading it "
+                  "back in the background; it keeps enforcing what it holds, and changes are applied meanwhile");
+}
+
 void agent_start_purge(struct agent *a)
 {
         if (!a->purge_due)
@@ -542,15 +552,9 @@ int agent_start(struct agent *a)
                 return r;
         }
         a->purge_due = true;
-        if (r == -EINPROGRESS) {
-                /* The table is this config's, and enforces what it holds. */
-                a->verifying = true;
-                a->in_sync = false;
-                a->verify_t0 = t0;
-                agent_log("The kernel's ruleset changed since this policy's last transaction (or the policy did): "
-                          "reading it back in the background; it keeps enforcing what it holds, and changes are "
-                          "applied meanwhile");
-        } else
+        if (r == -EINPROGRESS)
+                verifying(a, &t0); /* the table is this config's, and enforces what it holds */
+        else
                 synced(a, &rep, elapsed_us(&t0));
         proxy_route_apply(a->cfg);
         agent_log("Enforcing %zu VPSes of %zu sites from %s in table inet %s",
@@ -1342,14 +1346,8 @@ int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *s
         take_load(a, dp, store, old_cfg, old_model);
         a->cfg = cfg;
         a->model = m;
-        if (r == -EINPROGRESS) {
-                a->verifying = true;
-                a->in_sync = false;
-                a->verify_t0 = t0;
-                agent_log("The kernel's ruleset changed since the last transaction of the policy in force: reading "
-                          "it back in the background; it keeps enforcing what it holds, and changes are applied "
-                          "meanwhile");
-        }
+        if (r == -EINPROGRESS)
+                verifying(a, &t0);
         /* The loop applied changes while the thread loaded: the feed from
          * the older of the two, so that none is missed (one applied twice
          * changes nothing). */

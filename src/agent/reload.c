@@ -113,6 +113,17 @@ static void waiters_answer(struct agent *a, struct reload_waiters *w, json_t *re
         *w = (struct reload_waiters){ 0 };
 }
 
+/* Answers one caller (NULL <then>: nobody) with the error <why> at once. */
+static void answer_now(struct agent *a, agent_fetched_fn then, void *arg, const char *why)
+{
+        json_t *reply = json_object();
+
+        json_object_set_new(reply, "error", json_string(why));
+        if (then != NULL)
+                then(a, arg, reply, false);
+        json_decref(reply);
+}
+
 static void answer_error(struct agent *a, struct reload_waiters *w, const char *why)
 {
         json_t *reply = json_object();
@@ -165,25 +176,15 @@ void agent_reload(struct agent *a, agent_fetched_fn then, void *arg)
         struct reload_waiters w = { 0 };
 
         if (a->from_snapshot) {
-                json_t *reply = json_object();
-
-                json_object_set_new(reply, "error", json_string("the database cannot be read: the snapshot stays in "
-                                                                "force; the configuration is read again with the "
-                                                                "database's policy when it answers"));
                 agent_log("Reload refused: enforcing the snapshot while the database cannot be read; the "
                           "configuration is read again when it answers");
-                if (then != NULL)
-                        then(a, arg, reply, false);
-                json_decref(reply);
+                answer_now(a, then, arg, "the database cannot be read: the snapshot stays in force; the "
+                                         "configuration is read again with the database's policy when it answers");
                 return;
         }
         if (a->reload != NULL) {
                 if (waiters_add(&a->reload->next, then, arg) < 0) {
-                        json_t *reply = json_object();
-
-                        json_object_set_new(reply, "error", json_string("out of memory"));
-                        then(a, arg, reply, false);
-                        json_decref(reply);
+                        answer_now(a, then, arg, "out of memory");
                         return;
                 }
                 if (!a->reload->again)
@@ -192,11 +193,7 @@ void agent_reload(struct agent *a, agent_fetched_fn then, void *arg)
                 return;
         }
         if (waiters_add(&w, then, arg) < 0) {
-                json_t *reply = json_object();
-
-                json_object_set_new(reply, "error", json_string("out of memory"));
-                then(a, arg, reply, false);
-                json_decref(reply);
+                answer_now(a, then, arg, "out of memory");
                 return;
         }
         load_start(a, &w);
