@@ -32,7 +32,8 @@ int cmd_ruleset(struct cli *c, int argc, char **argv)
                 if (nft_vps_elements(c->cfg, pc_model_at(c->model, i), now, &e) == -ENOMEM)
                         b.oom = true;
         }
-        nft_elems_normalise(&e);
+        if (nft_elems_normalise(&e) < 0)
+                b.oom = true;
         nft_elems_commands(c->cfg->agent.nft_table, &e, true, now, &b);
         nft_elems_free(&e);
         if (b.oom) {

@@ -222,8 +222,8 @@ static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t 
                         fp += h;
                 if (r < 0)
                         return r;
-                if (v->n_exceptions + v->n_filters > 0)
-                        nft_elems_normalise_from(out, before);
+                if (v->n_exceptions + v->n_filters > 0 && (r = nft_elems_normalise_from(out, before)) < 0)
+                        return r;
         }
         if (ret_fp != NULL)
                 *ret_fp = fp;
@@ -815,7 +815,7 @@ static int vps_append(const struct pc_config *cfg, const struct pc_vps *v, int64
                 return 0;
         }
         if (r == 0 && v->n_exceptions + v->n_filters > 0)
-                nft_elems_normalise_from(out, before);
+                r = nft_elems_normalise_from(out, before);
         return r;
 }
 
@@ -1040,9 +1040,8 @@ static int nft_vps_change(struct pc_dataplane *dp, const struct pc_vps *before, 
         }
         if (r < 0)
                 goto out;
-        nft_elems_normalise(&old);
-        nft_elems_normalise(&new);
-        r = nft_elems_diff(&old, &new, &del, &add);
+        if ((r = nft_elems_normalise(&old)) == 0 && (r = nft_elems_normalise(&new)) == 0)
+                r = nft_elems_diff(&old, &new, &del, &add);
         old.n = 0; /* reused below */
         /* Nothing for the kernel, and nothing to record either (the record
          * changes when what ended leaves the model: agent_expiry_pass) */

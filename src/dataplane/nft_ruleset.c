@@ -39,6 +39,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1697,40 +1698,171 @@ static bool outlives(int64_t a, int64_t b)
         return a == 0 || (b != 0 && a > b);
 }
 
-void nft_elems_normalise(struct nft_elems *e)
+/* A range of ports of a filter_ports_ element, and when it ends. */
+struct port_span {
+        unsigned lo, hi;
+        int64_t until;
+};
+
+static int span_cmp(const void *a, const void *b)
 {
-        size_t out = 1; /* the first element always stays */
+        const struct port_span *x = a, *y = b;
 
-        if (e->n == 0)
-                return;
-        qsort(e->v, e->n, sizeof(*e->v), elem_cmp);
-        for (size_t i = 1; i < e->n; i++) {
-                struct nft_elem *x = &e->v[i], *last = &e->v[out - 1];
-                bool drop = false;
+        return x->lo < y->lo ? -1 : x->lo > y->lo ? 1 : 0;
+}
 
-                if (elem_cmp(last, x) == 0) {
-                        if (outlives(x->until, last->until))
-                                last->until = x->until;
+/* The pieces of the overlapping <spans> (sorted by start): cut wherever
+ * one starts or ends, each lasting as long as the longest-lived span over
+ * it, neighbours of the same lifetime joined.  Into <out> (room for
+ * 2 x <n>); their count. */
+static size_t span_pieces(const struct port_span *spans, size_t n, struct port_span *out)
+{
+        size_t n_out = 0;
+        unsigned at = spans[0].lo;
+
+        for (;;) {
+                bool covered = false;
+                int64_t until = 0;
+                unsigned end = UINT_MAX; /* where the next cut is, less one */
+
+                for (size_t i = 0; i < n; i++) {
+                        if (spans[i].lo > at) {
+                                end = spans[i].lo - 1 < end ? spans[i].lo - 1 : end;
+                                continue;
+                        }
+                        if (spans[i].hi < at)
+                                continue;
+                        until = !covered || outlives(spans[i].until, until) ? spans[i].until : until;
+                        covered = true;
+                        end = spans[i].hi < end ? spans[i].hi : end;
+                }
+                if (covered && n_out > 0 && out[n_out - 1].hi + 1 == at && out[n_out - 1].until == until)
+                        out[n_out - 1].hi = end;
+                else if (covered)
+                        out[n_out++] = (struct port_span){ at, end, until };
+                if (end == UINT_MAX || end >= 65535)
+                        return n_out;
+                at = end + 1;
+        }
+}
+
+/* Overlapping ranges cannot both be in an interval set (the kernel
+ * refuses them).  The run of <e> from <at> of <n> elements (one set, one
+ * interface, one protocol, sorted) is replaced by its pieces
+ * (span_pieces) if any two overlap: none of their ports is left open when
+ * a shorter-lived one times out in the kernel.  The pieces past the run's
+ * room are appended; emptied slots have no set.  1 if it changed <e>, 0
+ * if not, -ENOMEM. */
+static int split_overlaps(struct nft_elems *e, size_t at, size_t n, const char *ifpart, const char *proto)
+{
+        struct port_span *spans = malloc(3 * n * sizeof(*spans)), *pieces = spans + n;
+        char ifx[40], px[16];
+        bool overlap = false;
+        size_t n_pieces;
+        int r = 1;
+
+        if (spans == NULL)
+                return -ENOMEM;
+        for (size_t i = 0; i < n; i++) {
+                parse_port_key(e->v[at + i].key, ifx, sizeof(ifx), px, &spans[i].lo, &spans[i].hi);
+                spans[i].until = e->v[at + i].until;
+        }
+        qsort(spans, n, sizeof(*spans), span_cmp);
+        for (size_t i = 1, hi = spans[0].hi; i < n && !overlap; i++) {
+                overlap = spans[i].lo <= hi;
+                hi = spans[i].hi > hi ? spans[i].hi : hi;
+        }
+        if (!overlap) {
+                free(spans);
+                return 0;
+        }
+        n_pieces = span_pieces(spans, n, pieces);
+        for (size_t i = 0; i < n_pieces || i < n; i++) {
+                struct nft_elem x = e->v[at];
+                char rk[48];
+
+                if (i >= n_pieces) {
+                        e->v[at + i].set[0] = '\0';
                         continue;
                 }
-                if (strncmp(x->set, "filter_ports_", 13) == 0) {
-                        char ifx[40], px[16], ify[40], py[16];
-                        unsigned lx, hx, ly, hy;
-
-                        if (parse_port_key(x->key, ifx, sizeof(ifx), px, &lx, &hx))
-                                for (size_t j = 0; j < out && !drop; j++) {
-                                        const struct nft_elem *y = &e->v[j];
-
-                                        drop = strcmp(y->family, x->family) == 0 && strcmp(y->set, x->set) == 0 &&
-                                               parse_port_key(y->key, ify, sizeof(ify), py, &ly, &hy) &&
-                                               strcmp(ifx, ify) == 0 && strcmp(px, py) == 0 && lx <= hy &&
-                                               ly <= hx;
-                                }
+                if (pieces[i].lo == pieces[i].hi)
+                        snprintf(rk, sizeof(rk), "%u", pieces[i].lo);
+                else
+                        snprintf(rk, sizeof(rk), "%u-%u", pieces[i].lo, pieces[i].hi);
+                snprintf(x.key, sizeof(x.key), "%s . %s . %s", ifpart, proto, rk);
+                x.until = pieces[i].until;
+                if (i < n)
+                        e->v[at + i] = x;
+                else if (nft_elems_push(e, &x) < 0) {
+                        r = -ENOMEM;
+                        break;
                 }
-                if (!drop)
-                        e->v[out++] = *x;
         }
-        e->n = out;
+        free(spans);
+        return r;
+}
+
+/* The elements of <e> from <from> on: sorted, exact duplicates joined
+ * (the longest lifetime kept), overlapping port ranges cut
+ * (split_overlaps).  -ENOMEM. */
+static int normalise(struct nft_elems *e, size_t from)
+{
+        size_t out = from + 1, end; /* the first element always stays */
+        bool changed = false;
+
+        if (e->n <= from)
+                return 0;
+        qsort(e->v + from, e->n - from, sizeof(*e->v), elem_cmp);
+        for (size_t i = from + 1; i < e->n; i++) {
+                struct nft_elem *last = &e->v[out - 1];
+
+                if (elem_cmp(last, &e->v[i]) != 0)
+                        e->v[out++] = e->v[i];
+                else if (outlives(e->v[i].until, last->until))
+                        last->until = e->v[i].until;
+        }
+        e->n = end = out;
+        /* Runs of one set, interface and protocol are adjacent once sorted
+         * (their keys share the start "\"v201\" . tcp . "). */
+        for (size_t i = from, j; i < end; i = j) {
+                char ifx[40], px[16], ify[40], py[16];
+                unsigned lo, hi;
+                int r;
+
+                j = i + 1;
+                if (strncmp(e->v[i].set, "filter_ports_", 13) != 0 ||
+                    !parse_port_key(e->v[i].key, ifx, sizeof(ifx), px, &lo, &hi))
+                        continue;
+                while (j < end && strcmp(e->v[j].set, e->v[i].set) == 0 &&
+                       strcmp(e->v[j].family, e->v[i].family) == 0 &&
+                       parse_port_key(e->v[j].key, ify, sizeof(ify), py, &lo, &hi) && strcmp(ifx, ify) == 0 &&
+                       strcmp(px, py) == 0)
+                        j++;
+                if (j - i > 1 && (r = split_overlaps(e, i, j - i, ifx, px)) != 0) {
+                        if (r < 0)
+                                return r;
+                        changed = true;
+                }
+        }
+        if (changed) {
+                out = from;
+                for (size_t i = from; i < e->n; i++)
+                        if (e->v[i].set[0] != '\0')
+                                e->v[out++] = e->v[i];
+                e->n = out;
+                qsort(e->v + from, e->n - from, sizeof(*e->v), elem_cmp);
+        }
+        return 0;
+}
+
+int nft_elems_normalise(struct nft_elems *e)
+{
+        return normalise(e, 0);
+}
+
+int nft_elems_normalise_from(struct nft_elems *e, size_t from)
+{
+        return normalise(e, from);
 }
 
 int nft_elems_diff(const struct nft_elems *before, const struct nft_elems *after,
@@ -1824,8 +1956,8 @@ int nft_vps_fingerprint(const struct pc_config *cfg, const struct pc_vps *vps, i
                 return r;
         /* Only exceptions and filters can give an element twice (or an
          * overlap); a sum does not depend on the order. */
-        if (vps->n_exceptions + vps->n_filters > 0)
-                nft_elems_normalise(scratch);
+        if (vps->n_exceptions + vps->n_filters > 0 && (r = nft_elems_normalise(scratch)) < 0)
+                return r;
         for (size_t i = 0; i < scratch->n; i++) {
                 fp += elem_hash(&scratch->v[i]);
                 n += !ended(scratch->v[i].until, now);
@@ -1946,14 +2078,6 @@ int nft_per_vps_sets(const struct pc_config *cfg, nft_set_cb cb, void *userdata)
         return r;
 }
 
-void nft_elems_normalise_from(struct nft_elems *e, size_t from)
-{
-        struct nft_elems tail = { e->v + from, e->n - from, e->n - from };
-
-        nft_elems_normalise(&tail); /* in place: it only sorts and drops */
-        e->n = from + tail.n;
-}
-
 /* FNV-1a 64 of the NUL-terminated <s>, from <h>. */
 static uint64_t fnv_str(uint64_t h, const char *s)
 {
@@ -1984,8 +2108,7 @@ int nft_elems_group(struct nft_elems *e)
                 if (slot[j].first == NULL) {
                         if (n_sets == SLOTS - 1) {
                                 free(which);
-                                nft_elems_normalise(e); /* cannot happen: sorted instead */
-                                return 0;
+                                return nft_elems_normalise(e); /* cannot happen: sorted instead */
                         }
                         slot[j].first = &e->v[i];
                         order[n_sets++] = j;

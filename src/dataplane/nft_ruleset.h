@@ -136,14 +136,16 @@ unsigned nft_set_limit(const struct pc_config *cfg, const char *set);
 int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,
                      struct nft_elems *out);
 
-/* Sorts by (set, key) and drops exact duplicates (keeping the longest
- * lifetime) and, in interval sets, ranges that overlap an earlier one of the
- * same interface (the kernel refuses overlaps; the earlier one covers it). */
-void nft_elems_normalise(struct nft_elems *e);
+/* Sorts by (set, key) and joins exact duplicates (keeping the longest
+ * lifetime).  In interval sets, ranges of one interface that overlap (the
+ * kernel refuses overlaps) are cut into pieces, each lasting as long as
+ * the longest-lived range over it, so that no port is left open when a
+ * shorter one times out.  -ENOMEM. */
+int nft_elems_normalise(struct nft_elems *e);
 
 /* nft_elems_normalise() of the elements from index <from> on only (a
- * VPS's, appended after others'). */
-void nft_elems_normalise_from(struct nft_elems *e, size_t from);
+ * VPS's, appended after others').  -ENOMEM. */
+int nft_elems_normalise_from(struct nft_elems *e, size_t from);
 
 /* Puts the elements of each set together, sets in the order they first
  * appear, elements in their order: what nft_elems_commands() and a

@@ -137,6 +137,36 @@ check "extend reached the kernel (expires in ${ttl:-?} s, > 1 h)" test "${ttl:-0
 pc action lift "$act" --by abuse --reason "lab: done" >/dev/null 2>&1
 check "lift reached the kernel: vps-101's TCP to 6881 answers again" lab_tcp_hello vps101 "$LAB_INET_V4" 6881
 
+echo "# two filters over one port: the one that ends first does not take the other with it"
+# An interval set cannot hold both ranges; 6881 must keep the longer
+# filter's lifetime in the kernel, or it opens when the wider one times out.
+pc filter place vps-101 --ports tcp/6000-6999 --by abuse --reason "lab: short" --until +4s >/dev/null 2>&1
+pc filter place vps-101 --ports tcp/6881 --by abuse --reason "lab: long" --until +1h >/dev/null 2>&1
+placed=$(lab_now_ms)
+port_ttl() { # the kernel's seconds left on the filter element over tcp/$1 of $VPS101_IF
+        nft_hv -j list set $FAM portcullis filter_ports_out | python3 -c '
+import json, sys
+port, iface = int(sys.argv[1]), sys.argv[2]
+for item in json.load(sys.stdin)["nftables"]:
+    for e in item.get("set", {}).get("elem", []):
+        if not isinstance(e, dict) or "elem" not in e:
+            continue
+        c = e["elem"]["val"]["concat"]
+        r = c[2]["range"] if isinstance(c[2], dict) else [c[2], c[2]]
+        if c[0] == iface and c[1] == "tcp" and r[0] <= port <= r[1]:
+            print(e["elem"].get("expires", 0))' "$1" "$VPS101_IF"
+}
+ttl=$(port_ttl 6881)
+check "the kernel keeps tcp/6881 filtered for the longer filter's hour (${ttl:-none} s left)" test "${ttl:-0}" -gt 3500
+ttl=$(port_ttl 6500)
+check "... and the rest of 6000-6999 for the shorter one's seconds (${ttl:-none} s left)" test "${ttl:-0}" -ge 1 -a "${ttl:-0}" -le 4
+sleep "$(python3 -c "print(max(0, 4.5 - ($(lab_now_ms) - $placed) / 1000))")"
+check "after the wider filter ended: the kernel has nothing over 6500" test -z "$(port_ttl 6500)"
+check_not "... and vps-101's TCP to 6881 is still filtered" lab_tcp_hello vps101 "$LAB_INET_V4" 6881 2
+act=$(pc --json action list vps-101 --active | python3 -c 'import json,sys; print(json.load(sys.stdin)["actions"][0]["id"])' 2>/dev/null)
+pc action lift "$act" --by abuse --reason "lab: done" >/dev/null 2>&1
+check "the longer one lifted: 6881 answers again" lab_tcp_hello vps101 "$LAB_INET_V4" 6881
+
 echo "# a suspension: nothing in, nothing out, then everything back"
 lab_serve_tcp vps202 8080 >/dev/null 2>&1
 check "(control: inet -> vps-202:8080 works)" lab_tcp_hello inet "$V202" 8080 2

@@ -312,6 +312,66 @@ static void test_normalise_and_diff(void **state)
         nft_elems_free(&add);
 }
 
+/* Filters whose ports overlap cannot both be in an interval set: each
+ * port is filtered as long as the longest-lived filter over it, so that
+ * none is left open when a shorter one times out in the kernel. */
+static void test_normalise_overlaps(void **state)
+{
+        static const struct {
+                const char *in[4];
+                int64_t until[4];
+                const char *out[4];
+                int64_t out_until[4];
+        } cases[] = {
+                /* the earlier range ends first: the later one's ports stay */
+                { { "tcp . 1-100", "tcp . 50-200" }, { 100, 0 }, { "tcp . 1-49", "tcp . 50-200" }, { 100, 0 } },
+                /* a longer-lived one inside: cut out of the shorter one */
+                { { "tcp . 1-100", "tcp . 50-60" }, { 100, 0 },
+                  { "tcp . 1-49", "tcp . 50-60", "tcp . 61-100" }, { 100, 0, 100 } },
+                /* inside one that lasts longer: nothing of it is left */
+                { { "tcp . 1-100", "tcp . 50-60" }, { 0, 100 }, { "tcp . 1-100" }, { 0 } },
+                /* a chain of equal lifetimes: one range */
+                { { "tcp . 1-10", "tcp . 10-20", "tcp . 20-30" }, { 7, 7, 7 }, { "tcp . 1-30" }, { 7 } },
+                /* 100-200 sorts before 25 as text: no overlap, both kept */
+                { { "tcp . 100-200", "tcp . 25" }, { 0, 0 }, { "tcp . 100-200", "tcp . 25" }, { 0, 0 } },
+                /* adjacent, not overlapping: kept as they are */
+                { { "tcp . 1-10", "tcp . 11-20" }, { 0, 5 }, { "tcp . 1-10", "tcp . 11-20" }, { 0, 5 } },
+                /* another protocol: no overlap */
+                { { "tcp . 25", "udp . 25" }, { 0, 9 }, { "tcp . 25", "udp . 25" }, { 0, 9 } },
+                /* a single port cut out of a range at its end */
+                { { "tcp . 20-25", "tcp . 25" }, { 3, 0 }, { "tcp . 20-24", "tcp . 25" }, { 3, 0 } },
+        };
+
+        (void)state;
+        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+                struct nft_elems e = { 0 };
+                struct nft_elem x = { .set = "filter_ports_in" };
+                size_t n_out = 0;
+
+                /* another VPS's element between them, which no range touches */
+                snprintf(x.key, sizeof(x.key), "\"v10\" . tcp . 1-65535");
+                nft_elems_push(&e, &x);
+                for (size_t i = 0; i < 4 && cases[c].in[i] != NULL; i++) {
+                        snprintf(x.key, sizeof(x.key), "\"v1\" . %s", cases[c].in[i]);
+                        x.until = cases[c].until[i];
+                        nft_elems_push(&e, &x);
+                }
+                assert_int_equal(nft_elems_normalise(&e), 0);
+                while (n_out < 4 && cases[c].out[n_out] != NULL)
+                        n_out++;
+                assert_int_equal(e.n, n_out + 1);
+                for (size_t i = 0; i < n_out; i++) {
+                        char key[96];
+
+                        snprintf(key, sizeof(key), "\"v1\" . %s", cases[c].out[i]);
+                        assert_string_equal(e.v[i].key, key);
+                        assert_int_equal(e.v[i].until, cases[c].out_until[i]);
+                }
+                assert_string_equal(e.v[n_out].key, "\"v10\" . tcp . 1-65535");
+                nft_elems_free(&e);
+        }
+}
+
 /* The proxy's return rule (in raw_prerouting, after the sender's check:
  * no base chain of its own) and the proxy_out chain exist exactly when a
  * policy redirects to an SMTP proxy that connects from the VPS's address;
@@ -995,6 +1055,7 @@ int main(void)
                 cmocka_unit_test(test_skeleton_id_tracks_config),
                 cmocka_unit_test(test_vps_elements),
                 cmocka_unit_test(test_normalise_and_diff),
+                cmocka_unit_test(test_normalise_overlaps),
                 cmocka_unit_test(test_proxy_return_chains),
                 cmocka_unit_test(test_nat_only_with_redirect),
                 cmocka_unit_test(test_bridged),
