@@ -189,10 +189,26 @@ static const char *nft_errmsg(const struct pc_dataplane *dp)
         return ((const struct nft_dp *)dp)->err;
 }
 
-/* The desired per-VPS elements of every VPS of <m>, each VPS's normalised
- * (only one VPS's can repeat or overlap), grouped by set.  A VPS that
- * cannot be programmed (an unsafe interface name from the database) is
- * left out and counted in <rep>, so that it cannot stop the others. */
+/* Appends <v>'s elements at <now> under <cfg> to <out>, normalised (only
+ * one VPS's can repeat or overlap): 0, or 1 and none if it cannot be
+ * programmed (an unsafe interface name from the database), or -ENOMEM. */
+static int vps_append(const struct pc_config *cfg, const struct pc_vps *v, int64_t now, struct nft_elems *out)
+{
+        size_t before = out->n;
+        int r = nft_vps_elements(cfg, v, now, out);
+
+        if (r == -EINVAL) {
+                out->n = before;
+                return 1;
+        }
+        if (r == 0 && v->n_exceptions + v->n_filters > 0)
+                r = nft_elems_normalise_from(out, before);
+        return r;
+}
+
+/* The desired per-VPS elements of every VPS of <m> (vps_append), grouped
+ * by set.  A VPS that cannot be programmed is left out and counted in
+ * <rep>, so that it cannot stop the others. */
 static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t now, struct nft_elems *out,
                             struct pc_dp_repair *rep, uint64_t *ret_fp)
 {
@@ -202,10 +218,9 @@ static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t 
         for (size_t i = 0; i < pc_model_count(m); i++) {
                 const struct pc_vps *v = pc_model_at(m, i);
                 size_t before = out->n;
-                int r = nft_vps_elements(d->cfg, v, now, out);
+                int r = vps_append(d->cfg, v, now, out);
 
-                if (r == -EINVAL) {
-                        out->n = before;
+                if (r == 1) {
                         if (rep->skipped++ == 0)
                                 snprintf(rep->skipped_example, sizeof(rep->skipped_example),
                                          "%s: interface name '%s' is not safe to program", v->id, v->iface);
@@ -213,17 +228,17 @@ static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t 
                 }
                 if (r < 0)
                         return r;
+                if (ret_fp == NULL)
+                        continue;
                 /* <m>'s fingerprint (model_fingerprint) as it goes: a VPS
                  * without exceptions or filters has the same elements at
                  * <now> as at time 0, which the fingerprint takes */
-                if (ret_fp != NULL && v->n_exceptions + v->n_filters == 0)
+                if (v->n_exceptions + v->n_filters == 0)
                         fp += nft_elems_hash_sum(out, before);
-                else if (ret_fp != NULL && (r = nft_vps_fingerprint(d->cfg, v, now, &d->scratch, &h, &k)) == 0)
+                else if ((r = nft_vps_fingerprint(d->cfg, v, now, &d->scratch, &h, &k)) < 0)
+                        return r;
+                else
                         fp += h;
-                if (r < 0)
-                        return r;
-                if (v->n_exceptions + v->n_filters > 0 && (r = nft_elems_normalise_from(out, before)) < 0)
-                        return r;
         }
         if (ret_fp != NULL)
                 *ret_fp = fp;
@@ -803,21 +818,6 @@ static int vps_hash(struct nft_dp *d, const struct pc_config *cfg, const struct 
         return r == -EINVAL ? 0 : r;
 }
 
-/* Appends <v>'s elements at <now> under <cfg> to <out> (none if it
- * cannot be programmed), normalised as desired_elements() has them. */
-static int vps_append(const struct pc_config *cfg, const struct pc_vps *v, int64_t now, struct nft_elems *out)
-{
-        size_t before = out->n;
-        int r = nft_vps_elements(cfg, v, now, out);
-
-        if (r == -EINVAL) {
-                out->n = before;
-                return 0;
-        }
-        if (r == 0 && v->n_exceptions + v->n_filters > 0)
-                r = nft_elems_normalise_from(out, before);
-        return r;
-}
 
 static int pairs_push(struct vps_pair **v, size_t *n, size_t *cap, const struct pc_vps *before,
                       const struct pc_vps *after)
@@ -882,12 +882,13 @@ static int sync_from_prev(struct nft_dp *d, const struct pc_model *m, const uint
         }
         if (r == 0 && !kernel_unchanged(d, fp_prev, &gen))
                 r = -ESTALE;
-        for (size_t i = 0; i < n && r == 0; i++) {
+        for (size_t i = 0; i < n && r >= 0; i++) { /* (1: a VPS left out) */
                 if (changed[i].before != NULL)
                         r = vps_append(pcfg, changed[i].before, now, &have);
-                if (r == 0 && changed[i].after != NULL)
+                if (r >= 0 && changed[i].after != NULL)
                         r = vps_append(d->cfg, changed[i].after, now, &want);
         }
+        r = r > 0 ? 0 : r;
         if (r == 0)
                 r = nft_elems_group(&have);
         if (r == 0)
