@@ -1315,7 +1315,7 @@ int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *s
                 drop_load(NULL, m, store, cfg);
                 return -EAGAIN;
         }
-        agent_db_drain(a); /* its jobs use the config in force */
+        /* (At the database thread's barrier: agent_reload_ready.) */
         clock_gettime(CLOCK_MONOTONIC, &t0);
         keep_running(a, cfg, m, touched, n_touched);
         /* What the journal holds back holds until it is stored: the
@@ -1353,7 +1353,6 @@ int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *s
          * changes nothing). */
         if (seen < a->change_seen)
                 a->change_seen = seen;
-        agent_db_reconfigure(a);
         if (r == 0)
                 synced(a, &rep, elapsed_us(&t0));
         proxy_route_apply(cfg);
@@ -1361,7 +1360,7 @@ int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *s
         agent_log("Reloaded %s: %zu VPSes, %zu sites (loaded in %.1f ms beside the loop, taken in %.1f ms)",
                   a->config_path, pc_model_count(m), cfg->n_sites, load_us / 1000.0, elapsed_us(&t0) / 1000.0);
         agent_smtpd_tell(a, "reload", NULL);
-        notifier_stop(a); /* it holds a copy of the old notifications config */
+        notifier_retire(a); /* it holds a copy of the old notifications config */
         notifier_start(a);
         agent_scan_reconfigure(a);
         /* The database (or the host) may be another now. */

@@ -81,6 +81,7 @@ struct agent {
         size_t n_attempts_grew, attempts_grew_cap;
         size_t attempts_unkept;       /* of them, not kept (out of memory) */
         struct notifier *notifier; /* NULL if not running */
+        struct notifier *notifier_retired; /* stopping, not reaped yet (notifier_retire) */
         json_t *incident_notices; /* {vps: {kind: when}}: notices sent, for storms */
         struct agent_note notes[AGENT_NOTES]; /* findings not yet written (respond.c) */
         json_t *spoof_episodes;   /* {vps: {incident, kinds: {kind: true}}}: spoofing kinds per episode */
@@ -208,6 +209,16 @@ int agent_db_submit(struct agent *a, agent_db_run_fn run, agent_db_done_fn done,
  * Returns what run() returned. */
 int agent_db_run_here(struct agent *a, struct pc_store *store, agent_db_run_fn run, agent_db_done_fn done,
                       void *arg);
+/* Queues a barrier: once every job submitted before it is done, <then>
+ * is called on the loop with the thread paused (no job submitted after it
+ * has run) until agent_db_resume.  What a job's run() read under a
+ * config is then taken on the loop under the same one, though the config
+ * is swapped meanwhile, without the loop waiting for the database
+ * (a reload's take).  Without the thread: drains, then calls <then>. */
+void agent_db_barrier(struct agent *a, agent_db_done_fn then, void *arg);
+/* The thread goes on after a barrier, with a->cfg (its store opened
+ * again if that is another config). */
+void agent_db_resume(struct agent *a);
 /* Calls done() of the jobs the thread finished. */
 void agent_db_complete(struct agent *a);
 /* Jobs submitted and not completed yet. */
@@ -359,7 +370,8 @@ void agent_reload_stop(struct agent *a);
  * keeps the running copy of it. */
 void agent_reload_touched(struct agent *a, const char *id);
 
-/* The second half of a reload, on the loop: <cfg>, <store> and <model>
+/* The second half of a reload, on the loop, at the database thread's
+ * barrier (agent_db_barrier; the caller resumes it): <cfg>, <store> and <model>
  * (loaded with the change feed at <seen>, in <load_us>; the loop changed
  * the VPSes <touched> meanwhile) replace the ones in force if the kernel
  * takes them; otherwise the old stay and the error is logged and put in
@@ -514,6 +526,13 @@ void agent_spam_direct_close(struct agent *a);
 int notifier_start(struct agent *a);
 void notifier_wake(struct agent *a);
 void notifier_stop(struct agent *a);
+/* Tells the worker to stop without waiting for it (a reload: it may be in
+ * a statement to a database that hangs, up to its bound, or a send); a
+ * new one may start at once (the outbox is claimed under a lease: nothing
+ * is sent twice).  notifier_reap() frees the stopped ones that ended
+ * (<wait>: waits for them, at the agent's stop). */
+void notifier_retire(struct agent *a);
+void notifier_reap(struct agent *a, bool wait);
 
 /* Queues the owners' notices of exceptions ending within 3 days (once each). */
 void notifier_expiry_pass(struct agent *a);

@@ -42,6 +42,7 @@ struct agent_db {
         struct agent_db_job *todo, **todo_tail, *done, **done_tail;
         size_t queued;                 /* submitted, not yet taken back by the loop */
         bool running;                  /* a job is in run() */
+        bool paused;                   /* at a barrier: no job runs until agent_db_resume */
         bool stop;
         bool reopen;                   /* close the store before the next job (a reload) */
         int efd;                       /* the loop's: jobs are done */
@@ -93,26 +94,30 @@ static void *thread_main(void *arg)
                 struct agent_db_job *j;
                 uint64_t one = 1;
 
-                while (d->todo == NULL && !d->stop)
+                while ((d->todo == NULL || d->paused) && !d->stop)
                         pthread_cond_wait(&d->more, &d->mu);
-                if (d->todo == NULL)
+                if (d->todo == NULL || d->paused)
                         break;
                 j = d->todo;
                 d->todo = j->next;
                 if (d->todo == NULL)
                         d->todo_tail = &d->todo;
-                d->running = true;
-                pthread_mutex_unlock(&d->mu);
-                job_run(d, j);
-                pthread_mutex_lock(&d->mu);
-                d->running = false;
+                if (j->run == NULL) /* a barrier: every job before it ran */
+                        d->paused = true;
+                else {
+                        d->running = true;
+                        pthread_mutex_unlock(&d->mu);
+                        job_run(d, j);
+                        pthread_mutex_lock(&d->mu);
+                        d->running = false;
+                }
                 j->next = NULL;
                 *d->done_tail = j;
                 d->done_tail = &j->next;
                 if (write(d->efd, &one, sizeof(one)) < 0) {
                         /* (a full counter: the loop is reading it already) */
                 }
-                if (d->todo == NULL)
+                if (d->todo == NULL || d->paused)
                         pthread_cond_broadcast(&d->idle);
         }
         pthread_mutex_unlock(&d->mu);
@@ -179,6 +184,17 @@ size_t agent_db_queued(const struct agent *a)
         return n;
 }
 
+/* Queues <j> (no bound: the caller's). */
+static void enqueue(struct agent_db *d, struct agent_db_job *j)
+{
+        pthread_mutex_lock(&d->mu);
+        *d->todo_tail = j;
+        d->todo_tail = &j->next;
+        d->queued++;
+        pthread_cond_signal(&d->more);
+        pthread_mutex_unlock(&d->mu);
+}
+
 int agent_db_submit(struct agent *a, agent_db_run_fn run, agent_db_done_fn done, void *arg)
 {
         struct agent_db *d = a->db;
@@ -202,13 +218,40 @@ int agent_db_submit(struct agent *a, agent_db_run_fn run, agent_db_done_fn done,
         j->run = run;
         j->done = done;
         j->arg = arg;
+        enqueue(d, j);
+        return 0;
+}
+
+void agent_db_barrier(struct agent *a, agent_db_done_fn then, void *arg)
+{
+        struct agent_db *d = a->db;
+        struct agent_db_job *j = d != NULL ? calloc(1, sizeof(*j)) : NULL;
+
+        if (j == NULL) { /* no thread: nothing waits; no memory: waited for */
+                agent_db_drain(a);
+                then(a, arg, &(struct agent_db_result){ 0 });
+                return;
+        }
+        j->done = then;
+        j->arg = arg;
+        enqueue(d, j);
+}
+
+void agent_db_resume(struct agent *a)
+{
+        struct agent_db *d = a->db;
+
+        if (d == NULL)
+                return;
         pthread_mutex_lock(&d->mu);
-        *d->todo_tail = j;
-        d->todo_tail = &j->next;
-        d->queued++;
+        if (d->cfg != a->cfg) {
+                d->cfg = a->cfg;
+                snprintf(d->url, sizeof(d->url), "%s", a->db_url != NULL ? a->db_url : a->cfg->database);
+                d->reopen = true; /* the database may be another now */
+        }
+        d->paused = false;
         pthread_cond_signal(&d->more);
         pthread_mutex_unlock(&d->mu);
-        return 0;
 }
 
 int agent_db_run_here(struct agent *a, struct pc_store *store, agent_db_run_fn run, agent_db_done_fn done,
@@ -267,7 +310,8 @@ void agent_db_drain(struct agent *a)
         /* A done() may submit the next half of its finding: until none is left. */
         for (;;) {
                 pthread_mutex_lock(&d->mu);
-                while (d->todo != NULL || d->running)
+                /* (Paused: its barrier's done() below resumes it.) */
+                while ((d->todo != NULL && !d->paused) || d->running)
                         pthread_cond_wait(&d->idle, &d->mu);
                 pthread_mutex_unlock(&d->mu);
                 agent_db_complete(a);

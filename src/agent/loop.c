@@ -101,6 +101,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         agent_scan_tick(l->a);
         agent_snapshot_tick(l->a); /* writes it if the model changed; the database back */
         agent_reload_ready(l->a);  /* (its eventfd tells first) */
+        notifier_reap(l->a, false);
 }
 
 /* The thread waiting for the database has loaded it (snapshot.c). */

@@ -54,6 +54,7 @@ struct notifier {
         int64_t unrecorded[64];
         int64_t unrecorded_at[64];
         size_t n_unrecorded;
+        struct notifier *next_retired; /* notifier_retire's list */
 };
 
 /* Records that <id> was delivered at <at>, now or, if the database does
@@ -529,7 +530,29 @@ void notifier_wake(struct agent *a)
                 return; /* the counter is full: it is awake anyway */
 }
 
-void notifier_stop(struct agent *a)
+static void notifier_free(struct notifier *nt)
+{
+        close(nt->wake_fd);
+        explicit_bzero(nt->password, sizeof(nt->password));
+        explicit_bzero(nt->webhook_secret, sizeof(nt->webhook_secret));
+        free(nt);
+}
+
+void notifier_reap(struct agent *a, bool wait)
+{
+        for (struct notifier **p = &a->notifier_retired; *p != NULL;) {
+                struct notifier *nt = *p;
+
+                if ((wait ? pthread_join(nt->thread, NULL) : pthread_tryjoin_np(nt->thread, NULL)) != 0) {
+                        p = &nt->next_retired;
+                        continue;
+                }
+                *p = nt->next_retired;
+                notifier_free(nt);
+        }
+}
+
+void notifier_retire(struct agent *a)
 {
         struct notifier *nt = a->notifier;
 
@@ -537,12 +560,16 @@ void notifier_stop(struct agent *a)
                 return;
         atomic_store(&nt->stop, true);
         notifier_wake(a);
-        pthread_join(nt->thread, NULL);
-        close(nt->wake_fd);
-        explicit_bzero(nt->password, sizeof(nt->password));
-        explicit_bzero(nt->webhook_secret, sizeof(nt->webhook_secret));
-        free(nt);
         a->notifier = NULL;
+        nt->next_retired = a->notifier_retired;
+        a->notifier_retired = nt;
+        notifier_reap(a, false);
+}
+
+void notifier_stop(struct agent *a)
+{
+        notifier_retire(a);
+        notifier_reap(a, true);
 }
 
 /* Incident notices: one per episode, at most one per VPS and kind within

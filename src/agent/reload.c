@@ -61,6 +61,7 @@ struct agent_reload {
         char (*touched)[PC_NAME_MAX];  /* VPSes the loop changed while it loaded */
         size_t n_touched, touched_cap;
         bool touched_lost;             /* ... more than it could note: the load is not taken */
+        bool at_barrier;               /* loaded; waiting for the database thread's barrier */
 };
 
 static long us_since(const struct timespec *t0)
@@ -231,16 +232,13 @@ void agent_reload_touched(struct agent *a, const char *id)
         snprintf(rl->touched[rl->n_touched++], PC_NAME_MAX, "%s", id);
 }
 
-void agent_reload_ready(struct agent *a)
+/* Takes or refuses the load of <rl>, answers its callers and starts the
+ * one asked for meanwhile. */
+static void reload_finish(struct agent *a, struct agent_reload *rl)
 {
-        struct agent_reload *rl = a->reload;
-        json_t *reply;
+        json_t *reply = json_object();
 
-        if (rl == NULL || !atomic_load(&rl->finished))
-                return;
         a->reload = NULL;
-        load_end(rl);
-        reply = json_object();
         if (rl->r < 0) {
                 json_object_set_new(reply, "error", json_string("the new configuration or database did not load; "
                                                                 "the old one stays in force (see the log)"));
@@ -268,6 +266,38 @@ void agent_reload_ready(struct agent *a)
         free(rl);
 }
 
+/* The database thread's barrier: the jobs queued before the load are
+ * done, under the config they ran with; the others wait.  The take swaps
+ * the config, and the thread goes on with the one in force after it. */
+static void on_barrier(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        struct agent_reload *rl = a->reload;
+
+        (void)arg, (void)res;
+        if (rl != NULL && rl->at_barrier) /* (not stopped meanwhile) */
+                reload_finish(a, rl);
+        agent_db_resume(a);
+}
+
+void agent_reload_ready(struct agent *a)
+{
+        struct agent_reload *rl = a->reload;
+
+        if (rl == NULL || rl->at_barrier || !atomic_load(&rl->finished))
+                return;
+        load_end(rl);
+        if (rl->r < 0 || rl->touched_lost) {
+                reload_finish(a, rl);
+                return;
+        }
+        /* The loop does not wait for the jobs queued before it (a database
+         * that hangs holds them up to its bound each): the take comes
+         * after them, at the barrier; the changes the loop applies
+         * meanwhile are noted as while it loaded. */
+        rl->at_barrier = true;
+        agent_db_barrier(a, on_barrier, NULL);
+}
+
 void agent_reload_stop(struct agent *a)
 {
         struct agent_reload *rl = a->reload;
@@ -275,7 +305,8 @@ void agent_reload_stop(struct agent *a)
         if (rl == NULL)
                 return;
         a->reload = NULL;
-        load_end(rl);
+        if (!rl->at_barrier) /* (its thread ended then) */
+                load_end(rl);
         if (rl->r >= 0) {
                 pc_model_free(rl->model);
                 pc_store_close(rl->store);

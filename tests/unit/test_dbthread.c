@@ -215,12 +215,61 @@ static void test_without_store_away(void **state)
         assert_int_equal(n_done, 1);
 }
 
+/* A barrier: its done() comes after every job submitted before it, and
+ * no job submitted after it runs until the loop resumes the thread, so
+ * that a reload's take need not wait on the loop for a hanging job. */
+static char barrier_log[8];
+static size_t n_barrier_log;
+static volatile bool after_ran;
+
+static void log_done(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        (void)a, (void)res;
+        barrier_log[n_barrier_log++] = *(const char *)arg;
+}
+
+static int after_run(struct pc_store *store, const struct pc_config *c, void *arg)
+{
+        (void)store, (void)c, (void)arg;
+        after_ran = true;
+        return 0;
+}
+
+static void barrier_done(struct agent *a, void *arg, const struct agent_db_result *res)
+{
+        log_done(a, arg, res);
+        usleep(100 * 1000);
+        assert_false(after_ran); /* paused: the job after it waits */
+        agent_db_resume(a);
+}
+
+static void test_barrier(void **state)
+{
+        (void)state;
+        hang_go = false;
+        assert_int_equal(agent_db_submit(&ag, hang_run, log_done, "h"), 0);
+        agent_db_barrier(&ag, barrier_done, "b"); /* returns while the job before it hangs */
+        assert_int_equal(n_barrier_log, 0);
+        assert_int_equal(agent_db_submit(&ag, after_run, log_done, "a"), 0);
+        assert_int_equal(agent_db_queued(&ag), 3);
+        pthread_mutex_lock(&hang_mu);
+        hang_go = true;
+        pthread_cond_broadcast(&hang_cv);
+        pthread_mutex_unlock(&hang_mu);
+        agent_db_drain(&ag); /* the barrier's done() resumes it: no deadlock */
+        assert_int_equal(agent_db_queued(&ag), 0);
+        assert_int_equal(n_barrier_log, 3);
+        assert_memory_equal(barrier_log, "hba", 3);
+        assert_true(after_ran);
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
                 cmocka_unit_test(test_order_and_drain),
                 cmocka_unit_test(test_flood_bounded),
                 cmocka_unit_test(test_without_store_away),
+                cmocka_unit_test(test_barrier),
         };
 
         return cmocka_run_group_tests(tests, group_setup, group_teardown);
