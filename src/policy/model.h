@@ -158,6 +158,11 @@ struct pc_vps *pc_model_find_iface(const struct pc_model *m, const char *iface);
  * not <m>'s. */
 int pc_model_set_iface(struct pc_model *m, struct pc_vps *vps, const char *iface);
 
+/* Makes room in <m> for <n> VPSes in all, so that adding up to that many
+ * neither grows nor rehashes its indexes (a caller that knows the count:
+ * a snapshot's read).  0, or -ENOMEM with <m> usable as it was. */
+int pc_model_reserve(struct pc_model *m, size_t n);
+
 /* Number of VPSes, and the <i>-th (i < count; order changes on removal). */
 size_t pc_model_count(const struct pc_model *m);
 struct pc_vps *pc_model_at(const struct pc_model *m, size_t i);

@@ -75,6 +75,38 @@ static struct pc_vps *vps_on(const char *fmt, int i, const char *iface)
         return v;
 }
 
+/* Room made before and between adds changes nothing that can be found. */
+static void test_reserve(void **state)
+{
+        struct pc_model *m;
+        const int n = 5000;
+
+        assert_int_equal(pc_model_new(cfg, &m), 0);
+        assert_int_equal(pc_model_reserve(m, n), 0);
+        for (int i = 0; i < n; i++) {
+                char ifname[16];
+
+                if (i == n / 2) { /* smaller: nothing; larger, with VPSes in it: rehashed */
+                        assert_int_equal(pc_model_reserve(m, 10), 0);
+                        assert_int_equal(pc_model_reserve(m, 4 * n), 0);
+                }
+                snprintf(ifname, sizeof(ifname), "tap%d", i);
+                assert_int_equal(pc_model_add(m, vps_on("vps-%d", i, ifname)), 0);
+        }
+        assert_int_equal(pc_model_count(m), n);
+        for (int i = 0; i < n; i++) {
+                char id[32], ifname[16];
+
+                snprintf(id, sizeof(id), "vps-%d", i);
+                snprintf(ifname, sizeof(ifname), "tap%d", i);
+                assert_non_null(pc_model_find(m, id));
+                assert_ptr_equal(pc_model_find_iface(m, ifname), pc_model_find(m, id));
+        }
+        assert_int_equal(pc_model_reserve(m, SIZE_MAX), -ENOMEM);
+        assert_non_null(pc_model_find(m, "vps-1"));
+        pc_model_free(m);
+}
+
 static void test_find_iface(void **state)
 {
         struct pc_model *m;
@@ -346,6 +378,7 @@ int main(void)
                 cmocka_unit_test(test_add_find_remove),
                 cmocka_unit_test(test_find_iface),
                 cmocka_unit_test(test_find_iface_many),
+                cmocka_unit_test(test_reserve),
                 cmocka_unit_test(test_invalid_vps_refused),
                 cmocka_unit_test(test_exceptions_index),
                 cmocka_unit_test(test_scans_contained),

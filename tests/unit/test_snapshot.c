@@ -356,6 +356,12 @@ static void test_malformed(void **state)
                 "vps vps-1 milano - zz - en 0 0 0 - - -\n",                 /* bad MAC */
                 "vps vps-1 milano - - - en 0x1 0 0 - - -\n",                /* bad number */
                 "vps vps-1 milano - - - en 99999999999999999999 0 0 - - -\n", /* overflow */
+                "vps vps-1 milano - - - en 9223372036854775808 0 0 - - -\n", /* INT64_MAX + 1 */
+                "vps vps-1 milano - - - en -9223372036854775809 0 0 - - -\n", /* INT64_MIN - 1 */
+                "vps vps-1 milano - - - en +1 0 0 - - -\n",                /* a sign put_int never writes */
+                "vps vps-1 milano - - - en --1 0 0 - - -\n",
+                "vps vps-1 milano - - - en 1- 0 0 - - -\n",
+                "vps vps-1 milano - - - en 0 0 %2D - - -\n",               /* a lone "-" as a number */
                 "vps vps-1 milano %4 - - en 0 0 0 - - -\n",                 /* bad escape */
                 "vps vps-1 milano %00 - - en 0 0 0 - - -\n",                /* NUL */
                 "vps vps-1 milano 0123456789abcdef - - en 0 0 0 - - -\n",   /* interface too long */
@@ -397,6 +403,26 @@ static void test_malformed(void **state)
         }
 }
 
+/* Numbers at the ends of int64_t read back as written. */
+static void test_int_bounds(void **state)
+{
+        struct strbuf b = { 0 };
+        struct pc_model *back = NULL;
+        struct pc_snapshot_head h;
+        char err[256];
+
+        (void)state;
+        strbuf_printf(&b, PC_SNAPSHOT_MAGIC " 1\nhost -\nwritten %d\nloaded -1\nfingerprint 0000000000000000\n"
+                      "vps vps-1 milano - - - en -9223372036854775808 0 9223372036854775807 - - -\n", NOW);
+        pc_snapshot_seal(&b, 1);
+        assert_int_equal(parsed(b.s, b.len, NOW, &back, &h, NULL, err, sizeof(err)), 0);
+        assert_int_equal(h.loaded, -1);
+        assert_true(pc_model_find(back, "vps-1")->created == INT64_MIN);
+        assert_true(pc_model_find(back, "vps-1")->run_since == INT64_MAX);
+        pc_model_free(back);
+        strbuf_free(&b);
+}
+
 /* A VPS of a site, or a filter of a service, the configuration no longer
  * has is left out and counted; the rest is enforced. */
 static void test_unknown_names(void **state)
@@ -430,7 +456,8 @@ int main(void)
                 cmocka_unit_test(test_round_trip),      cmocka_unit_test(test_empty_model),
                 cmocka_unit_test(test_torn),            cmocka_unit_test(test_checksum_mismatch),
                 cmocka_unit_test(test_wrong_version),   cmocka_unit_test(test_expired),
-                cmocka_unit_test(test_malformed),       cmocka_unit_test(test_unknown_names),
+                cmocka_unit_test(test_malformed),       cmocka_unit_test(test_int_bounds),
+                cmocka_unit_test(test_unknown_names),
         };
 
         return cmocka_run_group_tests(tests, setup, teardown);
