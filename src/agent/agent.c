@@ -470,8 +470,8 @@ static int start_from_snapshot(struct agent *a, const char *why)
         return 0;
 }
 
-static void keep_departing(const struct pc_model *from, const struct pc_config *cfg, struct pc_store *store,
-                           struct pc_model *m);
+static int keep_departing(const struct pc_model *from, const struct pc_config *cfg, struct agent_departing *d,
+                          size_t n, struct pc_model *m);
 
 /* The snapshot of the policy the agent enforced last, read once at a
  * start with the database, when something asks for it. */
@@ -494,12 +494,20 @@ static struct pc_model *start_snapshot_get(void *arg)
 }
 
 /* At a start with the database: the VPSes the snapshot kept for a VM that
- * has not left yet (the database names another host for them now). */
+ * has not left yet (the database names another host for them now).  Read
+ * here: the loop does not run yet, and the start read the database
+ * already; one not read is not kept, as before. */
 static void keep_departing_of_snapshot(struct agent *a, struct start_snapshot *snap)
 {
-        if (a->cfg->agent.host[0] == '\0' || start_snapshot_get(snap) == NULL)
+        struct agent_departing *d = NULL;
+        size_t n = 0;
+
+        if (a->cfg->agent.host[0] == '\0' || start_snapshot_get(snap) == NULL ||
+            agent_departing_list(snap->model, &d, &n) < 0)
                 return;
-        keep_departing(snap->model, a->cfg, a->store, a->model);
+        agent_departing_read(a->store, a->cfg, a->model, d, n);
+        keep_departing(snap->model, a->cfg, d, n, a->model);
+        agent_departing_free(d, n);
 }
 
 int agent_start(struct agent *a)
@@ -1180,30 +1188,103 @@ static struct pc_vps *rebased(const struct pc_vps *v, const struct pc_config *cf
         return c;
 }
 
+/* Whether <id> on <iface>, a VPS of the model in force, is one the new
+ * load <m> does not have and whose interface is here: one keep_departing
+ * may keep.  (Whatever the model in force says of its host: a snapshot
+ * may be older than the move.) */
+static bool departing_candidate(const struct pc_model *m, const char *id, const char *iface)
+{
+        return iface[0] != '\0' && pc_model_find(m, id) == NULL && pc_model_find_iface(m, iface) == NULL &&
+               if_nametoindex(iface) != 0;
+}
+
+/* Orders a list by id (qsort, bsearch). */
+static int departing_cmp(const void *x, const void *y)
+{
+        const struct agent_departing *a = x, *b = y;
+
+        return strcmp(a->id, b->id);
+}
+
+int agent_departing_list(const struct pc_model *model, struct agent_departing **ret, size_t *ret_n)
+{
+        struct agent_departing *d = NULL;
+        size_t n = 0, count = pc_model_count(model);
+
+        if (count > 0 && (d = calloc(count, sizeof(*d))) == NULL)
+                return -ENOMEM;
+        for (size_t i = 0; i < count; i++) {
+                const struct pc_vps *v = pc_model_at(model, i);
+
+                if (v->iface[0] == '\0')
+                        continue;
+                snprintf(d[n].id, sizeof(d[n].id), "%s", v->id);
+                snprintf(d[n].iface, sizeof(d[n].iface), "%s", v->iface);
+                n++;
+        }
+        if (n > 1)
+                qsort(d, n, sizeof(*d), departing_cmp);
+        *ret = d;
+        *ret_n = n;
+        return 0;
+}
+
+int agent_departing_read(struct pc_store *store, const struct pc_config *cfg, const struct pc_model *m,
+                         struct agent_departing *d, size_t n)
+{
+        int err = 0;
+
+        for (size_t i = 0; i < n; i++) {
+                /* (Of this load only: the thread reads again after a failure.) */
+                d[i].fresh = pc_vps_free(d[i].fresh);
+                d[i].read = false;
+                if (cfg->agent.host[0] == '\0' || !departing_candidate(m, d[i].id, d[i].iface))
+                        continue;
+                d[i].r = pc_store_vps_fetch(store, cfg, d[i].id, &d[i].fresh);
+                d[i].read = true;
+                if (d[i].r < 0 && d[i].r != -ENOENT && err == 0)
+                        err = d[i].r;
+        }
+        return err;
+}
+
+struct agent_departing *agent_departing_free(struct agent_departing *d, size_t n)
+{
+        for (size_t i = 0; d != NULL && i < n; i++)
+                pc_vps_free(d[i].fresh);
+        free(d);
+        return NULL;
+}
+
 /* The VPSes of <from> (the running model, or the snapshot's at a start)
  * that left for another host and are kept for their interface here (their
- * VM not gone yet), into the new model <m> (of <cfg> and <store>), as the
- * database has them now, on their interface here: a reload or a restart
- * must not let them out. */
-static void keep_departing(const struct pc_model *from, const struct pc_config *cfg, struct pc_store *store,
-                           struct pc_model *m)
+ * VM not gone yet), into the new model <m> (of <cfg>), as the database
+ * has them now (<d>, read by agent_departing_read from the list of
+ * <from>: this reads nothing, and takes the records it keeps), on their
+ * interface here: a reload or a restart must not let them out.  0, or
+ * -EAGAIN if one was not read (<from> changed since its list: <m> may
+ * hold some of them, drop it). */
+static int keep_departing(const struct pc_model *from, const struct pc_config *cfg, struct agent_departing *d,
+                          size_t n, struct pc_model *m)
 {
         const char *me = cfg->agent.host;
 
         for (size_t i = 0; me[0] != '\0' && i < pc_model_count(from); i++) {
                 const struct pc_vps *v = pc_model_at(from, i);
-                struct pc_vps *fresh = NULL;
+                struct agent_departing key, *e;
+                struct pc_vps *fresh;
                 bool kept;
-                int r;
 
-                /* (Whatever <from> says of its host: a snapshot may be older
-                 * than the move.) */
-                if (v->iface[0] == '\0' || pc_model_find(m, v->id) != NULL || pc_model_find_iface(m, v->iface) != NULL ||
-                    if_nametoindex(v->iface) == 0)
+                if (!departing_candidate(m, v->id, v->iface))
                         continue;
-                r = pc_store_vps_fetch(store, cfg, v->id, &fresh);
-                if (r < 0 && (r != -ENOENT || strcmp(v->host, me) == 0))
+                snprintf(key.id, sizeof(key.id), "%s", v->id);
+                e = n > 0 ? bsearch(&key, d, n, sizeof(*d), departing_cmp) : NULL;
+                if (e == NULL || !e->read || strcmp(e->iface, v->iface) != 0)
+                        return -EAGAIN;
+                if (e->r < 0 && (e->r != -ENOENT || strcmp(v->host, me) == 0))
                         continue; /* this host's own removed: gone with it */
+                fresh = e->fresh;
+                e->fresh = NULL;
                 if (fresh != NULL && (strcmp(fresh->host, me) == 0 || strcmp(fresh->moving_from, me) == 0)) {
                         pc_vps_free(fresh); /* this host's after all: not <m>'s by a race; the feed brings it */
                         continue;
@@ -1225,6 +1306,7 @@ static void keep_departing(const struct pc_model *from, const struct pc_config *
                 if (pc_model_add(m, fresh) < 0)
                         pc_vps_free(fresh);
         }
+        return 0;
 }
 
 /* A load (config, database, model) and the data plane opened for it,
@@ -1282,8 +1364,7 @@ static void keep_running(const struct agent *a, const struct pc_config *cfg, str
                 const struct pc_vps *v = pc_model_at(a->model, i);
                 struct pc_vps *kept;
 
-                if (v->iface[0] == '\0' || pc_model_find(m, v->id) != NULL || pc_model_find_iface(m, v->iface) != NULL ||
-                    if_nametoindex(v->iface) == 0)
+                if (!departing_candidate(m, v->id, v->iface))
                         continue;
                 if ((kept = rebased(v, cfg)) != NULL && pc_model_add(m, kept) < 0)
                         pc_vps_free(kept);
@@ -1376,7 +1457,8 @@ int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *s
         return 0;
 }
 
-int agent_db_back(struct agent *a, struct pc_config *cfg, struct pc_store *store, struct pc_model *m, int64_t seen)
+int agent_db_back(struct agent *a, struct pc_config *cfg, struct pc_store *store, struct pc_model *m, int64_t seen,
+                  struct agent_departing *departing, size_t n)
 {
         struct pc_config *old_cfg = a->cfg;
         struct pc_model *old_model = a->model;
@@ -1388,7 +1470,14 @@ int agent_db_back(struct agent *a, struct pc_config *cfg, struct pc_store *store
 
         agent_db_drain(a); /* its jobs use the config in force */
         clock_gettime(CLOCK_MONOTONIC, &t0);
-        keep_departing(a->model, cfg, store, m);
+        /* As the thread read them: the loop does not wait for the server. */
+        if (keep_departing(a->model, cfg, departing, n, m) < 0) {
+                agent_log("The database answers, but a VPS kept for its interface here was not read with its "
+                          "load (its interface came back, or the running model changed, meanwhile): the "
+                          "snapshot stays in force; loaded again");
+                drop_load(NULL, m, store, cfg);
+                return -EAGAIN;
+        }
         r = pc_dp_open(cfg, &dp);
         if (r >= 0) {
                 /* What the journal held meanwhile holds until it is stored
@@ -1423,7 +1512,7 @@ int agent_db_back(struct agent *a, struct pc_config *cfg, struct pc_store *store
         agent_log("The database answers: enforcing its policy (%zu VPSes of %zu sites) in place of the snapshot of %s",
                   pc_model_count(m), a->cfg->n_sites, t);
         agent_smtpd_tell(a, "reload", NULL);
-        notifier_stop(a);
+        notifier_retire(a); /* (reaped once it stopped: it may be in a statement) */
         notifier_start(a);
         agent_scan_reconfigure(a);
         agent_watch_close(a);

@@ -256,8 +256,10 @@ void agent_snapshot_status(struct agent *a, json_t *reply);
 /* Waits for a write in flight and stops the thread waiting for the database. */
 void agent_snapshot_stop(struct agent *a);
 /* The thread that loads the database (agent_load_all) every 2 s until it
- * answers, <why> it did not; its eventfd (-1: none); why its last attempt
- * failed; stopping it; taking its load (agent_db_back). */
+ * answers, <why> it did not, and reads with the load the VPSes of the
+ * running model (listed as it starts) the load may keep for their
+ * interface (agent_departing_read); its eventfd (-1: none); why its last
+ * attempt failed; stopping it; taking its load (agent_db_back). */
 int agent_dbwait_start(struct agent *a, const char *why);
 int agent_dbwait_fd(const struct agent *a);
 void agent_dbwait_why(struct agent *a, char *buf, size_t size);
@@ -272,13 +274,42 @@ void agent_dbwait_ready(struct agent *a);
 int agent_load_all(struct agent *a, bool create, struct pc_config **ret_cfg, struct pc_store **ret_store,
                    struct pc_model **ret_model, int64_t *ret_seen, char *err, size_t errsz);
 
+/* A VPS of the running model (its id and interface, copied on the loop)
+ * and, once read, what the database has of it: a new load that does not
+ * have it may keep it for its interface here (a VM that moved away and
+ * has not left yet).  The reads wait for the database, so they are made
+ * where a wait is allowed (the thread that waits for it, a start); the
+ * loop decides from them (keep_departing in agent.c). */
+struct agent_departing {
+        char id[PC_NAME_MAX];
+        char iface[16];
+        bool read;
+        int r;                 /* pc_store_vps_fetch's, once <read> */
+        struct pc_vps *fresh;  /* NULL unless read and found */
+};
+/* The VPSes of <model> that have an interface, into *<ret> (n: *<ret_n>;
+ * none: NULL, 0), ordered by id.  0, or -ENOMEM. */
+int agent_departing_list(const struct pc_model *model, struct agent_departing **ret, size_t *ret_n);
+/* Reads from <store> (of <cfg>) each of the <n> VPSes <d> the load <m>
+ * does not have and whose interface is here.  0, or the first error but
+ * -ENOENT (the database did not answer; each read's is in <d>). */
+int agent_departing_read(struct pc_store *store, const struct pc_config *cfg, const struct pc_model *m,
+                         struct agent_departing *d, size_t n);
+/* Frees <d> and the records it still holds; returns NULL. */
+struct agent_departing *agent_departing_free(struct agent_departing *d, size_t n);
+
 /* The database answers while the agent enforces a snapshot: <cfg>,
  * <store> and <model> (loaded with the change feed at <seen>) replace it,
- * the kernel is reconciled with them, the journal replayed.  Takes them
- * whatever it returns: 0, or a negative errno after logging why (the
- * snapshot stays in force). */
+ * the kernel is reconciled with them, the journal replayed; the VPSes
+ * the running model keeps for their interface are kept as <departing>
+ * (<n>, agent_departing_read from the list of the running model) says
+ * the database has them: nothing is read on the loop.  Takes <cfg>,
+ * <store> and <model> whatever it returns, and the records of
+ * <departing> it keeps (the caller frees it): 0, or a negative errno
+ * after logging why (the snapshot stays in force; -EAGAIN: a VPS kept
+ * was not read, the running model changed since the list: load again). */
 int agent_db_back(struct agent *a, struct pc_config *cfg, struct pc_store *store, struct pc_model *model,
-                  int64_t seen);
+                  int64_t seen, struct agent_departing *departing, size_t n);
 
 /* Records the agent's heartbeat in the database (only with a host). */
 void agent_heartbeat(struct agent *a);

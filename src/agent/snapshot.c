@@ -15,8 +15,12 @@
  * Reading (agent_snapshot_read) at a start without the database.  While
  * the agent enforces a snapshot, a thread of its own tries to load the
  * database every SNAPSHOT_RETRY_MS (a connection may take connect_timeout,
- * which the loop must not wait for); when it has loaded, the loop takes
- * the load as a reload (agent_db_back). */
+ * which the loop must not wait for), and reads with it the VPSes the
+ * running model keeps for their interface that the load does not have
+ * (their ids and interfaces handed over by the loop as it starts the
+ * wait: the thread never reads the running model, which the loop
+ * changes); when it has loaded, the loop takes the load as a reload
+ * (agent_db_back), deciding from those reads. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -79,6 +83,8 @@ struct agent_dbwait {
         struct pc_store *store;
         struct pc_model *model;
         int64_t seen;
+        struct agent_departing *departing; /* the running model's VPSes; read after the load */
+        size_t n_departing;
 };
 
 static int64_t mono_ms(void)
@@ -365,6 +371,16 @@ static void *dbwait_run(void *arg)
                 int r = agent_load_all(w->a, false, &w->cfg, &w->store, &w->model, &w->seen, why, sizeof(why));
                 uint64_t one = 1;
 
+                /* A load whose kept VPSes could not be read is no load:
+                 * the loop would otherwise let them out (or wait). */
+                if (r >= 0 && (r = agent_departing_read(w->store, w->cfg, w->model, w->departing,
+                                                        w->n_departing)) < 0) {
+                        snprintf(why, sizeof(why), "cannot read the VPSes kept for their interface: %s",
+                                 pc_store_errmsg(w->store));
+                        w->model = pc_model_free(w->model);
+                        w->store = pc_store_close(w->store);
+                        w->cfg = pc_config_free(w->cfg);
+                }
                 if (r >= 0) {
                         atomic_store(&w->loaded, true);
                         (void)!write(w->fd, &one, sizeof(one)); /* if not, the tick looks too */
@@ -391,11 +407,14 @@ int agent_dbwait_start(struct agent *a, const char *why)
         w->a = a;
         snprintf(w->why, sizeof(w->why), "%s", why);
         pthread_mutex_init(&w->lock, NULL);
-        w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-        if (w->fd == -1 || pthread_create(&w->thread, NULL, dbwait_run, w) != 0) {
+        w->fd = -1;
+        if (agent_departing_list(a->model, &w->departing, &w->n_departing) < 0 ||
+            (w->fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) == -1 ||
+            pthread_create(&w->thread, NULL, dbwait_run, w) != 0) {
                 if (w->fd >= 0)
                         close(w->fd);
                 pthread_mutex_destroy(&w->lock);
+                agent_departing_free(w->departing, w->n_departing);
                 free(w);
                 agent_log("Failed to start waiting for the database: the agent must be restarted once it answers");
                 return -ENOMEM;
@@ -447,6 +466,7 @@ void agent_dbwait_stop(struct agent *a)
         pc_model_free(w->model);
         pc_store_close(w->store);
         pc_config_free(w->cfg);
+        agent_departing_free(w->departing, w->n_departing);
         free(w);
 }
 
@@ -460,7 +480,8 @@ void agent_dbwait_ready(struct agent *a)
                 return;
         w = dbwait_end(a);
         snprintf(why, sizeof(why), "%s", w->why);
-        r = agent_db_back(a, w->cfg, w->store, w->model, w->seen);
+        r = agent_db_back(a, w->cfg, w->store, w->model, w->seen, w->departing, w->n_departing);
+        agent_departing_free(w->departing, w->n_departing);
         free(w);
         if (r < 0)
                 agent_dbwait_start(a, why); /* it said why; the snapshot stays in force */
