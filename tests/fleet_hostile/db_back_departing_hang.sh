@@ -51,15 +51,8 @@ sleep 0.5
 wait_for 15 test -e "$LAB_DIR/fetch-hit" || { echo "SETUP the agent never read vps-m"; cat "$LAB_DIR/gdb.log"; exit 2; }
 for p in $(fh_pg_pids); do kill -STOP "$p"; done
 touch "$LAB_DIR/frozen"
-worst=0 slow=0
-for i in $(seq 1 12); do
-        s0=$(lab_now_ms)
-        timeout 6 ip netns exec "$(ns hv1)" "$PC_BIN" -c "$LAB_DIR/hv1.yaml" status >/dev/null 2>&1
-        dt=$(($(lab_now_ms) - s0))
-        [ "$dt" -gt "$worst" ] && worst=$dt
-        [ "$dt" -gt 500 ] && slow=$((slow + 1))
-        sleep 0.3
-done
+fh_status_probe 12 0.3
+worst=$FH_WORST slow=$FH_SLOW
 echo "the server hung as the agent read vps-m to keep it: the control socket's slowest answer of 12 took $worst ms ($slow over 500 ms)"
 fh_pg_thaw
 wait_for 15 policy_is database || { echo "HOLE: hv1 does not take the database back ($(policy))"; exit 1; }

@@ -17,15 +17,8 @@ ip -n "$(ns s)" addr add 198.51.100.99/32 dev eth0
 t0=$(lab_now_ms)
 ip netns exec "$(ns s)" ping -c 10 -i 0.3 -W 1 -I 198.51.100.99 192.0.2.2 >/dev/null 2>&1 &
 spoofer=$!
-worst=0 slow=0
-for i in $(seq 1 15); do
-        s0=$(lab_now_ms)
-        timeout 5 ip netns exec "$(ns hv1)" "$PC_BIN" -c "$LAB_DIR/hv1.yaml" status >/dev/null 2>&1
-        dt=$(($(lab_now_ms) - s0))
-        [ "$dt" -gt "$worst" ] && worst=$dt
-        [ "$dt" -gt 500 ] && slow=$((slow + 1))
-        sleep 0.3
-done
+fh_status_probe 15 0.3
+worst=$FH_WORST slow=$FH_SLOW
 took=
 wait_for 8 sh -c "ip netns exec $(ns hv1) nft list set inet portcullis suspended 2>/dev/null | grep -q '\"vs\"'" &&
         took=$(($(lab_now_ms) - t0))

@@ -124,3 +124,41 @@ fh_spoof_timed() {
         FH_CONTROL="does not answer"
         timeout 3 ip netns exec "$(ns hv1)" "$PC_BIN" -c "$LAB_DIR/hv1.yaml" status >/dev/null 2>&1 && FH_CONTROL=answers
 }
+# fh_status_probe N PAUSE: asks hv1's control socket `status` N times,
+# PAUSE s apart; FH_WORST: the slowest answer in ms, FH_SLOW: how many
+# took over 500 ms (unanswered: 5 s).
+fh_status_probe() {
+        local i s0 dt
+        FH_WORST=0 FH_SLOW=0
+        for i in $(seq 1 "$1"); do
+                s0=$(lab_now_ms)
+                # (Its exit says the agent's health, not whether it answered.)
+                timeout 5 ip netns exec "$(ns hv1)" "$PC_BIN" -c "$LAB_DIR/hv1.yaml" status >/dev/null 2>&1
+                dt=$(($(lab_now_ms) - s0))
+                [ "$dt" -gt "$FH_WORST" ] && FH_WORST=$dt
+                [ "$dt" -gt 500 ] && FH_SLOW=$((FH_SLOW + 1))
+                sleep "$2"
+        done
+        return 0
+}
+# fh_hold_reload: gdb (non-stop, fed through fd 8) holds hv1's reload
+# thread after its load (the line that times it in src/agent/reload.c)
+# while the loop runs on; then SIGHUP.  Let go with fh_release_reload.
+fh_hold_reload() {
+        local line
+        command -v gdb >/dev/null || { echo "SETUP no gdb"; exit 2; }
+        line=$(grep -n "rl->us = us_since(&t0);" "$FH_SRC/src/agent/reload.c" | cut -d: -f1)
+        [ -n "$line" ] || { echo "SETUP no line to hold the reload thread at"; exit 2; }
+        mkfifo "$LAB_DIR/gdbfifo"
+        gdb -q -nx <"$LAB_DIR/gdbfifo" >"$LAB_DIR/gdb.log" 2>&1 &
+        exec 8>"$LAB_DIR/gdbfifo"
+        printf 'set pagination off\nset confirm off\nset non-stop on\nattach %s\nbreak reload.c:%s\ncontinue -a &\n' \
+                "${AGENT[1]}" "$line" >&8
+        sleep 3
+        kill -HUP "${AGENT[1]}"
+        wait_for 20 grep -q "hit Breakpoint 1" "$LAB_DIR/gdb.log" || { echo "SETUP the reload thread was not held"; exit 2; }
+}
+fh_release_reload() {
+        printf 'delete\ndetach\nquit\n' >&8
+        exec 8>&-
+}

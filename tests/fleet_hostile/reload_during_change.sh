@@ -7,20 +7,10 @@
 # while the loop runs on; the kernel is sampled through the take.  Exits 1
 # while the hole is open: the VPS is seen out of the suspended set.
 . "$(dirname "$0")/lib.sh"
-command -v gdb >/dev/null || { echo "SETUP no gdb"; exit 2; }
 fh_one_vps 10
 sleep 2
 in_susp() { ip netns exec "$(ns hv1)" nft list set inet portcullis suspended 2>/dev/null | grep -q '"vs"'; }
-line=$(grep -n "rl->us = us_since(&t0);" "$FH_SRC/src/agent/reload.c" | cut -d: -f1)
-[ -n "$line" ] || { echo "SETUP no line to hold the reload thread at"; exit 2; }
-mkfifo "$LAB_DIR/gdbfifo"
-gdb -q -nx <"$LAB_DIR/gdbfifo" >"$LAB_DIR/gdb.log" 2>&1 &
-exec 8>"$LAB_DIR/gdbfifo"
-printf 'set pagination off\nset confirm off\nset non-stop on\nattach %s\nbreak reload.c:%s\ncontinue -a &\n' \
-        "${AGENT[1]}" "$line" >&8
-sleep 3
-kill -HUP "${AGENT[1]}"
-wait_for 20 grep -q "hit Breakpoint 1" "$LAB_DIR/gdb.log" || { echo "SETUP the reload thread was not held"; exit 2; }
+fh_hold_reload
 pc_on 1 suspend vps-s --by lab --reason "spam run" >/dev/null || { echo "SETUP suspend"; exit 2; }
 wait_for 5 in_susp || { echo "SETUP the loop did not suspend vs"; exit 2; }
 echo "the reload thread is held after its load; the loop suspended vs meanwhile"
@@ -34,8 +24,7 @@ psqlq "ALTER ROLE portcullis CONNECTION LIMIT $c" >/dev/null || { echo "SETUP co
         >"$LAB_DIR/samples" ) &
 sampler=$!
 sleep 0.3
-printf 'delete\ndetach\nquit\n' >&8
-exec 8>&-
+fh_release_reload
 wait "$sampler"
 wait_for 10 grep -q "Reloaded\|Reload refused" "$LAB_DIR/log/portcullisd-hv1.log" || { echo "SETUP no reload"; exit 2; }
 out=$(grep -c U "$LAB_DIR/samples")
