@@ -1749,8 +1749,9 @@ static size_t span_pieces(const struct port_span *spans, size_t n, struct port_s
 /* Overlapping ranges cannot both be in an interval set (the kernel
  * refuses them).  The run of <e> from <at> of <n> elements (one set, one
  * interface, one protocol, sorted) is replaced by its pieces
- * (span_pieces) if any two overlap: none of their ports is left open when
- * a shorter-lived one times out in the kernel.  The pieces past the run's
+ * (span_pieces) if any two overlap, or touch with one lifetime: none of
+ * their ports is left open when a shorter-lived one times out in the
+ * kernel.  The pieces past the run's
  * room are appended; emptied slots have no set.  1 if it changed <e>, 0
  * if not, -ENOMEM. */
 static int split_overlaps(struct nft_elems *e, size_t at, size_t n, const char *ifpart, const char *proto)
@@ -1768,8 +1769,12 @@ static int split_overlaps(struct nft_elems *e, size_t at, size_t n, const char *
                 spans[i].until = e->v[at + i].until;
         }
         qsort(spans, n, sizeof(*spans), span_cmp);
+        /* Neighbours of one lifetime are joined too, overlapping or not:
+         * the pieces are then the same whichever filters of the run have
+         * ended (the kernel's, those timed out left out, are the model's
+         * at any time), not joined only while a third one overlapped. */
         for (size_t i = 1, hi = spans[0].hi; i < n && !overlap; i++) {
-                overlap = spans[i].lo <= hi;
+                overlap = spans[i].lo <= hi || (spans[i].lo == hi + 1 && spans[i].until == spans[i - 1].until);
                 hi = spans[i].hi > hi ? spans[i].hi : hi;
         }
         if (!overlap) {

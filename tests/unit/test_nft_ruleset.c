@@ -372,6 +372,87 @@ static void test_normalise_overlaps(void **state)
         }
 }
 
+/* The pieces of "tcp . LO-HI" ranges of "v1" with their ends, normalised,
+ * into <e>; those ended at <t> left out first (<t> 0: none). */
+static void pieces_at(const char *const *keys, const int64_t *until, size_t n, int64_t t, struct nft_elems *e)
+{
+        for (size_t i = 0; i < n; i++) {
+                struct nft_elem x = { .family = "inet", .set = "filter_ports_out" };
+
+                if (t != 0 && until[i] != 0 && until[i] <= t)
+                        continue;
+                snprintf(x.key, sizeof(x.key), "\"v1\" . tcp . %s", keys[i]);
+                x.until = until[i];
+                assert_int_equal(nft_elems_push(e, &x), 0);
+        }
+        assert_int_equal(nft_elems_normalise(e), 0);
+}
+
+/* What the kernel holds once some filters timed out (the pieces placed
+ * while all held, less those ended) is what the model's filters still in
+ * force give: or a later change of the VPS deletes an element the kernel
+ * does not hold (refused: the change is lost), and a read-back repairs
+ * what is right.  Ranges 0-65535 included; the random rounds seeded. */
+static void test_normalise_after_expiry(void **state)
+{
+        /* the one that joined the other two ends first: they are adjacent */
+        static const char *const keys[] = { "7000-7012", "7000-7009", "7010-7015" };
+        static const int64_t until[] = { 4, 3600, 3600 };
+        unsigned seed = 1;
+
+        (void)state;
+        for (size_t round = 0; round < 300; round++) {
+                char buf[64][24];
+                const char *k[64];
+                int64_t u[64];
+                size_t n = round == 0 ? 3 : 2 + (seed = seed * 1103515245u + 12345u) % 8;
+
+                for (size_t i = 0; i < n; i++) {
+                        unsigned lo, len;
+
+                        if (round == 0) {
+                                k[i] = keys[i];
+                                u[i] = until[i];
+                                continue;
+                        }
+                        seed = seed * 1103515245u + 12345u;
+                        lo = (seed >> 8) % 24;
+                        len = (seed >> 16) % 8;
+                        if (i % 3 == 1)
+                                lo = 65535 - len - lo % 4; /* up to the last port */
+                        else if (i % 3 == 2)
+                                lo %= 3; /* from port 0 */
+                        if (len == 0)
+                                snprintf(buf[i], sizeof(buf[i]), "%u", lo);
+                        else
+                                snprintf(buf[i], sizeof(buf[i]), "%u-%u", lo, lo + len);
+                        k[i] = buf[i];
+                        u[i] = (seed >> 24) % 4 == 0 ? 0 : 1 + (seed >> 26) % 4;
+                }
+                for (size_t ti = 0; ti < 6; ti++) {
+                        static const int64_t times[] = { 1, 2, 3, 4, 5, 3600 };
+                        int64_t t = times[ti];
+                        struct nft_elems all = { 0 }, now = { 0 }, kernel = { 0 };
+
+                        pieces_at(k, u, n, 0, &all);
+                        pieces_at(k, u, n, t, &now);
+                        for (size_t i = 0; i < all.n; i++)
+                                if (all.v[i].until == 0 || all.v[i].until > t)
+                                        assert_int_equal(nft_elems_push(&kernel, &all.v[i]), 0);
+                        if (kernel.n != now.n)
+                                fail_msg("round %zu, at %lld: the kernel holds %zu elements, the model gives %zu (first: %s)",
+                                         round, (long long)t, kernel.n, now.n, now.n > 0 ? now.v[0].key : "");
+                        for (size_t i = 0; i < now.n; i++) {
+                                assert_string_equal(kernel.v[i].key, now.v[i].key);
+                                assert_int_equal(kernel.v[i].until, now.v[i].until);
+                        }
+                        nft_elems_free(&all);
+                        nft_elems_free(&now);
+                        nft_elems_free(&kernel);
+                }
+        }
+}
+
 /* The proxy's return rule (in raw_prerouting, after the sender's check:
  * no base chain of its own) and the proxy_out chain exist exactly when a
  * policy redirects to an SMTP proxy that connects from the VPS's address;
@@ -1056,6 +1137,7 @@ int main(void)
                 cmocka_unit_test(test_vps_elements),
                 cmocka_unit_test(test_normalise_and_diff),
                 cmocka_unit_test(test_normalise_overlaps),
+                cmocka_unit_test(test_normalise_after_expiry),
                 cmocka_unit_test(test_proxy_return_chains),
                 cmocka_unit_test(test_nat_only_with_redirect),
                 cmocka_unit_test(test_bridged),
