@@ -458,6 +458,15 @@ static void *run(void *arg)
                 if (poll(&p, 1, IDLE_POLL_MS) > 0 && read(nt->wake_fd, &v, sizeof(v)) < 0)
                         continue;
         }
+        /* Delivered while the database was away: told before going (a
+         * reload retires this worker, or the agent stops), or they are
+         * sent again once their lease runs out. */
+        if (nt->n_unrecorded > 0)
+                record_unrecorded(nt, store);
+        if (nt->n_unrecorded > 0)
+                agent_log("%zu notification(s) delivered while the database was away could not be recorded: they "
+                          "may be sent again",
+                          nt->n_unrecorded);
         pc_store_close(store);
         return NULL;
 }
