@@ -141,22 +141,25 @@ fh_status_probe() {
         done
         return 0
 }
-# fh_hold_reload: gdb (non-stop, fed through fd 8) holds hv1's reload
-# thread after its load (the line that times it in src/agent/reload.c)
-# while the loop runs on; then SIGHUP.  Let go with fh_release_reload.
+# fh_hold_reload [N]: gdb (non-stop, fed through fd 8; its log
+# $LAB_DIR/gdbN.log) holds hv1's reload thread after its load (the line
+# that times it in src/agent/reload.c) while the loop runs on; then
+# SIGHUP.  Let go with fh_release_reload.
 fh_hold_reload() {
         local line
         command -v gdb >/dev/null || { echo "SETUP no gdb"; exit 2; }
         line=$(grep -n "rl->us = us_since(&t0);" "$FH_SRC/src/agent/reload.c" | cut -d: -f1)
         [ -n "$line" ] || { echo "SETUP no line to hold the reload thread at"; exit 2; }
-        mkfifo "$LAB_DIR/gdbfifo"
-        gdb -q -nx <"$LAB_DIR/gdbfifo" >"$LAB_DIR/gdb.log" 2>&1 &
-        exec 8>"$LAB_DIR/gdbfifo"
+        rm -f "$LAB_DIR/gdbfifo${1:-}"
+        mkfifo "$LAB_DIR/gdbfifo${1:-}"
+        gdb -q -nx <"$LAB_DIR/gdbfifo${1:-}" >"$LAB_DIR/gdb${1:-}.log" 2>&1 &
+        exec 8>"$LAB_DIR/gdbfifo${1:-}"
         printf 'set pagination off\nset confirm off\nset non-stop on\nattach %s\nbreak reload.c:%s\ncontinue -a &\n' \
                 "${AGENT[1]}" "$line" >&8
         sleep 3
         kill -HUP "${AGENT[1]}"
-        wait_for 20 grep -q "hit Breakpoint 1" "$LAB_DIR/gdb.log" || { echo "SETUP the reload thread was not held"; exit 2; }
+        wait_for 20 grep -q "hit Breakpoint 1" "$LAB_DIR/gdb${1:-}.log" ||
+                { echo "SETUP the reload thread was not held"; exit 2; }
 }
 fh_release_reload() {
         printf 'delete\ndetach\nquit\n' >&8

@@ -10,11 +10,8 @@
 #     20 s of the server going on), its `reload` caller is answered, and (BUILD=build-asan) no sanitizer report.
 # Exits 1 if any of it fails, 2 if the set-up did.
 . "$(dirname "$0")/lib.sh"
-command -v gdb >/dev/null || { echo "SETUP no gdb"; exit 2; }
 fh_one_vps 10
 sleep 2
-line=$(grep -n "rl->us = us_since(&t0);" "$FH_SRC/src/agent/reload.c" | cut -d: -f1)
-[ -n "$line" ] || { echo "SETUP no line to hold the reload thread at"; exit 2; }
 log=$LAB_DIR/log/portcullisd-hv1.log
 ctl() { timeout "${2:-20}" ip netns exec "$(ns hv1)" socat -t "${2:-20}" - "UNIX-CONNECT:$LAB_DIR/hv1.sock" <<<"$1"; }
 
@@ -22,20 +19,11 @@ ctl() { timeout "${2:-20}" ip netns exec "$(ns hv1)" socat -t "${2:-20}" - "UNIX
 # three syncs queued, the load let go; then waits for the take to be at
 # the barrier (the thread's queue still holds the syncs).
 hold_at_barrier() {
-        rm -f "$LAB_DIR/gdbfifo$1"
-        mkfifo "$LAB_DIR/gdbfifo$1"
-        gdb -q -nx <"$LAB_DIR/gdbfifo$1" >"$LAB_DIR/gdb$1.log" 2>&1 &
-        exec 8>"$LAB_DIR/gdbfifo$1"
-        printf 'set pagination off\nset confirm off\nset non-stop on\nattach %s\nbreak reload.c:%s\ncontinue -a &\n' \
-                "${AGENT[1]}" "$line" >&8
-        sleep 3
-        kill -HUP "${AGENT[1]}"
-        wait_for 20 grep -q "hit Breakpoint 1" "$LAB_DIR/gdb$1.log" || { echo "SETUP the reload thread was not held"; exit 2; }
+        fh_hold_reload "$1"
         fh_pg_freeze
         for _ in 1 2 3; do ctl "sync vps-s" >/dev/null 2>&1 & done
         sleep 0.5
-        printf 'delete\ndetach\nquit\n' >&8
-        exec 8>&-
+        fh_release_reload
         sleep 0.5
 }
 
