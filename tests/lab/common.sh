@@ -129,6 +129,21 @@ smtpd_ask() { echo "$*" | ip netns exec "$LAB_HV" socat -t2 - "UNIX-CONNECT:$LAB
 
 # nft_hv ARGS...: nft in the hypervisor namespace.
 nft_hv() { ip netns exec "$LAB_HV" nft "$@"; }
+# filter_port_elem FAM IFACE PORT: the kernel's outbound port filter
+# element over tcp/PORT of IFACE, as "LO-HI EXPIRES" (nothing if none).
+filter_port_elem() {
+        nft_hv -j list set "$1" portcullis filter_ports_out | python3 -c '
+import json, sys
+iface, port = sys.argv[1], int(sys.argv[2])
+for item in json.load(sys.stdin)["nftables"]:
+    for e in item.get("set", {}).get("elem", []):
+        if not isinstance(e, dict) or "elem" not in e:
+            continue
+        c = e["elem"]["val"]["concat"]
+        r = c[2]["range"] if isinstance(c[2], dict) else [c[2], c[2]]
+        if c[0] == iface and c[1] == "tcp" and r[0] <= port <= r[1]:
+            print("%d-%d %d" % (r[0], r[1], e["elem"].get("expires", 0)))' "$2" "$3"
+}
 
 # refused_fast SECONDS CMD...: CMD (a shell function or a program, which
 # bounds its own time) fails with "Connection refused" -- the TCP reset

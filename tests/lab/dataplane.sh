@@ -145,19 +145,7 @@ echo "# two filters over one port: the one that ends first does not take the oth
 pc filter place vps-101 --ports tcp/6000-6999 --by abuse --reason "lab: short" --until +4s >/dev/null 2>&1
 pc filter place vps-101 --ports tcp/6881 --by abuse --reason "lab: long" --until +1h >/dev/null 2>&1
 placed=$(lab_now_ms)
-port_ttl() { # the kernel's seconds left on the filter element over tcp/$1 of $VPS101_IF
-        nft_hv -j list set $FAM portcullis filter_ports_out | python3 -c '
-import json, sys
-port, iface = int(sys.argv[1]), sys.argv[2]
-for item in json.load(sys.stdin)["nftables"]:
-    for e in item.get("set", {}).get("elem", []):
-        if not isinstance(e, dict) or "elem" not in e:
-            continue
-        c = e["elem"]["val"]["concat"]
-        r = c[2]["range"] if isinstance(c[2], dict) else [c[2], c[2]]
-        if c[0] == iface and c[1] == "tcp" and r[0] <= port <= r[1]:
-            print(e["elem"].get("expires", 0))' "$1" "$VPS101_IF"
-}
+port_ttl() { filter_port_elem $FAM "$VPS101_IF" "$1" | cut -d' ' -f2; } # the kernel's seconds left over tcp/$1
 ttl=$(port_ttl 6881)
 check "the kernel keeps tcp/6881 filtered for the longer filter's hour (${ttl:-none} s left)" test "${ttl:-0}" -gt 3500
 ttl=$(port_ttl 6500)

@@ -23,19 +23,7 @@ FAM=inet
 pc vps add vps-101 --site lenoir --owner ada@example.net $(pc_vps_link VPS101) --by lab >/dev/null 2>&1
 check "agent starts and programs the kernel" agent_start
 
-port_elem() { # the kernel's element over tcp/$1 of $VPS101_IF: "lo-hi expires"
-        nft_hv -j list set $FAM portcullis filter_ports_out | python3 -c '
-import json, sys
-port, iface = int(sys.argv[1]), sys.argv[2]
-for item in json.load(sys.stdin)["nftables"]:
-    for e in item.get("set", {}).get("elem", []):
-        if not isinstance(e, dict) or "elem" not in e:
-            continue
-        c = e["elem"]["val"]["concat"]
-        r = c[2]["range"] if isinstance(c[2], dict) else [c[2], c[2]]
-        if c[0] == iface and c[1] == "tcp" and r[0] <= port <= r[1]:
-            print("%d-%d %d" % (r[0], r[1], e["elem"].get("expires", 0)))' "$1" "$VPS101_IF"
-}
+port_elem() { filter_port_elem $FAM "$VPS101_IF" "$1"; } # "lo-hi expires"
 filter_id() { # the active filter action of vps-101 over $1
         pc --json action list vps-101 --active | python3 -c '
 import json, sys
