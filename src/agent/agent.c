@@ -496,18 +496,27 @@ static struct pc_model *start_snapshot_get(void *arg)
 /* At a start with the database: the VPSes the snapshot kept for a VM that
  * has not left yet (the database names another host for them now).  Read
  * here: the loop does not run yet, and the start read the database
- * already; one not read is not kept, as before. */
-static void keep_departing_of_snapshot(struct agent *a, struct start_snapshot *snap)
+ * already.  0, or a negative errno with <why> if one could not be read
+ * (the database went away meanwhile): the load is then no load, as for
+ * the thread that waits for the database, or the VPS would be let go
+ * with its VM still here. */
+static int keep_departing_of_snapshot(struct agent *a, struct start_snapshot *snap, char *why, size_t size)
 {
         struct agent_departing *d = NULL;
         size_t n = 0;
+        int r;
 
         if (a->cfg->agent.host[0] == '\0' || start_snapshot_get(snap) == NULL ||
             agent_departing_list(snap->model, &d, &n) < 0)
-                return;
-        agent_departing_read(a->store, a->cfg, a->model, d, n);
-        keep_departing(snap->model, a->cfg, d, n, a->model);
+                return 0;
+        r = agent_departing_read(a->store, a->cfg, a->model, d, n);
+        if (r < 0)
+                snprintf(why, size, "cannot read the VPSes kept for their interface here: %s",
+                         pc_store_errmsg(a->store));
+        else
+                keep_departing(snap->model, a->cfg, d, n, a->model);
         agent_departing_free(d, n);
+        return r;
 }
 
 int agent_start(struct agent *a)
@@ -538,7 +547,13 @@ int agent_start(struct agent *a)
                 return start_from_snapshot(a, err);
         a->change_seen = seen;
         a->policy_loaded = pc_now();
-        keep_departing_of_snapshot(a, &snap);
+        r = keep_departing_of_snapshot(a, &snap, err, sizeof(err));
+        if (r < 0) {
+                pc_model_free(snap.model); /* (start_from_snapshot reads it again) */
+                a->model = pc_model_free(a->model);
+                a->store = pc_store_close(a->store);
+                return start_from_snapshot(a, err);
+        }
         agent_snapshot_due(a);
         r = pc_dp_open(a->cfg, &a->dp);
         if (r < 0) {

@@ -14,7 +14,8 @@ names=("$@")
                                agent_token_pull departing_expiry db_hang_loop
                                move_unconfirmed depart_retry depart_restart_gone depart_admin replay_hang journal_reload
                                departing_loosened_reload reload_db_hang restart_changed
-                               reload_during_change reload_take_db_hang db_back_departing_hang reload_barrier_stop)
+                               reload_during_change reload_take_db_hang db_back_departing_hang reload_barrier_stop
+                               departing_restart_db_fail)
 open=0
 for n in "${names[@]}"; do
         echo "== $n"
