@@ -258,10 +258,14 @@ void agent_snapshot_stop(struct agent *a);
 /* The thread that loads the database (agent_load_all) every 2 s until it
  * answers, <why> it did not, and reads with the load the VPSes of the
  * running model (listed as it starts) the load may keep for their
- * interface (agent_departing_read); its eventfd (-1: none); why its last
- * attempt failed; stopping it; taking its load (agent_db_back). */
+ * interface (agent_departing_read); why its last attempt failed;
+ * stopping it; taking its load (agent_db_back). */
 int agent_dbwait_start(struct agent *a, const char *why);
-int agent_dbwait_fd(const struct agent *a);
+/* The loop's event for the waiting thread's load, made with the thread
+ * (or once the loop runs, for one started before it), freed with it or
+ * before the loop's event base goes (unwatch). */
+void agent_dbwait_watch(struct agent *a);
+void agent_dbwait_unwatch(struct agent *a);
 void agent_dbwait_why(struct agent *a, char *buf, size_t size);
 void agent_dbwait_stop(struct agent *a);
 void agent_dbwait_ready(struct agent *a);

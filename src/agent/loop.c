@@ -104,17 +104,6 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
         notifier_reap(l->a, false);
 }
 
-/* The thread waiting for the database has loaded it (snapshot.c). */
-static void on_db_back(evutil_socket_t fd, short what, void *arg)
-{
-        struct loop *l = arg;
-        uint64_t n;
-
-        while (read(fd, &n, sizeof(n)) == sizeof(n))
-                ;
-        agent_dbwait_ready(l->a);
-}
-
 /* The database thread finished jobs (dbthread.c). */
 static void on_db_done(evutil_socket_t fd, short what, void *arg)
 {
@@ -181,18 +170,18 @@ int agent_run(struct agent *a, int listen_fd, int sig_fd)
                 r = watch(&l, a->wake_fd, NULL, on_wake, &ev[6]);
         if (r == 0 && a->sync_fd >= 0)
                 r = watch(&l, a->sync_fd, NULL, on_sync, &ev[7]);
-        if (r == 0 && agent_dbwait_fd(a) >= 0)
-                r = watch(&l, agent_dbwait_fd(a), NULL, on_db_back, &ev[8]);
         if (r == 0 && agent_db_fd(a) >= 0)
                 r = watch(&l, agent_db_fd(a), NULL, on_db_done, &ev[9]);
         if (r == 0 && event_base_once(l.base, -1, EV_TIMEOUT, on_start, &l, &(struct timeval){ 0 }) < 0)
                 r = -ENOMEM;
         a->base = l.base;
+        agent_dbwait_watch(a); /* (one started before the loop) */
         if (r == 0)
                 agent_watch_start(a);
         if (r == 0 && event_base_dispatch(l.base) < 0)
                 r = -EIO;
         agent_reload_stop(a); /* its event is the base's */
+        agent_dbwait_unwatch(a);
         agent_watch_close(a);
         control_close(a);
         a->base = NULL;

@@ -22,6 +22,7 @@
  * changes); when it has loaded, the loop takes the load as a reload
  * (agent_db_back), deciding from those reads. */
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -75,6 +76,7 @@ struct agent_dbwait {
         pthread_t thread;
         struct agent *a;           /* reads its config path, URL and host only */
         int fd;                    /* eventfd: loaded */
+        struct event *ev;          /* on the loop, for <fd> (agent_dbwait_watch) */
         atomic_bool stop;
         atomic_bool loaded;
         pthread_mutex_t lock;
@@ -421,12 +423,39 @@ int agent_dbwait_start(struct agent *a, const char *why)
         }
         a->dbwait = w;
         a->dbwait_nag = pc_now();
+        agent_dbwait_watch(a);
         return 0;
 }
 
-int agent_dbwait_fd(const struct agent *a)
+static void on_loaded(evutil_socket_t fd, short what, void *arg)
 {
-        return a->dbwait != NULL ? a->dbwait->fd : -1;
+        uint64_t n;
+
+        (void)what;
+        while (read(fd, &n, sizeof(n)) == sizeof(n))
+                ;
+        agent_dbwait_ready(arg);
+}
+
+void agent_dbwait_watch(struct agent *a)
+{
+        struct agent_dbwait *w = a->dbwait;
+
+        if (w == NULL || w->ev != NULL || a->base == NULL)
+                return;
+        w->ev = event_new(a->base, w->fd, EV_READ | EV_PERSIST, on_loaded, a);
+        if (w->ev != NULL && event_add(w->ev, NULL) < 0) {
+                event_free(w->ev);
+                w->ev = NULL; /* the tick (100 ms) takes it */
+        }
+}
+
+void agent_dbwait_unwatch(struct agent *a)
+{
+        if (a->dbwait != NULL && a->dbwait->ev != NULL) {
+                event_free(a->dbwait->ev);
+                a->dbwait->ev = NULL;
+        }
 }
 
 void agent_dbwait_why(struct agent *a, char *buf, size_t size)
@@ -449,6 +478,8 @@ static struct agent_dbwait *dbwait_end(struct agent *a)
 
         if (w == NULL)
                 return NULL;
+        if (w->ev != NULL)
+                event_free(w->ev);
         a->dbwait = NULL;
         atomic_store(&w->stop, true);
         pthread_join(w->thread, NULL);
