@@ -42,14 +42,6 @@ static int64_t mono_ns(void)
         return (int64_t)t.tv_sec * 1000000000 + t.tv_nsec;
 }
 
-static long elapsed_us(const struct timespec *t0)
-{
-        struct timespec t1;
-
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        return (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
-}
-
 /* True (and says so) if the kernel enforces a policy for VPSes while the
  * database <db> is missing: a lost database (an unmounted /var/lib, a
  * deleted file), whose emptiness, programmed, would lift every restriction.
@@ -444,7 +436,7 @@ static int start_from_snapshot(struct agent *a, const char *why)
                         return r;
                 }
                 a->purge_due = true;
-                synced(a, &rep, elapsed_us(&t0));
+                synced(a, &rep, pc_elapsed_us(&t0));
                 agent_log("Enforcing the snapshot of this host's policy of %s (%zu VPSes) while the database cannot "
                           "be read: the kernel held nothing (a reboot?)",
                           t, pc_model_count(a->model));
@@ -578,7 +570,7 @@ int agent_start(struct agent *a)
         if (r == -EINPROGRESS)
                 verifying(a, &t0); /* the table is this config's, and enforces what it holds */
         else
-                synced(a, &rep, elapsed_us(&t0));
+                synced(a, &rep, pc_elapsed_us(&t0));
         proxy_route_apply(a->cfg);
         agent_log("Enforcing %zu VPSes of %zu sites from %s in table inet %s",
                   pc_model_count(a->model), a->cfg->n_sites, a->config_path, a->cfg->agent.nft_table);
@@ -607,7 +599,7 @@ void agent_sync_finish(struct agent *a)
                           pc_dp_errmsg(a->dp));
                 return;
         }
-        synced(a, &rep, elapsed_us(&a->verify_t0));
+        synced(a, &rep, pc_elapsed_us(&a->verify_t0));
 }
 
 void agent_stop(struct agent *a)
@@ -1149,7 +1141,7 @@ apply:
                 fresh = NULL;
         }
         snprintf(what, sizeof(what), "%s %s", fresh == NULL ? "removed" : old == NULL ? "added" : "changed", id);
-        record_change(a, what, elapsed_us(&t0));
+        record_change(a, what, pc_elapsed_us(&t0));
         json_object_set_new(reply, "vps", json_string(id));
         json_object_set_new(reply, "state", json_string(fresh == NULL ? "removed" : "enforced"));
         json_object_set_new(reply, "elements_changed", json_integer((json_int_t)changes));
@@ -1179,7 +1171,7 @@ int agent_reconcile(struct agent *a, json_t *reply)
                 agent_log("Failed to reconcile the kernel: %s", pc_dp_errmsg(a->dp));
                 return r;
         }
-        synced(a, &rep, elapsed_us(&t0));
+        synced(a, &rep, pc_elapsed_us(&t0));
         json_object_set_new(reply, "reprogrammed", json_boolean(rep.reprogrammed));
         json_object_set_new(reply, "missing", json_integer((json_int_t)rep.missing));
         json_object_set_new(reply, "extra", json_integer((json_int_t)rep.extra));
@@ -1450,11 +1442,11 @@ int agent_reload_take(struct agent *a, struct pc_config *cfg, struct pc_store *s
         if (seen < a->change_seen)
                 a->change_seen = seen;
         if (r == 0)
-                synced(a, &rep, elapsed_us(&t0));
+                synced(a, &rep, pc_elapsed_us(&t0));
         proxy_route_apply(cfg);
-        record_change(a, "reloaded the configuration", elapsed_us(&t0));
+        record_change(a, "reloaded the configuration", pc_elapsed_us(&t0));
         agent_log("Reloaded %s: %zu VPSes, %zu sites (loaded in %.1f ms beside the loop, taken in %.1f ms)",
-                  a->config_path, pc_model_count(m), cfg->n_sites, load_us / 1000.0, elapsed_us(&t0) / 1000.0);
+                  a->config_path, pc_model_count(m), cfg->n_sites, load_us / 1000.0, pc_elapsed_us(&t0) / 1000.0);
         agent_smtpd_tell(a, "reload", NULL);
         notifier_retire(a); /* it holds a copy of the old notifications config */
         notifier_start(a);
@@ -1521,9 +1513,9 @@ int agent_db_back(struct agent *a, struct pc_config *cfg, struct pc_store *store
         a->policy_loaded = pc_now();
         a->last_error[0] = '\0';
         pc_format_time(a->snapshot_head.loaded, t, sizeof(t));
-        synced(a, &rep, elapsed_us(&t0));
+        synced(a, &rep, pc_elapsed_us(&t0));
         proxy_route_apply(a->cfg);
-        record_change(a, "loaded the database's policy", elapsed_us(&t0));
+        record_change(a, "loaded the database's policy", pc_elapsed_us(&t0));
         agent_log("The database answers: enforcing its policy (%zu VPSes of %zu sites) in place of the snapshot of %s",
                   pc_model_count(m), a->cfg->n_sites, t);
         agent_smtpd_tell(a, "reload", NULL);

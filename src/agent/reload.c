@@ -64,14 +64,6 @@ struct agent_reload {
         bool at_barrier;               /* loaded; waiting for the database thread's barrier */
 };
 
-static long us_since(const struct timespec *t0)
-{
-        struct timespec t;
-
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return (long)((t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000);
-}
-
 static void *load_run(void *arg)
 {
         struct agent_reload *rl = arg;
@@ -81,7 +73,7 @@ static void *load_run(void *arg)
         clock_gettime(CLOCK_MONOTONIC, &t0);
         rl->r = agent_load_all(rl->a, false, &rl->cfg, &rl->store, &rl->model, &rl->seen, rl->err,
                                sizeof(rl->err));
-        rl->us = us_since(&t0);
+        rl->us = pc_elapsed_us(&t0);
         atomic_store(&rl->finished, true);
         (void)!write(rl->fd, &one, sizeof(one)); /* if not, the tick looks too */
         return NULL;

@@ -89,22 +89,6 @@ struct agent_dbwait {
         size_t n_departing;
 };
 
-static int64_t mono_ms(void)
-{
-        struct timespec t;
-
-        clock_gettime(CLOCK_MONOTONIC, &t);
-        return t.tv_sec * 1000LL + t.tv_nsec / 1000000;
-}
-
-static long since_us(const struct timespec *t0)
-{
-        struct timespec t1;
-
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        return (t1.tv_sec - t0->tv_sec) * 1000000L + (t1.tv_nsec - t0->tv_nsec) / 1000;
-}
-
 void agent_snapshot_path(const struct agent *a, const struct pc_config *cfg, char *buf, size_t size)
 {
         const char *set = cfg->agent.snapshot, *host = cfg->agent.host;
@@ -187,7 +171,7 @@ fail:
         unlink(j->tmp);
 out:
         strbuf_free(&j->text);
-        j->us = since_us(&t0);
+        j->us = pc_elapsed_us(&t0);
         atomic_store(&j->done, true);
         return NULL;
 }
@@ -254,7 +238,7 @@ static void write_start(struct agent *a)
         if (s == NULL || s->job != NULL || a->dp == NULL || a->model == NULL)
                 return;
         fp = pc_dp_fingerprint(a->dp);
-        if ((!s->due && fp == s->written_fp) || mono_ms() < s->next_ms)
+        if ((!s->due && fp == s->written_fp) || pc_mono_ms() < s->next_ms)
                 return;
         j = calloc(1, sizeof(*j));
         if (j == NULL)
@@ -269,9 +253,9 @@ static void write_start(struct agent *a)
         h.fingerprint = fp;
         clock_gettime(CLOCK_MONOTONIC, &t0);
         r = pc_snapshot_format(a->model, &h, &j->text, &j->vpses);
-        s->format_us = since_us(&t0);
+        s->format_us = pc_elapsed_us(&t0);
         s->gap_ms = s->format_us / 20 > SNAPSHOT_GAP_MS ? s->format_us / 20 : SNAPSHOT_GAP_MS;
-        s->next_ms = mono_ms() + s->gap_ms;
+        s->next_ms = pc_mono_ms() + s->gap_ms;
         if (r < 0) {
                 strbuf_free(&j->text);
                 free(j);

@@ -87,6 +87,14 @@ int64_t pc_mono_ms(void)
         return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+long pc_elapsed_us(const struct timespec *t0)
+{
+        struct timespec t;
+
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        return (long)((t.tv_sec - t0->tv_sec) * 1000000L + (t.tv_nsec - t0->tv_nsec) / 1000);
+}
+
 void pc_format_count(uint64_t n, char *buf, size_t size)
 {
         char raw[32];

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 
 #define PC_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -52,6 +53,10 @@ int64_t pc_now(void);
 
 /* Milliseconds on the monotonic clock (for timeouts and rates). */
 int64_t pc_mono_ms(void);
+
+/* Microseconds on the monotonic clock since <t0> (taken with
+ * clock_gettime(CLOCK_MONOTONIC)): what a step took, for logs. */
+long pc_elapsed_us(const struct timespec *t0);
 
 /* <n> with a comma every three digits ("12,345") into <buf>. */
 void pc_format_count(uint64_t n, char *buf, size_t size);

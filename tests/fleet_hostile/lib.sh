@@ -148,7 +148,7 @@ fh_status_probe() {
 fh_hold_reload() {
         local line
         command -v gdb >/dev/null || { echo "SETUP no gdb"; exit 2; }
-        line=$(grep -n "rl->us = us_since(&t0);" "$FH_SRC/src/agent/reload.c" | cut -d: -f1)
+        line=$(grep -n "rl->us = pc_elapsed_us(&t0);" "$FH_SRC/src/agent/reload.c" | cut -d: -f1)
         [ -n "$line" ] || { echo "SETUP no line to hold the reload thread at"; exit 2; }
         rm -f "$LAB_DIR/gdbfifo${1:-}"
         mkfifo "$LAB_DIR/gdbfifo${1:-}"
