@@ -31,6 +31,10 @@ fh_pg_freeze
 fh_spoof_timed
 [ -n "$FH_TOOK" ] || { echo "SETUP vps-s not suspended from the journal"; exit 2; }
 wait_for 8 test -s "$LAB_DIR/journal-hv1.json" || { echo "SETUP no journal"; exit 2; }
+# The heartbeat found it away too (else, queued behind the finding, it may
+# first meet the server thawed, and "answers again" is never said).
+wait_for 10 grep -q "The database does not answer" "$LAB_DIR/log/portcullisd-hv1.log" ||
+        { echo "SETUP the heartbeat did not find the database away"; exit 2; }
 fh_pg_thaw
 ask() { # N: asks the status N times, 0.2 s apart; the slowest in $worst, over 500 ms in $slow
         local i s0 dt
