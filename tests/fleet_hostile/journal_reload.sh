@@ -18,6 +18,9 @@ fh_pg_freeze
 fh_spoof_timed
 [ -n "$FH_TOOK" ] || { echo "SETUP vps-s not suspended from the journal"; exit 2; }
 wait_for 8 test -s "$LAB_DIR/journal-hv1.json" || { echo "SETUP no journal"; exit 2; }
+# The heartbeat found it away too (else "answers again" may never be said).
+wait_for 10 grep -q "The database does not answer" "$LAB_DIR/log/portcullisd-hv1.log" ||
+        { echo "SETUP the heartbeat did not find the database away"; exit 2; }
 fh_pg_thaw
 wait_for 10 grep -q "The database answers again" "$LAB_DIR/log/portcullisd-hv1.log" ||
         { echo "SETUP the database did not answer again"; exit 2; }
