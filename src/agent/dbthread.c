@@ -237,6 +237,15 @@ void agent_db_barrier(struct agent *a, agent_db_done_fn then, void *arg)
         enqueue(d, j);
 }
 
+/* The thread takes a->cfg and its URL, its store opened again before the
+ * next job (the database may be another now); under d->mu. */
+static void take_config(struct agent_db *d, const struct agent *a)
+{
+        d->cfg = a->cfg;
+        snprintf(d->url, sizeof(d->url), "%s", a->db_url != NULL ? a->db_url : a->cfg->database);
+        d->reopen = true;
+}
+
 void agent_db_resume(struct agent *a)
 {
         struct agent_db *d = a->db;
@@ -244,11 +253,8 @@ void agent_db_resume(struct agent *a)
         if (d == NULL)
                 return;
         pthread_mutex_lock(&d->mu);
-        if (d->cfg != a->cfg) {
-                d->cfg = a->cfg;
-                snprintf(d->url, sizeof(d->url), "%s", a->db_url != NULL ? a->db_url : a->cfg->database);
-                d->reopen = true; /* the database may be another now */
-        }
+        if (d->cfg != a->cfg)
+                take_config(d, a);
         d->paused = false;
         pthread_cond_signal(&d->more);
         pthread_mutex_unlock(&d->mu);
@@ -328,9 +334,7 @@ void agent_db_reconfigure(struct agent *a)
                 return;
         agent_db_drain(a);
         pthread_mutex_lock(&d->mu);
-        d->cfg = a->cfg;
-        snprintf(d->url, sizeof(d->url), "%s", a->db_url != NULL ? a->db_url : a->cfg->database);
-        d->reopen = true; /* the database may be another now */
+        take_config(d, a);
         pthread_mutex_unlock(&d->mu);
 }
 
