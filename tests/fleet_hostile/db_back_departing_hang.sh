@@ -32,13 +32,7 @@ blocked m 8080 || { echo "SETUP the snapshot let vps-m out"; exit 2; }
 cat >"$LAB_DIR/gdb.cmds" <<EOF
 set pagination off
 set confirm off
-break pc_store_vps_fetch
-commands 1
-shell touch $LAB_DIR/fetch-hit; while [ ! -e $LAB_DIR/frozen ]; do sleep 0.05; done
-delete
-detach
-quit
-end
+$(fh_hold_at_fetch_cmds)
 continue
 EOF
 timeout 40 gdb -q -nx -batch -p "${AGENT[1]}" -x "$LAB_DIR/gdb.cmds" >"$LAB_DIR/gdb.log" 2>&1 &

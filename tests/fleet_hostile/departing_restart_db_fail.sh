@@ -25,13 +25,7 @@ set pagination off
 set confirm off
 set startup-with-shell off
 handle SIGPIPE nostop noprint pass
-break pc_store_vps_fetch
-commands 1
-shell touch $LAB_DIR/fetch-hit; while [ ! -e $LAB_DIR/frozen ]; do sleep 0.05; done
-delete
-detach
-quit
-end
+$(fh_hold_at_fetch_cmds)
 run
 EOF
 rm -f "$LAB_DIR/hv1.sock"

@@ -165,3 +165,17 @@ fh_release_reload() {
         printf 'delete\ndetach\nquit\n' >&8
         exec 8>&-
 }
+# fh_hold_at_fetch_cmds: gdb commands that stop the agent at its read of a
+# VPS (pc_store_vps_fetch), touch $LAB_DIR/fetch-hit, wait for
+# $LAB_DIR/frozen, then let it go on, detached.
+fh_hold_at_fetch_cmds() {
+        cat <<CMDS
+break pc_store_vps_fetch
+commands 1
+shell touch $LAB_DIR/fetch-hit; while [ ! -e $LAB_DIR/frozen ]; do sleep 0.05; done
+delete
+detach
+quit
+end
+CMDS
+}

@@ -36,28 +36,15 @@ wait_for 8 test -s "$LAB_DIR/journal-hv1.json" || { echo "SETUP no journal"; exi
 wait_for 10 grep -q "The database does not answer" "$LAB_DIR/log/portcullisd-hv1.log" ||
         { echo "SETUP the heartbeat did not find the database away"; exit 2; }
 fh_pg_thaw
-ask() { # N: asks the status N times, 0.2 s apart; the slowest in $worst, over 500 ms in $slow
-        local i s0 dt
-        for i in $(seq 1 "$1"); do
-                s0=$(lab_now_ms)
-                timeout 5 ip netns exec "$(ns hv1)" "$PC_BIN" -c "$LAB_DIR/hv1.yaml" status >/dev/null 2>&1
-                dt=$(($(lab_now_ms) - s0))
-                [ "$dt" -gt "$worst" ] && worst=$dt
-                [ "$dt" -gt 500 ] && slow=$((slow + 1))
-                sleep 0.2
-        done
-}
-worst=0 slow=0
 # The server answers: the heartbeat goes through, the replay waits on the lock.
 wait_for 10 grep -q "The database answers again" "$LAB_DIR/log/portcullisd-hv1.log" ||
         { echo "SETUP the database did not answer again"; exit 2; }
-ask 15
-w1=$worst s1=$slow
+fh_status_probe 15 0.2
+w1=$FH_WORST s1=$FH_SLOW
 # ... and the server hangs again under the replay.
 fh_pg_freeze
-worst=0 slow=0
-ask 15
-w2=$worst s2=$slow
+fh_status_probe 15 0.2
+w2=$FH_WORST s2=$FH_SLOW
 fh_pg_thaw
 touch "$LAB_DIR/unlock"
 wait "$locker" 2>/dev/null
