@@ -180,8 +180,9 @@ grep -q '^ready$' "$tmp/out" || fail "the probe did not subscribe"
 #   40003 TCP SYN dropped (never answered)    40004 UDP answered
 #   40005 UDP dropped (never answered)        40006 UDP to a closed port (ICMP)
 #   40007 IPv6 TCP to a listener              40008 IPv6 UDP answered
-# Each client writes a file of its own: appends of several processes to one
-# file lost a line on CI (two clients answered at once, same length).
+# Each client writes a file of its own: with one file for all, CI twice
+# missed a line of a client answered at the same moment as another whose
+# line had the same length (most likely one append over the other).
 client() { # KIND FAMILY DST SPORT DPORT
 	in_c python3 "$tmp/client.py" "$@" >"$tmp/client.$4" 2>&1
 }
