@@ -545,7 +545,7 @@ static int model_fits(struct nft_dp *d, const struct pc_model *m)
 static int elements_fit(struct nft_dp *d, const struct nft_elems *want)
 {
         for (size_t i = 0, j; i < want->n; i = j) {
-                unsigned limit = nft_set_limit(d->cfg, want->v[i].set);
+                unsigned limit = nft_set_limit(d->cfg, want->v[i].family, want->v[i].set);
 
                 for (j = i; j < want->n && strcmp(want->v[j].set, want->v[i].set) == 0 &&
                             strcmp(want->v[j].family, want->v[i].family) == 0;

@@ -148,51 +148,83 @@ static void verdict_counters(const char *const *reasons, size_t n, struct strbuf
  * time an interval set takes (BENCHMARKS.md, "Programming and restart"). */
 #define MASK64 "& ffff:ffff:ffff:ffff::"
 
-/* "\t\tsize N\n" for the sets and maps that hold at most one element per
- * VPS, if agent.max-vps is set ("" otherwise): the kernel then gives them
- * its fixed-size hash, which it fills about three times as fast as the
- * resizable one (inserting into resizable sets was 1.7 s of the 2.7 s that
- * programming 100,000 VPSes took; BENCHMARKS.md, "Programming and restart
- * at scale").  The size is a hard limit (DATAPLANE.md). */
-static const char *vps_size(const struct pc_config *cfg)
+/* Whether some site of <cfg> gives every VPS an element in set <set> of
+ * table <family>: tried on a VPS of each site as most are (a MAC, an IPv4
+ * address, an IPv6 /64, no exception, not suspended).  Only those sets
+ * are sized with agent.max-vps: a fixed-size hash's buckets are allocated
+ * whole when the set is made (2 MiB a set at max-vps 131,072, 8 MiB a
+ * source set), and a config's sets that hold few elements (suspended,
+ * any_mac) or none (the bridge table's at a routed site) took 80 MiB
+ * of them and about 0.4 s of every skeleton at that size (BENCHMARKS.md). */
+static bool set_dense(const struct pc_config *cfg, const char *family, const char *set)
 {
-        static _Thread_local char buf[32];
+        struct pc_prefix addrs[2] = { { .family = AF_INET, .len = 32, .bytes = { 192, 0, 2, 1 } },
+                                      { .family = AF_INET6, .len = 64, .bytes = { 0x20, 0x01, 0x0d, 0xb8 } } };
+        struct nft_elems e = { 0 };
+        bool dense = false;
 
-        if (cfg->agent.max_vps == 0)
+        for (size_t i = 0; i < cfg->n_sites && !dense; i++) {
+                struct pc_vps v = { .site = &cfg->sites[i], .has_mac = true, .mac = { 2, 0, 0, 0, 0, 1 },
+                                    .addrs = addrs, .n_addrs = PC_ARRAY_SIZE(addrs) };
+
+                snprintf(v.iface, sizeof(v.iface), "pc0");
+                e.n = 0;
+                if (nft_vps_elements(cfg, &v, 0, &e) < 0)
+                        continue;
+                for (size_t k = 0; k < e.n && !dense; k++)
+                        dense = strcmp(e.v[k].set, set) == 0 &&
+                                strcmp(e.v[k].family[0] != '\0' ? e.v[k].family : "inet", family) == 0;
+        }
+        nft_elems_free(&e);
+        return dense;
+}
+
+/* "\t\tsize N\n" for set <set> of table <family> if agent.max-vps sizes it
+ * (nft_set_limit), "" otherwise: the kernel then gives it its fixed-size
+ * hash, which it fills about three times as fast as the resizable one
+ * (inserting into resizable sets was 1.7 s of the 2.7 s that programming
+ * 100,000 VPSes took; BENCHMARKS.md, "Programming and restart at scale").
+ * The size is a hard limit (DATAPLANE.md).  Two buffers, one per size,
+ * so that one printf can take several. */
+static const char *vps_size(const struct pc_config *cfg, const char *family, const char *set)
+{
+        static _Thread_local char buf[2][32];
+        unsigned n = nft_set_limit(cfg, family, set);
+        char *b = buf[n > cfg->agent.max_vps];
+
+        if (n == 0)
                 return "";
-        snprintf(buf, sizeof(buf), "\t\tsize %u\n", cfg->agent.max_vps);
-        return buf;
+        snprintf(b, sizeof(buf[0]), "\t\tsize %u\n", n);
+        return b;
 }
 
 /* The hash sets of the VPSes' sources (src4, src6, src6_64), with
- * agent.max-vps: NFT_ADDRS_PER_VPS times its size, and no timeouts (the
- * fixed-size hash has none): what ends in time goes to the _net sets
+ * agent.max-vps: sized if dense (vps_size), and no timeouts either way
+ * (the fixed-size hash has none): what ends in time goes to the _net sets
  * (addr_set).  Without it, resizable and with timeouts, as before. */
-static const char *addr_set_opts(const struct pc_config *cfg)
+static const char *addr_set_opts(const struct pc_config *cfg, const char *family, const char *set)
 {
-        static _Thread_local char buf[48];
-
         if (cfg->agent.max_vps == 0)
                 return "\t\tflags timeout\n";
-        snprintf(buf, sizeof(buf), "\t\tsize %u\n", nft_set_limit(cfg, "src4"));
-        return buf;
+        return vps_size(cfg, family, set);
 }
 
-unsigned nft_set_limit(const struct pc_config *cfg, const char *set)
+unsigned nft_set_limit(const struct pc_config *cfg, const char *family, const char *set)
 {
         static const char *const per_vps[] = {
                 "vps",     "suspended", "antispoof", "spoof_report", "any_link_local", "scan_contain", "any_mac",
                 "mac",     "nd_lladdr", "vps_out",   "vps_in",       "vps_nat",        "vps_proxied",
         };
+        bool src = strcmp(set, "src4") == 0 || strcmp(set, "src6") == 0 || strcmp(set, "src6_64") == 0;
+        bool one = false;
 
         if (cfg->agent.max_vps == 0)
                 return 0;
-        for (size_t i = 0; i < PC_ARRAY_SIZE(per_vps); i++)
-                if (strcmp(set, per_vps[i]) == 0)
-                        return cfg->agent.max_vps;
-        if (strcmp(set, "src4") == 0 || strcmp(set, "src6") == 0 || strcmp(set, "src6_64") == 0)
-                return NFT_ADDRS_PER_VPS * cfg->agent.max_vps;
-        return 0;
+        for (size_t i = 0; i < PC_ARRAY_SIZE(per_vps) && !one; i++)
+                one = strcmp(set, per_vps[i]) == 0;
+        if (!(one || src) || !set_dense(cfg, family[0] != '\0' ? family : "inet", set))
+                return 0;
+        return src ? NFT_ADDRS_PER_VPS * cfg->agent.max_vps : cfg->agent.max_vps;
 }
 
 /* The target of a neighbour solicitation or advertisement is none of the
@@ -507,9 +539,8 @@ static void bridged_chains(struct strbuf *out)
 /* The per-VPS maps and sets of the site policies, in the inet table for
  * routed VPSes and in the bridge table for bridged ones: keyed by interface
  * (bridge port). */
-static void policy_sets(const struct pc_config *cfg, struct strbuf *out)
+static void policy_sets(const struct pc_config *cfg, const char *family, struct strbuf *out)
 {
-        const char *sz = vps_size(cfg);
 
         strbuf_printf(out,
                       "\tmap vps_out {\n\t\ttype ifname : verdict\n%s\t}\n"
@@ -527,7 +558,8 @@ static void policy_sets(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset attempts_in {\n\t\ttype ifname . inet_proto . inet_service\n\t\tsize 1048576\n"
                       "\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n",
-                      sz, sz, sz, sz);
+                      vps_size(cfg, family, "vps_out"), vps_size(cfg, family, "vps_in"),
+                      vps_size(cfg, family, "vps_nat"), vps_size(cfg, family, "vps_proxied"));
 }
 
 /* Policy <pi>'s exemption sets and chains, but its nat chain, which the
@@ -605,7 +637,7 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
                       "\t\ttimeout 1m\n\t}\n"
                       "\tset scan_held_log {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
                       "\t\ttimeout 1m\n\t}\n",
-                      vps_size(cfg), d->scan_hold_timeout);
+                      vps_size(cfg, "inet", "scan_contain"), d->scan_hold_timeout);
         strbuf_printf(out,
                       "\tset contacts4 {\n\t\ttype ifname . ipv4_addr . inet_proto . inet_service\n"
                       "\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout %" PRId64 "s\n\t}\n"
@@ -839,12 +871,10 @@ static void antispoof_chain(bool report, struct strbuf *out)
 static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
 {
         bool bridged = pc_config_has_bridged(cfg);
-        const char *sz = vps_size(cfg), *src = addr_set_opts(cfg);
-
         verdict_counters(inet_verdicts, PC_ARRAY_SIZE(inet_verdicts), out);
         if (bridged)
                 strbuf_printf(out, "\tcounter " NFT_VERDICT_PREFIX "bridged_routed {\n\t}\n");
-        policy_sets(cfg, out);
+        policy_sets(cfg, "inet", out);
         strbuf_printf(out,
                       /* the agent's record of its last transaction (nft_state) */
                       "\tset state {\n\t\ttype mark . mark . mark\n\t}\n"
@@ -870,7 +900,10 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tset spoof6 {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset spoof_ra {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n"
                       "\tset spoof_dhcp {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout 7d\n\t}\n",
-                      sz, sz, sz, src, src, src, sz);
+                      vps_size(cfg, "inet", "vps"), vps_size(cfg, "inet", "suspended"),
+                      vps_size(cfg, "inet", "antispoof"), addr_set_opts(cfg, "inet", "src4"),
+                      addr_set_opts(cfg, "inet", "src6"), addr_set_opts(cfg, "inet", "src6_64"),
+                      vps_size(cfg, "inet", "any_link_local"));
         /* every bridged VPS's addresses (BRIDGED_ROUTED) */
         if (bridged)
                 strbuf_printf(out, "\tset bridged4 {\n\t\ttype ipv4_addr\n\t}\n"
@@ -1096,7 +1129,7 @@ static void bridge_answers(struct strbuf *out)
  * same policy chains, which mark instead of rejecting (BR_VERDICT). */
 static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
 {
-        policy_sets(cfg, out);
+        policy_sets(cfg, "bridge", out);
         /* the ports with any filter */
         strbuf_printf(out, "\tset filtered {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n");
         for (size_t pi = 0; pi < cfg->n_policies; pi++) {
@@ -1173,8 +1206,6 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
 static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
 {
         static const char *const kinds[] = { "mac", "arp", "nd", "ra", "dhcp", "ipv4", "ipv6" };
-        const char *sz = vps_size(cfg), *src = addr_set_opts(cfg);
-
         verdict_counters(bridge_verdicts, PC_ARRAY_SIZE(bridge_verdicts), out);
         strbuf_printf(out,
                       "\tset suspended {\n\t\ttype ifname\n%s\t}\n"
@@ -1197,7 +1228,11 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       /* its MAC as a 48-bit number, for the link-layer address
                        * options of neighbour discovery */
                       "\tset nd_lladdr {\n\t\ttypeof iifname . @th,208,48\n%s\t}\n",
-                      sz, sz, sz, sz, sz, src, src, src, sz, sz);
+                      vps_size(cfg, "bridge", "suspended"), vps_size(cfg, "bridge", "vps"),
+                      vps_size(cfg, "bridge", "spoof_report"), vps_size(cfg, "bridge", "any_mac"),
+                      vps_size(cfg, "bridge", "mac"), addr_set_opts(cfg, "bridge", "src4"),
+                      addr_set_opts(cfg, "bridge", "src6"), addr_set_opts(cfg, "bridge", "src6_64"),
+                      vps_size(cfg, "bridge", "any_link_local"), vps_size(cfg, "bridge", "nd_lladdr"));
         for (size_t i = 0; i < PC_ARRAY_SIZE(kinds); i++)
                 bridge_bad_chain(kinds[i], out);
         bridge_answers(out);

@@ -126,10 +126,11 @@ uint32_t nft_skeleton_id(const struct pc_config *cfg);
  * whole IPv6 addresses (its link-local one included), its /64s. */
 #define NFT_ADDRS_PER_VPS 4
 
-/* How many elements per-VPS set <set> (of either table) may hold: its
- * declared size, agent.max-vps or NFT_ADDRS_PER_VPS times it (0: not
- * declared, no limit). */
-unsigned nft_set_limit(const struct pc_config *cfg, const char *set);
+/* How many elements per-VPS set <set> of table <family> ("inet" or
+ * "bridge"; "" is inet) may hold: its declared size, agent.max-vps or
+ * NFT_ADDRS_PER_VPS times it, for the sets where some site of <cfg> gives
+ * every VPS an element (0: not declared, no limit). */
+unsigned nft_set_limit(const struct pc_config *cfg, const char *family, const char *set);
 
 /* Appends the elements <vps> needs at time <now> to <out> (exceptions and
  * filters that have ended are left out).  -ENOMEM. */

@@ -244,15 +244,24 @@ static void test_vps_elements(void **state)
                 assert_false(has_elem(&out, "src4", "\"v101\" . 198.51.100.7", "", NOW + 60));
                 assert_true(has_elem(&out, "src4_net", "\"v101\" . 198.51.100.64/29", "", NOW + 60));
                 assert_true(has_elem(&out, "src6_64", "\"v101\" . 2001:db8:101::", "", 0));
-                assert_int_equal(nft_set_limit(cfg, "vps"), 1000);
-                assert_int_equal(nft_set_limit(cfg, "src6_64"), NFT_ADDRS_PER_VPS * 1000);
-                assert_int_equal(nft_set_limit(cfg, "src4_net"), 0);
+                assert_int_equal(nft_set_limit(cfg, "inet", "vps"), 1000);
+                assert_int_equal(nft_set_limit(cfg, "", "vps"), 1000);
+                assert_int_equal(nft_set_limit(cfg, "inet", "src6_64"), NFT_ADDRS_PER_VPS * 1000);
+                assert_int_equal(nft_set_limit(cfg, "inet", "src4_net"), 0);
+                /* only the sets every VPS of some site has an element in:
+                 * few are suspended, and this config bridges no site */
+                assert_int_equal(nft_set_limit(cfg, "inet", "suspended"), 0);
+                assert_int_equal(nft_set_limit(cfg, "inet", "any_link_local"), 0);
+                assert_int_equal(nft_set_limit(cfg, "bridge", "vps"), 0);
+                assert_int_equal(nft_set_limit(cfg, "bridge", "src4"), 0);
                 nft_skeleton(cfg, &sk);
                 assert_non_null(strstr(strbuf_str(&sk), "\tset src4 {\n\t\ttype ifname . ipv4_addr\n\t\tsize 4000\n\t}\n"));
                 assert_non_null(strstr(strbuf_str(&sk), "\tset vps {\n\t\ttype ifname\n\t\tsize 1000\n\t}\n"));
+                assert_non_null(strstr(strbuf_str(&sk), "\tmap antispoof {\n\t\ttype ifname : verdict\n\t\tsize 1000\n\t}\n"));
+                assert_non_null(strstr(strbuf_str(&sk), "\tset suspended {\n\t\ttype ifname\n\t}\n"));
                 strbuf_free(&sk);
                 cfg->agent.max_vps = 0;
-                assert_int_equal(nft_set_limit(cfg, "vps"), 0);
+                assert_int_equal(nft_set_limit(cfg, "inet", "vps"), 0);
                 nft_elems_free(&out);
                 assert_int_equal(nft_vps_elements(cfg, a, NOW, &out), 0);
                 assert_true(has_elem(&out, "src4", "\"v101\" . 198.51.100.7", "", NOW + 60));
@@ -724,6 +733,15 @@ static void test_bridged(void **state)
                 nft_elems_free(&out);
                 pc_vps_free(v);
         }
+        /* agent.max-vps with bridged sites: the bridge table's sets that
+         * every bridged VPS has an element in are sized, the others not */
+        bc->agent.max_vps = 1000;
+        assert_int_equal(nft_set_limit(bc, "bridge", "vps"), 1000);
+        assert_int_equal(nft_set_limit(bc, "bridge", "mac"), 1000);
+        assert_int_equal(nft_set_limit(bc, "bridge", "vps_proxied"), 1000);
+        assert_int_equal(nft_set_limit(bc, "bridge", "src6_64"), NFT_ADDRS_PER_VPS * 1000);
+        assert_int_equal(nft_set_limit(bc, "bridge", "any_mac"), 0);
+        assert_int_equal(nft_set_limit(bc, "bridge", "suspended"), 0);
         pc_config_free(bc);
 
         /* routed only: none of it */
