@@ -911,6 +911,43 @@ static void test_fingerprint(void **state)
         pc_vps_free(x);
 }
 
+/* Grouping in place (cycles of a permutation) over many elements and
+ * sets: each set's elements together, sets in the order they first came,
+ * each set's elements in their order, none lost. */
+static void test_group_many(void **state)
+{
+        enum { N = 20000, SETS = 7 };
+        struct nft_elems e = { 0 };
+        struct nft_elem x = { .family = "inet" };
+        unsigned seed = 12345, first[SETS], n_first = 0, count[SETS] = { 0 };
+
+        for (size_t i = 0; i < N; i++) {
+                unsigned k;
+
+                seed = seed * 1103515245u + 12345u;
+                k = (seed >> 16) % SETS;
+                snprintf(x.set, sizeof(x.set), "set%u", k);
+                snprintf(x.key, sizeof(x.key), "%zu", i);
+                snprintf(x.family, sizeof(x.family), "%s", k == 3 ? "bridge" : "inet");
+                if (count[k]++ == 0)
+                        first[n_first++] = k;
+                assert_int_equal(nft_elems_push(&e, &x), 0);
+        }
+        assert_int_equal(nft_elems_group(&e), 0);
+        assert_int_equal(e.n, N);
+        for (size_t i = 0, at = 0; i < n_first; i++) {
+                char want[16];
+
+                snprintf(want, sizeof(want), "set%u", first[i]);
+                for (size_t j = 0; j < count[first[i]]; j++, at++) {
+                        assert_string_equal(e.v[at].set, want);
+                        if (j > 0)
+                                assert_true(strtoul(e.v[at - 1].key, NULL, 10) < strtoul(e.v[at].key, NULL, 10));
+                }
+        }
+        nft_elems_free(&e);
+}
+
 /* Grouping keeps each set's elements in their order; reconciling the
  * kernel's elements with the wanted ones, neither sorted, finds what
  * nft_elems_diff() finds on sorted lists, lifetimes within the slack kept. */
@@ -1162,6 +1199,7 @@ int main(void)
                 cmocka_unit_test(test_bridged_answers),
                 cmocka_unit_test(test_fingerprint),
                 cmocka_unit_test(test_set_layouts),
+                cmocka_unit_test(test_group_many),
                 cmocka_unit_test(test_group_and_reconcile),
                 cmocka_unit_test(test_verdict_counters),
         };
