@@ -228,6 +228,10 @@ static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t 
                 }
                 if (r < 0)
                         return r;
+                /* room for the rest at the first VPSes' rate, at once */
+                if (i + 1 == 256 && pc_model_count(m) > 256 &&
+                    (r = nft_elems_reserve(out, out->n * pc_model_count(m) / 256 * 9 / 8)) < 0)
+                        return r;
                 if (ret_fp == NULL)
                         continue;
                 /* <m>'s fingerprint (model_fingerprint) as it goes: a VPS
@@ -444,22 +448,23 @@ static int read_kernel(const struct pc_config *cfg, uint32_t *ret_id, struct nft
 static int batch_elems(struct nft_dp *d, struct nft_nl_batch *b, const struct nft_elems *e, bool add, int64_t now)
 {
         struct nft_raw_elem *raw = NULL;
+        size_t most = 0;
         int r = 0;
 
+        /* one array for the largest set's (two raw elements for a range
+         * of one field), not one grown set after set */
+        for (size_t i = 0, j; i < e->n; i = j) {
+                j = nft_elems_set_end(e, i);
+                most = j - i > most ? j - i : most;
+        }
+        if (most > 0 && (raw = malloc(2 * most * sizeof(*raw))) == NULL)
+                return -ENOMEM;
         for (size_t i = 0, j; i < e->n && r == 0; i = j) {
                 const struct nft_elem *x = &e->v[i];
                 struct nft_set_layout l;
                 size_t n = 0, k;
-                void *more;
 
-                for (j = i; j < e->n && strcmp(e->v[j].set, x->set) == 0 && strcmp(e->v[j].family, x->family) == 0; j++)
-                        ;
-                more = realloc(raw, 2 * (j - i) * sizeof(*raw));
-                if (more == NULL) {
-                        r = -ENOMEM;
-                        break;
-                }
-                raw = more;
+                j = nft_elems_set_end(e, i);
                 if (!nft_set_layout(x->family, x->set, &l))
                         r = -EINVAL;
                 for (size_t m = i; m < j && r == 0; m++, n += k)
@@ -547,10 +552,7 @@ static int elements_fit(struct nft_dp *d, const struct nft_elems *want)
         for (size_t i = 0, j; i < want->n; i = j) {
                 unsigned limit = nft_set_limit(d->cfg, want->v[i].family, want->v[i].set);
 
-                for (j = i; j < want->n && strcmp(want->v[j].set, want->v[i].set) == 0 &&
-                            strcmp(want->v[j].family, want->v[i].family) == 0;
-                     j++)
-                        ;
+                j = nft_elems_set_end(want, i);
                 if (limit != 0 && j - i > limit) {
                         snprintf(d->err, sizeof(d->err),
                                  "%zu elements for set %s %s, more than its size %u (agent.max-vps %u): nothing written",

@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include <libmnl/libmnl.h>
@@ -332,21 +334,26 @@ int nft_nl_batch_new(struct nft_nl_batch **ret)
 struct nft_nl_batch *nft_nl_batch_free(struct nft_nl_batch *b)
 {
         if (b != NULL) {
-                free(b->buf);
+                if (b->buf != NULL)
+                        munmap(b->buf, b->cap);
                 free(b->msgs);
                 free(b);
         }
         return NULL;
 }
 
-/* Room for one more message at the end of <b>'s buffer.  -ENOMEM. */
+/* Room for one more message at the end of <b>'s buffer.  -ENOMEM.  The
+ * buffer is mapped and grown by mremap: realloc below glibc's mmap
+ * threshold (up to 32 MB) would copy it at each doubling into fresh pages,
+ * 100,000 VPSes' batch being about 50 MB. */
 static int batch_reserve(struct nft_nl_batch *b)
 {
         if (b->len + BATCH_MSG_MAX > b->cap) {
                 size_t cap = b->cap == 0 ? 1 << 20 : b->cap * 2;
-                char *buf = realloc(b->buf, cap);
+                void *buf = b->buf == NULL ? mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+                                           : mremap(b->buf, b->cap, cap, MREMAP_MAYMOVE);
 
-                if (buf == NULL)
+                if (buf == MAP_FAILED)
                         return -ENOMEM;
                 b->buf = buf;
                 b->cap = cap;
@@ -519,24 +526,22 @@ static int ack_cb(const struct nlmsghdr *nlh, void *data)
 int nft_nl_batch_commit(struct nft_nl_batch *b, uint32_t genid, char *err, size_t size)
 {
         struct ack_ctx c = { .b = b, .msg = err, .size = size };
+        struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+        _Alignas(struct nlmsghdr) char begin[128], end[128];
+        /* the batch between its marks, sent as it lies (not copied) */
+        struct iovec iov[3] = { { begin, 0 }, { b->buf, b->len }, { end, 0 } };
+        struct msghdr mh = { .msg_name = &kernel, .msg_namelen = sizeof(kernel), .msg_iov = iov, .msg_iovlen = 3 };
         struct nfnl n;
-        char *all;
-        size_t len = 0;
+        size_t len;
         int one = 1, r, buf;
 
         batch_close(b);
-        all = malloc(b->len + 256);
-        if (all == NULL)
-                return -ENOMEM;
-        len += batch_mark(all, NFNL_MSG_BATCH_BEGIN, b->seq + 1, genid);
-        memcpy(all + len, b->buf, b->len);
-        len += b->len;
-        len += batch_mark(all + len, NFNL_MSG_BATCH_END, b->seq + 2, 0);
+        iov[0].iov_len = batch_mark(begin, NFNL_MSG_BATCH_BEGIN, b->seq + 1, genid);
+        iov[2].iov_len = batch_mark(end, NFNL_MSG_BATCH_END, b->seq + 2, 0);
+        len = iov[0].iov_len + b->len + iov[2].iov_len;
         r = nfnl_open(&n);
-        if (r < 0) {
-                free(all);
+        if (r < 0)
                 return r;
-        }
         /* the whole batch in one message (nf_tables takes a transaction
          * from one), and room for every acknowledgement */
         buf = (int)(len > (size_t)INT32_MAX / 2 ? INT32_MAX / 2 : len + 4096);
@@ -545,9 +550,8 @@ int nft_nl_batch_commit(struct nft_nl_batch *b, uint32_t genid, char *err, size_
         setsockopt(mnl_socket_get_fd(n.nl), SOL_SOCKET, SO_RCVBUFFORCE, &buf, sizeof(buf));
         mnl_socket_setsockopt(n.nl, NETLINK_CAP_ACK, &one, sizeof(one));
         mnl_socket_setsockopt(n.nl, NETLINK_EXT_ACK, &one, sizeof(one));
-        if (mnl_socket_sendto(n.nl, all, len) < 0)
+        if (sendmsg(mnl_socket_get_fd(n.nl), &mh, 0) < 0)
                 r = -errno;
-        free(all);
         /* one acknowledgement per message, or one error for the batch */
         while (r == 0 && c.acked < b->n_msgs) {
                 ssize_t got = mnl_socket_recvfrom(n.nl, n.buf, sizeof(n.buf));

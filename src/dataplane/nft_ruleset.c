@@ -1343,18 +1343,24 @@ void nft_skeleton(const struct pc_config *cfg, struct strbuf *out)
         strbuf_printf(out, "}\n");
 }
 
+int nft_elems_reserve(struct nft_elems *e, size_t n)
+{
+        struct nft_elem *v;
+
+        if (n <= e->cap)
+                return 0;
+        if (n > SIZE_MAX / sizeof(*v) || (v = realloc(e->v, n * sizeof(*v))) == NULL)
+                return -ENOMEM;
+        e->v = v;
+        e->cap = n;
+        return 0;
+}
+
 /* Room in <e> for one more element.  -ENOMEM. */
 static int reserve(struct nft_elems *e)
 {
-        if (e->n == e->cap) {
-                size_t cap = e->cap == 0 ? 16 : e->cap * 2;
-                struct nft_elem *v = realloc(e->v, cap * sizeof(*v));
-
-                if (v == NULL)
-                        return -ENOMEM;
-                e->v = v;
-                e->cap = cap;
-        }
+        if (e->n == e->cap)
+                return nft_elems_reserve(e, e->cap == 0 ? 16 : e->cap * 2);
         return 0;
 }
 
@@ -2124,6 +2130,15 @@ static uint64_t fnv_str(uint64_t h, const char *s)
         for (; *s != '\0'; s++)
                 h = (h ^ (unsigned char)*s) * 1099511628211ull;
         return (h ^ 0xff) * 1099511628211ull; /* the end of a string */
+}
+
+size_t nft_elems_set_end(const struct nft_elems *e, size_t i)
+{
+        size_t j = i;
+
+        while (j < e->n && strcmp(e->v[j].set, e->v[i].set) == 0 && strcmp(e->v[j].family, e->v[i].family) == 0)
+                j++;
+        return j;
 }
 
 int nft_elems_group(struct nft_elems *e)

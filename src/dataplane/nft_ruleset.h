@@ -153,6 +153,10 @@ int nft_elems_normalise_from(struct nft_elems *e, size_t from);
  * netlink batch want, at a fraction of a sort's cost.  -ENOMEM. */
 int nft_elems_group(struct nft_elems *e);
 
+/* Where the elements of <e>'s set at <i> end (grouped lists): the first
+ * after <i> of another set or table, or e->n. */
+size_t nft_elems_set_end(const struct nft_elems *e, size_t i);
+
 /* Matches <have> (the kernel's) against <want>, neither sorted: an element
  * of <want> not in <have>, or there with another value or a lifetime more
  * than <slack> seconds off (0 is forever), goes to <add> (and the old one
@@ -210,4 +214,8 @@ uint64_t nft_fingerprint_base(const struct pc_config *cfg);
 void nft_state_commands(const char *table, const struct nft_state *st, struct strbuf *out);
 
 int nft_elems_push(struct nft_elems *e, const struct nft_elem *x);
+/* Room in <e> for <n> elements in all, allocated at once: a list grown
+ * from 16 by doubling is copied at each step below glibc's mmap threshold
+ * (up to 32 MB), each time into fresh pages.  -ENOMEM. */
+int nft_elems_reserve(struct nft_elems *e, size_t n);
 void nft_elems_free(struct nft_elems *e);
