@@ -25,6 +25,9 @@ fh_cleanup() {
 
 fh_init() { # NHOSTS
         local n=$1 h
+        # socat and ping are the lab's: a repro run alone on a fresh
+        # machine installs them, not an earlier scenario
+        lab_deps >/dev/null || { echo "SETUP the lab's packages do not install"; exit 2; }
         LAB_DIR=$(mktemp -d /tmp/portcullis-fh.XXXXXX)
         export LAB_DIR
         touch "$LAB_DIR/.portcullis-lab"
