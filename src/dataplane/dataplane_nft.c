@@ -213,7 +213,7 @@ static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t 
                             struct pc_dp_repair *rep, uint64_t *ret_fp)
 {
         uint64_t fp = nft_fingerprint_base(d->cfg), h;
-        size_t k;
+        size_t k, appended = 0;
 
         for (size_t i = 0; i < pc_model_count(m); i++) {
                 const struct pc_vps *v = pc_model_at(m, i);
@@ -228,10 +228,14 @@ static int desired_elements(struct nft_dp *d, const struct pc_model *m, int64_t 
                 }
                 if (r < 0)
                         return r;
-                /* room for the rest at the first VPSes' rate, at once */
-                if (i + 1 == 256 && pc_model_count(m) > 256 &&
-                    (r = nft_elems_reserve(out, out->n * pc_model_count(m) / 256 * 9 / 8)) < 0)
-                        return r;
+                /* room for the rest at the first 256 VPSes' rate (at most
+                 * 32 elements each), at once; only a saving: if it cannot
+                 * be had, the list grows as it goes */
+                if (++appended == 256 && pc_model_count(m) > 256) {
+                        size_t per = out->n / 256 + 1;
+
+                        (void)nft_elems_reserve(out, (per < 32 ? per : 32) * pc_model_count(m) * 9 / 8);
+                }
                 if (ret_fp == NULL)
                         continue;
                 /* <m>'s fingerprint (model_fingerprint) as it goes: a VPS

@@ -169,8 +169,13 @@ static bool set_dense(const struct pc_config *cfg, const char *family, const cha
 
                 snprintf(v.iface, sizeof(v.iface), "pc0");
                 e.n = 0;
-                if (nft_vps_elements(cfg, &v, 0, &e) < 0)
-                        continue;
+                /* out of memory: sized, as every such set was before, so
+                 * that the skeleton (and its id) cannot turn on a failed
+                 * malloc of a few elements */
+                if (nft_vps_elements(cfg, &v, 0, &e) < 0) {
+                        dense = true;
+                        break;
+                }
                 for (size_t k = 0; k < e.n && !dense; k++)
                         dense = strcmp(e.v[k].set, set) == 0 &&
                                 strcmp(e.v[k].family[0] != '\0' ? e.v[k].family : "inet", family) == 0;
@@ -184,8 +189,8 @@ static bool set_dense(const struct pc_config *cfg, const char *family, const cha
  * hash, which it fills about three times as fast as the resizable one
  * (inserting into resizable sets was 1.7 s of the 2.7 s that programming
  * 100,000 VPSes took; BENCHMARKS.md, "Programming and restart at scale").
- * The size is a hard limit (DATAPLANE.md).  Two buffers, one per size,
- * so that one printf can take several. */
+ * The size is a hard limit (DATAPLANE.md).  Two buffers, one per size
+ * (N and 4N are the only two), so that one printf can take several. */
 static const char *vps_size(const struct pc_config *cfg, const char *family, const char *set)
 {
         static _Thread_local char buf[2][32];
