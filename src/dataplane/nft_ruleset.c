@@ -546,7 +546,6 @@ static void bridged_chains(struct strbuf *out)
  * (bridge port). */
 static void policy_sets(const struct pc_config *cfg, const char *family, struct strbuf *out)
 {
-
         strbuf_printf(out,
                       "\tmap vps_out {\n\t\ttype ifname : verdict\n%s\t}\n"
                       "\tmap vps_in {\n\t\ttype ifname : verdict\n%s\t}\n"
@@ -876,6 +875,7 @@ static void antispoof_chain(bool report, struct strbuf *out)
 static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
 {
         bool bridged = pc_config_has_bridged(cfg);
+
         verdict_counters(inet_verdicts, PC_ARRAY_SIZE(inet_verdicts), out);
         if (bridged)
                 strbuf_printf(out, "\tcounter " NFT_VERDICT_PREFIX "bridged_routed {\n\t}\n");
@@ -1359,6 +1359,12 @@ int nft_elems_reserve(struct nft_elems *e, size_t n)
         e->v = v;
         e->cap = n;
         return 0;
+}
+
+/* Whether <a> and <b> are elements of one set of one table. */
+static bool same_set(const struct nft_elem *a, const struct nft_elem *b)
+{
+        return strcmp(a->set, b->set) == 0 && strcmp(a->family, b->family) == 0;
 }
 
 /* Room in <e> for one more element.  -ENOMEM. */
@@ -1884,8 +1890,7 @@ static int normalise(struct nft_elems *e, size_t from)
                 if (strncmp(e->v[i].set, "filter_ports_", 13) != 0 ||
                     !parse_port_key(e->v[i].key, ifx, sizeof(ifx), px, &lo, &hi))
                         continue;
-                while (j < end && strcmp(e->v[j].set, e->v[i].set) == 0 &&
-                       strcmp(e->v[j].family, e->v[i].family) == 0 &&
+                while (j < end && same_set(&e->v[j], &e->v[i]) &&
                        parse_port_key(e->v[j].key, ify, sizeof(ify), py, &lo, &hi) && strcmp(ifx, ify) == 0 &&
                        strcmp(px, py) == 0)
                         j++;
@@ -1949,10 +1954,8 @@ void nft_elems_commands(const char *table, const struct nft_elems *e, bool add, 
         for (size_t i = 0; i < e->n; i++) {
                 const struct nft_elem *x = &e->v[i];
                 const char *fam = x->family[0] != '\0' ? x->family : "inet";
-                bool first = i == 0 || strcmp(e->v[i - 1].set, x->set) != 0 ||
-                             strcmp(e->v[i - 1].family, x->family) != 0;
-                bool last = i + 1 == e->n || strcmp(e->v[i + 1].set, x->set) != 0 ||
-                            strcmp(e->v[i + 1].family, x->family) != 0;
+                bool first = i == 0 || !same_set(&e->v[i - 1], x);
+                bool last = i + 1 == e->n || !same_set(&e->v[i + 1], x);
 
                 if (first)
                         strbuf_printf(out, "%s element %s %s %s { ", add ? "add" : "delete", fam, table, x->set);
@@ -2141,7 +2144,7 @@ size_t nft_elems_set_end(const struct nft_elems *e, size_t i)
 {
         size_t j = i;
 
-        while (j < e->n && strcmp(e->v[j].set, e->v[i].set) == 0 && strcmp(e->v[j].family, e->v[i].family) == 0)
+        while (j < e->n && same_set(&e->v[j], &e->v[i]))
                 j++;
         return j;
 }
@@ -2161,8 +2164,7 @@ int nft_elems_group(struct nft_elems *e)
         for (size_t i = 0; i < e->n; i++) {
                 unsigned j = (unsigned)fnv_str(fnv_str(1469598103934665603ull, e->v[i].family), e->v[i].set) % SLOTS;
 
-                while (slot[j].first != NULL && (strcmp(slot[j].first->set, e->v[i].set) != 0 ||
-                                                 strcmp(slot[j].first->family, e->v[i].family) != 0))
+                while (slot[j].first != NULL && !same_set(slot[j].first, &e->v[i]))
                         j = (j + 1) % SLOTS;
                 if (slot[j].first == NULL) {
                         if (n_sets == SLOTS - 1) {
