@@ -223,6 +223,64 @@ int pc_vps_clone(const struct pc_vps *vps, struct pc_vps **ret)
         return vps_copy(vps, vps->site, NULL, ret);
 }
 
+static bool ranges_equal(const struct pc_port_range *a, const struct pc_port_range *b, size_t n)
+{
+        for (size_t i = 0; i < n; i++)
+                if (a[i].proto != b[i].proto || a[i].lo != b[i].lo || a[i].hi != b[i].hi)
+                        return false;
+        return true;
+}
+
+static bool exception_equal(const struct pc_exception *a, const struct pc_exception *b)
+{
+        return a->id == b->id && strcmp(a->service, b->service) == 0 && a->n_ports == b->n_ports &&
+               a->n_ports <= PC_EXCEPTION_PORTS_MAX && ranges_equal(a->ports, b->ports, a->n_ports) &&
+               a->ticket_id == b->ticket_id && strcmp(a->by, b->by) == 0 && strcmp(a->reason, b->reason) == 0 &&
+               a->created == b->created && a->until == b->until;
+}
+
+static bool filter_equal(const struct pc_filter *a, const struct pc_filter *b)
+{
+        return a->id == b->id && a->direction == b->direction && a->scope == b->scope && a->service == b->service &&
+               ranges_equal(&a->ports, &b->ports, 1) && a->incident_id == b->incident_id &&
+               strcmp(a->by, b->by) == 0 && strcmp(a->reason, b->reason) == 0 && a->created == b->created &&
+               a->until == b->until && a->exception_id == b->exception_id;
+}
+
+static bool prefix_equal(const struct pc_prefix *a, const struct pc_prefix *b)
+{
+        return a->family == b->family && a->len == b->len && memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+}
+
+bool pc_vps_equal(const struct pc_vps *a, const struct pc_vps *b)
+{
+        const struct pc_suspension *x = &a->suspension, *y = &b->suspension;
+
+        if (a->site != b->site || a->exempt_mask != b->exempt_mask || a->suspended != b->suspended ||
+            strcmp(a->id, b->id) != 0 || strcmp(a->owner, b->owner) != 0 || strcmp(a->lang, b->lang) != 0 ||
+            strcmp(a->iface, b->iface) != 0 || a->has_mac != b->has_mac || memcmp(a->mac, b->mac, 6) != 0 ||
+            a->created != b->created || a->stopped != b->stopped || a->run_since != b->run_since ||
+            strcmp(a->host, b->host) != 0 || strcmp(a->moving_from, b->moving_from) != 0 ||
+            strcmp(a->moving_iface, b->moving_iface) != 0 || strcmp(a->departing_from, b->departing_from) != 0 ||
+            strcmp(a->departing_iface, b->departing_iface) != 0 || a->n_addrs != b->n_addrs ||
+            a->n_exceptions != b->n_exceptions || a->n_filters != b->n_filters)
+                return false;
+        if (a->suspended && (x->id != y->id || x->incident_id != y->incident_id || strcmp(x->by, y->by) != 0 ||
+                             strcmp(x->reason, y->reason) != 0 || x->created != y->created ||
+                             x->terminated != y->terminated))
+                return false;
+        for (size_t i = 0; i < a->n_addrs; i++)
+                if (!prefix_equal(&a->addrs[i], &b->addrs[i]))
+                        return false;
+        for (size_t i = 0; i < a->n_exceptions; i++)
+                if (!exception_equal(&a->exceptions[i], &b->exceptions[i]))
+                        return false;
+        for (size_t i = 0; i < a->n_filters; i++)
+                if (!filter_equal(&a->filters[i], &b->filters[i]))
+                        return false;
+        return true;
+}
+
 int pc_vps_rebase(const struct pc_vps *vps, const struct pc_config *cfg, struct pc_vps **ret)
 {
         const struct pc_site *site = pc_config_site(cfg, vps->site->name);

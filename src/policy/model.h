@@ -67,6 +67,8 @@ struct pc_suspension {
         bool terminated;     /* a termination: only an admin lifts it */
 };
 
+/* (A field added here, or to the structures above, is compared in
+ * pc_vps_equal() too.) */
 struct pc_vps {
         /* What evaluation reads comes first, in one cache line: with 100,000
          * VPSes a verdict costs one miss on the VPS, not several. */
@@ -117,6 +119,13 @@ int pc_model_new(const struct pc_config *cfg, struct pc_model **ret);
 
 /* A copy of <vps> that is in no model, into *<ret> (pc_vps_free).  -ENOMEM. */
 int pc_vps_clone(const struct pc_vps *vps, struct pc_vps **ret);
+
+/* Whether <a> and <b> hold the same in every field but their place in
+ * their models: the same site (the same load of the configuration), the
+ * same strings, arrays in the same order.  A field added to struct pc_vps
+ * (or to what it holds) must be compared here too: a caller skips the work
+ * a VPS that is equal would cost (dataplane_nft.c, sync_from_prev). */
+bool pc_vps_equal(const struct pc_vps *a, const struct pc_vps *b);
 
 /* A copy of <vps> (of another load of the configuration) in no model,
  * pointed at <cfg>: its site and its filters' services by name, and the

@@ -249,6 +249,54 @@ static void test_exceptions_index(void **state)
         pc_vps_free(v);
 }
 
+/* pc_vps_equal: a clone is equal; a change to any field the kernel's
+ * elements come from (or any other) makes it differ. */
+static void test_vps_equal(void **state)
+{
+        struct pc_vps *v = vps_named("vps-%d", 1), *c;
+        struct pc_prefix p;
+        struct pc_exception e = { .id = 1, .until = 2000 };
+        struct pc_filter f = { .id = 7, .direction = PC_DIR_EGRESS, .scope = PC_SCOPE_ALL, .until = 3000 };
+
+        (void)state;
+        assert_int_equal(pc_parse_prefix("192.0.2.7/32", false, &p), 0);
+        assert_int_equal(pc_vps_add_addr(v, &p), 0);
+        snprintf(e.service, sizeof(e.service), "smtp");
+        assert_int_equal(pc_vps_add_exception(v, &e), 0);
+        assert_int_equal(pc_vps_add_filter(v, &f), 0);
+        snprintf(v->iface, sizeof(v->iface), "tap1");
+        assert_int_equal(pc_vps_clone(v, &c), 0);
+        assert_true(pc_vps_equal(v, c));
+        /* each of these alone makes them differ */
+        c->addrs[0].bytes[3] ^= 1;
+        assert_false(pc_vps_equal(v, c));
+        c->addrs[0].bytes[3] ^= 1;
+        c->exceptions[0].until++;
+        assert_false(pc_vps_equal(v, c));
+        c->exceptions[0].until--;
+        c->filters[0].direction = PC_DIR_INGRESS;
+        assert_false(pc_vps_equal(v, c));
+        c->filters[0].direction = PC_DIR_EGRESS;
+        c->suspended = true;
+        assert_false(pc_vps_equal(v, c));
+        c->suspended = false;
+        c->mac[5] = 1;
+        assert_false(pc_vps_equal(v, c));
+        c->mac[5] = 0;
+        c->site = pc_config_site(cfg, "lenoir");
+        assert_false(pc_vps_equal(v, c));
+        c->site = v->site;
+        snprintf(c->iface, sizeof(c->iface), "tap2");
+        assert_false(pc_vps_equal(v, c));
+        snprintf(c->iface, sizeof(c->iface), "tap1");
+        assert_true(pc_vps_equal(v, c));
+        assert_int_equal(pc_parse_prefix("2001:db8::/64", false, &p), 0);
+        assert_int_equal(pc_vps_add_addr(c, &p), 0);
+        assert_false(pc_vps_equal(v, c));
+        pc_vps_free(c);
+        pc_vps_free(v);
+}
+
 /* Whose scans the kernel contains: routed VPSes of a policy that filters
  * scanners, unless an exception for scanning is in force. */
 static void test_scans_contained(void **state)
@@ -381,6 +429,7 @@ int main(void)
                 cmocka_unit_test(test_reserve),
                 cmocka_unit_test(test_invalid_vps_refused),
                 cmocka_unit_test(test_exceptions_index),
+                cmocka_unit_test(test_vps_equal),
                 cmocka_unit_test(test_scans_contained),
                 cmocka_unit_test(test_change_loosens),
                 cmocka_unit_test(test_change_tightens),
