@@ -57,6 +57,13 @@
 #define PC_BR_MARK_DROP "0x50430102"   /* blocked ingress, a filter: drop */
 #define PC_BR_MARK_HOST "0x50430103"   /* from a VPS port up to the hypervisor */
 #define PC_BR_MARK_PROXY 0x50430200u   /* + policy index: redirect to its proxy */
+/* A bridged frame of a flow conntrack has as established, marked by the
+ * inet table after conntrack (chain bridged_established) so that the bridge
+ * table, which has no conntrack here, need not judge it again: the port's
+ * policy decides a flow's first packet only, as the inet table carries it
+ * out.  Outside 0x504301NN: the inet table's forward takes it for no
+ * verdict of the bridge table's. */
+#define PC_BR_MARK_ESTABLISHED "0x50430300"
 
 /* Why a packet was dropped, rejected or redirected: each table has a named
  * counter "verdict_<reason>" per reason, which the deciding rules update
