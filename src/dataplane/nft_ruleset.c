@@ -31,6 +31,9 @@
  *     and in proxy_out, hook output, raw)
  *   prerouting (nat): iifname vmap @vps_nat -> pN_nat: redirect to the proxy;
  *     only when some policy redirects (NAT's hooks cost every packet)
+ *   bridged_established (prerouting, mangle), only with a bridged site: a
+ *     frame from a bridge of an established flow is marked, for the bridge
+ *     table's enforce (PC_BR_MARK_ESTABLISHED)
  *
  * A VPS is therefore a handful of set elements, never a chain or a rule. */
 #include "dataplane/nft_ruleset.h"
