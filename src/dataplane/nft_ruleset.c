@@ -1189,8 +1189,12 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
         strbuf_printf(out,
                       /* established (the inet table's conntrack says so,
                        * skeleton_body): the policy decided its first packet;
-                       * the port-25 guards above still see every frame */
-                      "\t\tmeta mark " PC_BR_MARK_ESTABLISHED " accept\n"
+                       * the port-25 guards above still see every frame.
+                       * Untagged IP only: br_netfilter may hand the inet hooks
+                       * VLAN-tagged frames too (bridge-nf-filter-vlan-tagged),
+                       * and conntrack ignores the tag; those meet the
+                       * ethertype drop below (lab/hostile/bridged_vlan_established) */
+                      "\t\tmeta mark " PC_BR_MARK_ESTABLISHED " ether type { ip, ip6 } accept\n"
                       /* A VPS port only ever receives what the inet hooks can
                        * see: no VLAN tags, no other protocols around them. */
                       "\t\toifname @vps ether type != { ip, ip6, arp } " VERDICT("ethertype") " drop\n"
