@@ -199,6 +199,11 @@ int pc_parse_prefix(const char *s, bool allow_host_bits, struct pc_prefix *ret)
         return 0;
 }
 
+bool pc_prefix_equal(const struct pc_prefix *a, const struct pc_prefix *b)
+{
+        return a->family == b->family && a->len == b->len && memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
+}
+
 bool pc_prefix_overlaps(const struct pc_prefix *a, const struct pc_prefix *b)
 {
         unsigned len = a->len < b->len ? a->len : b->len;

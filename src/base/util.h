@@ -74,6 +74,8 @@ int pc_parse_prefix(const char *s, bool allow_host_bits, struct pc_prefix *ret);
 
 /* True if <a> and <b> (same family) share any address. */
 bool pc_prefix_overlaps(const struct pc_prefix *a, const struct pc_prefix *b);
+/* Whether <a> and <b> are the same prefix: family, length and bytes. */
+bool pc_prefix_equal(const struct pc_prefix *a, const struct pc_prefix *b);
 
 /* Why <p> can be no VPS's address -- a range so large it is a network,
  * loopback, link-local, multicast, broadcast, unspecified, reserved or

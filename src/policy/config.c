@@ -1101,8 +1101,7 @@ static int get_prefixes(struct ctx *c, const struct node *n, const char *key, st
                         return fail(c, item, "%s in '%s' has bits set beyond its length",
                                     show(item, buf, sizeof(buf)), key);
                 for (size_t j = 0; j < i; j++)
-                        if (out[j].family == p.family && out[j].len == p.len &&
-                            memcmp(out[j].bytes, p.bytes, sizeof(p.bytes)) == 0)
+                        if (pc_prefix_equal(&out[j], &p))
                                 return fail(c, item, "'%s' lists %s twice", key,
                                             show(item, buf, sizeof(buf)));
                 out[i] = p;

@@ -247,11 +247,6 @@ static bool filter_equal(const struct pc_filter *a, const struct pc_filter *b)
                a->until == b->until && a->exception_id == b->exception_id;
 }
 
-static bool prefix_equal(const struct pc_prefix *a, const struct pc_prefix *b)
-{
-        return a->family == b->family && a->len == b->len && memcmp(a->bytes, b->bytes, sizeof(a->bytes)) == 0;
-}
-
 bool pc_vps_equal(const struct pc_vps *a, const struct pc_vps *b)
 {
         const struct pc_suspension *x = &a->suspension, *y = &b->suspension;
@@ -270,7 +265,7 @@ bool pc_vps_equal(const struct pc_vps *a, const struct pc_vps *b)
                              x->terminated != y->terminated))
                 return false;
         for (size_t i = 0; i < a->n_addrs; i++)
-                if (!prefix_equal(&a->addrs[i], &b->addrs[i]))
+                if (!pc_prefix_equal(&a->addrs[i], &b->addrs[i]))
                         return false;
         for (size_t i = 0; i < a->n_exceptions; i++)
                 if (!exception_equal(&a->exceptions[i], &b->exceptions[i]))
