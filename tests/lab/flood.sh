@@ -86,7 +86,11 @@ echo "     the flood began $((first_ms - t0)) ms after hping3's start, at $rate 
 bound=${FLOOD_FILTER_MS:-2000}
 check "vps-101 is filtered outbound within $((bound / 1000)) s of its flood's first packet ($((t1 - first_ms)) ms)" \
         test "$first_ms" -gt 0 -a $((t1 - first_ms)) -le "$bound" -a "$(in_set filter_out "\"$VPS101_IF\"" && echo y)" = y
-check "... and the flood was one (over twice the line: $rate packets/s)" test "$rate" -gt 20000
+# Over the line, not twice it: the 2 s above already bound the reaction
+# whatever hping3's speed; a busy CI machine gave it 19,803 packets/s in
+# its first 300 ms, and a flood under the line that got filtered would be
+# the false positive this check is for.
+check "... and the flood was one (over the line: $rate packets/s)" test "$rate" -gt 10000
 check "once filtered, the flood no longer reaches the internet ($((after - before)) packets in the next second)" \
         test $((after - before)) -le 10
 check "a flood incident names the destination" grep -q "\"destination\":\"$LAB_INET_V4\"" <(sql "SELECT evidence FROM incident WHERE vps_id='vps-101' AND kind='flood'")
