@@ -31,6 +31,9 @@
  *     and in proxy_out, hook output, raw)
  *   prerouting (nat): iifname vmap @vps_nat -> pN_nat: redirect to the proxy;
  *     only when some policy redirects (NAT's hooks cost every packet)
+ *   The bridge table (bridge_body, bridge_policies) holds a bridged site's
+ *   policy per port, its flood meters (sampled) included: the inet hooks
+ *   see a bridged frame on the bridge, not on the VPS's port.
  *   bridged_established (prerouting, mangle), only with a bridged site: a
  *     frame from a bridge of an established flow is marked, for the bridge
  *     table's enforce (PC_BR_MARK_ESTABLISHED)
@@ -715,9 +718,13 @@ static bool sampling(const struct pc_config *cfg)
  * fast to one destination (by packets or by bytes), a VPS receiving too
  * fast from everywhere, a VPS's reflection port answering too much.  Each
  * is logged at most twice a second per VPS; the agent decides. */
-static void sampled_part(const struct pc_config *cfg, struct strbuf *out)
+static void sampled_part(const struct pc_config *cfg, bool bridged, struct strbuf *out)
 {
         const struct pc_detectors *d = &cfg->detectors;
+        /* The bridge family's nfproto is the bridge's: there the frame's
+         * ethertype says IPv4 or IPv6 (untagged only, as everywhere). */
+        const char *v4 = bridged ? "ether type ip" : "meta nfproto ipv4";
+        const char *v6 = bridged ? "ether type ip6" : "meta nfproto ipv6";
         uint64_t pps = d->flood_packets_per_second / d->flood_sample;
         uint64_t bps = (uint64_t)d->flood_megabits_per_second * 125000u / d->flood_sample;
         uint64_t rps = (uint64_t)d->reflection_megabits_per_second * 125000u / d->flood_sample;
@@ -748,21 +755,22 @@ static void sampled_part(const struct pc_config *cfg, struct strbuf *out)
                            "\t\ttimeout 10s\n\t}\n"
                            "\tset sample_log_reflect {\n\t\ttype ifname\n\t\tsize 1048576\n"
                            "\t\tflags dynamic,timeout\n\t\ttimeout 10s\n\t}\n");
-        strbuf_printf(out, "\tchain sampled {\n"
-                           "\t\tiifname @vps jump sampled_out\n"
-                           "\t\toifname @vps jump sampled_in\n\t}\n"
-                           "\tchain sampled_out {\n");
+        if (!bridged)
+                strbuf_printf(out, "\tchain sampled {\n"
+                                   "\t\tiifname @vps jump sampled_out\n"
+                                   "\t\toifname @vps jump sampled_in\n\t}\n");
+        strbuf_printf(out, "\tchain sampled_out {\n");
         if (d->flood_enabled)
                 strbuf_printf(out,
-                              "\t\tmeta nfproto ipv4 update @flood_out4 { iifname . ip daddr limit rate over %" PRIu64
+                              "\t\t%s update @flood_out4 { iifname . ip daddr limit rate over %" PRIu64
                               "/second burst %" PRIu64 " packets } goto flood_out\n"
-                              "\t\tmeta nfproto ipv4 update @flood_out4b { iifname . ip daddr limit rate over %" PRIu64
+                              "\t\t%s update @flood_out4b { iifname . ip daddr limit rate over %" PRIu64
                               " bytes/second burst %" PRIu64 " bytes } goto flood_out\n"
-                              "\t\tmeta nfproto ipv6 update @flood_out6 { iifname . ip6 daddr limit rate over %" PRIu64
+                              "\t\t%s update @flood_out6 { iifname . ip6 daddr limit rate over %" PRIu64
                               "/second burst %" PRIu64 " packets } goto flood_out\n"
-                              "\t\tmeta nfproto ipv6 update @flood_out6b { iifname . ip6 daddr limit rate over %" PRIu64
+                              "\t\t%s update @flood_out6b { iifname . ip6 daddr limit rate over %" PRIu64
                               " bytes/second burst %" PRIu64 " bytes } goto flood_out\n",
-                              pps, pps, bps, bps, pps, pps, bps, bps);
+                              v4, pps, pps, v4, bps, bps, v6, pps, pps, v6, bps, bps);
         /* ... and to every destination together, at PC_FLOOD_SPREAD times
          * the line: a flood spread over many destinations (a VPS serving
          * many clients sends more in all than to any one of them) */
@@ -982,7 +990,7 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
         if (scan_contained(cfg, NULL))
                 scan_part(cfg, out);
         if (sampling(cfg))
-                sampled_part(cfg, out);
+                sampled_part(cfg, false, out);
         /* The nat chain does not redirect a destination of the hypervisor's
          * own: nothing else may answer a proxied port there either. */
         strbuf_printf(out, "\tchain input {\n"
@@ -1184,6 +1192,11 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
         }
         strbuf_printf(out, "\tchain enforce {\n"
                            "\t\ttype filter hook forward priority filter; policy accept;\n");
+        /* what a VPS receives, once per port (the sender's side is
+         * bridge_body's prerouting) */
+        if (sampling(cfg))
+                strbuf_printf(out, "\t\tnumgen random mod %u 0 oifname @vps jump sampled_in\n",
+                              cfg->detectors.flood_sample);
         proxied_guard(cfg, "dport", "iifname", out);
         proxied_guard(cfg, "sport", "oifname", out);
         strbuf_printf(out,
@@ -1234,6 +1247,9 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
 static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
 {
         static const char *const kinds[] = { "mac", "arp", "nd", "ra", "dhcp", "ipv4", "ipv6" };
+        bool sampled = sampling(cfg) && pc_config_has_bridged(cfg);
+        char sample_out[80] = "";
+
         verdict_counters(bridge_verdicts, PC_ARRAY_SIZE(bridge_verdicts), out);
         strbuf_printf(out,
                       "\tset suspended {\n\t\ttype ifname\n%s\t}\n"
@@ -1264,10 +1280,23 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
         for (size_t i = 0; i < PC_ARRAY_SIZE(kinds); i++)
                 bridge_bad_chain(kinds[i], out);
         bridge_answers(out);
+        /* The inet table sees a bridged frame on the bridge, not on its
+         * port: the flood and reflection meters, keyed on the port, are
+         * this table's.  What a VPS sends is sampled in prerouting, once
+         * per frame whatever the bridge does with it (a broadcast goes out
+         * of every port), after the suspension, before the anti-spoofing
+         * (whose verdict ends the chain: a spoofed flood counts as a flood
+         * too); what it receives, in enforce (lab/flood_bridged). */
+        if (sampled) {
+                sampled_part(cfg, true, out);
+                snprintf(sample_out, sizeof(sample_out), "\t\tnumgen random mod %u 0 iifname @vps jump sampled_out\n",
+                         cfg->detectors.flood_sample);
+        }
         strbuf_printf(out,
                       "\tchain prerouting {\n"
                       "\t\ttype filter hook prerouting priority -300; policy accept;\n"
                       "\t\tiifname @suspended " VERDICT("suspended_out") " drop\n"
+                      "%s"
                       "\t\tiifname @vps jump check_vps\n"
                       "\t}\n"
                       /* a suspended VPS receives nothing either */
@@ -1330,7 +1359,8 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tip6 saddr fe80::/64 iifname @any_link_local accept\n"
                       "\t\tiifname . ip6 saddr . ip6 daddr @asked6 jump answer_ipv6\n"
                       "\t\tjump bad_ipv6\n"
-                      "\t}\n");
+                      "\t}\n",
+                      sample_out);
         if (pc_config_has_bridged(cfg))
                 bridge_policies(cfg, out);
 }
