@@ -222,7 +222,7 @@ static void suspect_found(struct agent *a, const struct pc_vps *vps, const struc
 
         if (f->kind == PC_SCAN_SUSPECT) {
                 if (contained)
-                        r = pc_dp_scan_hold(a->dp, vps->iface);
+                        r = pc_dp_scan_hold(a->dp, vps);
                 agent_log("%s: %" PRIu64 " first contacts failed, %" PRIu64 " answered: a suspected port scan; "
                           "an incident if it makes %u more within %" PRId64 " s%s",
                           vps->id, f->failures, f->successes, a->cfg->detectors.scan_confirm_probes,
@@ -233,7 +233,7 @@ static void suspect_found(struct agent *a, const struct pc_vps *vps, const struc
                 return;
         }
         if (contained)
-                r = pc_dp_scan_release(a->dp, vps->iface);
+                r = pc_dp_scan_release(a->dp, vps);
         agent_log("%s: made %.0f more first contacts within %" PRId64 " s, under %u: not a port scan, no incident%s",
                   vps->id, f->score, a->cfg->detectors.scan_hold_timeout, a->cfg->detectors.scan_confirm_probes,
                   !contained ? "" : r < 0 ? " (failed to release it; the kernel does)" : "; released");
@@ -246,7 +246,7 @@ static void scan_answered(struct agent *a, const char *vps_id)
 {
         struct pc_vps *vps = pc_model_find(a->model, vps_id);
 
-        if (vps != NULL && pc_dp_scan_release(a->dp, vps->iface) < 0)
+        if (vps != NULL && pc_dp_scan_release(a->dp, vps) < 0)
                 agent_log("Failed to release %s from scan containment: %s", vps_id, pc_dp_errmsg(a->dp));
 }
 
@@ -269,7 +269,7 @@ static void found(void *userdata, const struct pc_scan_finding *f)
         if (f->kind == PC_SCAN_RELEASE) {
                 if (!pc_vps_scans_contained(a->cfg, vps, pc_now()))
                         return;
-                r = pc_dp_scan_release(a->dp, vps->iface);
+                r = pc_dp_scan_release(a->dp, vps);
                 if (r < 0)
                         agent_log("Failed to release %s from scan containment (the kernel does after %" PRId64
                                   " s): %s", vps->id, a->cfg->detectors.scan_hold_timeout, pc_dp_errmsg(a->dp));
@@ -319,11 +319,28 @@ static void refill_maybe(struct agent *a, const struct pc_vps *vps)
 
 static void refill_flush(struct agent *a)
 {
-        for (size_t i = 0; i < a->n_scan_refill; i++)
-                if (pc_dp_scan_release(a->dp, a->scan_refill[i]) < 0)
+        for (size_t i = 0; i < a->n_scan_refill; i++) {
+                const struct pc_vps *vps = pc_model_find_iface(a->model, a->scan_refill[i]);
+
+                if (vps != NULL && pc_dp_scan_release(a->dp, vps) < 0)
                         agent_log("Failed to refill %s's budget of first contacts: %s", a->scan_refill[i],
                                   pc_dp_errmsg(a->dp));
+        }
         a->n_scan_refill = 0;
+}
+
+/* A datagram to a group, or to everyone on the link: nobody answers its
+ * flow.  A router never forwards them; a bridge does (mDNS, SSDP, LLMNR,
+ * DHCP), so at a bridged site the inet hooks see them as a VPS's flows
+ * (lab/hostile/scan_bridged).  No contacts, as the kernel's containment
+ * has it (nft_ruleset.c, scan_part). */
+static bool to_group(int family, const uint8_t *dst)
+{
+        static const uint8_t all_ones[4] = { 255, 255, 255, 255 };
+
+        if (family == AF_INET)
+                return (dst[0] & 0xf0) == 0xe0 || memcmp(dst, all_ones, 4) == 0;
+        return dst[0] == 0xff;
 }
 
 /* One conntrack event: a VPS's flow opened, answered, refused or gone. */
@@ -371,6 +388,8 @@ static void ct_event(const struct pc_ct_event *ev, void *userdata)
          * is scanning (the kernel does not hold it back there; this finds
          * it). */
         if (pc_scan_excluded(a->cfg, ev->family, ev->dst) && vps_at(a, ev->family, ev->dst) == NULL)
+                return;
+        if (to_group(ev->family, ev->dst))
                 return;
         c.vps = vps->id;
         memcpy(c.addr, ev->dst, ev->family == AF_INET ? 4 : 16);

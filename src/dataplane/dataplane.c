@@ -64,14 +64,14 @@ int pc_dp_held(struct pc_dataplane *dp, size_t *ret)
         return dp->ops->held(dp, ret);
 }
 
-int pc_dp_scan_release(struct pc_dataplane *dp, const char *iface)
+int pc_dp_scan_release(struct pc_dataplane *dp, const struct pc_vps *vps)
 {
-        return dp->ops->scan_release(dp, iface);
+        return dp->ops->scan_release(dp, vps);
 }
 
-int pc_dp_scan_hold(struct pc_dataplane *dp, const char *iface)
+int pc_dp_scan_hold(struct pc_dataplane *dp, const struct pc_vps *vps)
 {
-        return dp->ops->scan_hold(dp, iface);
+        return dp->ops->scan_hold(dp, vps);
 }
 
 int pc_dp_destroy(struct pc_dataplane *dp)

@@ -80,8 +80,8 @@ struct pc_dataplane_ops {
         int (*verdicts)(struct pc_dataplane *dp, pc_dp_verdict_cb cb, void *userdata);
         int (*destroy)(struct pc_dataplane *dp);
         int (*held)(struct pc_dataplane *dp, size_t *ret);
-        int (*scan_release)(struct pc_dataplane *dp, const char *iface);
-        int (*scan_hold)(struct pc_dataplane *dp, const char *iface);
+        int (*scan_release)(struct pc_dataplane *dp, const struct pc_vps *vps);
+        int (*scan_hold)(struct pc_dataplane *dp, const struct pc_vps *vps);
         uint64_t (*fingerprint)(const struct pc_dataplane *dp);
         bool (*enforces)(struct pc_dataplane *dp, uint64_t fp);
 };
@@ -166,14 +166,14 @@ uint64_t pc_dp_fingerprint(const struct pc_dataplane *dp);
  * nothing, and no one, has changed it since. */
 bool pc_dp_enforces(struct pc_dataplane *dp, uint64_t fp);
 
-/* Releases the VPS on <iface> from scan containment: it leaves the hold
- * and its budget of first contacts is full again (docs/DETECTION.md).
- * Done whether or not it was held. */
-int pc_dp_scan_release(struct pc_dataplane *dp, const char *iface);
+/* Releases <vps> from scan containment: it leaves the hold and its budget
+ * of first contacts is full again (docs/DETECTION.md).  Done whether or
+ * not it was held, in the table that contains it (its site's topology). */
+int pc_dp_scan_release(struct pc_dataplane *dp, const struct pc_vps *vps);
 
-/* Puts the VPS on <iface> on scan hold now, for hold-timeout: its new
- * destinations are dropped (a suspect, until confirmed or not). */
-int pc_dp_scan_hold(struct pc_dataplane *dp, const char *iface);
+/* Puts <vps> on scan hold now, for hold-timeout: its new destinations are
+ * dropped (a suspect, until confirmed or not). */
+int pc_dp_scan_hold(struct pc_dataplane *dp, const struct pc_vps *vps);
 
 /* Deletes the agent's table (uninstall; tests). */
 int pc_dp_destroy(struct pc_dataplane *dp);

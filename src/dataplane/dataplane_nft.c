@@ -1252,36 +1252,36 @@ static bool nft_enforces(struct pc_dataplane *dp, uint64_t fp)
         return kernel_unchanged(dp_of(dp), fp, &gen);
 }
 
-static int nft_scan_release(struct pc_dataplane *dp, const char *iface)
+static int nft_scan_release(struct pc_dataplane *dp, const struct pc_vps *vps)
 {
         struct nft_dp *d = dp_of(dp);
-        const char *t = d->cfg->agent.nft_table;
+        const char *t = d->cfg->agent.nft_table, *f = nft_vps_family(vps), *i = vps->iface;
         char cmd[512];
 
-        if (!pc_ifname_valid(iface))
+        if (!pc_ifname_valid(i))
                 return -EINVAL;
         /* Added first, so that deleting never fails on an element the
          * kernel did not make (this nft has no 'destroy element'). */
         snprintf(cmd, sizeof(cmd),
-                 "add element inet %s scan_hold { \"%s\" }\ndelete element inet %s scan_hold { \"%s\" }\n"
-                 "add element inet %s scan_budget { \"%s\" }\ndelete element inet %s scan_budget { \"%s\" }\n",
-                 t, iface, t, iface, t, iface, t, iface);
+                 "add element %s %s scan_hold { \"%s\" }\ndelete element %s %s scan_hold { \"%s\" }\n"
+                 "add element %s %s scan_budget { \"%s\" }\ndelete element %s %s scan_budget { \"%s\" }\n",
+                 f, t, i, f, t, i, f, t, i, f, t, i);
         return commit_text(d, "releasing a VPS from scan containment", cmd);
 }
 
-static int nft_scan_hold(struct pc_dataplane *dp, const char *iface)
+static int nft_scan_hold(struct pc_dataplane *dp, const struct pc_vps *vps)
 {
         struct nft_dp *d = dp_of(dp);
-        const char *t = d->cfg->agent.nft_table;
-        char cmd[256];
+        const char *t = d->cfg->agent.nft_table, *f = nft_vps_family(vps), *i = vps->iface;
+        char cmd[384];
 
-        if (!pc_ifname_valid(iface))
+        if (!pc_ifname_valid(i))
                 return -EINVAL;
         /* deleted first: an element the kernel added has less time left */
         snprintf(cmd, sizeof(cmd),
-                 "add element inet %s scan_hold { \"%s\" }\ndelete element inet %s scan_hold { \"%s\" }\n"
-                 "add element inet %s scan_hold { \"%s\" }\n",
-                 t, iface, t, iface, t, iface);
+                 "add element %s %s scan_hold { \"%s\" }\ndelete element %s %s scan_hold { \"%s\" }\n"
+                 "add element %s %s scan_hold { \"%s\" }\n",
+                 f, t, i, f, t, i, f, t, i);
         return commit_text(d, "holding back a suspected scanner's new destinations", cmd);
 }
 

@@ -139,7 +139,7 @@ static const char *const inet_verdicts[] = {
 };
 static const char *const bridge_verdicts[] = {
         "suspended_out", "suspended_in", "spoof", "spoof_answer", "ethertype",
-        "filter_out", "filter_in", "blocked_service_out", "blocked_service_in", "proxy_bypass",
+        "filter_out", "filter_in", "blocked_service_out", "blocked_service_in", "proxy_bypass", "scan_hold",
 };
 
 /* The declarations of the <n> counters <reasons>. */
@@ -632,10 +632,12 @@ static void exclude_sets(const struct pc_detectors *d, struct strbuf *out)
         }
 }
 
-static void scan_part(const struct pc_config *cfg, struct strbuf *out)
+static void scan_part(const struct pc_config *cfg, bool bridged, struct strbuf *out)
 {
         const struct pc_detectors *d = &cfg->detectors;
         int64_t mem = d->scan_contact_memory;
+        const char *v4 = bridged ? "ether type ip" : "meta nfproto ipv4"; /* as sampled_part's */
+        const char *v6 = bridged ? "ether type ip6" : "meta nfproto ipv6";
 
         strbuf_printf(out,
                       "\tset scan_contain {\n\t\ttype ifname\n%s\t}\n"
@@ -647,7 +649,7 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
                       "\t\ttimeout 1m\n\t}\n"
                       "\tset scan_held_log {\n\t\ttype ifname\n\t\tsize 1048576\n\t\tflags dynamic,timeout\n"
                       "\t\ttimeout 1m\n\t}\n",
-                      vps_size(cfg, "inet", "scan_contain"), d->scan_hold_timeout);
+                      vps_size(cfg, bridged ? "bridge" : "inet", "scan_contain"), d->scan_hold_timeout);
         strbuf_printf(out,
                       "\tset contacts4 {\n\t\ttype ifname . ipv4_addr . inet_proto . inet_service\n"
                       "\t\tsize 1048576\n\t\tflags dynamic,timeout\n\t\ttimeout %" PRId64 "s\n\t}\n"
@@ -661,7 +663,7 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
         exclude_sets(d, out);
         strbuf_printf(out,
                       "\tchain scan_contain {\n"
-                      "\t\tiifname @scan_excepted return\n"
+                      "\t\tiifname @scan_excepted return\n%s"
                       "\t\tip daddr @scan_exclude4 return\n"
                       "\t\tip6 daddr @scan_exclude6 return\n"
                       /* a traceroute: one contact of its host */
@@ -678,20 +680,20 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
                       /* a repeat contact refreshes its element: contact-memory
                        * runs from the last use, as the detector's does */
                       "\tchain scan_ports {\n"
-                      "\t\tmeta nfproto ipv4 iifname . ip daddr . meta l4proto . th dport @contacts4 "
+                      "\t\t%s iifname . ip daddr . meta l4proto . th dport @contacts4 "
                       "update @contacts4 { iifname . ip daddr . meta l4proto . th dport } return\n"
-                      "\t\tmeta nfproto ipv6 iifname . ip6 daddr . meta l4proto . th dport @contacts6 "
+                      "\t\t%s iifname . ip6 daddr . meta l4proto . th dport @contacts6 "
                       "update @contacts6 { iifname . ip6 daddr . meta l4proto . th dport } return\n"
                       "\t\tjump scan_first\n"
-                      "\t\tmeta nfproto ipv4 add @contacts4 { iifname . ip daddr . meta l4proto . th dport }\n"
-                      "\t\tmeta nfproto ipv6 add @contacts6 { iifname . ip6 daddr . meta l4proto . th dport }\n"
+                      "\t\t%s add @contacts4 { iifname . ip daddr . meta l4proto . th dport }\n"
+                      "\t\t%s add @contacts6 { iifname . ip6 daddr . meta l4proto . th dport }\n"
                       "\t}\n"
                       "\tchain scan_hosts {\n"
-                      "\t\tmeta nfproto ipv4 iifname . ip daddr @hosts4 update @hosts4 { iifname . ip daddr } return\n"
-                      "\t\tmeta nfproto ipv6 iifname . ip6 daddr @hosts6 update @hosts6 { iifname . ip6 daddr } return\n"
+                      "\t\t%s iifname . ip daddr @hosts4 update @hosts4 { iifname . ip daddr } return\n"
+                      "\t\t%s iifname . ip6 daddr @hosts6 update @hosts6 { iifname . ip6 daddr } return\n"
                       "\t\tjump scan_first\n"
-                      "\t\tmeta nfproto ipv4 add @hosts4 { iifname . ip daddr }\n"
-                      "\t\tmeta nfproto ipv6 add @hosts6 { iifname . ip6 daddr }\n"
+                      "\t\t%s add @hosts4 { iifname . ip daddr }\n"
+                      "\t\t%s add @hosts6 { iifname . ip6 daddr }\n"
                       "\t}\n"
                       "\tchain scan_first {\n"
                       /* what a held VPS still tries confirms it a scanner */
@@ -702,8 +704,13 @@ static void scan_part(const struct pc_config *cfg, struct strbuf *out)
                       "add @scan_hold { iifname } log group " PC_NFLOG_GROUP_STR " prefix \"" PC_SCAN_HOLD_PREFIX
                       "\" " VERDICT("scan_hold") " drop\n"
                       "\t}\n",
-                      PC_TRACEROUTE_PORT_FIRST, PC_TRACEROUTE_PORT_LAST, PC_SCAN_HELD_LOG_RATE,
-                      PC_SCAN_HELD_LOG_RATE / 2, d->scan_hold_after);
+                      /* A bridge also carries what a router never forwards:
+                       * DHCP, mDNS, SSDP... are no contacts */
+                      bridged ? "\t\tip daddr { 224.0.0.0/4, 255.255.255.255 } return\n"
+                                "\t\tip6 daddr ff00::/8 return\n"
+                              : "",
+                      PC_TRACEROUTE_PORT_FIRST, PC_TRACEROUTE_PORT_LAST, v4, v6, v4, v6, v4, v6, v4, v6,
+                      PC_SCAN_HELD_LOG_RATE, PC_SCAN_HELD_LOG_RATE / 2, d->scan_hold_after);
 }
 
 /* True if the kernel samples packets for the flood and reflection detectors. */
@@ -988,7 +995,7 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t}\n",
                       scan_contained(cfg, NULL) ? "\t\tiifname @scan_contain jump scan_contain\n" : "");
         if (scan_contained(cfg, NULL))
-                scan_part(cfg, out);
+                scan_part(cfg, false, out);
         if (sampling(cfg))
                 sampled_part(cfg, false, out);
         /* The nat chain does not redirect a destination of the hypervisor's
@@ -1155,8 +1162,20 @@ static void bridge_answers(struct strbuf *out)
 /* The sets and chains of the site policies in the bridge table: the same
  * per-VPS maps and sets as the inet table's, keyed by bridge port, and the
  * same policy chains, which mark instead of rejecting (BR_VERDICT). */
+/* True if some bridged site's policy contains scanners: the bridge table
+ * then has the containment, keyed on the port. */
+static bool bridged_scans_contained(const struct pc_config *cfg)
+{
+        for (size_t i = 0; i < cfg->n_sites; i++)
+                if (cfg->sites[i].topology == PC_TOPOLOGY_BRIDGED && scan_contained(cfg, cfg->sites[i].policy))
+                        return true;
+        return false;
+}
+
 static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
 {
+        bool contain = bridged_scans_contained(cfg);
+
         policy_sets(cfg, "bridge", out);
         /* the ports with any filter */
         strbuf_printf(out, "\tset filtered {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n");
@@ -1190,6 +1209,8 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
                 proxied_guard_vmap(cfg, "dport", "iifname", "vps_nat", out);
                 strbuf_printf(out, "\t}\n");
         }
+        if (contain)
+                scan_part(cfg, true, out);
         strbuf_printf(out, "\tchain enforce {\n"
                            "\t\ttype filter hook forward priority filter; policy accept;\n");
         /* what a VPS receives, once per port (the sender's side is
@@ -1219,6 +1240,10 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
                       "\t\toifname @filtered jump filters\n"
                       "\t\tiifname vmap @vps_out\n"
                       "\t\toifname vmap @vps_in\n"
+                      /* as the inet table's forward, for the frames of flows
+                       * that are not established (the shortcut above): their
+                       * first packets, and a UDP flow's until it is answered */
+                      "%s"
                       "\t}\n"
                       "\tchain filters {\n"
                       /* Whole-VPS filters never cut neighbour discovery or DHCP
@@ -1226,7 +1251,8 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
                       "\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, "
                       "mld-listener-report, mld2-listener-report } return\n"
                       "\t\tip daddr 255.255.255.255 udp dport 67 return\n"
-                      "\t\tip6 daddr ff02::1:2 udp dport 547 return\n");
+                      "\t\tip6 daddr ff02::1:2 udp dport 547 return\n",
+                      contain ? "\t\tether type { ip, ip6 } iifname @scan_contain jump scan_contain\n" : "");
         filter_checks(true, out);
         strbuf_printf(out,
                       "\t}\n"
@@ -1687,13 +1713,18 @@ static int antispoof_elements(const struct pc_config *cfg, const struct pc_vps *
         return r;
 }
 
+const char *nft_vps_family(const struct pc_vps *vps)
+{
+        return vps->site->topology == PC_TOPOLOGY_BRIDGED ? "bridge" : "inet";
+}
+
 int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,
                      struct nft_elems *out)
 {
         const struct pc_policy *p = vps->site->policy;
         size_t pi = (size_t)(p - cfg->policies);
         /* At a bridged site the policy's sets are the bridge table's. */
-        const char *fam = vps->site->topology == PC_TOPOLOGY_BRIDGED ? "bridge" : "inet";
+        const char *fam = nft_vps_family(vps);
         char key[96], value[40], set[40];
         int r = 0;
 
@@ -1717,14 +1748,13 @@ int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int6
                 snprintf(value, sizeof(value), "jump p%zu_proxied", pi);
                 r = r < 0 ? r : push_in(out, fam, "vps_proxied", key, value, 0);
         }
-        /* Routed VPSes only: at a bridged site the inet table's interface
-         * is the bridge (docs/DETECTION.md). */
-        if (scan_contained(cfg, p) && vps->site->topology == PC_TOPOLOGY_ROUTED) {
+        /* at a bridged site in the bridge table, which sees the port */
+        if (scan_contained(cfg, p)) {
                 const struct pc_exception *e = pc_vps_exception_for(vps, PC_EXCEPTION_SCANNING);
 
-                r = r < 0 ? r : push(out, "scan_contain", key, "", 0);
+                r = r < 0 ? r : push_in(out, fam, "scan_contain", key, "", 0);
                 if (e != NULL && !ended(e->until, now))
-                        r = r < 0 ? r : push(out, "scan_excepted", key, "", e->until);
+                        r = r < 0 ? r : push_in(out, fam, "scan_excepted", key, "", e->until);
         }
         if (vps->suspended) {
                 r = r < 0 ? r : push(out, "suspended", key, "", 0);
@@ -2112,8 +2142,8 @@ bool nft_set_layout(const char *family, const char *set, struct nft_set_layout *
                 { "spoof_report", 'b', { IF, false, false, false } },
                 { "any_link_local", '*', { IF, false, false, false } },
                 { "antispoof", 'i', { IF, false, false, true } },
-                { "scan_contain", 'i', { IF, false, false, false } },
-                { "scan_excepted", 'i', { IF, false, true, false } },
+                { "scan_contain", '*', { IF, false, false, false } },
+                { "scan_excepted", '*', { IF, false, true, false } },
                 { "any_mac", 'b', { IF, false, false, false } },
                 { "filter_out", '*', { IF, false, true, false } },
                 { "filter_in", '*', { IF, false, true, false } },

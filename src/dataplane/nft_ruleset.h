@@ -139,6 +139,11 @@ uint32_t nft_skeleton_id(const struct pc_config *cfg);
  * every VPS an element (0: not declared, no limit). */
 unsigned nft_set_limit(const struct pc_config *cfg, const char *family, const char *set);
 
+/* The table family that holds <vps>'s policy, filters and scan
+ * containment: "bridge" at a bridged site (the inet hooks see the bridge
+ * there, not the port), "inet" otherwise. */
+const char *nft_vps_family(const struct pc_vps *vps);
+
 /* Appends the elements <vps> needs at time <now> to <out> (exceptions and
  * filters that have ended are left out).  -ENOMEM. */
 int nft_vps_elements(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now,

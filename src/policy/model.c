@@ -675,8 +675,7 @@ bool pc_vps_may_scan(const struct pc_vps *vps, int64_t now)
 
 bool pc_vps_scans_contained(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now)
 {
-        return vps->site != NULL && vps->site->topology == PC_TOPOLOGY_ROUTED &&
-               pc_policy_contains_scans(cfg, vps->site->policy) && !pc_vps_may_scan(vps, now);
+        return vps->site != NULL && pc_policy_contains_scans(cfg, vps->site->policy) && !pc_vps_may_scan(vps, now);
 }
 
 bool pc_exception_subject_valid(const char *service)

@@ -244,9 +244,10 @@ const struct pc_exception *pc_vps_exception_for(const struct pc_vps *vps, const 
 #define PC_EXCEPTION_SCANNING "scanning"
 
 /* True if <vps>'s port scans are contained in the kernel and answered at
- * <now>: a routed VPS (the kernel's containment keys on its interface)
- * whose policy contains scans (pc_policy_contains_scans), without an
- * exception for scanning in force. */
+ * <now>: a VPS whose policy contains scans (pc_policy_contains_scans),
+ * without an exception for scanning in force.  On its interface: at a
+ * routed site in the inet table, at a bridged one in the bridge table
+ * (which sees the port). */
 bool pc_vps_scans_contained(const struct pc_config *cfg, const struct pc_vps *vps, int64_t now);
 
 /* detectors.scan.exclude is for the provider's services (resolvers,

@@ -297,8 +297,9 @@ static void test_vps_equal(void **state)
         pc_vps_free(v);
 }
 
-/* Whose scans the kernel contains: routed VPSes of a policy that filters
- * scanners, unless an exception for scanning is in force. */
+/* Whose scans the kernel contains: VPSes of a policy that filters
+ * scanners, routed or bridged, unless an exception for scanning is in
+ * force. */
 static void test_scans_contained(void **state)
 {
         struct pc_vps *v = vps_named("vps-%d", 1);
@@ -311,6 +312,15 @@ static void test_scans_contained(void **state)
         assert_false(pc_vps_scans_contained(cfg, v, 1000));
         v->site = lenoir;
         assert_true(pc_vps_scans_contained(cfg, v, 1000));
+        /* the same policy at a bridged site: the bridge table holds it back */
+        {
+                struct pc_site bridged = *lenoir;
+
+                bridged.topology = PC_TOPOLOGY_BRIDGED;
+                v->site = &bridged;
+                assert_true(pc_vps_scans_contained(cfg, v, 1000));
+                v->site = lenoir;
+        }
         assert_false(pc_vps_may_scan(v, 1000));
         snprintf(e.service, sizeof(e.service), PC_EXCEPTION_SCANNING);
         assert_int_equal(pc_vps_add_exception(v, &e), 0);
