@@ -762,11 +762,10 @@ static void sampled_part(const struct pc_config *cfg, bool bridged, struct strbu
                            "\t\ttimeout 10s\n\t}\n"
                            "\tset sample_log_reflect {\n\t\ttype ifname\n\t\tsize 1048576\n"
                            "\t\tflags dynamic,timeout\n\t\ttimeout 10s\n\t}\n");
-        if (!bridged)
-                strbuf_printf(out, "\tchain sampled {\n"
-                                   "\t\tiifname @vps jump sampled_out\n"
-                                   "\t\toifname @vps jump sampled_in\n\t}\n");
-        strbuf_printf(out, "\tchain sampled_out {\n");
+        strbuf_printf(out, "\tchain sampled {\n"
+                           "\t\tiifname @vps jump sampled_out\n"
+                           "\t\toifname @vps jump sampled_in\n\t}\n"
+                           "\tchain sampled_out {\n");
         if (d->flood_enabled)
                 strbuf_printf(out,
                               "\t\t%s update @flood_out4 { iifname . ip daddr limit rate over %" PRIu64
@@ -1211,13 +1210,20 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
         }
         if (contain)
                 scan_part(cfg, true, out);
+        /* The inet table sees a bridged frame on the bridge, not on its
+         * port: the flood and reflection meters, keyed on the port, are
+         * this table's, sampled as there (every frame, established or not;
+         * lab/flood_bridged).  A frame the bridge floods (a broadcast)
+         * counts once per port it goes out of: the load it puts on the
+         * hypervisor and the neighbours.  One sample here costs a frame
+         * less than one in prerouting for the sender and one here for
+         * the receiver (BENCHMARKS.md). */
+        if (sampling(cfg))
+                sampled_part(cfg, true, out);
         strbuf_printf(out, "\tchain enforce {\n"
                            "\t\ttype filter hook forward priority filter; policy accept;\n");
-        /* what a VPS receives, once per port (the sender's side is
-         * bridge_body's prerouting) */
         if (sampling(cfg))
-                strbuf_printf(out, "\t\tnumgen random mod %u 0 oifname @vps jump sampled_in\n",
-                              cfg->detectors.flood_sample);
+                strbuf_printf(out, "\t\tnumgen random mod %u 0 jump sampled\n", cfg->detectors.flood_sample);
         proxied_guard(cfg, "dport", "iifname", out);
         proxied_guard(cfg, "sport", "oifname", out);
         strbuf_printf(out,
@@ -1273,8 +1279,6 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
 static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
 {
         static const char *const kinds[] = { "mac", "arp", "nd", "ra", "dhcp", "ipv4", "ipv6" };
-        bool sampled = sampling(cfg) && pc_config_has_bridged(cfg);
-        char sample_out[80] = "";
 
         verdict_counters(bridge_verdicts, PC_ARRAY_SIZE(bridge_verdicts), out);
         strbuf_printf(out,
@@ -1306,23 +1310,10 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
         for (size_t i = 0; i < PC_ARRAY_SIZE(kinds); i++)
                 bridge_bad_chain(kinds[i], out);
         bridge_answers(out);
-        /* The inet table sees a bridged frame on the bridge, not on its
-         * port: the flood and reflection meters, keyed on the port, are
-         * this table's.  What a VPS sends is sampled in prerouting, once
-         * per frame whatever the bridge does with it (a broadcast goes out
-         * of every port), after the suspension, before the anti-spoofing
-         * (whose verdict ends the chain: a spoofed flood counts as a flood
-         * too); what it receives, in enforce (lab/flood_bridged). */
-        if (sampled) {
-                sampled_part(cfg, true, out);
-                snprintf(sample_out, sizeof(sample_out), "\t\tnumgen random mod %u 0 iifname @vps jump sampled_out\n",
-                         cfg->detectors.flood_sample);
-        }
         strbuf_printf(out,
                       "\tchain prerouting {\n"
                       "\t\ttype filter hook prerouting priority -300; policy accept;\n"
                       "\t\tiifname @suspended " VERDICT("suspended_out") " drop\n"
-                      "%s"
                       "\t\tiifname @vps jump check_vps\n"
                       "\t}\n"
                       /* a suspended VPS receives nothing either */
@@ -1385,8 +1376,7 @@ static void bridge_body(const struct pc_config *cfg, struct strbuf *out)
                       "\t\tip6 saddr fe80::/64 iifname @any_link_local accept\n"
                       "\t\tiifname . ip6 saddr . ip6 daddr @asked6 jump answer_ipv6\n"
                       "\t\tjump bad_ipv6\n"
-                      "\t}\n",
-                      sample_out);
+                      "\t}\n");
         if (pc_config_has_bridged(cfg))
                 bridge_policies(cfg, out);
 }
