@@ -500,7 +500,7 @@ static void filter_checks(bool bridged, struct strbuf *out)
 /* The inet side of bridged enforcement, first in the forward and input
  * chains: a frame the bridge table marked was decided there (none of the
  * routed rules below can match it: its interfaces are the bridge's). */
-#define BRIDGED_FIRST "\t\tmeta mark & 0xffffff00 == " PC_BR_MARK_VPS " jump bridged\n"
+#define BRIDGED_FIRST(chain) "\t\tmeta mark & 0xffffff00 == " PC_BR_MARK_VPS " jump " chain "\n"
 
 /* ... and what it does: the bridge table's verdict for a frame that is not
  * part of an established flow (see PC_BR_MARK_*). */
@@ -511,6 +511,18 @@ static void bridged_chains(struct strbuf *out)
                            " : jump bridged_vps, " PC_BR_MARK_REJECT " : jump bridged_reject, " PC_BR_MARK_DROP
                            " : drop }\n"
                            "\t\taccept\n\t}\n"
+                           /* The forward hook's: what a VPS port sent up to the
+                            * hypervisor is for the hypervisor, never for it to
+                            * route.  A VPS that made it its next hop (a route
+                            * via its address) passed no filter and no scan
+                            * containment, which only judge what the bridge
+                            * forwards (lab/hostile/bridged_via_hypervisor). */
+                           "\tchain bridged_forward {\n" CT_DECIDED
+                           "\t\tmeta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_HOST
+                           " : jump bridged_host_routed, " PC_BR_MARK_REJECT " : jump bridged_reject, " PC_BR_MARK_DROP
+                           " : drop }\n"
+                           "\t\taccept\n\t}\n"
+                           "\tchain bridged_host_routed {\n\t\t" VERDICT("bridged_routed") " drop\n\t}\n"
                            /* A flow a VPS port's frame opened is marked for
                             * good: when the provider's router brings its
                             * packets back to the hypervisor (the VPS talking to
@@ -971,7 +983,7 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
                       "\tchain forward {\n"
                       "\t\ttype filter hook forward priority filter; policy accept;\n%s"
                       "\t\toifname @suspended " VERDICT("suspended_in") " drop\n",
-                      bridged ? BRIDGED_FIRST : "");
+                      bridged ? BRIDGED_FIRST("bridged_forward") : "");
         if (sampling(cfg))
                 strbuf_printf(out, "\t\tnumgen random mod %u 0 jump sampled\n", cfg->detectors.flood_sample);
         /* A proxied port is never forwarded for a VPS, whatever conntrack
@@ -1001,7 +1013,7 @@ static void skeleton_body(const struct pc_config *cfg, struct strbuf *out)
          * own: nothing else may answer a proxied port there either. */
         strbuf_printf(out, "\tchain input {\n"
                            "\t\ttype filter hook input priority filter; policy accept;\n%s",
-                      bridged ? BRIDGED_FIRST : "");
+                      bridged ? BRIDGED_FIRST("bridged") : "");
         proxied_guard(cfg, "dport", "iifname", out);
         /* The hypervisor is a destination like any other: a VPS reaches its
          * own services (a local MTA, say) under the same site rules and port
