@@ -1173,6 +1173,11 @@ static void bridge_answers(struct strbuf *out)
 /* The sets and chains of the site policies in the bridge table: the same
  * per-VPS maps and sets as the inet table's, keyed by bridge port, and the
  * same policy chains, which mark instead of rejecting (BR_VERDICT). */
+/* Frames per second a bridged port filtered whole outbound may still send
+ * (DHCP, neighbour discovery, ARP: a lease renewed and its neighbours
+ * resolved take a few). */
+#define FILTERED_RATE 20u
+
 /* True if some bridged site's policy contains scanners: the bridge table
  * then has the containment, keyed on the port. */
 static bool bridged_scans_contained(const struct pc_config *cfg)
@@ -1188,8 +1193,11 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
         bool contain = bridged_scans_contained(cfg);
 
         policy_sets(cfg, "bridge", out);
-        /* the ports with any filter */
-        strbuf_printf(out, "\tset filtered {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n");
+        /* the ports with any filter; what a port filtered whole may still
+         * send, per second */
+        strbuf_printf(out, "\tset filtered {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
+                           "\tset filtered_rate {\n\t\ttype ifname\n\t\tsize 1048576\n"
+                           "\t\tflags dynamic,timeout\n\t\ttimeout 10s\n\t}\n");
         for (size_t pi = 0; pi < cfg->n_policies; pi++) {
                 const struct pc_policy *p = &cfg->policies[pi];
 
@@ -1264,13 +1272,22 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
                       "%s"
                       "\t}\n"
                       "\tchain filters {\n"
+                      /* A port filtered whole keeps only a trickle: on a bridge
+                       * its DHCP, neighbour discovery and ARP (which the
+                       * inet hooks never see, so a mark cannot drop it) go out
+                       * of every port, and a VPS filtered for a flood went on
+                       * flooding every neighbour with them at 57,000 frames/s
+                       * (lab/hostile/bridged_filter_exempt_flood). */
+                      "\t\tiifname @filter_out update @filtered_rate { iifname limit rate over %u/second burst %u packets } "
+                      VERDICT("filter_out") " drop\n"
                       /* Whole-VPS filters never cut neighbour discovery or DHCP
                        * (at routed sites those go to the hypervisor, unfiltered). */
                       "\t\ticmpv6 type { nd-router-solicit, nd-neighbor-solicit, nd-neighbor-advert, "
                       "mld-listener-report, mld2-listener-report } return\n"
                       "\t\tip daddr 255.255.255.255 udp dport 67 return\n"
                       "\t\tip6 daddr ff02::1:2 udp dport 547 return\n",
-                      contain ? "\t\tether type { ip, ip6 } iifname @scan_contain jump scan_contain\n" : "");
+                      contain ? "\t\tether type { ip, ip6 } iifname @scan_contain jump scan_contain\n" : "",
+                      FILTERED_RATE, FILTERED_RATE * 2);
         filter_checks(true, out);
         strbuf_printf(out,
                       "\t}\n"
