@@ -329,20 +329,6 @@ static void refill_flush(struct agent *a)
         a->n_scan_refill = 0;
 }
 
-/* A datagram to a group, or to everyone on the link: nobody answers its
- * flow.  A router never forwards them; a bridge does (mDNS, SSDP, LLMNR,
- * DHCP), so at a bridged site the inet hooks see them as a VPS's flows
- * (lab/hostile/scan_bridged).  No contacts, as the kernel's containment
- * has it (nft_ruleset.c, scan_part). */
-static bool to_group(int family, const uint8_t *dst)
-{
-        static const uint8_t all_ones[4] = { 255, 255, 255, 255 };
-
-        if (family == AF_INET)
-                return (dst[0] & 0xf0) == 0xe0 || memcmp(dst, all_ones, 4) == 0;
-        return dst[0] == 0xff;
-}
-
 /* One conntrack event: a VPS's flow opened, answered, refused or gone. */
 static void ct_event(const struct pc_ct_event *ev, void *userdata)
 {
@@ -389,7 +375,8 @@ static void ct_event(const struct pc_ct_event *ev, void *userdata)
          * it). */
         if (pc_scan_excluded(a->cfg, ev->family, ev->dst) && vps_at(a, ev->family, ev->dst) == NULL)
                 return;
-        if (to_group(ev->family, ev->dst))
+        /* DHCP, mDNS, SSDP... forwarded at a bridged site: nobody answers */
+        if (pc_scan_link_service(ev->family, ev->dst, ev->proto, ev->dport))
                 return;
         c.vps = vps->id;
         memcpy(c.addr, ev->dst, ev->family == AF_INET ? 4 : 16);

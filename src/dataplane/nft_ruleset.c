@@ -650,6 +650,17 @@ static void scan_part(const struct pc_config *cfg, bool bridged, struct strbuf *
         int64_t mem = d->scan_contact_memory;
         const char *v4 = bridged ? "ether type ip" : "meta nfproto ipv4"; /* as sampled_part's */
         const char *v6 = bridged ? "ether type ip6" : "meta nfproto ipv6";
+        static const uint16_t ports[] = { PC_LINK_SERVICE_PORTS };
+        char link[320], list[128] = "";
+        size_t n = 0;
+
+        for (size_t i = 0; i < PC_ARRAY_SIZE(ports); i++)
+                n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%u", i > 0 ? ", " : "", ports[i]);
+        snprintf(link, sizeof(link),
+                 "\t\tip daddr { 224.0.0.0/4, 255.255.255.255 } udp dport { %s } return\n"
+                 "\t\tip daddr 224.0.0.0/4 ip protocol igmp return\n"
+                 "\t\tip6 daddr ff00::/8 udp dport { %s } return\n",
+                 list, list);
 
         strbuf_printf(out,
                       "\tset scan_contain {\n\t\ttype ifname\n%s\t}\n"
@@ -717,10 +728,8 @@ static void scan_part(const struct pc_config *cfg, bool bridged, struct strbuf *
                       "\" " VERDICT("scan_hold") " drop\n"
                       "\t}\n",
                       /* A bridge also carries what a router never forwards:
-                       * DHCP, mDNS, SSDP... are no contacts */
-                      bridged ? "\t\tip daddr { 224.0.0.0/4, 255.255.255.255 } return\n"
-                                "\t\tip6 daddr ff00::/8 return\n"
-                              : "",
+                       * DHCP, mDNS, SSDP... (pc_scan_link_service) */
+                      bridged ? link : "",
                       PC_TRACEROUTE_PORT_FIRST, PC_TRACEROUTE_PORT_LAST, v4, v6, v4, v6, v4, v6, v4, v6,
                       PC_SCAN_HELD_LOG_RATE, PC_SCAN_HELD_LOG_RATE / 2, d->scan_hold_after);
 }

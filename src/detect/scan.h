@@ -113,6 +113,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #define PC_SCAN_SAMPLE 8             /* failed contacts a finding lists */
 #define PC_SCAN_HOSTS 64             /* most successes (hosts) in one walk */
@@ -158,6 +159,35 @@ static inline uint16_t pc_scan_contact_port(uint8_t proto, uint16_t port)
         return proto == 17 /* UDP */ && port >= PC_TRACEROUTE_PORT_FIRST && port <= PC_TRACEROUTE_PORT_LAST
                        ? PC_TRACEROUTE_PORT_FIRST
                        : port;
+}
+
+/* What a host says to its link rather than to anyone: DHCP, NetBIOS,
+ * SSDP, WS-Discovery, mDNS and LLMNR datagrams to a multicast or
+ * broadcast address, and IGMP.  A router never forwards them; a bridge
+ * floods them to every port, so at a bridged site they would be first
+ * contacts that nobody answers, and a booting VPS a suspect.  Only these:
+ * a datagram to the all-hosts group (224.0.0.1, ff02::1) reaches every
+ * service of every neighbour bound to the wildcard address, and a sweep of
+ * its ports is a scan (lab/hostile/bridged_multicast_sweep).  The kernel's
+ * containment has the same list (nft_ruleset.c, scan_part). */
+#define PC_LINK_SERVICE_PORTS 67, 137, 138, 547, 1900, 3702, 5353, 5355
+
+/* True if a first packet over <proto> to <dst> (4 or 16 bytes of
+ * <family>), port <dport>, is one of those. */
+static inline bool pc_scan_link_service(int family, const uint8_t *dst, uint8_t proto, uint16_t dport)
+{
+        static const uint16_t ports[] = { PC_LINK_SERVICE_PORTS };
+        bool group = family == AF_INET ? (dst[0] & 0xf0) == 0xe0 || (dst[0] & dst[1] & dst[2] & dst[3]) == 255
+                                       : dst[0] == 0xff;
+
+        if (!group)
+                return false;
+        if (family == AF_INET && proto == 2 /* IGMP */)
+                return true;
+        for (size_t i = 0; proto == 17 /* UDP */ && i < sizeof(ports) / sizeof(ports[0]); i++)
+                if (ports[i] == dport)
+                        return true;
+        return false;
 }
 
 struct pc_scan_params {

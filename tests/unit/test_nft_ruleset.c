@@ -659,12 +659,20 @@ static void test_bridged(void **state)
         s = strbuf_str(&b);
         /* the inet side: the bridge table's verdicts, unless established */
         assert_non_null(strstr(s, "type filter hook forward priority filter; policy accept;\n"
-                                  "\t\tmeta mark & 0xffffff00 == " PC_BR_MARK_VPS " jump bridged\n"
+                                  "\t\tmeta mark & 0xffffff00 == " PC_BR_MARK_VPS " jump bridged_forward\n"
                                   "\t\toifname @suspended counter name \"verdict_suspended_in\" drop\n"));
+        assert_non_null(strstr(s, "type filter hook input priority filter; policy accept;\n"
+                                  "\t\tmeta mark & 0xffffff00 == " PC_BR_MARK_VPS " jump bridged\n"));
         assert_non_null(strstr(s, "\tchain bridged {\n\t\tct state established accept\n"));
         assert_non_null(strstr(s, "meta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_HOST
                                   " : jump bridged_vps, " PC_BR_MARK_REJECT " : jump bridged_reject, " PC_BR_MARK_DROP
                                   " : drop }"));
+        /* what a VPS port sent up to the hypervisor is never routed on */
+        assert_non_null(strstr(s, "\tchain bridged_forward {\n\t\tct state established accept\n"));
+        assert_non_null(strstr(s, "meta mark vmap { " PC_BR_MARK_VPS " : jump bridged_vps, " PC_BR_MARK_HOST
+                                  " : jump bridged_host_routed, " PC_BR_MARK_REJECT " : jump bridged_reject, "
+                                  PC_BR_MARK_DROP " : drop }"));
+        assert_non_null(strstr(s, "\tchain bridged_host_routed {\n\t\tcounter name \"verdict_bridged_routed\" drop\n"));
         /* nothing routed by the hypervisor to or from a bridged VPS's address
          * but a routed VPS's, or the VPS's own frames sent up to it */
         assert_non_null(strstr(s, "\t\tiifname != @vps ct mark != " PC_BR_MARK_VPS " jump bridged_routed\n"));

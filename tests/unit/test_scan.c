@@ -1054,6 +1054,33 @@ static void test_traceroute_port(void **state)
         assert_int_equal(pc_scan_contact_port(IPPROTO_UDPLITE, 33500), 33500);
 }
 
+/* What a host says to its link is no contact; a sweep of a group's other
+ * ports, or a unicast host's link ports, is. */
+static void test_link_service(void **state)
+{
+        static const uint8_t mdns[4] = { 224, 0, 0, 251 }, all_hosts[4] = { 224, 0, 0, 1 },
+                             bcast[4] = { 255, 255, 255, 255 }, host[4] = { 192, 0, 2, 10 },
+                             ssdp6[16] = { 0xff, 0x02, [15] = 0x0c }, all6[16] = { 0xff, 0x02, [15] = 1 },
+                             host6[16] = { 0x20, 0x01, 0x0d, 0xb8, [15] = 1 };
+
+        (void)state;
+        assert_true(pc_scan_link_service(AF_INET, mdns, IPPROTO_UDP, 5353));
+        assert_true(pc_scan_link_service(AF_INET, bcast, IPPROTO_UDP, 67));
+        assert_true(pc_scan_link_service(AF_INET, bcast, IPPROTO_UDP, 137));
+        assert_true(pc_scan_link_service(AF_INET, mdns, 2 /* IGMP */, 0));
+        assert_true(pc_scan_link_service(AF_INET6, ssdp6, IPPROTO_UDP, 1900));
+        assert_true(pc_scan_link_service(AF_INET6, all6, IPPROTO_UDP, 547));
+        /* the sweep of every neighbour's services */
+        assert_false(pc_scan_link_service(AF_INET, all_hosts, IPPROTO_UDP, 161));
+        assert_false(pc_scan_link_service(AF_INET6, all6, IPPROTO_UDP, 53));
+        assert_false(pc_scan_link_service(AF_INET, bcast, IPPROTO_UDP, 161));
+        assert_false(pc_scan_link_service(AF_INET, mdns, IPPROTO_TCP, 5353));
+        /* a unicast host is probed, whatever the port */
+        assert_false(pc_scan_link_service(AF_INET, host, IPPROTO_UDP, 5353));
+        assert_false(pc_scan_link_service(AF_INET, host, 2, 0));
+        assert_false(pc_scan_link_service(AF_INET6, host6, IPPROTO_UDP, 1900));
+}
+
 static void test_event_errors(void **state)
 {
         struct pc_scan *s = make_default();
@@ -1108,6 +1135,7 @@ int main(void)
                 cmocka_unit_test(test_params),
                 cmocka_unit_test(test_event_errors),
                 cmocka_unit_test(test_traceroute_port),
+                cmocka_unit_test(test_link_service),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);

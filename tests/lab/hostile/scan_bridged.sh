@@ -19,17 +19,24 @@ export LAB_PREFIX=${LAB_PREFIX:-pch9} LAB_QUIET=1 LAB_TOPOLOGY=bridged
 . "$here/scanlab.sh"
 sl_up "$1" "$2"
 
-echo "# vps-202 speaks to its segment: mDNS, SSDP, LLMNR, DHCP (multicast and broadcast)"
+echo "# vps-202 speaks to its segment: DHCP, NetBIOS, SSDP, WS-Discovery, mDNS, LLMNR"
 lab_exec vps202 "$PY" - <<'PYEOF' >"$LAB_DIR/log/multicast.log" 2>&1
 import socket
 v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 v4.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
 v6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
-for port in range(5353, 5373): # twenty groups and ports: far over hold-after (5)
-    v4.sendto(b"x", ("224.0.0.%d" % (port - 5253), port))
-    v4.sendto(b"x", ("239.255.255.250", port))
-    v6.sendto(b"x", ("ff02::1:3", port, 0, socket.if_nametoindex("eth0")))
-    v4.sendto(b"x", ("255.255.255.255", port))
+eth0 = socket.if_nametoindex("eth0")
+# what a booting Windows or Linux host sends: 15 destinations, three
+# times over hold-after (5), none of them answered
+for dst, port in [("255.255.255.255", 67), ("255.255.255.255", 137), ("255.255.255.255", 138),
+                  ("239.255.255.250", 1900), ("239.255.255.250", 3702), ("224.0.0.251", 5353),
+                  ("224.0.0.252", 5355)]:
+    for _ in range(3):
+        v4.sendto(b"x", (dst, port))
+for dst, port in [("ff02::1:2", 547), ("ff02::c", 1900), ("ff02::c", 3702), ("ff02::fb", 5353),
+                  ("ff02::1:3", 5355), ("ff05::c", 1900), ("ff02::1:3", 5355), ("ff0e::c", 1900)]:
+    for _ in range(3):
+        v6.sendto(b"x", (dst, port, 0, eth0))
 PYEOF
 sleep 3 # the detector's pending-timeout (2 s): unanswered by then, a failed contact
 check "vps-202 is not held back for its multicast and broadcast" test "$(held "$VPS202_IF" && echo y)" = ""
