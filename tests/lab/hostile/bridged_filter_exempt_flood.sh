@@ -31,9 +31,7 @@ export LAB_PREFIX=${LAB_PREFIX:-pchrfx} LAB_QUIET=1 LAB_TOPOLOGY=bridged
 . "$lab/common.sh"
 . "$here/scanlab.sh"
 sl_up "$1" "$2" nostart
-# the flood line at half the default, as lab/flood
-sed -i 's/^    packets-per-second: 20000$/    packets-per-second: 10000/' "$PC_CFG"
-grep -q '^    packets-per-second: 10000$' "$PC_CFG" || { echo "FAIL the lab's flood line is not set"; exit 1; }
+sl_flood_line
 check "agent starts" agent_start
 rx() { lab_exec vps202 cat /sys/class/net/eth0/statistics/rx_packets; }
 # blast KIND SECONDS: vps-101 sends one prebuilt frame as fast as it can

@@ -15,10 +15,7 @@ export LAB_PREFIX=${LAB_PREFIX:-pch9} LAB_QUIET=1
 . "$lab/common.sh"
 . "$here/scanlab.sh"
 sl_up "$1" "$2" nostart
-# The flood line at half the default (lab/flood says why: hping3's speed on
-# a busy machine, not the agent's, decided how soon the meter tripped).
-sed -i 's/^    packets-per-second: 20000$/    packets-per-second: 10000/' "$PC_CFG"
-grep -q '^    packets-per-second: 10000$' "$PC_CFG" || { echo "FAIL the lab's flood line is not set"; exit 1; }
+sl_flood_line
 check "agent starts" agent_start
 for i in $(seq 3 9) $(seq 60 127) 255 0; do
         ip -n "$LAB_HV" neigh replace "192.0.2.$i" lladdr "$inet_mac" dev "$LAB_UPLINK_IF" nud permanent
