@@ -1203,9 +1203,9 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
 
         policy_sets(cfg, "bridge", out);
         /* the ports with any filter; what a port filtered whole may still
-         * send, per second */
+         * send to each port, per second */
         strbuf_printf(out, "\tset filtered {\n\t\ttype ifname\n\t\tflags timeout\n\t}\n"
-                           "\tset filtered_rate {\n\t\ttype ifname\n\t\tsize 1048576\n"
+                           "\tset filtered_rate {\n\t\ttype ifname . ifname\n\t\tsize 1048576\n"
                            "\t\tflags dynamic,timeout\n\t\ttimeout 10s\n\t}\n");
         for (size_t pi = 0; pi < cfg->n_policies; pi++) {
                 const struct pc_policy *p = &cfg->policies[pi];
@@ -1262,8 +1262,13 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
                        * Untagged IP only: br_netfilter may hand the inet hooks
                        * VLAN-tagged frames too (bridge-nf-filter-vlan-tagged),
                        * and conntrack ignores the tag; those meet the
-                       * ethertype drop below (lab/hostile/bridged_vlan_established) */
-                      "\t\tmeta mark " PC_BR_MARK_ESTABLISHED " ether type { ip, ip6 } accept\n"
+                       * ethertype drop below (lab/hostile/bridged_vlan_established).
+                       * Unicast only: a filtered VPS sent the frames of a flow an
+                       * accomplice kept established to the broadcast MAC, and
+                       * the bridge flooded them to every port past its filter
+                       * (lab/hostile/bridged_established_group_mac) */
+                      "\t\tmeta mark " PC_BR_MARK_ESTABLISHED " ether type { ip, ip6 } meta pkttype != { broadcast, multicast } "
+                      "accept\n"
                       /* A VPS port only ever receives what the inet hooks can
                        * see: no VLAN tags, no other protocols around them. */
                       "\t\toifname @vps ether type != { ip, ip6, arp } " VERDICT("ethertype") " drop\n"
@@ -1286,8 +1291,13 @@ static void bridge_policies(const struct pc_config *cfg, struct strbuf *out)
                        * inet hooks never see, so a mark cannot drop it) go out
                        * of every port, and a VPS filtered for a flood went on
                        * flooding every neighbour with them at 57,000 frames/s
-                       * (lab/hostile/bridged_filter_exempt_flood). */
-                      "\t\tiifname @filter_out update @filtered_rate { iifname limit rate over %u/second burst %u packets } "
+                       * (lab/hostile/bridged_filter_exempt_flood).  Per port
+                       * it goes out of: this hook sees a broadcast once per
+                       * port, and one budget for all let the first 40 ports
+                       * walked have it, never the uplink, walked last
+                       * (lab/hostile/bridged_filtered_rate_clones). */
+                      "\t\tiifname @filter_out update @filtered_rate { iifname . oifname limit rate over %u/second "
+                      "burst %u packets } "
                       VERDICT("filter_out") " drop\n"
                       /* Whole-VPS filters never cut neighbour discovery or DHCP
                        * (at routed sites those go to the hypervisor, unfiltered). */
