@@ -1684,7 +1684,7 @@ static int antispoof_elements(const struct pc_config *cfg, const struct pc_vps *
 {
         bool sized = cfg->agent.max_vps != 0;
         bool bridged = vps->site->topology == PC_TOPOLOGY_BRIDGED;
-        const char *fam = bridged ? "bridge" : "inet";
+        const char *fam = nft_vps_family(vps);
         struct pc_prefix ll = { .family = AF_INET6, .len = 128, .bytes = { 0xfe, 0x80 } };
         char key[96], mac[24];
         int r;
