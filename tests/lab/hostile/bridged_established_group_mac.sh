@@ -47,35 +47,19 @@ ICMP_ID=16962
 # blast KIND SECONDS DSTMAC: vps-101 sends one prebuilt frame as fast as it
 # can from its own MAC and address; prints the frames sent
 blast() {
-        lab_exec vps101 "$PY" - "$1" "$2" "$3" "$VPS101_MAC" "$VPS101_V4" "$VPS202_V4" "$LAB_INET_V4" "$ICMP_ID" <<'PYEOF'
-import socket, struct, sys, time
-kind, secs, dmac, mac, src, nb, acc, ident = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7], int(sys.argv[8])
-m = lambda s: bytes.fromhex(s.replace(":", ""))
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    t = (t >> 16) + (t & 0xffff); t += t >> 16
-    return ~t & 0xffff
-def ipv4(s, d, proto, payload):
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0, 64, proto, 0, socket.inet_aton(s), socket.inet_aton(d))
-    return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
+        lab_exec vps101 "$PY" - "$here" "$1" "$2" "$3" "$VPS101_MAC" "$VPS101_V4" "$VPS202_V4" "$LAB_INET_V4" "$ICMP_ID" <<'PYEOF'
+import struct, sys
+sys.path.insert(0, sys.argv[1])
+from frames import mac, csum, ipv4, udp, blast
+kind, secs, dmac, me, src, nb, acc, ident = sys.argv[2], float(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7], sys.argv[8], int(sys.argv[9])
 pad = b"\0" * 1400
 if kind == "echo":   # an echo reply of the accomplice's ping: an established flow
     icmp = struct.pack("!BBHHH", 0, 0, 0, ident, 1) + pad
     icmp = icmp[:2] + struct.pack("!H", csum(icmp)) + icmp[4:]
-    frame = m(dmac) + m(mac) + b"\x08\x00" + ipv4(src, acc, 1, icmp)
+    frame = mac(dmac) + mac(me) + b"\x08\x00" + ipv4(src, acc, 1, icmp)
 else:                # unicast UDP to the neighbour (the control: a new flow)
-    frame = m(dmac) + m(mac) + b"\x08\x00" + ipv4(src, nb, 17, struct.pack("!HHHH", 40000, 9, 8 + len(pad), 0) + pad)
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("eth0", 0))
-n, end = 0, time.time() + secs
-while time.time() < end:
-    for _ in range(64):
-        try:
-            s.send(frame); n += 1
-        except OSError:
-            time.sleep(0.0005)
-print(n)
+    frame = mac(dmac) + mac(me) + b"\x08\x00" + ipv4(src, nb, 17, udp(40000, 9, pad))
+print(blast(frame, secs))
 PYEOF
 }
 

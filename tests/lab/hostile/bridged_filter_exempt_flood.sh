@@ -37,34 +37,19 @@ rx() { lab_exec vps202 cat /sys/class/net/eth0/statistics/rx_packets; }
 # blast KIND SECONDS: vps-101 sends one prebuilt frame as fast as it can
 # from its own MAC and address; prints the frames sent
 blast() {
-        lab_exec vps101 "$PY" - "$1" "$2" "$VPS101_MAC" "$VPS101_V4" "$VPS202_V4" "$(lab_exec vps202 cat /sys/class/net/eth0/address)" <<'PYEOF'
-import socket, struct, sys, time
-kind, secs, mac, src, nb, nbmac = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
-m = lambda s: bytes.fromhex(s.replace(":", ""))
-def csum(b):
-    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    t = (t >> 16) + (t & 0xffff); t += t >> 16
-    return ~t & 0xffff
-def ipv4(s, d, proto, payload):
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0, 64, proto, 0, socket.inet_aton(s), socket.inet_aton(d))
-    return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
+        lab_exec vps101 "$PY" - "$here" "$1" "$2" "$VPS101_MAC" "$VPS101_V4" "$VPS202_V4" "$(lab_exec vps202 cat /sys/class/net/eth0/address)" <<'PYEOF'
+import sys
+sys.path.insert(0, sys.argv[1])
+from frames import mac, ipv4, udp, arp_request, blast
+kind, secs, me, src, nb, nbmac = sys.argv[2], float(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7]
 pad = b"\0" * 1400
 if kind == "dhcp":   # a DHCP discover: 0.0.0.0:68 -> 255.255.255.255:67
-    frame = m("ff:ff:ff:ff:ff:ff") + m(mac) + b"\x08\x00" + ipv4("0.0.0.0", "255.255.255.255", 17, struct.pack("!HHHH", 68, 67, 8 + len(pad), 0) + pad)
+    frame = mac("ff:ff:ff:ff:ff:ff") + mac(me) + b"\x08\x00" + ipv4("0.0.0.0", "255.255.255.255", 17, udp(68, 67, pad))
 elif kind == "arp":  # who-has the neighbour, tell me (from its own address), padded
-    frame = m("ff:ff:ff:ff:ff:ff") + m(mac) + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + m(mac) + socket.inet_aton(src) + b"\0" * 6 + socket.inet_aton(nb) + pad
+    frame = arp_request(me, src, nb, pad)
 else:                # unicast UDP to the neighbour (the control)
-    frame = m(nbmac) + m(mac) + b"\x08\x00" + ipv4(src, nb, 17, struct.pack("!HHHH", 40000, 9, 8 + len(pad), 0) + pad)
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("eth0", 0))
-n, end = 0, time.time() + secs
-while time.time() < end:
-    for _ in range(64):
-        try:
-            s.send(frame); n += 1
-        except OSError:
-            time.sleep(0.0005)
-print(n)
+    frame = mac(nbmac) + mac(me) + b"\x08\x00" + ipv4(src, nb, 17, udp(40000, 9, pad))
+print(blast(frame, secs))
 PYEOF
 }
 

@@ -41,23 +41,15 @@ sl_up "$1" "$2"
 say() {
         local cap n
         cap=$(lab_capture inet eth0 "say$1" "ether src $VPS101_MAC and (arp or udp dst port 67)") || exit 1
-        lab_exec vps101 "$PY" - "$1" "$VPS101_MAC" "$VPS101_V4" "$LAB_GW_V4" <<'PYEOF'
-import socket, struct, sys, time
-n, mac, src, gw = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
-m = lambda s: bytes.fromhex(s.replace(":", ""))
-def csum(b):
-    t = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    t = (t >> 16) + (t & 0xffff); t += t >> 16
-    return ~t & 0xffff
-def ipv4(s, d, proto, payload):
-    h = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 0, 0, 64, proto, 0, socket.inet_aton(s), socket.inet_aton(d))
-    return h[:10] + struct.pack("!H", csum(h)) + h[12:] + payload
-bc = m("ff:ff:ff:ff:ff:ff")
-arp = bc + m(mac) + b"\x08\x06" + struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1) + m(mac) + socket.inet_aton(src) + b"\0" * 6 + socket.inet_aton(gw)
-bootp = struct.pack("!BBBBIHH", 1, 1, 6, 0, 0x12345678, 0, 0x8000) + b"\0" * 16 + m(mac) + b"\0" * 10 + b"\0" * 192 + bytes([99, 130, 83, 99, 53, 1, 1, 255])
-dhcp = bc + m(mac) + b"\x08\x00" + ipv4("0.0.0.0", "255.255.255.255", 17, struct.pack("!HHHH", 68, 67, 8 + len(bootp), 0) + bootp)
-s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
-s.bind(("eth0", 0))
+        lab_exec vps101 "$PY" - "$here" "$1" "$VPS101_MAC" "$VPS101_V4" "$LAB_GW_V4" <<'PYEOF'
+import struct, sys, time
+sys.path.insert(0, sys.argv[1])
+from frames import mac, ipv4, udp, arp_request, eth0
+n, me, src, gw = int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+arp = arp_request(me, src, gw)
+bootp = struct.pack("!BBBBIHH", 1, 1, 6, 0, 0x12345678, 0, 0x8000) + b"\0" * 16 + mac(me) + b"\0" * 10 + b"\0" * 192 + bytes([99, 130, 83, 99, 53, 1, 1, 255])
+dhcp = mac("ff:ff:ff:ff:ff:ff") + mac(me) + b"\x08\x00" + ipv4("0.0.0.0", "255.255.255.255", 17, udp(68, 67, bootp))
+s = eth0()
 for _ in range(n):
     s.send(arp); time.sleep(0.25)
     s.send(dhcp); time.sleep(0.25)
